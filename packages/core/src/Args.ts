@@ -1,0 +1,62 @@
+/**
+ * Forms a node's input from its bound input and its dependencies' outcomes,
+ * following the node's argument rule (see `Canvas`), and forms a run's
+ * output from its nodes' results the same way.
+ *
+ * @since 0.1.0
+ */
+import type { Bind } from "./Canvas.ts";
+import type { Shape } from "./Dag.ts";
+import type { ErrorInfo } from "./Errors.ts";
+
+/** One node's outcome with its value already decoded. */
+export type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: ErrorInfo };
+
+/**
+ * The value a shape denotes. A settled item is `{ ok: true, value }` when
+ * every node under it succeeded, else `{ ok: false, error }` with the first
+ * failure in declaration order.
+ *
+ * @throws Error when a node under a plain (not settled) position did not succeed.
+ */
+export const valueOf = (shape: Shape, outcome: (id: number) => Outcome): unknown => {
+  if (typeof shape === "number") {
+    const o = outcome(shape);
+    if (!o.ok) throw new Error(`node ${shape} has no result: ${o.error.tag}: ${o.error.message}`);
+    return o.value;
+  }
+  if ("list" in shape) return shape.list.map((s) => valueOf(s, outcome));
+  return shape.settled.map((item) => {
+    const failed = firstFailure(item, outcome);
+    return failed
+      ? { ok: false, error: { tag: failed.tag, message: failed.message } }
+      : { ok: true, value: valueOf(item, outcome) };
+  });
+};
+
+const firstFailure = (shape: Shape, outcome: (id: number) => Outcome): ErrorInfo | undefined => {
+  if (typeof shape === "number") {
+    const o = outcome(shape);
+    return o.ok ? undefined : o.error;
+  }
+  if ("list" in shape) {
+    for (const s of shape.list) {
+      const f = firstFailure(s, outcome);
+      if (f) return f;
+    }
+    return undefined;
+  }
+  return undefined; // a nested settled group never fails its parent item
+};
+
+/** Combines a node's bound input with its upstream value (`undefined` when it has none). */
+export const inputOf = (bind: Bind, bound: unknown, upstream: unknown): unknown => {
+  switch (bind.kind) {
+    case "immutable":
+      return bound;
+    case "whole":
+      return upstream;
+    case "field":
+      return { ...(bound as Record<string, unknown>), [bind.field]: upstream };
+  }
+};

@@ -1,0 +1,202 @@
+/**
+ * The canvas DSL: signatures composed with `chain`, `group` and `chord`
+ * (Celery's canvas), typed end to end. A `Canvas<In, Out>` accepts `In` from
+ * upstream and produces `Out`; a chain whose step does not accept the
+ * previous step's output does not compile.
+ *
+ * Argument rule (Celery prepends the parent's result to a signature's args;
+ * Weft's typed equivalent):
+ * - `t.si(input)`: immutable, ignores upstream.
+ * - `t.s()`: the upstream output is the whole input.
+ * - `t.s(bound)`: `bound` fixes every input field but one; the upstream
+ *   output fills that one open field.
+ * A group passes its upstream to every member and produces the members'
+ * outputs as a tuple in declaration order; a chord is a group whose tuple is
+ * the body's upstream.
+ *
+ * @since 0.1.0
+ */
+import type { Schema } from "effect";
+import type { RetryPolicy } from "./Retry.ts";
+
+/** What a canvas needs to know of a task: its name, input schema and options. */
+export interface TaskRef {
+  readonly name: string;
+  readonly input: Schema.Top;
+  readonly output: Schema.Top;
+  readonly options: TaskOptions;
+}
+
+/** Options of a task, overridable per signature with `.with(...)`. */
+export interface TaskOptions {
+  /** Queue the task's nodes are routed to. Default `"default"`. */
+  readonly queue?: string;
+  /** 0 (lowest) .. 15 (highest); higher-priority ready nodes are claimed first. Default 5. */
+  readonly priority?: number;
+  /** Per-attempt timeout, ms: the handler's `AbortSignal` fires at the deadline. */
+  readonly timeoutMs?: number;
+  /** Retry policy fields; unset fields come from the worker's and Weft's defaults. */
+  readonly retry?: Partial<RetryPolicy>;
+}
+
+/** How a signature's input is formed from its bound input and the upstream value. */
+export type Bind =
+  | { readonly kind: "immutable" }
+  | { readonly kind: "whole" }
+  | { readonly kind: "field"; readonly field: string };
+
+/** The untyped syntax tree of a canvas; `compile` turns it into a DAG. */
+export type CanvasNode =
+  | {
+      readonly kind: "sig";
+      readonly task: TaskRef;
+      readonly bind: Bind;
+      readonly bound: unknown;
+      readonly options: TaskOptions;
+    }
+  | { readonly kind: "chain"; readonly steps: ReadonlyArray<CanvasNode> }
+  | {
+      readonly kind: "group";
+      readonly members: ReadonlyArray<CanvasNode>;
+      readonly settled: boolean;
+    }
+  | {
+      readonly kind: "chord";
+      readonly header: CanvasNode & { readonly kind: "group" };
+      readonly body: CanvasNode;
+    };
+
+declare const InType: unique symbol;
+declare const OutType: unique symbol;
+
+/**
+ * A composition accepting `In` from upstream and producing `Out`. `In` is
+ * contravariant: a canvas that ignores upstream (`Canvas<unknown, O>`) fits
+ * anywhere, and only such a canvas can be submitted.
+ */
+export interface Canvas<in In, out Out> {
+  readonly node: CanvasNode;
+  readonly [InType]?: (input: In) => void;
+  readonly [OutType]?: () => Out;
+}
+
+/** Any canvas. */
+// biome-ignore lint/suspicious/noExplicitAny: variance escape for generic constraints
+export type AnyCanvas = Canvas<any, any>;
+/** What a canvas accepts from upstream. */
+export type InOf<C> = C extends Canvas<infer I, infer _O> ? I : never;
+/** What a canvas produces. */
+export type OutOf<C> = C extends Canvas<infer _I, infer O> ? O : never;
+
+/** A task applied to (part of) its input; options can be overridden. */
+export interface Signature<In, Out> extends Canvas<In, Out> {
+  /** Overrides the task's options (queue, priority, timeout, retry) for this signature. */
+  with(options: TaskOptions): Signature<In, Out>;
+}
+
+/** The outcome of one member of a settled group: `{ ok, value | error }`. */
+export type Settled<T> =
+  | { readonly ok: true; readonly value: T }
+  | {
+      readonly ok: false;
+      readonly error: { readonly tag: string; readonly message: string };
+    };
+
+/** A group: its members' outputs as a tuple in declaration order. */
+export interface Group<In, Out extends ReadonlyArray<unknown>> extends Canvas<In, Out> {
+  /**
+   * Hands the next step each member's `{ ok, value | error }` instead of
+   * failing the run when a member fails (DESIGN.md §2.5).
+   */
+  settled(): Canvas<In, { readonly [K in keyof Out]: Settled<Out[K]> }>;
+}
+
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (
+  x: infer I,
+) => void
+  ? I
+  : never;
+
+type InOfAll<T extends ReadonlyArray<AnyCanvas>> = [T[number]] extends [never]
+  ? unknown
+  : UnionToIntersection<InOf<T[number]>>;
+
+type OutsOf<T extends ReadonlyArray<AnyCanvas>> = { -readonly [K in keyof T]: OutOf<T[K]> };
+
+type LastOf<T extends ReadonlyArray<unknown>> = T extends readonly [...infer _R, infer L] ? L : never;
+
+/** Each step after the first must accept the output of the step before it. */
+export type ValidChain<T extends ReadonlyArray<AnyCanvas>> = {
+  [K in keyof T]: K extends "0"
+    ? T[K]
+    : K extends `${infer N extends number}`
+      ? Canvas<OutOf<T[Prev[N]]>, OutOf<T[K]>>
+      : T[K];
+};
+type Prev = [never, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31];
+
+const make = <In, Out>(node: CanvasNode): Canvas<In, Out> => ({ node });
+
+/**
+ * Runs steps one after the other; each step receives the previous step's
+ * output (Celery's `chain`, the `|` operator). Up to 32 steps are type-checked.
+ *
+ * @example
+ * chain(fetch.si({ url }), parse.s(), store.s({ table: "pages" }))
+ */
+export function chain<const T extends readonly [AnyCanvas, ...AnyCanvas[]]>(
+  ...steps: T & ValidChain<T>
+): Canvas<InOf<T[0]>, OutOf<LastOf<T>>> {
+  return make({ kind: "chain", steps: steps.map((s) => s.node) });
+}
+
+/**
+ * Runs members in parallel; each receives the group's upstream; the output
+ * is the members' outputs in declaration order (Celery's `group`).
+ *
+ * @example
+ * group(resize.si({ w: 100 }), resize.si({ w: 200 })) // Canvas<unknown, [Img, Img]>
+ */
+export function group<const T extends ReadonlyArray<AnyCanvas>>(
+  ...members: T
+): Group<InOfAll<T>, OutsOf<T>> {
+  const node = { kind: "group" as const, members: members.map((m) => m.node), settled: false };
+  return {
+    node,
+    settled: () => make({ ...node, settled: true }),
+  };
+}
+
+/**
+ * A group whose outputs, in declaration order, are the body's upstream
+ * (Celery's `chord`). The header may be a group (also a settled one) or an array of canvases.
+ *
+ * @example
+ * chord([count.si({ ids: a }), count.si({ ids: b })], merge.s())
+ */
+export function chord<H extends ReadonlyArray<AnyCanvas>, Body extends Canvas<OutsOf<H>, unknown>>(
+  header: readonly [...H] | Group<InOfAll<H>, OutsOf<H>>,
+  body: Body,
+): Canvas<InOfAll<H>, OutOf<Body>>;
+export function chord<In, HOut, Body extends Canvas<HOut, unknown>>(
+  header: Canvas<In, HOut>,
+  body: Body,
+): Canvas<In, OutOf<Body>>;
+export function chord(header: ReadonlyArray<AnyCanvas> | AnyCanvas, body: AnyCanvas): AnyCanvas {
+  const h = Array.isArray(header) ? group(...(header as AnyCanvas[])).node : (header as AnyCanvas).node;
+  if (h.kind !== "group") {
+    return make({ kind: "chain", steps: [h, body.node] });
+  }
+  return make({ kind: "chord", header: h, body: body.node });
+}
+
+/** Builds a signature node; used by `Task.s` / `Task.si`. */
+export const signature = <In, Out>(
+  task: TaskRef,
+  bind: Bind,
+  bound: unknown,
+  options: TaskOptions = {},
+): Signature<In, Out> => ({
+  node: { kind: "sig", task, bind, bound, options },
+  with: (o) => signature(task, bind, bound, { ...options, ...o }),
+});

@@ -1,0 +1,132 @@
+/**
+ * Weft's errors: tagged data (Effect's `Data.TaggedError`), each with an
+ * explicit `retryable` notion (Temporal's `nonRetryable` failures). Messages
+ * say what was wrong, with the offending value, and what to do.
+ *
+ * @since 0.1.0
+ */
+import { Data } from "effect";
+
+/**
+ * A serialisable description of an error, as recorded on a failed node and
+ * shown by `weft inspect`.
+ */
+export interface ErrorInfo {
+  /** The error's tag or class name (`"TypeError"`, `"NonRetryable"`, ...). */
+  readonly tag: string;
+  readonly message: string;
+  readonly stack?: string;
+  /** `false` when retrying cannot help; the node then fails at once. */
+  readonly retryable: boolean;
+}
+
+/**
+ * Thrown by a handler to stop retries at once, whatever the retry policy
+ * says (Celery's `Reject(requeue=False)`, Temporal's non-retryable failure).
+ *
+ * @example
+ * throw new NonRetryableError("account is closed");
+ */
+export class NonRetryableError extends Error {
+  override readonly name = "NonRetryableError";
+}
+
+/** A submitted input (or a bound partial input) does not match the task's input schema. */
+export class InvalidInput extends Data.TaggedError("InvalidInput")<{
+  readonly task: string;
+  /** Path of the bad field, e.g. `["user"]["email"]`, and what was expected. */
+  readonly detail: string;
+}> {
+  override get message() {
+    return `input of task "${this.task}" does not match its schema: ${this.detail}`;
+  }
+}
+
+/** A canvas that cannot be compiled (empty group, too large, a signature with no input, ...). */
+export class InvalidCanvas extends Data.TaggedError("InvalidCanvas")<{
+  readonly reason: string;
+}> {
+  override get message() {
+    return `invalid canvas: ${this.reason}`;
+  }
+}
+
+/** The run id given does not exist (or has expired after its retention). */
+export class RunNotFound extends Data.TaggedError("RunNotFound")<{ readonly runId: string }> {
+  override get message() {
+    return `run ${this.runId} not found (unknown id, or expired after its retention)`;
+  }
+}
+
+/** `result({ timeout })` elapsed before the run ended. */
+export class ResultTimeout extends Data.TaggedError("ResultTimeout")<{
+  readonly runId: string;
+  readonly timeoutMs: number;
+}> {
+  override get message() {
+    return `run ${this.runId} did not end within ${this.timeoutMs} ms`;
+  }
+}
+
+/** The run ended `failed` or `cancelled`; `error` is the failure that ended it. */
+export class RunFailed extends Data.TaggedError("RunFailed")<{
+  readonly runId: string;
+  readonly status: string;
+  readonly error?: ErrorInfo | undefined;
+}> {
+  override get message() {
+    const why = this.error ? `: ${this.error.tag}: ${this.error.message}` : "";
+    return `run ${this.runId} ended ${this.status}${why}`;
+  }
+}
+
+/** The store (Redis) cannot be reached. The URL is shown with any password masked. */
+export class StoreUnavailable extends Data.TaggedError("StoreUnavailable")<{
+  readonly url: string;
+  readonly cause: string;
+}> {
+  override get message() {
+    return `cannot reach the store at ${this.url}: ${this.cause}`;
+  }
+}
+
+/**
+ * Turns anything a handler threw (an `Error`, a string, `undefined`, an
+ * object) into an {@link ErrorInfo}. Never throws.
+ */
+export const toErrorInfo = (thrown: unknown): ErrorInfo => {
+  if (thrown instanceof NonRetryableError) {
+    return { tag: "NonRetryableError", message: thrown.message, ...stackOf(thrown), retryable: false };
+  }
+  if (thrown instanceof Error) {
+    const tagged = (thrown as { _tag?: unknown })._tag;
+    const tag = typeof tagged === "string" ? tagged : thrown.name || "Error";
+    const flag = (thrown as { retryable?: unknown }).retryable;
+    return {
+      tag,
+      message: thrown.message,
+      ...stackOf(thrown),
+      retryable: typeof flag === "boolean" ? flag : true,
+    };
+  }
+  return {
+    tag: "NonErrorThrown",
+    message: `handler threw a non-Error value: ${describe(thrown)}`,
+    retryable: true,
+  };
+};
+
+const stackOf = (e: Error): { stack?: string } => (e.stack ? { stack: e.stack } : {});
+
+const describe = (value: unknown): string => {
+  if (typeof value === "string") return JSON.stringify(value);
+  try {
+    const json = JSON.stringify(value);
+    return json === undefined ? String(value) : json.slice(0, 200);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+};
+
+/** Builds a non-retryable {@link ErrorInfo} (unknown task, bad input, corrupt record). */
+export const fatal = (tag: string, message: string): ErrorInfo => ({ tag, message, retryable: false });

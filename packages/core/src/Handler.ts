@@ -1,0 +1,60 @@
+/**
+ * Binding handlers to task declarations, where the worker runs. A handler is
+ * `async (input, ctx) => output` or returns an `Effect`.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Effect, Exit } from "effect";
+import type { Logger } from "pino";
+import type { Progress } from "./Machine.ts";
+import type { AnyTask, InputOf, OutputOf } from "./Task.ts";
+
+/** What a handler gets besides its input. */
+export interface TaskContext {
+  readonly runId: string;
+  readonly nodeId: number;
+  readonly task: string;
+  /** 1-based attempt number, persisted by the store. */
+  readonly attempt: number;
+  /** `${runId}:${nodeId}`: stable across retries of the node; hand it to external APIs. */
+  readonly idempotencyKey: string;
+  /** Fires when the attempt times out, the lease is lost, the run is cancelled or the worker stops. */
+  readonly signal: AbortSignal;
+  /** Epoch ms at which the attempt times out, when the task has a timeout. */
+  readonly deadline?: number;
+  /** pino logger carrying runId, nodeId, task and attempt. */
+  readonly log: Logger;
+  /** Records progress (`{ current, total, message }`), shown by `weft inspect` and `watch`. */
+  readonly progress: (p: Progress) => Promise<void>;
+}
+
+/** A handler function for task `T`. */
+export type HandlerFn<T extends AnyTask> = (
+  input: InputOf<T>,
+  ctx: TaskContext,
+) => Promise<OutputOf<T>> | OutputOf<T> | Effect.Effect<OutputOf<T>, unknown, never>;
+
+/** A handler bound to its task. */
+export interface BoundHandler {
+  readonly task: AnyTask;
+  readonly run: (input: unknown, ctx: TaskContext) => Promise<unknown>;
+}
+
+/**
+ * Binds a handler to a task declaration.
+ *
+ * @example
+ * export const handlers = [handle(add, async ({ a, b }) => a + b)]
+ */
+export const handle = <T extends AnyTask>(task: T, fn: HandlerFn<T>): BoundHandler => ({
+  task,
+  run: async (input, ctx) => {
+    const out = await fn(input as InputOf<T>, ctx);
+    if (!Effect.isEffect(out)) return out;
+    const exit = await Effect.runPromiseExit(out as Effect.Effect<unknown, unknown, never>, {
+      signal: ctx.signal,
+    });
+    if (Exit.isSuccess(exit)) return exit.value;
+    throw Cause.squash(exit.cause);
+  },
+});

@@ -1,0 +1,20 @@
+/**
+ * Resolves a node's effective options: the signature's `.with(...)` over
+ * the task's declaration (merged at compile), then the worker's defaults,
+ * then Weft's defaults.
+ *
+ * @since 0.1.0
+ */
+import type { DagNode } from "./Dag.ts";
+import { defaultRetryPolicy, type RetryPolicy } from "./Retry.ts";
+
+/** The retry policy a node runs under. */
+export const policyOf = (spec: DagNode, workerDefaults: Partial<RetryPolicy> = {}): RetryPolicy => ({
+  ...defaultRetryPolicy,
+  ...workerDefaults,
+  ...spec.options.retry,
+});
+
+/** Stalls a node tolerates; fixed at submit so every store reads it from the node. */
+export const maxStallsOf = (spec: DagNode): number =>
+  spec.options.retry?.maxStalls ?? defaultRetryPolicy.maxStalls;

@@ -1,0 +1,153 @@
+/**
+ * The storage contract (DESIGN.md §3): what a store must do for the worker
+ * and client runtimes. Stores are the in-memory store (`@weft/testing`) and
+ * the Redis store (`@weft/redis`); both pass one conformance suite. Every
+ * method takes the caller's clock reading `now` (epoch ms) so a simulation
+ * can drive time.
+ *
+ * Values (inputs, results) cross this interface as msgpack bytes (see `Codec`).
+ *
+ * @since 0.1.0
+ */
+import type { Dag, DagNode } from "./Dag.ts";
+import type { ErrorInfo } from "./Errors.ts";
+import type { NodeRecord, Progress, RunRecord } from "./Machine.ts";
+
+/** A run to write. */
+export interface Submission {
+  readonly runId: string;
+  readonly dag: Dag;
+  /** Encoded spec of every node is derived by the store from `dag`. */
+  readonly tags: ReadonlyArray<string>;
+  /** With a key, a second submission within `idempotencyWindowMs` returns the first run. */
+  readonly idempotencyKey?: string;
+  readonly idempotencyWindowMs: number;
+  /** How long a finished run is kept, ms. */
+  readonly retentionMs: number;
+  readonly now: number;
+}
+
+/** Outcome of a submission. */
+export interface SubmitResult {
+  readonly runId: string;
+  /** True when the idempotency key matched an earlier run, which is returned instead. */
+  readonly existing: boolean;
+}
+
+/** The outcome of one dependency, as handed to the dependent node. */
+export type DepResult =
+  | { readonly ok: true; readonly value: Uint8Array }
+  | { readonly ok: false; readonly error: ErrorInfo };
+
+/** A node delivered to a worker under a lease. */
+export interface Claim {
+  readonly runId: string;
+  readonly nodeId: number;
+  /** Fencing token of this attempt's lease: grows with every acquisition. */
+  readonly token: number;
+  /** 1-based attempt number, as persisted. */
+  readonly attempt: number;
+  readonly spec: DagNode;
+  /** Outcomes of `spec.deps`, same order. */
+  readonly deps: ReadonlyArray<DepResult>;
+  /** The run's queues (a store may need them to route dependents). */
+  readonly runQueues: ReadonlyArray<string>;
+  /** Lease expiry, epoch ms. */
+  readonly leaseUntil: number;
+}
+
+/** What a worker asks for. */
+export interface ClaimRequest {
+  readonly workerId: string;
+  readonly queues: ReadonlyArray<string>;
+  readonly max: number;
+  readonly leaseMs: number;
+  readonly now: number;
+}
+
+/** Outcome of `complete` / `fail`. */
+export type SettleResult =
+  | { readonly ok: true; readonly next: ReadonlyArray<Claim> }
+  | { readonly ok: false; readonly reason: "stale" };
+
+/** A lease's state after a heartbeat. */
+export type LeaseState = "held" | "lost" | "cancelled";
+
+/** What `maintain` did. */
+export interface MaintainReport {
+  /** Retrying nodes whose backoff ended, moved to their ready queue. */
+  readonly promoted: number;
+  /** Nodes whose lease expired, put back in their ready queue. */
+  readonly redelivered: number;
+}
+
+/** A run with every node, for inspection. */
+export interface RunSnapshot {
+  readonly run: RunRecord & { readonly tags: ReadonlyArray<string>; readonly queues: ReadonlyArray<string> };
+  readonly nodes: ReadonlyArray<
+    NodeRecord & { readonly id: number; readonly spec: DagNode; readonly progress?: Progress }
+  >;
+}
+
+/** The storage contract. */
+export interface Store {
+  /** Human-readable name (`memory`, `redis://host:port`). */
+  readonly name: string;
+  /** Writes a run atomically (DESIGN.md §2.1) and makes its roots ready. */
+  submit(sub: Submission): Promise<SubmitResult>;
+  /** Leases up to `max` ready nodes from `queues`, highest priority first, then arrival. */
+  claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>>;
+  /**
+   * Records a node's result if `claim.token` still holds its lease
+   * (DESIGN.md §2.2) and makes dependents ready; with `nextMax > 0`, leases
+   * up to that many of them (on `queues`) to the same worker in the same call.
+   */
+  complete(
+    claim: Claim,
+    result: Uint8Array,
+    opts: {
+      readonly now: number;
+      readonly workerId: string;
+      readonly queues: ReadonlyArray<string>;
+      readonly nextMax: number;
+      readonly leaseMs: number;
+    },
+  ): Promise<SettleResult>;
+  /** Records a failed attempt: `retryAt` schedules a retry, `null` fails the node for good. */
+  fail(
+    claim: Claim,
+    error: ErrorInfo,
+    opts: { readonly now: number; readonly retryAt: number | null },
+  ): Promise<SettleResult>;
+  /** Extends leases; reports for each claim whether it is still held, lost, or its run was cancelled. */
+  heartbeat(
+    claims: ReadonlyArray<Claim>,
+    opts: { readonly now: number; readonly leaseMs: number },
+  ): Promise<ReadonlyArray<LeaseState>>;
+  /** Puts back a claim a worker will not run (graceful shutdown): the node is ready again at once, no stall counted. */
+  release(claim: Claim, opts: { readonly now: number }): Promise<void>;
+  /** Records a running node's progress. */
+  progress(claim: Claim, progress: Progress): Promise<void>;
+  /** Promotes due retries and re-delivers expired leases on `queues`, in bounded batches. */
+  maintain(opts: { readonly now: number; readonly queues: ReadonlyArray<string> }): Promise<MaintainReport>;
+  /** Cancels a run; returns false when it had already ended or does not exist. */
+  cancel(runId: string, opts: { readonly now: number }): Promise<boolean>;
+  /** The run with every node, or `undefined`. */
+  getRun(runId: string): Promise<RunSnapshot | undefined>;
+  /** One node's recorded result bytes, or `undefined`. */
+  getResult(runId: string, nodeId: number): Promise<Uint8Array | undefined>;
+  /** Recent runs, newest first. */
+  listRuns(opts: { readonly limit: number }): Promise<ReadonlyArray<RunRecord & { readonly tags: ReadonlyArray<string> }>>;
+  /**
+   * Resolves with the run's record once its status is final (`succeeded`,
+   * `failed`, `cancelled`), or `undefined` after `timeoutMs` of real time.
+   */
+  waitForRun(runId: string, timeoutMs: number): Promise<RunRecord | undefined>;
+  /**
+   * Resolves when new work may be ready on `queues` (a node was made ready or
+   * a retry was scheduled), or after `timeoutMs` of real time, whichever is first.
+   */
+  waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void>;
+  /** Releases connections. */
+  close(): Promise<void>;
+}

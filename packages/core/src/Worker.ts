@@ -1,0 +1,330 @@
+/**
+ * The worker runtime: claims ready nodes from its queues, runs their
+ * handlers with bounded concurrency under leases renewed by heartbeat, and
+ * records results (fenced) or failures (retried under the node's policy).
+ * Bad input never crashes it: an unknown task, an input or output that fails
+ * its schema, a corrupt record or a non-Error throw fails that node with a
+ * readable reason and the worker goes on.
+ *
+ * @since 0.1.0
+ */
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import { type Logger, pino } from "pino";
+import { inputOf, type Outcome, valueOf } from "./Args.ts";
+import { decode, encode } from "./Codec.ts";
+import { type ErrorInfo, fatal, toErrorInfo } from "./Errors.ts";
+import type { BoundHandler, TaskContext } from "./Handler.ts";
+import { policyOf } from "./Policy.ts";
+import { delay, type RetryPolicy, shouldRetry } from "./Retry.ts";
+import type { Claim, Store } from "./Store.ts";
+import { decodeWith, encodeWith } from "./Task.ts";
+
+/** Worker options. Durations are ms. */
+export interface WorkerOptions {
+  readonly store: Store;
+  readonly handlers: ReadonlyArray<BoundHandler>;
+  /** Queues to consume. Default `["default"]`. */
+  readonly queues?: ReadonlyArray<string>;
+  /** Handlers run at once. Default 8. */
+  readonly concurrency?: number;
+  /** Lease length; a node whose worker stops heartbeating is re-delivered after it. Default 30 000. */
+  readonly leaseMs?: number;
+  /** Heartbeat period. Default `leaseMs / 3`. */
+  readonly heartbeatMs?: number;
+  /** How long an idle worker blocks waiting for work before polling again. Default 1 000. */
+  readonly idleMs?: number;
+  /** Retry defaults applied under each task's own policy. */
+  readonly retryDefaults?: Partial<RetryPolicy>;
+  readonly workerId?: string;
+  readonly logger?: Logger;
+  /** Clock (epoch ms). Default `Date.now`. */
+  readonly now?: () => number;
+  /** Random source for jitter, `[0, 1)`. Default `Math.random`. */
+  readonly random?: () => number;
+}
+
+/** A running worker. */
+export interface Worker {
+  readonly id: string;
+  /** Resolves when the worker has stopped. */
+  readonly done: Promise<void>;
+  /** Nodes currently running. */
+  readonly running: () => number;
+  /**
+   * Stops claiming, waits up to `graceMs` (default 10 000) for running
+   * handlers, then aborts the rest and releases their nodes for re-delivery.
+   */
+  stop(graceMs?: number): Promise<void>;
+}
+
+interface Slot {
+  claim: Claim;
+  abort: AbortController;
+  released: boolean;
+}
+
+const keyOf = (c: Claim) => `${c.runId}:${c.nodeId}`;
+
+/**
+ * Starts a worker.
+ *
+ * @example
+ * const worker = startWorker({ store, handlers, queues: ["default"], concurrency: 4 })
+ * process.on("SIGTERM", () => worker.stop())
+ */
+export const startWorker = (opts: WorkerOptions): Worker => {
+  const store = opts.store;
+  const queues = opts.queues ?? ["default"];
+  const concurrency = Math.max(1, opts.concurrency ?? 8);
+  const leaseMs = opts.leaseMs ?? 30_000;
+  const heartbeatMs = opts.heartbeatMs ?? Math.max(10, Math.floor(leaseMs / 3));
+  const idleMs = opts.idleMs ?? 1_000;
+  const now = opts.now ?? Date.now;
+  const random = opts.random ?? Math.random;
+  const id = opts.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const log = (opts.logger ?? pino({ level: process.env.WEFT_LOG_LEVEL ?? "info" })).child({ worker: id });
+  const handlers = new Map(opts.handlers.map((h) => [h.task.name, h]));
+  const slots = new Map<Slot, Promise<void>>();
+  let stopping = false;
+  let wake: (() => void) | undefined;
+  const wakeLoop = () => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+
+  const heartbeat = setInterval(() => {
+    const live = [...slots.keys()].filter((s) => !s.released);
+    if (live.length === 0) return;
+    store
+      .heartbeat(
+        live.map((s) => s.claim),
+        { now: now(), leaseMs },
+      )
+      .then((states) => {
+        states.forEach((st, i) => {
+          const slot = live[i]!;
+          if (st !== "held") slot.abort.abort(new Error(st === "cancelled" ? "run cancelled" : "lease lost"));
+        });
+      })
+      .catch((e) => log.warn({ err: e }, "heartbeat failed"));
+  }, heartbeatMs);
+  const maintenance = setInterval(
+    () => {
+      store.maintain({ now: now(), queues }).catch((e) => log.warn({ err: e }, "maintenance failed"));
+    },
+    Math.max(50, Math.min(1_000, Math.floor(leaseMs / 4))),
+  );
+
+  const execute = async (slot: Slot): Promise<void> => {
+    for (;;) {
+      const next = await runOne(slot);
+      if (!next || stopping) {
+        if (next) await store.release(next, { now: now() }).catch(() => undefined);
+        return;
+      }
+      slot.claim = next;
+      slot.abort = new AbortController();
+    }
+  };
+
+  const runOne = async (slot: Slot): Promise<Claim | undefined> => {
+    const claim = slot.claim;
+    const nlog = log.child({ runId: claim.runId, nodeId: claim.nodeId, task: claim.spec.task, attempt: claim.attempt });
+    const outcome = await attempt(claim, slot.abort, nlog);
+    if (slot.released) return undefined;
+    try {
+      if (outcome.ok) {
+        const r = await store.complete(claim, outcome.bytes, {
+          now: now(),
+          workerId: id,
+          queues,
+          nextMax: stopping ? 0 : 1,
+          leaseMs,
+        });
+        if (!r.ok) nlog.warn("completion rejected: the lease was lost and the node re-delivered");
+        else nlog.debug("node succeeded");
+        return r.ok ? r.next[0] : undefined;
+      }
+      const policy = policyOf(claim.spec, opts.retryDefaults);
+      const retry = shouldRetry(policy, claim.attempt, outcome.error);
+      const at = retry ? now() + delay(policy, claim.attempt, random) : null;
+      const r = await store.fail(claim, outcome.error, { now: now(), retryAt: at });
+      if (!r.ok) nlog.warn("failure report rejected: the lease was lost and the node re-delivered");
+      else nlog[retry ? "info" : "warn"]({ error: outcome.error, retryAt: at }, retry ? "attempt failed, will retry" : "node failed");
+    } catch (e) {
+      nlog.error({ err: e }, "could not record the outcome; the lease will expire and the node be re-delivered");
+    }
+    return undefined;
+  };
+
+  const attempt = async (
+    claim: Claim,
+    abort: AbortController,
+    nlog: Logger,
+  ): Promise<{ ok: true; bytes: Uint8Array } | { ok: false; error: ErrorInfo }> => {
+    const handler = handlers.get(claim.spec.task);
+    if (!handler) {
+      return {
+        ok: false,
+        error: fatal(
+          "UnknownTask",
+          `no handler for task "${claim.spec.task}" on worker ${id} (it handles: ${[...handlers.keys()].join(", ") || "nothing"})`,
+        ),
+      };
+    }
+    let input: unknown;
+    try {
+      const outcomes = new Map<number, Outcome>();
+      claim.deps.forEach((d, i) => {
+        outcomes.set(claim.spec.deps[i]!, d.ok ? { ok: true, value: decode(d.value) } : d);
+      });
+      const upstream = claim.spec.arg === null ? undefined : valueOf(claim.spec.arg, (n) => outcomes.get(n)!);
+      input = inputOf(claim.spec.bind, claim.spec.bound, upstream);
+    } catch (e) {
+      return { ok: false, error: fatal("CorruptRecord", `cannot read this node's upstream results: ${String(e)}`) };
+    }
+    const decoded = decodeWith(handler.task.input, input);
+    if (!decoded.ok) {
+      return { ok: false, error: fatal("InvalidInput", `input of task "${claim.spec.task}" does not match its schema: ${decoded.detail}`) };
+    }
+    const timeoutMs = claim.spec.options.timeoutMs;
+    const deadline = timeoutMs === undefined ? undefined : now() + timeoutMs;
+    const ctx: TaskContext = {
+      runId: claim.runId,
+      nodeId: claim.nodeId,
+      task: claim.spec.task,
+      attempt: claim.attempt,
+      idempotencyKey: `${claim.runId}:${claim.nodeId}`,
+      signal: abort.signal,
+      log: nlog,
+      progress: (p) => store.progress(claim, p),
+      ...(deadline === undefined ? {} : { deadline }),
+    };
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const aborted = new Promise<never>((_, reject) => {
+        const onAbort = () => reject(abort.signal.reason);
+        if (abort.signal.aborted) onAbort();
+        else abort.signal.addEventListener("abort", onAbort, { once: true });
+      });
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          const e = new Error(`attempt timed out after ${timeoutMs} ms`);
+          e.name = "Timeout";
+          abort.abort(e);
+        }, timeoutMs);
+      }
+      const out = await Promise.race([handler.run(decoded.value, ctx), aborted]);
+      const encoded = encodeWith(handler.task.output, out);
+      if (!encoded.ok) {
+        return {
+          ok: false,
+          error: fatal("InvalidOutput", `result of task "${claim.spec.task}" does not match its output schema: ${encoded.detail}`),
+        };
+      }
+      return { ok: true, bytes: encode(encoded.value) };
+    } catch (e) {
+      return { ok: false, error: toErrorInfo(e) };
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  };
+
+  const spawn = (claim: Claim) => {
+    const slot: Slot = { claim, abort: new AbortController(), released: false };
+    const p = execute(slot)
+      .catch((e) => log.error({ err: e, node: keyOf(slot.claim) }, "slot crashed"))
+      .finally(() => {
+        slots.delete(slot);
+        wakeLoop();
+      });
+    slots.set(slot, p);
+  };
+
+  const loop = async () => {
+    let failures = 0;
+    while (!stopping) {
+      const free = concurrency - slots.size;
+      if (free <= 0) {
+        await pause(idleMs);
+        continue;
+      }
+      try {
+        const claims = await store.claim({ workerId: id, queues, max: free, leaseMs, now: now() });
+        failures = 0;
+        for (const c of claims) spawn(c);
+        if (claims.length === 0 && !stopping) {
+          await Promise.race([store.waitForWork(queues, idleMs), pause(idleMs)]);
+        }
+      } catch (e) {
+        failures += 1;
+        log.error({ err: e }, "claim failed; retrying");
+        await pause(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
+      }
+    }
+  };
+
+  log.info({ queues, concurrency, leaseMs, store: store.name }, "worker started");
+  const looping = loop();
+  let stopped: Promise<void> | undefined;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => {
+    resolveDone = r;
+  });
+
+  const stop = (graceMs = 10_000): Promise<void> => {
+    if (stopped) return stopped;
+    stopping = true;
+    wakeLoop();
+    stopped = (async () => {
+      await looping;
+      const all = Promise.all(slots.values());
+      let t: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        all.then(() => false),
+        new Promise<boolean>((r) => {
+          t = setTimeout(() => r(true), graceMs);
+        }),
+      ]);
+      clearTimeout(t);
+      if (timedOut) {
+        for (const slot of slots.keys()) {
+          slot.released = true;
+          slot.abort.abort(new Error("worker stopping"));
+          await store.release(slot.claim, { now: now() }).catch(() => undefined);
+        }
+        log.warn({ released: slots.size }, "released unfinished nodes for re-delivery");
+        await all;
+      }
+      clearInterval(heartbeat);
+      clearInterval(maintenance);
+      log.info("worker stopped");
+      resolveDone();
+    })();
+    return stopped;
+  };
+
+  return { id, done, running: () => slots.size, stop };
+};
+
+/** Stops `worker` gracefully on SIGTERM and SIGINT (a second signal exits at once). */
+export const stopOnSignals = (worker: Worker, graceMs?: number): void => {
+  let count = 0;
+  const onSignal = () => {
+    count += 1;
+    if (count > 1) process.exit(130);
+    void worker.stop(graceMs);
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+};

@@ -1,0 +1,20 @@
+/**
+ * @weft/core — tasks, the canvas DSL, compile-to-DAG, the state machine,
+ * the Store contract, and the worker and client runtimes.
+ *
+ * @since 0.1.0
+ */
+export * from "./Args.ts";
+export * from "./Canvas.ts";
+export * from "./Client.ts";
+export * from "./Codec.ts";
+export * from "./Dag.ts";
+export * from "./Errors.ts";
+export * from "./Handler.ts";
+export * from "./Machine.ts";
+export * from "./Policy.ts";
+export * from "./Retry.ts";
+export * from "./Store.ts";
+export * from "./Task.ts";
+export * from "./Worker.ts";
+export { Schema } from "effect";

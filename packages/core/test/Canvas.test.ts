@@ -1,0 +1,91 @@
+import { Schema } from "effect";
+import { describe, expect, expectTypeOf, it } from "vitest";
+import { type Canvas, chain, chord, compile, group, InvalidCanvas, InvalidInput, task } from "../src/index.ts";
+
+const Counts = Schema.Struct({ spam: Schema.Int, ham: Schema.Int });
+const count = task({ name: "count", input: Schema.Struct({ ids: Schema.Array(Schema.Int) }), output: Counts });
+const merge = task({ name: "merge", input: Schema.Array(Counts), output: Schema.Int });
+const scale = task({
+  name: "scale",
+  input: Schema.Struct({ by: Schema.Finite, value: Schema.Int }),
+  output: Schema.Finite,
+});
+const show = task({ name: "show", input: Schema.String, output: Schema.String });
+
+describe("canvas types", () => {
+  it("flows outputs through chains, groups and chords", () => {
+    const c = chain(chord([count.si({ ids: [1] }), count.si({ ids: [2] })], merge.s()), scale.s({ by: 2 }));
+    expectTypeOf(c).toEqualTypeOf<Canvas<unknown, number>>();
+    const g = group(count.si({ ids: [1] }), scale.si({ by: 1, value: 2 }));
+    expectTypeOf(g).toExtend<Canvas<unknown, [{ readonly spam: number; readonly ham: number }, number]>>();
+    const settled = chord(group(count.si({ ids: [1] })).settled(), show.si("x"));
+    expectTypeOf(settled).toExtend<Canvas<unknown, string>>();
+  });
+
+  it("rejects a chain step that does not accept the previous output", () => {
+    // @ts-expect-error merge takes Counts[], scale produces a number
+    chain(scale.si({ by: 1, value: 1 }), merge.s());
+    // @ts-expect-error show takes a string, count produces Counts
+    chain(count.si({ ids: [] }), show.s());
+    // @ts-expect-error a chord body must accept the header's tuple
+    chord([scale.si({ by: 1, value: 1 })], merge.s());
+  });
+});
+
+describe("compile", () => {
+  it("numbers nodes in declaration order with edges and argument shapes", () => {
+    const dag = compile(
+      chain(chord([count.si({ ids: [1] }), count.si({ ids: [2] })], merge.s()), scale.s({ by: 2 })),
+    );
+    expect(dag.nodes.map((n) => n.task)).toEqual(["count", "count", "merge", "scale"]);
+    expect(dag.nodes[2]!.deps).toEqual([0, 1]);
+    expect(dag.nodes[2]!.arg).toEqual({ list: [0, 1] });
+    expect(dag.nodes[3]!.arg).toEqual(2);
+    expect(dag.nodes[3]!.bind).toEqual({ kind: "field", field: "value" });
+    expect(dag.nodes[0]!.dependents).toEqual([2]);
+    expect(dag.output).toBe(3);
+  });
+
+  it("passes a chain's upstream to every member of a following group", () => {
+    const dag = compile(chain(scale.si({ by: 1, value: 1 }), group(scale.s({ by: 2 }), scale.s({ by: 3 }))));
+    expect(dag.nodes[0]!.dependents).toEqual([1, 2]);
+    expect(dag.output).toEqual({ list: [1, 2] });
+  });
+
+  it("marks settled edges and tolerant nodes", () => {
+    const dag = compile(chord(group(count.si({ ids: [1] }), count.si({ ids: [2] })).settled(), show.si("x")));
+    expect(dag.nodes[0]!.tolerant).toBe(true);
+    expect(dag.nodes[0]!.settledDependents).toEqual([2]);
+    expect(dag.nodes[0]!.dependents).toEqual([]);
+    expect(dag.nodes[2]!.tolerant).toBe(false);
+  });
+
+  it("refuses empty groups, chains and over-large canvases", () => {
+    expect(() => compile(group())).toThrow(InvalidCanvas);
+    expect(() => compile({ node: { kind: "chain", steps: [] } })).toThrow(/empty chain/);
+    const wide = group(...Array.from({ length: 11 }, () => show.si("a")));
+    expect(() => compile(wide, 10)).toThrow(/more than 10 nodes/);
+  });
+
+  it("refuses a cycle in the canvas object", () => {
+    const steps: unknown[] = [];
+    const node = { kind: "chain", steps } as const;
+    steps.push(node);
+    expect(() => compile({ node: node as never })).toThrow(/cycle/);
+  });
+
+  it("refuses a signature that needs an upstream value at the root", () => {
+    expect(() => compile(show.s() as never)).toThrow(/has no upstream step/);
+  });
+
+  it("refuses an input that fails its schema, with the path of the bad field", () => {
+    const bad = count.si({ ids: [1, "x" as never] });
+    expect(() => compile(bad)).toThrow(InvalidInput);
+    expect(() => compile(bad)).toThrow(/\["ids"\]\[1\]/);
+  });
+
+  it("refuses s(bound) that does not leave exactly one field open", () => {
+    expect(() => scale.s({} as never)).toThrow(/exactly one input field open, left 2/);
+    expect(() => merge.s({} as never)).toThrow(/needs a Struct input schema/);
+  });
+});
