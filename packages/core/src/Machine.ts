@@ -145,6 +145,18 @@ export const startNode = (
   return { kind: "started", attempt: n.attempts, stalled };
 };
 
+/**
+ * Puts back a started node its worker will not run (graceful shutdown): it
+ * is `queued` again and the attempt is not counted.
+ */
+export const releaseNode = (s: RunState, id: number): boolean => {
+  const n = s.nodes[id]!;
+  if (n.state !== "running") return false;
+  n.state = "queued";
+  n.attempts = Math.max(0, n.attempts - 1);
+  return true;
+};
+
 /** Records a success; returns the nodes that became ready, in declaration order. */
 export const completeNode = (s: RunState, id: number, now: number): number[] | undefined => {
   if (s.nodes[id]!.state !== "running") return undefined;

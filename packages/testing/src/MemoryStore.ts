@@ -1,0 +1,367 @@
+/**
+ * The in-memory store: the same semantics as the Redis store, built directly
+ * on core's state machine. For users' unit tests (`runEager`), for
+ * simulation, and as the model the Redis store is held to.
+ *
+ * @since 0.1.0
+ */
+import { EventEmitter } from "node:events";
+import {
+  type Claim,
+  type ClaimRequest,
+  cancelRun,
+  commitRun,
+  completeNode,
+  createRun,
+  type DepResult,
+  type ErrorInfo,
+  failNode,
+  type LeaseState,
+  type MaintainReport,
+  maxStallsOf,
+  type Progress,
+  type RunRecord,
+  type RunSnapshot,
+  type RunState,
+  releaseNode,
+  type SettleResult,
+  type Store,
+  type Submission,
+  type SubmitResult,
+  startNode,
+} from "@weft/core";
+
+interface Ready {
+  readonly runId: string;
+  readonly nodeId: number;
+  readonly priority: number;
+  readonly seq: number;
+}
+
+interface Lease {
+  readonly token: number;
+  until: number;
+  readonly queue: string;
+}
+
+interface StoredRun {
+  readonly state: RunState;
+  readonly tags: ReadonlyArray<string>;
+  readonly queues: ReadonlyArray<string>;
+  readonly results: Map<number, Uint8Array>;
+  readonly progress: Map<number, Progress>;
+  readonly retentionMs: number;
+}
+
+/** Options of the in-memory store. */
+export interface MemoryStoreOptions {
+  /** Ready nodes and expired leases handled per `maintain` call. Default 1 000. */
+  readonly batch?: number;
+}
+
+const FINAL = new Set(["succeeded", "failed", "cancelled"]);
+
+/**
+ * An in-memory {@link Store}. State lives in this object only; `structuredClone`
+ * snapshots keep callers from aliasing it.
+ */
+export class MemoryStore implements Store {
+  readonly name = "memory";
+  private readonly runs = new Map<string, StoredRun>();
+  private readonly ready = new Map<string, Ready[]>();
+  private readonly delayed = new Map<string, Array<{ runId: string; nodeId: number; dueAt: number }>>();
+  private readonly leases = new Map<string, Lease>();
+  private readonly idempotency = new Map<string, { runId: string; until: number }>();
+  private readonly events = new EventEmitter();
+  private token = 0;
+  private seq = 0;
+  private readonly batch: number;
+
+  constructor(opts: MemoryStoreOptions = {}) {
+    this.batch = opts.batch ?? 1_000;
+    this.events.setMaxListeners(0);
+  }
+
+  async submit(sub: Submission): Promise<SubmitResult> {
+    if (sub.idempotencyKey !== undefined) {
+      const hit = this.idempotency.get(sub.idempotencyKey);
+      if (hit && hit.until > sub.now && this.runs.has(hit.runId)) return { runId: hit.runId, existing: true };
+      this.idempotency.set(sub.idempotencyKey, { runId: sub.runId, until: sub.now + sub.idempotencyWindowMs });
+    }
+    const state = createRun(sub.runId, sub.dag, sub.now);
+    this.runs.set(sub.runId, {
+      state,
+      tags: [...sub.tags],
+      queues: sub.dag.queues,
+      results: new Map(),
+      progress: new Map(),
+      retentionMs: sub.retentionMs,
+    });
+    this.enqueue(state, commitRun(state, sub.now));
+    return { runId: sub.runId, existing: false };
+  }
+
+  async claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
+    const out: Claim[] = [];
+    while (out.length < req.max) {
+      const next = this.popBest(req.queues);
+      if (!next) break;
+      const claim = this.start(next.runId, next.nodeId, req.workerId, req.leaseMs, req.now);
+      if (claim) out.push(claim);
+    }
+    return out;
+  }
+
+  async complete(
+    claim: Claim,
+    result: Uint8Array,
+    opts: { now: number; workerId: string; queues: ReadonlyArray<string>; nextMax: number; leaseMs: number },
+  ): Promise<SettleResult> {
+    const run = this.holder(claim);
+    if (!run) return { ok: false, reason: "stale" };
+    const ready = completeNode(run.state, claim.nodeId, opts.now);
+    if (!ready) return { ok: false, reason: "stale" };
+    this.leases.delete(key(claim.runId, claim.nodeId));
+    run.results.set(claim.nodeId, result);
+    run.progress.delete(claim.nodeId);
+    const next: Claim[] = [];
+    const rest: number[] = [];
+    for (const id of ready) {
+      const spec = run.state.graph[id]!;
+      if (next.length < opts.nextMax && opts.queues.includes(spec.queue)) {
+        const c = this.start(claim.runId, id, opts.workerId, opts.leaseMs, opts.now);
+        if (c) next.push(c);
+      } else rest.push(id);
+    }
+    this.enqueue(run.state, rest);
+    this.afterSettle(run);
+    return { ok: true, next };
+  }
+
+  async fail(claim: Claim, error: ErrorInfo, opts: { now: number; retryAt: number | null }): Promise<SettleResult> {
+    const run = this.holder(claim);
+    if (!run) return { ok: false, reason: "stale" };
+    const ready = failNode(run.state, claim.nodeId, error, opts.retryAt, opts.now);
+    if (!ready) return { ok: false, reason: "stale" };
+    this.leases.delete(key(claim.runId, claim.nodeId));
+    run.progress.delete(claim.nodeId);
+    const node = run.state.nodes[claim.nodeId]!;
+    if (node.state === "retrying") {
+      const q = run.state.graph[claim.nodeId]!.queue;
+      list(this.delayed, q).push({ runId: claim.runId, nodeId: claim.nodeId, dueAt: node.dueAt! });
+      this.events.emit("work");
+    }
+    this.enqueue(run.state, ready);
+    this.afterSettle(run);
+    return { ok: true, next: [] };
+  }
+
+  async heartbeat(
+    claims: ReadonlyArray<Claim>,
+    opts: { now: number; leaseMs: number },
+  ): Promise<ReadonlyArray<LeaseState>> {
+    return claims.map((c) => {
+      const lease = this.leases.get(key(c.runId, c.nodeId));
+      if (!lease || lease.token !== c.token) return "lost";
+      lease.until = opts.now + opts.leaseMs;
+      return this.runs.get(c.runId)?.state.run.status === "cancelled" ? "cancelled" : "held";
+    });
+  }
+
+  async release(claim: Claim): Promise<void> {
+    const run = this.holder(claim);
+    if (!run || !releaseNode(run.state, claim.nodeId)) return;
+    this.leases.delete(key(claim.runId, claim.nodeId));
+    this.push(claim.runId, run.state.graph[claim.nodeId]!.queue, claim.nodeId, 16);
+  }
+
+  async progress(claim: Claim, progress: Progress): Promise<void> {
+    if (this.holder(claim)) this.runs.get(claim.runId)!.progress.set(claim.nodeId, { ...progress });
+  }
+
+  async maintain(opts: { now: number; queues: ReadonlyArray<string> }): Promise<MaintainReport> {
+    let promoted = 0;
+    let redelivered = 0;
+    for (const q of opts.queues) {
+      const due = list(this.delayed, q);
+      due.sort((a, b) => a.dueAt - b.dueAt);
+      while (due.length > 0 && due[0]!.dueAt <= opts.now && promoted < this.batch) {
+        const d = due.shift()!;
+        const run = this.runs.get(d.runId);
+        if (run?.state.nodes[d.nodeId]!.state !== "retrying") continue;
+        this.push(d.runId, q, d.nodeId, run.state.graph[d.nodeId]!.priority);
+        promoted += 1;
+      }
+    }
+    for (const [k, lease] of this.leases) {
+      if (redelivered >= this.batch) break;
+      if (lease.until > opts.now || !opts.queues.includes(lease.queue)) continue;
+      this.leases.delete(k);
+      const [runId, node] = splitKey(k);
+      this.push(runId, lease.queue, node, 16);
+      redelivered += 1;
+    }
+    for (const [id, run] of this.runs) {
+      const f = run.state.run.finishedAt;
+      if (f !== undefined && f + run.retentionMs <= opts.now) this.runs.delete(id);
+    }
+    return { promoted, redelivered };
+  }
+
+  async cancel(runId: string, opts: { now: number }): Promise<boolean> {
+    const run = this.runs.get(runId);
+    if (!run) return false;
+    const before = run.state.run.status;
+    const removed = new Set(cancelRun(run.state, opts.now));
+    if (run.state.run.status === before) return false;
+    for (const [q, items] of this.ready) {
+      this.ready.set(q, items.filter((r) => !(r.runId === runId && removed.has(r.nodeId))));
+    }
+    for (const [q, items] of this.delayed) {
+      this.delayed.set(q, items.filter((r) => !(r.runId === runId && removed.has(r.nodeId))));
+    }
+    this.afterSettle(run);
+    return true;
+  }
+
+  async getRun(runId: string): Promise<RunSnapshot | undefined> {
+    const run = this.runs.get(runId);
+    if (!run) return undefined;
+    return structuredClone({
+      run: { ...run.state.run, tags: run.tags, queues: run.queues },
+      nodes: run.state.nodes.map((n, id) => {
+        const p = run.progress.get(id);
+        return { ...n, id, spec: run.state.graph[id]!, ...(p ? { progress: p } : {}) };
+      }),
+    });
+  }
+
+  async getResult(runId: string, nodeId: number): Promise<Uint8Array | undefined> {
+    return this.runs.get(runId)?.results.get(nodeId);
+  }
+
+  async listRuns(opts: { limit: number }) {
+    return [...this.runs.values()]
+      .map((r) => structuredClone({ ...r.state.run, tags: r.tags }))
+      .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))
+      .slice(0, opts.limit);
+  }
+
+  waitForRun(runId: string, timeoutMs: number): Promise<RunRecord | undefined> {
+    return new Promise((resolve) => {
+      const check = () => {
+        const r = this.runs.get(runId)?.state.run;
+        if (r && FINAL.has(r.status)) {
+          done(structuredClone(r));
+          return true;
+        }
+        return false;
+      };
+      const done = (v: RunRecord | undefined) => {
+        clearTimeout(timer);
+        this.events.off("run", check);
+        resolve(v);
+      };
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+      if (!check()) this.events.on("run", check);
+    });
+  }
+
+  waitForWork(_queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.events.off("work", done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.events.on("work", done);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.events.removeAllListeners();
+  }
+
+  /** The run's internal state, for the conformance suite's model comparisons. */
+  peek(runId: string): RunState | undefined {
+    return this.runs.get(runId)?.state;
+  }
+
+  private holder(claim: Claim): StoredRun | undefined {
+    const lease = this.leases.get(key(claim.runId, claim.nodeId));
+    if (!lease || lease.token !== claim.token) return undefined;
+    return this.runs.get(claim.runId);
+  }
+
+  private start(runId: string, nodeId: number, workerId: string, leaseMs: number, now: number): Claim | undefined {
+    const run = this.runs.get(runId);
+    if (!run) return undefined;
+    const spec = run.state.graph[nodeId]!;
+    const r = startNode(run.state, nodeId, workerId, maxStallsOf(spec), now);
+    if (r.kind === "refused") return undefined;
+    if (r.kind === "stalled-out") {
+      this.enqueue(run.state, r.ready);
+      this.afterSettle(run);
+      return undefined;
+    }
+    const token = ++this.token;
+    this.leases.set(key(runId, nodeId), { token, until: now + leaseMs, queue: spec.queue });
+    const deps: DepResult[] = spec.deps.map((d) => {
+      const bytes = run.results.get(d);
+      const n = run.state.nodes[d]!;
+      return bytes && n.state === "succeeded"
+        ? { ok: true, value: bytes }
+        : { ok: false, error: n.error ?? { tag: n.state, message: `node ${d} ${n.state}`, retryable: false } };
+    });
+    return { runId, nodeId, token, attempt: r.attempt, spec, deps, runQueues: run.queues, leaseUntil: now + leaseMs };
+  }
+
+  private enqueue(state: RunState, ids: ReadonlyArray<number>): void {
+    for (const id of ids) {
+      const spec = state.graph[id]!;
+      this.push(state.run.id, spec.queue, id, spec.priority);
+    }
+  }
+
+  private push(runId: string, queue: string, nodeId: number, priority: number): void {
+    const items = list(this.ready, queue);
+    const item = { runId, nodeId, priority, seq: ++this.seq };
+    let i = items.length;
+    while (i > 0 && items[i - 1]!.priority < priority) i -= 1;
+    items.splice(i, 0, item);
+    this.events.emit("work");
+  }
+
+  private popBest(queues: ReadonlyArray<string>): Ready | undefined {
+    let best: { items: Ready[]; r: Ready } | undefined;
+    for (const q of queues) {
+      const items = this.ready.get(q);
+      const r = items?.[0];
+      if (!r) continue;
+      if (!best || r.priority > best.r.priority || (r.priority === best.r.priority && r.seq < best.r.seq)) {
+        best = { items: items!, r };
+      }
+    }
+    best?.items.shift();
+    return best?.r;
+  }
+
+  private afterSettle(run: StoredRun): void {
+    if (FINAL.has(run.state.run.status)) this.events.emit("run");
+  }
+}
+
+const key = (runId: string, nodeId: number) => `${runId}#${nodeId}`;
+const splitKey = (k: string): [string, number] => {
+  const i = k.lastIndexOf("#");
+  return [k.slice(0, i), Number(k.slice(i + 1))];
+};
+const list = <T>(m: Map<string, T[]>, k: string): T[] => {
+  let l = m.get(k);
+  if (!l) {
+    l = [];
+    m.set(k, l);
+  }
+  return l;
+};
