@@ -10,7 +10,9 @@ import type { Shape } from "./Dag.ts";
 import type { ErrorInfo } from "./Errors.ts";
 
 /** One node's outcome with its value already decoded. */
-export type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: ErrorInfo };
+export type Outcome =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly error: ErrorInfo };
 
 /**
  * The value a shape denotes. A settled item is `{ ok: true, value }` when

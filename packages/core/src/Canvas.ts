@@ -123,7 +123,9 @@ type InOfAll<T extends ReadonlyArray<AnyCanvas>> = [T[number]] extends [never]
 
 type OutsOf<T extends ReadonlyArray<AnyCanvas>> = { -readonly [K in keyof T]: OutOf<T[K]> };
 
-type LastOf<T extends ReadonlyArray<unknown>> = T extends readonly [...infer _R, infer L] ? L : never;
+type LastOf<T extends ReadonlyArray<unknown>> = T extends readonly [...infer _R, infer L]
+  ? L
+  : never;
 
 /** Each step after the first must accept the output of the step before it. */
 export type ValidChain<T extends ReadonlyArray<AnyCanvas>> = {
@@ -133,7 +135,41 @@ export type ValidChain<T extends ReadonlyArray<AnyCanvas>> = {
       ? Canvas<OutOf<T[Prev[N]]>, OutOf<T[K]>>
       : T[K];
 };
-type Prev = [never, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31];
+type Prev = [
+  never,
+  0,
+  1,
+  2,
+  3,
+  4,
+  5,
+  6,
+  7,
+  8,
+  9,
+  10,
+  11,
+  12,
+  13,
+  14,
+  15,
+  16,
+  17,
+  18,
+  19,
+  20,
+  21,
+  22,
+  23,
+  24,
+  25,
+  26,
+  27,
+  28,
+  29,
+  30,
+  31,
+];
 
 const make = <In, Out>(node: CanvasNode): Canvas<In, Out> => ({ node });
 
@@ -183,7 +219,9 @@ export function chord<In, HOut, Body extends Canvas<HOut, unknown>>(
   body: Body,
 ): Canvas<In, OutOf<Body>>;
 export function chord(header: ReadonlyArray<AnyCanvas> | AnyCanvas, body: AnyCanvas): AnyCanvas {
-  const h = Array.isArray(header) ? group(...(header as AnyCanvas[])).node : (header as AnyCanvas).node;
+  const h = Array.isArray(header)
+    ? group(...(header as AnyCanvas[])).node
+    : (header as AnyCanvas).node;
   if (h.kind !== "group") {
     return make({ kind: "chain", steps: [h, body.node] });
   }

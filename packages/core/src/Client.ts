@@ -68,11 +68,15 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     for (const id of flatten(dag.output)) {
       const node = snap.nodes[id]!;
       if (node.state !== "succeeded") {
-        outcomes.set(id, { ok: false, error: node.error ?? { tag: node.state, message: `node ${node.state}`, retryable: false } });
+        outcomes.set(id, {
+          ok: false,
+          error: node.error ?? { tag: node.state, message: `node ${node.state}`, retryable: false },
+        });
         continue;
       }
       const bytes = await store.getResult(runId, id);
-      const decoded = bytes === undefined ? undefined : decodeWith(dag.tasks[id]!.output, decode(bytes));
+      const decoded =
+        bytes === undefined ? undefined : decodeWith(dag.tasks[id]!.output, decode(bytes));
       if (!decoded?.ok) throw new Error(`result of node ${id} cannot be decoded`);
       outcomes.set(id, { ok: true, value: decoded.value });
     }
@@ -99,7 +103,8 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
         result: async ({ timeout = 60_000 } = {}) => {
           const run = await store.waitForRun(runId, timeout);
           if (!run) throw new ResultTimeout({ runId, timeoutMs: timeout });
-          if (run.status !== "succeeded") throw new RunFailed({ runId, status: run.status, error: run.error });
+          if (run.status !== "succeeded")
+            throw new RunFailed({ runId, status: run.status, error: run.error });
           return (await output(runId, dag)) as Out;
         },
       };

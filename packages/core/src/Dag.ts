@@ -43,6 +43,11 @@ export interface DagNode {
   /** Inside a settled group: its failure does not fail the run. */
   readonly tolerant: boolean;
   readonly options: TaskOptions;
+  /**
+   * Where the node sits in the canvas, outermost first: `chain:1`,
+   * `group:0`, `header:3`, `body`. Lets tools redraw the canvas as a tree.
+   */
+  readonly path: ReadonlyArray<string>;
 }
 
 /** A compiled canvas. */
@@ -77,17 +82,25 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
     deps: number[];
     tolerant: boolean;
     options: TaskOptions;
+    path: string[];
   }> = [];
   const path = new Set<CanvasNode>();
 
-  const walk = (node: CanvasNode, upstream: Shape | null, tolerant: boolean): Shape => {
+  const walk = (
+    node: CanvasNode,
+    upstream: Shape | null,
+    tolerant: boolean,
+    at: string[],
+  ): Shape => {
     if (path.has(node)) throw new InvalidCanvas({ reason: "the canvas contains a cycle" });
     path.add(node);
     try {
       switch (node.kind) {
         case "sig": {
           if (drafts.length >= maxNodes) {
-            throw new InvalidCanvas({ reason: `more than ${maxNodes} nodes; split the work into several runs` });
+            throw new InvalidCanvas({
+              reason: `more than ${maxNodes} nodes; split the work into several runs`,
+            });
           }
           if (node.bind.kind !== "immutable" && upstream === null) {
             throw new InvalidCanvas({
@@ -103,23 +116,33 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
             deps: upstream === null ? [] : flatten(upstream),
             tolerant,
             options: { ...node.task.options, ...node.options },
+            path: at,
           });
           return drafts.length - 1;
         }
         case "chain": {
           if (node.steps.length === 0) throw new InvalidCanvas({ reason: "empty chain" });
           let out = upstream;
-          for (const step of node.steps) out = walk(step, out, tolerant);
+          node.steps.forEach((step, i) => {
+            out = walk(step, out, tolerant, [...at, `chain:${i}`]);
+          });
           return out as Shape;
         }
         case "group": {
           if (node.members.length === 0) throw new InvalidCanvas({ reason: "empty group" });
-          const items = node.members.map((m) => walk(m, upstream, tolerant || node.settled));
+          const items = node.members.map((m, i) =>
+            walk(m, upstream, tolerant || node.settled, [...at, `group:${i}`]),
+          );
           return node.settled ? { settled: items } : { list: items };
         }
         case "chord": {
-          if (node.header.members.length === 0) throw new InvalidCanvas({ reason: "empty chord header" });
-          return walk(node.body, walk(node.header, upstream, tolerant), tolerant);
+          if (node.header.members.length === 0)
+            throw new InvalidCanvas({ reason: "empty chord header" });
+          const header = node.header.members.map((m, i) =>
+            walk(m, upstream, tolerant || node.header.settled, [...at, `header:${i}`]),
+          );
+          const value = node.header.settled ? { settled: header } : { list: header };
+          return walk(node.body, value, tolerant, [...at, "body"]);
         }
       }
     } finally {
@@ -127,7 +150,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
     }
   };
 
-  const output = walk(canvas.node, null, false);
+  const output = walk(canvas.node, null, false, []);
   const dependents = drafts.map(() => [] as number[]);
   const settledDependents = drafts.map(() => [] as number[]);
   drafts.forEach((d, id) => {
@@ -147,6 +170,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
     settledDependents: settledDependents[id]!,
     tolerant: d.tolerant,
     options: d.options,
+    path: d.path,
   }));
   return {
     nodes,
@@ -188,9 +212,14 @@ const encodeBound = (task: TaskRef, bind: Bind, bound: unknown): unknown => {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(bound as Record<string, unknown>)) {
     const schema = fields[k];
-    if (!schema) throw new InvalidInput({ task: task.name, detail: `unknown field ${JSON.stringify(k)}` });
+    if (!schema)
+      throw new InvalidInput({ task: task.name, detail: `unknown field ${JSON.stringify(k)}` });
     const r = encodeWith(schema, v);
-    if (!r.ok) throw new InvalidInput({ task: task.name, detail: `${r.detail}\n  at [${JSON.stringify(k)}]` });
+    if (!r.ok)
+      throw new InvalidInput({
+        task: task.name,
+        detail: `${r.detail}\n  at [${JSON.stringify(k)}]`,
+      });
     out[k] = r.value;
   }
   return out;

@@ -96,7 +96,12 @@ export class StoreUnavailable extends Data.TaggedError("StoreUnavailable")<{
  */
 export const toErrorInfo = (thrown: unknown): ErrorInfo => {
   if (thrown instanceof NonRetryableError) {
-    return { tag: "NonRetryableError", message: thrown.message, ...stackOf(thrown), retryable: false };
+    return {
+      tag: "NonRetryableError",
+      message: thrown.message,
+      ...stackOf(thrown),
+      retryable: false,
+    };
   }
   if (thrown instanceof Error) {
     const tagged = (thrown as { _tag?: unknown })._tag;
@@ -129,4 +134,8 @@ const describe = (value: unknown): string => {
 };
 
 /** Builds a non-retryable {@link ErrorInfo} (unknown task, bad input, corrupt record). */
-export const fatal = (tag: string, message: string): ErrorInfo => ({ tag, message, retryable: false });
+export const fatal = (tag: string, message: string): ErrorInfo => ({
+  tag,
+  message,
+  retryable: false,
+});

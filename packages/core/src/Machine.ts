@@ -30,7 +30,12 @@ export type NodeState =
 export type RunStatus = "pending" | "running" | "succeeded" | "failed" | "cancelled";
 
 /** States a node never leaves. */
-export const TERMINAL: ReadonlySet<NodeState> = new Set(["succeeded", "failed", "cancelled", "skipped"]);
+export const TERMINAL: ReadonlySet<NodeState> = new Set([
+  "succeeded",
+  "failed",
+  "cancelled",
+  "skipped",
+]);
 
 /** Progress reported by a running handler. */
 export interface Progress {
@@ -84,7 +89,12 @@ export interface RunState {
 /** Creates the state of a freshly written run (`pending`: nothing is runnable yet). */
 export const createRun = (id: string, dag: Dag, now: number): RunState => ({
   run: { id, status: "pending", createdAt: now, total: dag.nodes.length, ended: 0 },
-  nodes: dag.nodes.map((n) => ({ state: "waiting", attempts: 0, stalls: 0, pending: n.deps.length })),
+  nodes: dag.nodes.map((n) => ({
+    state: "waiting",
+    attempts: 0,
+    stalls: 0,
+    pending: n.deps.length,
+  })),
   graph: dag.nodes,
 });
 

@@ -9,7 +9,10 @@ import type { DagNode } from "./Dag.ts";
 import { defaultRetryPolicy, type RetryPolicy } from "./Retry.ts";
 
 /** The retry policy a node runs under. */
-export const policyOf = (spec: DagNode, workerDefaults: Partial<RetryPolicy> = {}): RetryPolicy => ({
+export const policyOf = (
+  spec: DagNode,
+  workerDefaults: Partial<RetryPolicy> = {},
+): RetryPolicy => ({
   ...defaultRetryPolicy,
   ...workerDefaults,
   ...spec.options.retry,

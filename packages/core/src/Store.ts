@@ -83,7 +83,10 @@ export interface MaintainReport {
 
 /** A run with every node, for inspection. */
 export interface RunSnapshot {
-  readonly run: RunRecord & { readonly tags: ReadonlyArray<string>; readonly queues: ReadonlyArray<string> };
+  readonly run: RunRecord & {
+    readonly tags: ReadonlyArray<string>;
+    readonly queues: ReadonlyArray<string>;
+  };
   readonly nodes: ReadonlyArray<
     NodeRecord & { readonly id: number; readonly spec: DagNode; readonly progress?: Progress }
   >;
@@ -129,7 +132,10 @@ export interface Store {
   /** Records a running node's progress. */
   progress(claim: Claim, progress: Progress): Promise<void>;
   /** Promotes due retries and re-delivers expired leases on `queues`, in bounded batches. */
-  maintain(opts: { readonly now: number; readonly queues: ReadonlyArray<string> }): Promise<MaintainReport>;
+  maintain(opts: {
+    readonly now: number;
+    readonly queues: ReadonlyArray<string>;
+  }): Promise<MaintainReport>;
   /** Cancels a run; returns false when it had already ended or does not exist. */
   cancel(runId: string, opts: { readonly now: number }): Promise<boolean>;
   /** The run with every node, or `undefined`. */
@@ -137,7 +143,9 @@ export interface Store {
   /** One node's recorded result bytes, or `undefined`. */
   getResult(runId: string, nodeId: number): Promise<Uint8Array | undefined>;
   /** Recent runs, newest first. */
-  listRuns(opts: { readonly limit: number }): Promise<ReadonlyArray<RunRecord & { readonly tags: ReadonlyArray<string> }>>;
+  listRuns(opts: {
+    readonly limit: number;
+  }): Promise<ReadonlyArray<RunRecord & { readonly tags: ReadonlyArray<string> }>>;
   /**
    * Resolves with the run's record once its status is final (`succeeded`,
    * `failed`, `cancelled`), or `undefined` after `timeoutMs` of real time.

@@ -7,7 +7,13 @@
  * @since 0.1.0
  */
 import { Schema } from "effect";
-import { type Canvas, type Signature, signature, type TaskOptions, type TaskRef } from "./Canvas.ts";
+import {
+  type Canvas,
+  type Signature,
+  signature,
+  type TaskOptions,
+  type TaskRef,
+} from "./Canvas.ts";
 import { InvalidCanvas } from "./Errors.ts";
 
 /** Exactly-one-key check for `t.s(bound)`: the open field's type, or an error type. */
@@ -41,9 +47,11 @@ export interface Task<Name extends string, I, O, IE = I, OE = O> extends TaskRef
 // biome-ignore lint/suspicious/noExplicitAny: variance escape for generic constraints
 export type AnyTask = Task<string, any, any, any, any>;
 /** The decoded input type of a task. */
-export type InputOf<T> = T extends Task<string, infer I, infer _O, infer _IE, infer _OE> ? I : never;
+export type InputOf<T> =
+  T extends Task<string, infer I, infer _O, infer _IE, infer _OE> ? I : never;
 /** The decoded output type of a task. */
-export type OutputOf<T> = T extends Task<string, infer _I, infer O, infer _IE, infer _OE> ? O : never;
+export type OutputOf<T> =
+  T extends Task<string, infer _I, infer O, infer _IE, infer _OE> ? O : never;
 
 const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -60,10 +68,16 @@ const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
  * })
  */
 export const task = <const Name extends string, I, O, IE = I, OE = O>(
-  decl: { readonly name: Name; readonly input: Schema.Codec<I, IE>; readonly output: Schema.Codec<O, OE> } & TaskOptions,
+  decl: {
+    readonly name: Name;
+    readonly input: Schema.Codec<I, IE>;
+    readonly output: Schema.Codec<O, OE>;
+  } & TaskOptions,
 ): Task<Name, I, O, IE, OE> => {
   if (!NAME.test(decl.name)) {
-    throw new InvalidCanvas({ reason: `task name ${JSON.stringify(decl.name)} must match ${NAME}` });
+    throw new InvalidCanvas({
+      reason: `task name ${JSON.stringify(decl.name)} must match ${NAME}`,
+    });
   }
   const { name, input, output, ...options } = decl;
   const ref: TaskRef = { name, input, output, options };
@@ -100,9 +114,8 @@ const structFields = (s: Schema.Top): ReadonlyArray<string> | undefined => {
 };
 
 /** The canvas type produced by a task's signature; handy in helper signatures. */
-export type SignatureOf<T> = T extends Task<string, infer I, infer O, infer _IE, infer _OE>
-  ? Canvas<I, O>
-  : never;
+export type SignatureOf<T> =
+  T extends Task<string, infer I, infer O, infer _IE, infer _OE> ? Canvas<I, O> : never;
 
 /** Decodes `value` with `schema`; returns the decoded value or the readable failure. */
 export const decodeWith = (
@@ -110,7 +123,9 @@ export const decodeWith = (
   value: unknown,
 ): { ok: true; value: unknown } | { ok: false; detail: string } => {
   const r = Schema.decodeUnknownResult(schema as Schema.Codec<unknown, unknown>)(value);
-  return r._tag === "Success" ? { ok: true, value: r.success } : { ok: false, detail: r.failure.message };
+  return r._tag === "Success"
+    ? { ok: true, value: r.success }
+    : { ok: false, detail: r.failure.message };
 };
 
 /** Encodes `value` with `schema` (validating it); returns the encoded value or the readable failure. */
@@ -119,5 +134,7 @@ export const encodeWith = (
   value: unknown,
 ): { ok: true; value: unknown } | { ok: false; detail: string } => {
   const r = Schema.encodeUnknownResult(schema as Schema.Codec<unknown, unknown>)(value);
-  return r._tag === "Success" ? { ok: true, value: r.success } : { ok: false, detail: r.failure.message };
+  return r._tag === "Success"
+    ? { ok: true, value: r.success }
+    : { ok: false, detail: r.failure.message };
 };

@@ -83,7 +83,9 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const now = opts.now ?? Date.now;
   const random = opts.random ?? Math.random;
   const id = opts.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const log = (opts.logger ?? pino({ level: process.env.WEFT_LOG_LEVEL ?? "info" })).child({ worker: id });
+  const log = (opts.logger ?? pino({ level: process.env.WEFT_LOG_LEVEL ?? "info" })).child({
+    worker: id,
+  });
   const handlers = new Map(opts.handlers.map((h) => [h.task.name, h]));
   const slots = new Map<Slot, Promise<void>>();
   let stopping = false;
@@ -113,14 +115,17 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       .then((states) => {
         states.forEach((st, i) => {
           const slot = live[i]!;
-          if (st !== "held") slot.abort.abort(new Error(st === "cancelled" ? "run cancelled" : "lease lost"));
+          if (st !== "held")
+            slot.abort.abort(new Error(st === "cancelled" ? "run cancelled" : "lease lost"));
         });
       })
       .catch((e) => log.warn({ err: e }, "heartbeat failed"));
   }, heartbeatMs);
   const maintenance = setInterval(
     () => {
-      store.maintain({ now: now(), queues }).catch((e) => log.warn({ err: e }, "maintenance failed"));
+      store
+        .maintain({ now: now(), queues })
+        .catch((e) => log.warn({ err: e }, "maintenance failed"));
     },
     Math.max(50, Math.min(1_000, Math.floor(leaseMs / 4))),
   );
@@ -139,7 +144,12 @@ export const startWorker = (opts: WorkerOptions): Worker => {
 
   const runOne = async (slot: Slot): Promise<Claim | undefined> => {
     const claim = slot.claim;
-    const nlog = log.child({ runId: claim.runId, nodeId: claim.nodeId, task: claim.spec.task, attempt: claim.attempt });
+    const nlog = log.child({
+      runId: claim.runId,
+      nodeId: claim.nodeId,
+      task: claim.spec.task,
+      attempt: claim.attempt,
+    });
     const outcome = await attempt(claim, slot.abort, nlog);
     if (slot.released) return undefined;
     try {
@@ -160,9 +170,16 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       const at = retry ? now() + delay(policy, claim.attempt, random) : null;
       const r = await store.fail(claim, outcome.error, { now: now(), retryAt: at });
       if (!r.ok) nlog.warn("failure report rejected: the lease was lost and the node re-delivered");
-      else nlog[retry ? "info" : "warn"]({ error: outcome.error, retryAt: at }, retry ? "attempt failed, will retry" : "node failed");
+      else
+        nlog[retry ? "info" : "warn"](
+          { error: outcome.error, retryAt: at },
+          retry ? "attempt failed, will retry" : "node failed",
+        );
     } catch (e) {
-      nlog.error({ err: e }, "could not record the outcome; the lease will expire and the node be re-delivered");
+      nlog.error(
+        { err: e },
+        "could not record the outcome; the lease will expire and the node be re-delivered",
+      );
     }
     return undefined;
   };
@@ -188,14 +205,24 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       claim.deps.forEach((d, i) => {
         outcomes.set(claim.spec.deps[i]!, d.ok ? { ok: true, value: decode(d.value) } : d);
       });
-      const upstream = claim.spec.arg === null ? undefined : valueOf(claim.spec.arg, (n) => outcomes.get(n)!);
+      const upstream =
+        claim.spec.arg === null ? undefined : valueOf(claim.spec.arg, (n) => outcomes.get(n)!);
       input = inputOf(claim.spec.bind, claim.spec.bound, upstream);
     } catch (e) {
-      return { ok: false, error: fatal("CorruptRecord", `cannot read this node's upstream results: ${String(e)}`) };
+      return {
+        ok: false,
+        error: fatal("CorruptRecord", `cannot read this node's upstream results: ${String(e)}`),
+      };
     }
     const decoded = decodeWith(handler.task.input, input);
     if (!decoded.ok) {
-      return { ok: false, error: fatal("InvalidInput", `input of task "${claim.spec.task}" does not match its schema: ${decoded.detail}`) };
+      return {
+        ok: false,
+        error: fatal(
+          "InvalidInput",
+          `input of task "${claim.spec.task}" does not match its schema: ${decoded.detail}`,
+        ),
+      };
     }
     const timeoutMs = claim.spec.options.timeoutMs;
     const deadline = timeoutMs === undefined ? undefined : now() + timeoutMs;
@@ -229,7 +256,10 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       if (!encoded.ok) {
         return {
           ok: false,
-          error: fatal("InvalidOutput", `result of task "${claim.spec.task}" does not match its output schema: ${encoded.detail}`),
+          error: fatal(
+            "InvalidOutput",
+            `result of task "${claim.spec.task}" does not match its output schema: ${encoded.detail}`,
+          ),
         };
       }
       return { ok: true, bytes: encode(encoded.value) };

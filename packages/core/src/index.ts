@@ -4,6 +4,8 @@
  *
  * @since 0.1.0
  */
+
+export { Schema } from "effect";
 export * from "./Args.ts";
 export * from "./Canvas.ts";
 export * from "./Client.ts";
@@ -17,4 +19,3 @@ export * from "./Retry.ts";
 export * from "./Store.ts";
 export * from "./Task.ts";
 export * from "./Worker.ts";
-export { Schema } from "effect";

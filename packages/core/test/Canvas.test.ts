@@ -1,9 +1,22 @@
 import { Schema } from "effect";
 import { describe, expect, expectTypeOf, it } from "vitest";
-import { type Canvas, chain, chord, compile, group, InvalidCanvas, InvalidInput, task } from "../src/index.ts";
+import {
+  type Canvas,
+  chain,
+  chord,
+  compile,
+  group,
+  InvalidCanvas,
+  InvalidInput,
+  task,
+} from "../src/index.ts";
 
 const Counts = Schema.Struct({ spam: Schema.Int, ham: Schema.Int });
-const count = task({ name: "count", input: Schema.Struct({ ids: Schema.Array(Schema.Int) }), output: Counts });
+const count = task({
+  name: "count",
+  input: Schema.Struct({ ids: Schema.Array(Schema.Int) }),
+  output: Counts,
+});
 const merge = task({ name: "merge", input: Schema.Array(Counts), output: Schema.Int });
 const scale = task({
   name: "scale",
@@ -14,10 +27,15 @@ const show = task({ name: "show", input: Schema.String, output: Schema.String })
 
 describe("canvas types", () => {
   it("flows outputs through chains, groups and chords", () => {
-    const c = chain(chord([count.si({ ids: [1] }), count.si({ ids: [2] })], merge.s()), scale.s({ by: 2 }));
+    const c = chain(
+      chord([count.si({ ids: [1] }), count.si({ ids: [2] })], merge.s()),
+      scale.s({ by: 2 }),
+    );
     expectTypeOf(c).toEqualTypeOf<Canvas<unknown, number>>();
     const g = group(count.si({ ids: [1] }), scale.si({ by: 1, value: 2 }));
-    expectTypeOf(g).toExtend<Canvas<unknown, [{ readonly spam: number; readonly ham: number }, number]>>();
+    expectTypeOf(g).toExtend<
+      Canvas<unknown, [{ readonly spam: number; readonly ham: number }, number]>
+    >();
     const settled = chord(group(count.si({ ids: [1] })).settled(), show.si("x"));
     expectTypeOf(settled).toExtend<Canvas<unknown, string>>();
   });
@@ -47,13 +65,17 @@ describe("compile", () => {
   });
 
   it("passes a chain's upstream to every member of a following group", () => {
-    const dag = compile(chain(scale.si({ by: 1, value: 1 }), group(scale.s({ by: 2 }), scale.s({ by: 3 }))));
+    const dag = compile(
+      chain(scale.si({ by: 1, value: 1 }), group(scale.s({ by: 2 }), scale.s({ by: 3 }))),
+    );
     expect(dag.nodes[0]!.dependents).toEqual([1, 2]);
     expect(dag.output).toEqual({ list: [1, 2] });
   });
 
   it("marks settled edges and tolerant nodes", () => {
-    const dag = compile(chord(group(count.si({ ids: [1] }), count.si({ ids: [2] })).settled(), show.si("x")));
+    const dag = compile(
+      chord(group(count.si({ ids: [1] }), count.si({ ids: [2] })).settled(), show.si("x")),
+    );
     expect(dag.nodes[0]!.tolerant).toBe(true);
     expect(dag.nodes[0]!.settledDependents).toEqual([2]);
     expect(dag.nodes[0]!.dependents).toEqual([]);
@@ -87,5 +109,19 @@ describe("compile", () => {
   it("refuses s(bound) that does not leave exactly one field open", () => {
     expect(() => scale.s({} as never)).toThrow(/exactly one input field open, left 2/);
     expect(() => merge.s({} as never)).toThrow(/needs a Struct input schema/);
+  });
+});
+
+describe("paths", () => {
+  it("records where each node sits in the canvas", () => {
+    const dag = compile(
+      chain(chord([show.si("a"), show.si("b")], merge.si([])), group(show.si("c"))),
+    );
+    expect(dag.nodes.map((n) => n.path.join("/"))).toEqual([
+      "chain:0/header:0",
+      "chain:0/header:1",
+      "chain:0/body",
+      "chain:1/group:0",
+    ]);
   });
 });

@@ -69,7 +69,10 @@ export class MemoryStore implements Store {
   readonly name = "memory";
   private readonly runs = new Map<string, StoredRun>();
   private readonly ready = new Map<string, Ready[]>();
-  private readonly delayed = new Map<string, Array<{ runId: string; nodeId: number; dueAt: number }>>();
+  private readonly delayed = new Map<
+    string,
+    Array<{ runId: string; nodeId: number; dueAt: number }>
+  >();
   private readonly leases = new Map<string, Lease>();
   private readonly idempotency = new Map<string, { runId: string; until: number }>();
   private readonly events = new EventEmitter();
@@ -85,8 +88,12 @@ export class MemoryStore implements Store {
   async submit(sub: Submission): Promise<SubmitResult> {
     if (sub.idempotencyKey !== undefined) {
       const hit = this.idempotency.get(sub.idempotencyKey);
-      if (hit && hit.until > sub.now && this.runs.has(hit.runId)) return { runId: hit.runId, existing: true };
-      this.idempotency.set(sub.idempotencyKey, { runId: sub.runId, until: sub.now + sub.idempotencyWindowMs });
+      if (hit && hit.until > sub.now && this.runs.has(hit.runId))
+        return { runId: hit.runId, existing: true };
+      this.idempotency.set(sub.idempotencyKey, {
+        runId: sub.runId,
+        until: sub.now + sub.idempotencyWindowMs,
+      });
     }
     const state = createRun(sub.runId, sub.dag, sub.now);
     this.runs.set(sub.runId, {
@@ -115,7 +122,13 @@ export class MemoryStore implements Store {
   async complete(
     claim: Claim,
     result: Uint8Array,
-    opts: { now: number; workerId: string; queues: ReadonlyArray<string>; nextMax: number; leaseMs: number },
+    opts: {
+      now: number;
+      workerId: string;
+      queues: ReadonlyArray<string>;
+      nextMax: number;
+      leaseMs: number;
+    },
   ): Promise<SettleResult> {
     const run = this.holder(claim);
     if (!run) return { ok: false, reason: "stale" };
@@ -138,7 +151,11 @@ export class MemoryStore implements Store {
     return { ok: true, next };
   }
 
-  async fail(claim: Claim, error: ErrorInfo, opts: { now: number; retryAt: number | null }): Promise<SettleResult> {
+  async fail(
+    claim: Claim,
+    error: ErrorInfo,
+    opts: { now: number; retryAt: number | null },
+  ): Promise<SettleResult> {
     const run = this.holder(claim);
     if (!run) return { ok: false, reason: "stale" };
     const ready = failNode(run.state, claim.nodeId, error, opts.retryAt, opts.now);
@@ -215,10 +232,16 @@ export class MemoryStore implements Store {
     const removed = new Set(cancelRun(run.state, opts.now));
     if (run.state.run.status === before) return false;
     for (const [q, items] of this.ready) {
-      this.ready.set(q, items.filter((r) => !(r.runId === runId && removed.has(r.nodeId))));
+      this.ready.set(
+        q,
+        items.filter((r) => !(r.runId === runId && removed.has(r.nodeId))),
+      );
     }
     for (const [q, items] of this.delayed) {
-      this.delayed.set(q, items.filter((r) => !(r.runId === runId && removed.has(r.nodeId))));
+      this.delayed.set(
+        q,
+        items.filter((r) => !(r.runId === runId && removed.has(r.nodeId))),
+      );
     }
     this.afterSettle(run);
     return true;
@@ -294,7 +317,13 @@ export class MemoryStore implements Store {
     return this.runs.get(claim.runId);
   }
 
-  private start(runId: string, nodeId: number, workerId: string, leaseMs: number, now: number): Claim | undefined {
+  private start(
+    runId: string,
+    nodeId: number,
+    workerId: string,
+    leaseMs: number,
+    now: number,
+  ): Claim | undefined {
     const run = this.runs.get(runId);
     if (!run) return undefined;
     const spec = run.state.graph[nodeId]!;
@@ -312,9 +341,21 @@ export class MemoryStore implements Store {
       const n = run.state.nodes[d]!;
       return bytes && n.state === "succeeded"
         ? { ok: true, value: bytes }
-        : { ok: false, error: n.error ?? { tag: n.state, message: `node ${d} ${n.state}`, retryable: false } };
+        : {
+            ok: false,
+            error: n.error ?? { tag: n.state, message: `node ${d} ${n.state}`, retryable: false },
+          };
     });
-    return { runId, nodeId, token, attempt: r.attempt, spec, deps, runQueues: run.queues, leaseUntil: now + leaseMs };
+    return {
+      runId,
+      nodeId,
+      token,
+      attempt: r.attempt,
+      spec,
+      deps,
+      runQueues: run.queues,
+      leaseUntil: now + leaseMs,
+    };
   }
 
   private enqueue(state: RunState, ids: ReadonlyArray<number>): void {
@@ -339,7 +380,11 @@ export class MemoryStore implements Store {
       const items = this.ready.get(q);
       const r = items?.[0];
       if (!r) continue;
-      if (!best || r.priority > best.r.priority || (r.priority === best.r.priority && r.seq < best.r.seq)) {
+      if (
+        !best ||
+        r.priority > best.r.priority ||
+        (r.priority === best.r.priority && r.seq < best.r.seq)
+      ) {
         best = { items: items!, r };
       }
     }

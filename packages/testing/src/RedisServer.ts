@@ -37,7 +37,9 @@ export const freePort = (): Promise<number> =>
     srv.once("error", reject);
     srv.listen(0, "127.0.0.1", () => {
       const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
+      srv.close(() =>
+        typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port")),
+      );
     });
   });
 
@@ -60,12 +62,26 @@ const ping = (port: number): Promise<boolean> =>
  *
  * @throws Error when `redis-server` is missing or does not answer within 10 s.
  */
-export const startRedisServer = async (extraArgs: ReadonlyArray<string> = []): Promise<RedisServer> => {
+export const startRedisServer = async (
+  extraArgs: ReadonlyArray<string> = [],
+): Promise<RedisServer> => {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "weft-redis-"));
   const proc: ChildProcess = spawn(
     "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, ...extraArgs],
+    [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      dir,
+      ...extraArgs,
+    ],
     { stdio: "ignore" },
   );
   let exited = false;
