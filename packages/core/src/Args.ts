@@ -21,18 +21,18 @@ export type Outcome =
  *
  * @throws Error when a node under a plain (not settled) position did not succeed.
  */
-export const valueOf = (shape: Shape, outcome: (id: number) => Outcome): unknown => {
+export const shapeValue = (shape: Shape, outcome: (id: number) => Outcome): unknown => {
   if (typeof shape === "number") {
     const o = outcome(shape);
     if (!o.ok) throw new Error(`node ${shape} has no result: ${o.error.tag}: ${o.error.message}`);
     return o.value;
   }
-  if ("list" in shape) return shape.list.map((s) => valueOf(s, outcome));
+  if ("list" in shape) return shape.list.map((s) => shapeValue(s, outcome));
   return shape.settled.map((item) => {
     const failed = firstFailure(item, outcome);
     return failed
       ? { ok: false, error: { tag: failed.tag, message: failed.message } }
-      : { ok: true, value: valueOf(item, outcome) };
+      : { ok: true, value: shapeValue(item, outcome) };
   });
 };
 

@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import { randomUUID } from "node:crypto";
-import { type Outcome, valueOf } from "./Args.ts";
+import { type Outcome, shapeValue } from "./Args.ts";
 import type { Canvas } from "./Canvas.ts";
 import { decode } from "./Codec.ts";
 import { compile, type Dag, flatten } from "./Dag.ts";
@@ -80,7 +80,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
       if (!decoded?.ok) throw new Error(`result of node ${id} cannot be decoded`);
       outcomes.set(id, { ok: true, value: decoded.value });
     }
-    return valueOf(dag.output, (id) => outcomes.get(id)!);
+    return shapeValue(dag.output, (id) => outcomes.get(id)!);
   };
 
   return {

@@ -11,7 +11,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { type Logger, pino } from "pino";
-import { inputOf, type Outcome, valueOf } from "./Args.ts";
+import { inputOf, type Outcome, shapeValue } from "./Args.ts";
 import { decode, encode } from "./Codec.ts";
 import { type ErrorInfo, fatal, toErrorInfo } from "./Errors.ts";
 import type { BoundHandler, TaskContext } from "./Handler.ts";
@@ -206,7 +206,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         outcomes.set(claim.spec.deps[i]!, d.ok ? { ok: true, value: decode(d.value) } : d);
       });
       const upstream =
-        claim.spec.arg === null ? undefined : valueOf(claim.spec.arg, (n) => outcomes.get(n)!);
+        claim.spec.arg === null ? undefined : shapeValue(claim.spec.arg, (n) => outcomes.get(n)!);
       input = inputOf(claim.spec.bind, claim.spec.bound, upstream);
     } catch (e) {
       return {

@@ -205,7 +205,7 @@ export class MemoryStore implements Store {
       while (due.length > 0 && due[0]!.dueAt <= opts.now && promoted < this.batch) {
         const d = due.shift()!;
         const run = this.runs.get(d.runId);
-        if (run?.state.nodes[d.nodeId]!.state !== "retrying") continue;
+        if (!run || run.state.nodes[d.nodeId]!.state !== "retrying") continue;
         this.push(d.runId, q, d.nodeId, run.state.graph[d.nodeId]!.priority);
         promoted += 1;
       }
