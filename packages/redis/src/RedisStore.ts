@@ -1,6 +1,41 @@
-// PLACEHOLDER: being written. API contract for other packages:
-import type { Store } from "@weft/core";
-import type { Redis } from "ioredis";
+/**
+ * The Redis store: one Lua script per transition (`lua/`), every key a
+ * script touches passed in KEYS, values in msgpack. A chain step costs one
+ * round trip (completing a node leases its next node to the same worker);
+ * claiming costs two per batch (pop + start, pipelined); large fan-outs,
+ * fan-ins and cascades run in bounded steps (`drain`).
+ *
+ * @since 0.1.0
+ */
+import {
+  type Claim,
+  type ClaimRequest,
+  type DagNode,
+  type DepResult,
+  type ErrorInfo,
+  encode,
+  type LeaseState,
+  type MaintainReport,
+  type Progress,
+  type RunRecord,
+  type RunSnapshot,
+  type SettleResult,
+  type Store,
+  type Submission,
+  type SubmitResult,
+} from "@weft/core";
+import type { ChainableCommander, Redis } from "ioredis";
+import { connectUrl, maskUrl } from "./Connect.ts";
+import { runScriptKeys, type ShardKeys, shardKeys, shardOf } from "./Keys.ts";
+import {
+  decodeError,
+  decodeNodeRecord,
+  decodeProgress,
+  decodeSpec,
+  encodeNodeRecord,
+  parseRunRecord,
+} from "./Records.ts";
+import { commandName, defineScripts, SCRIPTS, type ScriptName } from "./Scripts.ts";
 
 /** Options of the Redis store. */
 export interface RedisStoreOptions {
@@ -10,8 +45,594 @@ export interface RedisStoreOptions {
   readonly shards?: number;
   /** Fail `connect` after this long, ms. Default 5 000. */
   readonly connectTimeoutMs?: number;
+  /** Nodes written per submit call. Default 250 (keeps each call near a few ms). */
+  readonly submitChunk?: number;
+  /** Work items (dependents, roots, cancellations) per script call. Default 1 000. */
+  readonly budget?: number;
+  /** A submission still pending after this long is discarded by `maintain`, ms. Default 60 000. */
+  readonly abandonAfterMs?: number;
 }
 
-export declare class RedisStore implements Store {
-  static connect(target: string | Redis, opts?: RedisStoreOptions): Promise<RedisStore>;
+type Reply = Buffer | number | null | Reply[];
+type Script = (...args: Array<string | number | Buffer | Uint8Array>) => Promise<Reply>;
+
+const FINAL = new Set(["succeeded", "failed", "cancelled"]);
+const str = (r: Reply | undefined): string => (Buffer.isBuffer(r) ? r.toString() : String(r));
+
+/** A {@link Store} on Redis. */
+export class RedisStore implements Store {
+  readonly name: string;
+  private readonly shards: ShardKeys[];
+  private readonly chunk: number;
+  private readonly budget: number;
+  private readonly abandonAfterMs: number;
+  private readonly idleBlocking: Redis[] = [];
+  private readonly allBlocking = new Set<Redis>();
+  private closed = false;
+
+  private constructor(
+    readonly redis: Redis,
+    private readonly owned: boolean,
+    name: string,
+    opts: RedisStoreOptions,
+  ) {
+    this.name = name;
+    const prefix = opts.prefix ?? "weft";
+    this.shards = Array.from({ length: Math.max(1, opts.shards ?? 1) }, (_, i) =>
+      shardKeys(prefix, i),
+    );
+    this.chunk = opts.submitChunk ?? 250;
+    this.budget = opts.budget ?? 1_000;
+    this.abandonAfterMs = opts.abandonAfterMs ?? 60_000;
+    defineScripts(redis);
+  }
+
+  /**
+   * Connects to Redis by URL (`redis://[:password@]host:port[/db]`,
+   * `rediss://...`) or wraps an ioredis instance (not closed by `close`).
+   *
+   * @throws StoreUnavailable when the URL cannot be reached within `connectTimeoutMs`.
+   */
+  static async connect(target: string | Redis, opts: RedisStoreOptions = {}): Promise<RedisStore> {
+    if (typeof target !== "string") return new RedisStore(target, false, "redis", opts);
+    const redis = await connectUrl(target, opts.connectTimeoutMs ?? 5_000);
+    return new RedisStore(redis, true, maskUrl(target), opts);
+  }
+
+  async submit(sub: Submission): Promise<SubmitResult> {
+    const shard =
+      sub.idempotencyKey === undefined
+        ? shardOf(sub.runId, this.shards.length)
+        : shardOf(sub.idempotencyKey, this.shards.length);
+    const runId = this.shards.length > 1 ? `${sub.runId}.s${shard}` : sub.runId;
+    const s = this.shards[shard]!;
+    const queues = sub.dag.queues;
+    const keys = [
+      ...runScriptKeys(s, runId, queues),
+      s.pending,
+      s.idempotency(sub.idempotencyKey ?? runId),
+    ];
+    const nodes = sub.dag.nodes;
+    for (let from = 0; from < nodes.length; from += this.chunk) {
+      const part = nodes.slice(from, from + this.chunk);
+      const phase = (from === 0 ? "b" : "") + (from + this.chunk >= nodes.length ? "c" : "");
+      const args: Array<string | number | Uint8Array> = [
+        runId,
+        sub.now,
+        phase,
+        nodes.length,
+        queues.join(","),
+        JSON.stringify(sub.tags),
+        sub.retentionMs,
+        sub.idempotencyKey === undefined ? 0 : sub.idempotencyWindowMs,
+        queues.length,
+        this.budget,
+      ];
+      for (const n of part) args.push(n.id, encodeNodeRecord(n, queues), encode(n));
+      const r = (await this.script("submit", keys, args)) as Reply[];
+      const code = str(r[0]);
+      if (code === "EXISTS") return { runId: str(r[1]), existing: true };
+      if (code === "GONE")
+        throw new Error(`run ${runId} was discarded while it was being submitted`);
+      if (code === "OK" && Number(r[1]) === 1) await this.drain(s, runId, queues, sub.now);
+    }
+    return { runId, existing: false };
+  }
+
+  async claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
+    const out: Claim[] = [];
+    for (const s of this.shards) {
+      if (out.length >= req.max) break;
+      const keys = [s.tokens];
+      for (const q of req.queues) {
+        const k = s.queue(q);
+        keys.push(k.ready, k.leases, k.wake);
+      }
+      const popped = (await this.script("claim", keys, [
+        req.now,
+        req.max - out.length,
+        req.leaseMs,
+      ])) as Reply[];
+      if (popped.length === 0) continue;
+      const items: Array<{ queue: string; runId: string; nodeId: number; token: number }> = [];
+      for (let i = 0; i < popped.length; i += 3) {
+        const member = str(popped[i + 1]);
+        const at = member.lastIndexOf("#");
+        items.push({
+          queue: req.queues[Number(popped[i]) - 1]!,
+          runId: member.slice(0, at),
+          nodeId: Number(member.slice(at + 1)),
+          token: Number(popped[i + 2]),
+        });
+      }
+      const pipe = this.redis.pipeline();
+      for (const it of items) {
+        const r = s.run(it.runId);
+        this.pipeScript(
+          pipe,
+          "start",
+          [r.record, r.nodes, r.specs, r.results, s.queue(it.queue).leases],
+          [it.runId, it.nodeId, it.token, req.workerId, req.now],
+        );
+      }
+      const results = (await pipe.exec()) ?? [];
+      for (let i = 0; i < items.length; i++) {
+        const it = items[i]!;
+        const [err, reply] = results[i] ?? [new Error("no reply"), null];
+        if (err) throw err;
+        const r = reply as Reply[];
+        const code = str(r[0]);
+        if (code === "OK") {
+          const queues = str(r[3]).split(",");
+          out.push(
+            await this.toClaim(
+              s,
+              it.runId,
+              it.nodeId,
+              it.token,
+              Number(r[1]),
+              r[2] as Buffer,
+              queues,
+              r.slice(4),
+              req.now + req.leaseMs,
+            ),
+          );
+        } else if (code === "STALLED_OUT") {
+          const queues =
+            (await this.redis.hget(s.run(it.runId).record, "queues"))?.split(",") ?? [];
+          const so = (await this.script("stallout", runScriptKeys(s, it.runId, queues), [
+            it.runId,
+            it.nodeId,
+            it.token,
+            req.now,
+            this.budget,
+          ])) as Reply[];
+          if (str(so[0]) === "OK" && Number(so[1]) === 1)
+            await this.drain(s, it.runId, queues, req.now);
+        }
+      }
+    }
+    return out;
+  }
+
+  async complete(
+    claim: Claim,
+    result: Uint8Array,
+    opts: {
+      now: number;
+      workerId: string;
+      queues: ReadonlyArray<string>;
+      nextMax: number;
+      leaseMs: number;
+    },
+  ): Promise<SettleResult> {
+    const s = this.shardOfRun(claim.runId);
+    const served = claim.runQueues
+      .map((q, i) => (opts.queues.includes(q) ? i + 1 : 0))
+      .filter((i) => i > 0);
+    const r = (await this.script("complete", runScriptKeys(s, claim.runId, claim.runQueues), [
+      claim.runId,
+      claim.nodeId,
+      claim.token,
+      result,
+      opts.now,
+      opts.workerId,
+      opts.nextMax,
+      opts.leaseMs,
+      `,${served.join(",")},`,
+      this.budget,
+    ])) as Reply[];
+    if (str(r[0]) !== "OK") return { ok: false, reason: "stale" };
+    if (Number(r[1]) === 1) await this.drain(s, claim.runId, claim.runQueues, opts.now);
+    const next: Claim[] = [];
+    for (const c of r.slice(2) as Reply[][]) {
+      const [nodeId, token, attempt, spec, deps] = c as [number, number, number, Buffer, Reply[]];
+      next.push(
+        await this.toClaim(
+          s,
+          claim.runId,
+          nodeId,
+          token,
+          attempt,
+          spec,
+          claim.runQueues,
+          deps,
+          opts.now + opts.leaseMs,
+        ),
+      );
+    }
+    return { ok: true, next };
+  }
+
+  async fail(
+    claim: Claim,
+    error: ErrorInfo,
+    opts: { now: number; retryAt: number | null },
+  ): Promise<SettleResult> {
+    const s = this.shardOfRun(claim.runId);
+    const r = (await this.script("fail", runScriptKeys(s, claim.runId, claim.runQueues), [
+      claim.runId,
+      claim.nodeId,
+      claim.token,
+      encode(error),
+      opts.now,
+      opts.retryAt ?? -1,
+      this.budget,
+    ])) as Reply[];
+    if (str(r[0]) !== "OK") return { ok: false, reason: "stale" };
+    if (Number(r[1]) === 1) await this.drain(s, claim.runId, claim.runQueues, opts.now);
+    return { ok: true, next: [] };
+  }
+
+  async heartbeat(
+    claims: ReadonlyArray<Claim>,
+    opts: { now: number; leaseMs: number },
+  ): Promise<ReadonlyArray<LeaseState>> {
+    if (claims.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const c of claims) {
+      const s = this.shardOfRun(c.runId);
+      this.pipeScript(
+        pipe,
+        "heartbeat",
+        [s.queue(c.spec.queue).leases, s.run(c.runId).record],
+        [`${c.runId}#${c.nodeId}#${c.token}`, opts.now + opts.leaseMs],
+      );
+    }
+    const res = (await pipe.exec()) ?? [];
+    return res.map(([err, v]) =>
+      err ? "lost" : v === 2 ? "cancelled" : v === 1 ? "held" : "lost",
+    );
+  }
+
+  async release(claim: Claim): Promise<void> {
+    const s = this.shardOfRun(claim.runId);
+    const q = s.queue(claim.spec.queue);
+    const r = s.run(claim.runId);
+    await this.script(
+      "release",
+      [r.record, r.nodes, q.leases, q.ready, q.wake, s.seq],
+      [claim.runId, claim.nodeId, claim.token],
+    );
+  }
+
+  async progress(claim: Claim, progress: Progress): Promise<void> {
+    const s = this.shardOfRun(claim.runId);
+    await this.script(
+      "progress",
+      [s.queue(claim.spec.queue).leases, s.run(claim.runId).results],
+      [`${claim.runId}#${claim.nodeId}#${claim.token}`, claim.nodeId, encode(progress)],
+    );
+  }
+
+  async maintain(opts: { now: number; queues: ReadonlyArray<string> }): Promise<MaintainReport> {
+    let promoted = 0;
+    let redelivered = 0;
+    for (const s of this.shards) {
+      const pipe = this.redis.pipeline();
+      for (const q of opts.queues) {
+        const k = s.queue(q);
+        this.pipeScript(
+          pipe,
+          "promote",
+          [k.delayed, k.ready, k.wake, s.seq],
+          [opts.now, this.budget],
+        );
+        this.pipeScript(pipe, "reap", [k.leases, k.ready, k.wake, s.seq], [opts.now, this.budget]);
+      }
+      const res = (await pipe.exec()) ?? [];
+      res.forEach(([err, v], i) => {
+        if (err) throw err;
+        if (i % 2 === 0) promoted += Number(v);
+        else redelivered += Number(v);
+      });
+      // leftover work whose owner stopped draining (it died, or lost its connection)
+      for (const runId of await this.redis.zrangebyscore(
+        s.work,
+        "-inf",
+        opts.now - 5_000,
+        "LIMIT",
+        0,
+        10,
+      )) {
+        const queues = (await this.redis.hget(s.run(runId).record, "queues"))?.split(",") ?? [];
+        await this.drain(s, runId, queues, opts.now);
+      }
+      // submissions that died before their commit
+      const cutoff = opts.now - this.abandonAfterMs;
+      for (const runId of await this.redis.zrangebyscore(
+        s.pending,
+        "-inf",
+        cutoff,
+        "LIMIT",
+        0,
+        10,
+      )) {
+        const r = s.run(runId);
+        await this.script(
+          "discard",
+          [r.record, r.nodes, r.specs, r.results, r.work, s.pending],
+          [runId, cutoff],
+        );
+      }
+    }
+    return { promoted, redelivered };
+  }
+
+  async cancel(runId: string, opts: { now: number }): Promise<boolean> {
+    const s = this.shardOfRun(runId);
+    const queues = (await this.redis.hget(s.run(runId).record, "queues"))?.split(",");
+    if (!queues) return false;
+    const r = (await this.script("cancel", runScriptKeys(s, runId, queues), [
+      runId,
+      opts.now,
+      this.budget,
+    ])) as number[];
+    if (r[1] === 1) await this.drain(s, runId, queues, opts.now);
+    return r[0] === 1;
+  }
+
+  async getRun(runId: string): Promise<RunSnapshot | undefined> {
+    const s = this.shardOfRun(runId);
+    const k = s.run(runId);
+    const h = await this.redis.hgetall(k.record);
+    if (!h.id) return undefined;
+    const run = parseRunRecord(h, await this.redis.hgetBuffer(k.record, "err"));
+    const nodes: Array<RunSnapshot["nodes"][number]> = [];
+    for (let from = 0; from < run.total; from += 1_000) {
+      const ids = Array.from({ length: Math.min(1_000, run.total - from) }, (_, i) =>
+        String(from + i),
+      );
+      const pipe = this.redis.pipeline();
+      pipe.hmgetBuffer(k.nodes, ...ids);
+      pipe.hmgetBuffer(k.specs, ...ids);
+      pipe.hmgetBuffer(k.results, ...ids.map((i) => `e${i}`));
+      pipe.hmgetBuffer(k.results, ...ids.map((i) => `p${i}`));
+      type Row = [Error | null, Array<Buffer | null>];
+      const [[, recs], [, specs], [, errs], [, progs]] = (await pipe.exec()) as [
+        Row,
+        Row,
+        Row,
+        Row,
+      ];
+      ids.forEach((id, i) => {
+        const rec = recs![i];
+        const spec = specs![i];
+        if (!rec || !spec) return;
+        const progress = decodeProgress(progs![i]);
+        nodes.push({
+          ...decodeNodeRecord(rec, decodeError(errs![i])),
+          id: Number(id),
+          spec: decodeSpec(spec),
+          ...(progress ? { progress } : {}),
+        });
+      });
+    }
+    return { run, nodes };
+  }
+
+  async getResult(runId: string, nodeId: number): Promise<Uint8Array | undefined> {
+    const s = this.shardOfRun(runId);
+    return (await this.redis.hgetBuffer(s.run(runId).results, String(nodeId))) ?? undefined;
+  }
+
+  async listRuns(opts: {
+    limit: number;
+  }): Promise<ReadonlyArray<RunRecord & { readonly tags: ReadonlyArray<string> }>> {
+    const all: Array<RunRecord & { tags: string[] }> = [];
+    for (const s of this.shards) {
+      const ids = await this.redis.zrevrange(s.runs, 0, opts.limit - 1);
+      if (ids.length === 0) continue;
+      const pipe = this.redis.pipeline();
+      for (const id of ids) {
+        pipe.hgetall(s.run(id).record);
+        pipe.hgetBuffer(s.run(id).record, "err");
+      }
+      const res = (await pipe.exec()) ?? [];
+      const gone: string[] = [];
+      ids.forEach((id, i) => {
+        const h = res[2 * i]?.[1] as Record<string, string> | undefined;
+        if (!h?.id) gone.push(id);
+        else all.push(parseRunRecord(h, (res[2 * i + 1]?.[1] as Buffer | null) ?? null));
+      });
+      if (gone.length > 0) await this.redis.zrem(s.runs, ...gone);
+    }
+    return all.sort((a, b) => b.createdAt - a.createdAt).slice(0, opts.limit);
+  }
+
+  async waitForRun(runId: string, timeoutMs: number): Promise<RunRecord | undefined> {
+    const s = this.shardOfRun(runId);
+    const k = s.run(runId);
+    const deadline = Date.now() + timeoutMs;
+    const latest = await this.redis.xrevrange(s.events, "+", "-", "COUNT", 1);
+    let last = latest[0]?.[0] ?? "0-0";
+    const conn = await this.blocking();
+    try {
+      for (;;) {
+        const h = await this.redis.hgetall(k.record);
+        if (h.id && FINAL.has(h.status ?? ""))
+          return parseRunRecord(h, await this.redis.hgetBuffer(k.record, "err"));
+        const left = deadline - Date.now();
+        if (left <= 0 || this.closed) return undefined;
+        const res = await conn.xread(
+          "COUNT",
+          1000,
+          "BLOCK",
+          Math.min(left, 1_000),
+          "STREAMS",
+          s.events,
+          last,
+        );
+        const entries = res?.[0]?.[1];
+        if (entries && entries.length > 0) last = entries[entries.length - 1]![0];
+      }
+    } finally {
+      this.giveBack(conn);
+    }
+  }
+
+  async waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
+    if (this.closed) return;
+    const conn = await this.blocking();
+    try {
+      const keys = this.shards.flatMap((s) => queues.map((q) => s.queue(q).wake));
+      await conn.blpop(...keys, Math.max(0.01, timeoutMs / 1000));
+    } finally {
+      this.giveBack(conn);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const c of this.allBlocking) c.disconnect();
+    if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  /** Continues a run's leftover work until none is left. */
+  private async drain(
+    s: ShardKeys,
+    runId: string,
+    queues: ReadonlyArray<string>,
+    now: number,
+  ): Promise<void> {
+    const keys = runScriptKeys(s, runId, queues);
+    while (Number(await this.script("drain", keys, [runId, now, this.budget])) === 1) {
+      // each call does at most `budget` work items
+    }
+  }
+
+  private async toClaim(
+    s: ShardKeys,
+    runId: string,
+    nodeId: number,
+    token: number,
+    attempt: number,
+    specBytes: Buffer,
+    runQueues: ReadonlyArray<string>,
+    deps: Reply[],
+    leaseUntil: number,
+  ): Promise<Claim> {
+    const spec: DagNode = decodeSpec(specBytes);
+    return {
+      runId,
+      nodeId,
+      token,
+      attempt,
+      spec,
+      deps: Number(deps[0]) === 1 ? inlineDeps(deps) : await this.readDeps(s, runId, spec.deps),
+      runQueues,
+      leaseUntil,
+    };
+  }
+
+  /** Reads dependency outcomes outside Lua (over 256 deps), in chunks: results never change once recorded. */
+  private async readDeps(
+    s: ShardKeys,
+    runId: string,
+    deps: ReadonlyArray<number>,
+  ): Promise<DepResult[]> {
+    const k = s.run(runId);
+    const out: DepResult[] = [];
+    for (let from = 0; from < deps.length; from += 1_000) {
+      const ids = deps.slice(from, from + 1_000).map(String);
+      const values = await this.redis.hmgetBuffer(k.results, ...ids);
+      const missing = ids.filter((_, i) => !values[i]);
+      const errors =
+        missing.length > 0
+          ? await this.redis.hmgetBuffer(k.results, ...missing.map((i) => `e${i}`))
+          : [];
+      let m = 0;
+      for (const v of values) {
+        if (v) out.push({ ok: true, value: v });
+        else
+          out.push({
+            ok: false,
+            error: decodeError(errors[m++]) ?? {
+              tag: "Missing",
+              message: "no result",
+              retryable: false,
+            },
+          });
+      }
+    }
+    return out;
+  }
+
+  private shardOfRun(runId: string): ShardKeys {
+    const m = /\.s(\d+)$/.exec(runId);
+    return this.shards[m ? Number(m[1]) % this.shards.length : 0]!;
+  }
+
+  private script(
+    name: ScriptName,
+    keys: string[],
+    args: Array<string | number | Uint8Array>,
+  ): Promise<Reply> {
+    const fn = (this.redis as unknown as Record<string, Script>)[`${commandName(name)}Buffer`]!;
+    return fn.call(this.redis, ...(fixedKeys(name) ? [] : [keys.length]), ...keys, ...args);
+  }
+
+  private pipeScript(
+    pipe: ChainableCommander,
+    name: ScriptName,
+    keys: string[],
+    args: Array<string | number>,
+  ): void {
+    const fn = (pipe as unknown as Record<string, (...a: Array<string | number>) => unknown>)[
+      `${commandName(name)}Buffer`
+    ]!;
+    fn.call(pipe, ...(fixedKeys(name) ? [] : [keys.length]), ...keys, ...args);
+  }
+
+  private async blocking(): Promise<Redis> {
+    const idle = this.idleBlocking.pop();
+    if (idle) return idle;
+    const conn = this.redis.duplicate();
+    conn.on("error", () => undefined);
+    this.allBlocking.add(conn);
+    return conn;
+  }
+
+  private giveBack(conn: Redis): void {
+    if (this.closed) conn.disconnect();
+    else this.idleBlocking.push(conn);
+  }
 }
+
+const fixedKeys = (name: ScriptName): boolean => SCRIPTS[name] !== undefined;
+
+const inlineDeps = (deps: Reply[]): DepResult[] => {
+  const out: DepResult[] = [];
+  for (let i = 1; i < deps.length; i += 2) {
+    const v = deps[i + 1] as Buffer;
+    out.push(
+      Number(deps[i]) === 1
+        ? { ok: true, value: v }
+        : {
+            ok: false,
+            error: decodeError(v) ?? { tag: "Missing", message: "no result", retryable: false },
+          },
+    );
+  }
+  return out;
+};

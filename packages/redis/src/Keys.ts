@@ -1,0 +1,121 @@
+/**
+ * Every Redis key Weft uses, built in one place (DESIGN.md §5; the layout is
+ * documented in docs/redis-layout.md). A run's keys and the queue
+ * partitions its nodes go to share the shard's hash tag, so every script
+ * touches one slot, on a single Redis or a Redis Cluster.
+ *
+ * @since 0.1.0
+ */
+
+/** Version of the key layout and record encoding; stored on every run. */
+export const LAYOUT_VERSION = 1;
+
+/** Keys of one shard. */
+export interface ShardKeys {
+  readonly tag: string;
+  readonly run: (runId: string) => RunKeys;
+  readonly queue: (queue: string) => QueueKeys;
+  /** Runs with leftover work (zset runId → time registered). */
+  readonly work: string;
+  /** Run events, trimmed (stream). */
+  readonly events: string;
+  /** Committed runs (zset runId → created). */
+  readonly runs: string;
+  /** Submissions not yet committed (zset runId → created). */
+  readonly pending: string;
+  /** Fencing-token counter. */
+  readonly tokens: string;
+  /** Arrival counter for ready ordering. */
+  readonly seq: string;
+  readonly idempotency: (key: string) => string;
+}
+
+/** Keys of one run. */
+export interface RunKeys {
+  readonly record: string;
+  readonly nodes: string;
+  readonly specs: string;
+  readonly results: string;
+  readonly work: string;
+}
+
+/** Keys of one queue partition. */
+export interface QueueKeys {
+  readonly ready: string;
+  readonly delayed: string;
+  readonly leases: string;
+  readonly wake: string;
+}
+
+/** The keys of shard `shard` under `prefix`. */
+export const shardKeys = (prefix: string, shard: number): ShardKeys => {
+  const tag = `${prefix}:{${prefix}:s${String(shard).padStart(2, "0")}}`;
+  return {
+    tag,
+    run: (runId) => {
+      const base = `${tag}:run:${runId}`;
+      return {
+        record: base,
+        nodes: `${base}:n`,
+        specs: `${base}:spec`,
+        results: `${base}:res`,
+        work: `${base}:work`,
+      };
+    },
+    queue: (queue) => {
+      const base = `${tag}:q:${queue}`;
+      return {
+        ready: `${base}:ready`,
+        delayed: `${base}:delayed`,
+        leases: `${base}:leases`,
+        wake: `${base}:wake`,
+      };
+    },
+    work: `${tag}:work`,
+    events: `${tag}:events`,
+    runs: `${tag}:runs`,
+    pending: `${tag}:pending`,
+    tokens: `${tag}:tokens`,
+    seq: `${tag}:seq`,
+    idempotency: (key) => `${tag}:idem:${key}`,
+  };
+};
+
+/**
+ * The uniform KEYS list of a run-touching script (see lua/includes/run.lua):
+ * ten run and shard keys, then ready, delayed, leases and wake per run queue.
+ */
+export const runScriptKeys = (
+  s: ShardKeys,
+  runId: string,
+  queues: ReadonlyArray<string>,
+): string[] => {
+  const r = s.run(runId);
+  const keys = [
+    r.record,
+    r.nodes,
+    r.specs,
+    r.results,
+    r.work,
+    s.work,
+    s.events,
+    s.runs,
+    s.tokens,
+    s.seq,
+  ];
+  for (const q of queues) {
+    const k = s.queue(q);
+    keys.push(k.ready, k.delayed, k.leases, k.wake);
+  }
+  return keys;
+};
+
+/** FNV-1a, for spreading run ids and idempotency keys over shards. */
+export const shardOf = (text: string, shards: number): number => {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % shards;
+};

@@ -1,0 +1,118 @@
+/**
+ * Encoding of the records the Lua scripts read and write (documented in
+ * docs/redis-layout.md). A node record is a msgpack array the scripts decode
+ * with `cmsgpack`; a node spec is msgpack only TypeScript reads; values and
+ * errors are msgpack.
+ *
+ * @since 0.1.0
+ */
+import {
+  type DagNode,
+  decode,
+  type ErrorInfo,
+  encode,
+  maxStallsOf,
+  type NodeRecord,
+  type NodeState,
+  type Progress,
+  type RunRecord,
+  type RunStatus,
+} from "@weft/core";
+
+const CODE: Record<NodeState, string> = {
+  waiting: "w",
+  queued: "q",
+  running: "r",
+  retrying: "y",
+  succeeded: "s",
+  failed: "f",
+  cancelled: "c",
+  skipped: "k",
+};
+const STATE = Object.fromEntries(Object.entries(CODE).map(([k, v]) => [v, k])) as Record<
+  string,
+  NodeState
+>;
+
+/**
+ * The initial record of a node: `[state, attempts, stalls, pending,
+ * startedAt, finishedAt, worker, dueAt, maxStalls, queue index (1-based),
+ * priority, tolerant, next, deps, task]`, where `next` lists dependents with
+ * settled edges encoded as `-(id + 1)`, after the plain ones.
+ */
+export const encodeNodeRecord = (node: DagNode, queues: ReadonlyArray<string>): Uint8Array =>
+  encode([
+    "w",
+    0,
+    0,
+    node.deps.length,
+    0,
+    0,
+    "",
+    0,
+    maxStallsOf(node),
+    queues.indexOf(node.queue) + 1,
+    node.priority,
+    node.tolerant ? 1 : 0,
+    [...node.dependents, ...node.settledDependents.map((d) => -(d + 1))],
+    [...node.deps],
+    node.task,
+  ]);
+
+/** Decodes a node record written by `encodeNodeRecord` or a script. */
+export const decodeNodeRecord = (bytes: Uint8Array, error: ErrorInfo | undefined): NodeRecord => {
+  const r = decode(bytes) as [string, number, number, number, number, number, string, number];
+  const rec: NodeRecord = {
+    state: STATE[r[0]] ?? "waiting",
+    attempts: r[1],
+    stalls: r[2],
+    pending: r[3],
+  };
+  if (r[4]) rec.startedAt = r[4];
+  if (r[5]) rec.finishedAt = r[5];
+  if (r[6]) rec.worker = r[6];
+  if (r[7]) rec.dueAt = r[7];
+  if (error) rec.error = error;
+  return rec;
+};
+
+/** Decodes an error written by the worker (msgpack map) or a script. */
+export const decodeError = (bytes: Uint8Array | null | undefined): ErrorInfo | undefined => {
+  if (!bytes || bytes.length === 0) return undefined;
+  const e = decode(bytes) as Partial<ErrorInfo>;
+  return {
+    tag: String(e.tag ?? "Error"),
+    message: String(e.message ?? ""),
+    retryable: e.retryable === true,
+    ...(e.stack ? { stack: String(e.stack) } : {}),
+  };
+};
+
+/** Decodes progress bytes. */
+export const decodeProgress = (bytes: Uint8Array | null | undefined): Progress | undefined =>
+  bytes ? (decode(bytes) as Progress) : undefined;
+
+/** Parses a run record hash (HGETALL) into a `RunRecord` plus tags and queues. */
+export const parseRunRecord = (
+  h: Record<string, string>,
+  err: Uint8Array | null,
+): RunRecord & { tags: string[]; queues: string[] } => {
+  const rec: RunRecord & { tags: string[]; queues: string[] } = {
+    id: h.id ?? "",
+    status: (h.status ?? "pending") as RunStatus,
+    createdAt: Number(h.created),
+    total: Number(h.total),
+    ended: Number(h.ended),
+    tags: h.tags ? (JSON.parse(h.tags) as string[]) : [],
+    queues: h.queues ? h.queues.split(",") : [],
+  };
+  if (h.started) rec.startedAt = Number(h.started);
+  if (h.finished) rec.finishedAt = Number(h.finished);
+  if (h.fnode !== undefined) rec.failedNode = Number(h.fnode);
+  const e = decodeError(err);
+  if (e) rec.error = e;
+  return rec;
+};
+
+/** Decodes a node spec. */
+export const decodeSpec = (bytes: Uint8Array): DagNode => decode(bytes) as DagNode;

@@ -1,0 +1,58 @@
+/**
+ * Loads the Lua scripts (one transition per script, `lua/<name>.lua`),
+ * inlines `--@include <name>` lines from `lua/includes/`, and registers them
+ * on a connection with `defineCommand` under a versioned name
+ * (`weft1_<name>`), so two layout versions can share a Redis.
+ *
+ * @since 0.1.0
+ */
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Redis } from "ioredis";
+import { LAYOUT_VERSION } from "./Keys.ts";
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Scripts and whether their KEYS count is fixed (number) or given per call (undefined). */
+export const SCRIPTS = {
+  submit: undefined,
+  claim: undefined,
+  start: 5,
+  stallout: undefined,
+  complete: undefined,
+  fail: undefined,
+  drain: undefined,
+  cancel: undefined,
+  heartbeat: 2,
+  release: 6,
+  progress: 2,
+  promote: 4,
+  reap: 4,
+  discard: 6,
+} as const;
+
+/** A script name. */
+export type ScriptName = keyof typeof SCRIPTS;
+
+/** The source of a script with its includes inlined. */
+export const scriptSource = (name: string): string => {
+  const raw = readFileSync(join(here, "lua", `${name}.lua`), "utf8");
+  return raw.replace(/^--@include (\w+)$/gm, (_, inc: string) =>
+    readFileSync(join(here, "lua", "includes", `${inc}.lua`), "utf8"),
+  );
+};
+
+/** The command name a script is registered under. */
+export const commandName = (name: ScriptName): string => `weft${LAYOUT_VERSION}_${name}`;
+
+/** Registers every script on `redis`. */
+export const defineScripts = (redis: Redis): void => {
+  for (const [name, numberOfKeys] of Object.entries(SCRIPTS)) {
+    const opts =
+      numberOfKeys === undefined
+        ? { lua: scriptSource(name) }
+        : { lua: scriptSource(name), numberOfKeys };
+    redis.defineCommand(commandName(name as ScriptName), opts);
+  }
+};
