@@ -142,77 +142,82 @@ export class RedisStore implements Store {
   async claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
     const out: Claim[] = [];
     for (const s of this.shards) {
-      if (out.length >= req.max) break;
-      const keys = [s.tokens];
-      for (const q of req.queues) {
-        const k = s.queue(q);
-        keys.push(k.ready, k.leases, k.wake);
-      }
-      const popped = (await this.script("claim", keys, [
-        req.now,
-        req.max - out.length,
-        req.leaseMs,
-      ])) as Reply[];
-      if (popped.length === 0) continue;
-      const items: Array<{ queue: string; runId: string; nodeId: number; token: number }> = [];
-      for (let i = 0; i < popped.length; i += 3) {
-        const member = str(popped[i + 1]);
-        const at = member.lastIndexOf("#");
-        items.push({
-          queue: req.queues[Number(popped[i]) - 1]!,
-          runId: member.slice(0, at),
-          nodeId: Number(member.slice(at + 1)),
-          token: Number(popped[i + 2]),
-        });
-      }
-      const pipe = this.redis.pipeline();
-      for (const it of items) {
-        const r = s.run(it.runId);
-        this.pipeScript(
-          pipe,
-          "start",
-          [r.record, r.nodes, r.specs, r.results, s.queue(it.queue).leases],
-          [it.runId, it.nodeId, it.token, req.workerId, req.now],
-        );
-      }
-      const results = (await pipe.exec()) ?? [];
-      for (let i = 0; i < items.length; i++) {
-        const it = items[i]!;
-        const [err, reply] = results[i] ?? [new Error("no reply"), null];
-        if (err) throw err;
-        const r = reply as Reply[];
-        const code = str(r[0]);
-        if (code === "OK") {
-          const queues = str(r[3]).split(",");
-          out.push(
-            await this.toClaim(
-              s,
-              it.runId,
-              it.nodeId,
-              it.token,
-              Number(r[1]),
-              r[2] as Buffer,
-              queues,
-              r.slice(4),
-              req.now + req.leaseMs,
-            ),
-          );
-        } else if (code === "STALLED_OUT") {
-          const queues =
-            (await this.redis.hget(s.run(it.runId).record, "queues"))?.split(",") ?? [];
-          const so = (await this.script("stallout", runScriptKeys(s, it.runId, queues), [
+      // a node that stalled out may make others ready: keep claiming while there is room
+      while (out.length < req.max && (await this.claimBatch(s, req, out)) > 0);
+    }
+    return out;
+  }
+
+  /** Pops and starts up to `req.max - out.length` nodes of one shard; returns how many were popped. */
+  private async claimBatch(s: ShardKeys, req: ClaimRequest, out: Claim[]): Promise<number> {
+    const keys = [s.tokens];
+    for (const q of req.queues) {
+      const k = s.queue(q);
+      keys.push(k.ready, k.leases, k.wake);
+    }
+    const popped = (await this.script("claim", keys, [
+      req.now,
+      req.max - out.length,
+      req.leaseMs,
+    ])) as Reply[];
+    if (popped.length === 0) return 0;
+    const items: Array<{ queue: string; runId: string; nodeId: number; token: number }> = [];
+    for (let i = 0; i < popped.length; i += 3) {
+      const member = str(popped[i + 1]);
+      const at = member.lastIndexOf("#");
+      items.push({
+        queue: req.queues[Number(popped[i]) - 1]!,
+        runId: member.slice(0, at),
+        nodeId: Number(member.slice(at + 1)),
+        token: Number(popped[i + 2]),
+      });
+    }
+    const pipe = this.redis.pipeline();
+    for (const it of items) {
+      const r = s.run(it.runId);
+      this.pipeScript(
+        pipe,
+        "start",
+        [r.record, r.nodes, r.specs, r.results, s.queue(it.queue).leases],
+        [it.runId, it.nodeId, it.token, req.workerId, req.now],
+      );
+    }
+    const results = (await pipe.exec()) ?? [];
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i]!;
+      const [err, reply] = results[i] ?? [new Error("no reply"), null];
+      if (err) throw err;
+      const r = reply as Reply[];
+      const code = str(r[0]);
+      if (code === "OK") {
+        const queues = str(r[3]).split(",");
+        out.push(
+          await this.toClaim(
+            s,
             it.runId,
             it.nodeId,
             it.token,
-            req.now,
-            this.budget,
-          ])) as Reply[];
-          if (str(so[0]) === "OK" && Number(so[1]) === 1)
-            await this.drain(s, it.runId, queues, req.now);
-        }
+            Number(r[1]),
+            r[2] as Buffer,
+            queues,
+            r.slice(4),
+            req.now + req.leaseMs,
+          ),
+        );
+      } else if (code === "STALLED_OUT") {
+        const queues = (await this.redis.hget(s.run(it.runId).record, "queues"))?.split(",") ?? [];
+        const so = (await this.script("stallout", runScriptKeys(s, it.runId, queues), [
+          it.runId,
+          it.nodeId,
+          it.token,
+          req.now,
+          this.budget,
+        ])) as Reply[];
+        if (str(so[0]) === "OK" && Number(so[1]) === 1)
+          await this.drain(s, it.runId, queues, req.now);
       }
     }
-    return out;
+    return items.length;
   }
 
   async complete(

@@ -199,24 +199,33 @@ export class MemoryStore implements Store {
   async maintain(opts: { now: number; queues: ReadonlyArray<string> }): Promise<MaintainReport> {
     let promoted = 0;
     let redelivered = 0;
+    // same order as the Redis store: queue by queue, promotions then re-deliveries,
+    // each by time and then by member string (sorted-set order)
     for (const q of opts.queues) {
       const due = list(this.delayed, q);
-      due.sort((a, b) => a.dueAt - b.dueAt);
-      while (due.length > 0 && due[0]!.dueAt <= opts.now && promoted < this.batch) {
+      const member = (d: { runId: string; nodeId: number }) =>
+        `${d.runId}#${d.nodeId}#${this.runs.get(d.runId)?.state.graph[d.nodeId]!.priority ?? 0}`;
+      due.sort((a, b) => a.dueAt - b.dueAt || cmp(member(a), member(b)));
+      let n = 0;
+      while (due.length > 0 && due[0]!.dueAt <= opts.now && n < this.batch) {
         const d = due.shift()!;
         const run = this.runs.get(d.runId);
         if (!run || run.state.nodes[d.nodeId]!.state !== "retrying") continue;
         this.push(d.runId, q, d.nodeId, run.state.graph[d.nodeId]!.priority);
-        promoted += 1;
+        n += 1;
       }
-    }
-    for (const [k, lease] of this.leases) {
-      if (redelivered >= this.batch) break;
-      if (lease.until > opts.now || !opts.queues.includes(lease.queue)) continue;
-      this.leases.delete(k);
-      const [runId, node] = splitKey(k);
-      this.push(runId, lease.queue, node, 16);
-      redelivered += 1;
+      promoted += n;
+      const expired = [...this.leases]
+        .filter(([, l]) => l.until <= opts.now && l.queue === q)
+        .map(([k, l]) => ({ k, l, member: `${k}#${l.token}` }))
+        .sort((a, b) => a.l.until - b.l.until || cmp(a.member, b.member))
+        .slice(0, this.batch);
+      for (const { k, l } of expired) {
+        this.leases.delete(k);
+        const [runId, node] = splitKey(k);
+        this.push(runId, l.queue, node, 16);
+        redelivered += 1;
+      }
     }
     for (const [id, run] of this.runs) {
       const f = run.state.run.finishedAt;
@@ -398,6 +407,7 @@ export class MemoryStore implements Store {
 }
 
 const key = (runId: string, nodeId: number) => `${runId}#${nodeId}`;
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const splitKey = (k: string): [string, number] => {
   const i = k.lastIndexOf("#");
   return [k.slice(0, i), Number(k.slice(i + 1))];

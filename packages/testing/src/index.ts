@@ -4,5 +4,9 @@
  *
  * @since 0.1.0
  */
+
+export * from "./Arbitraries.ts";
+export * from "./Conformance.ts";
+export * from "./Drive.ts";
 export * from "./MemoryStore.ts";
 export * from "./RedisServer.ts";

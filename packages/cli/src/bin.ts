@@ -1,0 +1,8 @@
+/**
+ * Entry point of the `weft` command: `bin/weft.mjs` runs it through tsx.
+ *
+ * @since 0.1.0
+ */
+import { runCli } from "./cli.ts";
+
+process.exitCode = await runCli(process.argv.slice(2));

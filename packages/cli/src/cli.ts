@@ -1,0 +1,246 @@
+/**
+ * The `weft` command, parsed with commander: `worker`, `inspect`, `runs`,
+ * `cancel`. {@link runCli} takes the arguments and returns the exit code; it
+ * never calls `process.exit`, so tests and other programs can run it.
+ *
+ * @since 0.1.0
+ */
+import { RunNotFound, type Store, startWorker, stopOnSignals } from "@weft/core";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { pino } from "pino";
+import pkg from "../package.json" with { type: "json" };
+import { defaultRedisUrl, maskUrl, type OpenStore, openRedisStore } from "./connect.ts";
+import { loadHandlers } from "./handlers.ts";
+import { renderInspect, renderRuns, toJson } from "./render.ts";
+
+/** Where {@link runCli} reads and writes; every field defaults to the process's own. */
+export interface CliIo {
+  /** Standard output. Default `process.stdout.write`. */
+  readonly stdout?: (text: string) => void;
+  /** Standard error. Default `process.stderr.write`. */
+  readonly stderr?: (text: string) => void;
+  /** Environment (`REDIS_URL`, `NO_COLOR`, `FORCE_COLOR`, `WEFT_LOG_LEVEL`). Default `process.env`. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Directory a worker's handlers module is resolved against. Default `process.cwd()`. */
+  readonly cwd?: string;
+  /** ANSI colours. Default: stdout is a TTY and `NO_COLOR` is unset, or `FORCE_COLOR` is set. */
+  readonly color?: boolean;
+  /** Opens the store. Default: `RedisStore.connect(url, { prefix })`. */
+  readonly openStore?: OpenStore;
+  /** Stops `weft worker` when aborted. Default: SIGTERM / SIGINT stop it. */
+  readonly signal?: AbortSignal;
+  /** Clock, epoch ms. Default `Date.now`. */
+  readonly now?: () => number;
+}
+
+interface StoreOpts {
+  readonly redis: string;
+  readonly prefix: string;
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+const positiveInt =
+  (flag: string) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 1) {
+      throw new InvalidArgumentError(
+        `${flag} takes a positive integer, got ${JSON.stringify(value)}`,
+      );
+    }
+    return n;
+  };
+
+const queueList = (value: string): ReadonlyArray<string> => {
+  const names = value
+    .split(",")
+    .map((q) => q.trim())
+    .filter((q) => q !== "");
+  if (names.length === 0) {
+    throw new InvalidArgumentError(
+      `--queues takes comma-separated queue names, got ${JSON.stringify(value)}`,
+    );
+  }
+  return [...new Set(names)];
+};
+
+const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+const colorOf = (io: CliIo, env: NodeJS.ProcessEnv): boolean => {
+  if (io.color !== undefined) return io.color;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== "0") return true;
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== "") return false;
+  return io.stdout === undefined && process.stdout.isTTY === true;
+};
+
+/**
+ * Runs the `weft` command line and resolves with its exit code: 0 on
+ * success, 1 on an error (a usage error, a run not found, a store that
+ * cannot be reached). Errors are printed as one line, without a stack
+ * trace (set `WEFT_DEBUG=1` for it).
+ *
+ * @example
+ * process.exitCode = await runCli(process.argv.slice(2))
+ */
+export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promise<number> => {
+  const out = io.stdout ?? ((s: string) => void process.stdout.write(s));
+  const err = io.stderr ?? ((s: string) => void process.stderr.write(s));
+  const env = io.env ?? process.env;
+  const cwd = io.cwd ?? process.cwd();
+  const now = io.now ?? Date.now;
+  const open = io.openStore ?? openRedisStore;
+  const color = colorOf(io, env);
+  const redisUrl = defaultRedisUrl(env);
+  let code = 0;
+
+  const withStore = async (opts: StoreOpts, f: (store: Store) => Promise<void>) => {
+    const store = await open({ url: opts.redis, prefix: opts.prefix });
+    try {
+      await f(store);
+    } finally {
+      await store.close().catch(() => undefined);
+    }
+  };
+
+  const storeCommand = (name: string) =>
+    program
+      .command(name)
+      .addOption(
+        new Option("--redis <url>", "Redis URL (env REDIS_URL)").default(
+          redisUrl,
+          maskUrl(redisUrl),
+        ),
+      )
+      .option("--prefix <prefix>", "key prefix of the Weft data in Redis", "weft");
+
+  const program = new Command("weft")
+    .description("Weft: typed workflows on Redis. Run workers, list, inspect and cancel runs.")
+    .version(pkg.version, "-V, --version")
+    .exitOverride()
+    .configureOutput({ writeOut: out, writeErr: err })
+    .showHelpAfterError("(run with --help for usage)");
+
+  storeCommand("worker")
+    .description("run a worker: claim ready nodes from queues and run their handlers")
+    .argument(
+      "<module>",
+      'module exporting "handlers" (or a default export): an array of handle(task, fn)',
+    )
+    .addOption(
+      new Option("-q, --queues <names>", "queues to consume, comma-separated")
+        .argParser(queueList)
+        .default(["default"], "default"),
+    )
+    .option("-c, --concurrency <n>", "handlers run at once", positiveInt("--concurrency"), 8)
+    .option("--lease <ms>", "lease length, ms (default 30000)", positiveInt("--lease"))
+    .option(
+      "--grace <ms>",
+      "on SIGTERM/SIGINT, how long to let running handlers finish, ms (default 10000)",
+      positiveInt("--grace"),
+    )
+    .addOption(
+      new Option("--log-level <level>", "log level (env WEFT_LOG_LEVEL)")
+        .choices(LOG_LEVELS)
+        .default(env.WEFT_LOG_LEVEL ?? "info"),
+    )
+    .action(
+      async (
+        module: string,
+        opts: StoreOpts & {
+          queues: ReadonlyArray<string>;
+          concurrency: number;
+          lease?: number;
+          grace?: number;
+          logLevel: string;
+        },
+      ) => {
+        const handlers = await loadHandlers(module, cwd);
+        await withStore(opts, async (store) => {
+          const worker = startWorker({
+            store,
+            handlers,
+            queues: opts.queues,
+            concurrency: opts.concurrency,
+            logger: pino({ level: opts.logLevel }),
+            ...(opts.lease === undefined ? {} : { leaseMs: opts.lease }),
+          });
+          const signal = io.signal;
+          if (signal === undefined) stopOnSignals(worker, opts.grace);
+          else if (signal.aborted) void worker.stop(opts.grace);
+          else signal.addEventListener("abort", () => void worker.stop(opts.grace), { once: true });
+          await worker.done;
+        });
+      },
+    );
+
+  storeCommand("inspect")
+    .description("show a run and its nodes as a tree of its canvas")
+    .argument("<runId>", "the run's id")
+    .option("--json", "print the run snapshot as JSON")
+    .option("--all", "show every member of wide groups instead of a summary line")
+    .action(async (runId: string, opts: StoreOpts & { json?: boolean; all?: boolean }) => {
+      await withStore(opts, async (store) => {
+        const snap = await store.getRun(runId);
+        if (!snap) {
+          err(`error: ${new RunNotFound({ runId }).message}\n`);
+          code = 1;
+          return;
+        }
+        out(
+          opts.json
+            ? toJson(snap)
+            : renderInspect(snap, { color, all: opts.all ?? false, now: now() }),
+        );
+      });
+    });
+
+  storeCommand("runs")
+    .description("list recent runs, newest first")
+    .option("-n, --limit <n>", "how many runs", positiveInt("--limit"), 20)
+    .option("--json", "print the runs as JSON")
+    .action(async (opts: StoreOpts & { limit: number; json?: boolean }) => {
+      await withStore(opts, async (store) => {
+        const runs = await store.listRuns({ limit: opts.limit });
+        out(opts.json ? toJson(runs) : renderRuns(runs, { color, now: now() }));
+      });
+    });
+
+  storeCommand("cancel")
+    .description(
+      "cancel a run: queued nodes are cancelled, running handlers are signalled (exit 1 if the run does not exist)",
+    )
+    .argument("<runId>", "the run's id")
+    .action(async (runId: string, opts: StoreOpts) => {
+      await withStore(opts, async (store) => {
+        const cancelled = await store.cancel(runId, { now: now() });
+        const snap = await store.getRun(runId);
+        if (!snap) {
+          err(`error: ${new RunNotFound({ runId }).message}\n`);
+          code = 1;
+        } else if (cancelled) {
+          const running = snap.nodes.filter((n) => n.state === "running").length;
+          out(
+            `cancelled run ${runId}${
+              running > 0
+                ? `; ${running} running node${running === 1 ? " was" : "s were"} signalled to stop`
+                : ""
+            }\n`,
+          );
+        } else {
+          out(`run ${runId} not cancelled: it had already ended (${snap.run.status})\n`);
+        }
+      });
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return code;
+  } catch (e) {
+    // commander has already printed its own message (usage errors, --help, --version)
+    if (e instanceof CommanderError) return e.exitCode;
+    err(`error: ${messageOf(e)}\n`);
+    if (env.WEFT_DEBUG && e instanceof Error && e.stack) err(`${e.stack}\n`);
+    return 1;
+  }
+};

@@ -1,0 +1,81 @@
+/**
+ * Loading a worker's handlers from a module named on the command line.
+ *
+ * @since 0.1.0
+ */
+import { existsSync } from "node:fs";
+import { isAbsolute, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { BoundHandler } from "@weft/core";
+
+/** The handlers module cannot be imported or does not export handlers. */
+export class HandlersModuleError extends Error {
+  override readonly name = "HandlersModuleError";
+}
+
+const isHandler = (h: unknown): h is BoundHandler => {
+  if (typeof h !== "object" || h === null) return false;
+  const { task, run } = h as { task?: unknown; run?: unknown };
+  return (
+    typeof run === "function" &&
+    typeof task === "object" &&
+    task !== null &&
+    typeof (task as { name?: unknown }).name === "string"
+  );
+};
+
+const describe = (v: unknown): string =>
+  Array.isArray(v) ? `an array of ${v.length}` : v === null ? "null" : typeof v;
+
+/**
+ * Imports `specifier` (a path, resolved against `cwd`; `.ts` works under
+ * tsx and vitest) and returns its handlers: the named export `handlers` or
+ * the default export, an array of handlers made with `handle(task, fn)`.
+ *
+ * @throws HandlersModuleError when the module is missing, fails to load,
+ *   exports no handlers, or binds one task twice.
+ */
+export const loadHandlers = async (
+  specifier: string,
+  cwd: string,
+): Promise<ReadonlyArray<BoundHandler>> => {
+  const path = isAbsolute(specifier) ? specifier : resolve(cwd, specifier);
+  if (!existsSync(path)) {
+    throw new HandlersModuleError(`handlers module ${specifier} not found (looked at ${path})`);
+  }
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    throw new HandlersModuleError(`cannot import handlers module ${specifier}: ${why}`);
+  }
+  const name = "handlers" in mod ? "handlers" : "default" in mod ? "default" : undefined;
+  const value = name === undefined ? undefined : mod[name];
+  if (name === undefined || !Array.isArray(value) || !value.every(isHandler)) {
+    const found =
+      name === undefined
+        ? `it exports ${Object.keys(mod).sort().join(", ") || "nothing"}`
+        : `its ${name === "default" ? "default export" : `"handlers" export`} is ${describe(value)}${
+            Array.isArray(value) ? " with items that are not handlers" : ""
+          }`;
+    throw new HandlersModuleError(
+      `handlers module ${specifier} must export "handlers" (an array of handlers made with handle(task, fn)) or a default export that is one; ${found}`,
+    );
+  }
+  if (value.length === 0) {
+    throw new HandlersModuleError(
+      `handlers module ${specifier} exports an empty "${name}" array: the worker would handle no task`,
+    );
+  }
+  const seen = new Set<string>();
+  for (const h of value) {
+    if (seen.has(h.task.name)) {
+      throw new HandlersModuleError(
+        `handlers module ${specifier} binds task "${h.task.name}" more than once`,
+      );
+    }
+    seen.add(h.task.name);
+  }
+  return value;
+};

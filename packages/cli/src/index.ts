@@ -1,0 +1,26 @@
+/**
+ * @weft/cli — the `weft` command (`worker`, `inspect`, `runs`, `cancel`) and
+ * the pure renderers behind it, for examples and tools that print runs.
+ *
+ * @since 0.1.0
+ */
+export { type CliIo, runCli } from "./cli.ts";
+export {
+  defaultRedisUrl,
+  maskUrl,
+  type OpenStore,
+  openRedisStore,
+  type StoreTarget,
+} from "./connect.ts";
+export { HandlersModuleError, loadHandlers } from "./handlers.ts";
+export {
+  formatDuration,
+  type InspectOptions,
+  type RunSummary,
+  type RunsOptions,
+  renderInspect,
+  renderRuns,
+  type SnapshotNode,
+  toJson,
+  WIDE,
+} from "./render.ts";

@@ -1,0 +1,466 @@
+/**
+ * Pure renderers behind `weft inspect` and `weft runs`: a run snapshot as a
+ * header and a tree of its canvas (rebuilt from each node's `spec.path`),
+ * and a list of runs as a table. They return strings and do no I/O, so the
+ * examples and the dashboard can reuse them.
+ *
+ * @since 0.1.0
+ */
+import type { ErrorInfo, NodeState, RunRecord, RunSnapshot, RunStatus } from "@weft/core";
+import pc from "picocolors";
+
+/** One node of a snapshot, as `Store.getRun` returns it. */
+export type SnapshotNode = RunSnapshot["nodes"][number];
+
+/** A run as `Store.listRuns` returns it. */
+export type RunSummary = RunRecord & { readonly tags: ReadonlyArray<string> };
+
+/** Options of {@link renderInspect}. */
+export interface InspectOptions {
+  /** ANSI colours. Default `false`. */
+  readonly color?: boolean;
+  /** Shows every node: no wide group is collapsed. Default `false`. */
+  readonly all?: boolean;
+  /**
+   * Members of one group sharing task and state (or, for nested canvases,
+   * shape and states) beyond which they are collapsed into a summary line.
+   * Default {@link WIDE}.
+   */
+  readonly wide?: number;
+  /** Clock reading (epoch ms) for the elapsed time of what still runs. Default `Date.now()`. */
+  readonly now?: number;
+}
+
+/** Options of {@link renderRuns}. */
+export interface RunsOptions {
+  /** ANSI colours. Default `false`. */
+  readonly color?: boolean;
+  /** Clock reading (epoch ms) for the duration of runs still going. Default `Date.now()`. */
+  readonly now?: number;
+}
+
+/** Default collapse threshold of {@link renderInspect}: more alike members than this are summarised. */
+export const WIDE = 20;
+
+/** Members of a collapsed bucket that are still shown before its summary line. */
+const KEEP = 3;
+
+type Colors = ReturnType<typeof pc.createColors>;
+type Paint = (s: string) => string;
+
+const stateColor = (c: Colors, state: NodeState | RunStatus): Paint => {
+  switch (state) {
+    case "succeeded":
+      return c.green;
+    case "failed":
+      return c.red;
+    case "running":
+      return c.cyan;
+    case "retrying":
+      return c.yellow;
+    case "cancelled":
+      return c.magenta;
+    case "skipped":
+    case "waiting":
+    case "queued":
+    case "pending":
+      return c.dim;
+  }
+};
+
+/** `1,234` */
+const int = (n: number): string => n.toLocaleString("en-US");
+
+/** `2025-01-31 12:00:00.000 UTC`, or `-`. */
+const time = (t: number | undefined): string =>
+  t === undefined ? "-" : new Date(t).toISOString().replace("T", " ").replace("Z", " UTC");
+
+/** A human duration: `850 ms`, `1.25 s`, `3 min 4 s`, `2 h 5 min`. */
+export const formatDuration = (ms: number): string => {
+  const v = Math.max(0, Math.round(ms));
+  if (v < 1_000) return `${v} ms`;
+  if (v < 60_000) return `${(v / 1_000).toFixed(2)} s`;
+  if (v < 3_600_000) return `${Math.floor(v / 60_000)} min ${Math.floor((v % 60_000) / 1_000)} s`;
+  return `${Math.floor(v / 3_600_000)} h ${Math.floor((v % 3_600_000) / 60_000)} min`;
+};
+
+/** The first line of an error message, at most 200 characters. */
+const oneLine = (message: string): string => {
+  const lines = message.split("\n");
+  const first = lines[0] ?? "";
+  const cut = first.length > 200 ? `${first.slice(0, 199)}…` : first;
+  return lines.length > 1 ? `${cut} …` : cut;
+};
+
+const describeError = (e: ErrorInfo): string => `${e.tag}: ${oneLine(e.message)}`;
+
+/** `2 succeeded, 1 failed`, in a fixed state order. */
+const tally = (states: ReadonlyArray<NodeState>): string => {
+  const counts = new Map<NodeState, number>();
+  for (const s of states) counts.set(s, (counts.get(s) ?? 0) + 1);
+  return ORDER.filter((s) => counts.has(s))
+    .map((s) => `${int(counts.get(s)!)} ${s}`)
+    .join(", ");
+};
+
+const ORDER: ReadonlyArray<NodeState> = [
+  "succeeded",
+  "running",
+  "retrying",
+  "queued",
+  "waiting",
+  "failed",
+  "skipped",
+  "cancelled",
+];
+
+// ---------------------------------------------------------------------------
+// The canvas tree
+
+/** A display tree item: a node, a labelled branch, or the summary of collapsed members. */
+type Item =
+  | { readonly type: "node"; readonly node: SnapshotNode; readonly sig: string }
+  | {
+      readonly type: "branch";
+      readonly label: string;
+      readonly children: ReadonlyArray<Item>;
+      readonly states: ReadonlyArray<NodeState>;
+      readonly sig: string;
+    }
+  | { readonly type: "more"; readonly count: number; readonly what: string; readonly sig: string };
+
+interface Trie {
+  node?: SnapshotNode;
+  readonly children: Map<string, Trie>;
+}
+
+const buildTrie = (nodes: ReadonlyArray<SnapshotNode>): Trie => {
+  const root: Trie = { children: new Map() };
+  for (const n of nodes) {
+    let at = root;
+    for (const seg of n.spec.path) {
+      let next = at.children.get(seg);
+      if (!next) {
+        next = { children: new Map() };
+        at.children.set(seg, next);
+      }
+      at = next;
+    }
+    at.node = n;
+  }
+  return root;
+};
+
+/** `chain:1` → `chain`; `body` → `body`. */
+const kindOf = (segment: string): string => {
+  const i = segment.indexOf(":");
+  return i < 0 ? segment : segment.slice(0, i);
+};
+
+const statesOf = (items: ReadonlyArray<Item>): NodeState[] =>
+  items.flatMap((i) => (i.type === "node" ? [i.node.state] : i.type === "branch" ? i.states : []));
+
+const nodeItem = (node: SnapshotNode): Item => ({
+  type: "node",
+  node,
+  sig: `${node.spec.task} ${node.state}`,
+});
+
+const branch = (label: string, children: ReadonlyArray<Item>, hidden: NodeState[]): Item => {
+  const states = [...statesOf(children), ...hidden];
+  return {
+    type: "branch",
+    label,
+    children,
+    states,
+    sig: `${label} [${children.map((c) => c.sig).join(", ")}]`,
+  };
+};
+
+/**
+ * Collapses alike members: a bucket (same signature) of more than `wide`
+ * members keeps its first {@link KEEP}, followed by one summary line that
+ * stands for the rest.
+ */
+const collapse = (
+  items: ReadonlyArray<Item>,
+  wide: number,
+): { shown: Item[]; hidden: NodeState[] } => {
+  if (items.length <= wide) return { shown: [...items], hidden: [] };
+  const sizes = new Map<string, number>();
+  for (const it of items) sizes.set(it.sig, (sizes.get(it.sig) ?? 0) + 1);
+  const seen = new Map<string, number>();
+  const shown: Array<Item | { readonly more: string }> = [];
+  const hidden: NodeState[] = [];
+  const keep = Math.min(KEEP, wide);
+  for (const it of items) {
+    const size = sizes.get(it.sig) ?? 0;
+    const k = (seen.get(it.sig) ?? 0) + 1;
+    seen.set(it.sig, k);
+    if (size <= wide || k <= keep) shown.push(it);
+    else {
+      if (k === keep + 1) shown.push({ more: it.sig });
+      for (const st of statesOf([it])) hidden.push(st);
+    }
+  }
+  return {
+    shown: shown.map((it) => {
+      if (!("more" in it)) return it;
+      const what = it.more.length > 80 ? `${it.more.slice(0, 79)}…` : it.more;
+      const count = (sizes.get(it.more) ?? 0) - keep;
+      return { type: "more", count, what, sig: `${count} more ${it.more}` };
+    }),
+    hidden,
+  };
+};
+
+const toItem = (t: Trie, wide: number): Item => {
+  const segs = [...t.children.keys()];
+  if (segs.length === 0 && t.node) return nodeItem(t.node);
+  const self = t.node ? [nodeItem(t.node)] : [];
+  const kinds = new Set(segs.map(kindOf));
+  const convert = (keys: ReadonlyArray<string>) =>
+    keys.map((k) => toItem(t.children.get(k)!, wide));
+  if (kinds.has("header") || kinds.has("body")) {
+    const header = collapse(convert(segs.filter((s) => kindOf(s) === "header")), wide);
+    const parts: Item[] = [...self];
+    if (header.shown.length > 0 || header.hidden.length > 0)
+      parts.push(branch("header", header.shown, header.hidden));
+    const body = convert(segs.filter((s) => kindOf(s) === "body"));
+    if (body.length > 0) parts.push(branch("body", body, []));
+    const rest = convert(segs.filter((s) => kindOf(s) !== "header" && kindOf(s) !== "body"));
+    return branch("chord", [...parts, ...rest], []);
+  }
+  const { shown, hidden } = collapse([...self, ...convert(segs)], wide);
+  return branch([...kinds].join("/"), shown, hidden);
+};
+
+interface Row {
+  /** Tree glyphs. */
+  readonly prefix: string;
+  /** Node or branch label, or the detail text. */
+  readonly label: string;
+  readonly node?: SnapshotNode;
+  /** Extra text after a branch label. */
+  readonly note?: string;
+  readonly detail?: "error" | "info" | "more";
+}
+
+/** Appends the rows of `item` (and of everything under it) to `rows`. */
+const walk = (
+  rows: Row[],
+  item: Item,
+  prefix: string,
+  last: boolean,
+  root: boolean,
+  now: number,
+): void => {
+  const glyph = root ? "" : last ? "└─ " : "├─ ";
+  const inner = root ? "" : `${prefix}${last ? "   " : "│  "}`;
+  switch (item.type) {
+    case "more":
+      rows.push({
+        prefix: `${prefix}${glyph}`,
+        label: `… ${int(item.count)} more ${item.what}`,
+        detail: "more",
+      });
+      return;
+    case "node":
+      rows.push({
+        prefix: `${prefix}${glyph}`,
+        label: `#${item.node.id} ${item.node.spec.task}`,
+        node: item.node,
+      });
+      for (const d of details(item.node, now)) {
+        rows.push({ prefix: `${inner}  `, label: d.text, detail: d.kind });
+      }
+      return;
+    case "branch": {
+      const members = item.children.reduce((k, ch) => k + (ch.type === "more" ? ch.count : 1), 0);
+      const nodes = item.states.length;
+      const note =
+        item.label === "group" || item.label === "header"
+          ? `${int(members)} member${members === 1 ? "" : "s"}${
+              nodes === members ? "" : `, ${int(nodes)} nodes`
+            } · ${tally(item.states)}`
+          : undefined;
+      rows.push({
+        prefix: `${prefix}${glyph}`,
+        label: item.label,
+        ...(note === undefined ? {} : { note }),
+      });
+      item.children.forEach((ch, i) => {
+        walk(rows, ch, inner, i === item.children.length - 1, false, now);
+      });
+      return;
+    }
+  }
+};
+
+const details = (n: SnapshotNode, now: number): Array<{ text: string; kind: "error" | "info" }> => {
+  const out: Array<{ text: string; kind: "error" | "info" }> = [];
+  if (n.error) out.push({ text: describeError(n.error), kind: "error" });
+  if (n.state === "retrying" && n.dueAt !== undefined) {
+    out.push({
+      text: `next attempt at ${time(n.dueAt)} (in ${formatDuration(n.dueAt - now)})`,
+      kind: "info",
+    });
+  }
+  if (n.progress && (n.state === "running" || n.state === "retrying")) {
+    const p = n.progress;
+    const of =
+      p.total === undefined
+        ? int(p.current)
+        : `${int(p.current)}/${int(p.total)}${p.total > 0 ? ` (${Math.floor((100 * p.current) / p.total)}%)` : ""}`;
+    out.push({ text: `progress ${of}${p.message ? ` ${p.message}` : ""}`, kind: "info" });
+  }
+  return out;
+};
+
+const attemptsOf = (n: SnapshotNode): string => {
+  if (n.attempts === 0) return "-";
+  const a = `${n.attempts} attempt${n.attempts === 1 ? "" : "s"}`;
+  return n.stalls > 0 ? `${a}, ${n.stalls} stall${n.stalls === 1 ? "" : "s"}` : a;
+};
+
+const durationOf = (n: SnapshotNode, now: number): string => {
+  if (n.startedAt === undefined) return "-";
+  if (n.finishedAt !== undefined) return `${int(Math.max(0, n.finishedAt - n.startedAt))} ms`;
+  if (n.state === "running") return `${int(Math.max(0, now - n.startedAt))} ms`;
+  return "-";
+};
+
+/**
+ * Renders a run snapshot: a header (id, status, times, duration, node
+ * counts, tags, the error that failed the run) and the canvas as a tree,
+ * one line per node — `#id task  state  attempts  duration  worker` — with
+ * the error of a failed, skipped or retrying node and the progress of a
+ * running one below it. Members of a wide group that share task and state
+ * are collapsed into one `… N more` line unless `all` is set.
+ *
+ * @example
+ * console.log(renderInspect(await store.getRun(runId), { color: process.stdout.isTTY }))
+ */
+export const renderInspect = (snapshot: RunSnapshot, opts: InspectOptions = {}): string => {
+  const c = pc.createColors(opts.color ?? false);
+  const now = opts.now ?? Date.now();
+  const wide = opts.all ? Number.POSITIVE_INFINITY : Math.max(1, opts.wide ?? WIDE);
+  const run = snapshot.run;
+  const out: string[] = [];
+
+  out.push(`${c.bold(`run ${run.id}`)}  ${stateColor(c, run.status)(run.status)}`);
+  const field = (name: string, value: string) => out.push(`  ${c.dim(name.padEnd(9))} ${value}`);
+  field("created", time(run.createdAt));
+  field("started", time(run.startedAt));
+  field("finished", time(run.finishedAt));
+  if (run.startedAt !== undefined) {
+    const end = run.finishedAt ?? now;
+    field(
+      "duration",
+      `${formatDuration(end - run.startedAt)}${run.finishedAt === undefined ? " so far" : ""}`,
+    );
+  }
+  const states = snapshot.nodes.map((n) => n.state);
+  field(
+    "nodes",
+    `${int(run.ended)}/${int(run.total)} ended${states.length > 0 ? ` · ${tally(states)}` : ""}`,
+  );
+  if (run.queues.length > 0) field("queues", run.queues.join(", "));
+  field("tags", run.tags.length > 0 ? run.tags.join(", ") : "-");
+  if (run.error) {
+    const failed = run.failedNode === undefined ? undefined : snapshot.nodes[run.failedNode];
+    const where =
+      run.failedNode === undefined
+        ? ""
+        : ` (node #${run.failedNode}${failed ? ` ${failed.spec.task}` : ""})`;
+    field("error", c.red(`${describeError(run.error)}${where}`));
+  }
+
+  if (snapshot.nodes.length === 0) return `${out.join("\n")}\n`;
+  out.push("");
+  const rows: Row[] = [];
+  walk(rows, toItem(buildTrie(snapshot.nodes), wide), "", true, true, now);
+  const nodeRows = rows.filter((r) => r.node !== undefined);
+  const width = (f: (r: Row) => string) => nodeRows.reduce((w, r) => Math.max(w, f(r).length), 0);
+  const treeW = width((r) => r.prefix + r.label);
+  const stateW = width((r) => r.node!.state);
+  const attW = width((r) => attemptsOf(r.node!));
+  const durW = width((r) => durationOf(r.node!, now));
+  for (const r of rows) {
+    const tree = c.dim(r.prefix);
+    if (r.node) {
+      const n = r.node;
+      const pad = " ".repeat(treeW - r.prefix.length - r.label.length);
+      out.push(
+        [
+          `${tree}${c.dim(`#${n.id}`)} ${n.spec.task}${pad}`,
+          stateColor(c, n.state)(n.state.padEnd(stateW)),
+          attemptsOf(n).padEnd(attW),
+          durationOf(n, now).padStart(durW),
+          n.worker ?? "-",
+        ]
+          .join("  ")
+          .trimEnd(),
+      );
+    } else if (r.detail === "error") {
+      out.push(`${tree}${c.red(r.label)}`);
+    } else if (r.detail !== undefined) {
+      out.push(`${tree}${c.dim(r.label)}`);
+    } else {
+      out.push(`${tree}${c.bold(r.label)}${r.note === undefined ? "" : `  ${c.dim(r.note)}`}`);
+    }
+  }
+  return `${out.join("\n")}\n`;
+};
+
+/**
+ * Renders recent runs as a table: id, status, nodes ended/total, created,
+ * duration, tags. An empty list renders as `no runs`.
+ *
+ * @example
+ * console.log(renderRuns(await store.listRuns({ limit: 20 })))
+ */
+export const renderRuns = (runs: ReadonlyArray<RunSummary>, opts: RunsOptions = {}): string => {
+  if (runs.length === 0) return "no runs\n";
+  const c = pc.createColors(opts.color ?? false);
+  const now = opts.now ?? Date.now();
+  const header = ["ID", "STATUS", "NODES", "CREATED", "DURATION", "TAGS"];
+  const rows = runs.map((r) => [
+    r.id,
+    r.status,
+    `${int(r.ended)}/${int(r.total)}`,
+    time(r.createdAt),
+    r.startedAt === undefined
+      ? "-"
+      : `${formatDuration((r.finishedAt ?? now) - r.startedAt)}${r.finishedAt === undefined ? "+" : ""}`,
+    r.tags.length > 0 ? r.tags.join(",") : "-",
+  ]);
+  const widths = header.map((h, i) =>
+    rows.reduce((w, row) => Math.max(w, row[i]!.length), h.length),
+  );
+  const line = (cells: ReadonlyArray<string>, paint: (i: number, s: string) => string) =>
+    cells
+      .map((cell, i) => paint(i, i === cells.length - 1 ? cell : cell.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
+  const out = [line(header, (_, s) => c.dim(s))];
+  runs.forEach((r, k) => {
+    out.push(line(rows[k]!, (i, s) => (i === 1 ? stateColor(c, r.status)(s) : s)));
+  });
+  return `${out.join("\n")}\n`;
+};
+
+/**
+ * `JSON.stringify` for snapshots and run lists: bigints become strings and
+ * byte arrays `{ "base64": ... }`, so any bound input prints.
+ */
+export const toJson = (value: unknown): string =>
+  `${JSON.stringify(
+    value,
+    (_key, v: unknown) => {
+      if (typeof v === "bigint") return v.toString();
+      if (v instanceof Uint8Array) return { base64: Buffer.from(v).toString("base64") };
+      return v;
+    },
+    2,
+  )}\n`;

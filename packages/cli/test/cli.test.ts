@@ -1,0 +1,204 @@
+import { fileURLToPath } from "node:url";
+import { chain, createClient, type Store } from "@weft/core";
+import { MemoryStore } from "@weft/testing";
+import { describe, expect, it } from "vitest";
+import { type CliIo, renderInspect, runCli } from "../src/index.ts";
+import { add, count, double } from "./fixtures/tasks.ts";
+import { runToEnd } from "./support.ts";
+
+const fixtures = fileURLToPath(new URL("./fixtures/", import.meta.url));
+
+/** Runs the CLI with captured output, on `store` when given (never Redis). */
+const cli = async (argv: ReadonlyArray<string>, io: CliIo & { store?: Store } = {}) => {
+  let stdout = "";
+  let stderr = "";
+  const { store, ...rest } = io;
+  const code = await runCli(argv, {
+    stdout: (s) => {
+      stdout += s;
+    },
+    stderr: (s) => {
+      stderr += s;
+    },
+    env: {},
+    cwd: fixtures,
+    ...(store === undefined
+      ? { openStore: () => Promise.reject(new Error("no store in this test")) }
+      : { openStore: async () => store }),
+    ...rest,
+  });
+  return { code, stdout, stderr };
+};
+
+describe("parsing", () => {
+  it("prints help listing every command, exit 0", async () => {
+    const r = await cli(["--help"]);
+    expect(r.code).toBe(0);
+    for (const cmd of ["worker", "inspect", "runs", "cancel"]) expect(r.stdout).toContain(cmd);
+    const w = await cli(["worker", "--help"]);
+    expect(w.code).toBe(0);
+    expect(w.stdout).toContain("--queues <names>");
+    expect(w.stdout).toContain('(default: "weft")');
+  });
+
+  it("prints the version", async () => {
+    const r = await cli(["--version"]);
+    expect(r).toMatchObject({ code: 0, stdout: "0.1.0\n" });
+  });
+
+  it("rejects an unknown command with exit 1", async () => {
+    const r = await cli(["inspcet", "abc"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("error: unknown command 'inspcet'");
+    expect(r.stderr).toContain("(Did you mean inspect?)");
+  });
+
+  it("rejects a missing argument and a bad number", async () => {
+    const a = await cli(["inspect"]);
+    expect(a.code).toBe(1);
+    expect(a.stderr).toContain("missing required argument 'runId'");
+    const b = await cli(["runs", "--limit", "0"]);
+    expect(b.code).toBe(1);
+    expect(b.stderr).toContain('--limit takes a positive integer, got "0"');
+    const c = await cli(["worker", "x.ts", "--queues", " , "]);
+    expect(c.code).toBe(1);
+    expect(c.stderr).toContain("--queues takes comma-separated queue names");
+    const d = await cli(["worker", "x.ts", "--log-level", "loud"]);
+    expect(d.code).toBe(1);
+    expect(d.stderr).toContain("Allowed choices are fatal, error");
+  });
+
+  it("masks the password of REDIS_URL in help", async () => {
+    const r = await cli(["runs", "--help"], { env: { REDIS_URL: "redis://app:s3cret@db:6379/2" } });
+    expect(r.stdout).toContain("redis://app:***@db:6379/2");
+    expect(r.stdout).not.toContain("s3cret");
+  });
+
+  it("passes --redis and --prefix (default REDIS_URL) to the store", async () => {
+    const targets: unknown[] = [];
+    const io = {
+      env: { REDIS_URL: "redis://from-env:6379" },
+      openStore: async (t: unknown) => {
+        targets.push(t);
+        return new MemoryStore();
+      },
+    };
+    await cli(["runs"], io);
+    await cli(["runs", "--redis", "redis://other:1", "--prefix", "p"], io);
+    expect(targets).toEqual([
+      { url: "redis://from-env:6379", prefix: "weft" },
+      { url: "redis://other:1", prefix: "p" },
+    ]);
+  });
+
+  it("prints a store error as one line, exit 1", async () => {
+    const r = await cli(["runs"]);
+    expect(r).toEqual({ code: 1, stdout: "", stderr: "error: no store in this test\n" });
+  });
+});
+
+describe("inspect, runs, cancel", () => {
+  it("inspects a run as a tree, or as JSON", async () => {
+    const { store, snapshot } = await runToEnd(chain(add.si({ a: 1, b: 2 }), double.s()));
+    const id = snapshot.run.id;
+    const r = await cli(["inspect", id], { store, now: () => 0 });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(renderInspect(snapshot, { now: 0 }));
+    const j = await cli(["inspect", id, "--json"], { store });
+    expect(JSON.parse(j.stdout)).toEqual(JSON.parse(JSON.stringify(snapshot)));
+  });
+
+  it("says a run is not found, exit 1", async () => {
+    const r = await cli(["inspect", "nope"], { store: new MemoryStore() });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toBe(
+      "error: run nope not found (unknown id, or expired after its retention)\n",
+    );
+  });
+
+  it("lists runs newest first, as a table or JSON, up to --limit", async () => {
+    const store = new MemoryStore();
+    const client = createClient(store);
+    const a = await client.submit(count.si({ n: 1 }), { tags: ["first"] });
+    const b = await client.submit(count.si({ n: 2 }), { tags: ["second"] });
+    const r = await cli(["runs"], { store });
+    expect(r.code).toBe(0);
+    const rows = r.stdout.trimEnd().split("\n");
+    expect(rows[0]).toMatch(/^ID +STATUS +NODES +CREATED +DURATION +TAGS$/);
+    expect(rows.slice(1).map((l) => l.split(/ +/)[0])).toEqual([b.runId, a.runId]);
+    const j = await cli(["runs", "--json", "--limit", "1"], { store });
+    expect(JSON.parse(j.stdout)).toMatchObject([{ id: b.runId, tags: ["second"] }]);
+    expect((await cli(["runs"], { store: new MemoryStore() })).stdout).toBe("no runs\n");
+  });
+
+  it("cancels a run once, and says so", async () => {
+    const store = new MemoryStore();
+    const run = await createClient(store).submit(chain(add.si({ a: 1, b: 2 }), double.s()));
+    const first = await cli(["cancel", run.runId], { store });
+    expect(first).toEqual({ code: 0, stdout: `cancelled run ${run.runId}\n`, stderr: "" });
+    const again = await cli(["cancel", run.runId], { store });
+    expect(again.stdout).toBe(`run ${run.runId} not cancelled: it had already ended (cancelled)\n`);
+    const missing = await cli(["cancel", "nope"], { store });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("run nope not found");
+  });
+});
+
+describe("worker", () => {
+  it("runs the handlers a module exports until stopped, then closes the store", async () => {
+    const store = new MemoryStore();
+    let closed = 0;
+    const close = store.close.bind(store);
+    store.close = async () => {
+      closed += 1;
+      await close();
+    };
+    const stop = new AbortController();
+    const worker = cli(["worker", "handlers.ts", "--log-level", "silent", "-c", "2"], {
+      store,
+      signal: stop.signal,
+    });
+    const run = await createClient(store).submit(
+      chain(add.si({ a: 1, b: 2 }), double.s(), double.s()),
+    );
+    expect(await run.result({ timeout: 10_000 })).toBe(12);
+    expect(closed).toBe(0);
+    stop.abort();
+    expect(await worker).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(closed).toBe(1);
+  });
+
+  it("accepts a default export and routes to --queues", async () => {
+    const store = new MemoryStore();
+    const stop = new AbortController();
+    const worker = cli(
+      [
+        "worker",
+        `${fixtures}default-handlers.ts`,
+        "--queues",
+        "fast, default",
+        "--log-level",
+        "silent",
+      ],
+      { store, signal: stop.signal, cwd: "/" },
+    );
+    const run = await createClient(store).submit(double.si(4).with({ queue: "fast" }));
+    expect(await run.result({ timeout: 10_000 })).toBe(8);
+    stop.abort();
+    expect((await worker).code).toBe(0);
+  });
+
+  it("refuses a module without handlers, before connecting", async () => {
+    const r = await cli(["worker", "no-handlers.ts"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'error: handlers module no-handlers.ts must export "handlers" (an array of handlers made with handle(task, fn)) or a default export that is one; its "handlers" export is object\n',
+    );
+    const tasks = await cli(["worker", "tasks.ts"]);
+    expect(tasks.stderr).toContain("it exports add, boom, count, double, sum");
+    const missing = await cli(["worker", "missing.ts"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("handlers module missing.ts not found (looked at ");
+  });
+});

@@ -1,0 +1,197 @@
+import { stripVTControlCharacters } from "node:util";
+import { chain, chord, group, handle, type RunSnapshot, Schema, task } from "@weft/core";
+import { describe, expect, it } from "vitest";
+import { formatDuration, renderInspect, renderRuns } from "../src/index.ts";
+import { add, boom, count, double, sum } from "./fixtures/tasks.ts";
+import { normalise, runToEnd, T0 } from "./support.ts";
+
+const lines = (text: string) => text.trimEnd().split("\n");
+
+describe("renderInspect", () => {
+  it("draws a chord inside a chain as a tree, with states, attempts, durations and workers", async () => {
+    const { snapshot } = await runToEnd(
+      chain(chord([add.si({ a: 1, b: 2 }), add.si({ a: 3, b: 4 })], sum.s()), double.s()),
+      { tags: ["demo", "nightly"] },
+    );
+    expect(lines(renderInspect(normalise(snapshot), { now: T0 }))).toEqual([
+      "run RUN  succeeded",
+      "  created   2025-01-01 00:00:00.000 UTC",
+      "  started   2025-01-01 00:00:00.005 UTC",
+      "  finished  2025-01-01 00:00:01.505 UTC",
+      "  duration  1.50 s",
+      "  nodes     4/4 ended · 4 succeeded",
+      "  queues    default",
+      "  tags      demo, nightly",
+      "",
+      "chain",
+      "├─ chord",
+      "│  ├─ header  2 members · 2 succeeded",
+      "│  │  ├─ #0 math.add  succeeded  1 attempt  12 ms  w1",
+      "│  │  └─ #1 math.add  succeeded  1 attempt  12 ms  w1",
+      "│  └─ body",
+      "│     └─ #2 math.sum  succeeded  1 attempt  12 ms  w1",
+      "└─ #3 math.double     succeeded  1 attempt  12 ms  w1",
+    ]);
+  });
+
+  it("shows the failure, and why each dependent was skipped", async () => {
+    const { snapshot } = await runToEnd(
+      chain(add.si({ a: 1, b: 2 }), boom.s(), group(double.s(), chain(double.s(), double.s()))),
+    );
+    expect(snapshot.run.status).toBe("failed");
+    expect(lines(renderInspect(normalise(snapshot), { now: T0 }))).toEqual([
+      "run RUN  failed",
+      "  created   2025-01-01 00:00:00.000 UTC",
+      "  started   2025-01-01 00:00:00.005 UTC",
+      "  finished  2025-01-01 00:00:01.505 UTC",
+      "  duration  1.50 s",
+      "  nodes     5/5 ended · 1 succeeded, 1 failed, 3 skipped",
+      "  queues    default",
+      "  tags      -",
+      "  error     NonRetryableError: refusing 3 (node #1 math.boom)",
+      "",
+      "chain",
+      "├─ #0 math.add           succeeded  1 attempt  12 ms  w1",
+      "├─ #1 math.boom          failed     1 attempt  12 ms  w1",
+      "│    NonRetryableError: refusing 3",
+      "└─ group  2 members, 3 nodes · 3 skipped",
+      "   ├─ #2 math.double     skipped    -              -  -",
+      "   │    Skipped: upstream node 1 (math.boom) failed",
+      "   └─ chain",
+      "      ├─ #3 math.double  skipped    -              -  -",
+      "      │    Skipped: upstream node 1 (math.boom) failed",
+      "      └─ #4 math.double  skipped    -              -  -",
+      "           Skipped: upstream node 3 (math.double) skipped",
+    ]);
+  });
+
+  it("collapses a wide group's alike members into summary lines, unless all", async () => {
+    const { snapshot } = await runToEnd(
+      chord(
+        group(
+          ...Array.from({ length: 30 }, (_, n) => count.si({ n })),
+          ...Array.from({ length: 25 }, (_, n) => double.si(n)),
+          add.si({ a: 1, b: 1 }),
+        ),
+        sum.s(),
+      ),
+    );
+    const tree = lines(renderInspect(normalise(snapshot), { now: T0 })).slice(9);
+    expect(tree).toEqual([
+      "chord",
+      "├─ header  56 members · 56 succeeded",
+      "│  ├─ #0 spam.count    succeeded  1 attempt  12 ms  w1",
+      "│  ├─ #1 spam.count    succeeded  1 attempt  12 ms  w1",
+      "│  ├─ #2 spam.count    succeeded  1 attempt  12 ms  w1",
+      "│  ├─ … 27 more spam.count succeeded",
+      "│  ├─ #30 math.double  succeeded  1 attempt  12 ms  w1",
+      "│  ├─ #31 math.double  succeeded  1 attempt  12 ms  w1",
+      "│  ├─ #32 math.double  succeeded  1 attempt  12 ms  w1",
+      "│  ├─ … 22 more math.double succeeded",
+      "│  └─ #55 math.add     succeeded  1 attempt  12 ms  w1",
+      "└─ body",
+      "   └─ #56 math.sum     succeeded  1 attempt  12 ms  w1",
+    ]);
+    const all = lines(renderInspect(normalise(snapshot), { now: T0, all: true }));
+    expect(all.filter((l) => l.includes("spam.count"))).toHaveLength(30);
+    expect(all.some((l) => l.includes("more"))).toBe(false);
+    expect(lines(renderInspect(normalise(snapshot), { now: T0, wide: 60 }))).toEqual(all);
+  });
+
+  it("collapses wide groups of nested canvases by shape and states", async () => {
+    const { snapshot } = await runToEnd(
+      group(...Array.from({ length: 25 }, (_, n) => chain(count.si({ n }), double.s()))),
+    );
+    const tree = lines(renderInspect(normalise(snapshot), { now: T0 })).slice(9);
+    expect(tree[0]).toBe("group  25 members, 50 nodes · 50 succeeded");
+    expect(tree.filter((l) => l.includes("└─ chain") || l.includes("├─ chain"))).toHaveLength(3);
+    expect(tree.at(-1)).toBe("└─ … 22 more chain [spam.count succeeded, math.double succeeded]");
+  });
+
+  it("shows a running node's progress and a retried node's attempts", async () => {
+    const slow = task({ name: "slow", input: Schema.Int, output: Schema.Int });
+    const flaky = task({
+      name: "flaky",
+      input: Schema.Int,
+      output: Schema.Int,
+      retry: { maxAttempts: 3, backoff: { kind: "fixed", delayMs: 1 }, jitter: "none" },
+    });
+    let reported!: () => void;
+    const progressed = new Promise<void>((r) => {
+      reported = r;
+    });
+    let release!: () => void;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    let seenRunning: RunSnapshot | undefined;
+    const { snapshot } = await runToEnd(chain(flaky.si(1), slow.s()), {
+      extra: [
+        handle(flaky, (x, ctx) => {
+          if (ctx.attempt === 1) throw new Error("transient");
+          return x;
+        }),
+        handle(slow, async (x, ctx) => {
+          await ctx.progress({ current: 3, total: 10, message: "halfway there" });
+          reported();
+          await released;
+          return x;
+        }),
+      ],
+      during: async (s, runId) => {
+        await progressed;
+        seenRunning = await s.getRun(runId);
+        release();
+      },
+    });
+    const running = lines(renderInspect(normalise(seenRunning!), { now: T0 + 100 + 250 }));
+    expect(running).toContain("  nodes     1/2 ended · 1 succeeded, 1 running");
+    expect(running).toContain("├─ #0 flaky  succeeded  2 attempts   12 ms  w1");
+    expect(running).toContain("└─ #1 slow   running    1 attempt   250 ms  w1");
+    expect(running).toContain("     progress 3/10 (30%) halfway there");
+    expect(running).toContain("  duration  345 ms so far");
+    expect(snapshot.nodes[1]!.state).toBe("succeeded");
+  });
+
+  it("renders a single-node run without a tree", async () => {
+    const { snapshot } = await runToEnd(count.si({ n: 1 }));
+    expect(lines(renderInspect(normalise(snapshot), { now: T0 })).at(-1)).toBe(
+      "#0 spam.count  succeeded  1 attempt  12 ms  w1",
+    );
+  });
+
+  it("colours states only when asked", async () => {
+    const { snapshot } = await runToEnd(boom.si(1));
+    const plain = renderInspect(snapshot, {});
+    expect(plain).not.toContain("\u001b[");
+    const coloured = renderInspect(snapshot, { color: true });
+    expect(coloured).toContain("\u001b[31mfailed");
+    expect(stripVTControlCharacters(coloured)).toBe(plain);
+  });
+});
+
+describe("renderRuns", () => {
+  it("tabulates runs: id, status, nodes, created, duration, tags", async () => {
+    const ok = normalise(
+      (await runToEnd(add.si({ a: 1, b: 2 }), { tags: ["a", "b"] })).snapshot,
+      "r-ok",
+    );
+    const bad = normalise((await runToEnd(boom.si(2))).snapshot, "r-bad");
+    expect(lines(renderRuns([bad.run, ok.run], { now: T0 }))).toEqual([
+      "ID     STATUS     NODES  CREATED                      DURATION  TAGS",
+      "r-bad  failed     1/1    2025-01-01 00:00:00.000 UTC  1.50 s    -",
+      "r-ok   succeeded  1/1    2025-01-01 00:00:00.000 UTC  1.50 s    a,b",
+    ]);
+    expect(renderRuns([])).toBe("no runs\n");
+  });
+});
+
+it("formats durations for humans", () => {
+  expect([0, 999, 1_000, 61_500, 7_260_000].map(formatDuration)).toEqual([
+    "0 ms",
+    "999 ms",
+    "1.00 s",
+    "1 min 1 s",
+    "2 h 1 min",
+  ]);
+});

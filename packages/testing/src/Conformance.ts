@@ -1,0 +1,351 @@
+/**
+ * The conformance suite every store must pass (STYLE.md: one suite, every
+ * store). Call it from a vitest file with a factory that returns a fresh,
+ * empty store; the suite covers chains, groups, chords, nested canvases,
+ * failures and skipped dependents, chord result order, fenced completions,
+ * lease expiry and re-delivery, retries, settled groups, cancellation,
+ * idempotent submission, and a model-based property: any random canvas
+ * under any random fault plan ends in the same state on this store as on
+ * the in-memory model.
+ *
+ * @since 0.1.0
+ */
+import { test } from "@fast-check/vitest";
+import {
+  type BoundHandler,
+  chain,
+  chord,
+  createClient,
+  decode,
+  encode,
+  group,
+  handle,
+  NonRetryableError,
+  RunFailed,
+  Schema,
+  type Store,
+  startWorker,
+  task,
+} from "@weft/core";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { anyTask, arbCanvas, arbPlan } from "./Arbitraries.ts";
+import { drive, normalize } from "./Drive.ts";
+import { MemoryStore } from "./MemoryStore.ts";
+
+/** Makes a fresh, empty store for one test. */
+export type StoreFactory = () => Promise<Store>;
+
+const add = task({
+  name: "add",
+  input: Schema.Struct({ a: Schema.Int, b: Schema.Int }),
+  output: Schema.Int,
+});
+const sum = task({ name: "sum", input: Schema.Array(Schema.Int), output: Schema.Int });
+const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
+const boom = task({
+  name: "boom",
+  input: Schema.String,
+  output: Schema.Int,
+  retry: { maxAttempts: 1 },
+});
+const tag = task({
+  name: "tag",
+  input: Schema.Struct({ label: Schema.String, n: Schema.Int }),
+  output: Schema.String,
+});
+const labels = task({ name: "labels", input: Schema.Unknown, output: Schema.Unknown });
+
+const handlers: ReadonlyArray<BoundHandler> = [
+  handle(add, async ({ a, b }) => a + b),
+  handle(sum, async (xs) => xs.reduce((x, y) => x + y, 0)),
+  handle(inc, (n) => n + 1),
+  handle(boom, async (why) => {
+    throw new NonRetryableError(why);
+  }),
+  handle(tag, async ({ label, n }) => `${label}${n}`),
+  handle(labels, async (x) => x),
+];
+
+const silent = pino({ level: "silent" });
+
+/**
+ * Registers the conformance suite for a store.
+ *
+ * @param name shown in the test names.
+ * @param makeStore returns a fresh store; it is closed after each test.
+ * @param opts.runs number of random cases in the property test (default 25;
+ *   `WEFT_PROPERTY_RUNS` overrides).
+ */
+export const storeConformance = (
+  name: string,
+  makeStore: StoreFactory,
+  opts: { readonly runs?: number } = {},
+): void => {
+  const open: Store[] = [];
+  const fresh = async () => {
+    const s = await makeStore();
+    open.push(s);
+    return s;
+  };
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+  });
+
+  const withWorker = async <T>(
+    fn: (client: ReturnType<typeof createClient>, store: Store) => Promise<T>,
+  ) => {
+    const store = await fresh();
+    const worker = startWorker({
+      store,
+      handlers,
+      logger: silent,
+      concurrency: 4,
+      leaseMs: 5_000,
+      idleMs: 200,
+    });
+    try {
+      return await fn(createClient(store), store);
+    } finally {
+      await worker.stop();
+    }
+  };
+
+  describe(`${name}: canvases`, () => {
+    it("runs a chain, each step receiving the previous output", async () => {
+      await withWorker(async (client) => {
+        const run = await client.submit(
+          chain(add.si({ a: 1, b: 1 }), inc.s(), inc.s(), tag.s({ label: "n=" })),
+        );
+        expect(await run.result({ timeout: 20_000 })).toBe("n=4");
+      });
+    });
+
+    it("runs a group, outputs in declaration order", async () => {
+      await withWorker(async (client) => {
+        const run = await client.submit(
+          group(add.si({ a: 1, b: 0 }), add.si({ a: 2, b: 0 }), add.si({ a: 3, b: 0 })),
+        );
+        expect(await run.result({ timeout: 20_000 })).toEqual([1, 2, 3]);
+      });
+    });
+
+    it("runs nested canvases: a chain of groups, a chord of chains, a group of chords", async () => {
+      await withWorker(async (client) => {
+        const canvas = group(
+          chain(add.si({ a: 1, b: 2 }), group(inc.s(), chain(inc.s(), inc.s()))),
+          chord([chain(add.si({ a: 10, b: 0 }), inc.s()), add.si({ a: 20, b: 0 })], sum.s()),
+          chord([chord([add.si({ a: 1, b: 1 }), add.si({ a: 2, b: 2 })], sum.s())], sum.s()),
+        );
+        const run = await client.submit(canvas);
+        expect(await run.result({ timeout: 20_000 })).toEqual([[4, 5], 31, 6]);
+      });
+    });
+
+    it("fails a node for good: dependents skipped with the reason, run failed", async () => {
+      await withWorker(async (client) => {
+        const run = await client.submit(chain(boom.si("no account"), inc.s(), inc.s()));
+        const err = await run.result({ timeout: 20_000 }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(RunFailed);
+        expect((err as RunFailed).error?.message).toBe("no account");
+        // the skip cascade runs in the same transition as the failure: every node has ended
+        const snap = await client.get(run.runId);
+        expect(snap.nodes.map((n) => n.state)).toEqual(["failed", "skipped", "skipped"]);
+        expect(snap.nodes[1]!.error?.message).toBe("upstream node 0 (boom) failed");
+        expect(snap.nodes[2]!.error?.message).toBe("upstream node 1 (inc) skipped");
+        expect(snap.run).toMatchObject({ status: "failed", failedNode: 0, ended: 3 });
+      });
+    });
+
+    it("hands a settled chord body each member's { ok, value | error }", async () => {
+      await withWorker(async (client) => {
+        const run = await client.submit(
+          chord(group(add.si({ a: 1, b: 1 }), boom.si("bad member")).settled(), labels.s()),
+        );
+        expect(await run.result({ timeout: 20_000 })).toEqual([
+          { ok: true, value: 2 },
+          { ok: false, error: { tag: "NonRetryableError", message: "bad member" } },
+        ]);
+      });
+    });
+  });
+
+  describe(`${name}: contract`, () => {
+    const one = {
+      node: { kind: "sig", task: anyTask, bind: { kind: "immutable" }, bound: null, options: {} },
+    } as const;
+    const plain = { outcomes: [], batch: 8, reverse: false, chainNext: false };
+
+    it("delivers a chord body its header's results in declaration order, whatever the completion order", async () => {
+      const store = await fresh();
+      const header = Array.from({ length: 6 }, () => one);
+      const r = await drive(store, chord(header, one), { ...plain, reverse: true });
+      expect(r.snapshot.run.status).toBe("succeeded");
+      expect(r.snapshot.nodes.map((n) => n.state)).toEqual(Array(7).fill("succeeded"));
+    });
+
+    it("rejects a second completion and a completion from an expired, re-delivered lease", async () => {
+      const store = await fresh();
+      const dag = { node: chain(one, one).node };
+      const sub = await store.submit({
+        runId: "fenced",
+        dag: (await import("@weft/core")).compile(dag),
+        tags: [],
+        idempotencyWindowMs: 0,
+        retentionMs: 60_000,
+        now: 0,
+      });
+      const [first] = await store.claim({
+        workerId: "a",
+        queues: ["default"],
+        max: 1,
+        leaseMs: 1_000,
+        now: 0,
+      });
+      expect(first?.attempt).toBe(1);
+      expect((await store.maintain({ now: 1_500, queues: ["default"] })).redelivered).toBe(1);
+      const [second] = await store.claim({
+        workerId: "b",
+        queues: ["default"],
+        max: 1,
+        leaseMs: 1_000,
+        now: 1_500,
+      });
+      expect(second!.token).toBeGreaterThan(first!.token);
+      expect(second!.attempt).toBe(2);
+      const opts = { now: 1_600, workerId: "a", queues: ["default"], nextMax: 0, leaseMs: 1_000 };
+      expect(await store.complete(first!, encode("stale"), opts)).toEqual({
+        ok: false,
+        reason: "stale",
+      });
+      expect((await store.complete(second!, encode("fresh"), opts)).ok).toBe(true);
+      expect(await store.complete(second!, encode("twice"), opts)).toEqual({
+        ok: false,
+        reason: "stale",
+      });
+      expect(decode((await store.getResult(sub.runId, 0))!)).toBe("fresh");
+      const snap = await store.getRun(sub.runId);
+      expect(snap!.nodes[0]).toMatchObject({
+        state: "succeeded",
+        attempts: 2,
+        stalls: 1,
+        worker: "b",
+      });
+    });
+
+    it("fails a node that stalls more than maxStalls times, with a reason that says so", async () => {
+      const store = await fresh();
+      const r = await drive(store, chain(one, one), { ...plain, outcomes: [["crash", "crash"]] });
+      expect(r.snapshot.nodes.map((n) => n.state)).toEqual(["failed", "skipped"]);
+      expect(r.snapshot.nodes[0]!.error?.tag).toBe("Stalled");
+      expect(r.snapshot.nodes[0]!.error?.message).toMatch(/lease expired 2 times \(maxStalls 1\)/);
+    });
+
+    it("retries: a retried node waits for its backoff, then runs again with its attempt count persisted", async () => {
+      const store = await fresh();
+      const r = await drive(store, one, { ...plain, outcomes: [["retry", "retry"]] });
+      expect(r.snapshot.nodes[0]).toMatchObject({ state: "succeeded", attempts: 3, stalls: 0 });
+    });
+
+    it("releases a node on graceful shutdown without counting the attempt", async () => {
+      const store = await fresh();
+      const { compile } = await import("@weft/core");
+      const sub = await store.submit({
+        runId: "rel",
+        dag: compile(one),
+        tags: [],
+        idempotencyWindowMs: 0,
+        retentionMs: 60_000,
+        now: 0,
+      });
+      const [c] = await store.claim({
+        workerId: "a",
+        queues: ["default"],
+        max: 1,
+        leaseMs: 1_000,
+        now: 0,
+      });
+      await store.release(c!, { now: 1 });
+      const [again] = await store.claim({
+        workerId: "b",
+        queues: ["default"],
+        max: 1,
+        leaseMs: 1_000,
+        now: 2,
+      });
+      expect(again).toMatchObject({ nodeId: 0, attempt: 1 });
+      expect((await store.getRun(sub.runId))!.nodes[0]!.stalls).toBe(0);
+    });
+
+    it("cancels a run: queued nodes cancelled, running handlers told by heartbeat", async () => {
+      const store = await fresh();
+      const { compile } = await import("@weft/core");
+      const sub = await store.submit({
+        runId: "cancel-me",
+        dag: compile(chord([one, one, one], one)),
+        tags: [],
+        idempotencyWindowMs: 0,
+        retentionMs: 60_000,
+        now: 0,
+      });
+      const [running] = await store.claim({
+        workerId: "a",
+        queues: ["default"],
+        max: 1,
+        leaseMs: 1_000,
+        now: 0,
+      });
+      expect(await store.cancel(sub.runId, { now: 5 })).toBe(true);
+      expect(await store.cancel(sub.runId, { now: 6 })).toBe(false);
+      expect(await store.heartbeat([running!], { now: 7, leaseMs: 1_000 })).toEqual(["cancelled"]);
+      expect(
+        await store.claim({ workerId: "a", queues: ["default"], max: 5, leaseMs: 1_000, now: 8 }),
+      ).toEqual([]);
+      const r = await store.fail(
+        running!,
+        { tag: "Cancelled", message: "run cancelled", retryable: false },
+        { now: 9, retryAt: 10 },
+      );
+      expect(r.ok).toBe(true);
+      const snap = (await store.getRun(sub.runId))!;
+      expect(snap.run.status).toBe("cancelled");
+      expect(snap.run.finishedAt).toBe(9);
+      expect(snap.nodes.map((n) => n.state)).toEqual([
+        "cancelled",
+        "cancelled",
+        "cancelled",
+        "cancelled",
+      ]);
+    });
+
+    it("returns the existing run for a repeated idempotency key", async () => {
+      const store = await fresh();
+      const { compile } = await import("@weft/core");
+      const base = {
+        dag: compile(one),
+        tags: [],
+        idempotencyKey: "order-42",
+        idempotencyWindowMs: 60_000,
+        retentionMs: 60_000,
+        now: 0,
+      };
+      const a = await store.submit({ ...base, runId: "first" });
+      const b = await store.submit({ ...base, runId: "second" });
+      expect(a.existing).toBe(false);
+      expect(b).toEqual({ runId: a.runId, existing: true });
+    });
+
+    const runs = Number(process.env.WEFT_PROPERTY_RUNS ?? opts.runs ?? 25);
+    test.prop([arbCanvas({ queues: ["default", "other"] }), arbPlan()], { numRuns: runs })(
+      "ends every random canvas under any fault plan in the same state as the in-memory model",
+      async (canvas, plan) => {
+        const store = await fresh();
+        const model = new MemoryStore();
+        const got = await drive(store, canvas, plan, "prop");
+        const want = await drive(model, canvas, plan, "prop");
+        expect(normalize(got.snapshot)).toEqual(normalize(want.snapshot));
+        await model.close();
+      },
+    );
+  });
+};
