@@ -64,6 +64,14 @@ interface Slot {
   released: boolean;
 }
 
+const preview = (v: unknown): string => {
+  try {
+    return (JSON.stringify(v) ?? String(v)).slice(0, 200);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+};
+
 const keyOf = (c: Claim) => `${c.runId}:${c.nodeId}`;
 
 /**
@@ -258,7 +266,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
           ok: false,
           error: fatal(
             "InvalidOutput",
-            `result of task "${claim.spec.task}" does not match its output schema: ${encoded.detail}`,
+            `result of task "${claim.spec.task}" does not match its output schema: ${encoded.detail} (got ${preview(out)})`,
           ),
         };
       }

@@ -170,6 +170,142 @@ export const storeConformance = (
     });
   });
 
+  describe(`${name}: bad input never crashes a worker`, () => {
+    const ghost = task({ name: "ghost", input: Schema.Int, output: Schema.Int });
+    const throwsString = task({
+      name: "throws-string",
+      input: Schema.Int,
+      output: Schema.Int,
+      retry: { maxAttempts: 1 },
+    });
+    const badOutput = task({ name: "bad-output", input: Schema.Int, output: Schema.Int });
+    const extra: ReadonlyArray<BoundHandler> = [
+      ...handlers,
+      handle(throwsString, async () => {
+        throw "not an Error";
+      }),
+      handle(badOutput, async () => "forty-two" as unknown as number),
+    ];
+    const failsWith = async (canvas: Parameters<ReturnType<typeof createClient>["submit"]>[0]) => {
+      const store = await fresh();
+      const worker = startWorker({
+        store,
+        handlers: extra,
+        logger: silent,
+        concurrency: 2,
+        idleMs: 200,
+      });
+      try {
+        const client = createClient(store);
+        const bad = await client.submit(canvas);
+        const err = (await bad.result({ timeout: 20_000 }).catch((e: unknown) => e)) as RunFailed;
+        // the same worker goes on serving other runs
+        const good = await client.submit(chain(add.si({ a: 2, b: 3 }), inc.s()));
+        expect(await good.result({ timeout: 20_000 })).toBe(6);
+        const snap = await client.get(bad.runId);
+        return { err, node: snap.nodes[0]! };
+      } finally {
+        await worker.stop();
+      }
+    };
+
+    it("fails a node whose task has no handler, non-retryable, naming the task", async () => {
+      const { err, node } = await failsWith(ghost.si(1));
+      expect(err).toBeInstanceOf(RunFailed);
+      expect(node).toMatchObject({ state: "failed", attempts: 1 });
+      expect(node.error).toMatchObject({ tag: "UnknownTask", retryable: false });
+      expect(node.error?.message).toMatch(/no handler for task "ghost"/);
+    });
+
+    it("fails a node whose handler throws a non-Error value, with a readable reason", async () => {
+      const { node } = await failsWith(throwsString.si(1));
+      expect(node.error).toMatchObject({
+        tag: "NonErrorThrown",
+        message: 'handler threw a non-Error value: "not an Error"',
+      });
+    });
+
+    it("fails a node whose result does not match the output schema, non-retryable", async () => {
+      const { node } = await failsWith(badOutput.si(1));
+      expect(node).toMatchObject({ state: "failed", attempts: 1 });
+      expect(node.error?.tag).toBe("InvalidOutput");
+      expect(node.error?.message).toMatch(/Expected number \(got "forty-two"\)/);
+    });
+  });
+
+  describe(`${name}: worker runtime`, () => {
+    const hold = task({ name: "hold", input: Schema.Int, output: Schema.Int });
+
+    it("keeps the lease of a long handler by heartbeat: no re-delivery, no stall", async () => {
+      const store = await fresh();
+      const work = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      const busy = startWorker({
+        store,
+        logger: silent,
+        leaseMs: 200,
+        heartbeatMs: 40,
+        handlers: [
+          handle(hold, async (n) => {
+            for (let i = 0; i < 6; i++) await work(100); // 600 ms of work: three leases long
+            return n;
+          }),
+        ],
+      });
+      // a second worker reaps expired leases every 50 ms and would take the node over
+      const rival = startWorker({
+        store,
+        logger: silent,
+        leaseMs: 200,
+        handlers: [handle(hold, async (n) => -n)],
+      });
+      const run = await createClient(store).submit(hold.si(7));
+      expect(await run.result({ timeout: 20_000 })).toBe(7);
+      const node = (await store.getRun(run.runId))!.nodes[0]!;
+      expect(node).toMatchObject({ attempts: 1, stalls: 0, worker: busy.id });
+      await Promise.all([busy.stop(), rival.stop()]);
+    });
+
+    it("stops gracefully: a handler past the grace period is aborted and its node released, not counted", async () => {
+      const store = await fresh();
+      let started!: () => void;
+      const running = new Promise<void>((r) => {
+        started = r;
+      });
+      const stuck = startWorker({
+        store,
+        logger: silent,
+        handlers: [
+          handle(hold, (_n, ctx) => {
+            started();
+            return new Promise<number>((_, reject) =>
+              ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)),
+            );
+          }),
+        ],
+      });
+      const client = createClient(store);
+      const run = await client.submit(hold.si(5));
+      await running;
+      await stuck.stop(10);
+      expect((await store.getRun(run.runId))!.nodes[0]).toMatchObject({
+        state: "queued",
+        attempts: 0,
+        stalls: 0,
+      });
+      const next = startWorker({
+        store,
+        logger: silent,
+        handlers: [handle(hold, async (n) => n * 2)],
+      });
+      expect(await run.result({ timeout: 20_000 })).toBe(10);
+      expect((await store.getRun(run.runId))!.nodes[0]).toMatchObject({
+        attempts: 1,
+        worker: next.id,
+      });
+      await next.stop();
+    });
+  });
+
   describe(`${name}: contract`, () => {
     const one = {
       node: { kind: "sig", task: anyTask, bind: { kind: "immutable" }, bound: null, options: {} },

@@ -204,7 +204,7 @@ export class MemoryStore implements Store {
     for (const q of opts.queues) {
       const due = list(this.delayed, q);
       const member = (d: { runId: string; nodeId: number }) =>
-        `${d.runId}#${d.nodeId}#${this.runs.get(d.runId)?.state.graph[d.nodeId]!.priority ?? 0}`;
+        `${d.runId}#${d.nodeId}#${this.runs.get(d.runId)?.state.graph[d.nodeId]?.priority ?? 0}`;
       due.sort((a, b) => a.dueAt - b.dueAt || cmp(member(a), member(b)));
       let n = 0;
       while (due.length > 0 && due[0]!.dueAt <= opts.now && n < this.batch) {
