@@ -115,7 +115,14 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
             upstream,
             deps: upstream === null ? [] : flatten(upstream),
             tolerant,
-            options: { ...node.task.options, ...node.options },
+            options: {
+              ...node.task.options,
+              ...node.options,
+              // a signature's retry fields override the task's field by field
+              ...(node.task.options.retry || node.options.retry
+                ? { retry: { ...node.task.options.retry, ...node.options.retry } }
+                : {}),
+            },
             path: at,
           });
           return drafts.length - 1;

@@ -45,8 +45,10 @@ export interface Claim {
   readonly nodeId: number;
   /** Fencing token of this attempt's lease: grows with every acquisition. */
   readonly token: number;
-  /** 1-based attempt number, as persisted. */
+  /** 1-based attempt number, as persisted (stalled attempts included). */
   readonly attempt: number;
+  /** Lease expiries so far; `attempt - stalls` attempts have run to a reported end or are this one. */
+  readonly stalls: number;
   readonly spec: DagNode;
   /** Outcomes of `spec.deps`, same order. */
   readonly deps: ReadonlyArray<DepResult>;

@@ -12,6 +12,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { type Logger, pino } from "pino";
 import { inputOf, type Outcome, shapeValue } from "./Args.ts";
+import { liveClock, type WorkerClock } from "./Clock.ts";
 import { decode, encode } from "./Codec.ts";
 import { type ErrorInfo, fatal, toErrorInfo } from "./Errors.ts";
 import type { BoundHandler, TaskContext } from "./Handler.ts";
@@ -38,8 +39,8 @@ export interface WorkerOptions {
   readonly retryDefaults?: Partial<RetryPolicy>;
   readonly workerId?: string;
   readonly logger?: Logger;
-  /** Clock (epoch ms). Default `Date.now`. */
-  readonly now?: () => number;
+  /** Clock to read and sleep on. Default the live clock; simulations pass a virtual one. */
+  readonly clock?: WorkerClock;
   /** Random source for jitter, `[0, 1)`. Default `Math.random`. */
   readonly random?: () => number;
 }
@@ -88,7 +89,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const leaseMs = opts.leaseMs ?? 30_000;
   const heartbeatMs = opts.heartbeatMs ?? Math.max(10, Math.floor(leaseMs / 3));
   const idleMs = opts.idleMs ?? 1_000;
-  const now = opts.now ?? Date.now;
+  const clock = opts.clock ?? liveClock;
+  const now = () => clock.now();
   const random = opts.random ?? Math.random;
   const id = opts.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   const log = (opts.logger ?? pino({ level: process.env.WEFT_LOG_LEVEL ?? "info" })).child({
@@ -97,45 +99,40 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const handlers = new Map(opts.handlers.map((h) => [h.task.name, h]));
   const slots = new Map<Slot, Promise<void>>();
   let stopping = false;
-  let wake: (() => void) | undefined;
+  let wake = new AbortController();
   const wakeLoop = () => {
     const w = wake;
-    wake = undefined;
-    w?.();
+    wake = new AbortController();
+    w.abort();
   };
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
+  const pause = (ms: number) => clock.sleep(ms, wake.signal);
+  const halt = new AbortController();
 
-  const heartbeat = setInterval(() => {
+  const beat = async () => {
     const live = [...slots.keys()].filter((s) => !s.released);
     if (live.length === 0) return;
-    store
-      .heartbeat(
-        live.map((s) => s.claim),
-        { now: now(), leaseMs },
-      )
-      .then((states) => {
-        states.forEach((st, i) => {
-          const slot = live[i]!;
-          if (st !== "held")
-            slot.abort.abort(new Error(st === "cancelled" ? "run cancelled" : "lease lost"));
-        });
-      })
-      .catch((e) => log.warn({ err: e }, "heartbeat failed"));
-  }, heartbeatMs);
-  const maintenance = setInterval(
-    () => {
-      store
-        .maintain({ now: now(), queues })
-        .catch((e) => log.warn({ err: e }, "maintenance failed"));
-    },
+    const states = await store.heartbeat(
+      live.map((s) => s.claim),
+      { now: now(), leaseMs },
+    );
+    states.forEach((st, i) => {
+      const slot = live[i]!;
+      if (st !== "held")
+        slot.abort.abort(new Error(st === "cancelled" ? "run cancelled" : "lease lost"));
+    });
+  };
+  const every = async (ms: number, what: string, fn: () => Promise<unknown>) => {
+    while (!halt.signal.aborted) {
+      await clock.sleep(ms, halt.signal);
+      if (halt.signal.aborted) return;
+      await fn().catch((e) => log.warn({ err: e }, `${what} failed`));
+    }
+  };
+  const heartbeats = every(heartbeatMs, "heartbeat", beat);
+  const maintenance = every(
     Math.max(50, Math.min(1_000, Math.floor(leaseMs / 4))),
+    "maintenance",
+    () => store.maintain({ now: now(), queues }),
   );
 
   const execute = async (slot: Slot): Promise<void> => {
@@ -173,9 +170,11 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         else nlog.debug("node succeeded");
         return r.ok ? r.next[0] : undefined;
       }
+      // stalls count separately from failures (DESIGN.md §2.6): only reported failures use up attempts
+      const failures = claim.attempt - claim.stalls;
       const policy = policyOf(claim.spec, opts.retryDefaults);
-      const retry = shouldRetry(policy, claim.attempt, outcome.error);
-      const at = retry ? now() + delay(policy, claim.attempt, random) : null;
+      const retry = shouldRetry(policy, failures, outcome.error);
+      const at = retry ? now() + delay(policy, failures, random) : null;
       const r = await store.fail(claim, outcome.error, { now: now(), retryAt: at });
       if (!r.ok) nlog.warn("failure report rejected: the lease was lost and the node re-delivered");
       else
@@ -245,7 +244,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       progress: (p) => store.progress(claim, p),
       ...(deadline === undefined ? {} : { deadline }),
     };
-    let timer: NodeJS.Timeout | undefined;
+    const settled = new AbortController();
     try {
       const aborted = new Promise<never>((_, reject) => {
         const onAbort = () => reject(abort.signal.reason);
@@ -253,11 +252,12 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         else abort.signal.addEventListener("abort", onAbort, { once: true });
       });
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
+        void clock.sleep(timeoutMs, settled.signal).then(() => {
+          if (settled.signal.aborted) return;
           const e = new Error(`attempt timed out after ${timeoutMs} ms`);
           e.name = "Timeout";
           abort.abort(e);
-        }, timeoutMs);
+        });
       }
       const out = await Promise.race([handler.run(decoded.value, ctx), aborted]);
       const encoded = encodeWith(handler.task.output, out);
@@ -274,7 +274,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     } catch (e) {
       return { ok: false, error: toErrorInfo(e) };
     } finally {
-      if (timer) clearTimeout(timer);
+      settled.abort();
     }
   };
 
@@ -302,7 +302,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         failures = 0;
         for (const c of claims) spawn(c);
         if (claims.length === 0 && !stopping) {
-          await Promise.race([store.waitForWork(queues, idleMs), pause(idleMs)]);
+          const waiting = wake.signal;
+          await Promise.race([store.waitForWork(queues, idleMs), clock.sleep(idleMs, waiting)]);
         }
       } catch (e) {
         failures += 1;
@@ -327,14 +328,12 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     stopped = (async () => {
       await looping;
       const all = Promise.all(slots.values());
-      let t: NodeJS.Timeout | undefined;
+      const graceOver = new AbortController();
       const timedOut = await Promise.race([
         all.then(() => false),
-        new Promise<boolean>((r) => {
-          t = setTimeout(() => r(true), graceMs);
-        }),
+        clock.sleep(graceMs, graceOver.signal).then(() => !graceOver.signal.aborted),
       ]);
-      clearTimeout(t);
+      graceOver.abort();
       if (timedOut) {
         for (const slot of slots.keys()) {
           slot.released = true;
@@ -344,8 +343,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         log.warn({ released: slots.size }, "released unfinished nodes for re-delivery");
         await all;
       }
-      clearInterval(heartbeat);
-      clearInterval(maintenance);
+      halt.abort();
+      await Promise.all([heartbeats, maintenance]);
       log.info("worker stopped");
       resolveDone();
     })();

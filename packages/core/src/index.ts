@@ -9,6 +9,7 @@ export { Schema } from "effect";
 export * from "./Args.ts";
 export * from "./Canvas.ts";
 export * from "./Client.ts";
+export * from "./Clock.ts";
 export * from "./Codec.ts";
 export * from "./Dag.ts";
 export * from "./Errors.ts";

@@ -125,3 +125,23 @@ describe("paths", () => {
     ]);
   });
 });
+
+describe("options", () => {
+  it("merges a signature's retry fields over the task's, field by field", () => {
+    const flaky = task({
+      name: "flaky",
+      input: Schema.Int,
+      output: Schema.Int,
+      queue: "io",
+      retry: { maxAttempts: 5, jitter: "none" },
+    });
+    const dag = compile(flaky.si(1).with({ retry: { maxAttempts: 2 }, priority: 9 }));
+    expect(dag.nodes[0]!.options).toEqual({
+      queue: "io",
+      priority: 9,
+      retry: { maxAttempts: 2, jitter: "none" },
+    });
+    expect(dag.nodes[0]!.queue).toBe("io");
+    expect(dag.nodes[0]!.priority).toBe(9);
+  });
+});

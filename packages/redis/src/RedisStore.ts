@@ -190,19 +190,18 @@ export class RedisStore implements Store {
       const r = reply as Reply[];
       const code = str(r[0]);
       if (code === "OK") {
-        const queues = str(r[3]).split(",");
         out.push(
-          await this.toClaim(
-            s,
-            it.runId,
-            it.nodeId,
-            it.token,
-            Number(r[1]),
-            r[2] as Buffer,
-            queues,
-            r.slice(4),
-            req.now + req.leaseMs,
-          ),
+          await this.toClaim(s, {
+            runId: it.runId,
+            nodeId: it.nodeId,
+            token: it.token,
+            attempt: Number(r[1]),
+            stalls: Number(r[2]),
+            spec: r[3] as Buffer,
+            runQueues: str(r[4]).split(","),
+            deps: r.slice(5),
+            leaseUntil: req.now + req.leaseMs,
+          }),
         );
       } else if (code === "STALLED_OUT") {
         const queues = (await this.redis.hget(s.run(it.runId).record, "queues"))?.split(",") ?? [];
@@ -251,19 +250,26 @@ export class RedisStore implements Store {
     if (Number(r[1]) === 1) await this.drain(s, claim.runId, claim.runQueues, opts.now);
     const next: Claim[] = [];
     for (const c of r.slice(2) as Reply[][]) {
-      const [nodeId, token, attempt, spec, deps] = c as [number, number, number, Buffer, Reply[]];
+      const [nodeId, token, attempt, stalls, spec, deps] = c as [
+        number,
+        number,
+        number,
+        number,
+        Buffer,
+        Reply[],
+      ];
       next.push(
-        await this.toClaim(
-          s,
-          claim.runId,
+        await this.toClaim(s, {
+          runId: claim.runId,
           nodeId,
           token,
           attempt,
+          stalls,
           spec,
-          claim.runQueues,
+          runQueues: claim.runQueues,
           deps,
-          opts.now + opts.leaseMs,
-        ),
+          leaseUntil: opts.now + opts.leaseMs,
+        }),
       );
     }
     return { ok: true, next };
@@ -526,28 +532,15 @@ export class RedisStore implements Store {
     }
   }
 
+  /** Builds a claim from a script's reply; reads dependency results itself past 256 of them. */
   private async toClaim(
     s: ShardKeys,
-    runId: string,
-    nodeId: number,
-    token: number,
-    attempt: number,
-    specBytes: Buffer,
-    runQueues: ReadonlyArray<string>,
-    deps: Reply[],
-    leaseUntil: number,
+    c: Omit<Claim, "spec" | "deps"> & { readonly spec: Buffer; readonly deps: Reply[] },
   ): Promise<Claim> {
-    const spec: DagNode = decodeSpec(specBytes);
-    return {
-      runId,
-      nodeId,
-      token,
-      attempt,
-      spec,
-      deps: Number(deps[0]) === 1 ? inlineDeps(deps) : await this.readDeps(s, runId, spec.deps),
-      runQueues,
-      leaseUntil,
-    };
+    const spec: DagNode = decodeSpec(c.spec);
+    const deps =
+      Number(c.deps[0]) === 1 ? inlineDeps(c.deps) : await this.readDeps(s, c.runId, spec.deps);
+    return { ...c, spec, deps };
   }
 
   /** Reads dependency outcomes outside Lua (over 256 deps), in chunks: results never change once recorded. */

@@ -1,4 +1,5 @@
-import { type RedisServer, startRedisServer, storeConformance } from "@weft/testing";
+import { type RedisServer, startRedisServer } from "@weft/testing";
+import { storeConformance } from "@weft/testing/conformance";
 import { afterAll, beforeAll } from "vitest";
 import { RedisStore } from "../src/index.ts";
 

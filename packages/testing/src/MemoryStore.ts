@@ -299,7 +299,9 @@ export class MemoryStore implements Store {
     });
   }
 
-  waitForWork(_queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
+  waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
+    // work made ready before the caller started waiting must not be missed
+    if (queues.some((q) => (this.ready.get(q)?.length ?? 0) > 0)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -360,6 +362,7 @@ export class MemoryStore implements Store {
       nodeId,
       token,
       attempt: r.attempt,
+      stalls: run.state.nodes[nodeId]!.stalls,
       spec,
       deps,
       runQueues: run.queues,

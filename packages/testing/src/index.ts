@@ -6,7 +6,6 @@
  */
 
 export * from "./Arbitraries.ts";
-export * from "./Conformance.ts";
 export * from "./Drive.ts";
 export * from "./MemoryStore.ts";
 export * from "./RedisServer.ts";

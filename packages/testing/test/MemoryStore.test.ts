@@ -1,4 +1,4 @@
-import { storeConformance } from "../src/index.ts";
+import { storeConformance } from "../src/Conformance.ts";
 import { MemoryStore } from "../src/MemoryStore.ts";
 
 storeConformance("memory", async () => new MemoryStore());

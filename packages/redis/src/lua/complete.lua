@@ -5,7 +5,7 @@
 -- ARGV: 1 runId, 2 node, 3 token, 4 result bytes, 5 now, 6 worker id,
 --   7 nextMax, 8 lease ms, 9 queue indexes the worker serves (",1,3,"), 10 budget
 -- Returns: {"OK", more, claims...} where each claim is
---   {node, token, attempt, spec, deps...}; or {"STALE"}
+--   {node, token, attempt, stalls, spec, deps...}; or {"STALE"}
 --@include run
 
 local runId, n, token, now = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[5])

@@ -3,7 +3,7 @@
 -- returns what the worker needs to run it.
 -- KEYS: 1 run record, 2 node records, 3 node specs, 4 results, 5 leases of the node's queue
 -- ARGV: 1 runId, 2 node, 3 token, 4 worker id, 5 now
--- Returns: {"OK", attempt, spec, run queues (comma list), deps...} (deps: see depResults in includes/run.lua),
+-- Returns: {"OK", attempt, stalls, spec, run queues (comma list), deps...} (deps: see depResults in includes/run.lua),
 --   {"REFUSED", state} (lease gone or node not startable; the lease is dropped),
 --   {"STALLED_OUT"} (over maxStalls: the caller runs `stallout` with the full key layout)
 --@include run
@@ -26,6 +26,6 @@ r[STARTED] = now
 r[WORKER] = worker
 r[DUE] = 0
 putNode(n, r)
-local out = { "OK", r[ATT], redis.call("HGET", K.spec, n), redis.call("HGET", K.run, "queues") }
+local out = { "OK", r[ATT], r[STALLS], redis.call("HGET", K.spec, n), redis.call("HGET", K.run, "queues") }
 for _, v in ipairs(depResults(r)) do out[#out + 1] = v end
 return out

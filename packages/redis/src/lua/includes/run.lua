@@ -244,5 +244,5 @@ local function startHere(n, r, worker, leaseMs, now, runId)
   local token = redis.call("INCR", K.tok)
   local _, _, leases = qkeys(r[QIDX])
   redis.call("ZADD", leases, now + leaseMs, runId .. "#" .. n .. "#" .. token)
-  return { n, token, r[ATT], redis.call("HGET", K.spec, n), depResults(r) }
+  return { n, token, r[ATT], r[STALLS], redis.call("HGET", K.spec, n), depResults(r) }
 end
