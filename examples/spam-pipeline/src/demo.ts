@@ -14,6 +14,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { renderInspect } from "@weft/cli";
 import {
   createClient,
   type RunSnapshot,
@@ -359,7 +360,9 @@ const main = async (): Promise<number> => {
       await progress.stop();
     }
     printReport(report);
-    printRun(await client.get(handle.runId), backend.labelOf);
+    const snapshot = await client.get(handle.runId);
+    printRun(snapshot, backend.labelOf);
+    console.log(`\nthe run as \`weft inspect\` shows it:\n\n${renderInspect(snapshot)}`);
     if (backend.url) {
       console.log(
         `\ninspect it with: npx weft inspect ${handle.runId} --redis ${redact(backend.url)}`,

@@ -131,17 +131,19 @@ type Item =
 
 interface Trie {
   node?: SnapshotNode;
-  readonly children: Map<string, Trie>;
+  /** Created on first use: most entries are leaves. */
+  children?: Map<string, Trie>;
 }
 
 const buildTrie = (nodes: ReadonlyArray<SnapshotNode>): Trie => {
-  const root: Trie = { children: new Map() };
+  const root: Trie = {};
   for (const n of nodes) {
     let at = root;
     for (const seg of n.spec.path) {
+      at.children ??= new Map();
       let next = at.children.get(seg);
       if (!next) {
-        next = { children: new Map() };
+        next = {};
         at.children.set(seg, next);
       }
       at = next;
@@ -157,8 +159,14 @@ const kindOf = (segment: string): string => {
   return i < 0 ? segment : segment.slice(0, i);
 };
 
-const statesOf = (items: ReadonlyArray<Item>): NodeState[] =>
-  items.flatMap((i) => (i.type === "node" ? [i.node.state] : i.type === "branch" ? i.states : []));
+const statesOf = (items: ReadonlyArray<Item>): NodeState[] => {
+  const out: NodeState[] = [];
+  for (const i of items) {
+    if (i.type === "node") out.push(i.node.state);
+    else if (i.type === "branch") for (const st of i.states) out.push(st);
+  }
+  return out;
+};
 
 const nodeItem = (node: SnapshotNode): Item => ({
   type: "node",
@@ -215,24 +223,37 @@ const collapse = (
 };
 
 const toItem = (t: Trie, wide: number): Item => {
-  const segs = [...t.children.keys()];
-  if (segs.length === 0 && t.node) return nodeItem(t.node);
+  if (!t.children) return t.node ? nodeItem(t.node) : branch("empty", [], []);
   const self = t.node ? [nodeItem(t.node)] : [];
-  const kinds = new Set(segs.map(kindOf));
-  const convert = (keys: ReadonlyArray<string>) =>
-    keys.map((k) => toItem(t.children.get(k)!, wide));
-  if (kinds.has("header") || kinds.has("body")) {
-    const header = collapse(convert(segs.filter((s) => kindOf(s) === "header")), wide);
-    const parts: Item[] = [...self];
-    if (header.shown.length > 0 || header.hidden.length > 0)
-      parts.push(branch("header", header.shown, header.hidden));
-    const body = convert(segs.filter((s) => kindOf(s) === "body"));
-    if (body.length > 0) parts.push(branch("body", body, []));
-    const rest = convert(segs.filter((s) => kindOf(s) !== "header" && kindOf(s) !== "body"));
-    return branch("chord", [...parts, ...rest], []);
+  const byKind = new Map<string, Item[]>();
+  const all: Item[] = [...self];
+  for (const [seg, child] of t.children) {
+    const kind = kindOf(seg);
+    let list = byKind.get(kind);
+    if (!list) {
+      list = [];
+      byKind.set(kind, list);
+    }
+    const item = toItem(child, wide);
+    list.push(item);
+    all.push(item);
   }
-  const { shown, hidden } = collapse([...self, ...convert(segs)], wide);
-  return branch([...kinds].join("/"), shown, hidden);
+  const header = byKind.get("header");
+  const body = byKind.get("body");
+  if (header || body) {
+    const parts: Item[] = [...self];
+    if (header) {
+      const h = collapse(header, wide);
+      parts.push(branch("header", h.shown, h.hidden));
+    }
+    if (body) parts.push(branch("body", body, []));
+    for (const [kind, list] of byKind) {
+      if (kind !== "header" && kind !== "body") for (const it of list) parts.push(it);
+    }
+    return branch("chord", parts, []);
+  }
+  const { shown, hidden } = collapse(all, wide);
+  return branch([...byKind.keys()].join("/"), shown, hidden);
 };
 
 interface Row {

@@ -4,7 +4,7 @@ import { MemoryStore } from "@weft/testing";
 import { describe, expect, it } from "vitest";
 import { type CliIo, renderInspect, runCli } from "../src/index.ts";
 import { add, count, double } from "./fixtures/tasks.ts";
-import { runToEnd } from "./support.ts";
+import { runToEnd, T0 } from "./support.ts";
 
 const fixtures = fileURLToPath(new URL("./fixtures/", import.meta.url));
 
@@ -119,8 +119,10 @@ describe("inspect, runs, cancel", () => {
 
   it("lists runs newest first, as a table or JSON, up to --limit", async () => {
     const store = new MemoryStore();
-    const client = createClient(store);
+    let clock = T0;
+    const client = createClient(store, () => clock);
     const a = await client.submit(count.si({ n: 1 }), { tags: ["first"] });
+    clock += 1_000;
     const b = await client.submit(count.si({ n: 2 }), { tags: ["second"] });
     const r = await cli(["runs"], { store });
     expect(r.code).toBe(0);

@@ -36,7 +36,10 @@ export const connectUrl = async (url: string, timeoutMs: number): Promise<Redis>
   } catch (e) {
     throw new StoreUnavailable({ url: masked, cause: e instanceof Error ? e.message : String(e) });
   }
-  redis.on("error", () => undefined); // reported through the failing commands
+  let lastError: Error | undefined;
+  redis.on("error", (e: Error) => {
+    lastError = e; // the socket's own error (ECONNREFUSED, ENOTFOUND, NOAUTH) names the cause best
+  });
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -48,7 +51,7 @@ export const connectUrl = async (url: string, timeoutMs: number): Promise<Redis>
     return redis;
   } catch (e) {
     redis.disconnect();
-    const cause = e instanceof Error ? e.message || e.name : String(e);
+    const cause = lastError?.message ?? (e instanceof Error ? e.message || e.name : String(e));
     throw new StoreUnavailable({ url: masked, cause });
   } finally {
     clearTimeout(timer);
