@@ -44,6 +44,19 @@ export interface Progress {
   readonly message?: string;
 }
 
+/** How an attempt ended. */
+export type AttemptOutcome = "succeeded" | "failed" | "stalled" | "released" | "cancelled";
+
+/** One attempt of a node: who ran it, when, and how it ended. Times are epoch ms. */
+export interface AttemptRecord {
+  readonly attempt: number;
+  readonly worker: string;
+  readonly startedAt: number;
+  readonly endedAt: number;
+  readonly outcome: AttemptOutcome;
+  readonly error?: ErrorInfo;
+}
+
 /** The mutable record of one node. Times are epoch ms. */
 export interface NodeRecord {
   state: NodeState;
@@ -60,7 +73,38 @@ export interface NodeRecord {
   error?: ErrorInfo;
   /** When a `retrying` node is due, epoch ms. */
   dueAt?: number;
+  /**
+   * Attempts that did not succeed, oldest first. The successful attempt is
+   * not stored (it is the record's own worker and times): see {@link attemptHistory}.
+   */
+  history: AttemptRecord[];
 }
+
+/** Every attempt of a node, oldest first, the successful one included. */
+export const attemptHistory = (n: NodeRecord): AttemptRecord[] =>
+  n.state === "succeeded" && n.startedAt !== undefined && n.finishedAt !== undefined
+    ? [
+        ...n.history,
+        {
+          attempt: n.attempts,
+          worker: n.worker ?? "",
+          startedAt: n.startedAt,
+          endedAt: n.finishedAt,
+          outcome: "succeeded",
+        },
+      ]
+    : n.history;
+
+const record = (n: NodeRecord, outcome: AttemptOutcome, now: number, error?: ErrorInfo): void => {
+  n.history.push({
+    attempt: n.attempts,
+    worker: n.worker ?? "",
+    startedAt: n.startedAt ?? 0,
+    endedAt: now,
+    outcome,
+    ...(error ? { error } : {}),
+  });
+};
 
 /** The mutable record of one run. */
 export interface RunRecord {
@@ -94,6 +138,7 @@ export const createRun = (id: string, dag: Dag, now: number): RunState => ({
     attempts: 0,
     stalls: 0,
     pending: n.deps.length,
+    history: [],
   })),
   graph: dag.nodes,
 });
@@ -138,6 +183,7 @@ export const startNode = (
   const stalled = n.state === "running";
   if (stalled) {
     n.stalls += 1;
+    record(n, "stalled", now);
     if (n.stalls > maxStalls) {
       const error: ErrorInfo = {
         tag: "Stalled",
@@ -159,9 +205,10 @@ export const startNode = (
  * Puts back a started node its worker will not run (graceful shutdown): it
  * is `queued` again and the attempt is not counted.
  */
-export const releaseNode = (s: RunState, id: number): boolean => {
+export const releaseNode = (s: RunState, id: number, now: number): boolean => {
   const n = s.nodes[id]!;
   if (n.state !== "running") return false;
+  record(n, "released", now);
   n.state = "queued";
   n.attempts = Math.max(0, n.attempts - 1);
   return true;
@@ -187,7 +234,11 @@ export const failNode = (
 ): number[] | undefined => {
   const n = s.nodes[id]!;
   if (n.state !== "running") return undefined;
-  if (s.run.status === "cancelled") return settle(s, id, "cancelled", error, now);
+  if (s.run.status === "cancelled") {
+    record(n, "cancelled", now, error);
+    return settle(s, id, "cancelled", error, now);
+  }
+  record(n, "failed", now, error);
   if (retryAt !== null) {
     n.state = "retrying";
     n.dueAt = retryAt;

@@ -6,7 +6,10 @@
  *
  * @since 0.1.0
  */
+
 import {
+  type AttemptOutcome,
+  type AttemptRecord,
   type DagNode,
   decode,
   type ErrorInfo,
@@ -18,6 +21,7 @@ import {
   type RunRecord,
   type RunStatus,
 } from "@weft/core";
+import { unpackMultiple } from "msgpackr";
 
 const CODE: Record<NodeState, string> = {
   waiting: "w",
@@ -60,13 +64,18 @@ export const encodeNodeRecord = (node: DagNode, queues: ReadonlyArray<string>): 
   ]);
 
 /** Decodes a node record written by `encodeNodeRecord` or a script. */
-export const decodeNodeRecord = (bytes: Uint8Array, error: ErrorInfo | undefined): NodeRecord => {
+export const decodeNodeRecord = (
+  bytes: Uint8Array,
+  error: ErrorInfo | undefined,
+  history: AttemptRecord[],
+): NodeRecord => {
   const r = decode(bytes) as [string, number, number, number, number, number, string, number];
   const rec: NodeRecord = {
     state: STATE[r[0]] ?? "waiting",
     attempts: r[1],
     stalls: r[2],
     pending: r[3],
+    history,
   };
   if (r[4]) rec.startedAt = r[4];
   if (r[5]) rec.finishedAt = r[5];
@@ -86,6 +95,25 @@ export const decodeError = (bytes: Uint8Array | null | undefined): ErrorInfo | u
     retryable: e.retryable === true,
     ...(e.stack ? { stack: String(e.stack) } : {}),
   };
+};
+
+/**
+ * Decodes a node's attempt history: concatenated msgpack values
+ * `[attempt, worker, startedAt, endedAt, outcome, error?]`.
+ */
+export const decodeHistory = (bytes: Uint8Array | null | undefined): AttemptRecord[] => {
+  if (!bytes || bytes.length === 0) return [];
+  return (unpackMultiple(bytes) as unknown[][]).map((e) => {
+    const error = e[5] === undefined ? undefined : decodeError(encode(e[5]));
+    return {
+      attempt: Number(e[0]),
+      worker: String(e[1]),
+      startedAt: Number(e[2]),
+      endedAt: Number(e[3]),
+      outcome: String(e[4]) as AttemptOutcome,
+      ...(error ? { error } : {}),
+    };
+  });
 };
 
 /** Decodes progress bytes. */

@@ -29,6 +29,7 @@ import { connectUrl, maskUrl } from "./Connect.ts";
 import { runScriptKeys, type ShardKeys, shardKeys, shardOf } from "./Keys.ts";
 import {
   decodeError,
+  decodeHistory,
   decodeNodeRecord,
   decodeProgress,
   decodeSpec,
@@ -316,14 +317,14 @@ export class RedisStore implements Store {
     );
   }
 
-  async release(claim: Claim): Promise<void> {
+  async release(claim: Claim, opts: { now: number }): Promise<void> {
     const s = this.shardOfRun(claim.runId);
     const q = s.queue(claim.spec.queue);
     const r = s.run(claim.runId);
     await this.script(
       "release",
-      [r.record, r.nodes, q.leases, q.ready, q.wake, s.seq],
-      [claim.runId, claim.nodeId, claim.token],
+      [r.record, r.nodes, r.specs, r.results, q.leases, q.ready, q.wake, s.seq],
+      [claim.runId, claim.nodeId, claim.token, opts.now],
     );
   }
 
@@ -419,20 +420,17 @@ export class RedisStore implements Store {
       pipe.hmgetBuffer(k.specs, ...ids);
       pipe.hmgetBuffer(k.results, ...ids.map((i) => `e${i}`));
       pipe.hmgetBuffer(k.results, ...ids.map((i) => `p${i}`));
+      pipe.hmgetBuffer(k.results, ...ids.map((i) => `h${i}`));
       type Row = [Error | null, Array<Buffer | null>];
-      const [[, recs], [, specs], [, errs], [, progs]] = (await pipe.exec()) as [
-        Row,
-        Row,
-        Row,
-        Row,
-      ];
+      const [[, recs], [, specs], [, errs], [, progs], [, hists]] =
+        (await pipe.exec()) as Row[] as [Row, Row, Row, Row, Row];
       ids.forEach((id, i) => {
         const rec = recs![i];
         const spec = specs![i];
         if (!rec || !spec) return;
         const progress = decodeProgress(progs![i]);
         nodes.push({
-          ...decodeNodeRecord(rec, decodeError(errs![i])),
+          ...decodeNodeRecord(rec, decodeError(errs![i]), decodeHistory(hists![i])),
           id: Number(id),
           spec: decodeSpec(spec),
           ...(progress ? { progress } : {}),

@@ -25,7 +25,7 @@ export const SCRIPTS = {
   drain: undefined,
   cancel: undefined,
   heartbeat: 2,
-  release: 6,
+  release: 8,
   progress: 2,
   promote: 4,
   reap: 4,

@@ -12,6 +12,7 @@
  */
 import { test } from "@fast-check/vitest";
 import {
+  attemptHistory,
   type BoundHandler,
   chain,
   chord,
@@ -239,6 +240,10 @@ export const storeConformance = (
     it("keeps the lease of a long handler by heartbeat: no re-delivery, no stall", async () => {
       const store = await fresh();
       const work = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      let started!: () => void;
+      const running = new Promise<void>((r) => {
+        started = r;
+      });
       const busy = startWorker({
         store,
         logger: silent,
@@ -246,11 +251,14 @@ export const storeConformance = (
         heartbeatMs: 40,
         handlers: [
           handle(hold, async (n) => {
+            started();
             for (let i = 0; i < 6; i++) await work(100); // 600 ms of work: three leases long
             return n;
           }),
         ],
       });
+      const run = await createClient(store).submit(hold.si(7));
+      await running;
       // a second worker reaps expired leases every 50 ms and would take the node over
       const rival = startWorker({
         store,
@@ -258,10 +266,9 @@ export const storeConformance = (
         leaseMs: 200,
         handlers: [handle(hold, async (n) => -n)],
       });
-      const run = await createClient(store).submit(hold.si(7));
       expect(await run.result({ timeout: 20_000 })).toBe(7);
       const node = (await store.getRun(run.runId))!.nodes[0]!;
-      expect(node).toMatchObject({ attempts: 1, stalls: 0, worker: busy.id });
+      expect(node).toMatchObject({ attempts: 1, stalls: 0, worker: busy.id, history: [] });
       await Promise.all([busy.stop(), rival.stop()]);
     });
 
@@ -367,6 +374,10 @@ export const storeConformance = (
         stalls: 1,
         worker: "b",
       });
+      expect(attemptHistory(snap!.nodes[0]!)).toEqual([
+        { attempt: 1, worker: "a", startedAt: 0, endedAt: 1_500, outcome: "stalled" },
+        { attempt: 2, worker: "b", startedAt: 1_500, endedAt: 1_600, outcome: "succeeded" },
+      ]);
     });
 
     it("fails a node that stalls more than maxStalls times, with a reason that says so", async () => {
@@ -381,6 +392,12 @@ export const storeConformance = (
       const store = await fresh();
       const r = await drive(store, one, { ...plain, outcomes: [["retry", "retry"]] });
       expect(r.snapshot.nodes[0]).toMatchObject({ state: "succeeded", attempts: 3, stalls: 0 });
+      expect(
+        r.snapshot.nodes[0]!.history.map((h) => [h.attempt, h.outcome, h.error?.message]),
+      ).toEqual([
+        [1, "failed", "planned retry of node 0"],
+        [2, "failed", "planned retry of node 0"],
+      ]);
     });
 
     it("releases a node on graceful shutdown without counting the attempt", async () => {
@@ -410,7 +427,11 @@ export const storeConformance = (
         now: 2,
       });
       expect(again).toMatchObject({ nodeId: 0, attempt: 1 });
-      expect((await store.getRun(sub.runId))!.nodes[0]!.stalls).toBe(0);
+      const node = (await store.getRun(sub.runId))!.nodes[0]!;
+      expect(node.stalls).toBe(0);
+      expect(node.history).toEqual([
+        { attempt: 1, worker: "a", startedAt: 0, endedAt: 1, outcome: "released" },
+      ]);
     });
 
     it("cancels a run: queued nodes cancelled, running handlers told by heartbeat", async () => {

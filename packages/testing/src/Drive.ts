@@ -179,5 +179,9 @@ export const normalize = (snap: RunSnapshot) => ({
     startedAt: n.startedAt,
     finishedAt: n.finishedAt,
     error: n.error && { tag: n.error.tag, message: n.error.message },
+    history: n.history.map((h) => ({
+      ...h,
+      error: h.error && { tag: h.error.tag, message: h.error.message },
+    })),
   })),
 });

@@ -185,9 +185,9 @@ export class MemoryStore implements Store {
     });
   }
 
-  async release(claim: Claim): Promise<void> {
+  async release(claim: Claim, opts: { now: number }): Promise<void> {
     const run = this.holder(claim);
-    if (!run || !releaseNode(run.state, claim.nodeId)) return;
+    if (!run || !releaseNode(run.state, claim.nodeId, opts.now)) return;
     this.leases.delete(key(claim.runId, claim.nodeId));
     this.push(claim.runId, run.state.graph[claim.nodeId]!.queue, claim.nodeId, 16);
   }

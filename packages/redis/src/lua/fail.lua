@@ -18,9 +18,11 @@ redis.call("HDEL", K.res, "p" .. n)
 local ready = {}
 local more = false
 if M.status == "cancelled" then
+  addHistory(n, r, "cancelled", err, now)
   endNode(M, n, r, "c", err, now)
   more = cascade(M, n, ready, tonumber(ARGV[7]), now)
 elseif retryAt >= 0 then
+  addHistory(n, r, "failed", err, now)
   r[ST] = "y"
   r[DUE] = retryAt
   putNode(n, r)
@@ -29,6 +31,7 @@ elseif retryAt >= 0 then
   redis.call("LPUSH", wake, "1")
   redis.call("LTRIM", wake, 0, 0)
 else
+  addHistory(n, r, "failed", err, now)
   endNode(M, n, r, "f", err, now)
   if r[TOL] == 0 then failRun(M, n, err) end
   more = cascade(M, n, ready, tonumber(ARGV[7]), now)

@@ -12,6 +12,7 @@ if not r or r[ST] ~= "r" or r[STALLS] + 1 <= r[MAXST] then return { "REFUSED" } 
 local _, _, leases = qkeys(r[QIDX])
 if redis.call("ZREM", leases, runId .. "#" .. n .. "#" .. token) == 0 then return { "REFUSED" } end
 r[STALLS] = r[STALLS] + 1
+addHistory(n, r, "stalled", nil, now)
 local err = cmsgpack.pack({ tag = "Stalled", retryable = false, message = "lease expired " .. r[STALLS] ..
   " times (maxStalls " .. r[MAXST] .. "): the worker running it died or stopped heartbeating" })
 endNode(M, n, r, "f", err, now)

@@ -16,6 +16,7 @@ local st = r and r[ST] or "gone"
 if st == "r" then
   if r[STALLS] + 1 > r[MAXST] then return { "STALLED_OUT" } end
   r[STALLS] = r[STALLS] + 1
+  addHistory(n, r, "stalled", nil, now)
 elseif st ~= "q" and st ~= "y" then
   redis.call("ZREM", KEYS[5], member)
   return { "REFUSED", st }

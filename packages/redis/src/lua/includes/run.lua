@@ -66,6 +66,15 @@ local function saveRun(M, now)
   end
 end
 
+-- appends an attempt that did not succeed to the node's history (results field h<n>),
+-- as one more msgpack value: {attempt, worker, startedAt, endedAt, outcome, error?}
+local function addHistory(n, r, outcome, err, now)
+  local entry = { r[ATT], r[WORKER], r[STARTED], now, outcome }
+  if err then entry[6] = cmsgpack.unpack(err) end
+  local field = "h" .. n
+  redis.call("HSET", K.res, field, (redis.call("HGET", K.res, field) or "") .. cmsgpack.pack(entry))
+end
+
 local function skipError(kind, msg)
   return cmsgpack.pack({ tag = kind, message = msg, retryable = false })
 end
