@@ -4,14 +4,16 @@
  *
  * @since 0.1.0
  */
-import { type Canvas, type CanvasNode, Schema, task } from "@weft/core";
+import { type Canvas, type CanvasNode, type RetryPolicy, Schema, task } from "@weft/core";
 import fc from "fast-check";
 import type { Outcome, Plan } from "./Drive.ts";
+import type { DeliveryFault } from "./FaultyStore.ts";
+import type { FaultPlan, HandlerFault } from "./Simulation.ts";
 
 /** A task that accepts and returns anything; the driver never runs handlers. */
 export const anyTask = task({ name: "any", input: Schema.Unknown, output: Schema.Unknown });
 
-const leaf = (queue: string): CanvasNode => ({
+const anyLeaf = (queue: string): CanvasNode => ({
   kind: "sig",
   task: anyTask,
   bind: { kind: "immutable" },
@@ -19,15 +21,18 @@ const leaf = (queue: string): CanvasNode => ({
   options: { queue },
 });
 
-/**
- * Random canvases of at most about `maxNodes` nodes over the queues given,
- * nested up to depth 4.
- */
+/** Random canvases over the queues given: chains, groups (plain and settled) and chords, nested. */
 export const arbCanvas = (
-  opts: { readonly queues?: ReadonlyArray<string>; readonly maxWidth?: number } = {},
+  opts: {
+    readonly queues?: ReadonlyArray<string>;
+    readonly maxWidth?: number;
+    /** Builds a leaf signature on a queue; default an immutable `any` signature. */
+    readonly leaf?: (queue: string) => CanvasNode;
+  } = {},
 ): fc.Arbitrary<Canvas<unknown, unknown>> => {
   const queues = opts.queues ?? ["default"];
   const width = opts.maxWidth ?? 4;
+  const leaf = opts.leaf ?? anyLeaf;
   const tree = fc.letrec<{ node: CanvasNode }>((tie) => ({
     node: fc.oneof(
       { depthSize: "small", withCrossShrink: true },
@@ -56,7 +61,7 @@ export const arbCanvas = (
 export const arbPlan = (nodes = 64): fc.Arbitrary<Plan> =>
   fc.record({
     outcomes: fc.array(
-      fc.array(fc.constantFrom<Outcome>("ok", "ok", "ok", "ok", "ok", "retry", "crash", "fail"), {
+      fc.array(fc.constantFrom<Outcome>("ok", "ok", "ok", "ok", "ok", "retry", "crash", "fail", "late"), {
         maxLength: 3,
       }),
       { minLength: nodes, maxLength: nodes },
@@ -64,4 +69,43 @@ export const arbPlan = (nodes = 64): fc.Arbitrary<Plan> =>
     batch: fc.integer({ min: 1, max: 8 }),
     reverse: fc.boolean(),
     chainNext: fc.boolean(),
+  });
+
+/** Random retry policies with short delays (so simulations stay small). */
+export const arbRetryPolicy = (): fc.Arbitrary<RetryPolicy> =>
+  fc.record({
+    maxAttempts: fc.integer({ min: 1, max: 4 }),
+    backoff: fc.oneof(
+      fc.record({ kind: fc.constant("fixed" as const), delayMs: fc.integer({ min: 0, max: 2_000 }) }),
+      fc.record({
+        kind: fc.constant("exponential" as const),
+        baseMs: fc.integer({ min: 1, max: 1_000 }),
+        factor: fc.constantFrom(1.5, 2, 3),
+        maxMs: fc.integer({ min: 1, max: 10_000 }),
+      }),
+    ),
+    jitter: fc.constantFrom("none" as const, "full" as const, "equal" as const),
+    maxStalls: fc.integer({ min: 0, max: 2 }),
+  });
+
+/** Random fault plans for the simulator: delivery faults, handler faults and clock jumps. */
+export const arbFaultPlan = (nodes = 64): fc.Arbitrary<FaultPlan> =>
+  fc.record({
+    deliveries: fc.array(
+      fc.array(
+        fc.constantFrom<DeliveryFault>("none", "none", "none", "none", "crash-before", "crash-after", "duplicate", "late"),
+        { maxLength: 3 },
+      ),
+      { minLength: nodes, maxLength: nodes },
+    ),
+    handlers: fc.array(
+      fc.array(
+        fc.constantFrom<HandlerFault>("ok", "ok", "ok", "ok", "throw", "throw-non-error", "hang", "non-retryable"),
+        { maxLength: 3 },
+      ),
+      { minLength: nodes, maxLength: nodes },
+    ),
+    clockJumps: fc.array(fc.tuple(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 1, max: 5_000 })), {
+      maxLength: 3,
+    }),
   });

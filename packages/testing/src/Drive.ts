@@ -17,8 +17,12 @@ import {
   type Store,
 } from "@weft/core";
 
-/** What happens to one delivery of a node. */
-export type Outcome = "ok" | "retry" | "fail" | "crash";
+/**
+ * What happens to one delivery of a node: it succeeds, fails (retryable or
+ * not), the worker crashes (the lease expires), or the worker stalls and
+ * reports late, after the node was re-delivered (the report must be rejected).
+ */
+export type Outcome = "ok" | "retry" | "fail" | "crash" | "late";
 
 /** A plan: outcomes per node, in delivery order (missing = "ok"), and how the driver claims. */
 export interface Plan {
@@ -72,6 +76,7 @@ export const drive = async (
   });
   const id = sub.runId;
   const deliveries = new Map<number, number>();
+  const late = new Map<number, Claim>();
   let steps = 0;
   for (;;) {
     if (++steps > 20 * dag.nodes.length + 100) throw new ContractViolation(`run ${id} did not end`);
@@ -94,6 +99,12 @@ export const drive = async (
     while (work.length > 0) {
       const c = work.shift()!;
       checkDeps(dag, c);
+      const stale = late.get(c.nodeId);
+      if (stale) {
+        late.delete(c.nodeId);
+        const r = await store.complete(stale, encode(-2), { now, workerId: "w", queues, nextMax: 0, leaseMs: LEASE });
+        if (r.ok) throw new ContractViolation(`a late completion of node ${c.nodeId} was accepted after re-delivery`);
+      }
       const k = deliveries.get(c.nodeId) ?? 0;
       deliveries.set(c.nodeId, k + 1);
       const outcome = plan.outcomes[c.nodeId]?.[k] ?? "ok";
@@ -134,7 +145,8 @@ export const drive = async (
             `failure of node ${c.nodeId} rejected though its lease was held`,
           );
       }
-      // "crash": the worker vanishes; the lease expires and the node is re-delivered
+      if (outcome === "late") late.set(c.nodeId, c);
+      // "crash" and "late": the worker goes silent; the lease expires and the node is re-delivered
     }
   }
 };

@@ -16,6 +16,7 @@ import {
   type DepResult,
   type ErrorInfo,
   failNode,
+  liveClock,
   type LeaseState,
   type MaintainReport,
   maxStallsOf,
@@ -28,6 +29,7 @@ import {
   type Store,
   type Submission,
   type SubmitResult,
+  type WorkerClock,
   startNode,
 } from "@weft/core";
 
@@ -55,6 +57,8 @@ interface StoredRun {
 
 /** Options of the in-memory store. */
 export interface MemoryStoreOptions {
+  /** Clock for `waitForRun` / `waitForWork` timeouts. Default the live clock; the simulator passes a virtual one. */
+  readonly clock?: WorkerClock;
   /** Ready nodes and expired leases handled per `maintain` call. Default 1 000. */
   readonly batch?: number;
 }
@@ -79,9 +83,11 @@ export class MemoryStore implements Store {
   private token = 0;
   private seq = 0;
   private readonly batch: number;
+  private readonly clock: WorkerClock;
 
   constructor(opts: MemoryStoreOptions = {}) {
     this.batch = opts.batch ?? 1_000;
+    this.clock = opts.clock ?? liveClock;
     this.events.setMaxListeners(0);
   }
 
@@ -280,36 +286,38 @@ export class MemoryStore implements Store {
   }
 
   waitForRun(runId: string, timeoutMs: number): Promise<RunRecord | undefined> {
-    return new Promise((resolve) => {
-      const check = () => {
-        const r = this.runs.get(runId)?.state.run;
-        if (r && FINAL.has(r.status)) {
-          done(structuredClone(r));
-          return true;
-        }
-        return false;
-      };
-      const done = (v: RunRecord | undefined) => {
-        clearTimeout(timer);
-        this.events.off("run", check);
-        resolve(v);
-      };
-      const timer = setTimeout(() => done(undefined), timeoutMs);
-      if (!check()) this.events.on("run", check);
-    });
+    const final = () => {
+      const r = this.runs.get(runId)?.state.run;
+      return r && FINAL.has(r.status) ? structuredClone(r) : undefined;
+    };
+    return this.waitFor("run", final, timeoutMs);
   }
 
   waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
     // work made ready before the caller started waiting must not be missed
-    if (queues.some((q) => (this.ready.get(q)?.length ?? 0) > 0)) return Promise.resolve();
+    const ready = () => (queues.some((q) => (this.ready.get(q)?.length ?? 0) > 0) ? true : undefined);
+    return this.waitFor("work", ready, timeoutMs).then(() => undefined);
+  }
+
+  /** Resolves with `check()` once it is defined (checked now and on each `event`), or `undefined` after `timeoutMs` on the store's clock. */
+  private waitFor<T>(event: "run" | "work", check: () => T | undefined, timeoutMs: number): Promise<T | undefined> {
+    const now = check();
+    if (now !== undefined) return Promise.resolve(now);
     return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.events.off("work", done);
-        resolve();
+      const timeout = new AbortController();
+      const done = (v: T | undefined) => {
+        timeout.abort();
+        this.events.off(event, onEvent);
+        resolve(v);
       };
-      const timer = setTimeout(done, timeoutMs);
-      this.events.on("work", done);
+      const onEvent = () => {
+        const v = check();
+        if (v !== undefined || event === "work") done(v);
+      };
+      this.events.on(event, onEvent);
+      void this.clock.sleep(timeoutMs, timeout.signal).then(() => {
+        if (!timeout.signal.aborted) done(undefined);
+      });
     });
   }
 

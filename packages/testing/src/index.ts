@@ -9,3 +9,6 @@ export * from "./Arbitraries.ts";
 export * from "./Drive.ts";
 export * from "./MemoryStore.ts";
 export * from "./RedisServer.ts";
+export * from "./FaultyStore.ts";
+export * from "./Simulation.ts";
+export * from "./VirtualClock.ts";

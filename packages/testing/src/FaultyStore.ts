@@ -1,0 +1,230 @@
+/**
+ * A store wrapper that injects delivery faults around a real store, per node
+ * and per delivery, and checks the recording guarantees (DESIGN.md §2.2) as
+ * it goes: every injected stale completion must be rejected, and no node is
+ * recorded twice.
+ *
+ * @since 0.1.0
+ */
+import type {
+  Claim,
+  ClaimRequest,
+  ErrorInfo,
+  LeaseState,
+  MaintainReport,
+  Progress,
+  RunRecord,
+  RunSnapshot,
+  SettleResult,
+  Store,
+  Submission,
+  SubmitResult,
+} from "@weft/core";
+
+/**
+ * What happens to one delivery of a node:
+ * - `crash-before`: the worker dies after claiming, before the handler (it never sees the node);
+ * - `crash-after`: the worker dies after the handler, before reporting (the report is lost);
+ * - `duplicate`: the node is delivered twice under the same lease (two handlers run; one report may be recorded);
+ * - `late`: the report is held until the lease expired and the node was re-delivered, then sent (it must be rejected).
+ */
+export type DeliveryFault = "none" | "crash-before" | "crash-after" | "duplicate" | "late";
+
+/** One report a worker sent, as the store saw it. */
+export interface ReportLog {
+  readonly nodeId: number;
+  readonly token: number;
+  readonly attempt: number;
+  readonly stalls: number;
+  readonly kind: "complete" | "fail";
+  readonly at: number;
+  readonly retryAt: number | null;
+  readonly error?: ErrorInfo;
+  /** The random draw the worker made just before this report (its retry jitter), if any. */
+  readonly draw: number | undefined;
+  readonly accepted: boolean;
+  readonly fault: DeliveryFault;
+}
+
+/** A delivery of a node, as the worker saw it. */
+export interface DeliveryLog {
+  readonly nodeId: number;
+  readonly token: number;
+  readonly attempt: number;
+  readonly at: number;
+  readonly fault: DeliveryFault;
+}
+
+/** Wraps `inner`, injecting `faults[node][delivery]` (missing = `none`). */
+export class FaultyStore implements Store {
+  readonly name: string;
+  readonly reports: ReportLog[] = [];
+  readonly deliveries: DeliveryLog[] = [];
+  readonly violations: string[] = [];
+  private readonly count = new Map<number, number>();
+  private readonly marked = new Map<number, DeliveryFault>();
+  private readonly held = new Map<number, () => Promise<SettleResult>>();
+  private lastDraw: number | undefined;
+
+  constructor(
+    private readonly inner: Store,
+    private readonly faults: ReadonlyArray<ReadonlyArray<DeliveryFault>>,
+    private readonly now: () => number,
+  ) {
+    this.name = `faulty(${inner.name})`;
+  }
+
+  /** Wraps a random source so the store can pair each draw with the report that follows it. */
+  observe(random: () => number): () => number {
+    return () => {
+      const v = random();
+      this.lastDraw = v;
+      return v;
+    };
+  }
+
+  submit(sub: Submission): Promise<SubmitResult> {
+    return this.inner.submit(sub);
+  }
+
+  async claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
+    return this.deliver(await this.inner.claim(req), true);
+  }
+
+  async complete(claim: Claim, result: Uint8Array, opts: Parameters<Store["complete"]>[2]): Promise<SettleResult> {
+    return this.report(claim, "complete", null, undefined, () => this.inner.complete(claim, result, opts));
+  }
+
+  fail(claim: Claim, error: ErrorInfo, opts: { now: number; retryAt: number | null }): Promise<SettleResult> {
+    return this.report(claim, "fail", opts.retryAt, error, () => this.inner.fail(claim, error, opts));
+  }
+
+  heartbeat(claims: ReadonlyArray<Claim>, opts: { now: number; leaseMs: number }): Promise<ReadonlyArray<LeaseState>> {
+    // a crashed worker's lease is not renewed: its heartbeats are lost with it
+    const live = claims.map((c) => !this.crashed(c));
+    return this.inner
+      .heartbeat(
+        claims.filter((_, i) => live[i]),
+        opts,
+      )
+      .then((states) => {
+        let j = 0;
+        return live.map((l) => (l ? states[j++]! : "held"));
+      });
+  }
+
+  release(claim: Claim, opts: { now: number }): Promise<void> {
+    return this.inner.release(claim, opts);
+  }
+
+  progress(claim: Claim, progress: Progress): Promise<void> {
+    return this.inner.progress(claim, progress);
+  }
+
+  maintain(opts: { now: number; queues: ReadonlyArray<string> }): Promise<MaintainReport> {
+    return this.inner.maintain(opts);
+  }
+
+  cancel(runId: string, opts: { now: number }): Promise<boolean> {
+    return this.inner.cancel(runId, opts);
+  }
+
+  getRun(runId: string): Promise<RunSnapshot | undefined> {
+    return this.inner.getRun(runId);
+  }
+
+  getResult(runId: string, nodeId: number): Promise<Uint8Array | undefined> {
+    return this.inner.getResult(runId, nodeId);
+  }
+
+  listRuns(opts: { limit: number }) {
+    return this.inner.listRuns(opts);
+  }
+
+  waitForRun(runId: string, timeoutMs: number): Promise<RunRecord | undefined> {
+    return this.inner.waitForRun(runId, timeoutMs);
+  }
+
+  waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
+    return this.inner.waitForWork(queues, timeoutMs);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  /** Sends reports still held (their node was never re-delivered); each must be rejected. */
+  async flushHeld(): Promise<void> {
+    for (const [nodeId, send] of [...this.held]) {
+      this.held.delete(nodeId);
+      if ((await send()).ok) this.violations.push(`a late report of node ${nodeId} was accepted`);
+    }
+  }
+
+  private crashed(c: Claim): boolean {
+    const f = this.marked.get(c.token);
+    return f === "crash-after" || f === "late";
+  }
+
+  /** Applies the planned fault to each delivery; before a re-delivery, sends the held late report. */
+  private async deliver(claims: ReadonlyArray<Claim>, canDuplicate: boolean): Promise<Claim[]> {
+    const out: Claim[] = [];
+    for (const c of claims) {
+      const k = this.count.get(c.nodeId) ?? 0;
+      this.count.set(c.nodeId, k + 1);
+      const late = this.held.get(c.nodeId);
+      if (late) {
+        this.held.delete(c.nodeId);
+        const r = await late();
+        if (r.ok) this.violations.push(`a late report of node ${c.nodeId} was accepted after re-delivery`);
+      }
+      let fault = this.faults[c.nodeId]?.[k] ?? "none";
+      if (fault === "duplicate" && !canDuplicate) fault = "none";
+      this.deliveries.push({ nodeId: c.nodeId, token: c.token, attempt: c.attempt, at: this.now(), fault });
+      if (fault === "crash-before") continue; // the worker died holding the lease
+      this.marked.set(c.token, fault);
+      out.push(c);
+      if (fault === "duplicate") out.push(c);
+    }
+    return out;
+  }
+
+  private async report(
+    claim: Claim,
+    kind: "complete" | "fail",
+    retryAt: number | null,
+    error: ErrorInfo | undefined,
+    send: () => Promise<SettleResult>,
+  ): Promise<SettleResult> {
+    const draw = this.lastDraw;
+    this.lastDraw = undefined;
+    const fault = this.marked.get(claim.token) ?? "none";
+    const log = (accepted: boolean) =>
+      this.reports.push({
+        nodeId: claim.nodeId,
+        token: claim.token,
+        attempt: claim.attempt,
+        stalls: claim.stalls,
+        kind,
+        at: this.now(),
+        retryAt,
+        ...(error ? { error } : {}),
+        draw,
+        accepted,
+        fault,
+      });
+    if (fault === "crash-after") return { ok: true, next: [] }; // lost with the worker
+    if (fault === "late") {
+      this.held.set(claim.nodeId, async () => {
+        const r = await send();
+        log(r.ok);
+        return r;
+      });
+      return { ok: true, next: [] };
+    }
+    const r = await send();
+    log(r.ok);
+    if (!r.ok) return r;
+    return { ok: true, next: await this.deliver(r.next, false) };
+  }
+}
