@@ -15,6 +15,8 @@ import { decodeWith } from "./Task.ts";
 
 /** Options of one submission. Durations are ms. */
 export interface SubmitOptions {
+  /** The run's id; default a new time-ordered id. Must be unique (use `idempotencyKey` to deduplicate). */
+  readonly runId?: string;
   /** A second submission with the same key within the window returns the first run. */
   readonly idempotencyKey?: string;
   /** Window of the idempotency key. Default 24 h. */
@@ -87,7 +89,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     submit: async <Out>(canvas: Canvas<unknown, Out>, opts: SubmitOptions = {}) => {
       const dag = compile(canvas);
       const res = await store.submit({
-        runId: `${now().toString(36)}-${randomUUID().slice(0, 13).replace("-", "")}`,
+        runId: opts.runId ?? `${now().toString(36)}-${randomUUID().slice(0, 13).replace("-", "")}`,
         dag,
         tags: opts.tags ?? [],
         ...(opts.idempotencyKey === undefined ? {} : { idempotencyKey: opts.idempotencyKey }),

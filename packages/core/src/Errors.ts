@@ -31,6 +31,25 @@ export class NonRetryableError extends Error {
   override readonly name = "NonRetryableError";
 }
 
+/**
+ * Thrown by a handler to be retried after a specific delay instead of the
+ * policy's backoff (Celery's `self.retry(countdown=...)`). The attempt still
+ * counts: when none are left, the node fails with this error.
+ *
+ * @example
+ * throw new RetryAfter("rate limited by the API", 30_000)
+ */
+export class RetryAfter extends Error {
+  override readonly name = "RetryAfter";
+  constructor(
+    message: string,
+    /** Delay before the next attempt, ms. */
+    readonly delayMs: number,
+  ) {
+    super(message);
+  }
+}
+
 /** A submitted input (or a bound partial input) does not match the task's input schema. */
 export class InvalidInput extends Data.TaggedError("InvalidInput")<{
   readonly task: string;
@@ -55,6 +74,13 @@ export class InvalidCanvas extends Data.TaggedError("InvalidCanvas")<{
 export class RunNotFound extends Data.TaggedError("RunNotFound")<{ readonly runId: string }> {
   override get message() {
     return `run ${this.runId} not found (unknown id, or expired after its retention)`;
+  }
+}
+
+/** A submission named a run id that already exists. */
+export class DuplicateRun extends Data.TaggedError("DuplicateRun")<{ readonly runId: string }> {
+  override get message() {
+    return `run id ${this.runId} already exists; pick a new id, or use an idempotency key to get the existing run back`;
   }
 }
 

@@ -41,6 +41,11 @@ export interface RetryPolicy {
   readonly nonRetryable?: ReadonlyArray<string>;
   /** Lease expiries (stalls) tolerated before the node fails; BullMQ's `maxStalledCount`. */
   readonly maxStalls: number;
+  /**
+   * Granularity of the delay, ms (default 1). Jitter draws whole units:
+   * Celery draws whole seconds (`randrange(countdown + 1)`), so its policy uses 1 000.
+   */
+  readonly unitMs?: number;
 }
 
 /** Weft's default: 3 attempts, exponential 1 s ×2 up to 60 s, full jitter, 1 stall. */
@@ -55,26 +60,34 @@ export const defaultRetryPolicy: RetryPolicy = {
 export const noRetry: RetryPolicy = { ...defaultRetryPolicy, maxAttempts: 1 };
 
 /**
- * The delay in ms before attempt `attempt + 1`, after attempt number
- * `attempt` (1-based) failed. Pure: `random` returns a float in `[0, 1)`.
+ * The delay in ms before the next attempt, after the `attempt`-th failure
+ * (1-based; stalls are not failures). Pure: `random` returns a float in
+ * `[0, 1)` and is called once for `full` and `equal` jitter, never for `none`.
+ *
+ * - fixed: `d = delayMs`
+ * - exponential: `d = min(maxMs, baseMs · factor^(attempt − 1))`
+ * - jitter `none`: `d`; `full`: `uniform{0..d}`; `equal`: `⌊d/2⌋ + uniform{0..d − ⌊d/2⌋}`,
+ *   all in whole `unitMs` units.
  *
  * @example
  * delay(celeryPolicy({ backoff: 1, backoffMax: 600, maxRetries: 3 }), 3, () => 0.999) // 4000
  */
 export const delay = (policy: RetryPolicy, attempt: number, random: () => number): number => {
+  const unit = Math.max(1, policy.unitMs ?? 1);
   const b = policy.backoff;
-  const d =
+  const ms =
     b.kind === "fixed"
       ? b.delayMs
-      : Math.min(b.maxMs, Math.round(b.baseMs * b.factor ** Math.max(0, attempt - 1)));
+      : Math.min(b.maxMs, b.baseMs * b.factor ** Math.max(0, attempt - 1));
+  const d = Math.floor(ms / unit); // whole units
   switch (policy.jitter) {
     case "none":
-      return d;
+      return d * unit;
     case "full":
-      return Math.floor(random() * (d + 1));
+      return Math.floor(random() * (d + 1)) * unit;
     case "equal": {
       const half = Math.floor(d / 2);
-      return half + Math.floor(random() * (d - half + 1));
+      return (half + Math.floor(random() * (d - half + 1))) * unit;
     }
   }
 };
@@ -106,4 +119,5 @@ export const celeryPolicy = (o: {
   backoff: { kind: "exponential", baseMs: o.backoff * 1000, factor: 2, maxMs: o.backoffMax * 1000 },
   jitter: o.jitter === false ? "none" : "full",
   maxStalls: 1,
+  unitMs: 1000,
 });

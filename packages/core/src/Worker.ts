@@ -14,7 +14,7 @@ import { type Logger, pino } from "pino";
 import { inputOf, type Outcome, shapeValue } from "./Args.ts";
 import { liveClock, type WorkerClock } from "./Clock.ts";
 import { decode, encode } from "./Codec.ts";
-import { type ErrorInfo, fatal, toErrorInfo } from "./Errors.ts";
+import { type ErrorInfo, fatal, RetryAfter, toErrorInfo } from "./Errors.ts";
 import type { BoundHandler, TaskContext } from "./Handler.ts";
 import { policyOf } from "./Policy.ts";
 import { delay, type RetryPolicy, shouldRetry } from "./Retry.ts";
@@ -174,7 +174,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       const failures = claim.attempt - claim.stalls;
       const policy = policyOf(claim.spec, opts.retryDefaults);
       const retry = shouldRetry(policy, failures, outcome.error);
-      const at = retry ? now() + delay(policy, failures, random) : null;
+      const at = retry ? now() + (outcome.delayMs ?? delay(policy, failures, random)) : null;
       const r = await store.fail(claim, outcome.error, { now: now(), retryAt: at });
       if (!r.ok) nlog.warn("failure report rejected: the lease was lost and the node re-delivered");
       else
@@ -195,7 +195,9 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     claim: Claim,
     abort: AbortController,
     nlog: Logger,
-  ): Promise<{ ok: true; bytes: Uint8Array } | { ok: false; error: ErrorInfo }> => {
+  ): Promise<
+    { ok: true; bytes: Uint8Array } | { ok: false; error: ErrorInfo; delayMs?: number }
+  > => {
     const handler = handlers.get(claim.spec.task);
     if (!handler) {
       return {
@@ -272,7 +274,11 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       }
       return { ok: true, bytes: encode(encoded.value) };
     } catch (e) {
-      return { ok: false, error: toErrorInfo(e) };
+      return {
+        ok: false,
+        error: toErrorInfo(e),
+        ...(e instanceof RetryAfter ? { delayMs: Math.max(0, e.delayMs) } : {}),
+      };
     } finally {
       settled.abort();
     }

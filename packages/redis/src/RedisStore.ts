@@ -12,6 +12,7 @@ import {
   type ClaimRequest,
   type DagNode,
   type DepResult,
+  DuplicateRun,
   type ErrorInfo,
   encode,
   type LeaseState,
@@ -133,6 +134,7 @@ export class RedisStore implements Store {
       const r = (await this.script("submit", keys, args)) as Reply[];
       const code = str(r[0]);
       if (code === "EXISTS") return { runId: str(r[1]), existing: true };
+      if (code === "DUPLICATE") throw new DuplicateRun({ runId });
       if (code === "GONE")
         throw new Error(`run ${runId} was discarded while it was being submitted`);
       if (code === "OK" && Number(r[1]) === 1) await this.drain(s, runId, queues, sub.now);

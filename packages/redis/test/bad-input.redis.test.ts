@@ -3,6 +3,7 @@ import {
   compile,
   createClient,
   encode,
+  group,
   handle,
   InvalidInput,
   Schema,
@@ -108,7 +109,7 @@ describe("bounded work", () => {
       concurrency: 8,
       handlers: [handle(count, (n) => n), handle(double, (n) => n * 2)],
     });
-    const { group } = await import("@weft/core");
+
     const wide = Array.from({ length: 40 }, () => double.s());
     const run = await client.submit(chain(count.si(3), group(...wide)));
     expect(await run.result({ timeout: 20_000 })).toEqual(Array(40).fill(6));
@@ -120,12 +121,7 @@ describe("bounded work", () => {
     const owner = await RedisStore.connect(server.url, { prefix: "orphan", budget: 2 });
     // the owner dies right after its first bounded step: it never drains
     (owner as unknown as { drain: () => Promise<void> }).drain = () => Promise.resolve();
-    const dag = compile(
-      chain(
-        count.si(1),
-        (await import("@weft/core")).group(...Array.from({ length: 10 }, () => double.s())),
-      ),
-    );
+    const dag = compile(chain(count.si(1), group(...Array.from({ length: 10 }, () => double.s()))));
     const sub = await owner.submit({
       runId: "orphan-run",
       dag,
@@ -187,15 +183,7 @@ describe("bounded work", () => {
       name === "submit" && String(args[2]).includes("c")
         ? Promise.reject(new Error("producer died"))
         : real(name, keys, args);
-    const dag = compile(
-      (await import("@weft/core")).group(
-        count.si(1),
-        count.si(2),
-        count.si(3),
-        count.si(4),
-        count.si(5),
-      ),
-    );
+    const dag = compile(group(count.si(1), count.si(2), count.si(3), count.si(4), count.si(5)));
     await expect(
       store.submit({
         runId: "half",

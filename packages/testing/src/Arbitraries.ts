@@ -61,9 +61,12 @@ export const arbCanvas = (
 export const arbPlan = (nodes = 64): fc.Arbitrary<Plan> =>
   fc.record({
     outcomes: fc.array(
-      fc.array(fc.constantFrom<Outcome>("ok", "ok", "ok", "ok", "ok", "retry", "crash", "fail", "late"), {
-        maxLength: 3,
-      }),
+      fc.array(
+        fc.constantFrom<Outcome>("ok", "ok", "ok", "ok", "ok", "retry", "crash", "fail", "late"),
+        {
+          maxLength: 3,
+        },
+      ),
       { minLength: nodes, maxLength: nodes },
     ),
     batch: fc.integer({ min: 1, max: 8 }),
@@ -76,7 +79,10 @@ export const arbRetryPolicy = (): fc.Arbitrary<RetryPolicy> =>
   fc.record({
     maxAttempts: fc.integer({ min: 1, max: 4 }),
     backoff: fc.oneof(
-      fc.record({ kind: fc.constant("fixed" as const), delayMs: fc.integer({ min: 0, max: 2_000 }) }),
+      fc.record({
+        kind: fc.constant("fixed" as const),
+        delayMs: fc.integer({ min: 0, max: 2_000 }),
+      }),
       fc.record({
         kind: fc.constant("exponential" as const),
         baseMs: fc.integer({ min: 1, max: 1_000 }),
@@ -93,19 +99,40 @@ export const arbFaultPlan = (nodes = 64): fc.Arbitrary<FaultPlan> =>
   fc.record({
     deliveries: fc.array(
       fc.array(
-        fc.constantFrom<DeliveryFault>("none", "none", "none", "none", "crash-before", "crash-after", "duplicate", "late"),
+        fc.constantFrom<DeliveryFault>(
+          "none",
+          "none",
+          "none",
+          "none",
+          "crash-before",
+          "crash-after",
+          "duplicate",
+          "late",
+        ),
         { maxLength: 3 },
       ),
       { minLength: nodes, maxLength: nodes },
     ),
     handlers: fc.array(
       fc.array(
-        fc.constantFrom<HandlerFault>("ok", "ok", "ok", "ok", "throw", "throw-non-error", "hang", "non-retryable"),
+        fc.constantFrom<HandlerFault>(
+          "ok",
+          "ok",
+          "ok",
+          "ok",
+          "throw",
+          "throw-non-error",
+          "hang",
+          "non-retryable",
+        ),
         { maxLength: 3 },
       ),
       { minLength: nodes, maxLength: nodes },
     ),
-    clockJumps: fc.array(fc.tuple(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 1, max: 5_000 })), {
-      maxLength: 3,
-    }),
+    clockJumps: fc.array(
+      fc.tuple(fc.integer({ min: 0, max: 60 }), fc.integer({ min: 1, max: 5_000 })),
+      {
+        maxLength: 3,
+      },
+    ),
   });

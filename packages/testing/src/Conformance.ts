@@ -16,7 +16,9 @@ import {
   type BoundHandler,
   chain,
   chord,
+  compile,
   createClient,
+  DuplicateRun,
   decode,
   encode,
   group,
@@ -332,7 +334,7 @@ export const storeConformance = (
       const dag = { node: chain(one, one).node };
       const sub = await store.submit({
         runId: "fenced",
-        dag: (await import("@weft/core")).compile(dag),
+        dag: compile(dag),
         tags: [],
         idempotencyWindowMs: 0,
         retentionMs: 60_000,
@@ -402,7 +404,6 @@ export const storeConformance = (
 
     it("releases a node on graceful shutdown without counting the attempt", async () => {
       const store = await fresh();
-      const { compile } = await import("@weft/core");
       const sub = await store.submit({
         runId: "rel",
         dag: compile(one),
@@ -436,7 +437,6 @@ export const storeConformance = (
 
     it("cancels a run: queued nodes cancelled, running handlers told by heartbeat", async () => {
       const store = await fresh();
-      const { compile } = await import("@weft/core");
       const sub = await store.submit({
         runId: "cancel-me",
         dag: compile(chord([one, one, one], one)),
@@ -475,9 +475,22 @@ export const storeConformance = (
       ]);
     });
 
+    it("refuses a run id that already exists, leaving the first run untouched", async () => {
+      const store = await fresh();
+      const base = {
+        dag: compile(one),
+        tags: [],
+        idempotencyWindowMs: 0,
+        retentionMs: 60_000,
+        now: 0,
+      };
+      await store.submit({ ...base, runId: "taken" });
+      await expect(store.submit({ ...base, runId: "taken" })).rejects.toBeInstanceOf(DuplicateRun);
+      expect((await store.getRun("taken"))!.nodes[0]!.state).toBe("queued");
+    });
+
     it("returns the existing run for a repeated idempotency key", async () => {
       const store = await fresh();
-      const { compile } = await import("@weft/core");
       const base = {
         dag: compile(one),
         tags: [],

@@ -102,8 +102,17 @@ export const drive = async (
       const stale = late.get(c.nodeId);
       if (stale) {
         late.delete(c.nodeId);
-        const r = await store.complete(stale, encode(-2), { now, workerId: "w", queues, nextMax: 0, leaseMs: LEASE });
-        if (r.ok) throw new ContractViolation(`a late completion of node ${c.nodeId} was accepted after re-delivery`);
+        const r = await store.complete(stale, encode(-2), {
+          now,
+          workerId: "w",
+          queues,
+          nextMax: 0,
+          leaseMs: LEASE,
+        });
+        if (r.ok)
+          throw new ContractViolation(
+            `a late completion of node ${c.nodeId} was accepted after re-delivery`,
+          );
       }
       const k = deliveries.get(c.nodeId) ?? 0;
       deliveries.set(c.nodeId, k + 1);

@@ -91,15 +91,30 @@ export class FaultyStore implements Store {
     return this.deliver(await this.inner.claim(req), true);
   }
 
-  async complete(claim: Claim, result: Uint8Array, opts: Parameters<Store["complete"]>[2]): Promise<SettleResult> {
-    return this.report(claim, "complete", null, undefined, () => this.inner.complete(claim, result, opts));
+  async complete(
+    claim: Claim,
+    result: Uint8Array,
+    opts: Parameters<Store["complete"]>[2],
+  ): Promise<SettleResult> {
+    return this.report(claim, "complete", null, undefined, () =>
+      this.inner.complete(claim, result, opts),
+    );
   }
 
-  fail(claim: Claim, error: ErrorInfo, opts: { now: number; retryAt: number | null }): Promise<SettleResult> {
-    return this.report(claim, "fail", opts.retryAt, error, () => this.inner.fail(claim, error, opts));
+  fail(
+    claim: Claim,
+    error: ErrorInfo,
+    opts: { now: number; retryAt: number | null },
+  ): Promise<SettleResult> {
+    return this.report(claim, "fail", opts.retryAt, error, () =>
+      this.inner.fail(claim, error, opts),
+    );
   }
 
-  heartbeat(claims: ReadonlyArray<Claim>, opts: { now: number; leaseMs: number }): Promise<ReadonlyArray<LeaseState>> {
+  heartbeat(
+    claims: ReadonlyArray<Claim>,
+    opts: { now: number; leaseMs: number },
+  ): Promise<ReadonlyArray<LeaseState>> {
     // a crashed worker's lease is not renewed: its heartbeats are lost with it
     const live = claims.map((c) => !this.crashed(c));
     return this.inner
@@ -176,11 +191,18 @@ export class FaultyStore implements Store {
       if (late) {
         this.held.delete(c.nodeId);
         const r = await late();
-        if (r.ok) this.violations.push(`a late report of node ${c.nodeId} was accepted after re-delivery`);
+        if (r.ok)
+          this.violations.push(`a late report of node ${c.nodeId} was accepted after re-delivery`);
       }
       let fault = this.faults[c.nodeId]?.[k] ?? "none";
       if (fault === "duplicate" && !canDuplicate) fault = "none";
-      this.deliveries.push({ nodeId: c.nodeId, token: c.token, attempt: c.attempt, at: this.now(), fault });
+      this.deliveries.push({
+        nodeId: c.nodeId,
+        token: c.token,
+        attempt: c.attempt,
+        at: this.now(),
+        fault,
+      });
       if (fault === "crash-before") continue; // the worker died holding the lease
       this.marked.set(c.token, fault);
       out.push(c);

@@ -14,10 +14,11 @@ import {
   completeNode,
   createRun,
   type DepResult,
+  DuplicateRun,
   type ErrorInfo,
   failNode,
-  liveClock,
   type LeaseState,
+  liveClock,
   type MaintainReport,
   maxStallsOf,
   type Progress,
@@ -29,8 +30,8 @@ import {
   type Store,
   type Submission,
   type SubmitResult,
-  type WorkerClock,
   startNode,
+  type WorkerClock,
 } from "@weft/core";
 
 interface Ready {
@@ -92,6 +93,7 @@ export class MemoryStore implements Store {
   }
 
   async submit(sub: Submission): Promise<SubmitResult> {
+    if (this.runs.has(sub.runId)) throw new DuplicateRun({ runId: sub.runId });
     if (sub.idempotencyKey !== undefined) {
       const hit = this.idempotency.get(sub.idempotencyKey);
       if (hit && hit.until > sub.now && this.runs.has(hit.runId))
@@ -295,12 +297,17 @@ export class MemoryStore implements Store {
 
   waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
     // work made ready before the caller started waiting must not be missed
-    const ready = () => (queues.some((q) => (this.ready.get(q)?.length ?? 0) > 0) ? true : undefined);
+    const ready = () =>
+      queues.some((q) => (this.ready.get(q)?.length ?? 0) > 0) ? true : undefined;
     return this.waitFor("work", ready, timeoutMs).then(() => undefined);
   }
 
   /** Resolves with `check()` once it is defined (checked now and on each `event`), or `undefined` after `timeoutMs` on the store's clock. */
-  private waitFor<T>(event: "run" | "work", check: () => T | undefined, timeoutMs: number): Promise<T | undefined> {
+  private waitFor<T>(
+    event: "run" | "work",
+    check: () => T | undefined,
+    timeoutMs: number,
+  ): Promise<T | undefined> {
     const now = check();
     if (now !== undefined) return Promise.resolve(now);
     return new Promise((resolve) => {

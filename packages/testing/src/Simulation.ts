@@ -70,7 +70,9 @@ export interface SimulationResult<Out> {
   readonly runId: string;
   readonly snapshot: RunSnapshot;
   /** The run's output when it succeeded. */
-  readonly output: { readonly ok: true; readonly value: Out } | { readonly ok: false; readonly error: unknown };
+  readonly output:
+    | { readonly ok: true; readonly value: Out }
+    | { readonly ok: false; readonly error: unknown };
   readonly executions: ReadonlyArray<Execution>;
   readonly store: FaultyStore;
   /** Virtual time from submission to the end, ms. */
@@ -90,7 +92,9 @@ const flush = async () => {
  * const r = await simulate({ canvas, handlers, seed: 42, faults: { deliveries: [["crash-after"]] } })
  * expect(r.snapshot.run.status).toBe("succeeded")
  */
-export const simulate = async <Out>(opts: SimulationOptions<Out>): Promise<SimulationResult<Out>> => {
+export const simulate = async <Out>(
+  opts: SimulationOptions<Out>,
+): Promise<SimulationResult<Out>> => {
   const clock = await virtualClock();
   const memory = new MemoryStore({ clock });
   const store = new FaultyStore(memory, opts.faults?.deliveries ?? [], clock.now);
@@ -121,7 +125,9 @@ export const simulate = async <Out>(opts: SimulationOptions<Out>): Promise<Simul
           case "non-retryable":
             throw new NonRetryableError(`injected refusal of node ${ctx.nodeId}`);
           case "hang":
-            return new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)));
+            return new Promise((_, reject) =>
+              ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)),
+            );
           case "ok":
             return h.run(input, ctx);
         }
@@ -147,7 +153,7 @@ export const simulate = async <Out>(opts: SimulationOptions<Out>): Promise<Simul
   );
   const client = createClient(store, clock.now);
   const started = clock.now();
-  const handle = await client.submit(opts.canvas);
+  const handle = await client.submit(opts.canvas, { runId: "sim" });
   runId = handle.runId;
   const limit = opts.maxVirtualMs ?? 86_400_000;
   const jumps = new Map(opts.faults?.clockJumps ?? []);
@@ -176,7 +182,10 @@ export const simulate = async <Out>(opts: SimulationOptions<Out>): Promise<Simul
         (value) => ({ ok: true as const, value }),
         (error: unknown) => ({ ok: false as const, error }),
       )
-    : { ok: false as const, error: new Error(`run ${runId} did not end within ${limit} virtual ms`) };
+    : {
+        ok: false as const,
+        error: new Error(`run ${runId} did not end within ${limit} virtual ms`),
+      };
   const snapshot = (await memory.getRun(runId))!;
   await memory.close();
   return { runId, snapshot, output, executions, store, elapsedMs, ended };

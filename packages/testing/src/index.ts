@@ -7,8 +7,9 @@
 
 export * from "./Arbitraries.ts";
 export * from "./Drive.ts";
+export * from "./FaultyStore.ts";
+export * from "./Kit.ts";
 export * from "./MemoryStore.ts";
 export * from "./RedisServer.ts";
-export * from "./FaultyStore.ts";
 export * from "./Simulation.ts";
 export * from "./VirtualClock.ts";

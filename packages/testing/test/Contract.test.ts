@@ -32,7 +32,13 @@ const arbCase = fc
     workers: fc.integer({ min: 1, max: 3 }),
   })
   .chain(({ policy, ...rest }) => {
-    const echo = task({ name: "echo", input: Schema.Unknown, output: Schema.Int, timeoutMs: 3_000, retry: policy });
+    const echo = task({
+      name: "echo",
+      input: Schema.Unknown,
+      output: Schema.Int,
+      timeoutMs: 3_000,
+      retry: policy,
+    });
     const leaf = (queue: string): CanvasNode => ({
       kind: "sig",
       task: echo,
@@ -40,7 +46,13 @@ const arbCase = fc
       bound: undefined,
       options: { queue },
     });
-    const root: CanvasNode = { kind: "sig", task: echo, bind: { kind: "immutable" }, bound: null, options: {} };
+    const root: CanvasNode = {
+      kind: "sig",
+      task: echo,
+      bind: { kind: "immutable" },
+      bound: null,
+      options: {},
+    };
     return arbCanvas({ queues: ["default", "io"], leaf }).map((c) => ({
       ...rest,
       policy,
@@ -65,12 +77,15 @@ const run = async (c: Case) => {
 };
 
 describe("the contract under simulation (memory store, real runtimes, virtual time)", () => {
-  test.prop([arbCase], { numRuns: runs })("§2.5 every run ends: succeeded, failed or cancelled", async (c) => {
-    const { r } = await run(c);
-    expect(r.ended).toBe(true);
-    expect(["succeeded", "failed", "cancelled"]).toContain(r.snapshot.run.status);
-    expect(r.snapshot.run.ended).toBe(r.snapshot.run.total);
-  });
+  test.prop([arbCase], { numRuns: runs })(
+    "§2.5 every run ends: succeeded, failed or cancelled",
+    async (c) => {
+      const { r } = await run(c);
+      expect(r.ended).toBe(true);
+      expect(["succeeded", "failed", "cancelled"]).toContain(r.snapshot.run.status);
+      expect(r.snapshot.run.ended).toBe(r.snapshot.run.total);
+    },
+  );
 
   test.prop([arbCase], { numRuns: runs })(
     "§2.3 a node runs only after all its dependencies succeeded (settled edges: ended)",
@@ -86,7 +101,9 @@ describe("the contract under simulation (memory store, real runtimes, virtual ti
       const { r } = await run(c);
       expect(r.store.violations).toEqual([]);
       r.snapshot.nodes.forEach((n) => {
-        const accepted = r.store.reports.filter((x) => x.nodeId === n.id && x.kind === "complete" && x.accepted);
+        const accepted = r.store.reports.filter(
+          (x) => x.nodeId === n.id && x.kind === "complete" && x.accepted,
+        );
         expect(accepted.length).toBe(n.state === "succeeded" ? 1 : 0);
       });
       for (const x of r.store.reports) if (x.fault === "late") expect(x.accepted).toBe(false);
@@ -125,7 +142,9 @@ describe("the contract under simulation (memory store, real runtimes, virtual ti
           expect(failures).toBeLessThan(policy.maxAttempts);
           expect(x.retryAt - x.at).toBe(delay(policy, failures, () => x.draw!));
           // the next delivery of the node comes no earlier than the retry time
-          const next = r.store.deliveries.find((d) => d.nodeId === x.nodeId && d.attempt === x.attempt + 1);
+          const next = r.store.deliveries.find(
+            (d) => d.nodeId === x.nodeId && d.attempt === x.attempt + 1,
+          );
           if (next) expect(next.at).toBeGreaterThanOrEqual(x.retryAt);
         }
       }
@@ -136,7 +155,9 @@ describe("the contract under simulation (memory store, real runtimes, virtual ti
     "§2.5/§2.7 a non-retryable error stops at once; a node failed for good skips its dependents with the reason",
     async (c) => {
       const { r, dag } = await run(c);
-      for (const x of r.store.reports.filter((y) => y.kind === "fail" && y.accepted && !y.error!.retryable)) {
+      for (const x of r.store.reports.filter(
+        (y) => y.kind === "fail" && y.accepted && !y.error!.retryable,
+      )) {
         expect(x.retryAt).toBeNull();
         expect(r.snapshot.nodes[x.nodeId]!.state).toBe("failed");
       }
@@ -148,7 +169,9 @@ describe("the contract under simulation (memory store, real runtimes, virtual ti
         if (!dag.nodes[n.id]!.tolerant) expect(r.snapshot.run.status).toBe("failed");
       }
       for (const n of r.snapshot.nodes.filter((m) => m.state === "skipped")) {
-        expect(n.error?.message).toMatch(/^(upstream node \d+ \(echo\) (failed|skipped)|run failed before)/);
+        expect(n.error?.message).toMatch(
+          /^(upstream node \d+ \(echo\) (failed|skipped)|run failed before)/,
+        );
       }
     },
   );

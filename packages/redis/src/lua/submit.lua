@@ -9,7 +9,7 @@
 --   11.. triples (node id, node record, node spec)
 -- Returns: {"OK", more} (more = 1 when roots are left for `drain`),
 --   {"EXISTS", runId} when the idempotency key names a live run,
---   {"GONE"} when a later chunk finds no pending run.
+--   {"GONE"} when a later chunk finds no pending run, {"DUPLICATE"} when the run id is taken.
 --@include run
 
 local runId, now, phase = ARGV[1], tonumber(ARGV[2]), ARGV[3]
@@ -18,6 +18,7 @@ local pendingKey, idemKey = KEYS[11 + 4 * Q], KEYS[12 + 4 * Q]
 
 if string.find(phase, "b", 1, true) then
   local window = tonumber(ARGV[8])
+  if redis.call("EXISTS", K.run) == 1 then return { "DUPLICATE" } end
   if window > 0 then
     local existing = redis.call("GET", idemKey)
     if existing then return { "EXISTS", existing } end

@@ -1,0 +1,184 @@
+/**
+ * The testing kit for users' handlers: run canvases eagerly in-process
+ * (Celery's `task_always_eager`, with Weft's real semantics), derive inputs
+ * from a task's schema, and check that a handler is safe under retries,
+ * crashes and duplicate deliveries, and idempotent under its idempotency key.
+ *
+ * @since 0.1.0
+ */
+
+import { inspect, isDeepStrictEqual } from "node:util";
+import {
+  type AnyTask,
+  type BoundHandler,
+  type Canvas,
+  type HandlerFn,
+  handle,
+  type InputOf,
+  type TaskContext,
+} from "@weft/core";
+import { Arbitrary, Effect } from "effect";
+import fc from "fast-check";
+import { pino } from "pino";
+import type { DeliveryFault } from "./FaultyStore.ts";
+import { type FaultPlan, simulate } from "./Simulation.ts";
+
+/**
+ * Runs a canvas in-process on the in-memory store with the real worker
+ * runtime, on virtual time (retries and backoffs take no real time), and
+ * returns its typed output.
+ *
+ * @throws RunFailed when the run ends failed.
+ * @example
+ * expect(await runEager(chain(add.si({ a: 1, b: 2 }), double.s()), handlers)).toBe(6)
+ */
+export const runEager = async <Out>(
+  canvas: Canvas<unknown, Out>,
+  handlers: ReadonlyArray<BoundHandler>,
+  opts: { readonly seed?: number; readonly faults?: FaultPlan } = {},
+): Promise<Out> => {
+  const r = await simulate({
+    canvas,
+    handlers,
+    seed: opts.seed ?? 1,
+    ...(opts.faults ? { faults: opts.faults } : {}),
+  });
+  if (!r.output.ok) throw r.output.error;
+  return r.output.value;
+};
+
+/**
+ * A fast-check arbitrary of valid inputs of `task`, derived from its input
+ * schema (effect's `Arbitrary.schema`; a fast-check seed picks each value,
+ * so shrinking shrinks the seed).
+ */
+export const forAllInputs = <T extends AnyTask>(task: T): fc.Arbitrary<InputOf<T>> => {
+  const arb = Arbitrary.schema(task.input);
+  return fc
+    .noShrink(fc.integer())
+    .map(
+      (seed) => Effect.runSync(Arbitrary.sampleEffect(arb, { count: 1, seed }))[0] as InputOf<T>,
+    );
+};
+
+/** Options of {@link checkRetrySafe}. */
+export interface RetrySafeOptions<T extends AnyTask, Env> {
+  readonly task: T;
+  /** Builds the handler on a given environment (a fake database, a counter). */
+  readonly handler: (env: Env) => HandlerFn<T>;
+  /** A fresh environment for each run. */
+  readonly setup: () => Env;
+  /** The observable outcome of a run (what a user of the system would see). */
+  readonly observe: (env: Env) => unknown;
+  /** Inputs to try. Default {@link forAllInputs}. */
+  readonly inputs?: fc.Arbitrary<InputOf<T>>;
+  readonly numRuns?: number;
+  readonly seed?: number;
+}
+
+const arbFaults = fc.record({
+  deliveries: fc.array(
+    fc.constantFrom<DeliveryFault>("crash-after", "duplicate", "late", "crash-before", "none"),
+    {
+      minLength: 1,
+      maxLength: 3,
+    },
+  ),
+  throws: fc.integer({ min: 0, max: 2 }),
+});
+
+/**
+ * Checks that running `handler` under injected faults — reports lost after
+ * the handler ran (a crash), duplicate deliveries, late reports, failures
+ * before the handler, and the retries they cause — has the same observable
+ * outcome and the same result as running it once without faults.
+ *
+ * @throws Error (fast-check's report) with the input and fault plan of the
+ *   smallest counterexample.
+ */
+export const checkRetrySafe = async <T extends AnyTask, Env>(
+  opts: RetrySafeOptions<T, Env>,
+): Promise<void> => {
+  const generous = { retry: { maxAttempts: 10, maxStalls: 10 } };
+  const once = async (input: InputOf<T>, faults: FaultPlan) => {
+    const env = opts.setup();
+    const r = await simulate({
+      canvas: opts.task.si(input).with(generous),
+      handlers: [handle(opts.task, opts.handler(env))],
+      seed: 1,
+      faults,
+    });
+    return {
+      observed: opts.observe(env),
+      output: r.output.ok ? r.output.value : `failed: ${String(r.output.error)}`,
+    };
+  };
+  await fc.assert(
+    fc.asyncProperty(opts.inputs ?? forAllInputs(opts.task), arbFaults, async (input, f) => {
+      const clean = await once(input, {});
+      const faulty = await once(input, {
+        deliveries: [f.deliveries],
+        handlers: [Array.from({ length: f.throws }, () => "throw" as const)],
+      });
+      expectEqual(faulty, clean, "with faults", "without");
+    }),
+    {
+      numRuns: opts.numRuns ?? 50,
+      includeErrorInReport: true,
+      ...(opts.seed === undefined ? {} : { seed: opts.seed }),
+    },
+  );
+};
+
+/** Options of {@link checkIdempotent}. */
+export type IdempotentOptions<T extends AnyTask, Env> = RetrySafeOptions<T, Env>;
+
+/**
+ * Checks that running `handler` twice with the same `ctx.idempotencyKey`
+ * (a retry, a re-delivery) has the observable effect of running it once.
+ *
+ * @throws Error (fast-check's report) with the smallest counterexample.
+ */
+export const checkIdempotent = async <T extends AnyTask, Env>(
+  opts: IdempotentOptions<T, Env>,
+): Promise<void> => {
+  const ctx = (attempt: number): TaskContext => ({
+    runId: "idempotency-check",
+    nodeId: 0,
+    task: opts.task.name,
+    attempt,
+    idempotencyKey: "idempotency-check:0",
+    signal: new AbortController().signal,
+    log: pino({ level: "silent" }),
+    progress: async () => undefined,
+  });
+  const bound = (env: Env) => handle(opts.task, opts.handler(env));
+  await fc.assert(
+    fc.asyncProperty(opts.inputs ?? forAllInputs(opts.task), async (input) => {
+      const one = opts.setup();
+      const first = await bound(one).run(input, ctx(1));
+      const two = opts.setup();
+      await bound(two).run(input, ctx(1));
+      const second = await bound(two).run(input, ctx(2));
+      expectEqual(
+        { observed: opts.observe(two), output: second },
+        { observed: opts.observe(one), output: first },
+        "run twice",
+        "once",
+      );
+    }),
+    {
+      numRuns: opts.numRuns ?? 50,
+      includeErrorInReport: true,
+      ...(opts.seed === undefined ? {} : { seed: opts.seed }),
+    },
+  );
+};
+
+const expectEqual = (got: unknown, want: unknown, gotName: string, wantName: string): void => {
+  if (!isDeepStrictEqual(got, want)) {
+    throw new Error(
+      `${gotName}: ${inspect(got, { depth: 6 })}\n${wantName}: ${inspect(want, { depth: 6 })}`,
+    );
+  }
+};

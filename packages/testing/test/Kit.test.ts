@@ -1,0 +1,92 @@
+import { chain, decodeWith, handle, RunFailed, Schema, task } from "@weft/core";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { checkIdempotent, checkRetrySafe, forAllInputs, runEager } from "../src/index.ts";
+
+const add = task({
+  name: "add",
+  input: Schema.Struct({ a: Schema.Int, b: Schema.Int }),
+  output: Schema.Int,
+});
+const double = task({
+  name: "double",
+  input: Schema.Int,
+  output: Schema.Int,
+  retry: { maxAttempts: 3 },
+});
+const handlers = [handle(add, async ({ a, b }) => a + b), handle(double, async (n) => n * 2)];
+
+describe("runEager", () => {
+  it("runs a canvas in-process and returns its typed output", async () => {
+    const out: number = await runEager(chain(add.si({ a: 1, b: 2 }), double.s()), handlers);
+    expect(out).toBe(6);
+  });
+
+  it("retries on virtual time: a policy's minute of backoff takes no real time", async () => {
+    const out = await runEager(chain(add.si({ a: 1, b: 2 }), double.s()), handlers, {
+      faults: { handlers: [[], ["throw", "throw"]] },
+    });
+    expect(out).toBe(6);
+  });
+
+  it("throws RunFailed when retries are exhausted", async () => {
+    const err = await runEager(double.si(1), handlers, {
+      faults: { handlers: [["throw", "throw", "throw"]] },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RunFailed);
+    expect((err as RunFailed).error?.message).toBe("injected failure of node 0");
+  });
+});
+
+describe("forAllInputs", () => {
+  it("derives valid inputs from the task's schema", () => {
+    const person = task({
+      name: "person",
+      input: Schema.Struct({
+        name: Schema.String,
+        age: Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 150 })),
+      }),
+      output: Schema.String,
+    });
+    fc.assert(
+      fc.property(forAllInputs(person), (p) => decodeWith(person.input, p).ok),
+      { numRuns: 50 },
+    );
+  });
+});
+
+describe("checkRetrySafe / checkIdempotent", () => {
+  const bump = task({ name: "bump", input: Schema.Struct({ by: Schema.Int }), output: Schema.Int });
+  type Counter = { n: number; seen: Set<string> };
+  const counter = {
+    task: bump,
+    setup: (): Counter => ({ n: 0, seen: new Set() }),
+    observe: (c: Counter) => c.n,
+    inputs: fc.record({ by: fc.integer({ min: 1, max: 9 }) }),
+    numRuns: 20,
+    seed: 3,
+  };
+
+  it("find a handler whose effect repeats under a re-delivery", async () => {
+    const naive =
+      (c: Counter) =>
+      async ({ by }: { by: number }) =>
+        (c.n += by);
+    await expect(checkRetrySafe({ ...counter, handler: naive })).rejects.toThrow(/Counterexample/);
+    await expect(checkIdempotent({ ...counter, handler: naive })).rejects.toThrow(/run twice/);
+  });
+
+  it("pass a handler that deduplicates by ctx.idempotencyKey", async () => {
+    const keyed =
+      (c: Counter) =>
+      async ({ by }: { by: number }, ctx: { idempotencyKey: string }) => {
+        if (!c.seen.has(ctx.idempotencyKey)) {
+          c.seen.add(ctx.idempotencyKey);
+          c.n += by;
+        }
+        return c.n;
+      };
+    await checkRetrySafe({ ...counter, handler: keyed });
+    await checkIdempotent({ ...counter, handler: keyed });
+  });
+});
