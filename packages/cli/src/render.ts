@@ -320,7 +320,24 @@ const walk = (
 
 const details = (n: SnapshotNode, now: number): Array<{ text: string; kind: "error" | "info" }> => {
   const out: Array<{ text: string; kind: "error" | "info" }> = [];
-  if (n.error) out.push({ text: describeError(n.error), kind: "error" });
+  // attempts that did not succeed, oldest first (the attempt history), when there was more than one
+  const history = n.attempts > 1 || n.stalls > 0 ? (n.history ?? []) : [];
+  for (const h of history) {
+    const took = formatDuration(Math.max(0, h.endedAt - h.startedAt));
+    const why = h.error
+      ? `: ${describeError(h.error)}`
+      : h.outcome === "stalled"
+        ? " (lease expired)"
+        : "";
+    out.push({
+      text: `attempt ${h.attempt} ${h.outcome} on ${h.worker || "?"} after ${took}${why}`,
+      kind: h.outcome === "released" ? "info" : "error",
+    });
+  }
+  const last = history[history.length - 1];
+  if (n.error && !(last?.error && last.error.message === n.error.message)) {
+    out.push({ text: describeError(n.error), kind: "error" });
+  }
   if (n.state === "retrying" && n.dueAt !== undefined) {
     out.push({
       text: `next attempt at ${time(n.dueAt)} (in ${formatDuration(n.dueAt - now)})`,

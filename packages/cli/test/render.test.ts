@@ -147,6 +147,10 @@ describe("renderInspect", () => {
     const running = lines(renderInspect(normalise(seenRunning!), { now: T0 + 100 + 250 }));
     expect(running).toContain("  nodes     1/2 ended · 1 succeeded, 1 running");
     expect(running).toContain("├─ #0 flaky  succeeded  2 attempts   12 ms  w1");
+    // the attempt history: the failed first attempt, with its error
+    expect(
+      running.some((l) => /^│ +attempt 1 failed on w1 after \d+ ms: Error: transient$/.test(l)),
+    ).toBe(true);
     expect(running).toContain("└─ #1 slow   running    1 attempt   250 ms  w1");
     expect(running).toContain("     progress 3/10 (30%) halfway there");
     expect(running).toContain("  duration  345 ms so far");
