@@ -50,6 +50,16 @@ export class RetryAfter extends Error {
   }
 }
 
+/** `ctx.lock` (or a task's `lock`) could not be taken within its wait; retryable. */
+export class LockTimeout extends Error {
+  override readonly name = "LockTimeout";
+}
+
+/** A lock held by this attempt expired or was taken by another owner; the attempt is aborted. */
+export class LockLost extends Error {
+  override readonly name = "LockLost";
+}
+
 /** A submitted input (or a bound partial input) does not match the task's input schema. */
 export class InvalidInput extends Data.TaggedError("InvalidInput")<{
   readonly task: string;

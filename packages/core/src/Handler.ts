@@ -6,6 +6,7 @@
  */
 import { Cause, Effect, Exit } from "effect";
 import type { Logger } from "pino";
+import type { HeldLock, LockOptions } from "./Locks.ts";
 import type { Progress } from "./Machine.ts";
 import type { AnyTask, InputOf, OutputOf } from "./Task.ts";
 
@@ -26,6 +27,13 @@ export interface TaskContext {
   readonly log: Logger;
   /** Records progress (`{ current, total, message }`), shown by `weft inspect` and `watch`. */
   readonly progress: (p: Progress) => Promise<void>;
+  /**
+   * Takes a distributed lock for the rest of the attempt (released when the
+   * handler returns); hand `token` to the resource you protect.
+   *
+   * @throws LockTimeout (retryable) when it stays held for `waitMs`.
+   */
+  readonly lock: (name: string, opts?: LockOptions) => Promise<HeldLock>;
 }
 
 /** A handler function for task `T`. */

@@ -154,6 +154,26 @@ export interface Store {
    */
   waitForRun(runId: string, timeoutMs: number): Promise<RunRecord | undefined>;
   /**
+   * Acquires lock `name` for `owner` until `now + ttlMs` unless another owner
+   * holds it unexpired; returns the lock's fencing token (it grows with every
+   * acquisition of that name), or `undefined` when the lock is held.
+   */
+  acquireLock(name: string, owner: string, ttlMs: number, now: number): Promise<number | undefined>;
+  /** Extends a lock still held by `owner` with `token` to `now + ttlMs`; false when it was lost. */
+  renewLock(
+    name: string,
+    owner: string,
+    token: number,
+    ttlMs: number,
+    now: number,
+  ): Promise<boolean>;
+  /** Releases a lock if `owner` with `token` still holds it. */
+  releaseLock(name: string, owner: string, token: number): Promise<void>;
+  /** The recorded result of task `task` under idempotency key `key`, if recorded and unexpired at `now`. */
+  getMemo(task: string, key: string, now: number): Promise<Uint8Array | undefined>;
+  /** Records a result under an idempotency key until `now + ttlMs`. */
+  putMemo(task: string, key: string, result: Uint8Array, ttlMs: number, now: number): Promise<void>;
+  /**
    * Resolves when new work may be ready on `queues` (a node was made ready or
    * a retry was scheduled), or after `timeoutMs` of real time, whichever is first.
    */

@@ -28,6 +28,31 @@ type OneOpen<I, B> = [Exclude<keyof I, keyof B>] extends [never]
 
 type IsUnion<T, U = T> = T extends unknown ? ([U] extends [T] ? false : true) : never;
 
+/**
+ * What a task does around its handler on the worker. These are functions of
+ * the input, so they live on the declaration (imported by the worker), not
+ * in the persisted node.
+ */
+export interface TaskBehaviour<I> {
+  /**
+   * Key of an earlier execution whose recorded result this one reuses
+   * instead of running the handler (DESIGN.md §2.8), e.g. `(i) => i.orderId`.
+   */
+  readonly idempotencyKey?: (input: I) => string;
+  /** How long a recorded result is reused, ms. Default 24 h. */
+  readonly idempotencyTtlMs?: number;
+  /**
+   * A lock held around every attempt (DESIGN.md §2.9): its name (or a
+   * function of the input), its ttl in ms (default 30 000, renewed while
+   * held) and how long to wait for it in ms (default 10 000).
+   */
+  readonly lock?: {
+    readonly name: string | ((input: I) => string);
+    readonly ttlMs?: number;
+    readonly waitMs?: number;
+  };
+}
+
 /** A declared task `Name: I → O`. */
 export interface Task<Name extends string, I, O, IE = I, OE = O> extends TaskRef {
   readonly _tag: "Task";
@@ -35,6 +60,7 @@ export interface Task<Name extends string, I, O, IE = I, OE = O> extends TaskRef
   readonly input: Schema.Codec<I, IE>;
   readonly output: Schema.Codec<O, OE>;
   readonly options: TaskOptions;
+  readonly behaviour: TaskBehaviour<I>;
   /** Signature whose whole input is the upstream output. */
   s(): Signature<I, O>;
   /** Signature binding every input field but one; the upstream output fills the open field. */
@@ -58,6 +84,9 @@ const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
 /**
  * Declares a task.
  *
+ * Options (`queue`, `priority`, `timeoutMs`, `retry`) are persisted with
+ * each node; behaviour (`idempotencyKey`, `lock`) runs on the worker.
+ *
  * @throws InvalidCanvas when the name is not 1–128 characters of `[A-Za-z0-9_.:-]`.
  * @example
  * const add = task({
@@ -72,22 +101,29 @@ export const task = <const Name extends string, I, O, IE = I, OE = O>(
     readonly name: Name;
     readonly input: Schema.Codec<I, IE>;
     readonly output: Schema.Codec<O, OE>;
-  } & TaskOptions,
+  } & TaskOptions &
+    TaskBehaviour<I>,
 ): Task<Name, I, O, IE, OE> => {
   if (!NAME.test(decl.name)) {
     throw new InvalidCanvas({
       reason: `task name ${JSON.stringify(decl.name)} must match ${NAME}`,
     });
   }
-  const { name, input, output, ...options } = decl;
+  const { name, input, output, idempotencyKey, idempotencyTtlMs, lock, ...options } = decl;
   const ref: TaskRef = { name, input, output, options };
   const fields = structFields(input);
+  const behaviour: TaskBehaviour<I> = {
+    ...(idempotencyKey ? { idempotencyKey } : {}),
+    ...(idempotencyTtlMs === undefined ? {} : { idempotencyTtlMs }),
+    ...(lock ? { lock } : {}),
+  };
   const t = {
     _tag: "Task" as const,
     name,
     input,
     output,
     options,
+    behaviour,
     s: (bound?: Record<string, unknown>) => {
       if (bound === undefined) return signature(ref, { kind: "whole" }, undefined);
       if (!fields) {

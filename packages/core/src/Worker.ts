@@ -16,6 +16,7 @@ import { liveClock, type WorkerClock } from "./Clock.ts";
 import { decode, encode } from "./Codec.ts";
 import { type ErrorInfo, fatal, RetryAfter, toErrorInfo } from "./Errors.ts";
 import type { BoundHandler, TaskContext } from "./Handler.ts";
+import { acquireLock, type HeldLock } from "./Locks.ts";
 import { policyOf } from "./Policy.ts";
 import { delay, type RetryPolicy, shouldRetry } from "./Retry.ts";
 import type { Claim, Store } from "./Store.ts";
@@ -235,6 +236,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     }
     const timeoutMs = claim.spec.options.timeoutMs;
     const deadline = timeoutMs === undefined ? undefined : now() + timeoutMs;
+    const locks: HeldLock[] = [];
+    const owner = `${id}:${claim.runId}:${claim.nodeId}:${claim.token}`;
     const ctx: TaskContext = {
       runId: claim.runId,
       nodeId: claim.nodeId,
@@ -244,8 +247,15 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       signal: abort.signal,
       log: nlog,
       progress: (p) => store.progress(claim, p),
+      lock: async (name, lockOpts = {}) => {
+        const held = await acquireLock(store, clock, owner, name, lockOpts, (e) => abort.abort(e));
+        locks.push(held);
+        return held;
+      },
       ...(deadline === undefined ? {} : { deadline }),
     };
+    const behaviour = handler.task.behaviour;
+    let memoKey: string | undefined;
     const settled = new AbortController();
     try {
       const aborted = new Promise<never>((_, reject) => {
@@ -261,6 +271,18 @@ export const startWorker = (opts: WorkerOptions): Worker => {
           abort.abort(e);
         });
       }
+      memoKey = behaviour.idempotencyKey?.(decoded.value);
+      if (memoKey !== undefined) {
+        const memo = await store.getMemo(claim.spec.task, memoKey, now());
+        if (memo) return { ok: true, bytes: memo }; // an earlier execution with this key recorded it
+      }
+      if (behaviour.lock) {
+        const name =
+          typeof behaviour.lock.name === "string"
+            ? behaviour.lock.name
+            : behaviour.lock.name(decoded.value);
+        await Promise.race([ctx.lock(name, behaviour.lock), aborted]);
+      }
       const out = await Promise.race([handler.run(decoded.value, ctx), aborted]);
       const encoded = encodeWith(handler.task.output, out);
       if (!encoded.ok) {
@@ -272,7 +294,17 @@ export const startWorker = (opts: WorkerOptions): Worker => {
           ),
         };
       }
-      return { ok: true, bytes: encode(encoded.value) };
+      const bytes = encode(encoded.value);
+      if (memoKey !== undefined) {
+        await store.putMemo(
+          claim.spec.task,
+          memoKey,
+          bytes,
+          behaviour.idempotencyTtlMs ?? 86_400_000,
+          now(),
+        );
+      }
+      return { ok: true, bytes };
     } catch (e) {
       return {
         ok: false,
@@ -281,6 +313,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       };
     } finally {
       settled.abort();
+      await Promise.all(locks.map((l) => l.release().catch(() => undefined)));
     }
   };
 

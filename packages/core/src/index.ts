@@ -14,6 +14,7 @@ export * from "./Codec.ts";
 export * from "./Dag.ts";
 export * from "./Errors.ts";
 export * from "./Handler.ts";
+export * from "./Locks.ts";
 export * from "./Machine.ts";
 export * from "./Policy.ts";
 export * from "./Retry.ts";

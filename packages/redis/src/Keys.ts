@@ -10,6 +10,19 @@
 /** Version of the key layout and record encoding; stored on every run. */
 export const LAYOUT_VERSION = 1;
 
+/** Keys of a lock: the lock and its fencing counter, under the lock's own hash tag. */
+export const lockKeys = (
+  prefix: string,
+  name: string,
+): { readonly lock: string; readonly fence: string } => {
+  const tag = `${prefix}:{${prefix}:lock:${name}}`;
+  return { lock: tag, fence: `${tag}:fence` };
+};
+
+/** Key of a recorded result under a task's idempotency key. */
+export const memoKey = (prefix: string, task: string, key: string): string =>
+  `${prefix}:{${prefix}:memo:${task}}:${key}`;
+
 /** Keys of one shard. */
 export interface ShardKeys {
   readonly tag: string;

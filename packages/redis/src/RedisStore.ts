@@ -27,7 +27,7 @@ import {
 } from "@weft/core";
 import type { ChainableCommander, Redis } from "ioredis";
 import { connectUrl, maskUrl } from "./Connect.ts";
-import { runScriptKeys, type ShardKeys, shardKeys, shardOf } from "./Keys.ts";
+import { lockKeys, memoKey, runScriptKeys, type ShardKeys, shardKeys, shardOf } from "./Keys.ts";
 import {
   decodeError,
   decodeHistory,
@@ -65,6 +65,7 @@ const str = (r: Reply | undefined): string => (Buffer.isBuffer(r) ? r.toString()
 export class RedisStore implements Store {
   readonly name: string;
   private readonly shards: ShardKeys[];
+  private readonly prefix: string;
   private readonly chunk: number;
   private readonly budget: number;
   private readonly abandonAfterMs: number;
@@ -80,6 +81,7 @@ export class RedisStore implements Store {
   ) {
     this.name = name;
     const prefix = opts.prefix ?? "weft";
+    this.prefix = prefix;
     this.shards = Array.from({ length: Math.max(1, opts.shards ?? 1) }, (_, i) =>
       shardKeys(prefix, i),
     );
@@ -404,6 +406,57 @@ export class RedisStore implements Store {
     ])) as number[];
     if (r[1] === 1) await this.drain(s, runId, queues, opts.now);
     return r[0] === 1;
+  }
+
+  async acquireLock(
+    name: string,
+    owner: string,
+    ttlMs: number,
+    now: number,
+  ): Promise<number | undefined> {
+    const k = lockKeys(this.prefix, name);
+    const token = Number(await this.script("lock", [k.lock, k.fence], [owner, ttlMs, now]));
+    return token > 0 ? token : undefined;
+  }
+
+  async renewLock(
+    name: string,
+    owner: string,
+    token: number,
+    ttlMs: number,
+    now: number,
+  ): Promise<boolean> {
+    const k = lockKeys(this.prefix, name);
+    return Number(await this.script("renewlock", [k.lock], [owner, token, ttlMs, now])) === 1;
+  }
+
+  async releaseLock(name: string, owner: string, token: number): Promise<void> {
+    await this.script("unlock", [lockKeys(this.prefix, name).lock], [owner, token]);
+  }
+
+  async getMemo(task: string, key: string, now: number): Promise<Uint8Array | undefined> {
+    const [until, value] = await this.redis.hmgetBuffer(
+      memoKey(this.prefix, task, key),
+      "until",
+      "v",
+    );
+    return until && value && Number(until.toString()) > now ? value : undefined;
+  }
+
+  async putMemo(
+    task: string,
+    key: string,
+    result: Uint8Array,
+    ttlMs: number,
+    now: number,
+  ): Promise<void> {
+    const k = memoKey(this.prefix, task, key);
+    // expiry by the caller's clock (`until`); PEXPIRE only reclaims the key
+    await this.redis
+      .multi()
+      .hset(k, "until", now + ttlMs, "v", Buffer.from(result))
+      .pexpire(k, ttlMs + 60_000)
+      .exec();
   }
 
   async getRun(runId: string): Promise<RunSnapshot | undefined> {

@@ -30,6 +30,9 @@ export const SCRIPTS = {
   promote: 4,
   reap: 4,
   discard: 6,
+  lock: 2,
+  renewlock: 1,
+  unlock: 1,
 } as const;
 
 /** A script name. */

@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { test } from "@fast-check/vitest";
+import { fc, test } from "@fast-check/vitest";
 import {
   attemptHistory,
   type BoundHandler,
@@ -503,6 +503,81 @@ export const storeConformance = (
       const b = await store.submit({ ...base, runId: "second" });
       expect(a.existing).toBe(false);
       expect(b).toEqual({ runId: a.runId, existing: true });
+    });
+
+    it("locks fence: a held lock refuses other owners until it expires; every acquisition gets a greater token", async () => {
+      const store = await fresh();
+      const a = await store.acquireLock("printer", "a", 1_000, 0);
+      expect(a).toBeGreaterThan(0);
+      expect(await store.acquireLock("printer", "b", 1_000, 500)).toBeUndefined();
+      expect(await store.renewLock("printer", "a", a!, 1_000, 900)).toBe(true); // now held until 1 900
+      expect(await store.acquireLock("printer", "b", 1_000, 1_500)).toBeUndefined();
+      const b = await store.acquireLock("printer", "b", 1_000, 1_900); // expired: b takes it
+      expect(b).toBeGreaterThan(a!);
+      expect(await store.renewLock("printer", "a", a!, 1_000, 2_000)).toBe(false); // a lost it
+      await store.releaseLock("printer", "a", a!); // a stale release does nothing
+      expect(await store.acquireLock("printer", "c", 1_000, 2_000)).toBeUndefined();
+      await store.releaseLock("printer", "b", b!);
+      expect(await store.acquireLock("printer", "c", 1_000, 2_001)).toBeGreaterThan(b!);
+      expect(await store.acquireLock("scanner", "a", 1_000, 2_001)).toBeGreaterThan(0);
+    });
+
+    test.prop(
+      [
+        fc.array(
+          fc.record({
+            op: fc.constantFrom("acquire", "renew", "release"),
+            owner: fc.constantFrom("a", "b", "c"),
+            ttl: fc.integer({ min: 1, max: 1_000 }),
+            advance: fc.integer({ min: 0, max: 600 }),
+          }),
+          { maxLength: 40 },
+        ),
+      ],
+      { numRuns: 20 },
+    )(
+      "locks: at most one unexpired holder at any time, tokens strictly increasing",
+      async (ops) => {
+        const store = await fresh();
+        const name = `lock-${Math.random().toString(36).slice(2)}`;
+        let now = 0;
+        let last = 0;
+        const mine = new Map<string, number>();
+        let holder: { owner: string; token: number; until: number } | undefined;
+        for (const o of ops) {
+          now += o.advance;
+          const live = holder && holder.until > now ? holder : undefined;
+          if (o.op === "acquire") {
+            const t = await store.acquireLock(name, o.owner, o.ttl, now);
+            expect(t === undefined).toBe(live !== undefined && live.owner !== o.owner);
+            if (t !== undefined) {
+              expect(t).toBeGreaterThan(last);
+              last = t;
+              mine.set(o.owner, t);
+              holder = { owner: o.owner, token: t, until: now + o.ttl };
+            }
+          } else if (o.op === "renew") {
+            const t = mine.get(o.owner) ?? 0;
+            const ok = await store.renewLock(name, o.owner, t, o.ttl, now);
+            expect(ok).toBe(live !== undefined && live.owner === o.owner && live.token === t);
+            if (ok) holder = { owner: o.owner, token: t, until: now + o.ttl };
+          } else {
+            const t = mine.get(o.owner) ?? 0;
+            await store.releaseLock(name, o.owner, t);
+            if (holder && holder.owner === o.owner && holder.token === t) holder = undefined;
+          }
+        }
+      },
+    );
+
+    it("records a result under a task's idempotency key until it expires", async () => {
+      const store = await fresh();
+      expect(await store.getMemo("charge", "order-1", 0)).toBeUndefined();
+      await store.putMemo("charge", "order-1", encode({ id: "ch_1" }), 1_000, 0);
+      expect(decode((await store.getMemo("charge", "order-1", 999))!)).toEqual({ id: "ch_1" });
+      expect(await store.getMemo("charge", "order-2", 999)).toBeUndefined();
+      expect(await store.getMemo("refund", "order-1", 999)).toBeUndefined();
+      expect(await store.getMemo("charge", "order-1", 1_000)).toBeUndefined();
     });
 
     const runs = Number(process.env.WEFT_PROPERTY_RUNS ?? opts.runs ?? 25);

@@ -136,6 +136,43 @@ export class FaultyStore implements Store {
     return this.inner.progress(claim, progress);
   }
 
+  acquireLock(
+    name: string,
+    owner: string,
+    ttlMs: number,
+    now: number,
+  ): Promise<number | undefined> {
+    return this.inner.acquireLock(name, owner, ttlMs, now);
+  }
+
+  renewLock(
+    name: string,
+    owner: string,
+    token: number,
+    ttlMs: number,
+    now: number,
+  ): Promise<boolean> {
+    return this.inner.renewLock(name, owner, token, ttlMs, now);
+  }
+
+  releaseLock(name: string, owner: string, token: number): Promise<void> {
+    return this.inner.releaseLock(name, owner, token);
+  }
+
+  getMemo(task: string, key: string, now: number): Promise<Uint8Array | undefined> {
+    return this.inner.getMemo(task, key, now);
+  }
+
+  putMemo(
+    task: string,
+    key: string,
+    result: Uint8Array,
+    ttlMs: number,
+    now: number,
+  ): Promise<void> {
+    return this.inner.putMemo(task, key, result, ttlMs, now);
+  }
+
   maintain(opts: { now: number; queues: ReadonlyArray<string> }): Promise<MaintainReport> {
     return this.inner.maintain(opts);
   }

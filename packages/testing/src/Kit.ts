@@ -10,17 +10,20 @@
 import { inspect, isDeepStrictEqual } from "node:util";
 import {
   type AnyTask,
+  acquireLock,
   type BoundHandler,
   type Canvas,
   type HandlerFn,
   handle,
   type InputOf,
+  liveClock,
   type TaskContext,
 } from "@weft/core";
 import { Arbitrary, Effect } from "effect";
 import fc from "fast-check";
 import { pino } from "pino";
 import type { DeliveryFault } from "./FaultyStore.ts";
+import { MemoryStore } from "./MemoryStore.ts";
 import { type FaultPlan, simulate } from "./Simulation.ts";
 
 /**
@@ -151,7 +154,17 @@ export const checkIdempotent = async <T extends AnyTask, Env>(
     signal: new AbortController().signal,
     log: pino({ level: "silent" }),
     progress: async () => undefined,
+    lock: (name, lockOpts) =>
+      acquireLock(
+        locks,
+        liveClock,
+        `idempotency-check:${attempt}`,
+        name,
+        lockOpts ?? {},
+        () => undefined,
+      ),
   });
+  const locks = new MemoryStore();
   const bound = (env: Env) => handle(opts.task, opts.handler(env));
   await fc.assert(
     fc.asyncProperty(opts.inputs ?? forAllInputs(opts.task), async (input) => {

@@ -82,6 +82,9 @@ export class MemoryStore implements Store {
   private readonly idempotency = new Map<string, { runId: string; until: number }>();
   private readonly events = new EventEmitter();
   private token = 0;
+  private readonly locks = new Map<string, { owner: string; token: number; until: number }>();
+  private readonly fences = new Map<string, number>();
+  private readonly memos = new Map<string, { bytes: Uint8Array; until: number }>();
   private seq = 0;
   private readonly batch: number;
   private readonly clock: WorkerClock;
@@ -262,6 +265,53 @@ export class MemoryStore implements Store {
     }
     this.afterSettle(run);
     return true;
+  }
+
+  async acquireLock(
+    name: string,
+    owner: string,
+    ttlMs: number,
+    now: number,
+  ): Promise<number | undefined> {
+    const held = this.locks.get(name);
+    if (held && held.until > now && held.owner !== owner) return undefined;
+    const token = (this.fences.get(name) ?? 0) + 1;
+    this.fences.set(name, token);
+    this.locks.set(name, { owner, token, until: now + ttlMs });
+    return token;
+  }
+
+  async renewLock(
+    name: string,
+    owner: string,
+    token: number,
+    ttlMs: number,
+    now: number,
+  ): Promise<boolean> {
+    const held = this.locks.get(name);
+    if (!held || held.owner !== owner || held.token !== token || held.until <= now) return false;
+    held.until = now + ttlMs;
+    return true;
+  }
+
+  async releaseLock(name: string, owner: string, token: number): Promise<void> {
+    const held = this.locks.get(name);
+    if (held && held.owner === owner && held.token === token) this.locks.delete(name);
+  }
+
+  async getMemo(task: string, key: string, now: number): Promise<Uint8Array | undefined> {
+    const m = this.memos.get(`${task}\u0000${key}`);
+    return m && m.until > now ? m.bytes : undefined;
+  }
+
+  async putMemo(
+    task: string,
+    key: string,
+    result: Uint8Array,
+    ttlMs: number,
+    now: number,
+  ): Promise<void> {
+    this.memos.set(`${task}\u0000${key}`, { bytes: result, until: now + ttlMs });
   }
 
   async getRun(runId: string): Promise<RunSnapshot | undefined> {

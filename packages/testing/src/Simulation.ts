@@ -23,7 +23,7 @@ import {
 import { pino } from "pino";
 import { type DeliveryFault, FaultyStore } from "./FaultyStore.ts";
 import { MemoryStore } from "./MemoryStore.ts";
-import { seededRandom, virtualClock } from "./VirtualClock.ts";
+import { seededRandom, type VirtualClock, virtualClock } from "./VirtualClock.ts";
 
 /** What a handler does on one execution, before (or instead of) its real work. */
 export type HandlerFault = "ok" | "throw" | "throw-non-error" | "hang" | "non-retryable";
@@ -52,6 +52,8 @@ export interface SimulationOptions<Out> {
   readonly retryDefaults?: Partial<RetryPolicy>;
   /** Give up after this much virtual time. Default 24 h. */
   readonly maxVirtualMs?: number;
+  /** The virtual clock to run on (handlers may sleep on it to simulate work). Default a new one. */
+  readonly clock?: VirtualClock;
 }
 
 /** One execution of a handler, as the simulation saw it. */
@@ -95,7 +97,7 @@ const flush = async () => {
 export const simulate = async <Out>(
   opts: SimulationOptions<Out>,
 ): Promise<SimulationResult<Out>> => {
-  const clock = await virtualClock();
+  const clock = opts.clock ?? (await virtualClock());
   const memory = new MemoryStore({ clock });
   const store = new FaultyStore(memory, opts.faults?.deliveries ?? [], clock.now);
   const random = store.observe(seededRandom(opts.seed));

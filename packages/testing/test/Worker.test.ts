@@ -1,7 +1,7 @@
-import { handle, RetryAfter, RunFailed, Schema, task } from "@weft/core";
+import { group, handle, RetryAfter, RunFailed, Schema, task } from "@weft/core";
 import { Effect } from "effect";
 import { describe, expect, it } from "vitest";
-import { runEager, simulate } from "../src/index.ts";
+import { runEager, simulate, virtualClock } from "../src/index.ts";
 
 describe("per-attempt timeout", () => {
   const slow = task({
@@ -70,5 +70,74 @@ describe("per-attempt timeout", () => {
       }),
     ]);
     expect(out).toBe(3);
+  });
+});
+
+describe("locks and idempotency keys on the worker", () => {
+  it("a task's lock excludes other holders, renews itself past its ttl, and hands out growing fencing tokens", async () => {
+    const clock = await virtualClock();
+    const print = task({
+      name: "print",
+      input: Schema.Int,
+      output: Schema.Int,
+      lock: { name: "printer", ttlMs: 500, waitMs: 60_000 },
+    });
+    let inside = 0;
+    let most = 0;
+    const tokens: number[] = [];
+    const r = await simulate({
+      canvas: group(print.si(1), print.si(2), print.si(3), print.si(4)),
+      seed: 1,
+      clock,
+      workers: 2,
+      handlers: [
+        handle(print, async (n, ctx) => {
+          inside += 1;
+          most = Math.max(most, inside);
+          // the lock the task option took is this attempt's; a nested ctx.lock of another name works too
+          const paper = await ctx.lock("paper-tray", { ttlMs: 500 });
+          tokens.push(paper.token);
+          await clock.sleep(2_000); // four ttls of work: only renewal keeps the lock
+          inside -= 1;
+          return n;
+        }),
+      ],
+    });
+    expect(r.output).toEqual({ ok: true, value: [1, 2, 3, 4] });
+    expect(most).toBe(1);
+    expect(tokens).toEqual([...tokens].sort((a, b) => a - b));
+    expect(new Set(tokens).size).toBe(4);
+    expect(r.snapshot.nodes.every((n) => n.attempts === 1)).toBe(true);
+  });
+
+  it("reuses the recorded result of an earlier execution with the same idempotency key", async () => {
+    const charge = task({
+      name: "charge",
+      input: Schema.Struct({ order: Schema.String }),
+      output: Schema.String,
+      idempotencyKey: (i: { order: string }) => i.order,
+    });
+    const ran: string[] = [];
+    const r = await simulate({
+      canvas: group(
+        charge.si({ order: "o1" }),
+        charge.si({ order: "o1" }),
+        charge.si({ order: "o2" }),
+      ),
+      seed: 1,
+      workers: 1,
+      concurrency: 1,
+      handlers: [
+        handle(charge, async ({ order }, ctx) => {
+          ran.push(order);
+          return `${order} charged by node ${ctx.nodeId}`;
+        }),
+      ],
+    });
+    expect(ran).toEqual(["o1", "o2"]);
+    expect(r.output).toEqual({
+      ok: true,
+      value: ["o1 charged by node 0", "o1 charged by node 0", "o2 charged by node 2"],
+    });
   });
 });
