@@ -14,7 +14,7 @@ import {
   type TaskOptions,
   type TaskRef,
 } from "./Canvas.ts";
-import { InvalidCanvas } from "./Errors.ts";
+import { type ErrorInfo, InvalidCanvas } from "./Errors.ts";
 
 /** Exactly-one-key check for `t.s(bound)`: the open field's type, or an error type. */
 type OneOpen<I, B> = [Exclude<keyof I, keyof B>] extends [never]
@@ -39,6 +39,11 @@ export interface TaskBehaviour<I> {
    * instead of running the handler (DESIGN.md §2.8), e.g. `(i) => i.orderId`.
    */
   readonly idempotencyKey?: (input: I) => string;
+  /**
+   * Which failures retry, as a predicate (the policy's `retryOn` lists tags;
+   * this sees the whole error). Applied on top of the policy: both must allow it.
+   */
+  readonly retryIf?: (error: ErrorInfo) => boolean;
   /** How long a recorded result is reused, ms. Default 24 h. */
   readonly idempotencyTtlMs?: number;
   /**
@@ -109,13 +114,14 @@ export const task = <const Name extends string, I, O, IE = I, OE = O>(
       reason: `task name ${JSON.stringify(decl.name)} must match ${NAME}`,
     });
   }
-  const { name, input, output, idempotencyKey, idempotencyTtlMs, lock, ...options } = decl;
+  const { name, input, output, idempotencyKey, idempotencyTtlMs, lock, retryIf, ...options } = decl;
   const ref: TaskRef = { name, input, output, options };
   const fields = structFields(input);
   const behaviour: TaskBehaviour<I> = {
     ...(idempotencyKey ? { idempotencyKey } : {}),
     ...(idempotencyTtlMs === undefined ? {} : { idempotencyTtlMs }),
     ...(lock ? { lock } : {}),
+    ...(retryIf ? { retryIf } : {}),
   };
   const t = {
     _tag: "Task" as const,

@@ -174,7 +174,9 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       // stalls count separately from failures (DESIGN.md §2.6): only reported failures use up attempts
       const failures = claim.attempt - claim.stalls;
       const policy = policyOf(claim.spec, opts.retryDefaults);
-      const retry = shouldRetry(policy, failures, outcome.error);
+      const retryIf = handlers.get(claim.spec.task)?.task.behaviour.retryIf;
+      const retry =
+        shouldRetry(policy, failures, outcome.error) && (retryIf?.(outcome.error) ?? true);
       const at = retry ? now() + (outcome.delayMs ?? delay(policy, failures, random)) : null;
       const r = await store.fail(claim, outcome.error, { now: now(), retryAt: at });
       if (!r.ok) nlog.warn("failure report rejected: the lease was lost and the node re-delivered");

@@ -31,7 +31,7 @@ export const arbCanvas = (
   } = {},
 ): fc.Arbitrary<Canvas<unknown, unknown>> => {
   const queues = opts.queues ?? ["default"];
-  const width = opts.maxWidth ?? 4;
+  const width = opts.maxWidth ?? 6;
   const leaf = opts.leaf ?? anyLeaf;
   const tree = fc.letrec<{ node: CanvasNode }>((tie) => ({
     node: fc.oneof(
@@ -58,7 +58,7 @@ export const arbCanvas = (
 };
 
 /** Random plans for `nodes` nodes: mostly successes, some retries, failures and crashes. */
-export const arbPlan = (nodes = 64): fc.Arbitrary<Plan> =>
+export const arbPlan = (nodes = 256): fc.Arbitrary<Plan> =>
   fc.record({
     outcomes: fc.array(
       fc.array(
@@ -95,7 +95,7 @@ export const arbRetryPolicy = (): fc.Arbitrary<RetryPolicy> =>
   });
 
 /** Random fault plans for the simulator: delivery faults, handler faults and clock jumps. */
-export const arbFaultPlan = (nodes = 64): fc.Arbitrary<FaultPlan> =>
+export const arbFaultPlan = (nodes = 256): fc.Arbitrary<FaultPlan> =>
   fc.record({
     deliveries: fc.array(
       fc.array(

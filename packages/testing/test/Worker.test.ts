@@ -141,3 +141,28 @@ describe("locks and idempotency keys on the worker", () => {
     });
   });
 });
+
+describe("retryIf", () => {
+  it("retries only the failures a task's predicate allows", async () => {
+    const fetchPage = task({
+      name: "fetch-page",
+      input: Schema.String,
+      output: Schema.String,
+      retry: { maxAttempts: 5, backoff: { kind: "fixed", delayMs: 10 }, jitter: "none" },
+      retryIf: (e) => !e.message.startsWith("404"),
+    });
+    const seen: string[] = [];
+    const r = await simulate({
+      canvas: fetchPage.si("/missing"),
+      seed: 1,
+      handlers: [
+        handle(fetchPage, async () => {
+          seen.push("try");
+          throw new Error(seen.length === 1 ? "503 unavailable" : "404 not found");
+        }),
+      ],
+    });
+    expect(seen).toEqual(["try", "try"]); // the 503 retried, the 404 did not
+    expect(r.snapshot.nodes[0]).toMatchObject({ state: "failed", attempts: 2 });
+  });
+});
