@@ -41,7 +41,7 @@ const STATE = Object.fromEntries(Object.entries(CODE).map(([k, v]) => [v, k])) a
 /**
  * The initial record of a node: `[state, attempts, stalls, pending,
  * startedAt, finishedAt, worker, dueAt, maxStalls, queue index (1-based),
- * priority, tolerant, next, deps, task]`, where `next` lists dependents with
+ * priority, tolerant, next, task]`, where `next` lists dependents with
  * settled edges encoded as `-(id + 1)`, after the plain ones.
  */
 export const encodeNodeRecord = (node: DagNode, queues: ReadonlyArray<string>): Uint8Array =>
@@ -59,9 +59,12 @@ export const encodeNodeRecord = (node: DagNode, queues: ReadonlyArray<string>): 
     node.priority,
     node.tolerant ? 1 : 0,
     [...node.dependents, ...node.settledDependents.map((d) => -(d + 1))],
-    [...node.deps],
     node.task,
   ]);
+
+/** A node's dependency list, stored apart from its record (field `d<n>`); empty for a root. */
+export const encodeDeps = (node: DagNode): Uint8Array | "" =>
+  node.deps.length === 0 ? "" : encode([...node.deps]);
 
 /** Decodes a node record written by `encodeNodeRecord` or a script. */
 export const decodeNodeRecord = (

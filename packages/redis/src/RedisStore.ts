@@ -34,6 +34,7 @@ import {
   decodeNodeRecord,
   decodeProgress,
   decodeSpec,
+  encodeDeps,
   encodeNodeRecord,
   parseRunRecord,
 } from "./Records.ts";
@@ -132,7 +133,7 @@ export class RedisStore implements Store {
         queues.length,
         this.budget,
       ];
-      for (const n of part) args.push(n.id, encodeNodeRecord(n, queues), encode(n));
+      for (const n of part) args.push(n.id, encodeNodeRecord(n, queues), encode(n), encodeDeps(n));
       const r = (await this.script("submit", keys, args)) as Reply[];
       const code = str(r[0]);
       if (code === "EXISTS") return { runId: str(r[1]), existing: true };

@@ -28,5 +28,5 @@ r[WORKER] = worker
 r[DUE] = 0
 putNode(n, r)
 local out = { "OK", r[ATT], r[STALLS], redis.call("HGET", K.spec, n), redis.call("HGET", K.run, "queues") }
-for _, v in ipairs(depResults(r)) do out[#out + 1] = v end
+for _, v in ipairs(depResults(n)) do out[#out + 1] = v end
 return out

@@ -6,7 +6,7 @@
 -- ARGV: 1 runId, 2 now, 3 phase ("b" begin, "c" commit, "bc" both, "" middle),
 --   4 total nodes, 5 queues (comma list), 6 tags (JSON), 7 retention ms,
 --   8 idempotency window ms (0 = no key), 9 Q (queue count), 10 budget,
---   11.. triples (node id, node record, node spec)
+--   11.. quadruples (node id, node record, node spec, dependency list (msgpack) or "")
 -- Returns: {"OK", more} (more = 1 when roots are left for `drain`),
 --   {"EXISTS", runId} when the idempotency key names a live run,
 --   {"GONE"} when a later chunk finds no pending run, {"DUPLICATE"} when the run id is taken.
@@ -32,9 +32,13 @@ elseif redis.call("HGET", K.run, "status") ~= "pending" then
 end
 
 local nodes, specs = {}, {}
-for i = 11, #ARGV, 3 do
+for i = 11, #ARGV, 4 do
   nodes[#nodes + 1] = ARGV[i]
   nodes[#nodes + 1] = ARGV[i + 1]
+  if ARGV[i + 3] ~= "" then
+    nodes[#nodes + 1] = "d" .. ARGV[i]
+    nodes[#nodes + 1] = ARGV[i + 3]
+  end
   specs[#specs + 1] = ARGV[i]
   specs[#specs + 1] = ARGV[i + 2]
 end

@@ -13,8 +13,8 @@
 --   ready (zset), delayed (zset), leases (zset), wake (list)
 
 -- node record fields (a msgpack array)
-local ST, ATT, STALLS, PEND, STARTED, FINISHED, WORKER, DUE, MAXST, QIDX, PRIO, TOL, NEXT, DEPS, TASK =
-  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+local ST, ATT, STALLS, PEND, STARTED, FINISHED, WORKER, DUE, MAXST, QIDX, PRIO, TOL, NEXT, TASK =
+  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
 
 local TERMINAL = { s = true, f = true, c = true, k = true }
 local STATE_NAME = { w = "waiting", q = "queued", r = "running", y = "retrying", s = "succeeded", f = "failed", c = "cancelled", k = "skipped" }
@@ -223,10 +223,13 @@ local function cascade(M, n, ready, budget, now)
   return more
 end
 
--- results of a node's dependencies, inline when there are at most 256
-local function depResults(r)
-  local deps = r[DEPS]
-  if #deps == 0 then return { 1 } end
+-- results of node n's dependencies, inline when there are at most 256. The
+-- dependency list lives apart from the record (field d<n>), so that a chord
+-- body with 10,000 dependencies keeps a small record while its counter drops.
+local function depResults(n)
+  local packed = redis.call("HGET", K.nodes, "d" .. n)
+  if not packed then return { 1 } end
+  local deps = cmsgpack.unpack(packed)
   if #deps > 256 then return { 0 } end
   local ok = redis.call("HMGET", K.res, unpack(deps))
   local out = { 1 }
@@ -253,5 +256,5 @@ local function startHere(n, r, worker, leaseMs, now, runId)
   local token = redis.call("INCR", K.tok)
   local _, _, leases = qkeys(r[QIDX])
   redis.call("ZADD", leases, now + leaseMs, runId .. "#" .. n .. "#" .. token)
-  return { n, token, r[ATT], r[STALLS], redis.call("HGET", K.spec, n), depResults(r) }
+  return { n, token, r[ATT], r[STALLS], redis.call("HGET", K.spec, n), depResults(n) }
 end
