@@ -67,6 +67,17 @@ export interface ClaimRequest {
   readonly now: number;
 }
 
+/** How a completion is recorded and what the worker takes next. */
+export interface CompleteOptions {
+  readonly now: number;
+  readonly workerId: string;
+  /** Queues the worker serves: the next nodes it may be handed. */
+  readonly queues: ReadonlyArray<string>;
+  /** Ready dependents to lease to this worker in the same call (0 = none). */
+  readonly nextMax: number;
+  readonly leaseMs: number;
+}
+
 /** Outcome of `complete` / `fail`. */
 export type SettleResult =
   | { readonly ok: true; readonly next: ReadonlyArray<Claim> }
@@ -107,17 +118,7 @@ export interface Store {
    * (DESIGN.md §2.2) and makes dependents ready; with `nextMax > 0`, leases
    * up to that many of them (on `queues`) to the same worker in the same call.
    */
-  complete(
-    claim: Claim,
-    result: Uint8Array,
-    opts: {
-      readonly now: number;
-      readonly workerId: string;
-      readonly queues: ReadonlyArray<string>;
-      readonly nextMax: number;
-      readonly leaseMs: number;
-    },
-  ): Promise<SettleResult>;
+  complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult>;
   /** Records a failed attempt: `retryAt` schedules a retry, `null` fails the node for good. */
   fail(
     claim: Claim,

@@ -10,6 +10,7 @@
 import {
   type Claim,
   type ClaimRequest,
+  type CompleteOptions,
   type DagNode,
   type DepResult,
   DuplicateRun,
@@ -225,17 +226,7 @@ export class RedisStore implements Store {
     return items.length;
   }
 
-  async complete(
-    claim: Claim,
-    result: Uint8Array,
-    opts: {
-      now: number;
-      workerId: string;
-      queues: ReadonlyArray<string>;
-      nextMax: number;
-      leaseMs: number;
-    },
-  ): Promise<SettleResult> {
+  async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult> {
     const s = this.shardOfRun(claim.runId);
     const served = claim.runQueues
       .map((q, i) => (opts.queues.includes(q) ? i + 1 : 0))

@@ -9,6 +9,7 @@
 import type {
   Claim,
   ClaimRequest,
+  CompleteOptions,
   ErrorInfo,
   LeaseState,
   MaintainReport,
@@ -91,11 +92,7 @@ export class FaultyStore implements Store {
     return this.deliver(await this.inner.claim(req), true);
   }
 
-  async complete(
-    claim: Claim,
-    result: Uint8Array,
-    opts: Parameters<Store["complete"]>[2],
-  ): Promise<SettleResult> {
+  async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult> {
     return this.report(claim, "complete", null, undefined, () =>
       this.inner.complete(claim, result, opts),
     );

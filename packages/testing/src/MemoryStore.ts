@@ -9,6 +9,7 @@ import { EventEmitter } from "node:events";
 import {
   type Claim,
   type ClaimRequest,
+  type CompleteOptions,
   cancelRun,
   commitRun,
   completeNode,
@@ -130,17 +131,7 @@ export class MemoryStore implements Store {
     return out;
   }
 
-  async complete(
-    claim: Claim,
-    result: Uint8Array,
-    opts: {
-      now: number;
-      workerId: string;
-      queues: ReadonlyArray<string>;
-      nextMax: number;
-      leaseMs: number;
-    },
-  ): Promise<SettleResult> {
+  async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult> {
     const run = this.holder(claim);
     if (!run) return { ok: false, reason: "stale" };
     const ready = completeNode(run.state, claim.nodeId, opts.now);

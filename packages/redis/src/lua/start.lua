@@ -21,12 +21,7 @@ elseif st ~= "q" and st ~= "y" then
   redis.call("ZREM", KEYS[5], member)
   return { "REFUSED", st }
 end
-r[ST] = "r"
-r[ATT] = r[ATT] + 1
-r[STARTED] = now
-r[WORKER] = worker
-r[DUE] = 0
-putNode(n, r)
+markStarted(n, r, worker, now)
 local out = { "OK", r[ATT], r[STALLS], redis.call("HGET", K.spec, n), redis.call("HGET", K.run, "queues") }
 for _, v in ipairs(depResults(n)) do out[#out + 1] = v end
 return out

@@ -245,14 +245,19 @@ local function depResults(n)
   return out
 end
 
--- leases node n (already queued/retrying) to `worker`; returns its claim tuple
-local function startHere(n, r, worker, leaseMs, now, runId)
+-- node n starts its next attempt on `worker`
+local function markStarted(n, r, worker, now)
   r[ST] = "r"
   r[ATT] = r[ATT] + 1
   r[STARTED] = now
   r[WORKER] = worker
   r[DUE] = 0
   putNode(n, r)
+end
+
+-- leases node n (already queued/retrying) to `worker`; returns its claim tuple
+local function startHere(n, r, worker, leaseMs, now, runId)
+  markStarted(n, r, worker, now)
   local token = redis.call("INCR", K.tok)
   local _, _, leases = qkeys(r[QIDX])
   redis.call("ZADD", leases, now + leaseMs, runId .. "#" .. n .. "#" .. token)
