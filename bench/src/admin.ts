@@ -1,0 +1,149 @@
+/**
+ * Reading Redis's own accounting around a workload: memory, CPU, command
+ * statistics and the slow log, and cleaning the database between workloads.
+ * A private server is flushed; a server given by `REDIS_URL` is never
+ * flushed (each workload then uses its own key prefix, deleted afterwards)
+ * and its configuration is left alone.
+ *
+ * @since 0.1.0
+ */
+import { Redis } from "ioredis";
+
+/** One command's statistics (`INFO commandstats`). */
+export interface CommandStat {
+  readonly calls: number;
+  readonly usec: number;
+}
+
+/** A slow-log entry: duration and command. */
+export interface SlowEntry {
+  readonly us: number;
+  readonly command: string;
+  readonly sha: string | undefined;
+}
+
+/** What Redis reported at one moment. */
+export interface RedisReading {
+  readonly usedMemory: number;
+  /** used_cpu_user + used_cpu_sys, ms. */
+  readonly cpuMs: number;
+  readonly commands: ReadonlyMap<string, CommandStat>;
+}
+
+/** Commands the benchmark itself sends on the admin connection; left out of the counts. */
+const ADMIN = new Set([
+  "info",
+  "slowlog",
+  "config",
+  "flushall",
+  "scan",
+  "unlink",
+  "ping",
+  "select",
+]);
+
+const parseInfo = (text: string): Map<string, string> => {
+  const out = new Map<string, string>();
+  for (const line of text.split("\r\n")) {
+    const at = line.indexOf(":");
+    if (at > 0 && !line.startsWith("#")) out.set(line.slice(0, at), line.slice(at + 1));
+  }
+  return out;
+};
+
+/** An admin connection to the benchmark's Redis. */
+export class Admin {
+  private constructor(
+    private readonly redis: Redis,
+    /** True for a private server, which may be flushed and configured. */
+    readonly owned: boolean,
+  ) {}
+
+  /**
+   * Connects; `owned` says the server is private. On a private server the
+   * slow log records every command over `slowUs` µs (0: every command).
+   */
+  static async connect(url: string, owned: boolean, slowUs = 1_000): Promise<Admin> {
+    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    await redis.connect();
+    const admin = new Admin(redis, owned);
+    if (owned) {
+      await redis.config("SET", "slowlog-log-slower-than", String(slowUs));
+      await redis.config("SET", "slowlog-max-len", slowUs === 0 ? "2000000" : "20000");
+    }
+    return admin;
+  }
+
+  /** `INFO server` redis_version. */
+  async version(): Promise<string> {
+    return parseInfo(await this.redis.info("server")).get("redis_version") ?? "?";
+  }
+
+  /** Empties the database (private server only) or deletes `prefix:*` keys. */
+  async clean(prefix: string | undefined): Promise<void> {
+    if (this.owned) {
+      await this.redis.flushall("SYNC");
+      return;
+    }
+    if (prefix === undefined) throw new Error("a shared server needs a key prefix to clean");
+    let cursor = "0";
+    do {
+      const [next, keys] = await this.redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+      cursor = next;
+      if (keys.length > 0) await this.redis.unlink(...keys);
+    } while (cursor !== "0");
+  }
+
+  /** Clears the slow log (private server only). */
+  async resetSlowlog(): Promise<void> {
+    if (this.owned) await this.redis.slowlog("RESET");
+  }
+
+  /** Slow-log entries since the last reset (private server only). */
+  async slowlog(): Promise<SlowEntry[]> {
+    if (!this.owned) return [];
+    const raw = (await this.redis.slowlog("GET", -1)) as Array<
+      [number, number, number, string[], ...unknown[]]
+    >;
+    return raw
+      .map(([, , us, args]) => ({
+        us: Number(us),
+        command: String(args[0] ?? "?").toLowerCase(),
+        sha: args[0]?.toLowerCase() === "evalsha" ? String(args[1]) : undefined,
+      }))
+      .filter((e) => !ADMIN.has(e.command));
+  }
+
+  /** Memory, CPU and command statistics now. */
+  async read(): Promise<RedisReading> {
+    const info = parseInfo(await this.redis.info("all"));
+    const commands = new Map<string, CommandStat>();
+    for (const [k, v] of info) {
+      if (!k.startsWith("cmdstat_")) continue;
+      const name = k.slice("cmdstat_".length);
+      if (ADMIN.has(name)) continue;
+      const f = Object.fromEntries(v.split(",").map((p) => p.split("=") as [string, string]));
+      commands.set(name, { calls: Number(f.calls ?? 0), usec: Number(f.usec ?? 0) });
+    }
+    const cpu = Number(info.get("used_cpu_user") ?? 0) + Number(info.get("used_cpu_sys") ?? 0);
+    return { usedMemory: Number(info.get("used_memory") ?? 0), cpuMs: cpu * 1_000, commands };
+  }
+
+  /** Closes the connection. */
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
+
+/** Per-command difference between two readings. */
+export const commandDelta = (
+  before: RedisReading,
+  after: RedisReading,
+): Map<string, CommandStat> => {
+  const out = new Map<string, CommandStat>();
+  for (const [name, a] of after.commands) {
+    const b = before.commands.get(name) ?? { calls: 0, usec: 0 };
+    if (a.calls > b.calls) out.set(name, { calls: a.calls - b.calls, usec: a.usec - b.usec });
+  }
+  return out;
+};

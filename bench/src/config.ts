@@ -1,0 +1,140 @@
+/**
+ * Benchmark configuration from the environment, and the workload sizes it
+ * implies.
+ *
+ * Knobs:
+ * - `BENCH_SCALE`: multiplies the workload sizes (default 1; 0.1 for a quick run).
+ * - `BENCH_WORKERS`, `BENCH_CONCURRENCY`: workers per system (default 1) and
+ *   concurrency of each (default 16), the same on both sides.
+ * - `BENCH_REPEAT`: whole-suite repetitions; the tables show medians (default 1).
+ * - `BENCH_ONLY`: comma list of workload ids; `BENCH_SYSTEMS`: comma list of
+ *   `weft`, `bullmq` (default both).
+ * - `BENCH_TIMEOUT_S`: limit per workload and system (default 120).
+ * - `BENCH_WARMUP=0`: skips the warm-up pass.
+ * - `BENCH_SCRIPT_TIMES=1`: the slow log records every command, and the report
+ *   shows Redis time per script; this slows Redis, so the other numbers of
+ *   such a run are not comparable.
+ * - `BENCH_OUT`, `BENCH_MD`: write the raw measurements (JSON) or the tables
+ *   (Markdown) to that file.
+ * - `BENCH_FROM`: comma list of `BENCH_OUT` files: prints the report over all
+ *   of them (medians across runs) without running anything.
+ * - `REDIS_URL`: use that server instead of a private one; it is never
+ *   flushed (each workload gets its own key prefix, deleted afterwards).
+ *
+ * @since 0.1.0
+ */
+
+/** Workload identifiers, in the order they run. */
+export const WORKLOAD_IDS = ["chord", "chains", "independent", "longChain", "memory"] as const;
+
+/** One of {@link WORKLOAD_IDS}. */
+export type WorkloadId = (typeof WORKLOAD_IDS)[number];
+
+/** Sizes of every workload at the configured scale. */
+export interface Sizes {
+  /** Header width of the chord (the body is one more task). */
+  readonly chord: number;
+  /** Number of chains in the chains workload. */
+  readonly chains: number;
+  /** Length of each chain in the chains workload. */
+  readonly chainLength: number;
+  /** Independent single-task runs / jobs. */
+  readonly independent: number;
+  /** Steps of the long chain. */
+  readonly longChain: number;
+  /** Independent tasks whose kept memory is measured. */
+  readonly memory: number;
+  /** Runs (Weft) / jobs (BullMQ) submitted per batch in the independent workloads. */
+  readonly independentBatch: number;
+  /** Chains submitted per batch in the chains workload. */
+  readonly chainBatch: number;
+}
+
+/** The whole configuration. */
+export interface Config {
+  readonly scale: number;
+  readonly workers: number;
+  readonly concurrency: number;
+  readonly repeat: number;
+  readonly only: ReadonlySet<WorkloadId>;
+  /** Lower-case names of the systems to run. */
+  readonly systems: ReadonlySet<string>;
+  readonly timeoutMs: number;
+  readonly warmup: boolean;
+  /** Log every command in the slow log, for server time per script. */
+  readonly scriptTimes: boolean;
+  readonly out: string | undefined;
+  readonly markdown: string | undefined;
+  readonly redisUrl: string | undefined;
+  readonly sizes: Sizes;
+}
+
+const num = (name: string, fallback: number, check: (n: number) => boolean): number => {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || !check(n)) throw new Error(`${name}=${raw} is not valid`);
+  return n;
+};
+
+const positiveInt = (n: number) => Number.isInteger(n) && n >= 1;
+
+/** Reads the configuration from `process.env`. */
+export const readConfig = (): Config => {
+  const scale = num("BENCH_SCALE", 1, (n) => n > 0 && n <= 10);
+  const scaled = (n: number, min: number) => Math.max(min, Math.round(n * scale));
+  const onlyRaw = process.env.BENCH_ONLY?.trim();
+  const only = new Set<WorkloadId>(
+    onlyRaw
+      ? onlyRaw.split(",").map((s) => {
+          const id = s.trim() as WorkloadId;
+          if (!WORKLOAD_IDS.includes(id)) {
+            throw new Error(`BENCH_ONLY: unknown workload "${s}" (${WORKLOAD_IDS.join(", ")})`);
+          }
+          return id;
+        })
+      : WORKLOAD_IDS,
+  );
+  return {
+    scale,
+    workers: num("BENCH_WORKERS", 1, positiveInt),
+    concurrency: num("BENCH_CONCURRENCY", 16, positiveInt),
+    repeat: num("BENCH_REPEAT", 1, positiveInt),
+    only,
+    systems: new Set(
+      (process.env.BENCH_SYSTEMS?.trim() || "weft,bullmq").split(",").map((s) => {
+        const name = s.trim().toLowerCase();
+        if (name !== "weft" && name !== "bullmq") throw new Error(`BENCH_SYSTEMS: unknown "${s}"`);
+        return name;
+      }),
+    ),
+    timeoutMs: num("BENCH_TIMEOUT_S", 120, (n) => n > 0) * 1_000,
+    warmup: process.env.BENCH_WARMUP !== "0",
+    scriptTimes: process.env.BENCH_SCRIPT_TIMES === "1",
+    out: process.env.BENCH_OUT || undefined,
+    markdown: process.env.BENCH_MD || undefined,
+    redisUrl: process.env.REDIS_URL || undefined,
+    sizes: {
+      chord: scaled(10_000, 10),
+      chains: scaled(1_000, 10),
+      chainLength: 10,
+      independent: scaled(20_000, 100),
+      longChain: 100,
+      memory: scaled(10_000, 100),
+      independentBatch: 500,
+      chainBatch: 100,
+    },
+  };
+};
+
+/** Tiny sizes for the warm-up pass (JIT, script cache, connections). */
+export const WARMUP_SIZES: Sizes = {
+  chord: 200,
+  chains: 20,
+  chainLength: 10,
+  independent: 500,
+  longChain: 20,
+  memory: 100,
+  independentBatch: 100,
+  chainBatch: 10,
+};

@@ -1,0 +1,174 @@
+/**
+ * Runs one workload on one system from an empty database and measures it:
+ * wall time from the first submit to the last task finished, the Node
+ * process's and Redis's CPU time, the Redis memory kept, the commands Redis
+ * executed (`INFO commandstats`), the commands over 1 ms (slow log), and,
+ * where the system offers them, client-side command counts.
+ *
+ * @since 0.1.0
+ */
+import { randomUUID } from "node:crypto";
+import { loadavg } from "node:os";
+import { type Admin, type CommandStat, commandDelta } from "./admin.ts";
+import type { Config, Sizes, WorkloadId } from "./config.ts";
+import { type BenchSystem, Tracker, taskCount } from "./system.ts";
+
+/** The measurement of one workload on one system. */
+export interface Measurement {
+  readonly system: BenchSystem["name"];
+  readonly workload: WorkloadId;
+  readonly tasks: number;
+  /** First submit to last task finished, ms. */
+  readonly wallMs: number;
+  /** First submit to submission done, ms. */
+  readonly submitMs: number;
+  /** CPU of this Node process (producer and workers), ms. */
+  readonly nodeCpuMs: number;
+  /** CPU of redis-server, ms. */
+  readonly redisCpuMs: number;
+  /** `used_memory` after minus before, bytes. */
+  readonly memoryBytes: number;
+  /** Server-side command counts during the workload. */
+  readonly commands: Readonly<Record<string, CommandStat>>;
+  /** Client-side command counts (Weft only), scripts named. */
+  readonly clientCommands: Readonly<Record<string, number>> | undefined;
+  /** Commands over 1 ms, and the slowest. */
+  readonly slow: {
+    readonly count: number;
+    readonly over10ms: number;
+    readonly maxUs: number;
+    readonly maxCommand: string;
+  };
+  /** Slow-log entries of scripts, by script name: count and total µs. */
+  readonly serverTimes: Readonly<Record<string, { readonly calls: number; readonly us: number }>>;
+  /** 1-minute load average of the machine right after the workload. */
+  readonly load: number;
+  /** Why the workload did not finish, if it did not. */
+  readonly error: string | undefined;
+  /** A wrong result found after the workload, if any. */
+  readonly wrong: string | undefined;
+}
+
+const delta = (
+  before: ReadonlyMap<string, number>,
+  after: ReadonlyMap<string, number>,
+): Record<string, number> => {
+  const out: Record<string, number> = {};
+  for (const [k, v] of after) {
+    const d = v - (before.get(k) ?? 0);
+    if (d > 0) out[k] = d;
+  }
+  return out;
+};
+
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/** Measures `workload` on `system` at `sizes`. */
+export const measure = async (
+  system: BenchSystem,
+  workload: WorkloadId,
+  sizes: Sizes,
+  cfg: Config,
+  admin: Admin,
+  url: string,
+): Promise<Measurement> => {
+  const prefix = admin.owned
+    ? undefined
+    : `bench-${randomUUID().slice(0, 8)}-${system.name.toLowerCase()}`;
+  await admin.clean(prefix);
+  const tracker = new Tracker();
+  const instance = await system.start({
+    url,
+    prefix,
+    workers: cfg.workers,
+    concurrency: cfg.concurrency,
+    sizes,
+    tracker,
+  });
+  const tasks = taskCount(workload, sizes);
+  try {
+    await admin.resetSlowlog();
+    const clientBefore = new Map(instance.commandCounts() ?? []);
+    const before = await admin.read();
+    const cpuBefore = process.cpuUsage();
+    const done = tracker.until(tasks, cfg.timeoutMs);
+    done.catch(() => undefined);
+    const t0 = performance.now();
+    let submitMs = 0;
+    let error: string | undefined;
+    try {
+      await Promise.all([
+        instance.submit(workload).then(() => {
+          submitMs = performance.now() - t0;
+        }),
+        done,
+      ]);
+    } catch (e) {
+      error = message(e);
+      tracker.fail(new Error(error));
+    }
+    const wallMs = (error ? performance.now() : tracker.finishedAt) - t0;
+    const cpu = process.cpuUsage(cpuBefore);
+    const counted = instance.commandCounts();
+    const clientAfter = counted ? new Map(counted) : undefined;
+    // the slow log keeps each entry's arguments: read it and free it before reading memory
+    const slow = await admin.slowlog();
+    await admin.resetSlowlog();
+    const after = await admin.read();
+    const load = loadavg()[0] ?? 0;
+    const slowest = slow.reduce((m, e) => (e.us > m.us ? e : m), {
+      us: 0,
+      command: "-",
+      sha: undefined as string | undefined,
+    });
+    // scripts only: the slow log also lists the commands a script runs, inside its time
+    const serverTimes: Record<string, { calls: number; us: number }> = {};
+    for (const e of slow) {
+      if (e.command !== "evalsha" && e.command !== "eval") continue;
+      const label =
+        e.sha === undefined
+          ? "eval (loads a script)"
+          : (instance.scriptName(e.sha) ?? `evalsha ${e.sha.slice(0, 8)}`);
+      const t = serverTimes[label] ?? { calls: 0, us: 0 };
+      t.calls += 1;
+      t.us += e.us;
+      serverTimes[label] = t;
+    }
+    let wrong: string | undefined;
+    if (!error) {
+      try {
+        wrong = await instance.verify(workload);
+      } catch (e) {
+        wrong = `verification failed: ${message(e)}`;
+      }
+    }
+    return {
+      system: system.name,
+      workload,
+      tasks,
+      wallMs,
+      submitMs,
+      nodeCpuMs: (cpu.user + cpu.system) / 1_000,
+      redisCpuMs: after.cpuMs - before.cpuMs,
+      memoryBytes: after.usedMemory - before.usedMemory,
+      commands: Object.fromEntries(commandDelta(before, after)),
+      clientCommands: clientAfter ? delta(clientBefore, clientAfter) : undefined,
+      slow: {
+        count: slow.length,
+        over10ms: slow.filter((e) => e.us > 10_000).length,
+        maxUs: slowest.us,
+        maxCommand:
+          slowest.sha === undefined
+            ? slowest.command
+            : (instance.scriptName(slowest.sha) ?? `evalsha ${system.name}`),
+      },
+      serverTimes,
+      load,
+      error,
+      wrong,
+    };
+  } finally {
+    await instance.close();
+    if (!admin.owned) await admin.clean(prefix);
+  }
+};

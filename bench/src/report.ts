@@ -1,0 +1,320 @@
+/**
+ * The report: the comparison table (medians over repetitions), the
+ * diagnostics (CPU, commands per task, slow commands) and Weft's script
+ * calls per task, for the terminal (cli-table3) and as Markdown.
+ *
+ * @since 0.1.0
+ */
+import Table from "cli-table3";
+import type { Sizes, WorkloadId } from "./config.ts";
+import type { Measurement } from "./measure.ts";
+
+/** A table: a header row and body rows. */
+export interface TableData {
+  readonly title: string;
+  readonly head: ReadonlyArray<string>;
+  readonly rows: ReadonlyArray<ReadonlyArray<string>>;
+}
+
+/** The median of `xs` (the mean of the middle two for an even count). */
+export const median = (xs: ReadonlyArray<number>): number => {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "-");
+const fixed = (d: number) => (n: number) => (Number.isFinite(n) ? n.toFixed(d) : "-");
+
+type System = Measurement["system"];
+type Pick = (system: System, workload: WorkloadId) => Measurement[];
+
+const picker = (ms: ReadonlyArray<Measurement>): Pick => {
+  return (system, workload) => ms.filter((m) => m.system === system && m.workload === workload);
+};
+
+/** The median of `metric` over the successful measurements, NaN when none succeeded. */
+const med = (runs: Measurement[], metric: (m: Measurement) => number): number =>
+  median(runs.filter((m) => !m.error).map(metric));
+
+const throughput = (m: Measurement) => m.tasks / (m.wallMs / 1_000);
+const msPerTask = (m: Measurement) => m.wallMs / m.tasks;
+const bytesPerTask = (m: Measurement) => m.memoryBytes / m.tasks;
+
+interface Row {
+  readonly label: string;
+  readonly workload: WorkloadId;
+  readonly metric: (m: Measurement) => number;
+  readonly format: (n: number) => string;
+  /** Throughput: ratio Weft/BullMQ; latency and bytes: BullMQ/Weft (> 1: Weft better). */
+  readonly higherIsBetter: boolean;
+}
+
+const rowsFor = (s: Sizes): Row[] => [
+  {
+    label: `chord of ${int(s.chord)} + body, tasks/s`,
+    workload: "chord",
+    metric: throughput,
+    format: int,
+    higherIsBetter: true,
+  },
+  {
+    label: `chord of ${int(s.chord)}: submit → body done, ms`,
+    workload: "chord",
+    metric: (m) => m.wallMs,
+    format: int,
+    higherIsBetter: false,
+  },
+  {
+    label: `${int(s.chains)} chains of ${s.chainLength}, tasks/s`,
+    workload: "chains",
+    metric: throughput,
+    format: int,
+    higherIsBetter: true,
+  },
+  {
+    label: `${int(s.independent)} independent tasks, tasks/s`,
+    workload: "independent",
+    metric: throughput,
+    format: int,
+    higherIsBetter: true,
+  },
+  {
+    label: `${s.longChain}-step chain, ms per step`,
+    workload: "longChain",
+    metric: msPerTask,
+    format: fixed(3),
+    higherIsBetter: false,
+  },
+  {
+    label: `memory per finished task (${int(s.memory)} independent), bytes`,
+    workload: "memory",
+    metric: bytesPerTask,
+    format: int,
+    higherIsBetter: false,
+  },
+  {
+    label: `memory per finished task (chord of ${int(s.chord)}), bytes`,
+    workload: "chord",
+    metric: bytesPerTask,
+    format: int,
+    higherIsBetter: false,
+  },
+  {
+    label: `memory per finished task (chains of ${s.chainLength}), bytes`,
+    workload: "chains",
+    metric: bytesPerTask,
+    format: int,
+    higherIsBetter: false,
+  },
+];
+
+const cell = (runs: Measurement[], row: Row): string => {
+  if (runs.length === 0) return "-";
+  const ok = runs.filter((m) => !m.error);
+  if (ok.length === 0) return runs[0]!.error?.startsWith("timed out") ? "timed out" : "error";
+  const v = row.format(med(runs, row.metric));
+  return ok.length < runs.length ? `${v} (${runs.length - ok.length} failed)` : v;
+};
+
+/** The comparison table. */
+export const comparison = (ms: ReadonlyArray<Measurement>, sizes: Sizes): TableData => {
+  const pick = picker(ms);
+  const rows = rowsFor(sizes)
+    .filter((r) => ms.some((m) => m.workload === r.workload))
+    .map((r) => {
+      const w = pick("Weft", r.workload);
+      const b = pick("BullMQ", r.workload);
+      const wv = med(w, r.metric);
+      const bv = med(b, r.metric);
+      const ratio = r.higherIsBetter ? wv / bv : bv / wv;
+      return [
+        r.label,
+        cell(w, r),
+        cell(b, r),
+        Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : "-",
+      ];
+    });
+  const n = Math.max(0, ...countRuns(ms));
+  return {
+    title: `Weft vs BullMQ (median of ${n} run${n === 1 ? "" : "s"}; ratio > 1 means Weft is better)`,
+    head: ["workload", "Weft", "BullMQ", "ratio"],
+    rows,
+  };
+};
+
+const countRuns = (ms: ReadonlyArray<Measurement>): number[] => {
+  const counts = new Map<string, number>();
+  for (const m of ms)
+    counts.set(`${m.system}/${m.workload}`, (counts.get(`${m.system}/${m.workload}`) ?? 0) + 1);
+  return [...counts.values()];
+};
+
+const perTask = (runs: Measurement[], f: (m: Measurement) => number) =>
+  med(runs, (m) => f(m) / m.tasks);
+
+const calls = (m: Measurement, names: ReadonlyArray<string>) =>
+  names.reduce((a, n) => a + (m.commands[n]?.calls ?? 0), 0);
+
+const allCalls = (m: Measurement) => Object.values(m.commands).reduce((a, c) => a + c.calls, 0);
+
+/** CPU, commands per task and slow commands, per workload and system. */
+export const diagnostics = (
+  ms: ReadonlyArray<Measurement>,
+  order: ReadonlyArray<WorkloadId>,
+): TableData => {
+  const pick = picker(ms);
+  const rows: string[][] = [];
+  for (const w of order) {
+    for (const system of ["Weft", "BullMQ"] as const) {
+      const runs = pick(system, w);
+      if (runs.length === 0) continue;
+      const evalUs = med(runs, (m) => {
+        const c = (m.commands.evalsha?.calls ?? 0) + (m.commands.eval?.calls ?? 0);
+        const u = (m.commands.evalsha?.usec ?? 0) + (m.commands.eval?.usec ?? 0);
+        return c === 0 ? Number.NaN : u / c;
+      });
+      const slowest = runs.reduce((a, m) => (m.slow.maxUs > a.slow.maxUs ? m : a), runs[0]!);
+      rows.push([
+        w,
+        system,
+        int(med(runs, (m) => m.wallMs)),
+        int(med(runs, (m) => m.submitMs)),
+        fixed(1)(perTask(runs, (m) => m.nodeCpuMs * 1_000)),
+        fixed(1)(perTask(runs, (m) => m.redisCpuMs * 1_000)),
+        fixed(2)(perTask(runs, (m) => calls(m, ["evalsha", "eval"]))),
+        fixed(2)(perTask(runs, allCalls)),
+        fixed(1)(evalUs),
+        `${int(med(runs, (m) => m.slow.count))} / ${int(med(runs, (m) => m.slow.over10ms))}; max ${fixed(1)(slowest.slow.maxUs / 1_000)} ms (${slowest.slow.maxCommand})`,
+        fixed(1)(med(runs, (m) => m.load)),
+      ]);
+    }
+  }
+  return {
+    title: "Diagnostics (medians; per task = divided by the workload's task count)",
+    head: [
+      "workload",
+      "system",
+      "wall ms",
+      "submit ms",
+      "Node CPU µs/task",
+      "Redis CPU µs/task",
+      "evalsha/task",
+      "Redis cmds/task (incl. in scripts)",
+      "µs/evalsha",
+      "cmds > 1 ms / > 10 ms; slowest",
+      "load avg",
+    ],
+    rows,
+  };
+};
+
+/** Top server-side commands per task, both systems. */
+export const commandTable = (
+  ms: ReadonlyArray<Measurement>,
+  order: ReadonlyArray<WorkloadId>,
+): TableData => {
+  const pick = picker(ms);
+  const rows: string[][] = [];
+  for (const w of order) {
+    for (const system of ["Weft", "BullMQ"] as const) {
+      const runs = pick(system, w).filter((m) => !m.error);
+      if (runs.length === 0) continue;
+      const names = new Set(runs.flatMap((m) => Object.keys(m.commands)));
+      const per = [...names]
+        .map((n) => [n, perTask(runs, (m) => m.commands[n]?.calls ?? 0)] as const)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 6)
+        .map(([n, v]) => `${n} ${v.toFixed(3)}`);
+      rows.push([w, system, per.join(", ")]);
+    }
+  }
+  return {
+    title: "Redis commands per task (INFO commandstats, top 6)",
+    head: ["workload", "system", "calls per task"],
+    rows,
+  };
+};
+
+/** Weft's commands per task as its client sent them, scripts by name. */
+export const weftScripts = (
+  ms: ReadonlyArray<Measurement>,
+  order: ReadonlyArray<WorkloadId>,
+): TableData => {
+  const pick = picker(ms);
+  const rows: string[][] = [];
+  for (const w of order) {
+    const runs = pick("Weft", w).filter((m) => !m.error && m.clientCommands);
+    if (runs.length === 0) continue;
+    const names = new Set(runs.flatMap((m) => Object.keys(m.clientCommands ?? {})));
+    const per = [...names]
+      .map((n) => [n, perTask(runs, (m) => m.clientCommands?.[n] ?? 0)] as const)
+      .sort((a, b) => b[1] - a[1])
+      .filter(([, v]) => v >= 0.0005)
+      .map(([n, v]) => `${n.replace(/^evalsha weft\d+_/, "")} ${v.toFixed(3)}`);
+    rows.push([w, per.join(", ")]);
+  }
+  return {
+    title:
+      "Weft commands per task, client side (scripts by name; blocking reads on other connections not counted)",
+    head: ["workload", "calls per task"],
+    rows,
+  };
+};
+
+/** Renders for the terminal. */
+export const toText = (t: TableData): string => {
+  const table = new Table({ head: [...t.head], style: { head: [], border: [] }, wordWrap: true });
+  for (const r of t.rows) table.push([...r]);
+  return `${t.title}\n${table.toString()}`;
+};
+
+/** Renders as Markdown. */
+export const toMarkdown = (t: TableData): string => {
+  const esc = (s: string) => s.replace(/\|/g, "\\|");
+  const lines = [
+    `**${t.title}**`,
+    "",
+    `| ${t.head.map(esc).join(" | ")} |`,
+    `| ${t.head.map(() => "---").join(" | ")} |`,
+    ...t.rows.map((r) => `| ${r.map(esc).join(" | ")} |`),
+  ];
+  return lines.join("\n");
+};
+
+/** Server time per script, from a slow log that records every command. */
+export const scriptTimes = (
+  ms: ReadonlyArray<Measurement>,
+  order: ReadonlyArray<WorkloadId>,
+): TableData => {
+  const pick = picker(ms);
+  const rows: string[][] = [];
+  for (const w of order) {
+    for (const system of ["Weft", "BullMQ"] as const) {
+      const runs = pick(system, w).filter((m) => !m.error);
+      if (runs.length === 0) continue;
+      const names = new Set(runs.flatMap((m) => Object.keys(m.serverTimes)));
+      const per = [...names]
+        .map((n) => {
+          const calls = perTask(runs, (m) => m.serverTimes[n]?.calls ?? 0);
+          const us = perTask(runs, (m) => m.serverTimes[n]?.us ?? 0);
+          return { n, calls, us };
+        })
+        .filter((x) => x.us >= 0.5)
+        .sort((a, b) => b.us - a.us)
+        .slice(0, 8)
+        .map((x) => `${x.n}: ${x.calls.toFixed(2)} × ${(x.us / x.calls).toFixed(0)} µs`);
+      const total = perTask(runs, (m) =>
+        Object.values(m.serverTimes).reduce((a, t) => a + t.us, 0),
+      );
+      rows.push([w, system, fixed(0)(total), per.join(", ")]);
+    }
+  }
+  return {
+    title:
+      "Redis time per task in scripts (slow log of every command; calls per task × mean µs per call)",
+    head: ["workload", "system", "script µs/task", "scripts"],
+    rows,
+  };
+};
