@@ -65,7 +65,7 @@ export const acquireLock = async (
       if (stop.signal.aborted) return;
       const ok = await store.renewLock(name, owner, held, ttl, clock.now()).catch(() => false);
       if (!ok && !stop.signal.aborted) {
-        stop.abort();
+        stop.abort("done"); // a reason: no DOMException (and its stack) per call
         onLost(
           new LockLost(
             `lock "${name}" (token ${held}) was lost: it expired or another owner took it`,
@@ -80,7 +80,7 @@ export const acquireLock = async (
     token: held,
     release: async () => {
       if (stop.signal.aborted) return;
-      stop.abort();
+      stop.abort("done");
       await store.releaseLock(name, owner, held);
     },
   };

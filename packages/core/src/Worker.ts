@@ -104,7 +104,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const wakeLoop = () => {
     const w = wake;
     wake = new AbortController();
-    w.abort();
+    w.abort("wake"); // a reason: aborting without one builds a DOMException with a stack
   };
   const pause = (ms: number) => clock.sleep(ms, wake.signal);
   const halt = new AbortController();
@@ -314,7 +314,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         ...(e instanceof RetryAfter ? { delayMs: Math.max(0, e.delayMs) } : {}),
       };
     } finally {
-      settled.abort();
+      settled.abort("done");
       await Promise.all(locks.map((l) => l.release().catch(() => undefined)));
     }
   };
@@ -374,7 +374,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         all.then(() => false),
         clock.sleep(graceMs, graceOver.signal).then(() => !graceOver.signal.aborted),
       ]);
-      graceOver.abort();
+      graceOver.abort("done");
       if (timedOut) {
         for (const slot of slots.keys()) {
           slot.released = true;
@@ -384,7 +384,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         log.warn({ released: slots.size }, "released unfinished nodes for re-delivery");
         await all;
       }
-      halt.abort();
+      halt.abort("stop");
       await Promise.all([heartbeats, maintenance]);
       log.info("worker stopped");
       resolveDone();

@@ -38,13 +38,24 @@ export const SCRIPTS = {
 /** A script name. */
 export type ScriptName = keyof typeof SCRIPTS;
 
-/** The source of a script with its includes inlined. */
-export const scriptSource = (name: string): string => {
+const load = (name: string): string => {
   const raw = readFileSync(join(here, "lua", `${name}.lua`), "utf8");
   return raw.replace(/^--@include (\w+)$/gm, (_, inc: string) =>
     readFileSync(join(here, "lua", "includes", `${inc}.lua`), "utf8"),
   );
 };
+
+/**
+ * Every script's source, read once when this module loads: a process keeps
+ * the Lua it started with even if the files are replaced under it (a deploy
+ * in place), so its TypeScript and Lua always match.
+ */
+const SOURCES: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.keys(SCRIPTS).map((name) => [name, load(name)]),
+);
+
+/** The source of a script with its includes inlined. */
+export const scriptSource = (name: ScriptName): string => SOURCES[name]!;
 
 /** The command name a script is registered under. */
 export const commandName = (name: ScriptName): string => `weft${LAYOUT_VERSION}_${name}`;
@@ -54,8 +65,8 @@ export const defineScripts = (redis: Redis): void => {
   for (const [name, numberOfKeys] of Object.entries(SCRIPTS)) {
     const opts =
       numberOfKeys === undefined
-        ? { lua: scriptSource(name) }
-        : { lua: scriptSource(name), numberOfKeys };
+        ? { lua: scriptSource(name as ScriptName) }
+        : { lua: scriptSource(name as ScriptName), numberOfKeys };
     redis.defineCommand(commandName(name as ScriptName), opts);
   }
 };

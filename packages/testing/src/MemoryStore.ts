@@ -354,7 +354,7 @@ export class MemoryStore implements Store {
     return new Promise((resolve) => {
       const timeout = new AbortController();
       const done = (v: T | undefined) => {
-        timeout.abort();
+        timeout.abort("done");
         this.events.off(event, onEvent);
         resolve(v);
       };

@@ -26,7 +26,8 @@ if string.find(phase, "b", 1, true) then
   end
   redis.call("HSET", K.run, "id", runId, "status", "pending", "created", now, "total", ARGV[4],
     "ended", 0, "queues", ARGV[5], "tags", ARGV[6], "retention", ARGV[7], "layout", 1)
-  redis.call("ZADD", pendingKey, now, runId)
+  -- a submission written in one call is never seen pending: only multi-call ones are tracked for recovery
+  if not string.find(phase, "c", 1, true) then redis.call("ZADD", pendingKey, now, runId) end
 elseif redis.call("HGET", K.run, "status") ~= "pending" then
   return { "GONE" }
 end
@@ -53,7 +54,7 @@ if string.find(phase, "c", 1, true) then
   M.status = "running"
   M.dirty = true
   redis.call("HSET", K.run, "status", "running", "started", now)
-  redis.call("ZREM", pendingKey, runId)
+  if not string.find(phase, "b", 1, true) then redis.call("ZREM", pendingKey, runId) end
   redis.call("ZADD", K.runs, now, runId)
   local ready = {}
   if process(M, { "R:0" }, ready, tonumber(ARGV[10]), now) then more = 1 end

@@ -53,16 +53,17 @@ end
 
 local function saveRun(M, now)
   if not M.dirty then return end
-  redis.call("HSET", K.run, "status", M.status, "ended", M.ended)
   if M.ended >= M.total and not M.finished then
     M.finished = now
     local was = M.status
     if M.status == "running" then M.status = "succeeded" end
-    redis.call("HSET", K.run, "status", M.status, "finished", now)
+    redis.call("HSET", K.run, "status", M.status, "ended", M.ended, "finished", now)
     if was == "running" then emit(M, now) end
     for _, k in ipairs({ K.run, K.nodes, K.spec, K.res, K.work }) do
       redis.call("PEXPIRE", k, M.retention)
     end
+  else
+    redis.call("HSET", K.run, "status", M.status, "ended", M.ended)
   end
 end
 
@@ -165,7 +166,8 @@ local function process(M, stack, ready, budget, now)
         table.insert(stack, #stack + 1, "D:" .. a .. ":" .. i)
       end
     elseif kind == "R" then
-      local last = math.min(M.total - 1, a + budget - 1)
+      -- a walked node costs about twice a dependent: two units of budget each
+      local last = math.min(M.total - 1, a + math.ceil(budget / 2) - 1)
       for n = a, last do
         local r = getNode(n)
         if r[ST] == "w" and r[PEND] == 0 then
@@ -174,10 +176,10 @@ local function process(M, stack, ready, budget, now)
           ready[#ready + 1] = n
         end
       end
-      budget = budget - (last - a + 1)
+      budget = budget - 2 * (last - a + 1)
       if last < M.total - 1 then stack[#stack + 1] = "R:" .. (last + 1) end
     elseif kind == "C" then
-      local last = math.min(M.total - 1, a + budget - 1)
+      local last = math.min(M.total - 1, a + math.ceil(budget / 2) - 1)
       for n = a, last do
         local r = getNode(n)
         local st = r[ST]
@@ -189,7 +191,7 @@ local function process(M, stack, ready, budget, now)
           endNode(M, n, r, "c", nil, now)
         end
       end
-      budget = budget - (last - a + 1)
+      budget = budget - 2 * (last - a + 1)
       if last < M.total - 1 then stack[#stack + 1] = "C:" .. (last + 1) end
     end
   end
