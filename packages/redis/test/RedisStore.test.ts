@@ -13,3 +13,12 @@ afterAll(async () => {
 });
 
 storeConformance("redis", () => RedisStore.connect(server.url, { prefix: `conf${++n}` }));
+
+// the same suite with runs spread over three shards (hash tags), as on a Redis Cluster
+storeConformance(
+  "redis, 3 shards",
+  () => RedisStore.connect(server.url, { prefix: `shard${++n}`, shards: 3 }),
+  {
+    runs: 10,
+  },
+);

@@ -484,9 +484,9 @@ export const storeConformance = (
         retentionMs: 60_000,
         now: 0,
       };
-      await store.submit({ ...base, runId: "taken" });
+      const first = await store.submit({ ...base, runId: "taken" });
       await expect(store.submit({ ...base, runId: "taken" })).rejects.toBeInstanceOf(DuplicateRun);
-      expect((await store.getRun("taken"))!.nodes[0]!.state).toBe("queued");
+      expect((await store.getRun(first.runId))!.nodes[0]!.state).toBe("queued");
     });
 
     it("returns the existing run for a repeated idempotency key", async () => {
