@@ -51,7 +51,10 @@ export interface RedisStoreOptions {
   readonly connectTimeoutMs?: number;
   /** Nodes written per submit call. Default 250 (keeps each call near a few ms). */
   readonly submitChunk?: number;
-  /** Work items (dependents, roots, cancellations) per script call. Default 1 000. */
+  /**
+   * Work items per script call: dependents resolved, or half as many nodes
+   * walked to enqueue roots or cancel. Default 500 (a few ms per call).
+   */
   readonly budget?: number;
   /** A submission still pending after this long is discarded by `maintain`, ms. Default 60 000. */
   readonly abandonAfterMs?: number;
@@ -88,7 +91,7 @@ export class RedisStore implements Store {
       shardKeys(prefix, i),
     );
     this.chunk = opts.submitChunk ?? 250;
-    this.budget = opts.budget ?? 1_000;
+    this.budget = opts.budget ?? 500;
     this.abandonAfterMs = opts.abandonAfterMs ?? 60_000;
     defineScripts(redis);
   }

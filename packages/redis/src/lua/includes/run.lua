@@ -29,13 +29,22 @@ local function qkeys(i)
   return KEYS[b + 1], KEYS[b + 2], KEYS[b + 3], KEYS[b + 4]
 end
 
+-- records decoded in this call, by node id: every change goes through putNode
+-- on the same table, so a second read of a node costs no decode
+local CACHE = {}
+
 local function getNode(n)
+  local r = CACHE[n]
+  if r then return r end
   local raw = redis.call("HGET", K.nodes, n)
   if not raw then return nil end
-  return cmsgpack.unpack(raw)
+  r = cmsgpack.unpack(raw)
+  CACHE[n] = r
+  return r
 end
 
 local function putNode(n, r)
+  CACHE[n] = r
   redis.call("HSET", K.nodes, n, cmsgpack.pack(r))
 end
 
