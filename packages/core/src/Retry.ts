@@ -56,9 +56,6 @@ export const defaultRetryPolicy: RetryPolicy = {
   maxStalls: 1,
 };
 
-/** A policy that never retries. */
-export const noRetry: RetryPolicy = { ...defaultRetryPolicy, maxAttempts: 1 };
-
 /**
  * The delay in ms before the next attempt, after the `attempt`-th failure
  * (1-based; stalls are not failures). Pure: `random` returns a float in

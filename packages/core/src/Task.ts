@@ -7,13 +7,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect";
-import {
-  type Canvas,
-  type Signature,
-  signature,
-  type TaskOptions,
-  type TaskRef,
-} from "./Canvas.ts";
+import { type Signature, signature, type TaskOptions, type TaskRef } from "./Canvas.ts";
 import { type ErrorInfo, InvalidCanvas } from "./Errors.ts";
 
 /** Exactly-one-key check for `t.s(bound)`: the open field's type, or an error type. */
@@ -154,10 +148,6 @@ const structFields = (s: Schema.Top): ReadonlyArray<string> | undefined => {
   const fields = (s as { fields?: unknown }).fields;
   return fields && typeof fields === "object" ? Object.keys(fields) : undefined;
 };
-
-/** The canvas type produced by a task's signature; handy in helper signatures. */
-export type SignatureOf<T> =
-  T extends Task<string, infer I, infer O, infer _IE, infer _OE> ? Canvas<I, O> : never;
 
 /** Decodes `value` with `schema`; returns the decoded value or the readable failure. */
 export const decodeWith = (
