@@ -74,6 +74,15 @@ const preview = (v: unknown): string => {
   }
 };
 
+/** A task's `retryIf` predicate, where one that throws counts as "do not retry". */
+const allows = (retryIf: ((e: ErrorInfo) => boolean) | undefined, error: ErrorInfo): boolean => {
+  try {
+    return retryIf?.(error) ?? true;
+  } catch {
+    return false;
+  }
+};
+
 const keyOf = (c: Claim) => `${c.runId}:${c.nodeId}`;
 
 /**
@@ -150,12 +159,17 @@ export const startWorker = (opts: WorkerOptions): Worker => {
 
   const runOne = async (slot: Slot): Promise<Claim | undefined> => {
     const claim = slot.claim;
-    const nlog = log.child({
-      runId: claim.runId,
-      nodeId: claim.nodeId,
-      task: claim.spec.task,
-      attempt: claim.attempt,
-    });
+    // a child logger costs a few µs: build it only when something is logged
+    let child: Logger | undefined;
+    const nlog = () => {
+      child ??= log.child({
+        runId: claim.runId,
+        nodeId: claim.nodeId,
+        task: claim.spec.task,
+        attempt: claim.attempt,
+      });
+      return child;
+    };
     const outcome = await attempt(claim, slot.abort, nlog);
     if (slot.released) return undefined;
     try {
@@ -167,26 +181,26 @@ export const startWorker = (opts: WorkerOptions): Worker => {
           nextMax: stopping ? 0 : 1,
           leaseMs,
         });
-        if (!r.ok) nlog.warn("completion rejected: the lease was lost and the node re-delivered");
-        else nlog.debug("node succeeded");
+        if (!r.ok) nlog().warn("completion rejected: the lease was lost and the node re-delivered");
+        else if (log.isLevelEnabled("debug")) nlog().debug("node succeeded");
         return r.ok ? r.next[0] : undefined;
       }
       // stalls count separately from failures (DESIGN.md §2.6): only reported failures use up attempts
       const failures = claim.attempt - claim.stalls;
       const policy = policyOf(claim.spec, opts.retryDefaults);
       const retryIf = handlers.get(claim.spec.task)?.task.behaviour.retryIf;
-      const retry =
-        shouldRetry(policy, failures, outcome.error) && (retryIf?.(outcome.error) ?? true);
+      const retry = shouldRetry(policy, failures, outcome.error) && allows(retryIf, outcome.error);
       const at = retry ? now() + (outcome.delayMs ?? delay(policy, failures, random)) : null;
       const r = await store.fail(claim, outcome.error, { now: now(), retryAt: at });
-      if (!r.ok) nlog.warn("failure report rejected: the lease was lost and the node re-delivered");
+      if (!r.ok)
+        nlog().warn("failure report rejected: the lease was lost and the node re-delivered");
       else
-        nlog[retry ? "info" : "warn"](
+        nlog()[retry ? "info" : "warn"](
           { error: outcome.error, retryAt: at },
           retry ? "attempt failed, will retry" : "node failed",
         );
     } catch (e) {
-      nlog.error(
+      nlog().error(
         { err: e },
         "could not record the outcome; the lease will expire and the node be re-delivered",
       );
@@ -197,7 +211,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const attempt = async (
     claim: Claim,
     abort: AbortController,
-    nlog: Logger,
+    nlog: () => Logger,
   ): Promise<
     { ok: true; bytes: Uint8Array } | { ok: false; error: ErrorInfo; delayMs?: number }
   > => {
@@ -247,7 +261,9 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       attempt: claim.attempt,
       idempotencyKey: `${claim.runId}:${claim.nodeId}`,
       signal: abort.signal,
-      log: nlog,
+      get log() {
+        return nlog();
+      },
       progress: (p) => store.progress(claim, p),
       lock: async (name, lockOpts = {}) => {
         const held = await acquireLock(store, clock, owner, name, lockOpts, (e) => abort.abort(e));
