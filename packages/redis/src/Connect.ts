@@ -32,8 +32,6 @@ export const connectUrl = async (url: string, timeoutMs: number): Promise<Redis>
       lazyConnect: true,
       connectTimeout: timeoutMs,
       maxRetriesPerRequest: 3,
-      // commands issued in the same tick (many slots completing, many submits) share one write
-      enableAutoPipelining: true,
     });
   } catch (e) {
     throw new StoreUnavailable({ url: masked, cause: e instanceof Error ? e.message : String(e) });
