@@ -78,6 +78,13 @@ export interface CompleteOptions {
   readonly leaseMs: number;
 }
 
+/** How a failed attempt is recorded. */
+export interface FailOptions {
+  readonly now: number;
+  /** When to run the next attempt (epoch ms), or `null` to fail the node for good. */
+  readonly retryAt: number | null;
+}
+
 /** Outcome of `complete` / `fail`. */
 export type SettleResult =
   | { readonly ok: true; readonly next: ReadonlyArray<Claim> }
@@ -120,11 +127,7 @@ export interface Store {
    */
   complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult>;
   /** Records a failed attempt: `retryAt` schedules a retry, `null` fails the node for good. */
-  fail(
-    claim: Claim,
-    error: ErrorInfo,
-    opts: { readonly now: number; readonly retryAt: number | null },
-  ): Promise<SettleResult>;
+  fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<SettleResult>;
   /** Extends leases; reports for each claim whether it is still held, lost, or its run was cancelled. */
   heartbeat(
     claims: ReadonlyArray<Claim>,

@@ -16,6 +16,7 @@ import {
   DuplicateRun,
   type ErrorInfo,
   encode,
+  type FailOptions,
   type LeaseState,
   type MaintainReport,
   type Progress,
@@ -275,11 +276,7 @@ export class RedisStore implements Store {
     return { ok: true, next };
   }
 
-  async fail(
-    claim: Claim,
-    error: ErrorInfo,
-    opts: { now: number; retryAt: number | null },
-  ): Promise<SettleResult> {
+  async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<SettleResult> {
     const s = this.shardOfRun(claim.runId);
     const r = (await this.script("fail", runScriptKeys(s, claim.runId, claim.runQueues), [
       claim.runId,

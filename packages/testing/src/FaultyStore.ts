@@ -11,6 +11,7 @@ import type {
   ClaimRequest,
   CompleteOptions,
   ErrorInfo,
+  FailOptions,
   LeaseState,
   MaintainReport,
   Progress,
@@ -98,11 +99,7 @@ export class FaultyStore implements Store {
     );
   }
 
-  fail(
-    claim: Claim,
-    error: ErrorInfo,
-    opts: { now: number; retryAt: number | null },
-  ): Promise<SettleResult> {
+  fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<SettleResult> {
     return this.report(claim, "fail", opts.retryAt, error, () =>
       this.inner.fail(claim, error, opts),
     );

@@ -17,6 +17,7 @@ import {
   type DepResult,
   DuplicateRun,
   type ErrorInfo,
+  type FailOptions,
   failNode,
   type LeaseState,
   liveClock,
@@ -153,11 +154,7 @@ export class MemoryStore implements Store {
     return { ok: true, next };
   }
 
-  async fail(
-    claim: Claim,
-    error: ErrorInfo,
-    opts: { now: number; retryAt: number | null },
-  ): Promise<SettleResult> {
+  async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<SettleResult> {
     const run = this.holder(claim);
     if (!run) return { ok: false, reason: "stale" };
     const ready = failNode(run.state, claim.nodeId, error, opts.retryAt, opts.now);
