@@ -183,7 +183,7 @@ const main = async (): Promise<number> => {
     const endHash = sourceHash(WEFT_PACKAGES);
     if (endHash !== startHash) {
       log(
-        `\nWARNING: Weft's sources changed during this run (${startHash} → ${endHash}); its Lua is read at each connect, so the results may mix versions.`,
+        `\nWARNING: Weft's sources changed during this run (${startHash} → ${endHash}); so the results may mix versions (each process reads Weft's Lua once, when it loads).`,
       );
     }
     const bad = results.filter((m) => m.error || m.wrong);
