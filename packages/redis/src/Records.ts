@@ -145,5 +145,79 @@ export const parseRunRecord = (
   return rec;
 };
 
-/** Decodes a node spec. */
-export const decodeSpec = (bytes: Uint8Array): DagNode => decode(bytes) as DagNode;
+/**
+ * Encodes a node spec as a positional msgpack array (no field names), so a
+ * typical spec is a few dozen bytes and fits Redis's compact hash encoding:
+ * `[id, task, queue, priority, bind, bound, arg, deps, dependents,
+ * settledDependents, tolerant, options, path]`, where `bind` is 0
+ * (immutable), 1 (whole) or the open field's name.
+ */
+export const encodeSpec = (n: DagNode): Uint8Array =>
+  encode([
+    n.id,
+    n.task,
+    n.queue,
+    n.priority,
+    n.bind.kind === "immutable" ? 0 : n.bind.kind === "whole" ? 1 : n.bind.field,
+    n.bound,
+    n.arg,
+    n.deps,
+    n.dependents,
+    n.settledDependents,
+    n.tolerant ? 1 : 0,
+    n.options,
+    n.path,
+  ]);
+
+/** Decodes a node spec written by {@link encodeSpec}. */
+export const decodeSpec = (bytes: Uint8Array): DagNode => {
+  const [
+    id,
+    task,
+    queue,
+    priority,
+    bind,
+    bound,
+    arg,
+    deps,
+    dependents,
+    settledDependents,
+    tolerant,
+    options,
+    path,
+  ] = decode(bytes) as [
+    number,
+    string,
+    string,
+    number,
+    0 | 1 | string,
+    unknown,
+    DagNode["arg"],
+    number[],
+    number[],
+    number[],
+    0 | 1,
+    DagNode["options"],
+    string[],
+  ];
+  return {
+    id,
+    task,
+    queue,
+    priority,
+    bind:
+      bind === 0
+        ? { kind: "immutable" }
+        : bind === 1
+          ? { kind: "whole" }
+          : { kind: "field", field: bind },
+    bound,
+    arg,
+    deps,
+    dependents,
+    settledDependents,
+    tolerant: tolerant === 1,
+    options,
+    path,
+  };
+};

@@ -38,6 +38,7 @@ import {
   decodeSpec,
   encodeDeps,
   encodeNodeRecord,
+  encodeSpec,
   parseRunRecord,
 } from "./Records.ts";
 import { commandName, defineScripts, SCRIPTS, type ScriptName } from "./Scripts.ts";
@@ -138,7 +139,8 @@ export class RedisStore implements Store {
         queues.length,
         this.budget,
       ];
-      for (const n of part) args.push(n.id, encodeNodeRecord(n, queues), encode(n), encodeDeps(n));
+      for (const n of part)
+        args.push(n.id, encodeNodeRecord(n, queues), encodeSpec(n), encodeDeps(n));
       const r = (await this.script("submit", keys, args)) as Reply[];
       const code = str(r[0]);
       if (code === "EXISTS") return { runId: str(r[1]), existing: true };
