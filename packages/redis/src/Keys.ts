@@ -43,7 +43,11 @@ export interface ShardKeys {
   readonly idempotency: (key: string) => string;
 }
 
-/** Keys of one run. */
+/**
+ * Keys of one run. `record`, `nodes`, `specs` and `results` name the same
+ * hash today (fields are prefixed); scripts keep them apart so the layout
+ * can split large runs' node fields later.
+ */
 export interface RunKeys {
   readonly record: string;
   readonly nodes: string;
@@ -66,14 +70,10 @@ export const shardKeys = (prefix: string, shard: number): ShardKeys => {
   return {
     tag,
     run: (runId) => {
+      // one hash holds the run record and every node's fields (n<i>, s<i>, d<i>,
+      // r<i>, e<i>, p<i>, h<i>): one key, one expiry, and a small run stays a listpack
       const base = `${tag}:run:${runId}`;
-      return {
-        record: base,
-        nodes: `${base}:n`,
-        specs: `${base}:spec`,
-        results: `${base}:res`,
-        work: `${base}:work`,
-      };
+      return { record: base, nodes: base, specs: base, results: base, work: `${base}:work` };
     },
     queue: (queue) => {
       const base = `${tag}:q:${queue}`;

@@ -123,7 +123,29 @@ export const decodeHistory = (bytes: Uint8Array | null | undefined): AttemptReco
 export const decodeProgress = (bytes: Uint8Array | null | undefined): Progress | undefined =>
   bytes ? (decode(bytes) as Progress) : undefined;
 
-/** Parses a run record hash (HGETALL) into a `RunRecord` plus tags and queues. */
+/** The run record's fields in the run hash (the rest of the hash is node fields). */
+export const RUN_FIELDS = [
+  "id",
+  "status",
+  "created",
+  "started",
+  "finished",
+  "total",
+  "ended",
+  "queues",
+  "tags",
+  "fnode",
+] as const;
+
+/** The run record's fields from an HMGET of {@link RUN_FIELDS}, absent ones left out. */
+export const runFields = (values: ReadonlyArray<string | null>): Record<string, string> =>
+  Object.fromEntries(
+    RUN_FIELDS.flatMap((f, i) =>
+      values[i] === null || values[i] === undefined ? [] : [[f, values[i]]],
+    ),
+  );
+
+/** Parses a run record (see {@link runFields}) into a `RunRecord` plus tags and queues. */
 export const parseRunRecord = (
   h: Record<string, string>,
   err: Uint8Array | null,

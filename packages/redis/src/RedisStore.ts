@@ -40,6 +40,8 @@ import {
   encodeNodeRecord,
   encodeSpec,
   parseRunRecord,
+  RUN_FIELDS,
+  runFields,
 } from "./Records.ts";
 import { commandName, defineScripts, SCRIPTS, type ScriptName } from "./Scripts.ts";
 
@@ -456,17 +458,16 @@ export class RedisStore implements Store {
   async getRun(runId: string): Promise<RunSnapshot | undefined> {
     const s = this.shardOfRun(runId);
     const k = s.run(runId);
-    const h = await this.redis.hgetall(k.record);
-    if (!h.id) return undefined;
-    const run = parseRunRecord(h, await this.redis.hgetBuffer(k.record, "err"));
+    const run = await this.readRunRecord(k.record);
+    if (!run) return undefined;
     const nodes: Array<RunSnapshot["nodes"][number]> = [];
     for (let from = 0; from < run.total; from += 1_000) {
       const ids = Array.from({ length: Math.min(1_000, run.total - from) }, (_, i) =>
         String(from + i),
       );
       const pipe = this.redis.pipeline();
-      pipe.hmgetBuffer(k.nodes, ...ids);
-      pipe.hmgetBuffer(k.specs, ...ids);
+      pipe.hmgetBuffer(k.nodes, ...ids.map((i) => `n${i}`));
+      pipe.hmgetBuffer(k.specs, ...ids.map((i) => `s${i}`));
       pipe.hmgetBuffer(k.results, ...ids.map((i) => `e${i}`));
       pipe.hmgetBuffer(k.results, ...ids.map((i) => `p${i}`));
       pipe.hmgetBuffer(k.results, ...ids.map((i) => `h${i}`));
@@ -491,7 +492,7 @@ export class RedisStore implements Store {
 
   async getResult(runId: string, nodeId: number): Promise<Uint8Array | undefined> {
     const s = this.shardOfRun(runId);
-    return (await this.redis.hgetBuffer(s.run(runId).results, String(nodeId))) ?? undefined;
+    return (await this.redis.hgetBuffer(s.run(runId).results, `r${nodeId}`)) ?? undefined;
   }
 
   async listRuns(opts: {
@@ -501,17 +502,12 @@ export class RedisStore implements Store {
     for (const s of this.shards) {
       const ids = await this.redis.zrevrange(s.runs, 0, opts.limit - 1);
       if (ids.length === 0) continue;
-      const pipe = this.redis.pipeline();
-      for (const id of ids) {
-        pipe.hgetall(s.run(id).record);
-        pipe.hgetBuffer(s.run(id).record, "err");
-      }
-      const res = (await pipe.exec()) ?? [];
+      const records = await Promise.all(ids.map((id) => this.readRunRecord(s.run(id).record)));
       const gone: string[] = [];
       ids.forEach((id, i) => {
-        const h = res[2 * i]?.[1] as Record<string, string> | undefined;
-        if (!h?.id) gone.push(id);
-        else all.push(parseRunRecord(h, (res[2 * i + 1]?.[1] as Buffer | null) ?? null));
+        const r = records[i];
+        if (r) all.push(r);
+        else gone.push(id);
       });
       if (gone.length > 0) await this.redis.zrem(s.runs, ...gone);
     }
@@ -527,9 +523,8 @@ export class RedisStore implements Store {
     const conn = await this.blocking();
     try {
       for (;;) {
-        const h = await this.redis.hgetall(k.record);
-        if (h.id && FINAL.has(h.status ?? ""))
-          return parseRunRecord(h, await this.redis.hgetBuffer(k.record, "err"));
+        const run = await this.readRunRecord(k.record);
+        if (run && FINAL.has(run.status)) return run;
         const left = deadline - Date.now();
         if (left <= 0 || this.closed) return undefined;
         const res = await conn.xread(
@@ -566,6 +561,18 @@ export class RedisStore implements Store {
     if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
+  /** Reads a run's record (not its node fields), or `undefined` when the run does not exist. */
+  private async readRunRecord(key: string): Promise<ReturnType<typeof parseRunRecord> | undefined> {
+    const res = await this.redis
+      .pipeline()
+      .hmget(key, ...RUN_FIELDS)
+      .hgetBuffer(key, "err")
+      .exec();
+    const values = res?.[0]?.[1] as Array<string | null> | undefined;
+    if (!values?.[0]) return undefined;
+    return parseRunRecord(runFields(values), (res?.[1]?.[1] as Buffer | null) ?? null);
+  }
+
   /** Continues a run's leftover work until none is left. */
   private async drain(
     s: ShardKeys,
@@ -600,7 +607,7 @@ export class RedisStore implements Store {
     const out: DepResult[] = [];
     for (let from = 0; from < deps.length; from += 1_000) {
       const ids = deps.slice(from, from + 1_000).map(String);
-      const values = await this.redis.hmgetBuffer(k.results, ...ids);
+      const values = await this.redis.hmgetBuffer(k.results, ...ids.map((i) => `r${i}`));
       const missing = ids.filter((_, i) => !values[i]);
       const errors =
         missing.length > 0

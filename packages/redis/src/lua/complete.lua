@@ -14,7 +14,7 @@ local r = M and getNode(n)
 if not r or r[ST] ~= "r" then return { "STALE" } end
 local _, _, leases = qkeys(r[QIDX])
 if redis.call("ZREM", leases, runId .. "#" .. n .. "#" .. token) == 0 then return { "STALE" } end
-redis.call("HSET", K.res, n, ARGV[4])
+redis.call("HSET", K.res, "r" .. n, ARGV[4])
 redis.call("HDEL", K.res, "p" .. n)
 endNode(M, n, r, "s", nil, now)
 local ready = {}

@@ -22,6 +22,6 @@ elseif st ~= "q" and st ~= "y" then
   return { "REFUSED", st }
 end
 markStarted(n, r, worker, now)
-local out = { "OK", r[ATT], r[STALLS], redis.call("HGET", K.spec, n), redis.call("HGET", K.run, "queues") }
+local out = { "OK", r[ATT], r[STALLS], redis.call("HGET", K.spec, "s" .. n), redis.call("HGET", K.run, "queues") }
 for _, v in ipairs(depResults(n)) do out[#out + 1] = v end
 return out

@@ -34,13 +34,13 @@ end
 
 local nodes, specs = {}, {}
 for i = 11, #ARGV, 4 do
-  nodes[#nodes + 1] = ARGV[i]
+  nodes[#nodes + 1] = "n" .. ARGV[i]
   nodes[#nodes + 1] = ARGV[i + 1]
   if ARGV[i + 3] ~= "" then
     nodes[#nodes + 1] = "d" .. ARGV[i]
     nodes[#nodes + 1] = ARGV[i + 3]
   end
-  specs[#specs + 1] = ARGV[i]
+  specs[#specs + 1] = "s" .. ARGV[i]
   specs[#specs + 1] = ARGV[i + 2]
 end
 if #nodes > 0 then

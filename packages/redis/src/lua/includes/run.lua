@@ -4,7 +4,9 @@
 -- run's work list and the run registered in the shard's work set; `drain`
 -- continues it.
 --
--- Uniform KEYS layout of every run-touching script:
+-- Uniform KEYS layout of every run-touching script (1-4 name the run's one
+-- hash today; node fields are n<i> records, s<i> specs, d<i> deps, r<i>
+-- results, e<i> errors, p<i> progress, h<i> history):
 --   1 run record (hash)      2 node records (hash)   3 node specs (hash)
 --   4 results (hash)         5 run work list (list)  6 shard work set (zset)
 --   7 shard events (stream)  8 shard runs (zset)     9 fencing tokens (string)
@@ -36,7 +38,7 @@ local CACHE = {}
 local function getNode(n)
   local r = CACHE[n]
   if r then return r end
-  local raw = redis.call("HGET", K.nodes, n)
+  local raw = redis.call("HGET", K.nodes, "n" .. n)
   if not raw then return nil end
   r = cmsgpack.unpack(raw)
   CACHE[n] = r
@@ -45,7 +47,7 @@ end
 
 local function putNode(n, r)
   CACHE[n] = r
-  redis.call("HSET", K.nodes, n, cmsgpack.pack(r))
+  redis.call("HSET", K.nodes, "n" .. n, cmsgpack.pack(r))
 end
 
 -- the run record, loaded once per script and flushed by saveRun
@@ -68,15 +70,19 @@ local function saveRun(M, now)
     if M.status == "running" then M.status = "succeeded" end
     redis.call("HSET", K.run, "status", M.status, "ended", M.ended, "finished", now)
     if was == "running" then emit(M, now) end
+    local expired = {}
     for _, k in ipairs({ K.run, K.nodes, K.spec, K.res, K.work }) do
-      redis.call("PEXPIRE", k, M.retention)
+      if not expired[k] then
+        expired[k] = true
+        redis.call("PEXPIRE", k, M.retention)
+      end
     end
   else
     redis.call("HSET", K.run, "status", M.status, "ended", M.ended)
   end
 end
 
--- appends an attempt that did not succeed to the node's history (results field h<n>),
+-- appends an attempt that did not succeed to the node's history (field h<n> of the run hash),
 -- as one more msgpack value: {attempt, worker, startedAt, endedAt, outcome, error?}
 local function addHistory(n, r, outcome, err, now)
   local entry = { r[ATT], r[WORKER], r[STARTED], now, outcome }
@@ -242,7 +248,9 @@ local function depResults(n)
   if not packed then return { 1 } end
   local deps = cmsgpack.unpack(packed)
   if #deps > 256 then return { 0 } end
-  local ok = redis.call("HMGET", K.res, unpack(deps))
+  local fields = {}
+  for i = 1, #deps do fields[i] = "r" .. deps[i] end
+  local ok = redis.call("HMGET", K.res, unpack(fields))
   local out = { 1 }
   for i = 1, #deps do
     if ok[i] then
@@ -272,5 +280,5 @@ local function startHere(n, r, worker, leaseMs, now, runId)
   local token = redis.call("INCR", K.tok)
   local _, _, leases = qkeys(r[QIDX])
   redis.call("ZADD", leases, now + leaseMs, runId .. "#" .. n .. "#" .. token)
-  return { n, token, r[ATT], r[STALLS], redis.call("HGET", K.spec, n), depResults(n) }
+  return { n, token, r[ATT], r[STALLS], redis.call("HGET", K.spec, "s" .. n), depResults(n) }
 end
