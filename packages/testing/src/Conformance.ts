@@ -249,12 +249,12 @@ export const storeConformance = (
       const busy = startWorker({
         store,
         logger: silent,
-        leaseMs: 200,
-        heartbeatMs: 40,
+        leaseMs: 1_000,
+        heartbeatMs: 100,
         handlers: [
           handle(hold, async (n) => {
             started();
-            for (let i = 0; i < 6; i++) await work(100); // 600 ms of work: three leases long
+            for (let i = 0; i < 6; i++) await work(500); // 3 s of work: three leases long
             return n;
           }),
         ],
