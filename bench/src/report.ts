@@ -210,6 +210,17 @@ export const diagnostics = (
   };
 };
 
+/** Calls per task of each command name counted by `counts`, most first. */
+const topPerTask = (
+  runs: Measurement[],
+  counts: (m: Measurement) => Readonly<Record<string, number>>,
+): Array<readonly [string, number]> => {
+  const names = new Set(runs.flatMap((m) => Object.keys(counts(m))));
+  return [...names]
+    .map((n) => [n, perTask(runs, (m) => counts(m)[n] ?? 0)] as const)
+    .sort((a, b) => b[1] - a[1]);
+};
+
 /** Top server-side commands per task, both systems. */
 export const commandTable = (
   ms: ReadonlyArray<Measurement>,
@@ -221,10 +232,9 @@ export const commandTable = (
     for (const system of ["Weft", "BullMQ"] as const) {
       const runs = pick(system, w).filter((m) => !m.error);
       if (runs.length === 0) continue;
-      const names = new Set(runs.flatMap((m) => Object.keys(m.commands)));
-      const per = [...names]
-        .map((n) => [n, perTask(runs, (m) => m.commands[n]?.calls ?? 0)] as const)
-        .sort((a, b) => b[1] - a[1])
+      const per = topPerTask(runs, (m) =>
+        Object.fromEntries(Object.entries(m.commands).map(([n, c]) => [n, c.calls])),
+      )
         .slice(0, 6)
         .map(([n, v]) => `${n} ${v.toFixed(3)}`);
       rows.push([w, system, per.join(", ")]);
@@ -247,10 +257,7 @@ export const weftScripts = (
   for (const w of order) {
     const runs = pick("Weft", w).filter((m) => !m.error && m.clientCommands);
     if (runs.length === 0) continue;
-    const names = new Set(runs.flatMap((m) => Object.keys(m.clientCommands ?? {})));
-    const per = [...names]
-      .map((n) => [n, perTask(runs, (m) => m.clientCommands?.[n] ?? 0)] as const)
-      .sort((a, b) => b[1] - a[1])
+    const per = topPerTask(runs, (m) => m.clientCommands ?? {})
       .filter(([, v]) => v >= 0.0005)
       .map(([n, v]) => `${n.replace(/^evalsha weft\d+_/, "")} ${v.toFixed(3)}`);
     rows.push([w, per.join(", ")]);

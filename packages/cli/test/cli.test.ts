@@ -2,32 +2,22 @@ import { fileURLToPath } from "node:url";
 import { chain, createClient, type Store } from "@weft/core";
 import { MemoryStore } from "@weft/testing";
 import { describe, expect, it } from "vitest";
-import { type CliIo, renderInspect, runCli } from "../src/index.ts";
+import { type CliIo, renderInspect } from "../src/index.ts";
 import { add, count, double } from "./fixtures/tasks.ts";
-import { runToEnd, T0 } from "./support.ts";
+import { captureCli, runToEnd, T0 } from "./support.ts";
 
 const fixtures = fileURLToPath(new URL("./fixtures/", import.meta.url));
 
 /** Runs the CLI with captured output, on `store` when given (never Redis). */
-const cli = async (argv: ReadonlyArray<string>, io: CliIo & { store?: Store } = {}) => {
-  let stdout = "";
-  let stderr = "";
+const cli = (argv: ReadonlyArray<string>, io: CliIo & { store?: Store } = {}) => {
   const { store, ...rest } = io;
-  const code = await runCli(argv, {
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-    },
-    env: {},
+  return captureCli(argv, {
     cwd: fixtures,
     ...(store === undefined
       ? { openStore: () => Promise.reject(new Error("no store in this test")) }
       : { openStore: async () => store }),
     ...rest,
   });
-  return { code, stdout, stderr };
 };
 
 describe("parsing", () => {

@@ -12,28 +12,14 @@ import { chain, createClient, type RunSnapshot } from "@weft/core";
 import { RedisStore } from "@weft/redis";
 import { freePort, type RedisServer, startRedisServer } from "@weft/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CliIo, runCli } from "../src/index.ts";
 import { add, double } from "./fixtures/tasks.ts";
+import { captureCli } from "./support.ts";
 
 const pkgDir = fileURLToPath(new URL("..", import.meta.url));
 const weft = fileURLToPath(new URL("../bin/weft.mjs", import.meta.url));
 const run = promisify(execFile);
 
-const cli = async (argv: ReadonlyArray<string>, io: CliIo = {}) => {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(argv, {
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-    },
-    env: {},
-    ...io,
-  });
-  return { code, stdout, stderr };
-};
+const cli = captureCli;
 
 describe("weft on a real Redis", () => {
   let redis: RedisServer;

@@ -8,6 +8,7 @@ import {
 } from "@weft/core";
 import { MemoryStore } from "@weft/testing";
 import { pino } from "pino";
+import { type CliIo, runCli } from "../src/index.ts";
 import { handlers } from "./fixtures/handlers.ts";
 
 /** 2025-01-01T00:00:00Z: the fixed clock of normalised snapshots. */
@@ -76,4 +77,21 @@ export const normalise = (s: RunSnapshot, runId = "RUN"): RunSnapshot => {
       n.startedAt === undefined ? times(n, 0, T0 + 1_500) : times(n, T0 + 100, T0 + 112),
     ),
   };
+};
+
+/** Runs the CLI in-process and captures what it prints; `env` is empty unless given. */
+export const captureCli = async (argv: ReadonlyArray<string>, io: CliIo = {}) => {
+  let stdout = "";
+  let stderr = "";
+  const code = await runCli(argv, {
+    stdout: (s) => {
+      stdout += s;
+    },
+    stderr: (s) => {
+      stderr += s;
+    },
+    env: {},
+    ...io,
+  });
+  return { code, stdout, stderr };
 };
