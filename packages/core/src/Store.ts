@@ -62,6 +62,11 @@ export interface Claim {
 export interface ClaimRequest {
   readonly workerId: string;
   readonly queues: ReadonlyArray<string>;
+  /**
+   * Tasks this worker has handlers for. A node of another task is never
+   * handed to it once parked (see {@link Store.park}); omitted = any task.
+   */
+  readonly tasks?: ReadonlyArray<string>;
   readonly max: number;
   readonly leaseMs: number;
   readonly now: number;
@@ -85,10 +90,16 @@ export interface FailOptions {
   readonly retryAt: number | null;
 }
 
-/** Outcome of `complete` / `fail`. */
+/**
+ * Outcome of `complete` / `fail`. `replayed` is true when this very report
+ * (same claim and token) had already been recorded (a command re-sent after
+ * a reconnect): nothing changed and `next` is what the first call handed out.
+ * `reason` is `"stale"` when the lease was lost, `"cancelled"` when the run
+ * was cancelled (the node ends `cancelled`; no result is recorded).
+ */
 export type SettleResult =
-  | { readonly ok: true; readonly next: ReadonlyArray<Claim> }
-  | { readonly ok: false; readonly reason: "stale" };
+  | { readonly ok: true; readonly next: ReadonlyArray<Claim>; readonly replayed?: boolean }
+  | { readonly ok: false; readonly reason: "stale" | "cancelled" };
 
 /** A lease's state after a heartbeat. */
 export type LeaseState = "held" | "lost" | "cancelled";
@@ -100,6 +111,30 @@ export interface MaintainReport {
   /** Nodes whose lease expired, put back in their ready queue. */
   readonly redelivered: number;
 }
+
+/** A worker as it registers itself (`weft workers`; inspect's "no live worker handles this task"). */
+export interface WorkerInfo {
+  readonly id: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly queues: ReadonlyArray<string>;
+  /** Names of the tasks it has handlers for. */
+  readonly tasks: ReadonlyArray<string>;
+  readonly concurrency: number;
+  /** Epoch ms. */
+  readonly startedAt: number;
+}
+
+/** A registered worker and when it was last seen. */
+export interface WorkerPresence extends WorkerInfo {
+  /** Epoch ms of its last registration (heartbeat). */
+  readonly lastSeenAt: number;
+  /** True while its last registration has not expired. */
+  readonly alive: boolean;
+}
+
+/** A signal the store pushes as soon as it happens (not polled). */
+export type StoreSignal = { readonly kind: "cancelled"; readonly runId: string };
 
 /** A run with every node, for inspection. */
 export interface RunSnapshot {
@@ -135,13 +170,36 @@ export interface Store {
   ): Promise<ReadonlyArray<LeaseState>>;
   /** Puts back a claim a worker will not run (graceful shutdown): the node is ready again at once, no stall counted. */
   release(claim: Claim, opts: { readonly now: number }): Promise<void>;
-  /** Records a running node's progress. */
-  progress(claim: Claim, progress: Progress): Promise<void>;
+  /**
+   * Puts back a claimed node whose task this worker has no handler for: the
+   * attempt is not counted and the node is handed only to workers whose
+   * {@link ClaimRequest.tasks} include its task (it waits for one).
+   */
+  park(claim: Claim, opts: { readonly now: number }): Promise<void>;
+  /** Records a running node's progress; answers whether its lease is still held, lost, or its run cancelled. */
+  progress(claim: Claim, progress: Progress): Promise<LeaseState>;
   /** Promotes due retries and re-delivers expired leases on `queues`, in bounded batches. */
   maintain(opts: {
     readonly now: number;
     readonly queues: ReadonlyArray<string>;
   }): Promise<MaintainReport>;
+  /** Earliest time (epoch ms) a delayed node (a retry) on `queues` becomes due, if any. */
+  nextDueAt(queues: ReadonlyArray<string>): Promise<number | undefined>;
+  /**
+   * Calls `listener` as soon as a signal happens (a run cancelled), from any
+   * process sharing the store; resolves with a function that unsubscribes.
+   * Delivery is best effort: heartbeats remain the fallback.
+   */
+  subscribe(listener: (signal: StoreSignal) => void): Promise<() => Promise<void>>;
+  /** Registers (or refreshes) a worker until `now + ttlMs`. */
+  registerWorker(
+    info: WorkerInfo,
+    opts: { readonly now: number; readonly ttlMs: number },
+  ): Promise<void>;
+  /** Removes a worker's registration (it stopped). */
+  unregisterWorker(workerId: string): Promise<void>;
+  /** Registered workers, alive ones and recently dead ones. */
+  listWorkers(opts: { readonly now: number }): Promise<ReadonlyArray<WorkerPresence>>;
   /** Cancels a run; returns false when it had already ended or does not exist. */
   cancel(runId: string, opts: { readonly now: number }): Promise<boolean>;
   /** The run with every node, or `undefined`. */

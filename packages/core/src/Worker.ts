@@ -264,7 +264,9 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       get log() {
         return nlog();
       },
-      progress: (p) => store.progress(claim, p),
+      progress: async (p) => {
+        await store.progress(claim, p);
+      },
       lock: async (name, lockOpts = {}) => {
         const held = await acquireLock(store, clock, owner, name, lockOpts, (e) => abort.abort(e));
         locks.push(held);

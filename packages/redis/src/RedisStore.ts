@@ -24,8 +24,11 @@ import {
   type RunSnapshot,
   type SettleResult,
   type Store,
+  type StoreSignal,
   type Submission,
   type SubmitResult,
+  type WorkerInfo,
+  type WorkerPresence,
 } from "@weft/core";
 import type { ChainableCommander, Redis } from "ioredis";
 import { connectUrl, maskUrl } from "./Connect.ts";
@@ -328,13 +331,56 @@ export class RedisStore implements Store {
     );
   }
 
-  async progress(claim: Claim, progress: Progress): Promise<void> {
+  async park(claim: Claim, opts: { now: number }): Promise<void> {
+    await this.release(claim, opts);
+  }
+
+  async progress(claim: Claim, progress: Progress): Promise<LeaseState> {
     const s = this.shardOfRun(claim.runId);
-    await this.script(
+    const held: unknown = await this.script(
       "progress",
       [s.queue(claim.spec.queue).leases, s.run(claim.runId).results],
       [`${claim.runId}#${claim.nodeId}#${claim.token}`, claim.nodeId, encode(progress)],
     );
+    return Number(held) === 1 ? "held" : "lost";
+  }
+
+  async nextDueAt(queues: ReadonlyArray<string>): Promise<number | undefined> {
+    const pipe = this.redis.pipeline();
+    for (const s of this.shards)
+      for (const q of queues) pipe.zrange(s.queue(q).delayed, "0", "0", "WITHSCORES");
+    const due = ((await pipe.exec()) ?? []).flatMap(([, v]) => {
+      const pair = v as string[] | null;
+      return pair?.[1] === undefined ? [] : [Number(pair[1])];
+    });
+    return due.length === 0 ? undefined : Math.min(...due);
+  }
+
+  async subscribe(_listener: (signal: StoreSignal) => void): Promise<() => Promise<void>> {
+    return async () => undefined;
+  }
+
+  async registerWorker(info: WorkerInfo, opts: { now: number; ttlMs: number }): Promise<void> {
+    await this.redis.hset(
+      `${this.prefix}:workers`,
+      info.id,
+      JSON.stringify({ ...info, seenAt: opts.now, until: opts.now + opts.ttlMs }),
+    );
+  }
+
+  async unregisterWorker(workerId: string): Promise<void> {
+    await this.redis.hdel(`${this.prefix}:workers`, workerId);
+  }
+
+  async listWorkers(opts: { now: number }): Promise<ReadonlyArray<WorkerPresence>> {
+    const all = await this.redis.hgetall(`${this.prefix}:workers`);
+    return Object.values(all).map((v) => {
+      const { seenAt, until, ...info } = JSON.parse(v) as WorkerInfo & {
+        seenAt: number;
+        until: number;
+      };
+      return { ...info, lastSeenAt: seenAt, alive: until > opts.now };
+    });
   }
 
   async maintain(opts: { now: number; queues: ReadonlyArray<string> }): Promise<MaintainReport> {

@@ -19,8 +19,11 @@ import type {
   RunSnapshot,
   SettleResult,
   Store,
+  StoreSignal,
   Submission,
   SubmitResult,
+  WorkerInfo,
+  WorkerPresence,
 } from "@weft/core";
 
 /**
@@ -126,8 +129,32 @@ export class FaultyStore implements Store {
     return this.inner.release(claim, opts);
   }
 
-  progress(claim: Claim, progress: Progress): Promise<void> {
+  park(claim: Claim, opts: { now: number }): Promise<void> {
+    return this.inner.park(claim, opts);
+  }
+
+  progress(claim: Claim, progress: Progress): Promise<LeaseState> {
     return this.inner.progress(claim, progress);
+  }
+
+  nextDueAt(queues: ReadonlyArray<string>): Promise<number | undefined> {
+    return this.inner.nextDueAt(queues);
+  }
+
+  subscribe(listener: (signal: StoreSignal) => void): Promise<() => Promise<void>> {
+    return this.inner.subscribe(listener);
+  }
+
+  registerWorker(info: WorkerInfo, opts: { now: number; ttlMs: number }): Promise<void> {
+    return this.inner.registerWorker(info, opts);
+  }
+
+  unregisterWorker(workerId: string): Promise<void> {
+    return this.inner.unregisterWorker(workerId);
+  }
+
+  listWorkers(opts: { now: number }): Promise<ReadonlyArray<WorkerPresence>> {
+    return this.inner.listWorkers(opts);
   }
 
   acquireLock(

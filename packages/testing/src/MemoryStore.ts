@@ -30,10 +30,13 @@ import {
   releaseNode,
   type SettleResult,
   type Store,
+  type StoreSignal,
   type Submission,
   type SubmitResult,
   startNode,
   type WorkerClock,
+  type WorkerInfo,
+  type WorkerPresence,
 } from "@weft/core";
 
 interface Ready {
@@ -87,6 +90,7 @@ export class MemoryStore implements Store {
   private readonly locks = new Map<string, { owner: string; token: number; until: number }>();
   private readonly fences = new Map<string, number>();
   private readonly memos = new Map<string, { bytes: Uint8Array; until: number }>();
+  private readonly workers = new Map<string, { info: WorkerInfo; seenAt: number; until: number }>();
   private seq = 0;
   private readonly batch: number;
   private readonly clock: WorkerClock;
@@ -191,8 +195,47 @@ export class MemoryStore implements Store {
     this.push(claim.runId, run.state.graph[claim.nodeId]!.queue, claim.nodeId, 16);
   }
 
-  async progress(claim: Claim, progress: Progress): Promise<void> {
-    if (this.holder(claim)) this.runs.get(claim.runId)!.progress.set(claim.nodeId, { ...progress });
+  async park(claim: Claim, opts: { now: number }): Promise<void> {
+    await this.release(claim, opts);
+  }
+
+  async progress(claim: Claim, progress: Progress): Promise<LeaseState> {
+    const run = this.holder(claim);
+    if (!run) return "lost";
+    run.progress.set(claim.nodeId, { ...progress });
+    return run.state.run.status === "cancelled" ? "cancelled" : "held";
+  }
+
+  async nextDueAt(queues: ReadonlyArray<string>): Promise<number | undefined> {
+    const due = queues.flatMap((q) => (this.delayed.get(q) ?? []).map((d) => d.dueAt));
+    return due.length === 0 ? undefined : Math.min(...due);
+  }
+
+  async subscribe(listener: (signal: StoreSignal) => void): Promise<() => Promise<void>> {
+    this.events.on("signal", listener);
+    return async () => {
+      this.events.off("signal", listener);
+    };
+  }
+
+  async registerWorker(info: WorkerInfo, opts: { now: number; ttlMs: number }): Promise<void> {
+    this.workers.set(info.id, {
+      info: structuredClone(info),
+      seenAt: opts.now,
+      until: opts.now + opts.ttlMs,
+    });
+  }
+
+  async unregisterWorker(workerId: string): Promise<void> {
+    this.workers.delete(workerId);
+  }
+
+  async listWorkers(opts: { now: number }): Promise<ReadonlyArray<WorkerPresence>> {
+    return [...this.workers.values()].map((w) => ({
+      ...structuredClone(w.info),
+      lastSeenAt: w.seenAt,
+      alive: w.until > opts.now,
+    }));
   }
 
   async maintain(opts: { now: number; queues: ReadonlyArray<string> }): Promise<MaintainReport> {
@@ -252,6 +295,7 @@ export class MemoryStore implements Store {
       );
     }
     this.afterSettle(run);
+    this.events.emit("signal", { kind: "cancelled", runId } satisfies StoreSignal);
     return true;
   }
 
