@@ -1,8 +1,8 @@
 /**
  * Deterministic simulation: the real worker and client runtimes against the
- * in-memory store, on a virtual clock (effect's TestClock) with a seeded
- * random source. No real time passes, and a case replays exactly from its
- * seed and plan. Faults are injected at every step of a node's life: a
+ * in-memory store, on a virtual clock with a seeded random source. No real
+ * time passes (unless a handler does real I/O), and a case replays exactly
+ * from its seed and plan. Faults are injected at every step of a node's life: a
  * worker crash before or after the handler, a lost report, a duplicate
  * delivery, a report that arrives after the lease expired and the node was
  * re-delivered, clock jumps, and a handler that throws, throws a non-Error,
@@ -192,6 +192,10 @@ export const simulate = async <Out>(
 
   // handler executions in flight; the driver waits on `changed` for one to settle or sleep
   const live = new Set<Live>();
+  /** The background owner of each execution's lock sleeps. */
+  const backgrounds = new WeakMap<SleepOwner, Live>();
+  /** Owner of the workers' own sleeps (idle polls, heartbeats, maintenance, attempt timeouts). */
+  const workersOwner: SleepOwner = { sleeping: 0 };
   let wakeDriver: (() => void) | undefined;
   const poke = () => {
     const w = wakeDriver;
@@ -222,6 +226,7 @@ export const simulate = async <Out>(
       background: { sleeping: 0, changed: () => e.changed?.() },
     };
     live.add(e);
+    backgrounds.set(e.background, e);
     ctx.signal.addEventListener("abort", poke, { once: true });
     return e;
   };
@@ -294,9 +299,8 @@ export const simulate = async <Out>(
     (t): BoundHandler => ({
       task: { ...t, _tag: "Task", behaviour: {} } as unknown as AnyTask,
       run: (_input, ctx) => {
-        blocked.push(
-          `node ${ctx.nodeId} (task "${t.name}") is ready but no handler was given for task "${t.name}" (handlers: ${quote(given)})`,
-        );
+        const why = `node ${ctx.nodeId} (task "${t.name}") is ready but no handler was given for task "${t.name}" (handlers: ${quote(given)})`;
+        if (!blocked.includes(why)) blocked.push(why); // a duplicate delivery reports it once
         poke();
         return untilAborted(ctx.signal);
       },
@@ -306,22 +310,25 @@ export const simulate = async <Out>(
   const silent = pino({ level: "silent" });
   const leaseMs = opts.leaseMs ?? 1_000;
   const concurrency = opts.concurrency ?? 4;
+  // started under the workers' owner: every sleep of their loops is counted for it
   const workers = Array.from({ length: opts.workers ?? 2 }, (_, i) =>
-    startWorker({
-      store,
-      handlers: [...handlers, ...standIns],
-      clock,
-      random,
-      logger: silent,
-      leaseMs,
-      // an idle worker is woken by the store's work signal: its idle poll is only a
-      // fallback, and a shorter one would only add steps (real CPU) per virtual second
-      idleMs: 1_000,
-      concurrency,
-      workerId: `sim-${i}`,
-      queues,
-      ...(opts.retryDefaults ? { retryDefaults: opts.retryDefaults } : {}),
-    }),
+    clock.attribute(workersOwner, () =>
+      startWorker({
+        store,
+        handlers: [...handlers, ...standIns],
+        clock,
+        random,
+        logger: silent,
+        leaseMs,
+        // an idle worker is woken by the store's work signal: its idle poll is only a
+        // fallback, and a shorter one would only add steps (real CPU) per virtual second
+        idleMs: 1_000,
+        concurrency,
+        workerId: `sim-${i}`,
+        queues,
+        ...(opts.retryDefaults ? { retryDefaults: opts.retryDefaults } : {}),
+      }),
+    ),
   );
   const client = createClient(store, clock.now);
   const started = clock.now();
@@ -344,7 +351,8 @@ export const simulate = async <Out>(
   /**
    * Why nothing that can still happen would move the run, or `undefined`
    * when something can: a due retry, a claimable node, a lease that will
-   * expire, a timeout, a handler with a deadline on the clock.
+   * expire, a timeout, a sleeper on the clock other than the workers' own
+   * loops (a handler's sleep, a held lock it polls for, your code's).
    */
   const cannotProgress = (s: RunState): string[] | undefined => {
     const queued: number[] = [];
@@ -359,6 +367,7 @@ export const simulate = async <Out>(
       }
     }
     if (queued.length > 0 && workers.some((w) => w.running() < concurrency)) return undefined;
+    if (clock.pending().some(({ owner }) => mayMove(owner))) return undefined;
     const hung: string[] = [];
     for (const id of running) {
       const attempt = s.nodes[id]!.attempts;
@@ -367,7 +376,6 @@ export const simulate = async <Out>(
       );
       // no handler running it: a crashed worker's lease expires, or a worker is about to run or report it
       if (mine.length === 0) return undefined;
-      if (mine.some(hasDeadline)) return undefined;
       // its worker crashed after the handler started (or will report late): the lease expires
       const lapses = store.deliveries.some(
         (d) =>
@@ -387,10 +395,16 @@ export const simulate = async <Out>(
     const reasons = [...hung, ...starved];
     return reasons.length > 0 ? reasons : ["no node of the run can start or end"];
   };
-  /** The execution will wake on the clock at some time: a sleep of its own, or a held lock it polls for. */
-  const hasDeadline = (e: Live): boolean =>
-    clock.nextDeadline(e) !== undefined ||
-    (e.locking > 0 && clock.nextDeadline(e.background) !== undefined);
+  /**
+   * Whether a sleep of `owner` may move the run when it wakes: not the
+   * workers' own loops (idle polls, heartbeats, maintenance), and not the
+   * renewals of a lock whose handler is not waiting for a lock.
+   */
+  const mayMove = (owner: SleepOwner | undefined): boolean => {
+    if (owner === workersOwner) return false;
+    const e = owner === undefined ? undefined : backgrounds.get(owner);
+    return e === undefined || e.locking > 0;
+  };
 
   let ended = false;
   let failure: SimulationStuck | SimulationTimeout | undefined;

@@ -42,12 +42,10 @@ export interface VirtualClock extends WorkerClock {
   advance(ms: number): Promise<void>;
   /** Moves time to the earliest pending sleeper's deadline and wakes the sleepers due then; false when nobody sleeps. */
   advanceToNext(): Promise<boolean>;
-  /**
-   * The earliest pending sleeper's deadline (epoch ms) — of the sleeps
-   * counted for `owner` when given — or `undefined` when nobody sleeps (or
-   * only forever).
-   */
-  nextDeadline(owner?: SleepOwner): number | undefined;
+  /** The earliest pending sleeper's deadline (epoch ms), or `undefined` when nobody sleeps (or only forever). */
+  nextDeadline(): number | undefined;
+  /** The pending sleeps with a deadline, earliest first, each with the owner it is counted for (if any). */
+  pending(): ReadonlyArray<{ readonly at: number; readonly owner: SleepOwner | undefined }>;
   /**
    * Runs `fn` so that every sleep it starts on a virtual clock — at once or
    * later, in the async work it starts — is counted for `owner` until the
@@ -136,8 +134,8 @@ export const virtualClock = async (start = 1_700_000_000_000): Promise<VirtualCl
       await run(first.at);
       return true;
     },
-    nextDeadline: (owner) =>
-      owner === undefined ? queue[0]?.at : queue.find((s) => s.owner === owner)?.at,
+    nextDeadline: () => queue[0]?.at,
+    pending: () => queue.map(({ at, owner }) => ({ at, owner })),
     attribute: (owner, fn) => owners.run(owner, fn),
   };
 };

@@ -1,6 +1,6 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { chain, chord, group, handle, Schema, task } from "@weft/core";
+import { chain, chord, group, handle, RunFailed, Schema, task } from "@weft/core";
 import { describe, expect, it } from "vitest";
 import { SimulationStuck, SimulationTimeout, simulate, virtualClock } from "../src/index.ts";
 
@@ -129,6 +129,18 @@ describe("simulate: runs that cannot progress", () => {
     expect(r.executions.map((e) => e.nodeId)).toEqual([0]);
   });
 
+  it("a task without a handler that is never reached is no error: the run fails with its upstream", async () => {
+    const r = await simulate({
+      canvas: chain(add.si({ a: 1, b: 2 }), mystery.s()),
+      handlers,
+      seed: 1,
+      faults: { handlers: [["non-retryable"]] },
+    });
+    expect(r.ended).toBe(true);
+    expect((r.output as { error: unknown }).error).toBeInstanceOf(RunFailed);
+    expect(r.snapshot.nodes.map((n) => n.state)).toEqual(["failed", "skipped"]);
+  });
+
   it("stops when a handler never settles, sleeps on no clock and has no timeout", async () => {
     const forever = task({ name: "forever", input: Schema.Int, output: Schema.Int });
     const r = await simulate({
@@ -146,6 +158,25 @@ describe("simulate: runs that cannot progress", () => {
     expect(r.steps).toBeLessThan(5);
   });
 
+  it("stops too when such a handler holds a lock: the lock's renewals do not count", async () => {
+    const forever = task({ name: "forever", input: Schema.Int, output: Schema.Int });
+    const r = await simulate({
+      canvas: forever.si(1),
+      handlers: [
+        handle(forever, async (_n, ctx) => {
+          await ctx.lock("printer", { ttlMs: 300 });
+          return new Promise<number>(() => undefined);
+        }),
+      ],
+      seed: 1,
+      realIoGraceMs: 0,
+    });
+    const error = (r.output as { error: unknown }).error as SimulationStuck;
+    expect(error).toBeInstanceOf(SimulationStuck);
+    expect(error.reasons).toHaveLength(1);
+    expect(error.reasons[0]).toMatch(/^node 0 \(task "forever", attempt 1\) runs a handler/);
+  });
+
   it("stops when an injected hang has no timeout to end it", async () => {
     const plain = task({ name: "plain", input: Schema.Int, output: Schema.Int });
     const r = await simulate({
@@ -160,6 +191,30 @@ describe("simulate: runs that cannot progress", () => {
       `node 0 (task "plain", attempt 1) runs a handler that has not settled, is not sleeping on the simulation's clock and has no timeoutMs: nothing can end it`,
     ]);
     expect(r.steps).toBeLessThan(5);
+  });
+
+  it("is not stuck while a sleeper of the test's own code may still release a handler", async () => {
+    const clock = await virtualClock();
+    const gate = task({ name: "gate", input: Schema.Int, output: Schema.Int });
+    let open!: () => void;
+    const opened = new Promise<void>((r) => {
+      open = r;
+    });
+    void clock.sleep(5_000).then(open); // outside any handler
+    const r = await simulate({
+      canvas: gate.si(1),
+      handlers: [
+        handle(gate, async (n) => {
+          await opened;
+          return n;
+        }),
+      ],
+      seed: 1,
+      clock,
+      realIoGraceMs: 0,
+    });
+    expect(r.output).toEqual({ ok: true, value: 1 });
+    expect(r.elapsedMs).toBeGreaterThanOrEqual(5_000);
   });
 
   it("names ready nodes starved of worker slots by such handlers", async () => {

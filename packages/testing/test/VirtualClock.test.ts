@@ -87,6 +87,12 @@ describe("virtualClock", () => {
     await Promise.resolve();
     await Promise.resolve();
     expect([owner.sleeping, other.sleeping]).toEqual([2, 1]);
+    expect(clock.pending()).toEqual([
+      { at: 1, owner: undefined },
+      { at: 5, owner: other },
+      { at: 10, owner },
+      { at: 20, owner },
+    ]);
     await clock.advance(5);
     expect(other.sleeping).toBe(0);
     await clock.advance(5);
