@@ -125,7 +125,7 @@ export class SimulationStuck extends Data.TaggedError("SimulationStuck")<{
   readonly elapsedMs: number;
 }> {
   override get message() {
-    return `run ${this.runId} cannot progress (after ${this.elapsedMs} virtual ms): ${this.reasons.join("; ")}`;
+    return `run ${this.runId} cannot progress (after ${this.elapsedMs} virtual ms): ${listed(this.reasons)}`;
   }
 }
 
@@ -136,9 +136,15 @@ export class SimulationTimeout extends Data.TaggedError("SimulationTimeout")<{
   readonly pending: ReadonlyArray<string>;
 }> {
   override get message() {
-    return `run ${this.runId} did not end within ${this.limitMs} virtual ms; unfinished: ${this.pending.join("; ")}`;
+    return `run ${this.runId} did not end within ${this.limitMs} virtual ms; unfinished: ${listed(this.pending)}`;
   }
 }
+
+/** The first few items, joined, and how many more there are (a message stays readable for a 100,000-node run). */
+const listed = (items: ReadonlyArray<string>, max = 10): string =>
+  items.length <= max
+    ? items.join("; ")
+    : `${items.slice(0, max).join("; ")}; and ${items.length - max} more`;
 
 /** A handler execution in flight, and what it waits on. */
 interface Live extends SleepOwner {

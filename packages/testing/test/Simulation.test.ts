@@ -107,6 +107,18 @@ describe("simulate: queues", () => {
     expect(r.steps).toBeLessThan(5);
     expect(r.snapshot.nodes.map((n) => n.state)).toEqual(["succeeded", "queued"]);
   });
+
+  it("names the first ten blocked nodes in its message, and all of them in its reasons", async () => {
+    const r = await simulate({
+      canvas: group(...Array.from({ length: 12 }, (_, i) => fetchLen.si(i))),
+      handlers: [handle(fetchLen, async (n) => n)],
+      seed: 1,
+      queues: ["default"],
+    });
+    const error = (r.output as { error: unknown }).error as SimulationStuck;
+    expect(error.reasons).toHaveLength(12);
+    expect(error.message).toMatch(/node 9 \(task "fetch-len"\)[^;]*; and 2 more$/);
+  });
 });
 
 describe("simulate: runs that cannot progress", () => {
