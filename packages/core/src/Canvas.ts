@@ -17,6 +17,7 @@
  * @since 0.1.0
  */
 import type { Schema } from "effect";
+import { MAX_VALUE_DEPTH, valueProblem } from "./Codec.ts";
 import { InvalidCanvas } from "./Errors.ts";
 import type { RetryPolicy } from "./Retry.ts";
 
@@ -62,7 +63,8 @@ const QUEUE = /^[A-Za-z0-9_.:-]{1,128}$/;
  * `retry.backoff` `{ kind: "fixed", delayMs ≥ 0 }` or
  * `{ kind: "exponential", baseMs ≥ 0, factor ≥ 1, maxMs ≥ 0 }` (finite);
  * `retry.jitter` `none`, `full` or `equal`; `retry.unitMs` finite ≥ 1;
- * `retry.retryOn` / `retry.nonRetryable` arrays of error tags.
+ * `retry.retryOn` / `retry.nonRetryable` arrays of error tags. Options are
+ * persisted with every node, so they must be plain data (no functions).
  *
  * @throws InvalidCanvas naming the task, the option, the value and the allowed range.
  */
@@ -73,6 +75,10 @@ export const checkOptions = (task: string, options: TaskOptions): void => {
     });
   };
   if (typeof options !== "object" || options === null) refuse("options", options, "an object");
+  // options are persisted with every node: a function or a class instance would not survive
+  const problem = valueProblem(options, { plainData: true, maxDepth: MAX_VALUE_DEPTH });
+  if (problem !== undefined)
+    throw new InvalidCanvas({ reason: `task "${task}": options must be plain data: ${problem}` });
   const o = options as Record<keyof TaskOptions, unknown>;
   if (o.queue !== undefined && !(typeof o.queue === "string" && QUEUE.test(o.queue)))
     refuse("queue", o.queue, "1–128 characters of [A-Za-z0-9_.:-]");

@@ -68,6 +68,15 @@ describe("task options", () => {
     expect(declare).toThrow(why);
   });
 
+  it("refuses options that are not plain data: they are persisted with every node", () => {
+    expect(() => decl({ retry: { maxAttempts: 2, onRetry: () => undefined } })).toThrow(
+      /task "send-mail": options must be plain data: holds a function at \["retry"\]\["onRetry"\]/,
+    );
+    expect(() => ok.si(1).with({ handler: () => 1 } as TaskOptions)).toThrow(
+      /task "ok": options must be plain data: holds a function at \["handler"\]/,
+    );
+  });
+
   it("accepts the edges of each range", () => {
     const t = decl({
       queue: "mail.out:eu-1",
