@@ -216,7 +216,14 @@ const formatPath = (path: Path): string => {
  */
 const MAX_STORED_DEPTH = 512;
 
-const packr = new Packr({ useRecords: false, moreTypes: false, int64AsType: "number" });
+// variableMapSize: fixmap/map16/map32 by key count; without it msgpackr writes every object
+// with a 16-bit size and cannot encode one with 65,536 keys or more
+const packr = new Packr({
+  useRecords: false,
+  moreTypes: false,
+  int64AsType: "number",
+  variableMapSize: true,
+});
 // structuredClone off: a reference extension cannot build a cycle (scan refuses it first anyway)
 const unpackr = new Unpackr({
   useRecords: false,
@@ -278,21 +285,13 @@ export const decode = (bytes: Uint8Array): unknown => {
  * trailing bytes and nesting deeper than {@link MAX_STORED_DEPTH}.
  */
 const scan = (b: Uint8Array): string | undefined => {
-  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const end = b.length;
   let pos = 0;
   let pending = 1; // values left to read in the innermost open container
-  const outer: number[] = []; // values left in each enclosing container
-  const uint = (size: 1 | 2 | 4): number | undefined => {
-    if (pos + size > end) return undefined;
-    const v =
-      size === 1 ? view.getUint8(pos) : size === 2 ? view.getUint16(pos) : view.getUint32(pos);
-    pos += size;
-    return v;
-  };
+  let outer: number[] | undefined; // values left in each enclosing container
   for (;;) {
     if (pending === 0) {
-      const up = outer.pop();
+      const up = outer?.pop();
       if (up === undefined) break;
       pending = up;
       continue;
@@ -309,7 +308,8 @@ const scan = (b: Uint8Array): string | undefined => {
     else if (t <= 0x9f) children = t & 0x0f;
     else if (t <= 0xbf) skip = t & 0x1f;
     else {
-      let n: number | undefined = 0;
+      let lengthSize = 0; // bytes of a big-endian length that follows
+      let per = 0; // what the length counts: 0 payload bytes, 1 values, 2 key/value pairs
       switch (t) {
         case 0xc0: // nil
         case 0xc2: // false
@@ -317,20 +317,25 @@ const scan = (b: Uint8Array): string | undefined => {
           break;
         case 0xc4: // bin 8/16/32, str 8/16/32
         case 0xd9:
-          n = uint(1);
-          skip = n ?? 0;
+          lengthSize = 1;
           break;
         case 0xc5:
         case 0xda:
-          n = uint(2);
-          skip = n ?? 0;
+          lengthSize = 2;
           break;
         case 0xc6:
         case 0xdb:
-          n = uint(4);
-          skip = n ?? 0;
+          lengthSize = 4;
           break;
-        case 0xca: // float 32/64, uint 8..64, int 8..64
+        case 0xcc: // uint 8..64, int 8..64, float 32/64
+        case 0xd0:
+          skip = 1;
+          break;
+        case 0xcd:
+        case 0xd1:
+          skip = 2;
+          break;
+        case 0xca:
         case 0xce:
         case 0xd2:
           skip = 4;
@@ -340,43 +345,41 @@ const scan = (b: Uint8Array): string | undefined => {
         case 0xd3:
           skip = 8;
           break;
-        case 0xcc:
-        case 0xd0:
-          skip = 1;
-          break;
-        case 0xcd:
-        case 0xd1:
-          skip = 2;
-          break;
         case 0xdc: // array 16/32, map 16/32
-          n = uint(2);
-          children = n ?? 0;
+          lengthSize = 2;
+          per = 1;
           break;
         case 0xdd:
-          n = uint(4);
-          children = n ?? 0;
+          lengthSize = 4;
+          per = 1;
           break;
         case 0xde:
-          n = uint(2);
-          children = (n ?? 0) * 2;
+          lengthSize = 2;
+          per = 2;
           break;
         case 0xdf:
-          n = uint(4);
-          children = (n ?? 0) * 2;
+          lengthSize = 4;
+          per = 2;
           break;
         case 0xd4:
           // fixext 1: only type 0, msgpackr's `undefined`
-          if (pos < end && b[pos] === 0) {
-            skip = 2;
-            break;
-          }
-          return extension(b, at);
+          if (pos + 2 > end) return "truncated msgpack (the bytes end inside a value)";
+          if (b[pos] !== 0) return extension(b, at);
+          skip = 2;
+          break;
         case 0xc1:
           return `byte 0xc1 at offset ${at}, which msgpack never uses`;
         default: // 0xc7..0xc9 ext 8/16/32, 0xd5..0xd8 fixext 2..16
           return extension(b, at);
       }
-      if (n === undefined) return "truncated msgpack (the bytes end inside a length)";
+      if (lengthSize > 0) {
+        if (pos + lengthSize > end) return "truncated msgpack (the bytes end inside a length)";
+        let n = 0;
+        for (let i = 0; i < lengthSize; i++) n = n * 256 + b[pos + i]!;
+        pos += lengthSize;
+        if (per === 0) skip = n;
+        else children = n * per;
+      }
     }
     if (skip > end - pos) return "truncated msgpack (the bytes end inside a value)";
     pos += skip;
@@ -384,6 +387,7 @@ const scan = (b: Uint8Array): string | undefined => {
       // each value takes at least one byte: a count beyond the bytes left is a lie
       if (children > end - pos)
         return "truncated msgpack (a container counts more values than there are bytes)";
+      outer ??= [];
       if (outer.length + 1 > MAX_STORED_DEPTH)
         return `nested deeper than ${MAX_STORED_DEPTH} levels (at offset ${at})`;
       outer.push(pending);

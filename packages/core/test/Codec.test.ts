@@ -47,6 +47,26 @@ describe("encode", () => {
     expect(decode(encode(v))).toEqual(v);
   });
 
+  it("round-trips every msgpack format it writes (each string, binary, array, map and number width)", () => {
+    const ints = [0, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 53];
+    const value = {
+      ints: [...ints, ...ints.map((n) => -n - 1)],
+      floats: [0.5, 1e300, -1.25, Number.NaN, Number.POSITIVE_INFINITY],
+      strings: ["", "a".repeat(31), "b".repeat(32), "c".repeat(256), "d".repeat(65_536)],
+      bytes: [0, 255, 256, 65_536].map((n) => Buffer.alloc(n, 7)),
+      arrays: [[], Array(15).fill(1), Array(16).fill(2), Array(65_536).fill(3)],
+      maps: [15, 16, 65_536].map((n) =>
+        Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i])),
+      ),
+      flags: [true, false, null, undefined],
+    };
+    expect(decode(encode(value))).toEqual(value);
+    // cmsgpack (Lua) writes float 32 and 64-bit integers too
+    expect(decode(bytes("93ca3fc00000cf0000018bcfe56800d3ffffffffffffffff"))).toEqual([
+      1.5, 1_700_000_000_000, -1,
+    ]);
+  });
+
   it("refuses a function instead of storing undefined, as a non-retryable InvalidOutput", () => {
     const e = thrown(() => encode(() => 42));
     expect(e).toBeInstanceOf(InvalidOutput);
@@ -196,6 +216,7 @@ describe("decode", () => {
     ["the unused byte 0xc1", "91c1", /byte 0xc1 at offset 1/],
     ["an array counting more values than bytes", "ddffffffff01", /counts more values/],
     ["no bytes at all", "", /truncated/],
+    ["a cut-off undefined", "92d400", /truncated/],
   ])("refuses %s as a corrupt record", (_what, hex, why) => {
     const e = thrown(() => decode(bytes(hex)));
     expect(e).toBeInstanceOf(CorruptRecord);
