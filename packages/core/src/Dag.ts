@@ -107,6 +107,14 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
     path: string[];
   }> = [];
   const path = new Set<CanvasNode>();
+  // every option is checked field by field, so valid task and signature options merge into
+  // valid options: check each options object once (a wide group shares them)
+  const checked = new Set<TaskOptions>();
+  const check = (task: string, options: TaskOptions | undefined) => {
+    if (options === undefined || checked.has(options)) return;
+    checkOptions(task, options);
+    checked.add(options);
+  };
 
   const walk = (
     node: CanvasNode,
@@ -134,6 +142,9 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
               reason: `${node.task.name}.s() has no upstream step to take its input from; use ${node.task.name}.si(input)`,
             });
           }
+          // declarations are checked where they are made; this catches hand-built canvas nodes
+          check(node.task.name, node.task.options);
+          check(node.task.name, node.options);
           const options: TaskOptions = {
             ...node.task.options,
             ...node.options,
@@ -142,8 +153,6 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
               ? { retry: { ...node.task.options.retry, ...node.options.retry } }
               : {}),
           };
-          // declarations are checked where they are made; this catches hand-built canvas nodes
-          checkOptions(node.task.name, options);
           drafts.push({
             task: node.task,
             bind: node.bind,
