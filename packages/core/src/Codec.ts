@@ -45,9 +45,9 @@ export interface ValueCheck {
  * description with the path of the offending value (effect's path notation,
  * `["user"]["tags"][3]`), or `undefined` when the value is fine.
  *
- * Without `plainData` the walk descends into every object's own enumerable
- * properties (a decoded value may hold class instances a schema will encode)
- * but not into byte arrays, whose indices are data.
+ * The walk looks into arrays and plain objects only. Without `plainData`,
+ * anything else (a `Date`, a class instance a schema will encode, a byte
+ * array) is accepted as a leaf.
  *
  * @example
  * valueProblem({ at: new Date() }, { plainData: true, maxDepth: 256 })
@@ -144,12 +144,20 @@ const frame = (value: object): Frame => {
 };
 
 /**
- * Whether the walk looks inside `v`: any object but a byte array or buffer.
- * (With `plainData`, `notPlain` has already refused every object that is
- * not an array, a plain object or a `Uint8Array`.)
+ * Whether the walk looks inside `v`: arrays and plain objects, the nesting a
+ * caller builds. A class instance is left whole: with `plainData` it has
+ * already been refused, without it its schema is what encodes it (and its
+ * internals, an effect `Chunk`'s tree say, are no concern of ours).
  */
 const descends = (v: unknown): boolean =>
-  typeof v === "object" && v !== null && !ArrayBuffer.isView(v) && !(v instanceof ArrayBuffer);
+  typeof v === "object" && v !== null && (Array.isArray(v) || isPlainObject(v));
+
+const isPlainObject = (v: object): boolean => {
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto === null || proto === Object.prototype) return true;
+  // a plain object made in another realm: its prototype is that realm's Object.prototype
+  return Object.getPrototypeOf(proto) === null && className(proto) === "Object";
+};
 
 const isBytes = (v: object): boolean =>
   ArrayBuffer.isView(v) && Object.prototype.toString.call(v) === "[object Uint8Array]";
@@ -176,10 +184,7 @@ const notPlain = (v: unknown): string | undefined => {
       ? undefined
       : `an instance of ${className(proto) ?? "an Array subclass"}`;
   }
-  // a plain object, also one made in another realm (its prototype is that realm's Object.prototype)
-  if (proto === null || proto === Object.prototype) return undefined;
-  if (Object.getPrototypeOf(proto) === null && className(proto) === "Object") return undefined;
-  return `an instance of ${className(proto) ?? "a class"}`;
+  return isPlainObject(v as object) ? undefined : `an instance of ${className(proto) ?? "a class"}`;
 };
 
 const className = (proto: unknown): string | undefined => {
