@@ -52,15 +52,29 @@ describe("encode", () => {
     const value = {
       ints: [...ints, ...ints.map((n) => -n - 1)],
       floats: [0.5, 1e300, -1.25, Number.NaN, Number.POSITIVE_INFINITY],
-      strings: ["", "a".repeat(31), "b".repeat(32), "c".repeat(256), "d".repeat(65_536)],
-      bytes: [0, 255, 256, 65_536].map((n) => Buffer.alloc(n, 7)),
-      arrays: [[], Array(15).fill(1), Array(16).fill(2), Array(65_536).fill(3)],
-      maps: [15, 16, 65_536].map((n) =>
+      strings: ["", "a".repeat(31), "b".repeat(32), "c".repeat(256)],
+      bytes: [0, 255, 256].map((n) => Buffer.alloc(n, 7)),
+      arrays: [[], Array(15).fill(1), Array(16).fill(2)],
+      maps: [15, 16].map((n) =>
         Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, i])),
       ),
       flags: [true, false, null, undefined],
     };
     expect(decode(encode(value))).toEqual(value);
+    // 32-bit lengths, checked without a slow deep comparison
+    const big = 65_536;
+    const [s, b, a, m] = decode(
+      encode([
+        "d".repeat(big),
+        Buffer.alloc(big, 7),
+        Array(big).fill(3),
+        Object.fromEntries(Array.from({ length: big }, (_, i) => [`k${i}`, i])),
+      ]),
+    ) as [string, Buffer, number[], Record<string, number>];
+    expect(s === "d".repeat(big)).toBe(true);
+    expect(b.equals(Buffer.alloc(big, 7))).toBe(true);
+    expect(a.length === big && a.every((x) => x === 3)).toBe(true);
+    expect(Object.keys(m).length === big && m.k0 === 0 && m[`k${big - 1}`] === big - 1).toBe(true);
     // cmsgpack (Lua) writes float 32 and 64-bit integers too
     expect(decode(bytes("93ca3fc00000cf0000018bcfe56800d3ffffffffffffffff"))).toEqual([
       1.5, 1_700_000_000_000, -1,
