@@ -60,14 +60,58 @@ export class LockLost extends Error {
   override readonly name = "LockLost";
 }
 
-/** A submitted input (or a bound partial input) does not match the task's input schema. */
+/**
+ * A submitted input (or a bound partial input) is refused: it does not match
+ * the task's input schema (every failing field is listed, each with its
+ * path), it is not plain data, it nests deeper than the limit or it contains
+ * a cycle (see docs/concepts.md#limits).
+ */
 export class InvalidInput extends Data.TaggedError("InvalidInput")<{
   readonly task: string;
-  /** Path of the bad field, e.g. `["user"]["email"]`, and what was expected. */
+  /**
+   * What is wrong and where: the schema's issues, one per line with its
+   * path (`Expected string\n  at ["user"]["email"]`), or
+   * `nested deeper than 256 levels at ...`, `contains a cycle at ...`.
+   */
   readonly detail: string;
 }> {
   override get message() {
-    return `input of task "${this.task}" does not match its schema: ${this.detail}`;
+    return `input of task "${this.task}" is invalid: ${this.detail}`;
+  }
+}
+
+/**
+ * A value a worker was about to record is not plain data, nests too deeply
+ * or contains a cycle (see `Codec.encode`, docs/concepts.md#limits).
+ * Retrying cannot help: the node fails at once.
+ */
+export class InvalidOutput extends Data.TaggedError("InvalidOutput")<{
+  /** The task whose result it is, when known. */
+  readonly task?: string | undefined;
+  /** What is wrong and where, e.g. `holds a function at ["format"]`. */
+  readonly detail: string;
+}> {
+  /** Read by `toErrorInfo`: the node fails without retrying. */
+  readonly retryable = false;
+  override get message() {
+    return this.task === undefined
+      ? `output cannot be recorded: ${this.detail}`
+      : `output of task "${this.task}" cannot be recorded: ${this.detail}`;
+  }
+}
+
+/**
+ * Stored bytes that are not what Weft writes: not msgpack, or msgpack that
+ * does not decode to plain data (an extension type such as a timestamp,
+ * a `Set` or a `BigInt`). See `Codec.decode`. Retrying cannot help.
+ */
+export class CorruptRecord extends Data.TaggedError("CorruptRecord")<{
+  readonly detail: string;
+}> {
+  /** Read by `toErrorInfo`: the node fails without retrying. */
+  readonly retryable = false;
+  override get message() {
+    return `corrupt record: ${this.detail}`;
   }
 }
 
