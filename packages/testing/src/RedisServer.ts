@@ -52,20 +52,23 @@ const ping = (port: number): Promise<boolean> =>
     };
     sock.once("error", () => done(false));
     sock.once("connect", () => sock.write("PING\r\n"));
-    sock.once("data", (d) => done(d.toString().startsWith("+PONG")));
+    // a server started with --requirepass answers NOAUTH: it is up all the same
+    sock.once("data", (d) => done(/^(\+PONG|-NOAUTH)/.test(d.toString())));
     sock.setTimeout(1_000, () => done(false));
   });
 
 /**
- * Starts `redis-server` on a free port with persistence off, and waits until
- * it answers PING.
+ * Starts `redis-server` on a free port (or `opts.port`, to bring a stopped
+ * server back where its clients expect it) with persistence off, and waits
+ * until it answers PING.
  *
  * @throws Error when `redis-server` is missing or does not answer within 10 s.
  */
 export const startRedisServer = async (
   extraArgs: ReadonlyArray<string> = [],
+  opts: { readonly port?: number } = {},
 ): Promise<RedisServer> => {
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), "weft-redis-"));
   const proc: ChildProcess = spawn(
     "redis-server",
