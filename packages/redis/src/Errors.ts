@@ -184,9 +184,16 @@ export const storeError = (error: unknown, ctx: StoreErrorContext): unknown => {
     : failure === "unreachable" && lastFailure === "unreachable" && codeOf(error) === undefined
       ? describe(last, lastFailure)
       : describe(error, failure);
+  const code = codeOf(explained ? last : error);
+  const hint =
+    code === "ECONNRESET" && /^redis:/i.test(ctx.url)
+      ? "; if the server expects TLS, use a rediss:// URL"
+      : code === "ETIMEDOUT" && /^rediss:/i.test(ctx.url)
+        ? "; check that this port serves TLS"
+        : "";
   return new StoreUnavailable({
     url: ctx.url,
-    reason: redactSecrets(why, ctx.secrets),
+    reason: redactSecrets(why + hint, ctx.secrets),
     failure: explained ? lastFailure : failure,
     cause: error,
   });
