@@ -94,6 +94,10 @@ const readCa = (file: string): Buffer => {
   return pem;
 };
 
+const tlsOnSocket = (path: string): never => {
+  throw new InvalidConnectionOptions(`TLS options do not apply to a Unix socket (${path})`);
+};
+
 /** Node's TLS options for a URL and the store's `tls` option, its CA file read and checked. */
 const tlsSettings = (
   parts: RedisUrlParts,
@@ -144,8 +148,12 @@ export const connectUrl = async (
   url: string,
   opts: { readonly timeoutMs: number; readonly tls?: RedisTlsOptions },
 ): Promise<Connection> => {
-  const parts = parseRedisUrl(url);
-  const tls = tlsSettings(parts, opts.tls);
+  // a Unix socket path (`/run/redis.sock`, `?db=2`) goes to ioredis as it is
+  const socket = url.startsWith("/");
+  const parts: RedisUrlParts = socket
+    ? { scheme: "redis", bare: url, masked: url }
+    : parseRedisUrl(url);
+  const tls = socket && opts.tls !== undefined ? tlsOnSocket(url) : tlsSettings(parts, opts.tls);
   const secrets = urlSecrets(url);
   const ctx = { url: parts.masked, secrets };
   let redis: Redis;

@@ -141,6 +141,7 @@ const describe = (error: unknown, failure: StoreFailure): string => {
     const port = (error as { port?: unknown }).port;
     return `${NETWORK_WORDS[code]} (${code}${typeof where === "string" ? ` ${where}${typeof port === "number" ? `:${port}` : ""}` : ""})`;
   }
+  if (/^NOAUTH\b/.test(message)) return "NOAUTH: Redis requires a password, and none was given";
   if ((error as { name?: unknown }).name === "MaxRetriesPerRequestError")
     return "the connection was lost and could not be re-established in time";
   if (/^Connection is closed/.test(message)) return "the connection is closed";
@@ -174,17 +175,14 @@ export const storeError = (error: unknown, ctx: StoreErrorContext): unknown => {
   sanitizeError(error, ctx.secrets);
   const failure = classify(error);
   if (failure === undefined) return error;
+  // a command that only says it gave up ("Connection is closed", max retries, timed out) is
+  // best explained by what the connection itself met (ECONNREFUSED, WRONGPASS, a TLS code)
   const last = ctx.lastConnectionError;
   const lastFailure = last === undefined ? undefined : classify(last);
-  // a command that only gave up (closed, max retries) is explained by what the connection met
-  const explained =
-    lastFailure !== undefined && lastFailure !== "unreachable" && failure === "unreachable";
-  const why = explained
-    ? describe(last, lastFailure)
-    : failure === "unreachable" && lastFailure === "unreachable" && codeOf(error) === undefined
-      ? describe(last, lastFailure)
-      : describe(error, failure);
-  const code = codeOf(explained ? last : error);
+  const gaveUp = failure === "unreachable" && codeOf(error) === undefined;
+  const [source, kind] =
+    gaveUp && lastFailure !== undefined ? [last, lastFailure] : [error, failure];
+  const code = codeOf(source);
   const hint =
     code === "ECONNRESET" && /^redis:/i.test(ctx.url)
       ? "; if the server expects TLS, use a rediss:// URL"
@@ -193,8 +191,8 @@ export const storeError = (error: unknown, ctx: StoreErrorContext): unknown => {
         : "";
   return new StoreUnavailable({
     url: ctx.url,
-    reason: redactSecrets(why + hint, ctx.secrets),
-    failure: explained ? lastFailure : failure,
+    reason: redactSecrets(describe(source, kind) + hint, ctx.secrets),
+    failure: kind,
     cause: error,
   });
 };

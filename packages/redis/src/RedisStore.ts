@@ -47,7 +47,7 @@ import {
   RUN_FIELDS,
   runFields,
 } from "./Records.ts";
-import { secretForms } from "./RedisUrl.ts";
+import { InvalidConnectionOptions, secretForms } from "./RedisUrl.ts";
 import { commandName, defineScripts, SCRIPTS, type ScriptName } from "./Scripts.ts";
 
 /** Options of the Redis store. */
@@ -143,7 +143,12 @@ export class RedisStore implements Store {
    * special characters of the password (an unencoded one is read correctly
    * too, see `parseRedisUrl`). A URL connection uses
    * `CONNECTION_SETTINGS`: while Redis is down a call fails within about
-   * 2 s with `StoreUnavailable`, and the store reconnects by itself.
+   * 2 s with `StoreUnavailable`, and the store reconnects by itself (see
+   * docs/operations.md). Every method raises `StoreUnavailable` when the
+   * connection fails, and no error it raises carries command arguments or
+   * the password. The store listens to the connection's `error` events (to
+   * name the cause of a failure). A wrapped instance keeps its own settings:
+   * spread `CONNECTION_SETTINGS` into its options to fail as fast.
    *
    * @throws StoreUnavailable when Redis cannot be used within
    *   `connectTimeoutMs`; the message says why (cannot reach, authentication
@@ -159,7 +164,7 @@ export class RedisStore implements Store {
   static async connect(target: string | Redis, opts: RedisStoreOptions = {}): Promise<RedisStore> {
     if (typeof target !== "string") {
       if (opts.tls !== undefined) {
-        throw new TypeError(
+        throw new InvalidConnectionOptions(
           "the tls option applies to a URL; set tls on the ioredis instance instead",
         );
       }

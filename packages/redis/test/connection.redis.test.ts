@@ -4,12 +4,24 @@
  * password), and the store reconnects by itself when Redis is back.
  */
 import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { inspect } from "node:util";
-import { createClient, Schema, StoreUnavailable, task } from "@weft/core";
+import {
+  chain,
+  createClient,
+  handle,
+  Schema,
+  StoreUnavailable,
+  startWorker,
+  task,
+} from "@weft/core";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { Redis } from "ioredis";
+import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { RedisStore } from "../src/index.ts";
+import { CONNECTION_SETTINGS, InvalidConnectionOptions, RedisStore } from "../src/index.ts";
 
 const echo = task({ name: "echo", input: Schema.Int, output: Schema.Int });
 /** A password with every character that broke URL masking. */
@@ -79,30 +91,79 @@ describe("connecting", () => {
     expect((none as StoreUnavailable).message).toMatch(/^authentication failed .*NOAUTH/);
   });
 
-  it("connects as an ACL user, and says which command a user may not run", async () => {
+  it("runs as an ACL user with the grants docs/operations.md lists, and names a missing one", async () => {
     const { server, admin } = await passwordServer();
-    await admin.acl("SETUSER", "weft", "on", ">s3cret-weft", "~*", "&*", "+@all");
-    await admin.acl(
-      "SETUSER",
-      "reader",
-      "on",
-      ">s3cret-reader",
-      "~*",
-      "&*",
-      "+@all",
-      "-@scripting",
-    );
+    // the rule docs/operations.md gives, for the key prefix "conn"
+    const grants = ["resetkeys", "~conn:*", "resetchannels", "&conn:*", "-@all"];
+    grants.push("+@read", "+@write", "+@scripting", "+@connection", "+@blocking");
+    grants.push("-@dangerous", "+info");
+    await admin.acl("SETUSER", "weft", "on", ">s3cret-weft", ...grants);
+    const reader = ["on", ">s3cret-reader", "~*", "&*", "+@all", "-@scripting"];
+    await admin.acl("SETUSER", "reader", ...reader);
     const store = await connect(`redis://weft:s3cret-weft@127.0.0.1:${server.port}`);
-    await createClient(store).submit(echo.si(1));
+    const worker = startWorker({
+      store,
+      handlers: [handle(echo, (n) => n + 1)],
+      logger: pino({ level: "silent" }),
+      idleMs: 50,
+    });
+    try {
+      const run = await createClient(store).submit(chain(echo.si(1), echo.s(), echo.s()), {
+        idempotencyKey: "acl",
+      });
+      expect(await run.result({ timeout: 20_000 })).toBe(4);
+      expect(await store.acquireLock("acl", "me", 1_000, Date.now())).toBeGreaterThan(0);
+      expect((await store.listRuns({ limit: 5 })).map((r) => r.id)).toEqual([run.runId]);
+    } finally {
+      await worker.stop();
+    }
 
-    const reader = await connect(`redis://reader:s3cret-reader@127.0.0.1:${server.port}`);
-    const e = await rejection(createClient(reader).submit(echo.si(2)));
+    const limited = await connect(`redis://reader:s3cret-reader@127.0.0.1:${server.port}`);
+    const e = await rejection(createClient(limited).submit(echo.si(2)));
     expect(e).toBeInstanceOf(StoreUnavailable);
     expect((e as StoreUnavailable).failure).toBe("permission");
     expect((e as StoreUnavailable).message).toMatch(
       /^the store at redis:\/\/reader:\*\*\*@127\.0\.0\.1:\d+ refused a command to this user: NOPERM/,
     );
     expect(shown(e)).not.toContain("s3cret-reader");
+  });
+
+  it("connects through a Unix socket path", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "weft-sock-"));
+    closers.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const socket = join(dir, "redis.sock");
+    servers.push(await startRedisServer(["--unixsocket", socket]));
+    const store = await connect(socket);
+    expect(store.name).toBe(socket);
+    await createClient(store).submit(echo.si(1));
+    expect(await rejection(RedisStore.connect(socket, { tls: {} }))).toBeInstanceOf(
+      InvalidConnectionOptions,
+    );
+  });
+
+  it("wraps an ioredis instance: its failures are StoreUnavailable too, named by host and port", async () => {
+    const { server } = await passwordServer();
+    // with Weft's connection settings, or a call would wait through ioredis's default 20 retries
+    const redis = new Redis({
+      host: "127.0.0.1",
+      port: server.port,
+      password: PASSWORD,
+      ...CONNECTION_SETTINGS,
+    });
+    closers.push(async () => redis.disconnect());
+    const store = await RedisStore.connect(redis, { prefix: "wrapped" });
+    expect(store.name).toBe(`redis://127.0.0.1:${server.port}`);
+    await createClient(store).submit(echo.si(1));
+    await server.stop();
+    servers.splice(servers.indexOf(server), 1);
+    const e = await rejection(store.listRuns({ limit: 1 }));
+    expect(e).toBeInstanceOf(StoreUnavailable);
+    expect((e as StoreUnavailable).message).toMatch(
+      new RegExp(`^cannot reach the store at redis://127\\.0\\.0\\.1:${server.port}: `),
+    );
+    expect(shown(e)).not.toContain("w:rd#1");
+    await store.close(); // not the instance's owner: leaves it open
+    expect(redis.status).not.toBe("end");
   });
 });
 
