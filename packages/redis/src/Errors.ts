@@ -145,6 +145,7 @@ const describe = (error: unknown, failure: StoreFailure): string => {
   if ((error as { name?: unknown }).name === "MaxRetriesPerRequestError")
     return "the connection was lost and could not be re-established in time";
   if (/^Connection is closed/.test(message)) return "the connection is closed";
+  if (/^Command timed out/.test(message)) return "no reply within the command timeout";
   if (failure === "tls" && code !== undefined && !message.includes(code))
     return `${message} (${code})`;
   return message;
