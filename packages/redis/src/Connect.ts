@@ -94,10 +94,6 @@ const readCa = (file: string): Buffer => {
   return pem;
 };
 
-const tlsOnSocket = (path: string): never => {
-  throw new InvalidConnectionOptions(`TLS options do not apply to a Unix socket (${path})`);
-};
-
 /** Node's TLS options for a URL and the store's `tls` option, its CA file read and checked. */
 const tlsSettings = (
   parts: RedisUrlParts,
@@ -153,7 +149,10 @@ export const connectUrl = async (
   const parts: RedisUrlParts = socket
     ? { scheme: "redis", bare: url, masked: url }
     : parseRedisUrl(url);
-  const tls = socket && opts.tls !== undefined ? tlsOnSocket(url) : tlsSettings(parts, opts.tls);
+  if (socket && opts.tls !== undefined) {
+    throw new InvalidConnectionOptions(`TLS options do not apply to a Unix socket (${url})`);
+  }
+  const tls = tlsSettings(parts, opts.tls);
   const secrets = urlSecrets(url);
   const ctx = { url: parts.masked, secrets };
   let redis: Redis;
