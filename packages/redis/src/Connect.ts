@@ -38,6 +38,13 @@ export interface RedisTlsOptions {
   readonly rejectUnauthorized?: boolean;
 }
 
+/**
+ * Longest a blocking read (waiting for work) blocks in one command, ms: well
+ * under {@link CONNECTION_SETTINGS}' `commandTimeout`, which it would
+ * otherwise trip (a worker with `idleMs` of 30 s simply waits again).
+ */
+export const BLOCK_MAX_MS = 5_000;
+
 /** Cap on the delay between two reconnection attempts, ms. */
 export const RECONNECT_MAX_MS = 1_000;
 
@@ -60,7 +67,7 @@ export const RECONNECT_MAX_MS = 1_000;
  *   (when a reconnection keeps failing its handshake, ioredis would
  *   otherwise hold a command sent before the drop until it succeeds).
  *   Weft's scripts are bounded to a few ms each; blocking reads (waiting
- *   for work, for a run) block for at most 1 s per command.
+ *   for work, for a run) block for at most 5 s per command ({@link BLOCK_MAX_MS}).
  * - `connectTimeout`: each connection attempt gives up after
  *   `min(connectTimeoutMs, 2 000)` ms, so an unreachable host does not
  *   hold a reconnection for long.

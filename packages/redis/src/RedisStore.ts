@@ -31,7 +31,7 @@ import {
   type WorkerPresence,
 } from "@weft/core";
 import type { ChainableCommander, Redis } from "ioredis";
-import { connectUrl, type RedisTlsOptions } from "./Connect.ts";
+import { BLOCK_MAX_MS, connectUrl, type RedisTlsOptions } from "./Connect.ts";
 import { sanitizeError, storeError } from "./Errors.ts";
 import { lockKeys, memoKey, runScriptKeys, type ShardKeys, shardKeys, shardOf } from "./Keys.ts";
 import {
@@ -674,7 +674,8 @@ export class RedisStore implements Store {
     const conn = await this.blocking();
     try {
       const keys = this.shards.flatMap((s) => queues.map((q) => s.queue(q).wake));
-      await conn.blpop(...keys, Math.max(0.01, timeoutMs / 1000));
+      // blocks at most BLOCK_MAX_MS, well under the command timeout (an early return is a spurious wake-up)
+      await conn.blpop(...keys, Math.max(0.01, Math.min(timeoutMs, BLOCK_MAX_MS) / 1000));
     } finally {
       this.giveBack(conn);
     }

@@ -5,7 +5,12 @@
  *
  * @since 0.1.0
  */
-export { CONNECTION_SETTINGS, RECONNECT_MAX_MS, type RedisTlsOptions } from "./Connect.ts";
+export {
+  BLOCK_MAX_MS,
+  CONNECTION_SETTINGS,
+  RECONNECT_MAX_MS,
+  type RedisTlsOptions,
+} from "./Connect.ts";
 export { classify, type StoreErrorContext, sanitizeError, storeError } from "./Errors.ts";
 export * from "./RedisStore.ts";
 export {

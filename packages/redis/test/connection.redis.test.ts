@@ -167,6 +167,16 @@ describe("connecting", () => {
   });
 });
 
+describe("a healthy connection", () => {
+  it("waits for work longer than the command timeout without failing", async () => {
+    const { server } = await passwordServer();
+    const store = await connect(`redis://:${PASSWORD}@127.0.0.1:${server.port}`);
+    // one blocking read is capped under commandTimeout; a longer wait is not an error
+    const waited = store.waitForWork(["default"], CONNECTION_SETTINGS.commandTimeout + 5_000);
+    await expect(waited).resolves.toBeUndefined();
+  });
+});
+
 describe("while Redis is down", () => {
   it("fails a submit with StoreUnavailable, and works again once Redis is back", async () => {
     const first = await passwordServer();
