@@ -160,13 +160,47 @@ export class RunFailed extends Data.TaggedError("RunFailed")<{
   }
 }
 
-/** The store (Redis) cannot be reached. The URL is shown with any password masked. */
+/**
+ * Why a store cannot serve a call: `unreachable` (no connection: refused,
+ * timed out, closed, host not found), `auth` (the credentials were refused:
+ * NOAUTH, WRONGPASS), `permission` (the user may not run a command: NOPERM),
+ * `tls` (the TLS handshake failed: an unknown CA, a name mismatch) or
+ * `unavailable` (connected, but not serving: LOADING, CLUSTERDOWN, READONLY).
+ */
+export type StoreFailure = "unreachable" | "auth" | "permission" | "tls" | "unavailable";
+
+/**
+ * The store (Redis) cannot serve a call; whether the call took effect is
+ * unknown, and the call may be repeated once the store is back. The message
+ * says what happened (`authentication failed at the store at ...`, `cannot
+ * reach the store at ...`) and names the URL with any password masked;
+ * `cause` is the underlying error, sanitised by the store: no command
+ * arguments, no credentials. Raised by every store method and by
+ * `RedisStore.connect`.
+ */
 export class StoreUnavailable extends Data.TaggedError("StoreUnavailable")<{
+  /** The store's URL, password masked. */
   readonly url: string;
-  readonly cause: string;
+  /** What happened, one line, no secrets: `"connection refused (ECONNREFUSED)"`. */
+  readonly reason: string;
+  /** Which kind of failure; `unreachable` when not given. */
+  readonly failure?: StoreFailure;
+  /** The underlying error, sanitised. */
+  readonly cause?: unknown;
 }> {
   override get message() {
-    return `cannot reach the store at ${this.url}: ${this.cause}`;
+    switch (this.failure ?? "unreachable") {
+      case "auth":
+        return `authentication failed at the store at ${this.url}: ${this.reason} (check the user name and password)`;
+      case "permission":
+        return `the store at ${this.url} refused a command to this user: ${this.reason} (grant the user the commands Weft runs, see docs/operations.md)`;
+      case "tls":
+        return `TLS handshake with the store at ${this.url} failed: ${this.reason}`;
+      case "unavailable":
+        return `the store at ${this.url} is not serving: ${this.reason}`;
+      default:
+        return `cannot reach the store at ${this.url}: ${this.reason}`;
+    }
   }
 }
 

@@ -85,6 +85,20 @@ const allows = (retryIf: ((e: ErrorInfo) => boolean) | undefined, error: ErrorIn
 
 const keyOf = (c: Claim) => `${c.runId}:${c.nodeId}`;
 
+/** A serialised error with every nested `command: { name, args }` reduced to `{ name }`. */
+const withoutCommandArgs = (v: unknown, depth = 0): unknown => {
+  if (typeof v !== "object" || v === null || depth > 8) return v;
+  if (Array.isArray(v)) return v.map((x) => withoutCommandArgs(x, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    out[k] =
+      k === "command" && typeof x === "object" && x !== null
+        ? { name: (x as { name?: unknown }).name }
+        : withoutCommandArgs(x instanceof Error ? pino.stdSerializers.err(x) : x, depth + 1);
+  }
+  return out;
+};
+
 /**
  * Starts a worker.
  *
@@ -103,9 +117,17 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const now = () => clock.now();
   const random = opts.random ?? Math.random;
   const id = opts.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const log = (opts.logger ?? pino({ level: process.env.WEFT_LOG_LEVEL ?? "info" })).child({
-    worker: id,
-  });
+  const base = opts.logger ?? pino({ level: process.env.WEFT_LOG_LEVEL ?? "info" });
+  // second line of defence (stores sanitise their errors first): an error's attached
+  // command (ioredis: `command.args`, which may hold AUTH credentials) is logged by name only
+  const parentErr: (e: unknown) => unknown =
+    (base as unknown as Record<symbol, Record<string, (e: unknown) => unknown> | undefined>)[
+      pino.symbols.serializersSym
+    ]?.err ?? (pino.stdSerializers.err as (e: unknown) => unknown);
+  const log = base.child(
+    { worker: id },
+    { serializers: { err: (e: unknown) => withoutCommandArgs(parentErr(e)) } },
+  );
   const handlers = new Map(opts.handlers.map((h) => [h.task.name, h]));
   const slots = new Map<Slot, Promise<void>>();
   let stopping = false;
