@@ -94,6 +94,64 @@ export class DuplicateRun extends Data.TaggedError("DuplicateRun")<{ readonly ru
   }
 }
 
+/**
+ * A submission reused an idempotency key whose run was submitted with a
+ * different canvas or input (another fingerprint): returning that run would
+ * hand this caller another submission's data, so nothing is written.
+ */
+export class IdempotencyConflict extends Data.TaggedError("IdempotencyConflict")<{
+  readonly key: string;
+  /** The run the key already names. */
+  readonly runId: string;
+}> {
+  override get message() {
+    return `idempotency key ${JSON.stringify(this.key)} already names run ${this.runId}, submitted with a different canvas or input; use a new key for a different submission, or read that run with client.get(${JSON.stringify(this.runId)})`;
+  }
+}
+
+/**
+ * A stored record (a node record, a node spec, a dependency list, a run
+ * record field) could not be decoded. As an {@link ErrorInfo} (tag
+ * `CorruptRecord`, see {@link corruptRecordInfo}) it fails that node and its
+ * run only; `client.get` and `weft inspect` show it.
+ */
+export class CorruptRecord extends Data.TaggedError("CorruptRecord")<{
+  /** The store key that holds the record (a Redis key, or `memory:run:<id>`). */
+  readonly key: string;
+  /** The field of that key (`n3`, `s3`, `d3`, `queues`, `status`, ...). */
+  readonly field: string;
+  /** Why it cannot be read. */
+  readonly reason: string;
+}> {
+  override get message() {
+    return corruptRecordMessage(this.key, this.field, this.reason);
+  }
+}
+
+/** The message of a {@link CorruptRecord}; the Lua scripts write the same text. */
+export const corruptRecordMessage = (key: string, field: string, reason: string): string =>
+  `corrupt record: key ${key} field ${field}: ${reason}`;
+
+/** The non-retryable {@link ErrorInfo} a corrupt record leaves on its node and run. */
+export const corruptRecordInfo = (key: string, field: string, reason: string): ErrorInfo =>
+  fatal("CorruptRecord", corruptRecordMessage(key, field, reason));
+
+/**
+ * `result()` could not decode a node's recorded result with the canvas it
+ * was given: the run's stored node names a task that canvas does not have
+ * (or two tasks share its name), or the bytes do not match the task's
+ * output schema. Nothing is guessed.
+ */
+export class ResultUndecodable extends Data.TaggedError("ResultUndecodable")<{
+  readonly runId: string;
+  readonly nodeId: number;
+  readonly reason: string;
+}> {
+  override get message() {
+    return `result of node ${this.nodeId} of run ${this.runId} cannot be decoded: ${this.reason}`;
+  }
+}
+
 /** `result({ timeout })` elapsed before the run ended. */
 export class ResultTimeout extends Data.TaggedError("ResultTimeout")<{
   readonly runId: string;

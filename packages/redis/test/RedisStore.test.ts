@@ -1,7 +1,9 @@
+import type { Store } from "@weft/core";
 import { type RedisServer, startRedisServer } from "@weft/testing";
-import { storeConformance } from "@weft/testing/conformance";
+import { storeConformance, type Tamper } from "@weft/testing/conformance";
 import { afterAll, beforeAll } from "vitest";
 import { RedisStore } from "../src/index.ts";
+import { shardKeys } from "../src/Keys.ts";
 
 let server: RedisServer;
 let n = 0;
@@ -12,13 +14,22 @@ afterAll(async () => {
   await server.stop();
 });
 
-storeConformance("redis", () => RedisStore.connect(server.url, { prefix: `conf${++n}` }));
+const prefixes = new WeakMap<Store, string>();
+const connect = async (prefix: string, shards = 1) => {
+  const store = await RedisStore.connect(server.url, { prefix, shards });
+  prefixes.set(store, prefix);
+  return store;
+};
+
+// garbage in a node's record field: bytes that are not msgpack, or a msgpack value that is not a record
+const tamper: Tamper = async (store, runId, nodeId) => {
+  const shard = /\.s(\d+)$/.exec(runId);
+  const k = shardKeys(prefixes.get(store)!, shard ? Number(shard[1]) : 0).run(runId);
+  const garbage = nodeId % 2 === 0 ? Buffer.from([0x93, 0x01]) : Buffer.from("garbage");
+  await (store as RedisStore).redis.hset(k.nodes, `n${nodeId}`, garbage);
+};
+
+storeConformance("redis", () => connect(`conf${++n}`), { tamper });
 
 // the same suite with runs spread over three shards (hash tags), as on a Redis Cluster
-storeConformance(
-  "redis, 3 shards",
-  () => RedisStore.connect(server.url, { prefix: `shard${++n}`, shards: 3 }),
-  {
-    runs: 10,
-  },
-);
+storeConformance("redis, 3 shards", () => connect(`shard${++n}`, 3), { runs: 10, tamper });

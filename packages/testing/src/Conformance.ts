@@ -39,6 +39,14 @@ import { MemoryStore } from "./MemoryStore.ts";
 /** Makes a fresh, empty store for one test. */
 export type StoreFactory = () => Promise<Store>;
 
+/**
+ * Makes node `nodeId`'s stored record unreadable in a store made by the
+ * factory (the Redis test writes garbage into the hash field, the in-memory
+ * store has a test hook), so that the suite can check that a corrupt record
+ * fails only its own node and run.
+ */
+export type Tamper = (store: Store, runId: string, nodeId: number) => Promise<void>;
+
 const add = task({
   name: "add",
   input: Schema.Struct({ a: Schema.Int, b: Schema.Int }),
@@ -79,11 +87,13 @@ const silent = pino({ level: "silent" });
  * @param makeStore returns a fresh store; it is closed after each test.
  * @param opts.runs number of random cases in the property test (default 25;
  *   `WEFT_PROPERTY_RUNS` overrides).
+ * @param opts.tamper corrupts a node's stored record; without it the
+ *   corruption tests are left out and the property never corrupts a record.
  */
 export const storeConformance = (
   name: string,
   makeStore: StoreFactory,
-  opts: { readonly runs?: number } = {},
+  opts: { readonly runs?: number; readonly tamper?: Tamper } = {},
 ): void => {
   const open: Store[] = [];
   const fresh = async () => {
@@ -364,7 +374,13 @@ export const storeConformance = (
         reason: "stale",
       });
       expect((await store.complete(second!, encode("fresh"), opts)).ok).toBe(true);
+      // the same report again is a replay: nothing is recorded twice
       expect(await store.complete(second!, encode("twice"), opts)).toEqual({
+        ok: true,
+        next: [],
+        replayed: true,
+      });
+      expect(await store.complete(first!, encode("stale again"), opts)).toEqual({
         ok: false,
         reason: "stale",
       });
@@ -475,7 +491,7 @@ export const storeConformance = (
       ]);
     });
 
-    it("refuses a run id that already exists, leaving the first run untouched", async () => {
+    it("refuses a run id that already exists for another canvas, leaving the first run untouched", async () => {
       const store = await fresh();
       const base = {
         dag: compile(one),
@@ -485,8 +501,10 @@ export const storeConformance = (
         now: 0,
       };
       const first = await store.submit({ ...base, runId: "taken" });
-      await expect(store.submit({ ...base, runId: "taken" })).rejects.toBeInstanceOf(DuplicateRun);
-      expect((await store.getRun(first.runId))!.nodes[0]!.state).toBe("queued");
+      const other = { ...base, runId: "taken", dag: compile(chain(one, one)) };
+      await expect(store.submit(other)).rejects.toBeInstanceOf(DuplicateRun);
+      const snap = (await store.getRun(first.runId))!;
+      expect(snap.nodes.map((n) => n.state)).toEqual(["queued"]);
     });
 
     it("returns the existing run for a repeated idempotency key", async () => {
@@ -581,13 +599,20 @@ export const storeConformance = (
     });
 
     const runs = Number(process.env.WEFT_PROPERTY_RUNS ?? opts.runs ?? 25);
+    const tamper = opts.tamper;
     test.prop([arbCanvas({ queues: ["default", "other"] }), arbPlan()], { numRuns: runs })(
-      "ends every random canvas under any fault plan in the same state as the in-memory model",
+      "ends every random canvas under any fault plan (re-sent calls, a cancel, a corrupt record) in the same state as the in-memory model",
       async (canvas, plan) => {
         const store = await fresh();
         const model = new MemoryStore();
-        const got = await drive(store, canvas, plan, "prop");
-        const want = await drive(model, canvas, plan, "prop");
+        const got = await drive(store, canvas, plan, "prop", {
+          ...(tamper ? { tamper: (runId, nodeId) => tamper(store, runId, nodeId) } : {}),
+        });
+        const want = await drive(model, canvas, plan, "prop", {
+          ...(tamper
+            ? { tamper: async (runId, nodeId) => model.corruptNodeRecord(runId, nodeId) }
+            : {}),
+        });
         expect(normalize(got.snapshot)).toEqual(normalize(want.snapshot));
         await model.close();
       },
