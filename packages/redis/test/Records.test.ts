@@ -1,8 +1,14 @@
 import { test } from "@fast-check/vitest";
-import { compile, Schema, task } from "@weft/core";
+import { compile, encode, Schema, task } from "@weft/core";
 import { arbCanvas } from "@weft/testing";
 import { describe, expect, it } from "vitest";
-import { decodeSpec, encodeSpec } from "../src/Records.ts";
+import {
+  decodeError,
+  decodeSpec,
+  encodeSpec,
+  parseQueues,
+  parseRunRecord,
+} from "../src/Records.ts";
 
 describe("node specs", () => {
   test.prop([arbCanvas({ queues: ["default", "io"] })], { numRuns: 50 })(
@@ -36,5 +42,48 @@ describe("node specs", () => {
       output: Schema.Int,
     });
     expect(encodeSpec(compile(noop.si({ i: 1 })).nodes[0]!).length).toBeLessThanOrEqual(64);
+  });
+});
+
+describe("corrupt records", () => {
+  it("decodeSpec names what is wrong instead of returning a wrong spec", () => {
+    expect(() => decodeSpec(Buffer.from("garbage"))).toThrow();
+    expect(() => decodeSpec(encode(7))).toThrow("not a node spec array");
+    expect(() => decodeSpec(encode([0, 5, "q", 5, 0, null, null, [], [], [], 0, {}, []]))).toThrow(
+      "the task is not a name",
+    );
+  });
+
+  it("parseRunRecord never throws: a field it cannot read shows the run failed, naming key and field", () => {
+    const rec = parseRunRecord(
+      { id: "r", status: "zzz", created: "1", total: "2", ended: "0", tags: "[" },
+      null,
+      "weft:{weft:s00}:run:r",
+    );
+    expect(rec.status).toBe("failed");
+    expect(rec.error).toMatchObject({ tag: "CorruptRecord", retryable: false });
+    expect(rec.error!.message).toBe(
+      'corrupt record: key weft:{weft:s00}:run:r field status: unknown status "zzz"',
+    );
+    expect(rec.tags).toEqual([]);
+    const counted = parseRunRecord({ id: "r", status: "running", total: "x", ended: "0" }, null);
+    expect(counted).toMatchObject({ status: "failed", total: 0 });
+    expect(counted.error!.message).toMatch(/field total: not a count/);
+  });
+
+  it("parseQueues refuses a list that is not queue names", () => {
+    expect(parseQueues("default,io")).toEqual(["default", "io"]);
+    expect(parseQueues("")).toBeUndefined();
+    expect(parseQueues("default,,io")).toBeUndefined();
+    expect(parseQueues(Buffer.from([0xff, 0x61]).toString())).toBeUndefined();
+    expect(parseQueues("a\u0000b")).toBeUndefined();
+  });
+
+  it("decodeError never throws: garbage reads as a CorruptRecord error when it knows where", () => {
+    expect(decodeError(Buffer.from("garbage"))).toBeUndefined();
+    expect(decodeError(Buffer.from("garbage"), { key: "k", field: "e3" })).toMatchObject({
+      tag: "CorruptRecord",
+      message: expect.stringMatching(/^corrupt record: key k field e3: /),
+    });
   });
 });
