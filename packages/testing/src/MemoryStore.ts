@@ -294,10 +294,11 @@ export class MemoryStore implements Store {
   async release(claim: Claim, opts: { now: number }): Promise<void> {
     const run = this.holder(claim);
     if (!run) return;
+    // the lease goes whatever the node's state, as in the Redis script
+    this.leases.delete(key(claim.runId, claim.nodeId));
     const released = releaseNode(run.state, claim.nodeId, opts.now);
     this.afterTransition(run);
     if (!released) return;
-    this.leases.delete(key(claim.runId, claim.nodeId));
     this.push(claim.runId, run.state.graph[claim.nodeId]!.queue, claim.nodeId, 16);
   }
 

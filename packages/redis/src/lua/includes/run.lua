@@ -85,10 +85,8 @@ local function decodeNode(raw)
     if type(r[i]) ~= "number" then return nil, "field " .. i .. " is not a number" end
   end
   if type(r[WORKER]) ~= "string" or type(r[TASK]) ~= "string" then return nil, "worker or task is not a string" end
+  -- its entries are checked where they are walked: a fan-out's list can be long
   if type(r[NEXT]) ~= "table" then return nil, "dependents are not a list" end
-  for _, v in ipairs(r[NEXT]) do
-    if type(v) ~= "number" then return nil, "a dependent is not a number" end
-  end
   if r[TOK] == nil then r[TOK] = 0 end
   if type(r[TOK]) ~= "number" then return nil, "token is not a number" end
   if r[HANDED] ~= nil and type(r[HANDED]) ~= "table" then return nil, "handed claims are not a list" end
@@ -341,7 +339,9 @@ local function process(M, stack, ready, budget, now)
         if budget <= 0 then break end
         budget = budget - 1
         local v = list[i]
-        if v >= 0 then
+        if type(v) ~= "number" then
+          -- not a node id: nothing to resolve
+        elseif v >= 0 then
           if ok then
             release(M, v, a, ready, stack, now)
           else
