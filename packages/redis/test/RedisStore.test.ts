@@ -1,5 +1,5 @@
 import type { Store } from "@weft/core";
-import { type RedisServer, startRedisServer } from "@weft/testing";
+import { MemoryStore, type RedisServer, startRedisServer } from "@weft/testing";
 import { storeConformance, type Tamper } from "@weft/testing/conformance";
 import { afterAll, beforeAll } from "vitest";
 import { RedisStore } from "../src/index.ts";
@@ -15,8 +15,12 @@ afterAll(async () => {
 });
 
 const prefixes = new WeakMap<Store, string>();
-const connect = async (prefix: string, shards = 1) => {
-  const store = await RedisStore.connect(server.url, { prefix, shards });
+const connect = async (prefix: string, shards = 1, budget?: number) => {
+  const store = await RedisStore.connect(server.url, {
+    prefix,
+    shards,
+    ...(budget === undefined ? {} : { budget, submitChunk: 4 }),
+  });
   prefixes.set(store, prefix);
   return store;
 };
@@ -33,3 +37,11 @@ storeConformance("redis", () => connect(`conf${++n}`), { tamper });
 
 // the same suite with runs spread over three shards (hash tags), as on a Redis Cluster
 storeConformance("redis, 3 shards", () => connect(`shard${++n}`, 3), { runs: 10, tamper });
+
+// every transition in steps of 3 work items (cascades, sweeps and cancels go on in `drain`),
+// submissions in chunks of 4 nodes; maintenance promotes and re-delivers 3 at a time, as the model
+storeConformance("redis, budget 3", () => connect(`budget${++n}`, 1, 3), {
+  runs: 10,
+  tamper,
+  model: () => new MemoryStore({ batch: 3 }),
+});

@@ -130,11 +130,18 @@ const planned = { tag: "Boom", message: "planned", retryable: false };
  *   `WEFT_PROPERTY_RUNS` overrides).
  * @param opts.tamper corrupts a node's stored record; without it the
  *   corruption tests are left out and the property never corrupts a record.
+ * @param opts.model makes the in-memory model the property compares with
+ *   (default `new MemoryStore()`); give it the store's batch size when the
+ *   store promotes and re-delivers in smaller batches.
  */
 export const storeConformance = (
   name: string,
   makeStore: StoreFactory,
-  opts: { readonly runs?: number; readonly tamper?: Tamper } = {},
+  opts: {
+    readonly runs?: number;
+    readonly tamper?: Tamper;
+    readonly model?: () => MemoryStore;
+  } = {},
 ): void => {
   const open: Store[] = [];
   const fresh = async () => {
@@ -640,7 +647,7 @@ export const storeConformance = (
       "ends every random canvas under any fault plan (re-sent calls, a cancel, a corrupt record) in the same state as the in-memory model",
       async (canvas, plan) => {
         const store = await fresh();
-        const model = new MemoryStore();
+        const model = opts.model?.() ?? new MemoryStore();
         const got = await drive(store, canvas, plan, "prop", {
           ...(tamper ? { tamper: (runId, nodeId) => tamper(store, runId, nodeId) } : {}),
         });
