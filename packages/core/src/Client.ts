@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { type Outcome, shapeValue } from "./Args.ts";
 import type { Canvas, TaskRef } from "./Canvas.ts";
 import { decode } from "./Codec.ts";
@@ -169,7 +169,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
         retentionMs: opts.retentionMs ?? 7 * 86_400_000,
         now: now(),
         fingerprint: fingerprint(dag),
-        nonce: randomUUID(),
+        nonce: randomBytes(8).toString("hex"),
       });
       const runId = res.runId;
       return {

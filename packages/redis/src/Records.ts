@@ -49,11 +49,12 @@ const STATE = Object.fromEntries(Object.entries(CODE).map(([k, v]) => [v, k])) a
 /**
  * The initial record of a node: `[state, attempts, stalls, pending,
  * startedAt, finishedAt, worker, dueAt, maxStalls, queue index (1-based),
- * priority, tolerant, next, task]`, where `next` lists dependents with
+ * priority, tolerant, next, task]`, where `finishedAt` is kept as ms after
+ * `startedAt` once the node started, and `next` lists dependents with
  * settled edges encoded as `-(id + 1)`, after the plain ones. Scripts add
  * field 15, the fencing token of the node's current or last lease, when
- * they lease it, and field 16, the (node, token) pairs a completion leased
- * to its worker.
+ * they lease it. (A record stays under 64 bytes for short task names and
+ * worker ids, so that a small run's hash keeps Redis's compact encoding.)
  */
 export const encodeNodeRecord = (node: DagNode, queues: ReadonlyArray<string>): Uint8Array =>
   encode([
@@ -102,8 +103,11 @@ export const decodeNodeRecord = (
     pending: r[3] as number,
     history,
   };
-  if (r[4]) rec.startedAt = r[4] as number;
-  if (r[5]) rec.finishedAt = r[5] as number;
+  const started = r[4] as number;
+  const finished = r[5] as number;
+  if (started) rec.startedAt = started;
+  // finishedAt is kept as a delta from startedAt once the node started (an epoch ms is >= 1e12)
+  if (finished) rec.finishedAt = started && finished < 1e12 ? started + finished : finished;
   if (r[6]) rec.worker = r[6] as string;
   if (r[7]) rec.dueAt = r[7] as number;
   if (typeof r[14] === "number" && r[14] > 0) rec.token = r[14];

@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import {
   type Claim,
   type ClaimRequest,
@@ -136,8 +136,10 @@ export class RedisStore implements Store {
     const window = key === undefined ? 0 : sub.idempotencyWindowMs;
     const idem = s.idempotency(key ?? runId);
     // the same nonce on every chunk and every re-send of this call: the scripts tell a re-send by it
-    const nonce = sub.nonce ?? randomUUID();
-    const fp = sub.fingerprint ?? fingerprint(sub.dag);
+    const nonce = sub.nonce ?? randomBytes(8).toString("hex");
+    const hex = sub.fingerprint ?? fingerprint(sub.dag);
+    // kept as its 32 bytes: half the memory of the hex text in every run hash
+    const fp = /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, "hex") : hex;
     const out = encode(sub.dag.output);
     const nodes = sub.dag.nodes;
     for (let attempt = 1; ; attempt++) {

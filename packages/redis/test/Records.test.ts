@@ -4,6 +4,7 @@ import { arbCanvas } from "@weft/testing";
 import { describe, expect, it } from "vitest";
 import {
   decodeError,
+  decodeNodeRecord,
   decodeSpec,
   encodeSpec,
   parseQueues,
@@ -85,5 +86,28 @@ describe("corrupt records", () => {
       tag: "CorruptRecord",
       message: expect.stringMatching(/^corrupt record: key k field e3: /),
     });
+  });
+});
+
+describe("node records", () => {
+  const record = (started: number, finished: number) =>
+    encode(["s", 1, 0, 0, started, finished, "w", 0, 1, 1, 5, 0, [], "t", 9]);
+
+  it("keep finishedAt as ms after startedAt once the node started, and read older absolute times as they are", () => {
+    const t = 1_767_225_600_000;
+    expect(decodeNodeRecord(record(t, 250), undefined, [])).toMatchObject({
+      startedAt: t,
+      finishedAt: t + 250,
+      token: 9,
+    });
+    expect(decodeNodeRecord(record(t, t + 300), undefined, []).finishedAt).toBe(t + 300);
+    expect(decodeNodeRecord(record(0, 1_000), undefined, []).finishedAt).toBe(1_000);
+  });
+
+  it("refuse bytes that are not a node record, saying why", () => {
+    expect(() => decodeNodeRecord(encode(["zz", 1]), undefined, [])).toThrow();
+    expect(() =>
+      decodeNodeRecord(encode(["q", "1", 0, 0, 0, 0, "", 0, 1, 1, 5, 0, [], "t"]), undefined, []),
+    ).toThrow("field 2 is not a number");
   });
 });

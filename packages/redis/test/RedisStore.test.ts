@@ -38,10 +38,12 @@ storeConformance("redis", () => connect(`conf${++n}`), { tamper });
 // the same suite with runs spread over three shards (hash tags), as on a Redis Cluster
 storeConformance("redis, 3 shards", () => connect(`shard${++n}`, 3), { runs: 10, tamper });
 
-// every transition in steps of 3 work items (cascades, sweeps and cancels go on in `drain`),
-// submissions in chunks of 4 nodes; maintenance promotes and re-delivers 3 at a time, as the model
+// every transition in steps of 3 work items (cascades and cancels go on in `drain`),
+// submissions in chunks of 4 nodes; maintenance promotes and re-delivers 3 at a time, as the
+// model. No corrupt records here: a node leased between two steps of a sweep runs (it has
+// started), which the model, doing each transition at once, cannot mirror; the bounded sweep
+// has its own test in faults.redis.test.ts.
 storeConformance("redis, budget 3", () => connect(`budget${++n}`, 1, 3), {
   runs: 10,
-  tamper,
   model: () => new MemoryStore({ batch: 3 }),
 });

@@ -42,6 +42,7 @@ afterAll(async () => {
 
 const count = task({ name: "count", input: Schema.Int, output: Schema.Int });
 const double = task({ name: "double", input: Schema.Int, output: Schema.Int });
+const total = task({ name: "total", input: Schema.Array(Schema.Int), output: Schema.Int });
 const handlers = [handle(count, (n) => n), handle(double, (n) => n * 2)];
 const silent = pino({ level: "silent" });
 let n = 0;
@@ -154,6 +155,54 @@ describe("a corrupt record fails only its own node and run", () => {
     await store.close();
   });
 
+  it("sweeps a large run in bounded steps: every node not started ends skipped and leaves its queue", async () => {
+    const prefix = `corrupt${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix, budget: 4, submitChunk: 8 });
+    const wide = group(...Array.from({ length: 30 }, (_, i) => count.si(i)));
+    const { runId } = await store.submit({
+      runId: "wide",
+      dag: compile(chain(wide, total.s().with({ queue: "late" }))),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    await raw.hset(runKey(prefix, runId), "n3", Buffer.from("garbage"));
+    // the claim pops five members: node 3's record is corrupt, the four others start
+    const claims = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      max: 5,
+      leaseMs: 10_000,
+      now: 1,
+    });
+    expect(claims.map((c) => c.nodeId)).toEqual([0, 1, 2, 4]);
+    const snap = (await store.getRun(runId))!;
+    expect(snap.run).toMatchObject({ status: "failed", failedNode: 3 });
+    expect(snap.nodes.filter((x) => x.state === "running").map((x) => x.id)).toEqual([0, 1, 2, 4]);
+    expect(snap.nodes.filter((x) => x.state === "skipped")).toHaveLength(26);
+    const q = shardKeys(prefix, 0).queue("default");
+    expect(await raw.zcard(q.ready)).toBe(0);
+    expect(await raw.llen(shardKeys(prefix, 0).run(runId).work)).toBe(0);
+    // the running members finish normally; then the run ends
+    for (const c of claims) {
+      const r = await store.complete(c, encode(c.nodeId), {
+        now: 2,
+        workerId: "w",
+        queues: ["default"],
+        nextMax: 1,
+        leaseMs: 10_000,
+      });
+      expect(r).toEqual({ ok: true, next: [] });
+    }
+    const done = (await store.getRun(runId))!;
+    expect(done.run).toMatchObject({ status: "failed", ended: 31, finishedAt: 2 });
+    expect(done.nodes[30]!.error?.message).toBe(
+      "a corrupt record (field n3) stopped the run before this node could start",
+    );
+    await store.close();
+  });
+
   it.each([
     ["status", "nonsense", /unknown status "nonsense"/],
     ["ended", "many", /not a count: "many"/],
@@ -221,8 +270,11 @@ describe("a re-sent script is a no-op that answers the same", () => {
     });
     expect(claims.map((c) => c.nodeId)).toEqual([0, 1, 2, 3, 4]);
     expect(await raw.zcard(shardKeys(prefix, 0).pending)).toBe(0);
-    const h = await raw.hgetall(runKey(prefix, "chunks"));
-    expect(h).toMatchObject({ status: "running", fp: fingerprint(dag) });
+    expect(await raw.hget(runKey(prefix, "chunks"), "status")).toBe("running");
+    // the fingerprint is kept as its 32 bytes
+    expect(await raw.hgetBuffer(runKey(prefix, "chunks"), "fp")).toEqual(
+      Buffer.from(fingerprint(dag), "hex"),
+    );
     await store.close();
   });
 
@@ -240,8 +292,10 @@ describe("a re-sent script is a no-op that answers the same", () => {
       now: 0,
     });
     expect(sub).toEqual({ runId: "keyed", existing: false });
-    const value = decode((await raw.getBuffer(shardKeys(prefix, 0).idempotency("order-1")))!);
-    expect(value).toEqual([fingerprint(compile(count.si(1))), "keyed"]);
+    // the key names its run and the run's fingerprint: msgpack [fingerprint (32 bytes), runId]
+    const value = (await raw.getBuffer(shardKeys(prefix, 0).idempotency("order-1")))!;
+    expect((decode(value) as unknown[])[1]).toBe("keyed");
+    expect(value.includes(Buffer.from(fingerprint(compile(count.si(1))), "hex"))).toBe(true);
     await store.close();
   });
 

@@ -1,10 +1,11 @@
 -- complete: records a node's result if the attempt's fencing token still
 -- holds its lease (docs/guarantees.md §2), makes dependents ready in
 -- declaration order (§3, §4) and leases up to `nextMax` of them to the same
--- worker, remembering the (node, token) pairs it handed out. Re-sent (the
--- node already succeeded under this token) it changes nothing and answers
--- the same claims, those still running under their token. In a cancelled run
--- the node ends `cancelled` and its result is not recorded.
+-- worker. Re-sent (the node already succeeded under this token) it changes
+-- nothing and answers the same claims: the dependents this completion
+-- leased, found as those started by this worker at the completion's time
+-- and still running (nothing is stored for it: a node record stays small).
+-- In a cancelled run the node ends `cancelled` and its result is not recorded.
 -- KEYS: the uniform run layout (includes/run.lua)
 -- ARGV: 1 runId, 2 node, 3 token, 4 result bytes, 5 now, 6 worker id,
 --   7 nextMax, 8 lease ms, 9 queue indexes the worker serves (",1,3,"), 10 budget
@@ -20,14 +21,17 @@ if not M then return { "STALE", 0 } end
 local r = getNode(n)
 if not r or r[ST] ~= "r" then
   if r and r[TOK] == token and r[ST] == "s" then
-    -- this very completion, re-sent: the claims it handed out that still run under their token
-    local claims, h = {}, r[HANDED] or {}
-    for i = 1, #h, 2 do
-      local d, t = h[i], h[i + 1]
-      local dr = getNode(d)
-      if dr and dr[ST] == "r" and dr[TOK] == t then
+    -- this very completion, re-sent: the dependents it leased to this worker, in the order it
+    -- leased them (declaration order), that still run under that lease
+    local claims, nextMax, served = {}, tonumber(ARGV[7]), ARGV[9]
+    for _, v in ipairs(r[NEXT]) do
+      if #claims >= nextMax then break end
+      local d = type(v) == "number" and (v >= 0 and v or -v - 1)
+      local dr = d and getNode(d)
+      if dr and dr[ST] == "r" and dr[STARTED] == finishedAt(r) and dr[WORKER] == ARGV[6]
+        and string.find(served, "," .. dr[QIDX] .. ",", 1, true) then
         local deps = depResults(d)
-        if deps then claims[#claims + 1] = claimTuple(d, dr, t, deps) end
+        if deps then claims[#claims + 1] = claimTuple(d, dr, dr[TOK], deps) end
       end
     end
     return { "REPLAYED", settleEarly(M, budget, now), unpack(claims) }
@@ -54,25 +58,17 @@ redis.call("HSET", K.res, "r" .. n, ARGV[4])
 endNode(M, n, r, "s", nil, now)
 local more = cascade(M, n, ready, budget, now)
 local nextMax, served = tonumber(ARGV[7]), ARGV[9]
-local claims, rest, handed = {}, {}, {}
+local claims, rest = {}, {}
 for _, d in ipairs(ready) do
   local dr = getNode(d)
   -- a run stopped on the way (a corrupt record) hands nothing out
   if M.status == "running" and dr[ST] == "q" and #claims < nextMax
     and string.find(served, "," .. dr[QIDX] .. ",", 1, true) then
     local c = startHere(M, d, dr, ARGV[6], tonumber(ARGV[8]), now, runId)
-    if c then
-      claims[#claims + 1] = c
-      handed[#handed + 1] = d
-      handed[#handed + 1] = c[2]
-    end
+    if c then claims[#claims + 1] = c end
   else
     rest[#rest + 1] = d
   end
-end
-if #handed > 0 then
-  r[HANDED] = handed
-  putNode(n, r)
 end
 enqueue(M, rest, 1)
 saveRun(M, now)

@@ -27,9 +27,8 @@
 -- node record fields (a msgpack array)
 local ST, ATT, STALLS, PEND, STARTED, FINISHED, WORKER, DUE, MAXST, QIDX, PRIO, TOL, NEXT, TASK =
   1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
--- TOK: fencing token of the node's current or last lease; HANDED: the (node, token)
--- pairs a completion leased to its worker, flattened, replayed by a re-sent completion
-local TOK, HANDED = 15, 16
+-- TOK: fencing token of the node's current or last lease
+local TOK = 15
 
 local TERMINAL = { s = true, f = true, c = true, k = true }
 local STATE_NAME = { w = "waiting", q = "queued", r = "running", y = "retrying", s = "succeeded", f = "failed", c = "cancelled", k = "skipped" }
@@ -66,13 +65,17 @@ local function corruptError(field, why)
     message = "corrupt record: key " .. K.run .. " field " .. field .. ": " .. why })
 end
 
+-- (allocation-free: these run on every record read, and garbage grows the Lua heap)
+local function oneValue(ok, v, ...)
+  if not ok then return nil, "not msgpack (" .. tostring(v) .. ")" end
+  if v == nil then return nil, "no value" end
+  if select("#", ...) > 0 then return nil, "trailing bytes after the record" end
+  return v
+end
+
 -- decodes bytes that must hold exactly one msgpack value; nil and why when they do not
 local function unpackOne(raw)
-  local res = { pcall(cmsgpack.unpack, raw) }
-  if not res[1] then return nil, "not msgpack (" .. tostring(res[2]) .. ")" end
-  if res[2] == nil then return nil, "no value" end
-  if #res > 2 then return nil, "trailing bytes after the record" end
-  return res[2]
+  return oneValue(pcall(cmsgpack.unpack, raw))
 end
 
 -- a node record, checked field by field; nil and why when it is not one
@@ -81,15 +84,14 @@ local function decodeNode(raw)
   if not r then return nil, why end
   if type(r) ~= "table" then return nil, "not an array" end
   if not STATE_NAME[r[ST]] then return nil, "unknown state " .. tostring(r[ST]) end
-  for _, i in ipairs({ ATT, STALLS, PEND, STARTED, FINISHED, DUE, MAXST, QIDX, PRIO, TOL }) do
-    if type(r[i]) ~= "number" then return nil, "field " .. i .. " is not a number" end
+  for i = ATT, TOL do -- fields 2-12: numbers, but for the worker (7)
+    if i ~= WORKER and type(r[i]) ~= "number" then return nil, "field " .. i .. " is not a number" end
   end
   if type(r[WORKER]) ~= "string" or type(r[TASK]) ~= "string" then return nil, "worker or task is not a string" end
   -- its entries are checked where they are walked: a fan-out's list can be long
   if type(r[NEXT]) ~= "table" then return nil, "dependents are not a list" end
   if r[TOK] == nil then r[TOK] = 0 end
   if type(r[TOK]) ~= "number" then return nil, "token is not a number" end
-  if r[HANDED] ~= nil and type(r[HANDED]) ~= "table" then return nil, "handed claims are not a list" end
   return r
 end
 
@@ -252,10 +254,17 @@ local function skipError(kind, msg)
   return cmsgpack.pack({ tag = kind, message = msg, retryable = false })
 end
 
+-- when node record r ended (its FINISHED field is kept as a delta from STARTED once it
+-- started, a few bytes instead of nine: the record then stays in a compact hash)
+local function finishedAt(r)
+  if r[STARTED] > 0 and r[FINISHED] < 1e12 then return r[STARTED] + r[FINISHED] end
+  return r[FINISHED]
+end
+
 -- ends node n in `state`, with error bytes or nil
 endNode = function(M, n, r, state, err, now)
   r[ST] = state
-  r[FINISHED] = now
+  r[FINISHED] = r[STARTED] > 0 and now - r[STARTED] or now
   r[DUE] = 0
   if err then redis.call("HSET", K.res, "e" .. n, err) else redis.call("HDEL", K.res, "e" .. n) end
   putNode(n, r)
