@@ -151,8 +151,7 @@ export class RedisStore implements Store {
         const cur = await this.redis.getBuffer(idem);
         if (cur) {
           seen = cur;
-          const other = idempotencyRun(cur);
-          if (other !== undefined) named = s.run(other).record;
+          named = s.run(idempotencyRun(cur)).record;
         }
       }
       const keys = [...runScriptKeys(s, runId, queues), s.pending, idem, named];
@@ -925,14 +924,18 @@ export class RedisStore implements Store {
 
 const fixedKeys = (name: ScriptName): boolean => SCRIPTS[name] !== undefined;
 
-/** The run id an idempotency key's value (msgpack `[fingerprint, runId]`) names, if it can be read. */
-const idempotencyRun = (value: Buffer): string | undefined => {
+/**
+ * The run id an idempotency key's value names: msgpack `[fingerprint, runId]`,
+ * or, for a key written before keys held a fingerprint, the bare run id.
+ */
+const idempotencyRun = (value: Buffer): string => {
   try {
     const v = decode(value) as unknown;
-    return Array.isArray(v) && typeof v[1] === "string" ? v[1] : undefined;
+    if (Array.isArray(v) && typeof v[1] === "string") return v[1];
   } catch {
-    return undefined;
+    // not msgpack: the bare run id
   }
+  return value.toString();
 };
 
 /** The spec shown for a node whose stored spec cannot be decoded. */

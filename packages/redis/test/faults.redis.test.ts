@@ -299,6 +299,24 @@ describe("a re-sent script is a no-op that answers the same", () => {
     await store.close();
   });
 
+  it("an idempotency key written before keys held a fingerprint (the bare run id) still returns its run", async () => {
+    const prefix = `resend${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const sub = (runId: string) => ({
+      runId,
+      dag: compile(count.si(1)),
+      tags: [],
+      idempotencyKey: "legacy",
+      idempotencyWindowMs: 60_000,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    await store.submit(sub("old-run"));
+    await raw.set(shardKeys(prefix, 0).idempotency("legacy"), "old-run", "PX", 60_000);
+    expect(await store.submit(sub("new-run"))).toEqual({ runId: "old-run", existing: true });
+    await store.close();
+  });
+
   it("start: re-sent under the token the node runs under, the same claim data, no stall or attempt counted", async () => {
     const prefix = `resend${++n}`;
     const store = await RedisStore.connect(server.url, { prefix });

@@ -47,15 +47,14 @@ if begin and not resent then
     local cur = redis.call("GET", idemKey) or ""
     if cur ~= ARGV[14] then return { "RETRY" } end
     if cur ~= "" then
-      -- {fingerprint, runId}; a value that cannot be read frees the key
+      -- {fingerprint, runId}; a key written before keys held a fingerprint is the bare run id
       local ok, held = pcall(cmsgpack.unpack, cur)
-      if ok and type(held) == "table" and type(held[2]) == "string" then
-        local status = redis.call("HGET", named, "status")
-        if status then -- a key whose run no longer exists is free
-          if held[1] ~= fp then return { "CONFLICT", held[2] } end
-          local reuse = ARGV[15] == "allow-if-failed" and (status == "failed" or status == "cancelled")
-          if not reuse then return { "EXISTS", held[2] } end
-        end
+      if not ok or type(held) ~= "table" or type(held[2]) ~= "string" then held = { false, cur } end
+      local status = redis.call("HGET", named, "status")
+      if status then -- a key whose run no longer exists is free
+        if held[1] and held[1] ~= fp then return { "CONFLICT", held[2] } end
+        local reuse = ARGV[15] == "allow-if-failed" and (status == "failed" or status == "cancelled")
+        if not reuse then return { "EXISTS", held[2] } end
       end
     end
     redis.call("SET", idemKey, cmsgpack.pack({ fp, runId }), "PX", window)
