@@ -3,24 +3,43 @@
  *
  * @since 0.1.0
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { type Outcome, shapeValue } from "./Args.ts";
-import type { Canvas } from "./Canvas.ts";
+import type { Canvas, TaskRef } from "./Canvas.ts";
 import { decode } from "./Codec.ts";
 import { compile, type Dag, flatten } from "./Dag.ts";
-import { ResultTimeout, RunFailed, RunNotFound } from "./Errors.ts";
+import { ResultTimeout, ResultUndecodable, RunFailed, RunNotFound } from "./Errors.ts";
+import { fingerprint } from "./Fingerprint.ts";
 import type { RunRecord } from "./Machine.ts";
-import type { RunSnapshot, Store } from "./Store.ts";
+import type { IdempotencyReuse, RunSnapshot, Store } from "./Store.ts";
 import { decodeWith } from "./Task.ts";
 
 /** Options of one submission. Durations are ms. */
 export interface SubmitOptions {
-  /** The run's id; default a new time-ordered id. Must be unique (use `idempotencyKey` to deduplicate). */
+  /**
+   * The run's id; default a new time-ordered id. Submitting the same canvas
+   * and input again under the same id returns that run (`existing: true`),
+   * so a caller that retries after an error with the id it chose never runs
+   * the work twice; another canvas or input under a taken id is a
+   * `DuplicateRun`.
+   */
   readonly runId?: string;
-  /** A second submission with the same key within the window returns the first run. */
+  /**
+   * A second submission with the same key within the window returns the
+   * first run while that run exists (once it expired after its retention,
+   * the key is free). The same key with another canvas or input is an
+   * `IdempotencyConflict` naming the existing run.
+   */
   readonly idempotencyKey?: string;
   /** Window of the idempotency key. Default 24 h. */
   readonly idempotencyWindowMs?: number;
+  /**
+   * What a key whose run ended failed or was cancelled does:
+   * `"return-existing"` (default) returns that run; `"allow-if-failed"`
+   * starts a new run and moves the key to it (Temporal's
+   * ALLOW_DUPLICATE_FAILED_ONLY).
+   */
+  readonly idempotencyReuse?: IdempotencyReuse;
   /** How long the run is kept after it ends. Default 7 days. */
   readonly retentionMs?: number;
   readonly tags?: ReadonlyArray<string>;
@@ -32,12 +51,20 @@ export interface RunHandle<Out> {
   /** True when an idempotency key matched an earlier run. */
   readonly existing: boolean;
   /**
-   * Waits for the run to end and returns its typed output.
+   * Waits for the run to end and returns its typed output, decoded with the
+   * run's own stored DAG (its output shape and each node's task, whose
+   * schema is looked up by name in this handle's canvas).
+   *
+   * By default it rejects as soon as the run is failed or cancelled, while
+   * nodes that were already running may still be finishing; with
+   * `waitForQuiet: true` it waits until every node has ended first.
    *
    * @throws RunFailed when the run ends failed or cancelled.
    * @throws ResultTimeout after `timeout` ms (default 60 000).
+   * @throws RunNotFound at once when the run does not exist (or expired).
+   * @throws ResultUndecodable when a node's task is not in this canvas or its bytes do not decode.
    */
-  result(opts?: { readonly timeout?: number }): Promise<Out>;
+  result(opts?: { readonly timeout?: number; readonly waitForQuiet?: boolean }): Promise<Out>;
   /** The run's record (status, counts, timestamps). */
   status(): Promise<RunRecord>;
 }
@@ -45,9 +72,12 @@ export interface RunHandle<Out> {
 /** A client bound to a store. */
 export interface Client {
   /**
-   * Compiles and submits a canvas.
+   * Compiles and submits a canvas. Safe to retry: see {@link SubmitOptions.runId}
+   * and {@link SubmitOptions.idempotencyKey}.
    *
    * @throws InvalidCanvas / InvalidInput before anything is written.
+   * @throws DuplicateRun when `runId` names a run of another canvas or input.
+   * @throws IdempotencyConflict when the key names a run of another canvas or input.
    */
   submit<Out>(canvas: Canvas<unknown, Out>, opts?: SubmitOptions): Promise<RunHandle<Out>>;
   /** The run with every node. @throws RunNotFound */
@@ -64,11 +94,19 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     return snap;
   };
 
+  // decodes with the run's own stored shape and task names; the handle's
+  // canvas only supplies schemas, looked up by task name
   const output = async (runId: string, dag: Dag): Promise<unknown> => {
     const snap = await get(runId);
+    const shape = snap.output ?? dag.output;
+    const tasks = tasksByName(dag.tasks);
+    const nodes = new Map(snap.nodes.map((n) => [n.id, n]));
     const outcomes = new Map<number, Outcome>();
-    for (const id of flatten(dag.output)) {
-      const node = snap.nodes[id]!;
+    for (const id of flatten(shape)) {
+      const node = nodes.get(id);
+      if (!node) {
+        throw new ResultUndecodable({ runId, nodeId: id, reason: "the run has no such node" });
+      }
       if (node.state !== "succeeded") {
         outcomes.set(id, {
           ok: false,
@@ -76,13 +114,46 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
         });
         continue;
       }
+      const task = tasks.get(node.spec.task);
+      if (!task) {
+        throw new ResultUndecodable({
+          runId,
+          nodeId: id,
+          reason: `it ran task "${node.spec.task}", which this canvas does not have; read the run with client.get(${JSON.stringify(runId)}) and decode it with that task's output schema`,
+        });
+      }
+      if (task === "ambiguous") {
+        throw new ResultUndecodable({
+          runId,
+          nodeId: id,
+          reason: `this canvas has several tasks named "${node.spec.task}" with different output schemas`,
+        });
+      }
       const bytes = await store.getResult(runId, id);
-      const decoded =
-        bytes === undefined ? undefined : decodeWith(dag.tasks[id]!.output, decode(bytes));
-      if (!decoded?.ok) throw new Error(`result of node ${id} cannot be decoded`);
+      if (bytes === undefined) {
+        throw new ResultUndecodable({ runId, nodeId: id, reason: "no result is recorded" });
+      }
+      let value: unknown;
+      try {
+        value = decode(bytes);
+      } catch (e) {
+        throw new ResultUndecodable({
+          runId,
+          nodeId: id,
+          reason: `the recorded bytes are not msgpack (${e instanceof Error ? e.message : String(e)})`,
+        });
+      }
+      const decoded = decodeWith(task.output, value);
+      if (!decoded.ok) {
+        throw new ResultUndecodable({
+          runId,
+          nodeId: id,
+          reason: `it does not match the output schema of task "${task.name}": ${decoded.detail}`,
+        });
+      }
       outcomes.set(id, { ok: true, value: decoded.value });
     }
-    return shapeValue(dag.output, (id) => outcomes.get(id)!);
+    return shapeValue(shape, (id) => outcomes.get(id)!);
   };
 
   return {
@@ -94,16 +165,19 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
         tags: opts.tags ?? [],
         ...(opts.idempotencyKey === undefined ? {} : { idempotencyKey: opts.idempotencyKey }),
         idempotencyWindowMs: opts.idempotencyWindowMs ?? 86_400_000,
+        ...(opts.idempotencyReuse === undefined ? {} : { idempotencyReuse: opts.idempotencyReuse }),
         retentionMs: opts.retentionMs ?? 7 * 86_400_000,
         now: now(),
+        fingerprint: fingerprint(dag),
+        nonce: randomBytes(8).toString("hex"),
       });
       const runId = res.runId;
       return {
         runId,
         existing: res.existing,
         status: async () => (await get(runId)).run,
-        result: async ({ timeout = 60_000 } = {}) => {
-          const run = await store.waitForRun(runId, timeout);
+        result: async ({ timeout = 60_000, waitForQuiet = false } = {}) => {
+          const run = await store.waitForRun(runId, timeout, { quiet: waitForQuiet });
           if (!run) throw new ResultTimeout({ runId, timeoutMs: timeout });
           if (run.status !== "succeeded")
             throw new RunFailed({ runId, status: run.status, error: run.error });
@@ -114,4 +188,16 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     get,
     cancel: (runId) => store.cancel(runId, { now: now() }),
   };
+};
+
+/** Tasks by name; a name shared by tasks with different output schemas is ambiguous. */
+const tasksByName = (tasks: ReadonlyArray<TaskRef>): Map<string, TaskRef | "ambiguous"> => {
+  const out = new Map<string, TaskRef | "ambiguous">();
+  for (const t of tasks) {
+    const seen = out.get(t.name);
+    if (seen === undefined) out.set(t.name, t);
+    else if (seen !== "ambiguous" && seen !== t && seen.output !== t.output)
+      out.set(t.name, "ambiguous");
+  }
+  return out;
 };

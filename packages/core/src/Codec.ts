@@ -276,11 +276,11 @@ export const encode = (value: unknown): Uint8Array => {
  */
 export const decode = (bytes: Uint8Array): unknown => {
   const problem = scan(bytes);
-  if (problem !== undefined) throw new CorruptRecord({ detail: problem });
+  if (problem !== undefined) throw new CorruptRecord({ reason: problem });
   try {
     return unpackr.unpack(bytes);
   } catch (e) {
-    throw new CorruptRecord({ detail: `not valid msgpack (${reason(e)})` });
+    throw new CorruptRecord({ reason: `not valid msgpack (${reason(e)})` });
   }
 };
 

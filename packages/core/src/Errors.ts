@@ -100,21 +100,6 @@ export class InvalidOutput extends Data.TaggedError("InvalidOutput")<{
   }
 }
 
-/**
- * Stored bytes that are not what Weft writes: not msgpack, or msgpack that
- * does not decode to plain data (an extension type such as a timestamp,
- * a `Set` or a `BigInt`). See `Codec.decode`. Retrying cannot help.
- */
-export class CorruptRecord extends Data.TaggedError("CorruptRecord")<{
-  readonly detail: string;
-}> {
-  /** Read by `toErrorInfo`: the node fails without retrying. */
-  readonly retryable = false;
-  override get message() {
-    return `corrupt record: ${this.detail}`;
-  }
-}
-
 /** A canvas that cannot be compiled (empty group, too large, a signature with no input, ...). */
 export class InvalidCanvas extends Data.TaggedError("InvalidCanvas")<{
   readonly reason: string;
@@ -135,6 +120,70 @@ export class RunNotFound extends Data.TaggedError("RunNotFound")<{ readonly runI
 export class DuplicateRun extends Data.TaggedError("DuplicateRun")<{ readonly runId: string }> {
   override get message() {
     return `run id ${this.runId} already exists; pick a new id, or use an idempotency key to get the existing run back`;
+  }
+}
+
+/**
+ * A submission reused an idempotency key whose run was submitted with a
+ * different canvas or input (another fingerprint): returning that run would
+ * hand this caller another submission's data, so nothing is written.
+ */
+export class IdempotencyConflict extends Data.TaggedError("IdempotencyConflict")<{
+  readonly key: string;
+  /** The run the key already names. */
+  readonly runId: string;
+}> {
+  override get message() {
+    return `idempotency key ${JSON.stringify(this.key)} already names run ${this.runId}, submitted with a different canvas or input; use a new key for a different submission, or read that run with client.get(${JSON.stringify(this.runId)})`;
+  }
+}
+
+/**
+ * A stored record (a node record, a node spec, a dependency list, a run
+ * record field, a value) could not be decoded: not msgpack, or msgpack that
+ * does not decode to plain data (an extension type such as a timestamp, a
+ * `Set` or a `BigInt`; see `Codec.decode`). As an {@link ErrorInfo} (tag
+ * `CorruptRecord`, see {@link corruptRecordInfo}) it fails that node and its
+ * run only; `client.get` and `weft inspect` show it. Retrying cannot help.
+ */
+export class CorruptRecord extends Data.TaggedError("CorruptRecord")<{
+  /** The store key that holds the record (a Redis key, or `memory:run:<id>`), when known. */
+  readonly key?: string | undefined;
+  /** The field of that key (`n3`, `s3`, `d3`, `queues`, `status`, ...), when known. */
+  readonly field?: string | undefined;
+  /** Why it cannot be read. */
+  readonly reason: string;
+}> {
+  /** Read by `toErrorInfo`: the node fails without retrying. */
+  readonly retryable = false;
+  override get message() {
+    return this.key === undefined
+      ? `corrupt record: ${this.reason}`
+      : corruptRecordMessage(this.key, this.field ?? "?", this.reason);
+  }
+}
+
+/** The message of a {@link CorruptRecord}; the Lua scripts write the same text. */
+export const corruptRecordMessage = (key: string, field: string, reason: string): string =>
+  `corrupt record: key ${key} field ${field}: ${reason}`;
+
+/** The non-retryable {@link ErrorInfo} a corrupt record leaves on its node and run. */
+export const corruptRecordInfo = (key: string, field: string, reason: string): ErrorInfo =>
+  fatal("CorruptRecord", corruptRecordMessage(key, field, reason));
+
+/**
+ * `result()` could not decode a node's recorded result with the canvas it
+ * was given: the run's stored node names a task that canvas does not have
+ * (or two tasks share its name), or the bytes do not match the task's
+ * output schema. Nothing is guessed.
+ */
+export class ResultUndecodable extends Data.TaggedError("ResultUndecodable")<{
+  readonly runId: string;
+  readonly nodeId: number;
+  readonly reason: string;
+}> {
+  override get message() {
+    return `result of node ${this.nodeId} of run ${this.runId} cannot be decoded: ${this.reason}`;
   }
 }
 

@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import type { Dag } from "./Dag.ts";
-import type { ErrorInfo } from "./Errors.ts";
+import { corruptRecordInfo, type ErrorInfo } from "./Errors.ts";
 
 /** A node's state. */
 export type NodeState =
@@ -73,6 +73,8 @@ export interface NodeRecord {
   error?: ErrorInfo;
   /** When a `retrying` node is due, epoch ms. */
   dueAt?: number;
+  /** Fencing token of the node's current or last lease (stores set it when they lease the node). */
+  token?: number;
   /**
    * Attempts that did not succeed, oldest first. The successful attempt is
    * not stored (it is the record's own worker and times): see {@link attemptHistory}.
@@ -128,6 +130,19 @@ export interface RunState {
   readonly run: RunRecord;
   readonly nodes: NodeRecord[];
   readonly graph: Dag["nodes"];
+  /** The key that names this run's records in `CorruptRecord` messages. Default `run:<id>`. */
+  key?: string;
+  /**
+   * Nodes whose stored record reads as garbage, with why (the in-memory
+   * store's test hook). Found where a store reads the record: see {@link readNode}.
+   */
+  corrupt?: Map<number, string>;
+  /** The field of the first corrupt record found; the sweep's skip reason names it. */
+  corruption?: string;
+  /** A sweep of the nodes not started is due at the end of the current transition. */
+  sweepDue?: boolean;
+  /** Nodes a sweep took out of their queue (they were queued or retrying); the store drops them and clears this. */
+  swept?: number[];
 }
 
 /** Creates the state of a freshly written run (`pending`: nothing is runnable yet). */
@@ -149,16 +164,98 @@ export const commitRun = (s: RunState, now: number): number[] => {
   s.run.status = "running";
   s.run.startedAt = now;
   const ready: number[] = [];
-  s.nodes.forEach((n, id) => {
-    if (n.state === "waiting" && n.pending === 0) {
+  for (let id = 0; id < s.nodes.length; id++) {
+    const n = read(s, id, now);
+    if (s.run.status === "running" && n.state === "waiting" && n.pending === 0) {
       n.state = "queued";
       ready.push(id);
     }
-  });
-  return ready;
+  }
+  conclude(s, now);
+  return ready.filter((id) => s.nodes[id]!.state === "queued");
 };
 
-/** Result of {@link startNode}. */
+/**
+ * Reads node `id` as a store reads its record. A record found corrupt (see
+ * {@link RunState.corrupt}) is replaced by a `failed` one with a
+ * `CorruptRecord` error, the run fails, and every node not started is
+ * skipped (see {@link corruptNode}).
+ */
+export const readNode = (s: RunState, id: number, now: number): NodeRecord => {
+  const n = read(s, id, now);
+  conclude(s, now);
+  return n;
+};
+
+/**
+ * Fails node `id` because its record field `field` cannot be decoded, and
+ * with it the run (`CorruptRecord`, `failedNode`), unless the run already
+ * ended; the first corruption of a run that is not cancelled then sweeps it:
+ * every node not started (waiting, queued, retrying) ends `skipped` with a
+ * reason naming the corrupt field, and leaves its queue. Running nodes finish
+ * normally. `replaced`: the node's own record was the corrupt part, so what
+ * it held (attempts, stalls, times) is lost and it counts as ended now.
+ * Deferred to the end of the transition: call {@link readNode} or a
+ * transition, which conclude.
+ */
+export const corruptNode = (
+  s: RunState,
+  id: number,
+  field: string,
+  why: string,
+  now: number,
+  replaced: boolean,
+): void => {
+  const n = s.nodes[id]!;
+  const error = corruptRecordInfo(s.key ?? `run:${s.run.id}`, field, why);
+  if (replaced) {
+    n.attempts = 0;
+    n.stalls = 0;
+    n.pending = 0;
+    delete n.startedAt;
+    delete n.worker;
+    delete n.token;
+  } else if (TERMINAL.has(n.state)) return;
+  end(s, id, "failed", error, now);
+  if (s.run.status === "running" || s.run.status === "pending") {
+    s.run.status = "failed";
+    s.run.error = error;
+    s.run.failedNode = id;
+  }
+  if (s.corruption === undefined) {
+    s.corruption = field;
+    if (s.run.status !== "cancelled") s.sweepDue = true;
+  }
+};
+
+const read = (s: RunState, id: number, now: number): NodeRecord => {
+  const why = s.corrupt?.get(id);
+  if (why !== undefined) {
+    s.corrupt!.delete(id);
+    corruptNode(s, id, `n${id}`, why, now, true);
+  }
+  return s.nodes[id]!;
+};
+
+/** Runs a due sweep, then sets `finishedAt` when every node has ended. */
+const conclude = (s: RunState, now: number): void => {
+  while (s.sweepDue) {
+    s.sweepDue = false;
+    for (let id = 0; id < s.nodes.length; id++) {
+      const n = read(s, id, now);
+      if (n.state === "waiting" || n.state === "queued" || n.state === "retrying") {
+        if (n.state !== "waiting") {
+          s.swept ??= [];
+          s.swept.push(id);
+        }
+        end(s, id, "skipped", sweepReason(s), now);
+      }
+    }
+  }
+  finish(s, now);
+};
+
+/** Result of {@link startNode}. `refused` includes a node found corrupt (now `failed`). */
 export type StartResult =
   | { readonly kind: "started"; readonly attempt: number; readonly stalled: boolean }
   | { readonly kind: "refused"; readonly state: NodeState }
@@ -176,7 +273,7 @@ export const startNode = (
   maxStalls: number,
   now: number,
 ): StartResult => {
-  const n = s.nodes[id]!;
+  const n = readNode(s, id, now);
   if (n.state !== "queued" && n.state !== "retrying" && n.state !== "running") {
     return { kind: "refused", state: n.state };
   }
@@ -206,7 +303,7 @@ export const startNode = (
  * is `queued` again and the attempt is not counted.
  */
 export const releaseNode = (s: RunState, id: number, now: number): boolean => {
-  const n = s.nodes[id]!;
+  const n = readNode(s, id, now);
   if (n.state !== "running") return false;
   record(n, "released", now);
   n.state = "queued";
@@ -214,10 +311,34 @@ export const releaseNode = (s: RunState, id: number, now: number): boolean => {
   return true;
 };
 
-/** Records a success; returns the nodes that became ready, in declaration order. */
-export const completeNode = (s: RunState, id: number, now: number): number[] | undefined => {
-  if (s.nodes[id]!.state !== "running") return undefined;
-  return settle(s, id, "succeeded", undefined, now);
+/** What {@link completeNode} did. */
+export interface Completion {
+  /** Nodes that became ready, in declaration order. */
+  readonly ready: number[];
+  /** True when the run had been cancelled: the node ended `cancelled` and its result is not recorded. */
+  readonly cancelled: boolean;
+}
+
+/** The error of a node whose completion came after its run was cancelled. */
+export const CANCELLED_COMPLETION: ErrorInfo = {
+  tag: "Cancelled",
+  message: "the run was cancelled while this node ran: its result was discarded",
+  retryable: false,
+};
+
+/**
+ * Records a success, or, when the run was cancelled, ends the node
+ * `cancelled` without recording its result. `undefined` when the node is not
+ * running (a stale report).
+ */
+export const completeNode = (s: RunState, id: number, now: number): Completion | undefined => {
+  const n = readNode(s, id, now);
+  if (n.state !== "running") return undefined;
+  if (s.run.status === "cancelled") {
+    record(n, "cancelled", now);
+    return { ready: settle(s, id, "cancelled", CANCELLED_COMPLETION, now), cancelled: true };
+  }
+  return { ready: settle(s, id, "succeeded", undefined, now), cancelled: false };
 };
 
 /**
@@ -232,7 +353,7 @@ export const failNode = (
   retryAt: number | null,
   now: number,
 ): number[] | undefined => {
-  const n = s.nodes[id]!;
+  const n = readNode(s, id, now);
   if (n.state !== "running") return undefined;
   if (s.run.status === "cancelled") {
     record(n, "cancelled", now, error);
@@ -255,15 +376,14 @@ export const cancelRun = (s: RunState, now: number): number[] => {
   if (s.run.status !== "pending" && s.run.status !== "running") return [];
   s.run.status = "cancelled";
   const removed: number[] = [];
-  s.nodes.forEach((n, id) => {
+  for (let id = 0; id < s.nodes.length; id++) {
+    const n = read(s, id, now);
     if (n.state === "waiting" || n.state === "queued" || n.state === "retrying") {
       if (n.state !== "waiting") removed.push(id);
-      n.state = "cancelled";
-      n.finishedAt = now;
-      s.run.ended += 1;
+      end(s, id, "cancelled", undefined, now);
     }
-  });
-  finish(s, now);
+  }
+  conclude(s, now);
   return removed;
 };
 
@@ -289,15 +409,16 @@ const settle = (
     const g = s.graph[from]!;
     for (const d of g.dependents) {
       if (ok) release(s, d, from, now, ready, stack);
-      else if (!TERMINAL.has(s.nodes[d]!.state)) {
+      else if (!TERMINAL.has(read(s, d, now).state)) {
         end(s, d, "skipped", skipReason(s, from), now);
         stack.push(d);
       }
     }
     for (const d of g.settledDependents) release(s, d, from, now, ready, stack);
   }
-  finish(s, now);
-  return ready;
+  conclude(s, now);
+  // a sweep (a corrupt record found on the way) skips nodes made ready before it
+  return ready.filter((id) => s.nodes[id]!.state === "queued");
 };
 
 const release = (
@@ -308,7 +429,7 @@ const release = (
   ready: number[],
   stack: number[],
 ): void => {
-  const n = s.nodes[d]!;
+  const n = read(s, d, now);
   if (TERMINAL.has(n.state)) return;
   n.pending -= 1;
   if (n.pending > 0) return;
@@ -346,6 +467,12 @@ const finish = (s: RunState, now: number): void => {
 const skipReason = (s: RunState, from: number): ErrorInfo => ({
   tag: "Skipped",
   message: `upstream node ${from} (${s.graph[from]!.task}) ${s.nodes[from]!.state}`,
+  retryable: false,
+});
+
+const sweepReason = (s: RunState): ErrorInfo => ({
+  tag: "Skipped",
+  message: `a corrupt record (field ${s.corruption}) stopped the run before this node could start`,
   retryable: false,
 });
 

@@ -9,29 +9,74 @@
  *
  * @since 0.1.0
  */
-import type { Dag, DagNode } from "./Dag.ts";
+import type { Dag, DagNode, Shape } from "./Dag.ts";
 import type { ErrorInfo } from "./Errors.ts";
 import type { NodeRecord, Progress, RunRecord } from "./Machine.ts";
 
-/** A run to write. */
+/**
+ * What a submission does with an idempotency key whose run ended `failed` or
+ * `cancelled` (Temporal's workflow-id reuse policy):
+ * - `"return-existing"` (default): return that run, whatever its status;
+ * - `"allow-if-failed"` (Temporal's ALLOW_DUPLICATE_FAILED_ONLY): start a new
+ *   run and move the key to it; a key whose run is pending, running or
+ *   succeeded still returns that run.
+ */
+export type IdempotencyReuse = "return-existing" | "allow-if-failed";
+
+/**
+ * A run to write.
+ *
+ * Submitting is exactly-once as the caller sees it: repeating the very same
+ * call (same `nonce`, e.g. a command re-sent after a reconnect) returns what
+ * the first one did; another call with the same `runId` and the same
+ * `fingerprint` gets that run back (`existing: true`); another fingerprint
+ * is a `DuplicateRun`.
+ */
 export interface Submission {
   readonly runId: string;
   readonly dag: Dag;
   /** Encoded spec of every node is derived by the store from `dag`. */
   readonly tags: ReadonlyArray<string>;
-  /** With a key, a second submission within `idempotencyWindowMs` returns the first run. */
+  /**
+   * With a key, a second submission within `idempotencyWindowMs` returns the
+   * first run while that run exists (a key never outlives its run). The same
+   * key with another fingerprint is an `IdempotencyConflict`.
+   */
   readonly idempotencyKey?: string;
   readonly idempotencyWindowMs: number;
+  /** What a key whose run failed or was cancelled does. Default `"return-existing"`. */
+  readonly idempotencyReuse?: IdempotencyReuse;
   /** How long a finished run is kept, ms. */
   readonly retentionMs: number;
   readonly now: number;
+  /** `fingerprint(dag)` (see `Fingerprint`); computed by the store when absent. */
+  readonly fingerprint?: string;
+  /**
+   * A random id of this call: a store that finds its own nonce on the run
+   * knows the call is being repeated (re-sent) and changes nothing. A new
+   * random one per call when absent.
+   */
+  readonly nonce?: string;
 }
 
 /** Outcome of a submission. */
 export interface SubmitResult {
   readonly runId: string;
-  /** True when the idempotency key matched an earlier run, which is returned instead. */
+  /**
+   * True when an earlier submission's run is returned instead: the
+   * idempotency key named it, or the run id exists with the same fingerprint.
+   */
   readonly existing: boolean;
+}
+
+/** How {@link Store.waitForRun} waits. */
+export interface WaitForRunOptions {
+  /**
+   * Wait until the run is quiet: ended and every node ended (`finishedAt`
+   * set), so a failed or cancelled run's nodes still in flight have settled.
+   * Default false: resolve as soon as the status is final.
+   */
+  readonly quiet?: boolean;
 }
 
 /** The outcome of one dependency, as handed to the dependent node. */
@@ -136,22 +181,35 @@ export interface WorkerPresence extends WorkerInfo {
 /** A signal the store pushes as soon as it happens (not polled). */
 export type StoreSignal = { readonly kind: "cancelled"; readonly runId: string };
 
-/** A run with every node, for inspection. */
+/**
+ * A run with every node, for inspection. A record that cannot be decoded
+ * never makes the read throw: a corrupt node shows `failed` with a
+ * `CorruptRecord` error (and a placeholder spec when the spec is the corrupt
+ * part), a corrupt run record shows status `failed`.
+ */
 export interface RunSnapshot {
   readonly run: RunRecord & {
     readonly tags: ReadonlyArray<string>;
     readonly queues: ReadonlyArray<string>;
   };
+  /** Every node, in id order (`nodes[i].id === i`). */
   readonly nodes: ReadonlyArray<
     NodeRecord & { readonly id: number; readonly spec: DagNode; readonly progress?: Progress }
   >;
+  /** The run's output shape as stored at submit (absent for runs written before it was stored). */
+  readonly output?: Shape;
 }
 
 /** The storage contract. */
 export interface Store {
   /** Human-readable name (`memory`, `redis://host:port`). */
   readonly name: string;
-  /** Writes a run atomically (DESIGN.md §2.1) and makes its roots ready. */
+  /**
+   * Writes a run atomically (DESIGN.md §2.1) and makes its roots ready.
+   *
+   * @throws DuplicateRun when `runId` exists with another fingerprint.
+   * @throws IdempotencyConflict when the key names a live run with another fingerprint.
+   */
   submit(sub: Submission): Promise<SubmitResult>;
   /** Leases up to `max` ready nodes from `queues`, highest priority first, then arrival. */
   claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>>;
@@ -200,7 +258,11 @@ export interface Store {
   unregisterWorker(workerId: string): Promise<void>;
   /** Registered workers, alive ones and recently dead ones. */
   listWorkers(opts: { readonly now: number }): Promise<ReadonlyArray<WorkerPresence>>;
-  /** Cancels a run; returns false when it had already ended or does not exist. */
+  /**
+   * Cancels a run; returns false when it had already ended or does not
+   * exist. A cancel re-sent after a reconnect (the same call) answers what
+   * the first send did.
+   */
   cancel(runId: string, opts: { readonly now: number }): Promise<boolean>;
   /** The run with every node, or `undefined`. */
   getRun(runId: string): Promise<RunSnapshot | undefined>;
@@ -212,9 +274,17 @@ export interface Store {
   }): Promise<ReadonlyArray<RunRecord & { readonly tags: ReadonlyArray<string> }>>;
   /**
    * Resolves with the run's record once its status is final (`succeeded`,
-   * `failed`, `cancelled`), or `undefined` after `timeoutMs` of real time.
+   * `failed`, `cancelled`) — with `quiet`, once every node has ended too —
+   * or `undefined` after `timeoutMs` of real time.
+   *
+   * @throws RunNotFound at once when the run does not exist (never written,
+   *   or expired after its retention), or when it disappears while waited on.
    */
-  waitForRun(runId: string, timeoutMs: number): Promise<RunRecord | undefined>;
+  waitForRun(
+    runId: string,
+    timeoutMs: number,
+    opts?: WaitForRunOptions,
+  ): Promise<RunRecord | undefined>;
   /**
    * Acquires lock `name` for `owner` until `now + ttlMs` unless another owner
    * holds it unexpired; returns the lock's fencing token (it grows with every

@@ -13,6 +13,7 @@ export * from "./Clock.ts";
 export * from "./Codec.ts";
 export * from "./Dag.ts";
 export * from "./Errors.ts";
+export * from "./Fingerprint.ts";
 export * from "./Handler.ts";
 export * from "./Locks.ts";
 export * from "./Machine.ts";

@@ -4,12 +4,19 @@
  * with `cmsgpack`; a node spec is msgpack only TypeScript reads; values and
  * errors are msgpack.
  *
+ * Decoders of records a script also validates (node records, specs, run
+ * records) check every field and throw an `Error` that says what is wrong,
+ * so that a corrupt record fails its own node and run as `CorruptRecord`
+ * (never a wrong value); the display decoders (errors, history, progress)
+ * never throw.
+ *
  * @since 0.1.0
  */
 
 import {
   type AttemptOutcome,
   type AttemptRecord,
+  corruptRecordInfo,
   type DagNode,
   decode,
   type ErrorInfo,
@@ -20,6 +27,7 @@ import {
   type Progress,
   type RunRecord,
   type RunStatus,
+  type Shape,
 } from "@weft/core";
 import { unpackMultiple } from "msgpackr";
 
@@ -41,8 +49,12 @@ const STATE = Object.fromEntries(Object.entries(CODE).map(([k, v]) => [v, k])) a
 /**
  * The initial record of a node: `[state, attempts, stalls, pending,
  * startedAt, finishedAt, worker, dueAt, maxStalls, queue index (1-based),
- * priority, tolerant, next, task]`, where `next` lists dependents with
- * settled edges encoded as `-(id + 1)`, after the plain ones.
+ * priority, tolerant, next, task]`, where `finishedAt` is kept as ms after
+ * `startedAt` once the node started, and `next` lists dependents with
+ * settled edges encoded as `-(id + 1)`, after the plain ones. Scripts add
+ * field 15, the fencing token of the node's current or last lease, when
+ * they lease it. (A record stays under 64 bytes for short task names and
+ * worker ids, so that a small run's hash keeps Redis's compact encoding.)
  */
 export const encodeNodeRecord = (node: DagNode, queues: ReadonlyArray<string>): Uint8Array =>
   encode([
@@ -66,62 +78,142 @@ export const encodeNodeRecord = (node: DagNode, queues: ReadonlyArray<string>): 
 export const encodeDeps = (node: DagNode): Uint8Array | "" =>
   node.deps.length === 0 ? "" : encode([...node.deps]);
 
-/** Decodes a node record written by `encodeNodeRecord` or a script. */
+/**
+ * Decodes a node record written by `encodeNodeRecord` or a script.
+ *
+ * @throws Error naming what is wrong when the bytes are not such a record.
+ */
 export const decodeNodeRecord = (
   bytes: Uint8Array,
   error: ErrorInfo | undefined,
   history: AttemptRecord[],
 ): NodeRecord => {
-  const r = decode(bytes) as [string, number, number, number, number, number, string, number];
+  const r = decode(bytes) as unknown[];
+  if (!Array.isArray(r) || r.length < 14) throw new Error("not a node record array");
+  const state = STATE[r[0] as string];
+  if (!state) throw new Error(`unknown state ${JSON.stringify(r[0])}`);
+  for (const i of [1, 2, 3, 4, 5, 7]) {
+    if (typeof r[i] !== "number") throw new Error(`field ${i + 1} is not a number`);
+  }
+  if (typeof r[6] !== "string") throw new Error("the worker is not a string");
   const rec: NodeRecord = {
-    state: STATE[r[0]] ?? "waiting",
-    attempts: r[1],
-    stalls: r[2],
-    pending: r[3],
+    state,
+    attempts: r[1] as number,
+    stalls: r[2] as number,
+    pending: r[3] as number,
     history,
   };
-  if (r[4]) rec.startedAt = r[4];
-  if (r[5]) rec.finishedAt = r[5];
-  if (r[6]) rec.worker = r[6];
-  if (r[7]) rec.dueAt = r[7];
+  const started = r[4] as number;
+  const finished = r[5] as number;
+  if (started) rec.startedAt = started;
+  // finishedAt is kept as a delta from startedAt once the node started (an epoch ms is >= 1e12)
+  if (finished) rec.finishedAt = started && finished < 1e12 ? started + finished : finished;
+  if (r[6]) rec.worker = r[6] as string;
+  if (r[7]) rec.dueAt = r[7] as number;
+  if (typeof r[14] === "number" && r[14] > 0) rec.token = r[14];
   if (error) rec.error = error;
   return rec;
 };
 
-/** Decodes an error written by the worker (msgpack map) or a script. */
-export const decodeError = (bytes: Uint8Array | null | undefined): ErrorInfo | undefined => {
+/** Where a record lives, to name it in a `CorruptRecord` error. */
+export interface RecordPlace {
+  readonly key: string;
+  readonly field: string;
+}
+
+/**
+ * Decodes an error written by the worker (msgpack map) or a script. Never
+ * throws: bytes that are not an error read as a `CorruptRecord` error naming
+ * `where` (or `undefined` without it).
+ */
+export const decodeError = (
+  bytes: Uint8Array | null | undefined,
+  where?: RecordPlace,
+): ErrorInfo | undefined => {
   if (!bytes || bytes.length === 0) return undefined;
-  const e = decode(bytes) as Partial<ErrorInfo>;
-  return {
-    tag: String(e.tag ?? "Error"),
-    message: String(e.message ?? ""),
-    retryable: e.retryable === true,
-    ...(e.stack ? { stack: String(e.stack) } : {}),
-  };
+  try {
+    const e = decode(bytes) as Partial<ErrorInfo> | null;
+    if (e === null || typeof e !== "object" || Array.isArray(e)) throw new Error("not a map");
+    return {
+      tag: String(e.tag ?? "Error"),
+      message: String(e.message ?? ""),
+      retryable: e.retryable === true,
+      ...(e.stack ? { stack: String(e.stack) } : {}),
+    };
+  } catch (e) {
+    return where ? corruptRecordInfo(where.key, where.field, reason(e)) : undefined;
+  }
 };
 
 /**
  * Decodes a node's attempt history: concatenated msgpack values
- * `[attempt, worker, startedAt, endedAt, outcome, error?]`.
+ * `[attempt, worker, startedAt, endedAt, outcome, error?]`. Never throws:
+ * bytes that cannot be read give no history.
  */
 export const decodeHistory = (bytes: Uint8Array | null | undefined): AttemptRecord[] => {
   if (!bytes || bytes.length === 0) return [];
-  return (unpackMultiple(bytes) as unknown[][]).map((e) => {
-    const error = e[5] === undefined ? undefined : decodeError(encode(e[5]));
-    return {
-      attempt: Number(e[0]),
-      worker: String(e[1]),
-      startedAt: Number(e[2]),
-      endedAt: Number(e[3]),
-      outcome: String(e[4]) as AttemptOutcome,
-      ...(error ? { error } : {}),
-    };
-  });
+  try {
+    return (unpackMultiple(bytes) as unknown[][]).map((e) => {
+      const error = e[5] === undefined ? undefined : decodeError(encode(e[5]));
+      return {
+        attempt: Number(e[0]),
+        worker: String(e[1]),
+        startedAt: Number(e[2]),
+        endedAt: Number(e[3]),
+        outcome: String(e[4]) as AttemptOutcome,
+        ...(error ? { error } : {}),
+      };
+    });
+  } catch {
+    return [];
+  }
 };
 
-/** Decodes progress bytes. */
-export const decodeProgress = (bytes: Uint8Array | null | undefined): Progress | undefined =>
-  bytes ? (decode(bytes) as Progress) : undefined;
+/** Decodes progress bytes; `undefined` when there are none or they cannot be read. */
+export const decodeProgress = (bytes: Uint8Array | null | undefined): Progress | undefined => {
+  if (!bytes) return undefined;
+  try {
+    const p = decode(bytes) as Progress | null;
+    return p !== null && typeof p === "object" && typeof p.current === "number" ? p : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/** The readable reason of a decoding failure. */
+export const reason = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/**
+ * A run's queue list (field `queues`, a comma list), or `undefined` when it
+ * is not one: empty, an empty name, or bytes that are not text.
+ */
+export const parseQueues = (raw: string | null | undefined): string[] | undefined => {
+  if (!raw) return undefined;
+  const names = raw.split(",");
+  // U+FFFD: bytes that were not UTF-8; C0 controls never occur in a queue name Weft wrote
+  const bad = (q: string) =>
+    q.length === 0 || [...q].some((ch) => ch === "\uFFFD" || ch.charCodeAt(0) < 0x20);
+  return names.some(bad) ? undefined : names;
+};
+
+/** Decodes a run's stored output shape (field `out`); `undefined` when absent or unreadable. */
+export const decodeShape = (bytes: Uint8Array | null | undefined): Shape | undefined => {
+  if (!bytes || bytes.length === 0) return undefined;
+  try {
+    const s = decode(bytes) as unknown;
+    return isShape(s) ? s : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+const isShape = (s: unknown): s is Shape => {
+  if (typeof s === "number") return Number.isInteger(s) && s >= 0;
+  if (s === null || typeof s !== "object") return false;
+  const items =
+    (s as { list?: unknown; settled?: unknown }).list ?? (s as { settled?: unknown }).settled;
+  return Array.isArray(items) && items.every(isShape);
+};
 
 /** The run record's fields in the run hash (the rest of the hash is node fields). */
 export const RUN_FIELDS = [
@@ -145,25 +237,76 @@ export const runFields = (values: ReadonlyArray<string | null>): Record<string, 
     ),
   );
 
-/** Parses a run record (see {@link runFields}) into a `RunRecord` plus tags and queues. */
+const STATUSES: ReadonlySet<string> = new Set([
+  "pending",
+  "running",
+  "succeeded",
+  "failed",
+  "cancelled",
+]);
+
+/**
+ * Parses a run record (see {@link runFields}) into a `RunRecord` plus tags
+ * and queues. Never throws: a field that cannot be read makes the run show
+ * status `failed` with a `CorruptRecord` error naming `key` and the field
+ * (the scripts fail the run the same way when they read it); the other
+ * fields show what could be read.
+ */
 export const parseRunRecord = (
   h: Record<string, string>,
   err: Uint8Array | null,
+  key = "run",
 ): RunRecord & { tags: string[]; queues: string[] } => {
+  const corrupt: Array<[string, string]> = [];
+  const count = (field: string): number => {
+    const v = Number(h[field]);
+    if (Number.isInteger(v) && v >= 0) return v;
+    corrupt.push([field, `not a count: ${JSON.stringify(h[field] ?? null)}`]);
+    return 0;
+  };
+  const time = (field: string): number | undefined => {
+    if (h[field] === undefined || h[field] === "") return undefined;
+    const v = Number(h[field]);
+    if (Number.isFinite(v)) return v;
+    corrupt.push([field, `not a time: ${JSON.stringify(h[field])}`]);
+    return undefined;
+  };
+  let status = (h.status ?? "pending") as RunStatus;
+  if (!STATUSES.has(status)) {
+    corrupt.push(["status", `unknown status ${JSON.stringify(h.status)}`]);
+    status = "failed";
+  }
+  let tags: string[] = [];
+  try {
+    const parsed: unknown = h.tags ? JSON.parse(h.tags) : [];
+    if (!Array.isArray(parsed)) throw new Error("not a list");
+    tags = parsed.map(String);
+  } catch (e) {
+    corrupt.push(["tags", `not a JSON list (${reason(e)})`]);
+  }
+  const queues = h.queues === undefined ? [] : parseQueues(h.queues);
+  if (!queues) corrupt.push(["queues", "not a comma list of queue names"]);
   const rec: RunRecord & { tags: string[]; queues: string[] } = {
     id: h.id ?? "",
-    status: (h.status ?? "pending") as RunStatus,
-    createdAt: Number(h.created),
-    total: Number(h.total),
-    ended: Number(h.ended),
-    tags: h.tags ? (JSON.parse(h.tags) as string[]) : [],
-    queues: h.queues ? h.queues.split(",") : [],
+    status,
+    createdAt: time("created") ?? 0,
+    total: count("total"),
+    ended: count("ended"),
+    tags,
+    queues: queues ?? [],
   };
-  if (h.started) rec.startedAt = Number(h.started);
-  if (h.finished) rec.finishedAt = Number(h.finished);
-  if (h.fnode !== undefined) rec.failedNode = Number(h.fnode);
-  const e = decodeError(err);
+  const started = time("started");
+  const finished = time("finished");
+  if (started !== undefined) rec.startedAt = started;
+  if (finished !== undefined) rec.finishedAt = finished;
+  if (h.fnode !== undefined && Number.isInteger(Number(h.fnode))) rec.failedNode = Number(h.fnode);
+  const e = decodeError(err, { key, field: "err" });
   if (e) rec.error = e;
+  const first = corrupt[0];
+  if (first) {
+    rec.status = "failed";
+    rec.error ??= corruptRecordInfo(key, first[0], first[1]);
+  }
   return rec;
 };
 
@@ -191,8 +334,15 @@ export const encodeSpec = (n: DagNode): Uint8Array =>
     n.path,
   ]);
 
-/** Decodes a node spec written by {@link encodeSpec}. */
+/**
+ * Decodes a node spec written by {@link encodeSpec}.
+ *
+ * @throws Error naming what is wrong when the bytes are not such a spec.
+ */
 export const decodeSpec = (bytes: Uint8Array): DagNode => {
+  const raw = decode(bytes) as unknown;
+  const why = specProblem(raw);
+  if (why) throw new Error(why);
   const [
     id,
     task,
@@ -207,7 +357,7 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
     tolerant,
     options,
     path,
-  ] = decode(bytes) as [
+  ] = raw as [
     number,
     string,
     string,
@@ -242,4 +392,24 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
     options,
     path,
   };
+};
+
+const specProblem = (raw: unknown): string | undefined => {
+  if (!Array.isArray(raw) || raw.length !== 13) return "not a node spec array";
+  const [id, task, queue, priority, bind, , , deps, dependents, settled, tolerant, options, path] =
+    raw as unknown[];
+  const ids = (v: unknown) => Array.isArray(v) && v.every((x) => Number.isInteger(x));
+  if (!Number.isInteger(id)) return "the node id is not an integer";
+  if (typeof task !== "string" || task.length === 0) return "the task is not a name";
+  if (typeof queue !== "string" || queue.length === 0) return "the queue is not a name";
+  if (typeof priority !== "number") return "the priority is not a number";
+  if (bind !== 0 && bind !== 1 && typeof bind !== "string")
+    return "the binding is not 0, 1 or a field";
+  if (!ids(deps) || !ids(dependents) || !ids(settled))
+    return "an edge list is not a list of node ids";
+  if (tolerant !== 0 && tolerant !== 1) return "the tolerant flag is not 0 or 1";
+  if (options === null || typeof options !== "object" || Array.isArray(options))
+    return "the options are not a map";
+  if (!Array.isArray(path)) return "the path is not a list";
+  return undefined;
 };

@@ -7,19 +7,26 @@
  *
  * @since 0.1.0
  */
+import { randomBytes, randomUUID } from "node:crypto";
 import {
   type Claim,
   type ClaimRequest,
   type CompleteOptions,
+  corruptRecordInfo,
   type DagNode,
   type DepResult,
   DuplicateRun,
+  decode,
   type ErrorInfo,
   encode,
   type FailOptions,
+  fingerprint,
+  IdempotencyConflict,
   type LeaseState,
   type MaintainReport,
+  type NodeRecord,
   type Progress,
+  RunNotFound,
   type RunRecord,
   type RunSnapshot,
   type SettleResult,
@@ -27,6 +34,7 @@ import {
   type StoreSignal,
   type Submission,
   type SubmitResult,
+  type WaitForRunOptions,
   type WorkerInfo,
   type WorkerPresence,
 } from "@weft/core";
@@ -39,12 +47,15 @@ import {
   decodeHistory,
   decodeNodeRecord,
   decodeProgress,
+  decodeShape,
   decodeSpec,
   encodeDeps,
   encodeNodeRecord,
   encodeSpec,
+  parseQueues,
   parseRunRecord,
   RUN_FIELDS,
+  reason,
   runFields,
 } from "./Records.ts";
 import { InvalidConnectionOptions, secretForms } from "./RedisUrl.ts";
@@ -195,45 +206,76 @@ export class RedisStore implements Store {
   }
 
   async submit(sub: Submission): Promise<SubmitResult> {
+    const key = sub.idempotencyKey;
     const shard =
-      sub.idempotencyKey === undefined
-        ? shardOf(sub.runId, this.shards.length)
-        : shardOf(sub.idempotencyKey, this.shards.length);
+      key === undefined ? shardOf(sub.runId, this.shards.length) : shardOf(key, this.shards.length);
     const runId = this.shards.length > 1 ? `${sub.runId}.s${shard}` : sub.runId;
     const s = this.shards[shard]!;
     const queues = sub.dag.queues;
-    const keys = [
-      ...runScriptKeys(s, runId, queues),
-      s.pending,
-      s.idempotency(sub.idempotencyKey ?? runId),
-    ];
+    const window = key === undefined ? 0 : sub.idempotencyWindowMs;
+    const idem = s.idempotency(key ?? runId);
+    // the same nonce on every chunk and every re-send of this call: the scripts tell a re-send by it
+    const nonce = sub.nonce ?? randomBytes(8).toString("hex");
+    const hex = sub.fingerprint ?? fingerprint(sub.dag);
+    // kept as its 32 bytes: half the memory of the hex text in every run hash
+    const fp = /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, "hex") : hex;
+    const out = encode(sub.dag.output);
     const nodes = sub.dag.nodes;
-    for (let from = 0; from < nodes.length; from += this.chunk) {
-      const part = nodes.slice(from, from + this.chunk);
-      const phase = (from === 0 ? "b" : "") + (from + this.chunk >= nodes.length ? "c" : "");
-      const args: Array<string | number | Uint8Array> = [
-        runId,
-        sub.now,
-        phase,
-        nodes.length,
-        queues.join(","),
-        JSON.stringify(sub.tags),
-        sub.retentionMs,
-        sub.idempotencyKey === undefined ? 0 : sub.idempotencyWindowMs,
-        queues.length,
-        this.budget,
-      ];
-      for (const n of part)
-        args.push(n.id, encodeNodeRecord(n, queues), encodeSpec(n), encodeDeps(n));
-      const r = (await this.script("submit", keys, args)) as Reply[];
-      const code = str(r[0]);
-      if (code === "EXISTS") return { runId: str(r[1]), existing: true };
-      if (code === "DUPLICATE") throw new DuplicateRun({ runId });
-      if (code === "GONE")
-        throw new Error(`run ${runId} was discarded while it was being submitted`);
-      if (code === "OK" && Number(r[1]) === 1) await this.drain(s, runId, queues, sub.now);
+    for (let attempt = 1; ; attempt++) {
+      // the run the key names is read first, so that its record can be passed in KEYS;
+      // the script answers RETRY when the key changed in between
+      let seen: Buffer | "" = "";
+      let named = s.run(runId).record;
+      if (window > 0) {
+        const cur = await this.redis.getBuffer(idem);
+        if (cur) {
+          seen = cur;
+          named = s.run(idempotencyRun(cur)).record;
+        }
+      }
+      const keys = [...runScriptKeys(s, runId, queues), s.pending, idem, named];
+      let retry = false;
+      for (let from = 0; from < nodes.length && !retry; from += this.chunk) {
+        const part = nodes.slice(from, from + this.chunk);
+        const phase = (from === 0 ? "b" : "") + (from + this.chunk >= nodes.length ? "c" : "");
+        const args: Array<string | number | Uint8Array> = [
+          runId,
+          sub.now,
+          phase,
+          nodes.length,
+          queues.join(","),
+          JSON.stringify(sub.tags),
+          sub.retentionMs,
+          window,
+          queues.length,
+          this.budget,
+          fp,
+          nonce,
+          out,
+          seen,
+          sub.idempotencyReuse ?? "return-existing",
+        ];
+        for (const n of part)
+          args.push(n.id, encodeNodeRecord(n, queues), encodeSpec(n), encodeDeps(n));
+        const r = (await this.script("submit", keys, args)) as Reply[];
+        const code = str(r[0]);
+        if (code === "RETRY") retry = true;
+        else if (code === "EXISTS") return { runId: str(r[1]), existing: true };
+        else if (code === "CONFLICT")
+          throw new IdempotencyConflict({ key: key!, runId: str(r[1]) });
+        else if (code === "DUPLICATE") throw new DuplicateRun({ runId });
+        else if (code === "GONE")
+          throw new Error(
+            `run ${runId} was discarded while it was being submitted; submit it again`,
+          );
+        else if (Number(r[1]) === 1) await this.drain(s, runId, queues, sub.now);
+      }
+      if (!retry) return { runId, existing: false };
+      if (attempt >= 10)
+        throw new Error(
+          `idempotency key ${JSON.stringify(key)} changed ${attempt} times while run ${runId} was being submitted; submit again`,
+        );
     }
-    return { runId, existing: false };
   }
 
   async claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
@@ -276,44 +318,113 @@ export class RedisStore implements Store {
         pipe,
         "start",
         [r.record, r.nodes, r.specs, r.results, s.queue(it.queue).leases],
-        [it.runId, it.nodeId, it.token, req.workerId, req.now],
+        [it.runId, it.nodeId, it.token, req.workerId, req.now, it.queue],
       );
     }
     const results = (await pipe.exec()) ?? [];
+    let failures = 0;
+    let firstError: unknown;
     for (let i = 0; i < items.length; i++) {
-      const it = items[i]!;
       const [err, reply] = results[i] ?? [new Error("no reply"), null];
-      if (err) throw err;
-      const r = reply as Reply[];
-      const code = str(r[0]);
-      if (code === "OK") {
-        out.push(
-          await this.toClaim(s, {
-            runId: it.runId,
-            nodeId: it.nodeId,
-            token: it.token,
-            attempt: Number(r[1]),
-            stalls: Number(r[2]),
-            spec: r[3] as Buffer,
-            runQueues: str(r[4]).split(","),
-            deps: r.slice(5),
-            leaseUntil: req.now + req.leaseMs,
-          }),
-        );
-      } else if (code === "STALLED_OUT") {
-        const queues = (await this.redis.hget(s.run(it.runId).record, "queues"))?.split(",") ?? [];
-        const so = (await this.script("stallout", runScriptKeys(s, it.runId, queues), [
-          it.runId,
-          it.nodeId,
-          it.token,
-          req.now,
-          this.budget,
-        ])) as Reply[];
-        if (str(so[0]) === "OK" && Number(so[1]) === 1)
-          await this.drain(s, it.runId, queues, req.now);
+      try {
+        if (err) throw err;
+        const claim = await this.started(s, items[i]!, reply as Reply[], req);
+        if (claim) out.push(claim);
+      } catch (e) {
+        // one node's trouble never costs the rest of the batch: its lease expires and it is re-delivered
+        failures += 1;
+        firstError ??= e;
       }
     }
+    if (failures > 0 && failures === items.length) throw firstError;
     return items.length;
+  }
+
+  /**
+   * What one start reply gives: the claim, or nothing when the node was
+   * refused, stalled out, or found corrupt (its node and run then fail as
+   * `CorruptRecord`, and the rest of the batch runs).
+   */
+  private async started(
+    s: ShardKeys,
+    it: {
+      readonly queue: string;
+      readonly runId: string;
+      readonly nodeId: number;
+      readonly token: number;
+    },
+    r: Reply[],
+    req: ClaimRequest,
+  ): Promise<Claim | undefined> {
+    const code = str(r[0]);
+    if (code === "OK") {
+      const claim = await this.toClaim(s, {
+        runId: it.runId,
+        nodeId: it.nodeId,
+        token: it.token,
+        attempt: Number(r[1]),
+        stalls: Number(r[2]),
+        spec: r[3] as Buffer,
+        runQueues: str(r[4]).split(","),
+        deps: r.slice(5),
+        leaseUntil: req.now + req.leaseMs,
+      });
+      if (!("corrupt" in claim)) return claim;
+      await this.failCorrupt(s, it, `s${it.nodeId}`, claim.corrupt, req.now);
+    } else if (code === "CORRUPT") {
+      await this.failCorrupt(s, it, str(r[1]), str(r[2]), req.now);
+    } else if (code === "STALLED_OUT") {
+      const queues = await this.queuesOf(s, it.runId);
+      const so = (await this.script("stallout", runScriptKeys(s, it.runId, queues), [
+        it.runId,
+        it.nodeId,
+        it.token,
+        req.now,
+        this.budget,
+      ])) as Reply[];
+      if (Number(so[1]) === 1) await this.drain(s, it.runId, queues, req.now);
+    }
+    return undefined;
+  }
+
+  /**
+   * Fails a leased node whose record (`field`) cannot be read, and its run
+   * (script `corrupt`). When the run's queue list is the corrupt part, only
+   * the queue the node came from is passed, and the sweep looks in it for
+   * every node.
+   */
+  private async failCorrupt(
+    s: ShardKeys,
+    it: {
+      readonly queue: string;
+      readonly runId: string;
+      readonly nodeId: number;
+      readonly token: number;
+    },
+    field: string,
+    why: string,
+    now: number,
+  ): Promise<void> {
+    const listed = parseQueues(await this.redis.hget(s.run(it.runId).record, "queues"));
+    const trusted = field !== "queues" && listed?.includes(it.queue) === true;
+    const queues = trusted ? listed! : [it.queue];
+    const r = (await this.script("corrupt", runScriptKeys(s, it.runId, queues), [
+      it.runId,
+      it.nodeId,
+      it.token,
+      now,
+      field,
+      why,
+      this.budget,
+      queues.indexOf(it.queue) + 1,
+      trusted ? "0" : "1",
+    ])) as Reply[];
+    if (Number(r[1]) === 1) await this.drain(s, it.runId, queues, now);
+  }
+
+  /** A run's queue list as stored; empty when the field is missing or corrupt. */
+  private async queuesOf(s: ShardKeys, runId: string): Promise<string[]> {
+    return parseQueues(await this.redis.hget(s.run(runId).record, "queues")) ?? [];
   }
 
   async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult> {
@@ -333,8 +444,10 @@ export class RedisStore implements Store {
       `,${served.join(",")},`,
       this.budget,
     ])) as Reply[];
-    if (str(r[0]) !== "OK") return { ok: false, reason: "stale" };
+    const code = str(r[0]);
     if (Number(r[1]) === 1) await this.drain(s, claim.runId, claim.runQueues, opts.now);
+    if (code === "STALE") return { ok: false, reason: "stale" };
+    if (code === "CANCELLED") return { ok: false, reason: "cancelled" };
     const next: Claim[] = [];
     for (const c of r.slice(2) as Reply[][]) {
       const [nodeId, token, attempt, stalls, spec, deps] = c as [
@@ -345,21 +458,24 @@ export class RedisStore implements Store {
         Buffer,
         Reply[],
       ];
-      next.push(
-        await this.toClaim(s, {
-          runId: claim.runId,
-          nodeId,
-          token,
-          attempt,
-          stalls,
-          spec,
-          runQueues: claim.runQueues,
-          deps,
-          leaseUntil: opts.now + opts.leaseMs,
-        }),
-      );
+      const got = await this.toClaim(s, {
+        runId: claim.runId,
+        nodeId,
+        token,
+        attempt,
+        stalls,
+        spec,
+        runQueues: claim.runQueues,
+        deps,
+        leaseUntil: opts.now + opts.leaseMs,
+      });
+      if (!("corrupt" in got)) next.push(got);
+      else {
+        const it = { queue: got.queue, runId: claim.runId, nodeId, token };
+        await this.failCorrupt(s, it, `s${nodeId}`, got.corrupt, opts.now);
+      }
     }
-    return { ok: true, next };
+    return code === "REPLAYED" ? { ok: true, next, replayed: true } : { ok: true, next };
   }
 
   async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<SettleResult> {
@@ -373,9 +489,10 @@ export class RedisStore implements Store {
       opts.retryAt ?? -1,
       this.budget,
     ])) as Reply[];
-    if (str(r[0]) !== "OK") return { ok: false, reason: "stale" };
+    const code = str(r[0]);
     if (Number(r[1]) === 1) await this.drain(s, claim.runId, claim.runQueues, opts.now);
-    return { ok: true, next: [] };
+    if (code === "STALE") return { ok: false, reason: "stale" };
+    return code === "REPLAYED" ? { ok: true, next: [], replayed: true } : { ok: true, next: [] };
   }
 
   async heartbeat(
@@ -403,11 +520,21 @@ export class RedisStore implements Store {
     const s = this.shardOfRun(claim.runId);
     const q = s.queue(claim.spec.queue);
     const r = s.run(claim.runId);
-    await this.script(
+    const released = await this.script(
       "release",
       [r.record, r.nodes, r.specs, r.results, q.leases, q.ready, q.wake, s.seq],
       [claim.runId, claim.nodeId, claim.token, opts.now],
     );
+    if (Number(released) === -1) {
+      const it = { queue: claim.spec.queue, ...claim };
+      await this.failCorrupt(
+        s,
+        it,
+        `n${claim.nodeId}`,
+        "the node record cannot be decoded",
+        opts.now,
+      );
+    }
   }
 
   async park(claim: Claim, opts: { now: number }): Promise<void> {
@@ -492,8 +619,7 @@ export class RedisStore implements Store {
         0,
         10,
       )) {
-        const queues = (await this.redis.hget(s.run(runId).record, "queues"))?.split(",") ?? [];
-        await this.drain(s, runId, queues, opts.now);
+        await this.drain(s, runId, await this.queuesOf(s, runId), opts.now);
       }
       // submissions that died before their commit
       const cutoff = opts.now - this.abandonAfterMs;
@@ -518,12 +644,16 @@ export class RedisStore implements Store {
 
   async cancel(runId: string, opts: { now: number }): Promise<boolean> {
     const s = this.shardOfRun(runId);
-    const queues = (await this.redis.hget(s.run(runId).record, "queues"))?.split(",");
-    if (!queues) return false;
+    const raw = await this.redis.hget(s.run(runId).record, "queues");
+    if (raw === null) return false;
+    // a corrupt queue list: the walk cannot find the queues; nodes left in one are refused when claimed
+    const queues = parseQueues(raw) ?? [];
+    // one id per call: a re-send of this very cancel answers what the first send did
     const r = (await this.script("cancel", runScriptKeys(s, runId, queues), [
       runId,
       opts.now,
       this.budget,
+      randomUUID(),
     ])) as number[];
     if (r[1] === 1) await this.drain(s, runId, queues, opts.now);
     return r[0] === 1;
@@ -586,10 +716,11 @@ export class RedisStore implements Store {
     const run = await this.readRunRecord(k.record);
     if (!run) return undefined;
     const nodes: Array<RunSnapshot["nodes"][number]> = [];
-    for (let from = 0; from < run.total; from += 1_000) {
-      const ids = Array.from({ length: Math.min(1_000, run.total - from) }, (_, i) =>
-        String(from + i),
-      );
+    // a corrupt count: read nodes until the first id that has no record
+    const counted = run.error?.tag !== "CorruptRecord" || run.total > 0;
+    const total = counted ? run.total : Number.POSITIVE_INFINITY;
+    for (let from = 0; from < total; from += 1_000) {
+      const ids = Array.from({ length: Math.min(1_000, total - from) }, (_, i) => from + i);
       const pipe = this.redis.pipeline();
       pipe.hmgetBuffer(k.nodes, ...ids.map((i) => `n${i}`));
       pipe.hmgetBuffer(k.specs, ...ids.map((i) => `s${i}`));
@@ -599,20 +730,63 @@ export class RedisStore implements Store {
       type Row = [Error | null, Array<Buffer | null>];
       const [[, recs], [, specs], [, errs], [, progs], [, hists]] =
         (await pipe.exec()) as Row[] as [Row, Row, Row, Row, Row];
+      let missing = false;
       ids.forEach((id, i) => {
-        const rec = recs![i];
-        const spec = specs![i];
-        if (!rec || !spec) return;
-        const progress = decodeProgress(progs![i]);
-        nodes.push({
-          ...decodeNodeRecord(rec, decodeError(errs![i]), decodeHistory(hists![i])),
-          id: Number(id),
-          spec: decodeSpec(spec),
-          ...(progress ? { progress } : {}),
-        });
+        if (missing || (!counted && !recs![i])) {
+          missing = true;
+          return;
+        }
+        nodes.push(
+          this.readNode(k.record, id, recs![i], specs![i], errs![i], progs![i], hists![i]),
+        );
       });
+      if (missing) break;
     }
-    return { run, nodes };
+    const out = decodeShape(await this.redis.hgetBuffer(k.record, "out"));
+    return out === undefined ? { run, nodes } : { run, nodes, output: out };
+  }
+
+  /**
+   * One node of a snapshot. Never throws: a record or spec that cannot be
+   * decoded shows as the scripts will treat it, `failed` with a
+   * `CorruptRecord` error naming the key and field (a placeholder spec for a
+   * corrupt spec).
+   */
+  private readNode(
+    key: string,
+    id: number,
+    rec: Buffer | null | undefined,
+    spec: Buffer | null | undefined,
+    err: Buffer | null | undefined,
+    prog: Buffer | null | undefined,
+    hist: Buffer | null | undefined,
+  ): RunSnapshot["nodes"][number] {
+    const history = decodeHistory(hist);
+    const error = decodeError(err, { key, field: `e${id}` });
+    const progress = decodeProgress(prog);
+    let node: NodeRecord;
+    try {
+      if (!rec) throw new Error("missing");
+      node = decodeNodeRecord(rec, error, history);
+    } catch (e) {
+      node = {
+        state: "failed",
+        attempts: 0,
+        stalls: 0,
+        pending: 0,
+        error: corruptRecordInfo(key, `n${id}`, reason(e)),
+        history,
+      };
+    }
+    let decoded: DagNode;
+    try {
+      if (!spec) throw new Error("missing");
+      decoded = decodeSpec(spec);
+    } catch (e) {
+      decoded = placeholderSpec(id);
+      node.error ??= corruptRecordInfo(key, `s${id}`, reason(e));
+    }
+    return { ...node, id, spec: decoded, ...(progress ? { progress } : {}) };
   }
 
   async getResult(runId: string, nodeId: number): Promise<Uint8Array | undefined> {
@@ -639,7 +813,11 @@ export class RedisStore implements Store {
     return all.sort((a, b) => b.createdAt - a.createdAt).slice(0, opts.limit);
   }
 
-  async waitForRun(runId: string, timeoutMs: number): Promise<RunRecord | undefined> {
+  async waitForRun(
+    runId: string,
+    timeoutMs: number,
+    opts: WaitForRunOptions = {},
+  ): Promise<RunRecord | undefined> {
     const s = this.shardOfRun(runId);
     const k = s.run(runId);
     const deadline = Date.now() + timeoutMs;
@@ -649,7 +827,9 @@ export class RedisStore implements Store {
     try {
       for (;;) {
         const run = await this.readRunRecord(k.record);
-        if (run && FINAL.has(run.status)) return run;
+        if (!run) throw new RunNotFound({ runId });
+        const quiet = !opts.quiet || run.finishedAt !== undefined;
+        if (FINAL.has(run.status) && quiet) return run;
         const left = deadline - Date.now();
         if (left <= 0 || this.closed) return undefined;
         const res = await conn.xread(
@@ -695,8 +875,9 @@ export class RedisStore implements Store {
       .hgetBuffer(key, "err")
       .exec();
     const values = res?.[0]?.[1] as Array<string | null> | undefined;
-    if (!values?.[0]) return undefined;
-    return parseRunRecord(runFields(values), (res?.[1]?.[1] as Buffer | null) ?? null);
+    // the run exists when any of its record fields does (a corrupt record may lack some)
+    if (!values?.some((v) => v !== null)) return undefined;
+    return parseRunRecord(runFields(values), (res?.[1]?.[1] as Buffer | null) ?? null, key);
   }
 
   /** Continues a run's leftover work until none is left. */
@@ -712,15 +893,39 @@ export class RedisStore implements Store {
     }
   }
 
-  /** Builds a claim from a script's reply; reads dependency results itself past 256 of them. */
+  /**
+   * Builds a claim from a script's reply; reads dependency results itself
+   * past 256 of them. A spec that cannot be decoded gives why, and the queue
+   * the node was leased on (from the run's queue list), instead.
+   */
   private async toClaim(
     s: ShardKeys,
     c: Omit<Claim, "spec" | "deps"> & { readonly spec: Buffer; readonly deps: Reply[] },
-  ): Promise<Claim> {
-    const spec: DagNode = decodeSpec(c.spec);
+  ): Promise<Claim | { readonly corrupt: string; readonly queue: string }> {
+    let spec: DagNode;
+    try {
+      spec = decodeSpec(c.spec);
+    } catch (e) {
+      return { corrupt: reason(e), queue: await this.leasedQueue(s, c.runId, c.nodeId) };
+    }
     const deps =
       Number(c.deps[0]) === 1 ? inlineDeps(c.deps) : await this.readDeps(s, c.runId, spec.deps);
     return { ...c, spec, deps };
+  }
+
+  /** The queue a node is leased on, by its record's index into the run's queue list. */
+  private async leasedQueue(s: ShardKeys, runId: string, nodeId: number): Promise<string> {
+    const k = s.run(runId);
+    const [rec, queues] = await Promise.all([
+      this.redis.hgetBuffer(k.nodes, `n${nodeId}`),
+      this.queuesOf(s, runId),
+    ]);
+    try {
+      const index = (decode(rec!) as unknown[])[9] as number;
+      return queues[index - 1] ?? queues[0] ?? "default";
+    } catch {
+      return queues[0] ?? "default";
+    }
   }
 
   /** Reads dependency outcomes outside Lua (over 256 deps), in chunks: results never change once recorded. */
@@ -740,18 +945,18 @@ export class RedisStore implements Store {
           ? await this.redis.hmgetBuffer(k.results, ...missing.map((i) => `e${i}`))
           : [];
       let m = 0;
-      for (const v of values) {
+      values.forEach((v, i) => {
         if (v) out.push({ ok: true, value: v });
         else
           out.push({
             ok: false,
-            error: decodeError(errors[m++]) ?? {
+            error: decodeError(errors[m++], { key: k.results, field: `e${ids[i]}` }) ?? {
               tag: "Missing",
               message: "no result",
               retryable: false,
             },
           });
-      }
+      });
     }
     return out;
   }
@@ -838,6 +1043,37 @@ const STORE_METHODS = [
 const allListed: Exclude<StoreMethod, (typeof STORE_METHODS)[number]> extends never ? true : never =
   true;
 void allListed;
+
+/**
+ * The run id an idempotency key's value names: msgpack `[fingerprint, runId]`,
+ * or, for a key written before keys held a fingerprint, the bare run id.
+ */
+const idempotencyRun = (value: Buffer): string => {
+  try {
+    const v = decode(value) as unknown;
+    if (Array.isArray(v) && typeof v[1] === "string") return v[1];
+  } catch {
+    // not msgpack: the bare run id
+  }
+  return value.toString();
+};
+
+/** The spec shown for a node whose stored spec cannot be decoded. */
+const placeholderSpec = (id: number): DagNode => ({
+  id,
+  task: "(corrupt spec)",
+  queue: "",
+  priority: 0,
+  bind: { kind: "immutable" },
+  bound: undefined,
+  arg: null,
+  deps: [],
+  dependents: [],
+  settledDependents: [],
+  tolerant: false,
+  options: {},
+  path: [],
+});
 
 const inlineDeps = (deps: Reply[]): DepResult[] => {
   const out: DepResult[] = [];

@@ -20,6 +20,7 @@ export const SCRIPTS = {
   claim: undefined,
   start: 5,
   stallout: undefined,
+  corrupt: undefined,
   complete: undefined,
   fail: undefined,
   drain: undefined,

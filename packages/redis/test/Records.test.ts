@@ -1,8 +1,15 @@
 import { test } from "@fast-check/vitest";
-import { compile, Schema, task } from "@weft/core";
+import { compile, encode, Schema, task } from "@weft/core";
 import { arbCanvas } from "@weft/testing";
 import { describe, expect, it } from "vitest";
-import { decodeSpec, encodeSpec } from "../src/Records.ts";
+import {
+  decodeError,
+  decodeNodeRecord,
+  decodeSpec,
+  encodeSpec,
+  parseQueues,
+  parseRunRecord,
+} from "../src/Records.ts";
 
 describe("node specs", () => {
   test.prop([arbCanvas({ queues: ["default", "io"] })], { numRuns: 50 })(
@@ -36,5 +43,71 @@ describe("node specs", () => {
       output: Schema.Int,
     });
     expect(encodeSpec(compile(noop.si({ i: 1 })).nodes[0]!).length).toBeLessThanOrEqual(64);
+  });
+});
+
+describe("corrupt records", () => {
+  it("decodeSpec names what is wrong instead of returning a wrong spec", () => {
+    expect(() => decodeSpec(Buffer.from("garbage"))).toThrow();
+    expect(() => decodeSpec(encode(7))).toThrow("not a node spec array");
+    expect(() => decodeSpec(encode([0, 5, "q", 5, 0, null, null, [], [], [], 0, {}, []]))).toThrow(
+      "the task is not a name",
+    );
+  });
+
+  it("parseRunRecord never throws: a field it cannot read shows the run failed, naming key and field", () => {
+    const rec = parseRunRecord(
+      { id: "r", status: "zzz", created: "1", total: "2", ended: "0", tags: "[" },
+      null,
+      "weft:{weft:s00}:run:r",
+    );
+    expect(rec.status).toBe("failed");
+    expect(rec.error).toMatchObject({ tag: "CorruptRecord", retryable: false });
+    expect(rec.error!.message).toBe(
+      'corrupt record: key weft:{weft:s00}:run:r field status: unknown status "zzz"',
+    );
+    expect(rec.tags).toEqual([]);
+    const counted = parseRunRecord({ id: "r", status: "running", total: "x", ended: "0" }, null);
+    expect(counted).toMatchObject({ status: "failed", total: 0 });
+    expect(counted.error!.message).toMatch(/field total: not a count/);
+  });
+
+  it("parseQueues refuses a list that is not queue names", () => {
+    expect(parseQueues("default,io")).toEqual(["default", "io"]);
+    expect(parseQueues("")).toBeUndefined();
+    expect(parseQueues("default,,io")).toBeUndefined();
+    expect(parseQueues(Buffer.from([0xff, 0x61]).toString())).toBeUndefined();
+    expect(parseQueues("a\u0000b")).toBeUndefined();
+  });
+
+  it("decodeError never throws: garbage reads as a CorruptRecord error when it knows where", () => {
+    expect(decodeError(Buffer.from("garbage"))).toBeUndefined();
+    expect(decodeError(Buffer.from("garbage"), { key: "k", field: "e3" })).toMatchObject({
+      tag: "CorruptRecord",
+      message: expect.stringMatching(/^corrupt record: key k field e3: /),
+    });
+  });
+});
+
+describe("node records", () => {
+  const record = (started: number, finished: number) =>
+    encode(["s", 1, 0, 0, started, finished, "w", 0, 1, 1, 5, 0, [], "t", 9]);
+
+  it("keep finishedAt as ms after startedAt once the node started, and read older absolute times as they are", () => {
+    const t = 1_767_225_600_000;
+    expect(decodeNodeRecord(record(t, 250), undefined, [])).toMatchObject({
+      startedAt: t,
+      finishedAt: t + 250,
+      token: 9,
+    });
+    expect(decodeNodeRecord(record(t, t + 300), undefined, []).finishedAt).toBe(t + 300);
+    expect(decodeNodeRecord(record(0, 1_000), undefined, []).finishedAt).toBe(1_000);
+  });
+
+  it("refuse bytes that are not a node record, saying why", () => {
+    expect(() => decodeNodeRecord(encode(["zz", 1]), undefined, [])).toThrow();
+    expect(() =>
+      decodeNodeRecord(encode(["q", "1", 0, 0, 0, 0, "", 0, 1, 1, 5, 0, [], "t"]), undefined, []),
+    ).toThrow("field 2 is not a number");
   });
 });

@@ -57,7 +57,11 @@ export const arbCanvas = (
   return tree.node.map((node) => ({ node }));
 };
 
-/** Random plans for `nodes` nodes: mostly successes, some retries, failures and crashes. */
+/**
+ * Random plans for `nodes` nodes: mostly successes, some retries, failures
+ * and crashes; some calls re-sent; now and then a cancel, or a node's record
+ * corrupted (when the store under test has a tamper hook).
+ */
 export const arbPlan = (nodes = 256): fc.Arbitrary<Plan> =>
   fc.record({
     outcomes: fc.array(
@@ -72,6 +76,13 @@ export const arbPlan = (nodes = 256): fc.Arbitrary<Plan> =>
     batch: fc.integer({ min: 1, max: 8 }),
     reverse: fc.boolean(),
     chainNext: fc.boolean(),
+    resubmit: fc.boolean(),
+    resend: fc.array(fc.boolean(), { minLength: 1, maxLength: 6 }),
+    cancelAt: fc.option(fc.integer({ min: 1, max: 30 }), { freq: 4, nil: undefined }),
+    tamper: fc.option(fc.record({ step: fc.integer({ min: 1, max: 20 }), pick: fc.nat() }), {
+      freq: 2,
+      nil: undefined,
+    }),
   });
 
 /** Random retry policies with short delays (so simulations stay small). */

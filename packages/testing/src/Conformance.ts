@@ -14,6 +14,7 @@ import { fc, test } from "@fast-check/vitest";
 import {
   attemptHistory,
   type BoundHandler,
+  type Canvas,
   chain,
   chord,
   compile,
@@ -21,12 +22,18 @@ import {
   DuplicateRun,
   decode,
   encode,
+  fingerprint,
   group,
   handle,
+  IdempotencyConflict,
   NonRetryableError,
+  ResultTimeout,
+  ResultUndecodable,
   RunFailed,
+  RunNotFound,
   Schema,
   type Store,
+  type Submission,
   startWorker,
   task,
 } from "@weft/core";
@@ -38,6 +45,14 @@ import { MemoryStore } from "./MemoryStore.ts";
 
 /** Makes a fresh, empty store for one test. */
 export type StoreFactory = () => Promise<Store>;
+
+/**
+ * Makes node `nodeId`'s stored record unreadable in a store made by the
+ * factory (the Redis test writes garbage into the hash field, the in-memory
+ * store has a test hook), so that the suite can check that a corrupt record
+ * fails only its own node and run.
+ */
+export type Tamper = (store: Store, runId: string, nodeId: number) => Promise<void>;
 
 const add = task({
   name: "add",
@@ -72,6 +87,40 @@ const handlers: ReadonlyArray<BoundHandler> = [
 
 const silent = pino({ level: "silent" });
 
+/** A one-node canvas of the `any` task; the driver and these tests play the worker's part. */
+const one = {
+  node: { kind: "sig", task: anyTask, bind: { kind: "immutable" }, bound: null, options: {} },
+} as const;
+const plain = { outcomes: [], batch: 8, reverse: false, chainNext: false };
+const lease = (now: number, max = 8) => ({
+  workerId: "a",
+  queues: ["default"],
+  max,
+  leaseMs: 10_000,
+  now,
+});
+const settle = (now: number, nextMax = 0) => ({
+  now,
+  workerId: "a",
+  queues: ["default"],
+  nextMax,
+  leaseMs: 10_000,
+});
+const submission = (
+  runId: string,
+  canvas: { readonly node: unknown },
+  more: Partial<Submission> = {},
+): Submission => ({
+  runId,
+  dag: compile(canvas as Canvas<unknown, unknown>),
+  tags: [],
+  idempotencyWindowMs: 0,
+  retentionMs: 60_000,
+  now: 0,
+  ...more,
+});
+const planned = { tag: "Boom", message: "planned", retryable: false };
+
 /**
  * Registers the conformance suite for a store.
  *
@@ -79,11 +128,20 @@ const silent = pino({ level: "silent" });
  * @param makeStore returns a fresh store; it is closed after each test.
  * @param opts.runs number of random cases in the property test (default 25;
  *   `WEFT_PROPERTY_RUNS` overrides).
+ * @param opts.tamper corrupts a node's stored record; without it the
+ *   corruption tests are left out and the property never corrupts a record.
+ * @param opts.model makes the in-memory model the property compares with
+ *   (default `new MemoryStore()`); give it the store's batch size when the
+ *   store promotes and re-delivers in smaller batches.
  */
 export const storeConformance = (
   name: string,
   makeStore: StoreFactory,
-  opts: { readonly runs?: number } = {},
+  opts: {
+    readonly runs?: number;
+    readonly tamper?: Tamper;
+    readonly model?: () => MemoryStore;
+  } = {},
 ): void => {
   const open: Store[] = [];
   const fresh = async () => {
@@ -316,11 +374,6 @@ export const storeConformance = (
   });
 
   describe(`${name}: contract`, () => {
-    const one = {
-      node: { kind: "sig", task: anyTask, bind: { kind: "immutable" }, bound: null, options: {} },
-    } as const;
-    const plain = { outcomes: [], batch: 8, reverse: false, chainNext: false };
-
     it("delivers a chord body its header's results in declaration order, whatever the completion order", async () => {
       const store = await fresh();
       const header = Array.from({ length: 6 }, () => one);
@@ -364,7 +417,13 @@ export const storeConformance = (
         reason: "stale",
       });
       expect((await store.complete(second!, encode("fresh"), opts)).ok).toBe(true);
+      // the same report again is a replay: nothing is recorded twice
       expect(await store.complete(second!, encode("twice"), opts)).toEqual({
+        ok: true,
+        next: [],
+        replayed: true,
+      });
+      expect(await store.complete(first!, encode("stale again"), opts)).toEqual({
         ok: false,
         reason: "stale",
       });
@@ -475,7 +534,7 @@ export const storeConformance = (
       ]);
     });
 
-    it("refuses a run id that already exists, leaving the first run untouched", async () => {
+    it("refuses a run id that already exists for another canvas, leaving the first run untouched", async () => {
       const store = await fresh();
       const base = {
         dag: compile(one),
@@ -485,8 +544,10 @@ export const storeConformance = (
         now: 0,
       };
       const first = await store.submit({ ...base, runId: "taken" });
-      await expect(store.submit({ ...base, runId: "taken" })).rejects.toBeInstanceOf(DuplicateRun);
-      expect((await store.getRun(first.runId))!.nodes[0]!.state).toBe("queued");
+      const other = { ...base, runId: "taken", dag: compile(chain(one, one)) };
+      await expect(store.submit(other)).rejects.toBeInstanceOf(DuplicateRun);
+      const snap = (await store.getRun(first.runId))!;
+      expect(snap.nodes.map((n) => n.state)).toEqual(["queued"]);
     });
 
     it("returns the existing run for a repeated idempotency key", async () => {
@@ -581,16 +642,310 @@ export const storeConformance = (
     });
 
     const runs = Number(process.env.WEFT_PROPERTY_RUNS ?? opts.runs ?? 25);
+    const tamper = opts.tamper;
     test.prop([arbCanvas({ queues: ["default", "other"] }), arbPlan()], { numRuns: runs })(
-      "ends every random canvas under any fault plan in the same state as the in-memory model",
+      "ends every random canvas under any fault plan (re-sent calls, a cancel, a corrupt record) in the same state as the in-memory model",
       async (canvas, plan) => {
         const store = await fresh();
-        const model = new MemoryStore();
-        const got = await drive(store, canvas, plan, "prop");
-        const want = await drive(model, canvas, plan, "prop");
+        const model = opts.model?.() ?? new MemoryStore();
+        const got = await drive(store, canvas, plan, "prop", {
+          ...(tamper ? { tamper: (runId, nodeId) => tamper(store, runId, nodeId) } : {}),
+        });
+        const want = await drive(model, canvas, plan, "prop", {
+          ...(tamper
+            ? { tamper: async (runId, nodeId) => model.corruptNodeRecord(runId, nodeId) }
+            : {}),
+        });
         expect(normalize(got.snapshot)).toEqual(normalize(want.snapshot));
         await model.close();
       },
     );
   });
+
+  describe(`${name}: re-sent commands are no-ops that answer the same`, () => {
+    it("a repeated submission of the same call answers the same; another call with the same run id and canvas gets the run back", async () => {
+      const store = await fresh();
+      const sub = submission("again", chain(one, one), {
+        nonce: "call-1",
+        fingerprint: fingerprint(compile(chain(one, one))),
+      });
+      const first = await store.submit(sub);
+      expect(first.existing).toBe(false);
+      expect(await store.submit(sub)).toEqual(first);
+      expect(await store.submit({ ...sub, nonce: "call-2" })).toEqual({
+        runId: first.runId,
+        existing: true,
+      });
+      // written once: one root, queued once
+      expect((await store.claim(lease(1))).map((c) => c.nodeId)).toEqual([0]);
+      expect((await store.getRun(first.runId))!.nodes.map((n) => n.state)).toEqual([
+        "running",
+        "waiting",
+      ]);
+    });
+
+    it("a repeated completion is a replay: the same next claims, the result recorded once, nothing changed", async () => {
+      const store = await fresh();
+      const { runId } = await store.submit(submission("replay", chain(one, one, one)));
+      const [c0] = await store.claim(lease(1));
+      const first = await store.complete(c0!, encode("first"), settle(2, 1));
+      expect(first.ok && first.next.map((c) => c.nodeId)).toEqual([1]);
+      const before = await store.getRun(runId);
+      const again = await store.complete(c0!, encode("second"), settle(2, 1));
+      expect(again).toEqual({ ...first, replayed: true });
+      expect(await store.getRun(runId)).toEqual(before);
+      expect(decode((await store.getResult(runId, 0))!)).toBe("first");
+      // once the handed-out node has ended, a replay hands nothing out
+      const c1 = first.ok ? first.next[0]! : undefined;
+      expect((await store.complete(c1!, encode("one"), settle(3))).ok).toBe(true);
+      expect(await store.complete(c0!, encode("third"), settle(4, 1))).toEqual({
+        ok: true,
+        next: [],
+        replayed: true,
+      });
+      expect((await store.getRun(runId))!.nodes.map((n) => n.state)).toEqual([
+        "succeeded",
+        "succeeded",
+        "queued",
+      ]);
+    });
+
+    it("a repeated failure report is a replay, for a retry and for a final failure", async () => {
+      const store = await fresh();
+      const { runId } = await store.submit(submission("refail", group(one, one)));
+      const [a, b] = await store.claim(lease(1));
+      expect(await store.fail(a!, planned, { now: 2, retryAt: 100 })).toEqual({
+        ok: true,
+        next: [],
+      });
+      const retrying = await store.getRun(runId);
+      expect(await store.fail(a!, planned, { now: 3, retryAt: 200 })).toEqual({
+        ok: true,
+        next: [],
+        replayed: true,
+      });
+      expect(await store.getRun(runId)).toEqual(retrying);
+      expect(retrying!.nodes[0]).toMatchObject({ state: "retrying", dueAt: 100 });
+      expect((await store.fail(b!, planned, { now: 4, retryAt: null })).ok).toBe(true);
+      const failed = await store.getRun(runId);
+      expect(await store.fail(b!, planned, { now: 5, retryAt: null })).toEqual({
+        ok: true,
+        next: [],
+        replayed: true,
+      });
+      expect(await store.getRun(runId)).toEqual(failed);
+      expect(failed!.nodes[1]!.history).toHaveLength(1);
+    });
+  });
+
+  describe(`${name}: idempotency keys`, () => {
+    const keyed = (runId: string, canvas: { readonly node: unknown }, more = {}) =>
+      submission(runId, canvas, {
+        idempotencyKey: "order-7",
+        idempotencyWindowMs: 3_600_000,
+        ...more,
+      });
+
+    it("refuses the same key with another canvas: IdempotencyConflict names the existing run, nothing is written", async () => {
+      const store = await fresh();
+      const first = await store.submit(keyed("k1", one));
+      const err = await store.submit(keyed("k2", chain(one, one))).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(IdempotencyConflict);
+      expect(err).toMatchObject({ key: "order-7", runId: first.runId });
+      expect((err as Error).message).toContain(first.runId);
+      expect((await store.listRuns({ limit: 10 })).map((r) => r.id)).toEqual([first.runId]);
+      // the same canvas still gets the first run back
+      expect(await store.submit(keyed("k3", one))).toEqual({ runId: first.runId, existing: true });
+    });
+
+    it("frees a key whose run no longer exists: the resubmit starts a new run", async () => {
+      const store = await fresh();
+      const first = await store.submit(keyed("short", one, { retentionMs: 0 }));
+      const [c] = await store.claim(lease(1));
+      expect((await store.complete(c!, encode(1), settle(2))).ok).toBe(true);
+      await store.maintain({ now: 3, queues: ["default"] });
+      expect(await store.getRun(first.runId)).toBeUndefined();
+      const again = await store.submit(keyed("long", one, { now: 4 }));
+      expect(again.existing).toBe(false);
+      expect(again.runId).not.toBe(first.runId);
+      expect((await store.getRun(again.runId))!.nodes[0]!.state).toBe("queued");
+    });
+
+    it("reuse policy: return-existing returns a failed run, allow-if-failed starts a new one and moves the key", async () => {
+      const store = await fresh();
+      const first = await store.submit(keyed("r1", one));
+      const [c] = await store.claim(lease(1));
+      await store.fail(c!, planned, { now: 2, retryAt: null });
+      expect((await store.getRun(first.runId))!.run.status).toBe("failed");
+      expect(await store.submit(keyed("r2", one))).toEqual({ runId: first.runId, existing: true });
+      const fresh2 = await store.submit(keyed("r3", one, { idempotencyReuse: "allow-if-failed" }));
+      expect(fresh2.existing).toBe(false);
+      expect(fresh2.runId).not.toBe(first.runId);
+      // the key now names the new run, which is running: it is returned whatever the policy
+      expect(await store.submit(keyed("r4", one, { idempotencyReuse: "allow-if-failed" }))).toEqual(
+        { runId: fresh2.runId, existing: true },
+      );
+      expect(await store.cancel(fresh2.runId, { now: 3 })).toBe(true);
+      const third = await store.submit(keyed("r5", one, { idempotencyReuse: "allow-if-failed" }));
+      expect(third.existing).toBe(false);
+    });
+
+    it("result() and status() of a run that does not exist fail at once with RunNotFound", async () => {
+      const store = await fresh();
+      await expect(store.waitForRun("no-such-run", 60_000)).rejects.toBeInstanceOf(RunNotFound);
+      let now = 0;
+      const client = createClient(store, () => now);
+      const run = await client.submit(one as Canvas<unknown, unknown>, { retentionMs: 0 });
+      const [c] = await store.claim(lease(1));
+      expect((await store.complete(c!, encode(1), settle(2))).ok).toBe(true);
+      now = 3;
+      await store.maintain({ now, queues: ["default"] });
+      await expect(run.result({ timeout: 60_000 })).rejects.toBeInstanceOf(RunNotFound);
+      await expect(run.status()).rejects.toBeInstanceOf(RunNotFound);
+    });
+
+    it("decodes a run's result with the run's own stored DAG, never the handle's canvas", async () => {
+      const store = await fresh();
+      const num = task({ name: "num", input: Schema.Unknown, output: Schema.Int });
+      const word = task({ name: "word", input: Schema.Unknown, output: Schema.String });
+      const stored = group(num.si(1), word.si("x"));
+      const other = group(word.si("y"), num.si(2));
+      // a run whose stored fingerprint matches another canvas (written by an older client, say)
+      const { runId } = await store.submit(
+        submission("decode", stored, { fingerprint: fingerprint(compile(other)) }),
+      );
+      const client = createClient(store);
+      const handle = await client.submit(other, { runId: "decode" });
+      expect(handle).toMatchObject({ runId, existing: true });
+      const claims = await store.claim(lease(1));
+      for (const c of claims)
+        await store.complete(c, encode(c.nodeId === 0 ? 7 : "seven"), settle(2));
+      // decoded by the stored node's task: the handle's canvas would read node 0 as a string
+      expect(await handle.result({ timeout: 20_000 })).toEqual([7, "seven"]);
+      const missing = await client.submit(group(word.si("z")), { runId: "decode" }).catch((e) => e);
+      expect(missing).toBeInstanceOf(DuplicateRun);
+      const lying = await store.submit(
+        submission("decode-2", stored, { fingerprint: fingerprint(compile(group(word.si("z")))) }),
+      );
+      const partial = await client.submit(group(word.si("z")), { runId: "decode-2" });
+      for (const c of await store.claim(lease(3)))
+        await store.complete(c, encode(c.nodeId === 0 ? 7 : "seven"), settle(4));
+      const err = await partial.result({ timeout: 20_000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ResultUndecodable);
+      expect((err as Error).message).toMatch(/node 0 of run .*task "num", which this canvas/);
+      expect(lying.runId).toBe(partial.runId);
+    });
+  });
+
+  describe(`${name}: cancelled runs`, () => {
+    it("refuses a completion in a cancelled run: the node ends cancelled, no result is recorded; repeated, the same answer", async () => {
+      const store = await fresh();
+      const { runId } = await store.submit(submission("late-ok", group(one, one)));
+      const [a, b] = await store.claim(lease(1));
+      expect(await store.cancel(runId, { now: 2 })).toBe(true);
+      expect(await store.complete(a!, encode("too late"), settle(3))).toEqual({
+        ok: false,
+        reason: "cancelled",
+      });
+      expect(await store.complete(a!, encode("too late"), settle(4))).toEqual({
+        ok: false,
+        reason: "cancelled",
+      });
+      expect(await store.getResult(runId, 0)).toBeUndefined();
+      const snap = (await store.getRun(runId))!;
+      expect(snap.nodes[0]).toMatchObject({ state: "cancelled", finishedAt: 3 });
+      expect(snap.nodes[0]!.error?.tag).toBe("Cancelled");
+      expect(snap.nodes[0]!.history.map((h) => h.outcome)).toEqual(["cancelled"]);
+      expect(snap.run).toMatchObject({ status: "cancelled", ended: 1 });
+      expect(snap.run.finishedAt).toBeUndefined();
+      expect((await store.fail(b!, planned, { now: 5, retryAt: null })).ok).toBe(true);
+      expect((await store.getRun(runId))!.run).toMatchObject({ ended: 2, finishedAt: 5 });
+    });
+
+    it("result() rejects as soon as the run failed; with waitForQuiet it waits until every node has ended", async () => {
+      const store = await fresh();
+      const client = createClient(store, () => 0);
+      const run = await client.submit(group(one, one) as Canvas<unknown, unknown>);
+      const [a, b] = await store.claim(lease(1));
+      expect((await store.fail(a!, planned, { now: 2, retryAt: null })).ok).toBe(true);
+      // failed, with node 1 still running
+      await expect(run.result({ timeout: 0 })).rejects.toBeInstanceOf(RunFailed);
+      await expect(run.result({ timeout: 0, waitForQuiet: true })).rejects.toBeInstanceOf(
+        ResultTimeout,
+      );
+      expect(await store.waitForRun(run.runId, 0, { quiet: true })).toBeUndefined();
+      const quiet = run.result({ timeout: 20_000, waitForQuiet: true });
+      const settled = quiet.catch((e: unknown) => e);
+      expect((await store.complete(b!, encode(2), settle(3))).ok).toBe(true);
+      expect(await settled).toBeInstanceOf(RunFailed);
+      const record = await store.waitForRun(run.runId, 0, { quiet: true });
+      expect(record).toMatchObject({ status: "failed", finishedAt: 3, ended: 2 });
+    });
+  });
+
+  const tamper = opts.tamper;
+  if (tamper) {
+    describe(`${name}: corrupt records`, () => {
+      it("a corrupt node record fails only its own node and run: the rest of its claim batch and ten healthy runs on the same queue succeed", async () => {
+        const store = await fresh();
+        const client = createClient(store);
+        // written and corrupted before any worker runs: nothing reads the records first
+        const queued = await client.submit(
+          group(add.si({ a: 1, b: 0 }), add.si({ a: 2, b: 0 }), add.si({ a: 3, b: 0 })),
+        );
+        const waiting = await client.submit(chain(add.si({ a: 1, b: 1 }), inc.s(), inc.s()));
+        await tamper(store, queued.runId, 1);
+        await tamper(store, waiting.runId, 1);
+        const healthy = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            client.submit(chain(add.si({ a: i, b: 1 }), inc.s())),
+          ),
+        );
+        // one claim takes every ready node: the corrupt one is in the batch with the others
+        const worker = startWorker({
+          store,
+          handlers,
+          logger: silent,
+          concurrency: 16,
+          idleMs: 200,
+        });
+        try {
+          expect(await Promise.all(healthy.map((h) => h.result({ timeout: 20_000 })))).toEqual(
+            Array.from({ length: 10 }, (_, i) => i + 2),
+          );
+          for (const bad of [queued, waiting]) {
+            const err = (await bad
+              .result({ timeout: 20_000, waitForQuiet: true })
+              .catch((e: unknown) => e)) as RunFailed;
+            expect(err).toBeInstanceOf(RunFailed);
+            expect(err.error?.tag).toBe("CorruptRecord");
+            expect(err.error?.message).toMatch(/^corrupt record: key \S+ field n1: /);
+          }
+          const q = await client.get(queued.runId);
+          expect(q.run).toMatchObject({ status: "failed", failedNode: 1 });
+          expect(q.nodes.map((n) => n.state)).toEqual(["succeeded", "failed", "succeeded"]);
+          const w = await client.get(waiting.runId);
+          expect(w.run).toMatchObject({ status: "failed", failedNode: 1 });
+          expect(w.nodes.map((n) => n.state)).toEqual(["succeeded", "failed", "skipped"]);
+          expect(w.nodes[1]!.error?.message).toMatch(/ field n1: /);
+          expect(w.nodes[2]!.error?.message).toBe(
+            "a corrupt record (field n1) stopped the run before this node could start",
+          );
+        } finally {
+          await worker.stop();
+        }
+      });
+
+      it("shows a planted corrupt record in getRun at once, before any script reads it", async () => {
+        const store = await fresh();
+        const { runId } = await store.submit(submission("shown", chain(one, one)));
+        await tamper(store, runId, 1);
+        const snap = (await store.getRun(runId))!;
+        expect(snap.nodes[1]).toMatchObject({ state: "failed", id: 1 });
+        expect(snap.nodes[1]!.error).toMatchObject({ tag: "CorruptRecord", retryable: false });
+        expect(snap.nodes[1]!.error!.message).toMatch(/ field n1: /);
+        expect(snap.run.status).toBe("running");
+      });
+    });
+  }
 };

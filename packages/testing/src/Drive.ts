@@ -1,9 +1,12 @@
 /**
  * A deterministic driver of a store: it plays a worker's part through the
  * Store API with a manual clock and a plan of outcomes per delivery, and
- * checks the contract (DESIGN.md §2) at every step. Running the same plan on
- * two stores must give the same final state (model-based testing: the
- * in-memory store is the model).
+ * checks the contract (docs/guarantees.md) at every step. Running the same
+ * plan on two stores must give the same final state (model-based testing:
+ * the in-memory store is the model). A plan may also repeat calls with
+ * identical arguments (a command re-sent after a reconnect: the repeat must
+ * change nothing and give the same answer), cancel the run, and corrupt a
+ * node's stored record through a store-specific hook.
  *
  * @since 0.1.0
  */
@@ -13,7 +16,9 @@ import {
   type Dag,
   decode,
   encode,
+  fingerprint,
   type RunSnapshot,
+  type SettleResult,
   type Store,
 } from "@weft/core";
 
@@ -33,6 +38,27 @@ export interface Plan {
   readonly reverse: boolean;
   /** Lease next ready nodes straight from `complete`. */
   readonly chainNext: boolean;
+  /** Send the submission twice, identical (same nonce): the repeat must answer the same and change nothing. */
+  readonly resubmit?: boolean;
+  /**
+   * Which failure reports are sent twice with identical arguments, by report
+   * number (cycled). Completions are always repeated (with other bytes).
+   */
+  readonly resend?: ReadonlyArray<boolean>;
+  /** Cancel the run (twice: the second must answer false) at this driver step. */
+  readonly cancelAt?: number | undefined;
+  /**
+   * Corrupt the record of a node not yet started (waiting or queued) at
+   * driver step `step`: the `pick`-th such node, modulo their number. Needs
+   * a `tamper` hook (see {@link drive}).
+   */
+  readonly tamper?: { readonly step: number; readonly pick: number } | undefined;
+}
+
+/** Store-specific hooks of a drive. */
+export interface DriveHooks {
+  /** Makes node `nodeId`'s stored record unreadable (garbage bytes in Redis, a test hook in memory). */
+  readonly tamper?: (runId: string, nodeId: number) => Promise<void>;
 }
 
 /** A contract violation seen by the driver. */
@@ -55,31 +81,60 @@ export interface DriveResult {
  *
  * @throws ContractViolation when the store breaks a guarantee: a node
  *   delivered before its dependencies succeeded, dependency results out of
- *   declaration order, a second completion accepted, or a run that never ends.
+ *   declaration order, a second completion recorded, a repeated call that
+ *   changed something or answered otherwise, or a run that never ends.
  */
 export const drive = async (
   store: Store,
   canvas: Parameters<typeof compile>[0],
   plan: Plan,
   runId = `run-${Math.random().toString(36).slice(2, 10)}`,
+  hooks: DriveHooks = {},
 ): Promise<DriveResult> => {
   const dag = compile(canvas);
   const queues = dag.queues;
   let now = 1_000;
-  const sub = await store.submit({
+  const submission = {
     runId,
     dag,
     tags: [],
     idempotencyWindowMs: 0,
     retentionMs: 3_600_000,
     now,
-  });
+    fingerprint: fingerprint(dag),
+    nonce: `${runId}-nonce`,
+  };
+  const sub = await store.submit(submission);
   const id = sub.runId;
+  if (sub.existing) throw new ContractViolation(`a fresh run ${id} was reported as existing`);
+  if (plan.resubmit) {
+    const again = await store.submit(submission);
+    if (again.runId !== id || again.existing)
+      throw new ContractViolation(
+        `a re-sent submission answered ${JSON.stringify(again)}, not ${JSON.stringify(sub)}`,
+      );
+  }
   const deliveries = new Map<number, number>();
   const late = new Map<number, Claim>();
+  let cancelled = false;
+  let reports = 0;
   let steps = 0;
   for (;;) {
     if (++steps > 20 * dag.nodes.length + 100) throw new ContractViolation(`run ${id} did not end`);
+    if (plan.tamper?.step === steps && hooks.tamper) {
+      const snap = await store.getRun(id);
+      const fresh = (snap?.nodes ?? []).filter(
+        (n) => n.state === "waiting" || n.state === "queued",
+      );
+      const victim = fresh[plan.tamper.pick % Math.max(1, fresh.length)];
+      if (victim) await hooks.tamper(id, victim.id);
+    }
+    if (plan.cancelAt === steps) {
+      const first = await store.cancel(id, { now });
+      const second = await store.cancel(id, { now });
+      if (second) throw new ContractViolation(`run ${id} was cancelled twice`);
+      cancelled ||= first;
+    }
     let work = [
       ...(await store.claim({ workerId: "w", queues, max: plan.batch, leaseMs: LEASE, now })),
     ];
@@ -119,46 +174,61 @@ export const drive = async (
       const outcome = plan.outcomes[c.nodeId]?.[k] ?? "ok";
       now += 1;
       if (outcome === "ok") {
-        const r = await store.complete(c, encode(c.nodeId), {
+        const opts = {
           now,
           workerId: "w",
           queues,
           nextMax: plan.chainNext ? 1 : 0,
           leaseMs: LEASE,
-        });
-        if (!r.ok)
+        };
+        const r = await store.complete(c, encode(c.nodeId), opts);
+        if (!r.ok && !(r.reason === "cancelled" && cancelled))
           throw new ContractViolation(
-            `completion of node ${c.nodeId} rejected though its lease was held`,
+            `completion of node ${c.nodeId} rejected (${r.reason}) though its lease was held`,
           );
-        const again = await store.complete(c, encode(-1), {
-          now,
-          workerId: "w",
-          queues,
-          nextMax: 0,
-          leaseMs: LEASE,
-        });
-        if (again.ok) throw new ContractViolation(`node ${c.nodeId} recorded twice`);
-        work = [...r.next, ...work];
+        // the same report again, with other bytes: recorded once, the first answer replayed
+        const again = await store.complete(c, encode(-1), opts);
+        const want = r.ok ? { ...r, replayed: true } : r;
+        if (!sameAnswer(again, want))
+          throw new ContractViolation(
+            `a repeated completion of node ${c.nodeId} answered ${show(again)}, not ${show(want)}`,
+          );
+        if (r.ok) work = [...r.next, ...work];
       } else if (outcome === "retry" || outcome === "fail") {
         const error = {
           tag: "Boom",
           message: `planned ${outcome} of node ${c.nodeId}`,
           retryable: outcome === "retry",
         };
-        const r = await store.fail(c, error, {
-          now,
-          retryAt: outcome === "retry" ? now + RETRY_DELAY : null,
-        });
+        const opts = { now, retryAt: outcome === "retry" ? now + RETRY_DELAY : null };
+        const r = await store.fail(c, error, opts);
         if (!r.ok)
           throw new ContractViolation(
-            `failure of node ${c.nodeId} rejected though its lease was held`,
+            `failure of node ${c.nodeId} rejected (${r.reason}) though its lease was held`,
           );
+        const resend = plan.resend ?? [];
+        if (resend.length > 0 && resend[reports++ % resend.length]) {
+          const again = await store.fail(c, error, opts);
+          if (!sameAnswer(again, { ok: true, next: [], replayed: true }))
+            throw new ContractViolation(
+              `a re-sent failure of node ${c.nodeId} answered ${show(again)}`,
+            );
+        }
       }
       if (outcome === "late") late.set(c.nodeId, c);
       // "crash" and "late": the worker goes silent; the lease expires and the node is re-delivered
     }
   }
 };
+
+/** Two settle answers agree: same status, same replay flag, the same claims handed out. */
+const sameAnswer = (a: SettleResult, b: SettleResult): boolean =>
+  show(a) === show(b) && a.ok === b.ok;
+
+const show = (r: SettleResult): string =>
+  r.ok
+    ? `ok${r.replayed ? " (replayed)" : ""} next [${r.next.map((c) => `${c.nodeId}@${c.token}/${c.attempt}/${c.leaseUntil}`).join(", ")}]`
+    : `refused (${r.reason})`;
 
 /** A delivered node's dependencies all ended as its edges require, and come in declaration order. */
 const checkDeps = (dag: Dag, c: Claim): void => {
@@ -181,7 +251,11 @@ const checkDeps = (dag: Dag, c: Claim): void => {
   });
 };
 
-/** The comparable part of a snapshot: states, counts, errors and times, no ids. */
+/**
+ * The comparable part of a snapshot: states, counts, errors and times, no
+ * ids. A `CorruptRecord` message is reduced to the field it names (the key
+ * and the decoder's words differ between stores).
+ */
 export const normalize = (snap: RunSnapshot) => ({
   run: {
     status: snap.run.status,
@@ -190,7 +264,7 @@ export const normalize = (snap: RunSnapshot) => ({
     startedAt: snap.run.startedAt,
     finishedAt: snap.run.finishedAt,
     failedNode: snap.run.failedNode,
-    error: snap.run.error && { tag: snap.run.error.tag, message: snap.run.error.message },
+    error: snap.run.error && comparable(snap.run.error),
   },
   nodes: snap.nodes.map((n) => ({
     id: n.id,
@@ -199,10 +273,16 @@ export const normalize = (snap: RunSnapshot) => ({
     stalls: n.stalls,
     startedAt: n.startedAt,
     finishedAt: n.finishedAt,
-    error: n.error && { tag: n.error.tag, message: n.error.message },
+    error: n.error && comparable(n.error),
     history: n.history.map((h) => ({
       ...h,
-      error: h.error && { tag: h.error.tag, message: h.error.message },
+      error: h.error && comparable(h.error),
     })),
   })),
+});
+
+const comparable = (e: { readonly tag: string; readonly message: string }) => ({
+  tag: e.tag,
+  message:
+    e.tag === "CorruptRecord" ? `field ${/ field (\S+):/.exec(e.message)?.[1] ?? "?"}` : e.message,
 });

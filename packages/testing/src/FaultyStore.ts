@@ -1,8 +1,9 @@
 /**
  * A store wrapper that injects delivery faults around a real store, per node
- * and per delivery, and checks the recording guarantees (DESIGN.md §2.2) as
- * it goes: every injected stale completion must be rejected, and no node is
- * recorded twice.
+ * and per delivery, and checks the recording guarantees (docs/guarantees.md
+ * §2) as it goes: every injected stale completion must be rejected, no node
+ * is recorded twice, and a second report under the same lease (a duplicate
+ * delivery) is answered as a replay of the first and changes nothing.
  *
  * @since 0.1.0
  */
@@ -22,6 +23,7 @@ import type {
   StoreSignal,
   Submission,
   SubmitResult,
+  WaitForRunOptions,
   WorkerInfo,
   WorkerPresence,
 } from "@weft/core";
@@ -47,7 +49,10 @@ export interface ReportLog {
   readonly error?: ErrorInfo;
   /** The random draw the worker made just before this report (its retry jitter), if any. */
   readonly draw: number | undefined;
+  /** The store recorded this report (a replay of an earlier one is not accepted again). */
   readonly accepted: boolean;
+  /** The store answered that this very report had already been recorded. */
+  readonly replayed: boolean;
   readonly fault: DeliveryFault;
 }
 
@@ -214,8 +219,12 @@ export class FaultyStore implements Store {
     return this.inner.listRuns(opts);
   }
 
-  waitForRun(runId: string, timeoutMs: number): Promise<RunRecord | undefined> {
-    return this.inner.waitForRun(runId, timeoutMs);
+  waitForRun(
+    runId: string,
+    timeoutMs: number,
+    opts?: WaitForRunOptions,
+  ): Promise<RunRecord | undefined> {
+    return this.inner.waitForRun(runId, timeoutMs, opts);
   }
 
   waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
@@ -279,7 +288,16 @@ export class FaultyStore implements Store {
     const draw = this.lastDraw;
     this.lastDraw = undefined;
     const fault = this.marked.get(claim.token) ?? "none";
-    const log = (accepted: boolean) =>
+    const log = (r: SettleResult) => {
+      const replayed = r.ok && r.replayed === true;
+      const accepted = r.ok && !replayed;
+      const earlier = this.reports.find((x) => x.token === claim.token && x.accepted);
+      if (accepted && earlier)
+        this.violations.push(`node ${claim.nodeId} was recorded twice under token ${claim.token}`);
+      if (replayed && !earlier)
+        this.violations.push(
+          `a report of node ${claim.nodeId} was answered as a replay, but none was recorded under token ${claim.token}`,
+        );
       this.reports.push({
         nodeId: claim.nodeId,
         token: claim.token,
@@ -291,20 +309,25 @@ export class FaultyStore implements Store {
         ...(error ? { error } : {}),
         draw,
         accepted,
+        replayed,
         fault,
       });
+    };
     if (fault === "crash-after") return { ok: true, next: [] }; // lost with the worker
     if (fault === "late") {
       this.held.set(claim.nodeId, async () => {
         const r = await send();
-        log(r.ok);
+        log(r);
         return r;
       });
       return { ok: true, next: [] };
     }
     const r = await send();
-    log(r.ok);
+    log(r);
     if (!r.ok) return r;
+    // a duplicate delivery's second report is a replay: the claims it hands back are the
+    // ones the first report got, already running in the first handler's slot
+    if (r.replayed) return { ok: true, next: [], replayed: true };
     return { ok: true, next: await this.deliver(r.next, false) };
   }
 }

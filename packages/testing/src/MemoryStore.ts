@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import {
   type Claim,
@@ -13,27 +14,34 @@ import {
   cancelRun,
   commitRun,
   completeNode,
+  corruptRecordInfo,
   createRun,
   type DepResult,
   DuplicateRun,
   type ErrorInfo,
   type FailOptions,
   failNode,
+  fingerprint,
+  IdempotencyConflict,
   type LeaseState,
   liveClock,
   type MaintainReport,
   maxStallsOf,
   type Progress,
+  RunNotFound,
   type RunRecord,
   type RunSnapshot,
   type RunState,
+  readNode,
   releaseNode,
   type SettleResult,
+  type Shape,
   type Store,
   type StoreSignal,
   type Submission,
   type SubmitResult,
   startNode,
+  type WaitForRunOptions,
   type WorkerClock,
   type WorkerInfo,
   type WorkerPresence,
@@ -59,7 +67,16 @@ interface StoredRun {
   readonly results: Map<number, Uint8Array>;
   readonly progress: Map<number, Progress>;
   readonly retentionMs: number;
+  readonly fingerprint: string;
+  /** Nonce of the submission that wrote the run: a repeat of that call is a re-send. */
+  readonly nonce: string;
+  readonly output: Shape;
+  /** The (node, token) pairs each completion leased to its worker, replayed by a repeated completion. */
+  readonly handed: Map<number, ReadonlyArray<readonly [number, number]>>;
 }
+
+/** Why a node planted by {@link MemoryStore.corruptNodeRecord} reads as garbage. */
+const PLANTED = "planted by the corruptNodeRecord test hook";
 
 /** Options of the in-memory store. */
 export interface MemoryStoreOptions {
@@ -84,7 +101,10 @@ export class MemoryStore implements Store {
     Array<{ runId: string; nodeId: number; dueAt: number }>
   >();
   private readonly leases = new Map<string, Lease>();
-  private readonly idempotency = new Map<string, { runId: string; until: number }>();
+  private readonly idempotency = new Map<
+    string,
+    { runId: string; fingerprint: string; until: number }
+  >();
   private readonly events = new EventEmitter();
   private token = 0;
   private readonly locks = new Map<string, { owner: string; token: number; until: number }>();
@@ -102,77 +122,160 @@ export class MemoryStore implements Store {
   }
 
   async submit(sub: Submission): Promise<SubmitResult> {
-    if (this.runs.has(sub.runId)) throw new DuplicateRun({ runId: sub.runId });
-    if (sub.idempotencyKey !== undefined) {
-      const hit = this.idempotency.get(sub.idempotencyKey);
-      if (hit && hit.until > sub.now && this.runs.has(hit.runId))
-        return { runId: hit.runId, existing: true };
-      this.idempotency.set(sub.idempotencyKey, {
+    const fp = sub.fingerprint ?? fingerprint(sub.dag);
+    const nonce = sub.nonce ?? randomUUID();
+    const taken = this.runs.get(sub.runId);
+    if (taken) {
+      if (taken.nonce === nonce) return { runId: sub.runId, existing: false }; // this very call, repeated
+      if (taken.fingerprint === fp) return { runId: sub.runId, existing: true };
+      throw new DuplicateRun({ runId: sub.runId });
+    }
+    const key = sub.idempotencyKey;
+    if (key !== undefined && sub.idempotencyWindowMs > 0) {
+      const hit = this.idempotency.get(key);
+      const run = hit && hit.until > sub.now ? this.runs.get(hit.runId) : undefined;
+      // a key whose run no longer exists is free
+      if (hit && run) {
+        if (hit.fingerprint !== fp) throw new IdempotencyConflict({ key, runId: hit.runId });
+        const status = run.state.run.status;
+        const reuse =
+          sub.idempotencyReuse === "allow-if-failed" &&
+          (status === "failed" || status === "cancelled");
+        if (!reuse) return { runId: hit.runId, existing: true };
+      }
+      this.idempotency.set(key, {
         runId: sub.runId,
+        fingerprint: fp,
         until: sub.now + sub.idempotencyWindowMs,
       });
     }
     const state = createRun(sub.runId, sub.dag, sub.now);
-    this.runs.set(sub.runId, {
+    state.key = `memory:run:${sub.runId}`;
+    const run: StoredRun = {
       state,
       tags: [...sub.tags],
       queues: sub.dag.queues,
       results: new Map(),
       progress: new Map(),
       retentionMs: sub.retentionMs,
-    });
+      fingerprint: fp,
+      nonce,
+      output: sub.dag.output,
+      handed: new Map(),
+    };
+    this.runs.set(sub.runId, run);
     this.enqueue(state, commitRun(state, sub.now));
+    this.afterTransition(run);
     return { runId: sub.runId, existing: false };
   }
 
   async claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
     const out: Claim[] = [];
     while (out.length < req.max) {
-      const next = this.popBest(req.queues);
-      if (!next) break;
-      const claim = this.start(next.runId, next.nodeId, req.workerId, req.leaseMs, req.now);
-      if (claim) out.push(claim);
+      const popped: Ready[] = [];
+      while (popped.length < req.max - out.length) {
+        const next = this.popBest(req.queues);
+        if (!next) break;
+        popped.push(next);
+      }
+      if (popped.length === 0) break;
+      // as the Redis store does with a batch: every popped node starts first; one found
+      // corrupt or over its stalls is handled after, in pop order (the sweep of a corrupt
+      // run spares the nodes of the batch that already started)
+      const after: Ready[] = [];
+      for (const p of popped) {
+        if (this.startsLater(p)) after.push(p);
+        else {
+          const claim = this.start(p.runId, p.nodeId, req.workerId, req.leaseMs, req.now);
+          if (claim) out.push(claim);
+        }
+      }
+      for (const p of after) {
+        const claim = this.start(p.runId, p.nodeId, req.workerId, req.leaseMs, req.now);
+        if (claim) out.push(claim);
+      }
     }
     return out;
   }
 
+  /** A popped node whose start will not start it but fail it: its record is corrupt, or it stalls out. */
+  private startsLater(p: Ready): boolean {
+    const run = this.runs.get(p.runId);
+    if (!run) return false;
+    if (run.state.corrupt?.has(p.nodeId)) return true;
+    const n = run.state.nodes[p.nodeId]!;
+    return n.state === "running" && n.stalls + 1 > maxStallsOf(run.state.graph[p.nodeId]!);
+  }
+
   async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult> {
-    const run = this.holder(claim);
+    const run = this.runs.get(claim.runId);
     if (!run) return { ok: false, reason: "stale" };
-    const ready = completeNode(run.state, claim.nodeId, opts.now);
-    if (!ready) return { ok: false, reason: "stale" };
+    // the node is read before its lease is checked, as the Redis script does
+    const node = readNode(run.state, claim.nodeId, opts.now);
+    this.afterTransition(run);
+    if (node.state !== "running") {
+      // the same report again (a re-sent command): answer what the first one did, change nothing
+      if (node.token === claim.token && node.state === "succeeded")
+        return { ok: true, next: this.replayNext(run, claim.nodeId), replayed: true };
+      if (node.token === claim.token && node.state === "cancelled")
+        return { ok: false, reason: "cancelled" };
+      return { ok: false, reason: "stale" };
+    }
+    if (!this.holder(claim)) return { ok: false, reason: "stale" };
+    const done = completeNode(run.state, claim.nodeId, opts.now)!;
     this.leases.delete(key(claim.runId, claim.nodeId));
-    run.results.set(claim.nodeId, result);
     run.progress.delete(claim.nodeId);
+    if (done.cancelled) {
+      this.enqueue(run.state, done.ready);
+      this.afterTransition(run);
+      return { ok: false, reason: "cancelled" };
+    }
+    run.results.set(claim.nodeId, result);
     const next: Claim[] = [];
     const rest: number[] = [];
-    for (const id of ready) {
+    // a run that stopped on the way (a corrupt record) hands nothing out
+    const leasing = run.state.run.status === "running";
+    for (const id of done.ready) {
       const spec = run.state.graph[id]!;
-      if (next.length < opts.nextMax && opts.queues.includes(spec.queue)) {
+      if (leasing && next.length < opts.nextMax && opts.queues.includes(spec.queue)) {
         const c = this.start(claim.runId, id, opts.workerId, opts.leaseMs, opts.now);
         if (c) next.push(c);
       } else rest.push(id);
     }
+    if (next.length > 0)
+      run.handed.set(
+        claim.nodeId,
+        next.map((c) => [c.nodeId, c.token] as const),
+      );
     this.enqueue(run.state, rest);
-    this.afterSettle(run);
+    this.afterTransition(run);
     return { ok: true, next };
   }
 
   async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<SettleResult> {
-    const run = this.holder(claim);
+    const run = this.runs.get(claim.runId);
     if (!run) return { ok: false, reason: "stale" };
+    const node = readNode(run.state, claim.nodeId, opts.now);
+    this.afterTransition(run);
+    if (node.state !== "running") {
+      const recorded =
+        node.state === "retrying" || node.state === "failed" || node.state === "cancelled";
+      if (node.token === claim.token && recorded) return { ok: true, next: [], replayed: true };
+      return { ok: false, reason: "stale" };
+    }
+    if (!this.holder(claim)) return { ok: false, reason: "stale" };
     const ready = failNode(run.state, claim.nodeId, error, opts.retryAt, opts.now);
     if (!ready) return { ok: false, reason: "stale" };
     this.leases.delete(key(claim.runId, claim.nodeId));
     run.progress.delete(claim.nodeId);
-    const node = run.state.nodes[claim.nodeId]!;
-    if (node.state === "retrying") {
+    const after = run.state.nodes[claim.nodeId]!;
+    if (after.state === "retrying") {
       const q = run.state.graph[claim.nodeId]!.queue;
-      list(this.delayed, q).push({ runId: claim.runId, nodeId: claim.nodeId, dueAt: node.dueAt! });
+      list(this.delayed, q).push({ runId: claim.runId, nodeId: claim.nodeId, dueAt: after.dueAt! });
       this.events.emit("work");
     }
     this.enqueue(run.state, ready);
-    this.afterSettle(run);
+    this.afterTransition(run);
     return { ok: true, next: [] };
   }
 
@@ -190,8 +293,12 @@ export class MemoryStore implements Store {
 
   async release(claim: Claim, opts: { now: number }): Promise<void> {
     const run = this.holder(claim);
-    if (!run || !releaseNode(run.state, claim.nodeId, opts.now)) return;
+    if (!run) return;
+    // the lease goes whatever the node's state, as in the Redis script
     this.leases.delete(key(claim.runId, claim.nodeId));
+    const released = releaseNode(run.state, claim.nodeId, opts.now);
+    this.afterTransition(run);
+    if (!released) return;
     this.push(claim.runId, run.state.graph[claim.nodeId]!.queue, claim.nodeId, 16);
   }
 
@@ -269,10 +376,16 @@ export class MemoryStore implements Store {
         redelivered += 1;
       }
     }
+    let expired = false;
     for (const [id, run] of this.runs) {
       const f = run.state.run.finishedAt;
-      if (f !== undefined && f + run.retentionMs <= opts.now) this.runs.delete(id);
+      if (f !== undefined && f + run.retentionMs <= opts.now) {
+        this.runs.delete(id);
+        expired = true;
+      }
     }
+    for (const [k, hit] of this.idempotency) if (hit.until <= opts.now) this.idempotency.delete(k);
+    if (expired) this.events.emit("run"); // waiters on an expired run learn it is gone
     return { promoted, redelivered };
   }
 
@@ -294,7 +407,7 @@ export class MemoryStore implements Store {
         items.filter((r) => !(r.runId === runId && removed.has(r.nodeId))),
       );
     }
-    this.afterSettle(run);
+    this.afterTransition(run);
     this.events.emit("signal", { kind: "cancelled", runId } satisfies StoreSignal);
     return true;
   }
@@ -349,12 +462,27 @@ export class MemoryStore implements Store {
   async getRun(runId: string): Promise<RunSnapshot | undefined> {
     const run = this.runs.get(runId);
     if (!run) return undefined;
+    const s = run.state;
     return structuredClone({
-      run: { ...run.state.run, tags: run.tags, queues: run.queues },
-      nodes: run.state.nodes.map((n, id) => {
+      run: { ...s.run, tags: run.tags, queues: run.queues },
+      nodes: s.nodes.map((n, id) => {
         const p = run.progress.get(id);
-        return { ...n, id, spec: run.state.graph[id]!, ...(p ? { progress: p } : {}) };
+        const why = s.corrupt?.get(id);
+        // a planted corrupt record reads as the Redis store shows one it cannot decode
+        const rec =
+          why === undefined
+            ? n
+            : {
+                state: "failed" as const,
+                attempts: 0,
+                stalls: 0,
+                pending: 0,
+                error: corruptRecordInfo(s.key ?? `run:${runId}`, `n${id}`, why),
+                history: n.history,
+              };
+        return { ...rec, id, spec: s.graph[id]!, ...(p ? { progress: p } : {}) };
       }),
+      output: run.output,
     });
   }
 
@@ -369,12 +497,20 @@ export class MemoryStore implements Store {
       .slice(0, opts.limit);
   }
 
-  waitForRun(runId: string, timeoutMs: number): Promise<RunRecord | undefined> {
-    const final = () => {
+  async waitForRun(
+    runId: string,
+    timeoutMs: number,
+    opts: WaitForRunOptions = {},
+  ): Promise<RunRecord | undefined> {
+    const final = (): { run?: RunRecord } | undefined => {
       const r = this.runs.get(runId)?.state.run;
-      return r && FINAL.has(r.status) ? structuredClone(r) : undefined;
+      if (!r) return {}; // gone: never written, or expired
+      const ended = FINAL.has(r.status) && (!opts.quiet || r.finishedAt !== undefined);
+      return ended ? { run: structuredClone(r) } : undefined;
     };
-    return this.waitFor("run", final, timeoutMs);
+    const got = await this.waitFor("run", final, timeoutMs);
+    if (got && !got.run) throw new RunNotFound({ runId });
+    return got?.run;
   }
 
   waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
@@ -419,6 +555,23 @@ export class MemoryStore implements Store {
     return this.runs.get(runId)?.state;
   }
 
+  /**
+   * Test hook: makes node `nodeId`'s stored record read as garbage from now
+   * on, as bytes planted in a Redis hash field would. The store finds it
+   * where the Redis scripts read a node record (starting it, settling it or
+   * a dependency, a cancel or a sweep): the node fails with `CorruptRecord`,
+   * the run fails, and its nodes not started are skipped. `getRun` shows the
+   * node `failed` with that error as soon as it is planted.
+   *
+   * @throws RunNotFound when the run does not exist.
+   */
+  corruptNodeRecord(runId: string, nodeId: number): void {
+    const run = this.runs.get(runId);
+    if (!run || nodeId < 0 || nodeId >= run.state.nodes.length) throw new RunNotFound({ runId });
+    run.state.corrupt ??= new Map();
+    run.state.corrupt.set(nodeId, PLANTED);
+  }
+
   private holder(claim: Claim): StoredRun | undefined {
     const lease = this.leases.get(key(claim.runId, claim.nodeId));
     if (!lease || lease.token !== claim.token) return undefined;
@@ -436,14 +589,37 @@ export class MemoryStore implements Store {
     if (!run) return undefined;
     const spec = run.state.graph[nodeId]!;
     const r = startNode(run.state, nodeId, workerId, maxStallsOf(spec), now);
-    if (r.kind === "refused") return undefined;
+    if (r.kind === "refused") {
+      this.afterTransition(run); // a corrupt record found on the way ended nodes
+      return undefined;
+    }
     if (r.kind === "stalled-out") {
+      // the re-delivery's lease was granted, then refused: a late report of the stalled attempt is stale
+      run.state.nodes[nodeId]!.token = ++this.token;
       this.enqueue(run.state, r.ready);
-      this.afterSettle(run);
+      this.afterTransition(run);
       return undefined;
     }
     const token = ++this.token;
+    run.state.nodes[nodeId]!.token = token;
     this.leases.set(key(runId, nodeId), { token, until: now + leaseMs, queue: spec.queue });
+    return this.claimOf(run, nodeId, token, now + leaseMs);
+  }
+
+  /** The claims a completion handed out that still run under their lease, rebuilt for a repeated completion. */
+  private replayNext(run: StoredRun, nodeId: number): Claim[] {
+    const out: Claim[] = [];
+    for (const [id, token] of run.handed.get(nodeId) ?? []) {
+      const lease = this.leases.get(key(run.state.run.id, id));
+      const n = run.state.nodes[id]!;
+      if (lease?.token === token && n.state === "running" && n.token === token)
+        out.push(this.claimOf(run, id, token, lease.until));
+    }
+    return out;
+  }
+
+  private claimOf(run: StoredRun, nodeId: number, token: number, leaseUntil: number): Claim {
+    const spec = run.state.graph[nodeId]!;
     const deps: DepResult[] = spec.deps.map((d) => {
       const bytes = run.results.get(d);
       const n = run.state.nodes[d]!;
@@ -454,16 +630,17 @@ export class MemoryStore implements Store {
             error: n.error ?? { tag: n.state, message: `node ${d} ${n.state}`, retryable: false },
           };
     });
+    const n = run.state.nodes[nodeId]!;
     return {
-      runId,
+      runId: run.state.run.id,
       nodeId,
       token,
-      attempt: r.attempt,
-      stalls: run.state.nodes[nodeId]!.stalls,
+      attempt: n.attempts,
+      stalls: n.stalls,
       spec,
       deps,
       runQueues: run.queues,
-      leaseUntil: now + leaseMs,
+      leaseUntil,
     };
   }
 
@@ -501,7 +678,18 @@ export class MemoryStore implements Store {
     return best?.r;
   }
 
-  private afterSettle(run: StoredRun): void {
+  /** Drops nodes a sweep took out of their queue, and wakes waiters once the run is final. */
+  private afterTransition(run: StoredRun): void {
+    const swept = run.state.swept;
+    if (swept && swept.length > 0) {
+      const gone = new Set(swept);
+      run.state.swept = [];
+      const id = run.state.run.id;
+      const keep = (r: { runId: string; nodeId: number }) =>
+        !(r.runId === id && gone.has(r.nodeId));
+      for (const [q, items] of this.ready) this.ready.set(q, items.filter(keep));
+      for (const [q, items] of this.delayed) this.delayed.set(q, items.filter(keep));
+    }
     if (FINAL.has(run.state.run.status)) this.events.emit("run");
   }
 }

@@ -1,20 +1,26 @@
 -- cancel: cancels a pending or running run: unstarted nodes end `cancelled`
 -- (removed from their queues) in bounded steps; running handlers learn it
--- from their next heartbeat.
+-- from their next heartbeat. The request id makes it safe to re-send: the
+-- same request finding the run cancelled by itself answers 1 again.
 -- KEYS: the uniform run layout (includes/run.lua)
--- ARGV: 1 runId, 2 now, 3 budget
--- Returns: {cancelled (0/1), more}
+-- ARGV: 1 runId, 2 now, 3 budget, 4 request id
+-- Returns: {cancelled (0/1), more} (more: 1 when work is left for `drain`)
 --@include run
 
-local now = tonumber(ARGV[2])
-local M = loadRun()
-if not M or (M.status ~= "pending" and M.status ~= "running") then return { 0, 0 } end
+local now, budget = tonumber(ARGV[2]), tonumber(ARGV[3])
+local M = loadRun(ARGV[1], now)
+if not M then return { 0, 0 } end
+if M.status == "cancelled" and redis.call("HGET", K.run, "cancelreq") == ARGV[4] then
+  return { 1, settleEarly(M, budget, now) } -- this very cancel, re-sent
+end
+if M.status ~= "pending" and M.status ~= "running" then return { 0, settleEarly(M, budget, now) } end
 M.status = "cancelled"
 M.dirty = true
-redis.call("HSET", K.run, "status", "cancelled")
+redis.call("HSET", K.run, "status", "cancelled", "cancelreq", ARGV[4])
 emit(M)
+
 local ready = {}
-local more = process(M, { "C:0" }, ready, tonumber(ARGV[3]), now)
+local more = process(M, { "C:0" }, ready, budget, now)
 if not more then redis.call("ZREM", K.shardWork, ARGV[1]) end
 saveRun(M, now)
 return { 1, more and 1 or 0 }

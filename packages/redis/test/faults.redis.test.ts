@@ -1,0 +1,503 @@
+/**
+ * Faults of the pipe on a real Redis (docs/guarantees.md, "Faults of the
+ * pipe lose nothing"): garbage planted in each kind of stored record, and
+ * scripts re-sent after a reconnect, simulated by running the very same
+ * script call twice and answering the caller with the second reply (the
+ * first reply lost on the dead connection).
+ */
+import {
+  type Claim,
+  chain,
+  compile,
+  createClient,
+  decode,
+  encode,
+  fingerprint,
+  group,
+  handle,
+  RunFailed,
+  type RunSnapshot,
+  Schema,
+  startWorker,
+  task,
+} from "@weft/core";
+import { type RedisServer, startRedisServer } from "@weft/testing";
+import { Redis } from "ioredis";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RedisStore } from "../src/index.ts";
+import { shardKeys } from "../src/Keys.ts";
+import { commandName } from "../src/Scripts.ts";
+
+let server: RedisServer;
+let raw: Redis;
+beforeAll(async () => {
+  server = await startRedisServer();
+  raw = new Redis(server.url);
+});
+afterAll(async () => {
+  raw.disconnect();
+  await server.stop();
+});
+
+const count = task({ name: "count", input: Schema.Int, output: Schema.Int });
+const double = task({ name: "double", input: Schema.Int, output: Schema.Int });
+const total = task({ name: "total", input: Schema.Array(Schema.Int), output: Schema.Int });
+const handlers = [handle(count, (n) => n), handle(double, (n) => n * 2)];
+const silent = pino({ level: "silent" });
+let n = 0;
+const runKey = (prefix: string, runId: string) => shardKeys(prefix, 0).run(runId).record;
+
+type ScriptFn = (name: string, keys: string[], args: unknown[]) => Promise<unknown>;
+const internals = (store: RedisStore) => store as unknown as { script: ScriptFn };
+
+/**
+ * Makes every call of the scripts in `names` run twice, as ioredis does when
+ * it re-sends an unanswered command after a reconnect; the caller gets the
+ * second reply. Returns the first replies, by script name.
+ */
+const resend = (store: RedisStore, names: ReadonlyArray<string>) => {
+  const s = internals(store);
+  const real = s.script.bind(store);
+  const first = new Map<string, unknown[]>();
+  s.script = async (name, keys, args) => {
+    if (!names.includes(name)) return real(name, keys, args);
+    const lost = await real(name, keys, args);
+    first.set(name, [...(first.get(name) ?? []), lost]);
+    return real(name, keys, args);
+  };
+  return first;
+};
+
+describe("a corrupt record fails only its own node and run", () => {
+  // [what is planted, the node to plant it on, the field it names, the states after]
+  const cases = [
+    ["a node spec (s0), read on the claim path", "s0", "s0", ["failed", "skipped", "skipped"]],
+    [
+      "a node spec (s1), read when a completion leases it",
+      "s1",
+      "s1",
+      ["succeeded", "failed", "skipped"],
+    ],
+    ["a node record (n0), read when it starts", "n0", "n0", ["failed", "skipped", "skipped"]],
+    ["a node record (n1), read by the cascade", "n1", "n1", ["succeeded", "failed", "skipped"]],
+    ["a dependency list (d1)", "d1", "d1", ["succeeded", "failed", "skipped"]],
+    ["the run's queue list (queues)", "queues", "queues", ["failed", "skipped", "skipped"]],
+  ] as const;
+
+  it.each(cases)(
+    "%s: ten healthy runs on the same queue and one worker all succeed; the corrupt run fails naming the key and field; getRun shows it",
+    async (_what, field, named, states) => {
+      const prefix = `corrupt${++n}`;
+      const store = await RedisStore.connect(server.url, { prefix });
+      const client = createClient(store);
+      const bad = await client.submit(chain(count.si(1), double.s(), double.s()));
+      await raw.hset(runKey(prefix, bad.runId), field, Buffer.from([0xc1, 0x93, 0x00, 0x67]));
+      const healthy = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => client.submit(chain(count.si(i), double.s()))),
+      );
+      const worker = startWorker({ store, handlers, logger: silent, concurrency: 4, idleMs: 100 });
+      try {
+        expect(await Promise.all(healthy.map((h) => h.result({ timeout: 20_000 })))).toEqual(
+          Array.from({ length: 10 }, (_, i) => i * 2),
+        );
+        const err = (await bad
+          .result({ timeout: 20_000, waitForQuiet: true })
+          .catch((e: unknown) => e)) as RunFailed;
+        expect(err).toBeInstanceOf(RunFailed);
+        expect(err.error).toMatchObject({ tag: "CorruptRecord", retryable: false });
+        expect(err.error?.message).toContain(
+          `corrupt record: key ${runKey(prefix, bad.runId)} field ${named}: `,
+        );
+        const snap = (await store.getRun(bad.runId))!;
+        expect(snap.run.status).toBe("failed");
+        expect(snap.nodes.map((x) => x.state)).toEqual(states);
+        expect(snap.run.ended).toBe(3);
+        expect(snap.run.finishedAt).toBeDefined();
+        // nothing of the corrupt run is left in its queue or holds a lease
+        const q = shardKeys(prefix, 0).queue("default");
+        expect(await raw.zrange(q.ready, "0", "-1")).toEqual([]);
+        expect(await raw.zrange(q.leases, "0", "-1")).toEqual([]);
+      } finally {
+        await worker.stop();
+        await store.close();
+      }
+    },
+  );
+
+  it("keeps the raw bytes of a replaced node record (x<n>) and writes a valid failed record", async () => {
+    const prefix = `corrupt${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const { runId } = await store.submit({
+      runId: "kept",
+      dag: compile(chain(count.si(1), double.s())),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    const garbage = Buffer.from("not a record");
+    await raw.hset(runKey(prefix, runId), "n0", garbage);
+    const shown = (await store.getRun(runId))!;
+    expect(shown.nodes[0]).toMatchObject({ state: "failed", id: 0 });
+    expect(shown.nodes[0]!.error?.message).toMatch(/ field n0: /);
+    expect(
+      await store.claim({ workerId: "a", queues: ["default"], max: 5, leaseMs: 1_000, now: 1 }),
+    ).toEqual([]);
+    expect(await raw.hgetBuffer(runKey(prefix, runId), "x0")).toEqual(garbage);
+    const record = decode((await raw.hgetBuffer(runKey(prefix, runId), "n0"))!) as unknown[];
+    expect(record[0]).toBe("f");
+    const snap = (await store.getRun(runId))!;
+    expect(snap.run).toMatchObject({ status: "failed", failedNode: 0, ended: 2, finishedAt: 1 });
+    expect(snap.nodes[1]!.error?.message).toBe(
+      "a corrupt record (field n0) stopped the run before this node could start",
+    );
+    await store.close();
+  });
+
+  it("sweeps a large run in bounded steps: every node not started ends skipped and leaves its queue", async () => {
+    const prefix = `corrupt${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix, budget: 4, submitChunk: 8 });
+    const wide = group(...Array.from({ length: 30 }, (_, i) => count.si(i)));
+    const { runId } = await store.submit({
+      runId: "wide",
+      dag: compile(chain(wide, total.s().with({ queue: "late" }))),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    await raw.hset(runKey(prefix, runId), "n3", Buffer.from("garbage"));
+    // the claim pops five members: node 3's record is corrupt, the four others start
+    const claims = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      max: 5,
+      leaseMs: 10_000,
+      now: 1,
+    });
+    expect(claims.map((c) => c.nodeId)).toEqual([0, 1, 2, 4]);
+    const snap = (await store.getRun(runId))!;
+    expect(snap.run).toMatchObject({ status: "failed", failedNode: 3 });
+    expect(snap.nodes.filter((x) => x.state === "running").map((x) => x.id)).toEqual([0, 1, 2, 4]);
+    expect(snap.nodes.filter((x) => x.state === "skipped")).toHaveLength(26);
+    const q = shardKeys(prefix, 0).queue("default");
+    expect(await raw.zcard(q.ready)).toBe(0);
+    expect(await raw.llen(shardKeys(prefix, 0).run(runId).work)).toBe(0);
+    // the running members finish normally; then the run ends
+    for (const c of claims) {
+      const r = await store.complete(c, encode(c.nodeId), {
+        now: 2,
+        workerId: "w",
+        queues: ["default"],
+        nextMax: 1,
+        leaseMs: 10_000,
+      });
+      expect(r).toEqual({ ok: true, next: [] });
+    }
+    const done = (await store.getRun(runId))!;
+    expect(done.run).toMatchObject({ status: "failed", ended: 31, finishedAt: 2 });
+    expect(done.nodes[30]!.error?.message).toBe(
+      "a corrupt record (field n3) stopped the run before this node could start",
+    );
+    await store.close();
+  });
+
+  it.each([
+    ["status", "nonsense", /unknown status "nonsense"/],
+    ["ended", "many", /not a count: "many"/],
+  ])(
+    "a run record field (%s) that cannot be read fails the run; getRun shows it failed",
+    async (field, value, why) => {
+      const prefix = `corrupt${++n}`;
+      const store = await RedisStore.connect(server.url, { prefix });
+      const client = createClient(store);
+      const run = await client.submit(group(count.si(1), count.si(2)));
+      const other = await client.submit(count.si(3));
+      await raw.hset(runKey(prefix, run.runId), field, value);
+      const shown = (await store.getRun(run.runId))!;
+      expect(shown.run.status).toBe("failed");
+      expect(shown.run.error?.message).toMatch(why);
+      const worker = startWorker({ store, handlers, logger: silent, idleMs: 100 });
+      try {
+        expect(await other.result({ timeout: 20_000 })).toBe(3);
+        const err = (await run.result({ timeout: 20_000 }).catch((e: unknown) => e)) as RunFailed;
+        expect(err).toBeInstanceOf(RunFailed);
+        expect(err.error?.message).toContain(`key ${runKey(prefix, run.runId)} field ${field}: `);
+        const snap = (await store.getRun(run.runId))!;
+        expect(snap.run.status).toBe("failed");
+        expect(snap.run.finishedAt).toBeDefined();
+      } finally {
+        await worker.stop();
+        await store.close();
+      }
+    },
+  );
+});
+
+describe("a re-sent script is a no-op that answers the same", () => {
+  const opts = (now: number, nextMax = 0) => ({
+    now,
+    workerId: "w",
+    queues: ["default"],
+    nextMax,
+    leaseMs: 10_000,
+  });
+  const claimOne = async (store: RedisStore, now: number) =>
+    (await store.claim({ workerId: "w", queues: ["default"], max: 1, leaseMs: 10_000, now }))[0]!;
+
+  it("submit: every chunk of a multi-chunk run re-sent, the first and the commit included: written and committed once", async () => {
+    const prefix = `resend${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix, submitChunk: 2 });
+    const first = resend(store, ["submit"]);
+    const dag = compile(group(count.si(1), count.si(2), count.si(3), count.si(4), count.si(5)));
+    const sub = await store.submit({
+      runId: "chunks",
+      dag,
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    expect(sub).toEqual({ runId: "chunks", existing: false });
+    expect(first.get("submit")?.map((r) => String((r as Buffer[])[0]))).toEqual(["OK", "OK", "OK"]);
+    const claims = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      max: 20,
+      leaseMs: 1_000,
+      now: 1,
+    });
+    expect(claims.map((c) => c.nodeId)).toEqual([0, 1, 2, 3, 4]);
+    expect(await raw.zcard(shardKeys(prefix, 0).pending)).toBe(0);
+    expect(await raw.hget(runKey(prefix, "chunks"), "status")).toBe("running");
+    // the fingerprint is kept as its 32 bytes
+    expect(await raw.hgetBuffer(runKey(prefix, "chunks"), "fp")).toEqual(
+      Buffer.from(fingerprint(dag), "hex"),
+    );
+    await store.close();
+  });
+
+  it("submit with an idempotency key, re-sent: the caller gets its own new run, not `existing`", async () => {
+    const prefix = `resend${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    resend(store, ["submit"]);
+    const sub = await store.submit({
+      runId: "keyed",
+      dag: compile(count.si(1)),
+      tags: [],
+      idempotencyKey: "order-1",
+      idempotencyWindowMs: 60_000,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    expect(sub).toEqual({ runId: "keyed", existing: false });
+    // the key names its run and the run's fingerprint: msgpack [fingerprint (32 bytes), runId]
+    const value = (await raw.getBuffer(shardKeys(prefix, 0).idempotency("order-1")))!;
+    expect((decode(value) as unknown[])[1]).toBe("keyed");
+    expect(value.includes(Buffer.from(fingerprint(compile(count.si(1))), "hex"))).toBe(true);
+    await store.close();
+  });
+
+  it("an idempotency key written before keys held a fingerprint (the bare run id) still returns its run", async () => {
+    const prefix = `resend${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const sub = (runId: string) => ({
+      runId,
+      dag: compile(count.si(1)),
+      tags: [],
+      idempotencyKey: "legacy",
+      idempotencyWindowMs: 60_000,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    await store.submit(sub("old-run"));
+    await raw.set(shardKeys(prefix, 0).idempotency("legacy"), "old-run", "PX", 60_000);
+    expect(await store.submit(sub("new-run"))).toEqual({ runId: "old-run", existing: true });
+    await store.close();
+  });
+
+  it("start: re-sent under the token the node runs under, the same claim data, no stall or attempt counted", async () => {
+    const prefix = `resend${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const { runId } = await store.submit({
+      runId: "started",
+      dag: compile(count.si(1)),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    const c = await claimOne(store, 1);
+    const before = await store.getRun(runId);
+    const k = shardKeys(prefix, 0);
+    const r = k.run(runId);
+    const start = (
+      store.redis as unknown as Record<string, (...a: unknown[]) => Promise<Buffer[]>>
+    )[`${commandName("start")}Buffer`]!;
+    const again = await start.call(
+      store.redis,
+      r.record,
+      r.nodes,
+      r.specs,
+      r.results,
+      k.queue("default").leases,
+      runId,
+      0,
+      c.token,
+      "w",
+      1,
+      "default",
+    );
+    expect(String(again[0])).toBe("OK");
+    expect([Number(again[1]), Number(again[2])]).toEqual([c.attempt, c.stalls]);
+    expect(await store.getRun(runId)).toEqual(before);
+    expect(before!.nodes[0]).toMatchObject({
+      state: "running",
+      attempts: 1,
+      stalls: 0,
+      token: c.token,
+    });
+    await store.close();
+  });
+
+  it("complete: re-sent, it answers the same next claims and records the result once", async () => {
+    const prefix = `resend${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const { runId } = await store.submit({
+      runId: "done",
+      dag: compile(chain(count.si(1), double.s(), double.s())),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    const c = await claimOne(store, 1);
+    const first = resend(store, ["complete"]);
+    const r = await store.complete(c, encode(1), opts(2, 1));
+    // the first reply (lost) handed out node 1; the re-send answers the same claim
+    const lost = first.get("complete")![0] as unknown[];
+    expect(String(lost[0])).toBe("OK");
+    const handed = (lost[2] as unknown[])[1];
+    expect(r.ok && r.replayed).toBe(true);
+    const next = r.ok ? r.next : [];
+    expect(next.map((x: Claim) => [x.nodeId, x.token])).toEqual([[1, Number(handed)]]);
+    const snap = (await store.getRun(runId)) as RunSnapshot;
+    expect(snap.nodes.map((x) => x.state)).toEqual(["succeeded", "running", "waiting"]);
+    expect(snap.nodes[0]!.history).toEqual([]);
+    expect(snap.run.ended).toBe(1);
+    expect(decode((await store.getResult(runId, 0))!)).toBe(1);
+    const leases = await raw.zrange(shardKeys(prefix, 0).queue("default").leases, "0", "-1");
+    expect(leases).toEqual([`${runId}#1#${handed}`]);
+    await store.close();
+  });
+
+  it("fail: re-sent, it answers OK and records the attempt once", async () => {
+    const prefix = `resend${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const { runId } = await store.submit({
+      runId: "failed",
+      dag: compile(count.si(1)),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    const c = await claimOne(store, 1);
+    resend(store, ["fail"]);
+    const error = { tag: "Boom", message: "try later", retryable: true };
+    expect(await store.fail(c, error, { now: 2, retryAt: 500 })).toEqual({
+      ok: true,
+      next: [],
+      replayed: true,
+    });
+    const snap = (await store.getRun(runId))!;
+    expect(snap.nodes[0]).toMatchObject({ state: "retrying", dueAt: 500, attempts: 1 });
+    expect(snap.nodes[0]!.history).toHaveLength(1);
+    expect(await raw.zcard(shardKeys(prefix, 0).queue("default").delayed)).toBe(1);
+    await store.close();
+  });
+
+  it("cancel: re-sent, it answers true again and cancels once", async () => {
+    const prefix = `resend${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const { runId } = await store.submit({
+      runId: "stopped",
+      dag: compile(group(count.si(1), count.si(2))),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    const first = resend(store, ["cancel"]);
+    expect(await store.cancel(runId, { now: 1 })).toBe(true);
+    expect((first.get("cancel")![0] as number[])[0]).toBe(1);
+    const snap = (await store.getRun(runId))!;
+    expect(snap.run).toMatchObject({ status: "cancelled", ended: 2, finishedAt: 1 });
+    // a new call is a new request: the run had already ended
+    Reflect.deleteProperty(store, "script"); // back to the prototype's: no more re-sends
+    expect(await store.cancel(runId, { now: 2 })).toBe(false);
+    await store.close();
+  });
+
+  it("release, drain, discard and stallout: repeated, they change nothing more", async () => {
+    const prefix = `resend${++n}`;
+    // a budget of one item per call: every cascade goes on in `drain`
+    const store = await RedisStore.connect(server.url, {
+      prefix,
+      submitChunk: 1,
+      abandonAfterMs: 10,
+      budget: 1,
+    });
+    const { runId } = await store.submit({
+      runId: "twice",
+      dag: compile(
+        chain(
+          count.si(1).with({ retry: { maxStalls: 0 } }),
+          group(double.s(), double.s(), double.s()),
+        ),
+      ),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    resend(store, ["release", "drain", "discard", "stallout"]);
+    const c = await claimOne(store, 1);
+    await store.release(c, { now: 2 });
+    const released = (await store.getRun(runId))!;
+    expect(released.nodes[0]).toMatchObject({ state: "queued", attempts: 0 });
+    expect(released.nodes[0]!.history.map((h) => h.outcome)).toEqual(["released"]);
+    // a stall over maxStalls 0: stallout runs (twice) and fails the node once
+    await claimOne(store, 3);
+    await store.maintain({ now: 20_000, queues: ["default"] });
+    expect(await claimOne(store, 20_001)).toBeUndefined();
+    const stalled = (await store.getRun(runId))!;
+    expect(stalled.nodes.map((x) => x.state)).toEqual(["failed", "skipped", "skipped", "skipped"]);
+    expect(stalled.nodes[0]!.history.map((h) => h.outcome)).toEqual(["released", "stalled"]);
+    expect(stalled.run).toMatchObject({ status: "failed", ended: 4 });
+    expect(await raw.llen(shardKeys(prefix, 0).run(runId).work)).toBe(0);
+    // a submission that died before its commit, discarded (twice) by maintenance
+    const s = internals(store);
+    const real = s.script;
+    s.script = (name, keys, args) =>
+      name === "submit" && String(args[2]).includes("c")
+        ? Promise.reject(new Error("producer died"))
+        : real(name, keys, args);
+    await expect(
+      store.submit({
+        runId: "half",
+        dag: compile(group(count.si(1), count.si(2))),
+        tags: [],
+        idempotencyWindowMs: 0,
+        retentionMs: 60_000,
+        now: 30_000,
+      }),
+    ).rejects.toThrow("producer died");
+    s.script = real;
+    await store.maintain({ now: 40_000, queues: ["default"] });
+    expect(await store.getRun("half")).toBeUndefined();
+    expect(await raw.zcard(shardKeys(prefix, 0).pending)).toBe(0);
+    await store.close();
+  });
+});
