@@ -24,6 +24,7 @@ import {
   type MaintainReport,
   maxStallsOf,
   type Progress,
+  parkNode,
   type RunRecord,
   type RunSnapshot,
   type RunState,
@@ -46,6 +47,11 @@ interface Ready {
   readonly seq: number;
 }
 
+/** A parked node: handed only to claims naming its task. */
+interface Parked extends Ready {
+  readonly task: string;
+}
+
 interface Lease {
   readonly token: number;
   until: number;
@@ -65,11 +71,14 @@ interface StoredRun {
 export interface MemoryStoreOptions {
   /** Clock for `waitForRun` / `waitForWork` timeouts. Default the live clock; the simulator passes a virtual one. */
   readonly clock?: WorkerClock;
-  /** Ready nodes and expired leases handled per `maintain` call. Default 1 000. */
+  /** Ready nodes and expired leases handled per `maintain` call, and due retries promoted per `claim`. Default 1 000. */
   readonly batch?: number;
 }
 
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
+
+/** How long a dead worker's registration is kept before `maintain` prunes it, ms. */
+const DEAD_WORKER_KEPT_MS = 86_400_000;
 
 /**
  * An in-memory {@link Store}. State lives in this object only; `structuredClone`
@@ -79,6 +88,14 @@ export class MemoryStore implements Store {
   readonly name = "memory";
   private readonly runs = new Map<string, StoredRun>();
   private readonly ready = new Map<string, Ready[]>();
+  private readonly parked = new Map<string, Parked[]>();
+  /** Queues with a wake-up nobody has taken yet (the Redis store's wake lists). */
+  private readonly wakeups = new Set<string>();
+  /** Each worker's last claim request and the claims it returned. */
+  private readonly lastClaim = new Map<
+    string,
+    { readonly requestId: string; readonly until: number; readonly claims: Claim[] }
+  >();
   private readonly delayed = new Map<
     string,
     Array<{ runId: string; nodeId: number; dueAt: number }>
@@ -126,12 +143,26 @@ export class MemoryStore implements Store {
   }
 
   async claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
+    const last = this.lastClaim.get(req.workerId);
+    if (req.requestId !== undefined && last?.requestId === req.requestId && last.until > req.now) {
+      // a re-sent request: what the first one leased, where its lease still holds
+      return last.claims.filter((c) => this.leases.get(key(c.runId, c.nodeId))?.token === c.token);
+    }
+    for (const q of req.queues) this.promote(q, req.now);
+    const tasks = new Set(req.tasks ?? []);
     const out: Claim[] = [];
     while (out.length < req.max) {
-      const next = this.popBest(req.queues);
+      const next = this.popBest(req.queues, tasks);
       if (!next) break;
       const claim = this.start(next.runId, next.nodeId, req.workerId, req.leaseMs, req.now);
       if (claim) out.push(claim);
+    }
+    if (req.requestId !== undefined) {
+      this.lastClaim.set(req.workerId, {
+        requestId: req.requestId,
+        until: req.now + req.leaseMs,
+        claims: out,
+      });
     }
     return out;
   }
@@ -169,7 +200,7 @@ export class MemoryStore implements Store {
     if (node.state === "retrying") {
       const q = run.state.graph[claim.nodeId]!.queue;
       list(this.delayed, q).push({ runId: claim.runId, nodeId: claim.nodeId, dueAt: node.dueAt! });
-      this.events.emit("work");
+      this.signalWork(q);
     }
     this.enqueue(run.state, ready);
     this.afterSettle(run);
@@ -195,8 +226,19 @@ export class MemoryStore implements Store {
     this.push(claim.runId, run.state.graph[claim.nodeId]!.queue, claim.nodeId, 16);
   }
 
-  async park(claim: Claim, opts: { now: number }): Promise<void> {
-    await this.release(claim, opts);
+  async park(claim: Claim, _opts: { now: number }): Promise<void> {
+    const run = this.holder(claim);
+    if (!run || !parkNode(run.state, claim.nodeId)) return;
+    this.leases.delete(key(claim.runId, claim.nodeId));
+    const spec = run.state.graph[claim.nodeId]!;
+    list(this.parked, spec.queue).push({
+      runId: claim.runId,
+      nodeId: claim.nodeId,
+      priority: spec.priority,
+      seq: ++this.seq,
+      task: spec.task,
+    });
+    this.signalWork(spec.queue);
   }
 
   async progress(claim: Claim, progress: Progress): Promise<LeaseState> {
@@ -231,11 +273,13 @@ export class MemoryStore implements Store {
   }
 
   async listWorkers(opts: { now: number }): Promise<ReadonlyArray<WorkerPresence>> {
-    return [...this.workers.values()].map((w) => ({
-      ...structuredClone(w.info),
-      lastSeenAt: w.seenAt,
-      alive: w.until > opts.now,
-    }));
+    return [...this.workers.values()]
+      .map((w) => ({
+        ...structuredClone(w.info),
+        lastSeenAt: w.seenAt,
+        alive: w.until > opts.now,
+      }))
+      .sort((a, b) => a.startedAt - b.startedAt || cmp(a.id, b.id));
   }
 
   async maintain(opts: { now: number; queues: ReadonlyArray<string> }): Promise<MaintainReport> {
@@ -244,19 +288,7 @@ export class MemoryStore implements Store {
     // same order as the Redis store: queue by queue, promotions then re-deliveries,
     // each by time and then by member string (sorted-set order)
     for (const q of opts.queues) {
-      const due = list(this.delayed, q);
-      const member = (d: { runId: string; nodeId: number }) =>
-        `${d.runId}#${d.nodeId}#${this.runs.get(d.runId)?.state.graph[d.nodeId]?.priority ?? 0}`;
-      due.sort((a, b) => a.dueAt - b.dueAt || cmp(member(a), member(b)));
-      let n = 0;
-      while (due.length > 0 && due[0]!.dueAt <= opts.now && n < this.batch) {
-        const d = due.shift()!;
-        const run = this.runs.get(d.runId);
-        if (!run || run.state.nodes[d.nodeId]!.state !== "retrying") continue;
-        this.push(d.runId, q, d.nodeId, run.state.graph[d.nodeId]!.priority);
-        n += 1;
-      }
-      promoted += n;
+      promoted += this.promote(q, opts.now);
       const expired = [...this.leases]
         .filter(([, l]) => l.until <= opts.now && l.queue === q)
         .map(([k, l]) => ({ k, l, member: `${k}#${l.token}` }))
@@ -272,6 +304,9 @@ export class MemoryStore implements Store {
     for (const [id, run] of this.runs) {
       const f = run.state.run.finishedAt;
       if (f !== undefined && f + run.retentionMs <= opts.now) this.runs.delete(id);
+    }
+    for (const [id, w] of this.workers) {
+      if (w.until + DEAD_WORKER_KEPT_MS <= opts.now) this.workers.delete(id);
     }
     return { promoted, redelivered };
   }
@@ -290,6 +325,12 @@ export class MemoryStore implements Store {
     }
     for (const [q, items] of this.delayed) {
       this.delayed.set(
+        q,
+        items.filter((r) => !(r.runId === runId && removed.has(r.nodeId))),
+      );
+    }
+    for (const [q, items] of this.parked) {
+      this.parked.set(
         q,
         items.filter((r) => !(r.runId === runId && removed.has(r.nodeId))),
       );
@@ -378,10 +419,11 @@ export class MemoryStore implements Store {
   }
 
   waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
-    // work made ready before the caller started waiting must not be missed
-    const ready = () =>
-      queues.some((q) => (this.ready.get(q)?.length ?? 0) > 0) ? true : undefined;
-    return this.waitFor("work", ready, timeoutMs).then(() => undefined);
+    // work made ready, or a wake-up sent, before the caller started waiting must not be missed
+    if (queues.some((q) => (this.ready.get(q)?.length ?? 0) > 0 || this.wakeups.delete(q))) {
+      return Promise.resolve();
+    }
+    return this.waitFor("work", () => undefined, timeoutMs).then(() => undefined);
   }
 
   /** Resolves with `check()` once it is defined (checked now and on each `event`), or `undefined` after `timeoutMs` on the store's clock. */
@@ -480,25 +522,61 @@ export class MemoryStore implements Store {
     let i = items.length;
     while (i > 0 && items[i - 1]!.priority < priority) i -= 1;
     items.splice(i, 0, item);
+    this.signalWork(queue);
+  }
+
+  /** Wakes every waiter on `queue` and keeps a wake-up for the next one (as the Redis store's wake list). */
+  private signalWork(queue: string): void {
+    this.wakeups.add(queue);
     this.events.emit("work");
   }
 
-  private popBest(queues: ReadonlyArray<string>): Ready | undefined {
-    let best: { items: Ready[]; r: Ready } | undefined;
-    for (const q of queues) {
-      const items = this.ready.get(q);
-      const r = items?.[0];
-      if (!r) continue;
+  /** Moves up to `batch` retries of `queue` due at `now` to its ready queue; returns how many. */
+  private promote(queue: string, now: number): number {
+    const due = list(this.delayed, queue);
+    const member = (d: { runId: string; nodeId: number }) =>
+      `${d.runId}#${d.nodeId}#${this.runs.get(d.runId)?.state.graph[d.nodeId]?.priority ?? 0}`;
+    due.sort((a, b) => a.dueAt - b.dueAt || cmp(member(a), member(b)));
+    let n = 0;
+    while (due.length > 0 && due[0]!.dueAt <= now && n < this.batch) {
+      const d = due.shift()!;
+      const run = this.runs.get(d.runId);
+      if (!run || run.state.nodes[d.nodeId]!.state !== "retrying") continue;
+      this.push(d.runId, queue, d.nodeId, run.state.graph[d.nodeId]!.priority);
+      n += 1;
+    }
+    return n;
+  }
+
+  /**
+   * Takes the best node of `queues`: highest priority, then earliest arrival,
+   * among ready nodes and the parked nodes of `tasks`.
+   */
+  private popBest(queues: ReadonlyArray<string>, tasks: ReadonlySet<string>): Ready | undefined {
+    let best: { items: Ready[]; at: number; r: Ready } | undefined;
+    const consider = (items: Ready[], at: number) => {
+      const r = items[at]!;
       if (
         !best ||
         r.priority > best.r.priority ||
         (r.priority === best.r.priority && r.seq < best.r.seq)
       ) {
-        best = { items: items!, r };
+        best = { items, at, r };
+      }
+    };
+    for (const q of queues) {
+      const items = this.ready.get(q);
+      if (items && items.length > 0) consider(items, 0);
+      const parked = this.parked.get(q);
+      if (!parked || tasks.size === 0) continue;
+      for (let i = 0; i < parked.length; i++) {
+        if (tasks.has(parked[i]!.task)) consider(parked, i);
       }
     }
-    best?.items.shift();
-    return best?.r;
+    if (!best) return undefined;
+    const { items, at, r } = best;
+    items.splice(at, 1);
+    return r;
   }
 
   private afterSettle(run: StoredRun): void {

@@ -2,7 +2,7 @@
 -- record (status `pending`, not runnable), the last commits it (status
 -- `running`) and enqueues its roots, in bounded steps (DESIGN.md §2.1).
 -- KEYS: the uniform run layout (see includes/run.lua), then
---   [11+4Q] shard pending-submissions (zset), [12+4Q] idempotency key (string)
+--   [11+5Q] shard pending-submissions (zset), [12+5Q] idempotency key (string)
 -- ARGV: 1 runId, 2 now, 3 phase ("b" begin, "c" commit, "bc" both, "" middle),
 --   4 total nodes, 5 queues (comma list), 6 tags (JSON), 7 retention ms,
 --   8 idempotency window ms (0 = no key), 9 Q (queue count), 10 budget,
@@ -14,7 +14,7 @@
 
 local runId, now, phase = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local Q = tonumber(ARGV[9])
-local pendingKey, idemKey = KEYS[11 + 4 * Q], KEYS[12 + 4 * Q]
+local pendingKey, idemKey = KEYS[11 + 5 * Q], KEYS[12 + 5 * Q]
 
 if string.find(phase, "b", 1, true) then
   local window = tonumber(ARGV[8])

@@ -11,12 +11,15 @@
 --   4 results (hash)         5 run work list (list)  6 shard work set (zset)
 --   7 shard events (stream)  8 shard runs (zset)     9 fencing tokens (string)
 --  10 arrival seq (string)
---  then per run queue i (1-based, in the run's queue order) four keys:
---   ready (zset), delayed (zset), leases (zset), wake (list)
+--  then per run queue i (1-based, in the run's queue order) five keys:
+--   ready (zset), delayed (zset), leases (zset), wake (list), parked (zset)
 
 -- node record fields (a msgpack array)
 local ST, ATT, STALLS, PEND, STARTED, FINISHED, WORKER, DUE, MAXST, QIDX, PRIO, TOL, NEXT, TASK =
   1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
+-- set by park.lua: the ready score the node was parked with (its parked member is
+-- task .. "\0" .. that score as 16 digits .. "\0" .. runId#node); left stale once claimed
+local PARK = 15
 
 local TERMINAL = { s = true, f = true, c = true, k = true }
 local STATE_NAME = { w = "waiting", q = "queued", r = "running", y = "retrying", s = "succeeded", f = "failed", c = "cancelled", k = "skipped" }
@@ -27,8 +30,8 @@ local K = {
   shardWork = KEYS[6], events = KEYS[7], runs = KEYS[8], tok = KEYS[9], seq = KEYS[10],
 }
 local function qkeys(i)
-  local b = 10 + (i - 1) * 4
-  return KEYS[b + 1], KEYS[b + 2], KEYS[b + 3], KEYS[b + 4]
+  local b = 10 + (i - 1) * 5
+  return KEYS[b + 1], KEYS[b + 2], KEYS[b + 3], KEYS[b + 4], KEYS[b + 5]
 end
 
 -- records decoded in this call, by node id: every change goes through putNode
@@ -200,8 +203,11 @@ local function process(M, stack, ready, budget, now)
         local st = r[ST]
         if st == "w" or st == "q" or st == "y" then
           local member = M.id .. "#" .. n
-          local readyKey, delayedKey = qkeys(r[QIDX])
+          local readyKey, delayedKey, _, _, parkedKey = qkeys(r[QIDX])
           if st == "q" then redis.call("ZREM", readyKey, member) end
+          if st == "q" and r[PARK] then
+            redis.call("ZREM", parkedKey, r[TASK] .. "\0" .. string.format("%016.0f", r[PARK]) .. "\0" .. member)
+          end
           if st == "y" then redis.call("ZREM", delayedKey, member .. "#" .. r[PRIO]) end
           endNode(M, n, r, "c", nil, now)
         end
