@@ -103,6 +103,8 @@ export class MemoryStore implements Store {
   private readonly leases = new Map<string, Lease>();
   private readonly idempotency = new Map<string, { runId: string; until: number }>();
   private readonly events = new EventEmitter();
+  /** Pending `waitFor` calls, ended by `close`. */
+  private readonly waiting = new Set<(v: undefined) => void>();
   private token = 0;
   private readonly locks = new Map<string, { owner: string; token: number; until: number }>();
   private readonly fences = new Map<string, number>();
@@ -439,8 +441,10 @@ export class MemoryStore implements Store {
       const done = (v: T | undefined) => {
         timeout.abort("done");
         this.events.off(event, onEvent);
+        this.waiting.delete(done);
         resolve(v);
       };
+      this.waiting.add(done);
       const onEvent = () => {
         const v = check();
         if (v !== undefined || event === "work") done(v);
@@ -452,7 +456,9 @@ export class MemoryStore implements Store {
     });
   }
 
+  /** Ends every pending wait (they resolve as timed out) and drops listeners. */
   async close(): Promise<void> {
+    for (const done of [...this.waiting]) done(undefined);
     this.events.removeAllListeners();
   }
 
