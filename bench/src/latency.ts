@@ -271,7 +271,8 @@ const table = (weft: Results, bull: Results): TableData => {
 const main = async (): Promise<number> => {
   let server: RedisServer | undefined;
   try {
-    const url = process.env.REDIS_URL || (server = await startRedisServer()).url;
+    if (!process.env.REDIS_URL) server = await startRedisServer();
+    const url = process.env.REDIS_URL || server!.url;
     log(
       `redis: ${server ? `private redis-server on port ${server.port}` : "REDIS_URL"}; ${N} samples per measure`,
     );
