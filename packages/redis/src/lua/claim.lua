@@ -58,7 +58,7 @@ for i = 1, Q do
   parked[i] = #tasks > 0 and redis.call("ZCARD", pk) > 0 and bestParked(pk)
 end
 
-local out, tookParked = {}, {}
+local out = {}
 for _ = 1, max do
   local best, bestScore, fromParked
   for i = 1, Q do
@@ -78,7 +78,6 @@ for _ = 1, max do
     local p = parked[best]
     redis.call("ZREM", pk, p[2])
     member = p[3]
-    tookParked[best] = true
     parked[best] = bestParked(pk)
   else
     member = redis.call("ZPOPMIN", ready)[1]
@@ -90,14 +89,13 @@ for _ = 1, max do
   out[#out + 1] = token
 end
 
--- work left: wake another idle worker. Parked work only when this claim took
--- some: a worker without the task would claim nothing, and must not be woken
--- over and over for a node it cannot run.
+-- work left: wake another idle worker. For parked nodes, only when some of
+-- this worker's tasks are left (it was full): a claim that takes nothing
+-- never wakes anyone for a parked node, so workers without its task are not
+-- woken over and over for a node they cannot run.
 for i = 1, Q do
-  local ready, _, _, wake, pk = qk(i)
-  if redis.call("ZCARD", ready) > 0 or (tookParked[i] and redis.call("ZCARD", pk) > 0) then
-    wakeUp(wake)
-  end
+  local ready, _, _, wake = qk(i)
+  if parked[i] or redis.call("ZCARD", ready) > 0 then wakeUp(wake) end
 end
 
 if reqId ~= "" then
