@@ -23,7 +23,7 @@ import {
   TERMINAL,
   type Worker,
 } from "@weft/core";
-import { RedisStore } from "@weft/redis";
+import { maskUrl, RedisStore, redactSecrets, urlSecrets } from "@weft/redis";
 import { hasRedisServer, MemoryStore, type RedisServer, startRedisServer } from "@weft/testing";
 import { Presets, SingleBar } from "cli-progress";
 import { pino } from "pino";
@@ -220,8 +220,13 @@ const printReport = (r: Report) => {
   console.log(table([["token", "score"], ...r.topSpamTokens.map(([t, s]) => [t, s.toFixed(2)])]));
 };
 
-/** A Redis URL with its password masked, for printing. */
-const redact = (url: string): string => url.replace(/(\/\/[^:/@]*:)[^@/]*@/, "$1***@");
+/**
+ * Every printed form of the password of `REDIS_URL`: whatever the demo prints
+ * about a failure (an error, a worker's last output) is masked with it, on
+ * top of the store's own sanitising of its errors.
+ */
+const secrets = urlSecrets(process.env.REDIS_URL ?? "");
+const safe = (text: string): string => redactSecrets(text, secrets);
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
@@ -344,7 +349,7 @@ const main = async (): Promise<number> => {
   console.log(
     `Spam pipeline: ${built.train.length} training + ${built.test.length} test emails in ${built.nodes} nodes, on ` +
       (backend.url
-        ? `${redact(backend.url)}${process.env.REDIS_URL ? "" : " (private redis-server)"} with ${workers} worker processes`
+        ? `${maskUrl(backend.url)}${process.env.REDIS_URL ? "" : " (private redis-server)"} with ${workers} worker processes`
         : `the in-memory store with ${workers} in-process workers`),
   );
 
@@ -365,7 +370,7 @@ const main = async (): Promise<number> => {
     console.log(`\nthe run as \`weft inspect\` shows it:\n\n${renderInspect(snapshot)}`);
     if (backend.url) {
       console.log(
-        `\ninspect it with: npx weft inspect ${handle.runId} --redis ${redact(backend.url)}`,
+        `\ninspect it with: npx weft inspect ${handle.runId} --redis ${maskUrl(backend.url)}`,
       );
       if (!process.env.REDIS_URL) {
         console.log(
@@ -385,7 +390,7 @@ const main = async (): Promise<number> => {
   } catch (e) {
     const failures = backend.failures();
     await backend.close().catch(() => undefined);
-    if (failures) console.error(failures);
+    if (failures) console.error(safe(failures));
     throw e;
   }
 };
@@ -393,7 +398,7 @@ const main = async (): Promise<number> => {
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {
-    console.error(`demo failed: ${e instanceof Error ? e.message : String(e)}`);
+    console.error(safe(`demo failed: ${e instanceof Error ? e.message : String(e)}`));
     process.exit(1);
   },
 );

@@ -1,15 +1,35 @@
 /**
  * The `weft` command, parsed with commander: `worker`, `inspect`, `runs`,
- * `cancel`, `workers`. {@link runCli} takes the arguments and returns the exit code; it
- * never calls `process.exit`, so tests and other programs can run it.
+ * `cancel`, `workers`. {@link runCli} takes the arguments and returns the exit
+ * code; it never calls `process.exit` (but for a second SIGTERM/SIGINT to a
+ * worker), so tests and other programs can run it.
+ *
+ * Secrets: the password of every Redis URL the command was given is masked in
+ * everything it prints (help, errors, the worker's log lines), on top of the
+ * store's own sanitising of its errors.
  *
  * @since 0.1.0
  */
-import { RunNotFound, type Store, startWorker, stopOnSignals } from "@weft/core";
+import {
+  delay,
+  liveClock,
+  type RetryPolicy,
+  RunNotFound,
+  type Store,
+  StoreUnavailable,
+  startWorker,
+} from "@weft/core";
+import { redactSecrets, urlSecrets } from "@weft/redis/url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { pino } from "pino";
+import { type Logger, pino } from "pino";
 import pkg from "../package.json" with { type: "json" };
-import { defaultRedisUrl, maskUrl, type OpenStore, openRedisStore } from "./connect.ts";
+import {
+  defaultRedisUrl,
+  maskUrl,
+  type OpenStore,
+  openRedisStore,
+  type StoreTarget,
+} from "./connect.ts";
 import { loadHandlers } from "./handlers.ts";
 import { renderInspect, renderRuns, renderWorkers, toJson } from "./render.ts";
 
@@ -19,7 +39,10 @@ export interface CliIo {
   readonly stdout?: (text: string) => void;
   /** Standard error. Default `process.stderr.write`. */
   readonly stderr?: (text: string) => void;
-  /** Environment (`REDIS_URL`, `NO_COLOR`, `FORCE_COLOR`, `WEFT_LOG_LEVEL`). Default `process.env`. */
+  /**
+   * Environment (`REDIS_URL`, `REDIS_TLS_CA`, `NO_COLOR`, `FORCE_COLOR`,
+   * `WEFT_LOG_LEVEL`, `WEFT_DEBUG`). Default `process.env`.
+   */
   readonly env?: NodeJS.ProcessEnv;
   /** Directory a worker's handlers module is resolved against. Default `process.cwd()`. */
   readonly cwd?: string;
@@ -27,8 +50,10 @@ export interface CliIo {
   readonly color?: boolean;
   /** Opens the store. Default: `RedisStore.connect(url, { prefix })`. */
   readonly openStore?: OpenStore;
-  /** Stops `weft worker` when aborted. Default: SIGTERM / SIGINT stop it. */
+  /** Stops `weft worker` (or its wait for the store) when aborted. Default: SIGTERM / SIGINT stop it. */
   readonly signal?: AbortSignal;
+  /** Where `weft worker` writes its log lines (pino JSON). Default: standard output. */
+  readonly log?: (line: string) => void;
   /** Clock, epoch ms. Default `Date.now`. */
   readonly now?: () => number;
 }
@@ -36,8 +61,40 @@ export interface CliIo {
 interface StoreOpts {
   readonly redis: string;
   readonly prefix: string;
+  readonly tlsCa?: string;
 }
 
+const targetOf = (opts: StoreOpts): StoreTarget => ({
+  url: opts.redis,
+  prefix: opts.prefix,
+  ...(opts.tlsCa === undefined ? {} : { tlsCa: opts.tlsCa }),
+});
+
+/**
+ * How `weft worker` waits for a store it cannot reach at startup: 0.5 s,
+ * doubling up to 10 s, equal jitter, until it is stopped.
+ */
+const STARTUP_RETRY: RetryPolicy = {
+  maxAttempts: Number.POSITIVE_INFINITY,
+  backoff: { kind: "exponential", baseMs: 500, factor: 2, maxMs: 10_000 },
+  jitter: "equal",
+  maxStalls: 0,
+};
+
+/** Failures that may pass by themselves (Redis restarting, not yet up); wrong settings do not. */
+const transient = (e: unknown): boolean =>
+  e instanceof StoreUnavailable &&
+  (e.failure === undefined || e.failure === "unreachable" || e.failure === "unavailable");
+
+/** Every printed form of the passwords in the URLs given in `argv` and the environment. */
+const secretsOf = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv): ReadonlyArray<string> => {
+  const urls = [env.REDIS_URL ?? ""];
+  argv.forEach((a, i) => {
+    if (a === "--redis") urls.push(argv[i + 1] ?? "");
+    else if (a.startsWith("--redis=")) urls.push(a.slice("--redis=".length));
+  });
+  return [...new Set(urls.flatMap(urlSecrets))].sort((a, b) => b.length - a.length);
+};
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 const positiveInt =
@@ -84,9 +141,13 @@ const colorOf = (io: CliIo, env: NodeJS.ProcessEnv): boolean => {
  * process.exitCode = await runCli(process.argv.slice(2))
  */
 export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promise<number> => {
-  const out = io.stdout ?? ((s: string) => void process.stdout.write(s));
-  const err = io.stderr ?? ((s: string) => void process.stderr.write(s));
   const env = io.env ?? process.env;
+  const secrets = secretsOf(argv, env);
+  const safe = (s: string) => redactSecrets(s, secrets);
+  const rawOut = io.stdout ?? ((s: string) => void process.stdout.write(s));
+  const rawErr = io.stderr ?? ((s: string) => void process.stderr.write(s));
+  const out = (s: string) => rawOut(safe(s));
+  const err = (s: string) => rawErr(safe(s));
   const cwd = io.cwd ?? process.cwd();
   const now = io.now ?? Date.now;
   const open = io.openStore ?? openRedisStore;
@@ -95,11 +156,65 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
   let code = 0;
 
   const withStore = async (opts: StoreOpts, f: (store: Store) => Promise<void>) => {
-    const store = await open({ url: opts.redis, prefix: opts.prefix });
+    const store = await open(targetOf(opts));
     try {
       await f(store);
     } finally {
       await store.close().catch(() => undefined);
+    }
+  };
+
+  /**
+   * Opens the worker's store, waiting with backoff while it cannot be reached
+   * (saying so in the log), then runs `f` until the worker stops. SIGTERM or
+   * SIGINT (or `io.signal`) stops the wait or the worker; a second signal
+   * exits at once (code 130).
+   */
+  const runWorker = async (
+    opts: StoreOpts,
+    log: Logger,
+    f: (store: Store, stop: AbortSignal) => Promise<void>,
+  ): Promise<void> => {
+    const stop = new AbortController();
+    let signals = 0;
+    const onSignal = () => {
+      signals += 1;
+      if (signals > 1) process.exit(130);
+      stop.abort("signal");
+    };
+    if (io.signal === undefined) {
+      process.on("SIGTERM", onSignal);
+      process.on("SIGINT", onSignal);
+    } else if (io.signal.aborted) stop.abort("stopped");
+    else io.signal.addEventListener("abort", () => stop.abort("stopped"), { once: true });
+    try {
+      let store: Store | undefined;
+      for (let attempt = 1; store === undefined; attempt++) {
+        try {
+          store = await open(targetOf(opts));
+          if (attempt > 1) log.info({ attempts: attempt }, "store reached; starting");
+        } catch (e) {
+          if (!transient(e)) throw e;
+          const wait = delay(STARTUP_RETRY, attempt, Math.random);
+          log.warn(
+            { attempt, retryInMs: wait },
+            `${messageOf(e)}; retrying in ${(wait / 1000).toFixed(1)} s (attempt ${attempt})`,
+          );
+          await liveClock.sleep(wait, stop.signal);
+          if (stop.signal.aborted) {
+            log.info("stopped while waiting for the store");
+            return;
+          }
+        }
+      }
+      try {
+        await f(store, stop.signal);
+      } finally {
+        await store.close().catch(() => undefined);
+      }
+    } finally {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
     }
   };
 
@@ -112,7 +227,13 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           maskUrl(redisUrl),
         ),
       )
-      .option("--prefix <prefix>", "key prefix of the Weft data in Redis", "weft");
+      .option("--prefix <prefix>", "key prefix of the Weft data in Redis", "weft")
+      .addOption(
+        new Option(
+          "--tls-ca <file>",
+          "PEM file of the CA that signed the Redis server's certificate, for a rediss:// URL (env REDIS_TLS_CA)",
+        ).default(env.REDIS_TLS_CA === "" ? undefined : env.REDIS_TLS_CA),
+      );
 
   const program = new Command("weft")
     .description(
@@ -158,19 +279,21 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         },
       ) => {
         const handlers = await loadHandlers(module, cwd);
-        await withStore(opts, async (store) => {
+        const logger = pino(
+          { level: opts.logLevel, hooks: { streamWrite: safe } },
+          io.log === undefined ? undefined : { write: io.log },
+        );
+        await runWorker(opts, logger, async (store, stop) => {
           const worker = startWorker({
             store,
             handlers,
             queues: opts.queues,
             concurrency: opts.concurrency,
-            logger: pino({ level: opts.logLevel }),
+            logger,
             ...(opts.lease === undefined ? {} : { leaseMs: opts.lease }),
           });
-          const signal = io.signal;
-          if (signal === undefined) stopOnSignals(worker, opts.grace);
-          else if (signal.aborted) void worker.stop(opts.grace);
-          else signal.addEventListener("abort", () => void worker.stop(opts.grace), { once: true });
+          if (stop.aborted) void worker.stop(opts.grace);
+          else stop.addEventListener("abort", () => void worker.stop(opts.grace), { once: true });
           await worker.done;
         });
       },
@@ -256,7 +379,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
   } catch (e) {
     // commander has already printed its own message (usage errors, --help, --version)
     if (e instanceof CommanderError) return e.exitCode;
-    err(`error: ${messageOf(e)}\n`);
+    err(`error: ${messageOf(e)}\n`); // one line; masked by `err`
     if (env.WEFT_DEBUG && e instanceof Error && e.stack) err(`${e.stack}\n`);
     return 1;
   }

@@ -1,16 +1,22 @@
 /**
- * Opening the store the CLI talks to, and showing its URL safely.
+ * Opening the store the CLI talks to, and showing its URL safely (with
+ * `@weft/redis`'s one URL masker).
  *
  * @since 0.1.0
  */
 import type { Store } from "@weft/core";
+import { maskUrl } from "@weft/redis/url";
+
+export { maskUrl };
 
 /** Where the CLI's store lives. */
 export interface StoreTarget {
-  /** `redis://[user:password@]host:port[/db]`. */
+  /** `redis://[user:password@]host:port[/db]`, or `rediss://...` for TLS. */
   readonly url: string;
   /** Key prefix. */
   readonly prefix: string;
+  /** PEM file of the CA that signed the server's TLS certificate (`--tls-ca`, env `REDIS_TLS_CA`). */
+  readonly tlsCa?: string;
 }
 
 /** Opens a store; the CLI closes it when the command ends. */
@@ -21,29 +27,19 @@ export const defaultRedisUrl = (env: NodeJS.ProcessEnv): string =>
   env.REDIS_URL !== undefined && env.REDIS_URL !== "" ? env.REDIS_URL : "redis://127.0.0.1:6379";
 
 /**
- * A URL with its password replaced by `***`, for messages and logs.
- *
- * @example
- * maskUrl("redis://app:s3cret@db:6379/0") // "redis://app:***@db:6379/0"
- */
-export const maskUrl = (url: string): string => {
-  try {
-    const u = new URL(url);
-    if (u.password === "") return url;
-    u.password = "***";
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/([^/@:]*):[^/@]*@/, "//$1:***@");
-  }
-};
-
-/**
  * Connects to Redis with `RedisStore.connect` (imported lazily, so that
  * `--help` and parse errors never load ioredis).
  *
- * @throws StoreUnavailable when Redis cannot be reached; its message names the URL, password masked.
+ * @throws StoreUnavailable when Redis cannot be used; its message says why
+ *   (cannot reach, authentication failed, TLS handshake failed) and names the
+ *   URL, password masked.
+ * @throws InvalidConnectionOptions for a URL that is not a Redis URL, or a CA
+ *   file that cannot be read or is not PEM.
  */
-export const openRedisStore: OpenStore = async ({ url, prefix }) => {
+export const openRedisStore: OpenStore = async ({ url, prefix, tlsCa }) => {
   const { RedisStore } = await import("@weft/redis");
-  return RedisStore.connect(url, { prefix });
+  return RedisStore.connect(url, {
+    prefix,
+    ...(tlsCa === undefined ? {} : { tls: { caFile: tlsCa } }),
+  });
 };

@@ -1,8 +1,9 @@
 import { fileURLToPath } from "node:url";
-import { chain, createClient, type Store } from "@weft/core";
+import { chain, createClient, type Store, StoreUnavailable } from "@weft/core";
+import { maskUrl as redisMaskUrl } from "@weft/redis";
 import { MemoryStore } from "@weft/testing";
 import { describe, expect, it } from "vitest";
-import { type CliIo, renderInspect } from "../src/index.ts";
+import { type CliIo, maskUrl, renderInspect, type StoreTarget } from "../src/index.ts";
 import { add, count, double } from "./fixtures/tasks.ts";
 import { captureCli, runToEnd, T0 } from "./support.ts";
 
@@ -84,6 +85,56 @@ describe("parsing", () => {
   it("prints a store error as one line, exit 1", async () => {
     const r = await cli(["runs"]);
     expect(r).toEqual({ code: 1, stdout: "", stderr: "error: no store in this test\n" });
+  });
+
+  it("masks the URL's password in anything it prints, help and errors alike", async () => {
+    const password = "p@ss/w:rd#1%";
+    const url = `redis://app:${password}@db:6379`;
+    const io = {
+      openStore: () =>
+        Promise.reject(new Error(`cannot use ${url} (${encodeURIComponent(password)})`)),
+    };
+    const viaFlag = await cli(["runs", "--redis", url], io);
+    const viaEnv = await cli(["inspect", "r1"], { ...io, env: { REDIS_URL: url } });
+    const help = await cli(["runs", "--help"], { env: { REDIS_URL: url } });
+    expect(viaFlag.stderr).toBe("error: cannot use redis://app:***@db:6379 (***)\n");
+    expect(viaEnv.stderr).toBe(viaFlag.stderr);
+    expect(help.stdout).toContain("redis://app:***@db:6379");
+    expect(JSON.stringify([viaFlag, viaEnv, help])).not.toContain("w:rd#1");
+  });
+
+  it("uses @weft/redis's one URL masker", () => {
+    expect(maskUrl).toBe(redisMaskUrl);
+  });
+
+  it("passes --tls-ca (default REDIS_TLS_CA) to the store", async () => {
+    const targets: StoreTarget[] = [];
+    const io = {
+      env: { REDIS_URL: "rediss://db:6380", REDIS_TLS_CA: "/etc/weft/env-ca.pem" },
+      openStore: async (t: StoreTarget) => {
+        targets.push(t);
+        return new MemoryStore();
+      },
+    };
+    for (const cmd of [["runs"], ["inspect", "r1"], ["cancel", "r1"]]) {
+      await cli([...cmd, "--tls-ca", "/etc/weft/ca.pem"], io);
+    }
+    await cli(["runs"], io);
+    const stop = new AbortController();
+    stop.abort();
+    await cli(["worker", "handlers.ts", "--log-level", "silent", "--tls-ca", "ca.pem"], {
+      ...io,
+      signal: stop.signal,
+    });
+    expect(targets.map((t) => t.tlsCa)).toEqual([
+      "/etc/weft/ca.pem",
+      "/etc/weft/ca.pem",
+      "/etc/weft/ca.pem",
+      "/etc/weft/env-ca.pem",
+      "ca.pem",
+    ]);
+    const help = await cli(["runs", "--help"]);
+    expect(help.stdout).toContain("--tls-ca <file>");
   });
 });
 
@@ -179,6 +230,87 @@ describe("worker", () => {
     expect(await run.result({ timeout: 10_000 })).toBe(8);
     stop.abort();
     expect((await worker).code).toBe(0);
+  });
+
+  it("waits for a store it cannot reach at startup, saying so, then runs", async () => {
+    const store = new MemoryStore();
+    const stop = new AbortController();
+    let opened = 0;
+    const lines: string[] = [];
+    let started!: () => void;
+    const running = new Promise<void>((r) => {
+      started = r;
+    });
+    const worker = cli(["worker", "handlers.ts", "--redis", "redis://:s3cret!@db:6379"], {
+      openStore: async () => {
+        opened += 1;
+        if (opened < 3) {
+          throw new StoreUnavailable({
+            url: "redis://:***@db:6379",
+            reason: "connection refused (ECONNREFUSED)",
+          });
+        }
+        return store;
+      },
+      log: (line) => {
+        lines.push(line);
+        if (line.includes("worker started")) started();
+      },
+      signal: stop.signal,
+    });
+    await running;
+    const run = await createClient(store).submit(chain(add.si({ a: 2, b: 3 }), double.s()));
+    expect(await run.result({ timeout: 10_000 })).toBe(10);
+    stop.abort();
+    expect(await worker).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(opened).toBe(3);
+    const retries = lines.map((l) => JSON.parse(l)).filter((l) => l.attempt !== undefined);
+    expect(retries.map((l) => [l.level, l.attempt])).toEqual([
+      [40, 1],
+      [40, 2],
+    ]);
+    expect(retries[0].msg).toMatch(
+      /^cannot reach the store at redis:\/\/:\*\*\*@db:6379: connection refused \(ECONNREFUSED\); retrying in \d\.\d s \(attempt 1\)$/,
+    );
+    expect(lines.join("")).not.toContain("s3cret!");
+  });
+
+  it("stops waiting for the store when stopped, exit 0", async () => {
+    const stop = new AbortController();
+    const lines: string[] = [];
+    const r = await cli(["worker", "handlers.ts"], {
+      openStore: async () => {
+        throw new StoreUnavailable({ url: "redis://db:6379", reason: "connection refused" });
+      },
+      log: (line) => {
+        lines.push(line);
+        if (line.includes("retrying")) stop.abort();
+      },
+      signal: stop.signal,
+    });
+    expect(r).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(lines.at(-1)).toContain("stopped while waiting for the store");
+  });
+
+  it("fails at once, exit 1, when the store refuses the credentials", async () => {
+    let opened = 0;
+    const r = await cli(["worker", "handlers.ts", "--log-level", "silent"], {
+      openStore: async () => {
+        opened += 1;
+        throw new StoreUnavailable({
+          url: "redis://:***@db:6379",
+          reason: "WRONGPASS invalid username-password pair",
+          failure: "auth",
+        });
+      },
+    });
+    expect(opened).toBe(1);
+    expect(r).toEqual({
+      code: 1,
+      stdout: "",
+      stderr:
+        "error: authentication failed at the store at redis://:***@db:6379: WRONGPASS invalid username-password pair (check the user name and password)\n",
+    });
   });
 
   it("refuses a module without handlers, before connecting", async () => {

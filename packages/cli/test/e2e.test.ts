@@ -10,7 +10,13 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { chain, createClient, type RunSnapshot } from "@weft/core";
 import { RedisStore } from "@weft/redis";
-import { freePort, type RedisServer, startRedisServer } from "@weft/testing";
+import {
+  freePort,
+  type RedisServer,
+  startRedisServer,
+  startTlsRedisServer,
+  type TlsRedisServer,
+} from "@weft/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { add, double } from "./fixtures/tasks.ts";
 import { captureCli } from "./support.ts";
@@ -107,5 +113,131 @@ describe("weft on a real Redis", () => {
     expect(r.stderr).toContain(`cannot reach the store at redis://app:***@127.0.0.1:`);
     expect(r.stderr).not.toContain("s3cret");
     expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+  });
+});
+
+describe("weft worker when Redis is not up yet", () => {
+  let redis: RedisServer | undefined;
+  let worker: ChildProcess | undefined;
+  afterAll(async () => {
+    if (worker && worker.exitCode === null && worker.signalCode === null) worker.kill("SIGKILL");
+    await redis?.stop();
+  });
+
+  it("waits with backoff, says so, and runs once Redis is up", async () => {
+    const password = "st@rt/up:pw#7";
+    const port = await freePort();
+    const url = `redis://:${encodeURIComponent(password)}@127.0.0.1:${port}`;
+    const child = spawn(
+      process.execPath,
+      [weft, "worker", "test/fixtures/handlers.ts", "--redis", url, "--prefix", "late"],
+      { cwd: pkgDir, env: { ...process.env, WEFT_LOG_LEVEL: "info" }, stdio: "pipe" },
+    );
+    worker = child;
+    let log = "";
+    let onLog: () => void = () => undefined;
+    // resolves once the worker has printed `text`; fails if it exits first
+    const says = (text: string) =>
+      new Promise<void>((resolve, reject) => {
+        onLog = () => {
+          if (log.includes(text)) resolve();
+        };
+        onLog();
+        child.once("exit", (code) => reject(new Error(`worker exited (${code}):\n${log}`)));
+      });
+    for (const s of [child.stdout, child.stderr]) {
+      s.on("data", (d) => {
+        log += d;
+        onLog();
+      });
+    }
+    const exited = once(child, "exit");
+
+    await says("retrying in");
+    expect(log).toContain(
+      `cannot reach the store at redis://:***@127.0.0.1:${port}: connection refused`,
+    );
+    redis = await startRedisServer(["--requirepass", password], { port });
+    await says("worker started");
+    const store = await RedisStore.connect(url, { prefix: "late" });
+    try {
+      const handle = await createClient(store).submit(chain(add.si({ a: 2, b: 2 }), double.s()));
+      expect(await handle.result({ timeout: 30_000 }), log).toBe(8);
+    } finally {
+      await store.close();
+    }
+    child.kill("SIGTERM");
+    const [code] = await exited;
+    expect(code, log).toBe(0);
+    expect(log).toContain("store reached; starting");
+    expect(log).not.toContain(password);
+    expect(log).not.toContain(encodeURIComponent(password));
+  });
+});
+
+describe("weft on Redis over TLS with a private CA", () => {
+  let tls: TlsRedisServer;
+  beforeAll(async () => {
+    tls = await startTlsRedisServer();
+  });
+  afterAll(async () => {
+    await tls?.stop();
+  });
+
+  it("connects every command with --tls-ca or REDIS_TLS_CA, and names a TLS failure", async () => {
+    const runs = await cli(["runs", "--redis", tls.tlsUrl, "--tls-ca", tls.caFile]);
+    expect(runs.code, runs.stderr).toBe(0);
+    const viaEnv = await cli(["runs"], {
+      env: { REDIS_URL: tls.tlsUrl, REDIS_TLS_CA: tls.caFile },
+    });
+    expect(viaEnv.code, viaEnv.stderr).toBe(0);
+
+    const store = await RedisStore.connect(tls.tlsUrl, {
+      prefix: "tls",
+      tls: { caFile: tls.caFile },
+    });
+    try {
+      const stop = new AbortController();
+      const worker = cli(
+        ["worker", "test/fixtures/handlers.ts", "--prefix", "tls", "--log-level", "silent"],
+        {
+          cwd: pkgDir,
+          env: { REDIS_URL: tls.tlsUrl, REDIS_TLS_CA: tls.caFile },
+          signal: stop.signal,
+        },
+      );
+      const handle = await createClient(store).submit(chain(add.si({ a: 1, b: 1 }), double.s()));
+      expect(await handle.result({ timeout: 30_000 })).toBe(4);
+      const inspect = await cli(["inspect", handle.runId, "--prefix", "tls", "--json"], {
+        env: { REDIS_URL: tls.tlsUrl, REDIS_TLS_CA: tls.caFile },
+      });
+      expect((JSON.parse(inspect.stdout) as RunSnapshot).run.status).toBe("succeeded");
+      const cancel = await cli([
+        "cancel",
+        handle.runId,
+        "--prefix",
+        "tls",
+        "--redis",
+        tls.tlsUrl,
+        "--tls-ca",
+        tls.caFile,
+      ]);
+      expect(cancel.stdout).toContain("not cancelled: it had already ended (succeeded)");
+      stop.abort();
+      expect(await worker).toEqual({ code: 0, stdout: "", stderr: "" });
+    } finally {
+      await store.close();
+    }
+
+    const untrusted = await cli(["runs", "--redis", tls.tlsUrl]);
+    expect(untrusted).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `error: TLS handshake with the store at ${tls.tlsUrl} failed: self-signed certificate in certificate chain (SELF_SIGNED_CERT_IN_CHAIN)\n`,
+    });
+    const plain = await cli(["runs", "--redis", tls.url, "--tls-ca", tls.caFile]);
+    expect(plain.stderr).toBe(
+      `error: TLS options (a CA, a server name) need a rediss:// URL, got ${tls.url}\n`,
+    );
   });
 });

@@ -17,6 +17,8 @@
  * @since 0.1.0
  */
 import type { Schema } from "effect";
+import { MAX_VALUE_DEPTH, valueProblem } from "./Codec.ts";
+import { InvalidCanvas } from "./Errors.ts";
 import type { RetryPolicy } from "./Retry.ts";
 
 /** What a canvas needs to know of a task: its name, input schema and options. */
@@ -27,17 +29,109 @@ export interface TaskRef {
   readonly options: TaskOptions;
 }
 
-/** Options of a task, overridable per signature with `.with(...)`. */
+/**
+ * Options of a task, overridable per signature with `.with(...)`. Checked
+ * where they are declared (`task`, `.with`) and again at compile: a value
+ * out of range is an `InvalidCanvas` naming the task, the option and the
+ * allowed range (see {@link checkOptions}).
+ */
 export interface TaskOptions {
-  /** Queue the task's nodes are routed to. Default `"default"`. */
+  /** Queue the task's nodes are routed to: 1–128 characters of `[A-Za-z0-9_.:-]`. Default `"default"`. */
   readonly queue?: string;
-  /** 0 (lowest) .. 15 (highest); higher-priority ready nodes are claimed first. Default 5. */
+  /** An integer from 0 (lowest) to 15 (highest); higher-priority ready nodes are claimed first. Default 5. */
   readonly priority?: number;
-  /** Per-attempt timeout, ms: the handler's `AbortSignal` fires at the deadline. */
+  /**
+   * Per-attempt timeout, ms, from 1 to 2,147,483,647 (about 24.8 days, the
+   * longest timer Node keeps): the handler's `AbortSignal` fires at the deadline.
+   */
   readonly timeoutMs?: number;
   /** Retry policy fields; unset fields come from the worker's and Weft's defaults. */
   readonly retry?: Partial<RetryPolicy>;
 }
+
+/** The longest delay a Node timer keeps, ms (2^31 − 1); a longer one fires at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+const QUEUE = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/**
+ * Checks a task's options (from `task({...})`, `.with({...})`, or both
+ * merged at compile). Allowed: `queue` 1–128 characters of `[A-Za-z0-9_.:-]`
+ * (the queue name is part of Redis keys and of comma-separated lists);
+ * `priority` an integer 0..15; `timeoutMs` a number in 1..2,147,483,647;
+ * `retry.maxAttempts` an integer ≥ 1; `retry.maxStalls` an integer ≥ 0;
+ * `retry.backoff` `{ kind: "fixed", delayMs ≥ 0 }` or
+ * `{ kind: "exponential", baseMs ≥ 0, factor ≥ 1, maxMs ≥ 0 }` (finite);
+ * `retry.jitter` `none`, `full` or `equal`; `retry.unitMs` finite ≥ 1;
+ * `retry.retryOn` / `retry.nonRetryable` arrays of error tags. Options are
+ * persisted with every node, so they must be plain data (no functions).
+ *
+ * @throws InvalidCanvas naming the task, the option, the value and the allowed range.
+ */
+export const checkOptions = (task: string, options: TaskOptions): void => {
+  const refuse = (option: string, value: unknown, allowed: string): never => {
+    throw new InvalidCanvas({
+      reason: `task "${task}": option ${option} must be ${allowed}, got ${show(value)}`,
+    });
+  };
+  if (typeof options !== "object" || options === null) refuse("options", options, "an object");
+  // options are persisted with every node: a function or a class instance would not survive
+  const problem = valueProblem(options, { plainData: true, maxDepth: MAX_VALUE_DEPTH });
+  if (problem !== undefined)
+    throw new InvalidCanvas({ reason: `task "${task}": options must be plain data: ${problem}` });
+  const o = options as Record<keyof TaskOptions, unknown>;
+  if (o.queue !== undefined && !(typeof o.queue === "string" && QUEUE.test(o.queue)))
+    refuse("queue", o.queue, "1–128 characters of [A-Za-z0-9_.:-]");
+  if (o.priority !== undefined && !(isInt(o.priority) && o.priority >= 0 && o.priority <= 15))
+    refuse("priority", o.priority, "an integer from 0 (lowest) to 15 (highest)");
+  if (
+    o.timeoutMs !== undefined &&
+    !(isNum(o.timeoutMs) && o.timeoutMs >= 1 && o.timeoutMs <= MAX_TIMER_MS)
+  )
+    refuse("timeoutMs", o.timeoutMs, `a number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days)`);
+  if (o.retry === undefined) return;
+  if (typeof o.retry !== "object" || o.retry === null) refuse("retry", o.retry, "an object");
+  const r = o.retry as Record<keyof RetryPolicy, unknown>;
+  if (r.maxAttempts !== undefined && !(isInt(r.maxAttempts) && r.maxAttempts >= 1))
+    refuse("retry.maxAttempts", r.maxAttempts, "an integer ≥ 1 (1 = never retry)");
+  if (r.maxStalls !== undefined && !(isInt(r.maxStalls) && r.maxStalls >= 0))
+    refuse("retry.maxStalls", r.maxStalls, "an integer ≥ 0");
+  if (r.jitter !== undefined && !["none", "full", "equal"].includes(r.jitter as string))
+    refuse("retry.jitter", r.jitter, `"none", "full" or "equal"`);
+  if (r.unitMs !== undefined && !(isNum(r.unitMs) && r.unitMs >= 1))
+    refuse("retry.unitMs", r.unitMs, "a finite number of ms ≥ 1");
+  for (const list of ["retryOn", "nonRetryable"] as const) {
+    const v = r[list];
+    if (v !== undefined && !(Array.isArray(v) && v.every((x) => typeof x === "string")))
+      refuse(`retry.${list}`, v, "an array of error tags (strings)");
+  }
+  if (r.backoff === undefined) return;
+  const b = r.backoff as Record<string, unknown> | null;
+  const ms = (field: string) => {
+    const v = b?.[field];
+    if (!(isNum(v) && v >= 0)) refuse(`retry.backoff.${field}`, v, "a finite number of ms ≥ 0");
+  };
+  if (b?.kind === "fixed") ms("delayMs");
+  else if (b?.kind === "exponential") {
+    ms("baseMs");
+    ms("maxMs");
+    if (!(isNum(b.factor) && b.factor >= 1))
+      refuse("retry.backoff.factor", b.factor, "a finite number ≥ 1");
+  } else refuse("retry.backoff.kind", b?.kind, `"fixed" or "exponential"`);
+};
+
+const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const isInt = (v: unknown): v is number => Number.isInteger(v);
+
+const show = (v: unknown): string => {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "number" || typeof v === "boolean" || v == null) return String(v);
+  try {
+    return JSON.stringify(v)?.slice(0, 100) ?? typeof v;
+  } catch {
+    return typeof v;
+  }
+};
 
 /** How a signature's input is formed from its bound input and the upstream value. */
 export type Bind =
@@ -228,7 +322,13 @@ export function chord(header: ReadonlyArray<AnyCanvas> | AnyCanvas, body: AnyCan
   return make({ kind: "chord", header: h, body: body.node });
 }
 
-/** Builds a signature node; used by `Task.s` / `Task.si`. */
+/**
+ * Builds a signature node; used by `Task.s` / `Task.si`. Its `.with(o)`
+ * checks `o` ({@link checkOptions}) and lays it over the options so far;
+ * retry fields merge field by field.
+ *
+ * @throws InvalidCanvas from `.with(o)` when an option is out of range.
+ */
 export const signature = <In, Out>(
   task: TaskRef,
   bind: Bind,
@@ -236,5 +336,10 @@ export const signature = <In, Out>(
   options: TaskOptions = {},
 ): Signature<In, Out> => ({
   node: { kind: "sig", task, bind, bound, options },
-  with: (o) => signature(task, bind, bound, { ...options, ...o }),
+  with: (o) => {
+    checkOptions(task.name, o);
+    const retry =
+      options.retry && o.retry ? { retry: { ...options.retry, ...o.retry } } : undefined;
+    return signature(task, bind, bound, { ...options, ...o, ...retry });
+  },
 });

@@ -7,8 +7,15 @@
  *
  * @since 0.1.0
  */
-import type { Schema } from "effect";
-import type { Bind, CanvasNode, TaskOptions, TaskRef } from "./Canvas.ts";
+import { Schema } from "effect";
+import {
+  type Bind,
+  type CanvasNode,
+  checkOptions,
+  type TaskOptions,
+  type TaskRef,
+} from "./Canvas.ts";
+import { MAX_VALUE_DEPTH, valueProblem } from "./Codec.ts";
 import { InvalidCanvas, InvalidInput } from "./Errors.ts";
 import { encodeWith } from "./Task.ts";
 
@@ -65,12 +72,27 @@ export interface Dag {
 export const MAX_NODES = 200_000;
 
 /**
+ * The deepest nesting of a canvas: each chain step, group member, chord
+ * header member or chord body is one level below its parent (a node's
+ * `path` has at most this many entries). Deeper canvases are refused at
+ * compile. It bounds the recursion of every step that follows the canvas's
+ * shape (compile, argument shapes, msgpack), and the value a node receives
+ * from nested groups (one array level per group, two per settled group).
+ * Build long chains as `chain(a, b, c, ...)`, not by nesting `chain(chain(a, b), c)`.
+ */
+export const MAX_CANVAS_DEPTH = 128;
+
+/**
  * Compiles a canvas.
  *
  * @throws InvalidCanvas on an empty chain or group, a cycle in the canvas
- *   object, a signature that needs an upstream value but has none, or more
- *   than `maxNodes` nodes.
- * @throws InvalidInput when a bound input fails its task's schema (with the field's path).
+ *   object, a signature that needs an upstream value but has none, more
+ *   than `maxNodes` nodes, a canvas nested deeper than
+ *   {@link MAX_CANVAS_DEPTH} levels, or an option out of range (see
+ *   `checkOptions`), naming the task and the option.
+ * @throws InvalidInput when a bound input fails its task's schema (every
+ *   failing field, with its path), is not plain data once encoded, contains
+ *   a cycle, or nests deeper than {@link MAX_VALUE_DEPTH} levels.
  */
 export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NODES): Dag => {
   const drafts: Array<{
@@ -85,6 +107,14 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
     path: string[];
   }> = [];
   const path = new Set<CanvasNode>();
+  // every option is checked field by field, so valid task and signature options merge into
+  // valid options: check each options object once (a wide group shares them)
+  const checked = new Set<TaskOptions>();
+  const check = (task: string, options: TaskOptions | undefined) => {
+    if (options === undefined || checked.has(options)) return;
+    checkOptions(task, options);
+    checked.add(options);
+  };
 
   const walk = (
     node: CanvasNode,
@@ -93,6 +123,11 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
     at: string[],
   ): Shape => {
     if (path.has(node)) throw new InvalidCanvas({ reason: "the canvas contains a cycle" });
+    if (at.length > MAX_CANVAS_DEPTH) {
+      throw new InvalidCanvas({
+        reason: `canvas nested deeper than ${MAX_CANVAS_DEPTH} levels (at ${shortPath(at)}); build long chains as chain(a, b, c, ...) rather than nesting chain(chain(a, b), c)`,
+      });
+    }
     path.add(node);
     try {
       switch (node.kind) {
@@ -107,6 +142,17 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
               reason: `${node.task.name}.s() has no upstream step to take its input from; use ${node.task.name}.si(input)`,
             });
           }
+          // declarations are checked where they are made; this catches hand-built canvas nodes
+          check(node.task.name, node.task.options);
+          check(node.task.name, node.options);
+          const options: TaskOptions = {
+            ...node.task.options,
+            ...node.options,
+            // a signature's retry fields override the task's field by field
+            ...(node.task.options.retry || node.options.retry
+              ? { retry: { ...node.task.options.retry, ...node.options.retry } }
+              : {}),
+          };
           drafts.push({
             task: node.task,
             bind: node.bind,
@@ -115,14 +161,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
             upstream,
             deps: upstream === null ? [] : flatten(upstream),
             tolerant,
-            options: {
-              ...node.task.options,
-              ...node.options,
-              // a signature's retry fields override the task's field by field
-              ...(node.task.options.retry || node.options.retry
-                ? { retry: { ...node.task.options.retry, ...node.options.retry } }
-                : {}),
-            },
+            options,
             path: at,
           });
           return drafts.length - 1;
@@ -168,7 +207,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
     id,
     task: d.task.name,
     queue: d.options.queue ?? "default",
-    priority: clampPriority(d.options.priority),
+    priority: d.options.priority ?? 5,
     bind: d.bind,
     bound: d.bound,
     arg: d.arg,
@@ -209,31 +248,61 @@ const settledLeaves = (shape: Shape, inSettled: boolean): number[] => {
   return shape.settled.flatMap((s) => settledLeaves(s, true));
 };
 
-const clampPriority = (p: number | undefined): number =>
-  p === undefined ? 5 : Math.max(0, Math.min(15, Math.trunc(p)));
+const shortPath = (at: ReadonlyArray<string>): string =>
+  at.length <= 8 ? at.join("/") : `${at.slice(0, 4).join("/")}/…/${at.slice(-3).join("/")}`;
 
-const encodeBound = (task: TaskRef, bind: Bind, bound: unknown): unknown => {
-  if (bind.kind === "whole") return undefined;
-  if (bind.kind === "immutable") return encodeOrThrow(task.name, task.input, bound);
-  const fields = (task.input as unknown as { fields: Record<string, Schema.Top> }).fields;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(bound as Record<string, unknown>)) {
-    const schema = fields[k];
-    if (!schema)
-      throw new InvalidInput({ task: task.name, detail: `unknown field ${JSON.stringify(k)}` });
-    const r = encodeWith(schema, v);
-    if (!r.ok)
-      throw new InvalidInput({
-        task: task.name,
-        detail: `${r.detail}\n  at [${JSON.stringify(k)}]`,
-      });
-    out[k] = r.value;
+/** Sub-structs of a task's input schema holding only the bound fields, by input schema and keys. */
+const partials = new WeakMap<Schema.Top, Map<string, Schema.Top>>();
+
+const partialSchema = (input: Schema.Top, keys: ReadonlyArray<string>): Schema.Top => {
+  let byKeys = partials.get(input);
+  if (!byKeys) {
+    byKeys = new Map();
+    partials.set(input, byKeys);
   }
-  return out;
+  const id = keys.join("\u0000");
+  let schema = byKeys.get(id);
+  if (!schema) {
+    const fields = (input as unknown as { fields: Record<string, Schema.Top> }).fields;
+    schema = Schema.Struct(
+      Object.fromEntries(keys.map((k) => [k, fields[k]!])) as unknown as Schema.Struct.Fields,
+    );
+    byKeys.set(id, schema);
+  }
+  return schema;
 };
 
-const encodeOrThrow = (name: string, schema: Schema.Top, value: unknown): unknown => {
-  const r = encodeWith(schema, value);
-  if (!r.ok) throw new InvalidInput({ task: name, detail: r.detail });
+/**
+ * Validates and encodes a signature's bound input: the whole input (`si`)
+ * or every field but the open one (`s(bound)`), encoded as one struct so
+ * every failing field is reported with its full path.
+ */
+const encodeBound = (task: TaskRef, bind: Bind, bound: unknown): unknown => {
+  if (bind.kind === "whole") return undefined;
+  let schema = task.input;
+  if (bind.kind === "field") {
+    if (typeof bound !== "object" || bound === null || Array.isArray(bound)) {
+      throw new InvalidInput({
+        task: task.name,
+        detail: `s(bound) takes an object of input fields, got ${Array.isArray(bound) ? "an array" : String(bound)}`,
+      });
+    }
+    const fields = (task.input as unknown as { fields: Record<string, Schema.Top> }).fields;
+    const keys = Object.keys(bound);
+    const extra = keys.filter((k) => !Object.hasOwn(fields, k));
+    if (extra.length > 0) {
+      throw new InvalidInput({
+        task: task.name,
+        detail: `unknown field${extra.length > 1 ? "s" : ""} ${extra.map((k) => JSON.stringify(k)).join(", ")} (the input's fields: ${Object.keys(fields).join(", ")})`,
+      });
+    }
+    schema = partialSchema(task.input, keys);
+  }
+  const r = encodeWith(schema, bound);
+  if (!r.ok) throw new InvalidInput({ task: task.name, detail: r.detail });
+  // what the store persists must be plain data (a schema may encode to a Date, a Map, ...)
+  const problem = valueProblem(r.value, { plainData: true, maxDepth: MAX_VALUE_DEPTH });
+  if (problem !== undefined)
+    throw new InvalidInput({ task: task.name, detail: `once encoded by its schema, ${problem}` });
   return r.value;
 };

@@ -60,14 +60,58 @@ export class LockLost extends Error {
   override readonly name = "LockLost";
 }
 
-/** A submitted input (or a bound partial input) does not match the task's input schema. */
+/**
+ * A submitted input (or a bound partial input) is refused: it does not match
+ * the task's input schema (every failing field is listed, each with its
+ * path), it is not plain data, it nests deeper than the limit or it contains
+ * a cycle (see docs/concepts.md#limits).
+ */
 export class InvalidInput extends Data.TaggedError("InvalidInput")<{
   readonly task: string;
-  /** Path of the bad field, e.g. `["user"]["email"]`, and what was expected. */
+  /**
+   * What is wrong and where: the schema's issues, one per line with its
+   * path (`Expected string\n  at ["user"]["email"]`), or
+   * `nested deeper than 256 levels at ...`, `contains a cycle at ...`.
+   */
   readonly detail: string;
 }> {
   override get message() {
-    return `input of task "${this.task}" does not match its schema: ${this.detail}`;
+    return `input of task "${this.task}" is invalid: ${this.detail}`;
+  }
+}
+
+/**
+ * A value a worker was about to record is not plain data, nests too deeply
+ * or contains a cycle (see `Codec.encode`, docs/concepts.md#limits).
+ * Retrying cannot help: the node fails at once.
+ */
+export class InvalidOutput extends Data.TaggedError("InvalidOutput")<{
+  /** The task whose result it is, when known. */
+  readonly task?: string | undefined;
+  /** What is wrong and where, e.g. `holds a function at ["format"]`. */
+  readonly detail: string;
+}> {
+  /** Read by `toErrorInfo`: the node fails without retrying. */
+  readonly retryable = false;
+  override get message() {
+    return this.task === undefined
+      ? `output cannot be recorded: ${this.detail}`
+      : `output of task "${this.task}" cannot be recorded: ${this.detail}`;
+  }
+}
+
+/**
+ * Stored bytes that are not what Weft writes: not msgpack, or msgpack that
+ * does not decode to plain data (an extension type such as a timestamp,
+ * a `Set` or a `BigInt`). See `Codec.decode`. Retrying cannot help.
+ */
+export class CorruptRecord extends Data.TaggedError("CorruptRecord")<{
+  readonly detail: string;
+}> {
+  /** Read by `toErrorInfo`: the node fails without retrying. */
+  readonly retryable = false;
+  override get message() {
+    return `corrupt record: ${this.detail}`;
   }
 }
 
@@ -116,13 +160,47 @@ export class RunFailed extends Data.TaggedError("RunFailed")<{
   }
 }
 
-/** The store (Redis) cannot be reached. The URL is shown with any password masked. */
+/**
+ * Why a store cannot serve a call: `unreachable` (no connection: refused,
+ * timed out, closed, host not found), `auth` (the credentials were refused:
+ * NOAUTH, WRONGPASS), `permission` (the user may not run a command: NOPERM),
+ * `tls` (the TLS handshake failed: an unknown CA, a name mismatch) or
+ * `unavailable` (connected, but not serving: LOADING, CLUSTERDOWN, READONLY).
+ */
+export type StoreFailure = "unreachable" | "auth" | "permission" | "tls" | "unavailable";
+
+/**
+ * The store (Redis) cannot serve a call; whether the call took effect is
+ * unknown, and the call may be repeated once the store is back. The message
+ * says what happened (`authentication failed at the store at ...`, `cannot
+ * reach the store at ...`) and names the URL with any password masked;
+ * `cause` is the underlying error, sanitised by the store: no command
+ * arguments, no credentials. Raised by every store method and by
+ * `RedisStore.connect`.
+ */
 export class StoreUnavailable extends Data.TaggedError("StoreUnavailable")<{
+  /** The store's URL, password masked. */
   readonly url: string;
-  readonly cause: string;
+  /** What happened, one line, no secrets: `"connection refused (ECONNREFUSED)"`. */
+  readonly reason: string;
+  /** Which kind of failure; `unreachable` when not given. */
+  readonly failure?: StoreFailure;
+  /** The underlying error, sanitised. */
+  readonly cause?: unknown;
 }> {
   override get message() {
-    return `cannot reach the store at ${this.url}: ${this.cause}`;
+    switch (this.failure ?? "unreachable") {
+      case "auth":
+        return `authentication failed at the store at ${this.url}: ${this.reason} (check the user name and password)`;
+      case "permission":
+        return `the store at ${this.url} refused a command to this user: ${this.reason} (grant the user the commands Weft runs, see docs/operations.md)`;
+      case "tls":
+        return `TLS handshake with the store at ${this.url} failed: ${this.reason}`;
+      case "unavailable":
+        return `the store at ${this.url} is not serving: ${this.reason}`;
+      default:
+        return `cannot reach the store at ${this.url}: ${this.reason}`;
+    }
   }
 }
 

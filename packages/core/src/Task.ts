@@ -7,7 +7,15 @@
  * @since 0.1.0
  */
 import { Schema } from "effect";
-import { type Signature, signature, type TaskOptions, type TaskRef } from "./Canvas.ts";
+import {
+  checkOptions,
+  MAX_TIMER_MS,
+  type Signature,
+  signature,
+  type TaskOptions,
+  type TaskRef,
+} from "./Canvas.ts";
+import { MAX_VALUE_DEPTH, valueProblem } from "./Codec.ts";
 import { type ErrorInfo, InvalidCanvas } from "./Errors.ts";
 
 /** Exactly-one-key check for `t.s(bound)`: the open field's type, or an error type. */
@@ -86,7 +94,12 @@ const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
  * Options (`queue`, `priority`, `timeoutMs`, `retry`) are persisted with
  * each node; behaviour (`idempotencyKey`, `lock`) runs on the worker.
  *
- * @throws InvalidCanvas when the name is not 1–128 characters of `[A-Za-z0-9_.:-]`.
+ * @throws InvalidCanvas when the name is not 1–128 characters of
+ *   `[A-Za-z0-9_.:-]`, or an option is out of range (see `checkOptions`:
+ *   priority an integer 0..15, timeoutMs 1..2,147,483,647 ms, retry fields
+ *   sane), or `idempotencyTtlMs`, `lock.ttlMs` (positive, at most
+ *   2,147,483,647 ms) or `lock.waitMs` (≥ 0) is not; the message names the
+ *   task, the option and the allowed range.
  * @example
  * const add = task({
  *   name: "math.add",
@@ -109,6 +122,8 @@ export const task = <const Name extends string, I, O, IE = I, OE = O>(
     });
   }
   const { name, input, output, idempotencyKey, idempotencyTtlMs, lock, retryIf, ...options } = decl;
+  checkOptions(name, options);
+  checkBehaviour(name, { idempotencyTtlMs, lock });
   const ref: TaskRef = { name, input, output, options };
   const fields = structFields(input);
   const behaviour: TaskBehaviour<I> = {
@@ -149,24 +164,81 @@ const structFields = (s: Schema.Top): ReadonlyArray<string> | undefined => {
   return fields && typeof fields === "object" ? Object.keys(fields) : undefined;
 };
 
-/** Decodes `value` with `schema`; returns the decoded value or the readable failure. */
+const checkBehaviour = (
+  name: string,
+  b: { readonly idempotencyTtlMs: unknown; readonly lock: unknown },
+): void => {
+  const refuse = (option: string, value: unknown, allowed: string): never => {
+    throw new InvalidCanvas({
+      reason: `task "${name}": option ${option} must be ${allowed}, got ${String(value)}`,
+    });
+  };
+  const timer = `a number of ms from 1 to ${MAX_TIMER_MS}`;
+  const ms = (v: unknown, min: number, max: number) =>
+    typeof v === "number" && Number.isFinite(v) && v >= min && v <= max;
+  if (b.idempotencyTtlMs !== undefined && !ms(b.idempotencyTtlMs, 1, Number.MAX_SAFE_INTEGER))
+    refuse("idempotencyTtlMs", b.idempotencyTtlMs, "a positive finite number of ms");
+  if (b.lock === undefined) return;
+  const lock = b.lock as { name?: unknown; ttlMs?: unknown; waitMs?: unknown };
+  if (typeof lock.name !== "string" && typeof lock.name !== "function")
+    refuse("lock.name", lock.name, "a string or a function of the input");
+  if (lock.ttlMs !== undefined && !ms(lock.ttlMs, 1, MAX_TIMER_MS))
+    refuse("lock.ttlMs", lock.ttlMs, timer);
+  if (lock.waitMs !== undefined && !ms(lock.waitMs, 0, MAX_TIMER_MS))
+    refuse("lock.waitMs", lock.waitMs, `a number of ms from 0 to ${MAX_TIMER_MS}`);
+};
+
+/** Report every failing field, each with its path, not only the first. */
+const allErrors = { errors: "all" } as const;
+
+const thrownReason = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/**
+ * Decodes `value` with `schema`; returns the decoded value or the readable
+ * failure: every failing field, one per line with its path
+ * (`Expected string\n  at ["user"]["email"]`). Never throws: a schema that
+ * throws (a failing transformation, a stack overflow) is a failure too.
+ */
 export const decodeWith = (
   schema: Schema.Top,
   value: unknown,
 ): { ok: true; value: unknown } | { ok: false; detail: string } => {
-  const r = Schema.decodeUnknownResult(schema as Schema.Codec<unknown, unknown>)(value);
-  return r._tag === "Success"
-    ? { ok: true, value: r.success }
-    : { ok: false, detail: r.failure.message };
+  try {
+    const r = Schema.decodeUnknownResult(
+      schema as Schema.Codec<unknown, unknown>,
+      allErrors,
+    )(value);
+    return r._tag === "Success"
+      ? { ok: true, value: r.success }
+      : { ok: false, detail: r.failure.message };
+  } catch (e) {
+    return { ok: false, detail: `cannot be decoded: ${thrownReason(e)}` };
+  }
 };
 
-/** Encodes `value` with `schema` (validating it); returns the encoded value or the readable failure. */
+/**
+ * Encodes `value` with `schema` (validating it); returns the encoded value
+ * or the readable failure (every failing field, with its path). Before the
+ * schema runs, the value's shape is checked without recursion, so a cyclic
+ * value or one nested deeper than {@link MAX_VALUE_DEPTH} levels is a
+ * failure (`contains a cycle at ["self"]`, `nested deeper than 256 levels
+ * at ...`), never a stack overflow. Never throws.
+ */
 export const encodeWith = (
   schema: Schema.Top,
   value: unknown,
 ): { ok: true; value: unknown } | { ok: false; detail: string } => {
-  const r = Schema.encodeUnknownResult(schema as Schema.Codec<unknown, unknown>)(value);
-  return r._tag === "Success"
-    ? { ok: true, value: r.success }
-    : { ok: false, detail: r.failure.message };
+  try {
+    const shape = valueProblem(value, { plainData: false, maxDepth: MAX_VALUE_DEPTH });
+    if (shape !== undefined) return { ok: false, detail: shape };
+    const r = Schema.encodeUnknownResult(
+      schema as Schema.Codec<unknown, unknown>,
+      allErrors,
+    )(value);
+    return r._tag === "Success"
+      ? { ok: true, value: r.success }
+      : { ok: false, detail: r.failure.message };
+  } catch (e) {
+    return { ok: false, detail: `cannot be encoded: ${thrownReason(e)}` };
+  }
 };

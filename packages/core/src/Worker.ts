@@ -20,7 +20,7 @@ import { type Logger, pino } from "pino";
 import { inputOf, type Outcome, shapeValue } from "./Args.ts";
 import { liveClock, type WorkerClock } from "./Clock.ts";
 import { decode, encode } from "./Codec.ts";
-import { type ErrorInfo, fatal, RetryAfter, toErrorInfo } from "./Errors.ts";
+import { type ErrorInfo, fatal, InvalidOutput, RetryAfter, toErrorInfo } from "./Errors.ts";
 import type { BoundHandler, TaskContext } from "./Handler.ts";
 import { acquireLock, type HeldLock } from "./Locks.ts";
 import { policyOf } from "./Policy.ts";
@@ -120,6 +120,20 @@ const refusal = (r: Extract<SettleResult, { ok: false }>, what: string): string 
     ? `${what} not recorded: the run was cancelled`
     : `${what} rejected: the lease was lost and the node re-delivered`;
 
+/** A serialised error with every nested `command: { name, args }` reduced to `{ name }`. */
+const withoutCommandArgs = (v: unknown, depth = 0): unknown => {
+  if (typeof v !== "object" || v === null || depth > 8) return v;
+  if (Array.isArray(v)) return v.map((x) => withoutCommandArgs(x, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    out[k] =
+      k === "command" && typeof x === "object" && x !== null
+        ? { name: (x as { name?: unknown }).name }
+        : withoutCommandArgs(x instanceof Error ? pino.stdSerializers.err(x) : x, depth + 1);
+  }
+  return out;
+};
+
 /**
  * Starts a worker.
  *
@@ -138,9 +152,17 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const now = () => clock.now();
   const random = opts.random ?? Math.random;
   const id = opts.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const log = (opts.logger ?? pino({ level: process.env.WEFT_LOG_LEVEL ?? "info" })).child({
-    worker: id,
-  });
+  const base = opts.logger ?? pino({ level: process.env.WEFT_LOG_LEVEL ?? "info" });
+  // second line of defence (stores sanitise their errors first): an error's attached
+  // command (ioredis: `command.args`, which may hold AUTH credentials) is logged by name only
+  const parentErr: (e: unknown) => unknown =
+    (base as unknown as Record<symbol, Record<string, (e: unknown) => unknown> | undefined>)[
+      pino.symbols.serializersSym
+    ]?.err ?? (pino.stdSerializers.err as (e: unknown) => unknown);
+  const log = base.child(
+    { worker: id },
+    { serializers: { err: (e: unknown) => withoutCommandArgs(parentErr(e)) } },
+  );
   const handlers = new Map(opts.handlers.map((h) => [h.task.name, h]));
   const tasks = [...handlers.keys()];
   const info: WorkerInfo = {
@@ -407,12 +429,17 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       try {
         bytes = encode(encoded.value);
       } catch (e) {
-        // a value its schema let through but msgpack cannot carry (a symbol, a huge bigint)
+        // a value its schema let through but the codec cannot store (not plain data, a cycle,
+        // a huge bigint): not retried, whatever the codec threw
+        const detail =
+          e instanceof InvalidOutput
+            ? e.detail
+            : `cannot be encoded: ${e instanceof Error ? e.message : String(e)}`;
         return {
           ok: false,
           error: fatal(
             "InvalidOutput",
-            `result of task "${claim.spec.task}" cannot be stored: ${e instanceof Error ? e.message : String(e)} (got ${preview(out)})`,
+            new InvalidOutput({ task: claim.spec.task, detail }).message,
           ),
         };
       }

@@ -31,7 +31,8 @@ import {
   type WorkerPresence,
 } from "@weft/core";
 import type { ChainableCommander, Redis } from "ioredis";
-import { connectUrl, maskUrl } from "./Connect.ts";
+import { BLOCK_MAX_MS, connectUrl, type RedisTlsOptions } from "./Connect.ts";
+import { sanitizeError, storeError } from "./Errors.ts";
 import {
   lockKeys,
   memoKey,
@@ -55,6 +56,7 @@ import {
   RUN_FIELDS,
   runFields,
 } from "./Records.ts";
+import { InvalidConnectionOptions, secretForms } from "./RedisUrl.ts";
 import { commandName, defineScripts, SCRIPTS, type ScriptName } from "./Scripts.ts";
 
 /** Options of the Redis store. */
@@ -63,8 +65,16 @@ export interface RedisStoreOptions {
   readonly prefix?: string;
   /** Number of shards (hash tags). Default 1. */
   readonly shards?: number;
-  /** Fail `connect` after this long, ms. Default 5 000. */
+  /**
+   * Fail `connect` after this long, ms; each later reconnection attempt gives
+   * up after `min(connectTimeoutMs, 2 000)` ms. Default 5 000.
+   */
   readonly connectTimeoutMs?: number;
+  /**
+   * TLS settings for a `rediss://` URL: a private CA (`caFile` or `ca` PEM),
+   * the certificate's server name, `rejectUnauthorized`. Only with a URL.
+   */
+  readonly tls?: RedisTlsOptions;
   /** Nodes written per submit call. Default 250 (keeps each call near a few ms). */
   readonly submitChunk?: number;
   /**
@@ -122,11 +132,15 @@ export class RedisStore implements Store {
   private scannedAt = Number.NEGATIVE_INFINITY;
   private workersPrunedAt = Number.NEGATIVE_INFINITY;
 
+  /** What the connection last reported (its `error` event), sanitised; cleared when it is ready again. */
+  private lastConnectionError: unknown;
+
   private constructor(
     readonly redis: Redis,
     private readonly owned: boolean,
     name: string,
     opts: RedisStoreOptions,
+    private readonly secrets: ReadonlyArray<string>,
   ) {
     this.name = name;
     const prefix = opts.prefix ?? "weft";
@@ -138,18 +152,83 @@ export class RedisStore implements Store {
     this.budget = opts.budget ?? 500;
     this.abandonAfterMs = opts.abandonAfterMs ?? 60_000;
     defineScripts(redis);
+    redis.on("error", (e: unknown) => {
+      this.lastConnectionError = sanitizeError(e, secrets);
+    });
+    redis.on("ready", () => {
+      this.lastConnectionError = undefined;
+    });
+    // every error a store method raises leaves through `failure`: sanitised, and
+    // a `StoreUnavailable` when the connection failed (see Errors.ts)
+    const self = this as unknown as Record<StoreMethod, (...args: unknown[]) => Promise<unknown>>;
+    for (const method of STORE_METHODS) {
+      const call = self[method];
+      self[method] = async (...args) => {
+        try {
+          return await call.apply(this, args);
+        } catch (e) {
+          throw this.failure(e);
+        }
+      };
+    }
   }
 
   /**
-   * Connects to Redis by URL (`redis://[:password@]host:port[/db]`,
-   * `rediss://...`) or wraps an ioredis instance (not closed by `close`).
+   * Connects to Redis by URL or wraps an ioredis instance (not closed by
+   * `close`). URL forms: `redis://[[user]:password@]host[:port][/db]`,
+   * `rediss://...` for TLS (with `tls` for a private CA); percent-encode
+   * special characters of the password (an unencoded one is read correctly
+   * too, see `parseRedisUrl`). A URL connection uses
+   * `CONNECTION_SETTINGS`: while Redis is down a call fails within about
+   * 2 s with `StoreUnavailable`, and the store reconnects by itself (see
+   * docs/operations.md). Every method raises `StoreUnavailable` when the
+   * connection fails, and no error it raises carries command arguments or
+   * the password. The store listens to the connection's `error` events (to
+   * name the cause of a failure). A wrapped instance keeps its own settings:
+   * spread `CONNECTION_SETTINGS` into its options to fail as fast.
    *
-   * @throws StoreUnavailable when the URL cannot be reached within `connectTimeoutMs`.
+   * @throws StoreUnavailable when Redis cannot be used within
+   *   `connectTimeoutMs`; the message says why (cannot reach, authentication
+   *   failed, TLS handshake failed) and names the URL, password masked.
+   * @throws InvalidConnectionOptions for a URL that is not a Redis URL, TLS
+   *   options without `rediss://`, or a CA that cannot be read.
+   *
+   * @example
+   * const store = await RedisStore.connect("rediss://app:s3cret@redis.internal:6380", {
+   *   tls: { caFile: "/etc/weft/redis-ca.pem" },
+   * })
    */
   static async connect(target: string | Redis, opts: RedisStoreOptions = {}): Promise<RedisStore> {
-    if (typeof target !== "string") return new RedisStore(target, false, "redis", opts);
-    const redis = await connectUrl(target, opts.connectTimeoutMs ?? 5_000);
-    return new RedisStore(redis, true, maskUrl(target), opts);
+    if (typeof target !== "string") {
+      if (opts.tls !== undefined) {
+        throw new InvalidConnectionOptions(
+          "the tls option applies to a URL; set tls on the ioredis instance instead",
+        );
+      }
+      const o = target.options;
+      const password = typeof o.password === "string" ? o.password : "";
+      return new RedisStore(
+        target,
+        false,
+        `redis${o.tls ? "s" : ""}://${o.host ?? "localhost"}:${o.port ?? 6379}${o.db ? `/${o.db}` : ""}`,
+        opts,
+        secretForms(password),
+      );
+    }
+    const conn = await connectUrl(target, {
+      timeoutMs: opts.connectTimeoutMs ?? 5_000,
+      ...(opts.tls === undefined ? {} : { tls: opts.tls }),
+    });
+    return new RedisStore(conn.redis, true, conn.url, opts, conn.secrets);
+  }
+
+  /** The error a store method raises for `e`: see `storeError`. */
+  private failure(e: unknown): unknown {
+    return storeError(e, {
+      url: this.name,
+      secrets: this.secrets,
+      lastConnectionError: this.lastConnectionError,
+    });
   }
 
   async submit(sub: Submission): Promise<SubmitResult> {
@@ -751,7 +830,8 @@ export class RedisStore implements Store {
     const conn = await this.blocking();
     try {
       const keys = this.shards.flatMap((s) => queues.map((q) => s.queue(q).wake));
-      await conn.blpop(...keys, Math.max(0.01, timeoutMs / 1000));
+      // blocks at most BLOCK_MAX_MS, well under the command timeout (an early return is a spurious wake-up)
+      await conn.blpop(...keys, Math.max(0.01, Math.min(timeoutMs, BLOCK_MAX_MS) / 1000));
     } finally {
       this.giveBack(conn);
     }
@@ -898,6 +978,46 @@ const parseRegistration = (json: string): Registration | undefined => {
     return undefined;
   }
 };
+
+/** Names of the {@link Store} methods. */
+type StoreMethod = {
+  [K in keyof Store]: Store[K] extends (...args: never[]) => Promise<unknown> ? K : never;
+}[keyof Store];
+
+/** Every method of the Store contract: each one's errors are translated (see the constructor). */
+const STORE_METHODS = [
+  "submit",
+  "claim",
+  "complete",
+  "fail",
+  "heartbeat",
+  "release",
+  "park",
+  "progress",
+  "maintain",
+  "nextDueAt",
+  "subscribe",
+  "registerWorker",
+  "unregisterWorker",
+  "listWorkers",
+  "cancel",
+  "getRun",
+  "getResult",
+  "listRuns",
+  "waitForRun",
+  "acquireLock",
+  "renewLock",
+  "releaseLock",
+  "getMemo",
+  "putMemo",
+  "waitForWork",
+  "close",
+] as const satisfies ReadonlyArray<StoreMethod>;
+
+// a method added to the Store contract must be listed above: this fails to compile otherwise
+const allListed: Exclude<StoreMethod, (typeof STORE_METHODS)[number]> extends never ? true : never =
+  true;
+void allListed;
 
 const inlineDeps = (deps: Reply[]): DepResult[] => {
   const out: DepResult[] = [];

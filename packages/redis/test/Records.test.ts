@@ -1,4 +1,4 @@
-import { fc, test } from "@fast-check/vitest";
+import { test } from "@fast-check/vitest";
 import { compile, Schema, task } from "@weft/core";
 import { arbCanvas } from "@weft/testing";
 import { describe, expect, it } from "vitest";

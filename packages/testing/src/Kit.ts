@@ -24,27 +24,45 @@ import fc from "fast-check";
 import { pino } from "pino";
 import type { DeliveryFault } from "./FaultyStore.ts";
 import { MemoryStore } from "./MemoryStore.ts";
-import { type FaultPlan, simulate } from "./Simulation.ts";
+import { type FaultPlan, type SimulationOptions, simulate } from "./Simulation.ts";
+
+/** Options of {@link runEager}. */
+export interface EagerOptions {
+  /** Seeds the random source (retry jitter). Default 1. */
+  readonly seed?: number;
+  readonly faults?: FaultPlan;
+  /** Queues consumed. Default every queue a node of the canvas is routed to. */
+  readonly queues?: ReadonlyArray<string>;
+  /** See {@link SimulationOptions.realIoGraceMs} (real ms). Default 1 000. */
+  readonly realIoGraceMs?: SimulationOptions<unknown>["realIoGraceMs"];
+}
 
 /**
  * Runs a canvas in-process on the in-memory store with the real worker
- * runtime, on virtual time (retries and backoffs take no real time), and
+ * runtime, on virtual time (retries and backoffs take no real time; a
+ * handler's real I/O does), consuming every queue the canvas uses, and
  * returns its typed output.
  *
  * @throws RunFailed when the run ends failed.
+ * @throws SimulationStuck at once when the run cannot progress, naming why
+ *   (a task with no handler, a node on a queue left out of `queues`, a
+ *   handler nothing can end).
+ * @throws SimulationTimeout when the run still goes on after a day of virtual time.
  * @example
  * expect(await runEager(chain(add.si({ a: 1, b: 2 }), double.s()), handlers)).toBe(6)
  */
 export const runEager = async <Out>(
   canvas: Canvas<unknown, Out>,
   handlers: ReadonlyArray<BoundHandler>,
-  opts: { readonly seed?: number; readonly faults?: FaultPlan } = {},
+  opts: EagerOptions = {},
 ): Promise<Out> => {
   const r = await simulate({
     canvas,
     handlers,
     seed: opts.seed ?? 1,
     ...(opts.faults ? { faults: opts.faults } : {}),
+    ...(opts.queues ? { queues: opts.queues } : {}),
+    ...(opts.realIoGraceMs === undefined ? {} : { realIoGraceMs: opts.realIoGraceMs }),
   });
   if (!r.output.ok) throw r.output.error;
   return r.output.value;
@@ -94,10 +112,13 @@ const arbFaults = fc.record({
  * Checks that running `handler` under injected faults — reports lost after
  * the handler ran (a crash), duplicate deliveries, late reports, failures
  * before the handler, and the retries they cause — has the same observable
- * outcome and the same result as running it once without faults.
+ * outcome and the same result as running it once without faults. Each run
+ * consumes the task's own queue.
  *
  * @throws Error (fast-check's report) with the input and fault plan of the
- *   smallest counterexample.
+ *   smallest counterexample; a run that cannot progress or does not end
+ *   (`SimulationStuck`, `SimulationTimeout`) is a counterexample too, with
+ *   that error's message.
  */
 export const checkRetrySafe = async <T extends AnyTask, Env>(
   opts: RetrySafeOptions<T, Env>,
@@ -111,6 +132,7 @@ export const checkRetrySafe = async <T extends AnyTask, Env>(
       seed: 1,
       faults,
     });
+    if (!r.output.ok && !r.ended) throw r.output.error; // nothing to compare: say why
     return {
       observed: opts.observe(env),
       output: r.output.ok ? r.output.value : `failed: ${String(r.output.error)}`,

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -52,20 +52,23 @@ const ping = (port: number): Promise<boolean> =>
     };
     sock.once("error", () => done(false));
     sock.once("connect", () => sock.write("PING\r\n"));
-    sock.once("data", (d) => done(d.toString().startsWith("+PONG")));
+    // a server started with --requirepass answers NOAUTH: it is up all the same
+    sock.once("data", (d) => done(/^(\+PONG|-NOAUTH)/.test(d.toString())));
     sock.setTimeout(1_000, () => done(false));
   });
 
 /**
- * Starts `redis-server` on a free port with persistence off, and waits until
- * it answers PING.
+ * Starts `redis-server` on a free port (or `opts.port`, to bring a stopped
+ * server back where its clients expect it) with persistence off, and waits
+ * until it answers PING.
  *
  * @throws Error when `redis-server` is missing or does not answer within 10 s.
  */
 export const startRedisServer = async (
   extraArgs: ReadonlyArray<string> = [],
+  opts: { readonly port?: number } = {},
 ): Promise<RedisServer> => {
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), "weft-redis-"));
   const proc: ChildProcess = spawn(
     "redis-server",
@@ -110,4 +113,106 @@ export const startRedisServer = async (
   }
   proc.kill("SIGKILL");
   throw new Error(`redis-server on port ${port} did not answer PING within 10 s`);
+};
+
+/** A private Redis that also serves TLS, with the CA that signed its certificate. */
+export interface TlsRedisServer extends RedisServer {
+  readonly tlsPort: number;
+  /** `rediss://127.0.0.1:<tlsPort>` */
+  readonly tlsUrl: string;
+  /** PEM file of the test CA that signed the server's certificate. */
+  readonly caFile: string;
+  /** The same CA, PEM text. */
+  readonly ca: string;
+  /** Names the server's certificate carries: `redis.test` and `127.0.0.1`. */
+  readonly names: ReadonlyArray<string>;
+}
+
+/**
+ * Starts `redis-server` with a TLS port beside its plain one: generates (with
+ * `openssl`) a throwaway CA and a server certificate for `redis.test` and
+ * `127.0.0.1` signed by it. Clients need not present a certificate.
+ *
+ * @throws Error when `openssl` is missing or `redis-server` was built without TLS.
+ */
+export const startTlsRedisServer = async (
+  extraArgs: ReadonlyArray<string> = [],
+): Promise<TlsRedisServer> => {
+  const dir = mkdtempSync(join(tmpdir(), "weft-tls-"));
+  const file = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "ignore" });
+  const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  openssl(
+    "req",
+    "-x509",
+    ...key,
+    "-keyout",
+    file("ca.key"),
+    "-out",
+    file("ca.crt"),
+    "-days",
+    "2",
+    "-subj",
+    "/CN=Weft test CA",
+  );
+  openssl(
+    "req",
+    ...key,
+    "-keyout",
+    file("server.key"),
+    "-out",
+    file("server.csr"),
+    "-subj",
+    "/CN=redis.test",
+  );
+  writeFileSync(file("ext.cnf"), "subjectAltName=DNS:redis.test,IP:127.0.0.1\n");
+  openssl(
+    "x509",
+    "-req",
+    "-in",
+    file("server.csr"),
+    "-CA",
+    file("ca.crt"),
+    "-CAkey",
+    file("ca.key"),
+    "-CAcreateserial",
+    "-out",
+    file("server.crt"),
+    "-days",
+    "2",
+    "-extfile",
+    file("ext.cnf"),
+  );
+  const tlsPort = await freePort();
+  let server: RedisServer;
+  try {
+    server = await startRedisServer([
+      "--tls-port",
+      String(tlsPort),
+      "--tls-cert-file",
+      file("server.crt"),
+      "--tls-key-file",
+      file("server.key"),
+      "--tls-ca-cert-file",
+      file("ca.crt"),
+      "--tls-auth-clients",
+      "no",
+      ...extraArgs,
+    ]);
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    ...server,
+    tlsPort,
+    tlsUrl: `rediss://127.0.0.1:${tlsPort}`,
+    caFile: file("ca.crt"),
+    ca: readFileSync(file("ca.crt"), "utf8"),
+    names: ["redis.test", "127.0.0.1"],
+    stop: async () => {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 };

@@ -10,6 +10,7 @@ export * from "./Drive.ts";
 export * from "./FaultyStore.ts";
 export * from "./Kit.ts";
 export * from "./MemoryStore.ts";
+export * from "./RedisCluster.ts";
 export * from "./RedisServer.ts";
 export * from "./Simulation.ts";
 export * from "./VirtualClock.ts";

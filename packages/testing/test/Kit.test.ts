@@ -1,7 +1,13 @@
 import { chain, decodeWith, handle, RunFailed, Schema, task } from "@weft/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { checkIdempotent, checkRetrySafe, forAllInputs, runEager } from "../src/index.ts";
+import {
+  checkIdempotent,
+  checkRetrySafe,
+  forAllInputs,
+  runEager,
+  SimulationStuck,
+} from "../src/index.ts";
 
 const add = task({
   name: "add",
@@ -15,6 +21,8 @@ const double = task({
   retry: { maxAttempts: 3 },
 });
 const handlers = [handle(add, async ({ a, b }) => a + b), handle(double, async (n) => n * 2)];
+/** A task routed to the `io` queue. */
+const square = task({ name: "square", input: Schema.Int, output: Schema.Int, queue: "io" });
 
 describe("runEager", () => {
   it("runs a canvas in-process and returns its typed output", async () => {
@@ -27,6 +35,36 @@ describe("runEager", () => {
       faults: { handlers: [[], ["throw", "throw"]] },
     });
     expect(out).toBe(6);
+  });
+
+  it("consumes every queue the canvas uses: tasks on io and default", async () => {
+    const out = await runEager(chain(add.si({ a: 1, b: 2 }), square.s(), double.s()), [
+      ...handlers,
+      handle(square, async (n) => n * n),
+    ]);
+    expect(out).toBe(18);
+  });
+
+  it("fails at once, naming the task, when a task has no handler", async () => {
+    const err = await runEager(chain(add.si({ a: 1, b: 2 }), square.s()), handlers).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(SimulationStuck);
+    expect((err as SimulationStuck).reasons).toEqual([
+      `node 1 (task "square") is ready but no handler was given for task "square" (handlers: "add", "double")`,
+    ]);
+    // found when node 1 became ready, at the start of virtual time
+    expect((err as SimulationStuck).elapsedMs).toBe(0);
+  });
+
+  it("fails at once, naming the queue, when the queues it is told to consume leave one out", async () => {
+    const err = await runEager(square.si(3), [handle(square, async (n) => n * n)], {
+      queues: ["default"],
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SimulationStuck);
+    expect((err as Error).message).toBe(
+      `run sim cannot progress (after 0 virtual ms): node 0 (task "square") is ready on queue "io", which no simulated worker consumes (they consume "default")`,
+    );
   });
 
   it("throws RunFailed when retries are exhausted", async () => {
@@ -88,5 +126,13 @@ describe("checkRetrySafe / checkIdempotent", () => {
       };
     await checkRetrySafe({ ...counter, handler: keyed });
     await checkIdempotent({ ...counter, handler: keyed });
+    // on a task routed to another queue too (each run consumes the task's queue)
+    const bumpIo = task({
+      name: "bump-io",
+      input: Schema.Struct({ by: Schema.Int }),
+      output: Schema.Int,
+      queue: "io",
+    });
+    await checkRetrySafe({ ...counter, task: bumpIo, handler: keyed });
   });
 });

@@ -265,6 +265,56 @@ describe("the worker's timing, shutdown and outputs", () => {
     });
     expect(r.snapshot.nodes[0]).toMatchObject({ state: "failed", attempts: 1 });
     expect(r.snapshot.nodes[0]!.error).toMatchObject({ tag: "InvalidOutput", retryable: false });
-    expect(r.snapshot.nodes[0]!.error?.message).toMatch(/result of task "weird" cannot be stored/);
+    expect(r.snapshot.nodes[0]!.error?.message).toMatch(
+      /^output of task "weird" cannot be recorded: /,
+    );
   });
+});
+
+describe("results that are not plain data", () => {
+  const render = task({
+    name: "render",
+    input: Schema.String,
+    output: Schema.Unknown,
+    retry: { maxAttempts: 3, backoff: { kind: "fixed", delayMs: 10 }, jitter: "none" },
+  });
+
+  it.each([
+    ["a function", () => () => "x", /holds a function at the top level, which is not plain data/],
+    [
+      "a Date inside an object",
+      () => ({ at: new Date(0) }),
+      /holds an instance of Date at \["at"\]/,
+    ],
+    [
+      "a cyclic object",
+      () => {
+        const page: Record<string, unknown> = {};
+        page.parent = page;
+        return page;
+      },
+      /contains a cycle at \["parent"\]/,
+    ],
+  ])(
+    "a handler returning %s fails its node with InvalidOutput at once, not as undefined",
+    async (_what, result, why) => {
+      let calls = 0;
+      const r = await simulate({
+        canvas: render.si("home"),
+        seed: 1,
+        handlers: [
+          handle(render, async () => {
+            calls += 1;
+            return result();
+          }),
+        ],
+      });
+      expect(r.output.ok).toBe(false);
+      expect(calls).toBe(1); // non-retryable, whatever the policy says
+      const node = r.snapshot.nodes[0]!;
+      expect(node).toMatchObject({ state: "failed", attempts: 1 });
+      expect(node.error).toMatchObject({ tag: "InvalidOutput", retryable: false });
+      expect(node.error?.message).toMatch(why);
+    },
+  );
 });

@@ -1,0 +1,177 @@
+import { Schema } from "effect";
+import { describe, expect, it } from "vitest";
+import {
+  type Canvas,
+  chain,
+  chord,
+  compile,
+  group,
+  InvalidCanvas,
+  InvalidInput,
+  MAX_CANVAS_DEPTH,
+  MAX_VALUE_DEPTH,
+  task,
+} from "../src/index.ts";
+
+/** What `fn` threw (fails the test when it returns). */
+const thrown = (fn: () => unknown): unknown => {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  throw new Error("expected a throw");
+};
+
+const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
+const any = task({ name: "any", input: Schema.Unknown, output: Schema.Unknown });
+
+/** `chain(chain(chain(inc.si(0), inc.s()), inc.s()), ...)`, `levels` deep. */
+const nestedChain = (levels: number): Canvas<unknown, number> => {
+  let c: Canvas<unknown, number> = inc.si(0);
+  for (let i = 0; i < levels; i++) c = chain(c, inc.s());
+  return c;
+};
+
+describe("canvas depth", () => {
+  it("refuses a 20,000-level chain with InvalidCanvas naming the limit, not a RangeError", () => {
+    const e = thrown(() => compile(nestedChain(20_000)));
+    expect(e).toBeInstanceOf(InvalidCanvas);
+    expect((e as Error).message).toMatch(
+      /canvas nested deeper than 128 levels \(at chain:0\/chain:0\/chain:0\/chain:0\/…\/chain:0\/chain:0\/chain:0\); build long chains as chain\(a, b, c, \.\.\.\)/,
+    );
+  });
+
+  it("refuses groups nested deeper than the limit", () => {
+    let g: Canvas<unknown, unknown> = inc.si(0);
+    for (let i = 0; i < 20_000; i++) g = group(g);
+    expect(() => compile(chord(g as never, any.s()))).toThrow(/nested deeper than 128 levels/);
+  });
+
+  it("compiles a canvas exactly at the limit", () => {
+    // the innermost signature sits MAX_CANVAS_DEPTH levels down
+    const dag = compile(nestedChain(MAX_CANVAS_DEPTH));
+    expect(dag.nodes).toHaveLength(MAX_CANVAS_DEPTH + 1);
+    expect(dag.nodes[0]!.path).toHaveLength(MAX_CANVAS_DEPTH);
+    let g: Canvas<unknown, unknown> = inc.si(0);
+    for (let i = 0; i < MAX_CANVAS_DEPTH - 1; i++) g = group(g);
+    expect(compile(chord(g as never, any.s())).nodes).toHaveLength(2);
+  });
+});
+
+describe("bound inputs", () => {
+  const deep = (levels: number): unknown => {
+    let v: unknown = 1;
+    for (let i = 0; i < levels; i++) v = [v];
+    return v;
+  };
+
+  it("refuses a 100,000-level input with InvalidInput naming the limit, not a RangeError", () => {
+    const e = thrown(() => compile(any.si(deep(100_000))));
+    expect(e).toBeInstanceOf(InvalidInput);
+    expect((e as Error).message).toMatch(
+      /^input of task "any" is invalid: nested deeper than 256 levels at \[0\]\[0\]/,
+    );
+    // typed schemas recurse too: the shape is checked before the schema runs
+    type Tree = ReadonlyArray<Tree>;
+    const TreeSchema: Schema.Codec<Tree> = Schema.Array(
+      Schema.suspend((): Schema.Codec<Tree> => TreeSchema),
+    );
+    const tree = task({ name: "tree", input: TreeSchema, output: Schema.Int });
+    expect(() => compile(tree.si(deep(100_000) as Tree))).toThrow(/nested deeper than 256 levels/);
+  });
+
+  it("accepts an input exactly at the limit", () => {
+    expect(compile(any.si(deep(MAX_VALUE_DEPTH))).nodes[0]!.bound).toEqual(deep(MAX_VALUE_DEPTH));
+    expect(() => compile(any.si(deep(MAX_VALUE_DEPTH + 1)))).toThrow(InvalidInput);
+  });
+
+  it("refuses a circular input with InvalidInput and the path of the cycle", () => {
+    const user: Record<string, unknown> = { name: "ada" };
+    user.friends = [{ best: user }];
+    const e = thrown(() => compile(any.si(user)));
+    expect(e).toBeInstanceOf(InvalidInput);
+    expect((e as Error).message).toBe(
+      'input of task "any" is invalid: contains a cycle at ["friends"][0]["best"]',
+    );
+  });
+
+  it("refuses a circular value in a bound field, with the field in the path", () => {
+    const sendTo = task({
+      name: "send-to",
+      input: Schema.Struct({ to: Schema.Unknown, body: Schema.String }),
+      output: Schema.Int,
+    });
+    const loop: unknown[] = [];
+    loop.push(loop);
+    expect(() => compile(chain(inc.si(0), any.s(), sendTo.s({ to: loop }) as never))).toThrow(
+      'contains a cycle at ["to"][0]',
+    );
+  });
+
+  it("refuses an input that is not plain data once encoded, with its path", () => {
+    expect(() => compile(any.si({ format: () => "x" }))).toThrow(
+      /input of task "any" is invalid: once encoded by its schema, holds a function at \["format"\]/,
+    );
+    // Schema.Date encodes to a Date: msgpack would store a timestamp extension the decoder refuses
+    const at = task({
+      name: "at",
+      input: Schema.Struct({ when: Schema.Date }),
+      output: Schema.Int,
+    });
+    expect(() => compile(at.si({ when: new Date(0) }))).toThrow(
+      /holds an instance of Date at \["when"\].*Schema\.DateFromString/,
+    );
+    const at2 = task({
+      name: "at2",
+      input: Schema.Struct({ when: Schema.DateFromString }),
+      output: Schema.Int,
+    });
+    expect(compile(at2.si({ when: new Date(0) })).nodes[0]!.bound).toEqual({
+      when: "1970-01-01T00:00:00.000Z",
+    });
+  });
+
+  it("reports every failing field of an input, each with its path", () => {
+    const signup = task({
+      name: "signup",
+      input: Schema.Struct({
+        user: Schema.Struct({ email: Schema.String, age: Schema.Int }),
+        tags: Schema.Array(Schema.String),
+        plan: Schema.String,
+      }),
+      output: Schema.Int,
+    });
+    const e = thrown(() =>
+      compile(signup.si({ user: { email: 1, age: 1.5 }, tags: ["a", 2], plan: "pro" } as never)),
+    );
+    expect(e).toBeInstanceOf(InvalidInput);
+    const message = (e as Error).message;
+    expect(message).toContain('at ["user"]["email"]');
+    expect(message).toContain('at ["user"]["age"]');
+    expect(message).toContain('at ["tags"][1]');
+    // s(bound): the bound fields are checked together, with full paths
+    const e2 = thrown(() =>
+      compile(
+        chain(
+          any.si("x"),
+          signup.s({ user: { email: 1, age: 1.5 }, tags: ["a", 2] } as never) as never,
+        ),
+      ),
+    );
+    expect((e2 as Error).message).toContain('at ["user"]["email"]');
+    expect((e2 as Error).message).toContain('at ["user"]["age"]');
+    expect((e2 as Error).message).toContain('at ["tags"][1]');
+  });
+
+  it("names every unknown field of s(bound)", () => {
+    const pair = task({
+      name: "pair",
+      input: Schema.Struct({ a: Schema.Int, b: Schema.Int, c: Schema.Int }),
+      output: Schema.Int,
+    });
+    expect(() =>
+      compile(chain(inc.si(0), pair.s({ a: 1, b: 2, x: 1, y: 2 } as never) as never)),
+    ).toThrow(/unknown fields "x", "y" \(the input's fields: a, b, c\)/);
+  });
+});

@@ -1,0 +1,232 @@
+/**
+ * Starts a private Redis Cluster on loopback ports, for tests: `masters`
+ * primaries with `replicasPerMaster` replicas each, formed with
+ * `redis-cli --cluster create`, so a test can run Weft on a real cluster,
+ * kill a primary and watch its replica take over.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+/** One `redis-server` of a cluster. */
+export interface ClusterNode {
+  readonly port: number;
+  /** Kills the process at once (SIGKILL), as a crash would. */
+  kill(): Promise<void>;
+}
+
+/** A running private Redis Cluster. */
+export interface RedisCluster {
+  readonly nodes: ReadonlyArray<ClusterNode>;
+  /** `{ host, port }` of every node, for ioredis's `Cluster`. */
+  readonly startupNodes: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+  /** Ports of the current primaries, as the cluster reports them. */
+  primaries(): Promise<number[]>;
+  /**
+   * Resolves once every slot is served by a live primary again, as every
+   * live node sees it (after a primary was killed and its replica promoted).
+   * @throws Error when that does not happen within `timeoutMs`.
+   */
+  waitHealthy(timeoutMs?: number): Promise<void>;
+  /** Stops every node and removes their directories. */
+  stop(): Promise<void>;
+}
+
+const cli = async (port: number, ...args: string[]): Promise<string> =>
+  (await run("redis-cli", ["-p", String(port), ...args], { timeout: 10_000 })).stdout;
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const isFree = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+
+/** A port that is free and whose cluster bus port (port + 10 000) is free too. */
+const clusterPort = async (taken: ReadonlyArray<number>): Promise<number> => {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    if (taken.includes(port) || taken.includes(port + 10_000) || taken.includes(port - 10_000))
+      continue;
+    if ((await isFree(port)) && (await isFree(port + 10_000))) return port;
+  }
+};
+
+/** `cluster nodes` lines as fields: id, address, flags, primary, ..., slots from index 8. */
+const fields = (lines: ReadonlyArray<string>) => lines.map((l) => l.split(" "));
+const portOf = (address: string) => Number(address.split(":")[1]!.split("@")[0]);
+
+/**
+ * Starts `masters × (1 + replicasPerMaster)` cluster-enabled servers on free
+ * loopback ports (persistence off, `cluster-node-timeout` short so a failover
+ * takes about a second) and forms the cluster.
+ *
+ * @throws Error when `redis-server`/`redis-cli` are missing or the cluster does not form within 30 s.
+ */
+export const startRedisCluster = async (
+  opts: { readonly masters?: number; readonly replicasPerMaster?: number } = {},
+): Promise<RedisCluster> => {
+  const masters = opts.masters ?? 3;
+  const replicas = opts.replicasPerMaster ?? 1;
+  const dir = mkdtempSync(join(tmpdir(), "weft-cluster-"));
+  const procs = new Map<number, ChildProcess>();
+  const ports: number[] = [];
+  for (let i = 0; i < masters * (1 + replicas); i++) {
+    const port = await clusterPort(ports);
+    ports.push(port);
+    const proc = spawn(
+      "redis-server",
+      [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        `nodes-${port}.conf`,
+        "--cluster-node-timeout",
+        "1000",
+        // replicas sync at once (the default waits 5 s), so a primary killed
+        // early in a test has an in-sync replica to fail over to
+        "--repl-diskless-sync-delay",
+        "0",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        dir,
+      ],
+      { stdio: "ignore" },
+    );
+    procs.set(port, proc);
+  }
+  const alive = (port: number) => {
+    const p = procs.get(port);
+    return p !== undefined && p.exitCode === null && p.signalCode === null;
+  };
+  const info = async (port: number) => {
+    try {
+      return await cli(port, "cluster", "info");
+    } catch {
+      return "";
+    }
+  };
+  const nodes = async (port: number) => {
+    try {
+      return (await cli(port, "cluster", "nodes")).trim().split("\n");
+    } catch {
+      return [];
+    }
+  };
+  const stop = async () => {
+    await Promise.all(
+      [...procs.values()].map(
+        (p) =>
+          new Promise<void>((resolve) => {
+            if (p.exitCode !== null || p.signalCode !== null) return resolve();
+            p.once("exit", () => resolve());
+            p.kill("SIGKILL");
+          }),
+      ),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const waitHealthy = async (timeoutMs = 30_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const live = ports.filter(alive);
+      const states = await Promise.all(live.map(info));
+      const views = await Promise.all(live.map(nodes));
+      // every slot-holding primary is alive and unflagged, as every live node sees it
+      const ok =
+        states.every((s) => s.includes("cluster_state:ok")) &&
+        views.every((lines) => {
+          const owners = fields(lines).filter((f) => f[2]?.includes("master") && f.length > 8);
+          return (
+            owners.length === masters &&
+            owners.every((f) => !f[2]!.includes("fail") && alive(portOf(f[1]!)))
+          );
+        });
+      if (ok) return;
+      await pause(100);
+    }
+    throw new Error(`the Redis Cluster did not become healthy within ${timeoutMs} ms`);
+  };
+  try {
+    for (const port of ports) {
+      const deadline = Date.now() + 10_000;
+      while ((await info(port)) === "") {
+        if (!alive(port) || Date.now() > deadline)
+          throw new Error(`cluster node on port ${port} did not start`);
+        await pause(50);
+      }
+    }
+    await run(
+      "redis-cli",
+      [
+        "--cluster",
+        "create",
+        ...ports.map((p) => `127.0.0.1:${p}`),
+        "--cluster-replicas",
+        String(replicas),
+        "--cluster-yes",
+      ],
+      { timeout: 30_000 },
+    );
+    // wait until every replica has attached to its primary, as every node sees
+    // it, and finished its first sync
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const views = await Promise.all(ports.map(nodes));
+      const attached = views.every(
+        (lines) =>
+          lines.length === ports.length &&
+          fields(lines).filter((f) => f[2]?.includes("slave")).length === masters * replicas,
+      );
+      const replication = await Promise.all(
+        ports.map((p) => cli(p, "info", "replication").catch(() => "")),
+      );
+      const synced =
+        replication.filter((r) => r.includes("master_link_status:up")).length ===
+        masters * replicas;
+      if (attached && synced) break;
+      if (Date.now() > deadline) throw new Error("cluster replicas did not attach within 30 s");
+      await pause(100);
+    }
+    await waitHealthy();
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return {
+    nodes: ports.map((port) => ({
+      port,
+      kill: () =>
+        new Promise<void>((resolve) => {
+          const p = procs.get(port)!;
+          if (p.exitCode !== null || p.signalCode !== null) return resolve();
+          p.once("exit", () => resolve());
+          p.kill("SIGKILL");
+        }),
+    })),
+    startupNodes: ports.map((port) => ({ host: "127.0.0.1", port })),
+    primaries: async () => {
+      const live = ports.find(alive);
+      if (live === undefined) return [];
+      return fields(await nodes(live))
+        .filter((f) => f[2]?.includes("master") && !f[2].includes("fail") && f.length > 8)
+        .map((f) => portOf(f[1]!));
+    },
+    waitHealthy,
+    stop,
+  };
+};
