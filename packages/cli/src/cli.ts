@@ -1,8 +1,8 @@
 /**
  * The `weft` command, parsed with commander: `worker`, `inspect`, `runs`,
- * `cancel`. {@link runCli} takes the arguments and returns the exit code; it
- * never calls `process.exit` (but for a second SIGTERM/SIGINT to a worker),
- * so tests and other programs can run it.
+ * `cancel`, `workers`. {@link runCli} takes the arguments and returns the exit
+ * code; it never calls `process.exit` (but for a second SIGTERM/SIGINT to a
+ * worker), so tests and other programs can run it.
  *
  * Secrets: the password of every Redis URL the command was given is masked in
  * everything it prints (help, errors, the worker's log lines), on top of the
@@ -31,7 +31,7 @@ import {
   type StoreTarget,
 } from "./connect.ts";
 import { loadHandlers } from "./handlers.ts";
-import { renderInspect, renderRuns, toJson } from "./render.ts";
+import { renderInspect, renderRuns, renderWorkers, toJson } from "./render.ts";
 
 /** Where {@link runCli} reads and writes; every field defaults to the process's own. */
 export interface CliIo {
@@ -236,7 +236,9 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
       );
 
   const program = new Command("weft")
-    .description("Weft: typed workflows on Redis. Run workers, list, inspect and cancel runs.")
+    .description(
+      "Weft: typed workflows on Redis. Run workers, list, inspect and cancel runs, list workers.",
+    )
     .version(pkg.version, "-V, --version")
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: err })
@@ -298,7 +300,9 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
     );
 
   storeCommand("inspect")
-    .description("show a run and its nodes as a tree of its canvas")
+    .description(
+      "show a run and its nodes as a tree of its canvas; says which queued nodes no live worker can run",
+    )
     .argument("<runId>", "the run's id")
     .option("--json", "print the run snapshot as JSON")
     .option("--all", "show every member of wide groups instead of a summary line")
@@ -310,11 +314,12 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           code = 1;
           return;
         }
-        out(
-          opts.json
-            ? toJson(snap)
-            : renderInspect(snap, { color, all: opts.all ?? false, now: now() }),
-        );
+        if (opts.json) {
+          out(toJson(snap));
+          return;
+        }
+        const workers = await store.listWorkers({ now: now() });
+        out(renderInspect(snap, { color, all: opts.all ?? false, now: now(), workers }));
       });
     });
 
@@ -326,6 +331,18 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
       await withStore(opts, async (store) => {
         const runs = await store.listRuns({ limit: opts.limit });
         out(opts.json ? toJson(runs) : renderRuns(runs, { color, now: now() }));
+      });
+    });
+
+  storeCommand("workers")
+    .description(
+      "list registered workers: queues, tasks, concurrency, last seen, alive (dead ones are kept for a day)",
+    )
+    .option("--json", "print the workers as JSON")
+    .action(async (opts: StoreOpts & { json?: boolean }) => {
+      await withStore(opts, async (store) => {
+        const workers = await store.listWorkers({ now: now() });
+        out(opts.json ? toJson(workers) : renderWorkers(workers, { color, now: now() }));
       });
     });
 

@@ -1,5 +1,5 @@
 /**
- * @weft/cli — the `weft` command (`worker`, `inspect`, `runs`, `cancel`) and
+ * @weft/cli — the `weft` command (`worker`, `inspect`, `runs`, `cancel`, `workers`) and
  * the pure renderers behind it, for examples and tools that print runs.
  *
  * @since 0.1.0
@@ -20,7 +20,10 @@ export {
   type RunsOptions,
   renderInspect,
   renderRuns,
+  renderWorkers,
   type SnapshotNode,
   toJson,
+  unhandled,
   WIDE,
+  type WorkersOptions,
 } from "./render.ts";

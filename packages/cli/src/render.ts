@@ -1,12 +1,20 @@
 /**
- * Pure renderers behind `weft inspect` and `weft runs`: a run snapshot as a
- * header and a tree of its canvas (rebuilt from each node's `spec.path`),
- * and a list of runs as a table. They return strings and do no I/O, so the
- * examples and the dashboard can reuse them.
+ * Pure renderers behind `weft inspect`, `weft runs` and `weft workers`: a
+ * run snapshot as a header and a tree of its canvas (rebuilt from each
+ * node's `spec.path`), annotated with the queued nodes no live worker can
+ * run; a list of runs and the worker registry as tables. They return
+ * strings and do no I/O, so the examples and the dashboard can reuse them.
  *
  * @since 0.1.0
  */
-import type { ErrorInfo, NodeState, RunRecord, RunSnapshot, RunStatus } from "@weft/core";
+import type {
+  ErrorInfo,
+  NodeState,
+  RunRecord,
+  RunSnapshot,
+  RunStatus,
+  WorkerPresence,
+} from "@weft/core";
 import pc from "picocolors";
 
 /** One node of a snapshot, as `Store.getRun` returns it. */
@@ -29,6 +37,12 @@ export interface InspectOptions {
   readonly wide?: number;
   /** Clock reading (epoch ms) for the elapsed time of what still runs. Default `Date.now()`. */
   readonly now?: number;
+  /**
+   * The worker registry (`Store.listWorkers`). When given, each queued or
+   * retrying node whose task no live worker on its queue handles says so
+   * (Celery's unregistered-task warning), and the header sums them up.
+   */
+  readonly workers?: ReadonlyArray<WorkerPresence>;
 }
 
 /** Options of {@link renderRuns}. */
@@ -38,6 +52,30 @@ export interface RunsOptions {
   /** Clock reading (epoch ms) for the duration of runs still going. Default `Date.now()`. */
   readonly now?: number;
 }
+
+/** Options of {@link renderWorkers}. */
+export interface WorkersOptions {
+  /** ANSI colours. Default `false`. */
+  readonly color?: boolean;
+  /** Clock reading (epoch ms) for how long ago each worker was seen. Default `Date.now()`. */
+  readonly now?: number;
+}
+
+/**
+ * For a queued or retrying node, the message that no live worker on its
+ * queue handles its task, or `undefined` when one does.
+ */
+export const unhandled = (
+  node: SnapshotNode,
+  workers: ReadonlyArray<WorkerPresence>,
+): string | undefined => {
+  if (node.state !== "queued" && node.state !== "retrying") return undefined;
+  const { task, queue } = node.spec;
+  const handled = workers.some(
+    (w) => w.alive && w.queues.includes(queue) && w.tasks.includes(task),
+  );
+  return handled ? undefined : `no live worker handles task ${task} on queue ${queue}`;
+};
 
 /** Default collapse threshold of {@link renderInspect}: more alike members than this are summarised. */
 export const WIDE = 20;
@@ -264,8 +302,10 @@ interface Row {
   readonly node?: SnapshotNode;
   /** Extra text after a branch label. */
   readonly note?: string;
-  readonly detail?: "error" | "info" | "more";
+  readonly detail?: Detail | "more";
 }
+
+type Detail = "error" | "warn" | "info";
 
 /** Appends the rows of `item` (and of everything under it) to `rows`. */
 const walk = (
@@ -275,6 +315,7 @@ const walk = (
   last: boolean,
   root: boolean,
   now: number,
+  workers: ReadonlyArray<WorkerPresence> | undefined,
 ): void => {
   const glyph = root ? "" : last ? "└─ " : "├─ ";
   const inner = root ? "" : `${prefix}${last ? "   " : "│  "}`;
@@ -292,7 +333,7 @@ const walk = (
         label: `#${item.node.id} ${item.node.spec.task}`,
         node: item.node,
       });
-      for (const d of details(item.node, now)) {
+      for (const d of details(item.node, now, workers)) {
         rows.push({ prefix: `${inner}  `, label: d.text, detail: d.kind });
       }
       return;
@@ -311,15 +352,19 @@ const walk = (
         ...(note === undefined ? {} : { note }),
       });
       item.children.forEach((ch, i) => {
-        walk(rows, ch, inner, i === item.children.length - 1, false, now);
+        walk(rows, ch, inner, i === item.children.length - 1, false, now, workers);
       });
       return;
     }
   }
 };
 
-const details = (n: SnapshotNode, now: number): Array<{ text: string; kind: "error" | "info" }> => {
-  const out: Array<{ text: string; kind: "error" | "info" }> = [];
+const details = (
+  n: SnapshotNode,
+  now: number,
+  workers: ReadonlyArray<WorkerPresence> | undefined,
+): Array<{ text: string; kind: Detail }> => {
+  const out: Array<{ text: string; kind: Detail }> = [];
   // attempts that did not succeed, oldest first (the attempt history), when there was more than one
   const history = n.attempts > 1 || n.stalls > 0 ? (n.history ?? []) : [];
   for (const h of history) {
@@ -352,6 +397,8 @@ const details = (n: SnapshotNode, now: number): Array<{ text: string; kind: "err
         : `${int(p.current)}/${int(p.total)}${p.total > 0 ? ` (${Math.floor((100 * p.current) / p.total)}%)` : ""}`;
     out.push({ text: `progress ${of}${p.message ? ` ${p.message}` : ""}`, kind: "info" });
   }
+  const waits = workers === undefined ? undefined : unhandled(n, workers);
+  if (waits !== undefined) out.push({ text: waits, kind: "warn" });
   return out;
 };
 
@@ -405,6 +452,16 @@ export const renderInspect = (snapshot: RunSnapshot, opts: InspectOptions = {}):
   );
   if (run.queues.length > 0) field("queues", run.queues.join(", "));
   field("tags", run.tags.length > 0 ? run.tags.join(", ") : "-");
+  if (opts.workers) {
+    const waiting = new Map<string, number>();
+    for (const n of snapshot.nodes) {
+      const why = unhandled(n, opts.workers);
+      if (why !== undefined) waiting.set(why, (waiting.get(why) ?? 0) + 1);
+    }
+    for (const [why, k] of waiting) {
+      field("waiting", c.yellow(`${int(k)} node${k === 1 ? "" : "s"}: ${why}`));
+    }
+  }
   if (run.error) {
     const failed = run.failedNode === undefined ? undefined : snapshot.nodes[run.failedNode];
     const where =
@@ -417,7 +474,7 @@ export const renderInspect = (snapshot: RunSnapshot, opts: InspectOptions = {}):
   if (snapshot.nodes.length === 0) return `${out.join("\n")}\n`;
   out.push("");
   const rows: Row[] = [];
-  walk(rows, toItem(buildTrie(snapshot.nodes), wide), "", true, true, now);
+  walk(rows, toItem(buildTrie(snapshot.nodes), wide), "", true, true, now, opts.workers);
   const nodeRows = rows.filter((r) => r.node !== undefined);
   const width = (f: (r: Row) => string) => nodeRows.reduce((w, r) => Math.max(w, f(r).length), 0);
   const treeW = width((r) => r.prefix + r.label);
@@ -442,6 +499,8 @@ export const renderInspect = (snapshot: RunSnapshot, opts: InspectOptions = {}):
       );
     } else if (r.detail === "error") {
       out.push(`${tree}${c.red(r.label)}`);
+    } else if (r.detail === "warn") {
+      out.push(`${tree}${c.yellow(r.label)}`);
     } else if (r.detail !== undefined) {
       out.push(`${tree}${c.dim(r.label)}`);
     } else {
@@ -484,6 +543,46 @@ export const renderRuns = (runs: ReadonlyArray<RunSummary>, opts: RunsOptions = 
   const out = [line(header, (_, s) => c.dim(s))];
   runs.forEach((r, k) => {
     out.push(line(rows[k]!, (i, s) => (i === 1 ? stateColor(c, r.status)(s) : s)));
+  });
+  return `${out.join("\n")}\n`;
+};
+
+/**
+ * Renders the worker registry as a table: id, host, queues, tasks,
+ * concurrency, when each was last seen, and whether it is alive (its last
+ * registration has not expired). An empty list renders as `no workers`.
+ *
+ * @example
+ * console.log(renderWorkers(await store.listWorkers({ now: Date.now() })))
+ */
+export const renderWorkers = (
+  workers: ReadonlyArray<WorkerPresence>,
+  opts: WorkersOptions = {},
+): string => {
+  if (workers.length === 0) return "no workers\n";
+  const c = pc.createColors(opts.color ?? false);
+  const now = opts.now ?? Date.now();
+  const header = ["ID", "HOST", "QUEUES", "TASKS", "CONCURRENCY", "LAST SEEN", "ALIVE"];
+  const rows = workers.map((w) => [
+    w.id,
+    w.pid > 0 ? `${w.host} (pid ${w.pid})` : w.host,
+    w.queues.join(","),
+    w.tasks.length > 0 ? w.tasks.join(",") : "-",
+    String(w.concurrency),
+    `${formatDuration(now - w.lastSeenAt)} ago`,
+    w.alive ? "yes" : "no",
+  ]);
+  const widths = header.map((h, i) =>
+    rows.reduce((wd, row) => Math.max(wd, row[i]!.length), h.length),
+  );
+  const line = (cells: ReadonlyArray<string>, paint: (i: number, s: string) => string) =>
+    cells
+      .map((cell, i) => paint(i, i === cells.length - 1 ? cell : cell.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
+  const out = [line(header, (_, s) => c.dim(s))];
+  workers.forEach((w, k) => {
+    out.push(line(rows[k]!, (i, s) => (i === 6 ? (w.alive ? c.green(s) : c.red(s)) : s)));
   });
   return `${out.join("\n")}\n`;
 };

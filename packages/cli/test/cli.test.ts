@@ -326,3 +326,62 @@ describe("worker", () => {
     expect(missing.stderr).toContain("handlers module missing.ts not found (looked at ");
   });
 });
+
+describe("workers, and inspect's hint about tasks no live worker handles", () => {
+  const info = (id: string, tasks: ReadonlyArray<string>, queues = ["default"]) => ({
+    id,
+    host: "box-1",
+    pid: 7,
+    queues,
+    tasks,
+    concurrency: 8,
+    startedAt: T0,
+  });
+
+  it("lists registered workers as a table, or as JSON", async () => {
+    expect((await cli(["--help"])).stdout).toMatch(
+      /^ {2}workers \[options\] +list registered workers/m,
+    );
+    const store = new MemoryStore();
+    expect((await cli(["workers"], { store })).stdout).toBe("no workers\n");
+    await store.registerWorker(info("w-1", ["math.add", "math.double"]), {
+      now: T0,
+      ttlMs: 30_000,
+    });
+    await store.registerWorker(info("w-2", ["spam.count"], ["io"]), { now: T0, ttlMs: 1_000 });
+    const r = await cli(["workers"], { store, now: () => T0 + 5_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout.trimEnd().split("\n")).toEqual([
+      "ID   HOST           QUEUES   TASKS                 CONCURRENCY  LAST SEEN   ALIVE",
+      "w-1  box-1 (pid 7)  default  math.add,math.double  8            5.00 s ago  yes",
+      "w-2  box-1 (pid 7)  io       spam.count            8            5.00 s ago  no",
+    ]);
+    const j = await cli(["workers", "--json"], { store, now: () => T0 + 5_000 });
+    expect(JSON.parse(j.stdout)).toMatchObject([
+      { id: "w-1", alive: true, tasks: ["math.add", "math.double"], lastSeenAt: T0 },
+      { id: "w-2", alive: false },
+    ]);
+  });
+
+  it("says when no live worker handles a queued node's task, until one registers", async () => {
+    const store = new MemoryStore();
+    const run = await createClient(store, () => T0).submit(
+      chain(add.si({ a: 1, b: 2 }), double.s()),
+    );
+    // a live worker on the queue without the task, and a dead one with it
+    await store.registerWorker(info("lacks-add", ["math.double"]), { now: T0, ttlMs: 60_000 });
+    await store.registerWorker(info("dead", ["math.add"]), { now: T0 - 120_000, ttlMs: 60_000 });
+    const before = (await cli(["inspect", run.runId], { store, now: () => T0 })).stdout;
+    expect(before).toContain(
+      "  waiting   1 node: no live worker handles task math.add on queue default\n",
+    );
+    expect(before).toContain(
+      "├─ #0 math.add     queued   -  -  -\n│    no live worker handles task math.add on queue default\n",
+    );
+    // the waiting node #1 is not queued yet: no hint
+    expect(before.match(/no live worker/g)).toHaveLength(2);
+    await store.registerWorker(info("has-add", ["math.add"]), { now: T0, ttlMs: 60_000 });
+    const after = (await cli(["inspect", run.runId], { store, now: () => T0 })).stdout;
+    expect(after).not.toContain("no live worker");
+  });
+});

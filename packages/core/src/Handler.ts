@@ -8,6 +8,7 @@ import { Cause, Effect, Exit } from "effect";
 import type { Logger } from "pino";
 import type { HeldLock, LockOptions } from "./Locks.ts";
 import type { Progress } from "./Machine.ts";
+import type { LeaseState } from "./Store.ts";
 import type { AnyTask, InputOf, OutputOf } from "./Task.ts";
 
 /** What a handler gets besides its input. */
@@ -19,14 +20,31 @@ export interface TaskContext {
   readonly attempt: number;
   /** `${runId}:${nodeId}`: stable across retries of the node; hand it to external APIs. */
   readonly idempotencyKey: string;
-  /** Fires when the attempt times out, the lease is lost, the run is cancelled or the worker stops. */
+  /**
+   * Fires when the attempt times out, the lease is lost, the run is
+   * cancelled (at once: the store pushes a signal; heartbeats are the
+   * fallback) or the worker stops. `signal.reason` is an `Error` whose
+   * `name` says why: `Timeout`, `LeaseLost`, `Cancelled`, `WorkerStopping`
+   * or `LockLost`.
+   */
   readonly signal: AbortSignal;
   /** Epoch ms at which the attempt times out, when the task has a timeout. */
   readonly deadline?: number;
   /** pino logger carrying runId, nodeId, task and attempt. */
   readonly log: Logger;
-  /** Records progress (`{ current, total, message }`), shown by `weft inspect` and `watch`. */
-  readonly progress: (p: Progress) => Promise<void>;
+  /**
+   * Records progress (`{ current, total, message }`), shown by `weft
+   * inspect` and `watch`, and answers the state of this attempt's lease:
+   * `"held"`, `"lost"` (the node was re-delivered: stop, nothing you return
+   * will be recorded) or `"cancelled"` (the run was cancelled). On `lost` or
+   * `cancelled` it also aborts {@link TaskContext.signal}.
+   *
+   * @example
+   * for (const item of items) {
+   *   if ((await ctx.progress({ current: i++, total: items.length })) !== "held") break
+   * }
+   */
+  readonly progress: (p: Progress) => Promise<LeaseState>;
   /**
    * Takes a distributed lock for the rest of the attempt (released when the
    * handler returns); hand `token` to the resource you protect.

@@ -311,6 +311,22 @@ export const releaseNode = (s: RunState, id: number, now: number): boolean => {
   return true;
 };
 
+/**
+ * Puts back a started node whose task the worker has no handler for (see
+ * `Store.park`): it is `queued` again, the attempt is not counted and leaves
+ * no history entry; its worker and start time are cleared (a stall counted
+ * when it started stays counted: the lease really expired).
+ */
+export const parkNode = (s: RunState, id: number): boolean => {
+  const n = s.nodes[id]!;
+  if (n.state !== "running") return false;
+  n.state = "queued";
+  n.attempts = Math.max(0, n.attempts - 1);
+  delete n.worker;
+  delete n.startedAt;
+  return true;
+};
+
 /** What {@link completeNode} did. */
 export interface Completion {
   /** Nodes that became ready, in declaration order. */

@@ -108,13 +108,24 @@ export interface ClaimRequest {
   readonly workerId: string;
   readonly queues: ReadonlyArray<string>;
   /**
-   * Tasks this worker has handlers for. A node of another task is never
-   * handed to it once parked (see {@link Store.park}); omitted = any task.
+   * Tasks this worker has handlers for. Ready nodes are handed out whatever
+   * their task; a parked node (see {@link Store.park}) is handed only to a
+   * claim that names its task, in the same priority-then-arrival order as
+   * ready nodes. Omitted: no parked node is handed out.
    */
   readonly tasks?: ReadonlyArray<string>;
   readonly max: number;
   readonly leaseMs: number;
   readonly now: number;
+  /**
+   * Identifies this claim call. A claim with the same `workerId` and
+   * `requestId` as that worker's last one (a command re-sent after a
+   * reconnect, or a call the worker retries after an error) returns the
+   * nodes the first one leased, those whose lease it still holds, instead
+   * of leasing more: no lease is orphaned. The store keeps a worker's last
+   * request for `leaseMs`. Omitted: every call leases new nodes.
+   */
+  readonly requestId?: string;
 }
 
 /** How a completion is recorded and what the worker takes next. */
@@ -211,7 +222,12 @@ export interface Store {
    * @throws IdempotencyConflict when the key names a live run with another fingerprint.
    */
   submit(sub: Submission): Promise<SubmitResult>;
-  /** Leases up to `max` ready nodes from `queues`, highest priority first, then arrival. */
+  /**
+   * Leases up to `max` ready nodes from `queues`, highest priority first,
+   * then arrival (parked nodes of `req.tasks` included). Retries whose
+   * backoff has ended on those queues are made ready first (a bounded
+   * number per call), so a due retry needs no maintenance tick.
+   */
   claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>>;
   /**
    * Records a node's result if `claim.token` still holds its lease
@@ -230,13 +246,20 @@ export interface Store {
   release(claim: Claim, opts: { readonly now: number }): Promise<void>;
   /**
    * Puts back a claimed node whose task this worker has no handler for: the
-   * attempt is not counted and the node is handed only to workers whose
-   * {@link ClaimRequest.tasks} include its task (it waits for one).
+   * node is `queued` again, the attempt is not counted and leaves no
+   * history entry (its worker and start time are cleared), and the node is
+   * handed only to claims whose {@link ClaimRequest.tasks} include its task
+   * (it waits for one). Cancelling the run removes it. Does nothing when
+   * `claim.token` no longer holds the lease (a re-sent park is harmless).
    */
   park(claim: Claim, opts: { readonly now: number }): Promise<void>;
   /** Records a running node's progress; answers whether its lease is still held, lost, or its run cancelled. */
   progress(claim: Claim, progress: Progress): Promise<LeaseState>;
-  /** Promotes due retries and re-delivers expired leases on `queues`, in bounded batches. */
+  /**
+   * Promotes due retries and re-delivers expired leases on `queues`, in
+   * bounded batches; also prunes bounded batches of bookkeeping (the index
+   * of runs that expired, worker registrations dead for a day).
+   */
   maintain(opts: {
     readonly now: number;
     readonly queues: ReadonlyArray<string>;
@@ -256,7 +279,7 @@ export interface Store {
   ): Promise<void>;
   /** Removes a worker's registration (it stopped). */
   unregisterWorker(workerId: string): Promise<void>;
-  /** Registered workers, alive ones and recently dead ones. */
+  /** Registered workers, alive ones and dead ones not yet pruned (maintenance prunes those dead for a day). */
   listWorkers(opts: { readonly now: number }): Promise<ReadonlyArray<WorkerPresence>>;
   /**
    * Cancels a run; returns false when it had already ended or does not
@@ -307,7 +330,10 @@ export interface Store {
   putMemo(task: string, key: string, result: Uint8Array, ttlMs: number, now: number): Promise<void>;
   /**
    * Resolves when new work may be ready on `queues` (a node was made ready or
-   * a retry was scheduled), or after `timeoutMs` of real time, whichever is first.
+   * parked, or a retry was scheduled), or after `timeoutMs` of real time,
+   * whichever is first. A wake-up that happens while nobody waits is kept
+   * for the next caller, so work made ready between a caller's `claim` and
+   * its `waitForWork` is not missed.
    */
   waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void>;
   /** Releases connections. */

@@ -2,9 +2,15 @@
  * The worker runtime: claims ready nodes from its queues, runs their
  * handlers with bounded concurrency under leases renewed by heartbeat, and
  * records results (fenced) or failures (retried under the node's policy).
- * Bad input never crashes it: an unknown task, an input or output that fails
- * its schema, a corrupt record or a non-Error throw fails that node with a
- * readable reason and the worker goes on.
+ * Bad input never crashes it: an input or output that fails its schema, a
+ * corrupt record or a non-Error throw fails that node with a readable reason
+ * and the worker goes on; a node whose task it has no handler for is parked
+ * for a worker that has one (docs/operations.md, "Unknown tasks").
+ *
+ * It registers itself in the store's worker registry (`weft workers`),
+ * subscribes to the store's signals so that a cancelled run's handlers are
+ * aborted at once, and waits for work with one outstanding `waitForWork` at
+ * a time, sleeping no longer than the next due retry.
  *
  * @since 0.1.0
  */
@@ -14,12 +20,12 @@ import { type Logger, pino } from "pino";
 import { inputOf, type Outcome, shapeValue } from "./Args.ts";
 import { liveClock, type WorkerClock } from "./Clock.ts";
 import { decode, encode } from "./Codec.ts";
-import { type ErrorInfo, fatal, RetryAfter, toErrorInfo } from "./Errors.ts";
+import { type ErrorInfo, fatal, InvalidOutput, RetryAfter, toErrorInfo } from "./Errors.ts";
 import type { BoundHandler, TaskContext } from "./Handler.ts";
 import { acquireLock, type HeldLock } from "./Locks.ts";
 import { policyOf } from "./Policy.ts";
 import { delay, type RetryPolicy, shouldRetry } from "./Retry.ts";
-import type { Claim, Store } from "./Store.ts";
+import type { Claim, LeaseState, SettleResult, Store, StoreSignal, WorkerInfo } from "./Store.ts";
 import { decodeWith, encodeWith } from "./Task.ts";
 
 /** Worker options. Durations are ms. */
@@ -34,7 +40,13 @@ export interface WorkerOptions {
   readonly leaseMs?: number;
   /** Heartbeat period. Default `leaseMs / 3`. */
   readonly heartbeatMs?: number;
-  /** How long an idle worker blocks waiting for work before polling again. Default 1 000. */
+  /**
+   * Longest an idle worker waits before claiming again. Default 1 000. The
+   * wait ends at once when the store signals work (a node made ready or
+   * parked, a retry scheduled), when one of its own handlers ends, or when
+   * the earliest retry on its queues becomes due: `idleMs` only bounds how
+   * long a missed signal can delay work.
+   */
   readonly idleMs?: number;
   /** Retry defaults applied under each task's own policy. */
   readonly retryDefaults?: Partial<RetryPolicy>;
@@ -85,6 +97,29 @@ const allows = (retryIf: ((e: ErrorInfo) => boolean) | undefined, error: ErrorIn
 
 const keyOf = (c: Claim) => `${c.runId}:${c.nodeId}`;
 
+/** Whether `a` and `b` are the same attempt: same run, node and fencing token. */
+const sameClaim = (a: Claim, b: Claim): boolean =>
+  a.token === b.token && a.nodeId === b.nodeId && a.runId === b.runId;
+
+/** An abort reason: an `Error` whose `name` says why, and whether retrying can help. */
+const reason = (name: string, message: string, retryable: boolean): Error => {
+  const e = new Error(message);
+  e.name = name;
+  return Object.assign(e, { retryable });
+};
+
+/** Why an attempt stops when its lease answers `state` (not `held`). */
+const leaseReason = (state: Exclude<LeaseState, "held">): Error =>
+  state === "cancelled"
+    ? reason("Cancelled", "run cancelled", false)
+    : reason("LeaseLost", "lease lost: the node was re-delivered to another worker", true);
+
+/** Why a settle report was refused, for the log. */
+const refusal = (r: Extract<SettleResult, { ok: false }>, what: string): string =>
+  r.reason === "cancelled"
+    ? `${what} not recorded: the run was cancelled`
+    : `${what} rejected: the lease was lost and the node re-delivered`;
+
 /** A serialised error with every nested `command: { name, args }` reduced to `{ name }`. */
 const withoutCommandArgs = (v: unknown, depth = 0): unknown => {
   if (typeof v !== "object" || v === null || depth > 8) return v;
@@ -129,6 +164,22 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     { serializers: { err: (e: unknown) => withoutCommandArgs(parentErr(e)) } },
   );
   const handlers = new Map(opts.handlers.map((h) => [h.task.name, h]));
+  const tasks = [...handlers.keys()];
+  const info: WorkerInfo = {
+    id,
+    host: hostname(),
+    pid: process.pid,
+    queues: [...queues],
+    tasks,
+    concurrency,
+    startedAt: now(),
+  };
+  // a registration outlives a few missed refreshes (one per heartbeat tick)
+  const registryTtlMs = Math.max(5_000, 3 * heartbeatMs);
+  const register = () =>
+    store
+      .registerWorker(info, { now: now(), ttlMs: registryTtlMs })
+      .catch((e) => log.warn({ err: e }, "worker registration failed"));
   const slots = new Map<Slot, Promise<void>>();
   let stopping = false;
   let wake = new AbortController();
@@ -137,21 +188,31 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     wake = new AbortController();
     w.abort("wake"); // a reason: aborting without one builds a DOMException with a stack
   };
-  const pause = (ms: number) => clock.sleep(ms, wake.signal);
   const halt = new AbortController();
 
+  /** Aborts `slot`'s attempt if it still runs `claim` (never the next claim the slot moved on to). */
+  const abortAttempt = (slot: Slot, claim: Claim, why: Error) => {
+    if (!slot.released && sameClaim(slot.claim, claim)) slot.abort.abort(why);
+  };
+
   const beat = async () => {
-    const live = [...slots.keys()].filter((s) => !s.released);
-    if (live.length === 0) return;
-    const states = await store.heartbeat(
-      live.map((s) => s.claim),
-      { now: now(), leaseMs },
-    );
-    states.forEach((st, i) => {
-      const slot = live[i]!;
-      if (st !== "held")
-        slot.abort.abort(new Error(st === "cancelled" ? "run cancelled" : "lease lost"));
-    });
+    // each answer is matched to the claim it was asked for: a slot may have
+    // completed that node and moved on to its next one while the call was out
+    const asked = [...slots.keys()]
+      .filter((s) => !s.released)
+      .map((slot) => ({ slot, claim: slot.claim }));
+    const renew = async () => {
+      if (asked.length === 0) return;
+      const states = await store.heartbeat(
+        asked.map((a) => a.claim),
+        { now: now(), leaseMs },
+      );
+      states.forEach((st, i) => {
+        const a = asked[i];
+        if (a && st !== "held") abortAttempt(a.slot, a.claim, leaseReason(st));
+      });
+    };
+    await Promise.all([renew(), register()]);
   };
   const every = async (ms: number, what: string, fn: () => Promise<unknown>) => {
     while (!halt.signal.aborted) {
@@ -160,12 +221,20 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       await fn().catch((e) => log.warn({ err: e }, `${what} failed`));
     }
   };
-  const heartbeats = every(heartbeatMs, "heartbeat", beat);
-  const maintenance = every(
-    Math.max(50, Math.min(1_000, Math.floor(leaseMs / 4))),
-    "maintenance",
-    () => store.maintain({ now: now(), queues }),
-  );
+
+  // a cancelled run's handlers are aborted as soon as the store says so
+  const onSignal = (signal: StoreSignal) => {
+    if (signal.kind !== "cancelled") return;
+    for (const slot of slots.keys()) {
+      if (slot.claim.runId === signal.runId) {
+        abortAttempt(slot, slot.claim, leaseReason("cancelled"));
+      }
+    }
+  };
+  const subscribed = store.subscribe(onSignal).catch((e: unknown) => {
+    log.warn({ err: e }, "could not subscribe to store signals; cancellations arrive by heartbeat");
+    return undefined;
+  });
 
   const execute = async (slot: Slot): Promise<void> => {
     for (;;) {
@@ -176,6 +245,25 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       }
       slot.claim = next;
       slot.abort = new AbortController();
+    }
+  };
+
+  const unknownSeen = new Set<string>();
+  /** Hands back a node whose task this worker has no handler for, to a worker that has one. */
+  const park = async (claim: Claim, nlog: () => Logger): Promise<void> => {
+    try {
+      await store.park(claim, { now: now() });
+      const first = !unknownSeen.has(claim.spec.task);
+      unknownSeen.add(claim.spec.task);
+      nlog()[first ? "warn" : "debug"](
+        { handles: tasks },
+        `no handler for task "${claim.spec.task}" on this worker: node parked for a worker that has one`,
+      );
+    } catch (e) {
+      nlog().error(
+        { err: e },
+        "could not park a node of an unknown task; the lease will expire and the node be re-delivered",
+      );
     }
   };
 
@@ -192,6 +280,10 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       });
       return child;
     };
+    if (!handlers.has(claim.spec.task)) {
+      await park(claim, nlog);
+      return undefined;
+    }
     const outcome = await attempt(claim, slot.abort, nlog);
     if (slot.released) return undefined;
     try {
@@ -203,7 +295,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
           nextMax: stopping ? 0 : 1,
           leaseMs,
         });
-        if (!r.ok) nlog().warn("completion rejected: the lease was lost and the node re-delivered");
+        if (!r.ok) nlog().warn(refusal(r, "completion"));
         else if (log.isLevelEnabled("debug")) nlog().debug("node succeeded");
         return r.ok ? r.next[0] : undefined;
       }
@@ -214,8 +306,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       const retry = shouldRetry(policy, failures, outcome.error) && allows(retryIf, outcome.error);
       const at = retry ? now() + (outcome.delayMs ?? delay(policy, failures, random)) : null;
       const r = await store.fail(claim, outcome.error, { now: now(), retryAt: at });
-      if (!r.ok)
-        nlog().warn("failure report rejected: the lease was lost and the node re-delivered");
+      if (!r.ok) nlog().warn(refusal(r, "failure report"));
+      else if (outcome.error.tag === "Cancelled") nlog().info("attempt stopped: run cancelled");
       else
         nlog()[retry ? "info" : "warn"](
           { error: outcome.error, retryAt: at },
@@ -239,13 +331,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   > => {
     const handler = handlers.get(claim.spec.task);
     if (!handler) {
-      return {
-        ok: false,
-        error: fatal(
-          "UnknownTask",
-          `no handler for task "${claim.spec.task}" on worker ${id} (it handles: ${[...handlers.keys()].join(", ") || "nothing"})`,
-        ),
-      };
+      // runOne parks such nodes before they get here
+      return { ok: false, error: fatal("UnknownTask", `no handler for task "${claim.spec.task}"`) };
     }
     let input: unknown;
     try {
@@ -287,7 +374,9 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         return nlog();
       },
       progress: async (p) => {
-        await store.progress(claim, p);
+        const state = await store.progress(claim, p);
+        if (state !== "held" && !abort.signal.aborted) abort.abort(leaseReason(state));
+        return state;
       },
       lock: async (name, lockOpts = {}) => {
         const held = await acquireLock(store, clock, owner, name, lockOpts, (e) => abort.abort(e));
@@ -336,7 +425,24 @@ export const startWorker = (opts: WorkerOptions): Worker => {
           ),
         };
       }
-      const bytes = encode(encoded.value);
+      let bytes: Uint8Array;
+      try {
+        bytes = encode(encoded.value);
+      } catch (e) {
+        // a value its schema let through but the codec cannot store (not plain data, a cycle,
+        // a huge bigint): not retried, whatever the codec threw
+        const detail =
+          e instanceof InvalidOutput
+            ? e.detail
+            : `cannot be encoded: ${e instanceof Error ? e.message : String(e)}`;
+        return {
+          ok: false,
+          error: fatal(
+            "InvalidOutput",
+            new InvalidOutput({ task: claim.spec.task, detail }).message,
+          ),
+        };
+      }
       if (memoKey !== undefined) {
         await store.putMemo(
           claim.spec.task,
@@ -370,31 +476,85 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     slots.set(slot, p);
   };
 
+  // One outstanding waitForWork at a time, reused across loop iterations
+  // until it answers: a wait abandoned for another wake-up would stay
+  // blocked in the store and swallow the next work signal (docs/operations.md, "Wake-up").
+  let waiter: { done: boolean; wait: Promise<void> } | undefined;
+  const waitForWork = () => {
+    if (waiter) return waiter;
+    const w = { done: false, wait: Promise.resolve() };
+    w.wait = store
+      .waitForWork(queues, idleMs)
+      .catch(async (e: unknown) => {
+        if (stopping) return;
+        log.warn({ err: e }, "waiting for work failed");
+        await clock.sleep(Math.min(idleMs, 1_000), halt.signal); // no busy loop on a broken connection
+      })
+      .finally(() => {
+        w.done = true;
+      });
+    waiter = w;
+    return w;
+  };
+
+  /** Waits until work may be ready, a slot frees (`woken`), the next retry is due, or `idleMs`. */
+  const idle = async (woken: AbortSignal) => {
+    const w = waitForWork();
+    if (!w.done && !woken.aborted) {
+      const due = await store.nextDueAt(queues).catch(() => undefined);
+      const ms = due === undefined ? idleMs : Math.min(idleMs, due - now());
+      if (ms > 0 && !w.done) await Promise.race([w.wait, clock.sleep(ms, woken)]);
+    }
+    if (w.done && waiter === w) waiter = undefined;
+  };
+
+  let requestSeq = 0;
+  const requestPrefix = randomUUID().slice(0, 8);
+  const nextRequestId = () => `${requestPrefix}:${++requestSeq}`;
+
   const loop = async () => {
+    await Promise.all([subscribed, register()]);
     let failures = 0;
+    // kept after a failed claim: the retried call gets back what a claim whose reply was lost leased
+    let requestId = nextRequestId();
     while (!stopping) {
+      const woken = wake.signal;
       const free = concurrency - slots.size;
       if (free <= 0) {
-        await pause(idleMs);
+        await clock.sleep(idleMs, woken);
         continue;
       }
+      let claims: ReadonlyArray<Claim>;
       try {
-        const claims = await store.claim({ workerId: id, queues, max: free, leaseMs, now: now() });
+        claims = await store.claim({
+          workerId: id,
+          queues,
+          tasks,
+          max: free,
+          leaseMs,
+          now: now(),
+          requestId,
+        });
+        requestId = nextRequestId();
         failures = 0;
-        for (const c of claims) spawn(c);
-        if (claims.length === 0 && !stopping) {
-          const waiting = wake.signal;
-          await Promise.race([store.waitForWork(queues, idleMs), clock.sleep(idleMs, waiting)]);
-        }
       } catch (e) {
         failures += 1;
         log.error({ err: e }, "claim failed; retrying");
-        await pause(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)));
+        await clock.sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)), woken);
+        continue;
       }
+      for (const c of claims) spawn(c);
+      if (claims.length === 0 && !stopping) await idle(woken);
     }
   };
 
-  log.info({ queues, concurrency, leaseMs, store: store.name }, "worker started");
+  const heartbeats = every(heartbeatMs, "heartbeat", beat);
+  const maintenance = every(
+    Math.max(50, Math.min(1_000, Math.floor(leaseMs / 4))),
+    "maintenance",
+    () => store.maintain({ now: now(), queues }),
+  );
+  log.info({ queues, tasks, concurrency, leaseMs, store: store.name }, "worker started");
   const looping = loop();
   let stopped: Promise<void> | undefined;
   let resolveDone!: () => void;
@@ -416,16 +576,27 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       ]);
       graceOver.abort("done");
       if (timedOut) {
-        for (const slot of slots.keys()) {
+        let released = 0;
+        for (const slot of [...slots.keys()]) {
           slot.released = true;
-          slot.abort.abort(new Error("worker stopping"));
-          await store.release(slot.claim, { now: now() }).catch(() => undefined);
+          slot.abort.abort(reason("WorkerStopping", "worker stopping", true));
+          await store.release(slot.claim, { now: now() }).then(
+            () => {
+              released += 1;
+            },
+            (e: unknown) => log.warn({ err: e, node: keyOf(slot.claim) }, "release failed"),
+          );
         }
-        log.warn({ released: slots.size }, "released unfinished nodes for re-delivery");
+        log.warn({ released }, "released unfinished nodes for re-delivery");
         await all;
       }
       halt.abort("stop");
       await Promise.all([heartbeats, maintenance]);
+      const unsubscribe = await subscribed;
+      await unsubscribe?.().catch(() => undefined);
+      await store
+        .unregisterWorker(id)
+        .catch((e) => log.warn({ err: e }, "could not remove the worker's registration"));
       log.info("worker stopped");
       resolveDone();
     })();

@@ -41,6 +41,12 @@ export interface ShardKeys {
   /** Arrival counter for ready ordering. */
   readonly seq: string;
   readonly idempotency: (key: string) => string;
+  /**
+   * A worker's last claim request on this shard and its replies (hash: `id`
+   * → request id, `<part>` → msgpack reply), expiring with the lease, so a
+   * re-sent claim returns what the first one leased.
+   */
+  readonly lastClaim: (workerId: string) => string;
 }
 
 /**
@@ -58,11 +64,28 @@ export interface RunKeys {
 
 /** Keys of one queue partition. */
 export interface QueueKeys {
+  /** Ready nodes (zset "runId#node" by priority, then arrival). */
   readonly ready: string;
+  /** Retrying nodes (zset "runId#node#priority" by due time). */
   readonly delayed: string;
+  /** Leases (zset "runId#node#token" by expiry). */
   readonly leases: string;
+  /** Wake-up token for idle workers (list of at most one element). */
   readonly wake: string;
+  /**
+   * Parked nodes: queued nodes whose task a worker lacked, handed only to
+   * workers that name it (zset, every score 0, members
+   * "task\0<ready score, 16 digits>\0runId#node", so `ZRANGEBYLEX` finds a
+   * task's best node).
+   */
+  readonly parked: string;
 }
+
+/** The pub/sub channel of store signals (a cancelled run's id). */
+export const signalsChannel = (prefix: string): string => `${prefix}:signals`;
+
+/** The worker registry (hash worker id → JSON registration). */
+export const workersKey = (prefix: string): string => `${prefix}:workers`;
 
 /** The keys of shard `shard` under `prefix`. */
 export const shardKeys = (prefix: string, shard: number): ShardKeys => {
@@ -82,6 +105,7 @@ export const shardKeys = (prefix: string, shard: number): ShardKeys => {
         delayed: `${base}:delayed`,
         leases: `${base}:leases`,
         wake: `${base}:wake`,
+        parked: `${base}:parked`,
       };
     },
     work: `${tag}:work`,
@@ -91,12 +115,13 @@ export const shardKeys = (prefix: string, shard: number): ShardKeys => {
     tokens: `${tag}:tokens`,
     seq: `${tag}:seq`,
     idempotency: (key) => `${tag}:idem:${key}`,
+    lastClaim: (workerId) => `${tag}:claim:${workerId}`,
   };
 };
 
 /**
  * The uniform KEYS list of a run-touching script (see lua/includes/run.lua):
- * ten run and shard keys, then ready, delayed, leases and wake per run queue.
+ * ten run and shard keys, then ready, delayed, leases, wake and parked per run queue.
  */
 export const runScriptKeys = (
   s: ShardKeys,
@@ -118,7 +143,7 @@ export const runScriptKeys = (
   ];
   for (const q of queues) {
     const k = s.queue(q);
-    keys.push(k.ready, k.delayed, k.leases, k.wake);
+    keys.push(k.ready, k.delayed, k.leases, k.wake, k.parked);
   }
   return keys;
 };

@@ -41,7 +41,16 @@ import {
 import type { ChainableCommander, Redis } from "ioredis";
 import { BLOCK_MAX_MS, connectUrl, type RedisTlsOptions } from "./Connect.ts";
 import { sanitizeError, storeError } from "./Errors.ts";
-import { lockKeys, memoKey, runScriptKeys, type ShardKeys, shardKeys, shardOf } from "./Keys.ts";
+import {
+  lockKeys,
+  memoKey,
+  runScriptKeys,
+  type ShardKeys,
+  shardKeys,
+  shardOf,
+  signalsChannel,
+  workersKey,
+} from "./Keys.ts";
 import {
   decodeError,
   decodeHistory,
@@ -94,6 +103,27 @@ type Script = (...args: Array<string | number | Buffer | Uint8Array>) => Promise
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 const str = (r: Reply | undefined): string => (Buffer.isBuffer(r) ? r.toString() : String(r));
 
+/** Due retries a claim promotes per queue before popping. */
+const PROMOTE_PER_CLAIM = 100;
+/**
+ * Pruning a shard's runs index in `maintain`: the oldest entries in batches
+ * (a small probe, then full batches while every entry of the last was
+ * gone), and every `PRUNE_SCAN_EVERY_MS` one batch along a ZSCAN cursor.
+ */
+const PRUNE_PROBE = 10;
+const PRUNE_BATCH = 200;
+const PRUNE_PASSES = 25;
+const PRUNE_SCAN_EVERY_MS = 10_000;
+/** How long a dead worker's registration is kept, and how often `maintain` looks for such, ms. */
+const DEAD_WORKER_KEPT_MS = 86_400_000;
+const WORKER_PRUNE_EVERY_MS = 60_000;
+
+/** A worker's registration as stored in the registry hash (JSON). */
+interface Registration extends WorkerInfo {
+  readonly seenAt: number;
+  readonly until: number;
+}
+
 /** A {@link Store} on Redis. */
 export class RedisStore implements Store {
   readonly name: string;
@@ -105,6 +135,13 @@ export class RedisStore implements Store {
   private readonly idleBlocking: Redis[] = [];
   private readonly allBlocking = new Set<Redis>();
   private closed = false;
+  /** The pub/sub connection of `subscribe`, made on first use, and its listeners. */
+  private subscriber: { readonly conn: Redis; readonly ready: Promise<unknown> } | undefined;
+  private readonly listeners = new Set<(signal: StoreSignal) => void>();
+  /** Per shard: where the next runs-index scan starts (ZSCAN cursor). */
+  private readonly pruneCursor = new Map<number, string>();
+  private scannedAt = Number.NEGATIVE_INFINITY;
+  private workersPrunedAt = Number.NEGATIVE_INFINITY;
 
   /** What the connection last reported (its `error` event), sanitised; cleared when it is ready again. */
   private lastConnectionError: unknown;
@@ -282,22 +319,36 @@ export class RedisStore implements Store {
     const out: Claim[] = [];
     for (const s of this.shards) {
       // a node that stalled out may make others ready: keep claiming while there is room
-      while (out.length < req.max && (await this.claimBatch(s, req, out)) > 0);
+      let part = 0;
+      while (out.length < req.max && (await this.claimBatch(s, req, out, part++)) > 0);
     }
     return out;
   }
 
-  /** Pops and starts up to `req.max - out.length` nodes of one shard; returns how many were popped. */
-  private async claimBatch(s: ShardKeys, req: ClaimRequest, out: Claim[]): Promise<number> {
-    const keys = [s.tokens];
+  /**
+   * Pops and starts up to `req.max - out.length` nodes of one shard; returns
+   * how many were popped. `part` numbers the calls of one request on a
+   * shard, so that a re-sent request replays each of them (claim.lua).
+   */
+  private async claimBatch(
+    s: ShardKeys,
+    req: ClaimRequest,
+    out: Claim[],
+    part: number,
+  ): Promise<number> {
+    const keys = [s.tokens, s.seq, s.lastClaim(req.workerId)];
     for (const q of req.queues) {
       const k = s.queue(q);
-      keys.push(k.ready, k.leases, k.wake);
+      keys.push(k.ready, k.delayed, k.leases, k.wake, k.parked);
     }
     const popped = (await this.script("claim", keys, [
       req.now,
       req.max - out.length,
       req.leaseMs,
+      req.requestId ?? "",
+      part,
+      PROMOTE_PER_CLAIM,
+      ...(req.tasks ?? []),
     ])) as Reply[];
     if (popped.length === 0) return 0;
     const items: Array<{ queue: string; runId: string; nodeId: number; token: number }> = [];
@@ -538,17 +589,27 @@ export class RedisStore implements Store {
   }
 
   async park(claim: Claim, opts: { now: number }): Promise<void> {
-    await this.release(claim, opts);
+    const s = this.shardOfRun(claim.runId);
+    const q = s.queue(claim.spec.queue);
+    const r = s.run(claim.runId);
+    await this.script(
+      "park",
+      [r.record, r.nodes, r.specs, r.results, q.leases, q.parked, q.wake, s.seq],
+      [claim.runId, claim.nodeId, claim.token, opts.now],
+    );
   }
 
   async progress(claim: Claim, progress: Progress): Promise<LeaseState> {
     const s = this.shardOfRun(claim.runId);
-    const held: unknown = await this.script(
-      "progress",
-      [s.queue(claim.spec.queue).leases, s.run(claim.runId).results],
-      [`${claim.runId}#${claim.nodeId}#${claim.token}`, claim.nodeId, encode(progress)],
+    const r = s.run(claim.runId);
+    const v = Number(
+      await this.script(
+        "progress",
+        [s.queue(claim.spec.queue).leases, r.results, r.record],
+        [`${claim.runId}#${claim.nodeId}#${claim.token}`, claim.nodeId, encode(progress)],
+      ),
     );
-    return Number(held) === 1 ? "held" : "lost";
+    return v === 2 ? "cancelled" : v === 1 ? "held" : "lost";
   }
 
   async nextDueAt(queues: ReadonlyArray<string>): Promise<number | undefined> {
@@ -562,36 +623,80 @@ export class RedisStore implements Store {
     return due.length === 0 ? undefined : Math.min(...due);
   }
 
-  async subscribe(_listener: (signal: StoreSignal) => void): Promise<() => Promise<void>> {
-    return async () => undefined;
+  /**
+   * Subscribes to the signals channel (`<prefix>:signals`, where cancel.lua
+   * PUBLISHes a cancelled run's id) on one pub/sub connection per store,
+   * opened on first use and closed when the last listener leaves. ioredis
+   * re-subscribes after a reconnect; a message sent while disconnected is
+   * lost (heartbeats remain the fallback). A listener that throws is ignored.
+   */
+  async subscribe(listener: (signal: StoreSignal) => void): Promise<() => Promise<void>> {
+    if (this.closed) return async () => undefined;
+    let sub = this.subscriber;
+    if (!sub) {
+      const conn = this.redis.duplicate();
+      conn.on("error", () => undefined);
+      const channel = signalsChannel(this.prefix);
+      conn.on("message", (from: string, message: string) => {
+        if (from !== channel) return;
+        const signal: StoreSignal = { kind: "cancelled", runId: message };
+        for (const l of [...this.listeners]) {
+          try {
+            l(signal);
+          } catch {
+            // a listener's bug must not stop the others
+          }
+        }
+      });
+      sub = { conn, ready: conn.subscribe(channel) };
+      this.subscriber = sub;
+    }
+    this.listeners.add(listener);
+    try {
+      await sub.ready;
+    } catch (e) {
+      this.listeners.delete(listener);
+      this.dropSubscriber(sub);
+      throw e;
+    }
+    return async () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size === 0 && this.subscriber === sub) this.dropSubscriber(sub);
+    };
+  }
+
+  private dropSubscriber(sub: { readonly conn: Redis }): void {
+    if (this.subscriber === sub) this.subscriber = undefined;
+    sub.conn.disconnect();
   }
 
   async registerWorker(info: WorkerInfo, opts: { now: number; ttlMs: number }): Promise<void> {
-    await this.redis.hset(
-      `${this.prefix}:workers`,
-      info.id,
-      JSON.stringify({ ...info, seenAt: opts.now, until: opts.now + opts.ttlMs }),
-    );
+    const reg: Registration = { ...info, seenAt: opts.now, until: opts.now + opts.ttlMs };
+    await this.redis.hset(workersKey(this.prefix), info.id, JSON.stringify(reg));
   }
 
   async unregisterWorker(workerId: string): Promise<void> {
-    await this.redis.hdel(`${this.prefix}:workers`, workerId);
+    await this.redis.hdel(workersKey(this.prefix), workerId);
   }
 
+  /** Registered workers, oldest start first; an entry that is not valid JSON is skipped. */
   async listWorkers(opts: { now: number }): Promise<ReadonlyArray<WorkerPresence>> {
-    const all = await this.redis.hgetall(`${this.prefix}:workers`);
-    return Object.values(all).map((v) => {
-      const { seenAt, until, ...info } = JSON.parse(v) as WorkerInfo & {
-        seenAt: number;
-        until: number;
-      };
-      return { ...info, lastSeenAt: seenAt, alive: until > opts.now };
-    });
+    const all = await this.redis.hgetall(workersKey(this.prefix));
+    const out: WorkerPresence[] = [];
+    for (const v of Object.values(all)) {
+      const reg = parseRegistration(v);
+      if (!reg) continue;
+      const { seenAt, until, ...info } = reg;
+      out.push({ ...info, lastSeenAt: seenAt, alive: until > opts.now });
+    }
+    return out.sort((a, b) => a.startedAt - b.startedAt || (a.id < b.id ? -1 : 1));
   }
 
   async maintain(opts: { now: number; queues: ReadonlyArray<string> }): Promise<MaintainReport> {
     let promoted = 0;
     let redelivered = 0;
+    const scan = opts.now - this.scannedAt >= PRUNE_SCAN_EVERY_MS;
+    if (scan) this.scannedAt = opts.now;
     for (const s of this.shards) {
       const pipe = this.redis.pipeline();
       for (const q of opts.queues) {
@@ -621,6 +726,7 @@ export class RedisStore implements Store {
       )) {
         await this.drain(s, runId, await this.queuesOf(s, runId), opts.now);
       }
+      await this.pruneRuns(s, this.shards.indexOf(s), scan);
       // submissions that died before their commit
       const cutoff = opts.now - this.abandonAfterMs;
       for (const runId of await this.redis.zrangebyscore(
@@ -639,7 +745,56 @@ export class RedisStore implements Store {
         );
       }
     }
+    if (opts.now - this.workersPrunedAt >= WORKER_PRUNE_EVERY_MS) {
+      this.workersPrunedAt = opts.now;
+      await this.pruneWorkers(opts.now);
+    }
     return { promoted, redelivered };
+  }
+
+  /**
+   * Removes expired runs from a shard's runs index (a run expires by key
+   * expiry; the index is a zset by creation time): the oldest entries first,
+   * in batches while every entry of a batch was gone (runs mostly expire in
+   * creation order), and now and then a batch along a ZSCAN cursor for runs
+   * with a short retention behind older, live ones.
+   */
+  private async pruneRuns(s: ShardKeys, shard: number, scan: boolean): Promise<void> {
+    const gone = async (ids: ReadonlyArray<string>): Promise<string[]> => {
+      if (ids.length === 0) return [];
+      const pipe = this.redis.pipeline();
+      for (const id of ids) pipe.exists(s.run(id).record);
+      const res = (await pipe.exec()) ?? [];
+      const dead = ids.filter((_, i) => res[i]?.[0] === null && res[i]?.[1] === 0);
+      if (dead.length > 0) await this.redis.zrem(s.runs, ...dead);
+      return dead;
+    };
+    for (let pass = 0; pass < PRUNE_PASSES; pass++) {
+      const size = pass === 0 ? PRUNE_PROBE : PRUNE_BATCH;
+      const oldest = await this.redis.zrange(s.runs, "0", String(size - 1));
+      if ((await gone(oldest)).length < size) break;
+    }
+    if (!scan) return;
+    const [cursor, flat] = await this.redis.zscan(
+      s.runs,
+      this.pruneCursor.get(shard) ?? "0",
+      "COUNT",
+      PRUNE_BATCH,
+    );
+    this.pruneCursor.set(shard, cursor);
+    await gone(flat.filter((_, i) => i % 2 === 0));
+  }
+
+  /** Removes registrations of workers dead for more than a day. */
+  private async pruneWorkers(now: number): Promise<void> {
+    const all = await this.redis.hgetall(workersKey(this.prefix));
+    const dead = Object.entries(all)
+      .filter(([, v]) => {
+        const reg = parseRegistration(v);
+        return !reg || reg.until + DEAD_WORKER_KEPT_MS <= now;
+      })
+      .map(([id]) => id);
+    if (dead.length > 0) await this.redis.hdel(workersKey(this.prefix), ...dead);
   }
 
   async cancel(runId: string, opts: { now: number }): Promise<boolean> {
@@ -654,6 +809,7 @@ export class RedisStore implements Store {
       opts.now,
       this.budget,
       randomUUID(),
+      signalsChannel(this.prefix),
     ])) as number[];
     if (r[1] === 1) await this.drain(s, runId, queues, opts.now);
     return r[0] === 1;
@@ -863,6 +1019,8 @@ export class RedisStore implements Store {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.listeners.clear();
+    if (this.subscriber) this.dropSubscriber(this.subscriber);
     for (const c of this.allBlocking) c.disconnect();
     if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
   }
@@ -1003,6 +1161,28 @@ export class RedisStore implements Store {
 }
 
 const fixedKeys = (name: ScriptName): boolean => SCRIPTS[name] !== undefined;
+
+/** A registry entry, or `undefined` when it is not a registration (corrupt, or written by something else). */
+const parseRegistration = (json: string): Registration | undefined => {
+  try {
+    const v = JSON.parse(json) as Partial<Registration> | null;
+    if (typeof v?.id !== "string" || typeof v.until !== "number" || typeof v.seenAt !== "number")
+      return undefined;
+    return {
+      id: v.id,
+      host: String(v.host ?? ""),
+      pid: Number(v.pid ?? 0),
+      queues: Array.isArray(v.queues) ? v.queues.map(String) : [],
+      tasks: Array.isArray(v.tasks) ? v.tasks.map(String) : [],
+      concurrency: Number(v.concurrency ?? 0),
+      startedAt: Number(v.startedAt ?? 0),
+      seenAt: v.seenAt,
+      until: v.until,
+    };
+  } catch {
+    return undefined;
+  }
+};
 
 /** Names of the {@link Store} methods. */
 type StoreMethod = {

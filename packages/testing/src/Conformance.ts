@@ -4,7 +4,9 @@
  * empty store; the suite covers chains, groups, chords, nested canvases,
  * failures and skipped dependents, chord result order, fenced completions,
  * lease expiry and re-delivery, retries, settled groups, cancellation,
- * idempotent submission, and a model-based property: any random canvas
+ * idempotent submission, the worker runtime on the store (heartbeats,
+ * parking of unknown tasks, cancellation signals, wake-ups, the worker
+ * registry, re-sent claims), and a model-based property: any random canvas
  * under any random fault plan ends in the same state on this store as on
  * the in-memory model.
  *
@@ -15,6 +17,7 @@ import {
   attemptHistory,
   type BoundHandler,
   type Canvas,
+  type Claim,
   chain,
   chord,
   compile,
@@ -33,9 +36,11 @@ import {
   RunNotFound,
   Schema,
   type Store,
+  type StoreSignal,
   type Submission,
   startWorker,
   task,
+  type WorkerInfo,
 } from "@weft/core";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
@@ -120,6 +125,30 @@ const submission = (
   ...more,
 });
 const planned = { tag: "Boom", message: "planned", retryable: false };
+
+/** `store` with some methods replaced; the others are its own. */
+const wrapStore = (store: Store, over: Partial<Store>): Store =>
+  new Proxy(store, {
+    get(target, prop) {
+      const own = (over as Record<PropertyKey, unknown>)[prop];
+      if (own !== undefined) return own;
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+
+/** A promise and the function that resolves it. */
+const deferred = <T = void>() => {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+};
+
+/** Run, node and fencing token of each claim: what identifies an attempt. */
+const ids = (claims: ReadonlyArray<Claim>) =>
+  claims.map((c) => ({ runId: c.runId, nodeId: c.nodeId, token: c.token }));
 
 /**
  * Registers the conformance suite for a store.
@@ -232,7 +261,6 @@ export const storeConformance = (
   });
 
   describe(`${name}: bad input never crashes a worker`, () => {
-    const ghost = task({ name: "ghost", input: Schema.Int, output: Schema.Int });
     const throwsString = task({
       name: "throws-string",
       input: Schema.Int,
@@ -269,14 +297,6 @@ export const storeConformance = (
         await worker.stop();
       }
     };
-
-    it("fails a node whose task has no handler, non-retryable, naming the task", async () => {
-      const { err, node } = await failsWith(ghost.si(1));
-      expect(err).toBeInstanceOf(RunFailed);
-      expect(node).toMatchObject({ state: "failed", attempts: 1 });
-      expect(node.error).toMatchObject({ tag: "UnknownTask", retryable: false });
-      expect(node.error?.message).toMatch(/no handler for task "ghost"/);
-    });
 
     it("fails a node whose handler throws a non-Error value, with a readable reason", async () => {
       const { node } = await failsWith(throwsString.si(1));
@@ -370,6 +390,563 @@ export const storeConformance = (
         worker: next.id,
       });
       await next.stop();
+    });
+
+    it("applies a heartbeat answer to the claim it asked about, never to the chain step its slot took since", async () => {
+      const inner = await fresh();
+      const step = task({
+        name: "hb-step",
+        input: Schema.Int,
+        output: Schema.Int,
+        retry: { maxAttempts: 1 },
+      });
+      const asked = deferred();
+      const nextStarted = deferred();
+      const answered = deferred();
+      let held = false;
+      // the first heartbeat asking about node 0 is answered only once node 0 completed
+      // and its slot runs node 1 (handed by complete): the answer for node 0 is "lost"
+      const store = wrapStore(inner, {
+        heartbeat: async (claims, o) => {
+          if (held || !claims.some((c) => c.nodeId === 0 && c.spec.task === "hb-step"))
+            return inner.heartbeat(claims, o);
+          held = true;
+          asked.resolve();
+          await nextStarted.promise;
+          const states = await inner.heartbeat(claims, o);
+          setImmediate(answered.resolve);
+          return states;
+        },
+      });
+      const worker = startWorker({
+        store,
+        logger: silent,
+        concurrency: 1,
+        heartbeatMs: 5,
+        handlers: [
+          handle(step, async (n, ctx) => {
+            if (ctx.nodeId === 0) await asked.promise;
+            else {
+              nextStarted.resolve();
+              await answered.promise;
+            }
+            return n + 1;
+          }),
+        ],
+      });
+      try {
+        const run = await createClient(inner).submit(chain(step.si(1), step.s()));
+        expect(await run.result({ timeout: 20_000 })).toBe(3);
+        for (const n of (await inner.getRun(run.runId))!.nodes) {
+          expect(n).toMatchObject({ state: "succeeded", attempts: 1, stalls: 0, history: [] });
+        }
+      } finally {
+        await worker.stop();
+      }
+    });
+
+    it("runs chains with a heartbeat every 5 ms and no retries: every node succeeds at its first attempt", async () => {
+      const store = await fresh();
+      const worker = startWorker({
+        store,
+        handlers,
+        logger: silent,
+        concurrency: 2,
+        heartbeatMs: 5,
+        retryDefaults: { maxAttempts: 1 },
+      });
+      try {
+        const client = createClient(store);
+        const runs = await Promise.all(
+          Array.from({ length: 4 }, (_, i) =>
+            client.submit(chain(inc.si(i), ...Array.from({ length: 39 }, () => inc.s()))),
+          ),
+        );
+        const out = await Promise.all(runs.map((r) => r.result({ timeout: 30_000 })));
+        expect(out).toEqual([40, 41, 42, 43]);
+        for (const r of runs) {
+          const snap = (await store.getRun(r.runId))!;
+          expect(snap.nodes.filter((n) => n.attempts !== 1 || n.history.length > 0)).toEqual([]);
+        }
+      } finally {
+        await worker.stop();
+      }
+    });
+
+    const rare = task({
+      name: "rare",
+      input: Schema.Int,
+      output: Schema.Int,
+      retry: { maxAttempts: 1 },
+    });
+
+    it("leaves a node whose task it lacks to a worker on the same queue that has it: attempt 1, no failed history", async () => {
+      const store = await fresh();
+      const lacking = startWorker({
+        store,
+        handlers,
+        logger: silent,
+        workerId: "lacks-rare",
+        idleMs: 200,
+      });
+      const having = startWorker({
+        store,
+        handlers: [handle(rare, async (n) => n * 2)],
+        logger: silent,
+        workerId: "has-rare",
+        idleMs: 200,
+      });
+      try {
+        const client = createClient(store);
+        const runs = await Promise.all(
+          Array.from({ length: 10 }, (_, i) => client.submit(rare.si(i))),
+        );
+        expect(await Promise.all(runs.map((r) => r.result({ timeout: 20_000 })))).toEqual(
+          Array.from({ length: 10 }, (_, i) => i * 2),
+        );
+        for (const r of runs) {
+          expect((await store.getRun(r.runId))!.nodes[0]).toMatchObject({
+            state: "succeeded",
+            attempts: 1,
+            stalls: 0,
+            worker: "has-rare",
+            history: [],
+          });
+        }
+      } finally {
+        await Promise.all([lacking.stop(), having.stop()]);
+      }
+    });
+
+    it("parks a node no live worker can run: the run waits (no failure, no busy loop) until a worker with its task starts", async () => {
+      const store = await fresh();
+      let rareClaims = 0;
+      const parked = deferred();
+      const counted = wrapStore(store, {
+        claim: async (req) => {
+          const got = await store.claim(req);
+          rareClaims += got.filter((c) => c.spec.task === "rare").length;
+          return got;
+        },
+        park: async (c, o) => {
+          await store.park(c, o);
+          parked.resolve();
+        },
+      });
+      const lacking = startWorker({
+        store: counted,
+        handlers,
+        logger: silent,
+        workerId: "lacks-rare",
+        idleMs: 200,
+      });
+      let having: ReturnType<typeof startWorker> | undefined;
+      try {
+        const client = createClient(store);
+        const run = await client.submit(rare.si(21));
+        await parked.promise;
+        // the lacking worker goes on serving; runs later, it has still claimed the rare node once
+        for (let i = 0; i < 5; i++) {
+          expect(await (await client.submit(inc.si(i))).result({ timeout: 20_000 })).toBe(i + 1);
+        }
+        expect(rareClaims).toBe(1);
+        let snap = (await store.getRun(run.runId))!;
+        expect(snap.run.status).toBe("running");
+        expect(snap.nodes[0]).toMatchObject({ state: "queued", attempts: 0, history: [] });
+        expect(snap.nodes[0]!.worker).toBeUndefined();
+        const workers = await store.listWorkers({ now: Date.now() });
+        expect(workers.filter((w) => w.alive && w.tasks.includes("rare"))).toEqual([]);
+        expect(workers.find((w) => w.id === "lacks-rare")).toMatchObject({
+          alive: true,
+          queues: ["default"],
+          tasks: handlers.map((h) => h.task.name),
+        });
+        having = startWorker({
+          store,
+          handlers: [handle(rare, async (n) => n * 2)],
+          logger: silent,
+          workerId: "has-rare",
+          idleMs: 200,
+        });
+        expect(await run.result({ timeout: 20_000 })).toBe(42);
+        snap = (await store.getRun(run.runId))!;
+        expect(snap.nodes[0]).toMatchObject({
+          state: "succeeded",
+          attempts: 1,
+          worker: "has-rare",
+          history: [],
+        });
+        expect(rareClaims).toBe(1);
+      } finally {
+        await Promise.all([lacking.stop(), having?.stop()]);
+      }
+      // stopped workers leave the registry
+      expect(await store.listWorkers({ now: Date.now() })).toEqual([]);
+    });
+
+    const waiting = task({ name: "waits-for-cancel", input: Schema.Int, output: Schema.Int });
+
+    it("aborts a running handler as soon as its run is cancelled, without waiting for a heartbeat", async () => {
+      const inner = await fresh();
+      const reported = deferred();
+      const store = wrapStore(inner, {
+        fail: async (...a) => {
+          const r = await inner.fail(...a);
+          reported.resolve();
+          return r;
+        },
+      });
+      const started = deferred();
+      let why: unknown;
+      const worker = startWorker({
+        store,
+        logger: silent,
+        heartbeatMs: 3_600_000,
+        leaseMs: 10_800_000,
+        handlers: [
+          handle(waiting, (_n, ctx) => {
+            started.resolve();
+            return new Promise<number>((_, reject) =>
+              ctx.signal.addEventListener("abort", () => {
+                why = ctx.signal.reason;
+                reject(ctx.signal.reason);
+              }),
+            );
+          }),
+        ],
+      });
+      try {
+        const client = createClient(store);
+        const run = await client.submit(waiting.si(1));
+        await started.promise;
+        expect(await client.cancel(run.runId)).toBe(true);
+        await reported.promise; // the handler was aborted and the worker reported the attempt
+        expect(why).toMatchObject({ name: "Cancelled", message: "run cancelled" });
+        const snap = (await store.getRun(run.runId))!;
+        expect(snap.run).toMatchObject({ status: "cancelled", ended: 1 });
+        expect(snap.nodes[0]!.state).toBe("cancelled");
+      } finally {
+        await worker.stop();
+      }
+    });
+
+    it("answers ctx.progress() with the lease state: cancelled after the run was cancelled, and aborts the attempt", async () => {
+      const inner = await fresh();
+      const reported = deferred();
+      // no signals: only the progress answer can tell the handler
+      const store = wrapStore(inner, {
+        subscribe: async () => async () => undefined,
+        fail: async (...a) => {
+          const r = await inner.fail(...a);
+          reported.resolve();
+          return r;
+        },
+      });
+      const started = deferred();
+      const proceed = deferred();
+      const seen: Array<{ state: string; aborted: boolean }> = [];
+      const worker = startWorker({
+        store,
+        logger: silent,
+        heartbeatMs: 3_600_000,
+        leaseMs: 10_800_000,
+        handlers: [
+          handle(waiting, async (n, ctx) => {
+            seen.push({ state: await ctx.progress({ current: 0 }), aborted: ctx.signal.aborted });
+            started.resolve();
+            await proceed.promise;
+            seen.push({ state: await ctx.progress({ current: 1 }), aborted: ctx.signal.aborted });
+            return n;
+          }),
+        ],
+      });
+      try {
+        const client = createClient(inner);
+        const run = await client.submit(waiting.si(1));
+        await started.promise;
+        expect(await client.cancel(run.runId)).toBe(true);
+        proceed.resolve();
+        await reported.promise;
+        expect((await inner.getRun(run.runId))!.run).toMatchObject({
+          status: "cancelled",
+          ended: 1,
+        });
+        expect(seen).toEqual([
+          { state: "held", aborted: false },
+          { state: "cancelled", aborted: true },
+        ]);
+      } finally {
+        await worker.stop();
+      }
+    });
+
+    it("claims rapid back-to-back submissions at once on an idle worker: idleMs only bounds a missed wake-up", async () => {
+      const store = await fresh();
+      const worker = startWorker({ store, handlers, logger: silent, idleMs: 3_600_000 });
+      try {
+        const client = createClient(store);
+        for (let i = 0; i < 8; i++) {
+          const run = await client.submit(chain(inc.si(i), inc.s()));
+          expect(await run.result({ timeout: 30_000 })).toBe(i + 2);
+        }
+      } finally {
+        await worker.stop();
+      }
+    });
+
+    it("runs a retry when its backoff ends, on an idle worker with a huge idleMs", async () => {
+      const store = await fresh();
+      const flaky = task({
+        name: "flaky",
+        input: Schema.Int,
+        output: Schema.Int,
+        retry: { maxAttempts: 3, backoff: { kind: "fixed", delayMs: 50 }, jitter: "none" },
+      });
+      let calls = 0;
+      const worker = startWorker({
+        store,
+        logger: silent,
+        idleMs: 3_600_000,
+        handlers: [
+          handle(flaky, async (n) => {
+            calls += 1;
+            if (calls < 3) throw new Error(`not yet (${calls})`);
+            return n;
+          }),
+        ],
+      });
+      try {
+        const run = await createClient(store).submit(flaky.si(7));
+        expect(await run.result({ timeout: 30_000 })).toBe(7);
+        const node = (await store.getRun(run.runId))!.nodes[0]!;
+        expect(node).toMatchObject({ state: "succeeded", attempts: 3 });
+        expect(node.history.map((h) => h.error?.message)).toEqual(["not yet (1)", "not yet (2)"]);
+      } finally {
+        await worker.stop();
+      }
+    });
+  });
+
+  describe(`${name}: claims, parking, signals and the worker registry`, () => {
+    const base = { tags: [], idempotencyWindowMs: 0, retentionMs: 60_000 } as const;
+    const claimReq = { queues: ["default"], leaseMs: 1_000 } as const;
+    const done = { workerId: "w", queues: ["default"], nextMax: 0, leaseMs: 1_000 } as const;
+
+    it("parks a node whose task the claiming worker lacks: attempt undone, no history, handed only to a claim naming its task", async () => {
+      const store = await fresh();
+      const sub = await store.submit({
+        ...base,
+        runId: "park",
+        dag: compile(group(add.si({ a: 1, b: 1 }), inc.si(1))),
+        now: 0,
+      });
+      const [first] = await store.claim({
+        ...claimReq,
+        workerId: "a",
+        tasks: ["inc"],
+        max: 1,
+        now: 0,
+      });
+      expect(first).toMatchObject({ nodeId: 0, attempt: 1 }); // a ready node goes out whatever its task
+      await store.park(first!, { now: 1 });
+      expect((await store.getRun(sub.runId))!.nodes[0]).toEqual(
+        expect.objectContaining({ state: "queued", attempts: 0, stalls: 0, history: [] }),
+      );
+      const node0 = (await store.getRun(sub.runId))!.nodes[0]!;
+      expect([node0.worker, node0.startedAt]).toEqual([undefined, undefined]);
+      // the same worker, and a claim naming no task, never get it back
+      const mine = await store.claim({
+        ...claimReq,
+        workerId: "a",
+        tasks: ["inc"],
+        max: 5,
+        now: 2,
+      });
+      expect(mine.map((c) => c.nodeId)).toEqual([1]);
+      expect(
+        await store.claim({ ...claimReq, workerId: "a", tasks: ["inc"], max: 5, now: 3 }),
+      ).toEqual([]);
+      expect(await store.claim({ ...claimReq, workerId: "b", max: 5, now: 3 })).toEqual([]);
+      const [taken] = await store.claim({
+        ...claimReq,
+        workerId: "b",
+        tasks: ["add"],
+        max: 5,
+        now: 4,
+      });
+      expect(taken).toMatchObject({ nodeId: 0, attempt: 1, stalls: 0 });
+      // a re-sent park of the first claim changes nothing: its lease is gone
+      await store.park(first!, { now: 5 });
+      expect(await store.heartbeat([taken!], { now: 6, leaseMs: 1_000 })).toEqual(["held"]);
+      expect((await store.complete(taken!, encode(2), { ...done, now: 7 })).ok).toBe(true);
+      expect((await store.complete(mine[0]!, encode(2), { ...done, now: 8 })).ok).toBe(true);
+      const snap = (await store.getRun(sub.runId))!;
+      expect(snap.run.status).toBe("succeeded");
+      expect(snap.nodes[0]).toMatchObject({ attempts: 1, worker: "b", startedAt: 4, history: [] });
+    });
+
+    it("hands out a parked node by priority, then arrival (its parking), among ready nodes", async () => {
+      const store = await fresh();
+      const sub = await store.submit({
+        ...base,
+        runId: "prio",
+        dag: compile(
+          group(
+            add.si({ a: 1, b: 1 }).with({ priority: 7 }),
+            inc.si(1).with({ priority: 7 }),
+            inc.si(2).with({ priority: 3 }),
+            inc.si(3).with({ priority: 9 }),
+          ),
+        ),
+        now: 0,
+      });
+      const got = await store.claim({ ...claimReq, workerId: "a", tasks: ["inc"], max: 2, now: 0 });
+      expect(got.map((c) => c.nodeId)).toEqual([3, 0]);
+      await store.park(got[1]!, { now: 1 });
+      expect((await store.complete(got[0]!, encode(4), { ...done, now: 2 })).ok).toBe(true);
+      const rest = await store.claim({
+        ...claimReq,
+        workerId: "b",
+        tasks: ["add", "inc"],
+        max: 10,
+        now: 3,
+      });
+      // priority 7: node 1 arrived at submission, node 0 when it was parked; then priority 3
+      expect(rest.map((c) => c.nodeId)).toEqual([1, 0, 2]);
+      expect(rest.every((c) => c.runId === sub.runId && c.attempt === 1)).toBe(true);
+    });
+
+    it("removes a cancelled run's parked nodes", async () => {
+      const store = await fresh();
+      const sub = await store.submit({
+        ...base,
+        runId: "pc",
+        dag: compile(add.si({ a: 1, b: 1 })),
+        now: 0,
+      });
+      const [c] = await store.claim({ ...claimReq, workerId: "a", tasks: ["inc"], max: 1, now: 0 });
+      await store.park(c!, { now: 1 });
+      expect(await store.cancel(sub.runId, { now: 2 })).toBe(true);
+      expect(
+        await store.claim({ ...claimReq, workerId: "b", tasks: ["add"], max: 5, now: 3 }),
+      ).toEqual([]);
+      const snap = (await store.getRun(sub.runId))!;
+      expect(snap.run.status).toBe("cancelled");
+      expect(snap.nodes[0]!.state).toBe("cancelled");
+    });
+
+    it("answers a claim re-sent with the same request id with the first claim's nodes, leasing nothing more", async () => {
+      const store = await fresh();
+      const sub = await store.submit({
+        ...base,
+        runId: "resent",
+        dag: compile(group(add.si({ a: 1, b: 0 }), add.si({ a: 2, b: 0 }), add.si({ a: 3, b: 0 }))),
+        now: 0,
+      });
+      const req = { ...claimReq, workerId: "w", tasks: ["add"], max: 2 };
+      const first = await store.claim({ ...req, requestId: "r1", now: 0 });
+      expect(first).toHaveLength(2);
+      const again = await store.claim({ ...req, requestId: "r1", now: 1 });
+      expect(ids(again)).toEqual(ids(first));
+      // another request id leases the one node left, and only it
+      const next = await store.claim({ ...req, max: 5, requestId: "r2", now: 2 });
+      expect(next.map((c) => c.nodeId)).toEqual([2]);
+      expect(ids(await store.claim({ ...req, max: 5, requestId: "r2", now: 3 }))).toEqual(
+        ids(next),
+      );
+      expect(await store.claim({ ...req, max: 5, requestId: "r3", now: 4 })).toEqual([]);
+      for (const c of [...first, ...next]) {
+        expect((await store.complete(c, encode(c.nodeId), { ...done, now: 5 })).ok).toBe(true);
+      }
+      // a completed claim is not handed out again by a late re-send
+      expect(await store.claim({ ...req, max: 5, requestId: "r2", now: 6 })).toEqual([]);
+      expect((await store.getRun(sub.runId))!.run.status).toBe("succeeded");
+    });
+
+    it("claim makes due retries ready itself (no maintenance); nextDueAt names the earliest", async () => {
+      const store = await fresh();
+      const sub = await store.submit({ ...base, runId: "due", dag: compile(inc.si(1)), now: 0 });
+      expect(await store.nextDueAt(["default"])).toBeUndefined();
+      const [c] = await store.claim({ ...claimReq, workerId: "w", max: 1, now: 0 });
+      const err = { tag: "Boom", message: "try again", retryable: true };
+      expect((await store.fail(c!, err, { now: 10, retryAt: 100 })).ok).toBe(true);
+      expect(await store.nextDueAt(["default"])).toBe(100);
+      expect(await store.nextDueAt(["other"])).toBeUndefined();
+      expect(await store.claim({ ...claimReq, workerId: "w", max: 1, now: 99 })).toEqual([]);
+      const [again] = await store.claim({ ...claimReq, workerId: "w", max: 1, now: 100 });
+      expect(again).toMatchObject({ runId: sub.runId, nodeId: 0, attempt: 2 });
+      expect(await store.nextDueAt(["default"])).toBeUndefined();
+    });
+
+    it("answers progress with the lease state: held, cancelled once the run is cancelled, lost for a stale claim", async () => {
+      const store = await fresh();
+      const sub = await store.submit({
+        ...base,
+        runId: "prog",
+        dag: compile(group(inc.si(1), inc.si(2))),
+        now: 0,
+      });
+      const [a, b] = await store.claim({ ...claimReq, workerId: "w", max: 2, now: 0 });
+      expect(await store.progress(a!, { current: 1, total: 2 })).toBe("held");
+      expect((await store.complete(b!, encode(3), { ...done, now: 1 })).ok).toBe(true);
+      expect(await store.progress(b!, { current: 2 })).toBe("lost");
+      expect(await store.cancel(sub.runId, { now: 2 })).toBe(true);
+      expect(await store.progress(a!, { current: 2, total: 2 })).toBe("cancelled");
+    });
+
+    it("pushes a cancelled run's id to every subscriber until it unsubscribes", async () => {
+      const store = await fresh();
+      const seen1: StoreSignal[] = [];
+      const seen2: StoreSignal[] = [];
+      let got = deferred();
+      const off1 = await store.subscribe((s) => seen1.push(s));
+      await store.subscribe((s) => {
+        seen2.push(s);
+        got.resolve();
+      });
+      const one = await store.submit({ ...base, runId: "sig1", dag: compile(inc.si(1)), now: 0 });
+      const two = await store.submit({ ...base, runId: "sig2", dag: compile(inc.si(1)), now: 0 });
+      await store.cancel(one.runId, { now: 1 });
+      await got.promise;
+      got = deferred();
+      await off1();
+      await store.cancel(two.runId, { now: 2 });
+      await got.promise;
+      expect(seen1).toEqual([{ kind: "cancelled", runId: one.runId }]);
+      expect(seen2).toEqual([
+        { kind: "cancelled", runId: one.runId },
+        { kind: "cancelled", runId: two.runId },
+      ]);
+    });
+
+    it("registers workers: alive until their ttl, refreshed, removed on stop, pruned a day after death", async () => {
+      const store = await fresh();
+      const info = (id: string, startedAt: number): WorkerInfo => ({
+        id,
+        host: "host-1",
+        pid: 42,
+        queues: ["default", "io"],
+        tasks: ["add", "inc"],
+        concurrency: 4,
+        startedAt,
+      });
+      await store.registerWorker(info("w1", 0), { now: 0, ttlMs: 1_000 });
+      await store.registerWorker(info("w2", 10), { now: 10, ttlMs: 1_000 });
+      expect(await store.listWorkers({ now: 500 })).toEqual([
+        { ...info("w1", 0), lastSeenAt: 0, alive: true },
+        { ...info("w2", 10), lastSeenAt: 10, alive: true },
+      ]);
+      await store.registerWorker(info("w2", 10), { now: 900, ttlMs: 1_000 });
+      expect(
+        (await store.listWorkers({ now: 1_500 })).map((w) => [w.id, w.alive, w.lastSeenAt]),
+      ).toEqual([
+        ["w1", false, 0],
+        ["w2", true, 900],
+      ]);
+      await store.unregisterWorker("w2");
+      expect((await store.listWorkers({ now: 1_500 })).map((w) => w.id)).toEqual(["w1"]);
+      await store.maintain({ now: 1_000 + 86_400_000, queues: ["default"] });
+      expect(await store.listWorkers({ now: 1_000 + 86_400_000 })).toEqual([]);
     });
   });
 

@@ -175,7 +175,7 @@ export const checkIdempotent = async <T extends AnyTask, Env>(
     idempotencyKey: "idempotency-check:0",
     signal: new AbortController().signal,
     log: pino({ level: "silent" }),
-    progress: async () => undefined,
+    progress: async () => "held" as const,
     lock: (name, lockOpts) =>
       acquireLock(
         locks,

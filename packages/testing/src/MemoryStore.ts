@@ -28,6 +28,7 @@ import {
   type MaintainReport,
   maxStallsOf,
   type Progress,
+  parkNode,
   RunNotFound,
   type RunRecord,
   type RunSnapshot,
@@ -52,6 +53,11 @@ interface Ready {
   readonly nodeId: number;
   readonly priority: number;
   readonly seq: number;
+}
+
+/** A parked node: handed only to claims naming its task. */
+interface Parked extends Ready {
+  readonly task: string;
 }
 
 interface Lease {
@@ -82,11 +88,14 @@ const PLANTED = "planted by the corruptNodeRecord test hook";
 export interface MemoryStoreOptions {
   /** Clock for `waitForRun` / `waitForWork` timeouts. Default the live clock; the simulator passes a virtual one. */
   readonly clock?: WorkerClock;
-  /** Ready nodes and expired leases handled per `maintain` call. Default 1 000. */
+  /** Ready nodes and expired leases handled per `maintain` call, and due retries promoted per `claim`. Default 1 000. */
   readonly batch?: number;
 }
 
 const FINAL = new Set(["succeeded", "failed", "cancelled"]);
+
+/** How long a dead worker's registration is kept before `maintain` prunes it, ms. */
+const DEAD_WORKER_KEPT_MS = 86_400_000;
 
 /**
  * An in-memory {@link Store}. State lives in this object only; `structuredClone`
@@ -96,6 +105,14 @@ export class MemoryStore implements Store {
   readonly name = "memory";
   private readonly runs = new Map<string, StoredRun>();
   private readonly ready = new Map<string, Ready[]>();
+  private readonly parked = new Map<string, Parked[]>();
+  /** Queues with a wake-up nobody has taken yet (the Redis store's wake lists). */
+  private readonly wakeups = new Set<string>();
+  /** Each worker's last claim request and the claims it returned. */
+  private readonly lastClaim = new Map<
+    string,
+    { readonly requestId: string; readonly until: number; readonly claims: Claim[] }
+  >();
   private readonly delayed = new Map<
     string,
     Array<{ runId: string; nodeId: number; dueAt: number }>
@@ -106,6 +123,8 @@ export class MemoryStore implements Store {
     { runId: string; fingerprint: string; until: number }
   >();
   private readonly events = new EventEmitter();
+  /** Pending `waitFor` calls, ended by `close`. */
+  private readonly waiting = new Set<(v: undefined) => void>();
   private token = 0;
   private readonly locks = new Map<string, { owner: string; token: number; until: number }>();
   private readonly fences = new Map<string, number>();
@@ -170,11 +189,18 @@ export class MemoryStore implements Store {
   }
 
   async claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
+    const last = this.lastClaim.get(req.workerId);
+    if (req.requestId !== undefined && last?.requestId === req.requestId && last.until > req.now) {
+      // a re-sent request: what the first one leased, where its lease still holds
+      return last.claims.filter((c) => this.leases.get(key(c.runId, c.nodeId))?.token === c.token);
+    }
+    for (const q of req.queues) this.promote(q, req.now);
+    const tasks = new Set(req.tasks ?? []);
     const out: Claim[] = [];
     while (out.length < req.max) {
       const popped: Ready[] = [];
       while (popped.length < req.max - out.length) {
-        const next = this.popBest(req.queues);
+        const next = this.popBest(req.queues, tasks);
         if (!next) break;
         popped.push(next);
       }
@@ -194,6 +220,13 @@ export class MemoryStore implements Store {
         const claim = this.start(p.runId, p.nodeId, req.workerId, req.leaseMs, req.now);
         if (claim) out.push(claim);
       }
+    }
+    if (req.requestId !== undefined) {
+      this.lastClaim.set(req.workerId, {
+        requestId: req.requestId,
+        until: req.now + req.leaseMs,
+        claims: out,
+      });
     }
     return out;
   }
@@ -272,7 +305,7 @@ export class MemoryStore implements Store {
     if (after.state === "retrying") {
       const q = run.state.graph[claim.nodeId]!.queue;
       list(this.delayed, q).push({ runId: claim.runId, nodeId: claim.nodeId, dueAt: after.dueAt! });
-      this.events.emit("work");
+      this.signalWork(q);
     }
     this.enqueue(run.state, ready);
     this.afterTransition(run);
@@ -302,8 +335,19 @@ export class MemoryStore implements Store {
     this.push(claim.runId, run.state.graph[claim.nodeId]!.queue, claim.nodeId, 16);
   }
 
-  async park(claim: Claim, opts: { now: number }): Promise<void> {
-    await this.release(claim, opts);
+  async park(claim: Claim, _opts: { now: number }): Promise<void> {
+    const run = this.holder(claim);
+    if (!run || !parkNode(run.state, claim.nodeId)) return;
+    this.leases.delete(key(claim.runId, claim.nodeId));
+    const spec = run.state.graph[claim.nodeId]!;
+    list(this.parked, spec.queue).push({
+      runId: claim.runId,
+      nodeId: claim.nodeId,
+      priority: spec.priority,
+      seq: ++this.seq,
+      task: spec.task,
+    });
+    this.signalWork(spec.queue);
   }
 
   async progress(claim: Claim, progress: Progress): Promise<LeaseState> {
@@ -338,11 +382,13 @@ export class MemoryStore implements Store {
   }
 
   async listWorkers(opts: { now: number }): Promise<ReadonlyArray<WorkerPresence>> {
-    return [...this.workers.values()].map((w) => ({
-      ...structuredClone(w.info),
-      lastSeenAt: w.seenAt,
-      alive: w.until > opts.now,
-    }));
+    return [...this.workers.values()]
+      .map((w) => ({
+        ...structuredClone(w.info),
+        lastSeenAt: w.seenAt,
+        alive: w.until > opts.now,
+      }))
+      .sort((a, b) => a.startedAt - b.startedAt || cmp(a.id, b.id));
   }
 
   async maintain(opts: { now: number; queues: ReadonlyArray<string> }): Promise<MaintainReport> {
@@ -351,19 +397,7 @@ export class MemoryStore implements Store {
     // same order as the Redis store: queue by queue, promotions then re-deliveries,
     // each by time and then by member string (sorted-set order)
     for (const q of opts.queues) {
-      const due = list(this.delayed, q);
-      const member = (d: { runId: string; nodeId: number }) =>
-        `${d.runId}#${d.nodeId}#${this.runs.get(d.runId)?.state.graph[d.nodeId]?.priority ?? 0}`;
-      due.sort((a, b) => a.dueAt - b.dueAt || cmp(member(a), member(b)));
-      let n = 0;
-      while (due.length > 0 && due[0]!.dueAt <= opts.now && n < this.batch) {
-        const d = due.shift()!;
-        const run = this.runs.get(d.runId);
-        if (!run || run.state.nodes[d.nodeId]!.state !== "retrying") continue;
-        this.push(d.runId, q, d.nodeId, run.state.graph[d.nodeId]!.priority);
-        n += 1;
-      }
-      promoted += n;
+      promoted += this.promote(q, opts.now);
       const expired = [...this.leases]
         .filter(([, l]) => l.until <= opts.now && l.queue === q)
         .map(([k, l]) => ({ k, l, member: `${k}#${l.token}` }))
@@ -386,6 +420,9 @@ export class MemoryStore implements Store {
     }
     for (const [k, hit] of this.idempotency) if (hit.until <= opts.now) this.idempotency.delete(k);
     if (expired) this.events.emit("run"); // waiters on an expired run learn it is gone
+    for (const [id, w] of this.workers) {
+      if (w.until + DEAD_WORKER_KEPT_MS <= opts.now) this.workers.delete(id);
+    }
     return { promoted, redelivered };
   }
 
@@ -403,6 +440,12 @@ export class MemoryStore implements Store {
     }
     for (const [q, items] of this.delayed) {
       this.delayed.set(
+        q,
+        items.filter((r) => !(r.runId === runId && removed.has(r.nodeId))),
+      );
+    }
+    for (const [q, items] of this.parked) {
+      this.parked.set(
         q,
         items.filter((r) => !(r.runId === runId && removed.has(r.nodeId))),
       );
@@ -514,10 +557,11 @@ export class MemoryStore implements Store {
   }
 
   waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
-    // work made ready before the caller started waiting must not be missed
-    const ready = () =>
-      queues.some((q) => (this.ready.get(q)?.length ?? 0) > 0) ? true : undefined;
-    return this.waitFor("work", ready, timeoutMs).then(() => undefined);
+    // work made ready, or a wake-up sent, before the caller started waiting must not be missed
+    if (queues.some((q) => (this.ready.get(q)?.length ?? 0) > 0 || this.wakeups.delete(q))) {
+      return Promise.resolve();
+    }
+    return this.waitFor("work", () => undefined, timeoutMs).then(() => undefined);
   }
 
   /** Resolves with `check()` once it is defined (checked now and on each `event`), or `undefined` after `timeoutMs` on the store's clock. */
@@ -533,8 +577,10 @@ export class MemoryStore implements Store {
       const done = (v: T | undefined) => {
         timeout.abort("done");
         this.events.off(event, onEvent);
+        this.waiting.delete(done);
         resolve(v);
       };
+      this.waiting.add(done);
       const onEvent = () => {
         const v = check();
         if (v !== undefined || event === "work") done(v);
@@ -546,7 +592,9 @@ export class MemoryStore implements Store {
     });
   }
 
+  /** Ends every pending wait (they resolve as timed out) and drops listeners. */
   async close(): Promise<void> {
+    for (const done of [...this.waiting]) done(undefined);
     this.events.removeAllListeners();
   }
 
@@ -657,25 +705,61 @@ export class MemoryStore implements Store {
     let i = items.length;
     while (i > 0 && items[i - 1]!.priority < priority) i -= 1;
     items.splice(i, 0, item);
+    this.signalWork(queue);
+  }
+
+  /** Wakes every waiter on `queue` and keeps a wake-up for the next one (as the Redis store's wake list). */
+  private signalWork(queue: string): void {
+    this.wakeups.add(queue);
     this.events.emit("work");
   }
 
-  private popBest(queues: ReadonlyArray<string>): Ready | undefined {
-    let best: { items: Ready[]; r: Ready } | undefined;
-    for (const q of queues) {
-      const items = this.ready.get(q);
-      const r = items?.[0];
-      if (!r) continue;
+  /** Moves up to `batch` retries of `queue` due at `now` to its ready queue; returns how many. */
+  private promote(queue: string, now: number): number {
+    const due = list(this.delayed, queue);
+    const member = (d: { runId: string; nodeId: number }) =>
+      `${d.runId}#${d.nodeId}#${this.runs.get(d.runId)?.state.graph[d.nodeId]?.priority ?? 0}`;
+    due.sort((a, b) => a.dueAt - b.dueAt || cmp(member(a), member(b)));
+    let n = 0;
+    while (due.length > 0 && due[0]!.dueAt <= now && n < this.batch) {
+      const d = due.shift()!;
+      const run = this.runs.get(d.runId);
+      if (!run || run.state.nodes[d.nodeId]!.state !== "retrying") continue;
+      this.push(d.runId, queue, d.nodeId, run.state.graph[d.nodeId]!.priority);
+      n += 1;
+    }
+    return n;
+  }
+
+  /**
+   * Takes the best node of `queues`: highest priority, then earliest arrival,
+   * among ready nodes and the parked nodes of `tasks`.
+   */
+  private popBest(queues: ReadonlyArray<string>, tasks: ReadonlySet<string>): Ready | undefined {
+    let best: { items: Ready[]; at: number; r: Ready } | undefined;
+    const consider = (items: Ready[], at: number) => {
+      const r = items[at]!;
       if (
         !best ||
         r.priority > best.r.priority ||
         (r.priority === best.r.priority && r.seq < best.r.seq)
       ) {
-        best = { items: items!, r };
+        best = { items, at, r };
+      }
+    };
+    for (const q of queues) {
+      const items = this.ready.get(q);
+      if (items && items.length > 0) consider(items, 0);
+      const parked = this.parked.get(q);
+      if (!parked || tasks.size === 0) continue;
+      for (let i = 0; i < parked.length; i++) {
+        if (tasks.has(parked[i]!.task)) consider(parked, i);
       }
     }
-    best?.items.shift();
-    return best?.r;
+    if (!best) return undefined;
+    const { items, at, r } = best;
+    items.splice(at, 1);
+    return r;
   }
 
   /** Drops nodes a sweep took out of their queue, and wakes waiters once the run is final. */
@@ -689,6 +773,7 @@ export class MemoryStore implements Store {
         !(r.runId === id && gone.has(r.nodeId));
       for (const [q, items] of this.ready) this.ready.set(q, items.filter(keep));
       for (const [q, items] of this.delayed) this.delayed.set(q, items.filter(keep));
+      for (const [q, items] of this.parked) this.parked.set(q, items.filter(keep));
     }
     if (FINAL.has(run.state.run.status)) this.events.emit("run");
   }

@@ -1,7 +1,17 @@
-import { group, handle, RetryAfter, RunFailed, Schema, task } from "@weft/core";
+import {
+  createClient,
+  group,
+  handle,
+  RetryAfter,
+  RunFailed,
+  Schema,
+  startWorker,
+  task,
+} from "@weft/core";
 import { Effect } from "effect";
+import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { runEager, simulate, virtualClock } from "../src/index.ts";
+import { MemoryStore, runEager, simulate, virtualClock } from "../src/index.ts";
 
 describe("per-attempt timeout", () => {
   const slow = task({
@@ -164,6 +174,100 @@ describe("retryIf", () => {
     });
     expect(seen).toEqual(["try", "try"]); // the 503 retried, the 404 did not
     expect(r.snapshot.nodes[0]).toMatchObject({ state: "failed", attempts: 2 });
+  });
+});
+
+describe("the worker's timing, shutdown and outputs", () => {
+  it("starts a retry when its backoff ends, not at the next maintenance tick or idle poll", async () => {
+    const flaky = task({
+      name: "flaky",
+      input: Schema.Int,
+      output: Schema.Int,
+      retry: { maxAttempts: 3, backoff: { kind: "fixed", delayMs: 70 }, jitter: "none" },
+    });
+    let calls = 0;
+    const r = await simulate({
+      canvas: flaky.si(5),
+      seed: 1,
+      workers: 1,
+      handlers: [
+        handle(flaky, async (n) => {
+          calls += 1;
+          if (calls < 3) throw new Error(`attempt ${calls} fails`);
+          return n;
+        }),
+      ],
+    });
+    expect(r.output).toEqual({ ok: true, value: 5 });
+    const retries = r.store.reports.filter((x) => x.kind === "fail" && x.accepted);
+    expect(retries).toHaveLength(2);
+    for (const x of retries) {
+      const next = r.store.deliveries.find((d) => d.attempt === x.attempt + 1);
+      // virtual time: the next attempt is delivered at the very ms its backoff ends
+      expect(next?.at).toBe(x.retryAt);
+    }
+  });
+
+  it("logs how many nodes it released at shutdown", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino(
+      { level: "info" },
+      { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+    );
+    const store = new MemoryStore();
+    // a release answered after a network round trip, as Redis answers: the aborted
+    // handlers' slots end while it is out
+    const release = store.release.bind(store);
+    store.release = async (...a) => {
+      await new Promise<void>((r) => setImmediate(r));
+      return release(...a);
+    };
+    const hold = task({ name: "hold", input: Schema.Int, output: Schema.Int });
+    let started = 0;
+    let bothStarted!: () => void;
+    const both = new Promise<void>((r) => {
+      bothStarted = r;
+    });
+    const worker = startWorker({
+      store,
+      logger,
+      concurrency: 2,
+      handlers: [
+        handle(hold, (_n, ctx) => {
+          if (++started === 2) bothStarted();
+          return new Promise<number>((_, reject) =>
+            ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)),
+          );
+        }),
+      ],
+    });
+    const run = await createClient(store).submit(group(hold.si(1), hold.si(2)));
+    await both;
+    await worker.stop(10);
+    expect(lines.find((l) => l.msg === "released unfinished nodes for re-delivery")).toMatchObject({
+      level: 40,
+      released: 2,
+    });
+    const nodes = (await store.getRun(run.runId))!.nodes;
+    expect(nodes.map((n) => [n.state, n.attempts])).toEqual([
+      ["queued", 0],
+      ["queued", 0],
+    ]);
+    await store.close();
+  });
+
+  it("fails a node whose output its schema accepts but the codec cannot store, as InvalidOutput, not retried", async () => {
+    const weird = task({ name: "weird", input: Schema.Int, output: Schema.Unknown });
+    const r = await simulate({
+      canvas: weird.si(1),
+      seed: 1,
+      handlers: [handle(weird, async () => Symbol("not data"))],
+    });
+    expect(r.snapshot.nodes[0]).toMatchObject({ state: "failed", attempts: 1 });
+    expect(r.snapshot.nodes[0]!.error).toMatchObject({ tag: "InvalidOutput", retryable: false });
+    expect(r.snapshot.nodes[0]!.error?.message).toMatch(
+      /^output of task "weird" cannot be recorded: /,
+    );
   });
 });
 

@@ -1,9 +1,11 @@
 -- cancel: cancels a pending or running run: unstarted nodes end `cancelled`
--- (removed from their queues) in bounded steps; running handlers learn it
--- from their next heartbeat. The request id makes it safe to re-send: the
--- same request finding the run cancelled by itself answers 1 again.
+-- (removed from their queues, parked ones included) in bounded steps;
+-- running handlers learn it at once from the run id PUBLISHed on the
+-- signals channel, or else from their next heartbeat. The request id makes
+-- it safe to re-send: the same request finding the run cancelled by itself
+-- answers 1 again.
 -- KEYS: the uniform run layout (includes/run.lua)
--- ARGV: 1 runId, 2 now, 3 budget, 4 request id
+-- ARGV: 1 runId, 2 now, 3 budget, 4 request id, 5 signals channel (the run id is PUBLISHed on it)
 -- Returns: {cancelled (0/1), more} (more: 1 when work is left for `drain`)
 --@include run
 
@@ -17,6 +19,7 @@ if M.status ~= "pending" and M.status ~= "running" then return { 0, settleEarly(
 M.status = "cancelled"
 M.dirty = true
 redis.call("HSET", K.run, "status", "cancelled", "cancelreq", ARGV[4])
+if ARGV[5] then redis.call("PUBLISH", ARGV[5], ARGV[1]) end
 emit(M)
 
 local ready = {}

@@ -1,15 +1,10 @@
--- promote: moves retrying nodes whose backoff ended to their ready queue.
+-- promote: moves retrying nodes whose backoff ended to their ready queue
+-- (claim does the same for the queues it reads; this is the maintenance tick's).
 -- KEYS: 1 delayed (zset: "runId#node#priority" by due time), 2 ready, 3 wake, 4 arrival seq
 -- ARGV: 1 now, 2 limit
--- Returns: number promoted
-local due = redis.call("ZRANGEBYSCORE", KEYS[1], "-inf", ARGV[1], "LIMIT", 0, tonumber(ARGV[2]))
-for _, m in ipairs(due) do
-  local run, n, prio = string.match(m, "^(.*)#(%d+)#(%d+)$")
-  redis.call("ZREM", KEYS[1], m)
-  redis.call("ZADD", KEYS[2], (16 - tonumber(prio)) * 1099511627776 + redis.call("INCR", KEYS[4]), run .. "#" .. n)
-end
-if #due > 0 then
-  redis.call("LPUSH", KEYS[3], "1")
-  redis.call("LTRIM", KEYS[3], 0, 0)
-end
-return #due
+-- Returns: number promoted (a re-sent call promotes only what has become due since: harmless)
+--@include queue
+
+local n = promoteDue(KEYS[1], KEYS[2], KEYS[4], ARGV[1], tonumber(ARGV[2]))
+if n > 0 then wakeUp(KEYS[3]) end
+return n

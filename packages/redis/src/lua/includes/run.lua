@@ -12,8 +12,8 @@
 --   4 results (hash)         5 run work list (list)  6 shard work set (zset)
 --   7 shard events (stream)  8 shard runs (zset)     9 fencing tokens (string)
 --  10 arrival seq (string)
---  then per run queue i (1-based, in the run's queue order) four keys:
---   ready (zset), delayed (zset), leases (zset), wake (list)
+--  then per run queue i (1-based, in the run's queue order) five keys:
+--   ready (zset), delayed (zset), leases (zset), wake (list), parked (zset)
 --
 -- Corrupt records: no script raises on a record it cannot decode (Redis
 -- would keep the writes made before the error). A node record, a
@@ -29,6 +29,9 @@ local ST, ATT, STALLS, PEND, STARTED, FINISHED, WORKER, DUE, MAXST, QIDX, PRIO, 
   1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
 -- TOK: fencing token of the node's current or last lease
 local TOK = 15
+-- set by park.lua: the ready score the node was parked with (its parked member is
+-- task .. "\0" .. that score as 16 digits .. "\0" .. runId#node); left stale once claimed
+local PARK = 16
 
 local TERMINAL = { s = true, f = true, c = true, k = true }
 local STATE_NAME = { w = "waiting", q = "queued", r = "running", y = "retrying", s = "succeeded", f = "failed", c = "cancelled", k = "skipped" }
@@ -41,8 +44,8 @@ local K = {
   shardWork = KEYS[6], events = KEYS[7], runs = KEYS[8], tok = KEYS[9], seq = KEYS[10],
 }
 local function qkeys(i)
-  local b = 10 + (i - 1) * 4
-  return KEYS[b + 1], KEYS[b + 2], KEYS[b + 3], KEYS[b + 4]
+  local b = 10 + (i - 1) * 5
+  return KEYS[b + 1], KEYS[b + 2], KEYS[b + 3], KEYS[b + 4], KEYS[b + 5]
 end
 
 -- the keys of run queue i, or nil when i is not a queue index of this call
@@ -286,17 +289,20 @@ end
 -- when the run's queue list is corrupt, out of every queue this call was given
 local function unqueue(M, n, r)
   local member = M.id .. "#" .. n
-  local function out(readyKey, delayedKey)
+  local function out(readyKey, delayedKey, parkedKey)
     if r[ST] == "q" then redis.call("ZREM", readyKey, member) end
+    if r[ST] == "q" and r[PARK] then
+      redis.call("ZREM", parkedKey, r[TASK] .. "\0" .. string.format("%016.0f", r[PARK]) .. "\0" .. member)
+    end
     if r[ST] == "y" then redis.call("ZREM", delayedKey, member .. "#" .. r[PRIO]) end
   end
-  local readyKey, delayedKey = queueOf(r[QIDX])
-  if readyKey and not M.qbad then return out(readyKey, delayedKey) end
+  local readyKey, delayedKey, _, _, parkedKey = queueOf(r[QIDX])
+  if readyKey and not M.qbad then return out(readyKey, delayedKey, parkedKey) end
   local i = 1
   while true do
-    readyKey, delayedKey = qkeys(i)
+    readyKey, delayedKey, _, _, parkedKey = qkeys(i)
     if not readyKey or i > 64 then return end
-    out(readyKey, delayedKey)
+    out(readyKey, delayedKey, parkedKey)
     i = i + 1
   end
 end

@@ -1,0 +1,125 @@
+/**
+ * The worker runtime's Redis keys and connections: the runs index pruned by
+ * maintenance, re-sent claims leasing nothing more, parked nodes in their
+ * own sorted set, cancellation signals across processes, and at most one
+ * blocking read per idle worker.
+ */
+import { chain, compile, createClient, group, handle, Schema, startWorker, task } from "@weft/core";
+import { type RedisServer, startRedisServer } from "@weft/testing";
+import { Redis } from "ioredis";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RedisStore } from "../src/index.ts";
+import { shardKeys } from "../src/Keys.ts";
+
+let server: RedisServer;
+let raw: Redis;
+beforeAll(async () => {
+  server = await startRedisServer();
+  raw = new Redis(server.url);
+});
+afterAll(async () => {
+  raw.disconnect();
+  await server.stop();
+});
+
+const add = task({
+  name: "add",
+  input: Schema.Struct({ a: Schema.Int, b: Schema.Int }),
+  output: Schema.Int,
+});
+const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
+const silent = pino({ level: "silent" });
+const base = { tags: [], idempotencyWindowMs: 0, retentionMs: 60_000 } as const;
+
+describe("the claim path on Redis", () => {
+  it("prunes expired runs from the runs index during maintenance (not only when runs are listed)", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "prune" });
+    const s = shardKeys("prune", 0);
+    for (const id of ["r1", "r2", "r3"]) {
+      await store.submit({ ...base, runId: id, dag: compile(inc.si(1)), now: 0 });
+    }
+    // r1 and r2 expired (a finished run's hash expires after its retention)
+    await raw.del(s.run("r1").record, s.run("r2").record);
+    expect(await raw.zrange(s.runs, "0", "-1")).toEqual(["r1", "r2", "r3"]);
+    await store.maintain({ now: 1, queues: ["default"] });
+    expect(await raw.zrange(s.runs, "0", "-1")).toEqual(["r3"]);
+    await store.close();
+  });
+
+  it("leases nothing more for a claim re-sent with the same request id", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "resent" });
+    const q = shardKeys("resent", 0).queue("default");
+    await store.submit({
+      ...base,
+      runId: "g",
+      dag: compile(group(inc.si(1), inc.si(2), inc.si(3))),
+      now: 0,
+    });
+    const req = { workerId: "w", queues: ["default"], max: 2, leaseMs: 10_000, now: 0 };
+    const first = await store.claim({ ...req, requestId: "r1" });
+    const again = await store.claim({ ...req, requestId: "r1" });
+    expect(again.map((c) => c.token)).toEqual(first.map((c) => c.token));
+    expect(await raw.zcard(q.leases)).toBe(2);
+    expect(await raw.zcard(q.ready)).toBe(1);
+    await store.close();
+  });
+
+  it("keeps a parked node in the queue's parked set, found by task, and cancel removes it", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "parked" });
+    const q = shardKeys("parked", 0).queue("default");
+    await store.submit({ ...base, runId: "p", dag: compile(add.si({ a: 1, b: 2 })), now: 0 });
+    const [c] = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      tasks: ["inc"],
+      max: 1,
+      leaseMs: 10_000,
+      now: 0,
+    });
+    await store.park(c!, { now: 1 });
+    const members = await raw.zrange(q.parked, "0", "-1");
+    expect(members).toHaveLength(1);
+    expect(members[0]).toMatch(/^add\0\d{16}\0p#0$/);
+    expect(await raw.zcard(q.leases)).toBe(0);
+    expect(await raw.zcard(q.ready)).toBe(0);
+    expect(await raw.llen(q.wake)).toBe(1); // an idle worker that has the task may be waiting
+    expect(await store.cancel("p", { now: 2 })).toBe(true);
+    expect(await raw.zcard(q.parked)).toBe(0);
+    await store.close();
+  });
+
+  it("signals a cancellation to a worker's store from another process's store", async () => {
+    const a = await RedisStore.connect(server.url, { prefix: "signals" });
+    const b = await RedisStore.connect(server.url, { prefix: "signals" });
+    let got!: (runId: string) => void;
+    const received = new Promise<string>((r) => {
+      got = r;
+    });
+    const off = await a.subscribe((s) => got(s.runId));
+    await b.submit({ ...base, runId: "far", dag: compile(inc.si(1)), now: 0 });
+    expect(await b.cancel("far", { now: 1 })).toBe(true);
+    expect(await received).toBe("far");
+    await off();
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it("keeps at most one blocking read open per idle worker across wake-ups", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "blocking" });
+    const worker = startWorker({
+      store,
+      logger: silent,
+      idleMs: 3_600_000,
+      handlers: [handle(inc, (n) => n + 1)],
+    });
+    const client = createClient(store);
+    for (let i = 0; i < 6; i++) {
+      expect(await (await client.submit(chain(inc.si(i), inc.s()))).result()).toBe(i + 2);
+    }
+    const clients = String(await raw.call("CLIENT", "LIST"));
+    const blocked = clients.split("\n").filter((l) => / cmd=blpop /.test(l));
+    expect(blocked.length).toBeLessThanOrEqual(1);
+    await worker.stop();
+    await store.close();
+  });
+});
