@@ -848,6 +848,15 @@ export const storeConformance = (
       expect(first).toHaveLength(2);
       const again = await store.claim({ ...req, requestId: "r1", now: 1 });
       expect(ids(again)).toEqual(ids(first));
+      // the re-sent claim starts nothing again: the same attempt, no stall counted
+      expect(again.map((c) => [c.attempt, c.stalls])).toEqual([
+        [1, 0],
+        [1, 0],
+      ]);
+      const during = (await store.getRun(sub.runId))!.nodes;
+      for (const c of first) {
+        expect(during[c.nodeId]).toMatchObject({ state: "running", attempts: 1, stalls: 0 });
+      }
       // another request id leases the one node left, and only it
       const next = await store.claim({ ...req, max: 5, requestId: "r2", now: 2 });
       expect(next.map((c) => c.nodeId)).toEqual([2]);
@@ -860,7 +869,13 @@ export const storeConformance = (
       }
       // a completed claim is not handed out again by a late re-send
       expect(await store.claim({ ...req, max: 5, requestId: "r2", now: 6 })).toEqual([]);
-      expect((await store.getRun(sub.runId))!.run.status).toBe("succeeded");
+      const after = await store.getRun(sub.runId);
+      expect(after!.run.status).toBe("succeeded");
+      expect(after!.nodes.map((n) => [n.attempts, n.stalls, n.history])).toEqual([
+        [1, 0, []],
+        [1, 0, []],
+        [1, 0, []],
+      ]);
     });
 
     it("claim makes due retries ready itself (no maintenance); nextDueAt names the earliest", async () => {
