@@ -237,7 +237,17 @@ export interface Store {
   complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult>;
   /** Records a failed attempt: `retryAt` schedules a retry, `null` fails the node for good. */
   fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<SettleResult>;
-  /** Extends leases; reports for each claim whether it is still held, lost, or its run was cancelled. */
+  /**
+   * Extends leases; reports for each claim whether it is still held, lost, or
+   * its run was cancelled. `"lost"` means the store answered that the claim's
+   * token no longer holds the lease (it expired and the node was
+   * re-delivered): a store that cannot be reached answers nothing.
+   *
+   * @throws StoreUnavailable when the store cannot be reached (a connection
+   *   lost or timed out): whether the leases were extended is unknown, and
+   *   they still hold until they expire. The worker keeps its handlers
+   *   running and heartbeats again on its next tick.
+   */
   heartbeat(
     claims: ReadonlyArray<Claim>,
     opts: { readonly now: number; readonly leaseMs: number },

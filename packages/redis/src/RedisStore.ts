@@ -40,7 +40,7 @@ import {
 } from "@weft/core";
 import type { ChainableCommander, Redis } from "ioredis";
 import { BLOCK_MAX_MS, connectUrl, type RedisTlsOptions } from "./Connect.ts";
-import { sanitizeError, storeError } from "./Errors.ts";
+import { classify, sanitizeError, storeError } from "./Errors.ts";
 import {
   lockKeys,
   memoKey,
@@ -546,6 +546,14 @@ export class RedisStore implements Store {
     return code === "REPLAYED" ? { ok: true, next: [], replayed: true } : { ok: true, next: [] };
   }
 
+  /**
+   * One pipelined `heartbeat` script per claim. A command that fails because
+   * Redis cannot serve it (see `classify`: connection lost, command timed
+   * out, LOADING...) makes the whole call raise `StoreUnavailable`: it says
+   * nothing about the lease, and answering `"lost"` would abort a handler
+   * whose lease still holds. Any other error of one command (a script error
+   * on that claim's keys) answers `"lost"` for that claim alone.
+   */
   async heartbeat(
     claims: ReadonlyArray<Claim>,
     opts: { now: number; leaseMs: number },
@@ -562,6 +570,12 @@ export class RedisStore implements Store {
       );
     }
     const res = (await pipe.exec()) ?? [];
+    // a command that failed for want of Redis (connection lost, timed out, not serving) says
+    // nothing about the lease: raise (StoreUnavailable) rather than answer "lost", which would
+    // abort a handler whose lease still holds
+    const down = res.find(([err]) => err && classify(err) !== undefined);
+    if (down) throw down[0];
+    // any other error is this claim's own (a script error on its keys): its lease cannot be kept
     return res.map(([err, v]) =>
       err ? "lost" : v === 2 ? "cancelled" : v === 1 ? "held" : "lost",
     );
