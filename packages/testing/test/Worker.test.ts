@@ -28,6 +28,9 @@ describe("per-attempt timeout", () => {
     const r = await simulate({
       canvas: slow.si(1),
       seed: 1,
+      // the handler does no real I/O: its Effect.sleep ends only by interruption at the
+      // deadline, so the clock need not wait any real time for it
+      realIoGraceMs: 0,
       handlers: [
         handle(slow, (n, ctx) => {
           deadlines.push(ctx.deadline);
@@ -70,15 +73,20 @@ describe("per-attempt timeout", () => {
 
   it("runEager resolves through a timeout and a retry", async () => {
     let first = true;
-    const out = await runEager(slow.si(3), [
-      handle(slow, (n, ctx) => {
-        if (!first) return n;
-        first = false;
-        return new Promise<number>((_, reject) =>
-          ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)),
-        );
-      }),
-    ]);
+    const out = await runEager(
+      slow.si(3),
+      [
+        handle(slow, (n, ctx) => {
+          if (!first) return n;
+          first = false;
+          return new Promise<number>((_, reject) =>
+            ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)),
+          );
+        }),
+      ],
+      // the first attempt waits only on ctx.signal (no real I/O): no real time to wait for
+      { realIoGraceMs: 0 },
+    );
     expect(out).toBe(3);
   });
 });
