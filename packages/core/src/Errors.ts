@@ -34,7 +34,10 @@ export class NonRetryableError extends Error {
 /**
  * Thrown by a handler to be retried after a specific delay instead of the
  * policy's backoff (Celery's `self.retry(countdown=...)`). The attempt still
- * counts: when none are left, the node fails with this error.
+ * counts: when none are left, the node fails with this error. A negative
+ * delay retries at once; a delay that is not a finite number (`NaN`,
+ * `Infinity`, e.g. from a header that did not parse) is ignored: the policy's
+ * backoff applies and the worker logs a warning.
  *
  * @example
  * throw new RetryAfter("rate limited by the API", 30_000)

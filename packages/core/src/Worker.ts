@@ -95,6 +95,14 @@ const allows = (retryIf: ((e: ErrorInfo) => boolean) | undefined, error: ErrorIn
   }
 };
 
+/**
+ * The delay a `RetryAfter` asks for, ms: a negative one is 0 (retry at once);
+ * a non-finite one (`NaN`, `Infinity`: a Retry-After header that did not
+ * parse) is ignored, and the policy's backoff applies.
+ */
+const requestedDelay = (e: RetryAfter): number | undefined =>
+  Number.isFinite(e.delayMs) ? Math.max(0, e.delayMs) : undefined;
+
 const keyOf = (c: Claim) => `${c.runId}:${c.nodeId}`;
 
 /** Whether `a` and `b` are the same attempt: same run, node and fencing token. */
@@ -454,11 +462,14 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       }
       return { ok: true, bytes };
     } catch (e) {
-      return {
-        ok: false,
-        error: toErrorInfo(e),
-        ...(e instanceof RetryAfter ? { delayMs: Math.max(0, e.delayMs) } : {}),
-      };
+      const delayMs = e instanceof RetryAfter ? requestedDelay(e) : undefined;
+      if (e instanceof RetryAfter && delayMs === undefined) {
+        nlog().warn(
+          { delayMs: String(e.delayMs) },
+          "RetryAfter's delay is not a finite number of ms: the retry policy's backoff applies",
+        );
+      }
+      return { ok: false, error: toErrorInfo(e), ...(delayMs === undefined ? {} : { delayMs }) };
     } finally {
       settled.abort("done");
       await Promise.all(locks.map((l) => l.release().catch(() => undefined)));

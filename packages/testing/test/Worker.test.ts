@@ -71,6 +71,33 @@ describe("per-attempt timeout", () => {
     expect(failed!.retryAt! - failed!.at).toBe(45_000);
   });
 
+  it.each([
+    ["NaN", Number.NaN, 10],
+    ["Infinity", Number.POSITIVE_INFINITY, 10],
+    ["-Infinity", Number.NEGATIVE_INFINITY, 10],
+    ["a negative delay", -5_000, 0],
+  ])(
+    "a RetryAfter with %s: a delay not finite takes the policy's backoff, a negative one retries at once",
+    async (_, asked, expected) => {
+      let calls = 0;
+      const r = await simulate({
+        canvas: slow.si(4),
+        seed: 1,
+        handlers: [
+          handle(slow, async (n) => {
+            calls += 1;
+            if (calls === 1) throw new RetryAfter("retry-after header unreadable", asked);
+            return n;
+          }),
+        ],
+      });
+      expect(r.output).toEqual({ ok: true, value: 4 });
+      const [failed] = r.store.reports.filter((x) => x.kind === "fail");
+      // the policy's fixed backoff is 10 ms, jitter none; a negative delay retries at once
+      expect(failed!.retryAt! - failed!.at).toBe(expected);
+    },
+  );
+
   it("runEager resolves through a timeout and a retry", async () => {
     let first = true;
     const out = await runEager(
