@@ -112,6 +112,19 @@ export class InvalidCanvas extends Data.TaggedError("InvalidCanvas")<{
   }
 }
 
+/**
+ * `startWorker` was given an option out of range (`retryDefaults` with a
+ * field a task's `retry` option would refuse); the message names the field,
+ * the value and what is allowed.
+ */
+export class InvalidWorkerOptions extends Data.TaggedError("InvalidWorkerOptions")<{
+  readonly reason: string;
+}> {
+  override get message() {
+    return `invalid worker options: ${this.reason}`;
+  }
+}
+
 /** The run id given does not exist (or has expired after its retention). */
 export class RunNotFound extends Data.TaggedError("RunNotFound")<{ readonly runId: string }> {
   override get message() {

@@ -18,6 +18,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { type Logger, pino } from "pino";
 import { inputOf, type Outcome, shapeValue } from "./Args.ts";
+import { checkRetryDefaults } from "./Canvas.ts";
 import { liveClock, type WorkerClock } from "./Clock.ts";
 import { decode, encode } from "./Codec.ts";
 import { type ErrorInfo, fatal, InvalidOutput, RetryAfter, toErrorInfo } from "./Errors.ts";
@@ -48,7 +49,11 @@ export interface WorkerOptions {
    * long a missed signal can delay work.
    */
   readonly idleMs?: number;
-  /** Retry defaults applied under each task's own policy. */
+  /**
+   * Retry defaults applied under each task's own policy, checked as a task's
+   * `retry` option is (see `checkOptions`). `maxStalls` does not apply here:
+   * it is fixed at submit.
+   */
   readonly retryDefaults?: Partial<RetryPolicy>;
   readonly workerId?: string;
   readonly logger?: Logger;
@@ -145,11 +150,15 @@ const withoutCommandArgs = (v: unknown, depth = 0): unknown => {
 /**
  * Starts a worker.
  *
+ * @throws InvalidWorkerOptions when `retryDefaults` holds a field out of
+ *   range (the same ranges as a task's `retry` option).
+ *
  * @example
  * const worker = startWorker({ store, handlers, queues: ["default"], concurrency: 4 })
  * process.on("SIGTERM", () => worker.stop())
  */
 export const startWorker = (opts: WorkerOptions): Worker => {
+  if (opts.retryDefaults !== undefined) checkRetryDefaults(opts.retryDefaults);
   const store = opts.store;
   const queues = opts.queues ?? ["default"];
   const concurrency = Math.max(1, opts.concurrency ?? 8);
