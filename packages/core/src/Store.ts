@@ -196,7 +196,9 @@ export type StoreSignal = { readonly kind: "cancelled"; readonly runId: string }
  * A run with every node, for inspection. A record that cannot be decoded
  * never makes the read throw: a corrupt node shows `failed` with a
  * `CorruptRecord` error (and a placeholder spec when the spec is the corrupt
- * part), a corrupt run record shows status `failed`.
+ * part), a corrupt run record shows status `failed`, and a corrupt attempt
+ * history shows as one entry (attempt 0, `failed`) whose error is a
+ * `CorruptRecord` (the node's own state is kept).
  */
 export interface RunSnapshot {
   readonly run: RunRecord & {

@@ -920,7 +920,8 @@ export class RedisStore implements Store {
    * One node of a snapshot. Never throws: a record or spec that cannot be
    * decoded shows as the scripts will treat it, `failed` with a
    * `CorruptRecord` error naming the key and field (a placeholder spec for a
-   * corrupt spec).
+   * corrupt spec); an unreadable history shows as one `CorruptRecord` entry
+   * (see `decodeHistory`).
    */
   private readNode(
     key: string,
@@ -931,7 +932,7 @@ export class RedisStore implements Store {
     prog: Buffer | null | undefined,
     hist: Buffer | null | undefined,
   ): RunSnapshot["nodes"][number] {
-    const history = decodeHistory(hist);
+    const history = decodeHistory(hist, { key, field: `h${id}` });
     const error = decodeError(err, { key, field: `e${id}` });
     const progress = decodeProgress(prog);
     let node: NodeRecord;
