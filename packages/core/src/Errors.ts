@@ -125,6 +125,19 @@ export class InvalidWorkerOptions extends Data.TaggedError("InvalidWorkerOptions
   }
 }
 
+/**
+ * `ctx.progress` (a store's `progress`) was given something that is not
+ * progress: see `checkProgress` for what is allowed. Nothing is recorded;
+ * the message names the field and the value.
+ */
+export class InvalidProgress extends Data.TaggedError("InvalidProgress")<{
+  readonly reason: string;
+}> {
+  override get message() {
+    return `invalid progress: ${this.reason}`;
+  }
+}
+
 /** The run id given does not exist (or has expired after its retention). */
 export class RunNotFound extends Data.TaggedError("RunNotFound")<{ readonly runId: string }> {
   override get message() {

@@ -265,7 +265,13 @@ export interface Store {
    * `claim.token` no longer holds the lease (a re-sent park is harmless).
    */
   park(claim: Claim, opts: { readonly now: number }): Promise<void>;
-  /** Records a running node's progress; answers whether its lease is still held, lost, or its run cancelled. */
+  /**
+   * Records a running node's progress; answers whether its lease is still
+   * held, lost, or its run cancelled.
+   *
+   * @throws InvalidProgress, recording nothing, when `progress` is not
+   *   progress (see `checkProgress`); checked before anything is read.
+   */
   progress(claim: Claim, progress: Progress): Promise<LeaseState>;
   /**
    * Promotes due retries and re-delivers expired leases on `queues`, in

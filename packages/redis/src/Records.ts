@@ -17,6 +17,7 @@ import {
   type AttemptOutcome,
   type AttemptRecord,
   CorruptRecord,
+  checkProgress,
   corruptRecordInfo,
   type DagNode,
   decode,
@@ -208,12 +209,11 @@ export const decodeHistory = (
   }
 };
 
-/** Decodes progress bytes; `undefined` when there are none or they cannot be read. */
+/** Decodes progress bytes (checked as `progress` checks them); `undefined` when there are none or they are not progress. */
 export const decodeProgress = (bytes: Uint8Array | null | undefined): Progress | undefined => {
   if (!bytes) return undefined;
   try {
-    const p = decode(bytes) as Progress | null;
-    return p !== null && typeof p === "object" && typeof p.current === "number" ? p : undefined;
+    return checkProgress(decode(bytes));
   } catch {
     return undefined;
   }

@@ -12,6 +12,7 @@ import {
   type Claim,
   type ClaimRequest,
   type CompleteOptions,
+  checkProgress,
   corruptRecordInfo,
   type DagNode,
   type DepResult,
@@ -614,13 +615,14 @@ export class RedisStore implements Store {
   }
 
   async progress(claim: Claim, progress: Progress): Promise<LeaseState> {
+    const checked = encode(checkProgress(progress));
     const s = this.shardOfRun(claim.runId);
     const r = s.run(claim.runId);
     const v = Number(
       await this.script(
         "progress",
         [s.queue(claim.spec.queue).leases, r.results, r.record],
-        [`${claim.runId}#${claim.nodeId}#${claim.token}`, claim.nodeId, encode(progress)],
+        [`${claim.runId}#${claim.nodeId}#${claim.token}`, claim.nodeId, checked],
       ),
     );
     return v === 2 ? "cancelled" : v === 1 ? "held" : "lost";
