@@ -119,16 +119,22 @@ describe("a worker through a Redis restart", () => {
     const store = await RedisStore.connect(first.url, { prefix: "restart" });
     cleanups.push(() => store.close());
 
-    // every heartbeat started while Redis is down settles here (before the fix: ["lost"])
-    let down = false;
+    // every heartbeat started while Redis is down settles `heartbeatDuringOutage` (before the
+    // fix: ["lost"]); the first one started once it is back settles `heartbeatAfterOutage`
+    let phase: "up" | "down" | "back" = "up";
     let outage!: (r: Settled<ReadonlyArray<LeaseState>>) => void;
     const heartbeatDuringOutage = new Promise<Settled<ReadonlyArray<LeaseState>>>((r) => {
       outage = r;
     });
+    let recovered!: (r: Settled<ReadonlyArray<LeaseState>>) => void;
+    const heartbeatAfterOutage = new Promise<Settled<ReadonlyArray<LeaseState>>>((r) => {
+      recovered = r;
+    });
     const heartbeat = store.heartbeat.bind(store);
     store.heartbeat = (claims, opts) => {
       const p = heartbeat(claims, opts);
-      if (down) void settled(p).then(outage);
+      if (phase === "down") void settled(p).then(outage);
+      if (phase === "back") void settled(p).then(recovered);
       return p;
     };
 
@@ -168,7 +174,7 @@ describe("a worker through a Redis restart", () => {
     const signal = await running;
 
     await first.stop(); // SIGTERM: the append-only file is flushed
-    down = true;
+    phase = "down";
     const hb = await heartbeatDuringOutage;
     expect(hb.ok).toBe(false);
     expect(!hb.ok && hb.error).toBeInstanceOf(StoreUnavailable);
@@ -177,11 +183,22 @@ describe("a worker through a Redis restart", () => {
     const back = once(store.redis, "ready");
     await server(persist, first.port);
     await back;
+    phase = "back";
+    expect(await heartbeatAfterOutage).toEqual({ ok: true, value: ["held"] });
     finish();
     expect(await run.result({ timeout: 20_000 })).toBe(42);
     expect(signal.aborted).toBe(false);
     const node = (await store.getRun(run.runId))!.nodes[0]!;
     expect([node.state, node.attempts, node.stalls, node.history]).toEqual(["succeeded", 1, 0, []]);
     expect(log).not.toMatch(/lease lost|LeaseLost/);
+    // the outage in the worker's log: one error line, reminders at most, one line when it ended
+    const lines = log
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { level: number; msg: string });
+    expect(lines.filter((l) => l.level >= 50)).toMatchObject([
+      { msg: expect.stringMatching(/ failed: the store is unavailable; retrying with backoff/) },
+    ]);
+    expect(lines.filter((l) => /^store reachable again after /.test(l.msg))).toHaveLength(1);
   });
 });
