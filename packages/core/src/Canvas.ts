@@ -18,7 +18,7 @@
  */
 import type { Schema } from "effect";
 import { MAX_VALUE_DEPTH, valueProblem } from "./Codec.ts";
-import { InvalidCanvas } from "./Errors.ts";
+import { InvalidCanvas, InvalidWorkerOptions } from "./Errors.ts";
 import type { RetryPolicy } from "./Retry.ts";
 
 /** What a canvas needs to know of a task: its name, input schema and options. */
@@ -69,7 +69,7 @@ const QUEUE = /^[A-Za-z0-9_.:-]{1,128}$/;
  * @throws InvalidCanvas naming the task, the option, the value and the allowed range.
  */
 export const checkOptions = (task: string, options: TaskOptions): void => {
-  const refuse = (option: string, value: unknown, allowed: string): never => {
+  const refuse: Refuse = (option, value, allowed) => {
     throw new InvalidCanvas({
       reason: `task "${task}": option ${option} must be ${allowed}, got ${show(value)}`,
     });
@@ -89,35 +89,60 @@ export const checkOptions = (task: string, options: TaskOptions): void => {
     !(isNum(o.timeoutMs) && o.timeoutMs >= 1 && o.timeoutMs <= MAX_TIMER_MS)
   )
     refuse("timeoutMs", o.timeoutMs, `a number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days)`);
-  if (o.retry === undefined) return;
-  if (typeof o.retry !== "object" || o.retry === null) refuse("retry", o.retry, "an object");
-  const r = o.retry as Record<keyof RetryPolicy, unknown>;
+  if (o.retry !== undefined) checkRetry("retry", o.retry, refuse);
+};
+
+/** Raises the error for `option` (its path, e.g. `retry.maxAttempts`) holding `value`, outside `allowed`. */
+type Refuse = (option: string, value: unknown, allowed: string) => never;
+
+/** Checks retry policy fields (see {@link checkOptions}), refusing the first bad one as `<at>.<field>`. */
+const checkRetry = (at: string, retry: unknown, refuse: Refuse): void => {
+  if (typeof retry !== "object" || retry === null || Array.isArray(retry))
+    refuse(at, retry, "an object");
+  const r = retry as Record<keyof RetryPolicy, unknown>;
   if (r.maxAttempts !== undefined && !(isInt(r.maxAttempts) && r.maxAttempts >= 1))
-    refuse("retry.maxAttempts", r.maxAttempts, "an integer ≥ 1 (1 = never retry)");
+    refuse(`${at}.maxAttempts`, r.maxAttempts, "an integer ≥ 1 (1 = never retry)");
   if (r.maxStalls !== undefined && !(isInt(r.maxStalls) && r.maxStalls >= 0))
-    refuse("retry.maxStalls", r.maxStalls, "an integer ≥ 0");
+    refuse(`${at}.maxStalls`, r.maxStalls, "an integer ≥ 0");
   if (r.jitter !== undefined && !["none", "full", "equal"].includes(r.jitter as string))
-    refuse("retry.jitter", r.jitter, `"none", "full" or "equal"`);
+    refuse(`${at}.jitter`, r.jitter, `"none", "full" or "equal"`);
   if (r.unitMs !== undefined && !(isNum(r.unitMs) && r.unitMs >= 1))
-    refuse("retry.unitMs", r.unitMs, "a finite number of ms ≥ 1");
+    refuse(`${at}.unitMs`, r.unitMs, "a finite number of ms ≥ 1");
   for (const list of ["retryOn", "nonRetryable"] as const) {
     const v = r[list];
     if (v !== undefined && !(Array.isArray(v) && v.every((x) => typeof x === "string")))
-      refuse(`retry.${list}`, v, "an array of error tags (strings)");
+      refuse(`${at}.${list}`, v, "an array of error tags (strings)");
   }
   if (r.backoff === undefined) return;
   const b = r.backoff as Record<string, unknown> | null;
   const ms = (field: string) => {
     const v = b?.[field];
-    if (!(isNum(v) && v >= 0)) refuse(`retry.backoff.${field}`, v, "a finite number of ms ≥ 0");
+    if (!(isNum(v) && v >= 0)) refuse(`${at}.backoff.${field}`, v, "a finite number of ms ≥ 0");
   };
   if (b?.kind === "fixed") ms("delayMs");
   else if (b?.kind === "exponential") {
     ms("baseMs");
     ms("maxMs");
     if (!(isNum(b.factor) && b.factor >= 1))
-      refuse("retry.backoff.factor", b.factor, "a finite number ≥ 1");
-  } else refuse("retry.backoff.kind", b?.kind, `"fixed" or "exponential"`);
+      refuse(`${at}.backoff.factor`, b.factor, "a finite number ≥ 1");
+  } else refuse(`${at}.backoff.kind`, b?.kind, `"fixed" or "exponential"`);
+};
+
+/**
+ * Checks a worker's `retryDefaults` (`startWorker({ retryDefaults })`): the
+ * same fields and ranges as a task's `retry` option (see
+ * {@link checkOptions}). `maxStalls` is accepted but does not apply (it is
+ * read from the node, fixed at submit).
+ *
+ * @throws InvalidWorkerOptions naming the field, the value and the allowed range.
+ */
+export const checkRetryDefaults = (retryDefaults: unknown): void => {
+  const refuse: Refuse = (option, value, allowed) => {
+    throw new InvalidWorkerOptions({
+      reason: `${option} must be ${allowed}, got ${show(value)}`,
+    });
+  };
+  checkRetry("retryDefaults", retryDefaults, refuse);
 };
 
 const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);

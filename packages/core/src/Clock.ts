@@ -1,7 +1,9 @@
 /**
  * The clock the worker runtime reads and sleeps on. The live clock is
- * `Date.now` and timers; a simulation passes a virtual clock (effect's
- * TestClock, see `@weft/testing`'s simulator) so no real time passes.
+ * `Date.now` and timers; a simulation passes a virtual clock
+ * (`virtualClock` in `@weft/testing`: a queue of sleepers whose time moves
+ * only when the simulator advances it, see docs/testing.md) so no real
+ * time passes.
  *
  * @since 0.1.0
  */

@@ -275,8 +275,43 @@ export const encode = (value: unknown): Uint8Array => {
  *   msgpack value, hold an extension type, or nest deeper than 512 levels.
  */
 export const decode = (bytes: Uint8Array): unknown => {
-  const problem = scan(bytes);
-  if (problem !== undefined) throw new CorruptRecord({ reason: problem });
+  const end = scan(bytes, 0);
+  if (typeof end === "string") throw new CorruptRecord({ reason: end });
+  if (end !== bytes.length)
+    throw new CorruptRecord({
+      reason: `${bytes.length - end} bytes after the end of the msgpack value`,
+    });
+  return unpack(bytes);
+};
+
+/**
+ * Decodes bytes that hold msgpack values one after another (a record a
+ * script appends to, such as a node's attempt history), each checked as
+ * {@link decode} checks one value. Empty bytes hold no value.
+ *
+ * @throws CorruptRecord (non-retryable) when a value is not complete
+ *   msgpack, holds an extension type or nests deeper than 512 levels; the
+ *   reason names the value (1-based) and its offset.
+ * @example
+ * decodeSequence(Buffer.concat([encode(1), encode("a")])) // [1, "a"]
+ */
+export const decodeSequence = (bytes: Uint8Array): unknown[] => {
+  const values: unknown[] = [];
+  for (let pos = 0; pos < bytes.length; ) {
+    const end = scan(bytes, pos);
+    if (typeof end === "string") {
+      throw new CorruptRecord({
+        reason: `value ${values.length + 1} (at offset ${pos}): ${end}`,
+      });
+    }
+    values.push(unpack(bytes.subarray(pos, end)));
+    pos = end;
+  }
+  return values;
+};
+
+/** msgpackr's reading of bytes {@link scan} accepted as one value. */
+const unpack = (bytes: Uint8Array): unknown => {
   try {
     return unpackr.unpack(bytes);
   } catch (e) {
@@ -285,13 +320,14 @@ export const decode = (bytes: Uint8Array): unknown => {
 };
 
 /**
- * Walks msgpack bytes without building values (and without recursion):
- * refuses extension types but `undefined`, the unused byte 0xc1, truncation,
- * trailing bytes and nesting deeper than {@link MAX_STORED_DEPTH}.
+ * Walks the msgpack value that starts at `start` without building it (and
+ * without recursion), and returns the offset just after it: refuses
+ * extension types but `undefined`, the unused byte 0xc1, truncation and
+ * nesting deeper than {@link MAX_STORED_DEPTH}, returning why.
  */
-const scan = (b: Uint8Array): string | undefined => {
+const scan = (b: Uint8Array, start: number): number | string => {
   const end = b.length;
-  let pos = 0;
+  let pos = start;
   let pending = 1; // values left to read in the innermost open container
   let outer: number[] | undefined; // values left in each enclosing container
   for (;;) {
@@ -399,8 +435,7 @@ const scan = (b: Uint8Array): string | undefined => {
       pending = children;
     }
   }
-  if (pos !== end) return `${end - pos} bytes after the end of the msgpack value`;
-  return undefined;
+  return pos;
 };
 
 const extension = (b: Uint8Array, at: number): string => {

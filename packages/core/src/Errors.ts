@@ -34,7 +34,10 @@ export class NonRetryableError extends Error {
 /**
  * Thrown by a handler to be retried after a specific delay instead of the
  * policy's backoff (Celery's `self.retry(countdown=...)`). The attempt still
- * counts: when none are left, the node fails with this error.
+ * counts: when none are left, the node fails with this error. A negative
+ * delay retries at once; a delay that is not a finite number (`NaN`,
+ * `Infinity`, e.g. from a header that did not parse) is ignored: the policy's
+ * backoff applies and the worker logs a warning.
  *
  * @example
  * throw new RetryAfter("rate limited by the API", 30_000)
@@ -106,6 +109,32 @@ export class InvalidCanvas extends Data.TaggedError("InvalidCanvas")<{
 }> {
   override get message() {
     return `invalid canvas: ${this.reason}`;
+  }
+}
+
+/**
+ * `startWorker` was given an option out of range (`retryDefaults` with a
+ * field a task's `retry` option would refuse); the message names the field,
+ * the value and what is allowed.
+ */
+export class InvalidWorkerOptions extends Data.TaggedError("InvalidWorkerOptions")<{
+  readonly reason: string;
+}> {
+  override get message() {
+    return `invalid worker options: ${this.reason}`;
+  }
+}
+
+/**
+ * `ctx.progress` (a store's `progress`) was given something that is not
+ * progress: see `checkProgress` for what is allowed. Nothing is recorded;
+ * the message names the field and the value.
+ */
+export class InvalidProgress extends Data.TaggedError("InvalidProgress")<{
+  readonly reason: string;
+}> {
+  override get message() {
+    return `invalid progress: ${this.reason}`;
   }
 }
 

@@ -39,6 +39,11 @@ export interface TaskContext {
    * will be recorded) or `"cancelled"` (the run was cancelled). On `lost` or
    * `cancelled` it also aborts {@link TaskContext.signal}.
    *
+   * @throws InvalidProgress (rejects, recording nothing) when `p` is not
+   *   `{ current: finite number, total?: finite ≥ 0, message?: string of at
+   *   most 1 000 characters }` (see `checkProgress`).
+   * @throws StoreUnavailable when the store cannot be reached.
+   *
    * @example
    * for (const item of items) {
    *   if ((await ctx.progress({ current: i++, total: items.length })) !== "held") break

@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import type { Dag } from "./Dag.ts";
-import { corruptRecordInfo, type ErrorInfo } from "./Errors.ts";
+import { corruptRecordInfo, type ErrorInfo, InvalidProgress } from "./Errors.ts";
 
 /** A node's state. */
 export type NodeState =
@@ -37,12 +37,72 @@ export const TERMINAL: ReadonlySet<NodeState> = new Set([
   "skipped",
 ]);
 
-/** Progress reported by a running handler. */
+/**
+ * Progress reported by a running handler (`ctx.progress`): `current` a
+ * finite number, `total` a finite number ≥ 0, `message` at most
+ * {@link MAX_PROGRESS_MESSAGE} characters; every store refuses anything else
+ * (see {@link checkProgress}).
+ */
 export interface Progress {
   readonly current: number;
   readonly total?: number;
   readonly message?: string;
 }
+
+/** The longest progress message a store keeps, in characters (UTF-16 code units). */
+export const MAX_PROGRESS_MESSAGE = 1_000;
+
+/**
+ * Checks progress given to a store (it may come from untyped code) and
+ * returns it with only its known fields (`total` and `message` left out when
+ * `undefined`), the form every store keeps.
+ *
+ * @throws InvalidProgress naming the field, the value and what is allowed:
+ *   not an object, `current` not a finite number, `total` not a finite
+ *   number ≥ 0, `message` not a string or longer than
+ *   {@link MAX_PROGRESS_MESSAGE} characters, or a field other than these three.
+ */
+export const checkProgress = (p: unknown): Progress => {
+  const refuse = (reason: string): never => {
+    throw new InvalidProgress({ reason });
+  };
+  if (typeof p !== "object" || p === null || Array.isArray(p))
+    return refuse(`progress must be an object { current, total?, message? }, got ${shown(p)}`);
+  const { current, total, message, ...rest } = p as Record<string, unknown>;
+  const extra = Object.keys(rest);
+  if (extra.length > 0)
+    refuse(
+      `progress has unknown field ${JSON.stringify(extra[0])}: only current, total and message are kept`,
+    );
+  if (typeof current !== "number" || !Number.isFinite(current))
+    refuse(`progress.current must be a finite number, got ${shown(current)}`);
+  if (total !== undefined && !(typeof total === "number" && Number.isFinite(total) && total >= 0))
+    refuse(`progress.total must be a finite number ≥ 0 or absent, got ${shown(total)}`);
+  if (message !== undefined && typeof message !== "string")
+    refuse(`progress.message must be a string or absent, got ${shown(message)}`);
+  if (typeof message === "string" && message.length > MAX_PROGRESS_MESSAGE)
+    refuse(
+      `progress.message must be at most ${MAX_PROGRESS_MESSAGE} characters, got ${message.length}`,
+    );
+  return {
+    current: current as number,
+    ...(total === undefined ? {} : { total: total as number }),
+    ...(message === undefined ? {} : { message: message as string }),
+  };
+};
+
+const shown = (v: unknown): string => {
+  if (typeof v === "string") return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (typeof v === "number" || typeof v === "boolean" || v == null) return String(v);
+  if (typeof v === "bigint") return `${v}n`;
+  if (typeof v === "function") return "a function";
+  if (typeof v === "symbol") return "a symbol";
+  if (Array.isArray(v)) return "an array";
+  const proto = Object.getPrototypeOf(v) as { constructor?: { name?: string } } | null;
+  return proto === null || proto === Object.prototype
+    ? "an object"
+    : `an instance of ${proto.constructor?.name || "a class"}`;
+};
 
 /** How an attempt ended. */
 export type AttemptOutcome = "succeeded" | "failed" | "stalled" | "released" | "cancelled";

@@ -196,7 +196,9 @@ export type StoreSignal = { readonly kind: "cancelled"; readonly runId: string }
  * A run with every node, for inspection. A record that cannot be decoded
  * never makes the read throw: a corrupt node shows `failed` with a
  * `CorruptRecord` error (and a placeholder spec when the spec is the corrupt
- * part), a corrupt run record shows status `failed`.
+ * part), a corrupt run record shows status `failed`, and a corrupt attempt
+ * history shows as one entry (attempt 0, `failed`) whose error is a
+ * `CorruptRecord` (the node's own state is kept).
  */
 export interface RunSnapshot {
   readonly run: RunRecord & {
@@ -237,7 +239,17 @@ export interface Store {
   complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult>;
   /** Records a failed attempt: `retryAt` schedules a retry, `null` fails the node for good. */
   fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<SettleResult>;
-  /** Extends leases; reports for each claim whether it is still held, lost, or its run was cancelled. */
+  /**
+   * Extends leases; reports for each claim whether it is still held, lost, or
+   * its run was cancelled. `"lost"` means the store answered that the claim's
+   * token no longer holds the lease (it expired and the node was
+   * re-delivered): a store that cannot be reached answers nothing.
+   *
+   * @throws StoreUnavailable when the store cannot be reached (a connection
+   *   lost or timed out): whether the leases were extended is unknown, and
+   *   they still hold until they expire. The worker keeps its handlers
+   *   running and heartbeats again on its next tick.
+   */
   heartbeat(
     claims: ReadonlyArray<Claim>,
     opts: { readonly now: number; readonly leaseMs: number },
@@ -253,7 +265,13 @@ export interface Store {
    * `claim.token` no longer holds the lease (a re-sent park is harmless).
    */
   park(claim: Claim, opts: { readonly now: number }): Promise<void>;
-  /** Records a running node's progress; answers whether its lease is still held, lost, or its run cancelled. */
+  /**
+   * Records a running node's progress; answers whether its lease is still
+   * held, lost, or its run cancelled.
+   *
+   * @throws InvalidProgress, recording nothing, when `progress` is not
+   *   progress (see `checkProgress`); checked before anything is read.
+   */
   progress(claim: Claim, progress: Progress): Promise<LeaseState>;
   /**
    * Promotes due retries and re-delivers expired leases on `queues`, in

@@ -18,9 +18,17 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { type Logger, pino } from "pino";
 import { inputOf, type Outcome, shapeValue } from "./Args.ts";
+import { checkRetryDefaults } from "./Canvas.ts";
 import { liveClock, type WorkerClock } from "./Clock.ts";
 import { decode, encode } from "./Codec.ts";
-import { type ErrorInfo, fatal, InvalidOutput, RetryAfter, toErrorInfo } from "./Errors.ts";
+import {
+  type ErrorInfo,
+  fatal,
+  InvalidOutput,
+  RetryAfter,
+  StoreUnavailable,
+  toErrorInfo,
+} from "./Errors.ts";
 import type { BoundHandler, TaskContext } from "./Handler.ts";
 import { acquireLock, type HeldLock } from "./Locks.ts";
 import { policyOf } from "./Policy.ts";
@@ -48,7 +56,11 @@ export interface WorkerOptions {
    * long a missed signal can delay work.
    */
   readonly idleMs?: number;
-  /** Retry defaults applied under each task's own policy. */
+  /**
+   * Retry defaults applied under each task's own policy, checked as a task's
+   * `retry` option is (see `checkOptions`). `maxStalls` does not apply here:
+   * it is fixed at submit.
+   */
   readonly retryDefaults?: Partial<RetryPolicy>;
   readonly workerId?: string;
   readonly logger?: Logger;
@@ -95,6 +107,14 @@ const allows = (retryIf: ((e: ErrorInfo) => boolean) | undefined, error: ErrorIn
   }
 };
 
+/**
+ * The delay a `RetryAfter` asks for, ms: a negative one is 0 (retry at once);
+ * a non-finite one (`NaN`, `Infinity`: a Retry-After header that did not
+ * parse) is ignored, and the policy's backoff applies.
+ */
+const requestedDelay = (e: RetryAfter): number | undefined =>
+  Number.isFinite(e.delayMs) ? Math.max(0, e.delayMs) : undefined;
+
 const keyOf = (c: Claim) => `${c.runId}:${c.nodeId}`;
 
 /** Whether `a` and `b` are the same attempt: same run, node and fencing token. */
@@ -114,11 +134,87 @@ const leaseReason = (state: Exclude<LeaseState, "held">): Error =>
     ? reason("Cancelled", "run cancelled", false)
     : reason("LeaseLost", "lease lost: the node was re-delivered to another worker", true);
 
-/** Why a settle report was refused, for the log. */
-const refusal = (r: Extract<SettleResult, { ok: false }>, what: string): string =>
-  r.reason === "cancelled"
-    ? `${what} not recorded: the run was cancelled`
-    : `${what} rejected: the lease was lost and the node re-delivered`;
+/**
+ * Logs why a settle report was refused: the run was cancelled (expected: at
+ * info), or the lease was lost and the node re-delivered (at warn).
+ */
+const logRefusal = (log: Logger, r: Extract<SettleResult, { ok: false }>, what: string): void => {
+  if (r.reason === "cancelled") log.info(`${what} not recorded: the run was cancelled`);
+  else log.warn(`${what} rejected: the lease was lost and the node re-delivered`);
+};
+
+/** How long after an outage's first failure its first reminder may be logged, ms; then doubling. */
+const OUTAGE_LOG_FIRST_MS = 1_000;
+/** The longest interval between two reminders of one outage, ms. */
+const OUTAGE_LOG_MAX_MS = 60_000;
+
+/** What {@link outageLog} reports to. */
+interface OutageLog {
+  /**
+   * Counts a failed store call. A `StoreUnavailable` (but a `permission`
+   * one, which fails one command every time) is the store's outage: the
+   * first one is logged (error), later ones at most one line per backoff
+   * step (warn, with the count), and it returns true. Any other error is
+   * left to the caller to log (it returns false).
+   */
+  failed(what: string, err: unknown): boolean;
+  /** A store call succeeded: ends an outage, with one "store reachable again" line. */
+  ok(): void;
+}
+
+/**
+ * One account of a store outage for a worker's background calls (claims,
+ * heartbeats, maintenance, registration, waits): while Redis is down each of
+ * them fails every tick, and a line per failure would flood the log. Lines:
+ * the first failure (error); then a reminder with the count of failed calls
+ * at most once per step, the steps doubling from 1 s to 1 min; and one
+ * "store reachable again" line (warn) at the first call that succeeds.
+ */
+const outageLog = (log: Logger, now: () => number): OutageLog => {
+  let outage: { since: number; failures: number; stepMs: number; nextAt: number } | undefined;
+  return {
+    failed: (what, err) => {
+      // a refused command (NOPERM) fails that command alone, every time: not an outage
+      if (!(err instanceof StoreUnavailable) || err.failure === "permission") return false;
+      const t = now();
+      if (!outage) {
+        outage = {
+          since: t,
+          failures: 1,
+          stepMs: OUTAGE_LOG_FIRST_MS,
+          nextAt: t + OUTAGE_LOG_FIRST_MS,
+        };
+        log.error(
+          { err, op: what },
+          `${what} failed: the store is unavailable; retrying with backoff (running handlers go on: their leases hold until they expire)`,
+        );
+        return true;
+      }
+      outage.failures += 1;
+      if (t >= outage.nextAt) {
+        const downMs = t - outage.since;
+        log.warn(
+          { err, op: what, failures: outage.failures, downMs },
+          `the store is still unavailable after ${seconds(downMs)}: ${outage.failures} calls failed; retrying`,
+        );
+        outage.stepMs = Math.min(2 * outage.stepMs, OUTAGE_LOG_MAX_MS);
+        outage.nextAt = t + outage.stepMs;
+      }
+      return true;
+    },
+    ok: () => {
+      if (!outage) return;
+      const downMs = now() - outage.since;
+      log.warn(
+        { failures: outage.failures, downMs },
+        `store reachable again after ${seconds(downMs)} (${outage.failures} calls failed)`,
+      );
+      outage = undefined;
+    },
+  };
+};
+
+const seconds = (ms: number): string => `${(ms / 1_000).toFixed(1)} s`;
 
 /** A serialised error with every nested `command: { name, args }` reduced to `{ name }`. */
 const withoutCommandArgs = (v: unknown, depth = 0): unknown => {
@@ -137,11 +233,15 @@ const withoutCommandArgs = (v: unknown, depth = 0): unknown => {
 /**
  * Starts a worker.
  *
+ * @throws InvalidWorkerOptions when `retryDefaults` holds a field out of
+ *   range (the same ranges as a task's `retry` option).
+ *
  * @example
  * const worker = startWorker({ store, handlers, queues: ["default"], concurrency: 4 })
  * process.on("SIGTERM", () => worker.stop())
  */
 export const startWorker = (opts: WorkerOptions): Worker => {
+  if (opts.retryDefaults !== undefined) checkRetryDefaults(opts.retryDefaults);
   const store = opts.store;
   const queues = opts.queues ?? ["default"];
   const concurrency = Math.max(1, opts.concurrency ?? 8);
@@ -176,10 +276,19 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   };
   // a registration outlives a few missed refreshes (one per heartbeat tick)
   const registryTtlMs = Math.max(5_000, 3 * heartbeatMs);
+  const outage = outageLog(log, now);
+  /** Runs a background store call: its success ends an outage, its failure is logged through `outage`. */
+  const background = (what: string, call: () => Promise<unknown>): Promise<void> =>
+    call().then(
+      () => outage.ok(),
+      (e: unknown) => {
+        if (!outage.failed(what, e)) log.warn({ err: e }, `${what} failed`);
+      },
+    );
   const register = () =>
-    store
-      .registerWorker(info, { now: now(), ttlMs: registryTtlMs })
-      .catch((e) => log.warn({ err: e }, "worker registration failed"));
+    background("worker registration", () =>
+      store.registerWorker(info, { now: now(), ttlMs: registryTtlMs }),
+    );
   const slots = new Map<Slot, Promise<void>>();
   let stopping = false;
   let wake = new AbortController();
@@ -201,8 +310,9 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     const asked = [...slots.keys()]
       .filter((s) => !s.released)
       .map((slot) => ({ slot, claim: slot.claim }));
+    // a heartbeat that fails (the store unreachable) aborts nothing: the leases hold until
+    // they expire, and the next heartbeat that gets through says which were lost
     const renew = async () => {
-      if (asked.length === 0) return;
       const states = await store.heartbeat(
         asked.map((a) => a.claim),
         { now: now(), leaseMs },
@@ -212,13 +322,13 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         if (a && st !== "held") abortAttempt(a.slot, a.claim, leaseReason(st));
       });
     };
-    await Promise.all([renew(), register()]);
+    await Promise.all([asked.length > 0 && background("heartbeat", renew), register()]);
   };
-  const every = async (ms: number, what: string, fn: () => Promise<unknown>) => {
+  const every = async (ms: number, fn: () => Promise<void>) => {
     while (!halt.signal.aborted) {
       await clock.sleep(ms, halt.signal);
       if (halt.signal.aborted) return;
-      await fn().catch((e) => log.warn({ err: e }, `${what} failed`));
+      await fn();
     }
   };
 
@@ -295,7 +405,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
           nextMax: stopping ? 0 : 1,
           leaseMs,
         });
-        if (!r.ok) nlog().warn(refusal(r, "completion"));
+        if (!r.ok) logRefusal(nlog(), r, "completion");
         else if (log.isLevelEnabled("debug")) nlog().debug("node succeeded");
         return r.ok ? r.next[0] : undefined;
       }
@@ -306,7 +416,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       const retry = shouldRetry(policy, failures, outcome.error) && allows(retryIf, outcome.error);
       const at = retry ? now() + (outcome.delayMs ?? delay(policy, failures, random)) : null;
       const r = await store.fail(claim, outcome.error, { now: now(), retryAt: at });
-      if (!r.ok) nlog().warn(refusal(r, "failure report"));
+      if (!r.ok) logRefusal(nlog(), r, "failure report");
       else if (outcome.error.tag === "Cancelled") nlog().info("attempt stopped: run cancelled");
       else
         nlog()[retry ? "info" : "warn"](
@@ -454,11 +564,14 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       }
       return { ok: true, bytes };
     } catch (e) {
-      return {
-        ok: false,
-        error: toErrorInfo(e),
-        ...(e instanceof RetryAfter ? { delayMs: Math.max(0, e.delayMs) } : {}),
-      };
+      const delayMs = e instanceof RetryAfter ? requestedDelay(e) : undefined;
+      if (e instanceof RetryAfter && delayMs === undefined) {
+        nlog().warn(
+          { delayMs: String(e.delayMs) },
+          "RetryAfter's delay is not a finite number of ms: the retry policy's backoff applies",
+        );
+      }
+      return { ok: false, error: toErrorInfo(e), ...(delayMs === undefined ? {} : { delayMs }) };
     } finally {
       settled.abort("done");
       await Promise.all(locks.map((l) => l.release().catch(() => undefined)));
@@ -485,11 +598,15 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     const w = { done: false, wait: Promise.resolve() };
     w.wait = store
       .waitForWork(queues, idleMs)
-      .catch(async (e: unknown) => {
-        if (stopping) return;
-        log.warn({ err: e }, "waiting for work failed");
-        await clock.sleep(Math.min(idleMs, 1_000), halt.signal); // no busy loop on a broken connection
-      })
+      .then(
+        () => outage.ok(),
+        async (e: unknown) => {
+          if (stopping) return;
+          if (!outage.failed("waiting for work", e))
+            log.warn({ err: e }, "waiting for work failed");
+          await clock.sleep(Math.min(idleMs, 1_000), halt.signal); // no busy loop on a broken connection
+        },
+      )
       .finally(() => {
         w.done = true;
       });
@@ -537,9 +654,10 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         });
         requestId = nextRequestId();
         failures = 0;
+        outage.ok();
       } catch (e) {
         failures += 1;
-        log.error({ err: e }, "claim failed; retrying");
+        if (!outage.failed("claim", e)) log.error({ err: e }, "claim failed; retrying");
         await clock.sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)), woken);
         continue;
       }
@@ -548,11 +666,9 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     }
   };
 
-  const heartbeats = every(heartbeatMs, "heartbeat", beat);
-  const maintenance = every(
-    Math.max(50, Math.min(1_000, Math.floor(leaseMs / 4))),
-    "maintenance",
-    () => store.maintain({ now: now(), queues }),
+  const heartbeats = every(heartbeatMs, beat);
+  const maintenance = every(Math.max(50, Math.min(1_000, Math.floor(leaseMs / 4))), () =>
+    background("maintenance", () => store.maintain({ now: now(), queues })),
   );
   log.info({ queues, tasks, concurrency, leaseMs, store: store.name }, "worker started");
   const looping = loop();

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import {
   CorruptRecord,
   decode,
+  decodeSequence,
   encode,
   InvalidOutput,
   MAX_VALUE_DEPTH,
@@ -255,6 +256,45 @@ describe("decode", () => {
         return;
       }
       expect(valueProblem(value, { plainData: true, maxDepth: 512 })).toBeUndefined();
+    },
+  );
+});
+
+describe("decodeSequence", () => {
+  test.prop([fc.array(plain, { maxLength: 5 })])(
+    "reads back values encoded one after another",
+    (values) => {
+      expect(decodeSequence(Buffer.concat(values.map((v) => encode(v))))).toEqual(values);
+    },
+  );
+
+  it.each([
+    [
+      "a Date (msgpack timestamp) as the second value",
+      "01d6ff00000000",
+      /^corrupt record: value 2 \(at offset 1\): a msgpack extension type -1/,
+    ],
+    ["a truncated last value", "0192a361", /^corrupt record: value 2 \(at offset 1\): truncated/],
+    ["the unused byte 0xc1", "c1", /value 1 \(at offset 0\): byte 0xc1/],
+  ])("refuses %s as a corrupt record", (_what, hex, why) => {
+    const e = thrown(() => decodeSequence(bytes(hex)));
+    expect(e).toBeInstanceOf(CorruptRecord);
+    expect((e as Error).message).toMatch(why);
+  });
+
+  test.prop([fc.uint8Array({ maxLength: 64 })])(
+    "turns any bytes into plain data values or a CorruptRecord, nothing else",
+    (random) => {
+      let values: unknown[];
+      try {
+        values = decodeSequence(random);
+      } catch (e) {
+        expect(e).toBeInstanceOf(CorruptRecord);
+        return;
+      }
+      for (const v of values) {
+        expect(valueProblem(v, { plainData: true, maxDepth: 512 })).toBeUndefined();
+      }
     },
   );
 });

@@ -16,9 +16,12 @@
 import {
   type AttemptOutcome,
   type AttemptRecord,
+  CorruptRecord,
+  checkProgress,
   corruptRecordInfo,
   type DagNode,
   decode,
+  decodeSequence,
   type ErrorInfo,
   encode,
   maxStallsOf,
@@ -29,7 +32,6 @@ import {
   type RunStatus,
   type Shape,
 } from "@weft/core";
-import { unpackMultiple } from "msgpackr";
 
 const CODE: Record<NodeState, string> = {
   waiting: "w",
@@ -145,36 +147,73 @@ export const decodeError = (
   }
 };
 
+const OUTCOMES: ReadonlySet<string> = new Set<AttemptOutcome>([
+  "succeeded",
+  "failed",
+  "stalled",
+  "released",
+  "cancelled",
+]);
+
+/** One history entry `[attempt, worker, startedAt, endedAt, outcome, error?]`, or why it is not one. */
+const historyEntry = (e: unknown, i: number): AttemptRecord => {
+  const bad = (why: string) => new Error(`entry ${i + 1} ${why}`);
+  if (!Array.isArray(e) || e.length < 5) throw bad("is not an attempt array");
+  const [attempt, worker, startedAt, endedAt, outcome, err] = e as unknown[];
+  if (!Number.isInteger(attempt)) throw bad("has an attempt number that is not an integer");
+  if (typeof worker !== "string") throw bad("has a worker that is not a string");
+  if (!Number.isFinite(startedAt) || !Number.isFinite(endedAt))
+    throw bad("has a time that is not a number");
+  if (typeof outcome !== "string" || !OUTCOMES.has(outcome))
+    throw bad(`has an unknown outcome ${JSON.stringify(outcome)}`);
+  const error = err === undefined ? undefined : decodeError(encode(err));
+  if (err !== undefined && error === undefined) throw bad("has an error that is not a map");
+  return {
+    attempt: attempt as number,
+    worker,
+    startedAt: startedAt as number,
+    endedAt: endedAt as number,
+    outcome: outcome as AttemptOutcome,
+    ...(error ? { error } : {}),
+  };
+};
+
 /**
  * Decodes a node's attempt history: concatenated msgpack values
- * `[attempt, worker, startedAt, endedAt, outcome, error?]`. Never throws:
- * bytes that cannot be read give no history.
+ * `[attempt, worker, startedAt, endedAt, outcome, error?]` (scripts append
+ * one per attempt that did not succeed), read through the plain-data
+ * decoder (`decodeSequence`). Never throws: bytes that are not such a
+ * history read as one entry (attempt 0, outcome `failed`) whose error is a
+ * `CorruptRecord` naming `where`, or as no history without `where`.
  */
-export const decodeHistory = (bytes: Uint8Array | null | undefined): AttemptRecord[] => {
+export const decodeHistory = (
+  bytes: Uint8Array | null | undefined,
+  where?: RecordPlace,
+): AttemptRecord[] => {
   if (!bytes || bytes.length === 0) return [];
   try {
-    return (unpackMultiple(bytes) as unknown[][]).map((e) => {
-      const error = e[5] === undefined ? undefined : decodeError(encode(e[5]));
-      return {
-        attempt: Number(e[0]),
-        worker: String(e[1]),
-        startedAt: Number(e[2]),
-        endedAt: Number(e[3]),
-        outcome: String(e[4]) as AttemptOutcome,
-        ...(error ? { error } : {}),
-      };
-    });
-  } catch {
-    return [];
+    return decodeSequence(bytes).map(historyEntry);
+  } catch (e) {
+    if (!where) return [];
+    const why = e instanceof CorruptRecord ? e.reason : reason(e);
+    return [
+      {
+        attempt: 0,
+        worker: "",
+        startedAt: 0,
+        endedAt: 0,
+        outcome: "failed",
+        error: corruptRecordInfo(where.key, where.field, `not an attempt history: ${why}`),
+      },
+    ];
   }
 };
 
-/** Decodes progress bytes; `undefined` when there are none or they cannot be read. */
+/** Decodes progress bytes (checked as `progress` checks them); `undefined` when there are none or they are not progress. */
 export const decodeProgress = (bytes: Uint8Array | null | undefined): Progress | undefined => {
   if (!bytes) return undefined;
   try {
-    const p = decode(bytes) as Progress | null;
-    return p !== null && typeof p === "object" && typeof p.current === "number" ? p : undefined;
+    return checkProgress(decode(bytes));
   } catch {
     return undefined;
   }

@@ -12,6 +12,7 @@ import {
   type Claim,
   type ClaimRequest,
   type CompleteOptions,
+  checkProgress,
   corruptRecordInfo,
   type DagNode,
   type DepResult,
@@ -40,7 +41,7 @@ import {
 } from "@weft/core";
 import type { ChainableCommander, Redis } from "ioredis";
 import { BLOCK_MAX_MS, connectUrl, type RedisTlsOptions } from "./Connect.ts";
-import { sanitizeError, storeError } from "./Errors.ts";
+import { classify, sanitizeError, storeError } from "./Errors.ts";
 import {
   lockKeys,
   memoKey,
@@ -546,6 +547,14 @@ export class RedisStore implements Store {
     return code === "REPLAYED" ? { ok: true, next: [], replayed: true } : { ok: true, next: [] };
   }
 
+  /**
+   * One pipelined `heartbeat` script per claim. A command that fails because
+   * Redis cannot serve it (see `classify`: connection lost, command timed
+   * out, LOADING...) makes the whole call raise `StoreUnavailable`: it says
+   * nothing about the lease, and answering `"lost"` would abort a handler
+   * whose lease still holds. Any other error of one command (a script error
+   * on that claim's keys) answers `"lost"` for that claim alone.
+   */
   async heartbeat(
     claims: ReadonlyArray<Claim>,
     opts: { now: number; leaseMs: number },
@@ -562,6 +571,12 @@ export class RedisStore implements Store {
       );
     }
     const res = (await pipe.exec()) ?? [];
+    // a command that failed for want of Redis (connection lost, timed out, not serving) says
+    // nothing about the lease: raise (StoreUnavailable) rather than answer "lost", which would
+    // abort a handler whose lease still holds
+    const down = res.find(([err]) => err && classify(err) !== undefined);
+    if (down) throw down[0];
+    // any other error is this claim's own (a script error on its keys): its lease cannot be kept
     return res.map(([err, v]) =>
       err ? "lost" : v === 2 ? "cancelled" : v === 1 ? "held" : "lost",
     );
@@ -600,13 +615,14 @@ export class RedisStore implements Store {
   }
 
   async progress(claim: Claim, progress: Progress): Promise<LeaseState> {
+    const checked = encode(checkProgress(progress));
     const s = this.shardOfRun(claim.runId);
     const r = s.run(claim.runId);
     const v = Number(
       await this.script(
         "progress",
         [s.queue(claim.spec.queue).leases, r.results, r.record],
-        [`${claim.runId}#${claim.nodeId}#${claim.token}`, claim.nodeId, encode(progress)],
+        [`${claim.runId}#${claim.nodeId}#${claim.token}`, claim.nodeId, checked],
       ),
     );
     return v === 2 ? "cancelled" : v === 1 ? "held" : "lost";
@@ -906,7 +922,8 @@ export class RedisStore implements Store {
    * One node of a snapshot. Never throws: a record or spec that cannot be
    * decoded shows as the scripts will treat it, `failed` with a
    * `CorruptRecord` error naming the key and field (a placeholder spec for a
-   * corrupt spec).
+   * corrupt spec); an unreadable history shows as one `CorruptRecord` entry
+   * (see `decodeHistory`).
    */
   private readNode(
     key: string,
@@ -917,7 +934,7 @@ export class RedisStore implements Store {
     prog: Buffer | null | undefined,
     hist: Buffer | null | undefined,
   ): RunSnapshot["nodes"][number] {
-    const history = decodeHistory(hist);
+    const history = decodeHistory(hist, { key, field: `h${id}` });
     const error = decodeError(err, { key, field: `e${id}` });
     const progress = decodeProgress(prog);
     let node: NodeRecord;

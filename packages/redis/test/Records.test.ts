@@ -4,6 +4,7 @@ import { arbCanvas } from "@weft/testing";
 import { describe, expect, it } from "vitest";
 import {
   decodeError,
+  decodeHistory,
   decodeNodeRecord,
   decodeSpec,
   encodeSpec,
@@ -86,6 +87,70 @@ describe("corrupt records", () => {
       tag: "CorruptRecord",
       message: expect.stringMatching(/^corrupt record: key k field e3: /),
     });
+  });
+});
+
+describe("attempt histories", () => {
+  const where = { key: "k", field: "h3" };
+  const entry = (attempt: number, error?: object) =>
+    encode([attempt, "w1", 1_000, 1_500, "failed", ...(error ? [error] : [])]);
+  const corrupt = (why: RegExp) => [
+    {
+      attempt: 0,
+      worker: "",
+      startedAt: 0,
+      endedAt: 0,
+      outcome: "failed",
+      error: {
+        tag: "CorruptRecord",
+        retryable: false,
+        message: expect.stringMatching(why),
+      },
+    },
+  ];
+
+  it("read every appended entry, errors included", () => {
+    const boom = { tag: "Boom", message: "no", retryable: true };
+    const bytes = Buffer.concat([entry(1, boom), entry(2)]);
+    expect(decodeHistory(bytes, where)).toEqual([
+      {
+        attempt: 1,
+        worker: "w1",
+        startedAt: 1_000,
+        endedAt: 1_500,
+        outcome: "failed",
+        error: boom,
+      },
+      { attempt: 2, worker: "w1", startedAt: 1_000, endedAt: 1_500, outcome: "failed" },
+    ]);
+    expect(decodeHistory(Buffer.alloc(0), where)).toEqual([]);
+  });
+
+  it("go through the plain-data decoder: a planted extension type (a msgpack timestamp) is corrupt, never a Date", () => {
+    // an entry whose worker is a timestamp extension (fixext 4, type -1)
+    const planted = Buffer.from("9501d6ff00000000cd03e8cd05dca66661696c6564", "hex");
+    expect(decodeHistory(Buffer.concat([entry(1), planted]), where)).toEqual(
+      corrupt(
+        /^corrupt record: key k field h3: not an attempt history: value 2 .*extension type -1/,
+      ),
+    );
+  });
+
+  it("show garbage, a truncated entry or an entry of the wrong shape as corrupt, naming key and field, without throwing", () => {
+    expect(decodeHistory(Buffer.from("garbage"), where)).toEqual(
+      corrupt(/field h3: not an attempt history: entry 1 is not an attempt array$/),
+    );
+    expect(decodeHistory(entry(1).subarray(0, 6), where)).toEqual(
+      corrupt(/field h3: not an attempt history: value 1 \(at offset 0\): truncated msgpack/),
+    );
+    expect(decodeHistory(encode([1, "w", 0, 0, "exploded"]), where)).toEqual(
+      corrupt(/entry 1 has an unknown outcome "exploded"$/),
+    );
+    expect(decodeHistory(encode([1, "w", 0, 0, "failed", "oops"]), where)).toEqual(
+      corrupt(/entry 1 has an error that is not a map$/),
+    );
+    // without a place to name, unreadable history shows as none
+    expect(decodeHistory(Buffer.from("garbage"))).toEqual([]);
   });
 });
 

@@ -235,6 +235,64 @@ describe("a corrupt record fails only its own node and run", () => {
   );
 });
 
+describe("a corrupt attempt history (h<n>)", () => {
+  it("shows as one CorruptRecord entry in getRun, which does not throw, and the node runs on", async () => {
+    const prefix = `corrupt${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const { runId } = await store.submit({
+      runId: "hist",
+      dag: compile(count.si(1)),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    const req = { workerId: "a", queues: ["default"], max: 1, leaseMs: 1_000 };
+    const [first] = await store.claim({ ...req, now: 1 });
+    const boom = { tag: "Boom", message: "once", retryable: true };
+    expect((await store.fail(first!, boom, { now: 2, retryAt: 3 })).ok).toBe(true);
+    expect((await store.getRun(runId))!.nodes[0]!.history).toMatchObject([
+      { attempt: 1, outcome: "failed", error: boom },
+    ]);
+    // a msgpack timestamp (an extension type) appended to the history
+    await raw.hset(
+      runKey(prefix, runId),
+      "h0",
+      Buffer.concat([
+        (await raw.hgetBuffer(runKey(prefix, runId), "h0"))!,
+        Buffer.from("d6ff00000000", "hex"),
+      ]),
+    );
+    const snap = (await store.getRun(runId))!;
+    expect(snap.nodes[0]).toMatchObject({ state: "retrying", attempts: 1 });
+    expect(snap.nodes[0]!.history).toEqual([
+      {
+        attempt: 0,
+        worker: "",
+        startedAt: 0,
+        endedAt: 0,
+        outcome: "failed",
+        error: {
+          tag: "CorruptRecord",
+          retryable: false,
+          message: expect.stringMatching(
+            new RegExp(
+              `^corrupt record: key ${runKey(prefix, runId).replace(/[{}]/g, "\\$&")} field h0: not an attempt history: value 2 .*extension type -1`,
+            ),
+          ),
+        },
+      },
+    ]);
+    // the history is for display only: the node retries and succeeds
+    const [second] = await store.claim({ ...req, now: 3 });
+    expect(second).toMatchObject({ attempt: 2 });
+    const done = { now: 4, workerId: "a", queues: ["default"], nextMax: 0, leaseMs: 1_000 };
+    expect((await store.complete(second!, encode(1), done)).ok).toBe(true);
+    expect((await store.getRun(runId))!.run.status).toBe("succeeded");
+    await store.close();
+  });
+});
+
 describe("a re-sent script is a no-op that answers the same", () => {
   const opts = (now: number, nextMax = 0) => ({
     now,

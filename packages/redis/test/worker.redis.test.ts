@@ -62,6 +62,17 @@ describe("the claim path on Redis", () => {
     expect(again.map((c) => c.token)).toEqual(first.map((c) => c.token));
     expect(await raw.zcard(q.leases)).toBe(2);
     expect(await raw.zcard(q.ready)).toBe(1);
+    // the re-sent claim started nothing again: the same attempt, no stall, no history entry
+    expect(again.map((c) => [c.attempt, c.stalls])).toEqual([
+      [1, 0],
+      [1, 0],
+    ]);
+    const nodes = (await store.getRun("g"))!.nodes;
+    expect(nodes.map((n) => [n.state, n.attempts, n.stalls, n.history.length])).toEqual([
+      ["running", 1, 0, 0],
+      ["running", 1, 0, 0],
+      ["queued", 0, 0, 0],
+    ]);
     await store.close();
   });
 

@@ -29,7 +29,10 @@ import {
   group,
   handle,
   IdempotencyConflict,
+  InvalidProgress,
+  MAX_PROGRESS_MESSAGE,
   NonRetryableError,
+  type Progress,
   ResultTimeout,
   ResultUndecodable,
   RunFailed,
@@ -680,6 +683,31 @@ export const storeConformance = (
       }
     });
 
+    it("rejects a handler's ctx.progress() with bad progress with a clear error; the handler goes on", async () => {
+      const store = await fresh();
+      const reporter = task({ name: "reporter", input: Schema.Int, output: Schema.String });
+      const worker = startWorker({
+        store,
+        logger: silent,
+        handlers: [
+          handle(reporter, async (n, ctx) => {
+            const refused = await ctx
+              .progress({ current: Number.NaN, total: n })
+              .then(String, (e: unknown) => `${(e as Error).name}: ${(e as Error).message}`);
+            return `${refused} / ${await ctx.progress({ current: 1, total: n })}`;
+          }),
+        ],
+      });
+      try {
+        const run = await createClient(store).submit(reporter.si(3));
+        expect(await run.result({ timeout: 30_000 })).toBe(
+          "InvalidProgress: invalid progress: progress.current must be a finite number, got NaN / held",
+        );
+      } finally {
+        await worker.stop();
+      }
+    });
+
     it("claims rapid back-to-back submissions at once on an idle worker: idleMs only bounds a missed wake-up", async () => {
       const store = await fresh();
       const worker = startWorker({ store, handlers, logger: silent, idleMs: 3_600_000 });
@@ -848,6 +876,15 @@ export const storeConformance = (
       expect(first).toHaveLength(2);
       const again = await store.claim({ ...req, requestId: "r1", now: 1 });
       expect(ids(again)).toEqual(ids(first));
+      // the re-sent claim starts nothing again: the same attempt, no stall counted
+      expect(again.map((c) => [c.attempt, c.stalls])).toEqual([
+        [1, 0],
+        [1, 0],
+      ]);
+      const during = (await store.getRun(sub.runId))!.nodes;
+      for (const c of first) {
+        expect(during[c.nodeId]).toMatchObject({ state: "running", attempts: 1, stalls: 0 });
+      }
       // another request id leases the one node left, and only it
       const next = await store.claim({ ...req, max: 5, requestId: "r2", now: 2 });
       expect(next.map((c) => c.nodeId)).toEqual([2]);
@@ -860,7 +897,13 @@ export const storeConformance = (
       }
       // a completed claim is not handed out again by a late re-send
       expect(await store.claim({ ...req, max: 5, requestId: "r2", now: 6 })).toEqual([]);
-      expect((await store.getRun(sub.runId))!.run.status).toBe("succeeded");
+      const after = await store.getRun(sub.runId);
+      expect(after!.run.status).toBe("succeeded");
+      expect(after!.nodes.map((n) => [n.attempts, n.stalls, n.history])).toEqual([
+        [1, 0, []],
+        [1, 0, []],
+        [1, 0, []],
+      ]);
     });
 
     it("claim makes due retries ready itself (no maintenance); nextDueAt names the earliest", async () => {
@@ -892,6 +935,54 @@ export const storeConformance = (
       expect(await store.progress(b!, { current: 2 })).toBe("lost");
       expect(await store.cancel(sub.runId, { now: 2 })).toBe(true);
       expect(await store.progress(a!, { current: 2, total: 2 })).toBe("cancelled");
+    });
+
+    it("refuses progress that is not { current, total?, message? } with InvalidProgress, recording nothing", async () => {
+      const store = await fresh();
+      const sub = await store.submit({
+        ...base,
+        runId: "badprog",
+        dag: compile(inc.si(1)),
+        now: 0,
+      });
+      const [c] = await store.claim({ ...claimReq, workerId: "w", max: 1, now: 0 });
+      const good = { current: 1, total: 2, message: "m".repeat(MAX_PROGRESS_MESSAGE) };
+      expect(await store.progress(c!, good)).toBe("held");
+      const bad: ReadonlyArray<[unknown, RegExp]> = [
+        [{ current: Number.NaN }, /progress\.current must be a finite number, got NaN$/],
+        [{ current: Number.POSITIVE_INFINITY }, /progress\.current .* got Infinity$/],
+        [{ current: "1" }, /progress\.current must be a finite number, got "1"$/],
+        [{ total: 3 }, /progress\.current must be a finite number, got undefined$/],
+        [
+          { current: 1, total: -1 },
+          /progress\.total must be a finite number ≥ 0 or absent, got -1$/,
+        ],
+        [{ current: 1, total: Number.NaN }, /progress\.total .* got NaN$/],
+        [{ current: 1, message: 5 }, /progress\.message must be a string or absent, got 5$/],
+        [{ current: 1, message: new Date(0) }, /progress\.message .* got an instance of Date$/],
+        [
+          { current: 1, message: "m".repeat(MAX_PROGRESS_MESSAGE + 1) },
+          /progress\.message must be at most 1000 characters, got 1001$/,
+        ],
+        [{ current: 1, eta: 3 }, /progress has unknown field "eta"/],
+        [null, /progress must be an object .*, got null$/],
+        [[1], /progress must be an object .*, got an array$/],
+      ];
+      for (const [value, why] of bad) {
+        const e = await store.progress(c!, value as Progress).then(
+          (v) => new Error(`accepted ${JSON.stringify(value)}: ${v}`),
+          (err: unknown) => err,
+        );
+        expect(e).toBeInstanceOf(InvalidProgress);
+        expect((e as InvalidProgress).message).toMatch(/^invalid progress: /);
+        expect((e as InvalidProgress).message).toMatch(why);
+      }
+      // nothing was recorded: the last good progress stands; undefined fields are left out
+      expect((await store.getRun(sub.runId))!.nodes[0]!.progress).toEqual(good);
+      // as untyped code may pass it
+      const unset = { current: 2, total: undefined, message: undefined } as unknown as Progress;
+      expect(await store.progress(c!, unset)).toBe("held");
+      expect((await store.getRun(sub.runId))!.nodes[0]!.progress).toEqual({ current: 2 });
     });
 
     it("pushes a cancelled run's id to every subscriber until it unsubscribes", async () => {

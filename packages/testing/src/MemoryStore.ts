@@ -12,6 +12,7 @@ import {
   type ClaimRequest,
   type CompleteOptions,
   cancelRun,
+  checkProgress,
   commitRun,
   completeNode,
   corruptRecordInfo,
@@ -351,9 +352,10 @@ export class MemoryStore implements Store {
   }
 
   async progress(claim: Claim, progress: Progress): Promise<LeaseState> {
+    const checked = checkProgress(progress); // refused before anything is read, as on Redis
     const run = this.holder(claim);
     if (!run) return "lost";
-    run.progress.set(claim.nodeId, { ...progress });
+    run.progress.set(claim.nodeId, checked);
     return run.state.run.status === "cancelled" ? "cancelled" : "held";
   }
 

@@ -2,7 +2,9 @@ import {
   createClient,
   group,
   handle,
+  InvalidWorkerOptions,
   RetryAfter,
+  type RetryPolicy,
   RunFailed,
   Schema,
   startWorker,
@@ -28,6 +30,9 @@ describe("per-attempt timeout", () => {
     const r = await simulate({
       canvas: slow.si(1),
       seed: 1,
+      // the handler does no real I/O: its Effect.sleep ends only by interruption at the
+      // deadline, so the clock need not wait any real time for it
+      realIoGraceMs: 0,
       handlers: [
         handle(slow, (n, ctx) => {
           deadlines.push(ctx.deadline);
@@ -68,17 +73,49 @@ describe("per-attempt timeout", () => {
     expect(failed!.retryAt! - failed!.at).toBe(45_000);
   });
 
+  it.each([
+    ["NaN", Number.NaN, 10],
+    ["Infinity", Number.POSITIVE_INFINITY, 10],
+    ["-Infinity", Number.NEGATIVE_INFINITY, 10],
+    ["a negative delay", -5_000, 0],
+  ])(
+    "a RetryAfter with %s: a delay not finite takes the policy's backoff, a negative one retries at once",
+    async (_, asked, expected) => {
+      let calls = 0;
+      const r = await simulate({
+        canvas: slow.si(4),
+        seed: 1,
+        handlers: [
+          handle(slow, async (n) => {
+            calls += 1;
+            if (calls === 1) throw new RetryAfter("retry-after header unreadable", asked);
+            return n;
+          }),
+        ],
+      });
+      expect(r.output).toEqual({ ok: true, value: 4 });
+      const [failed] = r.store.reports.filter((x) => x.kind === "fail");
+      // the policy's fixed backoff is 10 ms, jitter none; a negative delay retries at once
+      expect(failed!.retryAt! - failed!.at).toBe(expected);
+    },
+  );
+
   it("runEager resolves through a timeout and a retry", async () => {
     let first = true;
-    const out = await runEager(slow.si(3), [
-      handle(slow, (n, ctx) => {
-        if (!first) return n;
-        first = false;
-        return new Promise<number>((_, reject) =>
-          ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)),
-        );
-      }),
-    ]);
+    const out = await runEager(
+      slow.si(3),
+      [
+        handle(slow, (n, ctx) => {
+          if (!first) return n;
+          first = false;
+          return new Promise<number>((_, reject) =>
+            ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)),
+          );
+        }),
+      ],
+      // the first attempt waits only on ctx.signal (no real I/O): no real time to wait for
+      { realIoGraceMs: 0 },
+    );
     expect(out).toBe(3);
   });
 });
@@ -174,6 +211,65 @@ describe("retryIf", () => {
     });
     expect(seen).toEqual(["try", "try"]); // the 503 retried, the 404 did not
     expect(r.snapshot.nodes[0]).toMatchObject({ state: "failed", attempts: 2 });
+  });
+});
+
+describe("startWorker's retryDefaults", () => {
+  it.each([
+    [
+      "maxAttempts 0",
+      { maxAttempts: 0 },
+      /retryDefaults\.maxAttempts must be an integer ≥ 1 .*got 0$/,
+    ],
+    [
+      "a backoff delay of NaN",
+      { backoff: { kind: "fixed", delayMs: Number.NaN } },
+      /retryDefaults\.backoff\.delayMs must be a finite number of ms ≥ 0, got NaN$/,
+    ],
+    [
+      "an exponential factor below 1",
+      { backoff: { kind: "exponential", baseMs: 10, factor: 0.5, maxMs: 100 } },
+      /retryDefaults\.backoff\.factor must be a finite number ≥ 1, got 0\.5$/,
+    ],
+    ["an unknown jitter", { jitter: "some" }, /retryDefaults\.jitter must be .*, got "some"$/],
+    ["retryOn not an array", { retryOn: "Boom" }, /retryDefaults\.retryOn must be an array/],
+    ["not an object", 3, /retryDefaults must be an object, got 3$/],
+  ])(
+    "refuses %s with InvalidWorkerOptions, starting nothing",
+    async (_, retryDefaults, message) => {
+      const store = new MemoryStore();
+      const start = () =>
+        startWorker({
+          store,
+          handlers: [],
+          logger: pino({ level: "silent" }),
+          retryDefaults: retryDefaults as Partial<RetryPolicy>,
+        });
+      expect(start).toThrow(InvalidWorkerOptions);
+      expect(start).toThrow(/^invalid worker options: /);
+      expect(start).toThrow(message);
+      expect(await store.listWorkers({ now: Date.now() })).toEqual([]);
+    },
+  );
+
+  it("accepts defaults in range and applies them under the task's own policy", async () => {
+    const plain = task({ name: "plain", input: Schema.Int, output: Schema.Int });
+    let calls = 0;
+    const r = await simulate({
+      canvas: plain.si(1),
+      seed: 1,
+      retryDefaults: { maxAttempts: 2, backoff: { kind: "fixed", delayMs: 25 }, jitter: "none" },
+      handlers: [
+        handle(plain, async (n) => {
+          calls += 1;
+          if (calls === 1) throw new Error("once");
+          return n;
+        }),
+      ],
+    });
+    expect(r.output).toEqual({ ok: true, value: 1 });
+    const [failed] = r.store.reports.filter((x) => x.kind === "fail");
+    expect(failed!.retryAt! - failed!.at).toBe(25);
   });
 });
 
