@@ -93,6 +93,9 @@ const DISCONNECTED = [
   /^Reached the max retries per request limit/,
   /^None of startup nodes is available/,
   /^Failed to refresh slots cache/,
+  // a Redis Cluster client that lost every node (it fails calls at once, see CLUSTER_SETTINGS)
+  /^Cluster isn't ready/,
+  /^Cluster is ended/,
 ];
 
 const codeOf = (e: unknown): string | undefined => {
@@ -109,7 +112,9 @@ const messageOf = (e: unknown): string =>
  * error's `code` (ECONNREFUSED, TLS verification codes), its name
  * (`MaxRetriesPerRequestError`, `ClusterAllFailedError`) and the first word of
  * a Redis error reply (NOAUTH, WRONGPASS, NOPERM, LOADING, CLUSTERDOWN,
- * MASTERDOWN, READONLY, TRYAGAIN).
+ * MASTERDOWN, READONLY, TRYAGAIN, UNBLOCKED, NOREPLICAS), and a Redis
+ * Cluster client's "Too many Cluster redirections" (a failover that
+ * outlasted its retries).
  */
 export const classify = (error: unknown): StoreFailure | undefined => {
   if (typeof error !== "object" || error === null) return undefined;
@@ -119,7 +124,9 @@ export const classify = (error: unknown): StoreFailure | undefined => {
   if (/^(NOAUTH|WRONGPASS)\b/.test(message) || /invalid (username-)?password/i.test(message))
     return "auth";
   if (/^NOPERM\b/.test(message)) return "permission";
-  if (/^(LOADING|CLUSTERDOWN|MASTERDOWN|READONLY|TRYAGAIN)\b/.test(message)) return "unavailable";
+  if (/^(LOADING|CLUSTERDOWN|MASTERDOWN|READONLY|TRYAGAIN|UNBLOCKED|NOREPLICAS)\b/.test(message))
+    return "unavailable";
+  if (/^Too many Cluster redirections/.test(message)) return "unavailable";
   if (
     code !== undefined &&
     (/^ERR_(TLS|SSL)_|CERT|^EPROTO$/.test(code) || /^(DEPTH_ZERO|UNABLE_TO|SELF_SIGNED)/.test(code))

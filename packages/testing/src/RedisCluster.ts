@@ -25,6 +25,8 @@ export interface RedisCluster {
   readonly nodes: ReadonlyArray<ClusterNode>;
   /** `{ host, port }` of every node, for ioredis's `Cluster`. */
   readonly startupNodes: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+  /** `redis+cluster://127.0.0.1:<port>,...` naming every node, for `RedisStore.connect`. */
+  readonly url: string;
   /** Ports of the current primaries, as the cluster reports them. */
   primaries(): Promise<number[]>;
   /**
@@ -219,6 +221,7 @@ export const startRedisCluster = async (
         }),
     })),
     startupNodes: ports.map((port) => ({ host: "127.0.0.1", port })),
+    url: `redis+cluster://${ports.map((port) => `127.0.0.1:${port}`).join(",")}`,
     primaries: async () => {
       const live = ports.find(alive);
       if (live === undefined) return [];
