@@ -1,13 +1,38 @@
 /**
  * Weft on a real Redis Cluster: 3 primaries with a replica each, formed on
- * loopback ports for this file (`startRedisCluster`).
+ * loopback ports for this file (`startRedisCluster`). The conformance suite,
+ * a worker killed with SIGKILL, a primary killed under running workers, an
+ * acknowledged completion whose primary dies at once, a graceful failover,
+ * and an ACL user. Each test that kills a primary starts it again (it
+ * rejoins as its old replica's replica), so every test finds three
+ * primaries with a replica each.
  */
-import type { Store } from "@weft/core";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import {
+  type Claim,
+  type CompleteOptions,
+  chain,
+  chord,
+  createClient,
+  encode,
+  handle,
+  Schema,
+  type Store,
+  StoreUnavailable,
+  startWorker,
+  task,
+} from "@weft/core";
 import { type RedisCluster, startRedisCluster } from "@weft/testing";
 import { storeConformance, type Tamper } from "@weft/testing/conformance";
-import { afterAll, beforeAll } from "vitest";
-import { RedisStore } from "../src/index.ts";
+import { Redis } from "ioredis";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RedisStore, type RedisStoreOptions, type ReplicationShortfall } from "../src/index.ts";
 import { shardKeys } from "../src/Keys.ts";
+import { inc, slow } from "./fixtures/tasks.ts";
 
 let cluster: RedisCluster;
 let n = 0;
@@ -18,18 +43,316 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
+const silent = pino({ level: "silent" });
 const prefixes = new WeakMap<Store, string>();
-const connect = async (prefix: string) => {
-  const store = await RedisStore.connect(cluster.url, { prefix });
+const connect = async (prefix: string, opts: RedisStoreOptions = {}) => {
+  const store = await RedisStore.connect(cluster.url, { prefix, ...opts });
   prefixes.set(store, prefix);
   return store;
 };
 
+/** The shard index a run id names (`<id>.sNN`). */
+const shardOfRun = (runId: string): number => Number(/\.s(\d+)$/.exec(runId)?.[1] ?? 0);
+
 const tamper: Tamper = async (store, runId, nodeId) => {
-  const shard = /\.s(\d+)$/.exec(runId);
-  const k = shardKeys(prefixes.get(store)!, shard ? Number(shard[1]) : 0).run(runId);
+  const k = shardKeys(prefixes.get(store)!, shardOfRun(runId)).run(runId);
   const garbage = nodeId % 2 === 0 ? Buffer.from([0x93, 0x01]) : Buffer.from("garbage");
   await (store as RedisStore).redis.hset(k.nodes, `n${nodeId}`, garbage);
 };
 
+// every store method on 16 shards spread over 3 primaries, with replicated durability
 storeConformance("redis cluster", () => connect(`cl${++n}`), { runs: 10, tamper });
+
+/** A completion a worker saw acknowledged (`complete` answered ok). */
+interface Ack {
+  readonly runId: string;
+  readonly nodeId: number;
+  readonly attempt: number;
+  readonly worker: string;
+  readonly replayed: boolean;
+}
+
+/** `store` recording every acknowledged completion in `acks`, and calling `seen` after each. */
+const recording = (store: Store, acks: Ack[], seen: () => void = () => undefined): Store =>
+  new Proxy(store, {
+    get(target, prop) {
+      if (prop === "complete") {
+        return async (claim: Claim, result: Uint8Array, opts: CompleteOptions) => {
+          const r = await target.complete(claim, result, opts);
+          if (r.ok) {
+            acks.push({
+              runId: claim.runId,
+              nodeId: claim.nodeId,
+              attempt: claim.attempt,
+              worker: opts.workerId,
+              replayed: r.replayed === true,
+            });
+            seen();
+          }
+          return r;
+        };
+      }
+      const v: unknown = Reflect.get(target, prop, target);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+
+/**
+ * Checks acknowledged completions against what the store recorded: each
+ * acknowledged node is `succeeded`, by the attempt and the worker the
+ * acknowledgement was for (a completion lost and run again would show a
+ * later attempt), and no node was acknowledged as a fresh completion twice.
+ */
+const checkAcks = async (store: Store, acks: ReadonlyArray<Ack>) => {
+  const fresh = new Map<string, number>();
+  for (const a of acks) {
+    if (!a.replayed)
+      fresh.set(`${a.runId}#${a.nodeId}`, (fresh.get(`${a.runId}#${a.nodeId}`) ?? 0) + 1);
+  }
+  expect([...fresh.values()].filter((count) => count > 1)).toEqual([]);
+  const snapshots = new Map<string, Awaited<ReturnType<Store["getRun"]>>>();
+  for (const a of acks) {
+    if (!snapshots.has(a.runId)) snapshots.set(a.runId, await store.getRun(a.runId));
+    const node = snapshots.get(a.runId)?.nodes[a.nodeId];
+    expect({ ack: a, state: node?.state, attempts: node?.attempts, worker: node?.worker }).toEqual({
+      ack: a,
+      state: "succeeded",
+      attempts: a.attempt,
+      worker: a.worker,
+    });
+  }
+};
+
+/** Resolves when `count()` reaches `target`, checked each time `tick` is called. */
+const reaching = (count: () => number, target: number) => {
+  let resolve!: () => void;
+  const reached = new Promise<void>((r) => {
+    resolve = r;
+  });
+  return {
+    reached,
+    tick: () => {
+      if (count() >= target) resolve();
+    },
+  };
+};
+
+const step = task({
+  name: "step",
+  input: Schema.Int,
+  output: Schema.Int,
+  // a failover may cost a node a lease or two (its completion failed while the cluster was down)
+  retry: { maxStalls: 10 },
+});
+const total = task({
+  name: "total",
+  input: Schema.Array(Schema.Int),
+  output: Schema.Int,
+  retry: { maxStalls: 10 },
+});
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const handlers = [
+  // each node takes a little work, so that runs are in flight when a primary dies
+  handle(step, async (x) => {
+    await pause(20);
+    return x + 1;
+  }),
+  handle(total, async (xs) => xs.reduce((a, b) => a + b, 0)),
+];
+
+/** The primary serving most of a prefix's 16 shards, among those with a live replica. */
+const busiestPrimary = async (prefix: string) => {
+  const owners = new Map<number, number>();
+  for (let i = 0; i < 16; i++) {
+    const p = await cluster.primaryOf(shardKeys(prefix, i).tag);
+    owners.set(p, (owners.get(p) ?? 0) + 1);
+  }
+  const ranked = [...owners].sort((a, b) => b[1] - a[1]);
+  for (const [port] of ranked) if ((await cluster.replicasOf(port)).length > 0) return port;
+  throw new Error("no primary with a live replica");
+};
+
+describe("redis cluster: faults", () => {
+  it("re-delivers the node of a worker killed with SIGKILL mid-node; the run completes and records it once", async () => {
+    const prefix = "crash";
+    const store = await connect(prefix);
+    const client = createClient(store);
+    const run = await client.submit(chain(slow.si(41), inc.s()));
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", join(import.meta.dirname, "fixtures/hanging-worker.ts")],
+      {
+        env: { ...process.env, REDIS_URL: cluster.url, WEFT_PREFIX: prefix },
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    const lines = createInterface({ input: child.stdout! });
+    const [first] = (await once(lines, "line")) as [string];
+    expect(first).toBe(`started ${run.runId} 0 1`);
+    child.kill("SIGKILL");
+    await once(child, "exit");
+
+    const acks: Ack[] = [];
+    const worker = startWorker({
+      store: recording(store, acks),
+      logger: silent,
+      leaseMs: 1_000,
+      handlers: [handle(slow, (x) => x), handle(inc, (x) => x + 1)],
+    });
+    try {
+      expect(await run.result({ timeout: 30_000 })).toBe(42);
+      const snap = await client.get(run.runId);
+      expect(snap.nodes[0]).toMatchObject({ state: "succeeded", attempts: 2, stalls: 1 });
+      expect(snap.nodes[0]!.worker).toBe(worker.id);
+      expect(snap.run).toMatchObject({ status: "succeeded", ended: 2 });
+      await checkAcks(store, acks);
+    } finally {
+      await worker.stop();
+      await store.close();
+    }
+  });
+
+  it("acknowledges a completion once a replica has it: with the replica stopped, after replicationTimeoutMs, reporting the shortfall", async () => {
+    const shortfalls: ReplicationShortfall[] = [];
+    const store = await connect("stopped", {
+      replicationTimeoutMs: 300,
+      onReplicationShortfall: (s) => shortfalls.push(s),
+    });
+    const client = createClient(store);
+    const run = await client.submit(step.si(1));
+    const [claim] = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      max: 1,
+      leaseMs: 60_000,
+      now: Date.now(),
+    });
+    expect(claim?.runId).toBe(run.runId);
+    const tag = shardKeys("stopped", shardOfRun(run.runId)).tag;
+    const [replica] = await cluster.replicasOf(await cluster.primaryOf(tag));
+    const node = cluster.nodes.find((x) => x.port === replica)!;
+    node.pause();
+    try {
+      const r = await store.complete(claim!, encode(2), {
+        now: Date.now(),
+        workerId: "w",
+        queues: ["default"],
+        nextMax: 0,
+        leaseMs: 60_000,
+      });
+      expect(r).toMatchObject({ ok: true });
+      // reported before the completion was answered: the answer waited for the replica
+      expect(shortfalls).toEqual([{ tag, replicas: 0, timeoutMs: 300 }]);
+    } finally {
+      node.resume();
+      await store.close();
+    }
+    await cluster.waitHealthy();
+  });
+
+  it("keeps an acknowledged completion when its primary dies right after, its replica link having just dropped", async () => {
+    const shortfalls: ReplicationShortfall[] = [];
+    // a wait long enough for the replica to reconnect (it retries once a second)
+    const store = await connect("acked", {
+      replicationTimeoutMs: 10_000,
+      onReplicationShortfall: (s) => shortfalls.push(s),
+    });
+    const client = createClient(store);
+    const run = await client.submit(step.si(1));
+    const [claim] = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      max: 1,
+      leaseMs: 60_000,
+      now: Date.now(),
+    });
+    expect(claim?.runId).toBe(run.runId);
+    const primary = await cluster.primaryOf(shardKeys("acked", shardOfRun(run.runId)).tag);
+    expect(await cluster.replicasOf(primary)).toHaveLength(1);
+    const admin = new Redis({ port: primary, lazyConnect: true });
+    try {
+      // the replica loses its link: it reconnects at its next replication tick (within 1 s);
+      // until then the primary's writes reach no replica
+      await admin.call("CLIENT", "KILL", "TYPE", "replica");
+    } finally {
+      admin.disconnect();
+    }
+    const r = await store.complete(claim!, encode(2), {
+      now: Date.now(),
+      workerId: "w",
+      queues: ["default"],
+      nextMax: 0,
+      leaseMs: 60_000,
+    });
+    expect(r).toMatchObject({ ok: true });
+    // the primary dies the moment the completion is acknowledged
+    const victim = cluster.nodes.find((x) => x.port === primary)!;
+    await victim.kill();
+    try {
+      await cluster.waitHealthy();
+      expect(await run.result({ timeout: 10_000 })).toBe(2);
+      expect((await client.get(run.runId)).nodes[0]).toMatchObject({
+        state: "succeeded",
+        attempts: 1,
+        worker: "w",
+      });
+      expect(shortfalls).toEqual([]);
+    } finally {
+      await store.close();
+      await victim.restart();
+    }
+  });
+
+  it("loses no acknowledged completion when a primary is killed under running workers; every run ends, each node recorded once", async () => {
+    const prefix = "failover";
+    const acks: Ack[] = [];
+    const submitter = await connect(prefix);
+    const checker = await connect(prefix);
+    const client = createClient(submitter);
+    const started = reaching(() => acks.filter((a) => !a.replayed).length, 30);
+    const shortfalls: ReplicationShortfall[] = [];
+    const stores = await Promise.all(
+      [1, 2].map(() => connect(prefix, { onReplicationShortfall: (s) => shortfalls.push(s) })),
+    );
+    const workers = stores.map((store) =>
+      startWorker({
+        store: recording(store, acks, started.tick),
+        handlers,
+        logger: silent,
+        concurrency: 4,
+        leaseMs: 1_000,
+        idleMs: 200,
+      }),
+    );
+    const primary = await busiestPrimary(prefix);
+    const victimShards = new Set<number>();
+    for (let i = 0; i < 16; i++)
+      if ((await cluster.primaryOf(shardKeys(prefix, i).tag)) === primary) victimShards.add(i);
+    try {
+      // 24 chains of 4 steps and 24 chords of 3 steps and a total: 192 nodes over 16 shards
+      const runs = await Promise.all(
+        Array.from({ length: 48 }, (_, i) =>
+          i % 2 === 0
+            ? client.submit(chain(step.si(i), step.s(), step.s(), step.s()))
+            : client.submit(chord([step.si(i), step.si(i + 1), step.si(i + 2)], total.s())),
+        ),
+      );
+      await started.reached;
+      // every completion so far was acknowledged once a replica had it
+      expect(shortfalls).toEqual([]);
+      await cluster.nodes.find((x) => x.port === primary)!.kill();
+      const before = [...acks];
+      await cluster.waitHealthy();
+      const results = await Promise.all(runs.map((r) => r.result({ timeout: 60_000 })));
+      expect(results).toEqual(runs.map((_, i) => (i % 2 === 0 ? i + 4 : 3 * i + 6)));
+      // the killed primary held acknowledged completions, and work was left when it died
+      expect(before.some((a) => victimShards.has(shardOfRun(a.runId)))).toBe(true);
+      expect(before.length).toBeLessThan(192);
+      await checkAcks(checker, acks);
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+      await Promise.all([submitter, checker, ...stores].map((s) => s.close()));
+      await cluster.nodes.find((x) => x.port === primary)!.restart();
+    }
+  });
+});

@@ -18,6 +18,18 @@ export interface ClusterNode {
   readonly port: number;
   /** Kills the process at once (SIGKILL), as a crash would. */
   kill(): Promise<void>;
+  /** Stops the process (SIGSTOP): it holds its connections but answers nothing, as a hung host. */
+  pause(): void;
+  /** Lets a paused process go on (SIGCONT). */
+  resume(): void;
+  /**
+   * Starts a killed node again on its port, with its cluster configuration
+   * file: it rejoins, and when its slots went to its replica meanwhile it
+   * becomes that new primary's replica. Resolves once it is attached to a
+   * primary and synced (or, if it still holds slots, once the cluster is healthy).
+   * @throws Error when that does not happen within 30 s.
+   */
+  restart(): Promise<void>;
 }
 
 /** A running private Redis Cluster. */
@@ -29,6 +41,17 @@ export interface RedisCluster {
   readonly url: string;
   /** Ports of the current primaries, as the cluster reports them. */
   primaries(): Promise<number[]>;
+  /** Port of the primary serving `key`'s slot (`CLUSTER KEYSLOT`), as a live node reports it. */
+  primaryOf(key: string): Promise<number>;
+  /** Ports of the live replicas of the primary on `port`, as a live node reports them. */
+  replicasOf(port: number): Promise<number[]>;
+  /**
+   * Promotes the replica on `replicaPort` with `CLUSTER FAILOVER` (graceful:
+   * the replica catches up with its primary first, nothing is lost) and
+   * resolves once every node sees it as a primary and the cluster is healthy.
+   * @throws Error when that does not happen within 30 s.
+   */
+  failover(replicaPort: number): Promise<void>;
   /**
    * Resolves once every slot is served by a live primary again, as every
    * live node sees it (after a primary was killed and its replica promoted).
@@ -80,9 +103,7 @@ export const startRedisCluster = async (
   const dir = mkdtempSync(join(tmpdir(), "weft-cluster-"));
   const procs = new Map<number, ChildProcess>();
   const ports: number[] = [];
-  for (let i = 0; i < masters * (1 + replicas); i++) {
-    const port = await clusterPort(ports);
-    ports.push(port);
+  const startNode = (port: number) => {
     const proc = spawn(
       "redis-server",
       [
@@ -110,6 +131,11 @@ export const startRedisCluster = async (
       { stdio: "ignore" },
     );
     procs.set(port, proc);
+  };
+  for (let i = 0; i < masters * (1 + replicas); i++) {
+    const port = await clusterPort(ports);
+    ports.push(port);
+    startNode(port);
   }
   const alive = (port: number) => {
     const p = procs.get(port);
@@ -163,6 +189,48 @@ export const startRedisCluster = async (
     }
     throw new Error(`the Redis Cluster did not become healthy within ${timeoutMs} ms`);
   };
+  const anyLive = () => {
+    const live = ports.find(alive);
+    if (live === undefined) throw new Error("no node of the cluster is alive");
+    return live;
+  };
+  /** `cluster nodes` as seen by a live node: id, port, flags, primary id, slot ranges. */
+  const view = async () =>
+    fields(await nodes(anyLive())).map((f) => ({
+      id: f[0]!,
+      port: portOf(f[1]!),
+      flags: f[2] ?? "",
+      primary: f[3] ?? "-",
+      slots: f.slice(8),
+    }));
+  const synced = async (port: number) =>
+    (await cli(port, "info", "replication").catch(() => "")).includes("master_link_status:up");
+  const waitFor = async (what: string, ok: () => Promise<boolean>) => {
+    const deadline = Date.now() + 30_000;
+    while (!(await ok())) {
+      if (Date.now() > deadline) throw new Error(`${what} did not happen within 30 s`);
+      await pause(100);
+    }
+  };
+  const kill = (port: number) =>
+    new Promise<void>((resolve) => {
+      const p = procs.get(port)!;
+      if (p.exitCode !== null || p.signalCode !== null) return resolve();
+      p.once("exit", () => resolve());
+      p.kill("SIGKILL");
+    });
+  const restart = async (port: number) => {
+    if (alive(port)) throw new Error(`cluster node on port ${port} is running`);
+    startNode(port);
+    await waitFor(`node ${port} answering`, async () => (await info(port)) !== "");
+    await waitFor(`node ${port} rejoining as a synced replica`, async () => {
+      const me = (await view()).find((n) => n.port === port);
+      if (!me || me.flags.includes("fail")) return false;
+      if (me.flags.includes("master")) return me.slots.length > 0;
+      return synced(port);
+    });
+    await waitHealthy();
+  };
   try {
     for (const port of ports) {
       const deadline = Date.now() + 10_000;
@@ -212,13 +280,14 @@ export const startRedisCluster = async (
   return {
     nodes: ports.map((port) => ({
       port,
-      kill: () =>
-        new Promise<void>((resolve) => {
-          const p = procs.get(port)!;
-          if (p.exitCode !== null || p.signalCode !== null) return resolve();
-          p.once("exit", () => resolve());
-          p.kill("SIGKILL");
-        }),
+      kill: () => kill(port),
+      pause: () => {
+        procs.get(port)!.kill("SIGSTOP");
+      },
+      resume: () => {
+        procs.get(port)!.kill("SIGCONT");
+      },
+      restart: () => restart(port),
     })),
     startupNodes: ports.map((port) => ({ host: "127.0.0.1", port })),
     url: `redis+cluster://${ports.map((port) => `127.0.0.1:${port}`).join(",")}`,
@@ -228,6 +297,38 @@ export const startRedisCluster = async (
       return fields(await nodes(live))
         .filter((f) => f[2]?.includes("master") && !f[2].includes("fail") && f.length > 8)
         .map((f) => portOf(f[1]!));
+    },
+    primaryOf: async (key) => {
+      const slot = Number((await cli(anyLive(), "cluster", "keyslot", key)).trim());
+      const owner = (await view()).find(
+        (n) =>
+          n.flags.includes("master") &&
+          !n.flags.includes("fail") &&
+          n.slots.some((range) => {
+            const [from, to = from] = range.split("-").map(Number);
+            return from! <= slot && slot <= to!;
+          }),
+      );
+      if (!owner) throw new Error(`no live primary serves slot ${slot} (key ${key})`);
+      return owner.port;
+    },
+    replicasOf: async (port) => {
+      const all = await view();
+      const primary = all.find((n) => n.port === port);
+      if (!primary) return [];
+      return all
+        .filter((n) => n.primary === primary.id && alive(n.port) && !n.flags.includes("fail"))
+        .map((n) => n.port);
+    },
+    failover: async (replicaPort) => {
+      await cli(replicaPort, "cluster", "failover");
+      await waitFor(`node ${replicaPort} becoming a primary`, async () => {
+        const views = await Promise.all(ports.filter(alive).map(nodes));
+        return views.every((lines) =>
+          fields(lines).some((f) => portOf(f[1]!) === replicaPort && f[2]!.includes("master")),
+        );
+      });
+      await waitHealthy();
     },
     waitHealthy,
     stop,
