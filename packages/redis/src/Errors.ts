@@ -123,7 +123,9 @@ export const classify = (error: unknown): StoreFailure | undefined => {
   const name = (error as { name?: unknown }).name;
   if (/^(NOAUTH|WRONGPASS)\b/.test(message) || /invalid (username-)?password/i.test(message))
     return "auth";
-  if (/^NOPERM\b/.test(message)) return "permission";
+  // an ACL refusal inside a script (a PUBLISH without channel or command rights)
+  if (/^NOPERM\b|^ERR The user executing the script can't run this command/.test(message))
+    return "permission";
   if (/^(LOADING|CLUSTERDOWN|MASTERDOWN|READONLY|TRYAGAIN|UNBLOCKED|NOREPLICAS)\b/.test(message))
     return "unavailable";
   if (/^Too many Cluster redirections/.test(message)) return "unavailable";
@@ -183,13 +185,21 @@ export const storeError = (error: unknown, ctx: StoreErrorContext): unknown => {
   sanitizeError(error, ctx.secrets);
   const failure = classify(error);
   if (failure === undefined) return error;
-  // a command that only says it gave up ("Connection is closed", max retries, timed out) is
-  // best explained by what the connection itself met (ECONNREFUSED, WRONGPASS, a TLS code)
+  // a command that only says it gave up ("Connection is closed", max retries, timed out, a
+  // cluster client's "Failed to refresh slots cache") is best explained by what a connection
+  // itself met (ECONNREFUSED, WRONGPASS, a TLS code): the node error the cluster client
+  // attached (`lastNodeError`), else the last error the connection reported
+  const nested = (error as { lastNodeError?: unknown }).lastNodeError;
+  const nestedFailure = nested === undefined ? undefined : classify(nested);
   const last = ctx.lastConnectionError;
   const lastFailure = last === undefined ? undefined : classify(last);
   const gaveUp = failure === "unreachable" && codeOf(error) === undefined;
   const [source, kind] =
-    gaveUp && lastFailure !== undefined ? [last, lastFailure] : [error, failure];
+    gaveUp && nestedFailure !== undefined
+      ? [nested, nestedFailure]
+      : gaveUp && lastFailure !== undefined
+        ? [last, lastFailure]
+        : [error, failure];
   const code = codeOf(source);
   const hint =
     code === "ECONNRESET" && /^redis:/i.test(ctx.url)

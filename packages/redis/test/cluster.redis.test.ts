@@ -63,6 +63,112 @@ const tamper: Tamper = async (store, runId, nodeId) => {
 // every store method on 16 shards spread over 3 primaries, with replicated durability
 storeConformance("redis cluster", () => connect(`cl${++n}`), { runs: 10, tamper });
 
+describe("redis cluster: connecting", () => {
+  const admin = async (fn: (node: Redis) => Promise<unknown>) =>
+    Promise.all(
+      cluster.nodes.map(async ({ port }) => {
+        const node = new Redis({ port, lazyConnect: true });
+        try {
+          await fn(node);
+        } finally {
+          node.disconnect();
+        }
+      }),
+    );
+  const withUser = (user: string) =>
+    cluster.url.replace("redis+cluster://", `redis+cluster://${user}@`);
+
+  it("runs as an ACL user with the grants docs/operations.md lists, set on every node", async () => {
+    // the rule docs/operations.md gives for a cluster, for the key prefix "acl"
+    const grants = ["resetkeys", "~acl:*", "resetchannels", "&acl:*", "-@all"];
+    grants.push("+@read", "+@write", "+@scripting", "+@connection", "+@blocking", "+@pubsub");
+    grants.push("-@dangerous", "+info", "+cluster|slots", "+cluster|info");
+    await admin((node) => node.acl("SETUSER", "weft", "on", ">s3cret-weft", ...grants));
+    await admin((node) =>
+      node.acl("SETUSER", "nocluster", "on", ">s3cret-nocluster", ...grants, "-cluster|slots"),
+    );
+    const store = await RedisStore.connect(withUser("weft:s3cret-weft"), { prefix: "acl" });
+    expect(store.name).toBe(withUser("weft:***"));
+    expect(store.name).not.toContain("s3cret");
+    const started = reaching(() => 1, 1);
+    let why: unknown;
+    const hang = task({ name: "hang", input: Schema.Int, output: Schema.Int });
+    const worker = startWorker({
+      store,
+      logger: silent,
+      // no heartbeat before the test ends: only the cancellation signal (PUBLISH, SUBSCRIBE) can abort
+      heartbeatMs: 3_600_000,
+      leaseMs: 10_800_000,
+      handlers: [
+        ...handlers,
+        handle(hang, (_n, ctx) => {
+          started.tick();
+          return new Promise<number>((_, reject) =>
+            ctx.signal.addEventListener("abort", () => {
+              why = ctx.signal.reason;
+              reject(ctx.signal.reason);
+            }),
+          );
+        }),
+      ],
+    });
+    try {
+      const client = createClient(store);
+      const run = await client.submit(chain(step.si(1), step.s(), step.s()), {
+        idempotencyKey: "acl",
+      });
+      expect(await run.result({ timeout: 20_000 })).toBe(4);
+      const hung = await client.submit(hang.si(1));
+      await started.reached;
+      expect(await client.cancel(hung.runId)).toBe(true);
+      await expect(hung.result({ timeout: 20_000 })).rejects.toThrow();
+      expect(why).toMatchObject({ name: "Cancelled" });
+      expect(await store.acquireLock("acl", "me", 1_000, Date.now())).toBeGreaterThan(0);
+      expect((await store.listRuns({ limit: 5 })).map((r) => r.id).sort()).toEqual(
+        [run.runId, hung.runId].sort(),
+      );
+    } finally {
+      await worker.stop();
+      await store.close();
+    }
+
+    // without CLUSTER SLOTS the client cannot learn the slot map
+    const e = await RedisStore.connect(withUser("nocluster:s3cret-nocluster"), {
+      prefix: "acl",
+      connectTimeoutMs: 3_000,
+    }).then(
+      async (s) => {
+        await s.close();
+        return undefined;
+      },
+      (err: unknown) => err,
+    );
+    expect(e).toBeInstanceOf(StoreUnavailable);
+    expect((e as StoreUnavailable).failure).toBe("permission");
+    expect((e as StoreUnavailable).message).toMatch(/refused a command to this user: NOPERM/);
+    expect((e as StoreUnavailable).message).not.toContain("s3cret");
+  });
+
+  it("says authentication failed for a wrong password, never showing it", async () => {
+    const e = await RedisStore.connect(withUser("weft:wr0ng-pass"), {
+      prefix: "acl",
+      connectTimeoutMs: 3_000,
+    }).then(
+      async (s) => {
+        await s.close();
+        return undefined;
+      },
+      (err: unknown) => err,
+    );
+    expect(e).toBeInstanceOf(StoreUnavailable);
+    expect((e as StoreUnavailable).failure).toBe("auth");
+    expect((e as StoreUnavailable).message).toMatch(
+      /^authentication failed at the store at redis\+cluster:\/\/weft:\*\*\*@127\.0\.0\.1:\d+,.*WRONGPASS/,
+    );
+    expect((e as StoreUnavailable).message).not.toContain("wr0ng-pass");
+  });
+});
+
 /** A completion a worker saw acknowledged (`complete` answered ok). */
 interface Ack {
   readonly runId: string;
@@ -304,55 +410,104 @@ describe("redis cluster: faults", () => {
   });
 
   it("loses no acknowledged completion when a primary is killed under running workers; every run ends, each node recorded once", async () => {
-    const prefix = "failover";
-    const acks: Ack[] = [];
-    const submitter = await connect(prefix);
-    const checker = await connect(prefix);
-    const client = createClient(submitter);
-    const started = reaching(() => acks.filter((a) => !a.replayed).length, 30);
-    const shortfalls: ReplicationShortfall[] = [];
-    const stores = await Promise.all(
-      [1, 2].map(() => connect(prefix, { onReplicationShortfall: (s) => shortfalls.push(s) })),
-    );
-    const workers = stores.map((store) =>
-      startWorker({
-        store: recording(store, acks, started.tick),
-        handlers,
-        logger: silent,
-        concurrency: 4,
-        leaseMs: 1_000,
-        idleMs: 200,
-      }),
-    );
-    const primary = await busiestPrimary(prefix);
-    const victimShards = new Set<number>();
-    for (let i = 0; i < 16; i++)
-      if ((await cluster.primaryOf(shardKeys(prefix, i).tag)) === primary) victimShards.add(i);
-    try {
-      // 24 chains of 4 steps and 24 chords of 3 steps and a total: 192 nodes over 16 shards
-      const runs = await Promise.all(
-        Array.from({ length: 48 }, (_, i) =>
-          i % 2 === 0
-            ? client.submit(chain(step.si(i), step.s(), step.s(), step.s()))
-            : client.submit(chord([step.si(i), step.si(i + 1), step.si(i + 2)], total.s())),
-        ),
+    await underLoad("failover", 48, async (primary) => {
+      const node = cluster.nodes.find((x) => x.port === primary)!;
+      await node.kill();
+      return { settle: () => cluster.waitHealthy(), restore: () => node.restart() };
+    });
+  });
+
+  it("loses nothing in a graceful failover (CLUSTER FAILOVER) under running workers", async () => {
+    await underLoad("graceful", 24, async (primary) => {
+      const [replica] = await cluster.replicasOf(primary);
+      await cluster.failover(replica!);
+      return {};
+    });
+  });
+
+  it("runs on when every node's script cache is flushed mid-run (NOSCRIPT: scripts sent again)", async () => {
+    await underLoad("flushed", 24, async () => {
+      await Promise.all(
+        cluster.nodes.map(async ({ port }) => {
+          const admin = new Redis({ port, lazyConnect: true });
+          try {
+            await admin.script("FLUSH");
+          } finally {
+            admin.disconnect();
+          }
+        }),
       );
-      await started.reached;
-      // every completion so far was acknowledged once a replica had it
-      expect(shortfalls).toEqual([]);
-      await cluster.nodes.find((x) => x.port === primary)!.kill();
-      const before = [...acks];
-      await cluster.waitHealthy();
-      const results = await Promise.all(runs.map((r) => r.result({ timeout: 60_000 })));
-      expect(results).toEqual(runs.map((_, i) => (i % 2 === 0 ? i + 4 : 3 * i + 6)));
-      // the killed primary held acknowledged completions, and work was left when it died
-      expect(before.some((a) => victimShards.has(shardOfRun(a.runId)))).toBe(true);
-      expect(before.length).toBeLessThan(192);
-      await checkAcks(checker, acks);
-    } finally {
-      await Promise.all(workers.map((w) => w.stop()));
-      await Promise.all([submitter, checker, ...stores].map((s) => s.close()));
-      await cluster.nodes.find((x) => x.port === primary)!.restart();
-    }
+      return {};
+    });
   });
 });
+
+/**
+ * Runs `count` runs (chains of 4 steps, chords of 3 steps and a total) on
+ * two workers, applies `fault` to the primary serving most of the prefix's
+ * shards once 30 completions were acknowledged, and checks that every run
+ * ends with the right output, that each completion acknowledged before the
+ * fault had been replicated, that the primary held some of them, and that
+ * every acknowledged completion is what the store recorded, once (see
+ * `checkAcks`). `fault` may return what to wait for before the runs can
+ * end (`settle`) and how to put the cluster back afterwards (`restore`).
+ */
+const underLoad = async (
+  prefix: string,
+  count: number,
+  fault: (primary: number) => Promise<{
+    readonly settle?: () => Promise<void>;
+    readonly restore?: () => Promise<void>;
+  }>,
+) => {
+  const acks: Ack[] = [];
+  const submitter = await connect(prefix);
+  const checker = await connect(prefix);
+  const client = createClient(submitter);
+  const started = reaching(() => acks.filter((a) => !a.replayed).length, 30);
+  const shortfalls: ReplicationShortfall[] = [];
+  const stores = await Promise.all(
+    [1, 2].map(() => connect(prefix, { onReplicationShortfall: (s) => shortfalls.push(s) })),
+  );
+  const workers = stores.map((store) =>
+    startWorker({
+      store: recording(store, acks, started.tick),
+      handlers,
+      logger: silent,
+      concurrency: 4,
+      leaseMs: 1_000,
+      idleMs: 200,
+    }),
+  );
+  const primary = await busiestPrimary(prefix);
+  const primaryShards = new Set<number>();
+  for (let i = 0; i < 16; i++)
+    if ((await cluster.primaryOf(shardKeys(prefix, i).tag)) === primary) primaryShards.add(i);
+  let restore: (() => Promise<void>) | undefined;
+  try {
+    const runs = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        i % 2 === 0
+          ? client.submit(chain(step.si(i), step.s(), step.s(), step.s()))
+          : client.submit(chord([step.si(i), step.si(i + 1), step.si(i + 2)], total.s())),
+      ),
+    );
+    await started.reached;
+    // every completion so far was acknowledged once a replica had it
+    expect(shortfalls).toEqual([]);
+    const done = await fault(primary);
+    const before = [...acks];
+    restore = done.restore;
+    await done.settle?.();
+    const results = await Promise.all(runs.map((r) => r.result({ timeout: 60_000 })));
+    expect(results).toEqual(runs.map((_, i) => (i % 2 === 0 ? i + 4 : 3 * i + 6)));
+    // the primary held acknowledged completions, and work was left at the fault
+    expect(before.some((a) => primaryShards.has(shardOfRun(a.runId)))).toBe(true);
+    expect(before.length).toBeLessThan(count * 4);
+    await checkAcks(checker, acks);
+  } finally {
+    await Promise.all(workers.map((w) => w.stop()));
+    await Promise.all([submitter, checker, ...stores].map((s) => s.close()));
+    await restore?.();
+  }
+};

@@ -24,6 +24,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { CONNECTION_SETTINGS, InvalidConnectionOptions, RedisStore } from "../src/index.ts";
 
 const echo = task({ name: "echo", input: Schema.Int, output: Schema.Int });
+/** A task on a queue no worker of these tests serves: its runs stay queued. */
+const unserved = task({ name: "unserved", input: Schema.Int, output: Schema.Int, queue: "none" });
 /** A password with every character that broke URL masking. */
 const PASSWORD = "p@ss/w:rd#1%";
 
@@ -95,7 +97,8 @@ describe("connecting", () => {
     const { server, admin } = await passwordServer();
     // the rule docs/operations.md gives, for the key prefix "conn"
     const grants = ["resetkeys", "~conn:*", "resetchannels", "&conn:*", "-@all"];
-    grants.push("+@read", "+@write", "+@scripting", "+@connection", "+@blocking");
+    // +@pubsub: cancel.lua PUBLISHes the signal (without it a cancel fails), workers SUBSCRIBE
+    grants.push("+@read", "+@write", "+@scripting", "+@connection", "+@blocking", "+@pubsub");
     grants.push("-@dangerous", "+info");
     await admin.acl("SETUSER", "weft", "on", ">s3cret-weft", ...grants);
     const reader = ["on", ">s3cret-reader", "~*", "&*", "+@all", "-@scripting"];
@@ -114,6 +117,8 @@ describe("connecting", () => {
       expect(await run.result({ timeout: 20_000 })).toBe(4);
       expect(await store.acquireLock("acl", "me", 1_000, Date.now())).toBeGreaterThan(0);
       expect((await store.listRuns({ limit: 5 })).map((r) => r.id)).toEqual([run.runId]);
+      const queued = await createClient(store).submit(unserved.si(5));
+      expect(await store.cancel(queued.runId, { now: Date.now() })).toBe(true);
     } finally {
       await worker.stop();
     }
