@@ -18,7 +18,7 @@ import {
   task,
 } from "@weft/core";
 import { type RedisServer, startRedisServer } from "@weft/testing";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { CONNECTION_SETTINGS, InvalidConnectionOptions, RedisStore } from "../src/index.ts";
@@ -169,6 +169,38 @@ describe("connecting", () => {
     expect(shown(e)).not.toContain("w:rd#1");
     await store.close(); // not the instance's owner: leaves it open
     expect(redis.status).not.toBe("end");
+  });
+
+  it("refuses options that cannot work, before connecting, saying which and why", async () => {
+    const url = "redis://127.0.0.1:1"; // never reached
+    const cases: Array<[Parameters<typeof RedisStore.connect>[1], RegExp]> = [
+      [{ shards: 0 }, /^shards must be an integer from 1 to 1000, got 0$/],
+      [{ shards: 2.5 }, /^shards must be an integer from 1 to 1000, got 2\.5$/],
+      [
+        { replicationTimeoutMs: 0 },
+        /^replicationTimeoutMs must be a positive integer \(ms\), got 0$/,
+      ],
+      [
+        { durability: "quorum" as "replicated" },
+        /^durability must be "primary" or "replicated", got "quorum"$/,
+      ],
+    ];
+    for (const [opts, message] of cases) {
+      const e = await rejection(RedisStore.connect(url, opts));
+      expect(e).toBeInstanceOf(InvalidConnectionOptions);
+      expect((e as Error).message).toMatch(message);
+    }
+    const redis = new Redis({ port: 1, lazyConnect: true });
+    const e = await rejection(RedisStore.connect(redis, { cluster: true }));
+    expect(e).toBeInstanceOf(InvalidConnectionOptions);
+    expect((e as Error).message).toMatch(/pass an ioredis Cluster instance/);
+    const c = new Cluster([{ host: "127.0.0.1", port: 1 }], { lazyConnect: true });
+    expect(
+      await rejection(RedisStore.connect(c, { tls: { rejectUnauthorized: false } })),
+    ).toBeInstanceOf(InvalidConnectionOptions);
+    expect(await rejection(RedisStore.connect("redis+cluster://127.0.0.1:1/2"))).toBeInstanceOf(
+      InvalidConnectionOptions,
+    );
   });
 });
 
