@@ -318,7 +318,20 @@ const connectCluster = async (
     cluster.disconnect();
     cluster.on("error", () => undefined);
     cluster.on("node error", () => undefined);
-    const failure = storeError(lastError ?? e, ctx);
+    let failure = storeError(lastError ?? e, ctx);
+    // the slot map is read on connections whose own errors ioredis drops (a TLS failure
+    // shows as "Connection is closed"): ask the first seed directly what goes wrong
+    if (failure instanceof StoreUnavailable && vague(failure)) {
+      const seed = parts.seeds[0]!;
+      const why = await probe(seed, {
+        ...(parts.username === undefined ? {} : { username: parts.username }),
+        ...(parts.password === undefined ? {} : { password: parts.password }),
+        ...(tls === undefined ? {} : { tls }),
+        connectTimeout: Math.min(opts.timeoutMs, 2_000),
+      });
+      const named = why === undefined ? undefined : storeError(why, ctx);
+      if (named instanceof StoreUnavailable && !vague(named)) failure = named;
+    }
     if (failure instanceof StoreUnavailable) throw failure;
     throw new StoreUnavailable({
       url: parts.masked,
@@ -331,4 +344,50 @@ const connectCluster = async (
     cluster.off("error", onError);
     cluster.off("node error", onError);
   }
+};
+
+/** A failure that says only that a connection closed or gave up, not why. */
+const vague = (e: StoreUnavailable): boolean =>
+  e.failure === "unreachable" &&
+  (e.cause as { code?: unknown } | undefined)?.code === undefined &&
+  ((e.cause as { lastNodeError?: { code?: unknown } } | undefined)?.lastNodeError?.code ===
+    undefined ||
+    /connection is closed|gave up|could not be re-established|slots cache/i.test(e.message));
+
+/**
+ * Connects once to one node with the cluster's credentials and TLS
+ * settings, and returns the error that met, if any (ECONNREFUSED, a TLS
+ * code, WRONGPASS). Never throws.
+ */
+const probe = async (
+  seed: { readonly host: string; readonly port: number },
+  opts: {
+    readonly username?: string;
+    readonly password?: string;
+    readonly tls?: ConnectionOptions;
+    readonly connectTimeout: number;
+  },
+): Promise<unknown> => {
+  const redis = new Redis({
+    ...opts,
+    host: seed.host,
+    port: seed.port,
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+  });
+  let met: unknown;
+  redis.on("error", (e: unknown) => {
+    met ??= e;
+  });
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (e) {
+    met ??= e;
+  } finally {
+    redis.disconnect();
+  }
+  return met;
 };

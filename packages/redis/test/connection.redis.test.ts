@@ -17,7 +17,7 @@ import {
   startWorker,
   task,
 } from "@weft/core";
-import { type RedisServer, startRedisServer } from "@weft/testing";
+import { freePort, type RedisServer, startRedisServer } from "@weft/testing";
 import { Cluster, Redis } from "ioredis";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
@@ -169,6 +169,17 @@ describe("connecting", () => {
     expect(shown(e)).not.toContain("w:rd#1");
     await store.close(); // not the instance's owner: leaves it open
     expect(redis.status).not.toBe("end");
+  });
+
+  it("names an unreachable Redis Cluster: connection refused, the password masked", async () => {
+    const url = `redis+cluster://app:s3cret-cl@127.0.0.1:${await freePort()}`;
+    const e = await rejection(RedisStore.connect(url, { connectTimeoutMs: 3_000 }));
+    expect(e).toBeInstanceOf(StoreUnavailable);
+    expect((e as StoreUnavailable).failure).toBe("unreachable");
+    expect((e as StoreUnavailable).message).toMatch(
+      /^cannot reach the store at redis\+cluster:\/\/app:\*\*\*@127\.0\.0\.1:\d+: connection refused \(ECONNREFUSED/,
+    );
+    expect(shown(e)).not.toContain("s3cret-cl");
   });
 
   it("refuses options that cannot work, before connecting, saying which and why", async () => {

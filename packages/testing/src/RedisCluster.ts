@@ -10,6 +10,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { makeTestCertificates } from "./internal/certificates.ts";
 
 const run = promisify(execFile);
 
@@ -37,8 +38,14 @@ export interface RedisCluster {
   readonly nodes: ReadonlyArray<ClusterNode>;
   /** `{ host, port }` of every node, for ioredis's `Cluster`. */
   readonly startupNodes: ReadonlyArray<{ readonly host: string; readonly port: number }>;
-  /** `redis+cluster://127.0.0.1:<port>,...` naming every node, for `RedisStore.connect`. */
+  /**
+   * `redis+cluster://127.0.0.1:<port>,...` naming every node, for
+   * `RedisStore.connect`; `rediss+cluster://` with TLS, with the password
+   * (percent-encoded) when the nodes require one.
+   */
   readonly url: string;
+  /** With TLS: the PEM file of the test CA that signed every node's certificate (for `127.0.0.1` and `redis.test`). */
+  readonly caFile?: string;
   /** Ports of the current primaries, as the cluster reports them. */
   primaries(): Promise<number[]>;
   /** Port of the primary serving `key`'s slot (`CLUSTER KEYSLOT`), as a live node reports it. */
@@ -61,9 +68,6 @@ export interface RedisCluster {
   /** Stops every node and removes their directories. */
   stop(): Promise<void>;
 }
-
-const cli = async (port: number, ...args: string[]): Promise<string> =>
-  (await run("redis-cli", ["-p", String(port), ...args], { timeout: 10_000 })).stdout;
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -96,19 +100,61 @@ const portOf = (address: string) => Number(address.split(":")[1]!.split("@")[0])
  * @throws Error when `redis-server`/`redis-cli` are missing or the cluster does not form within 30 s.
  */
 export const startRedisCluster = async (
-  opts: { readonly masters?: number; readonly replicasPerMaster?: number } = {},
+  opts: {
+    readonly masters?: number;
+    readonly replicasPerMaster?: number;
+    /** Every node serves TLS only (clients, the cluster bus, replication), with a test CA (`caFile`). */
+    readonly tls?: boolean;
+    /** Every node requires this password (`requirepass`, and `masterauth` for replicas). */
+    readonly password?: string;
+  } = {},
 ): Promise<RedisCluster> => {
   const masters = opts.masters ?? 3;
   const replicas = opts.replicasPerMaster ?? 1;
   const dir = mkdtempSync(join(tmpdir(), "weft-cluster-"));
+  let certs: ReturnType<typeof makeTestCertificates> | undefined;
+  try {
+    certs = opts.tls ? makeTestCertificates(dir) : undefined;
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  /** redis-cli's options to reach a node: TLS with the test CA, the password. */
+  const reach = [
+    ...(certs ? ["--tls", "--cacert", certs.caFile] : []),
+    ...(opts.password === undefined ? [] : ["-a", opts.password, "--no-auth-warning"]),
+  ];
+  /** redis-server's options for them: TLS everywhere (clients, bus, replication), the password. */
+  const serve = [
+    ...(certs
+      ? [
+          "--tls-cluster",
+          "yes",
+          "--tls-replication",
+          "yes",
+          "--tls-cert-file",
+          certs.certFile,
+          "--tls-key-file",
+          certs.keyFile,
+          "--tls-ca-cert-file",
+          certs.caFile,
+          "--tls-auth-clients",
+          "no",
+        ]
+      : []),
+    ...(opts.password === undefined
+      ? []
+      : ["--requirepass", opts.password, "--masterauth", opts.password]),
+  ];
+  const cli = async (port: number, ...args: string[]): Promise<string> =>
+    (await run("redis-cli", ["-p", String(port), ...reach, ...args], { timeout: 10_000 })).stdout;
   const procs = new Map<number, ChildProcess>();
   const ports: number[] = [];
   const startNode = (port: number) => {
     const proc = spawn(
       "redis-server",
       [
-        "--port",
-        String(port),
+        ...(certs ? ["--port", "0", "--tls-port", String(port)] : ["--port", String(port)]),
         "--bind",
         "127.0.0.1",
         "--cluster-enabled",
@@ -127,6 +173,7 @@ export const startRedisCluster = async (
         "no",
         "--dir",
         dir,
+        ...serve,
       ],
       { stdio: "ignore" },
     );
@@ -243,6 +290,7 @@ export const startRedisCluster = async (
     await run(
       "redis-cli",
       [
+        ...reach,
         "--cluster",
         "create",
         ...ports.map((p) => `127.0.0.1:${p}`),
@@ -290,7 +338,10 @@ export const startRedisCluster = async (
       restart: () => restart(port),
     })),
     startupNodes: ports.map((port) => ({ host: "127.0.0.1", port })),
-    url: `redis+cluster://${ports.map((port) => `127.0.0.1:${port}`).join(",")}`,
+    url: `redis${certs ? "s" : ""}+cluster://${
+      opts.password === undefined ? "" : `:${encodeURIComponent(opts.password)}@`
+    }${ports.map((port) => `127.0.0.1:${port}`).join(",")}`,
+    ...(certs ? { caFile: certs.caFile } : {}),
     primaries: async () => {
       const live = ports.find(alive);
       if (live === undefined) return [];
