@@ -808,7 +808,7 @@ export class RedisStore implements Store {
     if (this.closed) return async () => undefined;
     let sub = this.subscriber;
     if (!sub) {
-      const conn = this.duplicate();
+      const conn = this.duplicate(false);
       const channel = signalsChannel(this.prefix);
       conn.on("message", (from: string, message: string) => {
         if (from !== channel) return;
@@ -1438,7 +1438,7 @@ export class RedisStore implements Store {
     const key = this.cluster ? shard : 0;
     const idle = this.idleBlocking.get(key)?.pop();
     if (idle) return idle;
-    const conn = this.duplicate();
+    const conn = this.duplicate(true);
     this.allBlocking.add(conn);
     if (conn instanceof Cluster) {
       try {
@@ -1465,14 +1465,18 @@ export class RedisStore implements Store {
 
   /**
    * A new connection like the store's own, its errors silenced (the
-   * command that meets one reports it). A cluster copy does not refresh its
-   * slot map on a timer: it serves blocking reads, and a MOVED reply or a
-   * lost node refreshes it.
+   * command that meets one reports it). A cluster copy for blocking reads
+   * (`blocking`) talks to one node only: it skips the ready check (a
+   * `CLUSTER INFO` on a connection to some other node) and does not refresh
+   * its slot map on a timer (a MOVED reply or a lost node refreshes it).
    */
-  private duplicate(): Client {
+  private duplicate(blocking: boolean): Client {
     const conn =
       this.redis instanceof Cluster
-        ? this.redis.duplicate([], { slotsRefreshInterval: 0 })
+        ? this.redis.duplicate(
+            [],
+            blocking ? { slotsRefreshInterval: 0, enableReadyCheck: false } : {},
+          )
         : this.redis.duplicate();
     conn.on("error", () => undefined);
     if (conn instanceof Cluster) conn.on("node error", () => undefined);

@@ -418,7 +418,7 @@ describe("redis cluster: faults", () => {
   });
 
   it("loses nothing in a graceful failover (CLUSTER FAILOVER) under running workers", async () => {
-    await underLoad("graceful", 24, async (primary) => {
+    await underLoad("graceful", 48, async (primary) => {
       const [replica] = await cluster.replicasOf(primary);
       await cluster.failover(replica!);
       return {};
@@ -495,8 +495,8 @@ const underLoad = async (
     await started.reached;
     // every completion so far was acknowledged once a replica had it
     expect(shortfalls).toEqual([]);
-    const done = await fault(primary);
     const before = [...acks];
+    const done = await fault(primary);
     restore = done.restore;
     await done.settle?.();
     const results = await Promise.all(runs.map((r) => r.result({ timeout: 60_000 })));
