@@ -112,7 +112,7 @@ const messageOf = (e: unknown): string =>
  * error's `code` (ECONNREFUSED, TLS verification codes), its name
  * (`MaxRetriesPerRequestError`, `ClusterAllFailedError`) and the first word of
  * a Redis error reply (NOAUTH, WRONGPASS, NOPERM, LOADING, CLUSTERDOWN,
- * MASTERDOWN, READONLY, TRYAGAIN, UNBLOCKED, NOREPLICAS), and a Redis
+ * MASTERDOWN, READONLY, TRYAGAIN, UNBLOCKED, NOREPLICAS, MOVED, ASK), and a Redis
  * Cluster client's "Too many Cluster redirections" (a failover that
  * outlasted its retries).
  */
@@ -129,6 +129,8 @@ export const classify = (error: unknown): StoreFailure | undefined => {
   if (/^(LOADING|CLUSTERDOWN|MASTERDOWN|READONLY|TRYAGAIN|UNBLOCKED|NOREPLICAS)\b/.test(message))
     return "unavailable";
   if (/^Too many Cluster redirections/.test(message)) return "unavailable";
+  // a slot that moved, left to the caller (ioredis follows these for single commands)
+  if (/^(MOVED|ASK) \d+ /.test(message)) return "unavailable";
   if (
     code !== undefined &&
     (/^ERR_(TLS|SSL)_|CERT|^EPROTO$/.test(code) || /^(DEPTH_ZERO|UNABLE_TO|SELF_SIGNED)/.test(code))

@@ -201,8 +201,13 @@ const asArg = (a: string | number | Uint8Array): string | number | Buffer =>
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Whether an error means the connection failed (the call may or may not have taken effect). */
-const lostConnection = (e: unknown): boolean => {
+/**
+ * Whether a durable write that met `e` is worth sending again: the
+ * connection failed (the write may or may not have taken effect), the node
+ * is not serving (LOADING, CLUSTERDOWN, READONLY, TRYAGAIN), or the slot
+ * moved (MOVED, ASK: the write did not take effect).
+ */
+const sendAgain = (e: unknown): boolean => {
   const kind = classify(e);
   return kind === "unreachable" || kind === "unavailable";
 };
@@ -535,11 +540,17 @@ export class RedisStore implements Store {
         [it.runId, it.nodeId, it.token, req.workerId, req.now, it.queue],
       );
     }
-    // fencing tokens never repeat, even across a failover: a replica has the claim
-    // before the worker runs it (a failed wait does not undo the claim)
-    const waited = this.waitReplica(pipe, s.tag);
     const results = (await pipe.exec()) ?? [];
-    if (waited) this.replicatedAnswer(s.tag, results[items.length]);
+    // fencing tokens never repeat, even across a failover: a replica has the claim before
+    // the worker runs it. A separate pipeline on the same slot (the same connection), so
+    // that ioredis still follows a redirect of the starts; a failed wait does not undo the claim
+    if (this.replicated) {
+      const wait = this.redis.pipeline().exists(s.seq);
+      if (this.waitReplica(wait, s.tag)) {
+        const answer = await wait.exec().catch(() => undefined);
+        this.replicatedAnswer(s.tag, answer?.[1]);
+      }
+    }
     let failures = 0;
     let firstError: unknown;
     for (let i = 0; i < items.length; i++) {
@@ -1491,7 +1502,10 @@ export class RedisStore implements Store {
    * write. The script goes by EVALSHA, by EVAL when the node lacks it
    * (NOSCRIPT: a promoted replica, a flushed script cache), so that the
    * wait always comes after it. A pipeline that meets a connection failure
-   * (a primary killed under it) is sent again, up to `DURABLE_SENDS` times:
+   * (a primary killed under it) or a cluster redirect (MOVED, ASK,
+   * TRYAGAIN, CLUSTERDOWN, READONLY: the slot moved, or is moving; ioredis
+   * follows those for single commands, not for a pipeline holding a WAIT) is
+   * sent again, with the slot map refreshed, up to `DURABLE_SENDS` times:
    * every script is safe to run twice, and its second answer says what the
    * first did.
    */
@@ -1513,8 +1527,8 @@ export class RedisStore implements Store {
       try {
         res = (await pipe.exec()) ?? [];
       } catch (e) {
-        if (send >= DURABLE_SENDS || !lostConnection(e)) throw e;
-        await pause(DURABLE_PAUSE_MS);
+        if (send >= DURABLE_SENDS || !sendAgain(e)) throw e;
+        await this.beforeResend();
         continue;
       }
       const [err, reply] = res[0] ?? [new Error("no reply"), null];
@@ -1525,8 +1539,8 @@ export class RedisStore implements Store {
       const waitErr = waited ? res[1]?.[0] : null;
       const failed = err ?? waitErr;
       if (failed) {
-        if (send < DURABLE_SENDS && lostConnection(failed)) {
-          await pause(DURABLE_PAUSE_MS);
+        if (send < DURABLE_SENDS && sendAgain(failed)) {
+          await this.beforeResend();
           continue;
         }
         throw failed;
@@ -1534,6 +1548,14 @@ export class RedisStore implements Store {
       if (waited) this.replicatedAnswer(tag, res[1]);
       return reply as Reply;
     }
+  }
+
+  /** Waits before a durable write is sent again: a pause, and on a cluster a fresh slot map. */
+  private async beforeResend(): Promise<void> {
+    await pause(DURABLE_PAUSE_MS);
+    const redis = this.redis;
+    if (redis instanceof Cluster)
+      await new Promise<void>((resolve) => redis.refreshSlotsCache(() => resolve()));
   }
 
   /**

@@ -101,6 +101,8 @@ describe("classify", () => {
     [new Error("Cluster isn't ready and enableOfflineQueue options is false"), "unreachable"],
     [new Error("Cluster is ended."), "unreachable"],
     [reply("CROSSSLOT Keys in request don't hash to the same slot"), undefined],
+    [reply("MOVED 3999 127.0.0.1:7001"), "unavailable"],
+    [reply("ASK 3999 127.0.0.1:7002"), "unavailable"],
     [coded("SELF_SIGNED_CERT_IN_CHAIN", "self-signed certificate in certificate chain"), "tls"],
     [coded("ERR_TLS_CERT_ALTNAME_INVALID", "Hostname/IP does not match"), "tls"],
     [reply("ERR Error running script (call to f_1): @user_script:3: oops"), undefined],

@@ -27,10 +27,15 @@ import {
 } from "@weft/core";
 import { type RedisCluster, startRedisCluster } from "@weft/testing";
 import { storeConformance, type Tamper } from "@weft/testing/conformance";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RedisStore, type RedisStoreOptions, type ReplicationShortfall } from "../src/index.ts";
+import {
+  CLUSTER_SETTINGS,
+  RedisStore,
+  type RedisStoreOptions,
+  type ReplicationShortfall,
+} from "../src/index.ts";
 import { shardKeys } from "../src/Keys.ts";
 import { inc, slow } from "./fixtures/tasks.ts";
 
@@ -354,6 +359,44 @@ describe("redis cluster: faults", () => {
       await store.close();
     }
     await cluster.waitHealthy();
+  });
+
+  it("completes through a graceful failover the client has not noticed yet: the replicated write follows MOVED", async () => {
+    // a client of our own that never refreshes its slot map on a timer: only a redirect can tell it
+    const redis = new Cluster(cluster.startupNodes.slice(0, 1), {
+      ...CLUSTER_SETTINGS,
+      slotsRefreshInterval: 0,
+    });
+    const store = await RedisStore.connect(redis, { prefix: "moved" });
+    try {
+      expect(store.name).toMatch(/^redis\+cluster:\/\/127\.0\.0\.1:\d+$/);
+      const client = createClient(store);
+      const run = await client.submit(step.si(1));
+      const [claim] = await store.claim({
+        workerId: "w",
+        queues: ["default"],
+        max: 1,
+        leaseMs: 60_000,
+        now: Date.now(),
+      });
+      expect(claim?.runId).toBe(run.runId);
+      const primary = await cluster.primaryOf(shardKeys("moved", shardOfRun(run.runId)).tag);
+      const [replica] = await cluster.replicasOf(primary);
+      await cluster.failover(replica!);
+      expect(await cluster.primaryOf(shardKeys("moved", shardOfRun(run.runId)).tag)).toBe(replica);
+      const r = await store.complete(claim!, encode(2), {
+        now: Date.now(),
+        workerId: "w",
+        queues: ["default"],
+        nextMax: 0,
+        leaseMs: 60_000,
+      });
+      expect(r).toEqual({ ok: true, next: [] });
+      expect(await run.result({ timeout: 10_000 })).toBe(2);
+    } finally {
+      await store.close();
+      redis.disconnect();
+    }
   });
 
   it("keeps an acknowledged completion when its primary dies right after, its replica link having just dropped", async () => {
