@@ -1154,19 +1154,25 @@ export class RedisStore implements Store {
     limit: number;
   }): Promise<ReadonlyArray<RunRecord & { readonly tags: ReadonlyArray<string> }>> {
     const all: Array<RunRecord & { tags: string[] }> = [];
-    for (const s of this.shards) {
-      const ids = await this.redis.zrevrange(s.runs, 0, opts.limit - 1);
-      if (ids.length === 0) continue;
-      const records = await Promise.all(ids.map((id) => this.readRunRecord(s.run(id).record)));
-      const gone: string[] = [];
-      ids.forEach((id, i) => {
-        const r = records[i];
-        if (r) all.push(r);
-        else gone.push(id);
-      });
-      if (gone.length > 0) await this.redis.zrem(s.runs, ...gone);
-    }
-    return all.sort((a, b) => b.createdAt - a.createdAt).slice(0, opts.limit);
+    // every shard at once (on a cluster, each is one slot, maybe on its own node)
+    await Promise.all(
+      this.shards.map(async (s) => {
+        const ids = await this.redis.zrevrange(s.runs, 0, opts.limit - 1);
+        if (ids.length === 0) return;
+        const records = await Promise.all(ids.map((id) => this.readRunRecord(s.run(id).record)));
+        const gone: string[] = [];
+        ids.forEach((id, i) => {
+          const r = records[i];
+          if (r) all.push(r);
+          else gone.push(id);
+        });
+        if (gone.length > 0) await this.redis.zrem(s.runs, ...gone);
+      }),
+    );
+    // newest first; runs created in the same ms by id, descending (as ZREVRANGE orders them)
+    return all
+      .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+      .slice(0, opts.limit);
   }
 
   async waitForRun(
