@@ -12,7 +12,9 @@
  * Workloads, each on a fresh key prefix with one worker (concurrency 16,
  * its own store) and a client store: `independent` (N one-task runs,
  * submitted 200 at a time), `chains` (N/10 chains of 10 steps), and
- * `step` (one chain of 100 steps: ms per step). The clock runs from the
+ * `step` (one chain of 100 steps: ms per step), and `complete` (200
+ * completions driven one after the other without a worker, each handing
+ * over the next step of a chain: ms each). The clock runs from the
  * first submit to the last acknowledged completion, after one run through
  * the fresh worker (it opens its connections as it starts).
  *
@@ -27,6 +29,7 @@ import {
   type CompleteOptions,
   chain,
   createClient,
+  encode,
   handle,
   Schema,
   type Store,
@@ -122,8 +125,34 @@ const inBatches = async (count: number, one: (i: number) => Promise<unknown>) =>
   }
 };
 
-/** The three measures of one set-up: tasks/s, tasks/s, ms per step. */
-const runSetup = async (setup: Setup): Promise<[number, number, number]> => {
+/**
+ * ms per `complete` call, driven by hand one after the other (no worker):
+ * a chain of 200 steps, each completion handing over the next step. The
+ * store's own cost per acknowledged write, without the worker around it.
+ */
+const completeLatency = async (setup: Setup): Promise<number> => {
+  const store = await RedisStore.connect(setup.url, { ...setup.opts, prefix: `cb${++prefixes}` });
+  try {
+    await createClient(store).submit(
+      chain(noop.si(0), ...Array.from({ length: 199 }, () => noop.s())),
+    );
+    const lease = { workerId: "w", queues: ["default"], leaseMs: 60_000 };
+    let [claim] = await store.claim({ ...lease, max: 1, now: Date.now() });
+    const t0 = performance.now();
+    let n = 0;
+    while (claim) {
+      const r = await store.complete(claim, encode(1), { ...lease, nextMax: 1, now: Date.now() });
+      n += 1;
+      claim = r.ok ? r.next[0] : undefined;
+    }
+    return (performance.now() - t0) / n;
+  } finally {
+    await store.close();
+  }
+};
+
+/** The measures of one set-up: tasks/s, tasks/s, ms per step, ms per completion. */
+const runSetup = async (setup: Setup): Promise<[number, number, number, number]> => {
   const independent = await measure(setup, N, (client) =>
     inBatches(N, (i) => client.submit(noop.si(i))),
   );
@@ -136,7 +165,12 @@ const runSetup = async (setup: Setup): Promise<[number, number, number]> => {
   const steps = await measure(setup, 100, (client) =>
     client.submit(chain(noop.si(0), ...Array.from({ length: 99 }, () => noop.s()))),
   );
-  return [(N / independent) * 1_000, ((chains * 10) / chained) * 1_000, steps / 100];
+  return [
+    (N / independent) * 1_000,
+    ((chains * 10) / chained) * 1_000,
+    steps / 100,
+    await completeLatency(setup),
+  ];
 };
 
 const main = async (): Promise<number> => {
@@ -160,7 +194,7 @@ const main = async (): Promise<number> => {
     ];
     log(`${N} tasks per throughput workload, ${REPEAT} repetitions; warming up`);
     for (const s of setups) await measure(s, 50, (c) => inBatches(50, (i) => c.submit(noop.si(i))));
-    const results = new Map<string, Array<[number, number, number]>>();
+    const results = new Map<string, Array<[number, number, number, number]>>();
     for (let r = 0; r < REPEAT; r++) {
       for (let k = 0; k < setups.length; k++) {
         const s = setups[(k + r) % setups.length]!;
@@ -171,7 +205,13 @@ const main = async (): Promise<number> => {
     }
     const t: TableData = {
       title: `Weft on a Redis Cluster (3 primaries + 3 replicas, loopback), medians of ${REPEAT}`,
-      head: ["set-up", "independent tasks/s", "chains of 10, tasks/s", "100-step chain, ms/step"],
+      head: [
+        "set-up",
+        "independent tasks/s",
+        "chains of 10, tasks/s",
+        "100-step chain, ms/step",
+        "complete, ms",
+      ],
       rows: setups.map((s) => {
         const rs = results.get(s.name)!;
         return [
@@ -179,6 +219,7 @@ const main = async (): Promise<number> => {
           median(rs.map((x) => x[0])).toFixed(0),
           median(rs.map((x) => x[1])).toFixed(0),
           median(rs.map((x) => x[2])).toFixed(3),
+          median(rs.map((x) => x[3])).toFixed(3),
         ];
       }),
     };

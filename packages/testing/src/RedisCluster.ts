@@ -1,8 +1,11 @@
 /**
  * Starts a private Redis Cluster on loopback ports, for tests: `masters`
  * primaries with `replicasPerMaster` replicas each, formed with
- * `redis-cli --cluster create`, so a test can run Weft on a real cluster,
- * kill a primary and watch its replica take over.
+ * `redis-cli --cluster create` (optionally TLS-only, with a password), so a
+ * test can run Weft on a real cluster, kill, stop or restart a node, switch
+ * a primary gracefully, and watch a replica take over.
+ *
+ * @since 0.2.0
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -94,8 +97,11 @@ const portOf = (address: string) => Number(address.split(":")[1]!.split("@")[0])
 
 /**
  * Starts `masters × (1 + replicasPerMaster)` cluster-enabled servers on free
- * loopback ports (persistence off, `cluster-node-timeout` short so a failover
- * takes about a second) and forms the cluster.
+ * loopback ports (persistence off, `cluster-node-timeout` 1 s so a failover
+ * takes 2–3 s) and forms the cluster. With `tls`, every node serves TLS
+ * only (clients, the cluster bus, replication) with a certificate for
+ * `127.0.0.1` signed by a test CA (`caFile`); with `password`, every node
+ * requires it (`requirepass`, `masterauth`). `url` carries both.
  *
  * @throws Error when `redis-server`/`redis-cli` are missing or the cluster does not form within 30 s.
  */
