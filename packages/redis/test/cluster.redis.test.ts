@@ -154,6 +154,29 @@ describe("redis cluster: connecting", () => {
     expect((e as StoreUnavailable).message).not.toContain("s3cret");
   });
 
+  it("connects by one node's redis:// URL with cluster: true, on 16 shards spread over every primary", async () => {
+    const seed = cluster.startupNodes[0]!;
+    const store = await RedisStore.connect(`redis://${seed.host}:${seed.port}`, {
+      prefix: "seed",
+      cluster: true,
+    });
+    try {
+      expect(store.cluster).toBe(true);
+      const runs = await Promise.all(
+        Array.from({ length: 32 }, (_, i) => createClient(store).submit(step.si(i))),
+      );
+      const shards = new Set(runs.map((r) => shardOfRun(r.runId)));
+      expect(Math.max(...shards)).toBeLessThan(16);
+      expect(shards.size).toBeGreaterThan(1);
+      const owners = new Set<number>();
+      for (let i = 0; i < 16; i++) owners.add(await cluster.primaryOf(shardKeys("seed", i).tag));
+      expect([...owners].sort()).toEqual((await cluster.primaries()).sort());
+      expect((await store.listRuns({ limit: 100 })).length).toBe(32);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("says authentication failed for a wrong password, never showing it", async () => {
     const e = await RedisStore.connect(withUser("weft:wr0ng-pass"), {
       prefix: "acl",
@@ -325,13 +348,15 @@ describe("redis cluster: faults", () => {
 
   it("acknowledges a completion once a replica has it: with the replica stopped, after replicationTimeoutMs, reporting the shortfall", async () => {
     const shortfalls: ReplicationShortfall[] = [];
+    // submitted and claimed without waiting for replicas; only the completion is under test
+    const setup = await connect("stopped", { durability: "primary" });
     const store = await connect("stopped", {
       replicationTimeoutMs: 300,
       onReplicationShortfall: (s) => shortfalls.push(s),
     });
-    const client = createClient(store);
+    const client = createClient(setup);
     const run = await client.submit(step.si(1));
-    const [claim] = await store.claim({
+    const [claim] = await setup.claim({
       workerId: "w",
       queues: ["default"],
       max: 1,
@@ -357,6 +382,7 @@ describe("redis cluster: faults", () => {
     } finally {
       node.resume();
       await store.close();
+      await setup.close();
     }
     await cluster.waitHealthy();
   });
@@ -509,8 +535,15 @@ const underLoad = async (
   const client = createClient(submitter);
   const started = reaching(() => acks.filter((a) => !a.replayed).length, 30);
   const shortfalls: ReplicationShortfall[] = [];
+  // a generous wait: on a loaded machine a replica may take a while, and this test is about
+  // completions that were replicated when acknowledged
   const stores = await Promise.all(
-    [1, 2].map(() => connect(prefix, { onReplicationShortfall: (s) => shortfalls.push(s) })),
+    [1, 2].map(() =>
+      connect(prefix, {
+        replicationTimeoutMs: 2_000,
+        onReplicationShortfall: (s) => shortfalls.push(s),
+      }),
+    ),
   );
   const workers = stores.map((store) =>
     startWorker({
