@@ -326,8 +326,10 @@ export class RedisStore implements Store {
    *   failed, TLS handshake failed) and names the URL, password masked.
    * @throws InvalidConnectionOptions for a URL that is not a Redis URL, TLS
    *   options without `rediss://`, a CA that cannot be read, a `shards` count
-   *   that is not an integer from 1 to 1 000, or a `replicationTimeoutMs`
-   *   that is not a positive integer.
+   *   that is not an integer from 1 to 1 000, a `replicationTimeoutMs`
+   *   that is not a positive integer, a `durability` other than `"primary"`
+   *   or `"replicated"`, `cluster` with an ioredis `Redis` instance, or `tls`
+   *   with any instance.
    *
    * @example
    * const store = await RedisStore.connect("rediss://app:s3cret@redis.internal:6380", {
