@@ -1,0 +1,147 @@
+/**
+ * Bounded Redis work (docs/guarantees.md, guarantee 10): a transition that
+ * would touch many nodes does a bounded step per script call and leaves the
+ * rest on the run's work list for `drain`; leftover work whose owner died is
+ * resumed by any worker's maintenance, and a submission that died before its
+ * commit is discarded.
+ */
+import {
+  chain,
+  compile,
+  createClient,
+  encode,
+  group,
+  handle,
+  Schema,
+  startWorker,
+  task,
+} from "@weft/core";
+import { type RedisServer, startRedisServer } from "@weft/testing";
+import { Redis } from "ioredis";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RedisStore } from "../src/index.ts";
+
+let server: RedisServer;
+let raw: Redis;
+beforeAll(async () => {
+  server = await startRedisServer();
+  raw = new Redis(server.url);
+});
+afterAll(async () => {
+  raw.disconnect();
+  await server.stop();
+});
+
+const count = task({ name: "count", input: Schema.Int, output: Schema.Int });
+const double = task({ name: "double", input: Schema.Int, output: Schema.Int });
+
+describe("bounded work", () => {
+  it("fans out in bounded steps and finishes every step", async () => {
+    const store = await RedisStore.connect(server.url, {
+      prefix: "budget",
+      budget: 3,
+      submitChunk: 4,
+    });
+    const client = createClient(store);
+    const worker = startWorker({
+      store,
+      logger: pino({ level: "silent" }),
+      concurrency: 8,
+      handlers: [handle(count, (n) => n), handle(double, (n) => n * 2)],
+    });
+
+    const wide = Array.from({ length: 40 }, () => double.s());
+    const run = await client.submit(chain(count.si(3), group(...wide)));
+    expect(await run.result({ timeout: 20_000 })).toEqual(Array(40).fill(6));
+    await worker.stop();
+    await store.close();
+  });
+
+  it("resumes leftover work when the caller that owned it died", async () => {
+    const owner = await RedisStore.connect(server.url, { prefix: "orphan", budget: 2 });
+    // the owner dies right after its first bounded step: it never drains
+    (owner as unknown as { drain: () => Promise<void> }).drain = () => Promise.resolve();
+    const dag = compile(chain(count.si(1), group(...Array.from({ length: 10 }, () => double.s()))));
+    const sub = await owner.submit({
+      runId: "orphan-run",
+      dag,
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    const [c] = await owner.claim({
+      workerId: "a",
+      queues: ["default"],
+      max: 1,
+      leaseMs: 1_000,
+      now: 0,
+    });
+    await owner.complete(c!, encode(1), {
+      now: 1,
+      workerId: "a",
+      queues: [],
+      nextMax: 0,
+      leaseMs: 1_000,
+    });
+    const rescuer = await RedisStore.connect(server.url, { prefix: "orphan", budget: 2 });
+    const before = await rescuer.claim({
+      workerId: "b",
+      queues: ["default"],
+      max: 20,
+      leaseMs: 100_000,
+      now: 2,
+    });
+    expect(before.length).toBeLessThan(10);
+    await rescuer.maintain({ now: 10_000, queues: ["default"] });
+    const after = await rescuer.claim({
+      workerId: "b",
+      queues: ["default"],
+      max: 20,
+      leaseMs: 100_000,
+      now: 10_001,
+    });
+    expect(before.length + after.length).toBe(10);
+    expect(
+      (await rescuer.getRun(sub.runId))!.nodes.filter((n) => n.state === "running"),
+    ).toHaveLength(10);
+    await owner.close();
+    await rescuer.close();
+  });
+
+  it("discards a submission that died before its commit: nothing of it runs", async () => {
+    const store = await RedisStore.connect(server.url, {
+      prefix: "abandon",
+      submitChunk: 2,
+      abandonAfterMs: 1_000,
+    });
+    const s = store as unknown as {
+      script: (name: string, keys: string[], args: unknown[]) => Promise<unknown>;
+    };
+    const real = s.script.bind(store);
+    s.script = (name, keys, args) =>
+      name === "submit" && String(args[2]).includes("c")
+        ? Promise.reject(new Error("producer died"))
+        : real(name, keys, args);
+    const dag = compile(group(count.si(1), count.si(2), count.si(3), count.si(4), count.si(5)));
+    await expect(
+      store.submit({
+        runId: "half",
+        dag,
+        tags: [],
+        idempotencyWindowMs: 0,
+        retentionMs: 60_000,
+        now: 0,
+      }),
+    ).rejects.toThrow("producer died");
+    expect(
+      await store.claim({ workerId: "a", queues: ["default"], max: 10, leaseMs: 1_000, now: 1 }),
+    ).toEqual([]);
+    expect((await store.getRun("half"))?.run.status).toBe("pending");
+    await store.maintain({ now: 5_000, queues: ["default"] });
+    expect(await store.getRun("half")).toBeUndefined();
+    expect(await raw.keys("abandon:*run:half*")).toEqual([]);
+    await store.close();
+  });
+});
