@@ -49,6 +49,7 @@ import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { anyTask, arbCanvas, arbPlan } from "./Arbitraries.ts";
 import { drive, normalize } from "./Drive.ts";
+import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
 import { MemoryStore } from "./MemoryStore.ts";
 
 /** Makes a fresh, empty store for one test. */
@@ -1309,7 +1310,7 @@ export const storeConformance = (
       expect(await store.getMemo("charge", "order-1", 1_000)).toBeUndefined();
     });
 
-    const runs = Number(process.env.WEFT_PROPERTY_RUNS ?? opts.runs ?? 25);
+    const runs = propertyRuns(opts.runs ?? 25);
     const tamper = opts.tamper;
     test.prop([arbCanvas({ queues: ["default", "other"] }), arbPlan()], { numRuns: runs })(
       "ends every random canvas under any fault plan (re-sent calls, a cancel, a corrupt record) in the same state as the in-memory model",
@@ -1327,6 +1328,7 @@ export const storeConformance = (
         expect(normalize(got.snapshot)).toEqual(normalize(want.snapshot));
         await model.close();
       },
+      propertyTimeoutMs(runs, 500),
     );
   });
 

@@ -1,8 +1,10 @@
 /**
- * The contract (DESIGN.md §2) under the deterministic simulator: random
- * canvases, random handler outcomes and random fault plans, run by the real
- * worker and client runtimes on virtual time. Each property names the
- * guarantee it holds. WEFT_PROPERTY_RUNS sets the number of cases.
+ * The contract (docs/guarantees.md) under the deterministic simulator:
+ * random canvases, random handler outcomes and random fault plans, run by
+ * the real worker and client runtimes on virtual time. Each property names
+ * the guarantee it holds by its number in docs/guarantees.md.
+ * WEFT_PROPERTY_RUNS sets the number of cases, and the time limit grows with
+ * it.
  */
 import { test } from "@fast-check/vitest";
 import {
@@ -20,8 +22,11 @@ import {
 import fc from "fast-check";
 import { describe, expect } from "vitest";
 import { arbCanvas, arbFaultPlan, arbRetryPolicy, simulate } from "../src/index.ts";
+import { propertyRuns, propertyTimeoutMs } from "../src/internal/properties.ts";
 
-const runs = Number(process.env.WEFT_PROPERTY_RUNS ?? 30);
+const runs = propertyRuns(30);
+/** A generous bound per case: a simulated case takes about 20 ms on a quiet 2-core machine. */
+const timeout = propertyTimeoutMs(runs, 250);
 
 /** A generated case: a canvas whose every node echoes its own id, a policy, a fault plan and a seed. */
 const arbCase = fc
@@ -78,25 +83,27 @@ const run = async (c: Case) => {
 
 describe("the contract under simulation (memory store, real runtimes, virtual time)", () => {
   test.prop([arbCase], { numRuns: runs })(
-    "§2.5 every run ends: succeeded, failed or cancelled",
+    "guarantee 5: every run ends: succeeded, failed or cancelled",
     async (c) => {
       const { r } = await run(c);
       expect(r.ended).toBe(true);
       expect(["succeeded", "failed", "cancelled"]).toContain(r.snapshot.run.status);
       expect(r.snapshot.run.ended).toBe(r.snapshot.run.total);
     },
+    timeout,
   );
 
   test.prop([arbCase], { numRuns: runs })(
-    "§2.3 a node runs only after all its dependencies succeeded (settled edges: ended)",
+    "guarantee 3: a node runs only after all its dependencies succeeded (settled edges: ended)",
     async (c) => {
       const { r } = await run(c);
       for (const e of r.executions) expect(e.unmetDeps).toEqual([]);
     },
+    timeout,
   );
 
   test.prop([arbCase], { numRuns: runs })(
-    "§2.2 each node's result is recorded exactly once; stale reports are rejected",
+    "guarantee 2: each node's result is recorded exactly once; stale reports are rejected",
     async (c) => {
       const { r } = await run(c);
       expect(r.store.violations).toEqual([]);
@@ -108,10 +115,11 @@ describe("the contract under simulation (memory store, real runtimes, virtual ti
       });
       for (const x of r.store.reports) if (x.fault === "late") expect(x.accepted).toBe(false);
     },
+    timeout,
   );
 
   test.prop([arbCase], { numRuns: runs })(
-    "§2.4 a node receives its upstream results in declaration order, whatever the completion order",
+    "guarantee 4: a node receives its upstream results in declaration order, whatever the completion order",
     async (c) => {
       const { r, dag } = await run(c);
       const outcome = (id: number): Outcome => {
@@ -125,10 +133,11 @@ describe("the contract under simulation (memory store, real runtimes, virtual ti
         expect(e.input).toEqual(arg === null ? null : shapeValue(arg, outcome));
       }
     },
+    timeout,
   );
 
   test.prop([arbCase], { numRuns: runs })(
-    "§2.7 attempts and delays follow the policy exactly (same random source)",
+    "guarantee 7: attempts and delays follow the policy exactly (same random source)",
     async (c) => {
       const { r, dag } = await run(c);
       for (const x of r.store.reports.filter((y) => y.kind === "fail" && y.accepted)) {
@@ -149,10 +158,11 @@ describe("the contract under simulation (memory store, real runtimes, virtual ti
         }
       }
     },
+    timeout,
   );
 
   test.prop([arbCase], { numRuns: runs })(
-    "§2.5/§2.7 a non-retryable error stops at once; a node failed for good skips its dependents with the reason",
+    "guarantees 5 and 7: a non-retryable error stops at once; a node failed for good skips its dependents with the reason",
     async (c) => {
       const { r, dag } = await run(c);
       for (const x of r.store.reports.filter(
@@ -174,5 +184,6 @@ describe("the contract under simulation (memory store, real runtimes, virtual ti
         );
       }
     },
+    timeout,
   );
 });
