@@ -30,11 +30,22 @@ describe("runEager", () => {
     expect(out).toBe(6);
   });
 
-  it("retries on virtual time: a policy's minute of backoff takes no real time", async () => {
-    const out = await runEager(chain(add.si({ a: 1, b: 2 }), double.s()), handlers, {
-      faults: { handlers: [[], ["throw", "throw"]] },
-    });
+  it("retries a step through two injected failures under its policy, then returns the output", async () => {
+    const attempts: number[] = [];
+    const out = await runEager(
+      chain(add.si({ a: 1, b: 2 }), double.s()),
+      [
+        handlers[0]!,
+        handle(double, async (n, ctx) => {
+          attempts.push(ctx.attempt);
+          return n * 2;
+        }),
+      ],
+      { faults: { handlers: [[], ["throw", "throw"]] } },
+    );
     expect(out).toBe(6);
+    // the injected throws stand in for the first two executions; the third attempt (of 3) runs it
+    expect(attempts).toEqual([3]);
   });
 
   it("consumes every queue the canvas uses: tasks on io and default", async () => {
