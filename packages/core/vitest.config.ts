@@ -1,5 +1,11 @@
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
-  test: { include: ["test/**/*.test.ts"], typecheck: { enabled: false } },
+  test: {
+    include: ["test/**/*.test.ts"],
+    typecheck: { enabled: false },
+    // one JSON report per package: .ci/run sums them (passed, failed, files that failed to load)
+    reporters: ["default", "json"],
+    outputFile: { json: ".vitest/report.json" },
+  },
 });
