@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { createClient, handle, Schema, type Store, startWorker, task } from "@weft/core";
+import { createClient, deferred, handle, Schema, type Store, startWorker, task } from "@weft/core";
 import { RedisStore } from "@weft/redis";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { type Job, Queue, Worker } from "bullmq";
@@ -36,15 +36,6 @@ const BACKOFF_MS = 50;
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A promise and the function that resolves it. */
-const deferred = <T = void>() => {
-  let resolve!: (v: T) => void;
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-};
 
 /** The `q`-quantile of `xs` (nearest rank). */
 const quantile = (xs: ReadonlyArray<number>, q: number): number => {

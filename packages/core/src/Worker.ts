@@ -21,6 +21,7 @@ import { inputOf, type Outcome, shapeValue } from "./Args.ts";
 import { checkRetryDefaults } from "./Canvas.ts";
 import { liveClock, type WorkerClock } from "./Clock.ts";
 import { decode, encode } from "./Codec.ts";
+import { deferred } from "./Deferred.ts";
 import {
   type ErrorInfo,
   fatal,
@@ -673,10 +674,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   log.info({ queues, tasks, concurrency, leaseMs, store: store.name }, "worker started");
   const looping = loop();
   let stopped: Promise<void> | undefined;
-  let resolveDone!: () => void;
-  const done = new Promise<void>((r) => {
-    resolveDone = r;
-  });
+  const done = deferred();
 
   const stop = (graceMs = 10_000): Promise<void> => {
     if (stopped) return stopped;
@@ -714,12 +712,12 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         .unregisterWorker(id)
         .catch((e) => log.warn({ err: e }, "could not remove the worker's registration"));
       log.info("worker stopped");
-      resolveDone();
+      done.resolve();
     })();
     return stopped;
   };
 
-  return { id, done, running: () => slots.size, stop };
+  return { id, done: done.promise, running: () => slots.size, stop };
 };
 
 /** Stops `worker` gracefully on SIGTERM and SIGINT (a second signal exits at once). */

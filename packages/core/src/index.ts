@@ -12,6 +12,7 @@ export * from "./Client.ts";
 export * from "./Clock.ts";
 export * from "./Codec.ts";
 export * from "./Dag.ts";
+export * from "./Deferred.ts";
 export * from "./Errors.ts";
 export * from "./Fingerprint.ts";
 export * from "./Handler.ts";

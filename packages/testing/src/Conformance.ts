@@ -24,6 +24,7 @@ import {
   createClient,
   DuplicateRun,
   decode,
+  deferred,
   encode,
   fingerprint,
   group,
@@ -139,15 +140,6 @@ const wrapStore = (store: Store, over: Partial<Store>): Store =>
       return typeof v === "function" ? v.bind(target) : v;
     },
   });
-
-/** A promise and the function that resolves it. */
-const deferred = <T = void>() => {
-  let resolve!: (v: T) => void;
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-};
 
 /** Run, node and fencing token of each claim: what identifies an attempt. */
 const ids = (claims: ReadonlyArray<Claim>) =>
@@ -323,10 +315,7 @@ export const storeConformance = (
     it("keeps the lease of a long handler by heartbeat: no re-delivery, no stall", async () => {
       const store = await fresh();
       const work = (ms: number) => new Promise((r) => setTimeout(r, ms));
-      let started!: () => void;
-      const running = new Promise<void>((r) => {
-        started = r;
-      });
+      const running = deferred();
       const busy = startWorker({
         store,
         logger: silent,
@@ -334,14 +323,14 @@ export const storeConformance = (
         heartbeatMs: 100,
         handlers: [
           handle(hold, async (n) => {
-            started();
+            running.resolve();
             for (let i = 0; i < 6; i++) await work(500); // 3 s of work: three leases long
             return n;
           }),
         ],
       });
       const run = await createClient(store).submit(hold.si(7));
-      await running;
+      await running.promise;
       // a second worker reaps expired leases every 50 ms and would take the node over
       const rival = startWorker({
         store,
@@ -357,16 +346,13 @@ export const storeConformance = (
 
     it("stops gracefully: a handler past the grace period is aborted and its node released, not counted", async () => {
       const store = await fresh();
-      let started!: () => void;
-      const running = new Promise<void>((r) => {
-        started = r;
-      });
+      const running = deferred();
       const stuck = startWorker({
         store,
         logger: silent,
         handlers: [
           handle(hold, (_n, ctx) => {
-            started();
+            running.resolve();
             return new Promise<number>((_, reject) =>
               ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)),
             );
@@ -375,7 +361,7 @@ export const storeConformance = (
       });
       const client = createClient(store);
       const run = await client.submit(hold.si(5));
-      await running;
+      await running.promise;
       await stuck.stop(10);
       expect((await store.getRun(run.runId))!.nodes[0]).toMatchObject({
         state: "queued",

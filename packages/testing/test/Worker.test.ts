@@ -1,5 +1,6 @@
 import {
   createClient,
+  deferred,
   group,
   handle,
   InvalidWorkerOptions,
@@ -320,17 +321,14 @@ describe("the worker's timing, shutdown and outputs", () => {
     };
     const hold = task({ name: "hold", input: Schema.Int, output: Schema.Int });
     let started = 0;
-    let bothStarted!: () => void;
-    const both = new Promise<void>((r) => {
-      bothStarted = r;
-    });
+    const both = deferred();
     const worker = startWorker({
       store,
       logger,
       concurrency: 2,
       handlers: [
         handle(hold, (_n, ctx) => {
-          if (++started === 2) bothStarted();
+          if (++started === 2) both.resolve();
           return new Promise<number>((_, reject) =>
             ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)),
           );
@@ -338,7 +336,7 @@ describe("the worker's timing, shutdown and outputs", () => {
       ],
     });
     const run = await createClient(store).submit(group(hold.si(1), hold.si(2)));
-    await both;
+    await both.promise;
     await worker.stop(10);
     expect(lines.find((l) => l.msg === "released unfinished nodes for re-delivery")).toMatchObject({
       level: 40,
