@@ -112,7 +112,9 @@ describe("connecting", () => {
         idempotencyKey: "acl",
       });
       expect(await run.result({ timeout: 20_000 })).toBe(4);
-      expect(await store.acquireLock("acl", "me", 1_000, Date.now())).toBeGreaterThan(0);
+      expect(
+        await store.acquireLock({ name: "acl", owner: "me", ttlMs: 1_000, now: Date.now() }),
+      ).toBeGreaterThan(0);
       expect((await store.listRuns({ limit: 5 })).map((r) => r.id)).toEqual([run.runId]);
     } finally {
       await worker.stop();
