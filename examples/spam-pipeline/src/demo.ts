@@ -20,7 +20,7 @@ import {
   type RunSnapshot,
   type Store,
   startWorker,
-  TERMINAL,
+  TERMINAL_NODE_STATES,
   type Worker,
 } from "@weft/core";
 import { maskUrl, RedisStore, redactSecrets, urlSecrets } from "@weft/redis";
@@ -288,7 +288,7 @@ const watch = (client: ReturnType<typeof createClient>, runId: string, total: nu
     busy = true;
     try {
       const snap = await client.get(runId);
-      const ended = snap.nodes.filter((n) => TERMINAL.has(n.state)).length;
+      const ended = snap.nodes.filter((n) => TERMINAL_NODE_STATES.has(n.state)).length;
       const running = snap.nodes.filter((n) => n.state === "running");
       const detail =
         running.length === 0

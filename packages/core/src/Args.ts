@@ -7,12 +7,7 @@
  */
 import type { Bind } from "./Canvas.ts";
 import type { Shape } from "./Dag.ts";
-import type { ErrorInfo } from "./Errors.ts";
-
-/** One node's outcome with its value already decoded. */
-export type Outcome =
-  | { readonly ok: true; readonly value: unknown }
-  | { readonly ok: false; readonly error: ErrorInfo };
+import type { ErrorInfo, Settled } from "./Errors.ts";
 
 /**
  * The value a shape denotes. A settled item is `{ ok: true, value }` when
@@ -21,7 +16,7 @@ export type Outcome =
  *
  * @throws Error when a node under a plain (not settled) position did not succeed.
  */
-export const shapeValue = (shape: Shape, outcome: (id: number) => Outcome): unknown => {
+export const shapeValue = (shape: Shape, outcome: (id: number) => Settled<unknown>): unknown => {
   if (typeof shape === "number") {
     const o = outcome(shape);
     if (!o.ok) throw new Error(`node ${shape} has no result: ${o.error.tag}: ${o.error.message}`);
@@ -36,7 +31,10 @@ export const shapeValue = (shape: Shape, outcome: (id: number) => Outcome): unkn
   });
 };
 
-const firstFailure = (shape: Shape, outcome: (id: number) => Outcome): ErrorInfo | undefined => {
+const firstFailure = (
+  shape: Shape,
+  outcome: (id: number) => Settled<unknown>,
+): ErrorInfo | undefined => {
   if (typeof shape === "number") {
     const o = outcome(shape);
     return o.ok ? undefined : o.error;

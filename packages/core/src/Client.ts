@@ -4,11 +4,17 @@
  * @since 0.1.0
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { type Outcome, shapeValue } from "./Args.ts";
+import { shapeValue } from "./Args.ts";
 import type { Canvas, TaskRef } from "./Canvas.ts";
 import { decode } from "./Codec.ts";
 import { compile, type Dag, flatten } from "./Dag.ts";
-import { ResultTimeout, ResultUndecodable, RunFailed, RunNotFound } from "./Errors.ts";
+import {
+  ResultTimeout,
+  ResultUndecodable,
+  RunFailed,
+  RunNotFound,
+  type Settled,
+} from "./Errors.ts";
 import { fingerprint } from "./Fingerprint.ts";
 import type { RunRecord } from "./Machine.ts";
 import type { IdempotencyReuse, RunSnapshot, Store } from "./Store.ts";
@@ -101,7 +107,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     const shape = snap.output ?? dag.output;
     const tasks = tasksByName(dag.tasks);
     const nodes = new Map(snap.nodes.map((n) => [n.id, n]));
-    const outcomes = new Map<number, Outcome>();
+    const outcomes = new Map<number, Settled<unknown>>();
     for (const id of flatten(shape)) {
       const node = nodes.get(id);
       if (!node) {

@@ -5,7 +5,7 @@
  * `deferred()`, so that it can be replaced by it one day.
  */
 
-/** A promise and the functions that settle it. */
+/** A promise and the functions that resolve or reject it. */
 export interface Deferred<T> {
   readonly promise: Promise<T>;
   /** Fulfils `promise` with `value`; later calls of `resolve` or `reject` do nothing. */

@@ -21,6 +21,16 @@ export interface ErrorInfo {
 }
 
 /**
+ * A value, or the error in its place: Weft's one value-or-error shape. A
+ * settled group hands its next step one per member (`Settled<T,
+ * MemberError>`), a claim carries one per dependency (`DepResult`), and the
+ * argument rule reads one per node (`Settled<unknown>`).
+ */
+export type Settled<T, E = ErrorInfo> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: E };
+
+/**
  * Thrown by a handler to stop retries at once, whatever the retry policy
  * says (Celery's `Reject(requeue=False)`, Temporal's non-retryable failure).
  *

@@ -6,7 +6,7 @@
  * resource so it can refuse a stale holder); it renews itself every third of
  * its ttl while held, and is unlocked when the attempt ends.
  */
-import type { WorkerClock } from "./Clock.ts";
+import type { Clock } from "./Clock.ts";
 import { LockLost, LockTimeout } from "./Errors.ts";
 import type { Store } from "./Store.ts";
 
@@ -46,7 +46,7 @@ export interface LockAcquisition extends LockOptions {
  */
 export const acquireLock = async (
   store: Store,
-  clock: WorkerClock,
+  clock: Clock,
   req: LockAcquisition,
 ): Promise<HeldLock> => {
   const { name, owner } = req;

@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import type { Dag, DagNode, Shape } from "./Dag.ts";
-import type { ErrorInfo } from "./Errors.ts";
+import type { ErrorInfo, Settled } from "./Errors.ts";
 import type { NodeRecord, Progress, RunRecord } from "./Machine.ts";
 
 /**
@@ -79,10 +79,8 @@ export interface WaitForRunOptions {
   readonly quiet?: boolean;
 }
 
-/** The outcome of one dependency, as handed to the dependent node. */
-export type DepResult =
-  | { readonly ok: true; readonly value: Uint8Array }
-  | { readonly ok: false; readonly error: ErrorInfo };
+/** A dependency's result as a claim hands it to the dependent node: its recorded bytes, or why it has none. */
+export type DepResult = Settled<Uint8Array>;
 
 /** A node delivered to a worker under a lease. */
 export interface Claim {
@@ -153,7 +151,7 @@ export interface FailOptions {
  * `reason` is `"stale"` when the lease was lost, `"cancelled"` when the run
  * was cancelled (the node ends `cancelled`; no result is recorded).
  */
-export type SettleResult =
+export type ReportResult =
   | { readonly ok: true; readonly next: ReadonlyArray<Claim>; readonly replayed?: boolean }
   | { readonly ok: false; readonly reason: "stale" | "cancelled" };
 
@@ -248,9 +246,9 @@ export interface Store {
    * (DESIGN.md §2.2) and makes dependents ready; with `nextMax > 0`, leases
    * up to that many of them (on `queues`) to the same worker in the same call.
    */
-  complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult>;
+  complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult>;
   /** Records a failed attempt: `retryAt` schedules a retry, `null` fails the node for good. */
-  fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<SettleResult>;
+  fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult>;
   /**
    * Extends leases; reports for each claim whether it is still held, lost, or
    * its run was cancelled. `"lost"` means the store answered that the claim's
@@ -357,9 +355,13 @@ export interface Store {
     readonly owner: string;
     readonly token: number;
   }): Promise<void>;
-  /** The recorded result of task `task` under idempotency key `key`, if recorded and unexpired at `now`. */
+  /**
+   * The memo of task `task` under result key `key` (the result an earlier
+   * attempt recorded, see the task option `resultKey`), if recorded and
+   * unexpired at `now`.
+   */
   getMemo(task: string, key: string, now: number): Promise<Uint8Array | undefined>;
-  /** Records a result under an idempotency key until `now + ttlMs`. */
+  /** Records a memo: `result` of task `task` under result key `key`, until `now + ttlMs`. */
   putMemo(task: string, key: string, result: Uint8Array, ttlMs: number, now: number): Promise<void>;
   /**
    * Resolves when new work may be ready on `queues` (a node was made ready or

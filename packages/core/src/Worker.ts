@@ -17,9 +17,9 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { type Logger, pino } from "pino";
-import { inputOf, type Outcome, shapeValue } from "./Args.ts";
+import { inputOf, shapeValue } from "./Args.ts";
 import { checkRetryDefaults } from "./Canvas.ts";
-import { liveClock, type WorkerClock } from "./Clock.ts";
+import { type Clock, liveClock } from "./Clock.ts";
 import { decode, encode } from "./Codec.ts";
 import { deferred } from "./Deferred.ts";
 import {
@@ -27,6 +27,7 @@ import {
   fatal,
   InvalidOutput,
   RetryAfter,
+  type Settled,
   StoreUnavailable,
   toErrorInfo,
 } from "./Errors.ts";
@@ -34,7 +35,7 @@ import type { BoundHandler, TaskContext } from "./Handler.ts";
 import { acquireLock, type HeldLock } from "./Locks.ts";
 import { policyOf } from "./Policy.ts";
 import { delay, type RetryPolicy, shouldRetry } from "./Retry.ts";
-import type { Claim, LeaseState, SettleResult, Store, StoreSignal, WorkerInfo } from "./Store.ts";
+import type { Claim, LeaseState, ReportResult, Store, StoreSignal, WorkerInfo } from "./Store.ts";
 import { decodeWith, encodeWith } from "./Task.ts";
 
 /** Worker options. Durations are ms. */
@@ -66,7 +67,7 @@ export interface WorkerOptions {
   readonly workerId?: string;
   readonly logger?: Logger;
   /** Clock to read and sleep on. Default the live clock; simulations pass a virtual one. */
-  readonly clock?: WorkerClock;
+  readonly clock?: Clock;
   /** Random source for jitter, `[0, 1)`. Default `Math.random`. */
   readonly random?: () => number;
 }
@@ -76,8 +77,8 @@ export interface Worker {
   readonly id: string;
   /** Resolves when the worker has stopped. */
   readonly done: Promise<void>;
-  /** Nodes currently running. */
-  readonly running: () => number;
+  /** How many attempts this worker runs now (at most its `concurrency`). */
+  readonly activeCount: () => number;
   /**
    * Stops claiming, waits up to `graceMs` (default 10 000) for running
    * handlers, then aborts the rest and releases their nodes for re-delivery.
@@ -136,10 +137,10 @@ const leaseReason = (state: Exclude<LeaseState, "held">): Error =>
     : reason("LeaseLost", "lease lost: the node was re-delivered to another worker", true);
 
 /**
- * Logs why a settle report was refused: the run was cancelled (expected: at
+ * Logs why a report (a completion or a failure) was refused: the run was cancelled (expected: at
  * info), or the lease was lost and the node re-delivered (at warn).
  */
-const logRefusal = (log: Logger, r: Extract<SettleResult, { ok: false }>, what: string): void => {
+const logRefusal = (log: Logger, r: Extract<ReportResult, { ok: false }>, what: string): void => {
   if (r.reason === "cancelled") log.info(`${what} not recorded: the run was cancelled`);
   else log.warn(`${what} rejected: the lease was lost and the node re-delivered`);
 };
@@ -447,7 +448,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     }
     let input: unknown;
     try {
-      const outcomes = new Map<number, Outcome>();
+      const outcomes = new Map<number, Settled<unknown>>();
       claim.deps.forEach((d, i) => {
         outcomes.set(claim.spec.deps[i]!, d.ok ? { ok: true, value: decode(d.value) } : d);
       });
@@ -518,7 +519,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
           abort.abort(e);
         });
       }
-      memoKey = behaviour.idempotencyKey?.(decoded.value);
+      memoKey = behaviour.resultKey?.(decoded.value);
       if (memoKey !== undefined) {
         const memo = await store.getMemo(claim.spec.task, memoKey, now());
         if (memo) return { ok: true, bytes: memo }; // an earlier execution with this key recorded it
@@ -564,7 +565,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
           claim.spec.task,
           memoKey,
           bytes,
-          behaviour.idempotencyTtlMs ?? 86_400_000,
+          behaviour.resultTtlMs ?? 86_400_000,
           now(),
         );
       }
@@ -722,7 +723,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     return stopped;
   };
 
-  return { id, done: done.promise, running: () => slots.size, stop };
+  return { id, done: done.promise, activeCount: () => slots.size, stop };
 };
 
 /** Stops `worker` gracefully on SIGTERM and SIGINT (a second signal exits at once). */

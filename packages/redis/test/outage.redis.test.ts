@@ -16,6 +16,7 @@ import {
   handle,
   type LeaseState,
   Schema,
+  type Settled,
   StoreUnavailable,
   startWorker,
   task,
@@ -40,12 +41,8 @@ const server = async (args: ReadonlyArray<string> = [], port?: number) => {
   return s;
 };
 
-type Settled<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: unknown };
-
 /** Settles with what `p` did: `{ ok: true, value }` or `{ ok: false, error }`. */
-const settled = <T>(p: Promise<T>): Promise<Settled<T>> =>
+const settled = <T>(p: Promise<T>): Promise<Settled<T, unknown>> =>
   p.then(
     (value) => ({ ok: true, value }),
     (error: unknown) => ({ ok: false, error }),
@@ -123,8 +120,8 @@ describe("a worker through a Redis restart", () => {
     // every heartbeat started while Redis is down settles `heartbeatDuringOutage` (before the
     // fix: ["lost"]); the first one started once it is back settles `heartbeatAfterOutage`
     let phase: "up" | "down" | "back" = "up";
-    const heartbeatDuringOutage = deferred<Settled<ReadonlyArray<LeaseState>>>();
-    const heartbeatAfterOutage = deferred<Settled<ReadonlyArray<LeaseState>>>();
+    const heartbeatDuringOutage = deferred<Settled<ReadonlyArray<LeaseState>, unknown>>();
+    const heartbeatAfterOutage = deferred<Settled<ReadonlyArray<LeaseState>, unknown>>();
     const heartbeat = store.heartbeat.bind(store);
     store.heartbeat = (claims, opts) => {
       const p = heartbeat(claims, opts);

@@ -48,7 +48,7 @@ import {
 } from "@weft/core";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { anyTask, arbCanvas, arbPlan } from "./Arbitraries.ts";
+import { anyTask, arbCanvas, arbDrivePlan } from "./Arbitraries.ts";
 import { drive, normalize } from "./Drive.ts";
 import { MemoryStore } from "./MemoryStore.ts";
 
@@ -100,7 +100,7 @@ const silent = pino({ level: "silent" });
 const one = {
   node: { kind: "sig", task: anyTask, bind: { kind: "immutable" }, bound: null, options: {} },
 } as const;
-const plain = { outcomes: [], batch: 8, reverse: false, chainNext: false };
+const plain = { faults: [], batch: 8, reverse: false, chainNext: false };
 const lease = (now: number, max = 8) => ({
   workerId: "a",
   queues: ["default"],
@@ -108,7 +108,7 @@ const lease = (now: number, max = 8) => ({
   leaseMs: 10_000,
   now,
 });
-const settle = (now: number, nextMax = 0) => ({
+const completeOpts = (now: number, nextMax = 0) => ({
   now,
   workerId: "a",
   queues: ["default"],
@@ -1097,7 +1097,7 @@ export const storeConformance = (
 
     it("fails a node that stalls more than maxStalls times, with a reason that says so", async () => {
       const store = await fresh();
-      const r = await drive(store, chain(one, one), { ...plain, outcomes: [["crash", "crash"]] });
+      const r = await drive(store, chain(one, one), { ...plain, faults: [["crash", "crash"]] });
       expect(r.snapshot.nodes.map((n) => n.state)).toEqual(["failed", "skipped"]);
       expect(r.snapshot.nodes[0]!.error?.tag).toBe("Stalled");
       expect(r.snapshot.nodes[0]!.error?.message).toMatch(/lease expired 2 times \(maxStalls 1\)/);
@@ -1105,7 +1105,7 @@ export const storeConformance = (
 
     it("retries: a retried node waits for its backoff, then runs again with its attempt count persisted", async () => {
       const store = await fresh();
-      const r = await drive(store, one, { ...plain, outcomes: [["retry", "retry"]] });
+      const r = await drive(store, one, { ...plain, faults: [["retry", "retry"]] });
       expect(r.snapshot.nodes[0]).toMatchObject({ state: "succeeded", attempts: 3, stalls: 0 });
       expect(
         r.snapshot.nodes[0]!.history.map((h) => [h.attempt, h.outcome, h.error?.message]),
@@ -1311,7 +1311,7 @@ export const storeConformance = (
 
     const runs = Number(process.env.WEFT_PROPERTY_RUNS ?? opts.runs ?? 25);
     const tamper = opts.tamper;
-    test.prop([arbCanvas({ queues: ["default", "other"] }), arbPlan()], { numRuns: runs })(
+    test.prop([arbCanvas({ queues: ["default", "other"] }), arbDrivePlan()], { numRuns: runs })(
       "ends every random canvas under any fault plan (re-sent calls, a cancel, a corrupt record) in the same state as the in-memory model",
       async (canvas, plan) => {
         const store = await fresh();
@@ -1356,17 +1356,17 @@ export const storeConformance = (
       const store = await fresh();
       const { runId } = await store.submit(submission("replay", chain(one, one, one)));
       const [c0] = await store.claim(lease(1));
-      const first = await store.complete(c0!, encode("first"), settle(2, 1));
+      const first = await store.complete(c0!, encode("first"), completeOpts(2, 1));
       expect(first.ok && first.next.map((c) => c.nodeId)).toEqual([1]);
       const before = await store.getRun(runId);
-      const again = await store.complete(c0!, encode("second"), settle(2, 1));
+      const again = await store.complete(c0!, encode("second"), completeOpts(2, 1));
       expect(again).toEqual({ ...first, replayed: true });
       expect(await store.getRun(runId)).toEqual(before);
       expect(decode((await store.getResult(runId, 0))!)).toBe("first");
       // once the handed-out node has ended, a replay hands nothing out
       const c1 = first.ok ? first.next[0]! : undefined;
-      expect((await store.complete(c1!, encode("one"), settle(3))).ok).toBe(true);
-      expect(await store.complete(c0!, encode("third"), settle(4, 1))).toEqual({
+      expect((await store.complete(c1!, encode("one"), completeOpts(3))).ok).toBe(true);
+      expect(await store.complete(c0!, encode("third"), completeOpts(4, 1))).toEqual({
         ok: true,
         next: [],
         replayed: true,
@@ -1430,7 +1430,7 @@ export const storeConformance = (
       const store = await fresh();
       const first = await store.submit(keyed("short", one, { retentionMs: 0 }));
       const [c] = await store.claim(lease(1));
-      expect((await store.complete(c!, encode(1), settle(2))).ok).toBe(true);
+      expect((await store.complete(c!, encode(1), completeOpts(2))).ok).toBe(true);
       await store.maintain({ now: 3, queues: ["default"] });
       expect(await store.getRun(first.runId)).toBeUndefined();
       const again = await store.submit(keyed("long", one, { now: 4 }));
@@ -1465,7 +1465,7 @@ export const storeConformance = (
       const client = createClient(store, () => now);
       const run = await client.submit(one as Canvas<unknown, unknown>, { retentionMs: 0 });
       const [c] = await store.claim(lease(1));
-      expect((await store.complete(c!, encode(1), settle(2))).ok).toBe(true);
+      expect((await store.complete(c!, encode(1), completeOpts(2))).ok).toBe(true);
       now = 3;
       await store.maintain({ now, queues: ["default"] });
       await expect(run.result({ timeout: 60_000 })).rejects.toBeInstanceOf(RunNotFound);
@@ -1487,7 +1487,7 @@ export const storeConformance = (
       expect(handle).toMatchObject({ runId, existing: true });
       const claims = await store.claim(lease(1));
       for (const c of claims)
-        await store.complete(c, encode(c.nodeId === 0 ? 7 : "seven"), settle(2));
+        await store.complete(c, encode(c.nodeId === 0 ? 7 : "seven"), completeOpts(2));
       // decoded by the stored node's task: the handle's canvas would read node 0 as a string
       expect(await handle.result({ timeout: 20_000 })).toEqual([7, "seven"]);
       const missing = await client.submit(group(word.si("z")), { runId: "decode" }).catch((e) => e);
@@ -1497,7 +1497,7 @@ export const storeConformance = (
       );
       const partial = await client.submit(group(word.si("z")), { runId: "decode-2" });
       for (const c of await store.claim(lease(3)))
-        await store.complete(c, encode(c.nodeId === 0 ? 7 : "seven"), settle(4));
+        await store.complete(c, encode(c.nodeId === 0 ? 7 : "seven"), completeOpts(4));
       const err = await partial.result({ timeout: 20_000 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ResultUndecodable);
       expect((err as Error).message).toMatch(/node 0 of run .*task "num", which this canvas/);
@@ -1511,11 +1511,11 @@ export const storeConformance = (
       const { runId } = await store.submit(submission("late-ok", group(one, one)));
       const [a, b] = await store.claim(lease(1));
       expect(await store.cancel(runId, { now: 2 })).toBe(true);
-      expect(await store.complete(a!, encode("too late"), settle(3))).toEqual({
+      expect(await store.complete(a!, encode("too late"), completeOpts(3))).toEqual({
         ok: false,
         reason: "cancelled",
       });
-      expect(await store.complete(a!, encode("too late"), settle(4))).toEqual({
+      expect(await store.complete(a!, encode("too late"), completeOpts(4))).toEqual({
         ok: false,
         reason: "cancelled",
       });
@@ -1544,7 +1544,7 @@ export const storeConformance = (
       expect(await store.waitForRun(run.runId, 0, { quiet: true })).toBeUndefined();
       const quiet = run.result({ timeout: 20_000, waitForQuiet: true });
       const settled = quiet.catch((e: unknown) => e);
-      expect((await store.complete(b!, encode(2), settle(3))).ok).toBe(true);
+      expect((await store.complete(b!, encode(2), completeOpts(3))).ok).toBe(true);
       expect(await settled).toBeInstanceOf(RunFailed);
       const record = await store.waitForRun(run.runId, 0, { quiet: true });
       expect(record).toMatchObject({ status: "failed", finishedAt: 3, ended: 2 });

@@ -1,6 +1,6 @@
 /**
  * A deterministic driver of a store: it plays a worker's part through the
- * Store API with a manual clock and a plan of outcomes per delivery, and
+ * Store API with a manual clock and a plan of report faults per delivery, and
  * checks the contract (docs/guarantees.md) at every step. Running the same
  * plan on two stores must give the same final state (model-based testing:
  * the in-memory store is the model). A plan may also repeat calls with
@@ -17,21 +17,26 @@ import {
   decode,
   encode,
   fingerprint,
+  type ReportResult,
   type RunSnapshot,
-  type SettleResult,
   type Store,
 } from "@weft/core";
 
 /**
- * What happens to one delivery of a node: it succeeds, fails (retryable or
- * not), the worker crashes (the lease expires), or the worker stalls and
- * reports late, after the node was re-delivered (the report must be rejected).
+ * What the driver reports for one delivery of a node: a completion (`ok`),
+ * a failure (`retry`: retryable, `fail`: for good), nothing (`crash`: the
+ * worker died and the lease expires), or a completion sent late, after the
+ * node was re-delivered (`late`: the store must reject it).
  */
-export type Outcome = "ok" | "retry" | "fail" | "crash" | "late";
+export type ReportFault = "ok" | "retry" | "fail" | "crash" | "late";
 
-/** A plan: outcomes per node, in delivery order (missing = "ok"), and how the driver claims. */
-export interface Plan {
-  readonly outcomes: ReadonlyArray<ReadonlyArray<Outcome>>;
+/**
+ * A plan for {@link drive}: the report fault of each delivery of each node,
+ * in delivery order (missing = "ok"), and how the driver claims. The
+ * simulator's plan is `FaultPlan`.
+ */
+export interface DrivePlan {
+  readonly faults: ReadonlyArray<ReadonlyArray<ReportFault>>;
   /** Nodes claimed per call. */
   readonly batch: number;
   /** Process each batch in reverse claim order. */
@@ -69,7 +74,7 @@ export class ContractViolation extends Error {
 const LEASE = 1_000;
 const RETRY_DELAY = 100;
 
-/** The outcome of a drive: the final snapshot and the number of steps. */
+/** What a drive ends with: the final snapshot, the number of steps and the compiled DAG. */
 export interface DriveResult {
   readonly snapshot: RunSnapshot;
   readonly steps: number;
@@ -87,7 +92,7 @@ export interface DriveResult {
 export const drive = async (
   store: Store,
   canvas: Parameters<typeof compile>[0],
-  plan: Plan,
+  plan: DrivePlan,
   runId = `run-${Math.random().toString(36).slice(2, 10)}`,
   hooks: DriveHooks = {},
 ): Promise<DriveResult> => {
@@ -171,9 +176,9 @@ export const drive = async (
       }
       const k = deliveries.get(c.nodeId) ?? 0;
       deliveries.set(c.nodeId, k + 1);
-      const outcome = plan.outcomes[c.nodeId]?.[k] ?? "ok";
+      const fault = plan.faults[c.nodeId]?.[k] ?? "ok";
       now += 1;
-      if (outcome === "ok") {
+      if (fault === "ok") {
         const opts = {
           now,
           workerId: "w",
@@ -194,13 +199,13 @@ export const drive = async (
             `a repeated completion of node ${c.nodeId} answered ${show(again)}, not ${show(want)}`,
           );
         if (r.ok) work = [...r.next, ...work];
-      } else if (outcome === "retry" || outcome === "fail") {
+      } else if (fault === "retry" || fault === "fail") {
         const error = {
           tag: "Boom",
-          message: `planned ${outcome} of node ${c.nodeId}`,
-          retryable: outcome === "retry",
+          message: `planned ${fault} of node ${c.nodeId}`,
+          retryable: fault === "retry",
         };
-        const opts = { now, retryAt: outcome === "retry" ? now + RETRY_DELAY : null };
+        const opts = { now, retryAt: fault === "retry" ? now + RETRY_DELAY : null };
         const r = await store.fail(c, error, opts);
         if (!r.ok)
           throw new ContractViolation(
@@ -215,17 +220,17 @@ export const drive = async (
             );
         }
       }
-      if (outcome === "late") late.set(c.nodeId, c);
+      if (fault === "late") late.set(c.nodeId, c);
       // "crash" and "late": the worker goes silent; the lease expires and the node is re-delivered
     }
   }
 };
 
-/** Two settle answers agree: same status, same replay flag, the same claims handed out. */
-const sameAnswer = (a: SettleResult, b: SettleResult): boolean =>
+/** Two answers to a report agree: same status, same replay flag, the same claims handed out. */
+const sameAnswer = (a: ReportResult, b: ReportResult): boolean =>
   show(a) === show(b) && a.ok === b.ok;
 
-const show = (r: SettleResult): string =>
+const show = (r: ReportResult): string =>
   r.ok
     ? `ok${r.replayed ? " (replayed)" : ""} next [${r.next.map((c) => `${c.nodeId}@${c.token}/${c.attempt}/${c.leaseUntil}`).join(", ")}]`
     : `refused (${r.reason})`;

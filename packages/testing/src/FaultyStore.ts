@@ -17,9 +17,9 @@ import type {
   LockRequest,
   MaintainReport,
   Progress,
+  ReportResult,
   RunRecord,
   RunSnapshot,
-  SettleResult,
   Store,
   StoreSignal,
   Submission,
@@ -74,7 +74,7 @@ export class FaultyStore implements Store {
   readonly violations: string[] = [];
   private readonly count = new Map<number, number>();
   private readonly marked = new Map<number, DeliveryFault>();
-  private readonly held = new Map<number, () => Promise<SettleResult>>();
+  private readonly held = new Map<number, () => Promise<ReportResult>>();
   private lastDraw: number | undefined;
 
   constructor(
@@ -102,13 +102,13 @@ export class FaultyStore implements Store {
     return this.deliver(await this.inner.claim(req), true);
   }
 
-  async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult> {
+  async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult> {
     return this.report(claim, "complete", null, undefined, () =>
       this.inner.complete(claim, result, opts),
     );
   }
 
-  fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<SettleResult> {
+  fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult> {
     return this.report(claim, "fail", opts.retryAt, error, () =>
       this.inner.fail(claim, error, opts),
     );
@@ -273,12 +273,12 @@ export class FaultyStore implements Store {
     kind: "complete" | "fail",
     retryAt: number | null,
     error: ErrorInfo | undefined,
-    send: () => Promise<SettleResult>,
-  ): Promise<SettleResult> {
+    send: () => Promise<ReportResult>,
+  ): Promise<ReportResult> {
     const draw = this.lastDraw;
     this.lastDraw = undefined;
     const fault = this.marked.get(claim.token) ?? "none";
-    const log = (r: SettleResult) => {
+    const log = (r: ReportResult) => {
       const replayed = r.ok && r.replayed === true;
       const accepted = r.ok && !replayed;
       const earlier = this.reports.find((x) => x.token === claim.token && x.accepted);

@@ -10,6 +10,7 @@ import { EventEmitter } from "node:events";
 import {
   type Claim,
   type ClaimRequest,
+  type Clock,
   type CompleteOptions,
   cancelRun,
   checkProgress,
@@ -31,21 +32,21 @@ import {
   maxStallsOf,
   type Progress,
   parkNode,
+  type ReportResult,
   RunNotFound,
   type RunRecord,
   type RunSnapshot,
   type RunState,
   readNode,
   releaseNode,
-  type SettleResult,
   type Shape,
   type Store,
   type StoreSignal,
   type Submission,
   type SubmitResult,
   startNode,
+  TERMINAL_RUN_STATUSES,
   type WaitForRunOptions,
-  type WorkerClock,
   type WorkerInfo,
   type WorkerPresence,
 } from "@weft/core";
@@ -89,12 +90,10 @@ const PLANTED = "planted by the corruptNodeRecord test hook";
 /** Options of the in-memory store. */
 export interface MemoryStoreOptions {
   /** Clock for `waitForRun` / `waitForWork` timeouts. Default the live clock; the simulator passes a virtual one. */
-  readonly clock?: WorkerClock;
+  readonly clock?: Clock;
   /** Ready nodes and expired leases handled per `maintain` call, and due retries promoted per `claim`. Default 1 000. */
   readonly batch?: number;
 }
-
-const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 
 /** How long a dead worker's registration is kept before `maintain` prunes it, ms. */
 const DEAD_WORKER_KEPT_MS = 86_400_000;
@@ -134,7 +133,7 @@ export class MemoryStore implements Store {
   private readonly workers = new Map<string, { info: WorkerInfo; seenAt: number; until: number }>();
   private seq = 0;
   private readonly batch: number;
-  private readonly clock: WorkerClock;
+  private readonly clock: Clock;
 
   constructor(opts: MemoryStoreOptions = {}) {
     this.batch = opts.batch ?? 1_000;
@@ -242,7 +241,7 @@ export class MemoryStore implements Store {
     return n.state === "running" && n.stalls + 1 > maxStallsOf(run.state.graph[p.nodeId]!);
   }
 
-  async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult> {
+  async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult> {
     const run = this.runs.get(claim.runId);
     if (!run) return { ok: false, reason: "stale" };
     // the node is read before its lease is checked, as the Redis script does
@@ -287,7 +286,7 @@ export class MemoryStore implements Store {
     return { ok: true, next };
   }
 
-  async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<SettleResult> {
+  async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult> {
     const run = this.runs.get(claim.runId);
     if (!run) return { ok: false, reason: "stale" };
     const node = readNode(run.state, claim.nodeId, opts.now);
@@ -545,7 +544,8 @@ export class MemoryStore implements Store {
     const final = (): { run?: RunRecord } | undefined => {
       const r = this.runs.get(runId)?.state.run;
       if (!r) return {}; // gone: never written, or expired
-      const ended = FINAL.has(r.status) && (!opts.quiet || r.finishedAt !== undefined);
+      const ended =
+        TERMINAL_RUN_STATUSES.has(r.status) && (!opts.quiet || r.finishedAt !== undefined);
       return ended ? { run: structuredClone(r) } : undefined;
     };
     const got = await this.waitFor("run", final, timeoutMs);
@@ -772,7 +772,7 @@ export class MemoryStore implements Store {
       for (const [q, items] of this.delayed) this.delayed.set(q, items.filter(keep));
       for (const [q, items] of this.parked) this.parked.set(q, items.filter(keep));
     }
-    if (FINAL.has(run.state.run.status)) this.events.emit("run");
+    if (TERMINAL_RUN_STATUSES.has(run.state.run.status)) this.events.emit("run");
   }
 }
 

@@ -16,7 +16,7 @@
  * @since 0.1.0
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { WorkerClock } from "@weft/core";
+import type { Clock } from "@weft/core";
 import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 
@@ -33,7 +33,7 @@ export interface SleepOwner {
 }
 
 /** A worker clock whose time only moves when told to. */
-export interface VirtualClock extends WorkerClock {
+export interface VirtualClock extends Clock {
   /**
    * Moves time forward by `ms`, waking every sleeper due by then in
    * deadline order, each at its deadline and after the continuations of the

@@ -121,7 +121,7 @@ describe("per-attempt timeout", () => {
   });
 });
 
-describe("locks and idempotency keys on the worker", () => {
+describe("locks and result keys on the worker", () => {
   it("a task's lock excludes other holders, renews itself past its ttl, and hands out growing fencing tokens", async () => {
     const clock = await virtualClock();
     const print = task({
@@ -158,12 +158,12 @@ describe("locks and idempotency keys on the worker", () => {
     expect(r.snapshot.nodes.every((n) => n.attempts === 1)).toBe(true);
   });
 
-  it("reuses the recorded result of an earlier execution with the same idempotency key", async () => {
+  it("reuses the memo of an earlier execution with the same result key", async () => {
     const charge = task({
       name: "charge",
       input: Schema.Struct({ order: Schema.String }),
       output: Schema.String,
-      idempotencyKey: (i: { order: string }) => i.order,
+      resultKey: (i: { order: string }) => i.order,
     });
     const ran: string[] = [];
     const r = await simulate({
