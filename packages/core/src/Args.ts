@@ -7,19 +7,19 @@
  */
 import type { Bind } from "./Canvas.ts";
 import type { Shape } from "./Dag.ts";
-import type { ErrorInfo, Settled } from "./Errors.ts";
+import { type ErrorInfo, MissingResult, type Settled } from "./Errors.ts";
 
 /**
  * The value a shape denotes. A settled item is `{ ok: true, value }` when
  * every node under it succeeded, else `{ ok: false, error }` with the first
  * failure in declaration order.
  *
- * @throws Error when a node under a plain (not settled) position did not succeed.
+ * @throws MissingResult when a node under a plain (not settled) position did not succeed.
  */
 export const shapeValue = (shape: Shape, outcome: (id: number) => Settled<unknown>): unknown => {
   if (typeof shape === "number") {
     const o = outcome(shape);
-    if (!o.ok) throw new Error(`node ${shape} has no result: ${o.error.tag}: ${o.error.message}`);
+    if (!o.ok) throw new MissingResult({ nodeId: shape, error: o.error });
     return o.value;
   }
   if ("list" in shape) return shape.list.map((s) => shapeValue(s, outcome));

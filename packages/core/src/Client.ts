@@ -9,6 +9,8 @@ import type { Canvas, TaskRef } from "./Canvas.ts";
 import { decode } from "./Codec.ts";
 import { compile, type Dag, flatten } from "./Dag.ts";
 import {
+  MissingResult,
+  missingResultInfo,
   ResultTimeout,
   ResultUndecodable,
   RunFailed,
@@ -116,7 +118,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
       if (node.state !== "succeeded") {
         outcomes.set(id, {
           ok: false,
-          error: node.error ?? { tag: node.state, message: `node ${node.state}`, retryable: false },
+          error: node.error ?? missingResultInfo(`node ${id} ${node.state}`),
         });
         continue;
       }
@@ -159,7 +161,13 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
       }
       outcomes.set(id, { ok: true, value: decoded.value });
     }
-    return shapeValue(shape, (id) => outcomes.get(id)!);
+    try {
+      return shapeValue(shape, (id) => outcomes.get(id)!);
+    } catch (e) {
+      // a node of a succeeded run that did not succeed: the store's records disagree
+      if (!(e instanceof MissingResult)) throw e;
+      throw new ResultUndecodable({ runId, nodeId: e.nodeId, reason: e.message });
+    }
   };
 
   return {

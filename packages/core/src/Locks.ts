@@ -57,8 +57,7 @@ export const acquireLock = async (
   let token = await store.acquireLock({ name, owner, ttlMs, now: clock.now() });
   while (token === undefined) {
     const left = waitMs - (clock.now() - start);
-    if (left <= 0)
-      throw new LockTimeout(`lock "${name}" stayed held by another owner for ${waitMs} ms`);
+    if (left <= 0) throw new LockTimeout({ lock: name, waitMs });
     await clock.sleep(Math.min(pause, left));
     pause = Math.min(pause * 2, 500);
     token = await store.acquireLock({ name, owner, ttlMs, now: clock.now() });
@@ -74,11 +73,7 @@ export const acquireLock = async (
         .catch(() => false);
       if (!renewed && !stop.signal.aborted) {
         stop.abort("done"); // a reason: no DOMException (and its stack) per call
-        req.onLost(
-          new LockLost(
-            `lock "${name}" (token ${held}) was lost: it expired or another owner took it`,
-          ),
-        );
+        req.onLost(new LockLost({ lock: name, token: held }));
         return;
       }
     }

@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import type { Dag } from "./Dag.ts";
-import { corruptRecordInfo, type ErrorInfo, InvalidProgress } from "./Errors.ts";
+import { corruptRecordInfo, type ErrorInfo, ErrorTag, InvalidProgress } from "./Errors.ts";
 
 /** A node's state. */
 export type NodeState =
@@ -353,7 +353,7 @@ export const startNode = (
     record(n, "stalled", now);
     if (n.stalls > maxStalls) {
       const error: ErrorInfo = {
-        tag: "Stalled",
+        tag: ErrorTag.Stalled,
         message: `lease expired ${n.stalls} times (maxStalls ${maxStalls}): the worker running it died or stopped heartbeating`,
         retryable: false,
       };
@@ -407,7 +407,7 @@ export interface Completion {
 
 /** The error of a node whose completion came after its run was cancelled. */
 export const CANCELLED_COMPLETION: ErrorInfo = {
-  tag: "Cancelled",
+  tag: ErrorTag.Cancelled,
   message: "the run was cancelled while this node ran: its result was discarded",
   retryable: false,
 };
@@ -562,19 +562,19 @@ const finishRunIfDone = (s: RunState, now: number): void => {
 };
 
 const skipReason = (s: RunState, from: number): ErrorInfo => ({
-  tag: "Skipped",
+  tag: ErrorTag.Skipped,
   message: `upstream node ${from} (${s.graph[from]!.task}) ${s.nodes[from]!.state}`,
   retryable: false,
 });
 
 const sweepReason = (s: RunState): ErrorInfo => ({
-  tag: "Skipped",
+  tag: ErrorTag.Skipped,
   message: `a corrupt record (field ${s.corruption}) stopped the run before this node could start`,
   retryable: false,
 });
 
 const runEndedReason = (s: RunState, from: number): ErrorInfo => ({
-  tag: s.run.status === "cancelled" ? "Cancelled" : "Skipped",
+  tag: s.run.status === "cancelled" ? ErrorTag.Cancelled : ErrorTag.Skipped,
   message: `run ${s.run.status} before this node could start (last upstream: node ${from})`,
   retryable: false,
 });

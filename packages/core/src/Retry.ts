@@ -37,7 +37,7 @@ export interface RetryPolicy {
   readonly jitter: Jitter;
   /** When set, only errors whose tag is listed are retried. */
   readonly retryOn?: ReadonlyArray<string>;
-  /** Error tags that never retry (a `NonRetryableError` never retries either). */
+  /** Error tags that never retry (nor does a `TaskFailure` that says `nonRetryable`, such as a `NonRetryableError`). */
   readonly nonRetryable?: ReadonlyArray<string>;
   /** Lease expiries (stalls) tolerated before the node fails; BullMQ's `maxStalledCount`. */
   readonly maxStalls: number;

@@ -23,13 +23,19 @@ import { type Clock, liveClock } from "./Clock.ts";
 import { decode, encode } from "./Codec.ts";
 import { deferred } from "./Deferred.ts";
 import {
+  Cancelled,
   type ErrorInfo,
+  ErrorTag,
   fatal,
+  InvalidInput,
   InvalidOutput,
-  RetryAfter,
+  LeaseLost,
   type Settled,
   StoreUnavailable,
+  TaskFailure,
+  Timeout,
   toErrorInfo,
+  WorkerStopping,
 } from "./Errors.ts";
 import type { BoundHandler, TaskContext } from "./Handler.ts";
 import { acquireLock, type HeldLock } from "./Locks.ts";
@@ -110,12 +116,12 @@ const allows = (retryIf: ((e: ErrorInfo) => boolean) | undefined, error: ErrorIn
 };
 
 /**
- * The delay a `RetryAfter` asks for, ms: a negative one is 0 (retry at once);
- * a non-finite one (`NaN`, `Infinity`: a Retry-After header that did not
- * parse) is ignored, and the policy's backoff applies.
+ * The delay a `TaskFailure` asks for, ms: a negative one is 0 (retry at
+ * once); a non-finite one (`NaN`, `Infinity`: a Retry-After header that did
+ * not parse) is ignored, and the policy's backoff applies.
  */
-const requestedDelay = (e: RetryAfter): number | undefined =>
-  Number.isFinite(e.delayMs) ? Math.max(0, e.delayMs) : undefined;
+const requestedDelay = (ms: number): number | undefined =>
+  Number.isFinite(ms) ? Math.max(0, ms) : undefined;
 
 const keyOf = (c: Claim) => `${c.runId}:${c.nodeId}`;
 
@@ -123,18 +129,9 @@ const keyOf = (c: Claim) => `${c.runId}:${c.nodeId}`;
 const sameClaim = (a: Claim, b: Claim): boolean =>
   a.token === b.token && a.nodeId === b.nodeId && a.runId === b.runId;
 
-/** An abort reason: an `Error` whose `name` says why, and whether retrying can help. */
-const reason = (name: string, message: string, retryable: boolean): Error => {
-  const e = new Error(message);
-  e.name = name;
-  return Object.assign(e, { retryable });
-};
-
 /** Why an attempt stops when its lease answers `state` (not `held`). */
 const leaseReason = (state: Exclude<LeaseState, "held">): Error =>
-  state === "cancelled"
-    ? reason("Cancelled", "run cancelled", false)
-    : reason("LeaseLost", "lease lost: the node was re-delivered to another worker", true);
+  state === "cancelled" ? new Cancelled() : new LeaseLost();
 
 /**
  * Logs why a report (a completion or a failure) was refused: the run was cancelled (expected: at
@@ -419,7 +416,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       const at = retry ? now() + (outcome.delayMs ?? delay(policy, failures, random)) : null;
       const r = await store.fail(claim, outcome.error, { now: now(), retryAt: at });
       if (!r.ok) logRefusal(nlog(), r, "failure report");
-      else if (outcome.error.tag === "Cancelled") nlog().info("attempt stopped: run cancelled");
+      else if (outcome.error.tag === ErrorTag.Cancelled)
+        nlog().info("attempt stopped: run cancelled");
       else
         nlog()[retry ? "info" : "warn"](
           { error: outcome.error, retryAt: at },
@@ -444,7 +442,10 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     const handler = handlers.get(claim.spec.task);
     if (!handler) {
       // runOne parks such nodes before they get here
-      return { ok: false, error: fatal("UnknownTask", `no handler for task "${claim.spec.task}"`) };
+      return {
+        ok: false,
+        error: fatal(ErrorTag.UnknownTask, `no handler for task "${claim.spec.task}"`),
+      };
     }
     let input: unknown;
     try {
@@ -458,17 +459,17 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     } catch (e) {
       return {
         ok: false,
-        error: fatal("CorruptRecord", `cannot read this node's upstream results: ${String(e)}`),
+        error: fatal(
+          ErrorTag.CorruptRecord,
+          `cannot read this node's upstream results: ${e instanceof Error ? e.message : String(e)}`,
+        ),
       };
     }
     const decoded = decodeWith(handler.task.input, input);
     if (!decoded.ok) {
       return {
         ok: false,
-        error: fatal(
-          "InvalidInput",
-          `input of task "${claim.spec.task}" does not match its schema: ${decoded.detail}`,
-        ),
+        error: toErrorInfo(new InvalidInput({ task: claim.spec.task, detail: decoded.detail })),
       };
     }
     const timeoutMs = claim.spec.options.timeoutMs;
@@ -514,9 +515,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       if (timeoutMs !== undefined) {
         void clock.sleep(timeoutMs, settled.signal).then(() => {
           if (settled.signal.aborted) return;
-          const e = new Error(`attempt timed out after ${timeoutMs} ms`);
-          e.name = "Timeout";
-          abort.abort(e);
+          abort.abort(new Timeout({ timeoutMs }));
         });
       }
       memoKey = behaviour.resultKey?.(decoded.value);
@@ -534,12 +533,10 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       const out = await Promise.race([handler.run(decoded.value, ctx), aborted]);
       const encoded = encodeWith(handler.task.output, out);
       if (!encoded.ok) {
+        const detail = `does not match its output schema: ${encoded.detail} (got ${preview(out)})`;
         return {
           ok: false,
-          error: fatal(
-            "InvalidOutput",
-            `result of task "${claim.spec.task}" does not match its output schema: ${encoded.detail} (got ${preview(out)})`,
-          ),
+          error: toErrorInfo(new InvalidOutput({ task: claim.spec.task, detail })),
         };
       }
       let bytes: Uint8Array;
@@ -554,10 +551,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
             : `cannot be encoded: ${e instanceof Error ? e.message : String(e)}`;
         return {
           ok: false,
-          error: fatal(
-            "InvalidOutput",
-            new InvalidOutput({ task: claim.spec.task, detail }).message,
-          ),
+          error: toErrorInfo(new InvalidOutput({ task: claim.spec.task, detail })),
         };
       }
       if (memoKey !== undefined) {
@@ -571,11 +565,12 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       }
       return { ok: true, bytes };
     } catch (e) {
-      const delayMs = e instanceof RetryAfter ? requestedDelay(e) : undefined;
-      if (e instanceof RetryAfter && delayMs === undefined) {
+      const asked = e instanceof TaskFailure ? e.retryAfterMs : undefined;
+      const delayMs = asked === undefined ? undefined : requestedDelay(asked);
+      if (asked !== undefined && delayMs === undefined) {
         nlog().warn(
-          { delayMs: String(e.delayMs) },
-          "RetryAfter's delay is not a finite number of ms: the retry policy's backoff applies",
+          { delayMs: String(asked) },
+          "the retry delay a TaskFailure asks for is not a finite number of ms: the retry policy's backoff applies",
         );
       }
       return { ok: false, error: toErrorInfo(e), ...(delayMs === undefined ? {} : { delayMs }) };
@@ -699,7 +694,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         let released = 0;
         for (const slot of [...slots.keys()]) {
           slot.released = true;
-          slot.abort.abort(reason("WorkerStopping", "worker stopping", true));
+          slot.abort.abort(new WorkerStopping());
           await store.release(slot.claim, { now: now() }).then(
             () => {
               released += 1;

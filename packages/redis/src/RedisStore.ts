@@ -26,6 +26,7 @@ import {
   type LeaseState,
   type LockRequest,
   type MaintainReport,
+  missingResultInfo,
   type NodeRecord,
   type Progress,
   type ReportResult,
@@ -35,6 +36,7 @@ import {
   type Store,
   type StoreSignal,
   type Submission,
+  SubmitInterrupted,
   type SubmitResult,
   TERMINAL_RUN_STATUSES,
   type WaitForRunOptions,
@@ -304,16 +306,18 @@ export class RedisStore implements Store {
           throw new IdempotencyConflict({ key: key!, runId: str(r[1]) });
         else if (code === "DUPLICATE") throw new DuplicateRun({ runId });
         else if (code === "GONE")
-          throw new Error(
-            `run ${runId} was discarded while it was being submitted; submit it again`,
-          );
+          throw new SubmitInterrupted({
+            runId,
+            reason: "the run was discarded while it was being written",
+          });
         else if (Number(r[1]) === 1) await this.drain(s, runId, queues, sub.now);
       }
       if (!retry) return { runId, existing: false };
       if (attempt >= 10)
-        throw new Error(
-          `idempotency key ${JSON.stringify(key)} changed ${attempt} times while run ${runId} was being submitted; submit again`,
-        );
+        throw new SubmitInterrupted({
+          runId,
+          reason: `its idempotency key ${JSON.stringify(key)} changed ${attempt} times while it was being written`,
+        });
     }
   }
 
@@ -1129,11 +1133,9 @@ export class RedisStore implements Store {
         else
           out.push({
             ok: false,
-            error: decodeError(errors[m++], { key: k.results, field: `e${ids[i]}` }) ?? {
-              tag: "Missing",
-              message: "no result",
-              retryable: false,
-            },
+            error:
+              decodeError(errors[m++], { key: k.results, field: `e${ids[i]}` }) ??
+              missingResultInfo(),
           });
       });
     }
@@ -1285,7 +1287,7 @@ const inlineDeps = (deps: Reply[]): DepResult[] => {
         ? { ok: true, value: v }
         : {
             ok: false,
-            error: decodeError(v) ?? { tag: "Missing", message: "no result", retryable: false },
+            error: decodeError(v) ?? missingResultInfo(),
           },
     );
   }

@@ -15,12 +15,14 @@ import {
   compile,
   type Dag,
   decode,
+  ErrorTag,
   encode,
   fingerprint,
   type ReportResult,
   type RunSnapshot,
   type Store,
 } from "@weft/core";
+import { Data } from "effect";
 
 /**
  * What the driver reports for one delivery of a node: a completion (`ok`),
@@ -66,9 +68,13 @@ export interface DriveHooks {
   readonly tamper?: (runId: string, nodeId: number) => Promise<void>;
 }
 
-/** A contract violation seen by the driver. */
-export class ContractViolation extends Error {
-  override readonly name = "ContractViolation";
+/** The driver saw the store break a guarantee (docs/guarantees.md); `reason` says which and where. */
+export class ContractViolation extends Data.TaggedError(ErrorTag.ContractViolation)<{
+  readonly reason: string;
+}> {
+  override get message() {
+    return `contract violation: ${this.reason}`;
+  }
 }
 
 const LEASE = 1_000;
@@ -111,13 +117,14 @@ export const drive = async (
   };
   const sub = await store.submit(submission);
   const id = sub.runId;
-  if (sub.existing) throw new ContractViolation(`a fresh run ${id} was reported as existing`);
+  if (sub.existing)
+    throw new ContractViolation({ reason: `a fresh run ${id} was reported as existing` });
   if (plan.resubmit) {
     const again = await store.submit(submission);
     if (again.runId !== id || again.existing)
-      throw new ContractViolation(
-        `a re-sent submission answered ${JSON.stringify(again)}, not ${JSON.stringify(sub)}`,
-      );
+      throw new ContractViolation({
+        reason: `a re-sent submission answered ${JSON.stringify(again)}, not ${JSON.stringify(sub)}`,
+      });
   }
   const deliveries = new Map<number, number>();
   const late = new Map<number, Claim>();
@@ -125,7 +132,8 @@ export const drive = async (
   let reports = 0;
   let steps = 0;
   for (;;) {
-    if (++steps > 20 * dag.nodes.length + 100) throw new ContractViolation(`run ${id} did not end`);
+    if (++steps > 20 * dag.nodes.length + 100)
+      throw new ContractViolation({ reason: `run ${id} did not end` });
     if (plan.tamper?.step === steps && hooks.tamper) {
       const snap = await store.getRun(id);
       const fresh = (snap?.nodes ?? []).filter(
@@ -137,7 +145,7 @@ export const drive = async (
     if (plan.cancelAt === steps) {
       const first = await store.cancel(id, { now });
       const second = await store.cancel(id, { now });
-      if (second) throw new ContractViolation(`run ${id} was cancelled twice`);
+      if (second) throw new ContractViolation({ reason: `run ${id} was cancelled twice` });
       cancelled ||= first;
     }
     let work = [
@@ -145,10 +153,10 @@ export const drive = async (
     ];
     if (work.length === 0) {
       const snap = await store.getRun(id);
-      if (!snap) throw new ContractViolation(`run ${id} vanished`);
+      if (!snap) throw new ContractViolation({ reason: `run ${id} vanished` });
       if (snap.run.finishedAt !== undefined) {
         if (snap.run.ended !== snap.run.total)
-          throw new ContractViolation("finished with nodes not ended");
+          throw new ContractViolation({ reason: "finished with nodes not ended" });
         return { snapshot: snap, steps, dag };
       }
       now += LEASE + RETRY_DELAY;
@@ -170,9 +178,9 @@ export const drive = async (
           leaseMs: LEASE,
         });
         if (r.ok)
-          throw new ContractViolation(
-            `a late completion of node ${c.nodeId} was accepted after re-delivery`,
-          );
+          throw new ContractViolation({
+            reason: `a late completion of node ${c.nodeId} was accepted after re-delivery`,
+          });
       }
       const k = deliveries.get(c.nodeId) ?? 0;
       deliveries.set(c.nodeId, k + 1);
@@ -188,16 +196,16 @@ export const drive = async (
         };
         const r = await store.complete(c, encode(c.nodeId), opts);
         if (!r.ok && !(r.reason === "cancelled" && cancelled))
-          throw new ContractViolation(
-            `completion of node ${c.nodeId} rejected (${r.reason}) though its lease was held`,
-          );
+          throw new ContractViolation({
+            reason: `completion of node ${c.nodeId} rejected (${r.reason}) though its lease was held`,
+          });
         // the same report again, with other bytes: recorded once, the first answer replayed
         const again = await store.complete(c, encode(-1), opts);
         const want = r.ok ? { ...r, replayed: true } : r;
         if (!sameAnswer(again, want))
-          throw new ContractViolation(
-            `a repeated completion of node ${c.nodeId} answered ${show(again)}, not ${show(want)}`,
-          );
+          throw new ContractViolation({
+            reason: `a repeated completion of node ${c.nodeId} answered ${show(again)}, not ${show(want)}`,
+          });
         if (r.ok) work = [...r.next, ...work];
       } else if (fault === "retry" || fault === "fail") {
         const error = {
@@ -208,16 +216,16 @@ export const drive = async (
         const opts = { now, retryAt: fault === "retry" ? now + RETRY_DELAY : null };
         const r = await store.fail(c, error, opts);
         if (!r.ok)
-          throw new ContractViolation(
-            `failure of node ${c.nodeId} rejected (${r.reason}) though its lease was held`,
-          );
+          throw new ContractViolation({
+            reason: `failure of node ${c.nodeId} rejected (${r.reason}) though its lease was held`,
+          });
         const resend = plan.resend ?? [];
         if (resend.length > 0 && resend[reports++ % resend.length]) {
           const again = await store.fail(c, error, opts);
           if (!sameAnswer(again, { ok: true, next: [], replayed: true }))
-            throw new ContractViolation(
-              `a re-sent failure of node ${c.nodeId} answered ${show(again)}`,
-            );
+            throw new ContractViolation({
+              reason: `a re-sent failure of node ${c.nodeId} answered ${show(again)}`,
+            });
         }
       }
       if (fault === "late") late.set(c.nodeId, c);
@@ -239,19 +247,19 @@ const show = (r: ReportResult): string =>
 const checkDeps = (dag: Dag, c: Claim): void => {
   const spec = dag.nodes[c.nodeId]!;
   if (c.deps.length !== spec.deps.length)
-    throw new ContractViolation(`node ${c.nodeId}: wrong number of dependency results`);
+    throw new ContractViolation({ reason: `node ${c.nodeId}: wrong number of dependency results` });
   c.deps.forEach((d, i) => {
     const dep = spec.deps[i]!;
     const settled = dag.nodes[dep]!.settledDependents.includes(c.nodeId);
     if (!d.ok && !settled) {
-      throw new ContractViolation(
-        `node ${c.nodeId} delivered though dependency ${dep} did not succeed`,
-      );
+      throw new ContractViolation({
+        reason: `node ${c.nodeId} delivered though dependency ${dep} did not succeed`,
+      });
     }
     if (d.ok && decode(d.value) !== dep) {
-      throw new ContractViolation(
-        `node ${c.nodeId}: dependency results out of declaration order at ${i}`,
-      );
+      throw new ContractViolation({
+        reason: `node ${c.nodeId}: dependency results out of declaration order at ${i}`,
+      });
     }
   });
 };

@@ -30,6 +30,7 @@ import {
   liveClock,
   type MaintainReport,
   maxStallsOf,
+  missingResultInfo,
   type Progress,
   parkNode,
   type ReportResult,
@@ -670,10 +671,7 @@ export class MemoryStore implements Store {
       const n = run.state.nodes[d]!;
       return bytes && n.state === "succeeded"
         ? { ok: true, value: bytes }
-        : {
-            ok: false,
-            error: n.error ?? { tag: n.state, message: `node ${d} ${n.state}`, retryable: false },
-          };
+        : { ok: false, error: n.error ?? missingResultInfo(`node ${d} ${n.state}`) };
     });
     const n = run.state.nodes[nodeId]!;
     return {

@@ -22,6 +22,7 @@ import {
   type Canvas,
   compile,
   createClient,
+  ErrorTag,
   NonRetryableError,
   type RetryPolicy,
   type RunSnapshot,
@@ -118,7 +119,7 @@ export interface SimulationResult<Out> {
  * no simulated worker consumes, a task no handler was given for, a handler
  * that nothing can end, ...).
  */
-export class SimulationStuck extends Data.TaggedError("SimulationStuck")<{
+export class SimulationStuck extends Data.TaggedError(ErrorTag.SimulationStuck)<{
   readonly runId: string;
   readonly reasons: ReadonlyArray<string>;
   /** Virtual ms from submission to the moment it was found stuck. */
@@ -130,7 +131,7 @@ export class SimulationStuck extends Data.TaggedError("SimulationStuck")<{
 }
 
 /** The simulated run was still progressing when `maxVirtualMs` ran out; `pending` names its unfinished nodes. */
-export class SimulationTimeout extends Data.TaggedError("SimulationTimeout")<{
+export class SimulationTimeout extends Data.TaggedError(ErrorTag.SimulationTimeout)<{
   readonly runId: string;
   readonly limitMs: number;
   readonly pending: ReadonlyArray<string>;

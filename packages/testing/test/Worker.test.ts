@@ -9,6 +9,7 @@ import {
   RunFailed,
   Schema,
   startWorker,
+  TaskFailure,
   task,
 } from "@weft/core";
 import { Effect } from "effect";
@@ -100,6 +101,44 @@ describe("per-attempt timeout", () => {
       expect(failed!.retryAt! - failed!.at).toBe(expected);
     },
   );
+
+  it("records a TaskFailure's own tag: nonRetryable fails the node at once, retryAfterMs sets the delay", async () => {
+    const charge = task({
+      name: "charge",
+      input: Schema.Int,
+      output: Schema.Int,
+      retry: { maxAttempts: 5, backoff: { kind: "fixed", delayMs: 10 }, jitter: "none" },
+    });
+    const declined = await simulate({
+      canvas: charge.si(1),
+      seed: 1,
+      handlers: [
+        handle(charge, async () => {
+          throw new TaskFailure("card declined", { tag: "CardDeclined", nonRetryable: true });
+        }),
+      ],
+    });
+    const node = declined.snapshot.nodes[0]!;
+    expect(node).toMatchObject({ state: "failed", attempts: 1 });
+    expect(node.error).toMatchObject({ tag: "CardDeclined", retryable: false });
+
+    let calls = 0;
+    const busy = await simulate({
+      canvas: charge.si(2),
+      seed: 1,
+      handlers: [
+        handle(charge, async (n) => {
+          calls += 1;
+          if (calls === 1) throw new TaskFailure("busy", { tag: "Busy", retryAfterMs: 20_000 });
+          return n;
+        }),
+      ],
+    });
+    expect(busy.output).toEqual({ ok: true, value: 2 });
+    const [failed] = busy.store.reports.filter((x) => x.kind === "fail");
+    expect(failed!.error?.tag).toBe("Busy");
+    expect(failed!.retryAt! - failed!.at).toBe(20_000);
+  });
 
   it("runEager resolves through a timeout and a retry", async () => {
     let first = true;
