@@ -7,6 +7,7 @@
 
 export { Schema } from "effect";
 export * from "./Args.ts";
+export * from "./Attempt.ts";
 export * from "./Canvas.ts";
 export * from "./Client.ts";
 export * from "./Clock.ts";
