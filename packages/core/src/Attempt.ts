@@ -101,7 +101,7 @@ export const runAttempt = async (
     if (timeoutMs !== undefined) armTimeout(env.clock, timeoutMs, abort, finished.signal);
     const resultKey = behaviour.resultKey?.(input.value);
     if (resultKey !== undefined) {
-      const memo = await env.store.getMemo(task, resultKey, env.clock.now());
+      const memo = await env.store.getMemo({ task, key: resultKey, now: env.clock.now() });
       if (memo) return { ok: true, value: memo }; // an earlier execution with this key recorded it
     }
     if (behaviour.lock) {
@@ -114,7 +114,13 @@ export const runAttempt = async (
     if (!bytes.ok) return failWithError(bytes.error);
     if (resultKey !== undefined) {
       const ttlMs = behaviour.resultTtlMs ?? DEFAULT_RESULT_TTL_MS;
-      await env.store.putMemo(task, resultKey, bytes.value, ttlMs, env.clock.now());
+      await env.store.putMemo({
+        task,
+        key: resultKey,
+        result: bytes.value,
+        ttlMs,
+        now: env.clock.now(),
+      });
     }
     return bytes;
   } catch (e) {

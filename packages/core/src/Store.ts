@@ -199,6 +199,29 @@ export interface LockRequest {
   readonly now: number;
 }
 
+/** A request to extend a held lock: a {@link LockRequest} with the fencing token it was taken with. */
+export type LockRenewal = LockRequest & { readonly token: number };
+
+/** A request to unlock a held lock: its name, its owner and the fencing token it was taken with. */
+export interface LockRelease {
+  readonly name: string;
+  readonly owner: string;
+  readonly token: number;
+}
+
+/** A memo to look up: task `task`'s result under result key `key`, unexpired at `now` (epoch ms). */
+export interface MemoRequest {
+  readonly task: string;
+  readonly key: string;
+  readonly now: number;
+}
+
+/** A memo to record: `result` (bytes) under its task and result key, kept `ttlMs` from `now`. */
+export interface Memo extends MemoRequest {
+  readonly result: Uint8Array;
+  readonly ttlMs: number;
+}
+
 /** A signal the store pushes as soon as it happens (not polled). */
 export type StoreSignal = { readonly kind: "cancelled"; readonly runId: string };
 
@@ -348,21 +371,17 @@ export interface Store {
    * `req.now + req.ttlMs`; false when it was lost (expired, or taken by
    * another owner).
    */
-  renewLock(req: LockRequest & { readonly token: number }): Promise<boolean>;
+  renewLock(req: LockRenewal): Promise<boolean>;
   /** Unlocks a lock if `req.owner` with `req.token` still holds it; otherwise does nothing. */
-  releaseLock(req: {
-    readonly name: string;
-    readonly owner: string;
-    readonly token: number;
-  }): Promise<void>;
+  releaseLock(req: LockRelease): Promise<void>;
   /**
-   * The memo of task `task` under result key `key` (the result an earlier
-   * attempt recorded, see the task option `resultKey`), if recorded and
-   * unexpired at `now`.
+   * The memo of task `req.task` under result key `req.key` (the result an
+   * earlier attempt recorded, see the task option `resultKey`), if recorded
+   * and unexpired at `req.now`.
    */
-  getMemo(task: string, key: string, now: number): Promise<Uint8Array | undefined>;
-  /** Records a memo: `result` of task `task` under result key `key`, until `now + ttlMs`. */
-  putMemo(task: string, key: string, result: Uint8Array, ttlMs: number, now: number): Promise<void>;
+  getMemo(req: MemoRequest): Promise<Uint8Array | undefined>;
+  /** Records a memo: `memo.result` of its task under its result key, until `memo.now + memo.ttlMs`. */
+  putMemo(memo: Memo): Promise<void>;
   /**
    * Resolves when new work may be ready on `queues` (a node was made ready or
    * parked, or a retry was scheduled), or after `timeoutMs` of real time,

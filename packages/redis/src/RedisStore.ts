@@ -24,8 +24,12 @@ import {
   fingerprint,
   IdempotencyConflict,
   type LeaseState,
+  type LockRelease,
+  type LockRenewal,
   type LockRequest,
   type MaintainReport,
+  type Memo,
+  type MemoRequest,
   missingResultInfo,
   type NodeRecord,
   type Progress,
@@ -842,30 +846,16 @@ export class RedisStore implements Store {
     return token > 0 ? token : undefined;
   }
 
-  async renewLock({
-    name,
-    owner,
-    token,
-    ttlMs,
-    now,
-  }: LockRequest & { readonly token: number }): Promise<boolean> {
+  async renewLock({ name, owner, token, ttlMs, now }: LockRenewal): Promise<boolean> {
     const k = lockKeys(this.prefix, name);
     return Number(await this.script("renewlock", [k.lock], [owner, token, ttlMs, now])) === 1;
   }
 
-  async releaseLock({
-    name,
-    owner,
-    token,
-  }: {
-    readonly name: string;
-    readonly owner: string;
-    readonly token: number;
-  }): Promise<void> {
+  async releaseLock({ name, owner, token }: LockRelease): Promise<void> {
     await this.script("unlock", [lockKeys(this.prefix, name).lock], [owner, token]);
   }
 
-  async getMemo(task: string, key: string, now: number): Promise<Uint8Array | undefined> {
+  async getMemo({ task, key, now }: MemoRequest): Promise<Uint8Array | undefined> {
     const [until, value] = await this.redis.hmgetBuffer(
       memoKey(this.prefix, task, key),
       "until",
@@ -874,13 +864,7 @@ export class RedisStore implements Store {
     return until && value && Number(until.toString()) > now ? value : undefined;
   }
 
-  async putMemo(
-    task: string,
-    key: string,
-    result: Uint8Array,
-    ttlMs: number,
-    now: number,
-  ): Promise<void> {
+  async putMemo({ task, key, result, ttlMs, now }: Memo): Promise<void> {
     const k = memoKey(this.prefix, task, key);
     // expiry by the caller's clock (`until`); PEXPIRE only reclaims the key
     await this.redis

@@ -1301,12 +1301,20 @@ export const storeConformance = (
 
     it("records a result under a task's result key (a memo) until it expires", async () => {
       const store = await fresh();
-      expect(await store.getMemo("charge", "order-1", 0)).toBeUndefined();
-      await store.putMemo("charge", "order-1", encode({ id: "ch_1" }), 1_000, 0);
-      expect(decode((await store.getMemo("charge", "order-1", 999))!)).toEqual({ id: "ch_1" });
-      expect(await store.getMemo("charge", "order-2", 999)).toBeUndefined();
-      expect(await store.getMemo("refund", "order-1", 999)).toBeUndefined();
-      expect(await store.getMemo("charge", "order-1", 1_000)).toBeUndefined();
+      expect(await store.getMemo({ task: "charge", key: "order-1", now: 0 })).toBeUndefined();
+      await store.putMemo({
+        task: "charge",
+        key: "order-1",
+        result: encode({ id: "ch_1" }),
+        ttlMs: 1_000,
+        now: 0,
+      });
+      expect(decode((await store.getMemo({ task: "charge", key: "order-1", now: 999 }))!)).toEqual({
+        id: "ch_1",
+      });
+      expect(await store.getMemo({ task: "charge", key: "order-2", now: 999 })).toBeUndefined();
+      expect(await store.getMemo({ task: "refund", key: "order-1", now: 999 })).toBeUndefined();
+      expect(await store.getMemo({ task: "charge", key: "order-1", now: 1_000 })).toBeUndefined();
     });
 
     const runs = Number(process.env.WEFT_PROPERTY_RUNS ?? opts.runs ?? 25);

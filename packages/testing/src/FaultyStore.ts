@@ -14,8 +14,12 @@ import type {
   ErrorInfo,
   FailOptions,
   LeaseState,
+  LockRelease,
+  LockRenewal,
   LockRequest,
   MaintainReport,
+  Memo,
+  MemoRequest,
   Progress,
   ReportResult,
   RunRecord,
@@ -167,26 +171,20 @@ export class FaultyStore implements Store {
     return this.inner.acquireLock(req);
   }
 
-  renewLock(req: LockRequest & { readonly token: number }): Promise<boolean> {
+  renewLock(req: LockRenewal): Promise<boolean> {
     return this.inner.renewLock(req);
   }
 
-  releaseLock(req: Parameters<Store["releaseLock"]>[0]): Promise<void> {
+  releaseLock(req: LockRelease): Promise<void> {
     return this.inner.releaseLock(req);
   }
 
-  getMemo(task: string, key: string, now: number): Promise<Uint8Array | undefined> {
-    return this.inner.getMemo(task, key, now);
+  getMemo(req: MemoRequest): Promise<Uint8Array | undefined> {
+    return this.inner.getMemo(req);
   }
 
-  putMemo(
-    task: string,
-    key: string,
-    result: Uint8Array,
-    ttlMs: number,
-    now: number,
-  ): Promise<void> {
-    return this.inner.putMemo(task, key, result, ttlMs, now);
+  putMemo(memo: Memo): Promise<void> {
+    return this.inner.putMemo(memo);
   }
 
   maintain(opts: { now: number; queues: ReadonlyArray<string> }): Promise<MaintainReport> {

@@ -26,9 +26,13 @@ import {
   fingerprint,
   IdempotencyConflict,
   type LeaseState,
+  type LockRelease,
+  type LockRenewal,
   type LockRequest,
   liveClock,
   type MaintainReport,
+  type Memo,
+  type MemoRequest,
   maxStallsOf,
   missingResultInfo,
   type Progress,
@@ -467,7 +471,7 @@ export class MemoryStore implements Store {
     return token;
   }
 
-  async renewLock(req: LockRequest & { readonly token: number }): Promise<boolean> {
+  async renewLock(req: LockRenewal): Promise<boolean> {
     const held = this.locks.get(req.name);
     if (!held || held.owner !== req.owner || held.token !== req.token || held.until <= req.now)
       return false;
@@ -475,27 +479,17 @@ export class MemoryStore implements Store {
     return true;
   }
 
-  async releaseLock(req: {
-    readonly name: string;
-    readonly owner: string;
-    readonly token: number;
-  }): Promise<void> {
+  async releaseLock(req: LockRelease): Promise<void> {
     const held = this.locks.get(req.name);
     if (held && held.owner === req.owner && held.token === req.token) this.locks.delete(req.name);
   }
 
-  async getMemo(task: string, key: string, now: number): Promise<Uint8Array | undefined> {
+  async getMemo({ task, key, now }: MemoRequest): Promise<Uint8Array | undefined> {
     const m = this.memos.get(`${task}\u0000${key}`);
     return m && m.until > now ? m.bytes : undefined;
   }
 
-  async putMemo(
-    task: string,
-    key: string,
-    result: Uint8Array,
-    ttlMs: number,
-    now: number,
-  ): Promise<void> {
+  async putMemo({ task, key, result, ttlMs, now }: Memo): Promise<void> {
     this.memos.set(`${task}\u0000${key}`, { bytes: result, until: now + ttlMs });
   }
 

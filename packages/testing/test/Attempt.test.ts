@@ -121,7 +121,13 @@ describe("runAttempt", () => {
       resultKey: (n) => `n${n}`,
     });
     const { store, claim, env } = await claimed(keyed.si(7));
-    await store.putMemo("keyed", "n7", encode(70), 60_000, Date.now());
+    await store.putMemo({
+      task: "keyed",
+      key: "n7",
+      result: encode(70),
+      ttlMs: 60_000,
+      now: Date.now(),
+    });
     let ran = false;
     const abort = new AbortController();
     const r = await runAttempt(
