@@ -18,8 +18,6 @@
  * `LATENCY_IDLE_MS` pause before each submit
  * so that the worker is idle (default 20), `REDIS_URL` (default a private
  * `redis-server`). Both systems run with their default worker settings.
- *
- * @since 0.1.0
  */
 import { createClient, deferred, handle, Schema, type Store, startWorker, task } from "@weft/core";
 import { RedisStore } from "@weft/redis";

@@ -9,8 +9,6 @@
  * Other knobs: `WEFT_DEMO_WORKERS` (worker processes, default 2),
  * `WEFT_DEMO_CHUNKS` (chunks per side of the split, default 8),
  * `WEFT_DEMO_LIMIT` (use only that many emails).
- *
- * @since 0.1.0
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";

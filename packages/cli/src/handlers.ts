@@ -1,7 +1,5 @@
 /**
  * Loading a worker's handlers from a module named on the command line.
- *
- * @since 0.1.0
  */
 import { existsSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";

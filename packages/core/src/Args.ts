@@ -2,8 +2,6 @@
  * Forms a node's input from its bound input and its dependencies' outcomes,
  * following the node's argument rule (see `Canvas`), and forms a run's
  * output from its nodes' results the same way.
- *
- * @since 0.1.0
  */
 import type { Bind } from "./Canvas.ts";
 import type { Shape } from "./Dag.ts";

@@ -13,8 +13,6 @@
  * A group passes its upstream to every member and produces the members'
  * outputs as a tuple in declaration order; a chord is a group whose tuple is
  * the body's upstream.
- *
- * @since 0.1.0
  */
 import type { Schema } from "effect";
 import { MAX_VALUE_DEPTH, valueProblem } from "./Codec.ts";

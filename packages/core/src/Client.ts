@@ -1,7 +1,5 @@
 /**
  * The client: submits canvases and reads runs back, typed.
- *
- * @since 0.1.0
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { shapeValue } from "./Args.ts";

@@ -15,8 +15,6 @@
  * msgpackr's conventional extension 0 and read back as `undefined`; no other
  * extension type is accepted. An integer stored as a 64-bit msgpack integer
  * is read as a `number` (exact up to 2^53), never as a `bigint`.
- *
- * @since 0.1.0
  */
 import { Packr, Unpackr } from "msgpackr";
 import { CorruptRecord, InvalidOutput } from "./Errors.ts";

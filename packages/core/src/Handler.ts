@@ -1,8 +1,6 @@
 /**
  * Binding handlers to task declarations, where the worker runs. A handler is
  * `async (input, ctx) => output` or returns an `Effect`.
- *
- * @since 0.1.0
  */
 import { Cause, Effect, Exit } from "effect";
 import type { Logger } from "pino";

@@ -9,8 +9,6 @@
  * Node states: `waiting` → `queued` → `running` → `succeeded` | `failed`,
  * with `running` → `retrying` → `running` for a retried attempt, and
  * `skipped` (an upstream node failed, or the run ended) / `cancelled`.
- *
- * @since 0.1.0
  */
 import type { Dag } from "./Dag.ts";
 import { corruptRecordInfo, type ErrorInfo, ErrorTag, InvalidProgress } from "./Errors.ts";

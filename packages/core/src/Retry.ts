@@ -4,8 +4,6 @@
  * `retry_backoff_max=600`, `retry_jitter=True`) it reproduces Celery's
  * `min(backoff_max, factor * 2 ** retries)` followed by full jitter
  * `randrange(countdown + 1)`, in milliseconds.
- *
- * @since 0.1.0
  */
 import type { ErrorInfo } from "./Errors.ts";
 

@@ -6,8 +6,6 @@
  * can drive time.
  *
  * Values (inputs, results) cross this interface as msgpack bytes (see `Codec`).
- *
- * @since 0.1.0
  */
 import type { Dag, DagNode, Shape } from "./Dag.ts";
 import type { ErrorInfo, Settled } from "./Errors.ts";
@@ -59,7 +57,7 @@ export interface Submission {
   readonly nonce?: string;
 }
 
-/** Outcome of a submission. */
+/** What a submission answers: the run it names. */
 export interface SubmitResult {
   readonly runId: string;
   /**
@@ -93,7 +91,7 @@ export interface Claim {
   /** Lease expiries so far; `attempt - stalls` attempts have run to a reported end or are this one. */
   readonly stalls: number;
   readonly spec: DagNode;
-  /** Outcomes of `spec.deps`, same order. */
+  /** Results of `spec.deps`, in the same order (a failed dependency reaches a settled group only). */
   readonly deps: ReadonlyArray<DepResult>;
   /** The run's queues (a store may need them to route dependents). */
   readonly runQueues: ReadonlyArray<string>;
@@ -145,9 +143,10 @@ export interface FailOptions {
 }
 
 /**
- * Outcome of `complete` / `fail`. `replayed` is true when this very report
- * (same claim and token) had already been recorded (a command re-sent after
- * a reconnect): nothing changed and `next` is what the first call handed out.
+ * What a report (`complete` / `fail`) answers. `replayed` is true when this
+ * very report (same claim and token) had already been recorded (a command
+ * re-sent after a reconnect): nothing changed and `next` is what the first
+ * call handed out.
  * `reason` is `"stale"` when the lease was lost, `"cancelled"` when the run
  * was cancelled (the node ends `cancelled`; no result is recorded).
  */
@@ -390,6 +389,9 @@ export interface Store {
    * its `waitForWork` is not missed.
    */
   waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void>;
-  /** Releases connections. */
+  /**
+   * Closes the store: its connections are closed (the Redis store) and its
+   * pending waits end as timed out (the in-memory store). Call it once, last.
+   */
   close(): Promise<void>;
 }

@@ -3,8 +3,6 @@
  * `Schema`), and options. A declaration is shared by producers and workers;
  * the handler is bound where it runs (see `Worker.handle`), so a producer
  * never imports handler code.
- *
- * @since 0.1.0
  */
 import { Schema } from "effect";
 import {

@@ -38,7 +38,7 @@ export interface WorkerOptions {
   readonly handlers: ReadonlyArray<BoundHandler>;
   /** Queues to consume. Default `["default"]`. */
   readonly queues?: ReadonlyArray<string>;
-  /** Handlers run at once. Default 8. */
+  /** How many attempts run at once. Default 8. */
   readonly concurrency?: number;
   /** Lease length; a node whose worker stops heartbeating is re-delivered after it. Default 30 000. */
   readonly leaseMs?: number;

@@ -1,8 +1,6 @@
 /**
  * @weft/core — tasks, the canvas DSL, compile-to-DAG, the state machine,
  * the Store contract, and the worker and client runtimes.
- *
- * @since 0.1.0
  */
 
 export { Schema } from "effect";

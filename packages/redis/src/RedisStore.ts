@@ -4,8 +4,6 @@
  * round trip (completing a node leases its next node to the same worker);
  * claiming costs two per batch (pop + start, pipelined); large fan-outs,
  * fan-ins and cascades run in bounded steps (`drain`).
- *
- * @since 0.1.0
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import {

@@ -1,8 +1,6 @@
 /**
  * fast-check arbitraries: random canvases (nested chains, groups, settled
  * groups and chords) and random fault plans for the store driver.
- *
- * @since 0.1.0
  */
 import { type Canvas, type CanvasNode, type RetryPolicy, Schema, task } from "@weft/core";
 import fc from "fast-check";

@@ -9,8 +9,6 @@
  * registry, re-sent claims), and a model-based property: any random canvas
  * under any random fault plan ends in the same state on this store as on
  * the in-memory model.
- *
- * @since 0.1.0
  */
 import { fc, test } from "@fast-check/vitest";
 import {

@@ -7,8 +7,6 @@
  * identical arguments (a command re-sent after a reconnect: the repeat must
  * change nothing and give the same answer), cancel the run, and corrupt a
  * node's stored record through a store-specific hook.
- *
- * @since 0.1.0
  */
 import {
   type Claim,

@@ -4,8 +4,6 @@
  * §2) as it goes: every injected stale completion must be rejected, no node
  * is recorded twice, and a second report under the same lease (a duplicate
  * delivery) is answered as a replay of the first and changes nothing.
- *
- * @since 0.1.0
  */
 import type {
   Claim,

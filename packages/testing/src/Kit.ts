@@ -3,8 +3,6 @@
  * (Celery's `task_always_eager`, with Weft's real semantics), derive inputs
  * from a task's schema, and check that a handler is safe under retries,
  * crashes and duplicate deliveries, and idempotent under its idempotency key.
- *
- * @since 0.1.0
  */
 
 import { inspect, isDeepStrictEqual } from "node:util";

@@ -2,8 +2,6 @@
  * The in-memory store: the same semantics as the Redis store, built directly
  * on core's state machine. For users' unit tests (`runEager`), for
  * simulation, and as the model the Redis store is held to.
- *
- * @since 0.1.0
  */
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";

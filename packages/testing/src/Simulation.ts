@@ -13,8 +13,6 @@
  * handler, a handler nothing can end) stops the simulation at once with
  * {@link SimulationStuck}, naming why. Virtual time never runs ahead of a
  * handler's real I/O (see docs/testing.md).
- *
- * @since 0.1.0
  */
 import {
   type AnyTask,

@@ -12,8 +12,6 @@
  * {@link VirtualClock.attribute} has its sleeps counted for an owner, through
  * Node's `AsyncLocalStorage`, so the simulator can tell a handler that waits
  * on virtual time from one that awaits real I/O (see docs/testing.md).
- *
- * @since 0.1.0
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Clock } from "@weft/core";
