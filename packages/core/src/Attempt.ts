@@ -243,7 +243,7 @@ const outputOf = (handler: BoundHandler, out: unknown): Settled<Uint8Array, Inva
       e instanceof InvalidOutput
         ? e.detail
         : `cannot be encoded: ${e instanceof Error ? e.message : String(e)}`;
-    return { ok: false, error: new InvalidOutput({ task, detail }) };
+    return { ok: false, error: new InvalidOutput({ task, detail, cause: e }) };
   }
 };
 

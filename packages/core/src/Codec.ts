@@ -252,7 +252,7 @@ export const encode = (value: unknown): Uint8Array => {
   try {
     return packr.pack(value);
   } catch (e) {
-    throw new InvalidOutput({ detail: `cannot be encoded as msgpack: ${reason(e)}` });
+    throw new InvalidOutput({ detail: `cannot be encoded as msgpack: ${reason(e)}`, cause: e });
   }
 };
 
@@ -313,7 +313,7 @@ const unpack = (bytes: Uint8Array): unknown => {
   try {
     return unpackr.unpack(bytes);
   } catch (e) {
-    throw new CorruptRecord({ reason: `not valid msgpack (${reason(e)})` });
+    throw new CorruptRecord({ reason: `not valid msgpack (${reason(e)})`, cause: e });
   }
 };
 

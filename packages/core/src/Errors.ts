@@ -320,6 +320,8 @@ export class InvalidOutput extends Data.TaggedError(ErrorTag.InvalidOutput)<{
   readonly task?: string | undefined;
   /** What is wrong and where, e.g. `holds a function at ["format"]`. */
   readonly detail: string;
+  /** The encoder's own error, when one was thrown. */
+  readonly cause?: unknown;
 }> {
   /** Read by `toErrorInfo`: the node fails without retrying. */
   readonly retryable = false;
@@ -413,6 +415,8 @@ export class CorruptRecord extends Data.TaggedError(ErrorTag.CorruptRecord)<{
   readonly field?: string | undefined;
   /** Why it cannot be read. */
   readonly reason: string;
+  /** The decoder's own error, when one was thrown. */
+  readonly cause?: unknown;
 }> {
   /** Read by `toErrorInfo`: the node fails without retrying. */
   readonly retryable = false;
