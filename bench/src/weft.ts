@@ -111,7 +111,8 @@ const start = async (opts: InstanceOptions): Promise<Instance> => {
   for (let i = 0; i < opts.workers; i++) {
     workerStores.push(await RedisStore.connect(opts.url, storeOpts));
   }
-  for (const s of [clientStore, ...workerStores]) countCommands(s.redis, counts, shas);
+  // a single Redis here (the benchmark's own server, or REDIS_URL)
+  for (const s of [clientStore, ...workerStores]) countCommands(s.redis as Redis, counts, shas);
   const client = createClient(clientStore);
   const logger = pino({ level: "silent" });
   const workers: Worker[] = workerStores.map((store) =>

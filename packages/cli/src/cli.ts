@@ -220,16 +220,16 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
     program
       .command(name)
       .addOption(
-        new Option("--redis <url>", "Redis URL (env REDIS_URL)").default(
-          redisUrl,
-          maskUrl(redisUrl),
-        ),
+        new Option(
+          "--redis <url>",
+          "Redis URL: redis://, rediss:// (TLS), or redis+cluster://host:port,host:port for a Redis Cluster (env REDIS_URL)",
+        ).default(redisUrl, maskUrl(redisUrl)),
       )
       .option("--prefix <prefix>", "key prefix of the Weft data in Redis", "weft")
       .addOption(
         new Option(
           "--tls-ca <file>",
-          "PEM file of the CA that signed the Redis server's certificate, for a rediss:// URL (env REDIS_TLS_CA)",
+          "PEM file of the CA that signed the Redis server's certificate, for a rediss:// or rediss+cluster:// URL (env REDIS_TLS_CA)",
         ).default(env.REDIS_TLS_CA === "" ? undefined : env.REDIS_TLS_CA),
       );
 

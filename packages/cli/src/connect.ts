@@ -9,7 +9,11 @@ export { maskUrl };
 
 /** Where the CLI's store lives. */
 export interface StoreTarget {
-  /** `redis://[user:password@]host:port[/db]`, or `rediss://...` for TLS. */
+  /**
+   * `redis://[user:password@]host:port[/db]`, `rediss://...` for TLS, or
+   * `redis+cluster://[user:password@]host:port[,host:port...]` (`rediss+cluster://`
+   * for TLS) for a Redis Cluster.
+   */
   readonly url: string;
   /** Key prefix. */
   readonly prefix: string;

@@ -1,6 +1,7 @@
 /**
  * Opening a Redis connection from a URL (`redis://`, `rediss://`, with an ACL
- * user and a password, TLS with a private CA), with the connection settings
+ * user and a password, TLS with a private CA; `redis+cluster://` for a Redis
+ * Cluster), with the connection settings
  * that make a command fail fast while Redis is down and the connection come
  * back by itself (see {@link CONNECTION_SETTINGS}), and a clear
  * `StoreUnavailable` instead of a hang when Redis cannot be used.
@@ -8,10 +9,12 @@
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions } from "node:tls";
 import { StoreUnavailable } from "@weft/core";
-import { Redis, type RedisOptions } from "ioredis";
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 import { storeError } from "./Errors.ts";
 import {
   InvalidConnectionOptions,
+  isClusterUrl,
+  parseClusterUrl,
   parseRedisUrl,
   type RedisUrlParts,
   redactSecrets,
@@ -79,6 +82,41 @@ export const CONNECTION_SETTINGS = {
   commandTimeout: 10_000,
 } as const satisfies RedisOptions;
 
+/**
+ * ioredis settings of every Redis Cluster client a store opens from a URL
+ * (see docs/operations.md, "Running on Redis Cluster"), and why:
+ *
+ * - `retryDelayOnFailover: 300`, `retryDelayOnClusterDown: 300`,
+ *   `retryDelayOnTryAgain: 100`, `maxRedirections: 16`: a command whose
+ *   node went away (a killed primary), that met `CLUSTERDOWN` (the cluster
+ *   noticed a failed primary and has not promoted its replica yet) or
+ *   `TRYAGAIN` (a slot migrating) is sent again after that delay, with the
+ *   slot map refreshed, up to 16 times (about 5 s): a failover that ends
+ *   within that costs the caller a delay, not an error. `MOVED` and `ASK`
+ *   are followed at once. After that the call fails with `StoreUnavailable`,
+ *   and a worker retries it later.
+ * - `enableOfflineQueue: false`: while the client has lost every node (the
+ *   whole cluster unreachable), a call fails at once with `StoreUnavailable`
+ *   instead of waiting, without a bound, for the cluster to come back.
+ * - `clusterRetryStrategy`: the client reconnects after 100, 200, 400, 800,
+ *   then every 1 000 ms, forever, as {@link CONNECTION_SETTINGS}.
+ * - `slotsRefreshTimeout: 2 000` ms: a node that does not answer the slot
+ *   map query in time is skipped for the next one.
+ *
+ * Each node connection gets `commandTimeout` (10 s) and the store's
+ * `connectTimeout`, as a single Redis does.
+ */
+export const CLUSTER_SETTINGS = {
+  retryDelayOnFailover: 300,
+  retryDelayOnClusterDown: 300,
+  retryDelayOnTryAgain: 100,
+  maxRedirections: 16,
+  enableOfflineQueue: false,
+  clusterRetryStrategy: CONNECTION_SETTINGS.retryStrategy,
+  slotsRefreshTimeout: 2_000,
+  redisOptions: { commandTimeout: CONNECTION_SETTINGS.commandTimeout },
+} as const satisfies ClusterOptions;
+
 const isPem = (ca: string | Buffer): boolean =>
   /-----BEGIN CERTIFICATE-----/.test(typeof ca === "string" ? ca : ca.toString("latin1"));
 
@@ -101,7 +139,7 @@ const readCa = (file: string): Buffer => {
 
 /** Node's TLS options for a URL and the store's `tls` option, its CA file read and checked. */
 const tlsSettings = (
-  parts: RedisUrlParts,
+  parts: Pick<RedisUrlParts, "scheme" | "masked">,
   tls: RedisTlsOptions | undefined,
 ): ConnectionOptions | undefined => {
   if (tls === undefined) return parts.scheme === "rediss" ? {} : undefined;
@@ -131,7 +169,7 @@ const tlsSettings = (
 
 /** An open connection and what the store needs to describe it safely. */
 export interface Connection {
-  readonly redis: Redis;
+  readonly redis: Redis | Cluster;
   /** The URL, password masked. */
   readonly url: string;
   /** Every printed form of the password (see `urlSecrets`), to mask in messages. */
@@ -147,8 +185,13 @@ export interface Connection {
  */
 export const connectUrl = async (
   url: string,
-  opts: { readonly timeoutMs: number; readonly tls?: RedisTlsOptions },
+  opts: {
+    readonly timeoutMs: number;
+    readonly tls?: RedisTlsOptions;
+    readonly cluster?: boolean;
+  },
 ): Promise<Connection> => {
+  if (opts.cluster || isClusterUrl(url)) return connectCluster(url, opts);
   // a Unix socket path (`/run/redis.sock`, `?db=2`) goes to ioredis as it is
   const socket = url.startsWith("/");
   const parts: RedisUrlParts = socket
@@ -207,4 +250,142 @@ export const connectUrl = async (
     clearTimeout(timer);
     redis.off("error", onError);
   }
+};
+
+/**
+ * Connects to the Redis Cluster `url` names (`redis+cluster://`, or a
+ * `redis://` URL of one node when the store's `cluster` option is set) with
+ * {@link CLUSTER_SETTINGS}, the URL's credentials and TLS for every node,
+ * waiting until the cluster is ready (its slot map read, `CLUSTER INFO`
+ * saying ok) and answers a PING, at most `timeoutMs`.
+ *
+ * @throws InvalidConnectionOptions for a URL that is not a cluster URL, TLS options without `rediss`, or a CA that cannot be read.
+ * @throws StoreUnavailable naming the URL (password masked) and what happened.
+ */
+const connectCluster = async (
+  url: string,
+  opts: { readonly timeoutMs: number; readonly tls?: RedisTlsOptions },
+): Promise<Connection> => {
+  const parts = parseClusterUrl(url, { plain: true });
+  const tls = tlsSettings(parts, opts.tls);
+  const secrets = urlSecrets(url);
+  const ctx = { url: parts.masked, secrets };
+  let cluster: Cluster;
+  try {
+    cluster = new Cluster(
+      parts.seeds.map((s) => ({ host: s.host, port: s.port })),
+      {
+        ...CLUSTER_SETTINGS,
+        lazyConnect: true,
+        // with TLS the nodes are reached by the names the cluster announces, so that
+        // certificates are checked against them (ioredis resolves them to IPs otherwise)
+        ...(tls === undefined ? {} : { dnsLookup: (address, callback) => callback(null, address) }),
+        redisOptions: {
+          ...CLUSTER_SETTINGS.redisOptions,
+          connectTimeout: Math.min(opts.timeoutMs, 2_000),
+          ...(parts.username === undefined ? {} : { username: parts.username }),
+          ...(parts.password === undefined ? {} : { password: parts.password }),
+          ...(tls === undefined ? {} : { tls }),
+        },
+      },
+    );
+  } catch (e) {
+    throw storeError(e, ctx);
+  }
+  let lastError: unknown;
+  // a node's own error (ECONNREFUSED, WRONGPASS, a TLS code) names the cause best
+  const onError = (e: unknown) => {
+    lastError = e;
+  };
+  cluster.on("error", onError);
+  cluster.on("node error", onError);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      cluster.connect().then(() => cluster.ping()),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => {
+          const e = new Error(`no answer within ${opts.timeoutMs} ms`);
+          (e as { code?: string }).code = "ETIMEDOUT";
+          reject(e);
+        }, opts.timeoutMs);
+      }),
+    ]);
+    return { redis: cluster, url: parts.masked, secrets };
+  } catch (e) {
+    cluster.disconnect();
+    cluster.on("error", () => undefined);
+    cluster.on("node error", () => undefined);
+    let failure = storeError(lastError ?? e, ctx);
+    // the slot map is read on connections whose own errors ioredis drops (a TLS failure
+    // shows as "Connection is closed"): ask the first seed directly what goes wrong
+    if (failure instanceof StoreUnavailable && vague(failure)) {
+      const seed = parts.seeds[0]!;
+      const why = await probe(seed, {
+        ...(parts.username === undefined ? {} : { username: parts.username }),
+        ...(parts.password === undefined ? {} : { password: parts.password }),
+        ...(tls === undefined ? {} : { tls }),
+        connectTimeout: Math.min(opts.timeoutMs, 2_000),
+      });
+      const named = why === undefined ? undefined : storeError(why, ctx);
+      if (named instanceof StoreUnavailable && !vague(named)) failure = named;
+    }
+    if (failure instanceof StoreUnavailable) throw failure;
+    throw new StoreUnavailable({
+      url: parts.masked,
+      reason: redactSecrets((failure as Error).message ?? String(failure), secrets),
+      failure: "unreachable",
+      cause: failure,
+    });
+  } finally {
+    clearTimeout(timer);
+    cluster.off("error", onError);
+    cluster.off("node error", onError);
+  }
+};
+
+/** A failure that says only that a connection closed or gave up, not why. */
+const vague = (e: StoreUnavailable): boolean =>
+  e.failure === "unreachable" &&
+  (e.cause as { code?: unknown } | undefined)?.code === undefined &&
+  ((e.cause as { lastNodeError?: { code?: unknown } } | undefined)?.lastNodeError?.code ===
+    undefined ||
+    /connection is closed|gave up|could not be re-established|slots cache/i.test(e.message));
+
+/**
+ * Connects once to one node with the cluster's credentials and TLS
+ * settings, and returns the error that met, if any (ECONNREFUSED, a TLS
+ * code, WRONGPASS). Never throws.
+ */
+const probe = async (
+  seed: { readonly host: string; readonly port: number },
+  opts: {
+    readonly username?: string;
+    readonly password?: string;
+    readonly tls?: ConnectionOptions;
+    readonly connectTimeout: number;
+  },
+): Promise<unknown> => {
+  const redis = new Redis({
+    ...opts,
+    host: seed.host,
+    port: seed.port,
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+  });
+  let met: unknown;
+  redis.on("error", (e: unknown) => {
+    met ??= e;
+  });
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (e) {
+    met ??= e;
+  } finally {
+    redis.disconnect();
+  }
+  return met;
 };

@@ -91,6 +91,9 @@ const DISCONNECTED = [
   /^Reached the max retries per request limit/,
   /^None of startup nodes is available/,
   /^Failed to refresh slots cache/,
+  // a Redis Cluster client that lost every node (it fails calls at once, see CLUSTER_SETTINGS)
+  /^Cluster isn't ready/,
+  /^Cluster is ended/,
 ];
 
 const codeOf = (e: unknown): string | undefined => {
@@ -107,7 +110,9 @@ const messageOf = (e: unknown): string =>
  * error's `code` (ECONNREFUSED, TLS verification codes), its name
  * (`MaxRetriesPerRequestError`, `ClusterAllFailedError`) and the first word of
  * a Redis error reply (NOAUTH, WRONGPASS, NOPERM, LOADING, CLUSTERDOWN,
- * MASTERDOWN, READONLY, TRYAGAIN).
+ * MASTERDOWN, READONLY, TRYAGAIN, UNBLOCKED, NOREPLICAS, MOVED, ASK), and a Redis
+ * Cluster client's "Too many Cluster redirections" (a failover that
+ * outlasted its retries).
  */
 export const classify = (error: unknown): StoreFailure | undefined => {
   if (typeof error !== "object" || error === null) return undefined;
@@ -116,8 +121,14 @@ export const classify = (error: unknown): StoreFailure | undefined => {
   const name = (error as { name?: unknown }).name;
   if (/^(NOAUTH|WRONGPASS)\b/.test(message) || /invalid (username-)?password/i.test(message))
     return "auth";
-  if (/^NOPERM\b/.test(message)) return "permission";
-  if (/^(LOADING|CLUSTERDOWN|MASTERDOWN|READONLY|TRYAGAIN)\b/.test(message)) return "unavailable";
+  // an ACL refusal inside a script (a PUBLISH without channel or command rights)
+  if (/^NOPERM\b|^ERR The user executing the script can't run this command/.test(message))
+    return "permission";
+  if (/^(LOADING|CLUSTERDOWN|MASTERDOWN|READONLY|TRYAGAIN|UNBLOCKED|NOREPLICAS)\b/.test(message))
+    return "unavailable";
+  if (/^Too many Cluster redirections/.test(message)) return "unavailable";
+  // a slot that moved, left to the caller (ioredis follows these for single commands)
+  if (/^(MOVED|ASK) \d+ /.test(message)) return "unavailable";
   if (
     code !== undefined &&
     (/^ERR_(TLS|SSL)_|CERT|^EPROTO$/.test(code) || /^(DEPTH_ZERO|UNABLE_TO|SELF_SIGNED)/.test(code))
@@ -174,13 +185,21 @@ export const storeError = (error: unknown, ctx: StoreErrorContext): unknown => {
   sanitizeError(error, ctx.secrets);
   const failure = classify(error);
   if (failure === undefined) return error;
-  // a command that only says it gave up ("Connection is closed", max retries, timed out) is
-  // best explained by what the connection itself met (ECONNREFUSED, WRONGPASS, a TLS code)
+  // a command that only says it gave up ("Connection is closed", max retries, timed out, a
+  // cluster client's "Failed to refresh slots cache") is best explained by what a connection
+  // itself met (ECONNREFUSED, WRONGPASS, a TLS code): the node error the cluster client
+  // attached (`lastNodeError`), else the last error the connection reported
+  const nested = (error as { lastNodeError?: unknown }).lastNodeError;
+  const nestedFailure = nested === undefined ? undefined : classify(nested);
   const last = ctx.lastConnectionError;
   const lastFailure = last === undefined ? undefined : classify(last);
   const gaveUp = failure === "unreachable" && codeOf(error) === undefined;
   const [source, kind] =
-    gaveUp && lastFailure !== undefined ? [last, lastFailure] : [error, failure];
+    gaveUp && nestedFailure !== undefined
+      ? [nested, nestedFailure]
+      : gaveUp && lastFailure !== undefined
+        ? [last, lastFailure]
+        : [error, failure];
   const code = codeOf(source);
   const hint =
     code === "ECONNRESET" && /^redis:/i.test(ctx.url)

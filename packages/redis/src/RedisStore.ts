@@ -45,7 +45,7 @@ import {
   type WorkerInfo,
   type WorkerPresence,
 } from "@weft/core";
-import type { ChainableCommander, Redis } from "ioredis";
+import { type ChainableCommander, Cluster, type Redis } from "ioredis";
 import { BLOCK_MAX_MS, connectUrl, type RedisTlsOptions } from "./Connect.ts";
 import { classify, sanitizeError, storeError } from "./Errors.ts";
 import {
@@ -75,14 +75,61 @@ import {
   runFields,
 } from "./Records.ts";
 import { InvalidConnectionOptions, secretForms } from "./RedisUrl.ts";
-import { commandName, defineScripts, SCRIPTS, type ScriptName } from "./Scripts.ts";
+import {
+  commandName,
+  defineScripts,
+  SCRIPTS,
+  type ScriptName,
+  scriptSha,
+  scriptSource,
+} from "./Scripts.ts";
 
 /** Options of the Redis store. */
 export interface RedisStoreOptions {
   /** Key prefix. Default `weft`. */
   readonly prefix?: string;
-  /** Number of shards (hash tags). Default 1. */
+  /**
+   * Number of shards: hash tags (`{<prefix>:s07}`) that runs and their queue
+   * partitions are spread over, one Redis Cluster slot each. Default 1 on a
+   * single Redis, 16 on a Redis Cluster (so that runs spread over its
+   * primaries). Every process of a deployment (clients, workers, the CLI)
+   * must use the same number: an idempotency key is looked up in the shard
+   * its hash picks among that many, a run id names its shard by its index,
+   * and a worker claims only from the shards it knows. An integer from 1 to
+   * 1 000.
+   */
   readonly shards?: number;
+  /**
+   * The URL names one node of a Redis Cluster (a `redis://` or `rediss://`
+   * URL; a `redis+cluster://` URL needs no option). Only with a URL: pass an
+   * ioredis `Cluster` instance to wrap one.
+   */
+  readonly cluster?: boolean;
+  /**
+   * When a write the store acknowledges counts as done:
+   * - `"primary"`: when the primary answered (Redis's own acknowledgement).
+   *   A primary that dies before its replica copied the write loses it.
+   * - `"replicated"`: when a replica also has it. A submission's commit, a
+   *   completion, a failure, a cancel, a claim and a lock acquisition are each
+   *   followed, in the same pipeline, by `WAIT 1 <replicationTimeoutMs>`.
+   *   A primary with no live replica still serves: after a wait that timed
+   *   out, that shard's writes are acknowledged by the primary alone for
+   *   5 s, then waited for again (see docs/operations.md, "Running on Redis
+   *   Cluster").
+   *
+   * Default `"replicated"` on a Redis Cluster, `"primary"` on a single Redis.
+   */
+  readonly durability?: "primary" | "replicated";
+  /** Longest wait for a replica's acknowledgement with `durability: "replicated"`, ms. Default 500. */
+  readonly replicationTimeoutMs?: number;
+  /**
+   * Called when a replica did not acknowledge a write within
+   * `replicationTimeoutMs` (`replicas` is how many did: 0), with the hash tag
+   * of the slot (`weft:{weft:s03}`): that slot's primary has no live, in-sync
+   * replica, and its writes are acknowledged by the primary alone for the
+   * next 5 s. For a log line or a metric; a listener that throws is ignored.
+   */
+  readonly onReplicationShortfall?: (info: ReplicationShortfall) => void;
   /**
    * Fail `connect` after this long, ms; each later reconnection attempt gives
    * up after `min(connectTimeoutMs, 2 000)` ms. Default 5 000.
@@ -104,7 +151,19 @@ export interface RedisStoreOptions {
   readonly abandonAfterMs?: number;
 }
 
+/** What `onReplicationShortfall` reports. */
+export interface ReplicationShortfall {
+  /** Hash tag of the slot whose write was not replicated in time (a shard's, or a lock's). */
+  readonly tag: string;
+  /** Replicas that acknowledged the write within the timeout. */
+  readonly replicas: number;
+  /** How long the store waited, ms. */
+  readonly timeoutMs: number;
+}
+
 type Reply = Buffer | number | null | Reply[];
+/** A connection: one Redis, or a Redis Cluster client (ioredis gives both the same commands). */
+type Client = Redis | Cluster;
 type Script = (...args: Array<string | number | Buffer | Uint8Array>) => Promise<Reply>;
 
 const str = (r: Reply | undefined): string => (Buffer.isBuffer(r) ? r.toString() : String(r));
@@ -123,6 +182,41 @@ const PRUNE_SCAN_EVERY_MS = 10_000;
 /** How long a dead worker's registration is kept, and how often `maintain` looks for such, ms. */
 const DEAD_WORKER_KEPT_MS = 86_400_000;
 const WORKER_PRUNE_EVERY_MS = 60_000;
+/** After a replica did not acknowledge a write in time, how long a slot's writes are acknowledged by its primary alone, ms. */
+const UNREPLICATED_SKIP_MS = 5_000;
+/** Sends of a replicated write whose pipeline met a connection failure (a failover), and the pause between them, ms. */
+const DURABLE_SENDS = 4;
+const DURABLE_PAUSE_MS = 300;
+
+/** A caller of `waitForWork` on a cluster: resolved (no argument) or failed once. */
+interface Waiter {
+  readonly done: (error?: unknown) => void;
+}
+
+/** One shard's BLPOP on the wake lists of a queue list, and who waits on it. */
+interface Watch {
+  readonly keys: string[];
+  readonly waiters: Set<Waiter>;
+}
+
+/** A command argument as ioredis sends bytes: a Buffer (a plain Uint8Array would be sent as text). */
+const asArg = (a: string | number | Uint8Array): string | number | Buffer =>
+  typeof a === "string" || typeof a === "number" || Buffer.isBuffer(a)
+    ? a
+    : Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Whether a durable write that met `e` is worth sending again: the
+ * connection failed (the write may or may not have taken effect), the node
+ * is not serving (LOADING, CLUSTERDOWN, READONLY, TRYAGAIN), or the slot
+ * moved (MOVED, ASK: the write did not take effect).
+ */
+const sendAgain = (e: unknown): boolean => {
+  const kind = classify(e);
+  return kind === "unreachable" || kind === "unavailable";
+};
 
 /** A worker's registration as stored in the registry hash (JSON). */
 interface Registration extends WorkerInfo {
@@ -138,11 +232,23 @@ export class RedisStore implements Store {
   private readonly chunk: number;
   private readonly budget: number;
   private readonly abandonAfterMs: number;
-  private readonly idleBlocking: Redis[] = [];
-  private readonly allBlocking = new Set<Redis>();
+  /** On a Redis Cluster: every command is single-slot, blocking reads are per shard, and so on. */
+  readonly cluster: boolean;
+  private readonly replicated: boolean;
+  private readonly replicationTimeoutMs: number;
+  private readonly onShortfall: ((info: ReplicationShortfall) => void) | undefined;
+  /** Per hash tag: until when its writes are acknowledged by the primary alone (a WAIT timed out). */
+  private readonly unreplicatedUntil = new Map<string, number>();
+  /** Idle blocking connections, per shard on a cluster (each talks to its shard's node), else all under 0. */
+  private readonly idleBlocking = new Map<number, Client[]>();
+  private readonly allBlocking = new Set<Client>();
+  /** On a cluster: the BLPOP in flight per shard and queue list, and who waits on it (see `waitForWork`). */
+  private readonly watches = new Map<string, Watch>();
+  /** Where the next claim without a request id starts among the shards. */
+  private claimTurn = 0;
   private closed = false;
   /** The pub/sub connection of `subscribe`, made on first use, and its listeners. */
-  private subscriber: { readonly conn: Redis; readonly ready: Promise<unknown> } | undefined;
+  private subscriber: { readonly conn: Client; readonly ready: Promise<unknown> } | undefined;
   private readonly listeners = new Set<(signal: StoreSignal) => void>();
   /** Per shard: where the next runs-index scan starts (ZSCAN cursor). */
   private readonly pruneCursor = new Map<number, string>();
@@ -153,25 +259,34 @@ export class RedisStore implements Store {
   private lastConnectionError: unknown;
 
   private constructor(
-    readonly redis: Redis,
+    /** The connection: an ioredis `Redis`, or a `Cluster` on a Redis Cluster. */
+    readonly redis: Client,
     private readonly owned: boolean,
     name: string,
     opts: RedisStoreOptions,
     private readonly secrets: ReadonlyArray<string>,
   ) {
     this.name = name;
+    this.cluster = redis instanceof Cluster;
     const prefix = opts.prefix ?? "weft";
     this.prefix = prefix;
-    this.shards = Array.from({ length: Math.max(1, opts.shards ?? 1) }, (_, i) =>
+    this.shards = Array.from({ length: opts.shards ?? (this.cluster ? 16 : 1) }, (_, i) =>
       shardKeys(prefix, i),
     );
     this.chunk = opts.submitChunk ?? 250;
     this.budget = opts.budget ?? 500;
     this.abandonAfterMs = opts.abandonAfterMs ?? 60_000;
+    this.replicated =
+      (opts.durability ?? (this.cluster ? "replicated" : "primary")) === "replicated";
+    this.replicationTimeoutMs = opts.replicationTimeoutMs ?? 500;
+    this.onShortfall = opts.onReplicationShortfall;
     defineScripts(redis);
-    redis.on("error", (e: unknown) => {
+    const remember = (e: unknown) => {
       this.lastConnectionError = sanitizeError(e, secrets);
-    });
+    };
+    redis.on("error", remember);
+    // a cluster reports each node's connection failures (ECONNREFUSED, WRONGPASS) as `node error`
+    if (this.cluster) redis.on("node error", remember);
     redis.on("ready", () => {
       this.lastConnectionError = undefined;
     });
@@ -191,11 +306,19 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Connects to Redis by URL or wraps an ioredis instance (not closed by
-   * `close`). URL forms: `redis://[[user]:password@]host[:port][/db]`,
-   * `rediss://...` for TLS (with `tls` for a private CA); percent-encode
+   * Connects to Redis by URL or wraps an ioredis instance, `Redis` or
+   * `Cluster` (not closed by `close`). URL forms:
+   * `redis://[[user]:password@]host[:port][/db]`, `rediss://...` for TLS
+   * (with `tls` for a private CA), and for a Redis Cluster
+   * `redis+cluster://[[user]:password@]host:port[,host:port...]` (or
+   * `rediss+cluster://` for TLS, or a `redis://` URL of one node with
+   * `cluster: true`): the nodes listed are seeds, the others are discovered,
+   * and the credentials and TLS settings apply to every node. Percent-encode
    * special characters of the password (an unencoded one is read correctly
-   * too, see `parseRedisUrl`). A URL connection uses
+   * too, see `parseRedisUrl`). On a cluster the store defaults to 16 shards
+   * and `durability: "replicated"`, and uses `CLUSTER_SETTINGS` (a failover
+   * is retried for about 5 s before a call fails with `StoreUnavailable`;
+   * see docs/operations.md, "Running on Redis Cluster"). A URL connection uses
    * `CONNECTION_SETTINGS`: while Redis is down a call fails within about
    * 2 s with `StoreUnavailable`, and the store reconnects by itself (see
    * docs/operations.md). Every method raises `StoreUnavailable` when the
@@ -208,18 +331,48 @@ export class RedisStore implements Store {
    *   `connectTimeoutMs`; the message says why (cannot reach, authentication
    *   failed, TLS handshake failed) and names the URL, password masked.
    * @throws InvalidConnectionOptions for a URL that is not a Redis URL, TLS
-   *   options without `rediss://`, or a CA that cannot be read.
+   *   options without `rediss://`, a CA that cannot be read, a `shards` count
+   *   that is not an integer from 1 to 1 000, a `replicationTimeoutMs`
+   *   that is not a positive integer, a `durability` other than `"primary"`
+   *   or `"replicated"`, `cluster` with an ioredis `Redis` instance, or `tls`
+   *   with any instance.
    *
    * @example
    * const store = await RedisStore.connect("rediss://app:s3cret@redis.internal:6380", {
    *   tls: { caFile: "/etc/weft/redis-ca.pem" },
    * })
+   *
+   * @example
+   * const store = await RedisStore.connect(
+   *   "rediss+cluster://weft:s3cret@10.0.0.1:6379,10.0.0.2:6379",
+   *   { tls: { caFile: "/etc/weft/redis-ca.pem", servername: "redis.internal" } },
+   * )
    */
-  static async connect(target: string | Redis, opts: RedisStoreOptions = {}): Promise<RedisStore> {
+  static async connect(
+    target: string | Redis | Cluster,
+    opts: RedisStoreOptions = {},
+  ): Promise<RedisStore> {
+    checkOptions(opts);
     if (typeof target !== "string") {
       if (opts.tls !== undefined) {
         throw new InvalidConnectionOptions(
           "the tls option applies to a URL; set tls on the ioredis instance instead",
+        );
+      }
+      if (target instanceof Cluster) {
+        const o = target.options.redisOptions ?? {};
+        const password = typeof o.password === "string" ? o.password : "";
+        return new RedisStore(
+          target,
+          false,
+          `redis${o.tls ? "s" : ""}+cluster://${seedsOf(target)}`,
+          opts,
+          secretForms(password),
+        );
+      }
+      if (opts.cluster) {
+        throw new InvalidConnectionOptions(
+          "the cluster option applies to a URL; to wrap a Redis Cluster, pass an ioredis Cluster instance",
         );
       }
       const o = target.options;
@@ -235,6 +388,7 @@ export class RedisStore implements Store {
     const conn = await connectUrl(target, {
       timeoutMs: opts.connectTimeoutMs ?? 5_000,
       ...(opts.tls === undefined ? {} : { tls: opts.tls }),
+      ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }),
     });
     return new RedisStore(conn.redis, true, conn.url, opts, conn.secrets);
   }
@@ -300,7 +454,12 @@ export class RedisStore implements Store {
         ];
         for (const n of part)
           args.push(n.id, encodeNodeRecord(n, queues), encodeSpec(n), encodeDeps(n));
-        const r = (await this.script("submit", keys, args)) as Reply[];
+        // the commit acknowledges the run: with replicated durability a replica has it first
+        const r = (
+          phase.includes("c")
+            ? await this.durable(s.tag, "submit", keys, args)
+            : await this.script("submit", keys, args)
+        ) as Reply[];
         const code = str(r[0]);
         if (code === "RETRY") retry = true;
         else if (code === "EXISTS") return { runId: str(r[1]), existing: true };
@@ -323,9 +482,20 @@ export class RedisStore implements Store {
     }
   }
 
+  /**
+   * Visits the shards one by one until `req.max` nodes are leased: one
+   * round trip per shard visited (two where it finds work). The first
+   * shard visited turns from one request to the next, so that a busy shard
+   * does not starve the others; a re-sent request (same `requestId`)
+   * visits them in the same order, so that each shard replays its part.
+   */
   async claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
     const out: Claim[] = [];
-    for (const s of this.shards) {
+    const n = this.shards.length;
+    const first =
+      n === 1 ? 0 : req.requestId === undefined ? this.claimTurn++ % n : shardOf(req.requestId, n);
+    for (let i = 0; i < n && out.length < req.max; i++) {
+      const s = this.shards[(first + i) % n]!;
       // a node that stalled out may make others ready: keep claiming while there is room
       let part = 0;
       while (out.length < req.max && (await this.claimBatch(s, req, out, part++)) > 0);
@@ -381,6 +551,16 @@ export class RedisStore implements Store {
       );
     }
     const results = (await pipe.exec()) ?? [];
+    // fencing tokens never repeat, even across a failover: a replica has the claim before
+    // the worker runs it. A separate pipeline on the same slot (the same connection), so
+    // that ioredis still follows a redirect of the starts; a failed wait does not undo the claim
+    if (this.replicated) {
+      const wait = this.redis.pipeline().exists(s.seq);
+      if (this.waitReplica(wait, s.tag)) {
+        const answer = await wait.exec().catch(() => undefined);
+        this.replicatedAnswer(s.tag, answer?.[1]);
+      }
+    }
     let failures = 0;
     let firstError: unknown;
     for (let i = 0; i < items.length; i++) {
@@ -491,18 +671,23 @@ export class RedisStore implements Store {
     const served = claim.runQueues
       .map((q, i) => (opts.queues.includes(q) ? i + 1 : 0))
       .filter((i) => i > 0);
-    const r = (await this.script("complete", runScriptKeys(s, claim.runId, claim.runQueues), [
-      claim.runId,
-      claim.nodeId,
-      claim.token,
-      result,
-      opts.now,
-      opts.workerId,
-      opts.nextMax,
-      opts.leaseMs,
-      `,${served.join(",")},`,
-      this.budget,
-    ])) as Reply[];
+    const r = (await this.durable(
+      s.tag,
+      "complete",
+      runScriptKeys(s, claim.runId, claim.runQueues),
+      [
+        claim.runId,
+        claim.nodeId,
+        claim.token,
+        result,
+        opts.now,
+        opts.workerId,
+        opts.nextMax,
+        opts.leaseMs,
+        `,${served.join(",")},`,
+        this.budget,
+      ],
+    )) as Reply[];
     const code = str(r[0]);
     if (Number(r[1]) === 1) await this.drain(s, claim.runId, claim.runQueues, opts.now);
     if (code === "STALE") return { ok: false, reason: "stale" };
@@ -539,7 +724,7 @@ export class RedisStore implements Store {
 
   async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult> {
     const s = this.shardOfRun(claim.runId);
-    const r = (await this.script("fail", runScriptKeys(s, claim.runId, claim.runQueues), [
+    const r = (await this.durable(s.tag, "fail", runScriptKeys(s, claim.runId, claim.runQueues), [
       claim.runId,
       claim.nodeId,
       claim.token,
@@ -567,17 +752,14 @@ export class RedisStore implements Store {
     opts: { now: number; leaseMs: number },
   ): Promise<ReadonlyArray<LeaseState>> {
     if (claims.length === 0) return [];
-    const pipe = this.redis.pipeline();
-    for (const c of claims) {
-      const s = this.shardOfRun(c.runId);
+    const res = await this.pipelineByShard(claims, (pipe, c, s) =>
       this.pipeScript(
         pipe,
         "heartbeat",
         [s.queue(c.spec.queue).leases, s.run(c.runId).record],
         [`${c.runId}#${c.nodeId}#${c.token}`, opts.now + opts.leaseMs],
-      );
-    }
-    const res = (await pipe.exec()) ?? [];
+      ),
+    );
     // a command that failed for want of Redis (connection lost, timed out, not serving) says
     // nothing about the lease: raise (StoreUnavailable) rather than answer "lost", which would
     // abort a handler whose lease still holds
@@ -636,10 +818,15 @@ export class RedisStore implements Store {
   }
 
   async nextDueAt(queues: ReadonlyArray<string>): Promise<number | undefined> {
-    const pipe = this.redis.pipeline();
-    for (const s of this.shards)
-      for (const q of queues) pipe.zrange(s.queue(q).delayed, "0", "0", "WITHSCORES");
-    const due = ((await pipe.exec()) ?? []).flatMap(([, v]) => {
+    // one pipeline per shard (one slot each on a cluster), all in flight at once
+    const replies = await Promise.all(
+      this.shards.map(async (s) => {
+        const pipe = this.redis.pipeline();
+        for (const q of queues) pipe.zrange(s.queue(q).delayed, "0", "0", "WITHSCORES");
+        return (await pipe.exec()) ?? [];
+      }),
+    );
+    const due = replies.flat().flatMap(([, v]) => {
       const pair = v as string[] | null;
       return pair?.[1] === undefined ? [] : [Number(pair[1])];
     });
@@ -657,8 +844,7 @@ export class RedisStore implements Store {
     if (this.closed) return async () => undefined;
     let sub = this.subscriber;
     if (!sub) {
-      const conn = this.redis.duplicate();
-      conn.on("error", () => undefined);
+      const conn = this.duplicate(false);
       const channel = signalsChannel(this.prefix);
       conn.on("message", (from: string, message: string) => {
         if (from !== channel) return;
@@ -671,7 +857,12 @@ export class RedisStore implements Store {
           }
         }
       });
-      sub = { conn, ready: conn.subscribe(channel) };
+      // on a cluster, PUBLISH reaches every node: one subscription on any node hears it
+      const ready =
+        conn instanceof Cluster
+          ? clusterReady(conn).then(() => conn.subscribe(channel))
+          : conn.subscribe(channel);
+      sub = { conn, ready };
       this.subscriber = sub;
     }
     this.listeners.add(listener);
@@ -688,7 +879,7 @@ export class RedisStore implements Store {
     };
   }
 
-  private dropSubscriber(sub: { readonly conn: Redis }): void {
+  private dropSubscriber(sub: { readonly conn: Client }): void {
     if (this.subscriber === sub) this.subscriber = undefined;
     sub.conn.disconnect();
   }
@@ -716,61 +907,69 @@ export class RedisStore implements Store {
   }
 
   async maintain(opts: { now: number; queues: ReadonlyArray<string> }): Promise<MaintainReport> {
-    let promoted = 0;
-    let redelivered = 0;
     const scan = opts.now - this.scannedAt >= PRUNE_SCAN_EVERY_MS;
     if (scan) this.scannedAt = opts.now;
-    for (const s of this.shards) {
-      const pipe = this.redis.pipeline();
-      for (const q of opts.queues) {
-        const k = s.queue(q);
-        this.pipeScript(
-          pipe,
-          "promote",
-          [k.delayed, k.ready, k.wake, s.seq],
-          [opts.now, this.budget],
-        );
-        this.pipeScript(pipe, "reap", [k.leases, k.ready, k.wake, s.seq], [opts.now, this.budget]);
-      }
-      const res = (await pipe.exec()) ?? [];
-      res.forEach(([err, v], i) => {
-        if (err) throw err;
-        if (i % 2 === 0) promoted += Number(v);
-        else redelivered += Number(v);
-      });
-      // leftover work whose owner stopped draining (it died, or lost its connection)
-      for (const runId of await this.redis.zrangebyscore(
-        s.work,
-        "-inf",
-        opts.now - 5_000,
-        "LIMIT",
-        0,
-        10,
-      )) {
-        await this.drain(s, runId, await this.queuesOf(s, runId), opts.now);
-      }
-      await this.pruneRuns(s, this.shards.indexOf(s), scan);
-      // submissions that died before their commit
-      const cutoff = opts.now - this.abandonAfterMs;
-      for (const runId of await this.redis.zrangebyscore(
-        s.pending,
-        "-inf",
-        cutoff,
-        "LIMIT",
-        0,
-        10,
-      )) {
-        const r = s.run(runId);
-        await this.script(
-          "discard",
-          [r.record, r.nodes, r.specs, r.results, r.work, s.pending],
-          [runId, cutoff],
-        );
-      }
-    }
+    // shards are independent (on a cluster, each is one slot, maybe on its own node): all at once
+    const reports = await Promise.all(
+      this.shards.map((s, i) => this.maintainShard(s, i, opts, scan)),
+    );
     if (opts.now - this.workersPrunedAt >= WORKER_PRUNE_EVERY_MS) {
       this.workersPrunedAt = opts.now;
       await this.pruneWorkers(opts.now);
+    }
+    return {
+      promoted: reports.reduce((n, r) => n + r.promoted, 0),
+      redelivered: reports.reduce((n, r) => n + r.redelivered, 0),
+    };
+  }
+
+  /** `maintain` on one shard. */
+  private async maintainShard(
+    s: ShardKeys,
+    shard: number,
+    opts: { now: number; queues: ReadonlyArray<string> },
+    scan: boolean,
+  ): Promise<MaintainReport> {
+    let promoted = 0;
+    let redelivered = 0;
+    const pipe = this.redis.pipeline();
+    for (const q of opts.queues) {
+      const k = s.queue(q);
+      this.pipeScript(
+        pipe,
+        "promote",
+        [k.delayed, k.ready, k.wake, s.seq],
+        [opts.now, this.budget],
+      );
+      this.pipeScript(pipe, "reap", [k.leases, k.ready, k.wake, s.seq], [opts.now, this.budget]);
+    }
+    const res = (await pipe.exec()) ?? [];
+    res.forEach(([err, v], i) => {
+      if (err) throw err;
+      if (i % 2 === 0) promoted += Number(v);
+      else redelivered += Number(v);
+    });
+    // leftover work whose owner stopped draining (it died, or lost its connection)
+    for (const runId of await this.redis.zrangebyscore(
+      s.work,
+      "-inf",
+      opts.now - 5_000,
+      "LIMIT",
+      0,
+      10,
+    )) {
+      await this.drain(s, runId, await this.queuesOf(s, runId), opts.now);
+    }
+    await this.pruneRuns(s, shard, scan);
+    // submissions that died before their commit
+    const cutoff = opts.now - this.abandonAfterMs;
+    for (const runId of await this.redis.zrangebyscore(s.pending, "-inf", cutoff, "LIMIT", 0, 10)) {
+      const r = s.run(runId);
+      await this.script(
+        "discard",
+        [r.record, r.nodes, r.specs, r.results, r.work, s.pending],
+        [runId, cutoff],
+      );
     }
     return { promoted, redelivered };
   }
@@ -827,7 +1026,7 @@ export class RedisStore implements Store {
     // a corrupt queue list: the walk cannot find the queues; nodes left in one are refused when claimed
     const queues = parseQueues(raw) ?? [];
     // one id per call: a re-send of this very cancel answers what the first send did
-    const r = (await this.script("cancel", runScriptKeys(s, runId, queues), [
+    const r = (await this.durable(s.tag, "cancel", runScriptKeys(s, runId, queues), [
       runId,
       opts.now,
       this.budget,
@@ -840,7 +1039,10 @@ export class RedisStore implements Store {
 
   async acquireLock({ name, owner, ttlMs, now }: LockRequest): Promise<number | undefined> {
     const k = lockKeys(this.prefix, name);
-    const token = Number(await this.script("lock", [k.lock, k.fence], [owner, ttlMs, now]));
+    // fencing tokens never go back, even across a failover: a replica has the new one first
+    const token = Number(
+      await this.durable(k.lock, "lock", [k.lock, k.fence], [owner, ttlMs, now]),
+    );
     return token > 0 ? token : undefined;
   }
 
@@ -961,19 +1163,25 @@ export class RedisStore implements Store {
     limit: number;
   }): Promise<ReadonlyArray<RunRecord & { readonly tags: ReadonlyArray<string> }>> {
     const all: Array<RunRecord & { tags: string[] }> = [];
-    for (const s of this.shards) {
-      const ids = await this.redis.zrevrange(s.runs, 0, opts.limit - 1);
-      if (ids.length === 0) continue;
-      const records = await Promise.all(ids.map((id) => this.readRunRecord(s.run(id).record)));
-      const gone: string[] = [];
-      ids.forEach((id, i) => {
-        const r = records[i];
-        if (r) all.push(r);
-        else gone.push(id);
-      });
-      if (gone.length > 0) await this.redis.zrem(s.runs, ...gone);
-    }
-    return all.sort((a, b) => b.createdAt - a.createdAt).slice(0, opts.limit);
+    // every shard at once (on a cluster, each is one slot, maybe on its own node)
+    await Promise.all(
+      this.shards.map(async (s) => {
+        const ids = await this.redis.zrevrange(s.runs, 0, opts.limit - 1);
+        if (ids.length === 0) return;
+        const records = await Promise.all(ids.map((id) => this.readRunRecord(s.run(id).record)));
+        const gone: string[] = [];
+        ids.forEach((id, i) => {
+          const r = records[i];
+          if (r) all.push(r);
+          else gone.push(id);
+        });
+        if (gone.length > 0) await this.redis.zrem(s.runs, ...gone);
+      }),
+    );
+    // newest first; runs created in the same ms by id, descending (as ZREVRANGE orders them)
+    return all
+      .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+      .slice(0, opts.limit);
   }
 
   async waitForRun(
@@ -986,7 +1194,8 @@ export class RedisStore implements Store {
     const deadline = Date.now() + timeoutMs;
     const latest = await this.redis.xrevrange(s.events, "+", "-", "COUNT", 1);
     let last = latest[0]?.[0] ?? "0-0";
-    const conn = await this.blocking();
+    const shard = this.shards.indexOf(s);
+    const conn = await this.blocking(shard);
     try {
       for (;;) {
         const run = await this.readRunRecord(k.record);
@@ -1008,20 +1217,112 @@ export class RedisStore implements Store {
         if (entries && entries.length > 0) last = entries[entries.length - 1]![0];
       }
     } finally {
-      this.giveBack(conn);
+      this.giveBack(conn, shard);
     }
   }
 
+  /**
+   * Blocks on the wake lists of `queues` in every shard. On a single Redis
+   * that is one BLPOP over all of them. On a cluster a command may only
+   * name keys of one slot, so each shard has its own BLPOP on its own
+   * connection (to the node serving that shard), shared by every caller
+   * waiting on the same queues, and the first token from any shard
+   * resolves them all. A token a shard's BLPOP takes after its callers left
+   * (they timed out, or another shard woke them) is pushed back to its
+   * list for the next worker, as a claim passes one on, so none is lost.
+   */
   async waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
     if (this.closed) return;
-    const conn = await this.blocking();
+    if (this.cluster) return this.waitPerShard(queues, timeoutMs);
+    const conn = await this.blocking(0);
     try {
       const keys = this.shards.flatMap((s) => queues.map((q) => s.queue(q).wake));
       // blocks at most BLOCK_MAX_MS, well under the command timeout (an early return is a spurious wake-up)
       await conn.blpop(...keys, Math.max(0.01, Math.min(timeoutMs, BLOCK_MAX_MS) / 1000));
     } finally {
-      this.giveBack(conn);
+      this.giveBack(conn, 0);
     }
+  }
+
+  /** `waitForWork` on a cluster: one shared BLPOP per shard (see `watch`). */
+  private waitPerShard(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const joined: Watch[] = [];
+      let settled = false;
+      const waiter: Waiter = {
+        done: (e?: unknown) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          for (const w of joined) w.waiters.delete(waiter);
+          if (e === undefined) resolve();
+          else reject(e);
+        },
+      };
+      const timer = setTimeout(() => waiter.done(), Math.max(0, timeoutMs));
+      for (let i = 0; i < this.shards.length && !settled; i++) {
+        const w = this.watch(i, queues);
+        w.waiters.add(waiter);
+        joined.push(w);
+      }
+    });
+  }
+
+  /** The BLPOP in flight on shard `shard`'s wake lists of `queues`, started if there is none. */
+  private watch(shard: number, queues: ReadonlyArray<string>): Watch {
+    const id = `${shard}\n${queues.join(",")}`;
+    const existing = this.watches.get(id);
+    if (existing) return existing;
+    const s = this.shards[shard]!;
+    const w: Watch = { keys: queues.map((q) => s.queue(q).wake), waiters: new Set() };
+    this.watches.set(id, w);
+    void this.block(shard, w).finally(() => this.watches.delete(id));
+    return w;
+  }
+
+  /**
+   * Runs one watch: BLPOP after BLPOP (each at most BLOCK_MAX_MS) while
+   * someone waits on it; a token wakes every waiter, or goes back to its
+   * list when none is left. A failed BLPOP fails the waiters (the worker
+   * waits a moment and claims again); after `close` they are resolved.
+   */
+  private async block(shard: number, w: Watch): Promise<void> {
+    const finish = (e?: unknown) => {
+      for (const x of [...w.waiters]) x.done(this.closed ? undefined : e);
+    };
+    let conn: Client;
+    try {
+      conn = await this.blocking(shard);
+    } catch (e) {
+      finish(this.failure(e));
+      return;
+    }
+    try {
+      while (w.waiters.size > 0 && !this.closed) {
+        let got: [string, string] | null;
+        try {
+          got = await conn.blpop(...w.keys, BLOCK_MAX_MS / 1000);
+        } catch (e) {
+          finish(this.failure(e));
+          return;
+        }
+        if (got === null) continue;
+        if (w.waiters.size > 0) finish();
+        else await this.passOn(got[0]);
+      }
+    } finally {
+      this.giveBack(conn, shard);
+    }
+  }
+
+  /** Puts a wake-up token back on its list (at most one token, as the scripts keep it). */
+  private async passOn(wake: string): Promise<void> {
+    await this.redis
+      .multi()
+      .lpush(wake, "1")
+      .ltrim(wake, 0, 0)
+      .exec()
+      .catch(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -1029,6 +1330,8 @@ export class RedisStore implements Store {
     this.listeners.clear();
     if (this.subscriber) this.dropSubscriber(this.subscriber);
     for (const c of this.allBlocking) c.disconnect();
+    this.allBlocking.clear();
+    this.idleBlocking.clear();
     if (this.owned) await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
@@ -1150,18 +1453,183 @@ export class RedisStore implements Store {
     fn.call(pipe, ...(fixedKeys(name) ? [] : [keys.length]), ...keys, ...args);
   }
 
-  private async blocking(): Promise<Redis> {
-    const idle = this.idleBlocking.pop();
+  /**
+   * A connection for one blocking read at a time, from the idle ones of
+   * `shard` (on a cluster each shard's connections talk to its node; on a
+   * single Redis all are alike), or a new one.
+   */
+  private async blocking(shard: number): Promise<Client> {
+    const key = this.cluster ? shard : 0;
+    const idle = this.idleBlocking.get(key)?.pop();
     if (idle) return idle;
-    const conn = this.redis.duplicate();
-    conn.on("error", () => undefined);
+    const conn = this.duplicate(true);
     this.allBlocking.add(conn);
+    if (conn instanceof Cluster) {
+      try {
+        await clusterReady(conn);
+      } catch (e) {
+        this.allBlocking.delete(conn);
+        conn.disconnect();
+        throw e;
+      }
+    }
     return conn;
   }
 
-  private giveBack(conn: Redis): void {
-    if (this.closed) conn.disconnect();
-    else this.idleBlocking.push(conn);
+  private giveBack(conn: Client, shard: number): void {
+    if (this.closed) {
+      conn.disconnect();
+      return;
+    }
+    const key = this.cluster ? shard : 0;
+    const idle = this.idleBlocking.get(key);
+    if (idle) idle.push(conn);
+    else this.idleBlocking.set(key, [conn]);
+  }
+
+  /**
+   * A new connection like the store's own, its errors silenced (the
+   * command that meets one reports it). A cluster copy for blocking reads
+   * (`blocking`) talks to one node only: it skips the ready check (a
+   * `CLUSTER INFO` on a connection to some other node) and does not refresh
+   * its slot map on a timer (a MOVED reply or a lost node refreshes it).
+   */
+  private duplicate(blocking: boolean): Client {
+    const conn =
+      this.redis instanceof Cluster
+        ? this.redis.duplicate(
+            [],
+            blocking ? { slotsRefreshInterval: 0, enableReadyCheck: false } : {},
+          )
+        : this.redis.duplicate();
+    conn.on("error", () => undefined);
+    if (conn instanceof Cluster) conn.on("node error", () => undefined);
+    return conn;
+  }
+
+  /**
+   * Runs a script whose answer acknowledges a write (a submission's
+   * commit, a completion, a failure, a cancel, a lock) and, with replicated
+   * durability, `WAIT 1 <replicationTimeoutMs>` behind it in the same
+   * pipeline: on the same connection, so the wait covers the script's
+   * write. The script goes by EVALSHA, by EVAL when the node lacks it
+   * (NOSCRIPT: a promoted replica, a flushed script cache), so that the
+   * wait always comes after it. A pipeline that meets a connection failure
+   * (a primary killed under it) or a cluster redirect (MOVED, ASK,
+   * TRYAGAIN, CLUSTERDOWN, READONLY: the slot moved, or is moving; ioredis
+   * follows those for single commands, not for a pipeline holding a WAIT) is
+   * sent again, with the slot map refreshed, up to `DURABLE_SENDS` times:
+   * every script is safe to run twice, and its second answer says what the
+   * first did.
+   */
+  private async durable(
+    tag: string,
+    name: ScriptName,
+    keys: string[],
+    args: Array<string | number | Uint8Array>,
+  ): Promise<Reply> {
+    if (!this.replicated) return this.script(name, keys, args);
+    let source = false;
+    for (let send = 1; ; send++) {
+      const pipe = this.redis.pipeline();
+      const values = args.map(asArg);
+      if (source) pipe.callBuffer("eval", scriptSource(name), keys.length, ...keys, ...values);
+      else pipe.callBuffer("evalsha", scriptSha(name), keys.length, ...keys, ...values);
+      const waited = this.waitReplica(pipe, tag);
+      let res: Array<[Error | null, unknown]>;
+      try {
+        res = (await pipe.exec()) ?? [];
+      } catch (e) {
+        if (send >= DURABLE_SENDS || !sendAgain(e)) throw e;
+        await this.beforeResend();
+        continue;
+      }
+      const [err, reply] = res[0] ?? [new Error("no reply"), null];
+      if (err && !source && /^NOSCRIPT\b/.test(err.message)) {
+        source = true;
+        continue;
+      }
+      const waitErr = waited ? res[1]?.[0] : null;
+      const failed = err ?? waitErr;
+      if (failed) {
+        if (send < DURABLE_SENDS && sendAgain(failed)) {
+          await this.beforeResend();
+          continue;
+        }
+        throw failed;
+      }
+      if (waited) this.replicatedAnswer(tag, res[1]);
+      return reply as Reply;
+    }
+  }
+
+  /** Waits before a durable write is sent again: a pause, and on a cluster a fresh slot map. */
+  private async beforeResend(): Promise<void> {
+    await pause(DURABLE_PAUSE_MS);
+    const redis = this.redis;
+    if (redis instanceof Cluster)
+      await new Promise<void>((resolve) => redis.refreshSlotsCache(() => resolve()));
+  }
+
+  /**
+   * Adds `WAIT 1 <replicationTimeoutMs>` to a pipeline when writes to the
+   * slot of `tag` are to be replicated (and no wait timed out there in the
+   * last `UNREPLICATED_SKIP_MS`); returns whether it did.
+   */
+  private waitReplica(pipe: ChainableCommander, tag: string): boolean {
+    if (!this.replicated) return false;
+    const until = this.unreplicatedUntil.get(tag);
+    if (until !== undefined) {
+      if (until > Date.now()) return false;
+      this.unreplicatedUntil.delete(tag);
+    }
+    pipe.wait(1, this.replicationTimeoutMs);
+    return true;
+  }
+
+  /** Reads a WAIT's answer: no replica acknowledged in time, so that slot's writes skip the wait for a while. */
+  private replicatedAnswer(tag: string, answer: [Error | null, unknown] | undefined): void {
+    if (!answer || answer[0] !== null || Number(answer[1]) >= 1) return;
+    this.unreplicatedUntil.set(tag, Date.now() + UNREPLICATED_SKIP_MS);
+    try {
+      this.onShortfall?.({
+        tag,
+        replicas: Number(answer[1]),
+        timeoutMs: this.replicationTimeoutMs,
+      });
+    } catch {
+      // a listener's bug must not fail the write it reports on
+    }
+  }
+
+  /**
+   * Runs one command per item in one pipeline per shard (a pipeline on a
+   * cluster must stay on one slot), all pipelines in flight at once, and
+   * returns the replies in the items' order.
+   */
+  private async pipelineByShard<T extends { readonly runId: string }>(
+    items: ReadonlyArray<T>,
+    add: (pipe: ChainableCommander, item: T, s: ShardKeys) => void,
+  ): Promise<Array<[Error | null, unknown]>> {
+    const groups = new Map<ShardKeys, number[]>();
+    items.forEach((it, i) => {
+      const s = this.shardOfRun(it.runId);
+      const g = groups.get(s);
+      if (g) g.push(i);
+      else groups.set(s, [i]);
+    });
+    const out: Array<[Error | null, unknown]> = new Array(items.length);
+    await Promise.all(
+      [...groups].map(async ([s, indexes]) => {
+        const pipe = this.redis.pipeline();
+        for (const i of indexes) add(pipe, items[i]!, s);
+        const res = (await pipe.exec()) ?? [];
+        indexes.forEach((i, j) => {
+          out[i] = res[j] ?? [new Error("no reply"), null];
+        });
+      }),
+    );
+    return out;
   }
 }
 
@@ -1274,4 +1742,58 @@ const inlineDeps = (deps: Reply[]): DepResult[] => {
     );
   }
   return out;
+};
+
+/** Refuses options that cannot work, before anything connects. */
+const checkOptions = (opts: RedisStoreOptions): void => {
+  const n = opts.shards;
+  if (n !== undefined && !(Number.isInteger(n) && n >= 1 && n <= 1_000)) {
+    throw new InvalidConnectionOptions(
+      `shards must be an integer from 1 to 1000, got ${JSON.stringify(n)}`,
+    );
+  }
+  const t = opts.replicationTimeoutMs;
+  if (t !== undefined && !(Number.isInteger(t) && t >= 1)) {
+    throw new InvalidConnectionOptions(
+      `replicationTimeoutMs must be a positive integer (ms), got ${JSON.stringify(t)}`,
+    );
+  }
+  const d = opts.durability;
+  if (d !== undefined && d !== "primary" && d !== "replicated") {
+    throw new InvalidConnectionOptions(
+      `durability must be "primary" or "replicated", got ${JSON.stringify(d)}`,
+    );
+  }
+};
+
+/** `host:port,host:port` of a cluster client's seed nodes, for its name. */
+const seedsOf = (cluster: Cluster): string => {
+  const seeds = (cluster as unknown as { startupNodes?: unknown[] }).startupNodes ?? [];
+  return seeds
+    .map((n) => {
+      if (typeof n === "object" && n !== null) {
+        const { host, port } = n as { host?: unknown; port?: unknown };
+        return `${typeof host === "string" ? host : "localhost"}:${typeof port === "number" ? port : 6379}`;
+      }
+      return String(n);
+    })
+    .join(",");
+};
+
+/** Resolves once a cluster client is ready for commands (connecting it if it is lazy). */
+const clusterReady = async (c: Cluster): Promise<void> => {
+  if (c.status === "ready") return;
+  if (c.status === "wait") return c.connect();
+  await new Promise<void>((resolve, reject) => {
+    const ok = () => {
+      c.off("end", gone);
+      resolve();
+    };
+    const gone = () => {
+      c.off("ready", ok);
+      reject(new Error("Connection is closed."));
+    };
+    c.once("ready", ok);
+    c.once("end", gone);
+  });
 };

@@ -1,6 +1,7 @@
 /**
- * Redis URLs: reading the credentials out of `redis://[user[:password]@]host[:port][/db]`
- * and `rediss://...` (TLS), and showing a URL with its password masked.
+ * Redis URLs: reading the credentials out of `redis://[user[:password]@]host[:port][/db]`,
+ * `rediss://...` (TLS) and `redis+cluster://host:port,host:port` (a Redis
+ * Cluster), and showing a URL with its password masked.
  * Weft's one URL masker: the CLI, the examples and the store's own messages
  * use {@link maskUrl}.
  *
@@ -111,7 +112,7 @@ export const parseRedisUrl = (url: string): RedisUrlParts => {
   const scheme = parts?.scheme.toLowerCase();
   if (!parts || (scheme !== "redis" && scheme !== "rediss")) {
     throw new InvalidConnectionOptions(
-      `not a Redis URL: ${JSON.stringify(masked)} (expected redis://[user:password@]host:port[/db], or rediss://... for TLS)`,
+      `not a Redis URL: ${JSON.stringify(masked)} (expected redis://[user:password@]host:port[/db], rediss://... for TLS, or redis+cluster://host:port[,host:port...] for a Redis Cluster)`,
     );
   }
   const bare = `${scheme}://${parts.host}`;
@@ -131,6 +132,104 @@ export const parseRedisUrl = (url: string): RedisUrlParts => {
     ...(username === undefined ? {} : { username }),
     ...(password === undefined ? {} : { password }),
     bare,
+    masked,
+  };
+};
+
+/** A node of a Redis Cluster to discover the others from. */
+export interface ClusterSeed {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** A Redis Cluster URL split into its parts, credentials decoded. */
+export interface RedisClusterUrlParts {
+  /** `redis` or `rediss` (TLS), for every node of the cluster. */
+  readonly scheme: "redis" | "rediss";
+  /** ACL user name, percent-decoded; absent when the URL names none. */
+  readonly username?: string;
+  /** Password, percent-decoded (kept as written where it is not valid percent-encoding); absent when none. */
+  readonly password?: string;
+  /** The nodes listed, in order: ioredis discovers the others from the first that answers. */
+  readonly seeds: ReadonlyArray<ClusterSeed>;
+  /** The URL with the password masked, for messages: see {@link maskUrl}. */
+  readonly masked: string;
+}
+
+const CLUSTER_SCHEME = /^(rediss?)\+cluster:\/\//i;
+
+/** Whether `url` names a Redis Cluster: `redis+cluster://...` or `rediss+cluster://...` (TLS). */
+export const isClusterUrl = (url: string): boolean => CLUSTER_SCHEME.test(url);
+
+/**
+ * Reads a Redis Cluster URL, `redis+cluster://[user[:password]@]host:port[,host:port...]`
+ * (`rediss+cluster://` for TLS), or, with `plain`, a `redis://`/`rediss://`
+ * URL naming one node of the cluster. The credentials are read as
+ * {@link parseRedisUrl} reads them and apply to every node. A port defaults
+ * to 6379; an IPv6 address is written in brackets (`[::1]:7000`). A cluster
+ * has one database: a path other than `/` or `/0` is refused, and so is a
+ * query string.
+ *
+ * @throws InvalidConnectionOptions when the scheme is not a cluster scheme
+ *   (or, with `plain`, not `redis`/`rediss`), no node is listed, a node does
+ *   not parse, or a database or query is given; the message shows the URL masked.
+ *
+ * @example
+ * parseClusterUrl("redis+cluster://weft:pw@10.0.0.1:7000,10.0.0.2:7000").seeds
+ * // [{ host: "10.0.0.1", port: 7000 }, { host: "10.0.0.2", port: 7000 }]
+ */
+export const parseClusterUrl = (
+  url: string,
+  opts: { readonly plain?: boolean } = {},
+): RedisClusterUrlParts => {
+  const masked = maskUrl(url);
+  const parts = split(url);
+  const named = parts?.scheme.toLowerCase();
+  const scheme =
+    named === "redis+cluster" || (opts.plain && named === "redis")
+      ? "redis"
+      : named === "rediss+cluster" || (opts.plain && named === "rediss")
+        ? "rediss"
+        : undefined;
+  if (!parts || scheme === undefined) {
+    throw new InvalidConnectionOptions(
+      `not a Redis Cluster URL: ${JSON.stringify(masked)} (expected redis+cluster://[user:password@]host:port[,host:port...], or rediss+cluster://... for TLS)`,
+    );
+  }
+  const bad = (why: string) =>
+    new InvalidConnectionOptions(
+      `cannot use the Redis Cluster URL ${JSON.stringify(masked)}: ${why}`,
+    );
+  const end = parts.host.search(/[/?#]/);
+  const nodes = end < 0 ? parts.host : parts.host.slice(0, end);
+  const rest = end < 0 ? "" : parts.host.slice(end);
+  if (rest !== "" && rest !== "/" && rest !== "/0") {
+    throw bad(
+      `${JSON.stringify(rest)} is not allowed: a cluster has one database (0) and the URL takes no options`,
+    );
+  }
+  const seeds = nodes.split(",").map((node): ClusterSeed => {
+    let u: URL | undefined;
+    try {
+      u = node === "" ? undefined : new URL(`redis://${node}`);
+    } catch {
+      u = undefined;
+    }
+    if (!u || u.hostname === "" || u.pathname !== "" || u.username !== "" || u.password !== "") {
+      throw bad(`the node ${JSON.stringify(node)} is not host:port`);
+    }
+    const host = u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname;
+    return { host, port: u.port === "" ? 6379 : Number(u.port) };
+  });
+  const cred = parts.userinfo === undefined ? undefined : credentials(parts.userinfo);
+  const username = cred && cred.user !== "" ? decode(cred.user) : undefined;
+  const password =
+    cred?.password !== undefined && cred.password !== "" ? decode(cred.password) : undefined;
+  return {
+    scheme,
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined ? {} : { password }),
+    seeds,
     masked,
   };
 };

@@ -4,10 +4,11 @@
  * on a connection with `defineCommand` under a versioned name
  * (`weft1_<name>`), so two layout versions can share a Redis.
  */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { LAYOUT_VERSION } from "./Keys.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -57,11 +58,27 @@ const SOURCES: Readonly<Record<string, string>> = Object.fromEntries(
 /** The source of a script with its includes inlined. */
 export const scriptSource = (name: ScriptName): string => SOURCES[name]!;
 
+const SHAS: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(SOURCES).map(([name, lua]) => [
+    name,
+    createHash("sha1").update(lua).digest("hex"),
+  ]),
+);
+
+/** The SHA-1 of a script's source (its name in Redis's script cache, for EVALSHA). */
+export const scriptSha = (name: ScriptName): string => SHAS[name]!;
+
 /** The command name a script is registered under. */
 export const commandName = (name: ScriptName): string => `weft${LAYOUT_VERSION}_${name}`;
 
-/** Registers every script on `redis`. */
-export const defineScripts = (redis: Redis): void => {
+/**
+ * Registers every script on `redis`, a single Redis or a Cluster client.
+ * ioredis sends a script's source (EVAL) the first time it runs on each
+ * connection and its SHA (EVALSHA) afterwards, and sends the source again
+ * on NOSCRIPT: a node that never saw a script (a promoted replica, a node
+ * added to a cluster, a restarted server) gets it on first use.
+ */
+export const defineScripts = (redis: Redis | Cluster): void => {
   for (const [name, numberOfKeys] of Object.entries(SCRIPTS)) {
     const opts =
       numberOfKeys === undefined

@@ -1,10 +1,11 @@
 /**
  * @weft/redis — the Redis Store: ioredis and Lua scripts; connecting by URL
- * (TLS, ACL users), Weft's one URL masker, and the error sanitiser that keeps
+ * (TLS, ACL users, Redis Cluster), Weft's one URL masker, and the error sanitiser that keeps
  * credentials and command arguments out of logs.
  */
 export {
   BLOCK_MAX_MS,
+  CLUSTER_SETTINGS,
   CONNECTION_SETTINGS,
   RECONNECT_MAX_MS,
   type RedisTlsOptions,
@@ -12,10 +13,14 @@ export {
 export { classify, type StoreErrorContext, sanitizeError, storeError } from "./Errors.ts";
 export * from "./RedisStore.ts";
 export {
+  type ClusterSeed,
   InvalidConnectionOptions,
+  isClusterUrl,
   MIN_SECRET_LENGTH,
   maskUrl,
+  parseClusterUrl,
   parseRedisUrl,
+  type RedisClusterUrlParts,
   type RedisUrlParts,
   redactSecrets,
   secretForms,

@@ -79,9 +79,30 @@ describe("classify", () => {
     [reply("WRONGPASS invalid username-password pair or user is disabled."), "auth"],
     [reply("NOAUTH Authentication required."), "auth"],
     [reply("NOPERM this user has no permissions to run the 'evalsha' command"), "permission"],
+    [
+      reply(
+        "ERR The user executing the script can't run this command or subcommand script: 49cc, on @user_script:555.",
+      ),
+      "permission",
+    ],
     [reply("LOADING Redis is loading the dataset in memory"), "unavailable"],
     [reply("CLUSTERDOWN The cluster is down"), "unavailable"],
     [reply("READONLY You can't write against a read only replica."), "unavailable"],
+    [reply("TRYAGAIN Multiple keys request during rehashing of slot"), "unavailable"],
+    [reply("NOREPLICAS Not enough good replicas to write."), "unavailable"],
+    [
+      reply("UNBLOCKED force unblock from blocking operation, instance state changed"),
+      "unavailable",
+    ],
+    [
+      new Error("Too many Cluster redirections. Last error: Error: Connection is closed."),
+      "unavailable",
+    ],
+    [new Error("Cluster isn't ready and enableOfflineQueue options is false"), "unreachable"],
+    [new Error("Cluster is ended."), "unreachable"],
+    [reply("CROSSSLOT Keys in request don't hash to the same slot"), undefined],
+    [reply("MOVED 3999 127.0.0.1:7001"), "unavailable"],
+    [reply("ASK 3999 127.0.0.1:7002"), "unavailable"],
     [coded("SELF_SIGNED_CERT_IN_CHAIN", "self-signed certificate in certificate chain"), "tls"],
     [coded("ERR_TLS_CERT_ALTNAME_INVALID", "Hostname/IP does not match"), "tls"],
     [reply("ERR Error running script (call to f_1): @user_script:3: oops"), undefined],
@@ -123,6 +144,35 @@ describe("storeError", () => {
       /^authentication failed at the store at redis:\/\/app:\*\*\*@127\.0\.0\.1:6390: WRONGPASS/,
     );
     expect(e.message).not.toContain("cannot reach");
+  });
+
+  it("names what a cluster node met when the cluster client only says it could not read the slot map", () => {
+    const refused = withCommand(
+      reply("WRONGPASS invalid username-password pair or user is disabled."),
+      "auth",
+      ["app", PASSWORD],
+    );
+    const gaveUp = Object.assign(named("ClusterAllFailedError", "Failed to refresh slots cache."), {
+      lastNodeError: refused,
+    });
+    const e = storeError(gaveUp, {
+      url: "redis+cluster://app:***@10.0.0.1:7000,10.0.0.2:7000",
+      secrets,
+    }) as StoreUnavailable;
+    expect(e.failure).toBe("auth");
+    expect(e.message).toMatch(
+      /^authentication failed at the store at redis\+cluster:\/\/app:\*\*\*@10\.0\.0\.1:7000,10\.0\.0\.2:7000: WRONGPASS/,
+    );
+    expect(inspect(e, { depth: 10 })).not.toContain("w:rd#1");
+    const down = Object.assign(named("ClusterAllFailedError", "Failed to refresh slots cache."), {
+      lastNodeError: Object.assign(coded("ECONNREFUSED", "connect ECONNREFUSED"), {
+        address: "10.0.0.1",
+        port: 7000,
+      }),
+    });
+    expect((storeError(down, ctx) as StoreUnavailable).message).toMatch(
+      /: connection refused \(ECONNREFUSED 10\.0\.0\.1:7000\)$/,
+    );
   });
 
   it("returns any other error itself, without command arguments", () => {

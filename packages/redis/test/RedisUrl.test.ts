@@ -2,7 +2,9 @@ import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import {
   InvalidConnectionOptions,
+  isClusterUrl,
   maskUrl,
+  parseClusterUrl,
   parseRedisUrl,
   redactSecrets,
   urlSecrets,
@@ -108,6 +110,70 @@ describe("parseRedisUrl", () => {
     expect(() => parseRedisUrl("redis://:s3cret!@db:99999999")).toThrow(
       /cannot parse the Redis URL "redis:\/\/:\*\*\*@db:99999999"/,
     );
+  });
+});
+
+describe("parseClusterUrl", () => {
+  test.prop([
+    arbScheme,
+    arbUser,
+    arbPassword,
+    fc.array(fc.tuple(arbHost, arbPort), { minLength: 1, maxLength: 4 }),
+  ])(
+    "reads the seed nodes, the user and the password, encoded or not",
+    (scheme, user, password, nodes) => {
+      for (const written of [encodeURIComponent(password), password]) {
+        if (written === password && /%[0-9A-Fa-f]{2}/.test(password)) continue;
+        const list = nodes.map(([h, p]) => `${h}:${p}`).join(",");
+        const url = `${scheme}+cluster://${user}:${written}@${list}`;
+        expect(isClusterUrl(url)).toBe(true);
+        expect(parseClusterUrl(url)).toEqual({
+          scheme,
+          ...(user === "" ? {} : { username: user }),
+          password,
+          seeds: nodes.map(([h, p]) => ({ host: h.replace(/^\[(.*)\]$/, "$1"), port: p })),
+          masked: `${scheme}+cluster://${user}:***@${list}`,
+        });
+      }
+    },
+  );
+
+  it("defaults the port to 6379 and accepts database 0, or a plain URL of one node when asked", () => {
+    expect(parseClusterUrl("redis+cluster://a,b:7001/0").seeds).toEqual([
+      { host: "a", port: 6379 },
+      { host: "b", port: 7001 },
+    ]);
+    expect(parseClusterUrl("rediss://:pw@node-1:7000", { plain: true })).toEqual({
+      scheme: "rediss",
+      password: "pw",
+      seeds: [{ host: "node-1", port: 7000 }],
+      masked: "rediss://:***@node-1:7000",
+    });
+    expect(isClusterUrl("redis://node-1:7000")).toBe(false);
+  });
+
+  it.each([
+    ["redis://node-1:7000", /^not a Redis Cluster URL/],
+    ["http+cluster://:s3cret!@a:1", /^not a Redis Cluster URL/],
+    ["redis+cluster://:s3cret!@a:1,b:2/3", /a cluster has one database \(0\)/],
+    ["redis+cluster://:s3cret!@a:1?tls=true", /the URL takes no options/],
+    ["redis+cluster://:s3cret!@a:1,,b:2", /the node "" is not host:port/],
+    ["redis+cluster://:s3cret!@a:99999999", /the node "a:99999999" is not host:port/],
+  ])("refuses %s, with the password masked", (url, why) => {
+    const err = (() => {
+      try {
+        parseClusterUrl(url);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(InvalidConnectionOptions);
+    expect((err as Error).message).toMatch(why);
+    expect((err as Error).message).not.toContain("s3cret!");
+  });
+
+  it("is masked like any URL", () => {
+    expect(maskUrl("rediss+cluster://weft:p@ss@a:1,b:2")).toBe("rediss+cluster://weft:***@a:1,b:2");
   });
 });
 

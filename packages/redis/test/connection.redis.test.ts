@@ -17,13 +17,15 @@ import {
   startWorker,
   task,
 } from "@weft/core";
-import { type RedisServer, startRedisServer } from "@weft/testing";
-import { Redis } from "ioredis";
+import { freePort, type RedisServer, startRedisServer } from "@weft/testing";
+import { Cluster, Redis } from "ioredis";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { CONNECTION_SETTINGS, InvalidConnectionOptions, RedisStore } from "../src/index.ts";
 
 const echo = task({ name: "echo", input: Schema.Int, output: Schema.Int });
+/** A task on a queue no worker of these tests serves: its runs stay queued. */
+const unserved = task({ name: "unserved", input: Schema.Int, output: Schema.Int, queue: "none" });
 /** A password with every character that broke URL masking. */
 const PASSWORD = "p@ss/w:rd#1%";
 
@@ -95,7 +97,8 @@ describe("connecting", () => {
     const { server, admin } = await passwordServer();
     // the rule docs/operations.md gives, for the key prefix "conn"
     const grants = ["resetkeys", "~conn:*", "resetchannels", "&conn:*", "-@all"];
-    grants.push("+@read", "+@write", "+@scripting", "+@connection", "+@blocking");
+    // +@pubsub: cancel.lua PUBLISHes the signal (without it a cancel fails), workers SUBSCRIBE
+    grants.push("+@read", "+@write", "+@scripting", "+@connection", "+@blocking", "+@pubsub");
     grants.push("-@dangerous", "+info");
     await admin.acl("SETUSER", "weft", "on", ">s3cret-weft", ...grants);
     const reader = ["on", ">s3cret-reader", "~*", "&*", "+@all", "-@scripting"];
@@ -116,6 +119,8 @@ describe("connecting", () => {
         await store.acquireLock({ name: "acl", owner: "me", ttlMs: 1_000, now: Date.now() }),
       ).toBeGreaterThan(0);
       expect((await store.listRuns({ limit: 5 })).map((r) => r.id)).toEqual([run.runId]);
+      const queued = await createClient(store).submit(unserved.si(5));
+      expect(await store.cancel(queued.runId, { now: Date.now() })).toBe(true);
     } finally {
       await worker.stop();
     }
@@ -166,6 +171,49 @@ describe("connecting", () => {
     expect(shown(e)).not.toContain("w:rd#1");
     await store.close(); // not the instance's owner: leaves it open
     expect(redis.status).not.toBe("end");
+  });
+
+  it("names an unreachable Redis Cluster: connection refused, the password masked", async () => {
+    const url = `redis+cluster://app:s3cret-cl@127.0.0.1:${await freePort()}`;
+    const e = await rejection(RedisStore.connect(url, { connectTimeoutMs: 3_000 }));
+    expect(e).toBeInstanceOf(StoreUnavailable);
+    expect((e as StoreUnavailable).failure).toBe("unreachable");
+    expect((e as StoreUnavailable).message).toMatch(
+      /^cannot reach the store at redis\+cluster:\/\/app:\*\*\*@127\.0\.0\.1:\d+: connection refused \(ECONNREFUSED/,
+    );
+    expect(shown(e)).not.toContain("s3cret-cl");
+  });
+
+  it("refuses options that cannot work, before connecting, saying which and why", async () => {
+    const url = "redis://127.0.0.1:1"; // never reached
+    const cases: Array<[Parameters<typeof RedisStore.connect>[1], RegExp]> = [
+      [{ shards: 0 }, /^shards must be an integer from 1 to 1000, got 0$/],
+      [{ shards: 2.5 }, /^shards must be an integer from 1 to 1000, got 2\.5$/],
+      [
+        { replicationTimeoutMs: 0 },
+        /^replicationTimeoutMs must be a positive integer \(ms\), got 0$/,
+      ],
+      [
+        { durability: "quorum" as "replicated" },
+        /^durability must be "primary" or "replicated", got "quorum"$/,
+      ],
+    ];
+    for (const [opts, message] of cases) {
+      const e = await rejection(RedisStore.connect(url, opts));
+      expect(e).toBeInstanceOf(InvalidConnectionOptions);
+      expect((e as Error).message).toMatch(message);
+    }
+    const redis = new Redis({ port: 1, lazyConnect: true });
+    const e = await rejection(RedisStore.connect(redis, { cluster: true }));
+    expect(e).toBeInstanceOf(InvalidConnectionOptions);
+    expect((e as Error).message).toMatch(/pass an ioredis Cluster instance/);
+    const c = new Cluster([{ host: "127.0.0.1", port: 1 }], { lazyConnect: true });
+    expect(
+      await rejection(RedisStore.connect(c, { tls: { rejectUnauthorized: false } })),
+    ).toBeInstanceOf(InvalidConnectionOptions);
+    expect(await rejection(RedisStore.connect("redis+cluster://127.0.0.1:1/2"))).toBeInstanceOf(
+      InvalidConnectionOptions,
+    );
   });
 });
 

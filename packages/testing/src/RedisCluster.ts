@@ -1,8 +1,9 @@
 /**
  * Starts a private Redis Cluster on loopback ports, for tests: `masters`
  * primaries with `replicasPerMaster` replicas each, formed with
- * `redis-cli --cluster create`, so a test can run Weft on a real cluster,
- * kill a primary and watch its replica take over.
+ * `redis-cli --cluster create` (optionally TLS-only, with a password), so a
+ * test can run Weft on a real cluster, kill, stop or restart a node, switch
+ * a primary gracefully, and watch a replica take over.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -10,6 +11,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { makeTestCertificates } from "./internal/certificates.ts";
 
 const run = promisify(execFile);
 
@@ -18,6 +20,18 @@ export interface ClusterNode {
   readonly port: number;
   /** Kills the process at once (SIGKILL), as a crash would. */
   kill(): Promise<void>;
+  /** Stops the process (SIGSTOP): it holds its connections but answers nothing, as a hung host. */
+  pause(): void;
+  /** Lets a paused process go on (SIGCONT). */
+  resume(): void;
+  /**
+   * Starts a killed node again on its port, with its cluster configuration
+   * file: it rejoins, and when its slots went to its replica meanwhile it
+   * becomes that new primary's replica. Resolves once it is attached to a
+   * primary and synced (or, if it still holds slots, once the cluster is healthy).
+   * @throws Error when that does not happen within 30 s.
+   */
+  restart(): Promise<void>;
 }
 
 /** A running private Redis Cluster. */
@@ -25,8 +39,27 @@ export interface RedisCluster {
   readonly nodes: ReadonlyArray<ClusterNode>;
   /** `{ host, port }` of every node, for ioredis's `Cluster`. */
   readonly startupNodes: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+  /**
+   * `redis+cluster://127.0.0.1:<port>,...` naming every node, for
+   * `RedisStore.connect`; `rediss+cluster://` with TLS, with the password
+   * (percent-encoded) when the nodes require one.
+   */
+  readonly url: string;
+  /** With TLS: the PEM file of the test CA that signed every node's certificate (for `127.0.0.1` and `redis.test`). */
+  readonly caFile?: string;
   /** Ports of the current primaries, as the cluster reports them. */
   primaries(): Promise<number[]>;
+  /** Port of the primary serving `key`'s slot (`CLUSTER KEYSLOT`), as a live node reports it. */
+  primaryOf(key: string): Promise<number>;
+  /** Ports of the live replicas of the primary on `port`, as a live node reports them. */
+  replicasOf(port: number): Promise<number[]>;
+  /**
+   * Promotes the replica on `replicaPort` with `CLUSTER FAILOVER` (graceful:
+   * the replica catches up with its primary first, nothing is lost) and
+   * resolves once every node sees it as a primary and the cluster is healthy.
+   * @throws Error when that does not happen within 30 s.
+   */
+  failover(replicaPort: number): Promise<void>;
   /**
    * Resolves once every slot is served by a live primary again, as every
    * live node sees it (after a primary was killed and its replica promoted).
@@ -36,9 +69,6 @@ export interface RedisCluster {
   /** Stops every node and removes their directories. */
   stop(): Promise<void>;
 }
-
-const cli = async (port: number, ...args: string[]): Promise<string> =>
-  (await run("redis-cli", ["-p", String(port), ...args], { timeout: 10_000 })).stdout;
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -65,27 +95,70 @@ const portOf = (address: string) => Number(address.split(":")[1]!.split("@")[0])
 
 /**
  * Starts `masters × (1 + replicasPerMaster)` cluster-enabled servers on free
- * loopback ports (persistence off, `cluster-node-timeout` short so a failover
- * takes about a second) and forms the cluster.
+ * loopback ports (persistence off, `cluster-node-timeout` 1 s so a failover
+ * takes 2–3 s) and forms the cluster. With `tls`, every node serves TLS
+ * only (clients, the cluster bus, replication) with a certificate for
+ * `127.0.0.1` signed by a test CA (`caFile`); with `password`, every node
+ * requires it (`requirepass`, `masterauth`). `url` carries both.
  *
  * @throws Error when `redis-server`/`redis-cli` are missing or the cluster does not form within 30 s.
  */
 export const startRedisCluster = async (
-  opts: { readonly masters?: number; readonly replicasPerMaster?: number } = {},
+  opts: {
+    readonly masters?: number;
+    readonly replicasPerMaster?: number;
+    /** Every node serves TLS only (clients, the cluster bus, replication), with a test CA (`caFile`). */
+    readonly tls?: boolean;
+    /** Every node requires this password (`requirepass`, and `masterauth` for replicas). */
+    readonly password?: string;
+  } = {},
 ): Promise<RedisCluster> => {
   const masters = opts.masters ?? 3;
   const replicas = opts.replicasPerMaster ?? 1;
   const dir = mkdtempSync(join(tmpdir(), "weft-cluster-"));
+  let certs: ReturnType<typeof makeTestCertificates> | undefined;
+  try {
+    certs = opts.tls ? makeTestCertificates(dir) : undefined;
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  /** redis-cli's options to reach a node: TLS with the test CA, the password. */
+  const reach = [
+    ...(certs ? ["--tls", "--cacert", certs.caFile] : []),
+    ...(opts.password === undefined ? [] : ["-a", opts.password, "--no-auth-warning"]),
+  ];
+  /** redis-server's options for them: TLS everywhere (clients, bus, replication), the password. */
+  const serve = [
+    ...(certs
+      ? [
+          "--tls-cluster",
+          "yes",
+          "--tls-replication",
+          "yes",
+          "--tls-cert-file",
+          certs.certFile,
+          "--tls-key-file",
+          certs.keyFile,
+          "--tls-ca-cert-file",
+          certs.caFile,
+          "--tls-auth-clients",
+          "no",
+        ]
+      : []),
+    ...(opts.password === undefined
+      ? []
+      : ["--requirepass", opts.password, "--masterauth", opts.password]),
+  ];
+  const cli = async (port: number, ...args: string[]): Promise<string> =>
+    (await run("redis-cli", ["-p", String(port), ...reach, ...args], { timeout: 10_000 })).stdout;
   const procs = new Map<number, ChildProcess>();
   const ports: number[] = [];
-  for (let i = 0; i < masters * (1 + replicas); i++) {
-    const port = await clusterPort(ports);
-    ports.push(port);
+  const startNode = (port: number) => {
     const proc = spawn(
       "redis-server",
       [
-        "--port",
-        String(port),
+        ...(certs ? ["--port", "0", "--tls-port", String(port)] : ["--port", String(port)]),
         "--bind",
         "127.0.0.1",
         "--cluster-enabled",
@@ -104,10 +177,16 @@ export const startRedisCluster = async (
         "no",
         "--dir",
         dir,
+        ...serve,
       ],
       { stdio: "ignore" },
     );
     procs.set(port, proc);
+  };
+  for (let i = 0; i < masters * (1 + replicas); i++) {
+    const port = await clusterPort(ports);
+    ports.push(port);
+    startNode(port);
   }
   const alive = (port: number) => {
     const p = procs.get(port);
@@ -161,6 +240,48 @@ export const startRedisCluster = async (
     }
     throw new Error(`the Redis Cluster did not become healthy within ${timeoutMs} ms`);
   };
+  const anyLive = () => {
+    const live = ports.find(alive);
+    if (live === undefined) throw new Error("no node of the cluster is alive");
+    return live;
+  };
+  /** `cluster nodes` as seen by a live node: id, port, flags, primary id, slot ranges. */
+  const view = async () =>
+    fields(await nodes(anyLive())).map((f) => ({
+      id: f[0]!,
+      port: portOf(f[1]!),
+      flags: f[2] ?? "",
+      primary: f[3] ?? "-",
+      slots: f.slice(8),
+    }));
+  const synced = async (port: number) =>
+    (await cli(port, "info", "replication").catch(() => "")).includes("master_link_status:up");
+  const waitFor = async (what: string, ok: () => Promise<boolean>) => {
+    const deadline = Date.now() + 30_000;
+    while (!(await ok())) {
+      if (Date.now() > deadline) throw new Error(`${what} did not happen within 30 s`);
+      await pause(100);
+    }
+  };
+  const kill = (port: number) =>
+    new Promise<void>((resolve) => {
+      const p = procs.get(port)!;
+      if (p.exitCode !== null || p.signalCode !== null) return resolve();
+      p.once("exit", () => resolve());
+      p.kill("SIGKILL");
+    });
+  const restart = async (port: number) => {
+    if (alive(port)) throw new Error(`cluster node on port ${port} is running`);
+    startNode(port);
+    await waitFor(`node ${port} answering`, async () => (await info(port)) !== "");
+    await waitFor(`node ${port} rejoining as a synced replica`, async () => {
+      const me = (await view()).find((n) => n.port === port);
+      if (!me || me.flags.includes("fail")) return false;
+      if (me.flags.includes("master")) return me.slots.length > 0;
+      return synced(port);
+    });
+    await waitHealthy();
+  };
   try {
     for (const port of ports) {
       const deadline = Date.now() + 10_000;
@@ -173,6 +294,7 @@ export const startRedisCluster = async (
     await run(
       "redis-cli",
       [
+        ...reach,
         "--cluster",
         "create",
         ...ports.map((p) => `127.0.0.1:${p}`),
@@ -210,21 +332,58 @@ export const startRedisCluster = async (
   return {
     nodes: ports.map((port) => ({
       port,
-      kill: () =>
-        new Promise<void>((resolve) => {
-          const p = procs.get(port)!;
-          if (p.exitCode !== null || p.signalCode !== null) return resolve();
-          p.once("exit", () => resolve());
-          p.kill("SIGKILL");
-        }),
+      kill: () => kill(port),
+      pause: () => {
+        procs.get(port)!.kill("SIGSTOP");
+      },
+      resume: () => {
+        procs.get(port)!.kill("SIGCONT");
+      },
+      restart: () => restart(port),
     })),
     startupNodes: ports.map((port) => ({ host: "127.0.0.1", port })),
+    url: `redis${certs ? "s" : ""}+cluster://${
+      opts.password === undefined ? "" : `:${encodeURIComponent(opts.password)}@`
+    }${ports.map((port) => `127.0.0.1:${port}`).join(",")}`,
+    ...(certs ? { caFile: certs.caFile } : {}),
     primaries: async () => {
       const live = ports.find(alive);
       if (live === undefined) return [];
       return fields(await nodes(live))
         .filter((f) => f[2]?.includes("master") && !f[2].includes("fail") && f.length > 8)
         .map((f) => portOf(f[1]!));
+    },
+    primaryOf: async (key) => {
+      const slot = Number((await cli(anyLive(), "cluster", "keyslot", key)).trim());
+      const owner = (await view()).find(
+        (n) =>
+          n.flags.includes("master") &&
+          !n.flags.includes("fail") &&
+          n.slots.some((range) => {
+            const [from, to = from] = range.split("-").map(Number);
+            return from! <= slot && slot <= to!;
+          }),
+      );
+      if (!owner) throw new Error(`no live primary serves slot ${slot} (key ${key})`);
+      return owner.port;
+    },
+    replicasOf: async (port) => {
+      const all = await view();
+      const primary = all.find((n) => n.port === port);
+      if (!primary) return [];
+      return all
+        .filter((n) => n.primary === primary.id && alive(n.port) && !n.flags.includes("fail"))
+        .map((n) => n.port);
+    },
+    failover: async (replicaPort) => {
+      await cli(replicaPort, "cluster", "failover");
+      await waitFor(`node ${replicaPort} becoming a primary`, async () => {
+        const views = await Promise.all(ports.filter(alive).map(nodes));
+        return views.every((lines) =>
+          fields(lines).some((f) => portOf(f[1]!) === replicaPort && f[2]!.includes("master")),
+        );
+      });
+      await waitHealthy();
     },
     waitHealthy,
     stop,

@@ -4,10 +4,11 @@
  * restart it.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { makeTestCertificates, type TestCertificates } from "./internal/certificates.ts";
 
 /** A running private Redis. */
 export interface RedisServer {
@@ -137,50 +138,13 @@ export const startTlsRedisServer = async (
   extraArgs: ReadonlyArray<string> = [],
 ): Promise<TlsRedisServer> => {
   const dir = mkdtempSync(join(tmpdir(), "weft-tls-"));
-  const file = (name: string) => join(dir, name);
-  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "ignore" });
-  const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  openssl(
-    "req",
-    "-x509",
-    ...key,
-    "-keyout",
-    file("ca.key"),
-    "-out",
-    file("ca.crt"),
-    "-days",
-    "2",
-    "-subj",
-    "/CN=Weft test CA",
-  );
-  openssl(
-    "req",
-    ...key,
-    "-keyout",
-    file("server.key"),
-    "-out",
-    file("server.csr"),
-    "-subj",
-    "/CN=redis.test",
-  );
-  writeFileSync(file("ext.cnf"), "subjectAltName=DNS:redis.test,IP:127.0.0.1\n");
-  openssl(
-    "x509",
-    "-req",
-    "-in",
-    file("server.csr"),
-    "-CA",
-    file("ca.crt"),
-    "-CAkey",
-    file("ca.key"),
-    "-CAcreateserial",
-    "-out",
-    file("server.crt"),
-    "-days",
-    "2",
-    "-extfile",
-    file("ext.cnf"),
-  );
+  let certs: TestCertificates;
+  try {
+    certs = makeTestCertificates(dir);
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   const tlsPort = await freePort();
   let server: RedisServer;
   try {
@@ -188,11 +152,11 @@ export const startTlsRedisServer = async (
       "--tls-port",
       String(tlsPort),
       "--tls-cert-file",
-      file("server.crt"),
+      certs.certFile,
       "--tls-key-file",
-      file("server.key"),
+      certs.keyFile,
       "--tls-ca-cert-file",
-      file("ca.crt"),
+      certs.caFile,
       "--tls-auth-clients",
       "no",
       ...extraArgs,
@@ -205,9 +169,9 @@ export const startTlsRedisServer = async (
     ...server,
     tlsPort,
     tlsUrl: `rediss://127.0.0.1:${tlsPort}`,
-    caFile: file("ca.crt"),
-    ca: readFileSync(file("ca.crt"), "utf8"),
-    names: ["redis.test", "127.0.0.1"],
+    caFile: certs.caFile,
+    ca: certs.ca,
+    names: certs.names,
     stop: async () => {
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
