@@ -166,7 +166,7 @@ export interface TaskFailureOptions {
  * throw new TaskFailure("rate limited", { retryAfterMs: 30_000, cause: e })
  */
 export class TaskFailure extends Error {
-  override readonly name: string = "TaskFailure";
+  override readonly name: string = ErrorTag.TaskFailure;
   /** The tag recorded on the node. */
   readonly tag: string;
   readonly nonRetryable: boolean;
@@ -192,7 +192,7 @@ export class TaskFailure extends Error {
  * throw new NonRetryableError("account is closed");
  */
 export class NonRetryableError extends TaskFailure {
-  override readonly name = "NonRetryableError";
+  override readonly name = ErrorTag.NonRetryableError;
   constructor(
     message: string,
     opts: Omit<TaskFailureOptions, "nonRetryable" | "retryAfterMs"> = {},
@@ -211,7 +211,7 @@ export class NonRetryableError extends TaskFailure {
  * throw new RetryAfter("rate limited by the API", 30_000)
  */
 export class RetryAfter extends TaskFailure {
-  override readonly name = "RetryAfter";
+  override readonly name = ErrorTag.RetryAfter;
   constructor(
     message: string,
     /** Delay before the next attempt, ms. */

@@ -295,5 +295,7 @@ export const normalize = (snap: RunSnapshot) => ({
 const comparable = (e: { readonly tag: string; readonly message: string }) => ({
   tag: e.tag,
   message:
-    e.tag === "CorruptRecord" ? `field ${/ field (\S+):/.exec(e.message)?.[1] ?? "?"}` : e.message,
+    e.tag === ErrorTag.CorruptRecord
+      ? `field ${/ field (\S+):/.exec(e.message)?.[1] ?? "?"}`
+      : e.message,
 });
