@@ -4,8 +4,6 @@
  * A private server is flushed; a server given by `REDIS_URL` is never
  * flushed (each workload then uses its own key prefix, deleted afterwards)
  * and its configuration is left alone.
- *
- * @since 0.1.0
  */
 import { Redis } from "ioredis";
 

@@ -8,8 +8,6 @@
  * A chain step reads its child's value with `job.getChildrenValues()`, and
  * the chord's parent reads all 10,000, as a BullMQ flow that passes values
  * along must.
- *
- * @since 0.1.0
  */
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";

@@ -21,14 +21,13 @@
  * Knobs: `CLUSTER_BENCH_N` tasks per throughput workload (default 2 000),
  * `CLUSTER_BENCH_REPEAT` repetitions (default 3; tables show medians),
  * `BENCH_MD=1` also prints the table as Markdown.
- *
- * @since 0.2.0
  */
 import {
   type Claim,
   type CompleteOptions,
   chain,
   createClient,
+  deferred,
   encode,
   handle,
   Schema,
@@ -63,16 +62,13 @@ interface Setup {
 /** `store` counting acknowledged completions; `done` resolves at `target`. */
 const counting = (store: Store, target: number) => {
   let count = 0;
-  let resolve!: () => void;
-  const done = new Promise<void>((r) => {
-    resolve = r;
-  });
+  const done = deferred();
   const wrapped = new Proxy(store, {
     get(t, prop) {
       if (prop === "complete") {
         return async (claim: Claim, result: Uint8Array, opts: CompleteOptions) => {
           const r = await t.complete(claim, result, opts);
-          if (r.ok && !r.replayed && ++count === target) resolve();
+          if (r.ok && !r.replayed && ++count === target) done.resolve();
           return r;
         };
       }
@@ -80,7 +76,7 @@ const counting = (store: Store, target: number) => {
       return typeof v === "function" ? v.bind(t) : v;
     },
   });
-  return { store: wrapped, done };
+  return { store: wrapped, done: done.promise };
 };
 
 let prefixes = 0;

@@ -20,8 +20,6 @@
  *   of them (medians across runs) without running anything.
  * - `REDIS_URL`: use that server instead of a private one; it is never
  *   flushed (each workload gets its own key prefix, deleted afterwards).
- *
- * @since 0.1.0
  */
 
 /** Workload identifiers, in the order they run. */

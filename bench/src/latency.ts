@@ -18,10 +18,8 @@
  * `LATENCY_IDLE_MS` pause before each submit
  * so that the worker is idle (default 20), `REDIS_URL` (default a private
  * `redis-server`). Both systems run with their default worker settings.
- *
- * @since 0.1.0
  */
-import { createClient, handle, Schema, type Store, startWorker, task } from "@weft/core";
+import { createClient, deferred, handle, Schema, type Store, startWorker, task } from "@weft/core";
 import { RedisStore } from "@weft/redis";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { type Job, Queue, Worker } from "bullmq";
@@ -36,15 +34,6 @@ const BACKOFF_MS = 50;
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A promise and the function that resolves it. */
-const deferred = <T = void>() => {
-  let resolve!: (v: T) => void;
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-};
 
 /** The `q`-quantile of `xs` (nearest rank). */
 const quantile = (xs: ReadonlyArray<number>, q: number): number => {

@@ -5,8 +5,6 @@
  * empty database, with fresh workers (the same number and concurrency on
  * both sides, in this process). See `config.ts` for the knobs and
  * docs/benchmarks.md for what each workload does and the results.
- *
- * @since 0.1.0
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";

@@ -4,8 +4,6 @@
  * process's and Redis's CPU time, the Redis memory kept, the commands Redis
  * executed (`INFO commandstats`), the commands over 1 ms (slow log), and,
  * where the system offers them, client-side command counts.
- *
- * @since 0.1.0
  */
 import { randomUUID } from "node:crypto";
 import { loadavg } from "node:os";

@@ -2,8 +2,6 @@
  * The report: the comparison table (medians over repetitions), the
  * diagnostics (CPU, commands per task, slow commands) and Weft's script
  * calls per task, for the terminal (cli-table3) and as Markdown.
- *
- * @since 0.1.0
  */
 import Table from "cli-table3";
 import type { Sizes, WorkloadId } from "./config.ts";

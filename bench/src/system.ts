@@ -3,8 +3,6 @@
  * for one workload (producer, workers, connections), which submits the
  * workload, reports completions to a {@link Tracker}, verifies the results
  * afterwards and closes everything it opened.
- *
- * @since 0.1.0
  */
 import type { Sizes, WorkloadId } from "./config.ts";
 

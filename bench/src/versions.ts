@@ -1,7 +1,5 @@
 /**
  * Installed package versions, read from each package's own package.json.
- *
- * @since 0.1.0
  */
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";

@@ -4,8 +4,6 @@
  * are counted by wrapping the workers' store: a `complete` call that
  * returns `ok` is a finished task (the counterpart of BullMQ's worker
  * `completed` event), so counting adds no Redis traffic.
- *
- * @since 0.1.0
  */
 import {
   type Canvas,

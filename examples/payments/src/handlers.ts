@@ -3,8 +3,6 @@
  * time it runs — so a retry after a lost report, or a duplicate delivery,
  * charges the customer twice — and the fixed one, which hands the
  * provider `ctx.idempotencyKey` (stable across retries of the node).
- *
- * @since 0.1.0
  */
 import type { HandlerFn } from "@weft/core";
 import type { FakeProvider } from "./provider.ts";

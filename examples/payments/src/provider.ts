@@ -2,8 +2,6 @@
  * A fake payment provider, like Stripe's API: it charges accounts and, when
  * given an idempotency key, returns the first charge made with that key
  * instead of charging again.
- *
- * @since 0.1.0
  */
 
 /** One charge. */

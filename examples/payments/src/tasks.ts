@@ -1,7 +1,5 @@
 /**
  * The task a producer imports: charge an account.
- *
- * @since 0.1.0
  */
 import { Schema, task } from "@weft/core";
 

@@ -3,8 +3,6 @@
  * each email is the set of its distinct tokens; a token's likelihood given a
  * label is its Laplace-smoothed document frequency in that label's training
  * mail. Pure functions, shared by the handlers and the tests.
- *
- * @since 0.1.0
  */
 import type { Confusion, Counts, Model, TokenScore } from "./tasks.ts";
 

@@ -10,8 +10,6 @@
  *
  * The train/test split happens here, at the producer; only email indices
  * go into the run's inputs, never texts.
- *
- * @since 0.1.0
  */
 import { type Canvas, chain, chord } from "@weft/core";
 import { deal, selectIndices, split } from "./corpus.ts";

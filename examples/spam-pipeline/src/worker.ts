@@ -8,8 +8,6 @@
  *
  * @example
  * REDIS_URL=redis://127.0.0.1:6379 npx tsx src/worker.ts
- *
- * @since 0.1.0
  */
 import { startWorker, stopOnSignals } from "@weft/core";
 import { RedisStore } from "@weft/redis";

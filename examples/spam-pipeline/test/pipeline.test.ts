@@ -1,4 +1,4 @@
-import { type Canvas, createClient, startWorker, TERMINAL } from "@weft/core";
+import { type Canvas, createClient, startWorker, TERMINAL_NODE_STATES } from "@weft/core";
 import { MemoryStore } from "@weft/testing";
 import { pino } from "pino";
 import { describe, expect, expectTypeOf, it } from "vitest";
@@ -160,9 +160,9 @@ describe("the pipeline", () => {
 
     expect(snapshot.run.status).toBe("succeeded");
     expect(snapshot.nodes).toHaveLength(built.nodes);
-    expect(snapshot.nodes.every((n) => TERMINAL.has(n.state) && n.state === "succeeded")).toBe(
-      true,
-    );
+    expect(
+      snapshot.nodes.every((n) => TERMINAL_NODE_STATES.has(n.state) && n.state === "succeeded"),
+    ).toBe(true);
     const tasks = snapshot.nodes.map((n) => n.spec.task);
     expect(tasks.filter((t) => t === "spam.count")).toHaveLength(4);
     expect(tasks.filter((t) => t === "spam.classify")).toHaveLength(4);

@@ -1,7 +1,5 @@
 /**
  * Entry point of the `weft` command: `bin/weft.mjs` runs it through tsx.
- *
- * @since 0.1.0
  */
 import { runCli } from "./cli.ts";
 

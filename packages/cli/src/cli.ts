@@ -7,8 +7,6 @@
  * Secrets: the password of every Redis URL the command was given is masked in
  * everything it prints (help, errors, the worker's log lines), on top of the
  * store's own sanitising of its errors.
- *
- * @since 0.1.0
  */
 import {
   delay,

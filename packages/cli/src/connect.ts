@@ -1,8 +1,6 @@
 /**
  * Opening the store the CLI talks to, and showing its URL safely (with
  * `@weft/redis`'s one URL masker).
- *
- * @since 0.1.0
  */
 import type { Store } from "@weft/core";
 import { maskUrl } from "@weft/redis/url";

@@ -1,16 +1,26 @@
 /**
  * Loading a worker's handlers from a module named on the command line.
- *
- * @since 0.1.0
  */
 import { existsSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { BoundHandler } from "@weft/core";
+import { type BoundHandler, ErrorTag } from "@weft/core";
+import { Data } from "effect";
 
-/** The handlers module cannot be imported or does not export handlers. */
-export class HandlersModuleError extends Error {
-  override readonly name = "HandlersModuleError";
+/**
+ * The handlers module `weft worker` was given cannot be imported or does not
+ * export handlers; `cause` is the import's own error when there is one.
+ */
+export class HandlersModuleError extends Data.TaggedError(ErrorTag.HandlersModuleError)<{
+  /** The module as named on the command line. */
+  readonly module: string;
+  /** What is wrong, one sentence naming the module. */
+  readonly reason: string;
+  readonly cause?: unknown;
+}> {
+  override get message() {
+    return this.reason;
+  }
 }
 
 const isHandler = (h: unknown): h is BoundHandler => {
@@ -41,14 +51,21 @@ export const loadHandlers = async (
 ): Promise<ReadonlyArray<BoundHandler>> => {
   const path = isAbsolute(specifier) ? specifier : resolve(cwd, specifier);
   if (!existsSync(path)) {
-    throw new HandlersModuleError(`handlers module ${specifier} not found (looked at ${path})`);
+    throw new HandlersModuleError({
+      module: specifier,
+      reason: `handlers module ${specifier} not found (looked at ${path})`,
+    });
   }
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
-    throw new HandlersModuleError(`cannot import handlers module ${specifier}: ${why}`);
+    throw new HandlersModuleError({
+      module: specifier,
+      reason: `cannot import handlers module ${specifier}: ${why}`,
+      cause: e,
+    });
   }
   const name = "handlers" in mod ? "handlers" : "default" in mod ? "default" : undefined;
   const value = name === undefined ? undefined : mod[name];
@@ -59,21 +76,24 @@ export const loadHandlers = async (
         : `its ${name === "default" ? "default export" : `"handlers" export`} is ${describe(value)}${
             Array.isArray(value) ? " with items that are not handlers" : ""
           }`;
-    throw new HandlersModuleError(
-      `handlers module ${specifier} must export "handlers" (an array of handlers made with handle(task, fn)) or a default export that is one; ${found}`,
-    );
+    throw new HandlersModuleError({
+      module: specifier,
+      reason: `handlers module ${specifier} must export "handlers" (an array of handlers made with handle(task, fn)) or a default export that is one; ${found}`,
+    });
   }
   if (value.length === 0) {
-    throw new HandlersModuleError(
-      `handlers module ${specifier} exports an empty "${name}" array: the worker would handle no task`,
-    );
+    throw new HandlersModuleError({
+      module: specifier,
+      reason: `handlers module ${specifier} exports an empty "${name}" array: the worker would handle no task`,
+    });
   }
   const seen = new Set<string>();
   for (const h of value) {
     if (seen.has(h.task.name)) {
-      throw new HandlersModuleError(
-        `handlers module ${specifier} binds task "${h.task.name}" more than once`,
-      );
+      throw new HandlersModuleError({
+        module: specifier,
+        reason: `handlers module ${specifier} binds task "${h.task.name}" more than once`,
+      });
     }
     seen.add(h.task.name);
   }

@@ -1,8 +1,6 @@
 /**
  * @weft/cli — the `weft` command (`worker`, `inspect`, `runs`, `cancel`, `workers`) and
  * the pure renderers behind it, for examples and tools that print runs.
- *
- * @since 0.1.0
  */
 export { type CliIo, runCli } from "./cli.ts";
 export {

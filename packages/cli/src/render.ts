@@ -4,8 +4,6 @@
  * node's `spec.path`), annotated with the queued nodes no live worker can
  * run; a list of runs and the worker registry as tables. They return
  * strings and do no I/O, so the examples and the dashboard can reuse them.
- *
- * @since 0.1.0
  */
 import type {
   ErrorInfo,

@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { chain, createClient, type Store, StoreUnavailable } from "@weft/core";
+import { chain, createClient, deferred, type Store, StoreUnavailable } from "@weft/core";
 import { maskUrl as redisMaskUrl } from "@weft/redis";
 import { MemoryStore } from "@weft/testing";
 import { describe, expect, it } from "vitest";
@@ -237,10 +237,7 @@ describe("worker", () => {
     const stop = new AbortController();
     let opened = 0;
     const lines: string[] = [];
-    let started!: () => void;
-    const running = new Promise<void>((r) => {
-      started = r;
-    });
+    const running = deferred();
     const worker = cli(["worker", "handlers.ts", "--redis", "redis://:s3cret!@db:6379"], {
       openStore: async () => {
         opened += 1;
@@ -254,11 +251,11 @@ describe("worker", () => {
       },
       log: (line) => {
         lines.push(line);
-        if (line.includes("worker started")) started();
+        if (line.includes("worker started")) running.resolve();
       },
       signal: stop.signal,
     });
-    await running;
+    await running.promise;
     const run = await createClient(store).submit(chain(add.si({ a: 2, b: 3 }), double.s()));
     expect(await run.result({ timeout: 10_000 })).toBe(10);
     stop.abort();

@@ -1,5 +1,5 @@
 import { stripVTControlCharacters } from "node:util";
-import { chain, chord, group, handle, type RunSnapshot, Schema, task } from "@weft/core";
+import { chain, chord, deferred, group, handle, type RunSnapshot, Schema, task } from "@weft/core";
 import { describe, expect, it } from "vitest";
 import { formatDuration, renderInspect, renderRuns } from "../src/index.ts";
 import { add, boom, count, double, sum } from "./fixtures/tasks.ts";
@@ -116,14 +116,8 @@ describe("renderInspect", () => {
       output: Schema.Int,
       retry: { maxAttempts: 3, backoff: { kind: "fixed", delayMs: 1 }, jitter: "none" },
     });
-    let reported!: () => void;
-    const progressed = new Promise<void>((r) => {
-      reported = r;
-    });
-    let release!: () => void;
-    const released = new Promise<void>((r) => {
-      release = r;
-    });
+    const progressed = deferred();
+    const released = deferred();
     let seenRunning: RunSnapshot | undefined;
     const { snapshot } = await runToEnd(chain(flaky.si(1), slow.s()), {
       extra: [
@@ -133,15 +127,15 @@ describe("renderInspect", () => {
         }),
         handle(slow, async (x, ctx) => {
           await ctx.progress({ current: 3, total: 10, message: "halfway there" });
-          reported();
-          await released;
+          progressed.resolve();
+          await released.promise;
           return x;
         }),
       ],
       during: async (s, runId) => {
-        await progressed;
+        await progressed.promise;
         seenRunning = await s.getRun(runId);
-        release();
+        released.resolve();
       },
     });
     const running = lines(renderInspect(normalise(seenRunning!), { now: T0 + 100 + 250 }));

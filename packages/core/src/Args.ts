@@ -2,29 +2,22 @@
  * Forms a node's input from its bound input and its dependencies' outcomes,
  * following the node's argument rule (see `Canvas`), and forms a run's
  * output from its nodes' results the same way.
- *
- * @since 0.1.0
  */
 import type { Bind } from "./Canvas.ts";
 import type { Shape } from "./Dag.ts";
-import type { ErrorInfo } from "./Errors.ts";
-
-/** One node's outcome with its value already decoded. */
-export type Outcome =
-  | { readonly ok: true; readonly value: unknown }
-  | { readonly ok: false; readonly error: ErrorInfo };
+import { type ErrorInfo, MissingResult, type Settled } from "./Errors.ts";
 
 /**
  * The value a shape denotes. A settled item is `{ ok: true, value }` when
  * every node under it succeeded, else `{ ok: false, error }` with the first
  * failure in declaration order.
  *
- * @throws Error when a node under a plain (not settled) position did not succeed.
+ * @throws MissingResult when a node under a plain (not settled) position did not succeed.
  */
-export const shapeValue = (shape: Shape, outcome: (id: number) => Outcome): unknown => {
+export const shapeValue = (shape: Shape, outcome: (id: number) => Settled<unknown>): unknown => {
   if (typeof shape === "number") {
     const o = outcome(shape);
-    if (!o.ok) throw new Error(`node ${shape} has no result: ${o.error.tag}: ${o.error.message}`);
+    if (!o.ok) throw new MissingResult({ nodeId: shape, error: o.error });
     return o.value;
   }
   if ("list" in shape) return shape.list.map((s) => shapeValue(s, outcome));
@@ -36,7 +29,10 @@ export const shapeValue = (shape: Shape, outcome: (id: number) => Outcome): unkn
   });
 };
 
-const firstFailure = (shape: Shape, outcome: (id: number) => Outcome): ErrorInfo | undefined => {
+const firstFailure = (
+  shape: Shape,
+  outcome: (id: number) => Settled<unknown>,
+): ErrorInfo | undefined => {
   if (typeof shape === "number") {
     const o = outcome(shape);
     return o.ok ? undefined : o.error;

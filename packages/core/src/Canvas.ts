@@ -13,12 +13,10 @@
  * A group passes its upstream to every member and produces the members'
  * outputs as a tuple in declaration order; a chord is a group whose tuple is
  * the body's upstream.
- *
- * @since 0.1.0
  */
 import type { Schema } from "effect";
 import { MAX_VALUE_DEPTH, valueProblem } from "./Codec.ts";
-import { InvalidCanvas, InvalidWorkerOptions } from "./Errors.ts";
+import { type ErrorInfo, InvalidCanvas, InvalidWorkerOptions, type Settled } from "./Errors.ts";
 import type { RetryPolicy } from "./Retry.ts";
 
 /** What a canvas needs to know of a task: its name, input schema and options. */
@@ -213,13 +211,8 @@ export interface Signature<In, Out> extends Canvas<In, Out> {
   with(options: TaskOptions): Signature<In, Out>;
 }
 
-/** The outcome of one member of a settled group: `{ ok, value | error }`. */
-export type Settled<T> =
-  | { readonly ok: true; readonly value: T }
-  | {
-      readonly ok: false;
-      readonly error: { readonly tag: string; readonly message: string };
-    };
+/** What a settled group hands its next step for a failed member: the first failure's tag and message. */
+export type MemberError = Pick<ErrorInfo, "tag" | "message">;
 
 /** A group: its members' outputs as a tuple in declaration order. */
 export interface Group<In, Out extends ReadonlyArray<unknown>> extends Canvas<In, Out> {
@@ -227,7 +220,7 @@ export interface Group<In, Out extends ReadonlyArray<unknown>> extends Canvas<In
    * Hands the next step each member's `{ ok, value | error }` instead of
    * failing the run when a member fails (DESIGN.md §2.5).
    */
-  settled(): Canvas<In, { readonly [K in keyof Out]: Settled<Out[K]> }>;
+  settled(): Canvas<In, { readonly [K in keyof Out]: Settled<Out[K], MemberError> }>;
 }
 
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (

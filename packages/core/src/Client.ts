@@ -1,14 +1,20 @@
 /**
  * The client: submits canvases and reads runs back, typed.
- *
- * @since 0.1.0
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { type Outcome, shapeValue } from "./Args.ts";
+import { shapeValue } from "./Args.ts";
 import type { Canvas, TaskRef } from "./Canvas.ts";
 import { decode } from "./Codec.ts";
 import { compile, type Dag, flatten } from "./Dag.ts";
-import { ResultTimeout, ResultUndecodable, RunFailed, RunNotFound } from "./Errors.ts";
+import {
+  MissingResult,
+  missingResultInfo,
+  ResultTimeout,
+  ResultUndecodable,
+  RunFailed,
+  RunNotFound,
+  type Settled,
+} from "./Errors.ts";
 import { fingerprint } from "./Fingerprint.ts";
 import type { RunRecord } from "./Machine.ts";
 import type { IdempotencyReuse, RunSnapshot, Store } from "./Store.ts";
@@ -101,7 +107,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     const shape = snap.output ?? dag.output;
     const tasks = tasksByName(dag.tasks);
     const nodes = new Map(snap.nodes.map((n) => [n.id, n]));
-    const outcomes = new Map<number, Outcome>();
+    const outcomes = new Map<number, Settled<unknown>>();
     for (const id of flatten(shape)) {
       const node = nodes.get(id);
       if (!node) {
@@ -110,7 +116,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
       if (node.state !== "succeeded") {
         outcomes.set(id, {
           ok: false,
-          error: node.error ?? { tag: node.state, message: `node ${node.state}`, retryable: false },
+          error: node.error ?? missingResultInfo(`node ${id} ${node.state}`),
         });
         continue;
       }
@@ -153,7 +159,13 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
       }
       outcomes.set(id, { ok: true, value: decoded.value });
     }
-    return shapeValue(shape, (id) => outcomes.get(id)!);
+    try {
+      return shapeValue(shape, (id) => outcomes.get(id)!);
+    } catch (e) {
+      // a node of a succeeded run that did not succeed: the store's records disagree
+      if (!(e instanceof MissingResult)) throw e;
+      throw new ResultUndecodable({ runId, nodeId: e.nodeId, reason: e.message });
+    }
   };
 
   return {

@@ -1,23 +1,21 @@
 /**
- * The clock the worker runtime reads and sleeps on. The live clock is
- * `Date.now` and timers; a simulation passes a virtual clock
- * (`virtualClock` in `@weft/testing`: a queue of sleepers whose time moves
- * only when the simulator advances it, see docs/testing.md) so no real
- * time passes.
- *
- * @since 0.1.0
+ * The clock the worker runtime, its locks and the in-memory store read and
+ * sleep on. The live clock is `Date.now` and timers; a simulation passes a
+ * virtual clock (`virtualClock` in `@weft/testing`: a queue of sleepers
+ * whose time moves only when the simulator advances it, see
+ * docs/testing.md) so that no real time passes.
  */
 
-/** A clock: epoch-ms reading and an abortable sleep. */
-export interface WorkerClock {
+/** A clock: a reading in epoch ms and an abortable sleep. */
+export interface Clock {
   /** Current time, epoch ms. */
   now(): number;
   /** Resolves after `ms`, or as soon as `signal` aborts (it never rejects). */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
-/** The real clock. */
-export const liveClock: WorkerClock = {
+/** The real clock: `Date.now()` and `setTimeout`. */
+export const liveClock: Clock = {
   now: () => Date.now(),
   sleep: (ms, signal) =>
     new Promise<void>((resolve) => {

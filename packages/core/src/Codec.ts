@@ -15,8 +15,6 @@
  * msgpackr's conventional extension 0 and read back as `undefined`; no other
  * extension type is accepted. An integer stored as a 64-bit msgpack integer
  * is read as a `number` (exact up to 2^53), never as a `bigint`.
- *
- * @since 0.1.0
  */
 import { Packr, Unpackr } from "msgpackr";
 import { CorruptRecord, InvalidOutput } from "./Errors.ts";
@@ -254,7 +252,7 @@ export const encode = (value: unknown): Uint8Array => {
   try {
     return packr.pack(value);
   } catch (e) {
-    throw new InvalidOutput({ detail: `cannot be encoded as msgpack: ${reason(e)}` });
+    throw new InvalidOutput({ detail: `cannot be encoded as msgpack: ${reason(e)}`, cause: e });
   }
 };
 
@@ -315,7 +313,7 @@ const unpack = (bytes: Uint8Array): unknown => {
   try {
     return unpackr.unpack(bytes);
   } catch (e) {
-    throw new CorruptRecord({ reason: `not valid msgpack (${reason(e)})` });
+    throw new CorruptRecord({ reason: `not valid msgpack (${reason(e)})`, cause: e });
   }
 };
 

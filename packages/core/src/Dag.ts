@@ -4,8 +4,6 @@
  * outputs form its input, in declaration order). Bound inputs are validated
  * against their task's schema and encoded here, so a bad input is refused
  * before anything is written.
- *
- * @since 0.1.0
  */
 import { Schema } from "effect";
 import {

@@ -1,18 +1,117 @@
 /**
- * Weft's errors: tagged data (Effect's `Data.TaggedError`), each with an
- * explicit `retryable` notion (Temporal's `nonRetryable` failures). Messages
- * say what was wrong, with the offending value, and what to do.
- *
- * @since 0.1.0
+ * Weft's errors: one catalogue of tags ({@link ErrorTag}, documented in
+ * docs/errors.md), tagged error classes for what Weft raises (Effect's
+ * `Data.TaggedError`, each with an explicit `retryable` notion where it can
+ * end an attempt), and one family a handler throws to say how its failure
+ * is handled ({@link TaskFailure}, after Temporal's `ApplicationFailure`).
+ * Messages say what was wrong, with the offending value, and what to do;
+ * an error that wraps another keeps it as `cause`.
  */
 import { Data } from "effect";
 
 /**
- * A serialisable description of an error, as recorded on a failed node and
- * shown by `weft inspect`.
+ * Every tag a Weft error carries: the `tag` of an {@link ErrorInfo}
+ * recorded on a node or a run, and the `_tag` (and `name`) of an error Weft
+ * throws. A handler's own errors add their own tags (an `Error`'s `name`, a
+ * {@link TaskFailure}'s `tag`). Lua scripts write some of these as string
+ * literals; a test holds them to this catalogue. Each tag has a section in
+ * docs/errors.md: what it means, who raises it, whether it is retried, and
+ * what to do.
+ */
+export const ErrorTag = {
+  // ---- recorded on a node: how an attempt ended (the worker) ----
+  /**
+   * A handler threw a {@link TaskFailure} without a tag of its own.
+   * Retryable unless it says `nonRetryable`.
+   */
+  TaskFailure: "TaskFailure",
+  /** A handler threw a {@link NonRetryableError}: the node fails at once. Not retryable. */
+  NonRetryableError: "NonRetryableError",
+  /**
+   * A handler threw a {@link RetryAfter}: retried after the delay it asks
+   * for (the attempt counts). Retryable.
+   */
+  RetryAfter: "RetryAfter",
+  /** A handler threw something that is not an `Error` (a string, an object). Retryable. */
+  NonErrorThrown: "NonErrorThrown",
+  /** The attempt ran past the task's `timeoutMs`; its signal was aborted. Retryable. */
+  Timeout: "Timeout",
+  /**
+   * The attempt's lease was lost (it expired and the node was re-delivered):
+   * the attempt is aborted and its report refused. Retryable.
+   */
+  LeaseLost: "LeaseLost",
+  /** The worker stopped past its grace period: the attempt is aborted and the node released. Retryable. */
+  WorkerStopping: "WorkerStopping",
+  /** The run was cancelled: the attempt is aborted, or its node ends cancelled. Not retryable. */
+  Cancelled: "Cancelled",
+  /** `ctx.lock` (or the task's `lock`) stayed held by another owner for its `waitMs`. Retryable. */
+  LockTimeout: "LockTimeout",
+  /** A lock held by the attempt expired or was taken by another owner; the attempt is aborted. Retryable. */
+  LockLost: "LockLost",
+  /** The node's input does not match the task's input schema (on the worker, or at submit). Not retryable. */
+  InvalidInput: "InvalidInput",
+  /** The handler's result does not match the output schema, or is not plain data. Not retryable. */
+  InvalidOutput: "InvalidOutput",
+  /** A stored record could not be read: it fails its node and its run only. Not retryable. */
+  CorruptRecord: "CorruptRecord",
+  /** No handler for the node's task on this worker (the worker parks such nodes instead). Not retryable. */
+  UnknownTask: "UnknownTask",
+  // ---- recorded on a node by the store ----
+  /** The node's lease expired more than `maxStalls` times: its workers died or stopped heartbeating. Not retryable. */
+  Stalled: "Stalled",
+  /** The node never ran: an upstream node did not succeed, or the run ended first. Not retryable. */
+  Skipped: "Skipped",
+  /** A result that should be recorded is not (a dependency with neither a result nor an error). Not retryable. */
+  Missing: "Missing",
+  // ---- thrown to callers ----
+  /** A canvas, a task declaration or a signature's options are refused (before anything is written). */
+  InvalidCanvas: "InvalidCanvas",
+  /** `startWorker` was given an option out of range. */
+  InvalidWorkerOptions: "InvalidWorkerOptions",
+  /** `ctx.progress` was given something that is not progress; nothing is recorded. */
+  InvalidProgress: "InvalidProgress",
+  /** The run does not exist, or has expired after its retention. */
+  RunNotFound: "RunNotFound",
+  /** A submission named a run id that exists with another canvas or input. */
+  DuplicateRun: "DuplicateRun",
+  /** A submission reused an idempotency key whose run has another canvas or input. */
+  IdempotencyConflict: "IdempotencyConflict",
+  /** A submission did not complete (its run was discarded, or its idempotency key kept moving); submit again. */
+  SubmitInterrupted: "SubmitInterrupted",
+  /** `result()` could not decode a node's result with the canvas it was given. */
+  ResultUndecodable: "ResultUndecodable",
+  /** `result({ timeout })` elapsed before the run ended. */
+  ResultTimeout: "ResultTimeout",
+  /** The run ended failed or cancelled (`result()`). */
+  RunFailed: "RunFailed",
+  /** The store (Redis) cannot serve a call; repeat it once the store is back. */
+  StoreUnavailable: "StoreUnavailable",
+  /** `@weft/redis`: a connection URL or option is refused before connecting. */
+  InvalidConnectionOptions: "InvalidConnectionOptions",
+  /** `@weft/cli`: the worker's handlers module cannot be loaded or exports no handlers. */
+  HandlersModuleError: "HandlersModuleError",
+  /** `@weft/testing`: a simulated run cannot progress. */
+  SimulationStuck: "SimulationStuck",
+  /** `@weft/testing`: a simulated run did not end within its virtual time limit. */
+  SimulationTimeout: "SimulationTimeout",
+  /** `@weft/testing`: the store driver saw a store break a guarantee. */
+  ContractViolation: "ContractViolation",
+} as const;
+
+/** A tag of the catalogue. */
+export type ErrorTag = (typeof ErrorTag)[keyof typeof ErrorTag];
+
+/**
+ * A serialisable description of an error, as recorded on a failed node (and
+ * its attempt history) and shown by `weft inspect`.
  */
 export interface ErrorInfo {
-  /** The error's tag or class name (`"TypeError"`, `"NonRetryable"`, ...). */
+  /**
+   * What kind of failure: an {@link ErrorTag}, a {@link TaskFailure}'s tag,
+   * or the name of what a handler threw (`"TypeError"`). Matched by a retry
+   * policy's `retryOn` / `nonRetryable`.
+   */
   readonly tag: string;
   readonly message: string;
   readonly stack?: string;
@@ -21,55 +120,181 @@ export interface ErrorInfo {
 }
 
 /**
- * Thrown by a handler to stop retries at once, whatever the retry policy
- * says (Celery's `Reject(requeue=False)`, Temporal's non-retryable failure).
+ * A value, or the error in its place: Weft's one value-or-error shape. A
+ * settled group hands its next step one per member (`Settled<T,
+ * MemberError>`), a claim carries one per dependency (`DepResult`), and the
+ * argument rule reads one per node (`Settled<unknown>`).
+ */
+export type Settled<T, E = ErrorInfo> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: E };
+
+/** How a {@link TaskFailure} is handled. Durations are ms. */
+export interface TaskFailureOptions {
+  /**
+   * The tag recorded on the node, matched by the retry policy's `retryOn`
+   * and `nonRetryable` (Temporal's failure `type`). Default `"TaskFailure"`.
+   */
+  readonly tag?: string;
+  /** `true`: the node fails at once, whatever the policy says. Default `false`. */
+  readonly nonRetryable?: boolean;
+  /**
+   * Retry after this delay instead of the policy's backoff (the attempt still
+   * counts; when none are left the node fails). A negative delay retries at
+   * once; one that is not a finite number (`NaN`, `Infinity`: a header that
+   * did not parse) is ignored, the policy's backoff applies and the worker
+   * logs a warning.
+   */
+  readonly retryAfterMs?: number;
+  /**
+   * Structured data about the failure (plain data), for the code that
+   * catches it; it stays on the error and is not recorded on the node yet.
+   */
+  readonly data?: unknown;
+  /** The error that caused this one, kept as `cause`. */
+  readonly cause?: unknown;
+}
+
+/**
+ * What a handler throws to say how its failure is handled: its tag, whether
+ * to retry at all, and after what delay (Temporal's `ApplicationFailure`:
+ * `type`, `nonRetryable`, `nextRetryDelay`). Any other `Error` is recorded
+ * with its `name` as tag and retried under the policy.
+ *
+ * @example
+ * throw new TaskFailure("card declined", { tag: "CardDeclined", nonRetryable: true, data: { code } })
+ * throw new TaskFailure("rate limited", { retryAfterMs: 30_000, cause: e })
+ */
+export class TaskFailure extends Error {
+  override readonly name: string = ErrorTag.TaskFailure;
+  /** The tag recorded on the node. */
+  readonly tag: string;
+  readonly nonRetryable: boolean;
+  /** The delay asked for before the next attempt, ms, when one is. */
+  readonly retryAfterMs?: number;
+  readonly data?: unknown;
+
+  constructor(message: string, opts: TaskFailureOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.tag = opts.tag ?? ErrorTag.TaskFailure;
+    this.nonRetryable = opts.nonRetryable ?? false;
+    if (opts.retryAfterMs !== undefined) this.retryAfterMs = opts.retryAfterMs;
+    if (opts.data !== undefined) this.data = opts.data;
+  }
+}
+
+/**
+ * A {@link TaskFailure} that stops retries at once, whatever the retry
+ * policy says (Celery's `Reject(requeue=False)`, Temporal's non-retryable
+ * failure). Its tag is `NonRetryableError` unless given.
  *
  * @example
  * throw new NonRetryableError("account is closed");
  */
-export class NonRetryableError extends Error {
-  override readonly name = "NonRetryableError";
+export class NonRetryableError extends TaskFailure {
+  override readonly name = ErrorTag.NonRetryableError;
+  constructor(
+    message: string,
+    opts: Omit<TaskFailureOptions, "nonRetryable" | "retryAfterMs"> = {},
+  ) {
+    super(message, { tag: ErrorTag.NonRetryableError, ...opts, nonRetryable: true });
+  }
 }
 
 /**
- * Thrown by a handler to be retried after a specific delay instead of the
- * policy's backoff (Celery's `self.retry(countdown=...)`). The attempt still
- * counts: when none are left, the node fails with this error. A negative
- * delay retries at once; a delay that is not a finite number (`NaN`,
- * `Infinity`, e.g. from a header that did not parse) is ignored: the policy's
- * backoff applies and the worker logs a warning.
+ * A {@link TaskFailure} retried after a specific delay instead of the
+ * policy's backoff (Celery's `self.retry(countdown=...)`); see
+ * {@link TaskFailureOptions.retryAfterMs} for negative and non-finite
+ * delays. Its tag is `RetryAfter` unless given.
  *
  * @example
  * throw new RetryAfter("rate limited by the API", 30_000)
  */
-export class RetryAfter extends Error {
-  override readonly name = "RetryAfter";
+export class RetryAfter extends TaskFailure {
+  override readonly name = ErrorTag.RetryAfter;
   constructor(
     message: string,
     /** Delay before the next attempt, ms. */
     readonly delayMs: number,
+    opts: Omit<TaskFailureOptions, "nonRetryable" | "retryAfterMs"> = {},
   ) {
-    super(message);
+    super(message, { tag: ErrorTag.RetryAfter, ...opts, retryAfterMs: delayMs });
   }
 }
 
-/** `ctx.lock` (or a task's `lock`) could not be taken within its wait; retryable. */
-export class LockTimeout extends Error {
-  override readonly name = "LockTimeout";
+/** The attempt ran past its task's `timeoutMs`: the reason its `ctx.signal` aborts. Retryable. */
+export class Timeout extends Data.TaggedError(ErrorTag.Timeout)<{ readonly timeoutMs: number }> {
+  override get message() {
+    return `attempt timed out after ${this.timeoutMs} ms`;
+  }
 }
 
-/** A lock held by this attempt expired or was taken by another owner; the attempt is aborted. */
-export class LockLost extends Error {
-  override readonly name = "LockLost";
+/**
+ * The attempt's lease was lost (it expired and the node was re-delivered to
+ * another worker): the reason its `ctx.signal` aborts; nothing it returns is
+ * recorded. Retryable.
+ */
+export class LeaseLost extends Data.TaggedError(ErrorTag.LeaseLost)<{}> {
+  readonly retryable = true;
+  override get message() {
+    return "lease lost: the node was re-delivered to another worker";
+  }
+}
+
+/** The run was cancelled: the reason a running attempt's `ctx.signal` aborts. Not retryable. */
+export class Cancelled extends Data.TaggedError(ErrorTag.Cancelled)<{}> {
+  readonly retryable = false;
+  override get message() {
+    return "run cancelled";
+  }
+}
+
+/**
+ * The worker stopped and its grace period ended: the reason a running
+ * attempt's `ctx.signal` aborts; the node is released for re-delivery.
+ */
+export class WorkerStopping extends Data.TaggedError(ErrorTag.WorkerStopping)<{}> {
+  readonly retryable = true;
+  override get message() {
+    return "worker stopping";
+  }
+}
+
+/** `ctx.lock` (or a task's `lock`) could not be taken within its `waitMs`. Retryable. */
+export class LockTimeout extends Data.TaggedError(ErrorTag.LockTimeout)<{
+  /** The lock's name. */
+  readonly lock: string;
+  readonly waitMs: number;
+}> {
+  override get message() {
+    return `lock "${this.lock}" stayed held by another owner for ${this.waitMs} ms`;
+  }
+}
+
+/**
+ * A lock held by this attempt expired or was taken by another owner: the
+ * reason the attempt's `ctx.signal` aborts. Retryable.
+ */
+export class LockLost extends Data.TaggedError(ErrorTag.LockLost)<{
+  /** The lock's name. */
+  readonly lock: string;
+  /** The fencing token the attempt held. */
+  readonly token: number;
+}> {
+  override get message() {
+    return `lock "${this.lock}" (token ${this.token}) was lost: it expired or another owner took it`;
+  }
 }
 
 /**
  * A submitted input (or a bound partial input) is refused: it does not match
  * the task's input schema (every failing field is listed, each with its
  * path), it is not plain data, it nests deeper than the limit or it contains
- * a cycle (see docs/concepts.md#limits).
+ * a cycle (see docs/concepts.md#limits). Thrown by `submit` (nothing is
+ * written); on a worker, an input that fails its schema fails the node with
+ * this error, at once.
  */
-export class InvalidInput extends Data.TaggedError("InvalidInput")<{
+export class InvalidInput extends Data.TaggedError(ErrorTag.InvalidInput)<{
   readonly task: string;
   /**
    * What is wrong and where: the schema's issues, one per line with its
@@ -78,6 +303,8 @@ export class InvalidInput extends Data.TaggedError("InvalidInput")<{
    */
   readonly detail: string;
 }> {
+  /** Read by `toErrorInfo`: the node fails without retrying. */
+  readonly retryable = false;
   override get message() {
     return `input of task "${this.task}" is invalid: ${this.detail}`;
   }
@@ -88,11 +315,13 @@ export class InvalidInput extends Data.TaggedError("InvalidInput")<{
  * or contains a cycle (see `Codec.encode`, docs/concepts.md#limits).
  * Retrying cannot help: the node fails at once.
  */
-export class InvalidOutput extends Data.TaggedError("InvalidOutput")<{
+export class InvalidOutput extends Data.TaggedError(ErrorTag.InvalidOutput)<{
   /** The task whose result it is, when known. */
   readonly task?: string | undefined;
   /** What is wrong and where, e.g. `holds a function at ["format"]`. */
   readonly detail: string;
+  /** The encoder's own error, when one was thrown. */
+  readonly cause?: unknown;
 }> {
   /** Read by `toErrorInfo`: the node fails without retrying. */
   readonly retryable = false;
@@ -104,7 +333,7 @@ export class InvalidOutput extends Data.TaggedError("InvalidOutput")<{
 }
 
 /** A canvas that cannot be compiled (empty group, too large, a signature with no input, ...). */
-export class InvalidCanvas extends Data.TaggedError("InvalidCanvas")<{
+export class InvalidCanvas extends Data.TaggedError(ErrorTag.InvalidCanvas)<{
   readonly reason: string;
 }> {
   override get message() {
@@ -117,7 +346,7 @@ export class InvalidCanvas extends Data.TaggedError("InvalidCanvas")<{
  * field a task's `retry` option would refuse); the message names the field,
  * the value and what is allowed.
  */
-export class InvalidWorkerOptions extends Data.TaggedError("InvalidWorkerOptions")<{
+export class InvalidWorkerOptions extends Data.TaggedError(ErrorTag.InvalidWorkerOptions)<{
   readonly reason: string;
 }> {
   override get message() {
@@ -130,7 +359,7 @@ export class InvalidWorkerOptions extends Data.TaggedError("InvalidWorkerOptions
  * progress: see `checkProgress` for what is allowed. Nothing is recorded;
  * the message names the field and the value.
  */
-export class InvalidProgress extends Data.TaggedError("InvalidProgress")<{
+export class InvalidProgress extends Data.TaggedError(ErrorTag.InvalidProgress)<{
   readonly reason: string;
 }> {
   override get message() {
@@ -139,14 +368,18 @@ export class InvalidProgress extends Data.TaggedError("InvalidProgress")<{
 }
 
 /** The run id given does not exist (or has expired after its retention). */
-export class RunNotFound extends Data.TaggedError("RunNotFound")<{ readonly runId: string }> {
+export class RunNotFound extends Data.TaggedError(ErrorTag.RunNotFound)<{
+  readonly runId: string;
+}> {
   override get message() {
     return `run ${this.runId} not found (unknown id, or expired after its retention)`;
   }
 }
 
 /** A submission named a run id that already exists. */
-export class DuplicateRun extends Data.TaggedError("DuplicateRun")<{ readonly runId: string }> {
+export class DuplicateRun extends Data.TaggedError(ErrorTag.DuplicateRun)<{
+  readonly runId: string;
+}> {
   override get message() {
     return `run id ${this.runId} already exists; pick a new id, or use an idempotency key to get the existing run back`;
   }
@@ -157,7 +390,7 @@ export class DuplicateRun extends Data.TaggedError("DuplicateRun")<{ readonly ru
  * different canvas or input (another fingerprint): returning that run would
  * hand this caller another submission's data, so nothing is written.
  */
-export class IdempotencyConflict extends Data.TaggedError("IdempotencyConflict")<{
+export class IdempotencyConflict extends Data.TaggedError(ErrorTag.IdempotencyConflict)<{
   readonly key: string;
   /** The run the key already names. */
   readonly runId: string;
@@ -175,13 +408,15 @@ export class IdempotencyConflict extends Data.TaggedError("IdempotencyConflict")
  * `CorruptRecord`, see {@link corruptRecordInfo}) it fails that node and its
  * run only; `client.get` and `weft inspect` show it. Retrying cannot help.
  */
-export class CorruptRecord extends Data.TaggedError("CorruptRecord")<{
+export class CorruptRecord extends Data.TaggedError(ErrorTag.CorruptRecord)<{
   /** The store key that holds the record (a Redis key, or `memory:run:<id>`), when known. */
   readonly key?: string | undefined;
   /** The field of that key (`n3`, `s3`, `d3`, `queues`, `status`, ...), when known. */
   readonly field?: string | undefined;
   /** Why it cannot be read. */
   readonly reason: string;
+  /** The decoder's own error, when one was thrown. */
+  readonly cause?: unknown;
 }> {
   /** Read by `toErrorInfo`: the node fails without retrying. */
   readonly retryable = false;
@@ -198,7 +433,49 @@ export const corruptRecordMessage = (key: string, field: string, reason: string)
 
 /** The non-retryable {@link ErrorInfo} a corrupt record leaves on its node and run. */
 export const corruptRecordInfo = (key: string, field: string, reason: string): ErrorInfo =>
-  fatal("CorruptRecord", corruptRecordMessage(key, field, reason));
+  fatal(ErrorTag.CorruptRecord, corruptRecordMessage(key, field, reason));
+
+/**
+ * A result that should be recorded is not: a node in a plain (not settled)
+ * position of a run's output, or of a node's argument, did not succeed.
+ * Stores never deliver such a node and never end such a run `succeeded`,
+ * so this means the store's records disagree with each other: the worker
+ * records it as a `CorruptRecord`, `result()` as a `ResultUndecodable`.
+ */
+export class MissingResult extends Data.TaggedError(ErrorTag.Missing)<{
+  readonly nodeId: number;
+  /** Why that node has no result: its own error. */
+  readonly error: ErrorInfo;
+}> {
+  readonly retryable = false;
+  override get message() {
+    return `node ${this.nodeId} has no result: ${this.error.tag}: ${this.error.message}`;
+  }
+}
+
+/**
+ * The {@link ErrorInfo} (tag `Missing`) handed in place of a dependency's
+ * result when the store holds neither a result nor an error for it;
+ * `detail` says which node and in what state, when known.
+ */
+export const missingResultInfo = (detail?: string): ErrorInfo =>
+  fatal(ErrorTag.Missing, detail === undefined ? "no result" : `no result: ${detail}`);
+
+/**
+ * A submission did not complete and wrote nothing that stays: its run was
+ * discarded while it was being written (it was abandoned), or its
+ * idempotency key kept moving to other runs. Submit again: the same call
+ * (the same run id, canvas and input) is safe to repeat.
+ */
+export class SubmitInterrupted extends Data.TaggedError(ErrorTag.SubmitInterrupted)<{
+  readonly runId: string;
+  /** What interrupted it. */
+  readonly reason: string;
+}> {
+  override get message() {
+    return `the submission of run ${this.runId} was interrupted: ${this.reason}; submit it again`;
+  }
+}
 
 /**
  * `result()` could not decode a node's recorded result with the canvas it
@@ -206,7 +483,7 @@ export const corruptRecordInfo = (key: string, field: string, reason: string): E
  * (or two tasks share its name), or the bytes do not match the task's
  * output schema. Nothing is guessed.
  */
-export class ResultUndecodable extends Data.TaggedError("ResultUndecodable")<{
+export class ResultUndecodable extends Data.TaggedError(ErrorTag.ResultUndecodable)<{
   readonly runId: string;
   readonly nodeId: number;
   readonly reason: string;
@@ -217,7 +494,7 @@ export class ResultUndecodable extends Data.TaggedError("ResultUndecodable")<{
 }
 
 /** `result({ timeout })` elapsed before the run ended. */
-export class ResultTimeout extends Data.TaggedError("ResultTimeout")<{
+export class ResultTimeout extends Data.TaggedError(ErrorTag.ResultTimeout)<{
   readonly runId: string;
   readonly timeoutMs: number;
 }> {
@@ -227,7 +504,7 @@ export class ResultTimeout extends Data.TaggedError("ResultTimeout")<{
 }
 
 /** The run ended `failed` or `cancelled`; `error` is the failure that ended it. */
-export class RunFailed extends Data.TaggedError("RunFailed")<{
+export class RunFailed extends Data.TaggedError(ErrorTag.RunFailed)<{
   readonly runId: string;
   readonly status: string;
   readonly error?: ErrorInfo | undefined;
@@ -256,7 +533,7 @@ export type StoreFailure = "unreachable" | "auth" | "permission" | "tls" | "unav
  * arguments, no credentials. Raised by every store method and by
  * `RedisStore.connect`.
  */
-export class StoreUnavailable extends Data.TaggedError("StoreUnavailable")<{
+export class StoreUnavailable extends Data.TaggedError(ErrorTag.StoreUnavailable)<{
   /** The store's URL, password masked. */
   readonly url: string;
   /** What happened, one line, no secrets: `"connection refused (ECONNREFUSED)"`. */
@@ -284,15 +561,18 @@ export class StoreUnavailable extends Data.TaggedError("StoreUnavailable")<{
 
 /**
  * Turns anything a handler threw (an `Error`, a string, `undefined`, an
- * object) into an {@link ErrorInfo}. Never throws.
+ * object) into an {@link ErrorInfo}: a {@link TaskFailure} gives its tag
+ * and is retryable unless `nonRetryable`; a tagged error its `_tag` and its
+ * `retryable` flag (default retryable); another `Error` its `name`,
+ * retryable; anything else is a retryable `NonErrorThrown`. Never throws.
  */
 export const toErrorInfo = (thrown: unknown): ErrorInfo => {
-  if (thrown instanceof NonRetryableError) {
+  if (thrown instanceof TaskFailure) {
     return {
-      tag: "NonRetryableError",
+      tag: thrown.tag,
       message: thrown.message,
       ...stackOf(thrown),
-      retryable: false,
+      retryable: !thrown.nonRetryable,
     };
   }
   if (thrown instanceof Error) {
@@ -307,7 +587,7 @@ export const toErrorInfo = (thrown: unknown): ErrorInfo => {
     };
   }
   return {
-    tag: "NonErrorThrown",
+    tag: ErrorTag.NonErrorThrown,
     message: `handler threw a non-Error value: ${describe(thrown)}`,
     retryable: true,
   };
@@ -325,8 +605,8 @@ const describe = (value: unknown): string => {
   }
 };
 
-/** Builds a non-retryable {@link ErrorInfo} (unknown task, bad input, corrupt record). */
-export const fatal = (tag: string, message: string): ErrorInfo => ({
+/** A non-retryable {@link ErrorInfo} with a tag of the catalogue (unknown task, bad input, corrupt record, ...). */
+export const fatal = (tag: ErrorTag, message: string): ErrorInfo => ({
   tag,
   message,
   retryable: false,

@@ -11,8 +11,6 @@
  * The encoding is stable across processes and versions of this module
  * (object keys sorted, `-0` read as `0` as msgpack does, `undefined` fields
  * left out); the leading `weft-fp/1` names its version.
- *
- * @since 0.2.0
  */
 import { createHash } from "node:crypto";
 import type { Dag } from "./Dag.ts";

@@ -1,8 +1,6 @@
 /**
  * Binding handlers to task declarations, where the worker runs. A handler is
  * `async (input, ctx) => output` or returns an `Effect`.
- *
- * @since 0.1.0
  */
 import { Cause, Effect, Exit } from "effect";
 import type { Logger } from "pino";
@@ -23,9 +21,9 @@ export interface TaskContext {
   /**
    * Fires when the attempt times out, the lease is lost, the run is
    * cancelled (at once: the store pushes a signal; heartbeats are the
-   * fallback) or the worker stops. `signal.reason` is an `Error` whose
-   * `name` says why: `Timeout`, `LeaseLost`, `Cancelled`, `WorkerStopping`
-   * or `LockLost`.
+   * fallback) or the worker stops. `signal.reason` is the tagged error that
+   * says why (its `name` is its tag): `Timeout`, `LeaseLost`, `Cancelled`,
+   * `WorkerStopping` or `LockLost` (docs/errors.md).
    */
   readonly signal: AbortSignal;
   /** Epoch ms at which the attempt times out, when the task has a timeout. */

@@ -9,11 +9,9 @@
  * Node states: `waiting` → `queued` → `running` → `succeeded` | `failed`,
  * with `running` → `retrying` → `running` for a retried attempt, and
  * `skipped` (an upstream node failed, or the run ended) / `cancelled`.
- *
- * @since 0.1.0
  */
 import type { Dag } from "./Dag.ts";
-import { corruptRecordInfo, type ErrorInfo, InvalidProgress } from "./Errors.ts";
+import { corruptRecordInfo, type ErrorInfo, ErrorTag, InvalidProgress } from "./Errors.ts";
 
 /** A node's state. */
 export type NodeState =
@@ -29,12 +27,22 @@ export type NodeState =
 /** A run's status. */
 export type RunStatus = "pending" | "running" | "succeeded" | "failed" | "cancelled";
 
-/** States a node never leaves. */
-export const TERMINAL: ReadonlySet<NodeState> = new Set([
+/** States a node never leaves: it ended. */
+export const TERMINAL_NODE_STATES: ReadonlySet<NodeState> = new Set([
   "succeeded",
   "failed",
   "cancelled",
   "skipped",
+]);
+
+/**
+ * Statuses a run never leaves: it ended (`waitForRun` resolves). Nodes that
+ * were running may still be finishing; `finishedAt` says when every node ended.
+ */
+export const TERMINAL_RUN_STATUSES: ReadonlySet<RunStatus> = new Set([
+  "succeeded",
+  "failed",
+  "cancelled",
 ]);
 
 /**
@@ -275,7 +283,7 @@ export const corruptNode = (
     delete n.startedAt;
     delete n.worker;
     delete n.token;
-  } else if (TERMINAL.has(n.state)) return;
+  } else if (TERMINAL_NODE_STATES.has(n.state)) return;
   end(s, id, "failed", error, now);
   if (s.run.status === "running" || s.run.status === "pending") {
     s.run.status = "failed";
@@ -312,7 +320,7 @@ const conclude = (s: RunState, now: number): void => {
       }
     }
   }
-  finish(s, now);
+  finishRunIfDone(s, now);
 };
 
 /** Result of {@link startNode}. `refused` includes a node found corrupt (now `failed`). */
@@ -343,11 +351,11 @@ export const startNode = (
     record(n, "stalled", now);
     if (n.stalls > maxStalls) {
       const error: ErrorInfo = {
-        tag: "Stalled",
+        tag: ErrorTag.Stalled,
         message: `lease expired ${n.stalls} times (maxStalls ${maxStalls}): the worker running it died or stopped heartbeating`,
         retryable: false,
       };
-      return { kind: "stalled-out", ready: settle(s, id, "failed", error, now) };
+      return { kind: "stalled-out", ready: finishNode(s, id, "failed", error, now) };
     }
   }
   n.state = "running";
@@ -397,7 +405,7 @@ export interface Completion {
 
 /** The error of a node whose completion came after its run was cancelled. */
 export const CANCELLED_COMPLETION: ErrorInfo = {
-  tag: "Cancelled",
+  tag: ErrorTag.Cancelled,
   message: "the run was cancelled while this node ran: its result was discarded",
   retryable: false,
 };
@@ -412,9 +420,9 @@ export const completeNode = (s: RunState, id: number, now: number): Completion |
   if (n.state !== "running") return undefined;
   if (s.run.status === "cancelled") {
     record(n, "cancelled", now);
-    return { ready: settle(s, id, "cancelled", CANCELLED_COMPLETION, now), cancelled: true };
+    return { ready: finishNode(s, id, "cancelled", CANCELLED_COMPLETION, now), cancelled: true };
   }
-  return { ready: settle(s, id, "succeeded", undefined, now), cancelled: false };
+  return { ready: finishNode(s, id, "succeeded", undefined, now), cancelled: false };
 };
 
 /**
@@ -433,7 +441,7 @@ export const failNode = (
   if (n.state !== "running") return undefined;
   if (s.run.status === "cancelled") {
     record(n, "cancelled", now, error);
-    return settle(s, id, "cancelled", error, now);
+    return finishNode(s, id, "cancelled", error, now);
   }
   record(n, "failed", now, error);
   if (retryAt !== null) {
@@ -442,7 +450,7 @@ export const failNode = (
     n.error = error;
     return [];
   }
-  return settle(s, id, "failed", error, now);
+  return finishNode(s, id, "failed", error, now);
 };
 
 /**
@@ -463,8 +471,14 @@ export const cancelRun = (s: RunState, now: number): number[] => {
   return removed;
 };
 
-/** Moves a node to a terminal state and resolves its dependents; returns newly ready nodes. */
-const settle = (
+/**
+ * Ends a node (`succeeded`, `failed` or `cancelled`) and cascades: each
+ * dependent whose dependency succeeded (or that receives it through a
+ * settled group) has that dependency resolved, and the dependents of a node
+ * that did not succeed are skipped, transitively. Returns the nodes that
+ * became ready.
+ */
+const finishNode = (
   s: RunState,
   id: number,
   outcome: "succeeded" | "failed" | "cancelled",
@@ -484,20 +498,24 @@ const settle = (
     const ok = s.nodes[from]!.state === "succeeded";
     const g = s.graph[from]!;
     for (const d of g.dependents) {
-      if (ok) release(s, d, from, now, ready, stack);
-      else if (!TERMINAL.has(read(s, d, now).state)) {
+      if (ok) resolveDependency(s, d, from, now, ready, stack);
+      else if (!TERMINAL_NODE_STATES.has(read(s, d, now).state)) {
         end(s, d, "skipped", skipReason(s, from), now);
         stack.push(d);
       }
     }
-    for (const d of g.settledDependents) release(s, d, from, now, ready, stack);
+    for (const d of g.settledDependents) resolveDependency(s, d, from, now, ready, stack);
   }
   conclude(s, now);
   // a sweep (a corrupt record found on the way) skips nodes made ready before it
   return ready.filter((id) => s.nodes[id]!.state === "queued");
 };
 
-const release = (
+/**
+ * Resolves one dependency (`from`) of node `d`: when it was the last one, `d`
+ * is ready (`queued`), or ends with the run when the run has ended.
+ */
+const resolveDependency = (
   s: RunState,
   d: number,
   from: number,
@@ -506,7 +524,7 @@ const release = (
   stack: number[],
 ): void => {
   const n = read(s, d, now);
-  if (TERMINAL.has(n.state)) return;
+  if (TERMINAL_NODE_STATES.has(n.state)) return;
   n.pending -= 1;
   if (n.pending > 0) return;
   if (s.run.status === "running") {
@@ -534,26 +552,27 @@ const end = (
   s.run.ended += 1;
 };
 
-const finish = (s: RunState, now: number): void => {
+/** Sets the run's `finishedAt` (and its final status) once every node has ended. */
+const finishRunIfDone = (s: RunState, now: number): void => {
   if (s.run.ended < s.run.total || s.run.finishedAt !== undefined) return;
   s.run.finishedAt = now;
   if (s.run.status === "running") s.run.status = "succeeded";
 };
 
 const skipReason = (s: RunState, from: number): ErrorInfo => ({
-  tag: "Skipped",
+  tag: ErrorTag.Skipped,
   message: `upstream node ${from} (${s.graph[from]!.task}) ${s.nodes[from]!.state}`,
   retryable: false,
 });
 
 const sweepReason = (s: RunState): ErrorInfo => ({
-  tag: "Skipped",
+  tag: ErrorTag.Skipped,
   message: `a corrupt record (field ${s.corruption}) stopped the run before this node could start`,
   retryable: false,
 });
 
 const runEndedReason = (s: RunState, from: number): ErrorInfo => ({
-  tag: s.run.status === "cancelled" ? "Cancelled" : "Skipped",
+  tag: s.run.status === "cancelled" ? ErrorTag.Cancelled : ErrorTag.Skipped,
   message: `run ${s.run.status} before this node could start (last upstream: node ${from})`,
   retryable: false,
 });

@@ -2,8 +2,6 @@
  * Resolves a node's effective options: the signature's `.with(...)` over
  * the task's declaration (merged at compile), then the worker's defaults,
  * then Weft's defaults.
- *
- * @since 0.1.0
  */
 import type { DagNode } from "./Dag.ts";
 import { defaultRetryPolicy, type RetryPolicy } from "./Retry.ts";

@@ -4,8 +4,6 @@
  * `retry_backoff_max=600`, `retry_jitter=True`) it reproduces Celery's
  * `min(backoff_max, factor * 2 ** retries)` followed by full jitter
  * `randrange(countdown + 1)`, in milliseconds.
- *
- * @since 0.1.0
  */
 import type { ErrorInfo } from "./Errors.ts";
 
@@ -37,7 +35,7 @@ export interface RetryPolicy {
   readonly jitter: Jitter;
   /** When set, only errors whose tag is listed are retried. */
   readonly retryOn?: ReadonlyArray<string>;
-  /** Error tags that never retry (a `NonRetryableError` never retries either). */
+  /** Error tags that never retry (nor does a `TaskFailure` that says `nonRetryable`, such as a `NonRetryableError`). */
   readonly nonRetryable?: ReadonlyArray<string>;
   /** Lease expiries (stalls) tolerated before the node fails; BullMQ's `maxStalledCount`. */
   readonly maxStalls: number;

@@ -6,11 +6,9 @@
  * can drive time.
  *
  * Values (inputs, results) cross this interface as msgpack bytes (see `Codec`).
- *
- * @since 0.1.0
  */
 import type { Dag, DagNode, Shape } from "./Dag.ts";
-import type { ErrorInfo } from "./Errors.ts";
+import type { ErrorInfo, Settled } from "./Errors.ts";
 import type { NodeRecord, Progress, RunRecord } from "./Machine.ts";
 
 /**
@@ -59,7 +57,7 @@ export interface Submission {
   readonly nonce?: string;
 }
 
-/** Outcome of a submission. */
+/** What a submission answers: the run it names. */
 export interface SubmitResult {
   readonly runId: string;
   /**
@@ -79,10 +77,8 @@ export interface WaitForRunOptions {
   readonly quiet?: boolean;
 }
 
-/** The outcome of one dependency, as handed to the dependent node. */
-export type DepResult =
-  | { readonly ok: true; readonly value: Uint8Array }
-  | { readonly ok: false; readonly error: ErrorInfo };
+/** A dependency's result as a claim hands it to the dependent node: its recorded bytes, or why it has none. */
+export type DepResult = Settled<Uint8Array>;
 
 /** A node delivered to a worker under a lease. */
 export interface Claim {
@@ -95,7 +91,7 @@ export interface Claim {
   /** Lease expiries so far; `attempt - stalls` attempts have run to a reported end or are this one. */
   readonly stalls: number;
   readonly spec: DagNode;
-  /** Outcomes of `spec.deps`, same order. */
+  /** Results of `spec.deps`, in the same order (a failed dependency reaches a settled group only). */
   readonly deps: ReadonlyArray<DepResult>;
   /** The run's queues (a store may need them to route dependents). */
   readonly runQueues: ReadonlyArray<string>;
@@ -147,13 +143,14 @@ export interface FailOptions {
 }
 
 /**
- * Outcome of `complete` / `fail`. `replayed` is true when this very report
- * (same claim and token) had already been recorded (a command re-sent after
- * a reconnect): nothing changed and `next` is what the first call handed out.
+ * What a report (`complete` / `fail`) answers. `replayed` is true when this
+ * very report (same claim and token) had already been recorded (a command
+ * re-sent after a reconnect): nothing changed and `next` is what the first
+ * call handed out.
  * `reason` is `"stale"` when the lease was lost, `"cancelled"` when the run
  * was cancelled (the node ends `cancelled`; no result is recorded).
  */
-export type SettleResult =
+export type ReportResult =
   | { readonly ok: true; readonly next: ReadonlyArray<Claim>; readonly replayed?: boolean }
   | { readonly ok: false; readonly reason: "stale" | "cancelled" };
 
@@ -187,6 +184,41 @@ export interface WorkerPresence extends WorkerInfo {
   readonly lastSeenAt: number;
   /** True while its last registration has not expired. */
   readonly alive: boolean;
+}
+
+/**
+ * A request to take or extend a lock (see `Locks`): the lock's name, the
+ * owner asking (one attempt: worker, run, node and fencing token), the
+ * expiry in ms and the caller's clock reading (epoch ms).
+ */
+export interface LockRequest {
+  readonly name: string;
+  readonly owner: string;
+  readonly ttlMs: number;
+  readonly now: number;
+}
+
+/** A request to extend a held lock: a {@link LockRequest} with the fencing token it was taken with. */
+export type LockRenewal = LockRequest & { readonly token: number };
+
+/** A request to unlock a held lock: its name, its owner and the fencing token it was taken with. */
+export interface LockRelease {
+  readonly name: string;
+  readonly owner: string;
+  readonly token: number;
+}
+
+/** A memo to look up: task `task`'s result under result key `key`, unexpired at `now` (epoch ms). */
+export interface MemoRequest {
+  readonly task: string;
+  readonly key: string;
+  readonly now: number;
+}
+
+/** A memo to record: `result` (bytes) under its task and result key, kept `ttlMs` from `now`. */
+export interface Memo extends MemoRequest {
+  readonly result: Uint8Array;
+  readonly ttlMs: number;
 }
 
 /** A signal the store pushes as soon as it happens (not polled). */
@@ -236,9 +268,9 @@ export interface Store {
    * (DESIGN.md §2.2) and makes dependents ready; with `nextMax > 0`, leases
    * up to that many of them (on `queues`) to the same worker in the same call.
    */
-  complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult>;
+  complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult>;
   /** Records a failed attempt: `retryAt` schedules a retry, `null` fails the node for good. */
-  fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<SettleResult>;
+  fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult>;
   /**
    * Extends leases; reports for each claim whether it is still held, lost, or
    * its run was cancelled. `"lost"` means the store answered that the claim's
@@ -327,25 +359,28 @@ export interface Store {
     opts?: WaitForRunOptions,
   ): Promise<RunRecord | undefined>;
   /**
-   * Acquires lock `name` for `owner` until `now + ttlMs` unless another owner
-   * holds it unexpired; returns the lock's fencing token (it grows with every
-   * acquisition of that name), or `undefined` when the lock is held.
+   * Takes lock `req.name` for `req.owner` until `req.now + req.ttlMs` unless
+   * another owner holds it unexpired (the same owner takes it again); returns
+   * the lock's fencing token (it grows with every acquisition of that name),
+   * or `undefined` when another owner holds it.
    */
-  acquireLock(name: string, owner: string, ttlMs: number, now: number): Promise<number | undefined>;
-  /** Extends a lock still held by `owner` with `token` to `now + ttlMs`; false when it was lost. */
-  renewLock(
-    name: string,
-    owner: string,
-    token: number,
-    ttlMs: number,
-    now: number,
-  ): Promise<boolean>;
-  /** Releases a lock if `owner` with `token` still holds it. */
-  releaseLock(name: string, owner: string, token: number): Promise<void>;
-  /** The recorded result of task `task` under idempotency key `key`, if recorded and unexpired at `now`. */
-  getMemo(task: string, key: string, now: number): Promise<Uint8Array | undefined>;
-  /** Records a result under an idempotency key until `now + ttlMs`. */
-  putMemo(task: string, key: string, result: Uint8Array, ttlMs: number, now: number): Promise<void>;
+  acquireLock(req: LockRequest): Promise<number | undefined>;
+  /**
+   * Extends a lock still held by `req.owner` with `req.token` to
+   * `req.now + req.ttlMs`; false when it was lost (expired, or taken by
+   * another owner).
+   */
+  renewLock(req: LockRenewal): Promise<boolean>;
+  /** Unlocks a lock if `req.owner` with `req.token` still holds it; otherwise does nothing. */
+  releaseLock(req: LockRelease): Promise<void>;
+  /**
+   * The memo of task `req.task` under result key `req.key` (the result an
+   * earlier attempt recorded, see the task option `resultKey`), if recorded
+   * and unexpired at `req.now`.
+   */
+  getMemo(req: MemoRequest): Promise<Uint8Array | undefined>;
+  /** Records a memo: `memo.result` of its task under its result key, until `memo.now + memo.ttlMs`. */
+  putMemo(memo: Memo): Promise<void>;
   /**
    * Resolves when new work may be ready on `queues` (a node was made ready or
    * parked, or a retry was scheduled), or after `timeoutMs` of real time,
@@ -354,6 +389,9 @@ export interface Store {
    * its `waitForWork` is not missed.
    */
   waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void>;
-  /** Releases connections. */
+  /**
+   * Closes the store: its connections are closed (the Redis store) and its
+   * pending waits end as timed out (the in-memory store). Call it once, last.
+   */
   close(): Promise<void>;
 }

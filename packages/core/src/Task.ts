@@ -3,8 +3,6 @@
  * `Schema`), and options. A declaration is shared by producers and workers;
  * the handler is bound where it runs (see `Worker.handle`), so a producer
  * never imports handler code.
- *
- * @since 0.1.0
  */
 import { Schema } from "effect";
 import {
@@ -37,17 +35,22 @@ type IsUnion<T, U = T> = T extends unknown ? ([U] extends [T] ? false : true) : 
  */
 export interface TaskBehaviour<I> {
   /**
-   * Key of an earlier execution whose recorded result this one reuses
-   * instead of running the handler (DESIGN.md §2.8), e.g. `(i) => i.orderId`.
+   * The task's result key for an input, e.g. `(i) => i.orderId`: an
+   * attempt whose key has a recorded result (a memo, recorded by an earlier
+   * successful attempt of this task, in any run) returns it without running
+   * the handler; a successful attempt records its result under its key for
+   * `resultTtlMs` (docs/guarantees.md #8). Not the same as a submission's
+   * idempotency key (which deduplicates runs) nor `ctx.idempotencyKey`
+   * (which a handler hands to external APIs).
    */
-  readonly idempotencyKey?: (input: I) => string;
+  readonly resultKey?: (input: I) => string;
   /**
    * Which failures retry, as a predicate (the policy's `retryOn` lists tags;
    * this sees the whole error). Applied on top of the policy: both must allow it.
    */
   readonly retryIf?: (error: ErrorInfo) => boolean;
-  /** How long a recorded result is reused, ms. Default 24 h. */
-  readonly idempotencyTtlMs?: number;
+  /** How long a result recorded under a result key is reused, ms. Default 24 h. */
+  readonly resultTtlMs?: number;
   /**
    * A lock held around every attempt (DESIGN.md §2.9): its name (or a
    * function of the input), its ttl in ms (default 30 000, renewed while
@@ -92,12 +95,12 @@ const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
  * Declares a task.
  *
  * Options (`queue`, `priority`, `timeoutMs`, `retry`) are persisted with
- * each node; behaviour (`idempotencyKey`, `lock`) runs on the worker.
+ * each node; behaviour (`resultKey`, `lock`, `retryIf`) runs on the worker.
  *
  * @throws InvalidCanvas when the name is not 1–128 characters of
  *   `[A-Za-z0-9_.:-]`, or an option is out of range (see `checkOptions`:
  *   priority an integer 0..15, timeoutMs 1..2,147,483,647 ms, retry fields
- *   sane), or `idempotencyTtlMs`, `lock.ttlMs` (positive, at most
+ *   sane), or `resultTtlMs`, `lock.ttlMs` (positive, at most
  *   2,147,483,647 ms) or `lock.waitMs` (≥ 0) is not; the message names the
  *   task, the option and the allowed range.
  * @example
@@ -121,14 +124,14 @@ export const task = <const Name extends string, I, O, IE = I, OE = O>(
       reason: `task name ${JSON.stringify(decl.name)} must match ${NAME}`,
     });
   }
-  const { name, input, output, idempotencyKey, idempotencyTtlMs, lock, retryIf, ...options } = decl;
+  const { name, input, output, resultKey, resultTtlMs, lock, retryIf, ...options } = decl;
   checkOptions(name, options);
-  checkBehaviour(name, { idempotencyTtlMs, lock });
+  checkBehaviour(name, { resultTtlMs, lock });
   const ref: TaskRef = { name, input, output, options };
   const fields = structFields(input);
   const behaviour: TaskBehaviour<I> = {
-    ...(idempotencyKey ? { idempotencyKey } : {}),
-    ...(idempotencyTtlMs === undefined ? {} : { idempotencyTtlMs }),
+    ...(resultKey ? { resultKey } : {}),
+    ...(resultTtlMs === undefined ? {} : { resultTtlMs }),
     ...(lock ? { lock } : {}),
     ...(retryIf ? { retryIf } : {}),
   };
@@ -166,7 +169,7 @@ const structFields = (s: Schema.Top): ReadonlyArray<string> | undefined => {
 
 const checkBehaviour = (
   name: string,
-  b: { readonly idempotencyTtlMs: unknown; readonly lock: unknown },
+  b: { readonly resultTtlMs: unknown; readonly lock: unknown },
 ): void => {
   const refuse = (option: string, value: unknown, allowed: string): never => {
     throw new InvalidCanvas({
@@ -176,8 +179,8 @@ const checkBehaviour = (
   const timer = `a number of ms from 1 to ${MAX_TIMER_MS}`;
   const ms = (v: unknown, min: number, max: number) =>
     typeof v === "number" && Number.isFinite(v) && v >= min && v <= max;
-  if (b.idempotencyTtlMs !== undefined && !ms(b.idempotencyTtlMs, 1, Number.MAX_SAFE_INTEGER))
-    refuse("idempotencyTtlMs", b.idempotencyTtlMs, "a positive finite number of ms");
+  if (b.resultTtlMs !== undefined && !ms(b.resultTtlMs, 1, Number.MAX_SAFE_INTEGER))
+    refuse("resultTtlMs", b.resultTtlMs, "a positive finite number of ms");
   if (b.lock === undefined) return;
   const lock = b.lock as { name?: unknown; ttlMs?: unknown; waitMs?: unknown };
   if (typeof lock.name !== "string" && typeof lock.name !== "function")

@@ -1,17 +1,17 @@
 /**
  * @weft/core — tasks, the canvas DSL, compile-to-DAG, the state machine,
  * the Store contract, and the worker and client runtimes.
- *
- * @since 0.1.0
  */
 
 export { Schema } from "effect";
 export * from "./Args.ts";
+export * from "./Attempt.ts";
 export * from "./Canvas.ts";
 export * from "./Client.ts";
 export * from "./Clock.ts";
 export * from "./Codec.ts";
 export * from "./Dag.ts";
+export * from "./Deferred.ts";
 export * from "./Errors.ts";
 export * from "./Fingerprint.ts";
 export * from "./Handler.ts";

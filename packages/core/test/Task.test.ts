@@ -55,10 +55,7 @@ describe("task options", () => {
       { retry: { backoff: { kind: "linear" } } },
       /option retry.backoff.kind must be "fixed" or "exponential", got "linear"/,
     ],
-    [
-      { idempotencyTtlMs: 0 },
-      /option idempotencyTtlMs must be a positive finite number of ms, got 0/,
-    ],
+    [{ resultTtlMs: 0 }, /option resultTtlMs must be a positive finite number of ms, got 0/],
     [{ lock: { name: "x", ttlMs: -1 } }, /option lock.ttlMs must be a number of ms from 1 to/],
     [{ lock: { name: "x", waitMs: Number.NaN } }, /option lock.waitMs must be .*, got NaN/],
   ])("task(%o) is refused where it is declared", (options, why) => {
@@ -90,7 +87,7 @@ describe("task options", () => {
         unitMs: 1,
         retryOn: [],
       },
-      idempotencyTtlMs: 1,
+      resultTtlMs: 1,
       lock: { name: "x", ttlMs: 1, waitMs: 0 },
     });
     expect(compile(t.si(1)).nodes[0]!.priority).toBe(15);

@@ -5,8 +5,6 @@
  * that make a command fail fast while Redis is down and the connection come
  * back by itself (see {@link CONNECTION_SETTINGS}), and a clear
  * `StoreUnavailable` instead of a hang when Redis cannot be used.
- *
- * @since 0.1.0
  */
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions } from "node:tls";

@@ -8,8 +8,6 @@
  * command arguments (keeping the command's name), masks known secrets in
  * messages and stacks, and turns connection failures into
  * `StoreUnavailable` saying what happened.
- *
- * @since 0.2.0
  */
 import { type StoreFailure, StoreUnavailable } from "@weft/core";
 import { redactSecrets } from "./RedisUrl.ts";

@@ -3,8 +3,6 @@
  * documented in docs/redis-layout.md). A run's keys and the queue
  * partitions its nodes go to share the shard's hash tag, so every script
  * touches one slot, on a single Redis or a Redis Cluster.
- *
- * @since 0.1.0
  */
 
 /** Version of the key layout and record encoding; stored on every run. */

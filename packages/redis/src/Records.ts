@@ -9,8 +9,6 @@
  * so that a corrupt record fails its own node and run as `CorruptRecord`
  * (never a wrong value); the display decoders (errors, history, progress)
  * never throw.
- *
- * @since 0.1.0
  */
 
 import {

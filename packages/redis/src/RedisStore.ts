@@ -4,8 +4,6 @@
  * round trip (completing a node leases its next node to the same worker);
  * claiming costs two per batch (pop + start, pipelined); large fan-outs,
  * fan-ins and cascades run in bounded steps (`drain`).
- *
- * @since 0.1.0
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import {
@@ -24,17 +22,25 @@ import {
   fingerprint,
   IdempotencyConflict,
   type LeaseState,
+  type LockRelease,
+  type LockRenewal,
+  type LockRequest,
   type MaintainReport,
+  type Memo,
+  type MemoRequest,
+  missingResultInfo,
   type NodeRecord,
   type Progress,
+  type ReportResult,
   RunNotFound,
   type RunRecord,
   type RunSnapshot,
-  type SettleResult,
   type Store,
   type StoreSignal,
   type Submission,
+  SubmitInterrupted,
   type SubmitResult,
+  TERMINAL_RUN_STATUSES,
   type WaitForRunOptions,
   type WorkerInfo,
   type WorkerPresence,
@@ -160,7 +166,6 @@ type Reply = Buffer | number | null | Reply[];
 type Client = Redis | Cluster;
 type Script = (...args: Array<string | number | Buffer | Uint8Array>) => Promise<Reply>;
 
-const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 const str = (r: Reply | undefined): string => (Buffer.isBuffer(r) ? r.toString() : String(r));
 
 /** Due retries a claim promotes per queue before popping. */
@@ -462,16 +467,18 @@ export class RedisStore implements Store {
           throw new IdempotencyConflict({ key: key!, runId: str(r[1]) });
         else if (code === "DUPLICATE") throw new DuplicateRun({ runId });
         else if (code === "GONE")
-          throw new Error(
-            `run ${runId} was discarded while it was being submitted; submit it again`,
-          );
+          throw new SubmitInterrupted({
+            runId,
+            reason: "the run was discarded while it was being written",
+          });
         else if (Number(r[1]) === 1) await this.drain(s, runId, queues, sub.now);
       }
       if (!retry) return { runId, existing: false };
       if (attempt >= 10)
-        throw new Error(
-          `idempotency key ${JSON.stringify(key)} changed ${attempt} times while run ${runId} was being submitted; submit again`,
-        );
+        throw new SubmitInterrupted({
+          runId,
+          reason: `its idempotency key ${JSON.stringify(key)} changed ${attempt} times while it was being written`,
+        });
     }
   }
 
@@ -659,7 +666,7 @@ export class RedisStore implements Store {
     return parseQueues(await this.redis.hget(s.run(runId).record, "queues")) ?? [];
   }
 
-  async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult> {
+  async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult> {
     const s = this.shardOfRun(claim.runId);
     const served = claim.runQueues
       .map((q, i) => (opts.queues.includes(q) ? i + 1 : 0))
@@ -715,7 +722,7 @@ export class RedisStore implements Store {
     return code === "REPLAYED" ? { ok: true, next, replayed: true } : { ok: true, next };
   }
 
-  async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<SettleResult> {
+  async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult> {
     const s = this.shardOfRun(claim.runId);
     const r = (await this.durable(s.tag, "fail", runScriptKeys(s, claim.runId, claim.runQueues), [
       claim.runId,
@@ -1030,12 +1037,7 @@ export class RedisStore implements Store {
     return r[0] === 1;
   }
 
-  async acquireLock(
-    name: string,
-    owner: string,
-    ttlMs: number,
-    now: number,
-  ): Promise<number | undefined> {
+  async acquireLock({ name, owner, ttlMs, now }: LockRequest): Promise<number | undefined> {
     const k = lockKeys(this.prefix, name);
     // fencing tokens never go back, even across a failover: a replica has the new one first
     const token = Number(
@@ -1044,22 +1046,16 @@ export class RedisStore implements Store {
     return token > 0 ? token : undefined;
   }
 
-  async renewLock(
-    name: string,
-    owner: string,
-    token: number,
-    ttlMs: number,
-    now: number,
-  ): Promise<boolean> {
+  async renewLock({ name, owner, token, ttlMs, now }: LockRenewal): Promise<boolean> {
     const k = lockKeys(this.prefix, name);
     return Number(await this.script("renewlock", [k.lock], [owner, token, ttlMs, now])) === 1;
   }
 
-  async releaseLock(name: string, owner: string, token: number): Promise<void> {
+  async releaseLock({ name, owner, token }: LockRelease): Promise<void> {
     await this.script("unlock", [lockKeys(this.prefix, name).lock], [owner, token]);
   }
 
-  async getMemo(task: string, key: string, now: number): Promise<Uint8Array | undefined> {
+  async getMemo({ task, key, now }: MemoRequest): Promise<Uint8Array | undefined> {
     const [until, value] = await this.redis.hmgetBuffer(
       memoKey(this.prefix, task, key),
       "until",
@@ -1068,13 +1064,7 @@ export class RedisStore implements Store {
     return until && value && Number(until.toString()) > now ? value : undefined;
   }
 
-  async putMemo(
-    task: string,
-    key: string,
-    result: Uint8Array,
-    ttlMs: number,
-    now: number,
-  ): Promise<void> {
+  async putMemo({ task, key, result, ttlMs, now }: Memo): Promise<void> {
     const k = memoKey(this.prefix, task, key);
     // expiry by the caller's clock (`until`); PEXPIRE only reclaims the key
     await this.redis
@@ -1211,7 +1201,7 @@ export class RedisStore implements Store {
         const run = await this.readRunRecord(k.record);
         if (!run) throw new RunNotFound({ runId });
         const quiet = !opts.quiet || run.finishedAt !== undefined;
-        if (FINAL.has(run.status) && quiet) return run;
+        if (TERMINAL_RUN_STATUSES.has(run.status) && quiet) return run;
         const left = deadline - Date.now();
         if (left <= 0 || this.closed) return undefined;
         const res = await conn.xread(
@@ -1428,11 +1418,9 @@ export class RedisStore implements Store {
         else
           out.push({
             ok: false,
-            error: decodeError(errors[m++], { key: k.results, field: `e${ids[i]}` }) ?? {
-              tag: "Missing",
-              message: "no result",
-              retryable: false,
-            },
+            error:
+              decodeError(errors[m++], { key: k.results, field: `e${ids[i]}` }) ??
+              missingResultInfo(),
           });
       });
     }
@@ -1749,7 +1737,7 @@ const inlineDeps = (deps: Reply[]): DepResult[] => {
         ? { ok: true, value: v }
         : {
             ok: false,
-            error: decodeError(v) ?? { tag: "Missing", message: "no result", retryable: false },
+            error: decodeError(v) ?? missingResultInfo(),
           },
     );
   }

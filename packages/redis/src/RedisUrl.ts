@@ -14,8 +14,6 @@
  *
  * This module loads nothing of ioredis, so that a command line can mask a URL
  * without loading the client (`@weft/redis/url`).
- *
- * @since 0.2.0
  */
 
 /** A connection setting that cannot work: a URL that does not parse, a CA file that cannot be read. Not retryable. */

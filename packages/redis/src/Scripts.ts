@@ -3,8 +3,6 @@
  * inlines `--@include <name>` lines from `lua/includes/`, and registers them
  * on a connection with `defineCommand` under a versioned name
  * (`weft1_<name>`), so two layout versions can share a Redis.
- *
- * @since 0.1.0
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";

@@ -2,8 +2,6 @@
  * @weft/redis — the Redis Store: ioredis and Lua scripts; connecting by URL
  * (TLS, ACL users, Redis Cluster), Weft's one URL masker, and the error sanitiser that keeps
  * credentials and command arguments out of logs.
- *
- * @since 0.1.0
  */
 export {
   BLOCK_MAX_MS,

@@ -17,6 +17,7 @@ import {
   chain,
   chord,
   createClient,
+  deferred,
   encode,
   handle,
   Schema,
@@ -128,7 +129,9 @@ describe("redis cluster: connecting", () => {
       expect(await client.cancel(hung.runId)).toBe(true);
       await expect(hung.result({ timeout: 20_000 })).rejects.toThrow();
       expect(why).toMatchObject({ name: "Cancelled" });
-      expect(await store.acquireLock("acl", "me", 1_000, Date.now())).toBeGreaterThan(0);
+      expect(
+        await store.acquireLock({ name: "acl", owner: "me", ttlMs: 1_000, now: Date.now() }),
+      ).toBeGreaterThan(0);
       expect((await store.listRuns({ limit: 5 })).map((r) => r.id).sort()).toEqual(
         [run.runId, hung.runId].sort(),
       );
@@ -259,14 +262,11 @@ const checkAcks = async (store: Store, acks: ReadonlyArray<Ack>) => {
 
 /** Resolves when `count()` reaches `target`, checked each time `tick` is called. */
 const reaching = (count: () => number, target: number) => {
-  let resolve!: () => void;
-  const reached = new Promise<void>((r) => {
-    resolve = r;
-  });
+  const reached = deferred();
   return {
-    reached,
+    reached: reached.promise,
     tick: () => {
-      if (count() >= target) resolve();
+      if (count() >= target) reached.resolve();
     },
   };
 };

@@ -12,9 +12,11 @@ import {
   type Claim,
   compile,
   createClient,
+  deferred,
   handle,
   type LeaseState,
   Schema,
+  type Settled,
   StoreUnavailable,
   startWorker,
   task,
@@ -39,12 +41,8 @@ const server = async (args: ReadonlyArray<string> = [], port?: number) => {
   return s;
 };
 
-type Settled<T> =
-  | { readonly ok: true; readonly value: T }
-  | { readonly ok: false; readonly error: unknown };
-
 /** Settles with what `p` did: `{ ok: true, value }` or `{ ok: false, error }`. */
-const settled = <T>(p: Promise<T>): Promise<Settled<T>> =>
+const settled = <T>(p: Promise<T>): Promise<Settled<T, unknown>> =>
   p.then(
     (value) => ({ ok: true, value }),
     (error: unknown) => ({ ok: false, error }),
@@ -122,19 +120,13 @@ describe("a worker through a Redis restart", () => {
     // every heartbeat started while Redis is down settles `heartbeatDuringOutage` (before the
     // fix: ["lost"]); the first one started once it is back settles `heartbeatAfterOutage`
     let phase: "up" | "down" | "back" = "up";
-    let outage!: (r: Settled<ReadonlyArray<LeaseState>>) => void;
-    const heartbeatDuringOutage = new Promise<Settled<ReadonlyArray<LeaseState>>>((r) => {
-      outage = r;
-    });
-    let recovered!: (r: Settled<ReadonlyArray<LeaseState>>) => void;
-    const heartbeatAfterOutage = new Promise<Settled<ReadonlyArray<LeaseState>>>((r) => {
-      recovered = r;
-    });
+    const heartbeatDuringOutage = deferred<Settled<ReadonlyArray<LeaseState>, unknown>>();
+    const heartbeatAfterOutage = deferred<Settled<ReadonlyArray<LeaseState>, unknown>>();
     const heartbeat = store.heartbeat.bind(store);
     store.heartbeat = (claims, opts) => {
       const p = heartbeat(claims, opts);
-      if (phase === "down") void settled(p).then(outage);
-      if (phase === "back") void settled(p).then(recovered);
+      if (phase === "down") void settled(p).then(heartbeatDuringOutage.resolve);
+      if (phase === "back") void settled(p).then(heartbeatAfterOutage.resolve);
       return p;
     };
 
@@ -147,14 +139,8 @@ describe("a worker through a Redis restart", () => {
         },
       },
     );
-    let started!: (signal: AbortSignal) => void;
-    const running = new Promise<AbortSignal>((r) => {
-      started = r;
-    });
-    let finish!: () => void;
-    const released = new Promise<void>((r) => {
-      finish = r;
-    });
+    const running = deferred<AbortSignal>();
+    const released = deferred();
     const worker = startWorker({
       store,
       logger,
@@ -163,19 +149,19 @@ describe("a worker through a Redis restart", () => {
       idleMs: 100,
       handlers: [
         handle(slow, async (n, ctx) => {
-          started(ctx.signal);
-          await released;
+          running.resolve(ctx.signal);
+          await released.promise;
           return n + 1;
         }),
       ],
     });
     cleanups.push(() => worker.stop(1_000));
     const run = await createClient(store).submit(slow.si(41));
-    const signal = await running;
+    const signal = await running.promise;
 
     await first.stop(); // SIGTERM: the append-only file is flushed
     phase = "down";
-    const hb = await heartbeatDuringOutage;
+    const hb = await heartbeatDuringOutage.promise;
     expect(hb.ok).toBe(false);
     expect(!hb.ok && hb.error).toBeInstanceOf(StoreUnavailable);
     expect(signal.aborted).toBe(false);
@@ -184,8 +170,8 @@ describe("a worker through a Redis restart", () => {
     await server(persist, first.port);
     await back;
     phase = "back";
-    expect(await heartbeatAfterOutage).toEqual({ ok: true, value: ["held"] });
-    finish();
+    expect(await heartbeatAfterOutage.promise).toEqual({ ok: true, value: ["held"] });
+    released.resolve();
     expect(await run.result({ timeout: 20_000 })).toBe(42);
     expect(signal.aborted).toBe(false);
     const node = (await store.getRun(run.runId))!.nodes[0]!;

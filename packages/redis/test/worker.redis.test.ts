@@ -4,7 +4,17 @@
  * own sorted set, cancellation signals across processes, and at most one
  * blocking read per idle worker.
  */
-import { chain, compile, createClient, group, handle, Schema, startWorker, task } from "@weft/core";
+import {
+  chain,
+  compile,
+  createClient,
+  deferred,
+  group,
+  handle,
+  Schema,
+  startWorker,
+  task,
+} from "@weft/core";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { Redis } from "ioredis";
 import { pino } from "pino";
@@ -103,14 +113,11 @@ describe("the claim path on Redis", () => {
   it("signals a cancellation to a worker's store from another process's store", async () => {
     const a = await RedisStore.connect(server.url, { prefix: "signals" });
     const b = await RedisStore.connect(server.url, { prefix: "signals" });
-    let got!: (runId: string) => void;
-    const received = new Promise<string>((r) => {
-      got = r;
-    });
-    const off = await a.subscribe((s) => got(s.runId));
+    const received = deferred<string>();
+    const off = await a.subscribe((s) => received.resolve(s.runId));
     await b.submit({ ...base, runId: "far", dag: compile(inc.si(1)), now: 0 });
     expect(await b.cancel("far", { now: 1 })).toBe(true);
-    expect(await received).toBe("far");
+    expect(await received.promise).toBe("far");
     await off();
     await Promise.all([a.close(), b.close()]);
   });

@@ -1,12 +1,10 @@
 /**
  * fast-check arbitraries: random canvases (nested chains, groups, settled
  * groups and chords) and random fault plans for the store driver.
- *
- * @since 0.1.0
  */
 import { type Canvas, type CanvasNode, type RetryPolicy, Schema, task } from "@weft/core";
 import fc from "fast-check";
-import type { Outcome, Plan } from "./Drive.ts";
+import type { DrivePlan, ReportFault } from "./Drive.ts";
 import type { DeliveryFault } from "./FaultyStore.ts";
 import type { FaultPlan, HandlerFault } from "./Simulation.ts";
 
@@ -62,11 +60,21 @@ export const arbCanvas = (
  * and crashes; some calls re-sent; now and then a cancel, or a node's record
  * corrupted (when the store under test has a tamper hook).
  */
-export const arbPlan = (nodes = 256): fc.Arbitrary<Plan> =>
+export const arbDrivePlan = (nodes = 256): fc.Arbitrary<DrivePlan> =>
   fc.record({
-    outcomes: fc.array(
+    faults: fc.array(
       fc.array(
-        fc.constantFrom<Outcome>("ok", "ok", "ok", "ok", "ok", "retry", "crash", "fail", "late"),
+        fc.constantFrom<ReportFault>(
+          "ok",
+          "ok",
+          "ok",
+          "ok",
+          "ok",
+          "retry",
+          "crash",
+          "fail",
+          "late",
+        ),
         {
           maxLength: 3,
         },

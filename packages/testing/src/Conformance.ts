@@ -9,8 +9,6 @@
  * registry, re-sent claims), and a model-based property: any random canvas
  * under any random fault plan ends in the same state on this store as on
  * the in-memory model.
- *
- * @since 0.1.0
  */
 import { fc, test } from "@fast-check/vitest";
 import {
@@ -24,6 +22,7 @@ import {
   createClient,
   DuplicateRun,
   decode,
+  deferred,
   encode,
   fingerprint,
   group,
@@ -47,7 +46,7 @@ import {
 } from "@weft/core";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { anyTask, arbCanvas, arbPlan } from "./Arbitraries.ts";
+import { anyTask, arbCanvas, arbDrivePlan } from "./Arbitraries.ts";
 import { drive, normalize } from "./Drive.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
 import { MemoryStore } from "./MemoryStore.ts";
@@ -100,7 +99,7 @@ const silent = pino({ level: "silent" });
 const one = {
   node: { kind: "sig", task: anyTask, bind: { kind: "immutable" }, bound: null, options: {} },
 } as const;
-const plain = { outcomes: [], batch: 8, reverse: false, chainNext: false };
+const plain = { faults: [], batch: 8, reverse: false, chainNext: false };
 const lease = (now: number, max = 8) => ({
   workerId: "a",
   queues: ["default"],
@@ -108,7 +107,7 @@ const lease = (now: number, max = 8) => ({
   leaseMs: 10_000,
   now,
 });
-const settle = (now: number, nextMax = 0) => ({
+const completeOpts = (now: number, nextMax = 0) => ({
   now,
   workerId: "a",
   queues: ["default"],
@@ -140,15 +139,6 @@ const wrapStore = (store: Store, over: Partial<Store>): Store =>
       return typeof v === "function" ? v.bind(target) : v;
     },
   });
-
-/** A promise and the function that resolves it. */
-const deferred = <T = void>() => {
-  let resolve!: (v: T) => void;
-  const promise = new Promise<T>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-};
 
 /** Run, node and fencing token of each claim: what identifies an attempt. */
 const ids = (claims: ReadonlyArray<Claim>) =>
@@ -324,10 +314,7 @@ export const storeConformance = (
     it("keeps the lease of a long handler by heartbeat: no re-delivery, no stall", async () => {
       const store = await fresh();
       const work = (ms: number) => new Promise((r) => setTimeout(r, ms));
-      let started!: () => void;
-      const running = new Promise<void>((r) => {
-        started = r;
-      });
+      const running = deferred();
       const busy = startWorker({
         store,
         logger: silent,
@@ -335,14 +322,14 @@ export const storeConformance = (
         heartbeatMs: 100,
         handlers: [
           handle(hold, async (n) => {
-            started();
+            running.resolve();
             for (let i = 0; i < 6; i++) await work(500); // 3 s of work: three leases long
             return n;
           }),
         ],
       });
       const run = await createClient(store).submit(hold.si(7));
-      await running;
+      await running.promise;
       // a second worker reaps expired leases every 50 ms and would take the node over
       const rival = startWorker({
         store,
@@ -358,16 +345,13 @@ export const storeConformance = (
 
     it("stops gracefully: a handler past the grace period is aborted and its node released, not counted", async () => {
       const store = await fresh();
-      let started!: () => void;
-      const running = new Promise<void>((r) => {
-        started = r;
-      });
+      const running = deferred();
       const stuck = startWorker({
         store,
         logger: silent,
         handlers: [
           handle(hold, (_n, ctx) => {
-            started();
+            running.resolve();
             return new Promise<number>((_, reject) =>
               ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)),
             );
@@ -376,7 +360,7 @@ export const storeConformance = (
       });
       const client = createClient(store);
       const run = await client.submit(hold.si(5));
-      await running;
+      await running.promise;
       await stuck.stop(10);
       expect((await store.getRun(run.runId))!.nodes[0]).toMatchObject({
         state: "queued",
@@ -1112,7 +1096,7 @@ export const storeConformance = (
 
     it("fails a node that stalls more than maxStalls times, with a reason that says so", async () => {
       const store = await fresh();
-      const r = await drive(store, chain(one, one), { ...plain, outcomes: [["crash", "crash"]] });
+      const r = await drive(store, chain(one, one), { ...plain, faults: [["crash", "crash"]] });
       expect(r.snapshot.nodes.map((n) => n.state)).toEqual(["failed", "skipped"]);
       expect(r.snapshot.nodes[0]!.error?.tag).toBe("Stalled");
       expect(r.snapshot.nodes[0]!.error?.message).toMatch(/lease expired 2 times \(maxStalls 1\)/);
@@ -1120,7 +1104,7 @@ export const storeConformance = (
 
     it("retries: a retried node waits for its backoff, then runs again with its attempt count persisted", async () => {
       const store = await fresh();
-      const r = await drive(store, one, { ...plain, outcomes: [["retry", "retry"]] });
+      const r = await drive(store, one, { ...plain, faults: [["retry", "retry"]] });
       expect(r.snapshot.nodes[0]).toMatchObject({ state: "succeeded", attempts: 3, stalls: 0 });
       expect(
         r.snapshot.nodes[0]!.history.map((h) => [h.attempt, h.outcome, h.error?.message]),
@@ -1237,26 +1221,40 @@ export const storeConformance = (
 
     it("locks fence: a held lock refuses other owners until it expires; every acquisition gets a greater token", async () => {
       const store = await fresh();
-      const a = await store.acquireLock("printer", "a", 1_000, 0);
+      const a = await store.acquireLock({ name: "printer", owner: "a", ttlMs: 1_000, now: 0 });
       expect(a).toBeGreaterThan(0);
-      expect(await store.acquireLock("printer", "b", 1_000, 500)).toBeUndefined();
-      expect(await store.renewLock("printer", "a", a!, 1_000, 900)).toBe(true); // now held until 1 900
-      expect(await store.acquireLock("printer", "b", 1_000, 1_500)).toBeUndefined();
-      const b = await store.acquireLock("printer", "b", 1_000, 1_900); // expired: b takes it
+      expect(
+        await store.acquireLock({ name: "printer", owner: "b", ttlMs: 1_000, now: 500 }),
+      ).toBeUndefined();
+      expect(
+        await store.renewLock({ name: "printer", owner: "a", token: a!, ttlMs: 1_000, now: 900 }),
+      ).toBe(true); // now held until 1 900
+      expect(
+        await store.acquireLock({ name: "printer", owner: "b", ttlMs: 1_000, now: 1_500 }),
+      ).toBeUndefined();
+      const b = await store.acquireLock({ name: "printer", owner: "b", ttlMs: 1_000, now: 1_900 }); // expired: b takes it
       expect(b).toBeGreaterThan(a!);
-      expect(await store.renewLock("printer", "a", a!, 1_000, 2_000)).toBe(false); // a lost it
-      await store.releaseLock("printer", "a", a!); // a stale release does nothing
-      expect(await store.acquireLock("printer", "c", 1_000, 2_000)).toBeUndefined();
-      await store.releaseLock("printer", "b", b!);
-      expect(await store.acquireLock("printer", "c", 1_000, 2_001)).toBeGreaterThan(b!);
-      expect(await store.acquireLock("scanner", "a", 1_000, 2_001)).toBeGreaterThan(0);
+      expect(
+        await store.renewLock({ name: "printer", owner: "a", token: a!, ttlMs: 1_000, now: 2_000 }),
+      ).toBe(false); // a lost it
+      await store.releaseLock({ name: "printer", owner: "a", token: a! }); // a stale unlock does nothing
+      expect(
+        await store.acquireLock({ name: "printer", owner: "c", ttlMs: 1_000, now: 2_000 }),
+      ).toBeUndefined();
+      await store.releaseLock({ name: "printer", owner: "b", token: b! });
+      expect(
+        await store.acquireLock({ name: "printer", owner: "c", ttlMs: 1_000, now: 2_001 }),
+      ).toBeGreaterThan(b!);
+      expect(
+        await store.acquireLock({ name: "scanner", owner: "a", ttlMs: 1_000, now: 2_001 }),
+      ).toBeGreaterThan(0);
     });
 
     test.prop(
       [
         fc.array(
           fc.record({
-            op: fc.constantFrom("acquire", "renew", "release"),
+            op: fc.constantFrom("acquire", "renew", "unlock"),
             owner: fc.constantFrom("a", "b", "c"),
             ttl: fc.integer({ min: 1, max: 1_000 }),
             advance: fc.integer({ min: 0, max: 600 }),
@@ -1278,7 +1276,7 @@ export const storeConformance = (
           now += o.advance;
           const live = holder && holder.until > now ? holder : undefined;
           if (o.op === "acquire") {
-            const t = await store.acquireLock(name, o.owner, o.ttl, now);
+            const t = await store.acquireLock({ name, owner: o.owner, ttlMs: o.ttl, now });
             expect(t === undefined).toBe(live !== undefined && live.owner !== o.owner);
             if (t !== undefined) {
               expect(t).toBeGreaterThan(last);
@@ -1288,31 +1286,39 @@ export const storeConformance = (
             }
           } else if (o.op === "renew") {
             const t = mine.get(o.owner) ?? 0;
-            const ok = await store.renewLock(name, o.owner, t, o.ttl, now);
+            const ok = await store.renewLock({ name, owner: o.owner, token: t, ttlMs: o.ttl, now });
             expect(ok).toBe(live !== undefined && live.owner === o.owner && live.token === t);
             if (ok) holder = { owner: o.owner, token: t, until: now + o.ttl };
           } else {
             const t = mine.get(o.owner) ?? 0;
-            await store.releaseLock(name, o.owner, t);
+            await store.releaseLock({ name, owner: o.owner, token: t });
             if (holder && holder.owner === o.owner && holder.token === t) holder = undefined;
           }
         }
       },
     );
 
-    it("records a result under a task's idempotency key until it expires", async () => {
+    it("records a result under a task's result key (a memo) until it expires", async () => {
       const store = await fresh();
-      expect(await store.getMemo("charge", "order-1", 0)).toBeUndefined();
-      await store.putMemo("charge", "order-1", encode({ id: "ch_1" }), 1_000, 0);
-      expect(decode((await store.getMemo("charge", "order-1", 999))!)).toEqual({ id: "ch_1" });
-      expect(await store.getMemo("charge", "order-2", 999)).toBeUndefined();
-      expect(await store.getMemo("refund", "order-1", 999)).toBeUndefined();
-      expect(await store.getMemo("charge", "order-1", 1_000)).toBeUndefined();
+      expect(await store.getMemo({ task: "charge", key: "order-1", now: 0 })).toBeUndefined();
+      await store.putMemo({
+        task: "charge",
+        key: "order-1",
+        result: encode({ id: "ch_1" }),
+        ttlMs: 1_000,
+        now: 0,
+      });
+      expect(decode((await store.getMemo({ task: "charge", key: "order-1", now: 999 }))!)).toEqual({
+        id: "ch_1",
+      });
+      expect(await store.getMemo({ task: "charge", key: "order-2", now: 999 })).toBeUndefined();
+      expect(await store.getMemo({ task: "refund", key: "order-1", now: 999 })).toBeUndefined();
+      expect(await store.getMemo({ task: "charge", key: "order-1", now: 1_000 })).toBeUndefined();
     });
 
     const runs = propertyRuns(opts.runs ?? 25);
     const tamper = opts.tamper;
-    test.prop([arbCanvas({ queues: ["default", "other"] }), arbPlan()], { numRuns: runs })(
+    test.prop([arbCanvas({ queues: ["default", "other"] }), arbDrivePlan()], { numRuns: runs })(
       "ends every random canvas under any fault plan (re-sent calls, a cancel, a corrupt record) in the same state as the in-memory model",
       async (canvas, plan) => {
         const store = await fresh();
@@ -1358,17 +1364,17 @@ export const storeConformance = (
       const store = await fresh();
       const { runId } = await store.submit(submission("replay", chain(one, one, one)));
       const [c0] = await store.claim(lease(1));
-      const first = await store.complete(c0!, encode("first"), settle(2, 1));
+      const first = await store.complete(c0!, encode("first"), completeOpts(2, 1));
       expect(first.ok && first.next.map((c) => c.nodeId)).toEqual([1]);
       const before = await store.getRun(runId);
-      const again = await store.complete(c0!, encode("second"), settle(2, 1));
+      const again = await store.complete(c0!, encode("second"), completeOpts(2, 1));
       expect(again).toEqual({ ...first, replayed: true });
       expect(await store.getRun(runId)).toEqual(before);
       expect(decode((await store.getResult(runId, 0))!)).toBe("first");
       // once the handed-out node has ended, a replay hands nothing out
       const c1 = first.ok ? first.next[0]! : undefined;
-      expect((await store.complete(c1!, encode("one"), settle(3))).ok).toBe(true);
-      expect(await store.complete(c0!, encode("third"), settle(4, 1))).toEqual({
+      expect((await store.complete(c1!, encode("one"), completeOpts(3))).ok).toBe(true);
+      expect(await store.complete(c0!, encode("third"), completeOpts(4, 1))).toEqual({
         ok: true,
         next: [],
         replayed: true,
@@ -1432,7 +1438,7 @@ export const storeConformance = (
       const store = await fresh();
       const first = await store.submit(keyed("short", one, { retentionMs: 0 }));
       const [c] = await store.claim(lease(1));
-      expect((await store.complete(c!, encode(1), settle(2))).ok).toBe(true);
+      expect((await store.complete(c!, encode(1), completeOpts(2))).ok).toBe(true);
       await store.maintain({ now: 3, queues: ["default"] });
       expect(await store.getRun(first.runId)).toBeUndefined();
       const again = await store.submit(keyed("long", one, { now: 4 }));
@@ -1467,7 +1473,7 @@ export const storeConformance = (
       const client = createClient(store, () => now);
       const run = await client.submit(one as Canvas<unknown, unknown>, { retentionMs: 0 });
       const [c] = await store.claim(lease(1));
-      expect((await store.complete(c!, encode(1), settle(2))).ok).toBe(true);
+      expect((await store.complete(c!, encode(1), completeOpts(2))).ok).toBe(true);
       now = 3;
       await store.maintain({ now, queues: ["default"] });
       await expect(run.result({ timeout: 60_000 })).rejects.toBeInstanceOf(RunNotFound);
@@ -1489,7 +1495,7 @@ export const storeConformance = (
       expect(handle).toMatchObject({ runId, existing: true });
       const claims = await store.claim(lease(1));
       for (const c of claims)
-        await store.complete(c, encode(c.nodeId === 0 ? 7 : "seven"), settle(2));
+        await store.complete(c, encode(c.nodeId === 0 ? 7 : "seven"), completeOpts(2));
       // decoded by the stored node's task: the handle's canvas would read node 0 as a string
       expect(await handle.result({ timeout: 20_000 })).toEqual([7, "seven"]);
       const missing = await client.submit(group(word.si("z")), { runId: "decode" }).catch((e) => e);
@@ -1499,7 +1505,7 @@ export const storeConformance = (
       );
       const partial = await client.submit(group(word.si("z")), { runId: "decode-2" });
       for (const c of await store.claim(lease(3)))
-        await store.complete(c, encode(c.nodeId === 0 ? 7 : "seven"), settle(4));
+        await store.complete(c, encode(c.nodeId === 0 ? 7 : "seven"), completeOpts(4));
       const err = await partial.result({ timeout: 20_000 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ResultUndecodable);
       expect((err as Error).message).toMatch(/node 0 of run .*task "num", which this canvas/);
@@ -1513,11 +1519,11 @@ export const storeConformance = (
       const { runId } = await store.submit(submission("late-ok", group(one, one)));
       const [a, b] = await store.claim(lease(1));
       expect(await store.cancel(runId, { now: 2 })).toBe(true);
-      expect(await store.complete(a!, encode("too late"), settle(3))).toEqual({
+      expect(await store.complete(a!, encode("too late"), completeOpts(3))).toEqual({
         ok: false,
         reason: "cancelled",
       });
-      expect(await store.complete(a!, encode("too late"), settle(4))).toEqual({
+      expect(await store.complete(a!, encode("too late"), completeOpts(4))).toEqual({
         ok: false,
         reason: "cancelled",
       });
@@ -1546,7 +1552,7 @@ export const storeConformance = (
       expect(await store.waitForRun(run.runId, 0, { quiet: true })).toBeUndefined();
       const quiet = run.result({ timeout: 20_000, waitForQuiet: true });
       const settled = quiet.catch((e: unknown) => e);
-      expect((await store.complete(b!, encode(2), settle(3))).ok).toBe(true);
+      expect((await store.complete(b!, encode(2), completeOpts(3))).ok).toBe(true);
       expect(await settled).toBeInstanceOf(RunFailed);
       const record = await store.waitForRun(run.runId, 0, { quiet: true });
       expect(record).toMatchObject({ status: "failed", finishedAt: 3, ended: 2 });

@@ -1,37 +1,42 @@
 /**
  * A deterministic driver of a store: it plays a worker's part through the
- * Store API with a manual clock and a plan of outcomes per delivery, and
+ * Store API with a manual clock and a plan of report faults per delivery, and
  * checks the contract (docs/guarantees.md) at every step. Running the same
  * plan on two stores must give the same final state (model-based testing:
  * the in-memory store is the model). A plan may also repeat calls with
  * identical arguments (a command re-sent after a reconnect: the repeat must
  * change nothing and give the same answer), cancel the run, and corrupt a
  * node's stored record through a store-specific hook.
- *
- * @since 0.1.0
  */
 import {
   type Claim,
   compile,
   type Dag,
   decode,
+  ErrorTag,
   encode,
   fingerprint,
+  type ReportResult,
   type RunSnapshot,
-  type SettleResult,
   type Store,
 } from "@weft/core";
+import { Data } from "effect";
 
 /**
- * What happens to one delivery of a node: it succeeds, fails (retryable or
- * not), the worker crashes (the lease expires), or the worker stalls and
- * reports late, after the node was re-delivered (the report must be rejected).
+ * What the driver reports for one delivery of a node: a completion (`ok`),
+ * a failure (`retry`: retryable, `fail`: for good), nothing (`crash`: the
+ * worker died and the lease expires), or a completion sent late, after the
+ * node was re-delivered (`late`: the store must reject it).
  */
-export type Outcome = "ok" | "retry" | "fail" | "crash" | "late";
+export type ReportFault = "ok" | "retry" | "fail" | "crash" | "late";
 
-/** A plan: outcomes per node, in delivery order (missing = "ok"), and how the driver claims. */
-export interface Plan {
-  readonly outcomes: ReadonlyArray<ReadonlyArray<Outcome>>;
+/**
+ * A plan for {@link drive}: the report fault of each delivery of each node,
+ * in delivery order (missing = "ok"), and how the driver claims. The
+ * simulator's plan is `FaultPlan`.
+ */
+export interface DrivePlan {
+  readonly faults: ReadonlyArray<ReadonlyArray<ReportFault>>;
   /** Nodes claimed per call. */
   readonly batch: number;
   /** Process each batch in reverse claim order. */
@@ -61,15 +66,19 @@ export interface DriveHooks {
   readonly tamper?: (runId: string, nodeId: number) => Promise<void>;
 }
 
-/** A contract violation seen by the driver. */
-export class ContractViolation extends Error {
-  override readonly name = "ContractViolation";
+/** The driver saw the store break a guarantee (docs/guarantees.md); `reason` says which and where. */
+export class ContractViolation extends Data.TaggedError(ErrorTag.ContractViolation)<{
+  readonly reason: string;
+}> {
+  override get message() {
+    return `contract violation: ${this.reason}`;
+  }
 }
 
 const LEASE = 1_000;
 const RETRY_DELAY = 100;
 
-/** The outcome of a drive: the final snapshot and the number of steps. */
+/** What a drive ends with: the final snapshot, the number of steps and the compiled DAG. */
 export interface DriveResult {
   readonly snapshot: RunSnapshot;
   readonly steps: number;
@@ -87,7 +96,7 @@ export interface DriveResult {
 export const drive = async (
   store: Store,
   canvas: Parameters<typeof compile>[0],
-  plan: Plan,
+  plan: DrivePlan,
   runId = `run-${Math.random().toString(36).slice(2, 10)}`,
   hooks: DriveHooks = {},
 ): Promise<DriveResult> => {
@@ -106,13 +115,14 @@ export const drive = async (
   };
   const sub = await store.submit(submission);
   const id = sub.runId;
-  if (sub.existing) throw new ContractViolation(`a fresh run ${id} was reported as existing`);
+  if (sub.existing)
+    throw new ContractViolation({ reason: `a fresh run ${id} was reported as existing` });
   if (plan.resubmit) {
     const again = await store.submit(submission);
     if (again.runId !== id || again.existing)
-      throw new ContractViolation(
-        `a re-sent submission answered ${JSON.stringify(again)}, not ${JSON.stringify(sub)}`,
-      );
+      throw new ContractViolation({
+        reason: `a re-sent submission answered ${JSON.stringify(again)}, not ${JSON.stringify(sub)}`,
+      });
   }
   const deliveries = new Map<number, number>();
   const late = new Map<number, Claim>();
@@ -120,7 +130,8 @@ export const drive = async (
   let reports = 0;
   let steps = 0;
   for (;;) {
-    if (++steps > 20 * dag.nodes.length + 100) throw new ContractViolation(`run ${id} did not end`);
+    if (++steps > 20 * dag.nodes.length + 100)
+      throw new ContractViolation({ reason: `run ${id} did not end` });
     if (plan.tamper?.step === steps && hooks.tamper) {
       const snap = await store.getRun(id);
       const fresh = (snap?.nodes ?? []).filter(
@@ -132,7 +143,7 @@ export const drive = async (
     if (plan.cancelAt === steps) {
       const first = await store.cancel(id, { now });
       const second = await store.cancel(id, { now });
-      if (second) throw new ContractViolation(`run ${id} was cancelled twice`);
+      if (second) throw new ContractViolation({ reason: `run ${id} was cancelled twice` });
       cancelled ||= first;
     }
     let work = [
@@ -140,10 +151,10 @@ export const drive = async (
     ];
     if (work.length === 0) {
       const snap = await store.getRun(id);
-      if (!snap) throw new ContractViolation(`run ${id} vanished`);
+      if (!snap) throw new ContractViolation({ reason: `run ${id} vanished` });
       if (snap.run.finishedAt !== undefined) {
         if (snap.run.ended !== snap.run.total)
-          throw new ContractViolation("finished with nodes not ended");
+          throw new ContractViolation({ reason: "finished with nodes not ended" });
         return { snapshot: snap, steps, dag };
       }
       now += LEASE + RETRY_DELAY;
@@ -165,15 +176,15 @@ export const drive = async (
           leaseMs: LEASE,
         });
         if (r.ok)
-          throw new ContractViolation(
-            `a late completion of node ${c.nodeId} was accepted after re-delivery`,
-          );
+          throw new ContractViolation({
+            reason: `a late completion of node ${c.nodeId} was accepted after re-delivery`,
+          });
       }
       const k = deliveries.get(c.nodeId) ?? 0;
       deliveries.set(c.nodeId, k + 1);
-      const outcome = plan.outcomes[c.nodeId]?.[k] ?? "ok";
+      const fault = plan.faults[c.nodeId]?.[k] ?? "ok";
       now += 1;
-      if (outcome === "ok") {
+      if (fault === "ok") {
         const opts = {
           now,
           workerId: "w",
@@ -183,49 +194,49 @@ export const drive = async (
         };
         const r = await store.complete(c, encode(c.nodeId), opts);
         if (!r.ok && !(r.reason === "cancelled" && cancelled))
-          throw new ContractViolation(
-            `completion of node ${c.nodeId} rejected (${r.reason}) though its lease was held`,
-          );
+          throw new ContractViolation({
+            reason: `completion of node ${c.nodeId} rejected (${r.reason}) though its lease was held`,
+          });
         // the same report again, with other bytes: recorded once, the first answer replayed
         const again = await store.complete(c, encode(-1), opts);
         const want = r.ok ? { ...r, replayed: true } : r;
         if (!sameAnswer(again, want))
-          throw new ContractViolation(
-            `a repeated completion of node ${c.nodeId} answered ${show(again)}, not ${show(want)}`,
-          );
+          throw new ContractViolation({
+            reason: `a repeated completion of node ${c.nodeId} answered ${show(again)}, not ${show(want)}`,
+          });
         if (r.ok) work = [...r.next, ...work];
-      } else if (outcome === "retry" || outcome === "fail") {
+      } else if (fault === "retry" || fault === "fail") {
         const error = {
           tag: "Boom",
-          message: `planned ${outcome} of node ${c.nodeId}`,
-          retryable: outcome === "retry",
+          message: `planned ${fault} of node ${c.nodeId}`,
+          retryable: fault === "retry",
         };
-        const opts = { now, retryAt: outcome === "retry" ? now + RETRY_DELAY : null };
+        const opts = { now, retryAt: fault === "retry" ? now + RETRY_DELAY : null };
         const r = await store.fail(c, error, opts);
         if (!r.ok)
-          throw new ContractViolation(
-            `failure of node ${c.nodeId} rejected (${r.reason}) though its lease was held`,
-          );
+          throw new ContractViolation({
+            reason: `failure of node ${c.nodeId} rejected (${r.reason}) though its lease was held`,
+          });
         const resend = plan.resend ?? [];
         if (resend.length > 0 && resend[reports++ % resend.length]) {
           const again = await store.fail(c, error, opts);
           if (!sameAnswer(again, { ok: true, next: [], replayed: true }))
-            throw new ContractViolation(
-              `a re-sent failure of node ${c.nodeId} answered ${show(again)}`,
-            );
+            throw new ContractViolation({
+              reason: `a re-sent failure of node ${c.nodeId} answered ${show(again)}`,
+            });
         }
       }
-      if (outcome === "late") late.set(c.nodeId, c);
+      if (fault === "late") late.set(c.nodeId, c);
       // "crash" and "late": the worker goes silent; the lease expires and the node is re-delivered
     }
   }
 };
 
-/** Two settle answers agree: same status, same replay flag, the same claims handed out. */
-const sameAnswer = (a: SettleResult, b: SettleResult): boolean =>
+/** Two answers to a report agree: same status, same replay flag, the same claims handed out. */
+const sameAnswer = (a: ReportResult, b: ReportResult): boolean =>
   show(a) === show(b) && a.ok === b.ok;
 
-const show = (r: SettleResult): string =>
+const show = (r: ReportResult): string =>
   r.ok
     ? `ok${r.replayed ? " (replayed)" : ""} next [${r.next.map((c) => `${c.nodeId}@${c.token}/${c.attempt}/${c.leaseUntil}`).join(", ")}]`
     : `refused (${r.reason})`;
@@ -234,19 +245,19 @@ const show = (r: SettleResult): string =>
 const checkDeps = (dag: Dag, c: Claim): void => {
   const spec = dag.nodes[c.nodeId]!;
   if (c.deps.length !== spec.deps.length)
-    throw new ContractViolation(`node ${c.nodeId}: wrong number of dependency results`);
+    throw new ContractViolation({ reason: `node ${c.nodeId}: wrong number of dependency results` });
   c.deps.forEach((d, i) => {
     const dep = spec.deps[i]!;
     const settled = dag.nodes[dep]!.settledDependents.includes(c.nodeId);
     if (!d.ok && !settled) {
-      throw new ContractViolation(
-        `node ${c.nodeId} delivered though dependency ${dep} did not succeed`,
-      );
+      throw new ContractViolation({
+        reason: `node ${c.nodeId} delivered though dependency ${dep} did not succeed`,
+      });
     }
     if (d.ok && decode(d.value) !== dep) {
-      throw new ContractViolation(
-        `node ${c.nodeId}: dependency results out of declaration order at ${i}`,
-      );
+      throw new ContractViolation({
+        reason: `node ${c.nodeId}: dependency results out of declaration order at ${i}`,
+      });
     }
   });
 };
@@ -284,5 +295,7 @@ export const normalize = (snap: RunSnapshot) => ({
 const comparable = (e: { readonly tag: string; readonly message: string }) => ({
   tag: e.tag,
   message:
-    e.tag === "CorruptRecord" ? `field ${/ field (\S+):/.exec(e.message)?.[1] ?? "?"}` : e.message,
+    e.tag === ErrorTag.CorruptRecord
+      ? `field ${/ field (\S+):/.exec(e.message)?.[1] ?? "?"}`
+      : e.message,
 });

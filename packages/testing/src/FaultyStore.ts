@@ -4,8 +4,6 @@
  * §2) as it goes: every injected stale completion must be rejected, no node
  * is recorded twice, and a second report under the same lease (a duplicate
  * delivery) is answered as a replay of the first and changes nothing.
- *
- * @since 0.1.0
  */
 import type {
   Claim,
@@ -14,11 +12,16 @@ import type {
   ErrorInfo,
   FailOptions,
   LeaseState,
+  LockRelease,
+  LockRenewal,
+  LockRequest,
   MaintainReport,
+  Memo,
+  MemoRequest,
   Progress,
+  ReportResult,
   RunRecord,
   RunSnapshot,
-  SettleResult,
   Store,
   StoreSignal,
   Submission,
@@ -73,7 +76,7 @@ export class FaultyStore implements Store {
   readonly violations: string[] = [];
   private readonly count = new Map<number, number>();
   private readonly marked = new Map<number, DeliveryFault>();
-  private readonly held = new Map<number, () => Promise<SettleResult>>();
+  private readonly held = new Map<number, () => Promise<ReportResult>>();
   private lastDraw: number | undefined;
 
   constructor(
@@ -101,13 +104,13 @@ export class FaultyStore implements Store {
     return this.deliver(await this.inner.claim(req), true);
   }
 
-  async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult> {
+  async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult> {
     return this.report(claim, "complete", null, undefined, () =>
       this.inner.complete(claim, result, opts),
     );
   }
 
-  fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<SettleResult> {
+  fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult> {
     return this.report(claim, "fail", opts.retryAt, error, () =>
       this.inner.fail(claim, error, opts),
     );
@@ -162,41 +165,24 @@ export class FaultyStore implements Store {
     return this.inner.listWorkers(opts);
   }
 
-  acquireLock(
-    name: string,
-    owner: string,
-    ttlMs: number,
-    now: number,
-  ): Promise<number | undefined> {
-    return this.inner.acquireLock(name, owner, ttlMs, now);
+  acquireLock(req: LockRequest): Promise<number | undefined> {
+    return this.inner.acquireLock(req);
   }
 
-  renewLock(
-    name: string,
-    owner: string,
-    token: number,
-    ttlMs: number,
-    now: number,
-  ): Promise<boolean> {
-    return this.inner.renewLock(name, owner, token, ttlMs, now);
+  renewLock(req: LockRenewal): Promise<boolean> {
+    return this.inner.renewLock(req);
   }
 
-  releaseLock(name: string, owner: string, token: number): Promise<void> {
-    return this.inner.releaseLock(name, owner, token);
+  releaseLock(req: LockRelease): Promise<void> {
+    return this.inner.releaseLock(req);
   }
 
-  getMemo(task: string, key: string, now: number): Promise<Uint8Array | undefined> {
-    return this.inner.getMemo(task, key, now);
+  getMemo(req: MemoRequest): Promise<Uint8Array | undefined> {
+    return this.inner.getMemo(req);
   }
 
-  putMemo(
-    task: string,
-    key: string,
-    result: Uint8Array,
-    ttlMs: number,
-    now: number,
-  ): Promise<void> {
-    return this.inner.putMemo(task, key, result, ttlMs, now);
+  putMemo(memo: Memo): Promise<void> {
+    return this.inner.putMemo(memo);
   }
 
   maintain(opts: { now: number; queues: ReadonlyArray<string> }): Promise<MaintainReport> {
@@ -283,12 +269,12 @@ export class FaultyStore implements Store {
     kind: "complete" | "fail",
     retryAt: number | null,
     error: ErrorInfo | undefined,
-    send: () => Promise<SettleResult>,
-  ): Promise<SettleResult> {
+    send: () => Promise<ReportResult>,
+  ): Promise<ReportResult> {
     const draw = this.lastDraw;
     this.lastDraw = undefined;
     const fault = this.marked.get(claim.token) ?? "none";
-    const log = (r: SettleResult) => {
+    const log = (r: ReportResult) => {
       const replayed = r.ok && r.replayed === true;
       const accepted = r.ok && !replayed;
       const earlier = this.reports.find((x) => x.token === claim.token && x.accepted);

@@ -2,14 +2,13 @@
  * The in-memory store: the same semantics as the Redis store, built directly
  * on core's state machine. For users' unit tests (`runEager`), for
  * simulation, and as the model the Redis store is held to.
- *
- * @since 0.1.0
  */
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import {
   type Claim,
   type ClaimRequest,
+  type Clock,
   type CompleteOptions,
   cancelRun,
   checkProgress,
@@ -25,26 +24,32 @@ import {
   fingerprint,
   IdempotencyConflict,
   type LeaseState,
+  type LockRelease,
+  type LockRenewal,
+  type LockRequest,
   liveClock,
   type MaintainReport,
+  type Memo,
+  type MemoRequest,
   maxStallsOf,
+  missingResultInfo,
   type Progress,
   parkNode,
+  type ReportResult,
   RunNotFound,
   type RunRecord,
   type RunSnapshot,
   type RunState,
   readNode,
   releaseNode,
-  type SettleResult,
   type Shape,
   type Store,
   type StoreSignal,
   type Submission,
   type SubmitResult,
   startNode,
+  TERMINAL_RUN_STATUSES,
   type WaitForRunOptions,
-  type WorkerClock,
   type WorkerInfo,
   type WorkerPresence,
 } from "@weft/core";
@@ -88,12 +93,10 @@ const PLANTED = "planted by the corruptNodeRecord test hook";
 /** Options of the in-memory store. */
 export interface MemoryStoreOptions {
   /** Clock for `waitForRun` / `waitForWork` timeouts. Default the live clock; the simulator passes a virtual one. */
-  readonly clock?: WorkerClock;
+  readonly clock?: Clock;
   /** Ready nodes and expired leases handled per `maintain` call, and due retries promoted per `claim`. Default 1 000. */
   readonly batch?: number;
 }
-
-const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 
 /** How long a dead worker's registration is kept before `maintain` prunes it, ms. */
 const DEAD_WORKER_KEPT_MS = 86_400_000;
@@ -133,7 +136,7 @@ export class MemoryStore implements Store {
   private readonly workers = new Map<string, { info: WorkerInfo; seenAt: number; until: number }>();
   private seq = 0;
   private readonly batch: number;
-  private readonly clock: WorkerClock;
+  private readonly clock: Clock;
 
   constructor(opts: MemoryStoreOptions = {}) {
     this.batch = opts.batch ?? 1_000;
@@ -241,7 +244,7 @@ export class MemoryStore implements Store {
     return n.state === "running" && n.stalls + 1 > maxStallsOf(run.state.graph[p.nodeId]!);
   }
 
-  async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult> {
+  async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult> {
     const run = this.runs.get(claim.runId);
     if (!run) return { ok: false, reason: "stale" };
     // the node is read before its lease is checked, as the Redis script does
@@ -286,7 +289,7 @@ export class MemoryStore implements Store {
     return { ok: true, next };
   }
 
-  async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<SettleResult> {
+  async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult> {
     const run = this.runs.get(claim.runId);
     if (!run) return { ok: false, reason: "stale" };
     const node = readNode(run.state, claim.nodeId, opts.now);
@@ -457,12 +460,7 @@ export class MemoryStore implements Store {
     return true;
   }
 
-  async acquireLock(
-    name: string,
-    owner: string,
-    ttlMs: number,
-    now: number,
-  ): Promise<number | undefined> {
+  async acquireLock({ name, owner, ttlMs, now }: LockRequest): Promise<number | undefined> {
     const held = this.locks.get(name);
     if (held && held.until > now && held.owner !== owner) return undefined;
     const token = (this.fences.get(name) ?? 0) + 1;
@@ -471,36 +469,25 @@ export class MemoryStore implements Store {
     return token;
   }
 
-  async renewLock(
-    name: string,
-    owner: string,
-    token: number,
-    ttlMs: number,
-    now: number,
-  ): Promise<boolean> {
-    const held = this.locks.get(name);
-    if (!held || held.owner !== owner || held.token !== token || held.until <= now) return false;
-    held.until = now + ttlMs;
+  async renewLock(req: LockRenewal): Promise<boolean> {
+    const held = this.locks.get(req.name);
+    if (!held || held.owner !== req.owner || held.token !== req.token || held.until <= req.now)
+      return false;
+    held.until = req.now + req.ttlMs;
     return true;
   }
 
-  async releaseLock(name: string, owner: string, token: number): Promise<void> {
-    const held = this.locks.get(name);
-    if (held && held.owner === owner && held.token === token) this.locks.delete(name);
+  async releaseLock(req: LockRelease): Promise<void> {
+    const held = this.locks.get(req.name);
+    if (held && held.owner === req.owner && held.token === req.token) this.locks.delete(req.name);
   }
 
-  async getMemo(task: string, key: string, now: number): Promise<Uint8Array | undefined> {
+  async getMemo({ task, key, now }: MemoRequest): Promise<Uint8Array | undefined> {
     const m = this.memos.get(`${task}\u0000${key}`);
     return m && m.until > now ? m.bytes : undefined;
   }
 
-  async putMemo(
-    task: string,
-    key: string,
-    result: Uint8Array,
-    ttlMs: number,
-    now: number,
-  ): Promise<void> {
+  async putMemo({ task, key, result, ttlMs, now }: Memo): Promise<void> {
     this.memos.set(`${task}\u0000${key}`, { bytes: result, until: now + ttlMs });
   }
 
@@ -550,7 +537,8 @@ export class MemoryStore implements Store {
     const final = (): { run?: RunRecord } | undefined => {
       const r = this.runs.get(runId)?.state.run;
       if (!r) return {}; // gone: never written, or expired
-      const ended = FINAL.has(r.status) && (!opts.quiet || r.finishedAt !== undefined);
+      const ended =
+        TERMINAL_RUN_STATUSES.has(r.status) && (!opts.quiet || r.finishedAt !== undefined);
       return ended ? { run: structuredClone(r) } : undefined;
     };
     const got = await this.waitFor("run", final, timeoutMs);
@@ -675,10 +663,7 @@ export class MemoryStore implements Store {
       const n = run.state.nodes[d]!;
       return bytes && n.state === "succeeded"
         ? { ok: true, value: bytes }
-        : {
-            ok: false,
-            error: n.error ?? { tag: n.state, message: `node ${d} ${n.state}`, retryable: false },
-          };
+        : { ok: false, error: n.error ?? missingResultInfo(`node ${d} ${n.state}`) };
     });
     const n = run.state.nodes[nodeId]!;
     return {
@@ -777,7 +762,7 @@ export class MemoryStore implements Store {
       for (const [q, items] of this.delayed) this.delayed.set(q, items.filter(keep));
       for (const [q, items] of this.parked) this.parked.set(q, items.filter(keep));
     }
-    if (FINAL.has(run.state.run.status)) this.events.emit("run");
+    if (TERMINAL_RUN_STATUSES.has(run.state.run.status)) this.events.emit("run");
   }
 }
 

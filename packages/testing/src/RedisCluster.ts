@@ -4,8 +4,6 @@
  * `redis-cli --cluster create` (optionally TLS-only, with a password), so a
  * test can run Weft on a real cluster, kill, stop or restart a node, switch
  * a primary gracefully, and watch a replica take over.
- *
- * @since 0.2.0
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";

@@ -2,8 +2,6 @@
  * Starts a private `redis-server` on a free port, for tests, demos and
  * benchmarks, so nothing depends on a shared server and a test can kill and
  * restart it.
- *
- * @since 0.1.0
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";

@@ -13,8 +13,6 @@
  * handler, a handler nothing can end) stops the simulation at once with
  * {@link SimulationStuck}, naming why. Virtual time never runs ahead of a
  * handler's real I/O (see docs/testing.md).
- *
- * @since 0.1.0
  */
 import {
   type AnyTask,
@@ -22,6 +20,7 @@ import {
   type Canvas,
   compile,
   createClient,
+  ErrorTag,
   NonRetryableError,
   type RetryPolicy,
   type RunSnapshot,
@@ -29,7 +28,7 @@ import {
   startWorker,
   type TaskContext,
   type TaskRef,
-  TERMINAL,
+  TERMINAL_NODE_STATES,
 } from "@weft/core";
 import { Data } from "effect";
 import { pino } from "pino";
@@ -118,7 +117,7 @@ export interface SimulationResult<Out> {
  * no simulated worker consumes, a task no handler was given for, a handler
  * that nothing can end, ...).
  */
-export class SimulationStuck extends Data.TaggedError("SimulationStuck")<{
+export class SimulationStuck extends Data.TaggedError(ErrorTag.SimulationStuck)<{
   readonly runId: string;
   readonly reasons: ReadonlyArray<string>;
   /** Virtual ms from submission to the moment it was found stuck. */
@@ -130,7 +129,7 @@ export class SimulationStuck extends Data.TaggedError("SimulationStuck")<{
 }
 
 /** The simulated run was still progressing when `maxVirtualMs` ran out; `pending` names its unfinished nodes. */
-export class SimulationTimeout extends Data.TaggedError("SimulationTimeout")<{
+export class SimulationTimeout extends Data.TaggedError(ErrorTag.SimulationTimeout)<{
   readonly runId: string;
   readonly limitMs: number;
   readonly pending: ReadonlyArray<string>;
@@ -196,7 +195,7 @@ export const simulate = async <Out>(
   const counts = new Map<number, number>();
   let runId = "";
 
-  // handler executions in flight; the driver waits on `changed` for one to settle or sleep
+  // handler executions in flight; the driver waits on `changed` for one to end or sleep
   const live = new Set<Live>();
   /** The background owner of each execution's lock sleeps. */
   const backgrounds = new WeakMap<SleepOwner, Live>();
@@ -372,7 +371,7 @@ export const simulate = async <Out>(
         running.push(id);
       }
     }
-    if (queued.length > 0 && workers.some((w) => w.running() < concurrency)) return undefined;
+    if (queued.length > 0 && workers.some((w) => w.activeCount() < concurrency)) return undefined;
     if (clock.pending().some(({ owner }) => mayMove(owner))) return undefined;
     const hung: string[] = [];
     for (const id of running) {
@@ -441,7 +440,7 @@ export const simulate = async <Out>(
       (e) => !e.settled && !e.signal.aborted && !waitsOnClock(e) && real < e.since + grace,
     );
     if (busy.length > 0) {
-      // Real I/O in flight: wait for a handler to settle or sleep on the clock, and
+      // Real I/O in flight: wait for a handler to end or sleep on the clock, and
       // let virtual time pass no faster than real time meanwhile.
       anchor ??= { real, virtual: now };
       const next = clock.nextDeadline();
@@ -477,7 +476,7 @@ export const simulate = async <Out>(
   const elapsedMs = clock.now() - started;
   await store.flushHeld();
   const stopping = Promise.all(workers.map((w) => w.stop(1_000)));
-  while (workers.some((w) => w.running() > 0) && (await clock.advanceToNext())) await flush();
+  while (workers.some((w) => w.activeCount() > 0) && (await clock.advanceToNext())) await flush();
   await flush();
   await clock.advance(2_000);
   await stopping;
@@ -502,7 +501,7 @@ const untilAborted = (signal: AbortSignal): Promise<never> =>
 /** The run's unfinished nodes, described. */
 const unfinished = (s: RunState): string[] =>
   s.nodes.flatMap((n, id) => {
-    if (TERMINAL.has(n.state)) return [];
+    if (TERMINAL_NODE_STATES.has(n.state)) return [];
     const spec = s.graph[id]!;
     const due = n.state === "retrying" && n.dueAt !== undefined ? ` until ${n.dueAt}` : "";
     return [`node ${id} (task "${spec.task}", queue "${spec.queue}") ${n.state}${due}`];
@@ -515,6 +514,6 @@ const unmet = (memory: MemoryStore, runId: string, nodeId: number): number[] => 
   return s.graph[nodeId]!.deps.filter((d) => {
     const st = s.nodes[d]!.state;
     const settled = s.graph[d]!.settledDependents.includes(nodeId);
-    return settled ? !TERMINAL.has(st) : st !== "succeeded";
+    return settled ? !TERMINAL_NODE_STATES.has(st) : st !== "succeeded";
   });
 };

@@ -12,11 +12,9 @@
  * {@link VirtualClock.attribute} has its sleeps counted for an owner, through
  * Node's `AsyncLocalStorage`, so the simulator can tell a handler that waits
  * on virtual time from one that awaits real I/O (see docs/testing.md).
- *
- * @since 0.1.0
  */
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { WorkerClock } from "@weft/core";
+import type { Clock } from "@weft/core";
 import { uniformFloat64 } from "pure-rand/distribution/uniformFloat64";
 import { xoroshiro128plus } from "pure-rand/generator/xoroshiro128plus";
 
@@ -33,7 +31,7 @@ export interface SleepOwner {
 }
 
 /** A worker clock whose time only moves when told to. */
-export interface VirtualClock extends WorkerClock {
+export interface VirtualClock extends Clock {
   /**
    * Moves time forward by `ms`, waking every sleeper due by then in
    * deadline order, each at its deadline and after the continuations of the

@@ -1,8 +1,6 @@
 /**
  * @weft/testing — the in-memory store, the conformance suite every store
  * must pass, and helpers for testing handlers.
- *
- * @since 0.1.0
  */
 
 export * from "./Arbitraries.ts";

@@ -12,10 +12,10 @@ import {
   compile,
   delay,
   handle,
-  type Outcome,
   policyOf,
   type RetryPolicy,
   Schema,
+  type Settled,
   shapeValue,
   task,
 } from "@weft/core";
@@ -122,7 +122,7 @@ describe("the contract under simulation (memory store, real runtimes, virtual ti
     "guarantee 4: a node receives its upstream results in declaration order, whatever the completion order",
     async (c) => {
       const { r, dag } = await run(c);
-      const outcome = (id: number): Outcome => {
+      const outcome = (id: number): Settled<unknown> => {
         const n = r.snapshot.nodes[id]!;
         return n.state === "succeeded"
           ? { ok: true, value: id }

@@ -146,4 +146,21 @@ describe("checkRetrySafe / checkIdempotent", () => {
     });
     await checkRetrySafe({ ...counter, task: bumpIo, handler: keyed });
   });
+
+  it("runs the attempt a worker runs: a task deduplicated by its result key passes checkIdempotent", async () => {
+    const naive =
+      (c: Counter) =>
+      async ({ by }: { by: number }) =>
+        (c.n += by);
+    // the same naive handler, on a task whose result key is the input: the second attempt
+    // gets the first one's memo and never runs the handler
+    const memoised = task({
+      name: "bump-memo",
+      input: Schema.Struct({ by: Schema.Int }),
+      output: Schema.Int,
+      resultKey: ({ by }) => `by-${by}`,
+    });
+    await checkIdempotent({ ...counter, task: memoised, handler: naive });
+    await expect(checkIdempotent({ ...counter, handler: naive })).rejects.toThrow(/run twice/);
+  });
 });

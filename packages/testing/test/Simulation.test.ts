@@ -1,6 +1,6 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { chain, chord, group, handle, RunFailed, Schema, task } from "@weft/core";
+import { chain, chord, deferred, group, handle, RunFailed, Schema, task } from "@weft/core";
 import { describe, expect, it } from "vitest";
 import { SimulationStuck, SimulationTimeout, simulate, virtualClock } from "../src/index.ts";
 
@@ -208,16 +208,13 @@ describe("simulate: runs that cannot progress", () => {
   it("is not stuck while a sleeper of the test's own code may still release a handler", async () => {
     const clock = await virtualClock();
     const gate = task({ name: "gate", input: Schema.Int, output: Schema.Int });
-    let open!: () => void;
-    const opened = new Promise<void>((r) => {
-      open = r;
-    });
-    void clock.sleep(5_000).then(open); // outside any handler
+    const opened = deferred();
+    void clock.sleep(5_000).then(() => opened.resolve()); // outside any handler
     const r = await simulate({
       canvas: gate.si(1),
       handlers: [
         handle(gate, async (n) => {
-          await opened;
+          await opened.promise;
           return n;
         }),
       ],

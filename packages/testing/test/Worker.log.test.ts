@@ -4,7 +4,15 @@
  * attaches `command: { name, args }`, and a handshake's args hold the
  * password) is logged with the command's name only.
  */
-import { createClient, handle, Schema, StoreUnavailable, startWorker, task } from "@weft/core";
+import {
+  createClient,
+  deferred,
+  handle,
+  Schema,
+  StoreUnavailable,
+  startWorker,
+  task,
+} from "@weft/core";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { MemoryStore, virtualClock } from "../src/index.ts";
@@ -40,18 +48,15 @@ describe("the worker's log", () => {
     ],
   ])("logs errors without command arguments, with %s", async (_, make) => {
     let log = "";
-    let logged!: () => void;
-    const claimFailed = new Promise<void>((r) => {
-      logged = r;
-    });
+    const claimFailed = deferred();
     const logger = make((s) => {
       log += s;
-      if (s.includes("claim failed")) logged();
+      if (s.includes("claim failed")) claimFailed.resolve();
     });
     const store = new MemoryStore();
     store.claim = () => Promise.reject(ioredisError());
     const worker = startWorker({ store, handlers: [], logger, idleMs: 10 });
-    await claimFailed;
+    await claimFailed.promise;
     await worker.stop();
 
     const line = log.split("\n").find((l) => l.includes("claim failed"))!;
@@ -165,10 +170,7 @@ describe("the worker's log while the store is down", () => {
     const redis = breakable(store);
     const { lines, logger } = capture();
     const hold = task({ name: "hold", input: Schema.Int, output: Schema.Int });
-    let release!: () => void;
-    const released = new Promise<void>((r) => {
-      release = r;
-    });
+    const released = deferred();
     let signal: AbortSignal | undefined;
     const worker = startWorker({
       store,
@@ -178,7 +180,7 @@ describe("the worker's log while the store is down", () => {
       handlers: [
         handle(hold, async (n, ctx) => {
           signal = ctx.signal;
-          await released;
+          await released.promise;
           return n * 2;
         }),
       ],
@@ -191,7 +193,7 @@ describe("the worker's log while the store is down", () => {
     expect(redis.failed.get("heartbeat")).toBeGreaterThanOrEqual(2);
     expect(signal!.aborted).toBe(false);
     redis.down = false;
-    release();
+    released.resolve();
     await clock.advance(1_000);
     const snap = (await store.getRun(run.runId))!;
     expect(snap.run.status).toBe("succeeded");
@@ -221,23 +223,14 @@ describe("the worker's log when a run is cancelled under a running handler", () 
       const { lines, logger } = capture();
       const job = task({ name: "job", input: Schema.Int, output: Schema.Int });
       if (!signalled) store.subscribe = async () => async () => undefined;
-      let started!: () => void;
-      const running = new Promise<void>((r) => {
-        started = r;
-      });
-      let finish!: () => void;
-      const proceed = new Promise<void>((r) => {
-        finish = r;
-      });
-      let reported!: () => void;
-      const done = new Promise<void>((r) => {
-        reported = r;
-      });
+      const running = deferred();
+      const proceed = deferred();
+      const reported = deferred();
       for (const report of ["complete", "fail"] as const) {
         const real = store[report].bind(store) as (...a: unknown[]) => Promise<unknown>;
         (store as unknown as Record<string, unknown>)[report] = async (...a: unknown[]) => {
           const r = await real(...a);
-          reported();
+          reported.resolve();
           return r;
         };
       }
@@ -247,17 +240,17 @@ describe("the worker's log when a run is cancelled under a running handler", () 
         idleMs: 10,
         handlers: [
           handle(job, async (n) => {
-            started();
-            await proceed;
+            running.resolve();
+            await proceed.promise;
             return n;
           }),
         ],
       });
       const run = await createClient(store).submit(job.si(1));
-      await running;
+      await running.promise;
       expect(await store.cancel(run.runId, { now: Date.now() })).toBe(true);
-      finish();
-      await done;
+      proceed.resolve();
+      await reported.promise;
       await worker.stop();
       expect(lines.find((l) => /cancel/.test(l.msg))).toMatchObject({ level: 30, msg });
       expect(lines.filter((l) => l.level >= 40)).toEqual([]);

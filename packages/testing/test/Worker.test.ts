@@ -1,5 +1,6 @@
 import {
   createClient,
+  deferred,
   group,
   handle,
   InvalidWorkerOptions,
@@ -8,6 +9,7 @@ import {
   RunFailed,
   Schema,
   startWorker,
+  TaskFailure,
   task,
 } from "@weft/core";
 import { Effect } from "effect";
@@ -100,6 +102,44 @@ describe("per-attempt timeout", () => {
     },
   );
 
+  it("records a TaskFailure's own tag: nonRetryable fails the node at once, retryAfterMs sets the delay", async () => {
+    const charge = task({
+      name: "charge",
+      input: Schema.Int,
+      output: Schema.Int,
+      retry: { maxAttempts: 5, backoff: { kind: "fixed", delayMs: 10 }, jitter: "none" },
+    });
+    const declined = await simulate({
+      canvas: charge.si(1),
+      seed: 1,
+      handlers: [
+        handle(charge, async () => {
+          throw new TaskFailure("card declined", { tag: "CardDeclined", nonRetryable: true });
+        }),
+      ],
+    });
+    const node = declined.snapshot.nodes[0]!;
+    expect(node).toMatchObject({ state: "failed", attempts: 1 });
+    expect(node.error).toMatchObject({ tag: "CardDeclined", retryable: false });
+
+    let calls = 0;
+    const busy = await simulate({
+      canvas: charge.si(2),
+      seed: 1,
+      handlers: [
+        handle(charge, async (n) => {
+          calls += 1;
+          if (calls === 1) throw new TaskFailure("busy", { tag: "Busy", retryAfterMs: 20_000 });
+          return n;
+        }),
+      ],
+    });
+    expect(busy.output).toEqual({ ok: true, value: 2 });
+    const [failed] = busy.store.reports.filter((x) => x.kind === "fail");
+    expect(failed!.error?.tag).toBe("Busy");
+    expect(failed!.retryAt! - failed!.at).toBe(20_000);
+  });
+
   it("runEager resolves through a timeout and a retry", async () => {
     let first = true;
     const out = await runEager(
@@ -120,7 +160,7 @@ describe("per-attempt timeout", () => {
   });
 });
 
-describe("locks and idempotency keys on the worker", () => {
+describe("locks and result keys on the worker", () => {
   it("a task's lock excludes other holders, renews itself past its ttl, and hands out growing fencing tokens", async () => {
     const clock = await virtualClock();
     const print = task({
@@ -157,12 +197,12 @@ describe("locks and idempotency keys on the worker", () => {
     expect(r.snapshot.nodes.every((n) => n.attempts === 1)).toBe(true);
   });
 
-  it("reuses the recorded result of an earlier execution with the same idempotency key", async () => {
+  it("reuses the memo of an earlier execution with the same result key", async () => {
     const charge = task({
       name: "charge",
       input: Schema.Struct({ order: Schema.String }),
       output: Schema.String,
-      idempotencyKey: (i: { order: string }) => i.order,
+      resultKey: (i: { order: string }) => i.order,
     });
     const ran: string[] = [];
     const r = await simulate({
@@ -320,17 +360,14 @@ describe("the worker's timing, shutdown and outputs", () => {
     };
     const hold = task({ name: "hold", input: Schema.Int, output: Schema.Int });
     let started = 0;
-    let bothStarted!: () => void;
-    const both = new Promise<void>((r) => {
-      bothStarted = r;
-    });
+    const both = deferred();
     const worker = startWorker({
       store,
       logger,
       concurrency: 2,
       handlers: [
         handle(hold, (_n, ctx) => {
-          if (++started === 2) bothStarted();
+          if (++started === 2) both.resolve();
           return new Promise<number>((_, reject) =>
             ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)),
           );
@@ -338,7 +375,7 @@ describe("the worker's timing, shutdown and outputs", () => {
       ],
     });
     const run = await createClient(store).submit(group(hold.si(1), hold.si(2)));
-    await both;
+    await both.promise;
     await worker.stop(10);
     expect(lines.find((l) => l.msg === "released unfinished nodes for re-delivery")).toMatchObject({
       level: 40,

@@ -1,0 +1,277 @@
+/**
+ * One attempt of a node: from a claim and the handler bound to its task, it
+ * forms the input (dependency results decoded, the argument rule applied,
+ * the input schema decoded), builds the handler's `TaskContext`, arms the
+ * task's timeout, returns a memo recorded under the task's result key
+ * instead of running the handler, holds the task's lock, runs the handler
+ * until it ends or the attempt is aborted, encodes the output, records it
+ * under the result key, and turns whatever went wrong into an `ErrorInfo`.
+ * It never reports to the store: the caller completes or fails the claim.
+ *
+ * The worker runs every attempt through {@link runAttempt}, and so does the
+ * testing kit (`checkIdempotent`), so a handler under test sees the context
+ * a worker gives it (Temporal's `Activity`, reused by its
+ * `MockActivityEnvironment`).
+ */
+import type { Logger } from "pino";
+import { inputOf, shapeValue } from "./Args.ts";
+import type { Clock } from "./Clock.ts";
+import { decode, encode } from "./Codec.ts";
+import {
+  type ErrorInfo,
+  ErrorTag,
+  fatal,
+  InvalidInput,
+  InvalidOutput,
+  type Settled,
+  TaskFailure,
+  Timeout,
+  toErrorInfo,
+} from "./Errors.ts";
+import type { BoundHandler, TaskContext } from "./Handler.ts";
+import { leaseEndReason } from "./Leases.ts";
+import { acquireLock, type HeldLock } from "./Locks.ts";
+import type { Claim, Store } from "./Store.ts";
+import { decodeWith, encodeWith } from "./Task.ts";
+
+/** How long a result recorded under a result key is reused when the task does not say, ms (24 h). */
+const DEFAULT_RESULT_TTL_MS = 86_400_000;
+
+/** What an attempt needs from whoever runs it. */
+export interface AttemptEnv {
+  /** The store of the claim: progress, locks and memos go through it. */
+  readonly store: Store;
+  readonly clock: Clock;
+  /** The worker's id; with the claim it names the owner of the attempt's locks. */
+  readonly workerId: string;
+  /** The attempt's logger (`ctx.log`), built on first use (a child logger costs a few µs). */
+  readonly log: () => Logger;
+}
+
+/**
+ * How an attempt ended: the encoded result to record, or the failure to
+ * report, with the delay (ms) a `TaskFailure` asked for before the next
+ * attempt, when it asked for a usable one.
+ */
+export type AttemptResult =
+  | { readonly ok: true; readonly value: Uint8Array }
+  | { readonly ok: false; readonly error: ErrorInfo; readonly retryAfterMs?: number };
+
+const failWith = (tag: ErrorTag, message: string): AttemptResult => ({
+  ok: false,
+  error: fatal(tag, message),
+});
+
+const failWithError = (e: unknown): AttemptResult => ({ ok: false, error: toErrorInfo(e) });
+
+/**
+ * Runs one attempt of `claim` with `handler` (see the module's description).
+ * Aborting `abort` (a lost lease, a cancelled run, a stopping worker) ends
+ * the attempt at once with the abort's reason as its error; the handler sees
+ * it on `ctx.signal`. Never throws: every failure is an {@link AttemptResult}.
+ * When `ctx.progress` answers that the lease is lost or the run cancelled,
+ * the attempt is aborted as a heartbeat would. Locks the attempt took are
+ * unlocked before it resolves.
+ *
+ * @example
+ * const result = await runAttempt(claim, handle(add, async ({ a, b }) => a + b), env, new AbortController())
+ * if (result.ok) await store.complete(claim, result.value, opts)
+ */
+export const runAttempt = async (
+  claim: Claim,
+  handler: BoundHandler,
+  env: AttemptEnv,
+  abort: AbortController,
+): Promise<AttemptResult> => {
+  const task = claim.spec.task;
+  if (handler.task.name !== task)
+    return failWith(
+      ErrorTag.UnknownTask,
+      `no handler for task "${task}" (the handler given is for "${handler.task.name}")`,
+    );
+  const input = inputFor(claim, handler);
+  if (!input.ok) return { ok: false, error: input.error };
+  const timeoutMs = claim.spec.options.timeoutMs;
+  const locks: HeldLock[] = [];
+  const ctx = contextFor(claim, env, abort, locks);
+  const behaviour = handler.task.behaviour;
+  const finished = new AbortController();
+  try {
+    const aborted = rejectOnAbort(abort.signal);
+    if (timeoutMs !== undefined) armTimeout(env.clock, timeoutMs, abort, finished.signal);
+    const resultKey = behaviour.resultKey?.(input.value);
+    if (resultKey !== undefined) {
+      const memo = await env.store.getMemo({ task, key: resultKey, now: env.clock.now() });
+      if (memo) return { ok: true, value: memo }; // an earlier execution with this key recorded it
+    }
+    if (behaviour.lock) {
+      const lock = behaviour.lock;
+      const name = typeof lock.name === "string" ? lock.name : lock.name(input.value);
+      await Promise.race([ctx.lock(name, lock), aborted]);
+    }
+    const out = await Promise.race([handler.run(input.value, ctx), aborted]);
+    const bytes = outputOf(handler, out);
+    if (!bytes.ok) return failWithError(bytes.error);
+    if (resultKey !== undefined) {
+      const ttlMs = behaviour.resultTtlMs ?? DEFAULT_RESULT_TTL_MS;
+      await env.store.putMemo({
+        task,
+        key: resultKey,
+        result: bytes.value,
+        ttlMs,
+        now: env.clock.now(),
+      });
+    }
+    return bytes;
+  } catch (e) {
+    return failureOf(e, env.log);
+  } finally {
+    finished.abort("done");
+    await Promise.all(locks.map((l) => l.unlock().catch(() => undefined)));
+  }
+};
+
+/**
+ * The node's input: its dependencies' results decoded, shaped by its
+ * argument rule over its bound input, then decoded by the task's input
+ * schema. Results that cannot be read are a `CorruptRecord`; an input that
+ * fails the schema an `InvalidInput` (both not retryable).
+ */
+const inputFor = (claim: Claim, handler: BoundHandler): Settled<unknown> => {
+  let input: unknown;
+  try {
+    const results = new Map<number, Settled<unknown>>();
+    claim.deps.forEach((d, i) => {
+      results.set(claim.spec.deps[i]!, d.ok ? { ok: true, value: decode(d.value) } : d);
+    });
+    const { arg, bind, bound } = claim.spec;
+    const upstream = arg === null ? undefined : shapeValue(arg, (n) => results.get(n)!);
+    input = inputOf(bind, bound, upstream);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    return {
+      ok: false,
+      error: fatal(ErrorTag.CorruptRecord, `cannot read this node's upstream results: ${why}`),
+    };
+  }
+  const decoded = decodeWith(handler.task.input, input);
+  return decoded.ok
+    ? { ok: true, value: decoded.value }
+    : {
+        ok: false,
+        error: toErrorInfo(new InvalidInput({ task: claim.spec.task, detail: decoded.detail })),
+      };
+};
+
+/** The context the handler gets; locks it takes are pushed on `locks` for the attempt to unlock. */
+const contextFor = (
+  claim: Claim,
+  env: AttemptEnv,
+  abort: AbortController,
+  locks: HeldLock[],
+): TaskContext => {
+  const timeoutMs = claim.spec.options.timeoutMs;
+  const owner = `${env.workerId}:${claim.runId}:${claim.nodeId}:${claim.token}`;
+  return {
+    runId: claim.runId,
+    nodeId: claim.nodeId,
+    task: claim.spec.task,
+    attempt: claim.attempt,
+    idempotencyKey: `${claim.runId}:${claim.nodeId}`,
+    signal: abort.signal,
+    get log() {
+      return env.log();
+    },
+    progress: async (p) => {
+      const state = await env.store.progress(claim, p);
+      if (state !== "held" && !abort.signal.aborted) abort.abort(leaseEndReason(state));
+      return state;
+    },
+    lock: async (name, lockOpts = {}) => {
+      const held = await acquireLock(env.store, env.clock, {
+        ...lockOpts,
+        name,
+        owner,
+        onLost: (e) => abort.abort(e),
+      });
+      locks.push(held);
+      return held;
+    },
+    ...(timeoutMs === undefined ? {} : { deadline: env.clock.now() + timeoutMs }),
+  };
+};
+
+/** A promise that rejects with the signal's reason once it aborts (at once if it has). */
+const rejectOnAbort = (signal: AbortSignal): Promise<never> => {
+  const p = new Promise<never>((_, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  p.catch(() => undefined); // raced, or left unawaited when the attempt ends first
+  return p;
+};
+
+/** Aborts the attempt with a `Timeout` after `timeoutMs` on `clock`, unless it finished first. */
+const armTimeout = (
+  clock: Clock,
+  timeoutMs: number,
+  abort: AbortController,
+  finished: AbortSignal,
+): void => {
+  void clock.sleep(timeoutMs, finished).then(() => {
+    if (!finished.aborted) abort.abort(new Timeout({ timeoutMs }));
+  });
+};
+
+/**
+ * The handler's output encoded by the output schema, then as msgpack; a
+ * value the schema refuses, or one it let through that the codec cannot
+ * store (not plain data, a cycle, a huge bigint), is an `InvalidOutput`.
+ */
+const outputOf = (handler: BoundHandler, out: unknown): Settled<Uint8Array, InvalidOutput> => {
+  const task = handler.task.name;
+  const encoded = encodeWith(handler.task.output, out);
+  if (!encoded.ok) {
+    const detail = `does not match its output schema: ${encoded.detail} (got ${preview(out)})`;
+    return { ok: false, error: new InvalidOutput({ task, detail }) };
+  }
+  try {
+    return { ok: true, value: encode(encoded.value) };
+  } catch (e) {
+    const detail =
+      e instanceof InvalidOutput
+        ? e.detail
+        : `cannot be encoded: ${e instanceof Error ? e.message : String(e)}`;
+    return { ok: false, error: new InvalidOutput({ task, detail, cause: e }) };
+  }
+};
+
+/**
+ * What a handler (or the attempt around it) threw, as a failure to report:
+ * its `ErrorInfo`, and the delay a `TaskFailure` asks for. A negative delay
+ * is 0 (retry at once); a non-finite one (`NaN`, `Infinity`: a Retry-After
+ * header that did not parse) is dropped with a warning, so that the
+ * policy's backoff applies.
+ */
+const failureOf = (e: unknown, log: () => Logger): AttemptResult => {
+  const asked = e instanceof TaskFailure ? e.retryAfterMs : undefined;
+  if (asked === undefined) return failWithError(e);
+  if (!Number.isFinite(asked)) {
+    log().warn(
+      { delayMs: String(asked) },
+      "the retry delay a TaskFailure asks for is not a finite number of ms: the retry policy's backoff applies",
+    );
+    return failWithError(e);
+  }
+  return { ok: false, error: toErrorInfo(e), retryAfterMs: Math.max(0, asked) };
+};
+
+/** A short rendering of a value for a message: JSON, at most 200 characters. */
+const preview = (v: unknown): string => {
+  try {
+    return (JSON.stringify(v) ?? String(v)).slice(0, 200);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+};

@@ -1,0 +1,49 @@
+import { compile, group, Schema, SubmitInterrupted, task } from "@weft/core";
+import { type RedisServer, startRedisServer } from "@weft/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RedisStore } from "../src/index.ts";
+
+let server: RedisServer;
+beforeAll(async () => {
+  server = await startRedisServer();
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+const count = task({ name: "count", input: Schema.Int, output: Schema.Int });
+
+describe("a submission interrupted on Redis", () => {
+  it("is a SubmitInterrupted naming the run when the run is discarded between two of its chunks", async () => {
+    const store = await RedisStore.connect(server.url, {
+      prefix: "interrupted",
+      submitChunk: 2,
+      abandonAfterMs: 1_000,
+    });
+    const s = store as unknown as {
+      script: (name: string, keys: string[], args: unknown[]) => Promise<unknown>;
+    };
+    const real = s.script.bind(store);
+    let discarded = false;
+    s.script = async (name, keys, args) => {
+      // before the second chunk lands, maintenance takes the run for abandoned and discards it
+      if (name === "submit" && !String(args[2]).includes("b") && !discarded) {
+        discarded = true;
+        await store.maintain({ now: 5_000, queues: ["default"] });
+      }
+      return real(name, keys, args);
+    };
+    const dag = compile(group(count.si(1), count.si(2), count.si(3), count.si(4), count.si(5)));
+    const err = await store
+      .submit({ runId: "cut", dag, tags: [], idempotencyWindowMs: 0, retentionMs: 60_000, now: 0 })
+      .catch((e: unknown) => e);
+    expect(discarded).toBe(true);
+    expect(err).toBeInstanceOf(SubmitInterrupted);
+    expect(err).toMatchObject({ _tag: "SubmitInterrupted", runId: "cut" });
+    expect((err as Error).message).toBe(
+      "the submission of run cut was interrupted: the run was discarded while it was being written; submit it again",
+    );
+    expect(await store.getRun("cut")).toBeUndefined();
+    await store.close();
+  });
+});
