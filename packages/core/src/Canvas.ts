@@ -218,7 +218,7 @@ export type MemberError = Pick<ErrorInfo, "tag" | "message">;
 export interface Group<In, Out extends ReadonlyArray<unknown>> extends Canvas<In, Out> {
   /**
    * Hands the next step each member's `{ ok, value | error }` instead of
-   * failing the run when a member fails (DESIGN.md §2.5).
+   * failing the run when a member fails (docs/guarantees.md #5).
    */
   settled(): Canvas<In, { readonly [K in keyof Out]: Settled<Out[K], MemberError> }>;
 }

@@ -1,5 +1,5 @@
 /**
- * The node/run state machine, written once (DESIGN.md §3): functions over a
+ * The node/run state machine, written once (docs/lifecycle.md): functions over a
  * run's data that apply a start, a completion, a failure or a cancellation
  * and return the nodes that became ready. They mutate the `RunState` they
  * are given and do no I/O; the in-memory store uses them directly and the

@@ -1,6 +1,6 @@
 /**
  * Retry policy: plain data, persisted with each node, and a pure delay
- * function (DESIGN.md §4). With Celery's settings (`retry_backoff=1`,
+ * function (docs/retries.md). With Celery's settings (`retry_backoff=1`,
  * `retry_backoff_max=600`, `retry_jitter=True`) it reproduces Celery's
  * `min(backoff_max, factor * 2 ** retries)` followed by full jitter
  * `randrange(countdown + 1)`, in milliseconds.

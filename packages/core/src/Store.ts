@@ -1,5 +1,5 @@
 /**
- * The storage contract (DESIGN.md §3): what a store must do for the worker
+ * The storage contract (docs/lifecycle.md): what a store must do for the worker
  * and client runtimes. Stores are the in-memory store (`@weft/testing`) and
  * the Redis store (`@weft/redis`); both pass one conformance suite. Every
  * method takes the caller's clock reading `now` (epoch ms) so a simulation
@@ -250,7 +250,7 @@ export interface Store {
   /** Human-readable name (`memory`, `redis://host:port`). */
   readonly name: string;
   /**
-   * Writes a run atomically (DESIGN.md §2.1) and makes its roots ready.
+   * Writes a run atomically (docs/guarantees.md #1) and makes its roots ready.
    *
    * @throws DuplicateRun when `runId` exists with another fingerprint.
    * @throws IdempotencyConflict when the key names a live run with another fingerprint.
@@ -265,7 +265,7 @@ export interface Store {
   claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>>;
   /**
    * Records a node's result if `claim.token` still holds its lease
-   * (DESIGN.md §2.2) and makes dependents ready; with `nextMax > 0`, leases
+   * (docs/guarantees.md #2) and makes dependents ready; with `nextMax > 0`, leases
    * up to that many of them (on `queues`) to the same worker in the same call.
    */
   complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult>;

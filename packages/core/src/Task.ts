@@ -52,7 +52,7 @@ export interface TaskBehaviour<I> {
   /** How long a result recorded under a result key is reused, ms. Default 24 h. */
   readonly resultTtlMs?: number;
   /**
-   * A lock held around every attempt (DESIGN.md §2.9): its name (or a
+   * A lock held around every attempt (docs/guarantees.md #9): its name (or a
    * function of the input), its ttl in ms (default 30 000, renewed while
    * held) and how long to wait for it in ms (default 10 000).
    */

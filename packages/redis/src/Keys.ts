@@ -1,5 +1,5 @@
 /**
- * Every Redis key Weft uses, built in one place (DESIGN.md §5; the layout is
+ * Every Redis key Weft uses, built in one place (the versioned layout is
  * documented in docs/redis-layout.md). A run's keys and the queue
  * partitions its nodes go to share the shard's hash tag, so every script
  * touches one slot, on a single Redis or a Redis Cluster.

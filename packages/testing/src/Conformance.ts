@@ -1,5 +1,5 @@
 /**
- * The conformance suite every store must pass (STYLE.md: one suite, every
+ * The conformance suite every store must pass (docs/testing.md: one suite, every
  * store). Call it from a vitest file with a factory that returns a fresh,
  * empty store; the suite covers chains, groups, chords, nested canvases,
  * failures and skipped dependents, chord result order, fenced completions,

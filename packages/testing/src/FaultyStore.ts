@@ -1,7 +1,7 @@
 /**
  * A store wrapper that injects delivery faults around a real store, per node
  * and per delivery, and checks the recording guarantees (docs/guarantees.md
- * §2) as it goes: every injected stale completion must be rejected, no node
+ * #2) as it goes: every injected stale completion must be rejected, no node
  * is recorded twice, and a second report under the same lease (a duplicate
  * delivery) is answered as a replay of the first and changes nothing.
  */

@@ -1,6 +1,6 @@
 -- complete: records a node's result if the attempt's fencing token still
--- holds its lease (docs/guarantees.md §2), makes dependents ready in
--- declaration order (§3, §4) and leases up to `nextMax` of them to the same
+-- holds its lease (docs/guarantees.md #2), makes dependents ready in
+-- declaration order (#3, #4) and leases up to `nextMax` of them to the same
 -- worker. Re-sent (the node already succeeded under this token) it changes
 -- nothing and answers the same claims: the dependents this completion
 -- leased, found as those started by this worker at the completion's time

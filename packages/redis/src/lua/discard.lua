@@ -1,5 +1,5 @@
 -- discard: removes a submission abandoned midway (still `pending` past the
--- cutoff): nothing of it ever ran (docs/guarantees.md §1). A committed run is
+-- cutoff): nothing of it ever ran (docs/guarantees.md #1). A committed run is
 -- never in the pending set, so a status it cannot read (a corrupt record)
 -- counts as pending. Safe to repeat: a second call finds nothing to delete.
 -- KEYS: 1 run record, 2 node records, 3 node specs, 4 results, 5 work list, 6 shard pending-submissions

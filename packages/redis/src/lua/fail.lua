@@ -1,7 +1,7 @@
 -- fail: records a failed attempt if its fencing token still holds the lease.
 -- With a retry time the node goes `retrying` (delayed until then); without,
 -- it fails for good: dependents are skipped and the run fails unless the
--- node sits in a settled group (docs/guarantees.md §5). In a cancelled run the
+-- node sits in a settled group (docs/guarantees.md #5). In a cancelled run the
 -- node ends `cancelled`. Re-sent (the node is already retrying, failed or
 -- cancelled under this token) it changes nothing and answers REPLAYED.
 -- KEYS: the uniform run layout (includes/run.lua)

@@ -1,6 +1,6 @@
 -- submit: writes one chunk of a run's nodes; the first chunk creates the run
 -- record (status `pending`, not runnable), the last commits it (status
--- `running`) and enqueues its roots, in bounded steps (docs/guarantees.md §1).
+-- `running`) and enqueues its roots, in bounded steps (docs/guarantees.md #1).
 -- Exactly-once as the caller sees it: the run keeps the fingerprint (`fp`) of
 -- its DAG and the nonce of the call that writes it. A chunk re-sent after a
 -- reconnect (same nonce) writes nothing that matters and answers OK; another
