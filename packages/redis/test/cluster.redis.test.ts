@@ -127,7 +127,8 @@ describe("redis cluster: connecting", () => {
       const hung = await client.submit(hang.si(1));
       await started.reached;
       expect(await client.cancel(hung.runId)).toBe(true);
-      await expect(hung.result({ timeout: 20_000 })).rejects.toThrow();
+      // quiet: the handler has reported its abort, so `why` is set
+      await expect(hung.result({ timeout: 20_000, waitForQuiet: true })).rejects.toThrow();
       expect(why).toMatchObject({ name: "Cancelled" });
       expect(
         await store.acquireLock({ name: "acl", owner: "me", ttlMs: 1_000, now: Date.now() }),
