@@ -189,6 +189,18 @@ export interface WorkerPresence extends WorkerInfo {
   readonly alive: boolean;
 }
 
+/**
+ * A request to take or extend a lock (see `Locks`): the lock's name, the
+ * owner asking (one attempt: worker, run, node and fencing token), the
+ * expiry in ms and the caller's clock reading (epoch ms).
+ */
+export interface LockRequest {
+  readonly name: string;
+  readonly owner: string;
+  readonly ttlMs: number;
+  readonly now: number;
+}
+
 /** A signal the store pushes as soon as it happens (not polled). */
 export type StoreSignal = { readonly kind: "cancelled"; readonly runId: string };
 
@@ -327,21 +339,24 @@ export interface Store {
     opts?: WaitForRunOptions,
   ): Promise<RunRecord | undefined>;
   /**
-   * Acquires lock `name` for `owner` until `now + ttlMs` unless another owner
-   * holds it unexpired; returns the lock's fencing token (it grows with every
-   * acquisition of that name), or `undefined` when the lock is held.
+   * Takes lock `req.name` for `req.owner` until `req.now + req.ttlMs` unless
+   * another owner holds it unexpired (the same owner takes it again); returns
+   * the lock's fencing token (it grows with every acquisition of that name),
+   * or `undefined` when another owner holds it.
    */
-  acquireLock(name: string, owner: string, ttlMs: number, now: number): Promise<number | undefined>;
-  /** Extends a lock still held by `owner` with `token` to `now + ttlMs`; false when it was lost. */
-  renewLock(
-    name: string,
-    owner: string,
-    token: number,
-    ttlMs: number,
-    now: number,
-  ): Promise<boolean>;
-  /** Releases a lock if `owner` with `token` still holds it. */
-  releaseLock(name: string, owner: string, token: number): Promise<void>;
+  acquireLock(req: LockRequest): Promise<number | undefined>;
+  /**
+   * Extends a lock still held by `req.owner` with `req.token` to
+   * `req.now + req.ttlMs`; false when it was lost (expired, or taken by
+   * another owner).
+   */
+  renewLock(req: LockRequest & { readonly token: number }): Promise<boolean>;
+  /** Unlocks a lock if `req.owner` with `req.token` still holds it; otherwise does nothing. */
+  releaseLock(req: {
+    readonly name: string;
+    readonly owner: string;
+    readonly token: number;
+  }): Promise<void>;
   /** The recorded result of task `task` under idempotency key `key`, if recorded and unexpired at `now`. */
   getMemo(task: string, key: string, now: number): Promise<Uint8Array | undefined>;
   /** Records a result under an idempotency key until `now + ttlMs`. */

@@ -489,7 +489,12 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         return state;
       },
       lock: async (name, lockOpts = {}) => {
-        const held = await acquireLock(store, clock, owner, name, lockOpts, (e) => abort.abort(e));
+        const held = await acquireLock(store, clock, {
+          ...lockOpts,
+          name,
+          owner,
+          onLost: (e) => abort.abort(e),
+        });
         locks.push(held);
         return held;
       },
@@ -574,7 +579,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       return { ok: false, error: toErrorInfo(e), ...(delayMs === undefined ? {} : { delayMs }) };
     } finally {
       settled.abort("done");
-      await Promise.all(locks.map((l) => l.release().catch(() => undefined)));
+      await Promise.all(locks.map((l) => l.unlock().catch(() => undefined)));
     }
   };
 

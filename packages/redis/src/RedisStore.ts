@@ -24,6 +24,7 @@ import {
   fingerprint,
   IdempotencyConflict,
   type LeaseState,
+  type LockRequest,
   type MaintainReport,
   type NodeRecord,
   type Progress,
@@ -1030,12 +1031,7 @@ export class RedisStore implements Store {
     return r[0] === 1;
   }
 
-  async acquireLock(
-    name: string,
-    owner: string,
-    ttlMs: number,
-    now: number,
-  ): Promise<number | undefined> {
+  async acquireLock({ name, owner, ttlMs, now }: LockRequest): Promise<number | undefined> {
     const k = lockKeys(this.prefix, name);
     // fencing tokens never go back, even across a failover: a replica has the new one first
     const token = Number(
@@ -1044,18 +1040,26 @@ export class RedisStore implements Store {
     return token > 0 ? token : undefined;
   }
 
-  async renewLock(
-    name: string,
-    owner: string,
-    token: number,
-    ttlMs: number,
-    now: number,
-  ): Promise<boolean> {
+  async renewLock({
+    name,
+    owner,
+    token,
+    ttlMs,
+    now,
+  }: LockRequest & { readonly token: number }): Promise<boolean> {
     const k = lockKeys(this.prefix, name);
     return Number(await this.script("renewlock", [k.lock], [owner, token, ttlMs, now])) === 1;
   }
 
-  async releaseLock(name: string, owner: string, token: number): Promise<void> {
+  async releaseLock({
+    name,
+    owner,
+    token,
+  }: {
+    readonly name: string;
+    readonly owner: string;
+    readonly token: number;
+  }): Promise<void> {
     await this.script("unlock", [lockKeys(this.prefix, name).lock], [owner, token]);
   }
 

@@ -128,7 +128,9 @@ describe("redis cluster: connecting", () => {
       expect(await client.cancel(hung.runId)).toBe(true);
       await expect(hung.result({ timeout: 20_000 })).rejects.toThrow();
       expect(why).toMatchObject({ name: "Cancelled" });
-      expect(await store.acquireLock("acl", "me", 1_000, Date.now())).toBeGreaterThan(0);
+      expect(
+        await store.acquireLock({ name: "acl", owner: "me", ttlMs: 1_000, now: Date.now() }),
+      ).toBeGreaterThan(0);
       expect((await store.listRuns({ limit: 5 })).map((r) => r.id).sort()).toEqual(
         [run.runId, hung.runId].sort(),
       );

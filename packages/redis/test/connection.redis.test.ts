@@ -115,7 +115,9 @@ describe("connecting", () => {
         idempotencyKey: "acl",
       });
       expect(await run.result({ timeout: 20_000 })).toBe(4);
-      expect(await store.acquireLock("acl", "me", 1_000, Date.now())).toBeGreaterThan(0);
+      expect(
+        await store.acquireLock({ name: "acl", owner: "me", ttlMs: 1_000, now: Date.now() }),
+      ).toBeGreaterThan(0);
       expect((await store.listRuns({ limit: 5 })).map((r) => r.id)).toEqual([run.runId]);
       const queued = await createClient(store).submit(unserved.si(5));
       expect(await store.cancel(queued.runId, { now: Date.now() })).toBe(true);

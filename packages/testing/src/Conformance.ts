@@ -1236,26 +1236,40 @@ export const storeConformance = (
 
     it("locks fence: a held lock refuses other owners until it expires; every acquisition gets a greater token", async () => {
       const store = await fresh();
-      const a = await store.acquireLock("printer", "a", 1_000, 0);
+      const a = await store.acquireLock({ name: "printer", owner: "a", ttlMs: 1_000, now: 0 });
       expect(a).toBeGreaterThan(0);
-      expect(await store.acquireLock("printer", "b", 1_000, 500)).toBeUndefined();
-      expect(await store.renewLock("printer", "a", a!, 1_000, 900)).toBe(true); // now held until 1 900
-      expect(await store.acquireLock("printer", "b", 1_000, 1_500)).toBeUndefined();
-      const b = await store.acquireLock("printer", "b", 1_000, 1_900); // expired: b takes it
+      expect(
+        await store.acquireLock({ name: "printer", owner: "b", ttlMs: 1_000, now: 500 }),
+      ).toBeUndefined();
+      expect(
+        await store.renewLock({ name: "printer", owner: "a", token: a!, ttlMs: 1_000, now: 900 }),
+      ).toBe(true); // now held until 1 900
+      expect(
+        await store.acquireLock({ name: "printer", owner: "b", ttlMs: 1_000, now: 1_500 }),
+      ).toBeUndefined();
+      const b = await store.acquireLock({ name: "printer", owner: "b", ttlMs: 1_000, now: 1_900 }); // expired: b takes it
       expect(b).toBeGreaterThan(a!);
-      expect(await store.renewLock("printer", "a", a!, 1_000, 2_000)).toBe(false); // a lost it
-      await store.releaseLock("printer", "a", a!); // a stale release does nothing
-      expect(await store.acquireLock("printer", "c", 1_000, 2_000)).toBeUndefined();
-      await store.releaseLock("printer", "b", b!);
-      expect(await store.acquireLock("printer", "c", 1_000, 2_001)).toBeGreaterThan(b!);
-      expect(await store.acquireLock("scanner", "a", 1_000, 2_001)).toBeGreaterThan(0);
+      expect(
+        await store.renewLock({ name: "printer", owner: "a", token: a!, ttlMs: 1_000, now: 2_000 }),
+      ).toBe(false); // a lost it
+      await store.releaseLock({ name: "printer", owner: "a", token: a! }); // a stale unlock does nothing
+      expect(
+        await store.acquireLock({ name: "printer", owner: "c", ttlMs: 1_000, now: 2_000 }),
+      ).toBeUndefined();
+      await store.releaseLock({ name: "printer", owner: "b", token: b! });
+      expect(
+        await store.acquireLock({ name: "printer", owner: "c", ttlMs: 1_000, now: 2_001 }),
+      ).toBeGreaterThan(b!);
+      expect(
+        await store.acquireLock({ name: "scanner", owner: "a", ttlMs: 1_000, now: 2_001 }),
+      ).toBeGreaterThan(0);
     });
 
     test.prop(
       [
         fc.array(
           fc.record({
-            op: fc.constantFrom("acquire", "renew", "release"),
+            op: fc.constantFrom("acquire", "renew", "unlock"),
             owner: fc.constantFrom("a", "b", "c"),
             ttl: fc.integer({ min: 1, max: 1_000 }),
             advance: fc.integer({ min: 0, max: 600 }),
@@ -1277,7 +1291,7 @@ export const storeConformance = (
           now += o.advance;
           const live = holder && holder.until > now ? holder : undefined;
           if (o.op === "acquire") {
-            const t = await store.acquireLock(name, o.owner, o.ttl, now);
+            const t = await store.acquireLock({ name, owner: o.owner, ttlMs: o.ttl, now });
             expect(t === undefined).toBe(live !== undefined && live.owner !== o.owner);
             if (t !== undefined) {
               expect(t).toBeGreaterThan(last);
@@ -1287,19 +1301,19 @@ export const storeConformance = (
             }
           } else if (o.op === "renew") {
             const t = mine.get(o.owner) ?? 0;
-            const ok = await store.renewLock(name, o.owner, t, o.ttl, now);
+            const ok = await store.renewLock({ name, owner: o.owner, token: t, ttlMs: o.ttl, now });
             expect(ok).toBe(live !== undefined && live.owner === o.owner && live.token === t);
             if (ok) holder = { owner: o.owner, token: t, until: now + o.ttl };
           } else {
             const t = mine.get(o.owner) ?? 0;
-            await store.releaseLock(name, o.owner, t);
+            await store.releaseLock({ name, owner: o.owner, token: t });
             if (holder && holder.owner === o.owner && holder.token === t) holder = undefined;
           }
         }
       },
     );
 
-    it("records a result under a task's idempotency key until it expires", async () => {
+    it("records a result under a task's result key (a memo) until it expires", async () => {
       const store = await fresh();
       expect(await store.getMemo("charge", "order-1", 0)).toBeUndefined();
       await store.putMemo("charge", "order-1", encode({ id: "ch_1" }), 1_000, 0);

@@ -14,6 +14,7 @@ import type {
   ErrorInfo,
   FailOptions,
   LeaseState,
+  LockRequest,
   MaintainReport,
   Progress,
   RunRecord,
@@ -162,27 +163,16 @@ export class FaultyStore implements Store {
     return this.inner.listWorkers(opts);
   }
 
-  acquireLock(
-    name: string,
-    owner: string,
-    ttlMs: number,
-    now: number,
-  ): Promise<number | undefined> {
-    return this.inner.acquireLock(name, owner, ttlMs, now);
+  acquireLock(req: LockRequest): Promise<number | undefined> {
+    return this.inner.acquireLock(req);
   }
 
-  renewLock(
-    name: string,
-    owner: string,
-    token: number,
-    ttlMs: number,
-    now: number,
-  ): Promise<boolean> {
-    return this.inner.renewLock(name, owner, token, ttlMs, now);
+  renewLock(req: LockRequest & { readonly token: number }): Promise<boolean> {
+    return this.inner.renewLock(req);
   }
 
-  releaseLock(name: string, owner: string, token: number): Promise<void> {
-    return this.inner.releaseLock(name, owner, token);
+  releaseLock(req: Parameters<Store["releaseLock"]>[0]): Promise<void> {
+    return this.inner.releaseLock(req);
   }
 
   getMemo(task: string, key: string, now: number): Promise<Uint8Array | undefined> {

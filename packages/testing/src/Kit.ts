@@ -177,14 +177,12 @@ export const checkIdempotent = async <T extends AnyTask, Env>(
     log: pino({ level: "silent" }),
     progress: async () => "held" as const,
     lock: (name, lockOpts) =>
-      acquireLock(
-        locks,
-        liveClock,
-        `idempotency-check:${attempt}`,
+      acquireLock(locks, liveClock, {
+        ...lockOpts,
         name,
-        lockOpts ?? {},
-        () => undefined,
-      ),
+        owner: `idempotency-check:${attempt}`,
+        onLost: () => undefined,
+      }),
   });
   const locks = new MemoryStore();
   const bound = (env: Env) => handle(opts.task, opts.handler(env));

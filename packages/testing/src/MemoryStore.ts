@@ -25,6 +25,7 @@ import {
   fingerprint,
   IdempotencyConflict,
   type LeaseState,
+  type LockRequest,
   liveClock,
   type MaintainReport,
   maxStallsOf,
@@ -457,12 +458,7 @@ export class MemoryStore implements Store {
     return true;
   }
 
-  async acquireLock(
-    name: string,
-    owner: string,
-    ttlMs: number,
-    now: number,
-  ): Promise<number | undefined> {
+  async acquireLock({ name, owner, ttlMs, now }: LockRequest): Promise<number | undefined> {
     const held = this.locks.get(name);
     if (held && held.until > now && held.owner !== owner) return undefined;
     const token = (this.fences.get(name) ?? 0) + 1;
@@ -471,22 +467,21 @@ export class MemoryStore implements Store {
     return token;
   }
 
-  async renewLock(
-    name: string,
-    owner: string,
-    token: number,
-    ttlMs: number,
-    now: number,
-  ): Promise<boolean> {
-    const held = this.locks.get(name);
-    if (!held || held.owner !== owner || held.token !== token || held.until <= now) return false;
-    held.until = now + ttlMs;
+  async renewLock(req: LockRequest & { readonly token: number }): Promise<boolean> {
+    const held = this.locks.get(req.name);
+    if (!held || held.owner !== req.owner || held.token !== req.token || held.until <= req.now)
+      return false;
+    held.until = req.now + req.ttlMs;
     return true;
   }
 
-  async releaseLock(name: string, owner: string, token: number): Promise<void> {
-    const held = this.locks.get(name);
-    if (held && held.owner === owner && held.token === token) this.locks.delete(name);
+  async releaseLock(req: {
+    readonly name: string;
+    readonly owner: string;
+    readonly token: number;
+  }): Promise<void> {
+    const held = this.locks.get(req.name);
+    if (held && held.owner === req.owner && held.token === req.token) this.locks.delete(req.name);
   }
 
   async getMemo(task: string, key: string, now: number): Promise<Uint8Array | undefined> {
