@@ -38,6 +38,16 @@ export const TERMINAL: ReadonlySet<NodeState> = new Set([
 ]);
 
 /**
+ * Statuses a run never leaves: it ended (`waitForRun` resolves). Nodes that
+ * were running may still be finishing; `finishedAt` says when every node ended.
+ */
+export const TERMINAL_RUN_STATUSES: ReadonlySet<RunStatus> = new Set([
+  "succeeded",
+  "failed",
+  "cancelled",
+]);
+
+/**
  * Progress reported by a running handler (`ctx.progress`): `current` a
  * finite number, `total` a finite number ≥ 0, `message` at most
  * {@link MAX_PROGRESS_MESSAGE} characters; every store refuses anything else

@@ -153,9 +153,12 @@ export interface FailOptions {
  * `reason` is `"stale"` when the lease was lost, `"cancelled"` when the run
  * was cancelled (the node ends `cancelled`; no result is recorded).
  */
-export type SettleResult =
+export type ReportResult =
   | { readonly ok: true; readonly next: ReadonlyArray<Claim>; readonly replayed?: boolean }
   | { readonly ok: false; readonly reason: "stale" | "cancelled" };
+
+/** The former name of {@link ReportResult} (H11-core renames its users; then this alias goes). */
+export type SettleResult = ReportResult;
 
 /** A lease's state after a heartbeat. */
 export type LeaseState = "held" | "lost" | "cancelled";
@@ -248,9 +251,9 @@ export interface Store {
    * (DESIGN.md §2.2) and makes dependents ready; with `nextMax > 0`, leases
    * up to that many of them (on `queues`) to the same worker in the same call.
    */
-  complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult>;
+  complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult>;
   /** Records a failed attempt: `retryAt` schedules a retry, `null` fails the node for good. */
-  fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<SettleResult>;
+  fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult>;
   /**
    * Extends leases; reports for each claim whether it is still held, lost, or
    * its run was cancelled. `"lost"` means the store answered that the claim's

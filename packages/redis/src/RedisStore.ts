@@ -28,14 +28,15 @@ import {
   type MaintainReport,
   type NodeRecord,
   type Progress,
+  type ReportResult,
   RunNotFound,
   type RunRecord,
   type RunSnapshot,
-  type SettleResult,
   type Store,
   type StoreSignal,
   type Submission,
   type SubmitResult,
+  TERMINAL_RUN_STATUSES,
   type WaitForRunOptions,
   type WorkerInfo,
   type WorkerPresence,
@@ -161,7 +162,6 @@ type Reply = Buffer | number | null | Reply[];
 type Client = Redis | Cluster;
 type Script = (...args: Array<string | number | Buffer | Uint8Array>) => Promise<Reply>;
 
-const FINAL = new Set(["succeeded", "failed", "cancelled"]);
 const str = (r: Reply | undefined): string => (Buffer.isBuffer(r) ? r.toString() : String(r));
 
 /** Due retries a claim promotes per queue before popping. */
@@ -660,7 +660,7 @@ export class RedisStore implements Store {
     return parseQueues(await this.redis.hget(s.run(runId).record, "queues")) ?? [];
   }
 
-  async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<SettleResult> {
+  async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult> {
     const s = this.shardOfRun(claim.runId);
     const served = claim.runQueues
       .map((q, i) => (opts.queues.includes(q) ? i + 1 : 0))
@@ -716,7 +716,7 @@ export class RedisStore implements Store {
     return code === "REPLAYED" ? { ok: true, next, replayed: true } : { ok: true, next };
   }
 
-  async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<SettleResult> {
+  async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult> {
     const s = this.shardOfRun(claim.runId);
     const r = (await this.durable(s.tag, "fail", runScriptKeys(s, claim.runId, claim.runQueues), [
       claim.runId,
@@ -1215,7 +1215,7 @@ export class RedisStore implements Store {
         const run = await this.readRunRecord(k.record);
         if (!run) throw new RunNotFound({ runId });
         const quiet = !opts.quiet || run.finishedAt !== undefined;
-        if (FINAL.has(run.status) && quiet) return run;
+        if (TERMINAL_RUN_STATUSES.has(run.status) && quiet) return run;
         const left = deadline - Date.now();
         if (left <= 0 || this.closed) return undefined;
         const res = await conn.xread(
