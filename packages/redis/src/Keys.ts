@@ -120,32 +120,26 @@ export const shardKeys = (prefix: string, shard: number): ShardKeys => {
 };
 
 /**
- * The uniform KEYS list of a run-touching script (see lua/includes/run.lua):
- * ten run and shard keys, then ready, delayed, leases, wake and parked per run queue.
+ * The keys of a run's scripts, by the labels of their definitions
+ * (`Scripts.ts`): the run's hash (as `record`, `nodes`, `specs`, `results`)
+ * and work list, and the shard's keys. A script takes those its definition
+ * names; a run's queues are passed apart (`ShardKeys.queue`).
  */
-export const runScriptKeys = (
-  s: ShardKeys,
-  runId: string,
-  queues: ReadonlyArray<string>,
-): string[] => {
+export const runScriptKeys = (s: ShardKeys, runId: string) => {
   const r = s.run(runId);
-  const keys = [
-    r.record,
-    r.nodes,
-    r.specs,
-    r.results,
-    r.work,
-    s.work,
-    s.events,
-    s.runs,
-    s.tokens,
-    s.seq,
-  ];
-  for (const q of queues) {
-    const k = s.queue(q);
-    keys.push(k.ready, k.delayed, k.leases, k.wake, k.parked);
-  }
-  return keys;
+  return {
+    record: r.record,
+    nodes: r.nodes,
+    specs: r.specs,
+    results: r.results,
+    work: r.work,
+    shardWork: s.work,
+    events: s.events,
+    runs: s.runs,
+    tokens: s.tokens,
+    seq: s.seq,
+    pending: s.pending,
+  } as const;
 };
 
 /** FNV-1a, for spreading run ids and idempotency keys over shards. */

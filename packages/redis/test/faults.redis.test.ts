@@ -26,8 +26,8 @@ import { Redis } from "ioredis";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
-import { shardKeys } from "../src/Keys.ts";
-import { commandName } from "../src/Scripts.ts";
+import { runScriptKeys, shardKeys } from "../src/Keys.ts";
+import { SCRIPTS, sendScript } from "../src/Scripts.ts";
 
 let server: RedisServer;
 let raw: Redis;
@@ -67,6 +67,23 @@ const resend = (store: RedisStore, names: ReadonlyArray<string>) => {
     return real(name, keys, args);
   };
   return first;
+};
+
+/** Sends `start` for node 0 of `runId` (queue `default`) as worker "w" would, and decodes its reply. */
+const startAgain = async (
+  store: RedisStore,
+  prefix: string,
+  runId: string,
+  token: number,
+  now: number,
+) => {
+  const k = shardKeys(prefix, 0);
+  const keys = { ...runScriptKeys(k, runId), leases: k.queue("default").leases };
+  const args = { runId, node: 0, token, worker: "w", now, queue: "default" };
+  const start = SCRIPTS.start;
+  return start.reply(
+    await sendScript(store.redis, "start", start.keyList(keys), start.argList(args)),
+  );
 };
 
 describe("a corrupt record fails only its own node and run", () => {
@@ -388,27 +405,8 @@ describe("a re-sent script is a no-op that answers the same", () => {
     });
     const c = await claimOne(store, 1);
     const before = await store.getRun(runId);
-    const k = shardKeys(prefix, 0);
-    const r = k.run(runId);
-    const start = (
-      store.redis as unknown as Record<string, (...a: unknown[]) => Promise<Buffer[]>>
-    )[`${commandName("start")}Buffer`]!;
-    const again = await start.call(
-      store.redis,
-      r.record,
-      r.nodes,
-      r.specs,
-      r.results,
-      k.queue("default").leases,
-      runId,
-      0,
-      c.token,
-      "w",
-      1,
-      "default",
-    );
-    expect(String(again[0])).toBe("OK");
-    expect([Number(again[1]), Number(again[2])]).toEqual([c.attempt, c.stalls]);
+    const again = await startAgain(store, prefix, runId, c.token, 1);
+    expect(again).toMatchObject({ code: "OK", attempt: c.attempt, stalls: c.stalls });
     expect(await store.getRun(runId)).toEqual(before);
     expect(before!.nodes[0]).toMatchObject({
       state: "running",
@@ -489,7 +487,7 @@ describe("a re-sent script is a no-op that answers the same", () => {
     });
     const first = resend(store, ["cancel"]);
     expect(await store.cancel(runId, { now: 1 })).toBe(true);
-    expect((first.get("cancel")![0] as number[])[0]).toBe(1);
+    expect(String((first.get("cancel")![0] as Buffer[])[0])).toBe("OK");
     const snap = (await store.getRun(runId))!;
     expect(snap.run).toMatchObject({ status: "cancelled", ended: 2, finishedAt: 1 });
     // a new call is a new request: the run had already ended
@@ -498,7 +496,7 @@ describe("a re-sent script is a no-op that answers the same", () => {
     await store.close();
   });
 
-  it("release, drain, discard and stallout: repeated, they change nothing more", async () => {
+  it("release, drain, discard and start (stalling a node out): repeated, they change nothing more", async () => {
     const prefix = `resend${++n}`;
     // a budget of one item per call: every cascade goes on in `drain`
     const store = await RedisStore.connect(server.url, {
@@ -520,13 +518,13 @@ describe("a re-sent script is a no-op that answers the same", () => {
       retentionMs: 60_000,
       now: 0,
     });
-    resend(store, ["release", "drain", "discard", "stallout"]);
+    resend(store, ["release", "drain", "discard"]);
     const c = await claimOne(store, 1);
     await store.release(c, { now: 2 });
     const released = (await store.getRun(runId))!;
     expect(released.nodes[0]).toMatchObject({ state: "queued", attempts: 0 });
     expect(released.nodes[0]!.history.map((h) => h.outcome)).toEqual(["released"]);
-    // a stall over maxStalls 0: stallout runs (twice) and fails the node once
+    // a stall over maxStalls 0: start fails the node (its cascade drained, twice)
     await claimOne(store, 3);
     await store.maintain({ now: 20_000, queues: ["default"] });
     expect(await claimOne(store, 20_001)).toBeUndefined();
@@ -535,6 +533,10 @@ describe("a re-sent script is a no-op that answers the same", () => {
     expect(stalled.nodes[0]!.history.map((h) => h.outcome)).toEqual(["released", "stalled"]);
     expect(stalled.run).toMatchObject({ status: "failed", ended: 4 });
     expect(await raw.llen(shardKeys(prefix, 0).run(runId).work)).toBe(0);
+    // that start, re-sent: the same answer (its cascade already drained), nothing changed
+    const again = await startAgain(store, prefix, runId, stalled.nodes[0]!.token!, 20_001);
+    expect(again).toEqual({ code: "STALLED_OUT", more: false, runQueues: ["default"] });
+    expect(await store.getRun(runId)).toEqual(stalled);
     // a submission that died before its commit, discarded (twice) by maintenance
     const s = internals(store);
     const real = s.script;
