@@ -480,9 +480,7 @@ export const SCRIPTS = {
 export type ScriptName = keyof typeof SCRIPTS;
 
 /** Every script's definition (for code that walks them all). */
-export const SCRIPT_LIST: ReadonlyArray<
-  ScriptSpec<string, Readonly<Record<string, ArgKind>>, ReplyCode, unknown, boolean>
-> = Object.values(SCRIPTS);
+export const SCRIPT_LIST: ReadonlyArray<AnyScriptSpec> = Object.values(SCRIPTS);
 
 const LUA = join(dirname(fileURLToPath(import.meta.url)), "lua");
 const INCLUDE = /^--@include (\w+)$/gm;
@@ -505,26 +503,25 @@ const includeSource = (name: string): string =>
 const luaString = (s: string): string => JSON.stringify(s);
 
 /** The Lua bindings of a definition (see the module's docstring). */
-const bindings = (
-  spec: ScriptSpec<string, Readonly<Record<string, ArgKind>>, ReplyCode, unknown, boolean>,
-): string => {
+const bindings = (spec: AnyScriptSpec): string => {
   const keys = spec.keys.map((label, i) => `${label} = KEYS[${i + 1}]`);
   const args: string[] = [];
   let list: { label: string; from: number } | undefined;
   Object.entries(spec.argv).forEach(([label, kind], i) => {
+    const at = `ARGV[${i + 1}]`;
     if (kind === "list") list = { label, from: i + 1 };
-    else
-      args.push(`${label} = ${kind === "number" ? `tonumber(ARGV[${i + 1}])` : `ARGV[${i + 1}]`}`);
+    else args.push(`${label} = ${kind === "number" ? `tonumber(${at})` : at}`);
   });
+  if (list) args.push(`${list.label} = {}`);
   const codes = spec.codes.map((c) => `${c} = ${luaString(c)}`);
   const lines = [
     `-- the bindings of script ${spec.name}'s definition (Scripts.ts)`,
-    "local function named(t, what)",
+    "local function named(t, what, note)",
     "  return setmetatable(t, { __index = function(_, label)",
-    `    error("script ${spec.name} has no " .. what .. " " .. tostring(label), 2)`,
+    `    error("script ${spec.name} has no " .. what .. " " .. tostring(label) .. note, 2)`,
     "  end })",
     "end",
-    `local K = named({ ${keys.join(", ")} }, "key")`,
+    `local K = named({ ${keys.join(", ")} }, "key", "")`,
   ];
   if (spec.perQueue) {
     const from = spec.keys.length + 1;
@@ -537,36 +534,49 @@ const bindings = (
     );
   }
   lines.push(
-    `local A = named({ ${[...args, ...(list ? [`${list.label} = {}`] : [])].join(", ")} }, "argument (or not of its kind)")`,
+    `local A = named({ ${args.join(", ")} }, "argument", " (not passed, or not of its kind)")`,
   );
   if (list) {
-    lines.push(
-      `for i = ${list.from}, #ARGV do A.${list.label}[#A.${list.label} + 1] = ARGV[i] end`,
-    );
+    const l = `A.${list.label}`;
+    lines.push(`for i = ${list.from}, #ARGV do ${l}[#${l} + 1] = ARGV[i] end`);
   }
-  lines.push(`local R = named({ ${codes.join(", ")} }, "reply code")`);
+  lines.push(`local R = named({ ${codes.join(", ")} }, "reply code", "")`);
   return lines.join("\n");
 };
 
-/** A script's source: its includes, the bindings of its definition, then `lua/<name>.lua`. */
-const assemble = (
-  spec: ScriptSpec<string, Readonly<Record<string, ArgKind>>, ReplyCode, unknown, boolean>,
-): string => {
-  const body = readFileSync(join(LUA, `${spec.name}.lua`), "utf8");
-  return [
+/** What a definition states, whatever its types (for code that walks every script). */
+export type AnyScriptSpec = ScriptSpec<
+  string,
+  Readonly<Record<string, ArgKind>>,
+  ReplyCode,
+  unknown,
+  boolean
+>;
+
+/**
+ * A script's source as sent to Redis: the includes `body` names, the
+ * bindings of its definition, then `body` (by default `lua/<name>.lua`).
+ * Exported for tests, which assemble probes of the includes.
+ */
+export const assembleScript = (
+  spec: AnyScriptSpec,
+  body: string = readFileSync(join(LUA, `${spec.name}.lua`), "utf8"),
+): string =>
+  [
     `-- weft${LAYOUT_VERSION}_${spec.name}, assembled by Scripts.ts from lua/${spec.name}.lua: do not edit`,
     ...includesOf(body).map((name) => `-- lua/includes/${name}.lua\n${includeSource(name)}`),
     bindings(spec),
     body,
   ].join("\n");
-};
 
 /**
  * Every script's source, read once when this module loads: a process keeps
  * the Lua it started with even if the files are replaced under it (a deploy
  * in place), so its TypeScript and Lua always match.
  */
-const SOURCES: ReadonlyMap<string, string> = new Map(SCRIPT_LIST.map((s) => [s.name, assemble(s)]));
+const SOURCES: ReadonlyMap<string, string> = new Map(
+  SCRIPT_LIST.map((s) => [s.name, assembleScript(s)]),
+);
 
 /** A script's entry in a table built from every definition. */
 const lookUp = <T>(table: ReadonlyMap<string, T>, name: string): T => {

@@ -417,6 +417,57 @@ describe("a re-sent script is a no-op that answers the same", () => {
     await store.close();
   });
 
+  it("start: re-sent after it stalled a node out, its first reply lost: the same answer, the cascade left for drain", async () => {
+    const prefix = `resend${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const { runId } = await store.submit({
+      runId: "stalls",
+      dag: compile(chain(count.si(1).with({ retry: { maxStalls: 0 } }), double.s())),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    await claimOne(store, 1);
+    await store.maintain({ now: 20_000, queues: ["default"] }); // the lease expired: re-delivered
+    // the claim's first round trip alone: the node leased again, not started
+    const k = shardKeys(prefix, 0);
+    const claim = SCRIPTS.claim;
+    const [leased] = claim.reply(
+      await sendScript(
+        store.redis,
+        "claim",
+        claim.keyList({
+          tokens: k.tokens,
+          seq: k.seq,
+          lastClaim: k.lastClaim("w"),
+          queues: [k.queue("default")],
+        }),
+        claim.argList({
+          now: 20_001,
+          max: 1,
+          leaseMs: 10_000,
+          requestId: "",
+          part: 0,
+          promote: 0,
+          tasks: [],
+        }),
+      ),
+    );
+    const lost = await startAgain(store, prefix, runId, leased!.token, 20_001);
+    expect(lost).toEqual({ code: "STALLED_OUT", more: true, runQueues: ["default"] });
+    const stalled = await store.getRun(runId);
+    expect(stalled!.nodes.map((x) => x.state)).toEqual(["failed", "waiting"]);
+    expect(await startAgain(store, prefix, runId, leased!.token, 20_001)).toEqual(lost);
+    expect(await store.getRun(runId)).toEqual(stalled);
+    // nobody drained it: maintenance does, once the work is 5 s old
+    await store.maintain({ now: 30_000, queues: ["default"] });
+    const done = (await store.getRun(runId))!;
+    expect(done.nodes.map((x) => x.state)).toEqual(["failed", "skipped"]);
+    expect(done.run).toMatchObject({ status: "failed", ended: 2 });
+    await store.close();
+  });
+
   it("complete: re-sent, it answers the same next claims and records the result once", async () => {
     const prefix = `resend${++n}`;
     const store = await RedisStore.connect(server.url, { prefix });
