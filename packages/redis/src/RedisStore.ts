@@ -428,7 +428,11 @@ export class RedisStore implements Store {
           named = s.run(idempotencyRun(cur)).record;
         }
       }
-      const keys = { ...this.runKeys(s, runId, queues), idempotency: idem, namedRun: named };
+      // (Object.assign, not a spread: V8 takes a slow path to spread into a literal)
+      const keys = Object.assign(runScriptKeys(s, runId, queues), {
+        idempotency: idem,
+        namedRun: named,
+      });
       let retry = false;
       for (let from = 0; from < nodes.length && !retry; from += this.chunk) {
         const phase = (from === 0 ? "b" : "") + (from + this.chunk >= nodes.length ? "c" : "");
@@ -544,10 +548,20 @@ export class RedisStore implements Store {
     });
     const pipe = this.redis.pipeline();
     for (const it of items) {
+      const r = s.run(it.runId);
       this.pipeScript(
         pipe,
         SCRIPTS.start,
-        { ...runScriptKeys(s, it.runId), leases: s.queue(it.queue).leases },
+        {
+          record: r.record,
+          nodes: r.nodes,
+          specs: r.specs,
+          results: r.results,
+          work: r.work,
+          shardWork: s.work,
+          events: s.events,
+          leases: s.queue(it.queue).leases,
+        },
         {
           runId: it.runId,
           node: it.nodeId,
@@ -653,7 +667,7 @@ export class RedisStore implements Store {
     const listed = parseQueues(await this.redis.hget(s.run(it.runId).record, "queues"));
     const trusted = field !== "queues" && listed?.includes(it.queue) === true;
     const queues = trusted ? listed! : [it.queue];
-    const r = await this.call(SCRIPTS.corrupt, this.runKeys(s, it.runId, queues), {
+    const r = await this.call(SCRIPTS.corrupt, runScriptKeys(s, it.runId, queues), {
       runId: it.runId,
       node: it.nodeId,
       token: it.token,
@@ -680,7 +694,7 @@ export class RedisStore implements Store {
     const r = await this.durable(
       s.tag,
       SCRIPTS.complete,
-      this.runKeys(s, claim.runId, claim.runQueues),
+      runScriptKeys(s, claim.runId, claim.runQueues),
       {
         runId: claim.runId,
         node: claim.nodeId,
@@ -725,7 +739,7 @@ export class RedisStore implements Store {
     const r = await this.durable(
       s.tag,
       SCRIPTS.fail,
-      this.runKeys(s, claim.runId, claim.runQueues),
+      runScriptKeys(s, claim.runId, claim.runQueues),
       {
         runId: claim.runId,
         node: claim.nodeId,
@@ -1044,7 +1058,7 @@ export class RedisStore implements Store {
     // a corrupt queue list: the walk cannot find the queues; nodes left in one are refused when claimed
     const queues = parseQueues(raw) ?? [];
     // one id per call: a re-send of this very cancel answers what the first send did
-    const r = await this.durable(s.tag, SCRIPTS.cancel, this.runKeys(s, runId, queues), {
+    const r = await this.durable(s.tag, SCRIPTS.cancel, runScriptKeys(s, runId, queues), {
       runId,
       now: opts.now,
       budget: this.budget,
@@ -1399,7 +1413,7 @@ export class RedisStore implements Store {
     queues: ReadonlyArray<string>,
     now: number,
   ): Promise<void> {
-    const keys = this.runKeys(s, runId, queues);
+    const keys = runScriptKeys(s, runId, queues);
     while (await this.call(SCRIPTS.drain, keys, { runId, now, budget: this.budget })) {
       // each call does at most `budget` work items
     }
@@ -1507,11 +1521,6 @@ export class RedisStore implements Store {
     args: AI,
   ): void {
     sendScript(pipe, def.name, def.keyList(keys), def.argList(args));
-  }
-
-  /** The keys of a run's scripts (see `runScriptKeys`) with those of its queues. */
-  private runKeys(s: ShardKeys, runId: string, queues: ReadonlyArray<string>) {
-    return { ...runScriptKeys(s, runId), queues: queues.map((q) => s.queue(q)) };
   }
 
   /**

@@ -97,20 +97,23 @@ export class ReplyReader {
   constructor(
     /** The script's name, for errors. */
     readonly script: string,
-    /** The reply's values, its code left out. */
-    readonly values: ReadonlyArray<ReplyValue>,
+    /** The reply. */
+    private readonly values: ReadonlyArray<ReplyValue>,
+    /** Where the values this reader reads start in `values` (after the code). */
+    private readonly start = 0,
   ) {}
 
+  private at(i: number): ReplyValue | undefined {
+    return this.values[this.start + i];
+  }
+
   private wrong(i: number, kind: string): UnexpectedReply {
-    return new UnexpectedReply(
-      this.script,
-      `value ${i + 1} is ${show(this.values[i])}, not ${kind}`,
-    );
+    return new UnexpectedReply(this.script, `value ${i + 1} is ${show(this.at(i))}, not ${kind}`);
   }
 
   /** An integer. */
   int(i: number): number {
-    const v = this.values[i];
+    const v = this.at(i);
     if (typeof v !== "number") throw this.wrong(i, "an integer");
     return v;
   }
@@ -124,7 +127,7 @@ export class ReplyReader {
 
   /** A string. */
   text(i: number): string {
-    const v = this.values[i];
+    const v = this.at(i);
     if (!Buffer.isBuffer(v)) throw this.wrong(i, "a string");
     return v.toString();
   }
@@ -135,7 +138,7 @@ export class ReplyReader {
    * ends the reply.
    */
   bytesOrNull(i: number): Buffer | null {
-    const v = this.values[i];
+    const v = this.at(i);
     if (v === undefined || v === null) return null;
     if (!Buffer.isBuffer(v)) throw this.wrong(i, "bytes");
     return v;
@@ -143,7 +146,7 @@ export class ReplyReader {
 
   /** A nested list. */
   list(i: number): ReadonlyArray<ReplyValue> {
-    const v = this.values[i];
+    const v = this.at(i);
     if (!Array.isArray(v)) throw this.wrong(i, "a list");
     return v;
   }
@@ -155,12 +158,12 @@ export class ReplyReader {
 
   /** The values from position `from` on. */
   rest(from: number): ReadonlyArray<ReplyValue> {
-    return this.values.slice(from);
+    return this.values.slice(this.start + from);
   }
 
   /** How many values the reply has. */
   get length(): number {
-    return this.values.length;
+    return this.values.length - this.start;
   }
 }
 
@@ -179,9 +182,8 @@ export const readReply = <Code extends ReplyCode>(
     throw new UnexpectedReply(script, `${show(raw)} is not a list that starts with a reply code`);
   }
   const text = raw[0].toString();
-  const code = codes.find((c) => c === text);
-  if (code === undefined) {
-    throw new UnexpectedReply(script, `code ${text} is not one of ${codes.join(", ")}`);
+  for (const code of codes) {
+    if (code === text) return { code, reader: new ReplyReader(script, raw, 1) };
   }
-  return { code, reader: new ReplyReader(script, raw.slice(1)) };
+  throw new UnexpectedReply(script, `code ${text} is not one of ${codes.join(", ")}`);
 };

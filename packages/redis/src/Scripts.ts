@@ -7,21 +7,25 @@
  * convention lives:
  *
  * - TypeScript passes keys and arguments by label (`keyList`, `argList` put
- *   them in KEYS and ARGV order) and reads the reply through `reply`.
- * - The Lua reads them by the same labels: every script's source starts with
- *   bindings generated from its definition, `K.<label>` for its keys,
- *   `QUEUES` for the five keys of each queue that follow them (when
- *   `perQueue`), `A.<label>` for its arguments (numbers already converted)
- *   and `R.<CODE>` for its reply codes. Each table raises an error naming a
- *   label the definition does not have, so a script (or an include handed
- *   one of these tables) that reaches for a key it was not given fails
- *   loudly instead of touching another key. No script reads `KEYS` or `ARGV`
+ *   them in KEYS and ARGV order, checking each) and reads the reply through
+ *   `reply`.
+ * - The Lua names them by the same labels: `K.<label>` for a key,
+ *   `A.<label>` for an argument, `R.<CODE>` for a reply code, `QUEUES` for
+ *   the five keys of each queue that follow the labelled keys (when
+ *   `perQueue`). When a source is assembled (once, when this module loads)
+ *   these become locals bound from KEYS and ARGV at the top of the script
+ *   (numbers converted) and the codes' strings, so they cost nothing at run
+ *   time; a label or code the definition does not list stops the assembly.
+ *   A script that hands its keys to includes (a bare `K`) gets them as a
+ *   table that raises an error naming a label the script was not handed,
+ *   so an include that reaches for a key its script lacks fails loudly
+ *   instead of touching another key. No script reads `KEYS` or `ARGV`
  *   itself, and includes read keys only from their parameters (checked by
  *   `test/Scripts.test.ts`).
  *
- * Sources are read once, when this module loads: `--@include <name>` lines
- * (in scripts and in includes) pull in `lua/includes/<name>.lua`, each once,
- * before the bindings, so an include cannot see them. A process keeps the
+ * `--@include <name>` lines (in scripts and in includes) pull in
+ * `lua/includes/<name>.lua`, each once, ahead of the script, so an include
+ * cannot see a script's bindings. Sources are read once: a process keeps the
  * Lua it started with even if the files are replaced under it (a deploy in
  * place), so its TypeScript and Lua always match. Scripts are registered
  * with `defineCommand` under a versioned name (`weft1_<name>`), so two
@@ -131,39 +135,43 @@ const define = <
   const Q extends boolean,
 >(
   spec: ScriptSpec<K, A, C, R, Q>,
-): Script<K, A, C, R, Q> => ({
-  ...spec,
-  keyList: (keys) => {
-    const out = spec.keys.map((label) => keys[label]);
-    if (spec.perQueue) {
+): Script<K, A, C, R, Q> => {
+  const argv = Object.entries(spec.argv);
+  const wrong = (what: string) => new Error(`script ${spec.name}: ${what}`);
+  return {
+    ...spec,
+    keyList: (keys) => {
+      const out: string[] = [];
+      for (const label of spec.keys) {
+        const key: unknown = keys[label];
+        if (typeof key !== "string") throw wrong(`key ${label} is not a key name`);
+        out.push(key);
+      }
+      if (!spec.perQueue) return out;
       const queues: unknown = Reflect.get(keys, "queues");
-      if (!Array.isArray(queues)) throw new Error(`script ${spec.name}: no queue keys given`);
-      for (const q of queues) for (const label of QUEUE_KEYS) out.push(Reflect.get(q, label));
-    }
-    return out;
-  },
-  argList: (args) => {
-    const out: Arg[] = [];
-    for (const label in spec.argv) {
-      const kind = spec.argv[label];
-      const v: unknown = args[label];
-      const ok =
-        kind === "list"
-          ? Array.isArray(v) && v.every(isArg)
-          : kind === "bytes"
-            ? typeof v === "string" || v instanceof Uint8Array
-            : typeof v === kind;
-      if (!ok) throw new Error(`script ${spec.name}: argument ${label} is not of kind ${kind}`);
-      if (Array.isArray(v)) out.push(...v);
-      else if (isArg(v)) out.push(v);
-    }
-    return out;
-  },
-  reply: (raw) => {
-    const { code, reader } = readReply(spec.name, spec.codes, raw);
-    return spec.decode(code, reader);
-  },
-});
+      if (!Array.isArray(queues)) throw wrong("no queue keys given");
+      for (const q of queues) out.push(q.ready, q.delayed, q.leases, q.wake, q.parked);
+      return out;
+    },
+    argList: (args) => {
+      const out: Arg[] = [];
+      for (const [label, kind] of argv) {
+        const v: unknown = Reflect.get(args, label);
+        if (kind === "list" && Array.isArray(v) && v.every(isArg)) out.push(...v);
+        else if (kind === "bytes" && (typeof v === "string" || v instanceof Uint8Array))
+          out.push(v);
+        else if ((kind === "number" || kind === "string") && typeof v === kind && isArg(v))
+          out.push(v);
+        else throw wrong(`argument ${label} is not of kind ${kind}`);
+      }
+      return out;
+    },
+    reply: (raw) => {
+      const { code, reader } = readReply(spec.name, spec.codes, raw);
+      return spec.decode(code, reader);
+    },
+  };
+};
 
 /** `{ code, more }`: a run transition's code, and whether work is left for `drain`. */
 const withMore = <C extends ReplyCode>(code: C, reply: ReplyReader) => ({
@@ -502,27 +510,52 @@ const includeSource = (name: string): string =>
 
 const luaString = (s: string): string => JSON.stringify(s);
 
-/** The Lua bindings of a definition (see the module's docstring). */
-const bindings = (spec: AnyScriptSpec): string => {
-  const keys = spec.keys.map((label, i) => `${label} = KEYS[${i + 1}]`);
-  const args: string[] = [];
-  let list: { label: string; from: number } | undefined;
-  Object.entries(spec.argv).forEach(([label, kind], i) => {
-    const at = `ARGV[${i + 1}]`;
-    if (kind === "list") list = { label, from: i + 1 };
-    else args.push(`${label} = ${kind === "number" ? `tonumber(${at})` : at}`);
+/**
+ * Rewrites the code of a Lua source, leaving its comments and string
+ * literals as they are (`--` comments, `"..."` and `'...'` strings; the
+ * scripts use no long brackets).
+ */
+const rewriteCode = (source: string, rewrite: (code: string) => string): string =>
+  source
+    .split(/(--[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')/)
+    .map((part, i) => (i % 2 === 0 ? rewrite(part) : part))
+    .join("");
+
+/**
+ * A script body with its definition's bindings resolved (see the module's
+ * docstring): `K.<label>` becomes the local `K_<label>`, `A.<label>` the
+ * local `A_<label>`, `R.<CODE>` the string `"<CODE>"`, and the locals are
+ * bound from KEYS and ARGV above it; a bare `K` (handed to includes) is a
+ * table of the keys that raises an error naming a label it lacks. QUEUES
+ * holds the keys of each queue (when `perQueue`).
+ *
+ * @throws Error when the body names a key, argument or reply code its definition lacks.
+ */
+const bind = (spec: AnyScriptSpec, body: string): string => {
+  const missing = (what: string, label: string) =>
+    new Error(`script ${spec.name} uses ${what} ${label}, which its definition does not list`);
+  let handsKeys = false;
+  const code = rewriteCode(body, (part) =>
+    part.replace(
+      /\b([KAR])\b(\.(\w+))?/g,
+      (all, table: string, dotted?: string, label?: string) => {
+        if (table === "K" && dotted === undefined) {
+          handsKeys = true;
+          return all;
+        }
+        if (label === undefined) return all;
+        if (table === "K" && !spec.keys.includes(label)) throw missing("key", label);
+        if (table === "A" && !(label in spec.argv)) throw missing("argument", label);
+        if (table === "R" && !spec.codes.some((c) => c === label))
+          throw missing("reply code", label);
+        return table === "R" ? luaString(label) : `${table}_${label}`;
+      },
+    ),
+  );
+  const lines = [`-- the bindings of script ${spec.name}'s definition (Scripts.ts)`];
+  spec.keys.forEach((label, i) => {
+    lines.push(`local K_${label} = KEYS[${i + 1}]`);
   });
-  if (list) args.push(`${list.label} = {}`);
-  const codes = spec.codes.map((c) => `${c} = ${luaString(c)}`);
-  const lines = [
-    `-- the bindings of script ${spec.name}'s definition (Scripts.ts)`,
-    "local function named(t, what, note)",
-    "  return setmetatable(t, { __index = function(_, label)",
-    `    error("script ${spec.name} has no " .. what .. " " .. tostring(label) .. note, 2)`,
-    "  end })",
-    "end",
-    `local K = named({ ${keys.join(", ")} }, "key", "")`,
-  ];
   if (spec.perQueue) {
     const from = spec.keys.length + 1;
     const fields = QUEUE_KEYS.map((label, j) => `${label} = KEYS[i${j === 0 ? "" : ` + ${j}`}]`);
@@ -533,15 +566,24 @@ const bindings = (spec: AnyScriptSpec): string => {
       "end",
     );
   }
-  lines.push(
-    `local A = named({ ${args.join(", ")} }, "argument", " (not passed, or not of its kind)")`,
-  );
-  if (list) {
-    const l = `A.${list.label}`;
-    lines.push(`for i = ${list.from}, #ARGV do ${l}[#${l} + 1] = ARGV[i] end`);
+  Object.entries(spec.argv).forEach(([label, kind], i) => {
+    const at = `ARGV[${i + 1}]`;
+    if (kind === "list") {
+      lines.push(
+        `local A_${label} = {}`,
+        `for i = ${i + 1}, #ARGV do A_${label}[#A_${label} + 1] = ARGV[i] end`,
+      );
+    } else lines.push(`local A_${label} = ${kind === "number" ? `tonumber(${at})` : at}`);
+  });
+  if (handsKeys) {
+    const keys = spec.keys.map((label) => `${label} = K_${label}`);
+    lines.push(
+      `local K = setmetatable({ ${keys.join(", ")} }, { __index = function(_, label)`,
+      `  error("script ${spec.name} was not handed key " .. tostring(label), 2)`,
+      "end })",
+    );
   }
-  lines.push(`local R = named({ ${codes.join(", ")} }, "reply code", "")`);
-  return lines.join("\n");
+  return [...lines, code].join("\n");
 };
 
 /** What a definition states, whatever its types (for code that walks every script). */
@@ -554,9 +596,11 @@ export type AnyScriptSpec = ScriptSpec<
 >;
 
 /**
- * A script's source as sent to Redis: the includes `body` names, the
- * bindings of its definition, then `body` (by default `lua/<name>.lua`).
+ * A script's source as sent to Redis: the includes `body` names, then
+ * `body` (by default `lua/<name>.lua`) with its definition's bindings.
  * Exported for tests, which assemble probes of the includes.
+ *
+ * @throws Error when the body names a key, argument or reply code its definition lacks.
  */
 export const assembleScript = (
   spec: AnyScriptSpec,
@@ -565,8 +609,7 @@ export const assembleScript = (
   [
     `-- weft${LAYOUT_VERSION}_${spec.name}, assembled by Scripts.ts from lua/${spec.name}.lua: do not edit`,
     ...includesOf(body).map((name) => `-- lua/includes/${name}.lua\n${includeSource(name)}`),
-    bindings(spec),
-    body,
+    bind(spec, body),
   ].join("\n");
 
 /**

@@ -98,6 +98,25 @@ describe("a script's keys and arguments", () => {
     ).toEqual([1, 2, 3, "", 0, 100, "a", "b"]);
   });
 
+  it("refuses a key that is not given before anything is sent", () => {
+    const keys = { leases: "l" } as unknown as { leases: string; record: string };
+    expect(() => SCRIPTS.heartbeat.keyList(keys)).toThrow(
+      "script heartbeat: key record is not a key name",
+    );
+    expect(() =>
+      SCRIPTS.drain.keyList({
+        record: "r",
+        nodes: "r",
+        specs: "r",
+        results: "r",
+        work: "w",
+        shardWork: "s",
+        events: "e",
+        seq: "q",
+      } as unknown as Parameters<typeof SCRIPTS.drain.keyList>[0]),
+    ).toThrow("script drain: no queue keys given");
+  });
+
   it("refuses an argument of the wrong kind before anything is sent", () => {
     const args = { lease: "r#0#1", expiry: "soon" } as unknown as { lease: string; expiry: number };
     expect(() => SCRIPTS.heartbeat.argList(args)).toThrow(

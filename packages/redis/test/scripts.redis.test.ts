@@ -38,32 +38,28 @@ const keys = (() => {
   return [k.record, k.nodes, k.specs, k.results, k.work, k.shardWork];
 })();
 
+const emitBody = [
+  "--@include run",
+  "local M = openRun(K, {}, A.runId, A.now)",
+  'M.status = "running"',
+  "emit(M)",
+  "return { R.OK }",
+].join("\n");
+
 describe("a script's bindings", () => {
   it("an include that needs a key the script was not handed (events, to emit) raises an error naming it", async () => {
-    const body = [
-      "--@include run",
-      "local M = openRun(K, {}, A.runId, A.now)",
-      'M.status = "running"',
-      "emit(M)",
-      "return { R.OK }",
-    ].join("\n");
-    await expect(run(body, keys, ["r1", 1])).rejects.toThrow(/script probe has no key events/);
-    // nothing was written under any other name
+    await expect(run(emitBody, keys, ["r1", 1])).rejects.toThrow(
+      /script probe was not handed key events/,
+    );
+    // nothing was written, under any name
     expect(await raw.keys("*")).toEqual([]);
   });
 
   it("with the key handed, the same include runs", async () => {
     const withEvents: AnyScriptSpec = { ...probe, keys: [...probe.keys, "events"] };
-    const body = [
-      "--@include run",
-      "local M = openRun(K, {}, A.runId, A.now)",
-      'M.status = "running"',
-      "emit(M)",
-      "return { R.OK }",
-    ].join("\n");
     const events = shardKeys("probe", 0).events;
     const reply = await raw.eval(
-      assembleScript(withEvents, body),
+      assembleScript(withEvents, emitBody),
       keys.length + 1,
       ...keys,
       events,
@@ -75,20 +71,30 @@ describe("a script's bindings", () => {
     await raw.del(events);
   });
 
-  it("an argument, a reply code or a key the definition does not name raises an error naming it", async () => {
-    await expect(run("return { R.OK, A.node }", keys, ["r1", 1])).rejects.toThrow(
-      /script probe has no argument node/,
+  it("a key its caller did not pass raises an error naming it when an include reads it", async () => {
+    const body = [
+      "--@include cascade",
+      "local M = openRun(K, {}, A.runId, A.now)",
+      "return { R.OK, endEarly(M, 1) }",
+    ];
+    await expect(run(body.join("\n"), keys.slice(0, 5), ["r1", 1])).rejects.toThrow(
+      /script probe was not handed key shardWork/,
     );
-    await expect(run("return { R.STALE }", keys, ["r1", 1])).rejects.toThrow(
-      /script probe has no reply code STALE/,
+  });
+
+  it("a key, an argument or a reply code the definition does not list is refused when the source is assembled", () => {
+    expect(() => assembleScript(probe, "return { R.STALE }")).toThrow(
+      "script probe uses reply code STALE, which its definition does not list",
     );
-    // a key the definition names but the caller did not pass
-    await expect(run("return { R.OK, K.shardWork }", keys.slice(0, 5), ["r1", 1])).rejects.toThrow(
-      /script probe has no key shardWork/,
+    expect(() => assembleScript(probe, "return { R.OK, A.node }")).toThrow(
+      "script probe uses argument node, which its definition does not list",
     );
-    // a number argument that is not a number
-    await expect(run("return { R.OK, A.now }", keys, ["r1", "soon"])).rejects.toThrow(
-      /script probe has no argument now \(not passed, or not of its kind\)/,
+    expect(() => assembleScript(probe, 'redis.call("XADD", K.events, "*", "a", 1)')).toThrow(
+      "script probe uses key events, which its definition does not list",
+    );
+    // names in comments and strings are text, not bindings
+    expect(assembleScript(probe, '-- R.STALE\nreturn { R.OK, "K.events" }')).toContain(
+      'return { "OK", "K.events" }',
     );
   });
 });
