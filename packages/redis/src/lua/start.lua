@@ -19,7 +19,6 @@
 --   startable: the lease is dropped), {STALLED_OUT, more, queues} (the node failed over
 --   its maxStalls; more: 1 when work is left for `drain`), {CORRUPT, field, why}
 --   (nothing written; the lease is kept for `corrupt`)
---@include cascade
 --@include attempt
 
 local n, token = A.node, A.token
@@ -65,8 +64,8 @@ if st == "r" and not again then
       "): the worker running it died or stopped heartbeating")
     endNode(M, n, r, "f", err)
     if r[TOL] == 0 then failRun(M, n, err) end
-    -- a budget of 0: the cascade is listed for `drain`, which has the run's queues
-    cascade(M, n, {}, 0)
+    -- its cascade is listed for `drain`, which has the run's queues
+    listWork(M, { "D:" .. n .. ":1" })
     saveRun(M)
     return { R.STALLED_OUT, 1, queues }
   end

@@ -41,8 +41,7 @@ local function process(M, stack, ready, budget)
     end
     if budget <= 0 then
       stack[#stack + 1] = item
-      for i = 1, #stack do redis.call("RPUSH", M.k.work, stack[i]) end
-      redis.call("ZADD", M.k.shardWork, M.now, M.id)
+      listWork(M, stack)
       return true
     end
     local kind, a, b = string.match(item, "^(%a):(%d+):?(%d*)$")
@@ -107,11 +106,6 @@ local function process(M, stack, ready, budget)
       if last < M.total - 1 then stack[#stack + 1] = kind .. ":" .. (last + 1) end
     end
   end
-end
-
--- true when the run still has work listed (`drain` continues it). keys: work
-local function moreWork(M)
-  return redis.call("LLEN", M.k.work) > 0
 end
 
 -- node n has ended (the caller ended it): runs the cascade from it, within `budget`;

@@ -73,6 +73,18 @@ local function noteCorruption(M, field)
   end
 end
 
+-- lists work items for `drain`, after any already listed (`drain` takes the last first),
+-- and registers the run in the shard's work set. keys: work, shardWork
+local function listWork(M, items)
+  for i = 1, #items do redis.call("RPUSH", M.k.work, items[i]) end
+  redis.call("ZADD", M.k.shardWork, M.now, M.id)
+end
+
+-- true when the run still has work listed (`drain` continues it). keys: work
+local function moreWork(M)
+  return redis.call("LLEN", M.k.work) > 0
+end
+
 -- keys: nodes
 local function putNode(M, n, r)
   M.cache[n] = r
