@@ -28,3 +28,4 @@ export {
   secretForms,
   urlSecrets,
 } from "./RedisUrl.ts";
+export { UnexpectedReply } from "./Replies.ts";
