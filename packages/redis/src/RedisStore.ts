@@ -428,7 +428,7 @@ export class RedisStore implements Store {
           named = s.run(idempotencyRun(cur)).record;
         }
       }
-      // (Object.assign, not a spread: V8 takes a slow path to spread into a literal)
+      // (Object.assign, not a spread: V8 takes a slow path to spread into a literal; the same below)
       const keys = Object.assign(runScriptKeys(s, runId, queues), {
         idempotency: idem,
         namedRun: named,
@@ -548,20 +548,10 @@ export class RedisStore implements Store {
     });
     const pipe = this.redis.pipeline();
     for (const it of items) {
-      const r = s.run(it.runId);
       this.pipeScript(
         pipe,
         SCRIPTS.start,
-        {
-          record: r.record,
-          nodes: r.nodes,
-          specs: r.specs,
-          results: r.results,
-          work: r.work,
-          shardWork: s.work,
-          events: s.events,
-          leases: s.queue(it.queue).leases,
-        },
+        Object.assign(runScriptKeys(s, it.runId), { leases: s.queue(it.queue).leases }),
         {
           runId: it.runId,
           node: it.nodeId,

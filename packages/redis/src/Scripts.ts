@@ -212,6 +212,9 @@ const leaseState = (code: "OK" | "STALE" | "CANCELLED"): LeaseState =>
 
 const RUN_HASH = ["record", "nodes", "specs", "results"] as const;
 
+/** The arguments of a script that hands back a leased node (release, park). */
+const LEASED_NODE = { runId: "string", node: "number", token: "number", now: "number" } as const;
+
 /**
  * Every script's definition, by name. The Lua headers list the same keys,
  * arguments and reply codes (checked by `test/Scripts.test.ts`).
@@ -412,7 +415,7 @@ export const SCRIPTS = {
     name: "release",
     keys: ["nodes", "results", "leases", "ready", "wake", "seq"],
     perQueue: false,
-    argv: { runId: "string", node: "number", token: "number", now: "number" },
+    argv: LEASED_NODE,
     codes: ["OK", "STALE", "CORRUPT"],
     decode: (code) => code,
   }),
@@ -420,7 +423,7 @@ export const SCRIPTS = {
     name: "park",
     keys: ["nodes", "leases", "parked", "wake", "seq"],
     perQueue: false,
-    argv: { runId: "string", node: "number", token: "number", now: "number" },
+    argv: LEASED_NODE,
     codes: ["OK", "STALE"],
     decode: (code) => code,
   }),
