@@ -75,13 +75,16 @@ import {
   runFields,
 } from "./Records.ts";
 import { InvalidConnectionOptions, secretForms } from "./RedisUrl.ts";
+import type { ReplyValue } from "./Replies.ts";
 import {
-  commandName,
+  type Arg,
+  asArg,
   defineScripts,
   SCRIPTS,
-  type ScriptName,
+  type ScriptCall,
   scriptSha,
   scriptSource,
+  sendScript,
 } from "./Scripts.ts";
 
 /** Options of the Redis store. */
@@ -161,13 +164,15 @@ export interface ReplicationShortfall {
   readonly timeoutMs: number;
 }
 
-type Reply = Buffer | number | null | Reply[];
 /** A connection: one Redis, or a Redis Cluster client (ioredis gives both the same commands). */
 type Client = Redis | Cluster;
-type Script = (...args: Array<string | number | Buffer | Uint8Array>) => Promise<Reply>;
 
-const str = (r: Reply | undefined): string => (Buffer.isBuffer(r) ? r.toString() : String(r));
-
+/**
+ * How long Redis keeps a lock or a memo past the expiry its writer's clock
+ * gave it (`until`), ms: the key is deleted by Redis's clock, and a skew
+ * between the two clocks must never drop a key its writer still counts on.
+ */
+const EXPIRY_GRACE_MS = 60_000;
 /** Due retries a claim promotes per queue before popping. */
 const PROMOTE_PER_CLAIM = 100;
 /**
@@ -199,11 +204,8 @@ interface Watch {
   readonly waiters: Set<Waiter>;
 }
 
-/** A command argument as ioredis sends bytes: a Buffer (a plain Uint8Array would be sent as text). */
-const asArg = (a: string | number | Uint8Array): string | number | Buffer =>
-  typeof a === "string" || typeof a === "number" || Buffer.isBuffer(a)
-    ? a
-    : Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+/** A claim's lease member in its queue's leases set: "runId#node#token". */
+const leaseMember = (c: Claim): string => `${c.runId}#${c.nodeId}#${c.token}`;
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -430,48 +432,56 @@ export class RedisStore implements Store {
           named = s.run(idempotencyRun(cur)).record;
         }
       }
-      const keys = [...runScriptKeys(s, runId, queues), s.pending, idem, named];
+      // (Object.assign, not a spread: V8 takes a slow path to spread into a literal; the same below)
+      const keys = Object.assign(runScriptKeys(s, runId, queues), {
+        idempotency: idem,
+        namedRun: named,
+      });
       let retry = false;
       for (let from = 0; from < nodes.length && !retry; from += this.chunk) {
-        const part = nodes.slice(from, from + this.chunk);
         const phase = (from === 0 ? "b" : "") + (from + this.chunk >= nodes.length ? "c" : "");
-        const args: Array<string | number | Uint8Array> = [
+        const quadruples: Arg[] = [];
+        for (const n of nodes.slice(from, from + this.chunk))
+          quadruples.push(n.id, encodeNodeRecord(n, queues), encodeSpec(n), encodeDeps(n));
+        const args = {
           runId,
-          sub.now,
+          now: sub.now,
           phase,
-          nodes.length,
-          queues.join(","),
-          JSON.stringify(sub.tags),
-          sub.retentionMs,
-          window,
-          queues.length,
-          this.budget,
-          fp,
+          total: nodes.length,
+          queues: queues.join(","),
+          tags: JSON.stringify(sub.tags),
+          retentionMs: sub.retentionMs,
+          windowMs: window,
+          budget: this.budget,
+          fingerprint: fp,
           nonce,
-          out,
+          output: out,
           seen,
-          sub.idempotencyReuse ?? "return-existing",
-        ];
-        for (const n of part)
-          args.push(n.id, encodeNodeRecord(n, queues), encodeSpec(n), encodeDeps(n));
+          reuse: sub.idempotencyReuse ?? "return-existing",
+          nodes: quadruples,
+        };
         // the commit acknowledges the run: with replicated durability a replica has it first
-        const r = (
-          phase.includes("c")
-            ? await this.durable(s.tag, "submit", keys, args)
-            : await this.script("submit", keys, args)
-        ) as Reply[];
-        const code = str(r[0]);
-        if (code === "RETRY") retry = true;
-        else if (code === "EXISTS") return { runId: str(r[1]), existing: true };
-        else if (code === "CONFLICT")
-          throw new IdempotencyConflict({ key: key!, runId: str(r[1]) });
-        else if (code === "DUPLICATE") throw new DuplicateRun({ runId });
-        else if (code === "GONE")
-          throw new SubmitInterrupted({
-            runId,
-            reason: "the run was discarded while it was being written",
-          });
-        else if (Number(r[1]) === 1) await this.drain(s, runId, queues, sub.now);
+        const r = phase.includes("c")
+          ? await this.durable(s.tag, SCRIPTS.submit, keys, args)
+          : await this.call(SCRIPTS.submit, keys, args);
+        switch (r.code) {
+          case "RETRY":
+            retry = true;
+            break;
+          case "EXISTS":
+            return { runId: r.runId, existing: true };
+          case "CONFLICT":
+            throw new IdempotencyConflict({ key: key!, runId: r.runId });
+          case "DUPLICATE":
+            throw new DuplicateRun({ runId });
+          case "GONE":
+            throw new SubmitInterrupted({
+              runId,
+              reason: "the run was discarded while it was being written",
+            });
+          case "OK":
+            if (r.more) await this.drain(s, runId, queues, sub.now);
+        }
       }
       if (!retry) return { runId, existing: false };
       if (attempt >= 10)
@@ -514,40 +524,48 @@ export class RedisStore implements Store {
     out: Claim[],
     part: number,
   ): Promise<number> {
-    const keys = [s.tokens, s.seq, s.lastClaim(req.workerId)];
-    for (const q of req.queues) {
-      const k = s.queue(q);
-      keys.push(k.ready, k.delayed, k.leases, k.wake, k.parked);
-    }
-    const popped = (await this.script("claim", keys, [
-      req.now,
-      req.max - out.length,
-      req.leaseMs,
-      req.requestId ?? "",
-      part,
-      PROMOTE_PER_CLAIM,
-      ...(req.tasks ?? []),
-    ])) as Reply[];
-    if (popped.length === 0) return 0;
-    const items: Array<{ queue: string; runId: string; nodeId: number; token: number }> = [];
-    for (let i = 0; i < popped.length; i += 3) {
-      const member = str(popped[i + 1]);
+    const leased = await this.call(
+      SCRIPTS.claim,
+      {
+        tokens: s.tokens,
+        seq: s.seq,
+        lastClaim: s.lastClaim(req.workerId),
+        queues: req.queues.map((q) => s.queue(q)),
+      },
+      {
+        now: req.now,
+        max: req.max - out.length,
+        leaseMs: req.leaseMs,
+        requestId: req.requestId ?? "",
+        part,
+        promote: PROMOTE_PER_CLAIM,
+        tasks: req.tasks ?? [],
+      },
+    );
+    if (leased.length === 0) return 0;
+    const items = leased.map(({ queueIndex, member, token }) => {
       const at = member.lastIndexOf("#");
-      items.push({
-        queue: req.queues[Number(popped[i]) - 1]!,
+      return {
+        queue: req.queues[queueIndex - 1]!,
         runId: member.slice(0, at),
         nodeId: Number(member.slice(at + 1)),
-        token: Number(popped[i + 2]),
-      });
-    }
+        token,
+      };
+    });
     const pipe = this.redis.pipeline();
     for (const it of items) {
-      const r = s.run(it.runId);
       this.pipeScript(
         pipe,
-        "start",
-        [r.record, r.nodes, r.specs, r.results, s.queue(it.queue).leases],
-        [it.runId, it.nodeId, it.token, req.workerId, req.now, it.queue],
+        SCRIPTS.start,
+        Object.assign(runScriptKeys(s, it.runId), { leases: s.queue(it.queue).leases }),
+        {
+          runId: it.runId,
+          node: it.nodeId,
+          token: it.token,
+          worker: req.workerId,
+          now: req.now,
+          queue: it.queue,
+        },
       );
     }
     const results = (await pipe.exec()) ?? [];
@@ -567,7 +585,7 @@ export class RedisStore implements Store {
       const [err, reply] = results[i] ?? [new Error("no reply"), null];
       try {
         if (err) throw err;
-        const claim = await this.started(s, items[i]!, reply as Reply[], req);
+        const claim = await this.started(s, items[i]!, SCRIPTS.start.reply(reply), req);
         if (claim) out.push(claim);
       } catch (e) {
         // one node's trouble never costs the rest of the batch: its lease expires and it is re-delivered
@@ -580,9 +598,10 @@ export class RedisStore implements Store {
   }
 
   /**
-   * What one start reply gives: the claim, or nothing when the node was
-   * refused, stalled out, or found corrupt (its node and run then fail as
-   * `CorruptRecord`, and the rest of the batch runs).
+   * What one start reply gives: the claim, or nothing when the lease was
+   * stale, the node stalled out (its dependents are then drained), or it was
+   * found corrupt (its node and run then fail as `CorruptRecord`, and the
+   * rest of the batch runs).
    */
   private async started(
     s: ShardKeys,
@@ -592,38 +611,35 @@ export class RedisStore implements Store {
       readonly nodeId: number;
       readonly token: number;
     },
-    r: Reply[],
+    r: ReturnType<typeof SCRIPTS.start.reply>,
     req: ClaimRequest,
   ): Promise<Claim | undefined> {
-    const code = str(r[0]);
-    if (code === "OK") {
-      const claim = await this.toClaim(s, {
-        runId: it.runId,
-        nodeId: it.nodeId,
-        token: it.token,
-        attempt: Number(r[1]),
-        stalls: Number(r[2]),
-        spec: r[3] as Buffer,
-        runQueues: str(r[4]).split(","),
-        deps: r.slice(5),
-        leaseUntil: req.now + req.leaseMs,
-      });
-      if (!("corrupt" in claim)) return claim;
-      await this.failCorrupt(s, it, `s${it.nodeId}`, claim.corrupt, req.now);
-    } else if (code === "CORRUPT") {
-      await this.failCorrupt(s, it, str(r[1]), str(r[2]), req.now);
-    } else if (code === "STALLED_OUT") {
-      const queues = await this.queuesOf(s, it.runId);
-      const so = (await this.script("stallout", runScriptKeys(s, it.runId, queues), [
-        it.runId,
-        it.nodeId,
-        it.token,
-        req.now,
-        this.budget,
-      ])) as Reply[];
-      if (Number(so[1]) === 1) await this.drain(s, it.runId, queues, req.now);
+    switch (r.code) {
+      case "OK": {
+        const claim = await this.toClaim(s, {
+          runId: it.runId,
+          nodeId: it.nodeId,
+          token: it.token,
+          attempt: r.attempt,
+          stalls: r.stalls,
+          spec: r.spec,
+          runQueues: r.runQueues,
+          deps: r.deps,
+          leaseUntil: req.now + req.leaseMs,
+        });
+        if (!("corrupt" in claim)) return claim;
+        await this.failCorrupt(s, it, `s${it.nodeId}`, claim.corrupt, req.now);
+        return undefined;
+      }
+      case "CORRUPT":
+        await this.failCorrupt(s, it, r.field, r.why, req.now);
+        return undefined;
+      case "STALLED_OUT":
+        if (r.more) await this.drain(s, it.runId, r.runQueues, req.now);
+        return undefined;
+      case "STALE":
+        return undefined;
     }
-    return undefined;
   }
 
   /**
@@ -647,18 +663,18 @@ export class RedisStore implements Store {
     const listed = parseQueues(await this.redis.hget(s.run(it.runId).record, "queues"));
     const trusted = field !== "queues" && listed?.includes(it.queue) === true;
     const queues = trusted ? listed! : [it.queue];
-    const r = (await this.script("corrupt", runScriptKeys(s, it.runId, queues), [
-      it.runId,
-      it.nodeId,
-      it.token,
+    const r = await this.call(SCRIPTS.corrupt, runScriptKeys(s, it.runId, queues), {
+      runId: it.runId,
+      node: it.nodeId,
+      token: it.token,
       now,
       field,
       why,
-      this.budget,
-      queues.indexOf(it.queue) + 1,
-      trusted ? "0" : "1",
-    ])) as Reply[];
-    if (Number(r[1]) === 1) await this.drain(s, it.runId, queues, now);
+      budget: this.budget,
+      queueIndex: queues.indexOf(it.queue) + 1,
+      queueListCorrupt: trusted ? 0 : 1,
+    });
+    if (r.more) await this.drain(s, it.runId, queues, now);
   }
 
   /** A run's queue list as stored; empty when the field is missing or corrupt. */
@@ -671,72 +687,68 @@ export class RedisStore implements Store {
     const served = claim.runQueues
       .map((q, i) => (opts.queues.includes(q) ? i + 1 : 0))
       .filter((i) => i > 0);
-    const r = (await this.durable(
+    const r = await this.durable(
       s.tag,
-      "complete",
+      SCRIPTS.complete,
       runScriptKeys(s, claim.runId, claim.runQueues),
-      [
-        claim.runId,
-        claim.nodeId,
-        claim.token,
+      {
+        runId: claim.runId,
+        node: claim.nodeId,
+        token: claim.token,
         result,
-        opts.now,
-        opts.workerId,
-        opts.nextMax,
-        opts.leaseMs,
-        `,${served.join(",")},`,
-        this.budget,
-      ],
-    )) as Reply[];
-    const code = str(r[0]);
-    if (Number(r[1]) === 1) await this.drain(s, claim.runId, claim.runQueues, opts.now);
-    if (code === "STALE") return { ok: false, reason: "stale" };
-    if (code === "CANCELLED") return { ok: false, reason: "cancelled" };
+        now: opts.now,
+        worker: opts.workerId,
+        nextMax: opts.nextMax,
+        leaseMs: opts.leaseMs,
+        served: `,${served.join(",")},`,
+        budget: this.budget,
+      },
+    );
+    if (r.more) await this.drain(s, claim.runId, claim.runQueues, opts.now);
+    if (r.code !== "OK" && r.code !== "REPLAYED") {
+      return { ok: false, reason: r.code === "STALE" ? "stale" : "cancelled" };
+    }
     const next: Claim[] = [];
-    for (const c of r.slice(2) as Reply[][]) {
-      const [nodeId, token, attempt, stalls, spec, deps] = c as [
-        number,
-        number,
-        number,
-        number,
-        Buffer,
-        Reply[],
-      ];
+    for (const c of r.leased) {
       const got = await this.toClaim(s, {
         runId: claim.runId,
-        nodeId,
-        token,
-        attempt,
-        stalls,
-        spec,
+        nodeId: c.nodeId,
+        token: c.token,
+        attempt: c.attempt,
+        stalls: c.stalls,
+        spec: c.spec,
         runQueues: claim.runQueues,
-        deps,
+        deps: c.deps,
         leaseUntil: opts.now + opts.leaseMs,
       });
       if (!("corrupt" in got)) next.push(got);
       else {
-        const it = { queue: got.queue, runId: claim.runId, nodeId, token };
-        await this.failCorrupt(s, it, `s${nodeId}`, got.corrupt, opts.now);
+        const it = { queue: got.queue, runId: claim.runId, nodeId: c.nodeId, token: c.token };
+        await this.failCorrupt(s, it, `s${c.nodeId}`, got.corrupt, opts.now);
       }
     }
-    return code === "REPLAYED" ? { ok: true, next, replayed: true } : { ok: true, next };
+    return r.code === "REPLAYED" ? { ok: true, next, replayed: true } : { ok: true, next };
   }
 
   async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult> {
     const s = this.shardOfRun(claim.runId);
-    const r = (await this.durable(s.tag, "fail", runScriptKeys(s, claim.runId, claim.runQueues), [
-      claim.runId,
-      claim.nodeId,
-      claim.token,
-      encode(error),
-      opts.now,
-      opts.retryAt ?? -1,
-      this.budget,
-    ])) as Reply[];
-    const code = str(r[0]);
-    if (Number(r[1]) === 1) await this.drain(s, claim.runId, claim.runQueues, opts.now);
-    if (code === "STALE") return { ok: false, reason: "stale" };
-    return code === "REPLAYED" ? { ok: true, next: [], replayed: true } : { ok: true, next: [] };
+    const r = await this.durable(
+      s.tag,
+      SCRIPTS.fail,
+      runScriptKeys(s, claim.runId, claim.runQueues),
+      {
+        runId: claim.runId,
+        node: claim.nodeId,
+        token: claim.token,
+        error: encode(error),
+        now: opts.now,
+        retryAt: opts.retryAt ?? -1,
+        budget: this.budget,
+      },
+    );
+    if (r.more) await this.drain(s, claim.runId, claim.runQueues, opts.now);
+    if (r.code === "STALE") return { ok: false, reason: "stale" };
+    return r.code === "REPLAYED" ? { ok: true, next: [], replayed: true } : { ok: true, next: [] };
   }
 
   /**
@@ -755,9 +767,9 @@ export class RedisStore implements Store {
     const res = await this.pipelineByShard(claims, (pipe, c, s) =>
       this.pipeScript(
         pipe,
-        "heartbeat",
-        [s.queue(c.spec.queue).leases, s.run(c.runId).record],
-        [`${c.runId}#${c.nodeId}#${c.token}`, opts.now + opts.leaseMs],
+        SCRIPTS.heartbeat,
+        { leases: s.queue(c.spec.queue).leases, record: s.run(c.runId).record },
+        { lease: leaseMember(c), expiry: opts.now + opts.leaseMs },
       ),
     );
     // a command that failed for want of Redis (connection lost, timed out, not serving) says
@@ -765,22 +777,35 @@ export class RedisStore implements Store {
     // abort a handler whose lease still holds
     const down = res.find(([err]) => err && classify(err) !== undefined);
     if (down) throw down[0];
-    // any other error is this claim's own (a script error on its keys): its lease cannot be kept
-    return res.map(([err, v]) =>
-      err ? "lost" : v === 2 ? "cancelled" : v === 1 ? "held" : "lost",
-    );
+    // any other error is this claim's own (a script error on its keys, a reply that is not
+    // heartbeat's): its lease cannot be kept
+    return res.map(([err, v]) => {
+      if (err) return "lost";
+      try {
+        return SCRIPTS.heartbeat.reply(v);
+      } catch {
+        return "lost";
+      }
+    });
   }
 
   async release(claim: Claim, opts: { now: number }): Promise<void> {
     const s = this.shardOfRun(claim.runId);
     const q = s.queue(claim.spec.queue);
     const r = s.run(claim.runId);
-    const released = await this.script(
-      "release",
-      [r.record, r.nodes, r.specs, r.results, q.leases, q.ready, q.wake, s.seq],
-      [claim.runId, claim.nodeId, claim.token, opts.now],
+    const released = await this.call(
+      SCRIPTS.release,
+      {
+        nodes: r.nodes,
+        results: r.results,
+        leases: q.leases,
+        ready: q.ready,
+        wake: q.wake,
+        seq: s.seq,
+      },
+      { runId: claim.runId, node: claim.nodeId, token: claim.token, now: opts.now },
     );
-    if (Number(released) === -1) {
+    if (released === "CORRUPT") {
       const it = { queue: claim.spec.queue, ...claim };
       await this.failCorrupt(
         s,
@@ -795,11 +820,16 @@ export class RedisStore implements Store {
   async park(claim: Claim, opts: { now: number }): Promise<void> {
     const s = this.shardOfRun(claim.runId);
     const q = s.queue(claim.spec.queue);
-    const r = s.run(claim.runId);
-    await this.script(
-      "park",
-      [r.record, r.nodes, r.specs, r.results, q.leases, q.parked, q.wake, s.seq],
-      [claim.runId, claim.nodeId, claim.token, opts.now],
+    await this.call(
+      SCRIPTS.park,
+      {
+        nodes: s.run(claim.runId).nodes,
+        leases: q.leases,
+        parked: q.parked,
+        wake: q.wake,
+        seq: s.seq,
+      },
+      { runId: claim.runId, node: claim.nodeId, token: claim.token, now: opts.now },
     );
   }
 
@@ -807,14 +837,11 @@ export class RedisStore implements Store {
     const checked = encode(checkProgress(progress));
     const s = this.shardOfRun(claim.runId);
     const r = s.run(claim.runId);
-    const v = Number(
-      await this.script(
-        "progress",
-        [s.queue(claim.spec.queue).leases, r.results, r.record],
-        [`${claim.runId}#${claim.nodeId}#${claim.token}`, claim.nodeId, checked],
-      ),
+    return this.call(
+      SCRIPTS.progress,
+      { leases: s.queue(claim.spec.queue).leases, results: r.results, record: r.record },
+      { lease: leaseMember(claim), node: claim.nodeId, progress: checked },
     );
-    return v === 2 ? "cancelled" : v === 1 ? "held" : "lost";
   }
 
   async nextDueAt(queues: ReadonlyArray<string>): Promise<number | undefined> {
@@ -935,19 +962,25 @@ export class RedisStore implements Store {
     const pipe = this.redis.pipeline();
     for (const q of opts.queues) {
       const k = s.queue(q);
+      const sweep = { now: opts.now, limit: this.budget };
       this.pipeScript(
         pipe,
-        "promote",
-        [k.delayed, k.ready, k.wake, s.seq],
-        [opts.now, this.budget],
+        SCRIPTS.promote,
+        { delayed: k.delayed, ready: k.ready, wake: k.wake, seq: s.seq },
+        sweep,
       );
-      this.pipeScript(pipe, "reap", [k.leases, k.ready, k.wake, s.seq], [opts.now, this.budget]);
+      this.pipeScript(
+        pipe,
+        SCRIPTS.reap,
+        { leases: k.leases, ready: k.ready, wake: k.wake, seq: s.seq },
+        sweep,
+      );
     }
     const res = (await pipe.exec()) ?? [];
     res.forEach(([err, v], i) => {
       if (err) throw err;
-      if (i % 2 === 0) promoted += Number(v);
-      else redelivered += Number(v);
+      if (i % 2 === 0) promoted += SCRIPTS.promote.reply(v);
+      else redelivered += SCRIPTS.reap.reply(v);
     });
     // leftover work whose owner stopped draining (it died, or lost its connection)
     for (const runId of await this.redis.zrangebyscore(
@@ -964,12 +997,7 @@ export class RedisStore implements Store {
     // submissions that died before their commit
     const cutoff = opts.now - this.abandonAfterMs;
     for (const runId of await this.redis.zrangebyscore(s.pending, "-inf", cutoff, "LIMIT", 0, 10)) {
-      const r = s.run(runId);
-      await this.script(
-        "discard",
-        [r.record, r.nodes, r.specs, r.results, r.work, s.pending],
-        [runId, cutoff],
-      );
+      await this.call(SCRIPTS.discard, runScriptKeys(s, runId), { runId, cutoff });
     }
     return { promoted, redelivered };
   }
@@ -1026,33 +1054,39 @@ export class RedisStore implements Store {
     // a corrupt queue list: the walk cannot find the queues; nodes left in one are refused when claimed
     const queues = parseQueues(raw) ?? [];
     // one id per call: a re-send of this very cancel answers what the first send did
-    const r = (await this.durable(s.tag, "cancel", runScriptKeys(s, runId, queues), [
+    const r = await this.durable(s.tag, SCRIPTS.cancel, runScriptKeys(s, runId, queues), {
       runId,
-      opts.now,
-      this.budget,
-      randomUUID(),
-      signalsChannel(this.prefix),
-    ])) as number[];
-    if (r[1] === 1) await this.drain(s, runId, queues, opts.now);
-    return r[0] === 1;
+      now: opts.now,
+      budget: this.budget,
+      requestId: randomUUID(),
+      channel: signalsChannel(this.prefix),
+    });
+    if (r.more) await this.drain(s, runId, queues, opts.now);
+    return r.code === "OK" || r.code === "REPLAYED";
   }
 
   async acquireLock({ name, owner, ttlMs, now }: LockRequest): Promise<number | undefined> {
     const k = lockKeys(this.prefix, name);
     // fencing tokens never go back, even across a failover: a replica has the new one first
-    const token = Number(
-      await this.durable(k.lock, "lock", [k.lock, k.fence], [owner, ttlMs, now]),
+    return this.durable(
+      k.lock,
+      SCRIPTS.lock,
+      { lock: k.lock, fence: k.fence },
+      { owner, ttlMs, now, graceMs: EXPIRY_GRACE_MS },
     );
-    return token > 0 ? token : undefined;
   }
 
   async renewLock({ name, owner, token, ttlMs, now }: LockRenewal): Promise<boolean> {
     const k = lockKeys(this.prefix, name);
-    return Number(await this.script("renewlock", [k.lock], [owner, token, ttlMs, now])) === 1;
+    return this.call(
+      SCRIPTS.renewlock,
+      { lock: k.lock },
+      { owner, token, ttlMs, now, graceMs: EXPIRY_GRACE_MS },
+    );
   }
 
   async releaseLock({ name, owner, token }: LockRelease): Promise<void> {
-    await this.script("unlock", [lockKeys(this.prefix, name).lock], [owner, token]);
+    await this.call(SCRIPTS.unlock, { lock: lockKeys(this.prefix, name).lock }, { owner, token });
   }
 
   async getMemo({ task, key, now }: MemoRequest): Promise<Uint8Array | undefined> {
@@ -1070,7 +1104,7 @@ export class RedisStore implements Store {
     await this.redis
       .multi()
       .hset(k, "until", now + ttlMs, "v", Buffer.from(result))
-      .pexpire(k, ttlMs + 60_000)
+      .pexpire(k, ttlMs + EXPIRY_GRACE_MS)
       .exec();
   }
 
@@ -1356,7 +1390,7 @@ export class RedisStore implements Store {
     now: number,
   ): Promise<void> {
     const keys = runScriptKeys(s, runId, queues);
-    while (Number(await this.script("drain", keys, [runId, now, this.budget])) === 1) {
+    while (await this.call(SCRIPTS.drain, keys, { runId, now, budget: this.budget })) {
       // each call does at most `budget` work items
     }
   }
@@ -1368,10 +1402,14 @@ export class RedisStore implements Store {
    */
   private async toClaim(
     s: ShardKeys,
-    c: Omit<Claim, "spec" | "deps"> & { readonly spec: Buffer; readonly deps: Reply[] },
+    c: Omit<Claim, "spec" | "deps"> & {
+      readonly spec: Buffer | null;
+      readonly deps: ReadonlyArray<ReplyValue>;
+    },
   ): Promise<Claim | { readonly corrupt: string; readonly queue: string }> {
     let spec: DagNode;
     try {
+      if (!c.spec) throw new Error("missing");
       spec = decodeSpec(c.spec);
     } catch (e) {
       return { corrupt: reason(e), queue: await this.leasedQueue(s, c.runId, c.nodeId) };
@@ -1432,25 +1470,31 @@ export class RedisStore implements Store {
     return this.shards[m ? Number(m[1]) % this.shards.length : 0]!;
   }
 
-  private script(
-    name: ScriptName,
-    keys: string[],
-    args: Array<string | number | Uint8Array>,
-  ): Promise<Reply> {
-    const fn = (this.redis as unknown as Record<string, Script>)[`${commandName(name)}Buffer`]!;
-    return fn.call(this.redis, ...(fixedKeys(name) ? [] : [keys.length]), ...keys, ...args);
+  /**
+   * Sends one script (every script call goes through here): its reply as
+   * ioredis gives it, decoded by the caller's definition.
+   */
+  private async script(
+    name: string,
+    keys: ReadonlyArray<string>,
+    argv: ReadonlyArray<Arg>,
+  ): Promise<unknown> {
+    return await sendScript(this.redis, name, keys, argv);
   }
 
-  private pipeScript(
+  /** Runs a script by its definition: keys and arguments by label, a typed result. */
+  private async call<KI, AI, R>(def: ScriptCall<KI, AI, R>, keys: KI, args: AI): Promise<R> {
+    return def.reply(await this.script(def.name, def.keyList(keys), def.argList(args)));
+  }
+
+  /** Adds a script to a pipeline, by its definition; decode its reply with `def.reply`. */
+  private pipeScript<KI, AI, R>(
     pipe: ChainableCommander,
-    name: ScriptName,
-    keys: string[],
-    args: Array<string | number>,
+    def: ScriptCall<KI, AI, R>,
+    keys: KI,
+    args: AI,
   ): void {
-    const fn = (pipe as unknown as Record<string, (...a: Array<string | number>) => unknown>)[
-      `${commandName(name)}Buffer`
-    ]!;
-    fn.call(pipe, ...(fixedKeys(name) ? [] : [keys.length]), ...keys, ...args);
+    sendScript(pipe, def.name, def.keyList(keys), def.argList(args));
   }
 
   /**
@@ -1522,19 +1566,21 @@ export class RedisStore implements Store {
    * every script is safe to run twice, and its second answer says what the
    * first did.
    */
-  private async durable(
+  private async durable<KI, AI, R>(
     tag: string,
-    name: ScriptName,
-    keys: string[],
-    args: Array<string | number | Uint8Array>,
-  ): Promise<Reply> {
-    if (!this.replicated) return this.script(name, keys, args);
+    def: ScriptCall<KI, AI, R>,
+    keys: KI,
+    args: AI,
+  ): Promise<R> {
+    if (!this.replicated) return this.call(def, keys, args);
+    const keyList = def.keyList(keys);
+    const values = def.argList(args).map(asArg);
     let source = false;
     for (let send = 1; ; send++) {
       const pipe = this.redis.pipeline();
-      const values = args.map(asArg);
-      if (source) pipe.callBuffer("eval", scriptSource(name), keys.length, ...keys, ...values);
-      else pipe.callBuffer("evalsha", scriptSha(name), keys.length, ...keys, ...values);
+      if (source)
+        pipe.callBuffer("eval", scriptSource(def.name), keyList.length, ...keyList, ...values);
+      else pipe.callBuffer("evalsha", scriptSha(def.name), keyList.length, ...keyList, ...values);
       const waited = this.waitReplica(pipe, tag);
       let res: Array<[Error | null, unknown]>;
       try {
@@ -1559,7 +1605,7 @@ export class RedisStore implements Store {
         throw failed;
       }
       if (waited) this.replicatedAnswer(tag, res[1]);
-      return reply as Reply;
+      return def.reply(reply);
     }
   }
 
@@ -1632,8 +1678,6 @@ export class RedisStore implements Store {
     return out;
   }
 }
-
-const fixedKeys = (name: ScriptName): boolean => SCRIPTS[name] !== undefined;
 
 /** A registry entry, or `undefined` when it is not a registration (corrupt, or written by something else). */
 const parseRegistration = (json: string): Registration | undefined => {
@@ -1728,7 +1772,7 @@ const placeholderSpec = (id: number): DagNode => ({
   path: [],
 });
 
-const inlineDeps = (deps: Reply[]): DepResult[] => {
+const inlineDeps = (deps: ReadonlyArray<ReplyValue>): DepResult[] => {
   const out: DepResult[] = [];
   for (let i = 1; i < deps.length; i += 2) {
     const v = deps[i + 1] as Buffer;

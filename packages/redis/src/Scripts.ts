@@ -1,89 +1,686 @@
 /**
- * Loads the Lua scripts (one transition per script, `lua/<name>.lua`),
- * inlines `--@include <name>` lines from `lua/includes/`, and registers them
- * on a connection with `defineCommand` under a versioned name
- * (`weft1_<name>`), so two layout versions can share a Redis.
+ * The Lua scripts, one transition each (`lua/<name>.lua`), and their typed
+ * definitions: one per script, naming its keys, its labelled arguments and
+ * the reply codes it may answer, with the decoder that turns a reply into a
+ * typed result (Effect's `Redis.script` in `unstable/persistence`, with
+ * labels on both sides). A definition is the one place a script's calling
+ * convention lives:
+ *
+ * - TypeScript passes keys and arguments by label (`keyList`, `argList` put
+ *   them in KEYS and ARGV order, checking each) and reads the reply through
+ *   `reply`.
+ * - The Lua names them by the same labels: `K.<label>` for a key,
+ *   `A.<label>` for an argument, `R.<CODE>` for a reply code, `QUEUES` for
+ *   the five keys of each queue that follow the labelled keys (when
+ *   `perQueue`). When a source is assembled (once, when this module loads)
+ *   these become locals bound from KEYS and ARGV at the top of the script
+ *   (numbers converted) and the codes' strings, so they cost nothing at run
+ *   time; a label or code the definition does not list stops the assembly.
+ *   A script that hands its keys to includes (a bare `K`) gets them as a
+ *   table that raises an error naming a label the script was not handed,
+ *   so an include that reaches for a key its script lacks fails loudly
+ *   instead of touching another key. No script reads `KEYS` or `ARGV`
+ *   itself, and includes read keys only from their parameters (checked by
+ *   `test/Scripts.test.ts`).
+ *
+ * `--@include <name>` lines (in scripts and in includes) pull in
+ * `lua/includes/<name>.lua`, each once, ahead of the script, so an include
+ * cannot see a script's bindings. Sources are read once: a process keeps the
+ * Lua it started with even if the files are replaced under it (a deploy in
+ * place), so its TypeScript and Lua always match. Scripts are registered
+ * with `defineCommand` under a versioned name (`weft1_<name>`), so two
+ * layout versions can share a Redis.
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { LeaseState } from "@weft/core";
 import type { Cluster, Redis } from "ioredis";
-import { LAYOUT_VERSION } from "./Keys.ts";
+import { LAYOUT_VERSION, type QueueKeys } from "./Keys.ts";
+import { type ReplyCode, type ReplyReader, type ReplyValue, readReply } from "./Replies.ts";
 
-const here = dirname(fileURLToPath(import.meta.url));
+/**
+ * How an argument is passed and read:
+ * - `"string"`, `"bytes"`: a Lua string (`"bytes"` takes a `Uint8Array`, sent as binary);
+ * - `"number"`: a number, which the Lua receives converted (`tonumber`);
+ * - `"list"`: the rest of ARGV, as a Lua list of strings (the last argument only).
+ */
+export type ArgKind = "string" | "number" | "bytes" | "list";
 
-/** Scripts and whether their KEYS count is fixed (number) or given per call (undefined). */
+/** A positional command argument. */
+export type Arg = string | number | Uint8Array;
+
+/** The TypeScript type of an argument of kind `K`. */
+export type ArgOf<K extends ArgKind> = K extends "number"
+  ? number
+  : K extends "string"
+    ? string
+    : K extends "bytes"
+      ? string | Uint8Array
+      : ReadonlyArray<Arg>;
+
+/** A script's keys by label, and the keys of each queue when the script takes them. */
+export type KeysInput<K extends string, Q extends boolean> = {
+  readonly [L in K]: string;
+} & (Q extends true ? { readonly queues: ReadonlyArray<QueueKeys> } : unknown);
+
+/** A script's arguments by label. */
+export type ArgsInput<A extends Readonly<Record<string, ArgKind>>> = {
+  readonly [L in keyof A]: ArgOf<A[L]>;
+};
+
+/** What a definition states. */
+interface ScriptSpec<
+  K extends string,
+  A extends Readonly<Record<string, ArgKind>>,
+  C extends ReplyCode,
+  R,
+  Q extends boolean,
+> {
+  /** The file `lua/<name>.lua`, and the name in {@link SCRIPTS}. */
+  readonly name: string;
+  /** Labels of KEYS, in order. */
+  readonly keys: ReadonlyArray<K>;
+  /**
+   * Whether the five keys of each queue (`ready, delayed, leases, wake,
+   * parked`, {@link QUEUE_KEYS}) follow the labelled keys (the Lua's `QUEUES`).
+   */
+  readonly perQueue: Q;
+  /** Labels of ARGV and their kinds, in order (a `"list"` last). */
+  readonly argv: A;
+  /** The reply codes the script may answer. */
+  readonly codes: ReadonlyArray<C>;
+  /** The typed result of a reply with code `code`; raises `UnexpectedReply` through the reader. */
+  decode(code: C, reply: ReplyReader): R;
+}
+
+/** A script's definition: what it states, and how to call it. */
+export interface Script<
+  K extends string,
+  A extends Readonly<Record<string, ArgKind>>,
+  C extends ReplyCode,
+  R,
+  Q extends boolean,
+> extends ScriptSpec<K, A, C, R, Q>,
+    ScriptCall<KeysInput<K, Q>, ArgsInput<A>, R> {}
+
+/** How a store calls a script: keys and arguments by label, a typed result. */
+export interface ScriptCall<KI, AI, R> {
+  /** The script's name (a key of {@link SCRIPTS}). */
+  readonly name: string;
+  /** KEYS, in order. */
+  keyList(keys: KI): string[];
+  /** ARGV, in order (a list argument spread). */
+  argList(args: AI): Arg[];
+  /**
+   * The typed result of a raw reply.
+   *
+   * @throws UnexpectedReply when the reply is not one of this script's.
+   */
+  reply(raw: unknown): R;
+}
+
+/** The keys of one queue, in the order a script takes them. */
+export const QUEUE_KEYS = ["ready", "delayed", "leases", "wake", "parked"] as const;
+
+const isArg = (v: unknown): v is Arg =>
+  typeof v === "string" || typeof v === "number" || v instanceof Uint8Array;
+
+const define = <
+  const K extends string,
+  const A extends Readonly<Record<string, ArgKind>>,
+  const C extends ReplyCode,
+  R,
+  const Q extends boolean,
+>(
+  spec: ScriptSpec<K, A, C, R, Q>,
+): Script<K, A, C, R, Q> => {
+  const argv = Object.entries(spec.argv);
+  const wrong = (what: string) => new Error(`script ${spec.name}: ${what}`);
+  return {
+    ...spec,
+    keyList: (keys) => {
+      const out: string[] = [];
+      for (const label of spec.keys) {
+        const key: unknown = keys[label];
+        if (typeof key !== "string") throw wrong(`key ${label} is not a key name`);
+        out.push(key);
+      }
+      if (!spec.perQueue) return out;
+      const queues: unknown = Reflect.get(keys, "queues");
+      if (!Array.isArray(queues)) throw wrong("no queue keys given");
+      for (const q of queues) out.push(q.ready, q.delayed, q.leases, q.wake, q.parked);
+      return out;
+    },
+    argList: (args) => {
+      const out: Arg[] = [];
+      for (const [label, kind] of argv) {
+        const v: unknown = Reflect.get(args, label);
+        if (kind === "list" && Array.isArray(v) && v.every(isArg)) out.push(...v);
+        else if (kind === "bytes" && (typeof v === "string" || v instanceof Uint8Array))
+          out.push(v);
+        else if ((kind === "number" || kind === "string") && typeof v === kind && isArg(v))
+          out.push(v);
+        else throw wrong(`argument ${label} is not of kind ${kind}`);
+      }
+      return out;
+    },
+    reply: (raw) => {
+      const { code, reader } = readReply(spec.name, spec.codes, raw);
+      return spec.decode(code, reader);
+    },
+  };
+};
+
+/** `{ code, more }`: a run transition's code, and whether work is left for `drain`. */
+const withMore = <C extends ReplyCode>(code: C, reply: ReplyReader) => ({
+  code,
+  more: reply.flag(0),
+});
+
+/** A node leased by a completion (`complete`'s claims), as the script answers it. */
+export interface LeasedNode {
+  readonly nodeId: number;
+  readonly token: number;
+  readonly attempt: number;
+  readonly stalls: number;
+  /** The node's spec; `null` when the run hash has none (then `deps` is empty too). */
+  readonly spec: Buffer | null;
+  /** Dependency results: see `depResults` in `lua/includes/attempt.lua`. */
+  readonly deps: ReadonlyArray<ReplyValue>;
+}
+
+const leasedNodes = (reply: ReplyReader): LeasedNode[] => {
+  const out: LeasedNode[] = [];
+  for (let i = 1; i < reply.length; i++) {
+    const c = reply.sub(i);
+    out.push({
+      nodeId: c.int(0),
+      token: c.int(1),
+      attempt: c.int(2),
+      stalls: c.int(3),
+      spec: c.bytesOrNull(4),
+      deps: c.length > 5 ? c.list(5) : [],
+    });
+  }
+  return out;
+};
+
+const leaseState = (code: "OK" | "STALE" | "CANCELLED"): LeaseState =>
+  code === "OK" ? "held" : code === "CANCELLED" ? "cancelled" : "lost";
+
+const RUN_HASH = ["record", "nodes", "specs", "results"] as const;
+
+/** The arguments of a script that hands back a leased node (release, park). */
+const LEASED_NODE = { runId: "string", node: "number", token: "number", now: "number" } as const;
+
+/**
+ * Every script's definition, by name. The Lua headers list the same keys,
+ * arguments and reply codes (checked by `test/Scripts.test.ts`).
+ */
 export const SCRIPTS = {
-  submit: undefined,
-  claim: undefined,
-  start: 5,
-  stallout: undefined,
-  corrupt: undefined,
-  complete: undefined,
-  fail: undefined,
-  drain: undefined,
-  cancel: undefined,
-  heartbeat: 2,
-  release: 8,
-  park: 8,
-  progress: 3,
-  promote: 4,
-  reap: 4,
-  discard: 6,
-  lock: 2,
-  renewlock: 1,
-  unlock: 1,
+  submit: define({
+    name: "submit",
+    keys: [
+      ...RUN_HASH,
+      "work",
+      "shardWork",
+      "events",
+      "runs",
+      "seq",
+      "pending",
+      "idempotency",
+      "namedRun",
+    ],
+    perQueue: true,
+    argv: {
+      runId: "string",
+      now: "number",
+      phase: "string",
+      total: "number",
+      queues: "string",
+      tags: "string",
+      retentionMs: "number",
+      windowMs: "number",
+      budget: "number",
+      fingerprint: "bytes",
+      nonce: "string",
+      output: "bytes",
+      seen: "bytes",
+      reuse: "string",
+      nodes: "list",
+    },
+    codes: ["OK", "EXISTS", "CONFLICT", "RETRY", "GONE", "DUPLICATE"],
+    decode: (code, reply) =>
+      code === "OK"
+        ? withMore(code, reply)
+        : code === "EXISTS" || code === "CONFLICT"
+          ? { code, runId: reply.text(0) }
+          : { code },
+  }),
+  claim: define({
+    name: "claim",
+    keys: ["tokens", "seq", "lastClaim"],
+    perQueue: true,
+    argv: {
+      now: "number",
+      max: "number",
+      leaseMs: "number",
+      requestId: "string",
+      part: "number",
+      promote: "number",
+      tasks: "list",
+    },
+    codes: ["OK"],
+    /** The leased members: the index of the queue (among the request's, 1-based), "runId#node", the token. */
+    decode: (_, reply) => {
+      const out: Array<{ queueIndex: number; member: string; token: number }> = [];
+      for (let i = 0; i + 2 < reply.length; i += 3) {
+        out.push({ queueIndex: reply.int(i), member: reply.text(i + 1), token: reply.int(i + 2) });
+      }
+      return out;
+    },
+  }),
+  start: define({
+    name: "start",
+    keys: [...RUN_HASH, "work", "shardWork", "events", "leases"],
+    perQueue: false,
+    argv: {
+      runId: "string",
+      node: "number",
+      token: "number",
+      worker: "string",
+      now: "number",
+      queue: "string",
+    },
+    codes: ["OK", "STALE", "STALLED_OUT", "CORRUPT"],
+    decode: (code, reply) => {
+      switch (code) {
+        case "OK":
+          return {
+            code,
+            attempt: reply.int(0),
+            stalls: reply.int(1),
+            // a spec that is not there ends the reply (a Lua list stops at nil)
+            spec: reply.bytesOrNull(2),
+            runQueues: (reply.length > 3 ? reply.text(3) : "").split(","),
+            deps: reply.rest(4),
+          };
+        case "STALLED_OUT":
+          return { code, more: reply.flag(0), runQueues: reply.text(1).split(",") };
+        case "CORRUPT":
+          return { code, field: reply.text(0), why: reply.text(1) };
+        default:
+          return { code };
+      }
+    },
+  }),
+  corrupt: define({
+    name: "corrupt",
+    keys: [...RUN_HASH, "work", "shardWork", "events", "seq"],
+    perQueue: true,
+    argv: {
+      runId: "string",
+      node: "number",
+      token: "number",
+      now: "number",
+      field: "string",
+      why: "string",
+      budget: "number",
+      queueIndex: "number",
+      queueListCorrupt: "number",
+    },
+    codes: ["OK", "STALE", "GONE"],
+    decode: (code, reply) => (code === "OK" ? withMore(code, reply) : { code, more: false }),
+  }),
+  complete: define({
+    name: "complete",
+    keys: [...RUN_HASH, "work", "shardWork", "events", "tokens", "seq"],
+    perQueue: true,
+    argv: {
+      runId: "string",
+      node: "number",
+      token: "number",
+      result: "bytes",
+      now: "number",
+      worker: "string",
+      nextMax: "number",
+      leaseMs: "number",
+      served: "string",
+      budget: "number",
+    },
+    codes: ["OK", "REPLAYED", "STALE", "CANCELLED"],
+    decode: (code, reply) =>
+      code === "OK" || code === "REPLAYED"
+        ? { ...withMore(code, reply), leased: leasedNodes(reply) }
+        : withMore(code, reply),
+  }),
+  fail: define({
+    name: "fail",
+    keys: [...RUN_HASH, "work", "shardWork", "events", "seq"],
+    perQueue: true,
+    argv: {
+      runId: "string",
+      node: "number",
+      token: "number",
+      error: "bytes",
+      now: "number",
+      retryAt: "number",
+      budget: "number",
+    },
+    codes: ["OK", "REPLAYED", "STALE"],
+    decode: withMore,
+  }),
+  drain: define({
+    name: "drain",
+    keys: [...RUN_HASH, "work", "shardWork", "events", "seq"],
+    perQueue: true,
+    argv: { runId: "string", now: "number", budget: "number" },
+    codes: ["OK"],
+    /** Whether work is still left. */
+    decode: (_, reply) => reply.flag(0),
+  }),
+  cancel: define({
+    name: "cancel",
+    keys: [...RUN_HASH, "work", "shardWork", "events", "seq"],
+    perQueue: true,
+    argv: {
+      runId: "string",
+      now: "number",
+      budget: "number",
+      requestId: "string",
+      channel: "string",
+    },
+    codes: ["OK", "REPLAYED", "ENDED", "GONE"],
+    decode: withMore,
+  }),
+  heartbeat: define({
+    name: "heartbeat",
+    keys: ["leases", "record"],
+    perQueue: false,
+    argv: { lease: "string", expiry: "number" },
+    codes: ["OK", "STALE", "CANCELLED"],
+    decode: leaseState,
+  }),
+  progress: define({
+    name: "progress",
+    keys: ["leases", "results", "record"],
+    perQueue: false,
+    argv: { lease: "string", node: "number", progress: "bytes" },
+    codes: ["OK", "STALE", "CANCELLED"],
+    decode: leaseState,
+  }),
+  release: define({
+    name: "release",
+    keys: ["nodes", "results", "leases", "ready", "wake", "seq"],
+    perQueue: false,
+    argv: LEASED_NODE,
+    codes: ["OK", "STALE", "CORRUPT"],
+    decode: (code) => code,
+  }),
+  park: define({
+    name: "park",
+    keys: ["nodes", "leases", "parked", "wake", "seq"],
+    perQueue: false,
+    argv: LEASED_NODE,
+    codes: ["OK", "STALE"],
+    decode: (code) => code,
+  }),
+  promote: define({
+    name: "promote",
+    keys: ["delayed", "ready", "wake", "seq"],
+    perQueue: false,
+    argv: { now: "number", limit: "number" },
+    codes: ["OK"],
+    /** How many retries were made ready. */
+    decode: (_, reply) => reply.int(0),
+  }),
+  reap: define({
+    name: "reap",
+    keys: ["leases", "ready", "wake", "seq"],
+    perQueue: false,
+    argv: { now: "number", limit: "number" },
+    codes: ["OK"],
+    /** How many nodes were re-delivered. */
+    decode: (_, reply) => reply.int(0),
+  }),
+  discard: define({
+    name: "discard",
+    keys: [...RUN_HASH, "work", "pending"],
+    perQueue: false,
+    argv: { runId: "string", cutoff: "number" },
+    codes: ["OK", "KEPT"],
+    decode: (code) => code,
+  }),
+  lock: define({
+    name: "lock",
+    keys: ["lock", "fence"],
+    perQueue: false,
+    argv: { owner: "string", ttlMs: "number", now: "number", graceMs: "number" },
+    codes: ["OK", "LOCKED"],
+    /** The fencing token, or `undefined` when another owner holds the lock. */
+    decode: (code, reply) => (code === "OK" ? reply.int(0) : undefined),
+  }),
+  renewlock: define({
+    name: "renewlock",
+    keys: ["lock"],
+    perQueue: false,
+    argv: {
+      owner: "string",
+      token: "number",
+      ttlMs: "number",
+      now: "number",
+      graceMs: "number",
+    },
+    codes: ["OK", "STALE"],
+    /** Whether the lock is still held. */
+    decode: (code) => code === "OK",
+  }),
+  unlock: define({
+    name: "unlock",
+    keys: ["lock"],
+    perQueue: false,
+    argv: { owner: "string", token: "number" },
+    codes: ["OK", "STALE"],
+    decode: (code) => code,
+  }),
 } as const;
 
-/** A script name. */
+/** A script's name. */
 export type ScriptName = keyof typeof SCRIPTS;
 
-const load = (name: string): string => {
-  const raw = readFileSync(join(here, "lua", `${name}.lua`), "utf8");
-  return raw.replace(/^--@include (\w+)$/gm, (_, inc: string) =>
-    readFileSync(join(here, "lua", "includes", `${inc}.lua`), "utf8"),
-  );
+/** Every script's definition (for code that walks them all). */
+export const SCRIPT_LIST: ReadonlyArray<AnyScriptSpec> = Object.values(SCRIPTS);
+
+const LUA = join(dirname(fileURLToPath(import.meta.url)), "lua");
+const INCLUDE = /^--@include (\w+)$/gm;
+
+/** The includes a source names, each once, every include after those it names itself. */
+const includesOf = (source: string, into: string[] = [], path: string[] = []): string[] => {
+  for (const [, name] of source.matchAll(INCLUDE)) {
+    if (path.includes(name!))
+      throw new Error(`lua includes form a cycle: ${[...path, name].join(" → ")}`);
+    if (into.includes(name!)) continue;
+    includesOf(includeSource(name!), into, [...path, name!]);
+    into.push(name!);
+  }
+  return into;
 };
+
+const includeSource = (name: string): string =>
+  readFileSync(join(LUA, "includes", `${name}.lua`), "utf8");
+
+const luaString = (s: string): string => JSON.stringify(s);
+
+/**
+ * Rewrites the code of a Lua source, leaving its comments and string
+ * literals as they are (`--` comments, `"..."` and `'...'` strings; the
+ * scripts use no long brackets).
+ */
+const rewriteCode = (source: string, rewrite: (code: string) => string): string =>
+  source
+    .split(/(--[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')/)
+    .map((part, i) => (i % 2 === 0 ? rewrite(part) : part))
+    .join("");
+
+/**
+ * A script body with its definition's bindings resolved (see the module's
+ * docstring): `K.<label>` becomes the local `K_<label>`, `A.<label>` the
+ * local `A_<label>`, `R.<CODE>` the string `"<CODE>"`, and the locals are
+ * bound from KEYS and ARGV above it; a bare `K` (handed to includes) is a
+ * table of the keys that raises an error naming a label it lacks. QUEUES
+ * holds the keys of each queue (when `perQueue`).
+ *
+ * @throws Error when the body names a key, argument or reply code its definition lacks.
+ */
+const bind = (spec: AnyScriptSpec, body: string): string => {
+  const missing = (what: string, label: string) =>
+    new Error(`script ${spec.name} uses ${what} ${label}, which its definition does not list`);
+  let handsKeys = false;
+  const code = rewriteCode(body, (part) =>
+    part.replace(
+      /\b([KAR])\b(\.(\w+))?/g,
+      (all, table: string, dotted?: string, label?: string) => {
+        if (table === "K" && dotted === undefined) {
+          handsKeys = true;
+          return all;
+        }
+        if (label === undefined) return all;
+        if (table === "K" && !spec.keys.includes(label)) throw missing("key", label);
+        if (table === "A" && !(label in spec.argv)) throw missing("argument", label);
+        if (table === "R" && !spec.codes.some((c) => c === label))
+          throw missing("reply code", label);
+        return table === "R" ? luaString(label) : `${table}_${label}`;
+      },
+    ),
+  );
+  const lines = [`-- the bindings of script ${spec.name}'s definition (Scripts.ts)`];
+  spec.keys.forEach((label, i) => {
+    lines.push(`local K_${label} = KEYS[${i + 1}]`);
+  });
+  if (spec.perQueue) {
+    const from = spec.keys.length + 1;
+    const fields = QUEUE_KEYS.map((label, j) => `${label} = KEYS[i${j === 0 ? "" : ` + ${j}`}]`);
+    lines.push(
+      "local QUEUES = {}",
+      `for i = ${from}, #KEYS, ${QUEUE_KEYS.length} do`,
+      `  QUEUES[#QUEUES + 1] = { ${fields.join(", ")} }`,
+      "end",
+    );
+  }
+  Object.entries(spec.argv).forEach(([label, kind], i) => {
+    const at = `ARGV[${i + 1}]`;
+    if (kind === "list") {
+      lines.push(
+        `local A_${label} = {}`,
+        `for i = ${i + 1}, #ARGV do A_${label}[#A_${label} + 1] = ARGV[i] end`,
+      );
+    } else lines.push(`local A_${label} = ${kind === "number" ? `tonumber(${at})` : at}`);
+  });
+  if (handsKeys) {
+    const keys = spec.keys.map((label) => `${label} = K_${label}`);
+    lines.push(
+      `local K = setmetatable({ ${keys.join(", ")} }, { __index = function(_, label)`,
+      `  error("script ${spec.name} was not handed key " .. tostring(label), 2)`,
+      "end })",
+    );
+  }
+  return [...lines, code].join("\n");
+};
+
+/** What a definition states, whatever its types (for code that walks every script). */
+export type AnyScriptSpec = ScriptSpec<
+  string,
+  Readonly<Record<string, ArgKind>>,
+  ReplyCode,
+  unknown,
+  boolean
+>;
+
+/**
+ * A script's source as sent to Redis: the includes `body` names, then
+ * `body` (by default `lua/<name>.lua`) with its definition's bindings.
+ * Exported for tests, which assemble probes of the includes.
+ *
+ * @throws Error when the body names a key, argument or reply code its definition lacks.
+ */
+export const assembleScript = (
+  spec: AnyScriptSpec,
+  body: string = readFileSync(join(LUA, `${spec.name}.lua`), "utf8"),
+): string =>
+  [
+    `-- weft${LAYOUT_VERSION}_${spec.name}, assembled by Scripts.ts from lua/${spec.name}.lua: do not edit`,
+    ...includesOf(body).map((name) => `-- lua/includes/${name}.lua\n${includeSource(name)}`),
+    bind(spec, body),
+  ].join("\n");
 
 /**
  * Every script's source, read once when this module loads: a process keeps
  * the Lua it started with even if the files are replaced under it (a deploy
  * in place), so its TypeScript and Lua always match.
  */
-const SOURCES: Readonly<Record<string, string>> = Object.fromEntries(
-  Object.keys(SCRIPTS).map((name) => [name, load(name)]),
+const SOURCES: ReadonlyMap<string, string> = new Map(
+  SCRIPT_LIST.map((s) => [s.name, assembleScript(s)]),
 );
 
-/** The source of a script with its includes inlined. */
-export const scriptSource = (name: ScriptName): string => SOURCES[name]!;
+/** A script's entry in a table built from every definition. */
+const lookUp = <T>(table: ReadonlyMap<string, T>, name: string): T => {
+  const v = table.get(name);
+  if (v === undefined) throw new Error(`no script ${name}`);
+  return v;
+};
 
-const SHAS: Readonly<Record<string, string>> = Object.fromEntries(
-  Object.entries(SOURCES).map(([name, lua]) => [
-    name,
-    createHash("sha1").update(lua).digest("hex"),
-  ]),
+/** The source of a script as sent to Redis (includes and bindings inlined). */
+export const scriptSource = (name: string): string => lookUp(SOURCES, name);
+
+const SHAS: ReadonlyMap<string, string> = new Map(
+  [...SOURCES].map(([name, lua]) => [name, createHash("sha1").update(lua).digest("hex")]),
 );
 
 /** The SHA-1 of a script's source (its name in Redis's script cache, for EVALSHA). */
-export const scriptSha = (name: ScriptName): string => SHAS[name]!;
+export const scriptSha = (name: string): string => lookUp(SHAS, name);
 
 /** The command name a script is registered under. */
-export const commandName = (name: ScriptName): string => `weft${LAYOUT_VERSION}_${name}`;
+export const commandName = (name: string): string => `weft${LAYOUT_VERSION}_${name}`;
 
 /**
- * Registers every script on `redis`, a single Redis or a Cluster client.
- * ioredis sends a script's source (EVAL) the first time it runs on each
- * connection and its SHA (EVALSHA) afterwards, and sends the source again
- * on NOSCRIPT: a node that never saw a script (a promoted replica, a node
- * added to a cluster, a restarted server) gets it on first use.
+ * Registers every script on `redis`, a single Redis or a Cluster client, its
+ * key count given on each call. ioredis sends a script's source (EVAL) the
+ * first time it runs on each connection and its SHA (EVALSHA) afterwards,
+ * and sends the source again on NOSCRIPT: a node that never saw a script (a
+ * promoted replica, a node added to a cluster, a restarted server) gets it
+ * on first use.
  */
 export const defineScripts = (redis: Redis | Cluster): void => {
-  for (const [name, numberOfKeys] of Object.entries(SCRIPTS)) {
-    const opts =
-      numberOfKeys === undefined
-        ? { lua: scriptSource(name as ScriptName) }
-        : { lua: scriptSource(name as ScriptName), numberOfKeys };
-    redis.defineCommand(commandName(name as ScriptName), opts);
+  for (const s of SCRIPT_LIST) {
+    redis.defineCommand(commandName(s.name), { lua: scriptSource(s.name) });
   }
 };
+
+/**
+ * Sends script `name` on a connection or a pipeline (registered there by
+ * {@link defineScripts}), its reply as ioredis gives it (Buffers): a promise
+ * on a connection, the pipeline itself on a pipeline (the reply comes with
+ * `exec`).
+ *
+ * @throws Error when the script is not registered on `target`.
+ */
+export const sendScript = (
+  target: object,
+  name: string,
+  keys: ReadonlyArray<string>,
+  argv: ReadonlyArray<Arg>,
+): unknown => {
+  const command: unknown = Reflect.get(target, `${commandName(name)}Buffer`);
+  if (typeof command !== "function") {
+    throw new Error(`script ${name} is not registered on this connection`);
+  }
+  return Reflect.apply(command, target, [keys.length, ...keys, ...argv.map(asArg)]);
+};
+
+/** A command argument as ioredis sends bytes: a Buffer (a plain Uint8Array would be sent as text). */
+export const asArg = (a: Arg): string | number | Buffer =>
+  typeof a === "string" || typeof a === "number" || Buffer.isBuffer(a)
+    ? a
+    : Buffer.from(a.buffer, a.byteOffset, a.byteLength);

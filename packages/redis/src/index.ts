@@ -26,3 +26,4 @@ export {
   secretForms,
   urlSecrets,
 } from "./RedisUrl.ts";
+export { UnexpectedReply } from "./Replies.ts";

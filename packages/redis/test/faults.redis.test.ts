@@ -26,8 +26,8 @@ import { Redis } from "ioredis";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
-import { shardKeys } from "../src/Keys.ts";
-import { commandName } from "../src/Scripts.ts";
+import { runScriptKeys, shardKeys } from "../src/Keys.ts";
+import { SCRIPTS, sendScript } from "../src/Scripts.ts";
 
 let server: RedisServer;
 let raw: Redis;
@@ -67,6 +67,23 @@ const resend = (store: RedisStore, names: ReadonlyArray<string>) => {
     return real(name, keys, args);
   };
   return first;
+};
+
+/** Sends `start` for node 0 of `runId` (queue `default`) as worker "w" would, and decodes its reply. */
+const startAgain = async (
+  store: RedisStore,
+  prefix: string,
+  runId: string,
+  token: number,
+  now: number,
+) => {
+  const k = shardKeys(prefix, 0);
+  const keys = { ...runScriptKeys(k, runId), leases: k.queue("default").leases };
+  const args = { runId, node: 0, token, worker: "w", now, queue: "default" };
+  const start = SCRIPTS.start;
+  return start.reply(
+    await sendScript(store.redis, "start", start.keyList(keys), start.argList(args)),
+  );
 };
 
 describe("a corrupt record fails only its own node and run", () => {
@@ -388,27 +405,8 @@ describe("a re-sent script is a no-op that answers the same", () => {
     });
     const c = await claimOne(store, 1);
     const before = await store.getRun(runId);
-    const k = shardKeys(prefix, 0);
-    const r = k.run(runId);
-    const start = (
-      store.redis as unknown as Record<string, (...a: unknown[]) => Promise<Buffer[]>>
-    )[`${commandName("start")}Buffer`]!;
-    const again = await start.call(
-      store.redis,
-      r.record,
-      r.nodes,
-      r.specs,
-      r.results,
-      k.queue("default").leases,
-      runId,
-      0,
-      c.token,
-      "w",
-      1,
-      "default",
-    );
-    expect(String(again[0])).toBe("OK");
-    expect([Number(again[1]), Number(again[2])]).toEqual([c.attempt, c.stalls]);
+    const again = await startAgain(store, prefix, runId, c.token, 1);
+    expect(again).toMatchObject({ code: "OK", attempt: c.attempt, stalls: c.stalls });
     expect(await store.getRun(runId)).toEqual(before);
     expect(before!.nodes[0]).toMatchObject({
       state: "running",
@@ -416,6 +414,57 @@ describe("a re-sent script is a no-op that answers the same", () => {
       stalls: 0,
       token: c.token,
     });
+    await store.close();
+  });
+
+  it("start: re-sent after it stalled a node out, its first reply lost: the same answer, the cascade left for drain", async () => {
+    const prefix = `resend${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const { runId } = await store.submit({
+      runId: "stalls",
+      dag: compile(chain(count.si(1).with({ retry: { maxStalls: 0 } }), double.s())),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    await claimOne(store, 1);
+    await store.maintain({ now: 20_000, queues: ["default"] }); // the lease expired: re-delivered
+    // the claim's first round trip alone: the node leased again, not started
+    const k = shardKeys(prefix, 0);
+    const claim = SCRIPTS.claim;
+    const [leased] = claim.reply(
+      await sendScript(
+        store.redis,
+        "claim",
+        claim.keyList({
+          tokens: k.tokens,
+          seq: k.seq,
+          lastClaim: k.lastClaim("w"),
+          queues: [k.queue("default")],
+        }),
+        claim.argList({
+          now: 20_001,
+          max: 1,
+          leaseMs: 10_000,
+          requestId: "",
+          part: 0,
+          promote: 0,
+          tasks: [],
+        }),
+      ),
+    );
+    const lost = await startAgain(store, prefix, runId, leased!.token, 20_001);
+    expect(lost).toEqual({ code: "STALLED_OUT", more: true, runQueues: ["default"] });
+    const stalled = await store.getRun(runId);
+    expect(stalled!.nodes.map((x) => x.state)).toEqual(["failed", "waiting"]);
+    expect(await startAgain(store, prefix, runId, leased!.token, 20_001)).toEqual(lost);
+    expect(await store.getRun(runId)).toEqual(stalled);
+    // nobody drained it: maintenance does, once the work is 5 s old
+    await store.maintain({ now: 30_000, queues: ["default"] });
+    const done = (await store.getRun(runId))!;
+    expect(done.nodes.map((x) => x.state)).toEqual(["failed", "skipped"]);
+    expect(done.run).toMatchObject({ status: "failed", ended: 2 });
     await store.close();
   });
 
@@ -489,7 +538,7 @@ describe("a re-sent script is a no-op that answers the same", () => {
     });
     const first = resend(store, ["cancel"]);
     expect(await store.cancel(runId, { now: 1 })).toBe(true);
-    expect((first.get("cancel")![0] as number[])[0]).toBe(1);
+    expect(String((first.get("cancel")![0] as Buffer[])[0])).toBe("OK");
     const snap = (await store.getRun(runId))!;
     expect(snap.run).toMatchObject({ status: "cancelled", ended: 2, finishedAt: 1 });
     // a new call is a new request: the run had already ended
@@ -498,7 +547,7 @@ describe("a re-sent script is a no-op that answers the same", () => {
     await store.close();
   });
 
-  it("release, drain, discard and stallout: repeated, they change nothing more", async () => {
+  it("release, drain, discard and start (stalling a node out): repeated, they change nothing more", async () => {
     const prefix = `resend${++n}`;
     // a budget of one item per call: every cascade goes on in `drain`
     const store = await RedisStore.connect(server.url, {
@@ -520,13 +569,13 @@ describe("a re-sent script is a no-op that answers the same", () => {
       retentionMs: 60_000,
       now: 0,
     });
-    resend(store, ["release", "drain", "discard", "stallout"]);
+    resend(store, ["release", "drain", "discard"]);
     const c = await claimOne(store, 1);
     await store.release(c, { now: 2 });
     const released = (await store.getRun(runId))!;
     expect(released.nodes[0]).toMatchObject({ state: "queued", attempts: 0 });
     expect(released.nodes[0]!.history.map((h) => h.outcome)).toEqual(["released"]);
-    // a stall over maxStalls 0: stallout runs (twice) and fails the node once
+    // a stall over maxStalls 0: start fails the node (its cascade drained, twice)
     await claimOne(store, 3);
     await store.maintain({ now: 20_000, queues: ["default"] });
     expect(await claimOne(store, 20_001)).toBeUndefined();
@@ -535,6 +584,10 @@ describe("a re-sent script is a no-op that answers the same", () => {
     expect(stalled.nodes[0]!.history.map((h) => h.outcome)).toEqual(["released", "stalled"]);
     expect(stalled.run).toMatchObject({ status: "failed", ended: 4 });
     expect(await raw.llen(shardKeys(prefix, 0).run(runId).work)).toBe(0);
+    // that start, re-sent: the same answer (its cascade already drained), nothing changed
+    const again = await startAgain(store, prefix, runId, stalled.nodes[0]!.token!, 20_001);
+    expect(again).toEqual({ code: "STALLED_OUT", more: false, runQueues: ["default"] });
+    expect(await store.getRun(runId)).toEqual(stalled);
     // a submission that died before its commit, discarded (twice) by maintenance
     const s = internals(store);
     const real = s.script;

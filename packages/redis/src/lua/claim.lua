@@ -6,37 +6,29 @@
 -- A request id makes a re-sent call (ioredis re-sends unanswered commands
 -- after a reconnect; the worker retries a failed claim with the same id)
 -- return the first call's reply instead of leasing more: no lease is orphaned.
--- KEYS: 1 fencing tokens (string), 2 arrival seq (string), 3 the worker's last claim request (hash),
---   then per queue i: ready (zset), delayed (zset), leases (zset), wake (list), parked (zset)
--- ARGV: 1 now, 2 max, 3 lease ms, 4 request id ("" = none), 5 part (index of this call within the
---   request), 6 promote limit per queue, 7.. names of the tasks the worker handles
--- Returns: flat list of triples {queue index, member "runId#node", token}
---@include queue
+-- KEYS: tokens (the shard's fencing-token counter), seq, lastClaim (the worker's last
+--   claim request, hash); per worker queue: ready, delayed, leases, wake, parked
+-- ARGV: now, max, leaseMs, requestId ("" = none), part (index of this call within the
+--   request), promote (limit per queue), tasks (names of the tasks the worker handles)
+-- Replies: {OK, triples...}, each triple {queue index, member "runId#node", token}
+--@include promoteDue
+--@include wake
 
-local now, max, leaseMs = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local reqId, part = ARGV[4], ARGV[5]
-local Q = (#KEYS - 3) / 5
-local function qk(i)
-  local b = 3 + (i - 1) * 5
-  return KEYS[b + 1], KEYS[b + 2], KEYS[b + 3], KEYS[b + 4], KEYS[b + 5]
-end
-
-if reqId ~= "" then
-  local last = redis.call("HMGET", KEYS[3], "id", part)
-  if last[1] == reqId then
+local now, leaseMs, part = A.now, A.leaseMs, A.part
+if A.requestId ~= "" then
+  local last = redis.call("HMGET", K.lastClaim, "id", part)
+  if last[1] == A.requestId then
     if last[2] then return cmsgpack.unpack(last[2]) end
   elseif last[1] then
-    redis.call("DEL", KEYS[3])
+    redis.call("DEL", K.lastClaim)
   end
 end
 
-for i = 1, Q do
-  local ready, delayed = qk(i)
-  promoteDue(delayed, ready, KEYS[2], now, tonumber(ARGV[6]))
+for _, q in ipairs(QUEUES) do
+  promoteDue(q.delayed, q.ready, K.seq, now, A.promote)
 end
 
-local tasks = {}
-for j = 7, #ARGV do tasks[#tasks + 1] = ARGV[j] end
+local tasks = A.tasks
 
 -- the best parked node of the worker's tasks in a parked set: {score, parked member, "runId#node"}, or false
 local function bestParked(parked)
@@ -53,16 +45,15 @@ end
 
 -- one ZCARD per queue on the fast path: parked sets are read only when not empty
 local parked = {}
-for i = 1, Q do
-  local _, _, _, _, pk = qk(i)
-  parked[i] = #tasks > 0 and redis.call("ZCARD", pk) > 0 and bestParked(pk)
+for i, q in ipairs(QUEUES) do
+  parked[i] = #tasks > 0 and redis.call("ZCARD", q.parked) > 0 and bestParked(q.parked)
 end
 
-local out = {}
-for _ = 1, max do
+local out = { R.OK }
+for _ = 1, A.max do
   local best, bestScore, fromParked
-  for i = 1, Q do
-    local top = redis.call("ZRANGE", (qk(i)), 0, 0, "WITHSCORES")
+  for i, q in ipairs(QUEUES) do
+    local top = redis.call("ZRANGE", q.ready, 0, 0, "WITHSCORES")
     if top[1] and (not bestScore or tonumber(top[2]) < bestScore) then
       best, bestScore, fromParked = i, tonumber(top[2]), false
     end
@@ -72,18 +63,18 @@ for _ = 1, max do
     end
   end
   if not best then break end
-  local ready, _, leases, _, pk = qk(best)
+  local q = QUEUES[best]
   local member
   if fromParked then
     local p = parked[best]
-    redis.call("ZREM", pk, p[2])
+    redis.call("ZREM", q.parked, p[2])
     member = p[3]
-    parked[best] = bestParked(pk)
+    parked[best] = bestParked(q.parked)
   else
-    member = redis.call("ZPOPMIN", ready)[1]
+    member = redis.call("ZPOPMIN", q.ready)[1]
   end
-  local token = redis.call("INCR", KEYS[1])
-  redis.call("ZADD", leases, now + leaseMs, member .. "#" .. token)
+  local token = redis.call("INCR", K.tokens)
+  redis.call("ZADD", q.leases, now + leaseMs, member .. "#" .. token)
   out[#out + 1] = best
   out[#out + 1] = member
   out[#out + 1] = token
@@ -93,13 +84,12 @@ end
 -- this worker's tasks are left (it was full): a claim that takes nothing
 -- never wakes anyone for a parked node, so workers without its task are not
 -- woken over and over for a node they cannot run.
-for i = 1, Q do
-  local ready, _, _, wake = qk(i)
-  if parked[i] or redis.call("ZCARD", ready) > 0 then wakeUp(wake) end
+for i, q in ipairs(QUEUES) do
+  if parked[i] or redis.call("ZCARD", q.ready) > 0 then wakeWorker(q.wake) end
 end
 
-if reqId ~= "" then
-  redis.call("HSET", KEYS[3], "id", reqId, part, cmsgpack.pack(out))
-  redis.call("PEXPIRE", KEYS[3], leaseMs)
+if A.requestId ~= "" then
+  redis.call("HSET", K.lastClaim, "id", A.requestId, part, cmsgpack.pack(out))
+  redis.call("PEXPIRE", K.lastClaim, leaseMs)
 end
 return out

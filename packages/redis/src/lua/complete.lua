@@ -6,70 +6,70 @@
 -- leased, found as those started by this worker at the completion's time
 -- and still running (nothing is stored for it: a node record stays small).
 -- In a cancelled run the node ends `cancelled` and its result is not recorded.
--- KEYS: the uniform run layout (includes/run.lua)
--- ARGV: 1 runId, 2 node, 3 token, 4 result bytes, 5 now, 6 worker id,
---   7 nextMax, 8 lease ms, 9 queue indexes the worker serves (",1,3,"), 10 budget
--- Returns: {"OK", more, claims...} or {"REPLAYED", more, claims...} where each claim is
---   {node, token, attempt, stalls, spec, deps...}; {"STALE", more}; {"CANCELLED", more}
+-- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, tokens, seq;
+--   per run queue: ready, delayed, leases, wake, parked
+-- ARGV: runId, node, token, result (bytes), now, worker (id), nextMax, leaseMs,
+--   served (indexes of the run's queues the worker serves, ",1,3,"), budget
+-- Replies: {OK, more, claims...} or {REPLAYED, more, claims...}, each claim
+--   {node, token, attempt, stalls, spec, deps...}; {STALE, more}; {CANCELLED, more}
 --   (more: 1 when work is left for `drain`)
---@include run
+--@include cascade
+--@include attempt
 
-local runId, n, token, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
-local budget = tonumber(ARGV[10])
-local M = loadRun(runId, now)
-if not M then return { "STALE", 0 } end
-local r = getNode(n)
+local runId, n, token, budget = A.runId, A.node, A.token, A.budget
+local M = loadRun(openRun(K, QUEUES, runId, A.now))
+if not M then return { R.STALE, 0 } end
+local r = getNode(M, n)
 if not r or r[ST] ~= "r" then
   if r and r[TOK] == token and r[ST] == "s" then
     -- this very completion, re-sent: the dependents it leased to this worker, in the order it
     -- leased them (declaration order), that still run under that lease
-    local claims, nextMax, served = {}, tonumber(ARGV[7]), ARGV[9]
+    local claims = {}
     for _, v in ipairs(r[NEXT]) do
-      if #claims >= nextMax then break end
+      if #claims >= A.nextMax then break end
       local d = type(v) == "number" and (v >= 0 and v or -v - 1)
-      local dr = d and getNode(d)
-      if dr and dr[ST] == "r" and dr[STARTED] == finishedAt(r) and dr[WORKER] == ARGV[6]
-        and string.find(served, "," .. dr[QIDX] .. ",", 1, true) then
-        local deps = depResults(d)
-        if deps then claims[#claims + 1] = claimTuple(d, dr, dr[TOK], deps) end
+      local dr = d and getNode(M, d)
+      if dr and dr[ST] == "r" and dr[STARTED] == finishedAt(r) and dr[WORKER] == A.worker
+        and string.find(A.served, "," .. dr[QIDX] .. ",", 1, true) then
+        local deps = depResults(M, d)
+        if deps then claims[#claims + 1] = claimTuple(M, d, dr, dr[TOK], deps) end
       end
     end
-    return { "REPLAYED", settleEarly(M, budget, now), unpack(claims) }
+    return { R.REPLAYED, endEarly(M, budget), unpack(claims) }
   end
-  if r and r[TOK] == token and r[ST] == "c" then return { "CANCELLED", settleEarly(M, budget, now) } end
-  return { "STALE", settleEarly(M, budget, now) }
+  if r and r[TOK] == token and r[ST] == "c" then return { R.CANCELLED, endEarly(M, budget) } end
+  return { R.STALE, endEarly(M, budget) }
 end
-local _, _, leases = queueOf(r[QIDX])
-if not leases or redis.call("ZREM", leases, runId .. "#" .. n .. "#" .. ARGV[3]) == 0 then
-  return { "STALE", settleEarly(M, budget, now) }
+local q = queueOf(M, r[QIDX])
+if not q or redis.call("ZREM", q.leases, runId .. "#" .. n .. "#" .. token) == 0 then
+  return { R.STALE, endEarly(M, budget) }
 end
-redis.call("HDEL", K.res, "p" .. n)
+redis.call("HDEL", K.results, "p" .. n)
 local ready = {}
 if M.status == "cancelled" then
-  addHistory(n, r, "cancelled", nil, now)
-  endNode(M, n, r, "c", skipError("Cancelled",
-    "the run was cancelled while this node ran: its result was discarded"), now)
-  local more = cascade(M, n, ready, budget, now)
+  addHistory(M, n, r, "cancelled", nil)
+  endNode(M, n, r, "c", errorValue("Cancelled",
+    "the run was cancelled while this node ran: its result was discarded"))
+  local more = cascade(M, n, ready, budget)
   enqueue(M, ready, 1)
-  saveRun(M, now)
-  return { "CANCELLED", (more or moreWork()) and 1 or 0 }
+  saveRun(M)
+  return { R.CANCELLED, (more or moreWork(M)) and 1 or 0 }
 end
-redis.call("HSET", K.res, "r" .. n, ARGV[4])
-endNode(M, n, r, "s", nil, now)
-local more = cascade(M, n, ready, budget, now)
-local nextMax, served = tonumber(ARGV[7]), ARGV[9]
+redis.call("HSET", K.results, "r" .. n, A.result)
+endNode(M, n, r, "s", nil)
+local more = cascade(M, n, ready, budget)
 local claims, rest = {}, {}
 for _, d in ipairs(ready) do
-  local dr = getNode(d)
+  local dr = getNode(M, d)
   -- a run stopped on the way (a corrupt record) hands nothing out
-  if M.status == "running" and dr[ST] == "q" and #claims < nextMax
-    and string.find(served, "," .. dr[QIDX] .. ",", 1, true) then
-    local c = startHere(M, d, dr, ARGV[6], tonumber(ARGV[8]), now, runId)
+  if M.status == "running" and dr[ST] == "q" and #claims < A.nextMax
+    and string.find(A.served, "," .. dr[QIDX] .. ",", 1, true) then
+    local c = startHere(M, d, dr, A.worker, A.leaseMs)
     if c then claims[#claims + 1] = c end
   else
     rest[#rest + 1] = d
   end
 end
 enqueue(M, rest, 1)
-saveRun(M, now)
-return { "OK", (more or moreWork()) and 1 or 0, unpack(claims) }
+saveRun(M)
+return { R.OK, (more or moreWork(M)) and 1 or 0, unpack(claims) }

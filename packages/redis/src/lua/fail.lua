@@ -4,49 +4,48 @@
 -- node sits in a settled group (docs/guarantees.md #5). In a cancelled run the
 -- node ends `cancelled`. Re-sent (the node is already retrying, failed or
 -- cancelled under this token) it changes nothing and answers REPLAYED.
--- KEYS: the uniform run layout (includes/run.lua)
--- ARGV: 1 runId, 2 node, 3 token, 4 error (msgpack), 5 now, 6 retryAt (epoch ms, -1 = final), 7 budget
--- Returns: {"OK", more}, {"REPLAYED", more} or {"STALE", more} (more: 1 when work is left for `drain`)
---@include run
+-- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
+--   per run queue: ready, delayed, leases, wake, parked
+-- ARGV: runId, node, token, error (msgpack ErrorInfo), now, retryAt (epoch ms, -1 = final),
+--   budget
+-- Replies: {OK, more}, {REPLAYED, more} or {STALE, more} (more: 1 when work is left for `drain`)
+--@include cascade
 
-local runId, n, token, err, now, retryAt =
-  ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-local budget = tonumber(ARGV[7])
-local M = loadRun(runId, now)
-if not M then return { "STALE", 0 } end
-local r = getNode(n)
+local runId, n, token, err, budget = A.runId, A.node, A.token, A.error, A.budget
+local M = loadRun(openRun(K, QUEUES, runId, A.now))
+if not M then return { R.STALE, 0 } end
+local r = getNode(M, n)
 if not r or r[ST] ~= "r" then
   if r and r[TOK] == token and (r[ST] == "y" or r[ST] == "f" or r[ST] == "c") then
-    return { "REPLAYED", settleEarly(M, budget, now) }
+    return { R.REPLAYED, endEarly(M, budget) }
   end
-  return { "STALE", settleEarly(M, budget, now) }
+  return { R.STALE, endEarly(M, budget) }
 end
-local _, delayed, leases, wake = queueOf(r[QIDX])
-if not leases or redis.call("ZREM", leases, runId .. "#" .. n .. "#" .. ARGV[3]) == 0 then
-  return { "STALE", settleEarly(M, budget, now) }
+local q = queueOf(M, r[QIDX])
+if not q or redis.call("ZREM", q.leases, runId .. "#" .. n .. "#" .. token) == 0 then
+  return { R.STALE, endEarly(M, budget) }
 end
-redis.call("HDEL", K.res, "p" .. n)
+redis.call("HDEL", K.results, "p" .. n)
 local ready = {}
 local more = false
 if M.status == "cancelled" then
-  addHistory(n, r, "cancelled", err, now)
-  endNode(M, n, r, "c", err, now)
-  more = cascade(M, n, ready, budget, now)
-elseif retryAt >= 0 then
-  addHistory(n, r, "failed", err, now)
+  addHistory(M, n, r, "cancelled", err)
+  endNode(M, n, r, "c", err)
+  more = cascade(M, n, ready, budget)
+elseif A.retryAt >= 0 then
+  addHistory(M, n, r, "failed", err)
   r[ST] = "y"
-  r[DUE] = retryAt
-  putNode(n, r)
-  redis.call("HSET", K.res, "e" .. n, err)
-  redis.call("ZADD", delayed, retryAt, runId .. "#" .. n .. "#" .. r[PRIO])
-  redis.call("LPUSH", wake, "1")
-  redis.call("LTRIM", wake, 0, 0)
+  r[DUE] = A.retryAt
+  putNode(M, n, r)
+  redis.call("HSET", K.results, "e" .. n, err)
+  redis.call("ZADD", q.delayed, A.retryAt, runId .. "#" .. n .. "#" .. r[PRIO])
+  wakeWorker(q.wake)
 else
-  addHistory(n, r, "failed", err, now)
-  endNode(M, n, r, "f", err, now)
+  addHistory(M, n, r, "failed", err)
+  endNode(M, n, r, "f", err)
   if r[TOL] == 0 then failRun(M, n, err) end
-  more = cascade(M, n, ready, budget, now)
+  more = cascade(M, n, ready, budget)
 end
 enqueue(M, ready, 1)
-saveRun(M, now)
-return { "OK", (more or moreWork()) and 1 or 0 }
+saveRun(M)
+return { R.OK, (more or moreWork(M)) and 1 or 0 }

@@ -1,12 +1,11 @@
 -- lock: acquires a lock unless another owner holds it unexpired; every
 -- acquisition takes a new fencing token from the lock's counter.
--- KEYS: 1 lock (hash owner, token, until), 2 fencing counter (string, never expires)
--- ARGV: 1 owner, 2 ttl ms, 3 now (epoch ms)
--- Returns: the fencing token, or 0 when the lock is held
-local owner, ttl, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local v = redis.call("HMGET", KEYS[1], "owner", "until")
-if v[1] and tonumber(v[2]) > now and v[1] ~= owner then return 0 end
-local token = redis.call("INCR", KEYS[2])
-redis.call("HSET", KEYS[1], "owner", owner, "token", token, "until", now + ttl)
-redis.call("PEXPIRE", KEYS[1], ttl + 60000)
-return token
+-- KEYS: lock (hash owner, token, until), fence (the fencing counter, string, never expires)
+-- ARGV: owner, ttlMs, now (epoch ms), graceMs (Redis keeps the key this long past `until`)
+-- Replies: {OK, token} (the fencing token), {LOCKED} (another owner holds it)
+local v = redis.call("HMGET", K.lock, "owner", "until")
+if v[1] and tonumber(v[2]) > A.now and v[1] ~= A.owner then return { R.LOCKED } end
+local token = redis.call("INCR", K.fence)
+redis.call("HSET", K.lock, "owner", A.owner, "token", token, "until", A.now + A.ttlMs)
+redis.call("PEXPIRE", K.lock, A.ttlMs + A.graceMs)
+return { R.OK, token }

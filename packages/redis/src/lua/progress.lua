@@ -1,9 +1,10 @@
 -- progress: records a running node's progress if its lease is held, and
 -- answers the lease's state (as heartbeat does).
--- KEYS: 1 leases of the node's queue, 2 results, 3 run record
--- ARGV: 1 lease member "runId#node#token", 2 node, 3 progress (msgpack)
--- Returns: 0 lease not held (nothing recorded), 1 recorded, 2 recorded but the run was cancelled
-if not redis.call("ZSCORE", KEYS[1], ARGV[1]) then return 0 end
-redis.call("HSET", KEYS[2], "p" .. ARGV[2], ARGV[3])
-if redis.call("HGET", KEYS[3], "status") == "cancelled" then return 2 end
-return 1
+-- KEYS: leases (of the node's queue), results (of the node's run), record
+-- ARGV: lease (the lease member "runId#node#token"), node, progress (msgpack)
+-- Replies: {OK} (recorded), {STALE} (the lease is not held: nothing recorded), {CANCELLED}
+--   (recorded, but the run was cancelled)
+if not redis.call("ZSCORE", K.leases, A.lease) then return { R.STALE } end
+redis.call("HSET", K.results, "p" .. A.node, A.progress)
+if redis.call("HGET", K.record, "status") == "cancelled" then return { R.CANCELLED } end
+return { R.OK }

@@ -1,33 +1,45 @@
 -- start: starts the attempt of a node just claimed: checks the lease, counts
 -- a stall when the node was found running under an older lease (that lease
--- had expired), and returns what the worker needs to run it. Re-sent with the
--- token the node already runs under (a command re-sent after a reconnect), it
--- answers the same and counts nothing again. It only reads before it writes:
--- a record it cannot decode (the run record, the node record, the dependency
--- list, or a queue list that does not match the queue the node came from) is
--- reported, and the caller runs `corrupt` with the full key layout.
--- KEYS: 1 run record, 2 node records, 3 node specs, 4 results, 5 leases of the node's queue
--- ARGV: 1 runId, 2 node, 3 token, 4 worker id, 5 now, 6 name of the queue the node was claimed from
--- Returns: {"OK", attempt, stalls, spec, run queues (comma list), deps...} (deps: see depResults in includes/run.lua),
---   {"REFUSED", state} (lease gone or node not startable; the lease is dropped),
---   {"STALLED_OUT"} (over maxStalls: the caller runs `stallout` with the full key layout),
---   {"CORRUPT", field, why} (nothing written; the lease is kept for `corrupt`)
---@include run
+-- had expired), and returns what the worker needs to run it. A node found
+-- over its maxStalls fails instead (Stalled), and its run unless the node is
+-- tolerated; its dependents are left on the run's work list for `drain`,
+-- which the caller runs with the run's queues (start is not handed their
+-- keys). Re-sent with the token the node already runs under, or that stalled
+-- it out (a command re-sent after a reconnect), it answers the same and
+-- counts nothing again. It only reads before it writes: a record it cannot
+-- decode (the run record, the node record, the dependency list, or a queue
+-- list that does not match the queue the node came from) is reported, and the
+-- caller runs `corrupt` with the run's queues.
+-- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, leases (of
+--   the queue the node was claimed from)
+-- ARGV: runId, node, token, worker (id), now, queue (name of the queue the node was
+--   claimed from)
+-- Replies: {OK, attempt, stalls, spec, queues (the run's, comma list), deps...} (deps: see
+--   depResults in includes/attempt.lua), {STALE} (the lease is gone, or the node is not
+--   startable: the lease is dropped), {STALLED_OUT, more, queues} (the node failed over
+--   its maxStalls; more: 1 when work is left for `drain`), {CORRUPT, field, why}
+--   (nothing written; the lease is kept for `corrupt`)
+--@include attempt
 
-READONLY = true
-local runId, n, token, worker, now, queue =
-  ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6]
-local member = runId .. "#" .. n .. "#" .. ARGV[3]
-if not redis.call("ZSCORE", KEYS[5], member) then return { "REFUSED", "lease" } end
-local M = loadRun(runId, now)
-local r = M and not FOUND and getNode(n)
-if FOUND then return { "CORRUPT", FOUND[1], FOUND[2] } end
+local n, token = A.node, A.token
+local member = A.runId .. "#" .. n .. "#" .. token
+local M = loadRun(openRun(K, {}, A.runId, A.now, true))
+local r = M and not M.found and getNode(M, n)
+if not redis.call("ZSCORE", K.leases, member) then
+  -- this very start, re-sent after it stalled the node out: the same answer
+  if r and r[ST] == "f" and r[TOK] == token and r[STALLS] > r[MAXST] then
+    local more = (redis.call("ZSCORE", K.shardWork, A.runId) and moreWork(M)) and 1 or 0
+    return { R.STALLED_OUT, more, redis.call("HGET", K.record, "queues") or "" }
+  end
+  return { R.STALE }
+end
+if M and M.found then return { R.CORRUPT, M.found[1], M.found[2] } end
 if not r then
-  redis.call("ZREM", KEYS[5], member)
-  return { "REFUSED", "gone" }
+  redis.call("ZREM", K.leases, member)
+  return { R.STALE }
 end
 -- the node's record points into the run's queue list: it must name the queue the node came from
-local queues = redis.call("HGET", K.run, "queues") or ""
+local queues = redis.call("HGET", K.record, "queues") or ""
 local name, i = nil, 0
 for q in string.gmatch(queues, "[^,]+") do
   i = i + 1
@@ -36,27 +48,40 @@ for q in string.gmatch(queues, "[^,]+") do
     break
   end
 end
-if name ~= queue then
-  return { "CORRUPT", "queues", "node " .. n .. " was claimed from queue " .. queue ..
+if name ~= A.queue then
+  return { R.CORRUPT, "queues", "node " .. n .. " was claimed from queue " .. A.queue ..
     ", not the queue its record's index " .. r[QIDX] .. " names in the run's queue list" }
 end
 local st = r[ST]
 local again = st == "r" and r[TOK] == token -- this very start, re-sent
 if st == "r" and not again then
-  if r[STALLS] + 1 > r[MAXST] then return { "STALLED_OUT" } end
+  if r[STALLS] + 1 > r[MAXST] then
+    redis.call("ZREM", K.leases, member)
+    r[STALLS] = r[STALLS] + 1
+    addHistory(M, n, r, "stalled", nil)
+    r[TOK] = token -- a late report of the stalled attempt is stale
+    local err = errorValue("Stalled", "lease expired " .. r[STALLS] .. " times (maxStalls " .. r[MAXST] ..
+      "): the worker running it died or stopped heartbeating")
+    endNode(M, n, r, "f", err)
+    if r[TOL] == 0 then failRun(M, n, err) end
+    -- its cascade is listed for `drain`, which has the run's queues
+    listWork(M, { "D:" .. n .. ":1" })
+    saveRun(M)
+    return { R.STALLED_OUT, 1, queues }
+  end
 elseif st ~= "r" and st ~= "q" and st ~= "y" then
-  redis.call("ZREM", KEYS[5], member)
-  return { "REFUSED", st }
+  redis.call("ZREM", K.leases, member)
+  return { R.STALE }
 end
-local deps, why = depResults(n)
-if not deps then return { "CORRUPT", "d" .. n, why } end
+local deps, why = depResults(M, n)
+if not deps then return { R.CORRUPT, "d" .. n, why } end
 if not again then
   if st == "r" then
     r[STALLS] = r[STALLS] + 1
-    addHistory(n, r, "stalled", nil, now)
+    addHistory(M, n, r, "stalled", nil)
   end
-  markStarted(n, r, worker, now, token)
+  markStarted(M, n, r, A.worker, token)
 end
-local out = { "OK", r[ATT], r[STALLS], redis.call("HGET", K.spec, "s" .. n), queues }
+local out = { R.OK, r[ATT], r[STALLS], redis.call("HGET", K.specs, "s" .. n), queues }
 for _, v in ipairs(deps) do out[#out + 1] = v end
 return out

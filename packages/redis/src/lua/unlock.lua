@@ -1,8 +1,8 @@
--- unlock: releases a lock if `owner` with `token` still holds it.
--- KEYS: 1 lock
--- ARGV: 1 owner, 2 token
--- Returns: 1 released, 0 not held
-local v = redis.call("HMGET", KEYS[1], "owner", "token")
-if v[1] ~= ARGV[1] or v[2] ~= ARGV[2] then return 0 end
-redis.call("DEL", KEYS[1])
-return 1
+-- unlock: unlocks a lock if `owner` with `token` still holds it.
+-- KEYS: lock
+-- ARGV: owner, token
+-- Replies: {OK} (unlocked), {STALE} (not held)
+local v = redis.call("HMGET", K.lock, "owner", "token")
+if v[1] ~= A.owner or tonumber(v[2]) ~= A.token then return { R.STALE } end
+redis.call("DEL", K.lock)
+return { R.OK }

@@ -1,0 +1,85 @@
+-- An attempt starts: the node's lease, its dependencies' results, the claim a
+-- worker gets.
+--@include run
+--@include enqueue
+
+-- node n's dependency list (field d<n>, ids below n in declaration order); nil and why when
+-- corrupt. keys: nodes
+local function readDeps(M, n)
+  local packed = redis.call("HGET", M.k.nodes, "d" .. n)
+  if not packed then return {} end
+  local deps, why = unpackOne(packed)
+  if not deps then return nil, why end
+  if type(deps) ~= "table" or #deps == 0 then return nil, "not a list of node ids" end
+  for i = 1, #deps do
+    local d = deps[i]
+    if type(d) ~= "number" or d < 0 or d >= n or d ~= math.floor(d) then
+      return nil, "entry " .. i .. " is not an upstream node id: " .. tostring(d)
+    end
+  end
+  return deps
+end
+
+-- results of node n's dependencies, inline when there are at most 256: {1, ok, bytes, ...}
+-- (ok 1: bytes is the result, 0: its error or ""), or {0} (the worker reads them); nil and
+-- why when the list is corrupt. The dependency list lives apart from the record (field
+-- d<n>), so that a chord body with 10,000 dependencies keeps a small record while its
+-- counter drops. keys: nodes, results
+local function depResults(M, n)
+  local deps, why = readDeps(M, n)
+  if not deps then return nil, why end
+  if #deps == 0 then return { 1 } end
+  if #deps > 256 then return { 0 } end
+  local fields = {}
+  for i = 1, #deps do fields[i] = "r" .. deps[i] end
+  local ok = redis.call("HMGET", M.k.results, unpack(fields))
+  local out = { 1 }
+  for i = 1, #deps do
+    if ok[i] then
+      out[#out + 1] = 1
+      out[#out + 1] = ok[i]
+    else
+      out[#out + 1] = 0
+      out[#out + 1] = redis.call("HGET", M.k.results, "e" .. deps[i]) or ""
+    end
+  end
+  return out
+end
+
+-- node n starts its next attempt on `worker` under lease `token`. keys: nodes
+local function markStarted(M, n, r, worker, token)
+  r[ST] = "r"
+  r[ATT] = r[ATT] + 1
+  r[STARTED] = M.now
+  r[WORKER] = worker
+  r[DUE] = 0
+  r[TOK] = token
+  putNode(M, n, r)
+end
+
+-- the claim of node n, running under `token`: {node, token, attempt, stalls, spec, deps}.
+-- keys: specs
+local function claimTuple(M, n, r, token, deps)
+  return { n, token, r[ATT], r[STALLS], redis.call("HGET", M.k.specs, "s" .. n), deps }
+end
+
+-- leases node n (already queued or retrying) to `worker` until now + leaseMs; returns its
+-- claim, or nil when its dependency list or queue index is corrupt (the node and its run
+-- then fail). keys: tokens, nodes, results, specs; queues: leases
+local function startHere(M, n, r, worker, leaseMs)
+  local deps, why = depResults(M, n)
+  if not deps then
+    corruptNode(M, n, r, "d" .. n, why)
+    return nil
+  end
+  local q = queueOf(M, r[QIDX])
+  if not q then
+    corruptNode(M, n, r, "queues", "node " .. n .. " has queue index " .. tostring(r[QIDX]) ..
+      ", which the run's queue list does not have")
+    return nil
+  end
+  local token = redis.call("INCR", M.k.tokens)
+  markStarted(M, n, r, worker, token)
+  redis.call("ZADD", q.leases, M.now + leaseMs, M.id .. "#" .. n .. "#" .. token)
+  return claimTuple(M, n, r, token, deps)
+end

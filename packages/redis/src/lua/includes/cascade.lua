@@ -1,0 +1,131 @@
+-- The cascade of core's Machine.ts (a node that ended resolves its dependents, a
+-- failure skips them), with a work budget so that no call does unbounded work
+-- (docs/guarantees.md §10). Work left over is pushed on the run's work list and
+-- the run registered in the shard's work set; `drain` continues it.
+--@include run
+--@include enqueue
+
+-- one step of the cascade: dependent d of `from` has one dependency fewer pending; when it
+-- was the last, d is ready (or ends with its run, when the run has ended).
+-- keys: nodes, results
+local function resolveDependency(M, d, from, ready, stack)
+  local r = getNode(M, d)
+  if not r or TERMINAL[r[ST]] then return end
+  r[PEND] = r[PEND] - 1
+  if r[PEND] > 0 then putNode(M, d, r) return end
+  if M.status == "running" then
+    r[ST] = "q"
+    putNode(M, d, r)
+    ready[#ready + 1] = d
+  else
+    local kind = M.status == "cancelled" and "Cancelled" or "Skipped"
+    endNode(M, d, r, M.status == "cancelled" and "c" or "k",
+      errorValue(kind, "run " .. M.status .. " before this node could start (last upstream: node " .. from .. ")"))
+    stack[#stack + 1] = "D:" .. d .. ":1"
+  end
+end
+
+-- Runs work items until the stack and the run's work list are empty or the
+-- budget is spent; nodes made ready are added to `ready` (enqueue puts them in
+-- their queues). Items: "D:<node>:<i>" resolve dependents of an ended node
+-- from index i; "R:<i>" enqueue roots from node i; "C:<i>" cancel unstarted
+-- nodes from node i; "X:<i>" sweep a run stopped by a corrupt record from
+-- node i. Returns true when work is left. keys: work, shardWork, and those of
+-- getNode and endNode; queues: those of unqueue
+local function process(M, stack, ready, budget)
+  while true do
+    local item = table.remove(stack)
+    if not item then
+      item = redis.call("RPOP", M.k.work)
+      if not item then return false end
+    end
+    if budget <= 0 then
+      stack[#stack + 1] = item
+      listWork(M, stack)
+      return true
+    end
+    local kind, a, b = string.match(item, "^(%a):(%d+):?(%d*)$")
+    a = tonumber(a)
+    if kind == "D" then
+      local r = getNode(M, a)
+      local ok = r and r[ST] == "s"
+      local list = r and r[NEXT] or {}
+      local i = tonumber(b) or 1
+      while i <= #list do
+        if budget <= 0 then break end
+        budget = budget - 1
+        local v = list[i]
+        if type(v) ~= "number" then
+          -- not a node id: nothing to resolve
+        elseif v >= 0 then
+          if ok then
+            resolveDependency(M, v, a, ready, stack)
+          else
+            local dr = getNode(M, v)
+            if dr and not TERMINAL[dr[ST]] then
+              endNode(M, v, dr, "k", errorValue("Skipped",
+                "upstream node " .. a .. " (" .. r[TASK] .. ") " .. STATE_NAME[r[ST]]))
+              stack[#stack + 1] = "D:" .. v .. ":1"
+            end
+          end
+        else
+          resolveDependency(M, -v - 1, a, ready, stack)
+        end
+        i = i + 1
+      end
+      if i <= #list then
+        -- resume this node before the dependents it pushed, as the model's loop does
+        table.insert(stack, #stack + 1, "D:" .. a .. ":" .. i)
+      end
+    elseif kind == "R" then
+      -- a walked node costs about twice a dependent: two units of budget each
+      local last = math.min(M.total - 1, a + math.ceil(budget / 2) - 1)
+      for n = a, last do
+        local r = getNode(M, n)
+        if r and M.status == "running" and r[ST] == "w" and r[PEND] == 0 then
+          r[ST] = "q"
+          putNode(M, n, r)
+          ready[#ready + 1] = n
+        end
+      end
+      budget = budget - 2 * (last - a + 1)
+      if last < M.total - 1 then stack[#stack + 1] = "R:" .. (last + 1) end
+    elseif kind == "C" or kind == "X" then
+      local last = math.min(M.total - 1, a + math.ceil(budget / 2) - 1)
+      local reason = kind == "X" and errorValue("Skipped", "a corrupt record (field " ..
+        tostring(M.corruption) .. ") stopped the run before this node could start")
+      for n = a, last do
+        local r = getNode(M, n)
+        local st = r and r[ST]
+        if st == "w" or st == "q" or st == "y" then
+          unqueue(M, n, r)
+          endNode(M, n, r, kind == "X" and "k" or "c", reason or nil)
+        end
+      end
+      budget = budget - 2 * (last - a + 1)
+      if last < M.total - 1 then stack[#stack + 1] = kind .. ":" .. (last + 1) end
+    end
+  end
+end
+
+-- node n has ended (the caller ended it): runs the cascade from it, within `budget`;
+-- returns true when work is left. keys: those of process
+local function cascade(M, n, ready, budget)
+  local stack = { "D:" .. n .. ":1" }
+  local more = process(M, stack, ready, budget)
+  if not more then redis.call("ZREM", M.k.shardWork, M.id) end
+  return more
+end
+
+-- ends a call that stopped early (a stale report, a refused start): work that a corrupt
+-- record found on the way queued (the sweep) runs now. Returns 1 when the run still has
+-- work listed for `drain`, else 0. keys: those of process, enqueue and saveRun
+local function endEarly(M, budget)
+  if M.dirty then
+    local ready = {}
+    if not process(M, {}, ready, budget) then redis.call("ZREM", M.k.shardWork, M.id) end
+    enqueue(M, ready, 1)
+    saveRun(M)
+  end
+  return (redis.call("ZSCORE", M.k.shardWork, M.id) and moreWork(M)) and 1 or 0
+end

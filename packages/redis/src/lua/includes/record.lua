@@ -1,0 +1,62 @@
+-- Node records and error values (no keys: pure functions on values).
+--
+-- A node record (field n<i> of the run hash) is a msgpack array; these name
+-- its fields (docs/redis-layout.md, "Node record"):
+local ST, ATT, STALLS, PEND, STARTED, FINISHED, WORKER, DUE, MAXST, QIDX, PRIO, TOL, NEXT, TASK =
+  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
+-- TOK: fencing token of the node's current or last lease
+local TOK = 15
+-- set by park.lua: the ready score the node was parked with (its parked member is
+-- task .. "\0" .. that score as 16 digits .. "\0" .. runId#node); left stale once claimed
+local PARK = 16
+
+local TERMINAL = { s = true, f = true, c = true, k = true }
+local STATE_NAME = { w = "waiting", q = "queued", r = "running", y = "retrying", s = "succeeded", f = "failed", c = "cancelled", k = "skipped" }
+
+-- (allocation-free: these run on every record read, and garbage grows the Lua heap)
+local function oneValue(ok, v, ...)
+  if not ok then return nil, "not msgpack (" .. tostring(v) .. ")" end
+  if v == nil then return nil, "no value" end
+  if select("#", ...) > 0 then return nil, "trailing bytes after the record" end
+  return v
+end
+
+-- decodes bytes that must hold exactly one msgpack value; nil and why when they do not
+local function unpackOne(raw)
+  return oneValue(pcall(cmsgpack.unpack, raw))
+end
+
+-- a node record, checked field by field; nil and why when it is not one
+local function decodeNode(raw)
+  local r, why = unpackOne(raw)
+  if not r then return nil, why end
+  if type(r) ~= "table" then return nil, "not an array" end
+  if not STATE_NAME[r[ST]] then return nil, "unknown state " .. tostring(r[ST]) end
+  for i = ATT, TOL do -- fields 2-12: numbers, but for the worker (7)
+    if i ~= WORKER and type(r[i]) ~= "number" then return nil, "field " .. i .. " is not a number" end
+  end
+  if type(r[WORKER]) ~= "string" or type(r[TASK]) ~= "string" then return nil, "worker or task is not a string" end
+  -- its entries are checked where they are walked: a fan-out's list can be long
+  if type(r[NEXT]) ~= "table" then return nil, "dependents are not a list" end
+  if r[TOK] == nil then r[TOK] = 0 end
+  if type(r[TOK]) ~= "number" then return nil, "token is not a number" end
+  return r
+end
+
+-- when node record r ended (its FINISHED field is kept as a delta from STARTED once it
+-- started, a few bytes instead of nine: the record then stays in a compact hash)
+local function finishedAt(r)
+  if r[STARTED] > 0 and r[FINISHED] < 1e12 then return r[STARTED] + r[FINISHED] end
+  return r[FINISHED]
+end
+
+-- an error value as recorded on a node (msgpack ErrorInfo), never retryable;
+-- `tag` is a tag of core's ErrorTag catalogue
+local function errorValue(tag, message)
+  return cmsgpack.pack({ tag = tag, message = message, retryable = false })
+end
+
+-- the error of a record that cannot be decoded: field `field` of key `key`
+local function corruptError(key, field, why)
+  return errorValue("CorruptRecord", "corrupt record: key " .. key .. " field " .. field .. ": " .. why)
+end

@@ -1,0 +1,126 @@
+/**
+ * Turning raw script replies into typed results (Replies.ts and each
+ * definition's decoder in Scripts.ts): codes and values are checked, and a
+ * reply that is not its script's is an UnexpectedReply, never a guess.
+ */
+import { describe, expect, it } from "vitest";
+import { readReply, UnexpectedReply } from "../src/Replies.ts";
+import { SCRIPTS } from "../src/Scripts.ts";
+
+const b = (s: string) => Buffer.from(s);
+
+describe("a script's reply", () => {
+  it("turns each code into its typed result", () => {
+    expect(SCRIPTS.heartbeat.reply([b("OK")])).toBe("held");
+    expect(SCRIPTS.heartbeat.reply([b("STALE")])).toBe("lost");
+    expect(SCRIPTS.heartbeat.reply([b("CANCELLED")])).toBe("cancelled");
+    expect(SCRIPTS.lock.reply([b("OK"), 7])).toBe(7);
+    expect(SCRIPTS.lock.reply([b("LOCKED")])).toBeUndefined();
+    expect(SCRIPTS.submit.reply([b("EXISTS"), b("run-1")])).toEqual({
+      code: "EXISTS",
+      runId: "run-1",
+    });
+    expect(SCRIPTS.submit.reply([b("OK"), 1])).toEqual({ code: "OK", more: true });
+    expect(SCRIPTS.claim.reply([b("OK"), 2, b("r#3"), 41])).toEqual([
+      { queueIndex: 2, member: "r#3", token: 41 },
+    ]);
+    expect(
+      SCRIPTS.complete.reply([b("REPLAYED"), 0, [4, 9, 1, 0, b("spec"), [1, 1, b("v")]]]),
+    ).toEqual({
+      code: "REPLAYED",
+      more: false,
+      leased: [
+        { nodeId: 4, token: 9, attempt: 1, stalls: 0, spec: b("spec"), deps: [1, 1, b("v")] },
+      ],
+    });
+    expect(SCRIPTS.start.reply([b("STALLED_OUT"), 1, b("default,slow")])).toEqual({
+      code: "STALLED_OUT",
+      more: true,
+      runQueues: ["default", "slow"],
+    });
+  });
+
+  it("reads a spec the run hash lacks as null, the reply ending there (a Lua list stops at nil)", () => {
+    expect(SCRIPTS.start.reply([b("OK"), 1, 0])).toEqual({
+      code: "OK",
+      attempt: 1,
+      stalls: 0,
+      spec: null,
+      runQueues: [""],
+      deps: [],
+    });
+  });
+
+  it("refuses a code its script does not answer, naming the script and the code", () => {
+    const err = (() => {
+      try {
+        SCRIPTS.heartbeat.reply([b("EXISTS")]);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(UnexpectedReply);
+    expect(err).toMatchObject({ _tag: "UnexpectedReply", script: "heartbeat", retryable: false });
+    expect((err as Error).message).toBe(
+      "script heartbeat answered an unexpected reply: code EXISTS is not one of OK, STALE, CANCELLED",
+    );
+  });
+
+  it("refuses a reply that is not a list starting with a code, or a value of the wrong kind", () => {
+    expect(() => readReply("drain", ["OK"], 1)).toThrow(
+      "script drain answered an unexpected reply: 1 is not a list that starts with a reply code",
+    );
+    expect(() => readReply("drain", ["OK"], [])).toThrow(UnexpectedReply);
+    expect(() => SCRIPTS.drain.reply([b("OK"), b("1")])).toThrow(
+      'script drain answered an unexpected reply: value 1 is "1", not an integer',
+    );
+    expect(() => SCRIPTS.drain.reply([b("OK"), 2])).toThrow("value 1 is 2, not a flag (0 or 1)");
+    expect(() => SCRIPTS.submit.reply([b("CONFLICT")])).toThrow("value 1 is nothing, not a string");
+  });
+});
+
+describe("a script's keys and arguments", () => {
+  it("go in the order of the definition, a list argument spread last, the keys of each queue after the named ones", () => {
+    const queue = { ready: "r", delayed: "d", leases: "l", wake: "w", parked: "p" };
+    expect(
+      SCRIPTS.claim.keyList({ tokens: "t", seq: "s", lastClaim: "c", queues: [queue, queue] }),
+    ).toEqual(["t", "s", "c", "r", "d", "l", "w", "p", "r", "d", "l", "w", "p"]);
+    expect(
+      SCRIPTS.claim.argList({
+        now: 1,
+        max: 2,
+        leaseMs: 3,
+        requestId: "",
+        part: 0,
+        promote: 100,
+        tasks: ["a", "b"],
+      }),
+    ).toEqual([1, 2, 3, "", 0, 100, "a", "b"]);
+  });
+
+  it("refuses a key that is not given before anything is sent", () => {
+    const keys = { leases: "l" } as unknown as { leases: string; record: string };
+    expect(() => SCRIPTS.heartbeat.keyList(keys)).toThrow(
+      "script heartbeat: key record is not a key name",
+    );
+    expect(() =>
+      SCRIPTS.drain.keyList({
+        record: "r",
+        nodes: "r",
+        specs: "r",
+        results: "r",
+        work: "w",
+        shardWork: "s",
+        events: "e",
+        seq: "q",
+      } as unknown as Parameters<typeof SCRIPTS.drain.keyList>[0]),
+    ).toThrow("script drain: no queue keys given");
+  });
+
+  it("refuses an argument of the wrong kind before anything is sent", () => {
+    const args = { lease: "r#0#1", expiry: "soon" } as unknown as { lease: string; expiry: number };
+    expect(() => SCRIPTS.heartbeat.argList(args)).toThrow(
+      "script heartbeat: argument expiry is not of kind number",
+    );
+  });
+});

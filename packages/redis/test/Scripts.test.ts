@@ -1,0 +1,124 @@
+/**
+ * The Lua scripts against their definitions (Scripts.ts), read as text: each
+ * script uses only the keys, arguments and reply codes its definition names,
+ * and its header lists them; no include reaches for a key it was not handed.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { ReplyCode } from "../src/Replies.ts";
+import { QUEUE_KEYS, SCRIPT_LIST, SCRIPTS, scriptSource } from "../src/Scripts.ts";
+
+const LUA = fileURLToPath(new URL("../src/lua/", import.meta.url));
+const read = (path: string) => readFileSync(`${LUA}${path}`, "utf8");
+const scriptFiles = readdirSync(LUA).filter((f) => f.endsWith(".lua"));
+const includeFiles = readdirSync(`${LUA}includes`).filter((f) => f.endsWith(".lua"));
+
+/** Lua code without its comments and string literals: what is left names variables. */
+const code = (source: string): string =>
+  source.replace(/"(?:[^"\\\n]|\\.)*"/g, '""').replace(/--[^\n]*/g, "");
+
+/** Every `<table>.<field>` a code uses. */
+const fields = (source: string, table: string): string[] => [
+  ...new Set([...code(source).matchAll(new RegExp(`\\b${table}\\.(\\w+)`, "g"))].map((m) => m[1]!)),
+];
+
+/** The header: the leading comment lines. */
+const header = (source: string): string[] => {
+  const lines = source.split("\n");
+  const end = lines.findIndex((l) => !l.startsWith("--"));
+  return lines.slice(0, end === -1 ? lines.length : end);
+};
+
+/** The text of a header section (`-- KEYS: ...` and its indented continuation lines). */
+const section = (source: string, name: string): string => {
+  const lines = header(source);
+  const at = lines.findIndex((l) => l.startsWith(`-- ${name}:`));
+  if (at === -1) return "";
+  const out = [lines[at]!.slice(`-- ${name}:`.length)];
+  for (const l of lines.slice(at + 1)) {
+    if (!l.startsWith("--   ")) break;
+    out.push(l.slice(2));
+  }
+  return out.join(" ");
+};
+
+/**
+ * The labels a `KEYS:` or `ARGV:` section lists, in order (the first word of
+ * each item; descriptions go in parentheses), and those it lists per queue
+ * (after `per run queue:` or `per worker queue:`).
+ */
+const labels = (text: string): { readonly named: string[]; readonly perQueue: string[] } => {
+  let flat = text;
+  while (/\([^()]*\)/.test(flat)) flat = flat.replace(/\([^()]*\)/g, "");
+  const [named, perQueue] = flat.split(/per (?:run|worker) queue:/);
+  const words = (s: string | undefined) =>
+    (s ?? "")
+      .split(/[,;]/)
+      .map((item) => /^\s*([A-Za-z]+)/.exec(item)?.[1])
+      .filter((w): w is string => w !== undefined);
+  return { named: words(named), perQueue: words(perQueue) };
+};
+
+describe("the Lua scripts and their definitions", () => {
+  it("every script file has one definition, under its own name, and every definition a file", () => {
+    expect(SCRIPT_LIST.map((s) => `${s.name}.lua`).sort()).toEqual([...scriptFiles].sort());
+    for (const [name, def] of Object.entries(SCRIPTS)) expect(def.name).toBe(name);
+  });
+
+  it.each(SCRIPT_LIST.map((s) => [s.name, s] as const))(
+    "%s: its header lists the keys, arguments and reply codes of its definition, in order",
+    (name, def) => {
+      const source = read(`${name}.lua`);
+      const keys = labels(section(source, "KEYS"));
+      expect(keys.named).toEqual(def.keys);
+      expect(keys.perQueue).toEqual(def.perQueue ? QUEUE_KEYS : []);
+      expect(labels(section(source, "ARGV")).named).toEqual(Object.keys(def.argv));
+      const replies = [...section(source, "Replies").matchAll(/\{([A-Z_]+)/g)].map((m) => m[1]);
+      expect(new Set(replies)).toEqual(new Set(def.codes));
+    },
+  );
+
+  it.each(SCRIPT_LIST.map((s) => [s.name, s] as const))(
+    "%s: uses only the keys, arguments and codes of its definition, and never KEYS or ARGV",
+    (name, def) => {
+      const source = read(`${name}.lua`);
+      expect(code(source)).not.toMatch(/\bKEYS\b|\bARGV\b/);
+      expect(fields(source, "K").filter((k) => !def.keys.includes(k))).toEqual([]);
+      expect(fields(source, "A").filter((a) => !(a in def.argv))).toEqual([]);
+      expect(fields(source, "R").filter((c) => !def.codes.includes(c as ReplyCode))).toEqual([]);
+      if (!def.perQueue) expect(code(source)).not.toMatch(/\bQUEUES\b/);
+      // every code it lists, it answers
+      expect(def.codes.filter((c) => !fields(source, "R").includes(c))).toEqual([]);
+    },
+  );
+
+  it("no include reads a key it was not handed: no KEYS, ARGV or script bindings, only parameters", () => {
+    for (const file of includeFiles) {
+      const source = code(read(`includes/${file}`));
+      expect({ file, found: source.match(/\b(KEYS|ARGV|K|A|R|QUEUES)\b/g) }).toEqual({
+        file,
+        found: null,
+      });
+    }
+  });
+
+  it("every include is used, and inlined before the bindings a script reads", () => {
+    const used = new Set<string>();
+    for (const def of SCRIPT_LIST) {
+      const source = scriptSource(def.name);
+      const bindings = source.indexOf(`-- the bindings of script ${def.name}'s definition`);
+      expect(bindings).toBeGreaterThan(0);
+      for (const m of source.matchAll(/^-- lua\/includes\/(\w+)\.lua$/gm)) {
+        used.add(`${m[1]}.lua`);
+        expect(m.index).toBeLessThan(bindings);
+      }
+    }
+    expect([...used].sort()).toEqual([...includeFiles].sort());
+  });
+
+  it("every reply code is answered by some script, and the Lua answers no other", () => {
+    const answered = new Set(SCRIPT_LIST.flatMap((s) => s.codes));
+    expect([...answered].sort()).toEqual(Object.values(ReplyCode).sort());
+  });
+});
