@@ -89,6 +89,8 @@ export const ErrorTag = {
   StoreUnavailable: "StoreUnavailable",
   /** `@weft/redis`: a connection URL or option is refused before connecting. */
   InvalidConnectionOptions: "InvalidConnectionOptions",
+  /** `@weft/redis`: a script answered a reply its definition does not allow (a bug: the Lua and the TypeScript disagree). */
+  UnexpectedReply: "UnexpectedReply",
   /** `@weft/cli`: the worker's handlers module cannot be loaded or exports no handlers. */
   HandlersModuleError: "HandlersModuleError",
   /** `@weft/testing`: a simulated run cannot progress. */

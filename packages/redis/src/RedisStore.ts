@@ -439,7 +439,10 @@ export class RedisStore implements Store {
       });
       let retry = false;
       for (let from = 0; from < nodes.length && !retry; from += this.chunk) {
-        const phase = (from === 0 ? "b" : "") + (from + this.chunk >= nodes.length ? "c" : "");
+        // the first chunk begins the run (pending), the last commits it; one chunk does both
+        const first = from === 0;
+        const last = from + this.chunk >= nodes.length;
+        const phase = first && last ? "begin+commit" : first ? "begin" : last ? "commit" : "";
         const quadruples: Arg[] = [];
         for (const n of nodes.slice(from, from + this.chunk))
           quadruples.push(n.id, encodeNodeRecord(n, queues), encodeSpec(n), encodeDeps(n));

@@ -14,6 +14,7 @@
  * Every reply code, by name. The Lua reads them from the table `R`, which
  * holds the codes of its own script only (see `Scripts.ts`).
  */
+import { ErrorTag } from "@weft/core";
 export const ReplyCode = {
   /** Done as asked. */
   OK: "OK",
@@ -74,7 +75,7 @@ export type ReplyValue = Buffer | number | null | ReplyValue[];
  */
 export class UnexpectedReply extends Error {
   override readonly name = "UnexpectedReply";
-  readonly _tag = "UnexpectedReply";
+  readonly _tag = ErrorTag.UnexpectedReply;
   readonly retryable = false;
   constructor(
     /** The script's name (`complete`). */

@@ -11,7 +11,7 @@
 --   seq, pending (the shard's pending submissions), idempotency (the key's string),
 --   namedRun (the record of the run the key named when the caller read it, this
 --   run's own when none); per run queue: ready, delayed, leases, wake, parked
--- ARGV: runId, now, phase ("b" begin, "c" commit, "bc" both, "" a middle chunk),
+-- ARGV: runId, now, phase ("begin", "commit", "begin+commit", "" a middle chunk),
 --   total (nodes of the run), queues (comma list), tags (JSON), retentionMs,
 --   windowMs (of the idempotency key, 0 = no key), budget, fingerprint, nonce,
 --   output (the output shape, msgpack), seen (the key's value as the caller read
@@ -25,7 +25,7 @@
 --@include cascade
 
 local runId, now = A.runId, A.now
-local begin, commit = string.find(A.phase, "b", 1, true), string.find(A.phase, "c", 1, true)
+local begin, commit = string.find(A.phase, "begin", 1, true), string.find(A.phase, "commit", 1, true)
 
 local v = redis.call("HMGET", K.record, "status", "nonce", "fp")
 local resent = v[1] and v[2] == A.nonce -- this very call, re-sent
