@@ -219,25 +219,39 @@ const topPerTask = (
     .sort((a, b) => b[1] - a[1]);
 };
 
-/** Top server-side commands per task, both systems. */
-export const commandTable = (
+/**
+ * One row per workload and system that has runs without errors:
+ * `[workload, system, ...cells(runs)]`, workloads in `order`, Weft before BullMQ.
+ */
+const rowsPerSystem = (
   ms: ReadonlyArray<Measurement>,
   order: ReadonlyArray<WorkloadId>,
-): TableData => {
+  cells: (runs: Measurement[]) => string[],
+): string[][] => {
   const pick = picker(ms);
   const rows: string[][] = [];
   for (const w of order) {
     for (const system of ["Weft", "BullMQ"] as const) {
       const runs = pick(system, w).filter((m) => !m.error);
-      if (runs.length === 0) continue;
-      const per = topPerTask(runs, (m) =>
-        Object.fromEntries(Object.entries(m.commands).map(([n, c]) => [n, c.calls])),
-      )
-        .slice(0, 6)
-        .map(([n, v]) => `${n} ${v.toFixed(3)}`);
-      rows.push([w, system, per.join(", ")]);
+      if (runs.length > 0) rows.push([w, system, ...cells(runs)]);
     }
   }
+  return rows;
+};
+
+/** Top server-side commands per task, both systems. */
+export const commandTable = (
+  ms: ReadonlyArray<Measurement>,
+  order: ReadonlyArray<WorkloadId>,
+): TableData => {
+  const rows = rowsPerSystem(ms, order, (runs) => {
+    const per = topPerTask(runs, (m) =>
+      Object.fromEntries(Object.entries(m.commands).map(([n, c]) => [n, c.calls])),
+    )
+      .slice(0, 6)
+      .map(([n, v]) => `${n} ${v.toFixed(3)}`);
+    return [per.join(", ")];
+  });
   return {
     title: "Redis commands per task (INFO commandstats, top 6)",
     head: ["workload", "system", "calls per task"],
@@ -293,29 +307,21 @@ export const scriptTimes = (
   ms: ReadonlyArray<Measurement>,
   order: ReadonlyArray<WorkloadId>,
 ): TableData => {
-  const pick = picker(ms);
-  const rows: string[][] = [];
-  for (const w of order) {
-    for (const system of ["Weft", "BullMQ"] as const) {
-      const runs = pick(system, w).filter((m) => !m.error);
-      if (runs.length === 0) continue;
-      const names = new Set(runs.flatMap((m) => Object.keys(m.serverTimes)));
-      const per = [...names]
-        .map((n) => {
-          const calls = perTask(runs, (m) => m.serverTimes[n]?.calls ?? 0);
-          const us = perTask(runs, (m) => m.serverTimes[n]?.us ?? 0);
-          return { n, calls, us };
-        })
-        .filter((x) => x.us >= 0.5)
-        .sort((a, b) => b.us - a.us)
-        .slice(0, 8)
-        .map((x) => `${x.n}: ${x.calls.toFixed(2)} × ${(x.us / x.calls).toFixed(0)} µs`);
-      const total = perTask(runs, (m) =>
-        Object.values(m.serverTimes).reduce((a, t) => a + t.us, 0),
-      );
-      rows.push([w, system, fixed(0)(total), per.join(", ")]);
-    }
-  }
+  const rows = rowsPerSystem(ms, order, (runs) => {
+    const names = new Set(runs.flatMap((m) => Object.keys(m.serverTimes)));
+    const per = [...names]
+      .map((n) => {
+        const calls = perTask(runs, (m) => m.serverTimes[n]?.calls ?? 0);
+        const us = perTask(runs, (m) => m.serverTimes[n]?.us ?? 0);
+        return { n, calls, us };
+      })
+      .filter((x) => x.us >= 0.5)
+      .sort((a, b) => b.us - a.us)
+      .slice(0, 8)
+      .map((x) => `${x.n}: ${x.calls.toFixed(2)} × ${(x.us / x.calls).toFixed(0)} µs`);
+    const total = perTask(runs, (m) => Object.values(m.serverTimes).reduce((a, t) => a + t.us, 0));
+    return [fixed(0)(total), per.join(", ")];
+  });
   return {
     title:
       "Redis time per task in scripts (slow log of every command; calls per task × mean µs per call)",

@@ -21,10 +21,8 @@ if not r or r[ST] ~= "r" then
   end
   return { R.STALE, endEarly(M, budget) }
 end
-local q = queueOf(M, r[QIDX])
-if not q or redis.call("ZREM", q.leases, runId .. "#" .. n .. "#" .. token) == 0 then
-  return { R.STALE, endEarly(M, budget) }
-end
+local q = takeLease(M, n, r, token)
+if not q then return { R.STALE, endEarly(M, budget) } end
 redis.call("HDEL", K.results, "p" .. n)
 local ready = {}
 local more = false

@@ -12,6 +12,14 @@ local function queueOf(M, i)
   return M.queues[i]
 end
 
+-- ends the lease of attempt `token` of running node n (record r): the keys of
+-- its queue, or nil when that lease is not held (a stale or re-sent report)
+local function takeLease(M, n, r, token)
+  local q = queueOf(M, r[QIDX])
+  if not q or redis.call("ZREM", q.leases, M.id .. "#" .. n .. "#" .. token) == 0 then return nil end
+  return q
+end
+
 -- puts ready nodes (ids ready[from..]) in their queues, in order, and wakes idle workers;
 -- a node no longer queued (swept on the way) stays out. keys: seq, nodes; queues: ready, wake
 local function enqueue(M, ready, from)
