@@ -21,4 +21,5 @@ export * from "./Policy.ts";
 export * from "./Retry.ts";
 export * from "./Store.ts";
 export * from "./Task.ts";
+export * from "./TaskSchema.ts";
 export * from "./Worker.ts";
