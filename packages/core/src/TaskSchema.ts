@@ -78,8 +78,10 @@ export const objectFields = (s: TaskSchema): Readonly<Record<string, TaskSchema>
   const fieldsAt = (key: string): Readonly<Record<string, TaskSchema>> | undefined => {
     const fields = (s as unknown as Record<string, unknown>)[key];
     if (typeof fields !== "object" || fields === null || Array.isArray(fields)) return undefined;
-    const values = Object.values(fields);
-    return values.every(isTaskSchema) ? (fields as Record<string, TaskSchema>) : undefined;
+    // an Effect Struct's fields are Effect schemas; a zod or valibot object's, Standard Schemas
+    return Object.values(fields).every(isTaskSchema)
+      ? (fields as Record<string, TaskSchema>)
+      : undefined;
   };
   if (!isStandardSchema(s)) return fieldsAt("fields");
   switch (s["~standard"].vendor) {

@@ -1,11 +1,13 @@
 /**
- * Standard Schema v1 (zod 4 here) beside Effect Schema as a task's input
- * and output: inferred types, validation failures that name the bad
- * field's path, the partial-binding rule on object schemas of each
- * library, and a clear refusal where a schema's keys cannot be known.
+ * Standard Schema v1 (zod 4, and valibot for the partial-binding rule)
+ * beside Effect Schema as a task's input and output: inferred types,
+ * validation failures that name the bad field's path, the partial-binding
+ * rule on object schemas of each library, and a clear refusal where a
+ * schema's keys cannot be known.
  */
 import type { StandardSchemaV1 } from "@standard-schema/spec";
 import { Schema } from "effect";
+import * as v from "valibot";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import { z } from "zod";
 import {
@@ -194,6 +196,30 @@ describe("the partial-binding rule on object schemas", () => {
     expect((unknown as InvalidInput).detail).toMatch(/unknown field "greting"/);
   });
 
+  it("binds every field but one of a valibot object, validating each bound field with its path", () => {
+    const ship = task({
+      name: "ship",
+      input: v.object({
+        carrier: v.picklist(["ups", "dhl"]),
+        parcel: v.object({ kg: v.number() }),
+      }),
+      output: v.string(),
+    });
+    expectTypeOf(ship.s({ carrier: "ups" })).toEqualTypeOf<Signature<{ kg: number }, string>>();
+    const weigh = task({ name: "weigh", input: v.string(), output: v.object({ kg: v.number() }) });
+    const dag = compile(chain(weigh.si("box"), ship.s({ carrier: "ups" })));
+    expect(dag.nodes[1]!.bind).toEqual({ kind: "field", field: "parcel" });
+    const bad = thrown(() =>
+      compile(
+        chain(weigh.si("box"), ship.s({ carrier: "fedex" } as unknown as { carrier: "ups" })),
+      ),
+    );
+    expect(bad).toBeInstanceOf(InvalidInput);
+    expect((bad as InvalidInput).detail).toMatch(/\n {2}at \["carrier"\]$/);
+    const whole = decodeWith(ship.input, { carrier: "dhl", parcel: { kg: "3" } });
+    expect(whole.ok || whole.detail).toMatch(/\n {2}at \["parcel"\]\["kg"\]$/);
+  });
+
   it("binds an Effect Struct's fields as before", () => {
     const dag = compile(chain(count.si("abc"), effectScale.s({ by: 2 })));
     expect(dag.nodes[1]!.bound).toEqual({ by: 2 });
@@ -202,9 +228,10 @@ describe("the partial-binding rule on object schemas", () => {
     );
   });
 
-  it("knows the keys of Effect Structs and zod objects, not of other schemas", () => {
+  it("knows the keys of Effect Structs, zod and valibot objects, not of other schemas", () => {
     expect(Object.keys(objectFields(greet.input) ?? {})).toEqual(["greeting", "name"]);
     expect(Object.keys(objectFields(effectScale.input) ?? {})).toEqual(["by", "value"]);
+    expect(Object.keys(objectFields(v.object({ a: v.string() })) ?? {})).toEqual(["a"]);
     expect(objectFields(z.union([z.object({ a: z.string() }), z.string()]))).toBeUndefined();
     expect(objectFields(z.string())).toBeUndefined();
   });
