@@ -19,7 +19,7 @@ import {
 import { pino } from "pino";
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import { z } from "zod";
-import { MemoryStore } from "../src/index.ts";
+import { forAllInputs, MemoryStore } from "../src/index.ts";
 
 const Address = z.object({ city: z.string(), zip: z.string().regex(/^\d{5}$/) });
 const lookup = task({ name: "lookup", input: z.string(), output: Address });
@@ -114,5 +114,11 @@ describe("Standard Schema tasks on a worker", () => {
     await run.result({ timeout: 10_000 });
     const bytes = await store.getResult(run.runId, 0);
     expect(decode(bytes!)).toEqual({ city: "Lyon", zip: "69001" });
+  });
+
+  it("forAllInputs refuses a zod task with InvalidCanvas: values cannot be derived from a validator", () => {
+    expect(() => forAllInputs(lookup)).toThrow(
+      /forAllInputs\(lookup\) derives inputs from an Effect Schema; this task's input is a zod schema/,
+    );
   });
 });
