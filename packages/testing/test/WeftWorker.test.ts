@@ -4,12 +4,14 @@
  * attempt in flight completes and is recorded, nothing new is claimed, and
  * past the grace period an attempt is aborted and its node released.
  */
-import { describe, expect, it } from "@effect/vitest";
+import { describe, expect, expectTypeOf, it } from "@effect/vitest";
 import {
   type Clock,
   createClient,
   deferred,
   handle,
+  handleEffect,
+  type InvalidWorkerOptions,
   liveClock,
   Schema,
   startWorkerScoped,
@@ -17,7 +19,7 @@ import {
   WeftStore,
   WeftWorker,
 } from "@weft/core";
-import { Effect, Exit, Fiber, Layer, Scope } from "effect";
+import { Context, Effect, Exit, Fiber, Layer, Scope } from "effect";
 import { pino } from "pino";
 import { MemoryStore } from "../src/index.ts";
 
@@ -148,6 +150,37 @@ describe("WeftWorker.layer", () => {
       }).pipe(Effect.provide(Live));
       expect(id).toBeTypeOf("string");
       expect(yield* Effect.promise(() => store.listWorkers({ now: Date.now() }))).toEqual([]);
+    }),
+  );
+
+  it.effect("runs Effect handlers with the services the worker's layer is given", () =>
+    Effect.gen(function* () {
+      class Greeter extends Context.Service<
+        Greeter,
+        { readonly greet: (name: string) => Effect.Effect<string> }
+      >()("test/Greeter") {}
+      const hello = task({ name: "hello", input: Schema.String, output: Schema.String });
+      const handlers = [
+        handleEffect(hello, (name) => Greeter.use((g) => g.greet(name))),
+        handle(slow, (n) => n + 1),
+      ];
+      const needs = WeftWorker.layer({ handlers, logger, idleMs: 50 });
+      expectTypeOf(needs).toEqualTypeOf<
+        Layer.Layer<WeftWorker, InvalidWorkerOptions, WeftStore | Greeter>
+      >();
+      const store = new MemoryStore();
+      const Live = needs.pipe(
+        Layer.provide(Layer.succeed(Greeter, { greet: (n) => Effect.succeed(`hello ${n}`) })),
+        Layer.provide(WeftStore.fromStore(store)),
+      );
+      const client = createClient(store);
+      const [greeting, next] = yield* Effect.promise(async () => {
+        const a = await client.submit(hello.si("Ada"));
+        const b = await client.submit(slow.si(1));
+        return [await a.result({ timeout: 10_000 }), await b.result({ timeout: 10_000 })];
+      }).pipe(Effect.provide(Live));
+      expect(greeting).toBe("hello Ada");
+      expect(next).toBe(2);
     }),
   );
 });
