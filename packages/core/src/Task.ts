@@ -1,8 +1,9 @@
 /**
  * Task declarations: a name, an input and an output schema (an Effect
- * `Schema` or any Standard Schema v1, see `TaskSchema`), and options. A declaration is shared by producers and workers;
- * the handler is bound where it runs (see `Worker.handle`), so a producer
- * never imports handler code.
+ * `Schema` or any Standard Schema v1, see `TaskSchema`), and options. A
+ * declaration is shared by producers and workers; the handler is bound
+ * where it runs (see `Worker.handle`), so a producer never imports handler
+ * code.
  */
 import { Schema } from "effect";
 import {
