@@ -14,16 +14,16 @@
  * outputs as a tuple in declaration order; a chord is a group whose tuple is
  * the body's upstream.
  */
-import type { Schema } from "effect";
 import { MAX_VALUE_DEPTH, valueProblem } from "./Codec.ts";
 import { type ErrorInfo, InvalidCanvas, InvalidWorkerOptions, type Settled } from "./Errors.ts";
 import type { RetryPolicy } from "./Retry.ts";
+import type { TaskSchema } from "./TaskSchema.ts";
 
-/** What a canvas needs to know of a task: its name, input schema and options. */
+/** What a canvas needs to know of a task: its name, input and output schemas (Effect or Standard Schema) and options. */
 export interface TaskRef {
   readonly name: string;
-  readonly input: Schema.Top;
-  readonly output: Schema.Top;
+  readonly input: TaskSchema;
+  readonly output: TaskSchema;
   readonly options: TaskOptions;
 }
 

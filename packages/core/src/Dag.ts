@@ -16,6 +16,14 @@ import {
 import { MAX_VALUE_DEPTH, valueProblem } from "./Codec.ts";
 import { InvalidCanvas, InvalidInput } from "./Errors.ts";
 import { encodeWith } from "./Task.ts";
+import {
+  type EffectCodec,
+  isStandardSchema,
+  objectFields,
+  type TaskSchema,
+  validateStandard,
+  vendorOf,
+} from "./TaskSchema.ts";
 
 /**
  * Where a value comes from: one node's output (its id), a list of values in
@@ -249,10 +257,10 @@ const settledLeaves = (shape: Shape, inSettled: boolean): number[] => {
 const shortPath = (at: ReadonlyArray<string>): string =>
   at.length <= 8 ? at.join("/") : `${at.slice(0, 4).join("/")}/…/${at.slice(-3).join("/")}`;
 
-/** Sub-structs of a task's input schema holding only the bound fields, by input schema and keys. */
-const partials = new WeakMap<Schema.Top, Map<string, Schema.Top>>();
+/** Sub-structs of a task's (Effect) input schema holding only the bound fields, by input schema and keys. */
+const partials = new WeakMap<TaskSchema, Map<string, Schema.Top>>();
 
-const partialSchema = (input: Schema.Top, keys: ReadonlyArray<string>): Schema.Top => {
+const partialSchema = (input: TaskSchema, keys: ReadonlyArray<string>): Schema.Top => {
   let byKeys = partials.get(input);
   if (!byKeys) {
     byKeys = new Map();
@@ -273,11 +281,13 @@ const partialSchema = (input: Schema.Top, keys: ReadonlyArray<string>): Schema.T
 /**
  * Validates and encodes a signature's bound input: the whole input (`si`)
  * or every field but the open one (`s(bound)`), encoded as one struct so
- * every failing field is reported with its full path.
+ * every failing field is reported with its full path. With a Standard
+ * Schema each bound field is validated by its own field schema (every
+ * failing field, its path starting at its key) and stored as given.
  */
 const encodeBound = (task: TaskRef, bind: Bind, bound: unknown): unknown => {
   if (bind.kind === "whole") return undefined;
-  let schema = task.input;
+  let schema: TaskSchema = task.input;
   if (bind.kind === "field") {
     if (typeof bound !== "object" || bound === null || Array.isArray(bound)) {
       throw new InvalidInput({
@@ -285,7 +295,12 @@ const encodeBound = (task: TaskRef, bind: Bind, bound: unknown): unknown => {
         detail: `s(bound) takes an object of input fields, got ${Array.isArray(bound) ? "an array" : String(bound)}`,
       });
     }
-    const fields = (task.input as unknown as { fields: Record<string, Schema.Top> }).fields;
+    const fields = objectFields(task.input);
+    if (fields === undefined) {
+      throw new InvalidCanvas({
+        reason: `${task.name}.s(bound) needs an object input schema whose fields can be known; this ${vendorOf(task.input)} input schema does not expose its fields`,
+      });
+    }
     const keys = Object.keys(bound);
     const extra = keys.filter((k) => !Object.hasOwn(fields, k));
     if (extra.length > 0) {
@@ -294,7 +309,8 @@ const encodeBound = (task: TaskRef, bind: Bind, bound: unknown): unknown => {
         detail: `unknown field${extra.length > 1 ? "s" : ""} ${extra.map((k) => JSON.stringify(k)).join(", ")} (the input's fields: ${Object.keys(fields).join(", ")})`,
       });
     }
-    schema = partialSchema(task.input, keys);
+    if (isStandardSchema(task.input)) return checkStandardFields(task, fields, bound);
+    schema = partialSchema(task.input, keys) as EffectCodec;
   }
   const r = encodeWith(schema, bound);
   if (!r.ok) throw new InvalidInput({ task: task.name, detail: r.detail });
@@ -303,4 +319,24 @@ const encodeBound = (task: TaskRef, bind: Bind, bound: unknown): unknown => {
   if (problem !== undefined)
     throw new InvalidInput({ task: task.name, detail: `once encoded by its schema, ${problem}` });
   return r.value;
+};
+
+/** `s(bound)` on a Standard Schema object: each bound field validated by its field schema, stored as given. */
+const checkStandardFields = (
+  task: TaskRef,
+  fields: Readonly<Record<string, TaskSchema>>,
+  bound: object,
+): unknown => {
+  const problem = valueProblem(bound, { plainData: true, maxDepth: MAX_VALUE_DEPTH });
+  if (problem !== undefined) throw new InvalidInput({ task: task.name, detail: problem });
+  const details: string[] = [];
+  for (const [key, value] of Object.entries(bound)) {
+    const field = fields[key]!;
+    const r = isStandardSchema(field)
+      ? validateStandard(field, value, [key])
+      : encodeWith(field, value);
+    if (!r.ok) details.push(r.detail);
+  }
+  if (details.length > 0) throw new InvalidInput({ task: task.name, detail: details.join("\n") });
+  return bound;
 };

@@ -1,8 +1,9 @@
 /**
- * Task declarations: a name, an input and an output schema (effect
- * `Schema`), and options. A declaration is shared by producers and workers;
- * the handler is bound where it runs (see `Worker.handle`), so a producer
- * never imports handler code.
+ * Task declarations: a name, an input and an output schema (an Effect
+ * `Schema` or any Standard Schema v1, see `TaskSchema`), and options. A
+ * declaration is shared by producers and workers; the handler is bound
+ * where it runs (see `Worker.handle`), so a producer never imports handler
+ * code.
  */
 import { Schema } from "effect";
 import {
@@ -15,6 +16,17 @@ import {
 } from "./Canvas.ts";
 import { MAX_VALUE_DEPTH, valueProblem } from "./Codec.ts";
 import { type ErrorInfo, InvalidCanvas } from "./Errors.ts";
+import {
+  type EncodedOf,
+  isStandardSchema,
+  isTaskSchema,
+  objectFields,
+  type TaskSchema,
+  type TaskSchemaOf,
+  type TypeOf,
+  validateStandard,
+  vendorOf,
+} from "./TaskSchema.ts";
 
 /** Exactly-one-key check for `t.s(bound)`: the open field's type, or an error type. */
 type OneOpen<I, B> = [Exclude<keyof I, keyof B>] extends [never]
@@ -67,8 +79,10 @@ export interface TaskBehaviour<I> {
 export interface Task<Name extends string, I, O, IE = I, OE = O> extends TaskRef {
   readonly _tag: "Task";
   readonly name: Name;
-  readonly input: Schema.Codec<I, IE>;
-  readonly output: Schema.Codec<O, OE>;
+  /** The input schema: an Effect Schema from `IE` (stored) to `I`, or a Standard Schema. */
+  readonly input: TaskSchemaOf<I, IE>;
+  /** The output schema: an Effect Schema from `OE` (stored) to `O`, or a Standard Schema. */
+  readonly output: TaskSchemaOf<O, OE>;
   readonly options: TaskOptions;
   readonly behaviour: TaskBehaviour<I>;
   /** Signature whose whole input is the upstream output. */
@@ -94,11 +108,19 @@ const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
 /**
  * Declares a task.
  *
+ * `input` and `output` are each an Effect Schema (a codec: values are
+ * stored encoded and decoded where they are read) or any Standard Schema v1
+ * (zod 4, valibot, arktype: values are validated, and stored as given or
+ * returned; see `TaskSchema`). Types are inferred from either: the
+ * handler's input is the input schema's type (a Standard Schema's output
+ * type), its result the output schema's type.
+ *
  * Options (`queue`, `priority`, `timeoutMs`, `retry`) are persisted with
  * each node; behaviour (`resultKey`, `lock`, `retryIf`) runs on the worker.
  *
  * @throws InvalidCanvas when the name is not 1–128 characters of
- *   `[A-Za-z0-9_.:-]`, or an option is out of range (see `checkOptions`:
+ *   `[A-Za-z0-9_.:-]`, `input` or `output` is neither an Effect Schema nor
+ *   a Standard Schema, or an option is out of range (see `checkOptions`:
  *   priority an integer 0..15, timeoutMs 1..2,147,483,647 ms, retry fields
  *   sane), or `resultTtlMs`, `lock.ttlMs` (positive, at most
  *   2,147,483,647 ms) or `lock.waitMs` (≥ 0) is not; the message names the
@@ -110,25 +132,43 @@ const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
  *   output: Schema.Finite,
  *   retry: { maxAttempts: 5 },
  * })
+ * @example
+ * // zod 4 (any Standard Schema v1)
+ * const greet = task({
+ *   name: "greet",
+ *   input: z.object({ name: z.string(), greeting: z.string() }),
+ *   output: z.string(),
+ * })
  */
-export const task = <const Name extends string, I, O, IE = I, OE = O>(
+export const task = <const Name extends string, IS extends TaskSchema, OS extends TaskSchema>(
   decl: {
     readonly name: Name;
-    readonly input: Schema.Codec<I, IE>;
-    readonly output: Schema.Codec<O, OE>;
+    readonly input: IS;
+    readonly output: OS;
   } & TaskOptions &
-    TaskBehaviour<I>,
-): Task<Name, I, O, IE, OE> => {
+    TaskBehaviour<TypeOf<IS>>,
+): Task<Name, TypeOf<IS>, TypeOf<OS>, EncodedOf<IS>, EncodedOf<OS>> => {
+  type I = TypeOf<IS>;
   if (!NAME.test(decl.name)) {
     throw new InvalidCanvas({
       reason: `task name ${JSON.stringify(decl.name)} must match ${NAME}`,
     });
   }
   const { name, input, output, resultKey, resultTtlMs, lock, retryIf, ...options } = decl;
+  for (const [option, schema] of [
+    ["input", input],
+    ["output", output],
+  ] as const) {
+    if (!isTaskSchema(schema)) {
+      throw new InvalidCanvas({
+        reason: `task "${name}": option ${option} must be an Effect Schema or a Standard Schema v1 (zod 4, valibot, arktype), got ${typeof schema}`,
+      });
+    }
+  }
   checkOptions(name, options);
   checkBehaviour(name, { resultTtlMs, lock });
   const ref: TaskRef = { name, input, output, options };
-  const fields = structFields(input);
+  const fields = objectFields(input);
   const behaviour: TaskBehaviour<I> = {
     ...(resultKey ? { resultKey } : {}),
     ...(resultTtlMs === undefined ? {} : { resultTtlMs }),
@@ -146,10 +186,10 @@ export const task = <const Name extends string, I, O, IE = I, OE = O>(
       if (bound === undefined) return signature(ref, { kind: "whole" }, undefined);
       if (!fields) {
         throw new InvalidCanvas({
-          reason: `${name}.s(bound) needs a Struct input schema; use ${name}.s() or ${name}.si(input)`,
+          reason: `${name}.s(bound) needs an object input schema whose fields can be known (an Effect Schema.Struct, a zod z.object or a valibot v.object); this ${vendorOf(input)} input schema does not expose its fields: use ${name}.s() or ${name}.si(input)`,
         });
       }
-      const open = fields.filter((f) => !(f in bound));
+      const open = Object.keys(fields).filter((f) => !(f in bound));
       if (open.length !== 1) {
         throw new InvalidCanvas({
           reason: `${name}.s(bound) must leave exactly one input field open, left ${open.length} (${open.join(", ") || "none"})`,
@@ -159,12 +199,7 @@ export const task = <const Name extends string, I, O, IE = I, OE = O>(
     },
     si: (value: I) => signature(ref, { kind: "immutable" }, value),
   };
-  return t as unknown as Task<Name, I, O, IE, OE>;
-};
-
-const structFields = (s: Schema.Top): ReadonlyArray<string> | undefined => {
-  const fields = (s as { fields?: unknown }).fields;
-  return fields && typeof fields === "object" ? Object.keys(fields) : undefined;
+  return t as unknown as Task<Name, I, TypeOf<OS>, EncodedOf<IS>, EncodedOf<OS>>;
 };
 
 const checkBehaviour = (
@@ -199,13 +234,16 @@ const thrownReason = (e: unknown): string => (e instanceof Error ? e.message : S
 /**
  * Decodes `value` with `schema`; returns the decoded value or the readable
  * failure: every failing field, one per line with its path
- * (`Expected string\n  at ["user"]["email"]`). Never throws: a schema that
- * throws (a failing transformation, a stack overflow) is a failure too.
+ * (`Expected string\n  at ["user"]["email"]`). A Standard Schema validates
+ * (its validated value is the decoded one; see `validateStandard`). Never
+ * throws: a schema that throws (a failing transformation, a stack
+ * overflow) is a failure too.
  */
 export const decodeWith = (
-  schema: Schema.Top,
+  schema: TaskSchema,
   value: unknown,
 ): { ok: true; value: unknown } | { ok: false; detail: string } => {
+  if (isStandardSchema(schema)) return validateStandard(schema, value);
   try {
     const r = Schema.decodeUnknownResult(
       schema as Schema.Codec<unknown, unknown>,
@@ -221,19 +259,25 @@ export const decodeWith = (
 
 /**
  * Encodes `value` with `schema` (validating it); returns the encoded value
- * or the readable failure (every failing field, with its path). Before the
+ * or the readable failure (every failing field, with its path). A Standard
+ * Schema has no encode step: the value is validated, and on success
+ * returned as it was given (not the schema's output). Before the
  * schema runs, the value's shape is checked without recursion, so a cyclic
  * value or one nested deeper than {@link MAX_VALUE_DEPTH} levels is a
  * failure (`contains a cycle at ["self"]`, `nested deeper than 256 levels
  * at ...`), never a stack overflow. Never throws.
  */
 export const encodeWith = (
-  schema: Schema.Top,
+  schema: TaskSchema,
   value: unknown,
 ): { ok: true; value: unknown } | { ok: false; detail: string } => {
   try {
     const shape = valueProblem(value, { plainData: false, maxDepth: MAX_VALUE_DEPTH });
     if (shape !== undefined) return { ok: false, detail: shape };
+    if (isStandardSchema(schema)) {
+      const checked = validateStandard(schema, value);
+      return checked.ok ? { ok: true, value } : checked;
+    }
     const r = Schema.encodeUnknownResult(
       schema as Schema.Codec<unknown, unknown>,
       allErrors,

@@ -21,4 +21,8 @@ export * from "./Policy.ts";
 export * from "./Retry.ts";
 export * from "./Store.ts";
 export * from "./Task.ts";
+export * from "./TaskSchema.ts";
+export * from "./WeftClient.ts";
+export * from "./WeftStore.ts";
+export * from "./WeftWorker.ts";
 export * from "./Worker.ts";

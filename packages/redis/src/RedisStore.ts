@@ -37,14 +37,17 @@ import {
   type RunSnapshot,
   type Store,
   type StoreSignal,
+  StoreUnavailable,
   type Submission,
   SubmitInterrupted,
   type SubmitResult,
   TERMINAL_RUN_STATUSES,
   type WaitForRunOptions,
+  WeftStore,
   type WorkerInfo,
   type WorkerPresence,
 } from "@weft/core";
+import { Effect, type Layer } from "effect";
 import { type ChainableCommander, Cluster, type Redis } from "ioredis";
 import { BLOCK_MAX_MS, connectUrl, type RedisTlsOptions } from "./Connect.ts";
 import { classify, sanitizeError, storeError } from "./Errors.ts";
@@ -393,6 +396,33 @@ export class RedisStore implements Store {
       ...(opts.cluster === undefined ? {} : { cluster: opts.cluster }),
     });
     return new RedisStore(conn.redis, true, conn.url, opts, conn.secrets);
+  }
+
+  /**
+   * The Effect-native store (docs/effect.md): a layer that connects with
+   * {@link RedisStore.connect} (same URL forms and options) when it is
+   * built and closes the store when its scope closes. Its errors are
+   * `connect`'s, typed.
+   *
+   * @example
+   * const Live = WeftClient.layer.pipe(Layer.provide(RedisStore.layer("redis://127.0.0.1:6379")))
+   */
+  static layer(
+    target: string,
+    opts: RedisStoreOptions = {},
+  ): Layer.Layer<WeftStore, StoreUnavailable | InvalidConnectionOptions> {
+    return WeftStore.scoped(
+      Effect.tryPromise({
+        try: () => RedisStore.connect(target, opts),
+        catch: (e) => e,
+      }).pipe(
+        Effect.catch((e) =>
+          e instanceof StoreUnavailable || e instanceof InvalidConnectionOptions
+            ? Effect.fail(e)
+            : Effect.die(e),
+        ),
+      ),
+    );
   }
 
   /** The error a store method raises for `e`: see `storeError`. */

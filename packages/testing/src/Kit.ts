@@ -12,9 +12,12 @@ import {
   type Canvas,
   compile,
   decode,
+  type EffectCodec,
   type HandlerFn,
   handle,
   type InputOf,
+  InvalidCanvas,
+  isStandardSchema,
   liveClock,
   runAttempt,
 } from "@weft/core";
@@ -71,9 +74,19 @@ export const runEager = async <Out>(
  * A fast-check arbitrary of valid inputs of `task`, derived from its input
  * schema (effect's `Arbitrary.schema`; a fast-check seed picks each value,
  * so shrinking shrinks the seed).
+ *
+ * @throws InvalidCanvas when the task's input is a Standard Schema (zod,
+ *   valibot, ...): values cannot be derived from a validator; write an
+ *   arbitrary by hand.
  */
 export const forAllInputs = <T extends AnyTask>(task: T): fc.Arbitrary<InputOf<T>> => {
-  const arb = Arbitrary.schema(task.input);
+  const input = task.input;
+  if (isStandardSchema(input)) {
+    throw new InvalidCanvas({
+      reason: `forAllInputs(${task.name}) derives inputs from an Effect Schema; this task's input is a ${input["~standard"].vendor} schema: write a fast-check arbitrary for it by hand`,
+    });
+  }
+  const arb = Arbitrary.schema(input as EffectCodec);
   return fc
     .noShrink(fc.integer())
     .map(

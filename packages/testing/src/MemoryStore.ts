@@ -50,9 +50,11 @@ import {
   startNode,
   TERMINAL_RUN_STATUSES,
   type WaitForRunOptions,
+  WeftStore,
   type WorkerInfo,
   type WorkerPresence,
 } from "@weft/core";
+import { Effect, type Layer } from "effect";
 
 interface Ready {
   readonly runId: string;
@@ -137,6 +139,21 @@ export class MemoryStore implements Store {
   private seq = 0;
   private readonly batch: number;
   private readonly clock: Clock;
+
+  /**
+   * The Effect-native in-memory store (docs/effect.md): a layer providing a
+   * new, empty `MemoryStore` as `WeftStore` each time it is built (on the
+   * live clock), closed when its scope closes.
+   *
+   * @example
+   * it.effect("...", () => program.pipe(Effect.provide(WeftClient.layer.pipe(Layer.provide(MemoryStore.layer)))))
+   */
+  static readonly layer: Layer.Layer<WeftStore> = MemoryStore.layerWith();
+
+  /** {@link MemoryStore.layer} with options (a clock, a batch size). */
+  static layerWith(opts: MemoryStoreOptions = {}): Layer.Layer<WeftStore> {
+    return WeftStore.scoped(Effect.sync(() => new MemoryStore(opts)));
+  }
 
   constructor(opts: MemoryStoreOptions = {}) {
     this.batch = opts.batch ?? 1_000;
