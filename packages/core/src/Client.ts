@@ -306,7 +306,8 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
   };
 
   return {
-    submit: <Out>(canvas: Canvas<unknown, Out>, opts: SubmitOptions = {}) => {
+    // async: a canvas that does not compile rejects, never throws synchronously
+    submit: async <Out>(canvas: Canvas<unknown, Out>, opts: SubmitOptions = {}) => {
       const dag = compile(canvas);
       return submitDag<Out>(dag, opts, {
         tasks: dag.tasks,
