@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { serve } from "@hono/node-server";
 import { createClient } from "@weft/core";
 import { RedisStore } from "@weft/redis";
-import { type RedisServer, startRedisServer } from "@weft/testing";
+import { freePort, type RedisServer, startRedisServer } from "@weft/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createApp, type RunView } from "../src/app.ts";
 import { type Crm, startCrm } from "../src/crm.ts";
@@ -205,6 +205,40 @@ describe("the onboarding app over HTTP, on Redis, with a worker process", () => 
       status: 400,
       body: { error: "wait must be a number of ms from 0 to 30000" },
     });
+  });
+
+  it("runs the app process (src/server.ts) from its environment; it stops on SIGTERM, exit code 0", async () => {
+    const port = await freePort();
+    const app = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], {
+      cwd: pkgDir,
+      env: { ...process.env, REDIS_URL: redis.url, WEFT_PREFIX: "onboarding", PORT: String(port) },
+      stdio: "pipe",
+    });
+    try {
+      let log = "";
+      const listening = new Promise<void>((resolve, reject) => {
+        app.stdout?.on("data", (d) => {
+          log += d;
+          if (log.includes("onboarding app listening")) resolve();
+        });
+        app.stderr?.on("data", (d) => {
+          log += d;
+        });
+        app.once("exit", (code) => reject(new Error(`the app exited (${code}): ${log}`)));
+      });
+      await listening;
+      // the same prefix as the worker: it reads the runs the test's app submitted
+      const runs = await store.listRuns({ limit: 1 });
+      const res = await fetch(`http://127.0.0.1:${port}/runs/${runs[0]!.id}`);
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as RunView).runId).toBe(runs[0]!.id);
+      expect((await fetch(`http://127.0.0.1:${port}/runs/nope`)).status).toBe(404);
+      const exited = once(app, "exit");
+      app.kill("SIGTERM");
+      expect(await exited).toEqual([0, null]);
+    } finally {
+      if (app.exitCode === null && app.signalCode === null) app.kill("SIGKILL");
+    }
   });
 
   it("stops the worker process on SIGTERM, exit code 0", async () => {
