@@ -318,6 +318,11 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         },
       ) => {
         const concurrency = opts.concurrency ?? envConcurrency(env) ?? 8;
+        // commander checks --log-level's choices, not a default taken from the environment
+        if (!LOG_LEVELS.includes(opts.logLevel))
+          throw new Error(
+            `WEFT_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(opts.logLevel)}`,
+          );
         const handlers = await loadHandlers(module, cwd);
         const logger = pino(
           { level: opts.logLevel, hooks: { streamWrite: safe } },

@@ -441,7 +441,7 @@ describe("submit (a task by name)", () => {
 });
 
 describe("configuration by environment", () => {
-  it("reads the prefix from WEFT_PREFIX and the worker's concurrency from WEFT_CONCURRENCY; flags win", async () => {
+  it("reads the prefix from WEFT_PREFIX and the worker's concurrency from WEFT_CONCURRENCY; flags win; bad values are named", async () => {
     const targets: StoreTarget[] = [];
     const store = new MemoryStore();
     const io = {
@@ -472,5 +472,10 @@ describe("configuration by environment", () => {
     const bad = await cli(["worker", "handlers.ts"], { ...io, env: { WEFT_CONCURRENCY: "many" } });
     expect(bad).toMatchObject({ code: 1 });
     expect(bad.stderr).toContain('WEFT_CONCURRENCY takes a positive integer, got "many"');
+    const level = await cli(["worker", "handlers.ts"], { ...io, env: { WEFT_LOG_LEVEL: "loud" } });
+    expect(level).toMatchObject({ code: 1 });
+    expect(level.stderr).toContain(
+      'WEFT_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+    );
   });
 });
