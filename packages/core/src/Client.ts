@@ -403,18 +403,35 @@ const OPTION_KEYS: ReadonlySet<string> = new Set<keyof TaskOptions>([
 const isTask = (of: Canvas<unknown, unknown> | AnyTask): of is AnyTask =>
   (of as { _tag?: unknown })._tag === "Task";
 
-/** Every task of a canvas, in declaration order, without compiling it. */
-const tasksOf = (node: CanvasNode): TaskRef[] => {
-  switch (node.kind) {
-    case "sig":
-      return [node.task];
-    case "chain":
-      return node.steps.flatMap(tasksOf);
-    case "group":
-      return node.members.flatMap(tasksOf);
-    case "chord":
-      return [...tasksOf(node.header), ...tasksOf(node.body)];
+/**
+ * Every task of a canvas, in declaration order, without compiling it (so
+ * its bound inputs are not checked). A node met twice (a hand-built canvas
+ * with a cycle) is walked once.
+ */
+const tasksOf = (root: CanvasNode): TaskRef[] => {
+  const out: TaskRef[] = [];
+  const seen = new Set<CanvasNode>();
+  const stack: CanvasNode[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    if (seen.has(node)) continue;
+    seen.add(node);
+    switch (node.kind) {
+      case "sig":
+        out.push(node.task);
+        break;
+      case "chain":
+        stack.push(...[...node.steps].reverse());
+        break;
+      case "group":
+        stack.push(...[...node.members].reverse());
+        break;
+      case "chord":
+        stack.push(node.body, node.header);
+        break;
+    }
   }
+  return out;
 };
 
 const progressOf = (snap: RunSnapshot): RunProgress => ({
