@@ -1,6 +1,6 @@
 /**
- * The `weft` command, parsed with commander: `worker`, `inspect`, `runs`,
- * `cancel`, `workers`. {@link runCli} takes the arguments and returns the exit
+ * The `weft` command, parsed with commander: `worker`, `submit`, `inspect`,
+ * `runs`, `cancel`, `workers`. {@link runCli} takes the arguments and returns the exit
  * code; it never calls `process.exit` (but for a second SIGTERM/SIGINT to a
  * worker), so tests and other programs can run it.
  *
@@ -9,6 +9,7 @@
  * store's own sanitising of its errors.
  */
 import {
+  createClient,
   delay,
   liveClock,
   type RetryPolicy,
@@ -38,8 +39,9 @@ export interface CliIo {
   /** Standard error. Default `process.stderr.write`. */
   readonly stderr?: (text: string) => void;
   /**
-   * Environment (`REDIS_URL`, `REDIS_TLS_CA`, `NO_COLOR`, `FORCE_COLOR`,
-   * `WEFT_LOG_LEVEL`, `WEFT_DEBUG`). Default `process.env`.
+   * Environment (`REDIS_URL`, `REDIS_TLS_CA`, `WEFT_PREFIX`,
+   * `WEFT_CONCURRENCY`, `WEFT_LOG_LEVEL`, `NO_COLOR`, `FORCE_COLOR`,
+   * `WEFT_DEBUG`). Default `process.env`.
    */
   readonly env?: NodeJS.ProcessEnv;
   /** Directory a worker's handlers module is resolved against. Default `process.cwd()`. */
@@ -106,6 +108,37 @@ const positiveInt =
     }
     return n;
   };
+
+/** `WEFT_CONCURRENCY` when set: a positive integer, or a clear error naming the variable. */
+const envConcurrency = (env: NodeJS.ProcessEnv): number | undefined => {
+  const v = env.WEFT_CONCURRENCY;
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new Error(`WEFT_CONCURRENCY takes a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+};
+
+/** Parses `--input`: any JSON value. */
+const jsonInput = (value: string): unknown => {
+  try {
+    return JSON.parse(value);
+  } catch (e) {
+    throw new InvalidArgumentError(
+      `--input takes JSON (e.g. '{"email":"ada@example.com"}'), got ${JSON.stringify(value.slice(0, 80))}: ${messageOf(e)}`,
+    );
+  }
+};
+
+const priorityOf = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 15) {
+    throw new InvalidArgumentError(
+      `--priority takes an integer from 0 (lowest) to 15 (highest), got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+};
 
 const queueList = (value: string): ReadonlyArray<string> => {
   const names = value
@@ -225,7 +258,11 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           "Redis URL: redis://, rediss:// (TLS), or redis+cluster://host:port,host:port for a Redis Cluster (env REDIS_URL)",
         ).default(redisUrl, maskUrl(redisUrl)),
       )
-      .option("--prefix <prefix>", "key prefix of the Weft data in Redis", "weft")
+      .option(
+        "--prefix <prefix>",
+        "key prefix of the Weft data in Redis (env WEFT_PREFIX)",
+        env.WEFT_PREFIX === undefined || env.WEFT_PREFIX === "" ? "weft" : env.WEFT_PREFIX,
+      )
       .addOption(
         new Option(
           "--tls-ca <file>",
@@ -235,7 +272,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
 
   const program = new Command("weft")
     .description(
-      "Weft: typed workflows on Redis. Run workers, list, inspect and cancel runs, list workers.",
+      "Weft: typed workflows on Redis. Run workers, submit tasks by name, list, inspect and cancel runs, list workers.",
     )
     .version(pkg.version, "-V, --version")
     .exitOverride()
@@ -253,7 +290,11 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         .argParser(queueList)
         .default(["default"], "default"),
     )
-    .option("-c, --concurrency <n>", "handlers run at once", positiveInt("--concurrency"), 8)
+    .option(
+      "-c, --concurrency <n>",
+      "handlers run at once (env WEFT_CONCURRENCY, default 8)",
+      positiveInt("--concurrency"),
+    )
     .option("--lease <ms>", "lease length, ms (default 30000)", positiveInt("--lease"))
     .option(
       "--grace <ms>",
@@ -270,12 +311,18 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         module: string,
         opts: StoreOpts & {
           queues: ReadonlyArray<string>;
-          concurrency: number;
+          concurrency?: number;
           lease?: number;
           grace?: number;
           logLevel: string;
         },
       ) => {
+        const concurrency = opts.concurrency ?? envConcurrency(env) ?? 8;
+        // commander checks --log-level's choices, not a default taken from the environment
+        if (!LOG_LEVELS.includes(opts.logLevel))
+          throw new Error(
+            `WEFT_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(opts.logLevel)}`,
+          );
         const handlers = await loadHandlers(module, cwd);
         const logger = pino(
           { level: opts.logLevel, hooks: { streamWrite: safe } },
@@ -286,13 +333,51 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
             store,
             handlers,
             queues: opts.queues,
-            concurrency: opts.concurrency,
+            concurrency,
             logger,
             ...(opts.lease === undefined ? {} : { leaseMs: opts.lease }),
           });
           if (stop.aborted) void worker.stop(opts.grace);
           else stop.addEventListener("abort", () => void worker.stop(opts.grace), { once: true });
           await worker.done;
+        });
+      },
+    );
+
+  storeCommand("submit")
+    .description(
+      "submit a task by name (Celery's send_task) and print the run id; the worker that runs it checks the input against its declaration",
+    )
+    .argument("<task>", 'the task\'s name, e.g. "email.send"')
+    .requiredOption("-i, --input <json>", "the task's input, as JSON", jsonInput)
+    .option("-q, --queue <name>", 'queue the task\'s worker consumes (default "default")')
+    .option("--priority <n>", "0 (lowest) to 15 (highest), default 5", priorityOf)
+    .option(
+      "-k, --idempotency-key <key>",
+      "a second submit with the same key (within 24 h, while its run exists) prints the first run's id",
+    )
+    .option("-t, --tag <tag...>", "tags of the run")
+    .action(
+      async (
+        taskName: string,
+        opts: StoreOpts & {
+          input: unknown;
+          queue?: string;
+          priority?: number;
+          idempotencyKey?: string;
+          tag?: ReadonlyArray<string>;
+        },
+      ) => {
+        await withStore(opts, async (store) => {
+          const run = await createClient(store, now).submitByName(taskName, opts.input, {
+            ...(opts.queue === undefined ? {} : { queue: opts.queue }),
+            ...(opts.priority === undefined ? {} : { priority: opts.priority }),
+            ...(opts.idempotencyKey === undefined ? {} : { idempotencyKey: opts.idempotencyKey }),
+            ...(opts.tag === undefined ? {} : { tags: opts.tag }),
+          });
+          out(`${run.runId}\n`);
+          if (run.existing)
+            err(`run ${run.runId} already existed (same idempotency key); nothing was submitted\n`);
         });
       },
     );

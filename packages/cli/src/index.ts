@@ -1,5 +1,5 @@
 /**
- * @weft/cli — the `weft` command (`worker`, `inspect`, `runs`, `cancel`, `workers`) and
+ * @weft/cli — the `weft` command (`worker`, `submit`, `inspect`, `runs`, `cancel`, `workers`) and
  * the pure renderers behind it, for examples and tools that print runs.
  */
 export { type CliIo, runCli } from "./cli.ts";

@@ -25,7 +25,8 @@ describe("parsing", () => {
   it("prints help listing every command, exit 0", async () => {
     const r = await cli(["--help"]);
     expect(r.code).toBe(0);
-    for (const cmd of ["worker", "inspect", "runs", "cancel"]) expect(r.stdout).toContain(cmd);
+    for (const cmd of ["worker", "submit", "inspect", "runs", "cancel"])
+      expect(r.stdout).toContain(cmd);
     const w = await cli(["worker", "--help"]);
     expect(w.code).toBe(0);
     expect(w.stdout).toContain("--queues <names>");
@@ -380,5 +381,101 @@ describe("workers, and inspect's hint about tasks no live worker handles", () =>
     await store.registerWorker(info("has-add", ["math.add"]), { now: T0, ttlMs: 60_000 });
     const after = (await cli(["inspect", run.runId], { store, now: () => T0 })).stdout;
     expect(after).not.toContain("no live worker");
+  });
+});
+
+describe("submit (a task by name)", () => {
+  it("submits the named task on the JSON input and prints the run id; the same idempotency key prints the same id", async () => {
+    const store = new MemoryStore();
+    const argv = ["submit", "math.add", "--input", '{"a":1,"b":2}', "--queue", "fast"];
+    const first = await cli([...argv, "--idempotency-key", "k-1", "--tag", "cli", "ops"], {
+      store,
+    });
+    expect(first.code, first.stderr).toBe(0);
+    const runId = first.stdout.trim();
+    expect(first.stdout).toBe(`${runId}\n`);
+    const snap = await createClient(store).get(runId);
+    expect(snap.run.tags).toEqual(["cli", "ops"]);
+    expect(snap.nodes.map((n) => [n.spec.task, n.spec.queue, n.spec.bound])).toEqual([
+      ["math.add", "fast", { a: 1, b: 2 }],
+    ]);
+    const again = await cli([...argv, "--idempotency-key", "k-1", "--tag", "cli", "ops"], {
+      store,
+    });
+    expect(again).toEqual({
+      code: 0,
+      stdout: `${runId}\n`,
+      stderr: `run ${runId} already existed (same idempotency key); nothing was submitted\n`,
+    });
+    // a worker with the task runs it; a reader types the result with the declaration
+    const stop = new AbortController();
+    const worker = cli(["worker", "handlers.ts", "-q", "fast", "--log-level", "silent"], {
+      store,
+      signal: stop.signal,
+    });
+    const run = await createClient(store).handle(runId, add);
+    expect(await run.result({ timeout: 10_000 })).toBe(3);
+    stop.abort();
+    expect((await worker).code).toBe(0);
+  });
+
+  it("refuses input that is not JSON, a bad priority, a bad task name and a missing --input, exit 1, submitting nothing", async () => {
+    const store = new MemoryStore();
+    const json = await cli(["submit", "math.add", "--input", "{a:1}"], { store });
+    expect(json.code).toBe(1);
+    expect(json.stderr).toContain(
+      `--input takes JSON (e.g. '{"email":"ada@example.com"}'), got "{a:1}"`,
+    );
+    const prio = await cli(["submit", "math.add", "-i", "1", "--priority", "16"], { store });
+    expect(prio.stderr).toContain(
+      '--priority takes an integer from 0 (lowest) to 15 (highest), got "16"',
+    );
+    const name = await cli(["submit", "math add", "-i", "1"], { store });
+    expect(name).toMatchObject({ code: 1, stdout: "" });
+    expect(name.stderr).toContain('error: invalid canvas: task name "math add" must match');
+    const missing = await cli(["submit", "math.add"], { store });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("required option '-i, --input <json>' not specified");
+    expect(await store.listRuns({ limit: 10 })).toEqual([]);
+  });
+});
+
+describe("configuration by environment", () => {
+  it("reads the prefix from WEFT_PREFIX and the worker's concurrency from WEFT_CONCURRENCY; flags win; bad values are named", async () => {
+    const targets: StoreTarget[] = [];
+    const store = new MemoryStore();
+    const io = {
+      env: { WEFT_PREFIX: "shop", WEFT_CONCURRENCY: "3" },
+      openStore: async (t: StoreTarget) => {
+        targets.push(t);
+        return store;
+      },
+    };
+    await cli(["runs"], io);
+    await cli(["runs", "--prefix", "other"], io);
+    expect(targets.map((t) => t.prefix)).toEqual(["shop", "other"]);
+    // the worker registers itself with its concurrency: wait for that call
+    const registered = deferred<number>();
+    const register = store.registerWorker.bind(store);
+    store.registerWorker = async (info, opts) => {
+      await register(info, opts);
+      registered.resolve(info.concurrency);
+    };
+    const stop = new AbortController();
+    const worker = cli(["worker", "handlers.ts", "--log-level", "silent"], {
+      ...io,
+      signal: stop.signal,
+    });
+    expect(await registered.promise).toBe(3);
+    stop.abort();
+    expect((await worker).code).toBe(0);
+    const bad = await cli(["worker", "handlers.ts"], { ...io, env: { WEFT_CONCURRENCY: "many" } });
+    expect(bad).toMatchObject({ code: 1 });
+    expect(bad.stderr).toContain('WEFT_CONCURRENCY takes a positive integer, got "many"');
+    const level = await cli(["worker", "handlers.ts"], { ...io, env: { WEFT_LOG_LEVEL: "loud" } });
+    expect(level).toMatchObject({ code: 1 });
+    expect(level.stderr).toContain(
+      'WEFT_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+    );
   });
 });

@@ -8,7 +8,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { chain, createClient, type RunSnapshot } from "@weft/core";
+import { chain, createClient, type RunSnapshot, startWorker } from "@weft/core";
 import { RedisStore } from "@weft/redis";
 import {
   freePort,
@@ -17,7 +17,9 @@ import {
   startTlsRedisServer,
   type TlsRedisServer,
 } from "@weft/testing";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { handlers } from "./fixtures/handlers.ts";
 import { add, double } from "./fixtures/tasks.ts";
 import { captureCli } from "./support.ts";
 
@@ -91,6 +93,36 @@ describe("weft on a real Redis", () => {
     child.kill("SIGTERM");
     const [code, signal] = await exited;
     expect({ code, signal }, workerLog).toEqual({ code: 0, signal: null });
+  });
+
+  it("submits a task by name with `weft submit` (prefix from WEFT_PREFIX); a worker runs it and a reader types its result", async () => {
+    const submit = () =>
+      run(
+        process.execPath,
+        [
+          weft,
+          "submit",
+          "math.add",
+          "--input",
+          '{"a":20,"b":22}',
+          "-k",
+          "answer",
+          "--redis",
+          redis.url,
+        ],
+        { cwd: pkgDir, env: { ...process.env, WEFT_PREFIX: "e2e" } },
+      );
+    const { stdout } = await submit();
+    const runId = stdout.trim();
+    expect(stdout).toBe(`${runId}\n`);
+    expect((await submit()).stdout).toBe(stdout);
+    const worker = startWorker({ store, handlers, logger: pino({ level: "silent" }) });
+    try {
+      const handle = await createClient(store).handle(runId, add);
+      expect(await handle.result({ timeout: 30_000 })).toBe(42);
+    } finally {
+      await worker.stop();
+    }
   });
 
   it("cancels a queued run that no worker consumes", async () => {

@@ -91,9 +91,9 @@ export const runAttempt = async (
     );
   const input = inputFor(claim, handler);
   if (!input.ok) return { ok: false, error: input.error };
-  const timeoutMs = claim.spec.options.timeoutMs;
+  const timeoutMs = timeoutOf(claim, handler);
   const locks: HeldLock[] = [];
-  const ctx = contextFor(claim, env, abort, locks);
+  const ctx = contextFor(claim, env, abort, locks, timeoutMs);
   const behaviour = handler.task.behaviour;
   const finished = new AbortController();
   try {
@@ -163,14 +163,22 @@ const inputFor = (claim: Claim, handler: BoundHandler): Settled<unknown> => {
       };
 };
 
+/**
+ * The attempt's timeout, ms: the node's own (persisted at submit), else the
+ * worker's declaration of the task (a node submitted by name has no
+ * declaration's options), else none.
+ */
+const timeoutOf = (claim: Claim, handler: BoundHandler): number | undefined =>
+  claim.spec.options.timeoutMs ?? handler.task.options.timeoutMs;
+
 /** The context the handler gets; locks it takes are pushed on `locks` for the attempt to unlock. */
 const contextFor = (
   claim: Claim,
   env: AttemptEnv,
   abort: AbortController,
   locks: HeldLock[],
+  timeoutMs: number | undefined,
 ): TaskContext => {
-  const timeoutMs = claim.spec.options.timeoutMs;
   const owner = `${env.workerId}:${claim.runId}:${claim.nodeId}:${claim.token}`;
   return {
     runId: claim.runId,

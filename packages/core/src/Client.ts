@@ -2,11 +2,19 @@
  * The client: submits canvases and reads runs back, typed.
  */
 import { randomBytes, randomUUID } from "node:crypto";
+import { Schema } from "effect";
 import { shapeValue } from "./Args.ts";
-import type { Canvas, TaskRef } from "./Canvas.ts";
-import { decode } from "./Codec.ts";
-import { compile, type Dag, flatten } from "./Dag.ts";
 import {
+  type Canvas,
+  type CanvasNode,
+  signature,
+  type TaskOptions,
+  type TaskRef,
+} from "./Canvas.ts";
+import { decode } from "./Codec.ts";
+import { compile, type Dag, flatten, type Shape } from "./Dag.ts";
+import {
+  InvalidCanvas,
   MissingResult,
   missingResultInfo,
   ResultTimeout,
@@ -16,9 +24,9 @@ import {
   type Settled,
 } from "./Errors.ts";
 import { fingerprint } from "./Fingerprint.ts";
-import type { RunRecord } from "./Machine.ts";
+import type { NodeState, Progress, RunRecord, RunStatus } from "./Machine.ts";
 import type { IdempotencyReuse, RunSnapshot, Store } from "./Store.ts";
-import { decodeWith } from "./Task.ts";
+import { type AnyTask, checkTaskName, decodeWith, type OutputOf } from "./Task.ts";
 
 /** Options of one submission. Durations are ms. */
 export interface SubmitOptions {
@@ -51,10 +59,46 @@ export interface SubmitOptions {
   readonly tags?: ReadonlyArray<string>;
 }
 
-/** A submitted run. */
+/**
+ * Options of a submission by task name ({@link Client.submitByName}): those
+ * of {@link SubmitOptions}, and the options a declaration would give the
+ * node, since the producer has none. Unset `retry` fields and `timeoutMs`
+ * come from the declaration of the worker that runs the node (then the
+ * worker's defaults); `queue` and `priority` are fixed here, at submit.
+ */
+export interface SubmitByNameOptions extends SubmitOptions, TaskOptions {}
+
+/**
+ * A run's progress as a status endpoint shows it: its status, how many of
+ * its nodes ended, and each node's state, attempts and last reported
+ * progress (only while it runs: a store drops it when the node ends).
+ */
+export interface RunProgress {
+  readonly runId: string;
+  readonly status: RunStatus;
+  /** Number of nodes. */
+  readonly total: number;
+  /** Nodes in a terminal state. */
+  readonly ended: number;
+  /** Every node in id order. */
+  readonly nodes: ReadonlyArray<{
+    readonly id: number;
+    readonly task: string;
+    readonly state: NodeState;
+    /** Attempts started so far. */
+    readonly attempts: number;
+    /** What the handler last reported through `ctx.progress`, while the node runs. */
+    readonly progress?: Progress;
+  }>;
+}
+
+/** A submitted run, or one reattached by id with {@link Client.handle}. */
 export interface RunHandle<Out> {
   readonly runId: string;
-  /** True when an idempotency key matched an earlier run. */
+  /**
+   * True when an idempotency key or the run id matched an earlier run; always
+   * true for a handle from {@link Client.handle}.
+   */
   readonly existing: boolean;
   /**
    * Waits for the run to end and returns its typed output, decoded with the
@@ -71,8 +115,15 @@ export interface RunHandle<Out> {
    * @throws ResultUndecodable when a node's task is not in this canvas or its bytes do not decode.
    */
   result(opts?: { readonly timeout?: number; readonly waitForQuiet?: boolean }): Promise<Out>;
-  /** The run's record (status, counts, timestamps). */
+  /** The run's record (status, counts, timestamps). @throws RunNotFound */
   status(): Promise<RunRecord>;
+  /** The run's status and each node's state and reported progress. @throws RunNotFound */
+  progress(): Promise<RunProgress>;
+  /**
+   * Cancels the run (queued nodes cancelled, running handlers signalled);
+   * false when it had already ended.
+   */
+  cancel(): Promise<boolean>;
 }
 
 /** A client bound to a store. */
@@ -86,6 +137,50 @@ export interface Client {
    * @throws IdempotencyConflict when the key names a run of another canvas or input.
    */
   submit<Out>(canvas: Canvas<unknown, Out>, opts?: SubmitOptions): Promise<RunHandle<Out>>;
+  /**
+   * Submits a one-node run of the task named `task` on `input`, without its
+   * declaration: another service starts work knowing only the task's name
+   * (Celery's `send_task`). The input is checked here only for being plain
+   * data; the worker that runs the node decodes it with its registered
+   * task's input schema and fails the node, without retrying, with an
+   * `InvalidInput` naming the path of each bad field (the worker goes on).
+   * The node goes to `opts.queue` (default `"default"`: give the queue the
+   * task's declaration routes it to); until a worker with the task serves
+   * that queue, it waits. The result is the output as the worker encoded
+   * it (`unknown`): reattach with `handle(runId, task)` where the
+   * declaration is known to get it decoded and typed.
+   *
+   * @throws InvalidCanvas when `task` is not 1–128 characters of
+   *   `[A-Za-z0-9_.:-]` or an option is out of range (naming the option).
+   * @throws InvalidInput when `input` is not plain data (a function, a
+   *   class instance, a cycle, nested too deeply), before anything is written.
+   * @throws DuplicateRun / IdempotencyConflict as {@link Client.submit}.
+   * @example
+   * const run = await client.submitByName("email.send", { to: "ada@example.com" }, {
+   *   queue: "emails",
+   *   idempotencyKey: "welcome:ada@example.com",
+   * })
+   */
+  submitByName(
+    task: string,
+    input: unknown,
+    opts?: SubmitByNameOptions,
+  ): Promise<RunHandle<unknown>>;
+  /**
+   * A handle on a run another process submitted, typed by the canvas (or
+   * the one task) it was submitted with: a status endpoint reads a run by
+   * id and returns its typed result. The canvas only supplies output
+   * schemas, looked up by task name; its bound inputs are neither checked
+   * nor used, so any input will do. With a task, the run's output must be
+   * one node of that task (a `submitByName` run, or a chain ending in it).
+   *
+   * @throws RunNotFound when the run does not exist (or expired).
+   * @example
+   * const run = await client.handle(req.params.id, summarize)
+   * return { status: (await run.status()).status, result: await run.result({ timeout: 0 }) }
+   */
+  handle<Out>(runId: string, canvas: Canvas<unknown, Out>): Promise<RunHandle<Out>>;
+  handle<T extends AnyTask>(runId: string, task: T): Promise<RunHandle<OutputOf<T>>>;
   /** The run with every node. @throws RunNotFound */
   get(runId: string): Promise<RunSnapshot>;
   /** Cancels a run; false when it had already ended. */
@@ -100,12 +195,19 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     return snap;
   };
 
-  // decodes with the run's own stored shape and task names; the handle's
-  // canvas only supplies schemas, looked up by task name
-  const output = async (runId: string, dag: Dag): Promise<unknown> => {
+  // decodes with the run's own stored shape and task names; `of` only
+  // supplies schemas, looked up by task name
+  const output = async (runId: string, of: Decoding): Promise<unknown> => {
     const snap = await get(runId);
-    const shape = snap.output ?? dag.output;
-    const tasks = tasksByName(dag.tasks);
+    const shape = snap.output ?? of.shape();
+    if (of.single && typeof shape !== "number") {
+      throw new ResultUndecodable({
+        runId,
+        nodeId: flatten(shape)[0] ?? 0,
+        reason: `the run's output is the outputs of ${flatten(shape).length} nodes (a group or a chord header), not one task's; reattach with the run's canvas`,
+      });
+    }
+    const tasks = tasksByName(of.tasks);
     const nodes = new Map(snap.nodes.map((n) => [n.id, n]));
     const outcomes = new Map<number, Settled<unknown>>();
     for (const id of flatten(shape)) {
@@ -168,39 +270,183 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     }
   };
 
+  const handleOf = <Out>(runId: string, existing: boolean, of: Decoding): RunHandle<Out> => ({
+    runId,
+    existing,
+    status: async () => (await get(runId)).run,
+    progress: async () => progressOf(await get(runId)),
+    cancel: () => store.cancel(runId, { now: now() }),
+    result: async ({ timeout = 60_000, waitForQuiet = false } = {}) => {
+      const run = await store.waitForRun(runId, timeout, { quiet: waitForQuiet });
+      if (!run) throw new ResultTimeout({ runId, timeoutMs: timeout });
+      if (run.status !== "succeeded")
+        throw new RunFailed({ runId, status: run.status, error: run.error });
+      return (await output(runId, of)) as Out;
+    },
+  });
+
+  const submitDag = async <Out>(
+    dag: Dag,
+    opts: SubmitOptions,
+    of: Decoding,
+  ): Promise<RunHandle<Out>> => {
+    const res = await store.submit({
+      runId: opts.runId ?? `${now().toString(36)}-${randomUUID().slice(0, 13).replace("-", "")}`,
+      dag,
+      tags: opts.tags ?? [],
+      ...(opts.idempotencyKey === undefined ? {} : { idempotencyKey: opts.idempotencyKey }),
+      idempotencyWindowMs: opts.idempotencyWindowMs ?? 86_400_000,
+      ...(opts.idempotencyReuse === undefined ? {} : { idempotencyReuse: opts.idempotencyReuse }),
+      retentionMs: opts.retentionMs ?? 7 * 86_400_000,
+      now: now(),
+      fingerprint: fingerprint(dag),
+      nonce: randomBytes(8).toString("hex"),
+    });
+    return handleOf<Out>(res.runId, res.existing, of);
+  };
+
   return {
+    // async: a canvas that does not compile rejects, never throws synchronously
     submit: async <Out>(canvas: Canvas<unknown, Out>, opts: SubmitOptions = {}) => {
       const dag = compile(canvas);
-      const res = await store.submit({
-        runId: opts.runId ?? `${now().toString(36)}-${randomUUID().slice(0, 13).replace("-", "")}`,
-        dag,
-        tags: opts.tags ?? [],
-        ...(opts.idempotencyKey === undefined ? {} : { idempotencyKey: opts.idempotencyKey }),
-        idempotencyWindowMs: opts.idempotencyWindowMs ?? 86_400_000,
-        ...(opts.idempotencyReuse === undefined ? {} : { idempotencyReuse: opts.idempotencyReuse }),
-        retentionMs: opts.retentionMs ?? 7 * 86_400_000,
-        now: now(),
-        fingerprint: fingerprint(dag),
-        nonce: randomBytes(8).toString("hex"),
+      return submitDag<Out>(dag, opts, {
+        tasks: dag.tasks,
+        shape: () => dag.output,
+        single: false,
       });
-      const runId = res.runId;
-      return {
-        runId,
-        existing: res.existing,
-        status: async () => (await get(runId)).run,
-        result: async ({ timeout = 60_000, waitForQuiet = false } = {}) => {
-          const run = await store.waitForRun(runId, timeout, { quiet: waitForQuiet });
-          if (!run) throw new ResultTimeout({ runId, timeoutMs: timeout });
-          if (run.status !== "succeeded")
-            throw new RunFailed({ runId, status: run.status, error: run.error });
-          return (await output(runId, dag)) as Out;
-        },
-      };
     },
+    submitByName: async (name, input, opts = {}) => {
+      checkTaskName(name);
+      const {
+        runId,
+        idempotencyKey,
+        idempotencyWindowMs,
+        idempotencyReuse,
+        retentionMs,
+        tags,
+        ...options
+      } = opts;
+      const unknown = Object.keys(options).filter((k) => !OPTION_KEYS.has(k));
+      if (unknown.length > 0) {
+        throw new InvalidCanvas({
+          reason: `submitByName("${name}"): unknown option ${unknown.map((k) => JSON.stringify(k)).join(", ")} (known: ${[...SUBMIT_KEYS, ...OPTION_KEYS].join(", ")})`,
+        });
+      }
+      const ref = byName(name);
+      // compile checks the options (naming the bad one) and that the input is plain data
+      const dag = compile(signature(ref, { kind: "immutable" }, input, options));
+      const submitOpts: SubmitOptions = {
+        ...(runId === undefined ? {} : { runId }),
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+        ...(idempotencyWindowMs === undefined ? {} : { idempotencyWindowMs }),
+        ...(idempotencyReuse === undefined ? {} : { idempotencyReuse }),
+        ...(retentionMs === undefined ? {} : { retentionMs }),
+        ...(tags === undefined ? {} : { tags }),
+      };
+      return submitDag<unknown>(dag, submitOpts, { tasks: [ref], shape: () => 0, single: true });
+    },
+    handle: (async (runId: string, of: Canvas<unknown, unknown> | AnyTask) => {
+      await get(runId); // RunNotFound at once
+      const decoding: Decoding = isTask(of)
+        ? { tasks: [of], shape: () => 0, single: true }
+        : {
+            tasks: tasksOf(of.node),
+            // runs written before the output shape was stored: the canvas's own
+            shape: () => compile(of).output,
+            single: false,
+          };
+      return handleOf(runId, true, decoding);
+    }) as Client["handle"],
     get,
     cancel: (runId) => store.cancel(runId, { now: now() }),
   };
 };
+
+/**
+ * How a handle decodes its run's output: the tasks whose output schemas it
+ * knows, the output shape to use when the stored run has none, and whether
+ * the output must be one node (a handle typed by a task).
+ */
+interface Decoding {
+  readonly tasks: ReadonlyArray<TaskRef>;
+  readonly shape: () => Shape;
+  readonly single: boolean;
+}
+
+/**
+ * The stand-in declaration of a task submitted by name: any input (the
+ * worker's declaration decodes it), the output as the worker encoded it.
+ */
+const byName = (name: string): TaskRef => ({
+  name,
+  input: Schema.Unknown,
+  output: Schema.Unknown,
+  options: {},
+});
+
+/** The fields of {@link SubmitOptions} and of {@link TaskOptions}, for refusing a misspelt one. */
+const SUBMIT_KEYS: ReadonlyArray<keyof SubmitOptions> = [
+  "runId",
+  "idempotencyKey",
+  "idempotencyWindowMs",
+  "idempotencyReuse",
+  "retentionMs",
+  "tags",
+];
+const OPTION_KEYS: ReadonlySet<string> = new Set<keyof TaskOptions>([
+  "queue",
+  "priority",
+  "timeoutMs",
+  "retry",
+]);
+
+const isTask = (of: Canvas<unknown, unknown> | AnyTask): of is AnyTask =>
+  (of as { _tag?: unknown })._tag === "Task";
+
+/**
+ * Every task of a canvas, in declaration order, without compiling it (so
+ * its bound inputs are not checked). A node met twice (a hand-built canvas
+ * with a cycle) is walked once.
+ */
+const tasksOf = (root: CanvasNode): TaskRef[] => {
+  const out: TaskRef[] = [];
+  const seen = new Set<CanvasNode>();
+  const stack: CanvasNode[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    if (seen.has(node)) continue;
+    seen.add(node);
+    switch (node.kind) {
+      case "sig":
+        out.push(node.task);
+        break;
+      case "chain":
+        stack.push(...[...node.steps].reverse());
+        break;
+      case "group":
+        stack.push(...[...node.members].reverse());
+        break;
+      case "chord":
+        stack.push(node.body, node.header);
+        break;
+    }
+  }
+  return out;
+};
+
+const progressOf = (snap: RunSnapshot): RunProgress => ({
+  runId: snap.run.id,
+  status: snap.run.status,
+  total: snap.run.total,
+  ended: snap.run.ended,
+  nodes: snap.nodes.map((n) => ({
+    id: n.id,
+    task: n.spec.task,
+    state: n.state,
+    attempts: n.attempts,
+    ...(n.progress === undefined ? {} : { progress: n.progress }),
+  })),
+});
 
 /** Tasks by name; a name shared by tasks with different output schemas is ambiguous. */
 const tasksByName = (tasks: ReadonlyArray<TaskRef>): Map<string, TaskRef | "ambiguous"> => {

@@ -1,7 +1,8 @@
 /**
  * Resolves a node's effective options: the signature's `.with(...)` over
- * the task's declaration (merged at compile), then the worker's defaults,
- * then Weft's defaults.
+ * the task's declaration (merged at compile), then the worker's defaults
+ * (which the worker lays its own declaration of the task over, for a node
+ * submitted by name), then Weft's defaults.
  */
 import type { DagNode } from "./Dag.ts";
 import { defaultRetryPolicy, type RetryPolicy } from "./Retry.ts";

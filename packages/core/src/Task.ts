@@ -106,6 +106,20 @@ export type OutputOf<T> =
 const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 /**
+ * Checks a task name: 1–128 characters of `[A-Za-z0-9_.:-]` (it is part of
+ * Redis keys and of the worker registry).
+ *
+ * @throws InvalidCanvas naming the bad name and the pattern.
+ */
+export const checkTaskName = (name: unknown): void => {
+  if (typeof name !== "string" || !NAME.test(name)) {
+    throw new InvalidCanvas({
+      reason: `task name ${typeof name === "string" ? JSON.stringify(name) : String(name)} must match ${NAME}`,
+    });
+  }
+};
+
+/**
  * Declares a task.
  *
  * `input` and `output` are each an Effect Schema (a codec: values are
@@ -149,11 +163,7 @@ export const task = <const Name extends string, IS extends TaskSchema, OS extend
     TaskBehaviour<TypeOf<IS>>,
 ): Task<Name, TypeOf<IS>, TypeOf<OS>, EncodedOf<IS>, EncodedOf<OS>> => {
   type I = TypeOf<IS>;
-  if (!NAME.test(decl.name)) {
-    throw new InvalidCanvas({
-      reason: `task name ${JSON.stringify(decl.name)} must match ${NAME}`,
-    });
-  }
+  checkTaskName(decl.name);
   const { name, input, output, resultKey, resultTtlMs, lock, retryIf, ...options } = decl;
   for (const [option, schema] of [
     ["input", input],

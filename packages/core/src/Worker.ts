@@ -309,7 +309,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     const { error } = result;
     // stalls count separately from failures (docs/guarantees.md #6): only reported failures use up attempts
     const failures = claim.attempt - claim.stalls;
-    const policy = policyOf(claim.spec, opts.retryDefaults);
+    // the worker's declaration fills retry fields the node lacks (a node submitted by name)
+    const policy = policyOf(claim.spec, { ...opts.retryDefaults, ...handler.task.options.retry });
     const retry =
       shouldRetry(policy, failures, error) && allows(handler.task.behaviour.retryIf, error);
     const at = retry ? now() + (result.retryAfterMs ?? delay(policy, failures, random)) : null;

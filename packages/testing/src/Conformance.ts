@@ -4,7 +4,8 @@
  * empty store; the suite covers chains, groups, chords, nested canvases,
  * failures and skipped dependents, chord result order, fenced completions,
  * lease expiry and re-delivery, retries, settled groups, cancellation,
- * idempotent submission, the worker runtime on the store (heartbeats,
+ * idempotent submission, submission by task name and reattaching by id,
+ * the worker runtime on the store (heartbeats,
  * parking of unknown tasks, cancellation signals, wake-ups, the worker
  * registry, re-sent claims), and a model-based property: any random canvas
  * under any random fault plan ends in the same state on this store as on
@@ -28,6 +29,8 @@ import {
   group,
   handle,
   IdempotencyConflict,
+  InvalidCanvas,
+  InvalidInput,
   InvalidProgress,
   MAX_PROGRESS_MESSAGE,
   NonRetryableError,
@@ -40,12 +43,13 @@ import {
   type Store,
   type StoreSignal,
   type Submission,
+  type SubmitByNameOptions,
   startWorker,
   task,
   type WorkerInfo,
 } from "@weft/core";
 import { pino } from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import { anyTask, arbCanvas, arbDrivePlan } from "./Arbitraries.ts";
 import { drive, normalize } from "./Drive.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
@@ -1510,6 +1514,159 @@ export const storeConformance = (
       expect(err).toBeInstanceOf(ResultUndecodable);
       expect((err as Error).message).toMatch(/node 0 of run .*task "num", which this canvas/);
       expect(lying.runId).toBe(partial.runId);
+    });
+  });
+
+  describe(`${name}: submit by name, reattach by id`, () => {
+    // declared only on the worker's side: the producer names them
+    const slow = task({
+      name: "slow",
+      input: Schema.Struct({ ms: Schema.Int }),
+      output: Schema.Int,
+      timeoutMs: 100,
+      retry: { maxAttempts: 1 },
+    });
+    const byNameHandlers: ReadonlyArray<BoundHandler> = [
+      ...handlers,
+      handle(
+        slow,
+        (_, ctx) =>
+          new Promise<number>((_resolve, reject) => {
+            ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), { once: true });
+          }),
+      ),
+    ];
+    const withByNameWorker = async <T>(
+      fn: (client: ReturnType<typeof createClient>, store: Store) => Promise<T>,
+    ) => {
+      const store = await fresh();
+      const worker = startWorker({
+        store,
+        handlers: byNameHandlers,
+        logger: silent,
+        concurrency: 2,
+        leaseMs: 5_000,
+        idleMs: 200,
+      });
+      try {
+        return await fn(createClient(store), store);
+      } finally {
+        await worker.stop();
+      }
+    };
+
+    it("runs a task submitted by name; the same idempotency key returns the same run; handle(runId, task) types the result", async () => {
+      await withByNameWorker(async (client, store) => {
+        const opts = { idempotencyKey: "sum-of-2-3", priority: 9, tags: ["by-name"] };
+        const run = await client.submitByName("add", { a: 2, b: 3 }, opts);
+        expect(run.existing).toBe(false);
+        expect(await run.result({ timeout: 20_000 })).toBe(5);
+        const again = await client.submitByName("add", { a: 2, b: 3 }, opts);
+        expect(again).toMatchObject({ runId: run.runId, existing: true });
+        const snap = await client.get(run.runId);
+        expect(snap.run.tags).toEqual(["by-name"]);
+        expect(snap.nodes.map((n) => [n.spec.task, n.spec.queue, n.spec.priority])).toEqual([
+          ["add", "default", 9],
+        ]);
+        // another process reattaches by id with the declaration: a typed result
+        const other = createClient(store);
+        const typed = await other.handle(run.runId, add);
+        expectTypeOf(typed.result).returns.resolves.toEqualTypeOf<number>();
+        expect(typed.existing).toBe(true);
+        expect(await typed.result({ timeout: 20_000 })).toBe(5);
+        expect(await typed.progress()).toEqual({
+          runId: run.runId,
+          status: "succeeded",
+          total: 1,
+          ended: 1,
+          nodes: [{ id: 0, task: "add", state: "succeeded", attempts: 1 }],
+        });
+      });
+    });
+
+    it("fails a node whose input the worker's schema refuses: InvalidInput with the field's path, not retried; the worker goes on", async () => {
+      await withByNameWorker(async (client) => {
+        const bad = await client.submitByName("add", { a: "two", b: 3 });
+        const err = await bad.result({ timeout: 20_000 }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(RunFailed);
+        const node = (await client.get(bad.runId)).nodes[0]!;
+        expect(node).toMatchObject({ state: "failed", attempts: 1 });
+        expect(node.error).toMatchObject({ tag: "InvalidInput", retryable: false });
+        expect(node.error?.message).toBe(
+          'input of task "add" is invalid: Expected number\n  at ["a"]',
+        );
+        const good = await client.submitByName("inc", 41);
+        expect(await good.result({ timeout: 20_000 })).toBe(42);
+      });
+    });
+
+    it("runs a node submitted by name under the worker's declaration: its timeout and retry policy", async () => {
+      await withByNameWorker(async (client) => {
+        const run = await client.submitByName("slow", { ms: 1 });
+        await expect(run.result({ timeout: 20_000 })).rejects.toBeInstanceOf(RunFailed);
+        const node = (await client.get(run.runId)).nodes[0]!;
+        // timeoutMs 100 and maxAttempts 1 come from the worker's declaration of "slow"
+        expect(node).toMatchObject({ state: "failed", attempts: 1 });
+        expect(node.error?.tag).toBe("Timeout");
+        expect(node.spec.options).toEqual({});
+      });
+    });
+
+    it("refuses a bad task name, an unknown or bad option, and input that is not plain data, writing nothing", async () => {
+      const store = await fresh();
+      const client = createClient(store);
+      const refusal = (p: Promise<unknown>) =>
+        p.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      const name = await refusal(client.submitByName("no spaces", 1));
+      expect(name).toBeInstanceOf(InvalidCanvas);
+      expect((name as Error).message).toContain('task name "no spaces" must match');
+      const typo = await refusal(
+        client.submitByName("add", 1, { queues: "x" } as unknown as SubmitByNameOptions),
+      );
+      expect(typo).toBeInstanceOf(InvalidCanvas);
+      expect((typo as Error).message).toContain('unknown option "queues"');
+      const queue = await refusal(client.submitByName("add", 1, { queue: "a b" }));
+      expect((queue as Error).message).toContain("option queue must be");
+      const input = await refusal(client.submitByName("add", { a: 1, b: () => 2 }));
+      expect(input).toBeInstanceOf(InvalidInput);
+      expect((input as Error).message).toContain('["b"]');
+      expect(await store.listRuns({ limit: 10 })).toEqual([]);
+    });
+
+    it("reattaches by id with the canvas: typed result, progress and cancel; RunNotFound for an unknown id", async () => {
+      const store = await fresh();
+      const producer = createClient(store);
+      const submitted = await producer.submit(
+        group(add.si({ a: 1, b: 2 }), tag.si({ label: "x", n: 1 })),
+      );
+      const reader = createClient(store);
+      // any input will do: the canvas only supplies output schemas
+      const canvas = group(add.si({ a: 0, b: 0 }), tag.si({ label: "", n: 0 }));
+      const run = await reader.handle(submitted.runId, canvas);
+      expectTypeOf(run.result).returns.resolves.toEqualTypeOf<[number, string]>();
+      expect((await run.progress()).nodes.map((n) => n.state)).toEqual(["queued", "queued"]);
+      expect(await run.cancel()).toBe(true);
+      expect((await run.status()).status).toBe("cancelled");
+      expect(await run.cancel()).toBe(false);
+      await expect(reader.handle("no-such-run", add)).rejects.toBeInstanceOf(RunNotFound);
+
+      await withByNameWorker(async (client) => {
+        const done = await client.submit(
+          group(add.si({ a: 1, b: 2 }), tag.si({ label: "x", n: 1 })),
+        );
+        expect(await (await client.handle(done.runId, canvas)).result({ timeout: 20_000 })).toEqual(
+          [3, "x1"],
+        );
+        // a task handle needs an output of one node
+        const err = await (await client.handle(done.runId, add))
+          .result({ timeout: 20_000 })
+          .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ResultUndecodable);
+        expect((err as Error).message).toContain("not one task's; reattach with the run's canvas");
+      });
     });
   });
 
