@@ -6,6 +6,7 @@
 export { Schema } from "effect";
 export * from "./Args.ts";
 export * from "./Attempt.ts";
+export * from "./Beat.ts";
 export * from "./Canvas.ts";
 export * from "./Client.ts";
 export * from "./Clock.ts";
@@ -19,6 +20,7 @@ export * from "./Locks.ts";
 export * from "./Machine.ts";
 export * from "./Policy.ts";
 export * from "./Retry.ts";
+export * from "./Schedule.ts";
 export * from "./Store.ts";
 export * from "./Task.ts";
 export * from "./TaskSchema.ts";

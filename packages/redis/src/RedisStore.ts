@@ -10,6 +10,7 @@ import {
   type Claim,
   type ClaimRequest,
   type CompleteOptions,
+  CorruptRecord,
   checkProgress,
   corruptRecordInfo,
   type DagNode,
@@ -35,6 +36,10 @@ import {
   RunNotFound,
   type RunRecord,
   type RunSnapshot,
+  type Schedule,
+  type ScheduleRecord,
+  type ScheduleState,
+  type ScheduleStore,
   type Store,
   type StoreSignal,
   StoreUnavailable,
@@ -56,6 +61,7 @@ import {
   memoKey,
   runScriptKeys,
   type ShardKeys,
+  scheduleKeys,
   shardKeys,
   shardOf,
   signalsChannel,
@@ -230,7 +236,7 @@ interface Registration extends WorkerInfo {
 }
 
 /** A {@link Store} on Redis. */
-export class RedisStore implements Store {
+export class RedisStore implements Store, ScheduleStore {
   readonly name: string;
   private readonly shards: ShardKeys[];
   private readonly prefix: string;
@@ -297,8 +303,11 @@ export class RedisStore implements Store {
     });
     // every error a store method raises leaves through `failure`: sanitised, and
     // a `StoreUnavailable` when the connection failed (see Errors.ts)
-    const self = this as unknown as Record<StoreMethod, (...args: unknown[]) => Promise<unknown>>;
-    for (const method of STORE_METHODS) {
+    const self = this as unknown as Record<
+      StoreMethod | keyof ScheduleStore,
+      (...args: unknown[]) => Promise<unknown>
+    >;
+    for (const method of [...STORE_METHODS, ...SCHEDULE_METHODS]) {
       const call = self[method];
       self[method] = async (...args) => {
         try {
@@ -1122,6 +1131,78 @@ export class RedisStore implements Store {
     await this.call(SCRIPTS.unlock, { lock: lockKeys(this.prefix, name).lock }, { owner, token });
   }
 
+  async putSchedule(schedule: Schedule, opts: { now: number }): Promise<ScheduleRecord> {
+    const k = scheduleKeys(this.prefix);
+    const { paused, ...def } = schedule;
+    await this.call(
+      SCRIPTS.scheduleput,
+      { schedule: k.schedule(schedule.id), index: k.index },
+      { id: schedule.id, def: encode(def), paused: paused ? "1" : "0", now: opts.now },
+    );
+    const rec = await this.getSchedule(schedule.id);
+    if (!rec) throw new Error(`schedule ${schedule.id} vanished while being upserted`);
+    return rec;
+  }
+
+  async getSchedule(id: string): Promise<ScheduleRecord | undefined> {
+    const key = scheduleKeys(this.prefix).schedule(id);
+    const [def, paused, state, version, createdAt, updatedAt] = await this.redis.hmgetBuffer(
+      key,
+      "def",
+      "paused",
+      "state",
+      "version",
+      "createdAt",
+      "updatedAt",
+    );
+    if (!def) return undefined;
+    let schedule: Schedule;
+    let st: Omit<ScheduleState, "version">;
+    try {
+      schedule = { ...(decode(def) as Omit<Schedule, "paused">), paused: String(paused) === "1" };
+      st = state ? (decode(state) as Omit<ScheduleState, "version">) : {};
+    } catch (e) {
+      throw new CorruptRecord({ key, reason: reason(e) });
+    }
+    return {
+      schedule,
+      state: { ...st, version: Number(String(version ?? "0")) },
+      createdAt: Number(String(createdAt)),
+      updatedAt: Number(String(updatedAt)),
+    };
+  }
+
+  async listSchedules(): Promise<ReadonlyArray<ScheduleRecord>> {
+    const ids = (await this.redis.smembers(scheduleKeys(this.prefix).index)).sort();
+    const recs = await Promise.all(ids.map((id) => this.getSchedule(id)));
+    return recs.filter((r): r is ScheduleRecord => r !== undefined);
+  }
+
+  async removeSchedule(id: string): Promise<boolean> {
+    const k = scheduleKeys(this.prefix);
+    return this.call(SCRIPTS.scheduleremove, { schedule: k.schedule(id), index: k.index }, { id });
+  }
+
+  async pauseSchedule(id: string, paused: boolean, opts: { now: number }): Promise<boolean> {
+    return this.call(
+      SCRIPTS.schedulepause,
+      { schedule: scheduleKeys(this.prefix).schedule(id) },
+      { paused: paused ? "1" : "0", now: opts.now },
+    );
+  }
+
+  async advanceSchedule(
+    id: string,
+    version: number,
+    next: Omit<ScheduleState, "version">,
+  ): Promise<boolean> {
+    return this.call(
+      SCRIPTS.scheduleadvance,
+      { schedule: scheduleKeys(this.prefix).schedule(id) },
+      { version, state: encode(next) },
+    );
+  }
+
   async getMemo({ task, key, now }: MemoRequest): Promise<Uint8Array | undefined> {
     const [until, value] = await this.redis.hmgetBuffer(
       memoKey(this.prefix, task, key),
@@ -1768,6 +1849,16 @@ const STORE_METHODS = [
   "waitForWork",
   "close",
 ] as const satisfies ReadonlyArray<StoreMethod>;
+
+/** Every method of the schedule part of the contract: their errors are translated too. */
+const SCHEDULE_METHODS = [
+  "putSchedule",
+  "getSchedule",
+  "listSchedules",
+  "removeSchedule",
+  "pauseSchedule",
+  "advanceSchedule",
+] as const satisfies ReadonlyArray<keyof ScheduleStore>;
 
 // a method added to the Store contract must be listed above: this fails to compile otherwise
 const allListed: Exclude<StoreMethod, (typeof STORE_METHODS)[number]> extends never ? true : never =

@@ -485,6 +485,41 @@ export const SCRIPTS = {
     codes: ["OK", "STALE"],
     decode: (code) => code,
   }),
+  scheduleput: define({
+    name: "scheduleput",
+    keys: ["schedule", "index"],
+    perQueue: false,
+    argv: { id: "string", def: "bytes", paused: "string", now: "number" },
+    codes: ["OK"],
+    decode: (code) => code,
+  }),
+  scheduleadvance: define({
+    name: "scheduleadvance",
+    keys: ["schedule"],
+    perQueue: false,
+    argv: { version: "number", state: "bytes" },
+    codes: ["OK", "STALE", "GONE"],
+    /** Whether the state was written. */
+    decode: (code) => code === "OK",
+  }),
+  scheduleremove: define({
+    name: "scheduleremove",
+    keys: ["schedule", "index"],
+    perQueue: false,
+    argv: { id: "string" },
+    codes: ["OK", "GONE"],
+    /** Whether there was a schedule. */
+    decode: (code) => code === "OK",
+  }),
+  schedulepause: define({
+    name: "schedulepause",
+    keys: ["schedule"],
+    perQueue: false,
+    argv: { paused: "string", now: "number" },
+    codes: ["OK", "GONE"],
+    /** Whether there is a schedule. */
+    decode: (code) => code === "OK",
+  }),
 } as const;
 
 /** A script's name. */

@@ -42,6 +42,10 @@ import {
   type RunState,
   readNode,
   releaseNode,
+  type Schedule,
+  type ScheduleRecord,
+  type ScheduleState,
+  type ScheduleStore,
   type Shape,
   type Store,
   type StoreSignal,
@@ -107,9 +111,10 @@ const DEAD_WORKER_KEPT_MS = 86_400_000;
  * An in-memory {@link Store}. State lives in this object only; `structuredClone`
  * snapshots keep callers from aliasing it.
  */
-export class MemoryStore implements Store {
+export class MemoryStore implements Store, ScheduleStore {
   readonly name = "memory";
   private readonly runs = new Map<string, StoredRun>();
+  private readonly schedules = new Map<string, ScheduleRecord>();
   private readonly ready = new Map<string, Ready[]>();
   private readonly parked = new Map<string, Parked[]>();
   /** Queues with a wake-up nobody has taken yet (the Redis store's wake lists). */
@@ -597,6 +602,49 @@ export class MemoryStore implements Store {
         if (!timeout.signal.aborted) done(undefined);
       });
     });
+  }
+
+  async putSchedule(schedule: Schedule, opts: { now: number }): Promise<ScheduleRecord> {
+    const old = this.schedules.get(schedule.id);
+    const rec: ScheduleRecord = {
+      schedule: structuredClone(schedule),
+      state: old?.state ?? { version: 0 },
+      createdAt: old?.createdAt ?? opts.now,
+      updatedAt: opts.now,
+    };
+    this.schedules.set(schedule.id, rec);
+    return structuredClone(rec);
+  }
+
+  async getSchedule(id: string): Promise<ScheduleRecord | undefined> {
+    const rec = this.schedules.get(id);
+    return rec && structuredClone(rec);
+  }
+
+  async listSchedules(): Promise<ReadonlyArray<ScheduleRecord>> {
+    return [...this.schedules.keys()].sort().map((id) => structuredClone(this.schedules.get(id)!));
+  }
+
+  async removeSchedule(id: string): Promise<boolean> {
+    return this.schedules.delete(id);
+  }
+
+  async pauseSchedule(id: string, paused: boolean, opts: { now: number }): Promise<boolean> {
+    const rec = this.schedules.get(id);
+    if (!rec) return false;
+    this.schedules.set(id, { ...rec, schedule: { ...rec.schedule, paused }, updatedAt: opts.now });
+    return true;
+  }
+
+  async advanceSchedule(
+    id: string,
+    version: number,
+    next: Omit<ScheduleState, "version">,
+  ): Promise<boolean> {
+    const rec = this.schedules.get(id);
+    if (!rec || rec.state.version !== version) return false;
+    this.schedules.set(id, { ...rec, state: { ...structuredClone(next), version: version + 1 } });
+    return true;
   }
 
   /** Ends every pending wait (they resolve as timed out) and drops listeners. */
