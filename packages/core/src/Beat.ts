@@ -234,7 +234,7 @@ export const scanSchedules = async (store: BeatStore, now: number): Promise<Scan
  *   overlap: "skip",
  * });
  */
-export const upsertSchedule = (
+export const upsertSchedule = async (
   store: ScheduleStore,
   input: ScheduleInput,
   now: number = Date.now(),

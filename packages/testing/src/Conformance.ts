@@ -55,6 +55,8 @@ import { drive, normalize } from "./Drive.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
 import { MemoryStore } from "./MemoryStore.ts";
 
+export { type BeatStoreFactory, scheduleConformance } from "./ScheduleConformance.ts";
+
 /** Makes a fresh, empty store for one test. */
 export type StoreFactory = () => Promise<Store>;
 
