@@ -1,6 +1,6 @@
 /**
  * The `weft` command, parsed with commander: `worker`, `submit`, `inspect`,
- * `runs`, `cancel`, `workers`. {@link runCli} takes the arguments and returns the exit
+ * `runs`, `cancel`, `workers`, `beat`, `schedules`. {@link runCli} takes the arguments and returns the exit
  * code; it never calls `process.exit` (but for a second SIGTERM/SIGINT to a
  * worker), so tests and other programs can run it.
  *
@@ -9,14 +9,22 @@
  * store's own sanitising of its errors.
  */
 import {
+  type BeatStore,
   createClient,
   delay,
+  isScheduleStore,
   liveClock,
+  OVERLAP_POLICIES,
+  type OverlapPolicy,
   type RetryPolicy,
   RunNotFound,
+  ScheduleNotFound,
   type Store,
   StoreUnavailable,
+  startBeat,
   startWorker,
+  triggerSchedule,
+  upsertSchedule,
 } from "@weft/core";
 import { redactSecrets, urlSecrets } from "@weft/redis/url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
@@ -31,6 +39,7 @@ import {
 } from "./connect.ts";
 import { loadHandlers } from "./handlers.ts";
 import { renderInspect, renderRuns, renderWorkers, toJson } from "./render.ts";
+import { renderSchedules, scheduleView } from "./schedules.ts";
 
 /** Where {@link runCli} reads and writes; every field defaults to the process's own. */
 export interface CliIo {
@@ -104,6 +113,18 @@ const positiveInt =
     if (!Number.isSafeInteger(n) || n < 1) {
       throw new InvalidArgumentError(
         `${flag} takes a positive integer, got ${JSON.stringify(value)}`,
+      );
+    }
+    return n;
+  };
+
+const nonNegativeInt =
+  (flag: string) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new InvalidArgumentError(
+        `${flag} takes a whole number of ms >= 0, got ${JSON.stringify(value)}`,
       );
     }
     return n;
@@ -249,9 +270,8 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
     }
   };
 
-  const storeCommand = (name: string) =>
-    program
-      .command(name)
+  const withStoreOptions = (cmd: Command) =>
+    cmd
       .addOption(
         new Option(
           "--redis <url>",
@@ -270,9 +290,11 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         ).default(env.REDIS_TLS_CA === "" ? undefined : env.REDIS_TLS_CA),
       );
 
+  const storeCommand = (name: string) => withStoreOptions(program.command(name));
+
   const program = new Command("weft")
     .description(
-      "Weft: typed workflows on Redis. Run workers, submit tasks by name, list, inspect and cancel runs, list workers.",
+      "Weft: typed workflows on Redis. Run workers, submit tasks by name, list, inspect and cancel runs, list workers, run beats and manage schedules.",
     )
     .version(pkg.version, "-V, --version")
     .exitOverride()
@@ -409,13 +431,31 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
   storeCommand("runs")
     .description("list recent runs, newest first")
     .option("-n, --limit <n>", "how many runs", positiveInt("--limit"), 20)
+    .option(
+      "--tag <tag>",
+      "only runs with this tag (e.g. schedule:nightly), among the --scan most recent",
+    )
+    .option(
+      "--scan <n>",
+      "with --tag, how many recent runs to look through",
+      positiveInt("--scan"),
+      1000,
+    )
     .option("--json", "print the runs as JSON")
-    .action(async (opts: StoreOpts & { limit: number; json?: boolean }) => {
-      await withStore(opts, async (store) => {
-        const runs = await store.listRuns({ limit: opts.limit });
-        out(opts.json ? toJson(runs) : renderRuns(runs, { color, now: now() }));
-      });
-    });
+    .action(
+      async (opts: StoreOpts & { limit: number; tag?: string; scan: number; json?: boolean }) => {
+        await withStore(opts, async (store) => {
+          const tag = opts.tag;
+          const runs =
+            tag === undefined
+              ? await store.listRuns({ limit: opts.limit })
+              : (await store.listRuns({ limit: Math.max(opts.scan, opts.limit) }))
+                  .filter((r) => r.tags.includes(tag))
+                  .slice(0, opts.limit);
+          out(opts.json ? toJson(runs) : renderRuns(runs, { color, now: now() }));
+        });
+      },
+    );
 
   storeCommand("workers")
     .description(
@@ -453,6 +493,168 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         } else {
           out(`run ${runId} not cancelled: it had already ended (${snap.run.status})\n`);
         }
+      });
+    });
+
+  /** The store as a schedule store, or a clear error (both Weft stores are). */
+  const beatStore = (store: Store): BeatStore => {
+    if (!isScheduleStore(store)) throw new Error(`store ${store.name} does not keep schedules`);
+    return store;
+  };
+
+  storeCommand("beat")
+    .description(
+      "run a beat: fire due schedule ticks (any number of beats may run at once; each tick fires once)",
+    )
+    .option(
+      "--poll <ms>",
+      "longest sleep between two scans of the schedules, ms (default 1000)",
+      positiveInt("--poll"),
+    )
+    .addOption(
+      new Option("--log-level <level>", "log level (env WEFT_LOG_LEVEL)")
+        .choices(LOG_LEVELS)
+        .default(env.WEFT_LOG_LEVEL ?? "info"),
+    )
+    .action(async (opts: StoreOpts & { poll?: number; logLevel: string }) => {
+      if (!LOG_LEVELS.includes(opts.logLevel))
+        throw new Error(
+          `WEFT_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(opts.logLevel)}`,
+        );
+      const logger = pino(
+        { level: opts.logLevel, hooks: { streamWrite: safe } },
+        io.log === undefined ? undefined : { write: io.log },
+      );
+      await runWorker(opts, logger, async (store, stop) => {
+        const beat = startBeat({
+          store: beatStore(store),
+          logger,
+          ...(opts.poll === undefined ? {} : { pollMs: opts.poll }),
+        });
+        if (!stop.aborted)
+          await new Promise((r) => stop.addEventListener("abort", r, { once: true }));
+        await beat.stop();
+      });
+    });
+
+  const schedules = program
+    .command("schedules")
+    .description("add, list, pause, resume, remove and trigger schedules (fired by weft beat)");
+
+  withStoreOptions(schedules.command("add"))
+    .description("add a schedule, or replace the one with this id (its firing state is kept)")
+    .argument("<id>", "the schedule's id")
+    .option("--cron <expr>", 'cron expression, e.g. "0 3 * * *" (croner syntax)')
+    .option("--tz <zone>", 'IANA time zone of --cron, e.g. "Europe/Berlin" (default UTC)')
+    .option("--every <ms>", "fire every this many ms instead of a cron", positiveInt("--every"))
+    .requiredOption("--task <name>", "the task submitted at each tick, by name")
+    .option("-i, --input <json>", "the task's input, as JSON (default null)", jsonInput)
+    .addOption(
+      new Option("--overlap <policy>", "what a tick does while the previous run is going")
+        .choices(OVERLAP_POLICIES)
+        .default("skip"),
+    )
+    .option(
+      "--catchup <ms>",
+      "a missed tick still fires within this many ms (default 60000)",
+      nonNegativeInt("--catchup"),
+    )
+    .option("--jitter <ms>", "fire each tick up to this many ms late", nonNegativeInt("--jitter"))
+    .option("-q, --queue <name>", "queue of the submitted task")
+    .option("--paused", "add it paused")
+    .action(
+      async (
+        id: string,
+        opts: StoreOpts & {
+          cron?: string;
+          tz?: string;
+          every?: number;
+          task: string;
+          input?: unknown;
+          overlap: OverlapPolicy;
+          catchup?: number;
+          jitter?: number;
+          queue?: string;
+          paused?: boolean;
+        },
+      ) => {
+        if ((opts.cron === undefined) === (opts.every === undefined))
+          throw new Error("give exactly one of --cron and --every");
+        await withStore(opts, async (store) => {
+          const rec = await upsertSchedule(
+            beatStore(store),
+            {
+              id,
+              ...(opts.cron === undefined ? {} : { cron: opts.cron }),
+              ...(opts.tz === undefined ? {} : { timezone: opts.tz }),
+              ...(opts.every === undefined ? {} : { everyMs: opts.every }),
+              target: {
+                task: opts.task,
+                input: opts.input ?? null,
+                ...(opts.queue === undefined ? {} : { options: { queue: opts.queue } }),
+              },
+              overlap: opts.overlap,
+              ...(opts.catchup === undefined ? {} : { catchupWindowMs: opts.catchup }),
+              ...(opts.jitter === undefined ? {} : { jitterMs: opts.jitter }),
+              ...(opts.paused ? { paused: true } : {}),
+            },
+            now(),
+          );
+          out(`schedule ${rec.schedule.id} ${rec.state.version === 0 ? "added" : "updated"}\n`);
+        });
+      },
+    );
+
+  withStoreOptions(schedules.command("list"))
+    .description("list schedules: when they fire, the next fire time, the last run and its status")
+    .option("--json", "print the schedules as JSON")
+    .action(async (opts: StoreOpts & { json?: boolean }) => {
+      await withStore(opts, async (store) => {
+        const bs = beatStore(store);
+        const t = now();
+        const views = await Promise.all(
+          (await bs.listSchedules()).map((r) => scheduleView(bs, r, t)),
+        );
+        out(opts.json ? toJson(views) : renderSchedules(views));
+      });
+    });
+
+  for (const [name, paused] of [
+    ["pause", true],
+    ["resume", false],
+  ] as const) {
+    withStoreOptions(schedules.command(name))
+      .description(
+        paused
+          ? "pause a schedule: its ticks pass without firing"
+          : "resume a paused schedule (ticks that passed while paused do not fire)",
+      )
+      .argument("<id>", "the schedule's id")
+      .action(async (id: string, opts: StoreOpts) => {
+        await withStore(opts, async (store) => {
+          if (!(await beatStore(store).pauseSchedule(id, paused, { now: now() })))
+            throw new ScheduleNotFound({ id });
+          out(`schedule ${id} ${paused ? "paused" : "resumed"}\n`);
+        });
+      });
+  }
+
+  withStoreOptions(schedules.command("remove"))
+    .description("remove a schedule (its runs are kept)")
+    .argument("<id>", "the schedule's id")
+    .action(async (id: string, opts: StoreOpts) => {
+      await withStore(opts, async (store) => {
+        if (!(await beatStore(store).removeSchedule(id))) throw new ScheduleNotFound({ id });
+        out(`schedule ${id} removed\n`);
+      });
+    });
+
+  withStoreOptions(schedules.command("trigger"))
+    .description("fire a schedule now, outside its ticks, and print the run id")
+    .argument("<id>", "the schedule's id")
+    .action(async (id: string, opts: StoreOpts) => {
+      await withStore(opts, async (store) => {
+        out(`${await triggerSchedule(beatStore(store), id, now())}\n`);
       });
     });
 
