@@ -29,7 +29,14 @@ import type { BoundHandler } from "./Handler.ts";
 import { leaseEndReason, renewLeases } from "./Leases.ts";
 import { policyOf } from "./Policy.ts";
 import { delay, type RetryPolicy, shouldRetry } from "./Retry.ts";
-import type { Claim, Store, StoreSignal, WorkerInfo } from "./Store.ts";
+import {
+  type Claim,
+  limitedQueues,
+  type RateLimit,
+  type Store,
+  type StoreSignal,
+  type WorkerInfo,
+} from "./Store.ts";
 import { logRefusal, outageLog, workerLogger } from "./WorkerLog.ts";
 
 /** Worker options. Durations are ms. */
@@ -58,6 +65,13 @@ export interface WorkerOptions {
    * it is fixed at submit.
    */
   readonly retryDefaults?: Partial<RetryPolicy>;
+  /**
+   * Rate limits by queue (`{ email: { limit: 10, intervalMs: 1_000 } }`):
+   * held across every worker sharing the store, in the store's claim (see
+   * `ClaimRequest.rateLimits`, docs/schedules.md). Give every worker of a
+   * queue the same limit.
+   */
+  readonly rateLimits?: Readonly<Record<string, RateLimit>>;
   readonly workerId?: string;
   readonly logger?: Logger;
   /** Clock to read and sleep on. Default the live clock; simulations pass a virtual one. */
@@ -109,7 +123,8 @@ const sameClaim = (a: Claim, b: Claim): boolean =>
  * Starts a worker.
  *
  * @throws InvalidWorkerOptions when `retryDefaults` holds a field out of
- *   range (the same ranges as a task's `retry` option).
+ *   range (the same ranges as a task's `retry` option), or a rate limit is
+ *   not two integers >= 1.
  *
  * @example
  * const worker = startWorker({ store, handlers, queues: ["default"], concurrency: 4 })
@@ -117,6 +132,17 @@ const sameClaim = (a: Claim, b: Claim): boolean =>
  */
 export const startWorker = (opts: WorkerOptions): Worker => {
   if (opts.retryDefaults !== undefined) checkRetryDefaults(opts.retryDefaults);
+  if (opts.rateLimits !== undefined) {
+    // checked as the claim checks them, naming the queue
+    limitedQueues({
+      workerId: "",
+      queues: Object.keys(opts.rateLimits),
+      max: 0,
+      leaseMs: 0,
+      now: 0,
+      rateLimits: opts.rateLimits,
+    });
+  }
   const store = opts.store;
   const queues = opts.queues ?? ["default"];
   const concurrency = Math.max(1, opts.concurrency ?? 8);
@@ -398,6 +424,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
           leaseMs,
           now: now(),
           requestId,
+          ...(opts.rateLimits === undefined ? {} : { rateLimits: opts.rateLimits }),
         });
         requestId = nextRequestId();
         failures = 0;

@@ -82,6 +82,10 @@ export interface QueueKeys {
 /** The pub/sub channel of store signals (a cancelled run's id). */
 export const signalsChannel = (prefix: string): string => `${prefix}:signals`;
 
+/** The sliding log of a rate-limited queue's claims (zset), under its own hash tag: one per queue, whatever the shards. */
+export const limiterKey = (prefix: string, queue: string): string =>
+  `${prefix}:{${prefix}:limit:${queue}}`;
+
 /**
  * Keys of the schedules, under one hash tag (so upsert and remove touch one
  * slot): the index (set of ids) and each schedule's hash (`def` msgpack,

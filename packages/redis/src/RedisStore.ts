@@ -26,6 +26,7 @@ import {
   type LockRelease,
   type LockRenewal,
   type LockRequest,
+  limitedQueues,
   type MaintainReport,
   type Memo,
   type MemoRequest,
@@ -57,6 +58,7 @@ import { type ChainableCommander, Cluster, type Redis } from "ioredis";
 import { BLOCK_MAX_MS, connectUrl, type RedisTlsOptions } from "./Connect.ts";
 import { classify, sanitizeError, storeError } from "./Errors.ts";
 import {
+  limiterKey,
   lockKeys,
   memoKey,
   runScriptKeys,
@@ -257,6 +259,8 @@ export class RedisStore implements Store, ScheduleStore {
   private readonly watches = new Map<string, Watch>();
   /** Where the next claim without a request id starts among the shards. */
   private claimTurn = 0;
+  /** When the rate limit that held back this process's last claim of a queue frees (epoch ms). */
+  private readonly limitedUntil = new Map<string, number>();
   private closed = false;
   /** The pub/sub connection of `subscribe`, made on first use, and its listeners. */
   private subscriber: { readonly conn: Client; readonly ready: Promise<unknown> } | undefined;
@@ -542,6 +546,43 @@ export class RedisStore implements Store, ScheduleStore {
    * visits them in the same order, so that each shard replays its part.
    */
   async claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
+    const limited = limitedQueues(req);
+    if (limited.length === 0) return this.claimFrom(req, 0);
+    // the queues without a limit first, then each limited queue up to what its limit grants
+    // (reserved atomically in its sliding log, ratelimit.lua; what is not used is given back)
+    const out: Claim[] = [];
+    const free = req.queues.filter((q) => !limited.includes(q));
+    if (free.length > 0) out.push(...(await this.claimFrom({ ...req, queues: free }, 0)));
+    for (const [i, q] of limited.entries()) {
+      const want = req.max - out.length;
+      if (want <= 0) break;
+      const limit = req.rateLimits![q]!;
+      const key = limiterKey(this.prefix, q);
+      const r = await this.call(
+        SCRIPTS.ratelimit,
+        { limiter: key },
+        {
+          now: req.now,
+          limit: limit.limit,
+          intervalMs: limit.intervalMs,
+          want,
+          owner: randomUUID(),
+        },
+      );
+      if (r.freeAt === undefined) this.limitedUntil.delete(q);
+      else this.limitedUntil.set(q, r.freeAt);
+      if (r.granted === 0) continue;
+      // its own parts of the request id's replies (claim.lua), apart from the other queues'
+      const got = await this.claimFrom({ ...req, queues: [q], max: r.granted }, (i + 1) * 1_000);
+      out.push(...got);
+      const unused = r.members.slice(got.length);
+      if (unused.length > 0) await this.redis.zrem(key, ...unused);
+    }
+    return out;
+  }
+
+  /** Claims from `req.queues` (none rate limited); `partBase` numbers its calls of the request. */
+  private async claimFrom(req: ClaimRequest, partBase: number): Promise<ReadonlyArray<Claim>> {
     const out: Claim[] = [];
     const n = this.shards.length;
     const first =
@@ -549,7 +590,7 @@ export class RedisStore implements Store, ScheduleStore {
     for (let i = 0; i < n && out.length < req.max; i++) {
       const s = this.shards[(first + i) % n]!;
       // a node that stalled out may make others ready: keep claiming while there is room
-      let part = 0;
+      let part = partBase;
       while (out.length < req.max && (await this.claimBatch(s, req, out, part++)) > 0);
     }
     return out;
@@ -899,6 +940,10 @@ export class RedisStore implements Store, ScheduleStore {
       const pair = v as string[] | null;
       return pair?.[1] === undefined ? [] : [Number(pair[1])];
     });
+    for (const q of queues) {
+      const until = this.limitedUntil.get(q);
+      if (until !== undefined) due.push(until);
+    }
     return due.length === 0 ? undefined : Math.min(...due);
   }
 

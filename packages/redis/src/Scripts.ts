@@ -485,6 +485,26 @@ export const SCRIPTS = {
     codes: ["OK", "STALE"],
     decode: (code) => code,
   }),
+  ratelimit: define({
+    name: "ratelimit",
+    keys: ["limiter"],
+    perQueue: false,
+    argv: {
+      now: "number",
+      limit: "number",
+      intervalMs: "number",
+      want: "number",
+      owner: "string",
+    },
+    codes: ["OK"],
+    /** How many claims were granted, their reservations, and when the limit frees (when it held some back). */
+    decode: (_, reply) => {
+      const freeAt = reply.int(1);
+      const members: string[] = [];
+      for (let i = 2; i < reply.length; i++) members.push(reply.text(i));
+      return { granted: reply.int(0), members, ...(freeAt < 0 ? {} : { freeAt }) };
+    },
+  }),
   scheduleput: define({
     name: "scheduleput",
     keys: ["schedule", "index"],

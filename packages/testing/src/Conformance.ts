@@ -55,6 +55,7 @@ import { drive, normalize } from "./Drive.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
 import { MemoryStore } from "./MemoryStore.ts";
 
+export { type LimitStoreFactory, limitConformance } from "./LimitConformance.ts";
 export { type BeatStoreFactory, scheduleConformance } from "./ScheduleConformance.ts";
 
 /** Makes a fresh, empty store for one test. */

@@ -27,6 +27,7 @@ import {
   type LockRelease,
   type LockRenewal,
   type LockRequest,
+  limitedQueues,
   liveClock,
   type MaintainReport,
   type Memo,
@@ -115,6 +116,10 @@ export class MemoryStore implements Store, ScheduleStore {
   readonly name = "memory";
   private readonly runs = new Map<string, StoredRun>();
   private readonly schedules = new Map<string, ScheduleRecord>();
+  /** Each rate-limited queue's claim times within its window (a sliding log). */
+  private readonly limiters = new Map<string, number[]>();
+  /** When the rate limit that held back a queue's last claim frees (epoch ms). */
+  private readonly limitedUntil = new Map<string, number>();
   private readonly ready = new Map<string, Ready[]>();
   private readonly parked = new Map<string, Parked[]>();
   /** Queues with a wake-up nobody has taken yet (the Redis store's wake lists). */
@@ -215,6 +220,45 @@ export class MemoryStore implements Store, ScheduleStore {
   }
 
   async claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
+    const limited = limitedQueues(req);
+    if (limited.length === 0) return this.claimFrom(req);
+    const last = this.lastClaim.get(req.workerId);
+    if (req.requestId !== undefined && last?.requestId === req.requestId && last.until > req.now) {
+      return last.claims.filter((c) => this.leases.get(key(c.runId, c.nodeId))?.token === c.token);
+    }
+    // the queues without a limit first, then each limited queue up to what its limit grants
+    const { requestId, ...plain } = req;
+    const out: Claim[] = [];
+    const free = req.queues.filter((q) => !limited.includes(q));
+    if (free.length > 0) out.push(...(await this.claimFrom({ ...plain, queues: free })));
+    for (const q of limited) {
+      const want = req.max - out.length;
+      if (want <= 0) break;
+      const limit = req.rateLimits![q]!;
+      // the claims of the last `intervalMs` (a sliding log)
+      const log = (this.limiters.get(q) ?? []).filter((t) => t > req.now - limit.intervalMs);
+      const granted = Math.max(0, Math.min(want, limit.limit - log.length));
+      // reserved before the claim (another claim may run meanwhile), the unused given back after
+      for (let i = 0; i < granted; i++) log.push(req.now);
+      this.limiters.set(q, log);
+      if (granted < want) this.limitedUntil.set(q, Math.min(...log) + limit.intervalMs);
+      else this.limitedUntil.delete(q);
+      const got = granted > 0 ? await this.claimFrom({ ...plain, queues: [q], max: granted }) : [];
+      const current = this.limiters.get(q) ?? [];
+      for (let i = got.length; i < granted; i++) {
+        const at = current.indexOf(req.now);
+        if (at >= 0) current.splice(at, 1);
+      }
+      out.push(...got);
+    }
+    if (requestId !== undefined) {
+      this.lastClaim.set(req.workerId, { requestId, until: req.now + req.leaseMs, claims: out });
+    }
+    return out;
+  }
+
+  /** Claims from `req.queues`, none of them rate limited. */
+  private async claimFrom(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
     const last = this.lastClaim.get(req.workerId);
     if (req.requestId !== undefined && last?.requestId === req.requestId && last.until > req.now) {
       // a re-sent request: what the first one leased, where its lease still holds
@@ -386,6 +430,10 @@ export class MemoryStore implements Store, ScheduleStore {
 
   async nextDueAt(queues: ReadonlyArray<string>): Promise<number | undefined> {
     const due = queues.flatMap((q) => (this.delayed.get(q) ?? []).map((d) => d.dueAt));
+    for (const q of queues) {
+      const until = this.limitedUntil.get(q);
+      if (until !== undefined) due.push(until);
+    }
     return due.length === 0 ? undefined : Math.min(...due);
   }
 
