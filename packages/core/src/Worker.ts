@@ -145,6 +145,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   }
   const store = opts.store;
   const queues = opts.queues ?? ["default"];
+  const handedQueues = queues.filter((q) => opts.rateLimits?.[q] === undefined);
   const concurrency = Math.max(1, opts.concurrency ?? 8);
   const leaseMs = opts.leaseMs ?? 30_000;
   const heartbeatMs = opts.heartbeatMs ?? Math.max(10, Math.floor(leaseMs / 3));
@@ -316,7 +317,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     const r = await store.complete(claim, value, {
       now: now(),
       workerId: id,
-      queues,
+      // a dependent on a rate-limited queue is claimed through the limit, never handed here
+      queues: handedQueues,
       nextMax: stopping ? 0 : 1,
       leaseMs,
     });

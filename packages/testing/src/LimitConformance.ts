@@ -8,11 +8,15 @@
 import { fc, test } from "@fast-check/vitest";
 import {
   type Claim,
+  chain,
   createClient,
+  handle,
   InvalidWorkerOptions,
   type RateLimit,
+  Schema,
   type Store,
   startWorker,
+  task,
 } from "@weft/core";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
@@ -90,6 +94,31 @@ export const limitConformance = (
       expect(all.flat()).toHaveLength(3);
       // claimed nodes are distinct
       expect(new Set(all.flat().map((c) => `${c.runId}#${c.nodeId}`)).size).toBe(3);
+    });
+
+    it("a worker's completion never hands it a dependent on a limited queue past the limit", async () => {
+      const store = await fresh();
+      const step = task({ name: "lim.step", queue: "lim", input: Schema.Int, output: Schema.Int });
+      const run = await createClient(store).submit(chain(step.si(0), step.si(1), step.si(2)));
+      const worker = startWorker({
+        store,
+        handlers: [handle(step, async (n) => n)],
+        queues: ["lim"],
+        logger: pino({ level: "silent" }),
+        rateLimits: { lim: { limit: 2, intervalMs: 3_600_000 } },
+      });
+      try {
+        // the real condition: the second step succeeded (its completion is where a hand-off would be)
+        for (;;) {
+          const snap = await store.getRun(run.runId);
+          if (snap?.nodes[1]?.state === "succeeded") break;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      } finally {
+        await worker.stop();
+      }
+      const snap = await store.getRun(run.runId);
+      expect(snap?.nodes.map((n) => n.state)).toEqual(["succeeded", "succeeded", "queued"]);
     });
 
     it("a worker refuses a rate limit that is not two integers >= 1, naming the queue", async () => {

@@ -618,7 +618,13 @@ export class MemoryStore implements Store, ScheduleStore {
 
   waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
     // work made ready, or a wake-up sent, before the caller started waiting must not be missed
-    if (queues.some((q) => (this.ready.get(q)?.length ?? 0) > 0 || this.wakeups.delete(q))) {
+    // (a queue held back by its rate limit has no work until the limit frees: see nextDueAt)
+    const held = (q: string) => (this.limitedUntil.get(q) ?? 0) > this.clock.now();
+    if (
+      queues.some(
+        (q) => ((this.ready.get(q)?.length ?? 0) > 0 && !held(q)) || this.wakeups.delete(q),
+      )
+    ) {
       return Promise.resolve();
     }
     return this.waitFor("work", () => undefined, timeoutMs).then(() => undefined);
