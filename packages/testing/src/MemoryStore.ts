@@ -235,14 +235,19 @@ export class MemoryStore implements Store, ScheduleStore {
       const want = req.max - out.length;
       if (want <= 0) break;
       const limit = req.rateLimits![q]!;
-      // the claims of the last `intervalMs` (a sliding log)
-      const log = (this.limiters.get(q) ?? []).filter((t) => t > req.now - limit.intervalMs);
-      const granted = Math.max(0, Math.min(want, limit.limit - log.length));
+      // a sliding log of claim times, as ratelimit.lua keeps it: clock readings may arrive out
+      // of order, so every window holding `now` is counted (those within one interval either
+      // side) and entries are kept two intervals
+      const I = limit.intervalMs;
+      const log = (this.limiters.get(q) ?? []).filter((t) => t > req.now - 2 * I);
+      const near = log.filter((t) => t > req.now - I && t < req.now + I);
+      const granted = Math.max(0, Math.min(want, limit.limit - near.length));
       // reserved before the claim (another claim may run meanwhile), the unused given back after
       for (let i = 0; i < granted; i++) log.push(req.now);
       this.limiters.set(q, log);
-      if (granted < want) this.limitedUntil.set(q, Math.min(...log) + limit.intervalMs);
-      else this.limitedUntil.delete(q);
+      if (granted < want) {
+        this.limitedUntil.set(q, (near.length > 0 ? Math.min(...near) : req.now) + I);
+      } else this.limitedUntil.delete(q);
       const got = granted > 0 ? await this.claimFrom({ ...plain, queues: [q], max: granted }) : [];
       const current = this.limiters.get(q) ?? [];
       for (let i = got.length; i < granted; i++) {
