@@ -58,6 +58,8 @@ export interface ScanReport {
 
 /** How many ticks a scan decides per schedule at most (bounded work per scan). */
 export const MAX_TICKS_PER_SCAN = 100;
+/** How many schedules a scan works on at once. */
+const SCAN_CONCURRENCY = 16;
 /** Idempotency window of a tick's run, ms: far longer than a beat takes from claim to submit. */
 const TICK_KEY_WINDOW_MS = 86_400_000;
 
@@ -205,17 +207,23 @@ export const scanSchedules = async (store: BeatStore, now: number): Promise<Scan
   const fired: FiredTick[] = [];
   const errors: Array<{ id: string; error: unknown }> = [];
   let nextDueAt: number | undefined;
-  for (const rec of await store.listSchedules()) {
-    try {
-      const r = await scanSchedule(store, rec, now);
-      fired.push(...r.fired);
-      if (r.nextDueAt !== undefined && (nextDueAt === undefined || r.nextDueAt < nextDueAt)) {
-        nextDueAt = r.nextDueAt;
+  const records = [...(await store.listSchedules())];
+  // schedules are independent: scanned SCAN_CONCURRENCY at a time, so a tick's lag does not
+  // grow with the number of schedules due at the same instant
+  const next = async (): Promise<void> => {
+    for (let rec = records.shift(); rec !== undefined; rec = records.shift()) {
+      try {
+        const r = await scanSchedule(store, rec, now);
+        fired.push(...r.fired);
+        if (r.nextDueAt !== undefined && (nextDueAt === undefined || r.nextDueAt < nextDueAt)) {
+          nextDueAt = r.nextDueAt;
+        }
+      } catch (error) {
+        errors.push({ id: rec.schedule.id, error });
       }
-    } catch (error) {
-      errors.push({ id: rec.schedule.id, error });
     }
-  }
+  };
+  await Promise.all(Array.from({ length: SCAN_CONCURRENCY }, next));
   return nextDueAt === undefined ? { fired, errors } : { fired, errors, nextDueAt };
 };
 
