@@ -219,9 +219,22 @@ export class MemoryStore implements Store, ScheduleStore {
     return { runId: sub.runId, existing: false };
   }
 
-  async claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
-    const limited = limitedQueues(req);
-    if (limited.length === 0) return this.claimFrom(req);
+  claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
+    let limited: ReadonlyArray<string>;
+    try {
+      limited = limitedQueues(req);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    // no extra promise hop without limits: the simulator counts the claim's continuations
+    return limited.length === 0 ? this.claimFrom(req) : this.claimLimited(req, limited);
+  }
+
+  /** A claim with rate-limited queues among its queues (`limited`). */
+  private async claimLimited(
+    req: ClaimRequest,
+    limited: ReadonlyArray<string>,
+  ): Promise<ReadonlyArray<Claim>> {
     const last = this.lastClaim.get(req.workerId);
     if (req.requestId !== undefined && last?.requestId === req.requestId && last.until > req.now) {
       return last.claims.filter((c) => this.leases.get(key(c.runId, c.nodeId))?.token === c.token);
