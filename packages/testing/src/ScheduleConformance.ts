@@ -23,6 +23,7 @@ import {
   startBeat,
   task,
   tickKey,
+  ticksAfter,
   triggerSchedule,
   upsertSchedule,
 } from "@weft/core";
@@ -505,6 +506,121 @@ export const scheduleConformance = (
               all.push(t);
             expect(ticks.filter((t) => t + jitterMs <= end)).toEqual(all);
           }
+        } finally {
+          await store.close();
+        }
+      },
+      propertyTimeoutMs(runs, 400),
+    );
+
+    // runs end only when the test cancels them (no worker runs): each step ends the newest
+    // run or lets beats scan, so every policy meets runs that are still going
+    test.prop(
+      [
+        fc.constantFrom("skip", "buffer-one", "cancel-previous", "allow"),
+        fc.array(
+          fc.oneof(
+            fc.record({
+              scan: fc.subarray([0, 1, 2], { minLength: 1 }),
+              advance: fc.integer({ min: 0, max: 2_500 }),
+            }),
+            fc.constant({ end: true as const }),
+          ),
+          { minLength: 1, maxLength: 25 },
+        ),
+      ],
+      { numRuns: runs },
+    )(
+      "overlap policies hold: skip and buffer-one never start a tick's run before the previous one ended, cancel-previous leaves one going, buffer-one fires its buffered tick",
+      async (overlap, steps) => {
+        const store = await makeStore();
+        try {
+          await upsertSchedule(
+            store,
+            every("ov", 1_000, {
+              overlap: overlap as ScheduleInput["overlap"] & string,
+              catchupWindowMs: 600_000,
+            }),
+            T0,
+          );
+          let now = T0;
+          const endedAt = new Map<string, number>();
+          const endNewest = async () => {
+            const runs = await runsOf(store, "ov");
+            const last = runs[runs.length - 1];
+            if (last && !endedAt.has(last.id) && (await store.cancel(last.id, { now }))) {
+              endedAt.set(last.id, now);
+            }
+          };
+          for (const s of steps) {
+            if ("end" in s) {
+              await endNewest();
+              continue;
+            }
+            now += s.advance;
+            await Promise.all(s.scan.map(() => scanSchedules(store, now)));
+          }
+          await endNewest();
+          now += 1;
+          await scanSchedules(store, now);
+          const runs = await runsOf(store, "ov");
+          const ticks = runs.map((r) => r.tick);
+          expect(new Set(ticks).size).toBe(ticks.length);
+          for (let k = 1; k < runs.length; k++) {
+            const prev = runs[k - 1]!;
+            const prevEnd = endedAt.get(prev.id);
+            if (overlap === "skip" || overlap === "buffer-one") {
+              // the previous run had ended when this one was submitted
+              expect(prevEnd).toBeDefined();
+              expect(runs[k]!.createdAt).toBeGreaterThanOrEqual(prevEnd!);
+            }
+            if (overlap === "cancel-previous") {
+              expect(await status(store, prev.id)).toBe("cancelled");
+            }
+          }
+          if (overlap === "buffer-one") {
+            // the newest run was ended and a beat scanned after: nothing is left buffered
+            expect((await store.getSchedule("ov"))?.state.buffered).toBeUndefined();
+          }
+        } finally {
+          await store.close();
+        }
+      },
+      propertyTimeoutMs(runs, 400),
+    );
+
+    // DST: a beat scanning at random times fires exactly the ticks croner gives, once each
+    test.prop(
+      [
+        fc.constantFrom("30 2 * * *", "0 * * * *", "*/20 * * * *", "15 3 * * 0"),
+        fc.constantFrom(Date.UTC(2026, 2, 28, 12), Date.UTC(2026, 9, 24, 12)),
+        fc.array(fc.integer({ min: 1, max: 3 * 3_600_000 }), { minLength: 1, maxLength: 40 }),
+      ],
+      { numRuns: runs },
+    )(
+      "across a DST change in Europe/Berlin, each of croner's ticks fires once and no other",
+      async (cron, from, advances) => {
+        const store = await makeStore();
+        try {
+          const schedule = { cron, timezone: "Europe/Berlin" };
+          await upsertSchedule(
+            store,
+            {
+              id: "tz",
+              ...schedule,
+              target: { task: "beat.ping", input: { n: 1 } },
+              overlap: "allow",
+              catchupWindowMs: 86_400_000,
+            },
+            from,
+          );
+          let now = from;
+          for (const a of advances) {
+            now += a;
+            await scanSchedules(store, now);
+          }
+          const fired = (await runsOf(store, "tz")).map((r) => r.tick);
+          expect(fired).toEqual(ticksAfter(schedule, from, now, 10_000));
         } finally {
           await store.close();
         }
