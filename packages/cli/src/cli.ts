@@ -16,6 +16,7 @@ import {
   liveClock,
   OVERLAP_POLICIES,
   type OverlapPolicy,
+  type RateLimit,
   type RetryPolicy,
   RunNotFound,
   ScheduleNotFound,
@@ -117,6 +118,28 @@ const positiveInt =
     }
     return n;
   };
+
+/** Parses one `--rate-limit queue=limit/ms` into the limits given so far. */
+const rateLimitSpec = (
+  value: string,
+  previous: Readonly<Record<string, RateLimit>>,
+): Readonly<Record<string, RateLimit>> => {
+  const m = /^([^=\s]+)=(\d+)\/(\d+)$/.exec(value.trim());
+  const limit = Number(m?.[2]);
+  const intervalMs = Number(m?.[3]);
+  if (
+    !m ||
+    !Number.isSafeInteger(limit) ||
+    limit < 1 ||
+    !Number.isSafeInteger(intervalMs) ||
+    intervalMs < 1
+  ) {
+    throw new InvalidArgumentError(
+      `--rate-limit takes <queue>=<limit>/<ms> with two integers >= 1 (e.g. email=10/1000), got ${JSON.stringify(value)}`,
+    );
+  }
+  return { ...previous, [m[1]!]: { limit, intervalMs } };
+};
 
 const nonNegativeInt =
   (flag: string) =>
@@ -319,6 +342,12 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
     )
     .option("--lease <ms>", "lease length, ms (default 30000)", positiveInt("--lease"))
     .option(
+      "--rate-limit <queue=limit/ms...>",
+      "a queue's rate limit, held across every worker: at most <limit> claims in any <ms> (e.g. email=10/1000); give every worker of the queue the same",
+      rateLimitSpec,
+      {},
+    )
+    .option(
       "--grace <ms>",
       "on SIGTERM/SIGINT, how long to let running handlers finish, ms (default 10000)",
       positiveInt("--grace"),
@@ -337,6 +366,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           lease?: number;
           grace?: number;
           logLevel: string;
+          rateLimit: Readonly<Record<string, RateLimit>>;
         },
       ) => {
         const concurrency = opts.concurrency ?? envConcurrency(env) ?? 8;
@@ -358,6 +388,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
             concurrency,
             logger,
             ...(opts.lease === undefined ? {} : { leaseMs: opts.lease }),
+            ...(Object.keys(opts.rateLimit).length === 0 ? {} : { rateLimits: opts.rateLimit }),
           });
           if (stop.aborted) void worker.stop(opts.grace);
           else stop.addEventListener("abort", () => void worker.stop(opts.grace), { once: true });
