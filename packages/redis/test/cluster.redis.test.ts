@@ -315,7 +315,12 @@ describe("redis cluster: faults", () => {
     const run = await client.submit(chain(slow.si(41), inc.s()));
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", join(import.meta.dirname, "fixtures/hanging-worker.ts")],
+      [
+        "--conditions=@weft/source",
+        "--import",
+        "tsx",
+        join(import.meta.dirname, "fixtures/hanging-worker.ts"),
+      ],
       {
         env: { ...process.env, REDIS_URL: cluster.url, WEFT_PREFIX: prefix },
         stdio: ["ignore", "pipe", "inherit"],
