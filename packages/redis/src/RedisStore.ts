@@ -7,6 +7,19 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import {
+  DuplicateRun,
+  type ErrorInfo,
+  IdempotencyConflict,
+  type NodeRecord,
+  type Progress,
+  RunNotFound,
+  type RunRecord,
+  type RunSnapshot,
+  type Store,
+  SubmitInterrupted,
+  TERMINAL_RUN_STATUSES,
+} from "@weft/core";
+import {
   type Claim,
   type ClaimRequest,
   type CompleteOptions,
@@ -14,13 +27,10 @@ import {
   corruptRecordInfo,
   type DagNode,
   type DepResult,
-  DuplicateRun,
   decode,
-  type ErrorInfo,
   encode,
   type FailOptions,
   fingerprint,
-  IdempotencyConflict,
   type LeaseState,
   type LockRelease,
   type LockRenewal,
@@ -29,22 +39,14 @@ import {
   type Memo,
   type MemoRequest,
   missingResultInfo,
-  type NodeRecord,
-  type Progress,
   type ReportResult,
-  RunNotFound,
-  type RunRecord,
-  type RunSnapshot,
-  type Store,
   type StoreSignal,
   type Submission,
-  SubmitInterrupted,
   type SubmitResult,
-  TERMINAL_RUN_STATUSES,
   type WaitForRunOptions,
   type WorkerInfo,
   type WorkerPresence,
-} from "@weft/core";
+} from "@weft/core/store";
 import { type ChainableCommander, Cluster, type Redis } from "ioredis";
 import { BLOCK_MAX_MS, connectUrl, type RedisTlsOptions } from "./Connect.ts";
 import { classify, sanitizeError, storeError } from "./Errors.ts";

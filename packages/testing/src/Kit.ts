@@ -10,14 +10,12 @@ import {
   type AnyTask,
   type BoundHandler,
   type Canvas,
-  compile,
-  decode,
   type HandlerFn,
   handle,
   type InputOf,
   liveClock,
-  runAttempt,
 } from "@weft/core";
+import { compile, decode, runAttempt } from "@weft/core/store";
 import { Arbitrary, Effect } from "effect";
 import fc from "fast-check";
 import { pino } from "pino";
