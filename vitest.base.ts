@@ -8,8 +8,9 @@ import { defineConfig } from "vitest/config";
 const SOURCE = "@weft/source";
 
 export default defineConfig({
-  // @weft/* resolve to src/ (their "@weft/source" export), not to dist/: tests need no build
-  resolve: { conditions: [SOURCE, "module", "node", "development|production"] },
+  // @weft/* resolve to src/ (their "@weft/source" export), not to dist/: tests need no build.
+  // Tests run in vitest's server-side environment, whose resolver reads ssr.resolve; the
+  // other three are its defaults, which a custom list replaces.
   ssr: { resolve: { conditions: [SOURCE, "module", "node", "development|production"] } },
   test: {
     include: ["test/**/*.test.ts"],
