@@ -61,9 +61,13 @@ const registerTsx = async (specifier: string): Promise<void> => {
     const tsx = "tsx/esm/api";
     api = (await import(tsx)) as { register: () => unknown };
   } catch (e) {
+    const missing = (e as { code?: unknown }).code === "ERR_MODULE_NOT_FOUND";
+    const why = missing
+      ? "tsx (which weft uses to import TypeScript) is not installed"
+      : `tsx (which weft uses to import TypeScript) cannot be loaded: ${e instanceof Error ? e.message : String(e)}`;
     throw new HandlersModuleError({
       module: specifier,
-      reason: `handlers module ${specifier} is TypeScript, and tsx (which weft uses to import TypeScript) is not installed: install it (npm install --save-dev tsx) or compile the module to JavaScript and give weft the .js file`,
+      reason: `handlers module ${specifier} is TypeScript, and ${why}: install it (npm install --save-dev tsx) or compile the module to JavaScript and give weft the .js file`,
       cause: e,
     });
   }
@@ -76,8 +80,7 @@ const registerTsx = async (specifier: string): Promise<void> => {
  * handlers: the named export `handlers` or the default export, an array of
  * handlers made with `handle(task, fn)`. A `.js`/`.mjs` module is imported
  * as is; a `.ts`/`.mts`/`.cts`/`.tsx` module through tsx, when it is
- * installed (an optional peer dependency), and returns its handlers: the named export `handlers` or
- * the default export, an array of handlers made with `handle(task, fn)`.
+ * installed (an optional peer dependency).
  *
  * @throws HandlersModuleError when the module is missing, is TypeScript
  *   while tsx is not installed, fails to load, exports no handlers, or
