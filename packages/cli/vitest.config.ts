@@ -1,12 +1,5 @@
-import { defineConfig } from "vitest/config";
+import { defineConfig, mergeConfig } from "vitest/config";
+import base from "../../vitest.base.ts";
 
-export default defineConfig({
-  test: {
-    include: ["test/**/*.test.ts"],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
-    // one JSON report per package: .ci/run sums them (passed, failed, files that failed to load)
-    reporters: ["default", "json"],
-    outputFile: { json: ".vitest/report.json" },
-  },
-});
+// the e2e tests run the built `weft` (dist/bin.js): build it (and @weft/core, @weft/redis) first
+export default mergeConfig(base, defineConfig({ test: { globalSetup: ["test/build.ts"] } }));

@@ -8,20 +8,14 @@
  * everything it prints (help, errors, the worker's log lines), on top of the
  * store's own sanitising of its errors.
  */
-import {
-  createClient,
-  delay,
-  liveClock,
-  type RetryPolicy,
-  RunNotFound,
-  type Store,
-  StoreUnavailable,
-  startWorker,
-} from "@weft/core";
+import { readFileSync } from "node:fs";
+// Only types are imported statically from @weft/core (Effect and the runtimes), pino and
+// ./handlers.ts: each command loads what it needs when it runs, so `weft --help` and usage
+// errors start in a few tens of ms (npm run bench:cli -w @weft/bench measures it).
+import type { RetryPolicy, Store } from "@weft/core";
 import { redactSecrets, urlSecrets } from "@weft/redis/url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { type Logger, pino } from "pino";
-import pkg from "../package.json" with { type: "json" };
+import type { Logger } from "pino";
 import {
   defaultRedisUrl,
   maskUrl,
@@ -29,8 +23,15 @@ import {
   openRedisStore,
   type StoreTarget,
 } from "./connect.ts";
-import { loadHandlers } from "./handlers.ts";
 import { renderInspect, renderRuns, renderWorkers, toJson } from "./render.ts";
+
+/** This package's version, read from its package.json (one level above both src/ and dist/). */
+const version = (): string =>
+  (
+    JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+      version: string;
+    }
+  ).version;
 
 /** Where {@link runCli} reads and writes; every field defaults to the process's own. */
 export interface CliIo {
@@ -81,9 +82,12 @@ const STARTUP_RETRY: RetryPolicy = {
   maxStalls: 0,
 };
 
+/** @weft/core's runtime, loaded by the commands that use it. */
+const core = () => import("@weft/core");
+
 /** Failures that may pass by themselves (Redis restarting, not yet up); wrong settings do not. */
-const transient = (e: unknown): boolean =>
-  e instanceof StoreUnavailable &&
+const transient = async (e: unknown): Promise<boolean> =>
+  e instanceof (await core()).StoreUnavailable &&
   (e.failure === undefined || e.failure === "unreachable" || e.failure === "unavailable");
 
 /** Every printed form of the passwords in the URLs given in `argv` and the environment. */
@@ -219,13 +223,14 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
     } else if (io.signal.aborted) stop.abort("stopped");
     else io.signal.addEventListener("abort", () => stop.abort("stopped"), { once: true });
     try {
+      const { delay, liveClock } = await core();
       let store: Store | undefined;
       for (let attempt = 1; store === undefined; attempt++) {
         try {
           store = await open(targetOf(opts));
           if (attempt > 1) log.info({ attempts: attempt }, "store reached; starting");
         } catch (e) {
-          if (!transient(e)) throw e;
+          if (!(await transient(e))) throw e;
           const wait = delay(STARTUP_RETRY, attempt, Math.random);
           log.warn(
             { attempt, retryInMs: wait },
@@ -274,7 +279,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
     .description(
       "Weft: typed workflows on Redis. Run workers, submit tasks by name, list, inspect and cancel runs, list workers.",
     )
-    .version(pkg.version, "-V, --version")
+    .version(version(), "-V, --version")
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: err })
     .showHelpAfterError("(run with --help for usage)");
@@ -323,7 +328,9 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           throw new Error(
             `WEFT_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(opts.logLevel)}`,
           );
+        const { loadHandlers } = await import("./handlers.ts");
         const handlers = await loadHandlers(module, cwd);
+        const [{ pino }, { startWorker }] = await Promise.all([import("pino"), core()]);
         const logger = pino(
           { level: opts.logLevel, hooks: { streamWrite: safe } },
           io.log === undefined ? undefined : { write: io.log },
@@ -368,6 +375,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           tag?: ReadonlyArray<string>;
         },
       ) => {
+        const { createClient } = await core();
         await withStore(opts, async (store) => {
           const run = await createClient(store, now).submitByName(taskName, opts.input, {
             ...(opts.queue === undefined ? {} : { queue: opts.queue }),
@@ -393,7 +401,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
       await withStore(opts, async (store) => {
         const snap = await store.getRun(runId);
         if (!snap) {
-          err(`error: ${new RunNotFound({ runId }).message}\n`);
+          err(`error: ${new (await core()).RunNotFound({ runId }).message}\n`);
           code = 1;
           return;
         }
@@ -439,7 +447,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         const cancelled = await store.cancel(runId, { now: now() });
         const snap = await store.getRun(runId);
         if (!snap) {
-          err(`error: ${new RunNotFound({ runId }).message}\n`);
+          err(`error: ${new (await core()).RunNotFound({ runId }).message}\n`);
           code = 1;
         } else if (cancelled) {
           const running = snap.nodes.filter((n) => n.state === "running").length;

@@ -1,6 +1,8 @@
 /**
  * @weft/cli — the `weft` command (`worker`, `submit`, `inspect`, `runs`, `cancel`, `workers`) and
  * the pure renderers behind it, for examples and tools that print runs.
+ * The `weft` command itself is `dist/bin.js` (package.json's `bin`), which
+ * does not import this module (docs/packaging.md).
  */
 export { type CliIo, runCli } from "./cli.ts";
 export {

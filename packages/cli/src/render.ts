@@ -5,14 +5,8 @@
  * run; a list of runs and the worker registry as tables. They return
  * strings and do no I/O, so the examples and the dashboard can reuse them.
  */
-import type {
-  ErrorInfo,
-  NodeState,
-  RunRecord,
-  RunSnapshot,
-  RunStatus,
-  WorkerPresence,
-} from "@weft/core";
+import type { ErrorInfo, NodeState, RunRecord, RunSnapshot, RunStatus } from "@weft/core";
+import type { WorkerPresence } from "@weft/core/store";
 import pc from "picocolors";
 
 /** One node of a snapshot, as `Store.getRun` returns it. */

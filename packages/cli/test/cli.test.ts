@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
-import { chain, createClient, deferred, type Store, StoreUnavailable } from "@weft/core";
+import { chain, createClient, type Store, StoreUnavailable } from "@weft/core";
+import { deferred } from "@weft/core/store";
 import { maskUrl as redisMaskUrl } from "@weft/redis";
 import { MemoryStore } from "@weft/testing";
 import { describe, expect, it } from "vitest";

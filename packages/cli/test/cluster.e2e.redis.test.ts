@@ -13,7 +13,7 @@ import { add, double } from "./fixtures/tasks.ts";
 import { captureCli as cli } from "./support.ts";
 
 const pkgDir = fileURLToPath(new URL("..", import.meta.url));
-const weft = fileURLToPath(new URL("../bin/weft.mjs", import.meta.url));
+const weft = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
 
 let cluster: RedisCluster;
 let store: RedisStore;

@@ -1,5 +1,6 @@
 import { stripVTControlCharacters } from "node:util";
-import { chain, chord, deferred, group, handle, type RunSnapshot, Schema, task } from "@weft/core";
+import { chain, chord, group, handle, type RunSnapshot, Schema, task } from "@weft/core";
+import { deferred } from "@weft/core/store";
 import { describe, expect, it } from "vitest";
 import { formatDuration, renderInspect, renderRuns } from "../src/index.ts";
 import { add, boom, count, double, sum } from "./fixtures/tasks.ts";

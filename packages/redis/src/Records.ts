@@ -15,21 +15,23 @@ import {
   type AttemptOutcome,
   type AttemptRecord,
   CorruptRecord,
-  checkProgress,
-  corruptRecordInfo,
-  type DagNode,
-  decode,
-  decodeSequence,
   type ErrorInfo,
-  encode,
-  maxStallsOf,
   type NodeRecord,
   type NodeState,
   type Progress,
   type RunRecord,
   type RunStatus,
-  type Shape,
 } from "@weft/core";
+import {
+  checkProgress,
+  corruptRecordInfo,
+  type DagNode,
+  decode,
+  decodeSequence,
+  encode,
+  maxStallsOf,
+  type Shape,
+} from "@weft/core/store";
 
 const CODE: Record<NodeState, string> = {
   waiting: "w",

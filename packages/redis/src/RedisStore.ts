@@ -7,6 +7,21 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import {
+  DuplicateRun,
+  type ErrorInfo,
+  IdempotencyConflict,
+  type NodeRecord,
+  type Progress,
+  RunNotFound,
+  type RunRecord,
+  type RunSnapshot,
+  type Store,
+  StoreUnavailable,
+  SubmitInterrupted,
+  TERMINAL_RUN_STATUSES,
+  WeftStore,
+} from "@weft/core";
+import {
   type Claim,
   type ClaimRequest,
   type CompleteOptions,
@@ -14,13 +29,10 @@ import {
   corruptRecordInfo,
   type DagNode,
   type DepResult,
-  DuplicateRun,
   decode,
-  type ErrorInfo,
   encode,
   type FailOptions,
   fingerprint,
-  IdempotencyConflict,
   type LeaseState,
   type LockRelease,
   type LockRenewal,
@@ -29,24 +41,14 @@ import {
   type Memo,
   type MemoRequest,
   missingResultInfo,
-  type NodeRecord,
-  type Progress,
   type ReportResult,
-  RunNotFound,
-  type RunRecord,
-  type RunSnapshot,
-  type Store,
   type StoreSignal,
-  StoreUnavailable,
   type Submission,
-  SubmitInterrupted,
   type SubmitResult,
-  TERMINAL_RUN_STATUSES,
   type WaitForRunOptions,
-  WeftStore,
   type WorkerInfo,
   type WorkerPresence,
-} from "@weft/core";
+} from "@weft/core/store";
 import { Effect, type Layer } from "effect";
 import { type ChainableCommander, Cluster, type Redis } from "ioredis";
 import { BLOCK_MAX_MS, connectUrl, type RedisTlsOptions } from "./Connect.ts";

@@ -35,7 +35,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { LeaseState } from "@weft/core";
+import type { LeaseState } from "@weft/core/store";
 import type { Cluster, Redis } from "ioredis";
 import { LAYOUT_VERSION, type QueueKeys } from "./Keys.ts";
 import { type ReplyCode, type ReplyReader, type ReplyValue, readReply } from "./Replies.ts";

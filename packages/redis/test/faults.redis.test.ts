@@ -6,13 +6,8 @@
  * first reply lost on the dead connection).
  */
 import {
-  type Claim,
   chain,
-  compile,
   createClient,
-  decode,
-  encode,
-  fingerprint,
   group,
   handle,
   RunFailed,
@@ -21,6 +16,7 @@ import {
   startWorker,
   task,
 } from "@weft/core";
+import { type Claim, compile, decode, encode, fingerprint } from "@weft/core/store";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { Redis } from "ioredis";
 import { pino } from "pino";

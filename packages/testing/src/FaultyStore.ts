@@ -5,11 +5,11 @@
  * is recorded twice, and a second report under the same lease (a duplicate
  * delivery) is answered as a replay of the first and changes nothing.
  */
+import type { ErrorInfo, Progress, RunRecord, RunSnapshot, Store } from "@weft/core";
 import type {
   Claim,
   ClaimRequest,
   CompleteOptions,
-  ErrorInfo,
   FailOptions,
   LeaseState,
   LockRelease,
@@ -18,18 +18,14 @@ import type {
   MaintainReport,
   Memo,
   MemoRequest,
-  Progress,
   ReportResult,
-  RunRecord,
-  RunSnapshot,
-  Store,
   StoreSignal,
   Submission,
   SubmitResult,
   WaitForRunOptions,
   WorkerInfo,
   WorkerPresence,
-} from "@weft/core";
+} from "@weft/core/store";
 
 /**
  * What happens to one delivery of a node:

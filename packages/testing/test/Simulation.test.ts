@@ -1,6 +1,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { chain, chord, deferred, group, handle, RunFailed, Schema, task } from "@weft/core";
+import { chain, chord, group, handle, RunFailed, Schema, task } from "@weft/core";
+import { deferred } from "@weft/core/store";
 import { describe, expect, it } from "vitest";
 import { SimulationStuck, SimulationTimeout, simulate, virtualClock } from "../src/index.ts";
 
