@@ -152,6 +152,12 @@ export interface RedisStoreOptions {
   readonly budget?: number;
   /** A submission still pending after this long is discarded by `maintain`, ms. Default 60 000. */
   readonly abandonAfterMs?: number;
+  /**
+   * About how many entries each shard's events stream keeps (`XADD ... MAXLEN ~`,
+   * docs/events.md): older events are trimmed. An integer from 100 to
+   * 10 000 000; default 10 000.
+   */
+  readonly eventsMaxLen?: number;
 }
 
 /** What `onReplicationShortfall` reports. */
@@ -234,6 +240,7 @@ export class RedisStore implements Store {
   private readonly chunk: number;
   private readonly budget: number;
   private readonly abandonAfterMs: number;
+  private readonly eventsMax: number;
   /** On a Redis Cluster: every command is single-slot, blocking reads are per shard, and so on. */
   readonly cluster: boolean;
   private readonly replicated: boolean;
@@ -278,6 +285,7 @@ export class RedisStore implements Store {
     this.chunk = opts.submitChunk ?? 250;
     this.budget = opts.budget ?? 500;
     this.abandonAfterMs = opts.abandonAfterMs ?? 60_000;
+    this.eventsMax = opts.eventsMaxLen ?? 10_000;
     this.replicated =
       (opts.durability ?? (this.cluster ? "replicated" : "primary")) === "replicated";
     this.replicationTimeoutMs = opts.replicationTimeoutMs ?? 500;
@@ -461,6 +469,7 @@ export class RedisStore implements Store {
           output: out,
           seen,
           reuse: sub.idempotencyReuse ?? "return-existing",
+          eventsMax: this.eventsMax,
           nodes: quadruples,
         };
         // the commit acknowledges the run: with replicated durability a replica has it first
@@ -568,6 +577,7 @@ export class RedisStore implements Store {
           worker: req.workerId,
           now: req.now,
           queue: it.queue,
+          eventsMax: this.eventsMax,
         },
       );
     }
@@ -676,6 +686,7 @@ export class RedisStore implements Store {
       budget: this.budget,
       queueIndex: queues.indexOf(it.queue) + 1,
       queueListCorrupt: trusted ? 0 : 1,
+      eventsMax: this.eventsMax,
     });
     if (r.more) await this.drain(s, it.runId, queues, now);
   }
@@ -705,6 +716,7 @@ export class RedisStore implements Store {
         leaseMs: opts.leaseMs,
         served: `,${served.join(",")},`,
         budget: this.budget,
+        eventsMax: this.eventsMax,
       },
     );
     if (r.more) await this.drain(s, claim.runId, claim.runQueues, opts.now);
@@ -747,6 +759,7 @@ export class RedisStore implements Store {
         now: opts.now,
         retryAt: opts.retryAt ?? -1,
         budget: this.budget,
+        eventsMax: this.eventsMax,
       },
     );
     if (r.more) await this.drain(s, claim.runId, claim.runQueues, opts.now);
@@ -805,8 +818,15 @@ export class RedisStore implements Store {
         ready: q.ready,
         wake: q.wake,
         seq: s.seq,
+        events: s.events,
       },
-      { runId: claim.runId, node: claim.nodeId, token: claim.token, now: opts.now },
+      {
+        runId: claim.runId,
+        node: claim.nodeId,
+        token: claim.token,
+        now: opts.now,
+        eventsMax: this.eventsMax,
+      },
     );
     if (released === "CORRUPT") {
       const it = { queue: claim.spec.queue, ...claim };
@@ -831,8 +851,15 @@ export class RedisStore implements Store {
         parked: q.parked,
         wake: q.wake,
         seq: s.seq,
+        events: s.events,
       },
-      { runId: claim.runId, node: claim.nodeId, token: claim.token, now: opts.now },
+      {
+        runId: claim.runId,
+        node: claim.nodeId,
+        token: claim.token,
+        now: opts.now,
+        eventsMax: this.eventsMax,
+      },
     );
   }
 
@@ -842,8 +869,21 @@ export class RedisStore implements Store {
     const r = s.run(claim.runId);
     return this.call(
       SCRIPTS.progress,
-      { leases: s.queue(claim.spec.queue).leases, results: r.results, record: r.record },
-      { lease: leaseMember(claim), node: claim.nodeId, progress: checked },
+      {
+        leases: s.queue(claim.spec.queue).leases,
+        results: r.results,
+        record: r.record,
+        events: s.events,
+      },
+      {
+        lease: leaseMember(claim),
+        node: claim.nodeId,
+        progress: checked,
+        runId: claim.runId,
+        // the store's contract gives progress no clock reading: the event is stamped with this host's
+        now: Date.now(),
+        eventsMax: this.eventsMax,
+      },
     );
   }
 
@@ -975,8 +1015,8 @@ export class RedisStore implements Store {
       this.pipeScript(
         pipe,
         SCRIPTS.reap,
-        { leases: k.leases, ready: k.ready, wake: k.wake, seq: s.seq },
-        sweep,
+        { leases: k.leases, ready: k.ready, wake: k.wake, seq: s.seq, events: s.events },
+        { ...sweep, eventsMax: this.eventsMax },
       );
     }
     const res = (await pipe.exec()) ?? [];
@@ -1063,6 +1103,7 @@ export class RedisStore implements Store {
       budget: this.budget,
       requestId: randomUUID(),
       channel: signalsChannel(this.prefix),
+      eventsMax: this.eventsMax,
     });
     if (r.more) await this.drain(s, runId, queues, opts.now);
     return r.code === "OK" || r.code === "REPLAYED";
@@ -1393,7 +1434,9 @@ export class RedisStore implements Store {
     now: number,
   ): Promise<void> {
     const keys = runScriptKeys(s, runId, queues);
-    while (await this.call(SCRIPTS.drain, keys, { runId, now, budget: this.budget })) {
+    while (
+      await this.call(SCRIPTS.drain, keys, { runId, now, budget: this.budget, eventsMax: this.eventsMax })
+    ) {
       // each call does at most `budget` work items
     }
   }
@@ -1803,6 +1846,12 @@ const checkOptions = (opts: RedisStoreOptions): void => {
   if (t !== undefined && !(Number.isInteger(t) && t >= 1)) {
     throw new InvalidConnectionOptions(
       `replicationTimeoutMs must be a positive integer (ms), got ${JSON.stringify(t)}`,
+    );
+  }
+  const e = opts.eventsMaxLen;
+  if (e !== undefined && !(Number.isInteger(e) && e >= 100 && e <= 10_000_000)) {
+    throw new InvalidConnectionOptions(
+      `eventsMaxLen must be an integer from 100 to 10000000, got ${JSON.stringify(e)}`,
     );
   }
   const d = opts.durability;
