@@ -9,6 +9,7 @@
  */
 import type { Dag, DagNode, Shape } from "./Dag.ts";
 import type { ErrorInfo, Settled } from "./Errors.ts";
+import type { EventBatch, ReadEventsOptions } from "./Events.ts";
 import type { NodeRecord, Progress, RunRecord } from "./Machine.ts";
 
 /**
@@ -389,6 +390,17 @@ export interface Store {
    * its `waitForWork` is not missed.
    */
   waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void>;
+  /**
+   * Reads node and run events (docs/events.md) after `opts.after`, oldest
+   * first, at most `opts.count`; with `opts.blockMs`, waits that long for
+   * one when none is there yet. Every transition a store makes appends its
+   * events in the same atomic step; the stream keeps about the last N
+   * (trimmed), so a cursor older than what it keeps reads on from the oldest
+   * event kept.
+   *
+   * @throws InvalidEventCursor when `opts.after` is not a cursor of this store.
+   */
+  readEvents(opts: ReadEventsOptions): Promise<EventBatch>;
   /**
    * Closes the store: its connections are closed (the Redis store) and its
    * pending waits end as timed out (the in-memory store). Call it once, last.

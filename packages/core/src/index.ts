@@ -13,6 +13,8 @@ export * from "./Codec.ts";
 export * from "./Dag.ts";
 export * from "./Deferred.ts";
 export * from "./Errors.ts";
+export * from "./EventStream.ts";
+export * from "./Events.ts";
 export * from "./Fingerprint.ts";
 export * from "./Handler.ts";
 export * from "./Locks.ts";

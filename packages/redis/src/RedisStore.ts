@@ -17,6 +17,7 @@ import {
   DuplicateRun,
   decode,
   type ErrorInfo,
+  type EventBatch,
   encode,
   type FailOptions,
   fingerprint,
@@ -31,6 +32,7 @@ import {
   missingResultInfo,
   type NodeRecord,
   type Progress,
+  type ReadEventsOptions,
   type ReportResult,
   RunNotFound,
   type RunRecord,
@@ -42,12 +44,14 @@ import {
   type SubmitResult,
   TERMINAL_RUN_STATUSES,
   type WaitForRunOptions,
+  type WeftEvent,
   type WorkerInfo,
   type WorkerPresence,
 } from "@weft/core";
 import { type ChainableCommander, Cluster, type Redis } from "ioredis";
 import { BLOCK_MAX_MS, connectUrl, type RedisTlsOptions } from "./Connect.ts";
 import { classify, sanitizeError, storeError } from "./Errors.ts";
+import { compareIds, parseCursor, type RawEntry, runAndKind, toEvent } from "./EventEntries.ts";
 import {
   lockKeys,
   memoKey,
@@ -1275,11 +1279,16 @@ export class RedisStore implements Store {
     const shard = this.shards.indexOf(s);
     const conn = await this.blocking(shard);
     try {
+      // node events of any run wake the read: the record is read again only for an event
+      // of this run's status, or when a read times out
+      let recheck = true;
       for (;;) {
-        const run = await this.readRunRecord(k.record);
-        if (!run) throw new RunNotFound({ runId });
-        const quiet = !opts.quiet || run.finishedAt !== undefined;
-        if (TERMINAL_RUN_STATUSES.has(run.status) && quiet) return run;
+        if (recheck) {
+          const run = await this.readRunRecord(k.record);
+          if (!run) throw new RunNotFound({ runId });
+          const quiet = !opts.quiet || run.finishedAt !== undefined;
+          if (TERMINAL_RUN_STATUSES.has(run.status) && quiet) return run;
+        }
         const left = deadline - Date.now();
         if (left <= 0 || this.closed) return undefined;
         const res = await conn.xread(
@@ -1292,11 +1301,130 @@ export class RedisStore implements Store {
           last,
         );
         const entries = res?.[0]?.[1];
-        if (entries && entries.length > 0) last = entries[entries.length - 1]![0];
+        if (!entries || entries.length === 0) {
+          recheck = true;
+          continue;
+        }
+        last = entries[entries.length - 1]![0];
+        recheck = entries.some(([, fields]) => {
+          const e = runAndKind(fields);
+          return e.runId === runId && (e.kind === "run" || e.kind === "run-ended");
+        });
       }
     } finally {
       this.giveBack(conn, shard);
     }
+  }
+
+  /**
+   * Reads the shards' events streams (docs/events.md): without `runId`
+   * every shard's, merged in entry-id order (each shard's stream is
+   * ordered; across shards the ids are Redis's clock, so the merge is by
+   * time); with it, only the run's shard, skipping other runs' entries.
+   * Reads without blocking until it finds events or has read everything,
+   * then blocks (at most `BLOCK_MAX_MS` per call) when `blockMs` asks.
+   */
+  async readEvents(opts: ReadEventsOptions): Promise<EventBatch> {
+    const count = Math.max(1, opts.count ?? 1_000);
+    const positions =
+      opts.after === "now"
+        ? await this.lastEventIds()
+        : parseCursor(opts.after, this.shards.length);
+    const shards =
+      opts.runId === undefined
+        ? this.shards.map((_, i) => i)
+        : [this.shards.indexOf(this.shardOfRun(opts.runId))];
+    let batch = await this.readEventsOnce(shards, positions, count, opts.runId);
+    while (batch.events.length === 0 && batch.moved) {
+      batch = await this.readEventsOnce(shards, positions, count, opts.runId);
+    }
+    const blockMs = Math.min(opts.blockMs ?? 0, BLOCK_MAX_MS);
+    if (batch.events.length > 0 || blockMs <= 0 || this.closed) {
+      return { events: batch.events, cursor: positions.join(",") };
+    }
+    await this.blockOnEvents(shards, positions, blockMs);
+    batch = await this.readEventsOnce(shards, positions, count, opts.runId);
+    return { events: batch.events, cursor: positions.join(",") };
+  }
+
+  /** The last entry id of each shard's events stream ("0-0" when empty): the cursor "now". */
+  private async lastEventIds(): Promise<string[]> {
+    return Promise.all(
+      this.shards.map(async (s) => {
+        const last = await this.redis.xrevrange(s.events, "+", "-", "COUNT", 1);
+        return last[0]?.[0] ?? "0-0";
+      }),
+    );
+  }
+
+  /**
+   * One non-blocking read of `shards` after `positions` (advanced in place
+   * past every entry looked at): the events of `runId` (or all), at most
+   * `count`, and whether any entry was read.
+   */
+  private async readEventsOnce(
+    shards: ReadonlyArray<number>,
+    positions: string[],
+    count: number,
+    runId: string | undefined,
+  ): Promise<{ readonly events: WeftEvent[]; readonly moved: boolean }> {
+    const read = await Promise.all(
+      shards.map(async (i) => {
+        const entries = (await this.redis.xrangeBuffer(
+          this.shards[i]!.events,
+          `(${positions[i]}`,
+          "+",
+          "COUNT",
+          count,
+        )) as unknown as RawEntry[];
+        return entries.map(([id, fields]) => ({ shard: i, id: id.toString(), fields }));
+      }),
+    );
+    const merged = read.flat().sort((a, b) => compareIds(a.id, b.id));
+    const events: WeftEvent[] = [];
+    for (const entry of merged) {
+      if (events.length >= count) break;
+      positions[entry.shard] = entry.id;
+      const { runId: of } = runId === undefined ? {} : runAndKind(entry.fields);
+      if (runId !== undefined && of !== runId) continue;
+      const e = toEvent(entry.fields, positions.join(","));
+      if (e) events.push(e);
+    }
+    return { events, moved: merged.length > 0 };
+  }
+
+  /**
+   * Waits up to `ms` for an entry after `positions` in any of `shards`: one
+   * XREAD BLOCK over their streams on a single Redis; on a cluster one per
+   * shard (each on its node's connection), the first to answer ending the
+   * wait (the others end within `ms` and their answers are dropped: the
+   * next read finds those entries again).
+   */
+  private async blockOnEvents(
+    shards: ReadonlyArray<number>,
+    positions: ReadonlyArray<string>,
+    ms: number,
+  ): Promise<void> {
+    const blockOn = async (conn: number, of: ReadonlyArray<number>) => {
+      const c = await this.blocking(conn);
+      try {
+        await c.xread(
+          "COUNT",
+          1,
+          "BLOCK",
+          ms,
+          "STREAMS",
+          ...of.map((i) => this.shards[i]!.events),
+          ...of.map((i) => positions[i]!),
+        );
+      } finally {
+        this.giveBack(c, conn);
+      }
+    };
+    if (!this.cluster) return blockOn(0, shards);
+    const reads = shards.map((i) => blockOn(i, [i]));
+    for (const r of reads) r.catch(() => undefined);
+    await Promise.race(reads);
   }
 
   /**
@@ -1435,7 +1563,12 @@ export class RedisStore implements Store {
   ): Promise<void> {
     const keys = runScriptKeys(s, runId, queues);
     while (
-      await this.call(SCRIPTS.drain, keys, { runId, now, budget: this.budget, eventsMax: this.eventsMax })
+      await this.call(SCRIPTS.drain, keys, {
+        runId,
+        now,
+        budget: this.budget,
+        eventsMax: this.eventsMax,
+      })
     ) {
       // each call does at most `budget` work items
     }
@@ -1755,6 +1888,7 @@ type StoreMethod = {
 /** Every method of the Store contract: each one's errors are translated (see the constructor). */
 const STORE_METHODS = [
   "submit",
+  "readEvents",
   "claim",
   "complete",
   "fail",

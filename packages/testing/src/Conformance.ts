@@ -48,6 +48,7 @@ import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { anyTask, arbCanvas, arbDrivePlan } from "./Arbitraries.ts";
 import { drive, normalize } from "./Drive.ts";
+import { eventsConformance } from "./EventsConformance.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
 import { MemoryStore } from "./MemoryStore.ts";
 
@@ -1558,6 +1559,8 @@ export const storeConformance = (
       expect(record).toMatchObject({ status: "failed", finishedAt: 3, ended: 2 });
     });
   });
+
+  eventsConformance(name, fresh);
 
   const tamper = opts.tamper;
   if (tamper) {

@@ -10,6 +10,7 @@ import type {
   ClaimRequest,
   CompleteOptions,
   ErrorInfo,
+  EventBatch,
   FailOptions,
   LeaseState,
   LockRelease,
@@ -19,6 +20,7 @@ import type {
   Memo,
   MemoRequest,
   Progress,
+  ReadEventsOptions,
   ReportResult,
   RunRecord,
   RunSnapshot,
@@ -215,6 +217,10 @@ export class FaultyStore implements Store {
 
   waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
     return this.inner.waitForWork(queues, timeoutMs);
+  }
+
+  readEvents(opts: ReadEventsOptions): Promise<EventBatch> {
+    return this.inner.readEvents(opts);
   }
 
   close(): Promise<void> {

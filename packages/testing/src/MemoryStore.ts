@@ -19,10 +19,12 @@ import {
   type DepResult,
   DuplicateRun,
   type ErrorInfo,
+  type EventBatch,
   type FailOptions,
   failNode,
   fingerprint,
   IdempotencyConflict,
+  InvalidEventCursor,
   type LeaseState,
   type LockRelease,
   type LockRenewal,
@@ -35,6 +37,7 @@ import {
   missingResultInfo,
   type Progress,
   parkNode,
+  type ReadEventsOptions,
   type ReportResult,
   RunNotFound,
   type RunRecord,
@@ -50,6 +53,7 @@ import {
   startNode,
   TERMINAL_RUN_STATUSES,
   type WaitForRunOptions,
+  type WeftEvent,
   type WorkerInfo,
   type WorkerPresence,
 } from "@weft/core";
@@ -96,6 +100,8 @@ export interface MemoryStoreOptions {
   readonly clock?: Clock;
   /** Ready nodes and expired leases handled per `maintain` call, and due retries promoted per `claim`. Default 1 000. */
   readonly batch?: number;
+  /** About how many events the store keeps (docs/events.md); older ones are dropped. Default 10 000. */
+  readonly eventsMaxLen?: number;
 }
 
 /** How long a dead worker's registration is kept before `maintain` prunes it, ms. */
@@ -137,9 +143,14 @@ export class MemoryStore implements Store {
   private seq = 0;
   private readonly batch: number;
   private readonly clock: Clock;
+  /** The events kept, oldest first; an event's id is its number in `eventSeq`'s count. */
+  private readonly stream: WeftEvent[] = [];
+  private eventSeq = 0;
+  private readonly eventsMax: number;
 
   constructor(opts: MemoryStoreOptions = {}) {
     this.batch = opts.batch ?? 1_000;
+    this.eventsMax = opts.eventsMaxLen ?? 10_000;
     this.clock = opts.clock ?? liveClock;
     this.events.setMaxListeners(0);
   }
@@ -174,6 +185,7 @@ export class MemoryStore implements Store {
     }
     const state = createRun(sub.runId, sub.dag, sub.now);
     state.key = `memory:run:${sub.runId}`;
+    state.events = [];
     const run: StoredRun = {
       state,
       tags: [...sub.tags],
@@ -339,9 +351,10 @@ export class MemoryStore implements Store {
     this.push(claim.runId, run.state.graph[claim.nodeId]!.queue, claim.nodeId, 16);
   }
 
-  async park(claim: Claim, _opts: { now: number }): Promise<void> {
+  async park(claim: Claim, opts: { now: number }): Promise<void> {
     const run = this.holder(claim);
-    if (!run || !parkNode(run.state, claim.nodeId)) return;
+    if (!run || !parkNode(run.state, claim.nodeId, opts.now)) return;
+    this.flushEvents(run);
     this.leases.delete(key(claim.runId, claim.nodeId));
     const spec = run.state.graph[claim.nodeId]!;
     list(this.parked, spec.queue).push({
@@ -359,6 +372,13 @@ export class MemoryStore implements Store {
     const run = this.holder(claim);
     if (!run) return "lost";
     run.progress.set(claim.nodeId, checked);
+    this.append({
+      kind: "progress",
+      runId: claim.runId,
+      at: this.clock.now(),
+      nodeId: claim.nodeId,
+      progress: checked,
+    });
     return run.state.run.status === "cancelled" ? "cancelled" : "held";
   }
 
@@ -412,6 +432,7 @@ export class MemoryStore implements Store {
         this.leases.delete(k);
         const [runId, node] = splitKey(k);
         this.push(runId, l.queue, node, 16);
+        this.append({ kind: "expired", runId, at: opts.now, nodeId: node });
         redelivered += 1;
       }
     }
@@ -556,7 +577,7 @@ export class MemoryStore implements Store {
 
   /** Resolves with `check()` once it is defined (checked now and on each `event`), or `undefined` after `timeoutMs` on the store's clock. */
   private waitFor<T>(
-    event: "run" | "work",
+    event: "run" | "work" | "event",
     check: () => T | undefined,
     timeoutMs: number,
   ): Promise<T | undefined> {
@@ -640,6 +661,7 @@ export class MemoryStore implements Store {
     }
     const token = ++this.token;
     run.state.nodes[nodeId]!.token = token;
+    this.flushEvents(run);
     this.leases.set(key(runId, nodeId), { token, until: now + leaseMs, queue: spec.queue });
     return this.claimOf(run, nodeId, token, now + leaseMs);
   }
@@ -749,8 +771,71 @@ export class MemoryStore implements Store {
     return r;
   }
 
+  async readEvents(opts: ReadEventsOptions): Promise<EventBatch> {
+    const after = this.cursorOf(opts.after);
+    const count = opts.count ?? 1_000;
+    const now = this.readFrom(after, opts.runId, count);
+    if (now.events.length > 0 || !opts.blockMs || opts.blockMs <= 0) return now;
+    // a read that passed only other runs' events moved the cursor on: wait from there
+    const from = Number(now.cursor);
+    const got = await this.waitFor(
+      "event",
+      () => {
+        const b = this.readFrom(from, opts.runId, count);
+        return b.events.length > 0 ? b : undefined;
+      },
+      opts.blockMs,
+    );
+    return got ?? this.readFrom(from, opts.runId, count);
+  }
+
+  /** Events after `from` (of `runId`), at most `count`. */
+  private readFrom(from: number, runId: string | undefined, count: number): EventBatch {
+    const first = this.eventSeq - this.stream.length + 1;
+    const events: WeftEvent[] = [];
+    let cursor = Math.max(from, first - 1);
+    for (let i = Math.max(0, from + 1 - first); i < this.stream.length; i++) {
+      const e = this.stream[i]!;
+      cursor = first + i;
+      if (runId !== undefined && e.runId !== runId) continue;
+      events.push(structuredClone(e));
+      if (events.length >= count) break;
+    }
+    return { events, cursor: String(cursor) };
+  }
+
+  /** The event number a cursor names (0: before every event). */
+  private cursorOf(after: string | undefined): number {
+    if (after === undefined) return 0;
+    if (after === "now") return this.eventSeq;
+    if (!/^\d{1,15}$/.test(after))
+      throw new InvalidEventCursor({
+        cursor: after,
+        reason: "the in-memory store's cursors are event numbers",
+      });
+    return Number(after);
+  }
+
+  /** Appends an event (its id the next number), drops the oldest past the bound, and wakes readers. */
+  private append(e: Unstamped): void {
+    this.stream.push({ ...e, id: String(++this.eventSeq) } as WeftEvent);
+    // trimmed in steps, as Redis's MAXLEN ~ does
+    if (this.stream.length > this.eventsMax + Math.ceil(this.eventsMax / 10))
+      this.stream.splice(0, this.stream.length - this.eventsMax);
+    this.events.emit("event");
+  }
+
+  /** Moves the events the run's transitions emitted to the stream. */
+  private flushEvents(run: StoredRun): void {
+    const drafts = run.state.events;
+    if (!drafts || drafts.length === 0) return;
+    run.state.events = [];
+    for (const d of drafts) this.append(d);
+  }
+
   /** Drops nodes a sweep took out of their queue, and wakes waiters once the run is final. */
   private afterTransition(run: StoredRun): void {
+    this.flushEvents(run);
     const swept = run.state.swept;
     if (swept && swept.length > 0) {
       const gone = new Set(swept);
@@ -765,6 +850,9 @@ export class MemoryStore implements Store {
     if (TERMINAL_RUN_STATUSES.has(run.state.run.status)) this.events.emit("run");
   }
 }
+
+/** An event before the store gives it its id. */
+type Unstamped = WeftEvent extends infer E ? (E extends WeftEvent ? Omit<E, "id"> : never) : never;
 
 const key = (runId: string, nodeId: number) => `${runId}#${nodeId}`;
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -57,13 +57,17 @@ local function errorTag(err)
   return "Unknown"
 end
 
--- node n (record r) entered the state its record holds: the event of that name, with
+-- the event kind of entering each node state (running: `started`)
+local EVENT_KIND = { w = "waiting", q = "queued", r = "started", y = "retrying", s = "succeeded", f = "failed",
+  c = "cancelled", k = "skipped" }
+
+-- node n (record r) entered the state its record holds: the event of that kind, with
 -- node (n), task (t), attempt (a) and, when given, an error tag (e). keys: events
 local function nodeEvent(M, n, r, tag)
   if tag then
-    addEvent(M, STATE_NAME[r[ST]], "n", n, "t", r[TASK], "a", r[ATT], "e", tag)
+    addEvent(M, EVENT_KIND[r[ST]], "n", n, "t", r[TASK], "a", r[ATT], "e", tag)
   else
-    addEvent(M, STATE_NAME[r[ST]], "n", n, "t", r[TASK], "a", r[ATT])
+    addEvent(M, EVENT_KIND[r[ST]], "n", n, "t", r[TASK], "a", r[ATT])
   end
 end
 
