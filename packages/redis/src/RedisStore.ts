@@ -23,6 +23,8 @@ import {
   fingerprint,
   IdempotencyConflict,
   type LeaseState,
+  type ListRunsOptions,
+  type LockInfo,
   type LockRelease,
   type LockRenewal,
   type LockRequest,
@@ -32,8 +34,10 @@ import {
   missingResultInfo,
   type NodeRecord,
   type Progress,
+  type QueueStats,
   type ReadEventsOptions,
   type ReportResult,
+  type RunListing,
   RunNotFound,
   type RunRecord,
   type RunSnapshot,
@@ -1241,29 +1245,124 @@ export class RedisStore implements Store {
     return (await this.redis.hgetBuffer(s.run(runId).results, `r${nodeId}`)) ?? undefined;
   }
 
-  async listRuns(opts: {
-    limit: number;
-  }): Promise<ReadonlyArray<RunRecord & { readonly tags: ReadonlyArray<string> }>> {
-    const all: Array<RunRecord & { tags: string[] }> = [];
-    // every shard at once (on a cluster, each is one slot, maybe on its own node)
+  async listRuns(opts: ListRunsOptions): Promise<ReadonlyArray<RunListing>> {
+    const all: RunListing[] = [];
+    const filtered = opts.status !== undefined || opts.task !== undefined || opts.tag !== undefined;
+    const page = filtered ? Math.max(opts.limit, 200) : opts.limit;
+    // every shard at once (on a cluster, each is one slot, maybe on its own node); with a
+    // filter, page through each shard's index until it has `limit` matches or LIST_SCAN_MAX
     await Promise.all(
       this.shards.map(async (s) => {
-        const ids = await this.redis.zrevrange(s.runs, 0, opts.limit - 1);
-        if (ids.length === 0) return;
-        const records = await Promise.all(ids.map((id) => this.readRunRecord(s.run(id).record)));
-        const gone: string[] = [];
-        ids.forEach((id, i) => {
-          const r = records[i];
-          if (r) all.push(r);
-          else gone.push(id);
-        });
-        if (gone.length > 0) await this.redis.zrem(s.runs, ...gone);
+        let found = 0;
+        for (let from = 0; found < opts.limit && from < LIST_SCAN_MAX; from += page) {
+          const ids = await this.redis.zrevrange(s.runs, from, from + page - 1);
+          if (ids.length === 0) return;
+          const records = await Promise.all(ids.map((id) => this.readListing(s.run(id).record)));
+          const gone: string[] = [];
+          ids.forEach((id, i) => {
+            const r = records[i];
+            if (!r) gone.push(id);
+            else if (
+              found < opts.limit &&
+              (opts.status === undefined || r.status === opts.status) &&
+              (opts.task === undefined || r.task === opts.task) &&
+              (opts.tag === undefined || r.tags.includes(opts.tag))
+            ) {
+              all.push(r);
+              found += 1;
+            }
+          });
+          if (gone.length > 0) await this.redis.zrem(s.runs, ...gone);
+          if (ids.length < page) return;
+        }
       }),
     );
     // newest first; runs created in the same ms by id, descending (as ZREVRANGE orders them)
     return all
       .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
       .slice(0, opts.limit);
+  }
+
+  /** A run's record with its first node's task (from node record n0), or `undefined` when the run does not exist. */
+  private async readListing(key: string): Promise<RunListing | undefined> {
+    const res = await this.redis
+      .pipeline()
+      .hmget(key, ...RUN_FIELDS)
+      .hgetBuffer(key, "err")
+      .hgetBuffer(key, "n0")
+      .exec();
+    const values = res?.[0]?.[1] as Array<string | null> | undefined;
+    if (!values?.some((v) => v !== null)) return undefined;
+    const record = parseRunRecord(runFields(values), (res?.[1]?.[1] as Buffer | null) ?? null, key);
+    return { ...record, task: taskOfNodeRecord((res?.[2]?.[1] as Buffer | null) ?? null) };
+  }
+
+  async queueStats(queues: ReadonlyArray<string>): Promise<ReadonlyArray<QueueStats>> {
+    const perShard = await Promise.all(
+      this.shards.map(async (s) => {
+        const pipe = this.redis.pipeline();
+        for (const name of queues) {
+          const q = s.queue(name);
+          pipe.zcard(q.ready).zcard(q.delayed).zcard(q.leases).zcard(q.parked);
+          pipe.zrange(q.parked, "0", String(PARKED_LOOKED_AT - 1));
+        }
+        const res = (await pipe.exec()) ?? [];
+        for (const [e] of res) if (e) throw e;
+        return res.map(([, v]) => v);
+      }),
+    );
+    return queues.map((queue, i) => {
+      let ready = 0;
+      let delayed = 0;
+      let leased = 0;
+      let parked = 0;
+      const tasks = new Map<string, number>();
+      for (const values of perShard) {
+        const at = i * 5;
+        ready += Number(values[at]);
+        delayed += Number(values[at + 1]);
+        leased += Number(values[at + 2]);
+        parked += Number(values[at + 3]);
+        // parked members are "task\0<score>\0runId#node" (Keys.ts)
+        for (const m of values[at + 4] as string[]) {
+          const task = m.slice(0, m.indexOf("\0"));
+          tasks.set(task, (tasks.get(task) ?? 0) + 1);
+        }
+      }
+      const parkedTasks = [...tasks]
+        .map(([task, count]) => ({ task, count }))
+        .sort((a, b) => (a.task < b.task ? -1 : a.task > b.task ? 1 : 0));
+      return { queue, ready, delayed, leased, parked, parkedTasks };
+    });
+  }
+
+  async listLocks(): Promise<ReadonlyArray<LockInfo>> {
+    const { lock: sample } = lockKeys(this.prefix, "\u0000");
+    const [head] = sample.split("\u0000");
+    const match = `${globEscape(head!)}*}`;
+    // a cluster's keys are spread over its primaries: scan each
+    const nodes = this.redis instanceof Cluster ? this.redis.nodes("master") : [this.redis];
+    const keys = new Set<string>();
+    for (const node of nodes) {
+      let cursor = "0";
+      do {
+        const [next, found] = await node.scan(cursor, "MATCH", match, "COUNT", 1_000);
+        cursor = next;
+        for (const k of found) keys.add(k);
+      } while (cursor !== "0");
+    }
+    const out: LockInfo[] = [];
+    for (const key of [...keys].sort()) {
+      const [owner, token, until] = await this.redis.hmget(key, "owner", "token", "until");
+      if (owner === null || owner === undefined) continue;
+      out.push({
+        name: key.slice(head!.length, -1),
+        owner,
+        token: Number(token),
+        expiresAt: Number(until),
+      });
+    }
+    return out;
   }
 
   async waitForRun(
@@ -1886,6 +1985,26 @@ type StoreMethod = {
 }[keyof Store];
 
 /** Every method of the Store contract: each one's errors are translated (see the constructor). */
+/** Runs of one shard `listRuns` looks at, at most, to find those that match its filters. */
+const LIST_SCAN_MAX = 10_000;
+
+/** Parked nodes per queue and shard whose tasks `queueStats` counts. */
+const PARKED_LOOKED_AT = 1_000;
+
+/** `text` with the glob characters of a SCAN MATCH pattern escaped. */
+const globEscape = (text: string): string => text.replace(/[*?[\]\\]/g, "\\$&");
+
+/** The task field of a node record (msgpack array, field 14), or `""` when it cannot be read. */
+const taskOfNodeRecord = (bytes: Buffer | null): string => {
+  if (!bytes) return "";
+  try {
+    const r = decode(bytes);
+    return Array.isArray(r) && typeof r[13] === "string" ? r[13] : "";
+  } catch {
+    return "";
+  }
+};
+
 const STORE_METHODS = [
   "submit",
   "readEvents",
@@ -1906,6 +2025,8 @@ const STORE_METHODS = [
   "getRun",
   "getResult",
   "listRuns",
+  "queueStats",
+  "listLocks",
   "waitForRun",
   "acquireLock",
   "renewLock",

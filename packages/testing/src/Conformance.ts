@@ -50,6 +50,7 @@ import { anyTask, arbCanvas, arbDrivePlan } from "./Arbitraries.ts";
 import { drive, normalize } from "./Drive.ts";
 import { eventsConformance } from "./EventsConformance.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
+import { listingConformance } from "./ListingConformance.ts";
 import { MemoryStore } from "./MemoryStore.ts";
 
 /** Makes a fresh, empty store for one test. */
@@ -1561,6 +1562,7 @@ export const storeConformance = (
   });
 
   eventsConformance(name, fresh);
+  listingConformance(name, fresh);
 
   const tamper = opts.tamper;
   if (tamper) {

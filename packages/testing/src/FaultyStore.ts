@@ -13,6 +13,8 @@ import type {
   EventBatch,
   FailOptions,
   LeaseState,
+  ListRunsOptions,
+  LockInfo,
   LockRelease,
   LockRenewal,
   LockRequest,
@@ -20,8 +22,10 @@ import type {
   Memo,
   MemoRequest,
   Progress,
+  QueueStats,
   ReadEventsOptions,
   ReportResult,
+  RunListing,
   RunRecord,
   RunSnapshot,
   Store,
@@ -203,8 +207,16 @@ export class FaultyStore implements Store {
     return this.inner.getResult(runId, nodeId);
   }
 
-  listRuns(opts: { limit: number }) {
+  listRuns(opts: ListRunsOptions): Promise<ReadonlyArray<RunListing>> {
     return this.inner.listRuns(opts);
+  }
+
+  queueStats(queues: ReadonlyArray<string>): Promise<ReadonlyArray<QueueStats>> {
+    return this.inner.queueStats(queues);
+  }
+
+  listLocks(): Promise<ReadonlyArray<LockInfo>> {
+    return this.inner.listLocks();
   }
 
   waitForRun(

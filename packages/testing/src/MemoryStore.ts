@@ -26,6 +26,8 @@ import {
   IdempotencyConflict,
   InvalidEventCursor,
   type LeaseState,
+  type ListRunsOptions,
+  type LockInfo,
   type LockRelease,
   type LockRenewal,
   type LockRequest,
@@ -37,8 +39,10 @@ import {
   missingResultInfo,
   type Progress,
   parkNode,
+  type QueueStats,
   type ReadEventsOptions,
   type ReportResult,
+  type RunListing,
   RunNotFound,
   type RunRecord,
   type RunSnapshot,
@@ -543,11 +547,48 @@ export class MemoryStore implements Store {
     return this.runs.get(runId)?.results.get(nodeId);
   }
 
-  async listRuns(opts: { limit: number }) {
+  async listRuns(opts: ListRunsOptions): Promise<ReadonlyArray<RunListing>> {
     return [...this.runs.values()]
-      .map((r) => structuredClone({ ...r.state.run, tags: r.tags }))
+      .map((r) =>
+        structuredClone({
+          ...r.state.run,
+          tags: r.tags,
+          queues: r.queues,
+          task: r.state.graph[0]?.task ?? "",
+        }),
+      )
+      .filter(
+        (r) =>
+          (opts.status === undefined || r.status === opts.status) &&
+          (opts.task === undefined || r.task === opts.task) &&
+          (opts.tag === undefined || r.tags.includes(opts.tag)),
+      )
       .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))
       .slice(0, opts.limit);
+  }
+
+  async queueStats(queues: ReadonlyArray<string>): Promise<ReadonlyArray<QueueStats>> {
+    return queues.map((queue) => {
+      const parked = this.parked.get(queue) ?? [];
+      const tasks = new Map<string, number>();
+      for (const p of parked) tasks.set(p.task, (tasks.get(p.task) ?? 0) + 1);
+      return {
+        queue,
+        ready: this.ready.get(queue)?.length ?? 0,
+        delayed: this.delayed.get(queue)?.length ?? 0,
+        leased: [...this.leases.values()].filter((l) => l.queue === queue).length,
+        parked: parked.length,
+        parkedTasks: [...tasks]
+          .map(([task, count]) => ({ task, count }))
+          .sort((a, b) => cmp(a.task, b.task)),
+      };
+    });
+  }
+
+  async listLocks(): Promise<ReadonlyArray<LockInfo>> {
+    return [...this.locks]
+      .map(([name, l]) => ({ name, owner: l.owner, token: l.token, expiresAt: l.until }))
+      .sort((a, b) => cmp(a.name, b.name));
   }
 
   async waitForRun(
