@@ -13,6 +13,7 @@ import {
   liveClock,
   type RetryPolicy,
   RunNotFound,
+  type RunStatus,
   type Store,
   StoreUnavailable,
   startWorker,
@@ -29,7 +30,9 @@ import {
   type StoreTarget,
 } from "./connect.ts";
 import { loadHandlers } from "./handlers.ts";
+import { addOpsCommands } from "./ops.ts";
 import { renderInspect, renderRuns, renderWorkers, toJson } from "./render.ts";
+import { nodeValues, withValues } from "./values.ts";
 
 /** Where {@link runCli} reads and writes; every field defaults to the process's own. */
 export interface CliIo {
@@ -94,6 +97,7 @@ const secretsOf = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv): Readonl
   return [...new Set(urls.flatMap(urlSecrets))].sort((a, b) => b.length - a.length);
 };
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const RUN_STATUSES: RunStatus[] = ["pending", "running", "succeeded", "failed", "cancelled"];
 
 const positiveInt =
   (flag: string) =>
@@ -302,7 +306,10 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
       "show a run and its nodes as a tree of its canvas; says which queued nodes no live worker can run",
     )
     .argument("<runId>", "the run's id")
-    .option("--json", "print the run snapshot as JSON")
+    .option(
+      "--json",
+      "print the run snapshot as JSON, each node with its input and result (long ones truncated)",
+    )
     .option("--all", "show every member of wide groups instead of a summary line")
     .action(async (runId: string, opts: StoreOpts & { json?: boolean; all?: boolean }) => {
       await withStore(opts, async (store) => {
@@ -312,25 +319,44 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           code = 1;
           return;
         }
+        const values = await nodeValues(store, snap);
         if (opts.json) {
-          out(toJson(snap));
+          out(toJson(withValues(snap, values)));
           return;
         }
         const workers = await store.listWorkers({ now: now() });
-        out(renderInspect(snap, { color, all: opts.all ?? false, now: now(), workers }));
+        out(renderInspect(snap, { color, all: opts.all ?? false, now: now(), workers, values }));
       });
     });
 
   storeCommand("runs")
-    .description("list recent runs, newest first")
+    .description("list recent runs, newest first, with their first task")
     .option("-n, --limit <n>", "how many runs", positiveInt("--limit"), 20)
+    .addOption(new Option("--status <status>", "only runs with this status").choices(RUN_STATUSES))
+    .option("--task <name>", "only runs whose first task is this one")
+    .option("--tag <tag>", "only runs with this tag")
     .option("--json", "print the runs as JSON")
-    .action(async (opts: StoreOpts & { limit: number; json?: boolean }) => {
-      await withStore(opts, async (store) => {
-        const runs = await store.listRuns({ limit: opts.limit });
-        out(opts.json ? toJson(runs) : renderRuns(runs, { color, now: now() }));
-      });
-    });
+    .action(
+      async (
+        opts: StoreOpts & {
+          limit: number;
+          json?: boolean;
+          status?: RunStatus;
+          task?: string;
+          tag?: string;
+        },
+      ) => {
+        await withStore(opts, async (store) => {
+          const runs = await store.listRuns({
+            limit: opts.limit,
+            ...(opts.status === undefined ? {} : { status: opts.status }),
+            ...(opts.task === undefined ? {} : { task: opts.task }),
+            ...(opts.tag === undefined ? {} : { tag: opts.tag }),
+          });
+          out(opts.json ? toJson(runs) : renderRuns(runs, { color, now: now() }));
+        });
+      },
+    );
 
   storeCommand("workers")
     .description(
@@ -370,6 +396,19 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         }
       });
     });
+
+  addOpsCommands({
+    storeCommand,
+    withStore,
+    out,
+    color,
+    now,
+    exit: (c) => {
+      code = c;
+    },
+    ...(io.signal === undefined ? {} : { signal: io.signal }),
+    ...(io.stdout === undefined && process.stdout.isTTY ? { tty: process.stdout } : {}),
+  });
 
   try {
     await program.parseAsync([...argv], { from: "user" });

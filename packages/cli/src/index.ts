@@ -1,5 +1,6 @@
 /**
- * @weft/cli — the `weft` command (`worker`, `inspect`, `runs`, `cancel`, `workers`) and
+ * @weft/cli — the `weft` command (`worker`, `inspect`, `runs`, `cancel`, `workers`,
+ * `watch`, `queues`, `locks`) and
  * the pure renderers behind it, for examples and tools that print runs.
  */
 export { type CliIo, runCli } from "./cli.ts";
@@ -25,3 +26,15 @@ export {
   WIDE,
   type WorkersOptions,
 } from "./render.ts";
+export {
+  JSON_VALUE_CHARS,
+  jsonValue,
+  PREVIEW_CHARS,
+  previewValue,
+  type QueuesOptions,
+  renderEventLine,
+  renderLocks,
+  renderQueues,
+} from "./render-ops.ts";
+export { type NodeValues, nodeValues, withValues } from "./values.ts";
+export { NODE_BARS, type WatchTarget, watch } from "./watch.ts";
