@@ -55,8 +55,9 @@ export interface WorkerHooks {
   readonly onAttemptEnd?: (end: AttemptEnd) => void | Promise<void>;
   /**
    * After this worker's report failed a node for good (no retry left, or a
-   * non-retryable error) and the store recorded it; not for a node of a
-   * cancelled run, nor one failed by the store for stalling out.
+   * non-retryable error) and the store recorded it; not for a `Cancelled`
+   * error, nor for a node the store fails itself (stalled out, a corrupt
+   * record): the `failed` event (docs/events.md) covers those.
    */
   readonly onNodeFailed?: (failure: NodeFailure) => void | Promise<void>;
   /**
