@@ -616,7 +616,7 @@ const end = (
   if (error) n.error = error;
   else delete n.error;
   s.run.ended += 1;
-  nodeEvent(s, id, now, state === "failed" ? (error?.tag ?? "Unknown") : undefined);
+  nodeEvent(s, id, now, state === "failed" ? (error?.tag ?? ErrorTag.CorruptRecord) : undefined);
 };
 
 /** Sets the run's `finishedAt` (and its final status) once every node has ended. */

@@ -50,11 +50,12 @@ local function emit(M, kind)
   addEvent(M, kind, "s", M.status)
 end
 
--- the tag of an error value (msgpack ErrorInfo), or "Unknown" when it has none
+-- the tag of an error value (msgpack ErrorInfo); one that does not decode to an error
+-- with a tag is a corrupt record
 local function errorTag(err)
   local ok, e = pcall(cmsgpack.unpack, err)
   if ok and type(e) == "table" and type(e.tag) == "string" then return e.tag end
-  return "Unknown"
+  return "CorruptRecord"
 end
 
 -- the event kind of entering each node state (running: `started`)
