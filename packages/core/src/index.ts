@@ -17,7 +17,7 @@ export * from "./EventStream.ts";
 export * from "./Events.ts";
 export * from "./Fingerprint.ts";
 export * from "./Handler.ts";
-export * from "./Hooks.ts";
+export type { AttemptEnd, AttemptInfo, NodeFailure, WorkerHooks } from "./Hooks.ts";
 export * from "./Locks.ts";
 export * from "./Machine.ts";
 export * from "./Policy.ts";
