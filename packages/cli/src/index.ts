@@ -37,4 +37,4 @@ export {
   renderQueues,
 } from "./render-ops.ts";
 export { type NodeValues, nodeValues, withValues } from "./values.ts";
-export { NODE_BARS, type WatchTarget, watch } from "./watch.ts";
+export { NODE_BARS, TREE_NODES, treeRows, type WatchTarget, watch } from "./watch.ts";

@@ -1,10 +1,12 @@
 /**
  * `weft watch <runId>`: follows a run's events (docs/events.md) until it
  * ends. On a terminal, live progress bars (cli-progress): one for the run
- * (nodes ended of total, by state) and one per running node with its
- * progress, failures and retries logged above them, and the run's tree
- * (`renderInspect`) once it ends. Elsewhere (a pipe, a file, CI), one line
- * per event.
+ * (nodes ended of total, by state), then for a run of at most
+ * {@link TREE_NODES} nodes its whole tree (as `renderInspect` draws it) with
+ * a bar and the state of each node, for a larger one a bar per running node
+ * (at most {@link NODE_BARS}); failures and retries are logged above the
+ * bars, and the run's tree is printed once it ends. Elsewhere (a pipe, a
+ * file, CI), one line per event.
  */
 import {
   type Client,
@@ -52,7 +54,7 @@ export const watch = async (t: WatchTarget): Promise<RunStatus | undefined> => {
     }
     return status;
   }
-  status = await drawBars(t, snap.run.total, snap.nodes, events, t.tty);
+  status = await drawBars(t, snap, events, t.tty);
   const final = await t.store.getRun(t.runId);
   if (final) {
     const workers = await t.store.listWorkers({ now: t.now() });
@@ -61,17 +63,39 @@ export const watch = async (t: WatchTarget): Promise<RunStatus | undefined> => {
   return status;
 };
 
+/** Runs of at most this many nodes are drawn as their whole tree, a bar per node. */
+export const TREE_NODES = 40;
+
+/**
+ * The rows of a run's tree as `renderInspect` draws it: each branch
+ * (`chain`, `group`, `header`...) and each node, with its tree prefix.
+ */
+export const treeRows = (
+  snapshot: Parameters<typeof renderInspect>[0],
+): Array<{ readonly prefix: string; readonly label: string; readonly nodeId?: number }> => {
+  const text = renderInspect(snapshot, { all: true, now: 0 });
+  const lines = text.split("\n");
+  const rows: Array<{ prefix: string; label: string; nodeId?: number }> = [];
+  for (const line of lines.slice(lines.indexOf("") + 1)) {
+    const m = /^([│├└─ ]*)(.*)$/.exec(line);
+    if (!m) continue;
+    const [, prefix = "", content = ""] = m;
+    const node = /^#(\d+) (\S+)/.exec(content);
+    if (node) rows.push({ prefix, label: `#${node[1]} ${node[2]}`, nodeId: Number(node[1]) });
+    else if (/^[a-z]+( {2}.*)?$/.test(content))
+      rows.push({ prefix, label: content.split("  ")[0]! });
+  }
+  return rows;
+};
+
 const drawBars = async (
   t: WatchTarget,
-  total: number,
-  nodes: ReadonlyArray<{
-    readonly id: number;
-    readonly state: NodeState;
-    readonly spec: { readonly task: string };
-  }>,
+  snapshot: Parameters<typeof renderInspect>[0],
   events: AsyncIterable<WeftEvent>,
   stream: NodeJS.WriteStream,
 ): Promise<RunStatus | undefined> => {
+  const total = snapshot.run.total;
+  const nodes = snapshot.nodes;
   const states = new Map<number, NodeState>(nodes.map((n) => [n.id, n.state]));
   const tasks = new Map<number, string>(nodes.map((n) => [n.id, n.spec.task]));
   const ENDED = new Set<NodeState>(["succeeded", "failed", "cancelled", "skipped"]);
@@ -82,12 +106,27 @@ const drawBars = async (
       clearOnComplete: false,
       hideCursor: true,
       format: "{label} {bar} {value}/{total} {note}",
-      barsize: 30,
+      barsize: 20,
     },
     Presets.shades_classic,
   );
   const runBar = bars.create(Math.max(1, total), 0, { label: `run ${t.runId}`, note: "" });
   const nodeBars = new Map<number, SingleBar>();
+  // a small run: its whole tree, a bar per node that fills as it runs and ends
+  const tree = total <= TREE_NODES;
+  if (tree) {
+    const rows = treeRows(snapshot);
+    const width = rows.reduce((w, r) => Math.max(w, r.prefix.length + r.label.length), 0);
+    for (const r of rows) {
+      const label = `${r.prefix}${r.label}`.padEnd(width);
+      if (r.nodeId === undefined) bars.create(1, 0, { label, note: "" }, { format: "{label}" });
+      else {
+        const state = states.get(r.nodeId) ?? "waiting";
+        const bar = bars.create(1, ENDED.has(state) ? 1 : 0, { label, note: state });
+        nodeBars.set(r.nodeId, bar);
+      }
+    }
+  }
   const refresh = () => {
     const ended = [...states.values()].filter((s) => ENDED.has(s)).length;
     runBar.update(ended, {
@@ -107,7 +146,7 @@ const drawBars = async (
           const p = e.progress;
           if (bar) {
             if (p.total !== undefined) bar.setTotal(Math.max(1, p.total));
-            bar.update(p.current, { note: p.message ?? "" });
+            bar.update(p.current, { note: `running${p.message ? ` ${p.message}` : ""}` });
           }
           break;
         }
@@ -117,11 +156,15 @@ const drawBars = async (
           bars.log(`${renderEventLine(e, { color: t.color })}\n`);
           break;
         default: {
-          states.set(e.nodeId, e.kind === "started" ? "running" : (e.kind as NodeState));
+          const state: NodeState = e.kind === "started" ? "running" : e.kind;
+          states.set(e.nodeId, state);
           const bar = nodeBars.get(e.nodeId);
-          if (e.kind === "started" && !bar && nodeBars.size < NODE_BARS) {
+          if (tree) {
+            if (bar && ENDED.has(state)) bar.update(bar.getTotal(), { note: state });
+            else if (bar) bar.update(0, { note: state });
+          } else if (e.kind === "started" && !bar && nodeBars.size < NODE_BARS) {
             const label = `  #${e.nodeId} ${tasks.get(e.nodeId) ?? e.task}`;
-            nodeBars.set(e.nodeId, bars.create(1, 0, { label, note: "" }));
+            nodeBars.set(e.nodeId, bars.create(1, 0, { label, note: "running" }));
           } else if (e.kind !== "started" && bar) {
             bars.remove(bar);
             nodeBars.delete(e.nodeId);

@@ -56,6 +56,10 @@ describe("watch on a terminal", () => {
     const drawn = stripVTControlCharacters(tty.text);
     expect(drawn).toContain(`run ${run.runId}`);
     expect(drawn).toContain("2/2 2 succeeded · 0 running · 0 failed");
+    // the run's tree, live: a line per branch, a bar and the state of each node
+    expect(drawn).toMatch(/^chain +$/m);
+    expect(drawn).toMatch(/^├─ #0 math\.add +\S+ 1\/1 succeeded$/m);
+    expect(drawn).toMatch(/^└─ #1 math\.double +\S+ 1\/1 succeeded$/m);
     expect(out).toContain("chain\n├─ #0 math.add");
     expect(out).toContain("└─ #1 math.double");
   });
