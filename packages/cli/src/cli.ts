@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 // Only types are imported statically from @weft/core (Effect and the runtimes), pino and
 // ./handlers.ts: each command loads what it needs when it runs, so `weft --help` and usage
 // errors start in a few tens of ms (npm run bench:cli -w @weft/bench measures it).
-import type { RetryPolicy, Store } from "@weft/core";
+import type { RetryPolicy, RunStatus, Store } from "@weft/core";
 import { redactSecrets, urlSecrets } from "@weft/redis/url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { Logger } from "pino";
@@ -23,7 +23,9 @@ import {
   openRedisStore,
   type StoreTarget,
 } from "./connect.ts";
+import { addOpsCommands } from "./ops.ts";
 import { renderInspect, renderRuns, renderWorkers, toJson } from "./render.ts";
+import { nodeValues, withValues } from "./values.ts";
 
 /** This package's version, read from its package.json (one level above both src/ and dist/). */
 const version = (): string =>
@@ -100,6 +102,7 @@ const secretsOf = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv): Readonl
   return [...new Set(urls.flatMap(urlSecrets))].sort((a, b) => b.length - a.length);
 };
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const RUN_STATUSES: RunStatus[] = ["pending", "running", "succeeded", "failed", "cancelled"];
 
 const positiveInt =
   (flag: string) =>
@@ -395,7 +398,10 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
       "show a run and its nodes as a tree of its canvas; says which queued nodes no live worker can run",
     )
     .argument("<runId>", "the run's id")
-    .option("--json", "print the run snapshot as JSON")
+    .option(
+      "--json",
+      "print the run snapshot as JSON, each node with its input and result (long ones truncated)",
+    )
     .option("--all", "show every member of wide groups instead of a summary line")
     .action(async (runId: string, opts: StoreOpts & { json?: boolean; all?: boolean }) => {
       await withStore(opts, async (store) => {
@@ -405,25 +411,44 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           code = 1;
           return;
         }
+        const values = await nodeValues(store, snap);
         if (opts.json) {
-          out(toJson(snap));
+          out(toJson(withValues(snap, values)));
           return;
         }
         const workers = await store.listWorkers({ now: now() });
-        out(renderInspect(snap, { color, all: opts.all ?? false, now: now(), workers }));
+        out(renderInspect(snap, { color, all: opts.all ?? false, now: now(), workers, values }));
       });
     });
 
   storeCommand("runs")
-    .description("list recent runs, newest first")
+    .description("list recent runs, newest first, with their first task")
     .option("-n, --limit <n>", "how many runs", positiveInt("--limit"), 20)
+    .addOption(new Option("--status <status>", "only runs with this status").choices(RUN_STATUSES))
+    .option("--task <name>", "only runs whose first task is this one")
+    .option("--tag <tag>", "only runs with this tag")
     .option("--json", "print the runs as JSON")
-    .action(async (opts: StoreOpts & { limit: number; json?: boolean }) => {
-      await withStore(opts, async (store) => {
-        const runs = await store.listRuns({ limit: opts.limit });
-        out(opts.json ? toJson(runs) : renderRuns(runs, { color, now: now() }));
-      });
-    });
+    .action(
+      async (
+        opts: StoreOpts & {
+          limit: number;
+          json?: boolean;
+          status?: RunStatus;
+          task?: string;
+          tag?: string;
+        },
+      ) => {
+        await withStore(opts, async (store) => {
+          const runs = await store.listRuns({
+            limit: opts.limit,
+            ...(opts.status === undefined ? {} : { status: opts.status }),
+            ...(opts.task === undefined ? {} : { task: opts.task }),
+            ...(opts.tag === undefined ? {} : { tag: opts.tag }),
+          });
+          out(opts.json ? toJson(runs) : renderRuns(runs, { color, now: now() }));
+        });
+      },
+    );
 
   storeCommand("workers")
     .description(
@@ -463,6 +488,19 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         }
       });
     });
+
+  addOpsCommands({
+    storeCommand,
+    withStore,
+    out,
+    color,
+    now,
+    exit: (c) => {
+      code = c;
+    },
+    ...(io.signal === undefined ? {} : { signal: io.signal }),
+    ...(io.stdout === undefined && process.stdout.isTTY ? { tty: process.stdout } : {}),
+  });
 
   try {
     await program.parseAsync([...argv], { from: "user" });

@@ -170,16 +170,28 @@ describe("renderInspect", () => {
 });
 
 describe("renderRuns", () => {
-  it("tabulates runs: id, status, nodes, created, duration, tags", async () => {
+  it("tabulates runs: id, first task, status, nodes, created, duration, tags", async () => {
     const ok = normalise(
       (await runToEnd(add.si({ a: 1, b: 2 }), { tags: ["a", "b"] })).snapshot,
       "r-ok",
     );
     const bad = normalise((await runToEnd(boom.si(2))).snapshot, "r-bad");
-    expect(lines(renderRuns([bad.run, ok.run], { now: T0 }))).toEqual([
-      "ID     STATUS     NODES  CREATED                      DURATION  TAGS",
-      "r-bad  failed     1/1    2025-01-01 00:00:00.000 UTC  1.50 s    -",
-      "r-ok   succeeded  1/1    2025-01-01 00:00:00.000 UTC  1.50 s    a,b",
+    expect(
+      lines(
+        renderRuns(
+          [
+            { ...bad.run, task: "math.boom" },
+            { ...ok.run, task: "math.add" },
+          ],
+          {
+            now: T0,
+          },
+        ),
+      ),
+    ).toEqual([
+      "ID     TASK       STATUS     NODES  CREATED                      DURATION  TAGS",
+      "r-bad  math.boom  failed     1/1    2025-01-01 00:00:00.000 UTC  1.50 s    -",
+      "r-ok   math.add   succeeded  1/1    2025-01-01 00:00:00.000 UTC  1.50 s    a,b",
     ]);
     expect(renderRuns([])).toBe("no runs\n");
   });

@@ -23,6 +23,8 @@ import {
   RunNotFound,
   type Settled,
 } from "./Errors.ts";
+import { type EventsOptions, followEvents, watchRun } from "./EventStream.ts";
+import type { WeftEvent } from "./Events.ts";
 import { fingerprint } from "./Fingerprint.ts";
 import type { NodeState, Progress, RunRecord, RunStatus } from "./Machine.ts";
 import type { IdempotencyReuse, RunSnapshot, Store } from "./Store.ts";
@@ -124,6 +126,16 @@ export interface RunHandle<Out> {
    * false when it had already ended.
    */
   cancel(): Promise<boolean>;
+  /**
+   * The run's events (docs/events.md), from the oldest the store keeps, then
+   * live, ending after its `run-ended` event; `signal` stops it early.
+   *
+   * @example
+   * for await (const e of run.watch()) console.log(e.kind, "nodeId" in e ? e.nodeId : "")
+   *
+   * @throws RunNotFound when the run does not exist.
+   */
+  watch(opts?: { readonly signal?: AbortSignal }): AsyncIterable<WeftEvent>;
 }
 
 /** A client bound to a store. */
@@ -185,6 +197,20 @@ export interface Client {
   get(runId: string): Promise<RunSnapshot>;
   /** Cancels a run; false when it had already ended. */
   cancel(runId: string): Promise<boolean>;
+  /**
+   * Node and run events (docs/events.md), of every run or of `opts.runId`,
+   * from `opts.after` (default the oldest kept), then live until
+   * `opts.signal` aborts or the loop breaks.
+   *
+   * @example
+   * const ac = new AbortController()
+   * for await (const e of client.events({ signal: ac.signal })) if (e.kind === "failed") alert(e)
+   *
+   * @throws InvalidEventCursor when `opts.after` is not a cursor of the store.
+   */
+  events(opts?: EventsOptions): AsyncIterable<WeftEvent>;
+  /** The events of run `runId` until it ends: see {@link RunHandle.watch}. */
+  watch(runId: string, opts?: { readonly signal?: AbortSignal }): AsyncIterable<WeftEvent>;
 }
 
 /** Creates a client. `now` is the clock (epoch ms). */
@@ -276,6 +302,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     status: async () => (await get(runId)).run,
     progress: async () => progressOf(await get(runId)),
     cancel: () => store.cancel(runId, { now: now() }),
+    watch: (o = {}) => watchRun(store, runId, o),
     result: async ({ timeout = 60_000, waitForQuiet = false } = {}) => {
       const run = await store.waitForRun(runId, timeout, { quiet: waitForQuiet });
       if (!run) throw new ResultTimeout({ runId, timeoutMs: timeout });
@@ -359,6 +386,8 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     }) as Client["handle"],
     get,
     cancel: (runId) => store.cancel(runId, { now: now() }),
+    events: (opts = {}) => followEvents(store, opts),
+    watch: (runId, opts = {}) => watchRun(store, runId, opts),
   };
 };
 

@@ -73,6 +73,8 @@ export const ErrorTag = {
   InvalidProgress: "InvalidProgress",
   /** The run does not exist, or has expired after its retention. */
   RunNotFound: "RunNotFound",
+  /** The `after` given to read events is not a cursor of this store. */
+  InvalidEventCursor: "InvalidEventCursor",
   /** A submission named a run id that exists with another canvas or input. */
   DuplicateRun: "DuplicateRun",
   /** A submission reused an idempotency key whose run has another canvas or input. */
@@ -375,6 +377,19 @@ export class RunNotFound extends Data.TaggedError(ErrorTag.RunNotFound)<{
 }> {
   override get message() {
     return `run ${this.runId} not found (unknown id, or expired after its retention)`;
+  }
+}
+
+/**
+ * The `after` given to read events (`store.readEvents`, `client.events`) is
+ * not a cursor of this store (docs/events.md).
+ */
+export class InvalidEventCursor extends Data.TaggedError(ErrorTag.InvalidEventCursor)<{
+  readonly cursor: string;
+  readonly reason: string;
+}> {
+  override get message() {
+    return `after: ${JSON.stringify(this.cursor)} is not an event cursor of this store (${this.reason}); pass an event's id or a batch's cursor, "now", or nothing to read from the oldest event kept`;
   }
 }
 

@@ -193,11 +193,48 @@ export interface RunRecord {
   failedNode?: number;
 }
 
+/**
+ * An event a transition emits, before a store stamps it with its id (see
+ * `Events.ts` and docs/events.md): a node entered a state (`queued`,
+ * `started`, `retrying`, `succeeded`, `failed`, `skipped`, `cancelled`;
+ * `errorTag` on `failed` and `retrying`), or the run failed or was cancelled
+ * (`run`) or ended (`run-ended`: every node ended). `at` is epoch ms.
+ */
+export type EventDraft =
+  | {
+      readonly kind:
+        | "queued"
+        | "started"
+        | "retrying"
+        | "succeeded"
+        | "failed"
+        | "skipped"
+        | "cancelled";
+      readonly runId: string;
+      readonly at: number;
+      readonly nodeId: number;
+      readonly task: string;
+      readonly attempt: number;
+      readonly errorTag?: string;
+    }
+  | {
+      readonly kind: "run" | "run-ended";
+      readonly runId: string;
+      readonly at: number;
+      readonly status: RunStatus;
+    };
+
 /** A run's data: the record, one record per node and the static graph. */
 export interface RunState {
   readonly run: RunRecord;
   readonly nodes: NodeRecord[];
   readonly graph: Dag["nodes"];
+  /**
+   * When set, every transition appends the events it emits here, in order
+   * (the in-memory store takes them after each call); the Redis scripts
+   * emit the same events.
+   */
+  events?: EventDraft[];
   /** The key that names this run's records in `CorruptRecord` messages. Default `run:<id>`. */
   key?: string;
   /**
@@ -236,6 +273,7 @@ export const commitRun = (s: RunState, now: number): number[] => {
     const n = read(s, id, now);
     if (s.run.status === "running" && n.state === "waiting" && n.pending === 0) {
       n.state = "queued";
+      nodeEvent(s, id, now);
       ready.push(id);
     }
   }
@@ -289,11 +327,32 @@ export const corruptNode = (
     s.run.status = "failed";
     s.run.error = error;
     s.run.failedNode = id;
+    runEvent(s, "run", now);
   }
   if (s.corruption === undefined) {
     s.corruption = field;
     if (s.run.status !== "cancelled") s.sweepDue = true;
   }
+};
+
+/** Appends node `id`'s event: it entered the state its record holds. */
+const nodeEvent = (s: RunState, id: number, now: number, errorTag?: string): void => {
+  if (!s.events) return;
+  const n = s.nodes[id]!;
+  s.events.push({
+    kind: n.state === "running" ? "started" : (n.state as "queued"),
+    runId: s.run.id,
+    at: now,
+    nodeId: id,
+    task: s.graph[id]!.task,
+    attempt: n.attempts,
+    ...(errorTag === undefined ? {} : { errorTag }),
+  });
+};
+
+/** Appends the run's event: `run` (it failed or was cancelled) or `run-ended`. */
+const runEvent = (s: RunState, kind: "run" | "run-ended", now: number): void => {
+  s.events?.push({ kind, runId: s.run.id, at: now, status: s.run.status });
 };
 
 const read = (s: RunState, id: number, now: number): NodeRecord => {
@@ -363,6 +422,7 @@ export const startNode = (
   n.startedAt = now;
   n.worker = worker;
   delete n.dueAt;
+  nodeEvent(s, id, now);
   return { kind: "started", attempt: n.attempts, stalled };
 };
 
@@ -376,6 +436,7 @@ export const releaseNode = (s: RunState, id: number, now: number): boolean => {
   record(n, "released", now);
   n.state = "queued";
   n.attempts = Math.max(0, n.attempts - 1);
+  nodeEvent(s, id, now);
   return true;
 };
 
@@ -385,13 +446,14 @@ export const releaseNode = (s: RunState, id: number, now: number): boolean => {
  * no history entry; its worker and start time are cleared (a stall counted
  * when it started stays counted: the lease really expired).
  */
-export const parkNode = (s: RunState, id: number): boolean => {
+export const parkNode = (s: RunState, id: number, now = 0): boolean => {
   const n = s.nodes[id]!;
   if (n.state !== "running") return false;
   n.state = "queued";
   n.attempts = Math.max(0, n.attempts - 1);
   delete n.worker;
   delete n.startedAt;
+  nodeEvent(s, id, now);
   return true;
 };
 
@@ -448,6 +510,7 @@ export const failNode = (
     n.state = "retrying";
     n.dueAt = retryAt;
     n.error = error;
+    nodeEvent(s, id, now, error.tag);
     return [];
   }
   return finishNode(s, id, "failed", error, now);
@@ -459,6 +522,7 @@ export const failNode = (
 export const cancelRun = (s: RunState, now: number): number[] => {
   if (s.run.status !== "pending" && s.run.status !== "running") return [];
   s.run.status = "cancelled";
+  runEvent(s, "run", now);
   const removed: number[] = [];
   for (let id = 0; id < s.nodes.length; id++) {
     const n = read(s, id, now);
@@ -491,6 +555,7 @@ const finishNode = (
     s.run.status = "failed";
     s.run.error = error!;
     s.run.failedNode = id;
+    runEvent(s, "run", now);
   }
   const stack: number[] = [id];
   while (stack.length > 0) {
@@ -529,6 +594,7 @@ const resolveDependency = (
   if (n.pending > 0) return;
   if (s.run.status === "running") {
     n.state = "queued";
+    nodeEvent(s, d, now);
     ready.push(d);
   } else {
     end(s, d, s.run.status === "cancelled" ? "cancelled" : "skipped", runEndedReason(s, from), now);
@@ -550,6 +616,7 @@ const end = (
   if (error) n.error = error;
   else delete n.error;
   s.run.ended += 1;
+  nodeEvent(s, id, now, state === "failed" ? (error?.tag ?? ErrorTag.CorruptRecord) : undefined);
 };
 
 /** Sets the run's `finishedAt` (and its final status) once every node has ended. */
@@ -557,6 +624,7 @@ const finishRunIfDone = (s: RunState, now: number): void => {
   if (s.run.ended < s.run.total || s.run.finishedAt !== undefined) return;
   s.run.finishedAt = now;
   if (s.run.status === "running") s.run.status = "succeeded";
+  runEvent(s, "run-ended", now);
 };
 
 const skipReason = (s: RunState, from: number): ErrorInfo => ({

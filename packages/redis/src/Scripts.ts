@@ -213,7 +213,13 @@ const leaseState = (code: "OK" | "STALE" | "CANCELLED"): LeaseState =>
 const RUN_HASH = ["record", "nodes", "specs", "results"] as const;
 
 /** The arguments of a script that hands back a leased node (release, park). */
-const LEASED_NODE = { runId: "string", node: "number", token: "number", now: "number" } as const;
+const LEASED_NODE = {
+  runId: "string",
+  node: "number",
+  token: "number",
+  now: "number",
+  eventsMax: "number",
+} as const;
 
 /**
  * Every script's definition, by name. The Lua headers list the same keys,
@@ -249,6 +255,7 @@ export const SCRIPTS = {
       output: "bytes",
       seen: "bytes",
       reuse: "string",
+      eventsMax: "number",
       nodes: "list",
     },
     codes: ["OK", "EXISTS", "CONFLICT", "RETRY", "GONE", "DUPLICATE"],
@@ -293,6 +300,7 @@ export const SCRIPTS = {
       worker: "string",
       now: "number",
       queue: "string",
+      eventsMax: "number",
     },
     codes: ["OK", "STALE", "STALLED_OUT", "CORRUPT"],
     decode: (code, reply) => {
@@ -330,6 +338,7 @@ export const SCRIPTS = {
       budget: "number",
       queueIndex: "number",
       queueListCorrupt: "number",
+      eventsMax: "number",
     },
     codes: ["OK", "STALE", "GONE"],
     decode: (code, reply) => (code === "OK" ? withMore(code, reply) : { code, more: false }),
@@ -349,6 +358,7 @@ export const SCRIPTS = {
       leaseMs: "number",
       served: "string",
       budget: "number",
+      eventsMax: "number",
     },
     codes: ["OK", "REPLAYED", "STALE", "CANCELLED"],
     decode: (code, reply) =>
@@ -368,6 +378,7 @@ export const SCRIPTS = {
       now: "number",
       retryAt: "number",
       budget: "number",
+      eventsMax: "number",
     },
     codes: ["OK", "REPLAYED", "STALE"],
     decode: withMore,
@@ -376,7 +387,7 @@ export const SCRIPTS = {
     name: "drain",
     keys: [...RUN_HASH, "work", "shardWork", "events", "seq"],
     perQueue: true,
-    argv: { runId: "string", now: "number", budget: "number" },
+    argv: { runId: "string", now: "number", budget: "number", eventsMax: "number" },
     codes: ["OK"],
     /** Whether work is still left. */
     decode: (_, reply) => reply.flag(0),
@@ -391,6 +402,7 @@ export const SCRIPTS = {
       budget: "number",
       requestId: "string",
       channel: "string",
+      eventsMax: "number",
     },
     codes: ["OK", "REPLAYED", "ENDED", "GONE"],
     decode: withMore,
@@ -405,15 +417,22 @@ export const SCRIPTS = {
   }),
   progress: define({
     name: "progress",
-    keys: ["leases", "results", "record"],
+    keys: ["leases", "results", "record", "events"],
     perQueue: false,
-    argv: { lease: "string", node: "number", progress: "bytes" },
+    argv: {
+      lease: "string",
+      node: "number",
+      progress: "bytes",
+      runId: "string",
+      now: "number",
+      eventsMax: "number",
+    },
     codes: ["OK", "STALE", "CANCELLED"],
     decode: leaseState,
   }),
   release: define({
     name: "release",
-    keys: ["nodes", "results", "leases", "ready", "wake", "seq"],
+    keys: ["nodes", "results", "leases", "ready", "wake", "seq", "events"],
     perQueue: false,
     argv: LEASED_NODE,
     codes: ["OK", "STALE", "CORRUPT"],
@@ -421,7 +440,7 @@ export const SCRIPTS = {
   }),
   park: define({
     name: "park",
-    keys: ["nodes", "leases", "parked", "wake", "seq"],
+    keys: ["nodes", "leases", "parked", "wake", "seq", "events"],
     perQueue: false,
     argv: LEASED_NODE,
     codes: ["OK", "STALE"],
@@ -438,9 +457,9 @@ export const SCRIPTS = {
   }),
   reap: define({
     name: "reap",
-    keys: ["leases", "ready", "wake", "seq"],
+    keys: ["leases", "ready", "wake", "seq", "events"],
     perQueue: false,
-    argv: { now: "number", limit: "number" },
+    argv: { now: "number", limit: "number", eventsMax: "number" },
     codes: ["OK"],
     /** How many nodes were re-delivered. */
     decode: (_, reply) => reply.int(0),

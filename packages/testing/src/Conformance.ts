@@ -54,7 +54,9 @@ import { pino } from "pino";
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import { anyTask, arbCanvas, arbDrivePlan } from "./Arbitraries.ts";
 import { drive, normalize } from "./Drive.ts";
+import { eventsConformance } from "./EventsConformance.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
+import { listingConformance } from "./ListingConformance.ts";
 import { MemoryStore } from "./MemoryStore.ts";
 
 /** Makes a fresh, empty store for one test. */
@@ -1717,6 +1719,9 @@ export const storeConformance = (
       expect(record).toMatchObject({ status: "failed", finishedAt: 3, ended: 2 });
     });
   });
+
+  eventsConformance(name, fresh);
+  listingConformance(name, fresh);
 
   const tamper = opts.tamper;
   if (tamper) {

@@ -10,6 +10,7 @@ import {
   DuplicateRun,
   type ErrorInfo,
   IdempotencyConflict,
+  InvalidEventCursor,
   liveClock,
   type Progress,
   RunNotFound,
@@ -17,6 +18,7 @@ import {
   type RunSnapshot,
   type Store,
   TERMINAL_RUN_STATUSES,
+  type WeftEvent,
   WeftStore,
 } from "@weft/core";
 import {
@@ -30,10 +32,13 @@ import {
   corruptRecordInfo,
   createRun,
   type DepResult,
+  type EventBatch,
   type FailOptions,
   failNode,
   fingerprint,
   type LeaseState,
+  type ListRunsOptions,
+  type LockInfo,
   type LockRelease,
   type LockRenewal,
   type LockRequest,
@@ -43,7 +48,10 @@ import {
   maxStallsOf,
   missingResultInfo,
   parkNode,
+  type QueueStats,
+  type ReadEventsOptions,
   type ReportResult,
+  type RunListing,
   type RunState,
   readNode,
   releaseNode,
@@ -100,6 +108,8 @@ export interface MemoryStoreOptions {
   readonly clock?: Clock;
   /** Ready nodes and expired leases handled per `maintain` call, and due retries promoted per `claim`. Default 1 000. */
   readonly batch?: number;
+  /** About how many events the store keeps (docs/events.md); older ones are dropped. Default 10 000. */
+  readonly eventsMaxLen?: number;
 }
 
 /** How long a dead worker's registration is kept before `maintain` prunes it, ms. */
@@ -141,6 +151,10 @@ export class MemoryStore implements Store {
   private seq = 0;
   private readonly batch: number;
   private readonly clock: Clock;
+  /** The events kept, oldest first; an event's id is its number in `eventSeq`'s count. */
+  private readonly stream: WeftEvent[] = [];
+  private eventSeq = 0;
+  private readonly eventsMax: number;
 
   /**
    * The Effect-native in-memory store (docs/effect.md): a layer providing a
@@ -159,6 +173,7 @@ export class MemoryStore implements Store {
 
   constructor(opts: MemoryStoreOptions = {}) {
     this.batch = opts.batch ?? 1_000;
+    this.eventsMax = opts.eventsMaxLen ?? 10_000;
     this.clock = opts.clock ?? liveClock;
     this.events.setMaxListeners(0);
   }
@@ -193,6 +208,7 @@ export class MemoryStore implements Store {
     }
     const state = createRun(sub.runId, sub.dag, sub.now);
     state.key = `memory:run:${sub.runId}`;
+    state.events = [];
     const run: StoredRun = {
       state,
       tags: [...sub.tags],
@@ -358,9 +374,10 @@ export class MemoryStore implements Store {
     this.push(claim.runId, run.state.graph[claim.nodeId]!.queue, claim.nodeId, 16);
   }
 
-  async park(claim: Claim, _opts: { now: number }): Promise<void> {
+  async park(claim: Claim, opts: { now: number }): Promise<void> {
     const run = this.holder(claim);
-    if (!run || !parkNode(run.state, claim.nodeId)) return;
+    if (!run || !parkNode(run.state, claim.nodeId, opts.now)) return;
+    this.flushEvents(run);
     this.leases.delete(key(claim.runId, claim.nodeId));
     const spec = run.state.graph[claim.nodeId]!;
     list(this.parked, spec.queue).push({
@@ -378,6 +395,13 @@ export class MemoryStore implements Store {
     const run = this.holder(claim);
     if (!run) return "lost";
     run.progress.set(claim.nodeId, checked);
+    this.append({
+      kind: "progress",
+      runId: claim.runId,
+      at: this.clock.now(),
+      nodeId: claim.nodeId,
+      progress: checked,
+    });
     return run.state.run.status === "cancelled" ? "cancelled" : "held";
   }
 
@@ -431,6 +455,7 @@ export class MemoryStore implements Store {
         this.leases.delete(k);
         const [runId, node] = splitKey(k);
         this.push(runId, l.queue, node, 16);
+        this.append({ kind: "expired", runId, at: opts.now, nodeId: node });
         redelivered += 1;
       }
     }
@@ -541,11 +566,48 @@ export class MemoryStore implements Store {
     return this.runs.get(runId)?.results.get(nodeId);
   }
 
-  async listRuns(opts: { limit: number }) {
+  async listRuns(opts: ListRunsOptions): Promise<ReadonlyArray<RunListing>> {
     return [...this.runs.values()]
-      .map((r) => structuredClone({ ...r.state.run, tags: r.tags }))
+      .map((r) =>
+        structuredClone({
+          ...r.state.run,
+          tags: r.tags,
+          queues: r.queues,
+          task: r.state.graph[0]?.task ?? "",
+        }),
+      )
+      .filter(
+        (r) =>
+          (opts.status === undefined || r.status === opts.status) &&
+          (opts.task === undefined || r.task === opts.task) &&
+          (opts.tag === undefined || r.tags.includes(opts.tag)),
+      )
       .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))
       .slice(0, opts.limit);
+  }
+
+  async queueStats(queues: ReadonlyArray<string>): Promise<ReadonlyArray<QueueStats>> {
+    return queues.map((queue) => {
+      const parked = this.parked.get(queue) ?? [];
+      const tasks = new Map<string, number>();
+      for (const p of parked) tasks.set(p.task, (tasks.get(p.task) ?? 0) + 1);
+      return {
+        queue,
+        ready: this.ready.get(queue)?.length ?? 0,
+        delayed: this.delayed.get(queue)?.length ?? 0,
+        leased: [...this.leases.values()].filter((l) => l.queue === queue).length,
+        parked: parked.length,
+        parkedTasks: [...tasks]
+          .map(([task, count]) => ({ task, count }))
+          .sort((a, b) => cmp(a.task, b.task)),
+      };
+    });
+  }
+
+  async listLocks(): Promise<ReadonlyArray<LockInfo>> {
+    return [...this.locks]
+      .map(([name, l]) => ({ name, owner: l.owner, token: l.token, expiresAt: l.until }))
+      .sort((a, b) => cmp(a.name, b.name));
   }
 
   async waitForRun(
@@ -575,7 +637,7 @@ export class MemoryStore implements Store {
 
   /** Resolves with `check()` once it is defined (checked now and on each `event`), or `undefined` after `timeoutMs` on the store's clock. */
   private waitFor<T>(
-    event: "run" | "work",
+    event: "run" | "work" | "event",
     check: () => T | undefined,
     timeoutMs: number,
   ): Promise<T | undefined> {
@@ -659,6 +721,7 @@ export class MemoryStore implements Store {
     }
     const token = ++this.token;
     run.state.nodes[nodeId]!.token = token;
+    this.flushEvents(run);
     this.leases.set(key(runId, nodeId), { token, until: now + leaseMs, queue: spec.queue });
     return this.claimOf(run, nodeId, token, now + leaseMs);
   }
@@ -768,8 +831,71 @@ export class MemoryStore implements Store {
     return r;
   }
 
+  async readEvents(opts: ReadEventsOptions): Promise<EventBatch> {
+    const after = this.cursorOf(opts.after);
+    const count = opts.count ?? 1_000;
+    const now = this.readFrom(after, opts.runId, count);
+    if (now.events.length > 0 || !opts.blockMs || opts.blockMs <= 0) return now;
+    // a read that passed only other runs' events moved the cursor on: wait from there
+    const from = Number(now.cursor);
+    const got = await this.waitFor(
+      "event",
+      () => {
+        const b = this.readFrom(from, opts.runId, count);
+        return b.events.length > 0 ? b : undefined;
+      },
+      opts.blockMs,
+    );
+    return got ?? this.readFrom(from, opts.runId, count);
+  }
+
+  /** Events after `from` (of `runId`), at most `count`. */
+  private readFrom(from: number, runId: string | undefined, count: number): EventBatch {
+    const first = this.eventSeq - this.stream.length + 1;
+    const events: WeftEvent[] = [];
+    let cursor = Math.max(from, first - 1);
+    for (let i = Math.max(0, from + 1 - first); i < this.stream.length; i++) {
+      const e = this.stream[i]!;
+      cursor = first + i;
+      if (runId !== undefined && e.runId !== runId) continue;
+      events.push(structuredClone(e));
+      if (events.length >= count) break;
+    }
+    return { events, cursor: String(cursor) };
+  }
+
+  /** The event number a cursor names (0: before every event). */
+  private cursorOf(after: string | undefined): number {
+    if (after === undefined) return 0;
+    if (after === "now") return this.eventSeq;
+    if (!/^\d{1,15}$/.test(after))
+      throw new InvalidEventCursor({
+        cursor: after,
+        reason: "the in-memory store's cursors are event numbers",
+      });
+    return Number(after);
+  }
+
+  /** Appends an event (its id the next number), drops the oldest past the bound, and wakes readers. */
+  private append(e: Unstamped): void {
+    this.stream.push({ ...e, id: String(++this.eventSeq) } as WeftEvent);
+    // trimmed in steps, as Redis's MAXLEN ~ does
+    if (this.stream.length > this.eventsMax + Math.ceil(this.eventsMax / 10))
+      this.stream.splice(0, this.stream.length - this.eventsMax);
+    this.events.emit("event");
+  }
+
+  /** Moves the events the run's transitions emitted to the stream. */
+  private flushEvents(run: StoredRun): void {
+    const drafts = run.state.events;
+    if (!drafts || drafts.length === 0) return;
+    run.state.events = [];
+    for (const d of drafts) this.append(d);
+  }
+
   /** Drops nodes a sweep took out of their queue, and wakes waiters once the run is final. */
   private afterTransition(run: StoredRun): void {
+    this.flushEvents(run);
     const swept = run.state.swept;
     if (swept && swept.length > 0) {
       const gone = new Set(swept);
@@ -784,6 +910,9 @@ export class MemoryStore implements Store {
     if (TERMINAL_RUN_STATUSES.has(run.state.run.status)) this.events.emit("run");
   }
 }
+
+/** An event before the store gives it its id. */
+type Unstamped = WeftEvent extends infer E ? (E extends WeftEvent ? Omit<E, "id"> : never) : never;
 
 const key = (runId: string, nodeId: number) => `${runId}#${nodeId}`;
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -45,6 +45,8 @@ export {
   missingResultInfo,
   toErrorInfo,
 } from "../Errors.ts";
+export { followEvents, watchRun } from "../EventStream.ts";
+export type { EventBatch, ReadEventsOptions } from "../Events.ts";
 export { canonical, fingerprint } from "../Fingerprint.ts";
 export { acquireLock, type LockAcquisition } from "../Locks.ts";
 export {
@@ -56,6 +58,7 @@ export {
   completeNode,
   corruptNode,
   createRun,
+  type EventDraft,
   failNode,
   MAX_PROGRESS_MESSAGE,
   parkNode,
@@ -74,13 +77,17 @@ export type {
   DepResult,
   FailOptions,
   LeaseState,
+  ListRunsOptions,
+  LockInfo,
   LockRelease,
   LockRenewal,
   LockRequest,
   MaintainReport,
   Memo,
   MemoRequest,
+  QueueStats,
   ReportResult,
+  RunListing,
   Store,
   StoreSignal,
   Submission,

@@ -9,7 +9,7 @@
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, tokens, seq;
 --   per run queue: ready, delayed, leases, wake, parked
 -- ARGV: runId, node, token, result (bytes), now, worker (id), nextMax, leaseMs,
---   served (indexes of the run's queues the worker serves, ",1,3,"), budget
+--   served (indexes of the run's queues the worker serves, ",1,3,"), budget, eventsMax (about how many entries the events stream keeps)
 -- Replies: {OK, more, claims...} or {REPLAYED, more, claims...}, each claim
 --   {node, token, attempt, stalls, spec, deps...}; {STALE, more}; {CANCELLED, more}
 --   (more: 1 when work is left for `drain`)
@@ -17,7 +17,7 @@
 --@include attempt
 
 local runId, n, token, budget = A.runId, A.node, A.token, A.budget
-local M = loadRun(openRun(K, QUEUES, runId, A.now))
+local M = loadRun(openRun(K, QUEUES, runId, A.now, false, A.eventsMax))
 if not M then return { R.STALE, 0 } end
 local r = getNode(M, n)
 if not r or r[ST] ~= "r" then

@@ -7,12 +7,12 @@
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
 --   per run queue: ready, delayed, leases, wake, parked
 -- ARGV: runId, node, token, error (msgpack ErrorInfo), now, retryAt (epoch ms, -1 = final),
---   budget
+--   budget, eventsMax (about how many entries the events stream keeps)
 -- Replies: {OK, more}, {REPLAYED, more} or {STALE, more} (more: 1 when work is left for `drain`)
 --@include cascade
 
 local runId, n, token, err, budget = A.runId, A.node, A.token, A.error, A.budget
-local M = loadRun(openRun(K, QUEUES, runId, A.now))
+local M = loadRun(openRun(K, QUEUES, runId, A.now, false, A.eventsMax))
 if not M then return { R.STALE, 0 } end
 local r = getNode(M, n)
 if not r or r[ST] ~= "r" then
@@ -35,6 +35,7 @@ elseif A.retryAt >= 0 then
   r[ST] = "y"
   r[DUE] = A.retryAt
   putNode(M, n, r)
+  nodeEvent(M, n, r, errorTag(err))
   redis.call("HSET", K.results, "e" .. n, err)
   redis.call("ZADD", q.delayed, A.retryAt, runId .. "#" .. n .. "#" .. r[PRIO])
   wakeWorker(q.wake)

@@ -13,7 +13,7 @@
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, leases (of
 --   the queue the node was claimed from)
 -- ARGV: runId, node, token, worker (id), now, queue (name of the queue the node was
---   claimed from)
+--   claimed from), eventsMax (about how many entries the events stream keeps)
 -- Replies: {OK, attempt, stalls, spec, queues (the run's, comma list), deps...} (deps: see
 --   depResults in includes/attempt.lua), {STALE} (the lease is gone, or the node is not
 --   startable: the lease is dropped), {STALLED_OUT, more, queues} (the node failed over
@@ -23,7 +23,7 @@
 
 local n, token = A.node, A.token
 local member = A.runId .. "#" .. n .. "#" .. token
-local M = loadRun(openRun(K, {}, A.runId, A.now, true))
+local M = loadRun(openRun(K, {}, A.runId, A.now, true, A.eventsMax))
 local r = M and not M.found and getNode(M, n)
 if not redis.call("ZSCORE", K.leases, member) then
   -- this very start, re-sent after it stalled the node out: the same answer

@@ -15,7 +15,7 @@
 --   total (nodes of the run), queues (comma list), tags (JSON), retentionMs,
 --   windowMs (of the idempotency key, 0 = no key), budget, fingerprint, nonce,
 --   output (the output shape, msgpack), seen (the key's value as the caller read
---   it, "" = none), reuse ("return-existing" or "allow-if-failed"), nodes (a list
+--   it, "" = none), reuse ("return-existing" or "allow-if-failed"), eventsMax, nodes (a list
 --   of quadruples: node id, node record, node spec, dependency list or "")
 -- Replies: {OK, more} (more: 1 when work is left for `drain`), {EXISTS, runId} (the
 --   key, or this run id with the same fingerprint, names a live run), {CONFLICT, runId}
@@ -37,7 +37,7 @@ if not resent then
   if not begin then return { R.GONE } end
 elseif v[1] ~= "pending" then
   -- already committed by the first send
-  local M = openRun(K, QUEUES, runId, now)
+  local M = openRun(K, QUEUES, runId, now, false, A.eventsMax)
   return { R.OK, (redis.call("ZSCORE", K.shardWork, runId) and moreWork(M)) and 1 or 0 }
 end
 
@@ -83,7 +83,7 @@ end
 
 local more = 0
 if commit then
-  local M = loadRun(openRun(K, QUEUES, runId, now))
+  local M = loadRun(openRun(K, QUEUES, runId, now, false, A.eventsMax))
   if not begin then redis.call("ZREM", K.pending, runId) end
   redis.call("ZADD", K.runs, now, runId)
   if M.status ~= "pending" then

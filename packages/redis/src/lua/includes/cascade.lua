@@ -7,7 +7,7 @@
 
 -- one step of the cascade: dependent d of `from` has one dependency fewer pending; when it
 -- was the last, d is ready (or ends with its run, when the run has ended).
--- keys: nodes, results
+-- keys: nodes, results, events
 local function resolveDependency(M, d, from, ready, stack)
   local r = getNode(M, d)
   if not r or TERMINAL[r[ST]] then return end
@@ -16,6 +16,7 @@ local function resolveDependency(M, d, from, ready, stack)
   if M.status == "running" then
     r[ST] = "q"
     putNode(M, d, r)
+    nodeEvent(M, d, r)
     ready[#ready + 1] = d
   else
     local kind = M.status == "cancelled" and "Cancelled" or "Skipped"
@@ -85,6 +86,7 @@ local function process(M, stack, ready, budget)
         if r and M.status == "running" and r[ST] == "w" and r[PEND] == 0 then
           r[ST] = "q"
           putNode(M, n, r)
+          nodeEvent(M, n, r)
           ready[#ready + 1] = n
         end
       end
