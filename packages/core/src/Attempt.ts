@@ -29,7 +29,8 @@ import {
   toErrorInfo,
 } from "./Errors.ts";
 import type { BoundHandler, TaskContext } from "./Handler.ts";
-import { type WorkerHooks, wrapCall } from "./Hooks.ts";
+import { wrapCall } from "./HookCalls.ts";
+import type { WorkerHooks } from "./Hooks.ts";
 import { leaseEndReason } from "./Leases.ts";
 import { acquireLock, type HeldLock } from "./Locks.ts";
 import type { Claim, Store } from "./Store.ts";
