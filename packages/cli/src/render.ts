@@ -100,6 +100,7 @@ const stateColor = (c: Colors, state: NodeState | RunStatus): Paint => {
     case "retrying":
       return c.yellow;
     case "cancelled":
+    case "expired":
       return c.magenta;
     case "skipped":
     case "waiting":
