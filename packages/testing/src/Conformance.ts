@@ -58,6 +58,7 @@ import { eventsConformance } from "./EventsConformance.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
 import { listingConformance } from "./ListingConformance.ts";
 import { MemoryStore } from "./MemoryStore.ts";
+import { timingConformance } from "./TimingConformance.ts";
 
 /** Makes a fresh, empty store for one test. */
 export type StoreFactory = () => Promise<Store>;
@@ -202,6 +203,8 @@ export const storeConformance = (
       await worker.stop();
     }
   };
+
+  timingConformance(name, fresh);
 
   describe(`${name}: canvases`, () => {
     it("runs a chain, each step receiving the previous output", async () => {
