@@ -11,7 +11,7 @@
  *   `reply`.
  * - The Lua names them by the same labels: `K.<label>` for a key,
  *   `A.<label>` for an argument, `R.<CODE>` for a reply code, `QUEUES` for
- *   the five keys of each queue that follow the labelled keys (when
+ *   the six keys of each queue that follow the labelled keys (when
  *   `perQueue`). When a source is assembled (once, when this module loads)
  *   these become locals bound from KEYS and ARGV at the top of the script
  *   (numbers converted) and the codes' strings, so they cost nothing at run
