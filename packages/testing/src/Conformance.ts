@@ -7,7 +7,8 @@
  * idempotent submission, submission by task name and reattaching by id,
  * the worker runtime on the store (heartbeats,
  * parking of unknown tasks, cancellation signals, wake-ups, the worker
- * registry, re-sent claims), and a model-based property: any random canvas
+ * registry, re-sent claims), delayed and expiring work (see
+ * `TimingConformance`), and a model-based property: any random canvas
  * under any random fault plan ends in the same state on this store as on
  * the in-memory model.
  */
