@@ -493,6 +493,7 @@ export class MemoryStore implements Store {
     const due: Array<{ run: StoredRun; id: number; at: number }> = [];
     for (const run of this.runs.values()) {
       const s = run.state;
+      if (s.run.finishedAt !== undefined) continue; // every node ended
       s.nodes.forEach((n, id) => {
         if (
           (n.state === "queued" || n.state === "retrying") &&
