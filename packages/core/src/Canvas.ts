@@ -66,7 +66,7 @@ export interface TaskOptions {
   readonly expiresInMs?: number;
   /**
    * The node must start before this time, epoch ms, or it ends `expired`: a
-   * finite number ≥ 0. With `expiresInMs` too, the earlier of the two holds.
+   * finite number ≥ 1. With `expiresInMs` too, the earlier of the two holds.
    */
   readonly expiresAt?: number;
 }
@@ -85,8 +85,8 @@ const QUEUE = /^[A-Za-z0-9_.:-]{1,128}$/;
  * `retry.backoff` `{ kind: "fixed", delayMs ≥ 0 }` or
  * `{ kind: "exponential", baseMs ≥ 0, factor ≥ 1, maxMs ≥ 0 }` (finite);
  * `retry.jitter` `none`, `full` or `equal`; `retry.unitMs` finite ≥ 1;
- * `retry.retryOn` / `retry.nonRetryable` arrays of error tags; `delayMs`,
- * `notBefore` and `expiresAt` finite ≥ 0, `expiresInMs` finite ≥ 1. Options are
+ * `retry.retryOn` / `retry.nonRetryable` arrays of error tags; `delayMs`
+ * and `notBefore` finite ≥ 0, `expiresInMs` and `expiresAt` finite ≥ 1. Options are
  * persisted with every node, so they must be plain data (no functions).
  *
  * @throws InvalidCanvas naming the task, the option, the value and the allowed range.
@@ -113,11 +113,13 @@ export const checkOptions = (task: string, options: TaskOptions): void => {
   )
     refuse("timeoutMs", o.timeoutMs, `a number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days)`);
   if (o.retry !== undefined) checkRetry("retry", o.retry, refuse);
-  for (const option of ["delayMs", "notBefore", "expiresAt"] as const) {
+  for (const option of ["delayMs", "notBefore"] as const) {
     const v = o[option];
     if (v !== undefined && !(isNum(v) && v >= 0))
       refuse(option, v, option === "delayMs" ? "a finite number of ms ≥ 0" : "an epoch ms ≥ 0");
   }
+  if (o.expiresAt !== undefined && !(isNum(o.expiresAt) && o.expiresAt >= 1))
+    refuse("expiresAt", o.expiresAt, "an epoch ms ≥ 1");
   if (o.expiresInMs !== undefined && !(isNum(o.expiresInMs) && o.expiresInMs >= 1))
     refuse("expiresInMs", o.expiresInMs, "a finite number of ms ≥ 1");
 };

@@ -120,8 +120,8 @@ export interface RunProgress {
  * The run's own time limits from submit options, epoch ms.
  *
  * @throws InvalidSubmitOptions naming the option when `delayMs` is not a
- *   finite number ≥ 0, `expiresInMs` not one ≥ 1, `at` / `expiresAt` not a
- *   finite epoch ms ≥ 0 or a valid `Date`, or both of `delayMs` and `at`
+ *   finite number ≥ 0, `expiresInMs` not one ≥ 1, `at` not a finite epoch
+ *   ms ≥ 0, `expiresAt` not one ≥ 1 (or either not a valid `Date`), or both of `delayMs` and `at`
  *   (or of `expiresAt` and `expiresInMs`) are given.
  */
 export const runTiming = (
@@ -138,11 +138,11 @@ export const runTiming = (
     if (typeof v === "number" && Number.isFinite(v) && v >= min) return v;
     return refuse(option, v, `a finite number of ms ≥ ${min}`);
   };
-  const time = (option: string, v: unknown): number | undefined => {
+  const time = (option: string, v: unknown, min: number): number | undefined => {
     if (v === undefined) return undefined;
     const t = v instanceof Date ? v.getTime() : v;
-    if (typeof t === "number" && Number.isFinite(t) && t >= 0) return t;
-    return refuse(option, v, "an epoch ms ≥ 0 or a valid Date");
+    if (typeof t === "number" && Number.isFinite(t) && t >= min) return t;
+    return refuse(option, v, `an epoch ms ≥ ${min} or a valid Date`);
   };
   if (opts.delayMs !== undefined && opts.at !== undefined)
     throw new InvalidSubmitOptions({ reason: "give one of delayMs and at, not both" });
@@ -150,8 +150,9 @@ export const runTiming = (
     throw new InvalidSubmitOptions({ reason: "give one of expiresAt and expiresInMs, not both" });
   const delay = ms("delayMs", opts.delayMs, 0);
   const expiresIn = ms("expiresInMs", opts.expiresInMs, 1);
-  const notBefore = delay === undefined ? time("at", opts.at) : now + delay;
-  const expiresAt = expiresIn === undefined ? time("expiresAt", opts.expiresAt) : now + expiresIn;
+  const notBefore = delay === undefined ? time("at", opts.at, 0) : now + delay;
+  const expiresAt =
+    expiresIn === undefined ? time("expiresAt", opts.expiresAt, 1) : now + expiresIn;
   return {
     ...(notBefore === undefined || notBefore <= now ? {} : { notBefore }),
     ...(expiresAt === undefined ? {} : { expiresAt }),

@@ -154,8 +154,9 @@ export interface NodeRecord {
   dueAt?: number;
   /**
    * The node must start before this time, epoch ms, or it ends `expired`:
-   * set when it becomes ready, from its options (`expiresAt`,
-   * `expiresInMs`) and its run's `expiresAt`, the earliest.
+   * the earlier of its `expiresAt` option and its run's from the start, and
+   * when it becomes ready, the earliest of those and ready time + its
+   * `expiresInMs`.
    */
   expiresAt?: number;
   /** Fencing token of the node's current or last lease (stores set it when they lease the node). */
@@ -288,13 +289,17 @@ export const createRun = (id: string, dag: Dag, now: number, timing: RunTiming =
     ...(timing.notBefore === undefined ? {} : { notBefore: timing.notBefore }),
     ...(timing.expiresAt === undefined ? {} : { expiresAt: timing.expiresAt }),
   },
-  nodes: dag.nodes.map((n) => ({
-    state: "waiting",
-    attempts: 0,
-    stalls: 0,
-    pending: n.deps.length,
-    history: [],
-  })),
+  nodes: dag.nodes.map((n) => {
+    const limits = [n.options.expiresAt, timing.expiresAt].filter((v) => v !== undefined);
+    return {
+      state: "waiting",
+      attempts: 0,
+      stalls: 0,
+      pending: n.deps.length,
+      history: [],
+      ...(limits.length === 0 ? {} : { expiresAt: Math.min(...limits) }),
+    };
+  }),
   graph: dag.nodes,
 });
 

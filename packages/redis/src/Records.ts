@@ -76,8 +76,8 @@ const timeFields = (node: DagNode, timing: RunTiming): unknown[] => {
   const o = node.options;
   const notBefore = Math.max(o.notBefore ?? 0, timing.notBefore ?? 0);
   const limits = [o.expiresAt, timing.expiresAt].filter((v): v is number => v !== undefined);
-  // 0 means none in the record: a deadline at epoch 0 is kept as 1 ms (already past all the same)
-  const expiresAt = limits.length === 0 ? 0 : Math.max(1, Math.min(...limits));
+  // 0 means none in the record (a deadline is ≥ 1: see checkOptions and runTiming)
+  const expiresAt = limits.length === 0 ? 0 : Math.min(...limits);
   const delayMs = o.delayMs ?? 0;
   const expiresInMs = o.expiresInMs ?? 0;
   if (delayMs === 0 && expiresInMs === 0 && notBefore === 0 && expiresAt === 0) return [];
@@ -138,8 +138,7 @@ export const decodeNodeRecord = (
   if (r[6]) rec.worker = r[6] as string;
   if (r[7]) rec.dueAt = r[7] as number;
   if (typeof r[14] === "number" && r[14] > 0) rec.token = r[14];
-  // the deadline is the node's once it became ready (before, it is only its run's and its own)
-  if (state !== "waiting" && typeof r[19] === "number" && r[19] > 0) rec.expiresAt = r[19];
+  if (typeof r[19] === "number" && r[19] > 0) rec.expiresAt = r[19];
   if (error) rec.error = error;
   return rec;
 };

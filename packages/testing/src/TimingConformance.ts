@@ -162,6 +162,8 @@ export const timingConformance = (name: string, fresh: () => Promise<Store>): vo
       const snap = (await store.getRun(runId))!;
       expect(snap.nodes.map((n) => n.state)).toEqual(["succeeded", "expired", "skipped"]);
       expect(snap.run).toMatchObject({ status: "failed", failedNode: 1, finishedAt: 150 });
+      // every node shows the deadline it had, the one never ready included
+      expect(snap.nodes.map((n) => n.expiresAt)).toEqual([100, 100, 100]);
     });
 
     it("expires a retry due after the node's deadline, keeping its failed attempt in the history", async () => {
