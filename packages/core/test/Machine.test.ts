@@ -1,20 +1,17 @@
 import { fc, test } from "@fast-check/vitest";
 import { Schema } from "effect";
 import { describe, expect, it } from "vitest";
+import { chain, group, InvalidSubmitOptions, task } from "../src/index.ts";
 import {
-  chain,
   commitRun,
   compile,
   completeNode,
   createRun,
   expireNode,
-  group,
-  InvalidSubmitOptions,
   readyTimes,
   runTiming,
   startNode,
-  task,
-} from "../src/index.ts";
+} from "../src/store/index.ts";
 
 const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
 

@@ -5,7 +5,8 @@
  * `expiring` set, and both entries go when it expires. The behaviour itself
  * is held by the conformance suite on every store.
  */
-import { chain, compile, encode, Schema, type Submission, task } from "@weft/core";
+import { chain, Schema, task } from "@weft/core";
+import { compile, encode, type Submission } from "@weft/core/store";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -10,13 +10,9 @@
  */
 import { fc, test } from "@fast-check/vitest";
 import {
-  type Claim,
   chain,
   chord,
-  compile,
   createClient,
-  decode,
-  encode,
   group,
   handle,
   InvalidCanvas,
@@ -24,10 +20,10 @@ import {
   RunFailed,
   Schema,
   type Store,
-  type Submission,
   startWorker,
   task,
 } from "@weft/core";
+import { type Claim, compile, decode, encode, type Submission } from "@weft/core/store";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 
