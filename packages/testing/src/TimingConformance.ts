@@ -288,6 +288,17 @@ export const timingConformance = (name: string, fresh: () => Promise<Store>): vo
         /option notBefore must be/,
       );
       expect(await store.listRuns({ limit: 10 })).toEqual([]);
+      // by task name, the time options are the run's
+      const e = await client.submitByName("inc", 1, { expiresInMs: -1 }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(InvalidSubmitOptions);
+      const later = await client.submitByName("inc", 1, { delayMs: 60_000, expiresInMs: 120_000 });
+      const snap = await client.get(later.runId);
+      expect(snap.run.notBefore).toBe(snap.run.createdAt + 60_000);
+      expect(snap.nodes[0]).toMatchObject({
+        state: "queued",
+        dueAt: snap.run.createdAt + 60_000,
+        expiresAt: snap.run.createdAt + 120_000,
+      });
     });
 
     it("a worker runs a run submitted with delayMs no sooner than its time, and a node delayed past its deadline ends the run Expired", async () => {
