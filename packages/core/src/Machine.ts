@@ -231,7 +231,8 @@ export type EventDraft =
         | "succeeded"
         | "failed"
         | "skipped"
-        | "cancelled";
+        | "cancelled"
+        | "expired";
       readonly runId: string;
       readonly at: number;
       readonly nodeId: number;
@@ -701,6 +702,7 @@ const resolveDependency = (
         s.run.status = "failed";
         s.run.error = error;
         s.run.failedNode = d;
+        runEvent(s, "run", now);
       }
       stack.push(d);
       return;
@@ -727,7 +729,8 @@ const end = (
   if (error) n.error = error;
   else delete n.error;
   s.run.ended += 1;
-  nodeEvent(s, id, now, state === "failed" ? (error?.tag ?? ErrorTag.CorruptRecord) : undefined);
+  const failure = state === "failed" || state === "expired";
+  nodeEvent(s, id, now, failure ? (error?.tag ?? ErrorTag.CorruptRecord) : undefined);
 };
 
 /** Sets the run's `finishedAt` (and its final status) once every node has ended. */

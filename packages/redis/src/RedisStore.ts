@@ -1124,6 +1124,7 @@ export class RedisStore implements Store {
           node,
           now: opts.now,
           budget: this.budget,
+          eventsMax: this.eventsMax,
         });
         // the entry has done its work: the node expired, or it started, ended or is gone
         await this.redis.zrem(k, member);

@@ -453,7 +453,7 @@ export const SCRIPTS = {
     name: "expire",
     keys: [...RUN_HASH, "work", "shardWork", "events", "seq"],
     perQueue: true,
-    argv: { runId: "string", node: "number", now: "number", budget: "number" },
+    argv: { runId: "string", node: "number", now: "number", budget: "number", eventsMax: "number" },
     codes: ["OK", "STALE", "GONE"],
     decode: (code, reply) => (code === "GONE" ? { code, more: false } : withMore(code, reply)),
   }),

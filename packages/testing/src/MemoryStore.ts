@@ -463,7 +463,7 @@ export class MemoryStore implements Store {
         this.leases.delete(k);
         const [runId, node] = splitKey(k);
         this.push(runId, l.queue, node, 16);
-        this.append({ kind: "expired", runId, at: opts.now, nodeId: node });
+        this.append({ kind: "lease-expired", runId, at: opts.now, nodeId: node });
         redelivered += 1;
       }
       expired += this.expire(q, opts.now);

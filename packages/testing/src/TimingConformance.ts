@@ -51,6 +51,22 @@ const sub = (
   more: Partial<Submission> = {},
 ): Submission => ({ ...base, runId, dag: compile(canvas), now: 0, ...more });
 
+/** The events of run `runId`, each as its kind and what it names. */
+const said = async (store: Store, runId: string): Promise<string[]> =>
+  (await store.readEvents({ runId })).events.map((e) => {
+    switch (e.kind) {
+      case "run":
+      case "run-ended":
+        return `${e.kind} ${e.status}`;
+      case "progress":
+      case "lease-expired":
+      case "added":
+        return e.kind;
+      default:
+        return `${e.kind} ${e.nodeId}${e.errorTag ? ` ${e.errorTag}` : ""}`;
+    }
+  });
+
 /**
  * Registers the delayed-and-expiring-work tests for a store.
  *
@@ -111,6 +127,14 @@ export const timingConformance = (name: string, fresh: () => Promise<Store>): vo
       expect(snap.nodes[1]!.error?.message).toBe("upstream node 0 (inc) expired");
       expect(snap.run).toMatchObject({ status: "failed", failedNode: 0, finishedAt: 50 });
       expect(snap.run.error?.tag).toBe("Expired");
+      // the stream tells it as it happened: an `expired` node event, then the run's
+      expect(await said(store, runId)).toEqual([
+        "queued 0",
+        "expired 0 Expired",
+        "run failed",
+        "skipped 1",
+        "run-ended failed",
+      ]);
     });
 
     it("starts a node claimed just before its deadline", async () => {

@@ -7,13 +7,13 @@
 -- call finds the node expired and changes nothing.
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
 --   per run queue: ready, delayed, leases, wake, parked, expiring
--- ARGV: runId, node, now, budget
+-- ARGV: runId, node, now, budget, eventsMax (about how many entries the events stream keeps)
 -- Replies: {OK, more} (expired; more: 1 when work is left for `drain`), {STALE, more} (nothing
 --   to expire), {GONE} (no such run)
 --@include cascade
 
 local n = A.node
-local M = loadRun(openRun(K, QUEUES, A.runId, A.now))
+local M = loadRun(openRun(K, QUEUES, A.runId, A.now, false, A.eventsMax))
 if not M then return { R.GONE } end
 local r = getNode(M, n)
 if not r or (r[ST] ~= "q" and r[ST] ~= "y") or (r[EXP] or 0) == 0 or A.now < r[EXP] then
