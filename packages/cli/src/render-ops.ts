@@ -60,7 +60,7 @@ export const renderEventLine = (e: WeftEvent, opts: { readonly color?: boolean }
       const of = p.total === undefined ? `${p.current}` : `${p.current}/${p.total}`;
       return `${at}  #${e.nodeId}  progress ${of}${p.message ? ` ${p.message}` : ""}`;
     }
-    case "expired":
+    case "lease-expired":
       return `${at}  #${e.nodeId}  ${c.yellow("lease expired")} (re-delivered)`;
     case "added":
       return `${at}  nodes added: ${e.nodeIds.map((n) => `#${n}`).join(", ")}`;

@@ -100,6 +100,7 @@ const stateColor = (c: Colors, state: NodeState | RunStatus): Paint => {
     case "retrying":
       return c.yellow;
     case "cancelled":
+    case "expired":
       return c.magenta;
     case "skipped":
     case "waiting":
@@ -151,6 +152,7 @@ const ORDER: ReadonlyArray<NodeState> = [
   "queued",
   "waiting",
   "failed",
+  "expired",
   "skipped",
   "cancelled",
 ];
@@ -421,6 +423,18 @@ const details = (
   if (n.state === "retrying" && n.dueAt !== undefined) {
     out.push({
       text: `next attempt at ${time(n.dueAt)} (in ${formatDuration(n.dueAt - now)})`,
+      kind: "info",
+    });
+  }
+  if (n.state === "queued" && n.dueAt !== undefined) {
+    out.push({
+      text: `delayed until ${time(n.dueAt)} (in ${formatDuration(Math.max(0, n.dueAt - now))})`,
+      kind: "info",
+    });
+  }
+  if ((n.state === "queued" || n.state === "retrying") && n.expiresAt !== undefined) {
+    out.push({
+      text: `expires at ${time(n.expiresAt)} unless started (in ${formatDuration(Math.max(0, n.expiresAt - now))})`,
       kind: "info",
     });
   }

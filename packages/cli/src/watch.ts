@@ -150,7 +150,7 @@ const drawBars = async (
           }
           break;
         }
-        case "expired":
+        case "lease-expired":
         case "added":
         case "run":
           bars.log(`${renderEventLine(e, { color: t.color })}\n`);

@@ -62,6 +62,12 @@ export const ErrorTag = {
   Stalled: "Stalled",
   /** The node never ran: an upstream node did not succeed, or the run ended first. Not retryable. */
   Skipped: "Skipped",
+  /**
+   * The node was not started by its deadline (the signature's `expiresAt` /
+   * `expiresInMs`, or the run's): it ends `expired`, its dependents are
+   * skipped and its run fails, unless it sits in a settled group. Not retryable.
+   */
+  Expired: "Expired",
   /** A result that should be recorded is not (a dependency with neither a result nor an error). Not retryable. */
   Missing: "Missing",
   // ---- thrown to callers ----
@@ -69,6 +75,8 @@ export const ErrorTag = {
   InvalidCanvas: "InvalidCanvas",
   /** `startWorker` was given an option out of range. */
   InvalidWorkerOptions: "InvalidWorkerOptions",
+  /** `submit` was given an option out of range (a negative `delayMs`, an `at` that is not a time, ...). */
+  InvalidSubmitOptions: "InvalidSubmitOptions",
   /** `ctx.progress` was given something that is not progress; nothing is recorded. */
   InvalidProgress: "InvalidProgress",
   /** The run does not exist, or has expired after its retention. */
@@ -357,6 +365,29 @@ export class InvalidWorkerOptions extends Data.TaggedError(ErrorTag.InvalidWorke
     return `invalid worker options: ${this.reason}`;
   }
 }
+
+/**
+ * `submit` was given an option out of range (`delayMs`, `at`, `expiresAt`,
+ * `expiresInMs`); nothing is written. The message names the option, the
+ * value and what is allowed.
+ */
+export class InvalidSubmitOptions extends Data.TaggedError(ErrorTag.InvalidSubmitOptions)<{
+  readonly reason: string;
+}> {
+  override get message() {
+    return `invalid submit options: ${this.reason}`;
+  }
+}
+
+/**
+ * The error recorded on a node that was not started by `expiresAt` (epoch
+ * ms): tag `Expired`, not retryable.
+ */
+export const expiredInfo = (expiresAt: number): ErrorInfo => ({
+  tag: ErrorTag.Expired,
+  message: `not started by its deadline, expiresAt ${expiresAt} (epoch ms)`,
+  retryable: false,
+});
 
 /**
  * `ctx.progress` (a store's `progress`) was given something that is not

@@ -17,6 +17,7 @@ export const NODE_TRANSITION_KINDS = [
   "failed",
   "skipped",
   "cancelled",
+  "expired",
 ] as const;
 
 /** A node state transition's kind. */
@@ -26,7 +27,7 @@ export type NodeTransitionKind = (typeof NODE_TRANSITION_KINDS)[number];
 export const EVENT_KINDS = [
   ...NODE_TRANSITION_KINDS,
   "progress",
-  "expired",
+  "lease-expired",
   "added",
   "run",
   "run-ended",
@@ -52,9 +53,10 @@ interface EventBase {
  * by a worker stopping, or parked for a worker that has its task),
  * `started` (an attempt began under a new lease), `retrying` (an attempt
  * failed and another is scheduled), `succeeded`, `failed` (for good),
- * `skipped`, `cancelled`. `attempt` is the node's attempt count at that
- * moment (1 for the first attempt once started, 0 before). `errorTag` (a tag
- * of `ErrorTag`, or a handler's own) is set on `failed` and `retrying`.
+ * `skipped`, `cancelled`, `expired` (not started by its deadline).
+ * `attempt` is the node's attempt count at that moment (1 for the first
+ * attempt once started, 0 before). `errorTag` (a tag of `ErrorTag`, or a
+ * handler's own) is set on `failed`, `retrying` and `expired` (`Expired`).
  */
 export interface NodeTransitionEvent extends EventBase {
   readonly kind: NodeTransitionKind;
@@ -77,7 +79,7 @@ export interface NodeProgressEvent extends EventBase {
  * when it starts again.
  */
 export interface LeaseExpiredEvent extends EventBase {
-  readonly kind: "expired";
+  readonly kind: "lease-expired";
   readonly nodeId: number;
 }
 

@@ -8,10 +8,19 @@
  *
  * Node states: `waiting` → `queued` → `running` → `succeeded` | `failed`,
  * with `running` → `retrying` → `running` for a retried attempt, and
- * `skipped` (an upstream node failed, or the run ended) / `cancelled`.
+ * `skipped` (an upstream node failed, or the run ended) / `cancelled`, and
+ * `expired` (a queued or retrying node not started by its `expiresAt`).
+ * A `queued` node may be delayed (`dueAt`): it is held in its queue's
+ * delayed set until then (docs/schedules.md, "Delayed and expiring work").
  */
 import type { Dag } from "./Dag.ts";
-import { corruptRecordInfo, type ErrorInfo, ErrorTag, InvalidProgress } from "./Errors.ts";
+import {
+  corruptRecordInfo,
+  type ErrorInfo,
+  ErrorTag,
+  expiredInfo,
+  InvalidProgress,
+} from "./Errors.ts";
 
 /** A node's state. */
 export type NodeState =
@@ -22,7 +31,8 @@ export type NodeState =
   | "succeeded"
   | "failed"
   | "cancelled"
-  | "skipped";
+  | "skipped"
+  | "expired";
 
 /** A run's status. */
 export type RunStatus = "pending" | "running" | "succeeded" | "failed" | "cancelled";
@@ -33,6 +43,7 @@ export const TERMINAL_NODE_STATES: ReadonlySet<NodeState> = new Set([
   "failed",
   "cancelled",
   "skipped",
+  "expired",
 ]);
 
 /**
@@ -139,8 +150,15 @@ export interface NodeRecord {
   worker?: string;
   /** Why the node failed or was skipped. */
   error?: ErrorInfo;
-  /** When a `retrying` node is due, epoch ms. */
+  /** When a `retrying` node, or a delayed `queued` one, is due, epoch ms. */
   dueAt?: number;
+  /**
+   * The node must start before this time, epoch ms, or it ends `expired`:
+   * the earlier of its `expiresAt` option and its run's from the start, and
+   * when it becomes ready, the earliest of those and ready time + its
+   * `expiresInMs`.
+   */
+  expiresAt?: number;
   /** Fencing token of the node's current or last lease (stores set it when they lease the node). */
   token?: number;
   /**
@@ -191,6 +209,10 @@ export interface RunRecord {
   /** The failure that failed the run. */
   error?: ErrorInfo;
   failedNode?: number;
+  /** No node of the run starts before this time, epoch ms (submit's `delayMs` / `at`). */
+  readonly notBefore?: number;
+  /** A node of the run not started by this time, epoch ms, ends `expired` (submit's `expiresAt` / `expiresInMs`). */
+  readonly expiresAt?: number;
 }
 
 /**
@@ -209,7 +231,8 @@ export type EventDraft =
         | "succeeded"
         | "failed"
         | "skipped"
-        | "cancelled";
+        | "cancelled"
+        | "expired";
       readonly runId: string;
       readonly at: number;
       readonly nodeId: number;
@@ -250,16 +273,34 @@ export interface RunState {
   swept?: number[];
 }
 
+/** A run's own time limits, epoch ms (see {@link RunRecord.notBefore} and {@link RunRecord.expiresAt}). */
+export interface RunTiming {
+  readonly notBefore?: number;
+  readonly expiresAt?: number;
+}
+
 /** Creates the state of a freshly written run (`pending`: nothing is runnable yet). */
-export const createRun = (id: string, dag: Dag, now: number): RunState => ({
-  run: { id, status: "pending", createdAt: now, total: dag.nodes.length, ended: 0 },
-  nodes: dag.nodes.map((n) => ({
-    state: "waiting",
-    attempts: 0,
-    stalls: 0,
-    pending: n.deps.length,
-    history: [],
-  })),
+export const createRun = (id: string, dag: Dag, now: number, timing: RunTiming = {}): RunState => ({
+  run: {
+    id,
+    status: "pending",
+    createdAt: now,
+    total: dag.nodes.length,
+    ended: 0,
+    ...(timing.notBefore === undefined ? {} : { notBefore: timing.notBefore }),
+    ...(timing.expiresAt === undefined ? {} : { expiresAt: timing.expiresAt }),
+  },
+  nodes: dag.nodes.map((n) => {
+    const limits = [n.options.expiresAt, timing.expiresAt].filter((v) => v !== undefined);
+    return {
+      state: "waiting",
+      attempts: 0,
+      stalls: 0,
+      pending: n.deps.length,
+      history: [],
+      ...(limits.length === 0 ? {} : { expiresAt: Math.min(...limits) }),
+    };
+  }),
   graph: dag.nodes,
 });
 
@@ -272,13 +313,49 @@ export const commitRun = (s: RunState, now: number): number[] => {
   for (let id = 0; id < s.nodes.length; id++) {
     const n = read(s, id, now);
     if (s.run.status === "running" && n.state === "waiting" && n.pending === 0) {
-      n.state = "queued";
+      // a root already past its deadline is queued all the same: its claim or maintenance expires it
+      queue(s, id, now);
       nodeEvent(s, id, now);
       ready.push(id);
     }
   }
   conclude(s, now);
   return ready.filter((id) => s.nodes[id]!.state === "queued");
+};
+
+/**
+ * When node `id`, becoming ready at `now`, may start and when it must have
+ * started (epoch ms; `undefined`: no limit): the latest of its `notBefore`,
+ * `now + delayMs` and the run's `notBefore`, and the earliest of its
+ * `expiresAt`, `now + expiresInMs` and the run's `expiresAt`.
+ */
+export const readyTimes = (
+  s: RunState,
+  id: number,
+  now: number,
+): { readonly dueAt: number | undefined; readonly expiresAt: number | undefined } => {
+  const o = s.graph[id]!.options;
+  const due = Math.max(
+    o.notBefore ?? 0,
+    s.run.notBefore ?? 0,
+    o.delayMs === undefined ? 0 : now + o.delayMs,
+  );
+  const limits = [o.expiresAt, s.run.expiresAt, o.expiresInMs && now + o.expiresInMs].filter(
+    (v): v is number => v !== undefined,
+  );
+  return {
+    dueAt: due > now ? due : undefined,
+    expiresAt: limits.length === 0 ? undefined : Math.min(...limits),
+  };
+};
+
+/** Node `id` is ready: `queued`, delayed (`dueAt`) and with a deadline (`expiresAt`) as its options say. */
+const queue = (s: RunState, id: number, now: number): void => {
+  const n = s.nodes[id]!;
+  const { dueAt, expiresAt } = readyTimes(s, id, now);
+  n.state = "queued";
+  if (dueAt !== undefined) n.dueAt = dueAt;
+  if (expiresAt !== undefined) n.expiresAt = expiresAt;
 };
 
 /**
@@ -382,16 +459,21 @@ const conclude = (s: RunState, now: number): void => {
   finishRunIfDone(s, now);
 };
 
-/** Result of {@link startNode}. `refused` includes a node found corrupt (now `failed`). */
+/**
+ * Result of {@link startNode}. `refused` includes a node found corrupt (now
+ * `failed`); `expired`: the node was past its `expiresAt` and ended `expired`.
+ */
 export type StartResult =
   | { readonly kind: "started"; readonly attempt: number; readonly stalled: boolean }
   | { readonly kind: "refused"; readonly state: NodeState }
-  | { readonly kind: "stalled-out"; readonly ready: number[] };
+  | { readonly kind: "stalled-out"; readonly ready: number[] }
+  | { readonly kind: "expired"; readonly ready: number[] };
 
 /**
  * Starts an attempt of a delivered node. A node found `running` was
  * re-delivered after its lease expired: that counts a stall, and a node over
- * `maxStalls` fails instead of starting.
+ * `maxStalls` fails instead of starting. A queued or retrying node at or past
+ * its `expiresAt` ends `expired` instead (see {@link expireNode}).
  */
 export const startNode = (
   s: RunState,
@@ -405,6 +487,9 @@ export const startNode = (
     return { kind: "refused", state: n.state };
   }
   const stalled = n.state === "running";
+  if (!stalled && n.expiresAt !== undefined && now >= n.expiresAt) {
+    return { kind: "expired", ready: finishNode(s, id, "expired", expiredInfo(n.expiresAt), now) };
+  }
   if (stalled) {
     n.stalls += 1;
     record(n, "stalled", now);
@@ -424,6 +509,20 @@ export const startNode = (
   delete n.dueAt;
   nodeEvent(s, id, now);
   return { kind: "started", attempt: n.attempts, stalled };
+};
+
+/**
+ * Ends a queued or retrying node whose `expiresAt` is at or before `now`
+ * (maintenance: a node nobody claims still expires): `expired` with an
+ * `Expired` error, its dependents skipped (a settled group receives the
+ * error), and its run failed unless the node is tolerated. Returns the nodes
+ * that became ready, or `undefined` when the node is not expirable.
+ */
+export const expireNode = (s: RunState, id: number, now: number): number[] | undefined => {
+  const n = readNode(s, id, now);
+  if (n.state !== "queued" && n.state !== "retrying") return undefined;
+  if (n.expiresAt === undefined || now < n.expiresAt) return undefined;
+  return finishNode(s, id, "expired", expiredInfo(n.expiresAt), now);
 };
 
 /**
@@ -545,13 +644,14 @@ export const cancelRun = (s: RunState, now: number): number[] => {
 const finishNode = (
   s: RunState,
   id: number,
-  outcome: "succeeded" | "failed" | "cancelled",
+  outcome: "succeeded" | "failed" | "cancelled" | "expired",
   error: ErrorInfo | undefined,
   now: number,
 ): number[] => {
   const ready: number[] = [];
   end(s, id, outcome, error, now);
-  if (outcome === "failed" && !s.graph[id]!.tolerant && s.run.status === "running") {
+  const failure = outcome === "failed" || outcome === "expired";
+  if (failure && !s.graph[id]!.tolerant && s.run.status === "running") {
     s.run.status = "failed";
     s.run.error = error!;
     s.run.failedNode = id;
@@ -593,7 +693,20 @@ const resolveDependency = (
   n.pending -= 1;
   if (n.pending > 0) return;
   if (s.run.status === "running") {
-    n.state = "queued";
+    queue(s, d, now);
+    if (n.expiresAt !== undefined && now >= n.expiresAt) {
+      // already past its deadline: it cannot start, and ends as if claimed now
+      const error = expiredInfo(n.expiresAt);
+      end(s, d, "expired", error, now);
+      if (!s.graph[d]!.tolerant) {
+        s.run.status = "failed";
+        s.run.error = error;
+        s.run.failedNode = d;
+        runEvent(s, "run", now);
+      }
+      stack.push(d);
+      return;
+    }
     nodeEvent(s, d, now);
     ready.push(d);
   } else {
@@ -616,7 +729,8 @@ const end = (
   if (error) n.error = error;
   else delete n.error;
   s.run.ended += 1;
-  nodeEvent(s, id, now, state === "failed" ? (error?.tag ?? ErrorTag.CorruptRecord) : undefined);
+  const failure = state === "failed" || state === "expired";
+  nodeEvent(s, id, now, failure ? (error?.tag ?? ErrorTag.CorruptRecord) : undefined);
 };
 
 /** Sets the run's `finishedAt` (and its final status) once every node has ended. */

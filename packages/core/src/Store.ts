@@ -47,6 +47,13 @@ export interface Submission {
   readonly idempotencyReuse?: IdempotencyReuse;
   /** How long a finished run is kept, ms. */
   readonly retentionMs: number;
+  /**
+   * No node of the run starts before this time, epoch ms: its roots wait in
+   * their queues' delayed sets (server-side) until then.
+   */
+  readonly notBefore?: number;
+  /** A node of the run not started by this time, epoch ms, ends `expired` (see `expireNode`). */
+  readonly expiresAt?: number;
   readonly now: number;
   /** `fingerprint(dag)` (see `Fingerprint`); computed by the store when absent. */
   readonly fingerprint?: string;
@@ -164,6 +171,8 @@ export interface MaintainReport {
   readonly promoted: number;
   /** Nodes whose lease expired, put back in their ready queue. */
   readonly redelivered: number;
+  /** Queued or retrying nodes past their `expiresAt` that nobody claimed, ended `expired`. */
+  readonly expired: number;
 }
 
 /** A worker as it registers itself (`weft workers`; inspect's "no live worker handles this task"). */
@@ -353,15 +362,16 @@ export interface Store {
    */
   progress(claim: Claim, progress: Progress): Promise<LeaseState>;
   /**
-   * Promotes due retries and re-delivers expired leases on `queues`, in
-   * bounded batches; also prunes bounded batches of bookkeeping (the index
+   * Promotes due retries and delayed nodes and re-delivers expired leases
+   * on `queues`, and ends `expired` the queued or retrying nodes of `queues`
+   * past their `expiresAt`, in bounded batches; also prunes bounded batches of bookkeeping (the index
    * of runs that expired, worker registrations dead for a day).
    */
   maintain(opts: {
     readonly now: number;
     readonly queues: ReadonlyArray<string>;
   }): Promise<MaintainReport>;
-  /** Earliest time (epoch ms) a delayed node (a retry) on `queues` becomes due, if any. */
+  /** Earliest time (epoch ms) a delayed node (a retry, or a node held by `delayMs`) on `queues` becomes due, if any. */
   nextDueAt(queues: ReadonlyArray<string>): Promise<number | undefined>;
   /**
    * Calls `listener` as soon as a signal happens (a run cancelled), from any

@@ -54,6 +54,7 @@ export {
   InvalidInput,
   InvalidOutput,
   InvalidProgress,
+  InvalidSubmitOptions,
   InvalidWorkerOptions,
   LeaseLost,
   LockLost,

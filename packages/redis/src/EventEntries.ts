@@ -115,8 +115,8 @@ export const toEvent = (
       if (!Number.isInteger(nodeId) || !progress) return undefined;
       return { ...base, kind: "progress", nodeId, progress };
     }
-    case "expired":
-      return Number.isInteger(nodeId) ? { ...base, kind: "expired", nodeId } : undefined;
+    case "lease-expired":
+      return Number.isInteger(nodeId) ? { ...base, kind: "lease-expired", nodeId } : undefined;
     case "run":
     case "run-ended": {
       const status = text(f.get("s"));

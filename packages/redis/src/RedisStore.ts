@@ -468,6 +468,10 @@ export class RedisStore implements Store {
     const fp = /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, "hex") : hex;
     const out = encode(sub.dag.output);
     const nodes = sub.dag.nodes;
+    const timing = {
+      ...(sub.notBefore === undefined ? {} : { notBefore: sub.notBefore }),
+      ...(sub.expiresAt === undefined ? {} : { expiresAt: sub.expiresAt }),
+    };
     for (let attempt = 1; ; attempt++) {
       // the run the key names is read first, so that its record can be passed in KEYS;
       // the script answers RETRY when the key changed in between
@@ -493,7 +497,7 @@ export class RedisStore implements Store {
         const phase = first && last ? "begin+commit" : first ? "begin" : last ? "commit" : "";
         const quadruples: Arg[] = [];
         for (const n of nodes.slice(from, from + this.chunk))
-          quadruples.push(n.id, encodeNodeRecord(n, queues), encodeSpec(n), encodeDeps(n));
+          quadruples.push(n.id, encodeNodeRecord(n, queues, timing), encodeSpec(n), encodeDeps(n));
         const args = {
           runId,
           now: sub.now,
@@ -510,6 +514,8 @@ export class RedisStore implements Store {
           seen,
           reuse: sub.idempotencyReuse ?? "return-existing",
           eventsMax: this.eventsMax,
+          notBefore: sub.notBefore ?? 0,
+          expiresAt: sub.expiresAt ?? 0,
           nodes: quadruples,
         };
         // the commit acknowledges the run: with replicated durability a replica has it first
@@ -688,6 +694,7 @@ export class RedisStore implements Store {
         await this.failCorrupt(s, it, r.field, r.why, req.now);
         return undefined;
       case "STALLED_OUT":
+      case "EXPIRED":
         if (r.more) await this.drain(s, it.runId, r.runQueues, req.now);
         return undefined;
       case "STALE":
@@ -1030,6 +1037,7 @@ export class RedisStore implements Store {
     return {
       promoted: reports.reduce((n, r) => n + r.promoted, 0),
       redelivered: reports.reduce((n, r) => n + r.redelivered, 0),
+      expired: reports.reduce((n, r) => n + r.expired, 0),
     };
   }
 
@@ -1065,6 +1073,7 @@ export class RedisStore implements Store {
       if (i % 2 === 0) promoted += SCRIPTS.promote.reply(v);
       else redelivered += SCRIPTS.reap.reply(v);
     });
+    const expired = await this.expireDue(s, opts);
     // leftover work whose owner stopped draining (it died, or lost its connection)
     for (const runId of await this.redis.zrangebyscore(
       s.work,
@@ -1082,7 +1091,48 @@ export class RedisStore implements Store {
     for (const runId of await this.redis.zrangebyscore(s.pending, "-inf", cutoff, "LIMIT", 0, 10)) {
       await this.call(SCRIPTS.discard, runScriptKeys(s, runId), { runId, cutoff });
     }
-    return { promoted, redelivered };
+    return { promoted, redelivered, expired };
+  }
+
+  /**
+   * Ends `expired` the queued and retrying nodes of `opts.queues` on shard
+   * `s` past their deadline (the queues' `expiring` sets, at most `budget`
+   * entries per queue, earliest first), one `expire` call each with the
+   * run's queues; an entry whose node started or ended is dropped. Returns
+   * how many nodes expired.
+   */
+  private async expireDue(
+    s: ShardKeys,
+    opts: { now: number; queues: ReadonlyArray<string> },
+  ): Promise<number> {
+    let expired = 0;
+    for (const q of opts.queues) {
+      const k = s.queue(q).expiring;
+      const due = await this.redis.zrangebyscore(k, "-inf", opts.now, "LIMIT", 0, this.budget);
+      const queuesOf = new Map<string, ReadonlyArray<string>>();
+      for (const member of due) {
+        const at = member.lastIndexOf("#");
+        const runId = member.slice(0, at);
+        const node = Number(member.slice(at + 1));
+        let queues = queuesOf.get(runId);
+        if (queues === undefined) {
+          queues = await this.queuesOf(s, runId);
+          queuesOf.set(runId, queues);
+        }
+        const r = await this.call(SCRIPTS.expire, runScriptKeys(s, runId, queues), {
+          runId,
+          node,
+          now: opts.now,
+          budget: this.budget,
+          eventsMax: this.eventsMax,
+        });
+        // the entry has done its work: the node expired, or it started, ended or is gone
+        await this.redis.zrem(k, member);
+        if (r.code === "OK") expired += 1;
+        if (r.more) await this.drain(s, runId, queues, opts.now);
+      }
+    }
+    return expired;
   }
 
   /**

@@ -11,7 +11,7 @@
  *   `reply`.
  * - The Lua names them by the same labels: `K.<label>` for a key,
  *   `A.<label>` for an argument, `R.<CODE>` for a reply code, `QUEUES` for
- *   the five keys of each queue that follow the labelled keys (when
+ *   the six keys of each queue that follow the labelled keys (when
  *   `perQueue`). When a source is assembled (once, when this module loads)
  *   these become locals bound from KEYS and ARGV at the top of the script
  *   (numbers converted) and the codes' strings, so they cost nothing at run
@@ -83,8 +83,8 @@ interface ScriptSpec<
   /** Labels of KEYS, in order. */
   readonly keys: ReadonlyArray<K>;
   /**
-   * Whether the five keys of each queue (`ready, delayed, leases, wake,
-   * parked`, {@link QUEUE_KEYS}) follow the labelled keys (the Lua's `QUEUES`).
+   * Whether the six keys of each queue (`ready, delayed, leases, wake,
+   * parked, expiring`, {@link QUEUE_KEYS}) follow the labelled keys (the Lua's `QUEUES`).
    */
   readonly perQueue: Q;
   /** Labels of ARGV and their kinds, in order (a `"list"` last). */
@@ -122,7 +122,7 @@ export interface ScriptCall<KI, AI, R> {
 }
 
 /** The keys of one queue, in the order a script takes them. */
-export const QUEUE_KEYS = ["ready", "delayed", "leases", "wake", "parked"] as const;
+export const QUEUE_KEYS = ["ready", "delayed", "leases", "wake", "parked", "expiring"] as const;
 
 const isArg = (v: unknown): v is Arg =>
   typeof v === "string" || typeof v === "number" || v instanceof Uint8Array;
@@ -150,7 +150,7 @@ const define = <
       if (!spec.perQueue) return out;
       const queues: unknown = Reflect.get(keys, "queues");
       if (!Array.isArray(queues)) throw wrong("no queue keys given");
-      for (const q of queues) out.push(q.ready, q.delayed, q.leases, q.wake, q.parked);
+      for (const q of queues) out.push(q.ready, q.delayed, q.leases, q.wake, q.parked, q.expiring);
       return out;
     },
     argList: (args) => {
@@ -256,6 +256,8 @@ export const SCRIPTS = {
       seen: "bytes",
       reuse: "string",
       eventsMax: "number",
+      notBefore: "number",
+      expiresAt: "number",
       nodes: "list",
     },
     codes: ["OK", "EXISTS", "CONFLICT", "RETRY", "GONE", "DUPLICATE"],
@@ -302,7 +304,7 @@ export const SCRIPTS = {
       queue: "string",
       eventsMax: "number",
     },
-    codes: ["OK", "STALE", "STALLED_OUT", "CORRUPT"],
+    codes: ["OK", "STALE", "STALLED_OUT", "EXPIRED", "CORRUPT"],
     decode: (code, reply) => {
       switch (code) {
         case "OK":
@@ -316,6 +318,7 @@ export const SCRIPTS = {
             deps: reply.rest(4),
           };
         case "STALLED_OUT":
+        case "EXPIRED":
           return { code, more: reply.flag(0), runQueues: reply.text(1).split(",") };
         case "CORRUPT":
           return { code, field: reply.text(0), why: reply.text(1) };
@@ -445,6 +448,14 @@ export const SCRIPTS = {
     argv: LEASED_NODE,
     codes: ["OK", "STALE"],
     decode: (code) => code,
+  }),
+  expire: define({
+    name: "expire",
+    keys: [...RUN_HASH, "work", "shardWork", "events", "seq"],
+    perQueue: true,
+    argv: { runId: "string", node: "number", now: "number", budget: "number", eventsMax: "number" },
+    codes: ["OK", "STALE", "GONE"],
+    decode: (code, reply) => (code === "GONE" ? { code, more: false } : withMore(code, reply)),
   }),
   promote: define({
     name: "promote",

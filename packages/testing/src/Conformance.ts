@@ -7,7 +7,8 @@
  * idempotent submission, submission by task name and reattaching by id,
  * the worker runtime on the store (heartbeats,
  * parking of unknown tasks, cancellation signals, wake-ups, the worker
- * registry, re-sent claims), and a model-based property: any random canvas
+ * registry, re-sent claims), delayed and expiring work (see
+ * `TimingConformance`), and a model-based property: any random canvas
  * under any random fault plan ends in the same state on this store as on
  * the in-memory model.
  */
@@ -58,6 +59,7 @@ import { eventsConformance } from "./EventsConformance.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
 import { listingConformance } from "./ListingConformance.ts";
 import { MemoryStore } from "./MemoryStore.ts";
+import { timingConformance } from "./TimingConformance.ts";
 
 /** Makes a fresh, empty store for one test. */
 export type StoreFactory = () => Promise<Store>;
@@ -202,6 +204,8 @@ export const storeConformance = (
       await worker.stop();
     }
   };
+
+  timingConformance(name, fresh);
 
   describe(`${name}: canvases`, () => {
     it("runs a chain, each step receiving the previous output", async () => {

@@ -59,8 +59,8 @@ const said = (e: WeftEvent): string => {
       return `${e.kind} ${e.status}`;
     case "progress":
       return `progress ${e.nodeId} ${e.progress.current}/${e.progress.total ?? "-"}`;
-    case "expired":
-      return `expired ${e.nodeId}`;
+    case "lease-expired":
+      return `lease-expired ${e.nodeId}`;
     case "added":
       return `added ${e.nodeIds.join(",")}`;
     default:
@@ -172,7 +172,7 @@ export const eventsConformance = (name: string, fresh: () => Promise<Store>): vo
         "queued 0 any a0",
         "started 0 any a1",
         "progress 0 3/10",
-        "expired 0",
+        "lease-expired 0",
         "started 0 any a2",
         "queued 0 any a1",
       ]);

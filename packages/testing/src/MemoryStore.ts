@@ -33,6 +33,7 @@ import {
   createRun,
   type DepResult,
   type EventBatch,
+  expireNode,
   type FailOptions,
   failNode,
   fingerprint,
@@ -206,7 +207,10 @@ export class MemoryStore implements Store {
         until: sub.now + sub.idempotencyWindowMs,
       });
     }
-    const state = createRun(sub.runId, sub.dag, sub.now);
+    const state = createRun(sub.runId, sub.dag, sub.now, {
+      ...(sub.notBefore === undefined ? {} : { notBefore: sub.notBefore }),
+      ...(sub.expiresAt === undefined ? {} : { expiresAt: sub.expiresAt }),
+    });
     state.key = `memory:run:${sub.runId}`;
     state.events = [];
     const run: StoredRun = {
@@ -249,7 +253,7 @@ export class MemoryStore implements Store {
       // run spares the nodes of the batch that already started)
       const after: Ready[] = [];
       for (const p of popped) {
-        if (this.startsLater(p)) after.push(p);
+        if (this.startsLater(p, req.now)) after.push(p);
         else {
           const claim = this.start(p.runId, p.nodeId, req.workerId, req.leaseMs, req.now);
           if (claim) out.push(claim);
@@ -270,13 +274,14 @@ export class MemoryStore implements Store {
     return out;
   }
 
-  /** A popped node whose start will not start it but fail it: its record is corrupt, or it stalls out. */
-  private startsLater(p: Ready): boolean {
+  /** A popped node whose start will not start it but end it: its record is corrupt, it stalls out, or it expired. */
+  private startsLater(p: Ready, now: number): boolean {
     const run = this.runs.get(p.runId);
     if (!run) return false;
     if (run.state.corrupt?.has(p.nodeId)) return true;
     const n = run.state.nodes[p.nodeId]!;
-    return n.state === "running" && n.stalls + 1 > maxStallsOf(run.state.graph[p.nodeId]!);
+    if (n.state !== "running") return n.expiresAt !== undefined && now >= n.expiresAt;
+    return n.stalls + 1 > maxStallsOf(run.state.graph[p.nodeId]!);
   }
 
   async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult> {
@@ -309,7 +314,9 @@ export class MemoryStore implements Store {
     const leasing = run.state.run.status === "running";
     for (const id of done.ready) {
       const spec = run.state.graph[id]!;
-      if (leasing && next.length < opts.nextMax && opts.queues.includes(spec.queue)) {
+      // a delayed dependent waits for its time in the delayed set
+      const delayed = run.state.nodes[id]!.dueAt !== undefined;
+      if (leasing && !delayed && next.length < opts.nextMax && opts.queues.includes(spec.queue)) {
         const c = this.start(claim.runId, id, opts.workerId, opts.leaseMs, opts.now);
         if (c) next.push(c);
       } else rest.push(id);
@@ -442,37 +449,73 @@ export class MemoryStore implements Store {
   async maintain(opts: { now: number; queues: ReadonlyArray<string> }): Promise<MaintainReport> {
     let promoted = 0;
     let redelivered = 0;
+    let expired = 0;
     // same order as the Redis store: queue by queue, promotions then re-deliveries,
     // each by time and then by member string (sorted-set order)
     for (const q of opts.queues) {
       promoted += this.promote(q, opts.now);
-      const expired = [...this.leases]
+      const leases = [...this.leases]
         .filter(([, l]) => l.until <= opts.now && l.queue === q)
         .map(([k, l]) => ({ k, l, member: `${k}#${l.token}` }))
         .sort((a, b) => a.l.until - b.l.until || cmp(a.member, b.member))
         .slice(0, this.batch);
-      for (const { k, l } of expired) {
+      for (const { k, l } of leases) {
         this.leases.delete(k);
         const [runId, node] = splitKey(k);
         this.push(runId, l.queue, node, 16);
-        this.append({ kind: "expired", runId, at: opts.now, nodeId: node });
+        this.append({ kind: "lease-expired", runId, at: opts.now, nodeId: node });
         redelivered += 1;
       }
+      expired += this.expire(q, opts.now);
     }
-    let expired = false;
+    let gone = false;
     for (const [id, run] of this.runs) {
       const f = run.state.run.finishedAt;
       if (f !== undefined && f + run.retentionMs <= opts.now) {
         this.runs.delete(id);
-        expired = true;
+        gone = true;
       }
     }
     for (const [k, hit] of this.idempotency) if (hit.until <= opts.now) this.idempotency.delete(k);
-    if (expired) this.events.emit("run"); // waiters on an expired run learn it is gone
+    if (gone) this.events.emit("run"); // waiters on an expired run learn it is gone
     for (const [id, w] of this.workers) {
       if (w.until + DEAD_WORKER_KEPT_MS <= opts.now) this.workers.delete(id);
     }
-    return { promoted, redelivered };
+    return { promoted, redelivered, expired };
+  }
+
+  /**
+   * Ends `expired` up to `batch` queued or retrying nodes of `queue` past
+   * their `expiresAt` at `now` (earliest deadline first), taking them out of
+   * their queue; returns how many.
+   */
+  private expire(queue: string, now: number): number {
+    const due: Array<{ run: StoredRun; id: number; at: number }> = [];
+    for (const run of this.runs.values()) {
+      const s = run.state;
+      if (s.run.finishedAt !== undefined) continue; // every node ended
+      s.nodes.forEach((n, id) => {
+        if (
+          (n.state === "queued" || n.state === "retrying") &&
+          n.expiresAt !== undefined &&
+          n.expiresAt <= now &&
+          s.graph[id]!.queue === queue
+        )
+          due.push({ run, id, at: n.expiresAt });
+      });
+    }
+    due.sort((a, b) => a.at - b.at);
+    let n = 0;
+    for (const { run, id } of due.slice(0, this.batch)) {
+      const ready = expireNode(run.state, id, now);
+      if (ready === undefined) continue;
+      run.state.swept ??= [];
+      run.state.swept.push(id);
+      this.enqueue(run.state, ready);
+      this.afterTransition(run);
+      n += 1;
+    }
+    return n;
   }
 
   async cancel(runId: string, opts: { now: number }): Promise<boolean> {
@@ -712,6 +755,11 @@ export class MemoryStore implements Store {
       this.afterTransition(run); // a corrupt record found on the way ended nodes
       return undefined;
     }
+    if (r.kind === "expired") {
+      this.enqueue(run.state, r.ready);
+      this.afterTransition(run);
+      return undefined;
+    }
     if (r.kind === "stalled-out") {
       // the re-delivery's lease was granted, then refused: a late report of the stalled attempt is stale
       run.state.nodes[nodeId]!.token = ++this.token;
@@ -761,10 +809,16 @@ export class MemoryStore implements Store {
     };
   }
 
+  /** Puts ready nodes in their queue: a delayed one (`dueAt`) in its delayed set, due by the earlier of `dueAt` and `expiresAt`. */
   private enqueue(state: RunState, ids: ReadonlyArray<number>): void {
     for (const id of ids) {
       const spec = state.graph[id]!;
-      this.push(state.run.id, spec.queue, id, spec.priority);
+      const n = state.nodes[id]!;
+      if (n.dueAt !== undefined) {
+        const dueAt = Math.min(n.dueAt, n.expiresAt ?? n.dueAt);
+        list(this.delayed, spec.queue).push({ runId: state.run.id, nodeId: id, dueAt });
+        this.signalWork(spec.queue);
+      } else this.push(state.run.id, spec.queue, id, spec.priority);
     }
   }
 
@@ -783,7 +837,7 @@ export class MemoryStore implements Store {
     this.events.emit("work");
   }
 
-  /** Moves up to `batch` retries of `queue` due at `now` to its ready queue; returns how many. */
+  /** Moves up to `batch` retries and delayed nodes of `queue` due at `now` to its ready queue; returns how many. */
   private promote(queue: string, now: number): number {
     const due = list(this.delayed, queue);
     const member = (d: { runId: string; nodeId: number }) =>
@@ -793,7 +847,8 @@ export class MemoryStore implements Store {
     while (due.length > 0 && due[0]!.dueAt <= now && n < this.batch) {
       const d = due.shift()!;
       const run = this.runs.get(d.runId);
-      if (!run || run.state.nodes[d.nodeId]!.state !== "retrying") continue;
+      const state = run?.state.nodes[d.nodeId]?.state;
+      if (!run || (state !== "retrying" && state !== "queued")) continue;
       this.push(d.runId, queue, d.nodeId, run.state.graph[d.nodeId]!.priority);
       n += 1;
     }

@@ -20,6 +20,7 @@ export {
   checkRetryDefaults,
   signature,
 } from "../Canvas.ts";
+export { runTiming } from "../Client.ts";
 export {
   decode,
   decodeSequence,
@@ -41,6 +42,7 @@ export { type Deferred, deferred } from "../Deferred.ts";
 export {
   corruptRecordInfo,
   corruptRecordMessage,
+  expiredInfo,
   fatal,
   missingResultInfo,
   toErrorInfo,
@@ -59,11 +61,14 @@ export {
   corruptNode,
   createRun,
   type EventDraft,
+  expireNode,
   failNode,
   MAX_PROGRESS_MESSAGE,
   parkNode,
   type RunState,
+  type RunTiming,
   readNode,
+  readyTimes,
   releaseNode,
   type StartResult,
   startNode,

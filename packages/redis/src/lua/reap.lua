@@ -1,6 +1,6 @@
 -- reap: re-delivers nodes whose lease expired (the worker died or stopped
 -- heartbeating): back to the front of their ready queue. The stall is
--- counted when the node starts again (start.lua). An `expired` event per lease
+-- counted when the node starts again (start.lua). A `lease-expired` event per lease
 -- (fields r, k, ms, n).
 -- KEYS: leases ("runId#node#token" by expiry), ready, wake, seq, events
 -- ARGV: now, limit, eventsMax (about how many entries the events stream keeps)
@@ -14,7 +14,7 @@ for _, m in ipairs(expired) do
   redis.call("ZREM", K.leases, m)
   redis.call("ZADD", K.ready, frontScore(K.seq), member)
   local run, n = string.match(member, "^(.*)#(%d+)$")
-  redis.call("XADD", K.events, "MAXLEN", "~", A.eventsMax, "*", "r", run, "k", "expired", "ms", A.now, "n", n)
+  redis.call("XADD", K.events, "MAXLEN", "~", A.eventsMax, "*", "r", run, "k", "lease-expired", "ms", A.now, "n", n)
 end
 if #expired > 0 then wakeWorker(K.wake) end
 return { R.OK, #expired }

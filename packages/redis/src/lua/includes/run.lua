@@ -2,7 +2,7 @@
 --
 -- `openRun` takes the keys the script was handed: `keys`, the run's and the
 -- shard's keys by label, and `queues`, the keys of each of the run's queues
--- in the run's queue order ({ ready, delayed, leases, wake, parked }). Every
+-- in the run's queue order ({ ready, delayed, leases, wake, parked, expiring }). Every
 -- function here and in the includes built on it reads keys only from the run
 -- it is given; each names the labels it uses. A key table raises an error
 -- naming a label its script was not handed (see Scripts.ts), so a function
@@ -60,7 +60,7 @@ end
 
 -- the event kind of entering each node state (running: `started`)
 local EVENT_KIND = { w = "waiting", q = "queued", r = "started", y = "retrying", s = "succeeded", f = "failed",
-  c = "cancelled", k = "skipped" }
+  c = "cancelled", k = "skipped", x = "expired" }
 
 -- node n (record r) entered the state its record holds: the event of that kind, with
 -- node (n), task (t), attempt (a) and, when given, an error tag (e). keys: events
@@ -130,7 +130,7 @@ local function endNode(M, n, r, state, err)
   r[DUE] = 0
   if err then redis.call("HSET", M.k.results, "e" .. n, err) else redis.call("HDEL", M.k.results, "e" .. n) end
   putNode(M, n, r)
-  nodeEvent(M, n, r, state == "f" and err and errorTag(err) or nil)
+  nodeEvent(M, n, r, (state == "f" or state == "x") and err and errorTag(err) or nil)
   M.ended = M.ended + 1
   M.dirty = true
 end
