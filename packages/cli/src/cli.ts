@@ -23,6 +23,7 @@ import {
   openRedisStore,
   type StoreTarget,
 } from "./connect.ts";
+import { addDashboardCommand } from "./dashboard.ts";
 import { addOpsCommands } from "./ops.ts";
 import { renderInspect, renderRuns, renderWorkers, toJson } from "./render.ts";
 import { nodeValues, withValues } from "./values.ts";
@@ -489,18 +490,20 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
       });
     });
 
-  addOpsCommands({
+  const opsContext = {
     storeCommand,
     withStore,
     out,
     color,
     now,
-    exit: (c) => {
+    exit: (c: number) => {
       code = c;
     },
     ...(io.signal === undefined ? {} : { signal: io.signal }),
     ...(io.stdout === undefined && process.stdout.isTTY ? { tty: process.stdout } : {}),
-  });
+  };
+  addOpsCommands(opsContext);
+  addDashboardCommand({ ...opsContext, env });
 
   try {
     await program.parseAsync([...argv], { from: "user" });

@@ -13,10 +13,12 @@ const h = (tag, attrs = {}, ...kids) => {
     if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
     else e.setAttribute(k, String(v));
   }
-  for (const k of kids.flat()) if (k !== undefined && k !== null) e.append(k instanceof Node ? k : String(k));
+  for (const k of kids.flat())
+    if (k !== undefined && k !== null) e.append(k instanceof Node ? k : String(k));
   return e;
 };
-const time = (ms) => (ms === undefined ? "" : new Date(ms).toISOString().replace("T", " ").slice(0, 23));
+const time = (ms) =>
+  ms === undefined ? "" : new Date(ms).toISOString().replace("T", " ").slice(0, 23);
 const dur = (a, b) => (a === undefined || b === undefined ? "" : `${b - a} ms`);
 const pill = (s) => h("span", { class: `pill s-${s}` }, s);
 const api = async (path, init) => {
@@ -26,7 +28,20 @@ const api = async (path, init) => {
   return body;
 };
 const table = (heads, rows) =>
-  h("table", {}, h("thead", {}, h("tr", {}, heads.map((t) => h("th", {}, t)))), h("tbody", {}, rows));
+  h(
+    "table",
+    {},
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        heads.map((t) => h("th", {}, t)),
+      ),
+    ),
+    h("tbody", {}, rows),
+  );
 /** Replaces `e`'s children with `kids` (arrays flattened, empty ones dropped). */
 const fill = (e, ...kids) => e.replaceChildren(...kids.flat().filter((k) => k !== "" && k != null));
 const json = (v) => h("pre", {}, JSON.stringify(v, null, 2));
@@ -34,18 +49,22 @@ const json = (v) => h("pre", {}, JSON.stringify(v, null, 2));
 const cancelButton = (runId, after) =>
   config.readOnly
     ? null
-    : h("button", {
-        class: "danger",
-        id: "cancel",
-        onclick: async () => {
-          if (!confirm(`Cancel run ${runId}?`)) return;
-          const r = await api(`/runs/${encodeURIComponent(runId)}/cancel`, {
-            method: "POST",
-            headers: { "X-Weft-Action": "1" },
-          });
-          after(r);
+    : h(
+        "button",
+        {
+          class: "danger",
+          id: "cancel",
+          onclick: async () => {
+            if (!confirm(`Cancel run ${runId}?`)) return;
+            const r = await api(`/runs/${encodeURIComponent(runId)}/cancel`, {
+              method: "POST",
+              headers: { "X-Weft-Action": "1" },
+            });
+            after(r);
+          },
         },
-      }, "Cancel run");
+        "Cancel run",
+      );
 
 async function runsPage(params) {
   const q = new URLSearchParams(params);
@@ -53,28 +72,63 @@ async function runsPage(params) {
   const offset = Number(q.get("offset") ?? 0);
   const data = await api(`/runs?${q}&limit=${limit}`);
   const field = (name, ph) => h("input", { name, placeholder: ph, value: q.get(name) ?? "" });
-  const status = h("select", { name: "status" },
+  const status = h(
+    "select",
+    { name: "status" },
     ["", "pending", "running", "succeeded", "failed", "cancelled"].map((s) =>
-      h("option", { value: s, selected: q.get("status") === s }, s || "any status")));
-  const form = h("form", { class: "filters", onsubmit: (ev) => {
-    ev.preventDefault();
-    const f = new URLSearchParams();
-    for (const [k, v] of new FormData(form)) if (v) f.set(k, String(v));
-    location.hash = `#/runs?${f}`;
-  } }, field("id", "run id"), status, field("task", "first task"), field("tag", "tag"),
-    field("from", "from (ISO or ms)"), field("to", "to (ISO or ms)"), h("button", {}, "Filter"));
-  const page = (o) => { const p = new URLSearchParams(q); p.set("offset", String(o)); return `#/runs?${p}`; };
+      h("option", { value: s, selected: q.get("status") === s }, s || "any status"),
+    ),
+  );
+  const form = h(
+    "form",
+    {
+      class: "filters",
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        const f = new URLSearchParams();
+        for (const [k, v] of new FormData(form)) if (v) f.set(k, String(v));
+        location.hash = `#/runs?${f}`;
+      },
+    },
+    field("id", "run id"),
+    status,
+    field("task", "first task"),
+    field("tag", "tag"),
+    field("from", "from (ISO or ms)"),
+    field("to", "to (ISO or ms)"),
+    h("button", {}, "Filter"),
+  );
+  const page = (o) => {
+    const p = new URLSearchParams(q);
+    p.set("offset", String(o));
+    return `#/runs?${p}`;
+  };
   main.replaceChildren(
-    h("h1", {}, "Runs"), form,
-    table(["run", "status", "first task", "nodes", "tags", "created", "took"],
-      data.runs.map((r) => h("tr", { "data-run-id": r.id },
-        h("td", {}, h("a", { href: `#/run/${encodeURIComponent(r.id)}` }, r.id)),
-        h("td", {}, pill(r.status)), h("td", {}, r.task), h("td", {}, `${r.ended}/${r.total}`),
-        h("td", {}, (r.tags ?? []).join(", ")), h("td", {}, time(r.createdAt)),
-        h("td", {}, dur(r.createdAt, r.finishedAt))))),
-    h("p", {},
-      offset > 0 ? h("a", { href: page(Math.max(0, offset - limit)) }, "← newer") : "", " ",
-      data.more ? h("a", { href: page(offset + limit) }, "older →") : ""),
+    h("h1", {}, "Runs"),
+    form,
+    table(
+      ["run", "status", "first task", "nodes", "tags", "created", "took"],
+      data.runs.map((r) =>
+        h(
+          "tr",
+          { "data-run-id": r.id },
+          h("td", {}, h("a", { href: `#/run/${encodeURIComponent(r.id)}` }, r.id)),
+          h("td", {}, pill(r.status)),
+          h("td", {}, r.task),
+          h("td", {}, `${r.ended}/${r.total}`),
+          h("td", {}, (r.tags ?? []).join(", ")),
+          h("td", {}, time(r.createdAt)),
+          h("td", {}, dur(r.createdAt, r.finishedAt)),
+        ),
+      ),
+    ),
+    h(
+      "p",
+      {},
+      offset > 0 ? h("a", { href: page(Math.max(0, offset - limit)) }, "← newer") : "",
+      " ",
+      data.more ? h("a", { href: page(offset + limit) }, "older →") : "",
+    ),
   );
 }
 
@@ -85,38 +139,80 @@ function timeline(nodes) {
   const t1 = Math.max(...spans.map((s) => s.a.endedAt));
   const span = Math.max(1, t1 - t0);
   const shown = spans.slice(0, 500);
-  return h("div", {},
-    shown.map(({ n, a }) => h("div", { class: "tl-row" },
-      h("span", { class: "tl-label" }, `#${n.id} ${n.task} a${a.attempt}`),
-      h("span", { class: "tl-track" }, h("span", {
-        class: `tl-bar s-${a.outcome}`,
-        title: `${a.outcome} on ${a.worker}, ${a.endedAt - a.startedAt} ms`,
-        style: `left:${((a.startedAt - t0) / span) * 100}%;width:${Math.max(0.3, ((a.endedAt - a.startedAt) / span) * 100)}%`,
-      })))),
-    spans.length > shown.length ? h("p", { class: "muted" }, `… ${spans.length - shown.length} more attempts`) : "",
-    h("p", { class: "muted" }, `${time(t0)} → ${time(t1)} (${t1 - t0} ms)`));
+  return h(
+    "div",
+    {},
+    shown.map(({ n, a }) =>
+      h(
+        "div",
+        { class: "tl-row" },
+        h("span", { class: "tl-label" }, `#${n.id} ${n.task} a${a.attempt}`),
+        h(
+          "span",
+          { class: "tl-track" },
+          h("span", {
+            class: `tl-bar s-${a.outcome}`,
+            title: `${a.outcome} on ${a.worker}, ${a.endedAt - a.startedAt} ms`,
+            style: `left:${((a.startedAt - t0) / span) * 100}%;width:${Math.max(0.3, ((a.endedAt - a.startedAt) / span) * 100)}%`,
+          }),
+        ),
+      ),
+    ),
+    spans.length > shown.length
+      ? h("p", { class: "muted" }, `… ${spans.length - shown.length} more attempts`)
+      : "",
+    h("p", { class: "muted" }, `${time(t0)} → ${time(t1)} (${t1 - t0} ms)`),
+  );
 }
 
 async function nodePanel(panel, runId, nodeId) {
   panel.replaceChildren(h("p", {}, "Loading…"));
   const n = await api(`/runs/${encodeURIComponent(runId)}/nodes/${nodeId}`);
-  fill(panel,
+  fill(
+    panel,
     h("h2", {}, `#${n.id} ${n.task} `, pill(n.state)),
-    h("p", {}, `queue ${n.queue}, priority ${n.priority}, attempts ${n.attempts}, stalls ${n.stalls}`,
+    h(
+      "p",
+      {},
+      `queue ${n.queue}, priority ${n.priority}, attempts ${n.attempts}, stalls ${n.stalls}`,
       n.token !== undefined ? `, fencing token ${n.token}` : "",
-      n.dueAt !== undefined ? `, retry due ${time(n.dueAt)}` : ""),
-    n.progress ? h("p", { id: "progress" }, `progress ${n.progress.current}${n.progress.total !== undefined ? `/${n.progress.total}` : ""} ${n.progress.message ?? ""}`) : "",
+      n.dueAt !== undefined ? `, retry due ${time(n.dueAt)}` : "",
+    ),
+    n.progress
+      ? h(
+          "p",
+          { id: "progress" },
+          `progress ${n.progress.current}${n.progress.total !== undefined ? `/${n.progress.total}` : ""} ${n.progress.message ?? ""}`,
+        )
+      : "",
     "input" in n ? [h("h2", {}, "Input"), json(n.input)] : "",
     "result" in n ? [h("h2", {}, "Result"), json(n.result)] : "",
-    n.error ? [h("h2", {}, "Error"), h("p", { class: "warn" }, `${n.error.tag}: ${n.error.message}`),
-      n.error.stack ? h("pre", {}, n.error.stack) : ""] : "",
+    n.error
+      ? [
+          h("h2", {}, "Error"),
+          h("p", { class: "warn" }, `${n.error.tag}: ${n.error.message}`),
+          n.error.stack ? h("pre", {}, n.error.stack) : "",
+        ]
+      : "",
     h("h2", {}, "Attempts"),
-    table(["#", "worker", "started", "ended", "took", "outcome"],
-      n.history.map((a) => h("tr", { class: "attempt" },
-        h("td", {}, a.attempt), h("td", {}, a.worker), h("td", {}, time(a.startedAt)),
-        h("td", {}, time(a.endedAt)), h("td", {}, dur(a.startedAt, a.endedAt)),
-        h("td", {}, pill(a.outcome), a.error ? ` ${a.error.tag}: ${a.error.message}` : "")))),
-    n.state === "running" && n.worker ? h("p", {}, `running on ${n.worker} since ${time(n.startedAt)}`) : "",
+    table(
+      ["#", "worker", "started", "ended", "took", "outcome"],
+      n.history.map((a) =>
+        h(
+          "tr",
+          { class: "attempt" },
+          h("td", {}, a.attempt),
+          h("td", {}, a.worker),
+          h("td", {}, time(a.startedAt)),
+          h("td", {}, time(a.endedAt)),
+          h("td", {}, dur(a.startedAt, a.endedAt)),
+          h("td", {}, pill(a.outcome), a.error ? ` ${a.error.tag}: ${a.error.message}` : ""),
+        ),
+      ),
+    ),
+    n.state === "running" && n.worker
+      ? h("p", {}, `running on ${n.worker} since ${time(n.startedAt)}`)
+      : "",
   );
 }
 
@@ -125,28 +221,50 @@ async function runPage(runId) {
   const status = h("span", { id: "run-status" }, pill(data.run.status));
   const counts = h("span", {}, `${data.run.ended}/${data.run.total} nodes ended`);
   const dag = h("div", { id: "dag" });
-  const panel = h("div", { id: "panel" }, h("p", { class: "muted" }, "Click a node to see its input, result, error and attempts."));
+  const panel = h(
+    "div",
+    { id: "panel" },
+    h("p", { class: "muted" }, "Click a node to see its input, result, error and attempts."),
+  );
   const tl = h("div", { id: "timeline" });
   let selected;
   const select = (id) => {
     for (const g of drawn.values()) g.classList.remove("selected");
     drawn.get(id)?.classList.add("selected");
     selected = id;
-    void nodePanel(panel, runId, id).catch((e) => panel.replaceChildren(h("p", { class: "warn" }, e.message)));
+    void nodePanel(panel, runId, id).catch((e) =>
+      panel.replaceChildren(h("p", { class: "warn" }, e.message)),
+    );
   };
   main.replaceChildren(
-    h("h1", {}, `Run ${runId} `, status, " ",
-      cancelButton(runId, (r) => status.replaceChildren(pill(r.status)))),
-    h("p", {}, counts, ` · created ${time(data.run.createdAt)}`,
-      data.run.error ? h("span", { class: "warn" }, ` · ${data.run.error.tag}: ${data.run.error.message}`) : ""),
+    h(
+      "h1",
+      {},
+      `Run ${runId} `,
+      status,
+      " ",
+      cancelButton(runId, (r) => status.replaceChildren(pill(r.status))),
+    ),
+    h(
+      "p",
+      {},
+      counts,
+      ` · created ${time(data.run.createdAt)}`,
+      data.run.error
+        ? h("span", { class: "warn" }, ` · ${data.run.error.tag}: ${data.run.error.message}`)
+        : "",
+    ),
     h("div", { class: "layout" }, dag, panel),
-    h("h2", {}, "Timeline of attempts"), tl,
+    h("h2", {}, "Timeline of attempts"),
+    tl,
   );
   const drawn = drawDag(dag, data.nodes, select);
   tl.replaceChildren(timeline(data.nodes));
   // live: the run's events after the snapshot's cursor
   let refresh;
-  live = new EventSource(`/api/events?runId=${encodeURIComponent(runId)}&after=${encodeURIComponent(data.cursor)}`);
+  live = new EventSource(
+    `/api/events?runId=${encodeURIComponent(runId)}&after=${encodeURIComponent(data.cursor)}`,
+  );
   live.addEventListener("events", (m) => {
     for (const e of JSON.parse(m.data)) {
       const g = e.nodeId === undefined ? undefined : drawn.get(e.nodeId);
@@ -168,37 +286,96 @@ async function runPage(runId) {
 
 async function workersPage() {
   const ws = await api("/workers");
-  main.replaceChildren(h("h1", {}, "Workers"),
-    table(["worker", "alive", "host", "pid", "queues", "tasks", "concurrency", "started", "last seen"],
-      ws.map((w) => h("tr", {}, h("td", {}, w.id), h("td", {}, w.alive ? "yes" : h("span", { class: "warn" }, "no")),
-        h("td", {}, w.host), h("td", {}, w.pid), h("td", {}, w.queues.join(", ")),
-        h("td", {}, w.tasks.length), h("td", {}, w.concurrency), h("td", {}, time(w.startedAt)),
-        h("td", {}, time(w.lastSeenAt))))));
+  main.replaceChildren(
+    h("h1", {}, "Workers"),
+    table(
+      ["worker", "alive", "host", "pid", "queues", "tasks", "concurrency", "started", "last seen"],
+      ws.map((w) =>
+        h(
+          "tr",
+          {},
+          h("td", {}, w.id),
+          h("td", {}, w.alive ? "yes" : h("span", { class: "warn" }, "no")),
+          h("td", {}, w.host),
+          h("td", {}, w.pid),
+          h("td", {}, w.queues.join(", ")),
+          h("td", {}, w.tasks.length),
+          h("td", {}, w.concurrency),
+          h("td", {}, time(w.startedAt)),
+          h("td", {}, time(w.lastSeenAt)),
+        ),
+      ),
+    ),
+  );
 }
 
 async function queuesPage() {
   const qs = await api("/queues");
-  main.replaceChildren(h("h1", {}, "Queues"),
-    table(["queue", "ready", "delayed", "leased", "parked", "consumers", "tasks no live worker handles"],
-      qs.map((q) => h("tr", {}, h("td", {}, q.queue), h("td", {}, q.ready), h("td", {}, q.delayed),
-        h("td", {}, q.leased), h("td", {}, q.parked),
-        h("td", {}, q.consumers.length ? q.consumers.join(", ") : h("span", { class: "warn" }, "none")),
-        h("td", { class: "warn" }, q.unhandledTasks.join(", "))))));
+  main.replaceChildren(
+    h("h1", {}, "Queues"),
+    table(
+      [
+        "queue",
+        "ready",
+        "delayed",
+        "leased",
+        "parked",
+        "consumers",
+        "tasks no live worker handles",
+      ],
+      qs.map((q) =>
+        h(
+          "tr",
+          {},
+          h("td", {}, q.queue),
+          h("td", {}, q.ready),
+          h("td", {}, q.delayed),
+          h("td", {}, q.leased),
+          h("td", {}, q.parked),
+          h(
+            "td",
+            {},
+            q.consumers.length ? q.consumers.join(", ") : h("span", { class: "warn" }, "none"),
+          ),
+          h("td", { class: "warn" }, q.unhandledTasks.join(", ")),
+        ),
+      ),
+    ),
+  );
 }
 
 async function locksPage() {
   const ls = await api("/locks");
   const now = Date.now();
-  main.replaceChildren(h("h1", {}, "Locks"),
-    table(["lock", "holder", "fencing token", "expires"],
-      ls.map((l) => h("tr", {}, h("td", {}, l.name), h("td", {}, l.owner), h("td", {}, l.token),
-        h("td", {}, time(l.expiresAt), l.expiresAt < now ? h("span", { class: "warn" }, " (expired)") : "")))));
+  main.replaceChildren(
+    h("h1", {}, "Locks"),
+    table(
+      ["lock", "holder", "fencing token", "expires"],
+      ls.map((l) =>
+        h(
+          "tr",
+          {},
+          h("td", {}, l.name),
+          h("td", {}, l.owner),
+          h("td", {}, l.token),
+          h(
+            "td",
+            {},
+            time(l.expiresAt),
+            l.expiresAt < now ? h("span", { class: "warn" }, " (expired)") : "",
+          ),
+        ),
+      ),
+    ),
+  );
 }
 
 async function schedulesPage() {
   const s = await api("/schedules");
-  main.replaceChildren(h("h1", {}, "Schedules"),
-    s.supported ? json(s.schedules) : h("p", {}, "No schedules: this store has no schedule API."));
+  main.replaceChildren(
+    h("h1", {}, "Schedules"),
+    s.supported ? json(s.schedules) : h("p", {}, "No schedules: this store has no schedule API."),
+  );
 }
 
 async function route() {
@@ -219,6 +396,7 @@ async function route() {
 }
 
 config = await api("/config");
-document.getElementById("store").textContent = `${config.store}${config.readOnly ? " · read-only" : ""}`;
+document.getElementById("store").textContent =
+  `${config.store}${config.readOnly ? " · read-only" : ""}`;
 window.addEventListener("hashchange", route);
 await route();

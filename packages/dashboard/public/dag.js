@@ -30,12 +30,16 @@ export const drawDag = (host, nodes, onSelect) => {
   const byId = new Map();
   for (const n of nodes) {
     const pos = g.node(String(n.id));
-    const group = el("g", {
-      class: "node",
-      "data-node-id": n.id,
-      "data-state": n.state,
-      transform: `translate(${pos.x - W / 2},${pos.y - H / 2})`,
-    }, svg);
+    const group = el(
+      "g",
+      {
+        class: "node",
+        "data-node-id": n.id,
+        "data-state": n.state,
+        transform: `translate(${pos.x - W / 2},${pos.y - H / 2})`,
+      },
+      svg,
+    );
     el("rect", { class: "box", width: W, height: H }, group);
     const label = el("text", { x: 6, y: 14 }, group);
     label.textContent = `#${n.id} ${n.task}`.slice(0, 24);

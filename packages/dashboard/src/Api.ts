@@ -63,9 +63,7 @@ const timeParam = (name: string, raw: string | undefined): number | undefined =>
   if (raw === undefined || raw === "") return undefined;
   const n = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
   if (!Number.isFinite(n))
-    throw new BadRequest(
-      `${name} must be epoch ms or an ISO date, got ${JSON.stringify(raw)}`,
-    );
+    throw new BadRequest(`${name} must be epoch ms or an ISO date, got ${JSON.stringify(raw)}`);
   return n;
 };
 
@@ -250,7 +248,11 @@ export const api = (opts: ApiOptions): Hono => {
             await stream.writeSSE({ event: "ping", data: "", id: cursor });
             continue;
           }
-          await stream.writeSSE({ event: "events", data: JSON.stringify(batch.events), id: cursor });
+          await stream.writeSSE({
+            event: "events",
+            data: JSON.stringify(batch.events),
+            id: cursor,
+          });
         }
       } catch (e) {
         if (!ac.signal.aborted)

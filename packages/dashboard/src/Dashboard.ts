@@ -46,13 +46,18 @@ export const createDashboard = (opts: DashboardOptions): Hono => {
     if (auth) {
       // a bearer token given once as ?token= is kept in a cookie, so the pages and SSE work
       const given = c.req.query("token");
-      if (auth.kind === "bearer" && given !== undefined && authorized(auth, `Bearer ${given}`, "")) {
+      if (
+        auth.kind === "bearer" &&
+        given !== undefined &&
+        authorized(auth, `Bearer ${given}`, "")
+      ) {
         c.header(
           "Set-Cookie",
           `${TOKEN_COOKIE}=${encodeURIComponent(given)}; HttpOnly; SameSite=Strict; Path=/`,
         );
       } else if (!authorized(auth, c.req.header("authorization"), c.req.header("cookie"))) {
-        if (auth.kind === "basic") c.header("WWW-Authenticate", 'Basic realm="weft", charset="UTF-8"');
+        if (auth.kind === "basic")
+          c.header("WWW-Authenticate", 'Basic realm="weft", charset="UTF-8"');
         return c.json({ error: "authentication required" }, 401);
       }
     }

@@ -8,8 +8,8 @@ import { chain, createClient, group, handle, Schema, startWorker, task } from "@
 import { deferred } from "@weft/core/store";
 import { RedisStore } from "@weft/redis";
 import { type RedisServer, startRedisServer } from "@weft/testing";
-import { type Browser, chromium, type Page } from "playwright-core";
 import { pino } from "pino";
+import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningDashboard, startDashboard } from "../src/index.ts";
 
