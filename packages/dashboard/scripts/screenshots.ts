@@ -52,7 +52,8 @@ const worker = startWorker({
   ],
 });
 const client = createClient(store);
-for (let i = 0; i < 4; i++) await (await client.submit(report.si(i), { tags: ["nightly"] })).result();
+for (let i = 0; i < 4; i++)
+  await (await client.submit(report.si(i), { tags: ["nightly"] })).result();
 const run = await client.submit(
   chain(
     chord(
