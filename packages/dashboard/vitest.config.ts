@@ -1,4 +1,9 @@
-import { defineConfig, mergeConfig } from "vitest/config";
+import { defineConfig } from "vitest/config";
 import base from "../../vitest.base.ts";
 
-export default mergeConfig(base, defineConfig({}));
+// @opentelemetry's packages map the "module" condition (which the shared config lists) to an
+// ES build with extensionless imports that Node cannot load: resolve them as Node does
+export default defineConfig({
+  ...base,
+  ssr: { resolve: { conditions: ["@weft/source", "node", "development|production"] } },
+});

@@ -86,7 +86,7 @@ export const createDashboard = (opts: DashboardOptions): Hono => {
     }),
   );
 
-  const metrics = dashboardMetrics(opts.store, now);
+  const metrics = dashboardMetrics(opts.store, now, opts.signal);
   app.get("/metrics", async (c) => {
     const { type, body } = await metrics();
     return c.body(body, 200, { "Content-Type": type });

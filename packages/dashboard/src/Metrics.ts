@@ -6,12 +6,18 @@
  *   `RECENT_RUNS` runs the store lists;
  * - `weft_queue_nodes{queue,state}`: nodes ready, delayed, leased and
  *   parked per queue (the queues of live workers and recent runs);
- * - `weft_workers{alive}`: registered workers, alive or not.
+ * - `weft_workers{alive}`: registered workers, alive or not;
+ * - `weft_node_events_total{kind,task}`: node outcomes as the event stream
+ *   reports them (`succeeded`, `failed`, `retrying`, `skipped`,
+ *   `cancelled`), by task, counted from the first scrape on;
+ * - `weft_lease_expiries_total`: leases that expired (`expired` events).
  *
- * A scrape costs one `listRuns`, one `listWorkers` and one `queueStats`.
+ * A scrape costs one `listRuns`, one `listWorkers` and one `queueStats`;
+ * the counters come from one reader of the event stream (a blocking read at
+ * a time), started by the first scrape and stopped by `signal`.
  */
 import type { Store } from "@weft/core";
-import { Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
 
 /** Runs looked at per scrape for `weft_runs`. */
 export const RECENT_RUNS = 1_000;
@@ -20,7 +26,7 @@ export const RECENT_RUNS = 1_000;
 export type Scrape = () => Promise<{ readonly type: string; readonly body: string }>;
 
 /** Builds the dashboard's metrics over `store`; each call of the result scrapes it. */
-export const dashboardMetrics = (store: Store, now: () => number): Scrape => {
+export const dashboardMetrics = (store: Store, now: () => number, signal?: AbortSignal): Scrape => {
   const registry = new Registry();
   const runs = new Gauge({
     name: "weft_runs",
@@ -40,7 +46,43 @@ export const dashboardMetrics = (store: Store, now: () => number): Scrape => {
     labelNames: ["alive"],
     registers: [registry],
   });
+  const outcomes = new Counter({
+    name: "weft_node_events_total",
+    help: "Node outcomes from the event stream, by kind and task, since the first scrape",
+    labelNames: ["kind", "task"],
+    registers: [registry],
+  });
+  const expiries = new Counter({
+    name: "weft_lease_expiries_total",
+    help: "Leases that expired (the node was re-delivered), since the first scrape",
+    registers: [registry],
+  });
+  const OUTCOMES = new Set(["succeeded", "failed", "retrying", "skipped", "cancelled"]);
+  let following: Promise<void> | undefined;
+  /** Resolves once the reader holds its starting position, so no event after the scrape is missed. */
+  const follow = async (stop: AbortSignal): Promise<void> => {
+    let cursor = (await store.readEvents({ after: "now", count: 1 })).cursor;
+    const loop = async () => {
+      while (!stop.aborted) {
+        try {
+          const batch = await store.readEvents({ after: cursor, blockMs: 1_000, count: 1_000 });
+          cursor = batch.cursor;
+          for (const e of batch.events) {
+            if (e.kind === "expired") expiries.inc();
+            else if (OUTCOMES.has(e.kind) && "task" in e)
+              outcomes.inc({ kind: e.kind, task: e.task });
+          }
+        } catch {
+          // the store is unreachable: try again after a pause, counters keep their values
+          if (!stop.aborted) await new Promise((r) => setTimeout(r, 1_000));
+        }
+      }
+    };
+    void loop();
+  };
   return async () => {
+    if (signal && !signal.aborted && following === undefined) following = follow(signal);
+    await following?.catch(() => undefined);
     const [recent, present] = await Promise.all([
       store.listRuns({ limit: RECENT_RUNS }),
       store.listWorkers({ now: now() }),

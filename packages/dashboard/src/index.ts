@@ -16,4 +16,7 @@ export {
   type StartDashboardOptions,
   startDashboard,
 } from "./Dashboard.ts";
+export { combineHooks } from "./Hooks.ts";
 export { dashboardMetrics, RECENT_RUNS, type Scrape } from "./Metrics.ts";
+export { runSpanId, runTraceId, tracingHooks } from "./Tracing.ts";
+export { type WorkerMetrics, workerMetrics } from "./WorkerMetrics.ts";

@@ -3,8 +3,9 @@
  * their filters, a run and a node, bad parameters named, authentication,
  * the CSRF checks and read-only mode, and the metrics text.
  */
-import { createClient, group, Schema, task } from "@weft/core";
+import { createClient, group, handle, Schema, startWorker, task } from "@weft/core";
 import { MemoryStore } from "@weft/testing";
+import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { createDashboard, parseAuth } from "../src/index.ts";
 
@@ -201,5 +202,32 @@ describe("pages and metrics", () => {
     const text = await (await app.request("/metrics")).text();
     expect(text).toContain('weft_runs{status="running"} 5');
     expect(text).toContain('weft_queue_nodes{queue="default",state="ready"} 5');
+  });
+
+  it("/metrics counts node outcomes by task from the event stream, from the first scrape on", async () => {
+    const store = new MemoryStore();
+    const stop = new AbortController();
+    const app = createDashboard({ store, signal: stop.signal });
+    try {
+      await app.request("/metrics"); // starts the stream reader
+      const run = await createClient(store).submit(group(inc.si(1), inc.si(2)));
+      const worker = startWorker({
+        store,
+        logger: pino({ level: "silent" }),
+        handlers: [handle(inc, async (n) => n + 1)],
+      });
+      await run.result({ timeout: 10_000 });
+      await worker.stop();
+      // the reader sees the events after they are appended: scrape until it has
+      let text = "";
+      for (let i = 0; i < 100 && !text.includes('kind="succeeded",task="inc"} 2'); i++) {
+        await store.readEvents({ after: "now", blockMs: 20 }); // a store-clock wait, not a sleep
+        text = await (await app.request("/metrics")).text();
+      }
+      expect(text).toContain('weft_node_events_total{kind="succeeded",task="inc"} 2');
+      expect(text).toContain("weft_lease_expiries_total 0");
+    } finally {
+      stop.abort();
+    }
   });
 });
