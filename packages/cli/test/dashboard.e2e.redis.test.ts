@@ -58,6 +58,48 @@ describe("weft dashboard", () => {
     }
   });
 
+  it("weft worker --metrics-port serves the worker's attempt metrics", async () => {
+    const store = await RedisStore.connect(redis.url, { prefix: "wmetrics" });
+    const stop = new AbortController();
+    const serving = deferred<string>();
+    const done = runCli(
+      [
+        "worker",
+        "test/fixtures/handlers.ts",
+        "--metrics-port",
+        "0",
+        "--trace",
+        "--redis",
+        redis.url,
+        "--prefix",
+        "wmetrics",
+      ],
+      {
+        stdout: () => undefined,
+        stderr: (s) => serving.reject(new Error(s)),
+        log: (line) => {
+          const url = (JSON.parse(line) as { url?: string }).url;
+          if (url) serving.resolve(url);
+        },
+        env: {},
+        signal: stop.signal,
+      },
+    );
+    try {
+      const url = await serving.promise;
+      const run = await createClient(store).submit(double.si(3));
+      expect(await run.result({ timeout: 10_000 })).toBe(6);
+      const text = await (await fetch(url)).text();
+      expect(text).toContain('weft_attempts_total{task="math.double",outcome="succeeded"} 1');
+      expect(text).toContain("weft_attempt_duration_seconds_bucket");
+      expect((await fetch(new URL("/other", url))).status).toBe(404);
+    } finally {
+      stop.abort();
+      expect(await done).toBe(0);
+      await store.close();
+    }
+  });
+
   it("refuses a non-loopback host without --auth", async () => {
     const r = await captureCli(["dashboard", "--host", "0.0.0.0", "--redis", redis.url]);
     expect(r.code).toBe(1);
