@@ -260,27 +260,52 @@ async function runPage(runId) {
   );
   const drawn = drawDag(dag, data.nodes, select);
   tl.replaceChildren(timeline(data.nodes));
-  // live: the run's events after the snapshot's cursor
-  let refresh;
+  // live: the run's events after the snapshot's cursor; the timeline and counts follow them
+  // too (no re-read of the run), redrawn at most once a second
+  const byId = new Map(data.nodes.map((n) => [n.id, n]));
+  const TERMINAL = new Set(["succeeded", "failed", "skipped", "cancelled"]);
+  let ended = data.run.ended;
+  let redraw;
+  const endAttempt = (n, at, outcome) => {
+    const open = n.history.findLast((a) => a.outcome === "running");
+    if (open) Object.assign(open, { endedAt: at, outcome });
+  };
   live = new EventSource(
     `/api/events?runId=${encodeURIComponent(runId)}&after=${encodeURIComponent(data.cursor)}`,
   );
   live.addEventListener("events", (m) => {
     for (const e of JSON.parse(m.data)) {
+      const n = e.nodeId === undefined ? undefined : byId.get(e.nodeId);
       const g = e.nodeId === undefined ? undefined : drawn.get(e.nodeId);
-      if (e.kind === "progress" && g) setProgress(g, e.progress);
-      else if (e.kind === "expired" && g) setState(g, "queued");
-      else if (g && e.kind !== "progress") setState(g, e.kind === "started" ? "running" : e.kind);
       if (e.kind === "run" || e.kind === "run-ended") status.replaceChildren(pill(e.status));
-      if (e.nodeId !== undefined && e.nodeId === selected) select(selected);
+      if (!n || !g) continue;
+      if (e.kind === "progress") {
+        setProgress(g, e.progress);
+        continue;
+      }
+      const state = e.kind === "started" ? "running" : e.kind === "expired" ? "queued" : e.kind;
+      if (TERMINAL.has(state) && !TERMINAL.has(n.state)) ended++;
+      n.state = state;
+      setState(g, state);
+      if (e.kind === "started")
+        n.history.push({
+          attempt: e.attempt,
+          worker: "",
+          startedAt: e.at,
+          endedAt: e.at,
+          outcome: "running",
+        });
+      else if (e.kind === "retrying") endAttempt(n, e.at, "failed");
+      else if (e.kind === "expired") endAttempt(n, e.at, "stalled");
+      else if (TERMINAL.has(e.kind)) endAttempt(n, e.at, e.kind);
+      if (e.nodeId === selected) select(selected);
     }
-    // the timeline and counts from the records, at most once a second
-    clearTimeout(refresh);
-    refresh = setTimeout(async () => {
-      const d = await api(`/runs/${encodeURIComponent(runId)}`);
-      counts.textContent = `${d.run.ended}/${d.run.total} nodes ended`;
-      tl.replaceChildren(timeline(d.nodes));
-    }, 1000);
+    counts.textContent = `${ended}/${data.run.total} nodes ended`;
+    if (redraw === undefined)
+      redraw = setTimeout(() => {
+        redraw = undefined;
+        tl.replaceChildren(timeline(data.nodes));
+      }, 1000);
   });
 }
 
