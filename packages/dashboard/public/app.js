@@ -196,17 +196,21 @@ async function nodePanel(panel, runId, nodeId) {
       : "",
     h("h2", {}, "Attempts"),
     table(
-      ["#", "worker", "started", "ended", "took", "outcome"],
+      ["#", "outcome", "worker", "started (UTC)", "took"],
       n.history.map((a) =>
         h(
           "tr",
-          { class: "attempt" },
+          { class: "attempt", title: time(a.startedAt) },
           h("td", {}, a.attempt),
+          h(
+            "td",
+            {},
+            pill(a.outcome),
+            a.error ? h("div", { class: "warn" }, `${a.error.tag}: ${a.error.message}`) : "",
+          ),
           h("td", {}, a.worker),
-          h("td", {}, time(a.startedAt)),
-          h("td", {}, time(a.endedAt)),
+          h("td", {}, time(a.startedAt).slice(11)),
           h("td", {}, dur(a.startedAt, a.endedAt)),
-          h("td", {}, pill(a.outcome), a.error ? ` ${a.error.tag}: ${a.error.message}` : ""),
         ),
       ),
     ),
