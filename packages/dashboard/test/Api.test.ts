@@ -114,6 +114,42 @@ describe("GET /api/runs/:id and its nodes", () => {
   });
 });
 
+describe("GET /api/events", () => {
+  it("streams a run's events after the cursor of its snapshot, as Server-Sent Events", async () => {
+    const store = new MemoryStore();
+    const stop = new AbortController();
+    const app = createDashboard({ store, signal: stop.signal });
+    try {
+      const run = await createClient(store).submit(inc.si(1));
+      const snap = (await (await app.request(`/api/runs/${run.runId}`)).json()) as {
+        cursor: string;
+      };
+      await store.cancel(run.runId, { now: Date.now() });
+      const res = await app.request(
+        `/api/events?runId=${run.runId}&after=${encodeURIComponent(snap.cursor)}`,
+      );
+      expect(res.headers.get("content-type")).toContain("text/event-stream");
+      const reader = res.body!.getReader();
+      let text = "";
+      while (!text.includes('"kind":"run-ended"')) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      await reader.cancel();
+      const data = text
+        .split("\n")
+        .filter((l) => l.startsWith("data: ") && l.length > 6)
+        .flatMap((l) => JSON.parse(l.slice(6)) as Array<{ kind: string }>);
+      // the queued event came before the snapshot: not sent again
+      expect(data.map((e) => e.kind)).toEqual(["run", "cancelled", "run-ended"]);
+      expect(text).toContain("event: events");
+    } finally {
+      stop.abort();
+    }
+  });
+});
+
 describe("actions: cancel, CSRF, read-only", () => {
   it("cancels a run with the action header, refuses one without it or from another origin", async () => {
     const { app, ids, store } = await setup();
