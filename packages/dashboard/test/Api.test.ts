@@ -114,6 +114,56 @@ describe("GET /api/runs/:id and its nodes", () => {
   });
 });
 
+describe("workers, queues, locks, schedules", () => {
+  it("lists workers, queue counts with consumers and unhandled parked tasks, locks, and no schedules", async () => {
+    const { app, store } = await setup();
+    const t = 1_000;
+    await store.registerWorker(
+      {
+        id: "w1",
+        host: "h",
+        pid: 1,
+        queues: ["default"],
+        tasks: ["inc"],
+        concurrency: 2,
+        startedAt: t,
+      },
+      { now: t, ttlMs: 60_000 },
+    );
+    // a worker without "other" parks the "other" nodes it claims
+    for (const c of await store.claim({
+      workerId: "w1",
+      queues: ["default"],
+      max: 10,
+      leaseMs: 10_000,
+      now: t,
+    }))
+      if (c.spec.task === "other") await store.park(c, { now: t });
+    await store.acquireLock({ name: "reports", owner: "w1/r/0/1", ttlMs: 5_000, now: t });
+    const workers = (await get(app, "/api/workers")).body as unknown as Array<{ id: string }>;
+    expect(workers.map((w) => w.id)).toEqual(["w1"]);
+    const queues = (await get(app, "/api/queues")).body as unknown as Array<{
+      queue: string;
+      leased: number;
+      parked: number;
+      consumers: string[];
+      unhandledTasks: string[];
+    }>;
+    expect(queues).toEqual([
+      expect.objectContaining({
+        queue: "default",
+        leased: 3,
+        parked: 2,
+        consumers: ["w1"],
+        unhandledTasks: ["other"],
+      }),
+    ]);
+    const locks = (await get(app, "/api/locks")).body as unknown as Array<{ name: string }>;
+    expect(locks.map((l) => l.name)).toEqual(["reports"]);
+    expect((await get(app, "/api/schedules")).body).toEqual({ supported: false, schedules: [] });
+  });
+});
+
 describe("GET /api/events", () => {
   it("streams a run's events after the cursor of its snapshot, as Server-Sent Events", async () => {
     const store = new MemoryStore();
