@@ -267,7 +267,7 @@ async function runPage(runId) {
   // live: the run's events after the snapshot's cursor; the timeline and counts follow them
   // too (no re-read of the run), redrawn at most once a second
   const byId = new Map(data.nodes.map((n) => [n.id, n]));
-  const TERMINAL = new Set(["succeeded", "failed", "skipped", "cancelled"]);
+  const TERMINAL = new Set(["succeeded", "failed", "skipped", "cancelled", "expired"]);
   let ended = data.run.ended;
   let redraw;
   const endAttempt = (n, at, outcome) => {
@@ -287,7 +287,10 @@ async function runPage(runId) {
         setProgress(g, e.progress);
         continue;
       }
-      const state = e.kind === "started" ? "running" : e.kind === "expired" ? "queued" : e.kind;
+      // a lease expiry is `lease-expired` (older stores: `expired` without a task); `expired`
+      // with a task is the node's own end (its expiry time passed before it ran)
+      const leaseExpiry = e.kind === "lease-expired" || (e.kind === "expired" && !e.task);
+      const state = e.kind === "started" ? "running" : leaseExpiry ? "queued" : e.kind;
       if (TERMINAL.has(state) && !TERMINAL.has(n.state)) ended++;
       n.state = state;
       setState(g, state);
@@ -300,7 +303,7 @@ async function runPage(runId) {
           outcome: "running",
         });
       else if (e.kind === "retrying") endAttempt(n, e.at, "failed");
-      else if (e.kind === "expired") endAttempt(n, e.at, "stalled");
+      else if (leaseExpiry) endAttempt(n, e.at, "stalled");
       else if (TERMINAL.has(e.kind)) endAttempt(n, e.at, e.kind);
       if (e.nodeId === selected) select(selected);
     }

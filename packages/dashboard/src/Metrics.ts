@@ -9,15 +9,24 @@
  * - `weft_workers{alive}`: registered workers, alive or not;
  * - `weft_node_events_total{kind,task}`: node outcomes as the event stream
  *   reports them (`succeeded`, `failed`, `retrying`, `skipped`,
- *   `cancelled`), by task, counted from the first scrape on;
- * - `weft_lease_expiries_total`: leases that expired (`expired` events).
+ *   `cancelled`, `expired`), by task, counted from the first scrape on;
+ * - `weft_lease_expiries_total`: leases that expired (`lease-expired`
+ *   events; `expired` events without a task on stores that name them so).
  *
  * A scrape costs one `listRuns`, one `listWorkers` and one `queueStats`;
  * the counters come from one reader of the event stream (a blocking read at
  * a time), started by the first scrape and stopped by `signal`.
  */
-import type { Store } from "@weft/core";
+import type { Store, WeftEvent } from "@weft/core";
 import { Counter, Gauge, Registry } from "prom-client";
+
+/**
+ * Whether an event reports a lease that expired: `lease-expired`, or, from a
+ * store that names it `expired`, an `expired` event without a task (an
+ * `expired` node transition carries its task).
+ */
+const isLeaseExpiry = (e: WeftEvent): boolean =>
+  (e.kind as string) === "lease-expired" || (e.kind === "expired" && !("task" in e));
 
 /** Runs looked at per scrape for `weft_runs`. */
 export const RECENT_RUNS = 1_000;
@@ -57,7 +66,7 @@ export const dashboardMetrics = (store: Store, now: () => number, signal?: Abort
     help: "Leases that expired (the node was re-delivered), since the first scrape",
     registers: [registry],
   });
-  const OUTCOMES = new Set(["succeeded", "failed", "retrying", "skipped", "cancelled"]);
+  const OUTCOMES = new Set(["succeeded", "failed", "retrying", "skipped", "cancelled", "expired"]);
   let following: Promise<void> | undefined;
   /** Resolves once the reader holds its starting position, so no event after the scrape is missed. */
   const follow = async (stop: AbortSignal): Promise<void> => {
@@ -68,7 +77,7 @@ export const dashboardMetrics = (store: Store, now: () => number, signal?: Abort
           const batch = await store.readEvents({ after: cursor, blockMs: 1_000, count: 1_000 });
           cursor = batch.cursor;
           for (const e of batch.events) {
-            if (e.kind === "expired") expiries.inc();
+            if (isLeaseExpiry(e)) expiries.inc();
             else if (OUTCOMES.has(e.kind) && "task" in e)
               outcomes.inc({ kind: e.kind, task: e.task });
           }
