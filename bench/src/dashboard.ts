@@ -4,8 +4,10 @@
  * the run page calls once (live updates then come from the event stream).
  * Starts a private redis-server. Run: npm run bench:dashboard -w @weft/bench
  * (`DASH_NODES` sets the run's size, default 10 000; `DASH_REPEAT` the
- * number of reads, default 7).
+ * number of reads, default 7). With /usr/bin/chromium, also the time until
+ * the run page has drawn every node.
  */
+import { existsSync } from "node:fs";
 import { createClient, group, Schema, task } from "@weft/core";
 import { startDashboard } from "@weft/dashboard";
 import { RedisStore } from "@weft/redis";
@@ -14,6 +16,7 @@ import { Redis } from "ioredis";
 
 const NODES = Number(process.env.DASH_NODES ?? 10_000);
 const REPEAT = Number(process.env.DASH_REPEAT ?? 7);
+const CHROMIUM = "/usr/bin/chromium";
 
 const commandStats = async (redis: Redis): Promise<Map<string, number>> => {
   const text = await redis.info("commandstats");
@@ -52,6 +55,24 @@ try {
       by: delta.map(([c, d]) => `${c} ${d}`).join(", "),
     });
   }
+  // the run page in a browser: until every node is drawn (dagre layout + SVG), when chromium is here
+  let browserMs: number | undefined;
+  if (existsSync(CHROMIUM)) {
+    const { chromium } = await import("playwright-core");
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    });
+    try {
+      const page = await browser.newPage();
+      const t0 = performance.now();
+      await page.goto(`${dashboard.url}#/run/${run.runId}`);
+      await page.waitForSelector(`g.node[data-node-id="${NODES - 1}"]`, { timeout: 600_000 });
+      browserMs = performance.now() - t0;
+    } finally {
+      await browser.close();
+    }
+  }
   await dashboard.close();
   const sorted = [...rows].sort((a, b) => a.ms - b.ms);
   console.log(`GET /api/runs/:id of a ${NODES}-node run, ${REPEAT} reads`);
@@ -60,6 +81,8 @@ try {
   console.log(
     `min ${sorted[0]!.ms.toFixed(1)} ms, median ${sorted[Math.floor(REPEAT / 2)]!.ms.toFixed(1)} ms`,
   );
+  if (browserMs !== undefined)
+    console.log(`run page in chromium, every node drawn: ${browserMs.toFixed(0)} ms`);
 } finally {
   admin.disconnect();
   await store.close();
