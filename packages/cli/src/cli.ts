@@ -23,6 +23,7 @@ import {
   openRedisStore,
   type StoreTarget,
 } from "./connect.ts";
+import { addDashboardCommand } from "./dashboard.ts";
 import { addOpsCommands } from "./ops.ts";
 import { renderInspect, renderRuns, renderWorkers, toJson } from "./render.ts";
 import { nodeValues, withValues } from "./values.ts";
@@ -112,6 +113,16 @@ const positiveInt =
       throw new InvalidArgumentError(
         `${flag} takes a positive integer, got ${JSON.stringify(value)}`,
       );
+    }
+    return n;
+  };
+
+const portNumber =
+  (flag: string) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 0 || n > 65_535) {
+      throw new InvalidArgumentError(`${flag} takes 0 to 65535, got ${JSON.stringify(value)}`);
     }
     return n;
   };
@@ -314,6 +325,16 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         .choices(LOG_LEVELS)
         .default(env.WEFT_LOG_LEVEL ?? "info"),
     )
+    .option(
+      "--metrics-port <port>",
+      "serve Prometheus metrics at http://<metrics-host>:<port>/metrics (0: any free port)",
+      portNumber("--metrics-port"),
+    )
+    .option("--metrics-host <host>", "interface of the metrics server", "127.0.0.1")
+    .option(
+      "--trace",
+      "trace attempts with OpenTelemetry (@opentelemetry/api: a no-op until an SDK is registered, e.g. node --import)",
+    )
     .action(
       async (
         module: string,
@@ -323,6 +344,9 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           lease?: number;
           grace?: number;
           logLevel: string;
+          metricsPort?: number;
+          metricsHost: string;
+          trace?: boolean;
         },
       ) => {
         const concurrency = opts.concurrency ?? envConcurrency(env) ?? 8;
@@ -338,19 +362,31 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           { level: opts.logLevel, hooks: { streamWrite: safe } },
           io.log === undefined ? undefined : { write: io.log },
         );
-        await runWorker(opts, logger, async (store, stop) => {
-          const worker = startWorker({
-            store,
-            handlers,
-            queues: opts.queues,
-            concurrency,
-            logger,
-            ...(opts.lease === undefined ? {} : { leaseMs: opts.lease }),
-          });
-          if (stop.aborted) void worker.stop(opts.grace);
-          else stop.addEventListener("abort", () => void worker.stop(opts.grace), { once: true });
-          await worker.done;
+        const { observe } = await import("./observe.ts");
+        const observing = await observe({
+          ...(opts.metricsPort === undefined ? {} : { metricsPort: opts.metricsPort }),
+          metricsHost: opts.metricsHost,
+          trace: opts.trace ?? false,
         });
+        if (observing.url) logger.info({ url: observing.url }, "serving metrics");
+        try {
+          await runWorker(opts, logger, async (store, stop) => {
+            const worker = startWorker({
+              store,
+              handlers,
+              queues: opts.queues,
+              concurrency,
+              logger,
+              ...(opts.lease === undefined ? {} : { leaseMs: opts.lease }),
+              ...(observing.hooks === undefined ? {} : { hooks: observing.hooks }),
+            });
+            if (stop.aborted) void worker.stop(opts.grace);
+            else stop.addEventListener("abort", () => void worker.stop(opts.grace), { once: true });
+            await worker.done;
+          });
+        } finally {
+          await observing.close();
+        }
       },
     );
 
@@ -489,18 +525,20 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
       });
     });
 
-  addOpsCommands({
+  const opsContext = {
     storeCommand,
     withStore,
     out,
     color,
     now,
-    exit: (c) => {
+    exit: (c: number) => {
       code = c;
     },
     ...(io.signal === undefined ? {} : { signal: io.signal }),
     ...(io.stdout === undefined && process.stdout.isTTY ? { tty: process.stdout } : {}),
-  });
+  };
+  addOpsCommands(opsContext);
+  addDashboardCommand({ ...opsContext, env });
 
   try {
     await program.parseAsync([...argv], { from: "user" });
