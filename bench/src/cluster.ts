@@ -22,19 +22,8 @@
  * `CLUSTER_BENCH_REPEAT` repetitions (default 3; tables show medians),
  * `BENCH_MD=1` also prints the table as Markdown.
  */
-import {
-  type Claim,
-  type CompleteOptions,
-  chain,
-  createClient,
-  deferred,
-  encode,
-  handle,
-  Schema,
-  type Store,
-  startWorker,
-  task,
-} from "@weft/core";
+import { chain, createClient, handle, Schema, type Store, startWorker, task } from "@weft/core";
+import { type Claim, type CompleteOptions, deferred, encode } from "@weft/core/store";
 import { RedisStore, type RedisStoreOptions } from "@weft/redis";
 import {
   type RedisCluster,

@@ -19,7 +19,8 @@
  * so that the worker is idle (default 20), `REDIS_URL` (default a private
  * `redis-server`). Both systems run with their default worker settings.
  */
-import { createClient, deferred, handle, Schema, type Store, startWorker, task } from "@weft/core";
+import { createClient, handle, Schema, type Store, startWorker, task } from "@weft/core";
+import { deferred } from "@weft/core/store";
 import { RedisStore } from "@weft/redis";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { type Job, Queue, Worker } from "bullmq";

@@ -52,7 +52,7 @@ const firingLag = async (url: string) => {
   }
   const file = fileURLToPath(new URL("./beatProcess.ts", import.meta.url));
   const beats = [0, 1, 2].map(() =>
-    spawn(process.execPath, ["--import", "tsx", file], {
+    spawn(process.execPath, ["--conditions=@weft/source", "--import", "tsx", file], {
       env: { ...process.env, REDIS_URL: url, WEFT_PREFIX: prefix },
       stdio: ["ignore", "pipe", "inherit"],
     }),

@@ -1,12 +1,11 @@
 import { defineConfig } from "vitest/config";
+import base from "../../vitest.base.ts";
 
+// the e2e tests run the built `weft` (dist/bin.js): build it (and @weft/core, @weft/redis) first.
+// @opentelemetry/api (loaded by `weft worker --trace` through @weft/dashboard) maps the "module"
+// condition, which the shared config lists, to an ES build Node cannot load: resolve as Node does
 export default defineConfig({
-  test: {
-    include: ["test/**/*.test.ts"],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
-    // one JSON report per package: .ci/run sums them (passed, failed, files that failed to load)
-    reporters: ["default", "json"],
-    outputFile: { json: ".vitest/report.json" },
-  },
+  ...base,
+  ssr: { resolve: { conditions: ["@weft/source", "node", "development|production"] } },
+  test: { ...base.test, globalSetup: ["test/build.ts"] },
 });

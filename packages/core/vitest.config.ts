@@ -1,11 +1,8 @@
-import { defineConfig } from "vitest/config";
+import { defineConfig, mergeConfig } from "vitest/config";
+import base from "../../vitest.base.ts";
 
-export default defineConfig({
-  test: {
-    include: ["test/**/*.test.ts"],
-    typecheck: { enabled: false },
-    // one JSON report per package: .ci/run sums them (passed, failed, files that failed to load)
-    reporters: ["default", "json"],
-    outputFile: { json: ".vitest/report.json" },
-  },
-});
+// core's tests are pure and fast: vitest's default timeouts
+export default mergeConfig(
+  base,
+  defineConfig({ test: { testTimeout: 5_000, hookTimeout: 10_000 } }),
+);

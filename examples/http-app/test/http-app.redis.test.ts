@@ -73,18 +73,22 @@ describe("the onboarding app over HTTP, on Redis, with a worker process", () => 
   beforeAll(async () => {
     redis = await startRedisServer();
     crm = await startCrm();
-    worker = spawn(process.execPath, ["--import", "tsx", "src/worker.ts"], {
-      cwd: pkgDir,
-      env: {
-        ...process.env,
-        REDIS_URL: redis.url,
-        WEFT_PREFIX: "onboarding",
-        WEFT_CONCURRENCY: "4",
-        WEFT_LOG_LEVEL: "warn",
-        CRM_URL: crm.url,
+    worker = spawn(
+      process.execPath,
+      ["--conditions=@weft/source", "--import", "tsx", "src/worker.ts"],
+      {
+        cwd: pkgDir,
+        env: {
+          ...process.env,
+          REDIS_URL: redis.url,
+          WEFT_PREFIX: "onboarding",
+          WEFT_CONCURRENCY: "4",
+          WEFT_LOG_LEVEL: "warn",
+          CRM_URL: crm.url,
+        },
+        stdio: "pipe",
       },
-      stdio: "pipe",
-    });
+    );
     worker.stdout?.on("data", (d) => {
       workerLog += d;
     });
@@ -92,7 +96,7 @@ describe("the onboarding app over HTTP, on Redis, with a worker process", () => 
       workerLog += d;
     });
     store = await RedisStore.connect(redis.url, { prefix: "onboarding" });
-    const app = createApp({ client: createClient(store), pollMs: 20 });
+    const app = createApp({ client: createClient(store) });
     server = await new Promise((resolve) => {
       const s = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, () => resolve(s));
     });
@@ -209,11 +213,20 @@ describe("the onboarding app over HTTP, on Redis, with a worker process", () => 
 
   it("runs the app process (src/server.ts) from its environment; it stops on SIGTERM, exit code 0", async () => {
     const port = await freePort();
-    const app = spawn(process.execPath, ["--import", "tsx", "src/server.ts"], {
-      cwd: pkgDir,
-      env: { ...process.env, REDIS_URL: redis.url, WEFT_PREFIX: "onboarding", PORT: String(port) },
-      stdio: "pipe",
-    });
+    const app = spawn(
+      process.execPath,
+      ["--conditions=@weft/source", "--import", "tsx", "src/server.ts"],
+      {
+        cwd: pkgDir,
+        env: {
+          ...process.env,
+          REDIS_URL: redis.url,
+          WEFT_PREFIX: "onboarding",
+          PORT: String(port),
+        },
+        stdio: "pipe",
+      },
+    );
     try {
       let log = "";
       const listening = new Promise<void>((resolve, reject) => {

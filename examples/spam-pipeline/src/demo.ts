@@ -51,11 +51,15 @@ interface WorkerProcess {
 }
 
 const spawnWorker = (index: number, url: string): WorkerProcess => {
-  const proc = spawn(process.execPath, ["--import", "tsx", WORKER_ENTRY], {
-    cwd: EXAMPLE_DIR,
-    env: { ...process.env, REDIS_URL: url, WEFT_LOG_LEVEL: "warn" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const proc = spawn(
+    process.execPath,
+    ["--conditions=@weft/source", "--import", "tsx", WORKER_ENTRY],
+    {
+      cwd: EXAMPLE_DIR,
+      env: { ...process.env, REDIS_URL: url, WEFT_LOG_LEVEL: "warn" },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const w: WorkerProcess = {
     label: `worker ${index} (pid ${proc.pid})`,
     proc,

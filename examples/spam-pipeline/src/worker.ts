@@ -7,7 +7,7 @@
  * `WEFT_LOG_LEVEL` (pino level, default `info`).
  *
  * @example
- * REDIS_URL=redis://127.0.0.1:6379 npx tsx src/worker.ts
+ * REDIS_URL=redis://127.0.0.1:6379 npx tsx --conditions=@weft/source src/worker.ts
  */
 import { startWorker, stopOnSignals } from "@weft/core";
 import { RedisStore } from "@weft/redis";

@@ -17,7 +17,7 @@ const demo = (redisUrl: string) =>
   new Promise<{ code: number; output: string }>((resolve) => {
     execFile(
       process.execPath,
-      ["--import", "tsx", "src/demo.ts"],
+      ["--conditions=@weft/source", "--import", "tsx", "src/demo.ts"],
       {
         cwd: dir,
         env: {

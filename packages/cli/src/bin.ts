@@ -1,5 +1,7 @@
+#!/usr/bin/env node
 /**
- * Entry point of the `weft` command: `bin/weft.mjs` runs it through tsx.
+ * Entry point of the `weft` command (`bin` in package.json points at its
+ * build, `dist/bin.js`: plain JavaScript, no TypeScript loader at run time).
  */
 import { runCli } from "./cli.ts";
 

@@ -8,29 +8,21 @@
  * everything it prints (help, errors, the worker's log lines), on top of the
  * store's own sanitising of its errors.
  */
-import {
-  type BeatStore,
-  createClient,
-  delay,
-  isScheduleStore,
-  liveClock,
-  OVERLAP_POLICIES,
-  type OverlapPolicy,
-  type RateLimit,
-  type RetryPolicy,
-  RunNotFound,
-  ScheduleNotFound,
-  type Store,
-  StoreUnavailable,
-  startBeat,
-  startWorker,
-  triggerSchedule,
-  upsertSchedule,
+import { readFileSync } from "node:fs";
+// Only types are imported statically from @weft/core (Effect and the runtimes), pino and
+// ./handlers.ts: each command loads what it needs when it runs, so `weft --help` and usage
+// errors start in a few tens of ms (npm run bench:cli -w @weft/bench measures it).
+import type {
+  BeatStore,
+  OverlapPolicy,
+  RateLimit,
+  RetryPolicy,
+  RunStatus,
+  Store,
 } from "@weft/core";
 import { redactSecrets, urlSecrets } from "@weft/redis/url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { type Logger, pino } from "pino";
-import pkg from "../package.json" with { type: "json" };
+import type { Logger } from "pino";
 import {
   defaultRedisUrl,
   maskUrl,
@@ -38,9 +30,18 @@ import {
   openRedisStore,
   type StoreTarget,
 } from "./connect.ts";
-import { loadHandlers } from "./handlers.ts";
+import { addDashboardCommand } from "./dashboard.ts";
+import { addOpsCommands } from "./ops.ts";
 import { renderInspect, renderRuns, renderWorkers, toJson } from "./render.ts";
-import { renderSchedules, scheduleView } from "./schedules.ts";
+import { nodeValues, withValues } from "./values.ts";
+
+/** This package's version, read from its package.json (one level above both src/ and dist/). */
+const version = (): string =>
+  (
+    JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+      version: string;
+    }
+  ).version;
 
 /** Where {@link runCli} reads and writes; every field defaults to the process's own. */
 export interface CliIo {
@@ -91,9 +92,12 @@ const STARTUP_RETRY: RetryPolicy = {
   maxStalls: 0,
 };
 
+/** @weft/core's runtime, loaded by the commands that use it. */
+const core = () => import("@weft/core");
+
 /** Failures that may pass by themselves (Redis restarting, not yet up); wrong settings do not. */
-const transient = (e: unknown): boolean =>
-  e instanceof StoreUnavailable &&
+const transient = async (e: unknown): Promise<boolean> =>
+  e instanceof (await core()).StoreUnavailable &&
   (e.failure === undefined || e.failure === "unreachable" || e.failure === "unavailable");
 
 /** Every printed form of the passwords in the URLs given in `argv` and the environment. */
@@ -105,7 +109,15 @@ const secretsOf = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv): Readonl
   });
   return [...new Set(urls.flatMap(urlSecrets))].sort((a, b) => b.length - a.length);
 };
+/** The overlap policies (`OVERLAP_POLICIES` of @weft/core, listed here so that `--help` needs no import). */
+const OVERLAP_CHOICES: ReadonlyArray<OverlapPolicy> = [
+  "allow",
+  "skip",
+  "cancel-previous",
+  "buffer-one",
+];
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const RUN_STATUSES: RunStatus[] = ["pending", "running", "succeeded", "failed", "cancelled"];
 
 const positiveInt =
   (flag: string) =>
@@ -149,6 +161,16 @@ const nonNegativeInt =
       throw new InvalidArgumentError(
         `${flag} takes a whole number of ms >= 0, got ${JSON.stringify(value)}`,
       );
+    }
+    return n;
+  };
+
+const portNumber =
+  (flag: string) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 0 || n > 65_535) {
+      throw new InvalidArgumentError(`${flag} takes 0 to 65535, got ${JSON.stringify(value)}`);
     }
     return n;
   };
@@ -263,13 +285,14 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
     } else if (io.signal.aborted) stop.abort("stopped");
     else io.signal.addEventListener("abort", () => stop.abort("stopped"), { once: true });
     try {
+      const { delay, liveClock } = await core();
       let store: Store | undefined;
       for (let attempt = 1; store === undefined; attempt++) {
         try {
           store = await open(targetOf(opts));
           if (attempt > 1) log.info({ attempts: attempt }, "store reached; starting");
         } catch (e) {
-          if (!transient(e)) throw e;
+          if (!(await transient(e))) throw e;
           const wait = delay(STARTUP_RETRY, attempt, Math.random);
           log.warn(
             { attempt, retryInMs: wait },
@@ -319,7 +342,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
     .description(
       "Weft: typed workflows on Redis. Run workers, submit tasks by name, list, inspect and cancel runs, list workers, run beats and manage schedules.",
     )
-    .version(pkg.version, "-V, --version")
+    .version(version(), "-V, --version")
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: err })
     .showHelpAfterError("(run with --help for usage)");
@@ -357,6 +380,16 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         .choices(LOG_LEVELS)
         .default(env.WEFT_LOG_LEVEL ?? "info"),
     )
+    .option(
+      "--metrics-port <port>",
+      "serve Prometheus metrics at http://<metrics-host>:<port>/metrics (0: any free port)",
+      portNumber("--metrics-port"),
+    )
+    .option("--metrics-host <host>", "interface of the metrics server", "127.0.0.1")
+    .option(
+      "--trace",
+      "trace attempts with OpenTelemetry (@opentelemetry/api: a no-op until an SDK is registered, e.g. node --import)",
+    )
     .action(
       async (
         module: string,
@@ -367,6 +400,9 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           grace?: number;
           logLevel: string;
           rateLimit: Readonly<Record<string, RateLimit>>;
+          metricsPort?: number;
+          metricsHost: string;
+          trace?: boolean;
         },
       ) => {
         const concurrency = opts.concurrency ?? envConcurrency(env) ?? 8;
@@ -375,25 +411,39 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           throw new Error(
             `WEFT_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(opts.logLevel)}`,
           );
+        const { loadHandlers } = await import("./handlers.ts");
         const handlers = await loadHandlers(module, cwd);
+        const [{ pino }, { startWorker }] = await Promise.all([import("pino"), core()]);
         const logger = pino(
           { level: opts.logLevel, hooks: { streamWrite: safe } },
           io.log === undefined ? undefined : { write: io.log },
         );
-        await runWorker(opts, logger, async (store, stop) => {
-          const worker = startWorker({
-            store,
-            handlers,
-            queues: opts.queues,
-            concurrency,
-            logger,
-            ...(opts.lease === undefined ? {} : { leaseMs: opts.lease }),
-            ...(Object.keys(opts.rateLimit).length === 0 ? {} : { rateLimits: opts.rateLimit }),
-          });
-          if (stop.aborted) void worker.stop(opts.grace);
-          else stop.addEventListener("abort", () => void worker.stop(opts.grace), { once: true });
-          await worker.done;
+        const { observe } = await import("./observe.ts");
+        const observing = await observe({
+          ...(opts.metricsPort === undefined ? {} : { metricsPort: opts.metricsPort }),
+          metricsHost: opts.metricsHost,
+          trace: opts.trace ?? false,
         });
+        if (observing.url) logger.info({ url: observing.url }, "serving metrics");
+        try {
+          await runWorker(opts, logger, async (store, stop) => {
+            const worker = startWorker({
+              store,
+              handlers,
+              queues: opts.queues,
+              concurrency,
+              logger,
+              ...(opts.lease === undefined ? {} : { leaseMs: opts.lease }),
+              ...(Object.keys(opts.rateLimit).length === 0 ? {} : { rateLimits: opts.rateLimit }),
+              ...(observing.hooks === undefined ? {} : { hooks: observing.hooks }),
+            });
+            if (stop.aborted) void worker.stop(opts.grace);
+            else stop.addEventListener("abort", () => void worker.stop(opts.grace), { once: true });
+            await worker.done;
+          });
+        } finally {
+          await observing.close();
+        }
       },
     );
 
@@ -421,6 +471,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           tag?: ReadonlyArray<string>;
         },
       ) => {
+        const { createClient } = await core();
         await withStore(opts, async (store) => {
           const run = await createClient(store, now).submitByName(taskName, opts.input, {
             ...(opts.queue === undefined ? {} : { queue: opts.queue }),
@@ -440,49 +491,53 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
       "show a run and its nodes as a tree of its canvas; says which queued nodes no live worker can run",
     )
     .argument("<runId>", "the run's id")
-    .option("--json", "print the run snapshot as JSON")
+    .option(
+      "--json",
+      "print the run snapshot as JSON, each node with its input and result (long ones truncated)",
+    )
     .option("--all", "show every member of wide groups instead of a summary line")
     .action(async (runId: string, opts: StoreOpts & { json?: boolean; all?: boolean }) => {
       await withStore(opts, async (store) => {
         const snap = await store.getRun(runId);
         if (!snap) {
-          err(`error: ${new RunNotFound({ runId }).message}\n`);
+          err(`error: ${new (await core()).RunNotFound({ runId }).message}\n`);
           code = 1;
           return;
         }
+        const values = await nodeValues(store, snap);
         if (opts.json) {
-          out(toJson(snap));
+          out(toJson(withValues(snap, values)));
           return;
         }
         const workers = await store.listWorkers({ now: now() });
-        out(renderInspect(snap, { color, all: opts.all ?? false, now: now(), workers }));
+        out(renderInspect(snap, { color, all: opts.all ?? false, now: now(), workers, values }));
       });
     });
 
   storeCommand("runs")
-    .description("list recent runs, newest first")
+    .description("list recent runs, newest first, with their first task")
     .option("-n, --limit <n>", "how many runs", positiveInt("--limit"), 20)
-    .option(
-      "--tag <tag>",
-      "only runs with this tag (e.g. schedule:nightly), among the --scan most recent",
-    )
-    .option(
-      "--scan <n>",
-      "with --tag, how many recent runs to look through",
-      positiveInt("--scan"),
-      1000,
-    )
+    .addOption(new Option("--status <status>", "only runs with this status").choices(RUN_STATUSES))
+    .option("--task <name>", "only runs whose first task is this one")
+    .option("--tag <tag>", "only runs with this tag")
     .option("--json", "print the runs as JSON")
     .action(
-      async (opts: StoreOpts & { limit: number; tag?: string; scan: number; json?: boolean }) => {
+      async (
+        opts: StoreOpts & {
+          limit: number;
+          json?: boolean;
+          status?: RunStatus;
+          task?: string;
+          tag?: string;
+        },
+      ) => {
         await withStore(opts, async (store) => {
-          const tag = opts.tag;
-          const runs =
-            tag === undefined
-              ? await store.listRuns({ limit: opts.limit })
-              : (await store.listRuns({ limit: Math.max(opts.scan, opts.limit) }))
-                  .filter((r) => r.tags.includes(tag))
-                  .slice(0, opts.limit);
+          const runs = await store.listRuns({
+            limit: opts.limit,
+            ...(opts.status === undefined ? {} : { status: opts.status }),
+            ...(opts.task === undefined ? {} : { task: opts.task }),
+            ...(opts.tag === undefined ? {} : { tag: opts.tag }),
+          });
           out(opts.json ? toJson(runs) : renderRuns(runs, { color, now: now() }));
         });
       },
@@ -510,7 +565,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         const cancelled = await store.cancel(runId, { now: now() });
         const snap = await store.getRun(runId);
         if (!snap) {
-          err(`error: ${new RunNotFound({ runId }).message}\n`);
+          err(`error: ${new (await core()).RunNotFound({ runId }).message}\n`);
           code = 1;
         } else if (cancelled) {
           const running = snap.nodes.filter((n) => n.state === "running").length;
@@ -528,10 +583,12 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
     });
 
   /** The store as a schedule store, or a clear error (both Weft stores are). */
-  const beatStore = (store: Store): BeatStore => {
+  const beatStore = async (store: Store): Promise<BeatStore> => {
+    const { isScheduleStore } = await import("@weft/core/store");
     if (!isScheduleStore(store)) throw new Error(`store ${store.name} does not keep schedules`);
     return store;
   };
+  const scheduleNotFound = async (id: string) => new (await core()).ScheduleNotFound({ id });
 
   storeCommand("beat")
     .description(
@@ -552,13 +609,14 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         throw new Error(
           `WEFT_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(opts.logLevel)}`,
         );
+      const [{ pino }, { startBeat }] = await Promise.all([import("pino"), core()]);
       const logger = pino(
         { level: opts.logLevel, hooks: { streamWrite: safe } },
         io.log === undefined ? undefined : { write: io.log },
       );
       await runWorker(opts, logger, async (store, stop) => {
         const beat = startBeat({
-          store: beatStore(store),
+          store: await beatStore(store),
           logger,
           ...(opts.poll === undefined ? {} : { pollMs: opts.poll }),
         });
@@ -582,7 +640,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
     .option("-i, --input <json>", "the task's input, as JSON (default null)", jsonInput)
     .addOption(
       new Option("--overlap <policy>", "what a tick does while the previous run is going")
-        .choices(OVERLAP_POLICIES)
+        .choices(OVERLAP_CHOICES)
         .default("skip"),
     )
     .option(
@@ -611,9 +669,10 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
       ) => {
         if ((opts.cron === undefined) === (opts.every === undefined))
           throw new Error("give exactly one of --cron and --every");
+        const { upsertSchedule } = await core();
         await withStore(opts, async (store) => {
           const rec = await upsertSchedule(
-            beatStore(store),
+            await beatStore(store),
             {
               id,
               ...(opts.cron === undefined ? {} : { cron: opts.cron }),
@@ -640,8 +699,9 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
     .description("list schedules: when they fire, the next fire time, the last run and its status")
     .option("--json", "print the schedules as JSON")
     .action(async (opts: StoreOpts & { json?: boolean }) => {
+      const { renderSchedules, scheduleView } = await import("./schedules.ts");
       await withStore(opts, async (store) => {
-        const bs = beatStore(store);
+        const bs = await beatStore(store);
         const t = now();
         const views = await Promise.all(
           (await bs.listSchedules()).map((r) => scheduleView(bs, r, t)),
@@ -663,8 +723,8 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
       .argument("<id>", "the schedule's id")
       .action(async (id: string, opts: StoreOpts) => {
         await withStore(opts, async (store) => {
-          if (!(await beatStore(store).pauseSchedule(id, paused, { now: now() })))
-            throw new ScheduleNotFound({ id });
+          if (!(await (await beatStore(store)).pauseSchedule(id, paused, { now: now() })))
+            throw await scheduleNotFound(id);
           out(`schedule ${id} ${paused ? "paused" : "resumed"}\n`);
         });
       });
@@ -675,7 +735,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
     .argument("<id>", "the schedule's id")
     .action(async (id: string, opts: StoreOpts) => {
       await withStore(opts, async (store) => {
-        if (!(await beatStore(store).removeSchedule(id))) throw new ScheduleNotFound({ id });
+        if (!(await (await beatStore(store)).removeSchedule(id))) throw await scheduleNotFound(id);
         out(`schedule ${id} removed\n`);
       });
     });
@@ -684,10 +744,26 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
     .description("fire a schedule now, outside its ticks, and print the run id")
     .argument("<id>", "the schedule's id")
     .action(async (id: string, opts: StoreOpts) => {
+      const { triggerSchedule } = await core();
       await withStore(opts, async (store) => {
-        out(`${await triggerSchedule(beatStore(store), id, now())}\n`);
+        out(`${await triggerSchedule(await beatStore(store), id, now())}\n`);
       });
     });
+
+  const opsContext = {
+    storeCommand,
+    withStore,
+    out,
+    color,
+    now,
+    exit: (c: number) => {
+      code = c;
+    },
+    ...(io.signal === undefined ? {} : { signal: io.signal }),
+    ...(io.stdout === undefined && process.stdout.isTTY ? { tty: process.stdout } : {}),
+  };
+  addOpsCommands(opsContext);
+  addDashboardCommand({ ...opsContext, env });
 
   try {
     await program.parseAsync([...argv], { from: "user" });

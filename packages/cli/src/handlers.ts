@@ -2,7 +2,7 @@
  * Loading a worker's handlers from a module named on the command line.
  */
 import { existsSync } from "node:fs";
-import { isAbsolute, resolve } from "node:path";
+import { extname, isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type BoundHandler, ErrorTag } from "@weft/core";
 import { Data } from "effect";
@@ -37,13 +37,54 @@ const isHandler = (h: unknown): h is BoundHandler => {
 const describe = (v: unknown): string =>
   Array.isArray(v) ? `an array of ${v.length}` : v === null ? "null" : typeof v;
 
+/** Extensions of TypeScript modules, which Node cannot import without a loader. */
+const TYPESCRIPT = new Set([".ts", ".mts", ".cts", ".tsx"]);
+
+/** Whether tsx's ESM loader was registered by {@link registerTsx} in this process. */
+let tsxRegistered = false;
+
 /**
- * Imports `specifier` (a path, resolved against `cwd`; `.ts` works under
- * tsx and vitest) and returns its handlers: the named export `handlers` or
- * the default export, an array of handlers made with `handle(task, fn)`.
+ * Registers tsx's ESM loader (an optional peer dependency of `@weft/cli`),
+ * once, so that a `.ts` handlers module can be imported; tsx is loaded only
+ * here, so `weft` never pays for it unless it is given TypeScript.
  *
- * @throws HandlersModuleError when the module is missing, fails to load,
- *   exports no handlers, or binds one task twice.
+ * @throws HandlersModuleError when tsx is not installed: it says to install
+ *   tsx or compile the module to JavaScript.
+ */
+const registerTsx = async (specifier: string): Promise<void> => {
+  if (tsxRegistered) return;
+  // a Node that strips types itself (22.18+, 23.6+) needs no loader
+  if ((process.features as { typescript?: unknown }).typescript) return;
+  let api: { register: () => unknown };
+  try {
+    // a variable specifier: tsx is an optional peer, absent from the type graph
+    const tsx = "tsx/esm/api";
+    api = (await import(tsx)) as { register: () => unknown };
+  } catch (e) {
+    const missing = (e as { code?: unknown }).code === "ERR_MODULE_NOT_FOUND";
+    const why = missing
+      ? "tsx (which weft uses to import TypeScript) is not installed"
+      : `tsx (which weft uses to import TypeScript) cannot be loaded: ${e instanceof Error ? e.message : String(e)}`;
+    throw new HandlersModuleError({
+      module: specifier,
+      reason: `handlers module ${specifier} is TypeScript, and ${why}: install it (npm install --save-dev tsx) or compile the module to JavaScript and give weft the .js file`,
+      cause: e,
+    });
+  }
+  api.register();
+  tsxRegistered = true;
+};
+
+/**
+ * Imports `specifier` (a path, resolved against `cwd`) and returns its
+ * handlers: the named export `handlers` or the default export, an array of
+ * handlers made with `handle(task, fn)`. A `.js`/`.mjs` module is imported
+ * as is; a `.ts`/`.mts`/`.cts`/`.tsx` module through tsx, when it is
+ * installed (an optional peer dependency).
+ *
+ * @throws HandlersModuleError when the module is missing, is TypeScript
+ *   while tsx is not installed, fails to load, exports no handlers, or
+ *   binds one task twice.
  */
 export const loadHandlers = async (
   specifier: string,
@@ -56,6 +97,7 @@ export const loadHandlers = async (
       reason: `handlers module ${specifier} not found (looked at ${path})`,
     });
   }
+  if (TYPESCRIPT.has(extname(path))) await registerTsx(specifier);
   let mod: Record<string, unknown>;
   try {
     mod = (await import(pathToFileURL(path).href)) as Record<string, unknown>;

@@ -4,13 +4,7 @@
  * tick and the last run with its status (docs/schedules.md). One view for
  * the table and for `--json`.
  */
-import {
-  type BeatStore,
-  jitterOf,
-  nextTick,
-  type RunStatus,
-  type ScheduleRecord,
-} from "@weft/core";
+import { type BeatStore, nextFireAt, type RunStatus, type ScheduleRecord } from "@weft/core";
 
 /** One schedule as `weft schedules list` shows it. Times are epoch ms. */
 export interface ScheduleView {
@@ -47,8 +41,7 @@ export const scheduleView = async (
   now: number,
 ): Promise<ScheduleView> => {
   const s = rec.schedule;
-  const after = Math.max(rec.state.lastTick ?? rec.createdAt, now - s.catchupWindowMs);
-  const next = s.paused ? undefined : nextTick(s, after);
+  const next = nextFireAt(rec, now);
   const last = rec.state.lastRun;
   const lastStatus = last ? ((await store.getRun(last.runId))?.run.status ?? "expired") : undefined;
   return {
@@ -65,7 +58,7 @@ export const scheduleView = async (
     catchupWindowMs: s.catchupWindowMs,
     jitterMs: s.jitterMs,
     paused: s.paused,
-    ...(next === undefined ? {} : { nextFireAt: next + jitterOf(s.id, next, s.jitterMs) }),
+    ...(next === undefined ? {} : { nextFireAt: next }),
     ...(rec.state.lastTick === undefined ? {} : { lastTick: rec.state.lastTick }),
     ...(last && lastStatus ? { lastRun: { ...last, status: lastStatus } } : {}),
     ...(rec.state.buffered === undefined ? {} : { buffered: rec.state.buffered }),

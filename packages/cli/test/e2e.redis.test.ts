@@ -1,6 +1,6 @@
 /**
  * End to end on a private Redis: `weft worker` as a child process (through
- * the `bin/weft.mjs` launcher) runs a chain submitted by this process, then
+ * `dist/bin.js`, the built `weft` that package.json's bin names) runs a chain submitted by this process, then
  * `weft inspect`, `runs` and `cancel` read it back, and SIGTERM stops the
  * worker with exit code 0.
  */
@@ -24,7 +24,7 @@ import { add, double } from "./fixtures/tasks.ts";
 import { captureCli } from "./support.ts";
 
 const pkgDir = fileURLToPath(new URL("..", import.meta.url));
-const weft = fileURLToPath(new URL("../bin/weft.mjs", import.meta.url));
+const weft = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
 const run = promisify(execFile);
 
 const cli = captureCli;
@@ -88,7 +88,7 @@ describe("weft on a real Redis", () => {
     expect(text.stdout).toMatch(/└─ #2 math\.double +succeeded +1 attempt/);
 
     const runs = await cli(["runs", "--redis", redis.url, "--prefix", "e2e"]);
-    expect(runs.stdout).toMatch(new RegExp(`^${handle.runId} +succeeded +3/3 `, "m"));
+    expect(runs.stdout).toMatch(new RegExp(`^${handle.runId} +math\\.add +succeeded +3/3 `, "m"));
 
     child.kill("SIGTERM");
     const [code, signal] = await exited;

@@ -1,6 +1,6 @@
 /**
  * Schedules end to end on a private Redis: `weft schedules add`, three
- * `weft beat` processes (through the `bin/weft.mjs` launcher) firing the
+ * `weft beat` processes (through `dist/bin.js`, the built `weft`) firing the
  * same schedule, `weft runs --tag --json` reading back one run per tick,
  * then `schedules list --json`, `pause`, `resume`, `trigger` and `remove`.
  */
@@ -14,7 +14,7 @@ import type { ScheduleView } from "../src/schedules.ts";
 import { captureCli } from "./support.ts";
 
 const pkgDir = fileURLToPath(new URL("..", import.meta.url));
-const weft = fileURLToPath(new URL("../bin/weft.mjs", import.meta.url));
+const weft = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
 
 interface RunJson {
   readonly id: string;

@@ -20,7 +20,7 @@ import { add, double } from "./fixtures/tasks.ts";
 import { captureCli } from "./support.ts";
 
 const pkgDir = fileURLToPath(new URL("..", import.meta.url));
-const weft = fileURLToPath(new URL("../bin/weft.mjs", import.meta.url));
+const weft = fileURLToPath(new URL("../dist/bin.js", import.meta.url));
 
 const PASSWORD = "p@ss/w:rd#1%";
 /** Every form the password could be printed in. */

@@ -45,6 +45,30 @@ export interface TaskOptions {
   readonly timeoutMs?: number;
   /** Retry policy fields; unset fields come from the worker's and Weft's defaults. */
   readonly retry?: Partial<RetryPolicy>;
+  /**
+   * Holds the node for this many ms after it becomes ready (its dependencies
+   * succeeded, or the run started for a root), server-side in its queue's
+   * delayed set (Celery's `countdown`, BullMQ's `delay`, applied per node). A
+   * finite number ≥ 0. See docs/schedules.md, "Delayed and expiring work".
+   */
+  readonly delayMs?: number;
+  /**
+   * The node does not start before this time, epoch ms (Celery's `eta`): a
+   * finite number ≥ 0. With `delayMs` too, the later of the two holds.
+   */
+  readonly notBefore?: number;
+  /**
+   * The node must start within this many ms of becoming ready, or it ends
+   * `expired` (Celery's `expires` in seconds, Temporal's schedule-to-start
+   * timeout). A finite number ≥ 1. Counted from when it became ready, not
+   * from the end of its `delayMs`.
+   */
+  readonly expiresInMs?: number;
+  /**
+   * The node must start before this time, epoch ms, or it ends `expired`: a
+   * finite number ≥ 1. With `expiresInMs` too, the earlier of the two holds.
+   */
+  readonly expiresAt?: number;
 }
 
 /** The longest delay a Node timer keeps, ms (2^31 − 1); a longer one fires at once. */
@@ -61,7 +85,8 @@ const QUEUE = /^[A-Za-z0-9_.:-]{1,128}$/;
  * `retry.backoff` `{ kind: "fixed", delayMs ≥ 0 }` or
  * `{ kind: "exponential", baseMs ≥ 0, factor ≥ 1, maxMs ≥ 0 }` (finite);
  * `retry.jitter` `none`, `full` or `equal`; `retry.unitMs` finite ≥ 1;
- * `retry.retryOn` / `retry.nonRetryable` arrays of error tags. Options are
+ * `retry.retryOn` / `retry.nonRetryable` arrays of error tags; `delayMs`
+ * and `notBefore` finite ≥ 0, `expiresInMs` and `expiresAt` finite ≥ 1. Options are
  * persisted with every node, so they must be plain data (no functions).
  *
  * @throws InvalidCanvas naming the task, the option, the value and the allowed range.
@@ -88,6 +113,15 @@ export const checkOptions = (task: string, options: TaskOptions): void => {
   )
     refuse("timeoutMs", o.timeoutMs, `a number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days)`);
   if (o.retry !== undefined) checkRetry("retry", o.retry, refuse);
+  for (const option of ["delayMs", "notBefore"] as const) {
+    const v = o[option];
+    if (v !== undefined && !(isNum(v) && v >= 0))
+      refuse(option, v, option === "delayMs" ? "a finite number of ms ≥ 0" : "an epoch ms ≥ 0");
+  }
+  if (o.expiresAt !== undefined && !(isNum(o.expiresAt) && o.expiresAt >= 1))
+    refuse("expiresAt", o.expiresAt, "an epoch ms ≥ 1");
+  if (o.expiresInMs !== undefined && !(isNum(o.expiresInMs) && o.expiresInMs >= 1))
+    refuse("expiresInMs", o.expiresInMs, "a finite number of ms ≥ 1");
 };
 
 /** Raises the error for `option` (its path, e.g. `retry.maxAttempts`) holding `value`, outside `allowed`. */

@@ -361,6 +361,21 @@ export const nextTick = (
 ): number | undefined => ticksAfter(schedule, after, Number.MAX_SAFE_INTEGER, 1)[0];
 
 /**
+ * When a schedule fires next, seen at `now` (epoch ms): its first tick
+ * after the last one decided (or after it was created), no earlier than
+ * its catch-up window allows, plus that tick's jitter. `undefined` while
+ * paused or when its cron expression never fires again. What
+ * `weft schedules list` and the dashboard show.
+ */
+export const nextFireAt = (record: ScheduleRecord, now: number): number | undefined => {
+  const s = record.schedule;
+  if (s.paused) return undefined;
+  const after = Math.max(record.state.lastTick ?? record.createdAt, now - s.catchupWindowMs);
+  const next = nextTick(s, after);
+  return next === undefined ? undefined : next + jitterOf(s.id, next, s.jitterMs);
+};
+
+/**
  * The jitter of a tick, 0..`jitterMs` ms: FNV-1a of `<id>:<tick>`, so every
  * beat delays a tick by the same amount.
  */

@@ -4,12 +4,12 @@ import {
   type Canvas,
   chain,
   chord,
-  compile,
   group,
   InvalidCanvas,
   InvalidInput,
   task,
 } from "../src/index.ts";
+import { compile } from "../src/store/index.ts";
 
 const Counts = Schema.Struct({ spam: Schema.Int, ham: Schema.Int });
 const count = task({

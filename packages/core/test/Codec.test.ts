@@ -1,16 +1,15 @@
 import { fc, test } from "@fast-check/vitest";
 import { Packr } from "msgpackr";
 import { describe, expect, it } from "vitest";
+import { CorruptRecord, InvalidOutput } from "../src/index.ts";
 import {
-  CorruptRecord,
   decode,
   decodeSequence,
   encode,
-  InvalidOutput,
   MAX_VALUE_DEPTH,
   toErrorInfo,
   valueProblem,
-} from "../src/index.ts";
+} from "../src/store/index.ts";
 
 const bytes = (hex: string) => Buffer.from(hex, "hex");
 

@@ -4,14 +4,12 @@ import {
   type Canvas,
   chain,
   chord,
-  compile,
   group,
   InvalidCanvas,
   InvalidInput,
-  MAX_CANVAS_DEPTH,
-  MAX_VALUE_DEPTH,
   task,
 } from "../src/index.ts";
+import { compile, MAX_CANVAS_DEPTH, MAX_VALUE_DEPTH } from "../src/store/index.ts";
 
 /** What `fn` threw (fails the test when it returns). */
 const thrown = (fn: () => unknown): unknown => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { deferred } from "../src/index.ts";
+import { deferred } from "../src/store/index.ts";
 
 describe("deferred", () => {
   it("settles its promise from outside, once: later calls change nothing", async () => {

@@ -15,7 +15,6 @@ import {
   LockLost,
   LockTimeout,
   MissingResult,
-  missingResultInfo,
   NonRetryableError,
   ResultTimeout,
   ResultUndecodable,
@@ -24,12 +23,11 @@ import {
   RunNotFound,
   StoreUnavailable,
   SubmitInterrupted,
-  shapeValue,
   TaskFailure,
   Timeout,
-  toErrorInfo,
   WorkerStopping,
 } from "../src/index.ts";
+import { missingResultInfo, shapeValue, toErrorInfo } from "../src/store/index.ts";
 
 describe("the error catalogue", () => {
   it("names each tag by itself: every key is its own value, and no value repeats", () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { canonical } from "../src/Fingerprint.ts";
-import { chain, compile, fingerprint, group, Schema, task } from "../src/index.ts";
+import { chain, group, Schema, task } from "../src/index.ts";
+import { compile, fingerprint } from "../src/store/index.ts";
 
 const add = task({
   name: "add",

@@ -6,9 +6,8 @@ import {
   delay,
   NonRetryableError,
   type RetryPolicy,
-  shouldRetry,
-  toErrorInfo,
 } from "../src/index.ts";
+import { shouldRetry, toErrorInfo } from "../src/store/index.ts";
 
 const unit = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true });
 

@@ -1,13 +1,7 @@
 import { Schema } from "effect";
 import { describe, expect, it } from "vitest";
-import {
-  compile,
-  decodeWith,
-  encodeWith,
-  InvalidCanvas,
-  type TaskOptions,
-  task,
-} from "../src/index.ts";
+import { InvalidCanvas, type TaskOptions, task } from "../src/index.ts";
+import { compile, decodeWith, encodeWith } from "../src/store/index.ts";
 
 /** Declares a task with options an untyped caller may pass. */
 const decl = (options: object) =>

@@ -13,21 +13,23 @@ import { z } from "zod";
 import {
   type Canvas,
   chain,
-  compile,
-  decodeWith,
-  encodeWith,
   group,
   type HandlerFn,
   type InputOf,
   InvalidCanvas,
   InvalidInput,
-  isStandardSchema,
   type OutputOf,
-  objectFields,
   type Signature,
   task,
-  validateStandard,
 } from "../src/index.ts";
+import {
+  compile,
+  decodeWith,
+  encodeWith,
+  isStandardSchema,
+  objectFields,
+  validateStandard,
+} from "../src/store/index.ts";
 
 const signup = task({
   name: "signup",

@@ -1,5 +1,6 @@
 import { test } from "@fast-check/vitest";
-import { compile, encode, Schema, task } from "@weft/core";
+import { Schema, task } from "@weft/core";
+import { compile, encode } from "@weft/core/store";
 import { arbCanvas } from "@weft/testing";
 import { describe, expect, it } from "vitest";
 import {

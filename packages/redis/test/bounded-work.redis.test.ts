@@ -5,17 +5,8 @@
  * resumed by any worker's maintenance, and a submission that died before its
  * commit is discarded.
  */
-import {
-  chain,
-  compile,
-  createClient,
-  encode,
-  group,
-  handle,
-  Schema,
-  startWorker,
-  task,
-} from "@weft/core";
+import { chain, createClient, group, handle, Schema, startWorker, task } from "@weft/core";
+import { compile, encode } from "@weft/core/store";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { Redis } from "ioredis";
 import { pino } from "pino";

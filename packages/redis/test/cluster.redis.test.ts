@@ -12,13 +12,9 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import {
-  type Claim,
-  type CompleteOptions,
   chain,
   chord,
   createClient,
-  deferred,
-  encode,
   handle,
   Schema,
   type Store,
@@ -26,6 +22,7 @@ import {
   startWorker,
   task,
 } from "@weft/core";
+import { type Claim, type CompleteOptions, deferred, encode } from "@weft/core/store";
 import { type RedisCluster, startRedisCluster } from "@weft/testing";
 import { storeConformance, type Tamper } from "@weft/testing/conformance";
 import { Cluster, Redis } from "ioredis";
@@ -315,7 +312,12 @@ describe("redis cluster: faults", () => {
     const run = await client.submit(chain(slow.si(41), inc.s()));
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", join(import.meta.dirname, "fixtures/hanging-worker.ts")],
+      [
+        "--conditions=@weft/source",
+        "--import",
+        "tsx",
+        join(import.meta.dirname, "fixtures/hanging-worker.ts"),
+      ],
       {
         env: { ...process.env, REDIS_URL: cluster.url, WEFT_PREFIX: prefix },
         stdio: ["ignore", "pipe", "inherit"],

@@ -25,7 +25,12 @@ it("re-delivers the node of a worker killed with SIGKILL mid-node; the run compl
 
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", join(import.meta.dirname, "fixtures/hanging-worker.ts")],
+    [
+      "--conditions=@weft/source",
+      "--import",
+      "tsx",
+      join(import.meta.dirname, "fixtures/hanging-worker.ts"),
+    ],
     {
       env: { ...process.env, REDIS_URL: server.url, WEFT_PREFIX: prefix },
       stdio: ["ignore", "pipe", "inherit"],

@@ -6,13 +6,8 @@
  * first reply lost on the dead connection).
  */
 import {
-  type Claim,
   chain,
-  compile,
   createClient,
-  decode,
-  encode,
-  fingerprint,
   group,
   handle,
   RunFailed,
@@ -21,6 +16,7 @@ import {
   startWorker,
   task,
 } from "@weft/core";
+import { type Claim, compile, decode, encode, fingerprint } from "@weft/core/store";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { Redis } from "ioredis";
 import { pino } from "pino";
@@ -79,7 +75,7 @@ const startAgain = async (
 ) => {
   const k = shardKeys(prefix, 0);
   const keys = { ...runScriptKeys(k, runId), leases: k.queue("default").leases };
-  const args = { runId, node: 0, token, worker: "w", now, queue: "default" };
+  const args = { runId, node: 0, token, worker: "w", now, queue: "default", eventsMax: 10_000 };
   const start = SCRIPTS.start;
   return start.reply(
     await sendScript(store.redis, "start", start.keyList(keys), start.argList(args)),

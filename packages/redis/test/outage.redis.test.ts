@@ -9,18 +9,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  type Claim,
-  compile,
   createClient,
-  deferred,
   handle,
-  type LeaseState,
   Schema,
   type Settled,
   StoreUnavailable,
   startWorker,
   task,
 } from "@weft/core";
+import { type Claim, compile, deferred, type LeaseState } from "@weft/core/store";
 import { startRedisServer } from "@weft/testing";
 import { Redis } from "ioredis";
 import { pino } from "pino";

@@ -1,4 +1,5 @@
-import { compile, group, Schema, SubmitInterrupted, task } from "@weft/core";
+import { group, Schema, SubmitInterrupted, task } from "@weft/core";
+import { compile } from "@weft/core/store";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";

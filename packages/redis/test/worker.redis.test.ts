@@ -4,17 +4,8 @@
  * own sorted set, cancellation signals across processes, and at most one
  * blocking read per idle worker.
  */
-import {
-  chain,
-  compile,
-  createClient,
-  deferred,
-  group,
-  handle,
-  Schema,
-  startWorker,
-  task,
-} from "@weft/core";
+import { chain, createClient, group, handle, Schema, startWorker, task } from "@weft/core";
+import { compile, deferred } from "@weft/core/store";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { Redis } from "ioredis";
 import { pino } from "pino";

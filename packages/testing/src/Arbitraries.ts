@@ -2,7 +2,8 @@
  * fast-check arbitraries: random canvases (nested chains, groups, settled
  * groups and chords) and random fault plans for the store driver.
  */
-import { type Canvas, type CanvasNode, type RetryPolicy, Schema, task } from "@weft/core";
+import { type Canvas, type RetryPolicy, Schema, task } from "@weft/core";
+import type { CanvasNode } from "@weft/core/store";
 import fc from "fast-check";
 import type { DrivePlan, ReportFault } from "./Drive.ts";
 import type { DeliveryFault } from "./FaultyStore.ts";

@@ -7,7 +7,8 @@
  * idempotent submission, submission by task name and reattaching by id,
  * the worker runtime on the store (heartbeats,
  * parking of unknown tasks, cancellation signals, wake-ups, the worker
- * registry, re-sent claims), and a model-based property: any random canvas
+ * registry, re-sent claims), delayed and expiring work (see
+ * `TimingConformance`), and a model-based property: any random canvas
  * under any random fault plan ends in the same state on this store as on
  * the in-memory model.
  */
@@ -16,23 +17,16 @@ import {
   attemptHistory,
   type BoundHandler,
   type Canvas,
-  type Claim,
   chain,
   chord,
-  compile,
   createClient,
   DuplicateRun,
-  decode,
-  deferred,
-  encode,
-  fingerprint,
   group,
   handle,
   IdempotencyConflict,
   InvalidCanvas,
   InvalidInput,
   InvalidProgress,
-  MAX_PROGRESS_MESSAGE,
   NonRetryableError,
   type Progress,
   ResultTimeout,
@@ -41,19 +35,31 @@ import {
   RunNotFound,
   Schema,
   type Store,
-  type StoreSignal,
-  type Submission,
   type SubmitByNameOptions,
   startWorker,
   task,
-  type WorkerInfo,
 } from "@weft/core";
+import {
+  type Claim,
+  compile,
+  decode,
+  deferred,
+  encode,
+  fingerprint,
+  MAX_PROGRESS_MESSAGE,
+  type StoreSignal,
+  type Submission,
+  type WorkerInfo,
+} from "@weft/core/store";
 import { pino } from "pino";
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import { anyTask, arbCanvas, arbDrivePlan } from "./Arbitraries.ts";
 import { drive, normalize } from "./Drive.ts";
+import { eventsConformance } from "./EventsConformance.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
+import { listingConformance } from "./ListingConformance.ts";
 import { MemoryStore } from "./MemoryStore.ts";
+import { timingConformance } from "./TimingConformance.ts";
 
 export { type LimitStoreFactory, limitConformance } from "./LimitConformance.ts";
 export { type BeatStoreFactory, scheduleConformance } from "./ScheduleConformance.ts";
@@ -201,6 +207,8 @@ export const storeConformance = (
       await worker.stop();
     }
   };
+
+  timingConformance(name, fresh);
 
   describe(`${name}: canvases`, () => {
     it("runs a chain, each step receiving the previous output", async () => {
@@ -1718,6 +1726,9 @@ export const storeConformance = (
       expect(record).toMatchObject({ status: "failed", finishedAt: 3, ended: 2 });
     });
   });
+
+  eventsConformance(name, fresh);
+  listingConformance(name, fresh);
 
   const tamper = opts.tamper;
   if (tamper) {

@@ -8,18 +8,16 @@
  * change nothing and give the same answer), cancel the run, and corrupt a
  * node's stored record through a store-specific hook.
  */
+import { ErrorTag, type RunSnapshot, type Store } from "@weft/core";
 import {
   type Claim,
   compile,
   type Dag,
   decode,
-  ErrorTag,
   encode,
   fingerprint,
   type ReportResult,
-  type RunSnapshot,
-  type Store,
-} from "@weft/core";
+} from "@weft/core/store";
 import { Data } from "effect";
 
 /**

@@ -5,31 +5,33 @@
  * is recorded twice, and a second report under the same lease (a duplicate
  * delivery) is answered as a replay of the first and changes nothing.
  */
+import type { ErrorInfo, Progress, RunRecord, RunSnapshot, Store } from "@weft/core";
 import type {
   Claim,
   ClaimRequest,
   CompleteOptions,
-  ErrorInfo,
+  EventBatch,
   FailOptions,
   LeaseState,
+  ListRunsOptions,
+  LockInfo,
   LockRelease,
   LockRenewal,
   LockRequest,
   MaintainReport,
   Memo,
   MemoRequest,
-  Progress,
+  QueueStats,
+  ReadEventsOptions,
   ReportResult,
-  RunRecord,
-  RunSnapshot,
-  Store,
+  RunListing,
   StoreSignal,
   Submission,
   SubmitResult,
   WaitForRunOptions,
   WorkerInfo,
   WorkerPresence,
-} from "@weft/core";
+} from "@weft/core/store";
 
 /**
  * What happens to one delivery of a node:
@@ -201,8 +203,16 @@ export class FaultyStore implements Store {
     return this.inner.getResult(runId, nodeId);
   }
 
-  listRuns(opts: { limit: number }) {
+  listRuns(opts: ListRunsOptions): Promise<ReadonlyArray<RunListing>> {
     return this.inner.listRuns(opts);
+  }
+
+  queueStats(queues: ReadonlyArray<string>): Promise<ReadonlyArray<QueueStats>> {
+    return this.inner.queueStats(queues);
+  }
+
+  listLocks(): Promise<ReadonlyArray<LockInfo>> {
+    return this.inner.listLocks();
   }
 
   waitForRun(
@@ -215,6 +225,10 @@ export class FaultyStore implements Store {
 
   waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
     return this.inner.waitForWork(queues, timeoutMs);
+  }
+
+  readEvents(opts: ReadEventsOptions): Promise<EventBatch> {
+    return this.inner.readEvents(opts);
   }
 
   close(): Promise<void> {

@@ -10,17 +10,13 @@ import {
   type AnyTask,
   type BoundHandler,
   type Canvas,
-  compile,
-  decode,
-  type EffectCodec,
   type HandlerFn,
   handle,
   type InputOf,
   InvalidCanvas,
-  isStandardSchema,
   liveClock,
-  runAttempt,
 } from "@weft/core";
+import { compile, decode, type EffectCodec, isStandardSchema, runAttempt } from "@weft/core/store";
 import { Arbitrary, Effect } from "effect";
 import fc from "fast-check";
 import { pino } from "pino";

@@ -7,7 +7,6 @@
  */
 import { fc, test } from "@fast-check/vitest";
 import {
-  type Claim,
   chain,
   createClient,
   handle,
@@ -18,6 +17,7 @@ import {
   startWorker,
   task,
 } from "@weft/core";
+import type { Claim } from "@weft/core/store";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";

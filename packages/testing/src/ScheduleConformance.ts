@@ -14,19 +14,15 @@ import {
   chain,
   createClient,
   InvalidSchedule,
-  jitterOf,
   type RunRecord,
   type ScheduleInput,
   Schema,
-  scanSchedule,
-  scanSchedules,
   startBeat,
   task,
-  tickKey,
-  ticksAfter,
   triggerSchedule,
   upsertSchedule,
 } from "@weft/core";
+import { jitterOf, scanSchedule, scanSchedules, tickKey, ticksAfter } from "@weft/core/store";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";

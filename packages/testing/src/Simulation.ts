@@ -18,18 +18,17 @@ import {
   type AnyTask,
   type BoundHandler,
   type Canvas,
-  compile,
   createClient,
   ErrorTag,
   NonRetryableError,
   type RetryPolicy,
   type RunSnapshot,
-  type RunState,
   startWorker,
   type TaskContext,
   type TaskRef,
   TERMINAL_NODE_STATES,
 } from "@weft/core";
+import { compile, type RunState } from "@weft/core/store";
 import { Data } from "effect";
 import { pino } from "pino";
 import { type DeliveryFault, FaultyStore } from "./FaultyStore.ts";

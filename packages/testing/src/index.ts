@@ -1,6 +1,11 @@
 /**
  * @weft/testing — the in-memory store, the conformance suite every store
  * must pass, and helpers for testing handlers.
+ *
+ * One entry point, plus `@weft/testing/conformance` (the suite, which needs
+ * vitest and @fast-check/vitest, optional peer dependencies, so it stays out
+ * of this entry point). A module under `src/internal/` is never exported
+ * (docs/packaging.md).
  */
 
 export * from "./Arbitraries.ts";

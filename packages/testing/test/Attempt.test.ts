@@ -1,18 +1,5 @@
-import {
-  type AttemptEnv,
-  type Canvas,
-  type Claim,
-  chain,
-  compile,
-  decode,
-  encode,
-  handle,
-  liveClock,
-  runAttempt,
-  Schema,
-  task,
-  WorkerStopping,
-} from "@weft/core";
+import { type Canvas, chain, handle, liveClock, Schema, task, WorkerStopping } from "@weft/core";
+import { type AttemptEnv, type Claim, compile, decode, encode, runAttempt } from "@weft/core/store";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryStore } from "../src/index.ts";

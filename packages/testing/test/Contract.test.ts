@@ -7,18 +7,8 @@
  * it.
  */
 import { test } from "@fast-check/vitest";
-import {
-  type CanvasNode,
-  compile,
-  delay,
-  handle,
-  policyOf,
-  type RetryPolicy,
-  Schema,
-  type Settled,
-  shapeValue,
-  task,
-} from "@weft/core";
+import { delay, handle, type RetryPolicy, Schema, type Settled, task } from "@weft/core";
+import { type CanvasNode, compile, policyOf, shapeValue } from "@weft/core/store";
 import fc from "fast-check";
 import { describe, expect } from "vitest";
 import { arbCanvas, arbFaultPlan, arbRetryPolicy, simulate } from "../src/index.ts";

@@ -1,4 +1,5 @@
-import { chain, decodeWith, handle, RunFailed, Schema, task } from "@weft/core";
+import { chain, handle, RunFailed, Schema, task } from "@weft/core";
+import { decodeWith } from "@weft/core/store";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {

@@ -6,16 +6,8 @@
  * fails with InvalidInput naming the path, and outputs are stored as the
  * handler returned them.
  */
-import {
-  chain,
-  createClient,
-  decode,
-  handle,
-  InvalidInput,
-  Schema,
-  startWorker,
-  task,
-} from "@weft/core";
+import { chain, createClient, handle, InvalidInput, Schema, startWorker, task } from "@weft/core";
+import { decode } from "@weft/core/store";
 import { pino } from "pino";
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import { z } from "zod";

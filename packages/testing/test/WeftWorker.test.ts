@@ -8,7 +8,6 @@ import { describe, expect, expectTypeOf, it } from "@effect/vitest";
 import {
   type Clock,
   createClient,
-  deferred,
   handle,
   handleEffect,
   type InvalidWorkerOptions,
@@ -19,6 +18,7 @@ import {
   WeftStore,
   WeftWorker,
 } from "@weft/core";
+import { deferred } from "@weft/core/store";
 import { Context, Effect, Exit, Fiber, Layer, Scope } from "effect";
 import { pino } from "pino";
 import { MemoryStore } from "../src/index.ts";

@@ -4,15 +4,8 @@
  * attaches `command: { name, args }`, and a handshake's args hold the
  * password) is logged with the command's name only.
  */
-import {
-  createClient,
-  deferred,
-  handle,
-  Schema,
-  StoreUnavailable,
-  startWorker,
-  task,
-} from "@weft/core";
+import { createClient, handle, Schema, StoreUnavailable, startWorker, task } from "@weft/core";
+import { deferred } from "@weft/core/store";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { MemoryStore, virtualClock } from "../src/index.ts";

@@ -1,6 +1,5 @@
 import {
   createClient,
-  deferred,
   group,
   handle,
   InvalidWorkerOptions,
@@ -12,6 +11,7 @@ import {
   TaskFailure,
   task,
 } from "@weft/core";
+import { deferred } from "@weft/core/store";
 import { Effect } from "effect";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";

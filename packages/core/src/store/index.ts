@@ -1,0 +1,133 @@
+/**
+ * @weft/core/store — what a store implementer (and a test kit or a tool that
+ * works below the client) uses: the Store contract and its request and reply
+ * shapes, the run state machine as pure functions over a run's data (the
+ * in-memory store runs it directly; the Redis store's Lua is held to it by the
+ * conformance suite), the value codec, the DAG compiler, the fingerprint that
+ * tells two submissions apart, the retry decision and one attempt of a node.
+ *
+ * The split rule is in `src/index.ts` and docs/packaging.md: names an application
+ * writes are exported from `@weft/core`; names only a store, a kit or a tool
+ * needs are exported here, once. An implementer imports both.
+ */
+
+export { inputOf, shapeValue } from "../Args.ts";
+export { type AttemptEnv, type AttemptResult, runAttempt } from "../Attempt.ts";
+export {
+  MAX_TICKS_PER_SCAN,
+  type ScanReport,
+  scanSchedule,
+  scanSchedules,
+  submitTick,
+} from "../Beat.ts";
+export {
+  type Bind,
+  type CanvasNode,
+  checkOptions,
+  checkRetryDefaults,
+  signature,
+} from "../Canvas.ts";
+export { runTiming } from "../Client.ts";
+export {
+  decode,
+  decodeSequence,
+  encode,
+  MAX_VALUE_DEPTH,
+  type ValueCheck,
+  valueProblem,
+} from "../Codec.ts";
+export {
+  compile,
+  type Dag,
+  type DagNode,
+  flatten,
+  MAX_CANVAS_DEPTH,
+  MAX_NODES,
+  type Shape,
+} from "../Dag.ts";
+export { type Deferred, deferred } from "../Deferred.ts";
+export {
+  corruptRecordInfo,
+  corruptRecordMessage,
+  expiredInfo,
+  fatal,
+  missingResultInfo,
+  toErrorInfo,
+} from "../Errors.ts";
+export { followEvents, watchRun } from "../EventStream.ts";
+export type { EventBatch, ReadEventsOptions } from "../Events.ts";
+export { canonical, fingerprint } from "../Fingerprint.ts";
+export { acquireLock, type LockAcquisition } from "../Locks.ts";
+export {
+  CANCELLED_COMPLETION,
+  type Completion,
+  cancelRun,
+  checkProgress,
+  commitRun,
+  completeNode,
+  corruptNode,
+  createRun,
+  type EventDraft,
+  expireNode,
+  failNode,
+  MAX_PROGRESS_MESSAGE,
+  parkNode,
+  type RunState,
+  type RunTiming,
+  readNode,
+  readyTimes,
+  releaseNode,
+  type StartResult,
+  startNode,
+} from "../Machine.ts";
+export { maxStallsOf, policyOf } from "../Policy.ts";
+export { shouldRetry } from "../Retry.ts";
+export {
+  checkSchedule,
+  isScheduleStore,
+  jitterOf,
+  type ScheduleStore,
+  type StoredDag,
+  tickKey,
+  ticksAfter,
+  tickTags,
+} from "../Schedule.ts";
+export {
+  type Claim,
+  type ClaimRequest,
+  type CompleteOptions,
+  type DepResult,
+  type FailOptions,
+  type LeaseState,
+  type ListRunsOptions,
+  type LockInfo,
+  type LockRelease,
+  type LockRenewal,
+  type LockRequest,
+  limitedQueues,
+  type MaintainReport,
+  type Memo,
+  type MemoRequest,
+  type QueueStats,
+  type ReportResult,
+  type RunListing,
+  type Store,
+  type StoreSignal,
+  type Submission,
+  type SubmitResult,
+  type WaitForRunOptions,
+  type WorkerInfo,
+  type WorkerPresence,
+} from "../Store.ts";
+export { checkTaskName, decodeWith, encodeWith } from "../Task.ts";
+export {
+  type Checked,
+  type EffectCodec,
+  type EncodedOf,
+  isStandardSchema,
+  isTaskSchema,
+  objectFields,
+  type TypeOf,
+  validateStandard,
+  vendorOf,
+} from "../TaskSchema.ts";
