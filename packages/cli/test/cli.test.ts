@@ -277,7 +277,9 @@ describe("worker", () => {
   it("offers every overlap policy in schedules add (listed without loading @weft/core)", async () => {
     const help = await cli(["schedules", "add", "--help"]);
     expect(help.code).toBe(0);
-    const choices = /choices: ([^)]*?)(?:, default: [^)]*)?\)/.exec(help.stdout.replace(/\s+/g, " "))?.[1];
+    const choices = /choices: ([^)]*?)(?:, default: [^)]*)?\)/.exec(
+      help.stdout.replace(/\s+/g, " "),
+    )?.[1];
     expect(choices?.split(", ").map((c) => JSON.parse(c))).toEqual([...OVERLAP_POLICIES]);
   });
 
