@@ -58,9 +58,36 @@ export interface DagNode {
   readonly options: TaskOptions;
   /**
    * Where the node sits in the canvas, outermost first: `chain:1`,
-   * `group:0`, `header:3`, `body`. Lets tools redraw the canvas as a tree.
+   * `group:0`, `header:3`, `body`, `onSuccess`, `onError:<failing node>`.
+   * Lets tools redraw the canvas as a tree.
    */
   readonly path: ReadonlyArray<string>;
+  /**
+   * Set on every node of a callback canvas (`.onSuccess` / `.onError`): the
+   * node also runs after its run has failed (not after it was cancelled),
+   * and it is tolerant (its failure never fails the run).
+   */
+  readonly callback?: "success" | "error";
+  /**
+   * Error callbacks that wait on this node: each becomes ready when this
+   * node fails for good and is skipped when it ends any other way. Absent when none.
+   */
+  readonly errorDependents?: ReadonlyArray<number>;
+  /**
+   * On an error callback's entry node: the node whose failure it receives,
+   * and that node's argument rule, so the worker can rebuild its input from
+   * the results of its dependencies (which are this node's `deps` too).
+   */
+  readonly failure?: FailureSource;
+}
+
+/** The node an error callback reports on, and how its input was formed. */
+export interface FailureSource {
+  readonly node: number;
+  readonly task: string;
+  readonly bind: Bind;
+  readonly bound: unknown;
+  readonly arg: Shape | null;
 }
 
 /** A compiled canvas. */
@@ -91,6 +118,13 @@ export const MAX_CANVAS_DEPTH = 128;
 /**
  * Compiles a canvas.
  *
+ * Callbacks (`link` nodes, docs/concepts.md "Callbacks") compile into nodes
+ * of the same DAG marked with `callback`: a success callback's canvas takes
+ * the linked canvas's output as its upstream; an error callback's canvas is
+ * compiled once per task node of the linked canvas (callbacks excluded),
+ * its entry nodes depending on that node by an error edge and on its
+ * dependencies, so they can rebuild its input.
+ *
  * @throws InvalidCanvas on an empty chain or group, a cycle in the canvas
  *   object, a signature that needs an upstream value but has none, more
  *   than `maxNodes` nodes, a canvas nested deeper than
@@ -111,7 +145,16 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
     tolerant: boolean;
     options: TaskOptions;
     path: string[];
+    callback: "success" | "error" | undefined;
+    /** The node this one reports the failure of (an error callback's entry node). */
+    errorOf: number | undefined;
+    level: number;
   }> = [];
+  // the kind of callback canvas being walked, if any, and how many callback canvases enclose the walk
+  let callback: "success" | "error" | undefined;
+  let level = 0;
+  // links walked through: each nests a level the path does not show
+  let links = 0;
   const path = new Set<CanvasNode>();
   // every option is checked field by field, so valid task and signature options merge into
   // valid options: check each options object once (a wide group shares them)
@@ -124,12 +167,12 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
 
   const walk = (
     node: CanvasNode,
-    upstream: Shape | null,
+    upstream: Upstream | null,
     tolerant: boolean,
     at: string[],
   ): Shape => {
     if (path.has(node)) throw new InvalidCanvas({ reason: "the canvas contains a cycle" });
-    if (at.length > MAX_CANVAS_DEPTH) {
+    if (at.length + links > MAX_CANVAS_DEPTH) {
       throw new InvalidCanvas({
         reason: `canvas nested deeper than ${MAX_CANVAS_DEPTH} levels (at ${shortPath(at)}); build long chains as chain(a, b, c, ...) rather than nesting chain(chain(a, b), c)`,
       });
@@ -159,16 +202,40 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
               ? { retry: { ...node.task.options.retry, ...node.options.retry } }
               : {}),
           };
+          const bound = encodeBound(node.task, node.bind, node.bound);
+          if (upstream !== null && isFailure(upstream)) {
+            // an error callback's entry node: waits on the failing node's dependencies
+            // (to rebuild its input) and, by an error edge, on the failing node itself
+            const f = drafts[upstream.failure]!;
+            drafts.push({
+              task: node.task,
+              bind: node.bind,
+              bound,
+              arg: null,
+              upstream: f.upstream,
+              deps: [...f.deps, upstream.failure],
+              tolerant: true,
+              options,
+              path: at,
+              callback,
+              errorOf: upstream.failure,
+              level,
+            });
+            return drafts.length - 1;
+          }
           drafts.push({
             task: node.task,
             bind: node.bind,
-            bound: encodeBound(node.task, node.bind, node.bound),
+            bound,
             arg: node.bind.kind === "immutable" ? null : upstream,
             upstream,
             deps: upstream === null ? [] : flatten(upstream),
-            tolerant,
+            tolerant: tolerant || callback !== undefined,
             options,
             path: at,
+            callback,
+            errorOf: undefined,
+            level,
           });
           return drafts.length - 1;
         }
@@ -196,6 +263,33 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
           const value = node.header.settled ? { settled: header } : { list: header };
           return walk(node.body, value, tolerant, [...at, "body"]);
         }
+        case "link": {
+          links += 1;
+          try {
+            const first = drafts.length;
+            const out = walk(node.inner, upstream, tolerant, at);
+            const outer = callback;
+            callback = node.on;
+            level += 1;
+            try {
+              if (node.on === "success") walk(node.callback, out, tolerant, [...at, "onSuccess"]);
+              else {
+                const last = drafts.length;
+                for (let f = first; f < last; f++) {
+                  // callbacks inside the linked canvas are not reported on: only its own tasks
+                  if (drafts[f]!.level !== level - 1) continue;
+                  walk(node.callback, { failure: f }, tolerant, [...at, `onError:${f}`]);
+                }
+              }
+            } finally {
+              callback = outer;
+              level -= 1;
+            }
+            return out;
+          } finally {
+            links -= 1;
+          }
+        }
       }
     } finally {
       path.delete(node);
@@ -205,9 +299,13 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
   const output = walk(canvas.node, null, false, []);
   const dependents = drafts.map(() => [] as number[]);
   const settledDependents = drafts.map(() => [] as number[]);
+  const errorDependents = drafts.map(() => [] as number[]);
   drafts.forEach((d, id) => {
     const settledIds = new Set(d.upstream === null ? [] : settledLeaves(d.upstream, false));
-    for (const dep of d.deps) (settledIds.has(dep) ? settledDependents : dependents)[dep]!.push(id);
+    for (const dep of d.deps) {
+      if (dep === d.errorOf) errorDependents[dep]!.push(id);
+      else (settledIds.has(dep) ? settledDependents : dependents)[dep]!.push(id);
+    }
   });
   const nodes: DagNode[] = drafts.map((d, id) => ({
     id,
@@ -223,6 +321,9 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
     tolerant: d.tolerant,
     options: d.options,
     path: d.path,
+    ...(d.callback === undefined ? {} : { callback: d.callback }),
+    ...(errorDependents[id]!.length === 0 ? {} : { errorDependents: errorDependents[id]! }),
+    ...(d.errorOf === undefined ? {} : { failure: failureSource(drafts, d.errorOf) }),
   }));
   return {
     nodes,
@@ -230,6 +331,20 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
     queues: [...new Set(nodes.map((n) => n.queue))].sort(),
     tasks: drafts.map((d) => d.task),
   };
+};
+
+/** What a walk hands a node as its upstream: a shape, or the failure of a node (inside an error callback). */
+type Upstream = Shape | { readonly failure: number };
+
+const isFailure = (u: Upstream): u is { readonly failure: number } =>
+  typeof u === "object" && "failure" in u;
+
+const failureSource = (
+  drafts: ReadonlyArray<{ task: TaskRef; bind: Bind; bound: unknown; arg: Upstream | null }>,
+  node: number,
+): FailureSource => {
+  const f = drafts[node]!;
+  return { node, task: f.task.name, bind: f.bind, bound: f.bound, arg: f.arg as Shape | null };
 };
 
 /** The distinct node ids of a shape, in declaration order. */

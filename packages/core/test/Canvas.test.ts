@@ -2,6 +2,7 @@ import { Schema } from "effect";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import {
   type Canvas,
+  type Linkable,
   chain,
   chord,
   group,
@@ -31,7 +32,7 @@ describe("canvas types", () => {
       chord([count.si({ ids: [1] }), count.si({ ids: [2] })], merge.s()),
       scale.s({ by: 2 }),
     );
-    expectTypeOf(c).toEqualTypeOf<Canvas<unknown, number>>();
+    expectTypeOf(c).toEqualTypeOf<Linkable<unknown, number>>();
     const g = group(count.si({ ids: [1] }), scale.si({ by: 1, value: 2 }));
     expectTypeOf(g).toExtend<
       Canvas<unknown, [{ readonly spam: number; readonly ham: number }, number]>

@@ -12,6 +12,7 @@ import { describe, expect, expectTypeOf, it } from "vitest";
 import { z } from "zod";
 import {
   type Canvas,
+  type Linkable,
   chain,
   group,
   type HandlerFn,
@@ -78,7 +79,7 @@ describe("types inferred from a Standard Schema", () => {
       name: string;
     }>();
     expectTypeOf(chain(greet.si({ greeting: "hi", name: "ann" }), count.s())).toEqualTypeOf<
-      Canvas<unknown, number>
+      Linkable<unknown, number>
     >();
     expectTypeOf(group(count.si("a"), effectScale.si({ by: 2, value: 1 }))).toExtend<
       Canvas<unknown, [number, number]>

@@ -26,6 +26,7 @@ import {
   InvalidCanvas,
   InvalidInput,
   InvalidProgress,
+  NodeFailure,
   NonRetryableError,
   type Progress,
   ResultTimeout,
@@ -87,6 +88,9 @@ const tag = task({
   output: Schema.String,
 });
 const labels = task({ name: "labels", input: Schema.Unknown, output: Schema.Unknown });
+const reject = task({ name: "reject", input: Schema.Int, output: Schema.Int, retry: { maxAttempts: 1 } });
+/** An error callback: hands back the failure record it received. */
+const report = task({ name: "report", input: NodeFailure, output: Schema.Unknown });
 
 const handlers: ReadonlyArray<BoundHandler> = [
   handle(add, async ({ a, b }) => a + b),
@@ -97,6 +101,10 @@ const handlers: ReadonlyArray<BoundHandler> = [
   }),
   handle(tag, async ({ label, n }) => `${label}${n}`),
   handle(labels, async (x) => x),
+  handle(reject, async (n) => {
+    throw new NonRetryableError(`rejected ${n}`);
+  }),
+  handle(report, async (f) => f),
 ];
 
 const silent = pino({ level: "silent" });
@@ -256,6 +264,133 @@ export const storeConformance = (
           { ok: true, value: 2 },
           { ok: false, error: { tag: "NonRetryableError", message: "bad member" } },
         ]);
+      });
+    });
+  });
+
+  describe(`${name}: callbacks`, () => {
+    /** The decoded result of each node of a run that succeeded, by node id. */
+    const results = async (store: Store, runId: string) => {
+      const snap = (await store.getRun(runId))!;
+      const out = new Map<number, unknown>();
+      for (const n of snap.nodes) {
+        if (n.state !== "succeeded") continue;
+        out.set(n.id, decode((await store.getResult(runId, n.id))!));
+      }
+      return { snap, out };
+    };
+
+    it("runs a success callback with the canvas's output; the run's output stays the canvas's", async () => {
+      await withWorker(async (client, store) => {
+        const run = await client.submit(
+          chain(add.si({ a: 1, b: 2 }), inc.s()).onSuccess(tag.s({ label: "done=" })),
+        );
+        expect(await run.result({ timeout: 20_000, waitForQuiet: true })).toBe(4);
+        const { snap, out } = await results(store, run.runId);
+        expect(snap.nodes.map((n) => [n.spec.task, n.state, n.spec.callback])).toEqual([
+          ["add", "succeeded", undefined],
+          ["inc", "succeeded", undefined],
+          ["tag", "succeeded", "success"],
+        ]);
+        expect(snap.nodes[2]!.spec.path).toEqual(["onSuccess"]);
+        expect(out.get(2)).toBe("done=4");
+      });
+    });
+
+    it("runs an error callback once, for the node that failed, with its failure record; the others are skipped", async () => {
+      await withWorker(async (client, store) => {
+        const run = await client.submit(
+          chain(add.si({ a: 1, b: 2 }), inc.s(), reject.s(), inc.s()).onError(report.s()),
+        );
+        const err = await run.result({ timeout: 20_000, waitForQuiet: true }).catch((e) => e);
+        expect(err).toBeInstanceOf(RunFailed);
+        // the run's error is the original failure, not anything a callback did
+        expect((err as RunFailed).error?.message).toBe("rejected 4");
+        const { snap, out } = await results(store, run.runId);
+        const callbacks = snap.nodes.filter((n) => n.spec.callback === "error");
+        expect(callbacks.map((n) => [n.spec.failure?.node, n.state])).toEqual([
+          [0, "skipped"],
+          [1, "skipped"],
+          [2, "succeeded"],
+          [3, "skipped"],
+        ]);
+        const fired = callbacks.find((n) => n.state === "succeeded")!;
+        expect(fired.spec.path).toEqual(["onError:2"]);
+        expect(out.get(fired.id)).toMatchObject({
+          runId: run.runId,
+          nodeId: 2,
+          task: "reject",
+          input: 4,
+          error: { tag: "NonRetryableError", message: "rejected 4", retryable: false },
+        });
+        expect(snap.run).toMatchObject({ status: "failed", failedNode: 2 });
+      });
+    });
+
+    it("runs an error callback after the run has failed elsewhere; a failing callback keeps the original error", async () => {
+      await withWorker(async (client, store) => {
+        // the first failure fails the run; the second member's callback still runs, and the
+        // success callback of the succeeding member still runs
+        const run = await client.submit(
+          group(
+            boom.si("first").onError(boom.si("callback fails")),
+            chain(add.si({ a: 1, b: 1 }), reject.s()).onError(report.s()),
+            add.si({ a: 5, b: 5 }).onSuccess(inc.s()),
+          ),
+        );
+        const err = await run.result({ timeout: 20_000, waitForQuiet: true }).catch((e) => e);
+        expect(err).toBeInstanceOf(RunFailed);
+        const { snap, out } = await results(store, run.runId);
+        expect(snap.run.status).toBe("failed");
+        // whichever member failed first failed the run; never the failing callback
+        expect(["first", "rejected 2"]).toContain(snap.run.error?.message);
+        expect([0, 3]).toContain(snap.run.failedNode);
+        const byPath = (p: string) => snap.nodes.find((n) => n.spec.path.join("/") === p)!;
+        expect(byPath("group:0/onError:0")).toMatchObject({ state: "failed" });
+        expect(out.get(byPath("group:1/onError:3").id)).toMatchObject({
+          nodeId: 3,
+          task: "reject",
+          input: 2,
+        });
+        expect(byPath("group:1/onError:2").state).toBe("skipped");
+        expect(out.get(byPath("group:2/onSuccess").id)).toBe(11);
+        expect(snap.nodes.every((n) => n.finishedAt !== undefined)).toBe(true);
+      });
+    });
+
+    it("does not run callbacks of a cancelled run", async () => {
+      const store = await fresh();
+      const sub = await store.submit(
+        submission("cb-cancel", chain(add.si({ a: 1, b: 1 }), inc.s()).onError(report.s()).onSuccess(labels.s())),
+      );
+      const claims = await store.claim(lease(1));
+      expect(claims.map((c) => c.nodeId)).toEqual([0]);
+      await store.cancel(sub.runId, { now: 2 });
+      await store.fail(claims[0]!, planned, { now: 3, retryAt: null });
+      const snap = (await store.getRun(sub.runId))!;
+      expect(snap.nodes.map((n) => n.state)).toEqual([
+        "cancelled",
+        "cancelled",
+        "cancelled",
+        "cancelled",
+        "cancelled",
+      ]);
+      expect(await store.claim(lease(4))).toEqual([]);
+    });
+
+    it("an immutable error callback ignores the failure; a callback canvas may be a chain", async () => {
+      await withWorker(async (client, store) => {
+        const run = await client.submit(
+          boom.si("x").onError(chain(add.si({ a: 40, b: 2 }), inc.s())),
+        );
+        await run.result({ timeout: 20_000, waitForQuiet: true }).catch(() => undefined);
+        const { snap, out } = await results(store, run.runId);
+        expect(snap.nodes.map((n) => [n.spec.task, n.state, n.spec.callback])).toEqual([
+          ["boom", "failed", undefined],
+          ["add", "succeeded", "error"],
+          ["inc", "succeeded", "error"],
+        ]);
+        expect(out.get(2)).toBe(43);
       });
     });
   });
