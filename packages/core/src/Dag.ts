@@ -122,8 +122,11 @@ export const MAX_CANVAS_DEPTH = 128;
  * of the same DAG marked with `callback`: a success callback's canvas takes
  * the linked canvas's output as its upstream; an error callback's canvas is
  * compiled once per task node of the linked canvas (callbacks excluded),
- * its entry nodes depending on that node by an error edge and on its
- * dependencies, so they can rebuild its input.
+ * its entry nodes receiving that node's failure and depending on its
+ * dependencies too, so they can rebuild its input. Every node of a callback
+ * canvas waits on its event (the output nodes of the linked canvas, or by an
+ * error edge the failing node), so that all of it is skipped when the event
+ * cannot happen.
  *
  * @throws InvalidCanvas on an empty chain or group, a cycle in the canvas
  *   object, a signature that needs an upstream value but has none, more
@@ -135,24 +138,12 @@ export const MAX_CANVAS_DEPTH = 128;
  *   a cycle, or nests deeper than {@link MAX_VALUE_DEPTH} levels.
  */
 export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NODES): Dag => {
-  const drafts: Array<{
-    task: TaskRef;
-    bind: Bind;
-    bound: unknown;
-    arg: Shape | null;
-    upstream: Shape | null;
-    deps: number[];
-    tolerant: boolean;
-    options: TaskOptions;
-    path: string[];
-    callback: "success" | "error" | undefined;
-    /** The node this one reports the failure of (an error callback's entry node). */
-    errorOf: number | undefined;
-    level: number;
-  }> = [];
+  const drafts: Draft[] = [];
   // the kind of callback canvas being walked, if any, and how many callback canvases enclose the walk
   let callback: "success" | "error" | undefined;
   let level = 0;
+  // what the callback canvas being walked waits on: the linked canvas's output, or a node's failure
+  let gate: Shape | { readonly failure: number } | undefined;
   // links walked through: each nests a level the path does not show
   let links = 0;
   const path = new Set<CanvasNode>();
@@ -203,40 +194,40 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
               : {}),
           };
           const bound = encodeBound(node.task, node.bind, node.bound);
-          if (upstream !== null && isFailure(upstream)) {
-            // an error callback's entry node: waits on the failing node's dependencies
-            // (to rebuild its input) and, by an error edge, on the failing node itself
-            const f = drafts[upstream.failure]!;
-            drafts.push({
-              task: node.task,
-              bind: node.bind,
-              bound,
-              arg: null,
-              upstream: f.upstream,
-              deps: [...f.deps, upstream.failure],
-              tolerant: true,
-              options,
-              path: at,
-              callback,
-              errorOf: upstream.failure,
-              level,
-            });
-            return drafts.length - 1;
-          }
-          drafts.push({
+          const draft: Draft = {
             task: node.task,
             bind: node.bind,
             bound,
-            arg: node.bind.kind === "immutable" ? null : upstream,
-            upstream,
-            deps: upstream === null ? [] : flatten(upstream),
+            arg: node.bind.kind === "immutable" ? null : (upstream as Shape | null),
+            upstream: upstream as Shape | null,
+            deps: [],
             tolerant: tolerant || callback !== undefined,
             options,
             path: at,
             callback,
             errorOf: undefined,
             level,
-          });
+          };
+          if (upstream !== null && isFailure(upstream)) {
+            // an error callback's entry node: receives the failure, and waits on the failing
+            // node's dependencies too (to rebuild its input) with the edges that node has
+            const f = drafts[upstream.failure]!;
+            draft.arg = null;
+            draft.receives = upstream.failure;
+            draft.upstream = f.upstream;
+            draft.deps = [...f.deps];
+          } else if (upstream !== null) draft.deps = flatten(upstream);
+          // every node of a callback canvas waits on its event (the gate): it is skipped at
+          // once when the event cannot happen, wherever it sits in the callback canvas
+          if (gate !== undefined) {
+            const failed = isFailure(gate) ? gate.failure : undefined;
+            if (failed !== undefined) draft.errorOf = failed;
+            else draft.gate = gate as Shape;
+            const has = new Set(draft.deps);
+            for (const g of failed !== undefined ? [failed] : flatten(gate as Shape))
+              if (!has.has(g)) draft.deps.push(g);
+          }
+          drafts.push(draft);
           return drafts.length - 1;
         }
         case "chain": {
@@ -268,21 +259,24 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
           try {
             const first = drafts.length;
             const out = walk(node.inner, upstream, tolerant, at);
-            const outer = callback;
+            const outer = { callback, gate };
             callback = node.on;
             level += 1;
             try {
-              if (node.on === "success") walk(node.callback, out, tolerant, [...at, "onSuccess"]);
-              else {
+              if (node.on === "success") {
+                gate = out;
+                walk(node.callback, out, tolerant, [...at, "onSuccess"]);
+              } else {
                 const last = drafts.length;
                 for (let f = first; f < last; f++) {
                   // callbacks inside the linked canvas are not reported on: only its own tasks
                   if (drafts[f]!.level !== level - 1) continue;
-                  walk(node.callback, { failure: f }, tolerant, [...at, `onError:${f}`]);
+                  gate = { failure: f };
+                  walk(node.callback, gate, tolerant, [...at, `onError:${f}`]);
                 }
               }
             } finally {
-              callback = outer;
+              ({ callback, gate } = outer);
               level -= 1;
             }
             return out;
@@ -301,7 +295,10 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
   const settledDependents = drafts.map(() => [] as number[]);
   const errorDependents = drafts.map(() => [] as number[]);
   drafts.forEach((d, id) => {
-    const settledIds = new Set(d.upstream === null ? [] : settledLeaves(d.upstream, false));
+    const settledIds = new Set([
+      ...(d.upstream === null ? [] : settledLeaves(d.upstream, false)),
+      ...(d.gate === undefined ? [] : settledLeaves(d.gate, false)),
+    ]);
     for (const dep of d.deps) {
       if (dep === d.errorOf) errorDependents[dep]!.push(id);
       else (settledIds.has(dep) ? settledDependents : dependents)[dep]!.push(id);
@@ -323,7 +320,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
     path: d.path,
     ...(d.callback === undefined ? {} : { callback: d.callback }),
     ...(errorDependents[id]!.length === 0 ? {} : { errorDependents: errorDependents[id]! }),
-    ...(d.errorOf === undefined ? {} : { failure: failureSource(drafts, d.errorOf) }),
+    ...(d.receives === undefined ? {} : { failure: failureSource(drafts, d.receives) }),
   }));
   return {
     nodes,
@@ -332,6 +329,28 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
     tasks: drafts.map((d) => d.task),
   };
 };
+
+/** A node as compile builds it, before its dependents are known. */
+interface Draft {
+  task: TaskRef;
+  bind: Bind;
+  bound: unknown;
+  arg: Shape | null;
+  /** What its edges are derived from: settled leaves of this shape are settled edges. */
+  upstream: Shape | null;
+  deps: number[];
+  tolerant: boolean;
+  options: TaskOptions;
+  path: string[];
+  callback: "success" | "error" | undefined;
+  /** The node whose failure this node waits on (every node of an error callback canvas). */
+  errorOf: number | undefined;
+  /** The output a success callback's node waits on (its settled leaves are settled edges). */
+  gate?: Shape;
+  /** The node whose failure record this node receives as its upstream (an error callback's entry node). */
+  receives?: number;
+  level: number;
+}
 
 /** What a walk hands a node as its upstream: a shape, or the failure of a node (inside an error callback). */
 type Upstream = Shape | { readonly failure: number };

@@ -6,14 +6,16 @@
 --@include enqueue
 
 -- one step of the cascade: dependent d of `from` has one dependency fewer pending; when it
--- was the last, d is ready (or ends with its run, when the run has ended).
+-- was the last, d is ready (or ends with its run, when the run has ended; a callback
+-- node is still made ready in a failed run).
 -- keys: nodes, results
 local function resolveDependency(M, d, from, ready, stack)
   local r = getNode(M, d)
   if not r or TERMINAL[r[ST]] then return end
   r[PEND] = r[PEND] - 1
   if r[PEND] > 0 then putNode(M, d, r) return end
-  if M.status == "running" then
+  -- a callback node (TOL 2) also runs after its run failed: never after a cancel
+  if M.status == "running" or (M.status == "failed" and r[TOL] == 2) then
     r[ST] = "q"
     putNode(M, d, r)
     ready[#ready + 1] = d
@@ -55,10 +57,15 @@ local function process(M, stack, ready, budget)
         if budget <= 0 then break end
         budget = budget - 1
         local v = list[i]
+        -- "e<id>": an error edge, resolved when the node failed, skipping otherwise
+        local e = type(v) == "string" and tonumber(string.match(v, "^e(%d+)$"))
+        if e then
+          v = e
+        end
         if type(v) ~= "number" then
           -- not a node id: nothing to resolve
         elseif v >= 0 then
-          if ok then
+          if (e and r[ST] == "f") or (not e and ok) then
             resolveDependency(M, v, a, ready, stack)
           else
             local dr = getNode(M, v)
