@@ -183,7 +183,13 @@ const failureRecord = (
 ): NodeFailure => {
   const o = outcome(f.node);
   if (o.ok) throw new Error(`node ${f.node} succeeded: it has no failure to report`);
-  const upstream = f.arg === null ? undefined : shapeValue(f.arg, outcome);
+  // the failing node may itself be an error callback: its upstream was a failure record too
+  const upstream =
+    f.failure !== undefined
+      ? failureRecord(runId, f.failure, outcome)
+      : f.arg === null
+        ? undefined
+        : shapeValue(f.arg, outcome);
   const { tag, message, stack, retryable } = o.error;
   return {
     runId,

@@ -88,6 +88,8 @@ export interface FailureSource {
   readonly bind: Bind;
   readonly bound: unknown;
   readonly arg: Shape | null;
+  /** When that node is itself an error callback's entry node: the failure it received, its upstream. */
+  readonly failure?: FailureSource;
 }
 
 /** A compiled canvas. */
@@ -205,7 +207,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
             options,
             path: at,
             callback,
-            errorOf: undefined,
+            errorOf: [],
             level,
           };
           if (upstream !== null && isFailure(upstream)) {
@@ -216,12 +218,14 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
             draft.receives = upstream.failure;
             draft.upstream = f.upstream;
             draft.deps = [...f.deps];
+            draft.errorOf = [...f.errorOf];
+            if (f.gate !== undefined) draft.gate = f.gate;
           } else if (upstream !== null) draft.deps = flatten(upstream);
           // every node of a callback canvas waits on its event (the gate): it is skipped at
           // once when the event cannot happen, wherever it sits in the callback canvas
           if (gate !== undefined) {
             const failed = isFailure(gate) ? gate.failure : undefined;
-            if (failed !== undefined) draft.errorOf = failed;
+            if (failed !== undefined) draft.errorOf.push(failed);
             else draft.gate = gate as Shape;
             const has = new Set(draft.deps);
             for (const g of failed !== undefined ? [failed] : flatten(gate as Shape))
@@ -300,7 +304,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
       ...(d.gate === undefined ? [] : settledLeaves(d.gate, false)),
     ]);
     for (const dep of d.deps) {
-      if (dep === d.errorOf) errorDependents[dep]!.push(id);
+      if (d.errorOf.includes(dep)) errorDependents[dep]!.push(id);
       else (settledIds.has(dep) ? settledDependents : dependents)[dep]!.push(id);
     }
   });
@@ -343,8 +347,12 @@ interface Draft {
   options: TaskOptions;
   path: string[];
   callback: "success" | "error" | undefined;
-  /** The node whose failure this node waits on (every node of an error callback canvas). */
-  errorOf: number | undefined;
+  /**
+   * The nodes whose failure this node waits on: the failing node of the
+   * error callback it is part of, and for an entry node also the edges of
+   * that node's own (when it is an error callback too).
+   */
+  errorOf: number[];
   /** The output a success callback's node waits on (its settled leaves are settled edges). */
   gate?: Shape;
   /** The node whose failure record this node receives as its upstream (an error callback's entry node). */
@@ -358,12 +366,16 @@ type Upstream = Shape | { readonly failure: number };
 const isFailure = (u: Upstream): u is { readonly failure: number } =>
   typeof u === "object" && "failure" in u;
 
-const failureSource = (
-  drafts: ReadonlyArray<{ task: TaskRef; bind: Bind; bound: unknown; arg: Upstream | null }>,
-  node: number,
-): FailureSource => {
+const failureSource = (drafts: ReadonlyArray<Draft>, node: number): FailureSource => {
   const f = drafts[node]!;
-  return { node, task: f.task.name, bind: f.bind, bound: f.bound, arg: f.arg as Shape | null };
+  return {
+    node,
+    task: f.task.name,
+    bind: f.bind,
+    bound: f.bound,
+    arg: f.arg as Shape | null,
+    ...(f.receives === undefined ? {} : { failure: failureSource(drafts, f.receives) }),
+  };
 };
 
 /** The distinct node ids of a shape, in declaration order. */

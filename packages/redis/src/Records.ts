@@ -28,6 +28,7 @@ import {
   corruptRecordInfo,
   type DagNode,
   decode,
+  type FailureSource,
   decodeSequence,
   encode,
   maxStallsOf,
@@ -364,7 +365,8 @@ export const parseRunRecord = (
  * settledDependents, tolerant, options, path]`, where `bind` is 0
  * (immutable), 1 (whole) or the open field's name; a node of a callback
  * canvas adds a 14th field, `[callback, errorDependents, failure]`
- * (`failure` as `[node, task, bind, bound, arg]` or `null`), and so does a
+ * (`failure` as `[node, task, bind, bound, arg]`, with a 6th entry, the
+ * same again, when that node is an error callback too; or `null`), and so does a
  * node with error callbacks (`[null, errorDependents, null]`).
  */
 export const encodeSpec = (n: DagNode): Uint8Array =>
@@ -388,18 +390,39 @@ export const encodeSpec = (n: DagNode): Uint8Array =>
           [
             n.callback ?? null,
             n.errorDependents ?? [],
-            n.failure === undefined
-              ? null
-              : [
-                  n.failure.node,
-                  n.failure.task,
-                  bindCode(n.failure.bind),
-                  n.failure.bound,
-                  n.failure.arg,
-                ],
+            n.failure === undefined ? null : encodeFailure(n.failure),
           ],
         ]),
   ]);
+
+type EncodedFailure =
+  | [number, string, 0 | 1 | string, unknown, DagNode["arg"]]
+  | [number, string, 0 | 1 | string, unknown, DagNode["arg"], EncodedFailure];
+
+const encodeFailure = (f: FailureSource): EncodedFailure =>
+  f.failure === undefined
+    ? [f.node, f.task, bindCode(f.bind), f.bound, f.arg]
+    : [f.node, f.task, bindCode(f.bind), f.bound, f.arg, encodeFailure(f.failure)];
+
+const decodeFailure = (f: EncodedFailure): FailureSource => ({
+  node: f[0],
+  task: f[1],
+  bind: bindOf(f[2]),
+  bound: f[3],
+  arg: f[4],
+  ...(f.length === 6 ? { failure: decodeFailure(f[5]) } : {}),
+});
+
+const failureProblem = (failure: unknown): string | undefined => {
+  if (!Array.isArray(failure) || (failure.length !== 5 && failure.length !== 6))
+    return "the failure source is not a list";
+  const [node, task, bind] = failure as unknown[];
+  if (!Number.isInteger(node) || typeof task !== "string")
+    return "the failure source does not name a node and its task";
+  if (bind !== 0 && bind !== 1 && typeof bind !== "string")
+    return "the failure source's binding is not 0, 1 or a field";
+  return failure.length === 6 ? failureProblem(failure[5]) : undefined;
+};
 
 const bindCode = (bind: Bind): 0 | 1 | string =>
   bind.kind === "immutable" ? 0 : bind.kind === "whole" ? 1 : bind.field;
@@ -464,17 +487,7 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
     path,
     ...(callback === null ? {} : { callback }),
     ...(errorDependents.length === 0 ? {} : { errorDependents }),
-    ...(failure === null
-      ? {}
-      : {
-          failure: {
-            node: failure[0],
-            task: failure[1],
-            bind: bindOf(failure[2]),
-            bound: failure[3],
-            arg: failure[4],
-          },
-        }),
+    ...(failure === null ? {} : { failure: decodeFailure(failure) }),
   };
 };
 
@@ -482,7 +495,7 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
 type Links = [
   "success" | "error" | null,
   number[],
-  [number, string, 0 | 1 | string, unknown, DagNode["arg"]] | null,
+  EncodedFailure | null,
 ];
 
 const linksProblem = (links: unknown): string | undefined => {
@@ -492,14 +505,7 @@ const linksProblem = (links: unknown): string | undefined => {
     return "the callback kind is not success, error or null";
   if (!Array.isArray(errorDependents) || !errorDependents.every((x) => Number.isInteger(x)))
     return "the error callbacks are not a list of node ids";
-  if (failure === null) return undefined;
-  if (!Array.isArray(failure) || failure.length !== 5) return "the failure source is not a list";
-  const [node, task, bind] = failure as unknown[];
-  if (!Number.isInteger(node) || typeof task !== "string")
-    return "the failure source does not name a node and its task";
-  if (bind !== 0 && bind !== 1 && typeof bind !== "string")
-    return "the failure source's binding is not 0, 1 or a field";
-  return undefined;
+  return failure === null ? undefined : failureProblem(failure);
 };
 
 const specProblem = (raw: unknown): string | undefined => {
