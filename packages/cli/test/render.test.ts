@@ -78,7 +78,9 @@ describe("renderInspect", () => {
   it("shows callbacks beside what they are attached to, with the node each error callback reports on", async () => {
     const alert = task({ name: "ops.alert", input: NodeFailure, output: Schema.String });
     const { snapshot } = await runToEnd(
-      chain(add.si({ a: 1, b: 2 }), boom.s()).onSuccess(double.s()).onError(alert.s()),
+      chain(add.si({ a: 1, b: 2 }), boom.s())
+        .onSuccess(double.s())
+        .onError(alert.s()),
       { extra: [handle(alert, async (f) => `${f.task} failed`)] },
     );
     const text = lines(renderInspect(normalise(snapshot), { now: T0 }));

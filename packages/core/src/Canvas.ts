@@ -345,7 +345,8 @@ const make = <In, Out>(node: CanvasNode): Linkable<In, Out> => ({ node, ...linki
 
 /** The `onSuccess` / `onError` methods of a canvas whose syntax tree is `node`. */
 const linking = <In, Out>(node: CanvasNode): Pick<Linkable<In, Out>, "onSuccess" | "onError"> => ({
-  onSuccess: (callback) => make({ kind: "link", on: "success", inner: node, callback: callback.node }),
+  onSuccess: (callback) =>
+    make({ kind: "link", on: "success", inner: node, callback: callback.node }),
   onError: (callback) => make({ kind: "link", on: "error", inner: node, callback: callback.node }),
 });
 
@@ -422,10 +423,14 @@ export const signature = <In, Out>(
   options: TaskOptions = {},
 ): Signature<In, Out> => {
   const node: CanvasNode = { kind: "sig", task, bind, bound, options };
-  return { node, ...linking(node), with: (o) => {
-    checkOptions(task.name, o);
-    const retry =
-      options.retry && o.retry ? { retry: { ...options.retry, ...o.retry } } : undefined;
-    return signature(task, bind, bound, { ...options, ...o, ...retry });
-  },
-}};
+  return {
+    node,
+    ...linking(node),
+    with: (o) => {
+      checkOptions(task.name, o);
+      const retry =
+        options.retry && o.retry ? { retry: { ...options.retry, ...o.retry } } : undefined;
+      return signature(task, bind, bound, { ...options, ...o, ...retry });
+    },
+  };
+};

@@ -2,12 +2,12 @@ import { Schema } from "effect";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import {
   type Canvas,
-  type Linkable,
   chain,
   chord,
   group,
   InvalidCanvas,
   InvalidInput,
+  type Linkable,
   task,
 } from "../src/index.ts";
 import { compile } from "../src/store/index.ts";

@@ -12,13 +12,13 @@ import { describe, expect, expectTypeOf, it } from "vitest";
 import { z } from "zod";
 import {
   type Canvas,
-  type Linkable,
   chain,
   group,
   type HandlerFn,
   type InputOf,
   InvalidCanvas,
   InvalidInput,
+  type Linkable,
   type OutputOf,
   type Signature,
   task,

@@ -28,9 +28,9 @@ import {
   corruptRecordInfo,
   type DagNode,
   decode,
-  type FailureSource,
   decodeSequence,
   encode,
+  type FailureSource,
   maxStallsOf,
   type Shape,
 } from "@weft/core/store";
@@ -428,7 +428,11 @@ const bindCode = (bind: Bind): 0 | 1 | string =>
   bind.kind === "immutable" ? 0 : bind.kind === "whole" ? 1 : bind.field;
 
 const bindOf = (code: 0 | 1 | string): Bind =>
-  code === 0 ? { kind: "immutable" } : code === 1 ? { kind: "whole" } : { kind: "field", field: code };
+  code === 0
+    ? { kind: "immutable" }
+    : code === 1
+      ? { kind: "whole" }
+      : { kind: "field", field: code };
 
 /**
  * Decodes a node spec written by {@link encodeSpec}.
@@ -492,11 +496,7 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
 };
 
 /** The 14th field of a spec: a callback node's kind and failure source, a node's error callbacks. */
-type Links = [
-  "success" | "error" | null,
-  number[],
-  EncodedFailure | null,
-];
+type Links = ["success" | "error" | null, number[], EncodedFailure | null];
 
 const linksProblem = (links: unknown): string | undefined => {
   if (!Array.isArray(links) || links.length !== 3) return "the callback field is not a triple";

@@ -56,10 +56,12 @@ export const arbCanvas = (
       ...(opts.links
         ? [
             fc
-              .tuple(tie("node"), fc.constantFrom("success" as const, "error" as const), tie("node"))
-              .map(
-                ([inner, on, callback]): CanvasNode => ({ kind: "link", on, inner, callback }),
-              ),
+              .tuple(
+                tie("node"),
+                fc.constantFrom("success" as const, "error" as const),
+                tie("node"),
+              )
+              .map(([inner, on, callback]): CanvasNode => ({ kind: "link", on, inner, callback })),
           ]
         : []),
     ),

@@ -88,7 +88,12 @@ const tag = task({
   output: Schema.String,
 });
 const labels = task({ name: "labels", input: Schema.Unknown, output: Schema.Unknown });
-const reject = task({ name: "reject", input: Schema.Int, output: Schema.Int, retry: { maxAttempts: 1 } });
+const reject = task({
+  name: "reject",
+  input: Schema.Int,
+  output: Schema.Int,
+  retry: { maxAttempts: 1 },
+});
 /** An error callback: hands back the failure record it received. */
 const report = task({ name: "report", input: NodeFailure, output: Schema.Unknown });
 
@@ -369,7 +374,11 @@ export const storeConformance = (
       expect(byId.get(3)!.deps).toEqual([{ ok: false, error: other }]);
       expect(byId.get(5)!.deps).toEqual([{ ok: true, value: encode(6) }]);
       // a callback that fails leaves the run's error and failed node alone
-      await store.fail(byId.get(1)!, { ...planned, message: "callback" }, { now: 6, retryAt: null });
+      await store.fail(
+        byId.get(1)!,
+        { ...planned, message: "callback" },
+        { now: 6, retryAt: null },
+      );
       await store.complete(byId.get(3)!, encode(null), completeOpts(6));
       await store.complete(byId.get(5)!, encode(7), completeOpts(6));
       expect(await store.claim(lease(7))).toEqual([]);
@@ -390,7 +399,12 @@ export const storeConformance = (
     it("does not run callbacks of a cancelled run", async () => {
       const store = await fresh();
       const sub = await store.submit(
-        submission("cb-cancel", chain(add.si({ a: 1, b: 1 }), inc.s()).onError(report.s()).onSuccess(labels.s())),
+        submission(
+          "cb-cancel",
+          chain(add.si({ a: 1, b: 1 }), inc.s())
+            .onError(report.s())
+            .onSuccess(labels.s()),
+        ),
       );
       const claims = await store.claim(lease(1));
       expect(claims.map((c) => c.nodeId)).toEqual([0]);

@@ -515,6 +515,8 @@ const unmet = (memory: MemoryStore, runId: string, nodeId: number): number[] => 
     const g = s.graph[d]!;
     // an error callback waits on the failure of the node it reports on
     if (g.errorDependents?.includes(nodeId)) return st !== "failed";
-    return g.settledDependents.includes(nodeId) ? !TERMINAL_NODE_STATES.has(st) : st !== "succeeded";
+    return g.settledDependents.includes(nodeId)
+      ? !TERMINAL_NODE_STATES.has(st)
+      : st !== "succeeded";
   });
 };

@@ -24,41 +24,41 @@ const timeout = propertyTimeoutMs(runs, 250);
  */
 const arbCaseOf = (links: boolean) =>
   fc
-  .record({
-    policy: arbRetryPolicy(),
-    plan: arbFaultPlan(),
-    seed: fc.integer(),
-    workers: fc.integer({ min: 1, max: 3 }),
-  })
-  .chain(({ policy, ...rest }) => {
-    const echo = task({
-      name: "echo",
-      input: Schema.Unknown,
-      output: Schema.Int,
-      timeoutMs: 3_000,
-      retry: policy,
+    .record({
+      policy: arbRetryPolicy(),
+      plan: arbFaultPlan(),
+      seed: fc.integer(),
+      workers: fc.integer({ min: 1, max: 3 }),
+    })
+    .chain(({ policy, ...rest }) => {
+      const echo = task({
+        name: "echo",
+        input: Schema.Unknown,
+        output: Schema.Int,
+        timeoutMs: 3_000,
+        retry: policy,
+      });
+      const leaf = (queue: string): CanvasNode => ({
+        kind: "sig",
+        task: echo,
+        bind: { kind: "whole" },
+        bound: undefined,
+        options: { queue },
+      });
+      const root: CanvasNode = {
+        kind: "sig",
+        task: echo,
+        bind: { kind: "immutable" },
+        bound: null,
+        options: {},
+      };
+      return arbCanvas({ queues: ["default", "io"], leaf, links }).map((c) => ({
+        ...rest,
+        policy,
+        echo,
+        canvas: { node: { kind: "chain", steps: [root, c.node] } as CanvasNode },
+      }));
     });
-    const leaf = (queue: string): CanvasNode => ({
-      kind: "sig",
-      task: echo,
-      bind: { kind: "whole" },
-      bound: undefined,
-      options: { queue },
-    });
-    const root: CanvasNode = {
-      kind: "sig",
-      task: echo,
-      bind: { kind: "immutable" },
-      bound: null,
-      options: {},
-    };
-    return arbCanvas({ queues: ["default", "io"], leaf, links }).map((c) => ({
-      ...rest,
-      policy,
-      echo,
-      canvas: { node: { kind: "chain", steps: [root, c.node] } as CanvasNode },
-    }));
-  });
 const arbCase = arbCaseOf(false);
 
 type Case = typeof arbCase extends fc.Arbitrary<infer T> ? T : never;
@@ -223,9 +223,7 @@ describe("the contract under simulation (memory store, real runtimes, virtual ti
       const failedNode = r.snapshot.run.failedNode;
       if (failedNode !== undefined) expect(dag.nodes[failedNode]!.callback).toBeUndefined();
       const status = r.snapshot.run.status;
-      const mainFailed = nodes.some(
-        (m) => m.state === "failed" && !dag.nodes[m.id]!.tolerant,
-      );
+      const mainFailed = nodes.some((m) => m.state === "failed" && !dag.nodes[m.id]!.tolerant);
       expect(status).toBe(mainFailed ? "failed" : "succeeded");
     },
     timeout,
