@@ -8,6 +8,7 @@ import {
   InvalidCanvas,
   InvalidInput,
   type Linkable,
+  NodeFailure,
   task,
 } from "../src/index.ts";
 import { compile } from "../src/store/index.ts";
@@ -112,6 +113,67 @@ describe("compile", () => {
     expect(() => merge.s({} as never)).toThrow(
       /needs an object input schema whose fields can be known/,
     );
+  });
+});
+
+describe("callbacks", () => {
+  const alert = task({ name: "alert", input: NodeFailure, output: Schema.Void });
+  const note = task({ name: "note", input: Schema.Int, output: Schema.Void });
+
+  it("types a success callback by the canvas's output and an error callback by NodeFailure", () => {
+    const c = chain(count.si({ ids: [1] }), group(count.si({ ids: [2] })))
+      .onSuccess(note.si(1))
+      .onError(alert.s());
+    expectTypeOf(c).toEqualTypeOf<Linkable<unknown, [typeof Counts.Type]>>();
+    // @ts-expect-error note takes an Int, the canvas outputs a string
+    show.si("x").onSuccess(note.s());
+    // @ts-expect-error an error callback takes a NodeFailure
+    show.si("x").onError(note.s());
+  });
+
+  it("compiles a success callback as a marked side branch: the canvas's output is unchanged", () => {
+    const dag = compile(chain(merge.si([]), scale.s({ by: 2 })).onSuccess(show.si("ok")));
+    expect(dag.output).toBe(1);
+    expect(dag.nodes[2]).toMatchObject({
+      task: "show",
+      deps: [1],
+      arg: null,
+      callback: "success",
+      tolerant: true,
+      path: ["onSuccess"],
+    });
+    expect(dag.nodes[1]!.dependents).toEqual([2]);
+    expect(dag.nodes[0]!.callback).toBeUndefined();
+  });
+
+  it("compiles an error callback once per task node, each waiting on that node's failure by an error edge", () => {
+    const dag = compile(
+      chain(merge.si([]), scale.s({ by: 2 }).onSuccess(show.si("ok"))).onError(
+        chain(alert.s(), show.si("after")),
+      ),
+    );
+    // merge, scale, its success callback, then two copies of the error callback (not for the callback)
+    expect(dag.nodes.map((n) => [n.task, n.callback, n.path.join("/")])).toEqual([
+      ["merge", undefined, "chain:0"],
+      ["scale", undefined, "chain:1"],
+      ["show", "success", "chain:1/onSuccess"],
+      ["alert", "error", "onError:0/chain:0"],
+      ["show", "error", "onError:0/chain:1"],
+      ["alert", "error", "onError:1/chain:0"],
+      ["show", "error", "onError:1/chain:1"],
+    ]);
+    expect(dag.nodes[0]!.errorDependents).toEqual([3, 4]);
+    expect(dag.nodes[1]!.errorDependents).toEqual([5, 6]);
+    // the entry of the copy for node 1 waits on node 1's dependencies too, to rebuild its input
+    expect(dag.nodes[5]).toMatchObject({
+      deps: [0, 1],
+      arg: null,
+      failure: { node: 1, task: "scale", bind: { kind: "field", field: "value" }, arg: 0 },
+    });
+    expect(dag.nodes[0]!.dependents).toEqual([1, 5]);
+    // every node of the callback canvas waits on the failure: it is skipped with the event
+    expect(dag.nodes[6]!.deps).toEqual([5, 1]);
+    expect(dag.nodes[6]!.failure).toBeUndefined();
   });
 });
 
