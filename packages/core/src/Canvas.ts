@@ -382,6 +382,37 @@ export function group<const T extends ReadonlyArray<AnyCanvas>>(
 }
 
 /**
+ * Splits `items` into chunks of `n` (the last one may be shorter) and runs
+ * one node of `task` per chunk, all in parallel, each receiving its chunk
+ * (a list of items) as its whole input; the output is each chunk's output,
+ * in order. Celery's `t.chunks(items, n)` runs a starmap of `t` inside each
+ * chunk's task; in Weft the task itself takes the list.
+ *
+ * @example
+ * const total = task({ name: "total", input: Schema.Array(Schema.Int), output: Schema.Int });
+ * chunks(total, [1, 2, 3, 4, 5], 2) // three nodes; outputs [3, 7, 5]
+ * @throws InvalidCanvas when `n` is not an integer ≥ 1 or `items` is not an
+ *   array. An empty `items` makes an empty group (refused at compile).
+ */
+export function chunks<I, O>(
+  task: { readonly name: string; si(input: ReadonlyArray<I>): Canvas<unknown, O> },
+  items: ReadonlyArray<I>,
+  n: number,
+): Group<unknown, O[]> {
+  if (!(Number.isInteger(n) && n >= 1))
+    throw new InvalidCanvas({
+      reason: `chunks(${task.name}, items, n): n must be an integer ≥ 1, got ${show(n)}`,
+    });
+  if (!Array.isArray(items))
+    throw new InvalidCanvas({
+      reason: `chunks(${task.name}, items, n): items must be an array, got ${show(items)}`,
+    });
+  const members: AnyCanvas[] = [];
+  for (let i = 0; i < items.length; i += n) members.push(task.si(items.slice(i, i + n)));
+  return group(...members) as unknown as Group<unknown, O[]>;
+}
+
+/**
  * A group whose outputs, in declaration order, are the body's upstream
  * (Celery's `chord`). The header may be a group (also a settled one) or an array of canvases.
  *

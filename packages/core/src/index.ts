@@ -22,6 +22,7 @@ export {
   type Canvas,
   chain,
   chord,
+  chunks,
   type Group,
   group,
   type InOf,

@@ -4,6 +4,7 @@ import {
   type Canvas,
   chain,
   chord,
+  chunks,
   group,
   InvalidCanvas,
   InvalidInput,
@@ -174,6 +175,26 @@ describe("callbacks", () => {
     // every node of the callback canvas waits on the failure: it is skipped with the event
     expect(dag.nodes[6]!.deps).toEqual([5, 1]);
     expect(dag.nodes[6]!.failure).toBeUndefined();
+  });
+});
+
+describe("chunks", () => {
+  const total = task({ name: "total", input: Schema.Array(Schema.Int), output: Schema.Int });
+
+  it("makes one node per chunk of n items, the last one shorter, outputs in order", () => {
+    const c = chunks(total, [1, 2, 3, 4, 5], 2);
+    expectTypeOf(c).toExtend<Canvas<unknown, number[]>>();
+    const dag = compile(c);
+    expect(dag.nodes.map((n) => n.bound)).toEqual([[1, 2], [3, 4], [5]]);
+    expect(dag.nodes.every((n) => n.deps.length === 0)).toBe(true);
+    expect(dag.output).toEqual({ list: [0, 1, 2] });
+    // @ts-expect-error total takes a list of Ints
+    chunks(total, ["a"], 2);
+  });
+
+  it("refuses n that is not an integer ≥ 1, naming it", () => {
+    for (const n of [0, -1, 1.5, Number.NaN])
+      expect(() => chunks(total, [1], n)).toThrow(/n must be an integer ≥ 1/);
   });
 });
 

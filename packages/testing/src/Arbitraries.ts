@@ -68,7 +68,7 @@ export const arbCanvas = (
   }));
   // an error callback is copied once per task node it covers: nested ones multiply a
   // canvas's size, so keep the cases small enough to run by the hundred
-  return tree.node.filter((node) => nodeCount(node) <= 120).map((node) => ({ node }));
+  return tree.node.filter((node) => nodeCount(node) <= 40).map((node) => ({ node }));
 };
 
 /** How many nodes `node` compiles into (error callbacks copied per covered task node). */

@@ -18,6 +18,7 @@ import {
   type Canvas,
   chain,
   chord,
+  chunks,
   createClient,
   DuplicateRun,
   group,
@@ -230,6 +231,16 @@ export const storeConformance = (
           group(add.si({ a: 1, b: 0 }), add.si({ a: 2, b: 0 }), add.si({ a: 3, b: 0 })),
         );
         expect(await run.result({ timeout: 20_000 })).toEqual([1, 2, 3]);
+      });
+    });
+
+    it("runs chunks of n items, one node per chunk in parallel, outputs in order", async () => {
+      await withWorker(async (client, store) => {
+        const run = await client.submit(chord(chunks(sum, [1, 2, 3, 4, 5, 6, 7], 3), sum.s()));
+        expect(await run.result({ timeout: 20_000 })).toBe(28);
+        const snap = (await store.getRun(run.runId))!;
+        expect(snap.nodes.map((n) => n.spec.bound)).toEqual([[1, 2, 3], [4, 5, 6], [7], undefined]);
+        expect(decode((await store.getResult(run.runId, 2))!)).toBe(7);
       });
     });
 
