@@ -64,8 +64,9 @@ export interface DagNode {
   readonly path: ReadonlyArray<string>;
   /**
    * Set on every node of a callback canvas (`.onSuccess` / `.onError`): the
-   * node also runs after its run has failed (not after it was cancelled),
-   * and it is tolerant (its failure never fails the run).
+   * node is tolerant (its failure never fails the run). `"error"` on every
+   * node inside an error callback (at any depth): such a node also runs
+   * after its run has failed (not after it was cancelled).
    */
   readonly callback?: "success" | "error";
   /**
@@ -141,11 +142,11 @@ export const MAX_CANVAS_DEPTH = 128;
  */
 export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NODES): Dag => {
   const drafts: Draft[] = [];
-  // the kind of callback canvas being walked, if any, and how many callback canvases enclose the walk
-  let callback: "success" | "error" | undefined;
+  // how many callback canvases enclose the walk
   let level = 0;
-  // what the callback canvas being walked waits on: the linked canvas's output, or a node's failure
-  let gate: Shape | { readonly failure: number } | undefined;
+  // what each enclosing callback canvas waits on, outermost first: the linked canvas's output
+  // (a success callback), or a node's failure (an error callback)
+  const gates: Array<Shape | { readonly failure: number }> = [];
   // links walked through: each nests a level the path does not show
   let links = 0;
   const path = new Set<CanvasNode>();
@@ -196,6 +197,10 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
               : {}),
           };
           const bound = encodeBound(node.task, node.bind, node.bound);
+          // inside an error callback (at any depth) a node is an error callback's: it may run
+          // after its run failed; inside success callbacks only, a success callback's
+          const callback =
+            gates.length === 0 ? undefined : gates.some(isFailure) ? "error" : "success";
           const draft: Draft = {
             task: node.task,
             bind: node.bind,
@@ -208,6 +213,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
             path: at,
             callback,
             errorOf: [],
+            gates: [],
             level,
           };
           if (upstream !== null && isFailure(upstream)) {
@@ -219,17 +225,21 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
             draft.upstream = f.upstream;
             draft.deps = [...f.deps];
             draft.errorOf = [...f.errorOf];
-            if (f.gate !== undefined) draft.gate = f.gate;
+            draft.gates = [...f.gates];
           } else if (upstream !== null) draft.deps = flatten(upstream);
-          // every node of a callback canvas waits on its event (the gate): it is skipped at
-          // once when the event cannot happen, wherever it sits in the callback canvas
-          if (gate !== undefined) {
-            const failed = isFailure(gate) ? gate.failure : undefined;
-            if (failed !== undefined) draft.errorOf.push(failed);
-            else draft.gate = gate as Shape;
-            const has = new Set(draft.deps);
-            for (const g of failed !== undefined ? [failed] : flatten(gate as Shape))
-              if (!has.has(g)) draft.deps.push(g);
+          // every node of a callback canvas waits on the event of each callback canvas that
+          // encloses it (its gates): it is skipped at once when one cannot happen, wherever
+          // it sits, also behind a settled group
+          const has = new Set(draft.deps);
+          for (const gate of gates) {
+            const ids = isFailure(gate) ? [gate.failure] : flatten(gate);
+            if (isFailure(gate)) draft.errorOf.push(gate.failure);
+            else draft.gates.push(gate);
+            for (const g of ids) {
+              if (has.has(g)) continue;
+              has.add(g);
+              draft.deps.push(g);
+            }
           }
           drafts.push(draft);
           return drafts.length - 1;
@@ -263,24 +273,24 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
           try {
             const first = drafts.length;
             const out = walk(node.inner, upstream, tolerant, at);
-            const outer = { callback, gate };
-            callback = node.on;
             level += 1;
             try {
               if (node.on === "success") {
-                gate = out;
+                gates.push(out);
                 walk(node.callback, out, tolerant, [...at, "onSuccess"]);
+                gates.pop();
               } else {
                 const last = drafts.length;
                 for (let f = first; f < last; f++) {
                   // callbacks inside the linked canvas are not reported on: only its own tasks
                   if (drafts[f]!.level !== level - 1) continue;
-                  gate = { failure: f };
+                  const gate = { failure: f };
+                  gates.push(gate);
                   walk(node.callback, gate, tolerant, [...at, `onError:${f}`]);
+                  gates.pop();
                 }
               }
             } finally {
-              ({ callback, gate } = outer);
               level -= 1;
             }
             return out;
@@ -301,7 +311,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
   drafts.forEach((d, id) => {
     const settledIds = new Set([
       ...(d.upstream === null ? [] : settledLeaves(d.upstream, false)),
-      ...(d.gate === undefined ? [] : settledLeaves(d.gate, false)),
+      ...d.gates.flatMap((g) => settledLeaves(g, false)),
     ]);
     for (const dep of d.deps) {
       if (d.errorOf.includes(dep)) errorDependents[dep]!.push(id);
@@ -353,8 +363,8 @@ interface Draft {
    * that node's own (when it is an error callback too).
    */
   errorOf: number[];
-  /** The output a success callback's node waits on (its settled leaves are settled edges). */
-  gate?: Shape;
+  /** The outputs the success callbacks enclosing this node wait on (their settled leaves are settled edges). */
+  gates: Shape[];
   /** The node whose failure record this node receives as its upstream (an error callback's entry node). */
   receives?: number;
   level: number;

@@ -522,8 +522,8 @@ const finishNode = (
 
 /**
  * Resolves one dependency (`from`) of node `d`: when it was the last one, `d`
- * is ready (`queued`), or ends with the run when the run has ended (a
- * callback node is still made ready in a failed run).
+ * is ready (`queued`), or ends with the run when the run has ended (an
+ * error callback's node is still made ready in a failed run).
  */
 const resolveDependency = (
   s: RunState,
@@ -537,10 +537,10 @@ const resolveDependency = (
   if (TERMINAL_NODE_STATES.has(n.state)) return;
   n.pending -= 1;
   if (n.pending > 0) return;
-  // a callback also runs after its run failed (its event happened): never after a cancel
+  // an error callback also runs after its run failed (its event happened): never after a cancel
   if (
     s.run.status === "running" ||
-    (s.run.status === "failed" && s.graph[d]!.callback !== undefined)
+    (s.run.status === "failed" && s.graph[d]!.callback === "error")
   ) {
     n.state = "queued";
     ready.push(d);

@@ -55,8 +55,8 @@ const STATE = Object.fromEntries(Object.entries(CODE).map(([k, v]) => [v, k])) a
  * startedAt, finishedAt, worker, dueAt, maxStalls, queue index (1-based),
  * priority, tolerant, next, task]`, where `finishedAt` is kept as ms after
  * `startedAt` once the node started, `tolerant` is 0, 1 (its failure does
- * not fail the run) or 2 (a callback node: tolerant, and made ready in a
- * failed run too), and `next` lists dependents with settled edges encoded
+ * not fail the run) or 2 (a node of an error callback: tolerant, and made
+ * ready in a failed run too), and `next` lists dependents with settled edges encoded
  * as `-(id + 1)`, after the plain ones, then error edges (to error
  * callbacks) as the strings `"e<id>"`. Scripts add
  * field 15, the fencing token of the node's current or last lease, when
@@ -76,7 +76,7 @@ export const encodeNodeRecord = (node: DagNode, queues: ReadonlyArray<string>): 
     maxStallsOf(node),
     queues.indexOf(node.queue) + 1,
     node.priority,
-    node.callback !== undefined ? 2 : node.tolerant ? 1 : 0,
+    node.callback === "error" ? 2 : node.tolerant ? 1 : 0,
     [
       ...node.dependents,
       ...node.settledDependents.map((d) => -(d + 1)),

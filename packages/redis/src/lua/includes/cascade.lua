@@ -6,15 +6,15 @@
 --@include enqueue
 
 -- one step of the cascade: dependent d of `from` has one dependency fewer pending; when it
--- was the last, d is ready (or ends with its run, when the run has ended; a callback
--- node is still made ready in a failed run).
+-- was the last, d is ready (or ends with its run, when the run has ended; an error
+-- callback's node is still made ready in a failed run).
 -- keys: nodes, results
 local function resolveDependency(M, d, from, ready, stack)
   local r = getNode(M, d)
   if not r or TERMINAL[r[ST]] then return end
   r[PEND] = r[PEND] - 1
   if r[PEND] > 0 then putNode(M, d, r) return end
-  -- a callback node (TOL 2) also runs after its run failed: never after a cancel
+  -- an error callback's node (TOL 2) also runs after its run failed: never after a cancel
   if M.status == "running" or (M.status == "failed" and r[TOL] == 2) then
     r[ST] = "q"
     putNode(M, d, r)
