@@ -15,7 +15,8 @@
  * - `GET /runs/:id/events` streams the run's progress as Server-Sent
  *   Events: a `progress` event whenever the status or a node's state or
  *   progress changed, then one `end` event with what `GET /runs/:id`
- *   answers. It polls the run every `pollMs` server-side.
+ *   answers. It follows the run's node events (`run.watch()`, docs/events.md)
+ *   and reads the run's progress once per event: nothing is polled.
  *
  * Errors are JSON `{ error, detail? }`: 400 for a bad body (naming the
  * field), 404 for an unknown run, 409 for an idempotency key reused with
@@ -42,8 +43,6 @@ import { onboarding } from "./workflow.ts";
 export interface AppOptions {
   /** The client the app submits with and reads runs through. */
   readonly client: Client;
-  /** How often the SSE endpoint reads a run's progress, ms. Default 250. */
-  readonly pollMs?: number;
 }
 
 /** What `GET /runs/:id` answers, and the data of the SSE `end` event. */
@@ -65,7 +64,7 @@ const ENDED = new Set<string>(["succeeded", "failed", "cancelled"]);
 const decodeSignup = Schema.decodeUnknownResult(Signup, { errors: "all" });
 
 /** Builds the app; serve it with `@hono/node-server`'s `serve({ fetch: app.fetch })`. */
-export const createApp = ({ client, pollMs = 250 }: AppOptions) => {
+export const createApp = ({ client }: AppOptions) => {
   const view = async (run: RunHandle<Summary>, p?: RunProgress): Promise<RunView> => {
     const progress = p ?? (await run.progress());
     const { runId, status, ended, total, nodes } = progress;
@@ -120,9 +119,12 @@ export const createApp = ({ client, pollMs = 250 }: AppOptions) => {
       return streamSSE(
         c,
         async (stream) => {
+          const stop = new AbortController();
+          stream.onAbort(() => stop.abort());
           let last = "";
           let seq = 0;
-          while (!stream.aborted) {
+          // sends what changed; true once the run has ended (and `end` was sent)
+          const send = async (): Promise<boolean> => {
             const p = await run.progress();
             const data = JSON.stringify({
               runId: p.runId,
@@ -135,16 +137,20 @@ export const createApp = ({ client, pollMs = 250 }: AppOptions) => {
               await stream.writeSSE({ event: "progress", data, id: String(seq++) });
               last = data;
             }
-            if (ENDED.has(p.status)) {
-              await stream.writeSSE({
-                event: "end",
-                data: JSON.stringify(await view(run, p)),
-                id: String(seq++),
-              });
-              return;
-            }
-            await stream.sleep(pollMs);
+            if (!ENDED.has(p.status)) return false;
+            await stream.writeSSE({
+              event: "end",
+              data: JSON.stringify(await view(run, p)),
+              id: String(seq++),
+            });
+            return true;
+          };
+          if (await send()) return;
+          // every node transition of the run wakes the stream; it ends after `run-ended`
+          for await (const _ of run.watch({ signal: stop.signal })) {
+            if (await send()) return;
           }
+          if (!stop.signal.aborted) await send();
         },
         async (e: Error, stream: SSEStreamingApi) => {
           await stream.writeSSE({ event: "error", data: JSON.stringify({ error: e.message }) });

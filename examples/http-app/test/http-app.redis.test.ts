@@ -96,7 +96,7 @@ describe("the onboarding app over HTTP, on Redis, with a worker process", () => 
       workerLog += d;
     });
     store = await RedisStore.connect(redis.url, { prefix: "onboarding" });
-    const app = createApp({ client: createClient(store), pollMs: 20 });
+    const app = createApp({ client: createClient(store) });
     server = await new Promise((resolve) => {
       const s = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, () => resolve(s));
     });

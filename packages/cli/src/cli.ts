@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 // Only types are imported statically from @weft/core (Effect and the runtimes), pino and
 // ./handlers.ts: each command loads what it needs when it runs, so `weft --help` and usage
 // errors start in a few tens of ms (npm run bench:cli -w @weft/bench measures it).
-import type { RetryPolicy, Store } from "@weft/core";
+import type { RetryPolicy, RunStatus, Store } from "@weft/core";
 import { redactSecrets, urlSecrets } from "@weft/redis/url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { Logger } from "pino";
@@ -23,7 +23,10 @@ import {
   openRedisStore,
   type StoreTarget,
 } from "./connect.ts";
+import { addDashboardCommand } from "./dashboard.ts";
+import { addOpsCommands } from "./ops.ts";
 import { renderInspect, renderRuns, renderWorkers, toJson } from "./render.ts";
+import { nodeValues, withValues } from "./values.ts";
 
 /** This package's version, read from its package.json (one level above both src/ and dist/). */
 const version = (): string =>
@@ -100,6 +103,7 @@ const secretsOf = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv): Readonl
   return [...new Set(urls.flatMap(urlSecrets))].sort((a, b) => b.length - a.length);
 };
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+const RUN_STATUSES: RunStatus[] = ["pending", "running", "succeeded", "failed", "cancelled"];
 
 const positiveInt =
   (flag: string) =>
@@ -109,6 +113,16 @@ const positiveInt =
       throw new InvalidArgumentError(
         `${flag} takes a positive integer, got ${JSON.stringify(value)}`,
       );
+    }
+    return n;
+  };
+
+const portNumber =
+  (flag: string) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 0 || n > 65_535) {
+      throw new InvalidArgumentError(`${flag} takes 0 to 65535, got ${JSON.stringify(value)}`);
     }
     return n;
   };
@@ -311,6 +325,16 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         .choices(LOG_LEVELS)
         .default(env.WEFT_LOG_LEVEL ?? "info"),
     )
+    .option(
+      "--metrics-port <port>",
+      "serve Prometheus metrics at http://<metrics-host>:<port>/metrics (0: any free port)",
+      portNumber("--metrics-port"),
+    )
+    .option("--metrics-host <host>", "interface of the metrics server", "127.0.0.1")
+    .option(
+      "--trace",
+      "trace attempts with OpenTelemetry (@opentelemetry/api: a no-op until an SDK is registered, e.g. node --import)",
+    )
     .action(
       async (
         module: string,
@@ -320,6 +344,9 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           lease?: number;
           grace?: number;
           logLevel: string;
+          metricsPort?: number;
+          metricsHost: string;
+          trace?: boolean;
         },
       ) => {
         const concurrency = opts.concurrency ?? envConcurrency(env) ?? 8;
@@ -335,19 +362,31 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           { level: opts.logLevel, hooks: { streamWrite: safe } },
           io.log === undefined ? undefined : { write: io.log },
         );
-        await runWorker(opts, logger, async (store, stop) => {
-          const worker = startWorker({
-            store,
-            handlers,
-            queues: opts.queues,
-            concurrency,
-            logger,
-            ...(opts.lease === undefined ? {} : { leaseMs: opts.lease }),
-          });
-          if (stop.aborted) void worker.stop(opts.grace);
-          else stop.addEventListener("abort", () => void worker.stop(opts.grace), { once: true });
-          await worker.done;
+        const { observe } = await import("./observe.ts");
+        const observing = await observe({
+          ...(opts.metricsPort === undefined ? {} : { metricsPort: opts.metricsPort }),
+          metricsHost: opts.metricsHost,
+          trace: opts.trace ?? false,
         });
+        if (observing.url) logger.info({ url: observing.url }, "serving metrics");
+        try {
+          await runWorker(opts, logger, async (store, stop) => {
+            const worker = startWorker({
+              store,
+              handlers,
+              queues: opts.queues,
+              concurrency,
+              logger,
+              ...(opts.lease === undefined ? {} : { leaseMs: opts.lease }),
+              ...(observing.hooks === undefined ? {} : { hooks: observing.hooks }),
+            });
+            if (stop.aborted) void worker.stop(opts.grace);
+            else stop.addEventListener("abort", () => void worker.stop(opts.grace), { once: true });
+            await worker.done;
+          });
+        } finally {
+          await observing.close();
+        }
       },
     );
 
@@ -395,7 +434,10 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
       "show a run and its nodes as a tree of its canvas; says which queued nodes no live worker can run",
     )
     .argument("<runId>", "the run's id")
-    .option("--json", "print the run snapshot as JSON")
+    .option(
+      "--json",
+      "print the run snapshot as JSON, each node with its input and result (long ones truncated)",
+    )
     .option("--all", "show every member of wide groups instead of a summary line")
     .action(async (runId: string, opts: StoreOpts & { json?: boolean; all?: boolean }) => {
       await withStore(opts, async (store) => {
@@ -405,25 +447,44 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           code = 1;
           return;
         }
+        const values = await nodeValues(store, snap);
         if (opts.json) {
-          out(toJson(snap));
+          out(toJson(withValues(snap, values)));
           return;
         }
         const workers = await store.listWorkers({ now: now() });
-        out(renderInspect(snap, { color, all: opts.all ?? false, now: now(), workers }));
+        out(renderInspect(snap, { color, all: opts.all ?? false, now: now(), workers, values }));
       });
     });
 
   storeCommand("runs")
-    .description("list recent runs, newest first")
+    .description("list recent runs, newest first, with their first task")
     .option("-n, --limit <n>", "how many runs", positiveInt("--limit"), 20)
+    .addOption(new Option("--status <status>", "only runs with this status").choices(RUN_STATUSES))
+    .option("--task <name>", "only runs whose first task is this one")
+    .option("--tag <tag>", "only runs with this tag")
     .option("--json", "print the runs as JSON")
-    .action(async (opts: StoreOpts & { limit: number; json?: boolean }) => {
-      await withStore(opts, async (store) => {
-        const runs = await store.listRuns({ limit: opts.limit });
-        out(opts.json ? toJson(runs) : renderRuns(runs, { color, now: now() }));
-      });
-    });
+    .action(
+      async (
+        opts: StoreOpts & {
+          limit: number;
+          json?: boolean;
+          status?: RunStatus;
+          task?: string;
+          tag?: string;
+        },
+      ) => {
+        await withStore(opts, async (store) => {
+          const runs = await store.listRuns({
+            limit: opts.limit,
+            ...(opts.status === undefined ? {} : { status: opts.status }),
+            ...(opts.task === undefined ? {} : { task: opts.task }),
+            ...(opts.tag === undefined ? {} : { tag: opts.tag }),
+          });
+          out(opts.json ? toJson(runs) : renderRuns(runs, { color, now: now() }));
+        });
+      },
+    );
 
   storeCommand("workers")
     .description(
@@ -463,6 +524,21 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         }
       });
     });
+
+  const opsContext = {
+    storeCommand,
+    withStore,
+    out,
+    color,
+    now,
+    exit: (c: number) => {
+      code = c;
+    },
+    ...(io.signal === undefined ? {} : { signal: io.signal }),
+    ...(io.stdout === undefined && process.stdout.isTTY ? { tty: process.stdout } : {}),
+  };
+  addOpsCommands(opsContext);
+  addDashboardCommand({ ...opsContext, env });
 
   try {
     await program.parseAsync([...argv], { from: "user" });

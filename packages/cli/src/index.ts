@@ -1,5 +1,6 @@
 /**
- * @weft/cli — the `weft` command (`worker`, `submit`, `inspect`, `runs`, `cancel`, `workers`) and
+ * @weft/cli — the `weft` command (`worker`, `submit`, `inspect`, `runs`, `cancel`, `workers`,
+ * `watch`, `queues`, `locks`) and
  * the pure renderers behind it, for examples and tools that print runs.
  * The `weft` command itself is `dist/bin.js` (package.json's `bin`), which
  * does not import this module (docs/packaging.md).
@@ -27,3 +28,15 @@ export {
   WIDE,
   type WorkersOptions,
 } from "./render.ts";
+export {
+  JSON_VALUE_CHARS,
+  jsonValue,
+  PREVIEW_CHARS,
+  previewValue,
+  type QueuesOptions,
+  renderEventLine,
+  renderLocks,
+  renderQueues,
+} from "./render-ops.ts";
+export { type NodeValues, nodeValues, withValues } from "./values.ts";
+export { NODE_BARS, TREE_NODES, treeRows, type WatchTarget, watch } from "./watch.ts";

@@ -12,8 +12,11 @@ import pc from "picocolors";
 /** One node of a snapshot, as `Store.getRun` returns it. */
 export type SnapshotNode = RunSnapshot["nodes"][number];
 
-/** A run as `Store.listRuns` returns it. */
-export type RunSummary = RunRecord & { readonly tags: ReadonlyArray<string> };
+/** A run as `Store.listRuns` returns it (`task`: its first node's task). */
+export type RunSummary = RunRecord & {
+  readonly tags: ReadonlyArray<string>;
+  readonly task?: string;
+};
 
 /** Options of {@link renderInspect}. */
 export interface InspectOptions {
@@ -35,7 +38,15 @@ export interface InspectOptions {
    * (Celery's unregistered-task warning), and the header sums them up.
    */
   readonly workers?: ReadonlyArray<WorkerPresence>;
+  /**
+   * Each node's bound input and recorded result (decoded), shown under it
+   * as one line each, cut to {@link VALUE_CHARS} characters of JSON.
+   */
+  readonly values?: ReadonlyMap<number, { readonly input?: unknown; readonly result?: unknown }>;
 }
+
+/** The longest value preview `renderInspect` prints for an input or a result, characters. */
+export const VALUE_CHARS = 120;
 
 /** Options of {@link renderRuns}. */
 export interface RunsOptions {
@@ -89,6 +100,7 @@ const stateColor = (c: Colors, state: NodeState | RunStatus): Paint => {
     case "retrying":
       return c.yellow;
     case "cancelled":
+    case "expired":
       return c.magenta;
     case "skipped":
     case "waiting":
@@ -140,6 +152,7 @@ const ORDER: ReadonlyArray<NodeState> = [
   "queued",
   "waiting",
   "failed",
+  "expired",
   "skipped",
   "cancelled",
 ];
@@ -318,6 +331,7 @@ const walk = (
   root: boolean,
   now: number,
   workers: ReadonlyArray<WorkerPresence> | undefined,
+  values?: InspectOptions["values"],
 ): void => {
   const glyph = root ? "" : last ? "└─ " : "├─ ";
   const inner = root ? "" : `${prefix}${last ? "   " : "│  "}`;
@@ -335,7 +349,7 @@ const walk = (
         label: `#${item.node.id} ${item.node.spec.task}${callbackNote(item.node)}`,
         node: item.node,
       });
-      for (const d of details(item.node, now, workers)) {
+      for (const d of details(item.node, now, workers, values)) {
         rows.push({ prefix: `${inner}  `, label: d.text, detail: d.kind });
       }
       return;
@@ -354,19 +368,50 @@ const walk = (
         ...(note === undefined ? {} : { note }),
       });
       item.children.forEach((ch, i) => {
-        walk(rows, ch, inner, i === item.children.length - 1, false, now, workers);
+        walk(rows, ch, inner, i === item.children.length - 1, false, now, workers, values);
       });
       return;
     }
   }
 };
 
+/** A value as one line of JSON, cut to {@link VALUE_CHARS} characters. */
+const preview = (value: unknown): string => {
+  const text =
+    JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) ??
+    "undefined";
+  return text.length > VALUE_CHARS ? `${text.slice(0, VALUE_CHARS - 1)}…` : text;
+};
+
 const details = (
   n: SnapshotNode,
   now: number,
   workers: ReadonlyArray<WorkerPresence> | undefined,
+  values: InspectOptions["values"],
 ): Array<{ text: string; kind: Detail }> => {
   const out: Array<{ text: string; kind: Detail }> = [];
+  const v = values?.get(n.id);
+  if (v && "input" in v && v.input !== null && v.input !== undefined) {
+    out.push({
+      text: `${n.spec.bind.kind === "immutable" ? "input" : "bound"} ${preview(v.input)}`,
+      kind: "info",
+    });
+  }
+  if (v && "result" in v) out.push({ text: `result ${preview(v.result)}`, kind: "info" });
+  if (n.state === "running" && n.worker && workers) {
+    const w = workers.find((x) => x.id === n.worker);
+    if (!w) {
+      out.push({
+        text: `worker ${n.worker} is not registered (stopped, or pruned a day after it died): the node is re-delivered when its lease expires`,
+        kind: "warn",
+      });
+    } else if (!w.alive) {
+      out.push({
+        text: `worker ${n.worker} is dead: last heartbeat ${formatDuration(now - w.lastSeenAt)} ago; the node is re-delivered when its lease expires`,
+        kind: "warn",
+      });
+    }
+  }
   // attempts that did not succeed, oldest first (the attempt history), when there was more than one
   const history = n.attempts > 1 || n.stalls > 0 ? (n.history ?? []) : [];
   for (const h of history) {
@@ -388,6 +433,18 @@ const details = (
   if (n.state === "retrying" && n.dueAt !== undefined) {
     out.push({
       text: `next attempt at ${time(n.dueAt)} (in ${formatDuration(n.dueAt - now)})`,
+      kind: "info",
+    });
+  }
+  if (n.state === "queued" && n.dueAt !== undefined) {
+    out.push({
+      text: `delayed until ${time(n.dueAt)} (in ${formatDuration(Math.max(0, n.dueAt - now))})`,
+      kind: "info",
+    });
+  }
+  if ((n.state === "queued" || n.state === "retrying") && n.expiresAt !== undefined) {
+    out.push({
+      text: `expires at ${time(n.expiresAt)} unless started (in ${formatDuration(Math.max(0, n.expiresAt - now))})`,
       kind: "info",
     });
   }
@@ -476,7 +533,16 @@ export const renderInspect = (snapshot: RunSnapshot, opts: InspectOptions = {}):
   if (snapshot.nodes.length === 0) return `${out.join("\n")}\n`;
   out.push("");
   const rows: Row[] = [];
-  walk(rows, toItem(buildTrie(snapshot.nodes), wide), "", true, true, now, opts.workers);
+  walk(
+    rows,
+    toItem(buildTrie(snapshot.nodes), wide),
+    "",
+    true,
+    true,
+    now,
+    opts.workers,
+    opts.values,
+  );
   const nodeRows = rows.filter((r) => r.node !== undefined);
   const width = (f: (r: Row) => string) => nodeRows.reduce((w, r) => Math.max(w, f(r).length), 0);
   const treeW = width((r) => r.prefix + r.label);
@@ -513,8 +579,8 @@ export const renderInspect = (snapshot: RunSnapshot, opts: InspectOptions = {}):
 };
 
 /**
- * Renders recent runs as a table: id, status, nodes ended/total, created,
- * duration, tags. An empty list renders as `no runs`.
+ * Renders recent runs as a table: id, first task, status, nodes
+ * ended/total, created, duration, tags. An empty list renders as `no runs`.
  *
  * @example
  * console.log(renderRuns(await store.listRuns({ limit: 20 })))
@@ -523,9 +589,10 @@ export const renderRuns = (runs: ReadonlyArray<RunSummary>, opts: RunsOptions = 
   if (runs.length === 0) return "no runs\n";
   const c = pc.createColors(opts.color ?? false);
   const now = opts.now ?? Date.now();
-  const header = ["ID", "STATUS", "NODES", "CREATED", "DURATION", "TAGS"];
+  const header = ["ID", "TASK", "STATUS", "NODES", "CREATED", "DURATION", "TAGS"];
   const rows = runs.map((r) => [
     r.id,
+    r.task || "-",
     r.status,
     `${int(r.ended)}/${int(r.total)}`,
     time(r.createdAt),
@@ -544,7 +611,7 @@ export const renderRuns = (runs: ReadonlyArray<RunSummary>, opts: RunsOptions = 
       .trimEnd();
   const out = [line(header, (_, s) => c.dim(s))];
   runs.forEach((r, k) => {
-    out.push(line(rows[k]!, (i, s) => (i === 1 ? stateColor(c, r.status)(s) : s)));
+    out.push(line(rows[k]!, (i, s) => (i === 2 ? stateColor(c, r.status)(s) : s)));
   });
   return `${out.join("\n")}\n`;
 };

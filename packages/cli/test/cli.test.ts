@@ -1,10 +1,10 @@
 import { fileURLToPath } from "node:url";
-import { chain, createClient, type Store, StoreUnavailable } from "@weft/core";
+import { chain, createClient, type RunSnapshot, type Store, StoreUnavailable } from "@weft/core";
 import { deferred } from "@weft/core/store";
 import { maskUrl as redisMaskUrl } from "@weft/redis";
 import { MemoryStore } from "@weft/testing";
 import { describe, expect, it } from "vitest";
-import { type CliIo, maskUrl, renderInspect, type StoreTarget } from "../src/index.ts";
+import { type CliIo, maskUrl, type StoreTarget } from "../src/index.ts";
 import { add, count, double } from "./fixtures/tasks.ts";
 import { captureCli, runToEnd, T0 } from "./support.ts";
 
@@ -141,14 +141,33 @@ describe("parsing", () => {
 });
 
 describe("inspect, runs, cancel", () => {
-  it("inspects a run as a tree, or as JSON", async () => {
+  it("inspects a run as a tree with inputs and results, or as JSON with them", async () => {
     const { store, snapshot } = await runToEnd(chain(add.si({ a: 1, b: 2 }), double.s()));
     const id = snapshot.run.id;
     const r = await cli(["inspect", id], { store, now: () => 0 });
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe(renderInspect(snapshot, { now: 0 }));
+    const tree = r.stdout
+      .trimEnd()
+      .split("\n")
+      .slice(-6)
+      .map((l) => l.replace(/ +\d+ ms +/, " _ "));
+    expect(tree).toEqual([
+      "chain",
+      "├─ #0 math.add     succeeded  1 attempt _ w1",
+      '│    input {"a":1,"b":2}',
+      "│    result 3",
+      "└─ #1 math.double  succeeded  1 attempt _ w1",
+      "     result 6",
+    ]);
     const j = await cli(["inspect", id, "--json"], { store });
-    expect(JSON.parse(j.stdout)).toEqual(JSON.parse(JSON.stringify(snapshot)));
+    const parsed = JSON.parse(j.stdout) as Pick<RunSnapshot, "run"> & {
+      nodes: Array<{ input?: unknown; result?: unknown }>;
+    };
+    expect(parsed.run).toEqual(JSON.parse(JSON.stringify(snapshot.run)));
+    expect(parsed.nodes.map((n) => [n.input, n.result])).toEqual([
+      [{ a: 1, b: 2 }, 3],
+      [undefined, 6],
+    ]);
   });
 
   it("says a run is not found, exit 1", async () => {
@@ -170,8 +189,11 @@ describe("inspect, runs, cancel", () => {
     const r = await cli(["runs"], { store });
     expect(r.code).toBe(0);
     const rows = r.stdout.trimEnd().split("\n");
-    expect(rows[0]).toMatch(/^ID +STATUS +NODES +CREATED +DURATION +TAGS$/);
-    expect(rows.slice(1).map((l) => l.split(/ +/)[0])).toEqual([b.runId, a.runId]);
+    expect(rows[0]).toMatch(/^ID +TASK +STATUS +NODES +CREATED +DURATION +TAGS$/);
+    expect(rows.slice(1).map((l) => l.split(/ +/).slice(0, 2))).toEqual([
+      [b.runId, "spam.count"],
+      [a.runId, "spam.count"],
+    ]);
     const j = await cli(["runs", "--json", "--limit", "1"], { store });
     expect(JSON.parse(j.stdout)).toMatchObject([{ id: b.runId, tags: ["second"] }]);
     expect((await cli(["runs"], { store: new MemoryStore() })).stdout).toBe("no runs\n");
@@ -375,7 +397,7 @@ describe("workers, and inspect's hint about tasks no live worker handles", () =>
       "  waiting   1 node: no live worker handles task math.add on queue default\n",
     );
     expect(before).toContain(
-      "├─ #0 math.add     queued   -  -  -\n│    no live worker handles task math.add on queue default\n",
+      '├─ #0 math.add     queued   -  -  -\n│    input {"a":1,"b":2}\n│    no live worker handles task math.add on queue default\n',
     );
     // the waiting node #1 is not queued yet: no hint
     expect(before.match(/no live worker/g)).toHaveLength(2);

@@ -67,7 +67,7 @@ it("runs a chain with `weft worker --redis redis+cluster://...`, inspects, lists
   const runs = await cli(["runs", "--prefix", "cli"], io);
   expect(runs.code, runs.stderr).toBe(0);
   expect(runs.stdout).toMatch(
-    new RegExp(`^${handle.runId.replace(".", "\\.")} +succeeded +3/3 `, "m"),
+    new RegExp(`^${handle.runId.replace(".", "\\.")} +math\\.add +succeeded +3/3 `, "m"),
   );
   expect(runs.stdout).toContain(queued.runId);
   const cancelled = await cli(["cancel", queued.runId, "--prefix", "cli"], io);

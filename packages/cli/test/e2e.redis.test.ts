@@ -88,7 +88,7 @@ describe("weft on a real Redis", () => {
     expect(text.stdout).toMatch(/└─ #2 math\.double +succeeded +1 attempt/);
 
     const runs = await cli(["runs", "--redis", redis.url, "--prefix", "e2e"]);
-    expect(runs.stdout).toMatch(new RegExp(`^${handle.runId} +succeeded +3/3 `, "m"));
+    expect(runs.stdout).toMatch(new RegExp(`^${handle.runId} +math\\.add +succeeded +3/3 `, "m"));
 
     child.kill("SIGTERM");
     const [code, signal] = await exited;

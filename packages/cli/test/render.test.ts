@@ -2,14 +2,15 @@ import { stripVTControlCharacters } from "node:util";
 import {
   chain,
   chord,
+  FailureRecord,
   group,
   handle,
-  NodeFailure,
   type RunSnapshot,
   Schema,
   task,
 } from "@weft/core";
-import { deferred } from "@weft/core/store";
+import { compile, deferred } from "@weft/core/store";
+import { MemoryStore } from "@weft/testing";
 import { describe, expect, it } from "vitest";
 import { formatDuration, renderInspect, renderRuns } from "../src/index.ts";
 import { add, boom, count, double, sum } from "./fixtures/tasks.ts";
@@ -76,7 +77,7 @@ describe("renderInspect", () => {
   });
 
   it("shows callbacks beside what they are attached to, with the node each error callback reports on", async () => {
-    const alert = task({ name: "ops.alert", input: NodeFailure, output: Schema.String });
+    const alert = task({ name: "ops.alert", input: FailureRecord, output: Schema.String });
     const { snapshot } = await runToEnd(
       chain(add.si({ a: 1, b: 2 }), boom.s())
         .onSuccess(double.s())
@@ -201,17 +202,54 @@ describe("renderInspect", () => {
   });
 });
 
+describe("renderInspect: delayed and expiring nodes", () => {
+  it("shows when a delayed node is due and by when a node must start, and counts expired nodes", async () => {
+    const store = new MemoryStore();
+    const held = task({ name: "held", input: Schema.Int, output: Schema.Int });
+    const { runId } = await store.submit({
+      runId: "RUN",
+      dag: compile(chain(held.si(1).with({ delayMs: 60_000, expiresInMs: 120_000 }), held.s())),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: T0,
+    });
+    const waiting = lines(renderInspect((await store.getRun(runId))!, { now: T0 + 1_000 }));
+    expect(waiting).toContain("│    delayed until 2025-01-01 00:01:00.000 UTC (in 59.00 s)");
+    expect(waiting).toContain(
+      "│    expires at 2025-01-01 00:02:00.000 UTC unless started (in 1 min 59 s)",
+    );
+    await store.maintain({ now: T0 + 120_000, queues: ["default"] });
+    const ended = lines(renderInspect((await store.getRun(runId))!, { now: T0 + 120_000 }));
+    expect(ended).toContain("  nodes     2/2 ended · 1 expired, 1 skipped");
+    expect(ended.some((l) => l.includes("Expired: not started by its deadline"))).toBe(true);
+    await store.close();
+  });
+});
+
 describe("renderRuns", () => {
-  it("tabulates runs: id, status, nodes, created, duration, tags", async () => {
+  it("tabulates runs: id, first task, status, nodes, created, duration, tags", async () => {
     const ok = normalise(
       (await runToEnd(add.si({ a: 1, b: 2 }), { tags: ["a", "b"] })).snapshot,
       "r-ok",
     );
     const bad = normalise((await runToEnd(boom.si(2))).snapshot, "r-bad");
-    expect(lines(renderRuns([bad.run, ok.run], { now: T0 }))).toEqual([
-      "ID     STATUS     NODES  CREATED                      DURATION  TAGS",
-      "r-bad  failed     1/1    2025-01-01 00:00:00.000 UTC  1.50 s    -",
-      "r-ok   succeeded  1/1    2025-01-01 00:00:00.000 UTC  1.50 s    a,b",
+    expect(
+      lines(
+        renderRuns(
+          [
+            { ...bad.run, task: "math.boom" },
+            { ...ok.run, task: "math.add" },
+          ],
+          {
+            now: T0,
+          },
+        ),
+      ),
+    ).toEqual([
+      "ID     TASK       STATUS     NODES  CREATED                      DURATION  TAGS",
+      "r-bad  math.boom  failed     1/1    2025-01-01 00:00:00.000 UTC  1.50 s    -",
+      "r-ok   math.add   succeeded  1/1    2025-01-01 00:00:00.000 UTC  1.50 s    a,b",
     ]);
     expect(renderRuns([])).toBe("no runs\n");
   });

@@ -15,7 +15,7 @@
  */
 import type { Logger } from "pino";
 import { inputOf, shapeValue } from "./Args.ts";
-import type { NodeFailure } from "./Canvas.ts";
+import type { FailureRecord } from "./Canvas.ts";
 import type { Clock } from "./Clock.ts";
 import { decode, encode } from "./Codec.ts";
 import type { FailureSource } from "./Dag.ts";
@@ -31,6 +31,8 @@ import {
   toErrorInfo,
 } from "./Errors.ts";
 import type { BoundHandler, TaskContext } from "./Handler.ts";
+import { wrapCall } from "./HookCalls.ts";
+import type { WorkerHooks } from "./Hooks.ts";
 import { leaseEndReason } from "./Leases.ts";
 import { acquireLock, type HeldLock } from "./Locks.ts";
 import type { Claim, Store } from "./Store.ts";
@@ -48,6 +50,8 @@ export interface AttemptEnv {
   readonly workerId: string;
   /** The attempt's logger (`ctx.log`), built on first use (a child logger costs a few µs). */
   readonly log: () => Logger;
+  /** Wraps the handler call (the worker's `hooks.wrapHandler`). */
+  readonly wrapHandler?: WorkerHooks["wrapHandler"];
 }
 
 /**
@@ -55,9 +59,13 @@ export interface AttemptEnv {
  * report, with the delay (ms) a `TaskFailure` asked for before the next
  * attempt, when it asked for a usable one.
  */
-export type AttemptResult =
+export type AttemptResult = (
   | { readonly ok: true; readonly value: Uint8Array }
-  | { readonly ok: false; readonly error: ErrorInfo; readonly retryAfterMs?: number };
+  | { readonly ok: false; readonly error: ErrorInfo; readonly retryAfterMs?: number }
+) & {
+  /** The input the handler got (decoded by the task's schema), once it could be formed. */
+  readonly input?: unknown;
+};
 
 const failWith = (tag: ErrorTag, message: string): AttemptResult => ({
   ok: false,
@@ -93,6 +101,7 @@ export const runAttempt = async (
     );
   const input = inputFor(claim, handler);
   if (!input.ok) return { ok: false, error: input.error };
+  const withInput = (r: AttemptResult): AttemptResult => ({ ...r, input: input.value });
   const timeoutMs = timeoutOf(claim, handler);
   const locks: HeldLock[] = [];
   const ctx = contextFor(claim, env, abort, locks, timeoutMs);
@@ -104,16 +113,32 @@ export const runAttempt = async (
     const resultKey = behaviour.resultKey?.(input.value);
     if (resultKey !== undefined) {
       const memo = await env.store.getMemo({ task, key: resultKey, now: env.clock.now() });
-      if (memo) return { ok: true, value: memo }; // an earlier execution with this key recorded it
+      // an earlier execution with this key recorded it
+      if (memo) return withInput({ ok: true, value: memo });
     }
     if (behaviour.lock) {
       const lock = behaviour.lock;
       const name = typeof lock.name === "string" ? lock.name : lock.name(input.value);
       await Promise.race([ctx.lock(name, lock), aborted]);
     }
-    const out = await Promise.race([handler.run(input.value, ctx), aborted]);
+    const call = () => handler.run(input.value, ctx);
+    const running = env.wrapHandler
+      ? wrapCall(
+          env.wrapHandler,
+          {
+            runId: claim.runId,
+            nodeId: claim.nodeId,
+            task,
+            attempt: claim.attempt,
+            workerId: env.workerId,
+          },
+          call,
+          env.log,
+        )
+      : call();
+    const out = await Promise.race([running, aborted]);
     const bytes = outputOf(handler, out);
-    if (!bytes.ok) return failWithError(bytes.error);
+    if (!bytes.ok) return withInput(failWithError(bytes.error));
     if (resultKey !== undefined) {
       const ttlMs = behaviour.resultTtlMs ?? DEFAULT_RESULT_TTL_MS;
       await env.store.putMemo({
@@ -124,9 +149,9 @@ export const runAttempt = async (
         now: env.clock.now(),
       });
     }
-    return bytes;
+    return withInput(bytes);
   } catch (e) {
-    return failureOf(e, env.log);
+    return withInput(failureOf(e, env.log));
   } finally {
     finished.abort("done");
     await Promise.all(locks.map((l) => l.unlock().catch(() => undefined)));
@@ -172,7 +197,7 @@ const inputFor = (claim: Claim, handler: BoundHandler): Settled<unknown> => {
 };
 
 /**
- * What an error callback's entry node receives (a `NodeFailure`): the
+ * What an error callback's entry node receives (a `FailureRecord`): the
  * failing node's error, from its outcome, and its input rebuilt by its
  * argument rule from its dependencies' results (the callback's too).
  */
@@ -180,7 +205,7 @@ const failureRecord = (
   runId: string,
   f: FailureSource,
   outcome: (n: number) => Settled<unknown>,
-): NodeFailure => {
+): FailureRecord => {
   const o = outcome(f.node);
   if (o.ok) throw new Error(`node ${f.node} succeeded: it has no failure to report`);
   // the failing node may itself be an error callback: its upstream was a failure record too

@@ -46,6 +46,30 @@ export interface TaskOptions {
   readonly timeoutMs?: number;
   /** Retry policy fields; unset fields come from the worker's and Weft's defaults. */
   readonly retry?: Partial<RetryPolicy>;
+  /**
+   * Holds the node for this many ms after it becomes ready (its dependencies
+   * succeeded, or the run started for a root), server-side in its queue's
+   * delayed set (Celery's `countdown`, BullMQ's `delay`, applied per node). A
+   * finite number ≥ 0. See docs/schedules.md, "Delayed and expiring work".
+   */
+  readonly delayMs?: number;
+  /**
+   * The node does not start before this time, epoch ms (Celery's `eta`): a
+   * finite number ≥ 0. With `delayMs` too, the later of the two holds.
+   */
+  readonly notBefore?: number;
+  /**
+   * The node must start within this many ms of becoming ready, or it ends
+   * `expired` (Celery's `expires` in seconds, Temporal's schedule-to-start
+   * timeout). A finite number ≥ 1. Counted from when it became ready, not
+   * from the end of its `delayMs`.
+   */
+  readonly expiresInMs?: number;
+  /**
+   * The node must start before this time, epoch ms, or it ends `expired`: a
+   * finite number ≥ 1. With `expiresInMs` too, the earlier of the two holds.
+   */
+  readonly expiresAt?: number;
 }
 
 /** The longest delay a Node timer keeps, ms (2^31 − 1); a longer one fires at once. */
@@ -62,7 +86,8 @@ const QUEUE = /^[A-Za-z0-9_.:-]{1,128}$/;
  * `retry.backoff` `{ kind: "fixed", delayMs ≥ 0 }` or
  * `{ kind: "exponential", baseMs ≥ 0, factor ≥ 1, maxMs ≥ 0 }` (finite);
  * `retry.jitter` `none`, `full` or `equal`; `retry.unitMs` finite ≥ 1;
- * `retry.retryOn` / `retry.nonRetryable` arrays of error tags. Options are
+ * `retry.retryOn` / `retry.nonRetryable` arrays of error tags; `delayMs`
+ * and `notBefore` finite ≥ 0, `expiresInMs` and `expiresAt` finite ≥ 1. Options are
  * persisted with every node, so they must be plain data (no functions).
  *
  * @throws InvalidCanvas naming the task, the option, the value and the allowed range.
@@ -89,6 +114,15 @@ export const checkOptions = (task: string, options: TaskOptions): void => {
   )
     refuse("timeoutMs", o.timeoutMs, `a number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days)`);
   if (o.retry !== undefined) checkRetry("retry", o.retry, refuse);
+  for (const option of ["delayMs", "notBefore"] as const) {
+    const v = o[option];
+    if (v !== undefined && !(isNum(v) && v >= 0))
+      refuse(option, v, option === "delayMs" ? "a finite number of ms ≥ 0" : "an epoch ms ≥ 0");
+  }
+  if (o.expiresAt !== undefined && !(isNum(o.expiresAt) && o.expiresAt >= 1))
+    refuse("expiresAt", o.expiresAt, "an epoch ms ≥ 1");
+  if (o.expiresInMs !== undefined && !(isNum(o.expiresInMs) && o.expiresInMs >= 1))
+    refuse("expiresInMs", o.expiresInMs, "a finite number of ms ≥ 1");
 };
 
 /** Raises the error for `option` (its path, e.g. `retry.maxAttempts`) holding `value`, outside `allowed`. */
@@ -217,16 +251,18 @@ export type OutOf<C> = C extends Canvas<infer _I, infer O> ? O : never;
  * What an error callback receives (`.onError(cb)`, Celery's `link_error`):
  * the failure of one node, after its last attempt. `input` is the failing
  * node's input in its encoded form (as its task's input schema encodes it),
- * `error` what its last attempt failed with.
+ * `error` what its last attempt failed with (or `Expired` for a node that
+ * was not started by its deadline). Not the worker hook's `NodeFailure`
+ * (one attempt's failure, seen by `onNodeFailed` in the worker).
  *
  * Used as a task's input schema:
  * @example
- * const alert = task({ name: "alert", input: NodeFailure, output: Schema.Void }, async (f) => {
+ * const alert = task({ name: "alert", input: FailureRecord, output: Schema.Void }, async (f) => {
  *   await page(`${f.task} failed in run ${f.runId}: ${f.error.message}`);
  * });
  * chain(fetch.si({ url }), parse.s()).onError(alert.s())
  */
-export const NodeFailure = Schema.Struct({
+export const FailureRecord = Schema.Struct({
   runId: Schema.String,
   nodeId: Schema.Number,
   task: Schema.String,
@@ -238,8 +274,8 @@ export const NodeFailure = Schema.Struct({
   }),
   input: Schema.Unknown,
 });
-/** The failure record an error callback receives: see {@link NodeFailure}. */
-export type NodeFailure = typeof NodeFailure.Type;
+/** The failure record an error callback receives: see {@link FailureRecord}. */
+export type FailureRecord = typeof FailureRecord.Type;
 
 /**
  * A canvas that callbacks can be attached to: a signature, a chain, a group
@@ -257,10 +293,10 @@ export interface Linkable<In, Out> extends Canvas<In, Out> {
   onSuccess(callback: Canvas<Out, unknown>): Linkable<In, Out>;
   /**
    * Runs `callback` once for each task node of this canvas that fails for
-   * good (its retries spent), with a {@link NodeFailure} as its upstream
+   * good (its retries spent), with a {@link FailureRecord} as its upstream
    * (Celery's `link_error`, attached to every task of the canvas).
    */
-  onError(callback: Canvas<NodeFailure, unknown>): Linkable<In, Out>;
+  onError(callback: Canvas<FailureRecord, unknown>): Linkable<In, Out>;
 }
 
 /** A task applied to (part of) its input; options can be overridden. */

@@ -15,6 +15,7 @@ import { decode } from "./Codec.ts";
 import { compile, type Dag, flatten, type Shape } from "./Dag.ts";
 import {
   InvalidCanvas,
+  InvalidSubmitOptions,
   MissingResult,
   missingResultInfo,
   ResultTimeout,
@@ -23,6 +24,8 @@ import {
   RunNotFound,
   type Settled,
 } from "./Errors.ts";
+import { type EventsOptions, followEvents, watchRun } from "./EventStream.ts";
+import type { WeftEvent } from "./Events.ts";
 import { fingerprint } from "./Fingerprint.ts";
 import type { NodeState, Progress, RunRecord, RunStatus } from "./Machine.ts";
 import type { IdempotencyReuse, RunSnapshot, Store } from "./Store.ts";
@@ -57,6 +60,23 @@ export interface SubmitOptions {
   /** How long the run is kept after it ends. Default 7 days. */
   readonly retentionMs?: number;
   readonly tags?: ReadonlyArray<string>;
+  /**
+   * Holds the run's nodes for this many ms from now: its roots wait in
+   * their queues' delayed sets (in the store, never in a worker's memory)
+   * until then (Celery's `countdown`, BullMQ's `delay`, Temporal's start
+   * delay). A finite number ≥ 0. Not with `at`.
+   */
+  readonly delayMs?: number;
+  /** Holds the run's nodes until this time: epoch ms or a `Date` (Celery's `eta`). Not with `delayMs`. */
+  readonly at?: number | Date;
+  /**
+   * A node of the run not started by this time (epoch ms or a `Date`) ends
+   * `expired`: its dependents are skipped and the run fails with an
+   * `Expired` error (Celery's `expires`). Running nodes finish. Not with `expiresInMs`.
+   */
+  readonly expiresAt?: number | Date;
+  /** As `expiresAt`, this many ms from now: a finite number ≥ 1. */
+  readonly expiresInMs?: number;
 }
 
 /**
@@ -65,8 +85,12 @@ export interface SubmitOptions {
  * node, since the producer has none. Unset `retry` fields and `timeoutMs`
  * come from the declaration of the worker that runs the node (then the
  * worker's defaults); `queue` and `priority` are fixed here, at submit.
+ * The time options (`delayMs`, `at`, `expiresAt`, `expiresInMs`) are the
+ * run's, as in {@link SubmitOptions}: for a one-node run they hold its node.
  */
-export interface SubmitByNameOptions extends SubmitOptions, TaskOptions {}
+export interface SubmitByNameOptions
+  extends SubmitOptions,
+    Omit<TaskOptions, "delayMs" | "notBefore" | "expiresAt" | "expiresInMs"> {}
 
 /**
  * A run's progress as a status endpoint shows it: its status, how many of
@@ -91,6 +115,49 @@ export interface RunProgress {
     readonly progress?: Progress;
   }>;
 }
+
+/**
+ * The run's own time limits from submit options, epoch ms.
+ *
+ * @throws InvalidSubmitOptions naming the option when `delayMs` is not a
+ *   finite number ≥ 0, `expiresInMs` not one ≥ 1, `at` not a finite epoch
+ *   ms ≥ 0, `expiresAt` not one ≥ 1 (or either not a valid `Date`), or both of `delayMs` and `at`
+ *   (or of `expiresAt` and `expiresInMs`) are given.
+ */
+export const runTiming = (
+  opts: SubmitOptions,
+  now: number,
+): { readonly notBefore?: number; readonly expiresAt?: number } => {
+  const refuse = (option: string, value: unknown, allowed: string): never => {
+    throw new InvalidSubmitOptions({
+      reason: `option ${option} must be ${allowed}, got ${value instanceof Date ? "an invalid Date" : String(value)}`,
+    });
+  };
+  const ms = (option: string, v: unknown, min: number): number | undefined => {
+    if (v === undefined) return undefined;
+    if (typeof v === "number" && Number.isFinite(v) && v >= min) return v;
+    return refuse(option, v, `a finite number of ms ≥ ${min}`);
+  };
+  const time = (option: string, v: unknown, min: number): number | undefined => {
+    if (v === undefined) return undefined;
+    const t = v instanceof Date ? v.getTime() : v;
+    if (typeof t === "number" && Number.isFinite(t) && t >= min) return t;
+    return refuse(option, v, `an epoch ms ≥ ${min} or a valid Date`);
+  };
+  if (opts.delayMs !== undefined && opts.at !== undefined)
+    throw new InvalidSubmitOptions({ reason: "give one of delayMs and at, not both" });
+  if (opts.expiresAt !== undefined && opts.expiresInMs !== undefined)
+    throw new InvalidSubmitOptions({ reason: "give one of expiresAt and expiresInMs, not both" });
+  const delay = ms("delayMs", opts.delayMs, 0);
+  const expiresIn = ms("expiresInMs", opts.expiresInMs, 1);
+  const notBefore = delay === undefined ? time("at", opts.at, 0) : now + delay;
+  const expiresAt =
+    expiresIn === undefined ? time("expiresAt", opts.expiresAt, 1) : now + expiresIn;
+  return {
+    ...(notBefore === undefined || notBefore <= now ? {} : { notBefore }),
+    ...(expiresAt === undefined ? {} : { expiresAt }),
+  };
+};
 
 /** A submitted run, or one reattached by id with {@link Client.handle}. */
 export interface RunHandle<Out> {
@@ -124,6 +191,16 @@ export interface RunHandle<Out> {
    * false when it had already ended.
    */
   cancel(): Promise<boolean>;
+  /**
+   * The run's events (docs/events.md), from the oldest the store keeps, then
+   * live, ending after its `run-ended` event; `signal` stops it early.
+   *
+   * @example
+   * for await (const e of run.watch()) console.log(e.kind, "nodeId" in e ? e.nodeId : "")
+   *
+   * @throws RunNotFound when the run does not exist.
+   */
+  watch(opts?: { readonly signal?: AbortSignal }): AsyncIterable<WeftEvent>;
 }
 
 /** A client bound to a store. */
@@ -132,7 +209,7 @@ export interface Client {
    * Compiles and submits a canvas. Safe to retry: see {@link SubmitOptions.runId}
    * and {@link SubmitOptions.idempotencyKey}.
    *
-   * @throws InvalidCanvas / InvalidInput before anything is written.
+   * @throws InvalidCanvas / InvalidInput / InvalidSubmitOptions before anything is written.
    * @throws DuplicateRun when `runId` names a run of another canvas or input.
    * @throws IdempotencyConflict when the key names a run of another canvas or input.
    */
@@ -185,6 +262,20 @@ export interface Client {
   get(runId: string): Promise<RunSnapshot>;
   /** Cancels a run; false when it had already ended. */
   cancel(runId: string): Promise<boolean>;
+  /**
+   * Node and run events (docs/events.md), of every run or of `opts.runId`,
+   * from `opts.after` (default the oldest kept), then live until
+   * `opts.signal` aborts or the loop breaks.
+   *
+   * @example
+   * const ac = new AbortController()
+   * for await (const e of client.events({ signal: ac.signal })) if (e.kind === "failed") alert(e)
+   *
+   * @throws InvalidEventCursor when `opts.after` is not a cursor of the store.
+   */
+  events(opts?: EventsOptions): AsyncIterable<WeftEvent>;
+  /** The events of run `runId` until it ends: see {@link RunHandle.watch}. */
+  watch(runId: string, opts?: { readonly signal?: AbortSignal }): AsyncIterable<WeftEvent>;
 }
 
 /** Creates a client. `now` is the clock (epoch ms). */
@@ -276,6 +367,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     status: async () => (await get(runId)).run,
     progress: async () => progressOf(await get(runId)),
     cancel: () => store.cancel(runId, { now: now() }),
+    watch: (o = {}) => watchRun(store, runId, o),
     result: async ({ timeout = 60_000, waitForQuiet = false } = {}) => {
       const run = await store.waitForRun(runId, timeout, { quiet: waitForQuiet });
       if (!run) throw new ResultTimeout({ runId, timeoutMs: timeout });
@@ -290,7 +382,10 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     opts: SubmitOptions,
     of: Decoding,
   ): Promise<RunHandle<Out>> => {
+    const at = now();
+    const timing = runTiming(opts, at);
     const res = await store.submit({
+      ...timing,
       runId: opts.runId ?? `${now().toString(36)}-${randomUUID().slice(0, 13).replace("-", "")}`,
       dag,
       tags: opts.tags ?? [],
@@ -298,7 +393,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
       idempotencyWindowMs: opts.idempotencyWindowMs ?? 86_400_000,
       ...(opts.idempotencyReuse === undefined ? {} : { idempotencyReuse: opts.idempotencyReuse }),
       retentionMs: opts.retentionMs ?? 7 * 86_400_000,
-      now: now(),
+      now: at,
       fingerprint: fingerprint(dag),
       nonce: randomBytes(8).toString("hex"),
     });
@@ -324,6 +419,10 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
         idempotencyReuse,
         retentionMs,
         tags,
+        delayMs,
+        at,
+        expiresAt,
+        expiresInMs,
         ...options
       } = opts;
       const unknown = Object.keys(options).filter((k) => !OPTION_KEYS.has(k));
@@ -342,6 +441,10 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
         ...(idempotencyReuse === undefined ? {} : { idempotencyReuse }),
         ...(retentionMs === undefined ? {} : { retentionMs }),
         ...(tags === undefined ? {} : { tags }),
+        ...(delayMs === undefined ? {} : { delayMs }),
+        ...(at === undefined ? {} : { at }),
+        ...(expiresAt === undefined ? {} : { expiresAt }),
+        ...(expiresInMs === undefined ? {} : { expiresInMs }),
       };
       return submitDag<unknown>(dag, submitOpts, { tasks: [ref], shape: () => 0, single: true });
     },
@@ -359,6 +462,8 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     }) as Client["handle"],
     get,
     cancel: (runId) => store.cancel(runId, { now: now() }),
+    events: (opts = {}) => followEvents(store, opts),
+    watch: (runId, opts = {}) => watchRun(store, runId, opts),
   };
 };
 
@@ -392,6 +497,10 @@ const SUBMIT_KEYS: ReadonlyArray<keyof SubmitOptions> = [
   "idempotencyReuse",
   "retentionMs",
   "tags",
+  "delayMs",
+  "at",
+  "expiresAt",
+  "expiresInMs",
 ];
 const OPTION_KEYS: ReadonlySet<string> = new Set<keyof TaskOptions>([
   "queue",

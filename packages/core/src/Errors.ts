@@ -62,6 +62,12 @@ export const ErrorTag = {
   Stalled: "Stalled",
   /** The node never ran: an upstream node did not succeed, or the run ended first. Not retryable. */
   Skipped: "Skipped",
+  /**
+   * The node was not started by its deadline (the signature's `expiresAt` /
+   * `expiresInMs`, or the run's): it ends `expired`, its dependents are
+   * skipped and its run fails, unless it sits in a settled group. Not retryable.
+   */
+  Expired: "Expired",
   /** A result that should be recorded is not (a dependency with neither a result nor an error). Not retryable. */
   Missing: "Missing",
   // ---- thrown to callers ----
@@ -69,10 +75,14 @@ export const ErrorTag = {
   InvalidCanvas: "InvalidCanvas",
   /** `startWorker` was given an option out of range. */
   InvalidWorkerOptions: "InvalidWorkerOptions",
+  /** `submit` was given an option out of range (a negative `delayMs`, an `at` that is not a time, ...). */
+  InvalidSubmitOptions: "InvalidSubmitOptions",
   /** `ctx.progress` was given something that is not progress; nothing is recorded. */
   InvalidProgress: "InvalidProgress",
   /** The run does not exist, or has expired after its retention. */
   RunNotFound: "RunNotFound",
+  /** The `after` given to read events is not a cursor of this store. */
+  InvalidEventCursor: "InvalidEventCursor",
   /** A submission named a run id that exists with another canvas or input. */
   DuplicateRun: "DuplicateRun",
   /** A submission reused an idempotency key whose run has another canvas or input. */
@@ -357,6 +367,29 @@ export class InvalidWorkerOptions extends Data.TaggedError(ErrorTag.InvalidWorke
 }
 
 /**
+ * `submit` was given an option out of range (`delayMs`, `at`, `expiresAt`,
+ * `expiresInMs`); nothing is written. The message names the option, the
+ * value and what is allowed.
+ */
+export class InvalidSubmitOptions extends Data.TaggedError(ErrorTag.InvalidSubmitOptions)<{
+  readonly reason: string;
+}> {
+  override get message() {
+    return `invalid submit options: ${this.reason}`;
+  }
+}
+
+/**
+ * The error recorded on a node that was not started by `expiresAt` (epoch
+ * ms): tag `Expired`, not retryable.
+ */
+export const expiredInfo = (expiresAt: number): ErrorInfo => ({
+  tag: ErrorTag.Expired,
+  message: `not started by its deadline, expiresAt ${expiresAt} (epoch ms)`,
+  retryable: false,
+});
+
+/**
  * `ctx.progress` (a store's `progress`) was given something that is not
  * progress: see `checkProgress` for what is allowed. Nothing is recorded;
  * the message names the field and the value.
@@ -375,6 +408,19 @@ export class RunNotFound extends Data.TaggedError(ErrorTag.RunNotFound)<{
 }> {
   override get message() {
     return `run ${this.runId} not found (unknown id, or expired after its retention)`;
+  }
+}
+
+/**
+ * The `after` given to read events (`store.readEvents`, `client.events`) is
+ * not a cursor of this store (docs/events.md).
+ */
+export class InvalidEventCursor extends Data.TaggedError(ErrorTag.InvalidEventCursor)<{
+  readonly cursor: string;
+  readonly reason: string;
+}> {
+  override get message() {
+    return `after: ${JSON.stringify(this.cursor)} is not an event cursor of this store (${this.reason}); pass an event's id or a batch's cursor, "now", or nothing to read from the oldest event kept`;
   }
 }
 

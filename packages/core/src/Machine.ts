@@ -8,10 +8,19 @@
  *
  * Node states: `waiting` → `queued` → `running` → `succeeded` | `failed`,
  * with `running` → `retrying` → `running` for a retried attempt, and
- * `skipped` (an upstream node failed, or the run ended) / `cancelled`.
+ * `skipped` (an upstream node failed, or the run ended) / `cancelled`, and
+ * `expired` (a queued or retrying node not started by its `expiresAt`).
+ * A `queued` node may be delayed (`dueAt`): it is held in its queue's
+ * delayed set until then (docs/schedules.md, "Delayed and expiring work").
  */
 import type { Dag } from "./Dag.ts";
-import { corruptRecordInfo, type ErrorInfo, ErrorTag, InvalidProgress } from "./Errors.ts";
+import {
+  corruptRecordInfo,
+  type ErrorInfo,
+  ErrorTag,
+  expiredInfo,
+  InvalidProgress,
+} from "./Errors.ts";
 
 /** A node's state. */
 export type NodeState =
@@ -22,7 +31,8 @@ export type NodeState =
   | "succeeded"
   | "failed"
   | "cancelled"
-  | "skipped";
+  | "skipped"
+  | "expired";
 
 /** A run's status. */
 export type RunStatus = "pending" | "running" | "succeeded" | "failed" | "cancelled";
@@ -33,6 +43,7 @@ export const TERMINAL_NODE_STATES: ReadonlySet<NodeState> = new Set([
   "failed",
   "cancelled",
   "skipped",
+  "expired",
 ]);
 
 /**
@@ -139,8 +150,15 @@ export interface NodeRecord {
   worker?: string;
   /** Why the node failed or was skipped. */
   error?: ErrorInfo;
-  /** When a `retrying` node is due, epoch ms. */
+  /** When a `retrying` node, or a delayed `queued` one, is due, epoch ms. */
   dueAt?: number;
+  /**
+   * The node must start before this time, epoch ms, or it ends `expired`:
+   * the earlier of its `expiresAt` option and its run's from the start, and
+   * when it becomes ready, the earliest of those and ready time + its
+   * `expiresInMs`.
+   */
+  expiresAt?: number;
   /** Fencing token of the node's current or last lease (stores set it when they lease the node). */
   token?: number;
   /**
@@ -191,13 +209,55 @@ export interface RunRecord {
   /** The failure that failed the run. */
   error?: ErrorInfo;
   failedNode?: number;
+  /** No node of the run starts before this time, epoch ms (submit's `delayMs` / `at`). */
+  readonly notBefore?: number;
+  /** A node of the run not started by this time, epoch ms, ends `expired` (submit's `expiresAt` / `expiresInMs`). */
+  readonly expiresAt?: number;
 }
+
+/**
+ * An event a transition emits, before a store stamps it with its id (see
+ * `Events.ts` and docs/events.md): a node entered a state (`queued`,
+ * `started`, `retrying`, `succeeded`, `failed`, `skipped`, `cancelled`;
+ * `errorTag` on `failed` and `retrying`), or the run failed or was cancelled
+ * (`run`) or ended (`run-ended`: every node ended). `at` is epoch ms.
+ */
+export type EventDraft =
+  | {
+      readonly kind:
+        | "queued"
+        | "started"
+        | "retrying"
+        | "succeeded"
+        | "failed"
+        | "skipped"
+        | "cancelled"
+        | "expired";
+      readonly runId: string;
+      readonly at: number;
+      readonly nodeId: number;
+      readonly task: string;
+      readonly attempt: number;
+      readonly errorTag?: string;
+    }
+  | {
+      readonly kind: "run" | "run-ended";
+      readonly runId: string;
+      readonly at: number;
+      readonly status: RunStatus;
+    };
 
 /** A run's data: the record, one record per node and the static graph. */
 export interface RunState {
   readonly run: RunRecord;
   readonly nodes: NodeRecord[];
   readonly graph: Dag["nodes"];
+  /**
+   * When set, every transition appends the events it emits here, in order
+   * (the in-memory store takes them after each call); the Redis scripts
+   * emit the same events.
+   */
+  events?: EventDraft[];
   /** The key that names this run's records in `CorruptRecord` messages. Default `run:<id>`. */
   key?: string;
   /**
@@ -213,16 +273,34 @@ export interface RunState {
   swept?: number[];
 }
 
+/** A run's own time limits, epoch ms (see {@link RunRecord.notBefore} and {@link RunRecord.expiresAt}). */
+export interface RunTiming {
+  readonly notBefore?: number;
+  readonly expiresAt?: number;
+}
+
 /** Creates the state of a freshly written run (`pending`: nothing is runnable yet). */
-export const createRun = (id: string, dag: Dag, now: number): RunState => ({
-  run: { id, status: "pending", createdAt: now, total: dag.nodes.length, ended: 0 },
-  nodes: dag.nodes.map((n) => ({
-    state: "waiting",
-    attempts: 0,
-    stalls: 0,
-    pending: n.deps.length,
-    history: [],
-  })),
+export const createRun = (id: string, dag: Dag, now: number, timing: RunTiming = {}): RunState => ({
+  run: {
+    id,
+    status: "pending",
+    createdAt: now,
+    total: dag.nodes.length,
+    ended: 0,
+    ...(timing.notBefore === undefined ? {} : { notBefore: timing.notBefore }),
+    ...(timing.expiresAt === undefined ? {} : { expiresAt: timing.expiresAt }),
+  },
+  nodes: dag.nodes.map((n) => {
+    const limits = [n.options.expiresAt, timing.expiresAt].filter((v) => v !== undefined);
+    return {
+      state: "waiting",
+      attempts: 0,
+      stalls: 0,
+      pending: n.deps.length,
+      history: [],
+      ...(limits.length === 0 ? {} : { expiresAt: Math.min(...limits) }),
+    };
+  }),
   graph: dag.nodes,
 });
 
@@ -235,12 +313,49 @@ export const commitRun = (s: RunState, now: number): number[] => {
   for (let id = 0; id < s.nodes.length; id++) {
     const n = read(s, id, now);
     if (s.run.status === "running" && n.state === "waiting" && n.pending === 0) {
-      n.state = "queued";
+      // a root already past its deadline is queued all the same: its claim or maintenance expires it
+      queue(s, id, now);
+      nodeEvent(s, id, now);
       ready.push(id);
     }
   }
   conclude(s, now);
   return ready.filter((id) => s.nodes[id]!.state === "queued");
+};
+
+/**
+ * When node `id`, becoming ready at `now`, may start and when it must have
+ * started (epoch ms; `undefined`: no limit): the latest of its `notBefore`,
+ * `now + delayMs` and the run's `notBefore`, and the earliest of its
+ * `expiresAt`, `now + expiresInMs` and the run's `expiresAt`.
+ */
+export const readyTimes = (
+  s: RunState,
+  id: number,
+  now: number,
+): { readonly dueAt: number | undefined; readonly expiresAt: number | undefined } => {
+  const o = s.graph[id]!.options;
+  const due = Math.max(
+    o.notBefore ?? 0,
+    s.run.notBefore ?? 0,
+    o.delayMs === undefined ? 0 : now + o.delayMs,
+  );
+  const limits = [o.expiresAt, s.run.expiresAt, o.expiresInMs && now + o.expiresInMs].filter(
+    (v): v is number => v !== undefined,
+  );
+  return {
+    dueAt: due > now ? due : undefined,
+    expiresAt: limits.length === 0 ? undefined : Math.min(...limits),
+  };
+};
+
+/** Node `id` is ready: `queued`, delayed (`dueAt`) and with a deadline (`expiresAt`) as its options say. */
+const queue = (s: RunState, id: number, now: number): void => {
+  const n = s.nodes[id]!;
+  const { dueAt, expiresAt } = readyTimes(s, id, now);
+  n.state = "queued";
+  if (dueAt !== undefined) n.dueAt = dueAt;
+  if (expiresAt !== undefined) n.expiresAt = expiresAt;
 };
 
 /**
@@ -289,11 +404,32 @@ export const corruptNode = (
     s.run.status = "failed";
     s.run.error = error;
     s.run.failedNode = id;
+    runEvent(s, "run", now);
   }
   if (s.corruption === undefined) {
     s.corruption = field;
     if (s.run.status !== "cancelled") s.sweepDue = true;
   }
+};
+
+/** Appends node `id`'s event: it entered the state its record holds. */
+const nodeEvent = (s: RunState, id: number, now: number, errorTag?: string): void => {
+  if (!s.events) return;
+  const n = s.nodes[id]!;
+  s.events.push({
+    kind: n.state === "running" ? "started" : (n.state as "queued"),
+    runId: s.run.id,
+    at: now,
+    nodeId: id,
+    task: s.graph[id]!.task,
+    attempt: n.attempts,
+    ...(errorTag === undefined ? {} : { errorTag }),
+  });
+};
+
+/** Appends the run's event: `run` (it failed or was cancelled) or `run-ended`. */
+const runEvent = (s: RunState, kind: "run" | "run-ended", now: number): void => {
+  s.events?.push({ kind, runId: s.run.id, at: now, status: s.run.status });
 };
 
 const read = (s: RunState, id: number, now: number): NodeRecord => {
@@ -323,16 +459,21 @@ const conclude = (s: RunState, now: number): void => {
   finishRunIfDone(s, now);
 };
 
-/** Result of {@link startNode}. `refused` includes a node found corrupt (now `failed`). */
+/**
+ * Result of {@link startNode}. `refused` includes a node found corrupt (now
+ * `failed`); `expired`: the node was past its `expiresAt` and ended `expired`.
+ */
 export type StartResult =
   | { readonly kind: "started"; readonly attempt: number; readonly stalled: boolean }
   | { readonly kind: "refused"; readonly state: NodeState }
-  | { readonly kind: "stalled-out"; readonly ready: number[] };
+  | { readonly kind: "stalled-out"; readonly ready: number[] }
+  | { readonly kind: "expired"; readonly ready: number[] };
 
 /**
  * Starts an attempt of a delivered node. A node found `running` was
  * re-delivered after its lease expired: that counts a stall, and a node over
- * `maxStalls` fails instead of starting.
+ * `maxStalls` fails instead of starting. A queued or retrying node at or past
+ * its `expiresAt` ends `expired` instead (see {@link expireNode}).
  */
 export const startNode = (
   s: RunState,
@@ -346,6 +487,9 @@ export const startNode = (
     return { kind: "refused", state: n.state };
   }
   const stalled = n.state === "running";
+  if (!stalled && n.expiresAt !== undefined && now >= n.expiresAt) {
+    return { kind: "expired", ready: finishNode(s, id, "expired", expiredInfo(n.expiresAt), now) };
+  }
   if (stalled) {
     n.stalls += 1;
     record(n, "stalled", now);
@@ -363,7 +507,22 @@ export const startNode = (
   n.startedAt = now;
   n.worker = worker;
   delete n.dueAt;
+  nodeEvent(s, id, now);
   return { kind: "started", attempt: n.attempts, stalled };
+};
+
+/**
+ * Ends a queued or retrying node whose `expiresAt` is at or before `now`
+ * (maintenance: a node nobody claims still expires): `expired` with an
+ * `Expired` error, its dependents skipped (a settled group receives the
+ * error), and its run failed unless the node is tolerated. Returns the nodes
+ * that became ready, or `undefined` when the node is not expirable.
+ */
+export const expireNode = (s: RunState, id: number, now: number): number[] | undefined => {
+  const n = readNode(s, id, now);
+  if (n.state !== "queued" && n.state !== "retrying") return undefined;
+  if (n.expiresAt === undefined || now < n.expiresAt) return undefined;
+  return finishNode(s, id, "expired", expiredInfo(n.expiresAt), now);
 };
 
 /**
@@ -376,6 +535,7 @@ export const releaseNode = (s: RunState, id: number, now: number): boolean => {
   record(n, "released", now);
   n.state = "queued";
   n.attempts = Math.max(0, n.attempts - 1);
+  nodeEvent(s, id, now);
   return true;
 };
 
@@ -385,13 +545,14 @@ export const releaseNode = (s: RunState, id: number, now: number): boolean => {
  * no history entry; its worker and start time are cleared (a stall counted
  * when it started stays counted: the lease really expired).
  */
-export const parkNode = (s: RunState, id: number): boolean => {
+export const parkNode = (s: RunState, id: number, now = 0): boolean => {
   const n = s.nodes[id]!;
   if (n.state !== "running") return false;
   n.state = "queued";
   n.attempts = Math.max(0, n.attempts - 1);
   delete n.worker;
   delete n.startedAt;
+  nodeEvent(s, id, now);
   return true;
 };
 
@@ -448,6 +609,7 @@ export const failNode = (
     n.state = "retrying";
     n.dueAt = retryAt;
     n.error = error;
+    nodeEvent(s, id, now, error.tag);
     return [];
   }
   return finishNode(s, id, "failed", error, now);
@@ -459,6 +621,7 @@ export const failNode = (
 export const cancelRun = (s: RunState, now: number): number[] => {
   if (s.run.status !== "pending" && s.run.status !== "running") return [];
   s.run.status = "cancelled";
+  runEvent(s, "run", now);
   const removed: number[] = [];
   for (let id = 0; id < s.nodes.length; id++) {
     const n = read(s, id, now);
@@ -476,22 +639,24 @@ export const cancelRun = (s: RunState, now: number): number[] => {
  * dependent whose dependency succeeded (or that receives it through a
  * settled group) has that dependency resolved, and the dependents of a node
  * that did not succeed are skipped, transitively; an error callback's
- * dependency resolves only when the node failed, and it is skipped
+ * dependency resolves only when the node failed or expired, and it is skipped
  * otherwise. Returns the nodes that became ready.
  */
 const finishNode = (
   s: RunState,
   id: number,
-  outcome: "succeeded" | "failed" | "cancelled",
+  outcome: "succeeded" | "failed" | "cancelled" | "expired",
   error: ErrorInfo | undefined,
   now: number,
 ): number[] => {
   const ready: number[] = [];
   end(s, id, outcome, error, now);
-  if (outcome === "failed" && !s.graph[id]!.tolerant && s.run.status === "running") {
+  const failure = outcome === "failed" || outcome === "expired";
+  if (failure && !s.graph[id]!.tolerant && s.run.status === "running") {
     s.run.status = "failed";
     s.run.error = error!;
     s.run.failedNode = id;
+    runEvent(s, "run", now);
   }
   const stack: number[] = [id];
   while (stack.length > 0) {
@@ -506,9 +671,11 @@ const finishNode = (
       }
     }
     for (const d of g.settledDependents) resolveDependency(s, d, from, now, ready, stack);
-    // error callbacks: ready when `from` failed for good, skipped when it ended any other way
+    // error callbacks: ready when `from` failed for good or expired (its failure record carries
+    // the Expired error), skipped when it ended any other way
+    const failed = s.nodes[from]!.state === "failed" || s.nodes[from]!.state === "expired";
     for (const d of g.errorDependents ?? []) {
-      if (s.nodes[from]!.state === "failed") resolveDependency(s, d, from, now, ready, stack);
+      if (failed) resolveDependency(s, d, from, now, ready, stack);
       else if (!TERMINAL_NODE_STATES.has(read(s, d, now).state)) {
         end(s, d, "skipped", skipReason(s, from), now);
         stack.push(d);
@@ -542,7 +709,21 @@ const resolveDependency = (
     s.run.status === "running" ||
     (s.run.status === "failed" && s.graph[d]!.callback === "error")
   ) {
-    n.state = "queued";
+    queue(s, d, now);
+    if (n.expiresAt !== undefined && now >= n.expiresAt) {
+      // already past its deadline: it cannot start, and ends as if claimed now
+      const error = expiredInfo(n.expiresAt);
+      end(s, d, "expired", error, now);
+      if (!s.graph[d]!.tolerant) {
+        s.run.status = "failed";
+        s.run.error = error;
+        s.run.failedNode = d;
+        runEvent(s, "run", now);
+      }
+      stack.push(d);
+      return;
+    }
+    nodeEvent(s, d, now);
     ready.push(d);
   } else {
     end(s, d, s.run.status === "cancelled" ? "cancelled" : "skipped", runEndedReason(s, from), now);
@@ -564,6 +745,8 @@ const end = (
   if (error) n.error = error;
   else delete n.error;
   s.run.ended += 1;
+  const failure = state === "failed" || state === "expired";
+  nodeEvent(s, id, now, failure ? (error?.tag ?? ErrorTag.CorruptRecord) : undefined);
 };
 
 /** Sets the run's `finishedAt` (and its final status) once every node has ended. */
@@ -571,6 +754,7 @@ const finishRunIfDone = (s: RunState, now: number): void => {
   if (s.run.ended < s.run.total || s.run.finishedAt !== undefined) return;
   s.run.finishedAt = now;
   if (s.run.status === "running") s.run.status = "succeeded";
+  runEvent(s, "run-ended", now);
 };
 
 const skipReason = (s: RunState, from: number): ErrorInfo => ({

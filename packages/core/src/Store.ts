@@ -9,7 +9,8 @@
  */
 import type { Dag, DagNode, Shape } from "./Dag.ts";
 import type { ErrorInfo, Settled } from "./Errors.ts";
-import type { NodeRecord, Progress, RunRecord } from "./Machine.ts";
+import type { EventBatch, ReadEventsOptions } from "./Events.ts";
+import type { NodeRecord, Progress, RunRecord, RunStatus } from "./Machine.ts";
 
 /**
  * What a submission does with an idempotency key whose run ended `failed` or
@@ -46,6 +47,13 @@ export interface Submission {
   readonly idempotencyReuse?: IdempotencyReuse;
   /** How long a finished run is kept, ms. */
   readonly retentionMs: number;
+  /**
+   * No node of the run starts before this time, epoch ms: its roots wait in
+   * their queues' delayed sets (server-side) until then.
+   */
+  readonly notBefore?: number;
+  /** A node of the run not started by this time, epoch ms, ends `expired` (see `expireNode`). */
+  readonly expiresAt?: number;
   readonly now: number;
   /** `fingerprint(dag)` (see `Fingerprint`); computed by the store when absent. */
   readonly fingerprint?: string;
@@ -163,6 +171,8 @@ export interface MaintainReport {
   readonly promoted: number;
   /** Nodes whose lease expired, put back in their ready queue. */
   readonly redelivered: number;
+  /** Queued or retrying nodes past their `expiresAt` that nobody claimed, ended `expired`. */
+  readonly expired: number;
 }
 
 /** A worker as it registers itself (`weft workers`; inspect's "no live worker handles this task"). */
@@ -245,6 +255,52 @@ export interface RunSnapshot {
   readonly output?: Shape;
 }
 
+/** What {@link Store.listRuns} lists: the most recent runs, filtered. */
+export interface ListRunsOptions {
+  /** At most this many runs. */
+  readonly limit: number;
+  /** Only runs with this status. */
+  readonly status?: RunStatus;
+  /** Only runs whose first node (node 0, the canvas's first declared task) runs this task. */
+  readonly task?: string;
+  /** Only runs with this tag. */
+  readonly tag?: string;
+}
+
+/** A run as {@link Store.listRuns} lists it: its record, tags, queues and first task. */
+export type RunListing = RunRecord & {
+  readonly tags: ReadonlyArray<string>;
+  readonly queues: ReadonlyArray<string>;
+  /** The task of node 0 (the canvas's first declared task); `""` when its record cannot be read. */
+  readonly task: string;
+};
+
+/** One queue's nodes as {@link Store.queueStats} counts them, over every shard. */
+export interface QueueStats {
+  readonly queue: string;
+  /** Nodes ready to be claimed. */
+  readonly ready: number;
+  /** Retrying nodes waiting for their backoff to end. */
+  readonly delayed: number;
+  /** Nodes leased to a worker (running, or held by a worker that died until its lease expires). */
+  readonly leased: number;
+  /** Queued nodes a worker handed back for want of a handler: they wait for a worker with their task. */
+  readonly parked: number;
+  /** The tasks of the parked nodes and how many of each (at most 1 000 parked nodes looked at per shard). */
+  readonly parkedTasks: ReadonlyArray<{ readonly task: string; readonly count: number }>;
+}
+
+/** A lock as {@link Store.listLocks} shows it. */
+export interface LockInfo {
+  readonly name: string;
+  /** Who took it: one attempt (`worker/run/node/token`), see `Locks`. */
+  readonly owner: string;
+  /** Its fencing token. */
+  readonly token: number;
+  /** When it expires unless renewed, epoch ms (in the past: expired, not yet removed). */
+  readonly expiresAt: number;
+}
+
 /** The storage contract. */
 export interface Store {
   /** Human-readable name (`memory`, `redis://host:port`). */
@@ -306,15 +362,16 @@ export interface Store {
    */
   progress(claim: Claim, progress: Progress): Promise<LeaseState>;
   /**
-   * Promotes due retries and re-delivers expired leases on `queues`, in
-   * bounded batches; also prunes bounded batches of bookkeeping (the index
+   * Promotes due retries and delayed nodes and re-delivers expired leases
+   * on `queues`, and ends `expired` the queued or retrying nodes of `queues`
+   * past their `expiresAt`, in bounded batches; also prunes bounded batches of bookkeeping (the index
    * of runs that expired, worker registrations dead for a day).
    */
   maintain(opts: {
     readonly now: number;
     readonly queues: ReadonlyArray<string>;
   }): Promise<MaintainReport>;
-  /** Earliest time (epoch ms) a delayed node (a retry) on `queues` becomes due, if any. */
+  /** Earliest time (epoch ms) a delayed node (a retry, or a node held by `delayMs`) on `queues` becomes due, if any. */
   nextDueAt(queues: ReadonlyArray<string>): Promise<number | undefined>;
   /**
    * Calls `listener` as soon as a signal happens (a run cancelled), from any
@@ -341,10 +398,16 @@ export interface Store {
   getRun(runId: string): Promise<RunSnapshot | undefined>;
   /** One node's recorded result bytes, or `undefined`. */
   getResult(runId: string, nodeId: number): Promise<Uint8Array | undefined>;
-  /** Recent runs, newest first. */
-  listRuns(opts: {
-    readonly limit: number;
-  }): Promise<ReadonlyArray<RunRecord & { readonly tags: ReadonlyArray<string> }>>;
+  /**
+   * Recent runs, newest first, those that match every filter given (a store
+   * may look at only a bounded number of recent runs per shard to find them,
+   * 10 000 on Redis).
+   */
+  listRuns(opts: ListRunsOptions): Promise<ReadonlyArray<RunListing>>;
+  /** Node counts of each of `queues` (ready, delayed, leased, parked), in the order given. */
+  queueStats(queues: ReadonlyArray<string>): Promise<ReadonlyArray<QueueStats>>;
+  /** Every lock the store keeps (held ones, and expired ones not yet removed), by name. */
+  listLocks(): Promise<ReadonlyArray<LockInfo>>;
   /**
    * Resolves with the run's record once its status is final (`succeeded`,
    * `failed`, `cancelled`) — with `quiet`, once every node has ended too —
@@ -389,6 +452,17 @@ export interface Store {
    * its `waitForWork` is not missed.
    */
   waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void>;
+  /**
+   * Reads node and run events (docs/events.md) after `opts.after`, oldest
+   * first, at most `opts.count`; with `opts.blockMs`, waits that long for
+   * one when none is there yet. Every transition a store makes appends its
+   * events in the same atomic step; the stream keeps about the last N
+   * (trimmed), so a cursor older than what it keeps reads on from the oldest
+   * event kept.
+   *
+   * @throws InvalidEventCursor when `opts.after` is not a cursor of this store.
+   */
+  readEvents(opts: ReadEventsOptions): Promise<EventBatch>;
   /**
    * Closes the store: its connections are closed (the Redis store) and its
    * pending waits end as timed out (the in-memory store). Call it once, last.

@@ -13,6 +13,7 @@ import {
   IdempotencyConflict,
   InvalidCanvas,
   InvalidInput,
+  InvalidSubmitOptions,
   ResultTimeout,
   ResultUndecodable,
   RunFailed,
@@ -29,6 +30,7 @@ import { WeftStore } from "./WeftStore.ts";
 export type SubmitError =
   | InvalidCanvas
   | InvalidInput
+  | InvalidSubmitOptions
   | DuplicateRun
   | IdempotencyConflict
   | SubmitInterrupted
@@ -44,6 +46,7 @@ export type ResultError =
 
 const submitErrors = [
   InvalidCanvas,
+  InvalidSubmitOptions,
   InvalidInput,
   DuplicateRun,
   IdempotencyConflict,
@@ -83,7 +86,8 @@ export interface WeftRunHandle<Out> {
 export interface WeftClientShape {
   /**
    * Compiles and submits a canvas (see `Client.submit`); nothing is written
-   * when it fails with `InvalidCanvas` or `InvalidInput`.
+   * when it fails with `InvalidCanvas`, `InvalidInput` or
+   * `InvalidSubmitOptions`.
    */
   submit<Out>(
     canvas: Canvas<unknown, Out>,

@@ -26,6 +26,8 @@ import { type Clock, liveClock } from "./Clock.ts";
 import { deferred } from "./Deferred.ts";
 import { type ErrorInfo, ErrorTag, WorkerStopping } from "./Errors.ts";
 import type { BoundHandler } from "./Handler.ts";
+import { callHook } from "./HookCalls.ts";
+import type { AttemptInfo, WorkerHooks } from "./Hooks.ts";
 import { leaseEndReason, renewLeases } from "./Leases.ts";
 import { policyOf } from "./Policy.ts";
 import { delay, type RetryPolicy, shouldRetry } from "./Retry.ts";
@@ -64,6 +66,12 @@ export interface WorkerOptions {
   readonly clock?: Clock;
   /** Random source for jitter, `[0, 1)`. Default `Math.random`. */
   readonly random?: () => number;
+  /**
+   * Called around each attempt (Celery's signals, Temporal's interceptors):
+   * `onAttemptStart`, `onAttemptEnd`, `onNodeFailed`, `wrapHandler`. A hook
+   * that throws or rejects is logged and never fails the attempt (see `WorkerHooks`).
+   */
+  readonly hooks?: WorkerHooks;
 }
 
 /** A running worker. */
@@ -132,6 +140,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     id,
   );
   const handlers = new Map(opts.handlers.map((h) => [h.task.name, h]));
+  const hooks: WorkerHooks = opts.hooks ?? {};
   const tasks = [...handlers.keys()];
   const info: WorkerInfo = {
     id,
@@ -261,17 +270,43 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       await park(claim, nodeLog);
       return undefined;
     }
+    const attempt: AttemptInfo = {
+      runId: claim.runId,
+      nodeId: claim.nodeId,
+      task: claim.spec.task,
+      attempt: claim.attempt,
+      workerId: id,
+    };
+    callHook(nodeLog, "onAttemptStart", hooks.onAttemptStart, attempt);
+    const startedAt = now();
     const result = await runAttempt(
       claim,
       handler,
-      { store, clock, workerId: id, log: nodeLog },
+      {
+        store,
+        clock,
+        workerId: id,
+        log: nodeLog,
+        ...(hooks.wrapHandler === undefined ? {} : { wrapHandler: hooks.wrapHandler }),
+      },
       slot.abort,
     );
     if (slot.released) return undefined;
+    const ended = {
+      ...attempt,
+      durationMs: Math.max(0, now() - startedAt),
+      ...(result.input === undefined ? {} : { input: result.input }),
+    };
     try {
-      return result.ok
-        ? await reportSuccess(claim, result.value, nodeLog)
-        : await reportFailure(claim, handler, result, nodeLog);
+      if (result.ok) {
+        callHook(nodeLog, "onAttemptEnd", hooks.onAttemptEnd, {
+          ...ended,
+          outcome: "succeeded",
+          retry: false,
+        });
+        return await reportSuccess(claim, result.value, nodeLog);
+      }
+      return await reportFailure(claim, handler, result, nodeLog, ended);
     } catch (e) {
       nodeLog().error(
         { err: e },
@@ -305,6 +340,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     handler: BoundHandler,
     result: Extract<AttemptResult, { ok: false }>,
     nodeLog: () => Logger,
+    ended: AttemptInfo & { readonly durationMs: number; readonly input?: unknown },
   ): Promise<undefined> => {
     const { error } = result;
     // stalls count separately from failures (docs/guarantees.md #6): only reported failures use up attempts
@@ -314,7 +350,15 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     const retry =
       shouldRetry(policy, failures, error) && allows(handler.task.behaviour.retryIf, error);
     const at = retry ? now() + (result.retryAfterMs ?? delay(policy, failures, random)) : null;
+    callHook(nodeLog, "onAttemptEnd", hooks.onAttemptEnd, {
+      ...ended,
+      outcome: "failed",
+      error,
+      retry,
+    });
     const r = await store.fail(claim, error, { now: now(), retryAt: at });
+    if (r.ok && !r.replayed && !retry && error.tag !== ErrorTag.Cancelled)
+      callHook(nodeLog, "onNodeFailed", hooks.onNodeFailed, { ...ended, error });
     if (!r.ok) logRefusal(nodeLog(), r, "failure report");
     else if (error.tag === ErrorTag.Cancelled) nodeLog().info("attempt stopped: run cancelled");
     else

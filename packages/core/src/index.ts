@@ -23,13 +23,13 @@ export {
   chain,
   chord,
   chunks,
+  FailureRecord,
   type Group,
   group,
   type InOf,
   type Linkable,
   MAX_TIMER_MS,
   type MemberError,
-  NodeFailure,
   type OutOf,
   type Signature,
   type TaskOptions,
@@ -53,9 +53,11 @@ export {
   ErrorTag,
   IdempotencyConflict,
   InvalidCanvas,
+  InvalidEventCursor,
   InvalidInput,
   InvalidOutput,
   InvalidProgress,
+  InvalidSubmitOptions,
   InvalidWorkerOptions,
   LeaseLost,
   LockLost,
@@ -76,7 +78,22 @@ export {
   Timeout,
   WorkerStopping,
 } from "./Errors.ts";
+export type { EventsOptions } from "./EventStream.ts";
+export {
+  EVENT_KINDS,
+  type EventKind,
+  endsRun,
+  type LeaseExpiredEvent,
+  NODE_TRANSITION_KINDS,
+  type NodeProgressEvent,
+  type NodesAddedEvent,
+  type NodeTransitionEvent,
+  type NodeTransitionKind,
+  type RunEvent,
+  type WeftEvent,
+} from "./Events.ts";
 export { type BoundHandler, type HandlerFn, handle, type TaskContext } from "./Handler.ts";
+export type { AttemptEnd, AttemptInfo, NodeFailure, WorkerHooks } from "./Hooks.ts";
 export type { HeldLock, LockOptions } from "./Locks.ts";
 export {
   type AttemptOutcome,

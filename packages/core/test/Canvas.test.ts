@@ -5,11 +5,11 @@ import {
   chain,
   chord,
   chunks,
+  FailureRecord,
   group,
   InvalidCanvas,
   InvalidInput,
   type Linkable,
-  NodeFailure,
   task,
 } from "../src/index.ts";
 import { compile } from "../src/store/index.ts";
@@ -118,17 +118,17 @@ describe("compile", () => {
 });
 
 describe("callbacks", () => {
-  const alert = task({ name: "alert", input: NodeFailure, output: Schema.Void });
+  const alert = task({ name: "alert", input: FailureRecord, output: Schema.Void });
   const note = task({ name: "note", input: Schema.Int, output: Schema.Void });
 
-  it("types a success callback by the canvas's output and an error callback by NodeFailure", () => {
+  it("types a success callback by the canvas's output and an error callback by FailureRecord", () => {
     const c = chain(count.si({ ids: [1] }), group(count.si({ ids: [2] })))
       .onSuccess(note.si(1))
       .onError(alert.s());
     expectTypeOf(c).toEqualTypeOf<Linkable<unknown, [typeof Counts.Type]>>();
     // @ts-expect-error note takes an Int, the canvas outputs a string
     show.si("x").onSuccess(note.s());
-    // @ts-expect-error an error callback takes a NodeFailure
+    // @ts-expect-error an error callback takes a FailureRecord
     show.si("x").onError(note.s());
   });
 

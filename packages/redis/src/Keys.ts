@@ -64,7 +64,10 @@ export interface RunKeys {
 export interface QueueKeys {
   /** Ready nodes (zset "runId#node" by priority, then arrival). */
   readonly ready: string;
-  /** Retrying nodes (zset "runId#node#priority" by due time). */
+  /**
+   * Delayed nodes: retrying ones, and queued ones held by a delay (zset
+   * "runId#node#priority" by due time, or by deadline when that is earlier).
+   */
   readonly delayed: string;
   /** Leases (zset "runId#node#token" by expiry). */
   readonly leases: string;
@@ -77,6 +80,11 @@ export interface QueueKeys {
    * task's best node).
    */
   readonly parked: string;
+  /**
+   * Deadlines of queued and retrying nodes that have one (zset "runId#node"
+   * by `expiresAt`): maintenance ends those past it `expired`.
+   */
+  readonly expiring: string;
 }
 
 /** The pub/sub channel of store signals (a cancelled run's id). */
@@ -104,6 +112,7 @@ export const shardKeys = (prefix: string, shard: number): ShardKeys => {
         leases: `${base}:leases`,
         wake: `${base}:wake`,
         parked: `${base}:parked`,
+        expiring: `${base}:expiring`,
       };
     },
     work: `${tag}:work`,

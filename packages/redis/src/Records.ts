@@ -32,6 +32,7 @@ import {
   encode,
   type FailureSource,
   maxStallsOf,
+  type RunTiming,
   type Shape,
 } from "@weft/core/store";
 
@@ -44,6 +45,7 @@ const CODE: Record<NodeState, string> = {
   failed: "f",
   cancelled: "c",
   skipped: "k",
+  expired: "x",
 };
 const STATE = Object.fromEntries(Object.entries(CODE).map(([k, v]) => [v, k])) as Record<
   string,
@@ -62,28 +64,51 @@ const STATE = Object.fromEntries(Object.entries(CODE).map(([k, v]) => [v, k])) a
  * field 15, the fencing token of the node's current or last lease, when
  * they lease it. (A record stays under 64 bytes for short task names and
  * worker ids, so that a small run's hash keeps Redis's compact encoding.)
+ *
+ * A node with a time limit, its own (`delayMs`, `notBefore`, `expiresInMs`,
+ * `expiresAt`) or its run's (`timing`, epoch ms), has six more fields:
+ * token 0, parked `false`, then `[delayMs, expiresInMs, notBefore,
+ * expiresAt]`, 0 for none, where `notBefore` is the later of its own and
+ * its run's and `expiresAt` the earlier (see `lua/includes/record.lua`).
  */
-export const encodeNodeRecord = (node: DagNode, queues: ReadonlyArray<string>): Uint8Array =>
-  encode([
-    "w",
-    0,
-    0,
-    node.deps.length,
-    0,
-    0,
-    "",
-    0,
-    maxStallsOf(node),
-    queues.indexOf(node.queue) + 1,
-    node.priority,
-    node.callback === "error" ? 2 : node.tolerant ? 1 : 0,
-    [
-      ...node.dependents,
-      ...node.settledDependents.map((d) => -(d + 1)),
-      ...(node.errorDependents ?? []).map((d) => `e${d}`),
-    ],
-    node.task,
-  ]);
+export const encodeNodeRecord = (
+  node: DagNode,
+  queues: ReadonlyArray<string>,
+  timing: RunTiming = {},
+): Uint8Array => encode([...nodeFields(node, queues), ...timeFields(node, timing)]);
+
+const timeFields = (node: DagNode, timing: RunTiming): unknown[] => {
+  const o = node.options;
+  const notBefore = Math.max(o.notBefore ?? 0, timing.notBefore ?? 0);
+  const limits = [o.expiresAt, timing.expiresAt].filter((v): v is number => v !== undefined);
+  // 0 means none in the record (a deadline is ≥ 1: see checkOptions and runTiming)
+  const expiresAt = limits.length === 0 ? 0 : Math.min(...limits);
+  const delayMs = o.delayMs ?? 0;
+  const expiresInMs = o.expiresInMs ?? 0;
+  if (delayMs === 0 && expiresInMs === 0 && notBefore === 0 && expiresAt === 0) return [];
+  return [0, false, delayMs, expiresInMs, notBefore, expiresAt];
+};
+
+const nodeFields = (node: DagNode, queues: ReadonlyArray<string>): unknown[] => [
+  "w",
+  0,
+  0,
+  node.deps.length,
+  0,
+  0,
+  "",
+  0,
+  maxStallsOf(node),
+  queues.indexOf(node.queue) + 1,
+  node.priority,
+  node.callback === "error" ? 2 : node.tolerant ? 1 : 0,
+  [
+    ...node.dependents,
+    ...node.settledDependents.map((d) => -(d + 1)),
+    ...(node.errorDependents ?? []).map((d) => `e${d}`),
+  ],
+  node.task,
+];
 
 /** A node's dependency list, stored apart from its record (field `d<n>`); empty for a root. */
 export const encodeDeps = (node: DagNode): Uint8Array | "" =>
@@ -122,6 +147,7 @@ export const decodeNodeRecord = (
   if (r[6]) rec.worker = r[6] as string;
   if (r[7]) rec.dueAt = r[7] as number;
   if (typeof r[14] === "number" && r[14] > 0) rec.token = r[14];
+  if (typeof r[19] === "number" && r[19] > 0) rec.expiresAt = r[19];
   if (error) rec.error = error;
   return rec;
 };
@@ -275,6 +301,8 @@ export const RUN_FIELDS = [
   "queues",
   "tags",
   "fnode",
+  "nbf",
+  "exp",
 ] as const;
 
 /** The run record's fields from an HMGET of {@link RUN_FIELDS}, absent ones left out. */
@@ -348,6 +376,13 @@ export const parseRunRecord = (
   if (started !== undefined) rec.startedAt = started;
   if (finished !== undefined) rec.finishedAt = finished;
   if (h.fnode !== undefined && Number.isInteger(Number(h.fnode))) rec.failedNode = Number(h.fnode);
+  const notBefore = time("nbf");
+  const expiresAt = time("exp");
+  Object.assign(
+    rec,
+    notBefore === undefined ? {} : { notBefore },
+    expiresAt === undefined ? {} : { expiresAt },
+  );
   const e = decodeError(err, { key, field: "err" });
   if (e) rec.error = e;
   const first = corrupt[0];

@@ -19,6 +19,7 @@ import {
   StoreUnavailable,
   SubmitInterrupted,
   TERMINAL_RUN_STATUSES,
+  type WeftEvent,
   WeftStore,
 } from "@weft/core";
 import {
@@ -30,10 +31,13 @@ import {
   type DagNode,
   type DepResult,
   decode,
+  type EventBatch,
   encode,
   type FailOptions,
   fingerprint,
   type LeaseState,
+  type ListRunsOptions,
+  type LockInfo,
   type LockRelease,
   type LockRenewal,
   type LockRequest,
@@ -41,7 +45,10 @@ import {
   type Memo,
   type MemoRequest,
   missingResultInfo,
+  type QueueStats,
+  type ReadEventsOptions,
   type ReportResult,
+  type RunListing,
   type StoreSignal,
   type Submission,
   type SubmitResult,
@@ -53,6 +60,7 @@ import { Effect, type Layer } from "effect";
 import { type ChainableCommander, Cluster, type Redis } from "ioredis";
 import { BLOCK_MAX_MS, connectUrl, type RedisTlsOptions } from "./Connect.ts";
 import { classify, sanitizeError, storeError } from "./Errors.ts";
+import { compareIds, parseCursor, type RawEntry, runAndKind, toEvent } from "./EventEntries.ts";
 import {
   lockKeys,
   memoKey,
@@ -157,6 +165,12 @@ export interface RedisStoreOptions {
   readonly budget?: number;
   /** A submission still pending after this long is discarded by `maintain`, ms. Default 60 000. */
   readonly abandonAfterMs?: number;
+  /**
+   * About how many entries each shard's events stream keeps (`XADD ... MAXLEN ~`,
+   * docs/events.md): older events are trimmed. An integer from 100 to
+   * 10 000 000; default 10 000.
+   */
+  readonly eventsMaxLen?: number;
 }
 
 /** What `onReplicationShortfall` reports. */
@@ -239,6 +253,7 @@ export class RedisStore implements Store {
   private readonly chunk: number;
   private readonly budget: number;
   private readonly abandonAfterMs: number;
+  private readonly eventsMax: number;
   /** On a Redis Cluster: every command is single-slot, blocking reads are per shard, and so on. */
   readonly cluster: boolean;
   private readonly replicated: boolean;
@@ -283,6 +298,7 @@ export class RedisStore implements Store {
     this.chunk = opts.submitChunk ?? 250;
     this.budget = opts.budget ?? 500;
     this.abandonAfterMs = opts.abandonAfterMs ?? 60_000;
+    this.eventsMax = opts.eventsMaxLen ?? 10_000;
     this.replicated =
       (opts.durability ?? (this.cluster ? "replicated" : "primary")) === "replicated";
     this.replicationTimeoutMs = opts.replicationTimeoutMs ?? 500;
@@ -452,6 +468,10 @@ export class RedisStore implements Store {
     const fp = /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, "hex") : hex;
     const out = encode(sub.dag.output);
     const nodes = sub.dag.nodes;
+    const timing = {
+      ...(sub.notBefore === undefined ? {} : { notBefore: sub.notBefore }),
+      ...(sub.expiresAt === undefined ? {} : { expiresAt: sub.expiresAt }),
+    };
     for (let attempt = 1; ; attempt++) {
       // the run the key names is read first, so that its record can be passed in KEYS;
       // the script answers RETRY when the key changed in between
@@ -477,7 +497,7 @@ export class RedisStore implements Store {
         const phase = first && last ? "begin+commit" : first ? "begin" : last ? "commit" : "";
         const quadruples: Arg[] = [];
         for (const n of nodes.slice(from, from + this.chunk))
-          quadruples.push(n.id, encodeNodeRecord(n, queues), encodeSpec(n), encodeDeps(n));
+          quadruples.push(n.id, encodeNodeRecord(n, queues, timing), encodeSpec(n), encodeDeps(n));
         const args = {
           runId,
           now: sub.now,
@@ -493,6 +513,9 @@ export class RedisStore implements Store {
           output: out,
           seen,
           reuse: sub.idempotencyReuse ?? "return-existing",
+          eventsMax: this.eventsMax,
+          notBefore: sub.notBefore ?? 0,
+          expiresAt: sub.expiresAt ?? 0,
           nodes: quadruples,
         };
         // the commit acknowledges the run: with replicated durability a replica has it first
@@ -600,6 +623,7 @@ export class RedisStore implements Store {
           worker: req.workerId,
           now: req.now,
           queue: it.queue,
+          eventsMax: this.eventsMax,
         },
       );
     }
@@ -670,6 +694,7 @@ export class RedisStore implements Store {
         await this.failCorrupt(s, it, r.field, r.why, req.now);
         return undefined;
       case "STALLED_OUT":
+      case "EXPIRED":
         if (r.more) await this.drain(s, it.runId, r.runQueues, req.now);
         return undefined;
       case "STALE":
@@ -708,6 +733,7 @@ export class RedisStore implements Store {
       budget: this.budget,
       queueIndex: queues.indexOf(it.queue) + 1,
       queueListCorrupt: trusted ? 0 : 1,
+      eventsMax: this.eventsMax,
     });
     if (r.more) await this.drain(s, it.runId, queues, now);
   }
@@ -737,6 +763,7 @@ export class RedisStore implements Store {
         leaseMs: opts.leaseMs,
         served: `,${served.join(",")},`,
         budget: this.budget,
+        eventsMax: this.eventsMax,
       },
     );
     if (r.more) await this.drain(s, claim.runId, claim.runQueues, opts.now);
@@ -779,6 +806,7 @@ export class RedisStore implements Store {
         now: opts.now,
         retryAt: opts.retryAt ?? -1,
         budget: this.budget,
+        eventsMax: this.eventsMax,
       },
     );
     if (r.more) await this.drain(s, claim.runId, claim.runQueues, opts.now);
@@ -837,8 +865,15 @@ export class RedisStore implements Store {
         ready: q.ready,
         wake: q.wake,
         seq: s.seq,
+        events: s.events,
       },
-      { runId: claim.runId, node: claim.nodeId, token: claim.token, now: opts.now },
+      {
+        runId: claim.runId,
+        node: claim.nodeId,
+        token: claim.token,
+        now: opts.now,
+        eventsMax: this.eventsMax,
+      },
     );
     if (released === "CORRUPT") {
       const it = { queue: claim.spec.queue, ...claim };
@@ -863,8 +898,15 @@ export class RedisStore implements Store {
         parked: q.parked,
         wake: q.wake,
         seq: s.seq,
+        events: s.events,
       },
-      { runId: claim.runId, node: claim.nodeId, token: claim.token, now: opts.now },
+      {
+        runId: claim.runId,
+        node: claim.nodeId,
+        token: claim.token,
+        now: opts.now,
+        eventsMax: this.eventsMax,
+      },
     );
   }
 
@@ -874,8 +916,21 @@ export class RedisStore implements Store {
     const r = s.run(claim.runId);
     return this.call(
       SCRIPTS.progress,
-      { leases: s.queue(claim.spec.queue).leases, results: r.results, record: r.record },
-      { lease: leaseMember(claim), node: claim.nodeId, progress: checked },
+      {
+        leases: s.queue(claim.spec.queue).leases,
+        results: r.results,
+        record: r.record,
+        events: s.events,
+      },
+      {
+        lease: leaseMember(claim),
+        node: claim.nodeId,
+        progress: checked,
+        runId: claim.runId,
+        // the store's contract gives progress no clock reading: the event is stamped with this host's
+        now: Date.now(),
+        eventsMax: this.eventsMax,
+      },
     );
   }
 
@@ -982,6 +1037,7 @@ export class RedisStore implements Store {
     return {
       promoted: reports.reduce((n, r) => n + r.promoted, 0),
       redelivered: reports.reduce((n, r) => n + r.redelivered, 0),
+      expired: reports.reduce((n, r) => n + r.expired, 0),
     };
   }
 
@@ -1007,8 +1063,8 @@ export class RedisStore implements Store {
       this.pipeScript(
         pipe,
         SCRIPTS.reap,
-        { leases: k.leases, ready: k.ready, wake: k.wake, seq: s.seq },
-        sweep,
+        { leases: k.leases, ready: k.ready, wake: k.wake, seq: s.seq, events: s.events },
+        { ...sweep, eventsMax: this.eventsMax },
       );
     }
     const res = (await pipe.exec()) ?? [];
@@ -1017,6 +1073,7 @@ export class RedisStore implements Store {
       if (i % 2 === 0) promoted += SCRIPTS.promote.reply(v);
       else redelivered += SCRIPTS.reap.reply(v);
     });
+    const expired = await this.expireDue(s, opts);
     // leftover work whose owner stopped draining (it died, or lost its connection)
     for (const runId of await this.redis.zrangebyscore(
       s.work,
@@ -1034,7 +1091,48 @@ export class RedisStore implements Store {
     for (const runId of await this.redis.zrangebyscore(s.pending, "-inf", cutoff, "LIMIT", 0, 10)) {
       await this.call(SCRIPTS.discard, runScriptKeys(s, runId), { runId, cutoff });
     }
-    return { promoted, redelivered };
+    return { promoted, redelivered, expired };
+  }
+
+  /**
+   * Ends `expired` the queued and retrying nodes of `opts.queues` on shard
+   * `s` past their deadline (the queues' `expiring` sets, at most `budget`
+   * entries per queue, earliest first), one `expire` call each with the
+   * run's queues; an entry whose node started or ended is dropped. Returns
+   * how many nodes expired.
+   */
+  private async expireDue(
+    s: ShardKeys,
+    opts: { now: number; queues: ReadonlyArray<string> },
+  ): Promise<number> {
+    let expired = 0;
+    for (const q of opts.queues) {
+      const k = s.queue(q).expiring;
+      const due = await this.redis.zrangebyscore(k, "-inf", opts.now, "LIMIT", 0, this.budget);
+      const queuesOf = new Map<string, ReadonlyArray<string>>();
+      for (const member of due) {
+        const at = member.lastIndexOf("#");
+        const runId = member.slice(0, at);
+        const node = Number(member.slice(at + 1));
+        let queues = queuesOf.get(runId);
+        if (queues === undefined) {
+          queues = await this.queuesOf(s, runId);
+          queuesOf.set(runId, queues);
+        }
+        const r = await this.call(SCRIPTS.expire, runScriptKeys(s, runId, queues), {
+          runId,
+          node,
+          now: opts.now,
+          budget: this.budget,
+          eventsMax: this.eventsMax,
+        });
+        // the entry has done its work: the node expired, or it started, ended or is gone
+        await this.redis.zrem(k, member);
+        if (r.code === "OK") expired += 1;
+        if (r.more) await this.drain(s, runId, queues, opts.now);
+      }
+    }
+    return expired;
   }
 
   /**
@@ -1095,6 +1193,7 @@ export class RedisStore implements Store {
       budget: this.budget,
       requestId: randomUUID(),
       channel: signalsChannel(this.prefix),
+      eventsMax: this.eventsMax,
     });
     if (r.more) await this.drain(s, runId, queues, opts.now);
     return r.code === "OK" || r.code === "REPLAYED";
@@ -1228,29 +1327,124 @@ export class RedisStore implements Store {
     return (await this.redis.hgetBuffer(s.run(runId).results, `r${nodeId}`)) ?? undefined;
   }
 
-  async listRuns(opts: {
-    limit: number;
-  }): Promise<ReadonlyArray<RunRecord & { readonly tags: ReadonlyArray<string> }>> {
-    const all: Array<RunRecord & { tags: string[] }> = [];
-    // every shard at once (on a cluster, each is one slot, maybe on its own node)
+  async listRuns(opts: ListRunsOptions): Promise<ReadonlyArray<RunListing>> {
+    const all: RunListing[] = [];
+    const filtered = opts.status !== undefined || opts.task !== undefined || opts.tag !== undefined;
+    const page = filtered ? Math.max(opts.limit, 200) : opts.limit;
+    // every shard at once (on a cluster, each is one slot, maybe on its own node); with a
+    // filter, page through each shard's index until it has `limit` matches or LIST_SCAN_MAX
     await Promise.all(
       this.shards.map(async (s) => {
-        const ids = await this.redis.zrevrange(s.runs, 0, opts.limit - 1);
-        if (ids.length === 0) return;
-        const records = await Promise.all(ids.map((id) => this.readRunRecord(s.run(id).record)));
-        const gone: string[] = [];
-        ids.forEach((id, i) => {
-          const r = records[i];
-          if (r) all.push(r);
-          else gone.push(id);
-        });
-        if (gone.length > 0) await this.redis.zrem(s.runs, ...gone);
+        let found = 0;
+        for (let from = 0; found < opts.limit && from < LIST_SCAN_MAX; from += page) {
+          const ids = await this.redis.zrevrange(s.runs, from, from + page - 1);
+          if (ids.length === 0) return;
+          const records = await Promise.all(ids.map((id) => this.readListing(s.run(id).record)));
+          const gone: string[] = [];
+          ids.forEach((id, i) => {
+            const r = records[i];
+            if (!r) gone.push(id);
+            else if (
+              found < opts.limit &&
+              (opts.status === undefined || r.status === opts.status) &&
+              (opts.task === undefined || r.task === opts.task) &&
+              (opts.tag === undefined || r.tags.includes(opts.tag))
+            ) {
+              all.push(r);
+              found += 1;
+            }
+          });
+          if (gone.length > 0) await this.redis.zrem(s.runs, ...gone);
+          if (ids.length < page) return;
+        }
       }),
     );
     // newest first; runs created in the same ms by id, descending (as ZREVRANGE orders them)
     return all
       .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
       .slice(0, opts.limit);
+  }
+
+  /** A run's record with its first node's task (from node record n0), or `undefined` when the run does not exist. */
+  private async readListing(key: string): Promise<RunListing | undefined> {
+    const res = await this.redis
+      .pipeline()
+      .hmget(key, ...RUN_FIELDS)
+      .hgetBuffer(key, "err")
+      .hgetBuffer(key, "n0")
+      .exec();
+    const values = res?.[0]?.[1] as Array<string | null> | undefined;
+    if (!values?.some((v) => v !== null)) return undefined;
+    const record = parseRunRecord(runFields(values), (res?.[1]?.[1] as Buffer | null) ?? null, key);
+    return { ...record, task: taskOfNodeRecord((res?.[2]?.[1] as Buffer | null) ?? null) };
+  }
+
+  async queueStats(queues: ReadonlyArray<string>): Promise<ReadonlyArray<QueueStats>> {
+    const perShard = await Promise.all(
+      this.shards.map(async (s) => {
+        const pipe = this.redis.pipeline();
+        for (const name of queues) {
+          const q = s.queue(name);
+          pipe.zcard(q.ready).zcard(q.delayed).zcard(q.leases).zcard(q.parked);
+          pipe.zrange(q.parked, "0", String(PARKED_LOOKED_AT - 1));
+        }
+        const res = (await pipe.exec()) ?? [];
+        for (const [e] of res) if (e) throw e;
+        return res.map(([, v]) => v);
+      }),
+    );
+    return queues.map((queue, i) => {
+      let ready = 0;
+      let delayed = 0;
+      let leased = 0;
+      let parked = 0;
+      const tasks = new Map<string, number>();
+      for (const values of perShard) {
+        const at = i * 5;
+        ready += Number(values[at]);
+        delayed += Number(values[at + 1]);
+        leased += Number(values[at + 2]);
+        parked += Number(values[at + 3]);
+        // parked members are "task\0<score>\0runId#node" (Keys.ts)
+        for (const m of values[at + 4] as string[]) {
+          const task = m.slice(0, m.indexOf("\0"));
+          tasks.set(task, (tasks.get(task) ?? 0) + 1);
+        }
+      }
+      const parkedTasks = [...tasks]
+        .map(([task, count]) => ({ task, count }))
+        .sort((a, b) => (a.task < b.task ? -1 : a.task > b.task ? 1 : 0));
+      return { queue, ready, delayed, leased, parked, parkedTasks };
+    });
+  }
+
+  async listLocks(): Promise<ReadonlyArray<LockInfo>> {
+    const { lock: sample } = lockKeys(this.prefix, "\u0000");
+    const [head] = sample.split("\u0000");
+    const match = `${globEscape(head!)}*}`;
+    // a cluster's keys are spread over its primaries: scan each
+    const nodes = this.redis instanceof Cluster ? this.redis.nodes("master") : [this.redis];
+    const keys = new Set<string>();
+    for (const node of nodes) {
+      let cursor = "0";
+      do {
+        const [next, found] = await node.scan(cursor, "MATCH", match, "COUNT", 1_000);
+        cursor = next;
+        for (const k of found) keys.add(k);
+      } while (cursor !== "0");
+    }
+    const out: LockInfo[] = [];
+    for (const key of [...keys].sort()) {
+      const [owner, token, until] = await this.redis.hmget(key, "owner", "token", "until");
+      if (owner === null || owner === undefined) continue;
+      out.push({
+        name: key.slice(head!.length, -1),
+        owner,
+        token: Number(token),
+        expiresAt: Number(until),
+      });
+    }
+    return out;
   }
 
   async waitForRun(
@@ -1266,11 +1460,16 @@ export class RedisStore implements Store {
     const shard = this.shards.indexOf(s);
     const conn = await this.blocking(shard);
     try {
+      // node events of any run wake the read: the record is read again only for an event
+      // of this run's status, or when a read times out
+      let recheck = true;
       for (;;) {
-        const run = await this.readRunRecord(k.record);
-        if (!run) throw new RunNotFound({ runId });
-        const quiet = !opts.quiet || run.finishedAt !== undefined;
-        if (TERMINAL_RUN_STATUSES.has(run.status) && quiet) return run;
+        if (recheck) {
+          const run = await this.readRunRecord(k.record);
+          if (!run) throw new RunNotFound({ runId });
+          const quiet = !opts.quiet || run.finishedAt !== undefined;
+          if (TERMINAL_RUN_STATUSES.has(run.status) && quiet) return run;
+        }
         const left = deadline - Date.now();
         if (left <= 0 || this.closed) return undefined;
         const res = await conn.xread(
@@ -1283,11 +1482,130 @@ export class RedisStore implements Store {
           last,
         );
         const entries = res?.[0]?.[1];
-        if (entries && entries.length > 0) last = entries[entries.length - 1]![0];
+        if (!entries || entries.length === 0) {
+          recheck = true;
+          continue;
+        }
+        last = entries[entries.length - 1]![0];
+        recheck = entries.some(([, fields]) => {
+          const e = runAndKind(fields);
+          return e.runId === runId && (e.kind === "run" || e.kind === "run-ended");
+        });
       }
     } finally {
       this.giveBack(conn, shard);
     }
+  }
+
+  /**
+   * Reads the shards' events streams (docs/events.md): without `runId`
+   * every shard's, merged in entry-id order (each shard's stream is
+   * ordered; across shards the ids are Redis's clock, so the merge is by
+   * time); with it, only the run's shard, skipping other runs' entries.
+   * Reads without blocking until it finds events or has read everything,
+   * then blocks (at most `BLOCK_MAX_MS` per call) when `blockMs` asks.
+   */
+  async readEvents(opts: ReadEventsOptions): Promise<EventBatch> {
+    const count = Math.max(1, opts.count ?? 1_000);
+    const positions =
+      opts.after === "now"
+        ? await this.lastEventIds()
+        : parseCursor(opts.after, this.shards.length);
+    const shards =
+      opts.runId === undefined
+        ? this.shards.map((_, i) => i)
+        : [this.shards.indexOf(this.shardOfRun(opts.runId))];
+    let batch = await this.readEventsOnce(shards, positions, count, opts.runId);
+    while (batch.events.length === 0 && batch.moved) {
+      batch = await this.readEventsOnce(shards, positions, count, opts.runId);
+    }
+    const blockMs = Math.min(opts.blockMs ?? 0, BLOCK_MAX_MS);
+    if (batch.events.length > 0 || blockMs <= 0 || this.closed) {
+      return { events: batch.events, cursor: positions.join(",") };
+    }
+    await this.blockOnEvents(shards, positions, blockMs);
+    batch = await this.readEventsOnce(shards, positions, count, opts.runId);
+    return { events: batch.events, cursor: positions.join(",") };
+  }
+
+  /** The last entry id of each shard's events stream ("0-0" when empty): the cursor "now". */
+  private async lastEventIds(): Promise<string[]> {
+    return Promise.all(
+      this.shards.map(async (s) => {
+        const last = await this.redis.xrevrange(s.events, "+", "-", "COUNT", 1);
+        return last[0]?.[0] ?? "0-0";
+      }),
+    );
+  }
+
+  /**
+   * One non-blocking read of `shards` after `positions` (advanced in place
+   * past every entry looked at): the events of `runId` (or all), at most
+   * `count`, and whether any entry was read.
+   */
+  private async readEventsOnce(
+    shards: ReadonlyArray<number>,
+    positions: string[],
+    count: number,
+    runId: string | undefined,
+  ): Promise<{ readonly events: WeftEvent[]; readonly moved: boolean }> {
+    const read = await Promise.all(
+      shards.map(async (i) => {
+        const entries = (await this.redis.xrangeBuffer(
+          this.shards[i]!.events,
+          `(${positions[i]}`,
+          "+",
+          "COUNT",
+          count,
+        )) as unknown as RawEntry[];
+        return entries.map(([id, fields]) => ({ shard: i, id: id.toString(), fields }));
+      }),
+    );
+    const merged = read.flat().sort((a, b) => compareIds(a.id, b.id));
+    const events: WeftEvent[] = [];
+    for (const entry of merged) {
+      if (events.length >= count) break;
+      positions[entry.shard] = entry.id;
+      const { runId: of } = runId === undefined ? {} : runAndKind(entry.fields);
+      if (runId !== undefined && of !== runId) continue;
+      const e = toEvent(entry.fields, positions.join(","));
+      if (e) events.push(e);
+    }
+    return { events, moved: merged.length > 0 };
+  }
+
+  /**
+   * Waits up to `ms` for an entry after `positions` in any of `shards`: one
+   * XREAD BLOCK over their streams on a single Redis; on a cluster one per
+   * shard (each on its node's connection), the first to answer ending the
+   * wait (the others end within `ms` and their answers are dropped: the
+   * next read finds those entries again).
+   */
+  private async blockOnEvents(
+    shards: ReadonlyArray<number>,
+    positions: ReadonlyArray<string>,
+    ms: number,
+  ): Promise<void> {
+    const blockOn = async (conn: number, of: ReadonlyArray<number>) => {
+      const c = await this.blocking(conn);
+      try {
+        await c.xread(
+          "COUNT",
+          1,
+          "BLOCK",
+          ms,
+          "STREAMS",
+          ...of.map((i) => this.shards[i]!.events),
+          ...of.map((i) => positions[i]!),
+        );
+      } finally {
+        this.giveBack(c, conn);
+      }
+    };
+    if (!this.cluster) return blockOn(0, shards);
+    const reads = shards.map((i) => blockOn(i, [i]));
+    for (const r of reads) r.catch(() => undefined);
+    await Promise.race(reads);
   }
 
   /**
@@ -1425,7 +1743,14 @@ export class RedisStore implements Store {
     now: number,
   ): Promise<void> {
     const keys = runScriptKeys(s, runId, queues);
-    while (await this.call(SCRIPTS.drain, keys, { runId, now, budget: this.budget })) {
+    while (
+      await this.call(SCRIPTS.drain, keys, {
+        runId,
+        now,
+        budget: this.budget,
+        eventsMax: this.eventsMax,
+      })
+    ) {
       // each call does at most `budget` work items
     }
   }
@@ -1742,8 +2067,29 @@ type StoreMethod = {
 }[keyof Store];
 
 /** Every method of the Store contract: each one's errors are translated (see the constructor). */
+/** Runs of one shard `listRuns` looks at, at most, to find those that match its filters. */
+const LIST_SCAN_MAX = 10_000;
+
+/** Parked nodes per queue and shard whose tasks `queueStats` counts. */
+const PARKED_LOOKED_AT = 1_000;
+
+/** `text` with the glob characters of a SCAN MATCH pattern escaped. */
+const globEscape = (text: string): string => text.replace(/[*?[\]\\]/g, "\\$&");
+
+/** The task field of a node record (msgpack array, field 14), or `""` when it cannot be read. */
+const taskOfNodeRecord = (bytes: Buffer | null): string => {
+  if (!bytes) return "";
+  try {
+    const r = decode(bytes);
+    return Array.isArray(r) && typeof r[13] === "string" ? r[13] : "";
+  } catch {
+    return "";
+  }
+};
+
 const STORE_METHODS = [
   "submit",
+  "readEvents",
   "claim",
   "complete",
   "fail",
@@ -1761,6 +2107,8 @@ const STORE_METHODS = [
   "getRun",
   "getResult",
   "listRuns",
+  "queueStats",
+  "listLocks",
   "waitForRun",
   "acquireLock",
   "renewLock",
@@ -1835,6 +2183,12 @@ const checkOptions = (opts: RedisStoreOptions): void => {
   if (t !== undefined && !(Number.isInteger(t) && t >= 1)) {
     throw new InvalidConnectionOptions(
       `replicationTimeoutMs must be a positive integer (ms), got ${JSON.stringify(t)}`,
+    );
+  }
+  const e = opts.eventsMaxLen;
+  if (e !== undefined && !(Number.isInteger(e) && e >= 100 && e <= 10_000_000)) {
+    throw new InvalidConnectionOptions(
+      `eventsMaxLen must be an integer from 100 to 10000000, got ${JSON.stringify(e)}`,
     );
   }
   const d = opts.durability;

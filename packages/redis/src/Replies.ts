@@ -43,6 +43,11 @@ export const ReplyCode = {
    * dependents are left for `drain`.
    */
   STALLED_OUT: "STALLED_OUT",
+  /**
+   * A node to start was past its `expiresAt` and ended `expired`; its
+   * dependents are left for `drain`.
+   */
+  EXPIRED: "EXPIRED",
   /** A submission finds its run already there with the same fingerprint, or its idempotency key names a live run. */
   EXISTS: "EXISTS",
   /** A submission's idempotency key names a live run of another fingerprint (`IdempotencyConflict`). */

@@ -11,7 +11,7 @@
  *   `reply`.
  * - The Lua names them by the same labels: `K.<label>` for a key,
  *   `A.<label>` for an argument, `R.<CODE>` for a reply code, `QUEUES` for
- *   the five keys of each queue that follow the labelled keys (when
+ *   the six keys of each queue that follow the labelled keys (when
  *   `perQueue`). When a source is assembled (once, when this module loads)
  *   these become locals bound from KEYS and ARGV at the top of the script
  *   (numbers converted) and the codes' strings, so they cost nothing at run
@@ -83,8 +83,8 @@ interface ScriptSpec<
   /** Labels of KEYS, in order. */
   readonly keys: ReadonlyArray<K>;
   /**
-   * Whether the five keys of each queue (`ready, delayed, leases, wake,
-   * parked`, {@link QUEUE_KEYS}) follow the labelled keys (the Lua's `QUEUES`).
+   * Whether the six keys of each queue (`ready, delayed, leases, wake,
+   * parked, expiring`, {@link QUEUE_KEYS}) follow the labelled keys (the Lua's `QUEUES`).
    */
   readonly perQueue: Q;
   /** Labels of ARGV and their kinds, in order (a `"list"` last). */
@@ -122,7 +122,7 @@ export interface ScriptCall<KI, AI, R> {
 }
 
 /** The keys of one queue, in the order a script takes them. */
-export const QUEUE_KEYS = ["ready", "delayed", "leases", "wake", "parked"] as const;
+export const QUEUE_KEYS = ["ready", "delayed", "leases", "wake", "parked", "expiring"] as const;
 
 const isArg = (v: unknown): v is Arg =>
   typeof v === "string" || typeof v === "number" || v instanceof Uint8Array;
@@ -150,7 +150,7 @@ const define = <
       if (!spec.perQueue) return out;
       const queues: unknown = Reflect.get(keys, "queues");
       if (!Array.isArray(queues)) throw wrong("no queue keys given");
-      for (const q of queues) out.push(q.ready, q.delayed, q.leases, q.wake, q.parked);
+      for (const q of queues) out.push(q.ready, q.delayed, q.leases, q.wake, q.parked, q.expiring);
       return out;
     },
     argList: (args) => {
@@ -213,7 +213,13 @@ const leaseState = (code: "OK" | "STALE" | "CANCELLED"): LeaseState =>
 const RUN_HASH = ["record", "nodes", "specs", "results"] as const;
 
 /** The arguments of a script that hands back a leased node (release, park). */
-const LEASED_NODE = { runId: "string", node: "number", token: "number", now: "number" } as const;
+const LEASED_NODE = {
+  runId: "string",
+  node: "number",
+  token: "number",
+  now: "number",
+  eventsMax: "number",
+} as const;
 
 /**
  * Every script's definition, by name. The Lua headers list the same keys,
@@ -249,6 +255,9 @@ export const SCRIPTS = {
       output: "bytes",
       seen: "bytes",
       reuse: "string",
+      eventsMax: "number",
+      notBefore: "number",
+      expiresAt: "number",
       nodes: "list",
     },
     codes: ["OK", "EXISTS", "CONFLICT", "RETRY", "GONE", "DUPLICATE"],
@@ -293,8 +302,9 @@ export const SCRIPTS = {
       worker: "string",
       now: "number",
       queue: "string",
+      eventsMax: "number",
     },
-    codes: ["OK", "STALE", "STALLED_OUT", "CORRUPT"],
+    codes: ["OK", "STALE", "STALLED_OUT", "EXPIRED", "CORRUPT"],
     decode: (code, reply) => {
       switch (code) {
         case "OK":
@@ -308,6 +318,7 @@ export const SCRIPTS = {
             deps: reply.rest(4),
           };
         case "STALLED_OUT":
+        case "EXPIRED":
           return { code, more: reply.flag(0), runQueues: reply.text(1).split(",") };
         case "CORRUPT":
           return { code, field: reply.text(0), why: reply.text(1) };
@@ -330,6 +341,7 @@ export const SCRIPTS = {
       budget: "number",
       queueIndex: "number",
       queueListCorrupt: "number",
+      eventsMax: "number",
     },
     codes: ["OK", "STALE", "GONE"],
     decode: (code, reply) => (code === "OK" ? withMore(code, reply) : { code, more: false }),
@@ -349,6 +361,7 @@ export const SCRIPTS = {
       leaseMs: "number",
       served: "string",
       budget: "number",
+      eventsMax: "number",
     },
     codes: ["OK", "REPLAYED", "STALE", "CANCELLED"],
     decode: (code, reply) =>
@@ -368,6 +381,7 @@ export const SCRIPTS = {
       now: "number",
       retryAt: "number",
       budget: "number",
+      eventsMax: "number",
     },
     codes: ["OK", "REPLAYED", "STALE"],
     decode: withMore,
@@ -376,7 +390,7 @@ export const SCRIPTS = {
     name: "drain",
     keys: [...RUN_HASH, "work", "shardWork", "events", "seq"],
     perQueue: true,
-    argv: { runId: "string", now: "number", budget: "number" },
+    argv: { runId: "string", now: "number", budget: "number", eventsMax: "number" },
     codes: ["OK"],
     /** Whether work is still left. */
     decode: (_, reply) => reply.flag(0),
@@ -391,6 +405,7 @@ export const SCRIPTS = {
       budget: "number",
       requestId: "string",
       channel: "string",
+      eventsMax: "number",
     },
     codes: ["OK", "REPLAYED", "ENDED", "GONE"],
     decode: withMore,
@@ -405,15 +420,22 @@ export const SCRIPTS = {
   }),
   progress: define({
     name: "progress",
-    keys: ["leases", "results", "record"],
+    keys: ["leases", "results", "record", "events"],
     perQueue: false,
-    argv: { lease: "string", node: "number", progress: "bytes" },
+    argv: {
+      lease: "string",
+      node: "number",
+      progress: "bytes",
+      runId: "string",
+      now: "number",
+      eventsMax: "number",
+    },
     codes: ["OK", "STALE", "CANCELLED"],
     decode: leaseState,
   }),
   release: define({
     name: "release",
-    keys: ["nodes", "results", "leases", "ready", "wake", "seq"],
+    keys: ["nodes", "results", "leases", "ready", "wake", "seq", "events"],
     perQueue: false,
     argv: LEASED_NODE,
     codes: ["OK", "STALE", "CORRUPT"],
@@ -421,11 +443,19 @@ export const SCRIPTS = {
   }),
   park: define({
     name: "park",
-    keys: ["nodes", "leases", "parked", "wake", "seq"],
+    keys: ["nodes", "leases", "parked", "wake", "seq", "events"],
     perQueue: false,
     argv: LEASED_NODE,
     codes: ["OK", "STALE"],
     decode: (code) => code,
+  }),
+  expire: define({
+    name: "expire",
+    keys: [...RUN_HASH, "work", "shardWork", "events", "seq"],
+    perQueue: true,
+    argv: { runId: "string", node: "number", now: "number", budget: "number", eventsMax: "number" },
+    codes: ["OK", "STALE", "GONE"],
+    decode: (code, reply) => (code === "GONE" ? { code, more: false } : withMore(code, reply)),
   }),
   promote: define({
     name: "promote",
@@ -438,9 +468,9 @@ export const SCRIPTS = {
   }),
   reap: define({
     name: "reap",
-    keys: ["leases", "ready", "wake", "seq"],
+    keys: ["leases", "ready", "wake", "seq", "events"],
     perQueue: false,
-    argv: { now: "number", limit: "number" },
+    argv: { now: "number", limit: "number", eventsMax: "number" },
     codes: ["OK"],
     /** How many nodes were re-delivered. */
     decode: (_, reply) => reply.int(0),

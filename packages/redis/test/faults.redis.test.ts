@@ -75,7 +75,7 @@ const startAgain = async (
 ) => {
   const k = shardKeys(prefix, 0);
   const keys = { ...runScriptKeys(k, runId), leases: k.queue("default").leases };
-  const args = { runId, node: 0, token, worker: "w", now, queue: "default" };
+  const args = { runId, node: 0, token, worker: "w", now, queue: "default", eventsMax: 10_000 };
   const start = SCRIPTS.start;
   return start.reply(
     await sendScript(store.redis, "start", start.keyList(keys), start.argList(args)),

@@ -42,7 +42,7 @@ const emitBody = [
   "--@include run",
   "local M = openRun(K, {}, A.runId, A.now)",
   'M.status = "running"',
-  "emit(M)",
+  'emit(M, "run")',
   "return { R.OK }",
 ].join("\n");
 

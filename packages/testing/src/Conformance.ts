@@ -7,7 +7,8 @@
  * idempotent submission, submission by task name and reattaching by id,
  * the worker runtime on the store (heartbeats,
  * parking of unknown tasks, cancellation signals, wake-ups, the worker
- * registry, re-sent claims), and a model-based property: any random canvas
+ * registry, re-sent claims), delayed and expiring work (see
+ * `TimingConformance`), and a model-based property: any random canvas
  * under any random fault plan ends in the same state on this store as on
  * the in-memory model.
  */
@@ -21,13 +22,13 @@ import {
   chunks,
   createClient,
   DuplicateRun,
+  FailureRecord,
   group,
   handle,
   IdempotencyConflict,
   InvalidCanvas,
   InvalidInput,
   InvalidProgress,
-  NodeFailure,
   NonRetryableError,
   type Progress,
   ResultTimeout,
@@ -56,8 +57,11 @@ import { pino } from "pino";
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import { anyTask, arbCanvas, arbDrivePlan } from "./Arbitraries.ts";
 import { drive, normalize } from "./Drive.ts";
+import { eventsConformance } from "./EventsConformance.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
+import { listingConformance } from "./ListingConformance.ts";
 import { MemoryStore } from "./MemoryStore.ts";
+import { timingConformance } from "./TimingConformance.ts";
 
 /** Makes a fresh, empty store for one test. */
 export type StoreFactory = () => Promise<Store>;
@@ -96,7 +100,7 @@ const reject = task({
   retry: { maxAttempts: 1 },
 });
 /** An error callback: hands back the failure record it received. */
-const report = task({ name: "report", input: NodeFailure, output: Schema.Unknown });
+const report = task({ name: "report", input: FailureRecord, output: Schema.Unknown });
 
 const handlers: ReadonlyArray<BoundHandler> = [
   handle(add, async ({ a, b }) => a + b),
@@ -214,6 +218,8 @@ export const storeConformance = (
       await worker.stop();
     }
   };
+
+  timingConformance(name, fresh);
 
   describe(`${name}: canvases`, () => {
     it("runs a chain, each step receiving the previous output", async () => {
@@ -1907,6 +1913,9 @@ export const storeConformance = (
       expect(record).toMatchObject({ status: "failed", finishedAt: 3, ended: 2 });
     });
   });
+
+  eventsConformance(name, fresh);
+  listingConformance(name, fresh);
 
   const tamper = opts.tamper;
   if (tamper) {

@@ -10,15 +10,21 @@ import type {
   Claim,
   ClaimRequest,
   CompleteOptions,
+  EventBatch,
   FailOptions,
   LeaseState,
+  ListRunsOptions,
+  LockInfo,
   LockRelease,
   LockRenewal,
   LockRequest,
   MaintainReport,
   Memo,
   MemoRequest,
+  QueueStats,
+  ReadEventsOptions,
   ReportResult,
+  RunListing,
   StoreSignal,
   Submission,
   SubmitResult,
@@ -197,8 +203,16 @@ export class FaultyStore implements Store {
     return this.inner.getResult(runId, nodeId);
   }
 
-  listRuns(opts: { limit: number }) {
+  listRuns(opts: ListRunsOptions): Promise<ReadonlyArray<RunListing>> {
     return this.inner.listRuns(opts);
+  }
+
+  queueStats(queues: ReadonlyArray<string>): Promise<ReadonlyArray<QueueStats>> {
+    return this.inner.queueStats(queues);
+  }
+
+  listLocks(): Promise<ReadonlyArray<LockInfo>> {
+    return this.inner.listLocks();
   }
 
   waitForRun(
@@ -211,6 +225,10 @@ export class FaultyStore implements Store {
 
   waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
     return this.inner.waitForWork(queues, timeoutMs);
+  }
+
+  readEvents(opts: ReadEventsOptions): Promise<EventBatch> {
+    return this.inner.readEvents(opts);
   }
 
   close(): Promise<void> {

@@ -10,6 +10,7 @@ import {
   DuplicateRun,
   type ErrorInfo,
   IdempotencyConflict,
+  InvalidEventCursor,
   liveClock,
   type Progress,
   RunNotFound,
@@ -17,6 +18,7 @@ import {
   type RunSnapshot,
   type Store,
   TERMINAL_RUN_STATUSES,
+  type WeftEvent,
   WeftStore,
 } from "@weft/core";
 import {
@@ -30,10 +32,14 @@ import {
   corruptRecordInfo,
   createRun,
   type DepResult,
+  type EventBatch,
+  expireNode,
   type FailOptions,
   failNode,
   fingerprint,
   type LeaseState,
+  type ListRunsOptions,
+  type LockInfo,
   type LockRelease,
   type LockRenewal,
   type LockRequest,
@@ -43,7 +49,10 @@ import {
   maxStallsOf,
   missingResultInfo,
   parkNode,
+  type QueueStats,
+  type ReadEventsOptions,
   type ReportResult,
+  type RunListing,
   type RunState,
   readNode,
   releaseNode,
@@ -100,6 +109,8 @@ export interface MemoryStoreOptions {
   readonly clock?: Clock;
   /** Ready nodes and expired leases handled per `maintain` call, and due retries promoted per `claim`. Default 1 000. */
   readonly batch?: number;
+  /** About how many events the store keeps (docs/events.md); older ones are dropped. Default 10 000. */
+  readonly eventsMaxLen?: number;
 }
 
 /** How long a dead worker's registration is kept before `maintain` prunes it, ms. */
@@ -141,6 +152,10 @@ export class MemoryStore implements Store {
   private seq = 0;
   private readonly batch: number;
   private readonly clock: Clock;
+  /** The events kept, oldest first; an event's id is its number in `eventSeq`'s count. */
+  private readonly stream: WeftEvent[] = [];
+  private eventSeq = 0;
+  private readonly eventsMax: number;
 
   /**
    * The Effect-native in-memory store (docs/effect.md): a layer providing a
@@ -159,6 +174,7 @@ export class MemoryStore implements Store {
 
   constructor(opts: MemoryStoreOptions = {}) {
     this.batch = opts.batch ?? 1_000;
+    this.eventsMax = opts.eventsMaxLen ?? 10_000;
     this.clock = opts.clock ?? liveClock;
     this.events.setMaxListeners(0);
   }
@@ -191,8 +207,12 @@ export class MemoryStore implements Store {
         until: sub.now + sub.idempotencyWindowMs,
       });
     }
-    const state = createRun(sub.runId, sub.dag, sub.now);
+    const state = createRun(sub.runId, sub.dag, sub.now, {
+      ...(sub.notBefore === undefined ? {} : { notBefore: sub.notBefore }),
+      ...(sub.expiresAt === undefined ? {} : { expiresAt: sub.expiresAt }),
+    });
     state.key = `memory:run:${sub.runId}`;
+    state.events = [];
     const run: StoredRun = {
       state,
       tags: [...sub.tags],
@@ -233,7 +253,7 @@ export class MemoryStore implements Store {
       // run spares the nodes of the batch that already started)
       const after: Ready[] = [];
       for (const p of popped) {
-        if (this.startsLater(p)) after.push(p);
+        if (this.startsLater(p, req.now)) after.push(p);
         else {
           const claim = this.start(p.runId, p.nodeId, req.workerId, req.leaseMs, req.now);
           if (claim) out.push(claim);
@@ -254,13 +274,14 @@ export class MemoryStore implements Store {
     return out;
   }
 
-  /** A popped node whose start will not start it but fail it: its record is corrupt, or it stalls out. */
-  private startsLater(p: Ready): boolean {
+  /** A popped node whose start will not start it but end it: its record is corrupt, it stalls out, or it expired. */
+  private startsLater(p: Ready, now: number): boolean {
     const run = this.runs.get(p.runId);
     if (!run) return false;
     if (run.state.corrupt?.has(p.nodeId)) return true;
     const n = run.state.nodes[p.nodeId]!;
-    return n.state === "running" && n.stalls + 1 > maxStallsOf(run.state.graph[p.nodeId]!);
+    if (n.state !== "running") return n.expiresAt !== undefined && now >= n.expiresAt;
+    return n.stalls + 1 > maxStallsOf(run.state.graph[p.nodeId]!);
   }
 
   async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult> {
@@ -293,7 +314,9 @@ export class MemoryStore implements Store {
     const leasing = run.state.run.status === "running";
     for (const id of done.ready) {
       const spec = run.state.graph[id]!;
-      if (leasing && next.length < opts.nextMax && opts.queues.includes(spec.queue)) {
+      // a delayed dependent waits for its time in the delayed set
+      const delayed = run.state.nodes[id]!.dueAt !== undefined;
+      if (leasing && !delayed && next.length < opts.nextMax && opts.queues.includes(spec.queue)) {
         const c = this.start(claim.runId, id, opts.workerId, opts.leaseMs, opts.now);
         if (c) next.push(c);
       } else rest.push(id);
@@ -358,9 +381,10 @@ export class MemoryStore implements Store {
     this.push(claim.runId, run.state.graph[claim.nodeId]!.queue, claim.nodeId, 16);
   }
 
-  async park(claim: Claim, _opts: { now: number }): Promise<void> {
+  async park(claim: Claim, opts: { now: number }): Promise<void> {
     const run = this.holder(claim);
-    if (!run || !parkNode(run.state, claim.nodeId)) return;
+    if (!run || !parkNode(run.state, claim.nodeId, opts.now)) return;
+    this.flushEvents(run);
     this.leases.delete(key(claim.runId, claim.nodeId));
     const spec = run.state.graph[claim.nodeId]!;
     list(this.parked, spec.queue).push({
@@ -378,6 +402,13 @@ export class MemoryStore implements Store {
     const run = this.holder(claim);
     if (!run) return "lost";
     run.progress.set(claim.nodeId, checked);
+    this.append({
+      kind: "progress",
+      runId: claim.runId,
+      at: this.clock.now(),
+      nodeId: claim.nodeId,
+      progress: checked,
+    });
     return run.state.run.status === "cancelled" ? "cancelled" : "held";
   }
 
@@ -418,36 +449,73 @@ export class MemoryStore implements Store {
   async maintain(opts: { now: number; queues: ReadonlyArray<string> }): Promise<MaintainReport> {
     let promoted = 0;
     let redelivered = 0;
+    let expired = 0;
     // same order as the Redis store: queue by queue, promotions then re-deliveries,
     // each by time and then by member string (sorted-set order)
     for (const q of opts.queues) {
       promoted += this.promote(q, opts.now);
-      const expired = [...this.leases]
+      const leases = [...this.leases]
         .filter(([, l]) => l.until <= opts.now && l.queue === q)
         .map(([k, l]) => ({ k, l, member: `${k}#${l.token}` }))
         .sort((a, b) => a.l.until - b.l.until || cmp(a.member, b.member))
         .slice(0, this.batch);
-      for (const { k, l } of expired) {
+      for (const { k, l } of leases) {
         this.leases.delete(k);
         const [runId, node] = splitKey(k);
         this.push(runId, l.queue, node, 16);
+        this.append({ kind: "lease-expired", runId, at: opts.now, nodeId: node });
         redelivered += 1;
       }
+      expired += this.expire(q, opts.now);
     }
-    let expired = false;
+    let gone = false;
     for (const [id, run] of this.runs) {
       const f = run.state.run.finishedAt;
       if (f !== undefined && f + run.retentionMs <= opts.now) {
         this.runs.delete(id);
-        expired = true;
+        gone = true;
       }
     }
     for (const [k, hit] of this.idempotency) if (hit.until <= opts.now) this.idempotency.delete(k);
-    if (expired) this.events.emit("run"); // waiters on an expired run learn it is gone
+    if (gone) this.events.emit("run"); // waiters on an expired run learn it is gone
     for (const [id, w] of this.workers) {
       if (w.until + DEAD_WORKER_KEPT_MS <= opts.now) this.workers.delete(id);
     }
-    return { promoted, redelivered };
+    return { promoted, redelivered, expired };
+  }
+
+  /**
+   * Ends `expired` up to `batch` queued or retrying nodes of `queue` past
+   * their `expiresAt` at `now` (earliest deadline first), taking them out of
+   * their queue; returns how many.
+   */
+  private expire(queue: string, now: number): number {
+    const due: Array<{ run: StoredRun; id: number; at: number }> = [];
+    for (const run of this.runs.values()) {
+      const s = run.state;
+      if (s.run.finishedAt !== undefined) continue; // every node ended
+      s.nodes.forEach((n, id) => {
+        if (
+          (n.state === "queued" || n.state === "retrying") &&
+          n.expiresAt !== undefined &&
+          n.expiresAt <= now &&
+          s.graph[id]!.queue === queue
+        )
+          due.push({ run, id, at: n.expiresAt });
+      });
+    }
+    due.sort((a, b) => a.at - b.at);
+    let n = 0;
+    for (const { run, id } of due.slice(0, this.batch)) {
+      const ready = expireNode(run.state, id, now);
+      if (ready === undefined) continue;
+      run.state.swept ??= [];
+      run.state.swept.push(id);
+      this.enqueue(run.state, ready);
+      this.afterTransition(run);
+      n += 1;
+    }
+    return n;
   }
 
   async cancel(runId: string, opts: { now: number }): Promise<boolean> {
@@ -541,11 +609,48 @@ export class MemoryStore implements Store {
     return this.runs.get(runId)?.results.get(nodeId);
   }
 
-  async listRuns(opts: { limit: number }) {
+  async listRuns(opts: ListRunsOptions): Promise<ReadonlyArray<RunListing>> {
     return [...this.runs.values()]
-      .map((r) => structuredClone({ ...r.state.run, tags: r.tags }))
+      .map((r) =>
+        structuredClone({
+          ...r.state.run,
+          tags: r.tags,
+          queues: r.queues,
+          task: r.state.graph[0]?.task ?? "",
+        }),
+      )
+      .filter(
+        (r) =>
+          (opts.status === undefined || r.status === opts.status) &&
+          (opts.task === undefined || r.task === opts.task) &&
+          (opts.tag === undefined || r.tags.includes(opts.tag)),
+      )
       .sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : -1))
       .slice(0, opts.limit);
+  }
+
+  async queueStats(queues: ReadonlyArray<string>): Promise<ReadonlyArray<QueueStats>> {
+    return queues.map((queue) => {
+      const parked = this.parked.get(queue) ?? [];
+      const tasks = new Map<string, number>();
+      for (const p of parked) tasks.set(p.task, (tasks.get(p.task) ?? 0) + 1);
+      return {
+        queue,
+        ready: this.ready.get(queue)?.length ?? 0,
+        delayed: this.delayed.get(queue)?.length ?? 0,
+        leased: [...this.leases.values()].filter((l) => l.queue === queue).length,
+        parked: parked.length,
+        parkedTasks: [...tasks]
+          .map(([task, count]) => ({ task, count }))
+          .sort((a, b) => cmp(a.task, b.task)),
+      };
+    });
+  }
+
+  async listLocks(): Promise<ReadonlyArray<LockInfo>> {
+    return [...this.locks]
+      .map(([name, l]) => ({ name, owner: l.owner, token: l.token, expiresAt: l.until }))
+      .sort((a, b) => cmp(a.name, b.name));
   }
 
   async waitForRun(
@@ -575,7 +680,7 @@ export class MemoryStore implements Store {
 
   /** Resolves with `check()` once it is defined (checked now and on each `event`), or `undefined` after `timeoutMs` on the store's clock. */
   private waitFor<T>(
-    event: "run" | "work",
+    event: "run" | "work" | "event",
     check: () => T | undefined,
     timeoutMs: number,
   ): Promise<T | undefined> {
@@ -650,6 +755,11 @@ export class MemoryStore implements Store {
       this.afterTransition(run); // a corrupt record found on the way ended nodes
       return undefined;
     }
+    if (r.kind === "expired") {
+      this.enqueue(run.state, r.ready);
+      this.afterTransition(run);
+      return undefined;
+    }
     if (r.kind === "stalled-out") {
       // the re-delivery's lease was granted, then refused: a late report of the stalled attempt is stale
       run.state.nodes[nodeId]!.token = ++this.token;
@@ -659,6 +769,7 @@ export class MemoryStore implements Store {
     }
     const token = ++this.token;
     run.state.nodes[nodeId]!.token = token;
+    this.flushEvents(run);
     this.leases.set(key(runId, nodeId), { token, until: now + leaseMs, queue: spec.queue });
     return this.claimOf(run, nodeId, token, now + leaseMs);
   }
@@ -698,10 +809,16 @@ export class MemoryStore implements Store {
     };
   }
 
+  /** Puts ready nodes in their queue: a delayed one (`dueAt`) in its delayed set, due by the earlier of `dueAt` and `expiresAt`. */
   private enqueue(state: RunState, ids: ReadonlyArray<number>): void {
     for (const id of ids) {
       const spec = state.graph[id]!;
-      this.push(state.run.id, spec.queue, id, spec.priority);
+      const n = state.nodes[id]!;
+      if (n.dueAt !== undefined) {
+        const dueAt = Math.min(n.dueAt, n.expiresAt ?? n.dueAt);
+        list(this.delayed, spec.queue).push({ runId: state.run.id, nodeId: id, dueAt });
+        this.signalWork(spec.queue);
+      } else this.push(state.run.id, spec.queue, id, spec.priority);
     }
   }
 
@@ -720,7 +837,7 @@ export class MemoryStore implements Store {
     this.events.emit("work");
   }
 
-  /** Moves up to `batch` retries of `queue` due at `now` to its ready queue; returns how many. */
+  /** Moves up to `batch` retries and delayed nodes of `queue` due at `now` to its ready queue; returns how many. */
   private promote(queue: string, now: number): number {
     const due = list(this.delayed, queue);
     const member = (d: { runId: string; nodeId: number }) =>
@@ -730,7 +847,8 @@ export class MemoryStore implements Store {
     while (due.length > 0 && due[0]!.dueAt <= now && n < this.batch) {
       const d = due.shift()!;
       const run = this.runs.get(d.runId);
-      if (!run || run.state.nodes[d.nodeId]!.state !== "retrying") continue;
+      const state = run?.state.nodes[d.nodeId]?.state;
+      if (!run || (state !== "retrying" && state !== "queued")) continue;
       this.push(d.runId, queue, d.nodeId, run.state.graph[d.nodeId]!.priority);
       n += 1;
     }
@@ -768,8 +886,71 @@ export class MemoryStore implements Store {
     return r;
   }
 
+  async readEvents(opts: ReadEventsOptions): Promise<EventBatch> {
+    const after = this.cursorOf(opts.after);
+    const count = opts.count ?? 1_000;
+    const now = this.readFrom(after, opts.runId, count);
+    if (now.events.length > 0 || !opts.blockMs || opts.blockMs <= 0) return now;
+    // a read that passed only other runs' events moved the cursor on: wait from there
+    const from = Number(now.cursor);
+    const got = await this.waitFor(
+      "event",
+      () => {
+        const b = this.readFrom(from, opts.runId, count);
+        return b.events.length > 0 ? b : undefined;
+      },
+      opts.blockMs,
+    );
+    return got ?? this.readFrom(from, opts.runId, count);
+  }
+
+  /** Events after `from` (of `runId`), at most `count`. */
+  private readFrom(from: number, runId: string | undefined, count: number): EventBatch {
+    const first = this.eventSeq - this.stream.length + 1;
+    const events: WeftEvent[] = [];
+    let cursor = Math.max(from, first - 1);
+    for (let i = Math.max(0, from + 1 - first); i < this.stream.length; i++) {
+      const e = this.stream[i]!;
+      cursor = first + i;
+      if (runId !== undefined && e.runId !== runId) continue;
+      events.push(structuredClone(e));
+      if (events.length >= count) break;
+    }
+    return { events, cursor: String(cursor) };
+  }
+
+  /** The event number a cursor names (0: before every event). */
+  private cursorOf(after: string | undefined): number {
+    if (after === undefined) return 0;
+    if (after === "now") return this.eventSeq;
+    if (!/^\d{1,15}$/.test(after))
+      throw new InvalidEventCursor({
+        cursor: after,
+        reason: "the in-memory store's cursors are event numbers",
+      });
+    return Number(after);
+  }
+
+  /** Appends an event (its id the next number), drops the oldest past the bound, and wakes readers. */
+  private append(e: Unstamped): void {
+    this.stream.push({ ...e, id: String(++this.eventSeq) } as WeftEvent);
+    // trimmed in steps, as Redis's MAXLEN ~ does
+    if (this.stream.length > this.eventsMax + Math.ceil(this.eventsMax / 10))
+      this.stream.splice(0, this.stream.length - this.eventsMax);
+    this.events.emit("event");
+  }
+
+  /** Moves the events the run's transitions emitted to the stream. */
+  private flushEvents(run: StoredRun): void {
+    const drafts = run.state.events;
+    if (!drafts || drafts.length === 0) return;
+    run.state.events = [];
+    for (const d of drafts) this.append(d);
+  }
+
   /** Drops nodes a sweep took out of their queue, and wakes waiters once the run is final. */
   private afterTransition(run: StoredRun): void {
+    this.flushEvents(run);
     const swept = run.state.swept;
     if (swept && swept.length > 0) {
       const gone = new Set(swept);
@@ -784,6 +965,9 @@ export class MemoryStore implements Store {
     if (TERMINAL_RUN_STATUSES.has(run.state.run.status)) this.events.emit("run");
   }
 }
+
+/** An event before the store gives it its id. */
+type Unstamped = WeftEvent extends infer E ? (E extends WeftEvent ? Omit<E, "id"> : never) : never;
 
 const key = (runId: string, nodeId: number) => `${runId}#${nodeId}`;
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -378,3 +378,51 @@ describe("simulate: real I/O", () => {
     expect(r.snapshot.nodes[0]!.error?.tag).toBe("Timeout");
   });
 });
+
+describe("simulate: delayed and expiring work", () => {
+  const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
+  const incs = [handle(inc, (n) => n + 1)];
+
+  it("holds an hour's delay and a minute's step delay on virtual time, through a crash and a duplicate delivery", async () => {
+    const r = await simulate({
+      canvas: chain(inc.si(1).with({ delayMs: 3_600_000 }), inc.s().with({ delayMs: 60_000 })),
+      handlers: incs,
+      seed: 3,
+      faults: { deliveries: [["crash-before"], ["duplicate"]] },
+    });
+    expect(r.output).toEqual({ ok: true, value: 3 });
+    const created = r.snapshot.run.createdAt;
+    const first = r.executions.filter((e) => e.nodeId === 0);
+    const second = r.executions.filter((e) => e.nodeId === 1);
+    expect(first.length).toBeGreaterThan(0);
+    expect(second.length).toBeGreaterThan(0);
+    for (const e of first) expect(e.at).toBeGreaterThanOrEqual(created + 3_600_000);
+    const done = r.snapshot.nodes[0]!.finishedAt!;
+    for (const e of second) expect(e.at).toBeGreaterThanOrEqual(done + 60_000);
+    expect(r.store.violations).toEqual([]);
+  });
+
+  it("ends a node delayed past its deadline expired without running it: a settled group goes on, a plain one fails the run", async () => {
+    const late = inc.si(1).with({ delayMs: 600_000, expiresInMs: 60_000 });
+    const settled = await simulate({
+      canvas: group(late, inc.si(2)).settled(),
+      handlers: incs,
+      seed: 5,
+    });
+    expect(settled.output).toEqual({
+      ok: true,
+      value: [
+        {
+          ok: false,
+          error: expect.objectContaining({ tag: "Expired" }),
+        },
+        { ok: true, value: 3 },
+      ],
+    });
+    expect(settled.executions.some((e) => e.nodeId === 0)).toBe(false);
+    const plain = await simulate({ canvas: chain(late, inc.s()), handlers: incs, seed: 5 });
+    expect(plain.output.ok).toBe(false);
+    expect(plain.snapshot.nodes.map((n) => n.state)).toEqual(["expired", "skipped"]);
+    expect(plain.executions).toEqual([]);
+  });
+});

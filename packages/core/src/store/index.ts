@@ -20,6 +20,7 @@ export {
   checkRetryDefaults,
   signature,
 } from "../Canvas.ts";
+export { runTiming } from "../Client.ts";
 export {
   decode,
   decodeSequence,
@@ -42,10 +43,13 @@ export { type Deferred, deferred } from "../Deferred.ts";
 export {
   corruptRecordInfo,
   corruptRecordMessage,
+  expiredInfo,
   fatal,
   missingResultInfo,
   toErrorInfo,
 } from "../Errors.ts";
+export { followEvents, watchRun } from "../EventStream.ts";
+export type { EventBatch, ReadEventsOptions } from "../Events.ts";
 export { canonical, fingerprint } from "../Fingerprint.ts";
 export { acquireLock, type LockAcquisition } from "../Locks.ts";
 export {
@@ -57,11 +61,15 @@ export {
   completeNode,
   corruptNode,
   createRun,
+  type EventDraft,
+  expireNode,
   failNode,
   MAX_PROGRESS_MESSAGE,
   parkNode,
   type RunState,
+  type RunTiming,
   readNode,
+  readyTimes,
   releaseNode,
   type StartResult,
   startNode,
@@ -75,13 +83,17 @@ export type {
   DepResult,
   FailOptions,
   LeaseState,
+  ListRunsOptions,
+  LockInfo,
   LockRelease,
   LockRenewal,
   LockRequest,
   MaintainReport,
   Memo,
   MemoRequest,
+  QueueStats,
   ReportResult,
+  RunListing,
   Store,
   StoreSignal,
   Submission,

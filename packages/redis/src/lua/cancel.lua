@@ -5,15 +5,15 @@
 -- it safe to re-send: the same request finding the run cancelled by itself
 -- answers REPLAYED.
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
---   per run queue: ready, delayed, leases, wake, parked
+--   per run queue: ready, delayed, leases, wake, parked, expiring
 -- ARGV: runId, now, budget, requestId, channel (the signals channel: the run id is
---   PUBLISHed on it)
+--   PUBLISHed on it), eventsMax (about how many entries the events stream keeps)
 -- Replies: {OK, more} (cancelled), {REPLAYED, more} (cancelled by this very request,
 --   re-sent), {ENDED, more} (the run had already ended), {GONE, 0} (no such run)
 --   (more: 1 when work is left for `drain`)
 --@include cascade
 
-local M = loadRun(openRun(K, QUEUES, A.runId, A.now))
+local M = loadRun(openRun(K, QUEUES, A.runId, A.now, false, A.eventsMax))
 if not M then return { R.GONE, 0 } end
 if M.status == "cancelled" and redis.call("HGET", K.record, "cancelreq") == A.requestId then
   return { R.REPLAYED, endEarly(M, A.budget) } -- this very cancel, re-sent
@@ -23,7 +23,7 @@ M.status = "cancelled"
 M.dirty = true
 redis.call("HSET", K.record, "status", "cancelled", "cancelreq", A.requestId)
 redis.call("PUBLISH", A.channel, A.runId)
-emit(M)
+emit(M, "run")
 
 local ready = {}
 local more = process(M, { "C:0" }, ready, A.budget)

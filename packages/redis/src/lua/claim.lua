@@ -7,7 +7,7 @@
 -- after a reconnect; the worker retries a failed claim with the same id)
 -- return the first call's reply instead of leasing more: no lease is orphaned.
 -- KEYS: tokens (the shard's fencing-token counter), seq, lastClaim (the worker's last
---   claim request, hash); per worker queue: ready, delayed, leases, wake, parked
+--   claim request, hash); per worker queue: ready, delayed, leases, wake, parked, expiring
 -- ARGV: now, max, leaseMs, requestId ("" = none), part (index of this call within the
 --   request), promote (limit per queue), tasks (names of the tasks the worker handles)
 -- Replies: {OK, triples...}, each triple {queue index, member "runId#node", token}

@@ -7,9 +7,9 @@
 -- and still running (nothing is stored for it: a node record stays small).
 -- In a cancelled run the node ends `cancelled` and its result is not recorded.
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, tokens, seq;
---   per run queue: ready, delayed, leases, wake, parked
+--   per run queue: ready, delayed, leases, wake, parked, expiring
 -- ARGV: runId, node, token, result (bytes), now, worker (id), nextMax, leaseMs,
---   served (indexes of the run's queues the worker serves, ",1,3,"), budget
+--   served (indexes of the run's queues the worker serves, ",1,3,"), budget, eventsMax (about how many entries the events stream keeps)
 -- Replies: {OK, more, claims...} or {REPLAYED, more, claims...}, each claim
 --   {node, token, attempt, stalls, spec, deps...}; {STALE, more}; {CANCELLED, more}
 --   (more: 1 when work is left for `drain`)
@@ -17,7 +17,7 @@
 --@include attempt
 
 local runId, n, token, budget = A.runId, A.node, A.token, A.budget
-local M = loadRun(openRun(K, QUEUES, runId, A.now))
+local M = loadRun(openRun(K, QUEUES, runId, A.now, false, A.eventsMax))
 if not M then return { R.STALE, 0 } end
 local r = getNode(M, n)
 if not r or r[ST] ~= "r" then
@@ -60,7 +60,8 @@ local claims, rest = {}, {}
 for _, d in ipairs(ready) do
   local dr = getNode(M, d)
   -- a run stopped on the way (a corrupt record) hands nothing out
-  if M.status == "running" and dr[ST] == "q" and #claims < A.nextMax
+  -- a delayed dependent (DUE set) waits for its time in the delayed set
+  if M.status == "running" and dr[ST] == "q" and dr[DUE] == 0 and #claims < A.nextMax
     and string.find(A.served, "," .. dr[QIDX] .. ",", 1, true) then
     local c = startHere(M, d, dr, A.worker, A.leaseMs)
     if c then claims[#claims + 1] = c end

@@ -5,17 +5,17 @@
 -- and takes it out of its queue (includes/cascade.lua). Gated by the node's
 -- lease: re-sent, it finds the lease gone and changes nothing.
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
---   per run queue: ready, delayed, leases, wake, parked (the run's queues, or only the
+--   per run queue: ready, delayed, leases, wake, parked, expiring (the run's queues, or only the
 --   queue the node was claimed from when the run's own list is the corrupt part)
 -- ARGV: runId, node, token, now, field, why, budget, queueIndex (1-based index of the
 --   node's queue among this call's queues), queueListCorrupt (1 when the run's queue list
---   is corrupt, else 0)
+--   is corrupt, else 0), eventsMax (about how many entries the events stream keeps)
 -- Replies: {OK, more} (failed; more: 1 when work is left for `drain`), {STALE} (the lease
 --   is gone), {GONE} (no such run)
 --@include cascade
 
 local runId, n = A.runId, A.node
-local M = openRun(K, QUEUES, runId, A.now)
+local M = openRun(K, QUEUES, runId, A.now, false, A.eventsMax)
 local q = queueOf(M, A.queueIndex)
 if not q or redis.call("ZREM", q.leases, runId .. "#" .. n .. "#" .. A.token) == 0 then
   return { R.STALE }

@@ -3,12 +3,12 @@
 -- node that stalled out) within a budget. Safe to repeat: it only takes items
 -- off the run's work list.
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
---   per run queue: ready, delayed, leases, wake, parked
--- ARGV: runId, now, budget
+--   per run queue: ready, delayed, leases, wake, parked, expiring
+-- ARGV: runId, now, budget, eventsMax (about how many entries the events stream keeps)
 -- Replies: {OK, more} (more: 1 when work is still left)
 --@include cascade
 
-local M = loadRun(openRun(K, QUEUES, A.runId, A.now))
+local M = loadRun(openRun(K, QUEUES, A.runId, A.now, false, A.eventsMax))
 if not M then
   redis.call("ZREM", K.shardWork, A.runId)
   return { R.OK, 0 }

@@ -5,14 +5,14 @@
 -- node ends `cancelled`. Re-sent (the node is already retrying, failed or
 -- cancelled under this token) it changes nothing and answers REPLAYED.
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
---   per run queue: ready, delayed, leases, wake, parked
+--   per run queue: ready, delayed, leases, wake, parked, expiring
 -- ARGV: runId, node, token, error (msgpack ErrorInfo), now, retryAt (epoch ms, -1 = final),
---   budget
+--   budget, eventsMax (about how many entries the events stream keeps)
 -- Replies: {OK, more}, {REPLAYED, more} or {STALE, more} (more: 1 when work is left for `drain`)
 --@include cascade
 
 local runId, n, token, err, budget = A.runId, A.node, A.token, A.error, A.budget
-local M = loadRun(openRun(K, QUEUES, runId, A.now))
+local M = loadRun(openRun(K, QUEUES, runId, A.now, false, A.eventsMax))
 if not M then return { R.STALE, 0 } end
 local r = getNode(M, n)
 if not r or r[ST] ~= "r" then
@@ -35,8 +35,11 @@ elseif A.retryAt >= 0 then
   r[ST] = "y"
   r[DUE] = A.retryAt
   putNode(M, n, r)
+  nodeEvent(M, n, r, errorTag(err))
   redis.call("HSET", K.results, "e" .. n, err)
   redis.call("ZADD", q.delayed, A.retryAt, runId .. "#" .. n .. "#" .. r[PRIO])
+  -- a retry must start by the node's deadline too: maintenance expires it if nobody claims it
+  if (r[EXP] or 0) > 0 then redis.call("ZADD", q.expiring, r[EXP], runId .. "#" .. n) end
   wakeWorker(q.wake)
 else
   addHistory(M, n, r, "failed", err)

@@ -1,8 +1,9 @@
 -- reap: re-delivers nodes whose lease expired (the worker died or stopped
 -- heartbeating): back to the front of their ready queue. The stall is
--- counted when the node starts again (start.lua).
--- KEYS: leases ("runId#node#token" by expiry), ready, wake, seq
--- ARGV: now, limit
+-- counted when the node starts again (start.lua). A `lease-expired` event per lease
+-- (fields r, k, ms, n).
+-- KEYS: leases ("runId#node#token" by expiry), ready, wake, seq, events
+-- ARGV: now, limit, eventsMax (about how many entries the events stream keeps)
 -- Replies: {OK, redelivered}
 --@include priorityScore
 --@include wake
@@ -12,6 +13,8 @@ for _, m in ipairs(expired) do
   local member = string.match(m, "^(.*)#%d+$")
   redis.call("ZREM", K.leases, m)
   redis.call("ZADD", K.ready, frontScore(K.seq), member)
+  local run, n = string.match(member, "^(.*)#(%d+)$")
+  redis.call("XADD", K.events, "MAXLEN", "~", A.eventsMax, "*", "r", run, "k", "lease-expired", "ms", A.now, "n", n)
 end
 if #expired > 0 then wakeWorker(K.wake) end
 return { R.OK, #expired }

@@ -1,6 +1,7 @@
 -- start: starts the attempt of a node just claimed: checks the lease, counts
 -- a stall when the node was found running under an older lease (that lease
--- had expired), and returns what the worker needs to run it. A node found
+-- had expired), and returns what the worker needs to run it. A queued or
+-- retrying node past its deadline (expiresAt) ends `expired` instead. A node found
 -- over its maxStalls fails instead (Stalled), and its run unless the node is
 -- tolerated; its dependents are left on the run's work list for `drain`,
 -- which the caller runs with the run's queues (start is not handed their
@@ -13,17 +14,18 @@
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, leases (of
 --   the queue the node was claimed from)
 -- ARGV: runId, node, token, worker (id), now, queue (name of the queue the node was
---   claimed from)
+--   claimed from), eventsMax (about how many entries the events stream keeps)
 -- Replies: {OK, attempt, stalls, spec, queues (the run's, comma list), deps...} (deps: see
 --   depResults in includes/attempt.lua), {STALE} (the lease is gone, or the node is not
 --   startable: the lease is dropped), {STALLED_OUT, more, queues} (the node failed over
---   its maxStalls; more: 1 when work is left for `drain`), {CORRUPT, field, why}
+--   its maxStalls; more: 1 when work is left for `drain`), {EXPIRED, more, queues} (the
+--   node was queued or retrying past its expiresAt: it ended `expired`), {CORRUPT, field, why}
 --   (nothing written; the lease is kept for `corrupt`)
 --@include attempt
 
 local n, token = A.node, A.token
 local member = A.runId .. "#" .. n .. "#" .. token
-local M = loadRun(openRun(K, {}, A.runId, A.now, true))
+local M = loadRun(openRun(K, {}, A.runId, A.now, true, A.eventsMax))
 local r = M and not M.found and getNode(M, n)
 if not redis.call("ZSCORE", K.leases, member) then
   -- this very start, re-sent after it stalled the node out: the same answer
@@ -75,6 +77,16 @@ if st == "r" and not again then
 elseif st ~= "r" and st ~= "q" and st ~= "y" then
   redis.call("ZREM", K.leases, member)
   return { R.STALE }
+elseif (r[EXP] or 0) > 0 and A.now >= r[EXP] then
+  -- not started by its deadline: it ends expired instead (core's Machine.startNode)
+  redis.call("ZREM", K.leases, member)
+  local err = expiredError(r[EXP])
+  endNode(M, n, r, "x", err)
+  if r[TOL] == 0 then failRun(M, n, err) end
+  -- its cascade is listed for `drain`, which has the run's queues
+  listWork(M, { "D:" .. n .. ":1" })
+  saveRun(M)
+  return { R.EXPIRED, 1, queues }
 end
 local deps, why = depResults(M, n)
 if not deps then return { R.CORRUPT, "d" .. n, why } end

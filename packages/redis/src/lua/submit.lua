@@ -10,12 +10,14 @@
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, runs,
 --   seq, pending (the shard's pending submissions), idempotency (the key's string),
 --   namedRun (the record of the run the key named when the caller read it, this
---   run's own when none); per run queue: ready, delayed, leases, wake, parked
+--   run's own when none); per run queue: ready, delayed, leases, wake, parked, expiring
 -- ARGV: runId, now, phase ("begin", "commit", "begin+commit", "" a middle chunk),
 --   total (nodes of the run), queues (comma list), tags (JSON), retentionMs,
 --   windowMs (of the idempotency key, 0 = no key), budget, fingerprint, nonce,
 --   output (the output shape, msgpack), seen (the key's value as the caller read
---   it, "" = none), reuse ("return-existing" or "allow-if-failed"), nodes (a list
+--   it, "" = none), reuse ("return-existing" or "allow-if-failed"), eventsMax, notBefore,
+--   expiresAt (the run's time limits, epoch ms, 0 = none: kept as fields nbf and exp of
+--   the record for inspection; the node records carry them), nodes (a list
 --   of quadruples: node id, node record, node spec, dependency list or "")
 -- Replies: {OK, more} (more: 1 when work is left for `drain`), {EXISTS, runId} (the
 --   key, or this run id with the same fingerprint, names a live run), {CONFLICT, runId}
@@ -37,7 +39,7 @@ if not resent then
   if not begin then return { R.GONE } end
 elseif v[1] ~= "pending" then
   -- already committed by the first send
-  local M = openRun(K, QUEUES, runId, now)
+  local M = openRun(K, QUEUES, runId, now, false, A.eventsMax)
   return { R.OK, (redis.call("ZSCORE", K.shardWork, runId) and moreWork(M)) and 1 or 0 }
 end
 
@@ -61,6 +63,8 @@ if begin and not resent then
   redis.call("HSET", K.record, "id", runId, "status", "pending", "created", now, "total", A.total,
     "ended", 0, "queues", A.queues, "tags", A.tags, "retention", A.retentionMs, "layout", 1,
     "fp", A.fingerprint, "nonce", A.nonce, "out", A.output)
+  if A.notBefore > 0 then redis.call("HSET", K.record, "nbf", A.notBefore) end
+  if A.expiresAt > 0 then redis.call("HSET", K.record, "exp", A.expiresAt) end
   -- a submission written in one call is never seen pending: only multi-call ones are tracked for recovery
   if not commit then redis.call("ZADD", K.pending, now, runId) end
 end
@@ -83,7 +87,7 @@ end
 
 local more = 0
 if commit then
-  local M = loadRun(openRun(K, QUEUES, runId, now))
+  local M = loadRun(openRun(K, QUEUES, runId, now, false, A.eventsMax))
   if not begin then redis.call("ZREM", K.pending, runId) end
   redis.call("ZADD", K.runs, now, runId)
   if M.status ~= "pending" then

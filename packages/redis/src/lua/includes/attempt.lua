@@ -46,7 +46,8 @@ local function depResults(M, n)
   return out
 end
 
--- node n starts its next attempt on `worker` under lease `token`. keys: nodes
+-- node n starts its next attempt on `worker` under lease `token` (a `started` event).
+-- keys: nodes, events
 local function markStarted(M, n, r, worker, token)
   r[ST] = "r"
   r[ATT] = r[ATT] + 1
@@ -55,6 +56,7 @@ local function markStarted(M, n, r, worker, token)
   r[DUE] = 0
   r[TOK] = token
   putNode(M, n, r)
+  nodeEvent(M, n, r)
 end
 
 -- the claim of node n, running under `token`: {node, token, attempt, stalls, spec, deps}.
@@ -65,7 +67,7 @@ end
 
 -- leases node n (already queued or retrying) to `worker` until now + leaseMs; returns its
 -- claim, or nil when its dependency list or queue index is corrupt (the node and its run
--- then fail). keys: tokens, nodes, results, specs; queues: leases
+-- then fail). keys: tokens, nodes, results, specs, events; queues: leases
 local function startHere(M, n, r, worker, leaseMs)
   local deps, why = depResults(M, n)
   if not deps then

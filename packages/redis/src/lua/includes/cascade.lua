@@ -5,10 +5,24 @@
 --@include run
 --@include enqueue
 
+-- node n (record r) is ready at M.now: `queued`, held (DUE) until the latest of NBF and
+-- now + DLY when that is later than now, its deadline (EXP) lowered to now + EXPIN (core's
+-- Machine.readyTimes). keys: nodes
+local function queueNode(M, n, r)
+  r[ST] = "q"
+  local due = r[NBF] or 0
+  local dly = r[DLY] or 0
+  if dly > 0 and M.now + dly > due then due = M.now + dly end
+  if due > M.now then r[DUE] = due end
+  local ein = r[EXPIN] or 0
+  if ein > 0 and (r[EXP] == 0 or M.now + ein < r[EXP]) then r[EXP] = M.now + ein end
+  putNode(M, n, r)
+end
+
 -- one step of the cascade: dependent d of `from` has one dependency fewer pending; when it
 -- was the last, d is ready (or ends with its run, when the run has ended; an error
--- callback's node is still made ready in a failed run).
--- keys: nodes, results
+-- callback's node is still made ready in a failed run; or `expired` when it is already
+-- past its deadline). keys: nodes, results, record, events
 local function resolveDependency(M, d, from, ready, stack)
   local r = getNode(M, d)
   if not r or TERMINAL[r[ST]] then return end
@@ -16,8 +30,16 @@ local function resolveDependency(M, d, from, ready, stack)
   if r[PEND] > 0 then putNode(M, d, r) return end
   -- an error callback's node (TOL 2) also runs after its run failed: never after a cancel
   if M.status == "running" or (M.status == "failed" and r[TOL] == 2) then
-    r[ST] = "q"
-    putNode(M, d, r)
+    queueNode(M, d, r)
+    local exp = r[EXP] or 0
+    if exp > 0 and M.now >= exp then
+      local err = expiredError(exp)
+      endNode(M, d, r, "x", err)
+      if r[TOL] == 0 then failRun(M, d, err) end
+      stack[#stack + 1] = "D:" .. d .. ":1"
+      return
+    end
+    nodeEvent(M, d, r)
     ready[#ready + 1] = d
   else
     local kind = M.status == "cancelled" and "Cancelled" or "Skipped"
@@ -57,7 +79,7 @@ local function process(M, stack, ready, budget)
         if budget <= 0 then break end
         budget = budget - 1
         local v = list[i]
-        -- "e<id>": an error edge, resolved when the node failed, skipping otherwise
+        -- "e<id>": an error edge, resolved when the node failed or expired, skipping otherwise
         local e = type(v) == "string" and tonumber(string.match(v, "^e(%d+)$"))
         if e then
           v = e
@@ -65,7 +87,7 @@ local function process(M, stack, ready, budget)
         if type(v) ~= "number" then
           -- not a node id: nothing to resolve
         elseif v >= 0 then
-          if (e and r[ST] == "f") or (not e and ok) then
+          if (e and (r[ST] == "f" or r[ST] == "x")) or (not e and ok) then
             resolveDependency(M, v, a, ready, stack)
           else
             local dr = getNode(M, v)
@@ -90,8 +112,9 @@ local function process(M, stack, ready, budget)
       for n = a, last do
         local r = getNode(M, n)
         if r and M.status == "running" and r[ST] == "w" and r[PEND] == 0 then
-          r[ST] = "q"
-          putNode(M, n, r)
+          -- a root already past its deadline is queued all the same: its claim or maintenance expires it
+          queueNode(M, n, r)
+          nodeEvent(M, n, r)
           ready[#ready + 1] = n
         end
       end

@@ -5,7 +5,7 @@
 --@include priorityScore
 --@include wake
 
--- the keys of the run's queue i ({ ready, delayed, leases, wake, parked }), or nil when
+-- the keys of the run's queue i ({ ready, delayed, leases, wake, parked, expiring }), or nil when
 -- i is not a queue index of this call
 local function queueOf(M, i)
   if type(i) ~= "number" or i < 1 or i ~= math.floor(i) then return nil end
@@ -21,7 +21,10 @@ local function takeLease(M, n, r, token)
 end
 
 -- puts ready nodes (ids ready[from..]) in their queues, in order, and wakes idle workers;
--- a node no longer queued (swept on the way) stays out. keys: seq, nodes; queues: ready, wake
+-- a node no longer queued (swept on the way) stays out. A delayed node (DUE set) goes to
+-- the delayed set, due by the earlier of DUE and its deadline (claiming it then expires
+-- it); a node with a deadline is listed in `expiring` for maintenance.
+-- keys: seq, nodes; queues: ready, delayed, wake, expiring
 local function enqueue(M, ready, from)
   local woken = {}
   for j = from, #ready do
@@ -29,7 +32,14 @@ local function enqueue(M, ready, from)
     local r = getNode(M, n)
     local q = queueOf(M, r and r[QIDX])
     if r and r[ST] == "q" and q then
-      redis.call("ZADD", q.ready, readyScore(r[PRIO], M.k.seq), M.id .. "#" .. n)
+      local exp = r[EXP] or 0
+      if exp > 0 then redis.call("ZADD", q.expiring, exp, M.id .. "#" .. n) end
+      if r[DUE] > 0 then
+        local due = (exp > 0 and exp < r[DUE]) and exp or r[DUE]
+        redis.call("ZADD", q.delayed, due, M.id .. "#" .. n .. "#" .. r[PRIO])
+      else
+        redis.call("ZADD", q.ready, readyScore(r[PRIO], M.k.seq), M.id .. "#" .. n)
+      end
       if not woken[q.wake] then
         woken[q.wake] = true
         wakeWorker(q.wake)
@@ -38,13 +48,15 @@ local function enqueue(M, ready, from)
   end
 end
 
--- takes a node that will not run out of its queue (ready or parked when queued, delayed
--- when retrying); when the run's queue list is corrupt, out of every queue this call was
--- given. queues: ready, delayed, parked
+-- takes a node that will not run out of its queue (ready, parked or delayed when queued,
+-- delayed when retrying) and its deadline out of `expiring`; when the run's queue list is
+-- corrupt, out of every queue this call was given. queues: ready, delayed, parked, expiring
 local function unqueue(M, n, r)
   local member = M.id .. "#" .. n
   local function out(q)
     if r[ST] == "q" then redis.call("ZREM", q.ready, member) end
+    if r[ST] == "q" and r[DUE] > 0 then redis.call("ZREM", q.delayed, member .. "#" .. r[PRIO]) end
+    if (r[EXP] or 0) > 0 then redis.call("ZREM", q.expiring, member) end
     if r[ST] == "q" and r[PARK] then
       redis.call("ZREM", q.parked, r[TASK] .. "\0" .. string.format("%016.0f", r[PARK]) .. "\0" .. member)
     end

@@ -9,9 +9,16 @@ local TOK = 15
 -- set by park.lua: the ready score the node was parked with (its parked member is
 -- task .. "\0" .. that score as 16 digits .. "\0" .. runId#node); left stale once claimed
 local PARK = 16
+-- written at submit only for a node with a time limit (its own or its run's), with TOK 0
+-- and PARK false before them; absent (nil) reads as 0 = none:
+-- DLY: ms to hold the node once ready (delayMs); EXPIN: ms it may wait once ready
+-- (expiresInMs); NBF: epoch ms it may not start before (notBefore, the run's `at`);
+-- EXP: epoch ms it must start before (expiresAt, the run's), lowered to ready time +
+-- EXPIN when it becomes ready
+local DLY, EXPIN, NBF, EXP = 17, 18, 19, 20
 
-local TERMINAL = { s = true, f = true, c = true, k = true }
-local STATE_NAME = { w = "waiting", q = "queued", r = "running", y = "retrying", s = "succeeded", f = "failed", c = "cancelled", k = "skipped" }
+local TERMINAL = { s = true, f = true, c = true, k = true, x = true }
+local STATE_NAME = { w = "waiting", q = "queued", r = "running", y = "retrying", s = "succeeded", f = "failed", c = "cancelled", k = "skipped", x = "expired" }
 
 -- (allocation-free: these run on every record read, and garbage grows the Lua heap)
 local function oneValue(ok, v, ...)
@@ -40,6 +47,9 @@ local function decodeNode(raw)
   if type(r[NEXT]) ~= "table" then return nil, "dependents are not a list" end
   if r[TOK] == nil then r[TOK] = 0 end
   if type(r[TOK]) ~= "number" then return nil, "token is not a number" end
+  for i = DLY, EXP do
+    if r[i] ~= nil and type(r[i]) ~= "number" then return nil, "field " .. i .. " is not a number" end
+  end
   return r
 end
 
@@ -54,6 +64,11 @@ end
 -- `tag` is a tag of core's ErrorTag catalogue
 local function errorValue(tag, message)
   return cmsgpack.pack({ tag = tag, message = message, retryable = false })
+end
+
+-- the error of a node not started by its deadline `exp` (epoch ms): core's expiredInfo
+local function expiredError(exp)
+  return errorValue("Expired", "not started by its deadline, expiresAt " .. string.format("%.0f", exp) .. " (epoch ms)")
 end
 
 -- the error of a record that cannot be decoded: field `field` of key `key`

@@ -2,7 +2,7 @@
 --
 -- `openRun` takes the keys the script was handed: `keys`, the run's and the
 -- shard's keys by label, and `queues`, the keys of each of the run's queues
--- in the run's queue order ({ ready, delayed, leases, wake, parked }). Every
+-- in the run's queue order ({ ready, delayed, leases, wake, parked, expiring }). Every
 -- function here and in the includes built on it reads keys only from the run
 -- it is given; each names the labels it uses. A key table raises an error
 -- naming a label its script was not handed (see Scripts.ts), so a function
@@ -12,7 +12,7 @@
 --     errors, p<i> progress, h<i> history, x<i> the raw bytes of a corrupt
 --     record that was replaced)
 --   work: the run's work list        shardWork: the shard's work set (zset)
---   events: the shard's events stream
+--   events: the shard's events stream (docs/events.md), trimmed to about M.emax entries
 --   seq, tokens: the shard's arrival and fencing-token counters
 --
 -- Corrupt records: no script raises on a record it cannot decode (Redis
@@ -31,14 +31,45 @@ local DEFAULT_RETENTION = 604800000 -- 7 days, for a run whose retention field i
 
 -- run `runId` at `now` (epoch ms), its record not read yet (see loadRun); node
 -- records decoded in this call are kept in M.cache, by node id: every change goes
--- through putNode on the same table, so a second read of a node costs no decode
-local function openRun(keys, queues, runId, now, readonly)
-  return { k = keys, queues = queues, id = runId, now = now, readonly = readonly, cache = {}, dirty = false }
+-- through putNode on the same table, so a second read of a node costs no decode.
+-- `emax`: about how many entries the shard's events stream keeps (XADD MAXLEN ~)
+local function openRun(keys, queues, runId, now, readonly, emax)
+  return { k = keys, queues = queues, id = runId, now = now, readonly = readonly, cache = {}, dirty = false,
+    emax = emax or 10000 }
 end
 
--- the run's event (status); keys: events
-local function emit(M)
-  redis.call("XADD", M.k.events, "MAXLEN", "~", 10000, "*", "run", M.id, "status", M.status)
+-- appends one event of the run to the shard's events stream (docs/events.md): fields r
+-- (run id), k (kind), ms (time, epoch ms), then the kind's own. keys: events
+local function addEvent(M, kind, ...)
+  redis.call("XADD", M.k.events, "MAXLEN", "~", M.emax, "*", "r", M.id, "k", kind, "ms", M.now, ...)
+end
+
+-- the run's event: `run` (it failed or was cancelled; nodes may still be running) or
+-- `run-ended` (every node ended), with its status. keys: events
+local function emit(M, kind)
+  addEvent(M, kind, "s", M.status)
+end
+
+-- the tag of an error value (msgpack ErrorInfo); one that does not decode to an error
+-- with a tag is a corrupt record
+local function errorTag(err)
+  local ok, e = pcall(cmsgpack.unpack, err)
+  if ok and type(e) == "table" and type(e.tag) == "string" then return e.tag end
+  return "CorruptRecord"
+end
+
+-- the event kind of entering each node state (running: `started`)
+local EVENT_KIND = { w = "waiting", q = "queued", r = "started", y = "retrying", s = "succeeded", f = "failed",
+  c = "cancelled", k = "skipped", x = "expired" }
+
+-- node n (record r) entered the state its record holds: the event of that kind, with
+-- node (n), task (t), attempt (a) and, when given, an error tag (e). keys: events
+local function nodeEvent(M, n, r, tag)
+  if tag then
+    addEvent(M, EVENT_KIND[r[ST]], "n", n, "t", r[TASK], "a", r[ATT], "e", tag)
+  else
+    addEvent(M, EVENT_KIND[r[ST]], "n", n, "t", r[TASK], "a", r[ATT])
+  end
 end
 
 -- the run ends failed (its first failure wins); n is the node that failed it, or nil.
@@ -52,7 +83,7 @@ local function stopRun(M, n, err)
   else
     redis.call("HSET", M.k.record, "status", "failed", "err", err)
   end
-  emit(M)
+  emit(M, "run")
 end
 
 -- keys: record, events
@@ -91,13 +122,15 @@ local function putNode(M, n, r)
   redis.call("HSET", M.k.nodes, "n" .. n, cmsgpack.pack(r))
 end
 
--- ends node n in `state`, with error bytes or nil. keys: nodes, results
+-- ends node n in `state`, with error bytes or nil (an event; a failure's names the
+-- error's tag). keys: nodes, results, events
 local function endNode(M, n, r, state, err)
   r[ST] = state
   r[FINISHED] = r[STARTED] > 0 and M.now - r[STARTED] or M.now
   r[DUE] = 0
   if err then redis.call("HSET", M.k.results, "e" .. n, err) else redis.call("HDEL", M.k.results, "e" .. n) end
   putNode(M, n, r)
+  nodeEvent(M, n, r, (state == "f" or state == "x") and err and errorTag(err) or nil)
   M.ended = M.ended + 1
   M.dirty = true
 end
@@ -203,7 +236,7 @@ local function saveRun(M)
     if M.status == "running" then M.status = "succeeded" end
     redis.call("HSET", M.k.record, "status", M.status, "ended", M.ended, "finished", M.now)
     -- every run's end is an event, so that a waiter for a quiet run wakes too
-    emit(M)
+    emit(M, "run-ended")
     local expired = {}
     for _, k in ipairs({ M.k.record, M.k.nodes, M.k.specs, M.k.results, M.k.work }) do
       if not expired[k] then
