@@ -296,7 +296,17 @@ const toItem = (t: Trie, wide: number): Item => {
     return branch("chord", parts, []);
   }
   const { shown, hidden } = collapse(all, wide);
-  return branch([...byKind.keys()].join("/"), shown, hidden);
+  // callbacks hang beside what they are attached to: they do not name the branch
+  const kinds = [...byKind.keys()].filter((k) => k !== "onSuccess" && k !== "onError");
+  return branch(kinds.length > 0 ? kinds.join("/") : "linked", shown, hidden);
+};
+
+/** ` (on success)` or ` (on error of #n)` after a callback node's task; empty for other nodes. */
+const callbackNote = (node: SnapshotNode): string => {
+  const { callback, path } = node.spec;
+  if (callback === undefined) return "";
+  const at = [...path].reverse().find((seg) => seg.startsWith("onError:") || seg === "onSuccess");
+  return at?.startsWith("onError:") ? ` (on error of #${at.slice(8)})` : ` (on ${callback})`;
 };
 
 interface Row {
@@ -336,7 +346,7 @@ const walk = (
     case "node":
       rows.push({
         prefix: `${prefix}${glyph}`,
-        label: `#${item.node.id} ${item.node.spec.task}`,
+        label: `#${item.node.id} ${item.node.spec.task}${callbackNote(item.node)}`,
         node: item.node,
       });
       for (const d of details(item.node, now, workers, values)) {
@@ -546,7 +556,7 @@ export const renderInspect = (snapshot: RunSnapshot, opts: InspectOptions = {}):
       const pad = " ".repeat(treeW - r.prefix.length - r.label.length);
       out.push(
         [
-          `${tree}${c.dim(`#${n.id}`)} ${n.spec.task}${pad}`,
+          `${tree}${c.dim(`#${n.id}`)} ${n.spec.task}${c.dim(callbackNote(n))}${pad}`,
           stateColor(c, n.state)(n.state.padEnd(stateW)),
           attemptsOf(n).padEnd(attW),
           durationOf(n, now).padStart(durW),

@@ -15,8 +15,10 @@
  */
 import type { Logger } from "pino";
 import { inputOf, shapeValue } from "./Args.ts";
+import type { FailureRecord } from "./Canvas.ts";
 import type { Clock } from "./Clock.ts";
 import { decode, encode } from "./Codec.ts";
+import type { FailureSource } from "./Dag.ts";
 import {
   type ErrorInfo,
   ErrorTag,
@@ -169,8 +171,14 @@ const inputFor = (claim: Claim, handler: BoundHandler): Settled<unknown> => {
     claim.deps.forEach((d, i) => {
       results.set(claim.spec.deps[i]!, d.ok ? { ok: true, value: decode(d.value) } : d);
     });
-    const { arg, bind, bound } = claim.spec;
-    const upstream = arg === null ? undefined : shapeValue(arg, (n) => results.get(n)!);
+    const { arg, bind, bound, failure } = claim.spec;
+    const outcome = (n: number) => results.get(n)!;
+    const upstream =
+      failure !== undefined && bind.kind !== "immutable"
+        ? failureRecord(claim.runId, failure, outcome)
+        : arg === null
+          ? undefined
+          : shapeValue(arg, outcome);
     input = inputOf(bind, bound, upstream);
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
@@ -186,6 +194,35 @@ const inputFor = (claim: Claim, handler: BoundHandler): Settled<unknown> => {
         ok: false,
         error: toErrorInfo(new InvalidInput({ task: claim.spec.task, detail: decoded.detail })),
       };
+};
+
+/**
+ * What an error callback's entry node receives (a `FailureRecord`): the
+ * failing node's error, from its outcome, and its input rebuilt by its
+ * argument rule from its dependencies' results (the callback's too).
+ */
+const failureRecord = (
+  runId: string,
+  f: FailureSource,
+  outcome: (n: number) => Settled<unknown>,
+): FailureRecord => {
+  const o = outcome(f.node);
+  if (o.ok) throw new Error(`node ${f.node} succeeded: it has no failure to report`);
+  // the failing node may itself be an error callback: its upstream was a failure record too
+  const upstream =
+    f.failure !== undefined
+      ? failureRecord(runId, f.failure, outcome)
+      : f.arg === null
+        ? undefined
+        : shapeValue(f.arg, outcome);
+  const { tag, message, stack, retryable } = o.error;
+  return {
+    runId,
+    nodeId: f.node,
+    task: f.task,
+    error: { tag, message, retryable, ...(stack === undefined ? {} : { stack }) },
+    input: inputOf(f.bind, f.bound, upstream),
+  };
 };
 
 /**

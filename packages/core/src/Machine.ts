@@ -638,8 +638,9 @@ export const cancelRun = (s: RunState, now: number): number[] => {
  * Ends a node (`succeeded`, `failed` or `cancelled`) and cascades: each
  * dependent whose dependency succeeded (or that receives it through a
  * settled group) has that dependency resolved, and the dependents of a node
- * that did not succeed are skipped, transitively. Returns the nodes that
- * became ready.
+ * that did not succeed are skipped, transitively; an error callback's
+ * dependency resolves only when the node failed or expired, and it is skipped
+ * otherwise. Returns the nodes that became ready.
  */
 const finishNode = (
   s: RunState,
@@ -670,6 +671,16 @@ const finishNode = (
       }
     }
     for (const d of g.settledDependents) resolveDependency(s, d, from, now, ready, stack);
+    // error callbacks: ready when `from` failed for good or expired (its failure record carries
+    // the Expired error), skipped when it ended any other way
+    const failed = s.nodes[from]!.state === "failed" || s.nodes[from]!.state === "expired";
+    for (const d of g.errorDependents ?? []) {
+      if (failed) resolveDependency(s, d, from, now, ready, stack);
+      else if (!TERMINAL_NODE_STATES.has(read(s, d, now).state)) {
+        end(s, d, "skipped", skipReason(s, from), now);
+        stack.push(d);
+      }
+    }
   }
   conclude(s, now);
   // a sweep (a corrupt record found on the way) skips nodes made ready before it
@@ -678,7 +689,8 @@ const finishNode = (
 
 /**
  * Resolves one dependency (`from`) of node `d`: when it was the last one, `d`
- * is ready (`queued`), or ends with the run when the run has ended.
+ * is ready (`queued`), or ends with the run when the run has ended (an
+ * error callback's node is still made ready in a failed run).
  */
 const resolveDependency = (
   s: RunState,
@@ -692,7 +704,11 @@ const resolveDependency = (
   if (TERMINAL_NODE_STATES.has(n.state)) return;
   n.pending -= 1;
   if (n.pending > 0) return;
-  if (s.run.status === "running") {
+  // an error callback also runs after its run failed (its event happened): never after a cancel
+  if (
+    s.run.status === "running" ||
+    (s.run.status === "failed" && s.graph[d]!.callback === "error")
+  ) {
     queue(s, d, now);
     if (n.expiresAt !== undefined && now >= n.expiresAt) {
       // already past its deadline: it cannot start, and ends as if claimed now

@@ -1,5 +1,6 @@
 // The run's DAG: laid out with dagre, drawn as SVG. Each node is a <g> carrying
-// data-node-id and data-state; setState/setProgress update one node in place.
+// data-node-id and data-state (and data-callback, "success" or "error", on a
+// callback's node); setState/setProgress update one node in place.
 import dagre from "/vendor/dagre.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -13,7 +14,7 @@ const el = (name, attrs = {}, parent) => {
   return e;
 };
 
-/** Draws `nodes` ({ id, task, deps, state, progress }) into `host`; `onSelect(id)` on a click. */
+/** Draws `nodes` ({ id, task, deps, state, progress, callback? }) into `host`; `onSelect(id)` on a click. */
 export const drawDag = (host, nodes, onSelect) => {
   const g = new dagre.graphlib.Graph();
   g.setGraph({ rankdir: "LR", nodesep: 12, ranksep: 40, marginx: 10, marginy: 10 });
@@ -36,6 +37,7 @@ export const drawDag = (host, nodes, onSelect) => {
         class: "node",
         "data-node-id": n.id,
         "data-state": n.state,
+        ...(n.callback ? { "data-callback": n.callback } : {}),
         transform: `translate(${pos.x - W / 2},${pos.y - H / 2})`,
       },
       svg,
@@ -46,7 +48,8 @@ export const drawDag = (host, nodes, onSelect) => {
     const state = el("text", { x: 6, y: 27, class: "state" }, group);
     state.textContent = n.state;
     el("rect", { class: "bar", x: 0, y: H - 3, height: 3, width: 0 }, group);
-    el("title", {}, group).textContent = `#${n.id} ${n.task}`;
+    el("title", {}, group).textContent =
+      `#${n.id} ${n.task}${n.callback ? ` (${n.callback} callback)` : ""}`;
     group.addEventListener("click", () => onSelect(n.id));
     byId.set(n.id, group);
     if (n.progress) setProgress(group, n.progress);

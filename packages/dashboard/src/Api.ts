@@ -87,6 +87,7 @@ const runView = (snap: RunSnapshot) => ({
     queue: n.spec.queue,
     priority: n.spec.priority,
     deps: n.spec.deps,
+    ...(n.spec.callback === undefined ? {} : { callback: n.spec.callback }),
     state: n.state,
     attempts: n.attempts,
     stalls: n.stalls,

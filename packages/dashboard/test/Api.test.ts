@@ -3,7 +3,16 @@
  * their filters, a run and a node, bad parameters named, authentication,
  * the CSRF checks and read-only mode, and the metrics text.
  */
-import { createClient, group, handle, Schema, startWorker, task, upsertSchedule } from "@weft/core";
+import {
+  createClient,
+  FailureRecord,
+  group,
+  handle,
+  Schema,
+  startWorker,
+  task,
+  upsertSchedule,
+} from "@weft/core";
 import { scanSchedules } from "@weft/core/store";
 import { MemoryStore } from "@weft/testing";
 import { pino } from "pino";
@@ -112,6 +121,19 @@ describe("GET /api/runs/:id and its nodes", () => {
     expect(node.body.input).toBe(2);
     expect((await get(app, `/api/runs/${run.runId}/nodes/9`)).status).toBe(404);
     expect((await get(app, "/api/runs/nope")).status).toBe(404);
+  });
+
+  it("marks a callback's node with its kind, for the run page to draw it apart", async () => {
+    const { app, client } = await setup();
+    const alert = task({ name: "alert", input: FailureRecord, output: Schema.Void });
+    const run = await client.submit(inc.si(1).onSuccess(inc.s()).onError(alert.s()));
+    const r = await get(app, `/api/runs/${run.runId}`);
+    const nodes = r.body.nodes as Array<{ task: string; callback?: string }>;
+    expect(nodes.map((n) => [n.task, n.callback])).toEqual([
+      ["inc", undefined],
+      ["inc", "success"],
+      ["alert", "error"],
+    ]);
   });
 });
 

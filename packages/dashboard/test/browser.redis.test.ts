@@ -70,13 +70,20 @@ describe("the dashboard in a browser", () => {
       ],
     });
     try {
-      const run = await client.submit(chain(step.si(1), group(flaky.s(), flaky.s(), step.s())));
+      const run = await client.submit(
+        chain(step.si(1), group(flaky.s(), flaky.s(), step.s())).onSuccess(step.si(9)),
+      );
       await page.goto(`${dashboard.url}#/run/${run.runId}`);
       // drawn from the snapshot before the worker may go on
       await page.waitForSelector('g.node[data-node-id="0"]');
-      expect(await page.locator("g.node").count()).toBe(4);
+      expect(await page.locator("g.node").count()).toBe(5);
+      // a callback's node is drawn apart (data-callback: a dashed border)
+      expect(await page.locator("g.node[data-callback]").count()).toBe(1);
+      expect(await page.locator('g.node[data-node-id="4"]').getAttribute("data-callback")).toBe(
+        "success",
+      );
       gate.resolve();
-      for (const id of [0, 1, 2, 3])
+      for (const id of [0, 1, 2, 3, 4])
         await page.waitForSelector(`g.node[data-node-id="${id}"][data-state="succeeded"]`);
       await run.result({ timeout: 10_000 });
 

@@ -512,7 +512,11 @@ const unmet = (memory: MemoryStore, runId: string, nodeId: number): number[] => 
   if (!s) return [];
   return s.graph[nodeId]!.deps.filter((d) => {
     const st = s.nodes[d]!.state;
-    const settled = s.graph[d]!.settledDependents.includes(nodeId);
-    return settled ? !TERMINAL_NODE_STATES.has(st) : st !== "succeeded";
+    const g = s.graph[d]!;
+    // an error callback waits on the failure of the node it reports on
+    if (g.errorDependents?.includes(nodeId)) return st !== "failed";
+    return g.settledDependents.includes(nodeId)
+      ? !TERMINAL_NODE_STATES.has(st)
+      : st !== "succeeded";
   });
 };

@@ -40,6 +40,7 @@ export {
   compile,
   type Dag,
   type DagNode,
+  type FailureSource,
   flatten,
   MAX_CANVAS_DEPTH,
   MAX_NODES,
