@@ -28,6 +28,7 @@ import { type EventsOptions, followEvents, watchRun } from "./EventStream.ts";
 import type { WeftEvent } from "./Events.ts";
 import { fingerprint } from "./Fingerprint.ts";
 import type { NodeState, Progress, RunRecord, RunStatus } from "./Machine.ts";
+import { type RedriveRequest, redrive } from "./Redrive.ts";
 import type { IdempotencyReuse, RunSnapshot, Store } from "./Store.ts";
 import { type AnyTask, checkTaskName, decodeWith, type OutputOf } from "./Task.ts";
 
@@ -263,6 +264,24 @@ export interface Client {
   /** Cancels a run; false when it had already ended. */
   cancel(runId: string): Promise<boolean>;
   /**
+   * Re-drives a run that ended `failed` or `cancelled` once every node has
+   * ended (docs/concepts.md, "Re-driving a run"; Temporal's reset, BullMQ's
+   * retry of failed jobs): every succeeded node keeps its result, every
+   * node keeps its attempt history, and the failed, skipped, cancelled and
+   * expired nodes run again with a fresh retry budget. With `req.input`,
+   * the failed node (or `req.node`) runs with that input, validated by
+   * `req.task`'s input schema when given.
+   *
+   * @throws RunNotFound when the run does not exist.
+   * @throws RedriveRefused when it has not ended, a node is still running,
+   *   it succeeded, or the node to edit does not run again (nothing changed).
+   * @throws InvalidInput when the edited input is refused (nothing changed).
+   * @example
+   * await client.redrive(runId)
+   * await client.redrive(runId, { task: charge, input: { cents: 500 } })
+   */
+  redrive<T extends AnyTask>(runId: string, req?: RedriveRequest<T>): Promise<void>;
+  /**
    * Node and run events (docs/events.md), of every run or of `opts.runId`,
    * from `opts.after` (default the oldest kept), then live until
    * `opts.signal` aborts or the loop breaks.
@@ -462,6 +481,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     }) as Client["handle"],
     get,
     cancel: (runId) => store.cancel(runId, { now: now() }),
+    redrive: (runId, req = {}) => redrive(store, runId, req as RedriveRequest, now()),
     events: (opts = {}) => followEvents(store, opts),
     watch: (runId, opts = {}) => watchRun(store, runId, opts),
   };

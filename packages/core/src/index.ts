@@ -104,6 +104,7 @@ export {
   TERMINAL_NODE_STATES,
   TERMINAL_RUN_STATUSES,
 } from "./Machine.ts";
+export { RedriveRefused, type RedriveRequest } from "./Redrive.ts";
 export {
   type Backoff,
   celeryPolicy,
