@@ -137,6 +137,16 @@ const envConcurrency = (env: NodeJS.ProcessEnv): number | undefined => {
   return n;
 };
 
+/** Parses `--node`: a node id, an integer ≥ 0. */
+const nodeId = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0 || value.trim() === "")
+    throw new InvalidArgumentError(
+      `--node takes a node id (an integer ≥ 0), got ${JSON.stringify(value)}`,
+    );
+  return n;
+};
+
 /** Parses `--input`: any JSON value. */
 const jsonInput = (value: string): unknown => {
   try {
@@ -522,6 +532,46 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         } else {
           out(`run ${runId} not cancelled: it had already ended (${snap.run.status})\n`);
         }
+      });
+    });
+
+  storeCommand("retry")
+    .description(
+      "re-drive a run that ended failed or cancelled: succeeded nodes keep their results and every attempt is kept; failed, skipped and cancelled nodes run again (exit 1 if refused)",
+    )
+    .argument("<runId>", "the run's id")
+    .option(
+      "--node <id>",
+      "the node to run with --input (default: the node that failed the run)",
+      nodeId,
+    )
+    .option(
+      "-i, --input <json>",
+      "run the failed node (or --node) with this input, as JSON, instead of its own",
+      jsonInput,
+    )
+    .action(async (runId: string, opts: StoreOpts & { node?: number; input?: unknown }) => {
+      await withStore(opts, async (store) => {
+        const { createClient } = await core();
+        const before = await store.getRun(runId);
+        const edited = opts.input === undefined ? undefined : (opts.node ?? before?.run.failedNode);
+        try {
+          await createClient(store, now).redrive(runId, {
+            ...(opts.node === undefined ? {} : { node: opts.node }),
+            ...(opts.input === undefined ? {} : { input: opts.input }),
+          });
+        } catch (e) {
+          err(`error: ${messageOf(e)}\n`);
+          code = 1;
+          return;
+        }
+        const snap = await store.getRun(runId);
+        const queued = snap?.nodes.filter((n) => n.state === "queued").length ?? 0;
+        out(
+          `re-drove run ${runId}: ${queued} node${queued === 1 ? "" : "s"} queued${
+            edited === undefined ? "" : `; node ${edited} runs with the input given`
+          }\n`,
+        );
       });
     });
 

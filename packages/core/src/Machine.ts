@@ -213,6 +213,8 @@ export interface RunRecord {
   readonly notBefore?: number;
   /** A node of the run not started by this time, epoch ms, ends `expired` (submit's `expiresAt` / `expiresInMs`). */
   readonly expiresAt?: number;
+  /** How many times the run was re-driven (see {@link redriveRun}); absent: never. */
+  redrives?: number;
 }
 
 /**
@@ -655,6 +657,7 @@ export const redriveRun = (s: RunState, now: number): number[] | RedriveRefusal 
   if (s.run.status !== "failed" && s.run.status !== "cancelled") return "not-ended";
   if (s.run.finishedAt === undefined) return "not-quiet";
   s.run.status = "running";
+  s.run.redrives = (s.run.redrives ?? 0) + 1;
   delete s.run.error;
   delete s.run.failedNode;
   delete s.run.finishedAt;

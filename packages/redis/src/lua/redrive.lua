@@ -2,7 +2,7 @@
 -- Machine.redriveRun): the run is running again; succeeded nodes keep their
 -- results; every other node keeps its history (h<n>) and is waiting again with a
 -- fresh retry budget (attempts and stalls 0) and its dependencies not succeeded
--- counted pending; those with none pending are queued. With an edit, node
+-- counted pending; those with none pending are queued. The record's `redrives` counts re-drives. With an edit, node
 -- A.node's spec (s<n>) is replaced first. The run's keys stop expiring.
 -- One call walks every node of the run and its dependency lists.
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
@@ -30,6 +30,7 @@ M.status = "running"
 M.finished = nil
 M.dirty = true
 redis.call("HDEL", M.k.record, "finished", "fnode", "err", "cancelreq")
+redis.call("HINCRBY", M.k.record, "redrives", 1)
 local kept = {}
 for _, k in ipairs({ M.k.record, M.k.nodes, M.k.specs, M.k.results, M.k.work }) do
   if not kept[k] then
