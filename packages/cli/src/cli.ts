@@ -1,6 +1,6 @@
 /**
  * The `weft` command, parsed with commander: `worker`, `submit`, `inspect`,
- * `runs`, `cancel`, `workers`. {@link runCli} takes the arguments and returns the exit
+ * `runs`, `cancel`, `retry`, `workers`. {@link runCli} takes the arguments and returns the exit
  * code; it never calls `process.exit` (but for a second SIGTERM/SIGINT to a
  * worker), so tests and other programs can run it.
  *
@@ -301,7 +301,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
 
   const program = new Command("weft")
     .description(
-      "Weft: typed workflows on Redis. Run workers, submit tasks by name, list, inspect and cancel runs, list workers.",
+      "Weft: typed workflows on Redis. Run workers, submit tasks by name, list, inspect, cancel and re-drive runs, list workers.",
     )
     .version(version(), "-V, --version")
     .exitOverride()
