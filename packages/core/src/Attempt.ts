@@ -33,6 +33,7 @@ import { wrapCall } from "./HookCalls.ts";
 import type { WorkerHooks } from "./Hooks.ts";
 import { leaseEndReason } from "./Leases.ts";
 import { acquireLock, type HeldLock } from "./Locks.ts";
+import { SoftTimeLimitExceeded } from "./SoftTimeout.ts";
 import type { Claim, Store } from "./Store.ts";
 import { decodeWith, encodeWith } from "./Task.ts";
 
@@ -102,10 +103,14 @@ export const runAttempt = async (
   const withInput = (r: AttemptResult): AttemptResult => ({ ...r, input: input.value });
   const timeoutMs = timeoutOf(claim, handler);
   const locks: HeldLock[] = [];
-  const ctx = contextFor(claim, env, abort, locks, timeoutMs);
-  const behaviour = handler.task.behaviour;
   const finished = new AbortController();
+  const softTimeoutMs = claim.spec.options.softTimeoutMs ?? handler.task.options.softTimeoutMs;
+  const soft = softTimeoutMs === undefined ? undefined : new AbortController();
+  const ctx = contextFor(claim, env, abort, locks, timeoutMs, soft?.signal ?? NEVER);
+  const behaviour = handler.task.behaviour;
   try {
+    if (soft !== undefined && softTimeoutMs !== undefined)
+      armSoftTimeout(env.clock, softTimeoutMs, soft, finished.signal);
     const aborted = rejectOnAbort(abort.signal);
     if (timeoutMs !== undefined) armTimeout(env.clock, timeoutMs, abort, finished.signal);
     const resultKey = behaviour.resultKey?.(input.value);
@@ -203,6 +208,7 @@ const contextFor = (
   abort: AbortController,
   locks: HeldLock[],
   timeoutMs: number | undefined,
+  softTimeout: AbortSignal,
 ): TaskContext => {
   const owner = `${env.workerId}:${claim.runId}:${claim.nodeId}:${claim.token}`;
   return {
@@ -212,6 +218,7 @@ const contextFor = (
     attempt: claim.attempt,
     idempotencyKey: `${claim.runId}:${claim.nodeId}`,
     signal: abort.signal,
+    softTimeout,
     get log() {
       return env.log();
     },
@@ -243,6 +250,21 @@ const rejectOnAbort = (signal: AbortSignal): Promise<never> => {
   });
   p.catch(() => undefined); // raced, or left unawaited when the attempt ends first
   return p;
+};
+
+/** A signal that never aborts: `ctx.softTimeout` of a task without a soft time limit. */
+const NEVER: AbortSignal = new AbortController().signal;
+
+/** Aborts `soft` (`ctx.softTimeout`) after `softTimeoutMs` on `clock`, unless the attempt finished first. */
+const armSoftTimeout = (
+  clock: Clock,
+  softTimeoutMs: number,
+  soft: AbortController,
+  finished: AbortSignal,
+): void => {
+  void clock.sleep(softTimeoutMs, finished).then(() => {
+    if (!finished.aborted) soft.abort(new SoftTimeLimitExceeded({ softTimeoutMs }));
+  });
 };
 
 /** Aborts the attempt with a `Timeout` after `timeoutMs` on `clock`, unless it finished first. */

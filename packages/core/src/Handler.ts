@@ -28,6 +28,13 @@ export interface TaskContext {
   readonly signal: AbortSignal;
   /** Epoch ms at which the attempt times out, when the task has a timeout. */
   readonly deadline?: number;
+  /**
+   * Aborts at the task's soft time limit (`softTimeoutMs`, Celery's
+   * `soft_time_limit`) with a `SoftTimeLimitExceeded` reason; never aborts
+   * when the task has none. Only a notice: the handler may wrap up and
+   * return a value (the attempt succeeds) or throw (it fails).
+   */
+  readonly softTimeout: AbortSignal;
   /** pino logger carrying runId, nodeId, task and attempt. */
   readonly log: Logger;
   /**

@@ -113,6 +113,7 @@ export {
   type Jitter,
   type RetryPolicy,
 } from "./Retry.ts";
+export { SoftTimeLimitExceeded } from "./SoftTimeout.ts";
 export type { IdempotencyReuse, RunSnapshot, Store } from "./Store.ts";
 export {
   type AnyTask,
