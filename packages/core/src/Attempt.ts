@@ -36,6 +36,7 @@ import { acquireLock, type HeldLock } from "./Locks.ts";
 import { SoftTimeLimitExceeded } from "./SoftTimeout.ts";
 import type { Claim, Store } from "./Store.ts";
 import { decodeWith, encodeWith } from "./Task.ts";
+import { runInThread } from "./Thread.ts";
 
 /** How long a result recorded under a result key is reused when the task does not say, ms (24 h). */
 const DEFAULT_RESULT_TTL_MS = 86_400_000;
@@ -124,7 +125,21 @@ export const runAttempt = async (
       const name = typeof lock.name === "string" ? lock.name : lock.name(input.value);
       await Promise.race([ctx.lock(name, lock), aborted]);
     }
-    const call = () => handler.run(input.value, ctx);
+    const isolate = claim.spec.options.isolate ?? handler.task.options.isolate;
+    const thread = handler.thread;
+    if (isolate === "thread" && thread === undefined)
+      return withInput({
+        ok: false,
+        error: {
+          tag: "InvalidHandler",
+          message: `task "${task}" runs with isolate: "thread", but its handler does not name its module: bind it with handle(task, fn, { module: import.meta.url })`,
+          retryable: false,
+        },
+      });
+    const call = () =>
+      isolate === "thread" && thread !== undefined
+        ? runInThread({ ...handler, thread }, input.value, ctx, { logLevel: env.log().level })
+        : handler.run(input.value, ctx);
     const running = env.wrapHandler
       ? wrapCall(
           env.wrapHandler,

@@ -52,6 +52,16 @@ export interface TaskOptions {
    * the same options, it must be smaller.
    */
   readonly softTimeoutMs?: number;
+  /**
+   * `"thread"`: each attempt's handler runs in its own `worker_threads`
+   * Worker, which the worker terminates at the hard limit (`timeoutMs`), a
+   * cancel or a lost lease, so that a CPU-bound handler is stopped (as
+   * Celery's prefork pool kills its child). The handler must be bound with
+   * `handle(task, fn, { module: import.meta.url })`; its input and output
+   * cross to the thread by structured clone, and `ctx.progress` and
+   * `ctx.lock` are not available there. Default: in the worker's thread.
+   */
+  readonly isolate?: "thread";
   /** Retry policy fields; unset fields come from the worker's and Weft's defaults. */
   readonly retry?: Partial<RetryPolicy>;
   /**
@@ -140,6 +150,8 @@ export const checkOptions = (task: string, options: TaskOptions): void => {
       o.softTimeoutMs,
       `less than timeoutMs (${o.timeoutMs}): the soft limit warns before the hard one fails the attempt`,
     );
+  if (o.isolate !== undefined && o.isolate !== "thread")
+    refuse("isolate", o.isolate, `"thread" (or absent: the worker's own thread)`);
   if (o.retry !== undefined) checkRetry("retry", o.retry, refuse);
   for (const option of ["delayMs", "notBefore"] as const) {
     const v = o[option];

@@ -528,6 +528,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set<keyof TaskOptions>([
   "priority",
   "timeoutMs",
   "softTimeoutMs",
+  "isolate",
   "retry",
 ]);
 

@@ -89,7 +89,13 @@ export {
   type RunEvent,
   type WeftEvent,
 } from "./Events.ts";
-export { type BoundHandler, type HandlerFn, handle, type TaskContext } from "./Handler.ts";
+export {
+  type BoundHandler,
+  type HandlerFn,
+  type HandlerModule,
+  handle,
+  type TaskContext,
+} from "./Handler.ts";
 export type { AttemptEnd, AttemptInfo, NodeFailure, WorkerHooks } from "./Hooks.ts";
 export type { HeldLock, LockOptions } from "./Locks.ts";
 export {

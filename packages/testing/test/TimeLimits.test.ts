@@ -130,3 +130,86 @@ describe("soft time limit (softTimeoutMs)", () => {
     expect(make({ softTimeoutMs: 100, timeoutMs: 500 })).not.toThrow();
   });
 });
+
+describe('isolate: "thread"', () => {
+  const inThreads = async (body: (client: ReturnType<typeof createClient>) => Promise<void>) => {
+    const { handlers: threaded } = await import("./fixtures/threaded.ts");
+    const store = new MemoryStore();
+    const worker = startWorker({
+      store,
+      handlers: threaded,
+      logger: pino({ level: "silent" }),
+      idleMs: 50,
+    });
+    try {
+      await body(createClient(store));
+    } finally {
+      await worker.stop();
+    }
+  };
+
+  it("the hard limit terminates a CPU-bound handler in a thread: the attempt fails with Timeout", async () => {
+    const { spinThread } = await import("./fixtures/threaded.ts");
+    await inThreads(async (client) => {
+      // it would spin for a minute: the thread is terminated at timeoutMs
+      const run = await client.submit(spinThread.si(60_000));
+      await expect(run.result({ timeout: 30_000 })).rejects.toBeInstanceOf(RunFailed);
+      const node = (await client.get(run.runId)).nodes[0]!;
+      expect(node.error?.tag).toBe("Timeout");
+    });
+  });
+
+  it("without a thread the same CPU-bound handler is not stopped: it runs to its end and succeeds past its hard limit", async () => {
+    const { spinInline } = await import("./fixtures/threaded.ts");
+    await inThreads(async (client) => {
+      const run = await client.submit(spinInline.si(200));
+      expect(await run.result({ timeout: 30_000 })).toBe("finished");
+    });
+  });
+
+  it("a handler in a thread returns its value, throws its error, and sees its soft limit", async () => {
+    const { plainThread, softThread } = await import("./fixtures/threaded.ts");
+    await inThreads(async (client) => {
+      expect(await (await client.submit(plainThread.si(21))).result({ timeout: 30_000 })).toBe(42);
+      const bad = await client.submit(plainThread.si(-1));
+      await expect(bad.result({ timeout: 30_000 })).rejects.toBeInstanceOf(RunFailed);
+      const node = (await client.get(bad.runId)).nodes[0]!;
+      expect(node.error).toMatchObject({ tag: "NonRetryableError", message: "-1 is negative" });
+      const soft = await client.submit(softThread.si(3));
+      expect(await soft.result({ timeout: 30_000 })).toBe(
+        "wrapped up 3 in a thread: SoftTimeLimitExceeded",
+      );
+    });
+  });
+
+  it("fails the attempt, naming the fix, when a thread task's handler does not name its module", async () => {
+    const { plainThread } = await import("./fixtures/threaded.ts");
+    const store = new MemoryStore();
+    const worker = startWorker({
+      store,
+      handlers: [handle(plainThread, (n) => n)],
+      logger: pino({ level: "silent" }),
+      idleMs: 50,
+    });
+    try {
+      const run = await createClient(store).submit(plainThread.si(1));
+      await expect(run.result({ timeout: 20_000 })).rejects.toBeInstanceOf(RunFailed);
+      const node = (await createClient(store).get(run.runId)).nodes[0]!;
+      expect(node.error?.tag).toBe("InvalidHandler");
+      expect(node.error?.message).toContain("handle(task, fn, { module: import.meta.url })");
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it('refuses an isolate other than "thread", naming the option', () => {
+    expect(() =>
+      task({
+        name: "iso.bad",
+        input: Schema.Int,
+        output: Schema.Int,
+        isolate: "process" as "thread",
+      }),
+    ).toThrow(/isolate/);
+  });
+});
