@@ -92,7 +92,13 @@ export {
   type RunEvent,
   type WeftEvent,
 } from "./Events.ts";
-export { type BoundHandler, type HandlerFn, handle, type TaskContext } from "./Handler.ts";
+export {
+  type BoundHandler,
+  type HandlerFn,
+  type HandlerModule,
+  handle,
+  type TaskContext,
+} from "./Handler.ts";
 export type { AttemptEnd, AttemptInfo, NodeFailure, WorkerHooks } from "./Hooks.ts";
 export type { HeldLock, LockOptions } from "./Locks.ts";
 export {
@@ -107,6 +113,7 @@ export {
   TERMINAL_NODE_STATES,
   TERMINAL_RUN_STATUSES,
 } from "./Machine.ts";
+export { RedriveRefused, type RedriveRequest } from "./Redrive.ts";
 export {
   type Backoff,
   celeryPolicy,
@@ -115,6 +122,7 @@ export {
   type Jitter,
   type RetryPolicy,
 } from "./Retry.ts";
+export { SoftTimeLimitExceeded } from "./SoftTimeout.ts";
 export type { IdempotencyReuse, RunSnapshot, Store } from "./Store.ts";
 export {
   type AnyTask,

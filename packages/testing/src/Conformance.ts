@@ -61,6 +61,7 @@ import { eventsConformance } from "./EventsConformance.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
 import { listingConformance } from "./ListingConformance.ts";
 import { MemoryStore } from "./MemoryStore.ts";
+import { redriveConformance } from "./RedriveConformance.ts";
 import { timingConformance } from "./TimingConformance.ts";
 
 /** Makes a fresh, empty store for one test. */
@@ -1916,6 +1917,7 @@ export const storeConformance = (
 
   eventsConformance(name, fresh);
   listingConformance(name, fresh);
+  redriveConformance(name, fresh, opts.runs === undefined ? {} : { runs: opts.runs });
 
   const tamper = opts.tamper;
   if (tamper) {
