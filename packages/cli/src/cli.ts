@@ -1,6 +1,6 @@
 /**
  * The `weft` command, parsed with commander: `worker`, `submit`, `inspect`,
- * `runs`, `cancel`, `workers`, `beat`, `schedules`. {@link runCli} takes the arguments and returns the exit
+ * `runs`, `cancel`, `retry`, `workers`, `beat`, `schedules`. {@link runCli} takes the arguments and returns the exit
  * code; it never calls `process.exit` (but for a second SIGTERM/SIGINT to a
  * worker), so tests and other programs can run it.
  *
@@ -185,6 +185,16 @@ const envConcurrency = (env: NodeJS.ProcessEnv): number | undefined => {
   return n;
 };
 
+/** Parses `--node`: a node id, an integer ≥ 0. */
+const nodeId = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0 || value.trim() === "")
+    throw new InvalidArgumentError(
+      `--node takes a node id (an integer ≥ 0), got ${JSON.stringify(value)}`,
+    );
+  return n;
+};
+
 /** Parses `--input`: any JSON value. */
 const jsonInput = (value: string): unknown => {
   try {
@@ -340,7 +350,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
 
   const program = new Command("weft")
     .description(
-      "Weft: typed workflows on Redis. Run workers, submit tasks by name, list, inspect and cancel runs, list workers, run beats and manage schedules.",
+      "Weft: typed workflows on Redis. Run workers, submit tasks by name, list, inspect, cancel and re-drive runs, list workers, run beats and manage schedules.",
     )
     .version(version(), "-V, --version")
     .exitOverride()
@@ -747,6 +757,46 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
       const { triggerSchedule } = await core();
       await withStore(opts, async (store) => {
         out(`${await triggerSchedule(await beatStore(store), id, now())}\n`);
+      });
+    });
+
+  storeCommand("retry")
+    .description(
+      "re-drive a run that ended failed or cancelled: succeeded nodes keep their results and every attempt is kept; failed, skipped and cancelled nodes run again (exit 1 if refused)",
+    )
+    .argument("<runId>", "the run's id")
+    .option(
+      "--node <id>",
+      "the node to run with --input (default: the node that failed the run)",
+      nodeId,
+    )
+    .option(
+      "-i, --input <json>",
+      "run the failed node (or --node) with this input, as JSON, instead of its own",
+      jsonInput,
+    )
+    .action(async (runId: string, opts: StoreOpts & { node?: number; input?: unknown }) => {
+      await withStore(opts, async (store) => {
+        const { createClient } = await core();
+        const before = await store.getRun(runId);
+        const edited = opts.input === undefined ? undefined : (opts.node ?? before?.run.failedNode);
+        try {
+          await createClient(store, now).redrive(runId, {
+            ...(opts.node === undefined ? {} : { node: opts.node }),
+            ...(opts.input === undefined ? {} : { input: opts.input }),
+          });
+        } catch (e) {
+          err(`error: ${messageOf(e)}\n`);
+          code = 1;
+          return;
+        }
+        const snap = await store.getRun(runId);
+        const queued = snap?.nodes.filter((n) => n.state === "queued").length ?? 0;
+        out(
+          `re-drove run ${runId}: ${queued} node${queued === 1 ? "" : "s"} queued${
+            edited === undefined ? "" : `; node ${edited} runs with the input given`
+          }\n`,
+        );
       });
     });
 

@@ -412,8 +412,11 @@ const details = (
       });
     }
   }
-  // attempts that did not succeed, oldest first (the attempt history), when there was more than one
-  const history = n.attempts > 1 || n.stalls > 0 ? (n.history ?? []) : [];
+  // attempts that did not succeed, oldest first (the attempt history), when there was more than
+  // one, or the run was re-driven after it (the count starts again: more entries than attempts)
+  const kept = (n.history ?? []).filter((h) => h.outcome !== "released").length;
+  const redriven = kept > n.attempts - (n.state === "succeeded" || n.state === "running" ? 1 : 0);
+  const history = n.attempts > 1 || n.stalls > 0 || redriven ? (n.history ?? []) : [];
   for (const h of history) {
     const took = formatDuration(Math.max(0, h.endedAt - h.startedAt));
     const why = h.error
@@ -509,6 +512,7 @@ export const renderInspect = (snapshot: RunSnapshot, opts: InspectOptions = {}):
     "nodes",
     `${int(run.ended)}/${int(run.total)} ended${states.length > 0 ? ` · ${tally(states)}` : ""}`,
   );
+  if (run.redrives) field("redriven", `${int(run.redrives)} time${run.redrives === 1 ? "" : "s"}`);
   if (run.queues.length > 0) field("queues", run.queues.join(", "));
   field("tags", run.tags.length > 0 ? run.tags.join(", ") : "-");
   if (opts.workers) {

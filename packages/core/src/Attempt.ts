@@ -35,8 +35,10 @@ import { wrapCall } from "./HookCalls.ts";
 import type { WorkerHooks } from "./Hooks.ts";
 import { leaseEndReason } from "./Leases.ts";
 import { acquireLock, type HeldLock } from "./Locks.ts";
+import { SoftTimeLimitExceeded } from "./SoftTimeout.ts";
 import type { Claim, Store } from "./Store.ts";
 import { decodeWith, encodeWith } from "./Task.ts";
+import { runInThread } from "./Thread.ts";
 
 /** How long a result recorded under a result key is reused when the task does not say, ms (24 h). */
 const DEFAULT_RESULT_TTL_MS = 86_400_000;
@@ -104,10 +106,14 @@ export const runAttempt = async (
   const withInput = (r: AttemptResult): AttemptResult => ({ ...r, input: input.value });
   const timeoutMs = timeoutOf(claim, handler);
   const locks: HeldLock[] = [];
-  const ctx = contextFor(claim, env, abort, locks, timeoutMs);
-  const behaviour = handler.task.behaviour;
   const finished = new AbortController();
+  const softTimeoutMs = claim.spec.options.softTimeoutMs ?? handler.task.options.softTimeoutMs;
+  const soft = softTimeoutMs === undefined ? undefined : new AbortController();
+  const ctx = contextFor(claim, env, abort, locks, timeoutMs, soft?.signal ?? NEVER);
+  const behaviour = handler.task.behaviour;
   try {
+    if (soft !== undefined && softTimeoutMs !== undefined)
+      armSoftTimeout(env.clock, softTimeoutMs, soft, finished.signal);
     const aborted = rejectOnAbort(abort.signal);
     if (timeoutMs !== undefined) armTimeout(env.clock, timeoutMs, abort, finished.signal);
     const resultKey = behaviour.resultKey?.(input.value);
@@ -121,7 +127,21 @@ export const runAttempt = async (
       const name = typeof lock.name === "string" ? lock.name : lock.name(input.value);
       await Promise.race([ctx.lock(name, lock), aborted]);
     }
-    const call = () => handler.run(input.value, ctx);
+    const isolate = claim.spec.options.isolate ?? handler.task.options.isolate;
+    const thread = handler.thread;
+    if (isolate === "thread" && thread === undefined)
+      return withInput({
+        ok: false,
+        error: {
+          tag: "InvalidHandler",
+          message: `task "${task}" runs with isolate: "thread", but its handler does not name its module: bind it with handle(task, fn, { module: import.meta.url })`,
+          retryable: false,
+        },
+      });
+    const call = () =>
+      isolate === "thread" && thread !== undefined
+        ? runInThread({ ...handler, thread }, input.value, ctx, { logLevel: env.log().level })
+        : handler.run(input.value, ctx);
     const running = env.wrapHandler
       ? wrapCall(
           env.wrapHandler,
@@ -240,6 +260,7 @@ const contextFor = (
   abort: AbortController,
   locks: HeldLock[],
   timeoutMs: number | undefined,
+  softTimeout: AbortSignal,
 ): TaskContext => {
   const owner = `${env.workerId}:${claim.runId}:${claim.nodeId}:${claim.token}`;
   return {
@@ -249,6 +270,7 @@ const contextFor = (
     attempt: claim.attempt,
     idempotencyKey: `${claim.runId}:${claim.nodeId}`,
     signal: abort.signal,
+    softTimeout,
     get log() {
       return env.log();
     },
@@ -280,6 +302,21 @@ const rejectOnAbort = (signal: AbortSignal): Promise<never> => {
   });
   p.catch(() => undefined); // raced, or left unawaited when the attempt ends first
   return p;
+};
+
+/** A signal that never aborts: `ctx.softTimeout` of a task without a soft time limit. */
+const NEVER: AbortSignal = new AbortController().signal;
+
+/** Aborts `soft` (`ctx.softTimeout`) after `softTimeoutMs` on `clock`, unless the attempt finished first. */
+const armSoftTimeout = (
+  clock: Clock,
+  softTimeoutMs: number,
+  soft: AbortController,
+  finished: AbortSignal,
+): void => {
+  void clock.sleep(softTimeoutMs, finished).then(() => {
+    if (!finished.aborted) soft.abort(new SoftTimeLimitExceeded({ softTimeoutMs }));
+  });
 };
 
 /** Aborts the attempt with a `Timeout` after `timeoutMs` on `clock`, unless it finished first. */

@@ -44,6 +44,25 @@ export interface TaskOptions {
    * longest timer Node keeps): the handler's `AbortSignal` fires at the deadline.
    */
   readonly timeoutMs?: number;
+  /**
+   * Soft time limit per attempt, ms, from 1 to 2,147,483,647 (Celery's
+   * `soft_time_limit`): at it, `ctx.softTimeout` aborts with a
+   * `SoftTimeLimitExceeded` reason and the handler may still return a value
+   * (it succeeds) or throw (it fails as any throw does); nothing else
+   * happens. With `timeoutMs` (the hard limit, Celery's `time_limit`) in
+   * the same options, it must be smaller.
+   */
+  readonly softTimeoutMs?: number;
+  /**
+   * `"thread"`: each attempt's handler runs in its own `worker_threads`
+   * Worker, which the worker terminates at the hard limit (`timeoutMs`), a
+   * cancel or a lost lease, so that a CPU-bound handler is stopped (as
+   * Celery's prefork pool kills its child). The handler must be bound with
+   * `handle(task, fn, { module: import.meta.url })`; its input and output
+   * cross to the thread by structured clone, and `ctx.progress` and
+   * `ctx.lock` are not available there. Default: in the worker's thread.
+   */
+  readonly isolate?: "thread";
   /** Retry policy fields; unset fields come from the worker's and Weft's defaults. */
   readonly retry?: Partial<RetryPolicy>;
   /**
@@ -113,6 +132,27 @@ export const checkOptions = (task: string, options: TaskOptions): void => {
     !(isNum(o.timeoutMs) && o.timeoutMs >= 1 && o.timeoutMs <= MAX_TIMER_MS)
   )
     refuse("timeoutMs", o.timeoutMs, `a number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days)`);
+  if (
+    o.softTimeoutMs !== undefined &&
+    !(isNum(o.softTimeoutMs) && o.softTimeoutMs >= 1 && o.softTimeoutMs <= MAX_TIMER_MS)
+  )
+    refuse(
+      "softTimeoutMs",
+      o.softTimeoutMs,
+      `a number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days)`,
+    );
+  if (
+    isNum(o.softTimeoutMs) &&
+    isNum(o.timeoutMs) &&
+    (o.softTimeoutMs as number) >= (o.timeoutMs as number)
+  )
+    refuse(
+      "softTimeoutMs",
+      o.softTimeoutMs,
+      `less than timeoutMs (${o.timeoutMs}): the soft limit warns before the hard one fails the attempt`,
+    );
+  if (o.isolate !== undefined && o.isolate !== "thread")
+    refuse("isolate", o.isolate, `"thread" (or absent: the worker's own thread)`);
   if (o.retry !== undefined) checkRetry("retry", o.retry, refuse);
   for (const option of ["delayMs", "notBefore"] as const) {
     const v = o[option];

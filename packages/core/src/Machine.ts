@@ -213,6 +213,8 @@ export interface RunRecord {
   readonly notBefore?: number;
   /** A node of the run not started by this time, epoch ms, ends `expired` (submit's `expiresAt` / `expiresInMs`). */
   readonly expiresAt?: number;
+  /** How many times the run was re-driven (see {@link redriveRun}); absent: never. */
+  redrives?: number;
 }
 
 /**
@@ -632,6 +634,60 @@ export const cancelRun = (s: RunState, now: number): number[] => {
   }
   conclude(s, now);
   return removed;
+};
+
+/** Why {@link redriveRun} refused a run. */
+export type RedriveRefusal = "not-ended" | "not-quiet" | "succeeded";
+
+/**
+ * Re-drives a run that ended `failed` or `cancelled` (docs/concepts.md,
+ * "Re-driving a run"; Temporal's reset, BullMQ's retry of failed jobs): the
+ * run is `running` again, every succeeded node keeps its result and every
+ * node keeps its attempt history; every failed, skipped,
+ * cancelled or expired node is `waiting` again with its pending
+ * dependencies counted anew (a succeeded dependency stays resolved) and a
+ * fresh retry budget (its attempt and stall counts start again from 0, as
+ * BullMQ's retry of a failed job does: its history then shows attempt 1
+ * again after the earlier ones), and those with none pending are queued. Returns the nodes queued, in id order,
+ * or why the run was refused: it has not ended (`not-ended`), a node of it
+ * is still running (`not-quiet`), or it succeeded (`succeeded`).
+ */
+export const redriveRun = (s: RunState, now: number): number[] | RedriveRefusal => {
+  if (s.run.status === "succeeded") return "succeeded";
+  if (s.run.status !== "failed" && s.run.status !== "cancelled") return "not-ended";
+  if (s.run.finishedAt === undefined) return "not-quiet";
+  s.run.status = "running";
+  s.run.redrives = (s.run.redrives ?? 0) + 1;
+  delete s.run.error;
+  delete s.run.failedNode;
+  delete s.run.finishedAt;
+  s.run.ended = 0;
+  for (let id = 0; id < s.nodes.length; id++) {
+    const n = s.nodes[id]!;
+    if (n.state === "succeeded") {
+      s.run.ended += 1;
+      continue;
+    }
+    n.state = "waiting";
+    n.attempts = 0;
+    n.stalls = 0;
+    delete n.finishedAt;
+    delete n.error;
+    delete n.dueAt;
+    n.pending = s.graph[id]!.deps.filter((d) => s.nodes[d]!.state !== "succeeded").length;
+  }
+  runEvent(s, "run", now);
+  const ready: number[] = [];
+  for (let id = 0; id < s.nodes.length; id++) {
+    const n = s.nodes[id]!;
+    if (n.state === "waiting" && n.pending === 0) {
+      queue(s, id, now);
+      nodeEvent(s, id, now);
+      ready.push(id);
+    }
+  }
+  conclude(s, now);
+  return ready;
 };
 
 /**

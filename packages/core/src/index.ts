@@ -103,7 +103,13 @@ export {
   type RunEvent,
   type WeftEvent,
 } from "./Events.ts";
-export { type BoundHandler, type HandlerFn, handle, type TaskContext } from "./Handler.ts";
+export {
+  type BoundHandler,
+  type HandlerFn,
+  type HandlerModule,
+  handle,
+  type TaskContext,
+} from "./Handler.ts";
 export type { AttemptEnd, AttemptInfo, NodeFailure, WorkerHooks } from "./Hooks.ts";
 export type { HeldLock, LockOptions } from "./Locks.ts";
 export {
@@ -118,6 +124,7 @@ export {
   TERMINAL_NODE_STATES,
   TERMINAL_RUN_STATUSES,
 } from "./Machine.ts";
+export { RedriveRefused, type RedriveRequest } from "./Redrive.ts";
 export {
   type Backoff,
   celeryPolicy,
@@ -139,6 +146,7 @@ export {
   type ScheduleState,
   type ScheduleTarget,
 } from "./Schedule.ts";
+export { SoftTimeLimitExceeded } from "./SoftTimeout.ts";
 export type { IdempotencyReuse, RateLimit, RunSnapshot, Store } from "./Store.ts";
 export {
   type AnyTask,

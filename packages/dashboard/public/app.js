@@ -66,6 +66,28 @@ const cancelButton = (runId, after) =>
         "Cancel run",
       );
 
+/** Re-drives a failed or cancelled run (`POST /api/runs/:id/redrive`); hidden when read-only. */
+const redriveButton = (runId, after) =>
+  config.readOnly
+    ? null
+    : h(
+        "button",
+        {
+          id: "redrive",
+          title:
+            "Run the failed, skipped and cancelled nodes again; succeeded nodes keep their results",
+          onclick: async () => {
+            if (!confirm(`Re-drive run ${runId}?`)) return;
+            const r = await api(`/runs/${encodeURIComponent(runId)}/redrive`, {
+              method: "POST",
+              headers: { "X-Weft-Action": "1" },
+            });
+            after(r);
+          },
+        },
+        "Re-drive run",
+      );
+
 async function runsPage(params) {
   const q = new URLSearchParams(params);
   const limit = 50;
@@ -248,6 +270,10 @@ async function runPage(runId) {
       status,
       " ",
       cancelButton(runId, (r) => status.replaceChildren(pill(r.status))),
+      " ",
+      data.run.status === "failed" || data.run.status === "cancelled"
+        ? redriveButton(runId, () => void runPage(runId))
+        : null,
     ),
     h(
       "p",

@@ -1,8 +1,8 @@
 /**
  * The dashboard's JSON API under `/api/` (docs/dashboard.md): runs, a run,
  * a node's values, workers, queues, locks, schedules, the event stream as
- * Server-Sent Events, cancelling a run, and pausing, resuming and
- * triggering a schedule. Every read is a bounded number
+ * Server-Sent Events, cancelling and re-driving a run, and pausing,
+ * resuming and triggering a schedule. Every read is a bounded number
  * of store calls: a run is one `getRun` (on Redis a few pipelined HMGETs per
  * 1 000 nodes), live updates come from `readEvents`, never per-node polling.
  */
@@ -243,6 +243,26 @@ export const api = (opts: ApiOptions): Hono => {
     const snap = await store.getRun(runId);
     if (!snap) return c.json({ error: `no run ${JSON.stringify(runId)}` }, 404);
     return c.json({ cancelled, status: snap.run.status });
+  });
+
+  // re-drives a run that ended failed or cancelled (docs/concepts.md, "Re-driving a run"):
+  // 409 with the store's reason when it cannot be (not ended, a node still running, succeeded)
+  app.post("/runs/:id/redrive", async (c) => {
+    if (opts.readOnly) return c.json({ error: "the dashboard is read-only" }, 403);
+    const runId = c.req.param("id");
+    const r = await store.redrive(runId, { now: now() });
+    if (!r.ok && r.reason === "not-found")
+      return c.json({ error: `no run ${JSON.stringify(runId)}` }, 404);
+    if (!r.ok)
+      return c.json(
+        {
+          error: `run ${JSON.stringify(runId)} cannot be re-driven: ${r.reason}`,
+          reason: r.reason,
+        },
+        409,
+      );
+    const snap = await store.getRun(runId);
+    return c.json({ redriven: true, queued: r.queued, status: snap?.run.status ?? "running" });
   });
 
   app.get("/workers", async (c) => c.json(await store.listWorkers({ now: now() })));

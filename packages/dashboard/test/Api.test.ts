@@ -390,6 +390,48 @@ describe("actions: cancel, CSRF, read-only", () => {
   });
 });
 
+describe("actions: re-drive", () => {
+  it("re-drives a cancelled run behind the action header and same-origin check; refuses a running run or an unknown one", async () => {
+    const { app, ids, store } = await setup();
+    const url = `/api/runs/${ids[0]}/redrive`;
+    const same = { Origin: "http://127.0.0.1:7077", Host: "127.0.0.1:7077" };
+    const running = await get(app, url, {
+      method: "POST",
+      headers: { "X-Weft-Action": "1", ...same },
+    });
+    expect(running.status).toBe(409);
+    expect(running.body.reason).toBe("not-ended");
+    await store.cancel(ids[0]!, { now: 2_000 });
+    const bare = await get(app, url, { method: "POST" });
+    expect(bare.status).toBe(403);
+    const cross = await get(app, url, {
+      method: "POST",
+      headers: { "X-Weft-Action": "1", Origin: "http://evil.example", Host: "127.0.0.1:7077" },
+    });
+    expect(cross.status).toBe(403);
+    expect((await store.getRun(ids[0]!))?.run.status).toBe("cancelled");
+    const ok = await get(app, url, { method: "POST", headers: { "X-Weft-Action": "1", ...same } });
+    expect(ok.body).toEqual({ redriven: true, queued: 1, status: "running" });
+    expect((await store.getRun(ids[0]!))?.run).toMatchObject({ status: "running", redrives: 1 });
+    const missing = await get(app, "/api/runs/nope/redrive", {
+      method: "POST",
+      headers: { "X-Weft-Action": "1", ...same },
+    });
+    expect(missing.status).toBe(404);
+  });
+
+  it("refuses to re-drive when read-only", async () => {
+    const { app, ids, store } = await setup({ readOnly: true });
+    await store.cancel(ids[0]!, { now: 2_000 });
+    const r = await get(app, `/api/runs/${ids[0]}/redrive`, {
+      method: "POST",
+      headers: { "X-Weft-Action": "1" },
+    });
+    expect(r.status).toBe(403);
+    expect((await store.getRun(ids[0]!))?.run.status).toBe("cancelled");
+  });
+});
+
 describe("authentication", () => {
   it("with a bearer token: refuses without it, accepts the header, and ?token= sets a cookie", async () => {
     const { app } = await setup({ auth: "s3cret" });

@@ -303,6 +303,7 @@ export const RUN_FIELDS = [
   "fnode",
   "nbf",
   "exp",
+  "redrives",
 ] as const;
 
 /** The run record's fields from an HMGET of {@link RUN_FIELDS}, absent ones left out. */
@@ -376,6 +377,8 @@ export const parseRunRecord = (
   if (started !== undefined) rec.startedAt = started;
   if (finished !== undefined) rec.finishedAt = finished;
   if (h.fnode !== undefined && Number.isInteger(Number(h.fnode))) rec.failedNode = Number(h.fnode);
+  if (h.redrives !== undefined && Number.isInteger(Number(h.redrives)))
+    rec.redrives = Number(h.redrives);
   const notBefore = time("nbf");
   const expiresAt = time("exp");
   Object.assign(

@@ -61,6 +61,7 @@ import { eventsConformance } from "./EventsConformance.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
 import { listingConformance } from "./ListingConformance.ts";
 import { MemoryStore } from "./MemoryStore.ts";
+import { redriveConformance } from "./RedriveConformance.ts";
 import { timingConformance } from "./TimingConformance.ts";
 
 export { type LimitStoreFactory, limitConformance } from "./LimitConformance.ts";
@@ -1919,6 +1920,7 @@ export const storeConformance = (
 
   eventsConformance(name, fresh);
   listingConformance(name, fresh);
+  redriveConformance(name, fresh, opts.runs === undefined ? {} : { runs: opts.runs });
 
   const tamper = opts.tamper;
   if (tamper) {
