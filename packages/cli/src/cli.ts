@@ -1,6 +1,6 @@
 /**
  * The `weft` command, parsed with commander: `worker`, `submit`, `inspect`,
- * `runs`, `cancel`, `retry`, `workers`. {@link runCli} takes the arguments and returns the exit
+ * `runs`, `cancel`, `retry`, `workers`, `beat`, `schedules`. {@link runCli} takes the arguments and returns the exit
  * code; it never calls `process.exit` (but for a second SIGTERM/SIGINT to a
  * worker), so tests and other programs can run it.
  *
@@ -12,7 +12,14 @@ import { readFileSync } from "node:fs";
 // Only types are imported statically from @weft/core (Effect and the runtimes), pino and
 // ./handlers.ts: each command loads what it needs when it runs, so `weft --help` and usage
 // errors start in a few tens of ms (npm run bench:cli -w @weft/bench measures it).
-import type { RetryPolicy, RunStatus, Store } from "@weft/core";
+import type {
+  BeatStore,
+  OverlapPolicy,
+  RateLimit,
+  RetryPolicy,
+  RunStatus,
+  Store,
+} from "@weft/core";
 import { redactSecrets, urlSecrets } from "@weft/redis/url";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import type { Logger } from "pino";
@@ -102,6 +109,13 @@ const secretsOf = (argv: ReadonlyArray<string>, env: NodeJS.ProcessEnv): Readonl
   });
   return [...new Set(urls.flatMap(urlSecrets))].sort((a, b) => b.length - a.length);
 };
+/** The overlap policies (`OVERLAP_POLICIES` of @weft/core, listed here so that `--help` needs no import). */
+const OVERLAP_CHOICES: ReadonlyArray<OverlapPolicy> = [
+  "allow",
+  "skip",
+  "cancel-previous",
+  "buffer-one",
+];
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 const RUN_STATUSES: RunStatus[] = ["pending", "running", "succeeded", "failed", "cancelled"];
 
@@ -112,6 +126,40 @@ const positiveInt =
     if (!Number.isSafeInteger(n) || n < 1) {
       throw new InvalidArgumentError(
         `${flag} takes a positive integer, got ${JSON.stringify(value)}`,
+      );
+    }
+    return n;
+  };
+
+/** Parses one `--rate-limit queue=limit/ms` into the limits given so far. */
+const rateLimitSpec = (
+  value: string,
+  previous: Readonly<Record<string, RateLimit>>,
+): Readonly<Record<string, RateLimit>> => {
+  const m = /^([^=\s]+)=(\d+)\/(\d+)$/.exec(value.trim());
+  const limit = Number(m?.[2]);
+  const intervalMs = Number(m?.[3]);
+  if (
+    !m ||
+    !Number.isSafeInteger(limit) ||
+    limit < 1 ||
+    !Number.isSafeInteger(intervalMs) ||
+    intervalMs < 1
+  ) {
+    throw new InvalidArgumentError(
+      `--rate-limit takes <queue>=<limit>/<ms> with two integers >= 1 (e.g. email=10/1000), got ${JSON.stringify(value)}`,
+    );
+  }
+  return { ...previous, [m[1]!]: { limit, intervalMs } };
+};
+
+const nonNegativeInt =
+  (flag: string) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new InvalidArgumentError(
+        `${flag} takes a whole number of ms >= 0, got ${JSON.stringify(value)}`,
       );
     }
     return n;
@@ -278,9 +326,8 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
     }
   };
 
-  const storeCommand = (name: string) =>
-    program
-      .command(name)
+  const withStoreOptions = (cmd: Command) =>
+    cmd
       .addOption(
         new Option(
           "--redis <url>",
@@ -299,9 +346,11 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         ).default(env.REDIS_TLS_CA === "" ? undefined : env.REDIS_TLS_CA),
       );
 
+  const storeCommand = (name: string) => withStoreOptions(program.command(name));
+
   const program = new Command("weft")
     .description(
-      "Weft: typed workflows on Redis. Run workers, submit tasks by name, list, inspect, cancel and re-drive runs, list workers.",
+      "Weft: typed workflows on Redis. Run workers, submit tasks by name, list, inspect, cancel and re-drive runs, list workers, run beats and manage schedules.",
     )
     .version(version(), "-V, --version")
     .exitOverride()
@@ -325,6 +374,12 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
       positiveInt("--concurrency"),
     )
     .option("--lease <ms>", "lease length, ms (default 30000)", positiveInt("--lease"))
+    .option(
+      "--rate-limit <queue=limit/ms...>",
+      "a queue's rate limit, held across every worker: at most <limit> claims in any <ms> (e.g. email=10/1000); give every worker of the queue the same",
+      rateLimitSpec,
+      {},
+    )
     .option(
       "--grace <ms>",
       "on SIGTERM/SIGINT, how long to let running handlers finish, ms (default 10000)",
@@ -354,6 +409,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           lease?: number;
           grace?: number;
           logLevel: string;
+          rateLimit: Readonly<Record<string, RateLimit>>;
           metricsPort?: number;
           metricsHost: string;
           trace?: boolean;
@@ -388,6 +444,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
               concurrency,
               logger,
               ...(opts.lease === undefined ? {} : { leaseMs: opts.lease }),
+              ...(Object.keys(opts.rateLimit).length === 0 ? {} : { rateLimits: opts.rateLimit }),
               ...(observing.hooks === undefined ? {} : { hooks: observing.hooks }),
             });
             if (stop.aborted) void worker.stop(opts.grace);
@@ -532,6 +589,174 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         } else {
           out(`run ${runId} not cancelled: it had already ended (${snap.run.status})\n`);
         }
+      });
+    });
+
+  /** The store as a schedule store, or a clear error (both Weft stores are). */
+  const beatStore = async (store: Store): Promise<BeatStore> => {
+    const { isScheduleStore } = await import("@weft/core/store");
+    if (!isScheduleStore(store)) throw new Error(`store ${store.name} does not keep schedules`);
+    return store;
+  };
+  const scheduleNotFound = async (id: string) => new (await core()).ScheduleNotFound({ id });
+
+  storeCommand("beat")
+    .description(
+      "run a beat: fire due schedule ticks (any number of beats may run at once; each tick fires once)",
+    )
+    .option(
+      "--poll <ms>",
+      "longest sleep between two scans of the schedules, ms (default 1000)",
+      positiveInt("--poll"),
+    )
+    .addOption(
+      new Option("--log-level <level>", "log level (env WEFT_LOG_LEVEL)")
+        .choices(LOG_LEVELS)
+        .default(env.WEFT_LOG_LEVEL ?? "info"),
+    )
+    .action(async (opts: StoreOpts & { poll?: number; logLevel: string }) => {
+      if (!LOG_LEVELS.includes(opts.logLevel))
+        throw new Error(
+          `WEFT_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(opts.logLevel)}`,
+        );
+      const [{ pino }, { startBeat }] = await Promise.all([import("pino"), core()]);
+      const logger = pino(
+        { level: opts.logLevel, hooks: { streamWrite: safe } },
+        io.log === undefined ? undefined : { write: io.log },
+      );
+      await runWorker(opts, logger, async (store, stop) => {
+        const beat = startBeat({
+          store: await beatStore(store),
+          logger,
+          ...(opts.poll === undefined ? {} : { pollMs: opts.poll }),
+        });
+        if (!stop.aborted)
+          await new Promise((r) => stop.addEventListener("abort", r, { once: true }));
+        await beat.stop();
+      });
+    });
+
+  const schedules = program
+    .command("schedules")
+    .description("add, list, pause, resume, remove and trigger schedules (fired by weft beat)");
+
+  withStoreOptions(schedules.command("add"))
+    .description("add a schedule, or replace the one with this id (its firing state is kept)")
+    .argument("<id>", "the schedule's id")
+    .option("--cron <expr>", 'cron expression, e.g. "0 3 * * *" (croner syntax)')
+    .option("--tz <zone>", 'IANA time zone of --cron, e.g. "Europe/Berlin" (default UTC)')
+    .option("--every <ms>", "fire every this many ms instead of a cron", positiveInt("--every"))
+    .requiredOption("--task <name>", "the task submitted at each tick, by name")
+    .option("-i, --input <json>", "the task's input, as JSON (default null)", jsonInput)
+    .addOption(
+      new Option("--overlap <policy>", "what a tick does while the previous run is going")
+        .choices(OVERLAP_CHOICES)
+        .default("skip"),
+    )
+    .option(
+      "--catchup <ms>",
+      "a missed tick still fires within this many ms (default 60000)",
+      nonNegativeInt("--catchup"),
+    )
+    .option("--jitter <ms>", "fire each tick up to this many ms late", nonNegativeInt("--jitter"))
+    .option("-q, --queue <name>", "queue of the submitted task")
+    .option("--paused", "add it paused")
+    .action(
+      async (
+        id: string,
+        opts: StoreOpts & {
+          cron?: string;
+          tz?: string;
+          every?: number;
+          task: string;
+          input?: unknown;
+          overlap: OverlapPolicy;
+          catchup?: number;
+          jitter?: number;
+          queue?: string;
+          paused?: boolean;
+        },
+      ) => {
+        if ((opts.cron === undefined) === (opts.every === undefined))
+          throw new Error("give exactly one of --cron and --every");
+        const { upsertSchedule } = await core();
+        await withStore(opts, async (store) => {
+          const rec = await upsertSchedule(
+            await beatStore(store),
+            {
+              id,
+              ...(opts.cron === undefined ? {} : { cron: opts.cron }),
+              ...(opts.tz === undefined ? {} : { timezone: opts.tz }),
+              ...(opts.every === undefined ? {} : { everyMs: opts.every }),
+              target: {
+                task: opts.task,
+                input: opts.input ?? null,
+                ...(opts.queue === undefined ? {} : { options: { queue: opts.queue } }),
+              },
+              overlap: opts.overlap,
+              ...(opts.catchup === undefined ? {} : { catchupWindowMs: opts.catchup }),
+              ...(opts.jitter === undefined ? {} : { jitterMs: opts.jitter }),
+              ...(opts.paused ? { paused: true } : {}),
+            },
+            now(),
+          );
+          out(`schedule ${rec.schedule.id} ${rec.state.version === 0 ? "added" : "updated"}\n`);
+        });
+      },
+    );
+
+  withStoreOptions(schedules.command("list"))
+    .description("list schedules: when they fire, the next fire time, the last run and its status")
+    .option("--json", "print the schedules as JSON")
+    .action(async (opts: StoreOpts & { json?: boolean }) => {
+      const { renderSchedules, scheduleView } = await import("./schedules.ts");
+      await withStore(opts, async (store) => {
+        const bs = await beatStore(store);
+        const t = now();
+        const views = await Promise.all(
+          (await bs.listSchedules()).map((r) => scheduleView(bs, r, t)),
+        );
+        out(opts.json ? toJson(views) : renderSchedules(views));
+      });
+    });
+
+  for (const [name, paused] of [
+    ["pause", true],
+    ["resume", false],
+  ] as const) {
+    withStoreOptions(schedules.command(name))
+      .description(
+        paused
+          ? "pause a schedule: its ticks pass without firing"
+          : "resume a paused schedule (ticks that passed while paused do not fire)",
+      )
+      .argument("<id>", "the schedule's id")
+      .action(async (id: string, opts: StoreOpts) => {
+        await withStore(opts, async (store) => {
+          if (!(await (await beatStore(store)).pauseSchedule(id, paused, { now: now() })))
+            throw await scheduleNotFound(id);
+          out(`schedule ${id} ${paused ? "paused" : "resumed"}\n`);
+        });
+      });
+  }
+
+  withStoreOptions(schedules.command("remove"))
+    .description("remove a schedule (its runs are kept)")
+    .argument("<id>", "the schedule's id")
+    .action(async (id: string, opts: StoreOpts) => {
+      await withStore(opts, async (store) => {
+        if (!(await (await beatStore(store)).removeSchedule(id))) throw await scheduleNotFound(id);
+        out(`schedule ${id} removed\n`);
+      });
+    });
+
+  withStoreOptions(schedules.command("trigger"))
+    .description("fire a schedule now, outside its ticks, and print the run id")
+    .argument("<id>", "the schedule's id")
+    .action(async (id: string, opts: StoreOpts) => {
+      const { triggerSchedule } = await core();
+      await withStore(opts, async (store) => {
+        out(`${await triggerSchedule(await beatStore(store), id, now())}\n`);
       });
     });
 

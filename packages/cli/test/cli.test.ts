@@ -1,5 +1,12 @@
 import { fileURLToPath } from "node:url";
-import { chain, createClient, type RunSnapshot, type Store, StoreUnavailable } from "@weft/core";
+import {
+  chain,
+  createClient,
+  OVERLAP_POLICIES,
+  type RunSnapshot,
+  type Store,
+  StoreUnavailable,
+} from "@weft/core";
 import { deferred, encode } from "@weft/core/store";
 import { maskUrl as redisMaskUrl } from "@weft/redis";
 import { MemoryStore } from "@weft/testing";
@@ -267,6 +274,46 @@ describe("worker", () => {
     stop.abort();
     expect(await worker).toEqual({ code: 0, stdout: "", stderr: "" });
     expect(closed).toBe(1);
+  });
+
+  it("holds --rate-limit across the store's claims, and refuses a bad one", async () => {
+    const store = new MemoryStore();
+    const limits: unknown[] = [];
+    const claim = store.claim.bind(store);
+    store.claim = (req) => {
+      limits.push(req.rateLimits);
+      return claim(req);
+    };
+    const stop = new AbortController();
+    const worker = cli(
+      ["worker", "handlers.ts", "--log-level", "silent", "--rate-limit", "default=2/3600000"],
+      { store, signal: stop.signal },
+    );
+    const run = await createClient(store).submit(
+      chain(add.si({ a: 1, b: 2 }), double.s(), double.s()),
+    );
+    // the real condition: two nodes ran, the third waits for the limit
+    for (;;) {
+      const snap = await store.getRun(run.runId);
+      if (snap?.nodes[1]?.state === "succeeded") break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    stop.abort();
+    expect((await worker).code).toBe(0);
+    expect(limits[0]).toEqual({ default: { limit: 2, intervalMs: 3_600_000 } });
+    expect((await store.getRun(run.runId))?.nodes[2]?.state).toBe("queued");
+    const bad = await cli(["worker", "x.ts", "--rate-limit", "email=0/1000"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("--rate-limit takes <queue>=<limit>/<ms>");
+  });
+
+  it("offers every overlap policy in schedules add (listed without loading @weft/core)", async () => {
+    const help = await cli(["schedules", "add", "--help"]);
+    expect(help.code).toBe(0);
+    const choices = /choices: ([^)]*?)(?:, default: [^)]*)?\)/.exec(
+      help.stdout.replace(/\s+/g, " "),
+    )?.[1];
+    expect(choices?.split(", ").map((c) => JSON.parse(c))).toEqual([...OVERLAP_POLICIES]);
   });
 
   it("accepts a default export and routes to --queues", async () => {

@@ -95,6 +95,10 @@ export const ErrorTag = {
   ResultTimeout: "ResultTimeout",
   /** The run ended failed or cancelled (`result()`). */
   RunFailed: "RunFailed",
+  /** A schedule is refused (before anything is stored); the message names the field. */
+  InvalidSchedule: "InvalidSchedule",
+  /** No schedule has that id. */
+  ScheduleNotFound: "ScheduleNotFound",
   /** The store (Redis) cannot serve a call; repeat it once the store is back. */
   StoreUnavailable: "StoreUnavailable",
   /** `@weft/redis`: a connection URL or option is refused before connecting. */
@@ -350,6 +354,30 @@ export class InvalidCanvas extends Data.TaggedError(ErrorTag.InvalidCanvas)<{
 }> {
   override get message() {
     return `invalid canvas: ${this.reason}`;
+  }
+}
+
+/**
+ * A schedule was refused before anything was stored (see docs/schedules.md):
+ * `field` names the bad field (`cron`, `timezone`, `everyMs`, `target.task`,
+ * `overlap`, ...), `reason` says what is allowed.
+ */
+export class InvalidSchedule extends Data.TaggedError(ErrorTag.InvalidSchedule)<{
+  readonly id: string;
+  readonly field: string;
+  readonly reason: string;
+}> {
+  override get message() {
+    return `invalid schedule ${JSON.stringify(this.id)}: ${this.field} ${this.reason}`;
+  }
+}
+
+/** No schedule has id `id` (`weft schedules pause|resume|remove|trigger`). */
+export class ScheduleNotFound extends Data.TaggedError(ErrorTag.ScheduleNotFound)<{
+  readonly id: string;
+}> {
+  override get message() {
+    return `no schedule ${JSON.stringify(this.id)}; list them with weft schedules list`;
   }
 }
 

@@ -8,7 +8,7 @@
  * Values (inputs, results) cross this interface as msgpack bytes (see `Codec`).
  */
 import type { Dag, DagNode, Shape } from "./Dag.ts";
-import type { ErrorInfo, Settled } from "./Errors.ts";
+import { type ErrorInfo, InvalidWorkerOptions, type Settled } from "./Errors.ts";
 import type { EventBatch, ReadEventsOptions } from "./Events.ts";
 import type { NodeRecord, Progress, RedriveRefusal, RunRecord, RunStatus } from "./Machine.ts";
 
@@ -130,7 +130,51 @@ export interface ClaimRequest {
    * request for `leaseMs`. Omitted: every call leases new nodes.
    */
   readonly requestId?: string;
+  /**
+   * Rate limits by queue name (BullMQ's global limiter): across every
+   * worker and process sharing the store, at most `limit` nodes of that
+   * queue are claimed in any window of `intervalMs` (measured on the
+   * claims' `now`). A limited node waits in its queue (not failed), and
+   * {@link Store.nextDueAt} answers when the limit frees, so the worker
+   * sleeps until then instead of polling. Give every worker of a queue
+   * the same limit.
+   */
+  readonly rateLimits?: Readonly<Record<string, RateLimit>>;
 }
+
+/** A rate limit: at most `limit` claims in any window of `intervalMs` ms. */
+export interface RateLimit {
+  /** Claims allowed per window, an integer >= 1. */
+  readonly limit: number;
+  /** The window's length, ms (an integer >= 1). */
+  readonly intervalMs: number;
+}
+
+/**
+ * The queues of a claim request that have a rate limit, in request order
+ * (empty when none has).
+ *
+ * @throws InvalidWorkerOptions when a limit is not two positive integers.
+ */
+export const limitedQueues = (req: ClaimRequest): ReadonlyArray<string> => {
+  const limits = req.rateLimits;
+  if (limits === undefined) return [];
+  return req.queues.filter((q) => {
+    const l = limits[q];
+    if (l === undefined) return false;
+    if (
+      !Number.isSafeInteger(l.limit) ||
+      l.limit < 1 ||
+      !Number.isSafeInteger(l.intervalMs) ||
+      l.intervalMs < 1
+    ) {
+      throw new InvalidWorkerOptions({
+        reason: `rateLimits.${q} must be { limit, intervalMs } with two integers >= 1, got ${JSON.stringify(l)}`,
+      });
+    }
+    return true;
+  });
+};
 
 /** How a completion is recorded and what the worker takes next. */
 export interface CompleteOptions {
@@ -393,7 +437,11 @@ export interface Store {
     readonly now: number;
     readonly queues: ReadonlyArray<string>;
   }): Promise<MaintainReport>;
-  /** Earliest time (epoch ms) a delayed node (a retry, or a node held by `delayMs`) on `queues` becomes due, if any. */
+  /**
+   * Earliest time (epoch ms) a delayed node (a retry, or a node held by
+   * `delayMs`) on `queues` becomes due, or a rate limit that held back this
+   * process's last claim of one of `queues` frees, if any.
+   */
   nextDueAt(queues: ReadonlyArray<string>): Promise<number | undefined>;
   /**
    * Calls `listener` as soon as a signal happens (a run cancelled), from any

@@ -31,7 +31,14 @@ import type { AttemptInfo, WorkerHooks } from "./Hooks.ts";
 import { leaseEndReason, renewLeases } from "./Leases.ts";
 import { policyOf } from "./Policy.ts";
 import { delay, type RetryPolicy, shouldRetry } from "./Retry.ts";
-import type { Claim, Store, StoreSignal, WorkerInfo } from "./Store.ts";
+import {
+  type Claim,
+  limitedQueues,
+  type RateLimit,
+  type Store,
+  type StoreSignal,
+  type WorkerInfo,
+} from "./Store.ts";
 import { logRefusal, outageLog, workerLogger } from "./WorkerLog.ts";
 
 /** Worker options. Durations are ms. */
@@ -60,6 +67,13 @@ export interface WorkerOptions {
    * it is fixed at submit.
    */
   readonly retryDefaults?: Partial<RetryPolicy>;
+  /**
+   * Rate limits by queue (`{ email: { limit: 10, intervalMs: 1_000 } }`):
+   * held across every worker sharing the store, in the store's claim (see
+   * `ClaimRequest.rateLimits`, docs/schedules.md). Give every worker of a
+   * queue the same limit.
+   */
+  readonly rateLimits?: Readonly<Record<string, RateLimit>>;
   readonly workerId?: string;
   readonly logger?: Logger;
   /** Clock to read and sleep on. Default the live clock; simulations pass a virtual one. */
@@ -117,7 +131,8 @@ const sameClaim = (a: Claim, b: Claim): boolean =>
  * Starts a worker.
  *
  * @throws InvalidWorkerOptions when `retryDefaults` holds a field out of
- *   range (the same ranges as a task's `retry` option).
+ *   range (the same ranges as a task's `retry` option), or a rate limit is
+ *   not two integers >= 1.
  *
  * @example
  * const worker = startWorker({ store, handlers, queues: ["default"], concurrency: 4 })
@@ -125,8 +140,20 @@ const sameClaim = (a: Claim, b: Claim): boolean =>
  */
 export const startWorker = (opts: WorkerOptions): Worker => {
   if (opts.retryDefaults !== undefined) checkRetryDefaults(opts.retryDefaults);
+  if (opts.rateLimits !== undefined) {
+    // checked as the claim checks them, naming the queue
+    limitedQueues({
+      workerId: "",
+      queues: Object.keys(opts.rateLimits),
+      max: 0,
+      leaseMs: 0,
+      now: 0,
+      rateLimits: opts.rateLimits,
+    });
+  }
   const store = opts.store;
   const queues = opts.queues ?? ["default"];
+  const handedQueues = queues.filter((q) => opts.rateLimits?.[q] === undefined);
   const concurrency = Math.max(1, opts.concurrency ?? 8);
   const leaseMs = opts.leaseMs ?? 30_000;
   const heartbeatMs = opts.heartbeatMs ?? Math.max(10, Math.floor(leaseMs / 3));
@@ -325,7 +352,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     const r = await store.complete(claim, value, {
       now: now(),
       workerId: id,
-      queues,
+      // a dependent on a rate-limited queue is claimed through the limit, never handed here
+      queues: handedQueues,
       nextMax: stopping ? 0 : 1,
       leaseMs,
     });
@@ -442,6 +470,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
           leaseMs,
           now: now(),
           requestId,
+          ...(opts.rateLimits === undefined ? {} : { rateLimits: opts.rateLimits }),
         });
         requestId = nextRequestId();
         failures = 0;

@@ -18,6 +18,15 @@
 
 export { Schema } from "effect";
 export {
+  type Beat,
+  type BeatOptions,
+  type BeatStore,
+  type FiredTick,
+  startBeat,
+  triggerSchedule,
+  upsertSchedule,
+} from "./Beat.ts";
+export {
   type AnyCanvas,
   type Canvas,
   chain,
@@ -57,6 +66,7 @@ export {
   InvalidInput,
   InvalidOutput,
   InvalidProgress,
+  InvalidSchedule,
   InvalidSubmitOptions,
   InvalidWorkerOptions,
   LeaseLost,
@@ -69,6 +79,7 @@ export {
   RetryAfter,
   RunFailed,
   RunNotFound,
+  ScheduleNotFound,
   type Settled,
   type StoreFailure,
   StoreUnavailable,
@@ -122,8 +133,21 @@ export {
   type Jitter,
   type RetryPolicy,
 } from "./Retry.ts";
+export {
+  DEFAULT_CATCHUP_WINDOW_MS,
+  DEFAULT_SCHEDULE_RETENTION_MS,
+  nextFireAt,
+  nextTick,
+  OVERLAP_POLICIES,
+  type OverlapPolicy,
+  type Schedule,
+  type ScheduleInput,
+  type ScheduleRecord,
+  type ScheduleState,
+  type ScheduleTarget,
+} from "./Schedule.ts";
 export { SoftTimeLimitExceeded } from "./SoftTimeout.ts";
-export type { IdempotencyReuse, RunSnapshot, Store } from "./Store.ts";
+export type { IdempotencyReuse, RateLimit, RunSnapshot, Store } from "./Store.ts";
 export {
   type AnyTask,
   type InputOf,

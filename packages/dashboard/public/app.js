@@ -428,11 +428,87 @@ async function locksPage() {
   );
 }
 
+/** A POST to a schedule's action (pause, resume, trigger), then the page drawn again. */
+const scheduleAction = (id, action, label, cls) =>
+  h(
+    "button",
+    {
+      class: cls,
+      onclick: async (ev) => {
+        ev.target.disabled = true;
+        try {
+          await api(`/schedules/${encodeURIComponent(id)}/${action}`, {
+            method: "POST",
+            headers: { "X-Weft-Action": "1" },
+          });
+          await schedulesPage();
+        } catch (e) {
+          ev.target.disabled = false;
+          alert(e.message);
+        }
+      },
+    },
+    label,
+  );
+
 async function schedulesPage() {
   const s = await api("/schedules");
+  if (!s.supported) {
+    main.replaceChildren(h("h1", {}, "Schedules"), h("p", {}, "This store keeps no schedules."));
+    return;
+  }
+  const when = (v) =>
+    v.cron !== undefined ? `cron "${v.cron}" ${v.timezone}` : `every ${v.everyMs} ms`;
   main.replaceChildren(
     h("h1", {}, "Schedules"),
-    s.supported ? json(s.schedules) : h("p", {}, "No schedules: this store has no schedule API."),
+    s.schedules.length === 0
+      ? h("p", {}, "No schedules: add one with weft schedules add or upsertSchedule.")
+      : table(
+          [
+            "schedule",
+            "when",
+            "submits",
+            "overlap",
+            "next fire",
+            "last run",
+            "status",
+            config.readOnly ? "" : "actions",
+          ],
+          s.schedules.map((v) =>
+            h(
+              "tr",
+              { "data-schedule": v.id },
+              h("td", {}, v.id),
+              h("td", {}, when(v)),
+              h("td", {}, v.submits),
+              h("td", {}, v.overlap),
+              h("td", {}, v.paused ? pill("paused") : time(v.nextFireAt)),
+              h(
+                "td",
+                {},
+                v.lastRun
+                  ? h(
+                      "a",
+                      { href: `#/run/${encodeURIComponent(v.lastRun.runId)}` },
+                      `${v.lastRun.runId} (tick ${time(v.lastRun.tick)})`,
+                    )
+                  : "",
+              ),
+              h("td", {}, v.lastRun ? pill(v.lastRun.status) : ""),
+              config.readOnly
+                ? h("td", {})
+                : h(
+                    "td",
+                    {},
+                    v.paused
+                      ? scheduleAction(v.id, "resume", "Resume")
+                      : scheduleAction(v.id, "pause", "Pause"),
+                    " ",
+                    scheduleAction(v.id, "trigger", "Trigger now"),
+                  ),
+            ),
+          ),
+        ),
   );
 }
 

@@ -1,11 +1,22 @@
 /**
  * The dashboard's JSON API under `/api/` (docs/dashboard.md): runs, a run,
  * a node's values, workers, queues, locks, schedules, the event stream as
- * Server-Sent Events, and cancelling and re-driving a run. Every read is a bounded number
+ * Server-Sent Events, cancelling and re-driving a run, and pausing,
+ * resuming and triggering a schedule. Every read is a bounded number
  * of store calls: a run is one `getRun` (on Redis a few pipelined HMGETs per
  * 1 000 nodes), live updates come from `readEvents`, never per-node polling.
  */
-import { attemptHistory, type RunSnapshot, type RunStatus, type Store } from "@weft/core";
+import {
+  attemptHistory,
+  type BeatStore,
+  nextFireAt,
+  type RunSnapshot,
+  type RunStatus,
+  ScheduleNotFound,
+  type ScheduleRecord,
+  type Store,
+  triggerSchedule,
+} from "@weft/core";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 
@@ -98,6 +109,40 @@ const runView = (snap: RunSnapshot) => ({
   })),
 });
 
+/**
+ * A schedule as the schedules page shows it: when it fires, what it
+ * submits, its next fire time (jitter included; absent while paused), its
+ * last tick, and its last run with that run's status (`expired` once the
+ * run is gone after its retention). One `getRun` per schedule with a run.
+ */
+const scheduleView = async (store: Store, rec: ScheduleRecord, now: number) => {
+  const s = rec.schedule;
+  const next = nextFireAt(rec, now);
+  const last = rec.state.lastRun;
+  const status = last ? ((await store.getRun(last.runId))?.run.status ?? "expired") : undefined;
+  return {
+    id: s.id,
+    ...(s.cron === undefined ? {} : { cron: s.cron, timezone: s.timezone ?? "UTC" }),
+    ...(s.everyMs === undefined ? {} : { everyMs: s.everyMs }),
+    submits: "task" in s.target ? s.target.task : `canvas (${s.target.dag.nodes.length} nodes)`,
+    overlap: s.overlap,
+    catchupWindowMs: s.catchupWindowMs,
+    jitterMs: s.jitterMs,
+    paused: s.paused,
+    ...(next === undefined ? {} : { nextFireAt: next }),
+    ...(rec.state.lastTick === undefined ? {} : { lastTick: rec.state.lastTick }),
+    ...(last && status ? { lastRun: { tick: last.tick, runId: last.runId, status } } : {}),
+    ...(rec.state.buffered === undefined ? {} : { buffered: rec.state.buffered }),
+    updatedAt: rec.updatedAt,
+  };
+};
+
+/** The store as a schedule store, when it is one (both Weft stores are). */
+const scheduleStoreOf = async (store: Store): Promise<BeatStore | undefined> => {
+  const { isScheduleStore } = await import("@weft/core/store");
+  return isScheduleStore(store) ? store : undefined;
+};
+
 /** The `/api` routes. */
 export const api = (opts: ApiOptions): Hono => {
   const { store, now } = opts;
@@ -108,8 +153,12 @@ export const api = (opts: ApiOptions): Hono => {
     return c.json({ error: e instanceof Error ? e.message : String(e) }, 500);
   });
 
-  app.get("/config", (c) =>
-    c.json({ readOnly: opts.readOnly, store: store.name, schedules: false }),
+  app.get("/config", async (c) =>
+    c.json({
+      readOnly: opts.readOnly,
+      store: store.name,
+      schedules: (await scheduleStoreOf(store)) !== undefined,
+    }),
   );
 
   app.get("/runs", async (c) => {
@@ -243,8 +292,45 @@ export const api = (opts: ApiOptions): Hono => {
 
   app.get("/locks", async (c) => c.json(await store.listLocks()));
 
-  // issue 8 (schedules) is not on this branch: no Store API lists them yet
-  app.get("/schedules", (c) => c.json({ supported: false, schedules: [] }));
+  app.get("/schedules", async (c) => {
+    const ss = await scheduleStoreOf(store);
+    if (!ss) return c.json({ supported: false, schedules: [] });
+    const t = now();
+    const records = await ss.listSchedules();
+    return c.json({
+      supported: true,
+      schedules: await Promise.all(records.map((r) => scheduleView(store, r, t))),
+    });
+  });
+
+  // pause, resume, trigger: state-changing, so behind the CSRF checks (Dashboard.ts) and read-only
+  for (const [action, paused] of [
+    ["pause", true],
+    ["resume", false],
+  ] as const) {
+    app.post(`/schedules/:id/${action}`, async (c) => {
+      if (opts.readOnly) return c.json({ error: "the dashboard is read-only" }, 403);
+      const id = c.req.param("id");
+      const ss = await scheduleStoreOf(store);
+      if (!ss) return c.json({ error: `store ${store.name} does not keep schedules` }, 404);
+      if (!(await ss.pauseSchedule(id, paused, { now: now() })))
+        return c.json({ error: new ScheduleNotFound({ id }).message }, 404);
+      return c.json({ id, paused });
+    });
+  }
+
+  app.post("/schedules/:id/trigger", async (c) => {
+    if (opts.readOnly) return c.json({ error: "the dashboard is read-only" }, 403);
+    const id = c.req.param("id");
+    const ss = await scheduleStoreOf(store);
+    if (!ss) return c.json({ error: `store ${store.name} does not keep schedules` }, 404);
+    try {
+      return c.json({ id, runId: await triggerSchedule(ss, id, now()) });
+    } catch (e) {
+      if (e instanceof ScheduleNotFound) return c.json({ error: e.message }, 404);
+      throw e;
+    }
+  });
 
   app.get("/events", (c) => {
     const runId = c.req.query("runId") || undefined;

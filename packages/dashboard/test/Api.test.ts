@@ -3,7 +3,17 @@
  * their filters, a run and a node, bad parameters named, authentication,
  * the CSRF checks and read-only mode, and the metrics text.
  */
-import { createClient, FailureRecord, group, handle, Schema, startWorker, task } from "@weft/core";
+import {
+  createClient,
+  FailureRecord,
+  group,
+  handle,
+  Schema,
+  startWorker,
+  task,
+  upsertSchedule,
+} from "@weft/core";
+import { scanSchedules } from "@weft/core/store";
 import { MemoryStore } from "@weft/testing";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
@@ -128,7 +138,7 @@ describe("GET /api/runs/:id and its nodes", () => {
 });
 
 describe("workers, queues, locks, schedules", () => {
-  it("lists workers, queue counts with consumers and unhandled parked tasks, locks, and no schedules", async () => {
+  it("lists workers, queue counts with consumers and unhandled parked tasks, locks, and no schedules yet", async () => {
     const { app, store } = await setup();
     const t = 1_000;
     await store.registerWorker(
@@ -173,7 +183,140 @@ describe("workers, queues, locks, schedules", () => {
     ]);
     const locks = (await get(app, "/api/locks")).body as unknown as Array<{ name: string }>;
     expect(locks.map((l) => l.name)).toEqual(["reports"]);
-    expect((await get(app, "/api/schedules")).body).toEqual({ supported: false, schedules: [] });
+    expect((await get(app, "/api/schedules")).body).toEqual({ supported: true, schedules: [] });
+  });
+});
+
+describe("schedules: list, pause, resume, trigger", () => {
+  /** A store with two schedules, one of which fired its tick at 60 000. */
+  const withSchedules = async (opts: { readOnly?: boolean } = {}) => {
+    const store = new MemoryStore();
+    let t = 1_000;
+    const app = createDashboard({
+      store,
+      now: () => t,
+      ...(opts.readOnly === undefined ? {} : { readOnly: opts.readOnly }),
+    });
+    await upsertSchedule(
+      store,
+      { id: "minutely", everyMs: 60_000, target: { task: "inc", input: 1 } },
+      t,
+    );
+    await upsertSchedule(
+      store,
+      {
+        id: "nightly",
+        cron: "0 3 * * *",
+        timezone: "Europe/Berlin",
+        target: { task: "other", input: 2 },
+      },
+      t,
+    );
+    t = 60_500;
+    const scan = await scanSchedules(store, t);
+    expect(scan.fired.map((f) => [f.id, f.tick])).toEqual([["minutely", 60_000]]);
+    const runId = scan.fired[0]!.runId;
+    const set = (ms: number) => {
+      t = ms;
+    };
+    return { store, app, runId, set };
+  };
+  const action = (
+    app: Parameters<typeof get>[0],
+    path: string,
+    headers: Record<string, string> = { "X-Weft-Action": "1" },
+  ) => get(app, path, { method: "POST", headers });
+  type View = {
+    id: string;
+    paused: boolean;
+    nextFireAt?: number;
+    lastRun?: { tick: number; runId: string; status: string };
+    submits: string;
+    cron?: string;
+    timezone?: string;
+    everyMs?: number;
+  };
+  const list = async (app: Parameters<typeof get>[0]) =>
+    (await get(app, "/api/schedules")).body.schedules as unknown as View[];
+
+  it("lists schedules with when they fire, the next fire time, and the last run with its status", async () => {
+    const { app, runId } = await withSchedules();
+    expect((await get(app, "/api/config")).body.schedules).toBe(true);
+    const [minutely, nightly] = await list(app);
+    expect(minutely).toMatchObject({
+      id: "minutely",
+      everyMs: 60_000,
+      submits: "inc",
+      paused: false,
+      nextFireAt: 120_000,
+      lastRun: { tick: 60_000, runId, status: "running" },
+    });
+    // 03:00 in Berlin on 1 January 1970 (UTC+1) is 02:00 UTC
+    expect(nightly).toMatchObject({
+      id: "nightly",
+      cron: "0 3 * * *",
+      timezone: "Europe/Berlin",
+      submits: "other",
+      nextFireAt: 2 * 3_600_000,
+    });
+    expect(nightly?.lastRun).toBeUndefined();
+  });
+
+  it("pauses and resumes a schedule, and triggers a run now, with the action header", async () => {
+    const { app, store, set } = await withSchedules();
+    const paused = await action(app, "/api/schedules/minutely/pause");
+    expect(paused).toEqual({ status: 200, body: { id: "minutely", paused: true } });
+    const [p] = await list(app);
+    expect(p?.paused).toBe(true);
+    expect(p?.nextFireAt).toBeUndefined();
+    expect((await store.getSchedule("minutely"))?.schedule.paused).toBe(true);
+    set(70_000);
+    expect(await action(app, "/api/schedules/minutely/resume")).toEqual({
+      status: 200,
+      body: { id: "minutely", paused: false },
+    });
+    expect((await list(app))[0]?.nextFireAt).toBe(120_000);
+    const fired = await action(app, "/api/schedules/nightly/trigger");
+    expect(fired.status).toBe(200);
+    const runId = fired.body.runId as string;
+    const snap = await store.getRun(runId);
+    expect(snap?.run.tags).toEqual(expect.arrayContaining(["schedule:nightly", "trigger"]));
+    expect(snap?.nodes[0]?.spec.task).toBe("other");
+  });
+
+  it("answers 404 for an unknown schedule", async () => {
+    const { app } = await withSchedules();
+    for (const a of ["pause", "resume", "trigger"]) {
+      const r = await action(app, `/api/schedules/nope/${a}`);
+      expect(r.status).toBe(404);
+      expect(r.body.error).toContain('no schedule "nope"');
+    }
+  });
+
+  it("refuses the actions without the action header, from another origin, or when read-only", async () => {
+    const { app, store } = await withSchedules();
+    const bare = await action(app, "/api/schedules/minutely/pause", {});
+    expect(bare.status).toBe(403);
+    expect(bare.body.error).toContain("X-Weft-Action");
+    const cross = await action(app, "/api/schedules/minutely/trigger", {
+      "X-Weft-Action": "1",
+      Origin: "http://evil.example",
+      Host: "127.0.0.1:7077",
+    });
+    expect(cross.status).toBe(403);
+    expect((await store.getSchedule("minutely"))?.schedule.paused).toBe(false);
+    expect(await store.listRuns({ limit: 10 })).toHaveLength(1);
+
+    const ro = await withSchedules({ readOnly: true });
+    for (const a of ["pause", "resume", "trigger"]) {
+      const r = await action(ro.app, `/api/schedules/minutely/${a}`);
+      expect(r.status).toBe(403);
+      expect(r.body.error).toContain("read-only");
+    }
+    expect((await ro.store.getSchedule("minutely"))?.schedule.paused).toBe(false);
+    expect(await ro.store.listRuns({ limit: 10 })).toHaveLength(1);
+    // reading is still allowed
+    expect((await list(ro.app)).map((v) => v.id)).toEqual(["minutely", "nightly"]);
   });
 });
 

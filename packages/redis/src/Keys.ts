@@ -90,6 +90,22 @@ export interface QueueKeys {
 /** The pub/sub channel of store signals (a cancelled run's id). */
 export const signalsChannel = (prefix: string): string => `${prefix}:signals`;
 
+/** The sliding log of a rate-limited queue's claims (zset), under its own hash tag: one per queue, whatever the shards. */
+export const limiterKey = (prefix: string, queue: string): string =>
+  `${prefix}:{${prefix}:limit:${queue}}`;
+
+/**
+ * Keys of the schedules, under one hash tag (so upsert and remove touch one
+ * slot): the index (set of ids) and each schedule's hash (`def` msgpack,
+ * `paused`, `state` msgpack, `version`, `createdAt`, `updatedAt`).
+ */
+export const scheduleKeys = (
+  prefix: string,
+): { readonly index: string; readonly schedule: (id: string) => string } => {
+  const tag = `${prefix}:{${prefix}:schedules}`;
+  return { index: `${tag}:index`, schedule: (id) => `${tag}:s:${id}` };
+};
+
 /** The worker registry (hash worker id → JSON registration). */
 export const workersKey = (prefix: string): string => `${prefix}:workers`;
 

@@ -7,6 +7,7 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import {
+  CorruptRecord,
   DuplicateRun,
   type ErrorInfo,
   IdempotencyConflict,
@@ -15,6 +16,9 @@ import {
   RunNotFound,
   type RunRecord,
   type RunSnapshot,
+  type Schedule,
+  type ScheduleRecord,
+  type ScheduleState,
   type Store,
   StoreUnavailable,
   SubmitInterrupted,
@@ -41,6 +45,7 @@ import {
   type LockRelease,
   type LockRenewal,
   type LockRequest,
+  limitedQueues,
   type MaintainReport,
   type Memo,
   type MemoRequest,
@@ -51,6 +56,7 @@ import {
   type RedriveResult,
   type ReportResult,
   type RunListing,
+  type ScheduleStore,
   type StoreSignal,
   type Submission,
   type SubmitResult,
@@ -64,10 +70,12 @@ import { BLOCK_MAX_MS, connectUrl, type RedisTlsOptions } from "./Connect.ts";
 import { classify, sanitizeError, storeError } from "./Errors.ts";
 import { compareIds, parseCursor, type RawEntry, runAndKind, toEvent } from "./EventEntries.ts";
 import {
+  limiterKey,
   lockKeys,
   memoKey,
   runScriptKeys,
   type ShardKeys,
+  scheduleKeys,
   shardKeys,
   shardOf,
   signalsChannel,
@@ -248,7 +256,7 @@ interface Registration extends WorkerInfo {
 }
 
 /** A {@link Store} on Redis. */
-export class RedisStore implements Store {
+export class RedisStore implements Store, ScheduleStore {
   readonly name: string;
   private readonly shards: ShardKeys[];
   private readonly prefix: string;
@@ -270,6 +278,8 @@ export class RedisStore implements Store {
   private readonly watches = new Map<string, Watch>();
   /** Where the next claim without a request id starts among the shards. */
   private claimTurn = 0;
+  /** When the rate limit that held back this process's last claim of a queue frees (epoch ms). */
+  private readonly limitedUntil = new Map<string, number>();
   private closed = false;
   /** The pub/sub connection of `subscribe`, made on first use, and its listeners. */
   private subscriber: { readonly conn: Client; readonly ready: Promise<unknown> } | undefined;
@@ -317,8 +327,11 @@ export class RedisStore implements Store {
     });
     // every error a store method raises leaves through `failure`: sanitised, and
     // a `StoreUnavailable` when the connection failed (see Errors.ts)
-    const self = this as unknown as Record<StoreMethod, (...args: unknown[]) => Promise<unknown>>;
-    for (const method of STORE_METHODS) {
+    const self = this as unknown as Record<
+      StoreMethod | keyof ScheduleStore,
+      (...args: unknown[]) => Promise<unknown>
+    >;
+    for (const method of [...STORE_METHODS, ...SCHEDULE_METHODS]) {
       const call = self[method];
       self[method] = async (...args) => {
         try {
@@ -560,6 +573,43 @@ export class RedisStore implements Store {
    * visits them in the same order, so that each shard replays its part.
    */
   async claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
+    const limited = limitedQueues(req);
+    if (limited.length === 0) return this.claimFrom(req, 0);
+    // the queues without a limit first, then each limited queue up to what its limit grants
+    // (reserved atomically in its sliding log, ratelimit.lua; what is not used is given back)
+    const out: Claim[] = [];
+    const free = req.queues.filter((q) => !limited.includes(q));
+    if (free.length > 0) out.push(...(await this.claimFrom({ ...req, queues: free }, 0)));
+    for (const [i, q] of limited.entries()) {
+      const want = req.max - out.length;
+      if (want <= 0) break;
+      const limit = req.rateLimits![q]!;
+      const key = limiterKey(this.prefix, q);
+      const r = await this.call(
+        SCRIPTS.ratelimit,
+        { limiter: key },
+        {
+          now: req.now,
+          limit: limit.limit,
+          intervalMs: limit.intervalMs,
+          want,
+          owner: randomUUID(),
+        },
+      );
+      if (r.freeAt === undefined) this.limitedUntil.delete(q);
+      else this.limitedUntil.set(q, r.freeAt);
+      if (r.granted === 0) continue;
+      // its own parts of the request id's replies (claim.lua), apart from the other queues'
+      const got = await this.claimFrom({ ...req, queues: [q], max: r.granted }, (i + 1) * 1_000);
+      out.push(...got);
+      const unused = r.members.slice(got.length);
+      if (unused.length > 0) await this.redis.zrem(key, ...unused);
+    }
+    return out;
+  }
+
+  /** Claims from `req.queues` (none rate limited); `partBase` numbers its calls of the request. */
+  private async claimFrom(req: ClaimRequest, partBase: number): Promise<ReadonlyArray<Claim>> {
     const out: Claim[] = [];
     const n = this.shards.length;
     const first =
@@ -567,7 +617,7 @@ export class RedisStore implements Store {
     for (let i = 0; i < n && out.length < req.max; i++) {
       const s = this.shards[(first + i) % n]!;
       // a node that stalled out may make others ready: keep claiming while there is room
-      let part = 0;
+      let part = partBase;
       while (out.length < req.max && (await this.claimBatch(s, req, out, part++)) > 0);
     }
     return out;
@@ -949,6 +999,10 @@ export class RedisStore implements Store {
       const pair = v as string[] | null;
       return pair?.[1] === undefined ? [] : [Number(pair[1])];
     });
+    for (const q of queues) {
+      const until = this.limitedUntil.get(q);
+      if (until !== undefined) due.push(until);
+    }
     return due.length === 0 ? undefined : Math.min(...due);
   }
 
@@ -1251,6 +1305,78 @@ export class RedisStore implements Store {
 
   async releaseLock({ name, owner, token }: LockRelease): Promise<void> {
     await this.call(SCRIPTS.unlock, { lock: lockKeys(this.prefix, name).lock }, { owner, token });
+  }
+
+  async putSchedule(schedule: Schedule, opts: { now: number }): Promise<ScheduleRecord> {
+    const k = scheduleKeys(this.prefix);
+    const { paused, ...def } = schedule;
+    await this.call(
+      SCRIPTS.scheduleput,
+      { schedule: k.schedule(schedule.id), index: k.index },
+      { id: schedule.id, def: encode(def), paused: paused ? "1" : "0", now: opts.now },
+    );
+    const rec = await this.getSchedule(schedule.id);
+    if (!rec) throw new Error(`schedule ${schedule.id} vanished while being upserted`);
+    return rec;
+  }
+
+  async getSchedule(id: string): Promise<ScheduleRecord | undefined> {
+    const key = scheduleKeys(this.prefix).schedule(id);
+    const [def, paused, state, version, createdAt, updatedAt] = await this.redis.hmgetBuffer(
+      key,
+      "def",
+      "paused",
+      "state",
+      "version",
+      "createdAt",
+      "updatedAt",
+    );
+    if (!def) return undefined;
+    let schedule: Schedule;
+    let st: Omit<ScheduleState, "version">;
+    try {
+      schedule = { ...(decode(def) as Omit<Schedule, "paused">), paused: String(paused) === "1" };
+      st = state ? (decode(state) as Omit<ScheduleState, "version">) : {};
+    } catch (e) {
+      throw new CorruptRecord({ key, reason: reason(e) });
+    }
+    return {
+      schedule,
+      state: { ...st, version: Number(String(version ?? "0")) },
+      createdAt: Number(String(createdAt)),
+      updatedAt: Number(String(updatedAt)),
+    };
+  }
+
+  async listSchedules(): Promise<ReadonlyArray<ScheduleRecord>> {
+    const ids = (await this.redis.smembers(scheduleKeys(this.prefix).index)).sort();
+    const recs = await Promise.all(ids.map((id) => this.getSchedule(id)));
+    return recs.filter((r): r is ScheduleRecord => r !== undefined);
+  }
+
+  async removeSchedule(id: string): Promise<boolean> {
+    const k = scheduleKeys(this.prefix);
+    return this.call(SCRIPTS.scheduleremove, { schedule: k.schedule(id), index: k.index }, { id });
+  }
+
+  async pauseSchedule(id: string, paused: boolean, opts: { now: number }): Promise<boolean> {
+    return this.call(
+      SCRIPTS.schedulepause,
+      { schedule: scheduleKeys(this.prefix).schedule(id) },
+      { paused: paused ? "1" : "0", now: opts.now },
+    );
+  }
+
+  async advanceSchedule(
+    id: string,
+    version: number,
+    next: Omit<ScheduleState, "version">,
+  ): Promise<boolean> {
+    return this.call(
+      SCRIPTS.scheduleadvance,
+      { schedule: scheduleKeys(this.prefix).schedule(id) },
+      { version, state: encode(next) },
+    );
   }
 
   async getMemo({ task, key, now }: MemoRequest): Promise<Uint8Array | undefined> {
@@ -2149,6 +2275,16 @@ const STORE_METHODS = [
   "waitForWork",
   "close",
 ] as const satisfies ReadonlyArray<StoreMethod>;
+
+/** Every method of the schedule part of the contract: their errors are translated too. */
+const SCHEDULE_METHODS = [
+  "putSchedule",
+  "getSchedule",
+  "listSchedules",
+  "removeSchedule",
+  "pauseSchedule",
+  "advanceSchedule",
+] as const satisfies ReadonlyArray<keyof ScheduleStore>;
 
 // a method added to the Store contract must be listed above: this fails to compile otherwise
 const allListed: Exclude<StoreMethod, (typeof STORE_METHODS)[number]> extends never ? true : never =

@@ -524,6 +524,61 @@ export const SCRIPTS = {
     codes: ["OK", "STALE"],
     decode: (code) => code,
   }),
+  ratelimit: define({
+    name: "ratelimit",
+    keys: ["limiter"],
+    perQueue: false,
+    argv: {
+      now: "number",
+      limit: "number",
+      intervalMs: "number",
+      want: "number",
+      owner: "string",
+    },
+    codes: ["OK"],
+    /** How many claims were granted, their reservations, and when the limit frees (when it held some back). */
+    decode: (_, reply) => {
+      const freeAt = reply.int(1);
+      const members: string[] = [];
+      for (let i = 2; i < reply.length; i++) members.push(reply.text(i));
+      return { granted: reply.int(0), members, ...(freeAt < 0 ? {} : { freeAt }) };
+    },
+  }),
+  scheduleput: define({
+    name: "scheduleput",
+    keys: ["schedule", "index"],
+    perQueue: false,
+    argv: { id: "string", def: "bytes", paused: "string", now: "number" },
+    codes: ["OK"],
+    decode: (code) => code,
+  }),
+  scheduleadvance: define({
+    name: "scheduleadvance",
+    keys: ["schedule"],
+    perQueue: false,
+    argv: { version: "number", state: "bytes" },
+    codes: ["OK", "STALE", "GONE"],
+    /** Whether the state was written. */
+    decode: (code) => code === "OK",
+  }),
+  scheduleremove: define({
+    name: "scheduleremove",
+    keys: ["schedule", "index"],
+    perQueue: false,
+    argv: { id: "string" },
+    codes: ["OK", "GONE"],
+    /** Whether there was a schedule. */
+    decode: (code) => code === "OK",
+  }),
+  schedulepause: define({
+    name: "schedulepause",
+    keys: ["schedule"],
+    perQueue: false,
+    argv: { paused: "string", now: "number" },
+    codes: ["OK", "GONE"],
+    /** Whether there is a schedule. */
+    decode: (code) => code === "OK",
+  }),
 } as const;
 
 /** A script's name. */

@@ -64,6 +64,9 @@ import { MemoryStore } from "./MemoryStore.ts";
 import { redriveConformance } from "./RedriveConformance.ts";
 import { timingConformance } from "./TimingConformance.ts";
 
+export { type LimitStoreFactory, limitConformance } from "./LimitConformance.ts";
+export { type BeatStoreFactory, scheduleConformance } from "./ScheduleConformance.ts";
+
 /** Makes a fresh, empty store for one test. */
 export type StoreFactory = () => Promise<Store>;
 

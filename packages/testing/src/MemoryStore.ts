@@ -16,6 +16,9 @@ import {
   RunNotFound,
   type RunRecord,
   type RunSnapshot,
+  type Schedule,
+  type ScheduleRecord,
+  type ScheduleState,
   type Store,
   TERMINAL_RUN_STATUSES,
   type WeftEvent,
@@ -44,6 +47,7 @@ import {
   type LockRelease,
   type LockRenewal,
   type LockRequest,
+  limitedQueues,
   type MaintainReport,
   type Memo,
   type MemoRequest,
@@ -60,6 +64,7 @@ import {
   readNode,
   redriveRun,
   releaseNode,
+  type ScheduleStore,
   type Shape,
   type StoreSignal,
   type Submission,
@@ -124,9 +129,14 @@ const DEAD_WORKER_KEPT_MS = 86_400_000;
  * An in-memory {@link Store}. State lives in this object only; `structuredClone`
  * snapshots keep callers from aliasing it.
  */
-export class MemoryStore implements Store {
+export class MemoryStore implements Store, ScheduleStore {
   readonly name = "memory";
   private readonly runs = new Map<string, StoredRun>();
+  private readonly schedules = new Map<string, ScheduleRecord>();
+  /** Each rate-limited queue's claim times within its window (a sliding log). */
+  private readonly limiters = new Map<string, number[]>();
+  /** When the rate limit that held back a queue's last claim frees (epoch ms). */
+  private readonly limitedUntil = new Map<string, number>();
   private readonly ready = new Map<string, Ready[]>();
   private readonly parked = new Map<string, Parked[]>();
   /** Queues with a wake-up nobody has taken yet (the Redis store's wake lists). */
@@ -235,7 +245,64 @@ export class MemoryStore implements Store {
     return { runId: sub.runId, existing: false };
   }
 
-  async claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
+  claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
+    let limited: ReadonlyArray<string>;
+    try {
+      limited = limitedQueues(req);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    // no extra promise hop without limits: the simulator counts the claim's continuations
+    return limited.length === 0 ? this.claimFrom(req) : this.claimLimited(req, limited);
+  }
+
+  /** A claim with rate-limited queues among its queues (`limited`). */
+  private async claimLimited(
+    req: ClaimRequest,
+    limited: ReadonlyArray<string>,
+  ): Promise<ReadonlyArray<Claim>> {
+    const last = this.lastClaim.get(req.workerId);
+    if (req.requestId !== undefined && last?.requestId === req.requestId && last.until > req.now) {
+      return last.claims.filter((c) => this.leases.get(key(c.runId, c.nodeId))?.token === c.token);
+    }
+    // the queues without a limit first, then each limited queue up to what its limit grants
+    const { requestId, ...plain } = req;
+    const out: Claim[] = [];
+    const free = req.queues.filter((q) => !limited.includes(q));
+    if (free.length > 0) out.push(...(await this.claimFrom({ ...plain, queues: free })));
+    for (const q of limited) {
+      const want = req.max - out.length;
+      if (want <= 0) break;
+      const limit = req.rateLimits![q]!;
+      // a sliding log of claim times, as ratelimit.lua keeps it: clock readings may arrive out
+      // of order, so every window holding `now` is counted (those within one interval either
+      // side) and entries are kept two intervals
+      const I = limit.intervalMs;
+      const log = (this.limiters.get(q) ?? []).filter((t) => t > req.now - 2 * I);
+      const near = log.filter((t) => t > req.now - I && t < req.now + I);
+      const granted = Math.max(0, Math.min(want, limit.limit - near.length));
+      // reserved before the claim (another claim may run meanwhile), the unused given back after
+      for (let i = 0; i < granted; i++) log.push(req.now);
+      this.limiters.set(q, log);
+      if (granted < want) {
+        this.limitedUntil.set(q, (near.length > 0 ? Math.min(...near) : req.now) + I);
+      } else this.limitedUntil.delete(q);
+      const got = granted > 0 ? await this.claimFrom({ ...plain, queues: [q], max: granted }) : [];
+      const current = this.limiters.get(q) ?? [];
+      for (let i = got.length; i < granted; i++) {
+        const at = current.indexOf(req.now);
+        if (at >= 0) current.splice(at, 1);
+      }
+      out.push(...got);
+    }
+    if (requestId !== undefined) {
+      this.lastClaim.set(req.workerId, { requestId, until: req.now + req.leaseMs, claims: out });
+    }
+    return out;
+  }
+
+  /** Claims from `req.queues`, none of them rate limited. */
+  private async claimFrom(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
     const last = this.lastClaim.get(req.workerId);
     if (req.requestId !== undefined && last?.requestId === req.requestId && last.until > req.now) {
       // a re-sent request: what the first one leased, where its lease still holds
@@ -418,6 +485,10 @@ export class MemoryStore implements Store {
 
   async nextDueAt(queues: ReadonlyArray<string>): Promise<number | undefined> {
     const due = queues.flatMap((q) => (this.delayed.get(q) ?? []).map((d) => d.dueAt));
+    for (const q of queues) {
+      const until = this.limitedUntil.get(q);
+      if (until !== undefined) due.push(until);
+    }
     return due.length === 0 ? undefined : Math.min(...due);
   }
 
@@ -703,7 +774,13 @@ export class MemoryStore implements Store {
 
   waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
     // work made ready, or a wake-up sent, before the caller started waiting must not be missed
-    if (queues.some((q) => (this.ready.get(q)?.length ?? 0) > 0 || this.wakeups.delete(q))) {
+    // (a queue held back by its rate limit has no work until the limit frees: see nextDueAt)
+    const held = (q: string) => (this.limitedUntil.get(q) ?? 0) > this.clock.now();
+    if (
+      queues.some(
+        (q) => ((this.ready.get(q)?.length ?? 0) > 0 && !held(q)) || this.wakeups.delete(q),
+      )
+    ) {
       return Promise.resolve();
     }
     return this.waitFor("work", () => undefined, timeoutMs).then(() => undefined);
@@ -735,6 +812,49 @@ export class MemoryStore implements Store {
         if (!timeout.signal.aborted) done(undefined);
       });
     });
+  }
+
+  async putSchedule(schedule: Schedule, opts: { now: number }): Promise<ScheduleRecord> {
+    const old = this.schedules.get(schedule.id);
+    const rec: ScheduleRecord = {
+      schedule: structuredClone(schedule),
+      state: old?.state ?? { version: 0 },
+      createdAt: old?.createdAt ?? opts.now,
+      updatedAt: opts.now,
+    };
+    this.schedules.set(schedule.id, rec);
+    return structuredClone(rec);
+  }
+
+  async getSchedule(id: string): Promise<ScheduleRecord | undefined> {
+    const rec = this.schedules.get(id);
+    return rec && structuredClone(rec);
+  }
+
+  async listSchedules(): Promise<ReadonlyArray<ScheduleRecord>> {
+    return [...this.schedules.keys()].sort().map((id) => structuredClone(this.schedules.get(id)!));
+  }
+
+  async removeSchedule(id: string): Promise<boolean> {
+    return this.schedules.delete(id);
+  }
+
+  async pauseSchedule(id: string, paused: boolean, opts: { now: number }): Promise<boolean> {
+    const rec = this.schedules.get(id);
+    if (!rec) return false;
+    this.schedules.set(id, { ...rec, schedule: { ...rec.schedule, paused }, updatedAt: opts.now });
+    return true;
+  }
+
+  async advanceSchedule(
+    id: string,
+    version: number,
+    next: Omit<ScheduleState, "version">,
+  ): Promise<boolean> {
+    const rec = this.schedules.get(id);
+    if (!rec || rec.state.version !== version) return false;
+    this.schedules.set(id, { ...rec, state: { ...structuredClone(next), version: version + 1 } });
+    return true;
   }
 
   /** Ends every pending wait (they resolve as timed out) and drops listeners. */

@@ -14,6 +14,13 @@
 export { inputOf, shapeValue } from "../Args.ts";
 export { type AttemptEnv, type AttemptResult, runAttempt } from "../Attempt.ts";
 export {
+  MAX_TICKS_PER_SCAN,
+  type ScanReport,
+  scanSchedule,
+  scanSchedules,
+  submitTick,
+} from "../Beat.ts";
+export {
   type Bind,
   type CanvasNode,
   checkOptions,
@@ -78,33 +85,44 @@ export {
 } from "../Machine.ts";
 export { maxStallsOf, policyOf } from "../Policy.ts";
 export { shouldRetry } from "../Retry.ts";
-export type {
-  Claim,
-  ClaimRequest,
-  CompleteOptions,
-  DepResult,
-  FailOptions,
-  LeaseState,
-  ListRunsOptions,
-  LockInfo,
-  LockRelease,
-  LockRenewal,
-  LockRequest,
-  MaintainReport,
-  Memo,
-  MemoRequest,
-  QueueStats,
-  RedriveOptions,
-  RedriveResult,
-  ReportResult,
-  RunListing,
-  Store,
-  StoreSignal,
-  Submission,
-  SubmitResult,
-  WaitForRunOptions,
-  WorkerInfo,
-  WorkerPresence,
+export {
+  checkSchedule,
+  isScheduleStore,
+  jitterOf,
+  type ScheduleStore,
+  type StoredDag,
+  tickKey,
+  ticksAfter,
+  tickTags,
+} from "../Schedule.ts";
+export {
+  type Claim,
+  type ClaimRequest,
+  type CompleteOptions,
+  type DepResult,
+  type FailOptions,
+  type LeaseState,
+  type ListRunsOptions,
+  type LockInfo,
+  type LockRelease,
+  type LockRenewal,
+  type LockRequest,
+  limitedQueues,
+  type MaintainReport,
+  type Memo,
+  type MemoRequest,
+  type QueueStats,
+  type RedriveOptions,
+  type RedriveResult,
+  type ReportResult,
+  type RunListing,
+  type Store,
+  type StoreSignal,
+  type Submission,
+  type SubmitResult,
+  type WaitForRunOptions,
+  type WorkerInfo,
+  type WorkerPresence,
 } from "../Store.ts";
 export { checkTaskName, decodeWith, encodeWith } from "../Task.ts";
 export {

@@ -1,0 +1,4 @@
+import { limitConformance } from "../src/Conformance.ts";
+import { MemoryStore } from "../src/MemoryStore.ts";
+
+limitConformance("memory", async () => new MemoryStore());
