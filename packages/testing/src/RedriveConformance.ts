@@ -53,6 +53,12 @@ const completeOpts = (now: number) => ({
   nextMax: 0,
   leaseMs: 10_000,
 });
+/** `inner` with `callback` attached (`.onSuccess` / `.onError`), as raw canvas nodes. */
+const linked = (
+  on: "success" | "error",
+  inner: { readonly node: unknown },
+  callback: { readonly node: unknown },
+) => ({ node: { kind: "link" as const, on, inner: inner.node, callback: callback.node } });
 const boom = { tag: "Boom", message: "planned", retryable: false };
 
 /** The same canvas with every settled group made a plain one (a tolerated failure does not fail its run). */
@@ -178,6 +184,105 @@ export const redriveConformance = (
       expect((await store.complete(a!, encode(1), completeOpts(4))).ok).toBe(true);
       const [b] = await store.claim(lease(5));
       expect((await store.complete(b!, encode(2), completeOpts(6))).ok).toBe(true);
+      expect((await store.getRun(runId))!.run.status).toBe("succeeded");
+    });
+
+    it("re-drives error callbacks: one whose node succeeded stays skipped, one that ran keeps its result, one that failed waits on its node again", async () => {
+      const store = await fresh();
+      // nodes: 0 and 1 (the chain), 2 (0's error callback), 3 (1's)
+      const canvas = linked("error", chain(one, one), one);
+      const { runId } = await store.submit(submission("rd-errcb", canvas));
+      const states = async () => (await store.getRun(runId))!.nodes.map((n) => n.state);
+      const [a] = await store.claim(lease(1));
+      expect((await store.complete(a!, encode(1), completeOpts(2))).ok).toBe(true);
+      const [b] = await store.claim(lease(3));
+      expect(b!.nodeId).toBe(1);
+      expect((await store.fail(b!, boom, { now: 4, retryAt: null })).ok).toBe(true);
+      const [cb] = await store.claim(lease(5));
+      expect(cb!.nodeId).toBe(3);
+      expect((await store.fail(cb!, boom, { now: 6, retryAt: null })).ok).toBe(true);
+      expect(await states()).toEqual(["succeeded", "failed", "skipped", "failed"]);
+
+      // the callback that failed waits on node 1 again; 0's stays skipped (0 succeeded)
+      expect(await store.redrive(runId, { now: 7 })).toEqual({ ok: true, queued: 1 });
+      expect(await states()).toEqual(["succeeded", "queued", "skipped", "waiting"]);
+      const [b2] = await store.claim(lease(8));
+      expect(b2!.nodeId).toBe(1);
+      expect((await store.fail(b2!, boom, { now: 9, retryAt: null })).ok).toBe(true);
+      // node 1 failed again: its callback fires again, and runs this time
+      const [cb2] = await store.claim(lease(10));
+      expect(cb2).toMatchObject({ nodeId: 3, attempt: 1 });
+      expect((await store.complete(cb2!, encode("alerted"), completeOpts(11))).ok).toBe(true);
+      expect(await states()).toEqual(["succeeded", "failed", "skipped", "succeeded"]);
+
+      // a callback that ran keeps its result: it does not run again
+      expect(await store.redrive(runId, { now: 12 })).toEqual({ ok: true, queued: 1 });
+      expect(await states()).toEqual(["succeeded", "queued", "skipped", "succeeded"]);
+      const [b3] = await store.claim(lease(13));
+      expect(b3!.nodeId).toBe(1);
+      expect((await store.complete(b3!, encode(2), completeOpts(14))).ok).toBe(true);
+      expect(await store.claim(lease(15))).toEqual([]);
+      const snap = (await store.getRun(runId))!;
+      expect(snap.run.status).toBe("succeeded");
+      expect(snap.nodes.map((n) => n.state)).toEqual([
+        "succeeded",
+        "succeeded",
+        "skipped",
+        "succeeded",
+      ]);
+      expect(await results(store, runId)).toEqual([1, 2, undefined, "alerted"]);
+    });
+
+    it("re-drives an error callback that failed to skipped when its node then succeeds", async () => {
+      const store = await fresh();
+      const { runId } = await store.submit(submission("rd-errcb-ok", linked("error", one, one)));
+      const [a] = await store.claim(lease(1));
+      expect((await store.fail(a!, boom, { now: 2, retryAt: null })).ok).toBe(true);
+      const [cb] = await store.claim(lease(3));
+      expect(cb!.nodeId).toBe(1);
+      expect((await store.fail(cb!, boom, { now: 4, retryAt: null })).ok).toBe(true);
+      expect(await store.redrive(runId, { now: 5 })).toEqual({ ok: true, queued: 1 });
+      const [a2] = await store.claim(lease(6));
+      expect(a2!.nodeId).toBe(0);
+      expect((await store.complete(a2!, encode(1), completeOpts(7))).ok).toBe(true);
+      expect(await store.claim(lease(8))).toEqual([]);
+      const snap = (await store.getRun(runId))!;
+      expect(snap.run.status).toBe("succeeded");
+      expect(snap.nodes.map((n) => n.state)).toEqual(["succeeded", "skipped"]);
+    });
+
+    it("re-drives a success callback skipped because its run had failed: it runs once the re-drive succeeds", async () => {
+      const store = await fresh();
+      // nodes: 0 (with its success callback, 1), 2; 2 fails the run before 0 ends
+      const canvas = group(linked("success", one, one), one);
+      const { runId } = await store.submit(submission("rd-okcb", canvas));
+      const claims = await store.claim(lease(1));
+      const a = claims.find((c) => c.nodeId === 0)!;
+      const b = claims.find((c) => c.nodeId === 2)!;
+      expect((await store.fail(b, boom, { now: 2, retryAt: null })).ok).toBe(true);
+      expect((await store.complete(a, encode(1), completeOpts(3))).ok).toBe(true);
+      let snap = (await store.getRun(runId))!;
+      expect(snap.run.status).toBe("failed");
+      expect(snap.nodes.map((n) => n.state)).toEqual(["succeeded", "skipped", "failed"]);
+      expect((await store.redrive(runId, { now: 4 })).ok).toBe(true);
+      await driveByHand(store, new Set(), 5);
+      snap = (await store.getRun(runId))!;
+      expect(snap.run.status).toBe("succeeded");
+      expect(snap.nodes.map((n) => n.state)).toEqual(["succeeded", "succeeded", "succeeded"]);
+    });
+
+    it("re-drives a node with expiresInMs with a fresh deadline counted from the re-drive", async () => {
+      const store = await fresh();
+      const expiring = { node: { ...one.node, options: { expiresInMs: 10 } } };
+      const { runId } = await store.submit(submission("rd-expin", expiring));
+      expect((await store.getRun(runId))!.nodes[0]!.expiresAt).toBe(10);
+      const [a] = await store.claim(lease(1));
+      expect((await store.fail(a!, boom, { now: 2, retryAt: null })).ok).toBe(true);
+      expect(await store.redrive(runId, { now: 100 })).toEqual({ ok: true, queued: 1 });
+      expect((await store.getRun(runId))!.nodes[0]!.expiresAt).toBe(110);
+      const [a2] = await store.claim(lease(105));
+      expect(a2).toMatchObject({ nodeId: 0, attempt: 1 });
+      expect((await store.complete(a2!, encode(1), completeOpts(106))).ok).toBe(true);
       expect((await store.getRun(runId))!.run.status).toBe("succeeded");
     });
 
