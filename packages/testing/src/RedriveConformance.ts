@@ -58,7 +58,9 @@ const linked = (
   on: "success" | "error",
   inner: { readonly node: unknown },
   callback: { readonly node: unknown },
-) => ({ node: { kind: "link" as const, on, inner: inner.node, callback: callback.node } });
+) => ({
+  node: { kind: "link", on, inner: inner.node, callback: callback.node } as CanvasNode,
+});
 const boom = { tag: "Boom", message: "planned", retryable: false };
 
 /** The same canvas with every settled group made a plain one (a tolerated failure does not fail its run). */
@@ -76,6 +78,8 @@ const unsettled = (n: CanvasNode): CanvasNode => {
         header: { kind: "group", members: n.header.members.map(unsettled), settled: false },
         body: unsettled(n.body),
       };
+    case "link":
+      return { ...n, inner: unsettled(n.inner), callback: unsettled(n.callback) };
     default:
       return n;
   }
@@ -83,7 +87,8 @@ const unsettled = (n: CanvasNode): CanvasNode => {
 
 /**
  * Runs every node of run `runId` by hand until none is ready: a node's
- * result is its id plus the sum of its dependencies' results; a node in
+ * result is its id plus the sum of its dependencies' results (a failure an
+ * error callback receives counts 0); a node in
  * `failing` fails for good instead (each only once, then it is taken out).
  */
 const driveByHand = async (store: Store, failing: Set<number>, now: number): Promise<number> => {
@@ -99,6 +104,8 @@ const driveByHand = async (store: Store, failing: Set<number>, now: number): Pro
       }
       let value = c.nodeId;
       for (const d of c.deps) {
+        // an error callback receives the failure it reports on
+        if (!d.ok && c.spec.path.some((p) => p.startsWith("onError"))) continue;
         if (!d.ok) throw new Error(`node ${c.nodeId} got a failed dependency`);
         value += decode(d.value) as number;
       }
@@ -354,22 +361,29 @@ export const redriveConformance = (
     const runs = propertyRuns(opts.runs ?? 25);
     test.prop(
       [
-        arbCanvas().map((c) => ({ node: unsettled(c.node) })),
+        arbCanvas({ links: true }).map((c) => ({ node: unsettled(c.node) })),
         fc.uniqueArray(fc.nat(40), { maxLength: 6 }),
       ],
       { numRuns: runs },
     )(
-      "for any failure pattern, re-driving ends with the same results as a run where nothing failed",
+      "for any failure pattern, re-driving ends with the same results as a run where nothing failed (error callbacks aside)",
       async (canvas, pattern) => {
         const store = await fresh();
         const id = `rd-p-${Math.random().toString(36).slice(2, 10)}`;
-        const total = compile(canvas).nodes.length;
+        const dag = compile(canvas);
+        const total = dag.nodes.length;
+        // error callbacks run for failures; a run where nothing failed runs none of them
+        const plain = (values: unknown[]) =>
+          values.map((v, i) => (dag.nodes[i]!.callback === "error" ? "error callback" : v));
         const ok = (await store.submit(submission(`${id}-ok`, canvas))).runId;
         let t = await driveByHand(store, new Set(), 1);
-        const want = await results(store, ok);
+        const want = plain(await results(store, ok));
         expect((await store.getRun(ok))!.run.status).toBe("succeeded");
 
-        const failing = new Set(pattern.filter((n) => n < total));
+        // a callback's failure is tolerated (its run succeeds): only the canvas's own nodes fail
+        const failing = new Set(
+          pattern.filter((n) => n < total && dag.nodes[n]!.callback === undefined),
+        );
         const planned = new Set(failing);
         const { runId } = await store.submit(submission(id, canvas, t));
         let rounds = 0;
@@ -382,12 +396,18 @@ export const redriveConformance = (
           rounds += 1;
           expect(rounds).toBeLessThanOrEqual(pattern.length);
         }
-        expect(await results(store, runId)).toEqual(want);
+        expect(plain(await results(store, runId))).toEqual(want);
         const snap = (await store.getRun(runId))!;
-        // every attempt is kept: each planned failure once, nothing else
+        // every attempt is kept: each planned failure of a node that ran once, nothing else
         expect(
           snap.nodes.map((n) => n.history.filter((h) => h.outcome === "failed").length),
-        ).toEqual(snap.nodes.map((n) => (planned.has(n.id) ? 1 : 0)));
+        ).toEqual(snap.nodes.map((n) => (planned.has(n.id) && !failing.has(n.id) ? 1 : 0)));
+        // an error callback ran only for a failure of the node it reports on
+        for (const n of snap.nodes) {
+          const on = dag.nodes[n.id]!.failure;
+          if (on !== undefined && n.history.length + (n.state === "succeeded" ? 1 : 0) > 0)
+            expect(planned.has(on.node)).toBe(true);
+        }
       },
       propertyTimeoutMs(runs, 300),
     );
