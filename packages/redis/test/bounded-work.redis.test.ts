@@ -164,6 +164,44 @@ describe("bounded work", () => {
     await owner.close();
   });
 
+  it("a cancel during a re-drive's walk stops it: the run ends cancelled", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "redrivecancel", budget: 10 });
+    const dag = compile(
+      chain(count.si(1), group(...Array.from({ length: 200 }, () => double.s()))),
+    );
+    const sub = await store.submit({
+      runId: "walk",
+      dag,
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    const [c] = await store.claim({
+      workerId: "a",
+      queues: ["default"],
+      max: 1,
+      leaseMs: 1_000,
+      now: 1,
+    });
+    const boom = { tag: "Boom", message: "planned", retryable: false };
+    expect((await store.fail(c!, boom, { now: 2, retryAt: null })).ok).toBe(true);
+    const drain = (store as unknown as { drain: unknown }).drain;
+    (store as unknown as { drain: () => Promise<void> }).drain = () => Promise.resolve();
+    expect((await store.redrive(sub.runId, { now: 3 })).ok).toBe(true);
+    (store as unknown as { drain: unknown }).drain = drain;
+    expect((await store.getRun(sub.runId))!.run.status).toBe("running");
+    expect(await store.cancel(sub.runId, { now: 4 })).toBe(true);
+    const snap = (await store.getRun(sub.runId))!;
+    expect(snap.run).toMatchObject({ status: "cancelled", ended: 201, finishedAt: 4 });
+    expect(snap.nodes.some((n) => n.state === "cancelled")).toBe(true);
+    expect(snap.nodes.filter((n) => n.state === "waiting" || n.state === "queued")).toEqual([]);
+    expect(
+      await store.claim({ workerId: "a", queues: ["default"], max: 10, leaseMs: 1_000, now: 5 }),
+    ).toEqual([]);
+    await store.close();
+  });
+
   it("discards a submission that died before its commit: nothing of it runs", async () => {
     const store = await RedisStore.connect(server.url, {
       prefix: "abandon",
