@@ -644,7 +644,9 @@ export type RedriveRefusal = "not-ended" | "not-quiet" | "succeeded";
  * "Re-driving a run"; Temporal's reset, BullMQ's retry of failed jobs): the
  * run is `running` again, every succeeded node keeps its result and every
  * node keeps its attempt history; every failed, skipped,
- * cancelled or expired node is `waiting` again with its pending
+ * cancelled or expired node is `waiting` again (but a callback whose event
+ * can no longer happen: see `staysEnded`), its deadline counted anew (an
+ * `expiresInMs` from when it is ready again), with its pending
  * dependencies counted anew (a succeeded dependency stays resolved) and a
  * fresh retry budget (its attempt and stall counts start again from 0, as
  * BullMQ's retry of a failed job does: its history then shows attempt 1
@@ -662,9 +664,12 @@ export const redriveRun = (s: RunState, now: number): number[] | RedriveRefusal 
   delete s.run.failedNode;
   delete s.run.finishedAt;
   s.run.ended = 0;
+  // nodes left as they ended: succeeded ones, and callbacks whose event can no longer happen
+  const kept = new Set<number>();
   for (let id = 0; id < s.nodes.length; id++) {
     const n = s.nodes[id]!;
-    if (n.state === "succeeded") {
+    if (n.state === "succeeded" || staysEnded(s, id, kept)) {
+      kept.add(id);
       s.run.ended += 1;
       continue;
     }
@@ -674,7 +679,11 @@ export const redriveRun = (s: RunState, now: number): number[] | RedriveRefusal 
     delete n.finishedAt;
     delete n.error;
     delete n.dueAt;
-    n.pending = s.graph[id]!.deps.filter((d) => s.nodes[d]!.state !== "succeeded").length;
+    // its deadline is its absolute one again: `expiresInMs` counts from when it is ready again
+    const limits = [s.graph[id]!.options.expiresAt, s.run.expiresAt].filter((v) => v !== undefined);
+    if (limits.length === 0) delete n.expiresAt;
+    else n.expiresAt = Math.min(...limits);
+    n.pending = s.graph[id]!.deps.filter((d) => !kept.has(d)).length;
   }
   runEvent(s, "run", now);
   const ready: number[] = [];
@@ -689,6 +698,23 @@ export const redriveRun = (s: RunState, now: number): number[] | RedriveRefusal 
   conclude(s, now);
   return ready;
 };
+
+/**
+ * Whether node `id`, not succeeded, stays as it ended on a re-drive: when the
+ * event it waits on can no longer happen, because an error edge's node
+ * succeeded (or stays ended without failing), or a plain edge's node stays
+ * ended without succeeding. `kept`: the nodes before `id` that stay ended
+ * (its dependencies come before it). A settled edge never keeps a node: a
+ * node that stays ended counts as resolved there.
+ */
+const staysEnded = (s: RunState, id: number, kept: ReadonlySet<number>): boolean =>
+  s.graph[id]!.deps.some((d) => {
+    if (!kept.has(d)) return false;
+    const g = s.graph[d]!;
+    if (g.errorDependents?.includes(id)) return true;
+    if (g.settledDependents.includes(id)) return false;
+    return s.nodes[d]!.state !== "succeeded";
+  });
 
 /**
  * Ends a node (`succeeded`, `failed` or `cancelled`) and cascades: each

@@ -1265,11 +1265,17 @@ export class RedisStore implements Store, ScheduleStore {
       now: opts.now,
       node: opts.edit?.node ?? -1,
       spec: opts.edit ? encodeSpec(opts.edit.spec) : new Uint8Array(0),
+      budget: this.budget,
       eventsMax: this.eventsMax,
     });
     switch (r.code) {
-      case "OK":
-        return { ok: true, queued: r.queued };
+      case "OK": {
+        if (!r.more) return { ok: true, queued: r.queued };
+        // a large run: the walk goes on in bounded steps; it keeps how many it queued in `rdq`
+        await this.drain(s, runId, queues, opts.now);
+        const queued = Number(await this.redis.hget(s.run(runId).record, "rdq"));
+        return { ok: true, queued: Number.isInteger(queued) ? queued : 0 };
+      }
       case "GONE":
         return { ok: false, reason: "not-found" };
       case "SUCCEEDED":

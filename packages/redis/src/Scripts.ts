@@ -414,10 +414,18 @@ export const SCRIPTS = {
     name: "redrive",
     keys: [...RUN_HASH, "work", "shardWork", "events", "seq"],
     perQueue: true,
-    argv: { runId: "string", now: "number", node: "number", spec: "bytes", eventsMax: "number" },
+    argv: {
+      runId: "string",
+      now: "number",
+      node: "number",
+      spec: "bytes",
+      budget: "number",
+      eventsMax: "number",
+    },
     codes: ["OK", "GONE", "SUCCEEDED", "NOTENDED", "NOTQUIET", "BADNODE"],
-    /** The number of nodes queued. */
-    decode: (code, reply) => ({ code, queued: reply.int(0) }),
+    /** Whether work is left for `drain`, and the number of nodes this call queued. */
+    decode: (code, reply) =>
+      code === "OK" ? { code, more: reply.flag(0), queued: reply.int(1) } : { code },
   }),
   heartbeat: define({
     name: "heartbeat",

@@ -101,6 +101,107 @@ describe("bounded work", () => {
     await rescuer.close();
   });
 
+  it("re-drives a 10,000-node failed run in bounded steps, resumed by maintenance when its caller died", async () => {
+    const budget = 100;
+    const owner = await RedisStore.connect(server.url, { prefix: "redrive", budget });
+    const dag = compile(
+      chain(count.si(1), group(...Array.from({ length: 10_000 }, () => double.s()))),
+    );
+    const sub = await owner.submit({
+      runId: "wide",
+      dag,
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    const lease = (now: number) => ({
+      workerId: "a",
+      queues: ["default"],
+      max: 1,
+      leaseMs: 1_000,
+      now,
+    });
+    const [c] = await owner.claim(lease(1));
+    expect(
+      (
+        await owner.fail(
+          c!,
+          { tag: "Boom", message: "planned", retryable: false },
+          { now: 2, retryAt: null },
+        )
+      ).ok,
+    ).toBe(true);
+    const states = async () => {
+      const tally: Record<string, number> = {};
+      for (const n of (await owner.getRun(sub.runId))!.nodes)
+        tally[n.state] = (tally[n.state] ?? 0) + 1;
+      return tally;
+    };
+    expect(await states()).toEqual({ failed: 1, skipped: 10_000 });
+    expect((await owner.getRun(sub.runId))!.run.finishedAt).toBe(2);
+
+    // the caller dies right after the first bounded step of its re-drive: it never drains
+    const drain = (owner as unknown as { drain: unknown }).drain;
+    (owner as unknown as { drain: () => Promise<void> }).drain = () => Promise.resolve();
+    expect((await owner.redrive(sub.runId, { now: 3 })).ok).toBe(true);
+    const first = await states();
+    // one call re-drove at most `budget` nodes: the rest waits on the run's work list
+    expect((first.waiting ?? 0) + (first.queued ?? 0)).toBeLessThanOrEqual(budget);
+    expect(first.skipped).toBeGreaterThan(10_000 - budget);
+    expect(await raw.llen(`redrive:{redrive:s00}:run:${sub.runId}:work`)).toBeGreaterThan(0);
+    let run = (await owner.getRun(sub.runId))!.run;
+    expect(run).toMatchObject({ status: "running", redrives: 1 });
+    expect(run.finishedAt).toBeUndefined();
+
+    (owner as unknown as { drain: unknown }).drain = drain;
+    await owner.maintain({ now: 10_000, queues: ["default"] });
+    expect(await states()).toEqual({ queued: 1, waiting: 10_000 });
+    run = (await owner.getRun(sub.runId))!.run;
+    expect(run).toMatchObject({ status: "running", ended: 0 });
+    const [again] = await owner.claim(lease(10_001));
+    expect(again).toMatchObject({ nodeId: 0, attempt: 1 });
+    await owner.close();
+  });
+
+  it("a cancel during a re-drive's walk stops it: the run ends cancelled", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "redrivecancel", budget: 10 });
+    const dag = compile(
+      chain(count.si(1), group(...Array.from({ length: 200 }, () => double.s()))),
+    );
+    const sub = await store.submit({
+      runId: "walk",
+      dag,
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    const [c] = await store.claim({
+      workerId: "a",
+      queues: ["default"],
+      max: 1,
+      leaseMs: 1_000,
+      now: 1,
+    });
+    const boom = { tag: "Boom", message: "planned", retryable: false };
+    expect((await store.fail(c!, boom, { now: 2, retryAt: null })).ok).toBe(true);
+    const drain = (store as unknown as { drain: unknown }).drain;
+    (store as unknown as { drain: () => Promise<void> }).drain = () => Promise.resolve();
+    expect((await store.redrive(sub.runId, { now: 3 })).ok).toBe(true);
+    (store as unknown as { drain: unknown }).drain = drain;
+    expect((await store.getRun(sub.runId))!.run.status).toBe("running");
+    expect(await store.cancel(sub.runId, { now: 4 })).toBe(true);
+    const snap = (await store.getRun(sub.runId))!;
+    expect(snap.run).toMatchObject({ status: "cancelled", ended: 201, finishedAt: 4 });
+    expect(snap.nodes.some((n) => n.state === "cancelled")).toBe(true);
+    expect(snap.nodes.filter((n) => n.state === "waiting" || n.state === "queued")).toEqual([]);
+    expect(
+      await store.claim({ workerId: "a", queues: ["default"], max: 10, leaseMs: 1_000, now: 5 }),
+    ).toEqual([]);
+    await store.close();
+  });
+
   it("discards a submission that died before its commit: nothing of it runs", async () => {
     const store = await RedisStore.connect(server.url, {
       prefix: "abandon",

@@ -53,6 +53,14 @@ const completeOpts = (now: number) => ({
   nextMax: 0,
   leaseMs: 10_000,
 });
+/** `inner` with `callback` attached (`.onSuccess` / `.onError`), as raw canvas nodes. */
+const linked = (
+  on: "success" | "error",
+  inner: { readonly node: unknown },
+  callback: { readonly node: unknown },
+) => ({
+  node: { kind: "link", on, inner: inner.node, callback: callback.node } as CanvasNode,
+});
 const boom = { tag: "Boom", message: "planned", retryable: false };
 
 /** The same canvas with every settled group made a plain one (a tolerated failure does not fail its run). */
@@ -70,6 +78,8 @@ const unsettled = (n: CanvasNode): CanvasNode => {
         header: { kind: "group", members: n.header.members.map(unsettled), settled: false },
         body: unsettled(n.body),
       };
+    case "link":
+      return { ...n, inner: unsettled(n.inner), callback: unsettled(n.callback) };
     default:
       return n;
   }
@@ -77,7 +87,8 @@ const unsettled = (n: CanvasNode): CanvasNode => {
 
 /**
  * Runs every node of run `runId` by hand until none is ready: a node's
- * result is its id plus the sum of its dependencies' results; a node in
+ * result is its id plus the sum of its dependencies' results (a failure an
+ * error callback receives counts 0); a node in
  * `failing` fails for good instead (each only once, then it is taken out).
  */
 const driveByHand = async (store: Store, failing: Set<number>, now: number): Promise<number> => {
@@ -93,6 +104,8 @@ const driveByHand = async (store: Store, failing: Set<number>, now: number): Pro
       }
       let value = c.nodeId;
       for (const d of c.deps) {
+        // an error callback receives the failure it reports on
+        if (!d.ok && c.spec.path.some((p) => p.startsWith("onError"))) continue;
         if (!d.ok) throw new Error(`node ${c.nodeId} got a failed dependency`);
         value += decode(d.value) as number;
       }
@@ -181,6 +194,105 @@ export const redriveConformance = (
       expect((await store.getRun(runId))!.run.status).toBe("succeeded");
     });
 
+    it("re-drives error callbacks: one whose node succeeded stays skipped, one that ran keeps its result, one that failed waits on its node again", async () => {
+      const store = await fresh();
+      // nodes: 0 and 1 (the chain), 2 (0's error callback), 3 (1's)
+      const canvas = linked("error", chain(one, one), one);
+      const { runId } = await store.submit(submission("rd-errcb", canvas));
+      const states = async () => (await store.getRun(runId))!.nodes.map((n) => n.state);
+      const [a] = await store.claim(lease(1));
+      expect((await store.complete(a!, encode(1), completeOpts(2))).ok).toBe(true);
+      const [b] = await store.claim(lease(3));
+      expect(b!.nodeId).toBe(1);
+      expect((await store.fail(b!, boom, { now: 4, retryAt: null })).ok).toBe(true);
+      const [cb] = await store.claim(lease(5));
+      expect(cb!.nodeId).toBe(3);
+      expect((await store.fail(cb!, boom, { now: 6, retryAt: null })).ok).toBe(true);
+      expect(await states()).toEqual(["succeeded", "failed", "skipped", "failed"]);
+
+      // the callback that failed waits on node 1 again; 0's stays skipped (0 succeeded)
+      expect(await store.redrive(runId, { now: 7 })).toEqual({ ok: true, queued: 1 });
+      expect(await states()).toEqual(["succeeded", "queued", "skipped", "waiting"]);
+      const [b2] = await store.claim(lease(8));
+      expect(b2!.nodeId).toBe(1);
+      expect((await store.fail(b2!, boom, { now: 9, retryAt: null })).ok).toBe(true);
+      // node 1 failed again: its callback fires again, and runs this time
+      const [cb2] = await store.claim(lease(10));
+      expect(cb2).toMatchObject({ nodeId: 3, attempt: 1 });
+      expect((await store.complete(cb2!, encode("alerted"), completeOpts(11))).ok).toBe(true);
+      expect(await states()).toEqual(["succeeded", "failed", "skipped", "succeeded"]);
+
+      // a callback that ran keeps its result: it does not run again
+      expect(await store.redrive(runId, { now: 12 })).toEqual({ ok: true, queued: 1 });
+      expect(await states()).toEqual(["succeeded", "queued", "skipped", "succeeded"]);
+      const [b3] = await store.claim(lease(13));
+      expect(b3!.nodeId).toBe(1);
+      expect((await store.complete(b3!, encode(2), completeOpts(14))).ok).toBe(true);
+      expect(await store.claim(lease(15))).toEqual([]);
+      const snap = (await store.getRun(runId))!;
+      expect(snap.run.status).toBe("succeeded");
+      expect(snap.nodes.map((n) => n.state)).toEqual([
+        "succeeded",
+        "succeeded",
+        "skipped",
+        "succeeded",
+      ]);
+      expect(await results(store, runId)).toEqual([1, 2, undefined, "alerted"]);
+    });
+
+    it("re-drives an error callback that failed to skipped when its node then succeeds", async () => {
+      const store = await fresh();
+      const { runId } = await store.submit(submission("rd-errcb-ok", linked("error", one, one)));
+      const [a] = await store.claim(lease(1));
+      expect((await store.fail(a!, boom, { now: 2, retryAt: null })).ok).toBe(true);
+      const [cb] = await store.claim(lease(3));
+      expect(cb!.nodeId).toBe(1);
+      expect((await store.fail(cb!, boom, { now: 4, retryAt: null })).ok).toBe(true);
+      expect(await store.redrive(runId, { now: 5 })).toEqual({ ok: true, queued: 1 });
+      const [a2] = await store.claim(lease(6));
+      expect(a2!.nodeId).toBe(0);
+      expect((await store.complete(a2!, encode(1), completeOpts(7))).ok).toBe(true);
+      expect(await store.claim(lease(8))).toEqual([]);
+      const snap = (await store.getRun(runId))!;
+      expect(snap.run.status).toBe("succeeded");
+      expect(snap.nodes.map((n) => n.state)).toEqual(["succeeded", "skipped"]);
+    });
+
+    it("re-drives a success callback skipped because its run had failed: it runs once the re-drive succeeds", async () => {
+      const store = await fresh();
+      // nodes: 0 (with its success callback, 1), 2; 2 fails the run before 0 ends
+      const canvas = group(linked("success", one, one), one);
+      const { runId } = await store.submit(submission("rd-okcb", canvas));
+      const claims = await store.claim(lease(1));
+      const a = claims.find((c) => c.nodeId === 0)!;
+      const b = claims.find((c) => c.nodeId === 2)!;
+      expect((await store.fail(b, boom, { now: 2, retryAt: null })).ok).toBe(true);
+      expect((await store.complete(a, encode(1), completeOpts(3))).ok).toBe(true);
+      let snap = (await store.getRun(runId))!;
+      expect(snap.run.status).toBe("failed");
+      expect(snap.nodes.map((n) => n.state)).toEqual(["succeeded", "skipped", "failed"]);
+      expect((await store.redrive(runId, { now: 4 })).ok).toBe(true);
+      await driveByHand(store, new Set(), 5);
+      snap = (await store.getRun(runId))!;
+      expect(snap.run.status).toBe("succeeded");
+      expect(snap.nodes.map((n) => n.state)).toEqual(["succeeded", "succeeded", "succeeded"]);
+    });
+
+    it("re-drives a node with expiresInMs with a fresh deadline counted from the re-drive", async () => {
+      const store = await fresh();
+      const expiring = { node: { ...one.node, options: { expiresInMs: 10 } } };
+      const { runId } = await store.submit(submission("rd-expin", expiring));
+      expect((await store.getRun(runId))!.nodes[0]!.expiresAt).toBe(10);
+      const [a] = await store.claim(lease(1));
+      expect((await store.fail(a!, boom, { now: 2, retryAt: null })).ok).toBe(true);
+      expect(await store.redrive(runId, { now: 100 })).toEqual({ ok: true, queued: 1 });
+      expect((await store.getRun(runId))!.nodes[0]!.expiresAt).toBe(110);
+      const [a2] = await store.claim(lease(105));
+      expect(a2).toMatchObject({ nodeId: 0, attempt: 1 });
+      expect((await store.complete(a2!, encode(1), completeOpts(106))).ok).toBe(true);
+      expect((await store.getRun(runId))!.run.status).toBe("succeeded");
+    });
+
     it("refuses, changing nothing: an unknown run, a running one, one with a node still running, a succeeded one, a bad node", async () => {
       const store = await fresh();
       expect(await store.redrive("rd-nobody", { now: 1 })).toEqual({
@@ -249,22 +361,29 @@ export const redriveConformance = (
     const runs = propertyRuns(opts.runs ?? 25);
     test.prop(
       [
-        arbCanvas().map((c) => ({ node: unsettled(c.node) })),
+        arbCanvas({ links: true }).map((c) => ({ node: unsettled(c.node) })),
         fc.uniqueArray(fc.nat(40), { maxLength: 6 }),
       ],
       { numRuns: runs },
     )(
-      "for any failure pattern, re-driving ends with the same results as a run where nothing failed",
+      "for any failure pattern, re-driving ends with the same results as a run where nothing failed (error callbacks aside)",
       async (canvas, pattern) => {
         const store = await fresh();
         const id = `rd-p-${Math.random().toString(36).slice(2, 10)}`;
-        const total = compile(canvas).nodes.length;
+        const dag = compile(canvas);
+        const total = dag.nodes.length;
+        // error callbacks run for failures; a run where nothing failed runs none of them
+        const plain = (values: unknown[]) =>
+          values.map((v, i) => (dag.nodes[i]!.callback === "error" ? "error callback" : v));
         const ok = (await store.submit(submission(`${id}-ok`, canvas))).runId;
         let t = await driveByHand(store, new Set(), 1);
-        const want = await results(store, ok);
+        const want = plain(await results(store, ok));
         expect((await store.getRun(ok))!.run.status).toBe("succeeded");
 
-        const failing = new Set(pattern.filter((n) => n < total));
+        // a callback's failure is tolerated (its run succeeds): only the canvas's own nodes fail
+        const failing = new Set(
+          pattern.filter((n) => n < total && dag.nodes[n]!.callback === undefined),
+        );
         const planned = new Set(failing);
         const { runId } = await store.submit(submission(id, canvas, t));
         let rounds = 0;
@@ -277,12 +396,18 @@ export const redriveConformance = (
           rounds += 1;
           expect(rounds).toBeLessThanOrEqual(pattern.length);
         }
-        expect(await results(store, runId)).toEqual(want);
+        expect(plain(await results(store, runId))).toEqual(want);
         const snap = (await store.getRun(runId))!;
-        // every attempt is kept: each planned failure once, nothing else
+        // every attempt is kept: each planned failure of a node that ran once, nothing else
         expect(
           snap.nodes.map((n) => n.history.filter((h) => h.outcome === "failed").length),
-        ).toEqual(snap.nodes.map((n) => (planned.has(n.id) ? 1 : 0)));
+        ).toEqual(snap.nodes.map((n) => (planned.has(n.id) && !failing.has(n.id) ? 1 : 0)));
+        // an error callback ran only for a failure of the node it reports on
+        for (const n of snap.nodes) {
+          const on = dag.nodes[n.id]!.failure;
+          if (on !== undefined && n.history.length + (n.state === "succeeded" ? 1 : 0) > 0)
+            expect(planned.has(on.node)).toBe(true);
+        }
       },
       propertyTimeoutMs(runs, 300),
     );

@@ -2,18 +2,21 @@
 -- Machine.redriveRun): the run is running again; succeeded nodes keep their
 -- results; every other node keeps its history (h<n>) and is waiting again with a
 -- fresh retry budget (attempts and stalls 0) and its dependencies not succeeded
--- counted pending; those with none pending are queued. The record's `redrives` counts re-drives. With an edit, node
--- A.node's spec (s<n>) is replaced first. The run's keys stop expiring.
--- One call walks every node of the run and its dependency lists.
+-- counted pending (a callback whose event can no longer happen stays as it ended: see
+-- redriveNode in cascade); those with none pending are queued. The record's `redrives`
+-- counts re-drives. With an edit, node A.node's spec (s<n>) is replaced first. The run's
+-- keys stop expiring. The walk over the nodes and their dependency lists is bounded by the
+-- budget (docs/guarantees.md §10): work left is listed for `drain`; the number of nodes
+-- queued is then kept in the record's field `rdq` once the walk is done.
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
 --   per run queue: ready, delayed, leases, wake, parked, expiring
--- ARGV: runId, now, node (-1: no edit), spec (the edited node's spec bytes, or ""),
+-- ARGV: runId, now, node (-1: no edit), spec (the edited node's spec bytes, or ""), budget,
 --   eventsMax (about how many entries the events stream keeps)
--- Replies: {OK, queued}, {GONE, 0} (no such run), {SUCCEEDED, 0}, {NOTENDED, 0} (pending
+-- Replies: {OK, more, queued} (more: 1 when work is left for `drain`; queued: the nodes
+--   queued by this call), {GONE, 0} (no such run), {SUCCEEDED, 0}, {NOTENDED, 0} (pending
 --   or running), {NOTQUIET, 0} (a node still running), {BADNODE, 0} (the edited node is
 --   out of range or succeeded)
 --@include cascade
---@include attempt
 
 local M = loadRun(openRun(K, QUEUES, A.runId, A.now, false, A.eventsMax))
 if not M then return { R.GONE, 0 } end
@@ -29,7 +32,7 @@ end
 M.status = "running"
 M.finished = nil
 M.dirty = true
-redis.call("HDEL", M.k.record, "finished", "fnode", "err", "cancelreq")
+redis.call("HDEL", M.k.record, "finished", "fnode", "err", "cancelreq", "rdq")
 redis.call("HINCRBY", M.k.record, "redrives", 1)
 local kept = {}
 for _, k in ipairs({ M.k.record, M.k.nodes, M.k.specs, M.k.results, M.k.work }) do
@@ -40,39 +43,13 @@ for _, k in ipairs({ M.k.record, M.k.nodes, M.k.specs, M.k.results, M.k.work }) 
 end
 emit(M, "run")
 
-local succeeded = {}
-for n = 0, M.total - 1 do
-  local r = getNode(M, n)
-  succeeded[n] = r and r[ST] == "s"
-end
-M.ended = 0
+-- the walk ("V:0", then "R:0" to queue the nodes with none pending) runs within the budget,
+-- and `drain` continues it: it holds one count of `ended` until it is done, so that the run
+-- does not end while it walks (a cancel meanwhile stops it: see process)
+M.ended = M.ended - 1
 local ready = {}
-for n = 0, M.total - 1 do
-  local r = getNode(M, n)
-  if succeeded[n] then
-    M.ended = M.ended + 1
-  elseif r then
-    local deps = readDeps(M, n) or {}
-    local pending = 0
-    for i = 1, #deps do
-      if not succeeded[deps[i]] then pending = pending + 1 end
-    end
-    r[ST] = "w"
-    r[ATT] = 0
-    r[STALLS] = 0
-    r[FINISHED] = 0
-    r[DUE] = 0
-    r[PEND] = pending
-    redis.call("HDEL", M.k.results, "e" .. n)
-    if pending == 0 then
-      queueNode(M, n, r)
-      nodeEvent(M, n, r)
-      ready[#ready + 1] = n
-    else
-      putNode(M, n, r)
-    end
-  end
-end
+local more = process(M, { "V:0" }, ready, A.budget)
+if not more then redis.call("ZREM", K.shardWork, A.runId) end
 enqueue(M, ready, 1)
 saveRun(M)
-return { R.OK, #ready }
+return { R.OK, more and 1 or 0, #ready }

@@ -15,7 +15,10 @@ local function queueNode(M, n, r)
   if dly > 0 and M.now + dly > due then due = M.now + dly end
   if due > M.now then r[DUE] = due end
   local ein = r[EXPIN] or 0
-  if ein > 0 and (r[EXP] == 0 or M.now + ein < r[EXP]) then r[EXP] = M.now + ein end
+  if ein > 0 then
+    if r[EXPAT] == nil then r[EXPAT] = r[EXP] or 0 end
+    if r[EXP] == 0 or M.now + ein < r[EXP] then r[EXP] = M.now + ein end
+  end
   putNode(M, n, r)
 end
 
@@ -49,12 +52,66 @@ local function resolveDependency(M, d, from, ready, stack)
   end
 end
 
+-- how node n is a dependent of node d (record rd): "e" through an error edge, "s" a settled
+-- one, "p" a plain one
+local function edgeKind(rd, n)
+  local e = "e" .. n
+  for _, v in ipairs(rd[NEXT]) do
+    if v == e then return "e" end
+    if v == -n - 1 then return "s" end
+    if v == n then return "p" end
+  end
+  return "p"
+end
+
+-- re-drives node n (core's Machine.redriveRun): a node that did not succeed is `waiting`
+-- again with a fresh retry budget (attempts and stalls 0), its deadline its absolute one
+-- again (EXPIN counts anew once it is ready) and its dependencies not succeeded counted
+-- pending; but a node that waits on an event that can no longer happen stays as it ended
+-- (core's staysEnded): an error edge from a node that succeeded or stays ended, a plain edge
+-- from one that stays ended. Its dependencies come before it, so they are re-driven already:
+-- one still ended and not succeeded stays so. Returns the work done (1 + its dependencies
+-- read) and whether n has none pending. keys: nodes, results
+local function redriveNode(M, n)
+  local r = getNode(M, n)
+  if not r or r[ST] == "s" then return 1, false end
+  local packed = redis.call("HGET", M.k.nodes, "d" .. n)
+  local deps = packed and unpackOne(packed)
+  if type(deps) ~= "table" then deps = {} end
+  local pending = 0
+  for i = 1, #deps do
+    local rd = type(deps[i]) == "number" and getNode(M, deps[i])
+    local st = rd and rd[ST]
+    if st == "s" then
+      if r[TOL] == 2 and edgeKind(rd, n) == "e" then return 1 + i, false end
+    elseif st and TERMINAL[st] then
+      if edgeKind(rd, n) ~= "s" then return 1 + i, false end
+    elseif st then
+      pending = pending + 1
+    end
+  end
+  r[ST] = "w"
+  r[ATT] = 0
+  r[STALLS] = 0
+  r[FINISHED] = 0
+  r[DUE] = 0
+  r[PEND] = pending
+  if r[EXPAT] ~= nil then r[EXP] = r[EXPAT] end
+  redis.call("HDEL", M.k.results, "e" .. n)
+  putNode(M, n, r)
+  M.ended = M.ended - 1
+  M.dirty = true
+  return 1 + #deps, pending == 0
+end
+
 -- Runs work items until the stack and the run's work list are empty or the
 -- budget is spent; nodes made ready are added to `ready` (enqueue puts them in
 -- their queues). Items: "D:<node>:<i>" resolve dependents of an ended node
 -- from index i; "R:<i>" enqueue roots from node i; "C:<i>" cancel unstarted
 -- nodes from node i; "X:<i>" sweep a run stopped by a corrupt record from
--- node i. Returns true when work is left. keys: work, shardWork, and those of
+-- node i; "V:<i>:<q>" re-drive nodes from node i (q: how many had none pending so far;
+-- then "R:0" queues them, and the count is kept in the record's field `rdq`). Returns true
+-- when work is left. keys: work, shardWork, and those of
 -- getNode and endNode; queues: those of unqueue
 local function process(M, stack, ready, budget)
   while true do
@@ -120,6 +177,31 @@ local function process(M, stack, ready, budget)
       end
       budget = budget - 2 * (last - a + 1)
       if last < M.total - 1 then stack[#stack + 1] = "R:" .. (last + 1) end
+    elseif kind == "V" then
+      -- a cancel meanwhile: the nodes not re-driven yet stay as they ended, and the walk
+      -- gives back the count of `ended` it held (see redrive.lua)
+      if M.status ~= "running" then
+        M.ended = M.ended + 1
+        M.dirty = true
+      else
+        local q = tonumber(b) or 0
+        local n = a
+        while n < M.total and budget > 0 do
+          local cost, free = redriveNode(M, n)
+          budget = budget - cost
+          if free then q = q + 1 end
+          n = n + 1
+        end
+        if n < M.total then
+          stack[#stack + 1] = "V:" .. n .. ":" .. q
+        else
+          -- the walk is done: it gives back the count of `ended` it held (see redrive.lua)
+          M.ended = M.ended + 1
+          M.dirty = true
+          redis.call("HSET", M.k.record, "rdq", q)
+          stack[#stack + 1] = "R:0"
+        end
+      end
     elseif kind == "C" or kind == "X" then
       local last = math.min(M.total - 1, a + math.ceil(budget / 2) - 1)
       local reason = kind == "X" and errorValue("Skipped", "a corrupt record (field " ..

@@ -16,6 +16,9 @@ local PARK = 16
 -- EXP: epoch ms it must start before (expiresAt, the run's), lowered to ready time +
 -- EXPIN when it becomes ready
 local DLY, EXPIN, NBF, EXP = 17, 18, 19, 20
+-- EXPAT: EXP as written at submit, kept by queueNode when it first lowers EXP (a node with
+-- EXPIN only), so that a re-drive counts EXPIN anew from the absolute deadline
+local EXPAT = 21
 
 local TERMINAL = { s = true, f = true, c = true, k = true, x = true }
 local STATE_NAME = { w = "waiting", q = "queued", r = "running", y = "retrying", s = "succeeded", f = "failed", c = "cancelled", k = "skipped", x = "expired" }
@@ -47,7 +50,7 @@ local function decodeNode(raw)
   if type(r[NEXT]) ~= "table" then return nil, "dependents are not a list" end
   if r[TOK] == nil then r[TOK] = 0 end
   if type(r[TOK]) ~= "number" then return nil, "token is not a number" end
-  for i = DLY, EXP do
+  for i = DLY, EXPAT do
     if r[i] ~= nil and type(r[i]) ~= "number" then return nil, "field " .. i .. " is not a number" end
   end
   return r
