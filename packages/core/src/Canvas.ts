@@ -336,6 +336,10 @@ export function chain<const T extends readonly [AnyCanvas, ...AnyCanvas[]]>(
  * Runs members in parallel; each receives the group's upstream; the output
  * is the members' outputs in declaration order (Celery's `group`).
  *
+ * `group()` outputs `[]` (Celery's `group([])`). A group nested in a group
+ * stays nested (`[a, [b, c]]`; Celery flattens it) and a one-member group
+ * gives `[a]` (Celery unrolls it in a chain): see docs/concepts.md, "Nested groups".
+ *
  * @example
  * group(resize.si({ w: 100 }), resize.si({ w: 200 })) // Canvas<unknown, [Img, Img]>
  */
@@ -352,6 +356,7 @@ export function group<const T extends ReadonlyArray<AnyCanvas>>(
 /**
  * A group whose outputs, in declaration order, are the body's upstream
  * (Celery's `chord`). The header may be a group (also a settled one) or an array of canvases.
+ * An empty header calls the body with `[]` at once (after the chord's upstream), as Celery does.
  *
  * @example
  * chord([count.si({ ids: a }), count.si({ ids: b })], merge.s())

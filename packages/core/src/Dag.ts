@@ -91,7 +91,13 @@ export const MAX_CANVAS_DEPTH = 128;
 /**
  * Compiles a canvas.
  *
- * @throws InvalidCanvas on an empty chain or group, a cycle in the canvas
+ * An empty group (`group()`) or chord header produces `[]`: what follows it
+ * receives `[]` once the group's own upstream (if any) has succeeded, as in
+ * Celery, where `group([])` yields `[]` and a chord with an empty header
+ * calls its body with `[]`. A canvas with no task at all (only empty groups)
+ * is refused: a run needs at least one node.
+ *
+ * @throws InvalidCanvas on an empty chain, a canvas with no task, a cycle in the canvas
  *   object, a signature that needs an upstream value but has none, more
  *   than `maxNodes` nodes, a canvas nested deeper than
  *   {@link MAX_CANVAS_DEPTH} levels, or an option out of range (see
@@ -113,6 +119,31 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
     path: string[];
   }> = [];
   const path = new Set<CanvasNode>();
+  // an empty group after an upstream step has no node of its own to wait on that step: its
+  // `[]` shape remembers the upstream nodes, so whatever follows still runs after them
+  const gates = new WeakMap<Shape & object, ReadonlyArray<number>>();
+  const depsOf = (shape: Shape): number[] => {
+    const out: number[] = [];
+    const seen = new Set<number>();
+    const go = (s: Shape): void => {
+      if (typeof s === "number") {
+        if (!seen.has(s)) {
+          seen.add(s);
+          out.push(s);
+        }
+        return;
+      }
+      for (const id of gates.get(s) ?? []) go(id);
+      for (const item of "list" in s ? s.list : s.settled) go(item);
+    };
+    go(shape);
+    return out;
+  };
+  const empty = (upstream: Shape | null, settled: boolean): Shape => {
+    const shape = settled ? { settled: [] } : { list: [] };
+    if (upstream !== null) gates.set(shape, depsOf(upstream));
+    return shape;
+  };
   // every option is checked field by field, so valid task and signature options merge into
   // valid options: check each options object once (a wide group shares them)
   const checked = new Set<TaskOptions>();
@@ -165,7 +196,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
             bound: encodeBound(node.task, node.bind, node.bound),
             arg: node.bind.kind === "immutable" ? null : upstream,
             upstream,
-            deps: upstream === null ? [] : flatten(upstream),
+            deps: upstream === null ? [] : depsOf(upstream),
             tolerant,
             options,
             path: at,
@@ -181,19 +212,24 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
           return out as Shape;
         }
         case "group": {
-          if (node.members.length === 0) throw new InvalidCanvas({ reason: "empty group" });
+          // Celery's group([]) yields []; so does Weft's, after its upstream when it has one
+          if (node.members.length === 0) return empty(upstream, node.settled);
           const items = node.members.map((m, i) =>
             walk(m, upstream, tolerant || node.settled, [...at, `group:${i}`]),
           );
           return node.settled ? { settled: items } : { list: items };
         }
         case "chord": {
-          if (node.header.members.length === 0)
-            throw new InvalidCanvas({ reason: "empty chord header" });
+          // an empty header hands the body [] at once (Celery's rule), after the chord's upstream
           const header = node.header.members.map((m, i) =>
             walk(m, upstream, tolerant || node.header.settled, [...at, `header:${i}`]),
           );
-          const value = node.header.settled ? { settled: header } : { list: header };
+          const value =
+            header.length === 0
+              ? empty(upstream, node.header.settled)
+              : node.header.settled
+                ? { settled: header }
+                : { list: header };
           return walk(node.body, value, tolerant, [...at, "body"]);
         }
       }
@@ -203,6 +239,12 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
   };
 
   const output = walk(canvas.node, null, false, []);
+  if (drafts.length === 0) {
+    throw new InvalidCanvas({
+      reason:
+        "the canvas has no task to run (only empty groups); its value would be [] — skip the submission, or add a task",
+    });
+  }
   const dependents = drafts.map(() => [] as number[]);
   const settledDependents = drafts.map(() => [] as number[]);
   drafts.forEach((d, id) => {

@@ -344,7 +344,7 @@ export class InvalidOutput extends Data.TaggedError(ErrorTag.InvalidOutput)<{
   }
 }
 
-/** A canvas that cannot be compiled (empty group, too large, a signature with no input, ...). */
+/** A canvas that cannot be compiled (no task to run, too large, a signature with no input, ...). */
 export class InvalidCanvas extends Data.TaggedError(ErrorTag.InvalidCanvas)<{
   readonly reason: string;
 }> {

@@ -82,8 +82,37 @@ describe("compile", () => {
     expect(dag.nodes[2]!.tolerant).toBe(false);
   });
 
-  it("refuses empty groups, chains and over-large canvases", () => {
+  it("compiles an empty group and an empty chord header to [], after their upstream", () => {
+    const dag = compile(
+      chain(
+        count.si({ ids: [1] }),
+        group(chord([], merge.s()), chain(group(), merge.s()), group().settled()),
+        show.si("end"),
+      ),
+    );
+    expect(dag.nodes.map((n) => n.task)).toEqual(["count", "merge", "merge", "show"]);
+    // the body of an empty header and the step after an empty group wait on the chain's first step
+    expect(dag.nodes[1]!.deps).toEqual([0]);
+    expect(dag.nodes[1]!.arg).toEqual({ list: [] });
+    expect(dag.nodes[2]!.deps).toEqual([0]);
+    // the empty settled group contributes no node of its own: show waits on node 0 through it
+    expect(dag.nodes[0]!.dependents).toEqual([1, 2, 3]);
+    expect(dag.nodes[3]!.deps).toEqual([1, 2, 0]);
+    expect(compile(chord([], merge.s())).nodes[0]!.deps).toEqual([]);
+    expect(compile(group(show.si("a"), group())).output).toEqual({ list: [0, { list: [] }] });
+  });
+
+  it("types an empty group as [] and accepts a chord body of [] ", () => {
+    expectTypeOf(group()).toExtend<Canvas<unknown, []>>();
+    expectTypeOf(chord([], merge.s())).toEqualTypeOf<Canvas<unknown, number>>();
+    expectTypeOf(group(show.si("a"), group())).toExtend<Canvas<unknown, [string, []]>>();
+    // @ts-expect-error show takes a string, an empty header hands its body []
+    chord([], show.s());
+  });
+
+  it("refuses a canvas with no task, empty chains and over-large canvases", () => {
     expect(() => compile(group())).toThrow(InvalidCanvas);
+    expect(() => compile(group(group(), chord([], group())))).toThrow(/no task to run/);
     expect(() => compile({ node: { kind: "chain", steps: [] } })).toThrow(/empty chain/);
     const wide = group(...Array.from({ length: 11 }, () => show.si("a")));
     expect(() => compile(wide, 10)).toThrow(/more than 10 nodes/);

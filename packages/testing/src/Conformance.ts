@@ -253,6 +253,36 @@ export const storeConformance = (
       });
     });
 
+    it("gives [] for an empty group; a chord with an empty header calls its body with [] (Celery's rule)", async () => {
+      await withWorker(async (client) => {
+        const run = await client.submit(
+          group(
+            add.si({ a: 1, b: 1 }),
+            group(),
+            chord([], sum.s()),
+            chord(group().settled(), labels.s()),
+            chain(add.si({ a: 2, b: 2 }), group(), labels.s()),
+          ),
+        );
+        const out = await run.result({ timeout: 20_000 });
+        expectTypeOf(out).toEqualTypeOf<[number, [], number, unknown, unknown]>();
+        expect(out).toEqual([2, [], 0, [], []]);
+      });
+    });
+
+    it("runs what follows an empty group only after the group's upstream succeeded; a canvas of only empty groups is refused", async () => {
+      await withWorker(async (client) => {
+        const run = await client.submit(chain(boom.si("first"), group(), labels.s()));
+        const err = await run.result({ timeout: 20_000 }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(RunFailed);
+        const snap = await client.get(run.runId);
+        expect(snap.nodes.map((n) => n.state)).toEqual(["failed", "skipped"]);
+        expect(snap.nodes[1]!.error?.message).toBe("upstream node 0 (boom) failed");
+        await expect(client.submit(group())).rejects.toThrow(InvalidCanvas);
+        await expect(client.submit(chord([], group()))).rejects.toThrow(/no task to run/);
+      });
+    });
+
     it("hands a settled chord body each member's { ok, value | error }", async () => {
       await withWorker(async (client) => {
         const run = await client.submit(
