@@ -29,10 +29,13 @@ import {
   toErrorInfo,
 } from "./Errors.ts";
 import type { BoundHandler, TaskContext } from "./Handler.ts";
+import { decodeHeaders, type RunHeaders } from "./Headers.ts";
 import { wrapCall } from "./HookCalls.ts";
 import type { WorkerHooks } from "./Hooks.ts";
 import { leaseEndReason } from "./Leases.ts";
 import { acquireLock, type HeldLock } from "./Locks.ts";
+import { policyOf } from "./Policy.ts";
+import type { RetryPolicy } from "./Retry.ts";
 import type { Claim, Store } from "./Store.ts";
 import { decodeWith, encodeWith } from "./Task.ts";
 
@@ -50,6 +53,8 @@ export interface AttemptEnv {
   readonly log: () => Logger;
   /** Wraps the handler call (the worker's `hooks.wrapHandler`). */
   readonly wrapHandler?: WorkerHooks["wrapHandler"];
+  /** The worker's retry defaults, under the node's own policy: they give `ctx.attemptsLeft`. */
+  readonly retryDefaults?: Partial<RetryPolicy>;
 }
 
 /**
@@ -101,8 +106,20 @@ export const runAttempt = async (
   if (!input.ok) return { ok: false, error: input.error };
   const withInput = (r: AttemptResult): AttemptResult => ({ ...r, input: input.value });
   const timeoutMs = timeoutOf(claim, handler);
+  let headers: RunHeaders;
+  try {
+    headers = decodeHeaders(claim.headers);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    return failWith(ErrorTag.CorruptRecord, `cannot read the run's headers: ${why}`);
+  }
   const locks: HeldLock[] = [];
-  const ctx = contextFor(claim, env, abort, locks, timeoutMs);
+  const policy = policyOf(claim.spec, { ...env.retryDefaults, ...handler.task.options.retry });
+  const ctx = contextFor(claim, env, abort, locks, timeoutMs, {
+    headers,
+    // stalls do not use up attempts (docs/guarantees.md #6)
+    attemptsLeft: Math.max(0, policy.maxAttempts - (claim.attempt - claim.stalls)),
+  });
   const behaviour = handler.task.behaviour;
   const finished = new AbortController();
   try {
@@ -203,6 +220,7 @@ const contextFor = (
   abort: AbortController,
   locks: HeldLock[],
   timeoutMs: number | undefined,
+  more: Pick<TaskContext, "headers" | "attemptsLeft">,
 ): TaskContext => {
   const owner = `${env.workerId}:${claim.runId}:${claim.nodeId}:${claim.token}`;
   return {
@@ -211,6 +229,11 @@ const contextFor = (
     task: claim.spec.task,
     attempt: claim.attempt,
     idempotencyKey: `${claim.runId}:${claim.nodeId}`,
+    rootRunId: claim.runId,
+    parentNodeIds: claim.spec.deps,
+    queue: claim.spec.queue,
+    priority: claim.spec.priority,
+    ...more,
     signal: abort.signal,
     get log() {
       return env.log();

@@ -27,6 +27,7 @@ import {
 import { type EventsOptions, followEvents, watchRun } from "./EventStream.ts";
 import type { WeftEvent } from "./Events.ts";
 import { fingerprint } from "./Fingerprint.ts";
+import { encodeHeaders, type RunHeaders } from "./Headers.ts";
 import type { NodeState, Progress, RunRecord, RunStatus } from "./Machine.ts";
 import type { IdempotencyReuse, RunSnapshot, Store } from "./Store.ts";
 import { type AnyTask, checkTaskName, decodeWith, type OutputOf } from "./Task.ts";
@@ -77,6 +78,14 @@ export interface SubmitOptions {
   readonly expiresAt?: number | Date;
   /** As `expiresAt`, this many ms from now: a finite number ≥ 1. */
   readonly expiresInMs?: number;
+  /**
+   * Metadata for the run's handlers (Celery's `apply_async(headers=...)`):
+   * a plain object of plain data, at most `MAX_HEADERS_BYTES` (8 KiB)
+   * msgpack-encoded, stored once with the run and visible to every node as
+   * `ctx.headers`. Not part of the run's fingerprint: an idempotent resubmit
+   * with other headers returns the first run, with its headers.
+   */
+  readonly headers?: RunHeaders;
 }
 
 /**
@@ -384,8 +393,10 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
   ): Promise<RunHandle<Out>> => {
     const at = now();
     const timing = runTiming(opts, at);
+    const headers = opts.headers === undefined ? undefined : encodeHeaders(opts.headers);
     const res = await store.submit({
       ...timing,
+      ...(headers === undefined ? {} : { headers }),
       runId: opts.runId ?? `${now().toString(36)}-${randomUUID().slice(0, 13).replace("-", "")}`,
       dag,
       tags: opts.tags ?? [],
@@ -423,6 +434,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
         at,
         expiresAt,
         expiresInMs,
+        headers,
         ...options
       } = opts;
       const unknown = Object.keys(options).filter((k) => !OPTION_KEYS.has(k));
@@ -445,6 +457,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
         ...(at === undefined ? {} : { at }),
         ...(expiresAt === undefined ? {} : { expiresAt }),
         ...(expiresInMs === undefined ? {} : { expiresInMs }),
+        ...(headers === undefined ? {} : { headers }),
       };
       return submitDag<unknown>(dag, submitOpts, { tasks: [ref], shape: () => 0, single: true });
     },
@@ -501,6 +514,7 @@ const SUBMIT_KEYS: ReadonlyArray<keyof SubmitOptions> = [
   "at",
   "expiresAt",
   "expiresInMs",
+  "headers",
 ];
 const OPTION_KEYS: ReadonlySet<string> = new Set<keyof TaskOptions>([
   "queue",

@@ -90,6 +90,7 @@ export {
   type WeftEvent,
 } from "./Events.ts";
 export { type BoundHandler, type HandlerFn, handle, type TaskContext } from "./Handler.ts";
+export { MAX_HEADERS_BYTES, type RunHeaders } from "./Headers.ts";
 export type { AttemptEnd, AttemptInfo, NodeFailure, WorkerHooks } from "./Hooks.ts";
 export type { HeldLock, LockOptions } from "./Locks.ts";
 export {

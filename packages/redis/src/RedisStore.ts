@@ -516,6 +516,7 @@ export class RedisStore implements Store {
           eventsMax: this.eventsMax,
           notBefore: sub.notBefore ?? 0,
           expiresAt: sub.expiresAt ?? 0,
+          headers: sub.headers ?? "",
           nodes: quadruples,
         };
         // the commit acknowledges the run: with replicated durability a replica has it first
@@ -683,6 +684,7 @@ export class RedisStore implements Store {
           stalls: r.stalls,
           spec: r.spec,
           runQueues: r.runQueues,
+          ...(r.headers === null || r.headers.length === 0 ? {} : { headers: r.headers }),
           deps: r.deps,
           leaseUntil: req.now + req.leaseMs,
         });
@@ -780,6 +782,8 @@ export class RedisStore implements Store {
         stalls: c.stalls,
         spec: c.spec,
         runQueues: claim.runQueues,
+        // the next nodes are of the same run: its headers
+        ...(claim.headers === undefined ? {} : { headers: claim.headers }),
         deps: c.deps,
         leaseUntil: opts.now + opts.leaseMs,
       });

@@ -27,6 +27,7 @@ import {
   InvalidCanvas,
   InvalidInput,
   InvalidProgress,
+  InvalidSubmitOptions,
   NonRetryableError,
   type Progress,
   ResultTimeout,
@@ -1552,6 +1553,96 @@ export const storeConformance = (
       expect(err).toBeInstanceOf(ResultUndecodable);
       expect((err as Error).message).toMatch(/node 0 of run .*task "num", which this canvas/);
       expect(lying.runId).toBe(partial.runId);
+    });
+  });
+
+  describe(`${name}: the task context`, () => {
+    const probe = task({
+      name: "probe",
+      input: Schema.Unknown,
+      output: Schema.Unknown,
+      queue: "ctx",
+      priority: 9,
+      retry: { maxAttempts: 3, backoff: { kind: "fixed", delayMs: 0 } },
+    });
+    interface Seen {
+      readonly nodeId: number;
+      readonly attempt: number;
+      readonly ctx: Record<string, unknown>;
+    }
+    const probing = async (seen: Seen[]) => {
+      const store = await fresh();
+      const worker = startWorker({
+        store,
+        handlers: [
+          handle(probe, async (x, ctx) => {
+            seen.push({
+              nodeId: ctx.nodeId,
+              attempt: ctx.attempt,
+              ctx: {
+                runId: ctx.runId,
+                rootRunId: ctx.rootRunId,
+                parentNodeIds: ctx.parentNodeIds,
+                queue: ctx.queue,
+                priority: ctx.priority,
+                attemptsLeft: ctx.attemptsLeft,
+                headers: ctx.headers,
+              },
+            });
+            if (x === "flaky" && ctx.attempt === 1) throw new Error("first attempt fails");
+            return ctx.nodeId;
+          }),
+        ],
+        logger: silent,
+        queues: ["ctx"],
+        concurrency: 2,
+        leaseMs: 5_000,
+        idleMs: 200,
+      });
+      open.push({ close: () => worker.stop() } as unknown as Store);
+      return createClient(store);
+    };
+
+    it("hands every node the run's headers, its root run id, parent node ids, queue, priority and attempts left", async () => {
+      const seen: Seen[] = [];
+      const client = await probing(seen);
+      const headers = { tenant: "acme", trace: { id: "t-1", sampled: true }, n: [1, 2] };
+      const run = await client.submit(
+        chain(probe.si("a"), group(probe.s(), probe.si("flaky").with({ priority: 2 })), probe.s()),
+        { headers },
+      );
+      expect(await run.result({ timeout: 20_000 })).toBe(3);
+      const last = (id: number) => seen.filter((s) => s.nodeId === id).at(-1)!.ctx;
+      for (const s of seen) {
+        expect(s.ctx).toMatchObject({ runId: run.runId, rootRunId: run.runId, headers });
+        expect(s.ctx.queue).toBe("ctx");
+      }
+      expect(last(0)).toMatchObject({ parentNodeIds: [], priority: 9, attemptsLeft: 2 });
+      expect(last(1)).toMatchObject({ parentNodeIds: [0], priority: 9 });
+      expect(last(3)).toMatchObject({ parentNodeIds: [1, 2], priority: 9 });
+      // the flaky node: attempts left count down across its retry
+      const flaky = seen.filter((s) => s.nodeId === 2);
+      expect(flaky.map((s) => [s.attempt, s.ctx.attemptsLeft, s.ctx.priority])).toEqual([
+        [1, 2, 2],
+        [2, 1, 2],
+      ]);
+    });
+
+    it("gives {} as headers when the run has none; refuses headers that are not a small plain object, naming the option", async () => {
+      const seen: Seen[] = [];
+      const client = await probing(seen);
+      const run = await client.submit(probe.si("x"));
+      await run.result({ timeout: 20_000 });
+      expect(seen[0]!.ctx.headers).toEqual({});
+      for (const bad of [[1, 2], "x", { at: new Date(0) }, { big: "x".repeat(9_000) }]) {
+        const e = await client
+          .submit(probe.si("x"), { runId: "bad-headers", headers: bad as never })
+          .catch((err: unknown) => err);
+        expect(e).toBeInstanceOf(InvalidSubmitOptions);
+        expect((e as Error).message).toMatch(/option headers/);
+      }
+      // nothing was written
+      await expect(client.get("bad-headers")).rejects.toThrow(RunNotFound);
     });
   });
 

@@ -50,6 +50,7 @@ export {
 export { followEvents, watchRun } from "../EventStream.ts";
 export type { EventBatch, ReadEventsOptions } from "../Events.ts";
 export { canonical, fingerprint } from "../Fingerprint.ts";
+export { decodeHeaders, encodeHeaders } from "../Headers.ts";
 export { acquireLock, type LockAcquisition } from "../Locks.ts";
 export {
   CANCELLED_COMPLETION,
