@@ -38,6 +38,7 @@ import { policyOf } from "./Policy.ts";
 import type { RetryPolicy } from "./Retry.ts";
 import type { Claim, Store } from "./Store.ts";
 import { decodeWith, encodeWith } from "./Task.ts";
+import { failureInfo } from "./TaskErrors.ts";
 
 /** How long a result recorded under a result key is reused when the task does not say, ms (24 h). */
 const DEFAULT_RESULT_TTL_MS = 86_400_000;
@@ -166,7 +167,7 @@ export const runAttempt = async (
     }
     return withInput(bytes);
   } catch (e) {
-    return withInput(failureOf(e, env.log));
+    return withInput(attemptFailure(handler, e, env.log));
   } finally {
     finished.abort("done");
     await Promise.all(locks.map((l) => l.unlock().catch(() => undefined)));
@@ -305,22 +306,24 @@ const outputOf = (handler: BoundHandler, out: unknown): Settled<Uint8Array, Inva
 
 /**
  * What a handler (or the attempt around it) threw, as a failure to report:
- * its `ErrorInfo`, and the delay a `TaskFailure` asks for. A negative delay
+ * its `ErrorInfo` (with its structured data: see `failureInfo`), and the delay a `TaskFailure` asks for. A negative delay
  * is 0 (retry at once); a non-finite one (`NaN`, `Infinity`: a Retry-After
  * header that did not parse) is dropped with a warning, so that the
  * policy's backoff applies.
  */
-const failureOf = (e: unknown, log: () => Logger): AttemptResult => {
+const attemptFailure = (handler: BoundHandler, e: unknown, log: () => Logger): AttemptResult => {
+  // a declared error is encoded by its schema; any other keeps its plain-data fields
+  const error = failureInfo(handler.task, e);
   const asked = e instanceof TaskFailure ? e.retryAfterMs : undefined;
-  if (asked === undefined) return failWithError(e);
+  if (asked === undefined) return { ok: false, error };
   if (!Number.isFinite(asked)) {
     log().warn(
       { delayMs: String(asked) },
       "the retry delay a TaskFailure asks for is not a finite number of ms: the retry policy's backoff applies",
     );
-    return failWithError(e);
+    return { ok: false, error };
   }
-  return { ok: false, error: toErrorInfo(e), retryAfterMs: Math.max(0, asked) };
+  return { ok: false, error, retryAfterMs: Math.max(0, asked) };
 };
 
 /** A short rendering of a value for a message: JSON, at most 200 characters. */

@@ -17,7 +17,7 @@
 import { MAX_VALUE_DEPTH, valueProblem } from "./Codec.ts";
 import { type ErrorInfo, InvalidCanvas, InvalidWorkerOptions, type Settled } from "./Errors.ts";
 import type { RetryPolicy } from "./Retry.ts";
-import type { TaskSchema } from "./TaskSchema.ts";
+import type { EffectCodec, TaskSchema } from "./TaskSchema.ts";
 
 /** What a canvas needs to know of a task: its name, input and output schemas (Effect or Standard Schema) and options. */
 export interface TaskRef {
@@ -25,7 +25,16 @@ export interface TaskRef {
   readonly input: TaskSchema;
   readonly output: TaskSchema;
   readonly options: TaskOptions;
+  /** The failures the task declares: tagged Effect Schemas (see `task({ errors })`). */
+  readonly errors?: ReadonlyArray<ErrorSchema>;
 }
+
+/**
+ * A declared failure of a task: an Effect Schema whose values carry a
+ * literal `_tag`, a `Schema.TaggedError` class or a `Schema.TaggedStruct`
+ * (checked by `task`, which refuses a schema without one).
+ */
+export type ErrorSchema = EffectCodec;
 
 /**
  * Options of a task, overridable per signature with `.with(...)`. Checked
@@ -245,8 +254,12 @@ export interface Signature<In, Out> extends Canvas<In, Out> {
   with(options: TaskOptions): Signature<In, Out>;
 }
 
-/** What a settled group hands its next step for a failed member: the first failure's tag and message. */
-export type MemberError = Pick<ErrorInfo, "tag" | "message">;
+/**
+ * What a settled group hands its next step for a failed member: the first
+ * failure's tag, message and structured data (decode a declared error with
+ * `failureOf(task, member.error)`).
+ */
+export type MemberError = Pick<ErrorInfo, "tag" | "message" | "data">;
 
 /** A group: its members' outputs as a tuple in declaration order. */
 export interface Group<In, Out extends ReadonlyArray<unknown>> extends Canvas<In, Out> {

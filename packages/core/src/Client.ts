@@ -31,6 +31,7 @@ import { encodeHeaders, type RunHeaders } from "./Headers.ts";
 import type { NodeState, Progress, RunRecord, RunStatus } from "./Machine.ts";
 import type { IdempotencyReuse, RunSnapshot, Store } from "./Store.ts";
 import { type AnyTask, checkTaskName, decodeWith, type OutputOf } from "./Task.ts";
+import { failureOf } from "./TaskErrors.ts";
 
 /** Options of one submission. Durations are ms. */
 export interface SubmitOptions {
@@ -370,6 +371,20 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     }
   };
 
+  // the failing node's error decoded by the schema its task declares for it (docs/errors.md, "Typed errors")
+  const declaredFailure = async (
+    runId: string,
+    run: RunRecord,
+    of: Decoding,
+  ): Promise<{ failure?: unknown }> => {
+    if (run.error?.data === undefined || run.failedNode === undefined) return {};
+    const node = (await store.getRun(runId))?.nodes.find((n) => n.id === run.failedNode);
+    const task = node && tasksByName(of.tasks).get(node.spec.task);
+    if (task === undefined || task === "ambiguous" || !task.errors?.length) return {};
+    const failure = failureOf(task, run.error);
+    return failure === undefined ? {} : { failure };
+  };
+
   const handleOf = <Out>(runId: string, existing: boolean, of: Decoding): RunHandle<Out> => ({
     runId,
     existing,
@@ -380,8 +395,15 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     result: async ({ timeout = 60_000, waitForQuiet = false } = {}) => {
       const run = await store.waitForRun(runId, timeout, { quiet: waitForQuiet });
       if (!run) throw new ResultTimeout({ runId, timeoutMs: timeout });
-      if (run.status !== "succeeded")
-        throw new RunFailed({ runId, status: run.status, error: run.error });
+      if (run.status !== "succeeded") {
+        throw new RunFailed({
+          runId,
+          status: run.status,
+          error: run.error,
+          ...(run.failedNode === undefined ? {} : { nodeId: run.failedNode }),
+          ...(await declaredFailure(runId, run, of)),
+        });
+      }
       return (await output(runId, of)) as Out;
     },
   });

@@ -22,6 +22,7 @@ export {
   type Canvas,
   chain,
   chord,
+  type ErrorSchema,
   type Group,
   group,
   type InOf,
@@ -122,6 +123,7 @@ export {
   type TaskBehaviour,
   task,
 } from "./Task.ts";
+export { type ErrorOf, failureOf, MAX_ERROR_DATA_BYTES } from "./TaskErrors.ts";
 export type { TaskSchema, TaskSchemaOf } from "./TaskSchema.ts";
 export {
   type ResultError,

@@ -2,7 +2,9 @@
  * The conformance suite every store must pass (docs/testing.md: one suite, every
  * store). Call it from a vitest file with a factory that returns a fresh,
  * empty store; the suite covers chains, groups, chords, nested canvases,
- * failures and skipped dependents, chord result order, fenced completions,
+ * empty groups and chord headers, failures and skipped dependents, typed
+ * errors (declared error schemas, structured data), the task context (run
+ * headers, parents, queue, priority, attempts left), chord result order, fenced completions,
  * lease expiry and re-delivery, retries, settled groups, cancellation,
  * idempotent submission, submission by task name and reattaching by id,
  * the worker runtime on the store (heartbeats,
@@ -21,6 +23,7 @@ import {
   chord,
   createClient,
   DuplicateRun,
+  failureOf,
   group,
   handle,
   IdempotencyConflict,
@@ -38,6 +41,7 @@ import {
   type Store,
   type SubmitByNameOptions,
   startWorker,
+  TaskFailure,
   task,
 } from "@weft/core";
 import {
@@ -52,6 +56,7 @@ import {
   type Submission,
   type WorkerInfo,
 } from "@weft/core/store";
+import { Effect } from "effect";
 import { pino } from "pino";
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import { anyTask, arbCanvas, arbDrivePlan } from "./Arbitraries.ts";
@@ -1553,6 +1558,114 @@ export const storeConformance = (
       expect(err).toBeInstanceOf(ResultUndecodable);
       expect((err as Error).message).toMatch(/node 0 of run .*task "num", which this canvas/);
       expect(lying.runId).toBe(partial.runId);
+    });
+  });
+
+  describe(`${name}: typed errors`, () => {
+    class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
+      id: Schema.Int,
+      // stored encoded (a string), decoded on read (a Date)
+      since: Schema.DateFromString,
+    }) {}
+    const RateLimited = Schema.TaggedStruct("RateLimited", {
+      retryAfterMs: Schema.FiniteFromString,
+    });
+    const lookup = task({
+      name: "lookup",
+      input: Schema.String,
+      output: Schema.Int,
+      errors: [NotFound, RateLimited],
+      retry: { maxAttempts: 2, backoff: { kind: "fixed", delayMs: 0 }, nonRetryable: ["NotFound"] },
+    });
+    const since = new Date(Date.UTC(2026, 0, 2));
+    const typed = async () => {
+      const store = await fresh();
+      const worker = startWorker({
+        store,
+        handlers: [
+          ...handlers,
+          handle(lookup, (what) => {
+            if (what === "missing") throw new NotFound({ id: 7, since });
+            if (what === "limited") return Effect.fail(RateLimited.make({ retryAfterMs: 250 }));
+            if (what === "declined")
+              throw new TaskFailure("card declined", { tag: "CardDeclined", data: { code: 51 } });
+            if (what === "fielded")
+              throw Object.assign(new Error("bad row"), { row: 3, fn: () => 1 });
+            return what.length;
+          }),
+        ],
+        logger: silent,
+        concurrency: 4,
+        leaseMs: 5_000,
+        idleMs: 200,
+      });
+      open.push({ close: () => worker.stop() } as unknown as Store);
+      return createClient(store);
+    };
+    const failed = async (client: ReturnType<typeof createClient>, what: string) => {
+      const run = await client.submit(lookup.si(what));
+      const e = await run.result({ timeout: 20_000 }).catch((err: unknown) => err);
+      expect(e).toBeInstanceOf(RunFailed);
+      return { e: e as RunFailed, snap: await client.get(run.runId) };
+    };
+
+    it("records a declared error encoded by its schema and decodes it on read: RunFailed.failure, failureOf; nonRetryable works by tag", async () => {
+      const client = await typed();
+      const { e, snap } = await failed(client, "missing");
+      expect(snap.nodes[0]!.attempts).toBe(1); // NotFound is nonRetryable by tag
+      expect(snap.nodes[0]!.error).toMatchObject({
+        tag: "NotFound",
+        data: { _tag: "NotFound", id: 7, since: since.toISOString() },
+      });
+      expect(e.nodeId).toBe(0);
+      expect(e.failure).toBeInstanceOf(NotFound);
+      const nf = failureOf(lookup, e);
+      expectTypeOf(nf).toEqualTypeOf<
+        NotFound | { readonly _tag: "RateLimited"; readonly retryAfterMs: number } | undefined
+      >();
+      expect(nf).toBeInstanceOf(NotFound);
+      if (nf?._tag !== "NotFound") throw new Error("not a NotFound");
+      expect(nf.id).toBe(7);
+      expect(nf.since).toEqual(since);
+    });
+
+    it("retries a declared error the policy allows by tag; an Effect failure is recorded like a thrown one", async () => {
+      const client = await typed();
+      const { e, snap } = await failed(client, "limited");
+      expect(snap.nodes[0]!.attempts).toBe(2);
+      expect(snap.nodes[0]!.error?.data).toEqual({ _tag: "RateLimited", retryAfterMs: "250" });
+      expect(e.failure).toEqual({ _tag: "RateLimited", retryAfterMs: 250 });
+      expect(failureOf(lookup, e)).toEqual({ _tag: "RateLimited", retryAfterMs: 250 });
+      // another task declares no RateLimited: nothing to decode with
+      expect(failureOf(inc, e)).toBeUndefined();
+    });
+
+    it("keeps structured data of undeclared errors: a TaskFailure's data, an Error's plain-data fields", async () => {
+      const client = await typed();
+      const declined = await failed(client, "declined");
+      expect(declined.snap.nodes[0]!.error).toMatchObject({
+        tag: "CardDeclined",
+        data: { code: 51 },
+      });
+      expect(declined.e.failure).toBeUndefined();
+      const fielded = await failed(client, "fielded");
+      expect(fielded.snap.nodes[0]!.error).toMatchObject({ tag: "Error", data: { row: 3 } });
+    });
+
+    it("hands a settled group's next step each failed member's data, decodable with failureOf", async () => {
+      const client = await typed();
+      const run = await client.submit(
+        chord(group(lookup.si("missing"), lookup.si("four")).settled(), labels.s()),
+      );
+      const out = (await run.result({ timeout: 20_000 })) as ReadonlyArray<{
+        ok: boolean;
+        error?: unknown;
+      }>;
+      expect(out[1]).toEqual({ ok: true, value: 4 });
+      expect(out[0]!.ok).toBe(false);
+      const member = failureOf(lookup, out[0]!.error);
+      expect(member).toBeInstanceOf(NotFound);
+      expect((member as NotFound).since).toEqual(since);
     });
   });
 

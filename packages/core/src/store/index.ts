@@ -102,7 +102,8 @@ export type {
   WorkerInfo,
   WorkerPresence,
 } from "../Store.ts";
-export { checkTaskName, decodeWith, encodeWith } from "../Task.ts";
+export { checkTaskName, decodeWith, encodeWith, errorTagOf } from "../Task.ts";
+export { failureInfo } from "../TaskErrors.ts";
 export {
   type Checked,
   type EffectCodec,
