@@ -516,7 +516,8 @@ export class RedisStore implements Store {
           eventsMax: this.eventsMax,
           notBefore: sub.notBefore ?? 0,
           expiresAt: sub.expiresAt ?? 0,
-          headers: sub.headers ?? "",
+          // only the first chunk writes the run record, and the headers with it
+          headers: first ? (sub.headers ?? "") : "",
           nodes: quadruples,
         };
         // the commit acknowledges the run: with replicated durability a replica has it first
