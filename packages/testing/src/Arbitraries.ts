@@ -20,12 +20,7 @@ const anyLeaf = (queue: string): CanvasNode => ({
   options: { queue },
 });
 
-/**
- * Random canvases over the queues given: chains, groups (plain and settled)
- * and chords, nested; now and then an empty group or chord header (which
- * gives `[]`). Every canvas has at least one task (one of only empty groups
- * does not compile).
- */
+/** Random canvases over the queues given: chains, groups (plain and settled) and chords, nested. */
 export const arbCanvas = (
   opts: {
     readonly queues?: ReadonlyArray<string>;
@@ -37,7 +32,6 @@ export const arbCanvas = (
   const queues = opts.queues ?? ["default"];
   const width = opts.maxWidth ?? 6;
   const leaf = opts.leaf ?? anyLeaf;
-  const members = membersOf(width);
   const tree = fc.letrec<{ node: CanvasNode }>((tie) => ({
     node: fc.oneof(
       { depthSize: "small", withCrossShrink: true },
@@ -46,40 +40,20 @@ export const arbCanvas = (
         .array(tie("node"), { minLength: 1, maxLength: width })
         .map((steps): CanvasNode => ({ kind: "chain", steps })),
       fc
-        .tuple(members(tie("node")), fc.boolean())
+        .tuple(fc.array(tie("node"), { minLength: 1, maxLength: width }), fc.boolean())
         .map(([members, settled]): CanvasNode => ({ kind: "group", members, settled })),
-      fc.tuple(members(tie("node")), fc.boolean(), tie("node")).map(
-        ([members, settled, body]): CanvasNode => ({
-          kind: "chord",
-          header: { kind: "group", members, settled },
-          body,
-        }),
-      ),
+      fc
+        .tuple(fc.array(tie("node"), { minLength: 1, maxLength: width }), fc.boolean(), tie("node"))
+        .map(
+          ([members, settled, body]): CanvasNode => ({
+            kind: "chord",
+            header: { kind: "group", members, settled },
+            body,
+          }),
+        ),
     ),
   }));
-  return tree.node.filter(hasTask).map((node) => ({ node }));
-};
-
-/** Members of a group or chord header: one to `width` mostly, none one time in eight. */
-const membersOf =
-  (width: number) =>
-  (member: fc.Arbitrary<CanvasNode>): fc.Arbitrary<CanvasNode[]> =>
-    fc.oneof(
-      { weight: 7, arbitrary: fc.array(member, { minLength: 1, maxLength: width }) },
-      { weight: 1, arbitrary: fc.constant<CanvasNode[]>([]) },
-    );
-
-const hasTask = (node: CanvasNode): boolean => {
-  switch (node.kind) {
-    case "sig":
-      return true;
-    case "chain":
-      return node.steps.some(hasTask);
-    case "group":
-      return node.members.some(hasTask);
-    case "chord":
-      return hasTask(node.header) || hasTask(node.body);
-  }
+  return tree.node.map((node) => ({ node }));
 };
 
 /**
