@@ -29,7 +29,13 @@ import { undocumented } from "./surface.ts";
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const appSource = fileURLToPath(new URL("../app", import.meta.url));
-const PACKAGES = ["@weft/core", "@weft/redis", "@weft/testing", "@weft/cli"] as const;
+const PACKAGES = [
+  "@weft/core",
+  "@weft/redis",
+  "@weft/testing",
+  "@weft/dashboard",
+  "@weft/cli",
+] as const;
 
 /** What `npm pack --json` says of one tarball. */
 interface Packed {
@@ -140,6 +146,26 @@ describe("the packed packages, installed in a fresh project", () => {
     expect(redisFiles?.some((f) => f.startsWith("dist/lua/includes/"))).toBe(true);
     const core = packed.find((p) => p.name === "@weft/core")?.files.map((f) => f.path);
     expect(core).toContain("dist/store/index.js");
+    const dashboard = packed.find((p) => p.name === "@weft/dashboard")?.files.map((f) => f.path);
+    expect(dashboard).toEqual(
+      expect.arrayContaining(["public/index.html", "public/app.js", "public/dag.js"]),
+    );
+  });
+
+  it("serves the dashboard from the installed package: its page, modules and dagre", async () => {
+    const script = [
+      'import { startDashboard } from "@weft/dashboard";',
+      'import { MemoryStore } from "@weft/testing";',
+      "const d = await startDashboard({ store: new MemoryStore(), port: 0 });",
+      'const paths = ["/", "/app.js", "/dag.js", "/vendor/dagre.js", "/api/runs"];',
+      "const codes = await Promise.all(paths.map(async (p) => (await fetch(new URL(p, d.url))).status));",
+      "console.log(JSON.stringify(codes));",
+      "await d.close();",
+    ].join("\n");
+    writeFileSync(join(app, "dashboard.mjs"), script);
+    const r = await exec(process.execPath, ["dashboard.mjs"], app, {});
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([200, 200, 200, 200, 200]);
   });
 
   it("runs a chain and a chord from plain JavaScript, on the in-memory store and on Redis", async () => {
@@ -273,6 +299,7 @@ describe("the packed packages, installed in a fresh project", () => {
       "@weft/cli",
       "@weft/core",
       "@weft/core/store",
+      "@weft/dashboard",
       "@weft/redis",
       "@weft/redis/url",
       "@weft/testing",

@@ -1,6 +1,6 @@
 /**
  * The `weft` command, parsed with commander: `worker`, `submit`, `inspect`,
- * `runs`, `cancel`, `workers`. {@link runCli} takes the arguments and returns the exit
+ * `runs`, `cancel`, `retry`, `workers`. {@link runCli} takes the arguments and returns the exit
  * code; it never calls `process.exit` (but for a second SIGTERM/SIGINT to a
  * worker), so tests and other programs can run it.
  *
@@ -23,6 +23,7 @@ import {
   openRedisStore,
   type StoreTarget,
 } from "./connect.ts";
+import { addDashboardCommand } from "./dashboard.ts";
 import { addOpsCommands } from "./ops.ts";
 import { renderInspect, renderRuns, renderWorkers, toJson } from "./render.ts";
 import { nodeValues, withValues } from "./values.ts";
@@ -116,6 +117,16 @@ const positiveInt =
     return n;
   };
 
+const portNumber =
+  (flag: string) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 0 || n > 65_535) {
+      throw new InvalidArgumentError(`${flag} takes 0 to 65535, got ${JSON.stringify(value)}`);
+    }
+    return n;
+  };
+
 /** `WEFT_CONCURRENCY` when set: a positive integer, or a clear error naming the variable. */
 const envConcurrency = (env: NodeJS.ProcessEnv): number | undefined => {
   const v = env.WEFT_CONCURRENCY;
@@ -123,6 +134,16 @@ const envConcurrency = (env: NodeJS.ProcessEnv): number | undefined => {
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n < 1)
     throw new Error(`WEFT_CONCURRENCY takes a positive integer, got ${JSON.stringify(v)}`);
+  return n;
+};
+
+/** Parses `--node`: a node id, an integer ≥ 0. */
+const nodeId = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0 || value.trim() === "")
+    throw new InvalidArgumentError(
+      `--node takes a node id (an integer ≥ 0), got ${JSON.stringify(value)}`,
+    );
   return n;
 };
 
@@ -280,7 +301,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
 
   const program = new Command("weft")
     .description(
-      "Weft: typed workflows on Redis. Run workers, submit tasks by name, list, inspect and cancel runs, list workers.",
+      "Weft: typed workflows on Redis. Run workers, submit tasks by name, list, inspect, cancel and re-drive runs, list workers.",
     )
     .version(version(), "-V, --version")
     .exitOverride()
@@ -314,6 +335,16 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         .choices(LOG_LEVELS)
         .default(env.WEFT_LOG_LEVEL ?? "info"),
     )
+    .option(
+      "--metrics-port <port>",
+      "serve Prometheus metrics at http://<metrics-host>:<port>/metrics (0: any free port)",
+      portNumber("--metrics-port"),
+    )
+    .option("--metrics-host <host>", "interface of the metrics server", "127.0.0.1")
+    .option(
+      "--trace",
+      "trace attempts with OpenTelemetry (@opentelemetry/api: a no-op until an SDK is registered, e.g. node --import)",
+    )
     .action(
       async (
         module: string,
@@ -323,6 +354,9 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           lease?: number;
           grace?: number;
           logLevel: string;
+          metricsPort?: number;
+          metricsHost: string;
+          trace?: boolean;
         },
       ) => {
         const concurrency = opts.concurrency ?? envConcurrency(env) ?? 8;
@@ -338,19 +372,31 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           { level: opts.logLevel, hooks: { streamWrite: safe } },
           io.log === undefined ? undefined : { write: io.log },
         );
-        await runWorker(opts, logger, async (store, stop) => {
-          const worker = startWorker({
-            store,
-            handlers,
-            queues: opts.queues,
-            concurrency,
-            logger,
-            ...(opts.lease === undefined ? {} : { leaseMs: opts.lease }),
-          });
-          if (stop.aborted) void worker.stop(opts.grace);
-          else stop.addEventListener("abort", () => void worker.stop(opts.grace), { once: true });
-          await worker.done;
+        const { observe } = await import("./observe.ts");
+        const observing = await observe({
+          ...(opts.metricsPort === undefined ? {} : { metricsPort: opts.metricsPort }),
+          metricsHost: opts.metricsHost,
+          trace: opts.trace ?? false,
         });
+        if (observing.url) logger.info({ url: observing.url }, "serving metrics");
+        try {
+          await runWorker(opts, logger, async (store, stop) => {
+            const worker = startWorker({
+              store,
+              handlers,
+              queues: opts.queues,
+              concurrency,
+              logger,
+              ...(opts.lease === undefined ? {} : { leaseMs: opts.lease }),
+              ...(observing.hooks === undefined ? {} : { hooks: observing.hooks }),
+            });
+            if (stop.aborted) void worker.stop(opts.grace);
+            else stop.addEventListener("abort", () => void worker.stop(opts.grace), { once: true });
+            await worker.done;
+          });
+        } finally {
+          await observing.close();
+        }
       },
     );
 
@@ -489,18 +535,60 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
       });
     });
 
-  addOpsCommands({
+  storeCommand("retry")
+    .description(
+      "re-drive a run that ended failed or cancelled: succeeded nodes keep their results and every attempt is kept; failed, skipped and cancelled nodes run again (exit 1 if refused)",
+    )
+    .argument("<runId>", "the run's id")
+    .option(
+      "--node <id>",
+      "the node to run with --input (default: the node that failed the run)",
+      nodeId,
+    )
+    .option(
+      "-i, --input <json>",
+      "run the failed node (or --node) with this input, as JSON, instead of its own",
+      jsonInput,
+    )
+    .action(async (runId: string, opts: StoreOpts & { node?: number; input?: unknown }) => {
+      await withStore(opts, async (store) => {
+        const { createClient } = await core();
+        const before = await store.getRun(runId);
+        const edited = opts.input === undefined ? undefined : (opts.node ?? before?.run.failedNode);
+        try {
+          await createClient(store, now).redrive(runId, {
+            ...(opts.node === undefined ? {} : { node: opts.node }),
+            ...(opts.input === undefined ? {} : { input: opts.input }),
+          });
+        } catch (e) {
+          err(`error: ${messageOf(e)}\n`);
+          code = 1;
+          return;
+        }
+        const snap = await store.getRun(runId);
+        const queued = snap?.nodes.filter((n) => n.state === "queued").length ?? 0;
+        out(
+          `re-drove run ${runId}: ${queued} node${queued === 1 ? "" : "s"} queued${
+            edited === undefined ? "" : `; node ${edited} runs with the input given`
+          }\n`,
+        );
+      });
+    });
+
+  const opsContext = {
     storeCommand,
     withStore,
     out,
     color,
     now,
-    exit: (c) => {
+    exit: (c: number) => {
       code = c;
     },
     ...(io.signal === undefined ? {} : { signal: io.signal }),
     ...(io.stdout === undefined && process.stdout.isTTY ? { tty: process.stdout } : {}),
-  });
+  };
+  addOpsCommands(opsContext);
+  addDashboardCommand({ ...opsContext, env });
 
   try {
     await program.parseAsync([...argv], { from: "user" });

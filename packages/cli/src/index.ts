@@ -1,5 +1,5 @@
 /**
- * @weft/cli — the `weft` command (`worker`, `submit`, `inspect`, `runs`, `cancel`, `workers`,
+ * @weft/cli — the `weft` command (`worker`, `submit`, `inspect`, `runs`, `cancel`, `retry`, `workers`,
  * `watch`, `queues`, `locks`) and
  * the pure renderers behind it, for examples and tools that print runs.
  * The `weft` command itself is `dist/bin.js` (package.json's `bin`), which

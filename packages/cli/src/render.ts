@@ -296,7 +296,17 @@ const toItem = (t: Trie, wide: number): Item => {
     return branch("chord", parts, []);
   }
   const { shown, hidden } = collapse(all, wide);
-  return branch([...byKind.keys()].join("/"), shown, hidden);
+  // callbacks hang beside what they are attached to: they do not name the branch
+  const kinds = [...byKind.keys()].filter((k) => k !== "onSuccess" && k !== "onError");
+  return branch(kinds.length > 0 ? kinds.join("/") : "linked", shown, hidden);
+};
+
+/** ` (on success)` or ` (on error of #n)` after a callback node's task; empty for other nodes. */
+const callbackNote = (node: SnapshotNode): string => {
+  const { callback, path } = node.spec;
+  if (callback === undefined) return "";
+  const at = [...path].reverse().find((seg) => seg.startsWith("onError:") || seg === "onSuccess");
+  return at?.startsWith("onError:") ? ` (on error of #${at.slice(8)})` : ` (on ${callback})`;
 };
 
 interface Row {
@@ -336,7 +346,7 @@ const walk = (
     case "node":
       rows.push({
         prefix: `${prefix}${glyph}`,
-        label: `#${item.node.id} ${item.node.spec.task}`,
+        label: `#${item.node.id} ${item.node.spec.task}${callbackNote(item.node)}`,
         node: item.node,
       });
       for (const d of details(item.node, now, workers, values)) {
@@ -402,8 +412,11 @@ const details = (
       });
     }
   }
-  // attempts that did not succeed, oldest first (the attempt history), when there was more than one
-  const history = n.attempts > 1 || n.stalls > 0 ? (n.history ?? []) : [];
+  // attempts that did not succeed, oldest first (the attempt history), when there was more than
+  // one, or the run was re-driven after it (the count starts again: more entries than attempts)
+  const kept = (n.history ?? []).filter((h) => h.outcome !== "released").length;
+  const redriven = kept > n.attempts - (n.state === "succeeded" || n.state === "running" ? 1 : 0);
+  const history = n.attempts > 1 || n.stalls > 0 || redriven ? (n.history ?? []) : [];
   for (const h of history) {
     const took = formatDuration(Math.max(0, h.endedAt - h.startedAt));
     const why = h.error
@@ -499,6 +512,7 @@ export const renderInspect = (snapshot: RunSnapshot, opts: InspectOptions = {}):
     "nodes",
     `${int(run.ended)}/${int(run.total)} ended${states.length > 0 ? ` · ${tally(states)}` : ""}`,
   );
+  if (run.redrives) field("redriven", `${int(run.redrives)} time${run.redrives === 1 ? "" : "s"}`);
   if (run.queues.length > 0) field("queues", run.queues.join(", "));
   field("tags", run.tags.length > 0 ? run.tags.join(", ") : "-");
   if (opts.workers) {
@@ -546,7 +560,7 @@ export const renderInspect = (snapshot: RunSnapshot, opts: InspectOptions = {}):
       const pad = " ".repeat(treeW - r.prefix.length - r.label.length);
       out.push(
         [
-          `${tree}${c.dim(`#${n.id}`)} ${n.spec.task}${pad}`,
+          `${tree}${c.dim(`#${n.id}`)} ${n.spec.task}${c.dim(callbackNote(n))}${pad}`,
           stateColor(c, n.state)(n.state.padEnd(stateW)),
           attemptsOf(n).padEnd(attW),
           durationOf(n, now).padStart(durW),

@@ -1,11 +1,11 @@
 import { fileURLToPath } from "node:url";
 import { chain, createClient, type RunSnapshot, type Store, StoreUnavailable } from "@weft/core";
-import { deferred } from "@weft/core/store";
+import { deferred, encode } from "@weft/core/store";
 import { maskUrl as redisMaskUrl } from "@weft/redis";
 import { MemoryStore } from "@weft/testing";
 import { describe, expect, it } from "vitest";
 import { type CliIo, maskUrl, type StoreTarget } from "../src/index.ts";
-import { add, count, double } from "./fixtures/tasks.ts";
+import { add, boom, count, double } from "./fixtures/tasks.ts";
 import { captureCli, runToEnd, T0 } from "./support.ts";
 
 const fixtures = fileURLToPath(new URL("./fixtures/", import.meta.url));
@@ -209,6 +209,39 @@ describe("inspect, runs, cancel", () => {
     const missing = await cli(["cancel", "nope"], { store });
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("run nope not found");
+  });
+
+  it("retry re-drives a failed run, the failed node with an edited input; inspect shows the earlier attempt", async () => {
+    const { store, snapshot } = await runToEnd(chain(add.si({ a: 1, b: 2 }), boom.s(), double.s()));
+    const id = snapshot.run.id;
+    expect(snapshot.run).toMatchObject({ status: "failed", failedNode: 1 });
+    const r = await cli(["retry", id, "--input", "5"], { store });
+    expect(r).toEqual({
+      code: 0,
+      stdout: `re-drove run ${id}: 1 node queued; node 1 runs with the input given\n`,
+      stderr: "",
+    });
+    const lease = { workerId: "w2", queues: ["default"], max: 1, leaseMs: 10_000 };
+    const [b] = await store.claim({ ...lease, now: T0 + 1 });
+    expect(b).toMatchObject({ nodeId: 1, attempt: 1 });
+    expect(b!.spec.bound).toBe(5);
+    const done = { workerId: "w2", queues: ["default"], nextMax: 0, leaseMs: 10_000 };
+    expect((await store.complete(b!, encode(5), { ...done, now: T0 + 2 })).ok).toBe(true);
+    const [c] = await store.claim({ ...lease, now: T0 + 3 });
+    expect((await store.complete(c!, encode(10), { ...done, now: T0 + 4 })).ok).toBe(true);
+    const shown = await cli(["inspect", id], { store, now: () => T0 + 5 });
+    expect(shown.stdout).toMatch(/redriven +1 time\n/);
+    expect(shown.stdout).toContain("attempt 1 failed on w1");
+    expect(shown.stdout).toMatch(/#1 math\.boom +succeeded/);
+    const again = await cli(["retry", id], { store });
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("cannot be re-driven (succeeded)");
+    const missing = await cli(["retry", "nope"], { store });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("run nope not found");
+    const bad = await cli(["retry", id, "--node", "-1", "--input", "1"], { store });
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("--node takes a node id");
   });
 });
 

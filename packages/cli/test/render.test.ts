@@ -1,5 +1,14 @@
 import { stripVTControlCharacters } from "node:util";
-import { chain, chord, group, handle, type RunSnapshot, Schema, task } from "@weft/core";
+import {
+  chain,
+  chord,
+  FailureRecord,
+  group,
+  handle,
+  type RunSnapshot,
+  Schema,
+  task,
+} from "@weft/core";
 import { compile, deferred } from "@weft/core/store";
 import { MemoryStore } from "@weft/testing";
 import { describe, expect, it } from "vitest";
@@ -64,6 +73,29 @@ describe("renderInspect", () => {
       "      │    Skipped: upstream node 1 (math.boom) failed",
       "      └─ #4 math.double  skipped    -              -  -",
       "           Skipped: upstream node 3 (math.double) skipped",
+    ]);
+  });
+
+  it("shows callbacks beside what they are attached to, with the node each error callback reports on", async () => {
+    const alert = task({ name: "ops.alert", input: FailureRecord, output: Schema.String });
+    const { snapshot } = await runToEnd(
+      chain(add.si({ a: 1, b: 2 }), boom.s())
+        .onSuccess(double.s())
+        .onError(alert.s()),
+      { extra: [handle(alert, async (f) => `${f.task} failed`)] },
+    );
+    const text = lines(renderInspect(normalise(snapshot), { now: T0 }));
+    expect(text).toContain("  error     NonRetryableError: refusing 3 (node #1 math.boom)");
+    expect(text.slice(text.indexOf("chain"))).toEqual([
+      "chain",
+      "├─ #0 math.add                    succeeded  1 attempt  12 ms  w1",
+      "├─ #1 math.boom                   failed     1 attempt  12 ms  w1",
+      "│    NonRetryableError: refusing 3",
+      "├─ #2 math.double (on success)    skipped    -              -  -",
+      "│    Skipped: upstream node 1 (math.boom) failed",
+      "├─ #3 ops.alert (on error of #0)  skipped    -              -  -",
+      "│    Skipped: upstream node 0 (math.add) succeeded",
+      "└─ #4 ops.alert (on error of #1)  succeeded  1 attempt  12 ms  w1",
     ]);
   });
 

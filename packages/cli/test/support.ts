@@ -41,7 +41,8 @@ export const runToEnd = async (
   try {
     const run = await createClient(store).submit(canvas, { tags: opts.tags ?? [] });
     await opts.during?.(store, run.runId);
-    const ended = await store.waitForRun(run.runId, 20_000);
+    // quiet: callbacks may still run once the run has failed
+    const ended = await store.waitForRun(run.runId, 20_000, { quiet: true });
     if (!ended) throw new Error(`run ${run.runId} did not end`);
     const snapshot = await store.getRun(run.runId);
     if (!snapshot) throw new Error(`run ${run.runId} vanished`);

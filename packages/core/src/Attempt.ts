@@ -15,8 +15,10 @@
  */
 import type { Logger } from "pino";
 import { inputOf, shapeValue } from "./Args.ts";
+import type { FailureRecord } from "./Canvas.ts";
 import type { Clock } from "./Clock.ts";
 import { decode, encode } from "./Codec.ts";
+import type { FailureSource } from "./Dag.ts";
 import {
   type ErrorInfo,
   ErrorTag,
@@ -36,9 +38,11 @@ import { leaseEndReason } from "./Leases.ts";
 import { acquireLock, type HeldLock } from "./Locks.ts";
 import { policyOf } from "./Policy.ts";
 import type { RetryPolicy } from "./Retry.ts";
+import { SoftTimeLimitExceeded } from "./SoftTimeout.ts";
 import type { Claim, Store } from "./Store.ts";
 import { decodeWith, encodeWith } from "./Task.ts";
 import { failureInfo } from "./TaskErrors.ts";
+import { runInThread } from "./Thread.ts";
 
 /** How long a result recorded under a result key is reused when the task does not say, ms (24 h). */
 const DEFAULT_RESULT_TTL_MS = 86_400_000;
@@ -116,14 +120,18 @@ export const runAttempt = async (
   }
   const locks: HeldLock[] = [];
   const policy = policyOf(claim.spec, { ...env.retryDefaults, ...handler.task.options.retry });
-  const ctx = contextFor(claim, env, abort, locks, timeoutMs, {
+  const finished = new AbortController();
+  const softTimeoutMs = claim.spec.options.softTimeoutMs ?? handler.task.options.softTimeoutMs;
+  const soft = softTimeoutMs === undefined ? undefined : new AbortController();
+  const ctx = contextFor(claim, env, abort, locks, timeoutMs, soft?.signal ?? NEVER, {
     headers,
     // stalls do not use up attempts (docs/guarantees.md #6)
     attemptsLeft: Math.max(0, policy.maxAttempts - (claim.attempt - claim.stalls)),
   });
   const behaviour = handler.task.behaviour;
-  const finished = new AbortController();
   try {
+    if (soft !== undefined && softTimeoutMs !== undefined)
+      armSoftTimeout(env.clock, softTimeoutMs, soft, finished.signal);
     const aborted = rejectOnAbort(abort.signal);
     if (timeoutMs !== undefined) armTimeout(env.clock, timeoutMs, abort, finished.signal);
     const resultKey = behaviour.resultKey?.(input.value);
@@ -137,7 +145,21 @@ export const runAttempt = async (
       const name = typeof lock.name === "string" ? lock.name : lock.name(input.value);
       await Promise.race([ctx.lock(name, lock), aborted]);
     }
-    const call = () => handler.run(input.value, ctx);
+    const isolate = claim.spec.options.isolate ?? handler.task.options.isolate;
+    const thread = handler.thread;
+    if (isolate === "thread" && thread === undefined)
+      return withInput({
+        ok: false,
+        error: {
+          tag: "InvalidHandler",
+          message: `task "${task}" runs with isolate: "thread", but its handler does not name its module: bind it with handle(task, fn, { module: import.meta.url })`,
+          retryable: false,
+        },
+      });
+    const call = () =>
+      isolate === "thread" && thread !== undefined
+        ? runInThread({ ...handler, thread }, input.value, ctx, { logLevel: env.log().level })
+        : handler.run(input.value, ctx);
     const running = env.wrapHandler
       ? wrapCall(
           env.wrapHandler,
@@ -187,8 +209,14 @@ const inputFor = (claim: Claim, handler: BoundHandler): Settled<unknown> => {
     claim.deps.forEach((d, i) => {
       results.set(claim.spec.deps[i]!, d.ok ? { ok: true, value: decode(d.value) } : d);
     });
-    const { arg, bind, bound } = claim.spec;
-    const upstream = arg === null ? undefined : shapeValue(arg, (n) => results.get(n)!);
+    const { arg, bind, bound, failure } = claim.spec;
+    const outcome = (n: number) => results.get(n)!;
+    const upstream =
+      failure !== undefined && bind.kind !== "immutable"
+        ? failureRecord(claim.runId, failure, outcome)
+        : arg === null
+          ? undefined
+          : shapeValue(arg, outcome);
     input = inputOf(bind, bound, upstream);
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
@@ -207,6 +235,41 @@ const inputFor = (claim: Claim, handler: BoundHandler): Settled<unknown> => {
 };
 
 /**
+ * What an error callback's entry node receives (a `FailureRecord`): the
+ * failing node's error, from its outcome, and its input rebuilt by its
+ * argument rule from its dependencies' results (the callback's too).
+ */
+const failureRecord = (
+  runId: string,
+  f: FailureSource,
+  outcome: (n: number) => Settled<unknown>,
+): FailureRecord => {
+  const o = outcome(f.node);
+  if (o.ok) throw new Error(`node ${f.node} succeeded: it has no failure to report`);
+  // the failing node may itself be an error callback: its upstream was a failure record too
+  const upstream =
+    f.failure !== undefined
+      ? failureRecord(runId, f.failure, outcome)
+      : f.arg === null
+        ? undefined
+        : shapeValue(f.arg, outcome);
+  const { tag, message, stack, retryable, data } = o.error;
+  return {
+    runId,
+    nodeId: f.node,
+    task: f.task,
+    error: {
+      tag,
+      message,
+      retryable,
+      ...(stack === undefined ? {} : { stack }),
+      ...(data === undefined ? {} : { data }),
+    },
+    input: inputOf(f.bind, f.bound, upstream),
+  };
+};
+
+/**
  * The attempt's timeout, ms: the node's own (persisted at submit), else the
  * worker's declaration of the task (a node submitted by name has no
  * declaration's options), else none.
@@ -221,6 +284,7 @@ const contextFor = (
   abort: AbortController,
   locks: HeldLock[],
   timeoutMs: number | undefined,
+  softTimeout: AbortSignal,
   more: Pick<TaskContext, "headers" | "attemptsLeft">,
 ): TaskContext => {
   const owner = `${env.workerId}:${claim.runId}:${claim.nodeId}:${claim.token}`;
@@ -236,6 +300,7 @@ const contextFor = (
     priority: claim.spec.priority,
     ...more,
     signal: abort.signal,
+    softTimeout,
     get log() {
       return env.log();
     },
@@ -267,6 +332,21 @@ const rejectOnAbort = (signal: AbortSignal): Promise<never> => {
   });
   p.catch(() => undefined); // raced, or left unawaited when the attempt ends first
   return p;
+};
+
+/** A signal that never aborts: `ctx.softTimeout` of a task without a soft time limit. */
+const NEVER: AbortSignal = new AbortController().signal;
+
+/** Aborts `soft` (`ctx.softTimeout`) after `softTimeoutMs` on `clock`, unless the attempt finished first. */
+const armSoftTimeout = (
+  clock: Clock,
+  softTimeoutMs: number,
+  soft: AbortController,
+  finished: AbortSignal,
+): void => {
+  void clock.sleep(softTimeoutMs, finished).then(() => {
+    if (!finished.aborted) soft.abort(new SoftTimeLimitExceeded({ softTimeoutMs }));
+  });
 };
 
 /** Aborts the attempt with a `Timeout` after `timeoutMs` on `clock`, unless it finished first. */

@@ -14,6 +14,7 @@
  * outputs as a tuple in declaration order; a chord is a group whose tuple is
  * the body's upstream.
  */
+import { Schema } from "effect";
 import { MAX_VALUE_DEPTH, valueProblem } from "./Codec.ts";
 import { type ErrorInfo, InvalidCanvas, InvalidWorkerOptions, type Settled } from "./Errors.ts";
 import type { RetryPolicy } from "./Retry.ts";
@@ -52,6 +53,25 @@ export interface TaskOptions {
    * longest timer Node keeps): the handler's `AbortSignal` fires at the deadline.
    */
   readonly timeoutMs?: number;
+  /**
+   * Soft time limit per attempt, ms, from 1 to 2,147,483,647 (Celery's
+   * `soft_time_limit`): at it, `ctx.softTimeout` aborts with a
+   * `SoftTimeLimitExceeded` reason and the handler may still return a value
+   * (it succeeds) or throw (it fails as any throw does); nothing else
+   * happens. With `timeoutMs` (the hard limit, Celery's `time_limit`) in
+   * the same options, it must be smaller.
+   */
+  readonly softTimeoutMs?: number;
+  /**
+   * `"thread"`: each attempt's handler runs in its own `worker_threads`
+   * Worker, which the worker terminates at the hard limit (`timeoutMs`), a
+   * cancel or a lost lease, so that a CPU-bound handler is stopped (as
+   * Celery's prefork pool kills its child). The handler must be bound with
+   * `handle(task, fn, { module: import.meta.url })`; its input and output
+   * cross to the thread by structured clone, and `ctx.progress` and
+   * `ctx.lock` are not available there. Default: in the worker's thread.
+   */
+  readonly isolate?: "thread";
   /** Retry policy fields; unset fields come from the worker's and Weft's defaults. */
   readonly retry?: Partial<RetryPolicy>;
   /**
@@ -121,6 +141,27 @@ export const checkOptions = (task: string, options: TaskOptions): void => {
     !(isNum(o.timeoutMs) && o.timeoutMs >= 1 && o.timeoutMs <= MAX_TIMER_MS)
   )
     refuse("timeoutMs", o.timeoutMs, `a number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days)`);
+  if (
+    o.softTimeoutMs !== undefined &&
+    !(isNum(o.softTimeoutMs) && o.softTimeoutMs >= 1 && o.softTimeoutMs <= MAX_TIMER_MS)
+  )
+    refuse(
+      "softTimeoutMs",
+      o.softTimeoutMs,
+      `a number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days)`,
+    );
+  if (
+    isNum(o.softTimeoutMs) &&
+    isNum(o.timeoutMs) &&
+    (o.softTimeoutMs as number) >= (o.timeoutMs as number)
+  )
+    refuse(
+      "softTimeoutMs",
+      o.softTimeoutMs,
+      `less than timeoutMs (${o.timeoutMs}): the soft limit warns before the hard one fails the attempt`,
+    );
+  if (o.isolate !== undefined && o.isolate !== "thread")
+    refuse("isolate", o.isolate, `"thread" (or absent: the worker's own thread)`);
   if (o.retry !== undefined) checkRetry("retry", o.retry, refuse);
   for (const option of ["delayMs", "notBefore"] as const) {
     const v = o[option];
@@ -224,6 +265,13 @@ export type CanvasNode =
       readonly kind: "chord";
       readonly header: CanvasNode & { readonly kind: "group" };
       readonly body: CanvasNode;
+    }
+  | {
+      /** `inner` with a callback attached: `.onSuccess(callback)` or `.onError(callback)`. */
+      readonly kind: "link";
+      readonly on: "success" | "error";
+      readonly inner: CanvasNode;
+      readonly callback: CanvasNode;
     };
 
 declare const InType: unique symbol;
@@ -248,8 +296,63 @@ export type InOf<C> = C extends Canvas<infer I, infer _O> ? I : never;
 /** What a canvas produces. */
 export type OutOf<C> = C extends Canvas<infer _I, infer O> ? O : never;
 
+/**
+ * What an error callback receives (`.onError(cb)`, Celery's `link_error`):
+ * the failure of one node, after its last attempt. `input` is the failing
+ * node's input in its encoded form (as its task's input schema encodes it),
+ * `error` what its last attempt failed with (or `Expired` for a node that
+ * was not started by its deadline), with the failure's structured data in
+ * `error.data` (`ErrorInfo.data`): a declared error of the failing task
+ * decodes with `failureOf(failingTask, record.error)`. Not the worker hook's `NodeFailure`
+ * (one attempt's failure, seen by `onNodeFailed` in the worker).
+ *
+ * Used as a task's input schema:
+ * @example
+ * const alert = task({ name: "alert", input: FailureRecord, output: Schema.Void }, async (f) => {
+ *   await page(`${f.task} failed in run ${f.runId}: ${f.error.message}`);
+ * });
+ * chain(fetch.si({ url }), parse.s()).onError(alert.s())
+ */
+export const FailureRecord = Schema.Struct({
+  runId: Schema.String,
+  nodeId: Schema.Number,
+  task: Schema.String,
+  error: Schema.Struct({
+    tag: Schema.String,
+    message: Schema.String,
+    stack: Schema.optionalKey(Schema.String),
+    retryable: Schema.Boolean,
+    data: Schema.optionalKey(Schema.Unknown),
+  }),
+  input: Schema.Unknown,
+});
+/** The failure record an error callback receives: see {@link FailureRecord}. */
+export type FailureRecord = typeof FailureRecord.Type;
+
+/**
+ * A canvas that callbacks can be attached to: a signature, a chain, a group
+ * or a chord (docs/concepts.md, "Callbacks"). A callback is a canvas of its
+ * own, compiled into nodes of the same run, marked as callbacks: it runs at
+ * most once per event, even after the run has failed (not after it was
+ * cancelled), and its own failure never changes the run's status or error.
+ */
+export interface Linkable<In, Out> extends Canvas<In, Out> {
+  /**
+   * Runs `callback` once this canvas has succeeded, with its output as the
+   * callback's upstream (Celery's `link`). The canvas's output stays its own:
+   * the callback is a side branch, not a step of a chain.
+   */
+  onSuccess(callback: Canvas<Out, unknown>): Linkable<In, Out>;
+  /**
+   * Runs `callback` once for each task node of this canvas that fails for
+   * good (its retries spent), with a {@link FailureRecord} as its upstream
+   * (Celery's `link_error`, attached to every task of the canvas).
+   */
+  onError(callback: Canvas<FailureRecord, unknown>): Linkable<In, Out>;
+}
+
 /** A task applied to (part of) its input; options can be overridden. */
-export interface Signature<In, Out> extends Canvas<In, Out> {
+export interface Signature<In, Out> extends Linkable<In, Out> {
   /** Overrides the task's options (queue, priority, timeout, retry) for this signature. */
   with(options: TaskOptions): Signature<In, Out>;
 }
@@ -262,12 +365,12 @@ export interface Signature<In, Out> extends Canvas<In, Out> {
 export type MemberError = Pick<ErrorInfo, "tag" | "message" | "data">;
 
 /** A group: its members' outputs as a tuple in declaration order. */
-export interface Group<In, Out extends ReadonlyArray<unknown>> extends Canvas<In, Out> {
+export interface Group<In, Out extends ReadonlyArray<unknown>> extends Linkable<In, Out> {
   /**
    * Hands the next step each member's `{ ok, value | error }` instead of
    * failing the run when a member fails (docs/guarantees.md #5).
    */
-  settled(): Canvas<In, { readonly [K in keyof Out]: Settled<Out[K], MemberError> }>;
+  settled(): Linkable<In, { readonly [K in keyof Out]: Settled<Out[K], MemberError> }>;
 }
 
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (
@@ -330,7 +433,14 @@ type Prev = [
   31,
 ];
 
-const make = <In, Out>(node: CanvasNode): Canvas<In, Out> => ({ node });
+const make = <In, Out>(node: CanvasNode): Linkable<In, Out> => ({ node, ...linking(node) });
+
+/** The `onSuccess` / `onError` methods of a canvas whose syntax tree is `node`. */
+const linking = <In, Out>(node: CanvasNode): Pick<Linkable<In, Out>, "onSuccess" | "onError"> => ({
+  onSuccess: (callback) =>
+    make({ kind: "link", on: "success", inner: node, callback: callback.node }),
+  onError: (callback) => make({ kind: "link", on: "error", inner: node, callback: callback.node }),
+});
 
 /**
  * Runs steps one after the other; each step receives the previous step's
@@ -341,7 +451,7 @@ const make = <In, Out>(node: CanvasNode): Canvas<In, Out> => ({ node });
  */
 export function chain<const T extends readonly [AnyCanvas, ...AnyCanvas[]]>(
   ...steps: T & ValidChain<T>
-): Canvas<InOf<T[0]>, OutOf<LastOf<T>>> {
+): Linkable<InOf<T[0]>, OutOf<LastOf<T>>> {
   return make({ kind: "chain", steps: steps.map((s) => s.node) });
 }
 
@@ -362,8 +472,41 @@ export function group<const T extends ReadonlyArray<AnyCanvas>>(
   const node = { kind: "group" as const, members: members.map((m) => m.node), settled: false };
   return {
     node,
+    ...linking(node),
     settled: () => make({ ...node, settled: true }),
   };
+}
+
+/**
+ * Splits `items` into chunks of `n` (the last one may be shorter) and runs
+ * one node of `task` per chunk, all in parallel, each receiving its chunk
+ * (a list of items) as its whole input; the output is each chunk's output,
+ * in order. Celery's `t.chunks(items, n)` runs a starmap of `t` inside each
+ * chunk's task; in Weft the task itself takes the list.
+ *
+ * @example
+ * const total = task({ name: "total", input: Schema.Array(Schema.Int), output: Schema.Int });
+ * chunks(total, [1, 2, 3, 4, 5], 2) // three nodes; outputs [3, 7, 5]
+ * @throws InvalidCanvas when `n` is not an integer ≥ 1 or `items` is not an
+ *   array. An empty `items` gives `[]`: an empty group, so a chord over it
+ *   calls its body with `[]` (a canvas with no task at all is refused at compile).
+ */
+export function chunks<I, O>(
+  task: { readonly name: string; si(input: ReadonlyArray<I>): Canvas<unknown, O> },
+  items: ReadonlyArray<I>,
+  n: number,
+): Group<unknown, O[]> {
+  if (!(Number.isInteger(n) && n >= 1))
+    throw new InvalidCanvas({
+      reason: `chunks(${task.name}, items, n): n must be an integer ≥ 1, got ${show(n)}`,
+    });
+  if (!Array.isArray(items))
+    throw new InvalidCanvas({
+      reason: `chunks(${task.name}, items, n): items must be an array, got ${show(items)}`,
+    });
+  const members: AnyCanvas[] = [];
+  for (let i = 0; i < items.length; i += n) members.push(task.si(items.slice(i, i + n)));
+  return group(...members) as unknown as Group<unknown, O[]>;
 }
 
 /**
@@ -377,12 +520,15 @@ export function group<const T extends ReadonlyArray<AnyCanvas>>(
 export function chord<H extends ReadonlyArray<AnyCanvas>, Body extends Canvas<OutsOf<H>, unknown>>(
   header: readonly [...H] | Group<InOfAll<H>, OutsOf<H>>,
   body: Body,
-): Canvas<InOfAll<H>, OutOf<Body>>;
+): Linkable<InOfAll<H>, OutOf<Body>>;
 export function chord<In, HOut, Body extends Canvas<HOut, unknown>>(
   header: Canvas<In, HOut>,
   body: Body,
-): Canvas<In, OutOf<Body>>;
-export function chord(header: ReadonlyArray<AnyCanvas> | AnyCanvas, body: AnyCanvas): AnyCanvas {
+): Linkable<In, OutOf<Body>>;
+export function chord(
+  header: ReadonlyArray<AnyCanvas> | AnyCanvas,
+  body: AnyCanvas,
+): Linkable<unknown, unknown> {
   const h = Array.isArray(header)
     ? group(...(header as AnyCanvas[])).node
     : (header as AnyCanvas).node;
@@ -404,12 +550,16 @@ export const signature = <In, Out>(
   bind: Bind,
   bound: unknown,
   options: TaskOptions = {},
-): Signature<In, Out> => ({
-  node: { kind: "sig", task, bind, bound, options },
-  with: (o) => {
-    checkOptions(task.name, o);
-    const retry =
-      options.retry && o.retry ? { retry: { ...options.retry, ...o.retry } } : undefined;
-    return signature(task, bind, bound, { ...options, ...o, ...retry });
-  },
-});
+): Signature<In, Out> => {
+  const node: CanvasNode = { kind: "sig", task, bind, bound, options };
+  return {
+    node,
+    ...linking(node),
+    with: (o) => {
+      checkOptions(task.name, o);
+      const retry =
+        options.retry && o.retry ? { retry: { ...options.retry, ...o.retry } } : undefined;
+      return signature(task, bind, bound, { ...options, ...o, ...retry });
+    },
+  };
+};

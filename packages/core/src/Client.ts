@@ -12,9 +12,10 @@ import {
   type TaskRef,
 } from "./Canvas.ts";
 import { decode } from "./Codec.ts";
-import { compile, type Dag, flatten, type Shape } from "./Dag.ts";
+import { compile, type Dag, type DagNode, flatten, type Shape } from "./Dag.ts";
 import {
   InvalidCanvas,
+  InvalidInput,
   InvalidSubmitOptions,
   MissingResult,
   missingResultInfo,
@@ -28,7 +29,8 @@ import { type EventsOptions, followEvents, watchRun } from "./EventStream.ts";
 import type { WeftEvent } from "./Events.ts";
 import { fingerprint } from "./Fingerprint.ts";
 import { encodeHeaders, type RunHeaders } from "./Headers.ts";
-import type { NodeState, Progress, RunRecord, RunStatus } from "./Machine.ts";
+import type { NodeState, Progress, RedriveRefusal, RunRecord, RunStatus } from "./Machine.ts";
+import { RedriveRefused, type RedriveRequest } from "./Redrive.ts";
 import type { IdempotencyReuse, RunSnapshot, Store } from "./Store.ts";
 import { type AnyTask, checkTaskName, decodeWith, type OutputOf } from "./Task.ts";
 import { failureOf } from "./TaskErrors.ts";
@@ -273,6 +275,24 @@ export interface Client {
   /** Cancels a run; false when it had already ended. */
   cancel(runId: string): Promise<boolean>;
   /**
+   * Re-drives a run that ended `failed` or `cancelled` once every node has
+   * ended (docs/concepts.md, "Re-driving a run"; Temporal's reset, BullMQ's
+   * retry of failed jobs): every succeeded node keeps its result, every
+   * node keeps its attempt history, and the failed, skipped, cancelled and
+   * expired nodes run again with a fresh retry budget. With `req.input`,
+   * the failed node (or `req.node`) runs with that input, validated by
+   * `req.task`'s input schema when given.
+   *
+   * @throws RunNotFound when the run does not exist.
+   * @throws RedriveRefused when it has not ended, a node is still running,
+   *   it succeeded, or the node to edit does not run again (nothing changed).
+   * @throws InvalidInput when the edited input is refused (nothing changed).
+   * @example
+   * await client.redrive(runId)
+   * await client.redrive(runId, { task: charge, input: { cents: 500 } })
+   */
+  redrive<T extends AnyTask>(runId: string, req?: RedriveRequest<T>): Promise<void>;
+  /**
    * Node and run events (docs/events.md), of every run or of `opts.runId`,
    * from `opts.after` (default the oldest kept), then live until
    * `opts.signal` aborts or the loop breaks.
@@ -497,6 +517,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     }) as Client["handle"],
     get,
     cancel: (runId) => store.cancel(runId, { now: now() }),
+    redrive: (runId, req = {}) => redrive(store, runId, req as RedriveRequest, now()),
     events: (opts = {}) => followEvents(store, opts),
     watch: (runId, opts = {}) => watchRun(store, runId, opts),
   };
@@ -542,6 +563,8 @@ const OPTION_KEYS: ReadonlySet<string> = new Set<keyof TaskOptions>([
   "queue",
   "priority",
   "timeoutMs",
+  "softTimeoutMs",
+  "isolate",
   "retry",
 ]);
 
@@ -603,4 +626,74 @@ const tasksByName = (tasks: ReadonlyArray<TaskRef>): Map<string, TaskRef | "ambi
       out.set(t.name, "ambiguous");
   }
   return out;
+};
+
+// re-driving a run (Client.redrive)
+
+const DETAIL: Record<RedriveRefusal | "bad-node", string> = {
+  "not-ended": "it has not ended (pending or running): cancel it first",
+  "not-quiet": "a node of it is still running: wait until every node has ended",
+  succeeded: "it succeeded: there is nothing to run again",
+  "bad-node": "the node to edit is not a node that runs again",
+};
+
+const refused = (runId: string, reason: RedriveRefusal | "bad-node", detail = DETAIL[reason]) =>
+  new RedriveRefused({ runId, reason, detail });
+
+/** Node `node`'s spec with `input` as its whole input, validated by `task` (or as plain data). */
+const editedSpec = (spec: DagNode, task: TaskRef, input: unknown): DagNode => {
+  if (task.name !== spec.task)
+    throw new InvalidInput({
+      task: task.name,
+      detail: `node ${spec.id} runs task ${spec.task}, not ${task.name}`,
+    });
+  const bound = compile(signature(task, { kind: "immutable" }, input)).nodes[0]!.bound;
+  return { ...spec, bind: { kind: "immutable" }, bound, arg: null };
+};
+
+/**
+ * Re-drives run `runId` at `now` (epoch ms): see {@link RedriveRequest}.
+ *
+ * @throws RunNotFound when the run does not exist.
+ * @throws RedriveRefused when it cannot be re-driven (nothing changed).
+ * @throws InvalidInput when `input` fails the task's input schema, is not
+ *   plain data, or `task` is not the node's task (before anything is written).
+ */
+const redrive = async (
+  store: Store,
+  runId: string,
+  req: RedriveRequest,
+  now: number,
+): Promise<void> => {
+  const snap = await store.getRun(runId);
+  if (!snap) throw new RunNotFound({ runId });
+  let edit: { node: number; spec: DagNode } | undefined;
+  if (req.input !== undefined) {
+    const node = req.node ?? snap.run.failedNode;
+    if (node === undefined)
+      throw refused(runId, "bad-node", "no node failed the run: name the node to edit");
+    const n = snap.nodes[node];
+    if (!Number.isInteger(node) || n === undefined || n.state === "succeeded")
+      throw refused(
+        runId,
+        "bad-node",
+        `node ${node} ${n === undefined ? "is not a node of the run" : "succeeded: it does not run again"}`,
+      );
+    const task: TaskRef = req.task ?? {
+      name: n.spec.task,
+      input: Schema.Unknown,
+      output: Schema.Unknown,
+      options: {},
+    };
+    edit = { node, spec: editedSpec(n.spec, task, req.input) };
+  } else if (req.node !== undefined) {
+    throw new InvalidInput({
+      task: req.task?.name ?? "",
+      detail: "redrive: `node` names the node to run with an edited `input`; give `input` too",
+    });
+  }
+  const r = await store.redrive(runId, { now, ...(edit ? { edit } : {}) });
+  if (r.ok) return;
+  if (r.reason === "not-found") throw new RunNotFound({ runId });
+  throw refused(runId, r.reason);
 };

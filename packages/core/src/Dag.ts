@@ -58,9 +58,39 @@ export interface DagNode {
   readonly options: TaskOptions;
   /**
    * Where the node sits in the canvas, outermost first: `chain:1`,
-   * `group:0`, `header:3`, `body`. Lets tools redraw the canvas as a tree.
+   * `group:0`, `header:3`, `body`, `onSuccess`, `onError:<failing node>`.
+   * Lets tools redraw the canvas as a tree.
    */
   readonly path: ReadonlyArray<string>;
+  /**
+   * Set on every node of a callback canvas (`.onSuccess` / `.onError`): the
+   * node is tolerant (its failure never fails the run). `"error"` on every
+   * node inside an error callback (at any depth): such a node also runs
+   * after its run has failed (not after it was cancelled).
+   */
+  readonly callback?: "success" | "error";
+  /**
+   * Error callbacks that wait on this node: each becomes ready when this
+   * node fails for good and is skipped when it ends any other way. Absent when none.
+   */
+  readonly errorDependents?: ReadonlyArray<number>;
+  /**
+   * On an error callback's entry node: the node whose failure it receives,
+   * and that node's argument rule, so the worker can rebuild its input from
+   * the results of its dependencies (which are this node's `deps` too).
+   */
+  readonly failure?: FailureSource;
+}
+
+/** The node an error callback reports on, and how its input was formed. */
+export interface FailureSource {
+  readonly node: number;
+  readonly task: string;
+  readonly bind: Bind;
+  readonly bound: unknown;
+  readonly arg: Shape | null;
+  /** When that node is itself an error callback's entry node: the failure it received, its upstream. */
+  readonly failure?: FailureSource;
 }
 
 /** A compiled canvas. */
@@ -97,6 +127,16 @@ export const MAX_CANVAS_DEPTH = 128;
  * calls its body with `[]`. A canvas with no task at all (only empty groups)
  * is refused: a run needs at least one node.
  *
+ * Callbacks (`link` nodes, docs/concepts.md "Callbacks") compile into nodes
+ * of the same DAG marked with `callback`: a success callback's canvas takes
+ * the linked canvas's output as its upstream; an error callback's canvas is
+ * compiled once per task node of the linked canvas (callbacks excluded),
+ * its entry nodes receiving that node's failure and depending on its
+ * dependencies too, so they can rebuild its input. Every node of a callback
+ * canvas waits on its event (the output nodes of the linked canvas, or by an
+ * error edge the failing node), so that all of it is skipped when the event
+ * cannot happen.
+ *
  * @throws InvalidCanvas on an empty chain, a canvas with no task, a cycle in the canvas
  *   object, a signature that needs an upstream value but has none, more
  *   than `maxNodes` nodes, a canvas nested deeper than
@@ -107,21 +147,18 @@ export const MAX_CANVAS_DEPTH = 128;
  *   a cycle, or nests deeper than {@link MAX_VALUE_DEPTH} levels.
  */
 export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NODES): Dag => {
-  const drafts: Array<{
-    task: TaskRef;
-    bind: Bind;
-    bound: unknown;
-    arg: Shape | null;
-    upstream: Shape | null;
-    deps: number[];
-    tolerant: boolean;
-    options: TaskOptions;
-    path: string[];
-  }> = [];
+  const drafts: Draft[] = [];
+  // how many callback canvases enclose the walk
+  let level = 0;
+  // what each enclosing callback canvas waits on, outermost first: the linked canvas's output
+  // (a success callback), or a node's failure (an error callback)
+  const gates: Array<Shape | { readonly failure: number }> = [];
+  // links walked through: each nests a level the path does not show
+  let links = 0;
   const path = new Set<CanvasNode>();
   // an empty group after an upstream step has no node of its own to wait on that step: its
   // `[]` shape remembers the upstream nodes, so whatever follows still runs after them
-  const gates = new WeakMap<Shape & object, ReadonlyArray<number>>();
+  const emptyDeps = new WeakMap<Shape & object, ReadonlyArray<number>>();
   const depsOf = (shape: Shape): number[] => {
     const out: number[] = [];
     const seen = new Set<number>();
@@ -133,15 +170,17 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
         }
         return;
       }
-      for (const id of gates.get(s) ?? []) go(id);
+      for (const id of emptyDeps.get(s) ?? []) go(id);
       for (const item of "list" in s ? s.list : s.settled) go(item);
     };
     go(shape);
     return out;
   };
-  const empty = (upstream: Shape | null, settled: boolean): Shape => {
+  // inside an error callback whose entry is an empty group, the failure gate (an enclosing
+  // callback's) already holds back what follows
+  const empty = (upstream: Upstream | null, settled: boolean): Shape => {
     const shape = settled ? { settled: [] } : { list: [] };
-    if (upstream !== null) gates.set(shape, depsOf(upstream));
+    if (upstream !== null && !isFailure(upstream)) emptyDeps.set(shape, depsOf(upstream));
     return shape;
   };
   // every option is checked field by field, so valid task and signature options merge into
@@ -155,12 +194,12 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
 
   const walk = (
     node: CanvasNode,
-    upstream: Shape | null,
+    upstream: Upstream | null,
     tolerant: boolean,
     at: string[],
   ): Shape => {
     if (path.has(node)) throw new InvalidCanvas({ reason: "the canvas contains a cycle" });
-    if (at.length > MAX_CANVAS_DEPTH) {
+    if (at.length + links > MAX_CANVAS_DEPTH) {
       throw new InvalidCanvas({
         reason: `canvas nested deeper than ${MAX_CANVAS_DEPTH} levels (at ${shortPath(at)}); build long chains as chain(a, b, c, ...) rather than nesting chain(chain(a, b), c)`,
       });
@@ -190,17 +229,52 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
               ? { retry: { ...node.task.options.retry, ...node.options.retry } }
               : {}),
           };
-          drafts.push({
+          const bound = encodeBound(node.task, node.bind, node.bound);
+          // inside an error callback (at any depth) a node is an error callback's: it may run
+          // after its run failed; inside success callbacks only, a success callback's
+          const callback =
+            gates.length === 0 ? undefined : gates.some(isFailure) ? "error" : "success";
+          const draft: Draft = {
             task: node.task,
             bind: node.bind,
-            bound: encodeBound(node.task, node.bind, node.bound),
-            arg: node.bind.kind === "immutable" ? null : upstream,
-            upstream,
-            deps: upstream === null ? [] : depsOf(upstream),
-            tolerant,
+            bound,
+            arg: node.bind.kind === "immutable" ? null : (upstream as Shape | null),
+            upstream: upstream as Shape | null,
+            deps: [],
+            tolerant: tolerant || callback !== undefined,
             options,
             path: at,
-          });
+            callback,
+            errorOf: [],
+            gates: [],
+            level,
+          };
+          if (upstream !== null && isFailure(upstream)) {
+            // an error callback's entry node: receives the failure, and waits on the failing
+            // node's dependencies too (to rebuild its input) with the edges that node has
+            const f = drafts[upstream.failure]!;
+            draft.arg = null;
+            draft.receives = upstream.failure;
+            draft.upstream = f.upstream;
+            draft.deps = [...f.deps];
+            draft.errorOf = [...f.errorOf];
+            draft.gates = [...f.gates];
+          } else if (upstream !== null) draft.deps = depsOf(upstream);
+          // every node of a callback canvas waits on the event of each callback canvas that
+          // encloses it (its gates): it is skipped at once when one cannot happen, wherever
+          // it sits, also behind a settled group
+          const has = new Set(draft.deps);
+          for (const gate of gates) {
+            const ids = isFailure(gate) ? [gate.failure] : depsOf(gate);
+            if (isFailure(gate)) draft.errorOf.push(gate.failure);
+            else draft.gates.push(gate);
+            for (const g of ids) {
+              if (has.has(g)) continue;
+              has.add(g);
+              draft.deps.push(g);
+            }
+          }
+          drafts.push(draft);
           return drafts.length - 1;
         }
         case "chain": {
@@ -232,6 +306,36 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
                 : { list: header };
           return walk(node.body, value, tolerant, [...at, "body"]);
         }
+        case "link": {
+          links += 1;
+          try {
+            const first = drafts.length;
+            const out = walk(node.inner, upstream, tolerant, at);
+            level += 1;
+            try {
+              if (node.on === "success") {
+                gates.push(out);
+                walk(node.callback, out, tolerant, [...at, "onSuccess"]);
+                gates.pop();
+              } else {
+                const last = drafts.length;
+                for (let f = first; f < last; f++) {
+                  // callbacks inside the linked canvas are not reported on: only its own tasks
+                  if (drafts[f]!.level !== level - 1) continue;
+                  const gate = { failure: f };
+                  gates.push(gate);
+                  walk(node.callback, gate, tolerant, [...at, `onError:${f}`]);
+                  gates.pop();
+                }
+              }
+            } finally {
+              level -= 1;
+            }
+            return out;
+          } finally {
+            links -= 1;
+          }
+        }
       }
     } finally {
       path.delete(node);
@@ -247,9 +351,16 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
   }
   const dependents = drafts.map(() => [] as number[]);
   const settledDependents = drafts.map(() => [] as number[]);
+  const errorDependents = drafts.map(() => [] as number[]);
   drafts.forEach((d, id) => {
-    const settledIds = new Set(d.upstream === null ? [] : settledLeaves(d.upstream, false));
-    for (const dep of d.deps) (settledIds.has(dep) ? settledDependents : dependents)[dep]!.push(id);
+    const settledIds = new Set([
+      ...(d.upstream === null ? [] : settledLeaves(d.upstream, false)),
+      ...d.gates.flatMap((g) => settledLeaves(g, false)),
+    ]);
+    for (const dep of d.deps) {
+      if (d.errorOf.includes(dep)) errorDependents[dep]!.push(id);
+      else (settledIds.has(dep) ? settledDependents : dependents)[dep]!.push(id);
+    }
   });
   const nodes: DagNode[] = drafts.map((d, id) => ({
     id,
@@ -265,12 +376,59 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
     tolerant: d.tolerant,
     options: d.options,
     path: d.path,
+    ...(d.callback === undefined ? {} : { callback: d.callback }),
+    ...(errorDependents[id]!.length === 0 ? {} : { errorDependents: errorDependents[id]! }),
+    ...(d.receives === undefined ? {} : { failure: failureSource(drafts, d.receives) }),
   }));
   return {
     nodes,
     output,
     queues: [...new Set(nodes.map((n) => n.queue))].sort(),
     tasks: drafts.map((d) => d.task),
+  };
+};
+
+/** A node as compile builds it, before its dependents are known. */
+interface Draft {
+  task: TaskRef;
+  bind: Bind;
+  bound: unknown;
+  arg: Shape | null;
+  /** What its edges are derived from: settled leaves of this shape are settled edges. */
+  upstream: Shape | null;
+  deps: number[];
+  tolerant: boolean;
+  options: TaskOptions;
+  path: string[];
+  callback: "success" | "error" | undefined;
+  /**
+   * The nodes whose failure this node waits on: the failing node of the
+   * error callback it is part of, and for an entry node also the edges of
+   * that node's own (when it is an error callback too).
+   */
+  errorOf: number[];
+  /** The outputs the success callbacks enclosing this node wait on (their settled leaves are settled edges). */
+  gates: Shape[];
+  /** The node whose failure record this node receives as its upstream (an error callback's entry node). */
+  receives?: number;
+  level: number;
+}
+
+/** What a walk hands a node as its upstream: a shape, or the failure of a node (inside an error callback). */
+type Upstream = Shape | { readonly failure: number };
+
+const isFailure = (u: Upstream): u is { readonly failure: number } =>
+  typeof u === "object" && "failure" in u;
+
+const failureSource = (drafts: ReadonlyArray<Draft>, node: number): FailureSource => {
+  const f = drafts[node]!;
+  return {
+    node,
+    task: f.task.name,
+    bind: f.bind,
+    bound: f.bound,
+    arg: f.arg as Shape | null,
+    ...(f.receives === undefined ? {} : { failure: failureSource(drafts, f.receives) }),
   };
 };
 

@@ -37,6 +37,8 @@ export const fingerprint = (dag: Pick<Dag, "nodes" | "output">): string => {
         n.queue,
         n.priority,
         n.tolerant,
+        // only a callback node adds fields: a canvas without callbacks keeps its fingerprint
+        ...(n.callback === undefined ? [] : [n.callback, n.failure ?? null]),
       ]),
     );
     h.update(";");

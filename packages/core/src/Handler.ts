@@ -55,6 +55,13 @@ export interface TaskContext {
   readonly signal: AbortSignal;
   /** Epoch ms at which the attempt times out, when the task has a timeout. */
   readonly deadline?: number;
+  /**
+   * Aborts at the task's soft time limit (`softTimeoutMs`, Celery's
+   * `soft_time_limit`) with a `SoftTimeLimitExceeded` reason; never aborts
+   * when the task has none. Only a notice: the handler may wrap up and
+   * return a value (the attempt succeeds) or throw (it fails).
+   */
+  readonly softTimeout: AbortSignal;
   /** pino logger carrying runId, nodeId, task and attempt. */
   readonly log: Logger;
   /**
@@ -90,20 +97,42 @@ export type HandlerFn<T extends AnyTask> = (
   ctx: TaskContext,
 ) => Promise<OutputOf<T>> | OutputOf<T> | Effect.Effect<OutputOf<T>, unknown, never>;
 
+/**
+ * Where a worker thread finds a handler (`handle`'s third argument), for a
+ * task with `isolate: "thread"` (docs/concepts.md, "Time limits"): the URL
+ * of the module that exports it (`import.meta.url` of the module calling
+ * `handle`) and the name of its export, a list of bound handlers or one
+ * (default `"handlers"`). The thread imports that module, so it must only
+ * declare tasks and handlers (no worker started at import).
+ */
+export interface HandlerModule {
+  readonly module: string;
+  readonly export?: string;
+}
+
 /** A handler bound to its task. */
 export interface BoundHandler {
   readonly task: AnyTask;
   readonly run: (input: unknown, ctx: TaskContext) => Promise<unknown>;
+  /** Where a worker thread imports it from (see {@link HandlerModule}). */
+  readonly thread?: HandlerModule;
 }
 
 /**
- * Binds a handler to a task declaration.
+ * Binds a handler to a task declaration. With `where` (see
+ * {@link HandlerModule}), a task declared with `isolate: "thread"` runs in a
+ * worker thread that imports the handler from that module.
  *
  * @example
  * export const handlers = [handle(add, async ({ a, b }) => a + b)]
  */
-export const handle = <T extends AnyTask>(task: T, fn: HandlerFn<T>): BoundHandler => ({
+export const handle = <T extends AnyTask>(
+  task: T,
+  fn: HandlerFn<T>,
+  where?: HandlerModule,
+): BoundHandler => ({
   task,
+  ...(where === undefined ? {} : { thread: where }),
   run: async (input, ctx) => {
     const out = await fn(input as InputOf<T>, ctx);
     if (!Effect.isEffect(out)) return out;

@@ -213,6 +213,8 @@ export interface RunRecord {
   readonly notBefore?: number;
   /** A node of the run not started by this time, epoch ms, ends `expired` (submit's `expiresAt` / `expiresInMs`). */
   readonly expiresAt?: number;
+  /** How many times the run was re-driven (see {@link redriveRun}); absent: never. */
+  redrives?: number;
 }
 
 /**
@@ -634,12 +636,67 @@ export const cancelRun = (s: RunState, now: number): number[] => {
   return removed;
 };
 
+/** Why {@link redriveRun} refused a run. */
+export type RedriveRefusal = "not-ended" | "not-quiet" | "succeeded";
+
+/**
+ * Re-drives a run that ended `failed` or `cancelled` (docs/concepts.md,
+ * "Re-driving a run"; Temporal's reset, BullMQ's retry of failed jobs): the
+ * run is `running` again, every succeeded node keeps its result and every
+ * node keeps its attempt history; every failed, skipped,
+ * cancelled or expired node is `waiting` again with its pending
+ * dependencies counted anew (a succeeded dependency stays resolved) and a
+ * fresh retry budget (its attempt and stall counts start again from 0, as
+ * BullMQ's retry of a failed job does: its history then shows attempt 1
+ * again after the earlier ones), and those with none pending are queued. Returns the nodes queued, in id order,
+ * or why the run was refused: it has not ended (`not-ended`), a node of it
+ * is still running (`not-quiet`), or it succeeded (`succeeded`).
+ */
+export const redriveRun = (s: RunState, now: number): number[] | RedriveRefusal => {
+  if (s.run.status === "succeeded") return "succeeded";
+  if (s.run.status !== "failed" && s.run.status !== "cancelled") return "not-ended";
+  if (s.run.finishedAt === undefined) return "not-quiet";
+  s.run.status = "running";
+  s.run.redrives = (s.run.redrives ?? 0) + 1;
+  delete s.run.error;
+  delete s.run.failedNode;
+  delete s.run.finishedAt;
+  s.run.ended = 0;
+  for (let id = 0; id < s.nodes.length; id++) {
+    const n = s.nodes[id]!;
+    if (n.state === "succeeded") {
+      s.run.ended += 1;
+      continue;
+    }
+    n.state = "waiting";
+    n.attempts = 0;
+    n.stalls = 0;
+    delete n.finishedAt;
+    delete n.error;
+    delete n.dueAt;
+    n.pending = s.graph[id]!.deps.filter((d) => s.nodes[d]!.state !== "succeeded").length;
+  }
+  runEvent(s, "run", now);
+  const ready: number[] = [];
+  for (let id = 0; id < s.nodes.length; id++) {
+    const n = s.nodes[id]!;
+    if (n.state === "waiting" && n.pending === 0) {
+      queue(s, id, now);
+      nodeEvent(s, id, now);
+      ready.push(id);
+    }
+  }
+  conclude(s, now);
+  return ready;
+};
+
 /**
  * Ends a node (`succeeded`, `failed` or `cancelled`) and cascades: each
  * dependent whose dependency succeeded (or that receives it through a
  * settled group) has that dependency resolved, and the dependents of a node
- * that did not succeed are skipped, transitively. Returns the nodes that
- * became ready.
+ * that did not succeed are skipped, transitively; an error callback's
+ * dependency resolves only when the node failed or expired, and it is skipped
+ * otherwise. Returns the nodes that became ready.
  */
 const finishNode = (
   s: RunState,
@@ -670,6 +727,16 @@ const finishNode = (
       }
     }
     for (const d of g.settledDependents) resolveDependency(s, d, from, now, ready, stack);
+    // error callbacks: ready when `from` failed for good or expired (its failure record carries
+    // the Expired error), skipped when it ended any other way
+    const failed = s.nodes[from]!.state === "failed" || s.nodes[from]!.state === "expired";
+    for (const d of g.errorDependents ?? []) {
+      if (failed) resolveDependency(s, d, from, now, ready, stack);
+      else if (!TERMINAL_NODE_STATES.has(read(s, d, now).state)) {
+        end(s, d, "skipped", skipReason(s, from), now);
+        stack.push(d);
+      }
+    }
   }
   conclude(s, now);
   // a sweep (a corrupt record found on the way) skips nodes made ready before it
@@ -678,7 +745,8 @@ const finishNode = (
 
 /**
  * Resolves one dependency (`from`) of node `d`: when it was the last one, `d`
- * is ready (`queued`), or ends with the run when the run has ended.
+ * is ready (`queued`), or ends with the run when the run has ended (an
+ * error callback's node is still made ready in a failed run).
  */
 const resolveDependency = (
   s: RunState,
@@ -692,7 +760,11 @@ const resolveDependency = (
   if (TERMINAL_NODE_STATES.has(n.state)) return;
   n.pending -= 1;
   if (n.pending > 0) return;
-  if (s.run.status === "running") {
+  // an error callback also runs after its run failed (its event happened): never after a cancel
+  if (
+    s.run.status === "running" ||
+    (s.run.status === "failed" && s.graph[d]!.callback === "error")
+  ) {
     queue(s, d, now);
     if (n.expiresAt !== undefined && now >= n.expiresAt) {
       // already past its deadline: it cannot start, and ends as if claimed now

@@ -10,7 +10,7 @@
 import type { Dag, DagNode, Shape } from "./Dag.ts";
 import type { ErrorInfo, Settled } from "./Errors.ts";
 import type { EventBatch, ReadEventsOptions } from "./Events.ts";
-import type { NodeRecord, Progress, RunRecord, RunStatus } from "./Machine.ts";
+import type { NodeRecord, Progress, RedriveRefusal, RunRecord, RunStatus } from "./Machine.ts";
 
 /**
  * What a submission does with an idempotency key whose run ended `failed` or
@@ -309,6 +309,28 @@ export interface LockInfo {
   readonly expiresAt: number;
 }
 
+/**
+ * How {@link Store.redrive} re-drives a run: at `now` (epoch ms), and with
+ * `edit`, node `edit.node` runs again with spec `edit.spec` instead of its
+ * own (the client builds it: same task and dependencies, an edited input).
+ */
+export interface RedriveOptions {
+  readonly now: number;
+  readonly edit?: { readonly node: number; readonly spec: DagNode };
+}
+
+/**
+ * What {@link Store.redrive} answers: the run is running again, with
+ * `queued` nodes queued; or why not: no such run (`not-found`), it has not
+ * ended (`not-ended`), a node of it is still running (`not-quiet`), it
+ * succeeded (`succeeded`), or `edit.node` is not a node of the run that
+ * will run again (`bad-node`: out of range or succeeded). A refused
+ * re-drive changes nothing.
+ */
+export type RedriveResult =
+  | { readonly ok: true; readonly queued: number }
+  | { readonly ok: false; readonly reason: RedriveRefusal | "not-found" | "bad-node" };
+
 /** The storage contract. */
 export interface Store {
   /** Human-readable name (`memory`, `redis://host:port`). */
@@ -402,6 +424,14 @@ export interface Store {
    * the first send did.
    */
   cancel(runId: string, opts: { readonly now: number }): Promise<boolean>;
+  /**
+   * Re-drives a run that ended `failed` or `cancelled` and is quiet (see
+   * `redriveRun` in the state machine): succeeded nodes keep their results,
+   * every node keeps its attempt history, and the others run again (attempt
+   * numbers go on from the last one). The run's keys stop expiring until it
+   * ends again. Refused, changing nothing, as {@link RedriveResult} says.
+   */
+  redrive(runId: string, opts: RedriveOptions): Promise<RedriveResult>;
   /** The run with every node, or `undefined`. */
   getRun(runId: string): Promise<RunSnapshot | undefined>;
   /** One node's recorded result bytes, or `undefined`. */

@@ -22,10 +22,13 @@ export {
   type Canvas,
   chain,
   chord,
+  chunks,
   type ErrorSchema,
+  FailureRecord,
   type Group,
   group,
   type InOf,
+  type Linkable,
   MAX_TIMER_MS,
   type MemberError,
   type OutOf,
@@ -90,7 +93,13 @@ export {
   type RunEvent,
   type WeftEvent,
 } from "./Events.ts";
-export { type BoundHandler, type HandlerFn, handle, type TaskContext } from "./Handler.ts";
+export {
+  type BoundHandler,
+  type HandlerFn,
+  type HandlerModule,
+  handle,
+  type TaskContext,
+} from "./Handler.ts";
 export { MAX_HEADERS_BYTES, type RunHeaders } from "./Headers.ts";
 export type { AttemptEnd, AttemptInfo, NodeFailure, WorkerHooks } from "./Hooks.ts";
 export type { HeldLock, LockOptions } from "./Locks.ts";
@@ -106,6 +115,7 @@ export {
   TERMINAL_NODE_STATES,
   TERMINAL_RUN_STATUSES,
 } from "./Machine.ts";
+export { RedriveRefused, type RedriveRequest } from "./Redrive.ts";
 export {
   type Backoff,
   celeryPolicy,
@@ -114,6 +124,7 @@ export {
   type Jitter,
   type RetryPolicy,
 } from "./Retry.ts";
+export { SoftTimeLimitExceeded } from "./SoftTimeout.ts";
 export type { IdempotencyReuse, RunSnapshot, Store } from "./Store.ts";
 export {
   type AnyTask,

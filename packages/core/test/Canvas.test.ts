@@ -4,9 +4,12 @@ import {
   type Canvas,
   chain,
   chord,
+  chunks,
+  FailureRecord,
   group,
   InvalidCanvas,
   InvalidInput,
+  type Linkable,
   task,
 } from "../src/index.ts";
 import { compile } from "../src/store/index.ts";
@@ -31,7 +34,7 @@ describe("canvas types", () => {
       chord([count.si({ ids: [1] }), count.si({ ids: [2] })], merge.s()),
       scale.s({ by: 2 }),
     );
-    expectTypeOf(c).toEqualTypeOf<Canvas<unknown, number>>();
+    expectTypeOf(c).toEqualTypeOf<Linkable<unknown, number>>();
     const g = group(count.si({ ids: [1] }), scale.si({ by: 1, value: 2 }));
     expectTypeOf(g).toExtend<
       Canvas<unknown, [{ readonly spam: number; readonly ham: number }, number]>
@@ -102,9 +105,25 @@ describe("compile", () => {
     expect(compile(group(show.si("a"), group())).output).toEqual({ list: [0, { list: [] }] });
   });
 
+  it("gates callbacks through an empty group: a success callback waits on its upstream", () => {
+    const ok = compile(chain(show.si("a"), group()).onSuccess(merge.s()));
+    expect(ok.nodes.map((n) => [n.task, n.callback])).toEqual([
+      ["show", undefined],
+      ["merge", "success"],
+    ]);
+    expect(ok.nodes[1]!.deps).toEqual([0]);
+    expect(ok.nodes[1]!.arg).toEqual({ list: [] });
+    // an error callback that is a chord with an empty header: its body waits on the failure
+    const err = compile(show.si("a").onError(chord([], merge.s())));
+    expect(err.nodes[1]!.callback).toBe("error");
+    expect(err.nodes[1]!.deps).toEqual([0]);
+    expect(err.nodes[0]!.errorDependents).toEqual([1]);
+    expect(err.nodes[0]!.dependents).toEqual([]);
+  });
+
   it("types an empty group as [] and accepts a chord body of [] ", () => {
     expectTypeOf(group()).toExtend<Canvas<unknown, []>>();
-    expectTypeOf(chord([], merge.s())).toEqualTypeOf<Canvas<unknown, number>>();
+    expectTypeOf(chord([], merge.s())).toEqualTypeOf<Linkable<unknown, number>>();
     expectTypeOf(group(show.si("a"), group())).toExtend<Canvas<unknown, [string, []]>>();
     // @ts-expect-error show takes a string, an empty header hands its body []
     chord([], show.s());
@@ -140,6 +159,98 @@ describe("compile", () => {
     expect(() => merge.s({} as never)).toThrow(
       /needs an object input schema whose fields can be known/,
     );
+  });
+});
+
+describe("callbacks", () => {
+  const alert = task({ name: "alert", input: FailureRecord, output: Schema.Void });
+  const note = task({ name: "note", input: Schema.Int, output: Schema.Void });
+
+  it("types a success callback by the canvas's output and an error callback by FailureRecord", () => {
+    const c = chain(count.si({ ids: [1] }), group(count.si({ ids: [2] })))
+      .onSuccess(note.si(1))
+      .onError(alert.s());
+    expectTypeOf(c).toEqualTypeOf<Linkable<unknown, [typeof Counts.Type]>>();
+    // @ts-expect-error note takes an Int, the canvas outputs a string
+    show.si("x").onSuccess(note.s());
+    // @ts-expect-error an error callback takes a FailureRecord
+    show.si("x").onError(note.s());
+  });
+
+  it("compiles a success callback as a marked side branch: the canvas's output is unchanged", () => {
+    const dag = compile(chain(merge.si([]), scale.s({ by: 2 })).onSuccess(show.si("ok")));
+    expect(dag.output).toBe(1);
+    expect(dag.nodes[2]).toMatchObject({
+      task: "show",
+      deps: [1],
+      arg: null,
+      callback: "success",
+      tolerant: true,
+      path: ["onSuccess"],
+    });
+    expect(dag.nodes[1]!.dependents).toEqual([2]);
+    expect(dag.nodes[0]!.callback).toBeUndefined();
+  });
+
+  it("compiles an error callback once per task node, each waiting on that node's failure by an error edge", () => {
+    const dag = compile(
+      chain(merge.si([]), scale.s({ by: 2 }).onSuccess(show.si("ok"))).onError(
+        chain(alert.s(), show.si("after")),
+      ),
+    );
+    // merge, scale, its success callback, then two copies of the error callback (not for the callback)
+    expect(dag.nodes.map((n) => [n.task, n.callback, n.path.join("/")])).toEqual([
+      ["merge", undefined, "chain:0"],
+      ["scale", undefined, "chain:1"],
+      ["show", "success", "chain:1/onSuccess"],
+      ["alert", "error", "onError:0/chain:0"],
+      ["show", "error", "onError:0/chain:1"],
+      ["alert", "error", "onError:1/chain:0"],
+      ["show", "error", "onError:1/chain:1"],
+    ]);
+    expect(dag.nodes[0]!.errorDependents).toEqual([3, 4]);
+    expect(dag.nodes[1]!.errorDependents).toEqual([5, 6]);
+    // the entry of the copy for node 1 waits on node 1's dependencies too, to rebuild its input
+    expect(dag.nodes[5]).toMatchObject({
+      deps: [0, 1],
+      arg: null,
+      failure: { node: 1, task: "scale", bind: { kind: "field", field: "value" }, arg: 0 },
+    });
+    expect(dag.nodes[0]!.dependents).toEqual([1, 5]);
+    // every node of the callback canvas waits on the failure: it is skipped with the event
+    expect(dag.nodes[6]!.deps).toEqual([5, 1]);
+    expect(dag.nodes[6]!.failure).toBeUndefined();
+  });
+});
+
+describe("chunks", () => {
+  const total = task({ name: "total", input: Schema.Array(Schema.Int), output: Schema.Int });
+
+  it("makes one node per chunk of n items, the last one shorter, outputs in order", () => {
+    const c = chunks(total, [1, 2, 3, 4, 5], 2);
+    expectTypeOf(c).toExtend<Canvas<unknown, number[]>>();
+    const dag = compile(c);
+    expect(dag.nodes.map((n) => n.bound)).toEqual([[1, 2], [3, 4], [5]]);
+    expect(dag.nodes.every((n) => n.deps.length === 0)).toBe(true);
+    expect(dag.output).toEqual({ list: [0, 1, 2] });
+    // @ts-expect-error total takes a list of Ints
+    chunks(total, ["a"], 2);
+  });
+
+  it("gives [] for an empty items list: a chord over it hands its body []", () => {
+    const c = chunks(total, [], 3);
+    expect(c.node).toMatchObject({ kind: "group", members: [] });
+    const dag = compile(chord(c, total.s()));
+    expect(dag.nodes.map((n) => n.task)).toEqual(["total"]);
+    expect(dag.nodes[0]!.arg).toEqual({ list: [] });
+    expect(dag.nodes[0]!.deps).toEqual([]);
+    // alone it is a canvas with no task: nothing to run
+    expect(() => compile(c)).toThrow(/no task to run/);
+  });
+
+  it("refuses n that is not an integer ≥ 1, naming it", () => {
+    for (const n of [0, -1, 1.5, Number.NaN])
+      expect(() => chunks(total, [1], n)).toThrow(/n must be an integer ≥ 1/);
   });
 });
 

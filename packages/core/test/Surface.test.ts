@@ -16,7 +16,14 @@ import * as store from "../src/store/index.ts";
 const src = fileURLToPath(new URL("../src", import.meta.url));
 
 /** Modules the worker runtime uses and nobody else: no entry point exports them. */
-const PRIVATE = new Set(["HookCalls.ts", "Leases.ts", "Lift.ts", "WorkerLog.ts"]);
+const PRIVATE = new Set([
+  "HookCalls.ts",
+  "Leases.ts",
+  "Lift.ts",
+  "Thread.ts",
+  "ThreadEntry.ts",
+  "WorkerLog.ts",
+]);
 /** Names in both entry points. */
 const BOTH = new Set(["Store"]);
 

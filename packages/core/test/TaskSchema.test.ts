@@ -18,6 +18,7 @@ import {
   type InputOf,
   InvalidCanvas,
   InvalidInput,
+  type Linkable,
   type OutputOf,
   type Signature,
   task,
@@ -78,7 +79,7 @@ describe("types inferred from a Standard Schema", () => {
       name: string;
     }>();
     expectTypeOf(chain(greet.si({ greeting: "hi", name: "ann" }), count.s())).toEqualTypeOf<
-      Canvas<unknown, number>
+      Linkable<unknown, number>
     >();
     expectTypeOf(group(count.si("a"), effectScale.si({ by: 2, value: 1 }))).toExtend<
       Canvas<unknown, [number, number]>

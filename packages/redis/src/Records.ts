@@ -23,12 +23,14 @@ import {
   type RunStatus,
 } from "@weft/core";
 import {
+  type Bind,
   checkProgress,
   corruptRecordInfo,
   type DagNode,
   decode,
   decodeSequence,
   encode,
+  type FailureSource,
   maxStallsOf,
   type RunTiming,
   type Shape,
@@ -54,8 +56,11 @@ const STATE = Object.fromEntries(Object.entries(CODE).map(([k, v]) => [v, k])) a
  * The initial record of a node: `[state, attempts, stalls, pending,
  * startedAt, finishedAt, worker, dueAt, maxStalls, queue index (1-based),
  * priority, tolerant, next, task]`, where `finishedAt` is kept as ms after
- * `startedAt` once the node started, and `next` lists dependents with
- * settled edges encoded as `-(id + 1)`, after the plain ones. Scripts add
+ * `startedAt` once the node started, `tolerant` is 0, 1 (its failure does
+ * not fail the run) or 2 (a node of an error callback: tolerant, and made
+ * ready in a failed run too), and `next` lists dependents with settled edges encoded
+ * as `-(id + 1)`, after the plain ones, then error edges (to error
+ * callbacks) as the strings `"e<id>"`. Scripts add
  * field 15, the fencing token of the node's current or last lease, when
  * they lease it. (A record stays under 64 bytes for short task names and
  * worker ids, so that a small run's hash keeps Redis's compact encoding.)
@@ -96,8 +101,12 @@ const nodeFields = (node: DagNode, queues: ReadonlyArray<string>): unknown[] => 
   maxStallsOf(node),
   queues.indexOf(node.queue) + 1,
   node.priority,
-  node.tolerant ? 1 : 0,
-  [...node.dependents, ...node.settledDependents.map((d) => -(d + 1))],
+  node.callback === "error" ? 2 : node.tolerant ? 1 : 0,
+  [
+    ...node.dependents,
+    ...node.settledDependents.map((d) => -(d + 1)),
+    ...(node.errorDependents ?? []).map((d) => `e${d}`),
+  ],
   node.task,
 ];
 
@@ -295,6 +304,7 @@ export const RUN_FIELDS = [
   "fnode",
   "nbf",
   "exp",
+  "redrives",
 ] as const;
 
 /** The run record's fields from an HMGET of {@link RUN_FIELDS}, absent ones left out. */
@@ -368,6 +378,8 @@ export const parseRunRecord = (
   if (started !== undefined) rec.startedAt = started;
   if (finished !== undefined) rec.finishedAt = finished;
   if (h.fnode !== undefined && Number.isInteger(Number(h.fnode))) rec.failedNode = Number(h.fnode);
+  if (h.redrives !== undefined && Number.isInteger(Number(h.redrives)))
+    rec.redrives = Number(h.redrives);
   const notBefore = time("nbf");
   const expiresAt = time("exp");
   Object.assign(
@@ -390,7 +402,11 @@ export const parseRunRecord = (
  * typical spec is a few dozen bytes and fits Redis's compact hash encoding:
  * `[id, task, queue, priority, bind, bound, arg, deps, dependents,
  * settledDependents, tolerant, options, path]`, where `bind` is 0
- * (immutable), 1 (whole) or the open field's name.
+ * (immutable), 1 (whole) or the open field's name; a node of a callback
+ * canvas adds a 14th field, `[callback, errorDependents, failure]`
+ * (`failure` as `[node, task, bind, bound, arg]`, with a 6th entry, the
+ * same again, when that node is an error callback too; or `null`), and so does a
+ * node with error callbacks (`[null, errorDependents, null]`).
  */
 export const encodeSpec = (n: DagNode): Uint8Array =>
   encode([
@@ -398,7 +414,7 @@ export const encodeSpec = (n: DagNode): Uint8Array =>
     n.task,
     n.queue,
     n.priority,
-    n.bind.kind === "immutable" ? 0 : n.bind.kind === "whole" ? 1 : n.bind.field,
+    bindCode(n.bind),
     n.bound,
     n.arg,
     n.deps,
@@ -407,7 +423,55 @@ export const encodeSpec = (n: DagNode): Uint8Array =>
     n.tolerant ? 1 : 0,
     n.options,
     n.path,
+    ...(n.callback === undefined && n.errorDependents === undefined
+      ? []
+      : [
+          [
+            n.callback ?? null,
+            n.errorDependents ?? [],
+            n.failure === undefined ? null : encodeFailure(n.failure),
+          ],
+        ]),
   ]);
+
+type EncodedFailure =
+  | [number, string, 0 | 1 | string, unknown, DagNode["arg"]]
+  | [number, string, 0 | 1 | string, unknown, DagNode["arg"], EncodedFailure];
+
+const encodeFailure = (f: FailureSource): EncodedFailure =>
+  f.failure === undefined
+    ? [f.node, f.task, bindCode(f.bind), f.bound, f.arg]
+    : [f.node, f.task, bindCode(f.bind), f.bound, f.arg, encodeFailure(f.failure)];
+
+const decodeFailure = (f: EncodedFailure): FailureSource => ({
+  node: f[0],
+  task: f[1],
+  bind: bindOf(f[2]),
+  bound: f[3],
+  arg: f[4],
+  ...(f.length === 6 ? { failure: decodeFailure(f[5]) } : {}),
+});
+
+const failureProblem = (failure: unknown): string | undefined => {
+  if (!Array.isArray(failure) || (failure.length !== 5 && failure.length !== 6))
+    return "the failure source is not a list";
+  const [node, task, bind] = failure as unknown[];
+  if (!Number.isInteger(node) || typeof task !== "string")
+    return "the failure source does not name a node and its task";
+  if (bind !== 0 && bind !== 1 && typeof bind !== "string")
+    return "the failure source's binding is not 0, 1 or a field";
+  return failure.length === 6 ? failureProblem(failure[5]) : undefined;
+};
+
+const bindCode = (bind: Bind): 0 | 1 | string =>
+  bind.kind === "immutable" ? 0 : bind.kind === "whole" ? 1 : bind.field;
+
+const bindOf = (code: 0 | 1 | string): Bind =>
+  code === 0
+    ? { kind: "immutable" }
+    : code === 1
+      ? { kind: "whole" }
+      : { kind: "field", field: code };
 
 /**
  * Decodes a node spec written by {@link encodeSpec}.
@@ -432,6 +496,7 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
     tolerant,
     options,
     path,
+    links,
   ] = raw as [
     number,
     string,
@@ -446,18 +511,15 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
     0 | 1,
     DagNode["options"],
     string[],
+    Links | undefined,
   ];
+  const [callback, errorDependents, failure] = links ?? [null, [], null];
   return {
     id,
     task,
     queue,
     priority,
-    bind:
-      bind === 0
-        ? { kind: "immutable" }
-        : bind === 1
-          ? { kind: "whole" }
-          : { kind: "field", field: bind },
+    bind: bindOf(bind),
     bound,
     arg,
     deps,
@@ -466,11 +528,32 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
     tolerant: tolerant === 1,
     options,
     path,
+    ...(callback === null ? {} : { callback }),
+    ...(errorDependents.length === 0 ? {} : { errorDependents }),
+    ...(failure === null ? {} : { failure: decodeFailure(failure) }),
   };
 };
 
+/** The 14th field of a spec: a callback node's kind and failure source, a node's error callbacks. */
+type Links = ["success" | "error" | null, number[], EncodedFailure | null];
+
+const linksProblem = (links: unknown): string | undefined => {
+  if (!Array.isArray(links) || links.length !== 3) return "the callback field is not a triple";
+  const [callback, errorDependents, failure] = links as unknown[];
+  if (callback !== null && callback !== "success" && callback !== "error")
+    return "the callback kind is not success, error or null";
+  if (!Array.isArray(errorDependents) || !errorDependents.every((x) => Number.isInteger(x)))
+    return "the error callbacks are not a list of node ids";
+  return failure === null ? undefined : failureProblem(failure);
+};
+
 const specProblem = (raw: unknown): string | undefined => {
-  if (!Array.isArray(raw) || raw.length !== 13) return "not a node spec array";
+  if (!Array.isArray(raw) || (raw.length !== 13 && raw.length !== 14))
+    return "not a node spec array";
+  if (raw.length === 14) {
+    const why = linksProblem(raw[13]);
+    if (why) return why;
+  }
   const [id, task, queue, priority, bind, , , deps, dependents, settled, tolerant, options, path] =
     raw as unknown[];
   const ids = (v: unknown) => Array.isArray(v) && v.every((x) => Number.isInteger(x));

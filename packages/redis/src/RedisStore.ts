@@ -47,6 +47,8 @@ import {
   missingResultInfo,
   type QueueStats,
   type ReadEventsOptions,
+  type RedriveOptions,
+  type RedriveResult,
   type ReportResult,
   type RunListing,
   type StoreSignal,
@@ -1204,6 +1206,34 @@ export class RedisStore implements Store {
     return r.code === "OK" || r.code === "REPLAYED";
   }
 
+  async redrive(runId: string, opts: RedriveOptions): Promise<RedriveResult> {
+    const s = this.shardOfRun(runId);
+    const raw = await this.redis.hget(s.run(runId).record, "queues");
+    if (raw === null) return { ok: false, reason: "not-found" };
+    const queues = parseQueues(raw) ?? [];
+    const r = await this.durable(s.tag, SCRIPTS.redrive, runScriptKeys(s, runId, queues), {
+      runId,
+      now: opts.now,
+      node: opts.edit?.node ?? -1,
+      spec: opts.edit ? encodeSpec(opts.edit.spec) : new Uint8Array(0),
+      eventsMax: this.eventsMax,
+    });
+    switch (r.code) {
+      case "OK":
+        return { ok: true, queued: r.queued };
+      case "GONE":
+        return { ok: false, reason: "not-found" };
+      case "SUCCEEDED":
+        return { ok: false, reason: "succeeded" };
+      case "NOTENDED":
+        return { ok: false, reason: "not-ended" };
+      case "NOTQUIET":
+        return { ok: false, reason: "not-quiet" };
+      default:
+        return { ok: false, reason: "bad-node" };
+    }
+  }
+
   async acquireLock({ name, owner, ttlMs, now }: LockRequest): Promise<number | undefined> {
     const k = lockKeys(this.prefix, name);
     // fencing tokens never go back, even across a failover: a replica has the new one first
@@ -2109,6 +2139,7 @@ const STORE_METHODS = [
   "unregisterWorker",
   "listWorkers",
   "cancel",
+  "redrive",
   "getRun",
   "getResult",
   "listRuns",

@@ -60,6 +60,14 @@ export const ReplyCode = {
   DUPLICATE: "DUPLICATE",
   /** A cancel finds its run already ended. */
   ENDED: "ENDED",
+  /** A re-drive finds its run succeeded. */
+  SUCCEEDED: "SUCCEEDED",
+  /** A re-drive finds its run not ended (pending or running). */
+  NOTENDED: "NOTENDED",
+  /** A re-drive finds a node of its ended run still running. */
+  NOTQUIET: "NOTQUIET",
+  /** A re-drive's edited node is not a node of the run that will run again. */
+  BADNODE: "BADNODE",
   /** A lock is held by another owner. */
   LOCKED: "LOCKED",
   /** A pending submission is kept: it was committed, or written after the cutoff. */

@@ -412,6 +412,15 @@ export const SCRIPTS = {
     codes: ["OK", "REPLAYED", "ENDED", "GONE"],
     decode: withMore,
   }),
+  redrive: define({
+    name: "redrive",
+    keys: [...RUN_HASH, "work", "shardWork", "events", "seq"],
+    perQueue: true,
+    argv: { runId: "string", now: "number", node: "number", spec: "bytes", eventsMax: "number" },
+    codes: ["OK", "GONE", "SUCCEEDED", "NOTENDED", "NOTQUIET", "BADNODE"],
+    /** The number of nodes queued. */
+    decode: (code, reply) => ({ code, queued: reply.int(0) }),
+  }),
   heartbeat: define({
     name: "heartbeat",
     keys: ["leases", "record"],

@@ -14,8 +14,8 @@ import {
 } from "../src/Records.ts";
 
 describe("node specs", () => {
-  test.prop([arbCanvas({ queues: ["default", "io"] })], { numRuns: 50 })(
-    "round-trip through their compact encoding",
+  test.prop([arbCanvas({ queues: ["default", "io"], links: true })], { numRuns: 50 })(
+    "round-trip through their compact encoding (callbacks, error edges and failure sources too)",
     (canvas) => {
       for (const n of compile(canvas).nodes) expect(decodeSpec(encodeSpec(n))).toEqual(n);
     },

@@ -1,6 +1,6 @@
 /**
  * fast-check arbitraries: random canvases (nested chains, groups, settled
- * groups and chords) and random fault plans for the store driver.
+ * groups and chords, optionally with callbacks) and random fault plans for the store driver.
  */
 import { type Canvas, type RetryPolicy, Schema, task } from "@weft/core";
 import type { CanvasNode } from "@weft/core/store";
@@ -20,13 +20,15 @@ const anyLeaf = (queue: string): CanvasNode => ({
   options: { queue },
 });
 
-/** Random canvases over the queues given: chains, groups (plain and settled) and chords, nested. */
+/** Random canvases over the queues given: chains, groups (plain and settled) and chords, nested, and with `links` callbacks. */
 export const arbCanvas = (
   opts: {
     readonly queues?: ReadonlyArray<string>;
     readonly maxWidth?: number;
     /** Builds a leaf signature on a queue; default an immutable `any` signature. */
     readonly leaf?: (queue: string) => CanvasNode;
+    /** Also attach success and error callbacks (`.onSuccess` / `.onError`) to random parts. Default false. */
+    readonly links?: boolean;
   } = {},
 ): fc.Arbitrary<Canvas<unknown, unknown>> => {
   const queues = opts.queues ?? ["default"];
@@ -51,9 +53,40 @@ export const arbCanvas = (
             body,
           }),
         ),
+      ...(opts.links
+        ? [
+            fc
+              .tuple(
+                tie("node"),
+                fc.constantFrom("success" as const, "error" as const),
+                tie("node"),
+              )
+              .map(([inner, on, callback]): CanvasNode => ({ kind: "link", on, inner, callback })),
+          ]
+        : []),
     ),
   }));
-  return tree.node.map((node) => ({ node }));
+  // an error callback is copied once per task node it covers: nested ones multiply a
+  // canvas's size, so keep the cases small enough to run by the hundred
+  return tree.node.filter((node) => nodeCount(node) <= 40).map((node) => ({ node }));
+};
+
+/** How many nodes `node` compiles into (error callbacks copied per covered task node). */
+const nodeCount = (node: CanvasNode): number => {
+  switch (node.kind) {
+    case "sig":
+      return 1;
+    case "chain":
+      return node.steps.reduce((n, s) => n + nodeCount(s), 0);
+    case "group":
+      return node.members.reduce((n, s) => n + nodeCount(s), 0);
+    case "chord":
+      return nodeCount(node.header) + nodeCount(node.body);
+    case "link": {
+      const inner = nodeCount(node.inner);
+      return inner + (node.on === "success" ? 1 : inner) * nodeCount(node.callback);
+    }
+  }
 };
 
 /**

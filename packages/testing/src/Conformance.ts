@@ -21,8 +21,10 @@ import {
   type Canvas,
   chain,
   chord,
+  chunks,
   createClient,
   DuplicateRun,
+  FailureRecord,
   failureOf,
   group,
   handle,
@@ -65,6 +67,7 @@ import { eventsConformance } from "./EventsConformance.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
 import { listingConformance } from "./ListingConformance.ts";
 import { MemoryStore } from "./MemoryStore.ts";
+import { redriveConformance } from "./RedriveConformance.ts";
 import { timingConformance } from "./TimingConformance.ts";
 
 /** Makes a fresh, empty store for one test. */
@@ -97,6 +100,14 @@ const tag = task({
   output: Schema.String,
 });
 const labels = task({ name: "labels", input: Schema.Unknown, output: Schema.Unknown });
+const reject = task({
+  name: "reject",
+  input: Schema.Int,
+  output: Schema.Int,
+  retry: { maxAttempts: 1 },
+});
+/** An error callback: hands back the failure record it received. */
+const report = task({ name: "report", input: FailureRecord, output: Schema.Unknown });
 
 const handlers: ReadonlyArray<BoundHandler> = [
   handle(add, async ({ a, b }) => a + b),
@@ -107,6 +118,10 @@ const handlers: ReadonlyArray<BoundHandler> = [
   }),
   handle(tag, async ({ label, n }) => `${label}${n}`),
   handle(labels, async (x) => x),
+  handle(reject, async (n) => {
+    throw new NonRetryableError(`rejected ${n}`);
+  }),
+  handle(report, async (f) => f),
 ];
 
 const silent = pino({ level: "silent" });
@@ -232,6 +247,16 @@ export const storeConformance = (
       });
     });
 
+    it("runs chunks of n items, one node per chunk in parallel, outputs in order", async () => {
+      await withWorker(async (client, store) => {
+        const run = await client.submit(chord(chunks(sum, [1, 2, 3, 4, 5, 6, 7], 3), sum.s()));
+        expect(await run.result({ timeout: 20_000 })).toBe(28);
+        const snap = (await store.getRun(run.runId))!;
+        expect(snap.nodes.map((n) => n.spec.bound)).toEqual([[1, 2, 3], [4, 5, 6], [7], undefined]);
+        expect(decode((await store.getResult(run.runId, 2))!)).toBe(7);
+      });
+    });
+
     it("runs nested canvases: a chain of groups, a chord of chains, a group of chords", async () => {
       await withWorker(async (client) => {
         const canvas = group(
@@ -298,6 +323,170 @@ export const storeConformance = (
           { ok: true, value: 2 },
           { ok: false, error: { tag: "NonRetryableError", message: "bad member" } },
         ]);
+      });
+    });
+  });
+
+  describe(`${name}: callbacks`, () => {
+    /** The decoded result of each node of a run that succeeded, by node id. */
+    const results = async (store: Store, runId: string) => {
+      const snap = (await store.getRun(runId))!;
+      const out = new Map<number, unknown>();
+      for (const n of snap.nodes) {
+        if (n.state !== "succeeded") continue;
+        out.set(n.id, decode((await store.getResult(runId, n.id))!));
+      }
+      return { snap, out };
+    };
+
+    it("runs a success callback with the canvas's output; the run's output stays the canvas's", async () => {
+      await withWorker(async (client, store) => {
+        const run = await client.submit(
+          chain(add.si({ a: 1, b: 2 }), inc.s()).onSuccess(tag.s({ label: "done=" })),
+        );
+        expect(await run.result({ timeout: 20_000, waitForQuiet: true })).toBe(4);
+        const { snap, out } = await results(store, run.runId);
+        expect(snap.nodes.map((n) => [n.spec.task, n.state, n.spec.callback])).toEqual([
+          ["add", "succeeded", undefined],
+          ["inc", "succeeded", undefined],
+          ["tag", "succeeded", "success"],
+        ]);
+        expect(snap.nodes[2]!.spec.path).toEqual(["onSuccess"]);
+        expect(out.get(2)).toBe("done=4");
+      });
+    });
+
+    it("runs an error callback once, for the node that failed, with its failure record; the others are skipped", async () => {
+      await withWorker(async (client, store) => {
+        const run = await client.submit(
+          chain(add.si({ a: 1, b: 2 }), inc.s(), reject.s(), inc.s()).onError(report.s()),
+        );
+        const err = await run.result({ timeout: 20_000, waitForQuiet: true }).catch((e) => e);
+        expect(err).toBeInstanceOf(RunFailed);
+        // the run's error is the original failure, not anything a callback did
+        expect((err as RunFailed).error?.message).toBe("rejected 4");
+        const { snap, out } = await results(store, run.runId);
+        const callbacks = snap.nodes.filter((n) => n.spec.callback === "error");
+        expect(callbacks.map((n) => [n.spec.failure?.node, n.state])).toEqual([
+          [0, "skipped"],
+          [1, "skipped"],
+          [2, "succeeded"],
+          [3, "skipped"],
+        ]);
+        const fired = callbacks.find((n) => n.state === "succeeded")!;
+        expect(fired.spec.path).toEqual(["onError:2"]);
+        expect(out.get(fired.id)).toMatchObject({
+          runId: run.runId,
+          nodeId: 2,
+          task: "reject",
+          input: 4,
+          error: { tag: "NonRetryableError", message: "rejected 4", retryable: false },
+        });
+        expect(snap.run).toMatchObject({ status: "failed", failedNode: 2 });
+      });
+    });
+
+    it("a failing callback never hides the original error: the run keeps it", async () => {
+      await withWorker(async (client, store) => {
+        const run = await client.submit(boom.si("first").onError(boom.si("callback fails")));
+        const err = await run.result({ timeout: 20_000, waitForQuiet: true }).catch((e) => e);
+        expect((err as RunFailed).error?.message).toBe("first");
+        const snap = (await store.getRun(run.runId))!;
+        expect(snap.run).toMatchObject({ status: "failed", failedNode: 0 });
+        expect(snap.run.error?.message).toBe("first");
+        expect(snap.nodes.map((n) => [n.state, n.error?.message])).toEqual([
+          ["failed", "first"],
+          ["failed", "callback fails"],
+        ]);
+      });
+    });
+
+    it("runs the error callbacks of nodes that fail after their run failed, each once, the run's error kept; success callbacks stop with the run", async () => {
+      const store = await fresh();
+      const sub = await store.submit(
+        submission(
+          "cb-late",
+          group(
+            add.si({ a: 1, b: 1 }).onError(report.s()),
+            add.si({ a: 2, b: 2 }).onError(report.s()),
+            add.si({ a: 3, b: 3 }).onSuccess(inc.s()),
+          ),
+        ),
+      );
+      const roots = await store.claim(lease(1));
+      expect(roots.map((c) => c.nodeId)).toEqual([0, 2, 4]);
+      const other = { ...planned, message: "second" };
+      await store.fail(roots[0]!, planned, { now: 2, retryAt: null });
+      expect((await store.getRun(sub.runId))!.run.status).toBe("failed");
+      // these end after the run failed: the error callback still runs, the success one does not
+      await store.fail(roots[1]!, other, { now: 3, retryAt: null });
+      await store.complete(roots[2]!, encode(6), completeOpts(4));
+      const callbacks = await store.claim(lease(5));
+      expect(callbacks.map((c) => c.nodeId).sort()).toEqual([1, 3]);
+      const byId = new Map(callbacks.map((c) => [c.nodeId, c]));
+      expect(byId.get(1)!.deps).toEqual([{ ok: false, error: planned }]);
+      expect(byId.get(3)!.deps).toEqual([{ ok: false, error: other }]);
+      // a callback that fails leaves the run's error and failed node alone
+      await store.fail(
+        byId.get(1)!,
+        { ...planned, message: "callback" },
+        { now: 6, retryAt: null },
+      );
+      await store.complete(byId.get(3)!, encode(null), completeOpts(6));
+      expect(await store.claim(lease(7))).toEqual([]);
+      const snap = (await store.getRun(sub.runId))!;
+      expect(snap.run).toMatchObject({ status: "failed", failedNode: 0, ended: 6 });
+      expect(snap.run.error?.message).toBe("planned");
+      expect(snap.run.finishedAt).toBe(6);
+      expect(snap.nodes.map((n) => n.state)).toEqual([
+        "failed",
+        "failed",
+        "failed",
+        "succeeded",
+        "succeeded",
+        "skipped",
+      ]);
+      expect(snap.nodes[5]!.error?.message).toMatch(/^run failed before this node could start/);
+    });
+
+    it("does not run callbacks of a cancelled run", async () => {
+      const store = await fresh();
+      const sub = await store.submit(
+        submission(
+          "cb-cancel",
+          chain(add.si({ a: 1, b: 1 }), inc.s())
+            .onError(report.s())
+            .onSuccess(labels.s()),
+        ),
+      );
+      const claims = await store.claim(lease(1));
+      expect(claims.map((c) => c.nodeId)).toEqual([0]);
+      await store.cancel(sub.runId, { now: 2 });
+      await store.fail(claims[0]!, planned, { now: 3, retryAt: null });
+      const snap = (await store.getRun(sub.runId))!;
+      expect(snap.nodes.map((n) => n.state)).toEqual([
+        "cancelled",
+        "cancelled",
+        "cancelled",
+        "cancelled",
+        "cancelled",
+      ]);
+      expect(await store.claim(lease(4))).toEqual([]);
+    });
+
+    it("an immutable error callback ignores the failure; a callback canvas may be a chain", async () => {
+      await withWorker(async (client, store) => {
+        const run = await client.submit(
+          boom.si("x").onError(chain(add.si({ a: 40, b: 2 }), inc.s())),
+        );
+        await run.result({ timeout: 20_000, waitForQuiet: true }).catch(() => undefined);
+        const { snap, out } = await results(store, run.runId);
+        expect(snap.nodes.map((n) => [n.spec.task, n.state, n.spec.callback])).toEqual([
+          ["boom", "failed", undefined],
+          ["add", "succeeded", "error"],
+          ["inc", "succeeded", "error"],
+        ]);
+        expect(out.get(2)).toBe(43);
       });
     });
   });
@@ -1366,7 +1555,9 @@ export const storeConformance = (
 
     const runs = propertyRuns(opts.runs ?? 25);
     const tamper = opts.tamper;
-    test.prop([arbCanvas({ queues: ["default", "other"] }), arbDrivePlan()], { numRuns: runs })(
+    test.prop([arbCanvas({ queues: ["default", "other"], links: true }), arbDrivePlan()], {
+      numRuns: runs,
+    })(
       "ends every random canvas under any fault plan (re-sent calls, a cancel, a corrupt record) in the same state as the in-memory model",
       async (canvas, plan) => {
         const store = await fresh();
@@ -1578,6 +1769,9 @@ export const storeConformance = (
       retry: { maxAttempts: 2, backoff: { kind: "fixed", delayMs: 0 }, nonRetryable: ["NotFound"] },
     });
     const since = new Date(Date.UTC(2026, 0, 2));
+    /** An error callback that decodes the failure it reports on as lookup's declared error. */
+    const triage = task({ name: "triage", input: FailureRecord, output: Schema.Unknown });
+    const triaged: unknown[] = [];
     const typed = async () => {
       const store = await fresh();
       const worker = startWorker({
@@ -1592,6 +1786,10 @@ export const storeConformance = (
             if (what === "fielded")
               throw Object.assign(new Error("bad row"), { row: 3, fn: () => 1 });
             return what.length;
+          }),
+          handle(triage, (f) => {
+            triaged.push(failureOf(lookup, f.error));
+            return f.error.data ?? null;
           }),
         ],
         logger: silent,
@@ -1650,6 +1848,26 @@ export const storeConformance = (
       expect(declined.e.failure).toBeUndefined();
       const fielded = await failed(client, "fielded");
       expect(fielded.snap.nodes[0]!.error).toMatchObject({ tag: "Error", data: { row: 3 } });
+    });
+
+    it("hands an error callback the failing node's structured data: failureOf decodes its FailureRecord's error", async () => {
+      const client = await typed();
+      triaged.length = 0;
+      const run = await client.submit(lookup.si("missing").onError(triage.s()));
+      const e = await run
+        .result({ timeout: 20_000, waitForQuiet: true })
+        .catch((err: unknown) => err);
+      expect(e).toBeInstanceOf(RunFailed);
+      const snap = await client.get(run.runId);
+      expect(snap.nodes.map((n) => [n.spec.task, n.state])).toEqual([
+        ["lookup", "failed"],
+        ["triage", "succeeded"],
+      ]);
+      expect(triaged).toHaveLength(1);
+      const nf = triaged[0];
+      expect(nf).toBeInstanceOf(NotFound);
+      expect((nf as NotFound).id).toBe(7);
+      expect((nf as NotFound).since).toEqual(since);
     });
 
     it("hands a settled group's next step each failed member's data, decodable with failureOf", async () => {
@@ -1960,6 +2178,7 @@ export const storeConformance = (
 
   eventsConformance(name, fresh);
   listingConformance(name, fresh);
+  redriveConformance(name, fresh, opts.runs === undefined ? {} : { runs: opts.runs });
 
   const tamper = opts.tamper;
   if (tamper) {

@@ -247,6 +247,14 @@ const checkDeps = (dag: Dag, c: Claim): void => {
   c.deps.forEach((d, i) => {
     const dep = spec.deps[i]!;
     const settled = dag.nodes[dep]!.settledDependents.includes(c.nodeId);
+    // an error callback waits on its node's failure
+    if (dag.nodes[dep]!.errorDependents?.includes(c.nodeId)) {
+      if (d.ok)
+        throw new ContractViolation({
+          reason: `error callback ${c.nodeId} delivered though node ${dep} succeeded`,
+        });
+      return;
+    }
     if (!d.ok && !settled) {
       throw new ContractViolation({
         reason: `node ${c.nodeId} delivered though dependency ${dep} did not succeed`,

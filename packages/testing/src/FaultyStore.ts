@@ -23,6 +23,8 @@ import type {
   MemoRequest,
   QueueStats,
   ReadEventsOptions,
+  RedriveOptions,
+  RedriveResult,
   ReportResult,
   RunListing,
   StoreSignal,
@@ -193,6 +195,10 @@ export class FaultyStore implements Store {
 
   cancel(runId: string, opts: { now: number }): Promise<boolean> {
     return this.inner.cancel(runId, opts);
+  }
+
+  redrive(runId: string, opts: RedriveOptions): Promise<RedriveResult> {
+    return this.inner.redrive(runId, opts);
   }
 
   getRun(runId: string): Promise<RunSnapshot | undefined> {

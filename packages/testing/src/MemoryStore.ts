@@ -31,6 +31,7 @@ import {
   completeNode,
   corruptRecordInfo,
   createRun,
+  type DagNode,
   type DepResult,
   type EventBatch,
   expireNode,
@@ -51,10 +52,13 @@ import {
   parkNode,
   type QueueStats,
   type ReadEventsOptions,
+  type RedriveOptions,
+  type RedriveResult,
   type ReportResult,
   type RunListing,
   type RunState,
   readNode,
+  redriveRun,
   releaseNode,
   type Shape,
   type StoreSignal,
@@ -548,6 +552,33 @@ export class MemoryStore implements Store {
     this.afterTransition(run);
     this.events.emit("signal", { kind: "cancelled", runId } satisfies StoreSignal);
     return true;
+  }
+
+  async redrive(runId: string, opts: RedriveOptions): Promise<RedriveResult> {
+    const run = this.runs.get(runId);
+    if (!run) return { ok: false, reason: "not-found" };
+    const s = run.state;
+    const edit = opts.edit;
+    const status = s.run.status;
+    if (status === "succeeded") return { ok: false, reason: "succeeded" };
+    if (status !== "failed" && status !== "cancelled") return { ok: false, reason: "not-ended" };
+    if (s.run.finishedAt === undefined) return { ok: false, reason: "not-quiet" };
+    if (
+      edit !== undefined &&
+      !(
+        Number.isInteger(edit.node) &&
+        edit.node >= 0 &&
+        edit.node < s.nodes.length &&
+        s.nodes[edit.node]!.state !== "succeeded"
+      )
+    )
+      return { ok: false, reason: "bad-node" };
+    const ready = redriveRun(s, opts.now);
+    if (typeof ready === "string") return { ok: false, reason: ready };
+    if (edit !== undefined) (s.graph as DagNode[])[edit.node] = structuredClone(edit.spec);
+    this.enqueue(s, ready);
+    this.afterTransition(run);
+    return { ok: true, queued: ready.length };
   }
 
   async acquireLock({ name, owner, ttlMs, now }: LockRequest): Promise<number | undefined> {

@@ -301,7 +301,7 @@ export const simulate = async <Out>(
   for (const t of dag.tasks) if (!given.has(t.name)) missing.set(t.name, t);
   const standIns = [...missing.values()].map(
     (t): BoundHandler => ({
-      task: { ...t, _tag: "Task", behaviour: {} } as unknown as AnyTask,
+      task: { ...t, _tag: "Task", errors: t.errors ?? [], behaviour: {} } as unknown as AnyTask,
       run: (_input, ctx) => {
         const why = `node ${ctx.nodeId} (task "${t.name}") is ready but no handler was given for task "${t.name}" (handlers: ${quote(given)})`;
         if (!blocked.includes(why)) blocked.push(why); // a duplicate delivery reports it once
@@ -512,7 +512,11 @@ const unmet = (memory: MemoryStore, runId: string, nodeId: number): number[] => 
   if (!s) return [];
   return s.graph[nodeId]!.deps.filter((d) => {
     const st = s.nodes[d]!.state;
-    const settled = s.graph[d]!.settledDependents.includes(nodeId);
-    return settled ? !TERMINAL_NODE_STATES.has(st) : st !== "succeeded";
+    const g = s.graph[d]!;
+    // an error callback waits on the failure of the node it reports on
+    if (g.errorDependents?.includes(nodeId)) return st !== "failed";
+    return g.settledDependents.includes(nodeId)
+      ? !TERMINAL_NODE_STATES.has(st)
+      : st !== "succeeded";
   });
 };

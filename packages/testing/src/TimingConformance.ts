@@ -223,6 +223,53 @@ export const timingConformance = (name: string, fresh: () => Promise<Store>): vo
       expect(snap.nodes.map((n) => n.state)).toEqual(["expired", "succeeded", "succeeded"]);
     });
 
+    it("an expired node is a failure for its error callbacks: at its claim and by maintenance, the callback receives the Expired error", async () => {
+      const store = await fresh();
+      /** The error callbacks of a run, each as the node it watches and its state. */
+      const callbacks = async (runId: string) =>
+        (await store.getRun(runId))!.nodes
+          .filter((n) => n.spec.callback === "error")
+          .map((n) => [n.spec.failure?.node, n.state]);
+      // expired at its claim (start.lua / Machine.startNode)
+      const claimed = await store.submit(
+        sub("cb-claim", chain(inc.si(1).with({ expiresInMs: 50 }), inc.s()).onError(echo.s())),
+      );
+      const first = [...(await store.claim(claimReq(50))), ...(await store.claim(claimReq(51)))];
+      expect(first.map((c) => c.nodeId)).toHaveLength(1);
+      const cb = first[0]!;
+      expect(cb.deps).toEqual([
+        {
+          ok: false,
+          error: {
+            tag: "Expired",
+            message: "not started by its deadline, expiresAt 50 (epoch ms)",
+            retryable: false,
+          },
+        },
+      ]);
+      expect(await callbacks(claimed.runId)).toEqual([
+        [0, "running"],
+        [1, "skipped"],
+      ]);
+      expect((await store.complete(cb, encode(null), done(52))).ok).toBe(true);
+      let snap = (await store.getRun(claimed.runId))!;
+      expect(snap.run).toMatchObject({ status: "failed", failedNode: 0 });
+      expect(snap.run.error?.tag).toBe("Expired");
+      expect(snap.nodes.find((n) => n.id === cb.nodeId)!.state).toBe("succeeded");
+      // expired by maintenance (expire.lua / Machine.expire): a node nobody claims
+      const idle = await store.submit(
+        sub("cb-idle", inc.si(1).with({ queue: "nobody", expiresInMs: 10 }).onError(echo.s())),
+      );
+      expect(await store.maintain({ now: 10, queues: ["nobody"] })).toMatchObject({ expired: 1 });
+      const [late] = await store.claim(claimReq(11));
+      expect(late).toMatchObject({ runId: idle.runId, nodeId: 1 });
+      expect(late!.deps[0]).toMatchObject({ ok: false, error: { tag: "Expired" } });
+      expect((await store.complete(late!, encode(null), done(12))).ok).toBe(true);
+      snap = (await store.getRun(idle.runId))!;
+      expect(snap.nodes.map((n) => n.state)).toEqual(["expired", "succeeded"]);
+      expect(snap.run).toMatchObject({ status: "failed", failedNode: 0 });
+    });
+
     it("a cancelled run's delayed nodes leave the delayed set", async () => {
       const store = await fresh();
       const { runId } = await store.submit(sub("cancel", inc.si(1), { notBefore: 100 }));

@@ -18,43 +18,48 @@ const runs = propertyRuns(30);
 /** A generous bound per case: a simulated case takes about 20 ms on a quiet 2-core machine. */
 const timeout = propertyTimeoutMs(runs, 250);
 
-/** A generated case: a canvas whose every node echoes its own id, a policy, a fault plan and a seed. */
-const arbCase = fc
-  .record({
-    policy: arbRetryPolicy(),
-    plan: arbFaultPlan(),
-    seed: fc.integer(),
-    workers: fc.integer({ min: 1, max: 3 }),
-  })
-  .chain(({ policy, ...rest }) => {
-    const echo = task({
-      name: "echo",
-      input: Schema.Unknown,
-      output: Schema.Int,
-      timeoutMs: 3_000,
-      retry: policy,
+/**
+ * A generated case: a canvas whose every node echoes its own id, a policy, a
+ * fault plan and a seed; with `links`, random callbacks attached.
+ */
+const arbCaseOf = (links: boolean) =>
+  fc
+    .record({
+      policy: arbRetryPolicy(),
+      plan: arbFaultPlan(),
+      seed: fc.integer(),
+      workers: fc.integer({ min: 1, max: 3 }),
+    })
+    .chain(({ policy, ...rest }) => {
+      const echo = task({
+        name: "echo",
+        input: Schema.Unknown,
+        output: Schema.Int,
+        timeoutMs: 3_000,
+        retry: policy,
+      });
+      const leaf = (queue: string): CanvasNode => ({
+        kind: "sig",
+        task: echo,
+        bind: { kind: "whole" },
+        bound: undefined,
+        options: { queue },
+      });
+      const root: CanvasNode = {
+        kind: "sig",
+        task: echo,
+        bind: { kind: "immutable" },
+        bound: null,
+        options: {},
+      };
+      return arbCanvas({ queues: ["default", "io"], leaf, links }).map((c) => ({
+        ...rest,
+        policy,
+        echo,
+        canvas: { node: { kind: "chain", steps: [root, c.node] } as CanvasNode },
+      }));
     });
-    const leaf = (queue: string): CanvasNode => ({
-      kind: "sig",
-      task: echo,
-      bind: { kind: "whole" },
-      bound: undefined,
-      options: { queue },
-    });
-    const root: CanvasNode = {
-      kind: "sig",
-      task: echo,
-      bind: { kind: "immutable" },
-      bound: null,
-      options: {},
-    };
-    return arbCanvas({ queues: ["default", "io"], leaf }).map((c) => ({
-      ...rest,
-      policy,
-      echo,
-      canvas: { node: { kind: "chain", steps: [root, c.node] } as CanvasNode },
-    }));
-  });
+const arbCase = arbCaseOf(false);
 
 type Case = typeof arbCase extends fc.Arbitrary<infer T> ? T : never;
 
@@ -173,6 +178,53 @@ describe("the contract under simulation (memory store, real runtimes, virtual ti
           /^(upstream node \d+ \(echo\) (failed|skipped)|run failed before)/,
         );
       }
+    },
+    timeout,
+  );
+
+  test.prop([arbCaseOf(true)], { numRuns: runs })(
+    "callbacks: each error callback runs once for its node's failure, with its final error and its input, and never otherwise; a callback never fails the run (celery #3709)",
+    async (c) => {
+      const { r, dag } = await run(c);
+      expect(r.ended).toBe(true);
+      expect(r.store.violations).toEqual([]);
+      const nodes = r.snapshot.nodes;
+      const ran = (id: number) => nodes[id]!.state === "succeeded" || nodes[id]!.state === "failed";
+      for (const n of dag.nodes) {
+        if (n.callback === undefined) continue;
+        const final = r.store.reports.filter(
+          (x) => x.nodeId === n.id && x.accepted && (x.kind === "complete" || x.retryAt === null),
+        );
+        // a callback's outcome is recorded once, whatever the crashes and duplicate deliveries
+        // (a node that stalled out too often fails without a report)
+        expect(final.length).toBe(nodes[n.id]!.state === "succeeded" ? 1 : final.length);
+        expect(final.length).toBeLessThanOrEqual(ran(n.id) ? 1 : 0);
+        if (n.failure === undefined) continue;
+        const f = n.failure.node;
+        // an error callback's entry runs exactly when its node failed for good
+        expect(ran(n.id)).toBe(nodes[f]!.state === "failed");
+        if (!ran(n.id)) {
+          expect(r.executions.some((e) => e.nodeId === n.id)).toBe(false);
+          continue;
+        }
+        // (a node that stalled out may never have executed: then its input was never seen)
+        const failed = r.executions.find((e) => e.nodeId === f);
+        for (const e of r.executions.filter((x) => x.nodeId === n.id)) {
+          expect(e.input).toMatchObject({
+            runId: r.runId,
+            nodeId: f,
+            task: "echo",
+            error: { tag: nodes[f]!.error!.tag, message: nodes[f]!.error!.message },
+          });
+          if (failed) expect((e.input as { input: unknown }).input).toEqual(failed.input);
+        }
+      }
+      // the run's error is never a callback's
+      const failedNode = r.snapshot.run.failedNode;
+      if (failedNode !== undefined) expect(dag.nodes[failedNode]!.callback).toBeUndefined();
+      const status = r.snapshot.run.status;
+      const mainFailed = nodes.some((m) => m.state === "failed" && !dag.nodes[m.id]!.tolerant);
+      expect(status).toBe(mainFailed ? "failed" : "succeeded");
     },
     timeout,
   );

@@ -66,8 +66,11 @@ if st == "r" and not again then
       "): the worker running it died or stopped heartbeating")
     endNode(M, n, r, "f", err)
     if r[TOL] == 0 then failRun(M, n, err) end
-    -- its cascade is listed for `drain`, which has the run's queues
-    listWork(M, { "D:" .. n .. ":1" })
+    -- its cascade is listed for `drain`, which has the run's queues: at the far end of the
+    -- list (drain pops the near end), so that two nodes stalling out in one claim batch
+    -- cascade in the order they stalled out, as in the model (each transition in turn)
+    redis.call("LPUSH", M.k.work, "D:" .. n .. ":1")
+    redis.call("ZADD", M.k.shardWork, M.now, M.id)
     saveRun(M)
     return { R.STALLED_OUT, 1, queues }
   end

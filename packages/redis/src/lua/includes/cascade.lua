@@ -20,14 +20,16 @@ local function queueNode(M, n, r)
 end
 
 -- one step of the cascade: dependent d of `from` has one dependency fewer pending; when it
--- was the last, d is ready (or ends with its run, when the run has ended; or `expired`
--- when it is already past its deadline). keys: nodes, results, record, events
+-- was the last, d is ready (or ends with its run, when the run has ended; an error
+-- callback's node is still made ready in a failed run; or `expired` when it is already
+-- past its deadline). keys: nodes, results, record, events
 local function resolveDependency(M, d, from, ready, stack)
   local r = getNode(M, d)
   if not r or TERMINAL[r[ST]] then return end
   r[PEND] = r[PEND] - 1
   if r[PEND] > 0 then putNode(M, d, r) return end
-  if M.status == "running" then
+  -- an error callback's node (TOL 2) also runs after its run failed: never after a cancel
+  if M.status == "running" or (M.status == "failed" and r[TOL] == 2) then
     queueNode(M, d, r)
     local exp = r[EXP] or 0
     if exp > 0 and M.now >= exp then
@@ -77,10 +79,15 @@ local function process(M, stack, ready, budget)
         if budget <= 0 then break end
         budget = budget - 1
         local v = list[i]
+        -- "e<id>": an error edge, resolved when the node failed or expired, skipping otherwise
+        local e = type(v) == "string" and tonumber(string.match(v, "^e(%d+)$"))
+        if e then
+          v = e
+        end
         if type(v) ~= "number" then
           -- not a node id: nothing to resolve
         elseif v >= 0 then
-          if ok then
+          if (e and (r[ST] == "f" or r[ST] == "x")) or (not e and ok) then
             resolveDependency(M, v, a, ready, stack)
           else
             local dr = getNode(M, v)

@@ -1,0 +1,137 @@
+/**
+ * A worker's metrics and traces (docs/operations.md): Prometheus text from
+ * its hooks, one trace per run and one span per attempt through
+ * @opentelemetry/api (the SDK's in-memory exporter here), the attempt's span
+ * active inside its handler, hooks combined.
+ */
+
+import { context, SpanStatusCode, trace } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
+import { chain, createClient, group, handle, Schema, startWorker, task } from "@weft/core";
+import { MemoryStore } from "@weft/testing";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { combineHooks, runTraceId, tracingHooks, workerMetrics } from "../src/index.ts";
+
+const exporter = new InMemorySpanExporter();
+beforeAll(() => {
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  trace.setGlobalTracerProvider(
+    new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }),
+  );
+});
+afterAll(() => {
+  trace.disable();
+  context.disable();
+});
+
+const one = task({ name: "one", input: Schema.Int, output: Schema.Int });
+const flaky = task({
+  name: "flaky",
+  input: Schema.Int,
+  output: Schema.Int,
+  retry: { maxAttempts: 2, backoff: { kind: "fixed", delayMs: 0 } },
+});
+const join = task({ name: "join", input: Schema.Array(Schema.Int), output: Schema.Int });
+
+describe("worker metrics and traces", () => {
+  it("counts attempts by outcome, times them, and traces each attempt in its run's trace", async () => {
+    exporter.reset();
+    const store = new MemoryStore();
+    const metrics = workerMetrics({ defaultMetrics: false });
+    const activeInHandler: string[] = [];
+    let flakyCalls = 0;
+    const worker = startWorker({
+      store,
+      logger: pino({ level: "silent" }),
+      hooks: combineHooks(metrics.hooks, tracingHooks()),
+      handlers: [
+        handle(one, async (n) => {
+          activeInHandler.push(trace.getActiveSpan()?.spanContext().spanId ?? "none");
+          return n;
+        }),
+        handle(flaky, async (n) => {
+          flakyCalls++;
+          if (flakyCalls === 1) throw new Error("boom once");
+          return n * 10;
+        }),
+        handle(join, async (xs) => xs.reduce((a, b) => a + b, 0)),
+      ],
+    });
+    try {
+      const run = await createClient(store).submit(
+        chain(group(one.si(1), one.si(2), flaky.si(3)), join.s()),
+      );
+      expect(await run.result({ timeout: 10_000 })).toBe(33);
+    } finally {
+      await worker.stop();
+    }
+    const text = (await metrics.scrape()).body;
+    expect(text).toContain('weft_attempts_total{task="one",outcome="succeeded"} 2');
+    expect(text).toContain('weft_attempts_total{task="flaky",outcome="retried"} 1');
+    expect(text).toContain('weft_attempts_total{task="flaky",outcome="succeeded"} 1');
+    expect(text).toContain('weft_retries_total{task="flaky"} 1');
+    expect(text).toContain(
+      'weft_attempt_duration_seconds_count{task="join",outcome="succeeded"} 1',
+    );
+    expect(text).toContain('weft_attempts_running{task="one"} 0');
+
+    const spans = exporter.getFinishedSpans();
+    // 2 one + 2 flaky attempts + 1 join
+    expect(spans.map((s) => s.name).sort()).toEqual(["flaky", "flaky", "join", "one", "one"]);
+    const traceIds = new Set(spans.map((s) => s.spanContext().traceId));
+    expect(traceIds.size).toBe(1);
+    const runId = spans[0]!.attributes["weft.run_id"] as string;
+    expect([...traceIds][0]).toBe(runTraceId(runId));
+    const failed = spans.find((s) => s.name === "flaky" && s.attributes["weft.attempt"] === 1)!;
+    expect(failed.status.code).toBe(SpanStatusCode.ERROR);
+    expect(failed.attributes["weft.outcome"]).toBe("retried");
+    expect(failed.events.map((e) => e.name)).toContain("exception");
+    const ok = spans.find((s) => s.name === "flaky" && s.attributes["weft.attempt"] === 2)!;
+    expect(ok.attributes["weft.outcome"]).toBe("succeeded");
+    // inside a handler the active span is the attempt's own
+    const oneSpans = spans.filter((s) => s.name === "one").map((s) => s.spanContext().spanId);
+    expect(activeInHandler.sort()).toEqual(oneSpans.sort());
+  });
+
+  it("combineHooks calls every hook even when one throws, and nests wrappers first-outermost", async () => {
+    const calls: string[] = [];
+    const hooks = combineHooks(
+      {
+        onAttemptStart: () => {
+          calls.push("a");
+          throw new Error("a fails");
+        },
+        wrapHandler: async (_a, run) => {
+          calls.push("wrap1 in");
+          const r = await run();
+          calls.push("wrap1 out");
+          return r;
+        },
+      },
+      {
+        onAttemptStart: () => {
+          calls.push("b");
+        },
+        wrapHandler: async (_a, run) => {
+          calls.push("wrap2 in");
+          return run();
+        },
+      },
+    );
+    const info = { runId: "r", nodeId: 0, task: "t", attempt: 1, workerId: "w" };
+    await expect(Promise.resolve(hooks.onAttemptStart?.(info))).rejects.toThrow("a fails");
+    expect(calls).toEqual(["a", "b"]);
+    const r = await hooks.wrapHandler!(info, async () => {
+      calls.push("handler");
+      return 5;
+    });
+    expect(r).toBe(5);
+    expect(calls.slice(2)).toEqual(["wrap1 in", "wrap2 in", "handler", "wrap1 out"]);
+  });
+});

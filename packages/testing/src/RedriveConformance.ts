@@ -1,0 +1,290 @@
+/**
+ * The conformance suite's part on re-driving a run (docs/concepts.md,
+ * "Re-driving a run"): a failed or cancelled run runs again, keeping every
+ * succeeded node's result and every attempt; what a store refuses; an edited
+ * input; and a property: for any failure pattern, re-driving ends with the
+ * same results as a run where nothing failed. Registered by `storeConformance`.
+ */
+import { fc, test } from "@fast-check/vitest";
+import {
+  type Canvas,
+  chain,
+  createClient,
+  group,
+  handle,
+  InvalidInput,
+  NonRetryableError,
+  RedriveRefused,
+  RunNotFound,
+  Schema,
+  type Store,
+  startWorker,
+  task,
+} from "@weft/core";
+import { type CanvasNode, type Claim, compile, decode, encode } from "@weft/core/store";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { anyTask, arbCanvas } from "./Arbitraries.ts";
+import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
+
+const one = {
+  node: { kind: "sig", task: anyTask, bind: { kind: "immutable" }, bound: null, options: {} },
+} as const;
+
+const submission = (runId: string, canvas: { readonly node: unknown }, now = 0) => ({
+  runId,
+  dag: compile(canvas as Canvas<unknown, unknown>),
+  tags: [],
+  idempotencyWindowMs: 0,
+  retentionMs: 60_000,
+  now,
+});
+const lease = (now: number, max = 8) => ({
+  workerId: "a",
+  queues: ["default"],
+  max,
+  leaseMs: 10_000,
+  now,
+});
+const completeOpts = (now: number) => ({
+  now,
+  workerId: "a",
+  queues: ["default"],
+  nextMax: 0,
+  leaseMs: 10_000,
+});
+const boom = { tag: "Boom", message: "planned", retryable: false };
+
+/** The same canvas with every settled group made a plain one (a tolerated failure does not fail its run). */
+const unsettled = (n: CanvasNode): CanvasNode => {
+  switch (n.kind) {
+    case "sig":
+      return n;
+    case "chain":
+      return { kind: "chain", steps: n.steps.map(unsettled) };
+    case "group":
+      return { kind: "group", members: n.members.map(unsettled), settled: false };
+    case "chord":
+      return {
+        kind: "chord",
+        header: { kind: "group", members: n.header.members.map(unsettled), settled: false },
+        body: unsettled(n.body),
+      };
+    default:
+      return n;
+  }
+};
+
+/**
+ * Runs every node of run `runId` by hand until none is ready: a node's
+ * result is its id plus the sum of its dependencies' results; a node in
+ * `failing` fails for good instead (each only once, then it is taken out).
+ */
+const driveByHand = async (store: Store, failing: Set<number>, now: number): Promise<number> => {
+  let t = now;
+  for (;;) {
+    const claims: ReadonlyArray<Claim> = await store.claim(lease(t));
+    if (claims.length === 0) return t;
+    for (const c of claims) {
+      t += 1;
+      if (failing.delete(c.nodeId)) {
+        expect((await store.fail(c, boom, { now: t, retryAt: null })).ok).toBe(true);
+        continue;
+      }
+      let value = c.nodeId;
+      for (const d of c.deps) {
+        if (!d.ok) throw new Error(`node ${c.nodeId} got a failed dependency`);
+        value += decode(d.value) as number;
+      }
+      expect((await store.complete(c, encode(value), completeOpts(t))).ok).toBe(true);
+    }
+  }
+};
+
+/** Every node's result, decoded (`undefined`: none recorded). */
+const results = async (store: Store, runId: string): Promise<unknown[]> => {
+  const snap = (await store.getRun(runId))!;
+  return Promise.all(
+    snap.nodes.map(async (n) => {
+      const bytes = await store.getResult(runId, n.id);
+      return bytes === undefined ? undefined : decode(bytes);
+    }),
+  );
+};
+
+const positive = task({ name: "redrive-positive", input: Schema.Int, output: Schema.Int });
+const plusOne = task({ name: "redrive-plus-one", input: Schema.Int, output: Schema.Int });
+const handlers = [
+  handle(positive, async (n) => {
+    if (n < 0) throw new NonRetryableError(`${n} is negative`);
+    return n;
+  }),
+  handle(plusOne, async (n) => n + 1),
+];
+
+/** Registers the re-drive tests for the store `fresh` makes. */
+export const redriveConformance = (
+  name: string,
+  fresh: () => Promise<Store>,
+  opts: { readonly runs?: number } = {},
+): void => {
+  describe(`${name}: re-driving a run`, () => {
+    it("re-drives a failed run: succeeded nodes keep their result, failed and skipped ones run again, history kept", async () => {
+      const store = await fresh();
+      const { runId } = await store.submit(submission("rd-chain", chain(one, one, one)));
+      const [a] = await store.claim(lease(1));
+      expect((await store.complete(a!, encode("first"), completeOpts(2))).ok).toBe(true);
+      const [b] = await store.claim(lease(3));
+      expect((await store.fail(b!, boom, { now: 4, retryAt: null })).ok).toBe(true);
+      let snap = (await store.getRun(runId))!;
+      expect(snap.run).toMatchObject({ status: "failed", failedNode: 1, finishedAt: 4 });
+      expect(snap.nodes.map((n) => n.state)).toEqual(["succeeded", "failed", "skipped"]);
+
+      expect(await store.redrive(runId, { now: 5 })).toEqual({ ok: true, queued: 1 });
+      snap = (await store.getRun(runId))!;
+      expect(snap.run.status).toBe("running");
+      expect(snap.run.finishedAt).toBeUndefined();
+      expect(snap.run.error).toBeUndefined();
+      expect(snap.run.ended).toBe(1);
+      expect(snap.nodes.map((n) => n.state)).toEqual(["succeeded", "queued", "waiting"]);
+      expect(snap.nodes[1]!.attempts).toBe(0);
+      expect(snap.nodes[1]!.error).toBeUndefined();
+      expect(snap.nodes[1]!.history.map((h) => [h.attempt, h.outcome])).toEqual([[1, "failed"]]);
+
+      const [b2] = await store.claim(lease(6));
+      expect(b2).toMatchObject({ nodeId: 1, attempt: 1 });
+      expect(b2!.deps).toEqual([{ ok: true, value: encode("first") }]);
+      expect((await store.complete(b2!, encode("second"), completeOpts(7))).ok).toBe(true);
+      const [c] = await store.claim(lease(8));
+      expect((await store.complete(c!, encode("third"), completeOpts(9))).ok).toBe(true);
+      snap = (await store.getRun(runId))!;
+      expect(snap.run).toMatchObject({ status: "succeeded", finishedAt: 9, ended: 3 });
+      expect(snap.nodes[1]!.history.map((h) => [h.attempt, h.outcome])).toEqual([[1, "failed"]]);
+      expect(await results(store, runId)).toEqual(["first", "second", "third"]);
+      const events = await store.readEvents({ runId });
+      expect(events.events.map((e) => (e.kind === "run" ? `run ${e.status}` : e.kind))).toContain(
+        "run running",
+      );
+    });
+
+    it("re-drives a cancelled run: its cancelled nodes run again", async () => {
+      const store = await fresh();
+      const { runId } = await store.submit(submission("rd-cancel", chain(one, one)));
+      expect(await store.cancel(runId, { now: 1 })).toBe(true);
+      expect((await store.getRun(runId))!.run).toMatchObject({ status: "cancelled" });
+      expect(await store.redrive(runId, { now: 2 })).toEqual({ ok: true, queued: 1 });
+      const [a] = await store.claim(lease(3));
+      expect(a).toMatchObject({ nodeId: 0, attempt: 1 });
+      expect((await store.complete(a!, encode(1), completeOpts(4))).ok).toBe(true);
+      const [b] = await store.claim(lease(5));
+      expect((await store.complete(b!, encode(2), completeOpts(6))).ok).toBe(true);
+      expect((await store.getRun(runId))!.run.status).toBe("succeeded");
+    });
+
+    it("refuses, changing nothing: an unknown run, a running one, one with a node still running, a succeeded one, a bad node", async () => {
+      const store = await fresh();
+      expect(await store.redrive("rd-nobody", { now: 1 })).toEqual({
+        ok: false,
+        reason: "not-found",
+      });
+      const { runId } = await store.submit(submission("rd-busy", group(one, one)));
+      expect(await store.redrive(runId, { now: 1 })).toEqual({ ok: false, reason: "not-ended" });
+      const [a, b] = await store.claim(lease(1));
+      expect((await store.fail(a!, boom, { now: 2, retryAt: null })).ok).toBe(true);
+      expect(await store.redrive(runId, { now: 3 })).toEqual({ ok: false, reason: "not-quiet" });
+      expect((await store.complete(b!, encode(7), completeOpts(4))).ok).toBe(true);
+      const before = await store.getRun(runId);
+      const spec = before!.nodes[1]!.spec;
+      expect(await store.redrive(runId, { now: 5, edit: { node: 1, spec } })).toEqual({
+        ok: false,
+        reason: "bad-node",
+      });
+      expect(await store.redrive(runId, { now: 5, edit: { node: 9, spec } })).toEqual({
+        ok: false,
+        reason: "bad-node",
+      });
+      expect(await store.getRun(runId)).toEqual(before);
+      const { runId: done } = await store.submit(submission("rd-done", one));
+      const [c] = await store.claim(lease(6));
+      expect((await store.complete(c!, encode(1), completeOpts(7))).ok).toBe(true);
+      expect(await store.redrive(done, { now: 8 })).toEqual({ ok: false, reason: "succeeded" });
+    });
+
+    it("client.redrive runs the failed node with an edited input, validated by its task", async () => {
+      const store = await fresh();
+      const client = createClient(store);
+      const worker = startWorker({
+        store,
+        handlers,
+        logger: pino({ level: "silent" }),
+        concurrency: 2,
+        idleMs: 200,
+      });
+      try {
+        const run = await client.submit(chain(positive.si(-3), plusOne.s()));
+        await expect(run.result({ timeout: 20_000, waitForQuiet: true })).rejects.toThrow(
+          "-3 is negative",
+        );
+        await expect(
+          client.redrive(run.runId, { task: positive, input: "three" as unknown as number }),
+        ).rejects.toBeInstanceOf(InvalidInput);
+        await expect(client.redrive(run.runId, { task: plusOne, input: 3 })).rejects.toBeInstanceOf(
+          InvalidInput,
+        );
+        await expect(client.redrive(run.runId, { node: 5, input: 3 })).rejects.toBeInstanceOf(
+          RedriveRefused,
+        );
+        expect((await client.get(run.runId)).run.status).toBe("failed");
+        await client.redrive(run.runId, { task: positive, input: 3 });
+        expect(await run.result({ timeout: 20_000 })).toBe(4);
+        const snap = await client.get(run.runId);
+        expect(snap.nodes[0]!.history.map((h) => h.outcome)).toEqual(["failed"]);
+        await expect(client.redrive(run.runId)).rejects.toBeInstanceOf(RedriveRefused);
+        await expect(client.redrive("rd-missing")).rejects.toBeInstanceOf(RunNotFound);
+      } finally {
+        await worker.stop();
+      }
+    });
+
+    const runs = propertyRuns(opts.runs ?? 25);
+    test.prop(
+      [
+        arbCanvas().map((c) => ({ node: unsettled(c.node) })),
+        fc.uniqueArray(fc.nat(40), { maxLength: 6 }),
+      ],
+      { numRuns: runs },
+    )(
+      "for any failure pattern, re-driving ends with the same results as a run where nothing failed",
+      async (canvas, pattern) => {
+        const store = await fresh();
+        const id = `rd-p-${Math.random().toString(36).slice(2, 10)}`;
+        const total = compile(canvas).nodes.length;
+        const ok = (await store.submit(submission(`${id}-ok`, canvas))).runId;
+        let t = await driveByHand(store, new Set(), 1);
+        const want = await results(store, ok);
+        expect((await store.getRun(ok))!.run.status).toBe("succeeded");
+
+        const failing = new Set(pattern.filter((n) => n < total));
+        const planned = new Set(failing);
+        const { runId } = await store.submit(submission(id, canvas, t));
+        let rounds = 0;
+        for (;;) {
+          t = await driveByHand(store, failing, t + 1);
+          const status = (await store.getRun(runId))!.run.status;
+          if (status === "succeeded") break;
+          expect(status).toBe("failed");
+          expect(await store.redrive(runId, { now: t + 1 })).toMatchObject({ ok: true });
+          rounds += 1;
+          expect(rounds).toBeLessThanOrEqual(pattern.length);
+        }
+        expect(await results(store, runId)).toEqual(want);
+        const snap = (await store.getRun(runId))!;
+        // every attempt is kept: each planned failure once, nothing else
+        expect(
+          snap.nodes.map((n) => n.history.filter((h) => h.outcome === "failed").length),
+        ).toEqual(snap.nodes.map((n) => (planned.has(n.id) ? 1 : 0)));
+      },
+      propertyTimeoutMs(runs, 300),
+    );
+  });
+};
