@@ -24,7 +24,14 @@ export const shapeValue = (shape: Shape, outcome: (id: number) => Settled<unknow
   return shape.settled.map((item) => {
     const failed = firstFailure(item, outcome);
     return failed
-      ? { ok: false, error: { tag: failed.tag, message: failed.message } }
+      ? {
+          ok: false,
+          error: {
+            tag: failed.tag,
+            message: failed.message,
+            ...(failed.data === undefined ? {} : { data: failed.data }),
+          },
+        }
       : { ok: true, value: shapeValue(item, outcome) };
   });
 };

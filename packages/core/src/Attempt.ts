@@ -31,13 +31,17 @@ import {
   toErrorInfo,
 } from "./Errors.ts";
 import type { BoundHandler, TaskContext } from "./Handler.ts";
+import { decodeHeaders, type RunHeaders } from "./Headers.ts";
 import { wrapCall } from "./HookCalls.ts";
 import type { WorkerHooks } from "./Hooks.ts";
 import { leaseEndReason } from "./Leases.ts";
 import { acquireLock, type HeldLock } from "./Locks.ts";
+import { policyOf } from "./Policy.ts";
+import type { RetryPolicy } from "./Retry.ts";
 import { SoftTimeLimitExceeded } from "./SoftTimeout.ts";
 import type { Claim, Store } from "./Store.ts";
 import { decodeWith, encodeWith } from "./Task.ts";
+import { failureInfo } from "./TaskErrors.ts";
 import { runInThread } from "./Thread.ts";
 
 /** How long a result recorded under a result key is reused when the task does not say, ms (24 h). */
@@ -54,6 +58,8 @@ export interface AttemptEnv {
   readonly log: () => Logger;
   /** Wraps the handler call (the worker's `hooks.wrapHandler`). */
   readonly wrapHandler?: WorkerHooks["wrapHandler"];
+  /** The worker's retry defaults, under the node's own policy: they give `ctx.attemptsLeft`. */
+  readonly retryDefaults?: Partial<RetryPolicy>;
 }
 
 /**
@@ -105,11 +111,23 @@ export const runAttempt = async (
   if (!input.ok) return { ok: false, error: input.error };
   const withInput = (r: AttemptResult): AttemptResult => ({ ...r, input: input.value });
   const timeoutMs = timeoutOf(claim, handler);
+  let headers: RunHeaders;
+  try {
+    headers = decodeHeaders(claim.headers);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    return failWith(ErrorTag.CorruptRecord, `cannot read the run's headers: ${why}`);
+  }
   const locks: HeldLock[] = [];
+  const policy = policyOf(claim.spec, { ...env.retryDefaults, ...handler.task.options.retry });
   const finished = new AbortController();
   const softTimeoutMs = claim.spec.options.softTimeoutMs ?? handler.task.options.softTimeoutMs;
   const soft = softTimeoutMs === undefined ? undefined : new AbortController();
-  const ctx = contextFor(claim, env, abort, locks, timeoutMs, soft?.signal ?? NEVER);
+  const ctx = contextFor(claim, env, abort, locks, timeoutMs, soft?.signal ?? NEVER, {
+    headers,
+    // stalls do not use up attempts (docs/guarantees.md #6)
+    attemptsLeft: Math.max(0, policy.maxAttempts - (claim.attempt - claim.stalls)),
+  });
   const behaviour = handler.task.behaviour;
   try {
     if (soft !== undefined && softTimeoutMs !== undefined)
@@ -171,7 +189,7 @@ export const runAttempt = async (
     }
     return withInput(bytes);
   } catch (e) {
-    return withInput(failureOf(e, env.log));
+    return withInput(attemptFailure(handler, e, env.log));
   } finally {
     finished.abort("done");
     await Promise.all(locks.map((l) => l.unlock().catch(() => undefined)));
@@ -235,12 +253,18 @@ const failureRecord = (
       : f.arg === null
         ? undefined
         : shapeValue(f.arg, outcome);
-  const { tag, message, stack, retryable } = o.error;
+  const { tag, message, stack, retryable, data } = o.error;
   return {
     runId,
     nodeId: f.node,
     task: f.task,
-    error: { tag, message, retryable, ...(stack === undefined ? {} : { stack }) },
+    error: {
+      tag,
+      message,
+      retryable,
+      ...(stack === undefined ? {} : { stack }),
+      ...(data === undefined ? {} : { data }),
+    },
     input: inputOf(f.bind, f.bound, upstream),
   };
 };
@@ -261,6 +285,7 @@ const contextFor = (
   locks: HeldLock[],
   timeoutMs: number | undefined,
   softTimeout: AbortSignal,
+  more: Pick<TaskContext, "headers" | "attemptsLeft">,
 ): TaskContext => {
   const owner = `${env.workerId}:${claim.runId}:${claim.nodeId}:${claim.token}`;
   return {
@@ -269,6 +294,11 @@ const contextFor = (
     task: claim.spec.task,
     attempt: claim.attempt,
     idempotencyKey: `${claim.runId}:${claim.nodeId}`,
+    rootRunId: claim.runId,
+    parentNodeIds: claim.spec.deps,
+    queue: claim.spec.queue,
+    priority: claim.spec.priority,
+    ...more,
     signal: abort.signal,
     softTimeout,
     get log() {
@@ -356,22 +386,24 @@ const outputOf = (handler: BoundHandler, out: unknown): Settled<Uint8Array, Inva
 
 /**
  * What a handler (or the attempt around it) threw, as a failure to report:
- * its `ErrorInfo`, and the delay a `TaskFailure` asks for. A negative delay
+ * its `ErrorInfo` (with its structured data: see `failureInfo`), and the delay a `TaskFailure` asks for. A negative delay
  * is 0 (retry at once); a non-finite one (`NaN`, `Infinity`: a Retry-After
  * header that did not parse) is dropped with a warning, so that the
  * policy's backoff applies.
  */
-const failureOf = (e: unknown, log: () => Logger): AttemptResult => {
+const attemptFailure = (handler: BoundHandler, e: unknown, log: () => Logger): AttemptResult => {
+  // a declared error is encoded by its schema; any other keeps its plain-data fields
+  const error = failureInfo(handler.task, e);
   const asked = e instanceof TaskFailure ? e.retryAfterMs : undefined;
-  if (asked === undefined) return failWithError(e);
+  if (asked === undefined) return { ok: false, error };
   if (!Number.isFinite(asked)) {
     log().warn(
       { delayMs: String(asked) },
       "the retry delay a TaskFailure asks for is not a finite number of ms: the retry policy's backoff applies",
     );
-    return failWithError(e);
+    return { ok: false, error };
   }
-  return { ok: false, error: toErrorInfo(e), retryAfterMs: Math.max(0, asked) };
+  return { ok: false, error, retryAfterMs: Math.max(0, asked) };
 };
 
 /** A short rendering of a value for a message: JSON, at most 200 characters. */

@@ -18,7 +18,7 @@ import { Schema } from "effect";
 import { MAX_VALUE_DEPTH, valueProblem } from "./Codec.ts";
 import { type ErrorInfo, InvalidCanvas, InvalidWorkerOptions, type Settled } from "./Errors.ts";
 import type { RetryPolicy } from "./Retry.ts";
-import type { TaskSchema } from "./TaskSchema.ts";
+import type { EffectCodec, TaskSchema } from "./TaskSchema.ts";
 
 /** What a canvas needs to know of a task: its name, input and output schemas (Effect or Standard Schema) and options. */
 export interface TaskRef {
@@ -26,7 +26,16 @@ export interface TaskRef {
   readonly input: TaskSchema;
   readonly output: TaskSchema;
   readonly options: TaskOptions;
+  /** The failures the task declares: tagged Effect Schemas (see `task({ errors })`). */
+  readonly errors?: ReadonlyArray<ErrorSchema>;
 }
+
+/**
+ * A declared failure of a task: an Effect Schema whose values carry a
+ * literal `_tag`, a `Schema.TaggedError` class or a `Schema.TaggedStruct`
+ * (checked by `task`, which refuses a schema without one).
+ */
+export type ErrorSchema = EffectCodec;
 
 /**
  * Options of a task, overridable per signature with `.with(...)`. Checked
@@ -292,7 +301,9 @@ export type OutOf<C> = C extends Canvas<infer _I, infer O> ? O : never;
  * the failure of one node, after its last attempt. `input` is the failing
  * node's input in its encoded form (as its task's input schema encodes it),
  * `error` what its last attempt failed with (or `Expired` for a node that
- * was not started by its deadline). Not the worker hook's `NodeFailure`
+ * was not started by its deadline), with the failure's structured data in
+ * `error.data` (`ErrorInfo.data`): a declared error of the failing task
+ * decodes with `failureOf(failingTask, record.error)`. Not the worker hook's `NodeFailure`
  * (one attempt's failure, seen by `onNodeFailed` in the worker).
  *
  * Used as a task's input schema:
@@ -311,6 +322,7 @@ export const FailureRecord = Schema.Struct({
     message: Schema.String,
     stack: Schema.optionalKey(Schema.String),
     retryable: Schema.Boolean,
+    data: Schema.optionalKey(Schema.Unknown),
   }),
   input: Schema.Unknown,
 });
@@ -345,8 +357,12 @@ export interface Signature<In, Out> extends Linkable<In, Out> {
   with(options: TaskOptions): Signature<In, Out>;
 }
 
-/** What a settled group hands its next step for a failed member: the first failure's tag and message. */
-export type MemberError = Pick<ErrorInfo, "tag" | "message">;
+/**
+ * What a settled group hands its next step for a failed member: the first
+ * failure's tag, message and structured data (decode a declared error with
+ * `failureOf(task, member.error)`).
+ */
+export type MemberError = Pick<ErrorInfo, "tag" | "message" | "data">;
 
 /** A group: its members' outputs as a tuple in declaration order. */
 export interface Group<In, Out extends ReadonlyArray<unknown>> extends Linkable<In, Out> {
@@ -443,6 +459,10 @@ export function chain<const T extends readonly [AnyCanvas, ...AnyCanvas[]]>(
  * Runs members in parallel; each receives the group's upstream; the output
  * is the members' outputs in declaration order (Celery's `group`).
  *
+ * `group()` outputs `[]` (Celery's `group([])`). A group nested in a group
+ * stays nested (`[a, [b, c]]`; Celery flattens it) and a one-member group
+ * gives `[a]` (Celery unrolls it in a chain): see docs/concepts.md, "Nested groups".
+ *
  * @example
  * group(resize.si({ w: 100 }), resize.si({ w: 200 })) // Canvas<unknown, [Img, Img]>
  */
@@ -468,7 +488,8 @@ export function group<const T extends ReadonlyArray<AnyCanvas>>(
  * const total = task({ name: "total", input: Schema.Array(Schema.Int), output: Schema.Int });
  * chunks(total, [1, 2, 3, 4, 5], 2) // three nodes; outputs [3, 7, 5]
  * @throws InvalidCanvas when `n` is not an integer ≥ 1 or `items` is not an
- *   array. An empty `items` makes an empty group (refused at compile).
+ *   array. An empty `items` gives `[]`: an empty group, so a chord over it
+ *   calls its body with `[]` (a canvas with no task at all is refused at compile).
  */
 export function chunks<I, O>(
   task: { readonly name: string; si(input: ReadonlyArray<I>): Canvas<unknown, O> },
@@ -491,6 +512,7 @@ export function chunks<I, O>(
 /**
  * A group whose outputs, in declaration order, are the body's upstream
  * (Celery's `chord`). The header may be a group (also a settled one) or an array of canvases.
+ * An empty header calls the body with `[]` at once (after the chord's upstream), as Celery does.
  *
  * @example
  * chord([count.si({ ids: a }), count.si({ ids: b })], merge.s())

@@ -28,10 +28,12 @@ import {
 import { type EventsOptions, followEvents, watchRun } from "./EventStream.ts";
 import type { WeftEvent } from "./Events.ts";
 import { fingerprint } from "./Fingerprint.ts";
+import { encodeHeaders, type RunHeaders } from "./Headers.ts";
 import type { NodeState, Progress, RedriveRefusal, RunRecord, RunStatus } from "./Machine.ts";
 import { RedriveRefused, type RedriveRequest } from "./Redrive.ts";
 import type { IdempotencyReuse, RunSnapshot, Store } from "./Store.ts";
 import { type AnyTask, checkTaskName, decodeWith, type OutputOf } from "./Task.ts";
+import { failureOf } from "./TaskErrors.ts";
 
 /** Options of one submission. Durations are ms. */
 export interface SubmitOptions {
@@ -79,6 +81,14 @@ export interface SubmitOptions {
   readonly expiresAt?: number | Date;
   /** As `expiresAt`, this many ms from now: a finite number ≥ 1. */
   readonly expiresInMs?: number;
+  /**
+   * Metadata for the run's handlers (Celery's `apply_async(headers=...)`):
+   * a plain object of plain data, at most `MAX_HEADERS_BYTES` (8 KiB)
+   * msgpack-encoded, stored once with the run and visible to every node as
+   * `ctx.headers`. Not part of the run's fingerprint: an idempotent resubmit
+   * with other headers returns the first run, with its headers.
+   */
+  readonly headers?: RunHeaders;
 }
 
 /**
@@ -381,6 +391,20 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     }
   };
 
+  // the failing node's error decoded by the schema its task declares for it (docs/errors.md, "Typed errors")
+  const declaredFailure = async (
+    runId: string,
+    run: RunRecord,
+    of: Decoding,
+  ): Promise<{ failure?: unknown }> => {
+    if (run.error?.data === undefined || run.failedNode === undefined) return {};
+    const node = (await store.getRun(runId))?.nodes.find((n) => n.id === run.failedNode);
+    const task = node && tasksByName(of.tasks).get(node.spec.task);
+    if (task === undefined || task === "ambiguous" || !task.errors?.length) return {};
+    const failure = failureOf(task, run.error);
+    return failure === undefined ? {} : { failure };
+  };
+
   const handleOf = <Out>(runId: string, existing: boolean, of: Decoding): RunHandle<Out> => ({
     runId,
     existing,
@@ -391,8 +415,15 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     result: async ({ timeout = 60_000, waitForQuiet = false } = {}) => {
       const run = await store.waitForRun(runId, timeout, { quiet: waitForQuiet });
       if (!run) throw new ResultTimeout({ runId, timeoutMs: timeout });
-      if (run.status !== "succeeded")
-        throw new RunFailed({ runId, status: run.status, error: run.error });
+      if (run.status !== "succeeded") {
+        throw new RunFailed({
+          runId,
+          status: run.status,
+          error: run.error,
+          ...(run.failedNode === undefined ? {} : { nodeId: run.failedNode }),
+          ...(await declaredFailure(runId, run, of)),
+        });
+      }
       return (await output(runId, of)) as Out;
     },
   });
@@ -404,8 +435,10 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
   ): Promise<RunHandle<Out>> => {
     const at = now();
     const timing = runTiming(opts, at);
+    const headers = opts.headers === undefined ? undefined : encodeHeaders(opts.headers);
     const res = await store.submit({
       ...timing,
+      ...(headers === undefined ? {} : { headers }),
       runId: opts.runId ?? `${now().toString(36)}-${randomUUID().slice(0, 13).replace("-", "")}`,
       dag,
       tags: opts.tags ?? [],
@@ -443,6 +476,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
         at,
         expiresAt,
         expiresInMs,
+        headers,
         ...options
       } = opts;
       const unknown = Object.keys(options).filter((k) => !OPTION_KEYS.has(k));
@@ -465,6 +499,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
         ...(at === undefined ? {} : { at }),
         ...(expiresAt === undefined ? {} : { expiresAt }),
         ...(expiresInMs === undefined ? {} : { expiresInMs }),
+        ...(headers === undefined ? {} : { headers }),
       };
       return submitDag<unknown>(dag, submitOpts, { tasks: [ref], shape: () => 0, single: true });
     },
@@ -522,6 +557,7 @@ const SUBMIT_KEYS: ReadonlyArray<keyof SubmitOptions> = [
   "at",
   "expiresAt",
   "expiresInMs",
+  "headers",
 ];
 const OPTION_KEYS: ReadonlySet<string> = new Set<keyof TaskOptions>([
   "queue",

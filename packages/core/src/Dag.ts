@@ -121,6 +121,12 @@ export const MAX_CANVAS_DEPTH = 128;
 /**
  * Compiles a canvas.
  *
+ * An empty group (`group()`) or chord header produces `[]`: what follows it
+ * receives `[]` once the group's own upstream (if any) has succeeded, as in
+ * Celery, where `group([])` yields `[]` and a chord with an empty header
+ * calls its body with `[]`. A canvas with no task at all (only empty groups)
+ * is refused: a run needs at least one node.
+ *
  * Callbacks (`link` nodes, docs/concepts.md "Callbacks") compile into nodes
  * of the same DAG marked with `callback`: a success callback's canvas takes
  * the linked canvas's output as its upstream; an error callback's canvas is
@@ -131,7 +137,7 @@ export const MAX_CANVAS_DEPTH = 128;
  * error edge the failing node), so that all of it is skipped when the event
  * cannot happen.
  *
- * @throws InvalidCanvas on an empty chain or group, a cycle in the canvas
+ * @throws InvalidCanvas on an empty chain, a canvas with no task, a cycle in the canvas
  *   object, a signature that needs an upstream value but has none, more
  *   than `maxNodes` nodes, a canvas nested deeper than
  *   {@link MAX_CANVAS_DEPTH} levels, or an option out of range (see
@@ -150,6 +156,33 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
   // links walked through: each nests a level the path does not show
   let links = 0;
   const path = new Set<CanvasNode>();
+  // an empty group after an upstream step has no node of its own to wait on that step: its
+  // `[]` shape remembers the upstream nodes, so whatever follows still runs after them
+  const emptyDeps = new WeakMap<Shape & object, ReadonlyArray<number>>();
+  const depsOf = (shape: Shape): number[] => {
+    const out: number[] = [];
+    const seen = new Set<number>();
+    const go = (s: Shape): void => {
+      if (typeof s === "number") {
+        if (!seen.has(s)) {
+          seen.add(s);
+          out.push(s);
+        }
+        return;
+      }
+      for (const id of emptyDeps.get(s) ?? []) go(id);
+      for (const item of "list" in s ? s.list : s.settled) go(item);
+    };
+    go(shape);
+    return out;
+  };
+  // inside an error callback whose entry is an empty group, the failure gate (an enclosing
+  // callback's) already holds back what follows
+  const empty = (upstream: Upstream | null, settled: boolean): Shape => {
+    const shape = settled ? { settled: [] } : { list: [] };
+    if (upstream !== null && !isFailure(upstream)) emptyDeps.set(shape, depsOf(upstream));
+    return shape;
+  };
   // every option is checked field by field, so valid task and signature options merge into
   // valid options: check each options object once (a wide group shares them)
   const checked = new Set<TaskOptions>();
@@ -226,13 +259,13 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
             draft.deps = [...f.deps];
             draft.errorOf = [...f.errorOf];
             draft.gates = [...f.gates];
-          } else if (upstream !== null) draft.deps = flatten(upstream);
+          } else if (upstream !== null) draft.deps = depsOf(upstream);
           // every node of a callback canvas waits on the event of each callback canvas that
           // encloses it (its gates): it is skipped at once when one cannot happen, wherever
           // it sits, also behind a settled group
           const has = new Set(draft.deps);
           for (const gate of gates) {
-            const ids = isFailure(gate) ? [gate.failure] : flatten(gate);
+            const ids = isFailure(gate) ? [gate.failure] : depsOf(gate);
             if (isFailure(gate)) draft.errorOf.push(gate.failure);
             else draft.gates.push(gate);
             for (const g of ids) {
@@ -253,19 +286,24 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
           return out as Shape;
         }
         case "group": {
-          if (node.members.length === 0) throw new InvalidCanvas({ reason: "empty group" });
+          // Celery's group([]) yields []; so does Weft's, after its upstream when it has one
+          if (node.members.length === 0) return empty(upstream, node.settled);
           const items = node.members.map((m, i) =>
             walk(m, upstream, tolerant || node.settled, [...at, `group:${i}`]),
           );
           return node.settled ? { settled: items } : { list: items };
         }
         case "chord": {
-          if (node.header.members.length === 0)
-            throw new InvalidCanvas({ reason: "empty chord header" });
+          // an empty header hands the body [] at once (Celery's rule), after the chord's upstream
           const header = node.header.members.map((m, i) =>
             walk(m, upstream, tolerant || node.header.settled, [...at, `header:${i}`]),
           );
-          const value = node.header.settled ? { settled: header } : { list: header };
+          const value =
+            header.length === 0
+              ? empty(upstream, node.header.settled)
+              : node.header.settled
+                ? { settled: header }
+                : { list: header };
           return walk(node.body, value, tolerant, [...at, "body"]);
         }
         case "link": {
@@ -305,6 +343,12 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
   };
 
   const output = walk(canvas.node, null, false, []);
+  if (drafts.length === 0) {
+    throw new InvalidCanvas({
+      reason:
+        "the canvas has no task to run (only empty groups); its value would be [] — skip the submission, or add a task",
+    });
+  }
   const dependents = drafts.map(() => [] as number[]);
   const settledDependents = drafts.map(() => [] as number[]);
   const errorDependents = drafts.map(() => [] as number[]);

@@ -133,6 +133,13 @@ export interface ErrorInfo {
   readonly stack?: string;
   /** `false` when retrying cannot help; the node then fails at once. */
   readonly retryable: boolean;
+  /**
+   * The failure's structured data, plain data (Celery's exception args): a
+   * declared error encoded by its task's schema (decode it with `failureOf`),
+   * a `TaskFailure`'s `data`, or the plain-data fields of another thrown
+   * error. Absent when there are none (see docs/errors.md, "Typed errors").
+   */
+  readonly data?: unknown;
 }
 
 /**
@@ -163,8 +170,8 @@ export interface TaskFailureOptions {
    */
   readonly retryAfterMs?: number;
   /**
-   * Structured data about the failure (plain data), for the code that
-   * catches it; it stays on the error and is not recorded on the node yet.
+   * Structured data about the failure (plain data, at most
+   * `MAX_ERROR_DATA_BYTES` encoded), recorded on the node as `ErrorInfo.data`.
    */
   readonly data?: unknown;
   /** The error that caused this one, kept as `cause`. */
@@ -348,7 +355,7 @@ export class InvalidOutput extends Data.TaggedError(ErrorTag.InvalidOutput)<{
   }
 }
 
-/** A canvas that cannot be compiled (empty group, too large, a signature with no input, ...). */
+/** A canvas that cannot be compiled (no task to run, too large, a signature with no input, ...). */
 export class InvalidCanvas extends Data.TaggedError(ErrorTag.InvalidCanvas)<{
   readonly reason: string;
 }> {
@@ -584,6 +591,16 @@ export class RunFailed extends Data.TaggedError(ErrorTag.RunFailed)<{
   readonly runId: string;
   readonly status: string;
   readonly error?: ErrorInfo | undefined;
+  /** The node whose failure ended the run, when one did. */
+  readonly nodeId?: number | undefined;
+  /**
+   * The failing node's error decoded by the schema its task declares for it
+   * (`task({ errors })`): an instance of a `Schema.TaggedError` class, or a
+   * tagged struct. Absent when the task declares no error with that tag, or
+   * the client was not given the task (reattached by id without it). Type it
+   * with `failureOf(task, e)`.
+   */
+  readonly failure?: unknown;
 }> {
   override get message() {
     const why = this.error ? `: ${this.error.tag}: ${this.error.message}` : "";

@@ -19,6 +19,33 @@ export interface TaskContext {
   /** `${runId}:${nodeId}`: stable across retries of the node; hand it to external APIs. */
   readonly idempotencyKey: string;
   /**
+   * The id of the run at the root of the workflow (Celery's `request.root_id`).
+   * A run is the whole workflow, so this is `runId`; once runs can start child
+   * runs, a child carries its root's id here.
+   */
+  readonly rootRunId: string;
+  /**
+   * The nodes this node waits on, its dependencies, in declaration order
+   * (Celery's `request.parent_id`, a list since a chord body has one per
+   * header member); `[]` for a root.
+   */
+  readonly parentNodeIds: ReadonlyArray<number>;
+  /** The queue the node was routed to (Celery's `request.delivery_info["routing_key"]`). */
+  readonly queue: string;
+  /** The node's priority, 0 (lowest) to 15 (highest) (Celery's `delivery_info["priority"]`). */
+  readonly priority: number;
+  /**
+   * Attempts left after this one under the node's retry policy: 0 on the last
+   * attempt (Celery's `max_retries - request.retries`). Stalls do not use up attempts.
+   */
+  readonly attemptsLeft: number;
+  /**
+   * The run's headers: the plain-data metadata given at submit
+   * (`submit(canvas, { headers })`, Celery's `apply_async(headers=...)`),
+   * the same for every node of the run; `{}` when none were given.
+   */
+  readonly headers: Readonly<Record<string, unknown>>;
+  /**
    * Fires when the attempt times out, the lease is lost, the run is
    * cancelled (at once: the store pushes a signal; heartbeats are the
    * fallback) or the worker stops. `signal.reason` is the tagged error that

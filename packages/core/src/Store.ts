@@ -55,6 +55,12 @@ export interface Submission {
   /** A node of the run not started by this time, epoch ms, ends `expired` (see `expireNode`). */
   readonly expiresAt?: number;
   readonly now: number;
+  /**
+   * The run's headers (`SubmitOptions.headers`), msgpack-encoded by the
+   * client, at most `MAX_HEADERS_BYTES`; the store keeps them with the run
+   * and hands them back, unread, with every claim of its nodes.
+   */
+  readonly headers?: Uint8Array;
   /** `fingerprint(dag)` (see `Fingerprint`); computed by the store when absent. */
   readonly fingerprint?: string;
   /**
@@ -103,6 +109,8 @@ export interface Claim {
   readonly deps: ReadonlyArray<DepResult>;
   /** The run's queues (a store may need them to route dependents). */
   readonly runQueues: ReadonlyArray<string>;
+  /** The run's headers as submitted ({@link Submission.headers}); absent when it has none. */
+  readonly headers?: Uint8Array;
   /** Lease expiry, epoch ms. */
   readonly leaseUntil: number;
 }

@@ -8,6 +8,7 @@
 import { Schema } from "effect";
 import {
   checkOptions,
+  type ErrorSchema,
   MAX_TIMER_MS,
   type Signature,
   signature,
@@ -75,8 +76,15 @@ export interface TaskBehaviour<I> {
   };
 }
 
-/** A declared task `Name: I → O`. */
-export interface Task<Name extends string, I, O, IE = I, OE = O> extends TaskRef {
+/** A declared task `Name: I → O`, failing with the errors `ES` declares. */
+export interface Task<
+  Name extends string,
+  I,
+  O,
+  IE = I,
+  OE = O,
+  ES extends ReadonlyArray<ErrorSchema> = ReadonlyArray<ErrorSchema>,
+> extends TaskRef {
   readonly _tag: "Task";
   readonly name: Name;
   /** The input schema: an Effect Schema from `IE` (stored) to `I`, or a Standard Schema. */
@@ -84,6 +92,8 @@ export interface Task<Name extends string, I, O, IE = I, OE = O> extends TaskRef
   /** The output schema: an Effect Schema from `OE` (stored) to `O`, or a Standard Schema. */
   readonly output: TaskSchemaOf<O, OE>;
   readonly options: TaskOptions;
+  /** The failures the task declares (`task({ errors })`), `[]` when none: see `ErrorOf`. */
+  readonly errors: ES;
   readonly behaviour: TaskBehaviour<I>;
   /** Signature whose whole input is the upstream output. */
   s(): Signature<I, O>;
@@ -132,11 +142,20 @@ export const checkTaskName = (name: unknown): void => {
  * Options (`queue`, `priority`, `timeoutMs`, `retry`) are persisted with
  * each node; behaviour (`resultKey`, `lock`, `retryIf`) runs on the worker.
  *
+ * `errors` declares the task's typed failures: tagged Effect Schemas
+ * (`Schema.TaggedError` classes or `Schema.TaggedStruct`s, tags distinct).
+ * A handler that throws (or an Effect that fails with) a value of one of
+ * them has it recorded encoded by that schema (`ErrorInfo.data`, tag its
+ * `_tag`, so `retryOn` / `nonRetryable` match it), and readers decode it
+ * back: `RunFailed.failure`, `failureOf(task, error)`. Their type is
+ * `ErrorOf<typeof task>`.
+ *
  * @throws InvalidCanvas when the name is not 1–128 characters of
  *   `[A-Za-z0-9_.:-]`, `input` or `output` is neither an Effect Schema nor
  *   a Standard Schema, or an option is out of range (see `checkOptions`:
  *   priority an integer 0..15, timeoutMs 1..2,147,483,647 ms, retry fields
- *   sane), or `resultTtlMs`, `lock.ttlMs` (positive, at most
+ *   sane), or `errors` is not an array of tagged Effect Schemas with
+ *   distinct tags, or `resultTtlMs`, `lock.ttlMs` (positive, at most
  *   2,147,483,647 ms) or `lock.waitMs` (≥ 0) is not; the message names the
  *   task, the option and the allowed range.
  * @example
@@ -154,17 +173,24 @@ export const checkTaskName = (name: unknown): void => {
  *   output: z.string(),
  * })
  */
-export const task = <const Name extends string, IS extends TaskSchema, OS extends TaskSchema>(
+export const task = <
+  const Name extends string,
+  IS extends TaskSchema,
+  OS extends TaskSchema,
+  const ES extends ReadonlyArray<ErrorSchema> = readonly [],
+>(
   decl: {
     readonly name: Name;
     readonly input: IS;
     readonly output: OS;
+    /** The task's typed failures: tagged Effect Schemas, tags distinct (see above). */
+    readonly errors?: ES;
   } & TaskOptions &
     TaskBehaviour<TypeOf<IS>>,
-): Task<Name, TypeOf<IS>, TypeOf<OS>, EncodedOf<IS>, EncodedOf<OS>> => {
+): Task<Name, TypeOf<IS>, TypeOf<OS>, EncodedOf<IS>, EncodedOf<OS>, ES> => {
   type I = TypeOf<IS>;
   checkTaskName(decl.name);
-  const { name, input, output, resultKey, resultTtlMs, lock, retryIf, ...options } = decl;
+  const { name, input, output, errors, resultKey, resultTtlMs, lock, retryIf, ...options } = decl;
   for (const [option, schema] of [
     ["input", input],
     ["output", output],
@@ -177,7 +203,9 @@ export const task = <const Name extends string, IS extends TaskSchema, OS extend
   }
   checkOptions(name, options);
   checkBehaviour(name, { resultTtlMs, lock });
-  const ref: TaskRef = { name, input, output, options };
+  checkErrors(name, errors);
+  const declared = errors ?? ([] as unknown as ES);
+  const ref: TaskRef = { name, input, output, options, errors: declared };
   const fields = objectFields(input);
   const behaviour: TaskBehaviour<I> = {
     ...(resultKey ? { resultKey } : {}),
@@ -191,6 +219,7 @@ export const task = <const Name extends string, IS extends TaskSchema, OS extend
     input,
     output,
     options,
+    errors: declared,
     behaviour,
     s: (bound?: Record<string, unknown>) => {
       if (bound === undefined) return signature(ref, { kind: "whole" }, undefined);
@@ -209,7 +238,39 @@ export const task = <const Name extends string, IS extends TaskSchema, OS extend
     },
     si: (value: I) => signature(ref, { kind: "immutable" }, value),
   };
-  return t as unknown as Task<Name, I, TypeOf<OS>, EncodedOf<IS>, EncodedOf<OS>>;
+  return t as unknown as Task<Name, I, TypeOf<OS>, EncodedOf<IS>, EncodedOf<OS>, ES>;
+};
+
+/**
+ * The `_tag` a declared error schema gives its values (a `Schema.TaggedError`
+ * class or a `Schema.TaggedStruct`: a `_tag` field holding one literal string).
+ */
+export const errorTagOf = (schema: unknown): string | undefined => {
+  if (!Schema.isSchema(schema)) return undefined;
+  const fields = (schema as { fields?: Record<string, { ast?: { literal?: unknown } }> }).fields;
+  const literal = fields?._tag?.ast?.literal;
+  return typeof literal === "string" ? literal : undefined;
+};
+
+const checkErrors = (name: string, errors: unknown): void => {
+  if (errors === undefined) return;
+  const refuse = (why: string): never => {
+    throw new InvalidCanvas({ reason: `task "${name}": option errors${why}` });
+  };
+  if (!Array.isArray(errors))
+    refuse(
+      " must be an array of tagged Effect Schemas (Schema.TaggedError classes or Schema.TaggedStruct)",
+    );
+  const seen = new Set<string>();
+  (errors as ReadonlyArray<unknown>).forEach((schema, i) => {
+    const tag = errorTagOf(schema);
+    if (tag === undefined)
+      refuse(
+        `[${i}] must be a tagged Effect Schema (a Schema.TaggedError class or a Schema.TaggedStruct), got ${Schema.isSchema(schema) ? "a schema without a literal _tag field" : typeof schema}`,
+      );
+    if (seen.has(tag as string)) refuse(`[${i}] repeats the tag "${tag}"`);
+    seen.add(tag as string);
+  });
 };
 
 const checkBehaviour = (

@@ -8,20 +8,27 @@
  * `handle(task, fn, { module })` names (see `ThreadEntry.ts`).
  */
 import { Worker } from "node:worker_threads";
+import { TaskFailure } from "./Errors.ts";
 import type { BoundHandler, TaskContext } from "./Handler.ts";
+
+/**
+ * What a handler threw in its thread, as recorded: tag, message, stack,
+ * retryable flag, structured data (a declared error already encoded by its
+ * schema) and a `TaskFailure`'s retry delay (ms).
+ */
+export interface ThreadError {
+  readonly tag: string;
+  readonly message: string;
+  readonly stack?: string;
+  readonly retryable: boolean;
+  readonly data?: unknown;
+  readonly retryAfterMs?: number;
+}
 
 /** What the thread answers: the handler's output, or what it threw. */
 export type ThreadReply =
   | { readonly ok: true; readonly value: unknown }
-  | {
-      readonly ok: false;
-      readonly error: {
-        readonly tag: string;
-        readonly message: string;
-        readonly stack?: string;
-        readonly retryable?: boolean;
-      };
-    };
+  | { readonly ok: false; readonly error: ThreadError };
 
 const source = import.meta.url.endsWith(".ts");
 const ENTRY = new URL(source ? "./ThreadEntry.ts" : "./ThreadEntry.js", import.meta.url).href;
@@ -37,15 +44,20 @@ const ts = /\\.[cm]?ts$/;
 ).then(() => import(workerData.entry));
 `;
 
-/** An error rebuilt from the thread's answer, with the tag and retryable flag `toErrorInfo` reads. */
-const rebuilt = (e: Extract<ThreadReply, { ok: false }>["error"]): Error => {
-  const error = new Error(e.message);
-  error.name = e.tag;
-  if (e.stack !== undefined) error.stack = e.stack;
-  return Object.assign(error, {
-    _tag: e.tag,
-    ...(e.retryable === undefined ? {} : { retryable: e.retryable }),
+/**
+ * The thread's failure rebuilt as a `TaskFailure` carrying what the thread
+ * recorded (tag, retryable flag, data, retry delay), so the worker records
+ * the same `ErrorInfo` as for a handler run in its own thread.
+ */
+const rebuilt = (e: ThreadError): Error => {
+  const error = new TaskFailure(e.message, {
+    tag: e.tag,
+    nonRetryable: !e.retryable,
+    ...(e.data === undefined ? {} : { data: e.data }),
+    ...(e.retryAfterMs === undefined ? {} : { retryAfterMs: e.retryAfterMs }),
   });
+  if (e.stack !== undefined) error.stack = e.stack;
+  return error;
 };
 
 /**
@@ -54,7 +66,7 @@ const rebuilt = (e: Extract<ThreadReply, { ok: false }>["error"]): Error => {
  * thread (the caller's race rejects with the abort's reason);
  * `ctx.softTimeout` aborting is forwarded to the thread's `ctx.softTimeout`.
  *
- * @throws the handler's error, rebuilt with its tag and retryable flag.
+ * @throws TaskFailure: the handler's error, rebuilt with its tag, retryable flag and data.
  * @throws Error when the thread cannot import the handler or exits without an answer.
  */
 export const runInThread = (
@@ -80,6 +92,12 @@ export const runInThread = (
           task: ctx.task,
           attempt: ctx.attempt,
           idempotencyKey: ctx.idempotencyKey,
+          rootRunId: ctx.rootRunId,
+          parentNodeIds: ctx.parentNodeIds,
+          queue: ctx.queue,
+          priority: ctx.priority,
+          attemptsLeft: ctx.attemptsLeft,
+          headers: ctx.headers,
           ...(ctx.deadline === undefined ? {} : { deadline: ctx.deadline }),
         },
       },

@@ -7,8 +7,12 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { pino } from "pino";
+import type { TaskRef } from "./Canvas.ts";
+import { TaskFailure, toErrorInfo } from "./Errors.ts";
 import type { BoundHandler, TaskContext } from "./Handler.ts";
 import { SoftTimeLimitExceeded } from "./SoftTimeout.ts";
+import { failureInfo } from "./TaskErrors.ts";
+import type { ThreadError } from "./Thread.ts";
 
 interface Data {
   readonly module: string;
@@ -16,7 +20,21 @@ interface Data {
   readonly task: string;
   readonly input: unknown;
   readonly logLevel: string;
-  readonly ctx: Pick<TaskContext, "runId" | "nodeId" | "task" | "attempt" | "idempotencyKey"> & {
+  // the context's plain-data fields (structured-cloned into the thread)
+  readonly ctx: Pick<
+    TaskContext,
+    | "runId"
+    | "nodeId"
+    | "task"
+    | "attempt"
+    | "idempotencyKey"
+    | "rootRunId"
+    | "parentNodeIds"
+    | "queue"
+    | "priority"
+    | "attemptsLeft"
+    | "headers"
+  > & {
     readonly deadline?: number;
   };
 }
@@ -30,28 +48,32 @@ const unavailable = (what: string) => async (): Promise<never> => {
   );
 };
 
-const errorOf = (e: unknown) => {
-  if (!(e instanceof Error))
-    return {
-      tag: "NonErrorThrown",
-      message: `handler threw a non-Error value: ${String(e)}`,
-      retryable: true,
-    };
-  const tagged = (e as { _tag?: unknown })._tag;
-  const flag = (e as { retryable?: unknown }).retryable;
+/**
+ * What the handler threw, as the worker records it: a declared error of the
+ * task encoded by its schema, structured data kept (see `failureInfo`), and
+ * a `TaskFailure`'s retry delay.
+ */
+const errorOf = (task: TaskRef | undefined, e: unknown): ThreadError => {
+  const info = task === undefined ? toErrorInfo(e) : failureInfo(task, e);
+  const after = e instanceof TaskFailure ? e.retryAfterMs : undefined;
   return {
-    tag: typeof tagged === "string" ? tagged : e.name || "Error",
-    message: e.message,
-    ...(e.stack === undefined ? {} : { stack: e.stack }),
-    ...(typeof flag === "boolean" ? { retryable: flag } : {}),
+    tag: info.tag,
+    message: info.message,
+    retryable: info.retryable,
+    ...(info.stack === undefined ? {} : { stack: info.stack }),
+    ...(info.data === undefined ? {} : { data: info.data }),
+    ...(after === undefined ? {} : { retryAfterMs: after }),
   };
 };
+
+let task: TaskRef | undefined;
 
 const main = async () => {
   const mod = (await import(data.module)) as Record<string, unknown>;
   const exported = mod[data.export];
   const list = (Array.isArray(exported) ? exported : [exported]) as BoundHandler[];
   const handler = list.find((h) => h?.task?.name === data.task);
+  task = handler?.task;
   if (!handler)
     throw new Error(
       `module ${data.module} has no handler for task "${data.task}" in its export "${data.export}"`,
@@ -81,5 +103,5 @@ const main = async () => {
 
 main().then(
   (value) => port.postMessage({ ok: true, value }),
-  (e: unknown) => port.postMessage({ ok: false, error: errorOf(e) }),
+  (e: unknown) => port.postMessage({ ok: false, error: errorOf(task, e) }),
 );

@@ -314,6 +314,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         clock,
         workerId: id,
         log: nodeLog,
+        ...(opts.retryDefaults === undefined ? {} : { retryDefaults: opts.retryDefaults }),
         ...(hooks.wrapHandler === undefined ? {} : { wrapHandler: hooks.wrapHandler }),
       },
       slot.abort,

@@ -32,6 +32,7 @@ export {
   chain,
   chord,
   chunks,
+  type ErrorSchema,
   FailureRecord,
   type Group,
   group,
@@ -110,6 +111,7 @@ export {
   handle,
   type TaskContext,
 } from "./Handler.ts";
+export { MAX_HEADERS_BYTES, type RunHeaders } from "./Headers.ts";
 export type { AttemptEnd, AttemptInfo, NodeFailure, WorkerHooks } from "./Hooks.ts";
 export type { HeldLock, LockOptions } from "./Locks.ts";
 export {
@@ -156,6 +158,7 @@ export {
   type TaskBehaviour,
   task,
 } from "./Task.ts";
+export { type ErrorOf, failureOf, MAX_ERROR_DATA_BYTES } from "./TaskErrors.ts";
 export type { TaskSchema, TaskSchemaOf } from "./TaskSchema.ts";
 export {
   type ResultError,

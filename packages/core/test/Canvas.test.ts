@@ -85,8 +85,53 @@ describe("compile", () => {
     expect(dag.nodes[2]!.tolerant).toBe(false);
   });
 
-  it("refuses empty groups, chains and over-large canvases", () => {
+  it("compiles an empty group and an empty chord header to [], after their upstream", () => {
+    const dag = compile(
+      chain(
+        count.si({ ids: [1] }),
+        group(chord([], merge.s()), chain(group(), merge.s()), group().settled()),
+        show.si("end"),
+      ),
+    );
+    expect(dag.nodes.map((n) => n.task)).toEqual(["count", "merge", "merge", "show"]);
+    // the body of an empty header and the step after an empty group wait on the chain's first step
+    expect(dag.nodes[1]!.deps).toEqual([0]);
+    expect(dag.nodes[1]!.arg).toEqual({ list: [] });
+    expect(dag.nodes[2]!.deps).toEqual([0]);
+    // the empty settled group contributes no node of its own: show waits on node 0 through it
+    expect(dag.nodes[0]!.dependents).toEqual([1, 2, 3]);
+    expect(dag.nodes[3]!.deps).toEqual([1, 2, 0]);
+    expect(compile(chord([], merge.s())).nodes[0]!.deps).toEqual([]);
+    expect(compile(group(show.si("a"), group())).output).toEqual({ list: [0, { list: [] }] });
+  });
+
+  it("gates callbacks through an empty group: a success callback waits on its upstream", () => {
+    const ok = compile(chain(show.si("a"), group()).onSuccess(merge.s()));
+    expect(ok.nodes.map((n) => [n.task, n.callback])).toEqual([
+      ["show", undefined],
+      ["merge", "success"],
+    ]);
+    expect(ok.nodes[1]!.deps).toEqual([0]);
+    expect(ok.nodes[1]!.arg).toEqual({ list: [] });
+    // an error callback that is a chord with an empty header: its body waits on the failure
+    const err = compile(show.si("a").onError(chord([], merge.s())));
+    expect(err.nodes[1]!.callback).toBe("error");
+    expect(err.nodes[1]!.deps).toEqual([0]);
+    expect(err.nodes[0]!.errorDependents).toEqual([1]);
+    expect(err.nodes[0]!.dependents).toEqual([]);
+  });
+
+  it("types an empty group as [] and accepts a chord body of [] ", () => {
+    expectTypeOf(group()).toExtend<Canvas<unknown, []>>();
+    expectTypeOf(chord([], merge.s())).toEqualTypeOf<Linkable<unknown, number>>();
+    expectTypeOf(group(show.si("a"), group())).toExtend<Canvas<unknown, [string, []]>>();
+    // @ts-expect-error show takes a string, an empty header hands its body []
+    chord([], show.s());
+  });
+
+  it("refuses a canvas with no task, empty chains and over-large canvases", () => {
     expect(() => compile(group())).toThrow(InvalidCanvas);
+    expect(() => compile(group(group(), chord([], group())))).toThrow(/no task to run/);
     expect(() => compile({ node: { kind: "chain", steps: [] } })).toThrow(/empty chain/);
     const wide = group(...Array.from({ length: 11 }, () => show.si("a")));
     expect(() => compile(wide, 10)).toThrow(/more than 10 nodes/);
@@ -190,6 +235,17 @@ describe("chunks", () => {
     expect(dag.output).toEqual({ list: [0, 1, 2] });
     // @ts-expect-error total takes a list of Ints
     chunks(total, ["a"], 2);
+  });
+
+  it("gives [] for an empty items list: a chord over it hands its body []", () => {
+    const c = chunks(total, [], 3);
+    expect(c.node).toMatchObject({ kind: "group", members: [] });
+    const dag = compile(chord(c, total.s()));
+    expect(dag.nodes.map((n) => n.task)).toEqual(["total"]);
+    expect(dag.nodes[0]!.arg).toEqual({ list: [] });
+    expect(dag.nodes[0]!.deps).toEqual([]);
+    // alone it is a canvas with no task: nothing to run
+    expect(() => compile(c)).toThrow(/no task to run/);
   });
 
   it("refuses n that is not an integer ≥ 1, naming it", () => {

@@ -176,6 +176,7 @@ export const decodeError = (
       message: String(e.message ?? ""),
       retryable: e.retryable === true,
       ...(e.stack ? { stack: String(e.stack) } : {}),
+      ...(e.data === undefined ? {} : { data: e.data }),
     };
   } catch (e) {
     return where ? corruptRecordInfo(where.key, where.field, reason(e)) : undefined;

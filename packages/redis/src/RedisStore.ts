@@ -531,6 +531,8 @@ export class RedisStore implements Store, ScheduleStore {
           eventsMax: this.eventsMax,
           notBefore: sub.notBefore ?? 0,
           expiresAt: sub.expiresAt ?? 0,
+          // only the first chunk writes the run record, and the headers with it
+          headers: first ? (sub.headers ?? "") : "",
           nodes: quadruples,
         };
         // the commit acknowledges the run: with replicated durability a replica has it first
@@ -735,6 +737,7 @@ export class RedisStore implements Store, ScheduleStore {
           stalls: r.stalls,
           spec: r.spec,
           runQueues: r.runQueues,
+          ...(r.headers === null || r.headers.length === 0 ? {} : { headers: r.headers }),
           deps: r.deps,
           leaseUntil: req.now + req.leaseMs,
         });
@@ -832,6 +835,8 @@ export class RedisStore implements Store, ScheduleStore {
         stalls: c.stalls,
         spec: c.spec,
         runQueues: claim.runQueues,
+        // the next nodes are of the same run: its headers
+        ...(claim.headers === undefined ? {} : { headers: claim.headers }),
         deps: c.deps,
         leaseUntil: opts.now + opts.leaseMs,
       });

@@ -258,6 +258,7 @@ export const SCRIPTS = {
       eventsMax: "number",
       notBefore: "number",
       expiresAt: "number",
+      headers: "bytes",
       nodes: "list",
     },
     codes: ["OK", "EXISTS", "CONFLICT", "RETRY", "GONE", "DUPLICATE"],
@@ -315,7 +316,8 @@ export const SCRIPTS = {
             // a spec that is not there ends the reply (a Lua list stops at nil)
             spec: reply.bytesOrNull(2),
             runQueues: (reply.length > 3 ? reply.text(3) : "").split(","),
-            deps: reply.rest(4),
+            headers: reply.length > 4 ? reply.bytesOrNull(4) : null,
+            deps: reply.rest(5),
           };
         case "STALLED_OUT":
         case "EXPIRED":

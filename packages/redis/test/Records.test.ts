@@ -82,6 +82,18 @@ describe("corrupt records", () => {
     expect(parseQueues("a\u0000b")).toBeUndefined();
   });
 
+  it("decodeError keeps an error's structured data", () => {
+    const error = {
+      tag: "NotFound",
+      message: "m",
+      retryable: true,
+      data: { _tag: "NotFound", id: 7 },
+    };
+    expect(decodeError(Buffer.from(encode(error)))).toEqual(error);
+    const bare = { tag: "E", message: "m", retryable: false };
+    expect(decodeError(Buffer.from(encode(bare)))).toEqual(bare);
+  });
+
   it("decodeError never throws: garbage reads as a CorruptRecord error when it knows where", () => {
     expect(decodeError(Buffer.from("garbage"))).toBeUndefined();
     expect(decodeError(Buffer.from("garbage"), { key: "k", field: "e3" })).toMatchObject({

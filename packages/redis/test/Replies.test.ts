@@ -47,8 +47,14 @@ describe("a script's reply", () => {
       stalls: 0,
       spec: null,
       runQueues: [""],
+      headers: null,
       deps: [],
     });
+  });
+
+  it("reads a start's headers before its dependency results", () => {
+    const r = SCRIPTS.start.reply([b("OK"), 2, 1, b("spec"), b("a,b"), b("hdr"), 1, 1, b("x")]);
+    expect(r).toMatchObject({ runQueues: ["a", "b"], headers: b("hdr"), deps: [1, 1, b("x")] });
   });
 
   it("refuses a code its script does not answer, naming the script and the code", () => {

@@ -1,5 +1,5 @@
 import { group, Schema, SubmitInterrupted, task } from "@weft/core";
-import { compile } from "@weft/core/store";
+import { compile, decodeHeaders, encodeHeaders } from "@weft/core/store";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
@@ -45,6 +45,34 @@ describe("a submission interrupted on Redis", () => {
       "the submission of run cut was interrupted: the run was discarded while it was being written; submit it again",
     );
     expect(await store.getRun("cut")).toBeUndefined();
+    await store.close();
+  });
+});
+
+describe("a run's headers on Redis", () => {
+  it("are written once by the first of several chunks and handed back with every claim", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "headers", submitChunk: 2 });
+    const dag = compile(group(count.si(1), count.si(2), count.si(3), count.si(4), count.si(5)));
+    const headers = encodeHeaders({ tenant: "acme", ids: [1, 2] });
+    await store.submit({
+      runId: "h",
+      dag,
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+      headers,
+    });
+    const claims = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      max: 10,
+      leaseMs: 10_000,
+      now: 1,
+    });
+    expect(claims.map((c) => c.nodeId).sort()).toEqual([0, 1, 2, 3, 4]);
+    for (const c of claims)
+      expect(decodeHeaders(c.headers)).toEqual({ tenant: "acme", ids: [1, 2] });
     await store.close();
   });
 });

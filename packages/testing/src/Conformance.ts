@@ -2,7 +2,9 @@
  * The conformance suite every store must pass (docs/testing.md: one suite, every
  * store). Call it from a vitest file with a factory that returns a fresh,
  * empty store; the suite covers chains, groups, chords, nested canvases,
- * failures and skipped dependents, chord result order, fenced completions,
+ * empty groups and chord headers, failures and skipped dependents, typed
+ * errors (declared error schemas, structured data), the task context (run
+ * headers, parents, queue, priority, attempts left), chord result order, fenced completions,
  * lease expiry and re-delivery, retries, settled groups, cancellation,
  * idempotent submission, submission by task name and reattaching by id,
  * the worker runtime on the store (heartbeats,
@@ -23,12 +25,14 @@ import {
   createClient,
   DuplicateRun,
   FailureRecord,
+  failureOf,
   group,
   handle,
   IdempotencyConflict,
   InvalidCanvas,
   InvalidInput,
   InvalidProgress,
+  InvalidSubmitOptions,
   NonRetryableError,
   type Progress,
   ResultTimeout,
@@ -39,6 +43,7 @@ import {
   type Store,
   type SubmitByNameOptions,
   startWorker,
+  TaskFailure,
   task,
 } from "@weft/core";
 import {
@@ -53,6 +58,7 @@ import {
   type Submission,
   type WorkerInfo,
 } from "@weft/core/store";
+import { Effect } from "effect";
 import { pino } from "pino";
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import { anyTask, arbCanvas, arbDrivePlan } from "./Arbitraries.ts";
@@ -278,6 +284,36 @@ export const storeConformance = (
         expect(snap.nodes[1]!.error?.message).toBe("upstream node 0 (boom) failed");
         expect(snap.nodes[2]!.error?.message).toBe("upstream node 1 (inc) skipped");
         expect(snap.run).toMatchObject({ status: "failed", failedNode: 0, ended: 3 });
+      });
+    });
+
+    it("gives [] for an empty group; a chord with an empty header calls its body with [] (Celery's rule)", async () => {
+      await withWorker(async (client) => {
+        const run = await client.submit(
+          group(
+            add.si({ a: 1, b: 1 }),
+            group(),
+            chord([], sum.s()),
+            chord(group().settled(), labels.s()),
+            chain(add.si({ a: 2, b: 2 }), group(), labels.s()),
+          ),
+        );
+        const out = await run.result({ timeout: 20_000 });
+        expectTypeOf(out).toEqualTypeOf<[number, [], number, unknown, unknown]>();
+        expect(out).toEqual([2, [], 0, [], []]);
+      });
+    });
+
+    it("runs what follows an empty group only after the group's upstream succeeded; a canvas of only empty groups is refused", async () => {
+      await withWorker(async (client) => {
+        const run = await client.submit(chain(boom.si("first"), group(), labels.s()));
+        const err = await run.result({ timeout: 20_000 }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(RunFailed);
+        const snap = await client.get(run.runId);
+        expect(snap.nodes.map((n) => n.state)).toEqual(["failed", "skipped"]);
+        expect(snap.nodes[1]!.error?.message).toBe("upstream node 0 (boom) failed");
+        await expect(client.submit(group())).rejects.toThrow(InvalidCanvas);
+        await expect(client.submit(chord([], group()))).rejects.toThrow(/no task to run/);
       });
     });
 
@@ -1716,6 +1752,231 @@ export const storeConformance = (
       expect(err).toBeInstanceOf(ResultUndecodable);
       expect((err as Error).message).toMatch(/node 0 of run .*task "num", which this canvas/);
       expect(lying.runId).toBe(partial.runId);
+    });
+  });
+
+  describe(`${name}: typed errors`, () => {
+    class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
+      id: Schema.Int,
+      // stored encoded (a string), decoded on read (a Date)
+      since: Schema.DateFromString,
+    }) {}
+    const RateLimited = Schema.TaggedStruct("RateLimited", {
+      retryAfterMs: Schema.FiniteFromString,
+    });
+    const lookup = task({
+      name: "lookup",
+      input: Schema.String,
+      output: Schema.Int,
+      errors: [NotFound, RateLimited],
+      retry: { maxAttempts: 2, backoff: { kind: "fixed", delayMs: 0 }, nonRetryable: ["NotFound"] },
+    });
+    const since = new Date(Date.UTC(2026, 0, 2));
+    /** An error callback that decodes the failure it reports on as lookup's declared error. */
+    const triage = task({ name: "triage", input: FailureRecord, output: Schema.Unknown });
+    const triaged: unknown[] = [];
+    const typed = async () => {
+      const store = await fresh();
+      const worker = startWorker({
+        store,
+        handlers: [
+          ...handlers,
+          handle(lookup, (what) => {
+            if (what === "missing") throw new NotFound({ id: 7, since });
+            if (what === "limited") return Effect.fail(RateLimited.make({ retryAfterMs: 250 }));
+            if (what === "declined")
+              throw new TaskFailure("card declined", { tag: "CardDeclined", data: { code: 51 } });
+            if (what === "fielded")
+              throw Object.assign(new Error("bad row"), { row: 3, fn: () => 1 });
+            return what.length;
+          }),
+          handle(triage, (f) => {
+            triaged.push(failureOf(lookup, f.error));
+            return f.error.data ?? null;
+          }),
+        ],
+        logger: silent,
+        concurrency: 4,
+        leaseMs: 5_000,
+        idleMs: 200,
+      });
+      open.push({ close: () => worker.stop() } as unknown as Store);
+      return createClient(store);
+    };
+    const failed = async (client: ReturnType<typeof createClient>, what: string) => {
+      const run = await client.submit(lookup.si(what));
+      const e = await run.result({ timeout: 20_000 }).catch((err: unknown) => err);
+      expect(e).toBeInstanceOf(RunFailed);
+      return { e: e as RunFailed, snap: await client.get(run.runId) };
+    };
+
+    it("records a declared error encoded by its schema and decodes it on read: RunFailed.failure, failureOf; nonRetryable works by tag", async () => {
+      const client = await typed();
+      const { e, snap } = await failed(client, "missing");
+      expect(snap.nodes[0]!.attempts).toBe(1); // NotFound is nonRetryable by tag
+      expect(snap.nodes[0]!.error).toMatchObject({
+        tag: "NotFound",
+        data: { _tag: "NotFound", id: 7, since: since.toISOString() },
+      });
+      expect(e.nodeId).toBe(0);
+      expect(e.failure).toBeInstanceOf(NotFound);
+      const nf = failureOf(lookup, e);
+      expectTypeOf(nf).toEqualTypeOf<
+        NotFound | { readonly _tag: "RateLimited"; readonly retryAfterMs: number } | undefined
+      >();
+      expect(nf).toBeInstanceOf(NotFound);
+      if (nf?._tag !== "NotFound") throw new Error("not a NotFound");
+      expect(nf.id).toBe(7);
+      expect(nf.since).toEqual(since);
+    });
+
+    it("retries a declared error the policy allows by tag; an Effect failure is recorded like a thrown one", async () => {
+      const client = await typed();
+      const { e, snap } = await failed(client, "limited");
+      expect(snap.nodes[0]!.attempts).toBe(2);
+      expect(snap.nodes[0]!.error?.data).toEqual({ _tag: "RateLimited", retryAfterMs: "250" });
+      expect(e.failure).toEqual({ _tag: "RateLimited", retryAfterMs: 250 });
+      expect(failureOf(lookup, e)).toEqual({ _tag: "RateLimited", retryAfterMs: 250 });
+      // another task declares no RateLimited: nothing to decode with
+      expect(failureOf(inc, e)).toBeUndefined();
+    });
+
+    it("keeps structured data of undeclared errors: a TaskFailure's data, an Error's plain-data fields", async () => {
+      const client = await typed();
+      const declined = await failed(client, "declined");
+      expect(declined.snap.nodes[0]!.error).toMatchObject({
+        tag: "CardDeclined",
+        data: { code: 51 },
+      });
+      expect(declined.e.failure).toBeUndefined();
+      const fielded = await failed(client, "fielded");
+      expect(fielded.snap.nodes[0]!.error).toMatchObject({ tag: "Error", data: { row: 3 } });
+    });
+
+    it("hands an error callback the failing node's structured data: failureOf decodes its FailureRecord's error", async () => {
+      const client = await typed();
+      triaged.length = 0;
+      const run = await client.submit(lookup.si("missing").onError(triage.s()));
+      const e = await run
+        .result({ timeout: 20_000, waitForQuiet: true })
+        .catch((err: unknown) => err);
+      expect(e).toBeInstanceOf(RunFailed);
+      const snap = await client.get(run.runId);
+      expect(snap.nodes.map((n) => [n.spec.task, n.state])).toEqual([
+        ["lookup", "failed"],
+        ["triage", "succeeded"],
+      ]);
+      expect(triaged).toHaveLength(1);
+      const nf = triaged[0];
+      expect(nf).toBeInstanceOf(NotFound);
+      expect((nf as NotFound).id).toBe(7);
+      expect((nf as NotFound).since).toEqual(since);
+    });
+
+    it("hands a settled group's next step each failed member's data, decodable with failureOf", async () => {
+      const client = await typed();
+      const run = await client.submit(
+        chord(group(lookup.si("missing"), lookup.si("four")).settled(), labels.s()),
+      );
+      const out = (await run.result({ timeout: 20_000 })) as ReadonlyArray<{
+        ok: boolean;
+        error?: unknown;
+      }>;
+      expect(out[1]).toEqual({ ok: true, value: 4 });
+      expect(out[0]!.ok).toBe(false);
+      const member = failureOf(lookup, out[0]!.error);
+      expect(member).toBeInstanceOf(NotFound);
+      expect((member as NotFound).since).toEqual(since);
+    });
+  });
+
+  describe(`${name}: the task context`, () => {
+    const probe = task({
+      name: "probe",
+      input: Schema.Unknown,
+      output: Schema.Unknown,
+      queue: "ctx",
+      priority: 9,
+      retry: { maxAttempts: 3, backoff: { kind: "fixed", delayMs: 0 } },
+    });
+    interface Seen {
+      readonly nodeId: number;
+      readonly attempt: number;
+      readonly ctx: Record<string, unknown>;
+    }
+    const probing = async (seen: Seen[]) => {
+      const store = await fresh();
+      const worker = startWorker({
+        store,
+        handlers: [
+          handle(probe, async (x, ctx) => {
+            seen.push({
+              nodeId: ctx.nodeId,
+              attempt: ctx.attempt,
+              ctx: {
+                runId: ctx.runId,
+                rootRunId: ctx.rootRunId,
+                parentNodeIds: ctx.parentNodeIds,
+                queue: ctx.queue,
+                priority: ctx.priority,
+                attemptsLeft: ctx.attemptsLeft,
+                headers: ctx.headers,
+              },
+            });
+            if (x === "flaky" && ctx.attempt === 1) throw new Error("first attempt fails");
+            return ctx.nodeId;
+          }),
+        ],
+        logger: silent,
+        queues: ["ctx"],
+        concurrency: 2,
+        leaseMs: 5_000,
+        idleMs: 200,
+      });
+      open.push({ close: () => worker.stop() } as unknown as Store);
+      return createClient(store);
+    };
+
+    it("hands every node the run's headers, its root run id, parent node ids, queue, priority and attempts left", async () => {
+      const seen: Seen[] = [];
+      const client = await probing(seen);
+      const headers = { tenant: "acme", trace: { id: "t-1", sampled: true }, n: [1, 2] };
+      const run = await client.submit(
+        chain(probe.si("a"), group(probe.s(), probe.si("flaky").with({ priority: 2 })), probe.s()),
+        { headers },
+      );
+      expect(await run.result({ timeout: 20_000 })).toBe(3);
+      const last = (id: number) => seen.filter((s) => s.nodeId === id).at(-1)!.ctx;
+      for (const s of seen) {
+        expect(s.ctx).toMatchObject({ runId: run.runId, rootRunId: run.runId, headers });
+        expect(s.ctx.queue).toBe("ctx");
+      }
+      expect(last(0)).toMatchObject({ parentNodeIds: [], priority: 9, attemptsLeft: 2 });
+      expect(last(1)).toMatchObject({ parentNodeIds: [0], priority: 9 });
+      expect(last(3)).toMatchObject({ parentNodeIds: [1, 2], priority: 9 });
+      // the flaky node: attempts left count down across its retry
+      const flaky = seen.filter((s) => s.nodeId === 2);
+      expect(flaky.map((s) => [s.attempt, s.ctx.attemptsLeft, s.ctx.priority])).toEqual([
+        [1, 2, 2],
+        [2, 1, 2],
+      ]);
+    });
+
+    it("gives {} as headers when the run has none; refuses headers that are not a small plain object, naming the option", async () => {
+      const seen: Seen[] = [];
+      const client = await probing(seen);
+      const run = await client.submit(probe.si("x"));
+      await run.result({ timeout: 20_000 });
+      expect(seen[0]!.ctx.headers).toEqual({});
+      for (const bad of [[1, 2], "x", { at: new Date(0) }, { big: "x".repeat(9_000) }]) {
+        const e = await client
+          .submit(probe.si("x"), { runId: "bad-headers", headers: bad as never })
+          .catch((err: unknown) => err);
+        expect(e).toBeInstanceOf(InvalidSubmitOptions);
+        expect((e as Error).message).toMatch(/option headers/);
+      }
+      // nothing was written
+      await expect(client.get("bad-headers")).rejects.toThrow(RunNotFound);
     });
   });
 

@@ -105,6 +105,8 @@ interface StoredRun {
   /** Nonce of the submission that wrote the run: a repeat of that call is a re-send. */
   readonly nonce: string;
   readonly output: Shape;
+  /** The run's headers as submitted, handed back with every claim. */
+  readonly headers?: Uint8Array;
   /** The (node, token) pairs each completion leased to its worker, replayed by a repeated completion. */
   readonly handed: Map<number, ReadonlyArray<readonly [number, number]>>;
 }
@@ -237,6 +239,7 @@ export class MemoryStore implements Store, ScheduleStore {
       fingerprint: fp,
       nonce,
       output: sub.dag.output,
+      ...(sub.headers === undefined ? {} : { headers: new Uint8Array(sub.headers) }),
       handed: new Map(),
     };
     this.runs.set(sub.runId, run);
@@ -956,6 +959,7 @@ export class MemoryStore implements Store, ScheduleStore {
       spec,
       deps,
       runQueues: run.queues,
+      ...(run.headers === undefined ? {} : { headers: new Uint8Array(run.headers) }),
       leaseUntil,
     };
   }

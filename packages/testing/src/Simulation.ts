@@ -301,7 +301,7 @@ export const simulate = async <Out>(
   for (const t of dag.tasks) if (!given.has(t.name)) missing.set(t.name, t);
   const standIns = [...missing.values()].map(
     (t): BoundHandler => ({
-      task: { ...t, _tag: "Task", behaviour: {} } as unknown as AnyTask,
+      task: { ...t, _tag: "Task", errors: t.errors ?? [], behaviour: {} } as unknown as AnyTask,
       run: (_input, ctx) => {
         const why = `node ${ctx.nodeId} (task "${t.name}") is ready but no handler was given for task "${t.name}" (handlers: ${quote(given)})`;
         if (!blocked.includes(why)) blocked.push(why); // a duplicate delivery reports it once

@@ -6,7 +6,9 @@
  * waits on the real signal, never on a sleep.
  */
 import {
+  chain,
   createClient,
+  failureOf,
   handle,
   InvalidCanvas,
   RunFailed,
@@ -178,6 +180,43 @@ describe('isolate: "thread"', () => {
       const soft = await client.submit(softThread.si(3));
       expect(await soft.result({ timeout: 30_000 })).toBe(
         "wrapped up 3 in a thread: SoftTimeLimitExceeded",
+      );
+    });
+  });
+
+  it("hands a handler in a thread the context's plain-data fields: rootRunId, parentNodeIds, queue, priority, attemptsLeft, headers", async () => {
+    const { ctxThread, plainThread } = await import("./fixtures/threaded.ts");
+    await inThreads(async (client) => {
+      const run = await client.submit(chain(plainThread.si(1), ctxThread.s()), {
+        headers: { tenant: "acme", trace: [1, 2] },
+      });
+      expect(await run.result({ timeout: 30_000 })).toEqual({
+        rootRunId: run.runId,
+        parentNodeIds: [0],
+        queue: "default",
+        priority: 7,
+        attemptsLeft: 1,
+        headers: { tenant: "acme", trace: [1, 2] },
+        runId: run.runId,
+      });
+    });
+  });
+
+  it("records a declared error thrown in a thread encoded by its schema: failureOf decodes it", async () => {
+    const { Missing, typedThread } = await import("./fixtures/threaded.ts");
+    await inThreads(async (client) => {
+      const run = await client.submit(typedThread.si(7));
+      const e = await run.result({ timeout: 30_000 }).catch((err: unknown) => err);
+      expect(e).toBeInstanceOf(RunFailed);
+      const node = (await client.get(run.runId)).nodes[0]!;
+      expect(node.error).toMatchObject({
+        tag: "Missing",
+        data: { _tag: "Missing", id: 7, since: "2026-01-02T00:00:00.000Z" },
+      });
+      const missing = failureOf(typedThread, e);
+      expect(missing).toBeInstanceOf(Missing);
+      expect((missing as InstanceType<typeof Missing>).since).toEqual(
+        new Date(Date.UTC(2026, 0, 2)),
       );
     });
   });

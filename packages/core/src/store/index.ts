@@ -58,6 +58,7 @@ export {
 export { followEvents, watchRun } from "../EventStream.ts";
 export type { EventBatch, ReadEventsOptions } from "../Events.ts";
 export { canonical, fingerprint } from "../Fingerprint.ts";
+export { decodeHeaders, encodeHeaders } from "../Headers.ts";
 export { acquireLock, type LockAcquisition } from "../Locks.ts";
 export {
   CANCELLED_COMPLETION,
@@ -124,7 +125,8 @@ export {
   type WorkerInfo,
   type WorkerPresence,
 } from "../Store.ts";
-export { checkTaskName, decodeWith, encodeWith } from "../Task.ts";
+export { checkTaskName, decodeWith, encodeWith, errorTagOf } from "../Task.ts";
+export { failureInfo } from "../TaskErrors.ts";
 export {
   type Checked,
   type EffectCodec,

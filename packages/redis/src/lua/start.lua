@@ -15,8 +15,8 @@
 --   the queue the node was claimed from)
 -- ARGV: runId, node, token, worker (id), now, queue (name of the queue the node was
 --   claimed from), eventsMax (about how many entries the events stream keeps)
--- Replies: {OK, attempt, stalls, spec, queues (the run's, comma list), deps...} (deps: see
---   depResults in includes/attempt.lua), {STALE} (the lease is gone, or the node is not
+-- Replies: {OK, attempt, stalls, spec, queues (the run's, comma list), headers (the run's,
+--   msgpack, "" = none), deps...} (deps: see depResults in includes/attempt.lua), {STALE} (the lease is gone, or the node is not
 --   startable: the lease is dropped), {STALLED_OUT, more, queues} (the node failed over
 --   its maxStalls; more: 1 when work is left for `drain`), {EXPIRED, more, queues} (the
 --   node was queued or retrying past its expiresAt: it ended `expired`), {CORRUPT, field, why}
@@ -97,6 +97,7 @@ if not again then
   end
   markStarted(M, n, r, A.worker, token)
 end
-local out = { R.OK, r[ATT], r[STALLS], redis.call("HGET", K.specs, "s" .. n), queues }
+local out = { R.OK, r[ATT], r[STALLS], redis.call("HGET", K.specs, "s" .. n), queues,
+  redis.call("HGET", K.record, "hdr") or "" }
 for _, v in ipairs(deps) do out[#out + 1] = v end
 return out

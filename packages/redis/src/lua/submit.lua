@@ -17,7 +17,8 @@
 --   output (the output shape, msgpack), seen (the key's value as the caller read
 --   it, "" = none), reuse ("return-existing" or "allow-if-failed"), eventsMax, notBefore,
 --   expiresAt (the run's time limits, epoch ms, 0 = none: kept as fields nbf and exp of
---   the record for inspection; the node records carry them), nodes (a list
+--   the record for inspection; the node records carry them), headers (the run's headers,
+--   msgpack, "" = none: kept as field hdr, handed back by `start`), nodes (a list
 --   of quadruples: node id, node record, node spec, dependency list or "")
 -- Replies: {OK, more} (more: 1 when work is left for `drain`), {EXISTS, runId} (the
 --   key, or this run id with the same fingerprint, names a live run), {CONFLICT, runId}
@@ -65,6 +66,7 @@ if begin and not resent then
     "fp", A.fingerprint, "nonce", A.nonce, "out", A.output)
   if A.notBefore > 0 then redis.call("HSET", K.record, "nbf", A.notBefore) end
   if A.expiresAt > 0 then redis.call("HSET", K.record, "exp", A.expiresAt) end
+  if A.headers ~= "" then redis.call("HSET", K.record, "hdr", A.headers) end
   -- a submission written in one call is never seen pending: only multi-call ones are tracked for recovery
   if not commit then redis.call("ZADD", K.pending, now, runId) end
 end
