@@ -80,6 +80,20 @@ export interface DagNode {
    * the results of its dependencies (which are this node's `deps` too).
    */
   readonly failure?: FailureSource;
+  /**
+   * A dynamic node (docs/concepts.md, "Dynamic canvases"): the id of the
+   * node whose handler added it to the running DAG (`replace`). Absent on
+   * every node of the declared plan.
+   */
+  readonly addedBy?: number;
+  /**
+   * Set on a node whose handler returned `replace(canvas)`: the shape of the
+   * replacement's output over the nodes it added. The node then waits on
+   * those nodes (its declared `deps` and `arg` stay as the plan declared
+   * them), and its output is that shape's value, gathered by a worker in
+   * one more attempt that runs no handler.
+   */
+  readonly replacedBy?: Shape;
 }
 
 /** The node an error callback reports on, and how its input was formed. */
@@ -387,6 +401,64 @@ const failureSource = (drafts: ReadonlyArray<Draft>, node: number): FailureSourc
     ...(f.receives === undefined ? {} : { failure: failureSource(drafts, f.receives) }),
   };
 };
+
+/**
+ * The nodes node `replaced` adds to a run of `base` nodes when its handler
+ * returns `replace(canvas)`: `dag` (the compiled canvas) with every id moved
+ * up by `base`, each marked `addedBy`, tolerant when the replaced node is
+ * (it sits in a settled group or a callback), of its callback kind when it
+ * has one, and the output nodes also leading to it (a settled edge where
+ * the output is settled). Returns those nodes and the replacement's output
+ * shape, in run ids.
+ */
+export const appendDag = (
+  dag: Dag,
+  base: number,
+  replaced: DagNode,
+): { readonly nodes: DagNode[]; readonly output: Shape } => {
+  const by = replaced.id;
+  const tolerant = replaced.tolerant || replaced.callback !== undefined;
+  const up = (id: number) => id + base;
+  const output = moveShape(dag.output, base);
+  const settled = new Set(settledLeaves(output, false));
+  const outs = new Set(flatten(output));
+  const nodes = dag.nodes.map((n): DagNode => {
+    const id = up(n.id);
+    const toBy = outs.has(id);
+    return {
+      ...n,
+      id,
+      arg: n.arg === null ? null : moveShape(n.arg, base),
+      deps: n.deps.map(up),
+      dependents: [...n.dependents.map(up), ...(toBy && !settled.has(id) ? [by] : [])],
+      settledDependents: [...n.settledDependents.map(up), ...(toBy && settled.has(id) ? [by] : [])],
+      tolerant: n.tolerant || tolerant,
+      ...(n.errorDependents === undefined ? {} : { errorDependents: n.errorDependents.map(up) }),
+      ...(n.failure === undefined ? {} : { failure: moveFailure(n.failure, base) }),
+      ...(replaced.callback === undefined ? {} : { callback: replaced.callback }),
+      addedBy: by,
+    };
+  });
+  return { nodes, output };
+};
+
+const moveShape = (s: Shape, base: number): Shape =>
+  typeof s === "number"
+    ? s + base
+    : "list" in s
+      ? { list: s.list.map((x) => moveShape(x, base)) }
+      : { settled: s.settled.map((x) => moveShape(x, base)) };
+
+const moveFailure = (f: FailureSource, base: number): FailureSource => ({
+  ...f,
+  node: f.node + base,
+  arg: f.arg === null ? null : moveShape(f.arg, base),
+  ...(f.failure === undefined ? {} : { failure: moveFailure(f.failure, base) }),
+});
+
+/** The nodes a node waits on: its replacement's output nodes once replaced, else its declared deps. */
+export const waitsOn = (n: DagNode): ReadonlyArray<number> =>
+  n.replacedBy === undefined ? n.deps : flatten(n.replacedBy);
 
 /** The distinct node ids of a shape, in declaration order. */
 export const flatten = (shape: Shape): number[] => {

@@ -6,6 +6,7 @@ import { Cause, Effect, Exit } from "effect";
 import type { Logger } from "pino";
 import type { HeldLock, LockOptions } from "./Locks.ts";
 import type { Progress } from "./Machine.ts";
+import type { Replacement } from "./Replace.ts";
 import type { LeaseState } from "./Store.ts";
 import type { AnyTask, InputOf, OutputOf } from "./Task.ts";
 
@@ -57,11 +58,18 @@ export interface TaskContext {
   readonly lock: (name: string, opts?: LockOptions) => Promise<HeldLock>;
 }
 
-/** A handler function for task `T`. */
+/**
+ * A handler function for task `T`: it returns the output, or `replace(canvas)`
+ * whose canvas produces that output (Celery's `Task.replace`).
+ */
 export type HandlerFn<T extends AnyTask> = (
   input: InputOf<T>,
   ctx: TaskContext,
-) => Promise<OutputOf<T>> | OutputOf<T> | Effect.Effect<OutputOf<T>, unknown, never>;
+) =>
+  | Promise<OutputOf<T> | Replacement<OutputOf<T>>>
+  | OutputOf<T>
+  | Replacement<OutputOf<T>>
+  | Effect.Effect<OutputOf<T> | Replacement<OutputOf<T>>, unknown, never>;
 
 /** A handler bound to its task. */
 export interface BoundHandler {

@@ -13,7 +13,7 @@
  * A `queued` node may be delayed (`dueAt`): it is held in its queue's
  * delayed set until then (docs/schedules.md, "Delayed and expiring work").
  */
-import type { Dag } from "./Dag.ts";
+import { appendDag, type Dag, type DagNode, flatten } from "./Dag.ts";
 import {
   corruptRecordInfo,
   type ErrorInfo,
@@ -202,8 +202,8 @@ export interface RunRecord {
   startedAt?: number;
   /** Set once every node has ended. */
   finishedAt?: number;
-  /** Number of nodes. */
-  readonly total: number;
+  /** Number of nodes (it grows when a handler adds dynamic nodes: `replace`). */
+  total: number;
   /** Nodes in a terminal state. */
   ended: number;
   /** The failure that failed the run. */
@@ -245,13 +245,20 @@ export type EventDraft =
       readonly runId: string;
       readonly at: number;
       readonly status: RunStatus;
+    }
+  | {
+      readonly kind: "added";
+      readonly runId: string;
+      readonly at: number;
+      readonly nodeIds: ReadonlyArray<number>;
     };
 
 /** A run's data: the record, one record per node and the static graph. */
 export interface RunState {
   readonly run: RunRecord;
   readonly nodes: NodeRecord[];
-  readonly graph: Dag["nodes"];
+  /** The graph: the declared plan, then the dynamic nodes in the order they were added. */
+  readonly graph: DagNode[];
   /**
    * When set, every transition appends the events it emits here, in order
    * (the in-memory store takes them after each call); the Redis scripts
@@ -290,19 +297,102 @@ export const createRun = (id: string, dag: Dag, now: number, timing: RunTiming =
     ...(timing.notBefore === undefined ? {} : { notBefore: timing.notBefore }),
     ...(timing.expiresAt === undefined ? {} : { expiresAt: timing.expiresAt }),
   },
-  nodes: dag.nodes.map((n) => {
-    const limits = [n.options.expiresAt, timing.expiresAt].filter((v) => v !== undefined);
-    return {
-      state: "waiting",
-      attempts: 0,
-      stalls: 0,
-      pending: n.deps.length,
-      history: [],
-      ...(limits.length === 0 ? {} : { expiresAt: Math.min(...limits) }),
-    };
-  }),
-  graph: dag.nodes,
+  nodes: dag.nodes.map((n) => freshNode(n, timing)),
+  graph: [...dag.nodes],
 });
+
+/** The record of a node just written: `waiting` on every dependency, with its deadline. */
+const freshNode = (n: DagNode, timing: RunTiming): NodeRecord => {
+  const limits = [n.options.expiresAt, timing.expiresAt].filter((v) => v !== undefined);
+  return {
+    state: "waiting",
+    attempts: 0,
+    stalls: 0,
+    pending: n.deps.length,
+    history: [],
+    ...(limits.length === 0 ? {} : { expiresAt: Math.min(...limits) }),
+  };
+};
+
+/** What {@link replaceNode} did. */
+export type Replaced =
+  | {
+      readonly kind: "replaced";
+      /** The ids of the nodes added, in declaration order. */
+      readonly added: number[];
+      /** Nodes that became ready (roots of the replacement), in declaration order. */
+      readonly ready: number[];
+    }
+  | { readonly kind: "cancelled"; readonly ready: number[] };
+
+/**
+ * A running node's handler returned `replace(canvas)` (Celery's
+ * `Task.replace`; docs/concepts.md, "Dynamic canvases"): the compiled
+ * canvas's nodes are appended to the run (ids from the run's `total` on,
+ * each marked `addedBy: id`, an `added` event), its roots become ready, and
+ * node `id` goes back to `waiting` on the replacement's output nodes (its
+ * spec gains `replacedBy`, the output shape): when they succeed it is ready
+ * again and a worker gathers that output as its result; when one fails it is
+ * skipped, and its dependents with it. In a cancelled run nothing is added
+ * and the node ends `cancelled`, as a completion would. `undefined` when the
+ * node is not running (a stale report).
+ */
+export const replaceNode = (
+  s: RunState,
+  id: number,
+  dag: Dag,
+  now: number,
+): Replaced | undefined => {
+  const n = readNode(s, id, now);
+  if (n.state !== "running") return undefined;
+  if (s.run.status === "cancelled") {
+    record(n, "cancelled", now);
+    return {
+      kind: "cancelled",
+      ready: finishNode(s, id, "cancelled", CANCELLED_COMPLETION, now),
+    };
+  }
+  const spec = s.graph[id]!;
+  if (s.run.status !== "running" && !(s.run.status === "failed" && spec.callback === "error")) {
+    // the run failed while the handler ran: its replacement would never run
+    return {
+      kind: "cancelled",
+      ready: finishNode(s, id, "skipped", runEndedReason(s, id), now),
+    };
+  }
+  const base = s.graph.length;
+  const { nodes, output } = appendDag(dag, base, spec);
+  const timing: RunTiming = {
+    ...(s.run.notBefore === undefined ? {} : { notBefore: s.run.notBefore }),
+    ...(s.run.expiresAt === undefined ? {} : { expiresAt: s.run.expiresAt }),
+  };
+  for (const node of nodes) {
+    s.graph.push(node);
+    s.nodes.push(freshNode(node, timing));
+  }
+  s.run.total += nodes.length;
+  s.graph[id] = { ...spec, replacedBy: output };
+  n.state = "waiting";
+  n.pending = flatten(output).length;
+  const added = nodes.map((x) => x.id);
+  s.events?.push({ kind: "added", runId: s.run.id, at: now, nodeIds: added });
+  const ready: number[] = [];
+  if (n.pending === 0) {
+    // an empty replacement (a group of nothing): the node gathers its output at once
+    queue(s, id, now);
+    nodeEvent(s, id, now);
+    ready.push(id);
+  }
+  for (const a of added) {
+    const r = s.nodes[a]!;
+    if (r.pending === 0) {
+      queue(s, a, now);
+      nodeEvent(s, a, now);
+      ready.push(a);
+    }
+  }
+  return { kind: "replaced", added, ready };
+};
 
 /** Makes a pending run runnable; returns its root nodes, now `queued`, in id order. */
 export const commitRun = (s: RunState, now: number): number[] => {
@@ -645,7 +735,7 @@ export const cancelRun = (s: RunState, now: number): number[] => {
 const finishNode = (
   s: RunState,
   id: number,
-  outcome: "succeeded" | "failed" | "cancelled" | "expired",
+  outcome: "succeeded" | "failed" | "cancelled" | "expired" | "skipped",
   error: ErrorInfo | undefined,
   now: number,
 ): number[] => {

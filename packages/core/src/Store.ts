@@ -325,6 +325,16 @@ export interface Store {
    * up to that many of them (on `queues`) to the same worker in the same call.
    */
   complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult>;
+  /**
+   * Replaces a running node with a compiled canvas (its handler returned
+   * `replace(canvas)`; core's `replaceNode`) if `claim.token` still holds
+   * its lease: the canvas's nodes are appended to the run atomically (ids
+   * from the run's node count on, marked `addedBy`), an `added` event names
+   * them, their roots become ready, and the node waits for their output.
+   * Answers like {@link Store.complete} (`next` is empty); re-sent, it
+   * changes nothing and answers `replayed`.
+   */
+  replace(claim: Claim, dag: Dag, opts: CompleteOptions): Promise<ReportResult>;
   /** Records a failed attempt: `retryAt` schedules a retry, `null` fails the node for good. */
   fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult>;
   /**

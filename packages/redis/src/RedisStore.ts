@@ -23,11 +23,13 @@ import {
   WeftStore,
 } from "@weft/core";
 import {
+  appendDag,
   type Claim,
   type ClaimRequest,
   type CompleteOptions,
   checkProgress,
   corruptRecordInfo,
+  type Dag,
   type DagNode,
   type DepResult,
   decode,
@@ -35,6 +37,7 @@ import {
   encode,
   type FailOptions,
   fingerprint,
+  flatten,
   type LeaseState,
   type ListRunsOptions,
   type LockInfo,
@@ -55,6 +58,7 @@ import {
   type WaitForRunOptions,
   type WorkerInfo,
   type WorkerPresence,
+  waitsOn,
 } from "@weft/core/store";
 import { Effect, type Layer } from "effect";
 import { type ChainableCommander, Cluster, type Redis } from "ioredis";
@@ -790,6 +794,85 @@ export class RedisStore implements Store {
       }
     }
     return r.code === "REPLAYED" ? { ok: true, next, replayed: true } : { ok: true, next };
+  }
+
+  /**
+   * Script `replace`, in chunks of `submitChunk` nodes (the last commits):
+   * the new nodes are numbered from the run's node count and encoded here;
+   * the script answers RETRY when that count or the run's queue list changed
+   * since they were read, BUSY while another node's replacement is staged.
+   */
+  async replace(claim: Claim, dag: Dag, opts: CompleteOptions): Promise<ReportResult> {
+    const s = this.shardOfRun(claim.runId);
+    const keys = s.run(claim.runId);
+    for (let attempt = 1; ; attempt++) {
+      const [totalRaw, queuesRaw, nbf, exp] = await this.redis.hmget(
+        keys.record,
+        "total",
+        "queues",
+        "nbf",
+        "exp",
+      );
+      const base = Number(totalRaw);
+      const old = parseQueues(queuesRaw);
+      if (!Number.isInteger(base) || old === undefined) return { ok: false, reason: "stale" };
+      const { nodes, output } = appendDag(dag, base, claim.spec);
+      const queues = [...old];
+      for (const n of nodes) if (!queues.includes(n.queue)) queues.push(n.queue);
+      const timing = {
+        ...(nbf ? { notBefore: Number(nbf) } : {}),
+        ...(exp ? { expiresAt: Number(exp) } : {}),
+      };
+      const waits = flatten(output);
+      const scriptKeys = runScriptKeys(s, claim.runId, queues);
+      let code = "OK";
+      let more = false;
+      for (let from = 0; code === "OK"; from += this.chunk) {
+        const first = from === 0;
+        const last = from + this.chunk >= nodes.length;
+        const phase = first && last ? "begin+commit" : first ? "begin" : last ? "commit" : "";
+        const quadruples: Arg[] = [];
+        for (const n of nodes.slice(from, from + this.chunk))
+          quadruples.push(n.id, encodeNodeRecord(n, queues, timing), encodeSpec(n), encodeDeps(n));
+        const args = {
+          runId: claim.runId,
+          node: claim.nodeId,
+          token: claim.token,
+          now: opts.now,
+          phase,
+          base,
+          count: nodes.length,
+          oldQueues: old.join(","),
+          queues: queues.join(","),
+          spec: encodeSpec({ ...claim.spec, replacedBy: output }),
+          deps: waits.length === 0 ? "" : encode(waits),
+          pending: waits.length,
+          budget: this.budget,
+          eventsMax: this.eventsMax,
+          nodes: quadruples,
+        };
+        const r = last
+          ? await this.durable(s.tag, SCRIPTS.replace, scriptKeys, args)
+          : await this.call(SCRIPTS.replace, scriptKeys, args);
+        code = r.code;
+        more ||= r.more;
+        if (last) break;
+      }
+      if (more) await this.drain(s, claim.runId, queues, opts.now);
+      switch (code) {
+        case "OK":
+          return { ok: true, next: [] };
+        case "REPLAYED":
+          return { ok: true, next: [], replayed: true };
+        case "CANCELLED":
+          return { ok: false, reason: "cancelled" };
+        case "STALE":
+          return { ok: false, reason: "stale" };
+      }
+      // RETRY or BUSY: read the run again; BUSY waits for the other node's last chunk
+      if (attempt >= 100) return { ok: false, reason: "stale" };
+      if (code === "BUSY") await new Promise((r) => setTimeout(r, Math.min(50, attempt * 2)));
+    }
   }
 
   async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult> {
@@ -1775,7 +1858,7 @@ export class RedisStore implements Store {
       return { corrupt: reason(e), queue: await this.leasedQueue(s, c.runId, c.nodeId) };
     }
     const deps =
-      Number(c.deps[0]) === 1 ? inlineDeps(c.deps) : await this.readDeps(s, c.runId, spec.deps);
+      Number(c.deps[0]) === 1 ? inlineDeps(c.deps) : await this.readDeps(s, c.runId, waitsOn(spec));
     return { ...c, spec, deps };
   }
 
@@ -2092,6 +2175,7 @@ const STORE_METHODS = [
   "readEvents",
   "claim",
   "complete",
+  "replace",
   "fail",
   "heartbeat",
   "release",

@@ -10,6 +10,7 @@ import type {
   Claim,
   ClaimRequest,
   CompleteOptions,
+  Dag,
   EventBatch,
   FailOptions,
   LeaseState,
@@ -48,7 +49,7 @@ export interface ReportLog {
   readonly token: number;
   readonly attempt: number;
   readonly stalls: number;
-  readonly kind: "complete" | "fail";
+  readonly kind: "complete" | "fail" | "replace";
   readonly at: number;
   readonly retryAt: number | null;
   readonly error?: ErrorInfo;
@@ -109,6 +110,12 @@ export class FaultyStore implements Store {
   async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult> {
     return this.report(claim, "complete", null, undefined, () =>
       this.inner.complete(claim, result, opts),
+    );
+  }
+
+  async replace(claim: Claim, dag: Dag, opts: CompleteOptions): Promise<ReportResult> {
+    return this.report(claim, "replace", null, undefined, () =>
+      this.inner.replace(claim, dag, opts),
     );
   }
 
@@ -280,7 +287,7 @@ export class FaultyStore implements Store {
 
   private async report(
     claim: Claim,
-    kind: "complete" | "fail",
+    kind: "complete" | "fail" | "replace",
     retryAt: number | null,
     error: ErrorInfo | undefined,
     send: () => Promise<ReportResult>,

@@ -26,6 +26,7 @@ import {
   type ClaimRequest,
   type CompleteOptions,
   cancelRun,
+  type Dag,
   checkProgress,
   commitRun,
   completeNode,
@@ -56,6 +57,7 @@ import {
   type RunState,
   readNode,
   releaseNode,
+  replaceNode,
   type Shape,
   type StoreSignal,
   type Submission,
@@ -64,6 +66,7 @@ import {
   type WaitForRunOptions,
   type WorkerInfo,
   type WorkerPresence,
+  waitsOn,
 } from "@weft/core/store";
 import { Effect, type Layer } from "effect";
 
@@ -88,7 +91,8 @@ interface Lease {
 interface StoredRun {
   readonly state: RunState;
   readonly tags: ReadonlyArray<string>;
-  readonly queues: ReadonlyArray<string>;
+  /** The run's queues: those of its plan, then those its dynamic nodes brought. */
+  queues: ReadonlyArray<string>;
   readonly results: Map<number, Uint8Array>;
   readonly progress: Map<number, Progress>;
   readonly retentionMs: number;
@@ -329,6 +333,38 @@ export class MemoryStore implements Store {
     this.enqueue(run.state, rest);
     this.afterTransition(run);
     return { ok: true, next };
+  }
+
+  async replace(claim: Claim, dag: Dag, opts: CompleteOptions): Promise<ReportResult> {
+    const run = this.runs.get(claim.runId);
+    if (!run) return { ok: false, reason: "stale" };
+    const node = readNode(run.state, claim.nodeId, opts.now);
+    this.afterTransition(run);
+    if (node.state !== "running") {
+      // the same report again (a re-sent command): answer what the first one did, change nothing
+      if (node.token === claim.token && node.state === "cancelled")
+        return { ok: false, reason: "cancelled" };
+      if (node.token === claim.token && run.state.graph[claim.nodeId]!.replacedBy !== undefined)
+        return { ok: true, next: [], replayed: true };
+      if (node.token === claim.token && node.state === "skipped")
+        return { ok: true, next: [], replayed: true };
+      return { ok: false, reason: "stale" };
+    }
+    if (!this.holder(claim)) return { ok: false, reason: "stale" };
+    const done = replaceNode(run.state, claim.nodeId, dag, opts.now)!;
+    this.leases.delete(key(claim.runId, claim.nodeId));
+    run.progress.delete(claim.nodeId);
+    if (done.kind === "replaced") {
+      for (const id of done.added) {
+        const q = run.state.graph[id]!.queue;
+        if (!run.queues.includes(q)) run.queues = [...run.queues, q];
+      }
+    }
+    this.enqueue(run.state, done.ready);
+    this.afterTransition(run);
+    if (done.kind === "cancelled" && run.state.nodes[claim.nodeId]!.state === "cancelled")
+      return { ok: false, reason: "cancelled" };
+    return { ok: true, next: [] };
   }
 
   async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult> {
@@ -788,7 +824,7 @@ export class MemoryStore implements Store {
 
   private claimOf(run: StoredRun, nodeId: number, token: number, leaseUntil: number): Claim {
     const spec = run.state.graph[nodeId]!;
-    const deps: DepResult[] = spec.deps.map((d) => {
+    const deps: DepResult[] = waitsOn(spec).map((d) => {
       const bytes = run.results.get(d);
       const n = run.state.nodes[d]!;
       return bytes && n.state === "succeeded"

@@ -34,10 +34,12 @@ export {
   type Dag,
   type DagNode,
   type FailureSource,
+  appendDag,
   flatten,
   MAX_CANVAS_DEPTH,
   MAX_NODES,
   type Shape,
+  waitsOn,
 } from "../Dag.ts";
 export { type Deferred, deferred } from "../Deferred.ts";
 export {
@@ -71,6 +73,8 @@ export {
   readNode,
   readyTimes,
   releaseNode,
+  type Replaced,
+  replaceNode,
   type StartResult,
   startNode,
 } from "../Machine.ts";

@@ -1,0 +1,157 @@
+/**
+ * Conformance of dynamic canvases (docs/concepts.md, "Dynamic canvases"):
+ * a handler that returns `replace(canvas)` (Celery's `Task.replace`) has its
+ * node's output become that canvas's, with the new nodes appended to the
+ * persisted run, marked with the node that added them, and announced by an
+ * `added` event. Run by `storeConformance` against every store.
+ */
+import {
+  type BoundHandler,
+  chain,
+  chord,
+  createClient,
+  group,
+  handle,
+  NonRetryableError,
+  RunFailed,
+  replace,
+  Schema,
+  type Store,
+  startWorker,
+  task,
+} from "@weft/core";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+
+const add = task({
+  name: "dyn.add",
+  input: Schema.Struct({ a: Schema.Int, b: Schema.Int }),
+  output: Schema.Int,
+});
+const inc = task({ name: "dyn.inc", input: Schema.Int, output: Schema.Int });
+const sum = task({ name: "dyn.sum", input: Schema.Array(Schema.Int), output: Schema.Int });
+/** Replaces itself with a chain that adds `n` to 100, then increments it. */
+const viaChain = task({ name: "dyn.viaChain", input: Schema.Int, output: Schema.Int });
+/** Replaces itself with a group of `n` nodes: [0, 1, ..., n - 1] each incremented. */
+const fan = task({ name: "dyn.fan", input: Schema.Int, output: Schema.Array(Schema.Int) });
+/** Replaces itself with `viaChain` of n + 1 (a replacement that replaces itself again), n < 3; else n. */
+const nested = task({ name: "dyn.nested", input: Schema.Int, output: Schema.Int });
+/** Replaces itself with a chain whose first step fails. */
+const broken = task({ name: "dyn.broken", input: Schema.Int, output: Schema.Int });
+/** Flattens a list of lists (a chord body over replaced header members). */
+const flat = task({
+  name: "dyn.flat",
+  input: Schema.Array(Schema.Array(Schema.Int)),
+  output: Schema.Array(Schema.Int),
+});
+const boom = task({
+  name: "dyn.boom",
+  input: Schema.Int,
+  output: Schema.Int,
+  retry: { maxAttempts: 1 },
+});
+
+const handlers: ReadonlyArray<BoundHandler> = [
+  handle(add, ({ a, b }) => a + b),
+  handle(inc, (n) => n + 1),
+  handle(sum, (xs) => xs.reduce((x, y) => x + y, 0)),
+  handle(viaChain, (n) => replace(chain(add.si({ a: 100, b: n }), inc.s()))),
+  handle(fan, (n) => replace(group(...Array.from({ length: n }, (_, i) => inc.si(i))))),
+  handle(nested, (n) => (n < 3 ? replace(nested.si(n + 1)) : n)),
+  handle(broken, (n) => replace(chain(boom.si(n), inc.s()))),
+  handle(flat, (xss) => xss.flat()),
+  handle(boom, (n) => {
+    throw new NonRetryableError(`boom ${n}`);
+  }),
+];
+
+const silent = pino({ level: "silent" });
+
+export const dynamicConformance = (name: string, fresh: () => Promise<Store>): void => {
+  describe(`${name}: dynamic canvases (replace)`, () => {
+    const stops: Array<() => Promise<void>> = [];
+    afterEach(async () => {
+      await Promise.all(stops.splice(0).map((s) => s()));
+    });
+    const withWorker = async (store: Store) => {
+      const worker = startWorker({
+        store,
+        handlers,
+        logger: silent,
+        concurrency: 4,
+        leaseMs: 5_000,
+        idleMs: 200,
+      });
+      stops.push(() => worker.stop());
+      return createClient(store);
+    };
+
+    it("a replaced node's output is its replacement's; its dependents wait for it; the new nodes are marked and announced", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(viaChain.si(5), inc.s()));
+      // 100 + 5, + 1 by the replacement's chain, + 1 by the declared dependent
+      expect(await run.result({ timeout: 20_000 })).toBe(107);
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.run).toMatchObject({ status: "succeeded", total: 4, ended: 4 });
+      expect(snap.nodes.map((n) => [n.spec.task, n.state, n.spec.addedBy])).toEqual([
+        ["dyn.viaChain", "succeeded", undefined],
+        ["dyn.inc", "succeeded", undefined],
+        ["dyn.add", "succeeded", 0],
+        ["dyn.inc", "succeeded", 0],
+      ]);
+      // the declared plan stays: node 0 had no dependencies; it waited on the replacement's output
+      expect(snap.nodes[0]!.spec).toMatchObject({ deps: [], replacedBy: 3 });
+      expect(snap.nodes[3]!.spec.deps).toEqual([2]);
+      const { events } = await store.readEvents({ runId: run.runId, count: 1000 });
+      const added = events.filter((e) => e.kind === "added");
+      expect(added).toMatchObject([{ kind: "added", nodeIds: [2, 3] }]);
+      // announced before any added node was queued
+      const at = events.indexOf(added[0]!);
+      expect(
+        events.findIndex((e) => e.kind === "queued" && "nodeId" in e && e.nodeId === 2),
+      ).toBeGreaterThan(at);
+    });
+
+    it("a replacement group hands its list, in order, to a chord body; a replaced header member keeps its place", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(
+        group(fan.si(2), chord([fan.si(3), fan.si(2)], flat.s()), chain(fan.si(3), sum.s())),
+      );
+      expect(await run.result({ timeout: 20_000 })).toEqual([[1, 2], [1, 2, 3, 1, 2], 6]);
+    });
+
+    it("an empty replacement group gives []", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(fan.si(0), sum.s()));
+      expect(await run.result({ timeout: 20_000 })).toBe(0);
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.run.total).toBe(2);
+      expect(snap.nodes[0]!.spec.replacedBy).toEqual({ list: [] });
+    });
+
+    it("a replacement may replace itself again: each node added is marked with the node that made it", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(nested.si(0), inc.s()));
+      expect(await run.result({ timeout: 20_000 })).toBe(4);
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.nodes.map((n) => n.spec.addedBy)).toEqual([undefined, undefined, 0, 2, 3]);
+      expect(snap.nodes.every((n) => n.state === "succeeded")).toBe(true);
+    });
+
+    it("a failing replacement fails the run: the replaced node and its dependents are skipped", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(broken.si(9), inc.s()));
+      const err = await run.result({ timeout: 20_000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RunFailed);
+      expect((err as RunFailed).error?.message).toBe("boom 9");
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.nodes.map((n) => n.state)).toEqual(["skipped", "skipped", "failed", "skipped"]);
+      expect(snap.run).toMatchObject({ status: "failed", failedNode: 2, ended: 4, total: 4 });
+    });
+  });
+};
