@@ -122,6 +122,16 @@ export const dynamicConformance = (name: string, fresh: () => Promise<Store>): v
       expect(await run.result({ timeout: 20_000 })).toEqual([[1, 2], [1, 2, 3, 1, 2], 6]);
     });
 
+    it("a wide replacement (written in several chunks where the store writes in chunks) runs whole", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(group(chain(fan.si(10), sum.s()), chain(fan.si(9), sum.s())));
+      expect(await run.result({ timeout: 20_000 })).toEqual([55, 45]);
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.run.total).toBe(4 + 19);
+      expect(snap.nodes.filter((n) => n.spec.addedBy !== undefined)).toHaveLength(19);
+    });
+
     it("an empty replacement group gives []", async () => {
       const store = await fresh();
       const client = await withWorker(store);
