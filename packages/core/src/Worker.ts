@@ -30,6 +30,7 @@ import type { BoundHandler } from "./Handler.ts";
 import { callHook } from "./HookCalls.ts";
 import type { AttemptInfo, WorkerHooks } from "./Hooks.ts";
 import { leaseEndReason, renewLeases } from "./Leases.ts";
+import { mapHandler } from "./Map.ts";
 import { policyOf } from "./Policy.ts";
 import { delay, type RetryPolicy, shouldRetry } from "./Retry.ts";
 import type { Claim, Store, StoreSignal, WorkerInfo } from "./Store.ts";
@@ -140,7 +141,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     opts.logger ?? pino({ level: process.env.WEFT_LOG_LEVEL ?? "info" }),
     id,
   );
-  const handlers = new Map(opts.handlers.map((h) => [h.task.name, h]));
+  // every worker runs map nodes (the built-in `weft.map`: they replace themselves)
+  const handlers = new Map([mapHandler, ...opts.handlers].map((h) => [h.task.name, h]));
   const hooks: WorkerHooks = opts.hooks ?? {};
   const tasks = [...handlers.keys()];
   const info: WorkerInfo = {

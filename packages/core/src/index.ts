@@ -115,6 +115,7 @@ export {
   type Jitter,
   type RetryPolicy,
 } from "./Retry.ts";
+export { map } from "./Map.ts";
 export { type Replacement, replace } from "./Replace.ts";
 export type { IdempotencyReuse, RunSnapshot, Store } from "./Store.ts";
 export {

@@ -12,6 +12,7 @@ import {
   createClient,
   group,
   handle,
+  map,
   NonRetryableError,
   RunFailed,
   replace,
@@ -44,6 +45,10 @@ const flat = task({
   input: Schema.Array(Schema.Array(Schema.Int)),
   output: Schema.Array(Schema.Int),
 });
+/** The list [0, 1, ..., n - 1]. */
+const range = task({ name: "dyn.range", input: Schema.Int, output: Schema.Array(Schema.Int) });
+/** A list that is not the mapped task's input. */
+const words = task({ name: "dyn.words", input: Schema.Int, output: Schema.Array(Schema.String) });
 const boom = task({
   name: "dyn.boom",
   input: Schema.Int,
@@ -60,6 +65,8 @@ const handlers: ReadonlyArray<BoundHandler> = [
   handle(nested, (n) => (n < 3 ? replace(nested.si(n + 1)) : n)),
   handle(broken, (n) => replace(chain(boom.si(n), inc.s()))),
   handle(flat, (xss) => xss.flat()),
+  handle(range, (n) => Array.from({ length: n }, (_, i) => i)),
+  handle(words, (n) => Array.from({ length: n }, (_, i) => `w${i}`)),
   handle(boom, (n) => {
     throw new NonRetryableError(`boom ${n}`);
   }),
@@ -162,6 +169,53 @@ export const dynamicConformance = (name: string, fresh: () => Promise<Store>): v
       const snap = (await store.getRun(run.runId))!;
       expect(snap.nodes.map((n) => n.state)).toEqual(["skipped", "skipped", "failed", "skipped"]);
       expect(snap.run).toMatchObject({ status: "failed", failedNode: 2, ended: 4, total: 4 });
+    });
+  });
+
+  describe(`${name}: map over a list known at run time`, () => {
+    const stops: Array<() => Promise<void>> = [];
+    afterEach(async () => {
+      await Promise.all(stops.splice(0).map((s) => s()));
+    });
+    const withWorker = async (store: Store) => {
+      const worker = startWorker({ store, handlers, logger: silent, concurrency: 4, idleMs: 200 });
+      stops.push(() => worker.stop());
+      return createClient(store);
+    };
+
+    it("runs one node per element, in parallel, outputs in the list's order", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(range.si(6), map(inc), sum.s()));
+      expect(await run.result({ timeout: 20_000 })).toBe(21);
+      const snap = (await store.getRun(run.runId))!;
+      // range, the map node, sum, then one inc node per element, each added by the map node
+      expect(snap.nodes.map((n) => [n.spec.task, n.spec.addedBy])).toEqual([
+        ["dyn.range", undefined],
+        ["weft.map", undefined],
+        ["dyn.sum", undefined],
+        ...Array.from({ length: 6 }, () => ["dyn.inc", 1]),
+      ]);
+      expect(snap.nodes.slice(3).map((n) => n.spec.bound)).toEqual([0, 1, 2, 3, 4, 5]);
+      const other = await client.submit(map(inc, range.si(3)));
+      expect(await other.result({ timeout: 20_000 })).toEqual([1, 2, 3]);
+    });
+
+    it("an empty list gives []", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(map(inc, range.si(0)));
+      expect(await run.result({ timeout: 20_000 })).toEqual([]);
+    });
+
+    it("an element that is not the task's input fails its node with InvalidInput", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      // @ts-expect-error map(inc) takes a list of ints
+      const run = await client.submit(map(inc, words.si(2)));
+      const err = await run.result({ timeout: 20_000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RunFailed);
+      expect((err as RunFailed).error?.tag).toBe("InvalidInput");
     });
   });
 };
