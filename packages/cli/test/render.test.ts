@@ -5,8 +5,8 @@ import {
   FailureRecord,
   group,
   handle,
-  replace,
   type RunSnapshot,
+  replace,
   Schema,
   task,
 } from "@weft/core";

@@ -107,6 +107,8 @@ export {
   TERMINAL_NODE_STATES,
   TERMINAL_RUN_STATUSES,
 } from "./Machine.ts";
+export { map } from "./Map.ts";
+export { type Replacement, replace } from "./Replace.ts";
 export {
   type Backoff,
   celeryPolicy,
@@ -115,8 +117,6 @@ export {
   type Jitter,
   type RetryPolicy,
 } from "./Retry.ts";
-export { map } from "./Map.ts";
-export { type Replacement, replace } from "./Replace.ts";
 export type { IdempotencyReuse, RunSnapshot, Store } from "./Store.ts";
 export {
   type AnyTask,
