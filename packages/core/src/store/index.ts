@@ -78,7 +78,9 @@ export {
   type StartResult,
   startNode,
 } from "../Machine.ts";
+export { MAP_TASK_NAME, mapHandler, mapTask } from "../Map.ts";
 export { maxStallsOf, policyOf } from "../Policy.ts";
+export { isReplacement } from "../Replace.ts";
 export { shouldRetry } from "../Retry.ts";
 export type {
   Claim,
