@@ -294,6 +294,16 @@ const contextFor = (
       if (state !== "held" && !abort.signal.aborted) abort.abort(leaseEndReason(state));
       return state;
     },
+    addToChord: async (canvas) => {
+      const dag = compile(canvas);
+      const state = await env.store.addToChord(claim, dag, { now: env.clock.now() });
+      if (state === "lost" || state === "cancelled") {
+        const e = leaseEndReason(state);
+        if (!abort.signal.aborted) abort.abort(e);
+        throw e;
+      }
+      return state;
+    },
     lock: async (name, lockOpts = {}) => {
       const held = await acquireLock(env.store, env.clock, {
         ...lockOpts,

@@ -4,6 +4,7 @@
  */
 import { Cause, Effect, Exit } from "effect";
 import type { Logger } from "pino";
+import type { Canvas } from "./Canvas.ts";
 import type { HeldLock, LockOptions } from "./Locks.ts";
 import type { Progress } from "./Machine.ts";
 import type { Replacement } from "./Replace.ts";
@@ -56,6 +57,20 @@ export interface TaskContext {
    * @throws LockTimeout (retryable) when it stays held for `waitMs`.
    */
   readonly lock: (name: string, opts?: LockOptions) => Promise<HeldLock>;
+  /**
+   * Adds a member to the running chord this node is a header member of
+   * (Celery's `add_to_chord`; docs/concepts.md, "Adding to a running
+   * chord"): `canvas` (taking no upstream value) is added to the run as
+   * dynamic nodes, and the chord's body waits for it too and receives its
+   * output after the declared members' outputs. Answers `"added"`, or
+   * `"ended"` when the run has failed (nothing is added); a lost lease or a
+   * cancelled run aborts the attempt as `progress` does.
+   *
+   * @throws InvalidCanvas when this node is not a chord header member, or
+   *   the canvas does not compile (InvalidInput for a bad bound input).
+   * @throws StoreUnavailable when the store cannot be reached.
+   */
+  readonly addToChord: (canvas: Canvas<unknown, unknown>) => Promise<"added" | "ended">;
 }
 
 /**

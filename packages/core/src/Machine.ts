@@ -13,12 +13,13 @@
  * A `queued` node may be delayed (`dueAt`): it is held in its queue's
  * delayed set until then (docs/schedules.md, "Delayed and expiring work").
  */
-import { appendDag, type Dag, type DagNode, flatten } from "./Dag.ts";
+import { appendDag, chordBodies, type Dag, type DagNode, flatten, joinChord } from "./Dag.ts";
 import {
   corruptRecordInfo,
   type ErrorInfo,
   ErrorTag,
   expiredInfo,
+  InvalidCanvas,
   InvalidProgress,
 } from "./Errors.ts";
 
@@ -446,6 +447,73 @@ const queue = (s: RunState, id: number, now: number): void => {
   n.state = "queued";
   if (dueAt !== undefined) n.dueAt = dueAt;
   if (expiresAt !== undefined) n.expiresAt = expiresAt;
+};
+
+/** What {@link addToChord} did. */
+export type ChordAddition =
+  | {
+      readonly kind: "added";
+      /** The ids of the nodes added, in declaration order. */
+      readonly added: number[];
+      /** Nodes that became ready (the roots of what was added), in declaration order. */
+      readonly ready: number[];
+    }
+  /** The node is not running (its lease was lost), or its run is not running: nothing added. */
+  | { readonly kind: "lost" | "cancelled" | "ended" }
+  /** The node is not a chord header member: nothing added. */
+  | { readonly kind: "not-in-chord" };
+
+/** The error of `addToChord` from a node that is not a chord header member. */
+export const notInChord = (claim: { readonly nodeId: number; readonly spec: DagNode }) =>
+  new InvalidCanvas({
+    reason: `ctx.addToChord: node ${claim.nodeId} (${claim.spec.task}) is not a chord header member (no chord body takes its output in a list)`,
+  });
+
+/**
+ * A running chord header member adds a member to its chord (Celery's
+ * `add_to_chord`; docs/concepts.md, "Adding to a running chord"): the
+ * compiled canvas's nodes are appended as {@link replaceNode} appends them
+ * (marked `addedBy: id`, an `added` event, roots queued), and each chord
+ * body entry node ({@link chordBodies}) waits for them too: its argument's
+ * list gains the canvas's output after the declared members'. The caller
+ * goes on running.
+ */
+export const addToChord = (s: RunState, id: number, dag: Dag, now: number): ChordAddition => {
+  const n = readNode(s, id, now);
+  if (n.state !== "running") return { kind: "lost" };
+  if (s.run.status === "cancelled") return { kind: "cancelled" };
+  if (s.run.status !== "running") return { kind: "ended" };
+  const spec = s.graph[id]!;
+  const bodies = chordBodies(spec, (d) => s.graph[d]!);
+  if (bodies.length === 0) return { kind: "not-in-chord" };
+  const base = s.graph.length;
+  const { nodes, output } = appendDag(dag, base, spec, bodies);
+  const timing: RunTiming = {
+    ...(s.run.notBefore === undefined ? {} : { notBefore: s.run.notBefore }),
+    ...(s.run.expiresAt === undefined ? {} : { expiresAt: s.run.expiresAt }),
+  };
+  for (const node of nodes) {
+    s.graph.push(node);
+    s.nodes.push(freshNode(node, timing));
+  }
+  s.run.total += nodes.length;
+  for (const b of bodies) {
+    const body = s.graph[b.id]!;
+    const joined = joinChord(body, output);
+    s.graph[b.id] = joined;
+    s.nodes[b.id]!.pending += joined.deps.length - body.deps.length;
+  }
+  const added = nodes.map((x) => x.id);
+  s.events?.push({ kind: "added", runId: s.run.id, at: now, nodeIds: added });
+  const ready: number[] = [];
+  for (const a of added) {
+    if (s.nodes[a]!.pending === 0) {
+      queue(s, a, now);
+      nodeEvent(s, a, now);
+      ready.push(a);
+    }
+  }
+  return { kind: "added", added, ready };
 };
 
 /**

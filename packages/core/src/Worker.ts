@@ -141,10 +141,12 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     opts.logger ?? pino({ level: process.env.WEFT_LOG_LEVEL ?? "info" }),
     id,
   );
-  // every worker runs map nodes (the built-in `weft.map`: they replace themselves)
-  const handlers = new Map([mapHandler, ...opts.handlers].map((h) => [h.task.name, h]));
+  const handlers = new Map(opts.handlers.map((h) => [h.task.name, h]));
   const hooks: WorkerHooks = opts.hooks ?? {};
   const tasks = [...handlers.keys()];
+  // every worker runs map nodes (the built-in `weft.map`: they replace themselves); it is
+  // not listed among the worker's tasks
+  if (!handlers.has(mapHandler.task.name)) handlers.set(mapHandler.task.name, mapHandler);
   const info: WorkerInfo = {
     id,
     host: hostname(),

@@ -28,6 +28,7 @@ import {
   type ClaimRequest,
   type CompleteOptions,
   checkProgress,
+  chordBodies,
   corruptRecordInfo,
   type Dag,
   type DagNode,
@@ -38,6 +39,7 @@ import {
   type FailOptions,
   fingerprint,
   flatten,
+  joinChord,
   type LeaseState,
   type ListRunsOptions,
   type LockInfo,
@@ -48,6 +50,7 @@ import {
   type Memo,
   type MemoRequest,
   missingResultInfo,
+  notInChord,
   type QueueStats,
   type ReadEventsOptions,
   type ReportResult,
@@ -803,8 +806,54 @@ export class RedisStore implements Store {
    * since they were read, BUSY while another node's replacement is staged.
    */
   async replace(claim: Claim, dag: Dag, opts: CompleteOptions): Promise<ReportResult> {
+    switch (await this.append(claim, dag, opts.now, "replace")) {
+      case "OK":
+        return { ok: true, next: [] };
+      case "REPLAYED":
+        return { ok: true, next: [], replayed: true };
+      case "CANCELLED":
+        return { ok: false, reason: "cancelled" };
+      default:
+        return { ok: false, reason: "stale" };
+    }
+  }
+
+  async addToChord(
+    claim: Claim,
+    dag: Dag,
+    opts: { readonly now: number },
+  ): Promise<"added" | "lost" | "cancelled" | "ended"> {
+    switch (await this.append(claim, dag, opts.now, "chord")) {
+      case "OK":
+        return "added";
+      case "CANCELLED":
+        return "cancelled";
+      case "ENDED":
+        return "ended";
+      default:
+        return "lost";
+    }
+  }
+
+  /**
+   * Script `replace` (modes `replace` and `chord`), in chunks of
+   * `submitChunk` nodes (the last commits): the new nodes are numbered from
+   * the run's node count and encoded here, with the specs of the chord
+   * bodies they join (mode `chord`); the script answers RETRY when that
+   * count or the run's queue list changed since they were read, BUSY while
+   * another node's addition is staged.
+   *
+   * @throws InvalidCanvas (mode `chord`) when the node is not a chord header member.
+   */
+  private async append(
+    claim: Claim,
+    dag: Dag,
+    now: number,
+    mode: "replace" | "chord",
+  ): Promise<"OK" | "REPLAYED" | "CANCELLED" | "STALE" | "ENDED"> {
     const s = this.shardOfRun(claim.runId);
     const keys = s.run(claim.runId);
+    const nonce = randomBytes(8).toString("hex");
     for (let attempt = 1; ; attempt++) {
       const [totalRaw, queuesRaw, nbf, exp] = await this.redis.hmget(
         keys.record,
@@ -815,8 +864,28 @@ export class RedisStore implements Store {
       );
       const base = Number(totalRaw);
       const old = parseQueues(queuesRaw);
-      if (!Number.isInteger(base) || old === undefined) return { ok: false, reason: "stale" };
-      const { nodes, output } = appendDag(dag, base, claim.spec);
+      if (!Number.isInteger(base) || old === undefined) return "STALE";
+      let bodies: Array<{ readonly id: number; readonly settled: boolean }> = [];
+      const bodySpecs = new Map<number, DagNode>();
+      if (mode === "chord") {
+        const ids = [...new Set([...claim.spec.dependents, ...claim.spec.settledDependents])];
+        const raw =
+          ids.length === 0
+            ? []
+            : await this.redis.hmgetBuffer(keys.specs, ...ids.map((d) => `s${d}`));
+        ids.forEach((d, i) => {
+          const bytes = raw[i];
+          if (bytes) bodySpecs.set(d, decodeSpec(bytes));
+        });
+        bodies = chordBodies(claim.spec, (d) => bodySpecs.get(d) ?? { ...claim.spec, arg: null });
+        if (bodies.length === 0) throw notInChord(claim);
+      }
+      const { nodes, output } = appendDag(
+        dag,
+        base,
+        claim.spec,
+        mode === "chord" ? bodies : undefined,
+      );
       const queues = [...old];
       for (const n of nodes) if (!queues.includes(n.queue)) queues.push(n.queue);
       const timing = {
@@ -824,8 +893,15 @@ export class RedisStore implements Store {
         ...(exp ? { expiresAt: Number(exp) } : {}),
       };
       const waits = flatten(output);
+      const joined = bodies.map((b) => {
+        const body = bodySpecs.get(b.id)!;
+        const j = joinChord(body, output);
+        // hex: the scripts' cmsgpack reads no msgpack bin values
+        const hex = (u: Uint8Array) => Buffer.from(u).toString("hex");
+        return [b.id, hex(encodeSpec(j)), hex(encode(j.deps)), j.deps.length - body.deps.length];
+      });
       const scriptKeys = runScriptKeys(s, claim.runId, queues);
-      let code = "OK";
+      let code: string = "OK";
       let more = false;
       for (let from = 0; code === "OK"; from += this.chunk) {
         const first = from === 0;
@@ -835,17 +911,20 @@ export class RedisStore implements Store {
         for (const n of nodes.slice(from, from + this.chunk))
           quadruples.push(n.id, encodeNodeRecord(n, queues, timing), encodeSpec(n), encodeDeps(n));
         const args = {
+          mode,
+          nonce,
+          bodies: encode(joined),
           runId: claim.runId,
           node: claim.nodeId,
           token: claim.token,
-          now: opts.now,
+          now,
           phase,
           base,
           count: nodes.length,
           oldQueues: old.join(","),
           queues: queues.join(","),
-          spec: encodeSpec({ ...claim.spec, replacedBy: output }),
-          deps: waits.length === 0 ? "" : encode(waits),
+          spec: mode === "chord" ? "" : encodeSpec({ ...claim.spec, replacedBy: output }),
+          deps: waits.length === 0 || mode === "chord" ? "" : encode(waits),
           pending: waits.length,
           budget: this.budget,
           eventsMax: this.eventsMax,
@@ -858,19 +937,11 @@ export class RedisStore implements Store {
         more ||= r.more;
         if (last) break;
       }
-      if (more) await this.drain(s, claim.runId, queues, opts.now);
-      switch (code) {
-        case "OK":
-          return { ok: true, next: [] };
-        case "REPLAYED":
-          return { ok: true, next: [], replayed: true };
-        case "CANCELLED":
-          return { ok: false, reason: "cancelled" };
-        case "STALE":
-          return { ok: false, reason: "stale" };
-      }
-      // RETRY or BUSY: read the run again; BUSY waits for the other node's last chunk
-      if (attempt >= 100) return { ok: false, reason: "stale" };
+      if (more) await this.drain(s, claim.runId, queues, now);
+      if (code !== "RETRY" && code !== "BUSY")
+        return code as "OK" | "REPLAYED" | "CANCELLED" | "STALE" | "ENDED";
+      // read the run again; BUSY waits for the other node's last chunk
+      if (attempt >= 100) return "STALE";
       if (code === "BUSY") await new Promise((r) => setTimeout(r, Math.min(50, attempt * 2)));
     }
   }
@@ -2176,6 +2247,7 @@ const STORE_METHODS = [
   "claim",
   "complete",
   "replace",
+  "addToChord",
   "fail",
   "heartbeat",
   "release",

@@ -374,6 +374,9 @@ export const SCRIPTS = {
     keys: [...RUN_HASH, "work", "shardWork", "events", "seq"],
     perQueue: true,
     argv: {
+      mode: "string",
+      nonce: "string",
+      bodies: "bytes",
       runId: "string",
       node: "number",
       token: "number",
@@ -390,9 +393,11 @@ export const SCRIPTS = {
       eventsMax: "number",
       nodes: "list",
     },
-    codes: ["OK", "REPLAYED", "CANCELLED", "STALE", "RETRY", "BUSY"],
+    codes: ["OK", "REPLAYED", "CANCELLED", "STALE", "RETRY", "BUSY", "ENDED"],
     decode: (code, reply) =>
-      code === "RETRY" || code === "BUSY" ? { code, more: false } : withMore(code, reply),
+      code === "RETRY" || code === "BUSY" || code === "ENDED"
+        ? { code, more: false }
+        : withMore(code, reply),
   }),
   fail: define({
     name: "fail",

@@ -49,6 +49,10 @@ const flat = task({
 const range = task({ name: "dyn.range", input: Schema.Int, output: Schema.Array(Schema.Int) });
 /** A list that is not the mapped task's input. */
 const words = task({ name: "dyn.words", input: Schema.Int, output: Schema.Array(Schema.String) });
+/** A chord header member that adds `inc.si(n * 10)` to its chord, then a group of two when n > 1; outputs n. */
+const grow = task({ name: "dyn.grow", input: Schema.Int, output: Schema.Int });
+/** Hands back its input. */
+const collect = task({ name: "dyn.collect", input: Schema.Unknown, output: Schema.Unknown });
 const boom = task({
   name: "dyn.boom",
   input: Schema.Int,
@@ -65,6 +69,12 @@ const handlers: ReadonlyArray<BoundHandler> = [
   handle(nested, (n) => (n < 3 ? replace(nested.si(n + 1)) : n)),
   handle(broken, (n) => replace(chain(boom.si(n), inc.s()))),
   handle(flat, (xss) => xss.flat()),
+  handle(grow, async (n, ctx) => {
+    await ctx.addToChord(inc.si(n * 10));
+    if (n > 1) await ctx.addToChord(group(inc.si(n), add.si({ a: n, b: n })));
+    return n;
+  }),
+  handle(collect, (x) => x),
   handle(range, (n) => Array.from({ length: n }, (_, i) => i)),
   handle(words, (n) => Array.from({ length: n }, (_, i) => `w${i}`)),
   handle(boom, (n) => {
@@ -169,6 +179,49 @@ export const dynamicConformance = (name: string, fresh: () => Promise<Store>): v
       const snap = (await store.getRun(run.runId))!;
       expect(snap.nodes.map((n) => n.state)).toEqual(["skipped", "skipped", "failed", "skipped"]);
       expect(snap.run).toMatchObject({ status: "failed", failedNode: 2, ended: 4, total: 4 });
+    });
+  });
+
+  describe(`${name}: adding to a running chord (ctx.addToChord)`, () => {
+    const stops: Array<() => Promise<void>> = [];
+    afterEach(async () => {
+      await Promise.all(stops.splice(0).map((s) => s()));
+    });
+    const withWorker = async (store: Store) => {
+      const worker = startWorker({ store, handlers, logger: silent, concurrency: 4, idleMs: 200 });
+      stops.push(() => worker.stop());
+      return createClient(store);
+    };
+
+    it("the body waits for the added members and receives their outputs after the declared members'", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chord([inc.si(0), grow.si(2)], collect.s()));
+      // declared: inc(0) = 1, grow(2) = 2; added by node 1: inc(20), then group [inc(2), 2 + 2]
+      expect(await run.result({ timeout: 20_000 })).toEqual([1, 2, 21, [3, 4]]);
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.run).toMatchObject({ status: "succeeded", total: 6, ended: 6 });
+      expect(snap.nodes.slice(3).map((n) => [n.spec.task, n.spec.addedBy])).toEqual([
+        ["dyn.inc", 1],
+        ["dyn.inc", 1],
+        ["dyn.add", 1],
+      ]);
+      expect(snap.nodes[2]!.spec.deps).toEqual([0, 1, 3, 4, 5]);
+      const { events } = await store.readEvents({ runId: run.runId, count: 1000 });
+      expect(events.filter((e) => e.kind === "added")).toMatchObject([
+        { nodeIds: [3] },
+        { nodeIds: [4, 5] },
+      ]);
+    });
+
+    it("a node outside any chord header cannot add to one: its attempt fails with InvalidCanvas", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(grow.si(1), inc.s()));
+      const err = await run.result({ timeout: 20_000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RunFailed);
+      expect((err as RunFailed).error?.tag).toBe("InvalidCanvas");
+      expect((await store.getRun(run.runId))!.run.total).toBe(2);
     });
   });
 

@@ -119,6 +119,16 @@ export class FaultyStore implements Store {
     );
   }
 
+  addToChord(
+    claim: Claim,
+    dag: Dag,
+    opts: { readonly now: number },
+  ): Promise<"added" | "lost" | "cancelled" | "ended"> {
+    // a crashed worker's handler no longer runs: what it would add is lost with it
+    if (this.crashed(claim)) return Promise.resolve("lost");
+    return this.inner.addToChord(claim, dag, opts);
+  }
+
   fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult> {
     return this.report(claim, "fail", opts.retryAt, error, () =>
       this.inner.fail(claim, error, opts),

@@ -22,6 +22,7 @@ import {
   WeftStore,
 } from "@weft/core";
 import {
+  addToChord,
   type Claim,
   type ClaimRequest,
   type CompleteOptions,
@@ -49,6 +50,7 @@ import {
   type MemoRequest,
   maxStallsOf,
   missingResultInfo,
+  notInChord,
   parkNode,
   type QueueStats,
   type ReadEventsOptions,
@@ -365,6 +367,26 @@ export class MemoryStore implements Store {
     if (done.kind === "cancelled" && run.state.nodes[claim.nodeId]!.state === "cancelled")
       return { ok: false, reason: "cancelled" };
     return { ok: true, next: [] };
+  }
+
+  async addToChord(
+    claim: Claim,
+    dag: Dag,
+    opts: { readonly now: number },
+  ): Promise<"added" | "lost" | "cancelled" | "ended"> {
+    const run = this.runs.get(claim.runId);
+    if (!run || !this.holder(claim)) return "lost";
+    const done = addToChord(run.state, claim.nodeId, dag, opts.now);
+    this.afterTransition(run);
+    if (done.kind === "not-in-chord") throw notInChord(claim);
+    if (done.kind !== "added") return done.kind;
+    for (const id of done.added) {
+      const q = run.state.graph[id]!.queue;
+      if (!run.queues.includes(q)) run.queues = [...run.queues, q];
+    }
+    this.enqueue(run.state, done.ready);
+    this.afterTransition(run);
+    return "added";
   }
 
   async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult> {

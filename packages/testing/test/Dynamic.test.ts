@@ -30,7 +30,13 @@ const rep = task({
   timeoutMs: 3_000,
   retry: { maxAttempts: 3, backoff: { kind: "fixed", delayMs: 10 } },
 });
-const sink = task({ name: "sink", input: Schema.Unknown, output: Schema.Unknown });
+const sink = task({
+  name: "sink",
+  input: Schema.Unknown,
+  output: Schema.Unknown,
+  timeoutMs: 3_000,
+  retry: { maxAttempts: 3, backoff: { kind: "fixed", delayMs: 10 } },
+});
 
 const leaf = (queue: string): CanvasNode => ({
   kind: "sig",

@@ -31,11 +31,13 @@ export {
 } from "../Codec.ts";
 export {
   appendDag,
+  chordBodies,
   compile,
   type Dag,
   type DagNode,
   type FailureSource,
   flatten,
+  joinChord,
   MAX_CANVAS_DEPTH,
   MAX_NODES,
   type Shape,
@@ -55,7 +57,9 @@ export type { EventBatch, ReadEventsOptions } from "../Events.ts";
 export { canonical, fingerprint } from "../Fingerprint.ts";
 export { acquireLock, type LockAcquisition } from "../Locks.ts";
 export {
+  addToChord,
   CANCELLED_COMPLETION,
+  type ChordAddition,
   type Completion,
   cancelRun,
   checkProgress,
@@ -67,6 +71,7 @@ export {
   expireNode,
   failNode,
   MAX_PROGRESS_MESSAGE,
+  notInChord,
   parkNode,
   type Replaced,
   type RunState,
