@@ -178,11 +178,31 @@ interface Trie {
   children?: Map<string, Trie>;
 }
 
+/**
+ * Where a node sits in the tree: its declared path, or for a dynamic node
+ * (docs/concepts.md, "Dynamic canvases") its path in its replacement canvas
+ * under a `replaced` branch beside the node that added it.
+ */
+const placeOf = (
+  nodes: ReadonlyArray<SnapshotNode>,
+  n: SnapshotNode,
+  seen: Map<number, ReadonlyArray<string>>,
+): ReadonlyArray<string> => {
+  const known = seen.get(n.id);
+  if (known) return known;
+  const by = n.spec.addedBy;
+  const adder = by === undefined || by === n.id ? undefined : nodes[by];
+  const place = adder ? [...placeOf(nodes, adder, seen), "replaced", ...n.spec.path] : n.spec.path;
+  seen.set(n.id, place);
+  return place;
+};
+
 const buildTrie = (nodes: ReadonlyArray<SnapshotNode>): Trie => {
   const root: Trie = {};
+  const seen = new Map<number, ReadonlyArray<string>>();
   for (const n of nodes) {
     let at = root;
-    for (const seg of n.spec.path) {
+    for (const seg of placeOf(nodes, n, seen)) {
       at.children ??= new Map();
       let next = at.children.get(seg);
       if (!next) {
@@ -301,9 +321,23 @@ const toItem = (t: Trie, wide: number): Item => {
   return branch(kinds.length > 0 ? kinds.join("/") : "linked", shown, hidden);
 };
 
-/** ` (on success)` or ` (on error of #n)` after a callback node's task; empty for other nodes. */
+/**
+ * ` (on success)` or ` (on error of #n)` after a callback node's task,
+ * ` (added by #n)` after a dynamic node's, ` (replaced)` after a replaced
+ * node's; empty for other nodes.
+ */
 const callbackNote = (node: SnapshotNode): string => {
-  const { callback, path } = node.spec;
+  const { callback, path, addedBy, replacedBy } = node.spec;
+  const dynamic =
+    (addedBy === undefined ? "" : ` (added by #${addedBy})`) +
+    (replacedBy === undefined ? "" : " (replaced)");
+  return dynamic + linkNote(callback, path);
+};
+
+const linkNote = (
+  callback: SnapshotNode["spec"]["callback"],
+  path: ReadonlyArray<string>,
+): string => {
   if (callback === undefined) return "";
   const at = [...path].reverse().find((seg) => seg.startsWith("onError:") || seg === "onSuccess");
   return at?.startsWith("onError:") ? ` (on error of #${at.slice(8)})` : ` (on ${callback})`;

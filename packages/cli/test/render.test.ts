@@ -6,6 +6,7 @@ import {
   group,
   handle,
   type RunSnapshot,
+  replace,
   Schema,
   task,
 } from "@weft/core";
@@ -42,6 +43,31 @@ describe("renderInspect", () => {
       "│  └─ body",
       "│     └─ #2 math.sum  succeeded  1 attempt  12 ms  w1",
       "└─ #3 math.double     succeeded  1 attempt  12 ms  w1",
+    ]);
+  });
+
+  it("shows dynamic nodes under the node that added them, marked, beside the declared plan", async () => {
+    const split = task({ name: "math.split", input: Schema.Int, output: Schema.Int });
+    const { snapshot } = await runToEnd(chain(split.si(3), double.s()), {
+      extra: [
+        handle(split, (n) =>
+          replace(chord([add.si({ a: n, b: 0 }), add.si({ a: n, b: 1 })], sum.s())),
+        ),
+      ],
+    });
+    expect(snapshot.run.status).toBe("succeeded");
+    const text = lines(renderInspect(normalise(snapshot), { now: T0 }));
+    expect(text.slice(9).map((l) => l.replace(/\s+succeeded.*$/, ""))).toEqual([
+      "chain",
+      "├─ replaced",
+      "│  ├─ #0 math.split (replaced)",
+      "│  └─ chord",
+      "│     ├─ header  2 members · 2",
+      "│     │  ├─ #2 math.add (added by #0)",
+      "│     │  └─ #3 math.add (added by #0)",
+      "│     └─ body",
+      "│        └─ #4 math.sum (added by #0)",
+      "└─ #1 math.double",
     ]);
   });
 

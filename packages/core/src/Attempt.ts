@@ -15,10 +15,10 @@
  */
 import type { Logger } from "pino";
 import { inputOf, shapeValue } from "./Args.ts";
-import type { FailureRecord } from "./Canvas.ts";
+import type { CanvasNode, FailureRecord } from "./Canvas.ts";
 import type { Clock } from "./Clock.ts";
 import { decode, encode } from "./Codec.ts";
-import type { FailureSource } from "./Dag.ts";
+import { compile, type Dag, type FailureSource, flatten, type Shape } from "./Dag.ts";
 import {
   type ErrorInfo,
   ErrorTag,
@@ -37,6 +37,7 @@ import type { WorkerHooks } from "./Hooks.ts";
 import { leaseEndReason } from "./Leases.ts";
 import { acquireLock, type HeldLock } from "./Locks.ts";
 import { policyOf } from "./Policy.ts";
+import { isReplacement } from "./Replace.ts";
 import type { RetryPolicy } from "./Retry.ts";
 import { SoftTimeLimitExceeded } from "./SoftTimeout.ts";
 import type { Claim, Store } from "./Store.ts";
@@ -69,6 +70,8 @@ export interface AttemptEnv {
  */
 export type AttemptResult = (
   | { readonly ok: true; readonly value: Uint8Array }
+  /** The handler returned `replace(canvas)`: the canvas, compiled (ids from 0). */
+  | { readonly ok: true; readonly replace: Dag }
   | { readonly ok: false; readonly error: ErrorInfo; readonly retryAfterMs?: number }
 ) & {
   /** The input the handler got (decoded by the task's schema), once it could be formed. */
@@ -107,6 +110,7 @@ export const runAttempt = async (
       ErrorTag.UnknownTask,
       `no handler for task "${task}" (the handler given is for "${handler.task.name}")`,
     );
+  if (claim.spec.replacedBy !== undefined) return gather(claim, claim.spec.replacedBy);
   const input = inputFor(claim, handler);
   if (!input.ok) return { ok: false, error: input.error };
   const withInput = (r: AttemptResult): AttemptResult => ({ ...r, input: input.value });
@@ -175,6 +179,10 @@ export const runAttempt = async (
         )
       : call();
     const out = await Promise.race([running, aborted]);
+    if (isReplacement(out)) {
+      // a canvas compiles where the handler runs: a bad one fails this attempt, as submit refuses it
+      return withInput({ ok: true, replace: compileReplacement(out.canvas.node) });
+    }
     const bytes = outputOf(handler, out);
     if (!bytes.ok) return withInput(failWithError(bytes.error));
     if (resultKey !== undefined) {
@@ -232,6 +240,35 @@ const inputFor = (claim: Claim, handler: BoundHandler): Settled<unknown> => {
         ok: false,
         error: toErrorInfo(new InvalidInput({ task: claim.spec.task, detail: decoded.detail })),
       };
+};
+
+/**
+ * Compiles a replacement canvas; an empty group (`map` over an empty list)
+ * is a replacement with no nodes whose output is `[]`.
+ */
+const compileReplacement = (node: CanvasNode): Dag =>
+  node.kind === "group" && node.members.length === 0
+    ? { nodes: [], output: node.settled ? { settled: [] } : { list: [] }, queues: [], tasks: [] }
+    : compile({ node });
+
+/**
+ * The attempt of a replaced node (`replace`) once its replacement's output
+ * nodes succeeded: no handler runs; its result is the replacement's output,
+ * gathered from their results by the output shape (already encoded by their
+ * tasks' output schemas, which `replace` typed as this task's output).
+ */
+const gather = (claim: Claim, shape: Shape): AttemptResult => {
+  try {
+    const results = new Map<number, Settled<unknown>>();
+    const ids = flatten(shape);
+    claim.deps.forEach((d, i) => {
+      results.set(ids[i]!, d.ok ? { ok: true, value: decode(d.value) } : d);
+    });
+    return { ok: true, value: encode(shapeValue(shape, (n) => results.get(n)!)) };
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    return failWith(ErrorTag.CorruptRecord, `cannot gather this node's replacement output: ${why}`);
+  }
 };
 
 /**
@@ -307,6 +344,16 @@ const contextFor = (
     progress: async (p) => {
       const state = await env.store.progress(claim, p);
       if (state !== "held" && !abort.signal.aborted) abort.abort(leaseEndReason(state));
+      return state;
+    },
+    addToChord: async (canvas) => {
+      const dag = compile(canvas);
+      const state = await env.store.addToChord(claim, dag, { now: env.clock.now() });
+      if (state === "lost" || state === "cancelled") {
+        const e = leaseEndReason(state);
+        if (!abort.signal.aborted) abort.abort(e);
+        throw e;
+      }
       return state;
     },
     lock: async (name, lockOpts = {}) => {

@@ -80,6 +80,20 @@ export interface DagNode {
    * the results of its dependencies (which are this node's `deps` too).
    */
   readonly failure?: FailureSource;
+  /**
+   * A dynamic node (docs/concepts.md, "Dynamic canvases"): the id of the
+   * node whose handler added it to the running DAG (`replace`). Absent on
+   * every node of the declared plan.
+   */
+  readonly addedBy?: number;
+  /**
+   * Set on a node whose handler returned `replace(canvas)`: the shape of the
+   * replacement's output over the nodes it added. The node then waits on
+   * those nodes (its declared `deps` and `arg` stay as the plan declared
+   * them), and its output is that shape's value, gathered by a worker in
+   * one more attempt that runs no handler.
+   */
+  readonly replacedBy?: Shape;
 }
 
 /** The node an error callback reports on, and how its input was formed. */
@@ -431,6 +445,108 @@ const failureSource = (drafts: ReadonlyArray<Draft>, node: number): FailureSourc
     ...(f.receives === undefined ? {} : { failure: failureSource(drafts, f.receives) }),
   };
 };
+
+/**
+ * The nodes node `by` adds to a run of `base` nodes: `dag` (the compiled
+ * canvas) with every id moved up by `base`, each marked `addedBy`, tolerant
+ * when `by` is (it sits in a settled group or a callback), of its callback
+ * kind when it has one, and the output nodes also leading to each of `to`
+ * (a settled edge where the output is settled, or into a settled target).
+ * `replace` passes `by` itself; `addToChord` the chord bodies. Returns those
+ * nodes and the added canvas's output shape, in run ids.
+ */
+export const appendDag = (
+  dag: Dag,
+  base: number,
+  by: DagNode,
+  to: ReadonlyArray<{ readonly id: number; readonly settled: boolean }> = [
+    { id: by.id, settled: false },
+  ],
+): { readonly nodes: DagNode[]; readonly output: Shape } => {
+  const tolerant = by.tolerant || by.callback !== undefined;
+  const up = (id: number) => id + base;
+  const output = moveShape(dag.output, base);
+  const settled = new Set(settledLeaves(output, false));
+  const outs = new Set(flatten(output));
+  const nodes = dag.nodes.map((n): DagNode => {
+    const id = up(n.id);
+    const targets = outs.has(id) ? to : [];
+    const isSettled = (t: { readonly settled: boolean }) => t.settled || settled.has(id);
+    return {
+      ...n,
+      id,
+      arg: n.arg === null ? null : moveShape(n.arg, base),
+      deps: n.deps.map(up),
+      dependents: [
+        ...n.dependents.map(up),
+        ...targets.filter((t) => !isSettled(t)).map((t) => t.id),
+      ],
+      settledDependents: [
+        ...n.settledDependents.map(up),
+        ...targets.filter(isSettled).map((t) => t.id),
+      ],
+      tolerant: n.tolerant || tolerant,
+      ...(n.errorDependents === undefined ? {} : { errorDependents: n.errorDependents.map(up) }),
+      ...(n.failure === undefined ? {} : { failure: moveFailure(n.failure, base) }),
+      ...(by.callback === undefined ? {} : { callback: by.callback }),
+      addedBy: by.id,
+    };
+  });
+  return { nodes, output };
+};
+
+/**
+ * The chord bodies node `spec` is a header member of: its dependents whose
+ * argument is a list (or a settled list) holding it at the top level (a
+ * group's members, then a chord body or the next chain step; a group body
+ * has one entry node per member). `specOf` reads another node's spec.
+ */
+export const chordBodies = (
+  spec: DagNode,
+  specOf: (id: number) => DagNode,
+): Array<{ readonly id: number; readonly settled: boolean }> => {
+  const out: Array<{ readonly id: number; readonly settled: boolean }> = [];
+  for (const d of new Set([...spec.dependents, ...spec.settledDependents])) {
+    const arg = specOf(d).arg;
+    if (arg === null || typeof arg === "number") continue;
+    const items = "list" in arg ? arg.list : arg.settled;
+    if (items.includes(spec.id)) out.push({ id: d, settled: "settled" in arg });
+  }
+  return out;
+};
+
+/**
+ * A chord body's spec once `added` joined its header: its argument's list
+ * ends with `added` (the added canvas's output shape) and it waits on
+ * `added`'s nodes too.
+ */
+export const joinChord = (body: DagNode, added: Shape): DagNode => {
+  const arg = body.arg as Exclude<Shape, number>;
+  const extra = flatten(added).filter((x) => !body.deps.includes(x));
+  return {
+    ...body,
+    arg: "list" in arg ? { list: [...arg.list, added] } : { settled: [...arg.settled, added] },
+    deps: [...body.deps, ...extra],
+  };
+};
+
+const moveShape = (s: Shape, base: number): Shape =>
+  typeof s === "number"
+    ? s + base
+    : "list" in s
+      ? { list: s.list.map((x) => moveShape(x, base)) }
+      : { settled: s.settled.map((x) => moveShape(x, base)) };
+
+const moveFailure = (f: FailureSource, base: number): FailureSource => ({
+  ...f,
+  node: f.node + base,
+  arg: f.arg === null ? null : moveShape(f.arg, base),
+  ...(f.failure === undefined ? {} : { failure: moveFailure(f.failure, base) }),
+});
+
+/** The nodes a node waits on: its replacement's output nodes once replaced, else its declared deps. */
+export const waitsOn = (n: DagNode): ReadonlyArray<number> =>
+  n.replacedBy === undefined ? n.deps : flatten(n.replacedBy);
 
 /** The distinct node ids of a shape, in declaration order. */
 export const flatten = (shape: Shape): number[] => {

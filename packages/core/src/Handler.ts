@@ -4,8 +4,10 @@
  */
 import { Cause, Effect, Exit } from "effect";
 import type { Logger } from "pino";
+import type { Canvas } from "./Canvas.ts";
 import type { HeldLock, LockOptions } from "./Locks.ts";
 import type { Progress } from "./Machine.ts";
+import type { Replacement } from "./Replace.ts";
 import type { LeaseState } from "./Store.ts";
 import type { AnyTask, InputOf, OutputOf } from "./Task.ts";
 
@@ -89,13 +91,34 @@ export interface TaskContext {
    * @throws LockTimeout (retryable) when it stays held for `waitMs`.
    */
   readonly lock: (name: string, opts?: LockOptions) => Promise<HeldLock>;
+  /**
+   * Adds a member to the running chord this node is a header member of
+   * (Celery's `add_to_chord`; docs/concepts.md, "Adding to a running
+   * chord"): `canvas` (taking no upstream value) is added to the run as
+   * dynamic nodes, and the chord's body waits for it too and receives its
+   * output after the declared members' outputs. Answers `"added"`, or
+   * `"ended"` when the run has failed (nothing is added); a lost lease or a
+   * cancelled run aborts the attempt as `progress` does.
+   *
+   * @throws InvalidCanvas when this node is not a chord header member, or
+   *   the canvas does not compile (InvalidInput for a bad bound input).
+   * @throws StoreUnavailable when the store cannot be reached.
+   */
+  readonly addToChord: (canvas: Canvas<unknown, unknown>) => Promise<"added" | "ended">;
 }
 
-/** A handler function for task `T`. */
+/**
+ * A handler function for task `T`: it returns the output, or `replace(canvas)`
+ * whose canvas produces that output (Celery's `Task.replace`).
+ */
 export type HandlerFn<T extends AnyTask> = (
   input: InputOf<T>,
   ctx: TaskContext,
-) => Promise<OutputOf<T>> | OutputOf<T> | Effect.Effect<OutputOf<T>, unknown, never>;
+) =>
+  | Promise<OutputOf<T> | Replacement<OutputOf<T>>>
+  | OutputOf<T>
+  | Replacement<OutputOf<T>>
+  | Effect.Effect<OutputOf<T> | Replacement<OutputOf<T>>, unknown, never>;
 
 /**
  * Where a worker thread finds a handler (`handle`'s third argument), for a

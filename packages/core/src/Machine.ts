@@ -13,12 +13,13 @@
  * A `queued` node may be delayed (`dueAt`): it is held in its queue's
  * delayed set until then (docs/schedules.md, "Delayed and expiring work").
  */
-import type { Dag } from "./Dag.ts";
+import { appendDag, chordBodies, type Dag, type DagNode, flatten, joinChord } from "./Dag.ts";
 import {
   corruptRecordInfo,
   type ErrorInfo,
   ErrorTag,
   expiredInfo,
+  InvalidCanvas,
   InvalidProgress,
 } from "./Errors.ts";
 
@@ -202,8 +203,8 @@ export interface RunRecord {
   startedAt?: number;
   /** Set once every node has ended. */
   finishedAt?: number;
-  /** Number of nodes. */
-  readonly total: number;
+  /** Number of nodes (it grows when a handler adds dynamic nodes: `replace`). */
+  total: number;
   /** Nodes in a terminal state. */
   ended: number;
   /** The failure that failed the run. */
@@ -247,13 +248,20 @@ export type EventDraft =
       readonly runId: string;
       readonly at: number;
       readonly status: RunStatus;
+    }
+  | {
+      readonly kind: "added";
+      readonly runId: string;
+      readonly at: number;
+      readonly nodeIds: ReadonlyArray<number>;
     };
 
 /** A run's data: the record, one record per node and the static graph. */
 export interface RunState {
   readonly run: RunRecord;
   readonly nodes: NodeRecord[];
-  readonly graph: Dag["nodes"];
+  /** The graph: the declared plan, then the dynamic nodes in the order they were added. */
+  readonly graph: DagNode[];
   /**
    * When set, every transition appends the events it emits here, in order
    * (the in-memory store takes them after each call); the Redis scripts
@@ -292,19 +300,102 @@ export const createRun = (id: string, dag: Dag, now: number, timing: RunTiming =
     ...(timing.notBefore === undefined ? {} : { notBefore: timing.notBefore }),
     ...(timing.expiresAt === undefined ? {} : { expiresAt: timing.expiresAt }),
   },
-  nodes: dag.nodes.map((n) => {
-    const limits = [n.options.expiresAt, timing.expiresAt].filter((v) => v !== undefined);
-    return {
-      state: "waiting",
-      attempts: 0,
-      stalls: 0,
-      pending: n.deps.length,
-      history: [],
-      ...(limits.length === 0 ? {} : { expiresAt: Math.min(...limits) }),
-    };
-  }),
-  graph: dag.nodes,
+  nodes: dag.nodes.map((n) => freshNode(n, timing)),
+  graph: [...dag.nodes],
 });
+
+/** The record of a node just written: `waiting` on every dependency, with its deadline. */
+const freshNode = (n: DagNode, timing: RunTiming): NodeRecord => {
+  const limits = [n.options.expiresAt, timing.expiresAt].filter((v) => v !== undefined);
+  return {
+    state: "waiting",
+    attempts: 0,
+    stalls: 0,
+    pending: n.deps.length,
+    history: [],
+    ...(limits.length === 0 ? {} : { expiresAt: Math.min(...limits) }),
+  };
+};
+
+/** What {@link replaceNode} did. */
+export type Replaced =
+  | {
+      readonly kind: "replaced";
+      /** The ids of the nodes added, in declaration order. */
+      readonly added: number[];
+      /** Nodes that became ready (roots of the replacement), in declaration order. */
+      readonly ready: number[];
+    }
+  | { readonly kind: "cancelled"; readonly ready: number[] };
+
+/**
+ * A running node's handler returned `replace(canvas)` (Celery's
+ * `Task.replace`; docs/concepts.md, "Dynamic canvases"): the compiled
+ * canvas's nodes are appended to the run (ids from the run's `total` on,
+ * each marked `addedBy: id`, an `added` event), its roots become ready, and
+ * node `id` goes back to `waiting` on the replacement's output nodes (its
+ * spec gains `replacedBy`, the output shape): when they succeed it is ready
+ * again and a worker gathers that output as its result; when one fails it is
+ * skipped, and its dependents with it. In a cancelled run nothing is added
+ * and the node ends `cancelled`, as a completion would. `undefined` when the
+ * node is not running (a stale report).
+ */
+export const replaceNode = (
+  s: RunState,
+  id: number,
+  dag: Dag,
+  now: number,
+): Replaced | undefined => {
+  const n = readNode(s, id, now);
+  if (n.state !== "running") return undefined;
+  if (s.run.status === "cancelled") {
+    record(n, "cancelled", now);
+    return {
+      kind: "cancelled",
+      ready: finishNode(s, id, "cancelled", CANCELLED_COMPLETION, now),
+    };
+  }
+  const spec = s.graph[id]!;
+  if (s.run.status !== "running" && !(s.run.status === "failed" && spec.callback === "error")) {
+    // the run failed while the handler ran: its replacement would never run
+    return {
+      kind: "cancelled",
+      ready: finishNode(s, id, "skipped", runEndedReason(s, id), now),
+    };
+  }
+  const base = s.graph.length;
+  const { nodes, output } = appendDag(dag, base, spec);
+  const timing: RunTiming = {
+    ...(s.run.notBefore === undefined ? {} : { notBefore: s.run.notBefore }),
+    ...(s.run.expiresAt === undefined ? {} : { expiresAt: s.run.expiresAt }),
+  };
+  for (const node of nodes) {
+    s.graph.push(node);
+    s.nodes.push(freshNode(node, timing));
+  }
+  s.run.total += nodes.length;
+  s.graph[id] = { ...spec, replacedBy: output };
+  n.state = "waiting";
+  n.pending = flatten(output).length;
+  const added = nodes.map((x) => x.id);
+  s.events?.push({ kind: "added", runId: s.run.id, at: now, nodeIds: added });
+  const ready: number[] = [];
+  if (n.pending === 0) {
+    // an empty replacement (a group of nothing): the node gathers its output at once
+    queue(s, id, now);
+    nodeEvent(s, id, now);
+    ready.push(id);
+  }
+  for (const a of added) {
+    const r = s.nodes[a]!;
+    if (r.pending === 0) {
+      queue(s, a, now);
+      nodeEvent(s, a, now);
+      ready.push(a);
+    }
+  }
+  return { kind: "replaced", added, ready };
+};
 
 /** Makes a pending run runnable; returns its root nodes, now `queued`, in id order. */
 export const commitRun = (s: RunState, now: number): number[] => {
@@ -358,6 +449,73 @@ const queue = (s: RunState, id: number, now: number): void => {
   n.state = "queued";
   if (dueAt !== undefined) n.dueAt = dueAt;
   if (expiresAt !== undefined) n.expiresAt = expiresAt;
+};
+
+/** What {@link addToChord} did. */
+export type ChordAddition =
+  | {
+      readonly kind: "added";
+      /** The ids of the nodes added, in declaration order. */
+      readonly added: number[];
+      /** Nodes that became ready (the roots of what was added), in declaration order. */
+      readonly ready: number[];
+    }
+  /** The node is not running (its lease was lost), or its run is not running: nothing added. */
+  | { readonly kind: "lost" | "cancelled" | "ended" }
+  /** The node is not a chord header member: nothing added. */
+  | { readonly kind: "not-in-chord" };
+
+/** The error of `addToChord` from a node that is not a chord header member. */
+export const notInChord = (claim: { readonly nodeId: number; readonly spec: DagNode }) =>
+  new InvalidCanvas({
+    reason: `ctx.addToChord: node ${claim.nodeId} (${claim.spec.task}) is not a chord header member (no chord body takes its output in a list)`,
+  });
+
+/**
+ * A running chord header member adds a member to its chord (Celery's
+ * `add_to_chord`; docs/concepts.md, "Adding to a running chord"): the
+ * compiled canvas's nodes are appended as {@link replaceNode} appends them
+ * (marked `addedBy: id`, an `added` event, roots queued), and each chord
+ * body entry node ({@link chordBodies}) waits for them too: its argument's
+ * list gains the canvas's output after the declared members'. The caller
+ * goes on running.
+ */
+export const addToChord = (s: RunState, id: number, dag: Dag, now: number): ChordAddition => {
+  const n = readNode(s, id, now);
+  if (n.state !== "running") return { kind: "lost" };
+  if (s.run.status === "cancelled") return { kind: "cancelled" };
+  if (s.run.status !== "running") return { kind: "ended" };
+  const spec = s.graph[id]!;
+  const bodies = chordBodies(spec, (d) => s.graph[d]!);
+  if (bodies.length === 0) return { kind: "not-in-chord" };
+  const base = s.graph.length;
+  const { nodes, output } = appendDag(dag, base, spec, bodies);
+  const timing: RunTiming = {
+    ...(s.run.notBefore === undefined ? {} : { notBefore: s.run.notBefore }),
+    ...(s.run.expiresAt === undefined ? {} : { expiresAt: s.run.expiresAt }),
+  };
+  for (const node of nodes) {
+    s.graph.push(node);
+    s.nodes.push(freshNode(node, timing));
+  }
+  s.run.total += nodes.length;
+  for (const b of bodies) {
+    const body = s.graph[b.id]!;
+    const joined = joinChord(body, output);
+    s.graph[b.id] = joined;
+    s.nodes[b.id]!.pending += joined.deps.length - body.deps.length;
+  }
+  const added = nodes.map((x) => x.id);
+  s.events?.push({ kind: "added", runId: s.run.id, at: now, nodeIds: added });
+  const ready: number[] = [];
+  for (const a of added) {
+    if (s.nodes[a]!.pending === 0) {
+      queue(s, a, now);
+      nodeEvent(s, a, now);
+      ready.push(a);
+    }
+  }
+  return { kind: "added", added, ready };
 };
 
 /**
@@ -727,7 +885,7 @@ const staysEnded = (s: RunState, id: number, kept: ReadonlySet<number>): boolean
 const finishNode = (
   s: RunState,
   id: number,
-  outcome: "succeeded" | "failed" | "cancelled" | "expired",
+  outcome: "succeeded" | "failed" | "cancelled" | "expired" | "skipped",
   error: ErrorInfo | undefined,
   now: number,
 ): number[] => {

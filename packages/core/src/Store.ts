@@ -399,6 +399,31 @@ export interface Store {
    * up to that many of them (on `queues`) to the same worker in the same call.
    */
   complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult>;
+  /**
+   * Replaces a running node with a compiled canvas (its handler returned
+   * `replace(canvas)`; core's `replaceNode`) if `claim.token` still holds
+   * its lease: the canvas's nodes are appended to the run atomically (ids
+   * from the run's node count on, marked `addedBy`), an `added` event names
+   * them, their roots become ready, and the node waits for their output.
+   * Answers like {@link Store.complete} (`next` is empty); re-sent, it
+   * changes nothing and answers `replayed`.
+   */
+  replace(claim: Claim, dag: Dag, opts: CompleteOptions): Promise<ReportResult>;
+  /**
+   * A running chord header member adds a member to its chord (core's
+   * `addToChord`, Celery's `add_to_chord`) if `claim.token` still holds its
+   * lease: the compiled canvas's nodes are appended atomically as by
+   * {@link Store.replace}, and each chord body waits for them too. Answers
+   * `"added"`, or `"lost"` / `"cancelled"` (the lease is gone, the run
+   * cancelled) or `"ended"` (the run failed), adding nothing.
+   *
+   * @throws InvalidCanvas when the node is not a chord header member.
+   */
+  addToChord(
+    claim: Claim,
+    dag: Dag,
+    opts: { readonly now: number },
+  ): Promise<"added" | "lost" | "cancelled" | "ended">;
   /** Records a failed attempt: `retryAt` schedules a retry, `null` fails the node for good. */
   fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult>;
   /**

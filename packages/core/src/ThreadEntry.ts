@@ -97,6 +97,7 @@ const main = async () => {
     log,
     progress: unavailable("ctx.progress"),
     lock: unavailable("ctx.lock"),
+    addToChord: unavailable("ctx.addToChord"),
   };
   return handler.run(data.input, ctx);
 };

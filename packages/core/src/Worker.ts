@@ -23,12 +23,14 @@ import { type Logger, pino } from "pino";
 import { type AttemptResult, runAttempt } from "./Attempt.ts";
 import { checkRetryDefaults } from "./Canvas.ts";
 import { type Clock, liveClock } from "./Clock.ts";
+import type { Dag } from "./Dag.ts";
 import { deferred } from "./Deferred.ts";
 import { type ErrorInfo, ErrorTag, WorkerStopping } from "./Errors.ts";
 import type { BoundHandler } from "./Handler.ts";
 import { callHook } from "./HookCalls.ts";
 import type { AttemptInfo, WorkerHooks } from "./Hooks.ts";
 import { leaseEndReason, renewLeases } from "./Leases.ts";
+import { mapHandler } from "./Map.ts";
 import { policyOf } from "./Policy.ts";
 import { delay, type RetryPolicy, shouldRetry } from "./Retry.ts";
 import {
@@ -169,6 +171,9 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const handlers = new Map(opts.handlers.map((h) => [h.task.name, h]));
   const hooks: WorkerHooks = opts.hooks ?? {};
   const tasks = [...handlers.keys()];
+  // every worker runs map nodes (the built-in `weft.map`: they replace themselves); it is
+  // not listed among the worker's tasks
+  if (!handlers.has(mapHandler.task.name)) handlers.set(mapHandler.task.name, mapHandler);
   const info: WorkerInfo = {
     id,
     host: hostname(),
@@ -332,6 +337,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
           outcome: "succeeded",
           retry: false,
         });
+        if ("replace" in result) return await reportReplace(claim, result.replace, nodeLog);
         return await reportSuccess(claim, result.value, nodeLog);
       }
       return await reportFailure(claim, handler, result, nodeLog, ended);
@@ -361,6 +367,25 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     if (!r.ok) logRefusal(nodeLog(), r, "completion");
     else if (log.isLevelEnabled("debug")) nodeLog().debug("node succeeded");
     return r.ok ? r.next[0] : undefined;
+  };
+
+  /** Replaces the node with the canvas its handler returned (`replace`). */
+  const reportReplace = async (
+    claim: Claim,
+    dag: Dag,
+    nodeLog: () => Logger,
+  ): Promise<undefined> => {
+    const r = await store.replace(claim, dag, {
+      now: now(),
+      workerId: id,
+      queues,
+      nextMax: 0,
+      leaseMs,
+    });
+    if (!r.ok) logRefusal(nodeLog(), r, "replacement");
+    else if (log.isLevelEnabled("debug"))
+      nodeLog().debug({ nodes: dag.nodes.length }, "node replaced");
+    return undefined;
   };
 
   /** Records a failed attempt, with the time of its retry when the policy and the task allow one. */

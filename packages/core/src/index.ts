@@ -126,7 +126,9 @@ export {
   TERMINAL_NODE_STATES,
   TERMINAL_RUN_STATUSES,
 } from "./Machine.ts";
+export { map } from "./Map.ts";
 export { RedriveRefused, type RedriveRequest } from "./Redrive.ts";
+export { type Replacement, replace } from "./Replace.ts";
 export {
   type Backoff,
   celeryPolicy,

@@ -1,6 +1,6 @@
 // The run's DAG: laid out with dagre, drawn as SVG. Each node is a <g> carrying
 // data-node-id and data-state (and data-callback, "success" or "error", on a
-// callback's node); setState/setProgress update one node in place.
+// callback's node; data-dynamic, the id of the node that added it, on a dynamic node); setState/setProgress update one node in place.
 import dagre from "/vendor/dagre.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -14,7 +14,7 @@ const el = (name, attrs = {}, parent) => {
   return e;
 };
 
-/** Draws `nodes` ({ id, task, deps, state, progress, callback? }) into `host`; `onSelect(id)` on a click. */
+/** Draws `nodes` ({ id, task, deps, state, progress, callback?, addedBy? }) into `host`; `onSelect(id)` on a click. */
 export const drawDag = (host, nodes, onSelect) => {
   const g = new dagre.graphlib.Graph();
   g.setGraph({ rankdir: "LR", nodesep: 12, ranksep: 40, marginx: 10, marginy: 10 });
@@ -38,6 +38,7 @@ export const drawDag = (host, nodes, onSelect) => {
         "data-node-id": n.id,
         "data-state": n.state,
         ...(n.callback ? { "data-callback": n.callback } : {}),
+        ...(n.addedBy === undefined ? {} : { "data-dynamic": n.addedBy }),
         transform: `translate(${pos.x - W / 2},${pos.y - H / 2})`,
       },
       svg,
@@ -49,7 +50,9 @@ export const drawDag = (host, nodes, onSelect) => {
     state.textContent = n.state;
     el("rect", { class: "bar", x: 0, y: H - 3, height: 3, width: 0 }, group);
     el("title", {}, group).textContent =
-      `#${n.id} ${n.task}${n.callback ? ` (${n.callback} callback)` : ""}`;
+      `#${n.id} ${n.task}${n.callback ? ` (${n.callback} callback)` : ""}${
+        n.addedBy === undefined ? "" : ` (added by #${n.addedBy})`
+      }`;
     group.addEventListener("click", () => onSelect(n.id));
     byId.set(n.id, group);
     if (n.progress) setProgress(group, n.progress);

@@ -17,6 +17,7 @@ import {
   type Store,
   triggerSchedule,
 } from "@weft/core";
+import type { Shape } from "@weft/core/store";
 import { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 
@@ -78,6 +79,12 @@ const timeParam = (name: string, raw: string | undefined): number | undefined =>
   return n;
 };
 
+/** The node ids of an output shape (a replaced node's `replacedBy`). */
+const idsOf = (shape: Shape): number[] =>
+  typeof shape === "number"
+    ? [shape]
+    : ("list" in shape ? shape.list : shape.settled).flatMap((s) => idsOf(s));
+
 /** A run's nodes as the run page draws them: no bound inputs (see `/nodes/:id`), attempts included. */
 const runView = (snap: RunSnapshot) => ({
   run: snap.run,
@@ -86,8 +93,13 @@ const runView = (snap: RunSnapshot) => ({
     task: n.spec.task,
     queue: n.spec.queue,
     priority: n.spec.priority,
-    deps: n.spec.deps,
+    // a replaced node also waits on its replacement's output nodes: drawn as edges too
+    deps:
+      n.spec.replacedBy === undefined
+        ? n.spec.deps
+        : [...new Set([...n.spec.deps, ...idsOf(n.spec.replacedBy)])],
     ...(n.spec.callback === undefined ? {} : { callback: n.spec.callback }),
+    ...(n.spec.addedBy === undefined ? {} : { addedBy: n.spec.addedBy }),
     state: n.state,
     attempts: n.attempts,
     stalls: n.stalls,

@@ -4,10 +4,12 @@
  * the CSRF checks and read-only mode, and the metrics text.
  */
 import {
+  chain,
   createClient,
   FailureRecord,
   group,
   handle,
+  replace,
   Schema,
   startWorker,
   task,
@@ -133,6 +135,32 @@ describe("GET /api/runs/:id and its nodes", () => {
       ["inc", undefined],
       ["inc", "success"],
       ["alert", "error"],
+    ]);
+  });
+});
+
+describe("dynamic nodes", () => {
+  it("marks a dynamic node with the node that added it; a replaced node's edges include its replacement's output", async () => {
+    const { app, store } = await setup();
+    const via = task({ name: "via", input: Schema.Int, output: Schema.Int });
+    const worker = startWorker({
+      store,
+      logger: pino({ level: "silent" }),
+      handlers: [
+        handle(inc, async (n) => n + 1),
+        handle(via, async (n) => replace(chain(inc.si(n), inc.s()))),
+      ],
+    });
+    const run = await createClient(store).submit(chain(via.si(1), inc.s()));
+    await run.result({ timeout: 10_000 });
+    await worker.stop();
+    const r = await get(app, `/api/runs/${run.runId}`);
+    const nodes = r.body.nodes as Array<{ task: string; deps: number[]; addedBy?: number }>;
+    expect(nodes.map((n) => [n.task, n.deps, n.addedBy])).toEqual([
+      ["via", [3], undefined],
+      ["inc", [0], undefined],
+      ["inc", [], 0],
+      ["inc", [2], 0],
     ]);
   });
 });

@@ -117,6 +117,14 @@ export const toEvent = (
     }
     case "lease-expired":
       return Number.isInteger(nodeId) ? { ...base, kind: "lease-expired", nodeId } : undefined;
+    case "added": {
+      // ns: the added node ids, a comma list
+      const ns = text(f.get("ns"));
+      const nodeIds = ns === undefined || ns === "" ? [] : ns.split(",").map(Number);
+      return ns !== undefined && nodeIds.every((x) => Number.isInteger(x) && x >= 0)
+        ? { ...base, kind: "added", nodeIds }
+        : undefined;
+    }
     case "run":
     case "run-ended": {
       const status = text(f.get("s"));

@@ -406,7 +406,9 @@ export const parseRunRecord = (
  * canvas adds a 14th field, `[callback, errorDependents, failure]`
  * (`failure` as `[node, task, bind, bound, arg]`, with a 6th entry, the
  * same again, when that node is an error callback too; or `null`), and so does a
- * node with error callbacks (`[null, errorDependents, null]`).
+ * node with error callbacks (`[null, errorDependents, null]`). A dynamic
+ * node or a replaced one (docs/concepts.md, "Dynamic canvases") adds a 15th,
+ * `[addedBy, replacedBy]` (each `null` when absent), after a 14th.
  */
 export const encodeSpec = (n: DagNode): Uint8Array =>
   encode([
@@ -423,7 +425,10 @@ export const encodeSpec = (n: DagNode): Uint8Array =>
     n.tolerant ? 1 : 0,
     n.options,
     n.path,
-    ...(n.callback === undefined && n.errorDependents === undefined
+    ...(n.callback === undefined &&
+    n.errorDependents === undefined &&
+    n.addedBy === undefined &&
+    n.replacedBy === undefined
       ? []
       : [
           [
@@ -432,6 +437,9 @@ export const encodeSpec = (n: DagNode): Uint8Array =>
             n.failure === undefined ? null : encodeFailure(n.failure),
           ],
         ]),
+    ...(n.addedBy === undefined && n.replacedBy === undefined
+      ? []
+      : [[n.addedBy ?? null, n.replacedBy ?? null]]),
   ]);
 
 type EncodedFailure =
@@ -497,6 +505,7 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
     options,
     path,
     links,
+    dynamic,
   ] = raw as [
     number,
     string,
@@ -512,8 +521,10 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
     DagNode["options"],
     string[],
     Links | undefined,
+    [number | null, Shape | null] | undefined,
   ];
   const [callback, errorDependents, failure] = links ?? [null, [], null];
+  const [addedBy, replacedBy] = dynamic ?? [null, null];
   return {
     id,
     task,
@@ -531,6 +542,8 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
     ...(callback === null ? {} : { callback }),
     ...(errorDependents.length === 0 ? {} : { errorDependents }),
     ...(failure === null ? {} : { failure: decodeFailure(failure) }),
+    ...(addedBy === null ? {} : { addedBy }),
+    ...(replacedBy === null ? {} : { replacedBy }),
   };
 };
 
@@ -548,11 +561,16 @@ const linksProblem = (links: unknown): string | undefined => {
 };
 
 const specProblem = (raw: unknown): string | undefined => {
-  if (!Array.isArray(raw) || (raw.length !== 13 && raw.length !== 14))
-    return "not a node spec array";
-  if (raw.length === 14) {
+  if (!Array.isArray(raw) || raw.length < 13 || raw.length > 15) return "not a node spec array";
+  if (raw.length >= 14) {
     const why = linksProblem(raw[13]);
     if (why) return why;
+  }
+  if (raw.length === 15) {
+    const d = raw[14] as unknown;
+    if (!Array.isArray(d) || d.length !== 2) return "the dynamic field is not a pair";
+    if (d[0] !== null && !Number.isInteger(d[0])) return "addedBy is not a node id";
+    if (d[1] !== null && !isShape(d[1])) return "replacedBy is not an output shape";
   }
   const [id, task, queue, priority, bind, , , deps, dependents, settled, tolerant, options, path] =
     raw as unknown[];

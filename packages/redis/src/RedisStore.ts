@@ -27,11 +27,14 @@ import {
   WeftStore,
 } from "@weft/core";
 import {
+  appendDag,
   type Claim,
   type ClaimRequest,
   type CompleteOptions,
   checkProgress,
+  chordBodies,
   corruptRecordInfo,
+  type Dag,
   type DagNode,
   type DepResult,
   decode,
@@ -39,6 +42,8 @@ import {
   encode,
   type FailOptions,
   fingerprint,
+  flatten,
+  joinChord,
   type LeaseState,
   type ListRunsOptions,
   type LockInfo,
@@ -50,6 +55,7 @@ import {
   type Memo,
   type MemoRequest,
   missingResultInfo,
+  notInChord,
   type QueueStats,
   type ReadEventsOptions,
   type RedriveOptions,
@@ -63,6 +69,7 @@ import {
   type WaitForRunOptions,
   type WorkerInfo,
   type WorkerPresence,
+  waitsOn,
 } from "@weft/core/store";
 import { Effect, type Layer } from "effect";
 import { type ChainableCommander, Cluster, type Redis } from "ioredis";
@@ -847,6 +854,153 @@ export class RedisStore implements Store, ScheduleStore {
       }
     }
     return r.code === "REPLAYED" ? { ok: true, next, replayed: true } : { ok: true, next };
+  }
+
+  /**
+   * Script `replace`, in chunks of `submitChunk` nodes (the last commits):
+   * the new nodes are numbered from the run's node count and encoded here;
+   * the script answers RETRY when that count or the run's queue list changed
+   * since they were read, BUSY while another node's replacement is staged.
+   */
+  async replace(claim: Claim, dag: Dag, opts: CompleteOptions): Promise<ReportResult> {
+    switch (await this.append(claim, dag, opts.now, "replace")) {
+      case "OK":
+        return { ok: true, next: [] };
+      case "REPLAYED":
+        return { ok: true, next: [], replayed: true };
+      case "CANCELLED":
+        return { ok: false, reason: "cancelled" };
+      default:
+        return { ok: false, reason: "stale" };
+    }
+  }
+
+  async addToChord(
+    claim: Claim,
+    dag: Dag,
+    opts: { readonly now: number },
+  ): Promise<"added" | "lost" | "cancelled" | "ended"> {
+    switch (await this.append(claim, dag, opts.now, "chord")) {
+      case "OK":
+        return "added";
+      case "CANCELLED":
+        return "cancelled";
+      case "ENDED":
+        return "ended";
+      default:
+        return "lost";
+    }
+  }
+
+  /**
+   * Script `replace` (modes `replace` and `chord`), in chunks of
+   * `submitChunk` nodes (the last commits): the new nodes are numbered from
+   * the run's node count and encoded here, with the specs of the chord
+   * bodies they join (mode `chord`); the script answers RETRY when that
+   * count or the run's queue list changed since they were read, BUSY while
+   * another node's addition is staged.
+   *
+   * @throws InvalidCanvas (mode `chord`) when the node is not a chord header member.
+   */
+  private async append(
+    claim: Claim,
+    dag: Dag,
+    now: number,
+    mode: "replace" | "chord",
+  ): Promise<"OK" | "REPLAYED" | "CANCELLED" | "STALE" | "ENDED"> {
+    const s = this.shardOfRun(claim.runId);
+    const keys = s.run(claim.runId);
+    const nonce = randomBytes(8).toString("hex");
+    for (let attempt = 1; ; attempt++) {
+      const [totalRaw, queuesRaw, nbf, exp] = await this.redis.hmget(
+        keys.record,
+        "total",
+        "queues",
+        "nbf",
+        "exp",
+      );
+      const base = Number(totalRaw);
+      const old = parseQueues(queuesRaw);
+      if (!Number.isInteger(base) || old === undefined) return "STALE";
+      let bodies: Array<{ readonly id: number; readonly settled: boolean }> = [];
+      const bodySpecs = new Map<number, DagNode>();
+      if (mode === "chord") {
+        const ids = [...new Set([...claim.spec.dependents, ...claim.spec.settledDependents])];
+        const raw =
+          ids.length === 0
+            ? []
+            : await this.redis.hmgetBuffer(keys.specs, ...ids.map((d) => `s${d}`));
+        ids.forEach((d, i) => {
+          const bytes = raw[i];
+          if (bytes) bodySpecs.set(d, decodeSpec(bytes));
+        });
+        bodies = chordBodies(claim.spec, (d) => bodySpecs.get(d) ?? { ...claim.spec, arg: null });
+        if (bodies.length === 0) throw notInChord(claim);
+      }
+      const { nodes, output } = appendDag(
+        dag,
+        base,
+        claim.spec,
+        mode === "chord" ? bodies : undefined,
+      );
+      const queues = [...old];
+      for (const n of nodes) if (!queues.includes(n.queue)) queues.push(n.queue);
+      const timing = {
+        ...(nbf ? { notBefore: Number(nbf) } : {}),
+        ...(exp ? { expiresAt: Number(exp) } : {}),
+      };
+      const waits = flatten(output);
+      const joined = bodies.map((b) => {
+        const body = bodySpecs.get(b.id)!;
+        const j = joinChord(body, output);
+        // hex: the scripts' cmsgpack reads no msgpack bin values
+        const hex = (u: Uint8Array) => Buffer.from(u).toString("hex");
+        return [b.id, hex(encodeSpec(j)), hex(encode(j.deps)), j.deps.length - body.deps.length];
+      });
+      const scriptKeys = runScriptKeys(s, claim.runId, queues);
+      let code: string = "OK";
+      let more = false;
+      for (let from = 0; code === "OK"; from += this.chunk) {
+        const first = from === 0;
+        const last = from + this.chunk >= nodes.length;
+        const phase = first && last ? "begin+commit" : first ? "begin" : last ? "commit" : "";
+        const quadruples: Arg[] = [];
+        for (const n of nodes.slice(from, from + this.chunk))
+          quadruples.push(n.id, encodeNodeRecord(n, queues, timing), encodeSpec(n), encodeDeps(n));
+        const args = {
+          mode,
+          nonce,
+          bodies: encode(joined),
+          runId: claim.runId,
+          node: claim.nodeId,
+          token: claim.token,
+          now,
+          phase,
+          base,
+          count: nodes.length,
+          oldQueues: old.join(","),
+          queues: queues.join(","),
+          spec: mode === "chord" ? "" : encodeSpec({ ...claim.spec, replacedBy: output }),
+          deps: waits.length === 0 || mode === "chord" ? "" : encode(waits),
+          pending: waits.length,
+          budget: this.budget,
+          eventsMax: this.eventsMax,
+          nodes: quadruples,
+        };
+        const r = last
+          ? await this.durable(s.tag, SCRIPTS.replace, scriptKeys, args)
+          : await this.call(SCRIPTS.replace, scriptKeys, args);
+        code = r.code;
+        more ||= r.more;
+        if (last) break;
+      }
+      if (more) await this.drain(s, claim.runId, queues, now);
+      if (code !== "RETRY" && code !== "BUSY")
+        return code as "OK" | "REPLAYED" | "CANCELLED" | "STALE" | "ENDED";
+      // read the run again; BUSY waits for the other node's last chunk
+      if (attempt >= 100) return "STALE";
+      if (code === "BUSY") await new Promise((r) => setTimeout(r, Math.min(50, attempt * 2)));
+    }
   }
 
   async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult> {
@@ -1942,7 +2096,7 @@ export class RedisStore implements Store, ScheduleStore {
       return { corrupt: reason(e), queue: await this.leasedQueue(s, c.runId, c.nodeId) };
     }
     const deps =
-      Number(c.deps[0]) === 1 ? inlineDeps(c.deps) : await this.readDeps(s, c.runId, spec.deps);
+      Number(c.deps[0]) === 1 ? inlineDeps(c.deps) : await this.readDeps(s, c.runId, waitsOn(spec));
     return { ...c, spec, deps };
   }
 
@@ -2259,6 +2413,8 @@ const STORE_METHODS = [
   "readEvents",
   "claim",
   "complete",
+  "replace",
+  "addToChord",
   "fail",
   "heartbeat",
   "release",

@@ -56,6 +56,8 @@ export const ReplyCode = {
   RETRY: "RETRY",
   /** The run does not exist (never written, expired, or discarded while being submitted). */
   GONE: "GONE",
+  /** Another node's replacement (`replace`) is being written to the run: try again. */
+  BUSY: "BUSY",
   /** A submission's run id is taken by a run of another fingerprint (`DuplicateRun`). */
   DUPLICATE: "DUPLICATE",
   /** A cancel finds its run already ended. */

@@ -371,6 +371,36 @@ export const SCRIPTS = {
         ? { ...withMore(code, reply), leased: leasedNodes(reply) }
         : withMore(code, reply),
   }),
+  replace: define({
+    name: "replace",
+    keys: [...RUN_HASH, "work", "shardWork", "events", "seq"],
+    perQueue: true,
+    argv: {
+      mode: "string",
+      nonce: "string",
+      bodies: "bytes",
+      runId: "string",
+      node: "number",
+      token: "number",
+      now: "number",
+      phase: "string",
+      base: "number",
+      count: "number",
+      oldQueues: "string",
+      queues: "string",
+      spec: "bytes",
+      deps: "bytes",
+      pending: "number",
+      budget: "number",
+      eventsMax: "number",
+      nodes: "list",
+    },
+    codes: ["OK", "REPLAYED", "CANCELLED", "STALE", "RETRY", "BUSY", "ENDED"],
+    decode: (code, reply) =>
+      code === "RETRY" || code === "BUSY" || code === "ENDED"
+        ? { code, more: false }
+        : withMore(code, reply),
+  }),
   fail: define({
     name: "fail",
     keys: [...RUN_HASH, "work", "shardWork", "events", "seq"],

@@ -63,6 +63,7 @@ import { pino } from "pino";
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import { anyTask, arbCanvas, arbDrivePlan } from "./Arbitraries.ts";
 import { drive, normalize } from "./Drive.ts";
+import { dynamicConformance } from "./DynamicConformance.ts";
 import { eventsConformance } from "./EventsConformance.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
 import { listingConformance } from "./ListingConformance.ts";
@@ -230,6 +231,7 @@ export const storeConformance = (
   };
 
   timingConformance(name, fresh);
+  dynamicConformance(name, fresh);
 
   describe(`${name}: canvases`, () => {
     it("runs a chain, each step receiving the previous output", async () => {

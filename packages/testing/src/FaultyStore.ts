@@ -10,6 +10,7 @@ import type {
   Claim,
   ClaimRequest,
   CompleteOptions,
+  Dag,
   EventBatch,
   FailOptions,
   LeaseState,
@@ -50,7 +51,7 @@ export interface ReportLog {
   readonly token: number;
   readonly attempt: number;
   readonly stalls: number;
-  readonly kind: "complete" | "fail";
+  readonly kind: "complete" | "fail" | "replace";
   readonly at: number;
   readonly retryAt: number | null;
   readonly error?: ErrorInfo;
@@ -112,6 +113,22 @@ export class FaultyStore implements Store {
     return this.report(claim, "complete", null, undefined, () =>
       this.inner.complete(claim, result, opts),
     );
+  }
+
+  async replace(claim: Claim, dag: Dag, opts: CompleteOptions): Promise<ReportResult> {
+    return this.report(claim, "replace", null, undefined, () =>
+      this.inner.replace(claim, dag, opts),
+    );
+  }
+
+  addToChord(
+    claim: Claim,
+    dag: Dag,
+    opts: { readonly now: number },
+  ): Promise<"added" | "lost" | "cancelled" | "ended"> {
+    // a crashed worker's handler no longer runs: what it would add is lost with it
+    if (this.crashed(claim)) return Promise.resolve("lost");
+    return this.inner.addToChord(claim, dag, opts);
   }
 
   fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult> {
@@ -286,7 +303,7 @@ export class FaultyStore implements Store {
 
   private async report(
     claim: Claim,
-    kind: "complete" | "fail",
+    kind: "complete" | "fail" | "replace",
     retryAt: number | null,
     error: ErrorInfo | undefined,
     send: () => Promise<ReportResult>,

@@ -213,6 +213,10 @@ const runAttempts = async (
           `attempt ${attempt} failed: ${result.error.tag}: ${result.error.message} (checkIdempotent needs a handler that succeeds)`,
         );
       }
+      if ("replace" in result)
+        throw new Error(
+          `attempt ${attempt} returned replace(canvas): checkIdempotent checks handlers that return their output`,
+        );
       output = decode(result.value);
       // the result is not recorded: the node is retried, as after a lost report
       const retry = { tag: "Retried", message: "retried by the check", retryable: true };

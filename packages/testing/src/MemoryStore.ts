@@ -25,6 +25,7 @@ import {
   WeftStore,
 } from "@weft/core";
 import {
+  addToChord,
   type Claim,
   type ClaimRequest,
   type CompleteOptions,
@@ -34,6 +35,7 @@ import {
   completeNode,
   corruptRecordInfo,
   createRun,
+  type Dag,
   type DagNode,
   type DepResult,
   type EventBatch,
@@ -53,6 +55,7 @@ import {
   type MemoRequest,
   maxStallsOf,
   missingResultInfo,
+  notInChord,
   parkNode,
   type QueueStats,
   type ReadEventsOptions,
@@ -64,6 +67,7 @@ import {
   readNode,
   redriveRun,
   releaseNode,
+  replaceNode,
   type ScheduleStore,
   type Shape,
   type StoreSignal,
@@ -73,6 +77,7 @@ import {
   type WaitForRunOptions,
   type WorkerInfo,
   type WorkerPresence,
+  waitsOn,
 } from "@weft/core/store";
 import { Effect, type Layer } from "effect";
 
@@ -97,7 +102,8 @@ interface Lease {
 interface StoredRun {
   readonly state: RunState;
   readonly tags: ReadonlyArray<string>;
-  readonly queues: ReadonlyArray<string>;
+  /** The run's queues: those of its plan, then those its dynamic nodes brought. */
+  queues: ReadonlyArray<string>;
   readonly results: Map<number, Uint8Array>;
   readonly progress: Map<number, Progress>;
   readonly retentionMs: number;
@@ -403,6 +409,58 @@ export class MemoryStore implements Store, ScheduleStore {
     this.enqueue(run.state, rest);
     this.afterTransition(run);
     return { ok: true, next };
+  }
+
+  async replace(claim: Claim, dag: Dag, opts: CompleteOptions): Promise<ReportResult> {
+    const run = this.runs.get(claim.runId);
+    if (!run) return { ok: false, reason: "stale" };
+    const node = readNode(run.state, claim.nodeId, opts.now);
+    this.afterTransition(run);
+    if (node.state !== "running") {
+      // the same report again (a re-sent command): answer what the first one did, change nothing
+      if (node.token === claim.token && node.state === "cancelled")
+        return { ok: false, reason: "cancelled" };
+      if (node.token === claim.token && run.state.graph[claim.nodeId]!.replacedBy !== undefined)
+        return { ok: true, next: [], replayed: true };
+      if (node.token === claim.token && node.state === "skipped")
+        return { ok: true, next: [], replayed: true };
+      return { ok: false, reason: "stale" };
+    }
+    if (!this.holder(claim)) return { ok: false, reason: "stale" };
+    const done = replaceNode(run.state, claim.nodeId, dag, opts.now)!;
+    this.leases.delete(key(claim.runId, claim.nodeId));
+    run.progress.delete(claim.nodeId);
+    if (done.kind === "replaced") {
+      for (const id of done.added) {
+        const q = run.state.graph[id]!.queue;
+        if (!run.queues.includes(q)) run.queues = [...run.queues, q];
+      }
+    }
+    this.enqueue(run.state, done.ready);
+    this.afterTransition(run);
+    if (done.kind === "cancelled" && run.state.nodes[claim.nodeId]!.state === "cancelled")
+      return { ok: false, reason: "cancelled" };
+    return { ok: true, next: [] };
+  }
+
+  async addToChord(
+    claim: Claim,
+    dag: Dag,
+    opts: { readonly now: number },
+  ): Promise<"added" | "lost" | "cancelled" | "ended"> {
+    const run = this.runs.get(claim.runId);
+    if (!run || !this.holder(claim)) return "lost";
+    const done = addToChord(run.state, claim.nodeId, dag, opts.now);
+    this.afterTransition(run);
+    if (done.kind === "not-in-chord") throw notInChord(claim);
+    if (done.kind !== "added") return done.kind;
+    for (const id of done.added) {
+      const q = run.state.graph[id]!.queue;
+      if (!run.queues.includes(q)) run.queues = [...run.queues, q];
+    }
+    this.enqueue(run.state, done.ready);
+    this.afterTransition(run);
+    return "added";
   }
 
   async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult> {
@@ -942,7 +1000,7 @@ export class MemoryStore implements Store, ScheduleStore {
 
   private claimOf(run: StoredRun, nodeId: number, token: number, leaseUntil: number): Claim {
     const spec = run.state.graph[nodeId]!;
-    const deps: DepResult[] = spec.deps.map((d) => {
+    const deps: DepResult[] = waitsOn(spec).map((d) => {
       const bytes = run.results.get(d);
       const n = run.state.nodes[d]!;
       return bytes && n.state === "succeeded"

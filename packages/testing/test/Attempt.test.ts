@@ -46,7 +46,7 @@ describe("runAttempt", () => {
       env,
       new AbortController(),
     );
-    expect(r.ok && decode(r.value)).toBe(42);
+    expect(r.ok && "value" in r && decode(r.value)).toBe(42);
   });
 
   it("refuses a handler bound to another task, as UnknownTask, without running it", async () => {
@@ -127,7 +127,7 @@ describe("runAttempt", () => {
       abort,
     );
     expect(ran).toBe(false);
-    expect(r.ok && decode(r.value)).toBe(70);
+    expect(r.ok && "value" in r && decode(r.value)).toBe(70);
     // the run is cancelled while the worker reports: the slot's attempt is aborted after it ended
     abort.abort(new WorkerStopping());
     await new Promise<void>((resolve) => setImmediate(resolve));

@@ -37,14 +37,18 @@ export {
   valueProblem,
 } from "../Codec.ts";
 export {
+  appendDag,
+  chordBodies,
   compile,
   type Dag,
   type DagNode,
   type FailureSource,
   flatten,
+  joinChord,
   MAX_CANVAS_DEPTH,
   MAX_NODES,
   type Shape,
+  waitsOn,
 } from "../Dag.ts";
 export { type Deferred, deferred } from "../Deferred.ts";
 export {
@@ -61,7 +65,9 @@ export { canonical, fingerprint } from "../Fingerprint.ts";
 export { decodeHeaders, encodeHeaders } from "../Headers.ts";
 export { acquireLock, type LockAcquisition } from "../Locks.ts";
 export {
+  addToChord,
   CANCELLED_COMPLETION,
+  type ChordAddition,
   type Completion,
   cancelRun,
   checkProgress,
@@ -73,18 +79,23 @@ export {
   expireNode,
   failNode,
   MAX_PROGRESS_MESSAGE,
+  notInChord,
   parkNode,
   type RedriveRefusal,
+  type Replaced,
   type RunState,
   type RunTiming,
   readNode,
   readyTimes,
   redriveRun,
   releaseNode,
+  replaceNode,
   type StartResult,
   startNode,
 } from "../Machine.ts";
+export { MAP_TASK_NAME, mapHandler, mapTask } from "../Map.ts";
 export { maxStallsOf, policyOf } from "../Policy.ts";
+export { isReplacement } from "../Replace.ts";
 export { shouldRetry } from "../Retry.ts";
 export {
   checkSchedule,

@@ -3,8 +3,8 @@
 --@include run
 --@include enqueue
 
--- node n's dependency list (field d<n>, ids below n in declaration order); nil and why when
--- corrupt. keys: nodes
+-- node n's dependency list (field d<n>, ids below n in declaration order; a replaced node's
+-- lists the nodes its replacement added, past it); nil and why when corrupt. keys: nodes
 local function readDeps(M, n)
   local packed = redis.call("HGET", M.k.nodes, "d" .. n)
   if not packed then return {} end
@@ -13,7 +13,7 @@ local function readDeps(M, n)
   if type(deps) ~= "table" or #deps == 0 then return nil, "not a list of node ids" end
   for i = 1, #deps do
     local d = deps[i]
-    if type(d) ~= "number" or d < 0 or d >= n or d ~= math.floor(d) then
+    if type(d) ~= "number" or d < 0 or d == n or (M.total and d >= M.total) or d ~= math.floor(d) then
       return nil, "entry " .. i .. " is not an upstream node id: " .. tostring(d)
     end
   end

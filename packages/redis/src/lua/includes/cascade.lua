@@ -168,7 +168,9 @@ local function process(M, stack, ready, budget)
       local last = math.min(M.total - 1, a + math.ceil(budget / 2) - 1)
       for n = a, last do
         local r = getNode(M, n)
-        if r and M.status == "running" and r[ST] == "w" and r[PEND] == 0 then
+        -- (a failed run: the roots an error callback's replacement added)
+        if r and (M.status == "running" or (M.status == "failed" and r[TOL] == 2)) and r[ST] == "w"
+          and r[PEND] == 0 then
           -- a root already past its deadline is queued all the same: its claim or maintenance expires it
           queueNode(M, n, r)
           nodeEvent(M, n, r)

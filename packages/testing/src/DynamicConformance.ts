@@ -1,0 +1,274 @@
+/**
+ * Conformance of dynamic canvases (docs/concepts.md, "Dynamic canvases"):
+ * a handler that returns `replace(canvas)` (Celery's `Task.replace`) has its
+ * node's output become that canvas's, with the new nodes appended to the
+ * persisted run, marked with the node that added them, and announced by an
+ * `added` event. Run by `storeConformance` against every store.
+ */
+import {
+  type BoundHandler,
+  chain,
+  chord,
+  createClient,
+  group,
+  handle,
+  map,
+  NonRetryableError,
+  RunFailed,
+  replace,
+  Schema,
+  type Store,
+  startWorker,
+  task,
+} from "@weft/core";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+
+const add = task({
+  name: "dyn.add",
+  input: Schema.Struct({ a: Schema.Int, b: Schema.Int }),
+  output: Schema.Int,
+});
+const inc = task({ name: "dyn.inc", input: Schema.Int, output: Schema.Int });
+const sum = task({ name: "dyn.sum", input: Schema.Array(Schema.Int), output: Schema.Int });
+/** Replaces itself with a chain that adds `n` to 100, then increments it. */
+const viaChain = task({ name: "dyn.viaChain", input: Schema.Int, output: Schema.Int });
+/** Replaces itself with a group of `n` nodes: [0, 1, ..., n - 1] each incremented. */
+const fan = task({ name: "dyn.fan", input: Schema.Int, output: Schema.Array(Schema.Int) });
+/** Replaces itself with `viaChain` of n + 1 (a replacement that replaces itself again), n < 3; else n. */
+const nested = task({ name: "dyn.nested", input: Schema.Int, output: Schema.Int });
+/** Replaces itself with a chain whose first step fails. */
+const broken = task({ name: "dyn.broken", input: Schema.Int, output: Schema.Int });
+/** Flattens a list of lists (a chord body over replaced header members). */
+const flat = task({
+  name: "dyn.flat",
+  input: Schema.Array(Schema.Array(Schema.Int)),
+  output: Schema.Array(Schema.Int),
+});
+/** The list [0, 1, ..., n - 1]. */
+const range = task({ name: "dyn.range", input: Schema.Int, output: Schema.Array(Schema.Int) });
+/** A list that is not the mapped task's input. */
+const words = task({ name: "dyn.words", input: Schema.Int, output: Schema.Array(Schema.String) });
+/** A chord header member that adds `inc.si(n * 10)` to its chord, then a group of two when n > 1; outputs n. */
+const grow = task({ name: "dyn.grow", input: Schema.Int, output: Schema.Int });
+/** Hands back its input. */
+const collect = task({ name: "dyn.collect", input: Schema.Unknown, output: Schema.Unknown });
+const boom = task({
+  name: "dyn.boom",
+  input: Schema.Int,
+  output: Schema.Int,
+  retry: { maxAttempts: 1 },
+});
+
+const handlers: ReadonlyArray<BoundHandler> = [
+  handle(add, ({ a, b }) => a + b),
+  handle(inc, (n) => n + 1),
+  handle(sum, (xs) => xs.reduce((x, y) => x + y, 0)),
+  handle(viaChain, (n) => replace(chain(add.si({ a: 100, b: n }), inc.s()))),
+  handle(fan, (n) => replace(group(...Array.from({ length: n }, (_, i) => inc.si(i))))),
+  handle(nested, (n) => (n < 3 ? replace(nested.si(n + 1)) : n)),
+  handle(broken, (n) => replace(chain(boom.si(n), inc.s()))),
+  handle(flat, (xss) => xss.flat()),
+  handle(grow, async (n, ctx) => {
+    await ctx.addToChord(inc.si(n * 10));
+    if (n > 1) await ctx.addToChord(group(inc.si(n), add.si({ a: n, b: n })));
+    return n;
+  }),
+  handle(collect, (x) => x),
+  handle(range, (n) => Array.from({ length: n }, (_, i) => i)),
+  handle(words, (n) => Array.from({ length: n }, (_, i) => `w${i}`)),
+  handle(boom, (n) => {
+    throw new NonRetryableError(`boom ${n}`);
+  }),
+];
+
+const silent = pino({ level: "silent" });
+
+export const dynamicConformance = (name: string, fresh: () => Promise<Store>): void => {
+  describe(`${name}: dynamic canvases (replace)`, () => {
+    const stops: Array<() => Promise<void>> = [];
+    afterEach(async () => {
+      await Promise.all(stops.splice(0).map((s) => s()));
+    });
+    const withWorker = async (store: Store) => {
+      const worker = startWorker({
+        store,
+        handlers,
+        logger: silent,
+        concurrency: 4,
+        leaseMs: 5_000,
+        idleMs: 200,
+      });
+      stops.push(() => worker.stop());
+      return createClient(store);
+    };
+
+    it("a replaced node's output is its replacement's; its dependents wait for it; the new nodes are marked and announced", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(viaChain.si(5), inc.s()));
+      // 100 + 5, + 1 by the replacement's chain, + 1 by the declared dependent
+      expect(await run.result({ timeout: 20_000 })).toBe(107);
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.run).toMatchObject({ status: "succeeded", total: 4, ended: 4 });
+      expect(snap.nodes.map((n) => [n.spec.task, n.state, n.spec.addedBy])).toEqual([
+        ["dyn.viaChain", "succeeded", undefined],
+        ["dyn.inc", "succeeded", undefined],
+        ["dyn.add", "succeeded", 0],
+        ["dyn.inc", "succeeded", 0],
+      ]);
+      // the declared plan stays: node 0 had no dependencies; it waited on the replacement's output
+      expect(snap.nodes[0]!.spec).toMatchObject({ deps: [], replacedBy: 3 });
+      expect(snap.nodes[3]!.spec.deps).toEqual([2]);
+      const { events } = await store.readEvents({ runId: run.runId, count: 1000 });
+      const added = events.filter((e) => e.kind === "added");
+      expect(added).toMatchObject([{ kind: "added", nodeIds: [2, 3] }]);
+      // announced before any added node was queued
+      const at = events.indexOf(added[0]!);
+      expect(
+        events.findIndex((e) => e.kind === "queued" && "nodeId" in e && e.nodeId === 2),
+      ).toBeGreaterThan(at);
+    });
+
+    it("a replacement group hands its list, in order, to a chord body; a replaced header member keeps its place", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(
+        group(fan.si(2), chord([fan.si(3), fan.si(2)], flat.s()), chain(fan.si(3), sum.s())),
+      );
+      expect(await run.result({ timeout: 20_000 })).toEqual([[1, 2], [1, 2, 3, 1, 2], 6]);
+    });
+
+    it("a wide replacement (written in several chunks where the store writes in chunks) runs whole", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(group(chain(fan.si(10), sum.s()), chain(fan.si(9), sum.s())));
+      expect(await run.result({ timeout: 20_000 })).toEqual([55, 45]);
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.run.total).toBe(4 + 19);
+      expect(snap.nodes.filter((n) => n.spec.addedBy !== undefined)).toHaveLength(19);
+    });
+
+    it("an empty replacement group gives []", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(fan.si(0), sum.s()));
+      expect(await run.result({ timeout: 20_000 })).toBe(0);
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.run.total).toBe(2);
+      expect(snap.nodes[0]!.spec.replacedBy).toEqual({ list: [] });
+    });
+
+    it("a replacement may replace itself again: each node added is marked with the node that made it", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(nested.si(0), inc.s()));
+      expect(await run.result({ timeout: 20_000 })).toBe(4);
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.nodes.map((n) => n.spec.addedBy)).toEqual([undefined, undefined, 0, 2, 3]);
+      expect(snap.nodes.every((n) => n.state === "succeeded")).toBe(true);
+    });
+
+    it("a failing replacement fails the run: the replaced node and its dependents are skipped", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(broken.si(9), inc.s()));
+      const err = await run.result({ timeout: 20_000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RunFailed);
+      expect((err as RunFailed).error?.message).toBe("boom 9");
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.nodes.map((n) => n.state)).toEqual(["skipped", "skipped", "failed", "skipped"]);
+      expect(snap.run).toMatchObject({ status: "failed", failedNode: 2, ended: 4, total: 4 });
+    });
+  });
+
+  describe(`${name}: adding to a running chord (ctx.addToChord)`, () => {
+    const stops: Array<() => Promise<void>> = [];
+    afterEach(async () => {
+      await Promise.all(stops.splice(0).map((s) => s()));
+    });
+    const withWorker = async (store: Store) => {
+      const worker = startWorker({ store, handlers, logger: silent, concurrency: 4, idleMs: 200 });
+      stops.push(() => worker.stop());
+      return createClient(store);
+    };
+
+    it("the body waits for the added members and receives their outputs after the declared members'", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chord([inc.si(0), grow.si(2)], collect.s()));
+      // declared: inc(0) = 1, grow(2) = 2; added by node 1: inc(20), then group [inc(2), 2 + 2]
+      expect(await run.result({ timeout: 20_000 })).toEqual([1, 2, 21, [3, 4]]);
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.run).toMatchObject({ status: "succeeded", total: 6, ended: 6 });
+      expect(snap.nodes.slice(3).map((n) => [n.spec.task, n.spec.addedBy])).toEqual([
+        ["dyn.inc", 1],
+        ["dyn.inc", 1],
+        ["dyn.add", 1],
+      ]);
+      expect(snap.nodes[2]!.spec.deps).toEqual([0, 1, 3, 4, 5]);
+      const { events } = await store.readEvents({ runId: run.runId, count: 1000 });
+      expect(events.filter((e) => e.kind === "added")).toMatchObject([
+        { nodeIds: [3] },
+        { nodeIds: [4, 5] },
+      ]);
+    });
+
+    it("a node outside any chord header cannot add to one: its attempt fails with InvalidCanvas", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(grow.si(1), inc.s()));
+      const err = await run.result({ timeout: 20_000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RunFailed);
+      expect((err as RunFailed).error?.tag).toBe("InvalidCanvas");
+      expect((await store.getRun(run.runId))!.run.total).toBe(2);
+    });
+  });
+
+  describe(`${name}: map over a list known at run time`, () => {
+    const stops: Array<() => Promise<void>> = [];
+    afterEach(async () => {
+      await Promise.all(stops.splice(0).map((s) => s()));
+    });
+    const withWorker = async (store: Store) => {
+      const worker = startWorker({ store, handlers, logger: silent, concurrency: 4, idleMs: 200 });
+      stops.push(() => worker.stop());
+      return createClient(store);
+    };
+
+    it("runs one node per element, in parallel, outputs in the list's order", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(range.si(6), map(inc), sum.s()));
+      expect(await run.result({ timeout: 20_000 })).toBe(21);
+      const snap = (await store.getRun(run.runId))!;
+      // range, the map node, sum, then one inc node per element, each added by the map node
+      expect(snap.nodes.map((n) => [n.spec.task, n.spec.addedBy])).toEqual([
+        ["dyn.range", undefined],
+        ["weft.map", undefined],
+        ["dyn.sum", undefined],
+        ...Array.from({ length: 6 }, () => ["dyn.inc", 1]),
+      ]);
+      expect(snap.nodes.slice(3).map((n) => n.spec.bound)).toEqual([0, 1, 2, 3, 4, 5]);
+      const other = await client.submit(map(inc, range.si(3)));
+      expect(await other.result({ timeout: 20_000 })).toEqual([1, 2, 3]);
+    });
+
+    it("an empty list gives []", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(map(inc, range.si(0)));
+      expect(await run.result({ timeout: 20_000 })).toEqual([]);
+    });
+
+    it("an element that is not the task's input fails its node with InvalidInput", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      // @ts-expect-error map(inc) takes a list of ints
+      const run = await client.submit(map(inc, words.si(2)));
+      const err = await run.result({ timeout: 20_000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RunFailed);
+      expect((err as RunFailed).error?.tag).toBe("InvalidInput");
+    });
+  });
+};
