@@ -71,6 +71,7 @@ export {
   type EventDraft,
   expireNode,
   failNode,
+  holdNode,
   MAX_PROGRESS_MESSAGE,
   parkNode,
   type RedriveRefusal,
