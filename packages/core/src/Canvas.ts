@@ -98,6 +98,16 @@ export interface TaskOptions {
    * finite number ≥ 1. With `expiresInMs` too, the earlier of the two holds.
    */
   readonly expiresAt?: number;
+  /**
+   * At most `limit` nodes of this task are claimed in any window of
+   * `intervalMs` ms, across every worker and process sharing the store
+   * (BullMQ's global limiter, applied per task; not Celery's per-worker
+   * `rate_limit`). Two integers ≥ 1. A node held back waits `queued` (not
+   * failed, not retried) in its queue's delayed set until the limit frees.
+   * Nodes of one task should carry one limit: each claim applies the limit
+   * its own node carries. See docs/schedules.md, "Rate limits".
+   */
+  readonly rateLimit?: { readonly limit: number; readonly intervalMs: number };
 }
 
 /** The longest delay a Node timer keeps, ms (2^31 − 1); a longer one fires at once. */
@@ -115,7 +125,8 @@ const QUEUE = /^[A-Za-z0-9_.:-]{1,128}$/;
  * `{ kind: "exponential", baseMs ≥ 0, factor ≥ 1, maxMs ≥ 0 }` (finite);
  * `retry.jitter` `none`, `full` or `equal`; `retry.unitMs` finite ≥ 1;
  * `retry.retryOn` / `retry.nonRetryable` arrays of error tags; `delayMs`
- * and `notBefore` finite ≥ 0, `expiresInMs` and `expiresAt` finite ≥ 1. Options are
+ * and `notBefore` finite ≥ 0, `expiresInMs` and `expiresAt` finite ≥ 1;
+ * `rateLimit` `{ limit, intervalMs }`, two integers ≥ 1. Options are
  * persisted with every node, so they must be plain data (no functions).
  *
  * @throws InvalidCanvas naming the task, the option, the value and the allowed range.
@@ -172,6 +183,19 @@ export const checkOptions = (task: string, options: TaskOptions): void => {
     refuse("expiresAt", o.expiresAt, "an epoch ms ≥ 1");
   if (o.expiresInMs !== undefined && !(isNum(o.expiresInMs) && o.expiresInMs >= 1))
     refuse("expiresInMs", o.expiresInMs, "a finite number of ms ≥ 1");
+  if (o.rateLimit !== undefined) {
+    const r = o.rateLimit as Record<string, unknown> | null;
+    const ok =
+      typeof r === "object" &&
+      r !== null &&
+      !Array.isArray(r) &&
+      Object.keys(r).every((k) => k === "limit" || k === "intervalMs") &&
+      isInt(r.limit) &&
+      (r.limit as number) >= 1 &&
+      isInt(r.intervalMs) &&
+      (r.intervalMs as number) >= 1;
+    if (!ok) refuse("rateLimit", r, "{ limit, intervalMs } with two integers ≥ 1");
+  }
 };
 
 /** Raises the error for `option` (its path, e.g. `retry.maxAttempts`) holding `value`, outside `allowed`. */

@@ -566,6 +566,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set<keyof TaskOptions>([
   "softTimeoutMs",
   "isolate",
   "retry",
+  "rateLimit",
 ]);
 
 const isTask = (of: Canvas<unknown, unknown> | AnyTask): of is AnyTask =>

@@ -716,6 +716,18 @@ export const parkNode = (s: RunState, id: number, now = 0): boolean => {
   return true;
 };
 
+/**
+ * Hands back a claimed node held back by its task's rate limit
+ * (`options.rateLimit`): `queued` again, its attempt not counted, delayed
+ * until `dueAt` (epoch ms, when the limit frees), as {@link parkNode} does
+ * without the delay. False when the node is not running.
+ */
+export const holdNode = (s: RunState, id: number, dueAt: number, now = 0): boolean => {
+  if (!parkNode(s, id, now)) return false;
+  s.nodes[id]!.dueAt = dueAt;
+  return true;
+};
+
 /** What {@link completeNode} did. */
 export interface Completion {
   /** Nodes that became ready, in declaration order. */

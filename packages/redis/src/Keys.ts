@@ -95,6 +95,13 @@ export const limiterKey = (prefix: string, queue: string): string =>
   `${prefix}:{${prefix}:limit:${queue}}`;
 
 /**
+ * The sliding log of a rate-limited task (`options.rateLimit`), kept as a
+ * queue's (ratelimit.lua), under its own hash tag.
+ */
+export const taskLimiterKey = (prefix: string, task: string): string =>
+  `${prefix}:{${prefix}:tasklimit:${task}}`;
+
+/**
  * Keys of the schedules, under one hash tag (so upsert and remove touch one
  * slot): the index (set of ids) and each schedule's hash (`def` msgpack,
  * `paused`, `state` msgpack, `version`, `createdAt`, `updatedAt`).

@@ -86,6 +86,7 @@ import {
   shardKeys,
   shardOf,
   signalsChannel,
+  taskLimiterKey,
   workersKey,
 } from "./Keys.ts";
 import {
@@ -723,6 +724,37 @@ export class RedisStore implements Store, ScheduleStore {
    * found corrupt (its node and run then fail as `CorruptRecord`, and the
    * rest of the batch runs).
    */
+  /**
+   * Applies the rate limit of a started claim's task (`options.rateLimit`):
+   * reserves one claim in the task's sliding log (ratelimit.lua), and when
+   * the limit holds it back, hands the node back queued and delayed until
+   * the limit frees (hold.lua): false then. True for a task without a limit.
+   */
+  private async admitted(s: ShardKeys, claim: Claim, now: number): Promise<boolean> {
+    const limit = claim.spec.options.rateLimit;
+    if (limit === undefined) return true;
+    const r = await this.call(
+      SCRIPTS.ratelimit,
+      { limiter: taskLimiterKey(this.prefix, claim.spec.task) },
+      { now, limit: limit.limit, intervalMs: limit.intervalMs, want: 1, owner: randomUUID() },
+    );
+    if (r.granted > 0) return true;
+    const q = s.queue(claim.spec.queue);
+    await this.call(
+      SCRIPTS.hold,
+      { nodes: s.run(claim.runId).nodes, leases: q.leases, delayed: q.delayed, events: s.events },
+      {
+        runId: claim.runId,
+        node: claim.nodeId,
+        token: claim.token,
+        now,
+        eventsMax: this.eventsMax,
+        dueAt: r.freeAt ?? now + limit.intervalMs,
+      },
+    );
+    return false;
+  }
+
   private async started(
     s: ShardKeys,
     it: {
@@ -748,7 +780,8 @@ export class RedisStore implements Store, ScheduleStore {
           deps: r.deps,
           leaseUntil: req.now + req.leaseMs,
         });
-        if (!("corrupt" in claim)) return claim;
+        if (!("corrupt" in claim))
+          return (await this.admitted(s, claim, req.now)) ? claim : undefined;
         await this.failCorrupt(s, it, `s${it.nodeId}`, claim.corrupt, req.now);
         return undefined;
       }
@@ -847,8 +880,10 @@ export class RedisStore implements Store, ScheduleStore {
         deps: c.deps,
         leaseUntil: opts.now + opts.leaseMs,
       });
-      if (!("corrupt" in got)) next.push(got);
-      else {
+      if (!("corrupt" in got)) {
+        // a replay hands out what the first call admitted; a first call passes its task's limit
+        if (r.code === "REPLAYED" || (await this.admitted(s, got, opts.now))) next.push(got);
+      } else {
         const it = { queue: got.queue, runId: claim.runId, nodeId: c.nodeId, token: c.token };
         await this.failCorrupt(s, it, `s${c.nodeId}`, got.corrupt, opts.now);
       }

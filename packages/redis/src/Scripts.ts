@@ -498,6 +498,14 @@ export const SCRIPTS = {
     codes: ["OK", "STALE"],
     decode: (code) => code,
   }),
+  hold: define({
+    name: "hold",
+    keys: ["nodes", "leases", "delayed", "events"],
+    perQueue: false,
+    argv: { ...LEASED_NODE, dueAt: "number" },
+    codes: ["OK", "STALE"],
+    decode: (code) => code,
+  }),
   expire: define({
     name: "expire",
     keys: [...RUN_HASH, "work", "shardWork", "events", "seq"],

@@ -43,6 +43,7 @@ import {
   type FailOptions,
   failNode,
   fingerprint,
+  holdNode,
   type LeaseState,
   type ListRunsOptions,
   type LockInfo,
@@ -143,6 +144,8 @@ export class MemoryStore implements Store, ScheduleStore {
   private readonly schedules = new Map<string, ScheduleRecord>();
   /** Each rate-limited queue's claim times within its window (a sliding log). */
   private readonly limiters = new Map<string, number[]>();
+  /** The same for each rate-limited task (`options.rateLimit`), by task name. */
+  private readonly taskLimiters = new Map<string, number[]>();
   /** When the rate limit that held back a queue's last claim frees (epoch ms). */
   private readonly limitedUntil = new Map<string, number>();
   private readonly ready = new Map<string, Ready[]>();
@@ -982,8 +985,41 @@ export class MemoryStore implements Store, ScheduleStore {
     const token = ++this.token;
     run.state.nodes[nodeId]!.token = token;
     this.flushEvents(run);
+    const limit = spec.options.rateLimit;
+    if (limit !== undefined) {
+      // its task's rate limit, as the Redis store applies it after the start: held back, the
+      // node is queued again (attempt not counted) and delayed until the limit frees
+      const freeAt = this.reserve(spec.task, limit, now);
+      if (freeAt !== undefined && holdNode(run.state, nodeId, freeAt, now)) {
+        this.flushEvents(run);
+        list(this.delayed, spec.queue).push({ runId, nodeId, dueAt: freeAt });
+        this.signalWork(spec.queue);
+        return undefined;
+      }
+    }
     this.leases.set(key(runId, nodeId), { token, until: now + leaseMs, queue: spec.queue });
     return this.claimOf(run, nodeId, token, now + leaseMs);
+  }
+
+  /**
+   * Reserves one claim in the sliding log of task `name`, as ratelimit.lua
+   * does: `undefined` when granted, else when the limit
+   * frees (epoch ms).
+   */
+  private reserve(
+    name: string,
+    limit: { readonly limit: number; readonly intervalMs: number },
+    now: number,
+  ): number | undefined {
+    const I = limit.intervalMs;
+    const log = (this.taskLimiters.get(name) ?? []).filter((t) => t > now - 2 * I);
+    this.taskLimiters.set(name, log);
+    const near = log.filter((t) => t > now - I && t < now + I);
+    if (near.length < limit.limit) {
+      log.push(now);
+      return undefined;
+    }
+    return Math.min(...near) + I;
   }
 
   /** The claims a completion handed out that still run under their lease, rebuilt for a repeated completion. */

@@ -78,6 +78,7 @@ export {
   type EventDraft,
   expireNode,
   failNode,
+  holdNode,
   MAX_PROGRESS_MESSAGE,
   notInChord,
   parkNode,
