@@ -29,6 +29,8 @@ export const arbCanvas = (
     readonly leaf?: (queue: string) => CanvasNode;
     /** Also attach success and error callbacks (`.onSuccess` / `.onError`) to random parts. Default false. */
     readonly links?: boolean;
+    /** The most nodes a canvas compiles into (error callbacks copied per covered task node). Default 40. */
+    readonly maxNodes?: number;
   } = {},
 ): fc.Arbitrary<Canvas<unknown, unknown>> => {
   const queues = opts.queues ?? ["default"];
@@ -68,7 +70,9 @@ export const arbCanvas = (
   }));
   // an error callback is copied once per task node it covers: nested ones multiply a
   // canvas's size, so keep the cases small enough to run by the hundred
-  return tree.node.filter((node) => nodeCount(node) <= 40).map((node) => ({ node }));
+  return tree.node
+    .filter((node) => nodeCount(node) <= (opts.maxNodes ?? 40))
+    .map((node) => ({ node }));
 };
 
 /** How many nodes `node` compiles into (error callbacks copied per covered task node). */
