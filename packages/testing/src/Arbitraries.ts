@@ -101,7 +101,8 @@ const hasTask = (node: CanvasNode): boolean => {
     case "chord":
       return hasTask(node.header) || hasTask(node.body);
     case "link":
-      return hasTask(node.inner) || hasTask(node.callback);
+      // an error callback is copied per task node it covers: none over an empty inner part
+      return hasTask(node.inner) || (node.on === "success" && hasTask(node.callback));
   }
 };
 
