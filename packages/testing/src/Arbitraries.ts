@@ -20,7 +20,12 @@ const anyLeaf = (queue: string): CanvasNode => ({
   options: { queue },
 });
 
-/** Random canvases over the queues given: chains, groups (plain and settled) and chords, nested, and with `links` callbacks. */
+/**
+ * Random canvases over the queues given: chains, groups (plain and settled)
+ * and chords, nested, and with `links` callbacks; now and then an empty group
+ * or chord header (which gives `[]`). Every canvas has at least one task (one
+ * of only empty groups does not compile).
+ */
 export const arbCanvas = (
   opts: {
     readonly queues?: ReadonlyArray<string>;
@@ -29,11 +34,14 @@ export const arbCanvas = (
     readonly leaf?: (queue: string) => CanvasNode;
     /** Also attach success and error callbacks (`.onSuccess` / `.onError`) to random parts. Default false. */
     readonly links?: boolean;
+    /** The most nodes a canvas compiles into (error callbacks copied per covered task node). Default 120. */
+    readonly maxNodes?: number;
   } = {},
 ): fc.Arbitrary<Canvas<unknown, unknown>> => {
   const queues = opts.queues ?? ["default"];
   const width = opts.maxWidth ?? 6;
   const leaf = opts.leaf ?? anyLeaf;
+  const members = membersOf(width);
   const tree = fc.letrec<{ node: CanvasNode }>((tie) => ({
     node: fc.oneof(
       { depthSize: "small", withCrossShrink: true },
@@ -42,17 +50,15 @@ export const arbCanvas = (
         .array(tie("node"), { minLength: 1, maxLength: width })
         .map((steps): CanvasNode => ({ kind: "chain", steps })),
       fc
-        .tuple(fc.array(tie("node"), { minLength: 1, maxLength: width }), fc.boolean())
+        .tuple(members(tie("node")), fc.boolean())
         .map(([members, settled]): CanvasNode => ({ kind: "group", members, settled })),
-      fc
-        .tuple(fc.array(tie("node"), { minLength: 1, maxLength: width }), fc.boolean(), tie("node"))
-        .map(
-          ([members, settled, body]): CanvasNode => ({
-            kind: "chord",
-            header: { kind: "group", members, settled },
-            body,
-          }),
-        ),
+      fc.tuple(members(tie("node")), fc.boolean(), tie("node")).map(
+        ([members, settled, body]): CanvasNode => ({
+          kind: "chord",
+          header: { kind: "group", members, settled },
+          body,
+        }),
+      ),
       ...(opts.links
         ? [
             fc
@@ -68,7 +74,36 @@ export const arbCanvas = (
   }));
   // an error callback is copied once per task node it covers: nested ones multiply a
   // canvas's size, so keep the cases small enough to run by the hundred
-  return tree.node.filter((node) => nodeCount(node) <= 40).map((node) => ({ node }));
+  const maxNodes = opts.maxNodes ?? 120;
+  return tree.node
+    .filter((node) => hasTask(node) && nodeCount(node) <= maxNodes)
+    .map((node) => ({ node }));
+};
+
+/** Members of a group or chord header: one to `width` mostly, none one time in eight. */
+const membersOf =
+  (width: number) =>
+  (member: fc.Arbitrary<CanvasNode>): fc.Arbitrary<CanvasNode[]> =>
+    fc.oneof(
+      { weight: 7, arbitrary: fc.array(member, { minLength: 1, maxLength: width }) },
+      { weight: 1, arbitrary: fc.constant<CanvasNode[]>([]) },
+    );
+
+/** Whether `node` holds at least one task (a canvas of only empty groups does not compile). */
+const hasTask = (node: CanvasNode): boolean => {
+  switch (node.kind) {
+    case "sig":
+      return true;
+    case "chain":
+      return node.steps.some(hasTask);
+    case "group":
+      return node.members.some(hasTask);
+    case "chord":
+      return hasTask(node.header) || hasTask(node.body);
+    case "link":
+      // an error callback is copied per task node it covers: none over an empty inner part
+      return hasTask(node.inner) || (node.on === "success" && hasTask(node.callback));
+  }
 };
 
 /** How many nodes `node` compiles into (error callbacks copied per covered task node). */

@@ -1344,6 +1344,27 @@ export const storeConformance = (
       expect(r.snapshot.nodes[0]!.error?.message).toMatch(/lease expired 2 times \(maxStalls 1\)/);
     });
 
+    it("two nodes that stall out in one claim batch take effect in turn: the first one's cascade runs before the second one fails the run", async () => {
+      const store = await fresh();
+      // node 0: a settled member (tolerated), node 1: the chord body it makes ready, node 2: a plain member
+      const sub = submission("stall-pair", group(chord(group(one).settled(), one), one));
+      const { runId } = await store.submit(sub);
+      const claimIds = async (now: number) =>
+        (await store.claim({ ...lease(now), leaseMs: 1_000 })).map((c) => c.nodeId);
+      expect(await claimIds(0)).toEqual([0, 2]);
+      expect((await store.maintain({ now: 1_500, queues: ["default"] })).redelivered).toBe(2);
+      expect(await claimIds(1_500)).toEqual([0, 2]);
+      expect((await store.maintain({ now: 3_000, queues: ["default"] })).redelivered).toBe(2);
+      // both over maxStalls (1) in this one batch, node 0 first: its cascade queues node 1
+      // while the run is still running, then node 2 fails the run; the claim goes on and
+      // hands out node 1 (a node queued before its run failed still runs)
+      expect(await claimIds(3_000)).toEqual([1]);
+      const snap = (await store.getRun(runId))!;
+      expect(snap.run).toMatchObject({ status: "failed", failedNode: 2 });
+      expect(snap.nodes.map((n) => n.state)).toEqual(["failed", "running", "failed"]);
+      expect(snap.nodes.map((n) => n.error?.tag)).toEqual(["Stalled", undefined, "Stalled"]);
+    });
+
     it("retries: a retried node waits for its backoff, then runs again with its attempt count persisted", async () => {
       const store = await fresh();
       const r = await drive(store, one, { ...plain, faults: [["retry", "retry"]] });

@@ -110,6 +110,27 @@ export const timingConformance = (name: string, fresh: () => Promise<Store>): vo
       expect(second!.deps.map((d) => d.ok && decode(d.value))).toEqual([2]);
     });
 
+    it("takes two nodes that expire in one claim batch in turn: the first one's cascade runs before the second one fails the run", async () => {
+      const store = await fresh();
+      // node 0: a settled member (tolerated), node 1: the chord body it makes ready, node 2: a plain member
+      const { runId } = await store.submit(
+        sub(
+          "late-pair",
+          group(
+            chord(group(inc.si(1).with({ expiresInMs: 50 })).settled(), echo.s()),
+            inc.si(2).with({ expiresInMs: 50 }),
+          ),
+        ),
+      );
+      // both past their deadline in this one batch, node 0 first: its cascade queues node 1
+      // while the run is still running, then node 2 fails the run; the claim goes on and
+      // hands out node 1 (a node queued before its run failed still runs)
+      expect((await store.claim(claimReq(50))).map((c) => c.nodeId)).toEqual([1]);
+      const snap = (await store.getRun(runId))!;
+      expect(snap.run).toMatchObject({ status: "failed", failedNode: 2 });
+      expect(snap.nodes.map((n) => n.state)).toEqual(["expired", "running", "expired"]);
+    });
+
     it("ends a node claimed at or past its deadline expired: the claim gets nothing, dependents skipped, the run fails with Expired", async () => {
       const store = await fresh();
       const { runId } = await store.submit(

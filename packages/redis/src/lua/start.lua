@@ -3,7 +3,8 @@
 -- had expired), and returns what the worker needs to run it. A queued or
 -- retrying node past its deadline (expiresAt) ends `expired` instead. A node found
 -- over its maxStalls fails instead (Stalled), and its run unless the node is
--- tolerated; its dependents are left on the run's work list for `drain`,
+-- tolerated; its dependents are left on the run's work list for `drain`
+-- (after any work listed before: see listEnding),
 -- which the caller runs with the run's queues (start is not handed their
 -- keys). Re-sent with the token the node already runs under, or that stalled
 -- it out (a command re-sent after a reconnect), it answers the same and
@@ -22,6 +23,25 @@
 --   node was queued or retrying past its expiresAt: it ended `expired`), {CORRUPT, field, why}
 --   (nothing written; the lease is kept for `corrupt`)
 --@include attempt
+
+-- node n (record r) just ended failed or expired here: its run fails (unless the node is
+-- tolerated) and its cascade is listed for `drain`, which has the run's queues. Both go at
+-- the far end of the work list (drain pops the near end), after the work earlier
+-- transitions left (another node of the same claim batch that stalled out or expired):
+-- that work runs first, then this node fails the run, then its cascade runs, as in the
+-- model, where each transition runs whole in turn. The run fails at once when nothing is
+-- listed before it. keys: work, shardWork, record, events
+local function listEnding(M, n, r, err)
+  if r[TOL] == 0 then
+    if moreWork(M) then
+      redis.call("LPUSH", M.k.work, "F:" .. n)
+    else
+      failRun(M, n, err)
+    end
+  end
+  redis.call("LPUSH", M.k.work, "D:" .. n .. ":1")
+  redis.call("ZADD", M.k.shardWork, M.now, M.id)
+end
 
 local n, token = A.node, A.token
 local member = A.runId .. "#" .. n .. "#" .. token
@@ -65,12 +85,7 @@ if st == "r" and not again then
     local err = errorValue("Stalled", "lease expired " .. r[STALLS] .. " times (maxStalls " .. r[MAXST] ..
       "): the worker running it died or stopped heartbeating")
     endNode(M, n, r, "f", err)
-    if r[TOL] == 0 then failRun(M, n, err) end
-    -- its cascade is listed for `drain`, which has the run's queues: at the far end of the
-    -- list (drain pops the near end), so that two nodes stalling out in one claim batch
-    -- cascade in the order they stalled out, as in the model (each transition in turn)
-    redis.call("LPUSH", M.k.work, "D:" .. n .. ":1")
-    redis.call("ZADD", M.k.shardWork, M.now, M.id)
+    listEnding(M, n, r, err)
     saveRun(M)
     return { R.STALLED_OUT, 1, queues }
   end
@@ -82,9 +97,7 @@ elseif (r[EXP] or 0) > 0 and A.now >= r[EXP] then
   redis.call("ZREM", K.leases, member)
   local err = expiredError(r[EXP])
   endNode(M, n, r, "x", err)
-  if r[TOL] == 0 then failRun(M, n, err) end
-  -- its cascade is listed for `drain`, which has the run's queues
-  listWork(M, { "D:" .. n .. ":1" })
+  listEnding(M, n, r, err)
   saveRun(M)
   return { R.EXPIRED, 1, queues }
 end

@@ -107,7 +107,8 @@ end
 -- Runs work items until the stack and the run's work list are empty or the
 -- budget is spent; nodes made ready are added to `ready` (enqueue puts them in
 -- their queues). Items: "D:<node>:<i>" resolve dependents of an ended node
--- from index i; "R:<i>" enqueue roots from node i; "C:<i>" cancel unstarted
+-- from index i; "F:<node>" fail the run as that node's failure (its error record);
+-- "R:<i>" enqueue roots from node i; "C:<i>" cancel unstarted
 -- nodes from node i; "X:<i>" sweep a run stopped by a corrupt record from
 -- node i; "V:<i>:<q>" re-drive nodes from node i (q: how many had none pending so far;
 -- then "R:0" queues them, and the count is kept in the record's field `rdq`). Returns true
@@ -163,6 +164,12 @@ local function process(M, stack, ready, budget)
         -- resume this node before the dependents it pushed, as the model's loop does
         table.insert(stack, #stack + 1, "D:" .. a .. ":" .. i)
       end
+    elseif kind == "F" then
+      -- a node that ended failed or expired after other work was listed (start.lua's
+      -- listEnding) fails the run now, in its turn; its error is its record's
+      budget = budget - 1
+      local err = redis.call("HGET", M.k.results, "e" .. a)
+      if err then failRun(M, a, err) end
     elseif kind == "R" then
       -- a walked node costs about twice a dependent: two units of budget each
       local last = math.min(M.total - 1, a + math.ceil(budget / 2) - 1)
