@@ -432,6 +432,74 @@ describe("actions: re-drive", () => {
   });
 });
 
+describe("actions: pause and resume a queue", () => {
+  const same = { Origin: "http://127.0.0.1:7077", Host: "127.0.0.1:7077" };
+  const claimable = (store: MemoryStore) =>
+    store.claim({ workerId: "w", queues: ["default"], max: 10, leaseMs: 10_000, now: 5_000 });
+
+  it("pauses a queue (its nodes stay queued, /api/queues says paused) and resumes it, behind the action header and same-origin check", async () => {
+    const { app, store, ids } = await setup();
+    expect((await get(app, "/api/queues/default/pause", { method: "POST" })).status).toBe(403);
+    const cross = await get(app, "/api/queues/default/pause", {
+      method: "POST",
+      headers: { "X-Weft-Action": "1", Origin: "http://evil.example", Host: "127.0.0.1:7077" },
+    });
+    expect(cross.status).toBe(403);
+    expect((await store.queueStats(["default"]))[0]?.paused).toBe(false);
+    const paused = await get(app, "/api/queues/default/pause", {
+      method: "POST",
+      headers: { "X-Weft-Action": "1", ...same },
+    });
+    expect(paused.body).toEqual({ queue: "default", paused: true });
+    const queues = (await get(app, "/api/queues")).body as unknown as Array<{
+      queue: string;
+      ready: number;
+      paused: boolean;
+    }>;
+    expect(queues).toEqual([expect.objectContaining({ queue: "default", ready: 5, paused: true })]);
+    expect(await claimable(store)).toEqual([]);
+    const resumed = await get(app, "/api/queues/default/resume", {
+      method: "POST",
+      headers: { "X-Weft-Action": "1", ...same },
+    });
+    expect(resumed.body).toEqual({ queue: "default", paused: false });
+    expect((await claimable(store)).map((c) => c.runId).sort()).toEqual([...ids].sort());
+  });
+
+  it("refuses to pause or resume when read-only", async () => {
+    const { app, store } = await setup({ readOnly: true });
+    const r = await get(app, "/api/queues/default/pause", {
+      method: "POST",
+      headers: { "X-Weft-Action": "1" },
+    });
+    expect(r.status).toBe(403);
+    expect((await store.queueStats(["default"]))[0]?.paused).toBe(false);
+    await store.pauseQueue("default");
+    const back = await get(app, "/api/queues/default/resume", {
+      method: "POST",
+      headers: { "X-Weft-Action": "1" },
+    });
+    expect(back.status).toBe(403);
+    expect((await store.queueStats(["default"]))[0]?.paused).toBe(true);
+  });
+
+  it("asks for the token before a pause when --auth is set", async () => {
+    const { app, store } = await setup({ auth: "s3cret" });
+    const r = await app.request("/api/queues/default/pause", {
+      method: "POST",
+      headers: { "X-Weft-Action": "1" },
+    });
+    expect(r.status).toBe(401);
+    expect((await store.queueStats(["default"]))[0]?.paused).toBe(false);
+    const ok = await app.request("/api/queues/default/pause", {
+      method: "POST",
+      headers: { "X-Weft-Action": "1", Authorization: "Bearer s3cret" },
+    });
+    expect(ok.status).toBe(200);
+    expect((await store.queueStats(["default"]))[0]?.paused).toBe(true);
+  });
+});
+
 describe("authentication", () => {
   it("with a bearer token: refuses without it, accepts the header, and ?token= sets a cookie", async () => {
     const { app } = await setup({ auth: "s3cret" });

@@ -1543,6 +1543,7 @@ export class RedisStore implements Store, ScheduleStore {
           const q = s.queue(name);
           pipe.zcard(q.ready).zcard(q.delayed).zcard(q.leases).zcard(q.parked);
           pipe.zrange(q.parked, "0", String(PARKED_LOOKED_AT - 1));
+          pipe.exists(q.paused);
         }
         const res = (await pipe.exec()) ?? [];
         for (const [e] of res) if (e) throw e;
@@ -1554,9 +1555,10 @@ export class RedisStore implements Store, ScheduleStore {
       let delayed = 0;
       let leased = 0;
       let parked = 0;
+      let paused = false;
       const tasks = new Map<string, number>();
       for (const values of perShard) {
-        const at = i * 5;
+        const at = i * 6;
         ready += Number(values[at]);
         delayed += Number(values[at + 1]);
         leased += Number(values[at + 2]);
@@ -1566,12 +1568,38 @@ export class RedisStore implements Store, ScheduleStore {
           const task = m.slice(0, m.indexOf("\0"));
           tasks.set(task, (tasks.get(task) ?? 0) + 1);
         }
+        // set on every shard by pauseQueue; one left by a pause cut short still holds that shard
+        if (Number(values[at + 5]) > 0) paused = true;
       }
       const parkedTasks = [...tasks]
         .map(([task, count]) => ({ task, count }))
         .sort((a, b) => (a.task < b.task ? -1 : a.task > b.task ? 1 : 0));
-      return { queue, ready, delayed, leased, parked, parkedTasks };
+      return { queue, ready, delayed, leased, parked, parkedTasks, paused };
     });
+  }
+
+  /** Sets the queue's pause flag on every shard (docs/redis-layout.md): claim.lua and complete.lua skip it. */
+  async pauseQueue(queue: string): Promise<void> {
+    await this.eachShard((s, pipe) => pipe.set(s.queue(queue).paused, "1"));
+  }
+
+  /** Removes the queue's pause flag on every shard and wakes one idle worker per shard (wake.lua's marker). */
+  async resumeQueue(queue: string): Promise<void> {
+    await this.eachShard((s, pipe) => {
+      const q = s.queue(queue);
+      pipe.del(q.paused).lpush(q.wake, "1").ltrim(q.wake, 0, 0);
+    });
+  }
+
+  /** Runs one pipeline per shard (one slot each on a cluster), all in flight at once; raises the first error. */
+  private async eachShard(fill: (s: ShardKeys, pipe: ChainableCommander) => void): Promise<void> {
+    await Promise.all(
+      this.shards.map(async (s) => {
+        const pipe = this.redis.pipeline();
+        fill(s, pipe);
+        for (const [e] of (await pipe.exec()) ?? []) if (e) throw e;
+      }),
+    );
   }
 
   async listLocks(): Promise<ReadonlyArray<LockInfo>> {
@@ -2265,6 +2293,8 @@ const STORE_METHODS = [
   "getResult",
   "listRuns",
   "queueStats",
+  "pauseQueue",
+  "resumeQueue",
   "listLocks",
   "waitForRun",
   "acquireLock",

@@ -217,6 +217,14 @@ export class FaultyStore implements Store {
     return this.inner.queueStats(queues);
   }
 
+  pauseQueue(queue: string): Promise<void> {
+    return this.inner.pauseQueue(queue);
+  }
+
+  resumeQueue(queue: string): Promise<void> {
+    return this.inner.resumeQueue(queue);
+  }
+
   listLocks(): Promise<ReadonlyArray<LockInfo>> {
     return this.inner.listLocks();
   }

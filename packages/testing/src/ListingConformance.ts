@@ -74,8 +74,24 @@ export const listingConformance = (name: string, fresh: () => Promise<Store>): v
       const store = await fresh();
       await store.submit(submission("q-1", group(sig(), sig(), sig(), sig())));
       expect(await store.queueStats(["default", "empty"])).toEqual([
-        { queue: "default", ready: 4, delayed: 0, leased: 0, parked: 0, parkedTasks: [] },
-        { queue: "empty", ready: 0, delayed: 0, leased: 0, parked: 0, parkedTasks: [] },
+        {
+          queue: "default",
+          ready: 4,
+          delayed: 0,
+          leased: 0,
+          parked: 0,
+          parkedTasks: [],
+          paused: false,
+        },
+        {
+          queue: "empty",
+          ready: 0,
+          delayed: 0,
+          leased: 0,
+          parked: 0,
+          parkedTasks: [],
+          paused: false,
+        },
       ]);
       const [x, y, z] = await store.claim({
         workerId: "w",
@@ -112,6 +128,7 @@ export const listingConformance = (name: string, fresh: () => Promise<Store>): v
           leased: 0,
           parked: 1,
           parkedTasks: [{ task: "any", count: 1 }],
+          paused: false,
         },
       ]);
       await store.claim({ workerId: "w", queues: ["default"], max: 1, leaseMs: 10_000, now: 4 });

@@ -6,7 +6,7 @@
 -- A.node's spec (s<n>) is replaced first. The run's keys stop expiring.
 -- One call walks every node of the run and its dependency lists.
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
---   per run queue: ready, delayed, leases, wake, parked, expiring
+--   per run queue: ready, delayed, leases, wake, parked, expiring, paused
 -- ARGV: runId, now, node (-1: no edit), spec (the edited node's spec bytes, or ""),
 --   eventsMax (about how many entries the events stream keeps)
 -- Replies: {OK, queued}, {GONE, 0} (no such run), {SUCCEEDED, 0}, {NOTENDED, 0} (pending
