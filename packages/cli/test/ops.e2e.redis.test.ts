@@ -150,7 +150,7 @@ describe("weft runs, inspect", () => {
     }
   });
 
-  it("inspect shows a running node's dead worker and its last heartbeat", async () => {
+  it("inspect shows a running node's dead worker, its last heartbeat and the lease's expiry", async () => {
     const { store, cli, client } = await setup();
     try {
       const run = await client.submit(add.si({ a: 1, b: 1 }));
@@ -168,6 +168,13 @@ describe("weft runs, inspect", () => {
       const r = await cli(["inspect", run.runId], () => t0 + 61_000);
       expect(r.stdout).toContain(
         "worker w-dead is dead: last heartbeat 1 min 1 s ago; the node is re-delivered when its lease expires",
+      );
+      // and when: the lease's expiry, read from the queue's leases
+      const until = new Date(t0 + 600_000).toISOString().replace("T", " ").replace("Z", " UTC");
+      expect(r.stdout).toContain(`lease expires in 8 min 59 s (${until})`);
+      const late = await cli(["inspect", run.runId], () => t0 + 660_000);
+      expect(late.stdout).toContain(
+        "lease expired 1 min 0 s ago: the node is re-delivered at the next maintenance tick",
       );
     } finally {
       await store.close();

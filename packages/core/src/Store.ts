@@ -336,6 +336,18 @@ export interface QueueStats {
   readonly paused: boolean;
 }
 
+/**
+ * A running node's lease as {@link Store.leaseExpiries} looks it up: the
+ * node, its queue and the fencing token of its attempt (all in its
+ * {@link NodeSnapshot}: `spec.queue`, `token`).
+ */
+export interface LeaseRef {
+  readonly runId: string;
+  readonly nodeId: number;
+  readonly queue: string;
+  readonly token: number;
+}
+
 /** A lock as {@link Store.listLocks} shows it. */
 export interface LockInfo {
   readonly name: string;
@@ -503,6 +515,15 @@ export interface Store {
   resumeQueue(queue: string): Promise<void>;
   /** Every lock the store keeps (held ones, and expired ones not yet removed), by name. */
   listLocks(): Promise<ReadonlyArray<LockInfo>>;
+  /**
+   * When each lease of `leases` expires unless its worker heartbeats (epoch
+   * ms; in the past: expired, not yet re-delivered), or `undefined` where
+   * that token no longer holds the node's lease (the attempt ended, or the
+   * node was re-delivered), in the order given. Reads only the leases
+   * asked for (on Redis one `ZSCORE` each, pipelined per shard), so a
+   * dashboard asks for one node, never for every node of a run.
+   */
+  leaseExpiries(leases: ReadonlyArray<LeaseRef>): Promise<ReadonlyArray<number | undefined>>;
   /**
    * Resolves with the run's record once its status is final (`succeeded`,
    * `failed`, `cancelled`) — with `quiet`, once every node has ended too —

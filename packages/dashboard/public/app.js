@@ -200,6 +200,16 @@ async function nodePanel(panel, runId, nodeId) {
       n.token !== undefined ? `, fencing token ${n.token}` : "",
       n.dueAt !== undefined ? `, retry due ${time(n.dueAt)}` : "",
     ),
+    n.leaseExpiresAt !== undefined
+      ? h(
+          "p",
+          { id: "lease" },
+          `worker ${n.worker ?? "?"}, lease expires ${time(n.leaseExpiresAt)}`,
+          n.leaseExpiresAt < Date.now()
+            ? h("span", { class: "warn" }, " (expired: re-delivered at the next maintenance tick)")
+            : "",
+        )
+      : "",
     n.progress
       ? h(
           "p",

@@ -225,8 +225,14 @@ export const api = (opts: ApiOptions): Hono => {
         }
       }
     }
+    // a running node's lease: one ZSCORE of its queue's leases for this node only
+    const lease =
+      n.state === "running" && n.token !== undefined
+        ? (await store.leaseExpiries([{ runId, nodeId, queue: n.spec.queue, token: n.token }]))[0]
+        : undefined;
     return c.json({
       ...runView({ run: snap.run, nodes: [n] }).nodes[0],
+      ...(lease === undefined ? {} : { leaseExpiresAt: lease }),
       ...(n.spec.bound === null || n.spec.bound === undefined
         ? {}
         : { input: jsonValue(n.spec.bound) }),

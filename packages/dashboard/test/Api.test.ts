@@ -123,6 +123,25 @@ describe("GET /api/runs/:id and its nodes", () => {
     expect((await get(app, "/api/runs/nope")).status).toBe(404);
   });
 
+  it("answers a running node's lease expiry, and none for a node that is not running", async () => {
+    const { app, store, ids } = await setup();
+    const [c] = await store.claim({
+      workerId: "w1",
+      queues: ["default"],
+      max: 1,
+      leaseMs: 30_000,
+      now: 2_000,
+    });
+    expect(c?.runId).toBe(ids[0]);
+    const running = await get(app, `/api/runs/${ids[0]}/nodes/0`);
+    expect(running.body).toMatchObject({ state: "running", worker: "w1", leaseExpiresAt: 32_000 });
+    await store.heartbeat([c!], { now: 10_000, leaseMs: 30_000 });
+    expect((await get(app, `/api/runs/${ids[0]}/nodes/0`)).body.leaseExpiresAt).toBe(40_000);
+    const queued = await get(app, `/api/runs/${ids[1]}/nodes/0`);
+    expect(queued.body.state).toBe("queued");
+    expect("leaseExpiresAt" in queued.body).toBe(false);
+  });
+
   it("marks a callback's node with its kind, for the run page to draw it apart", async () => {
     const { app, client } = await setup();
     const alert = task({ name: "alert", input: FailureRecord, output: Schema.Void });

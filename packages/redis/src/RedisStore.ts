@@ -39,6 +39,7 @@ import {
   encode,
   type FailOptions,
   fingerprint,
+  type LeaseRef,
   type LeaseState,
   type ListRunsOptions,
   type LockInfo,
@@ -1602,6 +1603,31 @@ export class RedisStore implements Store, ScheduleStore {
     );
   }
 
+  /** One `ZSCORE` of `T:q:<queue>:leases` per lease, pipelined per shard (docs/redis-layout.md). */
+  async leaseExpiries(leases: ReadonlyArray<LeaseRef>): Promise<ReadonlyArray<number | undefined>> {
+    const out: Array<number | undefined> = leases.map(() => undefined);
+    const byShard = new Map<ShardKeys, number[]>();
+    leases.forEach((l, i) => {
+      const s = this.shardOfRun(l.runId);
+      byShard.set(s, [...(byShard.get(s) ?? []), i]);
+    });
+    await Promise.all(
+      [...byShard].map(async ([s, at]) => {
+        const pipe = this.redis.pipeline();
+        for (const i of at) {
+          const l = leases[i]!;
+          pipe.zscore(s.queue(l.queue).leases, `${l.runId}#${l.nodeId}#${l.token}`);
+        }
+        const res = (await pipe.exec()) ?? [];
+        res.forEach(([e, v], j) => {
+          if (e) throw e;
+          if (v !== null && v !== undefined) out[at[j]!] = Number(v);
+        });
+      }),
+    );
+    return out;
+  }
+
   async listLocks(): Promise<ReadonlyArray<LockInfo>> {
     const { lock: sample } = lockKeys(this.prefix, "\u0000");
     const [head] = sample.split("\u0000");
@@ -2296,6 +2322,7 @@ const STORE_METHODS = [
   "pauseQueue",
   "resumeQueue",
   "listLocks",
+  "leaseExpiries",
   "waitForRun",
   "acquireLock",
   "renewLock",

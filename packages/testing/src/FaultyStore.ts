@@ -12,6 +12,7 @@ import type {
   CompleteOptions,
   EventBatch,
   FailOptions,
+  LeaseRef,
   LeaseState,
   ListRunsOptions,
   LockInfo,
@@ -227,6 +228,10 @@ export class FaultyStore implements Store {
 
   listLocks(): Promise<ReadonlyArray<LockInfo>> {
     return this.inner.listLocks();
+  }
+
+  leaseExpiries(leases: ReadonlyArray<LeaseRef>): Promise<ReadonlyArray<number | undefined>> {
+    return this.inner.leaseExpiries(leases);
   }
 
   waitForRun(

@@ -41,6 +41,7 @@ import {
   type FailOptions,
   failNode,
   fingerprint,
+  type LeaseRef,
   type LeaseState,
   type ListRunsOptions,
   type LockInfo,
@@ -766,6 +767,13 @@ export class MemoryStore implements Store, ScheduleStore {
 
   async resumeQueue(queue: string): Promise<void> {
     if (this.paused.delete(queue)) this.signalWork(queue);
+  }
+
+  async leaseExpiries(leases: ReadonlyArray<LeaseRef>): Promise<ReadonlyArray<number | undefined>> {
+    return leases.map((l) => {
+      const lease = this.leases.get(key(l.runId, l.nodeId));
+      return lease && lease.token === l.token && lease.queue === l.queue ? lease.until : undefined;
+    });
   }
 
   async listLocks(): Promise<ReadonlyArray<LockInfo>> {
