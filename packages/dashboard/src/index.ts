@@ -18,5 +18,5 @@ export {
 } from "./Dashboard.ts";
 export { combineHooks } from "./Hooks.ts";
 export { dashboardMetrics, RECENT_RUNS, type Scrape } from "./Metrics.ts";
-export { runSpanId, runTraceId, tracingHooks } from "./Tracing.ts";
+export { nodeSpanId, runSpanId, runTraceId, tracingHooks } from "./Tracing.ts";
 export { type WorkerMetrics, workerMetrics } from "./WorkerMetrics.ts";

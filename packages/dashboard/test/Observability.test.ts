@@ -16,7 +16,7 @@ import { chain, createClient, group, handle, Schema, startWorker, task } from "@
 import { MemoryStore } from "@weft/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { combineHooks, runTraceId, tracingHooks, workerMetrics } from "../src/index.ts";
+import { combineHooks, nodeSpanId, runTraceId, tracingHooks, workerMetrics } from "../src/index.ts";
 
 const exporter = new InMemorySpanExporter();
 beforeAll(() => {
@@ -94,6 +94,19 @@ describe("worker metrics and traces", () => {
     expect(failed.events.map((e) => e.name)).toContain("exception");
     const ok = spans.find((s) => s.name === "flaky" && s.attributes["weft.attempt"] === 2)!;
     expect(ok.attributes["weft.outcome"]).toBe("succeeded");
+    // fan-in: the join's span links (no parent) to the node spans of its three deps, the parents
+    // of their attempts' spans; every attempt of a node has its node's span as parent
+    const joinSpan = spans.find((s) => s.name === "join")!;
+    expect(joinSpan.parentSpanContext?.spanId).toBe(nodeSpanId(runId, 3));
+    const linked = joinSpan.links.map((l) => [l.context.spanId, l.attributes?.["weft.node_id"]]);
+    expect(linked).toEqual([0, 1, 2].map((d) => [nodeSpanId(runId, d), d]));
+    for (const s of spans.filter((x) => x.name !== "join")) {
+      const node = s.attributes["weft.node_id"] as number;
+      expect(s.parentSpanContext?.spanId).toBe(nodeSpanId(runId, node));
+      expect(s.links).toEqual([]);
+    }
+    const flakyNode = failed.attributes["weft.node_id"] as number;
+    expect(ok.parentSpanContext?.spanId).toBe(nodeSpanId(runId, flakyNode));
     // inside a handler the active span is the attempt's own
     const oneSpans = spans.filter((s) => s.name === "one").map((s) => s.spanContext().spanId);
     expect(activeInHandler.sort()).toEqual(oneSpans.sort());
@@ -124,7 +137,7 @@ describe("worker metrics and traces", () => {
         },
       },
     );
-    const info = { runId: "r", nodeId: 0, task: "t", attempt: 1, workerId: "w" };
+    const info = { runId: "r", nodeId: 0, task: "t", attempt: 1, workerId: "w", deps: [] };
     await expect(Promise.resolve(hooks.onAttemptStart?.(info))).rejects.toThrow("a fails");
     expect(calls).toEqual(["a", "b"]);
     const r = await hooks.wrapHandler!(info, async () => {
