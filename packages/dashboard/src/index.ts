@@ -9,6 +9,7 @@ export {
   isLoopback,
   parseAuth,
 } from "./Auth.ts";
+export { type BeatMetrics, beatMetrics } from "./BeatMetrics.ts";
 export {
   createDashboard,
   type DashboardOptions,

@@ -12,11 +12,28 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
-import { chain, createClient, group, handle, Schema, startWorker, task } from "@weft/core";
+import {
+  chain,
+  createClient,
+  group,
+  handle,
+  Schema,
+  startBeat,
+  startWorker,
+  task,
+  upsertSchedule,
+} from "@weft/core";
 import { MemoryStore } from "@weft/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { combineHooks, nodeSpanId, runTraceId, tracingHooks, workerMetrics } from "../src/index.ts";
+import {
+  beatMetrics,
+  combineHooks,
+  nodeSpanId,
+  runTraceId,
+  tracingHooks,
+  workerMetrics,
+} from "../src/index.ts";
 
 const exporter = new InMemorySpanExporter();
 beforeAll(() => {
@@ -146,5 +163,39 @@ describe("worker metrics and traces", () => {
     });
     expect(r).toBe(5);
     expect(calls.slice(2)).toEqual(["wrap1 in", "wrap2 in", "handler", "wrap1 out"]);
+  });
+});
+
+describe("beat metrics", () => {
+  it("times each fired tick's lag after its tick, by schedule, from a real beat's onFire", async () => {
+    const store = new MemoryStore();
+    const m = beatMetrics();
+    const t0 = Date.now();
+    await upsertSchedule(
+      store,
+      { id: "often", everyMs: 50, target: { task: "one", input: 1 }, overlap: "allow" },
+      t0,
+    );
+    const fired: number[] = [];
+    const beat = startBeat({
+      store,
+      pollMs: 20,
+      logger: pino({ level: "silent" }),
+      onFire: (f) => {
+        m.onFire(f);
+        fired.push(f.firedAt - f.tick);
+      },
+    });
+    try {
+      // the real condition: two ticks fired
+      while (fired.length < 2) await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      await beat.stop();
+    }
+    const text = (await m.scrape()).body;
+    expect(text).toContain(`weft_schedule_fires_total{schedule="often"} ${fired.length}`);
+    expect(text).toContain(`weft_schedule_lag_seconds_count{schedule="often"} ${fired.length}`);
+    const sum = Number(/weft_schedule_lag_seconds_sum\{schedule="often"\} (\S+)/.exec(text)?.[1]);
+    expect(sum).toBeCloseTo(fired.reduce((a, b) => a + b, 0) / 1000, 6);
   });
 });
