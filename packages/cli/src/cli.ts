@@ -520,7 +520,26 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
           return;
         }
         const workers = await store.listWorkers({ now: now() });
-        out(renderInspect(snap, { color, all: opts.all ?? false, now: now(), workers, values }));
+        // running nodes' leases: one ZSCORE each, in one pipelined round trip
+        const running = snap.nodes.filter((n) => n.state === "running" && n.token !== undefined);
+        const expiries = await store.leaseExpiries(
+          running.map((n) => ({ runId, nodeId: n.id, queue: n.spec.queue, token: n.token! })),
+        );
+        const leases = new Map<number, number>();
+        running.forEach((n, i) => {
+          const until = expiries[i];
+          if (until !== undefined) leases.set(n.id, until);
+        });
+        out(
+          renderInspect(snap, {
+            color,
+            all: opts.all ?? false,
+            now: now(),
+            workers,
+            values,
+            leases,
+          }),
+        );
       });
     });
 

@@ -32,7 +32,7 @@ export interface OpsContext {
   readonly tty?: NodeJS.WriteStream;
 }
 
-/** Adds `watch`, `queues` and `locks` to the program. */
+/** Adds `watch`, `queues` (with `queues pause|resume`) and `locks` to the program. */
 export const addOpsCommands = (ctx: OpsContext): void => {
   ctx
     .storeCommand("watch")
@@ -62,10 +62,10 @@ export const addOpsCommands = (ctx: OpsContext): void => {
       });
     });
 
-  ctx
+  const queues = ctx
     .storeCommand("queues")
     .description(
-      "per queue: ready, delayed, leased and parked nodes and live consumers; warns of queues no live worker consumes and parked tasks no live worker handles",
+      "per queue: ready, delayed, leased and parked nodes and live consumers; warns of paused queues, queues no live worker consumes and parked tasks no live worker handles (pause|resume <queue> to stop or restart a queue's claims)",
     )
     .option(
       "-q, --queue <name...>",
@@ -99,6 +99,29 @@ export const addOpsCommands = (ctx: OpsContext): void => {
         } else ctx.out(renderQueues(stats, { color: ctx.color, workers }));
       });
     });
+
+  for (const [name, paused] of [
+    ["pause", true],
+    ["resume", false],
+  ] as const) {
+    // the store options (--redis, --prefix...) are those of `queues`, wherever they stand:
+    // commander hands the parent the options it knows, so the subcommand must not have its own
+    queues
+      .command(name)
+      .description(
+        paused
+          ? "pause a queue for every worker: no node of it is claimed (they wait, none fails; running ones finish) until it is resumed (takes the store options of queues)"
+          : "resume a paused queue: its nodes are claimed again and waiting workers are woken (takes the store options of queues)",
+      )
+      .argument("<queue>", "the queue's name")
+      .action(async (queue: string) => {
+        await ctx.withStore(queues.opts<StoreOpts>(), async (store) => {
+          if (paused) await store.pauseQueue(queue);
+          else await store.resumeQueue(queue);
+          ctx.out(`queue ${queue} ${paused ? "paused" : "resumed"}\n`);
+        });
+      });
+  }
 
   ctx
     .storeCommand("locks")

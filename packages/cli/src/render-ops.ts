@@ -91,9 +91,9 @@ export interface QueuesOptions {
 
 /**
  * Renders queue counts as a table (queue, ready, delayed, leased, parked,
- * consumers: live workers listening to it), then a warning per queue with
- * nodes and no live consumer, and per parked task that no live worker on
- * its queue handles (Celery's "unregistered task").
+ * consumers: live workers listening to it), then a warning per paused
+ * queue, per queue with nodes and no live consumer, and per parked task
+ * that no live worker on its queue handles (Celery's "unregistered task").
  */
 export const renderQueues = (stats: ReadonlyArray<QueueStats>, opts: QueuesOptions): string => {
   if (stats.length === 0) return "no queues\n";
@@ -120,6 +120,11 @@ export const renderQueues = (stats: ReadonlyArray<QueueStats>, opts: QueuesOptio
   for (const s of stats) {
     const on = consumers(s.queue);
     const waiting = s.ready + s.delayed + s.parked;
+    if (s.paused) {
+      warnings.push(
+        `queue ${s.queue}: paused, no node of it is claimed (${waiting} nodes wait; weft queues resume ${s.queue})`,
+      );
+    }
     if (on.length === 0 && waiting > 0) {
       warnings.push(`queue ${s.queue}: no live worker consumes it (${waiting} nodes wait)`);
     }

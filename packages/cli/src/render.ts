@@ -43,6 +43,12 @@ export interface InspectOptions {
    * as one line each, cut to {@link VALUE_CHARS} characters of JSON.
    */
   readonly values?: ReadonlyMap<number, { readonly input?: unknown; readonly result?: unknown }>;
+  /**
+   * Running nodes' lease expiries by node id (`Store.leaseExpiries`, epoch
+   * ms), each shown under its node: in how long it expires, or how long ago
+   * it expired (the node is re-delivered at the next maintenance tick).
+   */
+  readonly leases?: ReadonlyMap<number, number>;
 }
 
 /** The longest value preview `renderInspect` prints for an input or a result, characters. */
@@ -365,7 +371,7 @@ const walk = (
   root: boolean,
   now: number,
   workers: ReadonlyArray<WorkerPresence> | undefined,
-  values?: InspectOptions["values"],
+  shown: Pick<InspectOptions, "values" | "leases"> = {},
 ): void => {
   const glyph = root ? "" : last ? "└─ " : "├─ ";
   const inner = root ? "" : `${prefix}${last ? "   " : "│  "}`;
@@ -383,7 +389,7 @@ const walk = (
         label: `#${item.node.id} ${item.node.spec.task}${callbackNote(item.node)}`,
         node: item.node,
       });
-      for (const d of details(item.node, now, workers, values)) {
+      for (const d of details(item.node, now, workers, shown)) {
         rows.push({ prefix: `${inner}  `, label: d.text, detail: d.kind });
       }
       return;
@@ -402,7 +408,7 @@ const walk = (
         ...(note === undefined ? {} : { note }),
       });
       item.children.forEach((ch, i) => {
-        walk(rows, ch, inner, i === item.children.length - 1, false, now, workers, values);
+        walk(rows, ch, inner, i === item.children.length - 1, false, now, workers, shown);
       });
       return;
     }
@@ -421,10 +427,10 @@ const details = (
   n: SnapshotNode,
   now: number,
   workers: ReadonlyArray<WorkerPresence> | undefined,
-  values: InspectOptions["values"],
+  shown: Pick<InspectOptions, "values" | "leases">,
 ): Array<{ text: string; kind: Detail }> => {
   const out: Array<{ text: string; kind: Detail }> = [];
-  const v = values?.get(n.id);
+  const v = shown.values?.get(n.id);
   if (v && "input" in v && v.input !== null && v.input !== undefined) {
     out.push({
       text: `${n.spec.bind.kind === "immutable" ? "input" : "bound"} ${preview(v.input)}`,
@@ -445,6 +451,17 @@ const details = (
         kind: "warn",
       });
     }
+  }
+  const until = n.state === "running" ? shown.leases?.get(n.id) : undefined;
+  if (until !== undefined) {
+    out.push(
+      until >= now
+        ? { text: `lease expires in ${formatDuration(until - now)} (${time(until)})`, kind: "info" }
+        : {
+            text: `lease expired ${formatDuration(now - until)} ago: the node is re-delivered at the next maintenance tick`,
+            kind: "warn",
+          },
+    );
   }
   // attempts that did not succeed, oldest first (the attempt history), when there was more than
   // one, or the run was re-driven after it (the count starts again: more entries than attempts)
@@ -571,16 +588,7 @@ export const renderInspect = (snapshot: RunSnapshot, opts: InspectOptions = {}):
   if (snapshot.nodes.length === 0) return `${out.join("\n")}\n`;
   out.push("");
   const rows: Row[] = [];
-  walk(
-    rows,
-    toItem(buildTrie(snapshot.nodes), wide),
-    "",
-    true,
-    true,
-    now,
-    opts.workers,
-    opts.values,
-  );
+  walk(rows, toItem(buildTrie(snapshot.nodes), wide), "", true, true, now, opts.workers, opts);
   const nodeRows = rows.filter((r) => r.node !== undefined);
   const width = (f: (r: Row) => string) => nodeRows.reduce((w, r) => Math.max(w, f(r).length), 0);
   const treeW = width((r) => r.prefix + r.label);

@@ -150,7 +150,7 @@ describe("weft runs, inspect", () => {
     }
   });
 
-  it("inspect shows a running node's dead worker and its last heartbeat", async () => {
+  it("inspect shows a running node's dead worker, its last heartbeat and the lease's expiry", async () => {
     const { store, cli, client } = await setup();
     try {
       const run = await client.submit(add.si({ a: 1, b: 1 }));
@@ -168,6 +168,13 @@ describe("weft runs, inspect", () => {
       const r = await cli(["inspect", run.runId], () => t0 + 61_000);
       expect(r.stdout).toContain(
         "worker w-dead is dead: last heartbeat 1 min 1 s ago; the node is re-delivered when its lease expires",
+      );
+      // and when: the lease's expiry, read from the queue's leases
+      const until = new Date(t0 + 600_000).toISOString().replace("T", " ").replace("Z", " UTC");
+      expect(r.stdout).toContain(`lease expires in 8 min 59 s (${until})`);
+      const late = await cli(["inspect", run.runId], () => t0 + 660_000);
+      expect(late.stdout).toContain(
+        "lease expired 1 min 0 s ago: the node is re-delivered at the next maintenance tick",
       );
     } finally {
       await store.close();
@@ -213,9 +220,52 @@ describe("weft queues, locks", () => {
           leased: 0,
           parked: 1,
           parkedTasks: [{ task: "spam.count", count: 1 }],
+          paused: false,
           consumers: ["w-math"],
         },
       ]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("pauses and resumes a queue for every worker: queues shows it paused, a worker runs its nodes once resumed", async () => {
+    const { store, cli, client } = await setup();
+    try {
+      expect(await cli(["queues", "pause", "default"])).toMatchObject({
+        code: 0,
+        stdout: "queue default paused\n",
+      });
+      const run = await client.submit(add.si({ a: 2, b: 3 }));
+      const shown = await cli(["queues", "--queue", "default"]);
+      expect(shown.stdout).toContain(
+        "queue default: paused, no node of it is claimed (1 nodes wait; weft queues resume default)",
+      );
+      expect(
+        JSON.parse((await cli(["queues", "--json", "-q", "default"])).stdout)[0],
+      ).toMatchObject({ queue: "default", ready: 1, paused: true });
+      const w = worker(store);
+      try {
+        // a worker on the paused queue takes nothing: the claim is answered, the node still waits
+        expect(
+          await store.claim({
+            workerId: "probe",
+            queues: ["default"],
+            max: 1,
+            leaseMs: 1_000,
+            now: Date.now(),
+          }),
+        ).toEqual([]);
+        expect((await store.getRun(run.runId))?.nodes[0]?.state).toBe("queued");
+        expect(await cli(["queues", "resume", "default"])).toMatchObject({
+          code: 0,
+          stdout: "queue default resumed\n",
+        });
+        expect(await run.result({ timeout: 20_000 })).toBe(5);
+      } finally {
+        await w.stop();
+      }
+      expect((await store.queueStats(["default"]))[0]?.paused).toBe(false);
     } finally {
       await store.close();
     }

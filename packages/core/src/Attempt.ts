@@ -173,6 +173,7 @@ export const runAttempt = async (
             task,
             attempt: claim.attempt,
             workerId: env.workerId,
+            deps: claim.spec.deps,
           },
           call,
           env.log,

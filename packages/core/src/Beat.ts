@@ -44,6 +44,11 @@ export interface FiredTick {
   readonly id: string;
   readonly tick: number;
   readonly runId: string;
+  /**
+   * When it was fired: the clock reading (epoch ms) of the scan that
+   * submitted its run; `firedAt - tick` is the schedule's lag, ms.
+   */
+  readonly firedAt: number;
 }
 
 /** What one scan of the schedules did. */
@@ -144,7 +149,7 @@ export const scanSchedule = async (
       const tick = cur.firing;
       const runId = await submitTick(store, s, tick, now);
       if (await cas({ ...omit(cur, "firing"), lastRun: { tick, runId } })) {
-        fired.push({ id: s.id, tick, runId });
+        fired.push({ id: s.id, tick, runId, firedAt: now });
       }
       continue;
     }

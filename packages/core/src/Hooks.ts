@@ -17,6 +17,12 @@ export interface AttemptInfo {
   readonly attempt: number;
   /** The worker running it. */
   readonly workerId: string;
+  /**
+   * The ids of the nodes this one depends on (its DAG node's `deps`: a
+   * chain's previous step, a chord's header members), whose results it
+   * gets; empty for a root. Tracing links an attempt's span to theirs.
+   */
+  readonly deps: ReadonlyArray<number>;
 }
 
 /** How an attempt ended, for {@link WorkerHooks.onAttemptEnd}. */

@@ -340,6 +340,20 @@ export interface QueueStats {
   readonly parked: number;
   /** The tasks of the parked nodes and how many of each (at most 1 000 parked nodes looked at per shard). */
   readonly parkedTasks: ReadonlyArray<{ readonly task: string; readonly count: number }>;
+  /** Whether the queue is paused ({@link Store.pauseQueue}): no claim takes its nodes. */
+  readonly paused: boolean;
+}
+
+/**
+ * A running node's lease as {@link Store.leaseExpiries} looks it up: the
+ * node, its queue and the fencing token of its attempt (all in its
+ * {@link NodeSnapshot}: `spec.queue`, `token`).
+ */
+export interface LeaseRef {
+  readonly runId: string;
+  readonly nodeId: number;
+  readonly queue: string;
+  readonly token: number;
 }
 
 /** A lock as {@link Store.listLocks} shows it. */
@@ -515,10 +529,34 @@ export interface Store {
    * 10 000 on Redis).
    */
   listRuns(opts: ListRunsOptions): Promise<ReadonlyArray<RunListing>>;
-  /** Node counts of each of `queues` (ready, delayed, leased, parked), in the order given. */
+  /** Node counts of each of `queues` (ready, delayed, leased, parked) and whether it is paused, in the order given. */
   queueStats(queues: ReadonlyArray<string>): Promise<ReadonlyArray<QueueStats>>;
+  /**
+   * Pauses `queue` (Celery's `cancel_consumer`, BullMQ's `queue.pause()`,
+   * for every worker at once): from now on no claim leases its nodes, and
+   * no completion hands one of them to its worker. Its nodes wait where
+   * they are, queued or retrying (due retries are still made ready), none
+   * failed; nodes already leased run on. Pausing a paused queue does
+   * nothing; the pause lasts until {@link Store.resumeQueue}.
+   */
+  pauseQueue(queue: string): Promise<void>;
+  /**
+   * Resumes a paused `queue`: its nodes are claimed again, and workers
+   * waiting for work on it are woken ({@link Store.waitForWork}). Resuming a
+   * queue that is not paused does nothing.
+   */
+  resumeQueue(queue: string): Promise<void>;
   /** Every lock the store keeps (held ones, and expired ones not yet removed), by name. */
   listLocks(): Promise<ReadonlyArray<LockInfo>>;
+  /**
+   * When each lease of `leases` expires unless its worker heartbeats (epoch
+   * ms; in the past: expired, not yet re-delivered), or `undefined` where
+   * that token no longer holds the node's lease (the attempt ended, or the
+   * node was re-delivered), in the order given. Reads only the leases
+   * asked for (on Redis one `ZSCORE` each, pipelined per shard), so a
+   * dashboard asks for one node, never for every node of a run.
+   */
+  leaseExpiries(leases: ReadonlyArray<LeaseRef>): Promise<ReadonlyArray<number | undefined>>;
   /**
    * Resolves with the run's record once its status is final (`succeeded`,
    * `failed`, `cancelled`) — with `quiet`, once every node has ended too —

@@ -308,6 +308,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       task: claim.spec.task,
       attempt: claim.attempt,
       workerId: id,
+      deps: claim.spec.deps,
     };
     callHook(nodeLog, "onAttemptStart", hooks.onAttemptStart, attempt);
     const startedAt = now();

@@ -200,6 +200,16 @@ async function nodePanel(panel, runId, nodeId) {
       n.token !== undefined ? `, fencing token ${n.token}` : "",
       n.dueAt !== undefined ? `, retry due ${time(n.dueAt)}` : "",
     ),
+    n.leaseExpiresAt !== undefined
+      ? h(
+          "p",
+          { id: "lease" },
+          `worker ${n.worker ?? "?"}, lease expires ${time(n.leaseExpiresAt)}`,
+          n.leaseExpiresAt < Date.now()
+            ? h("span", { class: "warn" }, " (expired: re-delivered at the next maintenance tick)")
+            : "",
+        )
+      : "",
     n.progress
       ? h(
           "p",
@@ -367,6 +377,30 @@ async function workersPage() {
   );
 }
 
+/** A POST to a queue's action (pause, resume), then the page drawn again. */
+const queueAction = (queue, action, label) =>
+  h(
+    "button",
+    {
+      "data-action": action,
+      onclick: async (ev) => {
+        if (action === "pause" && !confirm(`Pause queue ${queue} for every worker?`)) return;
+        ev.target.disabled = true;
+        try {
+          await api(`/queues/${encodeURIComponent(queue)}/${action}`, {
+            method: "POST",
+            headers: { "X-Weft-Action": "1" },
+          });
+          await queuesPage();
+        } catch (e) {
+          ev.target.disabled = false;
+          alert(e.message);
+        }
+      },
+    },
+    label,
+  );
+
 async function queuesPage() {
   const qs = await api("/queues");
   main.replaceChildren(
@@ -380,12 +414,13 @@ async function queuesPage() {
         "parked",
         "consumers",
         "tasks no live worker handles",
+        config.readOnly ? "" : "actions",
       ],
       qs.map((q) =>
         h(
           "tr",
-          {},
-          h("td", {}, q.queue),
+          { "data-queue": q.queue, "data-paused": q.paused },
+          h("td", {}, q.queue, q.paused ? [" ", pill("paused")] : ""),
           h("td", {}, q.ready),
           h("td", {}, q.delayed),
           h("td", {}, q.leased),
@@ -396,6 +431,15 @@ async function queuesPage() {
             q.consumers.length ? q.consumers.join(", ") : h("span", { class: "warn" }, "none"),
           ),
           h("td", { class: "warn" }, q.unhandledTasks.join(", ")),
+          config.readOnly
+            ? h("td", {})
+            : h(
+                "td",
+                {},
+                q.paused
+                  ? queueAction(q.queue, "resume", "Resume")
+                  : queueAction(q.queue, "pause", "Pause"),
+              ),
         ),
       ),
     ),

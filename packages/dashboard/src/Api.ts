@@ -1,8 +1,8 @@
 /**
  * The dashboard's JSON API under `/api/` (docs/dashboard.md): runs, a run,
  * a node's values, workers, queues, locks, schedules, the event stream as
- * Server-Sent Events, cancelling and re-driving a run, and pausing,
- * resuming and triggering a schedule. Every read is a bounded number
+ * Server-Sent Events, cancelling and re-driving a run, pausing and
+ * resuming a queue, and pausing, resuming and triggering a schedule. Every read is a bounded number
  * of store calls: a run is one `getRun` (on Redis a few pipelined HMGETs per
  * 1 000 nodes), live updates come from `readEvents`, never per-node polling.
  */
@@ -237,8 +237,14 @@ export const api = (opts: ApiOptions): Hono => {
         }
       }
     }
+    // a running node's lease: one ZSCORE of its queue's leases for this node only
+    const lease =
+      n.state === "running" && n.token !== undefined
+        ? (await store.leaseExpiries([{ runId, nodeId, queue: n.spec.queue, token: n.token }]))[0]
+        : undefined;
     return c.json({
       ...runView({ run: snap.run, nodes: [n] }).nodes[0],
+      ...(lease === undefined ? {} : { leaseExpiresAt: lease }),
       ...(n.spec.bound === null || n.spec.bound === undefined
         ? {}
         : { input: jsonValue(n.spec.bound) }),
@@ -301,6 +307,21 @@ export const api = (opts: ApiOptions): Hono => {
       }),
     );
   });
+
+  // pause, resume a queue (docs/operations.md, "Pausing a queue"): state-changing, so behind
+  // the CSRF checks (Dashboard.ts) and read-only; a queue need not exist to be paused
+  for (const [action, paused] of [
+    ["pause", true],
+    ["resume", false],
+  ] as const) {
+    app.post(`/queues/:queue/${action}`, async (c) => {
+      if (opts.readOnly) return c.json({ error: "the dashboard is read-only" }, 403);
+      const queue = c.req.param("queue");
+      if (paused) await store.pauseQueue(queue);
+      else await store.resumeQueue(queue);
+      return c.json({ queue, paused });
+    });
+  }
 
   app.get("/locks", async (c) => c.json(await store.listLocks()));
 

@@ -5,9 +5,18 @@
  *
  * - **One trace per run**: every attempt of a run, on any worker, is in the
  *   trace whose id is derived from the run id (the first 16 bytes of
- *   SHA-256 of it), under one remote parent span (id from SHA-256 of
- *   `run:<runId>`), so a run's spans line up without passing any context
+ *   SHA-256 of it), so a run's spans line up without passing any context
  *   through the store.
+ * - **One node span per node**: every attempt of a node is a child of one
+ *   remote span whose id is derived from the run id and node id
+ *   ({@link nodeSpanId}: SHA-256 of `node:<runId>:<nodeId>`), never
+ *   exported (a run-level span of your own can take {@link runSpanId}).
+ * - **Links, not parents, for fan-in**: an attempt's span links to the
+ *   node spans of the nodes it depends on (`AttemptInfo.deps`: a chain's
+ *   previous step, every member of a chord's header), each link with
+ *   `weft.node_id`. A chord body over a million members is one span with a
+ *   million links, not a parent with a million children (BullMQ #2942);
+ *   the ids are derived, so no worker reads another's spans.
  * - **One span per attempt**, named after the task, with the attributes
  *   `weft.run_id`, `weft.node_id`, `weft.task`, `weft.attempt`,
  *   `weft.worker_id`, and at its end `weft.outcome` (`succeeded`,
@@ -24,6 +33,7 @@ import {
   type Context,
   context,
   type Span,
+  type SpanContext,
   SpanKind,
   SpanStatusCode,
   TraceFlags,
@@ -40,14 +50,21 @@ export const runTraceId = (runId: string): string =>
 export const runSpanId = (runId: string): string =>
   createHash("sha256").update(`run:${runId}`).digest("hex").slice(0, 16);
 
-/** The context whose active span is the run's parent span, under `base`. */
-const runContext = (runId: string, base: Context): Context =>
-  trace.setSpanContext(base, {
-    traceId: runTraceId(runId),
-    spanId: runSpanId(runId),
-    traceFlags: TraceFlags.SAMPLED,
-    isRemote: true,
-  });
+/** The id of a node's (remote, never exported) span, the parent of its attempts: 16 hex digits. */
+export const nodeSpanId = (runId: string, nodeId: number): string =>
+  createHash("sha256").update(`node:${runId}:${nodeId}`).digest("hex").slice(0, 16);
+
+/** The span context of a node's span: what its attempts' spans have as parent and dependents link to. */
+const nodeSpanContext = (runId: string, nodeId: number): SpanContext => ({
+  traceId: runTraceId(runId),
+  spanId: nodeSpanId(runId, nodeId),
+  traceFlags: TraceFlags.SAMPLED,
+  isRemote: true,
+});
+
+/** The context whose active span is the node's span, under `base`. */
+const nodeContext = (runId: string, nodeId: number, base: Context): Context =>
+  trace.setSpanContext(base, nodeSpanContext(runId, nodeId));
 
 const keyOf = (a: AttemptInfo) => `${a.runId}#${a.nodeId}#${a.attempt}`;
 
@@ -73,8 +90,12 @@ export const tracingHooks = (opts: { readonly tracer?: Tracer } = {}): WorkerHoo
           "weft.attempt": a.attempt,
           "weft.worker_id": a.workerId,
         },
+        links: a.deps.map((d) => ({
+          context: nodeSpanContext(a.runId, d),
+          attributes: { "weft.node_id": d },
+        })),
       },
-      runContext(a.runId, context.active()),
+      nodeContext(a.runId, a.nodeId, context.active()),
     );
     open.set(keyOf(a), span);
     return span;

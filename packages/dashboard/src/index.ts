@@ -9,6 +9,7 @@ export {
   isLoopback,
   parseAuth,
 } from "./Auth.ts";
+export { type BeatMetrics, beatMetrics } from "./BeatMetrics.ts";
 export {
   createDashboard,
   type DashboardOptions,
@@ -18,5 +19,5 @@ export {
 } from "./Dashboard.ts";
 export { combineHooks } from "./Hooks.ts";
 export { dashboardMetrics, RECENT_RUNS, type Scrape } from "./Metrics.ts";
-export { runSpanId, runTraceId, tracingHooks } from "./Tracing.ts";
+export { nodeSpanId, runSpanId, runTraceId, tracingHooks } from "./Tracing.ts";
 export { type WorkerMetrics, workerMetrics } from "./WorkerMetrics.ts";

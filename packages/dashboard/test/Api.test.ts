@@ -125,6 +125,25 @@ describe("GET /api/runs/:id and its nodes", () => {
     expect((await get(app, "/api/runs/nope")).status).toBe(404);
   });
 
+  it("answers a running node's lease expiry, and none for a node that is not running", async () => {
+    const { app, store, ids } = await setup();
+    const [c] = await store.claim({
+      workerId: "w1",
+      queues: ["default"],
+      max: 1,
+      leaseMs: 30_000,
+      now: 2_000,
+    });
+    expect(c?.runId).toBe(ids[0]);
+    const running = await get(app, `/api/runs/${ids[0]}/nodes/0`);
+    expect(running.body).toMatchObject({ state: "running", worker: "w1", leaseExpiresAt: 32_000 });
+    await store.heartbeat([c!], { now: 10_000, leaseMs: 30_000 });
+    expect((await get(app, `/api/runs/${ids[0]}/nodes/0`)).body.leaseExpiresAt).toBe(40_000);
+    const queued = await get(app, `/api/runs/${ids[1]}/nodes/0`);
+    expect(queued.body.state).toBe("queued");
+    expect("leaseExpiresAt" in queued.body).toBe(false);
+  });
+
   it("marks a callback's node with its kind, for the run page to draw it apart", async () => {
     const { app, client } = await setup();
     const alert = task({ name: "alert", input: FailureRecord, output: Schema.Void });
@@ -457,6 +476,74 @@ describe("actions: re-drive", () => {
     });
     expect(r.status).toBe(403);
     expect((await store.getRun(ids[0]!))?.run.status).toBe("cancelled");
+  });
+});
+
+describe("actions: pause and resume a queue", () => {
+  const same = { Origin: "http://127.0.0.1:7077", Host: "127.0.0.1:7077" };
+  const claimable = (store: MemoryStore) =>
+    store.claim({ workerId: "w", queues: ["default"], max: 10, leaseMs: 10_000, now: 5_000 });
+
+  it("pauses a queue (its nodes stay queued, /api/queues says paused) and resumes it, behind the action header and same-origin check", async () => {
+    const { app, store, ids } = await setup();
+    expect((await get(app, "/api/queues/default/pause", { method: "POST" })).status).toBe(403);
+    const cross = await get(app, "/api/queues/default/pause", {
+      method: "POST",
+      headers: { "X-Weft-Action": "1", Origin: "http://evil.example", Host: "127.0.0.1:7077" },
+    });
+    expect(cross.status).toBe(403);
+    expect((await store.queueStats(["default"]))[0]?.paused).toBe(false);
+    const paused = await get(app, "/api/queues/default/pause", {
+      method: "POST",
+      headers: { "X-Weft-Action": "1", ...same },
+    });
+    expect(paused.body).toEqual({ queue: "default", paused: true });
+    const queues = (await get(app, "/api/queues")).body as unknown as Array<{
+      queue: string;
+      ready: number;
+      paused: boolean;
+    }>;
+    expect(queues).toEqual([expect.objectContaining({ queue: "default", ready: 5, paused: true })]);
+    expect(await claimable(store)).toEqual([]);
+    const resumed = await get(app, "/api/queues/default/resume", {
+      method: "POST",
+      headers: { "X-Weft-Action": "1", ...same },
+    });
+    expect(resumed.body).toEqual({ queue: "default", paused: false });
+    expect((await claimable(store)).map((c) => c.runId).sort()).toEqual([...ids].sort());
+  });
+
+  it("refuses to pause or resume when read-only", async () => {
+    const { app, store } = await setup({ readOnly: true });
+    const r = await get(app, "/api/queues/default/pause", {
+      method: "POST",
+      headers: { "X-Weft-Action": "1" },
+    });
+    expect(r.status).toBe(403);
+    expect((await store.queueStats(["default"]))[0]?.paused).toBe(false);
+    await store.pauseQueue("default");
+    const back = await get(app, "/api/queues/default/resume", {
+      method: "POST",
+      headers: { "X-Weft-Action": "1" },
+    });
+    expect(back.status).toBe(403);
+    expect((await store.queueStats(["default"]))[0]?.paused).toBe(true);
+  });
+
+  it("asks for the token before a pause when --auth is set", async () => {
+    const { app, store } = await setup({ auth: "s3cret" });
+    const r = await app.request("/api/queues/default/pause", {
+      method: "POST",
+      headers: { "X-Weft-Action": "1" },
+    });
+    expect(r.status).toBe(401);
+    expect((await store.queueStats(["default"]))[0]?.paused).toBe(false);
+    const ok = await app.request("/api/queues/default/pause", {
+      method: "POST",
+      headers: { "X-Weft-Action": "1", Authorization: "Bearer s3cret" },
+    });
+    expect(ok.status).toBe(200);
+    expect((await store.queueStats(["default"]))[0]?.paused).toBe(true);
   });
 });
 

@@ -12,11 +12,28 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
-import { chain, createClient, group, handle, Schema, startWorker, task } from "@weft/core";
+import {
+  chain,
+  createClient,
+  group,
+  handle,
+  Schema,
+  startBeat,
+  startWorker,
+  task,
+  upsertSchedule,
+} from "@weft/core";
 import { MemoryStore } from "@weft/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { combineHooks, runTraceId, tracingHooks, workerMetrics } from "../src/index.ts";
+import {
+  beatMetrics,
+  combineHooks,
+  nodeSpanId,
+  runTraceId,
+  tracingHooks,
+  workerMetrics,
+} from "../src/index.ts";
 
 const exporter = new InMemorySpanExporter();
 beforeAll(() => {
@@ -94,6 +111,19 @@ describe("worker metrics and traces", () => {
     expect(failed.events.map((e) => e.name)).toContain("exception");
     const ok = spans.find((s) => s.name === "flaky" && s.attributes["weft.attempt"] === 2)!;
     expect(ok.attributes["weft.outcome"]).toBe("succeeded");
+    // fan-in: the join's span links (no parent) to the node spans of its three deps, the parents
+    // of their attempts' spans; every attempt of a node has its node's span as parent
+    const joinSpan = spans.find((s) => s.name === "join")!;
+    expect(joinSpan.parentSpanContext?.spanId).toBe(nodeSpanId(runId, 3));
+    const linked = joinSpan.links.map((l) => [l.context.spanId, l.attributes?.["weft.node_id"]]);
+    expect(linked).toEqual([0, 1, 2].map((d) => [nodeSpanId(runId, d), d]));
+    for (const s of spans.filter((x) => x.name !== "join")) {
+      const node = s.attributes["weft.node_id"] as number;
+      expect(s.parentSpanContext?.spanId).toBe(nodeSpanId(runId, node));
+      expect(s.links).toEqual([]);
+    }
+    const flakyNode = failed.attributes["weft.node_id"] as number;
+    expect(ok.parentSpanContext?.spanId).toBe(nodeSpanId(runId, flakyNode));
     // inside a handler the active span is the attempt's own
     const oneSpans = spans.filter((s) => s.name === "one").map((s) => s.spanContext().spanId);
     expect(activeInHandler.sort()).toEqual(oneSpans.sort());
@@ -124,7 +154,7 @@ describe("worker metrics and traces", () => {
         },
       },
     );
-    const info = { runId: "r", nodeId: 0, task: "t", attempt: 1, workerId: "w" };
+    const info = { runId: "r", nodeId: 0, task: "t", attempt: 1, workerId: "w", deps: [] };
     await expect(Promise.resolve(hooks.onAttemptStart?.(info))).rejects.toThrow("a fails");
     expect(calls).toEqual(["a", "b"]);
     const r = await hooks.wrapHandler!(info, async () => {
@@ -133,5 +163,39 @@ describe("worker metrics and traces", () => {
     });
     expect(r).toBe(5);
     expect(calls.slice(2)).toEqual(["wrap1 in", "wrap2 in", "handler", "wrap1 out"]);
+  });
+});
+
+describe("beat metrics", () => {
+  it("times each fired tick's lag after its tick, by schedule, from a real beat's onFire", async () => {
+    const store = new MemoryStore();
+    const m = beatMetrics();
+    const t0 = Date.now();
+    await upsertSchedule(
+      store,
+      { id: "often", everyMs: 50, target: { task: "one", input: 1 }, overlap: "allow" },
+      t0,
+    );
+    const fired: number[] = [];
+    const beat = startBeat({
+      store,
+      pollMs: 20,
+      logger: pino({ level: "silent" }),
+      onFire: (f) => {
+        m.onFire(f);
+        fired.push(f.firedAt - f.tick);
+      },
+    });
+    try {
+      // the real condition: two ticks fired
+      while (fired.length < 2) await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      await beat.stop();
+    }
+    const text = (await m.scrape()).body;
+    expect(text).toContain(`weft_schedule_fires_total{schedule="often"} ${fired.length}`);
+    expect(text).toContain(`weft_schedule_lag_seconds_count{schedule="often"} ${fired.length}`);
+    const sum = Number(/weft_schedule_lag_seconds_sum\{schedule="often"\} (\S+)/.exec(text)?.[1]);
+    expect(sum).toBeCloseTo(fired.reduce((a, b) => a + b, 0) / 1000, 6);
   });
 });

@@ -85,6 +85,12 @@ export interface QueueKeys {
    * by `expiresAt`): maintenance ends those past it `expired`.
    */
   readonly expiring: string;
+  /**
+   * The pause flag (string `"1"`, no expiry), set on every shard by
+   * `pauseQueue` and removed by `resumeQueue`: claim.lua and complete.lua
+   * lease none of the queue's nodes while it is set.
+   */
+  readonly paused: string;
 }
 
 /** The pub/sub channel of store signals (a cancelled run's id). */
@@ -136,6 +142,7 @@ export const shardKeys = (prefix: string, shard: number): ShardKeys => {
         wake: `${base}:wake`,
         parked: `${base}:parked`,
         expiring: `${base}:expiring`,
+        paused: `${base}:paused`,
       };
     },
     work: `${tag}:work`,

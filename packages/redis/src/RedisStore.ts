@@ -44,6 +44,7 @@ import {
   fingerprint,
   flatten,
   joinChord,
+  type LeaseRef,
   type LeaseState,
   type ListRunsOptions,
   type LockInfo,
@@ -1743,6 +1744,7 @@ export class RedisStore implements Store, ScheduleStore {
           const q = s.queue(name);
           pipe.zcard(q.ready).zcard(q.delayed).zcard(q.leases).zcard(q.parked);
           pipe.zrange(q.parked, "0", String(PARKED_LOOKED_AT - 1));
+          pipe.exists(q.paused);
         }
         const res = (await pipe.exec()) ?? [];
         for (const [e] of res) if (e) throw e;
@@ -1754,9 +1756,10 @@ export class RedisStore implements Store, ScheduleStore {
       let delayed = 0;
       let leased = 0;
       let parked = 0;
+      let paused = false;
       const tasks = new Map<string, number>();
       for (const values of perShard) {
-        const at = i * 5;
+        const at = i * 6;
         ready += Number(values[at]);
         delayed += Number(values[at + 1]);
         leased += Number(values[at + 2]);
@@ -1766,12 +1769,63 @@ export class RedisStore implements Store, ScheduleStore {
           const task = m.slice(0, m.indexOf("\0"));
           tasks.set(task, (tasks.get(task) ?? 0) + 1);
         }
+        // set on every shard by pauseQueue; one left by a pause cut short still holds that shard
+        if (Number(values[at + 5]) > 0) paused = true;
       }
       const parkedTasks = [...tasks]
         .map(([task, count]) => ({ task, count }))
         .sort((a, b) => (a.task < b.task ? -1 : a.task > b.task ? 1 : 0));
-      return { queue, ready, delayed, leased, parked, parkedTasks };
+      return { queue, ready, delayed, leased, parked, parkedTasks, paused };
     });
+  }
+
+  /** Sets the queue's pause flag on every shard (docs/redis-layout.md): claim.lua and complete.lua skip it. */
+  async pauseQueue(queue: string): Promise<void> {
+    await this.eachShard((s, pipe) => pipe.set(s.queue(queue).paused, "1"));
+  }
+
+  /** Removes the queue's pause flag on every shard and wakes one idle worker per shard (wake.lua's marker). */
+  async resumeQueue(queue: string): Promise<void> {
+    await this.eachShard((s, pipe) => {
+      const q = s.queue(queue);
+      pipe.del(q.paused).lpush(q.wake, "1").ltrim(q.wake, 0, 0);
+    });
+  }
+
+  /** Runs one pipeline per shard (one slot each on a cluster), all in flight at once; raises the first error. */
+  private async eachShard(fill: (s: ShardKeys, pipe: ChainableCommander) => void): Promise<void> {
+    await Promise.all(
+      this.shards.map(async (s) => {
+        const pipe = this.redis.pipeline();
+        fill(s, pipe);
+        for (const [e] of (await pipe.exec()) ?? []) if (e) throw e;
+      }),
+    );
+  }
+
+  /** One `ZSCORE` of `T:q:<queue>:leases` per lease, pipelined per shard (docs/redis-layout.md). */
+  async leaseExpiries(leases: ReadonlyArray<LeaseRef>): Promise<ReadonlyArray<number | undefined>> {
+    const out: Array<number | undefined> = leases.map(() => undefined);
+    const byShard = new Map<ShardKeys, number[]>();
+    leases.forEach((l, i) => {
+      const s = this.shardOfRun(l.runId);
+      byShard.set(s, [...(byShard.get(s) ?? []), i]);
+    });
+    await Promise.all(
+      [...byShard].map(async ([s, at]) => {
+        const pipe = this.redis.pipeline();
+        for (const i of at) {
+          const l = leases[i]!;
+          pipe.zscore(s.queue(l.queue).leases, `${l.runId}#${l.nodeId}#${l.token}`);
+        }
+        const res = (await pipe.exec()) ?? [];
+        res.forEach(([e, v], j) => {
+          if (e) throw e;
+          if (v !== null && v !== undefined) out[at[j]!] = Number(v);
+        });
+      }),
+    );
+    return out;
   }
 
   async listLocks(): Promise<ReadonlyArray<LockInfo>> {
@@ -2467,7 +2521,10 @@ const STORE_METHODS = [
   "getResult",
   "listRuns",
   "queueStats",
+  "pauseQueue",
+  "resumeQueue",
   "listLocks",
+  "leaseExpiries",
   "waitForRun",
   "acquireLock",
   "renewLock",

@@ -83,8 +83,8 @@ interface ScriptSpec<
   /** Labels of KEYS, in order. */
   readonly keys: ReadonlyArray<K>;
   /**
-   * Whether the six keys of each queue (`ready, delayed, leases, wake,
-   * parked, expiring`, {@link QUEUE_KEYS}) follow the labelled keys (the Lua's `QUEUES`).
+   * Whether the seven keys of each queue (`ready, delayed, leases, wake,
+   * parked, expiring, paused`, {@link QUEUE_KEYS}) follow the labelled keys (the Lua's `QUEUES`).
    */
   readonly perQueue: Q;
   /** Labels of ARGV and their kinds, in order (a `"list"` last). */
@@ -122,7 +122,15 @@ export interface ScriptCall<KI, AI, R> {
 }
 
 /** The keys of one queue, in the order a script takes them. */
-export const QUEUE_KEYS = ["ready", "delayed", "leases", "wake", "parked", "expiring"] as const;
+export const QUEUE_KEYS = [
+  "ready",
+  "delayed",
+  "leases",
+  "wake",
+  "parked",
+  "expiring",
+  "paused",
+] as const;
 
 const isArg = (v: unknown): v is Arg =>
   typeof v === "string" || typeof v === "number" || v instanceof Uint8Array;
@@ -150,7 +158,8 @@ const define = <
       if (!spec.perQueue) return out;
       const queues: unknown = Reflect.get(keys, "queues");
       if (!Array.isArray(queues)) throw wrong("no queue keys given");
-      for (const q of queues) out.push(q.ready, q.delayed, q.leases, q.wake, q.parked, q.expiring);
+      for (const q of queues)
+        out.push(q.ready, q.delayed, q.leases, q.wake, q.parked, q.expiring, q.paused);
       return out;
     },
     argList: (args) => {

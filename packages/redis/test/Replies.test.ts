@@ -87,10 +87,24 @@ describe("a script's reply", () => {
 
 describe("a script's keys and arguments", () => {
   it("go in the order of the definition, a list argument spread last, the keys of each queue after the named ones", () => {
-    const queue = { ready: "r", delayed: "d", leases: "l", wake: "w", parked: "p", expiring: "x" };
+    const queue = {
+      ready: "r",
+      delayed: "d",
+      leases: "l",
+      wake: "w",
+      parked: "p",
+      expiring: "x",
+      paused: "z",
+    };
     expect(
       SCRIPTS.claim.keyList({ tokens: "t", seq: "s", lastClaim: "c", queues: [queue, queue] }),
-    ).toEqual(["t", "s", "c", "r", "d", "l", "w", "p", "x", "r", "d", "l", "w", "p", "x"]);
+    ).toEqual([
+      "t",
+      "s",
+      "c",
+      ...["r", "d", "l", "w", "p", "x", "z"],
+      ...["r", "d", "l", "w", "p", "x", "z"],
+    ]);
     expect(
       SCRIPTS.claim.argList({
         now: 1,

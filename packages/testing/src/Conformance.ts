@@ -68,6 +68,7 @@ import { eventsConformance } from "./EventsConformance.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
 import { listingConformance } from "./ListingConformance.ts";
 import { MemoryStore } from "./MemoryStore.ts";
+import { pauseConformance } from "./PauseConformance.ts";
 import { redriveConformance } from "./RedriveConformance.ts";
 import { timingConformance } from "./TimingConformance.ts";
 
@@ -2204,6 +2205,7 @@ export const storeConformance = (
 
   eventsConformance(name, fresh);
   listingConformance(name, fresh);
+  pauseConformance(name, fresh);
   redriveConformance(name, fresh, opts.runs === undefined ? {} : { runs: opts.runs });
 
   const tamper = opts.tamper;

@@ -13,6 +13,7 @@ import type {
   Dag,
   EventBatch,
   FailOptions,
+  LeaseRef,
   LeaseState,
   ListRunsOptions,
   LockInfo,
@@ -234,8 +235,20 @@ export class FaultyStore implements Store {
     return this.inner.queueStats(queues);
   }
 
+  pauseQueue(queue: string): Promise<void> {
+    return this.inner.pauseQueue(queue);
+  }
+
+  resumeQueue(queue: string): Promise<void> {
+    return this.inner.resumeQueue(queue);
+  }
+
   listLocks(): Promise<ReadonlyArray<LockInfo>> {
     return this.inner.listLocks();
+  }
+
+  leaseExpiries(leases: ReadonlyArray<LeaseRef>): Promise<ReadonlyArray<number | undefined>> {
+    return this.inner.leaseExpiries(leases);
   }
 
   waitForRun(

@@ -1,7 +1,8 @@
 /**
  * The conformance suite's part on what operators list (`weft runs`,
- * `weft queues`, `weft locks`): runs filtered by status, first task and tag;
- * node counts per queue; locks with their holder, fencing token and expiry.
+ * `weft queues`, `weft locks`, a running node's lease): runs filtered by
+ * status, first task and tag; node counts per queue; locks with their
+ * holder, fencing token and expiry; a lease's expiry while its token holds.
  * Registered by `storeConformance`.
  */
 import { type Canvas, group, type Store } from "@weft/core";
@@ -74,8 +75,24 @@ export const listingConformance = (name: string, fresh: () => Promise<Store>): v
       const store = await fresh();
       await store.submit(submission("q-1", group(sig(), sig(), sig(), sig())));
       expect(await store.queueStats(["default", "empty"])).toEqual([
-        { queue: "default", ready: 4, delayed: 0, leased: 0, parked: 0, parkedTasks: [] },
-        { queue: "empty", ready: 0, delayed: 0, leased: 0, parked: 0, parkedTasks: [] },
+        {
+          queue: "default",
+          ready: 4,
+          delayed: 0,
+          leased: 0,
+          parked: 0,
+          parkedTasks: [],
+          paused: false,
+        },
+        {
+          queue: "empty",
+          ready: 0,
+          delayed: 0,
+          leased: 0,
+          parked: 0,
+          parkedTasks: [],
+          paused: false,
+        },
       ]);
       const [x, y, z] = await store.claim({
         workerId: "w",
@@ -112,6 +129,7 @@ export const listingConformance = (name: string, fresh: () => Promise<Store>): v
           leased: 0,
           parked: 1,
           parkedTasks: [{ task: "any", count: 1 }],
+          paused: false,
         },
       ]);
       await store.claim({ workerId: "w", queues: ["default"], max: 1, leaseMs: 10_000, now: 4 });
@@ -129,6 +147,45 @@ export const listingConformance = (name: string, fresh: () => Promise<Store>): v
       ]);
       await store.releaseLock({ name: "inventory", owner: "o1", token: t1! });
       expect((await store.listLocks()).map((l) => l.name)).toEqual(["billing:eu"]);
+    });
+    it("answers a running node's lease expiry, only while that token holds the lease", async () => {
+      const store = await fresh();
+      await store.submit(submission("lease-a", group(sig(), sig("slow")), [], 1));
+      const claims = await store.claim({
+        workerId: "w",
+        queues: ["default", "slow"],
+        max: 2,
+        leaseMs: 10_000,
+        now: 100,
+      });
+      expect(claims).toHaveLength(2);
+      const ref = (c: (typeof claims)[number], token = c.token) => ({
+        runId: c.runId,
+        nodeId: c.nodeId,
+        queue: c.spec.queue,
+        token,
+      });
+      const [a, b] = claims as [(typeof claims)[0], (typeof claims)[0]];
+      expect(await store.leaseExpiries([ref(a), ref(b)])).toEqual([10_100, 10_100]);
+      await store.heartbeat([a], { now: 5_000, leaseMs: 10_000 });
+      // another token, another queue, no lease: nothing
+      expect(
+        await store.leaseExpiries([
+          ref(a),
+          ref(a, a.token + 1_000),
+          { ...ref(b), queue: "default" },
+          { ...ref(b), runId: "nope" },
+        ]),
+      ).toEqual([15_000, undefined, undefined, undefined]);
+      await store.complete(b, encode(1), {
+        now: 6_000,
+        workerId: "w",
+        queues: [],
+        nextMax: 0,
+        leaseMs: 10_000,
+      });
+      expect(await store.leaseExpiries([ref(b), ref(a)])).toEqual([undefined, 15_000]);
+      expect(await store.leaseExpiries([])).toEqual([]);
     });
   });
 };

@@ -44,6 +44,7 @@ import {
   failNode,
   fingerprint,
   holdNode,
+  type LeaseRef,
   type LeaseState,
   type ListRunsOptions,
   type LockInfo,
@@ -149,6 +150,8 @@ export class MemoryStore implements Store, ScheduleStore {
   /** When the rate limit that held back a queue's last claim frees (epoch ms). */
   private readonly limitedUntil = new Map<string, number>();
   private readonly ready = new Map<string, Ready[]>();
+  /** Paused queues (`pauseQueue`): no claim or completion leases their nodes. */
+  private readonly paused = new Set<string>();
   private readonly parked = new Map<string, Parked[]>();
   /** Queues with a wake-up nobody has taken yet (the Redis store's wake lists). */
   private readonly wakeups = new Set<string>();
@@ -321,12 +324,14 @@ export class MemoryStore implements Store, ScheduleStore {
       return last.claims.filter((c) => this.leases.get(key(c.runId, c.nodeId))?.token === c.token);
     }
     for (const q of req.queues) this.promote(q, req.now);
+    // a paused queue's nodes wait (due retries made ready above, as on Redis): none is popped
+    const open = req.queues.filter((q) => !this.paused.has(q));
     const tasks = new Set(req.tasks ?? []);
     const out: Claim[] = [];
     while (out.length < req.max) {
       const popped: Ready[] = [];
       while (popped.length < req.max - out.length) {
-        const next = this.popBest(req.queues, tasks);
+        const next = this.popBest(open, tasks);
         if (!next) break;
         popped.push(next);
       }
@@ -399,7 +404,13 @@ export class MemoryStore implements Store, ScheduleStore {
       const spec = run.state.graph[id]!;
       // a delayed dependent waits for its time in the delayed set
       const delayed = run.state.nodes[id]!.dueAt !== undefined;
-      if (leasing && !delayed && next.length < opts.nextMax && opts.queues.includes(spec.queue)) {
+      if (
+        leasing &&
+        !delayed &&
+        next.length < opts.nextMax &&
+        opts.queues.includes(spec.queue) &&
+        !this.paused.has(spec.queue)
+      ) {
         const c = this.start(claim.runId, id, opts.workerId, opts.leaseMs, opts.now);
         if (c) next.push(c);
       } else rest.push(id);
@@ -809,7 +820,23 @@ export class MemoryStore implements Store, ScheduleStore {
         parkedTasks: [...tasks]
           .map(([task, count]) => ({ task, count }))
           .sort((a, b) => cmp(a.task, b.task)),
+        paused: this.paused.has(queue),
       };
+    });
+  }
+
+  async pauseQueue(queue: string): Promise<void> {
+    this.paused.add(queue);
+  }
+
+  async resumeQueue(queue: string): Promise<void> {
+    if (this.paused.delete(queue)) this.signalWork(queue);
+  }
+
+  async leaseExpiries(leases: ReadonlyArray<LeaseRef>): Promise<ReadonlyArray<number | undefined>> {
+    return leases.map((l) => {
+      const lease = this.leases.get(key(l.runId, l.nodeId));
+      return lease && lease.token === l.token && lease.queue === l.queue ? lease.until : undefined;
     });
   }
 
@@ -839,7 +866,9 @@ export class MemoryStore implements Store, ScheduleStore {
   waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
     // work made ready, or a wake-up sent, before the caller started waiting must not be missed
     // (a queue held back by its rate limit has no work until the limit frees: see nextDueAt)
-    const held = (q: string) => (this.limitedUntil.get(q) ?? 0) > this.clock.now();
+    // (nor has a paused queue until it is resumed)
+    const held = (q: string) =>
+      (this.limitedUntil.get(q) ?? 0) > this.clock.now() || this.paused.has(q);
     if (
       queues.some(
         (q) => ((this.ready.get(q)?.length ?? 0) > 0 && !held(q)) || this.wakeups.delete(q),

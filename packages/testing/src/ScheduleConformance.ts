@@ -292,7 +292,16 @@ export const scheduleConformance = (
       const clock = await virtualClock(T0);
       await upsertSchedule(store, every("vb", 1_000), T0);
       const fired: number[] = [];
-      const beat = startBeat({ store, clock, logger: silent, onFire: (f) => fired.push(f.tick) });
+      const lags: number[] = [];
+      const beat = startBeat({
+        store,
+        clock,
+        logger: silent,
+        onFire: (f) => {
+          fired.push(f.tick);
+          lags.push(f.firedAt - f.tick);
+        },
+      });
       // let the beat sleep, then wake it at each tick
       while (fired.length < 3) {
         if (clock.nextDeadline() === undefined) await new Promise((r) => setImmediate(r));
@@ -300,6 +309,8 @@ export const scheduleConformance = (
       }
       await beat.stop();
       expect(fired.slice(0, 3)).toEqual([T0 + 1_000, T0 + 2_000, T0 + 3_000]);
+      // fired at the scan's clock reading: never before its tick, within one poll after it
+      for (const lag of lags) expect(lag >= 0 && lag <= 1_000).toBe(true);
     });
   });
 

@@ -114,6 +114,7 @@ export {
   type CompleteOptions,
   type DepResult,
   type FailOptions,
+  type LeaseRef,
   type LeaseState,
   type ListRunsOptions,
   type LockInfo,

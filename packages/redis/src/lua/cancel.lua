@@ -5,7 +5,7 @@
 -- it safe to re-send: the same request finding the run cancelled by itself
 -- answers REPLAYED.
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
---   per run queue: ready, delayed, leases, wake, parked, expiring
+--   per run queue: ready, delayed, leases, wake, parked, expiring, paused
 -- ARGV: runId, now, budget, requestId, channel (the signals channel: the run id is
 --   PUBLISHed on it), eventsMax (about how many entries the events stream keeps)
 -- Replies: {OK, more} (cancelled), {REPLAYED, more} (cancelled by this very request,

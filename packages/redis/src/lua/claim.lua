@@ -7,7 +7,9 @@
 -- after a reconnect; the worker retries a failed claim with the same id)
 -- return the first call's reply instead of leasing more: no lease is orphaned.
 -- KEYS: tokens (the shard's fencing-token counter), seq, lastClaim (the worker's last
---   claim request, hash); per worker queue: ready, delayed, leases, wake, parked, expiring
+--   claim request, hash); per worker queue: ready, delayed, leases, wake, parked, expiring, paused
+-- A paused queue (its `paused` key set, pauseQueue) is skipped: its due retries are made
+-- ready, but none of its nodes is leased and no worker is woken for it.
 -- ARGV: now, max, leaseMs, requestId ("" = none), part (index of this call within the
 --   request), promote (limit per queue), tasks (names of the tasks the worker handles)
 -- Replies: {OK, triples...}, each triple {queue index, member "runId#node", token}
@@ -43,17 +45,18 @@ local function bestParked(parked)
   return best or false
 end
 
--- one ZCARD per queue on the fast path: parked sets are read only when not empty
-local parked = {}
+-- one EXISTS and one ZCARD per queue on the fast path: parked sets are read only when not empty
+local parked, open = {}, {}
 for i, q in ipairs(QUEUES) do
-  parked[i] = #tasks > 0 and redis.call("ZCARD", q.parked) > 0 and bestParked(q.parked)
+  open[i] = redis.call("EXISTS", q.paused) == 0
+  parked[i] = open[i] and #tasks > 0 and redis.call("ZCARD", q.parked) > 0 and bestParked(q.parked)
 end
 
 local out = { R.OK }
 for _ = 1, A.max do
   local best, bestScore, fromParked
   for i, q in ipairs(QUEUES) do
-    local top = redis.call("ZRANGE", q.ready, 0, 0, "WITHSCORES")
+    local top = open[i] and redis.call("ZRANGE", q.ready, 0, 0, "WITHSCORES") or {}
     if top[1] and (not bestScore or tonumber(top[2]) < bestScore) then
       best, bestScore, fromParked = i, tonumber(top[2]), false
     end
@@ -85,7 +88,7 @@ end
 -- never wakes anyone for a parked node, so workers without its task are not
 -- woken over and over for a node they cannot run.
 for i, q in ipairs(QUEUES) do
-  if parked[i] or redis.call("ZCARD", q.ready) > 0 then wakeWorker(q.wake) end
+  if parked[i] or (open[i] and redis.call("ZCARD", q.ready) > 0) then wakeWorker(q.wake) end
 end
 
 if A.requestId ~= "" then

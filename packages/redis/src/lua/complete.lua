@@ -7,7 +7,8 @@
 -- and still running (nothing is stored for it: a node record stays small).
 -- In a cancelled run the node ends `cancelled` and its result is not recorded.
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, tokens, seq;
---   per run queue: ready, delayed, leases, wake, parked, expiring
+--   per run queue: ready, delayed, leases, wake, parked, expiring, paused (a dependent on a
+--   paused queue is never handed out: it is made ready and waits for the queue's resume)
 -- ARGV: runId, node, token, result (bytes), now, worker (id), nextMax, leaseMs,
 --   served (indexes of the run's queues the worker serves, ",1,3,"), budget, eventsMax (about how many entries the events stream keeps)
 -- Replies: {OK, more, claims...} or {REPLAYED, more, claims...}, each claim
@@ -62,7 +63,8 @@ for _, d in ipairs(ready) do
   -- a run stopped on the way (a corrupt record) hands nothing out
   -- a delayed dependent (DUE set) waits for its time in the delayed set
   if M.status == "running" and dr[ST] == "q" and dr[DUE] == 0 and #claims < A.nextMax
-    and string.find(A.served, "," .. dr[QIDX] .. ",", 1, true) then
+    and string.find(A.served, "," .. dr[QIDX] .. ",", 1, true)
+    and redis.call("EXISTS", QUEUES[dr[QIDX]].paused) == 0 then
     local c = startHere(M, d, dr, A.worker, A.leaseMs)
     if c then claims[#claims + 1] = c end
   else

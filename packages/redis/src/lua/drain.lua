@@ -3,7 +3,7 @@
 -- node that stalled out) within a budget. Safe to repeat: it only takes items
 -- off the run's work list.
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
---   per run queue: ready, delayed, leases, wake, parked, expiring
+--   per run queue: ready, delayed, leases, wake, parked, expiring, paused
 -- ARGV: runId, now, budget, eventsMax (about how many entries the events stream keeps)
 -- Replies: {OK, more} (more: 1 when work is still left)
 --@include cascade

@@ -5,7 +5,7 @@
 -- node ends `cancelled`. Re-sent (the node is already retrying, failed or
 -- cancelled under this token) it changes nothing and answers REPLAYED.
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
---   per run queue: ready, delayed, leases, wake, parked, expiring
+--   per run queue: ready, delayed, leases, wake, parked, expiring, paused
 -- ARGV: runId, node, token, error (msgpack ErrorInfo), now, retryAt (epoch ms, -1 = final),
 --   budget, eventsMax (about how many entries the events stream keeps)
 -- Replies: {OK, more}, {REPLAYED, more} or {STALE, more} (more: 1 when work is left for `drain`)

@@ -15,7 +15,7 @@
 -- Re-sent after the node left `running` under the same token, it changes nothing and
 -- answers REPLAYED (CANCELLED when the node ended cancelled).
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
---   per run queue: ready, delayed, leases, wake, parked, expiring (the run's queues,
+--   per run queue: ready, delayed, leases, wake, parked, expiring, paused (the run's queues,
 --   then those the new nodes bring)
 -- ARGV: mode ("replace" or "chord"), nonce, bodies (mode chord: msgpack list of
 --   [body id, new spec, new dependency list (both hex), pending added]), runId, node, token, now,

@@ -10,7 +10,7 @@
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, runs,
 --   seq, pending (the shard's pending submissions), idempotency (the key's string),
 --   namedRun (the record of the run the key named when the caller read it, this
---   run's own when none); per run queue: ready, delayed, leases, wake, parked, expiring
+--   run's own when none); per run queue: ready, delayed, leases, wake, parked, expiring, paused
 -- ARGV: runId, now, phase ("begin", "commit", "begin+commit", "" a middle chunk),
 --   total (nodes of the run), queues (comma list), tags (JSON), retentionMs,
 --   windowMs (of the idempotency key, 0 = no key), budget, fingerprint, nonce,

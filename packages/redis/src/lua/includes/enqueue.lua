@@ -5,7 +5,7 @@
 --@include priorityScore
 --@include wake
 
--- the keys of the run's queue i ({ ready, delayed, leases, wake, parked, expiring }), or nil when
+-- the keys of the run's queue i ({ ready, delayed, leases, wake, parked, expiring, paused }), or nil when
 -- i is not a queue index of this call
 local function queueOf(M, i)
   if type(i) ~= "number" or i < 1 or i ~= math.floor(i) then return nil end

@@ -2,7 +2,7 @@
 --
 -- `openRun` takes the keys the script was handed: `keys`, the run's and the
 -- shard's keys by label, and `queues`, the keys of each of the run's queues
--- in the run's queue order ({ ready, delayed, leases, wake, parked, expiring }). Every
+-- in the run's queue order ({ ready, delayed, leases, wake, parked, expiring, paused }). Every
 -- function here and in the includes built on it reads keys only from the run
 -- it is given; each names the labels it uses. A key table raises an error
 -- naming a label its script was not handed (see Scripts.ts), so a function
