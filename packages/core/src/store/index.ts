@@ -111,6 +111,7 @@ export {
 export {
   type Claim,
   type ClaimRequest,
+  CONCURRENCY_RETRY_MS,
   type CompleteOptions,
   type DepResult,
   type FailOptions,
