@@ -25,6 +25,8 @@ export {
   type CanvasNode,
   checkOptions,
   checkRetryDefaults,
+  isConcurrencyKey,
+  MAX_CONCURRENCY_KEY,
   signature,
 } from "../Canvas.ts";
 export { runTiming } from "../Client.ts";
