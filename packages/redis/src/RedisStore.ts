@@ -1142,16 +1142,23 @@ export class RedisStore implements Store, ScheduleStore {
     // a renewed lease renews its concurrency slot (scored by the lease expiry); XX: a slot
     // already purged or freed is not brought back (a heartbeat later than its lease may find
     // its slot lapsed: docs/schedules.md, "Concurrency keys")
-    const renew = this.redis.pipeline();
+    // one pipeline per key: each key is its own hash tag (a cluster slot of its own)
+    const renew = new Map<string, string[]>();
     claims.forEach((c, i) => {
       const conc = c.spec.options.concurrency;
       if (conc === undefined || states[i] !== "held") return;
       const slots = concurrencyKey(this.prefix, String(conc.key));
-      renew.zadd(slots, "XX", opts.now + opts.leaseMs, leaseMember(c));
-      // the key outlives its last slot by a minute (as concurrency.lua sets it): only extended
-      renew.pexpire(slots, opts.leaseMs + 60_000, "GT");
+      renew.set(slots, [...(renew.get(slots) ?? []), leaseMember(c)]);
     });
-    if (renew.length > 0) await renew.exec();
+    await Promise.all(
+      [...renew].map(([slots, members]) => {
+        const pipe = this.redis.pipeline();
+        for (const m of members) pipe.zadd(slots, "XX", opts.now + opts.leaseMs, m);
+        // the key outlives its last slot by a minute (as concurrency.lua sets it): only extended
+        pipe.pexpire(slots, opts.leaseMs + 60_000, "GT");
+        return pipe.exec();
+      }),
+    );
     return states;
   }
 
