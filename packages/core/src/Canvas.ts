@@ -108,7 +108,31 @@ export interface TaskOptions {
    * its own node carries. See docs/schedules.md, "Rate limits".
    */
   readonly rateLimit?: { readonly limit: number; readonly intervalMs: number };
+  /**
+   * At most `max` nodes with the same concurrency key run at once, across
+   * every worker and process sharing the store (Hatchet's concurrency keys).
+   * `key` is called once per node when the canvas is compiled (at submit),
+   * with the node's bound input: the whole input of `si(input)`, the bound
+   * fields of `s({ ...fields })`, `undefined` for `s()` (an input that comes
+   * from upstream is not known then); it returns the key, 1–256 characters.
+   * `max` is an integer ≥ 1. The persisted node stores `{ key, max }` with
+   * the key computed (never the function). A node refused at its start
+   * waits `queued` (not failed, not retried) and is tried again shortly.
+   * See docs/schedules.md, "Concurrency keys".
+   */
+  readonly concurrency?: { readonly key: ConcurrencyKey; readonly max: number };
 }
+
+/**
+ * A concurrency key: a function of a node's bound input (as declared), or
+ * the string it returned (as persisted with the node).
+ */
+export type ConcurrencyKey =
+  // method syntax: a key function of a typed input is assignable (bivariant parameter)
+  { bivarianceHack(input: never): string }["bivarianceHack"] | string;
+
+/** The longest concurrency key, characters. */
+export const MAX_CONCURRENCY_KEY = 256;
 
 /** The longest delay a Node timer keeps, ms (2^31 − 1); a longer one fires at once. */
 export const MAX_TIMER_MS = 2_147_483_647;
@@ -126,8 +150,10 @@ const QUEUE = /^[A-Za-z0-9_.:-]{1,128}$/;
  * `retry.jitter` `none`, `full` or `equal`; `retry.unitMs` finite ≥ 1;
  * `retry.retryOn` / `retry.nonRetryable` arrays of error tags; `delayMs`
  * and `notBefore` finite ≥ 0, `expiresInMs` and `expiresAt` finite ≥ 1;
- * `rateLimit` `{ limit, intervalMs }`, two integers ≥ 1. Options are
- * persisted with every node, so they must be plain data (no functions).
+ * `rateLimit` `{ limit, intervalMs }`, two integers ≥ 1; `concurrency`
+ * `{ key, max }`, `key` a function, `max` an integer ≥ 1. Options are persisted with every node, so they must be
+ * plain data (no functions; compile replaces the concurrency key function
+ * by the key it returns).
  *
  * @throws InvalidCanvas naming the task, the option, the value and the allowed range.
  */
@@ -139,7 +165,13 @@ export const checkOptions = (task: string, options: TaskOptions): void => {
   };
   if (typeof options !== "object" || options === null) refuse("options", options, "an object");
   // options are persisted with every node: a function or a class instance would not survive
-  const problem = valueProblem(options, { plainData: true, maxDepth: MAX_VALUE_DEPTH });
+  // (the concurrency key function excepted: compile replaces it by the key it returns)
+  const c = (options as { concurrency?: unknown }).concurrency;
+  const persisted =
+    typeof c === "object" && c !== null && !Array.isArray(c)
+      ? { ...options, concurrency: { ...c, key: undefined } }
+      : options;
+  const problem = valueProblem(persisted, { plainData: true, maxDepth: MAX_VALUE_DEPTH });
   if (problem !== undefined)
     throw new InvalidCanvas({ reason: `task "${task}": options must be plain data: ${problem}` });
   const o = options as Record<keyof TaskOptions, unknown>;
@@ -196,7 +228,25 @@ export const checkOptions = (task: string, options: TaskOptions): void => {
       (r.intervalMs as number) >= 1;
     if (!ok) refuse("rateLimit", r, "{ limit, intervalMs } with two integers ≥ 1");
   }
+  if (o.concurrency !== undefined) {
+    const c = o.concurrency as Record<string, unknown> | null;
+    if (
+      typeof c !== "object" ||
+      c === null ||
+      Array.isArray(c) ||
+      !Object.keys(c).every((k) => k === "key" || k === "max")
+    )
+      refuse("concurrency", c, "{ key, max }");
+    if (!(isInt(c.max) && (c.max as number) >= 1))
+      refuse("concurrency.max", c.max, "an integer ≥ 1");
+    if (typeof c.key !== "function")
+      refuse("concurrency.key", c.key, "a function of the bound input returning a string");
+  }
 };
+
+/** Whether `key` is a computed concurrency key: a string of 1–256 characters. */
+export const isConcurrencyKey = (key: unknown): key is string =>
+  typeof key === "string" && key.length >= 1 && key.length <= MAX_CONCURRENCY_KEY;
 
 /** Raises the error for `option` (its path, e.g. `retry.maxAttempts`) holding `value`, outside `allowed`. */
 type Refuse = (option: string, value: unknown, allowed: string) => never;

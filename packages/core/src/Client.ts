@@ -567,6 +567,7 @@ const OPTION_KEYS: ReadonlySet<string> = new Set<keyof TaskOptions>([
   "isolate",
   "retry",
   "rateLimit",
+  "concurrency",
 ]);
 
 const isTask = (of: Canvas<unknown, unknown> | AnyTask): of is AnyTask =>

@@ -10,6 +10,8 @@ import {
   type Bind,
   type CanvasNode,
   checkOptions,
+  isConcurrencyKey,
+  MAX_CONCURRENCY_KEY,
   type TaskOptions,
   type TaskRef,
 } from "./Canvas.ts";
@@ -235,7 +237,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
           // declarations are checked where they are made; this catches hand-built canvas nodes
           check(node.task.name, node.task.options);
           check(node.task.name, node.options);
-          const options: TaskOptions = {
+          let options: TaskOptions = {
             ...node.task.options,
             ...node.options,
             // a signature's retry fields override the task's field by field
@@ -244,6 +246,24 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
               : {}),
           };
           const bound = encodeBound(node.task, node.bind, node.bound);
+          if (options.concurrency !== undefined && typeof options.concurrency.key === "function") {
+            // the key is computed here, on the producer, from the bound input (docs/schedules.md)
+            const fn = options.concurrency.key as (input: unknown) => unknown;
+            let key: unknown;
+            try {
+              key = fn(node.bind.kind === "whole" ? undefined : node.bound);
+            } catch (e) {
+              throw new InvalidCanvas({
+                reason: `task ${node.task.name}: option concurrency.key threw: ${e instanceof Error ? e.message : String(e)}`,
+              });
+            }
+            if (!isConcurrencyKey(key)) {
+              throw new InvalidCanvas({
+                reason: `task ${node.task.name}: option concurrency.key returned ${JSON.stringify(key) ?? String(key)}, expected a string of 1–${MAX_CONCURRENCY_KEY} characters`,
+              });
+            }
+            options = { ...options, concurrency: { key, max: options.concurrency.max } };
+          }
           // inside an error callback (at any depth) a node is an error callback's: it may run
           // after its run failed; inside success callbacks only, a success callback's
           const callback =

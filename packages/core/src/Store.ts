@@ -159,6 +159,13 @@ export interface RateLimit {
 }
 
 /**
+ * The longest a node refused by its concurrency key (`options.concurrency`)
+ * waits before it is tried again, ms: it is due at the earlier of this and
+ * the first held slot's lease expiry (docs/schedules.md, "Concurrency keys").
+ */
+export const CONCURRENCY_RETRY_MS = 250;
+
+/**
  * The queues of a claim request that have a rate limit, in request order
  * (empty when none has).
  *

@@ -29,6 +29,7 @@ export {
 export {
   type AnyCanvas,
   type Canvas,
+  type ConcurrencyKey,
   chain,
   chord,
   chunks,

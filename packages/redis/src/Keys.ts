@@ -108,6 +108,13 @@ export const taskLimiterKey = (prefix: string, task: string): string =>
   `${prefix}:{${prefix}:tasklimit:${task}}`;
 
 /**
+ * The slots of a concurrency key (`options.concurrency`): a zset of lease
+ * members by lease expiry (concurrency.lua), under its own hash tag.
+ */
+export const concurrencyKey = (prefix: string, key: string): string =>
+  `${prefix}:{${prefix}:conc:${key}}`;
+
+/**
  * Keys of the schedules, under one hash tag (so upsert and remove touch one
  * slot): the index (set of ids) and each schedule's hash (`def` msgpack,
  * `paused`, `state` msgpack, `version`, `createdAt`, `updatedAt`).

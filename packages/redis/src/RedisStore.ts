@@ -30,6 +30,7 @@ import {
   appendDag,
   type Claim,
   type ClaimRequest,
+  CONCURRENCY_RETRY_MS,
   type CompleteOptions,
   checkProgress,
   chordBodies,
@@ -78,6 +79,7 @@ import { BLOCK_MAX_MS, connectUrl, type RedisTlsOptions } from "./Connect.ts";
 import { classify, sanitizeError, storeError } from "./Errors.ts";
 import { compareIds, parseCursor, type RawEntry, runAndKind, toEvent } from "./EventEntries.ts";
 import {
+  concurrencyKey,
   limiterKey,
   lockKeys,
   memoKey,
@@ -732,6 +734,25 @@ export class RedisStore implements Store, ScheduleStore {
    * the limit frees (hold.lua): false then. True for a task without a limit.
    */
   private async admitted(s: ShardKeys, claim: Claim, now: number): Promise<boolean> {
+    const conc = claim.spec.options.concurrency;
+    if (conc !== undefined) {
+      // a slot of its concurrency key first (concurrency.lua); refused, it is held until due again
+      const c = await this.call(
+        SCRIPTS.concurrency,
+        { slots: concurrencyKey(this.prefix, String(conc.key)) },
+        {
+          now,
+          max: conc.max,
+          member: leaseMember(claim),
+          expiry: claim.leaseUntil,
+          retryMs: CONCURRENCY_RETRY_MS,
+        },
+      );
+      if (!c.granted) {
+        await this.hold(s, claim, now, c.retryAt);
+        return false;
+      }
+    }
     const limit = claim.spec.options.rateLimit;
     if (limit === undefined) return true;
     const r = await this.call(
@@ -740,6 +761,24 @@ export class RedisStore implements Store, ScheduleStore {
       { now, limit: limit.limit, intervalMs: limit.intervalMs, want: 1, owner: randomUUID() },
     );
     if (r.granted > 0) return true;
+    await this.freeSlot(claim);
+    await this.hold(s, claim, now, r.freeAt ?? now + limit.intervalMs);
+    return false;
+  }
+
+  /**
+   * Frees the concurrency slot (`options.concurrency`) of a claim's attempt,
+   * whatever ended it; nothing for a node without a key or a slot it no
+   * longer holds (the member names the attempt's fencing token).
+   */
+  private async freeSlot(claim: Claim): Promise<void> {
+    const conc = claim.spec.options.concurrency;
+    if (conc === undefined) return;
+    await this.redis.zrem(concurrencyKey(this.prefix, String(conc.key)), leaseMember(claim));
+  }
+
+  /** Hands back a started node held back by a limit (hold.lua), queued and delayed until `dueAt`. */
+  private async hold(s: ShardKeys, claim: Claim, now: number, dueAt: number): Promise<void> {
     const q = s.queue(claim.spec.queue);
     await this.call(
       SCRIPTS.hold,
@@ -750,10 +789,9 @@ export class RedisStore implements Store, ScheduleStore {
         token: claim.token,
         now,
         eventsMax: this.eventsMax,
-        dueAt: r.freeAt ?? now + limit.intervalMs,
+        dueAt,
       },
     );
-    return false;
   }
 
   private async started(
@@ -863,6 +901,8 @@ export class RedisStore implements Store, ScheduleStore {
       },
     );
     if (r.more) await this.drain(s, claim.runId, claim.runQueues, opts.now);
+    // the attempt ended, whatever the answer: its concurrency slot is free before the hand-off
+    await this.freeSlot(claim);
     if (r.code !== "OK" && r.code !== "REPLAYED") {
       return { ok: false, reason: r.code === "STALE" ? "stale" : "cancelled" };
     }
@@ -899,7 +939,9 @@ export class RedisStore implements Store, ScheduleStore {
    * since they were read, BUSY while another node's replacement is staged.
    */
   async replace(claim: Claim, dag: Dag, opts: CompleteOptions): Promise<ReportResult> {
-    switch (await this.append(claim, dag, opts.now, "replace")) {
+    const code = await this.append(claim, dag, opts.now, "replace");
+    await this.freeSlot(claim);
+    switch (code) {
       case "OK":
         return { ok: true, next: [] };
       case "REPLAYED":
@@ -1057,6 +1099,7 @@ export class RedisStore implements Store, ScheduleStore {
       },
     );
     if (r.more) await this.drain(s, claim.runId, claim.runQueues, opts.now);
+    await this.freeSlot(claim);
     if (r.code === "STALE") return { ok: false, reason: "stale" };
     return r.code === "REPLAYED" ? { ok: true, next: [], replayed: true } : { ok: true, next: [] };
   }
@@ -1089,7 +1132,7 @@ export class RedisStore implements Store, ScheduleStore {
     if (down) throw down[0];
     // any other error is this claim's own (a script error on its keys, a reply that is not
     // heartbeat's): its lease cannot be kept
-    return res.map(([err, v]) => {
+    const states = res.map(([err, v]): LeaseState => {
       if (err) return "lost";
       try {
         return SCRIPTS.heartbeat.reply(v);
@@ -1097,6 +1140,27 @@ export class RedisStore implements Store, ScheduleStore {
         return "lost";
       }
     });
+    // a renewed lease renews its concurrency slot (scored by the lease expiry); XX: a slot
+    // already purged or freed is not brought back (a heartbeat later than its lease may find
+    // its slot lapsed: docs/schedules.md, "Concurrency keys")
+    // one pipeline per key: each key is its own hash tag (a cluster slot of its own)
+    const renew = new Map<string, string[]>();
+    claims.forEach((c, i) => {
+      const conc = c.spec.options.concurrency;
+      if (conc === undefined || states[i] !== "held") return;
+      const slots = concurrencyKey(this.prefix, String(conc.key));
+      renew.set(slots, [...(renew.get(slots) ?? []), leaseMember(c)]);
+    });
+    await Promise.all(
+      [...renew].map(([slots, members]) => {
+        const pipe = this.redis.pipeline();
+        for (const m of members) pipe.zadd(slots, "XX", opts.now + opts.leaseMs, m);
+        // the key outlives its last slot by a minute (as concurrency.lua sets it): only extended
+        pipe.pexpire(slots, opts.leaseMs + 60_000, "GT");
+        return pipe.exec();
+      }),
+    );
+    return states;
   }
 
   async release(claim: Claim, opts: { now: number }): Promise<void> {
@@ -1122,6 +1186,7 @@ export class RedisStore implements Store, ScheduleStore {
         eventsMax: this.eventsMax,
       },
     );
+    await this.freeSlot(claim);
     if (released === "CORRUPT") {
       const it = { queue: claim.spec.queue, ...claim };
       await this.failCorrupt(
@@ -1155,6 +1220,7 @@ export class RedisStore implements Store, ScheduleStore {
         eventsMax: this.eventsMax,
       },
     );
+    await this.freeSlot(claim);
   }
 
   async progress(claim: Claim, progress: Progress): Promise<LeaseState> {

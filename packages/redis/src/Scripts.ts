@@ -601,6 +601,15 @@ export const SCRIPTS = {
       return { granted: reply.int(0), members, ...(freeAt < 0 ? {} : { freeAt }) };
     },
   }),
+  concurrency: define({
+    name: "concurrency",
+    keys: ["slots"],
+    perQueue: false,
+    argv: { now: "number", max: "number", member: "string", expiry: "number", retryMs: "number" },
+    codes: ["OK"],
+    /** Whether a slot was granted, and when a refused node is tried again (epoch ms). */
+    decode: (_, reply) => ({ granted: reply.int(0) === 1, retryAt: reply.int(1) }),
+  }),
   scheduleput: define({
     name: "scheduleput",
     keys: ["schedule", "index"],

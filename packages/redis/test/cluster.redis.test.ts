@@ -24,7 +24,7 @@ import {
 } from "@weft/core";
 import { type Claim, type CompleteOptions, deferred, encode } from "@weft/core/store";
 import { type RedisCluster, startRedisCluster } from "@weft/testing";
-import { storeConformance, type Tamper } from "@weft/testing/conformance";
+import { limitConformance, storeConformance, type Tamper } from "@weft/testing/conformance";
 import { Cluster, Redis } from "ioredis";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -65,6 +65,10 @@ const tamper: Tamper = async (store, runId, nodeId) => {
 
 // every store method on 16 shards spread over 3 primaries, with replicated durability
 storeConformance("redis cluster", () => connect(`cl${++n}`), { runs: 10, tamper });
+
+// rate limits and concurrency keys: each log and each key's slots is a hash tag of its own,
+// apart from the shards' (a call on them never mixes slots)
+limitConformance("redis cluster", () => connect(`clim${++n}`), { runs: 3 });
 
 describe("redis cluster: connecting", () => {
   const admin = async (fn: (node: Redis) => Promise<unknown>) =>

@@ -20,7 +20,7 @@ import {
   startWorker,
   task,
 } from "@weft/core";
-import { type Claim, encode } from "@weft/core/store";
+import { type Claim, CONCURRENCY_RETRY_MS, encode } from "@weft/core/store";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
@@ -368,6 +368,242 @@ export const limitConformance = (
         }
       },
       propertyTimeoutMs(taskRuns, 500),
+    );
+  });
+  describe(`${name}: concurrency keys`, () => {
+    const Tenant = Schema.Struct({ tenant: Schema.String, n: Schema.Int });
+    // at most 2 running per tenant, whichever queue and worker
+    const conc = task({
+      name: "conc.t",
+      input: Tenant,
+      output: Schema.Int,
+      concurrency: { key: (i: { tenant: string }) => `tenant:${i.tenant}`, max: 2 },
+    });
+    const keyOf = (c: Claim) => c.spec.options.concurrency?.key;
+    const submitTenants = async (store: Store, tenants: string[]) => {
+      const client = createClient(store, () => T0);
+      for (const [n, tenant] of tenants.entries()) await client.submit(conc.si({ tenant, n }));
+    };
+    const claimConc = (store: Store, w: string, max: number, now: number, leaseMs = 60_000) =>
+      store.claim({ workerId: w, queues: ["default"], max, leaseMs, now });
+
+    it("persists the key computed from the bound input, never the function", async () => {
+      const store = await fresh();
+      await submitTenants(store, ["acme"]);
+      const [c] = await claimConc(store, "w1", 1, T0);
+      expect(c?.spec.options.concurrency).toEqual({ key: "tenant:acme", max: 2 });
+      // a node whose whole input comes from upstream: the key function gets undefined
+      const seen: unknown[] = [];
+      const up = task({
+        name: "conc.up",
+        input: Schema.Int,
+        output: Schema.Int,
+        concurrency: {
+          key: (i: unknown) => {
+            seen.push(i);
+            return "up";
+          },
+          max: 1,
+        },
+      });
+      const first = task({ name: "conc.first", input: Schema.Int, output: Schema.Int });
+      await createClient(store, () => T0).submit(chain(first.si(1), up.s()));
+      expect(seen).toEqual([undefined]);
+    });
+
+    it("runs at most max per key across workers; a refused node waits queued, attempt not counted, due again shortly", async () => {
+      const store = await fresh();
+      await submitTenants(store, ["a", "a", "a", "a", "b", "b", "b"]);
+      const w1 = await claimConc(store, "w1", 3, T0);
+      const w2 = await claimConc(store, "w2", 10, T0);
+      const all = [...w1, ...w2];
+      expect(all.filter((c) => keyOf(c) === "tenant:a")).toHaveLength(2);
+      expect(all.filter((c) => keyOf(c) === "tenant:b")).toHaveLength(2);
+      expect(await claimConc(store, "w3", 10, T0 + 1)).toEqual([]);
+      const due = await store.nextDueAt(["default"]);
+      expect(due).toBeDefined();
+      expect(due!).toBeLessThanOrEqual(T0 + 1 + CONCURRENCY_RETRY_MS);
+      for (const r of await store.listRuns({ limit: 100 })) {
+        const node = (await store.getRun(r.id))?.nodes[0];
+        expect(["queued", "running"]).toContain(node?.state);
+        if (node?.state === "queued") expect(node.attempts).toBe(0);
+      }
+    });
+
+    it("frees the slot when the attempt completes, fails, is released or parked", async () => {
+      const store = await fresh();
+      await submitTenants(store, ["a", "a", "a", "a", "a", "a"]);
+      let now = T0;
+      const held = [...(await claimConc(store, "w1", 10, now))];
+      expect(held).toHaveLength(2);
+      const ends: Array<(c: Claim) => Promise<unknown>> = [
+        (c) =>
+          store.complete(c, encode(1), {
+            now,
+            workerId: "w1",
+            queues: ["default"],
+            nextMax: 0,
+            leaseMs: 60_000,
+          }),
+        (c) =>
+          store.fail(c, { tag: "Boom", message: "boom", retryable: false }, { now, retryAt: null }),
+        (c) => store.release(c, { now }),
+        (c) => store.park(c, { now }),
+      ];
+      for (const end of ends) {
+        now += 1_000;
+        expect(await claimConc(store, "w2", 10, now)).toEqual([]);
+        await end(held.shift()!);
+        // the refused nodes are due again after the retry delay at the latest
+        now += CONCURRENCY_RETRY_MS;
+        const got = await claimConc(store, "w2", 10, now);
+        expect(got, `after end ${ends.indexOf(end)}`).toHaveLength(1);
+        held.push(...got);
+      }
+    });
+
+    it("a crashed holder's slot lapses with its lease; a heartbeat keeps it", async () => {
+      const store = await fresh();
+      await submitTenants(store, ["a", "a", "a", "a", "a"]);
+      const [kept, crashed] = await claimConc(store, "w1", 10, T0, 1_000);
+      expect(crashed).toBeDefined();
+      expect(await store.heartbeat([kept!], { now: T0 + 900, leaseMs: 1_000 })).toEqual(["held"]);
+      // past the crashed holder's lease, its slot is free; the renewed one is still held
+      expect(await claimConc(store, "w2", 10, T0 + 1_000)).toHaveLength(1);
+      // past the renewed lease too, its slot lapses
+      expect(await claimConc(store, "w2", 10, T0 + 1_900)).toHaveLength(1);
+    });
+
+    it("refuses a concurrency option that is not { key: function, max: integer >= 1 }, naming the option", () => {
+      const key = (i: { tenant: string }) => i.tenant;
+      const bad = [
+        [{ key, max: 0 }, /concurrency\.max/],
+        [{ key, max: 1.5 }, /concurrency\.max/],
+        [{ key: "a", max: 1 }, /concurrency\.key/],
+        [{ key, max: 1, other: 1 }, /option concurrency/],
+      ] as const;
+      for (const [concurrency, named] of bad) {
+        expect(() =>
+          task({ name: "conc.bad", input: Tenant, output: Schema.Int, concurrency } as never),
+        ).toThrow(named);
+        expect(() => conc.si({ tenant: "a", n: 1 }).with({ concurrency } as never)).toThrow(
+          InvalidCanvas,
+        );
+      }
+    });
+
+    it("refuses a key function that does not return a key, at submit, naming the option", async () => {
+      const store = await fresh();
+      const empty = task({
+        name: "conc.empty",
+        input: Tenant,
+        output: Schema.Int,
+        concurrency: { key: () => "", max: 1 },
+      });
+      const client = createClient(store, () => T0);
+      await expect((async () => client.submit(empty.si({ tenant: "a", n: 1 })))()).rejects.toThrow(
+        /concurrency\.key/,
+      );
+      expect(await store.listRuns({ limit: 10 })).toEqual([]);
+    });
+
+    const concRuns = propertyRuns(opts.runs ?? 15);
+    test.prop(
+      [
+        fc.constantFrom(1, 2, 3),
+        fc.array(
+          fc.record({
+            worker: fc.constantFrom("w0", "w1", "w2"),
+            advance: fc.integer({ min: 0, max: 400 }),
+            max: fc.integer({ min: 1, max: 4 }),
+            // what the worker does with the oldest attempt it holds before it claims
+            end: fc.constantFrom("none", "complete", "fail", "release", "park", "crash"),
+            heartbeat: fc.boolean(),
+          }),
+          { minLength: 1, maxLength: 25 },
+        ),
+      ],
+      { numRuns: concRuns },
+    )(
+      "the number of running nodes per key never exceeds max, whatever workers claim, end, crash and hand off (guarantee 14)",
+      async (max, steps) => {
+        const store = await makeStore();
+        try {
+          const p = task({
+            name: "conc.p",
+            input: Tenant,
+            output: Schema.Int,
+            concurrency: { key: (i: { tenant: string }) => i.tenant, max },
+          });
+          const client = createClient(store, () => T0);
+          // chains of two nodes of one tenant: completions hand the second one out
+          for (let i = 0; i < 9; i++) {
+            const tenant = ["x", "y", "z"][i % 3]!;
+            await client.submit(chain(p.si({ tenant, n: i }), p.s({ tenant })));
+          }
+          const leaseMs = 1_000;
+          const held = new Map<string, Claim[]>();
+          let now = T0;
+          // every attempt the store handed out, with its lease expiry as renewed
+          const live = new Map<string, { key: string; until: number }>();
+          const id = (c: Claim) => `${c.runId}#${c.nodeId}#${c.token}`;
+          const take = (cs: ReadonlyArray<Claim>, w: string) => {
+            for (const c of cs) {
+              live.set(id(c), {
+                key: String(c.spec.options.concurrency?.key),
+                until: now + leaseMs,
+              });
+              (held.get(w) ?? held.set(w, []).get(w)!).push(c);
+            }
+            // at no time do more than max attempts of a key hold an unexpired lease
+            const count = new Map<string, number>();
+            for (const a of live.values())
+              if (a.until > now) count.set(a.key, (count.get(a.key) ?? 0) + 1);
+            for (const n of count.values()) expect(n).toBeLessThanOrEqual(max);
+          };
+          for (const s of steps) {
+            now += s.advance;
+            const mine = held.get(s.worker) ?? [];
+            if (s.heartbeat && mine.length > 0) {
+              const states = await store.heartbeat(mine, { now, leaseMs });
+              mine.forEach((c, i) => {
+                const a = live.get(id(c));
+                if (a && states[i] === "held" && a.until > now) a.until = now + leaseMs;
+              });
+            }
+            const c = mine.shift();
+            if (c !== undefined) {
+              if (s.end === "none") mine.unshift(c);
+              else {
+                // a crashed attempt keeps its lease (and slot) until it expires
+                if (s.end !== "crash") live.delete(id(c));
+                if (s.end === "complete") {
+                  const r = await store.complete(c, encode(1), {
+                    now,
+                    workerId: s.worker,
+                    queues: ["default"],
+                    nextMax: 1,
+                    leaseMs,
+                  });
+                  take(r.ok ? r.next : [], s.worker);
+                }
+                if (s.end === "fail")
+                  await store.fail(
+                    c,
+                    { tag: "Boom", message: "boom", retryable: false },
+                    { now, retryAt: null },
+                  );
+                if (s.end === "release") await store.release(c, { now });
+                if (s.end === "park") await store.park(c, { now });
+              }
+            }
+            take(await claimConc(store, s.worker, s.max, now, leaseMs), s.worker);
+          }
+        } finally {
+          await store.close();
+        }
+      },
+      propertyTimeoutMs(concRuns, 500),
     );
   });
 };

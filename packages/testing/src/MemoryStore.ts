@@ -28,6 +28,7 @@ import {
   addToChord,
   type Claim,
   type ClaimRequest,
+  CONCURRENCY_RETRY_MS,
   type CompleteOptions,
   cancelRun,
   checkProgress,
@@ -147,6 +148,8 @@ export class MemoryStore implements Store, ScheduleStore {
   private readonly limiters = new Map<string, number[]>();
   /** The same for each rate-limited task (`options.rateLimit`), by task name. */
   private readonly taskLimiters = new Map<string, number[]>();
+  /** The held slots of each concurrency key, by node key: the attempt's fencing token and the slot's expiry (epoch ms). */
+  private readonly concurrency = new Map<string, Map<string, { token: number; until: number }>>();
   /** When the rate limit that held back a queue's last claim frees (epoch ms). */
   private readonly limitedUntil = new Map<string, number>();
   private readonly ready = new Map<string, Ready[]>();
@@ -512,6 +515,14 @@ export class MemoryStore implements Store, ScheduleStore {
       const lease = this.leases.get(key(c.runId, c.nodeId));
       if (!lease || lease.token !== c.token) return "lost";
       lease.until = opts.now + opts.leaseMs;
+      // its concurrency slot follows, unless it already lapsed (as ZADD XX after a purge)
+      const conc = c.spec.options.concurrency;
+      const slot =
+        conc === undefined
+          ? undefined
+          : this.concurrency.get(String(conc.key))?.get(key(c.runId, c.nodeId));
+      if (slot !== undefined && slot.token === c.token && slot.until > opts.now)
+        slot.until = opts.now + opts.leaseMs;
       return this.runs.get(c.runId)?.state.run.status === "cancelled" ? "cancelled" : "held";
     });
   }
@@ -1014,20 +1025,56 @@ export class MemoryStore implements Store, ScheduleStore {
     const token = ++this.token;
     run.state.nodes[nodeId]!.token = token;
     this.flushEvents(run);
+    const hold = (dueAt: number): boolean => {
+      if (!holdNode(run.state, nodeId, dueAt, now)) return false;
+      this.flushEvents(run);
+      list(this.delayed, spec.queue).push({ runId, nodeId, dueAt });
+      this.signalWork(spec.queue);
+      return true;
+    };
+    const conc = spec.options.concurrency;
+    const slots = conc === undefined ? undefined : this.concurrencySlots(String(conc.key), now);
+    if (conc !== undefined && slots !== undefined) {
+      // a slot of its concurrency key first, as concurrency.lua admits it: refused, the node is
+      // held (queued, attempt not counted) until the first slot lapses, or a short retry delay
+      if (slots.size >= conc.max) {
+        const first = Math.min(...[...slots.values()].map((v) => v.until));
+        if (hold(Math.min(first, now + CONCURRENCY_RETRY_MS))) return undefined;
+      }
+      slots.set(key(runId, nodeId), { token, until: now + leaseMs });
+    }
     const limit = spec.options.rateLimit;
     if (limit !== undefined) {
       // its task's rate limit, as the Redis store applies it after the start: held back, the
       // node is queued again (attempt not counted) and delayed until the limit frees
       const freeAt = this.reserve(spec.task, limit, now);
-      if (freeAt !== undefined && holdNode(run.state, nodeId, freeAt, now)) {
-        this.flushEvents(run);
-        list(this.delayed, spec.queue).push({ runId, nodeId, dueAt: freeAt });
-        this.signalWork(spec.queue);
-        return undefined;
+      if (freeAt !== undefined) {
+        slots?.delete(key(runId, nodeId));
+        if (hold(freeAt)) return undefined;
       }
     }
     this.leases.set(key(runId, nodeId), { token, until: now + leaseMs, queue: spec.queue });
     return this.claimOf(run, nodeId, token, now + leaseMs);
+  }
+
+  /**
+   * The held slots of concurrency key `key` (`options.concurrency`) at
+   * `now`, by node: a slot lapses when its expiry passes (as concurrency.lua
+   * purges it) and is freed when its attempt's lease ends in any way (the
+   * lease is gone or has another fencing token). Pruned in place.
+   */
+  private concurrencySlots(
+    key: string,
+    now: number,
+  ): Map<string, { token: number; until: number }> {
+    const slots = this.concurrency.get(key) ?? new Map<string, { token: number; until: number }>();
+    this.concurrency.set(key, slots);
+    for (const [node, slot] of slots) {
+      const lease = this.leases.get(node);
+      if (slot.until <= now || lease === undefined || lease.token !== slot.token)
+        slots.delete(node);
+    }
+    return slots;
   }
 
   /**

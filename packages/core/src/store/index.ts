@@ -25,6 +25,8 @@ export {
   type CanvasNode,
   checkOptions,
   checkRetryDefaults,
+  isConcurrencyKey,
+  MAX_CONCURRENCY_KEY,
   signature,
 } from "../Canvas.ts";
 export { runTiming } from "../Client.ts";
@@ -111,6 +113,7 @@ export {
 export {
   type Claim,
   type ClaimRequest,
+  CONCURRENCY_RETRY_MS,
   type CompleteOptions,
   type DepResult,
   type FailOptions,
