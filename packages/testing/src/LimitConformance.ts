@@ -22,7 +22,8 @@ import {
 } from "@weft/core";
 import { type Claim, CONCURRENCY_RETRY_MS, encode } from "@weft/core/store";
 import { pino } from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { freshStores } from "./internal/conformanceSetup.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
 
 /** Makes a fresh, empty store for one test. */
@@ -50,15 +51,7 @@ export const limitConformance = (
   makeStore: LimitStoreFactory,
   opts: { readonly runs?: number } = {},
 ): void => {
-  const open: Store[] = [];
-  const fresh = async () => {
-    const s = await makeStore();
-    open.push(s);
-    return s;
-  };
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((s) => s.close()));
-  });
+  const fresh = freshStores(makeStore);
 
   describe(`${name}: rate limits`, () => {
     const limits = { lim: { limit: 3, intervalMs: 1_000 } };

@@ -24,7 +24,8 @@ import {
 } from "@weft/core";
 import { jitterOf, scanSchedule, scanSchedules, tickKey, ticksAfter } from "@weft/core/store";
 import { pino } from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { freshStores } from "./internal/conformanceSetup.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
 import { virtualClock } from "./VirtualClock.ts";
 
@@ -88,15 +89,7 @@ export const scheduleConformance = (
   makeStore: BeatStoreFactory,
   opts: { readonly runs?: number } = {},
 ): void => {
-  const open: BeatStore[] = [];
-  const fresh = async () => {
-    const s = await makeStore();
-    open.push(s);
-    return s;
-  };
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((s) => s.close()));
-  });
+  const fresh = freshStores(makeStore);
 
   describe(`${name}: schedules in the store`, () => {
     it("upserts by id, keeps the state across an edit, pauses, removes", async () => {
