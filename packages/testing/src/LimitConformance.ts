@@ -45,6 +45,24 @@ const claimOf = (
   rateLimits: Record<string, RateLimit>,
 ) => store.claim({ workerId, queues, max, leaseMs: 60_000, now, rateLimits });
 
+/** Waits until node `nodeId` of run `runId` has succeeded, then stops `worker` (also on a throw). */
+const stopWhenSucceeded = async (
+  store: Store,
+  runId: string,
+  nodeId: number,
+  worker: ReturnType<typeof startWorker>,
+): Promise<void> => {
+  try {
+    for (;;) {
+      const snap = await store.getRun(runId);
+      if (snap?.nodes[nodeId]?.state === "succeeded") return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  } finally {
+    await worker.stop();
+  }
+};
+
 /** Runs the rate-limit conformance suite against stores made by `makeStore`. */
 export const limitConformance = (
   name: string,
@@ -103,16 +121,8 @@ export const limitConformance = (
         logger: pino({ level: "silent" }),
         rateLimits: { lim: { limit: 2, intervalMs: 3_600_000 } },
       });
-      try {
-        // the real condition: the second step succeeded (its completion is where a hand-off would be)
-        for (;;) {
-          const snap = await store.getRun(run.runId);
-          if (snap?.nodes[1]?.state === "succeeded") break;
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      } finally {
-        await worker.stop();
-      }
+      // the real condition: the second step succeeded (its completion is where a hand-off would be)
+      await stopWhenSucceeded(store, run.runId, 1, worker);
       const snap = await store.getRun(run.runId);
       expect(snap?.nodes.map((n) => n.state)).toEqual(["succeeded", "succeeded", "queued"]);
     });
@@ -251,16 +261,8 @@ export const limitConformance = (
         queues: ["q"],
         logger: pino({ level: "silent" }),
       });
-      try {
-        // the real condition: the second step succeeded (its completion is where a hand-off would be)
-        for (;;) {
-          const snap = await store.getRun(run.runId);
-          if (snap?.nodes[1]?.state === "succeeded") break;
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      } finally {
-        await worker.stop();
-      }
+      // the real condition: the second step succeeded (its completion is where a hand-off would be)
+      await stopWhenSucceeded(store, run.runId, 1, worker);
       const snap = await store.getRun(run.runId);
       expect(snap?.nodes.map((n) => n.state)).toEqual(["succeeded", "succeeded", "queued"]);
     });
