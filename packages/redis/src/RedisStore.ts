@@ -1178,13 +1178,7 @@ export class RedisStore implements Store, ScheduleStore {
         seq: s.seq,
         events: s.events,
       },
-      {
-        runId: claim.runId,
-        node: claim.nodeId,
-        token: claim.token,
-        now: opts.now,
-        eventsMax: this.eventsMax,
-      },
+      this.leasedNodeArgs(claim, opts.now),
     );
     await this.freeSlot(claim);
     if (released === "CORRUPT") {
@@ -1212,15 +1206,20 @@ export class RedisStore implements Store, ScheduleStore {
         seq: s.seq,
         events: s.events,
       },
-      {
-        runId: claim.runId,
-        node: claim.nodeId,
-        token: claim.token,
-        now: opts.now,
-        eventsMax: this.eventsMax,
-      },
+      this.leasedNodeArgs(claim, opts.now),
     );
     await this.freeSlot(claim);
+  }
+
+  /** The arguments of a script that hands back `claim`'s leased node at `now` (ms): release, park. */
+  private leasedNodeArgs(claim: Claim, now: number) {
+    return {
+      runId: claim.runId,
+      node: claim.nodeId,
+      token: claim.token,
+      now,
+      eventsMax: this.eventsMax,
+    };
   }
 
   async progress(claim: Claim, progress: Progress): Promise<LeaseState> {

@@ -9,7 +9,6 @@ import {
   type BoundHandler,
   chain,
   chord,
-  createClient,
   group,
   handle,
   map,
@@ -18,11 +17,10 @@ import {
   replace,
   Schema,
   type Store,
-  startWorker,
   task,
 } from "@weft/core";
-import { pino } from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { workersPerTest } from "./internal/conformanceSetup.ts";
 
 const add = task({
   name: "dyn.add",
@@ -82,26 +80,9 @@ const handlers: ReadonlyArray<BoundHandler> = [
   }),
 ];
 
-const silent = pino({ level: "silent" });
-
 export const dynamicConformance = (name: string, fresh: () => Promise<Store>): void => {
   describe(`${name}: dynamic canvases (replace)`, () => {
-    const stops: Array<() => Promise<void>> = [];
-    afterEach(async () => {
-      await Promise.all(stops.splice(0).map((s) => s()));
-    });
-    const withWorker = async (store: Store) => {
-      const worker = startWorker({
-        store,
-        handlers,
-        logger: silent,
-        concurrency: 4,
-        leaseMs: 5_000,
-        idleMs: 200,
-      });
-      stops.push(() => worker.stop());
-      return createClient(store);
-    };
+    const withWorker = workersPerTest(handlers, { leaseMs: 5_000 });
 
     it("a replaced node's output is its replacement's; its dependents wait for it; the new nodes are marked and announced", async () => {
       const store = await fresh();
@@ -183,15 +164,7 @@ export const dynamicConformance = (name: string, fresh: () => Promise<Store>): v
   });
 
   describe(`${name}: adding to a running chord (ctx.addToChord)`, () => {
-    const stops: Array<() => Promise<void>> = [];
-    afterEach(async () => {
-      await Promise.all(stops.splice(0).map((s) => s()));
-    });
-    const withWorker = async (store: Store) => {
-      const worker = startWorker({ store, handlers, logger: silent, concurrency: 4, idleMs: 200 });
-      stops.push(() => worker.stop());
-      return createClient(store);
-    };
+    const withWorker = workersPerTest(handlers);
 
     it("the body waits for the added members and receives their outputs after the declared members'", async () => {
       const store = await fresh();
@@ -226,15 +199,7 @@ export const dynamicConformance = (name: string, fresh: () => Promise<Store>): v
   });
 
   describe(`${name}: map over a list known at run time`, () => {
-    const stops: Array<() => Promise<void>> = [];
-    afterEach(async () => {
-      await Promise.all(stops.splice(0).map((s) => s()));
-    });
-    const withWorker = async (store: Store) => {
-      const worker = startWorker({ store, handlers, logger: silent, concurrency: 4, idleMs: 200 });
-      stops.push(() => worker.stop());
-      return createClient(store);
-    };
+    const withWorker = workersPerTest(handlers);
 
     it("runs one node per element, in parallel, outputs in the list's order", async () => {
       const store = await fresh();

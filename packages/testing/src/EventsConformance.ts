@@ -5,7 +5,6 @@
  * `storeConformance`.
  */
 import {
-  type Canvas,
   chain,
   chord,
   createClient,
@@ -18,38 +17,10 @@ import {
   task,
   type WeftEvent,
 } from "@weft/core";
-import { compile, encode } from "@weft/core/store";
+import { encode } from "@weft/core/store";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { anyTask } from "./Arbitraries.ts";
-
-const one = {
-  node: { kind: "sig", task: anyTask, bind: { kind: "immutable" }, bound: null, options: {} },
-} as const;
-
-const submission = (runId: string, canvas: { readonly node: unknown }, now = 0) => ({
-  runId,
-  dag: compile(canvas as Canvas<unknown, unknown>),
-  tags: [],
-  idempotencyWindowMs: 0,
-  retentionMs: 60_000,
-  now,
-});
-const lease = (now: number, max = 8, leaseMs = 10_000) => ({
-  workerId: "a",
-  queues: ["default"],
-  max,
-  leaseMs,
-  now,
-});
-const completeOpts = (now: number) => ({
-  now,
-  workerId: "a",
-  queues: ["default"],
-  nextMax: 0,
-  leaseMs: 10_000,
-});
-const boom = { tag: "Boom", message: "planned", retryable: false };
+import { boom, completeOpts, lease, one, submission } from "./internal/conformanceSetup.ts";
 
 /** What an event says, without its cursor and time: what two stores must agree on. */
 const said = (e: WeftEvent): string => {

@@ -22,7 +22,8 @@ import {
 } from "@weft/core";
 import { type Claim, CONCURRENCY_RETRY_MS, encode } from "@weft/core/store";
 import { pino } from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { freshStores } from "./internal/conformanceSetup.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
 
 /** Makes a fresh, empty store for one test. */
@@ -44,21 +45,31 @@ const claimOf = (
   rateLimits: Record<string, RateLimit>,
 ) => store.claim({ workerId, queues, max, leaseMs: 60_000, now, rateLimits });
 
+/** Waits until node `nodeId` of run `runId` has succeeded, then stops `worker` (also on a throw). */
+const stopWhenSucceeded = async (
+  store: Store,
+  runId: string,
+  nodeId: number,
+  worker: ReturnType<typeof startWorker>,
+): Promise<void> => {
+  try {
+    for (;;) {
+      const snap = await store.getRun(runId);
+      if (snap?.nodes[nodeId]?.state === "succeeded") return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  } finally {
+    await worker.stop();
+  }
+};
+
 /** Runs the rate-limit conformance suite against stores made by `makeStore`. */
 export const limitConformance = (
   name: string,
   makeStore: LimitStoreFactory,
   opts: { readonly runs?: number } = {},
 ): void => {
-  const open: Store[] = [];
-  const fresh = async () => {
-    const s = await makeStore();
-    open.push(s);
-    return s;
-  };
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((s) => s.close()));
-  });
+  const fresh = freshStores(makeStore);
 
   describe(`${name}: rate limits`, () => {
     const limits = { lim: { limit: 3, intervalMs: 1_000 } };
@@ -110,16 +121,8 @@ export const limitConformance = (
         logger: pino({ level: "silent" }),
         rateLimits: { lim: { limit: 2, intervalMs: 3_600_000 } },
       });
-      try {
-        // the real condition: the second step succeeded (its completion is where a hand-off would be)
-        for (;;) {
-          const snap = await store.getRun(run.runId);
-          if (snap?.nodes[1]?.state === "succeeded") break;
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      } finally {
-        await worker.stop();
-      }
+      // the real condition: the second step succeeded (its completion is where a hand-off would be)
+      await stopWhenSucceeded(store, run.runId, 1, worker);
       const snap = await store.getRun(run.runId);
       expect(snap?.nodes.map((n) => n.state)).toEqual(["succeeded", "succeeded", "queued"]);
     });
@@ -258,16 +261,8 @@ export const limitConformance = (
         queues: ["q"],
         logger: pino({ level: "silent" }),
       });
-      try {
-        // the real condition: the second step succeeded (its completion is where a hand-off would be)
-        for (;;) {
-          const snap = await store.getRun(run.runId);
-          if (snap?.nodes[1]?.state === "succeeded") break;
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      } finally {
-        await worker.stop();
-      }
+      // the real condition: the second step succeeded (its completion is where a hand-off would be)
+      await stopWhenSucceeded(store, run.runId, 1, worker);
       const snap = await store.getRun(run.runId);
       expect(snap?.nodes.map((n) => n.state)).toEqual(["succeeded", "succeeded", "queued"]);
     });

@@ -7,7 +7,6 @@
  */
 import { fc, test } from "@fast-check/vitest";
 import {
-  type Canvas,
   chain,
   createClient,
   group,
@@ -24,35 +23,10 @@ import {
 import { type CanvasNode, type Claim, compile, decode, encode } from "@weft/core/store";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { anyTask, arbCanvas } from "./Arbitraries.ts";
+import { arbCanvas } from "./Arbitraries.ts";
+import { boom, completeOpts, lease, one, submission } from "./internal/conformanceSetup.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
 
-const one = {
-  node: { kind: "sig", task: anyTask, bind: { kind: "immutable" }, bound: null, options: {} },
-} as const;
-
-const submission = (runId: string, canvas: { readonly node: unknown }, now = 0) => ({
-  runId,
-  dag: compile(canvas as Canvas<unknown, unknown>),
-  tags: [],
-  idempotencyWindowMs: 0,
-  retentionMs: 60_000,
-  now,
-});
-const lease = (now: number, max = 8) => ({
-  workerId: "a",
-  queues: ["default"],
-  max,
-  leaseMs: 10_000,
-  now,
-});
-const completeOpts = (now: number) => ({
-  now,
-  workerId: "a",
-  queues: ["default"],
-  nextMax: 0,
-  leaseMs: 10_000,
-});
 /** `inner` with `callback` attached (`.onSuccess` / `.onError`), as raw canvas nodes. */
 const linked = (
   on: "success" | "error",
@@ -61,7 +35,6 @@ const linked = (
 ) => ({
   node: { kind: "link", on, inner: inner.node, callback: callback.node } as CanvasNode,
 });
-const boom = { tag: "Boom", message: "planned", retryable: false };
 
 /** The same canvas with every settled group made a plain one (a tolerated failure does not fail its run). */
 const unsettled = (n: CanvasNode): CanvasNode => {

@@ -24,7 +24,8 @@ import {
 } from "@weft/core";
 import { jitterOf, scanSchedule, scanSchedules, tickKey, ticksAfter } from "@weft/core/store";
 import { pino } from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { freshStores } from "./internal/conformanceSetup.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
 import { virtualClock } from "./VirtualClock.ts";
 
@@ -88,15 +89,7 @@ export const scheduleConformance = (
   makeStore: BeatStoreFactory,
   opts: { readonly runs?: number } = {},
 ): void => {
-  const open: BeatStore[] = [];
-  const fresh = async () => {
-    const s = await makeStore();
-    open.push(s);
-    return s;
-  };
-  afterEach(async () => {
-    await Promise.all(open.splice(0).map((s) => s.close()));
-  });
+  const fresh = freshStores(makeStore);
 
   describe(`${name}: schedules in the store`, () => {
     it("upserts by id, keeps the state across an edit, pauses, removes", async () => {
@@ -373,19 +366,16 @@ export const scheduleConformance = (
     };
 
     it("a tick in the skipped hour fires once, at the end of the gap; a repeated hour fires once", async () => {
+      const daily0230: ScheduleInput = {
+        id: "dst",
+        cron: "30 2 * * *",
+        timezone: "Europe/Berlin",
+        target: { task: "beat.ping", input: { n: 1 } },
+        overlap: "allow",
+      };
       const store = await fresh();
       const spring = Date.UTC(2026, 2, 27);
-      await upsertSchedule(
-        store,
-        {
-          id: "dst",
-          cron: "30 2 * * *",
-          timezone: "Europe/Berlin",
-          target: { task: "beat.ping", input: { n: 1 } },
-          overlap: "allow",
-        },
-        spring,
-      );
+      await upsertSchedule(store, daily0230, spring);
       // 2026-03-29 02:00 CET → 03:00 CEST: 02:30 does not exist and fires at 03:00 CEST (01:00Z)
       expect(await scanDays(store, "dst", spring, Date.UTC(2026, 2, 30, 12))).toEqual([
         "2026-03-27T01:30:00.000Z",
@@ -395,17 +385,7 @@ export const scheduleConformance = (
       ]);
       const fall = Date.UTC(2026, 9, 24, 12);
       const store2 = await fresh();
-      await upsertSchedule(
-        store2,
-        {
-          id: "dst",
-          cron: "30 2 * * *",
-          timezone: "Europe/Berlin",
-          target: { task: "beat.ping", input: { n: 1 } },
-          overlap: "allow",
-        },
-        fall,
-      );
+      await upsertSchedule(store2, daily0230, fall);
       // 2026-10-25 03:00 CEST → 02:00 CET: 02:30 happens twice and fires at the first (CEST)
       expect(await scanDays(store2, "dst", fall, Date.UTC(2026, 9, 26, 12))).toEqual([
         "2026-10-25T00:30:00.000Z",
