@@ -36,12 +36,15 @@ export const arbCanvas = (
     readonly links?: boolean;
     /** The most nodes a canvas compiles into (error callbacks copied per covered task node). Default 120. */
     readonly maxNodes?: number;
+    /** Also make settled groups and chord headers (`.settled()`). Default true. */
+    readonly settled?: boolean;
   } = {},
 ): fc.Arbitrary<Canvas<unknown, unknown>> => {
   const queues = opts.queues ?? ["default"];
   const width = opts.maxWidth ?? 6;
   const leaf = opts.leaf ?? anyLeaf;
   const members = membersOf(width);
+  const settledFlag = opts.settled === false ? fc.constant(false) : fc.boolean();
   const tree = fc.letrec<{ node: CanvasNode }>((tie) => ({
     node: fc.oneof(
       { depthSize: "small", withCrossShrink: true },
@@ -50,9 +53,9 @@ export const arbCanvas = (
         .array(tie("node"), { minLength: 1, maxLength: width })
         .map((steps): CanvasNode => ({ kind: "chain", steps })),
       fc
-        .tuple(members(tie("node")), fc.boolean())
+        .tuple(members(tie("node")), settledFlag)
         .map(([members, settled]): CanvasNode => ({ kind: "group", members, settled })),
-      fc.tuple(members(tie("node")), fc.boolean(), tie("node")).map(
+      fc.tuple(members(tie("node")), settledFlag, tie("node")).map(
         ([members, settled, body]): CanvasNode => ({
           kind: "chord",
           header: { kind: "group", members, settled },
