@@ -69,21 +69,7 @@ elseif holder ~= mine then
   return { R.RETRY }
 end
 
-local fields, specs, list = {}, {}, A.nodes
-for i = 1, #list, 4 do
-  fields[#fields + 1] = "n" .. list[i]
-  fields[#fields + 1] = list[i + 1]
-  if list[i + 3] ~= "" then
-    fields[#fields + 1] = "d" .. list[i]
-    fields[#fields + 1] = list[i + 3]
-  end
-  specs[#specs + 1] = "s" .. list[i]
-  specs[#specs + 1] = list[i + 2]
-end
-if #fields > 0 then
-  redis.call("HSET", K.nodes, unpack(fields))
-  redis.call("HSET", K.specs, unpack(specs))
-end
+writeNodes(K, A.nodes)
 if not commit then return { R.OK, 0 } end
 
 redis.call("HDEL", K.record, "adding")

@@ -71,21 +71,7 @@ if begin and not resent then
   if not commit then redis.call("ZADD", K.pending, now, runId) end
 end
 
-local nodes, specs, list = {}, {}, A.nodes
-for i = 1, #list, 4 do
-  nodes[#nodes + 1] = "n" .. list[i]
-  nodes[#nodes + 1] = list[i + 1]
-  if list[i + 3] ~= "" then
-    nodes[#nodes + 1] = "d" .. list[i]
-    nodes[#nodes + 1] = list[i + 3]
-  end
-  specs[#specs + 1] = "s" .. list[i]
-  specs[#specs + 1] = list[i + 2]
-end
-if #nodes > 0 then
-  redis.call("HSET", K.nodes, unpack(nodes))
-  redis.call("HSET", K.specs, unpack(specs))
-end
+writeNodes(K, A.nodes)
 
 local more = 0
 if commit then

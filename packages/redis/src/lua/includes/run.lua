@@ -33,6 +33,27 @@ local DEFAULT_RETENTION = 604800000 -- 7 days, for a run whose retention field i
 -- records decoded in this call are kept in M.cache, by node id: every change goes
 -- through putNode on the same table, so a second read of a node costs no decode.
 -- `emax`: about how many entries the shard's events stream keeps (XADD MAXLEN ~)
+-- Writes node records, specs and dependency lists from `list`, flat groups of
+-- 4: id, record bytes, spec bytes, dependency list bytes ("" for none); as
+-- submit and replace send them. Uses keys: nodes, specs.
+local function writeNodes(keys, list)
+  local nodes, specs = {}, {}
+  for i = 1, #list, 4 do
+    nodes[#nodes + 1] = "n" .. list[i]
+    nodes[#nodes + 1] = list[i + 1]
+    if list[i + 3] ~= "" then
+      nodes[#nodes + 1] = "d" .. list[i]
+      nodes[#nodes + 1] = list[i + 3]
+    end
+    specs[#specs + 1] = "s" .. list[i]
+    specs[#specs + 1] = list[i + 2]
+  end
+  if #nodes > 0 then
+    redis.call("HSET", keys.nodes, unpack(nodes))
+    redis.call("HSET", keys.specs, unpack(specs))
+  end
+end
+
 local function openRun(keys, queues, runId, now, readonly, emax)
   return { k = keys, queues = queues, id = runId, now = now, readonly = readonly, cache = {}, dirty = false,
     emax = emax or 10000 }
