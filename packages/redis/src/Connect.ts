@@ -80,6 +80,7 @@ export const CONNECTION_SETTINGS = {
   autoResendUnfulfilledCommands: true,
   enableOfflineQueue: true,
   commandTimeout: 10_000,
+  enableAutoPipelining: true,
 } as const satisfies RedisOptions;
 
 /**

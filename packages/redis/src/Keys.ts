@@ -25,6 +25,8 @@ export const memoKey = (prefix: string, task: string, key: string): string =>
 export interface ShardKeys {
   readonly tag: string;
   readonly run: (runId: string) => RunKeys;
+  /** What every run hash's key starts with: `run(id).record` is `runPrefix + id` (claim.lua builds run keys from it). */
+  readonly runPrefix: string;
   readonly queue: (queue: string) => QueueKeys;
   /** Runs with leftover work (zset runId → time registered). */
   readonly work: string;
@@ -134,6 +136,7 @@ export const shardKeys = (prefix: string, shard: number): ShardKeys => {
   const tag = `${prefix}:{${prefix}:s${String(shard).padStart(2, "0")}}`;
   return {
     tag,
+    runPrefix: `${tag}:run:`,
     run: (runId) => {
       // one hash holds the run record and every node's fields (n<i>, s<i>, d<i>,
       // r<i>, e<i>, p<i>, h<i>): one key, one expiry, and a small run stays a listpack

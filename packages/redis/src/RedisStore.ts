@@ -653,6 +653,8 @@ export class RedisStore implements Store, ScheduleStore {
         tokens: s.tokens,
         seq: s.seq,
         lastClaim: s.lastClaim(req.workerId),
+        shardWork: s.work,
+        events: s.events,
         queues: req.queues.map((q) => s.queue(q)),
       },
       {
@@ -662,40 +664,26 @@ export class RedisStore implements Store, ScheduleStore {
         requestId: req.requestId ?? "",
         part,
         promote: PROMOTE_PER_CLAIM,
+        worker: req.workerId,
+        eventsMax: this.eventsMax,
+        runPrefix: s.runPrefix,
+        queueNames: req.queues.join(","),
         tasks: req.tasks ?? [],
       },
     );
     if (leased.length === 0) return 0;
-    const items = leased.map(({ queueIndex, member, token }) => {
+    const items = leased.map(({ queueIndex, member, token, start }) => {
       const at = member.lastIndexOf("#");
       return {
         queue: req.queues[queueIndex - 1]!,
         runId: member.slice(0, at),
         nodeId: Number(member.slice(at + 1)),
         token,
+        start,
       };
     });
-    const pipe = this.redis.pipeline();
-    for (const it of items) {
-      this.pipeScript(
-        pipe,
-        SCRIPTS.start,
-        Object.assign(runScriptKeys(s, it.runId), { leases: s.queue(it.queue).leases }),
-        {
-          runId: it.runId,
-          node: it.nodeId,
-          token: it.token,
-          worker: req.workerId,
-          now: req.now,
-          queue: it.queue,
-          eventsMax: this.eventsMax,
-        },
-      );
-    }
-    const results = (await pipe.exec()) ?? [];
     // fencing tokens never repeat, even across a failover: a replica has the claim before
-    // the worker runs it. A separate pipeline on the same slot (the same connection), so
-    // that ioredis still follows a redirect of the starts; a failed wait does not undo the claim
+    // the worker runs it. A failed wait does not undo the claim
     if (this.replicated) {
       const wait = this.redis.pipeline().exists(s.seq);
       if (this.waitReplica(wait, s.tag)) {
@@ -706,10 +694,8 @@ export class RedisStore implements Store, ScheduleStore {
     let failures = 0;
     let firstError: unknown;
     for (let i = 0; i < items.length; i++) {
-      const [err, reply] = results[i] ?? [new Error("no reply"), null];
       try {
-        if (err) throw err;
-        const claim = await this.started(s, items[i]!, SCRIPTS.start.reply(reply), req);
+        const claim = await this.started(s, items[i]!, SCRIPTS.start.reply(items[i]!.start), req);
         if (claim) out.push(claim);
       } catch (e) {
         // one node's trouble never costs the rest of the batch: its lease expires and it is re-delivered

@@ -280,7 +280,7 @@ export const SCRIPTS = {
   }),
   claim: define({
     name: "claim",
-    keys: ["tokens", "seq", "lastClaim"],
+    keys: ["tokens", "seq", "lastClaim", "shardWork", "events"],
     perQueue: true,
     argv: {
       now: "number",
@@ -289,14 +289,28 @@ export const SCRIPTS = {
       requestId: "string",
       part: "number",
       promote: "number",
+      worker: "string",
+      eventsMax: "number",
+      runPrefix: "string",
+      queueNames: "string",
       tasks: "list",
     },
     codes: ["OK"],
-    /** The leased members: the index of the queue (among the request's, 1-based), "runId#node", the token. */
+    /**
+     * The leased members, each started in the same call: the index of the queue (among the
+     * request's, 1-based), "runId#node", the token, and the start's raw reply (read with
+     * `SCRIPTS.start.reply`).
+     */
     decode: (_, reply) => {
-      const out: Array<{ queueIndex: number; member: string; token: number }> = [];
-      for (let i = 0; i + 2 < reply.length; i += 3) {
-        out.push({ queueIndex: reply.int(i), member: reply.text(i + 1), token: reply.int(i + 2) });
+      const out: Array<{ queueIndex: number; member: string; token: number; start: unknown }> =
+        [];
+      for (let i = 0; i + 3 < reply.length; i += 4) {
+        out.push({
+          queueIndex: reply.int(i),
+          member: reply.text(i + 1),
+          token: reply.int(i + 2),
+          start: reply.list(i + 3),
+        });
       }
       return out;
     },

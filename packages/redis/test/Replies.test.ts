@@ -21,8 +21,8 @@ describe("a script's reply", () => {
       runId: "run-1",
     });
     expect(SCRIPTS.submit.reply([b("OK"), 1])).toEqual({ code: "OK", more: true });
-    expect(SCRIPTS.claim.reply([b("OK"), 2, b("r#3"), 41])).toEqual([
-      { queueIndex: 2, member: "r#3", token: 41 },
+    expect(SCRIPTS.claim.reply([b("OK"), 2, b("r#3"), 41, [b("STALE")]])).toEqual([
+      { queueIndex: 2, member: "r#3", token: 41, start: [b("STALE")] },
     ]);
     expect(
       SCRIPTS.complete.reply([b("REPLAYED"), 0, [4, 9, 1, 0, b("spec"), [1, 1, b("v")]]]),
@@ -97,11 +97,20 @@ describe("a script's keys and arguments", () => {
       paused: "z",
     };
     expect(
-      SCRIPTS.claim.keyList({ tokens: "t", seq: "s", lastClaim: "c", queues: [queue, queue] }),
+      SCRIPTS.claim.keyList({
+        tokens: "t",
+        seq: "s",
+        lastClaim: "c",
+        shardWork: "w",
+        events: "e",
+        queues: [queue, queue],
+      }),
     ).toEqual([
       "t",
       "s",
       "c",
+      "w",
+      "e",
       ...["r", "d", "l", "w", "p", "x", "z"],
       ...["r", "d", "l", "w", "p", "x", "z"],
     ]);
@@ -113,9 +122,13 @@ describe("a script's keys and arguments", () => {
         requestId: "",
         part: 0,
         promote: 100,
+        worker: "w1",
+        eventsMax: 10,
+        runPrefix: "p:",
+        queueNames: "q1,q2",
         tasks: ["a", "b"],
       }),
-    ).toEqual([1, 2, 3, "", 0, 100, "a", "b"]);
+    ).toEqual([1, 2, 3, "", 0, 100, "w1", 10, "p:", "q1,q2", "a", "b"]);
   });
 
   it("refuses a key that is not given before anything is sent", () => {

@@ -426,7 +426,7 @@ describe("a re-sent script is a no-op that answers the same", () => {
     });
     await claimOne(store, 1);
     await store.maintain({ now: 20_000, queues: ["default"] }); // the lease expired: re-delivered
-    // the claim's first round trip alone: the node leased again, not started
+    // the claim, sent by hand: the node leased again and started, which stalls it out
     const k = shardKeys(prefix, 0);
     const claim = SCRIPTS.claim;
     const [leased] = claim.reply(
@@ -437,6 +437,8 @@ describe("a re-sent script is a no-op that answers the same", () => {
           tokens: k.tokens,
           seq: k.seq,
           lastClaim: k.lastClaim("w"),
+          shardWork: k.work,
+          events: k.events,
           queues: [k.queue("default")],
         }),
         claim.argList({
@@ -446,14 +448,19 @@ describe("a re-sent script is a no-op that answers the same", () => {
           requestId: "",
           part: 0,
           promote: 0,
+          worker: "w",
+          eventsMax: 10_000,
+          runPrefix: k.runPrefix,
+          queueNames: "default",
           tasks: [],
         }),
       ),
     );
-    const lost = await startAgain(store, prefix, runId, leased!.token, 20_001);
+    const lost = SCRIPTS.start.reply(leased!.start);
     expect(lost).toEqual({ code: "STALLED_OUT", more: true, runQueues: ["default"] });
     const stalled = await store.getRun(runId);
     expect(stalled!.nodes.map((x) => x.state)).toEqual(["failed", "waiting"]);
+    // the start re-sent: the same answer
     expect(await startAgain(store, prefix, runId, leased!.token, 20_001)).toEqual(lost);
     expect(await store.getRun(runId)).toEqual(stalled);
     // nobody drained it: maintenance does, once the work is 5 s old

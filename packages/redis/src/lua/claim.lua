@@ -6,21 +6,55 @@
 -- A request id makes a re-sent call (ioredis re-sends unanswered commands
 -- after a reconnect; the worker retries a failed claim with the same id)
 -- return the first call's reply instead of leasing more: no lease is orphaned.
+-- Each node leased is started in the same call (includes/startnode.lua, as start.lua
+-- does): one round trip per claim. The run keys of a leased node are built from
+-- `runPrefix` (the shard's run key prefix: they share the shard's hash slot), as a claim
+-- cannot know its runs before it pops them.
 -- KEYS: tokens (the shard's fencing-token counter), seq, lastClaim (the worker's last
---   claim request, hash); per worker queue: ready, delayed, leases, wake, parked, expiring, paused
+--   claim request, hash), shardWork, events; per worker queue: ready, delayed, leases, wake,
+--   parked, expiring, paused
 -- A paused queue (its `paused` key set, pauseQueue) is skipped: its due retries are made
 -- ready, but none of its nodes is leased and no worker is woken for it.
 -- ARGV: now, max, leaseMs, requestId ("" = none), part (index of this call within the
---   request), promote (limit per queue), tasks (names of the tasks the worker handles)
--- Replies: {OK, triples...}, each triple {queue index, member "runId#node", token}
+--   request), promote (limit per queue), worker (id), eventsMax, runPrefix, queueNames (the
+--   worker's queues, a comma list in KEYS order), tasks (names
+--   of the tasks the worker handles)
+-- Replies: {OK, quads...}, each quad {queue index, member "runId#node", token, the
+--   start's reply (see start.lua)}
 --@include promoteDue
 --@include wake
+--@include startnode
+
+-- the worker's queue names, in QUEUES order
+local queueNames = {}
+for name in string.gmatch(A.queueNames, "[^,]+") do queueNames[#queueNames + 1] = name end
+
+-- the codes of a start's reply (start.lua's), nested in this reply
+local START_CODES = { OK = "OK", STALE = "STALE", STALLED_OUT = "STALLED_OUT", EXPIRED = "EXPIRED", CORRUPT = "CORRUPT" }
+
+-- the leased triples {queue index, member, token, ...} with each node started: quads
+local function started(triples)
+  local out = { R.OK }
+  for i = 1, #triples, 3 do
+    local q, member, token = triples[i], triples[i + 1], triples[i + 2]
+    local at = string.find(member, "#[^#]*$")
+    local runId, n = string.sub(member, 1, at - 1), tonumber(string.sub(member, at + 1))
+    local base = A.runPrefix .. runId
+    local keys = { record = base, nodes = base, specs = base, results = base, work = base .. ":work",
+      shardWork = K.shardWork, events = K.events, leases = QUEUES[q].leases }
+    out[#out + 1] = q
+    out[#out + 1] = member
+    out[#out + 1] = token
+    out[#out + 1] = startNode(START_CODES, keys, runId, n, token, A.worker, A.now, queueNames[q], A.eventsMax)
+  end
+  return out
+end
 
 local now, leaseMs, part = A.now, A.leaseMs, A.part
 if A.requestId ~= "" then
   local last = redis.call("HMGET", K.lastClaim, "id", part)
   if last[1] == A.requestId then
-    if last[2] then return cmsgpack.unpack(last[2]) end
+    if last[2] then return started(cmsgpack.unpack(last[2])) end
   elseif last[1] then
     redis.call("DEL", K.lastClaim)
   end
@@ -52,7 +86,7 @@ for i, q in ipairs(QUEUES) do
   parked[i] = open[i] and #tasks > 0 and redis.call("ZCARD", q.parked) > 0 and bestParked(q.parked)
 end
 
-local out = { R.OK }
+local out = {}
 for _ = 1, A.max do
   local best, bestScore, fromParked
   for i, q in ipairs(QUEUES) do
@@ -95,4 +129,4 @@ if A.requestId ~= "" then
   redis.call("HSET", K.lastClaim, "id", A.requestId, part, cmsgpack.pack(out))
   redis.call("PEXPIRE", K.lastClaim, leaseMs)
 end
-return out
+return started(out)

@@ -1,0 +1,100 @@
+-- Starting a node just claimed (start, claim): the body of start.lua, so that
+-- claim starts the nodes it leases in the same call.
+--@include attempt
+
+-- node n (record r) just ended failed or expired here: its run fails (unless the node is
+-- tolerated) and its cascade is listed for `drain`, which has the run's queues. Both go at
+-- the far end of the work list (drain pops the near end), after the work earlier
+-- transitions left (another node of the same claim batch that stalled out or expired):
+-- that work runs first, then this node fails the run, then its cascade runs, as in the
+-- model, where each transition runs whole in turn. The run fails at once when nothing is
+-- listed before it. keys: work, shardWork, record, events
+local function listEnding(M, n, r, err)
+  if r[TOL] == 0 then
+    if moreWork(M) then
+      redis.call("LPUSH", M.k.work, "F:" .. n)
+    else
+      failRun(M, n, err)
+    end
+  end
+  redis.call("LPUSH", M.k.work, "D:" .. n .. ":1")
+  redis.call("ZADD", M.k.shardWork, M.now, M.id)
+end
+
+
+-- starts node n of run `runId`, leased under `token` from queue `queue` (name) to `worker`
+-- at `now`: see start.lua for what it checks and answers (its replies, as a list, their
+-- codes from RC: start's reply codes by name, as strings).
+-- keys: record, nodes, specs, results, work (the run's), shardWork, events, leases (of the queue)
+local function startNode(RC, keys, runId, n, token, worker, now, queue, emax)
+  local member = runId .. "#" .. n .. "#" .. token
+  local M = loadRun(openRun(keys, {}, runId, now, true, emax))
+  local r = M and not M.found and getNode(M, n)
+  if not redis.call("ZSCORE", keys.leases, member) then
+    -- this very start, re-sent after it stalled the node out: the same answer
+    if r and r[ST] == "f" and r[TOK] == token and r[STALLS] > r[MAXST] then
+      local more = (redis.call("ZSCORE", keys.shardWork, runId) and moreWork(M)) and 1 or 0
+      return { RC.STALLED_OUT, more, redis.call("HGET", keys.record, "queues") or "" }
+    end
+    return { RC.STALE }
+  end
+  if M and M.found then return { RC.CORRUPT, M.found[1], M.found[2] } end
+  if not r then
+    redis.call("ZREM", keys.leases, member)
+    return { RC.STALE }
+  end
+  -- the node's record points into the run's queue list: it must name the queue the node came from
+  local queues = redis.call("HGET", keys.record, "queues") or ""
+  local name, i = nil, 0
+  for q in string.gmatch(queues, "[^,]+") do
+    i = i + 1
+    if i == r[QIDX] then
+      name = q
+      break
+    end
+  end
+  if name ~= queue then
+    return { RC.CORRUPT, "queues", "node " .. n .. " was claimed from queue " .. queue ..
+      ", not the queue its record's index " .. r[QIDX] .. " names in the run's queue list" }
+  end
+  local st = r[ST]
+  local again = st == "r" and r[TOK] == token -- this very start, re-sent
+  if st == "r" and not again then
+    if r[STALLS] + 1 > r[MAXST] then
+      redis.call("ZREM", keys.leases, member)
+      r[STALLS] = r[STALLS] + 1
+      addHistory(M, n, r, "stalled", nil)
+      r[TOK] = token -- a late report of the stalled attempt is stale
+      local err = errorValue("Stalled", "lease expired " .. r[STALLS] .. " times (maxStalls " .. r[MAXST] ..
+        "): the worker running it died or stopped heartbeating")
+      endNode(M, n, r, "f", err)
+      listEnding(M, n, r, err)
+      saveRun(M)
+      return { RC.STALLED_OUT, 1, queues }
+    end
+  elseif st ~= "r" and st ~= "q" and st ~= "y" then
+    redis.call("ZREM", keys.leases, member)
+    return { RC.STALE }
+  elseif (r[EXP] or 0) > 0 and now >= r[EXP] then
+    -- not started by its deadline: it ends expired instead (core's Machine.startNode)
+    redis.call("ZREM", keys.leases, member)
+    local err = expiredError(r[EXP])
+    endNode(M, n, r, "x", err)
+    listEnding(M, n, r, err)
+    saveRun(M)
+    return { RC.EXPIRED, 1, queues }
+  end
+  local deps, why = depResults(M, n)
+  if not deps then return { RC.CORRUPT, "d" .. n, why } end
+  if not again then
+    if st == "r" then
+      r[STALLS] = r[STALLS] + 1
+      addHistory(M, n, r, "stalled", nil)
+    end
+    markStarted(M, n, r, worker, token)
+  end
+  local out = { RC.OK, r[ATT], r[STALLS], redis.call("HGET", keys.specs, "s" .. n), queues,
+    redis.call("HGET", keys.record, "hdr") or "" }
+  for _, v in ipairs(deps) do out[#out + 1] = v end
+  return out
+end
