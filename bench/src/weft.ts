@@ -71,6 +71,14 @@ const tracked = (store: Store, tracker: Tracker): Store =>
           return r;
         };
       }
+      if (prop === "completeMany" && target.completeMany) {
+        const many = target.completeMany.bind(target);
+        return async (...args: Parameters<NonNullable<Store["completeMany"]>>) => {
+          const rs = await many(...args);
+          for (const r of rs) if (r.ok) tracker.hit();
+          return rs;
+        };
+      }
       if (prop === "fail") {
         return async (...args: Parameters<Store["fail"]>) => {
           const [claim, error] = args;

@@ -202,6 +202,14 @@ export interface CompleteOptions {
   readonly leaseMs: number;
 }
 
+/** One completion of {@link Store.completeMany}: a claim, its result bytes, and how many dependents to lease back. */
+export interface CompleteItem {
+  readonly claim: Claim;
+  readonly result: Uint8Array;
+  /** Ready dependents to lease to the worker with this completion (0 = none). */
+  readonly nextMax: number;
+}
+
 /** How a failed attempt is recorded. */
 export interface FailOptions {
   readonly now: number;
@@ -420,6 +428,18 @@ export interface Store {
    * up to that many of them (on `queues`) to the same worker in the same call.
    */
   complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult>;
+  /**
+   * Completes many nodes, each exactly as {@link Store.complete} with its own
+   * `nextMax` and the shared `opts`, in the order given, and answers one
+   * report per item in that order. A store may send them in fewer round
+   * trips (Redis: one script call per shard); optional: a store without it is
+   * called once per item. A worker sends together the completions that
+   * finished while its previous report was in flight.
+   */
+  completeMany?(
+    items: ReadonlyArray<CompleteItem>,
+    opts: Omit<CompleteOptions, "nextMax">,
+  ): Promise<ReadonlyArray<ReportResult>>;
   /**
    * Replaces a running node with a compiled canvas (its handler returned
    * `replace(canvas)`; core's `replaceNode`) if `claim.token` still holds

@@ -23,6 +23,7 @@ import { type Logger, pino } from "pino";
 import { type AttemptResult, runAttempt } from "./Attempt.ts";
 import { checkRetryDefaults } from "./Canvas.ts";
 import { type Clock, liveClock } from "./Clock.ts";
+import { completions } from "./Completions.ts";
 import type { Dag } from "./Dag.ts";
 import { deferred } from "./Deferred.ts";
 import { type ErrorInfo, ErrorTag, WorkerStopping } from "./Errors.ts";
@@ -168,6 +169,14 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     opts.logger ?? pino({ level: process.env.WEFT_LOG_LEVEL ?? "info" }),
     id,
   );
+  // completions that finish while a report is in flight go together (docs/operations.md)
+  const complete = completions(store, () => ({
+    now: now(),
+    workerId: id,
+    // a dependent on a rate-limited queue is claimed through the limit, never handed here
+    queues: handedQueues,
+    leaseMs,
+  }));
   const handlers = new Map(opts.handlers.map((h) => [h.task.name, h]));
   const hooks: WorkerHooks = opts.hooks ?? {};
   const tasks = [...handlers.keys()];
@@ -357,14 +366,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     value: Uint8Array,
     nodeLog: () => Logger,
   ): Promise<Claim | undefined> => {
-    const r = await store.complete(claim, value, {
-      now: now(),
-      workerId: id,
-      // a dependent on a rate-limited queue is claimed through the limit, never handed here
-      queues: handedQueues,
-      nextMax: stopping ? 0 : 1,
-      leaseMs,
-    });
+    const r = await complete(claim, value, stopping ? 0 : 1);
     if (!r.ok) logRefusal(nodeLog(), r, "completion");
     else if (log.isLevelEnabled("debug")) nodeLog().debug("node succeeded");
     return r.ok ? r.next[0] : undefined;

@@ -27,6 +27,8 @@ export interface ShardKeys {
   readonly run: (runId: string) => RunKeys;
   /** What every run hash's key starts with: `run(id).record` is `runPrefix + id` (claim.lua builds run keys from it). */
   readonly runPrefix: string;
+  /** What every queue key starts with: `queue(q).ready` is `queuePrefix + q + ":ready"` (completemany.lua builds them). */
+  readonly queuePrefix: string;
   readonly queue: (queue: string) => QueueKeys;
   /** Runs with leftover work (zset runId → time registered). */
   readonly work: string;
@@ -137,6 +139,7 @@ export const shardKeys = (prefix: string, shard: number): ShardKeys => {
   return {
     tag,
     runPrefix: `${tag}:run:`,
+    queuePrefix: `${tag}:q:`,
     run: (runId) => {
       // one hash holds the run record and every node's fields (n<i>, s<i>, d<i>,
       // r<i>, e<i>, p<i>, h<i>): one key, one expiry, and a small run stays a listpack

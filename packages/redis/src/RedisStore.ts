@@ -31,6 +31,7 @@ import {
   type Claim,
   type ClaimRequest,
   CONCURRENCY_RETRY_MS,
+  type CompleteItem,
   type CompleteOptions,
   checkProgress,
   chordBodies,
@@ -215,6 +216,9 @@ type Client = Redis | Cluster;
 const EXPIRY_GRACE_MS = 60_000;
 /** Due retries a claim promotes per queue before popping. */
 const PROMOTE_PER_CLAIM = 100;
+
+/** At most this many completions in one `completemany` call (each does a bounded amount of work). */
+const COMPLETE_BATCH = 64;
 /**
  * Pruning a shard's runs index in `maintain`: the oldest entries in batches
  * (a small probe, then full batches while every entry of the last was
@@ -886,6 +890,80 @@ export class RedisStore implements Store, ScheduleStore {
         eventsMax: this.eventsMax,
       },
     );
+    return this.completed(s, claim, r, opts);
+  }
+
+  /**
+   * {@link Store.completeMany}: the items of each shard in one script call
+   * (`completemany`, at most {@link COMPLETE_BATCH} per call), each as
+   * `complete` does it.
+   */
+  async completeMany(
+    items: ReadonlyArray<CompleteItem>,
+    opts: Omit<CompleteOptions, "nextMax">,
+  ): Promise<ReadonlyArray<ReportResult>> {
+    const out = new Array<ReportResult>(items.length);
+    const byShard = new Map<ShardKeys, number[]>();
+    items.forEach((it, i) => {
+      const s = this.shardOfRun(it.claim.runId);
+      const list = byShard.get(s);
+      if (list) list.push(i);
+      else byShard.set(s, [i]);
+    });
+    for (const [s, all] of byShard) {
+      for (let from = 0; from < all.length; from += COMPLETE_BATCH) {
+        const part = all.slice(from, from + COMPLETE_BATCH);
+        const args: Array<string | number | Uint8Array> = [];
+        for (const i of part) {
+          const { claim, result, nextMax } = items[i]!;
+          const served = claim.runQueues
+            .map((q, j) => (opts.queues.includes(q) ? j + 1 : 0))
+            .filter((j) => j > 0);
+          args.push(
+            claim.runId,
+            claim.nodeId,
+            claim.token,
+            result,
+            nextMax,
+            `,${served.join(",")},`,
+            claim.runQueues.join(","),
+          );
+        }
+        const replies = await this.durable(
+          s.tag,
+          SCRIPTS.completemany,
+          { shardWork: s.work, events: s.events, tokens: s.tokens, seq: s.seq },
+          {
+            now: opts.now,
+            worker: opts.workerId,
+            leaseMs: opts.leaseMs,
+            budget: this.budget,
+            eventsMax: this.eventsMax,
+            runPrefix: s.runPrefix,
+            queuePrefix: s.queuePrefix,
+            items: args,
+          },
+        );
+        for (const [k, i] of part.entries()) {
+          out[i] = await this.completed(
+            s,
+            items[i]!.claim,
+            SCRIPTS.complete.reply(replies[k]),
+            opts,
+          );
+        }
+      }
+    }
+    return out;
+  }
+
+  /** What a complete reply gives: drains left work, frees the slot, hands out the next claims. */
+  private async completed(
+    s: ShardKeys,
+    claim: Claim,
+    r: ReturnType<typeof SCRIPTS.complete.reply>,
+    opts: Omit<CompleteOptions, "nextMax">,
+  ): Promise<ReportResult> {
     if (r.more) await this.drain(s, claim.runId, claim.runQueues, opts.now);
     // the attempt ended, whatever the answer: its concurrency slot is free before the hand-off
     await this.freeSlot(claim);
@@ -2524,7 +2602,9 @@ const parseRegistration = (json: string): Registration | undefined => {
 
 /** Names of the {@link Store} methods. */
 type StoreMethod = {
-  [K in keyof Store]: Store[K] extends (...args: never[]) => Promise<unknown> ? K : never;
+  [K in keyof Store]-?: NonNullable<Store[K]> extends (...args: never[]) => Promise<unknown>
+    ? K
+    : never;
 }[keyof Store];
 
 /** Every method of the Store contract: each one's errors are translated (see the constructor). */
@@ -2553,6 +2633,7 @@ const STORE_METHODS = [
   "readEvents",
   "claim",
   "complete",
+  "completeMany",
   "replace",
   "addToChord",
   "fail",

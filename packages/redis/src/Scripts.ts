@@ -302,8 +302,7 @@ export const SCRIPTS = {
      * `SCRIPTS.start.reply`).
      */
     decode: (_, reply) => {
-      const out: Array<{ queueIndex: number; member: string; token: number; start: unknown }> =
-        [];
+      const out: Array<{ queueIndex: number; member: string; token: number; start: unknown }> = [];
       for (let i = 0; i + 3 < reply.length; i += 4) {
         out.push({
           queueIndex: reply.int(i),
@@ -393,6 +392,24 @@ export const SCRIPTS = {
       code === "OK" || code === "REPLAYED"
         ? { ...withMore(code, reply), leased: leasedNodes(reply) }
         : withMore(code, reply),
+  }),
+  completemany: define({
+    name: "completemany",
+    keys: ["shardWork", "events", "tokens", "seq"],
+    perQueue: false,
+    argv: {
+      now: "number",
+      worker: "string",
+      leaseMs: "number",
+      budget: "number",
+      eventsMax: "number",
+      runPrefix: "string",
+      queuePrefix: "string",
+      items: "list",
+    },
+    codes: ["OK"],
+    /** One raw complete reply per item, in order (read each with `SCRIPTS.complete.reply`). */
+    decode: (_, reply) => reply.rest(0),
   }),
   replace: define({
     name: "replace",

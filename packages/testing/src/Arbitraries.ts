@@ -156,6 +156,7 @@ export const arbDrivePlan = (nodes = 256): fc.Arbitrary<DrivePlan> =>
     batch: fc.integer({ min: 1, max: 8 }),
     reverse: fc.boolean(),
     chainNext: fc.boolean(),
+    many: fc.boolean(),
     resubmit: fc.boolean(),
     resend: fc.array(fc.boolean(), { minLength: 1, maxLength: 6 }),
     cancelAt: fc.option(fc.integer({ min: 1, max: 30 }), { freq: 4, nil: undefined }),

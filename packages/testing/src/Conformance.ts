@@ -1652,6 +1652,49 @@ export const storeConformance = (
       ]);
     });
 
+    it("completeMany completes each item as complete does, in order, a stale one refused alone; re-sent, it replays", async () => {
+      const store = await fresh();
+      if (!store.completeMany) return expect(store.completeMany).toBeUndefined();
+      const a = await store.submit(submission("many-a", chain(one, one)));
+      const b = await store.submit(submission("many-b", one));
+      const c = await store.submit(submission("many-c", one));
+      const claims = await store.claim(lease(1));
+      const byRun = (id: string) => claims.find((x) => x.runId === id)!;
+      // c's lease expires and c is re-delivered (a's and b's are extended): its first claim is stale
+      await store.heartbeat([byRun(a.runId), byRun(b.runId)], { now: 9_000, leaseMs: 10_000 });
+      await store.maintain({ now: 15_000, queues: ["default"] });
+      const [c2] = await store.claim(lease(15_001));
+      expect(c2!.runId).toBe(c.runId);
+      const items = [
+        { claim: byRun(a.runId), result: encode("a0"), nextMax: 1 },
+        { claim: byRun(c.runId), result: encode("stale"), nextMax: 1 },
+        { claim: byRun(b.runId), result: encode("b0"), nextMax: 1 },
+      ];
+      const opts = { now: 15_002, workerId: "a", queues: ["default"], leaseMs: 10_000 };
+      const first = await store.completeMany(items, opts);
+      expect(first.map((r) => r.ok)).toEqual([true, false, true]);
+      expect(first[0]!.ok && first[0]!.next.map((x) => [x.runId, x.nodeId])).toEqual([
+        [a.runId, 1],
+      ]);
+      expect(first[1]).toEqual({ ok: false, reason: "stale" });
+      expect(first[2]).toEqual({ ok: true, next: [] });
+      expect(decode((await store.getResult(a.runId, 0))!)).toBe("a0");
+      expect(decode((await store.getResult(b.runId, 0))!)).toBe("b0");
+      expect(await store.getResult(c.runId, 0)).toBeUndefined();
+      const again = await store.completeMany(
+        items.map((it) => ({ ...it, result: encode("again") })),
+        opts,
+      );
+      expect(again).toEqual([
+        { ...first[0]!, replayed: true },
+        first[1],
+        { ...first[2]!, replayed: true },
+      ]);
+      expect(decode((await store.getResult(a.runId, 0))!)).toBe("a0");
+      expect(await store.completeMany([], opts)).toEqual([]);
+      expect((await store.getRun(b.runId))!.run.status).toBe("succeeded");
+    });
+
     it("a repeated failure report is a replay, for a retry and for a final failure", async () => {
       const store = await fresh();
       const { runId } = await store.submit(submission("refail", group(one, one)));

@@ -41,6 +41,11 @@ export interface DrivePlan {
   readonly reverse: boolean;
   /** Lease next ready nodes straight from `complete`. */
   readonly chainNext: boolean;
+  /**
+   * Send the completions of consecutive nodes without faults together,
+   * through `completeMany` (when the store has it), as a busy worker does.
+   */
+  readonly many?: boolean;
   /** Send the submission twice, identical (same nonce): the repeat must answer the same and change nothing. */
   readonly resubmit?: boolean;
   /**
@@ -182,7 +187,47 @@ export const drive = async (
       deliveries.set(c.nodeId, k + 1);
       const fault = plan.faults[c.nodeId]?.[k] ?? "ok";
       now += 1;
-      if (fault === "ok") {
+      if (fault === "ok" && plan.many && store.completeMany) {
+        // this node and the next ones of the batch that complete without a fault, in one call
+        const batch = [c];
+        while (work.length > 0) {
+          const d = work[0]!;
+          if (
+            late.has(d.nodeId) ||
+            (plan.faults[d.nodeId]?.[deliveries.get(d.nodeId) ?? 0] ?? "ok") !== "ok"
+          )
+            break;
+          checkDeps(dag, d);
+          deliveries.set(d.nodeId, (deliveries.get(d.nodeId) ?? 0) + 1);
+          batch.push(work.shift()!);
+        }
+        const opts = { now, workerId: "w", queues, leaseMs: LEASE };
+        const nextMax = plan.chainNext ? 1 : 0;
+        const rs = await store.completeMany(
+          batch.map((b) => ({ claim: b, result: encode(b.nodeId), nextMax })),
+          opts,
+        );
+        // the same call again, with other bytes: each recorded once, each first answer replayed
+        const again = await store.completeMany(
+          batch.map((b) => ({ claim: b, result: encode(-1), nextMax })),
+          opts,
+        );
+        const next: Claim[] = [];
+        for (const [i, b] of batch.entries()) {
+          const r = rs[i]!;
+          if (!r.ok && !(r.reason === "cancelled" && cancelled))
+            throw new ContractViolation({
+              reason: `completion of node ${b.nodeId} (in a batch of ${batch.length}) rejected (${r.reason}) though its lease was held`,
+            });
+          const want = r.ok ? { ...r, replayed: true } : r;
+          if (!sameAnswer(again[i]!, want))
+            throw new ContractViolation({
+              reason: `a repeated batched completion of node ${b.nodeId} answered ${show(again[i]!)}, not ${show(want)}`,
+            });
+          if (r.ok) next.push(...r.next);
+        }
+        work = [...next, ...work];
+      } else if (fault === "ok") {
         const opts = {
           now,
           workerId: "w",

@@ -29,6 +29,7 @@ import {
   type Claim,
   type ClaimRequest,
   CONCURRENCY_RETRY_MS,
+  type CompleteItem,
   type CompleteOptions,
   cancelRun,
   checkProgress,
@@ -373,6 +374,17 @@ export class MemoryStore implements Store, ScheduleStore {
     const n = run.state.nodes[p.nodeId]!;
     if (n.state !== "running") return n.expiresAt !== undefined && now >= n.expiresAt;
     return n.stalls + 1 > maxStallsOf(run.state.graph[p.nodeId]!);
+  }
+
+  /** Each item as {@link complete}, in order (the Redis store sends them in one call per shard). */
+  async completeMany(
+    items: ReadonlyArray<CompleteItem>,
+    opts: Omit<CompleteOptions, "nextMax">,
+  ): Promise<ReadonlyArray<ReportResult>> {
+    const out: ReportResult[] = [];
+    for (const it of items)
+      out.push(await this.complete(it.claim, it.result, { ...opts, nextMax: it.nextMax }));
+    return out;
   }
 
   async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult> {

@@ -114,6 +114,7 @@ export {
   type Claim,
   type ClaimRequest,
   CONCURRENCY_RETRY_MS,
+  type CompleteItem,
   type CompleteOptions,
   type DepResult,
   type FailOptions,

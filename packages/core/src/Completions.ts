@@ -1,0 +1,63 @@
+/**
+ * A worker's completions, sent together: the first one goes at once; those
+ * that finish while a report is in flight wait for it and then go in one
+ * `Store.completeMany` call (the Redis store: one script call per shard),
+ * so a busy worker pays about one round trip per batch instead of one per
+ * node. A store without `completeMany` gets one `complete` call per item.
+ * Each caller gets its own report, in the store's answer for its item; an
+ * error of the call rejects every item it carried (their leases expire and
+ * the nodes are re-delivered, as for a single failed report).
+ */
+import type { Claim, CompleteOptions, ReportResult, Store } from "./Store.ts";
+
+/** Sends one completion (`nextMax`: dependents to lease back with it) and resolves with its report. */
+export type Complete = (claim: Claim, result: Uint8Array, nextMax: number) => Promise<ReportResult>;
+
+interface Waiting {
+  readonly claim: Claim;
+  readonly result: Uint8Array;
+  readonly nextMax: number;
+  readonly resolve: (r: ReportResult) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/**
+ * A batching {@link Complete} on `store`; `options` gives the shared
+ * options (time, worker, queues, lease) when a call is sent.
+ */
+export const completions = (
+  store: Store,
+  options: () => Omit<CompleteOptions, "nextMax">,
+): Complete => {
+  let waiting: Waiting[] = [];
+  let sending = false;
+
+  const send = async (batch: ReadonlyArray<Waiting>): Promise<ReadonlyArray<ReportResult>> => {
+    const opts = options();
+    if (batch.length > 1 && store.completeMany) return store.completeMany(batch, opts);
+    return Promise.all(
+      batch.map((w) => store.complete(w.claim, w.result, { ...opts, nextMax: w.nextMax })),
+    );
+  };
+
+  const flush = async () => {
+    sending = true;
+    while (waiting.length > 0) {
+      const batch = waiting;
+      waiting = [];
+      try {
+        const reports = await send(batch);
+        for (const [i, w] of batch.entries()) w.resolve(reports[i]!);
+      } catch (e) {
+        for (const w of batch) w.reject(e);
+      }
+    }
+    sending = false;
+  };
+
+  return (claim, result, nextMax) =>
+    new Promise<ReportResult>((resolve, reject) => {
+      waiting.push({ claim, result, nextMax, resolve, reject });
+      if (!sending) void flush();
+    });
+};

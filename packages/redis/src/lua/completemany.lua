@@ -1,0 +1,38 @@
+-- completemany: completes many nodes of one shard in one call, each as complete.lua does
+-- (includes/completenode.lua), in the order given: a worker sends together the
+-- completions that finished while its previous call was in flight. Their runs' keys are
+-- built from `runPrefix` and their queues' keys from `queuePrefix` (the shard's: they
+-- share its hash slot), as the runs differ from one item to the next.
+-- KEYS: shardWork, events, tokens, seq
+-- ARGV: now, worker (id), leaseMs, budget, eventsMax, runPrefix, queuePrefix, items (groups
+--   of 7: runId, node, token, result (bytes), nextMax, served (as complete's), the run's
+--   queues (a comma list, in the run's order))
+-- Replies: {OK, replies...}, one per item in order, each a complete's reply (see complete.lua)
+--@include completenode
+
+local CODES = { OK = "OK", REPLAYED = "REPLAYED", STALE = "STALE", CANCELLED = "CANCELLED" }
+local QUEUE_LABELS = { "ready", "delayed", "leases", "wake", "parked", "expiring", "paused" }
+
+-- the keys of each queue of a comma list of queue names, in its order
+local function queueKeys(names)
+  local out = {}
+  for name in string.gmatch(names, "[^,]+") do
+    local q = {}
+    for _, label in ipairs(QUEUE_LABELS) do q[label] = A.queuePrefix .. name .. ":" .. label end
+    out[#out + 1] = q
+  end
+  return out
+end
+
+local out = { R.OK }
+local items = A.items
+for i = 1, #items, 7 do
+  local runId = items[i]
+  local base = A.runPrefix .. runId
+  local keys = { record = base, nodes = base, specs = base, results = base, work = base .. ":work",
+    shardWork = K.shardWork, events = K.events, tokens = K.tokens, seq = K.seq }
+  out[#out + 1] = completeNode(CODES, keys, queueKeys(items[i + 6]), runId, tonumber(items[i + 1]),
+    tonumber(items[i + 2]), items[i + 3], A.now, A.worker, tonumber(items[i + 4]), A.leaseMs,
+    items[i + 5], A.budget, A.eventsMax)
+end
+return out

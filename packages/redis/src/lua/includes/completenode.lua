@@ -1,0 +1,69 @@
+-- Completing a node (complete, completemany): the body of complete.lua, so that one call
+-- can complete many nodes.
+--@include cascade
+--@include attempt
+
+-- completes node n of run `runId` under lease `token` with `result` (bytes) at `now`: see
+-- complete.lua for what it does and answers (its reply, as a list, its codes from RC:
+-- complete's reply codes by name, as strings). `queues`: the keys of each of the run's
+-- queues, in the run's order. keys: record, nodes, specs, results, work (the run's),
+-- shardWork, events, tokens, seq
+local function completeNode(RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs,
+    served, budget, emax)
+  local M = loadRun(openRun(keys, queues, runId, now, false, emax))
+  if not M then return { RC.STALE, 0 } end
+  local r = getNode(M, n)
+  if not r or r[ST] ~= "r" then
+    if r and r[TOK] == token and r[ST] == "s" then
+      -- this very completion, re-sent: the dependents it leased to this worker, in the order it
+      -- leased them (declaration order), that still run under that lease
+      local claims = {}
+      for _, v in ipairs(r[NEXT]) do
+        if #claims >= nextMax then break end
+        local d = type(v) == "number" and (v >= 0 and v or -v - 1)
+        local dr = d and getNode(M, d)
+        if dr and dr[ST] == "r" and dr[STARTED] == finishedAt(r) and dr[WORKER] == worker
+          and string.find(served, "," .. dr[QIDX] .. ",", 1, true) then
+          local deps = depResults(M, d)
+          if deps then claims[#claims + 1] = claimTuple(M, d, dr, dr[TOK], deps) end
+        end
+      end
+      return { RC.REPLAYED, endEarly(M, budget), unpack(claims) }
+    end
+    if r and r[TOK] == token and r[ST] == "c" then return { RC.CANCELLED, endEarly(M, budget) } end
+    return { RC.STALE, endEarly(M, budget) }
+  end
+  local q = takeLease(M, n, r, token)
+  if not q then return { RC.STALE, endEarly(M, budget) } end
+  redis.call("HDEL", keys.results, "p" .. n)
+  local ready = {}
+  if M.status == "cancelled" then
+    addHistory(M, n, r, "cancelled", nil)
+    endNode(M, n, r, "c", errorValue("Cancelled",
+      "the run was cancelled while this node ran: its result was discarded"))
+    local more = cascade(M, n, ready, budget)
+    enqueue(M, ready, 1)
+    saveRun(M)
+    return { RC.CANCELLED, (more or moreWork(M)) and 1 or 0 }
+  end
+  redis.call("HSET", keys.results, "r" .. n, result)
+  endNode(M, n, r, "s", nil)
+  local more = cascade(M, n, ready, budget)
+  local claims, rest = {}, {}
+  for _, d in ipairs(ready) do
+    local dr = getNode(M, d)
+    -- a run stopped on the way (a corrupt record) hands nothing out
+    -- a delayed dependent (DUE set) waits for its time in the delayed set
+    if M.status == "running" and dr[ST] == "q" and dr[DUE] == 0 and #claims < nextMax
+      and string.find(served, "," .. dr[QIDX] .. ",", 1, true)
+      and redis.call("EXISTS", queues[dr[QIDX]].paused) == 0 then
+      local c = startHere(M, d, dr, worker, leaseMs)
+      if c then claims[#claims + 1] = c end
+    else
+      rest[#rest + 1] = d
+    end
+  end
+  enqueue(M, rest, 1)
+  saveRun(M)
+  return { RC.OK, (more or moreWork(M)) and 1 or 0, unpack(claims) }
+end
