@@ -423,6 +423,9 @@ export class MemoryStore implements Store, ScheduleStore {
         leasing &&
         !delayed &&
         next.length < opts.nextMax &&
+        // only a dependent whose one dependency this node is (see complete.lua): a re-sent
+        // completion then knows exactly what it handed out
+        spec.deps.length === 1 &&
         opts.queues.includes(spec.queue) &&
         !this.paused.has(spec.queue)
       ) {

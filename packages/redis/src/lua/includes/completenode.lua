@@ -8,6 +8,16 @@
 -- complete's reply codes by name, as strings). `queues`: the keys of each of the run's
 -- queues, in the run's order. keys: record, nodes, specs, results, work (the run's),
 -- shardWork, events, tokens, seq
+-- whether node d's only dependency is node n: a completion hands out only such a
+-- dependent, so that a re-sent completion knows exactly which nodes it handed out (another
+-- completion by the same worker at the same time may have made a fan-in ready). keys: nodes
+local function onlyDependency(M, d, n)
+  local packed = redis.call("HGET", M.k.nodes, "d" .. d)
+  if not packed then return false end
+  local deps = unpackOne(packed)
+  return type(deps) == "table" and #deps == 1 and deps[1] == n
+end
+
 local function completeNode(RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs,
     served, budget, emax)
   local M = loadRun(openRun(keys, queues, runId, now, false, emax))
@@ -21,7 +31,7 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
       for _, v in ipairs(r[NEXT]) do
         if #claims >= nextMax then break end
         local d = type(v) == "number" and (v >= 0 and v or -v - 1)
-        local dr = d and getNode(M, d)
+        local dr = d and onlyDependency(M, d, n) and getNode(M, d)
         if dr and dr[ST] == "r" and dr[STARTED] == finishedAt(r) and dr[WORKER] == worker
           and string.find(served, "," .. dr[QIDX] .. ",", 1, true) then
           local deps = depResults(M, d)
@@ -55,6 +65,7 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
     -- a run stopped on the way (a corrupt record) hands nothing out
     -- a delayed dependent (DUE set) waits for its time in the delayed set
     if M.status == "running" and dr[ST] == "q" and dr[DUE] == 0 and #claims < nextMax
+      and onlyDependency(M, d, n)
       and string.find(served, "," .. dr[QIDX] .. ",", 1, true)
       and redis.call("EXISTS", queues[dr[QIDX]].paused) == 0 then
       local c = startHere(M, d, dr, worker, leaseMs)
