@@ -320,6 +320,26 @@ export const storeConformance = (
       });
     });
 
+    it("runs what follows an empty group after a settled group even when a member failed (the settled value is a success)", async () => {
+      await withWorker(async (client) => {
+        const bad = group(add.si({ a: 1, b: 1 }), boom.si("bad member")).settled();
+        const run = await client.submit(
+          group(chain(bad, group(), labels.s()), chord(bad, chain(group(), labels.s()))),
+        );
+        expect(await run.result({ timeout: 20_000 })).toEqual([[], []]);
+        const snap = await client.get(run.runId);
+        expect(snap.nodes.map((n) => [n.spec.task, n.state])).toEqual([
+          ["add", "succeeded"],
+          ["boom", "failed"],
+          ["labels", "succeeded"],
+          ["add", "succeeded"],
+          ["boom", "failed"],
+          ["labels", "succeeded"],
+        ]);
+        expect(snap.run).toMatchObject({ status: "succeeded", ended: 6 });
+      });
+    });
+
     it("hands a settled chord body each member's { ok, value | error }", async () => {
       await withWorker(async (client) => {
         const run = await client.submit(
