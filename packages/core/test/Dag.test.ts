@@ -186,9 +186,7 @@ describe("edges through an empty group", () => {
       [2, [], []],
     ]);
     // through two empty groups, and into a chord body
-    expect(
-      edges(chord(group(inc.si(1)).settled(), chain(group(), group(), any.s()))),
-    ).toEqual([
+    expect(edges(chord(group(inc.si(1)).settled(), chain(group(), group(), any.s())))).toEqual([
       [0, [], [1]],
       [1, [], []],
     ]);
