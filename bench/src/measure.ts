@@ -1,7 +1,8 @@
 /**
  * Runs one workload on one system from an empty database and measures it:
- * wall time from the first submit to the last task finished, the Node
- * processes' (the bench's and its worker processes') and Redis's CPU time, the Redis memory kept, the commands Redis
+ * wall time from the first submit to the last task finished, the CPU time
+ * of the Node processes (the bench's, plus its worker processes' with
+ * `BENCH_PROCESSES`) and of Redis, the Redis memory kept, the commands Redis
  * executed (`INFO commandstats`), the commands over 1 ms (slow log), and,
  * where the system offers them, client-side command counts; the latency
  * workload also gives each task's submit → start time.
@@ -21,7 +22,10 @@ export interface Measurement {
   readonly wallMs: number;
   /** First submit to submission done, ms. */
   readonly submitMs: number;
-  /** CPU of this Node process (producer, and workers unless in worker processes) plus the worker processes', ms. */
+  /**
+   * CPU of this Node process (producer, and workers when in-process) plus
+   * that of the worker processes during the workload, ms.
+   */
   readonly nodeCpuMs: number;
   /** CPU of redis-server, ms. */
   readonly redisCpuMs: number;
