@@ -245,6 +245,19 @@ export interface WorkerInfo {
   readonly concurrency: number;
   /** Epoch ms. */
   readonly startedAt: number;
+  /**
+   * Attempts this worker finished per queue (by queue name) in the
+   * `THROUGHPUT_WINDOW_MS` (60 s) before this registration, as counted by
+   * the worker itself and published with each heartbeat (docs/dashboard.md,
+   * "Throughput"). Absent from a worker that does not count.
+   */
+  readonly finished?: Readonly<Record<string, FinishedCounts>>;
+}
+
+/** Attempts finished: reported succeeded (a result or a replacement recorded), and reported failed (retried or not). */
+export interface FinishedCounts {
+  readonly succeeded: number;
+  readonly failed: number;
 }
 
 /** A registered worker and when it was last seen. */

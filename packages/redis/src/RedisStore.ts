@@ -42,6 +42,7 @@ import {
   type EventBatch,
   encode,
   type FailOptions,
+  type FinishedCounts,
   fingerprint,
   flatten,
   joinChord,
@@ -2515,6 +2516,18 @@ export class RedisStore implements Store, ScheduleStore {
 }
 
 /** A registry entry, or `undefined` when it is not a registration (corrupt, or written by something else). */
+/** A registration's `finished` counts: queues whose counts are not two numbers are left out. */
+const parseFinished = (v: unknown): Record<string, FinishedCounts> => {
+  const out: Record<string, FinishedCounts> = {};
+  if (typeof v !== "object" || v === null) return out;
+  for (const [queue, c] of Object.entries(v as Record<string, unknown>)) {
+    const { succeeded, failed } = (c ?? {}) as Partial<FinishedCounts>;
+    if (typeof succeeded === "number" && typeof failed === "number")
+      out[queue] = { succeeded, failed };
+  }
+  return out;
+};
+
 const parseRegistration = (json: string): Registration | undefined => {
   try {
     const v = JSON.parse(json) as Partial<Registration> | null;
@@ -2528,6 +2541,7 @@ const parseRegistration = (json: string): Registration | undefined => {
       tasks: Array.isArray(v.tasks) ? v.tasks.map(String) : [],
       concurrency: Number(v.concurrency ?? 0),
       startedAt: Number(v.startedAt ?? 0),
+      ...(v.finished === undefined ? {} : { finished: parseFinished(v.finished) }),
       seenAt: v.seenAt,
       until: v.until,
     };

@@ -1267,6 +1267,32 @@ export const storeConformance = (
       await store.maintain({ now: 1_000 + 86_400_000, queues: ["default"] });
       expect(await store.listWorkers({ now: 1_000 + 86_400_000 })).toEqual([]);
     });
+
+    it("keeps the finished counts a worker registers with, per queue, each registration replacing the last", async () => {
+      const store = await fresh();
+      const info: WorkerInfo = {
+        id: "w1",
+        host: "host-1",
+        pid: 42,
+        queues: ["default", "io"],
+        tasks: ["add"],
+        concurrency: 4,
+        startedAt: 0,
+      };
+      const finished = { default: { succeeded: 7, failed: 2 }, io: { succeeded: 0, failed: 1 } };
+      await store.registerWorker({ ...info, finished }, { now: 0, ttlMs: 1_000 });
+      expect(await store.listWorkers({ now: 10 })).toEqual([
+        { ...info, finished, lastSeenAt: 0, alive: true },
+      ]);
+      await store.registerWorker({ ...info, finished: {} }, { now: 500, ttlMs: 1_000 });
+      expect((await store.listWorkers({ now: 510 }))[0]?.finished).toEqual({});
+      // a worker that does not count registers without them
+      await store.registerWorker(info, { now: 600, ttlMs: 1_000 });
+      expect(await store.listWorkers({ now: 610 })).toEqual([
+        { ...info, lastSeenAt: 600, alive: true },
+      ]);
+      expect("finished" in (await store.listWorkers({ now: 610 }))[0]!).toBe(false);
+    });
   });
 
   describe(`${name}: contract`, () => {
