@@ -28,7 +28,7 @@ import type { Dag } from "./Dag.ts";
 import { deferred } from "./Deferred.ts";
 import { type ErrorInfo, ErrorTag, WorkerStopping } from "./Errors.ts";
 import type { BoundHandler } from "./Handler.ts";
-import { callHook } from "./HookCalls.ts";
+import { askSpan, attemptInfo, callHook } from "./HookCalls.ts";
 import type { AttemptInfo, WorkerHooks } from "./Hooks.ts";
 import { leaseEndReason, renewLeases } from "./Leases.ts";
 import { mapHandler } from "./Map.ts";
@@ -311,14 +311,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       await park(claim, nodeLog);
       return undefined;
     }
-    const attempt: AttemptInfo = {
-      runId: claim.runId,
-      nodeId: claim.nodeId,
-      task: claim.spec.task,
-      attempt: claim.attempt,
-      workerId: id,
-      deps: claim.spec.deps,
-    };
+    const attempt: AttemptInfo = attemptInfo(claim, claim.spec.task, id);
     callHook(nodeLog, "onAttemptStart", hooks.onAttemptStart, attempt);
     const startedAt = now();
     const result = await runAttempt(
@@ -342,13 +335,15 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     };
     try {
       if (result.ok) {
+        // asked before onAttemptEnd, which ends the attempt's span
+        const span = askSpan(nodeLog, hooks.attemptSpan, attempt);
         callHook(nodeLog, "onAttemptEnd", hooks.onAttemptEnd, {
           ...ended,
           outcome: "succeeded",
           retry: false,
         });
         if ("replace" in result) return await reportReplace(claim, result.replace, nodeLog);
-        return await reportSuccess(claim, result.value, nodeLog);
+        return await reportSuccess(claim, result.value, nodeLog, span);
       }
       return await reportFailure(claim, handler, result, nodeLog, ended);
     } catch (e) {
@@ -365,6 +360,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     claim: Claim,
     value: Uint8Array,
     nodeLog: () => Logger,
+    span: string | undefined,
   ): Promise<Claim | undefined> => {
     const r = await store.complete(claim, value, {
       now: now(),
@@ -373,6 +369,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       queues: handedQueues,
       nextMax: stopping ? 0 : 1,
       leaseMs,
+      ...(span === undefined ? {} : { span }),
     });
     if (r.ok) finished.record(claim.spec.queue, "succeeded", now());
     if (!r.ok) logRefusal(nodeLog(), r, "completion");

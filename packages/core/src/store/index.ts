@@ -118,6 +118,7 @@ export {
   type DepResult,
   type FailOptions,
   type FinishedCounts,
+  isSpanId,
   type LeaseRef,
   type LeaseState,
   type ListRunsOptions,
