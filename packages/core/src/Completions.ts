@@ -10,13 +10,22 @@
  */
 import type { Claim, CompleteOptions, ReportResult, Store } from "./Store.ts";
 
-/** Sends one completion (`nextMax`: dependents to lease back with it) and resolves with its report. */
-export type Complete = (claim: Claim, result: Uint8Array, nextMax: number) => Promise<ReportResult>;
+/**
+ * Sends one completion (`nextMax`: dependents to lease back with it; `span`: the attempt's
+ * trace span id, when tracing) and resolves with its report.
+ */
+export type Complete = (
+  claim: Claim,
+  result: Uint8Array,
+  nextMax: number,
+  span?: string,
+) => Promise<ReportResult>;
 
 interface Waiting {
   readonly claim: Claim;
   readonly result: Uint8Array;
   readonly nextMax: number;
+  readonly span?: string;
   readonly resolve: (r: ReportResult) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -27,7 +36,7 @@ interface Waiting {
  */
 export const completions = (
   store: Store,
-  options: () => Omit<CompleteOptions, "nextMax">,
+  options: () => Omit<CompleteOptions, "nextMax" | "span">,
 ): Complete => {
   let waiting: Waiting[] = [];
   let sending = false;
@@ -55,9 +64,16 @@ export const completions = (
     sending = false;
   };
 
-  return (claim, result, nextMax) =>
+  return (claim, result, nextMax, span) =>
     new Promise<ReportResult>((resolve, reject) => {
-      waiting.push({ claim, result, nextMax, resolve, reject });
+      waiting.push({
+        claim,
+        result,
+        nextMax,
+        ...(span === undefined ? {} : { span }),
+        resolve,
+        reject,
+      });
       if (!sending) void flush();
     });
 };

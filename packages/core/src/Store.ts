@@ -107,6 +107,13 @@ export interface Claim {
   readonly spec: DagNode;
   /** Results of `spec.deps`, in the same order (a failed dependency reaches a settled group only). */
   readonly deps: ReadonlyArray<DepResult>;
+  /**
+   * The trace span ids (16 hex digits) that the dependencies' succeeded
+   * attempts recorded with their results (`CompleteOptions.span`), in the
+   * order of `deps`, `""` for one that recorded none. Absent when none did
+   * (tracing off): tracing links the attempt's span to them exactly.
+   */
+  readonly depSpans?: ReadonlyArray<string>;
   /** The run's queues (a store may need them to route dependents). */
   readonly runQueues: ReadonlyArray<string>;
   /** The run's headers as submitted ({@link Submission.headers}); absent when it has none. */
@@ -191,6 +198,13 @@ export const limitedQueues = (req: ClaimRequest): ReadonlyArray<string> => {
   });
 };
 
+/**
+ * Whether `s` is a trace span id a store keeps (`CompleteOptions.span`): 16
+ * lower-case hex digits, not all zero (OpenTelemetry's invalid span id).
+ */
+export const isSpanId = (s: unknown): s is string =>
+  typeof s === "string" && /^[0-9a-f]{16}$/.test(s) && s !== "0000000000000000";
+
 /** How a completion is recorded and what the worker takes next. */
 export interface CompleteOptions {
   readonly now: number;
@@ -200,6 +214,13 @@ export interface CompleteOptions {
   /** Ready dependents to lease to this worker in the same call (0 = none). */
   readonly nextMax: number;
   readonly leaseMs: number;
+  /**
+   * The span id (16 hex digits) of the attempt's trace span, kept with the
+   * result (on Redis a field of the same `HSET`) and handed to dependents in
+   * `Claim.depSpans`. Given only while tracing; absent, or not a span id
+   * (`isSpanId`), nothing is kept.
+   */
+  readonly span?: string;
 }
 
 /** One completion of {@link Store.completeMany}: a claim, its result bytes, and how many dependents to lease back. */
@@ -208,6 +229,8 @@ export interface CompleteItem {
   readonly result: Uint8Array;
   /** Ready dependents to lease to the worker with this completion (0 = none). */
   readonly nextMax: number;
+  /** The attempt's trace span id, as {@link CompleteOptions.span}. */
+  readonly span?: string;
 }
 
 /** How a failed attempt is recorded. */
@@ -253,6 +276,19 @@ export interface WorkerInfo {
   readonly concurrency: number;
   /** Epoch ms. */
   readonly startedAt: number;
+  /**
+   * Attempts this worker finished per queue (by queue name) in the
+   * `THROUGHPUT_WINDOW_MS` (60 s) before this registration, as counted by
+   * the worker itself and published with each heartbeat (docs/dashboard.md,
+   * "Throughput"). Absent from a worker that does not count.
+   */
+  readonly finished?: Readonly<Record<string, FinishedCounts>>;
+}
+
+/** Attempts finished: reported succeeded (a result or a replacement recorded), and reported failed (retried or not). */
+export interface FinishedCounts {
+  readonly succeeded: number;
+  readonly failed: number;
 }
 
 /** A registered worker and when it was last seen. */
@@ -430,7 +466,7 @@ export interface Store {
   complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult>;
   /**
    * Completes many nodes, each exactly as {@link Store.complete} with its own
-   * `nextMax` and the shared `opts`, in the order given, and answers one
+   * `nextMax` and `span` and the shared `opts`, in the order given, and answers one
    * report per item in that order. A store may send them in fewer round
    * trips (Redis: one script call per shard); optional: a store without it is
    * called once per item. A worker sends together the completions that
@@ -438,7 +474,7 @@ export interface Store {
    */
   completeMany?(
     items: ReadonlyArray<CompleteItem>,
-    opts: Omit<CompleteOptions, "nextMax">,
+    opts: Omit<CompleteOptions, "nextMax" | "span">,
   ): Promise<ReadonlyArray<ReportResult>>;
   /**
    * Replaces a running node with a compiled canvas (its handler returned

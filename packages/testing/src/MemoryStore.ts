@@ -46,6 +46,7 @@ import {
   failNode,
   fingerprint,
   holdNode,
+  isSpanId,
   type LeaseRef,
   type LeaseState,
   type ListRunsOptions,
@@ -109,6 +110,8 @@ interface StoredRun {
   /** The run's queues: those of its plan, then those its dynamic nodes brought. */
   queues: ReadonlyArray<string>;
   readonly results: Map<number, Uint8Array>;
+  /** The trace span id each succeeded node's attempt recorded with its result (`CompleteOptions.span`). */
+  readonly spans: Map<number, string>;
   readonly progress: Map<number, Progress>;
   readonly retentionMs: number;
   readonly fingerprint: string;
@@ -250,6 +253,7 @@ export class MemoryStore implements Store, ScheduleStore {
       tags: [...sub.tags],
       queues: sub.dag.queues,
       results: new Map(),
+      spans: new Map(),
       progress: new Map(),
       retentionMs: sub.retentionMs,
       fingerprint: fp,
@@ -379,11 +383,13 @@ export class MemoryStore implements Store, ScheduleStore {
   /** Each item as {@link complete}, in order (the Redis store sends them in one call per shard). */
   async completeMany(
     items: ReadonlyArray<CompleteItem>,
-    opts: Omit<CompleteOptions, "nextMax">,
+    opts: Omit<CompleteOptions, "nextMax" | "span">,
   ): Promise<ReadonlyArray<ReportResult>> {
     const out: ReportResult[] = [];
-    for (const it of items)
-      out.push(await this.complete(it.claim, it.result, { ...opts, nextMax: it.nextMax }));
+    for (const it of items) {
+      const span = it.span === undefined ? {} : { span: it.span };
+      out.push(await this.complete(it.claim, it.result, { ...opts, nextMax: it.nextMax, ...span }));
+    }
     return out;
   }
 
@@ -411,6 +417,7 @@ export class MemoryStore implements Store, ScheduleStore {
       return { ok: false, reason: "cancelled" };
     }
     run.results.set(claim.nodeId, result);
+    if (isSpanId(opts.span)) run.spans.set(claim.nodeId, opts.span);
     const next: Claim[] = [];
     const rest: number[] = [];
     // a run that stopped on the way (a corrupt record) hands nothing out
@@ -1127,7 +1134,8 @@ export class MemoryStore implements Store, ScheduleStore {
 
   private claimOf(run: StoredRun, nodeId: number, token: number, leaseUntil: number): Claim {
     const spec = run.state.graph[nodeId]!;
-    const deps: DepResult[] = waitsOn(spec).map((d) => {
+    const ids = waitsOn(spec);
+    const deps: DepResult[] = ids.map((d) => {
       const bytes = run.results.get(d);
       const n = run.state.nodes[d]!;
       return bytes && n.state === "succeeded"
@@ -1143,6 +1151,9 @@ export class MemoryStore implements Store, ScheduleStore {
       stalls: n.stalls,
       spec,
       deps,
+      ...(ids.some((d) => run.spans.has(d))
+        ? { depSpans: ids.map((d) => run.spans.get(d) ?? "") }
+        : {}),
       runQueues: run.queues,
       ...(run.headers === undefined ? {} : { headers: new Uint8Array(run.headers) }),
       leaseUntil,

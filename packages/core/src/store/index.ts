@@ -118,6 +118,8 @@ export {
   type CompleteOptions,
   type DepResult,
   type FailOptions,
+  type FinishedCounts,
+  isSpanId,
   type LeaseRef,
   type LeaseState,
   type ListRunsOptions,
@@ -155,3 +157,10 @@ export {
   validateStandard,
   vendorOf,
 } from "../TaskSchema.ts";
+export {
+  type FinishedWindow,
+  finishedWindow,
+  type QueueThroughput,
+  queueThroughput,
+  THROUGHPUT_WINDOW_MS,
+} from "../Throughput.ts";

@@ -10,7 +10,8 @@
 --   per run queue: ready, delayed, leases, wake, parked, expiring, paused (a dependent on a
 --   paused queue is never handed out: it is made ready and waits for the queue's resume)
 -- ARGV: runId, node, token, result (bytes), now, worker (id), nextMax, leaseMs,
---   served (indexes of the run's queues the worker serves, ",1,3,"), budget, eventsMax (about how many entries the events stream keeps)
+--   served (indexes of the run's queues the worker serves, ",1,3,"), budget, eventsMax (about how many entries the events stream keeps),
+--   span (the attempt's trace span id, kept as field t<node> of results; "" = none, nothing kept)
 -- Replies: {OK, more, claims...} or {REPLAYED, more, claims...}, each claim
 --   {node, token, attempt, stalls, spec, deps...}; {STALE, more}; {CANCELLED, more}
 --   (more: 1 when work is left for `drain`)
@@ -18,4 +19,4 @@
 
 local codes = { OK = R.OK, REPLAYED = R.REPLAYED, STALE = R.STALE, CANCELLED = R.CANCELLED }
 return completeNode(codes, K, QUEUES, A.runId, A.node, A.token, A.result, A.now, A.worker, A.nextMax,
-  A.leaseMs, A.served, A.budget, A.eventsMax)
+  A.leaseMs, A.served, A.budget, A.eventsMax, A.span)

@@ -5,8 +5,8 @@
 -- share its hash slot), as the runs differ from one item to the next.
 -- KEYS: shardWork, events, tokens, seq
 -- ARGV: now, worker (id), leaseMs, budget, eventsMax, runPrefix, queuePrefix, items (groups
---   of 7: runId, node, token, result (bytes), nextMax, served (as complete's), the run's
---   queues (a comma list, in the run's order))
+--   of 8: runId, node, token, result (bytes), nextMax, served (as complete's), the run's
+--   queues (a comma list, in the run's order), span (as complete's, "" = none))
 -- Replies: {OK, replies...}, one per item in order, each a complete's reply (see complete.lua)
 --@include completenode
 
@@ -26,13 +26,13 @@ end
 
 local out = { R.OK }
 local items = A.items
-for i = 1, #items, 7 do
+for i = 1, #items, 8 do
   local runId = items[i]
   local base = A.runPrefix .. runId
   local keys = { record = base, nodes = base, specs = base, results = base, work = base .. ":work",
     shardWork = K.shardWork, events = K.events, tokens = K.tokens, seq = K.seq }
   out[#out + 1] = completeNode(CODES, keys, queueKeys(items[i + 6]), runId, tonumber(items[i + 1]),
     tonumber(items[i + 2]), items[i + 3], A.now, A.worker, tonumber(items[i + 4]), A.leaseMs,
-    items[i + 5], A.budget, A.eventsMax)
+    items[i + 5], A.budget, A.eventsMax, items[i + 7])
 end
 return out

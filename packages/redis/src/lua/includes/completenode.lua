@@ -6,7 +6,8 @@
 -- completes node n of run `runId` under lease `token` with `result` (bytes) at `now`: see
 -- complete.lua for what it does and answers (its reply, as a list, its codes from RC:
 -- complete's reply codes by name, as strings). `queues`: the keys of each of the run's
--- queues, in the run's order. keys: record, nodes, specs, results, work (the run's),
+-- queues, in the run's order. `span`: the attempt's trace span id, kept as field t<n> of
+-- results ("" = none, nothing kept). keys: record, nodes, specs, results, work (the run's),
 -- shardWork, events, tokens, seq
 -- whether node d's only dependency is node n: a completion hands out only such a
 -- dependent, so that a re-sent completion knows exactly which nodes it handed out (another
@@ -19,7 +20,7 @@ local function onlyDependency(M, d, n)
 end
 
 local function completeNode(RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs,
-    served, budget, emax)
+    served, budget, emax, span)
   local M = loadRun(openRun(keys, queues, runId, now, false, emax))
   if not M then return { RC.STALE, 0 } end
   local r = getNode(M, n)
@@ -56,7 +57,12 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
     saveRun(M)
     return { RC.CANCELLED, (more or moreWork(M)) and 1 or 0 }
   end
-  redis.call("HSET", keys.results, "r" .. n, result)
+  if span ~= "" then
+    -- the attempt's trace span id rides in the same HSET: dependents' spans link to it
+    redis.call("HSET", keys.results, "r" .. n, result, "t" .. n, span)
+  else
+    redis.call("HSET", keys.results, "r" .. n, result)
+  end
   endNode(M, n, r, "s", nil)
   local more = cascade(M, n, ready, budget)
   local claims, rest = {}, {}
