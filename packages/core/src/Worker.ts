@@ -171,7 +171,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     opts.logger ?? pino({ level: process.env.WEFT_LOG_LEVEL ?? "info" }),
     id,
   );
-  // completions that finish while a report is in flight go together (docs/operations.md)
+  // completions that finish while a report is in flight go together (docs/lifecycle.md, "Completed: succeeded")
   const complete = completions(store, () => ({
     now: now(),
     workerId: id,

@@ -69,6 +69,9 @@ export const RECONNECT_MAX_MS = 1_000;
  *   otherwise hold a command sent before the drop until it succeeds).
  *   Weft's scripts are bounded to a few ms each; blocking reads (waiting
  *   for work, for a run) block for at most 5 s per command ({@link BLOCK_MAX_MS}).
+ * - `enableAutoPipelining: true`: the commands a process sends in one tick
+ *   of the event loop (many workers' slots reporting at once) leave in one
+ *   write, not one system call each.
  * - `connectTimeout`: each connection attempt gives up after
  *   `min(connectTimeoutMs, 2 000)` ms, so an unreachable host does not
  *   hold a reconnection for long.

@@ -1,9 +1,12 @@
 /**
- * The Redis store: one Lua script per transition (`lua/`), every key a
- * script touches passed in KEYS, values in msgpack. A chain step costs one
- * round trip (completing a node leases its next node to the same worker);
- * claiming costs two per batch (pop + start, pipelined); large fan-outs,
- * fan-ins and cascades run in bounded steps (`drain`).
+ * The Redis store: one Lua script per transition (`lua/`), values in
+ * msgpack, every key a script touches passed in KEYS, but for the batch
+ * scripts (`claim`, `completemany`), which build the keys of the runs they
+ * meet from the shard's key prefixes (all in the shard's hash slot). A chain
+ * step costs one round trip (completing a node leases its next node to the
+ * same worker); a claim is one round trip (it starts the nodes it pops);
+ * completions that finish while a report is in flight go in one call;
+ * large fan-outs, fan-ins and cascades run in bounded steps (`drain`).
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import {
