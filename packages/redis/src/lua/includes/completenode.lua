@@ -14,7 +14,8 @@
 -- completion by the same worker at the same time may have made a fan-in ready). keys: nodes
 local function onlyDependency(M, d, n)
   local packed = redis.call("HGET", M.k.nodes, "d" .. d)
-  if not packed then return false end
+  -- a list of one id packs in at most 10 bytes: a fan-in's long list is never unpacked here
+  if not packed or #packed > 10 then return false end
   local deps = unpackOne(packed)
   return type(deps) == "table" and #deps == 1 and deps[1] == n
 end
