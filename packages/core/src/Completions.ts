@@ -45,7 +45,13 @@ export const completions = (
     const opts = options();
     if (batch.length > 1 && store.completeMany) return store.completeMany(batch, opts);
     return Promise.all(
-      batch.map((w) => store.complete(w.claim, w.result, { ...opts, nextMax: w.nextMax })),
+      batch.map((w) =>
+        store.complete(w.claim, w.result, {
+          ...opts,
+          nextMax: w.nextMax,
+          ...(w.span === undefined ? {} : { span: w.span }),
+        }),
+      ),
     );
   };
 
