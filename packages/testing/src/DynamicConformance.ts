@@ -21,7 +21,7 @@ import {
 } from "@weft/core";
 import { compile, decode, encode } from "@weft/core/store";
 import { describe, expect, it } from "vitest";
-import { completeOpts, lease, one, submission, workersPerTest } from "./internal/conformanceSetup.ts";
+import { completeOpts, lease, submission, workersPerTest } from "./internal/conformanceSetup.ts";
 
 const add = task({
   name: "dyn.add",
@@ -202,15 +202,14 @@ export const dynamicConformance = (name: string, fresh: () => Promise<Store>): v
 
     it("a replaced node whose replacement ends in an empty group waits on the steps before it (plain and settled edges)", async () => {
       const store = await fresh();
-      const takesInput = { node: { ...one.node, bind: { kind: "whole" }, bound: undefined } };
       const states = async (runId: string) =>
         (await store.getRun(runId))!.nodes.map((n) => n.state);
 
       // nodes: 0 (replaced by 2 then []), 1 (takes node 0's output)
-      const { runId } = await store.submit(submission("rp-empty", chain(one, takesInput)));
+      const { runId } = await store.submit(submission("rp-empty", chain(inc.si(1), collect.s())));
       const [a] = await store.claim(lease(1));
       expect(a!.nodeId).toBe(0);
-      const replacement = compile(chain(one, group()) as never);
+      const replacement = compile(chain(inc.si(2), group()));
       expect((await store.replace(a!, replacement, completeOpts(2))).ok).toBe(true);
       expect(await states(runId)).toEqual(["waiting", "waiting", "queued"]);
       const step = await store.claim(lease(3));
@@ -224,10 +223,12 @@ export const dynamicConformance = (name: string, fresh: () => Promise<Store>): v
       expect(next).toMatchObject({ nodeId: 1, deps: [{ ok: true, value: encode([]) }] });
 
       // a settled group before the empty group: a failed member does not skip node 0
-      const settled = await store.submit(submission("rp-empty-settled", chain(one, takesInput)));
+      const settled = await store.submit(
+        submission("rp-empty-settled", chain(inc.si(1), collect.s())),
+      );
       const [b] = await store.claim(lease(8));
       expect(b!.runId).toBe(settled.runId);
-      const settledThen = compile(chain(group(one, one).settled(), group()) as never);
+      const settledThen = compile(chain(group(boom.si(1), inc.si(2)).settled(), group()));
       expect((await store.replace(b!, settledThen, completeOpts(9))).ok).toBe(true);
       expect(await states(settled.runId)).toEqual(["waiting", "waiting", "queued", "queued"]);
       const members = await store.claim(lease(10));
