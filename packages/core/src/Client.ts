@@ -321,17 +321,19 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
   const output = async (runId: string, of: Decoding): Promise<unknown> => {
     const snap = await get(runId);
     const shape = snap.output ?? of.shape();
+    // the nodes whose outputs form the value (not those an empty group only waits on)
+    const ids = flatten(shape, false);
     if (of.single && typeof shape !== "number") {
       throw new ResultUndecodable({
         runId,
-        nodeId: flatten(shape)[0] ?? 0,
-        reason: `the run's output is the outputs of ${flatten(shape).length} nodes (a group or a chord header), not one task's; reattach with the run's canvas`,
+        nodeId: ids[0] ?? 0,
+        reason: `the run's output is the outputs of ${ids.length} nodes (a group or a chord header), not one task's; reattach with the run's canvas`,
       });
     }
     const tasks = tasksByName(of.tasks);
     const nodes = new Map(snap.nodes.map((n) => [n.id, n]));
     const outcomes = new Map<number, Settled<unknown>>();
-    for (const id of flatten(shape)) {
+    for (const id of ids) {
       const node = nodes.get(id);
       if (!node) {
         throw new ResultUndecodable({ runId, nodeId: id, reason: "the run has no such node" });

@@ -351,6 +351,31 @@ export const storeConformance = (
         ]);
       });
     });
+    it("a run ending in an empty group ends only after the steps before it; what follows the group gets [] after them", async () => {
+      const store = await fresh();
+      const client = createClient(store);
+      // nodes: 0; its output is [] once node 0 succeeded
+      const run = await client.submit(chain(inc.si(1), group()));
+      expect((await store.getRun(run.runId))!.run.status).toBe("running");
+      const [a] = await store.claim(lease(1));
+      expect(a!.nodeId).toBe(0);
+      expect((await store.getRun(run.runId))!.run).toMatchObject({ status: "running", ended: 0 });
+      expect((await store.complete(a!, encode(2), completeOpts(2))).ok).toBe(true);
+      expect((await store.getRun(run.runId))!.run).toMatchObject({ status: "succeeded", ended: 1 });
+      expect(await run.result({ timeout: 20_000 })).toEqual([]);
+
+      // nodes: 0, then 1 (after the empty group): 1 is queued once 0 succeeded, and receives []
+      const next = await client.submit(chain(inc.si(1), group(), labels.s()));
+      const [b] = await store.claim(lease(3));
+      expect(b!.nodeId).toBe(0);
+      expect(await store.claim(lease(4))).toEqual([]);
+      expect((await store.complete(b!, encode(2), completeOpts(5))).ok).toBe(true);
+      const [c] = await store.claim(lease(6));
+      expect(c).toMatchObject({ nodeId: 1, deps: [{ ok: true, value: encode(2) }] });
+      expect(c!.spec.arg).toEqual({ list: [] });
+      expect((await store.complete(c!, encode([]), completeOpts(7))).ok).toBe(true);
+      expect(await next.result({ timeout: 20_000 })).toEqual([]);
+    });
   });
 
   describe(`${name}: callbacks`, () => {
