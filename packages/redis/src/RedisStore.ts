@@ -112,7 +112,7 @@ import {
   runFields,
 } from "./Records.ts";
 import { InvalidConnectionOptions, secretForms } from "./RedisUrl.ts";
-import type { ReplyValue } from "./Replies.ts";
+import { type ReplyValue, UnexpectedReply } from "./Replies.ts";
 import {
   type Arg,
   asArg,
@@ -604,46 +604,83 @@ export class RedisStore implements Store, ScheduleStore {
    */
   async submitMany(subs: ReadonlyArray<Submission>): Promise<ReadonlyArray<SubmitManyResult>> {
     const out: SubmitManyResult[] = new Array(subs.length);
-    const byShard = new Map<number, Array<{ readonly at: number; readonly sub: Submission }>>();
-    const large: number[] = [];
-    subs.forEach((sub, at) => {
+    // in order, as many `submit`s would write them: the small runs up to a large one, each
+    // shard's in calls one after another (the shards in parallel: their runs never meet), then
+    // the large one
+    let small = new Map<number, Array<{ readonly at: number; readonly sub: Submission }>>();
+    const flush = async () => {
+      const shards = [...small.values()];
+      small = new Map();
+      await Promise.all(
+        shards.map(async (list) => {
+          for (let from = 0; from < list.length; ) {
+            let nodes = 0;
+            let to = from;
+            while (
+              to < list.length &&
+              (to === from || nodes + list[to]!.sub.dag.nodes.length <= this.chunk)
+            )
+              nodes += list[to++]!.sub.dag.nodes.length;
+            await this.submitBatch(list.slice(from, to), out);
+            from = to;
+          }
+        }),
+      );
+    };
+    for (const [at, sub] of subs.entries()) {
       if (sub.dag.nodes.length > this.chunk) {
-        large.push(at);
-        return;
+        await flush();
+        out[at] = await settleSubmit(this.submit(sub));
+        continue;
       }
       const shard = shardOf(sub.idempotencyKey ?? sub.runId, this.shards.length);
-      const list = byShard.get(shard);
+      const list = small.get(shard);
       if (list) list.push({ at, sub });
-      else byShard.set(shard, [{ at, sub }]);
-    });
-    const shards = [...byShard.values()].map(async (list) => {
-      for (let from = 0; from < list.length; ) {
-        let nodes = 0;
-        let to = from;
-        while (
-          to < list.length &&
-          (to === from || nodes + list[to]!.sub.dag.nodes.length <= this.chunk)
-        )
-          nodes += list[to++]!.sub.dag.nodes.length;
-        await this.submitBatch(list.slice(from, to), out);
-        from = to;
-      }
-    });
-    await Promise.all([
-      ...shards,
-      (async () => {
-        for (const at of large) out[at] = await settleSubmit(this.submit(subs[at]!));
-      })(),
-    ]);
+      else small.set(shard, [{ at, sub }]);
+    }
+    await flush();
     return out;
   }
 
-  /** Writes runs of one shard, each of at most `submitChunk` nodes, in one `submitmany` call. */
+  /**
+   * Writes runs of one shard, each of at most `submitChunk` nodes, in one
+   * `submitmany` call, in order. The script stops at a run whose
+   * idempotency key changed since it was read (RETRY): the runs from there
+   * are sent again, their keys read again (the first of a call, alone,
+   * through `submit`, which retries on its own), so that each run sees the
+   * runs before it written.
+   */
   private async submitBatch(
     list: ReadonlyArray<{ readonly at: number; readonly sub: Submission }>,
     out: SubmitManyResult[],
   ): Promise<void> {
-    const runs = list.map(({ at, sub }) => ({ at, sub, p: this.prepare(sub) }));
+    const all = list.map(({ at, sub }) => ({ at, sub, p: this.prepare(sub) }));
+    for (let from = 0; from < all.length; ) {
+      const runs = all.slice(from);
+      const done = await this.submitRuns(runs, out);
+      if (done === 0) {
+        const { at, sub, p } = runs[0]!;
+        // nothing of it was written: `submit` reads the key again (same nonce and fingerprint)
+        out[at] = await settleSubmit(this.submit({ ...sub, nonce: p.nonce, fingerprint: p.hex }));
+        from += 1;
+      } else from += done;
+    }
+  }
+
+  /**
+   * One `submitmany` call for `runs` (prepared, of one shard): records the
+   * answer of each run it wrote or refused in `out`, and returns how many it
+   * answered (fewer than all when one answered RETRY: that one and those
+   * after it are left for the caller).
+   */
+  private async submitRuns(
+    runs: ReadonlyArray<{
+      readonly at: number;
+      readonly sub: Submission;
+      readonly p: ReturnType<RedisStore["prepare"]>;
+    }>,
+    out: SubmitManyResult[],
+  ): Promise<number> {
     const s = runs[0]!.p.s;
     // the runs the keys name are read first, so that their records can be passed in KEYS;
     // a run whose key changed in between answers RETRY
@@ -709,11 +746,13 @@ export class RedisStore implements Store, ScheduleStore {
       Object.assign(runScriptKeys(s, "", []), { queues: queueKeys, perRun }),
       { count: runs.length, budget: this.budget, eventsMax: this.eventsMax, runs: args },
     );
+    const retry = replies.findIndex((r) => r.code === "RETRY");
+    const done = retry === -1 ? replies.length : retry;
+    if (retry === -1 && replies.length !== runs.length)
+      throw new UnexpectedReply("submitmany", `${replies.length} replies for ${runs.length} runs`);
     await Promise.all(
-      runs.map(async ({ at, sub, p }, i) => {
-        const r = replies[i];
-        if (r === undefined)
-          throw new Error("script submitmany answered fewer runs than it was sent");
+      runs.slice(0, done).map(async ({ at, sub, p }, i) => {
+        const r = replies[i]!;
         switch (r.code) {
           case "OK":
             if (r.more) await this.drain(s, p.runId, sub.dag.queues, sub.now);
@@ -740,14 +779,10 @@ export class RedisStore implements Store, ScheduleStore {
               }),
             };
             return;
-          case "RETRY":
-            // nothing of it was written: `submit` reads the key again (same nonce and fingerprint)
-            out[at] = await settleSubmit(
-              this.submit({ ...sub, nonce: p.nonce, fingerprint: p.hex }),
-            );
         }
       }),
     );
+    return done;
   }
 
   /**

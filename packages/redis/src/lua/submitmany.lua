@@ -1,7 +1,7 @@
 -- submitmany: writes several small runs of one shard in one call, each exactly as
 -- one `submit` call of phase "begin+commit" writes it (includes/submitrun.lua):
--- each run its own reply, so that one run's EXISTS, CONFLICT, DUPLICATE or RETRY
--- leaves the others written. A call re-sent after a reconnect (same nonces) is
+-- each run its own reply, so that one run's EXISTS, CONFLICT or DUPLICATE leaves
+-- the others written. A call re-sent after a reconnect (same nonces) is
 -- answered as a re-sent `submit` is, run by run.
 -- KEYS: shardWork, events, runs, seq, pending (the shard's), (then per run of the
 --   batch, `count` groups of: record (the run's hash, also its nodes, specs and
@@ -14,7 +14,9 @@
 --   nonce, output, seen, reuse, notBefore, expiresAt, headers, node count, then
 --   4 values per node as submit's nodes)
 -- Replies: {OK, reply of run 1, reply of run 2, ...}, each reply one of submit's:
---   {OK, more}, {EXISTS, runId}, {CONFLICT, runId}, {RETRY}, {GONE}, {DUPLICATE}
+--   {OK, more}, {EXISTS, runId}, {CONFLICT, runId}, {RETRY}, {GONE}, {DUPLICATE};
+--   the replies stop at a RETRY: the runs after it are not written (the caller sends
+--   them again once it has read their keys again)
 --@include submitrun
 
 local codes = { OK = R.OK, EXISTS = R.EXISTS, CONFLICT = R.CONFLICT, RETRY = R.RETRY, GONE = R.GONE,
@@ -40,6 +42,8 @@ for r = 1, A.count do
     reuse = f[at + 11], eventsMax = A.eventsMax, notBefore = tonumber(f[at + 12]),
     expiresAt = tonumber(f[at + 13]), headers = f[at + 14], nodes = nodes,
   }, codes)
+  -- the runs after one whose key changed are sent again, after it (they may meet it)
+  if out[#out][1] == R.RETRY then break end
   at = at + 16 + 4 * n
 end
 return out
