@@ -291,6 +291,27 @@ export interface Client {
     opts?: SubmitOptions | ReadonlyArray<SubmitOptions>,
   ): Promise<ReadonlyArray<RunHandle<Out>>>;
   /**
+   * Submits many one-node runs by task name (see {@link Client.submitByName}),
+   * as {@link Client.submitMany} submits canvases: one handle per item, in
+   * order; every item checked first (an error names `items[i]`), each run
+   * written as `submitByName` writes it, the call rejecting with the first
+   * refused run's error after the others are written.
+   *
+   * @throws InvalidCanvas / InvalidInput naming the item's index, before anything is written.
+   * @throws DuplicateRun / IdempotencyConflict / SubmitInterrupted of the first refused run.
+   * @example
+   * await client.submitManyByName(
+   *   emails.map((to) => ({ task: "email.send", input: { to }, opts: { queue: "emails" } })),
+   * )
+   */
+  submitManyByName(
+    items: ReadonlyArray<{
+      readonly task: string;
+      readonly input: unknown;
+      readonly opts?: SubmitByNameOptions;
+    }>,
+  ): Promise<ReadonlyArray<RunHandle<unknown>>>;
+  /**
    * A handle on a run another process submitted, typed by the canvas (or
    * the one task) it was submitted with: a status endpoint reads a run by
    * id and returns its typed result. The canvas only supplies output
@@ -495,6 +516,19 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     return handleOf<Out>(res.runId, res.existing, of);
   };
 
+  // the runs of a submitMany call, checked: one handle each, or the first refused run's error
+  const submitAll = async <Out>(
+    prepared: ReadonlyArray<{ readonly sub: Submission; readonly of: Decoding }>,
+  ): Promise<ReadonlyArray<RunHandle<Out>>> => {
+    if (prepared.length === 0) return [];
+    const results = await store.submitMany(prepared.map((p) => p.sub));
+    const handles: Array<RunHandle<Out>> = [];
+    for (const r of results) if (!r.ok) throw r.error;
+    for (const [i, r] of results.entries())
+      if (r.ok) handles.push(handleOf<Out>(r.runId, r.existing, prepared[i]!.of));
+    return handles;
+  };
+
   return {
     // async: a canvas that does not compile rejects, never throws synchronously
     submit: async <Out>(canvas: Canvas<unknown, Out>, opts: SubmitOptions = {}) => {
@@ -512,69 +546,35 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
       const each = optionsOf(canvases.length, opts);
       const at = now();
       // every canvas compiled and every option checked before anything is written
-      const dags: Dag[] = [];
-      const subs: Submission[] = [];
-      canvases.forEach((canvas, i) => {
+      const prepared = canvases.map((canvas, i) => {
         try {
           const dag = compile(canvas);
-          dags.push(dag);
-          subs.push(submission(dag, each(i), at));
+          const of: Decoding = { tasks: dag.tasks, shape: () => dag.output, single: false };
+          return { sub: submission(dag, each(i), at), of };
         } catch (e) {
           throw atIndex(e, i);
         }
       });
-      if (subs.length === 0) return [];
-      const results = await store.submitMany(subs);
-      const refused = results.find((r) => !r.ok);
-      if (refused !== undefined && !refused.ok) throw refused.error;
-      return results.map((r, i) => {
-        const dag = dags[i]!;
-        return handleOf<Out>(r.ok ? r.runId : "", r.ok && r.existing, {
-          tasks: dag.tasks,
-          shape: () => dag.output,
-          single: false,
-        });
-      });
+      return submitAll<Out>(prepared);
     },
     submitByName: async (name, input, opts = {}) => {
-      checkTaskName(name);
-      const {
-        runId,
-        idempotencyKey,
-        idempotencyWindowMs,
-        idempotencyReuse,
-        retentionMs,
-        tags,
-        delayMs,
-        at,
-        expiresAt,
-        expiresInMs,
-        headers,
-        ...options
-      } = opts;
-      const unknown = Object.keys(options).filter((k) => !OPTION_KEYS.has(k));
-      if (unknown.length > 0) {
-        throw new InvalidCanvas({
-          reason: `submitByName("${name}"): unknown option ${unknown.map((k) => JSON.stringify(k)).join(", ")} (known: ${[...SUBMIT_KEYS, ...OPTION_KEYS].join(", ")})`,
-        });
-      }
-      const ref = byName(name);
-      // compile checks the options (naming the bad one) and that the input is plain data
-      const dag = compile(signature(ref, { kind: "immutable" }, input, options));
-      const submitOpts: SubmitOptions = {
-        ...(runId === undefined ? {} : { runId }),
-        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
-        ...(idempotencyWindowMs === undefined ? {} : { idempotencyWindowMs }),
-        ...(idempotencyReuse === undefined ? {} : { idempotencyReuse }),
-        ...(retentionMs === undefined ? {} : { retentionMs }),
-        ...(tags === undefined ? {} : { tags }),
-        ...(delayMs === undefined ? {} : { delayMs }),
-        ...(at === undefined ? {} : { at }),
-        ...(expiresAt === undefined ? {} : { expiresAt }),
-        ...(expiresInMs === undefined ? {} : { expiresInMs }),
-        ...(headers === undefined ? {} : { headers }),
-      };
+      const { dag, opts: submitOpts, ref } = byNameDag(name, input, opts);
       return submitDag<unknown>(dag, submitOpts, { tasks: [ref], shape: () => 0, single: true });
+    },
+    submitManyByName: async (items) => {
+      const at = now();
+      const prepared = items.map((item, i) => {
+        try {
+          const { dag, opts, ref } = byNameDag(item.task, item.input, item.opts ?? {});
+          return {
+            sub: submission(dag, opts, at),
+            of: { tasks: [ref], shape: () => 0, single: true },
+          };
+        } catch (e) {
+          throw atIndex(e, i, "items");
+        }
+      });
+      return submitAll<unknown>(prepared);
     },
     handle: (async (runId: string, of: Canvas<unknown, unknown> | AnyTask) => {
       await get(runId); // RunNotFound at once
@@ -594,6 +594,58 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     events: (opts = {}) => followEvents(store, opts),
     watch: (runId, opts = {}) => watchRun(store, runId, opts),
   };
+};
+
+/**
+ * The one-node DAG of a submission by task name, and its run's options:
+ * see {@link Client.submitByName}.
+ *
+ * @throws InvalidCanvas for a bad task name or an unknown or bad option.
+ * @throws InvalidInput when the input is not plain data.
+ */
+const byNameDag = (
+  name: string,
+  input: unknown,
+  opts: SubmitByNameOptions,
+): { readonly dag: Dag; readonly opts: SubmitOptions; readonly ref: TaskRef } => {
+  checkTaskName(name);
+  const {
+    runId,
+    idempotencyKey,
+    idempotencyWindowMs,
+    idempotencyReuse,
+    retentionMs,
+    tags,
+    delayMs,
+    at,
+    expiresAt,
+    expiresInMs,
+    headers,
+    ...options
+  } = opts;
+  const unknown = Object.keys(options).filter((k) => !OPTION_KEYS.has(k));
+  if (unknown.length > 0) {
+    throw new InvalidCanvas({
+      reason: `submitByName("${name}"): unknown option ${unknown.map((k) => JSON.stringify(k)).join(", ")} (known: ${[...SUBMIT_KEYS, ...OPTION_KEYS].join(", ")})`,
+    });
+  }
+  const ref = byName(name);
+  // compile checks the options (naming the bad one) and that the input is plain data
+  const dag = compile(signature(ref, { kind: "immutable" }, input, options));
+  const submitOpts: SubmitOptions = {
+    ...(runId === undefined ? {} : { runId }),
+    ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+    ...(idempotencyWindowMs === undefined ? {} : { idempotencyWindowMs }),
+    ...(idempotencyReuse === undefined ? {} : { idempotencyReuse }),
+    ...(retentionMs === undefined ? {} : { retentionMs }),
+    ...(tags === undefined ? {} : { tags }),
+    ...(delayMs === undefined ? {} : { delayMs }),
+    ...(at === undefined ? {} : { at }),
+    ...(expiresAt === undefined ? {} : { expiresAt }),
+    ...(expiresInMs === undefined ? {} : { expiresInMs }),
+    ...(headers === undefined ? {} : { headers }),
+  };
+  return { dag, opts: submitOpts, ref };
 };
 
 /**
@@ -629,9 +681,9 @@ const isOptionsList = (
   opts: SubmitOptions | ReadonlyArray<SubmitOptions>,
 ): opts is ReadonlyArray<SubmitOptions> => Array.isArray(opts);
 
-/** A refused canvas's error with the canvas's index (`canvases[i]`) in its text. */
-const atIndex = (e: unknown, i: number): unknown => {
-  const at = `canvases[${i}]`;
+/** A refused canvas's (or item's) error with its index (`canvases[i]`, `items[i]`) in its text. */
+const atIndex = (e: unknown, i: number, list = "canvases"): unknown => {
+  const at = `${list}[${i}]`;
   if (e instanceof InvalidInput)
     return new InvalidInput({ task: e.task, detail: `${at}: ${e.detail}` });
   if (e instanceof InvalidCanvas) return new InvalidCanvas({ reason: `${at}: ${e.reason}` });

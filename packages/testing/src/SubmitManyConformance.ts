@@ -4,7 +4,8 @@
  * and run as `submit` writes it, run ids, idempotency keys and re-sent
  * calls judged run by run, a refused run leaving the others written, runs
  * larger than a store's batch among small ones, and `[]` for no
- * submissions; on the client, a refused canvas or option names its index
+ * submissions; on the client (`submitMany`, `submitManyByName`), a refused
+ * canvas, item or option names its index
  * (and the field path) before anything is written. A property: any list
  * of submissions answers as the same submissions sent one by one with
  * `submit` to a fresh store. Registered by `storeConformance`.
@@ -220,6 +221,42 @@ export const submitManyConformance = (
       );
       await expect(again).rejects.toMatchObject({ _tag: "IdempotencyConflict", key: "two" });
       expect(await store.listRuns({ limit: 10 })).toHaveLength(3);
+    });
+
+    it("client: submitManyByName writes one run per item, in order, on its queue; a bad item names its index", async () => {
+      const store = await fresh();
+      const client = createClient(store, () => T0);
+      await expect(
+        client.submitManyByName([
+          { task: "many.double", input: { n: 1 } },
+          { task: "bad name!", input: 1 },
+        ]),
+      ).rejects.toThrow(/items\[1\]: /);
+      await expect(
+        client.submitManyByName([
+          { task: "many.double", input: { n: 1 } },
+          { task: "many.double", input: { n: 1 }, opts: { queue: "many" } },
+          { task: "many.double", input: { n: () => 1 } },
+        ]),
+      ).rejects.toThrow(/items\[2\]: /);
+      expect(await store.listRuns({ limit: 10 })).toEqual([]);
+      const runs = await client.submitManyByName(
+        [1, 2, 3].map((n) => ({
+          task: "many.double",
+          input: { n },
+          opts: { queue: "many", idempotencyKey: `by-name-${n}` },
+        })),
+      );
+      expect(runs.map((r) => r.existing)).toEqual([false, false, false]);
+      expect((await runAll(store)).sort()).toEqual(runs.map((r) => r.runId).sort());
+      const again = await client.submitManyByName([
+        {
+          task: "many.double",
+          input: { n: 2 },
+          opts: { queue: "many", idempotencyKey: "by-name-2" },
+        },
+      ]);
+      expect(again.map((r) => [r.runId, r.existing])).toEqual([[runs[1]!.runId, true]]);
     });
 
     const entry = fc.record({
