@@ -49,25 +49,42 @@ const parseInfo = (text: string): Map<string, string> => {
   return out;
 };
 
+/** The slow log since the last reset. */
+export interface SlowLog {
+  /** Entries of the benchmarked systems' commands (the admin's own left out). */
+  readonly entries: SlowEntry[];
+  /**
+   * False when it cannot be trusted to hold every slow command: a shared
+   * server (not read), or `slowlog-max-len` entries (older ones dropped).
+   */
+  readonly complete: boolean;
+}
+
 /** An admin connection to the benchmark's Redis. */
 export class Admin {
   private constructor(
     private readonly redis: Redis,
     /** True for a private server, which may be flushed and configured. */
     readonly owned: boolean,
+    /** `slowlog-max-len` set on a private server. */
+    private readonly slowlogMaxLen: number,
   ) {}
 
   /**
    * Connects; `owned` says the server is private. On a private server the
-   * slow log records every command over `slowUs` µs (0: every command).
+   * slow log records every command over `slowUs` µs (0: every command), and
+   * keeps up to 20,000 entries (2,000,000 with `slowUs` 0): a 100,000-wide
+   * chord logs a few thousand over 1 ms on a busy machine, and a full log
+   * shows as {@link SlowLog.complete} false.
    */
   static async connect(url: string, owned: boolean, slowUs = 1_000): Promise<Admin> {
     const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
     await redis.connect();
-    const admin = new Admin(redis, owned);
+    const maxLen = slowUs === 0 ? 2_000_000 : 20_000;
+    const admin = new Admin(redis, owned, maxLen);
     if (owned) {
       await redis.config("SET", "slowlog-log-slower-than", String(slowUs));
-      await redis.config("SET", "slowlog-max-len", slowUs === 0 ? "2000000" : "20000");
+      await redis.config("SET", "slowlog-max-len", String(maxLen));
     }
     return admin;
   }
@@ -97,19 +114,20 @@ export class Admin {
     if (this.owned) await this.redis.slowlog("RESET");
   }
 
-  /** Slow-log entries since the last reset (private server only). */
-  async slowlog(): Promise<SlowEntry[]> {
-    if (!this.owned) return [];
+  /** The slow log since the last reset (empty and incomplete on a shared server). */
+  async slowlog(): Promise<SlowLog> {
+    if (!this.owned) return { entries: [], complete: false };
     const raw = (await this.redis.slowlog("GET", -1)) as Array<
       [number, number, number, string[], ...unknown[]]
     >;
-    return raw
+    const entries = raw
       .map(([, , us, args]) => ({
         us: Number(us),
         command: String(args[0] ?? "?").toLowerCase(),
         sha: args[0]?.toLowerCase() === "evalsha" ? String(args[1]) : undefined,
       }))
       .filter((e) => !ADMIN.has(e.command));
+    return { entries, complete: raw.length < this.slowlogMaxLen };
   }
 
   /** Memory, CPU and command statistics now. */

@@ -1,24 +1,34 @@
 /**
- * The BullMQ side of the benchmark: the same three no-op tasks as job names
- * on one queue, in-process `Worker`s, a `Queue` and a `FlowProducer`.
+ * The BullMQ side of the benchmark: the same no-op tasks as job names on one
+ * queue, `Worker`s (in-process, or in `bullmqWorker.ts` processes with
+ * `BENCH_PROCESSES`), a `Queue` and a `FlowProducer`.
  * Completions are counted with the workers' `completed` event. Every job
  * keeps its record (`removeOnComplete: false`, BullMQ's default), as Weft
  * keeps finished runs.
  *
  * A chain step reads its child's value with `job.getChildrenValues()`, and
- * the chord's parent reads all 10,000, as a BullMQ flow that passes values
+ * the chord's parent reads all of its children's, as a BullMQ flow that passes values
  * along must.
  */
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import { type FlowJob, FlowProducer, type Job, type JobsOptions, Queue, Worker } from "bullmq";
 import type { Sizes, WorkloadId } from "./config.ts";
-import { type BenchSystem, type Instance, type InstanceOptions, sample } from "./system.ts";
+import {
+  type BenchSystem,
+  epochMs,
+  type Instance,
+  type InstanceOptions,
+  sample,
+  type TaskReporter,
+} from "./system.ts";
+import { WorkerProcesses } from "./workerProcesses.ts";
 
-const QUEUE = "bench";
+/** The one queue every job goes to. */
+export const QUEUE = "bench";
 const JOB_OPTS: JobsOptions = { removeOnComplete: false, removeOnFail: false };
 
-interface Data {
+export interface Data {
   readonly i?: number;
   readonly x?: number;
 }
@@ -45,28 +55,35 @@ const scriptNames = ((): ReadonlyMap<string, string> => {
   return out;
 })();
 
-const processor = async (job: Job<Data, number>): Promise<number> => {
-  switch (job.name) {
-    case "noop":
-      return job.data.i ?? 0;
-    case "inc": {
-      if (typeof job.data.x === "number") return job.data.x + 1;
-      const values = Object.values(await job.getChildrenValues<number>());
-      if (values.length !== 1) throw new Error(`inc expected 1 child value, got ${values.length}`);
-      return values[0]! + 1;
+/** The processor of every job name; a `ping` job reports its start to `reporter`. */
+export const processorFor =
+  (reporter: TaskReporter) =>
+  async (job: Job<Data, number>): Promise<number> => {
+    switch (job.name) {
+      case "ping":
+        reporter.started(job.data.i ?? 0, epochMs());
+        return job.data.i ?? 0;
+      case "noop":
+        return job.data.i ?? 0;
+      case "inc": {
+        if (typeof job.data.x === "number") return job.data.x + 1;
+        const values = Object.values(await job.getChildrenValues<number>());
+        if (values.length !== 1)
+          throw new Error(`inc expected 1 child value, got ${values.length}`);
+        return values[0]! + 1;
+      }
+      case "collect": {
+        // children values come keyed by job key, not in declaration order: sort
+        const values = Object.values(await job.getChildrenValues<number>()).sort((a, b) => a - b);
+        return values.every((v, i) => v === i) ? values.reduce((a, b) => a + b, 0) : -1;
+      }
+      default:
+        throw new Error(`unknown job ${job.name}`);
     }
-    case "collect": {
-      // children values come keyed by job key, not in declaration order: sort
-      const values = Object.values(await job.getChildrenValues<number>()).sort((a, b) => a - b);
-      return values.every((v, i) => v === i) ? values.reduce((a, b) => a + b, 0) : -1;
-    }
-    default:
-      throw new Error(`unknown job ${job.name}`);
-  }
-};
+  };
 
 /** Connection options BullMQ builds its own ioredis clients from. */
-const connectionOf = (url: string) => {
+export const connectionOf = (url: string) => {
   const u = new URL(url);
   return {
     host: u.hostname,
@@ -87,23 +104,37 @@ const nested = (depth: number, leaf: FlowJob): FlowJob => {
   return flow;
 };
 
+/** `n` workers of `concurrency` on the bench queue, reporting to `reporter`. */
+export const startWorkers = (
+  base: { connection: ReturnType<typeof connectionOf>; prefix?: string },
+  n: number,
+  concurrency: number,
+  reporter: TaskReporter,
+): Array<Worker<Data, number>> => {
+  const workers = Array.from(
+    { length: n },
+    () => new Worker<Data, number>(QUEUE, processorFor(reporter), { ...base, concurrency }),
+  );
+  for (const w of workers) {
+    w.on("completed", () => reporter.hit());
+    w.on("failed", (job, err) =>
+      reporter.fail(new Error(`BullMQ job ${job?.id} (${job?.name}) failed: ${err.message}`)),
+    );
+    w.on("error", (err) => reporter.fail(new Error(`BullMQ worker error: ${err.message}`)));
+  }
+  return workers;
+};
+
 const start = async (opts: InstanceOptions): Promise<Instance> => {
   const connection = connectionOf(opts.url);
   const base = { connection, ...(opts.prefix === undefined ? {} : { prefix: opts.prefix }) };
   const queue = new Queue<Data, number>(QUEUE, base);
   const flows = new FlowProducer(base);
   const tracker = opts.tracker;
-  const workers = Array.from(
-    { length: opts.workers },
-    () => new Worker<Data, number>(QUEUE, processor, { ...base, concurrency: opts.concurrency }),
-  );
-  for (const w of workers) {
-    w.on("completed", () => tracker.hit());
-    w.on("failed", (job, err) =>
-      tracker.fail(new Error(`BullMQ job ${job?.id} (${job?.name}) failed: ${err.message}`)),
-    );
-    w.on("error", (err) => tracker.fail(new Error(`BullMQ worker error: ${err.message}`)));
-  }
+  // BENCH_PROCESSES: the workers run in bullmqWorker.ts processes instead
+  const procs =
+    opts.processes > 0 ? await WorkerProcesses.start("./bullmqWorker.ts", opts) : undefined;
+  const workers = procs ? [] : startWorkers(base, opts.workers, opts.concurrency, tracker);
   await Promise.all([queue.waitUntilReady(), ...workers.map((w) => w.waitUntilReady())]);
   const s: Sizes = opts.sizes;
   let ids: string[] = [];
@@ -113,13 +144,15 @@ const start = async (opts: InstanceOptions): Promise<Instance> => {
     submit: async (w: WorkloadId) => {
       ids = [];
       switch (w) {
-        case "chord": {
+        case "chord":
+        case "hugeChord": {
+          const n = w === "chord" ? s.chord : s.hugeChord;
           const node = await flows.add({
             name: "collect",
             queueName: QUEUE,
             data: {},
             opts: JOB_OPTS,
-            children: Array.from({ length: s.chord }, (_, i) => ({
+            children: Array.from({ length: n }, (_, i) => ({
               name: "noop",
               queueName: QUEUE,
               data: { i },
@@ -127,9 +160,17 @@ const start = async (opts: InstanceOptions): Promise<Instance> => {
             })),
           });
           ids.push(node.job.id!);
-          expected = [(s.chord * (s.chord - 1)) / 2];
+          expected = [(n * (n - 1)) / 2];
           return;
         }
+        case "latency":
+          for (let i = 0; i < s.latency; i++) {
+            tracker.submittedAt.set(i, epochMs());
+            ids.push((await queue.add("ping", { i }, JOB_OPTS)).id!);
+            await tracker.reached(i + 1);
+          }
+          expected = ids.map((_, i) => i);
+          return;
         case "chains": {
           for (let from = 0; from < s.chains; from += s.chainBatch) {
             const batch = Array.from({ length: Math.min(s.chainBatch, s.chains - from) }, (_, k) =>
@@ -183,9 +224,11 @@ const start = async (opts: InstanceOptions): Promise<Instance> => {
       return undefined;
     },
     commandCounts: () => undefined,
+    ...(procs ? { remote: () => procs.usage() } : {}),
     scriptName: (sha) => scriptNames.get(sha),
     close: async () => {
       await Promise.all(workers.map((w) => w.close()));
+      await procs?.close();
       await Promise.all([queue.close(), flows.close()]);
     },
   };
@@ -197,6 +240,8 @@ export const bullmq: BenchSystem = {
   describe: {
     chord: (s) =>
       `FlowProducer.add: parent "collect" with ${s.chord} "noop" children; the parent reads getChildrenValues()`,
+    hugeChord: (s) =>
+      `FlowProducer.add: parent "collect" with ${s.hugeChord} "noop" children; the parent reads getChildrenValues()`,
     chains: (s) =>
       `${s.chains} flows, each ${s.chainLength} jobs nested parent→child (leaf "noop", ${s.chainLength - 1} "inc" parents reading their child's value); FlowProducer.addBulk of ${s.chainBatch} flows at a time`,
     independent: (s) =>
@@ -204,6 +249,8 @@ export const bullmq: BenchSystem = {
     longChain: (s) =>
       `one flow ${s.longChain} jobs deep (leaf inc {x: 0}, ${s.longChain - 1} "inc" parents)`,
     memory: (s) => `${s.memory} "noop" jobs, removeOnComplete: false`,
+    latency: (s) =>
+      `${s.latency} "ping" jobs, Queue.add one at a time (each added when the previous one finished); add call → processor start`,
   },
   start,
 };

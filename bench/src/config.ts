@@ -6,10 +6,14 @@
  * - `BENCH_SCALE`: multiplies the workload sizes (default 1; 0.1 for a quick run).
  * - `BENCH_WORKERS`, `BENCH_CONCURRENCY`: workers per system (default 1) and
  *   concurrency of each (default 16), the same on both sides.
+ * - `BENCH_PROCESSES`: 0 (default) runs the workers in the bench process,
+ *   with the producer; N ≥ 1 runs each system's workers in N child processes
+ *   (`BENCH_WORKERS` × `BENCH_CONCURRENCY` each), and Node CPU adds theirs.
  * - `BENCH_REPEAT`: whole-suite repetitions; the tables show medians (default 1).
  * - `BENCH_ONLY`: comma list of workload ids; `BENCH_SYSTEMS`: comma list of
  *   `weft`, `bullmq` (default both).
- * - `BENCH_TIMEOUT_S`: limit per workload and system (default 120).
+ * - `BENCH_TIMEOUT_S`: limit per workload and system (default 300: BullMQ's
+ *   100,000-child flow takes minutes on a busy 2-core machine).
  * - `BENCH_WARMUP=0`: skips the warm-up pass.
  * - `BENCH_SCRIPT_TIMES=1`: the slow log records every command, and the report
  *   shows Redis time per script; this slows Redis, so the other numbers of
@@ -23,7 +27,15 @@
  */
 
 /** Workload identifiers, in the order they run. */
-export const WORKLOAD_IDS = ["chord", "chains", "independent", "longChain", "memory"] as const;
+export const WORKLOAD_IDS = [
+  "chord",
+  "hugeChord",
+  "chains",
+  "independent",
+  "longChain",
+  "memory",
+  "latency",
+] as const;
 
 /** One of {@link WORKLOAD_IDS}. */
 export type WorkloadId = (typeof WORKLOAD_IDS)[number];
@@ -32,6 +44,8 @@ export type WorkloadId = (typeof WORKLOAD_IDS)[number];
 export interface Sizes {
   /** Header width of the chord (the body is one more task). */
   readonly chord: number;
+  /** Header width of the huge chord (the body is one more task). */
+  readonly hugeChord: number;
   /** Number of chains in the chains workload. */
   readonly chains: number;
   /** Length of each chain in the chains workload. */
@@ -42,6 +56,8 @@ export interface Sizes {
   readonly longChain: number;
   /** Independent tasks whose kept memory is measured. */
   readonly memory: number;
+  /** Single-node runs submitted one at a time for the submit → start latency. */
+  readonly latency: number;
   /** Runs (Weft) / jobs (BullMQ) submitted per batch in the independent workloads. */
   readonly independentBatch: number;
   /** Chains submitted per batch in the chains workload. */
@@ -53,6 +69,8 @@ export interface Config {
   readonly scale: number;
   readonly workers: number;
   readonly concurrency: number;
+  /** Worker processes per system; 0: workers in the bench process. */
+  readonly processes: number;
   readonly repeat: number;
   readonly only: ReadonlySet<WorkloadId>;
   /** Lower-case names of the systems to run. */
@@ -97,6 +115,7 @@ export const readConfig = (): Config => {
     scale,
     workers: num("BENCH_WORKERS", 1, positiveInt),
     concurrency: num("BENCH_CONCURRENCY", 16, positiveInt),
+    processes: num("BENCH_PROCESSES", 0, (n) => Number.isInteger(n) && n >= 0),
     repeat: num("BENCH_REPEAT", 1, positiveInt),
     only,
     systems: new Set(
@@ -106,7 +125,7 @@ export const readConfig = (): Config => {
         return name;
       }),
     ),
-    timeoutMs: num("BENCH_TIMEOUT_S", 120, (n) => n > 0) * 1_000,
+    timeoutMs: num("BENCH_TIMEOUT_S", 300, (n) => n > 0) * 1_000,
     warmup: process.env.BENCH_WARMUP !== "0",
     scriptTimes: process.env.BENCH_SCRIPT_TIMES === "1",
     out: process.env.BENCH_OUT || undefined,
@@ -114,11 +133,13 @@ export const readConfig = (): Config => {
     redisUrl: process.env.REDIS_URL || undefined,
     sizes: {
       chord: scaled(10_000, 10),
+      hugeChord: scaled(100_000, 100),
       chains: scaled(1_000, 10),
       chainLength: 10,
       independent: scaled(20_000, 100),
       longChain: 100,
       memory: scaled(10_000, 100),
+      latency: scaled(1_000, 50),
       independentBatch: 500,
       chainBatch: 100,
     },
@@ -128,11 +149,13 @@ export const readConfig = (): Config => {
 /** Tiny sizes for the warm-up pass (JIT, script cache, connections). */
 export const WARMUP_SIZES: Sizes = {
   chord: 200,
+  hugeChord: 200,
   chains: 20,
   chainLength: 10,
   independent: 500,
   longChain: 20,
   memory: 100,
+  latency: 20,
   independentBatch: 100,
   chainBatch: 10,
 };

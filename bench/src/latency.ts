@@ -25,7 +25,7 @@ import { RedisStore } from "@weft/redis";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { type Job, Queue, Worker } from "bullmq";
 import { pino } from "pino";
-import { type TableData, toMarkdown, toText } from "./report.ts";
+import { quantile, type TableData, toMarkdown, toText } from "./report.ts";
 
 const N = Number(process.env.LATENCY_N ?? 200);
 /** Samples taken first and dropped (JIT, script cache, connections). */
@@ -35,12 +35,6 @@ const BACKOFF_MS = 50;
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The `q`-quantile of `xs` (nearest rank). */
-const quantile = (xs: ReadonlyArray<number>, q: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? Number.NaN;
-};
 
 /** Latency samples of one measure, ms. */
 type Samples = ReadonlyArray<number>;

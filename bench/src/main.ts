@@ -1,9 +1,10 @@
 /**
- * `npm run bench`: Weft and BullMQ side by side on one Redis, in one
- * process: a wide chord, many short chains, many independent tasks, a long
- * chain, and the memory kept per finished task. Each workload starts from an
- * empty database, with fresh workers (the same number and concurrency on
- * both sides, in this process). See `config.ts` for the knobs and
+ * `npm run bench`: Weft and BullMQ side by side on one Redis: a wide chord,
+ * a 10× wider one, many short chains, many independent tasks, a long chain,
+ * the memory kept per finished task, and submit → start latency. Each
+ * workload starts from an empty database, with fresh workers (the same
+ * number and concurrency on both sides, in this process, or in worker
+ * processes with `BENCH_PROCESSES`). See `config.ts` for the knobs and
  * docs/benchmarks.md for what each workload does and the results.
  */
 import { readFileSync, writeFileSync } from "node:fs";
@@ -24,6 +25,7 @@ import {
   commandTable,
   comparison,
   diagnostics,
+  quantile,
   scriptTimes,
   type TableData,
   toMarkdown,
@@ -44,7 +46,9 @@ const summary = (m: Measurement): string => {
   const what =
     m.workload === "longChain"
       ? `${(m.wallMs / m.tasks).toFixed(3)} ms/step`
-      : `${Math.round(m.tasks / (m.wallMs / 1_000)).toLocaleString("en-US")} tasks/s`;
+      : m.workload === "latency" && m.latencySamples
+        ? `p50 ${quantile(m.latencySamples, 0.5).toFixed(2)} ms, p99 ${quantile(m.latencySamples, 0.99).toFixed(2)} ms`
+        : `${Math.round(m.tasks / (m.wallMs / 1_000)).toLocaleString("en-US")} tasks/s`;
   const status = m.error ? `FAILED: ${m.error}` : m.wrong ? `WRONG RESULT: ${m.wrong}` : "ok";
   return `${m.system.padEnd(6)} ${m.workload.padEnd(11)} ${String(m.tasks).padStart(6)} tasks  ${Math.round(
     m.wallMs,
@@ -137,7 +141,7 @@ const main = async (): Promise<number> => {
       `machine: ${cpu[0]?.model ?? "?"} × ${cpu.length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
       `versions: node ${process.version}, weft sources ${startHash}, redis ${await admin.version()}, @weft/core ${versionOf("@weft/core")}, @weft/redis ${versionOf("@weft/redis")}, bullmq ${versionOf("bullmq")}, ioredis ${versionOf("ioredis")}`,
       `redis: ${server ? `private redis-server on port ${server.port}, FLUSHALL before each workload` : "REDIS_URL (shared: not flushed; per-workload key prefixes, deleted afterwards)"}`,
-      `workers: Weft ${cfg.workers} × concurrency ${cfg.concurrency}; BullMQ ${cfg.workers} × concurrency ${cfg.concurrency}; in this Node process, with the producer`,
+      `workers: Weft ${cfg.workers} × concurrency ${cfg.concurrency}; BullMQ ${cfg.workers} × concurrency ${cfg.concurrency}; ${cfg.processes === 0 ? "in this Node process, with the producer" : `in each of ${cfg.processes} worker processes per system (Node CPU includes theirs); the producer in this process`}`,
       `${cfg.scriptTimes ? "BENCH_SCRIPT_TIMES=1: every command goes to the slow log; times and CPU are inflated, " : ""}scale ${cfg.scale}, repeat ${cfg.repeat}, timeout ${cfg.timeoutMs / 1_000} s per workload and system`,
     ];
     for (const line of header) log(line);

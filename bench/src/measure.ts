@@ -1,9 +1,11 @@
 /**
  * Runs one workload on one system from an empty database and measures it:
- * wall time from the first submit to the last task finished, the Node
- * process's and Redis's CPU time, the Redis memory kept, the commands Redis
+ * wall time from the first submit to the last task finished, the CPU time
+ * of the Node processes (the bench's, plus its worker processes' with
+ * `BENCH_PROCESSES`) and of Redis, the Redis memory kept, the commands Redis
  * executed (`INFO commandstats`), the commands over 1 ms (slow log), and,
- * where the system offers them, client-side command counts.
+ * where the system offers them, client-side command counts; the latency
+ * workload also gives each task's submit → start time.
  */
 import { randomUUID } from "node:crypto";
 import { loadavg } from "node:os";
@@ -20,7 +22,10 @@ export interface Measurement {
   readonly wallMs: number;
   /** First submit to submission done, ms. */
   readonly submitMs: number;
-  /** CPU of this Node process (producer and workers), ms. */
+  /**
+   * CPU of this Node process (producer, and workers when in-process) plus
+   * that of the worker processes during the workload, ms.
+   */
   readonly nodeCpuMs: number;
   /** CPU of redis-server, ms. */
   readonly redisCpuMs: number;
@@ -32,6 +37,8 @@ export interface Measurement {
   readonly clientCommands: Readonly<Record<string, number>> | undefined;
   /** Commands over 1 ms, and the slowest. */
   readonly slow: {
+    /** False when the slow log was not read (shared server) or overflowed. */
+    readonly complete?: boolean;
     readonly count: number;
     readonly over10ms: number;
     readonly maxUs: number;
@@ -39,6 +46,8 @@ export interface Measurement {
   };
   /** Slow-log entries of scripts, by script name: count and total µs. */
   readonly serverTimes: Readonly<Record<string, { readonly calls: number; readonly us: number }>>;
+  /** Latency workload: ms from each submit call to its handler's start, in task order. */
+  readonly latencySamples?: ReadonlyArray<number>;
   /** 1-minute load average of the machine right after the workload. */
   readonly load: number;
   /** Why the workload did not finish, if it did not. */
@@ -58,6 +67,26 @@ const delta = (
   }
   return out;
 };
+
+/** `local` plus `remote`, by name; `undefined` when the system counts nothing. */
+const addCounts = (
+  local: ReadonlyMap<string, number> | undefined,
+  remote: ReadonlyMap<string, number> | undefined,
+): Map<string, number> | undefined => {
+  if (local === undefined) return undefined;
+  const out = new Map(local);
+  for (const [k, v] of remote ?? []) out.set(k, (out.get(k) ?? 0) + v);
+  return out;
+};
+
+/** Submit → start of every latency task that started, ms, in task order. */
+const latencyOf = (tracker: Tracker): number[] =>
+  [...tracker.submittedAt]
+    .sort((a, b) => a[0] - b[0])
+    .flatMap(([i, at]) => {
+      const started = tracker.startedAt.get(i);
+      return started === undefined ? [] : [started - at];
+    });
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
@@ -80,13 +109,15 @@ export const measure = async (
     prefix,
     workers: cfg.workers,
     concurrency: cfg.concurrency,
+    processes: cfg.processes,
     sizes,
     tracker,
   });
   const tasks = taskCount(workload, sizes);
   try {
     await admin.resetSlowlog();
-    const clientBefore = new Map(instance.commandCounts() ?? []);
+    const remoteBefore = await instance.remote?.();
+    const clientBefore = addCounts(instance.commandCounts(), remoteBefore?.counts) ?? new Map();
     const before = await admin.read();
     const cpuBefore = process.cpuUsage();
     const done = tracker.until(tasks, cfg.timeoutMs);
@@ -107,10 +138,12 @@ export const measure = async (
     }
     const wallMs = (error ? performance.now() : tracker.finishedAt) - t0;
     const cpu = process.cpuUsage(cpuBefore);
-    const counted = instance.commandCounts();
-    const clientAfter = counted ? new Map(counted) : undefined;
+    const remoteAfter = await instance.remote?.().catch(() => undefined);
+    const remoteCpuMs =
+      remoteBefore && remoteAfter ? remoteAfter.cpuMs - remoteBefore.cpuMs : Number.NaN;
+    const clientAfter = addCounts(instance.commandCounts(), remoteAfter?.counts);
     // the slow log keeps each entry's arguments: read it and free it before reading memory
-    const slow = await admin.slowlog();
+    const { entries: slow, complete } = await admin.slowlog();
     await admin.resetSlowlog();
     const after = await admin.read();
     const load = loadavg()[0] ?? 0;
@@ -146,12 +179,13 @@ export const measure = async (
       tasks,
       wallMs,
       submitMs,
-      nodeCpuMs: (cpu.user + cpu.system) / 1_000,
+      nodeCpuMs: (cpu.user + cpu.system) / 1_000 + (remoteBefore ? remoteCpuMs : 0),
       redisCpuMs: after.cpuMs - before.cpuMs,
       memoryBytes: after.usedMemory - before.usedMemory,
       commands: Object.fromEntries(commandDelta(before, after)),
       clientCommands: clientAfter ? delta(clientBefore, clientAfter) : undefined,
       slow: {
+        complete,
         count: slow.length,
         over10ms: slow.filter((e) => e.us > 10_000).length,
         maxUs: slowest.us,
@@ -161,6 +195,7 @@ export const measure = async (
             : (instance.scriptName(slowest.sha) ?? `evalsha ${system.name}`),
       },
       serverTimes,
+      ...(workload === "latency" ? { latencySamples: latencyOf(tracker) } : {}),
       load,
       error,
       wrong,

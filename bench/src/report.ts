@@ -1,10 +1,11 @@
 /**
- * The report: the comparison table (medians over repetitions), the
+ * The report: the comparison table (medians over repetitions; latency
+ * quantiles are per run, then the median), the
  * diagnostics (CPU, commands per task, slow commands) and Weft's script
  * calls per task, for the terminal (cli-table3) and as Markdown.
  */
 import Table from "cli-table3";
-import type { Sizes, WorkloadId } from "./config.ts";
+import { type Sizes, WORKLOAD_IDS, type WorkloadId } from "./config.ts";
 import type { Measurement } from "./measure.ts";
 
 /** A table: a header row and body rows. */
@@ -20,6 +21,12 @@ export const median = (xs: ReadonlyArray<number>): number => {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+/** The `q`-quantile of `xs` (nearest rank); NaN when empty. */
+export const quantile = (xs: ReadonlyArray<number>, q: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? Number.NaN;
 };
 
 const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "-");
@@ -39,6 +46,10 @@ const med = (runs: Measurement[], metric: (m: Measurement) => number): number =>
 const throughput = (m: Measurement) => m.tasks / (m.wallMs / 1_000);
 const msPerTask = (m: Measurement) => m.wallMs / m.tasks;
 const bytesPerTask = (m: Measurement) => m.memoryBytes / m.tasks;
+const latencyQ = (q: number) => (m: Measurement) => quantile(m.latencySamples ?? [], q);
+const allCalls = (m: Measurement) => Object.values(m.commands).reduce((a, c) => a + c.calls, 0);
+/** A slow log that held every slow command (saved runs from before the flag count as complete). */
+const slowComplete = (m: Measurement) => m.slow.complete !== false;
 
 interface Row {
   readonly label: string;
@@ -49,7 +60,39 @@ interface Row {
   readonly higherIsBetter: boolean;
 }
 
-const rowsFor = (s: Sizes): Row[] => [
+/**
+ * A row computed per system from several workloads' runs, without a
+ * Weft/BullMQ ratio: NaN when it cannot be computed.
+ */
+interface Derived {
+  readonly label: string;
+  /** The workloads it needs; the row shows when the first has measurements. */
+  readonly workloads: ReadonlyArray<WorkloadId>;
+  readonly value: (runs: (w: WorkloadId) => Measurement[]) => number;
+  readonly format: (n: number) => string;
+}
+
+/** hugeChord's throughput over chord's: how throughput holds up at 10× the width. */
+const hugeVsChord: Derived = {
+  label: "hugeChord tasks/s vs chord tasks/s (target: Weft within 25 %)",
+  workloads: ["hugeChord", "chord"],
+  value: (runs) => med(runs("hugeChord"), throughput) / med(runs("chord"), throughput),
+  format: fixed(2),
+};
+
+/** The slowest command of any hugeChord run; NaN when a slow log was not read or overflowed. */
+const slowestInHuge: Derived = {
+  label: "slowest Redis command in hugeChord, ms (target ≤ 20)",
+  workloads: ["hugeChord"],
+  value: (runs) => {
+    const ok = runs("hugeChord").filter((m) => !m.error);
+    if (ok.length === 0 || !ok.every(slowComplete)) return Number.NaN;
+    return Math.max(...ok.map((m) => m.slow.maxUs)) / 1_000;
+  },
+  format: fixed(1),
+};
+
+const rowsFor = (s: Sizes): Array<Row | Derived> => [
   {
     label: `chord of ${int(s.chord)} + body, tasks/s`,
     workload: "chord",
@@ -64,6 +107,15 @@ const rowsFor = (s: Sizes): Row[] => [
     format: int,
     higherIsBetter: false,
   },
+  {
+    label: `hugeChord of ${int(s.hugeChord)} + body, tasks/s`,
+    workload: "hugeChord",
+    metric: throughput,
+    format: int,
+    higherIsBetter: true,
+  },
+  hugeVsChord,
+  slowestInHuge,
   {
     label: `${int(s.chains)} chains of ${s.chainLength}, tasks/s`,
     workload: "chains",
@@ -86,6 +138,20 @@ const rowsFor = (s: Sizes): Row[] => [
     higherIsBetter: false,
   },
   {
+    label: `submit → start p50, ${int(s.latency)} runs one at a time, ms`,
+    workload: "latency",
+    metric: latencyQ(0.5),
+    format: fixed(2),
+    higherIsBetter: false,
+  },
+  {
+    label: `submit → start p99, ${int(s.latency)} runs one at a time, ms`,
+    workload: "latency",
+    metric: latencyQ(0.99),
+    format: fixed(2),
+    higherIsBetter: false,
+  },
+  {
     label: `memory per finished task (${int(s.memory)} independent), bytes`,
     workload: "memory",
     metric: bytesPerTask,
@@ -100,28 +166,62 @@ const rowsFor = (s: Sizes): Row[] => [
     higherIsBetter: false,
   },
   {
+    label: `memory per finished task (hugeChord of ${int(s.hugeChord)}), bytes`,
+    workload: "hugeChord",
+    metric: bytesPerTask,
+    format: int,
+    higherIsBetter: false,
+  },
+  {
     label: `memory per finished task (chains of ${s.chainLength}), bytes`,
     workload: "chains",
     metric: bytesPerTask,
     format: int,
     higherIsBetter: false,
   },
+  ...WORKLOAD_IDS.map(
+    (w): Row => ({
+      label: `${w}: Redis commands per task (incl. in scripts)`,
+      workload: w,
+      metric: (m) => allCalls(m) / m.tasks,
+      format: fixed(1),
+      higherIsBetter: false,
+    }),
+  ),
 ];
 
-const cell = (runs: Measurement[], row: Row): string => {
+/** `value` formatted, or why there is none, and how many of `runs` failed. */
+const cellOf = (runs: Measurement[], value: number, format: (n: number) => string): string => {
   if (runs.length === 0) return "-";
   const ok = runs.filter((m) => !m.error);
   if (ok.length === 0) return runs[0]!.error?.startsWith("timed out") ? "timed out" : "error";
-  const v = row.format(med(runs, row.metric));
+  const v = format(value);
   return ok.length < runs.length ? `${v} (${runs.length - ok.length} failed)` : v;
 };
+
+const cell = (runs: Measurement[], row: Row): string =>
+  cellOf(runs, med(runs, row.metric), row.format);
 
 /** The comparison table. */
 export const comparison = (ms: ReadonlyArray<Measurement>, sizes: Sizes): TableData => {
   const pick = picker(ms);
   const rows = rowsFor(sizes)
-    .filter((r) => ms.some((m) => m.workload === r.workload))
+    .filter((r) => ms.some((m) => m.workload === ("workload" in r ? r.workload : r.workloads[0])))
     .map((r) => {
+      if (!("workload" in r)) {
+        const [w] = r.workloads;
+        return [
+          r.label,
+          ...(["Weft", "BullMQ"] as const).map((system) =>
+            cellOf(
+              pick(system, w!),
+              r.value((x) => pick(system, x)),
+              r.format,
+            ),
+          ),
+          "-",
+        ];
+      }
       const w = pick("Weft", r.workload);
       const b = pick("BullMQ", r.workload);
       const wv = med(w, r.metric);
@@ -155,8 +255,6 @@ const perTask = (runs: Measurement[], f: (m: Measurement) => number) =>
 const calls = (m: Measurement, names: ReadonlyArray<string>) =>
   names.reduce((a, n) => a + (m.commands[n]?.calls ?? 0), 0);
 
-const allCalls = (m: Measurement) => Object.values(m.commands).reduce((a, c) => a + c.calls, 0);
-
 /** CPU, commands per task and slow commands, per workload and system. */
 export const diagnostics = (
   ms: ReadonlyArray<Measurement>,
@@ -174,6 +272,11 @@ export const diagnostics = (
         return c === 0 ? Number.NaN : u / c;
       });
       const slowest = runs.reduce((a, m) => (m.slow.maxUs > a.slow.maxUs ? m : a), runs[0]!);
+      const slowLog = runs.every(slowComplete)
+        ? ""
+        : runs.some((m) => m.slow.count > 0)
+          ? " (slow log full: older entries lost)"
+          : " (slow log not read)";
       rows.push([
         w,
         system,
@@ -184,7 +287,7 @@ export const diagnostics = (
         fixed(2)(perTask(runs, (m) => calls(m, ["evalsha", "eval"]))),
         fixed(2)(perTask(runs, allCalls)),
         fixed(1)(evalUs),
-        `${int(med(runs, (m) => m.slow.count))} / ${int(med(runs, (m) => m.slow.over10ms))}; max ${fixed(1)(slowest.slow.maxUs / 1_000)} ms (${slowest.slow.maxCommand})`,
+        `${int(med(runs, (m) => m.slow.count))} / ${int(med(runs, (m) => m.slow.over10ms))}; max ${fixed(1)(slowest.slow.maxUs / 1_000)} ms (${slowest.slow.maxCommand})${slowLog}`,
         fixed(1)(med(runs, (m) => m.load)),
       ]);
     }

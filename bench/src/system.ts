@@ -13,8 +13,18 @@ export interface InstanceOptions {
   readonly prefix: string | undefined;
   readonly workers: number;
   readonly concurrency: number;
+  /** Worker processes; 0: the workers run in this process. */
+  readonly processes: number;
   readonly sizes: Sizes;
   readonly tracker: Tracker;
+}
+
+/** What the worker processes of an instance used so far (see workerProcesses.ts). */
+export interface RemoteUsage {
+  /** User + system CPU of all worker processes since they started, ms. */
+  readonly cpuMs: number;
+  /** Client-side command counts of their connections, summed (empty when not counted). */
+  readonly counts: ReadonlyMap<string, number>;
 }
 
 /** One system, set up for one workload. */
@@ -25,6 +35,8 @@ export interface Instance {
   verify(workload: WorkloadId): Promise<string | undefined>;
   /** Client-side command counts by name (scripts by their registered name), when the system has them. */
   commandCounts(): ReadonlyMap<string, number> | undefined;
+  /** Worker processes' usage, when the workers run in child processes. */
+  remote?(): Promise<RemoteUsage>;
   /** Maps a script SHA1 to its name, for the slow log. */
   scriptName(sha: string): string | undefined;
   /** Stops workers and closes every connection. */
@@ -45,6 +57,8 @@ export const taskCount = (workload: WorkloadId, s: Sizes): number => {
   switch (workload) {
     case "chord":
       return s.chord + 1;
+    case "hugeChord":
+      return s.hugeChord + 1;
     case "chains":
       return s.chains * s.chainLength;
     case "independent":
@@ -53,6 +67,8 @@ export const taskCount = (workload: WorkloadId, s: Sizes): number => {
       return s.longChain;
     case "memory":
       return s.memory;
+    case "latency":
+      return s.latency;
   }
 };
 
@@ -65,6 +81,12 @@ export const sample = (n: number, max: number): number[] => {
   return out;
 };
 
+/** Wall-clock time in ms with sub-ms resolution, comparable between processes of one machine. */
+export const epochMs = (): number => performance.timeOrigin + performance.now();
+
+/** What a worker reports, in this process or from a worker process. */
+export type TaskReporter = Pick<Tracker, "hit" | "fail" | "started">;
+
 /**
  * Counts finished tasks as workers report them and resolves when the
  * expected number is reached; a failed task or the timeout rejects.
@@ -74,6 +96,10 @@ export class Tracker {
   private target = Number.POSITIVE_INFINITY;
   private settle: ((error?: Error) => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private waiters: Array<{ n: number; resolve: () => void; reject: (e: Error) => void }> = [];
+  /** Latency workload: task `i` → when its submit call began / its handler started ({@link epochMs}). */
+  readonly submittedAt = new Map<number, number>();
+  readonly startedAt = new Map<number, number>();
   /** Time the last expected task finished (`performance.now()`). */
   finishedAt = 0;
 
@@ -87,12 +113,16 @@ export class Tracker {
     this.count = 0;
     this.target = total;
     this.finishedAt = 0;
+    this.submittedAt.clear();
+    this.startedAt.clear();
     return new Promise<void>((resolve, reject) => {
       this.settle = (error) => {
         clearTimeout(this.timer);
         this.settle = undefined;
-        if (error) reject(error);
-        else resolve();
+        if (error) {
+          for (const w of this.waiters.splice(0)) w.reject(error);
+          reject(error);
+        } else resolve();
       };
       this.timer = setTimeout(
         () =>
@@ -106,13 +136,31 @@ export class Tracker {
     });
   }
 
-  /** One task finished. */
-  hit(): void {
-    this.count += 1;
-    if (this.count === this.target) {
+  /** Resolves once `n` tasks finished; rejects when the workload fails or times out. */
+  reached(n: number): Promise<void> {
+    if (this.count >= n) return Promise.resolve();
+    if (this.settle === undefined) return Promise.reject(new Error("the workload is over"));
+    return new Promise((resolve, reject) => this.waiters.push({ n, resolve, reject }));
+  }
+
+  /** `n` tasks finished (a worker process reports them in batches). */
+  hit(n = 1): void {
+    const before = this.count;
+    this.count += n;
+    if (this.waiters.length > 0) {
+      const due = this.waiters.filter((w) => w.n <= this.count);
+      this.waiters = this.waiters.filter((w) => w.n > this.count);
+      for (const w of due) w.resolve();
+    }
+    if (before < this.target && this.count >= this.target) {
       this.finishedAt = performance.now();
       this.settle?.();
     }
+  }
+
+  /** The handler of latency task `i` started at `at` ({@link epochMs}). */
+  started(i: number, at: number): void {
+    this.startedAt.set(i, at);
   }
 
   /** A task failed or something else went wrong: the workload is aborted. */

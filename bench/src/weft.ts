@@ -1,6 +1,7 @@
 /**
- * The Weft side of the benchmark: three no-op tasks, in-process workers on
- * their own `RedisStore` connections, and a client on another. Completions
+ * The Weft side of the benchmark: no-op tasks, workers on their own
+ * `RedisStore` connections (in-process, or in `weftWorker.ts` processes with
+ * `BENCH_PROCESSES`), and a client on another. Completions
  * are counted by wrapping the workers' store: a `complete` call that
  * returns `ok` is a finished task (the counterpart of BullMQ's worker
  * `completed` event), so counting adds no Redis traffic.
@@ -25,11 +26,13 @@ import { pino } from "pino";
 import type { Sizes, WorkloadId } from "./config.ts";
 import {
   type BenchSystem,
+  epochMs,
   type Instance,
   type InstanceOptions,
   sample,
-  type Tracker,
+  type TaskReporter,
 } from "./system.ts";
+import { WorkerProcesses } from "./workerProcesses.ts";
 
 /** Returns its `i`. */
 export const noop = task({
@@ -48,10 +51,22 @@ export const collect = task({
   output: Schema.Int,
 });
 
+/** Returns its input; its handler reports when it starts (the latency workload). */
+export const ping = task({ name: "bench.ping", input: Schema.Int, output: Schema.Int });
+
 const handlers = [
   handle(noop, ({ i }) => i),
   handle(inc, (x) => x + 1),
   handle(collect, (xs) => (xs.every((v, i) => v === i) ? xs.reduce((a, b) => a + b, 0) : -1)),
+];
+
+/** Every handler; `ping`'s reports its start to `reporter`. */
+export const handlersFor = (reporter: TaskReporter) => [
+  ...handlers,
+  handle(ping, (i) => {
+    reporter.started(i, epochMs());
+    return i;
+  }),
 ];
 
 /** `chain(first, inc.s() × (length - 1))`. */
@@ -61,7 +76,7 @@ const chainOf = (first: Signature<unknown, number>, length: number): Canvas<unkn
 };
 
 /** A store whose successful `complete` and any `fail` are reported to `tracker`. */
-const tracked = (store: Store, tracker: Tracker): Store =>
+export const tracked = (store: Store, tracker: TaskReporter): Store =>
   new Proxy(store, {
     get(target, prop) {
       if (prop === "complete") {
@@ -88,7 +103,11 @@ const tracked = (store: Store, tracker: Tracker): Store =>
   });
 
 /** Counts the commands sent on `redis`, scripts by their registered name. */
-const countCommands = (redis: Redis, counts: Map<string, number>, shas: Map<string, string>) => {
+export const countCommands = (
+  redis: Redis,
+  counts: Map<string, number>,
+  shas: Map<string, string>,
+) => {
   const scripts = (redis as unknown as { scriptsSet: Record<string, { sha: string }> }).scriptsSet;
   for (const [name, s] of Object.entries(scripts)) shas.set(s.sha, `evalsha ${name}`);
   const send = redis.sendCommand.bind(redis) as (...a: unknown[]) => unknown;
@@ -107,8 +126,11 @@ const start = async (opts: InstanceOptions): Promise<Instance> => {
   const counts = new Map<string, number>();
   const shas = new Map<string, string>();
   const clientStore = await RedisStore.connect(opts.url, storeOpts);
+  // BENCH_PROCESSES: the workers run in weftWorker.ts processes instead
+  const procs =
+    opts.processes > 0 ? await WorkerProcesses.start("./weftWorker.ts", opts) : undefined;
   const workerStores: RedisStore[] = [];
-  for (let i = 0; i < opts.workers; i++) {
+  for (let i = 0; i < (procs ? 0 : opts.workers); i++) {
     workerStores.push(await RedisStore.connect(opts.url, storeOpts));
   }
   // a single Redis here (the benchmark's own server, or REDIS_URL)
@@ -118,7 +140,7 @@ const start = async (opts: InstanceOptions): Promise<Instance> => {
   const workers: Worker[] = workerStores.map((store) =>
     startWorker({
       store: tracked(store, opts.tracker),
-      handlers,
+      handlers: handlersFor(opts.tracker),
       concurrency: opts.concurrency,
       logger,
     }),
@@ -160,12 +182,22 @@ const start = async (opts: InstanceOptions): Promise<Instance> => {
     submit: async (w: WorkloadId) => {
       handles = [];
       switch (w) {
-        case "chord": {
-          const header = Array.from({ length: s.chord }, (_, i) => noop.si({ i }));
+        case "chord":
+        case "hugeChord": {
+          const n = w === "chord" ? s.chord : s.hugeChord;
+          const header = Array.from({ length: n }, (_, i) => noop.si({ i }));
           handles.push(await client.submit(chord(header, collect.s())));
-          expected = [(s.chord * (s.chord - 1)) / 2];
+          expected = [(n * (n - 1)) / 2];
           return;
         }
+        case "latency":
+          for (let i = 0; i < s.latency; i++) {
+            opts.tracker.submittedAt.set(i, epochMs());
+            handles.push(await client.submit(ping.si(i)));
+            await opts.tracker.reached(i + 1);
+          }
+          expected = handles.map((_, i) => i);
+          return;
         case "chains":
           await submitBatches(
             (i) => chainOf(noop.si({ i }), s.chainLength),
@@ -197,9 +229,11 @@ const start = async (opts: InstanceOptions): Promise<Instance> => {
       return undefined;
     },
     commandCounts: () => counts,
+    ...(procs ? { remote: () => procs.usage() } : {}),
     scriptName: (sha) => shas.get(sha)?.replace(/^evalsha /, ""),
     close: async () => {
       await Promise.all(workers.map((wk) => wk.stop(2_000)));
+      await procs?.close();
       await Promise.all([clientStore, ...workerStores].map((st) => st.close()));
     },
   };
@@ -211,6 +245,8 @@ export const weft: BenchSystem = {
   describe: {
     chord: (s) =>
       `one run: chord(${s.chord} × noop.si({ i }), collect.s()); collect gets the ${s.chord} results in order`,
+    hugeChord: (s) =>
+      `one run: chord(${s.hugeChord} × noop.si({ i }), collect.s()); collect gets the ${s.hugeChord} results in order`,
     chains: (s) =>
       `${s.chains} runs, each chain(noop.si({ i }), inc.s() × ${s.chainLength - 1}); submitted ${s.chainBatch} runs at a time (concurrent submits)`,
     independent: (s) =>
@@ -218,6 +254,8 @@ export const weft: BenchSystem = {
     longChain: (s) => `one run: chain(inc.si(0), inc.s() × ${s.longChain - 1})`,
     memory: (s) =>
       `${s.memory} single-node runs noop.si({ i }), default retention (7 days); client.submitMany of ${s.independentBatch} runs at a time`,
+    latency: (s) =>
+      `${s.latency} single-node runs ping.si(i), one at a time (each submitted when the previous one finished); submit call → handler start`,
   },
   start,
 };

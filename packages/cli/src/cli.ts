@@ -633,27 +633,53 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         .choices(LOG_LEVELS)
         .default(env.WEFT_LOG_LEVEL ?? "info"),
     )
-    .action(async (opts: StoreOpts & { poll?: number; logLevel: string }) => {
-      if (!LOG_LEVELS.includes(opts.logLevel))
-        throw new Error(
-          `WEFT_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(opts.logLevel)}`,
+    .option(
+      "--metrics-port <port>",
+      "serve the schedule lag metrics at http://<metrics-host>:<port>/metrics (0: any free port)",
+      portNumber("--metrics-port"),
+    )
+    .option("--metrics-host <host>", "interface of the metrics server", "127.0.0.1")
+    .action(
+      async (
+        opts: StoreOpts & {
+          poll?: number;
+          logLevel: string;
+          metricsPort?: number;
+          metricsHost: string;
+        },
+      ) => {
+        if (!LOG_LEVELS.includes(opts.logLevel))
+          throw new Error(
+            `WEFT_LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(opts.logLevel)}`,
+          );
+        const [{ pino }, { startBeat }] = await Promise.all([import("pino"), core()]);
+        const logger = pino(
+          { level: opts.logLevel, hooks: { streamWrite: safe } },
+          io.log === undefined ? undefined : { write: io.log },
         );
-      const [{ pino }, { startBeat }] = await Promise.all([import("pino"), core()]);
-      const logger = pino(
-        { level: opts.logLevel, hooks: { streamWrite: safe } },
-        io.log === undefined ? undefined : { write: io.log },
-      );
-      await runWorker(opts, logger, async (store, stop) => {
-        const beat = startBeat({
-          store: await beatStore(store),
-          logger,
-          ...(opts.poll === undefined ? {} : { pollMs: opts.poll }),
+        const { observeBeat } = await import("./observe.ts");
+        const observing = await observeBeat({
+          ...(opts.metricsPort === undefined ? {} : { metricsPort: opts.metricsPort }),
+          metricsHost: opts.metricsHost,
         });
-        if (!stop.aborted)
-          await new Promise((r) => stop.addEventListener("abort", r, { once: true }));
-        await beat.stop();
-      });
-    });
+        if (observing.url) logger.info({ url: observing.url }, "serving metrics");
+        try {
+          await runWorker(opts, logger, async (store, stop) => {
+            const beat = startBeat({
+              store: await beatStore(store),
+              logger,
+              ...(opts.poll === undefined ? {} : { pollMs: opts.poll }),
+              ...(observing.onFire === undefined ? {} : { onFire: observing.onFire }),
+            });
+            if (!stop.aborted)
+              await new Promise((r) => stop.addEventListener("abort", r, { once: true }));
+            await beat.stop();
+          });
+        } finally {
+          await observing.close();
+        }
+      },
+    );
 
   const schedules = program
     .command("schedules")

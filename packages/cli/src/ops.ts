@@ -65,7 +65,7 @@ export const addOpsCommands = (ctx: OpsContext): void => {
   const queues = ctx
     .storeCommand("queues")
     .description(
-      "per queue: ready, delayed, leased and parked nodes and live consumers; warns of paused queues, queues no live worker consumes and parked tasks no live worker handles (pause|resume <queue> to stop or restart a queue's claims)",
+      "per queue: ready, delayed, leased and parked nodes, throughput (attempts finished in the last 60 s by live workers) and live consumers; warns of paused queues, queues no live worker consumes and parked tasks no live worker handles (pause|resume <queue> to stop or restart a queue's claims)",
     )
     .option(
       "-q, --queue <name...>",
@@ -86,17 +86,22 @@ export const addOpsCommands = (ctx: OpsContext): void => {
           ].sort();
         }
         const stats = await store.queueStats(names);
+        const { queueThroughput } = await import("@weft/core/store");
+        const live = workers.filter((w) => w.alive);
         if (opts.json) {
-          const live = workers.filter((w) => w.alive);
           ctx.out(
             toJson(
               stats.map((s) => ({
                 ...s,
                 consumers: live.filter((w) => w.queues.includes(s.queue)).map((w) => w.id),
+                throughput: queueThroughput(live, s.queue),
               })),
             ),
           );
-        } else ctx.out(renderQueues(stats, { color: ctx.color, workers }));
+        } else {
+          const throughput = new Map(stats.map((s) => [s.queue, queueThroughput(live, s.queue)]));
+          ctx.out(renderQueues(stats, { color: ctx.color, workers, throughput }));
+        }
       });
     });
 

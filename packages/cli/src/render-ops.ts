@@ -4,7 +4,7 @@
  * strings out, no I/O.
  */
 import type { WeftEvent } from "@weft/core";
-import type { LockInfo, QueueStats, WorkerPresence } from "@weft/core/store";
+import type { LockInfo, QueueStats, QueueThroughput, WorkerPresence } from "@weft/core/store";
 import pc from "picocolors";
 import { formatDuration } from "./render.ts";
 
@@ -87,11 +87,17 @@ export interface QueuesOptions {
   readonly color?: boolean;
   /** The worker registry: consumers are the live workers listening to a queue. */
   readonly workers: ReadonlyArray<WorkerPresence>;
+  /**
+   * Each queue's throughput (`queueThroughput` of `@weft/core/store`): when
+   * given, a THROUGHPUT column shows the attempts finished per minute and a
+   * note says what it counts.
+   */
+  readonly throughput?: ReadonlyMap<string, QueueThroughput>;
 }
 
 /**
  * Renders queue counts as a table (queue, ready, delayed, leased, parked,
- * consumers: live workers listening to it), then a warning per paused
+ * throughput when given, consumers: live workers listening to it), then a warning per paused
  * queue, per queue with nodes and no live consumer, and per parked task
  * that no live worker on its queue handles (Celery's "unregistered task").
  */
@@ -100,13 +106,23 @@ export const renderQueues = (stats: ReadonlyArray<QueueStats>, opts: QueuesOptio
   const c = pc.createColors(opts.color ?? false);
   const live = opts.workers.filter((w) => w.alive);
   const consumers = (q: string) => live.filter((w) => w.queues.includes(q));
-  const header = ["QUEUE", "READY", "DELAYED", "LEASED", "PARKED", "CONSUMERS"];
+  const through = opts.throughput;
+  const header = [
+    "QUEUE",
+    "READY",
+    "DELAYED",
+    "LEASED",
+    "PARKED",
+    ...(through ? ["THROUGHPUT"] : []),
+    "CONSUMERS",
+  ];
   const rows = stats.map((s) => [
     s.queue,
     String(s.ready),
     String(s.delayed),
     String(s.leased),
     String(s.parked),
+    ...(through ? [`${through.get(s.queue)?.finished ?? 0}/min`] : []),
     String(consumers(s.queue).length),
   ]);
   const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), h.length));
@@ -116,6 +132,12 @@ export const renderQueues = (stats: ReadonlyArray<QueueStats>, opts: QueuesOptio
       .join("  ")
       .trimEnd();
   const out = [c.dim(line(header)), ...rows.map(line)];
+  if (through)
+    out.push(
+      c.dim(
+        "throughput: attempts finished in the last 60 s, live workers, as of their last heartbeat",
+      ),
+    );
   const warnings: string[] = [];
   for (const s of stats) {
     const on = consumers(s.queue);

@@ -2,7 +2,7 @@
  * `weft dashboard` on a private Redis: it serves the API until stopped,
  * and refuses a non-loopback host without --auth.
  */
-import { createClient } from "@weft/core";
+import { createClient, upsertSchedule } from "@weft/core";
 import { deferred } from "@weft/core/store";
 import { RedisStore } from "@weft/redis";
 import { type RedisServer, startRedisServer } from "@weft/testing";
@@ -92,6 +92,57 @@ describe("weft dashboard", () => {
       const text = await (await fetch(url)).text();
       expect(text).toContain('weft_attempts_total{task="math.double",outcome="succeeded"} 1');
       expect(text).toContain("weft_attempt_duration_seconds_bucket");
+      expect((await fetch(new URL("/other", url))).status).toBe(404);
+    } finally {
+      stop.abort();
+      expect(await done).toBe(0);
+      await store.close();
+    }
+  });
+
+  it("weft beat --metrics-port serves the beat's schedule lag metrics", async () => {
+    const store = await RedisStore.connect(redis.url, { prefix: "bmetrics" });
+    await upsertSchedule(store, {
+      id: "each-second",
+      everyMs: 1_000,
+      overlap: "allow",
+      target: { task: "math.double", input: 3 },
+    });
+    const stop = new AbortController();
+    const serving = deferred<string>();
+    // "tick fired" is logged just before the beat's onFire hook, in the same turn
+    const fired = deferred<void>();
+    const done = runCli(
+      [
+        "beat",
+        "--metrics-port",
+        "0",
+        "--metrics-host",
+        "127.0.0.1",
+        "--redis",
+        redis.url,
+        "--prefix",
+        "bmetrics",
+      ],
+      {
+        stdout: () => undefined,
+        stderr: (s) => serving.reject(new Error(s)),
+        log: (line) => {
+          const entry = JSON.parse(line) as { url?: string; msg?: string; schedule?: string };
+          if (entry.url) serving.resolve(entry.url);
+          if (entry.msg === "tick fired" && entry.schedule === "each-second") fired.resolve();
+        },
+        env: {},
+        signal: stop.signal,
+      },
+    );
+    try {
+      const url = await serving.promise;
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      await fired.promise;
+      const text = await (await fetch(url)).text();
+      expect(text).toMatch(/^weft_schedule_fires_total\{schedule="each-second"\} [1-9]\d*$/m);
+      expect(text).toMatch(/^weft_schedule_lag_seconds_count\{schedule="each-second"\} [1-9]\d*$/m);
       expect((await fetch(new URL("/other", url))).status).toBe(404);
     } finally {
       stop.abort();

@@ -5,7 +5,8 @@
  * plays workers.
  */
 import { chain, createClient, group, startWorker } from "@weft/core";
-import type { WorkerInfo } from "@weft/core/store";
+import { deferred, type WorkerInfo } from "@weft/core/store";
+import { createDashboard } from "@weft/dashboard";
 import { RedisStore } from "@weft/redis";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { pino } from "pino";
@@ -203,9 +204,9 @@ describe("weft queues, locks", () => {
       expect(r.code).toBe(0);
       const lines = r.stdout.trimEnd().split("\n");
       expect(lines.slice(0, 3).map((l) => l.split(/ +/))).toEqual([
-        ["QUEUE", "READY", "DELAYED", "LEASED", "PARKED", "CONSUMERS"],
-        ["default", "1", "0", "0", "1", "1"],
-        ["nobody", "1", "0", "0", "0", "0"],
+        ["QUEUE", "READY", "DELAYED", "LEASED", "PARKED", "THROUGHPUT", "CONSUMERS"],
+        ["default", "1", "0", "0", "1", "0/min", "1"],
+        ["nobody", "1", "0", "0", "0", "0/min", "0"],
       ]);
       expect(lines).toContain("queue nobody: no live worker consumes it (1 nodes wait)");
       expect(lines).toContain(
@@ -222,8 +223,74 @@ describe("weft queues, locks", () => {
           parkedTasks: [{ task: "spam.count", count: 1 }],
           paused: false,
           consumers: ["w-math"],
+          throughput: { windowMs: 60_000, finished: 0, succeeded: 0, failed: 0 },
         },
       ]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("reports the attempts a live worker finished in the last minute, per queue, from its heartbeat", async () => {
+    const { store, cli, client } = await setup();
+    try {
+      // a registration that publishes `want` finished attempts on `queue` resolves `published`
+      const want = { queue: "io", total: 5 };
+      const published = deferred<void>();
+      const register = store.registerWorker.bind(store);
+      store.registerWorker = async (info, opts) => {
+        await register(info, opts);
+        const c = info.finished?.[want.queue];
+        if (c && c.succeeded + c.failed === want.total) published.resolve();
+      };
+      const w = startWorker({
+        store,
+        handlers,
+        queues: ["default", "io"],
+        logger: silent,
+        concurrency: 2,
+        idleMs: 100,
+        heartbeatMs: 20,
+        workerId: "w-io",
+      });
+      try {
+        const ok = await client.submit(
+          group(...[1, 2, 3, 4].map((n) => double.si(n).with({ queue: "io" }))),
+        );
+        const bad = await client.submit(boom.si(1).with({ queue: "io" }));
+        expect(await ok.result({ timeout: 20_000 })).toEqual([2, 4, 6, 8]);
+        await expect(bad.result({ timeout: 20_000 })).rejects.toThrow();
+        await published.promise;
+        const j = JSON.parse((await cli(["queues", "--json", "-q", "io", "-q", "default"])).stdout);
+        expect(
+          j.map((q: { queue: string; throughput: unknown }) => [q.queue, q.throughput]),
+        ).toEqual([
+          ["io", { windowMs: 60_000, finished: 5, succeeded: 4, failed: 1 }],
+          ["default", { windowMs: 60_000, finished: 0, succeeded: 0, failed: 0 }],
+        ]);
+        const table = (await cli(["queues", "-q", "io"])).stdout.trimEnd().split("\n");
+        expect(table.slice(0, 2).map((l) => l.split(/ +/))).toEqual([
+          ["QUEUE", "READY", "DELAYED", "LEASED", "PARKED", "THROUGHPUT", "CONSUMERS"],
+          ["io", "0", "0", "0", "0", "5/min", "1"],
+        ]);
+        expect(table[2]).toBe(
+          "throughput: attempts finished in the last 60 s, live workers, as of their last heartbeat",
+        );
+        // the dashboard's API sums the same registrations
+        const app = createDashboard({ store });
+        const api = (await (await app.request("/api/queues?queue=io")).json()) as Array<{
+          throughput: unknown;
+        }>;
+        expect(api.map((q) => q.throughput)).toEqual([
+          { windowMs: 60_000, finished: 5, succeeded: 4, failed: 1 },
+        ]);
+      } finally {
+        await w.stop();
+      }
+      // a stopped worker unregisters: its attempts no longer count
+      expect(
+        JSON.parse((await cli(["queues", "--json", "-q", "io"])).stdout)[0].throughput,
+      ).toEqual({ windowMs: 60_000, finished: 0, succeeded: 0, failed: 0 });
     } finally {
       await store.close();
     }

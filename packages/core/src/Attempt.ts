@@ -32,7 +32,7 @@ import {
 } from "./Errors.ts";
 import type { BoundHandler, TaskContext } from "./Handler.ts";
 import { decodeHeaders, type RunHeaders } from "./Headers.ts";
-import { wrapCall } from "./HookCalls.ts";
+import { attemptInfo, wrapCall } from "./HookCalls.ts";
 import type { WorkerHooks } from "./Hooks.ts";
 import { leaseEndReason } from "./Leases.ts";
 import { acquireLock, type HeldLock } from "./Locks.ts";
@@ -165,19 +165,7 @@ export const runAttempt = async (
         ? runInThread({ ...handler, thread }, input.value, ctx, { logLevel: env.log().level })
         : handler.run(input.value, ctx);
     const running = env.wrapHandler
-      ? wrapCall(
-          env.wrapHandler,
-          {
-            runId: claim.runId,
-            nodeId: claim.nodeId,
-            task,
-            attempt: claim.attempt,
-            workerId: env.workerId,
-            deps: claim.spec.deps,
-          },
-          call,
-          env.log,
-        )
+      ? wrapCall(env.wrapHandler, attemptInfo(claim, task, env.workerId), call, env.log)
       : call();
     const out = await Promise.race([running, aborted]);
     if (isReplacement(out)) {

@@ -173,8 +173,8 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
   let links = 0;
   const path = new Set<CanvasNode>();
   // an empty group after an upstream step has no node of its own to wait on that step: its
-  // `[]` shape remembers the upstream nodes, so whatever follows still runs after them
-  const emptyDeps = new WeakMap<Shape & object, ReadonlyArray<number>>();
+  // `[]` shape remembers the upstream shape, so whatever follows still runs after its nodes
+  const emptyUpstream = new WeakMap<Shape & object, Shape>();
   const depsOf = (shape: Shape): number[] => {
     const out: number[] = [];
     const seen = new Set<number>();
@@ -186,17 +186,33 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
         }
         return;
       }
-      for (const id of emptyDeps.get(s) ?? []) go(id);
+      const before = emptyUpstream.get(s);
+      if (before !== undefined) go(before);
       for (const item of "list" in s ? s.list : s.settled) go(item);
     };
     go(shape);
     return out;
   };
+  // the nodes of `shape` whose outcome, not only their success, lets what follows run: the
+  // leaves of its settled lists, and those of the upstream shape an empty group waits on (a
+  // settled group's value is a success even when members failed, so the `[]` after it waits
+  // for its members to end, as a next step would; an empty group inside a settled list waits
+  // for its upstream to end, as a member there would)
+  const settledDepsOf = (shape: Shape, inSettled: boolean): number[] => {
+    if (typeof shape === "number") return inSettled ? [shape] : [];
+    const before = emptyUpstream.get(shape);
+    return [
+      ...(before === undefined ? [] : settledDepsOf(before, inSettled)),
+      ...("list" in shape
+        ? shape.list.flatMap((x) => settledDepsOf(x, inSettled))
+        : shape.settled.flatMap((x) => settledDepsOf(x, true))),
+    ];
+  };
   // inside an error callback whose entry is an empty group, the failure gate (an enclosing
   // callback's) already holds back what follows
   const empty = (upstream: Upstream | null, settled: boolean): Shape => {
     const shape = settled ? { settled: [] } : { list: [] };
-    if (upstream !== null && !isFailure(upstream)) emptyDeps.set(shape, depsOf(upstream));
+    if (upstream !== null && !isFailure(upstream)) emptyUpstream.set(shape, upstream);
     return shape;
   };
   // every option is checked field by field, so valid task and signature options merge into
@@ -388,8 +404,8 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
   const errorDependents = drafts.map(() => [] as number[]);
   drafts.forEach((d, id) => {
     const settledIds = new Set([
-      ...(d.upstream === null ? [] : settledLeaves(d.upstream, false)),
-      ...d.gates.flatMap((g) => settledLeaves(g, false)),
+      ...(d.upstream === null ? [] : settledDepsOf(d.upstream, false)),
+      ...d.gates.flatMap((g) => settledDepsOf(g, false)),
     ]);
     for (const dep of d.deps) {
       if (d.errorOf.includes(dep)) errorDependents[dep]!.push(id);

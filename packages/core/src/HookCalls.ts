@@ -4,7 +4,47 @@
  * never changes how an attempt ends. Private to the worker runtime.
  */
 import type { Logger } from "pino";
+import { waitsOn } from "./Dag.ts";
 import type { AttemptInfo, WorkerHooks } from "./Hooks.ts";
+import { type Claim, isSpanId } from "./Store.ts";
+
+/** The attempt of `claim` on worker `workerId`, as hooks see it (with its dependencies' span ids when some were recorded). */
+export const attemptInfo = (claim: Claim, task: string, workerId: string): AttemptInfo => {
+  const deps = claim.spec.deps;
+  const spans = claim.depSpans;
+  let depSpans: ReadonlyArray<string> | undefined;
+  if (spans !== undefined) {
+    // the claim's span ids are in the order of the node's waited-on ids; the hooks', of `deps`
+    const ids = waitsOn(claim.spec);
+    const byId = new Map(ids.map((d, i) => [d, spans[i] ?? ""]));
+    depSpans = deps.map((d) => byId.get(d) ?? "");
+  }
+  return {
+    runId: claim.runId,
+    nodeId: claim.nodeId,
+    task,
+    attempt: claim.attempt,
+    workerId,
+    deps,
+    ...(depSpans === undefined ? {} : { depSpans }),
+  };
+};
+
+/** The span id `hook` answers for a succeeded attempt, when it is one; a throw is logged. */
+export const askSpan = (
+  log: () => Logger,
+  hook: WorkerHooks["attemptSpan"],
+  attempt: AttemptInfo,
+): string | undefined => {
+  if (!hook) return undefined;
+  try {
+    const span = hook(attempt);
+    return isSpanId(span) ? span : undefined;
+  } catch (e) {
+    log().warn({ err: e, hook: "attemptSpan" }, "worker hook attemptSpan failed; ignored");
+    return undefined;
+  }
+};
 
 /** Calls a hook so that nothing it does escapes: a throw or a rejection is logged at `warn`. */
 export const callHook = <A>(

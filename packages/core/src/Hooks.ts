@@ -23,6 +23,13 @@ export interface AttemptInfo {
    * gets; empty for a root. Tracing links an attempt's span to theirs.
    */
   readonly deps: ReadonlyArray<number>;
+  /**
+   * In the order of `deps`: the trace span id (16 hex digits) that each
+   * dependency's succeeded attempt recorded with its result
+   * ({@link WorkerHooks.attemptSpan}), `""` for one that recorded none.
+   * Absent when none did (tracing off where they ran).
+   */
+  readonly depSpans?: ReadonlyArray<string>;
 }
 
 /** How an attempt ended, for {@link WorkerHooks.onAttemptEnd}. */
@@ -74,4 +81,14 @@ export interface WorkerHooks {
    * handler is run without it.
    */
   readonly wrapHandler?: (attempt: AttemptInfo, run: () => Promise<unknown>) => Promise<unknown>;
+  /**
+   * The trace span id (16 lower-case hex digits) of a succeeded attempt,
+   * asked after its handler returned and before `onAttemptEnd`: the worker
+   * records it with the result, in the same store call (a field of the
+   * result's `HSET` on Redis), and dependents' attempts get it in
+   * `AttemptInfo.depSpans`. `undefined`, anything that is not a span id, or
+   * a throw (logged) records nothing. Tracing hooks answer it; without them
+   * nothing is stored.
+   */
+  readonly attemptSpan?: (attempt: AttemptInfo) => string | undefined;
 }

@@ -13,7 +13,15 @@
  * A `queued` node may be delayed (`dueAt`): it is held in its queue's
  * delayed set until then (docs/schedules.md, "Delayed and expiring work").
  */
-import { appendDag, chordBodies, type Dag, type DagNode, flatten, joinChord } from "./Dag.ts";
+import {
+  appendDag,
+  chordBodies,
+  type Dag,
+  type DagNode,
+  flatten,
+  joinChord,
+  waitsOn,
+} from "./Dag.ts";
 import {
   corruptRecordInfo,
   type ErrorInfo,
@@ -817,7 +825,8 @@ export type RedriveRefusal = "not-ended" | "not-quiet" | "succeeded";
  * cancelled or expired node is `waiting` again (but a callback whose event
  * can no longer happen: see `staysEnded`), its deadline counted anew (an
  * `expiresInMs` from when it is ready again), with its pending
- * dependencies counted anew (a succeeded dependency stays resolved) and a
+ * dependencies counted anew (a succeeded dependency stays resolved; a
+ * replaced node waits on its replacement's output nodes again) and a
  * fresh retry budget (its attempt and stall counts start again from 0, as
  * BullMQ's retry of a failed job does: its history then shows attempt 1
  * again after the earlier ones), and those with none pending are queued. Returns the nodes queued, in id order,
@@ -853,7 +862,12 @@ export const redriveRun = (s: RunState, now: number): number[] | RedriveRefusal 
     const limits = [s.graph[id]!.options.expiresAt, s.run.expiresAt].filter((v) => v !== undefined);
     if (limits.length === 0) delete n.expiresAt;
     else n.expiresAt = Math.min(...limits);
-    n.pending = s.graph[id]!.deps.filter((d) => !kept.has(d)).length;
+    // it waits on what it waited on when it ended: a replaced node on its replacement's output;
+    // a node added after it (its replacement's, or one added to its chord) is re-driven later
+    // in this walk, so it is pending unless it succeeded
+    n.pending = waitsOn(s.graph[id]!).filter((d) =>
+      d > id ? s.nodes[d]!.state !== "succeeded" : !kept.has(d),
+    ).length;
   }
   runEvent(s, "run", now);
   const ready: number[] = [];
@@ -874,7 +888,8 @@ export const redriveRun = (s: RunState, now: number): number[] | RedriveRefusal 
  * event it waits on can no longer happen, because an error edge's node
  * succeeded (or stays ended without failing), or a plain edge's node stays
  * ended without succeeding. `kept`: the nodes before `id` that stay ended
- * (its dependencies come before it). A settled edge never keeps a node: a
+ * (its declared dependencies come before it; one added after it, to its
+ * chord, is never kept). A settled edge never keeps a node: a
  * node that stays ended counts as resolved there.
  */
 const staysEnded = (s: RunState, id: number, kept: ReadonlySet<number>): boolean =>

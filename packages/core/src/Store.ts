@@ -146,6 +146,13 @@ export interface Claim {
   readonly spec: DagNode;
   /** Results of `spec.deps`, in the same order (a failed dependency reaches a settled group only). */
   readonly deps: ReadonlyArray<DepResult>;
+  /**
+   * The trace span ids (16 hex digits) that the dependencies' succeeded
+   * attempts recorded with their results (`CompleteOptions.span`), in the
+   * order of `deps`, `""` for one that recorded none. Absent when none did
+   * (tracing off): tracing links the attempt's span to them exactly.
+   */
+  readonly depSpans?: ReadonlyArray<string>;
   /** The run's queues (a store may need them to route dependents). */
   readonly runQueues: ReadonlyArray<string>;
   /** The run's headers as submitted ({@link Submission.headers}); absent when it has none. */
@@ -230,6 +237,13 @@ export const limitedQueues = (req: ClaimRequest): ReadonlyArray<string> => {
   });
 };
 
+/**
+ * Whether `s` is a trace span id a store keeps (`CompleteOptions.span`): 16
+ * lower-case hex digits, not all zero (OpenTelemetry's invalid span id).
+ */
+export const isSpanId = (s: unknown): s is string =>
+  typeof s === "string" && /^[0-9a-f]{16}$/.test(s) && s !== "0000000000000000";
+
 /** How a completion is recorded and what the worker takes next. */
 export interface CompleteOptions {
   readonly now: number;
@@ -239,6 +253,13 @@ export interface CompleteOptions {
   /** Ready dependents to lease to this worker in the same call (0 = none). */
   readonly nextMax: number;
   readonly leaseMs: number;
+  /**
+   * The span id (16 hex digits) of the attempt's trace span, kept with the
+   * result (on Redis a field of the same `HSET`) and handed to dependents in
+   * `Claim.depSpans`. Given only while tracing; absent, or not a span id
+   * (`isSpanId`), nothing is kept.
+   */
+  readonly span?: string;
 }
 
 /** How a failed attempt is recorded. */
@@ -284,6 +305,19 @@ export interface WorkerInfo {
   readonly concurrency: number;
   /** Epoch ms. */
   readonly startedAt: number;
+  /**
+   * Attempts this worker finished per queue (by queue name) in the
+   * `THROUGHPUT_WINDOW_MS` (60 s) before this registration, as counted by
+   * the worker itself and published with each heartbeat (docs/dashboard.md,
+   * "Throughput"). Absent from a worker that does not count.
+   */
+  readonly finished?: Readonly<Record<string, FinishedCounts>>;
+}
+
+/** Attempts finished: reported succeeded (a result or a replacement recorded), and reported failed (retried or not). */
+export interface FinishedCounts {
+  readonly succeeded: number;
+  readonly failed: number;
 }
 
 /** A registered worker and when it was last seen. */

@@ -7,7 +7,8 @@
  * and the worker goes on; a node whose task it has no handler for is parked
  * for a worker that has one (docs/operations.md, "Unknown tasks").
  *
- * It registers itself in the store's worker registry (`weft workers`),
+ * It registers itself in the store's worker registry (`weft workers`) with
+ * the attempts it finished per queue in the last minute (`Throughput`),
  * subscribes to the store's signals so that a cancelled run's handlers are
  * aborted at once, and waits for work with one outstanding `waitForWork` at
  * a time, sleeping no longer than the next due retry.
@@ -27,7 +28,7 @@ import type { Dag } from "./Dag.ts";
 import { deferred } from "./Deferred.ts";
 import { type ErrorInfo, ErrorTag, WorkerStopping } from "./Errors.ts";
 import type { BoundHandler } from "./Handler.ts";
-import { callHook } from "./HookCalls.ts";
+import { askSpan, attemptInfo, callHook } from "./HookCalls.ts";
 import type { AttemptInfo, WorkerHooks } from "./Hooks.ts";
 import { leaseEndReason, renewLeases } from "./Leases.ts";
 import { mapHandler } from "./Map.ts";
@@ -41,6 +42,7 @@ import {
   type StoreSignal,
   type WorkerInfo,
 } from "./Store.ts";
+import { finishedWindow } from "./Throughput.ts";
 import { logRefusal, outageLog, workerLogger } from "./WorkerLog.ts";
 
 /** Worker options. Durations are ms. */
@@ -194,10 +196,17 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         if (!outage.failed(what, e)) log.warn({ err: e }, `${what} failed`);
       },
     );
+  // attempts finished per queue, published with each registration: the queues' throughput
+  // costs no command per attempt (docs/dashboard.md, "Throughput")
+  const finished = finishedWindow();
   const register = () =>
-    background("worker registration", () =>
-      store.registerWorker(info, { now: now(), ttlMs: registryTtlMs }),
-    );
+    background("worker registration", () => {
+      const at = now();
+      return store.registerWorker(
+        { ...info, finished: finished.counts(at) },
+        { now: at, ttlMs: registryTtlMs },
+      );
+    });
   const slots = new Map<Slot, Promise<void>>();
   let stopping = false;
   let wake = new AbortController();
@@ -302,14 +311,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       await park(claim, nodeLog);
       return undefined;
     }
-    const attempt: AttemptInfo = {
-      runId: claim.runId,
-      nodeId: claim.nodeId,
-      task: claim.spec.task,
-      attempt: claim.attempt,
-      workerId: id,
-      deps: claim.spec.deps,
-    };
+    const attempt: AttemptInfo = attemptInfo(claim, claim.spec.task, id);
     callHook(nodeLog, "onAttemptStart", hooks.onAttemptStart, attempt);
     const startedAt = now();
     const result = await runAttempt(
@@ -333,13 +335,15 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     };
     try {
       if (result.ok) {
+        // asked before onAttemptEnd, which ends the attempt's span
+        const span = askSpan(nodeLog, hooks.attemptSpan, attempt);
         callHook(nodeLog, "onAttemptEnd", hooks.onAttemptEnd, {
           ...ended,
           outcome: "succeeded",
           retry: false,
         });
         if ("replace" in result) return await reportReplace(claim, result.replace, nodeLog);
-        return await reportSuccess(claim, result.value, nodeLog);
+        return await reportSuccess(claim, result.value, nodeLog, span);
       }
       return await reportFailure(claim, handler, result, nodeLog, ended);
     } catch (e) {
@@ -356,6 +360,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     claim: Claim,
     value: Uint8Array,
     nodeLog: () => Logger,
+    span: string | undefined,
   ): Promise<Claim | undefined> => {
     const r = await store.complete(claim, value, {
       now: now(),
@@ -364,7 +369,9 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       queues: handedQueues,
       nextMax: stopping ? 0 : 1,
       leaseMs,
+      ...(span === undefined ? {} : { span }),
     });
+    if (r.ok) finished.record(claim.spec.queue, "succeeded", now());
     if (!r.ok) logRefusal(nodeLog(), r, "completion");
     else if (log.isLevelEnabled("debug")) nodeLog().debug("node succeeded");
     return r.ok ? r.next[0] : undefined;
@@ -383,6 +390,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       nextMax: 0,
       leaseMs,
     });
+    if (r.ok) finished.record(claim.spec.queue, "succeeded", now());
     if (!r.ok) logRefusal(nodeLog(), r, "replacement");
     else if (log.isLevelEnabled("debug"))
       nodeLog().debug({ nodes: dag.nodes.length }, "node replaced");
@@ -412,6 +420,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       retry,
     });
     const r = await store.fail(claim, error, { now: now(), retryAt: at });
+    if (r.ok) finished.record(claim.spec.queue, "failed", now());
     if (r.ok && !r.replayed && !retry && error.tag !== ErrorTag.Cancelled)
       callHook(nodeLog, "onNodeFailed", hooks.onNodeFailed, { ...ended, error });
     if (!r.ok) logRefusal(nodeLog(), r, "failure report");

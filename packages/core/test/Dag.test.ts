@@ -173,3 +173,45 @@ describe("bound inputs", () => {
     ).toThrow(/unknown fields "x", "y" \(the input's fields: a, b, c\)/);
   });
 });
+
+describe("edges through an empty group", () => {
+  /** Each node's [id, dependents, settledDependents]. */
+  const edges = (c: Canvas<unknown, unknown>) =>
+    compile(c).nodes.map((n) => [n.id, n.dependents, n.settledDependents]);
+
+  it("an empty group after a settled group passes its members' ends on as settled edges", () => {
+    expect(edges(chain(group(inc.si(1), inc.si(2)).settled(), group(), any.s()))).toEqual([
+      [0, [], [2]],
+      [1, [], [2]],
+      [2, [], []],
+    ]);
+    // through two empty groups, and into a chord body
+    expect(edges(chord(group(inc.si(1)).settled(), chain(group(), group(), any.s())))).toEqual([
+      [0, [], [1]],
+      [1, [], []],
+    ]);
+  });
+
+  it("an empty group after a plain step, or an empty settled group, keeps plain edges", () => {
+    expect(edges(chain(inc.si(1), group(), any.s()))).toEqual([
+      [0, [1], []],
+      [1, [], []],
+    ]);
+    expect(edges(chain(inc.si(1), group().settled(), any.s()))).toEqual([
+      [0, [1], []],
+      [1, [], []],
+    ]);
+  });
+
+  it("an empty group ending a member of a settled group passes its upstream's end on as a settled edge", () => {
+    // the member chain(inc, group()) is node 1 then []: node 3 receives node 1's end as settled
+    expect(
+      edges(chain(inc.si(1), group(chain(inc.s(), group()), inc.s()).settled(), any.s())),
+    ).toEqual([
+      [0, [1, 2], []],
+      [1, [], [3]],
+      [2, [], [3]],
+      [3, [], []],
+    ]);
+  });
+});

@@ -412,6 +412,7 @@ async function queuesPage() {
         "delayed",
         "leased",
         "parked",
+        "throughput (last 60 s, live workers)",
         "consumers",
         "tasks no live worker handles",
         config.readOnly ? "" : "actions",
@@ -425,6 +426,17 @@ async function queuesPage() {
           h("td", {}, q.delayed),
           h("td", {}, q.leased),
           h("td", {}, q.parked),
+          h(
+            "td",
+            {
+              "data-throughput": q.throughput.finished,
+              title: `${q.throughput.succeeded} succeeded, ${q.throughput.failed} failed in the last 60 s, summed over live workers as of their last heartbeat`,
+            },
+            `${q.throughput.finished}/min`,
+            q.throughput.failed > 0
+              ? h("span", { class: "warn" }, ` (${q.throughput.failed} failed)`)
+              : "",
+          ),
           h(
             "td",
             {},

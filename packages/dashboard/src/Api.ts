@@ -293,12 +293,15 @@ export const api = (opts: ApiOptions): Hono => {
       ...new Set([...live.flatMap((w) => w.queues), ...runs.flatMap((r) => r.queues)]),
     ];
     const stats = await store.queueStats([...names].sort());
+    const { queueThroughput } = await import("@weft/core/store");
     return c.json(
       stats.map((s) => {
         const consumers = live.filter((w) => w.queues.includes(s.queue));
         return {
           ...s,
           consumers: consumers.map((w) => w.id),
+          // attempts finished in the last 60 s, as the live workers published them (docs/dashboard.md)
+          throughput: queueThroughput(live, s.queue),
           // parked tasks that no live consumer of this queue handles
           unhandledTasks: s.parkedTasks
             .filter((p) => !consumers.some((w) => w.tasks.includes(p.task)))

@@ -7,8 +7,9 @@ import type { AttemptInfo, WorkerHooks } from "@weft/core";
 /**
  * One hooks object that calls each of `all` in order: the `on*` hooks each
  * get every call (one that throws does not keep the others from being
- * called; the worker logs the first error), and the `wrapHandler`s nest, the
- * first outermost.
+ * called; the worker logs the first error), the `wrapHandler`s nest, the
+ * first outermost, and `attemptSpan` answers the first span id one of them
+ * gives.
  */
 export const combineHooks = (...all: ReadonlyArray<WorkerHooks>): WorkerHooks => {
   const each =
@@ -28,6 +29,7 @@ export const combineHooks = (...all: ReadonlyArray<WorkerHooks>): WorkerHooks =>
       if (failed) throw first;
     };
   const wrappers = all.flatMap((h) => (h.wrapHandler ? [h.wrapHandler] : []));
+  const spans = all.flatMap((h) => (h.attemptSpan ? [h.attemptSpan] : []));
   return {
     onAttemptStart: each("onAttemptStart"),
     onAttemptEnd: each("onAttemptEnd"),
@@ -40,6 +42,17 @@ export const combineHooks = (...all: ReadonlyArray<WorkerHooks>): WorkerHooks =>
               (inner, wrap) => () => wrap(attempt, inner),
               run,
             )(),
+        }),
+    ...(spans.length === 0
+      ? {}
+      : {
+          attemptSpan: (attempt: AttemptInfo) => {
+            for (const f of spans) {
+              const span = f(attempt);
+              if (span !== undefined) return span;
+            }
+            return undefined;
+          },
         }),
   };
 };

@@ -12,11 +12,14 @@
  *   ({@link nodeSpanId}: SHA-256 of `node:<runId>:<nodeId>`), never
  *   exported (a run-level span of your own can take {@link runSpanId}).
  * - **Links, not parents, for fan-in**: an attempt's span links to the
- *   node spans of the nodes it depends on (`AttemptInfo.deps`: a chain's
- *   previous step, every member of a chord's header), each link with
- *   `weft.node_id`. A chord body over a million members is one span with a
- *   million links, not a parent with a million children (BullMQ #2942);
- *   the ids are derived, so no worker reads another's spans.
+ *   nodes it depends on (`AttemptInfo.deps`: a chain's previous step,
+ *   every member of a chord's header), each link with `weft.node_id`: to
+ *   the exact attempt span that produced the dependency's result when that
+ *   attempt was traced (its span id rides with the result: `attemptSpan`,
+ *   `AttemptInfo.depSpans`), else to the dependency's derived node span.
+ *   A chord body over a million members is one span with a million links,
+ *   not a parent with a million children (BullMQ #2942); no worker reads
+ *   another's spans, and with tracing off nothing is stored.
  * - **One span per attempt**, named after the task, with the attributes
  *   `weft.run_id`, `weft.node_id`, `weft.task`, `weft.attempt`,
  *   `weft.worker_id`, and at its end `weft.outcome` (`succeeded`,
@@ -32,6 +35,7 @@ import { createHash } from "node:crypto";
 import {
   type Context,
   context,
+  isSpanContextValid,
   type Span,
   type SpanContext,
   SpanKind,
@@ -90,10 +94,15 @@ export const tracingHooks = (opts: { readonly tracer?: Tracer } = {}): WorkerHoo
           "weft.attempt": a.attempt,
           "weft.worker_id": a.workerId,
         },
-        links: a.deps.map((d) => ({
-          context: nodeSpanContext(a.runId, d),
-          attributes: { "weft.node_id": d },
-        })),
+        links: a.deps.map((d, i) => {
+          const exact = a.depSpans?.[i];
+          return {
+            context: exact
+              ? { ...nodeSpanContext(a.runId, d), spanId: exact }
+              : nodeSpanContext(a.runId, d),
+            attributes: { "weft.node_id": d },
+          };
+        }),
       },
       nodeContext(a.runId, a.nodeId, context.active()),
     );
@@ -101,6 +110,15 @@ export const tracingHooks = (opts: { readonly tracer?: Tracer } = {}): WorkerHoo
     return span;
   };
   return {
+    // the span id the worker records with a succeeded attempt's result: only a recording span's
+    // (without an SDK, or sampled out, the span is not recorded and carries its parent's
+    // context: nothing is stored, and dependents link to the node span)
+    attemptSpan: (a) => {
+      const span = open.get(keyOf(a));
+      if (!span?.isRecording()) return undefined;
+      const sc = span.spanContext();
+      return isSpanContextValid(sc) ? sc.spanId : undefined;
+    },
     wrapHandler: async (a, run) => {
       const span = open.get(keyOf(a)) ?? start(a);
       try {

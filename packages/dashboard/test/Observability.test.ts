@@ -5,7 +5,7 @@
  * active inside its handler, hooks combined.
  */
 
-import { context, SpanStatusCode, trace } from "@opentelemetry/api";
+import { context, ProxyTracerProvider, SpanStatusCode, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import {
   BasicTracerProvider,
@@ -111,12 +111,24 @@ describe("worker metrics and traces", () => {
     expect(failed.events.map((e) => e.name)).toContain("exception");
     const ok = spans.find((s) => s.name === "flaky" && s.attributes["weft.attempt"] === 2)!;
     expect(ok.attributes["weft.outcome"]).toBe("succeeded");
-    // fan-in: the join's span links (no parent) to the node spans of its three deps, the parents
-    // of their attempts' spans; every attempt of a node has its node's span as parent
+    // fan-in: the join's span links (no parent) to the exact attempt spans that produced its three
+    // deps' results (flaky's second attempt, not its failed first), in the run's trace; every
+    // attempt of a node has its node's span as parent
     const joinSpan = spans.find((s) => s.name === "join")!;
     expect(joinSpan.parentSpanContext?.spanId).toBe(nodeSpanId(runId, 3));
-    const linked = joinSpan.links.map((l) => [l.context.spanId, l.attributes?.["weft.node_id"]]);
-    expect(linked).toEqual([0, 1, 2].map((d) => [nodeSpanId(runId, d), d]));
+    const producer = (d: number) =>
+      spans.find(
+        (s) => s.attributes["weft.node_id"] === d && s.attributes["weft.outcome"] === "succeeded",
+      )!;
+    const linked = joinSpan.links.map((l) => [
+      l.context.traceId,
+      l.context.spanId,
+      l.attributes?.["weft.node_id"],
+    ]);
+    expect(linked).toEqual(
+      [0, 1, 2].map((d) => [runTraceId(runId), producer(d).spanContext().spanId, d]),
+    );
+    expect(producer(2)).toBe(ok);
     for (const s of spans.filter((x) => x.name !== "join")) {
       const node = s.attributes["weft.node_id"] as number;
       expect(s.parentSpanContext?.spanId).toBe(nodeSpanId(runId, node));
@@ -163,6 +175,36 @@ describe("worker metrics and traces", () => {
     });
     expect(r).toBe(5);
     expect(calls.slice(2)).toEqual(["wrap1 in", "wrap2 in", "handler", "wrap1 out"]);
+    // attemptSpan: the first hook that answers one
+    const spans = combineHooks(
+      { attemptSpan: () => undefined },
+      { attemptSpan: () => "00f067aa0ba902b7" },
+      { attemptSpan: () => "b7ad6b7169203331" },
+    );
+    expect(spans.attemptSpan?.(info)).toBe("00f067aa0ba902b7");
+    expect("attemptSpan" in hooks).toBe(false);
+  });
+
+  it("answers no span id to record while no SDK is registered (a no-op tracer)", async () => {
+    const info = { runId: "r", nodeId: 0, task: "t", attempt: 1, workerId: "w", deps: [] };
+    // what @opentelemetry/api gives without an SDK: spans that are not recorded
+    const off = tracingHooks({ tracer: new ProxyTracerProvider().getTracer("off") });
+    let inside: string | undefined = "unset";
+    await off.wrapHandler!(info, async () => {
+      inside = off.attemptSpan?.(info);
+    });
+    expect(inside).toBeUndefined();
+    // with the SDK's tracer the same hooks answer the attempt span's own id
+    const on = tracingHooks();
+    let traced: string | undefined;
+    let active: string | undefined;
+    await on.wrapHandler!(info, async () => {
+      traced = on.attemptSpan?.(info);
+      active = trace.getActiveSpan()?.spanContext().spanId;
+    });
+    expect(traced).toMatch(/^[0-9a-f]{16}$/);
+    expect(traced).toBe(active);
+    expect(traced).not.toBe(nodeSpanId("r", 0));
   });
 });
 

@@ -42,8 +42,10 @@ import {
   type EventBatch,
   encode,
   type FailOptions,
+  type FinishedCounts,
   fingerprint,
   flatten,
+  isSpanId,
   joinChord,
   type LeaseRef,
   type LeaseState,
@@ -1105,6 +1107,7 @@ export class RedisStore implements Store, ScheduleStore {
         served: `,${served.join(",")},`,
         budget: this.budget,
         eventsMax: this.eventsMax,
+        span: isSpanId(opts.span) ? opts.span : "",
       },
     );
     if (r.more) await this.drain(s, claim.runId, claim.runQueues, opts.now);
@@ -2456,9 +2459,9 @@ export class RedisStore implements Store, ScheduleStore {
     } catch (e) {
       return { corrupt: reason(e), queue: await this.leasedQueue(s, c.runId, c.nodeId) };
     }
-    const deps =
+    const { deps, depSpans } =
       Number(c.deps[0]) === 1 ? inlineDeps(c.deps) : await this.readDeps(s, c.runId, waitsOn(spec));
-    return { ...c, spec, deps };
+    return { ...c, spec, deps, ...(depSpans === undefined ? {} : { depSpans }) };
   }
 
   /** The queue a node is leased on, by its record's index into the run's queue list. */
@@ -2481,12 +2484,20 @@ export class RedisStore implements Store, ScheduleStore {
     s: ShardKeys,
     runId: string,
     deps: ReadonlyArray<number>,
-  ): Promise<DepResult[]> {
+  ): Promise<{ deps: DepResult[]; depSpans?: string[] }> {
     const k = s.run(runId);
     const out: DepResult[] = [];
+    const spans: string[] = [];
     for (let from = 0; from < deps.length; from += 1_000) {
       const ids = deps.slice(from, from + 1_000).map(String);
-      const values = await this.redis.hmgetBuffer(k.results, ...ids.map((i) => `r${i}`));
+      // the results, then the span ids their attempts recorded, in one HMGET
+      const read = await this.redis.hmgetBuffer(
+        k.results,
+        ...ids.map((i) => `r${i}`),
+        ...ids.map((i) => `t${i}`),
+      );
+      const values = read.slice(0, ids.length);
+      for (const t of read.slice(ids.length)) spans.push(t ? t.toString() : "");
       const missing = ids.filter((_, i) => !values[i]);
       const errors =
         missing.length > 0
@@ -2504,7 +2515,7 @@ export class RedisStore implements Store, ScheduleStore {
           });
       });
     }
-    return out;
+    return spans.some((t) => t !== "") ? { deps: out, depSpans: spans } : { deps: out };
   }
 
   private shardOfRun(runId: string): ShardKeys {
@@ -2722,6 +2733,18 @@ export class RedisStore implements Store, ScheduleStore {
 }
 
 /** A registry entry, or `undefined` when it is not a registration (corrupt, or written by something else). */
+/** A registration's `finished` counts: queues whose counts are not two numbers are left out. */
+const parseFinished = (v: unknown): Record<string, FinishedCounts> => {
+  const out: Record<string, FinishedCounts> = {};
+  if (typeof v !== "object" || v === null) return out;
+  for (const [queue, c] of Object.entries(v as Record<string, unknown>)) {
+    const { succeeded, failed } = (c ?? {}) as Partial<FinishedCounts>;
+    if (typeof succeeded === "number" && typeof failed === "number")
+      out[queue] = { succeeded, failed };
+  }
+  return out;
+};
+
 const parseRegistration = (json: string): Registration | undefined => {
   try {
     const v = JSON.parse(json) as Partial<Registration> | null;
@@ -2735,6 +2758,7 @@ const parseRegistration = (json: string): Registration | undefined => {
       tasks: Array.isArray(v.tasks) ? v.tasks.map(String) : [],
       concurrency: Number(v.concurrency ?? 0),
       startedAt: Number(v.startedAt ?? 0),
+      ...(v.finished === undefined ? {} : { finished: parseFinished(v.finished) }),
       seenAt: v.seenAt,
       until: v.until,
     };
@@ -2854,9 +2878,15 @@ const placeholderSpec = (id: number): DagNode => ({
   path: [],
 });
 
-const inlineDeps = (deps: ReadonlyArray<ReplyValue>): DepResult[] => {
+/** Dependency outcomes given inline by a script (`depResults` in lua/includes/attempt.lua). */
+const inlineDeps = (
+  deps: ReadonlyArray<ReplyValue>,
+): { deps: DepResult[]; depSpans?: string[] } => {
   const out: DepResult[] = [];
-  for (let i = 1; i < deps.length; i += 2) {
+  // after the (ok, bytes) pairs, the span ids joined by "," when some dependency recorded one
+  const traced = deps.length % 2 === 0;
+  const end = traced ? deps.length - 1 : deps.length;
+  for (let i = 1; i < end; i += 2) {
     const v = deps[i + 1] as Buffer;
     out.push(
       Number(deps[i]) === 1
@@ -2867,7 +2897,7 @@ const inlineDeps = (deps: ReadonlyArray<ReplyValue>): DepResult[] => {
           },
     );
   }
-  return out;
+  return traced ? { deps: out, depSpans: String(deps[end]).split(",") } : { deps: out };
 };
 
 /** Refuses options that cannot work, before anything connects. */

@@ -413,6 +413,7 @@ export const SCRIPTS = {
       served: "string",
       budget: "number",
       eventsMax: "number",
+      span: "string",
     },
     codes: ["OK", "REPLAYED", "STALE", "CANCELLED"],
     decode: (code, reply) =>

@@ -322,6 +322,26 @@ export const storeConformance = (
       });
     });
 
+    it("runs what follows an empty group after a settled group even when a member failed (the settled value is a success)", async () => {
+      await withWorker(async (client) => {
+        const bad = group(add.si({ a: 1, b: 1 }), boom.si("bad member")).settled();
+        const run = await client.submit(
+          group(chain(bad, group(), labels.s()), chord(bad, chain(group(), labels.s()))),
+        );
+        expect(await run.result({ timeout: 20_000 })).toEqual([[], []]);
+        const snap = await client.get(run.runId);
+        expect(snap.nodes.map((n) => [n.spec.task, n.state])).toEqual([
+          ["add", "succeeded"],
+          ["boom", "failed"],
+          ["labels", "succeeded"],
+          ["add", "succeeded"],
+          ["boom", "failed"],
+          ["labels", "succeeded"],
+        ]);
+        expect(snap.run).toMatchObject({ status: "succeeded", ended: 6 });
+      });
+    });
+
     it("hands a settled chord body each member's { ok, value | error }", async () => {
       await withWorker(async (client) => {
         const run = await client.submit(
@@ -1269,9 +1289,77 @@ export const storeConformance = (
       await store.maintain({ now: 1_000 + 86_400_000, queues: ["default"] });
       expect(await store.listWorkers({ now: 1_000 + 86_400_000 })).toEqual([]);
     });
+
+    it("keeps the finished counts a worker registers with, per queue, each registration replacing the last", async () => {
+      const store = await fresh();
+      const info: WorkerInfo = {
+        id: "w1",
+        host: "host-1",
+        pid: 42,
+        queues: ["default", "io"],
+        tasks: ["add"],
+        concurrency: 4,
+        startedAt: 0,
+      };
+      const finished = { default: { succeeded: 7, failed: 2 }, io: { succeeded: 0, failed: 1 } };
+      await store.registerWorker({ ...info, finished }, { now: 0, ttlMs: 1_000 });
+      expect(await store.listWorkers({ now: 10 })).toEqual([
+        { ...info, finished, lastSeenAt: 0, alive: true },
+      ]);
+      await store.registerWorker({ ...info, finished: {} }, { now: 500, ttlMs: 1_000 });
+      expect((await store.listWorkers({ now: 510 }))[0]?.finished).toEqual({});
+      // a worker that does not count registers without them
+      await store.registerWorker(info, { now: 600, ttlMs: 1_000 });
+      expect(await store.listWorkers({ now: 610 })).toEqual([
+        { ...info, lastSeenAt: 600, alive: true },
+      ]);
+      expect("finished" in (await store.listWorkers({ now: 610 }))[0]!).toBe(false);
+    });
   });
 
   describe(`${name}: contract`, () => {
+    it("keeps the span id a completion records and hands it to its dependents' claims; none without one", async () => {
+      const store = await fresh();
+      const span = "00f067aa0ba902b7";
+      // a chain: the next step handed by the completion carries the first step's span id
+      await store.submit(submission("spans-chain", chain(one, one)));
+      const [first] = await store.claim(lease(0));
+      const done = await store.complete(first!, encode(1), { ...completeOpts(1, 1), span });
+      expect(done.ok && done.next.map((c) => [c.nodeId, c.depSpans])).toEqual([[1, [span]]]);
+      // a chord body claimed later: "" for the member that recorded none, an invalid id is not kept
+      await store.submit(submission("spans-chord", chord([one, one, one], one)));
+      const members = await store.claim(lease(2));
+      expect(members.map((c) => c.nodeId)).toEqual([0, 1, 2]);
+      await store.complete(members[0]!, encode(1), completeOpts(3));
+      await store.complete(members[1]!, encode(2), { ...completeOpts(3), span });
+      await store.complete(members[2]!, encode(3), { ...completeOpts(3), span: "not,a span" });
+      const [body] = await store.claim(lease(4));
+      expect([body?.nodeId, body?.depSpans]).toEqual([3, ["", span, ""]]);
+      // no dependency recorded one: no depSpans at all
+      await store.submit(submission("spans-none", chain(one, one)));
+      const [plainFirst] = await store.claim(lease(5));
+      const plainDone = await store.complete(plainFirst!, encode(1), completeOpts(6, 1));
+      expect(plainDone.ok && plainDone.next.map((c) => "depSpans" in c)).toEqual([false]);
+    });
+
+    it("hands a chord body over 256 members their span ids too", async () => {
+      const store = await fresh();
+      const span = "b7ad6b7169203331";
+      await store.submit(submission("spans-wide", chord(Array(300).fill(one), one)));
+      const members = await store.claim(lease(0, 300));
+      expect(members).toHaveLength(300);
+      for (const m of members)
+        await store.complete(
+          m,
+          encode(m.nodeId),
+          m.nodeId === 299 ? { ...completeOpts(1), span } : completeOpts(1),
+        );
+      const [body] = await store.claim(lease(2));
+      expect(body?.nodeId).toBe(300);
+      expect(body?.deps).toHaveLength(300);
+      expect(body?.depSpans).toEqual([...Array(299).fill(""), span]);
+    });
+
     it("delivers a chord body its header's results in declaration order, whatever the completion order", async () => {
       const store = await fresh();
       const header = Array.from({ length: 6 }, () => one);

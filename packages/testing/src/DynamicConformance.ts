@@ -19,6 +19,7 @@ import {
   type Store,
   task,
 } from "@weft/core";
+import { decode } from "@weft/core/store";
 import { describe, expect, it } from "vitest";
 import { workersPerTest } from "./internal/conformanceSetup.ts";
 
@@ -51,6 +52,18 @@ const words = task({ name: "dyn.words", input: Schema.Int, output: Schema.Array(
 const grow = task({ name: "dyn.grow", input: Schema.Int, output: Schema.Int });
 /** Hands back its input. */
 const collect = task({ name: "dyn.collect", input: Schema.Unknown, output: Schema.Unknown });
+/** Replaces itself with the settled group `[boom(n), inc(n)]`. */
+const settledFan = task({ name: "dyn.settledFan", input: Schema.Int, output: Schema.Unknown });
+/** Replaces itself with a chord whose settled header is `[boom(n), inc(n)]`, its body `collect`. */
+const settledChord = task({ name: "dyn.settledChord", input: Schema.Int, output: Schema.Unknown });
+/** Replaces itself with the settled group `[boom(n), inc(n)]`, an empty group, then `collect` (it gets `[]`). */
+const settledThenEmpty = task({
+  name: "dyn.settledThenEmpty",
+  input: Schema.Int,
+  output: Schema.Unknown,
+});
+/** Replaces itself with a chain `inc(n)`, then the settled group `[boom, inc]` over its output. */
+const settledTail = task({ name: "dyn.settledTail", input: Schema.Int, output: Schema.Unknown });
 const boom = task({
   name: "dyn.boom",
   input: Schema.Int,
@@ -66,6 +79,12 @@ const handlers: ReadonlyArray<BoundHandler> = [
   handle(fan, (n) => replace(group(...Array.from({ length: n }, (_, i) => inc.si(i))))),
   handle(nested, (n) => (n < 3 ? replace(nested.si(n + 1)) : n)),
   handle(broken, (n) => replace(chain(boom.si(n), inc.s()))),
+  handle(settledFan, (n) => replace(group(boom.si(n), inc.si(n)).settled())),
+  handle(settledChord, (n) => replace(chord(group(boom.si(n), inc.si(n)).settled(), collect.s()))),
+  handle(settledTail, (n) => replace(chain(inc.si(n), group(boom.s(), inc.s()).settled()))),
+  handle(settledThenEmpty, (n) =>
+    replace(chain(group(boom.si(n), inc.si(n)).settled(), group(), collect.s())),
+  ),
   handle(flat, (xss) => xss.flat()),
   handle(grow, async (n, ctx) => {
     await ctx.addToChord(inc.si(n * 10));
@@ -160,6 +179,81 @@ export const dynamicConformance = (name: string, fresh: () => Promise<Store>): v
       const snap = (await store.getRun(run.runId))!;
       expect(snap.nodes.map((n) => n.state)).toEqual(["skipped", "skipped", "failed", "skipped"]);
       expect(snap.run).toMatchObject({ status: "failed", failedNode: 2, ended: 4, total: 4 });
+    });
+
+    /** `boom n`'s entry in a settled list. */
+    const boomed = (n: number) => ({
+      ok: false,
+      error: { tag: "NonRetryableError", message: `boom ${n}` },
+    });
+
+    it("a replacement that is a settled group with a failed member: the replaced node succeeds with the settled list", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(settledFan.si(4), collect.s()));
+      expect(await run.result({ timeout: 20_000 })).toEqual([boomed(4), { ok: true, value: 5 }]);
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.nodes.map((n) => [n.spec.task, n.state])).toEqual([
+        ["dyn.settledFan", "succeeded"],
+        ["dyn.collect", "succeeded"],
+        ["dyn.boom", "failed"],
+        ["dyn.inc", "succeeded"],
+      ]);
+      expect(snap.run).toMatchObject({ status: "succeeded", ended: 4, total: 4 });
+      expect(snap.run.error).toBeUndefined();
+      expect(decode((await store.getResult(run.runId, 0))!)).toEqual([
+        boomed(4),
+        { ok: true, value: 5 },
+      ]);
+    });
+
+    it("a replacement whose settled group with a failed member is followed by an empty group: what follows runs, the replaced node succeeds", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(settledThenEmpty.si(3), collect.s()));
+      expect(await run.result({ timeout: 20_000 })).toEqual([]);
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.nodes.map((n) => [n.spec.task, n.state])).toEqual([
+        ["dyn.settledThenEmpty", "succeeded"],
+        ["dyn.collect", "succeeded"],
+        ["dyn.boom", "failed"],
+        ["dyn.inc", "succeeded"],
+        ["dyn.collect", "succeeded"],
+      ]);
+      expect(snap.run).toMatchObject({ status: "succeeded", ended: 5, total: 5 });
+    });
+
+    it("a replacement that is a chord over a settled header with a failed member: the body's output is the replaced node's", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(settledChord.si(6), collect.s()));
+      expect(await run.result({ timeout: 20_000 })).toEqual([boomed(6), { ok: true, value: 7 }]);
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.nodes.map((n) => [n.spec.task, n.state])).toEqual([
+        ["dyn.settledChord", "succeeded"],
+        ["dyn.collect", "succeeded"],
+        ["dyn.boom", "failed"],
+        ["dyn.inc", "succeeded"],
+        ["dyn.collect", "succeeded"],
+      ]);
+      expect(snap.run).toMatchObject({ status: "succeeded", ended: 5, total: 5 });
+    });
+
+    it("a replacement that is a chain ending in a settled group with a failed member: the replaced node succeeds with its list", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(settledTail.si(1), collect.s()));
+      // inc(1) = 2, then boom(2) fails and inc(2) = 3
+      expect(await run.result({ timeout: 20_000 })).toEqual([boomed(2), { ok: true, value: 3 }]);
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.nodes.map((n) => [n.spec.task, n.state])).toEqual([
+        ["dyn.settledTail", "succeeded"],
+        ["dyn.collect", "succeeded"],
+        ["dyn.inc", "succeeded"],
+        ["dyn.boom", "failed"],
+        ["dyn.inc", "succeeded"],
+      ]);
+      expect(snap.run).toMatchObject({ status: "succeeded", ended: 5, total: 5 });
     });
   });
 

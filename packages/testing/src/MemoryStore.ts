@@ -45,6 +45,7 @@ import {
   failNode,
   fingerprint,
   holdNode,
+  isSpanId,
   type LeaseRef,
   type LeaseState,
   type ListRunsOptions,
@@ -110,6 +111,8 @@ interface StoredRun {
   /** The run's queues: those of its plan, then those its dynamic nodes brought. */
   queues: ReadonlyArray<string>;
   readonly results: Map<number, Uint8Array>;
+  /** The trace span id each succeeded node's attempt recorded with its result (`CompleteOptions.span`). */
+  readonly spans: Map<number, string>;
   readonly progress: Map<number, Progress>;
   readonly retentionMs: number;
   readonly fingerprint: string;
@@ -258,6 +261,7 @@ export class MemoryStore implements Store, ScheduleStore {
       tags: [...sub.tags],
       queues: sub.dag.queues,
       results: new Map(),
+      spans: new Map(),
       progress: new Map(),
       retentionMs: sub.retentionMs,
       fingerprint: fp,
@@ -408,6 +412,7 @@ export class MemoryStore implements Store, ScheduleStore {
       return { ok: false, reason: "cancelled" };
     }
     run.results.set(claim.nodeId, result);
+    if (isSpanId(opts.span)) run.spans.set(claim.nodeId, opts.span);
     const next: Claim[] = [];
     const rest: number[] = [];
     // a run that stopped on the way (a corrupt record) hands nothing out
@@ -1121,7 +1126,8 @@ export class MemoryStore implements Store, ScheduleStore {
 
   private claimOf(run: StoredRun, nodeId: number, token: number, leaseUntil: number): Claim {
     const spec = run.state.graph[nodeId]!;
-    const deps: DepResult[] = waitsOn(spec).map((d) => {
+    const ids = waitsOn(spec);
+    const deps: DepResult[] = ids.map((d) => {
       const bytes = run.results.get(d);
       const n = run.state.nodes[d]!;
       return bytes && n.state === "succeeded"
@@ -1137,6 +1143,9 @@ export class MemoryStore implements Store, ScheduleStore {
       stalls: n.stalls,
       spec,
       deps,
+      ...(ids.some((d) => run.spans.has(d))
+        ? { depSpans: ids.map((d) => run.spans.get(d) ?? "") }
+        : {}),
       runQueues: run.queues,
       ...(run.headers === undefined ? {} : { headers: new Uint8Array(run.headers) }),
       leaseUntil,

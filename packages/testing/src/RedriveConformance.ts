@@ -8,6 +8,7 @@
 import { fc, test } from "@fast-check/vitest";
 import {
   chain,
+  chord,
   createClient,
   group,
   handle,
@@ -15,6 +16,7 @@ import {
   NonRetryableError,
   RedriveRefused,
   RunNotFound,
+  replace,
   Schema,
   type Store,
   startWorker,
@@ -100,12 +102,35 @@ const results = async (store: Store, runId: string): Promise<unknown[]> => {
 
 const positive = task({ name: "redrive-positive", input: Schema.Int, output: Schema.Int });
 const plusOne = task({ name: "redrive-plus-one", input: Schema.Int, output: Schema.Int });
+/** Fails for good on its run's first attempt of it, then gives n * 10. */
+const failsOnce = task({
+  name: "redrive-fails-once",
+  input: Schema.Int,
+  output: Schema.Int,
+  retry: { maxAttempts: 1 },
+});
+/** Replaces itself with `[n + 1, failsOnce(n)]`. */
+const swap = task({
+  name: "redrive-swap",
+  input: Schema.Int,
+  output: Schema.Tuple([Schema.Int, Schema.Int]),
+});
+const echo = task({ name: "redrive-echo", input: Schema.Unknown, output: Schema.Unknown });
+/** The runs where `failsOnce` has failed once. */
+const failedOnce = new Set<string>();
 const handlers = [
   handle(positive, async (n) => {
     if (n < 0) throw new NonRetryableError(`${n} is negative`);
     return n;
   }),
   handle(plusOne, async (n) => n + 1),
+  handle(failsOnce, async (n, ctx) => {
+    if (failedOnce.has(ctx.runId)) return n * 10;
+    failedOnce.add(ctx.runId);
+    throw new NonRetryableError(`first try of ${n}`);
+  }),
+  handle(swap, async (n) => replace(group(plusOne.si(n), failsOnce.si(n)))),
+  handle(echo, async (x) => x),
 ];
 
 /** Registers the re-drive tests for the store `fresh` makes. */
@@ -326,6 +351,105 @@ export const redriveConformance = (
         expect(snap.nodes[0]!.history.map((h) => h.outcome)).toEqual(["failed"]);
         await expect(client.redrive(run.runId)).rejects.toBeInstanceOf(RedriveRefused);
         await expect(client.redrive("rd-missing")).rejects.toBeInstanceOf(RunNotFound);
+      } finally {
+        await worker.stop();
+      }
+    });
+
+    it("re-drives a run whose replacement failed: only the failed node of the replacement runs again, then the replaced node gathers its output", async () => {
+      const store = await fresh();
+      // nodes: 0 (replaced by 2 and 3: its output is 3's), 1
+      const { runId } = await store.submit(submission("rd-replaced", chain(one, one)));
+      const states = async () => (await store.getRun(runId))!.nodes.map((n) => n.state);
+      const [a] = await store.claim(lease(1));
+      expect((await store.replace(a!, compile(chain(one, one)), completeOpts(2))).ok).toBe(true);
+      const [c] = await store.claim(lease(3));
+      expect(c!.nodeId).toBe(2);
+      expect((await store.complete(c!, encode(2), completeOpts(4))).ok).toBe(true);
+      const [d] = await store.claim(lease(5));
+      expect(d!.nodeId).toBe(3);
+      expect((await store.fail(d!, boom, { now: 6, retryAt: null })).ok).toBe(true);
+      expect(await states()).toEqual(["skipped", "skipped", "succeeded", "failed"]);
+      expect((await store.getRun(runId))!.run).toMatchObject({ status: "failed", failedNode: 3 });
+
+      // node 0 waits on its replacement's output (node 3) again, not on its declared deps (none)
+      expect(await store.redrive(runId, { now: 7 })).toEqual({ ok: true, queued: 1 });
+      expect(await states()).toEqual(["waiting", "waiting", "succeeded", "queued"]);
+      const [d2] = await store.claim(lease(8));
+      expect(d2).toMatchObject({ nodeId: 3, attempt: 1 });
+      expect((await store.complete(d2!, encode(5), completeOpts(9))).ok).toBe(true);
+      const [a2] = await store.claim(lease(10));
+      expect(a2).toMatchObject({ nodeId: 0 });
+      expect(a2!.deps).toEqual([{ ok: true, value: encode(5) }]);
+      expect((await store.complete(a2!, encode(5), completeOpts(11))).ok).toBe(true);
+      const [b] = await store.claim(lease(12));
+      expect(b!.nodeId).toBe(1);
+      expect((await store.complete(b!, encode(6), completeOpts(13))).ok).toBe(true);
+      const snap = (await store.getRun(runId))!;
+      expect(snap.run).toMatchObject({ status: "succeeded", ended: 4, total: 4 });
+      expect(await results(store, runId)).toEqual([5, 6, 2, 5]);
+    });
+
+    it("re-drives a chord with an added member that succeeded: the body waits only on the declared member that failed", async () => {
+      const store = await fresh();
+      // nodes: 0, 1 (the header), 2 (the body, taking the header's list), then 3, added by node 0
+      const takesList = { node: { ...one.node, bind: { kind: "whole" }, bound: undefined } };
+      const { runId } = await store.submit(
+        submission("rd-added", chord([one, one], takesList as never)),
+      );
+      const states = async () => (await store.getRun(runId))!.nodes.map((n) => n.state);
+      const [a, b] = await store.claim(lease(1));
+      expect(await store.addToChord(a!, compile(one), { now: 2 })).toBe("added");
+      expect((await store.complete(a!, encode(0), completeOpts(3))).ok).toBe(true);
+      const [c] = await store.claim(lease(4));
+      expect(c!.nodeId).toBe(3);
+      expect((await store.complete(c!, encode(3), completeOpts(5))).ok).toBe(true);
+      expect((await store.fail(b!, boom, { now: 6, retryAt: null })).ok).toBe(true);
+      expect(await states()).toEqual(["succeeded", "failed", "skipped", "succeeded"]);
+
+      expect(await store.redrive(runId, { now: 7 })).toEqual({ ok: true, queued: 1 });
+      expect(await states()).toEqual(["succeeded", "queued", "waiting", "succeeded"]);
+      const [b2] = await store.claim(lease(8));
+      expect(b2!.nodeId).toBe(1);
+      expect((await store.complete(b2!, encode(1), completeOpts(9))).ok).toBe(true);
+      const [body] = await store.claim(lease(10));
+      expect(body!.nodeId).toBe(2);
+      expect(body!.deps).toEqual([0, 1, 3].map((v) => ({ ok: true, value: encode(v) })));
+      expect((await store.complete(body!, encode(4), completeOpts(11))).ok).toBe(true);
+      expect((await store.getRun(runId))!.run).toMatchObject({ status: "succeeded", ended: 4 });
+    });
+
+    it("client.redrive re-runs a replacement's failed member: the replaced node then succeeds with the replacement's output", async () => {
+      const store = await fresh();
+      const client = createClient(store);
+      const worker = startWorker({
+        store,
+        handlers,
+        logger: pino({ level: "silent" }),
+        concurrency: 2,
+        idleMs: 200,
+      });
+      try {
+        const run = await client.submit(chain(swap.si(2), echo.s()));
+        await expect(run.result({ timeout: 20_000, waitForQuiet: true })).rejects.toThrow(
+          "first try of 2",
+        );
+        const states = async () => (await client.get(run.runId)).nodes.map((n) => n.state);
+        // nodes: swap (0), echo (1), then the replacement: plusOne (2), failsOnce (3)
+        expect(await states()).toEqual(["skipped", "skipped", "succeeded", "failed"]);
+        await client.redrive(run.runId);
+        expect(await run.result({ timeout: 20_000 })).toEqual([3, 20]);
+        const snap = (await store.getRun(run.runId))!;
+        expect(snap.nodes.map((n) => n.state)).toEqual([
+          "succeeded",
+          "succeeded",
+          "succeeded",
+          "succeeded",
+        ]);
+        // plusOne kept its result (it ran once); failsOnce ran again after its failure
+        expect(snap.nodes[2]!).toMatchObject({ attempts: 1, history: [] });
+        expect(snap.nodes[3]!.history.map((h) => h.outcome)).toEqual(["failed"]);
+        expect(snap.run).toMatchObject({ status: "succeeded", total: 4, redrives: 1 });
       } finally {
         await worker.stop();
       }

@@ -117,6 +117,8 @@ export {
   type CompleteOptions,
   type DepResult,
   type FailOptions,
+  type FinishedCounts,
+  isSpanId,
   type LeaseRef,
   type LeaseState,
   type ListRunsOptions,
@@ -157,3 +159,10 @@ export {
   validateStandard,
   vendorOf,
 } from "../TaskSchema.ts";
+export {
+  type FinishedWindow,
+  finishedWindow,
+  type QueueThroughput,
+  queueThroughput,
+  THROUGHPUT_WINDOW_MS,
+} from "../Throughput.ts";

@@ -10,7 +10,8 @@
 --   per run queue: ready, delayed, leases, wake, parked, expiring, paused (a dependent on a
 --   paused queue is never handed out: it is made ready and waits for the queue's resume)
 -- ARGV: runId, node, token, result (bytes), now, worker (id), nextMax, leaseMs,
---   served (indexes of the run's queues the worker serves, ",1,3,"), budget, eventsMax (about how many entries the events stream keeps)
+--   served (indexes of the run's queues the worker serves, ",1,3,"), budget, eventsMax (about how many entries the events stream keeps),
+--   span (the attempt's trace span id, kept as field t<node> of results; "" = none, nothing kept)
 -- Replies: {OK, more, claims...} or {REPLAYED, more, claims...}, each claim
 --   {node, token, attempt, stalls, spec, deps...}; {STALE, more}; {CANCELLED, more}
 --   (more: 1 when work is left for `drain`)
@@ -54,7 +55,12 @@ if M.status == "cancelled" then
   saveRun(M)
   return { R.CANCELLED, (more or moreWork(M)) and 1 or 0 }
 end
-redis.call("HSET", K.results, "r" .. n, A.result)
+if A.span ~= "" then
+  -- the attempt's trace span id rides in the same HSET: dependents' spans link to it
+  redis.call("HSET", K.results, "r" .. n, A.result, "t" .. n, A.span)
+else
+  redis.call("HSET", K.results, "r" .. n, A.result)
+end
 endNode(M, n, r, "s", nil)
 local more = cascade(M, n, ready, budget)
 local claims, rest = {}, {}

@@ -21,19 +21,25 @@ local function readDeps(M, n)
 end
 
 -- results of node n's dependencies, inline when there are at most 256: {1, ok, bytes, ...}
--- (ok 1: bytes is the result, 0: its error or ""), or {0} (the worker reads them); nil and
--- why when the list is corrupt. The dependency list lives apart from the record (field
--- d<n>), so that a chord body with 10,000 dependencies keeps a small record while its
--- counter drops. keys: nodes, results
+-- (ok 1: bytes is the result, 0: its error or ""), then, when some dependency's attempt
+-- recorded a trace span id (field t<d>, complete.lua), one string of them all joined by ","
+-- ("" for one without); or {0} (the worker reads them); nil and why when the list is
+-- corrupt. The dependency list lives apart from the record (field d<n>), so that a chord
+-- body with 10,000 dependencies keeps a small record while its counter drops.
+-- keys: nodes, results
 local function depResults(M, n)
   local deps, why = readDeps(M, n)
   if not deps then return nil, why end
   if #deps == 0 then return { 1 } end
   if #deps > 256 then return { 0 } end
   local fields = {}
-  for i = 1, #deps do fields[i] = "r" .. deps[i] end
+  for i = 1, #deps do
+    fields[i] = "r" .. deps[i]
+    fields[#deps + i] = "t" .. deps[i]
+  end
   local ok = redis.call("HMGET", M.k.results, unpack(fields))
   local out = { 1 }
+  local spans, traced = {}, false
   for i = 1, #deps do
     if ok[i] then
       out[#out + 1] = 1
@@ -42,7 +48,10 @@ local function depResults(M, n)
       out[#out + 1] = 0
       out[#out + 1] = redis.call("HGET", M.k.results, "e" .. deps[i]) or ""
     end
+    spans[i] = ok[#deps + i] or ""
+    if ok[#deps + i] then traced = true end
   end
+  if traced then out[#out + 1] = table.concat(spans, ",") end
   return out
 end
 

@@ -69,9 +69,11 @@ end
 -- again (EXPIN counts anew once it is ready) and its dependencies not succeeded counted
 -- pending; but a node that waits on an event that can no longer happen stays as it ended
 -- (core's staysEnded): an error edge from a node that succeeded or stays ended, a plain edge
--- from one that stays ended. Its dependencies come before it, so they are re-driven already:
--- one still ended and not succeeded stays so. Returns the work done (1 + its dependencies
--- read) and whether n has none pending. keys: nodes, results
+-- from one that stays ended. Its declared dependencies come before it, so they are re-driven
+-- already: one still ended and not succeeded stays so. A dependency after it (a replaced
+-- node's list holds its replacement's output nodes; a chord body's, the members added to
+-- its chord) is re-driven later in the walk: it is pending unless it succeeded. Returns the
+-- work done (1 + its dependencies read) and whether n has none pending. keys: nodes, results
 local function redriveNode(M, n)
   local r = getNode(M, n)
   if not r or r[ST] == "s" then return 1, false end
@@ -80,10 +82,13 @@ local function redriveNode(M, n)
   if type(deps) ~= "table" then deps = {} end
   local pending = 0
   for i = 1, #deps do
-    local rd = type(deps[i]) == "number" and getNode(M, deps[i])
+    local d = deps[i]
+    local rd = type(d) == "number" and getNode(M, d)
     local st = rd and rd[ST]
     if st == "s" then
-      if r[TOL] == 2 and edgeKind(rd, n) == "e" then return 1 + i, false end
+      if d < n and r[TOL] == 2 and edgeKind(rd, n) == "e" then return 1 + i, false end
+    elseif st and d > n then
+      pending = pending + 1
     elseif st and TERMINAL[st] then
       if edgeKind(rd, n) ~= "s" then return 1 + i, false end
     elseif st then
