@@ -6,7 +6,8 @@
  * errors (declared error schemas, structured data), the task context (run
  * headers, parents, queue, priority, attempts left), chord result order, fenced completions,
  * lease expiry and re-delivery, retries, settled groups, cancellation,
- * idempotent submission, submission by task name and reattaching by id,
+ * idempotent submission, batch submission (see `SubmitManyConformance`),
+ * submission by task name and reattaching by id,
  * the worker runtime on the store (heartbeats,
  * parking of unknown tasks, cancellation signals, wake-ups, the worker
  * registry, re-sent claims), delayed and expiring work (see
@@ -70,6 +71,7 @@ import { listingConformance } from "./ListingConformance.ts";
 import { MemoryStore } from "./MemoryStore.ts";
 import { pauseConformance } from "./PauseConformance.ts";
 import { redriveConformance } from "./RedriveConformance.ts";
+import { submitManyConformance } from "./SubmitManyConformance.ts";
 import { timingConformance } from "./TimingConformance.ts";
 
 export { type LimitStoreFactory, limitConformance } from "./LimitConformance.ts";
@@ -2320,6 +2322,7 @@ export const storeConformance = (
   listingConformance(name, fresh);
   pauseConformance(name, fresh);
   redriveConformance(name, fresh, opts.runs === undefined ? {} : { runs: opts.runs });
+  submitManyConformance(name, fresh, opts.runs === undefined ? {} : { runs: opts.runs });
 
   const tamper = opts.tamper;
   if (tamper) {
