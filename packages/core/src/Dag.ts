@@ -30,11 +30,18 @@ import {
 /**
  * Where a value comes from: one node's output (its id), a list of values in
  * declaration order, or a settled list (each item wrapped as `{ ok, value | error }`).
+ *
+ * `after`, only on an empty list in a compiled canvas's output (an empty
+ * group after upstream steps, whose value is `[]`): the nodes that value
+ * still waits on without taking their values, as a flat list of node ids
+ * whose last item is a settled list of the ones reached through a settled
+ * group (their failure does not hold the value back). Counted by `flatten`,
+ * so a node replaced by such a canvas waits on them (docs/concepts.md, "Empty groups").
  */
 export type Shape =
   | number
-  | { readonly list: ReadonlyArray<Shape> }
-  | { readonly settled: ReadonlyArray<Shape> };
+  | { readonly list: ReadonlyArray<Shape>; readonly after?: Shape }
+  | { readonly settled: ReadonlyArray<Shape>; readonly after?: Shape };
 
 /** One node of a compiled run. */
 export interface DagNode {
@@ -392,7 +399,19 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
     }
   };
 
-  const output = walk(canvas.node, null, false, []);
+  // the output keeps what its empty groups wait on (`after`): a node replaced by the canvas
+  // waits on it, where the nodes that follow an empty group get it through their deps
+  const withAfter = (shape: Shape): Shape => {
+    if (typeof shape === "number") return shape;
+    const items = ("list" in shape ? shape.list : shape.settled).map(withAfter);
+    const before = emptyUpstream.get(shape);
+    const settled = before === undefined ? [] : [...new Set(settledDepsOf(before, false))];
+    const plain = before === undefined ? [] : depsOf(before).filter((x) => !settled.includes(x));
+    const after: Shape[] = [...plain, ...(settled.length === 0 ? [] : [{ settled }])];
+    const value = "list" in shape ? { list: items } : { settled: items };
+    return after.length === 0 ? value : { ...value, after: { list: after } };
+  };
+  const output = withAfter(walk(canvas.node, null, false, []));
   if (drafts.length === 0) {
     throw new InvalidCanvas({
       reason:
@@ -566,12 +585,14 @@ export const joinChord = (body: DagNode, added: Shape): DagNode => {
   };
 };
 
-const moveShape = (s: Shape, base: number): Shape =>
-  typeof s === "number"
-    ? s + base
-    : "list" in s
+const moveShape = (s: Shape, base: number): Shape => {
+  if (typeof s === "number") return s + base;
+  const value =
+    "list" in s
       ? { list: s.list.map((x) => moveShape(x, base)) }
       : { settled: s.settled.map((x) => moveShape(x, base)) };
+  return s.after === undefined ? value : { ...value, after: moveShape(s.after, base) };
+};
 
 const moveFailure = (f: FailureSource, base: number): FailureSource => ({
   ...f,
@@ -584,8 +605,13 @@ const moveFailure = (f: FailureSource, base: number): FailureSource => ({
 export const waitsOn = (n: DagNode): ReadonlyArray<number> =>
   n.replacedBy === undefined ? n.deps : flatten(n.replacedBy);
 
-/** The distinct node ids of a shape, in declaration order. */
-export const flatten = (shape: Shape): number[] => {
+/**
+ * The distinct node ids of a shape, in declaration order: the nodes a value
+ * of that shape waits on, those of its empty groups' `after` included (before
+ * their group's place); with `withAfter` false only the nodes whose outputs
+ * form the value.
+ */
+export const flatten = (shape: Shape, withAfter = true): number[] => {
   const out: number[] = [];
   const seen = new Set<number>();
   const go = (s: Shape): void => {
@@ -594,7 +620,10 @@ export const flatten = (shape: Shape): number[] => {
         seen.add(s);
         out.push(s);
       }
-    } else for (const item of "list" in s ? s.list : s.settled) go(item);
+      return;
+    }
+    if (withAfter && s.after !== undefined) go(s.after);
+    for (const item of "list" in s ? s.list : s.settled) go(item);
   };
   go(shape);
   return out;
@@ -602,8 +631,9 @@ export const flatten = (shape: Shape): number[] => {
 
 const settledLeaves = (shape: Shape, inSettled: boolean): number[] => {
   if (typeof shape === "number") return inSettled ? [shape] : [];
-  if ("list" in shape) return shape.list.flatMap((s) => settledLeaves(s, inSettled));
-  return shape.settled.flatMap((s) => settledLeaves(s, true));
+  const after = shape.after === undefined ? [] : settledLeaves(shape.after, inSettled);
+  if ("list" in shape) return [...after, ...shape.list.flatMap((s) => settledLeaves(s, inSettled))];
+  return [...after, ...shape.settled.flatMap((s) => settledLeaves(s, true))];
 };
 
 const shortPath = (at: ReadonlyArray<string>): string =>

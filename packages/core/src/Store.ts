@@ -8,7 +8,14 @@
  * Values (inputs, results) cross this interface as msgpack bytes (see `Codec`).
  */
 import type { Dag, DagNode, Shape } from "./Dag.ts";
-import { type ErrorInfo, InvalidWorkerOptions, type Settled } from "./Errors.ts";
+import {
+  DuplicateRun,
+  type ErrorInfo,
+  IdempotencyConflict,
+  InvalidWorkerOptions,
+  type Settled,
+  SubmitInterrupted,
+} from "./Errors.ts";
 import type { EventBatch, ReadEventsOptions } from "./Events.ts";
 import type { NodeRecord, Progress, RedriveRefusal, RunRecord, RunStatus } from "./Machine.ts";
 
@@ -80,6 +87,38 @@ export interface SubmitResult {
    */
   readonly existing: boolean;
 }
+
+/**
+ * What {@link Store.submitMany} answers for one submission: its
+ * {@link SubmitResult}, or the error `submit` would have raised for it
+ * alone (the other submissions of the call are not affected).
+ */
+export type SubmitManyResult =
+  | ({ readonly ok: true } & SubmitResult)
+  | { readonly ok: false; readonly error: SubmitRefusal };
+
+/** The errors of one submission that leave the others of a {@link Store.submitMany} call written. */
+export type SubmitRefusal = DuplicateRun | IdempotencyConflict | SubmitInterrupted;
+
+/**
+ * `submit`'s outcome as an entry of {@link Store.submitMany}'s answer: a
+ * {@link SubmitRefusal} becomes `{ ok: false, error }`; any other error
+ * (the store cannot serve) is raised.
+ */
+export const settleSubmit = async (submitted: Promise<SubmitResult>): Promise<SubmitManyResult> => {
+  try {
+    const r = await submitted;
+    return { ok: true, runId: r.runId, existing: r.existing };
+  } catch (error) {
+    if (
+      error instanceof DuplicateRun ||
+      error instanceof IdempotencyConflict ||
+      error instanceof SubmitInterrupted
+    )
+      return { ok: false, error };
+    throw error;
+  }
+};
 
 /** How {@link Store.waitForRun} waits. */
 export interface WaitForRunOptions {
@@ -451,6 +490,20 @@ export interface Store {
    * @throws IdempotencyConflict when the key names a live run with another fingerprint.
    */
   submit(sub: Submission): Promise<SubmitResult>;
+  /**
+   * Writes many runs, each exactly as {@link Store.submit} writes it (its
+   * own atomic write, idempotency key, fingerprint and nonce; a re-sent
+   * call changes nothing), and answers one entry per submission, in order:
+   * a refused submission (`DuplicateRun`, `IdempotencyConflict`,
+   * `SubmitInterrupted`) is an `{ ok: false, error }` entry and the others
+   * are written all the same. An empty array answers `[]`. A store may
+   * write several small runs per round trip (BullMQ's `addBulk`).
+   *
+   * @throws StoreUnavailable when the store cannot serve: some runs may be
+   *   written then; sending the same submissions again (same run ids and
+   *   nonces) writes each at most once.
+   */
+  submitMany(subs: ReadonlyArray<Submission>): Promise<ReadonlyArray<SubmitManyResult>>;
   /**
    * Leases up to `max` ready nodes from `queues`, highest priority first,
    * then arrival (parked nodes of `req.tasks` included). Retries whose

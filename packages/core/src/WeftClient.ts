@@ -93,6 +93,15 @@ export interface WeftClientShape {
     canvas: Canvas<unknown, Out>,
     opts?: SubmitOptions,
   ): Effect.Effect<WeftRunHandle<Out>, SubmitError>;
+  /**
+   * Submits many canvases, each its own run, one handle per canvas in order
+   * (see `Client.submitMany`: options shared or one per canvas; a refused
+   * canvas or option fails with its index before anything is written).
+   */
+  submitMany<Out>(
+    canvases: ReadonlyArray<Canvas<unknown, Out>>,
+    opts?: SubmitOptions | ReadonlyArray<SubmitOptions>,
+  ): Effect.Effect<ReadonlyArray<WeftRunHandle<Out>>, SubmitError>;
   /** The run with every node. */
   get(runId: string): Effect.Effect<RunSnapshot, RunNotFound | StoreUnavailable>;
   /** Cancels a run; `false` when it had already ended. */
@@ -116,6 +125,11 @@ const fromClient = (client: Client): WeftClientShape => ({
     Effect.map(
       liftPromise(() => client.submit(canvas, opts), submitErrors),
       wrapHandle,
+    ),
+  submitMany: (canvases, opts) =>
+    Effect.map(
+      liftPromise(() => client.submitMany(canvases, opts), submitErrors),
+      (handles) => handles.map(wrapHandle),
     ),
   get: (runId) => liftPromise(() => client.get(runId), readErrors),
   cancel: (runId) => liftPromise(() => client.cancel(runId), [StoreUnavailable] as const),

@@ -215,3 +215,35 @@ describe("edges through an empty group", () => {
     ]);
   });
 });
+
+describe("the output of a canvas ending in an empty group", () => {
+  const output = (c: Canvas<unknown, unknown>) => compile(c).output;
+
+  it("keeps the steps before the empty group as `after`, settled ones in a settled list last", () => {
+    expect(output(chain(inc.si(1), group()))).toEqual({ list: [], after: { list: [0] } });
+    expect(output(chain(inc.si(1), inc.s(), group().settled()))).toEqual({
+      settled: [],
+      after: { list: [1] },
+    });
+    // through two empty groups; a chord whose body is an empty group after its header
+    expect(output(chain(inc.si(1), group(), group()))).toEqual({ list: [], after: { list: [0] } });
+    expect(output(chord([inc.si(1), inc.si(2)], group()))).toEqual({
+      list: [],
+      after: { list: [0, 1] },
+    });
+    expect(output(chain(group(inc.si(1), inc.si(2)).settled(), group()))).toEqual({
+      list: [],
+      after: { list: [{ settled: [0, 1] }] },
+    });
+    // inside a group: only the empty member carries it
+    expect(output(group(chain(inc.si(1), group()), inc.si(2)))).toEqual({
+      list: [{ list: [], after: { list: [0] } }, 1],
+    });
+  });
+
+  it("an empty group with no upstream, or a canvas not ending in one, has no `after`; arguments never do", () => {
+    expect(output(group(group(), inc.si(1)))).toEqual({ list: [{ list: [] }, 0] });
+    expect(output(chain(inc.si(1), group(), any.s()))).toBe(1);
+    expect(compile(chain(inc.si(1), group(), any.s())).nodes[1]!.arg).toEqual({ list: [] });
+  });
+});

@@ -33,6 +33,13 @@ describe("fingerprint", () => {
     expect(new Set(prints).size).toBe(others.length);
   });
 
+  it("leaves out what an empty group in the output waits on (`after`): it follows from the nodes' deps", () => {
+    const dag = compile(chain(add.si({ a: 1, b: 2 }), group()));
+    expect(dag.output).toEqual({ list: [], after: { list: [0] } });
+    expect(fingerprint(dag)).toBe(fingerprint({ ...dag, output: { list: [] } }));
+    expect(fingerprint(dag)).not.toBe(fingerprint({ ...dag, output: { settled: [] } }));
+  });
+
   it("encodes values canonically: key order, -0 and undefined fields do not matter; types do", () => {
     expect(canonical({ b: 1, a: [2, "x"] })).toBe(canonical({ a: [2, "x"], b: 1 }));
     expect(canonical({ a: 1, b: undefined })).toBe(canonical({ a: 1 }));

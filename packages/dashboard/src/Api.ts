@@ -79,11 +79,14 @@ const timeParam = (name: string, raw: string | undefined): number | undefined =>
   return n;
 };
 
-/** The node ids of an output shape (a replaced node's `replacedBy`). */
+/** The node ids of an output shape (a replaced node's `replacedBy`), those an empty group waits on (`after`) included. */
 const idsOf = (shape: Shape): number[] =>
   typeof shape === "number"
     ? [shape]
-    : ("list" in shape ? shape.list : shape.settled).flatMap((s) => idsOf(s));
+    : [
+        ...(shape.after === undefined ? [] : idsOf(shape.after)),
+        ...("list" in shape ? shape.list : shape.settled).flatMap((s) => idsOf(s)),
+      ];
 
 /** A run's nodes as the run page draws them: no bound inputs (see `/nodes/:id`), attempts included. */
 const runView = (snap: RunSnapshot) => ({

@@ -285,9 +285,9 @@ export const decodeShape = (bytes: Uint8Array | null | undefined): Shape | undef
 const isShape = (s: unknown): s is Shape => {
   if (typeof s === "number") return Number.isInteger(s) && s >= 0;
   if (s === null || typeof s !== "object") return false;
-  const items =
-    (s as { list?: unknown; settled?: unknown }).list ?? (s as { settled?: unknown }).settled;
-  return Array.isArray(items) && items.every(isShape);
+  const { list, settled, after } = s as { list?: unknown; settled?: unknown; after?: unknown };
+  const items = list ?? settled;
+  return Array.isArray(items) && items.every(isShape) && (after === undefined || isShape(after));
 };
 
 /** The run record's fields in the run hash (the rest of the hash is node fields). */

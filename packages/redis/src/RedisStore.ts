@@ -73,7 +73,9 @@ import {
   type ScheduleStore,
   type StoreSignal,
   type Submission,
+  type SubmitManyResult,
   type SubmitResult,
+  settleSubmit,
   type WaitForRunOptions,
   type WorkerInfo,
   type WorkerPresence,
@@ -89,6 +91,7 @@ import {
   limiterKey,
   lockKeys,
   memoKey,
+  type QueueKeys,
   runScriptKeys,
   type ShardKeys,
   scheduleKeys,
@@ -115,7 +118,7 @@ import {
   runFields,
 } from "./Records.ts";
 import { InvalidConnectionOptions, secretForms } from "./RedisUrl.ts";
-import type { ReplyValue } from "./Replies.ts";
+import { type ReplyValue, UnexpectedReply } from "./Replies.ts";
 import {
   type Arg,
   asArg,
@@ -487,26 +490,39 @@ export class RedisStore implements Store, ScheduleStore {
     });
   }
 
-  async submit(sub: Submission): Promise<SubmitResult> {
+  /** What a submission writes, worked out once for every chunk and re-send of it. */
+  private prepare(sub: Submission) {
     const key = sub.idempotencyKey;
     const shard =
       key === undefined ? shardOf(sub.runId, this.shards.length) : shardOf(key, this.shards.length);
     const runId = this.shards.length > 1 ? `${sub.runId}.s${shard}` : sub.runId;
     const s = this.shards[shard]!;
-    const queues = sub.dag.queues;
-    const window = key === undefined ? 0 : sub.idempotencyWindowMs;
-    const idem = s.idempotency(key ?? runId);
     // the same nonce on every chunk and every re-send of this call: the scripts tell a re-send by it
     const nonce = sub.nonce ?? randomBytes(8).toString("hex");
     const hex = sub.fingerprint ?? fingerprint(sub.dag);
-    // kept as its 32 bytes: half the memory of the hex text in every run hash
-    const fp = /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, "hex") : hex;
-    const out = encode(sub.dag.output);
-    const nodes = sub.dag.nodes;
-    const timing = {
-      ...(sub.notBefore === undefined ? {} : { notBefore: sub.notBefore }),
-      ...(sub.expiresAt === undefined ? {} : { expiresAt: sub.expiresAt }),
+    return {
+      key,
+      shard,
+      runId,
+      s,
+      window: key === undefined ? 0 : sub.idempotencyWindowMs,
+      idem: s.idempotency(key ?? runId),
+      nonce,
+      hex,
+      // kept as its 32 bytes: half the memory of the hex text in every run hash
+      fp: /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, "hex") : hex,
+      out: encode(sub.dag.output),
+      timing: {
+        ...(sub.notBefore === undefined ? {} : { notBefore: sub.notBefore }),
+        ...(sub.expiresAt === undefined ? {} : { expiresAt: sub.expiresAt }),
+      },
     };
+  }
+
+  async submit(sub: Submission): Promise<SubmitResult> {
+    const { key, runId, s, window, idem, nonce, fp, out, timing } = this.prepare(sub);
+    const queues = sub.dag.queues;
+    const nodes = sub.dag.nodes;
     for (let attempt = 1; ; attempt++) {
       // the run the key names is read first, so that its record can be passed in KEYS;
       // the script answers RETRY when the key changed in between
@@ -585,6 +601,197 @@ export class RedisStore implements Store, ScheduleStore {
           reason: `its idempotency key ${JSON.stringify(key)} changed ${attempt} times while it was being written`,
         });
     }
+  }
+
+  /**
+   * Groups the submissions by shard and writes the small runs of a shard
+   * in calls of script `submitmany` of about `submitChunk` nodes in all
+   * (one round trip each, shards in parallel); a run larger than that goes
+   * through `submit` (chunked) on its own. Each run answers as `submit`
+   * would: a run whose idempotency key changed since it was read is
+   * written again through `submit`, with the same nonce.
+   */
+  async submitMany(subs: ReadonlyArray<Submission>): Promise<ReadonlyArray<SubmitManyResult>> {
+    const out: SubmitManyResult[] = new Array(subs.length);
+    // in order, as many `submit`s would write them: the small runs up to a large one, each
+    // shard's in calls one after another (the shards in parallel: their runs never meet), then
+    // the large one
+    let small = new Map<number, Array<{ readonly at: number; readonly sub: Submission }>>();
+    const flush = async () => {
+      const shards = [...small.values()];
+      small = new Map();
+      await Promise.all(
+        shards.map(async (list) => {
+          for (let from = 0; from < list.length; ) {
+            let nodes = 0;
+            let to = from;
+            while (
+              to < list.length &&
+              (to === from || nodes + list[to]!.sub.dag.nodes.length <= this.chunk)
+            )
+              nodes += list[to++]!.sub.dag.nodes.length;
+            await this.submitBatch(list.slice(from, to), out);
+            from = to;
+          }
+        }),
+      );
+    };
+    for (const [at, sub] of subs.entries()) {
+      if (sub.dag.nodes.length > this.chunk) {
+        await flush();
+        out[at] = await settleSubmit(this.submit(sub));
+        continue;
+      }
+      const shard = shardOf(sub.idempotencyKey ?? sub.runId, this.shards.length);
+      const list = small.get(shard);
+      if (list) list.push({ at, sub });
+      else small.set(shard, [{ at, sub }]);
+    }
+    await flush();
+    return out;
+  }
+
+  /**
+   * Writes runs of one shard, each of at most `submitChunk` nodes, in one
+   * `submitmany` call, in order. The script stops at a run whose
+   * idempotency key changed since it was read (RETRY): the runs from there
+   * are sent again, their keys read again (the first of a call, alone,
+   * through `submit`, which retries on its own), so that each run sees the
+   * runs before it written.
+   */
+  private async submitBatch(
+    list: ReadonlyArray<{ readonly at: number; readonly sub: Submission }>,
+    out: SubmitManyResult[],
+  ): Promise<void> {
+    const all = list.map(({ at, sub }) => ({ at, sub, p: this.prepare(sub) }));
+    for (let from = 0; from < all.length; ) {
+      const runs = all.slice(from);
+      const done = await this.submitRuns(runs, out);
+      if (done === 0) {
+        const { at, sub, p } = runs[0]!;
+        // nothing of it was written: `submit` reads the key again (same nonce and fingerprint)
+        out[at] = await settleSubmit(this.submit({ ...sub, nonce: p.nonce, fingerprint: p.hex }));
+        from += 1;
+      } else from += done;
+    }
+  }
+
+  /**
+   * One `submitmany` call for `runs` (prepared, of one shard): records the
+   * answer of each run it wrote or refused in `out`, and returns how many it
+   * answered (fewer than all when one answered RETRY: that one and those
+   * after it are left for the caller).
+   */
+  private async submitRuns(
+    runs: ReadonlyArray<{
+      readonly at: number;
+      readonly sub: Submission;
+      readonly p: ReturnType<RedisStore["prepare"]>;
+    }>,
+    out: SubmitManyResult[],
+  ): Promise<number> {
+    const s = runs[0]!.p.s;
+    // the runs the keys name are read first, so that their records can be passed in KEYS;
+    // a run whose key changed in between answers RETRY
+    const keyed = runs.filter((r) => r.p.window > 0);
+    const seen = new Map<number, Buffer>();
+    if (keyed.length > 0) {
+      const got = await this.redis.mgetBuffer(...keyed.map((r) => r.p.idem));
+      keyed.forEach((r, i) => {
+        const cur = got[i];
+        if (cur) seen.set(r.at, cur);
+      });
+    }
+    const queueAt = new Map<string, number>();
+    const queueKeys: QueueKeys[] = [];
+    const perRun: Array<Record<string, string>> = [];
+    const args: Arg[] = [];
+    for (const { at, sub, p } of runs) {
+      const cur = seen.get(at);
+      const hash = s.run(p.runId);
+      perRun.push({
+        record: hash.record,
+        work: hash.work,
+        idempotency: p.idem,
+        namedRun: cur === undefined ? hash.record : s.run(idempotencyRun(cur)).record,
+      });
+      const queues = sub.dag.queues;
+      const indexes: number[] = [];
+      for (const q of queues) {
+        let i = queueAt.get(q);
+        if (i === undefined) {
+          queueKeys.push(s.queue(q));
+          i = queueKeys.length;
+          queueAt.set(q, i);
+        }
+        indexes.push(i);
+      }
+      const nodes = sub.dag.nodes;
+      args.push(
+        p.runId,
+        sub.now,
+        queues.join(","),
+        indexes.join(","),
+        JSON.stringify(sub.tags),
+        sub.retentionMs,
+        p.window,
+        p.fp,
+        p.nonce,
+        p.out,
+        cur ?? "",
+        sub.idempotencyReuse ?? "return-existing",
+        sub.notBefore ?? 0,
+        sub.expiresAt ?? 0,
+        sub.headers ?? "",
+        nodes.length,
+      );
+      for (const n of nodes)
+        args.push(n.id, encodeNodeRecord(n, queues, p.timing), encodeSpec(n), encodeDeps(n));
+    }
+    // every run of the call commits: with replicated durability a replica has them first
+    const replies = await this.durable(
+      s.tag,
+      SCRIPTS.submitmany,
+      Object.assign(runScriptKeys(s, "", []), { queues: queueKeys, perRun }),
+      { count: runs.length, budget: this.budget, eventsMax: this.eventsMax, runs: args },
+    );
+    const retry = replies.findIndex((r) => r.code === "RETRY");
+    const done = retry === -1 ? replies.length : retry;
+    if (retry === -1 && replies.length !== runs.length)
+      throw new UnexpectedReply("submitmany", `${replies.length} replies for ${runs.length} runs`);
+    await Promise.all(
+      runs.slice(0, done).map(async ({ at, sub, p }, i) => {
+        const r = replies[i]!;
+        switch (r.code) {
+          case "OK":
+            if (r.more) await this.drain(s, p.runId, sub.dag.queues, sub.now);
+            out[at] = { ok: true, runId: p.runId, existing: false };
+            return;
+          case "EXISTS":
+            out[at] = { ok: true, runId: r.runId, existing: true };
+            return;
+          case "CONFLICT":
+            out[at] = {
+              ok: false,
+              error: new IdempotencyConflict({ key: p.key!, runId: r.runId }),
+            };
+            return;
+          case "DUPLICATE":
+            out[at] = { ok: false, error: new DuplicateRun({ runId: p.runId }) };
+            return;
+          case "GONE":
+            out[at] = {
+              ok: false,
+              error: new SubmitInterrupted({
+                runId: p.runId,
+                reason: "the run was discarded while it was being written",
+              }),
+            };
+            return;
+        }
+      }),
+    );
+    return done;
   }
 
   /**
@@ -2658,6 +2865,7 @@ const taskOfNodeRecord = (bytes: Buffer | null): string => {
 
 const STORE_METHODS = [
   "submit",
+  "submitMany",
   "readEvents",
   "claim",
   "complete",

@@ -63,7 +63,10 @@ export type ArgOf<K extends ArgKind> = K extends "number"
 /** A script's keys by label, and the keys of each queue when the script takes them. */
 export type KeysInput<K extends string, Q extends boolean> = {
   readonly [L in K]: string;
-} & (Q extends true ? { readonly queues: ReadonlyArray<QueueKeys> } : unknown);
+} & (Q extends true ? { readonly queues: ReadonlyArray<QueueKeys> } : unknown) & {
+    /** The keys of each run, by the labels of the definition's `perRun` (a script that has them). */
+    readonly perRun?: ReadonlyArray<Readonly<Record<string, string>>>;
+  };
 
 /** A script's arguments by label. */
 export type ArgsInput<A extends Readonly<Record<string, ArgKind>>> = {
@@ -87,6 +90,13 @@ interface ScriptSpec<
    * parked, expiring, paused`, {@link QUEUE_KEYS}) follow the labelled keys (the Lua's `QUEUES`).
    */
   readonly perQueue: Q;
+  /**
+   * Labels of the keys of each run of a script that takes several runs: a
+   * group per run follows the labelled keys (ahead of the queue keys), as
+   * many groups as the number argument `count` says; the Lua reads them as
+   * `RUNS[i].<label>`.
+   */
+  readonly perRun?: ReadonlyArray<string>;
   /** Labels of ARGV and their kinds, in order (a `"list"` last). */
   readonly argv: A;
   /** The reply codes the script may answer. */
@@ -155,6 +165,17 @@ const define = <
         if (typeof key !== "string") throw wrong(`key ${label} is not a key name`);
         out.push(key);
       }
+      if (spec.perRun !== undefined) {
+        const runs: unknown = Reflect.get(keys, "perRun");
+        if (!Array.isArray(runs)) throw wrong("no per-run keys given");
+        for (const run of runs) {
+          for (const label of spec.perRun) {
+            const key: unknown = run[label];
+            if (typeof key !== "string") throw wrong(`key ${label} of a run is not a key name`);
+            out.push(key);
+          }
+        }
+      }
       if (!spec.perQueue) return out;
       const queues: unknown = Reflect.get(keys, "queues");
       if (!Array.isArray(queues)) throw wrong("no queue keys given");
@@ -221,6 +242,16 @@ const leaseState = (code: "OK" | "STALE" | "CANCELLED"): LeaseState =>
 
 const RUN_HASH = ["record", "nodes", "specs", "results"] as const;
 
+const SUBMIT_CODES = ["OK", "EXISTS", "CONFLICT", "RETRY", "GONE", "DUPLICATE"] as const;
+
+/** A run's reply to `submit` (and each run's in `submitmany`'s). */
+const submitReply = (code: (typeof SUBMIT_CODES)[number], reply: ReplyReader) =>
+  code === "OK"
+    ? withMore(code, reply)
+    : code === "EXISTS" || code === "CONFLICT"
+      ? { code, runId: reply.text(0) }
+      : { code };
+
 /** The arguments of a script that hands back a leased node (release, park). */
 const LEASED_NODE = {
   runId: "string",
@@ -270,13 +301,22 @@ export const SCRIPTS = {
       headers: "bytes",
       nodes: "list",
     },
-    codes: ["OK", "EXISTS", "CONFLICT", "RETRY", "GONE", "DUPLICATE"],
-    decode: (code, reply) =>
-      code === "OK"
-        ? withMore(code, reply)
-        : code === "EXISTS" || code === "CONFLICT"
-          ? { code, runId: reply.text(0) }
-          : { code },
+    codes: SUBMIT_CODES,
+    decode: submitReply,
+  }),
+  submitmany: define({
+    name: "submitmany",
+    keys: ["shardWork", "events", "runs", "seq", "pending"],
+    perRun: ["record", "work", "idempotency", "namedRun"],
+    perQueue: true,
+    argv: { count: "number", budget: "number", eventsMax: "number", runs: "list" },
+    codes: SUBMIT_CODES,
+    /** Each run's reply, in order, as `submit` decodes it. */
+    decode: (_, reply) =>
+      Array.from({ length: reply.length }, (_, i) => {
+        const run = readReply("submitmany", SUBMIT_CODES, reply.list(i));
+        return submitReply(run.code, run.reader);
+      }),
   }),
   claim: define({
     name: "claim",
@@ -751,8 +791,20 @@ const bind = (spec: AnyScriptSpec, body: string): string => {
   spec.keys.forEach((label, i) => {
     lines.push(`local K_${label} = KEYS[${i + 1}]`);
   });
+  let from: number | string = spec.keys.length + 1;
+  if (spec.perRun !== undefined) {
+    if (spec.argv.count !== "number") throw missing("argument", "count (of runs)");
+    const n = spec.perRun.length;
+    const fields = spec.perRun.map((label, j) => `${label} = KEYS[i${j === 0 ? "" : ` + ${j}`}]`);
+    lines.push(
+      "local RUNS = {}",
+      `for i = ${from}, ${from - 1} + ${n} * tonumber(ARGV[${Object.keys(spec.argv).indexOf("count") + 1}]), ${n} do`,
+      `  RUNS[#RUNS + 1] = { ${fields.join(", ")} }`,
+      "end",
+    );
+    from = `${from} + #RUNS * ${n}`;
+  }
   if (spec.perQueue) {
-    const from = spec.keys.length + 1;
     const fields = QUEUE_KEYS.map((label, j) => `${label} = KEYS[i${j === 0 ? "" : ` + ${j}`}]`);
     lines.push(
       "local QUEUES = {}",

@@ -349,6 +349,59 @@ describe("a re-sent script is a no-op that answers the same", () => {
     await store.close();
   });
 
+  it("submitmany: a batch re-sent, keyed runs and a refused one included: each answers as the first send, written once", async () => {
+    const prefix = `resend${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    await store.submit({
+      runId: "taken",
+      dag: compile(count.si(9)),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    const first = resend(store, ["submitmany"]);
+    const sub = (runId: string, input: number, key?: string) => ({
+      runId,
+      dag: compile(chain(count.si(input), double.s())),
+      tags: [],
+      ...(key === undefined ? {} : { idempotencyKey: key }),
+      idempotencyWindowMs: key === undefined ? 0 : 60_000,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    const got = await store.submitMany([
+      sub("m1", 1),
+      sub("m2", 2, "order-2"),
+      sub("taken", 3),
+      sub("m4", 4),
+    ]);
+    expect(got).toEqual([
+      { ok: true, runId: "m1", existing: false },
+      { ok: true, runId: "m2", existing: false },
+      { ok: false, error: expect.objectContaining({ _tag: "DuplicateRun", runId: "taken" }) },
+      { ok: true, runId: "m4", existing: false },
+    ]);
+    // one call, sent twice: the first send wrote the runs, the second found its own nonces
+    expect(first.get("submitmany")).toHaveLength(1);
+    const claims = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      max: 20,
+      leaseMs: 1_000,
+      now: 1,
+    });
+    expect(claims.map((c) => `${c.runId}#${c.nodeId}`).sort()).toEqual([
+      "m1#0",
+      "m2#0",
+      "m4#0",
+      "taken#0",
+    ]);
+    for (const id of ["m1", "m2", "m4"])
+      expect(await raw.hget(runKey(prefix, id), "status")).toBe("running");
+    await store.close();
+  });
+
   it("submit with an idempotency key, re-sent: the caller gets its own new run, not `existing`", async () => {
     const prefix = `resend${++n}`;
     const store = await RedisStore.connect(server.url, { prefix });

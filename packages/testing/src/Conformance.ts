@@ -6,7 +6,8 @@
  * errors (declared error schemas, structured data), the task context (run
  * headers, parents, queue, priority, attempts left), chord result order, fenced completions,
  * lease expiry and re-delivery, retries, settled groups, cancellation,
- * idempotent submission, submission by task name and reattaching by id,
+ * idempotent submission, batch submission (see `SubmitManyConformance`),
+ * submission by task name and reattaching by id,
  * the worker runtime on the store (heartbeats,
  * parking of unknown tasks, cancellation signals, wake-ups, the worker
  * registry, re-sent claims), delayed and expiring work (see
@@ -70,6 +71,7 @@ import { listingConformance } from "./ListingConformance.ts";
 import { MemoryStore } from "./MemoryStore.ts";
 import { pauseConformance } from "./PauseConformance.ts";
 import { redriveConformance } from "./RedriveConformance.ts";
+import { submitManyConformance } from "./SubmitManyConformance.ts";
 import { timingConformance } from "./TimingConformance.ts";
 
 export { type LimitStoreFactory, limitConformance } from "./LimitConformance.ts";
@@ -350,6 +352,31 @@ export const storeConformance = (
           { ok: false, error: { tag: "NonRetryableError", message: "bad member" } },
         ]);
       });
+    });
+    it("a run ending in an empty group ends only after the steps before it; what follows the group gets [] after them", async () => {
+      const store = await fresh();
+      const client = createClient(store);
+      // nodes: 0; its output is [] once node 0 succeeded
+      const run = await client.submit(chain(inc.si(1), group()));
+      expect((await store.getRun(run.runId))!.run.status).toBe("running");
+      const [a] = await store.claim(lease(1));
+      expect(a!.nodeId).toBe(0);
+      expect((await store.getRun(run.runId))!.run).toMatchObject({ status: "running", ended: 0 });
+      expect((await store.complete(a!, encode(2), completeOpts(2))).ok).toBe(true);
+      expect((await store.getRun(run.runId))!.run).toMatchObject({ status: "succeeded", ended: 1 });
+      expect(await run.result({ timeout: 20_000 })).toEqual([]);
+
+      // nodes: 0, then 1 (after the empty group): 1 is queued once 0 succeeded, and receives []
+      const next = await client.submit(chain(inc.si(1), group(), labels.s()));
+      const [b] = await store.claim(lease(3));
+      expect(b!.nodeId).toBe(0);
+      expect(await store.claim(lease(4))).toEqual([]);
+      expect((await store.complete(b!, encode(2), completeOpts(5))).ok).toBe(true);
+      const [c] = await store.claim(lease(6));
+      expect(c).toMatchObject({ nodeId: 1, deps: [{ ok: true, value: encode(2) }] });
+      expect(c!.spec.arg).toEqual({ list: [] });
+      expect((await store.complete(c!, encode([]), completeOpts(7))).ok).toBe(true);
+      expect(await next.result({ timeout: 20_000 })).toEqual([]);
     });
   });
 
@@ -2338,6 +2365,7 @@ export const storeConformance = (
   listingConformance(name, fresh);
   pauseConformance(name, fresh);
   redriveConformance(name, fresh, opts.runs === undefined ? {} : { runs: opts.runs });
+  submitManyConformance(name, fresh, opts.runs === undefined ? {} : { runs: opts.runs });
 
   const tamper = opts.tamper;
   if (tamper) {

@@ -19,9 +19,9 @@ import {
   type Store,
   task,
 } from "@weft/core";
-import { decode } from "@weft/core/store";
+import { compile, decode, encode } from "@weft/core/store";
 import { describe, expect, it } from "vitest";
-import { workersPerTest } from "./internal/conformanceSetup.ts";
+import { completeOpts, lease, submission, workersPerTest } from "./internal/conformanceSetup.ts";
 
 const add = task({
   name: "dyn.add",
@@ -62,6 +62,14 @@ const settledThenEmpty = task({
   input: Schema.Int,
   output: Schema.Unknown,
 });
+/** Replaces itself with `boom(n)`, then an empty group (its output would be `[]`). */
+const boomThenEmpty = task({
+  name: "dyn.boomThenEmpty",
+  input: Schema.Int,
+  output: Schema.Unknown,
+});
+/** Replaces itself with `inc(n)`, then an empty group: its output is `[]` once `inc` succeeded. */
+const incThenEmpty = task({ name: "dyn.incThenEmpty", input: Schema.Int, output: Schema.Unknown });
 /** Replaces itself with a chain `inc(n)`, then the settled group `[boom, inc]` over its output. */
 const settledTail = task({ name: "dyn.settledTail", input: Schema.Int, output: Schema.Unknown });
 const boom = task({
@@ -85,6 +93,8 @@ const handlers: ReadonlyArray<BoundHandler> = [
   handle(settledThenEmpty, (n) =>
     replace(chain(group(boom.si(n), inc.si(n)).settled(), group(), collect.s())),
   ),
+  handle(boomThenEmpty, (n) => replace(chain(boom.si(n), group()))),
+  handle(incThenEmpty, (n) => replace(chain(inc.si(n), group()))),
   handle(flat, (xss) => xss.flat()),
   handle(grow, async (n, ctx) => {
     await ctx.addToChord(inc.si(n * 10));
@@ -157,6 +167,79 @@ export const dynamicConformance = (name: string, fresh: () => Promise<Store>): v
       const snap = (await store.getRun(run.runId))!;
       expect(snap.run.total).toBe(2);
       expect(snap.nodes[0]!.spec.replacedBy).toEqual({ list: [] });
+    });
+
+    it("a replacement whose output is an empty group after a step gives [] once that step succeeded", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(incThenEmpty.si(1), collect.s()));
+      expect(await run.result({ timeout: 20_000 })).toEqual([]);
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.nodes.map((n) => [n.spec.task, n.state])).toEqual([
+        ["dyn.incThenEmpty", "succeeded"],
+        ["dyn.collect", "succeeded"],
+        ["dyn.inc", "succeeded"],
+      ]);
+      expect(snap.nodes[0]!.spec.replacedBy).toEqual({ list: [], after: { list: [2] } });
+      expect(snap.run).toMatchObject({ status: "succeeded", ended: 3, total: 3 });
+    });
+
+    it("a replacement whose output is an empty group after a failing step: the replaced node and its dependents are skipped", async () => {
+      const store = await fresh();
+      const client = await withWorker(store);
+      const run = await client.submit(chain(boomThenEmpty.si(2), collect.s()));
+      const err = await run.result({ timeout: 20_000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RunFailed);
+      expect((err as RunFailed).error?.message).toBe("boom 2");
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.nodes.map((n) => [n.spec.task, n.state])).toEqual([
+        ["dyn.boomThenEmpty", "skipped"],
+        ["dyn.collect", "skipped"],
+        ["dyn.boom", "failed"],
+      ]);
+      expect(snap.run).toMatchObject({ status: "failed", failedNode: 2, ended: 3, total: 3 });
+    });
+
+    it("a replaced node whose replacement ends in an empty group waits on the steps before it (plain and settled edges)", async () => {
+      const store = await fresh();
+      const states = async (runId: string) =>
+        (await store.getRun(runId))!.nodes.map((n) => n.state);
+
+      // nodes: 0 (replaced by 2 then []), 1 (takes node 0's output)
+      const { runId } = await store.submit(submission("rp-empty", chain(inc.si(1), collect.s())));
+      const [a] = await store.claim(lease(1));
+      expect(a!.nodeId).toBe(0);
+      const replacement = compile(chain(inc.si(2), group()));
+      expect((await store.replace(a!, replacement, completeOpts(2))).ok).toBe(true);
+      expect(await states(runId)).toEqual(["waiting", "waiting", "queued"]);
+      const step = await store.claim(lease(3));
+      expect(step.map((c) => c.nodeId)).toEqual([2]);
+      expect((await store.complete(step[0]!, encode(7), completeOpts(4))).ok).toBe(true);
+      // node 0 gathers its output once node 2 succeeded: its deps carry node 2's result
+      const [gather] = await store.claim(lease(5));
+      expect(gather).toMatchObject({ nodeId: 0, deps: [{ ok: true, value: encode(7) }] });
+      expect((await store.complete(gather!, encode([]), completeOpts(6))).ok).toBe(true);
+      const [next] = await store.claim(lease(7));
+      expect(next).toMatchObject({ nodeId: 1, deps: [{ ok: true, value: encode([]) }] });
+
+      // a settled group before the empty group: a failed member does not skip node 0
+      const settled = await store.submit(
+        submission("rp-empty-settled", chain(inc.si(1), collect.s())),
+      );
+      const [b] = await store.claim(lease(8));
+      expect(b!.runId).toBe(settled.runId);
+      const settledThen = compile(chain(group(boom.si(1), inc.si(2)).settled(), group()));
+      expect((await store.replace(b!, settledThen, completeOpts(9))).ok).toBe(true);
+      expect(await states(settled.runId)).toEqual(["waiting", "waiting", "queued", "queued"]);
+      const members = await store.claim(lease(10));
+      expect(members.map((c) => c.nodeId)).toEqual([2, 3]);
+      const planned = { tag: "Boom", message: "planned", retryable: false };
+      expect((await store.fail(members[0]!, planned, { now: 11, retryAt: null })).ok).toBe(true);
+      expect(await states(settled.runId)).toEqual(["waiting", "waiting", "failed", "running"]);
+      expect((await store.complete(members[1]!, encode(1), completeOpts(12))).ok).toBe(true);
+      const [gather2] = await store.claim(lease(13));
+      expect(gather2).toMatchObject({ nodeId: 0 });
+      expect(gather2!.deps.map((d) => d.ok)).toEqual([false, true]);
     });
 
     it("a replacement may replace itself again: each node added is marked with the node that made it", async () => {

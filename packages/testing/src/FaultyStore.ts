@@ -31,6 +31,7 @@ import type {
   RunListing,
   StoreSignal,
   Submission,
+  SubmitManyResult,
   SubmitResult,
   WaitForRunOptions,
   WorkerInfo,
@@ -100,6 +101,10 @@ export class FaultyStore implements Store {
       this.lastDraw = v;
       return v;
     };
+  }
+
+  submitMany(subs: ReadonlyArray<Submission>): Promise<ReadonlyArray<SubmitManyResult>> {
+    return this.inner.submitMany(subs);
   }
 
   submit(sub: Submission): Promise<SubmitResult> {

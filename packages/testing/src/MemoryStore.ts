@@ -77,7 +77,9 @@ import {
   type Shape,
   type StoreSignal,
   type Submission,
+  type SubmitManyResult,
   type SubmitResult,
+  settleSubmit,
   startNode,
   type WaitForRunOptions,
   type WorkerInfo,
@@ -212,6 +214,13 @@ export class MemoryStore implements Store, ScheduleStore {
     this.eventsMax = opts.eventsMaxLen ?? 10_000;
     this.clock = opts.clock ?? liveClock;
     this.events.setMaxListeners(0);
+  }
+
+  /** One `submit` per submission, in order (see `Store.submitMany`). */
+  async submitMany(subs: ReadonlyArray<Submission>): Promise<ReadonlyArray<SubmitManyResult>> {
+    const out: SubmitManyResult[] = [];
+    for (const sub of subs) out.push(await settleSubmit(this.submit(sub)));
+    return out;
   }
 
   async submit(sub: Submission): Promise<SubmitResult> {

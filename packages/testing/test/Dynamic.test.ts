@@ -2,8 +2,8 @@
  * `replace` under the deterministic simulator (memory store wrapped in the
  * FaultyStore: crashes, lost and late reports, duplicate deliveries, handler
  * faults): a replaced node's dependents receive exactly its replacement's
- * output (docs/concepts.md, "Dynamic canvases"), and the replacement is
- * recorded once.
+ * output (docs/concepts.md, "Dynamic canvases"), after the replacement's
+ * first step ended, and the replacement is recorded once.
  */
 import { test } from "@fast-check/vitest";
 import { chain, handle, replace, Schema, task } from "@weft/core";
@@ -14,6 +14,8 @@ import { arbCanvas, arbFaultPlan, simulate } from "../src/index.ts";
 import { propertyRuns, propertyTimeoutMs } from "../src/internal/properties.ts";
 
 const runs = propertyRuns(30);
+/** The kinds of the event a node ends with. */
+const ENDS: ReadonlyArray<string> = ["succeeded", "failed", "skipped", "cancelled", "expired"];
 const timeout = propertyTimeoutMs(runs, 250);
 
 const echo = task({
@@ -90,6 +92,13 @@ describe("replace under simulation", () => {
       const added = r.snapshot.nodes.filter((n) => n.spec.addedBy !== undefined);
       expect(added.map((n) => n.id)).toEqual(added.map((_, i) => i + 2));
       expect(added.every((n) => n.spec.addedBy === 0)).toBe(true);
+      // the output waits on the replacement's first step (node 2), also where it is an empty
+      // group after it: node 0 gathers it only after node 2 ended
+      const { events } = await r.store.readEvents({ runId: r.snapshot.run.id, count: 100_000 });
+      const ended = (id: number) =>
+        events.findIndex((e) => "nodeId" in e && e.nodeId === id && ENDS.includes(e.kind));
+      expect(ended(2)).toBeGreaterThanOrEqual(0);
+      expect(ended(2)).toBeLessThan(ended(0));
       // each echo returns its node id: the replacement's output is its shape over those ids
       // (a member of a settled group that failed: its error)
       const expected = shapeValue(replaced.spec.replacedBy!, (id) => {

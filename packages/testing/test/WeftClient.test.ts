@@ -91,6 +91,29 @@ layer(Live)("WeftClient on MemoryStore.layer", (it) => {
     }),
   );
 
+  it.effect(
+    "submits many canvases, one typed handle each in order; a bad one fails naming its index, writing nothing",
+    () =>
+      Effect.gen(function* () {
+        const client = yield* WeftClient;
+        const store = yield* WeftStore;
+        const submitted = client.submitMany([double.si(1), double.si(2), double.si(3)]);
+        expectTypeOf(submitted).toEqualTypeOf<
+          Effect.Effect<ReadonlyArray<WeftRunHandle<number>>, SubmitError>
+        >();
+        const runs = yield* submitted;
+        const results = yield* Effect.forEach(runs, (r) => r.result({ timeout: 10_000 }));
+        expect(results).toEqual([2, 4, 6]);
+        const before = (yield* Effect.promise(() => store.listRuns({ limit: 100 }))).length;
+        const e = yield* Effect.flip(
+          client.submitMany([double.si(1), double.si("two" as unknown as number)]),
+        );
+        expect(e._tag).toBe("InvalidInput");
+        expect(e.message).toMatch(/canvases\[1\]: /);
+        expect((yield* Effect.promise(() => store.listRuns({ limit: 100 }))).length).toBe(before);
+      }),
+  );
+
   it.effect("fails with RunNotFound for an unknown run id", () =>
     Effect.gen(function* () {
       const client = yield* WeftClient;

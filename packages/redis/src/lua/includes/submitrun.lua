@@ -1,0 +1,76 @@
+-- One submission of a run's chunk (docs/guarantees.md #1), as scripts `submit` and
+-- `submitmany` run it: see submit.lua's header for what it does and answers.
+-- `keys`: the run's keys and the shard's, by the labels of submit's definition
+-- (record, nodes, specs, results, work, shardWork, events, runs, seq, pending,
+-- idempotency, namedRun); `queues`: the keys of each of the run's queues, in its
+-- order; `a`: submit's arguments by label (numbers as numbers, `nodes` a list);
+-- `codes`: the reply codes by name (the script's own, so that it answers them).
+--@include cascade
+
+local function submitRun(keys, queues, a, codes)
+  local runId, now = a.runId, a.now
+  local begin, commit = string.find(a.phase, "begin", 1, true), string.find(a.phase, "commit", 1, true)
+
+  local v = redis.call("HMGET", keys.record, "status", "nonce", "fp")
+  local resent = v[1] and v[2] == a.nonce -- this very call, re-sent
+  if not resent then
+    if begin and v[1] then
+      if v[3] == a.fingerprint then return { codes.EXISTS, runId } end
+      return { codes.DUPLICATE }
+    end
+    if not begin then return { codes.GONE } end
+  elseif v[1] ~= "pending" then
+    -- already committed by the first send
+    local M = openRun(keys, queues, runId, now, false, a.eventsMax)
+    return { codes.OK, (redis.call("ZSCORE", keys.shardWork, runId) and moreWork(M)) and 1 or 0 }
+  end
+
+  if begin and not resent then
+    if a.windowMs > 0 then
+      local cur = redis.call("GET", keys.idempotency) or ""
+      if cur ~= a.seen then return { codes.RETRY } end
+      if cur ~= "" then
+        -- {fingerprint, runId}; a key written before keys held a fingerprint is the bare run id
+        local ok, held = pcall(cmsgpack.unpack, cur)
+        if not ok or type(held) ~= "table" or type(held[2]) ~= "string" then held = { false, cur } end
+        local status = redis.call("HGET", keys.namedRun, "status")
+        if status then -- a key whose run no longer exists is free
+          if held[1] and held[1] ~= a.fingerprint then return { codes.CONFLICT, held[2] } end
+          local reuse = a.reuse == "allow-if-failed" and (status == "failed" or status == "cancelled")
+          if not reuse then return { codes.EXISTS, held[2] } end
+        end
+      end
+      redis.call("SET", keys.idempotency, cmsgpack.pack({ a.fingerprint, runId }), "PX", a.windowMs)
+    end
+    redis.call("HSET", keys.record, "id", runId, "status", "pending", "created", now, "total", a.total,
+      "ended", 0, "queues", a.queues, "tags", a.tags, "retention", a.retentionMs, "layout", 1,
+      "fp", a.fingerprint, "nonce", a.nonce, "out", a.output)
+    if a.notBefore > 0 then redis.call("HSET", keys.record, "nbf", a.notBefore) end
+    if a.expiresAt > 0 then redis.call("HSET", keys.record, "exp", a.expiresAt) end
+    if a.headers ~= "" then redis.call("HSET", keys.record, "hdr", a.headers) end
+    -- a submission written in one call is never seen pending: only multi-call ones are tracked for recovery
+    if not commit then redis.call("ZADD", keys.pending, now, runId) end
+  end
+
+  writeNodes(keys, a.nodes)
+
+  local more = 0
+  if commit then
+    local M = loadRun(openRun(keys, queues, runId, now, false, a.eventsMax))
+    if not begin then redis.call("ZREM", keys.pending, runId) end
+    redis.call("ZADD", keys.runs, now, runId)
+    if M.status ~= "pending" then
+      -- a run record field found corrupt on the way failed the run: it never starts
+      return { codes.OK, endEarly(M, a.budget) }
+    end
+    M.status = "running"
+    M.dirty = true
+    redis.call("HSET", keys.record, "status", "running", "started", now)
+    local ready = {}
+    if process(M, { "R:0" }, ready, a.budget) then more = 1 else redis.call("ZREM", keys.shardWork, runId) end
+    enqueue(M, ready, 1)
+    saveRun(M)
+    if more == 0 and moreWork(M) then more = 1 end
+  end
+  return { codes.OK, more }
+end

@@ -1,0 +1,49 @@
+-- submitmany: writes several small runs of one shard in one call, each exactly as
+-- one `submit` call of phase "begin+commit" writes it (includes/submitrun.lua):
+-- each run its own reply, so that one run's EXISTS, CONFLICT or DUPLICATE leaves
+-- the others written. A call re-sent after a reconnect (same nonces) is
+-- answered as a re-sent `submit` is, run by run.
+-- KEYS: shardWork, events, runs, seq, pending (the shard's), (then per run of the
+--   batch, `count` groups of: record (the run's hash, also its nodes, specs and
+--   results: Keys.ts), work, idempotency (the key's string, or any key of the
+--   shard when the run has none), namedRun); per run queue: ready, delayed, leases,
+--   wake, parked, expiring, paused (the queues of every run of the batch)
+-- ARGV: count (runs in the batch), budget, eventsMax, runs (per run, flat: runId, now,
+--   queues (comma list), queue indexes (comma list of 1-based positions in the
+--   batch's queue keys, in the run's order), tags (JSON), retentionMs, windowMs, fingerprint,
+--   nonce, output, seen, reuse, notBefore, expiresAt, headers, node count, then
+--   4 values per node as submit's nodes)
+-- Replies: {OK, reply of run 1, reply of run 2, ...}, each reply one of submit's:
+--   {OK, more}, {EXISTS, runId}, {CONFLICT, runId}, {RETRY}, {GONE}, {DUPLICATE};
+--   the replies stop at a RETRY: the runs after it are not written (the caller sends
+--   them again once it has read their keys again)
+--@include submitrun
+
+local codes = { OK = R.OK, EXISTS = R.EXISTS, CONFLICT = R.CONFLICT, RETRY = R.RETRY, GONE = R.GONE,
+  DUPLICATE = R.DUPLICATE }
+local out = { R.OK }
+local at = 1
+for r = 1, A.count do
+  local rk = RUNS[r]
+  local keys = setmetatable({ record = rk.record, nodes = rk.record, specs = rk.record,
+    results = rk.record, work = rk.work, idempotency = rk.idempotency, namedRun = rk.namedRun,
+    shardWork = K.shardWork, events = K.events, runs = K.runs, seq = K.seq, pending = K.pending },
+    { __index = function(_, label) error("script submitmany was not handed key " .. tostring(label), 2) end })
+  local f = A.runs
+  local queues = {}
+  for i in string.gmatch(f[at + 3], "%d+") do queues[#queues + 1] = QUEUES[tonumber(i)] end
+  local n = tonumber(f[at + 15])
+  local nodes = {}
+  for i = at + 16, at + 15 + 4 * n do nodes[#nodes + 1] = f[i] end
+  out[#out + 1] = submitRun(keys, queues, {
+    runId = f[at], now = tonumber(f[at + 1]), phase = "begin+commit", total = n, queues = f[at + 2],
+    tags = f[at + 4], retentionMs = tonumber(f[at + 5]), windowMs = tonumber(f[at + 6]),
+    budget = A.budget, fingerprint = f[at + 7], nonce = f[at + 8], output = f[at + 9], seen = f[at + 10],
+    reuse = f[at + 11], eventsMax = A.eventsMax, notBefore = tonumber(f[at + 12]),
+    expiresAt = tonumber(f[at + 13]), headers = f[at + 14], nodes = nodes,
+  }, codes)
+  -- the runs after one whose key changed are sent again, after it (they may meet it)
+  if out[#out][1] == R.RETRY then break end
+  at = at + 16 + 4 * n
+end
+return out
