@@ -1124,7 +1124,8 @@ export class RedisStore implements Store, ScheduleStore {
       else byShard.set(s, [i]);
     });
     for (const [s, all] of byShard) {
-      for (let from = 0; from < all.length; from += COMPLETE_BATCH) {
+      let from = 0;
+      while (from < all.length) {
         const part = all.slice(from, from + COMPLETE_BATCH);
         const args: Array<string | number | Uint8Array> = [];
         for (const i of part) {
@@ -1158,14 +1159,13 @@ export class RedisStore implements Store, ScheduleStore {
             items: args,
           },
         );
-        for (const [k, i] of part.entries()) {
-          out[i] = await this.completed(
-            s,
-            items[i]!.claim,
-            SCRIPTS.complete.reply(replies[k]),
-            opts,
-          );
+        // the script stops after an item that left work for `drain` (completemany.lua):
+        // `completed` drains it, and the items after it go in the next call
+        for (const [k, raw] of replies.entries()) {
+          const i = part[k]!;
+          out[i] = await this.completed(s, items[i]!.claim, SCRIPTS.complete.reply(raw), opts);
         }
+        from += Math.max(1, replies.length);
       }
     }
     return out;

@@ -7,7 +7,9 @@
 -- ARGV: now, worker (id), leaseMs, budget, eventsMax, runPrefix, queuePrefix, items (groups
 --   of 8: runId, node, token, result (bytes), nextMax, served (as complete's), the run's
 --   queues (a comma list, in the run's order), span (as complete's, "" = none))
--- Replies: {OK, replies...}, one per item in order, each a complete's reply (see complete.lua)
+-- Replies: {OK, replies...}, one per item in order, each a complete's reply (see complete.lua),
+--   up to and including the first that left work for `drain` (more = 1): the caller sends
+--   the items after it again once it has drained that work
 --@include completenode
 
 local CODES = { OK = "OK", REPLAYED = "REPLAYED", STALE = "STALE", CANCELLED = "CANCELLED" }
@@ -31,8 +33,12 @@ for i = 1, #items, 8 do
   local base = A.runPrefix .. runId
   local keys = { record = base, nodes = base, specs = base, results = base, work = base .. ":work",
     shardWork = K.shardWork, events = K.events, tokens = K.tokens, seq = K.seq }
-  out[#out + 1] = completeNode(CODES, keys, queueKeys(items[i + 6]), runId, tonumber(items[i + 1]),
+  local reply = completeNode(CODES, keys, queueKeys(items[i + 6]), runId, tonumber(items[i + 1]),
     tonumber(items[i + 2]), items[i + 3], A.now, A.worker, tonumber(items[i + 4]), A.leaseMs,
     items[i + 5], A.budget, A.eventsMax, items[i + 7])
+  out[#out + 1] = reply
+  -- work left for `drain`: the caller drains it before the next items, as it would after a
+  -- lone `complete`, so that each completion's cascade ends before the next one starts
+  if reply[2] == 1 then break end
 end
 return out
