@@ -124,8 +124,10 @@ export const runAttempt = async (
   }
   const locks: HeldLock[] = [];
   const policy = policyOf(claim.spec, { ...env.retryDefaults, ...handler.task.options.retry });
-  const finished = new AbortController();
   const softTimeoutMs = claim.spec.options.softTimeoutMs ?? handler.task.options.softTimeoutMs;
+  // ends the time limits' timers; made only when one is armed (an abort event costs µs)
+  const finished =
+    timeoutMs === undefined && softTimeoutMs === undefined ? undefined : new AbortController();
   const soft = softTimeoutMs === undefined ? undefined : new AbortController();
   const ctx = contextFor(claim, env, abort, locks, timeoutMs, soft?.signal ?? NEVER, {
     headers,
@@ -134,10 +136,11 @@ export const runAttempt = async (
   });
   const behaviour = handler.task.behaviour;
   try {
-    if (soft !== undefined && softTimeoutMs !== undefined)
+    if (soft !== undefined && softTimeoutMs !== undefined && finished !== undefined)
       armSoftTimeout(env.clock, softTimeoutMs, soft, finished.signal);
     const aborted = rejectOnAbort(abort.signal);
-    if (timeoutMs !== undefined) armTimeout(env.clock, timeoutMs, abort, finished.signal);
+    if (timeoutMs !== undefined && finished !== undefined)
+      armTimeout(env.clock, timeoutMs, abort, finished.signal);
     const resultKey = behaviour.resultKey?.(input.value);
     if (resultKey !== undefined) {
       const memo = await env.store.getMemo({ task, key: resultKey, now: env.clock.now() });
@@ -188,8 +191,8 @@ export const runAttempt = async (
   } catch (e) {
     return withInput(attemptFailure(handler, e, env.log));
   } finally {
-    finished.abort("done");
-    await Promise.all(locks.map((l) => l.unlock().catch(() => undefined)));
+    finished?.abort("done");
+    if (locks.length > 0) await Promise.all(locks.map((l) => l.unlock().catch(() => undefined)));
   }
 };
 
