@@ -39,9 +39,8 @@ local function started(triples)
     local q, member, token = triples[i], triples[i + 1], triples[i + 2]
     local at = string.find(member, "#[^#]*$")
     local runId, n = string.sub(member, 1, at - 1), tonumber(string.sub(member, at + 1))
-    local base = A.runPrefix .. runId
-    local keys = { record = base, nodes = base, specs = base, results = base, work = base .. ":work",
-      shardWork = K.shardWork, events = K.events, leases = QUEUES[q].leases }
+    local keys = runKeysAt(A.runPrefix, runId,
+      { shardWork = K.shardWork, events = K.events, leases = QUEUES[q].leases })
     out[#out + 1] = q
     out[#out + 1] = member
     out[#out + 1] = token

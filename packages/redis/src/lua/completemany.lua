@@ -30,9 +30,8 @@ local out = { R.OK }
 local items = A.items
 for i = 1, #items, 8 do
   local runId = items[i]
-  local base = A.runPrefix .. runId
-  local keys = { record = base, nodes = base, specs = base, results = base, work = base .. ":work",
-    shardWork = K.shardWork, events = K.events, tokens = K.tokens, seq = K.seq }
+  local keys = runKeysAt(A.runPrefix, runId,
+    { shardWork = K.shardWork, events = K.events, tokens = K.tokens, seq = K.seq })
   local reply = completeNode(CODES, keys, queueKeys(items[i + 6]), runId, tonumber(items[i + 1]),
     tonumber(items[i + 2]), items[i + 3], A.now, A.worker, tonumber(items[i + 4]), A.leaseMs,
     items[i + 5], A.budget, A.eventsMax, items[i + 7])

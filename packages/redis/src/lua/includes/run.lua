@@ -54,6 +54,16 @@ local function writeNodes(keys, list)
   end
 end
 
+-- the keys of run `runId` whose hash key is `prefix .. runId`, with the shard's keys
+-- `shared` (label → key) added: the batch scripts (claim, completemany) build them, as
+-- they meet runs they could not name in KEYS (all in the shard's hash slot)
+local function runKeysAt(prefix, runId, shared)
+  local base = prefix .. runId
+  local keys = { record = base, nodes = base, specs = base, results = base, work = base .. ":work" }
+  for label, key in pairs(shared) do keys[label] = key end
+  return keys
+end
+
 local function openRun(keys, queues, runId, now, readonly, emax)
   return { k = keys, queues = queues, id = runId, now = now, readonly = readonly, cache = {}, dirty = false,
     emax = emax or 10000 }
