@@ -1,7 +1,8 @@
 /**
- * A worker's completions, sent together: the first one goes at once; those
- * that finish while a report is in flight wait for it and then go in one
- * `Store.completeMany` call (the Redis store: one script call per shard),
+ * A worker's completions, sent together: while fewer than
+ * {@link MAX_IN_FLIGHT} report calls are in flight a completion goes at once;
+ * those that finish while that many are out wait for one to answer and then
+ * go in one `Store.completeMany` call (the Redis store: one script call per shard),
  * so a busy worker pays about one round trip per batch instead of one per
  * node. A store without `completeMany` gets one `complete` call per item.
  * Each caller gets its own report, in the store's answer for its item; an
@@ -21,6 +22,9 @@ export type Complete = (
   span?: string,
 ) => Promise<ReportResult>;
 
+/** Report calls a worker keeps in flight at most; the completions that finish meanwhile wait and go together. */
+export const MAX_IN_FLIGHT = 4;
+
 interface Waiting {
   readonly claim: Claim;
   readonly result: Uint8Array;
@@ -37,9 +41,9 @@ interface Waiting {
 export const completions = (
   store: Store,
   options: () => Omit<CompleteOptions, "nextMax" | "span">,
+  maxInFlight = MAX_IN_FLIGHT,
 ): Complete => {
   let waiting: Waiting[] = [];
-  let sending = false;
 
   const send = async (batch: ReadonlyArray<Waiting>): Promise<ReadonlyArray<ReportResult>> => {
     const opts = options();
@@ -55,19 +59,28 @@ export const completions = (
     );
   };
 
-  const flush = async () => {
-    sending = true;
-    while (waiting.length > 0) {
+  let inFlight = 0;
+  // sends what waits while fewer than `maxInFlight` calls are out: Redis works on one
+  // batch while the worker's handlers fill the next
+  const pump = () => {
+    while (waiting.length > 0 && inFlight < maxInFlight) {
       const batch = waiting;
       waiting = [];
-      try {
-        const reports = await send(batch);
-        for (const [i, w] of batch.entries()) w.resolve(reports[i]!);
-      } catch (e) {
-        for (const w of batch) w.reject(e);
-      }
+      inFlight += 1;
+      void send(batch)
+        .then(
+          (reports) => {
+            for (const [i, w] of batch.entries()) w.resolve(reports[i]!);
+          },
+          (e: unknown) => {
+            for (const w of batch) w.reject(e);
+          },
+        )
+        .finally(() => {
+          inFlight -= 1;
+          pump();
+        });
     }
-    sending = false;
   };
 
   return (claim, result, nextMax, span) =>
@@ -80,6 +93,6 @@ export const completions = (
         resolve,
         reject,
       });
-      if (!sending) void flush();
+      pump();
     });
 };

@@ -38,7 +38,7 @@ export {
   type ValueCheck,
   valueProblem,
 } from "../Codec.ts";
-export { type Complete, completions } from "../Completions.ts";
+export { type Complete, completions, MAX_IN_FLIGHT } from "../Completions.ts";
 export {
   appendDag,
   chordBodies,

@@ -1,0 +1,105 @@
+import { describe, expect, it } from "vitest";
+import { deferred } from "../src/Deferred.ts";
+import type { Claim, CompleteItem, ReportResult, Store } from "../src/Store.ts";
+import { completions } from "../src/store/index.ts";
+
+const claim = (nodeId: number): Claim =>
+  ({ runId: "r", nodeId, token: nodeId + 1 }) as unknown as Claim;
+const ok = (nodeId: number): ReportResult => ({ ok: true, next: [claim(100 + nodeId)] });
+const opts = () => ({ now: 1, workerId: "w", queues: ["default"], leaseMs: 1_000 });
+
+/** A store whose report calls answer only when the test lets them. */
+const heldStore = (many: boolean) => {
+  const calls: Array<{ kind: string; items: number[]; spans: Array<string | undefined> }> = [];
+  const gates: Array<ReturnType<typeof deferred<void>>> = [];
+  const wait = async () => {
+    const gate = deferred<void>();
+    gates.push(gate);
+    await gate.promise;
+  };
+  const store = {
+    complete: async (c: Claim, _r: Uint8Array, o: { span?: string }) => {
+      calls.push({ kind: "complete", items: [c.nodeId], spans: [o.span] });
+      await wait();
+      return ok(c.nodeId);
+    },
+    ...(many
+      ? {
+          completeMany: async (items: ReadonlyArray<CompleteItem>) => {
+            calls.push({
+              kind: "many",
+              items: items.map((i) => i.claim.nodeId),
+              spans: items.map((i) => i.span),
+            });
+            await wait();
+            if (items.some((i) => i.claim.nodeId === 13)) throw new Error("connection lost");
+            return items.map((i) => ok(i.claim.nodeId));
+          },
+        }
+      : {}),
+  } as unknown as Store;
+  return { store, calls, gates };
+};
+
+const bytes = new Uint8Array([0]);
+/** Lets every pending promise callback run (the fake store answers through promises only). */
+const drainMicrotasks = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+describe("completions", () => {
+  it("sends at once while fewer than maxInFlight calls are out; those that finish meanwhile go in one completeMany, each caller getting its own report", async () => {
+    const { store, calls, gates } = heldStore(true);
+    const complete = completions(store, opts, 2);
+    const first = complete(claim(0), bytes, 1, "aaaaaaaaaaaaaaaa");
+    const second = complete(claim(1), bytes, 1);
+    const waiting = [2, 3, 4].map((n) => complete(claim(n), bytes, 0, n === 3 ? "s3" : undefined));
+    expect(calls).toEqual([
+      { kind: "complete", items: [0], spans: ["aaaaaaaaaaaaaaaa"] },
+      { kind: "complete", items: [1], spans: [undefined] },
+    ]);
+    gates[0]!.resolve();
+    expect(await first).toEqual(ok(0));
+    await drainMicrotasks();
+    // a call answered: the three that waited leave together
+    expect(calls[2]).toEqual({
+      kind: "many",
+      items: [2, 3, 4],
+      spans: [undefined, "s3", undefined],
+    });
+    gates[1]!.resolve();
+    gates[2]!.resolve();
+    expect(await second).toEqual(ok(1));
+    expect(await Promise.all(waiting)).toEqual([ok(2), ok(3), ok(4)]);
+  });
+
+  it("rejects every item of a call that fails, and goes on with the next ones", async () => {
+    const { store, calls, gates } = heldStore(true);
+    const complete = completions(store, opts, 1);
+    const a = complete(claim(10), bytes, 0);
+    const b = complete(claim(12), bytes, 0);
+    const c = complete(claim(13), bytes, 0);
+    gates[0]!.resolve();
+    await a;
+    await drainMicrotasks();
+    gates[1]!.resolve();
+    await expect(b).rejects.toThrow("connection lost");
+    await expect(c).rejects.toThrow("connection lost");
+    await drainMicrotasks();
+    const d = complete(claim(14), bytes, 0);
+    gates[2]!.resolve();
+    expect(await d).toEqual(ok(14));
+    expect(calls.map((x) => x.items)).toEqual([[10], [12, 13], [14]]);
+  });
+
+  it("calls complete once per item on a store without completeMany", async () => {
+    const { store, calls, gates } = heldStore(false);
+    const complete = completions(store, opts, 1);
+    const all = [0, 1, 2].map((n) => complete(claim(n), bytes, 0));
+    gates[0]!.resolve();
+    await all[0];
+    await drainMicrotasks();
+    expect(calls.map((x) => x.kind)).toEqual(["complete", "complete", "complete"]);
+    gates[1]!.resolve();
+    gates[2]!.resolve();
+    expect(await Promise.all(all)).toEqual([ok(0), ok(1), ok(2)]);
+  });
+});
