@@ -36,7 +36,8 @@ interface Waiting {
 
 /**
  * A batching {@link Complete} on `store`; `options` gives the shared
- * options (time, worker, queues, lease) when a call is sent.
+ * options (time, worker, queues, lease) when a call is sent; at most
+ * `maxInFlight` report calls are out at once (default {@link MAX_IN_FLIGHT}).
  */
 export const completions = (
   store: Store,

@@ -225,6 +225,13 @@ const EXPIRY_GRACE_MS = 60_000;
 /** Due retries a claim promotes per queue before popping. */
 const PROMOTE_PER_CLAIM = 100;
 
+/**
+ * The 1-based indexes of the run's queues that a worker serves, as complete.lua
+ * reads them (`",1,3,"`): the queues it may be handed the next nodes of.
+ */
+const servedQueues = (runQueues: ReadonlyArray<string>, served: ReadonlyArray<string>): string =>
+  `,${runQueues.flatMap((q, i) => (served.includes(q) ? [i + 1] : [])).join(",")},`;
+
 /** At most this many completions in one `completemany` call (each does a bounded amount of work). */
 const COMPLETE_BATCH = 64;
 /**
@@ -1081,9 +1088,6 @@ export class RedisStore implements Store, ScheduleStore {
 
   async complete(claim: Claim, result: Uint8Array, opts: CompleteOptions): Promise<ReportResult> {
     const s = this.shardOfRun(claim.runId);
-    const served = claim.runQueues
-      .map((q, i) => (opts.queues.includes(q) ? i + 1 : 0))
-      .filter((i) => i > 0);
     const r = await this.durable(
       s.tag,
       SCRIPTS.complete,
@@ -1097,7 +1101,7 @@ export class RedisStore implements Store, ScheduleStore {
         worker: opts.workerId,
         nextMax: opts.nextMax,
         leaseMs: opts.leaseMs,
-        served: `,${served.join(",")},`,
+        served: servedQueues(claim.runQueues, opts.queues),
         budget: this.budget,
         eventsMax: this.eventsMax,
         span: isSpanId(opts.span) ? opts.span : "",
@@ -1130,16 +1134,13 @@ export class RedisStore implements Store, ScheduleStore {
         const args: Array<string | number | Uint8Array> = [];
         for (const i of part) {
           const { claim, result, nextMax, span } = items[i]!;
-          const served = claim.runQueues
-            .map((q, j) => (opts.queues.includes(q) ? j + 1 : 0))
-            .filter((j) => j > 0);
           args.push(
             claim.runId,
             claim.nodeId,
             claim.token,
             result,
             nextMax,
-            `,${served.join(",")},`,
+            servedQueues(claim.runQueues, opts.queues),
             claim.runQueues.join(","),
             isSpanId(span) ? span : "",
           );

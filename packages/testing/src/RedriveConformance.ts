@@ -133,6 +133,10 @@ const handlers = [
   handle(echo, async (x) => x),
 ];
 
+/** A silent worker of these tests' handlers on `store`. */
+const startTestWorker = (store: Store) =>
+  startWorker({ store, handlers, logger: pino({ level: "silent" }), concurrency: 2, idleMs: 200 });
+
 /** Registers the re-drive tests for the store `fresh` makes. */
 export const redriveConformance = (
   name: string,
@@ -323,13 +327,7 @@ export const redriveConformance = (
     it("client.redrive runs the failed node with an edited input, validated by its task", async () => {
       const store = await fresh();
       const client = createClient(store);
-      const worker = startWorker({
-        store,
-        handlers,
-        logger: pino({ level: "silent" }),
-        concurrency: 2,
-        idleMs: 200,
-      });
+      const worker = startTestWorker(store);
       try {
         const run = await client.submit(chain(positive.si(-3), plusOne.s()));
         await expect(run.result({ timeout: 20_000, waitForQuiet: true })).rejects.toThrow(
@@ -422,13 +420,7 @@ export const redriveConformance = (
     it("client.redrive re-runs a replacement's failed member: the replaced node then succeeds with the replacement's output", async () => {
       const store = await fresh();
       const client = createClient(store);
-      const worker = startWorker({
-        store,
-        handlers,
-        logger: pino({ level: "silent" }),
-        concurrency: 2,
-        idleMs: 200,
-      });
+      const worker = startTestWorker(store);
       try {
         const run = await client.submit(chain(swap.si(2), echo.s()));
         await expect(run.result({ timeout: 20_000, waitForQuiet: true })).rejects.toThrow(

@@ -32,10 +32,10 @@ end
 -- recorded a trace span id (field t<d>, complete.lua), one string of them all joined by ","
 -- ("" for one without); or {0} (the worker reads them); nil and why when the list is
 -- corrupt. The dependency list lives apart from the record (field d<n>), so that a chord
--- body with 10,000 dependencies keeps a small record while its counter drops.
--- keys: nodes, results
-local function depResults(M, n)
-  local packed = redis.call("HGET", M.k.nodes, "d" .. n)
+-- body with 10,000 dependencies keeps a small record while its counter drops. `packed`:
+-- the list as the caller read it, if it did. keys: nodes, results
+local function depResults(M, n, packed)
+  packed = packed or redis.call("HGET", M.k.nodes, "d" .. n)
   if packed and #packed > INLINE_DEPS_BYTES then return { 0 } end
   local deps, why = readDeps(M, n, packed)
   if not deps then return nil, why end
@@ -85,9 +85,10 @@ end
 
 -- leases node n (already queued or retrying) to `worker` until now + leaseMs; returns its
 -- claim, or nil when its dependency list or queue index is corrupt (the node and its run
--- then fail). keys: tokens, nodes, results, specs, events; queues: leases
-local function startHere(M, n, r, worker, leaseMs)
-  local deps, why = depResults(M, n)
+-- then fail); `packed`: its dependency list, when the caller read it. keys: tokens, nodes,
+-- results, specs, events; queues: leases
+local function startHere(M, n, r, worker, leaseMs, packed)
+  local deps, why = depResults(M, n, packed)
   if not deps then
     corruptNode(M, n, r, "d" .. n, why)
     return nil

@@ -3,22 +3,24 @@
 --@include cascade
 --@include attempt
 
+-- node d's packed dependency list when its only dependency is node n, else false: a
+-- completion hands out only such a dependent, so that a re-sent completion knows exactly
+-- which nodes it handed out (another completion by the same worker at the same time may
+-- have made a fan-in ready). The list is handed on to depResults, read once. keys: nodes
+local function onlyDependency(M, d, n)
+  local packed = redis.call("HGET", M.k.nodes, "d" .. d)
+  -- a list of one id packs in at most 10 bytes: a fan-in's long list is never unpacked here
+  if not packed or #packed > 10 then return false end
+  local deps = unpackOne(packed)
+  return type(deps) == "table" and #deps == 1 and deps[1] == n and packed
+end
+
 -- completes node n of run `runId` under lease `token` with `result` (bytes) at `now`: see
 -- complete.lua for what it does and answers (its reply, as a list, its codes from RC:
 -- complete's reply codes by name, as strings). `queues`: the keys of each of the run's
 -- queues, in the run's order. `span`: the attempt's trace span id, kept as field t<n> of
 -- results ("" = none, nothing kept). keys: record, nodes, specs, results, work (the run's),
 -- shardWork, events, tokens, seq
--- whether node d's only dependency is node n: a completion hands out only such a
--- dependent, so that a re-sent completion knows exactly which nodes it handed out (another
--- completion by the same worker at the same time may have made a fan-in ready). keys: nodes
-local function onlyDependency(M, d, n)
-  local packed = redis.call("HGET", M.k.nodes, "d" .. d)
-  -- a list of one id packs in at most 10 bytes: a fan-in's long list is never unpacked here
-  if not packed or #packed > 10 then return false end
-  local deps = unpackOne(packed)
-  return type(deps) == "table" and #deps == 1 and deps[1] == n
-end
 
 local function completeNode(RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs,
     served, budget, emax, span)
@@ -33,10 +35,11 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
       for _, v in ipairs(r[NEXT]) do
         if #claims >= nextMax then break end
         local d = type(v) == "number" and (v >= 0 and v or -v - 1)
-        local dr = d and onlyDependency(M, d, n) and getNode(M, d)
+        local packed = d and onlyDependency(M, d, n)
+        local dr = packed and getNode(M, d)
         if dr and dr[ST] == "r" and dr[STARTED] == finishedAt(r) and dr[WORKER] == worker
           and string.find(served, "," .. dr[QIDX] .. ",", 1, true) then
-          local deps = depResults(M, d)
+          local deps = depResults(M, d, packed)
           if deps then claims[#claims + 1] = claimTuple(M, d, dr, dr[TOK], deps) end
         end
       end
@@ -71,11 +74,11 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
     local dr = getNode(M, d)
     -- a run stopped on the way (a corrupt record) hands nothing out
     -- a delayed dependent (DUE set) waits for its time in the delayed set
-    if M.status == "running" and dr[ST] == "q" and dr[DUE] == 0 and #claims < nextMax
-      and onlyDependency(M, d, n)
+    local packed = M.status == "running" and dr[ST] == "q" and dr[DUE] == 0 and #claims < nextMax
       and string.find(served, "," .. dr[QIDX] .. ",", 1, true)
-      and redis.call("EXISTS", queues[dr[QIDX]].paused) == 0 then
-      local c = startHere(M, d, dr, worker, leaseMs)
+      and onlyDependency(M, d, n)
+    if packed and redis.call("EXISTS", queues[dr[QIDX]].paused) == 0 then
+      local c = startHere(M, d, dr, worker, leaseMs, packed)
       if c then claims[#claims + 1] = c end
     else
       rest[#rest + 1] = d
