@@ -15,6 +15,7 @@
  */
 import type { Logger } from "pino";
 import { inputOf, shapeValue } from "./Args.ts";
+import { AttemptAbort } from "./AttemptAbort.ts";
 import type { CanvasNode, FailureRecord } from "./Canvas.ts";
 import type { Clock } from "./Clock.ts";
 import { decode, encode } from "./Codec.ts";
@@ -89,7 +90,8 @@ const failWithError = (e: unknown): AttemptResult => ({ ok: false, error: toErro
  * Runs one attempt of `claim` with `handler` (see the module's description).
  * Aborting `abort` (a lost lease, a cancelled run, a stopping worker) ends
  * the attempt at once with the abort's reason as its error; the handler sees
- * it on `ctx.signal`. Never throws: every failure is an {@link AttemptResult}.
+ * it on `ctx.signal`. A worker passes an `AttemptAbort` (its signal is made
+ * only if the handler reads it); any `AbortController` works too. Never throws: every failure is an {@link AttemptResult}.
  * When `ctx.progress` answers that the lease is lost or the run cancelled,
  * the attempt is aborted as a heartbeat would. Locks the attempt took are
  * unlocked before it resolves.
@@ -102,7 +104,7 @@ export const runAttempt = async (
   claim: Claim,
   handler: BoundHandler,
   env: AttemptEnv,
-  abort: AbortController,
+  abort: AbortController | AttemptAbort,
 ): Promise<AttemptResult> => {
   const task = claim.spec.task;
   if (handler.task.name !== task)
@@ -138,7 +140,8 @@ export const runAttempt = async (
   try {
     if (soft !== undefined && softTimeoutMs !== undefined && finished !== undefined)
       armSoftTimeout(env.clock, softTimeoutMs, soft, finished.signal);
-    const aborted = rejectOnAbort(abort.signal);
+    const aborted =
+      abort instanceof AttemptAbort ? abort.rejection() : rejectOnAbort(abort.signal);
     if (timeoutMs !== undefined && finished !== undefined)
       armTimeout(env.clock, timeoutMs, abort, finished.signal);
     const resultKey = behaviour.resultKey?.(input.value);
@@ -310,7 +313,7 @@ const timeoutOf = (claim: Claim, handler: BoundHandler): number | undefined =>
 const contextFor = (
   claim: Claim,
   env: AttemptEnv,
-  abort: AbortController,
+  abort: AbortController | AttemptAbort,
   locks: HeldLock[],
   timeoutMs: number | undefined,
   softTimeout: AbortSignal,
@@ -328,14 +331,17 @@ const contextFor = (
     queue: claim.spec.queue,
     priority: claim.spec.priority,
     ...more,
-    signal: abort.signal,
+    // made on first read (AttemptAbort)
+    get signal() {
+      return abort.signal;
+    },
     softTimeout,
     get log() {
       return env.log();
     },
     progress: async (p) => {
       const state = await env.store.progress(claim, p);
-      if (state !== "held" && !abort.signal.aborted) abort.abort(leaseEndReason(state));
+      if (state !== "held" && !isAborted(abort)) abort.abort(leaseEndReason(state));
       return state;
     },
     addToChord: async (canvas) => {
@@ -343,7 +349,7 @@ const contextFor = (
       const state = await env.store.addToChord(claim, dag, { now: env.clock.now() });
       if (state === "lost" || state === "cancelled") {
         const e = leaseEndReason(state);
-        if (!abort.signal.aborted) abort.abort(e);
+        if (!isAborted(abort)) abort.abort(e);
         throw e;
       }
       return state;
@@ -361,6 +367,10 @@ const contextFor = (
     ...(timeoutMs === undefined ? {} : { deadline: env.clock.now() + timeoutMs }),
   };
 };
+
+/** Whether `abort` was aborted (without making an `AttemptAbort`'s signal). */
+const isAborted = (abort: AbortController | AttemptAbort): boolean =>
+  abort instanceof AttemptAbort ? abort.aborted : abort.signal.aborted;
 
 /** A promise that rejects with the signal's reason once it aborts (at once if it has). */
 const rejectOnAbort = (signal: AbortSignal): Promise<never> => {
@@ -392,7 +402,7 @@ const armSoftTimeout = (
 const armTimeout = (
   clock: Clock,
   timeoutMs: number,
-  abort: AbortController,
+  abort: AbortController | AttemptAbort,
   finished: AbortSignal,
 ): void => {
   void clock.sleep(timeoutMs, finished).then(() => {

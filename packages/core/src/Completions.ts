@@ -1,13 +1,15 @@
 /**
- * A worker's completions, sent together: while fewer than
- * {@link MAX_IN_FLIGHT} report calls are in flight a completion goes at once;
- * those that finish while that many are out wait for one to answer and then
- * go in one `Store.completeMany` call (the Redis store: one script call per shard),
- * so a busy worker pays about one round trip per batch instead of one per
- * node. A store without `completeMany` gets one `complete` call per item.
- * Each caller gets its own report, in the store's answer for its item; an
- * error of the call rejects every item it carried (their leases expire and
- * the nodes are re-delivered, as for a single failed report).
+ * A worker's completions, sent together: a completion waits for the end of
+ * the current turn of the event loop (`process.nextTick`, after the
+ * microtasks queued by then), and the completions gathered by then go in one
+ * `Store.completeMany` call (the Redis store: one script call per shard),
+ * so handlers that finish together cost one round trip. At most
+ * {@link MAX_IN_FLIGHT} report calls are in flight; completions that finish
+ * while that many are out wait for one to answer and then go together. A
+ * store without `completeMany` gets one `complete` call per item. Each caller
+ * gets its own report, in the store's answer for its item; an error of the
+ * call rejects every item it carried (their leases expire and the nodes are
+ * re-delivered, as for a single failed report).
  */
 import type { Claim, CompleteOptions, ReportResult, Store } from "./Store.ts";
 
@@ -25,6 +27,19 @@ export type Complete = (
 /** Report calls a worker keeps in flight at most; the completions that finish meanwhile wait and go together. */
 export const MAX_IN_FLIGHT = 4;
 
+/** How {@link completions} sends. */
+export interface CompletionsOptions {
+  /** Report calls in flight at most. Default {@link MAX_IN_FLIGHT}. */
+  readonly maxInFlight?: number;
+  /**
+   * Called right after a report call was handed to the store (its commands
+   * issued, not answered): the worker claims its freed slots then, so that
+   * the claim follows the completions on the same connection, in the same
+   * round trip (ioredis pipelines the commands of one turn).
+   */
+  readonly onSend?: () => void;
+}
+
 interface Waiting {
   readonly claim: Claim;
   readonly result: Uint8Array;
@@ -36,17 +51,17 @@ interface Waiting {
 
 /**
  * A batching {@link Complete} on `store`; `options` gives the shared
- * options (time, worker, queues, lease) when a call is sent; at most
- * `maxInFlight` report calls are out at once (default {@link MAX_IN_FLIGHT}).
+ * options (time, worker, queues, lease) when a call is sent.
  */
 export const completions = (
   store: Store,
   options: () => Omit<CompleteOptions, "nextMax" | "span">,
-  maxInFlight = MAX_IN_FLIGHT,
+  how: CompletionsOptions = {},
 ): Complete => {
+  const maxInFlight = how.maxInFlight ?? MAX_IN_FLIGHT;
   let waiting: Waiting[] = [];
 
-  const send = async (batch: ReadonlyArray<Waiting>): Promise<ReadonlyArray<ReportResult>> => {
+  const send = (batch: ReadonlyArray<Waiting>): Promise<ReadonlyArray<ReportResult>> => {
     const opts = options();
     if (batch.length > 1 && store.completeMany) return store.completeMany(batch, opts);
     return Promise.all(
@@ -61,14 +76,20 @@ export const completions = (
   };
 
   let inFlight = 0;
+  let scheduled = false;
   // sends what waits while fewer than `maxInFlight` calls are out: Redis works on one
   // batch while the worker's handlers fill the next
   const pump = () => {
+    scheduled = false;
+    let sent = false;
     while (waiting.length > 0 && inFlight < maxInFlight) {
       const batch = waiting;
       waiting = [];
       inFlight += 1;
-      void send(batch)
+      sent = true;
+      // a store that throws instead of rejecting fails this batch alone
+      const call = (async () => send(batch))();
+      void call
         .then(
           (reports) => {
             for (const [i, w] of batch.entries()) w.resolve(reports[i]!);
@@ -79,9 +100,15 @@ export const completions = (
         )
         .finally(() => {
           inFlight -= 1;
-          pump();
+          schedule();
         });
     }
+    if (sent) how.onSend?.();
+  };
+  const schedule = () => {
+    if (scheduled || waiting.length === 0) return;
+    scheduled = true;
+    process.nextTick(pump);
   };
 
   return (claim, result, nextMax, span) =>
@@ -94,6 +121,6 @@ export const completions = (
         resolve,
         reject,
       });
-      pump();
+      schedule();
     });
 };

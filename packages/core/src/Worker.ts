@@ -22,6 +22,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { type Logger, pino } from "pino";
 import { type AttemptResult, runAttempt } from "./Attempt.ts";
+import { AttemptAbort } from "./AttemptAbort.ts";
 import { checkRetryDefaults } from "./Canvas.ts";
 import { type Clock, liveClock } from "./Clock.ts";
 import { completions } from "./Completions.ts";
@@ -109,10 +110,9 @@ export interface Worker {
 
 /** One of the worker's `concurrency` places: the attempt it runs now, and how to stop it. */
 interface Slot {
-  /** The claim it runs; a completion may hand it the node's next chain step. */
-  claim: Claim;
+  readonly claim: Claim;
   /** Aborts the attempt of `claim`: its reason is the attempt's error. */
-  abort: AbortController;
+  readonly abort: AttemptAbort;
   /** Its node was released at shutdown: whatever the attempt ends with is not reported. */
   released: boolean;
 }
@@ -127,10 +127,6 @@ const allows = (retryIf: ((e: ErrorInfo) => boolean) | undefined, error: ErrorIn
 };
 
 const keyOf = (c: Claim) => `${c.runId}:${c.nodeId}`;
-
-/** Whether `a` and `b` are the same attempt: same run, node and fencing token. */
-const sameClaim = (a: Claim, b: Claim): boolean =>
-  a.token === b.token && a.nodeId === b.nodeId && a.runId === b.runId;
 
 /**
  * Starts a worker.
@@ -172,13 +168,18 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     id,
   );
   // completions that finish while a report is in flight go together (docs/lifecycle.md, "Completed: succeeded")
-  const complete = completions(store, () => ({
-    now: now(),
-    workerId: id,
-    // a dependent on a rate-limited queue is claimed through the limit, never handed here
-    queues: handedQueues,
-    leaseMs,
-  }));
+  // the claim for the slots they freed follows them in the same round trip (`onSend`)
+  const complete = completions(
+    store,
+    () => ({
+      now: now(),
+      workerId: id,
+      // a dependent on a rate-limited queue is claimed through the limit, never handed here
+      queues: handedQueues,
+      leaseMs,
+    }),
+    { onSend: () => wakeLoop() },
+  );
   const handlers = new Map(opts.handlers.map((h) => [h.task.name, h]));
   const hooks: WorkerHooks = opts.hooks ?? {};
   const tasks = [...handlers.keys()];
@@ -216,7 +217,20 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         { now: at, ttlMs: registryTtlMs },
       );
     });
+  /** The attempts running now: at most `concurrency`. */
   const slots = new Map<Slot, Promise<void>>();
+  /**
+   * Completions sent and not answered yet, by claim: their slots are free
+   * already, their leases are still renewed by heartbeat.
+   */
+  const reports = new Map<Claim, Promise<void>>();
+  /**
+   * Chain steps a completion leased back while every slot was taken (the
+   * claim that followed it filled the slot): each runs when a slot frees,
+   * first in line; their leases are renewed meanwhile. At most one per
+   * completion in flight.
+   */
+  const handed: Claim[] = [];
   let stopping = false;
   let wake = new AbortController();
   const wakeLoop = () => {
@@ -227,20 +241,21 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   /** Aborted when the worker has stopped: ends the heartbeat and maintenance loops. */
   const shutdown = new AbortController();
 
-  /** Aborts `slot`'s attempt if it still runs `claim` (never the next claim the slot moved on to). */
-  const abortAttempt = (slot: Slot, claim: Claim, why: Error) => {
-    if (!slot.released && sameClaim(slot.claim, claim)) slot.abort.abort(why);
+  /** Aborts `slot`'s attempt unless its node was released at shutdown. */
+  const abortAttempt = (slot: Slot, why: Error) => {
+    if (!slot.released) slot.abort.abort(why);
   };
 
-  /** One heartbeat tick: renews every lease the slots hold, and the worker's registration. */
+  /** One heartbeat tick: renews every lease the slots and the reports in flight hold, and the worker's registration. */
   const heartbeat = async () => {
-    // each lease captures its claim now: the answer stops that attempt, never the next one
-    const leases = [...slots.keys()]
-      .filter((slot) => !slot.released)
-      .map((slot) => {
-        const claim = slot.claim;
-        return { claim, stop: (why: Error) => abortAttempt(slot, claim, why) };
-      });
+    const leases = [
+      ...[...slots.keys()]
+        .filter((slot) => !slot.released)
+        .map((slot) => ({ claim: slot.claim, stop: (why: Error) => abortAttempt(slot, why) })),
+      // a lost lease of a node whose completion is on its way: the completion answers stale
+      ...[...reports.keys()].map((claim) => ({ claim, stop: () => undefined })),
+      ...handed.map((claim) => ({ claim, stop: () => dropHanded(claim) })),
+    ];
     await Promise.all([
       leases.length > 0 &&
         background("heartbeat", () => renewLeases(store, leases, { now: now(), leaseMs })),
@@ -261,7 +276,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     if (signal.kind !== "cancelled") return;
     for (const slot of slots.keys()) {
       if (slot.claim.runId === signal.runId) {
-        abortAttempt(slot, slot.claim, leaseEndReason("cancelled"));
+        abortAttempt(slot, leaseEndReason("cancelled"));
       }
     }
   };
@@ -269,18 +284,6 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     log.warn({ err: e }, "could not subscribe to store signals; cancellations arrive by heartbeat");
     return undefined;
   });
-
-  const execute = async (slot: Slot): Promise<void> => {
-    for (;;) {
-      const next = await runOne(slot);
-      if (!next || stopping) {
-        if (next) await store.release(next, { now: now() }).catch(() => undefined);
-        return;
-      }
-      slot.claim = next;
-      slot.abort = new AbortController();
-    }
-  };
 
   const unknownSeen = new Set<string>();
   /** Hands back a node whose task this worker has no handler for, to a worker that has one. */
@@ -301,8 +304,12 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     }
   };
 
-  /** Runs the slot's claim: parks it, or runs its attempt and reports how it ended; returns the next chain step handed back, if any. */
-  const runOne = async (slot: Slot): Promise<Claim | undefined> => {
+  /**
+   * Runs the slot's claim: parks it, or runs its attempt and reports how it
+   * ended. A success frees the slot before its completion is sent (the
+   * completion goes on in `reports`); any other end frees it when reported.
+   */
+  const runOne = async (slot: Slot): Promise<void> => {
     const claim = slot.claim;
     // a child logger costs a few µs: build it only when something is logged
     let child: Logger | undefined;
@@ -318,7 +325,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     const handler = handlers.get(claim.spec.task);
     if (!handler) {
       await park(claim, nodeLog);
-      return undefined;
+      return;
     }
     const attempt: AttemptInfo = attemptInfo(claim, claim.spec.task, id);
     callHook(nodeLog, "onAttemptStart", hooks.onAttemptStart, attempt);
@@ -336,7 +343,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       },
       slot.abort,
     );
-    if (slot.released) return undefined;
+    if (slot.released) return;
     const ended = {
       ...attempt,
       durationMs: Math.max(0, now() - startedAt),
@@ -352,30 +359,65 @@ export const startWorker = (opts: WorkerOptions): Worker => {
           retry: false,
         });
         if ("replace" in result) return await reportReplace(claim, result.replace, nodeLog);
-        return await reportSuccess(claim, result.value, nodeLog, span);
+        slots.delete(slot);
+        runHanded();
+        const report = reportSuccess(claim, result.value, nodeLog, span)
+          .catch((e: unknown) => unrecorded(nodeLog, e))
+          .finally(() => reports.delete(claim));
+        reports.set(claim, report);
+        return;
       }
-      return await reportFailure(claim, handler, result, nodeLog, ended);
+      await reportFailure(claim, handler, result, nodeLog, ended);
     } catch (e) {
-      nodeLog().error(
-        { err: e },
-        "could not record the outcome; the lease will expire and the node be re-delivered",
-      );
-      return undefined;
+      unrecorded(nodeLog, e);
     }
   };
 
-  /** Records a result; returns the next chain step the store leased to this worker, if any. */
+  const unrecorded = (nodeLog: () => Logger, e: unknown) =>
+    nodeLog().error(
+      { err: e },
+      "could not record the outcome; the lease will expire and the node be re-delivered",
+    );
+
+  /**
+   * Records a result; a dependent whose one dependency it is (a chain's next
+   * step) may be leased back with it and runs here (`take`).
+   */
   const reportSuccess = async (
     claim: Claim,
     value: Uint8Array,
     nodeLog: () => Logger,
     span: string | undefined,
-  ): Promise<Claim | undefined> => {
+  ): Promise<void> => {
     const r = await complete(claim, value, stopping ? 0 : 1, span);
     if (r.ok) finished.record(claim.spec.queue, "succeeded", now());
     if (!r.ok) logRefusal(nodeLog(), r, "completion");
     else if (log.isLevelEnabled("debug")) nodeLog().debug("node succeeded");
-    return r.ok ? r.next[0] : undefined;
+    if (r.ok) for (const next of r.next) take(next);
+  };
+
+  /** Runs a claim leased back by a completion: in a free slot, else first in line for one. */
+  const take = (claim: Claim) => {
+    if (stopping) {
+      void store.release(claim, { now: now() }).catch(() => undefined);
+    } else if (slots.size < concurrency) {
+      spawn(claim);
+    } else {
+      handed.push(claim);
+    }
+  };
+
+  /** A slot freed: the first claim in line takes it; true if one did. */
+  const runHanded = (): boolean => {
+    const next = stopping ? undefined : handed.shift();
+    if (next === undefined) return false;
+    spawn(next);
+    return true;
+  };
+
+  const dropHanded = (claim: Claim) => {
+    const i = handed.indexOf(claim);
+    if (i >= 0) handed.splice(i, 1);
   };
 
   /** Replaces the node with the canvas its handler returned (`replace`). */
@@ -435,12 +477,12 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   };
 
   const spawn = (claim: Claim) => {
-    const slot: Slot = { claim, abort: new AbortController(), released: false };
-    const p = execute(slot)
+    const slot: Slot = { claim, abort: new AttemptAbort(), released: false };
+    const p = runOne(slot)
       .catch((e) => log.error({ err: e, node: keyOf(slot.claim) }, "slot crashed"))
       .finally(() => {
-        slots.delete(slot);
-        wakeLoop();
+        // a success freed its slot already: the loop is woken when its completion is sent
+        if (slots.delete(slot) && !runHanded()) wakeLoop();
       });
     slots.set(slot, p);
   };
@@ -492,7 +534,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     let requestId = nextRequestId();
     while (!stopping) {
       const woken = wake.signal;
-      const free = concurrency - slots.size;
+      const free = concurrency - slots.size - handed.length;
       if (free <= 0) {
         await clock.sleep(idleMs, woken);
         continue;
@@ -538,6 +580,12 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     wakeLoop();
     stopped = (async () => {
       await looping;
+      // the chain steps waiting for a slot go back to their queue
+      for (const claim of handed.splice(0)) {
+        await store.release(claim, { now: now() }).catch((e: unknown) =>
+          log.warn({ err: e, node: keyOf(claim) }, "release failed"),
+        );
+      }
       const all = Promise.all(slots.values());
       const graceOver = new AbortController();
       const timedOut = await Promise.race([
@@ -560,6 +608,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         log.warn({ released }, "released unfinished nodes for re-delivery");
         await all;
       }
+      // the completions of the attempts that ended are recorded before the worker stops
+      while (reports.size > 0) await Promise.all(reports.values());
       shutdown.abort("stop");
       await Promise.all([heartbeats, maintenance]);
       const unsubscribe = await subscribed;

@@ -45,36 +45,71 @@ const bytes = new Uint8Array([0]);
 /** Lets every pending promise callback run (the fake store answers through promises only). */
 const drainMicrotasks = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Lets the pending `process.nextTick` callbacks and promise callbacks run. */
+const endOfTurn = () => new Promise<void>((resolve) => process.nextTick(resolve));
+
 describe("completions", () => {
-  it("sends at once while fewer than maxInFlight calls are out; those that finish meanwhile go in one completeMany, each caller getting its own report", async () => {
+  it("sends the completions of one turn in one completeMany, at most maxInFlight calls at once; those that finish meanwhile go together; each caller gets its own report", async () => {
     const { store, calls, gates } = heldStore(true);
-    const complete = completions(store, opts, 2);
+    const complete = completions(store, opts, { maxInFlight: 2 });
     const first = complete(claim(0), bytes, 1, "aaaaaaaaaaaaaaaa");
     const second = complete(claim(1), bytes, 1);
-    const waiting = [2, 3, 4].map((n) => complete(claim(n), bytes, 0, n === 3 ? "s3" : undefined));
+    // nothing leaves before the end of the turn
+    expect(calls).toEqual([]);
+    await endOfTurn();
     expect(calls).toEqual([
-      { kind: "complete", items: [0], spans: ["aaaaaaaaaaaaaaaa"] },
-      { kind: "complete", items: [1], spans: [undefined] },
+      { kind: "many", items: [0, 1], spans: ["aaaaaaaaaaaaaaaa", undefined] },
     ]);
+    const third = complete(claim(2), bytes, 0);
+    await endOfTurn();
+    expect(calls[1]).toEqual({ kind: "complete", items: [2], spans: [undefined] });
+    // two calls are out: these wait
+    const waiting = [3, 4, 5].map((n) => complete(claim(n), bytes, 0, n === 4 ? "s4" : undefined));
+    await drainMicrotasks();
+    expect(calls).toHaveLength(2);
     gates[0]!.resolve();
-    expect(await first).toEqual(ok(0));
+    expect(await Promise.all([first, second])).toEqual([ok(0), ok(1)]);
     await drainMicrotasks();
     // a call answered: the three that waited leave together
     expect(calls[2]).toEqual({
       kind: "many",
-      items: [2, 3, 4],
-      spans: [undefined, "s3", undefined],
+      items: [3, 4, 5],
+      spans: [undefined, "s4", undefined],
     });
     gates[1]!.resolve();
     gates[2]!.resolve();
-    expect(await second).toEqual(ok(1));
-    expect(await Promise.all(waiting)).toEqual([ok(2), ok(3), ok(4)]);
+    expect(await third).toEqual(ok(2));
+    expect(await Promise.all(waiting)).toEqual([ok(3), ok(4), ok(5)]);
+  });
+
+  it("calls onSend once per turn that sent, after the store was called", async () => {
+    const { store, calls, gates } = heldStore(true);
+    const seen: number[] = [];
+    const complete = completions(store, opts, {
+      maxInFlight: 1,
+      onSend: () => seen.push(calls.length),
+    });
+    const a = complete(claim(0), bytes, 0);
+    const b = complete(claim(1), bytes, 0);
+    await endOfTurn();
+    expect(seen).toEqual([1]);
+    // the one call allowed is out: nothing is sent, onSend is not called
+    const c = complete(claim(2), bytes, 0);
+    await drainMicrotasks();
+    expect(seen).toEqual([1]);
+    gates[0]!.resolve();
+    await Promise.all([a, b]);
+    await drainMicrotasks();
+    expect(seen).toEqual([1, 2]);
+    gates[1]!.resolve();
+    expect(await c).toEqual(ok(2));
   });
 
   it("rejects every item of a call that fails, and goes on with the next ones", async () => {
     const { store, calls, gates } = heldStore(true);
-    const complete = completions(store, opts, 1);
+    const complete = completions(store, opts, { maxInFlight: 1 });
     const a = complete(claim(10), bytes, 0);
+    await endOfTurn();
     const b = complete(claim(12), bytes, 0);
     const c = complete(claim(13), bytes, 0);
     gates[0]!.resolve();
@@ -85,6 +120,7 @@ describe("completions", () => {
     await expect(c).rejects.toThrow("connection lost");
     await drainMicrotasks();
     const d = complete(claim(14), bytes, 0);
+    await drainMicrotasks();
     gates[2]!.resolve();
     expect(await d).toEqual(ok(14));
     expect(calls.map((x) => x.items)).toEqual([[10], [12, 13], [14]]);
@@ -92,14 +128,11 @@ describe("completions", () => {
 
   it("calls complete once per item on a store without completeMany", async () => {
     const { store, calls, gates } = heldStore(false);
-    const complete = completions(store, opts, 1);
+    const complete = completions(store, opts, { maxInFlight: 1 });
     const all = [0, 1, 2].map((n) => complete(claim(n), bytes, 0));
-    gates[0]!.resolve();
-    await all[0];
     await drainMicrotasks();
     expect(calls.map((x) => x.kind)).toEqual(["complete", "complete", "complete"]);
-    gates[1]!.resolve();
-    gates[2]!.resolve();
+    for (const g of gates) g.resolve();
     expect(await Promise.all(all)).toEqual([ok(0), ok(1), ok(2)]);
   });
 });

@@ -13,6 +13,7 @@
 
 export { inputOf, shapeValue } from "../Args.ts";
 export { type AttemptEnv, type AttemptResult, runAttempt } from "../Attempt.ts";
+export { AttemptAbort } from "../AttemptAbort.ts";
 export {
   MAX_TICKS_PER_SCAN,
   type ScanReport,
@@ -38,7 +39,12 @@ export {
   type ValueCheck,
   valueProblem,
 } from "../Codec.ts";
-export { type Complete, completions, MAX_IN_FLIGHT } from "../Completions.ts";
+export {
+  type Complete,
+  type CompletionsOptions,
+  completions,
+  MAX_IN_FLIGHT,
+} from "../Completions.ts";
 export {
   appendDag,
   chordBodies,
