@@ -140,8 +140,7 @@ export const runAttempt = async (
   try {
     if (soft !== undefined && softTimeoutMs !== undefined && finished !== undefined)
       armSoftTimeout(env.clock, softTimeoutMs, soft, finished.signal);
-    const aborted =
-      abort instanceof AttemptAbort ? abort.rejection() : rejectOnAbort(abort.signal);
+    const aborted = abort instanceof AttemptAbort ? abort.rejection() : rejectOnAbort(abort.signal);
     if (timeoutMs !== undefined && finished !== undefined)
       armTimeout(env.clock, timeoutMs, abort, finished.signal);
     const resultKey = behaviour.resultKey?.(input.value);

@@ -582,9 +582,9 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       await looping;
       // the chain steps waiting for a slot go back to their queue
       for (const claim of handed.splice(0)) {
-        await store.release(claim, { now: now() }).catch((e: unknown) =>
-          log.warn({ err: e, node: keyOf(claim) }, "release failed"),
-        );
+        await store
+          .release(claim, { now: now() })
+          .catch((e: unknown) => log.warn({ err: e, node: keyOf(claim) }, "release failed"));
       }
       const all = Promise.all(slots.values());
       const graceOver = new AbortController();
