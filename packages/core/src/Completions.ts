@@ -24,6 +24,12 @@ export type Complete = (
   span?: string,
 ) => Promise<ReportResult>;
 
+/** A {@link Complete} that also tells how many completions wait to be sent. */
+export type BatchedComplete = Complete & {
+  /** Completions not sent yet: waiting for the end of the turn, or for a call in flight to answer. */
+  readonly waiting: () => number;
+};
+
 /** Report calls a worker keeps in flight at most; the completions that finish meanwhile wait and go together. */
 export const MAX_IN_FLIGHT = 4;
 
@@ -57,7 +63,7 @@ export const completions = (
   store: Store,
   options: () => Omit<CompleteOptions, "nextMax" | "span">,
   how: CompletionsOptions = {},
-): Complete => {
+): BatchedComplete => {
   const maxInFlight = how.maxInFlight ?? MAX_IN_FLIGHT;
   let waiting: Waiting[] = [];
 
@@ -111,7 +117,7 @@ export const completions = (
     process.nextTick(pump);
   };
 
-  return (claim, result, nextMax, span) =>
+  const complete: Complete = (claim, result, nextMax, span) =>
     new Promise<ReportResult>((resolve, reject) => {
       waiting.push({
         claim,
@@ -123,4 +129,5 @@ export const completions = (
       });
       schedule();
     });
+  return Object.assign(complete, { waiting: () => waiting.length });
 };

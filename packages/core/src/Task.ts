@@ -302,6 +302,24 @@ const allErrors = { errors: "all" } as const;
 
 const thrownReason = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
+/** A schema's decode and encode functions (all errors reported), made once per schema: a worker calls them for every attempt. */
+interface CodecFns {
+  readonly decode: (u: unknown) => ReturnType<ReturnType<typeof Schema.decodeUnknownResult>>;
+  readonly encode: (u: unknown) => ReturnType<ReturnType<typeof Schema.encodeUnknownResult>>;
+}
+const codecCache = new WeakMap<object, CodecFns>();
+const codecFns = (schema: Schema.Codec<unknown, unknown>): CodecFns => {
+  let fns = codecCache.get(schema);
+  if (fns === undefined) {
+    fns = {
+      decode: Schema.decodeUnknownResult(schema, allErrors),
+      encode: Schema.encodeUnknownResult(schema, allErrors),
+    };
+    codecCache.set(schema, fns);
+  }
+  return fns;
+};
+
 /**
  * Decodes `value` with `schema`; returns the decoded value or the readable
  * failure: every failing field, one per line with its path
@@ -316,10 +334,7 @@ export const decodeWith = (
 ): { ok: true; value: unknown } | { ok: false; detail: string } => {
   if (isStandardSchema(schema)) return validateStandard(schema, value);
   try {
-    const r = Schema.decodeUnknownResult(
-      schema as Schema.Codec<unknown, unknown>,
-      allErrors,
-    )(value);
+    const r = codecFns(schema as Schema.Codec<unknown, unknown>).decode(value);
     return r._tag === "Success"
       ? { ok: true, value: r.success }
       : { ok: false, detail: r.failure.message };
@@ -349,10 +364,7 @@ export const encodeWith = (
       const checked = validateStandard(schema, value);
       return checked.ok ? { ok: true, value } : checked;
     }
-    const r = Schema.encodeUnknownResult(
-      schema as Schema.Codec<unknown, unknown>,
-      allErrors,
-    )(value);
+    const r = codecFns(schema as Schema.Codec<unknown, unknown>).encode(value);
     return r._tag === "Success"
       ? { ok: true, value: r.success }
       : { ok: false, detail: r.failure.message };

@@ -21,7 +21,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { type Logger, pino } from "pino";
-import { type AttemptResult, runAttempt } from "./Attempt.ts";
+import { type AttemptEnv, type AttemptResult, runAttempt } from "./Attempt.ts";
 import { AttemptAbort } from "./AttemptAbort.ts";
 import { checkRetryDefaults } from "./Canvas.ts";
 import { type Clock, liveClock } from "./Clock.ts";
@@ -156,6 +156,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const queues = opts.queues ?? ["default"];
   const handedQueues = queues.filter((q) => opts.rateLimits?.[q] === undefined);
   const concurrency = Math.max(1, opts.concurrency ?? 8);
+  // two half batches alternate: the worker runs one while the store records the other
+  const claimMax = concurrency;
   const leaseMs = opts.leaseMs ?? 30_000;
   const heartbeatMs = opts.heartbeatMs ?? Math.max(10, Math.floor(leaseMs / 3));
   const idleMs = opts.idleMs ?? 1_000;
@@ -167,7 +169,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     opts.logger ?? pino({ level: process.env.WEFT_LOG_LEVEL ?? "info" }),
     id,
   );
-  // completions that finish while a report is in flight go together (docs/lifecycle.md, "Completed: succeeded")
+  // the completions of one turn go together (docs/lifecycle.md, "How a worker sends completions and claims")
   // the claim for the slots they freed follows them in the same round trip (`onSend`)
   const complete = completions(
     store,
@@ -178,10 +180,22 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       queues: handedQueues,
       leaseMs,
     }),
-    { onSend: () => wakeLoop() },
+    { onSend: () => claimWanted && wakeLoop() },
   );
   const handlers = new Map(opts.handlers.map((h) => [h.task.name, h]));
   const hooks: WorkerHooks = opts.hooks ?? {};
+  const observed =
+    hooks.onAttemptStart !== undefined ||
+    hooks.onAttemptEnd !== undefined ||
+    hooks.attemptSpan !== undefined ||
+    hooks.onNodeFailed !== undefined;
+  const attemptEnv: Omit<AttemptEnv, "log"> = {
+    store,
+    clock,
+    workerId: id,
+    ...(opts.retryDefaults === undefined ? {} : { retryDefaults: opts.retryDefaults }),
+    ...(hooks.wrapHandler === undefined ? {} : { wrapHandler: hooks.wrapHandler }),
+  };
   const tasks = [...handlers.keys()];
   // every worker runs map nodes (the built-in `weft.map`: they replace themselves); it is
   // not listed among the worker's tasks
@@ -327,24 +341,15 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       await park(claim, nodeLog);
       return;
     }
-    const attempt: AttemptInfo = attemptInfo(claim, claim.spec.task, id);
-    callHook(nodeLog, "onAttemptStart", hooks.onAttemptStart, attempt);
+    // what the hooks are told is built only when a hook listens
+    const attempt: AttemptInfo | undefined = observed
+      ? attemptInfo(claim, claim.spec.task, id)
+      : undefined;
+    if (attempt) callHook(nodeLog, "onAttemptStart", hooks.onAttemptStart, attempt);
     const startedAt = now();
-    const result = await runAttempt(
-      claim,
-      handler,
-      {
-        store,
-        clock,
-        workerId: id,
-        log: nodeLog,
-        ...(opts.retryDefaults === undefined ? {} : { retryDefaults: opts.retryDefaults }),
-        ...(hooks.wrapHandler === undefined ? {} : { wrapHandler: hooks.wrapHandler }),
-      },
-      slot.abort,
-    );
+    const result = await runAttempt(claim, handler, { ...attemptEnv, log: nodeLog }, slot.abort);
     if (slot.released) return;
-    const ended = {
+    const ended = attempt && {
       ...attempt,
       durationMs: Math.max(0, now() - startedAt),
       ...(result.input === undefined ? {} : { input: result.input }),
@@ -352,12 +357,13 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     try {
       if (result.ok) {
         // asked before onAttemptEnd, which ends the attempt's span
-        const span = askSpan(nodeLog, hooks.attemptSpan, attempt);
-        callHook(nodeLog, "onAttemptEnd", hooks.onAttemptEnd, {
-          ...ended,
-          outcome: "succeeded",
-          retry: false,
-        });
+        const span = attempt && askSpan(nodeLog, hooks.attemptSpan, attempt);
+        if (ended)
+          callHook(nodeLog, "onAttemptEnd", hooks.onAttemptEnd, {
+            ...ended,
+            outcome: "succeeded",
+            retry: false,
+          });
         if ("replace" in result) return await reportReplace(claim, result.replace, nodeLog);
         slots.delete(slot);
         runHanded();
@@ -446,7 +452,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     handler: BoundHandler,
     result: Extract<AttemptResult, { ok: false }>,
     nodeLog: () => Logger,
-    ended: AttemptInfo & { readonly durationMs: number; readonly input?: unknown },
+    /** What the hooks are told; undefined when no hook listens. */
+    ended: (AttemptInfo & { readonly durationMs: number; readonly input?: unknown }) | undefined,
   ): Promise<undefined> => {
     const { error } = result;
     // stalls count separately from failures (docs/guarantees.md #6): only reported failures use up attempts
@@ -456,15 +463,16 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     const retry =
       shouldRetry(policy, failures, error) && allows(handler.task.behaviour.retryIf, error);
     const at = retry ? now() + (result.retryAfterMs ?? delay(policy, failures, random)) : null;
-    callHook(nodeLog, "onAttemptEnd", hooks.onAttemptEnd, {
-      ...ended,
-      outcome: "failed",
-      error,
-      retry,
-    });
+    if (ended)
+      callHook(nodeLog, "onAttemptEnd", hooks.onAttemptEnd, {
+        ...ended,
+        outcome: "failed",
+        error,
+        retry,
+      });
     const r = await store.fail(claim, error, { now: now(), retryAt: at });
     if (r.ok) finished.record(claim.spec.queue, "failed", now());
-    if (r.ok && !r.replayed && !retry && error.tag !== ErrorTag.Cancelled)
+    if (ended && r.ok && !r.replayed && !retry && error.tag !== ErrorTag.Cancelled)
       callHook(nodeLog, "onNodeFailed", hooks.onNodeFailed, { ...ended, error });
     if (!r.ok) logRefusal(nodeLog(), r, "failure report");
     else if (error.tag === ErrorTag.Cancelled) nodeLog().info("attempt stopped: run cancelled");
@@ -527,6 +535,14 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const requestPrefix = randomUUID().slice(0, 8);
   const nextRequestId = () => `${requestPrefix}:${++requestSeq}`;
 
+  /**
+   * Whether a freed slot should be claimed for at once: the last claim got
+   * all it asked for (ready work is likely left), or the loop waits for a
+   * slot. Otherwise the queues were empty at the last claim, and the loop
+   * waits for a work signal instead of claiming after every completion.
+   */
+  let claimWanted = true;
+
   const loop = async () => {
     await Promise.all([subscribed, register()]);
     let failures = 0;
@@ -534,18 +550,21 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     let requestId = nextRequestId();
     while (!stopping) {
       const woken = wake.signal;
-      const free = concurrency - slots.size - handed.length;
+      // completions the store is slow to take hold their slots: the worker claims no more
+      const free = concurrency - slots.size - handed.length - complete.waiting();
       if (free <= 0) {
+        claimWanted = true;
         await clock.sleep(idleMs, woken);
         continue;
       }
+      const max = Math.min(free, claimMax);
       let claims: ReadonlyArray<Claim>;
       try {
         claims = await store.claim({
           workerId: id,
           queues,
           tasks,
-          max: free,
+          max,
           leaseMs,
           now: now(),
           requestId,
@@ -561,7 +580,9 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         continue;
       }
       for (const c of claims) spawn(c);
-      if (claims.length === 0 && !stopping) await idle(woken);
+      // fewer than asked: the queues are empty; wait for work
+      claimWanted = claims.length >= max;
+      if (!claimWanted && !stopping) await idle(woken);
     }
   };
 

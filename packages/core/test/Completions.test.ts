@@ -56,7 +56,9 @@ describe("completions", () => {
     const second = complete(claim(1), bytes, 1);
     // nothing leaves before the end of the turn
     expect(calls).toEqual([]);
+    expect(complete.waiting()).toBe(2);
     await endOfTurn();
+    expect(complete.waiting()).toBe(0);
     expect(calls).toEqual([
       { kind: "many", items: [0, 1], spans: ["aaaaaaaaaaaaaaaa", undefined] },
     ]);
@@ -67,6 +69,7 @@ describe("completions", () => {
     const waiting = [3, 4, 5].map((n) => complete(claim(n), bytes, 0, n === 4 ? "s4" : undefined));
     await drainMicrotasks();
     expect(calls).toHaveLength(2);
+    expect(complete.waiting()).toBe(3);
     gates[0]!.resolve();
     expect(await Promise.all([first, second])).toEqual([ok(0), ok(1)]);
     await drainMicrotasks();

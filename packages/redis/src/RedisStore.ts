@@ -1113,7 +1113,7 @@ export class RedisStore implements Store, ScheduleStore {
   /**
    * {@link Store.completeMany}: the items of each shard in one script call
    * (`completemany`, at most {@link COMPLETE_BATCH} per call), each as
-   * `complete` does it.
+   * `complete` does it; the shards are called at once.
    */
   async completeMany(
     items: ReadonlyArray<CompleteItem>,
@@ -1127,48 +1127,51 @@ export class RedisStore implements Store, ScheduleStore {
       if (list) list.push(i);
       else byShard.set(s, [i]);
     });
-    for (const [s, all] of byShard) {
-      let from = 0;
-      while (from < all.length) {
-        const part = all.slice(from, from + COMPLETE_BATCH);
-        const args: Array<string | number | Uint8Array> = [];
-        for (const i of part) {
-          const { claim, result, nextMax, span } = items[i]!;
-          args.push(
-            claim.runId,
-            claim.nodeId,
-            claim.token,
-            result,
-            nextMax,
-            servedQueues(claim.runQueues, opts.queues),
-            claim.runQueues.join(","),
-            isSpanId(span) ? span : "",
+    // the shards at once: a slow shard (a failover, a replica wait) holds up only its items
+    await Promise.all(
+      [...byShard].map(async ([s, all]) => {
+        let from = 0;
+        while (from < all.length) {
+          const part = all.slice(from, from + COMPLETE_BATCH);
+          const args: Array<string | number | Uint8Array> = [];
+          for (const i of part) {
+            const { claim, result, nextMax, span } = items[i]!;
+            args.push(
+              claim.runId,
+              claim.nodeId,
+              claim.token,
+              result,
+              nextMax,
+              servedQueues(claim.runQueues, opts.queues),
+              claim.runQueues.join(","),
+              isSpanId(span) ? span : "",
+            );
+          }
+          const replies = await this.durable(
+            s.tag,
+            SCRIPTS.completemany,
+            { shardWork: s.work, events: s.events, tokens: s.tokens, seq: s.seq },
+            {
+              now: opts.now,
+              worker: opts.workerId,
+              leaseMs: opts.leaseMs,
+              budget: this.budget,
+              eventsMax: this.eventsMax,
+              runPrefix: s.runPrefix,
+              queuePrefix: s.queuePrefix,
+              items: args,
+            },
           );
+          // the script stops after an item that left work for `drain` (completemany.lua):
+          // `completed` drains it, and the items after it go in the next call
+          for (const [k, raw] of replies.entries()) {
+            const i = part[k]!;
+            out[i] = await this.completed(s, items[i]!.claim, SCRIPTS.complete.reply(raw), opts);
+          }
+          from += Math.max(1, replies.length);
         }
-        const replies = await this.durable(
-          s.tag,
-          SCRIPTS.completemany,
-          { shardWork: s.work, events: s.events, tokens: s.tokens, seq: s.seq },
-          {
-            now: opts.now,
-            worker: opts.workerId,
-            leaseMs: opts.leaseMs,
-            budget: this.budget,
-            eventsMax: this.eventsMax,
-            runPrefix: s.runPrefix,
-            queuePrefix: s.queuePrefix,
-            items: args,
-          },
-        );
-        // the script stops after an item that left work for `drain` (completemany.lua):
-        // `completed` drains it, and the items after it go in the next call
-        for (const [k, raw] of replies.entries()) {
-          const i = part[k]!;
-          out[i] = await this.completed(s, items[i]!.claim, SCRIPTS.complete.reply(raw), opts);
-        }
-        from += Math.max(1, replies.length);
-      }
-    }
+      }),
+    );
     return out;
   }
 

@@ -40,6 +40,7 @@ export {
   valueProblem,
 } from "../Codec.ts";
 export {
+  type BatchedComplete,
   type Complete,
   type CompletionsOptions,
   completions,
