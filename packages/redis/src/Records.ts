@@ -110,9 +110,92 @@ const nodeFields = (node: DagNode, queues: ReadonlyArray<string>): unknown[] => 
   node.task,
 ];
 
+/**
+ * One entry of a packed id list: an id, or a range `[first, last]` (the ids
+ * `first..last`) or `[first, last, step]` (`first, first + step, …, last`;
+ * `step` ≥ 2).
+ */
+export type PackedId = number | [number, number] | [number, number, number];
+
+/**
+ * Packs a list of node ids (ids ≥ 0, in their order) for a dependency list
+ * or a spec's `deps`: every run of 4 or more ids that grow by the same step
+ * becomes one range entry (see {@link PackedId}), the other ids stay as they
+ * are. A list without such a run packs as the plain list (so short lists are
+ * as small as ever); a range is never longer than the ids it stands for, and
+ * a chord body's `0..99999` packs as `[[0, 99999]]` (8 bytes of msgpack).
+ */
+export const packDeps = (ids: ReadonlyArray<number>): PackedId[] => {
+  const out: PackedId[] = [];
+  let i = 0;
+  while (i < ids.length) {
+    const first = ids[i]!;
+    const step = i + 1 < ids.length ? ids[i + 1]! - first : 0;
+    let j = i + 1;
+    if (step >= 1) while (j + 1 < ids.length && ids[j + 1]! - ids[j]! === step) j++;
+    if (step >= 1 && j - i + 1 >= MIN_RANGE) {
+      out.push(step === 1 ? [first, ids[j]!] : [first, ids[j]!, step]);
+      i = j + 1;
+    } else {
+      out.push(first);
+      i++;
+    }
+  }
+  return out;
+};
+
+/** The shortest run of evenly spaced ids that {@link packDeps} writes as a range. */
+const MIN_RANGE = 4;
+
+/** Why `entries` is not a list packed by {@link packDeps}; `undefined` when it is one. */
+const packedProblem = (entries: unknown): string | undefined => {
+  if (!Array.isArray(entries)) return "not a list";
+  for (const e of entries as unknown[]) {
+    if (Array.isArray(e)) {
+      const [first, last, step = 1] = e as unknown[];
+      if (
+        (e.length !== 2 && e.length !== 3) ||
+        !Number.isInteger(first) ||
+        !Number.isInteger(last) ||
+        !Number.isInteger(step) ||
+        (first as number) < 0 ||
+        (step as number) < 1 ||
+        (last as number) <= (first as number) ||
+        ((last as number) - (first as number)) % (step as number) !== 0
+      )
+        return `the entry ${JSON.stringify(e)} is not a range of node ids`;
+    } else if (!Number.isInteger(e) || (e as number) < 0) {
+      return `the entry ${JSON.stringify(e)} is not a node id`;
+    }
+  }
+  return undefined;
+};
+
+/**
+ * The ids of a list packed by {@link packDeps}, in their order.
+ *
+ * @throws Error naming what is wrong when `entries` is not such a list.
+ */
+export const unpackDeps = (entries: unknown): number[] => {
+  const why = packedProblem(entries);
+  if (why) throw new Error(why);
+  const out: number[] = [];
+  for (const e of entries as PackedId[]) {
+    if (typeof e === "number") out.push(e);
+    else for (let d = e[0], step = e[2] ?? 1; d <= e[1]; d += step) out.push(d);
+  }
+  return out;
+};
+
+/**
+ * A list of node ids as stored in a dependency list field (`d<n>`): msgpack
+ * of {@link packDeps}; `""` (no field) for an empty list.
+ */
+export const encodeDepList = (ids: ReadonlyArray<number>): Uint8Array | "" =>
+  ids.length === 0 ? "" : encode(packDeps(ids));
+
 /** A node's dependency list, stored apart from its record (field `d<n>`); empty for a root. */
-export const encodeDeps = (node: DagNode): Uint8Array | "" =>
-  node.deps.length === 0 ? "" : encode([...node.deps]);
+export const encodeDeps = (node: DagNode): Uint8Array | "" => encodeDepList(node.deps);
 
 /**
  * Decodes a node record written by `encodeNodeRecord` or a script.
@@ -402,7 +485,9 @@ export const parseRunRecord = (
  * typical spec is a few dozen bytes and fits Redis's compact hash encoding:
  * `[id, task, queue, priority, bind, bound, arg, deps, dependents,
  * settledDependents, tolerant, options, path]`, where `bind` is 0
- * (immutable), 1 (whole) or the open field's name; a node of a callback
+ * (immutable), 1 (whole) or the open field's name and `deps` is packed by
+ * {@link packDeps} (a 100,000-wide chord body's spec stays a few dozen
+ * bytes); a node of a callback
  * canvas adds a 14th field, `[callback, errorDependents, failure]`
  * (`failure` as `[node, task, bind, bound, arg]`, with a 6th entry, the
  * same again, when that node is an error callback too; or `null`), and so does a
@@ -419,7 +504,7 @@ export const encodeSpec = (n: DagNode): Uint8Array =>
     bindCode(n.bind),
     n.bound,
     n.arg,
-    n.deps,
+    packDeps(n.deps),
     n.dependents,
     n.settledDependents,
     n.tolerant ? 1 : 0,
@@ -514,7 +599,7 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
     0 | 1 | string,
     unknown,
     DagNode["arg"],
-    number[],
+    PackedId[],
     number[],
     number[],
     0 | 1,
@@ -533,7 +618,7 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
     bind: bindOf(bind),
     bound,
     arg,
-    deps,
+    deps: unpackDeps(deps),
     dependents,
     settledDependents,
     tolerant: tolerant === 1,
@@ -581,7 +666,7 @@ const specProblem = (raw: unknown): string | undefined => {
   if (typeof priority !== "number") return "the priority is not a number";
   if (bind !== 0 && bind !== 1 && typeof bind !== "string")
     return "the binding is not 0, 1 or a field";
-  if (!ids(deps) || !ids(dependents) || !ids(settled))
+  if (packedProblem(deps) !== undefined || !ids(dependents) || !ids(settled))
     return "an edge list is not a list of node ids";
   if (tolerant !== 0 && tolerant !== 1) return "the tolerant flag is not 0 or 1";
   if (options === null || typeof options !== "object" || Array.isArray(options))

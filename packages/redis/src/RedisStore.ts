@@ -108,9 +108,11 @@ import {
   decodeProgress,
   decodeShape,
   decodeSpec,
+  encodeDepList,
   encodeDeps,
   encodeNodeRecord,
   encodeSpec,
+  packDeps,
   parseQueues,
   parseRunRecord,
   RUN_FIELDS,
@@ -1312,7 +1314,12 @@ export class RedisStore implements Store, ScheduleStore {
         const j = joinChord(body, output);
         // hex: the scripts' cmsgpack reads no msgpack bin values
         const hex = (u: Uint8Array) => Buffer.from(u).toString("hex");
-        return [b.id, hex(encodeSpec(j)), hex(encode(j.deps)), j.deps.length - body.deps.length];
+        return [
+          b.id,
+          hex(encodeSpec(j)),
+          hex(encode(packDeps(j.deps))),
+          j.deps.length - body.deps.length,
+        ];
       });
       const scriptKeys = runScriptKeys(s, claim.runId, queues);
       let code: string = "OK";
@@ -1338,7 +1345,7 @@ export class RedisStore implements Store, ScheduleStore {
           oldQueues: old.join(","),
           queues: queues.join(","),
           spec: mode === "chord" ? "" : encodeSpec({ ...claim.spec, replacedBy: output }),
-          deps: waits.length === 0 || mode === "chord" ? "" : encode(waits),
+          deps: mode === "chord" ? "" : encodeDepList(waits),
           pending: waits.length,
           budget: this.budget,
           eventsMax: this.eventsMax,
