@@ -113,6 +113,7 @@ import {
   encodeNodeRecord,
   encodeSpec,
   packDeps,
+  packShape,
   parseQueues,
   parseRunRecord,
   RUN_FIELDS,
@@ -520,7 +521,7 @@ export class RedisStore implements Store, ScheduleStore {
       hex,
       // kept as its 32 bytes: half the memory of the hex text in every run hash
       fp: /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, "hex") : hex,
-      out: encode(sub.dag.output),
+      out: encode(packShape(sub.dag.output)),
       timing: {
         ...(sub.notBefore === undefined ? {} : { notBefore: sub.notBefore }),
         ...(sub.expiresAt === undefined ? {} : { expiresAt: sub.expiresAt }),
