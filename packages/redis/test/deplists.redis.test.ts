@@ -4,8 +4,17 @@
  * still arrive in order, and a planted range that is not one of upstream ids
  * fails the node as a corrupt record.
  */
-import { chord, createClient, handle, RunFailed, Schema, startWorker, task } from "@weft/core";
-import { encode } from "@weft/core/store";
+import {
+  chord,
+  createClient,
+  group,
+  handle,
+  RunFailed,
+  Schema,
+  startWorker,
+  task,
+} from "@weft/core";
+import { decode, encode } from "@weft/core/store";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { Redis } from "ioredis";
 import { pino } from "pino";
@@ -30,7 +39,16 @@ const total = task({
   input: Schema.Array(Schema.Int),
   output: Schema.Array(Schema.Int),
 });
-const handlers = [handle(count, (n) => n), handle(total, (xs) => xs)];
+/** Adds four members to its chord, one call each (counting n + 1 … n + 4), then answers n. */
+const grow = task({ name: "grow", input: Schema.Int, output: Schema.Int });
+const handlers = [
+  handle(count, (n) => n),
+  handle(total, (xs) => xs),
+  handle(grow, async (n, ctx) => {
+    for (const i of [1, 2, 3, 4]) await ctx.addToChord(count.si(n + i));
+    return n;
+  }),
+];
 const silent = pino({ level: "silent" });
 let n = 0;
 const runKey = (prefix: string, runId: string) => shardKeys(prefix, 0).run(runId).record;
@@ -62,6 +80,49 @@ describe("packed dependency lists", () => {
       }
     },
   );
+
+  it("members added to a chord extend its body's packed list and spec; the body gets their results after the declared ones", async () => {
+    const prefix = `deps${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const client = createClient(store);
+    // nodes 0-5 the header, 6 the body; grow (node 5) adds nodes 7-10
+    const header = [...[0, 1, 2, 3, 4].map((i) => count.si(i)), grow.si(50)];
+    const run = await client.submit(chord(header, total.s()));
+    const key = runKey(prefix, run.runId);
+    expect(decode((await raw.hgetBuffer(key, "d6"))!)).toEqual([[0, 5]]);
+    const worker = startWorker({ store, handlers, logger: silent, concurrency: 4, idleMs: 100 });
+    try {
+      expect(await run.result({ timeout: 20_000 })).toEqual([0, 1, 2, 3, 4, 50, 51, 52, 53, 54]);
+      expect(decode((await raw.hgetBuffer(key, "d6"))!)).toEqual([
+        [0, 5],
+        [7, 10],
+      ]);
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.nodes[6]!.spec.deps).toEqual([0, 1, 2, 3, 4, 5, 7, 8, 9, 10]);
+      expect(snap.nodes.map((x) => x.state).every((st) => st === "succeeded")).toBe(true);
+    } finally {
+      await worker.stop();
+      await store.close();
+    }
+  });
+
+  it("a run's output shape is stored packed and read back whole", async () => {
+    const prefix = `deps${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const client = createClient(store);
+    const run = await client.submit(group(...[0, 1, 2, 3, 4, 5].map((i) => count.si(i * 2))));
+    expect(decode((await raw.hgetBuffer(runKey(prefix, run.runId), "out"))!)).toEqual({
+      list: [[0, 5]],
+    });
+    const worker = startWorker({ store, handlers, logger: silent, concurrency: 4, idleMs: 100 });
+    try {
+      expect(await run.result({ timeout: 20_000 })).toEqual([0, 2, 4, 6, 8, 10]);
+      expect((await store.getRun(run.runId))!.output).toEqual({ list: [0, 1, 2, 3, 4, 5] });
+    } finally {
+      await worker.stop();
+      await store.close();
+    }
+  });
 
   it.each([
     ["past the run's last node", [[0, 50]]],
