@@ -110,9 +110,156 @@ const nodeFields = (node: DagNode, queues: ReadonlyArray<string>): unknown[] => 
   node.task,
 ];
 
+/**
+ * One entry of a packed id list: an id, or a range `[first, last]` (the ids
+ * `first..last`) or `[first, last, step]` (`first, first + step, …, last`;
+ * `step` ≥ 2).
+ */
+export type PackedId = number | [number, number] | [number, number, number];
+
+/** The shortest run of evenly spaced ids that {@link packDeps} writes as a range. */
+const MIN_RANGE = 4;
+
+/** `items` with every run of 4 or more numbers growing by the same step ≥ 1 as one range entry. */
+const packRuns = <T>(items: ReadonlyArray<number | T>): Array<PackedId | T> => {
+  const out: Array<PackedId | T> = [];
+  const step = (i: number): number => {
+    const a = items[i];
+    const b = items[i + 1];
+    return typeof a === "number" && typeof b === "number" ? b - a : 0;
+  };
+  let i = 0;
+  while (i < items.length) {
+    const first = items[i]!;
+    const by = step(i);
+    let j = i + 1;
+    if (by >= 1) while (j + 1 < items.length && step(j) === by) j++;
+    if (by >= 1 && j - i + 1 >= MIN_RANGE) {
+      const last = items[j] as number;
+      out.push(by === 1 ? [first as number, last] : [first as number, last, by]);
+      i = j + 1;
+    } else {
+      out.push(first);
+      i++;
+    }
+  }
+  return out;
+};
+
+/**
+ * Packs a list of node ids (ids ≥ 0, in their order) for a dependency list
+ * or a spec's `deps`: every run of 4 or more ids that grow by the same step
+ * becomes one range entry (see {@link PackedId}), the other ids stay as they
+ * are. A list without such a run packs as the plain list (so short lists are
+ * as small as ever); a range is never longer than the ids it stands for, and
+ * a chord body's `0..99999` packs as `[[0, 99999]]` (8 bytes of msgpack).
+ */
+export const packDeps = (ids: ReadonlyArray<number>): PackedId[] => packRuns<never>(ids);
+
+/** Why `e` is not a range entry of a packed list; `undefined` when it is one. */
+const rangeProblem = (e: unknown[]): string | undefined => {
+  const [first, last, step = 1] = e;
+  return (e.length !== 2 && e.length !== 3) ||
+    !Number.isInteger(first) ||
+    !Number.isInteger(last) ||
+    !Number.isInteger(step) ||
+    (first as number) < 0 ||
+    (step as number) < 1 ||
+    (last as number) <= (first as number) ||
+    ((last as number) - (first as number)) % (step as number) !== 0
+    ? `the entry ${JSON.stringify(e)} is not a range of node ids`
+    : undefined;
+};
+
+/** Appends the ids of a checked range entry to `out`. */
+const expandRange = (e: PackedId[] & unknown[], out: unknown[]): void => {
+  const [first, last, step = 1] = e as unknown as number[];
+  for (let d = first!; d <= last!; d += step) out.push(d);
+};
+
+/** Why `entries` is not a list packed by {@link packDeps}; `undefined` when it is one. */
+const packedProblem = (entries: unknown): string | undefined => {
+  if (!Array.isArray(entries)) return "not a list";
+  for (const e of entries as unknown[]) {
+    if (Array.isArray(e)) {
+      const why = rangeProblem(e);
+      if (why) return why;
+    } else if (!Number.isInteger(e) || (e as number) < 0) {
+      return `the entry ${JSON.stringify(e)} is not a node id`;
+    }
+  }
+  return undefined;
+};
+
+/**
+ * The ids of a list packed by {@link packDeps}, in their order.
+ *
+ * @throws Error naming what is wrong when `entries` is not such a list.
+ */
+export const unpackDeps = (entries: unknown): number[] => {
+  const why = packedProblem(entries);
+  if (why) throw new Error(why);
+  const out: number[] = [];
+  for (const e of entries as unknown[]) {
+    if (Array.isArray(e)) expandRange(e, out);
+    else out.push(e as number);
+  }
+  return out;
+};
+
+/**
+ * A shape as stored (a spec's `arg` and `replacedBy`, a failure source's
+ * `arg`, the run's `out`): its `list` and `settled` entries packed as
+ * {@link packDeps} packs ids (a nested shape is a map, never a list), so
+ * that a 100,000-wide chord body's input shape `{ list: [0, …, 99999] }` is
+ * `{ list: [[0, 99999]] }`.
+ */
+export const packShape = (s: Shape): unknown => {
+  if (typeof s === "number") return s;
+  const after = s.after === undefined ? {} : { after: packShape(s.after) };
+  return "list" in s
+    ? { list: packRuns(s.list.map(packShape)), ...after }
+    : { settled: packRuns(s.settled.map(packShape)), ...after };
+};
+
+/**
+ * A shape from its stored form ({@link packShape}; a shape stored unpacked
+ * reads as it is).
+ *
+ * @throws Error naming what is wrong when a range entry is not a range of node ids.
+ */
+export const unpackShape = (raw: unknown): unknown => {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return raw;
+  const { list, settled, after } = raw as { list?: unknown; settled?: unknown; after?: unknown };
+  const entries = (items: unknown): unknown => {
+    if (!Array.isArray(items)) return items;
+    const out: unknown[] = [];
+    for (const e of items as unknown[]) {
+      if (Array.isArray(e)) {
+        const why = rangeProblem(e);
+        if (why) throw new Error(why);
+        expandRange(e, out);
+      } else out.push(unpackShape(e));
+    }
+    return out;
+  };
+  return {
+    ...raw,
+    ...(list === undefined ? {} : { list: entries(list) }),
+    ...(settled === undefined ? {} : { settled: entries(settled) }),
+    ...(after === undefined ? {} : { after: unpackShape(after) }),
+  };
+};
+
+/**
+ * A list of node ids as stored in a dependency list field (`d<n>`): msgpack
+ * of {@link packDeps}; `""` (no field) for an empty list.
+ */
+export const encodeDepList = (ids: ReadonlyArray<number>): Uint8Array | "" =>
+  ids.length === 0 ? "" : encode(packDeps(ids));
+
 /** A node's dependency list, stored apart from its record (field `d<n>`); empty for a root. */
-export const encodeDeps = (node: DagNode): Uint8Array | "" =>
-  node.deps.length === 0 ? "" : encode([...node.deps]);
+export const encodeDeps = (node: DagNode): Uint8Array | "" => encodeDepList(node.deps);
 
 /**
  * Decodes a node record written by `encodeNodeRecord` or a script.
@@ -275,7 +422,16 @@ export const parseQueues = (raw: string | null | undefined): string[] | undefine
 export const decodeShape = (bytes: Uint8Array | null | undefined): Shape | undefined => {
   if (!bytes || bytes.length === 0) return undefined;
   try {
-    const s = decode(bytes) as unknown;
+    return storedShape(decode(bytes));
+  } catch {
+    return undefined;
+  }
+};
+
+/** The shape stored as `raw` ({@link packShape}), or `undefined` when it is not one. */
+const storedShape = (raw: unknown): Shape | undefined => {
+  try {
+    const s = unpackShape(raw);
     return isShape(s) ? s : undefined;
   } catch {
     return undefined;
@@ -402,7 +558,9 @@ export const parseRunRecord = (
  * typical spec is a few dozen bytes and fits Redis's compact hash encoding:
  * `[id, task, queue, priority, bind, bound, arg, deps, dependents,
  * settledDependents, tolerant, options, path]`, where `bind` is 0
- * (immutable), 1 (whole) or the open field's name; a node of a callback
+ * (immutable), 1 (whole) or the open field's name and `deps` is packed by
+ * {@link packDeps} (a 100,000-wide chord body's spec stays a few dozen
+ * bytes); a node of a callback
  * canvas adds a 14th field, `[callback, errorDependents, failure]`
  * (`failure` as `[node, task, bind, bound, arg]`, with a 6th entry, the
  * same again, when that node is an error callback too; or `null`), and so does a
@@ -418,8 +576,8 @@ export const encodeSpec = (n: DagNode): Uint8Array =>
     n.priority,
     bindCode(n.bind),
     n.bound,
-    n.arg,
-    n.deps,
+    n.arg === null ? null : packShape(n.arg),
+    packDeps(n.deps),
     n.dependents,
     n.settledDependents,
     n.tolerant ? 1 : 0,
@@ -439,7 +597,7 @@ export const encodeSpec = (n: DagNode): Uint8Array =>
         ]),
     ...(n.addedBy === undefined && n.replacedBy === undefined
       ? []
-      : [[n.addedBy ?? null, n.replacedBy ?? null]]),
+      : [[n.addedBy ?? null, n.replacedBy === undefined ? null : packShape(n.replacedBy)]]),
   ]);
 
 type EncodedFailure =
@@ -448,15 +606,18 @@ type EncodedFailure =
 
 const encodeFailure = (f: FailureSource): EncodedFailure =>
   f.failure === undefined
-    ? [f.node, f.task, bindCode(f.bind), f.bound, f.arg]
-    : [f.node, f.task, bindCode(f.bind), f.bound, f.arg, encodeFailure(f.failure)];
+    ? [f.node, f.task, bindCode(f.bind), f.bound, packedArg(f.arg)]
+    : [f.node, f.task, bindCode(f.bind), f.bound, packedArg(f.arg), encodeFailure(f.failure)];
+
+const packedArg = (arg: Shape | null): DagNode["arg"] =>
+  arg === null ? null : (packShape(arg) as Shape);
 
 const decodeFailure = (f: EncodedFailure): FailureSource => ({
   node: f[0],
   task: f[1],
   bind: bindOf(f[2]),
   bound: f[3],
-  arg: f[4],
+  arg: unpackShape(f[4]) as DagNode["arg"],
   ...(f.length === 6 ? { failure: decodeFailure(f[5]) } : {}),
 });
 
@@ -514,7 +675,7 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
     0 | 1 | string,
     unknown,
     DagNode["arg"],
-    number[],
+    PackedId[],
     number[],
     number[],
     0 | 1,
@@ -532,8 +693,8 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
     priority,
     bind: bindOf(bind),
     bound,
-    arg,
-    deps,
+    arg: unpackShape(arg) as DagNode["arg"],
+    deps: unpackDeps(deps),
     dependents,
     settledDependents,
     tolerant: tolerant === 1,
@@ -543,7 +704,7 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
     ...(errorDependents.length === 0 ? {} : { errorDependents }),
     ...(failure === null ? {} : { failure: decodeFailure(failure) }),
     ...(addedBy === null ? {} : { addedBy }),
-    ...(replacedBy === null ? {} : { replacedBy }),
+    ...(replacedBy === null ? {} : { replacedBy: unpackShape(replacedBy) as Shape }),
   };
 };
 
@@ -570,7 +731,8 @@ const specProblem = (raw: unknown): string | undefined => {
     const d = raw[14] as unknown;
     if (!Array.isArray(d) || d.length !== 2) return "the dynamic field is not a pair";
     if (d[0] !== null && !Number.isInteger(d[0])) return "addedBy is not a node id";
-    if (d[1] !== null && !isShape(d[1])) return "replacedBy is not an output shape";
+    if (d[1] !== null && storedShape(d[1]) === undefined)
+      return "replacedBy is not an output shape";
   }
   const [id, task, queue, priority, bind, , , deps, dependents, settled, tolerant, options, path] =
     raw as unknown[];
@@ -581,7 +743,7 @@ const specProblem = (raw: unknown): string | undefined => {
   if (typeof priority !== "number") return "the priority is not a number";
   if (bind !== 0 && bind !== 1 && typeof bind !== "string")
     return "the binding is not 0, 1 or a field";
-  if (!ids(deps) || !ids(dependents) || !ids(settled))
+  if (packedProblem(deps) !== undefined || !ids(dependents) || !ids(settled))
     return "an edge list is not a list of node ids";
   if (tolerant !== 0 && tolerant !== 1) return "the tolerant flag is not 0 or 1";
   if (options === null || typeof options !== "object" || Array.isArray(options))

@@ -108,9 +108,12 @@ import {
   decodeProgress,
   decodeShape,
   decodeSpec,
+  encodeDepList,
   encodeDeps,
   encodeNodeRecord,
   encodeSpec,
+  packDeps,
+  packShape,
   parseQueues,
   parseRunRecord,
   RUN_FIELDS,
@@ -518,7 +521,7 @@ export class RedisStore implements Store, ScheduleStore {
       hex,
       // kept as its 32 bytes: half the memory of the hex text in every run hash
       fp: /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, "hex") : hex,
-      out: encode(sub.dag.output),
+      out: encode(packShape(sub.dag.output)),
       timing: {
         ...(sub.notBefore === undefined ? {} : { notBefore: sub.notBefore }),
         ...(sub.expiresAt === undefined ? {} : { expiresAt: sub.expiresAt }),
@@ -1315,7 +1318,12 @@ export class RedisStore implements Store, ScheduleStore {
         const j = joinChord(body, output);
         // hex: the scripts' cmsgpack reads no msgpack bin values
         const hex = (u: Uint8Array) => Buffer.from(u).toString("hex");
-        return [b.id, hex(encodeSpec(j)), hex(encode(j.deps)), j.deps.length - body.deps.length];
+        return [
+          b.id,
+          hex(encodeSpec(j)),
+          hex(encode(packDeps(j.deps))),
+          j.deps.length - body.deps.length,
+        ];
       });
       const scriptKeys = runScriptKeys(s, claim.runId, queues);
       let code: string = "OK";
@@ -1341,7 +1349,7 @@ export class RedisStore implements Store, ScheduleStore {
           oldQueues: old.join(","),
           queues: queues.join(","),
           spec: mode === "chord" ? "" : encodeSpec({ ...claim.spec, replacedBy: output }),
-          deps: waits.length === 0 || mode === "chord" ? "" : encode(waits),
+          deps: mode === "chord" ? "" : encodeDepList(waits),
           pending: waits.length,
           budget: this.budget,
           eventsMax: this.eventsMax,

@@ -1,17 +1,131 @@
-import { test } from "@fast-check/vitest";
-import { Schema, task } from "@weft/core";
-import { compile, encode } from "@weft/core/store";
+import { fc, test } from "@fast-check/vitest";
+import { chord, Schema, task } from "@weft/core";
+import { compile, decode, encode } from "@weft/core/store";
 import { arbCanvas } from "@weft/testing";
 import { describe, expect, it } from "vitest";
 import {
   decodeError,
   decodeHistory,
   decodeNodeRecord,
+  decodeShape,
   decodeSpec,
+  encodeDepList,
   encodeSpec,
+  packDeps,
+  packShape,
   parseQueues,
   parseRunRecord,
+  unpackDeps,
+  unpackShape,
 } from "../src/Records.ts";
+
+describe("packed dependency lists", () => {
+  // lists of ids as a DAG makes them: mostly increasing, with evenly spaced stretches
+  const arbIds = fc
+    .array(
+      fc.oneof(
+        fc.nat({ max: 200_000 }).map((d) => [d]),
+        fc
+          .tuple(
+            fc.nat({ max: 200_000 }),
+            fc.integer({ min: 1, max: 40 }),
+            fc.integer({ min: 1, max: 3 }),
+          )
+          .map(([from, n, step]) => Array.from({ length: n }, (_, i) => from + i * step)),
+      ),
+      { maxLength: 12 },
+    )
+    .map((parts) => parts.flat());
+
+  test.prop([arbIds], { numRuns: 300 })(
+    "round-trip, and never pack longer than the plain list",
+    (ids) => {
+      expect(unpackDeps(packDeps(ids))).toEqual(ids);
+      expect(unpackDeps(decode(encode(packDeps(ids))))).toEqual(ids);
+      expect(encode(packDeps(ids)).length).toBeLessThanOrEqual(encode(ids).length);
+    },
+  );
+
+  it("keeps a list without a run of 4 evenly spaced ids as it is (a short list packs as before)", () => {
+    for (const ids of [[0], [7, 8], [0, 1, 2], [3, 9, 20, 21, 22], [5, 6, 7, 9, 10, 11, 100_000]]) {
+      expect(packDeps(ids)).toEqual(ids);
+      expect(encodeDepList(ids)).toEqual(encode(ids));
+    }
+    expect(encodeDepList([])).toBe("");
+  });
+
+  it("packs a run of 4 or more evenly spaced ids as one range", () => {
+    expect(packDeps([0, 1, 2, 3])).toEqual([[0, 3]]);
+    expect(packDeps([9, 1, 3, 5, 7, 8])).toEqual([9, [1, 7, 2], 8]);
+    expect(packDeps([4, 3, 2, 1])).toEqual([4, 3, 2, 1]);
+    // a 100,000-wide chord body's list, and one of 50,000 chains of two
+    const wide = Array.from({ length: 100_000 }, (_, i) => i);
+    expect(packDeps(wide)).toEqual([[0, 99_999]]);
+    expect(encodeDepList(wide)).toHaveLength(8);
+    const tails = Array.from({ length: 50_000 }, (_, i) => 2 * i + 1);
+    expect(packDeps(tails)).toEqual([[1, 99_999, 2]]);
+  });
+
+  it("keeps a 100,000-wide chord body's spec a few dozen bytes", () => {
+    const noop = task({
+      name: "noop",
+      input: Schema.Struct({ i: Schema.Int }),
+      output: Schema.Int,
+    });
+    const sum = task({ name: "sum", input: Schema.Array(Schema.Int), output: Schema.Int });
+    const dag = compile(
+      chord(
+        Array.from({ length: 100_000 }, (_, i) => noop.si({ i })),
+        sum.s(),
+      ),
+    );
+    const body = dag.nodes[100_000]!;
+    expect(body.deps).toHaveLength(100_000);
+    expect(encodeSpec(body).length).toBeLessThanOrEqual(64);
+    expect(decodeSpec(encodeSpec(body))).toEqual(body);
+  });
+
+  it("packs the id lists of a shape (a run's output, a node's input) the same way", () => {
+    const nested = {
+      list: [0, 1, 2, 3, { settled: [5, 6, 7, 8], after: 9 }, 10, 11],
+      after: { list: [12, 14, 16, 18] },
+    };
+    expect(packShape(nested)).toEqual({
+      list: [[0, 3], { settled: [[5, 8]], after: 9 }, 10, 11],
+      after: { list: [[12, 18, 2]] },
+    });
+    expect(unpackShape(decode(encode(packShape(nested))))).toEqual(nested);
+    expect(packShape({ list: [3, 1, 2] })).toEqual({ list: [3, 1, 2] });
+    const wide = { list: Array.from({ length: 100_000 }, (_, i) => i) };
+    expect(encode(packShape(wide)).length).toBeLessThanOrEqual(16);
+    expect(decodeShape(Buffer.from(encode(packShape(wide))))).toEqual(wide);
+    // a shape stored unpacked reads as it is; a bad range is not a shape
+    expect(decodeShape(Buffer.from(encode(nested)))).toEqual(nested);
+    expect(decodeShape(Buffer.from(encode({ list: [[4, 2]] })))).toBeUndefined();
+    expect(() => unpackShape({ list: [[0, 5, 2]] })).toThrow("is not a range of node ids");
+  });
+
+  it("unpackDeps names what is wrong instead of returning wrong ids", () => {
+    expect(() => unpackDeps(7)).toThrow("not a list");
+    expect(() => unpackDeps([1, -1])).toThrow("the entry -1 is not a node id");
+    expect(() => unpackDeps([1.5])).toThrow("is not a node id");
+    for (const bad of [
+      [3, 1],
+      [1, 1],
+      [1, 4, 2],
+      [0, 8, 0],
+      [-2, 4],
+      [0],
+      [0, 4, 2, 1],
+      ["a", 3],
+    ]) {
+      expect(() => unpackDeps([bad])).toThrow("is not a range of node ids");
+    }
+    expect(() =>
+      decodeSpec(encode([0, "t", "q", 5, 0, null, null, [[4, 2]], [], [], 0, {}, []])),
+    ).toThrow("an edge list is not a list of node ids");
+  });
+});
 
 describe("node specs", () => {
   test.prop([arbCanvas({ queues: ["default", "io"], links: true })], { numRuns: 50 })(

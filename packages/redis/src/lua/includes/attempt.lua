@@ -4,43 +4,41 @@
 --@include enqueue
 
 -- A list packed longer than INLINE_DEPS_BYTES holds more than 256 ids (an id packs in at
--- most 9 bytes): depResults answers {0} for it without unpacking it, so that starting the
--- body of a 100,000-wide chord costs no walk of its list here (the worker reads the
--- results by the spec's dependency list).
+-- most 9 bytes, a range of 4 or more ids in at most 28): depResults answers {0} for it
+-- without unpacking it (the worker reads the results by the spec's dependency list).
 local INLINE_DEPS_BYTES = 256 * 9 + 5
 
 -- node n's dependency list (field d<n>, ids below n in declaration order; a replaced node's
 -- lists the nodes its replacement added, past it), from `packed` when the caller read
--- it; nil and why when corrupt. keys: nodes
+-- it, as decoded (ranges not expanded: see countDeps in includes/record.lua), and how many
+-- ids it holds; nil and why when corrupt. keys: nodes
 local function readDeps(M, n, packed)
   packed = packed or redis.call("HGET", M.k.nodes, "d" .. n)
-  if not packed then return {} end
-  local deps, why = unpackOne(packed)
-  if not deps then return nil, why end
-  if type(deps) ~= "table" or #deps == 0 then return nil, "not a list of node ids" end
-  for i = 1, #deps do
-    local d = deps[i]
-    if type(d) ~= "number" or d < 0 or d == n or (M.total and d >= M.total) or d ~= math.floor(d) then
-      return nil, "entry " .. i .. " is not an upstream node id: " .. tostring(d)
-    end
-  end
-  return deps
+  if not packed then return {}, 0 end
+  local list, why = unpackOne(packed)
+  if not list then return nil, why end
+  local count
+  count, why = countDeps(list, n, M.total)
+  if not count then return nil, why end
+  return list, count
 end
 
 -- results of node n's dependencies, inline when there are at most 256: {1, ok, bytes, ...}
 -- (ok 1: bytes is the result, 0: its error or ""), then, when some dependency's attempt
 -- recorded a trace span id (field t<d>, complete.lua), one string of them all joined by ","
--- ("" for one without); or {0} (the worker reads them); nil and why when the list is
--- corrupt. The dependency list lives apart from the record (field d<n>), so that a chord
--- body with 10,000 dependencies keeps a small record while its counter drops. `packed`:
--- the list as the caller read it, if it did. keys: nodes, results
+-- ("" for one without); or {0} (the worker reads them: a 100,000-wide chord body's list,
+-- one range, is counted here, not walked); nil and why when the list is corrupt. The
+-- dependency list lives apart from the record (field d<n>), so that a chord body with
+-- 10,000 dependencies keeps a small record while its counter drops. `packed`: the list
+-- as the caller read it, if it did. keys: nodes, results
 local function depResults(M, n, packed)
   packed = packed or redis.call("HGET", M.k.nodes, "d" .. n)
   if packed and #packed > INLINE_DEPS_BYTES then return { 0 } end
-  local deps, why = readDeps(M, n, packed)
-  if not deps then return nil, why end
-  if #deps == 0 then return { 1 } end
-  if #deps > 256 then return { 0 } end
+  local list, count = readDeps(M, n, packed)
+  if not list then return nil, count end
+  if count == 0 then return { 1 } end
+  if count > 256 then return { 0 } end
+  local deps = expandDeps(list)
   local fields = {}
   for i = 1, #deps do
     fields[i] = "r" .. deps[i]

@@ -79,7 +79,7 @@ local function redriveNode(M, n)
   if not r or r[ST] == "s" then return 1, false end
   local packed = redis.call("HGET", M.k.nodes, "d" .. n)
   local deps = packed and unpackOne(packed)
-  if type(deps) ~= "table" then deps = {} end
+  deps = type(deps) == "table" and expandDeps(deps, M.total) or {}
   local pending = 0
   for i = 1, #deps do
     local d = deps[i]

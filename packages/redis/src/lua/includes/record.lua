@@ -36,6 +36,59 @@ local function unpackOne(raw)
   return oneValue(pcall(cmsgpack.unpack, raw))
 end
 
+-- A dependency list (field d<n>, written by TypeScript's packDeps) is a msgpack list whose
+-- entries are node ids or ranges: {first, last} stands for the ids first..last, {first,
+-- last, step} for first, first + step, ..., last (a run of 4 or more evenly spaced ids is
+-- written so), so that a 100,000-wide chord body's list is {{0, 99999}}.
+
+-- whether entry e of a dependency list is a range whose ids are all below `total`
+-- (nil: no bound)
+local function isRange(e, total)
+  if type(e) ~= "table" or #e < 2 or #e > 3 then return false end
+  local first, last, step = e[1], e[2], e[3] or 1
+  return type(first) == "number" and type(last) == "number" and type(step) == "number"
+    and first == math.floor(first) and last == math.floor(last) and step == math.floor(step)
+    and first >= 0 and step >= 1 and last > first and (last - first) % step == 0
+    and not (total and last >= total)
+end
+
+-- how many ids the decoded dependency list `list` of node n holds, its ranges counted
+-- without being walked, when every id is an upstream node id (>= 0, below `total` when
+-- given, not n); nil and why when it is not such a list
+local function countDeps(list, n, total)
+  if type(list) ~= "table" or #list == 0 then return nil, "not a list of node ids" end
+  local count = 0
+  for i = 1, #list do
+    local e = list[i]
+    if type(e) == "table" then
+      if not isRange(e, total) or (n >= e[1] and n <= e[2] and (n - e[1]) % (e[3] or 1) == 0) then
+        return nil, "entry " .. i .. " is not a range of upstream node ids"
+      end
+      count = count + (e[2] - e[1]) / (e[3] or 1) + 1
+    elseif type(e) ~= "number" or e < 0 or e == n or (total and e >= total) or e ~= math.floor(e) then
+      return nil, "entry " .. i .. " is not an upstream node id: " .. tostring(e)
+    else
+      count = count + 1
+    end
+  end
+  return count
+end
+
+-- the entries of the decoded dependency list `list` with its ranges (those below `total`)
+-- expanded to their ids, in order; any other entry is kept as it is
+local function expandDeps(list, total)
+  local out = {}
+  for i = 1, #list do
+    local e = list[i]
+    if isRange(e, total) then
+      for d = e[1], e[2], e[3] or 1 do out[#out + 1] = d end
+    else
+      out[#out + 1] = e
+    end
+  end
+  return out
+end
+
 -- a node record, checked field by field; nil and why when it is not one
 local function decodeNode(raw)
   local r, why = unpackOne(raw)
