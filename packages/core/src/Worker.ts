@@ -156,8 +156,6 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const queues = opts.queues ?? ["default"];
   const handedQueues = queues.filter((q) => opts.rateLimits?.[q] === undefined);
   const concurrency = Math.max(1, opts.concurrency ?? 8);
-  // two half batches alternate: the worker runs one while the store records the other
-  const claimMax = concurrency;
   const leaseMs = opts.leaseMs ?? 30_000;
   const heartbeatMs = opts.heartbeatMs ?? Math.max(10, Math.floor(leaseMs / 3));
   const idleMs = opts.idleMs ?? 1_000;
@@ -557,7 +555,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         await clock.sleep(idleMs, woken);
         continue;
       }
-      const max = Math.min(free, claimMax);
+      const max = free;
       let claims: ReadonlyArray<Claim>;
       try {
         claims = await store.claim({
