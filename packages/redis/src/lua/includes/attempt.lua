@@ -88,6 +88,7 @@ end
 -- then fail); `packed`: its dependency list, when the caller read it. keys: tokens, nodes,
 -- results, specs, events; queues: leases
 local function startHere(M, n, r, worker, leaseMs, packed)
+  flushRun(M) -- (depResults reads the hash: the results this call wrote with it)
   local deps, why = depResults(M, n, packed)
   if not deps then
     corruptNode(M, n, r, "d" .. n, why)

@@ -69,6 +69,83 @@ local function openRun(keys, queues, runId, now, readonly, emax)
     emax = emax or 10000 }
 end
 
+-- Buffered writes of the run's hash (the hot paths: submit, start, complete). When the
+-- script's record, nodes, specs and results keys are one hash (today's layout), `bufferRun`
+-- makes put() gather the writes (field -> value; false deletes; a node record is kept as
+-- its table and packed once, at the flush) and flushRun() send them as one HSET and one
+-- HDEL: the last write of a field wins, as if each had been sent in turn. A buffered field
+-- is read back only through the run's functions (getNode, bufferedField), or after a
+-- flush: callers flush before reading the hash directly (depResults) and before returning.
+local function bufferRun(M)
+  local k = M.k
+  if k.record == k.nodes and k.record == k.specs and k.record == k.results then
+    M.wbuf, M.worder = {}, {}
+  end
+  return M
+end
+
+-- sets field `field` of the run's hash key labelled `label` to `value` (false: deletes it),
+-- buffered when the run buffers its writes. keys: `label`
+local function put(M, label, field, value)
+  local buf = M.wbuf
+  if buf then
+    if buf[field] == nil then M.worder[#M.worder + 1] = field end
+    buf[field] = value
+  elseif value == false then
+    redis.call("HDEL", M.k[label], field)
+  else
+    redis.call("HSET", M.k[label], field, type(value) == "table" and cmsgpack.pack(value) or value)
+  end
+end
+
+-- sets fields of the run's hash key labelled `label`: pairs field, value (none false), in one
+-- HSET when the run does not buffer its writes. keys: `label`
+local function putMany(M, label, ...)
+  if M.wbuf then
+    local args = { ... }
+    for i = 1, #args, 2 do put(M, label, args[i], args[i + 1]) end
+  else
+    redis.call("HSET", M.k[label], ...)
+  end
+end
+
+-- sends the buffered writes of the run's hash (at most 1,000 fields per command). keys: record
+local function flushRun(M)
+  local order = M.worder
+  if not order or #order == 0 then return end
+  local buf, set, del = M.wbuf, {}, {}
+  for i = 1, #order do
+    local f = order[i]
+    local v = buf[f]
+    if v == false then
+      del[#del + 1] = f
+    else
+      set[#set + 1] = f
+      set[#set + 1] = type(v) == "table" and cmsgpack.pack(v) or v
+    end
+    if #set >= 2000 then
+      redis.call("HSET", M.k.record, unpack(set))
+      set = {}
+    end
+    if #del >= 1000 then
+      redis.call("HDEL", M.k.record, unpack(del))
+      del = {}
+    end
+  end
+  if #set > 0 then redis.call("HSET", M.k.record, unpack(set)) end
+  if #del > 0 then redis.call("HDEL", M.k.record, unpack(del)) end
+  M.wbuf, M.worder = {}, {}
+end
+
+-- field `field` of the run's hash key labelled `label` as this call left it (buffered or
+-- stored), nil when absent. keys: `label`
+local function bufferedField(M, label, field)
+  local v = M.wbuf and M.wbuf[field]
+  if v == false then return nil end
+  if v ~= nil then return type(v) == "table" and cmsgpack.pack(v) or v end
+  return redis.call("HGET", M.k[label], field)
+end
+
 -- appends one event of the run to the shard's events stream (docs/events.md): fields r
 -- (run id), k (kind), ms (time, epoch ms), then the kind's own. keys: events
 local function addEvent(M, kind, ...)
@@ -110,9 +187,9 @@ local function stopRun(M, n, err)
   M.status = "failed"
   M.dirty = true
   if n then
-    redis.call("HSET", M.k.record, "status", "failed", "fnode", n, "err", err)
+    putMany(M, "record", "status", "failed", "fnode", n, "err", err)
   else
-    redis.call("HSET", M.k.record, "status", "failed", "err", err)
+    putMany(M, "record", "status", "failed", "err", err)
   end
   emit(M, "run")
 end
@@ -128,8 +205,9 @@ end
 local function noteCorruption(M, field)
   if M.corruption then return end
   M.corruption = field
-  redis.call("HSET", M.k.record, "cfield", field)
+  put(M, "record", "cfield", field)
   if M.status ~= "cancelled" then
+    M.workEmpty = false
     redis.call("LPUSH", M.k.work, "X:0")
     redis.call("ZADD", M.k.shardWork, M.now, M.id)
   end
@@ -138,19 +216,22 @@ end
 -- lists work items for `drain`, after any already listed (`drain` takes the last first),
 -- and registers the run in the shard's work set. keys: work, shardWork
 local function listWork(M, items)
+  M.workEmpty = false
   for i = 1, #items do redis.call("RPUSH", M.k.work, items[i]) end
   redis.call("ZADD", M.k.shardWork, M.now, M.id)
 end
 
--- true when the run still has work listed (`drain` continues it). keys: work
+-- true when the run still has work listed (`drain` continues it); M.workEmpty: this call
+-- found the list empty and listed nothing since. keys: work
 local function moreWork(M)
+  if M.workEmpty then return false end
   return redis.call("LLEN", M.k.work) > 0
 end
 
 -- keys: nodes
 local function putNode(M, n, r)
   M.cache[n] = r
-  redis.call("HSET", M.k.nodes, "n" .. n, cmsgpack.pack(r))
+  put(M, "nodes", "n" .. n, r)
 end
 
 -- ends node n in `state`, with error bytes or nil (an event; a failure's names the
@@ -159,7 +240,7 @@ local function endNode(M, n, r, state, err)
   r[ST] = state
   r[FINISHED] = r[STARTED] > 0 and M.now - r[STARTED] or M.now
   r[DUE] = 0
-  if err then redis.call("HSET", M.k.results, "e" .. n, err) else redis.call("HDEL", M.k.results, "e" .. n) end
+  put(M, "results", "e" .. n, err or false)
   putNode(M, n, r)
   nodeEvent(M, n, r, (state == "f" or state == "x") and err and errorTag(err) or nil)
   M.ended = M.ended + 1
@@ -185,7 +266,13 @@ end
 local function getNode(M, n)
   local r = M.cache[n]
   if r then return r end
-  local raw = redis.call("HGET", M.k.nodes, "n" .. n)
+  local field = "n" .. n
+  -- its bytes as this call wrote them (submit, buffered), or as loadRun read them ahead
+  local raw = M.wbuf and M.wbuf[field]
+  if type(raw) ~= "string" then
+    raw = M.pre and M.pre[field]
+    if raw ~= nil then M.pre[field] = nil else raw = redis.call("HGET", M.k.nodes, field) end
+  end
   if not raw then return nil end
   local why
   r, why = decodeNode(raw)
@@ -194,7 +281,7 @@ local function getNode(M, n)
     return r
   end
   if M.readonly or not M.loaded then
-    M.found = M.found or { "n" .. n, why }
+    M.found = M.found or { field, why }
     return nil
   end
   return replaceNode(M, n, raw, why)
@@ -224,9 +311,18 @@ end
 -- (saveRun sets `finished`), as what has ended can no longer be counted; nodes still
 -- running finish on their own. Read-only: reported in M.found. keys: record, and to fail
 -- the run those of stopRun, noteCorruption and probeTotal
-local function loadRun(M)
-  local v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad")
+local function loadRun(M, ahead)
+  local v
+  if ahead then
+    v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad",
+      unpack(ahead))
+    M.pre = {}
+    for i = 1, #ahead do M.pre[ahead[i]] = v[8 + i] end
+  else
+    v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad")
+  end
   if not v[1] and not v[6] then return nil end
+  M.ended0, M.status0 = v[3], v[1]
   M.status, M.total, M.ended, M.finished = v[1], tonumber(v[2]), tonumber(v[3]), v[4]
   M.retention, M.corruption, M.qbad = tonumber(v[5]), v[7], v[8] == "1"
   local bad
@@ -248,9 +344,9 @@ local function loadRun(M)
   if bad[1] == "total" or bad[1] == "ended" then
     M.total = probeTotal(M)
     M.ended = M.total
-    redis.call("HSET", M.k.record, "total", M.total)
+    put(M, "record", "total", M.total)
   end
-  redis.call("HSET", M.k.record, "id", M.id, "retention", M.retention)
+  putMany(M, "record", "id", M.id, "retention", M.retention)
   stopRun(M, nil, err)
   noteCorruption(M, bad[1])
   M.dirty = true
@@ -265,18 +361,22 @@ local function saveRun(M)
   if M.ended >= M.total and not M.finished then
     M.finished = M.now
     if M.status == "running" then M.status = "succeeded" end
-    redis.call("HSET", M.k.record, "status", M.status, "ended", M.ended, "finished", M.now)
+    putMany(M, "record", "status", M.status, "ended", M.ended, "finished", M.now)
     -- every run's end is an event, so that a waiter for a quiet run wakes too
     emit(M, "run-ended")
+    flushRun(M) -- (an expiry needs the key written)
     local expired = {}
-    for _, k in ipairs({ M.k.record, M.k.nodes, M.k.specs, M.k.results, M.k.work }) do
+    -- (a work list found empty has no key)
+    for _, k in ipairs({ M.k.record, M.k.nodes, M.k.specs, M.k.results, not M.workEmpty and M.k.work or M.k.record }) do
       if not expired[k] then
         expired[k] = true
         redis.call("PEXPIRE", k, M.retention)
       end
     end
   else
-    redis.call("HSET", M.k.record, "status", M.status, "ended", M.ended)
+    -- only what changed since loadRun read it
+    if M.status ~= M.status0 then put(M, "record", "status", M.status) end
+    if tostring(M.ended) ~= M.ended0 then put(M, "record", "ended", M.ended) end
   end
 end
 

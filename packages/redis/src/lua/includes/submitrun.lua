@@ -7,6 +7,39 @@
 -- `codes`: the reply codes by name (the script's own, so that it answers them).
 --@include cascade
 
+-- a new run written whole in this call (phase "begin+commit"), its idempotency key taken:
+-- what the begin and the commit write, as one HSET of the run's hash (the record running,
+-- its nodes, the roots queued) when its keys are one hash (bufferRun); nil when they are not
+local function submitWhole(keys, queues, a, codes)
+  local runId, now = a.runId, a.now
+  local M = bufferRun(openRun(keys, queues, runId, now, false, a.eventsMax))
+  if not M.wbuf then return nil end
+  putMany(M, "record", "id", runId, "status", "running", "created", now, "started", now, "total", a.total,
+    "ended", 0, "queues", a.queues, "tags", a.tags, "retention", a.retentionMs, "layout", 1,
+    "fp", a.fingerprint, "nonce", a.nonce, "out", a.output)
+  if a.notBefore > 0 then put(M, "record", "nbf", a.notBefore) end
+  if a.expiresAt > 0 then put(M, "record", "exp", a.expiresAt) end
+  if a.headers ~= "" then put(M, "record", "hdr", a.headers) end
+  local list = a.nodes
+  for i = 1, #list, 4 do
+    put(M, "nodes", "n" .. list[i], list[i + 1])
+    if list[i + 3] ~= "" then put(M, "nodes", "d" .. list[i], list[i + 3]) end
+    put(M, "specs", "s" .. list[i], list[i + 2])
+  end
+  -- the record as loadRun would read it back; a new run has no work list
+  M.status, M.total, M.ended, M.retention, M.qbad = "running", a.total, 0, a.retentionMs, false
+  M.loaded, M.dirty, M.workEmpty = true, true, true
+  redis.call("ZADD", keys.runs, now, runId)
+  local ready = {}
+  local more = 0
+  if process(M, { "R:0" }, ready, a.budget) then more = 1 else redis.call("ZREM", keys.shardWork, runId) end
+  enqueue(M, ready, 1)
+  saveRun(M)
+  flushRun(M)
+  if more == 0 and moreWork(M) then more = 1 end
+  return { codes.OK, more }
+end
+
 local function submitRun(keys, queues, a, codes)
   local runId, now = a.runId, a.now
   local begin, commit = string.find(a.phase, "begin", 1, true), string.find(a.phase, "commit", 1, true)
@@ -41,6 +74,10 @@ local function submitRun(keys, queues, a, codes)
         end
       end
       redis.call("SET", keys.idempotency, cmsgpack.pack({ a.fingerprint, runId }), "PX", a.windowMs)
+    end
+    if commit then
+      local reply = submitWhole(keys, queues, a, codes)
+      if reply then return reply end
     end
     redis.call("HSET", keys.record, "id", runId, "status", "pending", "created", now, "total", a.total,
       "ended", 0, "queues", a.queues, "tags", a.tags, "retention", a.retentionMs, "layout", 1,
