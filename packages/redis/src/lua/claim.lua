@@ -128,7 +128,7 @@ for _ = 1, A.max do
   local best, member = pick()
   if not best then break end
   local token = redis.call("INCR", K.tokens)
-  redis.call("ZADD", QUEUES[best].leases, now + leaseMs, member .. "#" .. token)
+  redis.call("ZADD", QUEUES[best].leases, int(now + leaseMs), member .. "#" .. token)
   out[#out + 1] = best
   out[#out + 1] = member
   out[#out + 1] = token

@@ -102,6 +102,6 @@ local function startHere(M, n, r, worker, leaseMs, packed)
   end
   local token = redis.call("INCR", M.k.tokens)
   markStarted(M, n, r, worker, token)
-  redis.call("ZADD", q.leases, M.now + leaseMs, M.id .. "#" .. n .. "#" .. token)
+  redis.call("ZADD", q.leases, int(M.now + leaseMs), M.id .. "#" .. n .. "#" .. token)
   return claimTuple(M, n, r, token, deps)
 end

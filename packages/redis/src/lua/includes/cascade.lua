@@ -241,7 +241,9 @@ end
 -- node n has ended (the caller ended it): runs the cascade from it, within `budget`;
 -- returns true when work is left. keys: those of process
 local function cascade(M, n, ready, budget)
-  local stack = { "D:" .. n .. ":1" }
+  local r = M.cache[n]
+  -- (a node without dependents has nothing to resolve: only work already listed runs)
+  local stack = (budget > 0 and r and #r[NEXT] == 0) and {} or { "D:" .. n .. ":1" }
   local more = process(M, stack, ready, budget)
   if not more then redis.call("ZREM", M.k.shardWork, M.id) end
   return more

@@ -27,6 +27,7 @@
 --@include record
 
 local RUN_STATUS = { pending = true, running = true, succeeded = true, failed = true, cancelled = true }
+--@const
 local DEFAULT_RETENTION = 604800000 -- 7 days, for a run whose retention field is corrupt
 
 -- run `runId` at `now` (epoch ms), its record not read yet (see loadRun); node
@@ -65,8 +66,13 @@ local function runKeysAt(prefix, runId, shared)
 end
 
 local function openRun(keys, queues, runId, now, readonly, emax)
+  -- (now and emax also as the strings redis.call would make of them, made once)
+  -- (every field a call may set is named here, false until set: the table is made at its size)
   return { k = keys, queues = queues, id = runId, now = now, readonly = readonly, cache = {}, dirty = false,
-    emax = emax or 10000 }
+    emax = string.format("%.17g", emax or 10000), nows = string.format("%.17g", now), status = false,
+    total = false, ended = false, finished = false, retention = false, corruption = false, qbad = false,
+    loaded = false, found = false, status0 = false, ended0 = false, wbuf = false, wraw = false, pre = false,
+    workEmpty = false }
 end
 
 -- Buffered writes of the run's hash (the hot paths: submit, start, complete). When the
@@ -78,19 +84,15 @@ end
 -- flush: callers flush before reading the hash directly (depResults) and before returning.
 local function bufferRun(M)
   local k = M.k
-  if k.record == k.nodes and k.record == k.specs and k.record == k.results then
-    M.wbuf, M.worder = {}, {}
-  end
+  if k.record == k.nodes and k.record == k.specs and k.record == k.results then M.wbuf = {} end
   return M
 end
 
 -- sets field `field` of the run's hash key labelled `label` to `value` (false: deletes it),
 -- buffered when the run buffers its writes. keys: `label`
 local function put(M, label, field, value)
-  local buf = M.wbuf
-  if buf then
-    if buf[field] == nil then M.worder[#M.worder + 1] = field end
-    buf[field] = value
+  if M.wbuf then
+    M.wbuf[field] = value
   elseif value == false then
     redis.call("HDEL", M.k[label], field)
   else
@@ -101,55 +103,58 @@ end
 -- sets fields of the run's hash key labelled `label`: pairs field, value (none false), in one
 -- HSET when the run does not buffer its writes. keys: `label`
 local function putMany(M, label, ...)
-  if M.wbuf then
-    local args = { ... }
-    for i = 1, #args, 2 do put(M, label, args[i], args[i + 1]) end
-  else
-    redis.call("HSET", M.k[label], ...)
+  if not M.wbuf then return redis.call("HSET", M.k[label], ...) end
+  for i = 1, select("#", ...), 2 do
+    local f, v = select(i, ...)
+    M.wbuf[f] = v
   end
 end
 
--- sends the buffered writes of the run's hash (at most 1,000 fields per command). keys: record
+-- sends the buffered writes of the run's hash, one HSET and one HDEL (at most 1,000 fields
+-- each). keys: record
 local function flushRun(M)
-  local order = M.worder
-  if not order or #order == 0 then return end
-  local buf, set, del = M.wbuf, {}, {}
-  for i = 1, #order do
-    local f = order[i]
-    local v = buf[f]
+  local buf = M.wbuf
+  if not buf or (next(buf) == nil and not M.wraw) then return end
+  -- (M.wraw: a list of fields and values written first, as they are: submitWhole's)
+  local set, del = M.wraw or {}, {}
+  local ns, nd = #set, 0
+  M.wraw = nil
+  for f, v in pairs(buf) do
     if v == false then
-      del[#del + 1] = f
+      nd = nd + 1
+      del[nd] = f
     else
-      set[#set + 1] = f
-      set[#set + 1] = type(v) == "table" and cmsgpack.pack(v) or v
+      set[ns + 1] = f
+      set[ns + 2] = type(v) == "table" and cmsgpack.pack(v) or v
+      ns = ns + 2
     end
-    if #set >= 2000 then
-      redis.call("HSET", M.k.record, unpack(set))
-      set = {}
+    if ns >= 2000 then
+      redis.call("HSET", M.k.record, unpack(set, 1, ns))
+      ns = 0
     end
-    if #del >= 1000 then
-      redis.call("HDEL", M.k.record, unpack(del))
-      del = {}
+    if nd >= 1000 then
+      redis.call("HDEL", M.k.record, unpack(del, 1, nd))
+      nd = 0
     end
   end
-  if #set > 0 then redis.call("HSET", M.k.record, unpack(set)) end
-  if #del > 0 then redis.call("HDEL", M.k.record, unpack(del)) end
-  M.wbuf, M.worder = {}, {}
+  if ns > 0 then redis.call("HSET", M.k.record, unpack(set, 1, ns)) end
+  if nd > 0 then redis.call("HDEL", M.k.record, unpack(del, 1, nd)) end
+  M.wbuf = {}
 end
 
 -- field `field` of the run's hash key labelled `label` as this call left it (buffered or
 -- stored), nil when absent. keys: `label`
 local function bufferedField(M, label, field)
   local v = M.wbuf and M.wbuf[field]
-  if v == false then return nil end
-  if v ~= nil then return type(v) == "table" and cmsgpack.pack(v) or v end
+  if v == false and M.wbuf then return nil end
+  if v then return type(v) == "table" and cmsgpack.pack(v) or v end
   return redis.call("HGET", M.k[label], field)
 end
 
 -- appends one event of the run to the shard's events stream (docs/events.md): fields r
 -- (run id), k (kind), ms (time, epoch ms), then the kind's own. keys: events
 local function addEvent(M, kind, ...)
-  redis.call("XADD", M.k.events, "MAXLEN", "~", M.emax, "*", "r", M.id, "k", kind, "ms", M.now, ...)
+  redis.call("XADD", M.k.events, "MAXLEN", "~", M.emax, "*", "r", M.id, "k", kind, "ms", M.nows, ...)
 end
 
 -- the run's event: `run` (it failed or was cancelled; nodes may still be running) or
@@ -174,9 +179,9 @@ local EVENT_KIND = { w = "waiting", q = "queued", r = "started", y = "retrying",
 -- node (n), task (t), attempt (a) and, when given, an error tag (e). keys: events
 local function nodeEvent(M, n, r, tag)
   if tag then
-    addEvent(M, EVENT_KIND[r[ST]], "n", n, "t", r[TASK], "a", r[ATT], "e", tag)
+    addEvent(M, EVENT_KIND[r[ST]], "n", int(n), "t", r[TASK], "a", int(r[ATT]), "e", tag)
   else
-    addEvent(M, EVENT_KIND[r[ST]], "n", n, "t", r[TASK], "a", r[ATT])
+    addEvent(M, EVENT_KIND[r[ST]], "n", int(n), "t", r[TASK], "a", int(r[ATT]))
   end
 end
 
@@ -209,7 +214,7 @@ local function noteCorruption(M, field)
   if M.status ~= "cancelled" then
     M.workEmpty = false
     redis.call("LPUSH", M.k.work, "X:0")
-    redis.call("ZADD", M.k.shardWork, M.now, M.id)
+    redis.call("ZADD", M.k.shardWork, M.nows, M.id)
   end
 end
 
@@ -218,7 +223,7 @@ end
 local function listWork(M, items)
   M.workEmpty = false
   for i = 1, #items do redis.call("RPUSH", M.k.work, items[i]) end
-  redis.call("ZADD", M.k.shardWork, M.now, M.id)
+  redis.call("ZADD", M.k.shardWork, M.nows, M.id)
 end
 
 -- true when the run still has work listed (`drain` continues it); M.workEmpty: this call
@@ -270,8 +275,13 @@ local function getNode(M, n)
   -- its bytes as this call wrote them (submit, buffered), or as loadRun read them ahead
   local raw = M.wbuf and M.wbuf[field]
   if type(raw) ~= "string" then
-    raw = M.pre and M.pre[field]
-    if raw ~= nil then M.pre[field] = nil else raw = redis.call("HGET", M.k.nodes, field) end
+    local pre = M.pre
+    if pre and pre[field] ~= nil then
+      raw = pre[field]
+      pre[field] = nil
+    else
+      raw = redis.call("HGET", M.k.nodes, field)
+    end
   end
   if not raw then return nil end
   local why
@@ -361,7 +371,7 @@ local function saveRun(M)
   if M.ended >= M.total and not M.finished then
     M.finished = M.now
     if M.status == "running" then M.status = "succeeded" end
-    putMany(M, "record", "status", M.status, "ended", M.ended, "finished", M.now)
+    putMany(M, "record", "status", M.status, "ended", M.ended, "finished", M.nows)
     -- every run's end is an event, so that a waiter for a quiet run wakes too
     emit(M, "run-ended")
     flushRun(M) -- (an expiry needs the key written)
@@ -370,7 +380,7 @@ local function saveRun(M)
     for _, k in ipairs({ M.k.record, M.k.nodes, M.k.specs, M.k.results, not M.workEmpty and M.k.work or M.k.record }) do
       if not expired[k] then
         expired[k] = true
-        redis.call("PEXPIRE", k, M.retention)
+        redis.call("PEXPIRE", k, int(M.retention))
       end
     end
   else

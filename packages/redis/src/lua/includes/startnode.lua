@@ -19,7 +19,7 @@ local function listEnding(M, n, r, err)
     end
   end
   redis.call("LPUSH", M.k.work, "D:" .. n .. ":1")
-  redis.call("ZADD", M.k.shardWork, M.now, M.id)
+  redis.call("ZADD", M.k.shardWork, M.nows, M.id)
 end
 
 

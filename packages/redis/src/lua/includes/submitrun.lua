@@ -14,22 +14,36 @@ local function submitWhole(keys, queues, a, codes)
   local runId, now = a.runId, a.now
   local M = bufferRun(openRun(keys, queues, runId, now, false, a.eventsMax))
   if not M.wbuf then return nil end
-  putMany(M, "record", "id", runId, "status", "running", "created", now, "started", now, "total", a.total,
-    "ended", 0, "queues", a.queues, "tags", a.tags, "retention", a.retentionMs, "layout", 1,
-    "fp", a.fingerprint, "nonce", a.nonce, "out", a.output)
-  if a.notBefore > 0 then put(M, "record", "nbf", a.notBefore) end
-  if a.expiresAt > 0 then put(M, "record", "exp", a.expiresAt) end
-  if a.headers ~= "" then put(M, "record", "hdr", a.headers) end
-  local list = a.nodes
-  for i = 1, #list, 4 do
-    put(M, "nodes", "n" .. list[i], list[i + 1])
-    if list[i + 3] ~= "" then put(M, "nodes", "d" .. list[i], list[i + 3]) end
-    put(M, "specs", "s" .. list[i], list[i + 2])
+  -- the record and the nodes as sent, ahead of the buffered writes (M.wraw, flushRun); the
+  -- node records read back from here (M.pre, getNode)
+  local raw = { "id", runId, "status", "running", "created", M.nows, "started", M.nows,
+    "total", a.totalS or int(a.total), "ended", "0", "queues", a.queues, "tags", a.tags,
+    "retention", a.retentionS or int(a.retentionMs), "layout", "1",
+    "fp", a.fingerprint, "nonce", a.nonce, "out", a.output }
+  local at = #raw
+  local function add(f, v)
+    raw[at + 1] = f
+    raw[at + 2] = v
+    at = at + 2
   end
+  if a.notBefore > 0 then add("nbf", int(a.notBefore)) end
+  if a.expiresAt > 0 then add("exp", int(a.expiresAt)) end
+  if a.headers ~= "" then add("hdr", a.headers) end
+  local list, pre = a.nodes, {}
+  for i = 1, #list, 4 do
+    local id = list[i]
+    local f = "n" .. id
+    pre[f] = list[i + 1]
+    add(f, list[i + 1])
+    if list[i + 3] ~= "" then add("d" .. id, list[i + 3]) end
+    add("s" .. id, list[i + 2])
+  end
+  M.wraw, M.pre = raw, pre
   -- the record as loadRun would read it back; a new run has no work list
   M.status, M.total, M.ended, M.retention, M.qbad = "running", a.total, 0, a.retentionMs, false
+  M.status0, M.ended0 = "running", "0"
   M.loaded, M.dirty, M.workEmpty = true, true, true
-  redis.call("ZADD", keys.runs, now, runId)
+  redis.call("ZADD", keys.runs, M.nows, runId)
   local ready = {}
   local more = 0
   if process(M, { "R:0" }, ready, a.budget) then more = 1 else redis.call("ZREM", keys.shardWork, runId) end
