@@ -842,7 +842,8 @@ export type AnyScriptSpec = ScriptSpec<
   boolean
 >;
 
-const CONST = /^--@const\nlocal ([A-Z_][A-Z0-9_]*(?:, [A-Z_][A-Z0-9_]*)*) =\s*([\d, \n]*\d)[^\S\n]*(--[^\n]*)?$/gm;
+const CONST =
+  /^--@const\nlocal ([A-Z_][A-Z0-9_]*(?:, [A-Z_][A-Z0-9_]*)*) =\s*([\d, \n]*\d)[^\S\n]*(--[^\n]*)?$/gm;
 
 /**
  * Writes the numbers of the constants a source declares with `--@const`
@@ -859,11 +860,16 @@ export const inlineConstants = (source: string): string => {
     const ns = names.split(", ");
     const vs = nums.split(",").map((v) => v.trim());
     if (ns.length !== vs.length) throw new Error(`--@const ${names}: ${vs.length} numbers`);
-    ns.forEach((n, i) => values.set(n, vs[i]!));
+    ns.forEach((n, i) => {
+      values.set(n, vs[i]!);
+    });
     return `-- (constants ${names}: written in place)`;
   });
   if (values.size === 0) return source;
-  const name = new RegExp(`(?<![.:\\w])(${[...values.keys()].join("|")})(?![\\w])(?!\\s*=[^=])`, "g");
+  const name = new RegExp(
+    `(?<![.:\\w])(${[...values.keys()].join("|")})(?![\\w])(?!\\s*=[^=])`,
+    "g",
+  );
   return rewriteCode(stripped, (code) => code.replace(name, (n) => values.get(n)!));
 };
 
