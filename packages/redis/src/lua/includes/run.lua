@@ -27,8 +27,10 @@
 --@include record
 
 local RUN_STATUS = { pending = true, running = true, succeeded = true, failed = true, cancelled = true }
+-- the retention of a run without a `retention` field (the default, core's, is not written), or
+-- whose field is corrupt: 7 days
 --@const
-local DEFAULT_RETENTION = 604800000 -- 7 days, for a run whose retention field is corrupt
+local DEFAULT_RETENTION = 604800000
 
 -- run `runId` at `now` (epoch ms), its record not read yet (see loadRun); node
 -- records decoded in this call are kept in M.cache, by node id: every change goes
@@ -334,7 +336,8 @@ local function loadRun(M, ahead)
   if not v[1] and not v[6] then return nil end
   M.ended0, M.status0 = v[3], v[1]
   M.status, M.total, M.ended, M.finished = v[1], tonumber(v[2]), tonumber(v[3]), v[4]
-  M.retention, M.corruption, M.qbad = tonumber(v[5]), v[7], v[8] == "1"
+  M.retention, M.corruption, M.qbad = DEFAULT_RETENTION, v[7], v[8] == "1"
+  if v[5] then M.retention = tonumber(v[5]) end
   local bad
   if not RUN_STATUS[v[1]] then bad = { "status", "unknown status " .. tostring(v[1]) }
   elseif not isCount(v[2]) then bad = { "total", "not a count: " .. tostring(v[2]) }

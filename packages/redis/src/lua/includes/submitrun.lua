@@ -17,8 +17,7 @@ local function submitWhole(keys, queues, a, codes)
   -- the record and the nodes as sent, ahead of the buffered writes (M.wraw, flushRun); the
   -- node records read back from here (M.pre, getNode)
   local raw = { "id", runId, "status", "running", "created", M.nows, "started", M.nows,
-    "total", a.totalS or int(a.total), "ended", "0", "queues", a.queues, "tags", a.tags,
-    "retention", a.retentionS or int(a.retentionMs), "layout", "1",
+    "total", a.totalS or int(a.total), "ended", "0", "queues", a.queues,
     "fp", a.fingerprint, "nonce", a.nonce, "out", a.output }
   local at = #raw
   local function add(f, v)
@@ -26,6 +25,9 @@ local function submitWhole(keys, queues, a, codes)
     raw[at + 2] = v
     at = at + 2
   end
+  -- (fields at their default are not written: an empty tag list, the default retention)
+  if a.tags ~= "[]" then add("tags", a.tags) end
+  if a.retentionMs ~= DEFAULT_RETENTION then add("retention", a.retentionS or int(a.retentionMs)) end
   if a.notBefore > 0 then add("nbf", int(a.notBefore)) end
   if a.expiresAt > 0 then add("exp", int(a.expiresAt)) end
   if a.headers ~= "" then add("hdr", a.headers) end
@@ -94,8 +96,10 @@ local function submitRun(keys, queues, a, codes)
       if reply then return reply end
     end
     redis.call("HSET", keys.record, "id", runId, "status", "pending", "created", now, "total", a.total,
-      "ended", 0, "queues", a.queues, "tags", a.tags, "retention", a.retentionMs, "layout", 1,
-      "fp", a.fingerprint, "nonce", a.nonce, "out", a.output)
+      "ended", 0, "queues", a.queues, "fp", a.fingerprint, "nonce", a.nonce, "out", a.output)
+    -- (fields at their default are not written: an empty tag list, the default retention)
+    if a.tags ~= "[]" then redis.call("HSET", keys.record, "tags", a.tags) end
+    if a.retentionMs ~= DEFAULT_RETENTION then redis.call("HSET", keys.record, "retention", a.retentionMs) end
     if a.notBefore > 0 then redis.call("HSET", keys.record, "nbf", a.notBefore) end
     if a.expiresAt > 0 then redis.call("HSET", keys.record, "exp", a.expiresAt) end
     if a.headers ~= "" then redis.call("HSET", keys.record, "hdr", a.headers) end
