@@ -842,6 +842,37 @@ export type AnyScriptSpec = ScriptSpec<
   boolean
 >;
 
+const CONST =
+  /^--@const\nlocal ([A-Z_][A-Z0-9_]*(?:, [A-Z_][A-Z0-9_]*)*) =\s*([\d, \n]*\d)[^\S\n]*(--[^\n]*)?$/gm;
+
+/**
+ * Writes the numbers of the constants a source declares with `--@const`
+ * (a `local NAME, ... = 1, ...` statement of number literals, on the line
+ * after it) in place of their names, in its code: a script's functions are
+ * created anew on every call, and a constant they captured as an upvalue
+ * would cost at each.
+ *
+ * @throws Error when a declaration's names and numbers do not pair up.
+ */
+export const inlineConstants = (source: string): string => {
+  const values = new Map<string, string>();
+  const stripped = source.replace(CONST, (_all, names: string, nums: string) => {
+    const ns = names.split(", ");
+    const vs = nums.split(",").map((v) => v.trim());
+    if (ns.length !== vs.length) throw new Error(`--@const ${names}: ${vs.length} numbers`);
+    ns.forEach((n, i) => {
+      values.set(n, vs[i]!);
+    });
+    return `-- (constants ${names}: written in place)`;
+  });
+  if (values.size === 0) return source;
+  const name = new RegExp(
+    `(?<![.:\\w])(${[...values.keys()].join("|")})(?![\\w])(?!\\s*=[^=])`,
+    "g",
+  );
+  return rewriteCode(stripped, (code) => code.replace(name, (n) => values.get(n)!));
+};
+
 /**
  * A script's source as sent to Redis: the includes `body` names, then
  * `body` (by default `lua/<name>.lua`) with its definition's bindings.
@@ -853,11 +884,13 @@ export const assembleScript = (
   spec: AnyScriptSpec,
   body: string = readFileSync(join(LUA, `${spec.name}.lua`), "utf8"),
 ): string =>
-  [
-    `-- weft${LAYOUT_VERSION}_${spec.name}, assembled by Scripts.ts from lua/${spec.name}.lua: do not edit`,
-    ...includesOf(body).map((name) => `-- lua/includes/${name}.lua\n${includeSource(name)}`),
-    bind(spec, body),
-  ].join("\n");
+  inlineConstants(
+    [
+      `-- weft${LAYOUT_VERSION}_${spec.name}, assembled by Scripts.ts from lua/${spec.name}.lua: do not edit`,
+      ...includesOf(body).map((name) => `-- lua/includes/${name}.lua\n${includeSource(name)}`),
+      bind(spec, body),
+    ].join("\n"),
+  );
 
 /**
  * Every script's source, read once when this module loads: a process keeps

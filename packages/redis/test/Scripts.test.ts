@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ReplyCode } from "../src/Replies.ts";
-import { QUEUE_KEYS, SCRIPT_LIST, SCRIPTS, scriptSource } from "../src/Scripts.ts";
+import { inlineConstants, QUEUE_KEYS, SCRIPT_LIST, SCRIPTS, scriptSource } from "../src/Scripts.ts";
 
 const LUA = fileURLToPath(new URL("../src/lua/", import.meta.url));
 const read = (path: string) => readFileSync(`${LUA}${path}`, "utf8");
@@ -61,6 +61,31 @@ const labels = (text: string): { readonly named: string[]; readonly perQueue: st
 };
 
 describe("the Lua scripts and their definitions", () => {
+  it("--@const numbers are written in place of their names in code, not in strings, comments or fields", () => {
+    const src = [
+      "--@const",
+      "local ST, ATT =",
+      "  1, 2",
+      "--@const",
+      "local BIG = 1099511627776 -- 2^40",
+      'local x = r[ST] + r[ATT] .. "ST" -- ST',
+      "local y = t.ST + BIG + STX + ATT",
+    ].join("\n");
+    const out = inlineConstants(src);
+    expect(out).toContain('local x = r[1] + r[2] .. "ST" -- ST');
+    expect(out).toContain("local y = t.ST + 1099511627776 + STX + 2");
+    expect(out).not.toMatch(/^local (ST|BIG)/m);
+    expect(() => inlineConstants("--@const\nlocal A, B = 1")).toThrow(/A, B: 1 numbers/);
+  });
+
+  it("no assembled script keeps a --@const declaration", () => {
+    for (const s of SCRIPT_LIST) {
+      const src = scriptSource(s.name);
+      expect(src, s.name).not.toMatch(/^--@const$/m);
+      expect(src, s.name).not.toMatch(/\br\[(ST|ATT|TOK|EXP)\]/);
+    }
+  });
+
   it("every script file has one definition, under its own name, and every definition a file", () => {
     expect(SCRIPT_LIST.map((s) => `${s.name}.lua`).sort()).toEqual([...scriptFiles].sort());
     for (const [name, def] of Object.entries(SCRIPTS)) expect(def.name).toBe(name);

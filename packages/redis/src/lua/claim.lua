@@ -33,7 +33,7 @@ for name in string.gmatch(A.queueNames, "[^,]+") do queueNames[#queueNames + 1] 
 local START_CODES = { OK = "OK", STALE = "STALE", STALLED_OUT = "STALLED_OUT", EXPIRED = "EXPIRED", CORRUPT = "CORRUPT" }
 
 -- the leased triples {queue index, member, token, ...} with each node started: quads
-local function started(triples)
+local function started(triples, leased)
   local out = { R.OK }
   for i = 1, #triples, 3 do
     local q, member, token = triples[i], triples[i + 1], triples[i + 2]
@@ -44,7 +44,8 @@ local function started(triples)
     out[#out + 1] = q
     out[#out + 1] = member
     out[#out + 1] = token
-    out[#out + 1] = startNode(START_CODES, keys, runId, n, token, A.worker, A.now, queueNames[q], A.eventsMax)
+    out[#out + 1] = startNode(START_CODES, keys, runId, n, token, A.worker, A.now, queueNames[q], A.eventsMax,
+      leased)
   end
   return out
 end
@@ -85,8 +86,21 @@ for i, q in ipairs(QUEUES) do
   parked[i] = open[i] and #tasks > 0 and redis.call("ZCARD", q.parked) > 0 and bestParked(q.parked)
 end
 
-local out = {}
-for _ = 1, A.max do
+-- one open queue and no parked node to weigh: its best ready node is popped without a look
+local single = #QUEUES == 1 and open[1] and not parked[1]
+local emptied = {} -- queue index -> true: a pop found its ready set empty
+
+-- the node to lease next, best priority then arrival: its queue index and member
+-- ("runId#node"), taken out of its ready or parked set; nil when there is none
+local function pick()
+  if single then
+    local top = redis.call("ZPOPMIN", QUEUES[1].ready)[1]
+    if not top then
+      emptied[1] = true
+      return nil
+    end
+    return 1, top
+  end
   local best, bestScore, fromParked
   for i, q in ipairs(QUEUES) do
     local top = open[i] and redis.call("ZRANGE", q.ready, 0, 0, "WITHSCORES") or {}
@@ -98,19 +112,23 @@ for _ = 1, A.max do
       best, bestScore, fromParked = i, p[1], true
     end
   end
-  if not best then break end
+  if not best then return nil end
   local q = QUEUES[best]
-  local member
   if fromParked then
     local p = parked[best]
     redis.call("ZREM", q.parked, p[2])
-    member = p[3]
     parked[best] = bestParked(q.parked)
-  else
-    member = redis.call("ZPOPMIN", q.ready)[1]
+    return best, p[3]
   end
+  return best, redis.call("ZPOPMIN", q.ready)[1]
+end
+
+local out = {}
+for _ = 1, A.max do
+  local best, member = pick()
+  if not best then break end
   local token = redis.call("INCR", K.tokens)
-  redis.call("ZADD", q.leases, now + leaseMs, member .. "#" .. token)
+  redis.call("ZADD", QUEUES[best].leases, int(now + leaseMs), member .. "#" .. token)
   out[#out + 1] = best
   out[#out + 1] = member
   out[#out + 1] = token
@@ -121,11 +139,12 @@ end
 -- never wakes anyone for a parked node, so workers without its task are not
 -- woken over and over for a node they cannot run.
 for i, q in ipairs(QUEUES) do
-  if parked[i] or (open[i] and redis.call("ZCARD", q.ready) > 0) then wakeWorker(q.wake) end
+  if parked[i] or (open[i] and not emptied[i] and redis.call("ZCARD", q.ready) > 0) then wakeWorker(q.wake) end
 end
 
 if A.requestId ~= "" then
   redis.call("HSET", K.lastClaim, "id", A.requestId, part, cmsgpack.pack(out))
   redis.call("PEXPIRE", K.lastClaim, leaseMs)
 end
-return started(out)
+-- (leased here: their leases need no check)
+return started(out, true)

@@ -41,6 +41,7 @@ for r = 1, A.count do
     budget = A.budget, fingerprint = f[at + 7], nonce = f[at + 8], output = f[at + 9], seen = f[at + 10],
     reuse = f[at + 11], eventsMax = A.eventsMax, notBefore = tonumber(f[at + 12]),
     expiresAt = tonumber(f[at + 13]), headers = f[at + 14], nodes = nodes,
+    totalS = f[at + 15], retentionS = f[at + 5], -- (as sent: written as they are)
   }, codes)
   -- the runs after one whose key changed are sent again, after it (they may meet it)
   if out[#out][1] == R.RETRY then break end

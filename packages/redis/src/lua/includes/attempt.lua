@@ -86,6 +86,7 @@ end
 -- then fail); `packed`: its dependency list, when the caller read it. keys: tokens, nodes,
 -- results, specs, events; queues: leases
 local function startHere(M, n, r, worker, leaseMs, packed)
+  flushRun(M) -- (depResults reads the hash: the results this call wrote with it)
   local deps, why = depResults(M, n, packed)
   if not deps then
     corruptNode(M, n, r, "d" .. n, why)
@@ -99,6 +100,6 @@ local function startHere(M, n, r, worker, leaseMs, packed)
   end
   local token = redis.call("INCR", M.k.tokens)
   markStarted(M, n, r, worker, token)
-  redis.call("ZADD", q.leases, M.now + leaseMs, M.id .. "#" .. n .. "#" .. token)
+  redis.call("ZADD", q.leases, int(M.now + leaseMs), M.id .. "#" .. n .. "#" .. token)
   return claimTuple(M, n, r, token, deps)
 end

@@ -102,7 +102,7 @@ local function redriveNode(M, n)
   r[DUE] = 0
   r[PEND] = pending
   if r[EXPAT] ~= nil then r[EXP] = r[EXPAT] end
-  redis.call("HDEL", M.k.results, "e" .. n)
+  put(M, "results", "e" .. n, false)
   putNode(M, n, r)
   M.ended = M.ended - 1
   M.dirty = true
@@ -123,8 +123,12 @@ local function process(M, stack, ready, budget)
   while true do
     local item = table.remove(stack)
     if not item then
+      if M.workEmpty then return false end
       item = redis.call("RPOP", M.k.work)
-      if not item then return false end
+      if not item then
+        M.workEmpty = true
+        return false
+      end
     end
     if budget <= 0 then
       stack[#stack + 1] = item
@@ -173,7 +177,7 @@ local function process(M, stack, ready, budget)
       -- a node that ended failed or expired after other work was listed (start.lua's
       -- listEnding) fails the run now, in its turn; its error is its record's
       budget = budget - 1
-      local err = redis.call("HGET", M.k.results, "e" .. a)
+      local err = bufferedField(M, "results", "e" .. a)
       if err then failRun(M, a, err) end
     elseif kind == "R" then
       -- a walked node costs about twice a dependent: two units of budget each
@@ -237,7 +241,9 @@ end
 -- node n has ended (the caller ended it): runs the cascade from it, within `budget`;
 -- returns true when work is left. keys: those of process
 local function cascade(M, n, ready, budget)
-  local stack = { "D:" .. n .. ":1" }
+  local r = M.cache[n]
+  -- (a node without dependents has nothing to resolve: only work already listed runs)
+  local stack = (budget > 0 and r and #r[NEXT] == 0) and {} or { "D:" .. n .. ":1" }
   local more = process(M, stack, ready, budget)
   if not more then redis.call("ZREM", M.k.shardWork, M.id) end
   return more

@@ -22,10 +22,23 @@ end
 -- results ("" = none, nothing kept). keys: record, nodes, specs, results, work (the run's),
 -- shardWork, events, tokens, seq
 
+local completeBody
+
 local function completeNode(RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs,
     served, budget, emax, span)
-  local M = loadRun(openRun(keys, queues, runId, now, false, emax))
+  -- the run's writes are buffered (one HSET, one HDEL) and its node's record read with its
+  -- record (one HMGET)
+  local M = bufferRun(openRun(keys, queues, runId, now, false, emax))
+  M = loadRun(M, M.wbuf and { "n" .. n } or nil)
   if not M then return { RC.STALE, 0 } end
+  local reply = completeBody(M, RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs,
+    served, budget, span)
+  flushRun(M)
+  return reply
+end
+
+completeBody = function(M, RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs,
+    served, budget, span)
   local r = getNode(M, n)
   if not r or r[ST] ~= "r" then
     if r and r[TOK] == token and r[ST] == "s" then
@@ -39,6 +52,7 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
         local dr = packed and getNode(M, d)
         if dr and dr[ST] == "r" and dr[STARTED] == finishedAt(r) and dr[WORKER] == worker
           and string.find(served, "," .. dr[QIDX] .. ",", 1, true) then
+          flushRun(M)
           local deps = depResults(M, d, packed)
           if deps then claims[#claims + 1] = claimTuple(M, d, dr, dr[TOK], deps) end
         end
@@ -50,7 +64,7 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
   end
   local q = takeLease(M, n, r, token)
   if not q then return { RC.STALE, endEarly(M, budget) } end
-  redis.call("HDEL", keys.results, "p" .. n)
+  put(M, "results", "p" .. n, false)
   local ready = {}
   if M.status == "cancelled" then
     addHistory(M, n, r, "cancelled", nil)
@@ -63,9 +77,9 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
   end
   if span ~= "" then
     -- the attempt's trace span id rides in the same HSET: dependents' spans link to it
-    redis.call("HSET", keys.results, "r" .. n, result, "t" .. n, span)
+    putMany(M, "results", "r" .. n, result, "t" .. n, span)
   else
-    redis.call("HSET", keys.results, "r" .. n, result)
+    put(M, "results", "r" .. n, result)
   end
   endNode(M, n, r, "s", nil)
   local more = cascade(M, n, ready, budget)

@@ -38,7 +38,7 @@ local function enqueue(M, ready, from)
         local due = (exp > 0 and exp < r[DUE]) and exp or r[DUE]
         redis.call("ZADD", q.delayed, due, M.id .. "#" .. n .. "#" .. r[PRIO])
       else
-        redis.call("ZADD", q.ready, readyScore(r[PRIO], M.k.seq), M.id .. "#" .. n)
+        redis.call("ZADD", q.ready, int(readyScore(r[PRIO], M.k.seq)), M.id .. "#" .. n)
       end
       if not woken[q.wake] then
         woken[q.wake] = true

@@ -1,6 +1,7 @@
 -- Ready scores: a queue's ready set is ordered by score, lowest first.
 
 -- the width of one priority band: arrival numbers (the shard's `seq` counter) stay below it
+--@const
 local PRIO_SPAN = 1099511627776 -- 2^40
 
 -- the score of a node of `priority` (0..15, higher first) that arrives now: its

@@ -1,13 +1,18 @@
 -- Node records and error values (no keys: pure functions on values).
 --
 -- A node record (field n<i> of the run hash) is a msgpack array; these name
--- its fields (docs/redis-layout.md, "Node record"):
+-- its fields (docs/redis-layout.md, "Node record"). (`--@const`: Scripts.ts writes
+-- the numbers in place of the names, so that no function captures them: every
+-- call of a script creates its functions again, and each upvalue costs.)
+--@const
 local ST, ATT, STALLS, PEND, STARTED, FINISHED, WORKER, DUE, MAXST, QIDX, PRIO, TOL, NEXT, TASK =
   1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
 -- TOK: fencing token of the node's current or last lease
+--@const
 local TOK = 15
 -- set by park.lua: the ready score the node was parked with (its parked member is
 -- task .. "\0" .. that score as 16 digits .. "\0" .. runId#node); left stale once claimed
+--@const
 local PARK = 16
 -- written at submit only for a node with a time limit (its own or its run's), with TOK 0
 -- and PARK false before them; absent (nil) reads as 0 = none:
@@ -15,10 +20,18 @@ local PARK = 16
 -- (expiresInMs); NBF: epoch ms it may not start before (notBefore, the run's `at`);
 -- EXP: epoch ms it must start before (expiresAt, the run's), lowered to ready time +
 -- EXPIN when it becomes ready
+--@const
 local DLY, EXPIN, NBF, EXP = 17, 18, 19, 20
 -- EXPAT: EXP as written at submit, kept by queueNode when it first lowers EXP (a node with
 -- EXPIN only), so that a re-drive counts EXPIN anew from the absolute deadline
+--@const
 local EXPAT = 21
+
+-- integer x (|x| < 2^53) as the string redis.call would make of it ("%.17g"), made the
+-- cheaper way: hot paths hand redis.call such strings rather than numbers
+local function int(x)
+  return string.format("%d", x)
+end
 
 local TERMINAL = { s = true, f = true, c = true, k = true, x = true }
 local STATE_NAME = { w = "waiting", q = "queued", r = "running", y = "retrying", s = "succeeded", f = "failed", c = "cancelled", k = "skipped", x = "expired" }

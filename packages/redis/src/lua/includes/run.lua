@@ -27,7 +27,10 @@
 --@include record
 
 local RUN_STATUS = { pending = true, running = true, succeeded = true, failed = true, cancelled = true }
-local DEFAULT_RETENTION = 604800000 -- 7 days, for a run whose retention field is corrupt
+-- the retention of a run without a `retention` field (the default, core's, is not written), or
+-- whose field is corrupt: 7 days
+--@const
+local DEFAULT_RETENTION = 604800000
 
 -- run `runId` at `now` (epoch ms), its record not read yet (see loadRun); node
 -- records decoded in this call are kept in M.cache, by node id: every change goes
@@ -65,14 +68,95 @@ local function runKeysAt(prefix, runId, shared)
 end
 
 local function openRun(keys, queues, runId, now, readonly, emax)
+  -- (now and emax also as the strings redis.call would make of them, made once)
+  -- (every field a call may set is named here, false until set: the table is made at its size)
   return { k = keys, queues = queues, id = runId, now = now, readonly = readonly, cache = {}, dirty = false,
-    emax = emax or 10000 }
+    emax = string.format("%.17g", emax or 10000), nows = string.format("%.17g", now), status = false,
+    total = false, ended = false, finished = false, retention = false, corruption = false, qbad = false,
+    loaded = false, found = false, status0 = false, ended0 = false, wbuf = false, wraw = false, pre = false,
+    workEmpty = false }
+end
+
+-- Buffered writes of the run's hash (the hot paths: submit, start, complete). When the
+-- script's record, nodes, specs and results keys are one hash (today's layout), `bufferRun`
+-- makes put() gather the writes (field -> value; false deletes; a node record is kept as
+-- its table and packed once, at the flush) and flushRun() send them as one HSET and one
+-- HDEL: the last write of a field wins, as if each had been sent in turn. A buffered field
+-- is read back only through the run's functions (getNode, bufferedField), or after a
+-- flush: callers flush before reading the hash directly (depResults) and before returning.
+local function bufferRun(M)
+  local k = M.k
+  if k.record == k.nodes and k.record == k.specs and k.record == k.results then M.wbuf = {} end
+  return M
+end
+
+-- sets field `field` of the run's hash key labelled `label` to `value` (false: deletes it),
+-- buffered when the run buffers its writes. keys: `label`
+local function put(M, label, field, value)
+  if M.wbuf then
+    M.wbuf[field] = value
+  elseif value == false then
+    redis.call("HDEL", M.k[label], field)
+  else
+    redis.call("HSET", M.k[label], field, type(value) == "table" and cmsgpack.pack(value) or value)
+  end
+end
+
+-- sets fields of the run's hash key labelled `label`: pairs field, value (none false), in one
+-- HSET when the run does not buffer its writes. keys: `label`
+local function putMany(M, label, ...)
+  if not M.wbuf then return redis.call("HSET", M.k[label], ...) end
+  for i = 1, select("#", ...), 2 do
+    local f, v = select(i, ...)
+    M.wbuf[f] = v
+  end
+end
+
+-- sends the buffered writes of the run's hash, one HSET and one HDEL (at most 1,000 fields
+-- each). keys: record
+local function flushRun(M)
+  local buf = M.wbuf
+  if not buf or (next(buf) == nil and not M.wraw) then return end
+  -- (M.wraw: a list of fields and values written first, as they are: submitWhole's)
+  local set, del = M.wraw or {}, {}
+  local ns, nd = #set, 0
+  M.wraw = nil
+  for f, v in pairs(buf) do
+    if v == false then
+      nd = nd + 1
+      del[nd] = f
+    else
+      set[ns + 1] = f
+      set[ns + 2] = type(v) == "table" and cmsgpack.pack(v) or v
+      ns = ns + 2
+    end
+    if ns >= 2000 then
+      redis.call("HSET", M.k.record, unpack(set, 1, ns))
+      ns = 0
+    end
+    if nd >= 1000 then
+      redis.call("HDEL", M.k.record, unpack(del, 1, nd))
+      nd = 0
+    end
+  end
+  if ns > 0 then redis.call("HSET", M.k.record, unpack(set, 1, ns)) end
+  if nd > 0 then redis.call("HDEL", M.k.record, unpack(del, 1, nd)) end
+  M.wbuf = {}
+end
+
+-- field `field` of the run's hash key labelled `label` as this call left it (buffered or
+-- stored), nil when absent. keys: `label`
+local function bufferedField(M, label, field)
+  local v = M.wbuf and M.wbuf[field]
+  if v == false and M.wbuf then return nil end
+  if v then return type(v) == "table" and cmsgpack.pack(v) or v end
+  return redis.call("HGET", M.k[label], field)
 end
 
 -- appends one event of the run to the shard's events stream (docs/events.md): fields r
 -- (run id), k (kind), ms (time, epoch ms), then the kind's own. keys: events
 local function addEvent(M, kind, ...)
-  redis.call("XADD", M.k.events, "MAXLEN", "~", M.emax, "*", "r", M.id, "k", kind, "ms", M.now, ...)
+  redis.call("XADD", M.k.events, "MAXLEN", "~", M.emax, "*", "r", M.id, "k", kind, "ms", M.nows, ...)
 end
 
 -- the run's event: `run` (it failed or was cancelled; nodes may still be running) or
@@ -97,9 +181,9 @@ local EVENT_KIND = { w = "waiting", q = "queued", r = "started", y = "retrying",
 -- node (n), task (t), attempt (a) and, when given, an error tag (e). keys: events
 local function nodeEvent(M, n, r, tag)
   if tag then
-    addEvent(M, EVENT_KIND[r[ST]], "n", n, "t", r[TASK], "a", r[ATT], "e", tag)
+    addEvent(M, EVENT_KIND[r[ST]], "n", int(n), "t", r[TASK], "a", int(r[ATT]), "e", tag)
   else
-    addEvent(M, EVENT_KIND[r[ST]], "n", n, "t", r[TASK], "a", r[ATT])
+    addEvent(M, EVENT_KIND[r[ST]], "n", int(n), "t", r[TASK], "a", int(r[ATT]))
   end
 end
 
@@ -110,9 +194,9 @@ local function stopRun(M, n, err)
   M.status = "failed"
   M.dirty = true
   if n then
-    redis.call("HSET", M.k.record, "status", "failed", "fnode", n, "err", err)
+    putMany(M, "record", "status", "failed", "fnode", n, "err", err)
   else
-    redis.call("HSET", M.k.record, "status", "failed", "err", err)
+    putMany(M, "record", "status", "failed", "err", err)
   end
   emit(M, "run")
 end
@@ -128,29 +212,33 @@ end
 local function noteCorruption(M, field)
   if M.corruption then return end
   M.corruption = field
-  redis.call("HSET", M.k.record, "cfield", field)
+  put(M, "record", "cfield", field)
   if M.status ~= "cancelled" then
+    M.workEmpty = false
     redis.call("LPUSH", M.k.work, "X:0")
-    redis.call("ZADD", M.k.shardWork, M.now, M.id)
+    redis.call("ZADD", M.k.shardWork, M.nows, M.id)
   end
 end
 
 -- lists work items for `drain`, after any already listed (`drain` takes the last first),
 -- and registers the run in the shard's work set. keys: work, shardWork
 local function listWork(M, items)
+  M.workEmpty = false
   for i = 1, #items do redis.call("RPUSH", M.k.work, items[i]) end
-  redis.call("ZADD", M.k.shardWork, M.now, M.id)
+  redis.call("ZADD", M.k.shardWork, M.nows, M.id)
 end
 
--- true when the run still has work listed (`drain` continues it). keys: work
+-- true when the run still has work listed (`drain` continues it); M.workEmpty: this call
+-- found the list empty and listed nothing since. keys: work
 local function moreWork(M)
+  if M.workEmpty then return false end
   return redis.call("LLEN", M.k.work) > 0
 end
 
 -- keys: nodes
 local function putNode(M, n, r)
   M.cache[n] = r
-  redis.call("HSET", M.k.nodes, "n" .. n, cmsgpack.pack(r))
+  put(M, "nodes", "n" .. n, r)
 end
 
 -- ends node n in `state`, with error bytes or nil (an event; a failure's names the
@@ -159,7 +247,7 @@ local function endNode(M, n, r, state, err)
   r[ST] = state
   r[FINISHED] = r[STARTED] > 0 and M.now - r[STARTED] or M.now
   r[DUE] = 0
-  if err then redis.call("HSET", M.k.results, "e" .. n, err) else redis.call("HDEL", M.k.results, "e" .. n) end
+  put(M, "results", "e" .. n, err or false)
   putNode(M, n, r)
   nodeEvent(M, n, r, (state == "f" or state == "x") and err and errorTag(err) or nil)
   M.ended = M.ended + 1
@@ -185,7 +273,18 @@ end
 local function getNode(M, n)
   local r = M.cache[n]
   if r then return r end
-  local raw = redis.call("HGET", M.k.nodes, "n" .. n)
+  local field = "n" .. n
+  -- its bytes as this call wrote them (submit, buffered), or as loadRun read them ahead
+  local raw = M.wbuf and M.wbuf[field]
+  if type(raw) ~= "string" then
+    local pre = M.pre
+    if pre and pre[field] ~= nil then
+      raw = pre[field]
+      pre[field] = nil
+    else
+      raw = redis.call("HGET", M.k.nodes, field)
+    end
+  end
   if not raw then return nil end
   local why
   r, why = decodeNode(raw)
@@ -194,7 +293,7 @@ local function getNode(M, n)
     return r
   end
   if M.readonly or not M.loaded then
-    M.found = M.found or { "n" .. n, why }
+    M.found = M.found or { field, why }
     return nil
   end
   return replaceNode(M, n, raw, why)
@@ -224,11 +323,21 @@ end
 -- (saveRun sets `finished`), as what has ended can no longer be counted; nodes still
 -- running finish on their own. Read-only: reported in M.found. keys: record, and to fail
 -- the run those of stopRun, noteCorruption and probeTotal
-local function loadRun(M)
-  local v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad")
+local function loadRun(M, ahead)
+  local v
+  if ahead then
+    v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad",
+      unpack(ahead))
+    M.pre = {}
+    for i = 1, #ahead do M.pre[ahead[i]] = v[8 + i] end
+  else
+    v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad")
+  end
   if not v[1] and not v[6] then return nil end
+  M.ended0, M.status0 = v[3], v[1]
   M.status, M.total, M.ended, M.finished = v[1], tonumber(v[2]), tonumber(v[3]), v[4]
-  M.retention, M.corruption, M.qbad = tonumber(v[5]), v[7], v[8] == "1"
+  M.retention, M.corruption, M.qbad = DEFAULT_RETENTION, v[7], v[8] == "1"
+  if v[5] then M.retention = tonumber(v[5]) end
   local bad
   if not RUN_STATUS[v[1]] then bad = { "status", "unknown status " .. tostring(v[1]) }
   elseif not isCount(v[2]) then bad = { "total", "not a count: " .. tostring(v[2]) }
@@ -248,9 +357,9 @@ local function loadRun(M)
   if bad[1] == "total" or bad[1] == "ended" then
     M.total = probeTotal(M)
     M.ended = M.total
-    redis.call("HSET", M.k.record, "total", M.total)
+    put(M, "record", "total", M.total)
   end
-  redis.call("HSET", M.k.record, "id", M.id, "retention", M.retention)
+  putMany(M, "record", "id", M.id, "retention", M.retention)
   stopRun(M, nil, err)
   noteCorruption(M, bad[1])
   M.dirty = true
@@ -265,18 +374,22 @@ local function saveRun(M)
   if M.ended >= M.total and not M.finished then
     M.finished = M.now
     if M.status == "running" then M.status = "succeeded" end
-    redis.call("HSET", M.k.record, "status", M.status, "ended", M.ended, "finished", M.now)
+    putMany(M, "record", "status", M.status, "ended", M.ended, "finished", M.nows)
     -- every run's end is an event, so that a waiter for a quiet run wakes too
     emit(M, "run-ended")
+    flushRun(M) -- (an expiry needs the key written)
     local expired = {}
-    for _, k in ipairs({ M.k.record, M.k.nodes, M.k.specs, M.k.results, M.k.work }) do
+    -- (a work list found empty has no key)
+    for _, k in ipairs({ M.k.record, M.k.nodes, M.k.specs, M.k.results, not M.workEmpty and M.k.work or M.k.record }) do
       if not expired[k] then
         expired[k] = true
-        redis.call("PEXPIRE", k, M.retention)
+        redis.call("PEXPIRE", k, int(M.retention))
       end
     end
   else
-    redis.call("HSET", M.k.record, "status", M.status, "ended", M.ended)
+    -- only what changed since loadRun read it
+    if M.status ~= M.status0 then put(M, "record", "status", M.status) end
+    if tostring(M.ended) ~= M.ended0 then put(M, "record", "ended", M.ended) end
   end
 end
 

@@ -10,6 +10,7 @@
 -- model, where each transition runs whole in turn. The run fails at once when nothing is
 -- listed before it. keys: work, shardWork, record, events
 local function listEnding(M, n, r, err)
+  M.workEmpty = false
   if r[TOL] == 0 then
     if moreWork(M) then
       redis.call("LPUSH", M.k.work, "F:" .. n)
@@ -18,7 +19,7 @@ local function listEnding(M, n, r, err)
     end
   end
   redis.call("LPUSH", M.k.work, "D:" .. n .. ":1")
-  redis.call("ZADD", M.k.shardWork, M.now, M.id)
+  redis.call("ZADD", M.k.shardWork, M.nows, M.id)
 end
 
 
@@ -26,15 +27,24 @@ end
 -- at `now`: see start.lua for what it checks and answers (its replies, as a list, their
 -- codes from RC: start's reply codes by name, as strings).
 -- keys: record, nodes, specs, results, work (the run's), shardWork, events, leases (of the queue)
-local function startNode(RC, keys, runId, n, token, worker, now, queue, emax)
+local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, leased)
   local member = runId .. "#" .. n .. "#" .. token
-  local M = loadRun(openRun(keys, {}, runId, now, true, emax))
+  -- the node's record, dependency list and spec and the run's queues and headers are read
+  -- with the run's record, in one HMGET, when they share its hash
+  local ahead = keys.nodes == keys.record and keys.specs == keys.record
+  local M = loadRun(openRun(keys, {}, runId, now, true, emax),
+    ahead and { "n" .. n, "d" .. n, "s" .. n, "queues", "hdr" } or nil)
+  local function field(f, key)
+    if ahead then return M.pre[f] or nil end
+    return redis.call("HGET", key, f)
+  end
   local r = M and not M.found and getNode(M, n)
-  if not redis.call("ZSCORE", keys.leases, member) then
+  -- `leased`: the caller (claim) leased it in this very call
+  if not leased and not redis.call("ZSCORE", keys.leases, member) then
     -- this very start, re-sent after it stalled the node out: the same answer
     if r and r[ST] == "f" and r[TOK] == token and r[STALLS] > r[MAXST] then
       local more = (redis.call("ZSCORE", keys.shardWork, runId) and moreWork(M)) and 1 or 0
-      return { RC.STALLED_OUT, more, redis.call("HGET", keys.record, "queues") or "" }
+      return { RC.STALLED_OUT, more, field("queues", keys.record) or "" }
     end
     return { RC.STALE }
   end
@@ -44,7 +54,7 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax)
     return { RC.STALE }
   end
   -- the node's record points into the run's queue list: it must name the queue the node came from
-  local queues = redis.call("HGET", keys.record, "queues") or ""
+  local queues = field("queues", keys.record) or ""
   local name, i = nil, 0
   for q in string.gmatch(queues, "[^,]+") do
     i = i + 1
@@ -84,7 +94,10 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax)
     saveRun(M)
     return { RC.EXPIRED, 1, queues }
   end
-  local deps, why = depResults(M, n)
+  local packed = field("d" .. n, keys.nodes)
+  local deps, why
+  -- (no list: no dependencies, what depResults answers for it)
+  if packed then deps, why = depResults(M, n, packed) else deps = { 1 } end
   if not deps then return { RC.CORRUPT, "d" .. n, why } end
   if not again then
     if st == "r" then
@@ -93,8 +106,7 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax)
     end
     markStarted(M, n, r, worker, token)
   end
-  local out = { RC.OK, r[ATT], r[STALLS], redis.call("HGET", keys.specs, "s" .. n), queues,
-    redis.call("HGET", keys.record, "hdr") or "" }
+  local out = { RC.OK, r[ATT], r[STALLS], field("s" .. n, keys.specs), queues, field("hdr", keys.record) or "" }
   for _, v in ipairs(deps) do out[#out + 1] = v end
   return out
 end

@@ -7,6 +7,55 @@
 -- `codes`: the reply codes by name (the script's own, so that it answers them).
 --@include cascade
 
+-- a new run written whole in this call (phase "begin+commit"), its idempotency key taken:
+-- what the begin and the commit write, as one HSET of the run's hash (the record running,
+-- its nodes, the roots queued) when its keys are one hash (bufferRun); nil when they are not
+local function submitWhole(keys, queues, a, codes)
+  local runId, now = a.runId, a.now
+  local M = bufferRun(openRun(keys, queues, runId, now, false, a.eventsMax))
+  if not M.wbuf then return nil end
+  -- the record and the nodes as sent, ahead of the buffered writes (M.wraw, flushRun); the
+  -- node records read back from here (M.pre, getNode)
+  local raw = { "id", runId, "status", "running", "created", M.nows, "started", M.nows,
+    "total", a.totalS or int(a.total), "ended", "0", "queues", a.queues,
+    "fp", a.fingerprint, "nonce", a.nonce, "out", a.output }
+  local at = #raw
+  local function add(f, v)
+    raw[at + 1] = f
+    raw[at + 2] = v
+    at = at + 2
+  end
+  -- (fields at their default are not written: an empty tag list, the default retention)
+  if a.tags ~= "[]" then add("tags", a.tags) end
+  if a.retentionMs ~= DEFAULT_RETENTION then add("retention", a.retentionS or int(a.retentionMs)) end
+  if a.notBefore > 0 then add("nbf", int(a.notBefore)) end
+  if a.expiresAt > 0 then add("exp", int(a.expiresAt)) end
+  if a.headers ~= "" then add("hdr", a.headers) end
+  local list, pre = a.nodes, {}
+  for i = 1, #list, 4 do
+    local id = list[i]
+    local f = "n" .. id
+    pre[f] = list[i + 1]
+    add(f, list[i + 1])
+    if list[i + 3] ~= "" then add("d" .. id, list[i + 3]) end
+    add("s" .. id, list[i + 2])
+  end
+  M.wraw, M.pre = raw, pre
+  -- the record as loadRun would read it back; a new run has no work list
+  M.status, M.total, M.ended, M.retention, M.qbad = "running", a.total, 0, a.retentionMs, false
+  M.status0, M.ended0 = "running", "0"
+  M.loaded, M.dirty, M.workEmpty = true, true, true
+  redis.call("ZADD", keys.runs, M.nows, runId)
+  local ready = {}
+  local more = 0
+  if process(M, { "R:0" }, ready, a.budget) then more = 1 else redis.call("ZREM", keys.shardWork, runId) end
+  enqueue(M, ready, 1)
+  saveRun(M)
+  flushRun(M)
+  if more == 0 and moreWork(M) then more = 1 end
+  return { codes.OK, more }
+end
+
 local function submitRun(keys, queues, a, codes)
   local runId, now = a.runId, a.now
   local begin, commit = string.find(a.phase, "begin", 1, true), string.find(a.phase, "commit", 1, true)
@@ -42,9 +91,15 @@ local function submitRun(keys, queues, a, codes)
       end
       redis.call("SET", keys.idempotency, cmsgpack.pack({ a.fingerprint, runId }), "PX", a.windowMs)
     end
+    if commit then
+      local reply = submitWhole(keys, queues, a, codes)
+      if reply then return reply end
+    end
     redis.call("HSET", keys.record, "id", runId, "status", "pending", "created", now, "total", a.total,
-      "ended", 0, "queues", a.queues, "tags", a.tags, "retention", a.retentionMs, "layout", 1,
-      "fp", a.fingerprint, "nonce", a.nonce, "out", a.output)
+      "ended", 0, "queues", a.queues, "fp", a.fingerprint, "nonce", a.nonce, "out", a.output)
+    -- (fields at their default are not written: an empty tag list, the default retention)
+    if a.tags ~= "[]" then redis.call("HSET", keys.record, "tags", a.tags) end
+    if a.retentionMs ~= DEFAULT_RETENTION then redis.call("HSET", keys.record, "retention", a.retentionMs) end
     if a.notBefore > 0 then redis.call("HSET", keys.record, "nbf", a.notBefore) end
     if a.expiresAt > 0 then redis.call("HSET", keys.record, "exp", a.expiresAt) end
     if a.headers ~= "" then redis.call("HSET", keys.record, "hdr", a.headers) end
