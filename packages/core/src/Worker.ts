@@ -524,7 +524,17 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     if (!w.done && !woken.aborted) {
       const due = await store.nextDueAt(queues).catch(() => undefined);
       const ms = due === undefined ? idleMs : Math.min(idleMs, due - now());
-      if (ms > 0 && !w.done) await Promise.race([w.wait, clock.sleep(ms, woken)]);
+      if (ms > 0 && !w.done) {
+        // the sleep ends with the wait: a sleep left running would keep its listener on
+        // `woken`, and a busy worker goes idle many times before a wake-up
+        const over = new AbortController();
+        const end = () => over.abort("woken");
+        if (woken.aborted) end();
+        else woken.addEventListener("abort", end, { once: true });
+        await Promise.race([w.wait, clock.sleep(ms, over.signal)]);
+        woken.removeEventListener("abort", end);
+        over.abort("done");
+      }
     }
     if (w.done && waiter === w) waiter = undefined;
   };

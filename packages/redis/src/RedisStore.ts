@@ -235,6 +235,14 @@ const PROMOTE_PER_CLAIM = 100;
 const servedQueues = (runQueues: ReadonlyArray<string>, served: ReadonlyArray<string>): string =>
   `,${runQueues.flatMap((q, i) => (served.includes(q) ? [i + 1] : [])).join(",")},`;
 
+/**
+ * At most this many runs in one `submitmany` call: a run costs its record,
+ * its index entries and its events besides its nodes, so 250 single-node
+ * runs took up to 47 ms of Redis time in one call; 64 keep a call near 10 ms
+ * (docs/benchmarks.md).
+ */
+const SUBMIT_MANY_RUNS = 64;
+
 /** At most this many completions in one `completemany` call (each does a bounded amount of work). */
 const COMPLETE_BATCH = 64;
 /**
@@ -637,7 +645,9 @@ export class RedisStore implements Store, ScheduleStore {
             let to = from;
             while (
               to < list.length &&
-              (to === from || nodes + list[to]!.sub.dag.nodes.length <= this.chunk)
+              (to === from ||
+                (to - from < SUBMIT_MANY_RUNS &&
+                  nodes + list[to]!.sub.dag.nodes.length <= this.chunk))
             )
               nodes += list[to++]!.sub.dag.nodes.length;
             await this.submitBatch(list.slice(from, to), out);
