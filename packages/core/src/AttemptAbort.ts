@@ -17,11 +17,6 @@ export class AttemptAbort {
     return this.ended;
   }
 
-  /** The reason given to `abort` (undefined before). */
-  get reason(): unknown {
-    return this.why;
-  }
-
   /** The signal (made on first read), aborted with the same reason as this. */
   get signal(): AbortSignal {
     if (this.controller === undefined) {

@@ -238,8 +238,8 @@ const servedQueues = (runQueues: ReadonlyArray<string>, served: ReadonlyArray<st
 /**
  * At most this many runs in one `submitmany` call: a run costs its record,
  * its index entries and its events besides its nodes, so 250 single-node
- * runs took up to 47 ms of Redis time in one call; 64 keep a call near 10 ms
- * (docs/benchmarks.md).
+ * runs took up to 47 ms of Redis time in one call; 64 keep a call to about a
+ * quarter of that (docs/benchmarks.md).
  */
 const SUBMIT_MANY_RUNS = 64;
 
