@@ -35,12 +35,17 @@ local START_CODES = { OK = "OK", STALE = "STALE", STALLED_OUT = "STALLED_OUT", E
 -- the leased triples {queue index, member, token, ...} with each node started: quads
 local function started(triples, leased)
   local out = { R.OK }
+  local sharedOf = {} -- queue index -> the shard's keys and the queue's leases, made once
   for i = 1, #triples, 3 do
     local q, member, token = triples[i], triples[i + 1], triples[i + 2]
     local at = string.find(member, "#[^#]*$")
     local runId, n = string.sub(member, 1, at - 1), tonumber(string.sub(member, at + 1))
-    local keys = runKeysAt(A.runPrefix, runId,
-      { shardWork = K.shardWork, events = K.events, leases = QUEUES[q].leases })
+    local shared = sharedOf[q]
+    if not shared then
+      shared = { shardWork = K.shardWork, events = K.events, leases = QUEUES[q].leases }
+      sharedOf[q] = shared
+    end
+    local keys = runKeysAt(A.runPrefix, runId, shared)
     out[#out + 1] = q
     out[#out + 1] = member
     out[#out + 1] = token

@@ -13,7 +13,7 @@ local INLINE_DEPS_BYTES = 256 * 9 + 5
 -- it, as decoded (ranges not expanded: see countDeps in includes/record.lua), and how many
 -- ids it holds; nil and why when corrupt. keys: nodes
 local function readDeps(M, n, packed)
-  packed = packed or redis.call("HGET", M.k.nodes, "d" .. n)
+  packed = packed or redis.call("HGET", M.k.nodes, "d" .. digits(n))
   if not packed then return {}, 0 end
   local list, why = unpackOne(packed)
   if not list then return nil, why end
@@ -32,7 +32,7 @@ end
 -- 10,000 dependencies keeps a small record while its counter drops. `packed`: the list
 -- as the caller read it, if it did. keys: nodes, results
 local function depResults(M, n, packed)
-  packed = packed or redis.call("HGET", M.k.nodes, "d" .. n)
+  packed = packed or redis.call("HGET", M.k.nodes, "d" .. digits(n))
   if packed and #packed > INLINE_DEPS_BYTES then return { 0 } end
   local list, count = readDeps(M, n, packed)
   if not list then return nil, count end
@@ -41,8 +41,8 @@ local function depResults(M, n, packed)
   local deps = expandDeps(list)
   local fields = {}
   for i = 1, #deps do
-    fields[i] = "r" .. deps[i]
-    fields[#deps + i] = "t" .. deps[i]
+    fields[i] = "r" .. digits(deps[i])
+    fields[#deps + i] = "t" .. digits(deps[i])
   end
   local ok = redis.call("HMGET", M.k.results, unpack(fields))
   local out = { 1 }
@@ -78,7 +78,7 @@ end
 -- the claim of node n, running under `token`: {node, token, attempt, stalls, spec, deps}.
 -- keys: specs
 local function claimTuple(M, n, r, token, deps)
-  return { n, token, r[ATT], r[STALLS], redis.call("HGET", M.k.specs, "s" .. n), deps }
+  return { n, token, r[ATT], r[STALLS], redis.call("HGET", M.k.specs, "s" .. digits(n)), deps }
 end
 
 -- leases node n (already queued or retrying) to `worker` until now + leaseMs; returns its
@@ -100,6 +100,6 @@ local function startHere(M, n, r, worker, leaseMs, packed)
   end
   local token = redis.call("INCR", M.k.tokens)
   markStarted(M, n, r, worker, token)
-  redis.call("ZADD", q.leases, int(M.now + leaseMs), M.id .. "#" .. n .. "#" .. token)
+  redis.call("ZADD", q.leases, int(M.now + leaseMs), M.id .. "#" .. digits(n) .. "#" .. digits(token))
   return claimTuple(M, n, r, token, deps)
 end

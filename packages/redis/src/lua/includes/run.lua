@@ -67,11 +67,23 @@ local function runKeysAt(prefix, runId, shared)
   return keys
 end
 
+-- numbers as the strings redis.call would make of them ("%.17g"), each made once per call:
+-- a batch script opens many runs at the same `now`
+local G17 = {}
+local function g17(x)
+  local s = G17[x]
+  if not s then
+    s = string.format("%.17g", x)
+    G17[x] = s
+  end
+  return s
+end
+
 local function openRun(keys, queues, runId, now, readonly, emax)
   -- (now and emax also as the strings redis.call would make of them, made once)
   -- (every field a call may set is named here, false until set: the table is made at its size)
   return { k = keys, queues = queues, id = runId, now = now, readonly = readonly, cache = {}, dirty = false,
-    emax = string.format("%.17g", emax or 10000), nows = string.format("%.17g", now), status = false,
+    emax = g17(emax or 10000), nows = g17(now), status = false,
     total = false, ended = false, finished = false, retention = false, corruption = false, qbad = false,
     loaded = false, found = false, status0 = false, ended0 = false, wbuf = false, wraw = false, pre = false,
     workEmpty = false }
@@ -181,9 +193,9 @@ local EVENT_KIND = { w = "waiting", q = "queued", r = "started", y = "retrying",
 -- node (n), task (t), attempt (a) and, when given, an error tag (e). keys: events
 local function nodeEvent(M, n, r, tag)
   if tag then
-    addEvent(M, EVENT_KIND[r[ST]], "n", int(n), "t", r[TASK], "a", int(r[ATT]), "e", tag)
+    addEvent(M, EVENT_KIND[r[ST]], "n", digits(n), "t", r[TASK], "a", digits(r[ATT]), "e", tag)
   else
-    addEvent(M, EVENT_KIND[r[ST]], "n", int(n), "t", r[TASK], "a", int(r[ATT]))
+    addEvent(M, EVENT_KIND[r[ST]], "n", digits(n), "t", r[TASK], "a", digits(r[ATT]))
   end
 end
 
@@ -238,7 +250,7 @@ end
 -- keys: nodes
 local function putNode(M, n, r)
   M.cache[n] = r
-  put(M, "nodes", "n" .. n, r)
+  put(M, "nodes", "n" .. digits(n), r)
 end
 
 -- ends node n in `state`, with error bytes or nil (an event; a failure's names the
@@ -247,7 +259,7 @@ local function endNode(M, n, r, state, err)
   r[ST] = state
   r[FINISHED] = r[STARTED] > 0 and M.now - r[STARTED] or M.now
   r[DUE] = 0
-  put(M, "results", "e" .. n, err or false)
+  put(M, "results", "e" .. digits(n), err or false)
   putNode(M, n, r)
   nodeEvent(M, n, r, (state == "f" or state == "x") and err and errorTag(err) or nil)
   M.ended = M.ended + 1
@@ -273,7 +285,7 @@ end
 local function getNode(M, n)
   local r = M.cache[n]
   if r then return r end
-  local field = "n" .. n
+  local field = "n" .. digits(n)
   -- its bytes as this call wrote them (submit, buffered), or as loadRun read them ahead
   local raw = M.wbuf and M.wbuf[field]
   if type(raw) ~= "string" then
