@@ -45,6 +45,14 @@ local function depResults(M, n, packed)
     fields[#deps + i] = "t" .. digits(deps[i])
   end
   local ok = redis.call("HMGET", M.k.results, unpack(fields))
+  -- (this call's buffered writes first: a completion hands out a dependent before it flushes)
+  local buf = M.wbuf
+  if buf then
+    for i = 1, #fields do
+      local v = buf[fields[i]]
+      if v ~= nil then ok[i] = v end
+    end
+  end
   local out = { 1 }
   local spans, traced = {}, false
   for i = 1, #deps do
@@ -53,7 +61,7 @@ local function depResults(M, n, packed)
       out[#out + 1] = ok[i]
     else
       out[#out + 1] = 0
-      out[#out + 1] = redis.call("HGET", M.k.results, "e" .. deps[i]) or ""
+      out[#out + 1] = bufferedField(M, "results", "e" .. digits(deps[i])) or ""
     end
     spans[i] = ok[#deps + i] or ""
     if ok[#deps + i] then traced = true end
@@ -86,7 +94,6 @@ end
 -- then fail); `packed`: its dependency list, when the caller read it. keys: tokens, nodes,
 -- results, specs, events; queues: leases
 local function startHere(M, n, r, worker, leaseMs, packed)
-  flushRun(M) -- (depResults reads the hash: the results this call wrote with it)
   local deps, why = depResults(M, n, packed)
   if not deps then
     corruptNode(M, n, r, "d" .. n, why)

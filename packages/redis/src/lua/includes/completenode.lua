@@ -15,6 +15,18 @@ local function onlyDependency(M, d, n)
   return type(deps) == "table" and #deps == 1 and deps[1] == n and packed
 end
 
+-- whether queue q (its keys) is paused: read once per queue and call (no script call pauses a
+-- queue while another runs). keys: q.paused
+local PAUSED = {}
+local function queuePaused(q)
+  local p = PAUSED[q.paused]
+  if p == nil then
+    p = redis.call("EXISTS", q.paused) == 1
+    PAUSED[q.paused] = p
+  end
+  return p
+end
+
 -- completes node n of run `runId` under lease `token` with `result` (bytes) at `now`: see
 -- complete.lua for what it does and answers (its reply, as a list, its codes from RC:
 -- complete's reply codes by name, as strings). `queues`: the keys of each of the run's
@@ -27,9 +39,11 @@ local completeBody
 local function completeNode(RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs,
     served, budget, emax, span)
   -- the run's writes are buffered (one HSET, one HDEL) and its node's record read with its
-  -- record (one HMGET)
+  -- record (one HMGET), with its progress and error fields: this completion deletes them,
+  -- and one found absent needs no HDEL (flushRun)
   local M = bufferRun(openRun(keys, queues, runId, now, false, emax))
-  M = loadRun(M, M.wbuf and { "n" .. digits(n) } or nil)
+  local ns = digits(n)
+  M = loadRun(M, M.wbuf and { "n" .. ns, "p" .. ns, "e" .. ns } or nil)
   if not M then return { RC.STALE, 0 } end
   local reply = completeBody(M, RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs,
     served, budget, span)
@@ -91,7 +105,7 @@ completeBody = function(M, RC, keys, queues, runId, n, token, result, now, worke
     local packed = M.status == "running" and dr[ST] == "q" and dr[DUE] == 0 and #claims < nextMax
       and string.find(served, "," .. digits(dr[QIDX]) .. ",", 1, true)
       and onlyDependency(M, d, n)
-    if packed and redis.call("EXISTS", queues[dr[QIDX]].paused) == 0 then
+    if packed and not queuePaused(queues[dr[QIDX]]) then
       local c = startHere(M, d, dr, worker, leaseMs, packed)
       if c then claims[#claims + 1] = c end
     else

@@ -86,7 +86,7 @@ local function openRun(keys, queues, runId, now, readonly, emax)
     emax = g17(emax or 10000), nows = g17(now), status = false,
     total = false, ended = false, finished = false, retention = false, corruption = false, qbad = false,
     loaded = false, found = false, status0 = false, ended0 = false, wbuf = false, wraw = false, pre = false,
-    workEmpty = false }
+    workEmpty = false, gone = false }
 end
 
 -- Buffered writes of the run's hash (the hot paths: submit, start, complete). When the
@@ -94,8 +94,9 @@ end
 -- makes put() gather the writes (field -> value; false deletes; a node record is kept as
 -- its table and packed once, at the flush) and flushRun() send them as one HSET and one
 -- HDEL: the last write of a field wins, as if each had been sent in turn. A buffered field
--- is read back only through the run's functions (getNode, bufferedField), or after a
--- flush: callers flush before reading the hash directly (depResults) and before returning.
+-- is read back only through the run's functions (getNode, bufferedField, depResults, which
+-- lays the buffer over what it reads), or after a flush: callers flush before reading the
+-- hash directly and before returning.
 local function bufferRun(M)
   local k = M.k
   if k.record == k.nodes and k.record == k.specs and k.record == k.results then M.wbuf = {} end
@@ -125,19 +126,24 @@ local function putMany(M, label, ...)
 end
 
 -- sends the buffered writes of the run's hash, one HSET and one HDEL (at most 1,000 fields
--- each). keys: record
+-- each). A deleted field that loadRun read ahead and found absent, and that no flush wrote
+-- since (M.gone), is left out of the HDEL: it is absent already (a completion's p<n> and
+-- e<n> mostly are, and then it needs no HDEL). keys: record
 local function flushRun(M)
   local buf = M.wbuf
   if not buf or (next(buf) == nil and not M.wraw) then return end
   -- (M.wraw: a list of fields and values written first, as they are: submitWhole's)
-  local set, del = M.wraw or {}, {}
+  local set, del, gone = M.wraw or {}, {}, M.gone
   local ns, nd = #set, 0
   M.wraw = nil
   for f, v in pairs(buf) do
     if v == false then
-      nd = nd + 1
-      del[nd] = f
+      if not (gone and gone[f]) then
+        nd = nd + 1
+        del[nd] = f
+      end
     else
+      if gone then gone[f] = nil end
       set[ns + 1] = f
       set[ns + 2] = type(v) == "table" and cmsgpack.pack(v) or v
       ns = ns + 2
@@ -341,7 +347,15 @@ local function loadRun(M, ahead)
     v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad",
       unpack(ahead))
     M.pre = {}
-    for i = 1, #ahead do M.pre[ahead[i]] = v[8 + i] end
+    for i = 1, #ahead do
+      local x = v[8 + i]
+      M.pre[ahead[i]] = x
+      -- (fields found absent, for flushRun: a buffered delete of one needs no HDEL)
+      if not x and M.wbuf then
+        M.gone = M.gone or {}
+        M.gone[ahead[i]] = true
+      end
+    end
   else
     v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad")
   end
@@ -390,12 +404,20 @@ local function saveRun(M)
     -- every run's end is an event, so that a waiter for a quiet run wakes too
     emit(M, "run-ended")
     flushRun(M) -- (an expiry needs the key written)
-    local expired = {}
+    local k, ttl = M.k, int(M.retention)
     -- (a work list found empty has no key)
-    for _, k in ipairs({ M.k.record, M.k.nodes, M.k.specs, M.k.results, not M.workEmpty and M.k.work or M.k.record }) do
-      if not expired[k] then
-        expired[k] = true
-        redis.call("PEXPIRE", k, int(M.retention))
+    local work = not M.workEmpty and k.work or k.record
+    if k.nodes == k.record and k.specs == k.record and k.results == k.record then
+      -- (today's layout: one hash, and the work list when it has one)
+      redis.call("PEXPIRE", k.record, ttl)
+      if work ~= k.record then redis.call("PEXPIRE", work, ttl) end
+    else
+      local expired = {}
+      for _, key in ipairs({ k.record, k.nodes, k.specs, k.results, work }) do
+        if not expired[key] then
+          expired[key] = true
+          redis.call("PEXPIRE", key, ttl)
+        end
       end
     end
   else
