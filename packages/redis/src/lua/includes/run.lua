@@ -199,9 +199,9 @@ local EVENT_KIND = { w = "waiting", q = "queued", r = "started", y = "retrying",
 -- node (n), task (t), attempt (a) and, when given, an error tag (e). keys: events
 local function nodeEvent(M, n, r, tag)
   if tag then
-    addEvent(M, EVENT_KIND[r[ST]], "n", digits(n), "t", r[TASK], "a", digits(r[ATT]), "e", tag)
+    addEvent(M, EVENT_KIND[r[ST]], "n", digits(n), "t", r[TASK], "a", int(r[ATT]), "e", tag)
   else
-    addEvent(M, EVENT_KIND[r[ST]], "n", digits(n), "t", r[TASK], "a", digits(r[ATT]))
+    addEvent(M, EVENT_KIND[r[ST]], "n", digits(n), "t", r[TASK], "a", int(r[ATT]))
   end
 end
 
