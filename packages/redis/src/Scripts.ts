@@ -816,9 +816,10 @@ const bind = (spec: AnyScriptSpec, body: string): string => {
   Object.entries(spec.argv).forEach(([label, kind], i) => {
     const at = `ARGV[${i + 1}]`;
     if (kind === "list") {
+      // (indexed by the loop variable, not `#`: the length operator searches the table each turn)
       lines.push(
         `local A_${label} = {}`,
-        `for i = ${i + 1}, #ARGV do A_${label}[#A_${label} + 1] = ARGV[i] end`,
+        `for i = ${i + 1}, #ARGV do A_${label}[i - ${i}] = ARGV[i] end`,
       );
     } else lines.push(`local A_${label} = ${kind === "number" ? `tonumber(${at})` : at}`);
   });

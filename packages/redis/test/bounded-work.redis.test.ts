@@ -12,6 +12,7 @@ import { Redis } from "ioredis";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
+import { shardKeys } from "../src/Keys.ts";
 
 let server: RedisServer;
 let raw: Redis;
@@ -234,6 +235,27 @@ describe("bounded work", () => {
     await store.maintain({ now: 5_000, queues: ["default"] });
     expect(await store.getRun("half")).toBeUndefined();
     expect(await raw.keys("abandon:*run:half*")).toEqual([]);
+    await store.close();
+  });
+
+  it("leases more than 1,000 nodes of one queue in one claim: each once, in order, tokens one apart", async () => {
+    // claim.lua takes one queue's nodes in one pop and leases them in ZADDs of at most 1,000
+    const store = await RedisStore.connect(server.url, { prefix: "wideclaim" });
+    const client = createClient(store);
+    const runs = await client.submitMany(Array.from({ length: 1_500 }, (_, i) => count.si(i)));
+    const claims = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      max: 2_000,
+      leaseMs: 60_000,
+      now: Date.now(),
+    });
+    expect(claims.map((c) => c.runId)).toEqual(runs.map((r) => r.runId));
+    const tokens = claims.map((c) => c.token);
+    expect(tokens).toEqual(tokens.map((_, i) => tokens[0]! + i));
+    const leases = shardKeys("wideclaim", 0).queue("default").leases;
+    expect(await raw.zcard(leases)).toBe(1_500);
+    expect(await raw.zscore(leases, `${claims[1_499]!.runId}#0#${tokens[1_499]}`)).not.toBeNull();
     await store.close();
   });
 });

@@ -35,12 +35,17 @@ local START_CODES = { OK = "OK", STALE = "STALE", STALLED_OUT = "STALLED_OUT", E
 -- the leased triples {queue index, member, token, ...} with each node started: quads
 local function started(triples, leased)
   local out = { R.OK }
+  local sharedOf = {} -- queue index -> the shard's keys and the queue's leases, made once
   for i = 1, #triples, 3 do
     local q, member, token = triples[i], triples[i + 1], triples[i + 2]
     local at = string.find(member, "#[^#]*$")
     local runId, n = string.sub(member, 1, at - 1), tonumber(string.sub(member, at + 1))
-    local keys = runKeysAt(A.runPrefix, runId,
-      { shardWork = K.shardWork, events = K.events, leases = QUEUES[q].leases })
+    local shared = sharedOf[q]
+    if not shared then
+      shared = { shardWork = K.shardWork, events = K.events, leases = QUEUES[q].leases }
+      sharedOf[q] = shared
+    end
+    local keys = runKeysAt(A.runPrefix, runId, shared)
     out[#out + 1] = q
     out[#out + 1] = member
     out[#out + 1] = token
@@ -91,16 +96,9 @@ local single = #QUEUES == 1 and open[1] and not parked[1]
 local emptied = {} -- queue index -> true: a pop found its ready set empty
 
 -- the node to lease next, best priority then arrival: its queue index and member
--- ("runId#node"), taken out of its ready or parked set; nil when there is none
+-- ("runId#node"), taken out of its ready or parked set; nil when there is none (several
+-- queues, or parked nodes to weigh: `single` takes its nodes in one pop below)
 local function pick()
-  if single then
-    local top = redis.call("ZPOPMIN", QUEUES[1].ready)[1]
-    if not top then
-      emptied[1] = true
-      return nil
-    end
-    return 1, top
-  end
   local best, bestScore, fromParked
   for i, q in ipairs(QUEUES) do
     local top = open[i] and redis.call("ZRANGE", q.ready, 0, 0, "WITHSCORES") or {}
@@ -124,14 +122,41 @@ local function pick()
 end
 
 local out = {}
-for _ = 1, A.max do
-  local best, member = pick()
-  if not best then break end
-  local token = redis.call("INCR", K.tokens)
-  redis.call("ZADD", QUEUES[best].leases, int(now + leaseMs), member .. "#" .. token)
-  out[#out + 1] = best
-  out[#out + 1] = member
-  out[#out + 1] = token
+local max = math.floor(A.max)
+if single and max > 0 then
+  -- one queue to take from: its best `max` nodes in one pop, their tokens in one INCRBY and
+  -- their leases in one ZADD, as `max` turns of the loop below would take and lease them
+  local top = redis.call("ZPOPMIN", QUEUES[1].ready, int(max))
+  local k = #top / 2
+  if k < max then emptied[1] = true end
+  if k > 0 then
+    local first = redis.call("INCRBY", K.tokens, k) - k
+    local expiry, leases, nl = int(now + leaseMs), {}, 0
+    for j = 1, k do
+      local member, token = top[2 * j - 1], first + j
+      leases[nl + 1] = expiry
+      leases[nl + 2] = member .. "#" .. digits(token)
+      nl = nl + 2
+      out[3 * j - 2] = 1
+      out[3 * j - 1] = member
+      out[3 * j] = token
+      -- (at most 1,000 members per ZADD: unpack's stack is bounded)
+      if nl >= 2000 or j == k then
+        redis.call("ZADD", QUEUES[1].leases, unpack(leases, 1, nl))
+        nl = 0
+      end
+    end
+  end
+elseif not single then
+  for _ = 1, max do
+    local best, member = pick()
+    if not best then break end
+    local token = redis.call("INCR", K.tokens)
+    redis.call("ZADD", QUEUES[best].leases, int(now + leaseMs), member .. "#" .. token)
+    out[#out + 1] = best
+    out[#out + 1] = member
+    out[#out + 1] = token
+  end
 end
 
 -- work left: wake another idle worker. For parked nodes, only when some of

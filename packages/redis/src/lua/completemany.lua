@@ -15,9 +15,14 @@
 local CODES = { OK = "OK", REPLAYED = "REPLAYED", STALE = "STALE", CANCELLED = "CANCELLED" }
 local QUEUE_LABELS = { "ready", "delayed", "leases", "wake", "parked", "expiring", "paused" }
 
--- the keys of each queue of a comma list of queue names, in its order
+-- the keys of each queue of a comma list of queue names, in its order (made once per list:
+-- the items of a call mostly share their runs' queue list; the tables are only read)
+local queueKeysOf = {}
 local function queueKeys(names)
-  local out = {}
+  local out = queueKeysOf[names]
+  if out then return out end
+  out = {}
+  queueKeysOf[names] = out
   for name in string.gmatch(names, "[^,]+") do
     local q = {}
     for _, label in ipairs(QUEUE_LABELS) do q[label] = A.queuePrefix .. name .. ":" .. label end
@@ -28,10 +33,10 @@ end
 
 local out = { R.OK }
 local items = A.items
+local shared = { shardWork = K.shardWork, events = K.events, tokens = K.tokens, seq = K.seq }
 for i = 1, #items, 8 do
   local runId = items[i]
-  local keys = runKeysAt(A.runPrefix, runId,
-    { shardWork = K.shardWork, events = K.events, tokens = K.tokens, seq = K.seq })
+  local keys = runKeysAt(A.runPrefix, runId, shared)
   local reply = completeNode(CODES, keys, queueKeys(items[i + 6]), runId, tonumber(items[i + 1]),
     tonumber(items[i + 2]), items[i + 3], A.now, A.worker, tonumber(items[i + 4]), A.leaseMs,
     items[i + 5], A.budget, A.eventsMax, items[i + 7])

@@ -23,12 +23,12 @@ local codes = { OK = R.OK, EXISTS = R.EXISTS, CONFLICT = R.CONFLICT, RETRY = R.R
   DUPLICATE = R.DUPLICATE }
 local out = { R.OK }
 local at = 1
+local unhanded = { __index = function(_, label) error("script submitmany was not handed key " .. tostring(label), 2) end }
 for r = 1, A.count do
   local rk = RUNS[r]
   local keys = setmetatable({ record = rk.record, nodes = rk.record, specs = rk.record,
     results = rk.record, work = rk.work, idempotency = rk.idempotency, namedRun = rk.namedRun,
-    shardWork = K.shardWork, events = K.events, runs = K.runs, seq = K.seq, pending = K.pending },
-    { __index = function(_, label) error("script submitmany was not handed key " .. tostring(label), 2) end })
+    shardWork = K.shardWork, events = K.events, runs = K.runs, seq = K.seq, pending = K.pending }, unhanded)
   local f = A.runs
   local queues = {}
   for i in string.gmatch(f[at + 3], "%d+") do queues[#queues + 1] = QUEUES[tonumber(i)] end

@@ -13,7 +13,7 @@ local INLINE_DEPS_BYTES = 256 * 9 + 5
 -- it, as decoded (ranges not expanded: see countDeps in includes/record.lua), and how many
 -- ids it holds; nil and why when corrupt. keys: nodes
 local function readDeps(M, n, packed)
-  packed = packed or redis.call("HGET", M.k.nodes, "d" .. n)
+  packed = packed or redis.call("HGET", M.k.nodes, "d" .. digits(n))
   if not packed then return {}, 0 end
   local list, why = unpackOne(packed)
   if not list then return nil, why end
@@ -32,7 +32,7 @@ end
 -- 10,000 dependencies keeps a small record while its counter drops. `packed`: the list
 -- as the caller read it, if it did. keys: nodes, results
 local function depResults(M, n, packed)
-  packed = packed or redis.call("HGET", M.k.nodes, "d" .. n)
+  packed = packed or redis.call("HGET", M.k.nodes, "d" .. digits(n))
   if packed and #packed > INLINE_DEPS_BYTES then return { 0 } end
   local list, count = readDeps(M, n, packed)
   if not list then return nil, count end
@@ -41,10 +41,18 @@ local function depResults(M, n, packed)
   local deps = expandDeps(list)
   local fields = {}
   for i = 1, #deps do
-    fields[i] = "r" .. deps[i]
-    fields[#deps + i] = "t" .. deps[i]
+    fields[i] = "r" .. digits(deps[i])
+    fields[#deps + i] = "t" .. digits(deps[i])
   end
   local ok = redis.call("HMGET", M.k.results, unpack(fields))
+  -- (this call's buffered writes first: a completion hands out a dependent before it flushes)
+  local buf = M.wbuf
+  if buf then
+    for i = 1, #fields do
+      local v = buf[fields[i]]
+      if v ~= nil then ok[i] = v end
+    end
+  end
   local out = { 1 }
   local spans, traced = {}, false
   for i = 1, #deps do
@@ -53,7 +61,7 @@ local function depResults(M, n, packed)
       out[#out + 1] = ok[i]
     else
       out[#out + 1] = 0
-      out[#out + 1] = redis.call("HGET", M.k.results, "e" .. deps[i]) or ""
+      out[#out + 1] = bufferedField(M, "results", "e" .. digits(deps[i])) or ""
     end
     spans[i] = ok[#deps + i] or ""
     if ok[#deps + i] then traced = true end
@@ -78,7 +86,7 @@ end
 -- the claim of node n, running under `token`: {node, token, attempt, stalls, spec, deps}.
 -- keys: specs
 local function claimTuple(M, n, r, token, deps)
-  return { n, token, r[ATT], r[STALLS], redis.call("HGET", M.k.specs, "s" .. n), deps }
+  return { n, token, r[ATT], r[STALLS], redis.call("HGET", M.k.specs, "s" .. digits(n)), deps }
 end
 
 -- leases node n (already queued or retrying) to `worker` until now + leaseMs; returns its
@@ -86,7 +94,6 @@ end
 -- then fail); `packed`: its dependency list, when the caller read it. keys: tokens, nodes,
 -- results, specs, events; queues: leases
 local function startHere(M, n, r, worker, leaseMs, packed)
-  flushRun(M) -- (depResults reads the hash: the results this call wrote with it)
   local deps, why = depResults(M, n, packed)
   if not deps then
     corruptNode(M, n, r, "d" .. n, why)
@@ -100,6 +107,6 @@ local function startHere(M, n, r, worker, leaseMs, packed)
   end
   local token = redis.call("INCR", M.k.tokens)
   markStarted(M, n, r, worker, token)
-  redis.call("ZADD", q.leases, int(M.now + leaseMs), M.id .. "#" .. n .. "#" .. token)
+  redis.call("ZADD", q.leases, int(M.now + leaseMs), M.id .. "#" .. digits(n) .. "#" .. digits(token))
   return claimTuple(M, n, r, token, deps)
 end

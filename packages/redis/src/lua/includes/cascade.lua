@@ -39,7 +39,7 @@ local function resolveDependency(M, d, from, ready, stack)
       local err = expiredError(exp)
       endNode(M, d, r, "x", err)
       if r[TOL] == 0 then failRun(M, d, err) end
-      stack[#stack + 1] = "D:" .. d .. ":1"
+      stack[#stack + 1] = "D:" .. digits(d) .. ":1"
       return
     end
     nodeEvent(M, d, r)
@@ -48,7 +48,7 @@ local function resolveDependency(M, d, from, ready, stack)
     local kind = M.status == "cancelled" and "Cancelled" or "Skipped"
     endNode(M, d, r, M.status == "cancelled" and "c" or "k",
       errorValue(kind, "run " .. M.status .. " before this node could start (last upstream: node " .. from .. ")"))
-    stack[#stack + 1] = "D:" .. d .. ":1"
+    stack[#stack + 1] = "D:" .. digits(d) .. ":1"
   end
 end
 
@@ -161,7 +161,7 @@ local function process(M, stack, ready, budget)
             if dr and not TERMINAL[dr[ST]] then
               endNode(M, v, dr, "k", errorValue("Skipped",
                 "upstream node " .. a .. " (" .. r[TASK] .. ") " .. STATE_NAME[r[ST]]))
-              stack[#stack + 1] = "D:" .. v .. ":1"
+              stack[#stack + 1] = "D:" .. digits(v) .. ":1"
             end
           end
         else
@@ -171,7 +171,7 @@ local function process(M, stack, ready, budget)
       end
       if i <= #list then
         -- resume this node before the dependents it pushed, as the model's loop does
-        table.insert(stack, #stack + 1, "D:" .. a .. ":" .. i)
+        table.insert(stack, #stack + 1, "D:" .. digits(a) .. ":" .. digits(i))
       end
     elseif kind == "F" then
       -- a node that ended failed or expired after other work was listed (start.lua's
@@ -243,7 +243,7 @@ end
 local function cascade(M, n, ready, budget)
   local r = M.cache[n]
   -- (a node without dependents has nothing to resolve: only work already listed runs)
-  local stack = (budget > 0 and r and #r[NEXT] == 0) and {} or { "D:" .. n .. ":1" }
+  local stack = (budget > 0 and r and #r[NEXT] == 0) and {} or { "D:" .. digits(n) .. ":1" }
   local more = process(M, stack, ready, budget)
   if not more then redis.call("ZREM", M.k.shardWork, M.id) end
   return more

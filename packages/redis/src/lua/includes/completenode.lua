@@ -8,11 +8,23 @@
 -- which nodes it handed out (another completion by the same worker at the same time may
 -- have made a fan-in ready). The list is handed on to depResults, read once. keys: nodes
 local function onlyDependency(M, d, n)
-  local packed = redis.call("HGET", M.k.nodes, "d" .. d)
+  local packed = redis.call("HGET", M.k.nodes, "d" .. digits(d))
   -- a list of one id packs in at most 10 bytes: a fan-in's long list is never unpacked here
   if not packed or #packed > 10 then return false end
   local deps = unpackOne(packed)
   return type(deps) == "table" and #deps == 1 and deps[1] == n and packed
+end
+
+-- whether queue q (its keys) is paused: read once per queue and call (no script call pauses a
+-- queue while another runs). keys: q.paused
+local PAUSED = {}
+local function queuePaused(q)
+  local p = PAUSED[q.paused]
+  if p == nil then
+    p = redis.call("EXISTS", q.paused) == 1
+    PAUSED[q.paused] = p
+  end
+  return p
 end
 
 -- completes node n of run `runId` under lease `token` with `result` (bytes) at `now`: see
@@ -27,9 +39,11 @@ local completeBody
 local function completeNode(RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs,
     served, budget, emax, span)
   -- the run's writes are buffered (one HSET, one HDEL) and its node's record read with its
-  -- record (one HMGET)
+  -- record (one HMGET), with its progress and error fields: this completion deletes them,
+  -- and one found absent needs no HDEL (flushRun)
   local M = bufferRun(openRun(keys, queues, runId, now, false, emax))
-  M = loadRun(M, M.wbuf and { "n" .. n } or nil)
+  local ns = digits(n)
+  M = loadRun(M, M.wbuf and { "n" .. ns, "p" .. ns, "e" .. ns } or nil)
   if not M then return { RC.STALE, 0 } end
   local reply = completeBody(M, RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs,
     served, budget, span)
@@ -51,7 +65,7 @@ completeBody = function(M, RC, keys, queues, runId, n, token, result, now, worke
         local packed = d and onlyDependency(M, d, n)
         local dr = packed and getNode(M, d)
         if dr and dr[ST] == "r" and dr[STARTED] == finishedAt(r) and dr[WORKER] == worker
-          and string.find(served, "," .. dr[QIDX] .. ",", 1, true) then
+          and string.find(served, "," .. digits(dr[QIDX]) .. ",", 1, true) then
           flushRun(M)
           local deps = depResults(M, d, packed)
           if deps then claims[#claims + 1] = claimTuple(M, d, dr, dr[TOK], deps) end
@@ -64,7 +78,7 @@ completeBody = function(M, RC, keys, queues, runId, n, token, result, now, worke
   end
   local q = takeLease(M, n, r, token)
   if not q then return { RC.STALE, endEarly(M, budget) } end
-  put(M, "results", "p" .. n, false)
+  put(M, "results", "p" .. digits(n), false)
   local ready = {}
   if M.status == "cancelled" then
     addHistory(M, n, r, "cancelled", nil)
@@ -77,9 +91,9 @@ completeBody = function(M, RC, keys, queues, runId, n, token, result, now, worke
   end
   if span ~= "" then
     -- the attempt's trace span id rides in the same HSET: dependents' spans link to it
-    putMany(M, "results", "r" .. n, result, "t" .. n, span)
+    putMany(M, "results", "r" .. digits(n), result, "t" .. digits(n), span)
   else
-    put(M, "results", "r" .. n, result)
+    put(M, "results", "r" .. digits(n), result)
   end
   endNode(M, n, r, "s", nil)
   local more = cascade(M, n, ready, budget)
@@ -89,9 +103,9 @@ completeBody = function(M, RC, keys, queues, runId, n, token, result, now, worke
     -- a run stopped on the way (a corrupt record) hands nothing out
     -- a delayed dependent (DUE set) waits for its time in the delayed set
     local packed = M.status == "running" and dr[ST] == "q" and dr[DUE] == 0 and #claims < nextMax
-      and string.find(served, "," .. dr[QIDX] .. ",", 1, true)
+      and string.find(served, "," .. digits(dr[QIDX]) .. ",", 1, true)
       and onlyDependency(M, d, n)
-    if packed and redis.call("EXISTS", queues[dr[QIDX]].paused) == 0 then
+    if packed and not queuePaused(queues[dr[QIDX]]) then
       local c = startHere(M, d, dr, worker, leaseMs, packed)
       if c then claims[#claims + 1] = c end
     else

@@ -16,7 +16,7 @@ end
 -- its queue, or nil when that lease is not held (a stale or re-sent report)
 local function takeLease(M, n, r, token)
   local q = queueOf(M, r[QIDX])
-  if not q or redis.call("ZREM", q.leases, M.id .. "#" .. n .. "#" .. token) == 0 then return nil end
+  if not q or redis.call("ZREM", q.leases, M.id .. "#" .. digits(n) .. "#" .. digits(token)) == 0 then return nil end
   return q
 end
 
@@ -33,12 +33,12 @@ local function enqueue(M, ready, from)
     local q = queueOf(M, r and r[QIDX])
     if r and r[ST] == "q" and q then
       local exp = r[EXP] or 0
-      if exp > 0 then redis.call("ZADD", q.expiring, exp, M.id .. "#" .. n) end
+      if exp > 0 then redis.call("ZADD", q.expiring, exp, M.id .. "#" .. digits(n)) end
       if r[DUE] > 0 then
         local due = (exp > 0 and exp < r[DUE]) and exp or r[DUE]
-        redis.call("ZADD", q.delayed, due, M.id .. "#" .. n .. "#" .. r[PRIO])
+        redis.call("ZADD", q.delayed, due, M.id .. "#" .. digits(n) .. "#" .. digits(r[PRIO]))
       else
-        redis.call("ZADD", q.ready, int(readyScore(r[PRIO], M.k.seq)), M.id .. "#" .. n)
+        redis.call("ZADD", q.ready, int(readyScore(r[PRIO], M.k.seq)), M.id .. "#" .. digits(n))
       end
       if not woken[q.wake] then
         woken[q.wake] = true
@@ -52,7 +52,7 @@ end
 -- delayed when retrying) and its deadline out of `expiring`; when the run's queue list is
 -- corrupt, out of every queue this call was given. queues: ready, delayed, parked, expiring
 local function unqueue(M, n, r)
-  local member = M.id .. "#" .. n
+  local member = M.id .. "#" .. digits(n)
   local function out(q)
     if r[ST] == "q" then redis.call("ZREM", q.ready, member) end
     if r[ST] == "q" and r[DUE] > 0 then redis.call("ZREM", q.delayed, member .. "#" .. r[PRIO]) end

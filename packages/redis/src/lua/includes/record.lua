@@ -33,6 +33,20 @@ local function int(x)
   return string.format("%d", x)
 end
 
+-- small numbers (node ids, attempts, tokens, queue indexes) as the strings `..` makes of
+-- them ("%.14g"), each made once per call: `..` formats a number with printf's float path
+-- every time (about 0.3 µs), and a node's id is joined into a field or member name several
+-- times per transition. Anything else goes through tostring, as `..` would format it.
+local DIGITS = {}
+local function digits(x)
+  local s = DIGITS[x]
+  if s then return s end
+  if type(x) ~= "number" or x % 1 ~= 0 or x <= -1e14 or x >= 1e14 then return tostring(x) end
+  s = string.format("%d", x)
+  DIGITS[x] = s
+  return s
+end
+
 local TERMINAL = { s = true, f = true, c = true, k = true, x = true }
 local STATE_NAME = { w = "waiting", q = "queued", r = "running", y = "retrying", s = "succeeded", f = "failed", c = "cancelled", k = "skipped", x = "expired" }
 

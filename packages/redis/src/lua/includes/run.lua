@@ -67,14 +67,26 @@ local function runKeysAt(prefix, runId, shared)
   return keys
 end
 
+-- numbers as the strings redis.call would make of them ("%.17g"), each made once per call:
+-- a batch script opens many runs at the same `now`
+local G17 = {}
+local function g17(x)
+  local s = G17[x]
+  if not s then
+    s = string.format("%.17g", x)
+    G17[x] = s
+  end
+  return s
+end
+
 local function openRun(keys, queues, runId, now, readonly, emax)
   -- (now and emax also as the strings redis.call would make of them, made once)
   -- (every field a call may set is named here, false until set: the table is made at its size)
   return { k = keys, queues = queues, id = runId, now = now, readonly = readonly, cache = {}, dirty = false,
-    emax = string.format("%.17g", emax or 10000), nows = string.format("%.17g", now), status = false,
+    emax = g17(emax or 10000), nows = g17(now), status = false,
     total = false, ended = false, finished = false, retention = false, corruption = false, qbad = false,
     loaded = false, found = false, status0 = false, ended0 = false, wbuf = false, wraw = false, pre = false,
-    workEmpty = false }
+    workEmpty = false, gone = false }
 end
 
 -- Buffered writes of the run's hash (the hot paths: submit, start, complete). When the
@@ -82,8 +94,9 @@ end
 -- makes put() gather the writes (field -> value; false deletes; a node record is kept as
 -- its table and packed once, at the flush) and flushRun() send them as one HSET and one
 -- HDEL: the last write of a field wins, as if each had been sent in turn. A buffered field
--- is read back only through the run's functions (getNode, bufferedField), or after a
--- flush: callers flush before reading the hash directly (depResults) and before returning.
+-- is read back only through the run's functions (getNode, bufferedField, depResults, which
+-- lays the buffer over what it reads), or after a flush: callers flush before reading the
+-- hash directly and before returning.
 local function bufferRun(M)
   local k = M.k
   if k.record == k.nodes and k.record == k.specs and k.record == k.results then M.wbuf = {} end
@@ -113,19 +126,24 @@ local function putMany(M, label, ...)
 end
 
 -- sends the buffered writes of the run's hash, one HSET and one HDEL (at most 1,000 fields
--- each). keys: record
+-- each). A deleted field that loadRun read ahead and found absent, and that no flush wrote
+-- since (M.gone), is left out of the HDEL: it is absent already (a completion's p<n> and
+-- e<n> mostly are, and then it needs no HDEL). keys: record
 local function flushRun(M)
   local buf = M.wbuf
   if not buf or (next(buf) == nil and not M.wraw) then return end
   -- (M.wraw: a list of fields and values written first, as they are: submitWhole's)
-  local set, del = M.wraw or {}, {}
+  local set, del, gone = M.wraw or {}, {}, M.gone
   local ns, nd = #set, 0
   M.wraw = nil
   for f, v in pairs(buf) do
     if v == false then
-      nd = nd + 1
-      del[nd] = f
+      if not (gone and gone[f]) then
+        nd = nd + 1
+        del[nd] = f
+      end
     else
+      if gone then gone[f] = nil end
       set[ns + 1] = f
       set[ns + 2] = type(v) == "table" and cmsgpack.pack(v) or v
       ns = ns + 2
@@ -181,9 +199,9 @@ local EVENT_KIND = { w = "waiting", q = "queued", r = "started", y = "retrying",
 -- node (n), task (t), attempt (a) and, when given, an error tag (e). keys: events
 local function nodeEvent(M, n, r, tag)
   if tag then
-    addEvent(M, EVENT_KIND[r[ST]], "n", int(n), "t", r[TASK], "a", int(r[ATT]), "e", tag)
+    addEvent(M, EVENT_KIND[r[ST]], "n", digits(n), "t", r[TASK], "a", int(r[ATT]), "e", tag)
   else
-    addEvent(M, EVENT_KIND[r[ST]], "n", int(n), "t", r[TASK], "a", int(r[ATT]))
+    addEvent(M, EVENT_KIND[r[ST]], "n", digits(n), "t", r[TASK], "a", int(r[ATT]))
   end
 end
 
@@ -238,7 +256,7 @@ end
 -- keys: nodes
 local function putNode(M, n, r)
   M.cache[n] = r
-  put(M, "nodes", "n" .. n, r)
+  put(M, "nodes", "n" .. digits(n), r)
 end
 
 -- ends node n in `state`, with error bytes or nil (an event; a failure's names the
@@ -247,7 +265,7 @@ local function endNode(M, n, r, state, err)
   r[ST] = state
   r[FINISHED] = r[STARTED] > 0 and M.now - r[STARTED] or M.now
   r[DUE] = 0
-  put(M, "results", "e" .. n, err or false)
+  put(M, "results", "e" .. digits(n), err or false)
   putNode(M, n, r)
   nodeEvent(M, n, r, (state == "f" or state == "x") and err and errorTag(err) or nil)
   M.ended = M.ended + 1
@@ -273,7 +291,7 @@ end
 local function getNode(M, n)
   local r = M.cache[n]
   if r then return r end
-  local field = "n" .. n
+  local field = "n" .. digits(n)
   -- its bytes as this call wrote them (submit, buffered), or as loadRun read them ahead
   local raw = M.wbuf and M.wbuf[field]
   if type(raw) ~= "string" then
@@ -329,7 +347,15 @@ local function loadRun(M, ahead)
     v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad",
       unpack(ahead))
     M.pre = {}
-    for i = 1, #ahead do M.pre[ahead[i]] = v[8 + i] end
+    for i = 1, #ahead do
+      local x = v[8 + i]
+      M.pre[ahead[i]] = x
+      -- (fields found absent, for flushRun: a buffered delete of one needs no HDEL)
+      if not x and M.wbuf then
+        M.gone = M.gone or {}
+        M.gone[ahead[i]] = true
+      end
+    end
   else
     v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad")
   end
@@ -378,12 +404,20 @@ local function saveRun(M)
     -- every run's end is an event, so that a waiter for a quiet run wakes too
     emit(M, "run-ended")
     flushRun(M) -- (an expiry needs the key written)
-    local expired = {}
+    local k, ttl = M.k, int(M.retention)
     -- (a work list found empty has no key)
-    for _, k in ipairs({ M.k.record, M.k.nodes, M.k.specs, M.k.results, not M.workEmpty and M.k.work or M.k.record }) do
-      if not expired[k] then
-        expired[k] = true
-        redis.call("PEXPIRE", k, int(M.retention))
+    local work = not M.workEmpty and k.work or k.record
+    if k.nodes == k.record and k.specs == k.record and k.results == k.record then
+      -- (today's layout: one hash, and the work list when it has one)
+      redis.call("PEXPIRE", k.record, ttl)
+      if work ~= k.record then redis.call("PEXPIRE", work, ttl) end
+    else
+      local expired = {}
+      for _, key in ipairs({ k.record, k.nodes, k.specs, k.results, work }) do
+        if not expired[key] then
+          expired[key] = true
+          redis.call("PEXPIRE", key, ttl)
+        end
       end
     end
   else

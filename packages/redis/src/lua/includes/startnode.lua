@@ -22,18 +22,29 @@ local function listEnding(M, n, r, err)
   redis.call("ZADD", M.k.shardWork, M.nows, M.id)
 end
 
+-- the names in a run's queue list (a comma list), split once per list and call: the runs
+-- a claim starts mostly share their queue list
+local QUEUE_LISTS = {}
+local function queueList(queues)
+  local names = QUEUE_LISTS[queues]
+  if names then return names end
+  names = {}
+  for q in string.gmatch(queues, "[^,]+") do names[#names + 1] = q end
+  QUEUE_LISTS[queues] = names
+  return names
+end
 
 -- starts node n of run `runId`, leased under `token` from queue `queue` (name) to `worker`
 -- at `now`: see start.lua for what it checks and answers (its replies, as a list, their
 -- codes from RC: start's reply codes by name, as strings).
 -- keys: record, nodes, specs, results, work (the run's), shardWork, events, leases (of the queue)
 local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, leased)
-  local member = runId .. "#" .. n .. "#" .. token
+  local member = runId .. "#" .. digits(n) .. "#" .. digits(token)
   -- the node's record, dependency list and spec and the run's queues and headers are read
   -- with the run's record, in one HMGET, when they share its hash
   local ahead = keys.nodes == keys.record and keys.specs == keys.record
   local M = loadRun(openRun(keys, {}, runId, now, true, emax),
-    ahead and { "n" .. n, "d" .. n, "s" .. n, "queues", "hdr" } or nil)
+    ahead and { "n" .. digits(n), "d" .. digits(n), "s" .. digits(n), "queues", "hdr" } or nil)
   local function field(f, key)
     if ahead then return M.pre[f] or nil end
     return redis.call("HGET", key, f)
@@ -55,14 +66,7 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
   end
   -- the node's record points into the run's queue list: it must name the queue the node came from
   local queues = field("queues", keys.record) or ""
-  local name, i = nil, 0
-  for q in string.gmatch(queues, "[^,]+") do
-    i = i + 1
-    if i == r[QIDX] then
-      name = q
-      break
-    end
-  end
+  local name = queueList(queues)[r[QIDX]]
   if name ~= queue then
     return { RC.CORRUPT, "queues", "node " .. n .. " was claimed from queue " .. queue ..
       ", not the queue its record's index " .. r[QIDX] .. " names in the run's queue list" }
@@ -94,7 +98,7 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
     saveRun(M)
     return { RC.EXPIRED, 1, queues }
   end
-  local packed = field("d" .. n, keys.nodes)
+  local packed = field("d" .. digits(n), keys.nodes)
   local deps, why
   -- (no list: no dependencies, what depResults answers for it)
   if packed then deps, why = depResults(M, n, packed) else deps = { 1 } end
@@ -106,7 +110,7 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
     end
     markStarted(M, n, r, worker, token)
   end
-  local out = { RC.OK, r[ATT], r[STALLS], field("s" .. n, keys.specs), queues, field("hdr", keys.record) or "" }
+  local out = { RC.OK, r[ATT], r[STALLS], field("s" .. digits(n), keys.specs), queues, field("hdr", keys.record) or "" }
   for _, v in ipairs(deps) do out[#out + 1] = v end
   return out
 end
