@@ -171,7 +171,8 @@ export const MAX_CANVAS_DEPTH = 128;
  */
 export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NODES): Dag => {
   const root = canvas.node;
-  if (root.kind === "sig" && root.bind.kind === "immutable" && maxNodes >= 1) return compileSig(root);
+  if (root.kind === "sig" && root.bind.kind === "immutable" && maxNodes >= 1)
+    return compileSig(root);
   const drafts: Draft[] = [];
   // how many callback canvases enclose the walk
   let level = 0;

@@ -70,7 +70,9 @@ import {
   type RedriveResult,
   type ReportResult,
   type RunListing,
+  type RunTiming,
   type ScheduleStore,
+  type Shape,
   type StoreSignal,
   type Submission,
   type SubmitManyResult,
@@ -132,6 +134,20 @@ import {
   scriptSource,
   sendScript,
 } from "./Scripts.ts";
+
+/** The timing of a submission without time limits. */
+const NO_TIMING: RunTiming = {};
+
+/** The stored output shape of small one-node runs (node 0..63), encoded once: ioredis only reads them. */
+const SMALL_OUTPUTS: ReadonlyArray<Uint8Array> = Array.from({ length: 64 }, (_, i) =>
+  encode(packShape(i)),
+);
+
+/** A run's output shape as stored (field `out`): msgpack of {@link packShape}. */
+const outputBytes = (shape: Shape): Uint8Array =>
+  typeof shape === "number" && Number.isInteger(shape) && shape >= 0 && shape < SMALL_OUTPUTS.length
+    ? SMALL_OUTPUTS[shape]!
+    : encode(packShape(shape));
 
 /** Options of the Redis store. */
 export interface RedisStoreOptions {
@@ -529,11 +545,14 @@ export class RedisStore implements Store, ScheduleStore {
       hex,
       // kept as its 32 bytes: half the memory of the hex text in every run hash
       fp: /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, "hex") : hex,
-      out: encode(packShape(sub.dag.output)),
-      timing: {
-        ...(sub.notBefore === undefined ? {} : { notBefore: sub.notBefore }),
-        ...(sub.expiresAt === undefined ? {} : { expiresAt: sub.expiresAt }),
-      },
+      out: outputBytes(sub.dag.output),
+      timing:
+        sub.notBefore === undefined && sub.expiresAt === undefined
+          ? NO_TIMING
+          : {
+              ...(sub.notBefore === undefined ? {} : { notBefore: sub.notBefore }),
+              ...(sub.expiresAt === undefined ? {} : { expiresAt: sub.expiresAt }),
+            },
     };
   }
 
