@@ -135,6 +135,10 @@ import {
   sendScript,
 } from "./Scripts.ts";
 
+/** Whether a claim's task has a limit to pass before it runs (`admitted`): a concurrency key or a rate limit. */
+const limited = (claim: Claim): boolean =>
+  claim.spec.options.concurrency !== undefined || claim.spec.options.rateLimit !== undefined;
+
 /** The timing of a submission without time limits. */
 const NO_TIMING: RunTiming = {};
 
@@ -950,7 +954,8 @@ export class RedisStore implements Store, ScheduleStore {
     let firstError: unknown;
     for (let i = 0; i < items.length; i++) {
       try {
-        const claim = await this.started(s, items[i]!, SCRIPTS.start.reply(items[i]!.start), req);
+        const got = this.started(s, items[i]!, SCRIPTS.start.reply(items[i]!.start), req);
+        const claim = got instanceof Promise ? await got : got;
         if (claim) out.push(claim);
       } catch (e) {
         // one node's trouble never costs the rest of the batch: its lease expires and it is re-delivered
@@ -1035,7 +1040,7 @@ export class RedisStore implements Store, ScheduleStore {
     );
   }
 
-  private async started(
+  private started(
     s: ShardKeys,
     it: {
       readonly queue: string;
@@ -1045,26 +1050,58 @@ export class RedisStore implements Store, ScheduleStore {
     },
     r: ReturnType<typeof SCRIPTS.start.reply>,
     req: ClaimRequest,
+  ): Claim | undefined | Promise<Claim | undefined> {
+    if (r.code !== "OK") return this.startedOther(s, it, r, req);
+    const fields = {
+      runId: it.runId,
+      nodeId: it.nodeId,
+      token: it.token,
+      attempt: r.attempt,
+      stalls: r.stalls,
+      spec: r.spec,
+      runQueues: r.runQueues,
+      ...(r.headers === null || r.headers.length === 0 ? {} : { headers: r.headers }),
+      deps: r.deps,
+      leaseUntil: req.now + req.leaseMs,
+    };
+    // the common start answers at once: no promise, no turn of the event loop per node
+    const claim = this.claimNow(fields);
+    if (claim !== undefined && !limited(claim)) return claim;
+    return this.startedOk(s, it, fields, claim, req);
+  }
+
+  /** A started node's claim once read further (`toClaim`) and admitted by its task's limits. */
+  private async startedOk(
+    s: ShardKeys,
+    it: {
+      readonly queue: string;
+      readonly runId: string;
+      readonly nodeId: number;
+      readonly token: number;
+    },
+    fields: Parameters<RedisStore["toClaim"]>[1],
+    built: Claim | undefined,
+    req: ClaimRequest,
   ): Promise<Claim | undefined> {
+    const claim = built ?? (await this.toClaim(s, fields));
+    if (!("corrupt" in claim)) return (await this.admitted(s, claim, req.now)) ? claim : undefined;
+    await this.failCorrupt(s, it, `s${it.nodeId}`, claim.corrupt, req.now);
+    return undefined;
+  }
+
+  /** What a start reply other than OK gives (see `started`). */
+  private async startedOther(
+    s: ShardKeys,
+    it: {
+      readonly queue: string;
+      readonly runId: string;
+      readonly nodeId: number;
+      readonly token: number;
+    },
+    r: Exclude<ReturnType<typeof SCRIPTS.start.reply>, { readonly code: "OK" }>,
+    req: ClaimRequest,
+  ): Promise<undefined> {
     switch (r.code) {
-      case "OK": {
-        const claim = await this.toClaim(s, {
-          runId: it.runId,
-          nodeId: it.nodeId,
-          token: it.token,
-          attempt: r.attempt,
-          stalls: r.stalls,
-          spec: r.spec,
-          runQueues: r.runQueues,
-          ...(r.headers === null || r.headers.length === 0 ? {} : { headers: r.headers }),
-          deps: r.deps,
-          leaseUntil: req.now + req.leaseMs,
-        });
-        if (!("corrupt" in claim))
-          return (await this.admitted(s, claim, req.now)) ? claim : undefined;
-        await this.failCorrupt(s, it, `s${it.nodeId}`, claim.corrupt, req.now);
-        return undefined;
-      }
       case "CORRUPT":
         await this.failCorrupt(s, it, r.field, r.why, req.now);
         return undefined;
@@ -1216,13 +1253,13 @@ export class RedisStore implements Store, ScheduleStore {
   ): Promise<ReportResult> {
     if (r.more) await this.drain(s, claim.runId, claim.runQueues, opts.now);
     // the attempt ended, whatever the answer: its concurrency slot is free before the hand-off
-    await this.freeSlot(claim);
+    if (claim.spec.options.concurrency !== undefined) await this.freeSlot(claim);
     if (r.code !== "OK" && r.code !== "REPLAYED") {
       return { ok: false, reason: r.code === "STALE" ? "stale" : "cancelled" };
     }
     const next: Claim[] = [];
     for (const c of r.leased) {
-      const got = await this.toClaim(s, {
+      const fields = {
         runId: claim.runId,
         nodeId: c.nodeId,
         token: c.token,
@@ -1234,10 +1271,12 @@ export class RedisStore implements Store, ScheduleStore {
         ...(claim.headers === undefined ? {} : { headers: claim.headers }),
         deps: c.deps,
         leaseUntil: opts.now + opts.leaseMs,
-      });
+      };
+      const got = this.claimNow(fields) ?? (await this.toClaim(s, fields));
       if (!("corrupt" in got)) {
         // a replay hands out what the first call admitted; a first call passes its task's limit
-        if (r.code === "REPLAYED" || (await this.admitted(s, got, opts.now))) next.push(got);
+        if (r.code === "REPLAYED" || !limited(got) || (await this.admitted(s, got, opts.now)))
+          next.push(got);
       } else {
         const it = { queue: got.queue, runId: claim.runId, nodeId: c.nodeId, token: c.token };
         await this.failCorrupt(s, it, `s${c.nodeId}`, got.corrupt, opts.now);
@@ -2547,6 +2586,28 @@ export class RedisStore implements Store, ScheduleStore {
     ) {
       // each call does at most `budget` work items
     }
+  }
+
+  /**
+   * The claim of a script's reply when it needs nothing more: its spec
+   * decodes and its dependency results came inline. `undefined` otherwise:
+   * `toClaim` then reads further, or says why it is corrupt.
+   */
+  private claimNow(
+    c: Omit<Claim, "spec" | "deps"> & {
+      readonly spec: Buffer | null;
+      readonly deps: ReadonlyArray<ReplyValue>;
+    },
+  ): Claim | undefined {
+    if (!c.spec || Number(c.deps[0]) !== 1) return undefined;
+    let spec: DagNode;
+    try {
+      spec = decodeSpec(c.spec);
+    } catch {
+      return undefined;
+    }
+    const { deps, depSpans } = inlineDeps(c.deps);
+    return { ...c, spec, deps, ...(depSpans === undefined ? {} : { depSpans }) };
   }
 
   /**
