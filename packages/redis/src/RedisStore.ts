@@ -252,8 +252,12 @@ const PROMOTE_PER_CLAIM = 100;
  * The 1-based indexes of the run's queues that a worker serves, as complete.lua
  * reads them (`",1,3,"`): the queues it may be handed the next nodes of.
  */
-const servedQueues = (runQueues: ReadonlyArray<string>, served: ReadonlyArray<string>): string =>
-  `,${runQueues.flatMap((q, i) => (served.includes(q) ? [i + 1] : [])).join(",")},`;
+const servedQueues = (runQueues: ReadonlyArray<string>, served: ReadonlyArray<string>): string => {
+  // (a loop: this runs for every completion)
+  let out = ",";
+  for (let i = 0; i < runQueues.length; i++) if (served.includes(runQueues[i]!)) out += `${i + 1},`;
+  return out === "," ? ",," : out;
+};
 
 /**
  * At most this many runs in one `submitmany` call: a run costs its record,
@@ -775,7 +779,7 @@ export class RedisStore implements Store, ScheduleStore {
         sub.now,
         queues.join(","),
         indexes.join(","),
-        JSON.stringify(sub.tags),
+        sub.tags.length === 0 ? "[]" : JSON.stringify(sub.tags),
         sub.retentionMs,
         p.window,
         p.fp,
