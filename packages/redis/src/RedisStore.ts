@@ -1044,6 +1044,11 @@ export class RedisStore implements Store, ScheduleStore {
     );
   }
 
+  /**
+   * What one start reply gives (see `startedOk`, `startedOther`): the
+   * claim of a node that needs nothing more at once, else a promise of the
+   * claim or of nothing.
+   */
   private started(
     s: ShardKeys,
     it: {
