@@ -255,7 +255,7 @@ describe("a one-signature canvas", () => {
     output: Schema.Int,
     queue: "q",
     priority: 9,
-    retry: { maxAttempts: 3, backoffMs: 10 },
+    retry: { maxAttempts: 3, maxStalls: 2 },
     concurrency: { key: (i: { user: string }) => `u:${i.user}`, max: 1 },
   });
 
@@ -268,7 +268,7 @@ describe("a one-signature canvas", () => {
     expect(alone.nodes[0]!.options).toEqual({
       queue: "q",
       priority: 9,
-      retry: { maxAttempts: 5, backoffMs: 10 },
+      retry: { maxAttempts: 5, maxStalls: 2 },
       timeoutMs: 100,
       concurrency: { key: "u:ada", max: 1 },
     });

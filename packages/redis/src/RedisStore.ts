@@ -128,6 +128,7 @@ import {
   type Arg,
   asArg,
   defineScripts,
+  type LeasedNode,
   SCRIPTS,
   type ScriptCall,
   scriptSha,
@@ -1244,7 +1245,8 @@ export class RedisStore implements Store, ScheduleStore {
           // `completed` drains it, and the items after it go in the next call
           for (const [k, raw] of replies.entries()) {
             const i = part[k]!;
-            out[i] = await this.completed(s, items[i]!.claim, SCRIPTS.complete.reply(raw), opts);
+            const got = this.completed(s, items[i]!.claim, SCRIPTS.complete.reply(raw), opts);
+            out[i] = got instanceof Promise ? await got : got;
           }
           from += Math.max(1, replies.length);
         }
@@ -1253,8 +1255,57 @@ export class RedisStore implements Store, ScheduleStore {
     return out;
   }
 
+  /**
+   * What a complete reply gives (see `completedFully`): at once when there
+   * is nothing to wait for (no work left to drain, no slot to free, every
+   * next node's claim built from the reply and without a limit to pass),
+   * else its promise.
+   */
+  private completed(
+    s: ShardKeys,
+    claim: Claim,
+    r: ReturnType<typeof SCRIPTS.complete.reply>,
+    opts: Omit<CompleteOptions, "nextMax" | "span">,
+  ): ReportResult | Promise<ReportResult> {
+    if (r.more || claim.spec.options.concurrency !== undefined)
+      return this.completedFully(s, claim, r, opts);
+    if (r.code !== "OK" && r.code !== "REPLAYED") {
+      return { ok: false, reason: r.code === "STALE" ? "stale" : "cancelled" };
+    }
+    const next: Claim[] = [];
+    for (const c of r.leased) {
+      const got = this.claimNow(this.nextFields(claim, c, opts));
+      // building a claim has no effect: the full path builds them all again
+      if (got === undefined || (r.code !== "REPLAYED" && limited(got)))
+        return this.completedFully(s, claim, r, opts);
+      next.push(got);
+    }
+    return r.code === "REPLAYED" ? { ok: true, next, replayed: true } : { ok: true, next };
+  }
+
+  /** The fields of the claim of a node a completion leased (of the completed node's run). */
+  private nextFields(
+    claim: Claim,
+    c: LeasedNode,
+    opts: Omit<CompleteOptions, "nextMax" | "span">,
+  ): Parameters<RedisStore["toClaim"]>[1] {
+    return {
+      runId: claim.runId,
+      nodeId: c.nodeId,
+      token: c.token,
+      attempt: c.attempt,
+      stalls: c.stalls,
+      spec: c.spec,
+      runQueues: claim.runQueues,
+      // the next nodes are of the same run: its headers
+      ...(claim.headers === undefined ? {} : { headers: claim.headers }),
+      deps: c.deps,
+      leaseUntil: opts.now + opts.leaseMs,
+    };
+  }
+
   /** What a complete reply gives: drains left work, frees the slot, hands out the next claims. */
-  private async completed(
+  private async completedFully(
     s: ShardKeys,
     claim: Claim,
     r: ReturnType<typeof SCRIPTS.complete.reply>,
@@ -1268,19 +1319,7 @@ export class RedisStore implements Store, ScheduleStore {
     }
     const next: Claim[] = [];
     for (const c of r.leased) {
-      const fields = {
-        runId: claim.runId,
-        nodeId: c.nodeId,
-        token: c.token,
-        attempt: c.attempt,
-        stalls: c.stalls,
-        spec: c.spec,
-        runQueues: claim.runQueues,
-        // the next nodes are of the same run: its headers
-        ...(claim.headers === undefined ? {} : { headers: claim.headers }),
-        deps: c.deps,
-        leaseUntil: opts.now + opts.leaseMs,
-      };
+      const fields = this.nextFields(claim, c, opts);
       const got = this.claimNow(fields) ?? (await this.toClaim(s, fields));
       if (!("corrupt" in got)) {
         // a replay hands out what the first call admitted; a first call passes its task's limit
