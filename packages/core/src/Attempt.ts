@@ -207,10 +207,16 @@ export const runAttempt = async (
 const inputFor = (claim: Claim, handler: BoundHandler): Settled<unknown> => {
   let input: unknown;
   try {
-    const results = new Map<number, Settled<unknown>>();
-    claim.deps.forEach((d, i) => {
-      results.set(claim.spec.deps[i]!, d.ok ? { ok: true, value: decode(d.value) } : d);
-    });
+    // a root (most nodes of many small runs) has no results to decode
+    let results = NO_RESULTS;
+    if (claim.deps.length > 0) {
+      const decoded = new Map<number, Settled<unknown>>();
+      for (let i = 0; i < claim.deps.length; i++) {
+        const d = claim.deps[i]!;
+        decoded.set(claim.spec.deps[i]!, d.ok ? { ok: true, value: decode(d.value) } : d);
+      }
+      results = decoded;
+    }
     const { arg, bind, bound, failure } = claim.spec;
     const outcome = (n: number) => results.get(n)!;
     const upstream =
@@ -235,6 +241,9 @@ const inputFor = (claim: Claim, handler: BoundHandler): Settled<unknown> => {
         error: toErrorInfo(new InvalidInput({ task: claim.spec.task, detail: decoded.detail })),
       };
 };
+
+/** The results of a node without dependencies: never written to. */
+const NO_RESULTS: ReadonlyMap<number, Settled<unknown>> = new Map();
 
 /**
  * Compiles a replacement canvas; an empty group (`map` over an empty list)

@@ -171,6 +171,9 @@ export const runTiming = (
   };
 };
 
+/** The timing of a submission without time options. */
+const NO_TIMING: ReturnType<typeof runTiming> = {};
+
 /** A submitted run, or one reattached by id with {@link Client.handle}. */
 export interface RunHandle<Out> {
   readonly runId: string;
@@ -376,7 +379,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
   // supplies schemas, looked up by task name
   const output = async (runId: string, of: Decoding): Promise<unknown> => {
     const snap = await get(runId);
-    const shape = snap.output ?? of.shape();
+    const shape = snap.output ?? (typeof of.shape === "function" ? of.shape() : of.shape);
     // the nodes whose outputs form the value (not those an empty group only waits on)
     const ids = flatten(shape, false);
     if (of.single && typeof shape !== "number") {
@@ -488,7 +491,14 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
 
   // the submission of a compiled canvas at `at`: checks the options, encodes the headers
   const submission = (dag: Dag, opts: SubmitOptions, at: number): Submission => {
-    const timing = runTiming(opts, at);
+    // most submissions set no time option: no checks to run, nothing to spread
+    const timing =
+      opts.delayMs === undefined &&
+      opts.at === undefined &&
+      opts.expiresAt === undefined &&
+      opts.expiresInMs === undefined
+        ? NO_TIMING
+        : runTiming(opts, at);
     const headers = opts.headers === undefined ? undefined : encodeHeaders(opts.headers);
     // one random UUID gives the run id's random part and the nonce: Node hands UUIDs out of a
     // cached pool of entropy, where randomBytes asks the system on every call
@@ -537,7 +547,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
       const dag = compile(canvas);
       return submitDag<Out>(dag, opts, {
         tasks: dag.tasks,
-        shape: () => dag.output,
+        shape: dag.output,
         single: false,
       });
     },
@@ -551,7 +561,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
       const prepared = canvases.map((canvas, i) => {
         try {
           const dag = compile(canvas);
-          const of: Decoding = { tasks: dag.tasks, shape: () => dag.output, single: false };
+          const of: Decoding = { tasks: dag.tasks, shape: dag.output, single: false };
           return { sub: submission(dag, each(i), at), of };
         } catch (e) {
           throw atIndex(e, i);
@@ -561,7 +571,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     },
     submitByName: async (name, input, opts = {}) => {
       const { dag, opts: submitOpts, ref } = byNameDag(name, input, opts);
-      return submitDag<unknown>(dag, submitOpts, { tasks: [ref], shape: () => 0, single: true });
+      return submitDag<unknown>(dag, submitOpts, { tasks: [ref], shape: 0, single: true });
     },
     submitManyByName: async (items) => {
       const at = now();
@@ -570,7 +580,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
           const { dag, opts, ref } = byNameDag(item.task, item.input, item.opts ?? {});
           return {
             sub: submission(dag, opts, at),
-            of: { tasks: [ref], shape: () => 0, single: true },
+            of: { tasks: [ref], shape: 0, single: true },
           };
         } catch (e) {
           throw atIndex(e, i, "items");
@@ -581,7 +591,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     handle: (async (runId: string, of: Canvas<unknown, unknown> | AnyTask) => {
       await get(runId); // RunNotFound at once
       const decoding: Decoding = isTask(of)
-        ? { tasks: [of], shape: () => 0, single: true }
+        ? { tasks: [of], shape: 0, single: true }
         : {
             tasks: tasksOf(of.node),
             // runs written before the output shape was stored: the canvas's own
@@ -701,7 +711,8 @@ const atIndex = (e: unknown, i: number, list = "canvases"): unknown => {
  */
 interface Decoding {
   readonly tasks: ReadonlyArray<TaskRef>;
-  readonly shape: () => Shape;
+  /** A thunk where the shape costs a compile (a handle on a canvas). */
+  readonly shape: Shape | (() => Shape);
   readonly single: boolean;
 }
 

@@ -77,6 +77,7 @@ type Problem =
   | { readonly kind: "deep"; readonly path: Path };
 
 const findProblem = (value: unknown, check: ValueCheck): Problem | undefined => {
+  if (quickFine(value, check)) return undefined;
   if (check.plainData) {
     const what = notPlain(value);
     if (what !== undefined) return { kind: "notPlain", what, path: [] };
@@ -121,6 +122,51 @@ const findProblem = (value: unknown, check: ValueCheck): Problem | undefined => 
     }
   }
   return undefined;
+};
+
+/**
+ * The common case of {@link findProblem} without its bookkeeping: true when
+ * `value` is surely fine, found by a recursive walk that allocates nothing
+ * (the full walk keeps a frame per object, a set and a map, and a submitted
+ * node meets this check several times: `encode` of a node spec took 1.4 µs
+ * with the full walk alone, 0.6 µs with this one first, docs/benchmarks.md).
+ * It goes at most {@link QUICK_DEPTH} levels deep (a cycle ends there too)
+ * and visits at most {@link QUICK_VALUES} values; on anything else (a problem, a deeper or
+ * larger value, an object of another realm) it answers false and the full
+ * walk decides, so the answer never differs from the full walk's.
+ */
+const quickFine = (value: unknown, check: ValueCheck): boolean => {
+  quickBudget = QUICK_VALUES;
+  return quickAt(value, 1, Math.min(check.maxDepth, QUICK_DEPTH), check.plainData);
+};
+
+const QUICK_DEPTH = 32;
+const QUICK_VALUES = 10_000;
+/** Values the current quick walk may still visit. */
+let quickBudget = 0;
+
+/** Whether `v`, `level` levels deep (the top value is level 1), is surely fine. */
+const quickAt = (v: unknown, level: number, limit: number, plain: boolean): boolean => {
+  if (--quickBudget < 0) return false;
+  if (typeof v !== "object" || v === null)
+    return !plain || (typeof v !== "bigint" && typeof v !== "symbol" && typeof v !== "function");
+  const proto: unknown = Object.getPrototypeOf(v);
+  if (proto === Array.prototype) {
+    if (level > limit) return false;
+    const a = v as ReadonlyArray<unknown>;
+    for (let i = 0; i < a.length; i++) if (!quickAt(a[i], level + 1, limit, plain)) return false;
+    return true;
+  }
+  if (proto === Object.prototype || proto === null) {
+    if (level > limit) return false;
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o);
+    for (let i = 0; i < keys.length; i++)
+      if (!quickAt(o[keys[i]!], level + 1, limit, plain)) return false;
+    return true;
+  }
+  // a leaf: bytes are plain data; without `plainData` any object the full walk does not enter
+  return isBytes(v) || (!plain && !Array.isArray(v) && !isPlainObject(v));
 };
 
 interface Frame {

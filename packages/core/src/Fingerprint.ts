@@ -12,7 +12,8 @@
  * (object keys sorted, `-0` read as `0` as msgpack does, `undefined` fields
  * left out); the leading `weft-fp/1` names its version.
  */
-import { createHash } from "node:crypto";
+import * as crypto from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import type { Dag, Shape } from "./Dag.ts";
 
 /**
@@ -23,29 +24,42 @@ import type { Dag, Shape } from "./Dag.ts";
  * // "3f1c…" — the same for every compile of the same canvas and input
  */
 export const fingerprint = (dag: Pick<Dag, "nodes" | "output">): string => {
-  const h = createHash("sha256");
-  h.update(`weft-fp/1;${dag.nodes.length};`);
+  // the text is hashed in one call for a small run (each update is a call into the hash's
+  // native code), in parts of about 64 KiB for a large one: the same bytes either way
+  let text = `weft-fp/1;${dag.nodes.length};`;
+  let h: Hash | undefined;
   for (const n of dag.nodes) {
-    h.update(
-      canonical([
-        n.task,
-        n.bind,
-        n.bound,
-        n.arg,
-        n.deps,
-        n.options,
-        n.queue,
-        n.priority,
-        n.tolerant,
-        // only a callback node adds fields: a canvas without callbacks keeps its fingerprint
-        ...(n.callback === undefined ? [] : [n.callback, n.failure ?? null]),
-      ]),
-    );
-    h.update(";");
+    text += canonical([
+      n.task,
+      n.bind,
+      n.bound,
+      n.arg,
+      n.deps,
+      n.options,
+      n.queue,
+      n.priority,
+      n.tolerant,
+      // only a callback node adds fields: a canvas without callbacks keeps its fingerprint
+      ...(n.callback === undefined ? [] : [n.callback, n.failure ?? null]),
+    ]);
+    text += ";";
+    if (text.length > 65_536) {
+      h ??= createHash("sha256");
+      h.update(text);
+      text = "";
+    }
   }
-  h.update(canonical(valueShape(dag.output)));
-  return h.digest("hex");
+  text += canonical(valueShape(dag.output));
+  return h === undefined ? sha256(text) : h.update(text).digest("hex");
 };
+
+/** SHA-256 (hex) of a text's UTF-8 bytes: Node's one-shot `crypto.hash` where it has it (20.12+). */
+// (read off the namespace: a named import of it would not load on an older Node 20)
+const oneShot = (crypto as { hash?: typeof crypto.hash }).hash;
+const sha256: (text: string) => string =
+  typeof oneShot === "function"
+    ? (text) => oneShot("sha256", text, "hex")
+    : (text) => createHash("sha256").update(text).digest("hex");
 
 // what an empty group in the output waits on (`after`) follows from the nodes' deps: left out,
 // so a canvas keeps the fingerprint earlier versions gave it
@@ -76,7 +90,16 @@ export const canonical = (v: unknown): string => {
   }
   if (v instanceof Uint8Array) return `x${Buffer.from(v).toString("hex")}`;
   if (v instanceof Date) return `D${v.getTime()}`;
-  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (Array.isArray(v)) {
+    // concatenated, not mapped and joined (this runs for every node of every submission); a
+    // hole is empty, as `map` and `join` leave it
+    let out = "[";
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) out += ",";
+      if (i in v) out += canonical(v[i]);
+    }
+    return `${out}]`;
+  }
   if (v instanceof Map) {
     return `M{${[...v]
       .map(([k, x]) => `${canonical(k)}:${canonical(x)}`)
@@ -85,9 +108,14 @@ export const canonical = (v: unknown): string => {
   }
   if (v instanceof Set) return `S{${[...v].map(canonical).sort().join(",")}}`;
   const o = v as Record<string, unknown>;
-  return `{${Object.keys(o)
-    .filter((k) => o[k] !== undefined)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`)
-    .join(",")}}`;
+  const keys = Object.keys(o).sort();
+  let out = "{";
+  let first = true;
+  for (const k of keys) {
+    const x = o[k];
+    if (x === undefined) continue;
+    out += `${first ? "" : ","}${JSON.stringify(k)}:${canonical(x)}`;
+    first = false;
+  }
+  return `${out}}`;
 };

@@ -185,6 +185,25 @@ describe("valueProblem", () => {
     box.items.push({ box });
     expect(valueProblem([box], check)).toBe('contains a cycle at [0]["items"][0]["box"]');
   });
+
+  it("finds a cycle of an object that holds itself many times, at once", () => {
+    const wide: Record<string, unknown> = {};
+    for (let i = 0; i < 10; i++) wide[`k${i}`] = wide;
+    expect(valueProblem(wide, { plainData: true, maxDepth: 256 })).toBe(
+      'contains a cycle at ["k0"]',
+    );
+  });
+
+  it("refuses a value past the first levels and values it walks without bookkeeping", () => {
+    const check = { plainData: true, maxDepth: 256 };
+    const deep = (n: number, leaf: unknown): unknown => (n === 0 ? leaf : [deep(n - 1, leaf)]);
+    expect(valueProblem(deep(40, 1n), check)).toMatch(/^holds a bigint at \[0\]/);
+    const wide = Array.from({ length: 20_000 }, (_, i) => (i === 19_999 ? () => 1 : i));
+    expect(valueProblem(wide, check)).toMatch(/^holds a function at \[19999\]/);
+    expect(valueProblem(deep(40, 1), { plainData: true, maxDepth: 39 })).toMatch(
+      /^nested deeper than 39 levels/,
+    );
+  });
 });
 
 describe("decode", () => {

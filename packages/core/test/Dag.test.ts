@@ -247,3 +247,45 @@ describe("the output of a canvas ending in an empty group", () => {
     expect(compile(chain(inc.si(1), group(), any.s())).nodes[1]!.arg).toEqual({ list: [] });
   });
 });
+
+describe("a one-signature canvas", () => {
+  const keyed = task({
+    name: "keyed",
+    input: Schema.Struct({ user: Schema.String }),
+    output: Schema.Int,
+    queue: "q",
+    priority: 9,
+    retry: { maxAttempts: 3, maxStalls: 2 },
+    concurrency: { key: (i: { user: string }) => `u:${i.user}`, max: 1 },
+  });
+
+  it("compiles to the node the walk makes of the same signature at the root of a chain", () => {
+    const sig = keyed.si({ user: "ada" }).with({ retry: { maxAttempts: 5 }, timeoutMs: 100 });
+    const alone = compile(sig);
+    const walked = compile(chain(sig, inc.s()));
+    const first = walked.nodes[0]!;
+    expect(alone.nodes).toEqual([{ ...first, path: [], dependents: [], settledDependents: [] }]);
+    expect(alone.nodes[0]!.options).toEqual({
+      queue: "q",
+      priority: 9,
+      retry: { maxAttempts: 5, maxStalls: 2 },
+      timeoutMs: 100,
+      concurrency: { key: "u:ada", max: 1 },
+    });
+    expect(alone.output).toBe(0);
+    expect(alone.queues).toEqual(["q"]);
+    expect(alone.tasks).toEqual([walked.tasks[0]]);
+  });
+
+  it("refuses a bad input or a bad hand-built option as the walk does", () => {
+    expect(thrown(() => compile(keyed.si({ user: 1 } as never)))).toBeInstanceOf(InvalidInput);
+    const node = {
+      kind: "sig" as const,
+      task: inc,
+      bind: { kind: "immutable" as const },
+      bound: 1,
+      options: { priority: 99 },
+    };
+    expect(thrown(() => compile({ node }))).toBeInstanceOf(InvalidCanvas);
+  });
+});

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { canonical } from "../src/Fingerprint.ts";
 import { chain, group, Schema, task } from "../src/index.ts";
@@ -47,5 +48,24 @@ describe("fingerprint", () => {
     expect(canonical("1")).not.toBe(canonical(1));
     expect(canonical(null)).not.toBe(canonical(undefined));
     expect(canonical(new Uint8Array([1, 2]))).not.toBe(canonical([1, 2]));
+  });
+
+  it("keeps the text earlier versions wrote: a hole in an array is empty, keys sorted", () => {
+    // biome-ignore lint/suspicious/noSparseArray: the hole is what is checked
+    expect(canonical([1, , 2])).toBe("[d1,,d2]");
+    expect(canonical({ b: [true], a: { c: null } })).toBe('{"a":{"c":n},"b":[t]}');
+  });
+
+  it("is the same for a large canvas, hashed in parts, as for its text hashed at once", () => {
+    const wide = compile(group(...Array.from({ length: 3_000 }, (_, i) => add.si({ a: i, b: 1 }))));
+    const text = [
+      `weft-fp/1;${wide.nodes.length};`,
+      ...wide.nodes.map(
+        (n) =>
+          `${canonical([n.task, n.bind, n.bound, n.arg, n.deps, n.options, n.queue, n.priority, n.tolerant])};`,
+      ),
+      canonical(wide.output),
+    ].join("");
+    expect(fingerprint(wide)).toBe(createHash("sha256").update(text).digest("hex"));
   });
 });

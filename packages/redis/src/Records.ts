@@ -75,40 +75,43 @@ export const encodeNodeRecord = (
   node: DagNode,
   queues: ReadonlyArray<string>,
   timing: RunTiming = {},
-): Uint8Array => encode([...nodeFields(node, queues), ...timeFields(node, timing)]);
-
-const timeFields = (node: DagNode, timing: RunTiming): unknown[] => {
+): Uint8Array => {
+  const fields = nodeFields(node, queues);
   const o = node.options;
   const notBefore = Math.max(o.notBefore ?? 0, timing.notBefore ?? 0);
-  const limits = [o.expiresAt, timing.expiresAt].filter((v): v is number => v !== undefined);
   // 0 means none in the record (a deadline is ≥ 1: see checkOptions and runTiming)
-  const expiresAt = limits.length === 0 ? 0 : Math.min(...limits);
+  const own = o.expiresAt;
+  const run = timing.expiresAt;
+  const expiresAt = own === undefined ? (run ?? 0) : run === undefined ? own : Math.min(own, run);
   const delayMs = o.delayMs ?? 0;
   const expiresInMs = o.expiresInMs ?? 0;
-  if (delayMs === 0 && expiresInMs === 0 && notBefore === 0 && expiresAt === 0) return [];
-  return [0, false, delayMs, expiresInMs, notBefore, expiresAt];
+  if (delayMs !== 0 || expiresInMs !== 0 || notBefore !== 0 || expiresAt !== 0)
+    fields.push(0, false, delayMs, expiresInMs, notBefore, expiresAt);
+  return encode(fields);
 };
 
-const nodeFields = (node: DagNode, queues: ReadonlyArray<string>): unknown[] => [
-  "w",
-  0,
-  0,
-  node.deps.length,
-  0,
-  0,
-  "",
-  0,
-  maxStallsOf(node),
-  queues.indexOf(node.queue) + 1,
-  node.priority,
-  node.callback === "error" ? 2 : node.tolerant ? 1 : 0,
-  [
-    ...node.dependents,
-    ...node.settledDependents.map((d) => -(d + 1)),
-    ...(node.errorDependents ?? []).map((d) => `e${d}`),
-  ],
-  node.task,
-];
+const nodeFields = (node: DagNode, queues: ReadonlyArray<string>): unknown[] => {
+  // plain dependents, then settled ones as -(id + 1), then error edges as "e<id>"
+  const next: Array<number | string> = node.dependents.slice();
+  for (const d of node.settledDependents) next.push(-(d + 1));
+  if (node.errorDependents !== undefined) for (const d of node.errorDependents) next.push(`e${d}`);
+  return [
+    "w",
+    0,
+    0,
+    node.deps.length,
+    0,
+    0,
+    "",
+    0,
+    maxStallsOf(node),
+    queues.indexOf(node.queue) + 1,
+    node.priority,
+    node.callback === "error" ? 2 : node.tolerant ? 1 : 0,
+    next,
+    node.task,
+  ];
+};
 
 /**
  * One entry of a packed id list: an id, or a range `[first, last]` (the ids
@@ -154,7 +157,9 @@ const packRuns = <T>(items: ReadonlyArray<number | T>): Array<PackedId | T> => {
  * as small as ever); a range is never longer than the ids it stands for, and
  * a chord body's `0..99999` packs as `[[0, 99999]]` (8 bytes of msgpack).
  */
-export const packDeps = (ids: ReadonlyArray<number>): PackedId[] => packRuns<never>(ids);
+export const packDeps = (ids: ReadonlyArray<number>): PackedId[] =>
+  // too short for a range (a root's, a chain step's): the list as it is
+  ids.length < MIN_RANGE ? ids.slice() : packRuns<never>(ids);
 
 /** Why `e` is not a range entry of a packed list; `undefined` when it is one. */
 const rangeProblem = (e: unknown[]): string | undefined => {

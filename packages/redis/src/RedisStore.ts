@@ -70,7 +70,9 @@ import {
   type RedriveResult,
   type ReportResult,
   type RunListing,
+  type RunTiming,
   type ScheduleStore,
+  type Shape,
   type StoreSignal,
   type Submission,
   type SubmitManyResult,
@@ -126,12 +128,31 @@ import {
   type Arg,
   asArg,
   defineScripts,
+  type LeasedNode,
   SCRIPTS,
   type ScriptCall,
   scriptSha,
   scriptSource,
   sendScript,
 } from "./Scripts.ts";
+
+/** Whether a claim's task has a limit to pass before it runs (`admitted`): a concurrency key or a rate limit. */
+const limited = (claim: Claim): boolean =>
+  claim.spec.options.concurrency !== undefined || claim.spec.options.rateLimit !== undefined;
+
+/** The timing of a submission without time limits. */
+const NO_TIMING: RunTiming = {};
+
+/** The stored output shape of small one-node runs (node 0..63), encoded once: ioredis only reads them. */
+const SMALL_OUTPUTS: ReadonlyArray<Uint8Array> = Array.from({ length: 64 }, (_, i) =>
+  encode(packShape(i)),
+);
+
+/** A run's output shape as stored (field `out`): msgpack of {@link packShape}. */
+const outputBytes = (shape: Shape): Uint8Array =>
+  typeof shape === "number" && Number.isInteger(shape) && shape >= 0 && shape < SMALL_OUTPUTS.length
+    ? SMALL_OUTPUTS[shape]!
+    : encode(packShape(shape));
 
 /** Options of the Redis store. */
 export interface RedisStoreOptions {
@@ -232,8 +253,12 @@ const PROMOTE_PER_CLAIM = 100;
  * The 1-based indexes of the run's queues that a worker serves, as complete.lua
  * reads them (`",1,3,"`): the queues it may be handed the next nodes of.
  */
-const servedQueues = (runQueues: ReadonlyArray<string>, served: ReadonlyArray<string>): string =>
-  `,${runQueues.flatMap((q, i) => (served.includes(q) ? [i + 1] : [])).join(",")},`;
+const servedQueues = (runQueues: ReadonlyArray<string>, served: ReadonlyArray<string>): string => {
+  // (a loop: this runs for every completion)
+  let out = ",";
+  for (let i = 0; i < runQueues.length; i++) if (served.includes(runQueues[i]!)) out += `${i + 1},`;
+  return out === "," ? ",," : out;
+};
 
 /**
  * At most this many runs in one `submitmany` call: a run costs its record,
@@ -529,11 +554,14 @@ export class RedisStore implements Store, ScheduleStore {
       hex,
       // kept as its 32 bytes: half the memory of the hex text in every run hash
       fp: /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, "hex") : hex,
-      out: encode(packShape(sub.dag.output)),
-      timing: {
-        ...(sub.notBefore === undefined ? {} : { notBefore: sub.notBefore }),
-        ...(sub.expiresAt === undefined ? {} : { expiresAt: sub.expiresAt }),
-      },
+      out: outputBytes(sub.dag.output),
+      timing:
+        sub.notBefore === undefined && sub.expiresAt === undefined
+          ? NO_TIMING
+          : {
+              ...(sub.notBefore === undefined ? {} : { notBefore: sub.notBefore }),
+              ...(sub.expiresAt === undefined ? {} : { expiresAt: sub.expiresAt }),
+            },
     };
   }
 
@@ -752,7 +780,7 @@ export class RedisStore implements Store, ScheduleStore {
         sub.now,
         queues.join(","),
         indexes.join(","),
-        JSON.stringify(sub.tags),
+        sub.tags.length === 0 ? "[]" : JSON.stringify(sub.tags),
         sub.retentionMs,
         p.window,
         p.fp,
@@ -931,7 +959,8 @@ export class RedisStore implements Store, ScheduleStore {
     let firstError: unknown;
     for (let i = 0; i < items.length; i++) {
       try {
-        const claim = await this.started(s, items[i]!, SCRIPTS.start.reply(items[i]!.start), req);
+        const got = this.started(s, items[i]!, SCRIPTS.start.reply(items[i]!.start), req);
+        const claim = got instanceof Promise ? await got : got;
         if (claim) out.push(claim);
       } catch (e) {
         // one node's trouble never costs the rest of the batch: its lease expires and it is re-delivered
@@ -1016,7 +1045,12 @@ export class RedisStore implements Store, ScheduleStore {
     );
   }
 
-  private async started(
+  /**
+   * What one start reply gives (see `startedOk`, `startedOther`): the
+   * claim of a node that needs nothing more at once, else a promise of the
+   * claim or of nothing.
+   */
+  private started(
     s: ShardKeys,
     it: {
       readonly queue: string;
@@ -1026,26 +1060,58 @@ export class RedisStore implements Store, ScheduleStore {
     },
     r: ReturnType<typeof SCRIPTS.start.reply>,
     req: ClaimRequest,
+  ): Claim | undefined | Promise<Claim | undefined> {
+    if (r.code !== "OK") return this.startedOther(s, it, r, req);
+    const fields = {
+      runId: it.runId,
+      nodeId: it.nodeId,
+      token: it.token,
+      attempt: r.attempt,
+      stalls: r.stalls,
+      spec: r.spec,
+      runQueues: r.runQueues,
+      ...(r.headers === null || r.headers.length === 0 ? {} : { headers: r.headers }),
+      deps: r.deps,
+      leaseUntil: req.now + req.leaseMs,
+    };
+    // the common start answers at once: no promise, no turn of the event loop per node
+    const claim = this.claimNow(fields);
+    if (claim !== undefined && !limited(claim)) return claim;
+    return this.startedOk(s, it, fields, claim, req);
+  }
+
+  /** A started node's claim once read further (`toClaim`) and admitted by its task's limits. */
+  private async startedOk(
+    s: ShardKeys,
+    it: {
+      readonly queue: string;
+      readonly runId: string;
+      readonly nodeId: number;
+      readonly token: number;
+    },
+    fields: Parameters<RedisStore["toClaim"]>[1],
+    built: Claim | undefined,
+    req: ClaimRequest,
   ): Promise<Claim | undefined> {
+    const claim = built ?? (await this.toClaim(s, fields));
+    if (!("corrupt" in claim)) return (await this.admitted(s, claim, req.now)) ? claim : undefined;
+    await this.failCorrupt(s, it, `s${it.nodeId}`, claim.corrupt, req.now);
+    return undefined;
+  }
+
+  /** What a start reply other than OK gives (see `started`). */
+  private async startedOther(
+    s: ShardKeys,
+    it: {
+      readonly queue: string;
+      readonly runId: string;
+      readonly nodeId: number;
+      readonly token: number;
+    },
+    r: Exclude<ReturnType<typeof SCRIPTS.start.reply>, { readonly code: "OK" }>,
+    req: ClaimRequest,
+  ): Promise<undefined> {
     switch (r.code) {
-      case "OK": {
-        const claim = await this.toClaim(s, {
-          runId: it.runId,
-          nodeId: it.nodeId,
-          token: it.token,
-          attempt: r.attempt,
-          stalls: r.stalls,
-          spec: r.spec,
-          runQueues: r.runQueues,
-          ...(r.headers === null || r.headers.length === 0 ? {} : { headers: r.headers }),
-          deps: r.deps,
-          leaseUntil: req.now + req.leaseMs,
-        });
-        if (!("corrupt" in claim))
-          return (await this.admitted(s, claim, req.now)) ? claim : undefined;
-        await this.failCorrupt(s, it, `s${it.nodeId}`, claim.corrupt, req.now);
-        return undefined;
-      }
       case "CORRUPT":
         await this.failCorrupt(s, it, r.field, r.why, req.now);
         return undefined;
@@ -1179,7 +1245,8 @@ export class RedisStore implements Store, ScheduleStore {
           // `completed` drains it, and the items after it go in the next call
           for (const [k, raw] of replies.entries()) {
             const i = part[k]!;
-            out[i] = await this.completed(s, items[i]!.claim, SCRIPTS.complete.reply(raw), opts);
+            const got = this.completed(s, items[i]!.claim, SCRIPTS.complete.reply(raw), opts);
+            out[i] = got instanceof Promise ? await got : got;
           }
           from += Math.max(1, replies.length);
         }
@@ -1188,8 +1255,57 @@ export class RedisStore implements Store, ScheduleStore {
     return out;
   }
 
+  /**
+   * What a complete reply gives (see `completedFully`): at once when there
+   * is nothing to wait for (no work left to drain, no slot to free, every
+   * next node's claim built from the reply and without a limit to pass),
+   * else its promise.
+   */
+  private completed(
+    s: ShardKeys,
+    claim: Claim,
+    r: ReturnType<typeof SCRIPTS.complete.reply>,
+    opts: Omit<CompleteOptions, "nextMax" | "span">,
+  ): ReportResult | Promise<ReportResult> {
+    if (r.more || claim.spec.options.concurrency !== undefined)
+      return this.completedFully(s, claim, r, opts);
+    if (r.code !== "OK" && r.code !== "REPLAYED") {
+      return { ok: false, reason: r.code === "STALE" ? "stale" : "cancelled" };
+    }
+    const next: Claim[] = [];
+    for (const c of r.leased) {
+      const got = this.claimNow(this.nextFields(claim, c, opts));
+      // building a claim has no effect: the full path builds them all again
+      if (got === undefined || (r.code !== "REPLAYED" && limited(got)))
+        return this.completedFully(s, claim, r, opts);
+      next.push(got);
+    }
+    return r.code === "REPLAYED" ? { ok: true, next, replayed: true } : { ok: true, next };
+  }
+
+  /** The fields of the claim of a node a completion leased (of the completed node's run). */
+  private nextFields(
+    claim: Claim,
+    c: LeasedNode,
+    opts: Omit<CompleteOptions, "nextMax" | "span">,
+  ): Parameters<RedisStore["toClaim"]>[1] {
+    return {
+      runId: claim.runId,
+      nodeId: c.nodeId,
+      token: c.token,
+      attempt: c.attempt,
+      stalls: c.stalls,
+      spec: c.spec,
+      runQueues: claim.runQueues,
+      // the next nodes are of the same run: its headers
+      ...(claim.headers === undefined ? {} : { headers: claim.headers }),
+      deps: c.deps,
+      leaseUntil: opts.now + opts.leaseMs,
+    };
+  }
+
   /** What a complete reply gives: drains left work, frees the slot, hands out the next claims. */
-  private async completed(
+  private async completedFully(
     s: ShardKeys,
     claim: Claim,
     r: ReturnType<typeof SCRIPTS.complete.reply>,
@@ -1197,28 +1313,18 @@ export class RedisStore implements Store, ScheduleStore {
   ): Promise<ReportResult> {
     if (r.more) await this.drain(s, claim.runId, claim.runQueues, opts.now);
     // the attempt ended, whatever the answer: its concurrency slot is free before the hand-off
-    await this.freeSlot(claim);
+    if (claim.spec.options.concurrency !== undefined) await this.freeSlot(claim);
     if (r.code !== "OK" && r.code !== "REPLAYED") {
       return { ok: false, reason: r.code === "STALE" ? "stale" : "cancelled" };
     }
     const next: Claim[] = [];
     for (const c of r.leased) {
-      const got = await this.toClaim(s, {
-        runId: claim.runId,
-        nodeId: c.nodeId,
-        token: c.token,
-        attempt: c.attempt,
-        stalls: c.stalls,
-        spec: c.spec,
-        runQueues: claim.runQueues,
-        // the next nodes are of the same run: its headers
-        ...(claim.headers === undefined ? {} : { headers: claim.headers }),
-        deps: c.deps,
-        leaseUntil: opts.now + opts.leaseMs,
-      });
+      const fields = this.nextFields(claim, c, opts);
+      const got = this.claimNow(fields) ?? (await this.toClaim(s, fields));
       if (!("corrupt" in got)) {
         // a replay hands out what the first call admitted; a first call passes its task's limit
-        if (r.code === "REPLAYED" || (await this.admitted(s, got, opts.now))) next.push(got);
+        if (r.code === "REPLAYED" || !limited(got) || (await this.admitted(s, got, opts.now)))
+          next.push(got);
       } else {
         const it = { queue: got.queue, runId: claim.runId, nodeId: c.nodeId, token: c.token };
         await this.failCorrupt(s, it, `s${c.nodeId}`, got.corrupt, opts.now);
@@ -2528,6 +2634,28 @@ export class RedisStore implements Store, ScheduleStore {
     ) {
       // each call does at most `budget` work items
     }
+  }
+
+  /**
+   * The claim of a script's reply when it needs nothing more: its spec
+   * decodes and its dependency results came inline. `undefined` otherwise:
+   * `toClaim` then reads further, or says why it is corrupt.
+   */
+  private claimNow(
+    c: Omit<Claim, "spec" | "deps"> & {
+      readonly spec: Buffer | null;
+      readonly deps: ReadonlyArray<ReplyValue>;
+    },
+  ): Claim | undefined {
+    if (!c.spec || Number(c.deps[0]) !== 1) return undefined;
+    let spec: DagNode;
+    try {
+      spec = decodeSpec(c.spec);
+    } catch {
+      return undefined;
+    }
+    const { deps, depSpans } = inlineDeps(c.deps);
+    return { ...c, spec, deps, ...(depSpans === undefined ? {} : { depSpans }) };
   }
 
   /**
