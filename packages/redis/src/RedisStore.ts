@@ -136,6 +136,14 @@ import {
   sendScript,
 } from "./Scripts.ts";
 
+/** A node a claim leased: its queue, run, node id and fencing token. */
+interface LeasedItem {
+  readonly queue: string;
+  readonly runId: string;
+  readonly nodeId: number;
+  readonly token: number;
+}
+
 /** Whether a claim's task has a limit to pass before it runs (`admitted`): a concurrency key or a rate limit. */
 const limited = (claim: Claim): boolean =>
   claim.spec.options.concurrency !== undefined || claim.spec.options.rateLimit !== undefined;
@@ -973,12 +981,6 @@ export class RedisStore implements Store, ScheduleStore {
   }
 
   /**
-   * What one start reply gives: the claim, or nothing when the lease was
-   * stale, the node stalled out (its dependents are then drained), or it was
-   * found corrupt (its node and run then fail as `CorruptRecord`, and the
-   * rest of the batch runs).
-   */
-  /**
    * Applies the rate limit of a started claim's task (`options.rateLimit`):
    * reserves one claim in the task's sliding log (ratelimit.lua), and when
    * the limit holds it back, hands the node back queued and delayed until
@@ -1046,18 +1048,16 @@ export class RedisStore implements Store, ScheduleStore {
   }
 
   /**
-   * What one start reply gives (see `startedOk`, `startedOther`): the
-   * claim of a node that needs nothing more at once, else a promise of the
-   * claim or of nothing.
+   * What one start reply gives: the claim, or nothing when the lease was
+   * stale, the node stalled out (its dependents are then drained), or it was
+   * found corrupt (its node and run then fail as `CorruptRecord`, and the
+   * rest of the batch runs). The claim of a node that needs nothing more
+   * comes at once, else a promise of the claim or of nothing (`startedOk`,
+   * `startedOther`).
    */
   private started(
     s: ShardKeys,
-    it: {
-      readonly queue: string;
-      readonly runId: string;
-      readonly nodeId: number;
-      readonly token: number;
-    },
+    it: LeasedItem,
     r: ReturnType<typeof SCRIPTS.start.reply>,
     req: ClaimRequest,
   ): Claim | undefined | Promise<Claim | undefined> {
@@ -1083,12 +1083,7 @@ export class RedisStore implements Store, ScheduleStore {
   /** A started node's claim once read further (`toClaim`) and admitted by its task's limits. */
   private async startedOk(
     s: ShardKeys,
-    it: {
-      readonly queue: string;
-      readonly runId: string;
-      readonly nodeId: number;
-      readonly token: number;
-    },
+    it: LeasedItem,
     fields: Parameters<RedisStore["toClaim"]>[1],
     built: Claim | undefined,
     req: ClaimRequest,
@@ -1102,12 +1097,7 @@ export class RedisStore implements Store, ScheduleStore {
   /** What a start reply other than OK gives (see `started`). */
   private async startedOther(
     s: ShardKeys,
-    it: {
-      readonly queue: string;
-      readonly runId: string;
-      readonly nodeId: number;
-      readonly token: number;
-    },
+    it: LeasedItem,
     r: Exclude<ReturnType<typeof SCRIPTS.start.reply>, { readonly code: "OK" }>,
     req: ClaimRequest,
   ): Promise<undefined> {
@@ -1132,12 +1122,7 @@ export class RedisStore implements Store, ScheduleStore {
    */
   private async failCorrupt(
     s: ShardKeys,
-    it: {
-      readonly queue: string;
-      readonly runId: string;
-      readonly nodeId: number;
-      readonly token: number;
-    },
+    it: LeasedItem,
     field: string,
     why: string,
     now: number,
