@@ -13,7 +13,6 @@
  * left out); the leading `weft-fp/1` names its version.
  */
 import * as crypto from "node:crypto";
-import { createHash, type Hash } from "node:crypto";
 import type { Dag, Shape } from "./Dag.ts";
 
 /**
@@ -27,7 +26,7 @@ export const fingerprint = (dag: Pick<Dag, "nodes" | "output">): string => {
   // the text is hashed in one call for a small run (each update is a call into the hash's
   // native code), in parts of about 64 KiB for a large one: the same bytes either way
   let text = `weft-fp/1;${dag.nodes.length};`;
-  let h: Hash | undefined;
+  let h: crypto.Hash | undefined;
   for (const n of dag.nodes) {
     text += canonical([
       n.task,
@@ -44,7 +43,7 @@ export const fingerprint = (dag: Pick<Dag, "nodes" | "output">): string => {
     ]);
     text += ";";
     if (text.length > 65_536) {
-      h ??= createHash("sha256");
+      h ??= crypto.createHash("sha256");
       h.update(text);
       text = "";
     }
@@ -59,7 +58,7 @@ const oneShot = (crypto as { hash?: typeof crypto.hash }).hash;
 const sha256: (text: string) => string =
   typeof oneShot === "function"
     ? (text) => oneShot("sha256", text, "hex")
-    : (text) => createHash("sha256").update(text).digest("hex");
+    : (text) => crypto.createHash("sha256").update(text).digest("hex");
 
 // what an empty group in the output waits on (`after`) follows from the nodes' deps: left out,
 // so a canvas keeps the fingerprint earlier versions gave it
