@@ -341,21 +341,35 @@ end
 -- (saveRun sets `finished`), as what has ended can no longer be counted; nodes still
 -- running finish on their own. Read-only: reported in M.found. keys: record, and to fail
 -- the run those of stopRun, noteCorruption and probeTotal
+-- keeps fields `ahead` of the run's hash, read as `v` from index `at` on, in M.pre (getNode
+-- reads a node record there before it reads the hash); those found absent are noted in
+-- M.gone, for flushRun: a buffered delete of one needs no HDEL
+local function noteAhead(M, ahead, v, at)
+  local pre = M.pre or {}
+  M.pre = pre
+  for i = 1, #ahead do
+    local x = v[at + i]
+    pre[ahead[i]] = x
+    if not x and M.wbuf then
+      M.gone = M.gone or {}
+      M.gone[ahead[i]] = true
+    end
+  end
+end
+
+-- reads fields `ahead` of a run already loaded in this call (see noteAhead): a batch script
+-- that meets the run again (completemany) reads only the fields of its next node. keys: record
+local function readAhead(M, ahead)
+  noteAhead(M, ahead, redis.call("HMGET", M.k.record, unpack(ahead)), 0)
+end
+
 local function loadRun(M, ahead)
   local v
   if ahead then
     v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad",
       unpack(ahead))
     M.pre = {}
-    for i = 1, #ahead do
-      local x = v[8 + i]
-      M.pre[ahead[i]] = x
-      -- (fields found absent, for flushRun: a buffered delete of one needs no HDEL)
-      if not x and M.wbuf then
-        M.gone = M.gone or {}
-        M.gone[ahead[i]] = true
-      end
-    end
+    noteAhead(M, ahead, v, 8)
   else
     v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad")
   end
