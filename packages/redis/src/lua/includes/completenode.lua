@@ -61,10 +61,6 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
   return reply
 end
 
--- sends the buffered writes of every run in `runs` (completeNode's)
-local function flushRuns(runs)
-  for _, M in pairs(runs) do flushRun(M) end
-end
 
 completeBody = function(M, RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs,
     served, budget, span)

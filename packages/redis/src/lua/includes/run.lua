@@ -162,6 +162,12 @@ local function flushRun(M)
   M.wbuf = {}
 end
 
+-- sends the buffered writes of every run in `runs` (by id: the runs a batch script kept
+-- open across its items, see completeNode and startNode)
+local function flushRuns(runs)
+  for _, M in pairs(runs) do flushRun(M) end
+end
+
 -- field `field` of the run's hash key labelled `label` as this call left it (buffered or
 -- stored), nil when absent. keys: `label`
 local function bufferedField(M, label, field)
