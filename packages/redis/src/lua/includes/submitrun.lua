@@ -14,6 +14,8 @@ local function submitWhole(keys, queues, a, codes)
   local runId, now = a.runId, a.now
   local M = bufferRun(openRun(keys, queues, runId, now, false, a.eventsMax))
   if not M.wbuf then return nil end
+  -- (a.toReady: the call's accumulator of nodes bound for ready sets, see enqueue)
+  M.toReady = a.toReady or false
   -- the record and the nodes as sent, ahead of the buffered writes (M.wraw, flushRun); the
   -- node records read back from here (M.pre, getNode)
   local raw = { "id", runId, "status", "running", "created", M.nows, "started", M.nows,
