@@ -86,7 +86,7 @@ local function openRun(keys, queues, runId, now, readonly, emax)
     emax = g17(emax or 10000), nows = g17(now), status = false,
     total = false, ended = false, finished = false, retention = false, corruption = false, qbad = false,
     loaded = false, found = false, status0 = false, ended0 = false, wbuf = false, wraw = false, pre = false,
-    workEmpty = false, gone = false, toReady = false }
+    workEmpty = false, gone = false, toReady = false, unlisted = false }
 end
 
 -- Buffered writes of the run's hash (the hot paths: submit, start, complete). When the
@@ -239,15 +239,26 @@ local function noteCorruption(M, field)
   put(M, "record", "cfield", field)
   if M.status ~= "cancelled" then
     M.workEmpty = false
+    M.unlisted = false
     redis.call("LPUSH", M.k.work, "X:0")
     redis.call("ZADD", M.k.shardWork, M.nows, M.id)
   end
+end
+
+-- takes the run out of the shard's work set: it has nothing listed for `drain`. Once per
+-- call until work is listed again (M.unlisted): a batch script meets a run many times.
+-- keys: shardWork
+local function unlistRun(M)
+  if M.unlisted then return end
+  redis.call("ZREM", M.k.shardWork, M.id)
+  M.unlisted = true
 end
 
 -- lists work items for `drain`, after any already listed (`drain` takes the last first),
 -- and registers the run in the shard's work set. keys: work, shardWork
 local function listWork(M, items)
   M.workEmpty = false
+  M.unlisted = false
   for i = 1, #items do redis.call("RPUSH", M.k.work, items[i]) end
   redis.call("ZADD", M.k.shardWork, M.nows, M.id)
 end

@@ -11,6 +11,7 @@
 -- listed before it. keys: work, shardWork, record, events
 local function listEnding(M, n, r, err)
   M.workEmpty = false
+  M.unlisted = false
   if r[TOL] == 0 then
     if moreWork(M) then
       redis.call("LPUSH", M.k.work, "F:" .. n)

@@ -47,10 +47,16 @@ local function submitWhole(keys, queues, a, codes)
   M.status, M.total, M.ended, M.retention, M.qbad = "running", a.total, 0, a.retentionMs, false
   M.status0, M.ended0 = "running", "0"
   M.loaded, M.dirty, M.workEmpty = true, true, true
-  redis.call("ZADD", keys.runs, M.nows, runId)
+  if a.listed then
+    -- (submitmany's: the runs of its batch go in the shard's run list together, at the end)
+    a.listed[#a.listed + 1] = M.nows
+    a.listed[#a.listed + 1] = runId
+  else
+    redis.call("ZADD", keys.runs, M.nows, runId)
+  end
   local ready = {}
   local more = 0
-  if process(M, { "R:0" }, ready, a.budget) then more = 1 else redis.call("ZREM", keys.shardWork, runId) end
+  if process(M, { "R:0" }, ready, a.budget) then more = 1 else unlistRun(M) end
   enqueue(M, ready, 1)
   saveRun(M)
   flushRun(M)
