@@ -36,6 +36,9 @@ local START_CODES = { OK = "OK", STALE = "STALE", STALLED_OUT = "STALLED_OUT", E
 local function started(triples, leased)
   local out = { R.OK }
   local sharedOf = {} -- queue index -> the shard's keys and the queue's leases, made once
+  -- the runs started from, by id: a run met again (a chord's members) is loaded once and
+  -- written once, at the end
+  local runs = {}
   for i = 1, #triples, 3 do
     local q, member, token = triples[i], triples[i + 1], triples[i + 2]
     local at = string.find(member, "#[^#]*$")
@@ -50,8 +53,9 @@ local function started(triples, leased)
     out[#out + 1] = member
     out[#out + 1] = token
     out[#out + 1] = startNode(START_CODES, keys, runId, n, token, A.worker, A.now, queueNames[q], A.eventsMax,
-      leased)
+      leased, runs)
   end
+  flushRuns(runs)
   return out
 end
 

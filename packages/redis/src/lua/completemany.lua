@@ -34,15 +34,19 @@ end
 local out = { R.OK }
 local items = A.items
 local shared = { shardWork = K.shardWork, events = K.events, tokens = K.tokens, seq = K.seq }
+-- the runs opened so far, by id: the items of a call often share a run (a chord's members),
+-- which is then loaded once and written once, at the end
+local runs = {}
 for i = 1, #items, 8 do
   local runId = items[i]
-  local keys = runKeysAt(A.runPrefix, runId, shared)
+  local keys = runs[runId] and runs[runId].k or runKeysAt(A.runPrefix, runId, shared)
   local reply = completeNode(CODES, keys, queueKeys(items[i + 6]), runId, tonumber(items[i + 1]),
     tonumber(items[i + 2]), items[i + 3], A.now, A.worker, tonumber(items[i + 4]), A.leaseMs,
-    items[i + 5], A.budget, A.eventsMax, items[i + 7])
+    items[i + 5], A.budget, A.eventsMax, items[i + 7], runs)
   out[#out + 1] = reply
   -- work left for `drain`: the caller drains it before the next items, as it would after a
   -- lone `complete`, so that each completion's cascade ends before the next one starts
   if reply[2] == 1 then break end
 end
+flushRuns(runs)
 return out

@@ -245,7 +245,7 @@ local function cascade(M, n, ready, budget)
   -- (a node without dependents has nothing to resolve: only work already listed runs)
   local stack = (budget > 0 and r and #r[NEXT] == 0) and {} or { "D:" .. digits(n) .. ":1" }
   local more = process(M, stack, ready, budget)
-  if not more then redis.call("ZREM", M.k.shardWork, M.id) end
+  if not more then unlistRun(M) end
   return more
 end
 
@@ -255,7 +255,7 @@ end
 local function endEarly(M, budget)
   if M.dirty then
     local ready = {}
-    if not process(M, {}, ready, budget) then redis.call("ZREM", M.k.shardWork, M.id) end
+    if not process(M, {}, ready, budget) then unlistRun(M) end
     enqueue(M, ready, 1)
     saveRun(M)
   end

@@ -36,20 +36,31 @@ end
 
 local completeBody
 
+-- `runs`: the runs this call opened, by id (completemany's), or nil (complete's). A run met
+-- again is not opened and loaded again: its writes stay buffered until the caller flushes
+-- every run it opened (flushRuns), and only its next node's fields are read
 local function completeNode(RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs,
-    served, budget, emax, span)
+    served, budget, emax, span, runs)
   -- the run's writes are buffered (one HSET, one HDEL) and its node's record read with its
   -- record (one HMGET), with its progress and error fields: this completion deletes them,
   -- and one found absent needs no HDEL (flushRun)
-  local M = bufferRun(openRun(keys, queues, runId, now, false, emax))
   local ns = digits(n)
-  M = loadRun(M, M.wbuf and { "n" .. ns, "p" .. ns, "e" .. ns } or nil)
-  if not M then return { RC.STALE, 0 } end
+  local M = runs and runs[runId]
+  if M then
+    readAhead(M, { "n" .. ns, "p" .. ns, "e" .. ns })
+  else
+    M = bufferRun(openRun(keys, queues, runId, now, false, emax))
+    M = loadRun(M, M.wbuf and { "n" .. ns, "p" .. ns, "e" .. ns } or nil)
+    if not M then return { RC.STALE, 0 } end
+    -- (a run whose writes are not buffered writes as it goes: nothing to keep)
+    if runs and M.wbuf then runs[runId] = M end
+  end
   local reply = completeBody(M, RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs,
     served, budget, span)
-  flushRun(M)
+  if not (runs and runs[runId]) then flushRun(M) end
   return reply
 end
+
 
 completeBody = function(M, RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs,
     served, budget, span)

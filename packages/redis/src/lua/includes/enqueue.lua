@@ -20,13 +20,47 @@ local function takeLease(M, n, r, token)
   return q
 end
 
+-- puts the nodes gathered in `acc` (enqueue's) in their ready sets: they take their arrival
+-- numbers in the order they were gathered, all in one INCRBY of the shard's counter
+-- `seqKey` (as one INCR each would number them), and go in with one ZADD per queue (at most
+-- 1,000 members each: unpack's stack is bounded). queues: ready
+local function flushReady(acc, seqKey)
+  local k = acc.k
+  if k == 0 then return end
+  local seq = redis.call("INCRBY", seqKey, k) - k
+  local adds, order = {}, {} -- queue -> its ZADD arguments so far; the queues in first use
+  for i = 1, k do
+    local q, member, prio = acc[3 * i - 2], acc[3 * i - 1], acc[3 * i]
+    local args = adds[q]
+    if not args then
+      args = {}
+      adds[q] = args
+      order[#order + 1] = q
+    end
+    args[#args + 1] = int((16 - prio) * PRIO_SPAN + seq + i)
+    args[#args + 1] = member
+    if #args >= 2000 then
+      redis.call("ZADD", q.ready, unpack(args))
+      adds[q] = {}
+    end
+  end
+  for _, q in ipairs(order) do
+    local args = adds[q]
+    if #args > 0 then redis.call("ZADD", q.ready, unpack(args)) end
+  end
+  acc.k = 0
+end
+
 -- puts ready nodes (ids ready[from..]) in their queues, in order, and wakes idle workers;
 -- a node no longer queued (swept on the way) stays out. A delayed node (DUE set) goes to
 -- the delayed set, due by the earlier of DUE and its deadline (claiming it then expires
--- it); a node with a deadline is listed in `expiring` for maintenance.
+-- it); a node with a deadline is listed in `expiring` for maintenance. Nodes bound for a
+-- ready set are gathered and put in with flushReady: at once, or, when the run carries a
+-- call's accumulator (M.toReady: submitmany's, for all its runs), when the call flushes it.
 -- keys: seq, nodes; queues: ready, delayed, wake, expiring
 local function enqueue(M, ready, from)
   local woken = {}
+  local acc = M.toReady or { k = 0 }
   for j = from, #ready do
     local n = ready[j]
     local r = getNode(M, n)
@@ -38,7 +72,11 @@ local function enqueue(M, ready, from)
         local due = (exp > 0 and exp < r[DUE]) and exp or r[DUE]
         redis.call("ZADD", q.delayed, due, M.id .. "#" .. digits(n) .. "#" .. digits(r[PRIO]))
       else
-        redis.call("ZADD", q.ready, int(readyScore(r[PRIO], M.k.seq)), M.id .. "#" .. digits(n))
+        local k = acc.k
+        acc[3 * k + 1] = q
+        acc[3 * k + 2] = M.id .. "#" .. digits(n)
+        acc[3 * k + 3] = r[PRIO]
+        acc.k = k + 1
       end
       if not woken[q.wake] then
         woken[q.wake] = true
@@ -46,6 +84,7 @@ local function enqueue(M, ready, from)
       end
     end
   end
+  if not M.toReady then flushReady(acc, M.k.seq) end
 end
 
 -- takes a node that will not run out of its queue (ready, parked or delayed when queued,

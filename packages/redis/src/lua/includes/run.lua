@@ -86,7 +86,7 @@ local function openRun(keys, queues, runId, now, readonly, emax)
     emax = g17(emax or 10000), nows = g17(now), status = false,
     total = false, ended = false, finished = false, retention = false, corruption = false, qbad = false,
     loaded = false, found = false, status0 = false, ended0 = false, wbuf = false, wraw = false, pre = false,
-    workEmpty = false, gone = false }
+    workEmpty = false, gone = false, toReady = false, unlisted = false }
 end
 
 -- Buffered writes of the run's hash (the hot paths: submit, start, complete). When the
@@ -162,6 +162,12 @@ local function flushRun(M)
   M.wbuf = {}
 end
 
+-- sends the buffered writes of every run in `runs` (by id: the runs a batch script kept
+-- open across its items, see completeNode and startNode)
+local function flushRuns(runs)
+  for _, M in pairs(runs) do flushRun(M) end
+end
+
 -- field `field` of the run's hash key labelled `label` as this call left it (buffered or
 -- stored), nil when absent. keys: `label`
 local function bufferedField(M, label, field)
@@ -233,15 +239,26 @@ local function noteCorruption(M, field)
   put(M, "record", "cfield", field)
   if M.status ~= "cancelled" then
     M.workEmpty = false
+    M.unlisted = false
     redis.call("LPUSH", M.k.work, "X:0")
     redis.call("ZADD", M.k.shardWork, M.nows, M.id)
   end
+end
+
+-- takes the run out of the shard's work set: it has nothing listed for `drain`. Once per
+-- call until work is listed again (M.unlisted): a batch script meets a run many times.
+-- keys: shardWork
+local function unlistRun(M)
+  if M.unlisted then return end
+  redis.call("ZREM", M.k.shardWork, M.id)
+  M.unlisted = true
 end
 
 -- lists work items for `drain`, after any already listed (`drain` takes the last first),
 -- and registers the run in the shard's work set. keys: work, shardWork
 local function listWork(M, items)
   M.workEmpty = false
+  M.unlisted = false
   for i = 1, #items do redis.call("RPUSH", M.k.work, items[i]) end
   redis.call("ZADD", M.k.shardWork, M.nows, M.id)
 end
@@ -341,21 +358,35 @@ end
 -- (saveRun sets `finished`), as what has ended can no longer be counted; nodes still
 -- running finish on their own. Read-only: reported in M.found. keys: record, and to fail
 -- the run those of stopRun, noteCorruption and probeTotal
+-- keeps fields `ahead` of the run's hash, read as `v` from index `at` on, in M.pre (getNode
+-- reads a node record there before it reads the hash); those found absent are noted in
+-- M.gone, for flushRun: a buffered delete of one needs no HDEL
+local function noteAhead(M, ahead, v, at)
+  local pre = M.pre or {}
+  M.pre = pre
+  for i = 1, #ahead do
+    local x = v[at + i]
+    pre[ahead[i]] = x
+    if not x and M.wbuf then
+      M.gone = M.gone or {}
+      M.gone[ahead[i]] = true
+    end
+  end
+end
+
+-- reads fields `ahead` of a run already loaded in this call (see noteAhead): a batch script
+-- that meets the run again (completemany) reads only the fields of its next node. keys: record
+local function readAhead(M, ahead)
+  noteAhead(M, ahead, redis.call("HMGET", M.k.record, unpack(ahead)), 0)
+end
+
 local function loadRun(M, ahead)
   local v
   if ahead then
     v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad",
       unpack(ahead))
     M.pre = {}
-    for i = 1, #ahead do
-      local x = v[8 + i]
-      M.pre[ahead[i]] = x
-      -- (fields found absent, for flushRun: a buffered delete of one needs no HDEL)
-      if not x and M.wbuf then
-        M.gone = M.gone or {}
-        M.gone[ahead[i]] = true
-      end
-    end
+    noteAhead(M, ahead, v, 8)
   else
     v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad")
   end

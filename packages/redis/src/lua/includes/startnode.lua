@@ -11,6 +11,7 @@
 -- listed before it. keys: work, shardWork, record, events
 local function listEnding(M, n, r, err)
   M.workEmpty = false
+  M.unlisted = false
   if r[TOL] == 0 then
     if moreWork(M) then
       redis.call("LPUSH", M.k.work, "F:" .. n)
@@ -38,13 +39,30 @@ end
 -- at `now`: see start.lua for what it checks and answers (its replies, as a list, their
 -- codes from RC: start's reply codes by name, as strings).
 -- keys: record, nodes, specs, results, work (the run's), shardWork, events, leases (of the queue)
-local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, leased)
+--
+-- `runs`: the runs this call started nodes of, by id (claim's), or nil (start's). A run met
+-- again is not loaded again (only the node's own fields are read) and its writes stay
+-- buffered until the caller flushes every run in `runs` (flushRuns)
+local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, leased, runs)
   local member = runId .. "#" .. digits(n) .. "#" .. digits(token)
   -- the node's record, dependency list and spec and the run's queues and headers are read
   -- with the run's record, in one HMGET, when they share its hash
   local ahead = keys.nodes == keys.record and keys.specs == keys.record
-  local M = loadRun(openRun(keys, {}, runId, now, true, emax),
-    ahead and { "n" .. digits(n), "d" .. digits(n), "s" .. digits(n), "queues", "hdr" } or nil)
+  local ns = digits(n)
+  local M = runs and runs[runId]
+  if M then
+    -- (what an earlier node of this call found corrupt is not this node's)
+    M.found = false
+    readAhead(M, { "n" .. ns, "d" .. ns, "s" .. ns })
+  else
+    M = loadRun(openRun(keys, {}, runId, now, true, emax),
+      ahead and { "n" .. ns, "d" .. ns, "s" .. ns, "queues", "hdr" } or nil)
+    -- (a run whose fields are corrupt is loaded for each of its nodes, as start does)
+    if runs and ahead and M and not M.found then
+      bufferRun(M)
+      runs[runId] = M
+    end
+  end
   local function field(f, key)
     if ahead then return M.pre[f] or nil end
     return redis.call("HGET", key, f)

@@ -14,6 +14,8 @@ local function submitWhole(keys, queues, a, codes)
   local runId, now = a.runId, a.now
   local M = bufferRun(openRun(keys, queues, runId, now, false, a.eventsMax))
   if not M.wbuf then return nil end
+  -- (a.toReady: the call's accumulator of nodes bound for ready sets, see enqueue)
+  M.toReady = a.toReady or false
   -- the record and the nodes as sent, ahead of the buffered writes (M.wraw, flushRun); the
   -- node records read back from here (M.pre, getNode)
   local raw = { "id", runId, "status", "running", "created", M.nows, "started", M.nows,
@@ -45,10 +47,16 @@ local function submitWhole(keys, queues, a, codes)
   M.status, M.total, M.ended, M.retention, M.qbad = "running", a.total, 0, a.retentionMs, false
   M.status0, M.ended0 = "running", "0"
   M.loaded, M.dirty, M.workEmpty = true, true, true
-  redis.call("ZADD", keys.runs, M.nows, runId)
+  if a.listed then
+    -- (submitmany's: the runs of its batch go in the shard's run list together, at the end)
+    a.listed[#a.listed + 1] = M.nows
+    a.listed[#a.listed + 1] = runId
+  else
+    redis.call("ZADD", keys.runs, M.nows, runId)
+  end
   local ready = {}
   local more = 0
-  if process(M, { "R:0" }, ready, a.budget) then more = 1 else redis.call("ZREM", keys.shardWork, runId) end
+  if process(M, { "R:0" }, ready, a.budget) then more = 1 else unlistRun(M) end
   enqueue(M, ready, 1)
   saveRun(M)
   flushRun(M)
