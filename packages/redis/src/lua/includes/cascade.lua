@@ -182,6 +182,7 @@ local function process(M, stack, ready, budget)
     elseif kind == "R" then
       -- a walked node costs about twice a dependent: two units of budget each
       local last = math.min(M.total - 1, a + math.ceil(budget / 2) - 1)
+      prefetchNodes(M, a, last)
       for n = a, last do
         local r = getNode(M, n)
         -- (a failed run: the roots an error callback's replacement added)
@@ -224,6 +225,7 @@ local function process(M, stack, ready, budget)
       local last = math.min(M.total - 1, a + math.ceil(budget / 2) - 1)
       local reason = kind == "X" and errorValue("Skipped", "a corrupt record (field " ..
         tostring(M.corruption) .. ") stopped the run before this node could start")
+      prefetchNodes(M, a, last)
       for n = a, last do
         local r = getNode(M, n)
         local st = r and r[ST]

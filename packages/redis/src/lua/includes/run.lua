@@ -334,6 +334,28 @@ local function getNode(M, n)
   return replaceNode(M, n, raw, why)
 end
 
+-- reads the records of nodes first..last that this call has not read, written or been
+-- handed (M.pre: submit's), with one HMGET per 500, into M.pre (getNode takes them from
+-- there): a walk over many nodes (roots queued at submit, a cancel's or a sweep's) reads
+-- them in a few commands. keys: nodes
+local function prefetchNodes(M, first, last)
+  local fields, buf = {}, M.wbuf
+  local pre = M.pre or {}
+  M.pre = pre
+  for n = first, last do
+    local f = "n" .. digits(n)
+    if M.cache[n] == nil and pre[f] == nil and not (buf and type(buf[f]) == "string") then
+      fields[#fields + 1] = f
+    end
+  end
+  if #fields == 0 then return end
+  for i = 1, #fields, 500 do
+    local to = math.min(i + 499, #fields)
+    local v = redis.call("HMGET", M.k.nodes, unpack(fields, i, to))
+    for j = i, to do pre[fields[j]] = v[j - i + 1] end
+  end
+end
+
 -- how many nodes a run has, when its `total` field is corrupt: the n<i> fields are
 -- numbered from 0. keys: nodes
 local function probeTotal(M)
