@@ -8,7 +8,7 @@
 -- which nodes it handed out (another completion by the same worker at the same time may
 -- have made a fan-in ready). The list is handed on to depResults, read once. keys: nodes
 local function onlyDependency(M, d, n)
-  local packed = redis.call("HGET", M.k.nodes, "d" .. digits(d))
+  local packed = aheadField(M, "nodes", "d" .. digits(d))
   -- a list of one id packs in at most 10 bytes: a fan-in's long list is never unpacked here
   if not packed or #packed > 10 then return false end
   local deps = unpackOne(packed)
