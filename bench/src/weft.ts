@@ -157,22 +157,7 @@ const start = async (opts: InstanceOptions): Promise<Instance> => {
   let handles: Array<RunHandle<number>> = [];
   let expected: number[] = [];
 
-  const submitBatches = async (
-    canvases: (i: number) => Canvas<unknown, number>,
-    n: number,
-    batch: number,
-  ) => {
-    for (let from = 0; from < n; from += batch) {
-      const part = await Promise.all(
-        Array.from({ length: Math.min(batch, n - from) }, (_, k) =>
-          client.submit(canvases(from + k)),
-        ),
-      );
-      handles.push(...part);
-    }
-  };
-
-  // as BullMQ's side uses Queue.addBulk: one client.submitMany per batch
+  // as BullMQ's side uses Queue.addBulk and FlowProducer.addBulk: one client.submitMany per batch
   const submitMany = async (
     canvases: (i: number) => Canvas<unknown, number>,
     n: number,
@@ -207,11 +192,7 @@ const start = async (opts: InstanceOptions): Promise<Instance> => {
           expected = handles.map((_, i) => i);
           return;
         case "chains":
-          await submitBatches(
-            (i) => chainOf(noop.si({ i }), s.chainLength),
-            s.chains,
-            s.chainBatch,
-          );
+          await submitMany((i) => chainOf(noop.si({ i }), s.chainLength), s.chains, s.chainBatch);
           expected = handles.map((_, i) => i + s.chainLength - 1);
           return;
         case "independent":
@@ -256,7 +237,7 @@ export const weft: BenchSystem = {
     hugeChord: (s) =>
       `one run: chord(${s.hugeChord} × noop.si({ i }), collect.s()); collect gets the ${s.hugeChord} results in order`,
     chains: (s) =>
-      `${s.chains} runs, each chain(noop.si({ i }), inc.s() × ${s.chainLength - 1}); submitted ${s.chainBatch} runs at a time (concurrent submits)`,
+      `${s.chains} runs, each chain(noop.si({ i }), inc.s() × ${s.chainLength - 1}); client.submitMany of ${s.chainBatch} runs at a time`,
     independent: (s) =>
       `${s.independent} single-node runs noop.si({ i }); client.submitMany of ${s.independentBatch} runs at a time`,
     longChain: (s) => `one run: chain(inc.si(0), inc.s() × ${s.longChain - 1})`,

@@ -39,6 +39,22 @@ local function started(triples, leased)
   -- the runs started from, by id: a run met again (a chord's members) is loaded once and
   -- written once, at the end
   local runs = {}
+  -- the node fields (record, dependency list, spec) of each run's nodes, read with the run's
+  -- record when the first of them starts: one HMGET per run
+  local ahead = {}
+  for i = 1, #triples, 3 do
+    local member = triples[i + 1]
+    local at = string.find(member, "#[^#]*$")
+    local runId, ns = string.sub(member, 1, at - 1), string.sub(member, at + 1)
+    local fields = ahead[runId]
+    if not fields then
+      fields = {}
+      ahead[runId] = fields
+    end
+    fields[#fields + 1] = "n" .. ns
+    fields[#fields + 1] = "d" .. ns
+    fields[#fields + 1] = "s" .. ns
+  end
   for i = 1, #triples, 3 do
     local q, member, token = triples[i], triples[i + 1], triples[i + 2]
     local at = string.find(member, "#[^#]*$")
@@ -53,7 +69,7 @@ local function started(triples, leased)
     out[#out + 1] = member
     out[#out + 1] = token
     out[#out + 1] = startNode(START_CODES, keys, runId, n, token, A.worker, A.now, queueNames[q], A.eventsMax,
-      leased, runs)
+      leased, runs, ahead[runId])
   end
   flushRuns(runs)
   return out

@@ -37,12 +37,26 @@ local shared = { shardWork = K.shardWork, events = K.events, tokens = K.tokens, 
 -- the runs opened so far, by id: the items of a call often share a run (a chord's members),
 -- which is then loaded once and written once, at the end
 local runs = {}
+-- the node fields of each run's items (record, progress, error), read with the run's record
+-- when the call opens it: one HMGET per run
+local ahead = {}
+for i = 1, #items, 8 do
+  local fields = ahead[items[i]]
+  if not fields then
+    fields = {}
+    ahead[items[i]] = fields
+  end
+  local ns = digits(tonumber(items[i + 1]))
+  fields[#fields + 1] = "n" .. ns
+  fields[#fields + 1] = "p" .. ns
+  fields[#fields + 1] = "e" .. ns
+end
 for i = 1, #items, 8 do
   local runId = items[i]
   local keys = runs[runId] and runs[runId].k or runKeysAt(A.runPrefix, runId, shared)
   local reply = completeNode(CODES, keys, queueKeys(items[i + 6]), runId, tonumber(items[i + 1]),
     tonumber(items[i + 2]), items[i + 3], A.now, A.worker, tonumber(items[i + 4]), A.leaseMs,
-    items[i + 5], A.budget, A.eventsMax, items[i + 7], runs)
+    items[i + 5], A.budget, A.eventsMax, items[i + 7], runs, ahead[runId])
   out[#out + 1] = reply
   -- work left for `drain`: the caller drains it before the next items, as it would after a
   -- lone `complete`, so that each completion's cascade ends before the next one starts

@@ -8,7 +8,8 @@
 -- Replies: {OK, more} (more: 1 when work is still left)
 --@include cascade
 
-local M = loadRun(openRun(K, QUEUES, A.runId, A.now, false, A.eventsMax))
+-- (the run's writes are buffered: the nodes it queues or ends go out in one HSET)
+local M = loadRun(bufferRun(openRun(K, QUEUES, A.runId, A.now, false, A.eventsMax)))
 if not M then
   redis.call("ZREM", K.shardWork, A.runId)
   return { R.OK, 0 }
@@ -18,4 +19,5 @@ local more = process(M, {}, ready, A.budget)
 if not more then redis.call("ZREM", K.shardWork, A.runId) end
 enqueue(M, ready, 1)
 saveRun(M)
+flushRun(M)
 return { R.OK, more and 1 or 0 }

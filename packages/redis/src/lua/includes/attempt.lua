@@ -86,7 +86,7 @@ end
 -- the claim of node n, running under `token`: {node, token, attempt, stalls, spec, deps}.
 -- keys: specs
 local function claimTuple(M, n, r, token, deps)
-  return { n, token, r[ATT], r[STALLS], redis.call("HGET", M.k.specs, "s" .. digits(n)), deps }
+  return { n, token, r[ATT], r[STALLS], aheadField(M, "specs", "s" .. digits(n)), deps }
 end
 
 -- leases node n (already queued or retrying) to `worker` until now + leaseMs; returns its

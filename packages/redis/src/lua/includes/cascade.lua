@@ -142,6 +142,20 @@ local function process(M, stack, ready, budget)
       local ok = r and r[ST] == "s"
       local list = r and r[NEXT] or {}
       local i = tonumber(b) or 1
+      -- the dependents' records in one read: a lone plain dependent's (a chain's next step)
+      -- with its dependency list and spec, which a completion hands out with it
+      local v1 = list[1]
+      if #list == 1 and type(v1) == "number" and v1 >= 0 then
+        local ds = digits(v1)
+        prefetchList(M, { v1 }, { "d" .. ds, "s" .. ds })
+      elseif #list > 1 then
+        local ids = {}
+        for j = i, math.min(#list, i + budget - 1) do
+          local v = list[j]
+          if type(v) == "number" then ids[#ids + 1] = v >= 0 and v or -v - 1 end
+        end
+        prefetchList(M, ids)
+      end
       while i <= #list do
         if budget <= 0 then break end
         budget = budget - 1
@@ -182,6 +196,7 @@ local function process(M, stack, ready, budget)
     elseif kind == "R" then
       -- a walked node costs about twice a dependent: two units of budget each
       local last = math.min(M.total - 1, a + math.ceil(budget / 2) - 1)
+      prefetchNodes(M, a, last)
       for n = a, last do
         local r = getNode(M, n)
         -- (a failed run: the roots an error callback's replacement added)
@@ -224,6 +239,7 @@ local function process(M, stack, ready, budget)
       local last = math.min(M.total - 1, a + math.ceil(budget / 2) - 1)
       local reason = kind == "X" and errorValue("Skipped", "a corrupt record (field " ..
         tostring(M.corruption) .. ") stopped the run before this node could start")
+      prefetchNodes(M, a, last)
       for n = a, last do
         local r = getNode(M, n)
         local st = r and r[ST]

@@ -8,7 +8,7 @@
 -- which nodes it handed out (another completion by the same worker at the same time may
 -- have made a fan-in ready). The list is handed on to depResults, read once. keys: nodes
 local function onlyDependency(M, d, n)
-  local packed = redis.call("HGET", M.k.nodes, "d" .. digits(d))
+  local packed = aheadField(M, "nodes", "d" .. digits(d))
   -- a list of one id packs in at most 10 bytes: a fan-in's long list is never unpacked here
   if not packed or #packed > 10 then return false end
   local deps = unpackOne(packed)
@@ -38,19 +38,21 @@ local completeBody
 
 -- `runs`: the runs this call opened, by id (completemany's), or nil (complete's). A run met
 -- again is not opened and loaded again: its writes stay buffered until the caller flushes
--- every run it opened (flushRuns), and only its next node's fields are read
+-- every run it opened (flushRuns). `ahead`: the fields to read with the run's record when
+-- the call opens it (the node fields of all the call's items of that run), or nil (this
+-- node's); a node whose fields were not read so is read on its own
 local function completeNode(RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs,
-    served, budget, emax, span, runs)
+    served, budget, emax, span, runs, ahead)
   -- the run's writes are buffered (one HSET, one HDEL) and its node's record read with its
   -- record (one HMGET), with its progress and error fields: this completion deletes them,
   -- and one found absent needs no HDEL (flushRun)
   local ns = digits(n)
   local M = runs and runs[runId]
   if M then
-    readAhead(M, { "n" .. ns, "p" .. ns, "e" .. ns })
+    if M.cache[n] == nil and M.pre["n" .. ns] == nil then readAhead(M, { "n" .. ns, "p" .. ns, "e" .. ns }) end
   else
     M = bufferRun(openRun(keys, queues, runId, now, false, emax))
-    M = loadRun(M, M.wbuf and { "n" .. ns, "p" .. ns, "e" .. ns } or nil)
+    M = loadRun(M, M.wbuf and (ahead or { "n" .. ns, "p" .. ns, "e" .. ns }) or nil)
     if not M then return { RC.STALE, 0 } end
     -- (a run whose writes are not buffered writes as it goes: nothing to keep)
     if runs and M.wbuf then runs[runId] = M end

@@ -334,6 +334,52 @@ local function getNode(M, n)
   return replaceNode(M, n, raw, why)
 end
 
+-- reads the records of nodes `ids` (a list) that this call has not read, written or been
+-- handed (M.pre: submit's), with one HMGET per 500, into M.pre (getNode takes them from
+-- there): a walk over many nodes (roots queued at submit, a cancel's or a sweep's, a
+-- node's dependents) reads them in a few commands. `more`: fields to read with them, when
+-- some record is read (a lone dependent's list and spec, which a completion hands out
+-- with it). keys: nodes
+local function prefetchList(M, ids, more)
+  local fields, buf = {}, M.wbuf
+  local pre = M.pre or {}
+  M.pre = pre
+  for i = 1, #ids do
+    local n = ids[i]
+    local f = "n" .. digits(n)
+    if M.cache[n] == nil and pre[f] == nil and not (buf and type(buf[f]) == "string") then
+      fields[#fields + 1] = f
+    end
+  end
+  if more and #fields > 0 then
+    for i = 1, #more do
+      if pre[more[i]] == nil then fields[#fields + 1] = more[i] end
+    end
+  end
+  for i = 1, #fields, 500 do
+    local to = math.min(i + 499, #fields)
+    local v = redis.call("HMGET", M.k.nodes, unpack(fields, i, to))
+    for j = i, to do pre[fields[j]] = v[j - i + 1] end
+  end
+end
+
+-- prefetchList of the nodes first..last. keys: nodes
+local function prefetchNodes(M, first, last)
+  local ids = {}
+  for n = first, last do ids[#ids + 1] = n end
+  prefetchList(M, ids)
+end
+
+-- field `field` (a dependency list d<n> or a spec s<n>: fields no transition writes but
+-- submit and replace) of the run's hash key labelled `label`, from M.pre when this call
+-- read it ahead (prefetchList), else read now; false when absent. keys: `label`
+local function aheadField(M, label, field)
+  local pre = M.pre
+  local v = pre and pre[field]
+  if v ~= nil then return v end
+  return redis.call("HGET", M.k[label], field)
+end
+
 -- how many nodes a run has, when its `total` field is corrupt: the n<i> fields are
 -- numbered from 0. keys: nodes
 local function probeTotal(M)

@@ -41,30 +41,34 @@ end
 -- keys: record, nodes, specs, results, work (the run's), shardWork, events, leases (of the queue)
 --
 -- `runs`: the runs this call started nodes of, by id (claim's), or nil (start's). A run met
--- again is not loaded again (only the node's own fields are read) and its writes stay
--- buffered until the caller flushes every run in `runs` (flushRuns)
-local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, leased, runs)
+-- again is not loaded again and its writes stay buffered until the caller flushes every
+-- run in `runs` (flushRuns). `ahead`: the node fields to read with the run's record when
+-- the call loads it (those of all the call's nodes of that run), or nil (this node's); a
+-- node whose fields were not read so is read on its own
+local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, leased, runs, ahead)
   local member = runId .. "#" .. digits(n) .. "#" .. digits(token)
   -- the node's record, dependency list and spec and the run's queues and headers are read
   -- with the run's record, in one HMGET, when they share its hash
-  local ahead = keys.nodes == keys.record and keys.specs == keys.record
+  local oneHash = keys.nodes == keys.record and keys.specs == keys.record
   local ns = digits(n)
   local M = runs and runs[runId]
   if M then
     -- (what an earlier node of this call found corrupt is not this node's)
     M.found = false
-    readAhead(M, { "n" .. ns, "d" .. ns, "s" .. ns })
+    if M.pre["d" .. ns] == nil then readAhead(M, { "n" .. ns, "d" .. ns, "s" .. ns }) end
   else
-    M = loadRun(openRun(keys, {}, runId, now, true, emax),
-      ahead and { "n" .. ns, "d" .. ns, "s" .. ns, "queues", "hdr" } or nil)
+    local fields = ahead or { "n" .. ns, "d" .. ns, "s" .. ns }
+    fields[#fields + 1] = "queues"
+    fields[#fields + 1] = "hdr"
+    M = loadRun(openRun(keys, {}, runId, now, true, emax), oneHash and fields or nil)
     -- (a run whose fields are corrupt is loaded for each of its nodes, as start does)
-    if runs and ahead and M and not M.found then
+    if runs and oneHash and M and not M.found then
       bufferRun(M)
       runs[runId] = M
     end
   end
   local function field(f, key)
-    if ahead then return M.pre[f] or nil end
+    if oneHash then return M.pre[f] or nil end
     return redis.call("HGET", key, f)
   end
   local r = M and not M.found and getNode(M, n)

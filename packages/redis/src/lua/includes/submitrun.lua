@@ -119,20 +119,24 @@ local function submitRun(keys, queues, a, codes)
 
   local more = 0
   if commit then
-    local M = loadRun(openRun(keys, queues, runId, now, false, a.eventsMax))
+    -- (the run's writes are buffered: the roots it queues go out in one HSET)
+    local M = loadRun(bufferRun(openRun(keys, queues, runId, now, false, a.eventsMax)))
     if not begin then redis.call("ZREM", keys.pending, runId) end
     redis.call("ZADD", keys.runs, now, runId)
     if M.status ~= "pending" then
       -- a run record field found corrupt on the way failed the run: it never starts
-      return { codes.OK, endEarly(M, a.budget) }
+      local reply = { codes.OK, endEarly(M, a.budget) }
+      flushRun(M)
+      return reply
     end
     M.status = "running"
     M.dirty = true
-    redis.call("HSET", keys.record, "status", "running", "started", now)
+    putMany(M, "record", "status", "running", "started", now)
     local ready = {}
     if process(M, { "R:0" }, ready, a.budget) then more = 1 else redis.call("ZREM", keys.shardWork, runId) end
     enqueue(M, ready, 1)
     saveRun(M)
+    flushRun(M)
     if more == 0 and moreWork(M) then more = 1 end
   end
   return { codes.OK, more }
