@@ -184,8 +184,12 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
   const path = new Set<CanvasNode>();
   // an empty group after an upstream step has no node of its own to wait on that step: its
   // `[]` shape remembers the upstream shape, so whatever follows still runs after its nodes
-  const emptyUpstream = new WeakMap<Shape & object, Shape>();
+  // (made at the first such group: most canvases have none)
+  let emptyUpstream: Map<Shape & object, Shape> | undefined;
+  const upstreamOf = (shape: Shape & object): Shape | undefined => emptyUpstream?.get(shape);
   const depsOf = (shape: Shape): number[] => {
+    // a chain step's upstream: one node
+    if (typeof shape === "number") return [shape];
     const out: number[] = [];
     const seen = new Set<number>();
     const go = (s: Shape): void => {
@@ -196,7 +200,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
         }
         return;
       }
-      const before = emptyUpstream.get(s);
+      const before = upstreamOf(s);
       if (before !== undefined) go(before);
       for (const item of "list" in s ? s.list : s.settled) go(item);
     };
@@ -214,7 +218,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
       if (inSettled) out.push(shape);
       return out;
     }
-    const before = emptyUpstream.get(shape);
+    const before = upstreamOf(shape);
     if (before !== undefined) settledDepsOf(before, inSettled, out);
     if ("list" in shape) for (const x of shape.list) settledDepsOf(x, inSettled, out);
     else for (const x of shape.settled) settledDepsOf(x, true, out);
@@ -224,7 +228,10 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
   // callback's) already holds back what follows
   const empty = (upstream: Upstream | null, settled: boolean): Shape => {
     const shape = settled ? { settled: [] } : { list: [] };
-    if (upstream !== null && !isFailure(upstream)) emptyUpstream.set(shape, upstream);
+    if (upstream !== null && !isFailure(upstream)) {
+      emptyUpstream ??= new Map();
+      emptyUpstream.set(shape, upstream);
+    }
     return shape;
   };
   // every option is checked field by field, so valid task and signature options merge into
@@ -381,7 +388,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
   const withAfter = (shape: Shape): Shape => {
     if (typeof shape === "number") return shape;
     const items = ("list" in shape ? shape.list : shape.settled).map(withAfter);
-    const before = emptyUpstream.get(shape);
+    const before = upstreamOf(shape);
     const settled = before === undefined ? [] : [...new Set(settledDepsOf(before, false))];
     const plain = before === undefined ? [] : depsOf(before).filter((x) => !settled.includes(x));
     const after: Shape[] = [...plain, ...(settled.length === 0 ? [] : [{ settled }])];
@@ -405,8 +412,11 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
     // (no set for a node without settled edges: the common case)
     const settledIds = settled.length === 0 ? undefined : new Set(settled);
     for (const dep of d.deps) {
-      if (d.errorOf.length > 0 && d.errorOf.includes(dep)) (errorDependents[dep] ??= []).push(id);
-      else (settledIds?.has(dep) ? settledDependents : dependents)[dep]!.push(id);
+      if (d.errorOf.length > 0 && d.errorOf.includes(dep)) {
+        const list = errorDependents[dep];
+        if (list === undefined) errorDependents[dep] = [id];
+        else list.push(id);
+      } else (settledIds?.has(dep) ? settledDependents : dependents)[dep]!.push(id);
     }
   });
   const nodes: DagNode[] = drafts.map((d, id) => {

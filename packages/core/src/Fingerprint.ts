@@ -43,8 +43,9 @@ export const fingerprint = (dag: Pick<Dag, "nodes" | "output">): string => {
     // canonical([task, bind, bound, arg, deps, options, queue, priority, tolerant]), written
     // out field by field (no array per node); only a callback node adds fields, `callback`
     // and `failure ?? null`: a canvas without callbacks keeps its fingerprint
-    text += `[${canonical(n.task)},${once(n.bind)},${canonical(n.bound)},${canonical(n.arg)},${canonical(n.deps)},${once(n.options)},${canonical(n.queue)},${canonical(n.priority)},${canonical(n.tolerant)}`;
-    if (n.callback !== undefined) text += `,${canonical(n.callback)},${canonical(n.failure ?? null)}`;
+    text += `[${canonical(n.task)},${canonical(n.bind)},${canonical(n.bound)},${canonical(n.arg)},${canonical(n.deps)},${once(n.options)},${canonical(n.queue)},${canonical(n.priority)},${canonical(n.tolerant)}`;
+    if (n.callback !== undefined)
+      text += `,${canonical(n.callback)},${canonical(n.failure ?? null)}`;
     text += "];";
     if (text.length > 65_536) {
       h ??= crypto.createHash("sha256");
