@@ -787,7 +787,11 @@ export class RedisStore implements Store, ScheduleStore {
     const queueAt = new Map<string, number>();
     const queueKeys: QueueKeys[] = [];
     const perRun: Array<Record<string, string>> = [];
-    const args: Arg[] = [];
+    // sixteen arguments a run and four a node, written in place (no growing array)
+    let size = 0;
+    for (const { sub } of runs) size += 16 + 4 * sub.dag.nodes.length;
+    const args: Arg[] = new Array(size);
+    let k = 0;
     for (const { at, sub, p } of runs) {
       const cur = seen.get(at);
       const hash = s.run(p.runId);
@@ -809,26 +813,28 @@ export class RedisStore implements Store, ScheduleStore {
         indexes.push(i);
       }
       const nodes = sub.dag.nodes;
-      args.push(
-        p.runId,
-        sub.now,
-        queues.join(","),
-        indexes.join(","),
-        sub.tags.length === 0 ? "[]" : JSON.stringify(sub.tags),
-        sub.retentionMs,
-        p.window,
-        p.fp,
-        p.nonce,
-        p.out,
-        cur ?? "",
-        sub.idempotencyReuse ?? "return-existing",
-        sub.notBefore ?? 0,
-        sub.expiresAt ?? 0,
-        sub.headers ?? "",
-        nodes.length,
-      );
-      for (const n of nodes)
-        args.push(n.id, encodeNodeRecord(n, queues, p.timing), encodeSpec(n), encodeDeps(n));
+      args[k++] = p.runId;
+      args[k++] = sub.now;
+      args[k++] = queues.join(",");
+      args[k++] = indexes.join(",");
+      args[k++] = sub.tags.length === 0 ? "[]" : JSON.stringify(sub.tags);
+      args[k++] = sub.retentionMs;
+      args[k++] = p.window;
+      args[k++] = p.fp;
+      args[k++] = p.nonce;
+      args[k++] = p.out;
+      args[k++] = cur ?? "";
+      args[k++] = sub.idempotencyReuse ?? "return-existing";
+      args[k++] = sub.notBefore ?? 0;
+      args[k++] = sub.expiresAt ?? 0;
+      args[k++] = sub.headers ?? "";
+      args[k++] = nodes.length;
+      for (const n of nodes) {
+        args[k++] = n.id;
+        args[k++] = encodeNodeRecord(n, queues, p.timing);
+        args[k++] = encodeSpec(n);
+        args[k++] = encodeDeps(n);
+      }
     }
     // every run of the call commits: with replicated durability a replica has them first
     const replies = await this.durable(
@@ -841,38 +847,46 @@ export class RedisStore implements Store, ScheduleStore {
     const done = retry === -1 ? replies.length : retry;
     if (retry === -1 && replies.length !== runs.length)
       throw new UnexpectedReply("submitmany", `${replies.length} replies for ${runs.length} runs`);
-    await Promise.all(
-      runs.slice(0, done).map(async ({ at, sub, p }, i) => {
-        const r = replies[i]!;
-        switch (r.code) {
-          case "OK":
-            if (r.more) await this.drain(s, p.runId, sub.dag.queues, sub.now);
-            out[at] = { ok: true, runId: p.runId, existing: false };
-            return;
-          case "EXISTS":
-            out[at] = { ok: true, runId: r.runId, existing: true };
-            return;
-          case "CONFLICT":
-            out[at] = {
-              ok: false,
-              error: new IdempotencyConflict({ key: p.key!, runId: r.runId }),
-            };
-            return;
-          case "DUPLICATE":
-            out[at] = { ok: false, error: new DuplicateRun({ runId: p.runId }) };
-            return;
-          case "GONE":
-            out[at] = {
-              ok: false,
-              error: new SubmitInterrupted({
-                runId: p.runId,
-                reason: "the run was discarded while it was being written",
+    // each run's answer at once, but for a run with work left: once `drain` did it (the drains
+    // at once; no promise for the others)
+    const drains: Array<Promise<void>> = [];
+    for (let i = 0; i < done; i++) {
+      const { at, sub, p } = runs[i]!;
+      const r = replies[i]!;
+      switch (r.code) {
+        case "OK":
+          if (r.more)
+            drains.push(
+              this.drain(s, p.runId, sub.dag.queues, sub.now).then(() => {
+                out[at] = { ok: true, runId: p.runId, existing: false };
               }),
-            };
-            return;
-        }
-      }),
-    );
+            );
+          else out[at] = { ok: true, runId: p.runId, existing: false };
+          break;
+        case "EXISTS":
+          out[at] = { ok: true, runId: r.runId, existing: true };
+          break;
+        case "CONFLICT":
+          out[at] = {
+            ok: false,
+            error: new IdempotencyConflict({ key: p.key!, runId: r.runId }),
+          };
+          break;
+        case "DUPLICATE":
+          out[at] = { ok: false, error: new DuplicateRun({ runId: p.runId }) };
+          break;
+        case "GONE":
+          out[at] = {
+            ok: false,
+            error: new SubmitInterrupted({
+              runId: p.runId,
+              reason: "the run was discarded while it was being written",
+            }),
+          };
+          break;
+      }
+    }
+    await Promise.all(drains);
     return done;
   }
 
