@@ -612,6 +612,9 @@ export function chord(
   return make({ kind: "chord", header: h, body: body.node });
 }
 
+/** The options of a signature that sets none: one object for all (compile checks it once). */
+const NO_OPTIONS: TaskOptions = Object.freeze({});
+
 /**
  * Builds a signature node; used by `Task.s` / `Task.si`. Its `.with(o)`
  * checks `o` ({@link checkOptions}) and lays it over the options so far;
@@ -623,7 +626,7 @@ export const signature = <In, Out>(
   task: TaskRef,
   bind: Bind,
   bound: unknown,
-  options: TaskOptions = {},
+  options: TaskOptions = NO_OPTIONS,
 ): Signature<In, Out> => {
   const node: CanvasNode = { kind: "sig", task, bind, bound, options };
   return {

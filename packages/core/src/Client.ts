@@ -1,7 +1,7 @@
 /**
  * The client: submits canvases and reads runs back, typed.
  */
-import { randomUUID } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import { Schema } from "effect";
 import { shapeValue } from "./Args.ts";
 import {
@@ -169,6 +169,25 @@ export const runTiming = (
     ...(notBefore === undefined || notBefore <= now ? {} : { notBefore }),
     ...(expiresAt === undefined ? {} : { expiresAt }),
   };
+};
+
+/** Random bytes are drawn from a pool of this many, refilled when used up. */
+const RANDOM_POOL = 4_096;
+let randomPool = Buffer.alloc(0);
+let randomAt = 0;
+
+/**
+ * `bytes` random bytes (at most {@link RANDOM_POOL}) as lowercase hex, from
+ * a pool of entropy filled 4 KiB at a time (as Node's `randomUUID` does:
+ * `randomBytes` asks the system on every call), each byte used once.
+ */
+const randomHex = (bytes: number): string => {
+  if (randomAt + bytes > randomPool.length) {
+    randomPool = randomFillSync(Buffer.allocUnsafe(RANDOM_POOL));
+    randomAt = 0;
+  }
+  randomAt += bytes;
+  return randomPool.toString("hex", randomAt - bytes, randomAt);
 };
 
 /** The timing of a submission without time options. */
@@ -500,23 +519,25 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
         ? NO_TIMING
         : runTiming(opts, at);
     const headers = opts.headers === undefined ? undefined : encodeHeaders(opts.headers);
-    // one random UUID gives the run id's random part and the nonce: Node hands UUIDs out of a
-    // cached pool of entropy, where randomBytes asks the system on every call
-    const random = randomUUID();
-    return {
-      ...timing,
-      ...(headers === undefined ? {} : { headers }),
-      runId: opts.runId ?? `${at.toString(36)}-${random.slice(0, 8)}${random.slice(9, 13)}`,
+    // 16 random bytes give the run id's random part (12 hex digits) and the nonce (20)
+    const random = randomHex(16);
+    const sub: { -readonly [K in keyof Submission]: Submission[K] } = {
+      runId: opts.runId ?? `${at.toString(36)}-${random.slice(0, 12)}`,
       dag,
       tags: opts.tags ?? [],
-      ...(opts.idempotencyKey === undefined ? {} : { idempotencyKey: opts.idempotencyKey }),
       idempotencyWindowMs: opts.idempotencyWindowMs ?? 86_400_000,
-      ...(opts.idempotencyReuse === undefined ? {} : { idempotencyReuse: opts.idempotencyReuse }),
       retentionMs: opts.retentionMs ?? 7 * 86_400_000,
       now: at,
       fingerprint: fingerprint(dag),
-      nonce: `${random.slice(14, 18)}${random.slice(19, 23)}${random.slice(24)}`,
+      nonce: random.slice(12),
     };
+    // the optional fields assigned when set (V8 builds a literal with spreads on a slow path)
+    if (timing.notBefore !== undefined) sub.notBefore = timing.notBefore;
+    if (timing.expiresAt !== undefined) sub.expiresAt = timing.expiresAt;
+    if (headers !== undefined) sub.headers = headers;
+    if (opts.idempotencyKey !== undefined) sub.idempotencyKey = opts.idempotencyKey;
+    if (opts.idempotencyReuse !== undefined) sub.idempotencyReuse = opts.idempotencyReuse;
+    return sub;
   };
 
   const submitDag = async <Out>(

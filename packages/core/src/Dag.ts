@@ -184,8 +184,12 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
   const path = new Set<CanvasNode>();
   // an empty group after an upstream step has no node of its own to wait on that step: its
   // `[]` shape remembers the upstream shape, so whatever follows still runs after its nodes
-  const emptyUpstream = new WeakMap<Shape & object, Shape>();
+  // (made at the first such group: most canvases have none)
+  let emptyUpstream: Map<Shape & object, Shape> | undefined;
+  const upstreamOf = (shape: Shape & object): Shape | undefined => emptyUpstream?.get(shape);
   const depsOf = (shape: Shape): number[] => {
+    // a chain step's upstream: one node
+    if (typeof shape === "number") return [shape];
     const out: number[] = [];
     const seen = new Set<number>();
     const go = (s: Shape): void => {
@@ -196,7 +200,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
         }
         return;
       }
-      const before = emptyUpstream.get(s);
+      const before = upstreamOf(s);
       if (before !== undefined) go(before);
       for (const item of "list" in s ? s.list : s.settled) go(item);
     };
@@ -208,21 +212,26 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
   // settled group's value is a success even when members failed, so the `[]` after it waits
   // for its members to end, as a next step would; an empty group inside a settled list waits
   // for its upstream to end, as a member there would)
-  const settledDepsOf = (shape: Shape, inSettled: boolean): number[] => {
-    if (typeof shape === "number") return inSettled ? [shape] : [];
-    const before = emptyUpstream.get(shape);
-    return [
-      ...(before === undefined ? [] : settledDepsOf(before, inSettled)),
-      ...("list" in shape
-        ? shape.list.flatMap((x) => settledDepsOf(x, inSettled))
-        : shape.settled.flatMap((x) => settledDepsOf(x, true))),
-    ];
+  // (appended to `out`, in that order: a chord body's upstream lists every header member)
+  const settledDepsOf = (shape: Shape, inSettled: boolean, out: number[] = []): number[] => {
+    if (typeof shape === "number") {
+      if (inSettled) out.push(shape);
+      return out;
+    }
+    const before = upstreamOf(shape);
+    if (before !== undefined) settledDepsOf(before, inSettled, out);
+    if ("list" in shape) for (const x of shape.list) settledDepsOf(x, inSettled, out);
+    else for (const x of shape.settled) settledDepsOf(x, true, out);
+    return out;
   };
   // inside an error callback whose entry is an empty group, the failure gate (an enclosing
   // callback's) already holds back what follows
   const empty = (upstream: Upstream | null, settled: boolean): Shape => {
     const shape = settled ? { settled: [] } : { list: [] };
-    if (upstream !== null && !isFailure(upstream)) emptyUpstream.set(shape, upstream);
+    if (upstream !== null && !isFailure(upstream)) {
+      emptyUpstream ??= new Map();
+      emptyUpstream.set(shape, upstream);
+    }
     return shape;
   };
   // every option is checked field by field, so valid task and signature options merge into
@@ -294,14 +303,15 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
           // every node of a callback canvas waits on the event of each callback canvas that
           // encloses it (its gates): it is skipped at once when one cannot happen, wherever
           // it sits, also behind a settled group
-          const has = new Set(draft.deps);
+          // (no set for a node outside callbacks: the common case, a member of a wide group)
+          const has = gates.length === 0 ? undefined : new Set(draft.deps);
           for (const gate of gates) {
             const ids = isFailure(gate) ? [gate.failure] : depsOf(gate);
             if (isFailure(gate)) draft.errorOf.push(gate.failure);
             else draft.gates.push(gate);
             for (const g of ids) {
-              if (has.has(g)) continue;
-              has.add(g);
+              if (has!.has(g)) continue;
+              has!.add(g);
               draft.deps.push(g);
             }
           }
@@ -378,7 +388,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
   const withAfter = (shape: Shape): Shape => {
     if (typeof shape === "number") return shape;
     const items = ("list" in shape ? shape.list : shape.settled).map(withAfter);
-    const before = emptyUpstream.get(shape);
+    const before = upstreamOf(shape);
     const settled = before === undefined ? [] : [...new Set(settledDepsOf(before, false))];
     const plain = before === undefined ? [] : depsOf(before).filter((x) => !settled.includes(x));
     const after: Shape[] = [...plain, ...(settled.length === 0 ? [] : [{ settled }])];
@@ -394,41 +404,56 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
   }
   const dependents = drafts.map(() => [] as number[]);
   const settledDependents = drafts.map(() => [] as number[]);
-  const errorDependents = drafts.map(() => [] as number[]);
+  // (made for the few nodes that have error callbacks)
+  const errorDependents: Array<number[] | undefined> = [];
   drafts.forEach((d, id) => {
-    const settledIds = new Set([
-      ...(d.upstream === null ? [] : settledDepsOf(d.upstream, false)),
-      ...d.gates.flatMap((g) => settledDepsOf(g, false)),
-    ]);
+    const settled = d.upstream === null ? [] : settledDepsOf(d.upstream, false);
+    for (const g of d.gates) settledDepsOf(g, false, settled);
+    // (no set for a node without settled edges: the common case)
+    const settledIds = settled.length === 0 ? undefined : new Set(settled);
     for (const dep of d.deps) {
-      if (d.errorOf.includes(dep)) errorDependents[dep]!.push(id);
-      else (settledIds.has(dep) ? settledDependents : dependents)[dep]!.push(id);
+      if (d.errorOf.length > 0 && d.errorOf.includes(dep)) {
+        const list = errorDependents[dep];
+        if (list === undefined) errorDependents[dep] = [id];
+        else list.push(id);
+      } else (settledIds?.has(dep) ? settledDependents : dependents)[dep]!.push(id);
     }
   });
-  const nodes: DagNode[] = drafts.map((d, id) => ({
-    id,
-    task: d.task.name,
-    queue: d.options.queue ?? "default",
-    priority: d.options.priority ?? 5,
-    bind: d.bind,
-    bound: d.bound,
-    arg: d.arg,
-    deps: d.deps,
-    dependents: dependents[id]!,
-    settledDependents: settledDependents[id]!,
-    tolerant: d.tolerant,
-    options: d.options,
-    path: d.path,
-    ...(d.callback === undefined ? {} : { callback: d.callback }),
-    ...(errorDependents[id]!.length === 0 ? {} : { errorDependents: errorDependents[id]! }),
-    ...(d.receives === undefined ? {} : { failure: failureSource(drafts, d.receives) }),
-  }));
+  const nodes: DagNode[] = drafts.map((d, id) => {
+    // (optional fields assigned, not spread: V8 builds a literal with spreads on a slow path)
+    const node: { -readonly [K in keyof DagNode]: DagNode[K] } = {
+      id,
+      task: d.task.name,
+      queue: d.options.queue ?? "default",
+      priority: d.options.priority ?? 5,
+      bind: d.bind,
+      bound: d.bound,
+      arg: d.arg,
+      deps: d.deps,
+      dependents: dependents[id]!,
+      settledDependents: settledDependents[id]!,
+      tolerant: d.tolerant,
+      options: d.options,
+      path: d.path,
+    };
+    if (d.callback !== undefined) node.callback = d.callback;
+    const errors = errorDependents[id];
+    if (errors !== undefined) node.errorDependents = errors;
+    if (d.receives !== undefined) node.failure = failureSource(drafts, d.receives);
+    return node;
+  });
   return {
     nodes,
     output,
     queues: [...new Set(nodes.map((n) => n.queue))].sort(),
     tasks: drafts.map((d) => d.task),
   };
+};
+
+/** Whether an object has no own enumerable keys (a signature's options when it set none). */
+const hasNoKeys = (o: object): boolean => {
+  for (const k in o) if (Object.hasOwn(o, k)) return false;
+  return true;
 };
 
 /** A signature node of a canvas. */
@@ -448,14 +473,18 @@ const sigParts = (
   // declarations are checked where they are made; this catches hand-built canvas nodes
   check(node.task.name, node.task.options);
   check(node.task.name, node.options);
-  let options: TaskOptions = {
-    ...node.task.options,
-    ...node.options,
-    // a signature's retry fields override the task's field by field
-    ...(node.task.options.retry || node.options.retry
-      ? { retry: { ...node.task.options.retry, ...node.options.retry } }
-      : {}),
-  };
+  // a signature without options of its own has its task's (the same object for every node
+  // of the task: a wide group checks and fingerprints it once)
+  let options: TaskOptions = hasNoKeys(node.options)
+    ? node.task.options
+    : {
+        ...node.task.options,
+        ...node.options,
+        // a signature's retry fields override the task's field by field
+        ...(node.task.options.retry || node.options.retry
+          ? { retry: { ...node.task.options.retry, ...node.options.retry } }
+          : {}),
+      };
   const bound = encodeBound(node.task, node.bind, node.bound);
   if (options.concurrency !== undefined && typeof options.concurrency.key === "function") {
     // the key is computed here, on the producer, from the bound input (docs/schedules.md)

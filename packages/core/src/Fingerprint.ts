@@ -27,21 +27,26 @@ export const fingerprint = (dag: Pick<Dag, "nodes" | "output">): string => {
   // native code), in parts of about 64 KiB for a large one: the same bytes either way
   let text = `weft-fp/1;${dag.nodes.length};`;
   let h: crypto.Hash | undefined;
+  // the text of an object nodes share (a task's options: compile hands every node of a task
+  // without options of its own the same object), made once per call
+  const shared = dag.nodes.length > 1 ? new Map<object, string>() : undefined;
+  const once = (v: unknown): string => {
+    if (shared === undefined || typeof v !== "object" || v === null) return canonical(v);
+    let t = shared.get(v);
+    if (t === undefined) {
+      t = canonical(v);
+      shared.set(v, t);
+    }
+    return t;
+  };
   for (const n of dag.nodes) {
-    text += canonical([
-      n.task,
-      n.bind,
-      n.bound,
-      n.arg,
-      n.deps,
-      n.options,
-      n.queue,
-      n.priority,
-      n.tolerant,
-      // only a callback node adds fields: a canvas without callbacks keeps its fingerprint
-      ...(n.callback === undefined ? [] : [n.callback, n.failure ?? null]),
-    ]);
-    text += ";";
+    // canonical([task, bind, bound, arg, deps, options, queue, priority, tolerant]), written
+    // out field by field (no array per node); only a callback node adds fields, `callback`
+    // and `failure ?? null`: a canvas without callbacks keeps its fingerprint
+    text += `[${canonical(n.task)},${canonical(n.bind)},${canonical(n.bound)},${canonical(n.arg)},${canonical(n.deps)},${once(n.options)},${canonical(n.queue)},${canonical(n.priority)},${canonical(n.tolerant)}`;
+    if (n.callback !== undefined)
+      text += `,${canonical(n.callback)},${canonical(n.failure ?? null)}`;
+    text += "];";
     if (text.length > 65_536) {
       h ??= crypto.createHash("sha256");
       h.update(text);
@@ -87,7 +92,9 @@ export const canonical = (v: unknown): string => {
     default:
       return `?${typeof v}`;
   }
-  if (v instanceof Uint8Array) return `x${Buffer.from(v).toString("hex")}`;
+  // (a view of its bytes, not a copy)
+  if (v instanceof Uint8Array)
+    return `x${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("hex")}`;
   if (v instanceof Date) return `D${v.getTime()}`;
   if (Array.isArray(v)) {
     // concatenated, not mapped and joined (this runs for every node of every submission); a

@@ -133,9 +133,13 @@ export const scheduleKeys = (
 /** The worker registry (hash worker id → JSON registration). */
 export const workersKey = (prefix: string): string => `${prefix}:workers`;
 
+/** How many queues' keys a shard keeps built (`ShardKeys.queue`). */
+const QUEUE_KEYS_CACHED = 1_024;
+
 /** The keys of shard `shard` under `prefix`. */
 export const shardKeys = (prefix: string, shard: number): ShardKeys => {
   const tag = `${prefix}:{${prefix}:s${String(shard).padStart(2, "0")}}`;
+  const queues = new Map<string, QueueKeys>();
   return {
     tag,
     runPrefix: `${tag}:run:`,
@@ -147,16 +151,24 @@ export const shardKeys = (prefix: string, shard: number): ShardKeys => {
       return { record: base, nodes: base, specs: base, results: base, work: `${base}:work` };
     },
     queue: (queue) => {
-      const base = `${tag}:q:${queue}`;
-      return {
-        ready: `${base}:ready`,
-        delayed: `${base}:delayed`,
-        leases: `${base}:leases`,
-        wake: `${base}:wake`,
-        parked: `${base}:parked`,
-        expiring: `${base}:expiring`,
-        paused: `${base}:paused`,
-      };
+      // a queue's keys are built once (every claim and completion names them); a process that
+      // names more queues than the cache holds starts it again
+      let keys = queues.get(queue);
+      if (keys === undefined) {
+        const base = `${tag}:q:${queue}`;
+        keys = Object.freeze({
+          ready: `${base}:ready`,
+          delayed: `${base}:delayed`,
+          leases: `${base}:leases`,
+          wake: `${base}:wake`,
+          parked: `${base}:parked`,
+          expiring: `${base}:expiring`,
+          paused: `${base}:paused`,
+        });
+        if (queues.size >= QUEUE_KEYS_CACHED) queues.clear();
+        queues.set(queue, keys);
+      }
+      return keys;
     },
     work: `${tag}:work`,
     events: `${tag}:events`,

@@ -573,8 +573,8 @@ export const parseRunRecord = (
  * node or a replaced one (docs/concepts.md, "Dynamic canvases") adds a 15th,
  * `[addedBy, replacedBy]` (each `null` when absent), after a 14th.
  */
-export const encodeSpec = (n: DagNode): Uint8Array =>
-  encode([
+export const encodeSpec = (n: DagNode): Uint8Array => {
+  const fields: unknown[] = [
     n.id,
     n.task,
     n.queue,
@@ -588,22 +588,18 @@ export const encodeSpec = (n: DagNode): Uint8Array =>
     n.tolerant ? 1 : 0,
     n.options,
     n.path,
-    ...(n.callback === undefined &&
-    n.errorDependents === undefined &&
-    n.addedBy === undefined &&
-    n.replacedBy === undefined
-      ? []
-      : [
-          [
-            n.callback ?? null,
-            n.errorDependents ?? [],
-            n.failure === undefined ? null : encodeFailure(n.failure),
-          ],
-        ]),
-    ...(n.addedBy === undefined && n.replacedBy === undefined
-      ? []
-      : [[n.addedBy ?? null, n.replacedBy === undefined ? null : packShape(n.replacedBy)]]),
-  ]);
+  ];
+  const dynamic = n.addedBy !== undefined || n.replacedBy !== undefined;
+  if (dynamic || n.callback !== undefined || n.errorDependents !== undefined)
+    fields.push([
+      n.callback ?? null,
+      n.errorDependents ?? [],
+      n.failure === undefined ? null : encodeFailure(n.failure),
+    ]);
+  if (dynamic)
+    fields.push([n.addedBy ?? null, n.replacedBy === undefined ? null : packShape(n.replacedBy)]);
+  return encode(fields);
+};
 
 type EncodedFailure =
   | [number, string, 0 | 1 | string, unknown, DagNode["arg"]]
@@ -656,61 +652,36 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
   const raw = decode(bytes) as unknown;
   const why = specProblem(raw);
   if (why) throw new Error(why);
-  const [
-    id,
-    task,
-    queue,
-    priority,
-    bind,
-    bound,
-    arg,
-    deps,
-    dependents,
-    settledDependents,
-    tolerant,
-    options,
-    path,
-    links,
-    dynamic,
-  ] = raw as [
-    number,
-    string,
-    string,
-    number,
-    0 | 1 | string,
-    unknown,
-    DagNode["arg"],
-    PackedId[],
-    number[],
-    number[],
-    0 | 1,
-    DagNode["options"],
-    string[],
-    Links | undefined,
-    [number | null, Shape | null] | undefined,
-  ];
-  const [callback, errorDependents, failure] = links ?? [null, [], null];
-  const [addedBy, replacedBy] = dynamic ?? [null, null];
-  return {
-    id,
-    task,
-    queue,
-    priority,
-    bind: bindOf(bind),
-    bound,
-    arg: unpackShape(arg) as DagNode["arg"],
-    deps: unpackDeps(deps),
-    dependents,
-    settledDependents,
-    tolerant: tolerant === 1,
-    options,
-    path,
-    ...(callback === null ? {} : { callback }),
-    ...(errorDependents.length === 0 ? {} : { errorDependents }),
-    ...(failure === null ? {} : { failure: decodeFailure(failure) }),
-    ...(addedBy === null ? {} : { addedBy }),
-    ...(replacedBy === null ? {} : { replacedBy: unpackShape(replacedBy) as Shape }),
+  // (read by index, optional fields assigned: no destructuring, no spread, per claimed node)
+  const r = raw as unknown[];
+  const spec: { -readonly [K in keyof DagNode]: DagNode[K] } = {
+    id: r[0] as number,
+    task: r[1] as string,
+    queue: r[2] as string,
+    priority: r[3] as number,
+    bind: bindOf(r[4] as 0 | 1 | string),
+    bound: r[5],
+    arg: unpackShape(r[6]) as DagNode["arg"],
+    deps: unpackDeps(r[7]),
+    dependents: r[8] as number[],
+    settledDependents: r[9] as number[],
+    tolerant: r[10] === 1,
+    options: r[11] as DagNode["options"],
+    path: r[12] as string[],
   };
+  const links = r[13] as Links | undefined;
+  if (links !== undefined) {
+    const [callback, errorDependents, failure] = links;
+    if (callback !== null) spec.callback = callback;
+    if (errorDependents.length > 0) spec.errorDependents = errorDependents;
+    if (failure !== null) spec.failure = decodeFailure(failure);
+  }
+  const dynamic = r[14] as [number | null, Shape | null] | undefined;
+  if (dynamic !== undefined) {
+    if (dynamic[0] !== null) spec.addedBy = dynamic[0];
+    if (dynamic[1] !== null) spec.replacedBy = unpackShape(dynamic[1]) as Shape;
+  }
+  return spec;
 };
 
 /** The 14th field of a spec: a callback node's kind and failure source, a node's error callbacks. */

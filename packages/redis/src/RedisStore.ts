@@ -136,6 +136,32 @@ import {
   sendScript,
 } from "./Scripts.ts";
 
+/** `T` with its fields writable (an object filled in before it is handed out). */
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * A leased node's claim as a script's reply gives it: its spec still
+ * encoded (`null` when the run hash has none), and its dependency results
+ * as the reply holds them (see `depResults` in `lua/includes/attempt.lua`).
+ */
+type ClaimFields = Mutable<Omit<Claim, "spec" | "deps" | "depSpans">> & {
+  readonly spec: Buffer | null;
+  readonly deps: ReadonlyArray<ReplyValue>;
+};
+
+/** The claim of `c` once its spec and dependency results are read. */
+const claimOf = (
+  c: ClaimFields,
+  spec: DagNode,
+  { deps, depSpans }: { readonly deps: DepResult[]; readonly depSpans?: string[] },
+): Claim => {
+  // (a copy of `c` with two fields replaced, and the span ids assigned when there are some:
+  // V8 builds a literal with a second spread on a slow path)
+  const claim: Mutable<Claim> = { ...c, spec, deps };
+  if (depSpans !== undefined) claim.depSpans = depSpans;
+  return claim;
+};
+
 /** A node a claim leased: its queue, run, node id and fencing token. */
 interface LeasedItem {
   readonly queue: string;
@@ -761,7 +787,11 @@ export class RedisStore implements Store, ScheduleStore {
     const queueAt = new Map<string, number>();
     const queueKeys: QueueKeys[] = [];
     const perRun: Array<Record<string, string>> = [];
-    const args: Arg[] = [];
+    // sixteen arguments a run and four a node, written in place (no growing array)
+    let size = 0;
+    for (const { sub } of runs) size += 16 + 4 * sub.dag.nodes.length;
+    const args: Arg[] = new Array(size);
+    let k = 0;
     for (const { at, sub, p } of runs) {
       const cur = seen.get(at);
       const hash = s.run(p.runId);
@@ -783,26 +813,28 @@ export class RedisStore implements Store, ScheduleStore {
         indexes.push(i);
       }
       const nodes = sub.dag.nodes;
-      args.push(
-        p.runId,
-        sub.now,
-        queues.join(","),
-        indexes.join(","),
-        sub.tags.length === 0 ? "[]" : JSON.stringify(sub.tags),
-        sub.retentionMs,
-        p.window,
-        p.fp,
-        p.nonce,
-        p.out,
-        cur ?? "",
-        sub.idempotencyReuse ?? "return-existing",
-        sub.notBefore ?? 0,
-        sub.expiresAt ?? 0,
-        sub.headers ?? "",
-        nodes.length,
-      );
-      for (const n of nodes)
-        args.push(n.id, encodeNodeRecord(n, queues, p.timing), encodeSpec(n), encodeDeps(n));
+      args[k++] = p.runId;
+      args[k++] = sub.now;
+      args[k++] = queues.join(",");
+      args[k++] = indexes.join(",");
+      args[k++] = sub.tags.length === 0 ? "[]" : JSON.stringify(sub.tags);
+      args[k++] = sub.retentionMs;
+      args[k++] = p.window;
+      args[k++] = p.fp;
+      args[k++] = p.nonce;
+      args[k++] = p.out;
+      args[k++] = cur ?? "";
+      args[k++] = sub.idempotencyReuse ?? "return-existing";
+      args[k++] = sub.notBefore ?? 0;
+      args[k++] = sub.expiresAt ?? 0;
+      args[k++] = sub.headers ?? "";
+      args[k++] = nodes.length;
+      for (const n of nodes) {
+        args[k++] = n.id;
+        args[k++] = encodeNodeRecord(n, queues, p.timing);
+        args[k++] = encodeSpec(n);
+        args[k++] = encodeDeps(n);
+      }
     }
     // every run of the call commits: with replicated durability a replica has them first
     const replies = await this.durable(
@@ -815,38 +847,46 @@ export class RedisStore implements Store, ScheduleStore {
     const done = retry === -1 ? replies.length : retry;
     if (retry === -1 && replies.length !== runs.length)
       throw new UnexpectedReply("submitmany", `${replies.length} replies for ${runs.length} runs`);
-    await Promise.all(
-      runs.slice(0, done).map(async ({ at, sub, p }, i) => {
-        const r = replies[i]!;
-        switch (r.code) {
-          case "OK":
-            if (r.more) await this.drain(s, p.runId, sub.dag.queues, sub.now);
-            out[at] = { ok: true, runId: p.runId, existing: false };
-            return;
-          case "EXISTS":
-            out[at] = { ok: true, runId: r.runId, existing: true };
-            return;
-          case "CONFLICT":
-            out[at] = {
-              ok: false,
-              error: new IdempotencyConflict({ key: p.key!, runId: r.runId }),
-            };
-            return;
-          case "DUPLICATE":
-            out[at] = { ok: false, error: new DuplicateRun({ runId: p.runId }) };
-            return;
-          case "GONE":
-            out[at] = {
-              ok: false,
-              error: new SubmitInterrupted({
-                runId: p.runId,
-                reason: "the run was discarded while it was being written",
+    // each run's answer at once, but for a run with work left: once `drain` did it (the drains
+    // at once; no promise for the others)
+    const drains: Array<Promise<void>> = [];
+    for (let i = 0; i < done; i++) {
+      const { at, sub, p } = runs[i]!;
+      const r = replies[i]!;
+      switch (r.code) {
+        case "OK":
+          if (r.more)
+            drains.push(
+              this.drain(s, p.runId, sub.dag.queues, sub.now).then(() => {
+                out[at] = { ok: true, runId: p.runId, existing: false };
               }),
-            };
-            return;
-        }
-      }),
-    );
+            );
+          else out[at] = { ok: true, runId: p.runId, existing: false };
+          break;
+        case "EXISTS":
+          out[at] = { ok: true, runId: r.runId, existing: true };
+          break;
+        case "CONFLICT":
+          out[at] = {
+            ok: false,
+            error: new IdempotencyConflict({ key: p.key!, runId: r.runId }),
+          };
+          break;
+        case "DUPLICATE":
+          out[at] = { ok: false, error: new DuplicateRun({ runId: p.runId }) };
+          break;
+        case "GONE":
+          out[at] = {
+            ok: false,
+            error: new SubmitInterrupted({
+              runId: p.runId,
+              reason: "the run was discarded while it was being written",
+            }),
+          };
+          break;
+      }
+    }
+    await Promise.all(drains);
     return done;
   }
 
@@ -1062,7 +1102,7 @@ export class RedisStore implements Store, ScheduleStore {
     req: ClaimRequest,
   ): Claim | undefined | Promise<Claim | undefined> {
     if (r.code !== "OK") return this.startedOther(s, it, r, req);
-    const fields = {
+    const fields: ClaimFields = {
       runId: it.runId,
       nodeId: it.nodeId,
       token: it.token,
@@ -1070,10 +1110,10 @@ export class RedisStore implements Store, ScheduleStore {
       stalls: r.stalls,
       spec: r.spec,
       runQueues: r.runQueues,
-      ...(r.headers === null || r.headers.length === 0 ? {} : { headers: r.headers }),
       deps: r.deps,
       leaseUntil: req.now + req.leaseMs,
     };
+    if (r.headers !== null && r.headers.length > 0) fields.headers = r.headers;
     // the common start answers at once: no promise, no turn of the event loop per node
     const claim = this.claimNow(fields);
     if (claim !== undefined && !limited(claim)) return claim;
@@ -1084,7 +1124,7 @@ export class RedisStore implements Store, ScheduleStore {
   private async startedOk(
     s: ShardKeys,
     it: LeasedItem,
-    fields: Parameters<RedisStore["toClaim"]>[1],
+    fields: ClaimFields,
     built: Claim | undefined,
     req: ClaimRequest,
   ): Promise<Claim | undefined> {
@@ -1197,19 +1237,19 @@ export class RedisStore implements Store, ScheduleStore {
         let from = 0;
         while (from < all.length) {
           const part = all.slice(from, from + COMPLETE_BATCH);
-          const args: Array<string | number | Uint8Array> = [];
-          for (const i of part) {
-            const { claim, result, nextMax, span } = items[i]!;
-            args.push(
-              claim.runId,
-              claim.nodeId,
-              claim.token,
-              result,
-              nextMax,
-              servedQueues(claim.runQueues, opts.queues),
-              claim.runQueues.join(","),
-              isSpanId(span) ? span : "",
-            );
+          // eight arguments an item, written in place (no growing array)
+          const args: Array<string | number | Uint8Array> = new Array(part.length * 8);
+          for (let k = 0; k < part.length; k++) {
+            const { claim, result, nextMax, span } = items[part[k]!]!;
+            const at = k * 8;
+            args[at] = claim.runId;
+            args[at + 1] = claim.nodeId;
+            args[at + 2] = claim.token;
+            args[at + 3] = result;
+            args[at + 4] = nextMax;
+            args[at + 5] = servedQueues(claim.runQueues, opts.queues);
+            args[at + 6] = claim.runQueues.join(",");
+            args[at + 7] = isSpanId(span) ? span : "";
           }
           const replies = await this.durable(
             s.tag,
@@ -1228,9 +1268,14 @@ export class RedisStore implements Store, ScheduleStore {
           );
           // the script stops after an item that left work for `drain` (completemany.lua):
           // `completed` drains it, and the items after it go in the next call
-          for (const [k, raw] of replies.entries()) {
+          for (let k = 0; k < replies.length; k++) {
             const i = part[k]!;
-            const got = this.completed(s, items[i]!.claim, SCRIPTS.complete.reply(raw), opts);
+            const got = this.completed(
+              s,
+              items[i]!.claim,
+              SCRIPTS.complete.reply(replies[k]),
+              opts,
+            );
             out[i] = got instanceof Promise ? await got : got;
           }
           from += Math.max(1, replies.length);
@@ -1273,8 +1318,8 @@ export class RedisStore implements Store, ScheduleStore {
     claim: Claim,
     c: LeasedNode,
     opts: Omit<CompleteOptions, "nextMax" | "span">,
-  ): Parameters<RedisStore["toClaim"]>[1] {
-    return {
+  ): ClaimFields {
+    const fields: ClaimFields = {
       runId: claim.runId,
       nodeId: c.nodeId,
       token: c.token,
@@ -1282,11 +1327,12 @@ export class RedisStore implements Store, ScheduleStore {
       stalls: c.stalls,
       spec: c.spec,
       runQueues: claim.runQueues,
-      // the next nodes are of the same run: its headers
-      ...(claim.headers === undefined ? {} : { headers: claim.headers }),
       deps: c.deps,
       leaseUntil: opts.now + opts.leaseMs,
     };
+    // the next nodes are of the same run: its headers
+    if (claim.headers !== undefined) fields.headers = claim.headers;
+    return fields;
   }
 
   /** What a complete reply gives: drains left work, frees the slot, hands out the next claims. */
@@ -2626,12 +2672,7 @@ export class RedisStore implements Store, ScheduleStore {
    * decodes and its dependency results came inline. `undefined` otherwise:
    * `toClaim` then reads further, or says why it is corrupt.
    */
-  private claimNow(
-    c: Omit<Claim, "spec" | "deps"> & {
-      readonly spec: Buffer | null;
-      readonly deps: ReadonlyArray<ReplyValue>;
-    },
-  ): Claim | undefined {
+  private claimNow(c: ClaimFields): Claim | undefined {
     if (!c.spec || Number(c.deps[0]) !== 1) return undefined;
     let spec: DagNode;
     try {
@@ -2639,8 +2680,7 @@ export class RedisStore implements Store, ScheduleStore {
     } catch {
       return undefined;
     }
-    const { deps, depSpans } = inlineDeps(c.deps);
-    return { ...c, spec, deps, ...(depSpans === undefined ? {} : { depSpans }) };
+    return claimOf(c, spec, inlineDeps(c.deps));
   }
 
   /**
@@ -2650,10 +2690,7 @@ export class RedisStore implements Store, ScheduleStore {
    */
   private async toClaim(
     s: ShardKeys,
-    c: Omit<Claim, "spec" | "deps"> & {
-      readonly spec: Buffer | null;
-      readonly deps: ReadonlyArray<ReplyValue>;
-    },
+    c: ClaimFields,
   ): Promise<Claim | { readonly corrupt: string; readonly queue: string }> {
     let spec: DagNode;
     try {
@@ -2662,9 +2699,9 @@ export class RedisStore implements Store, ScheduleStore {
     } catch (e) {
       return { corrupt: reason(e), queue: await this.leasedQueue(s, c.runId, c.nodeId) };
     }
-    const { deps, depSpans } =
+    const deps =
       Number(c.deps[0]) === 1 ? inlineDeps(c.deps) : await this.readDeps(s, c.runId, waitsOn(spec));
-    return { ...c, spec, deps, ...(depSpans === undefined ? {} : { depSpans }) };
+    return claimOf(c, spec, deps);
   }
 
   /** The queue a node is leased on, by its record's index into the run's queue list. */
@@ -2692,31 +2729,30 @@ export class RedisStore implements Store, ScheduleStore {
     const out: DepResult[] = [];
     const spans: string[] = [];
     for (let from = 0; from < deps.length; from += 1_000) {
-      const ids = deps.slice(from, from + 1_000).map(String);
+      const n = Math.min(1_000, deps.length - from);
       // the results, then the span ids their attempts recorded, in one HMGET
-      const read = await this.redis.hmgetBuffer(
-        k.results,
-        ...ids.map((i) => `r${i}`),
-        ...ids.map((i) => `t${i}`),
-      );
-      const values = read.slice(0, ids.length);
-      for (const t of read.slice(ids.length)) spans.push(t ? t.toString() : "");
-      const missing = ids.filter((_, i) => !values[i]);
-      const errors =
-        missing.length > 0
-          ? await this.redis.hmgetBuffer(k.results, ...missing.map((i) => `e${i}`))
-          : [];
+      const fields: string[] = new Array(2 * n);
+      for (let i = 0; i < n; i++) {
+        fields[i] = `r${deps[from + i]}`;
+        fields[n + i] = `t${deps[from + i]}`;
+      }
+      const read = await this.redis.hmgetBuffer(k.results, ...fields);
+      for (let i = n; i < 2 * n; i++) spans.push(read[i] ? read[i]!.toString() : "");
+      const missing: string[] = [];
+      for (let i = 0; i < n; i++) if (!read[i]) missing.push(`e${deps[from + i]}`);
+      const errors = missing.length > 0 ? await this.redis.hmgetBuffer(k.results, ...missing) : [];
       let m = 0;
-      values.forEach((v, i) => {
+      for (let i = 0; i < n; i++) {
+        const v = read[i];
         if (v) out.push({ ok: true, value: v });
         else
           out.push({
             ok: false,
             error:
-              decodeError(errors[m++], { key: k.results, field: `e${ids[i]}` }) ??
+              decodeError(errors[m], { key: k.results, field: missing[m++]! }) ??
               missingResultInfo(),
           });
-      });
+      }
     }
     return spans.some((t) => t !== "") ? { deps: out, depSpans: spans } : { deps: out };
   }

@@ -184,20 +184,27 @@ const define = <
       return out;
     },
     argList: (args) => {
-      const out: Arg[] = [];
+      // sized first, then written in place: a submitmany's list holds thousands of arguments
+      let size = 0;
+      for (const [label, kind] of argv) {
+        const v: unknown = Reflect.get(args, label);
+        size += kind === "list" && Array.isArray(v) ? v.length : 1;
+      }
+      const out: Arg[] = new Array(size);
+      let at = 0;
       for (const [label, kind] of argv) {
         const v: unknown = Reflect.get(args, label);
         if (kind === "list" && Array.isArray(v)) {
-          // a loop, not `every` and a spread: a submitmany's list holds thousands of arguments
+          // a loop, not `every` and a spread
           for (let i = 0; i < v.length; i++) {
             const item: unknown = v[i];
             if (!isArg(item)) throw wrong(`argument ${label} is not of kind ${kind}`);
-            out.push(item);
+            out[at++] = item;
           }
         } else if (kind === "bytes" && (typeof v === "string" || v instanceof Uint8Array))
-          out.push(v);
+          out[at++] = v;
         else if ((kind === "number" || kind === "string") && typeof v === kind && isArg(v))
-          out.push(v);
+          out[at++] = v;
         else throw wrong(`argument ${label} is not of kind ${kind}`);
       }
       return out;
