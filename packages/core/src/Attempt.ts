@@ -214,13 +214,12 @@ const inputFor = (claim: Claim, handler: BoundHandler): Settled<unknown> => {
       results = decoded;
     }
     const { arg, bind, bound, failure } = claim.spec;
-    const outcome = (n: number) => results.get(n)!;
     const upstream =
       failure !== undefined && bind.kind !== "immutable"
-        ? failureRecord(claim.runId, failure, outcome)
+        ? failureRecord(claim.runId, failure, outcomeIn(results))
         : arg === null
           ? undefined
-          : shapeValue(arg, outcome);
+          : shapeValue(arg, outcomeIn(results));
     input = inputOf(bind, bound, upstream);
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
@@ -231,12 +230,22 @@ const inputFor = (claim: Claim, handler: BoundHandler): Settled<unknown> => {
   }
   const decoded = decodeWith(handler.task.input, input);
   return decoded.ok
-    ? { ok: true, value: decoded.value }
+    ? decoded
     : {
         ok: false,
         error: toErrorInfo(new InvalidInput({ task: claim.spec.task, detail: decoded.detail })),
       };
 };
+
+/**
+ * Reads the outcome of a dependency from `results`. Made only when the
+ * argument rule reads one: a closure in `inputFor` would cost a context
+ * for every attempt.
+ */
+const outcomeIn =
+  (results: ReadonlyMap<number, Settled<unknown>>) =>
+  (n: number): Settled<unknown> =>
+    results.get(n)!;
 
 /** The results of a node without dependencies: never written to. */
 const NO_RESULTS: ReadonlyMap<number, Settled<unknown>> = new Map();
