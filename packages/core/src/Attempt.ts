@@ -56,12 +56,15 @@ export interface AttemptEnv {
   readonly clock: Clock;
   /** The worker's id; with the claim it names the owner of the attempt's locks. */
   readonly workerId: string;
-  /** The attempt's logger (`ctx.log`), built on first use (a child logger costs a few µs). */
-  readonly log: () => Logger;
+  /**
+   * The attempt's logger (`ctx.log`), built on first use (a child logger
+   * costs a few µs). Called as a method of the env (`env.log()`).
+   */
+  log(): Logger;
   /** Wraps the handler call (the worker's `hooks.wrapHandler`). */
   readonly wrapHandler?: WorkerHooks["wrapHandler"];
   /** The worker's retry defaults, under the node's own policy: they give `ctx.attemptsLeft`. */
-  readonly retryDefaults?: Partial<RetryPolicy>;
+  readonly retryDefaults?: Partial<RetryPolicy> | undefined;
 }
 
 /**
@@ -83,8 +86,6 @@ const failWith = (tag: ErrorTag, message: string): AttemptResult => ({
   ok: false,
   error: fatal(tag, message),
 });
-
-const failWithError = (e: unknown): AttemptResult => ({ ok: false, error: toErrorInfo(e) });
 
 /**
  * Runs one attempt of `claim` with `handler` (see the module's description).
@@ -113,9 +114,10 @@ export const runAttempt = async (
       `no handler for task "${task}" (the handler given is for "${handler.task.name}")`,
     );
   if (claim.spec.replacedBy !== undefined) return gather(claim, claim.spec.replacedBy);
-  const input = inputFor(claim, handler);
-  if (!input.ok) return { ok: false, error: input.error };
-  const withInput = (r: AttemptResult): AttemptResult => ({ ...r, input: input.value });
+  const formed = inputFor(claim, handler);
+  if (!formed.ok) return { ok: false, error: formed.error };
+  // every result from here on carries the input the handler got
+  const input = formed.value;
   const timeoutMs = timeoutOf(claim, handler);
   let headers: RunHeaders;
   try {
@@ -124,61 +126,54 @@ export const runAttempt = async (
     const why = e instanceof Error ? e.message : String(e);
     return failWith(ErrorTag.CorruptRecord, `cannot read the run's headers: ${why}`);
   }
-  const locks: HeldLock[] = [];
-  const policy = policyOf(claim.spec, { ...env.retryDefaults, ...handler.task.options.retry });
   const softTimeoutMs = claim.spec.options.softTimeoutMs ?? handler.task.options.softTimeoutMs;
   // ends the time limits' timers; made only when one is armed (an abort event costs µs)
   const finished =
     timeoutMs === undefined && softTimeoutMs === undefined ? undefined : new AbortController();
   const soft = softTimeoutMs === undefined ? undefined : new AbortController();
-  const ctx = contextFor(claim, env, abort, locks, timeoutMs, soft?.signal ?? NEVER, {
-    headers,
-    // stalls do not use up attempts (docs/guarantees.md #6)
-    attemptsLeft: Math.max(0, policy.maxAttempts - (claim.attempt - claim.stalls)),
-  });
+  const ctx = new AttemptContext(claim, handler, env, abort, soft?.signal ?? NEVER, headers);
+  if (timeoutMs !== undefined) ctx.deadline = env.clock.now() + timeoutMs;
   const behaviour = handler.task.behaviour;
   try {
     if (soft !== undefined && softTimeoutMs !== undefined && finished !== undefined)
       armSoftTimeout(env.clock, softTimeoutMs, soft, finished.signal);
-    const aborted = abort instanceof AttemptAbort ? abort.rejection() : rejectOnAbort(abort.signal);
     if (timeoutMs !== undefined && finished !== undefined)
       armTimeout(env.clock, timeoutMs, abort, finished.signal);
-    const resultKey = behaviour.resultKey?.(input.value);
+    const resultKey = behaviour.resultKey?.(input);
     if (resultKey !== undefined) {
       const memo = await env.store.getMemo({ task, key: resultKey, now: env.clock.now() });
       // an earlier execution with this key recorded it
-      if (memo) return withInput({ ok: true, value: memo });
+      if (memo) return { ok: true, value: memo, input };
     }
     if (behaviour.lock) {
       const lock = behaviour.lock;
-      const name = typeof lock.name === "string" ? lock.name : lock.name(input.value);
-      await Promise.race([ctx.lock(name, lock), aborted]);
+      const name = typeof lock.name === "string" ? lock.name : lock.name(input);
+      await untilAborted(ctx.lock(name, lock), abort);
     }
     const isolate = claim.spec.options.isolate ?? handler.task.options.isolate;
     const thread = handler.thread;
     if (isolate === "thread" && thread === undefined)
-      return withInput({
+      return {
         ok: false,
         error: {
           tag: "InvalidHandler",
           message: `task "${task}" runs with isolate: "thread", but its handler does not name its module: bind it with handle(task, fn, { module: import.meta.url })`,
           retryable: false,
         },
-      });
-    const call = () =>
-      isolate === "thread" && thread !== undefined
-        ? runInThread({ ...handler, thread }, input.value, ctx, { logLevel: env.log().level })
-        : handler.run(input.value, ctx);
-    const running = env.wrapHandler
-      ? wrapCall(env.wrapHandler, attemptInfo(claim, task, env.workerId), call, env.log)
-      : call();
-    const out = await Promise.race([running, aborted]);
+        input,
+      };
+    // no closure here: one would put this function's variables in a context made per attempt
+    const running =
+      env.wrapHandler === undefined
+        ? callHandler(handler, input, ctx, env, isolate === "thread")
+        : wrappedCall(env.wrapHandler, claim, handler, input, ctx, env, isolate === "thread");
+    const out = await untilAborted(running, abort);
     if (isReplacement(out)) {
       // a canvas compiles where the handler runs: a bad one fails this attempt, as submit refuses it
-      return withInput({ ok: true, replace: compileReplacement(out.canvas.node) });
+      return { ok: true, replace: compileReplacement(out.canvas.node), input };
     }
     const bytes = outputOf(handler, out);
-    if (!bytes.ok) return withInput(failWithError(bytes.error));
+    if (!bytes.ok) return { ok: false, error: toErrorInfo(bytes.error), input };
     if (resultKey !== undefined) {
       const ttlMs = behaviour.resultTtlMs ?? DEFAULT_RESULT_TTL_MS;
       await env.store.putMemo({
@@ -189,11 +184,12 @@ export const runAttempt = async (
         now: env.clock.now(),
       });
     }
-    return withInput(bytes);
+    return { ok: true, value: bytes.value, input };
   } catch (e) {
-    return withInput(attemptFailure(handler, e, env.log));
+    return { ...attemptFailure(handler, e, () => env.log()), input };
   } finally {
     finished?.abort("done");
+    const locks = ctx.heldLocks;
     if (locks.length > 0) await Promise.all(locks.map((l) => l.unlock().catch(() => undefined)));
   }
 };
@@ -218,13 +214,12 @@ const inputFor = (claim: Claim, handler: BoundHandler): Settled<unknown> => {
       results = decoded;
     }
     const { arg, bind, bound, failure } = claim.spec;
-    const outcome = (n: number) => results.get(n)!;
     const upstream =
       failure !== undefined && bind.kind !== "immutable"
-        ? failureRecord(claim.runId, failure, outcome)
+        ? failureRecord(claim.runId, failure, outcomeIn(results))
         : arg === null
           ? undefined
-          : shapeValue(arg, outcome);
+          : shapeValue(arg, outcomeIn(results));
     input = inputOf(bind, bound, upstream);
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
@@ -235,12 +230,22 @@ const inputFor = (claim: Claim, handler: BoundHandler): Settled<unknown> => {
   }
   const decoded = decodeWith(handler.task.input, input);
   return decoded.ok
-    ? { ok: true, value: decoded.value }
+    ? decoded
     : {
         ok: false,
         error: toErrorInfo(new InvalidInput({ task: claim.spec.task, detail: decoded.detail })),
       };
 };
+
+/**
+ * Reads the outcome of a dependency from `results`. Made only when the
+ * argument rule reads one: a closure in `inputFor` would cost a context
+ * for every attempt.
+ */
+const outcomeIn =
+  (results: ReadonlyMap<number, Settled<unknown>>) =>
+  (n: number): Settled<unknown> =>
+    results.get(n)!;
 
 /** The results of a node without dependencies: never written to. */
 const NO_RESULTS: ReadonlyMap<number, Settled<unknown>> = new Map();
@@ -317,64 +322,170 @@ const failureRecord = (
 const timeoutOf = (claim: Claim, handler: BoundHandler): number | undefined =>
   claim.spec.options.timeoutMs ?? handler.task.options.timeoutMs;
 
-/** The context the handler gets; locks it takes are pushed on `locks` for the attempt to unlock. */
-const contextFor = (
-  claim: Claim,
-  env: AttemptEnv,
-  abort: AbortController | AttemptAbort,
-  locks: HeldLock[],
-  timeoutMs: number | undefined,
-  softTimeout: AbortSignal,
-  more: Pick<TaskContext, "headers" | "attemptsLeft">,
-): TaskContext => {
-  const owner = `${env.workerId}:${claim.runId}:${claim.nodeId}:${claim.token}`;
-  return {
-    runId: claim.runId,
-    nodeId: claim.nodeId,
-    task: claim.spec.task,
-    attempt: claim.attempt,
-    idempotencyKey: `${claim.runId}:${claim.nodeId}`,
-    rootRunId: claim.runId,
-    parentNodeIds: claim.spec.deps,
-    queue: claim.spec.queue,
-    priority: claim.spec.priority,
-    ...more,
-    // made on first read (AttemptAbort)
-    get signal() {
-      return abort.signal;
-    },
-    softTimeout,
-    get log() {
-      return env.log();
-    },
-    progress: async (p) => {
-      const state = await env.store.progress(claim, p);
-      if (state !== "held" && !isAborted(abort)) abort.abort(leaseEndReason(state));
+/**
+ * The context the handler gets (see `TaskContext`). What a handler may
+ * never read is made on first read: the signal (`AttemptAbort`), the
+ * logger, the idempotency key, the attempts left (the node's merged retry
+ * policy) and the bound `progress`, `lock` and `addToChord` functions, so
+ * that the context of a handler that ignores it is one object. Those are
+ * getters on the prototype: they are read as before, and the functions
+ * keep working when taken off the context (`const { progress } = ctx`).
+ */
+class AttemptContext implements TaskContext {
+  readonly runId: string;
+  readonly nodeId: number;
+  readonly task: string;
+  readonly attempt: number;
+  readonly rootRunId: string;
+  readonly parentNodeIds: ReadonlyArray<number>;
+  readonly queue: string;
+  readonly priority: number;
+  readonly headers: RunHeaders;
+  readonly softTimeout: AbortSignal;
+  /** Set by the attempt when the task has a timeout; absent otherwise (`"deadline" in ctx` is false). */
+  declare deadline?: number;
+  /** The locks the handler took (`lock`), unlocked when the attempt ends. */
+  readonly heldLocks: HeldLock[] = [];
+  // plain private properties, not `#` fields: a context wrapped in a Proxy (a test kit
+  // tracing the handler) calls the getters with the proxy as `this`
+  private readonly claim: Claim;
+  private readonly handler: BoundHandler;
+  private readonly env: AttemptEnv;
+  private readonly abort: AbortController | AttemptAbort;
+  private left: number | undefined;
+  private progressFn: TaskContext["progress"] | undefined;
+  private addToChordFn: TaskContext["addToChord"] | undefined;
+  private lockFn: TaskContext["lock"] | undefined;
+
+  constructor(
+    claim: Claim,
+    handler: BoundHandler,
+    env: AttemptEnv,
+    abort: AbortController | AttemptAbort,
+    softTimeout: AbortSignal,
+    headers: RunHeaders,
+  ) {
+    this.runId = claim.runId;
+    this.nodeId = claim.nodeId;
+    this.task = claim.spec.task;
+    this.attempt = claim.attempt;
+    this.rootRunId = claim.runId;
+    this.parentNodeIds = claim.spec.deps;
+    this.queue = claim.spec.queue;
+    this.priority = claim.spec.priority;
+    this.headers = headers;
+    this.softTimeout = softTimeout;
+    this.claim = claim;
+    this.handler = handler;
+    this.env = env;
+    this.abort = abort;
+  }
+
+  get idempotencyKey(): string {
+    return `${this.runId}:${this.nodeId}`;
+  }
+
+  get attemptsLeft(): number {
+    if (this.left === undefined) {
+      const claim = this.claim;
+      // the worker's declaration fills retry fields the node lacks (a node submitted by name)
+      const policy = policyOf(claim.spec, {
+        ...this.env.retryDefaults,
+        ...this.handler.task.options.retry,
+      });
+      // stalls do not use up attempts (docs/guarantees.md #6)
+      this.left = Math.max(0, policy.maxAttempts - (claim.attempt - claim.stalls));
+    }
+    return this.left;
+  }
+
+  // made on first read (AttemptAbort)
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+
+  get log(): Logger {
+    return this.env.log();
+  }
+
+  get progress(): TaskContext["progress"] {
+    this.progressFn ??= async (p) => {
+      const state = await this.env.store.progress(this.claim, p);
+      if (state !== "held" && !isAborted(this.abort)) this.abort.abort(leaseEndReason(state));
       return state;
-    },
-    addToChord: async (canvas) => {
+    };
+    return this.progressFn;
+  }
+
+  get addToChord(): TaskContext["addToChord"] {
+    this.addToChordFn ??= async (canvas) => {
+      const env = this.env;
       const dag = compile(canvas);
-      const state = await env.store.addToChord(claim, dag, { now: env.clock.now() });
+      const state = await env.store.addToChord(this.claim, dag, { now: env.clock.now() });
       if (state === "lost" || state === "cancelled") {
         const e = leaseEndReason(state);
-        if (!isAborted(abort)) abort.abort(e);
+        if (!isAborted(this.abort)) this.abort.abort(e);
         throw e;
       }
       return state;
-    },
-    lock: async (name, lockOpts = {}) => {
+    };
+    return this.addToChordFn;
+  }
+
+  get lock(): TaskContext["lock"] {
+    this.lockFn ??= async (name, lockOpts = {}) => {
+      const env = this.env;
+      const claim = this.claim;
       const held = await acquireLock(env.store, env.clock, {
         ...lockOpts,
         name,
-        owner,
-        onLost: (e) => abort.abort(e),
+        owner: `${env.workerId}:${claim.runId}:${claim.nodeId}:${claim.token}`,
+        onLost: (e) => this.abort.abort(e),
       });
-      locks.push(held);
+      this.heldLocks.push(held);
       return held;
-    },
-    ...(timeoutMs === undefined ? {} : { deadline: env.clock.now() + timeoutMs }),
-  };
-};
+    };
+    return this.lockFn;
+  }
+}
+
+/** Calls the handler, in a worker thread when the task is isolated in one (then its handler names its module). */
+const callHandler = (
+  handler: BoundHandler,
+  input: unknown,
+  ctx: TaskContext,
+  env: AttemptEnv,
+  inThread: boolean,
+): Promise<unknown> =>
+  inThread && handler.thread !== undefined
+    ? runInThread({ ...handler, thread: handler.thread }, input, ctx, { logLevel: env.log().level })
+    : handler.run(input, ctx);
+
+/** Calls the handler through the worker's `wrapHandler` (see `wrapCall`). */
+const wrappedCall = (
+  wrap: NonNullable<AttemptEnv["wrapHandler"]>,
+  claim: Claim,
+  handler: BoundHandler,
+  input: unknown,
+  ctx: TaskContext,
+  env: AttemptEnv,
+  inThread: boolean,
+): Promise<unknown> =>
+  wrapCall(
+    wrap,
+    attemptInfo(claim, claim.spec.task, env.workerId),
+    () => callHandler(handler, input, ctx, env, inThread),
+    () => env.log(),
+  );
+
+/**
+ * Settles as `running` does, unless the attempt is aborted first: then it
+ * rejects with the abort's reason (at once if it was aborted already).
+ */
+const untilAborted = <T>(running: Promise<T>, abort: AbortController | AttemptAbort): Promise<T> =>
+  abort instanceof AttemptAbort
+    ? abort.race(running)
+    : Promise.race([running, rejectOnAbort(abort.signal)]);
 
 /** Whether `abort` was aborted (without making an `AttemptAbort`'s signal). */
 const isAborted = (abort: AbortController | AttemptAbort): boolean =>

@@ -35,7 +35,11 @@ export class AttemptAbort {
     this.onAbort?.(reason);
   }
 
-  /** A promise that rejects with the reason once this is aborted (at once if it has); never resolves. */
+  /**
+   * A promise that rejects with the reason once this is aborted (at once if
+   * it has); never resolves. Only the latest `rejection()` or `race()` is
+   * told of the abort.
+   */
   rejection(): Promise<never> {
     const p = new Promise<never>((_, reject) => {
       if (this.ended) reject(this.why);
@@ -43,5 +47,20 @@ export class AttemptAbort {
     });
     p.catch(() => undefined); // raced, or left unawaited when the attempt ends first
     return p;
+  }
+
+  /**
+   * Settles as `running` does, unless this is aborted first: then it rejects
+   * with the reason (at once if this was aborted already, even when
+   * `running` has settled). What `Promise.race([running, this.rejection()])`
+   * gives, with one promise instead of three. Only the latest `rejection()`
+   * or `race()` is told of the abort.
+   */
+  race<T>(running: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      running.then(resolve, reject);
+      if (this.ended) reject(this.why);
+      else this.onAbort = reject;
+    });
   }
 }

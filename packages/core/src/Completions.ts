@@ -119,14 +119,11 @@ export const completions = (
 
   const complete: Complete = (claim, result, nextMax, span) =>
     new Promise<ReportResult>((resolve, reject) => {
-      waiting.push({
-        claim,
-        result,
-        nextMax,
-        ...(span === undefined ? {} : { span }),
-        resolve,
-        reject,
-      });
+      waiting.push(
+        span === undefined
+          ? { claim, result, nextMax, resolve, reject }
+          : { claim, result, nextMax, span, resolve, reject },
+      );
       schedule();
     });
   return Object.assign(complete, { waiting: () => waiting.length });

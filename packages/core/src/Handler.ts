@@ -156,13 +156,26 @@ export const handle = <T extends AnyTask>(
 ): BoundHandler => ({
   task,
   ...(where === undefined ? {} : { thread: where }),
-  run: async (input, ctx) => {
-    const out = await fn(input as InputOf<T>, ctx);
-    if (!Effect.isEffect(out)) return out;
-    const exit = await Effect.runPromiseExit(out as Effect.Effect<unknown, unknown, never>, {
-      signal: ctx.signal,
-    });
-    if (Exit.isSuccess(exit)) return exit.value;
-    throw Cause.squash(exit.cause);
+  run: (input, ctx) => {
+    let out: unknown;
+    try {
+      out = fn(input as InputOf<T>, ctx);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    // a plain value is the output at once; an object may be a promise, a thenable or an
+    // Effect: it is waited on as `await` would, and an Effect run
+    if (out === null || (typeof out !== "object" && typeof out !== "function"))
+      return Promise.resolve(out);
+    return Promise.resolve(out).then((v) => (Effect.isEffect(v) ? runEffect(v, ctx) : v));
   },
 });
+
+/** Runs the Effect a handler returned, aborted by `ctx.signal`: its success, or its failure thrown. */
+const runEffect = async (out: unknown, ctx: TaskContext): Promise<unknown> => {
+  const exit = await Effect.runPromiseExit(out as Effect.Effect<unknown, unknown, never>, {
+    signal: ctx.signal,
+  });
+  if (Exit.isSuccess(exit)) return exit.value;
+  throw Cause.squash(exit.cause);
+};

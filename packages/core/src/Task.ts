@@ -302,22 +302,52 @@ const allErrors = { errors: "all" } as const;
 
 const thrownReason = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
-/** A schema's decode and encode functions (all errors reported), made once per schema: a worker calls them for every attempt. */
+type DecodeResult = ReturnType<ReturnType<typeof Schema.decodeUnknownResult>>;
+type EncodeResult = ReturnType<ReturnType<typeof Schema.encodeUnknownResult>>;
+
+/**
+ * A schema's decode and encode functions, made once per schema: a worker
+ * calls them for every attempt. Each value is first checked under Effect's
+ * default options (stop at the first issue), which decode a struct without
+ * running Effect's generator (tens of times cheaper); only a value that
+ * fails is decoded again reporting every issue, for the message.
+ */
 interface CodecFns {
-  readonly decode: (u: unknown) => ReturnType<ReturnType<typeof Schema.decodeUnknownResult>>;
-  readonly encode: (u: unknown) => ReturnType<ReturnType<typeof Schema.encodeUnknownResult>>;
+  readonly decode: (u: unknown) => DecodeResult;
+  readonly decodeAll: (u: unknown) => DecodeResult;
+  readonly encode: (u: unknown) => EncodeResult;
+  readonly encodeAll: (u: unknown) => EncodeResult;
 }
 const codecCache = new WeakMap<object, CodecFns>();
 const codecFns = (schema: Schema.Codec<unknown, unknown>): CodecFns => {
   let fns = codecCache.get(schema);
   if (fns === undefined) {
     fns = {
-      decode: Schema.decodeUnknownResult(schema, allErrors),
-      encode: Schema.encodeUnknownResult(schema, allErrors),
+      decode: Schema.decodeUnknownResult(schema),
+      decodeAll: Schema.decodeUnknownResult(schema, allErrors),
+      encode: Schema.encodeUnknownResult(schema),
+      encodeAll: Schema.encodeUnknownResult(schema, allErrors),
     };
     codecCache.set(schema, fns);
   }
   return fns;
+};
+
+/**
+ * The outcome of `first` (stopping at the first issue) when it succeeds,
+ * else of `all` (reporting every issue, each with its path).
+ */
+const firstThenAll = (
+  first: (u: unknown) => DecodeResult | EncodeResult,
+  all: (u: unknown) => DecodeResult | EncodeResult,
+  value: unknown,
+): { ok: true; value: unknown } | { ok: false; detail: string } => {
+  const quick = first(value);
+  if (quick._tag === "Success") return { ok: true, value: quick.success };
+  const r = all(value);
+  return r._tag === "Success"
+    ? { ok: true, value: r.success }
+    : { ok: false, detail: r.failure.message };
 };
 
 /**
@@ -334,10 +364,8 @@ export const decodeWith = (
 ): { ok: true; value: unknown } | { ok: false; detail: string } => {
   if (isStandardSchema(schema)) return validateStandard(schema, value);
   try {
-    const r = codecFns(schema as Schema.Codec<unknown, unknown>).decode(value);
-    return r._tag === "Success"
-      ? { ok: true, value: r.success }
-      : { ok: false, detail: r.failure.message };
+    const fns = codecFns(schema as Schema.Codec<unknown, unknown>);
+    return firstThenAll(fns.decode, fns.decodeAll, value);
   } catch (e) {
     return { ok: false, detail: `cannot be decoded: ${thrownReason(e)}` };
   }
@@ -364,10 +392,8 @@ export const encodeWith = (
       const checked = validateStandard(schema, value);
       return checked.ok ? { ok: true, value } : checked;
     }
-    const r = codecFns(schema as Schema.Codec<unknown, unknown>).encode(value);
-    return r._tag === "Success"
-      ? { ok: true, value: r.success }
-      : { ok: false, detail: r.failure.message };
+    const fns = codecFns(schema as Schema.Codec<unknown, unknown>);
+    return firstThenAll(fns.encode, fns.encodeAll, value);
   } catch (e) {
     return { ok: false, detail: `cannot be encoded: ${thrownReason(e)}` };
   }

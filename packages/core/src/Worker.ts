@@ -108,13 +108,55 @@ export interface Worker {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** One of the worker's `concurrency` places: the attempt it runs now, and how to stop it. */
-interface Slot {
-  readonly claim: Claim;
+/** What every attempt of a worker shares: its `AttemptEnv` but the logger, and the worker's own logger. */
+interface WorkerEnv extends Omit<AttemptEnv, "log"> {
+  readonly logger: Logger;
+}
+
+/**
+ * One of the worker's `concurrency` places: the attempt it runs now, how to
+ * stop it, and the `AttemptEnv` it runs in (the worker's, with the node's
+ * logger). One object per attempt: a worker runs thousands a second.
+ */
+class Slot implements AttemptEnv {
   /** Aborts the attempt of `claim`: its reason is the attempt's error. */
-  readonly abort: AttemptAbort;
+  readonly abort = new AttemptAbort();
   /** Its node was released at shutdown: whatever the attempt ends with is not reported. */
-  released: boolean;
+  released = false;
+  private child: Logger | undefined;
+
+  constructor(
+    readonly claim: Claim,
+    private readonly worker: WorkerEnv,
+  ) {}
+
+  get store(): Store {
+    return this.worker.store;
+  }
+  get clock(): Clock {
+    return this.worker.clock;
+  }
+  get workerId(): string {
+    return this.worker.workerId;
+  }
+  get wrapHandler(): WorkerHooks["wrapHandler"] {
+    return this.worker.wrapHandler;
+  }
+  get retryDefaults(): Partial<RetryPolicy> | undefined {
+    return this.worker.retryDefaults;
+  }
+
+  /** The node's logger (runId, nodeId, task, attempt), made on first use: a child logger costs a few µs. */
+  log(): Logger {
+    const claim = this.claim;
+    this.child ??= this.worker.logger.child({
+      runId: claim.runId,
+      nodeId: claim.nodeId,
+      task: claim.spec.task,
+      attempt: claim.attempt,
+    });
+    return this.child;
+  }
 }
 
 /** A task's `retryIf` predicate, where one that throws counts as "do not retry". */
@@ -187,10 +229,11 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     hooks.onAttemptEnd !== undefined ||
     hooks.attemptSpan !== undefined ||
     hooks.onNodeFailed !== undefined;
-  const attemptEnv: Omit<AttemptEnv, "log"> = {
+  const workerEnv: WorkerEnv = {
     store,
     clock,
     workerId: id,
+    logger: log,
     ...(opts.retryDefaults === undefined ? {} : { retryDefaults: opts.retryDefaults }),
     ...(hooks.wrapHandler === undefined ? {} : { wrapHandler: hooks.wrapHandler }),
   };
@@ -244,11 +287,16 @@ export const startWorker = (opts: WorkerOptions): Worker => {
    */
   const handed: Claim[] = [];
   let stopping = false;
+  /**
+   * Aborted to wake the claim loop from its sleep or wait; the loop takes a
+   * fresh one at the start of the turn after a wake-up. Wake-ups before that
+   * find it aborted already and cost nothing (an abort dispatches an event:
+   * µs, and a busy worker is woken at every completion it sends).
+   */
   let wake = new AbortController();
   const wakeLoop = () => {
-    const w = wake;
-    wake = new AbortController();
-    w.abort("wake"); // a reason: aborting without one builds a DOMException with a stack
+    // a reason: aborting without one builds a DOMException with a stack
+    if (!wake.signal.aborted) wake.abort("wake");
   };
   /** Aborted when the worker has stopped: ends the heartbeat and maintenance loops. */
   const shutdown = new AbortController();
@@ -299,20 +347,25 @@ export const startWorker = (opts: WorkerOptions): Worker => {
 
   const unknownSeen = new Set<string>();
   /** Hands back a node whose task this worker has no handler for, to a worker that has one. */
-  const park = async (claim: Claim, nodeLog: () => Logger): Promise<void> => {
+  const park = async (slot: Slot): Promise<void> => {
+    const claim = slot.claim;
     try {
       await store.park(claim, { now: now() });
       const first = !unknownSeen.has(claim.spec.task);
       unknownSeen.add(claim.spec.task);
-      nodeLog()[first ? "warn" : "debug"](
-        { handles: tasks },
-        `no handler for task "${claim.spec.task}" on this worker: node parked for a worker that has one`,
-      );
+      slot
+        .log()
+        [first ? "warn" : "debug"](
+          { handles: tasks },
+          `no handler for task "${claim.spec.task}" on this worker: node parked for a worker that has one`,
+        );
     } catch (e) {
-      nodeLog().error(
-        { err: e },
-        "could not park a node of an unknown task; the lease will expire and the node be re-delivered",
-      );
+      slot
+        .log()
+        .error(
+          { err: e },
+          "could not park a node of an unknown task; the lease will expire and the node be re-delivered",
+        );
     }
   };
 
@@ -320,34 +373,43 @@ export const startWorker = (opts: WorkerOptions): Worker => {
    * Runs the slot's claim: parks it, or runs its attempt and reports how it
    * ended. A success frees the slot before its completion is sent (the
    * completion goes on in `reports`); any other end frees it when reported.
+   * Never rejects: a crash is logged, and the slot is freed.
    */
   const runOne = async (slot: Slot): Promise<void> => {
-    const claim = slot.claim;
-    // a child logger costs a few µs: build it only when something is logged
-    let child: Logger | undefined;
-    const nodeLog = () => {
-      child ??= log.child({
-        runId: claim.runId,
-        nodeId: claim.nodeId,
-        task: claim.spec.task,
-        attempt: claim.attempt,
-      });
-      return child;
-    };
-    const handler = handlers.get(claim.spec.task);
-    if (!handler) {
-      await park(claim, nodeLog);
-      return;
+    try {
+      const claim = slot.claim;
+      const handler = handlers.get(claim.spec.task);
+      if (!handler) return await park(slot);
+      if (observed) return await observedAttempt(slot, handler);
+      const result = await runAttempt(claim, handler, slot, slot.abort);
+      if (slot.released) return;
+      try {
+        if (!result.ok) return await reportFailure(slot, handler, result, undefined);
+        if ("replace" in result) return await reportReplace(slot, result.replace);
+      } catch (e) {
+        return unrecorded(slot, e);
+      }
+      slots.delete(slot);
+      runHanded();
+      reports.set(claim, reportSuccess(slot, result.value, undefined));
+    } catch (e) {
+      log.error({ err: e, node: keyOf(slot.claim) }, "slot crashed");
+    } finally {
+      // a success freed its slot already: the loop is woken when its completion is sent
+      if (slots.delete(slot) && !runHanded()) wakeLoop();
     }
-    // what the hooks are told is built only when a hook listens
-    const attempt: AttemptInfo | undefined = observed
-      ? attemptInfo(claim, claim.spec.task, id)
-      : undefined;
-    if (attempt) callHook(nodeLog, "onAttemptStart", hooks.onAttemptStart, attempt);
+  };
+
+  /** The attempt of {@link runOne} when hooks listen: they are told of its start and end. */
+  const observedAttempt = async (slot: Slot, handler: BoundHandler): Promise<void> => {
+    const claim = slot.claim;
+    const nodeLog = () => slot.log();
+    const attempt = attemptInfo(claim, claim.spec.task, id);
+    callHook(nodeLog, "onAttemptStart", hooks.onAttemptStart, attempt);
     const startedAt = now();
-    const result = await runAttempt(claim, handler, { ...attemptEnv, log: nodeLog }, slot.abort);
+    const result = await runAttempt(claim, handler, slot, slot.abort);
     if (slot.released) return;
-    const ended = attempt && {
+    const ended = {
       ...attempt,
       durationMs: Math.max(0, now() - startedAt),
       ...(result.input === undefined ? {} : { input: result.input }),
@@ -355,49 +417,57 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     try {
       if (result.ok) {
         // asked before onAttemptEnd, which ends the attempt's span
-        const span = attempt && askSpan(nodeLog, hooks.attemptSpan, attempt);
-        if (ended)
-          callHook(nodeLog, "onAttemptEnd", hooks.onAttemptEnd, {
-            ...ended,
-            outcome: "succeeded",
-            retry: false,
-          });
-        if ("replace" in result) return await reportReplace(claim, result.replace, nodeLog);
+        const span = askSpan(nodeLog, hooks.attemptSpan, attempt);
+        callHook(nodeLog, "onAttemptEnd", hooks.onAttemptEnd, {
+          ...ended,
+          outcome: "succeeded",
+          retry: false,
+        });
+        if ("replace" in result) return await reportReplace(slot, result.replace);
         slots.delete(slot);
         runHanded();
-        const report = reportSuccess(claim, result.value, nodeLog, span)
-          .catch((e: unknown) => unrecorded(nodeLog, e))
-          .finally(() => reports.delete(claim));
-        reports.set(claim, report);
+        reports.set(claim, reportSuccess(slot, result.value, span));
         return;
       }
-      await reportFailure(claim, handler, result, nodeLog, ended);
+      await reportFailure(slot, handler, result, ended);
     } catch (e) {
-      unrecorded(nodeLog, e);
+      unrecorded(slot, e);
     }
   };
 
-  const unrecorded = (nodeLog: () => Logger, e: unknown) =>
-    nodeLog().error(
-      { err: e },
-      "could not record the outcome; the lease will expire and the node be re-delivered",
-    );
+  const unrecorded = (slot: Slot, e: unknown) =>
+    slot
+      .log()
+      .error(
+        { err: e },
+        "could not record the outcome; the lease will expire and the node be re-delivered",
+      );
 
   /**
    * Records a result; a dependent whose one dependency it is (a chain's next
-   * step) may be leased back with it and runs here (`take`).
+   * step) may be leased back with it and runs here (`take`). Never rejects:
+   * a report that fails is logged. Its promise is what `reports` holds for
+   * the claim until it settles.
    */
   const reportSuccess = async (
-    claim: Claim,
+    slot: Slot,
     value: Uint8Array,
-    nodeLog: () => Logger,
     span: string | undefined,
   ): Promise<void> => {
-    const r = await complete(claim, value, stopping ? 0 : 1, span);
-    if (r.ok) finished.record(claim.spec.queue, "succeeded", now());
-    if (!r.ok) logRefusal(nodeLog(), r, "completion");
-    else if (log.isLevelEnabled("debug")) nodeLog().debug("node succeeded");
-    if (r.ok) for (const next of r.next) take(next);
+    const claim = slot.claim;
+    try {
+      // `complete` never throws (it rejects): the `finally` below runs after the caller
+      // put this report in `reports`
+      const r = await complete(claim, value, stopping ? 0 : 1, span);
+      if (r.ok) finished.record(claim.spec.queue, "succeeded", now());
+      if (!r.ok) logRefusal(slot.log(), r, "completion");
+      else if (log.isLevelEnabled("debug")) slot.log().debug("node succeeded");
+      if (r.ok) for (const next of r.next) take(next);
+    } catch (e) {
+      unrecorded(slot, e);
+    } finally {
+      reports.delete(claim);
+    }
   };
 
   /** Runs a claim leased back by a completion: in a free slot, else first in line for one. */
@@ -425,11 +495,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   };
 
   /** Replaces the node with the canvas its handler returned (`replace`). */
-  const reportReplace = async (
-    claim: Claim,
-    dag: Dag,
-    nodeLog: () => Logger,
-  ): Promise<undefined> => {
+  const reportReplace = async (slot: Slot, dag: Dag): Promise<undefined> => {
+    const claim = slot.claim;
     const r = await store.replace(claim, dag, {
       now: now(),
       workerId: id,
@@ -438,21 +505,22 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       leaseMs,
     });
     if (r.ok) finished.record(claim.spec.queue, "succeeded", now());
-    if (!r.ok) logRefusal(nodeLog(), r, "replacement");
+    if (!r.ok) logRefusal(slot.log(), r, "replacement");
     else if (log.isLevelEnabled("debug"))
-      nodeLog().debug({ nodes: dag.nodes.length }, "node replaced");
+      slot.log().debug({ nodes: dag.nodes.length }, "node replaced");
     return undefined;
   };
 
   /** Records a failed attempt, with the time of its retry when the policy and the task allow one. */
   const reportFailure = async (
-    claim: Claim,
+    slot: Slot,
     handler: BoundHandler,
     result: Extract<AttemptResult, { ok: false }>,
-    nodeLog: () => Logger,
     /** What the hooks are told; undefined when no hook listens. */
     ended: (AttemptInfo & { readonly durationMs: number; readonly input?: unknown }) | undefined,
   ): Promise<undefined> => {
+    const claim = slot.claim;
+    const nodeLog = () => slot.log();
     const { error } = result;
     // stalls count separately from failures (docs/guarantees.md #6): only reported failures use up attempts
     const failures = claim.attempt - claim.stalls;
@@ -483,14 +551,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   };
 
   const spawn = (claim: Claim) => {
-    const slot: Slot = { claim, abort: new AttemptAbort(), released: false };
-    const p = runOne(slot)
-      .catch((e) => log.error({ err: e, node: keyOf(slot.claim) }, "slot crashed"))
-      .finally(() => {
-        // a success freed its slot already: the loop is woken when its completion is sent
-        if (slots.delete(slot) && !runHanded()) wakeLoop();
-      });
-    slots.set(slot, p);
+    const slot = new Slot(claim, workerEnv);
+    slots.set(slot, runOne(slot));
   };
 
   // One outstanding waitForWork at a time, reused across loop iterations
@@ -557,6 +619,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     // kept after a failed claim: the retried call gets back what a claim whose reply was lost leased
     let requestId = nextRequestId();
     while (!stopping) {
+      // this turn claims after the wake-ups so far: it sleeps only until the next one
+      if (wake.signal.aborted) wake = new AbortController();
       const woken = wake.signal;
       // completions the store is slow to take hold their slots: the worker claims no more
       const free = concurrency - slots.size - handed.length - complete.waiting();

@@ -30,4 +30,20 @@ describe("AttemptAbort", () => {
     await expect(pending).rejects.toBe("stop");
     await expect(a.rejection()).rejects.toBe("stop");
   });
+
+  it("race() settles as the promise it races, or rejects with the reason when aborted first", async () => {
+    const a = new AttemptAbort();
+    await expect(a.race(Promise.resolve(1))).resolves.toBe(1);
+    await expect(a.race(Promise.reject(new Error("failed")))).rejects.toThrow("failed");
+    const never = new Promise<number>(() => undefined);
+    const pending = a.race(never);
+    a.abort("stop");
+    await expect(pending).rejects.toBe("stop");
+  });
+
+  it("race() rejects with the reason when aborted already, even against a settled promise", async () => {
+    const a = new AttemptAbort();
+    a.abort("stop");
+    await expect(a.race(Promise.resolve(1))).rejects.toBe("stop");
+  });
 });

@@ -1,7 +1,14 @@
+import { fc, test } from "@fast-check/vitest";
 import { Schema } from "effect";
 import { describe, expect, it } from "vitest";
 import { InvalidCanvas, type TaskOptions, task } from "../src/index.ts";
-import { compile, decodeWith, encodeWith } from "../src/store/index.ts";
+import {
+  compile,
+  decodeWith,
+  encodeWith,
+  MAX_VALUE_DEPTH,
+  valueProblem,
+} from "../src/store/index.ts";
 
 /** Declares a task with options an untyped caller may pass. */
 const decl = (options: object) =>
@@ -149,6 +156,71 @@ describe("decodeWith / encodeWith", () => {
     expect(r.ok).toBe(false);
     expect((r as { detail: string }).detail).toMatch(
       /^nested deeper than 256 levels at \["children"\]/,
+    );
+  });
+
+  // decodeWith and encodeWith accept a value under Effect's default options (its fast path
+  // for structs) and decode a refused one again reporting every issue: the outcome must be
+  // the one of decoding with every issue reported
+  const schemas = {
+    user: User,
+    optional: Schema.Struct({
+      n: Schema.NumberFromString,
+      note: Schema.optional(Schema.String),
+      kind: Schema.Literals(["a", "b"]),
+    }),
+    nested: Schema.Array(
+      Schema.Struct({ at: Schema.Finite, inner: Schema.Struct({ i: Schema.Int }) }),
+    ),
+    int: Schema.Int,
+  } as const;
+  const values: Record<keyof typeof schemas, fc.Arbitrary<unknown>> = {
+    user: fc.record(
+      {
+        email: fc.oneof(fc.string(), fc.integer()),
+        age: fc.oneof(fc.integer(), fc.double()),
+        tags: fc.array(fc.oneof(fc.string(), fc.integer()), { maxLength: 3 }),
+        extra: fc.anything(),
+      },
+      { requiredKeys: ["email", "age", "tags"] },
+    ),
+    optional: fc.record(
+      {
+        n: fc.oneof(fc.string(), fc.integer().map(String), fc.integer()),
+        note: fc.oneof(fc.string(), fc.constant(undefined), fc.integer()),
+        kind: fc.constantFrom("a", "b", "c"),
+      },
+      { requiredKeys: ["kind"] },
+    ),
+    nested: fc.array(
+      fc.record({
+        at: fc.oneof(fc.double(), fc.integer()),
+        inner: fc.record({ i: fc.oneof(fc.integer(), fc.double()) }),
+      }),
+      { maxLength: 3 },
+    ),
+    int: fc.oneof(fc.integer(), fc.double()),
+  };
+  const everyIssue = (r: ReturnType<ReturnType<typeof Schema.decodeUnknownResult>>) =>
+    r._tag === "Success"
+      ? { ok: true, value: r.success }
+      : { ok: false, detail: r.failure.message };
+
+  test.prop([
+    fc
+      .constantFrom(...(Object.keys(schemas) as Array<keyof typeof schemas>))
+      .chain((k) => fc.tuple(fc.constant(k), fc.oneof(values[k], fc.anything()))),
+  ])("decode and encode as with every issue reported", ([k, value]) => {
+    const schema = schemas[k] as Schema.Codec<unknown, unknown>;
+    expect(decodeWith(schema, value)).toEqual(
+      everyIssue(Schema.decodeUnknownResult(schema, { errors: "all" })(value)),
+    );
+    // encodeWith checks the value's shape first
+    const shape = valueProblem(value, { plainData: false, maxDepth: MAX_VALUE_DEPTH });
+    expect(encodeWith(schema, value)).toEqual(
+      shape !== undefined
+        ? { ok: false, detail: shape }
+        : everyIssue(Schema.encodeUnknownResult(schema, { errors: "all" })(value)),
     );
   });
 
