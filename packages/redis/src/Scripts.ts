@@ -39,6 +39,7 @@ import type { LeaseState } from "@weft/core/store";
 import type { Cluster, Redis } from "ioredis";
 import { LAYOUT_VERSION, type QueueKeys } from "./Keys.ts";
 import { type ReplyCode, type ReplyReader, type ReplyValue, readReply } from "./Replies.ts";
+import { oneWritePerTurn } from "./Turn.ts";
 
 /**
  * How an argument is passed and read:
@@ -972,6 +973,8 @@ export const sendScript = (
   all[0] = keys.length;
   for (let i = 0; i < keys.length; i++) all[1 + i] = keys[i]!;
   for (let i = 0; i < argv.length; i++) all[1 + keys.length + i] = asArg(argv[i]!);
+  // the scripts of one turn (a worker's completions and its next claim) leave in one write
+  oneWritePerTurn(target);
   return Reflect.apply(command, target, all);
 };
 
