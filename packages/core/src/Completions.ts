@@ -41,7 +41,7 @@ export interface CompletionsOptions {
    * Called right after a report call was handed to the store (its commands
    * issued, not answered): the worker claims its freed slots then, so that
    * the claim follows the completions on the same connection, in the same
-   * round trip (ioredis pipelines the commands of one turn).
+   * round trip (the Redis store sends the commands of one turn in one write).
    */
   readonly onSend?: () => void;
 }
