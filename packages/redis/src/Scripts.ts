@@ -38,6 +38,7 @@ import { fileURLToPath } from "node:url";
 import type { LeaseState } from "@weft/core/store";
 import type { Cluster, Redis } from "ioredis";
 import { LAYOUT_VERSION, type QueueKeys } from "./Keys.ts";
+import { packList } from "./Packed.ts";
 import { type ReplyCode, type ReplyReader, type ReplyValue, readReply } from "./Replies.ts";
 import { oneWritePerTurn } from "./Turn.ts";
 
@@ -45,9 +46,11 @@ import { oneWritePerTurn } from "./Turn.ts";
  * How an argument is passed and read:
  * - `"string"`, `"bytes"`: a Lua string (`"bytes"` takes a `Uint8Array`, sent as binary);
  * - `"number"`: a number, which the Lua receives converted (`tonumber`);
- * - `"list"`: the rest of ARGV, as a Lua list of strings (the last argument only).
+ * - `"list"`: the rest of ARGV, as a Lua list of strings (the last argument only);
+ * - `"packed"`: a list sent as one argument (Packed.ts: a msgpack array of
+ *   strings), which the Lua receives as the same list of strings.
  */
-export type ArgKind = "string" | "number" | "bytes" | "list";
+export type ArgKind = "string" | "number" | "bytes" | "list" | "packed";
 
 /** A positional command argument. */
 export type Arg = string | number | Uint8Array;
@@ -202,6 +205,10 @@ const define = <
             if (!isArg(item)) throw wrong(`argument ${label} is not of kind ${kind}`);
             out[at++] = item;
           }
+        } else if (kind === "packed" && Array.isArray(v)) {
+          for (let i = 0; i < v.length; i++)
+            if (!isArg(v[i])) throw wrong(`argument ${label} is not of kind ${kind}`);
+          out[at++] = packList(v);
         } else if (kind === "bytes" && (typeof v === "string" || v instanceof Uint8Array))
           out[at++] = v;
         else if ((kind === "number" || kind === "string") && typeof v === kind && isArg(v))
@@ -313,7 +320,7 @@ export const SCRIPTS = {
       notBefore: "number",
       expiresAt: "number",
       headers: "bytes",
-      nodes: "list",
+      nodes: "packed",
     },
     codes: SUBMIT_CODES,
     decode: submitReply,
@@ -323,7 +330,7 @@ export const SCRIPTS = {
     keys: ["shardWork", "events", "runs", "seq", "pending"],
     perRun: ["record", "work", "idempotency", "namedRun"],
     perQueue: true,
-    argv: { count: "number", budget: "number", eventsMax: "number", runs: "list" },
+    argv: { count: "number", budget: "number", eventsMax: "number", runs: "packed" },
     codes: SUBMIT_CODES,
     /** Each run's reply, in order, as `submit` decodes it. */
     decode: (_, reply) =>
@@ -460,7 +467,7 @@ export const SCRIPTS = {
       eventsMax: "number",
       runPrefix: "string",
       queuePrefix: "string",
-      items: "list",
+      items: "packed",
     },
     codes: ["OK"],
     /** One raw complete reply per item, in order (read each with `SCRIPTS.complete.reply`). */
@@ -835,7 +842,8 @@ const bind = (spec: AnyScriptSpec, body: string): string => {
         `local A_${label} = {}`,
         `for i = ${i + 1}, #ARGV do A_${label}[i - ${i}] = ARGV[i] end`,
       );
-    } else lines.push(`local A_${label} = ${kind === "number" ? `tonumber(${at})` : at}`);
+    } else if (kind === "packed") lines.push(`local A_${label} = cmsgpack.unpack(${at})`);
+    else lines.push(`local A_${label} = ${kind === "number" ? `tonumber(${at})` : at}`);
   });
   if (handsKeys) {
     const keys = spec.keys.map((label) => `${label} = K_${label}`);

@@ -8,7 +8,8 @@
 --   results: Keys.ts), work, idempotency (the key's string, or any key of the
 --   shard when the run has none), namedRun); per run queue: ready, delayed, leases,
 --   wake, parked, expiring, paused (the queues of every run of the batch)
--- ARGV: count (runs in the batch), budget, eventsMax, runs (per run, flat: runId, now,
+-- ARGV: count (runs in the batch), budget, eventsMax, runs (one msgpack array of strings,
+--   Packed.ts; per run, flat: runId, now,
 --   queues (comma list), queue indexes (comma list of 1-based positions in the
 --   batch's queue keys, in the run's order), tags (JSON), retentionMs, windowMs, fingerprint,
 --   nonce, output, seen, reuse, notBefore, expiresAt, headers, node count, then

@@ -1,0 +1,71 @@
+/**
+ * The `"packed"` argument kind (Packed.ts): the list a script reads with
+ * `cmsgpack.unpack` holds, item by item, the bytes ioredis would have sent
+ * as separate arguments.
+ */
+import { fc, test } from "@fast-check/vitest";
+import { type RedisServer, startRedisServer } from "@weft/testing";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type PackedItem, packList } from "../src/Packed.ts";
+
+let server: RedisServer;
+let redis: Redis;
+beforeAll(async () => {
+  server = await startRedisServer();
+  redis = new Redis({ port: server.port, host: "127.0.0.1" });
+});
+afterAll(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+/** The list as the Lua reads it, sent back item by item. */
+const unpackedByLua = async (items: ReadonlyArray<PackedItem>): Promise<Buffer[]> =>
+  (await redis.callBuffer(
+    "EVAL",
+    "local t = cmsgpack.unpack(ARGV[1]); local n = 0; for _ in pairs(t) do n = n + 1 end; if n ~= #t then return redis.error_reply('not a list') end; return t",
+    0,
+    packList(items),
+  )) as Buffer[];
+
+/** An item as ioredis sends it as an argument of its own. */
+const asSent = (item: PackedItem): Buffer =>
+  typeof item === "string" || typeof item === "number"
+    ? Buffer.from(String(item), "utf8")
+    : Buffer.from(item);
+
+/** Lengths at the edges of msgpack's `str` headers (fixstr, str 8, str 16, str 32). */
+const edgeLength = fc.constantFrom(0, 1, 31, 32, 255, 256, 65_535, 65_536);
+
+const item: fc.Arbitrary<PackedItem> = fc.oneof(
+  fc.string({ unit: "grapheme", maxLength: 40 }),
+  fc.string({ maxLength: 300 }),
+  fc.integer(),
+  fc.double({ noNaN: true }),
+  fc.maxSafeInteger(),
+  fc.uint8Array({ maxLength: 300 }),
+  edgeLength.map((n) => new Uint8Array(n).fill(0xff)),
+  edgeLength.map((n) => "é".repeat(Math.floor(n / 2))),
+);
+
+describe("packList", () => {
+  test.prop([fc.array(item, { maxLength: 40 })], { numRuns: 150 })(
+    "the Lua list holds each item's bytes as ioredis would send it",
+    async (items) => {
+      const got = await unpackedByLua(items);
+      expect(got.length).toBe(items.length);
+      items.forEach((x, i) => expect(got[i]!.equals(asSent(x))).toBe(true));
+    },
+  );
+
+  it("holds lists longer than msgpack's small and 16-bit array headers", async () => {
+    for (const n of [15, 16, 65_535, 65_536, 70_000]) {
+      const items = Array.from({ length: n }, (_, i) => (i % 2 === 0 ? i : `n${i}`));
+      const got = await unpackedByLua(items);
+      expect(got.length).toBe(n);
+      expect(got[n - 1]!.toString()).toBe(String(items[n - 1]));
+      expect(got[0]!.toString()).toBe("0");
+    }
+  });
+});
