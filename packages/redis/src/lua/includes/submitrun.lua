@@ -47,6 +47,8 @@ local function submitWhole(keys, queues, a, codes)
   M.status, M.total, M.ended, M.retention, M.qbad = "running", a.total, 0, a.retentionMs, false
   M.status0, M.ended0 = "running", "0"
   M.loaded, M.dirty, M.workEmpty = true, true, true
+  -- a new run is not in the shard's work set: taking it out costs nothing until work is listed
+  M.unlisted = true
   if a.listed then
     -- (submitmany's: the runs of its batch go in the shard's run list together, at the end)
     a.listed[#a.listed + 1] = M.nows
