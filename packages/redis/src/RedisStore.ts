@@ -941,9 +941,16 @@ export class RedisStore implements Store, ScheduleStore {
       n === 1 ? 0 : req.requestId === undefined ? this.claimTurn++ % n : shardOf(req.requestId, n);
     for (let i = 0; i < n && out.length < req.max; i++) {
       const s = this.shards[(first + i) % n]!;
-      // a node that stalled out may make others ready: keep claiming while there is room
       let part = partBase;
-      while (out.length < req.max && (await this.claimBatch(s, req, out, part++)) > 0);
+      while (out.length < req.max) {
+        const asked = req.max - out.length;
+        const before = out.length;
+        const popped = await this.claimBatch(s, req, out, part++);
+        // fewer popped than asked, each now a claim: the queues are empty, no second round
+        // trip to find that out. A node popped that is no claim (it stalled out, expired, was
+        // held by a limit) may have made others ready: keep claiming while there is room
+        if (popped === 0 || (popped < asked && out.length - before === popped)) break;
+      }
     }
     return out;
   }

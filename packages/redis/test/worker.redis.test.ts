@@ -33,6 +33,14 @@ const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
 const silent = pino({ level: "silent" });
 const base = { tags: [], idempotencyWindowMs: 0, retentionMs: 60_000 } as const;
 
+/** The script calls (EVALSHA and EVAL) Redis has run so far (INFO commandstats). */
+const scriptCalls = async (redis: Redis): Promise<number> => {
+  const stats = await redis.info("commandstats");
+  let calls = 0;
+  for (const m of stats.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)) calls += Number(m[1]);
+  return calls;
+};
+
 describe("the claim path on Redis", () => {
   it("prunes expired runs from the runs index during maintenance (not only when runs are listed)", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "prune" });
@@ -45,6 +53,23 @@ describe("the claim path on Redis", () => {
     expect(await raw.zrange(s.runs, "0", "-1")).toEqual(["r1", "r2", "r3"]);
     await store.maintain({ now: 1, queues: ["default"] });
     expect(await raw.zrange(s.runs, "0", "-1")).toEqual(["r3"]);
+    await store.close();
+  });
+
+  it("a claim that gets fewer nodes than it asked for costs one script call", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "one-call" });
+    await store.submit({ ...base, runId: "g", dag: compile(group(inc.si(1), inc.si(2))), now: 0 });
+    const counted = new Redis(server.url);
+    const before = await scriptCalls(counted);
+    const req = { workerId: "w", queues: ["default"], leaseMs: 10_000, now: 0 };
+    expect((await store.claim({ ...req, max: 5, requestId: "a" })).length).toBe(2);
+    expect((await scriptCalls(counted)) - before).toBe(1);
+    // a claim that got all it asked for: another call may find more
+    await store.submit({ ...base, runId: "h", dag: compile(inc.si(3)), now: 0 });
+    const mid = await scriptCalls(counted);
+    expect((await store.claim({ ...req, max: 1, requestId: "b" })).length).toBe(1);
+    expect((await scriptCalls(counted)) - mid).toBe(1);
+    counted.disconnect();
     await store.close();
   });
 
