@@ -30,6 +30,7 @@ let dashboard: RunningDashboard;
 let browser: Browser;
 let page: Page;
 const gate = deferred();
+/** Attempts of each flaky node so far, by node id. */
 const flakyCalls = new Map<number, number>();
 
 beforeAll(async () => {
@@ -61,9 +62,11 @@ describe("the dashboard in a browser", () => {
           await gate.promise;
           return n + 1;
         }),
-        handle(flaky, async (n) => {
-          const calls = (flakyCalls.get(n) ?? 0) + 1;
-          flakyCalls.set(n, calls);
+        // each flaky node's first attempt fails (by node: both get the same input, and which
+        // starts first is not fixed)
+        handle(flaky, async (n, ctx) => {
+          const calls = (flakyCalls.get(ctx.nodeId) ?? 0) + 1;
+          flakyCalls.set(ctx.nodeId, calls);
           if (calls === 1) throw new Error("first attempt fails");
           return n * 2;
         }),
