@@ -16,7 +16,8 @@ afterAll(async () => {
   await server.stop();
 });
 
-const endOfTurn = () => new Promise<void>((resolve) => process.nextTick(resolve));
+/** Resolves after this turn of the event loop (its ticks and microtasks), before the next poll. */
+const endOfTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** Counts the writes that leave `socket` (one `_write` or `_writev` each). */
 const countWrites = (socket: object) => {
@@ -52,6 +53,31 @@ describe("oneWritePerTurn", () => {
       expect(redis.stream.writableCorked).toBe(1);
       await endOfTurn();
       expect(redis.stream.writableCorked).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it("a command sent from a later promise continuation of the turn joins the same write", async () => {
+    const redis = new Redis({ port: server.port, host: "127.0.0.1", enableAutoPipelining: false });
+    try {
+      await redis.ping();
+      const counter = countWrites(redis.stream);
+      // as a worker: its completions go out from a tick, its claim from promise continuations
+      const sent: Array<Promise<unknown>> = [];
+      process.nextTick(() => {
+        oneWritePerTurn(redis);
+        sent.push(redis.set("c", "1"));
+        void Promise.resolve()
+          .then(() => undefined)
+          .then(() => {
+            oneWritePerTurn(redis);
+            sent.push(redis.get("c"));
+          });
+      });
+      await endOfTurn();
+      expect(counter.writes).toBe(1);
+      expect(await Promise.all(sent)).toEqual(["OK", "1"]);
     } finally {
       redis.disconnect();
     }
