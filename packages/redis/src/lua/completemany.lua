@@ -5,8 +5,9 @@
 -- share its hash slot), as the runs differ from one item to the next.
 -- KEYS: shardWork, events, tokens, seq
 -- ARGV: now, worker (id), leaseMs, budget, eventsMax, runPrefix, queuePrefix, items (one
---   msgpack array of strings, Packed.ts: groups of 8: runId, node, token, result (bytes), nextMax, served (as complete's), the run's
---   queues (a comma list, in the run's order), span (as complete's, "" = none))
+--   msgpack array of strings, Packed.ts: groups of 8: runId, node, token, result (bytes),
+--   nextMax, served (as complete's), the run's queues (a comma list, in the run's order),
+--   span (as complete's, "" = none))
 -- Replies: {OK, replies...}, one per item in order, each a complete's reply (see complete.lua),
 --   up to and including the first that left work for `drain` (more = 1): the caller sends
 --   the items after it again once it has drained that work
