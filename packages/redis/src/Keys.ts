@@ -97,6 +97,13 @@ export interface QueueKeys {
   readonly paused: string;
 }
 
+/**
+ * A shard's run-end channel: the id of a run that somebody waits for (field
+ * `w` of its hash, waiting.lua) is PUBLISHed on it when the run stops or ends
+ * (its `run` and `run-ended` events). Named after the shard's events key.
+ */
+export const runEndChannel = (events: string): string => `${events}:ended`;
+
 /** The pub/sub channel of store signals (a cancelled run's id). */
 export const signalsChannel = (prefix: string): string => `${prefix}:signals`;
 

@@ -94,6 +94,7 @@ import {
   lockKeys,
   memoKey,
   type QueueKeys,
+  runEndChannel,
   runScriptKeys,
   type ShardKeys,
   scheduleKeys,
@@ -381,9 +382,17 @@ export class RedisStore implements Store, ScheduleStore {
   /** When the rate limit that held back this process's last claim of a queue frees (epoch ms). */
   private readonly limitedUntil = new Map<string, number>();
   private closed = false;
-  /** The pub/sub connection of `subscribe`, made on first use, and its listeners. */
-  private subscriber: { readonly conn: Client; readonly ready: Promise<unknown> } | undefined;
+  /**
+   * The pub/sub connection, made on first use (`listen`), and its channels:
+   * the signals channel for `subscribe`'s listeners, a shard's run-end
+   * channel for `waitForRun`'s waiters.
+   */
+  private subscriber:
+    | { readonly conn: Client; readonly channels: Map<string, Promise<unknown>> }
+    | undefined;
   private readonly listeners = new Set<(signal: StoreSignal) => void>();
+  /** Run id → the wake-ups of this process's `waitForRun` calls waiting for it. */
+  private readonly waiters = new Map<string, Set<() => void>>();
   /** Per shard: where the next runs-index scan starts (ZSCAN cursor). */
   private readonly pruneCursor = new Map<number, string>();
   private scannedAt = Number.NEGATIVE_INFINITY;
@@ -1719,12 +1728,35 @@ export class RedisStore implements Store, ScheduleStore {
    */
   async subscribe(listener: (signal: StoreSignal) => void): Promise<() => Promise<void>> {
     if (this.closed) return async () => undefined;
+    this.listeners.add(listener);
+    try {
+      await this.listen(signalsChannel(this.prefix));
+    } catch (e) {
+      this.listeners.delete(listener);
+      if (this.subscriber) this.dropSubscriber(this.subscriber);
+      throw e;
+    }
+    return async () => {
+      this.listeners.delete(listener);
+      this.releaseSubscriber();
+    };
+  }
+
+  /**
+   * The pub/sub connection, made on first use, once it listens on
+   * `channel`: a signal goes to every `subscribe` listener, a run id on a
+   * run-end channel to this process's waiters for that run.
+   */
+  private listen(channel: string): Promise<unknown> {
     let sub = this.subscriber;
     if (!sub) {
       const conn = this.duplicate(false);
-      const channel = signalsChannel(this.prefix);
+      const signals = signalsChannel(this.prefix);
       conn.on("message", (from: string, message: string) => {
-        if (from !== channel) return;
+        if (from !== signals) {
+          for (const wake of this.waiters.get(message) ?? []) wake();
+          return;
+        }
         const signal: StoreSignal = { kind: "cancelled", runId: message };
         for (const l of [...this.listeners]) {
           try {
@@ -1734,26 +1766,26 @@ export class RedisStore implements Store, ScheduleStore {
           }
         }
       });
+      sub = { conn, channels: new Map() };
+      this.subscriber = sub;
+    }
+    let ready = sub.channels.get(channel);
+    if (!ready) {
+      const conn = sub.conn;
       // on a cluster, PUBLISH reaches every node: one subscription on any node hears it
-      const ready =
+      ready =
         conn instanceof Cluster
           ? clusterReady(conn).then(() => conn.subscribe(channel))
           : conn.subscribe(channel);
-      sub = { conn, ready };
-      this.subscriber = sub;
+      sub.channels.set(channel, ready);
     }
-    this.listeners.add(listener);
-    try {
-      await sub.ready;
-    } catch (e) {
-      this.listeners.delete(listener);
-      this.dropSubscriber(sub);
-      throw e;
-    }
-    return async () => {
-      this.listeners.delete(listener);
-      if (this.listeners.size === 0 && this.subscriber === sub) this.dropSubscriber(sub);
-    };
+    return ready;
+  }
+
+  /** Closes the pub/sub connection once no listener and no waiter is left. */
+  private releaseSubscriber(): void {
+    if (this.subscriber && this.listeners.size === 0 && this.waiters.size === 0)
+      this.dropSubscriber(this.subscriber);
   }
 
   private dropSubscriber(sub: { readonly conn: Client }): void {
@@ -2366,6 +2398,14 @@ export class RedisStore implements Store, ScheduleStore {
     return out;
   }
 
+  /**
+   * Waits for a run to stop (or end, with `quiet`): a run not over yet is
+   * counted as waited for (field `w`, waiting.lua) while this call waits, so
+   * that the script ending it PUBLISHes its id on the shard's run-end
+   * channel; the call wakes for that, not for other runs' events. The record
+   * is also read again every second, as pub/sub keeps no message across a
+   * reconnect. A run that is over costs one read.
+   */
   async waitForRun(
     runId: string,
     timeoutMs: number,
@@ -2374,45 +2414,54 @@ export class RedisStore implements Store, ScheduleStore {
     const s = this.shardOfRun(runId);
     const k = s.run(runId);
     const deadline = Date.now() + timeoutMs;
-    const latest = await this.redis.xrevrange(s.events, "+", "-", "COUNT", 1);
-    let last = latest[0]?.[0] ?? "0-0";
-    const shard = this.shards.indexOf(s);
-    const conn = await this.blocking(shard);
+    const over = (run: ReturnType<typeof parseRunRecord> | undefined) => {
+      if (!run) throw new RunNotFound({ runId });
+      return TERMINAL_RUN_STATUSES.has(run.status) && (!opts.quiet || run.finishedAt !== undefined);
+    };
+    const first = await this.readRunRecord(k.record);
+    if (over(first)) return first;
+    let woken = false;
+    let wake: () => void = () => undefined;
+    const waiter = () => {
+      woken = true;
+      wake();
+    };
+    const mine = this.waiters.get(runId) ?? new Set<() => void>();
+    this.waiters.set(runId, mine);
+    mine.add(waiter);
+    let counted = false;
     try {
-      // node events of any run wake the read: the record is read again only for an event
-      // of this run's status, or when a read times out
-      let recheck = true;
+      await this.listen(runEndChannel(s.events));
       for (;;) {
-        if (recheck) {
-          const run = await this.readRunRecord(k.record);
-          if (!run) throw new RunNotFound({ runId });
-          const quiet = !opts.quiet || run.finishedAt !== undefined;
-          if (TERMINAL_RUN_STATUSES.has(run.status) && quiet) return run;
-        }
+        woken = false;
+        // (the count and the read go together: a run ending in between is read as ended)
+        const count: Promise<boolean> = counted
+          ? Promise.resolve(true)
+          : this.call(SCRIPTS.waiting, { record: k.record }, { delta: 1 });
+        const [isCounted, run] = await Promise.all([count, this.readRunRecord(k.record)]);
+        counted = isCounted;
+        if (over(run)) return run;
         const left = deadline - Date.now();
         if (left <= 0 || this.closed) return undefined;
-        const res = await conn.xread(
-          "COUNT",
-          1000,
-          "BLOCK",
-          Math.min(left, 1_000),
-          "STREAMS",
-          s.events,
-          last,
-        );
-        const entries = res?.[0]?.[1];
-        if (!entries || entries.length === 0) {
-          recheck = true;
-          continue;
-        }
-        last = entries[entries.length - 1]![0];
-        recheck = entries.some(([, fields]) => {
-          const e = runAndKind(fields);
-          return e.runId === runId && (e.kind === "run" || e.kind === "run-ended");
-        });
+        if (!woken)
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, Math.min(left, 1_000));
+            wake = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+        wake = () => undefined;
+        if (this.closed) return undefined;
       }
     } finally {
-      this.giveBack(conn, shard);
+      mine.delete(waiter);
+      if (mine.size === 0) this.waiters.delete(runId);
+      if (counted && !this.closed)
+        await this.call(SCRIPTS.waiting, { record: k.record }, { delta: -1 }).catch(
+          () => undefined,
+        );
+      this.releaseSubscriber();
     }
   }
 
@@ -2634,6 +2683,8 @@ export class RedisStore implements Store, ScheduleStore {
   async close(): Promise<void> {
     this.closed = true;
     this.listeners.clear();
+    // (a waiter wakes, finds the store closed and answers undefined)
+    for (const mine of this.waiters.values()) for (const wake of mine) wake();
     if (this.subscriber) this.dropSubscriber(this.subscriber);
     for (const c of this.allBlocking) c.disconnect();
     this.allBlocking.clear();

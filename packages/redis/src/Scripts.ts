@@ -642,6 +642,15 @@ export const SCRIPTS = {
     codes: ["OK", "KEPT"],
     decode: (code) => code,
   }),
+  waiting: define({
+    name: "waiting",
+    keys: ["record"],
+    perQueue: false,
+    argv: { delta: "number" },
+    codes: ["OK", "GONE"],
+    /** Whether the run exists (and was counted). */
+    decode: (code) => code === "OK",
+  }),
   lock: define({
     name: "lock",
     keys: ["lock", "fence"],

@@ -86,7 +86,7 @@ local function openRun(keys, queues, runId, now, readonly, emax)
     emax = g17(emax or 10000), nows = g17(now), status = false,
     total = false, ended = false, finished = false, retention = false, corruption = false, qbad = false,
     loaded = false, found = false, status0 = false, ended0 = false, wbuf = false, wraw = false, pre = false,
-    workEmpty = false, gone = false, toReady = false, unlisted = false }
+    workEmpty = false, gone = false, toReady = false, unlisted = false, waited = false }
 end
 
 -- Buffered writes of the run's hash (the hot paths: submit, start, complete). When the
@@ -184,9 +184,13 @@ local function addEvent(M, kind, ...)
 end
 
 -- the run's event: `run` (it failed or was cancelled; nodes may still be running) or
--- `run-ended` (every node ended), with its status. keys: events
+-- `run-ended` (every node ended), with its status. When a client waits for the run (field
+-- `w`, see waiting.lua), its id is also PUBLISHed on the shard's run-end channel (the
+-- events key's name .. ":ended"): a waiter wakes for its own run, not for every event.
+-- keys: events
 local function emit(M, kind)
   addEvent(M, kind, "s", M.status)
+  if M.waited then redis.call("PUBLISH", M.k.events .. ":ended", M.id) end
 end
 
 -- the tag of an error value (msgpack ErrorInfo); one that does not decode to an error
@@ -430,13 +434,14 @@ local function loadRun(M, ahead)
   local v
   if ahead then
     v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad",
-      unpack(ahead))
+      "w", unpack(ahead))
     M.pre = {}
-    noteAhead(M, ahead, v, 8)
+    noteAhead(M, ahead, v, 9)
   else
-    v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad")
+    v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad", "w")
   end
   if not v[1] and not v[6] then return nil end
+  M.waited = v[9] ~= false
   M.ended0, M.status0 = v[3], v[1]
   M.status, M.total, M.ended, M.finished = v[1], tonumber(v[2]), tonumber(v[3]), v[4]
   M.retention, M.corruption, M.qbad = DEFAULT_RETENTION, v[7], v[8] == "1"

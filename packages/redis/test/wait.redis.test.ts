@@ -1,0 +1,182 @@
+/**
+ * Waiting for a run's end on Redis (`waitForRun`, what `result()` and
+ * `status`'s waits use): the waiter is counted in the run's hash (field `w`,
+ * waiting.lua) and woken by a PUBLISH of its run's id when the run stops or
+ * ends, not by every event other runs write.
+ */
+import { createClient, group, handle, Schema, startWorker, task } from "@weft/core";
+import { deferred } from "@weft/core/store";
+import { type RedisServer, startRedisServer } from "@weft/testing";
+import { type Command, Redis } from "ioredis";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { RedisStore } from "../src/index.ts";
+import { shardKeys } from "../src/Keys.ts";
+
+let server: RedisServer;
+let raw: Redis;
+beforeAll(async () => {
+  server = await startRedisServer();
+  raw = new Redis(server.url);
+});
+afterAll(async () => {
+  raw.disconnect();
+  await server.stop();
+});
+
+const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
+const gated = task({ name: "gated", input: Schema.Int, output: Schema.Int });
+const boom = task({ name: "boom", input: Schema.Int, output: Schema.Int });
+const silent = pino({ level: "silent" });
+
+/** An ioredis connection whose commands, and those of its duplicates, are listed in `sent`. */
+const watched = (url: string): { readonly redis: Redis; readonly sent: string[] } => {
+  const sent: string[] = [];
+  const watch = (r: Redis): Redis => {
+    const send = r.sendCommand.bind(r);
+    r.sendCommand = ((command: Command, stream?: never) => {
+      sent.push(command.name);
+      return send(command, stream);
+    }) as typeof r.sendCommand;
+    const duplicate = r.duplicate.bind(r);
+    r.duplicate = ((...args: Parameters<Redis["duplicate"]>) =>
+      watch(duplicate(...args))) as typeof r.duplicate;
+    return r;
+  };
+  return { redis: watch(new Redis(url)), sent };
+};
+
+describe("waiting for a run on Redis", () => {
+  it("a waiter sends a bounded number of commands while other runs write hundreds of events", async () => {
+    const prefix = "wait-quiet";
+    const { redis, sent } = watched(server.url);
+    const waiterStore = await RedisStore.connect(redis, { prefix });
+    const store = await RedisStore.connect(server.url, { prefix });
+    const gate = deferred<void>();
+    const worker = startWorker({
+      store,
+      logger: silent,
+      concurrency: 4,
+      handlers: [
+        handle(inc, (n) => n + 1),
+        handle(gated, async (n) => {
+          await gate.promise;
+          return n;
+        }),
+      ],
+    });
+    const client = createClient(store);
+    const waited = await client.submit(gated.si(7));
+    const before = sent.length;
+    const started = Date.now();
+    const waiting = waiterStore.waitForRun(waited.runId, 60_000);
+    // the waiter counted itself in the run's hash: the run's end will be PUBLISHed
+    const record = shardKeys(prefix, 0).run(waited.runId).record;
+    await vi.waitFor(async () => expect(await raw.hget(record, "w")).toBe("1"));
+    // 300 other runs, four events each, while it waits
+    const others = await client.submitMany(Array.from({ length: 300 }, (_, i) => inc.si(i)));
+    for (const [i, h] of others.entries()) expect(await h.result()).toBe(i + 1);
+    gate.resolve();
+    expect((await waiting)?.status).toBe("succeeded");
+    const seconds = Math.ceil((Date.now() - started) / 1_000);
+    const during = sent.slice(before);
+    // the record is read first, with the count, once woken, and once per second the wait
+    // lasted (the fallback for a lost message); woken by every batch of events, it would
+    // have read it (and sent an XREAD) dozens of times
+    expect(during.filter((c) => c === "hmget").length).toBeLessThanOrEqual(3 + seconds);
+    expect(during).not.toContain("xread");
+    // the count goes up once and down once
+    expect(during.filter((c) => c === "evalsha").length).toBe(2);
+    // nobody waits any longer: the run keeps no field for it
+    expect(await raw.hexists(record, "w")).toBe(0);
+    await worker.stop();
+    await Promise.all([store.close(), waiterStore.close()]);
+    redis.disconnect();
+  });
+
+  it("several waiters, in one process and in another, all wake at the end; the count drops to nothing", async () => {
+    const prefix = "wait-many";
+    const one = await RedisStore.connect(server.url, { prefix });
+    const two = await RedisStore.connect(server.url, { prefix });
+    const gate = deferred<void>();
+    const worker = startWorker({
+      store: one,
+      logger: silent,
+      handlers: [
+        handle(gated, async (n) => {
+          await gate.promise;
+          return n * 2;
+        }),
+      ],
+    });
+    const h = await createClient(one).submit(gated.si(21));
+    const record = shardKeys(prefix, 0).run(h.runId).record;
+    const waits = [
+      h.result(),
+      h.result(),
+      (await createClient(two).handle(h.runId, gated)).result(),
+    ];
+    await vi.waitFor(async () => expect(await raw.hget(record, "w")).toBe("3"));
+    gate.resolve();
+    expect(await Promise.all(waits)).toEqual([42, 42, 42]);
+    expect(await raw.hexists(record, "w")).toBe(0);
+    await worker.stop();
+    await Promise.all([one.close(), two.close()]);
+  });
+
+  it("a waiter without waitForQuiet wakes when the run fails, while another node still runs", async () => {
+    const prefix = "wait-fail";
+    const store = await RedisStore.connect(server.url, { prefix });
+    const gate = deferred<void>();
+    const worker = startWorker({
+      store,
+      logger: silent,
+      concurrency: 2,
+      handlers: [
+        handle(gated, async (n) => {
+          await gate.promise;
+          return n;
+        }),
+        handle(boom, () => {
+          throw new Error("boom");
+        }),
+      ],
+    });
+    const client = createClient(store);
+    // (gated first: it is claimed before boom fails the run)
+    const h = await client.submit(
+      group(gated.si(1), boom.si(2).with({ retry: { maxAttempts: 1 } })),
+    );
+    await expect(h.result()).rejects.toThrow(/boom/);
+    // the gated node still runs: the run failed, it has not ended
+    const run = await store.getRun(h.runId);
+    expect(run?.run.status).toBe("failed");
+    expect(run?.nodes.some((n) => n.state === "running")).toBe(true);
+    gate.resolve();
+    await h.result({ waitForQuiet: true }).catch(() => undefined);
+    expect((await store.getRun(h.runId))?.nodes.every((n) => n.state !== "running")).toBe(true);
+    await worker.stop();
+    await store.close();
+  });
+
+  it("waiting for a run that does not exist raises RunNotFound and makes no key", async () => {
+    const prefix = "wait-none";
+    const store = await RedisStore.connect(server.url, { prefix });
+    await expect(store.waitForRun("no-such-run", 1_000)).rejects.toMatchObject({
+      _tag: "RunNotFound",
+    });
+    expect(await raw.exists(shardKeys(prefix, 0).run("no-such-run").record)).toBe(0);
+    await store.close();
+  });
+
+  it("closing the store ends a wait at once, with no answer", async () => {
+    const prefix = "wait-close";
+    const store = await RedisStore.connect(server.url, { prefix });
+    const h = await createClient(store).submit(gated.si(1));
+    const waiting = store.waitForRun(h.runId, 3_600_000);
+    const record = shardKeys(prefix, 0).run(h.runId).record;
+    await vi.waitFor(async () => expect(await raw.hget(record, "w")).toBe("1"));
+    await store.close();
+    expect(await waiting).toBeUndefined();
+  });
+});
