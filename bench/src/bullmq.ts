@@ -12,7 +12,15 @@
  */
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
-import { type FlowJob, FlowProducer, type Job, type JobsOptions, Queue, Worker } from "bullmq";
+import {
+  type FlowJob,
+  FlowProducer,
+  type Job,
+  type JobsOptions,
+  Queue,
+  QueueEvents,
+  Worker,
+} from "bullmq";
 import type { Sizes, WorkloadId } from "./config.ts";
 import {
   type BenchSystem,
@@ -139,6 +147,9 @@ const start = async (opts: InstanceOptions): Promise<Instance> => {
   const s: Sizes = opts.sizes;
   let ids: string[] = [];
   let expected: number[] = [];
+  // the awaited workload's QueueEvents (made for it only: an idle XREAD on the events
+  // stream would be woken by every event of the other workloads)
+  let events: QueueEvents | undefined;
 
   return {
     submit: async (w: WorkloadId) => {
@@ -211,6 +222,24 @@ const start = async (opts: InstanceOptions): Promise<Instance> => {
           expected = [s.longChain];
           return;
         }
+        case "awaited": {
+          events = new QueueEvents(QUEUE, base);
+          await events.waitUntilReady();
+          const jobs = await queue.addBulk(
+            Array.from({ length: s.awaited }, (_, i) => ({
+              name: "noop",
+              data: { i },
+              opts: JOB_OPTS,
+            })),
+          );
+          ids = jobs.map((j) => j.id!);
+          expected = ids.map((_, i) => i);
+          const ready = events;
+          const got = await Promise.all(jobs.map((j) => j.waitUntilFinished(ready, 60_000)));
+          const wrong = got.findIndex((v, i) => v !== i);
+          if (wrong >= 0) throw new Error(`job ${ids[wrong]}: returnvalue ${got[wrong]}`);
+          return;
+        }
       }
     },
     verify: async () => {
@@ -229,7 +258,7 @@ const start = async (opts: InstanceOptions): Promise<Instance> => {
     close: async () => {
       await Promise.all(workers.map((w) => w.close()));
       await procs?.close();
-      await Promise.all([queue.close(), flows.close()]);
+      await Promise.all([queue.close(), flows.close(), events?.close()]);
     },
   };
 };
@@ -251,6 +280,8 @@ export const bullmq: BenchSystem = {
     memory: (s) => `${s.memory} "noop" jobs, removeOnComplete: false`,
     latency: (s) =>
       `${s.latency} "ping" jobs, Queue.add one at a time (each added when the previous one finished); add call → processor start`,
+    awaited: (s) =>
+      `${s.awaited} "noop" jobs in one Queue.addBulk, then every Job.waitUntilFinished (one QueueEvents) awaited at once; until the last result is in hand`,
   },
   start,
 };

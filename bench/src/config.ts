@@ -35,6 +35,7 @@ export const WORKLOAD_IDS = [
   "longChain",
   "memory",
   "latency",
+  "awaited",
 ] as const;
 
 /** One of {@link WORKLOAD_IDS}. */
@@ -58,6 +59,8 @@ export interface Sizes {
   readonly memory: number;
   /** Single-node runs submitted one at a time for the submit → start latency. */
   readonly latency: number;
+  /** Single-node runs submitted together whose results are all awaited at once. */
+  readonly awaited: number;
   /** Runs (Weft) / jobs (BullMQ) submitted per batch in the independent workloads. */
   readonly independentBatch: number;
   /** Chains submitted per batch in the chains workload. */
@@ -140,6 +143,7 @@ export const readConfig = (): Config => {
       longChain: 100,
       memory: scaled(10_000, 100),
       latency: scaled(1_000, 50),
+      awaited: scaled(1_000, 50),
       independentBatch: 500,
       chainBatch: 100,
     },
@@ -156,6 +160,7 @@ export const WARMUP_SIZES: Sizes = {
   longChain: 20,
   memory: 100,
   latency: 20,
+  awaited: 50,
   independentBatch: 100,
   chainBatch: 10,
 };

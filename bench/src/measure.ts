@@ -136,7 +136,10 @@ export const measure = async (
       error = message(e);
       tracker.fail(new Error(error));
     }
-    const wallMs = (error ? performance.now() : tracker.finishedAt) - t0;
+    // (awaited: until every result is in hand, which its submit waits for)
+    const end =
+      workload === "awaited" ? Math.max(tracker.finishedAt, t0 + submitMs) : tracker.finishedAt;
+    const wallMs = (error ? performance.now() : end) - t0;
     const cpu = process.cpuUsage(cpuBefore);
     const remoteAfter = await instance.remote?.().catch(() => undefined);
     const remoteCpuMs =

@@ -152,6 +152,13 @@ const rowsFor = (s: Sizes): Array<Row | Derived> => [
     higherIsBetter: false,
   },
   {
+    label: `${int(s.awaited)} runs submitted together, every result awaited at once, tasks/s`,
+    workload: "awaited",
+    metric: throughput,
+    format: int,
+    higherIsBetter: true,
+  },
+  {
     label: `memory per finished task (${int(s.memory)} independent), bytes`,
     workload: "memory",
     metric: bytesPerTask,

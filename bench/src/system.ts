@@ -69,6 +69,8 @@ export const taskCount = (workload: WorkloadId, s: Sizes): number => {
       return s.memory;
     case "latency":
       return s.latency;
+    case "awaited":
+      return s.awaited;
   }
 };
 

@@ -206,6 +206,18 @@ const start = async (opts: InstanceOptions): Promise<Instance> => {
           handles.push(await client.submit(chainOf(inc.si(0), s.longChain)));
           expected = [s.longChain];
           return;
+        case "awaited": {
+          handles = [
+            ...(await client.submitMany(
+              Array.from({ length: s.awaited }, (_, i) => noop.si({ i })),
+            )),
+          ];
+          expected = handles.map((_, i) => i);
+          const got = await Promise.all(handles.map((h) => h.result({ timeout: 60_000 })));
+          const wrong = got.findIndex((v, i) => v !== i);
+          if (wrong >= 0) throw new Error(`run ${handles[wrong]!.runId}: result ${got[wrong]}`);
+          return;
+        }
       }
     },
     verify: async () => {
@@ -245,6 +257,8 @@ export const weft: BenchSystem = {
       `${s.memory} single-node runs noop.si({ i }), default retention (7 days); client.submitMany of ${s.independentBatch} runs at a time`,
     latency: (s) =>
       `${s.latency} single-node runs ping.si(i), one at a time (each submitted when the previous one finished); submit call → handler start`,
+    awaited: (s) =>
+      `${s.awaited} single-node runs noop.si({ i }) in one client.submitMany, then every RunHandle.result() awaited at once; until the last result is in hand`,
   },
   start,
 };

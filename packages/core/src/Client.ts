@@ -31,7 +31,7 @@ import { fingerprint } from "./Fingerprint.ts";
 import { encodeHeaders, type RunHeaders } from "./Headers.ts";
 import type { NodeState, Progress, RedriveRefusal, RunRecord, RunStatus } from "./Machine.ts";
 import { RedriveRefused, type RedriveRequest } from "./Redrive.ts";
-import type { IdempotencyReuse, RunSnapshot, Store, Submission } from "./Store.ts";
+import type { IdempotencyReuse, RunOutput, RunSnapshot, Store, Submission } from "./Store.ts";
 import { type AnyTask, checkTaskName, decodeWith, type OutputOf } from "./Task.ts";
 import { failureOf } from "./TaskErrors.ts";
 
@@ -397,8 +397,13 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
   // decodes with the run's own stored shape and task names; `of` only
   // supplies schemas, looked up by task name
   const output = async (runId: string, of: Decoding): Promise<unknown> => {
-    const snap = await get(runId);
+    // the output nodes alone when the store reads them so (Store.getOutput), else the whole run
+    const lean = store.getOutput ? await store.getOutput(runId) : undefined;
+    if (store.getOutput && !lean) throw new RunNotFound({ runId });
+    const snap: RunOutput | RunSnapshot = lean?.output !== undefined ? lean : await get(runId);
     const shape = snap.output ?? (typeof of.shape === "function" ? of.shape() : of.shape);
+    const resultOf = (node: RunOutput["nodes"][number]): Promise<Uint8Array | undefined> =>
+      snap === lean ? Promise.resolve(node.result) : store.getResult(runId, node.id);
     // the nodes whose outputs form the value (not those an empty group only waits on)
     const ids = flatten(shape, false);
     if (of.single && typeof shape !== "number") {
@@ -438,7 +443,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
           reason: `this canvas has several tasks named "${node.spec.task}" with different output schemas`,
         });
       }
-      const bytes = await store.getResult(runId, id);
+      const bytes = await resultOf(node);
       if (bytes === undefined) {
         throw new ResultUndecodable({ runId, nodeId: id, reason: "no result is recorded" });
       }

@@ -397,6 +397,14 @@ export interface RunSnapshot {
   readonly output?: Shape;
 }
 
+/** A run's output as {@link Store.getOutput} reads it. */
+export interface RunOutput {
+  /** The output shape stored at submit; absent for a run written before it was stored. */
+  readonly output?: Shape;
+  /** The nodes `output` names, in its order (each once), with their result bytes when they have one. */
+  readonly nodes: ReadonlyArray<RunSnapshot["nodes"][number] & { readonly result?: Uint8Array }>;
+}
+
 /** What {@link Store.listRuns} lists: the most recent runs, filtered. */
 export interface ListRunsOptions {
   /** At most this many runs. */
@@ -639,6 +647,17 @@ export interface Store {
   getRun(runId: string): Promise<RunSnapshot | undefined>;
   /** One node's recorded result bytes, or `undefined`. */
   getResult(runId: string, nodeId: number): Promise<Uint8Array | undefined>;
+  /**
+   * What `result()` reads of a run: its output shape as stored at submit and
+   * the nodes that shape names (`flatten(output, false)`), each with its
+   * record, spec, error and result bytes, but no progress or history; the
+   * run's other nodes are not read (a 10,000-wide chord's output is its
+   * body: one node). `undefined` when the run does not exist; no `output`
+   * (and no nodes) for a run written before the shape was stored. Optional:
+   * without it, `result()` reads {@link Store.getRun} and
+   * {@link Store.getResult}.
+   */
+  getOutput?(runId: string): Promise<RunOutput | undefined>;
   /**
    * Recent runs, newest first, those that match every filter given (a store
    * may look at only a bounded number of recent runs per shard to find them,

@@ -152,7 +152,7 @@ export {
   type ScheduleTarget,
 } from "./Schedule.ts";
 export { SoftTimeLimitExceeded } from "./SoftTimeout.ts";
-export type { IdempotencyReuse, RateLimit, RunSnapshot, Store } from "./Store.ts";
+export type { IdempotencyReuse, RateLimit, RunOutput, RunSnapshot, Store } from "./Store.ts";
 export {
   type AnyTask,
   type InputOf,

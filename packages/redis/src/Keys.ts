@@ -99,7 +99,7 @@ export interface QueueKeys {
 
 /**
  * A shard's run-end channel: the id of a run that somebody waits for (field
- * `w` of its hash, waiting.lua) is PUBLISHed on it when the run stops or ends
+ * `w` of its hash, waitrun.lua) is PUBLISHed on it when the run stops or ends
  * (its `run` and `run-ended` events). Named after the shard's events key.
  */
 export const runEndChannel = (events: string): string => `${events}:ended`;

@@ -17,6 +17,7 @@ import {
   type NodeRecord,
   type Progress,
   RunNotFound,
+  type RunOutput,
   type RunRecord,
   type RunSnapshot,
   type Schedule,
@@ -136,6 +137,7 @@ import {
   scriptSource,
   sendScript,
 } from "./Scripts.ts";
+import { oneWritePerTurn } from "./Turn.ts";
 
 /** `T` with its fields writable (an object filled in before it is handed out). */
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -388,7 +390,12 @@ export class RedisStore implements Store, ScheduleStore {
    * channel for `waitForRun`'s waiters.
    */
   private subscriber:
-    | { readonly conn: Client; readonly channels: Map<string, Promise<unknown>> }
+    | {
+        readonly conn: Client;
+        /** Each channel's subscription, and the channels it is in place for. */
+        readonly channels: Map<string, Promise<unknown>>;
+        readonly listening: Set<string>;
+      }
     | undefined;
   private readonly listeners = new Set<(signal: StoreSignal) => void>();
   /** Run id → the wake-ups of this process's `waitForRun` calls waiting for it. */
@@ -1766,17 +1773,18 @@ export class RedisStore implements Store, ScheduleStore {
           }
         }
       });
-      sub = { conn, channels: new Map() };
+      sub = { conn, channels: new Map(), listening: new Set() };
       this.subscriber = sub;
     }
     let ready = sub.channels.get(channel);
     if (!ready) {
-      const conn = sub.conn;
+      const { conn, listening } = sub;
       // on a cluster, PUBLISH reaches every node: one subscription on any node hears it
-      ready =
+      ready = (
         conn instanceof Cluster
           ? clusterReady(conn).then(() => conn.subscribe(channel))
-          : conn.subscribe(channel);
+          : conn.subscribe(channel)
+      ).then(() => listening.add(channel));
       sub.channels.set(channel, ready);
     }
     return ready;
@@ -2220,8 +2228,40 @@ export class RedisStore implements Store, ScheduleStore {
     return { ...node, id, spec: decoded, ...(progress ? { progress } : {}) };
   }
 
+  /**
+   * {@link Store.getOutput}: the record's `out` field (one HMGET with the
+   * run's id and status, which say whether it exists), then, in one HMGET
+   * per 1,000 output nodes, their records, specs, errors and results.
+   */
+  async getOutput(runId: string): Promise<RunOutput | undefined> {
+    const k = this.shardOfRun(runId).run(runId);
+    oneWritePerTurn(this.redis);
+    const [id, status, out] = await this.redis.hmgetBuffer(k.record, "id", "status", "out");
+    if (id === null && status === null) return undefined;
+    const output = decodeShape(out);
+    if (output === undefined) return { nodes: [] };
+    const ids = [...new Set(flatten(output, false))];
+    const nodes: Array<RunOutput["nodes"][number]> = [];
+    // (one hash today: each node's record, spec, error and result in one HMGET of 1,000 nodes)
+    for (let from = 0; from < ids.length; from += 1_000) {
+      const part = ids.slice(from, from + 1_000);
+      oneWritePerTurn(this.redis);
+      const v = await this.redis.hmgetBuffer(
+        k.record,
+        ...part.flatMap((i) => [`n${i}`, `s${i}`, `e${i}`, `r${i}`]),
+      );
+      part.forEach((nodeId, i) => {
+        const [rec, spec, err, result] = v.slice(4 * i, 4 * i + 4);
+        const node = this.readNode(k.record, nodeId, rec, spec, err, null, null);
+        nodes.push(result ? Object.assign(node, { result }) : node);
+      });
+    }
+    return { output, nodes };
+  }
+
   async getResult(runId: string, nodeId: number): Promise<Uint8Array | undefined> {
     const s = this.shardOfRun(runId);
+    oneWritePerTurn(this.redis);
     return (await this.redis.hgetBuffer(s.run(runId).results, `r${nodeId}`)) ?? undefined;
   }
 
@@ -2399,12 +2439,13 @@ export class RedisStore implements Store, ScheduleStore {
   }
 
   /**
-   * Waits for a run to stop (or end, with `quiet`): a run not over yet is
-   * counted as waited for (field `w`, waiting.lua) while this call waits, so
-   * that the script ending it PUBLISHes its id on the shard's run-end
-   * channel; the call wakes for that, not for other runs' events. The record
-   * is also read again every second, as pub/sub keeps no message across a
-   * reconnect. A run that is over costs one read.
+   * Waits for a run to stop (or end, with `quiet`). Each read is one
+   * `waitrun` call, which also counts the caller as waiting (field `w`)
+   * while the run is not over, so that the script that stops or ends the
+   * run PUBLISHes its id on the shard's run-end channel: the call wakes for
+   * its run, not for other runs' events. It also reads again every second,
+   * as pub/sub keeps no message across a reconnect. A run that is over
+   * costs one call.
    */
   async waitForRun(
     runId: string,
@@ -2414,12 +2455,8 @@ export class RedisStore implements Store, ScheduleStore {
     const s = this.shardOfRun(runId);
     const k = s.run(runId);
     const deadline = Date.now() + timeoutMs;
-    const over = (run: ReturnType<typeof parseRunRecord> | undefined) => {
-      if (!run) throw new RunNotFound({ runId });
-      return TERMINAL_RUN_STATUSES.has(run.status) && (!opts.quiet || run.finishedAt !== undefined);
-    };
-    const first = await this.readRunRecord(k.record);
-    if (over(first)) return first;
+    const quiet = opts.quiet ? 1 : 0;
+    const channel = runEndChannel(s.events);
     let woken = false;
     let wake: () => void = () => undefined;
     const waiter = () => {
@@ -2431,26 +2468,43 @@ export class RedisStore implements Store, ScheduleStore {
     mine.add(waiter);
     let counted = false;
     try {
-      await this.listen(runEndChannel(s.events));
       for (;;) {
         woken = false;
-        // (the count and the read go together: a run ending in between is read as ended)
-        const count: Promise<boolean> = counted
-          ? Promise.resolve(true)
-          : this.call(SCRIPTS.waiting, { record: k.record }, { delta: 1 });
-        const [isCounted, run] = await Promise.all([count, this.readRunRecord(k.record)]);
-        counted = isCounted;
-        if (over(run)) return run;
+        // (a counted waiter reads with "check", which uncounts it once the run is over)
+        const mode: string = counted ? "check" : "start";
+        // a PUBLISH is heard once the subscription is in place: a read before it is
+        // followed by another once it is (the run may have ended in between)
+        const heard = this.subscriber?.listening.has(channel) === true;
+        // (the reads of a turn leave in one write: many `result()` calls wait at once)
+        oneWritePerTurn(this.redis);
+        const r = await this.call(
+          SCRIPTS.waitrun,
+          { record: k.record },
+          { mode, quiet, fields: WAIT_FIELDS },
+        );
+        if (!r) throw new RunNotFound({ runId });
+        counted = r.counted;
+        const run = parseRunRecord(
+          runFields(r.values.slice(0, -1).map((v) => v?.toString() ?? null)),
+          r.values.at(-1) ?? null,
+          k.record,
+        );
+        if (TERMINAL_RUN_STATUSES.has(run.status) && (!opts.quiet || run.finishedAt !== undefined))
+          return run;
         const left = deadline - Date.now();
         if (left <= 0 || this.closed) return undefined;
-        if (!woken)
-          await new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, Math.min(left, 1_000));
-            wake = () => {
-              clearTimeout(timer);
-              resolve();
-            };
-          });
+        if (!heard) {
+          await this.listen(channel);
+          continue;
+        }
+        if (woken) continue;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(left, 1_000));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
         wake = () => undefined;
         if (this.closed) return undefined;
       }
@@ -2458,9 +2512,11 @@ export class RedisStore implements Store, ScheduleStore {
       mine.delete(waiter);
       if (mine.size === 0) this.waiters.delete(runId);
       if (counted && !this.closed)
-        await this.call(SCRIPTS.waiting, { record: k.record }, { delta: -1 }).catch(
-          () => undefined,
-        );
+        await this.call(
+          SCRIPTS.waitrun,
+          { record: k.record },
+          { mode: "stop", quiet, fields: WAIT_FIELDS },
+        ).catch(() => undefined);
       this.releaseSubscriber();
     }
   }
@@ -2694,6 +2750,8 @@ export class RedisStore implements Store, ScheduleStore {
 
   /** Reads a run's record (not its node fields), or `undefined` when the run does not exist. */
   private async readRunRecord(key: string): Promise<ReturnType<typeof parseRunRecord> | undefined> {
+    // (the reads of a turn leave in one write: many `result()` calls wait at once)
+    oneWritePerTurn(this.redis);
     const res = await this.redis
       .pipeline()
       .hmget(key, ...RUN_FIELDS)
@@ -3116,6 +3174,7 @@ const STORE_METHODS = [
   "redrive",
   "getRun",
   "getResult",
+  "getOutput",
   "listRuns",
   "queueStats",
   "pauseQueue",
@@ -3131,6 +3190,9 @@ const STORE_METHODS = [
   "waitForWork",
   "close",
 ] as const satisfies ReadonlyArray<StoreMethod>;
+
+/** The run record fields `waitrun` answers: those `readRunRecord` reads, then the error. */
+const WAIT_FIELDS: ReadonlyArray<string> = [...RUN_FIELDS, "err"];
 
 /** Every method of the schedule part of the contract: their errors are translated too. */
 const SCHEDULE_METHODS = [

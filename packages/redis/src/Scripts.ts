@@ -642,14 +642,23 @@ export const SCRIPTS = {
     codes: ["OK", "KEPT"],
     decode: (code) => code,
   }),
-  waiting: define({
-    name: "waiting",
+  waitrun: define({
+    name: "waitrun",
     keys: ["record"],
     perQueue: false,
-    argv: { delta: "number" },
+    argv: { mode: "string", quiet: "number", fields: "list" },
     codes: ["OK", "GONE"],
-    /** Whether the run exists (and was counted). */
-    decode: (code) => code === "OK",
+    /**
+     * Whether the waiter is counted after the call, and the values of the
+     * fields asked for (bytes, `null` where absent); `undefined` when the
+     * run does not exist.
+     */
+    decode: (code, reply) => {
+      if (code === "GONE") return undefined;
+      const values: Array<Buffer | null> = [];
+      for (let i = 1; i < reply.length; i++) values.push(reply.bytesOrNull(i));
+      return { counted: reply.flag(0), values };
+    },
   }),
   lock: define({
     name: "lock",
