@@ -398,7 +398,13 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
   // supplies schemas, looked up by task name
   const output = async (runId: string, of: Decoding): Promise<unknown> => {
     // the output nodes alone when the store reads them so (Store.getOutput), else the whole run
-    const lean = store.getOutput ? await store.getOutput(runId) : undefined;
+    // (the canvas's own output nodes, when its shape is at hand, are read with the stored shape)
+    const lean = store.getOutput
+      ? await store.getOutput(
+          runId,
+          typeof of.shape === "function" ? undefined : flatten(of.shape, false),
+        )
+      : undefined;
     if (store.getOutput && !lean) throw new RunNotFound({ runId });
     const snap: RunOutput | RunSnapshot = lean?.output !== undefined ? lean : await get(runId);
     const shape = snap.output ?? (typeof of.shape === "function" ? of.shape() : of.shape);

@@ -653,11 +653,13 @@ export interface Store {
    * record, spec, error and result bytes, but no progress or history; the
    * run's other nodes are not read (a 10,000-wide chord's output is its
    * body: one node). `undefined` when the run does not exist; no `output`
-   * (and no nodes) for a run written before the shape was stored. Optional:
+   * (and no nodes) for a run written before the shape was stored. `expect`:
+   * the node ids the caller expects the shape to name (those of the canvas it
+   * submitted), which a store may read together with the shape. Optional:
    * without it, `result()` reads {@link Store.getRun} and
    * {@link Store.getResult}.
    */
-  getOutput?(runId: string): Promise<RunOutput | undefined>;
+  getOutput?(runId: string, expect?: ReadonlyArray<number>): Promise<RunOutput | undefined>;
   /**
    * Recent runs, newest first, those that match every filter given (a store
    * may look at only a bounded number of recent runs per shard to find them,

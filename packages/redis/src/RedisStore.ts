@@ -2229,33 +2229,46 @@ export class RedisStore implements Store, ScheduleStore {
   }
 
   /**
-   * {@link Store.getOutput}: the record's `out` field (one HMGET with the
-   * run's id and status, which say whether it exists), then, in one HMGET
-   * per 1,000 output nodes, their records, specs, errors and results.
+   * {@link Store.getOutput}: the record's `out` field, with the run's id and
+   * status (which say whether it exists) and the fields of the nodes
+   * `expect` names (at most 1,000), in one HMGET (one hash today); then, in
+   * one HMGET per 1,000, the fields of the output nodes not read so: each
+   * node's record, spec, error and result.
    */
-  async getOutput(runId: string): Promise<RunOutput | undefined> {
+  async getOutput(
+    runId: string,
+    expect: ReadonlyArray<number> = [],
+  ): Promise<RunOutput | undefined> {
     const k = this.shardOfRun(runId).run(runId);
+    const fieldsOf = (ids: ReadonlyArray<number>) =>
+      ids.flatMap((i) => [`n${i}`, `s${i}`, `e${i}`, `r${i}`]);
+    const ahead = [...new Set(expect)].slice(0, 1_000);
     oneWritePerTurn(this.redis);
-    const [id, status, out] = await this.redis.hmgetBuffer(k.record, "id", "status", "out");
+    const [id, status, out, ...read] = await this.redis.hmgetBuffer(
+      k.record,
+      "id",
+      "status",
+      "out",
+      ...fieldsOf(ahead),
+    );
     if (id === null && status === null) return undefined;
     const output = decodeShape(out);
     if (output === undefined) return { nodes: [] };
+    // each node's four fields, by id: those read ahead, then the rest of the shape's
+    const fields = new Map(ahead.map((n, i) => [n, read.slice(4 * i, 4 * i + 4)]));
     const ids = [...new Set(flatten(output, false))];
-    const nodes: Array<RunOutput["nodes"][number]> = [];
-    // (one hash today: each node's record, spec, error and result in one HMGET of 1,000 nodes)
-    for (let from = 0; from < ids.length; from += 1_000) {
-      const part = ids.slice(from, from + 1_000);
+    const missing = ids.filter((n) => !fields.has(n));
+    for (let from = 0; from < missing.length; from += 1_000) {
+      const part = missing.slice(from, from + 1_000);
       oneWritePerTurn(this.redis);
-      const v = await this.redis.hmgetBuffer(
-        k.record,
-        ...part.flatMap((i) => [`n${i}`, `s${i}`, `e${i}`, `r${i}`]),
-      );
-      part.forEach((nodeId, i) => {
-        const [rec, spec, err, result] = v.slice(4 * i, 4 * i + 4);
-        const node = this.readNode(k.record, nodeId, rec, spec, err, null, null);
-        nodes.push(result ? Object.assign(node, { result }) : node);
-      });
+      const v = await this.redis.hmgetBuffer(k.record, ...fieldsOf(part));
+      part.forEach((n, i) => fields.set(n, v.slice(4 * i, 4 * i + 4)));
     }
+    const nodes = ids.map((nodeId): RunOutput["nodes"][number] => {
+      const [rec, spec, err, result] = fields.get(nodeId)!;
+      const node = this.readNode(k.record, nodeId, rec, spec, err, null, null);
+      return result ? Object.assign(node, { result }) : node;
+    });
     return { output, nodes };
   }
 
