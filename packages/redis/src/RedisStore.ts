@@ -2262,7 +2262,7 @@ export class RedisStore implements Store, ScheduleStore {
       const part = missing.slice(from, from + 1_000);
       oneWritePerTurn(this.redis);
       const v = await this.redis.hmgetBuffer(k.record, ...fieldsOf(part));
-      part.forEach((n, i) => fields.set(n, v.slice(4 * i, 4 * i + 4)));
+      for (const [i, n] of part.entries()) fields.set(n, v.slice(4 * i, 4 * i + 4));
     }
     const nodes = ids.map((nodeId): RunOutput["nodes"][number] => {
       const [rec, spec, err, result] = fields.get(nodeId)!;
