@@ -381,6 +381,14 @@ export class RedisStore implements Store, ScheduleStore {
   private readonly watches = new Map<string, Watch>();
   /** Where the next claim without a request id starts among the shards. */
   private claimTurn = 0;
+  /**
+   * What the last claim of this process that came up short read of its queues' delayed
+   * sets (claim.lua's `due`): the queues (joined by commas) and the earliest due time
+   * (`undefined`: none). `nextDueAt` answers from it once, for the same queues, instead of
+   * reading them: a worker goes idle right after such a claim. A call that may put a node
+   * in a delayed set (a submit, a failure, a release) drops it.
+   */
+  private claimDue: { readonly queues: string; readonly due: number | undefined } | undefined;
   /** When the rate limit that held back this process's last claim of a queue frees (epoch ms). */
   private readonly limitedUntil = new Map<string, number>();
   private closed = false;
@@ -616,6 +624,7 @@ export class RedisStore implements Store, ScheduleStore {
   }
 
   async submit(sub: Submission): Promise<SubmitResult> {
+    this.claimDue = undefined; // (it may put a node in a delayed set)
     const { key, runId, s, window, idem, nonce, fp, out, timing } = this.prepare(sub);
     const queues = sub.dag.queues;
     const nodes = sub.dag.nodes;
@@ -708,6 +717,7 @@ export class RedisStore implements Store, ScheduleStore {
    * written again through `submit`, with the same nonce.
    */
   async submitMany(subs: ReadonlyArray<Submission>): Promise<ReadonlyArray<SubmitManyResult>> {
+    this.claimDue = undefined; // (it may put a node in a delayed set)
     const out: SubmitManyResult[] = new Array(subs.length);
     // in order, as many `submit`s would write them: the small runs up to a large one, each
     // shard's in calls one after another (the shards in parallel: their runs never meet), then
@@ -916,6 +926,7 @@ export class RedisStore implements Store, ScheduleStore {
   async claim(req: ClaimRequest): Promise<ReadonlyArray<Claim>> {
     const limited = limitedQueues(req);
     if (limited.length === 0) return this.claimFrom(req, 0);
+    this.claimDue = undefined;
     // the queues without a limit first, then each limited queue up to what its limit grants
     // (reserved atomically in its sliding log, ratelimit.lua; what is not used is given back)
     const out: Claim[] = [];
@@ -943,6 +954,7 @@ export class RedisStore implements Store, ScheduleStore {
       // its own parts of the request id's replies (claim.lua), apart from the other queues'
       const got = await this.claimFrom({ ...req, queues: [q], max: r.granted }, (i + 1) * 1_000);
       out.push(...got);
+      this.claimDue = undefined;
       const unused = r.members.slice(got.length);
       if (unused.length > 0) await this.redis.zrem(key, ...unused);
     }
@@ -955,18 +967,29 @@ export class RedisStore implements Store, ScheduleStore {
     const n = this.shards.length;
     const first =
       n === 1 ? 0 : req.requestId === undefined ? this.claimTurn++ % n : shardOf(req.requestId, n);
+    // each shard's last answer about its delayed sets (claim.lua's `due`)
+    const dues: Array<number | null | undefined> = [];
+    this.claimDue = undefined;
     for (let i = 0; i < n && out.length < req.max; i++) {
       const s = this.shards[(first + i) % n]!;
       let part = partBase;
       while (out.length < req.max) {
         const asked = req.max - out.length;
         const before = out.length;
-        const popped = await this.claimBatch(s, req, out, part++);
+        const popped = await this.claimBatch(s, req, out, part++, dues, i);
         // fewer popped than asked, each now a claim: the queues are empty, no second round
         // trip to find that out. A node popped that is no claim (it stalled out, expired, was
         // held by a limit) may have made others ready: keep claiming while there is room
         if (popped === 0 || (popped < asked && out.length - before === popped)) break;
       }
+    }
+    // short on every shard, each of which read its delayed sets: the worker's next wait needs no read
+    if (out.length < req.max && dues.length === n && dues.every((d) => d !== undefined)) {
+      const due = dues.reduce<number | undefined>(
+        (min, d) => (d === null || (min !== undefined && min <= d) ? min : d),
+        undefined,
+      );
+      this.claimDue = { queues: req.queues.join(","), due };
     }
     return out;
   }
@@ -981,8 +1004,11 @@ export class RedisStore implements Store, ScheduleStore {
     req: ClaimRequest,
     out: Claim[],
     part: number,
+    /** Where the reply's `due` goes, at the shard's place `at` in the claim's order. */
+    dues: Array<number | null | undefined>,
+    at: number,
   ): Promise<number> {
-    const leased = await this.call(
+    const { leased, due } = await this.call(
       SCRIPTS.claim,
       {
         tokens: s.tokens,
@@ -1006,6 +1032,7 @@ export class RedisStore implements Store, ScheduleStore {
         tasks: req.tasks ?? [],
       },
     );
+    dues[at] = due;
     if (leased.length === 0) return 0;
     const items = leased.map(({ queueIndex, member, token, start }) => {
       const at = member.lastIndexOf("#");
@@ -1542,6 +1569,7 @@ export class RedisStore implements Store, ScheduleStore {
   }
 
   async fail(claim: Claim, error: ErrorInfo, opts: FailOptions): Promise<ReportResult> {
+    this.claimDue = undefined; // (it may put a node in a delayed set)
     const s = this.shardOfRun(claim.runId);
     const r = await this.durable(
       s.tag,
@@ -1624,6 +1652,7 @@ export class RedisStore implements Store, ScheduleStore {
   }
 
   async release(claim: Claim, opts: { now: number }): Promise<void> {
+    this.claimDue = undefined; // (it may put a node in a delayed set)
     const s = this.shardOfRun(claim.runId);
     const q = s.queue(claim.spec.queue);
     const r = s.run(claim.runId);
@@ -1707,6 +1736,13 @@ export class RedisStore implements Store, ScheduleStore {
   }
 
   async nextDueAt(queues: ReadonlyArray<string>): Promise<number | undefined> {
+    const after = this.claimDue;
+    this.claimDue = undefined;
+    if (after !== undefined && after.queues === queues.join(",")) {
+      const due = [...queues.flatMap((q) => this.limitedUntil.get(q) ?? [])];
+      if (after.due !== undefined) due.push(after.due);
+      return due.length === 0 ? undefined : Math.min(...due);
+    }
     // one pipeline per shard (one slot each on a cluster), all in flight at once
     const replies = await Promise.all(
       this.shards.map(async (s) => {

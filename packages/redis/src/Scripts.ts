@@ -360,19 +360,22 @@ export const SCRIPTS = {
     /**
      * The leased members, each started in the same call: the index of the queue (among the
      * request's, 1-based), "runId#node", the token, and the start's raw reply (read with
-     * `SCRIPTS.start.reply`).
+     * `SCRIPTS.start.reply`); and, when the claim came up short, the earliest due time of
+     * the queues' delayed sets (`null`: they are empty; `undefined`: not read).
      */
     decode: (_, reply) => {
-      const out: Array<{ queueIndex: number; member: string; token: number; start: unknown }> = [];
-      for (let i = 0; i + 3 < reply.length; i += 4) {
-        out.push({
+      const leased: Array<{ queueIndex: number; member: string; token: number; start: unknown }> =
+        [];
+      for (let i = 1; i + 3 < reply.length; i += 4) {
+        leased.push({
           queueIndex: reply.int(i),
           member: reply.text(i + 1),
           token: reply.int(i + 2),
           start: reply.list(i + 3),
         });
       }
-      return out;
+      const due = reply.text(0);
+      return { leased, due: due === "" ? undefined : due === "-" ? null : Number(due) };
     },
   }),
   start: define({

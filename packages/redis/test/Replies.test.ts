@@ -21,9 +21,16 @@ describe("a script's reply", () => {
       runId: "run-1",
     });
     expect(SCRIPTS.submit.reply([b("OK"), 1])).toEqual({ code: "OK", more: true });
-    expect(SCRIPTS.claim.reply([b("OK"), 2, b("r#3"), 41, [b("STALE")]])).toEqual([
-      { queueIndex: 2, member: "r#3", token: 41, start: [b("STALE")] },
-    ]);
+    expect(SCRIPTS.claim.reply([b("OK"), b(""), 2, b("r#3"), 41, [b("STALE")]])).toEqual({
+      leased: [{ queueIndex: 2, member: "r#3", token: 41, start: [b("STALE")] }],
+      due: undefined,
+    });
+    // a claim that came up short: the earliest due time of the delayed sets, or none
+    expect(SCRIPTS.claim.reply([b("OK"), b("1700000000123")])).toEqual({
+      leased: [],
+      due: 1_700_000_000_123,
+    });
+    expect(SCRIPTS.claim.reply([b("OK"), b("-")]).due).toBeNull();
     expect(
       SCRIPTS.complete.reply([b("REPLAYED"), 0, [4, 9, 1, 0, b("spec"), [1, 1, b("v")]]]),
     ).toEqual({

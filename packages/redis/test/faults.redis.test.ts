@@ -482,7 +482,9 @@ describe("a re-sent script is a no-op that answers the same", () => {
     // the claim, sent by hand: the node leased again and started, which stalls it out
     const k = shardKeys(prefix, 0);
     const claim = SCRIPTS.claim;
-    const [leased] = claim.reply(
+    const {
+      leased: [leased],
+    } = claim.reply(
       await sendScript(
         store.redis,
         "claim",

@@ -7,11 +7,12 @@
 import { createClient, group, handle, Schema, startWorker, task } from "@weft/core";
 import { deferred } from "@weft/core/store";
 import { type RedisServer, startRedisServer } from "@weft/testing";
-import { type Command, Redis } from "ioredis";
+import { Redis } from "ioredis";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { shardKeys } from "../src/Keys.ts";
+import { watched } from "./fixtures/watched.ts";
 
 let server: RedisServer;
 let raw: Redis;
@@ -28,23 +29,6 @@ const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
 const gated = task({ name: "gated", input: Schema.Int, output: Schema.Int });
 const boom = task({ name: "boom", input: Schema.Int, output: Schema.Int });
 const silent = pino({ level: "silent" });
-
-/** An ioredis connection whose commands, and those of its duplicates, are listed in `sent`. */
-const watched = (url: string): { readonly redis: Redis; readonly sent: string[] } => {
-  const sent: string[] = [];
-  const watch = (r: Redis): Redis => {
-    const send = r.sendCommand.bind(r);
-    r.sendCommand = ((command: Command, stream?: never) => {
-      sent.push(command.name);
-      return send(command, stream);
-    }) as typeof r.sendCommand;
-    const duplicate = r.duplicate.bind(r);
-    r.duplicate = ((...args: Parameters<Redis["duplicate"]>) =>
-      watch(duplicate(...args))) as typeof r.duplicate;
-    return r;
-  };
-  return { redis: watch(new Redis(url)), sent };
-};
 
 describe("waiting for a run on Redis", () => {
   it("a waiter sends a bounded number of commands while other runs write hundreds of events", async () => {

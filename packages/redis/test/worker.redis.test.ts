@@ -12,6 +12,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { shardKeys } from "../src/Keys.ts";
+import { watched } from "./fixtures/watched.ts";
 
 let server: RedisServer;
 let raw: Redis;
@@ -71,6 +72,39 @@ describe("the claim path on Redis", () => {
     expect((await scriptCalls(counted)) - mid).toBe(1);
     counted.disconnect();
     await store.close();
+  });
+
+  it("a claim that came up short answers the next due time, and the store reads no delayed set for it once", async () => {
+    const prefix = "due";
+    const { redis, sent } = watched(server.url);
+    const store = await RedisStore.connect(redis, { prefix });
+    const req = { workerId: "w", queues: ["default"], leaseMs: 10_000, now: 0 };
+    // a retrying node due at 5,000: in the delayed set
+    await store.submit({ ...base, runId: "r", dag: compile(inc.si(1)), now: 0 });
+    const [claim] = await store.claim({ ...req, max: 1 });
+    const error = { tag: "HandlerError", message: "no", retryable: true } as const;
+    await store.fail(claim!, error, { now: 1, retryAt: 5_000 });
+    // short (nothing ready): the due time comes with the claim, the wait reads nothing
+    expect(await store.claim({ ...req, max: 4, now: 2 })).toEqual([]);
+    const before = sent.length;
+    expect(await store.nextDueAt(["default"])).toBe(5_000);
+    expect(sent.length).toBe(before);
+    // once only, and only for the same queues: then read as before
+    expect(await store.nextDueAt(["default"])).toBe(5_000);
+    expect(sent.slice(before)).toContain("zrange");
+    await store.claim({ ...req, max: 4, now: 3 });
+    const other = sent.length;
+    expect(await store.nextDueAt(["default", "other"])).toBe(5_000);
+    expect(sent.slice(other)).toContain("zrange");
+    // a failure since the claim may have added a retry: read again
+    await store.submit({ ...base, runId: "s", dag: compile(inc.si(2)), now: 0 });
+    const [second] = await store.claim({ ...req, max: 4, now: 4 });
+    await store.fail(second!, error, { now: 4, retryAt: 4_500 });
+    const failed = sent.length;
+    expect(await store.nextDueAt(["default"])).toBe(4_500);
+    expect(sent.slice(failed)).toContain("zrange");
+    await store.close();
+    redis.disconnect();
   });
 
   it("leases nothing more for a claim re-sent with the same request id", async () => {

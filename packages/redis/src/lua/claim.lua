@@ -19,8 +19,11 @@
 --   request), promote (limit per queue), worker (id), eventsMax, runPrefix, queueNames (the
 --   worker's queues, a comma list in KEYS order), tasks (names
 --   of the tasks the worker handles)
--- Replies: {OK, quads...}, each quad {queue index, member "runId#node", token, the
---   start's reply (see start.lua)}
+-- Replies: {OK, due, quads...}, each quad {queue index, member "runId#node", token, the
+--   start's reply (see start.lua)}; due: when the claim leased fewer nodes than it asked
+--   for, the earliest due time (epoch ms) in the queues' delayed sets, "-" when they are
+--   empty (the worker about to wait needs no read of its own, RedisStore.nextDueAt); ""
+--   when the claim was full, or is a re-sent one's answer
 --@include promoteDue
 --@include wake
 --@include startnode
@@ -32,9 +35,10 @@ for name in string.gmatch(A.queueNames, "[^,]+") do queueNames[#queueNames + 1] 
 -- the codes of a start's reply (start.lua's), nested in this reply
 local START_CODES = { OK = "OK", STALE = "STALE", STALLED_OUT = "STALLED_OUT", EXPIRED = "EXPIRED", CORRUPT = "CORRUPT" }
 
--- the leased triples {queue index, member, token, ...} with each node started: quads
-local function started(triples, leased)
-  local out = { R.OK }
+-- the leased triples {queue index, member, token, ...} with each node started: quads,
+-- after `due` (see Replies)
+local function started(triples, leased, due)
+  local out = { R.OK, due or "" }
   local sharedOf = {} -- queue index -> the shard's keys and the queue's leases, made once
   -- the runs started from, by id: a run met again (a chord's members) is loaded once and
   -- written once, at the end
@@ -191,5 +195,15 @@ if A.requestId ~= "" then
   redis.call("HSET", K.lastClaim, "id", A.requestId, part, cmsgpack.pack(out))
   redis.call("PEXPIRE", K.lastClaim, leaseMs)
 end
+-- a claim that came up short: the earliest due time of the queues' delayed sets
+local due = ""
+if #out < 3 * max then
+  local best
+  for _, q in ipairs(QUEUES) do
+    local top = redis.call("ZRANGE", q.delayed, 0, 0, "WITHSCORES")
+    if top[2] and (not best or tonumber(top[2]) < tonumber(best)) then best = top[2] end
+  end
+  due = best or "-"
+end
 -- (leased here: their leases need no check)
-return started(out, true)
+return started(out, true, due)
