@@ -21,6 +21,7 @@ import {
   type Progress,
   type RunRecord,
   type RunStatus,
+  TERMINAL_NODE_STATES,
 } from "@weft/core";
 import {
   type Bind,
@@ -294,8 +295,11 @@ export const decodeNodeRecord = (
   const started = r[4] as number;
   const finished = r[5] as number;
   if (started) rec.startedAt = started;
-  // finishedAt is kept as a delta from startedAt once the node started (an epoch ms is >= 1e12)
-  if (finished) rec.finishedAt = started && finished < 1e12 ? started + finished : finished;
+  // finishedAt is kept as a delta from startedAt once the node started (an epoch ms is >= 1e12);
+  // a node that ended in the millisecond it started keeps a delta of 0
+  if (started && finished < 1e12) {
+    if (finished || TERMINAL_NODE_STATES.has(state)) rec.finishedAt = started + finished;
+  } else if (finished) rec.finishedAt = finished;
   if (r[6]) rec.worker = r[6] as string;
   if (r[7]) rec.dueAt = r[7] as number;
   if (typeof r[14] === "number" && r[14] > 0) rec.token = r[14];

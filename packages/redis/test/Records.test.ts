@@ -294,6 +294,11 @@ describe("node records", () => {
     });
     expect(decodeNodeRecord(record(t, t + 300), undefined, []).finishedAt).toBe(t + 300);
     expect(decodeNodeRecord(record(0, 1_000), undefined, []).finishedAt).toBe(1_000);
+    // ended in the millisecond it started: a delta of 0, still an end
+    expect(decodeNodeRecord(record(t, 0), undefined, []).finishedAt).toBe(t);
+    // running: no end yet
+    const running = encode(["r", 1, 0, 0, t, 0, "w", 0, 1, 1, 5, 0, [], "t", 9]);
+    expect(decodeNodeRecord(running, undefined, []).finishedAt).toBeUndefined();
   });
 
   it("refuse bytes that are not a node record, saying why", () => {
