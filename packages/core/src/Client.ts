@@ -396,16 +396,17 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
 
   // decodes with the run's own stored shape and task names; `of` only
   // supplies schemas, looked up by task name
-  const output = async (runId: string, of: Decoding): Promise<unknown> => {
+  // the output nodes of the canvas, when its shape is at hand: read with the stored shape
+  const expectOf = (of: Decoding): { expect?: ReadonlyArray<number> } =>
+    typeof of.shape === "function" ? {} : { expect: flatten(of.shape, false) };
+
+  // `read`: the output as the wait read it (Store.waitForOutput), if it did
+  const output = async (runId: string, of: Decoding, read?: RunOutput): Promise<unknown> => {
     // the output nodes alone when the store reads them so (Store.getOutput), else the whole run
-    // (the canvas's own output nodes, when its shape is at hand, are read with the stored shape)
-    const lean = store.getOutput
-      ? await store.getOutput(
-          runId,
-          typeof of.shape === "function" ? undefined : flatten(of.shape, false),
-        )
-      : undefined;
-    if (store.getOutput && !lean) throw new RunNotFound({ runId });
+    const lean =
+      read ??
+      (store.getOutput ? await store.getOutput(runId, expectOf(of).expect) : undefined);
+    if ((read || store.getOutput) && !lean) throw new RunNotFound({ runId });
     const snap: RunOutput | RunSnapshot = lean?.output !== undefined ? lean : await get(runId);
     const shape = snap.output ?? (typeof of.shape === "function" ? of.shape() : of.shape);
     const resultOf = (node: RunOutput["nodes"][number]): Promise<Uint8Array | undefined> =>
@@ -504,7 +505,13 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     cancel: () => store.cancel(runId, { now: now() }),
     watch: (o = {}) => watchRun(store, runId, o),
     result: async ({ timeout = 60_000, waitForQuiet = false } = {}) => {
-      const run = await store.waitForRun(runId, timeout, { quiet: waitForQuiet });
+      // the output read with the run's last read, where the store can (Store.waitForOutput)
+      const waited = store.waitForOutput
+        ? await store.waitForOutput(runId, timeout, { quiet: waitForQuiet, ...expectOf(of) })
+        : undefined;
+      const run = store.waitForOutput
+        ? waited?.run
+        : await store.waitForRun(runId, timeout, { quiet: waitForQuiet });
       if (!run) throw new ResultTimeout({ runId, timeoutMs: timeout });
       if (run.status !== "succeeded") {
         throw new RunFailed({
@@ -515,7 +522,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
           ...(await declaredFailure(runId, run, of)),
         });
       }
-      return (await output(runId, of)) as Out;
+      return (await output(runId, of, waited?.output)) as Out;
     },
   });
 

@@ -708,6 +708,19 @@ export interface Store {
     opts?: WaitForRunOptions,
   ): Promise<RunRecord | undefined>;
   /**
+   * {@link Store.waitForRun} and, when the run succeeded, {@link Store.getOutput}
+   * (with `opts.expect`) in one: what `result()` needs, in as few round trips
+   * as the store can (on Redis the output is read with the run's last read).
+   * Optional: without it, `result()` calls the two.
+   *
+   * @throws RunNotFound when the run does not exist.
+   */
+  waitForOutput?(
+    runId: string,
+    timeoutMs: number,
+    opts?: WaitForRunOptions & { readonly expect?: ReadonlyArray<number> },
+  ): Promise<{ readonly run: RunRecord; readonly output?: RunOutput } | undefined>;
+  /**
    * Takes lock `req.name` for `req.owner` until `req.now + req.ttlMs` unless
    * another owner holds it unexpired (the same owner takes it again); returns
    * the lock's fencing token (it grows with every acquisition of that name),

@@ -400,6 +400,8 @@ export class RedisStore implements Store, ScheduleStore {
   private subscriber:
     | {
         readonly conn: Client;
+        /** The connection ready for its first SUBSCRIBE (a cluster client is awaited once). */
+        readonly ready: Promise<void>;
         /** Each channel's subscription, and the channels it is in place for. */
         readonly channels: Map<string, Promise<unknown>>;
         readonly listening: Set<string>;
@@ -1809,21 +1811,26 @@ export class RedisStore implements Store, ScheduleStore {
           }
         }
       });
-      sub = { conn, channels: new Map(), listening: new Set() };
+      // on a cluster, PUBLISH reaches every node: one subscription on any node hears it
+      const ready = conn instanceof Cluster ? clusterReady(conn) : Promise.resolve();
+      ready.catch(() => undefined); // (each subscription below reports it)
+      sub = { conn, ready, channels: new Map(), listening: new Set() };
       this.subscriber = sub;
     }
-    let ready = sub.channels.get(channel);
-    if (!ready) {
-      const { conn, listening } = sub;
-      // on a cluster, PUBLISH reaches every node: one subscription on any node hears it
-      ready = (
-        conn instanceof Cluster
-          ? clusterReady(conn).then(() => conn.subscribe(channel))
-          : conn.subscribe(channel)
-      ).then(() => listening.add(channel));
-      sub.channels.set(channel, ready);
+    let subscribed = sub.channels.get(channel);
+    if (!subscribed) {
+      const { conn, listening, channels } = sub;
+      const attempt = sub.ready
+        .then(() => conn.subscribe(channel))
+        .then(() => listening.add(channel));
+      // a failed subscription is tried again by the next call
+      attempt.catch(() => {
+        if (channels.get(channel) === attempt) channels.delete(channel);
+      });
+      subscribed = attempt;
+      channels.set(channel, attempt);
     }
-    return ready;
+    return subscribed;
   }
 
   /** Closes the pub/sub connection once no listener and no waiter is left. */
@@ -2276,8 +2283,6 @@ export class RedisStore implements Store, ScheduleStore {
     expect: ReadonlyArray<number> = [],
   ): Promise<RunOutput | undefined> {
     const k = this.shardOfRun(runId).run(runId);
-    const fieldsOf = (ids: ReadonlyArray<number>) =>
-      ids.flatMap((i) => [`n${i}`, `s${i}`, `e${i}`, `r${i}`]);
     const ahead = [...new Set(expect)].slice(0, 1_000);
     oneWritePerTurn(this.redis);
     const [id, status, out, ...read] = await this.redis.hmgetBuffer(
@@ -2285,7 +2290,7 @@ export class RedisStore implements Store, ScheduleStore {
       "id",
       "status",
       "out",
-      ...fieldsOf(ahead),
+      ...outputFields(ahead),
     );
     if (id === null && status === null) return undefined;
     const output = decodeShape(out);
@@ -2297,15 +2302,21 @@ export class RedisStore implements Store, ScheduleStore {
     for (let from = 0; from < missing.length; from += 1_000) {
       const part = missing.slice(from, from + 1_000);
       oneWritePerTurn(this.redis);
-      const v = await this.redis.hmgetBuffer(k.record, ...fieldsOf(part));
+      const v = await this.redis.hmgetBuffer(k.record, ...outputFields(part));
       for (const [i, n] of part.entries()) fields.set(n, v.slice(4 * i, 4 * i + 4));
     }
-    const nodes = ids.map((nodeId): RunOutput["nodes"][number] => {
-      const [rec, spec, err, result] = fields.get(nodeId)!;
-      const node = this.readNode(k.record, nodeId, rec, spec, err, null, null);
-      return result ? Object.assign(node, { result }) : node;
-    });
+    const nodes = ids.map((nodeId) => this.outputNode(k.record, nodeId, fields.get(nodeId)!));
     return { output, nodes };
+  }
+
+  /** An output node from its fields as {@link outputFields} lists them (record, spec, error, result). */
+  private outputNode(
+    key: string,
+    nodeId: number,
+    [rec, spec, err, result]: ReadonlyArray<Buffer | null | undefined>,
+  ): RunOutput["nodes"][number] {
+    const node = this.readNode(key, nodeId, rec, spec, err, null, null);
+    return result ? Object.assign(node, { result }) : node;
   }
 
   async getResult(runId: string, nodeId: number): Promise<Uint8Array | undefined> {
@@ -2501,6 +2512,51 @@ export class RedisStore implements Store, ScheduleStore {
     timeoutMs: number,
     opts: WaitForRunOptions = {},
   ): Promise<RunRecord | undefined> {
+    return (await this.waitFor(runId, timeoutMs, opts, []))?.run;
+  }
+
+  /**
+   * {@link Store.waitForOutput}: the wait of `waitForRun` whose reads also
+   * read the run's `out` field and the fields of the nodes `opts.expect`
+   * names (at most 1,000); when the run succeeded and its shape names no
+   * other node, that is its output, read with its last read, else
+   * `getOutput` reads it.
+   */
+  async waitForOutput(
+    runId: string,
+    timeoutMs: number,
+    opts: WaitForRunOptions & { readonly expect?: ReadonlyArray<number> } = {},
+  ): Promise<{ readonly run: RunRecord; readonly output?: RunOutput } | undefined> {
+    const ahead = [...new Set(opts.expect ?? [])].slice(0, 1_000);
+    const waited = await this.waitFor(runId, timeoutMs, opts, ["out", ...outputFields(ahead)]);
+    if (!waited) return undefined;
+    const { run, values } = waited;
+    if (run.status !== "succeeded") return { run };
+    const output = decodeShape(values[0]);
+    if (output === undefined) return { run, output: { nodes: [] } };
+    const ids = [...new Set(flatten(output, false))];
+    const at = new Map(ahead.map((n, i) => [n, 1 + 4 * i]));
+    if (!ids.every((n) => at.has(n))) {
+      // (the shape named nodes the caller did not expect: read them, with the shape again)
+      const read = await this.getOutput(runId, ids);
+      return read ? { run, output: read } : { run };
+    }
+    const record = this.shardOfRun(runId).run(runId).record;
+    const nodes = ids.map((n) => this.outputNode(record, n, values.slice(at.get(n)!)));
+    return { run, output: { output, nodes } };
+  }
+
+  /**
+   * Waits as `waitForRun` describes; `extra`: more fields of the run's hash
+   * to read with each read, whose values (bytes, `null` where absent) come
+   * with the run record of the last read.
+   */
+  private async waitFor(
+    runId: string,
+    timeoutMs: number,
+    opts: WaitForRunOptions,
+    extra: ReadonlyArray<string>,
+  ): Promise<{ readonly run: RunRecord; readonly values: Array<Buffer | null> } | undefined> {
     const s = this.shardOfRun(runId);
     const k = s.run(runId);
     const deadline = Date.now() + timeoutMs;
@@ -2529,23 +2585,29 @@ export class RedisStore implements Store, ScheduleStore {
         const r = await this.call(
           SCRIPTS.waitrun,
           { record: k.record },
-          { mode, quiet, fields: WAIT_FIELDS },
+          { mode, quiet, fields: [...WAIT_FIELDS, ...extra] },
         );
         if (!r) throw new RunNotFound({ runId });
         counted = r.counted;
+        const n = WAIT_FIELDS.length;
         const run = parseRunRecord(
-          runFields(r.values.slice(0, -1).map((v) => v?.toString() ?? null)),
-          r.values.at(-1) ?? null,
+          runFields(r.values.slice(0, n - 1).map((v) => v?.toString() ?? null)),
+          r.values[n - 1] ?? null,
           k.record,
         );
         if (TERMINAL_RUN_STATUSES.has(run.status) && (!opts.quiet || run.finishedAt !== undefined))
-          return run;
+          return { run, values: r.values.slice(n) };
         const left = deadline - Date.now();
         if (left <= 0 || this.closed) return undefined;
-        if (!heard) {
-          await this.listen(channel);
+        // (a subscription that fails leaves the wait to its reads once a second)
+        if (
+          !heard &&
+          (await this.listen(channel).then(
+            () => true,
+            () => false,
+          ))
+        )
           continue;
-        }
         if (woken) continue;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(left, 1_000));
@@ -3231,6 +3293,7 @@ const STORE_METHODS = [
   "listLocks",
   "leaseExpiries",
   "waitForRun",
+  "waitForOutput",
   "acquireLock",
   "renewLock",
   "releaseLock",
@@ -3239,6 +3302,10 @@ const STORE_METHODS = [
   "waitForWork",
   "close",
 ] as const satisfies ReadonlyArray<StoreMethod>;
+
+/** The fields of output nodes `ids` an output read reads, four per node: record, spec, error, result. */
+const outputFields = (ids: ReadonlyArray<number>): string[] =>
+  ids.flatMap((i) => [`n${i}`, `s${i}`, `e${i}`, `r${i}`]);
 
 /** The run record fields `waitrun` answers: those `readRunRecord` reads, then the error. */
 const WAIT_FIELDS: ReadonlyArray<string> = [...RUN_FIELDS, "err"];

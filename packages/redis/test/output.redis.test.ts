@@ -7,6 +7,7 @@ import { type RedisServer, startRedisServer } from "@weft/testing";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
+import { watched } from "./fixtures/watched.ts";
 
 let server: RedisServer;
 beforeAll(async () => {
@@ -49,5 +50,29 @@ describe("reading a run's output on Redis", () => {
     expect(await store.getOutput("no-such-run")).toBeUndefined();
     await worker.stop();
     await store.close();
+  });
+
+  it("result() reads a finished run's output with its one read, and a waited run's with its last", async () => {
+    const prefix = "output-wait";
+    const store = await RedisStore.connect(server.url, { prefix });
+    const { redis, sent } = watched(server.url);
+    const reader = await RedisStore.connect(redis, { prefix });
+    const worker = startWorker({ store, logger: silent, handlers: [handle(inc, (n) => n + 1)] });
+    const client = createClient(store);
+    // submitted by the reader's client: it knows the canvas's output node
+    const h = await createClient(reader).submit(chain(inc.si(1), inc.s()));
+    await (await client.handle(h.runId, chain(inc.si(1), inc.s()))).result();
+    const before = sent.length;
+    expect(await h.result()).toBe(3);
+    // one `waitrun` call: the run record, the shape and the output node's fields
+    expect(sent.slice(before)).toEqual(["evalsha"]);
+    // a handle by task name expects node 0, the run's output is node 1: one more read
+    const byTask = await createClient(reader).handle(h.runId, inc);
+    const mid = sent.length;
+    expect(await byTask.result()).toBe(3);
+    expect(sent.slice(mid)).toEqual(["evalsha", "hmget"]);
+    await worker.stop();
+    await Promise.all([store.close(), reader.close()]);
+    redis.disconnect();
   });
 });
