@@ -538,7 +538,12 @@ export const parseRunRecord = (
     tags,
     queues: queues ?? [],
   };
-  const started = time("started");
+  // a run written whole (one submit call) started when it was created: it has no `started`
+  // field; one cancelled before its submission was committed has an empty one (never started)
+  const started =
+    h.started === undefined && status !== "pending" && h.created !== undefined
+      ? rec.createdAt
+      : time("started");
   const finished = time("finished");
   if (started !== undefined) rec.startedAt = started;
   if (finished !== undefined) rec.finishedAt = finished;

@@ -188,6 +188,22 @@ describe("corrupt records", () => {
     expect(counted.error!.message).toMatch(/field total: not a count/);
   });
 
+  it("parseRunRecord reads a run with no `started` as started when created, unless it never left pending", () => {
+    const base = { id: "r", created: "1000", total: "1", ended: "0" };
+    // written whole by one submit call: no field, it started when it was created
+    expect(parseRunRecord({ ...base, status: "running" }, null).startedAt).toBe(1_000);
+    expect(parseRunRecord({ ...base, status: "succeeded" }, null).startedAt).toBe(1_000);
+    // committed by a later call of a chunked submission
+    expect(parseRunRecord({ ...base, status: "running", started: "1500" }, null).startedAt).toBe(
+      1_500,
+    );
+    // still being written, or cancelled while it was (cancel.lua writes an empty field)
+    expect(parseRunRecord({ ...base, status: "pending" }, null).startedAt).toBeUndefined();
+    expect(
+      parseRunRecord({ ...base, status: "cancelled", started: "" }, null).startedAt,
+    ).toBeUndefined();
+  });
+
   it("parseQueues refuses a list that is not queue names", () => {
     expect(parseQueues("default,io")).toEqual(["default", "io"]);
     expect(parseQueues("")).toBeUndefined();

@@ -19,6 +19,9 @@ if M.status == "cancelled" and redis.call("HGET", K.record, "cancelreq") == A.re
   return { R.REPLAYED, endEarly(M, A.budget) } -- this very cancel, re-sent
 end
 if M.status ~= "pending" and M.status ~= "running" then return { R.ENDED, endEarly(M, A.budget) } end
+-- (a run cancelled while its submission is written never started: an empty `started` says
+-- so, as a run written whole has no such field, docs/redis-layout.md)
+if M.status == "pending" then redis.call("HSET", K.record, "started", "") end
 M.status = "cancelled"
 M.dirty = true
 redis.call("HSET", K.record, "status", "cancelled", "cancelreq", A.requestId)

@@ -18,7 +18,8 @@ local function submitWhole(keys, queues, a, codes)
   M.toReady = a.toReady or false
   -- the record and the nodes as sent, ahead of the buffered writes (M.wraw, flushRun); the
   -- node records read back from here (M.pre, getNode)
-  local raw = { "id", runId, "status", "running", "created", M.nows, "started", M.nows,
+  -- (no `started`: a run written whole started when it was created, docs/redis-layout.md)
+  local raw = { "id", runId, "status", "running", "created", M.nows,
     "total", a.totalS or int(a.total), "ended", "0", "queues", a.queues,
     "fp", a.fingerprint, "nonce", a.nonce, "out", a.output }
   local at = #raw
