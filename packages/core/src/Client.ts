@@ -404,8 +404,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
   const output = async (runId: string, of: Decoding, read?: RunOutput): Promise<unknown> => {
     // the output nodes alone when the store reads them so (Store.getOutput), else the whole run
     const lean =
-      read ??
-      (store.getOutput ? await store.getOutput(runId, expectOf(of).expect) : undefined);
+      read ?? (store.getOutput ? await store.getOutput(runId, expectOf(of).expect) : undefined);
     if ((read || store.getOutput) && !lean) throw new RunNotFound({ runId });
     const snap: RunOutput | RunSnapshot = lean?.output !== undefined ? lean : await get(runId);
     const shape = snap.output ?? (typeof of.shape === "function" ? of.shape() : of.shape);
