@@ -1740,12 +1740,22 @@ export class RedisStore implements Store, ScheduleStore {
   async nextDueAt(queues: ReadonlyArray<string>): Promise<number | undefined> {
     const after = this.claimDue;
     this.claimDue = undefined;
-    if (after !== undefined && after.queues === queues.join(",")) {
-      const due = [...queues.flatMap((q) => this.limitedUntil.get(q) ?? [])];
-      if (after.due !== undefined) due.push(after.due);
-      return due.length === 0 ? undefined : Math.min(...due);
+    // the earliest due time in the queues' delayed sets: as the last claim read it, or read now
+    const due =
+      after !== undefined && after.queues === queues.join(",")
+        ? after.due === undefined
+          ? []
+          : [after.due]
+        : await this.delayedDue(queues);
+    for (const q of queues) {
+      const until = this.limitedUntil.get(q);
+      if (until !== undefined) due.push(until);
     }
-    // one pipeline per shard (one slot each on a cluster), all in flight at once
+    return due.length === 0 ? undefined : Math.min(...due);
+  }
+
+  /** The lowest score of each of the queues' delayed sets, on every shard: one pipeline per shard, all in flight at once. */
+  private async delayedDue(queues: ReadonlyArray<string>): Promise<number[]> {
     const replies = await Promise.all(
       this.shards.map(async (s) => {
         const pipe = this.redis.pipeline();
@@ -1753,15 +1763,10 @@ export class RedisStore implements Store, ScheduleStore {
         return (await pipe.exec()) ?? [];
       }),
     );
-    const due = replies.flat().flatMap(([, v]) => {
+    return replies.flat().flatMap(([, v]) => {
       const pair = v as string[] | null;
       return pair?.[1] === undefined ? [] : [Number(pair[1])];
     });
-    for (const q of queues) {
-      const until = this.limitedUntil.get(q);
-      if (until !== undefined) due.push(until);
-    }
-    return due.length === 0 ? undefined : Math.min(...due);
   }
 
   /**
