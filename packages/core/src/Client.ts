@@ -505,12 +505,12 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     watch: (o = {}) => watchRun(store, runId, o),
     result: async ({ timeout = 60_000, waitForQuiet = false } = {}) => {
       // the output read with the run's last read, where the store can (Store.waitForOutput)
-      const waited = store.waitForOutput
+      const waited: { run: RunRecord; output?: RunOutput } | undefined = store.waitForOutput
         ? await store.waitForOutput(runId, timeout, { quiet: waitForQuiet, ...expectOf(of) })
-        : undefined;
-      const run = store.waitForOutput
-        ? waited?.run
-        : await store.waitForRun(runId, timeout, { quiet: waitForQuiet });
+        : await store
+            .waitForRun(runId, timeout, { quiet: waitForQuiet })
+            .then((run) => (run ? { run } : undefined));
+      const run = waited?.run;
       if (!run) throw new ResultTimeout({ runId, timeoutMs: timeout });
       if (run.status !== "succeeded") {
         throw new RunFailed({

@@ -185,7 +185,7 @@ end
 
 -- the run's event: `run` (it failed or was cancelled; nodes may still be running) or
 -- `run-ended` (every node ended), with its status. When a client waits for the run (field
--- `w`, see waiting.lua), its id is also PUBLISHed on the shard's run-end channel (the
+-- `w`, see waitrun.lua), its id is also PUBLISHed on the shard's run-end channel (the
 -- events key's name .. ":ended"): a waiter wakes for its own run, not for every event.
 -- keys: events
 local function emit(M, kind)
