@@ -2302,7 +2302,7 @@ export class RedisStore implements Store, ScheduleStore {
     if (output === undefined) return { nodes: [] };
     // each node's four fields, by id: those read ahead, then the rest of the shape's
     const fields = new Map(ahead.map((n, i) => [n, read.slice(4 * i, 4 * i + 4)]));
-    const ids = [...new Set(flatten(output, false))];
+    const ids = outputIds(output);
     const missing = ids.filter((n) => !fields.has(n));
     for (let from = 0; from < missing.length; from += 1_000) {
       const part = missing.slice(from, from + 1_000);
@@ -2539,7 +2539,7 @@ export class RedisStore implements Store, ScheduleStore {
     if (run.status !== "succeeded") return { run };
     const output = decodeShape(values[0]);
     if (output === undefined) return { run, output: { nodes: [] } };
-    const ids = [...new Set(flatten(output, false))];
+    const ids = outputIds(output);
     const at = new Map(ahead.map((n, i) => [n, 1 + 4 * i]));
     if (!ids.every((n) => at.has(n))) {
       // (the shape named nodes the caller did not expect: read them, with the shape again)
@@ -2631,7 +2631,8 @@ export class RedisStore implements Store, ScheduleStore {
         await this.call(
           SCRIPTS.waitrun,
           { record: k.record },
-          { mode: "stop", quiet, fields: WAIT_FIELDS },
+          // (a stop answers nothing the wait reads: its status alone)
+          { mode: "stop", quiet, fields: ["status"] },
         ).catch(() => undefined);
       this.releaseSubscriber();
     }
@@ -3307,6 +3308,9 @@ const STORE_METHODS = [
   "waitForWork",
   "close",
 ] as const satisfies ReadonlyArray<StoreMethod>;
+
+/** The nodes a run's output shape names, each once, in its order. */
+const outputIds = (output: Shape): number[] => [...new Set(flatten(output, false))];
 
 /** The fields of output nodes `ids` an output read reads, four per node: record, spec, error, result. */
 const outputFields = (ids: ReadonlyArray<number>): string[] =>
