@@ -9,7 +9,8 @@
 -- ARGV: mode ("start": a wait begins, counted unless the run is over; "check": a counted
 --   waiter reads again, uncounted once the run is over; "stop": a counted waiter gives up),
 --   quiet (1: the wait is for every node to end, the run's `finished` set), fields (the
---   record fields to answer, among them `status` and `finished`)
+--   record fields to answer; a start or a check names `status` and `finished` among them,
+--   a stop needs neither)
 -- Replies: {OK, counted (1: the waiter is counted after this call), the values of
 --   `fields` (nil where absent)}, {GONE} (no such run; nothing counted)
 -- the run is over for this wait: stopped (succeeded, failed, cancelled) and, with `quiet`,
