@@ -18,6 +18,11 @@
  * - `BENCH_SCRIPT_TIMES=1`: the slow log records every command, and the report
  *   shows Redis time per script; this slows Redis, so the other numbers of
  *   such a run are not comparable.
+ * - `BENCH_INSTRUCTIONS=1`: the private redis-server runs under Valgrind's
+ *   callgrind, and the report shows the instructions it executed per task
+ *   (callgrind.ts): counts that hold still on a noisy machine, for comparing
+ *   two trees. Redis runs some 30–50× slower, so times, rates and CPU of
+ *   such a run mean nothing; use it with `BENCH_SCALE=0.1` and `BENCH_ONLY`.
  * - `BENCH_OUT`, `BENCH_MD`: write the raw measurements (JSON) or the tables
  *   (Markdown) to that file.
  * - `BENCH_FROM`: comma list of `BENCH_OUT` files: prints the report over all
@@ -82,6 +87,8 @@ export interface Config {
   readonly warmup: boolean;
   /** Log every command in the slow log, for server time per script. */
   readonly scriptTimes: boolean;
+  /** `BENCH_INSTRUCTIONS=1`: count redis-server's instructions (callgrind). */
+  readonly instructions: boolean;
   readonly out: string | undefined;
   readonly markdown: string | undefined;
   readonly redisUrl: string | undefined;
@@ -131,6 +138,7 @@ export const readConfig = (): Config => {
     timeoutMs: num("BENCH_TIMEOUT_S", 300, (n) => n > 0) * 1_000,
     warmup: process.env.BENCH_WARMUP !== "0",
     scriptTimes: process.env.BENCH_SCRIPT_TIMES === "1",
+    instructions: process.env.BENCH_INSTRUCTIONS === "1",
     out: process.env.BENCH_OUT || undefined,
     markdown: process.env.BENCH_MD || undefined,
     redisUrl: process.env.REDIS_URL || undefined,

@@ -12,6 +12,7 @@ import { cpus, totalmem } from "node:os";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { Admin } from "./admin.ts";
 import { bullmq } from "./bullmq.ts";
+import { type CountedRedis, startCountedRedis } from "./callgrind.ts";
 import {
   type Config,
   readConfig,
@@ -25,6 +26,7 @@ import {
   commandTable,
   comparison,
   diagnostics,
+  instructionsTable,
   quantile,
   scriptTimes,
   type TableData,
@@ -82,6 +84,9 @@ const report = (
     ...(cfg.scriptTimes && results.some((m) => Object.keys(m.serverTimes).length > 0)
       ? [scriptTimes(results, order)]
       : []),
+    ...(results.some((m) => m.redisInstructions !== undefined)
+      ? [instructionsTable(results, order)]
+      : []),
   ];
   log("");
   for (const t of tables) log(`${toText(t)}\n`);
@@ -116,12 +121,15 @@ const main = async (): Promise<number> => {
   const order: WorkloadId[] = WORKLOAD_IDS.filter((w) => cfg.only.has(w));
   const SYSTEMS = ALL_SYSTEMS.filter((s) => cfg.systems.has(s.name.toLowerCase()));
   let server: RedisServer | undefined;
+  let counted: CountedRedis | undefined;
   let admin: Admin | undefined;
   const stopAll = async () => {
     await admin?.close();
     admin = undefined;
     await server?.stop();
     server = undefined;
+    await counted?.stop();
+    counted = undefined;
   };
   const onSignal = () => {
     void stopAll().finally(() => process.exit(130));
@@ -132,15 +140,19 @@ const main = async (): Promise<number> => {
   // output piped into `head` must not kill the run before the private server is stopped
   process.stdout.on("error", () => undefined);
   try {
-    if (!cfg.redisUrl) server = await startRedisServer();
-    const url = cfg.redisUrl ?? server!.url;
-    admin = await Admin.connect(url, server !== undefined, cfg.scriptTimes ? 0 : 1_000);
+    if (cfg.instructions && cfg.redisUrl)
+      throw new Error("BENCH_INSTRUCTIONS=1 runs its own redis-server: unset REDIS_URL");
+    if (cfg.instructions) counted = await startCountedRedis();
+    else if (!cfg.redisUrl) server = await startRedisServer();
+    const url = counted?.url ?? cfg.redisUrl ?? server!.url;
+    const owned = server !== undefined || counted !== undefined;
+    admin = await Admin.connect(url, owned, cfg.scriptTimes ? 0 : 1_000);
     const cpu = cpus();
     const startHash = sourceHash(WEFT_PACKAGES);
     const header = [
       `machine: ${cpu[0]?.model ?? "?"} × ${cpu.length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
       `versions: node ${process.version}, weft sources ${startHash}, redis ${await admin.version()}, @weft/core ${versionOf("@weft/core")}, @weft/redis ${versionOf("@weft/redis")}, bullmq ${versionOf("bullmq")}, ioredis ${versionOf("ioredis")}`,
-      `redis: ${server ? `private redis-server on port ${server.port}, FLUSHALL before each workload` : "REDIS_URL (shared: not flushed; per-workload key prefixes, deleted afterwards)"}`,
+      `redis: ${counted ? `private redis-server under callgrind (${counted.url}), FLUSHALL before each workload; times and CPU mean nothing, instructions do` : server ? `private redis-server on port ${server.port}, FLUSHALL before each workload` : "REDIS_URL (shared: not flushed; per-workload key prefixes, deleted afterwards)"}`,
       `workers: Weft ${cfg.workers} × concurrency ${cfg.concurrency}; BullMQ ${cfg.workers} × concurrency ${cfg.concurrency}; ${cfg.processes === 0 ? "in this Node process, with the producer" : `in each of ${cfg.processes} worker processes per system (Node CPU includes theirs); the producer in this process`}`,
       `${cfg.scriptTimes ? "BENCH_SCRIPT_TIMES=1: every command goes to the slow log; times and CPU are inflated, " : ""}scale ${cfg.scale}, repeat ${cfg.repeat}, timeout ${cfg.timeoutMs / 1_000} s per workload and system`,
     ];
@@ -151,7 +163,7 @@ const main = async (): Promise<number> => {
     }
 
     const run = async (system: BenchSystem, w: WorkloadId, sizes: Sizes) =>
-      measure(system, w, sizes, cfg, admin!, url);
+      measure(system, w, sizes, cfg, admin!, url, counted);
 
     if (cfg.warmup) {
       log("warm-up (small sizes, not reported)…");

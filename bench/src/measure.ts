@@ -10,6 +10,7 @@
 import { randomUUID } from "node:crypto";
 import { loadavg } from "node:os";
 import { type Admin, type CommandStat, commandDelta } from "./admin.ts";
+import type { CountedRedis } from "./callgrind.ts";
 import type { Config, Sizes, WorkloadId } from "./config.ts";
 import { type BenchSystem, Tracker, taskCount } from "./system.ts";
 
@@ -29,6 +30,8 @@ export interface Measurement {
   readonly nodeCpuMs: number;
   /** CPU of redis-server, ms. */
   readonly redisCpuMs: number;
+  /** Instructions redis-server executed (`BENCH_INSTRUCTIONS=1`, callgrind.ts). */
+  readonly redisInstructions?: number;
   /** `used_memory` after minus before, bytes. */
   readonly memoryBytes: number;
   /** Server-side command counts during the workload. */
@@ -90,7 +93,10 @@ const latencyOf = (tracker: Tracker): number[] =>
 
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
-/** Measures `workload` on `system` at `sizes`. */
+/**
+ * Measures `workload` on `system` at `sizes`; with `counter` (a redis-server
+ * under callgrind), also the instructions Redis executed meanwhile.
+ */
 export const measure = async (
   system: BenchSystem,
   workload: WorkloadId,
@@ -98,6 +104,7 @@ export const measure = async (
   cfg: Config,
   admin: Admin,
   url: string,
+  counter?: Pick<CountedRedis, "zero" | "count">,
 ): Promise<Measurement> => {
   const prefix = admin.owned
     ? undefined
@@ -119,6 +126,7 @@ export const measure = async (
     const remoteBefore = await instance.remote?.();
     const clientBefore = addCounts(instance.commandCounts(), remoteBefore?.counts) ?? new Map();
     const before = await admin.read();
+    counter?.zero();
     const cpuBefore = process.cpuUsage();
     const done = tracker.until(tasks, cfg.timeoutMs);
     done.catch(() => undefined);
@@ -141,6 +149,7 @@ export const measure = async (
       workload === "awaited" ? Math.max(tracker.finishedAt, t0 + submitMs) : tracker.finishedAt;
     const wallMs = (error ? performance.now() : end) - t0;
     const cpu = process.cpuUsage(cpuBefore);
+    const redisInstructions = counter?.count();
     const remoteAfter = await instance.remote?.().catch(() => undefined);
     const remoteCpuMs =
       remoteBefore && remoteAfter ? remoteAfter.cpuMs - remoteBefore.cpuMs : Number.NaN;
@@ -184,6 +193,7 @@ export const measure = async (
       submitMs,
       nodeCpuMs: (cpu.user + cpu.system) / 1_000 + (remoteBefore ? remoteCpuMs : 0),
       redisCpuMs: after.cpuMs - before.cpuMs,
+      ...(redisInstructions === undefined ? {} : { redisInstructions }),
       memoryBytes: after.usedMemory - before.usedMemory,
       commands: Object.fromEntries(commandDelta(before, after)),
       clientCommands: clientAfter ? delta(clientBefore, clientAfter) : undefined,

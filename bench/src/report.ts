@@ -439,3 +439,28 @@ export const scriptTimes = (
     rows,
   };
 };
+
+/**
+ * Instructions redis-server executed per task (`BENCH_INSTRUCTIONS=1`,
+ * callgrind.ts), Weft beside BullMQ: medians over the repetitions.
+ */
+export const instructionsTable = (
+  ms: ReadonlyArray<Measurement>,
+  order: ReadonlyArray<WorkloadId>,
+): TableData => {
+  const pick = picker(ms);
+  const perRun = (system: "Weft" | "BullMQ", w: WorkloadId) => {
+    const runs = pick(system, w).filter((m) => !m.error && m.redisInstructions !== undefined);
+    return runs.length === 0 ? Number.NaN : perTask(runs, (m) => m.redisInstructions ?? Number.NaN);
+  };
+  const rows = order.map((w) => {
+    const weftIr = perRun("Weft", w);
+    const bullIr = perRun("BullMQ", w);
+    return [w, int(weftIr), int(bullIr), fixed(2)(bullIr / weftIr)];
+  });
+  return {
+    title: "Redis instructions per task (callgrind; BullMQ / Weft above 1: Weft costs Redis less)",
+    head: ["workload", "Weft", "BullMQ", "BullMQ / Weft"],
+    rows,
+  };
+};
