@@ -7,6 +7,10 @@
 -- `codes`: the reply codes by name (the script's own, so that it answers them).
 --@include cascade
 
+-- runs of more nodes than this are written as a hash table (see submitWhole)
+--@const
+local HASH_TABLE_NODES = 32
+
 -- the record of the one node of a plain job, decoded, when run `a` (submit's arguments) is
 -- one: a single root waiting on nothing, with no time limit (delayMs, notBefore,
 -- expiresInMs, expiresAt), in a queue of the call, and a budget that queues it. Its
@@ -45,6 +49,10 @@ local function submitWhole(keys, queues, a, codes)
   -- (fields at their default are not written: an empty tag list, the default retention)
   if a.tags ~= "[]" then add("tags", a.tags) end
   if a.retentionMs ~= DEFAULT_RETENTION then add("retention", a.retentionS or int(a.retentionMs)) end
+  -- a run of more than HASH_TABLE_NODES nodes is kept as a hash table, not a listpack (whose
+  -- every field read or write walks the list): a value longer than Redis's
+  -- hash-max-listpack-value (64 bytes by default) converts it (docs/redis-layout.md, `big`)
+  if a.total > HASH_TABLE_NODES then add("big", string.rep("-", 65)) end
   if a.notBefore > 0 then add("nbf", int(a.notBefore)) end
   if a.expiresAt > 0 then add("exp", int(a.expiresAt)) end
   if a.headers ~= "" then add("hdr", a.headers) end

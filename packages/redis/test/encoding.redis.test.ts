@@ -1,0 +1,64 @@
+/**
+ * How Redis keeps a run's hash: a compact listpack for a run of at most 32
+ * nodes, a hash table above (field `big`, docs/redis-layout.md). In a
+ * listpack every field read or write walks the list, which a large run's
+ * transitions pay many times each.
+ */
+import { chain, createClient, group, handle, Schema, startWorker, task } from "@weft/core";
+import { type RedisServer, startRedisServer } from "@weft/testing";
+import { Redis } from "ioredis";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RedisStore } from "../src/index.ts";
+import { runScriptKeys, shardKeys } from "../src/Keys.ts";
+
+let server: RedisServer;
+let raw: Redis;
+beforeAll(async () => {
+  server = await startRedisServer();
+  raw = new Redis(server.url);
+});
+afterAll(async () => {
+  raw.disconnect();
+  await server.stop();
+});
+
+const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
+
+describe("a run's hash on Redis", () => {
+  it("stays a listpack up to 32 nodes and is a hash table from 33, and both run to the end", async () => {
+    const prefix = "encoding";
+    const store = await RedisStore.connect(server.url, { prefix });
+    const worker = startWorker({
+      store,
+      logger: pino({ level: "silent" }),
+      handlers: [handle(inc, (n) => n + 1)],
+    });
+    const client = createClient(store);
+    const chainOf = (length: number) =>
+      chain(inc.si(0), ...Array.from({ length: length - 1 }, () => inc.s()));
+    const hashOf = (runId: string) => runScriptKeys(shardKeys(prefix, 0), runId).record;
+    for (const [canvas, nodes, expected] of [
+      [chainOf(32), 32, 32],
+      [chainOf(33), 33, 33],
+      [chainOf(100), 100, 100],
+      [group(...Array.from({ length: 40 }, (_, i) => inc.si(i))), 40, undefined],
+    ] as const) {
+      const run = await client.submit(canvas);
+      const hash = hashOf(run.runId);
+      // (the encoding is chosen when the run is written)
+      expect(await raw.object("ENCODING", hash)).toBe(nodes > 32 ? "hashtable" : "listpack");
+      expect(await raw.hexists(hash, "big")).toBe(nodes > 32 ? 1 : 0);
+      const result = await run.result();
+      if (expected !== undefined) expect(result).toBe(expected);
+      else expect(result).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+      expect(await raw.object("ENCODING", hash)).toBe(nodes > 32 ? "hashtable" : "listpack");
+      // the record reads as any run's
+      const snapshot = await store.getRun(run.runId);
+      expect(snapshot?.run.status).toBe("succeeded");
+      expect(snapshot?.nodes.length).toBe(nodes);
+    }
+    await worker.stop();
+    await store.close();
+  });
+});
