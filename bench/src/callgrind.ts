@@ -13,7 +13,7 @@
  * `summary:` line is the total since the last zeroing.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "@weft/testing";
@@ -55,8 +55,6 @@ export const startCountedRedis = async (): Promise<CountedRedis> => {
     "valgrind",
     [
       "--tool=callgrind",
-      // (counts start at zero on demand: the server's start-up is not counted)
-      "--collect-atstart=yes",
       `--callgrind-out-file=${join(dir, "cg.out")}`,
       "redis-server",
       "--port",
@@ -97,10 +95,10 @@ export const startCountedRedis = async (): Promise<CountedRedis> => {
       execFileSync("callgrind_control", ["-d", pid], { stdio: "ignore" });
       dumps += 1;
       // the newest dump: cg.out.<n>, numbered from 1 in the order taken
-      const name = readdirSync(dir).find((f) => f === `cg.out.${dumps}`);
-      if (name === undefined) throw new Error(`callgrind wrote no dump ${dumps} in ${dir}`);
-      const summary = /^summary: (\d+)/m.exec(readFileSync(join(dir, name), "utf8"));
-      if (!summary) throw new Error(`callgrind dump ${name} has no summary line`);
+      const file = join(dir, `cg.out.${dumps}`);
+      if (!existsSync(file)) throw new Error(`callgrind wrote no dump ${file}`);
+      const summary = /^summary: (\d+)/m.exec(readFileSync(file, "utf8"));
+      if (!summary) throw new Error(`callgrind dump ${file} has no summary line`);
       return Number(summary[1]);
     },
     stop: async () => {
