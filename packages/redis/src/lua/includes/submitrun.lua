@@ -72,14 +72,8 @@ local function submitWhole(keys, queues, a, codes)
     add("n0", cmsgpack.pack(plain))
     add("s0", list[3])
     nodeEvent(M, 0, plain)
-    local acc = M.toReady or { k = 0 }
-    local q, k = queues[plain[QIDX]], acc.k
-    acc[3 * k + 1] = q
-    acc[3 * k + 2] = runId .. "#0"
-    acc[3 * k + 3] = plain[PRIO]
-    acc.k = k + 1
-    wakeWorker(q.wake)
-    if not M.toReady then flushReady(acc, keys.seq) end
+    M.cache[0] = plain
+    enqueue(M, { 0 }, 1)
     redis.call("HSET", keys.record, unpack(raw))
     return { codes.OK, 0 }
   end
