@@ -124,7 +124,8 @@ export class Admin {
       .map(([, , us, args]) => ({
         us: Number(us),
         command: String(args[0] ?? "?").toLowerCase(),
-        sha: args[0]?.toLowerCase() === "evalsha" ? String(args[1]) : undefined,
+        // a script's SHA-1 (EVALSHA) or a library function's name (FCALL)
+        sha: /^(evalsha|fcall)$/i.test(args[0] ?? "") ? String(args[1]) : undefined,
       }))
       .filter((e) => !ADMIN.has(e.command));
     return { entries, complete: raw.length < this.slowlogMaxLen };

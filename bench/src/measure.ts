@@ -167,7 +167,7 @@ export const measure = async (
     // scripts only: the slow log also lists the commands a script runs, inside its time
     const serverTimes: Record<string, { calls: number; us: number }> = {};
     for (const e of slow) {
-      if (e.command !== "evalsha" && e.command !== "eval") continue;
+      if (e.command !== "evalsha" && e.command !== "eval" && e.command !== "fcall") continue;
       const label =
         e.sha === undefined
           ? "eval (loads a script)"

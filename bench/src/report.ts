@@ -259,6 +259,9 @@ const countRuns = (ms: ReadonlyArray<Measurement>): number[] => {
 const perTask = (runs: Measurement[], f: (m: Measurement) => number) =>
   med(runs, (m) => f(m) / m.tasks);
 
+/** The commands that run a script: Weft's library functions go by FCALL, the rest (and BullMQ's) by EVALSHA. */
+const SCRIPT_COMMANDS = ["evalsha", "eval", "fcall"];
+
 const calls = (m: Measurement, names: ReadonlyArray<string>) =>
   names.reduce((a, n) => a + (m.commands[n]?.calls ?? 0), 0);
 
@@ -274,8 +277,8 @@ export const diagnostics = (
       const runs = pick(system, w);
       if (runs.length === 0) continue;
       const evalUs = med(runs, (m) => {
-        const c = (m.commands.evalsha?.calls ?? 0) + (m.commands.eval?.calls ?? 0);
-        const u = (m.commands.evalsha?.usec ?? 0) + (m.commands.eval?.usec ?? 0);
+        const c = calls(m, SCRIPT_COMMANDS);
+        const u = SCRIPT_COMMANDS.reduce((t, n) => t + (m.commands[n]?.usec ?? 0), 0);
         return c === 0 ? Number.NaN : u / c;
       });
       const slowest = runs.reduce((a, m) => (m.slow.maxUs > a.slow.maxUs ? m : a), runs[0]!);
@@ -291,7 +294,7 @@ export const diagnostics = (
         int(med(runs, (m) => m.submitMs)),
         fixed(1)(perTask(runs, (m) => m.nodeCpuMs * 1_000)),
         fixed(1)(perTask(runs, (m) => m.redisCpuMs * 1_000)),
-        fixed(2)(perTask(runs, (m) => calls(m, ["evalsha", "eval"]))),
+        fixed(2)(perTask(runs, (m) => calls(m, SCRIPT_COMMANDS))),
         fixed(2)(perTask(runs, allCalls)),
         fixed(1)(evalUs),
         `${int(med(runs, (m) => m.slow.count))} / ${int(med(runs, (m) => m.slow.over10ms))}; max ${fixed(1)(slowest.slow.maxUs / 1_000)} ms (${slowest.slow.maxCommand})${slowLog}`,
@@ -308,9 +311,9 @@ export const diagnostics = (
       "submit ms",
       "Node CPU µs/task",
       "Redis CPU µs/task",
-      "evalsha/task",
+      "script calls/task",
       "Redis cmds/task (incl. in scripts)",
-      "µs/evalsha",
+      "µs/script call",
       "cmds > 1 ms / > 10 ms; slowest",
       "load avg",
     ],
@@ -381,7 +384,7 @@ export const weftScripts = (
     if (runs.length === 0) continue;
     const per = topPerTask(runs, (m) => m.clientCommands ?? {})
       .filter(([, v]) => v >= 0.0005)
-      .map(([n, v]) => `${n.replace(/^evalsha weft\d+_/, "")} ${v.toFixed(3)}`);
+      .map(([n, v]) => `${n.replace(/^(evalsha|fcall) weft\d+_/, "")} ${v.toFixed(3)}`);
     rows.push([w, per.join(", ")]);
   }
   return {

@@ -110,7 +110,10 @@ export const tracked = (store: Store, tracker: TaskReporter): Store =>
     },
   });
 
-/** Counts the commands sent on `redis`, scripts by their registered name. */
+/** `weft1_complete` for the library function `weft1_<hash>_complete`. */
+const scriptOfFunction = (fn: string) => fn.replace(/^(weft\d+)_[0-9a-f]{12}_/, "$1_");
+
+/** Counts the commands sent on `redis`, scripts by their registered name (`evalsha …`, `fcall …`). */
 export const countCommands = (
   redis: Redis,
   counts: Map<string, number>,
@@ -123,7 +126,9 @@ export const countCommands = (
     const name =
       command.name === "evalsha"
         ? (shas.get(String(command.args[0])) ?? "evalsha ?")
-        : command.name;
+        : command.name === "fcall"
+          ? `fcall ${scriptOfFunction(String(command.args[0]))}`
+          : command.name;
     counts.set(name, (counts.get(name) ?? 0) + 1);
     return send(command, ...rest);
   }) as Redis["sendCommand"];
@@ -231,7 +236,9 @@ const start = async (opts: InstanceOptions): Promise<Instance> => {
     },
     commandCounts: () => counts,
     ...(procs ? { remote: () => procs.usage() } : {}),
-    scriptName: (sha) => shas.get(sha)?.replace(/^evalsha /, ""),
+    scriptName: (sha) =>
+      shas.get(sha)?.replace(/^evalsha /, "") ??
+      (/^weft\d+_[0-9a-f]{12}_/.test(sha) ? scriptOfFunction(sha) : undefined),
     close: async () => {
       await Promise.all(workers.map((wk) => wk.stop(2_000)));
       await procs?.close();

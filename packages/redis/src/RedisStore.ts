@@ -89,6 +89,7 @@ import { type ChainableCommander, Cluster, type Redis } from "ioredis";
 import { BLOCK_MAX_MS, connectUrl, type RedisTlsOptions } from "./Connect.ts";
 import { classify, sanitizeError, storeError } from "./Errors.ts";
 import { compareIds, parseCursor, type RawEntry, runAndKind, toEvent } from "./EventEntries.ts";
+import { Functions, functionsRefused, libraryMissing } from "./Functions.ts";
 import {
   concurrencyKey,
   limiterKey,
@@ -262,6 +263,16 @@ export interface RedisStoreOptions {
    * 10 000 000; default 10 000.
    */
   readonly eventsMaxLen?: number;
+  /**
+   * Run the scripts called one at a time as functions of one library
+   * (Redis 7 `FUNCTION LOAD` and `FCALL`), which Redis compiles and sets up
+   * once, rather than by `EVALSHA`, which runs a script's whole source on
+   * every call. The library is loaded when a call finds it missing; a server
+   * that refuses functions (Redis 6, an ACL user without `FCALL` or
+   * `FUNCTION LOAD`) gets `EVALSHA` instead. `false` always sends
+   * `EVALSHA`. Default true (docs/operations.md, "Scripts and functions").
+   */
+  readonly functions?: boolean;
 }
 
 /** What `onReplicationShortfall` reports. */
@@ -370,6 +381,8 @@ export class RedisStore implements Store, ScheduleStore {
   /** On a Redis Cluster: every command is single-slot, blocking reads are per shard, and so on. */
   readonly cluster: boolean;
   private readonly replicated: boolean;
+  /** Sends the library's scripts as functions (FCALL), the others by EVALSHA. */
+  private readonly functions: Functions;
   private readonly replicationTimeoutMs: number;
   private readonly onShortfall: ((info: ReplicationShortfall) => void) | undefined;
   /** Per hash tag: until when its writes are acknowledged by the primary alone (a WAIT timed out). */
@@ -442,6 +455,7 @@ export class RedisStore implements Store, ScheduleStore {
     this.replicationTimeoutMs = opts.replicationTimeoutMs ?? 500;
     this.onShortfall = opts.onReplicationShortfall;
     defineScripts(redis);
+    this.functions = new Functions(redis, opts.functions ?? true);
     const remember = (e: unknown) => {
       this.lastConnectionError = sanitizeError(e, secrets);
     };
@@ -3004,7 +3018,7 @@ export class RedisStore implements Store, ScheduleStore {
     keys: ReadonlyArray<string>,
     argv: ReadonlyArray<Arg>,
   ): Promise<unknown> {
-    return await sendScript(this.redis, name, keys, argv);
+    return await this.functions.send(name, keys, argv);
   }
 
   /** Runs a script by its definition: keys and arguments by label, a typed result. */
@@ -3081,9 +3095,11 @@ export class RedisStore implements Store, ScheduleStore {
    * commit, a completion, a failure, a cancel, a lock) and, with replicated
    * durability, `WAIT 1 <replicationTimeoutMs>` behind it in the same
    * pipeline: on the same connection, so the wait covers the script's
-   * write. The script goes by EVALSHA, by EVAL when the node lacks it
-   * (NOSCRIPT: a promoted replica, a flushed script cache), so that the
-   * wait always comes after it. A pipeline that meets a connection failure
+   * write. The script goes by FCALL when it is in the function library
+   * (the library is loaded when the node lacks it, and the call sent
+   * again), else by EVALSHA, by EVAL when the node lacks it (NOSCRIPT: a
+   * promoted replica, a flushed script cache), so that the wait always
+   * comes after it. A pipeline that meets a connection failure
    * (a primary killed under it) or a cluster redirect (MOVED, ASK,
    * TRYAGAIN, CLUSTERDOWN, READONLY: the slot moved, or is moving; ioredis
    * follows those for single commands, not for a pipeline holding a WAIT) is
@@ -3103,7 +3119,9 @@ export class RedisStore implements Store, ScheduleStore {
     let source = false;
     for (let send = 1; ; send++) {
       const pipe = this.redis.pipeline();
-      if (source)
+      const fn = this.functions.functionOf(def.name);
+      if (fn !== undefined) pipe.callBuffer("fcall", fn, keyList.length, ...keyList, ...values);
+      else if (source)
         pipe.callBuffer("eval", scriptSource(def.name), keyList.length, ...keyList, ...values);
       else pipe.callBuffer("evalsha", scriptSha(def.name), keyList.length, ...keyList, ...values);
       const waited = this.waitReplica(pipe, tag);
@@ -3118,6 +3136,12 @@ export class RedisStore implements Store, ScheduleStore {
       const [err, reply] = res[0] ?? [new Error("no reply"), null];
       if (err && !source && /^NOSCRIPT\b/.test(err.message)) {
         source = true;
+        continue;
+      }
+      // a node without the library loads it (or refuses functions: EVALSHA from then on)
+      if (err && fn !== undefined && (libraryMissing(err) || functionsRefused(err))) {
+        if (libraryMissing(err)) await this.functions.load();
+        else this.functions.refused();
         continue;
       }
       const waitErr = waited ? res[1]?.[0] : null;

@@ -29,7 +29,9 @@
  * Lua it started with even if the files are replaced under it (a deploy in
  * place), so its TypeScript and Lua always match. Scripts are registered
  * with `defineCommand` under a versioned name (`weft1_<name>`), so two
- * layout versions can share a Redis.
+ * layout versions can share a Redis. Those sent one call at a time are also
+ * assembled into one function library ({@link LIBRARY}, Redis 7
+ * `FUNCTION LOAD`), which `Functions.ts` calls with `FCALL`.
  */
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -937,6 +939,74 @@ export const assembleScript = (
   );
 
 /**
+ * The scripts also registered as functions of one Redis 7 function library
+ * (`FUNCTION LOAD`, called with `FCALL`): those with includes that are sent
+ * one call at a time (never in a pipeline). An `EVAL`/`EVALSHA` runs the
+ * whole source on every call, so its includes' functions are created anew
+ * each time (about 100,000 Redis instructions for `complete`'s, measured
+ * with `BENCH_INSTRUCTIONS=1`); a library's top level runs once, when it is
+ * loaded. The pipelined scripts (`heartbeat`, `promote`, `reap`) stay
+ * scripts: ioredis sends a pipeline's missing scripts itself.
+ */
+const LIBRARY_SCRIPTS: ReadonlyArray<string> = [
+  "submit",
+  "submitmany",
+  "claim",
+  "start",
+  "complete",
+  "completemany",
+  "fail",
+  "release",
+  "park",
+  "hold",
+  "replace",
+  "drain",
+  "cancel",
+  "redrive",
+  "expire",
+  "corrupt",
+];
+
+const PERCALL = /^--@percall\nlocal ([A-Za-z_]\w*) = \{\}$/gm;
+
+/**
+ * A function library holding `specs`' scripts, each as the function
+ * `<name>_<script>`: the includes they name, once, then one
+ * `redis.register_function` per script whose body is the script's, with its
+ * definition's bindings (KEYS and ARGV are the function's parameters). A
+ * table an include declares with `--@percall` (a cache of one call, such as
+ * the queues found paused) is emptied at the start of every function, as a
+ * script's is by being created anew. Exported for tests.
+ *
+ * @throws Error when a body names a key, argument or reply code its definition lacks.
+ */
+export const assembleLibrary = (
+  name: string,
+  specs: ReadonlyArray<AnyScriptSpec> = LIBRARY_SCRIPTS.map((n) => lookUp(BY_NAME, n)),
+): string => {
+  const bodies = specs.map((spec) => readFileSync(join(LUA, `${spec.name}.lua`), "utf8"));
+  const includes = includesOf(bodies.join("\n")).map(
+    (inc) => `-- lua/includes/${inc}.lua\n${includeSource(inc)}`,
+  );
+  const percall = [...includes.join("\n").matchAll(PERCALL)].map(([, n]) => `${n} = {}`);
+  return inlineConstants(
+    [
+      `#!lua name=${name}`,
+      `-- assembled by Scripts.ts from lua/: do not edit`,
+      ...includes,
+      ...specs.map((spec, i) =>
+        [
+          `redis.register_function("${name}_${spec.name}", function(KEYS, ARGV)`,
+          ...percall,
+          bind(spec, bodies[i]!),
+          "end)",
+        ].join("\n"),
+      ),
+    ].join("\n"),
+  );
+};
+
+/**
  * Every script's source, read once when this module loads: a process keeps
  * the Lua it started with even if the files are replaced under it (a deploy
  * in place), so its TypeScript and Lua always match.
@@ -961,6 +1031,47 @@ const SHAS: ReadonlyMap<string, string> = new Map(
 
 /** The SHA-1 of a script's source (its name in Redis's script cache, for EVALSHA). */
 export const scriptSha = (name: string): string => lookUp(SHAS, name);
+
+const BY_NAME: ReadonlyMap<string, AnyScriptSpec> = new Map(SCRIPT_LIST.map((s) => [s.name, s]));
+
+/**
+ * The function library of this process's scripts: its name,
+ * `weft<layout>_<hash>` (the first 12 hex digits of the SHA-1 of its source,
+ * so that two versions of Weft sharing a Redis each call their own), and its
+ * source for `FUNCTION LOAD`.
+ */
+export const LIBRARY: { readonly name: string; readonly source: string } = (() => {
+  const hash = createHash("sha1")
+    .update(assembleLibrary("weft_library"))
+    .digest("hex")
+    .slice(0, 12);
+  const name = `weft${LAYOUT_VERSION}_${hash}`;
+  return { name, source: assembleLibrary(name) };
+})();
+
+/** The library function a script runs as (`FCALL`), or undefined when it is only a script. */
+export const functionName = (name: string): string | undefined =>
+  LIBRARY_SCRIPTS.includes(name) ? `${LIBRARY.name}_${name}` : undefined;
+
+/**
+ * Sends library function `fn` (from {@link functionName}) on a connection
+ * with `FCALL`, as {@link sendScript} sends a script: the reply as ioredis
+ * gives it (Buffers), the turn's commands in one write.
+ */
+export const sendFunction = (
+  redis: Redis | Cluster,
+  fn: string,
+  keys: ReadonlyArray<string>,
+  argv: ReadonlyArray<Arg>,
+): Promise<unknown> => {
+  const all: Array<string | number | Buffer> = new Array(2 + keys.length + argv.length);
+  all[0] = fn;
+  all[1] = keys.length;
+  for (let i = 0; i < keys.length; i++) all[2 + i] = keys[i]!;
+  for (let i = 0; i < argv.length; i++) all[2 + keys.length + i] = asArg(argv[i]!);
+  oneWritePerTurn(redis);
+  return redis.callBuffer("fcall", ...all);
+};
 
 /** The command name a script is registered under. */
 export const commandName = (name: string): string => `weft${LAYOUT_VERSION}_${name}`;

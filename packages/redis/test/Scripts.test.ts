@@ -7,7 +7,15 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ReplyCode } from "../src/Replies.ts";
-import { inlineConstants, QUEUE_KEYS, SCRIPT_LIST, SCRIPTS, scriptSource } from "../src/Scripts.ts";
+import {
+  functionName,
+  inlineConstants,
+  LIBRARY,
+  QUEUE_KEYS,
+  SCRIPT_LIST,
+  SCRIPTS,
+  scriptSource,
+} from "../src/Scripts.ts";
 
 const LUA = fileURLToPath(new URL("../src/lua/", import.meta.url));
 const read = (path: string) => readFileSync(`${LUA}${path}`, "utf8");
@@ -140,6 +148,38 @@ describe("the Lua scripts and their definitions", () => {
       }
     }
     expect([...used].sort()).toEqual([...includeFiles].sort());
+  });
+
+  it("an include's top-level tables that a call fills are marked --@percall, and every library function empties them", () => {
+    const percall: string[] = [];
+    for (const file of includeFiles) {
+      const lines = read(`includes/${file}`).split("\n");
+      lines.forEach((line, i) => {
+        const m = /^local (\w+) = \{\}$/.exec(line);
+        if (!m) return;
+        // a library's top level runs once: an empty table it declares is filled by calls
+        expect({ file, line, marked: lines[i - 1] }).toEqual({ file, line, marked: "--@percall" });
+        percall.push(m[1]!);
+      });
+    }
+    expect(percall.length).toBeGreaterThan(0);
+    const fns = LIBRARY.source.split("redis.register_function(").slice(1);
+    expect(fns.length).toBeGreaterThan(10);
+    for (const fn of fns) {
+      const reset = fn.split("\n").slice(1, 1 + percall.length);
+      expect(reset.sort()).toEqual(percall.map((n) => `${n} = {}`).sort());
+    }
+  });
+
+  it("every script with includes that is not sent in a pipeline is a function of the library", () => {
+    const pipelined = ["heartbeat", "promote", "reap"];
+    for (const def of SCRIPT_LIST) {
+      const hasIncludes = /^-- lua\/includes\//m.test(scriptSource(def.name));
+      expect({ name: def.name, fn: functionName(def.name) !== undefined }).toEqual({
+        name: def.name,
+        fn: hasIncludes && !pipelined.includes(def.name),
+      });
+    }
   });
 
   it("every reply code is answered by some script, and the Lua answers no other", () => {

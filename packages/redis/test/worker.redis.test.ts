@@ -34,11 +34,12 @@ const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
 const silent = pino({ level: "silent" });
 const base = { tags: [], idempotencyWindowMs: 0, retentionMs: 60_000 } as const;
 
-/** The script calls (EVALSHA and EVAL) Redis has run so far (INFO commandstats). */
+/** The script calls (EVALSHA, EVAL and FCALL) Redis has run so far (INFO commandstats). */
 const scriptCalls = async (redis: Redis): Promise<number> => {
   const stats = await redis.info("commandstats");
   let calls = 0;
-  for (const m of stats.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)) calls += Number(m[1]);
+  for (const m of stats.matchAll(/cmdstat_(?:evalsha|eval|fcall):calls=(\d+)/g))
+    calls += Number(m[1]);
   return calls;
 };
 

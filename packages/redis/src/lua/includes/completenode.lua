@@ -17,6 +17,7 @@ end
 
 -- whether queue q (its keys) is paused: read once per queue and call (no script call pauses a
 -- queue while another runs). keys: q.paused
+--@percall
 local PAUSED = {}
 local function queuePaused(q)
   local p = PAUSED[q.paused]

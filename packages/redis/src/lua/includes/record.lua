@@ -37,6 +37,7 @@ end
 -- them ("%.14g"), each made once per call: `..` formats a number with printf's float path
 -- every time (about 0.3 µs), and a node's id is joined into a field or member name several
 -- times per transition. Anything else goes through tostring, as `..` would format it.
+--@percall
 local DIGITS = {}
 local function digits(x)
   local s = DIGITS[x]

@@ -69,6 +69,7 @@ end
 
 -- numbers as the strings redis.call would make of them ("%.17g"), each made once per call:
 -- a batch script opens many runs at the same `now`
+--@percall
 local G17 = {}
 local function g17(x)
   local s = G17[x]

@@ -25,6 +25,7 @@ end
 
 -- the names in a run's queue list (a comma list), split once per list and call: the runs
 -- a claim starts mostly share their queue list
+--@percall
 local QUEUE_LISTS = {}
 local function queueList(queues)
   local names = QUEUE_LISTS[queues]

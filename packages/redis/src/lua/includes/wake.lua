@@ -2,6 +2,7 @@
 -- (BLPOP); a list holds at most one token, however often its queue is woken.
 
 -- the wake lists this call already holds a token in (no script pops one): each is pushed once
+--@percall
 local wokenHere = {}
 
 -- wakes one idle worker of the queue whose wake list is `wakeKey`

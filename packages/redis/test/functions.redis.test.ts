@@ -1,0 +1,133 @@
+/**
+ * The scripts as functions of one library (Redis 7 `FUNCTION LOAD`,
+ * `FCALL`; src/Functions.ts): loaded on the first call that finds it
+ * missing, loaded again after `FUNCTION FLUSH`, `EVALSHA` where a server
+ * refuses functions or the store is told not to use them, and a call's
+ * caches emptied at every call, as a script's are.
+ */
+import { chain, createClient, handle, Schema, startWorker, task } from "@weft/core";
+import { type RedisServer, startRedisServer } from "@weft/testing";
+import { Redis } from "ioredis";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RedisStore } from "../src/index.ts";
+import { LIBRARY } from "../src/Scripts.ts";
+import { watched } from "./fixtures/watched.ts";
+
+let server: RedisServer;
+let admin: Redis;
+beforeAll(async () => {
+  server = await startRedisServer();
+  admin = new Redis(server.url);
+});
+afterAll(async () => {
+  admin.disconnect();
+  await server.stop();
+});
+
+const inc = task({ name: "fn.inc", queue: "fq", input: Schema.Int, output: Schema.Int });
+const silent = pino({ level: "silent" });
+
+/** Runs a 5-step chain on `store` with a worker of its own; its result. */
+const runChain = async (store: RedisStore): Promise<unknown> => {
+  const worker = startWorker({
+    store,
+    logger: silent,
+    queues: ["fq"],
+    handlers: [handle(inc, (n) => n + 1)],
+  });
+  try {
+    const h = await createClient(store).submit(
+      chain(inc.si(0), inc.s(), inc.s(), inc.s(), inc.s()),
+    );
+    return await h.result({ timeout: 10_000 });
+  } finally {
+    await worker.stop();
+  }
+};
+
+/** The names of the libraries loaded on the server. */
+const libraries = async (): Promise<string[]> => {
+  const list = (await admin.call("FUNCTION", "LIST")) as Array<Array<unknown>>;
+  return list.map((entry) => String(entry[entry.indexOf("library_name") + 1]));
+};
+
+describe("the scripts as a function library", () => {
+  it("loads the library at the first call that finds it missing, and calls its functions", async () => {
+    await admin.call("FUNCTION", "FLUSH");
+    const { redis, sent } = watched(server.url);
+    const store = await RedisStore.connect(redis, { prefix: "fn-load" });
+    expect(await runChain(store)).toBe(5);
+    expect(await libraries()).toEqual([LIBRARY.name]);
+    // submit, claim and complete went as functions; no script of the library went by EVALSHA
+    expect(sent.filter((c) => c === "fcall").length).toBeGreaterThanOrEqual(6);
+    const stats = await admin.info("commandstats");
+    expect(stats).toMatch(/cmdstat_fcall:calls=\d+/);
+    await store.close();
+    redis.disconnect();
+  });
+
+  it("loads it again after FUNCTION FLUSH, mid-run, and loses nothing", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "fn-flush" });
+    expect(await runChain(store)).toBe(5);
+    await admin.call("FUNCTION", "FLUSH");
+    expect(await libraries()).toEqual([]);
+    expect(await runChain(store)).toBe(5);
+    expect(await libraries()).toEqual([LIBRARY.name]);
+    await store.close();
+  });
+
+  it("sends EVALSHA when told not to use functions", async () => {
+    const { redis, sent } = watched(server.url);
+    const store = await RedisStore.connect(redis, { prefix: "fn-off", functions: false });
+    expect(await runChain(store)).toBe(5);
+    expect(sent).not.toContain("fcall");
+    expect(sent).toContain("evalsha");
+    await store.close();
+    redis.disconnect();
+  });
+
+  it("falls back to EVALSHA for a user who may not call functions, or not load them", async () => {
+    await admin.call("FUNCTION", "FLUSH");
+    await admin.call("ACL", "SETUSER", "nofcall", "on", ">pw", "~*", "&*", "+@all", "-fcall");
+    await admin.call("ACL", "SETUSER", "noload", "on", ">pw", "~*", "&*", "+@all", "-function");
+    for (const user of ["nofcall", "noload"]) {
+      const url = server.url.replace("redis://", `redis://${user}:pw@`);
+      const { redis, sent } = watched(url);
+      const store = await RedisStore.connect(redis, { prefix: `fn-${user}` });
+      expect(await runChain(store)).toBe(5);
+      expect(sent).toContain("evalsha");
+      // after the refusal, every script goes by EVALSHA
+      const at = sent.length;
+      expect(await runChain(store)).toBe(5);
+      expect(sent.slice(at)).not.toContain("fcall");
+      await store.close();
+      redis.disconnect();
+    }
+    expect(await libraries()).toEqual([]);
+  });
+
+  it("empties a call's caches at every call: a queue paused between two completions is seen", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "fn-percall" });
+    const client = createClient(store, () => 1_000);
+    const a = await client.submit(chain(inc.si(0), inc.s()));
+    const b = await client.submit(chain(inc.si(0), inc.s()));
+    const claims = await store.claim({
+      workerId: "w",
+      queues: ["fq"],
+      max: 2,
+      leaseMs: 60_000,
+      now: 1_000,
+    });
+    expect(claims.map((c) => c.runId).sort()).toEqual([a.runId, b.runId].sort());
+    const opts = { now: 1_001, workerId: "w", queues: ["fq"], nextMax: 1, leaseMs: 60_000 };
+    // the first completion reads the queue's pause flag (not paused) and hands over the next step
+    const first = await store.complete(claims[0]!, new Uint8Array([0]), opts);
+    expect(first.ok && first.next.length).toBe(1);
+    await store.pauseQueue("fq");
+    // a cache kept from the call before would say "not paused" and hand it over
+    const second = await store.complete(claims[1]!, new Uint8Array([0]), opts);
+    expect(second).toEqual({ ok: true, next: [] });
+    await store.close();
+  });
+});
