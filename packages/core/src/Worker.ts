@@ -28,7 +28,7 @@ import { type Clock, liveClock } from "./Clock.ts";
 import { completions } from "./Completions.ts";
 import type { Dag } from "./Dag.ts";
 import { deferred } from "./Deferred.ts";
-import { type ErrorInfo, ErrorTag, WorkerStopping } from "./Errors.ts";
+import { type ErrorInfo, ErrorTag, InvalidWorkerOptions, WorkerStopping } from "./Errors.ts";
 import type { BoundHandler } from "./Handler.ts";
 import { askSpan, attemptInfo, callHook } from "./HookCalls.ts";
 import type { AttemptInfo, WorkerHooks } from "./Hooks.ts";
@@ -55,6 +55,19 @@ export interface WorkerOptions {
   readonly queues?: ReadonlyArray<string>;
   /** How many attempts run at once. Default 8. */
   readonly concurrency?: number;
+  /**
+   * How many nodes the worker may hold leased beyond those it runs, each
+   * waiting for a slot (Celery's prefetch, RabbitMQ's prefetch count): its
+   * claims ask for its free slots plus this many, so that Redis works on
+   * the next batch while the worker runs this one. A held node is started
+   * (its lease renewed by heartbeat, released at stop) and no other worker
+   * can take it meanwhile, so the worker prefetches only while its recent
+   * attempts averaged under 10 ms (moving average, weight 1/8 for the
+   * newest): a worker busy with long attempts holds nothing back from idle
+   * ones. Default `concurrency`; 0 claims only for free slots
+   * (docs/lifecycle.md, "Prefetch").
+   */
+  readonly prefetch?: number;
   /** Lease length; a node whose worker stops heartbeating is re-delivered after it. Default 30 000. */
   readonly leaseMs?: number;
   /** Heartbeat period. Default `leaseMs / 3`. */
@@ -93,6 +106,12 @@ export interface WorkerOptions {
    */
   readonly hooks?: WorkerHooks;
 }
+
+/**
+ * A worker prefetches ({@link WorkerOptions.prefetch}) only while its
+ * attempts' moving average (weight 1/8 for the newest) is under this many ms.
+ */
+const PREFETCH_BELOW_MS = 10;
 
 /** A running worker. */
 export interface Worker {
@@ -174,8 +193,8 @@ const keyOf = (c: Claim) => `${c.runId}:${c.nodeId}`;
  * Starts a worker.
  *
  * @throws InvalidWorkerOptions when `retryDefaults` holds a field out of
- *   range (the same ranges as a task's `retry` option), or a rate limit is
- *   not two integers >= 1.
+ *   range (the same ranges as a task's `retry` option), a rate limit is
+ *   not two integers >= 1, or `prefetch` is not an integer >= 0.
  *
  * @example
  * const worker = startWorker({ store, handlers, queues: ["default"], concurrency: 4 })
@@ -183,6 +202,10 @@ const keyOf = (c: Claim) => `${c.runId}:${c.nodeId}`;
  */
 export const startWorker = (opts: WorkerOptions): Worker => {
   if (opts.retryDefaults !== undefined) checkRetryDefaults(opts.retryDefaults);
+  if (opts.prefetch !== undefined && !(Number.isInteger(opts.prefetch) && opts.prefetch >= 0))
+    throw new InvalidWorkerOptions({
+      reason: `prefetch must be an integer >= 0, got ${String(opts.prefetch)}`,
+    });
   if (opts.rateLimits !== undefined) {
     // checked as the claim checks them, naming the queue
     limitedQueues({
@@ -198,6 +221,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const queues = opts.queues ?? ["default"];
   const handedQueues = queues.filter((q) => opts.rateLimits?.[q] === undefined);
   const concurrency = Math.max(1, opts.concurrency ?? 8);
+  const prefetch = opts.prefetch ?? concurrency;
   const leaseMs = opts.leaseMs ?? 30_000;
   const heartbeatMs = opts.heartbeatMs ?? Math.max(10, Math.floor(leaseMs / 3));
   const idleMs = opts.idleMs ?? 1_000;
@@ -280,12 +304,25 @@ export const startWorker = (opts: WorkerOptions): Worker => {
    */
   const reports = new Map<Claim, Promise<void>>();
   /**
-   * Chain steps a completion leased back while every slot was taken (the
-   * claim that followed it filled the slot): each runs when a slot frees,
-   * first in line; their leases are renewed meanwhile. At most one per
-   * completion in flight.
+   * Nodes leased while every slot was taken: chain steps a completion
+   * leased back (the claim that followed it filled the slot; at most one
+   * per completion in flight), and a claim's nodes beyond the free slots
+   * (`prefetch`). Each runs when a slot frees, first in line; their leases
+   * are renewed meanwhile.
    */
   const handed: Claim[] = [];
+  /** Claims taken from `handed` for a freed slot, to start at the next turn (`runHanded`). */
+  let starting = 0;
+  /**
+   * The attempts' moving average duration, ms (weight 1/8 for the newest);
+   * undefined until one ended. The worker prefetches while it is under
+   * PREFETCH_BELOW_MS.
+   */
+  let attemptMs: number | undefined;
+  const timed = (startedAt: number) => {
+    const ms = Math.max(0, now() - startedAt);
+    attemptMs = attemptMs === undefined ? ms : attemptMs + (ms - attemptMs) / 8;
+  };
   let stopping = false;
   /**
    * Aborted to wake the claim loop from its sleep or wait; the loop takes a
@@ -381,7 +418,9 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       const handler = handlers.get(claim.spec.task);
       if (!handler) return await park(slot);
       if (observed) return await observedAttempt(slot, handler);
+      const startedAt = now();
       const result = await runAttempt(claim, handler, slot, slot.abort);
+      timed(startedAt);
       if (slot.released) return;
       try {
         if (!result.ok) return await reportFailure(slot, handler, result, undefined);
@@ -408,6 +447,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     callHook(nodeLog, "onAttemptStart", hooks.onAttemptStart, attempt);
     const startedAt = now();
     const result = await runAttempt(claim, handler, slot, slot.abort);
+    timed(startedAt);
     if (slot.released) return;
     const ended = {
       ...attempt,
@@ -474,7 +514,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const take = (claim: Claim) => {
     if (stopping) {
       void store.release(claim, { now: now() }).catch(() => undefined);
-    } else if (slots.size < concurrency) {
+    } else if (slots.size + starting < concurrency) {
       spawn(claim);
     } else {
       handed.push(claim);
@@ -485,7 +525,14 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const runHanded = (): boolean => {
     const next = stopping ? undefined : handed.shift();
     if (next === undefined) return false;
-    spawn(next);
+    // started at the next turn: this turn's completions and claim leave first, and Redis
+    // works on them while this node runs (docs/lifecycle.md, "Prefetch")
+    starting += 1;
+    setImmediate(() => {
+      starting -= 1;
+      if (stopping) void store.release(next, { now: now() }).catch(() => undefined);
+      else spawn(next);
+    });
     return true;
   };
 
@@ -623,7 +670,9 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       if (wake.signal.aborted) wake = new AbortController();
       const woken = wake.signal;
       // completions the store is slow to take hold their slots: the worker claims no more
-      const free = concurrency - slots.size - handed.length - complete.waiting();
+      // beyond the free slots, `prefetch` more while the attempts are short
+      const extra = attemptMs !== undefined && attemptMs < PREFETCH_BELOW_MS ? prefetch : 0;
+      const free = concurrency + extra - slots.size - starting - handed.length - complete.waiting();
       if (free <= 0) {
         claimWanted = true;
         await clock.sleep(idleMs, woken);
@@ -651,7 +700,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         await clock.sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)), woken);
         continue;
       }
-      for (const c of claims) spawn(c);
+      // the slots' share runs now, the rest waits first in line for a slot
+      for (const c of claims) take(c);
       // fewer than asked: the queues are empty; wait for work
       claimWanted = claims.length >= max;
       if (!claimWanted && !stopping) await idle(woken);
@@ -673,7 +723,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     wakeLoop();
     stopped = (async () => {
       await looping;
-      // the chain steps waiting for a slot go back to their queue
+      // the nodes waiting for a slot (chain steps, prefetched) go back to their queue
       for (const claim of handed.splice(0)) {
         await store
           .release(claim, { now: now() })

@@ -313,6 +313,78 @@ describe("startWorker's retryDefaults", () => {
   });
 });
 
+describe("prefetch", () => {
+  const quick = task({ name: "pf.quick", input: Schema.Int, output: Schema.Int });
+  const hold = task({ name: "pf.hold", input: Schema.Int, output: Schema.Int });
+  const silent = pino({ level: "silent" });
+
+  /**
+   * A worker of concurrency 2 that has run one `quick` attempt taking
+   * `firstMs`, then a group of 10 `hold` nodes: the node states once its two
+   * slots run, and after it stopped.
+   */
+  const holding = async (firstMs: number, prefetch?: number) => {
+    const store = new MemoryStore();
+    let running = 0;
+    const two = deferred();
+    const worker = startWorker({
+      store,
+      logger: silent,
+      concurrency: 2,
+      ...(prefetch === undefined ? {} : { prefetch }),
+      handlers: [
+        handle(quick, (n) =>
+          firstMs === 0 ? n : new Promise<number>((r) => setTimeout(() => r(n), firstMs)),
+        ),
+        handle(hold, (_n, ctx) => {
+          if (++running === 2) two.resolve();
+          return new Promise<number>((_, reject) =>
+            ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)),
+          );
+        }),
+      ],
+    });
+    const client = createClient(store);
+    expect(await (await client.submit(quick.si(1))).result()).toBe(1);
+    const run = await client.submit(group(...Array.from({ length: 10 }, (_, i) => hold.si(i))));
+    await two.promise;
+    const states = async () => {
+      const counts: Record<string, number> = {};
+      for (const n of (await store.getRun(run.runId))!.nodes)
+        counts[n.state] = (counts[n.state] ?? 0) + 1;
+      return counts;
+    };
+    const during = { states: await states(), handlers: running, active: worker.activeCount() };
+    await worker.stop(10);
+    const after = await states();
+    await store.close();
+    return { during, after };
+  };
+
+  it("a worker whose attempts are short holds `concurrency` more nodes than it runs (the default), and releases them at stop", async () => {
+    const { during, after } = await holding(0);
+    expect(during).toEqual({ states: { running: 4, queued: 6 }, handlers: 2, active: 2 });
+    expect(after).toEqual({ queued: 10 });
+  });
+
+  it("holds `prefetch` more when given, none with 0", async () => {
+    expect((await holding(0, 5)).during.states).toEqual({ running: 7, queued: 3 });
+    expect((await holding(0, 0)).during.states).toEqual({ running: 2, queued: 8 });
+  });
+
+  it("a worker whose attempts average 10 ms or more holds nothing back: it claims only for free slots", async () => {
+    const { during, after } = await holding(30);
+    expect(during).toEqual({ states: { running: 2, queued: 8 }, handlers: 2, active: 2 });
+    expect(after).toEqual({ queued: 10 });
+  });
+
+  it("refuses a prefetch that is not an integer >= 0", () => {
+    const store = new MemoryStore();
+    for (const prefetch of [-1, 1.5, Number.NaN])
+      expect(() => startWorker({ store, handlers: [], prefetch })).toThrow(InvalidWorkerOptions);
+  });
+});
+
 describe("the worker's timing, shutdown and outputs", () => {
   it("starts a retry when its backoff ends, not at the next maintenance tick or idle poll", async () => {
     const flaky = task({
