@@ -153,6 +153,19 @@ const rateLimitSpec = (
   return { ...previous, [m[1]!]: { limit, intervalMs } };
 };
 
+/** A parser for an option taking a whole number (0 or more), naming `flag` when refused. */
+const wholeNumber =
+  (flag: string) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!Number.isSafeInteger(n) || n < 0) {
+      throw new InvalidArgumentError(
+        `${flag} takes a whole number >= 0, got ${JSON.stringify(value)}`,
+      );
+    }
+    return n;
+  };
+
 const nonNegativeInt =
   (flag: string) =>
   (value: string): number => {
@@ -373,6 +386,11 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
       "handlers run at once (env WEFT_CONCURRENCY, default 8)",
       positiveInt("--concurrency"),
     )
+    .option(
+      "--prefetch <n>",
+      "nodes held beyond the running ones while attempts are short (default: the concurrency; 0: none)",
+      wholeNumber("--prefetch"),
+    )
     .option("--lease <ms>", "lease length, ms (default 30000)", positiveInt("--lease"))
     .option(
       "--rate-limit <queue=limit/ms...>",
@@ -406,6 +424,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
         opts: StoreOpts & {
           queues: ReadonlyArray<string>;
           concurrency?: number;
+          prefetch?: number;
           lease?: number;
           grace?: number;
           logLevel: string;
@@ -443,6 +462,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
               queues: opts.queues,
               concurrency,
               logger,
+              ...(opts.prefetch === undefined ? {} : { prefetch: opts.prefetch }),
               ...(opts.lease === undefined ? {} : { leaseMs: opts.lease }),
               ...(Object.keys(opts.rateLimit).length === 0 ? {} : { rateLimits: opts.rateLimit }),
               ...(observing.hooks === undefined ? {} : { hooks: observing.hooks }),

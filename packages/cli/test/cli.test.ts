@@ -66,6 +66,9 @@ describe("parsing", () => {
     const d = await cli(["worker", "x.ts", "--log-level", "loud"]);
     expect(d.code).toBe(1);
     expect(d.stderr).toContain("Allowed choices are fatal, error");
+    const e = await cli(["worker", "x.ts", "--prefetch", "1.5"]);
+    expect(e.code).toBe(1);
+    expect(e.stderr).toContain('--prefetch takes a whole number >= 0, got "1.5"');
   });
 
   it("masks the password of REDIS_URL in help", async () => {
