@@ -3117,6 +3117,7 @@ export class RedisStore implements Store, ScheduleStore {
     const keyList = def.keyList(keys);
     const values = def.argList(args).map(asArg);
     let source = false;
+    let loaded = false;
     for (let send = 1; ; send++) {
       const pipe = this.redis.pipeline();
       const fn = this.functions.functionOf(def.name);
@@ -3138,10 +3139,14 @@ export class RedisStore implements Store, ScheduleStore {
         source = true;
         continue;
       }
-      // a node without the library loads it (or refuses functions: EVALSHA from then on)
-      if (err && fn !== undefined && (libraryMissing(err) || functionsRefused(err))) {
-        if (libraryMissing(err)) await this.functions.load();
-        else this.functions.refused();
+      // a node without the library loads it, once (or refuses functions: EVALSHA from then on)
+      if (err && fn !== undefined && libraryMissing(err) && !loaded) {
+        loaded = true;
+        await this.functions.load();
+        continue;
+      }
+      if (err && fn !== undefined && functionsRefused(err)) {
+        this.functions.refused();
         continue;
       }
       const waitErr = waited ? res[1]?.[0] : null;

@@ -41,6 +41,7 @@ import {
   type ReplicationShortfall,
 } from "../src/index.ts";
 import { shardKeys } from "../src/Keys.ts";
+import { LIBRARY } from "../src/Scripts.ts";
 import { inc, slow } from "./fixtures/tasks.ts";
 
 let cluster: RedisCluster;
@@ -538,6 +539,40 @@ describe("redis cluster: faults", () => {
       );
       return {};
     });
+  });
+
+  it("runs on when the function library is flushed mid-run (loaded again on every primary)", async () => {
+    await underLoad("fnflushed", 24, async () => {
+      await Promise.all(
+        cluster.nodes.map(async ({ port }) => {
+          const admin = new Redis({ port, lazyConnect: true });
+          try {
+            // (a replica refuses the write: READONLY; its primary's flush reaches it)
+            await admin.call("FUNCTION", "FLUSH").catch((e: unknown) => {
+              if (!/^READONLY/.test(String((e as Error).message))) throw e;
+            });
+          } finally {
+            admin.disconnect();
+          }
+        }),
+      );
+      return {};
+    });
+    // loaded again on every node: each primary by the store, each replica from its primary
+    for (const { port } of cluster.nodes) {
+      const admin = new Redis({ port, lazyConnect: true });
+      try {
+        const list = (await admin.call(
+          "FUNCTION",
+          "LIST",
+          "LIBRARYNAME",
+          LIBRARY.name,
+        )) as unknown[];
+        expect({ port, libraries: list.length }).toEqual({ port, libraries: 1 });
+      } finally {
+        admin.disconnect();
+      }
+    }
   });
 });
 

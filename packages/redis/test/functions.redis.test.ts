@@ -77,6 +77,32 @@ describe("the scripts as a function library", () => {
     await store.close();
   });
 
+  it("loads it for a write waited for by a replica too (WAIT behind FCALL, sent again)", async () => {
+    // no replica here: each wait times out after 10 ms and the write is acknowledged by the primary
+    const store = await RedisStore.connect(server.url, {
+      prefix: "fn-durable",
+      durability: "replicated",
+      replicationTimeoutMs: 10,
+      onReplicationShortfall: () => undefined,
+    });
+    const client = createClient(store, () => 1_000);
+    const h = await client.submit(chain(inc.si(0), inc.s()));
+    const [claim] = await store.claim({
+      workerId: "w",
+      queues: ["fq"],
+      max: 1,
+      leaseMs: 60_000,
+      now: 1_000,
+    });
+    // the completion (a durable write) is the first call to find the library missing
+    await admin.call("FUNCTION", "FLUSH");
+    const opts = { now: 1_001, workerId: "w", queues: ["fq"], nextMax: 1, leaseMs: 60_000 };
+    const done = await store.complete(claim!, new Uint8Array([1]), opts);
+    expect(done.ok && done.next.map((c) => [c.runId, c.nodeId])).toEqual([[h.runId, 1]]);
+    expect(await libraries()).toEqual([LIBRARY.name]);
+    await store.close();
+  });
+
   it("sends EVALSHA when told not to use functions", async () => {
     const { redis, sent } = watched(server.url);
     const store = await RedisStore.connect(redis, { prefix: "fn-off", functions: false });
