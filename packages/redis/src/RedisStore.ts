@@ -423,6 +423,8 @@ export class RedisStore implements Store, ScheduleStore {
   private readonly listeners = new Set<(signal: StoreSignal) => void>();
   /** Run id → the wake-ups of this process's `waitForRun` calls waiting for it. */
   private readonly waiters = new Map<string, Set<() => void>>();
+  /** The `waitrun` reads asked for in this turn, by shard: sent together at its end. */
+  private readonly waitReads = new Map<ShardKeys, WaitRead[]>();
   /** Per shard: where the next runs-index scan starts (ZSCAN cursor). */
   private readonly pruneCursor = new Map<number, string>();
   private scannedAt = Number.NEGATIVE_INFINITY;
@@ -2599,13 +2601,7 @@ export class RedisStore implements Store, ScheduleStore {
         // a PUBLISH is heard once the subscription is in place: a read before it is
         // followed by another once it is (the run may have ended in between)
         const heard = this.subscriber?.listening.has(channel) === true;
-        // (the reads of a turn leave in one write: many `result()` calls wait at once)
-        oneWritePerTurn(this.redis);
-        const r = await this.call(
-          SCRIPTS.waitrun,
-          { record: k.record },
-          { mode, quiet, fields: [...WAIT_FIELDS, ...extra] },
-        );
+        const r = await this.waitRead(s, k.record, mode, quiet, [...WAIT_FIELDS, ...extra]);
         if (!r) throw new RunNotFound({ runId });
         counted = r.counted;
         const n = WAIT_FIELDS.length;
@@ -2642,13 +2638,72 @@ export class RedisStore implements Store, ScheduleStore {
       mine.delete(waiter);
       if (mine.size === 0) this.waiters.delete(runId);
       if (counted && !this.closed)
-        await this.call(
-          SCRIPTS.waitrun,
-          { record: k.record },
-          // (a stop answers nothing the wait reads: its status alone)
-          { mode: "stop", quiet, fields: ["status"] },
-        ).catch(() => undefined);
+        // (a stop answers nothing the wait reads: its status alone)
+        await this.waitRead(s, k.record, "stop", quiet, ["status"]).catch(() => undefined);
       this.releaseSubscriber();
+    }
+  }
+
+  /**
+   * One `waitrun` read of the run whose hash is `record`, sent at the end of
+   * this turn with the other reads of shard `s` asked for meanwhile: alone
+   * by `waitrun`, together by `waitrunmany` (at most `WAIT_READS_PER_CALL`
+   * a call). Many `result()` calls awaited at once, or woken by one
+   * completion call, cost a call per shard instead of one each.
+   */
+  private waitRead(
+    s: ShardKeys,
+    record: string,
+    mode: string,
+    quiet: number,
+    fields: ReadonlyArray<string>,
+  ): Promise<ReturnType<typeof SCRIPTS.waitrun.reply>> {
+    return new Promise((resolve, reject) => {
+      let batch = this.waitReads.get(s);
+      if (batch === undefined) {
+        batch = [];
+        this.waitReads.set(s, batch);
+        // once the turn's promise continuations have run: the other waits' reads are in
+        queueMicrotask(() => process.nextTick(() => this.sendWaitReads(s)));
+      }
+      batch.push({ record, mode, quiet, fields, resolve, reject });
+    });
+  }
+
+  /** Sends shard `s`'s reads of this turn (see `waitRead`). */
+  private sendWaitReads(s: ShardKeys): void {
+    const batch = this.waitReads.get(s) ?? [];
+    this.waitReads.delete(s);
+    for (let from = 0; from < batch.length; from += WAIT_READS_PER_CALL) {
+      const part = batch.slice(from, from + WAIT_READS_PER_CALL);
+      if (part.length === 1) {
+        const [one] = part as [WaitRead];
+        this.call(
+          SCRIPTS.waitrun,
+          { record: one.record },
+          { mode: one.mode, quiet: one.quiet, fields: one.fields },
+        ).then(one.resolve, one.reject);
+        continue;
+      }
+      const reads: string[] = [];
+      for (const r of part) reads.push(r.mode, String(r.quiet), String(r.fields.length), ...r.fields);
+      this.call(
+        SCRIPTS.waitrunmany,
+        { perRun: part.map((r) => ({ record: r.record })) },
+        { count: part.length, reads },
+      ).then(
+        (replies) =>
+          part.forEach((r, i) => {
+            try {
+              r.resolve(SCRIPTS.waitrun.reply(replies[i]));
+            } catch (e) {
+              r.reject(e);
+            }
+          }),
+        (e: unknown) => {
+          for (const r of part) r.reject(e);
+        },
+      );
     }
   }
 
@@ -3344,6 +3399,19 @@ const outputIds = (output: Shape): number[] => [...new Set(flatten(output, false
 /** The fields of output nodes `ids` an output read reads, four per node: record, spec, error, result. */
 const outputFields = (ids: ReadonlyArray<number>): string[] =>
   ids.flatMap((i) => [`n${i}`, `s${i}`, `e${i}`, `r${i}`]);
+
+/** Runs read by one `waitrunmany` call (a few µs each in Redis). */
+const WAIT_READS_PER_CALL = 200;
+
+/** A `waitrun` read waiting to be sent with the others of its turn (`RedisStore.waitRead`). */
+interface WaitRead {
+  readonly record: string;
+  readonly mode: string;
+  readonly quiet: number;
+  readonly fields: ReadonlyArray<string>;
+  readonly resolve: (r: ReturnType<typeof SCRIPTS.waitrun.reply>) => void;
+  readonly reject: (e: unknown) => void;
+}
 
 /** The run record fields `waitrun` answers: those `readRunRecord` reads, then the error. */
 const WAIT_FIELDS: ReadonlyArray<string> = [...RUN_FIELDS, "err"];

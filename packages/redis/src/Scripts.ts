@@ -665,6 +665,16 @@ export const SCRIPTS = {
       return { counted: reply.flag(0), values };
     },
   }),
+  waitrunmany: define({
+    name: "waitrunmany",
+    keys: [],
+    perRun: ["record"],
+    perQueue: false,
+    argv: { count: "number", reads: "packed" },
+    codes: ["OK"],
+    /** One raw waitrun reply per run, in order (read each with `SCRIPTS.waitrun.reply`). */
+    decode: (_, reply) => reply.rest(0),
+  }),
   lock: define({
     name: "lock",
     keys: ["lock", "fence"],
@@ -965,6 +975,8 @@ const LIBRARY_SCRIPTS: ReadonlyArray<string> = [
   "redrive",
   "expire",
   "corrupt",
+  "waitrun",
+  "waitrunmany",
 ];
 
 const PERCALL = /^--@percall\nlocal ([A-Za-z_]\w*) = \{\}$/gm;

@@ -65,12 +65,12 @@ describe("reading a run's output on Redis", () => {
     const before = sent.length;
     expect(await h.result()).toBe(3);
     // one `waitrun` call: the run record, the shape and the output node's fields
-    expect(sent.slice(before)).toEqual(["evalsha"]);
+    expect(sent.slice(before)).toEqual(["fcall"]);
     // a handle by task name expects node 0, the run's output is node 1: one more read
     const byTask = await createClient(reader).handle(h.runId, inc);
     const mid = sent.length;
     expect(await byTask.result()).toBe(3);
-    expect(sent.slice(mid)).toEqual(["evalsha", "hmget"]);
+    expect(sent.slice(mid)).toEqual(["fcall", "hmget"]);
     await worker.stop();
     await Promise.all([store.close(), reader.close()]);
     redis.disconnect();
