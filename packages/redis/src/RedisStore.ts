@@ -2686,7 +2686,8 @@ export class RedisStore implements Store, ScheduleStore {
         continue;
       }
       const reads: string[] = [];
-      for (const r of part) reads.push(r.mode, String(r.quiet), String(r.fields.length), ...r.fields);
+      for (const r of part)
+        reads.push(r.mode, String(r.quiet), String(r.fields.length), ...r.fields);
       this.call(
         SCRIPTS.waitrunmany,
         { perRun: part.map((r) => ({ record: r.record })) },
