@@ -958,7 +958,7 @@ export const assembleScript = (
  * loaded. The pipelined scripts (`heartbeat`, `promote`, `reap`) stay
  * scripts: ioredis sends a pipeline's missing scripts itself.
  */
-const LIBRARY_SCRIPTS: ReadonlyArray<string> = [
+const LIBRARY_SCRIPTS: ReadonlySet<string> = new Set([
   "submit",
   "submitmany",
   "claim",
@@ -977,7 +977,7 @@ const LIBRARY_SCRIPTS: ReadonlyArray<string> = [
   "corrupt",
   "waitrun",
   "waitrunmany",
-];
+]);
 
 const PERCALL = /^--@percall\nlocal ([A-Za-z_]\w*) = \{\}$/gm;
 
@@ -994,7 +994,7 @@ const PERCALL = /^--@percall\nlocal ([A-Za-z_]\w*) = \{\}$/gm;
  */
 export const assembleLibrary = (
   name: string,
-  specs: ReadonlyArray<AnyScriptSpec> = LIBRARY_SCRIPTS.map((n) => lookUp(BY_NAME, n)),
+  specs: ReadonlyArray<AnyScriptSpec> = [...LIBRARY_SCRIPTS].map((n) => lookUp(BY_NAME, n)),
 ): string => {
   const bodies = specs.map((spec) => readFileSync(join(LUA, `${spec.name}.lua`), "utf8"));
   const includes = includesOf(bodies.join("\n")).map(
@@ -1063,7 +1063,7 @@ export const LIBRARY: { readonly name: string; readonly source: string } = (() =
 
 /** The library function a script runs as (`FCALL`), or undefined when it is only a script. */
 export const functionName = (name: string): string | undefined =>
-  LIBRARY_SCRIPTS.includes(name) ? `${LIBRARY.name}_${name}` : undefined;
+  LIBRARY_SCRIPTS.has(name) ? `${LIBRARY.name}_${name}` : undefined;
 
 /**
  * Sends library function `fn` (from {@link functionName}) on a connection
