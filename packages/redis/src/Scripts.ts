@@ -1053,12 +1053,12 @@ const BY_NAME: ReadonlyMap<string, AnyScriptSpec> = new Map(SCRIPT_LIST.map((s) 
  * source for `FUNCTION LOAD`.
  */
 export const LIBRARY: { readonly name: string; readonly source: string } = (() => {
-  const hash = createHash("sha1")
-    .update(assembleLibrary("weft_library"))
-    .digest("hex")
-    .slice(0, 12);
+  // assembled once under a stand-in name, which the name made from its hash then replaces
+  const standIn = "weft_library_name";
+  const source = assembleLibrary(standIn);
+  const hash = createHash("sha1").update(source).digest("hex").slice(0, 12);
   const name = `weft${LAYOUT_VERSION}_${hash}`;
-  return { name, source: assembleLibrary(name) };
+  return { name, source: source.replaceAll(standIn, name) };
 })();
 
 /** The library function a script runs as (`FCALL`), or undefined when it is only a script. */
