@@ -530,7 +530,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     starting += 1;
     setImmediate(() => {
       starting -= 1;
-      if (stopping) void store.release(next, { now: now() }).catch(() => undefined);
+      // a stopping worker releases it with the others waiting for a slot
+      if (stopping) handed.push(next);
       else spawn(next);
     });
     return true;
@@ -723,6 +724,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     wakeLoop();
     stopped = (async () => {
       await looping;
+      // the nodes about to take a slot join those waiting for one
+      while (starting > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       // the nodes waiting for a slot (chain steps, prefetched) go back to their queue
       for (const claim of handed.splice(0)) {
         await store

@@ -378,6 +378,51 @@ describe("prefetch", () => {
     expect(after).toEqual({ queued: 10 });
   });
 
+  it("a held node about to take a freed slot when the worker stops goes back to its queue", async () => {
+    const store = new MemoryStore();
+    const gates: Array<() => void> = [];
+    const two = deferred();
+    let stopping: Promise<void> | undefined;
+    const worker = startWorker({
+      // the first completion of a `hold` node stops the worker: a held node is then about to
+      // take the freed slot
+      store: new Proxy(store, {
+        get: (target, prop, receiver) => {
+          const v = Reflect.get(target, prop, receiver);
+          if (prop !== "complete" && prop !== "completeMany") return v;
+          return (...args: unknown[]) => {
+            if (gates.length > 0) stopping ??= worker.stop(10);
+            return Reflect.apply(v as (...a: unknown[]) => unknown, target, args);
+          };
+        },
+      }),
+      logger: silent,
+      concurrency: 2,
+      handlers: [
+        handle(quick, (n) => n),
+        handle(hold, (_n, ctx) => {
+          const attempt = new Promise<number>((resolve, reject) => {
+            gates.push(() => resolve(1));
+            ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason));
+          });
+          if (gates.length === 2) two.resolve();
+          return attempt;
+        }),
+      ],
+    });
+    const client = createClient(store);
+    // a short attempt first: the worker prefetches from then on
+    expect(await (await client.submit(quick.si(1))).result()).toBe(1);
+    const run = await client.submit(group(...Array.from({ length: 6 }, (_, i) => hold.si(i))));
+    await two.promise;
+    gates[0]!();
+    await stopping;
+    await worker.done;
+    const states = (await store.getRun(run.runId))!.nodes.map((n) => n.state).sort();
+    expect(states).toEqual(["queued", "queued", "queued", "queued", "queued", "succeeded"]);
+    await store.close();
+  });
+
   it("refuses a prefetch that is not an integer >= 0", () => {
     const store = new MemoryStore();
     for (const prefetch of [-1, 1.5, Number.NaN])
