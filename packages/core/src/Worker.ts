@@ -64,7 +64,8 @@ export interface WorkerOptions {
    * can take it meanwhile, so the worker prefetches only while its recent
    * attempts averaged under 10 ms (moving average, weight 1/8 for the
    * newest): a worker busy with long attempts holds nothing back from idle
-   * ones. Default `concurrency`; 0 claims only for free slots
+   * ones, and a node held a whole heartbeat period goes back to its queue.
+   * Default `concurrency`; 0 claims only for free slots
    * (docs/lifecycle.md, "Prefetch").
    */
   readonly prefetch?: number;
@@ -311,6 +312,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
    * are renewed meanwhile.
    */
   const handed: Claim[] = [];
+  /** When each node of `handed` began to wait for a slot (the worker's clock). */
+  const heldSince = new Map<Claim, number>();
   /** Claims taken from `handed` for a freed slot, to start at the next turn (`runHanded`). */
   let starting = 0;
   /**
@@ -345,6 +348,16 @@ export const startWorker = (opts: WorkerOptions): Worker => {
 
   /** One heartbeat tick: renews every lease the slots and the reports in flight hold, and the worker's registration. */
   const heartbeat = async () => {
+    // a node that waited a whole heartbeat period for a slot goes back to its queue, for an
+    // idle worker to take: this worker's slots are busy with long attempts (docs/lifecycle.md,
+    // "Prefetch")
+    const at = now();
+    for (const claim of handed.filter((c) => at - (heldSince.get(c) ?? at) >= heartbeatMs)) {
+      dropHanded(claim);
+      void store
+        .release(claim, { now: at })
+        .catch((e: unknown) => log.warn({ err: e, node: keyOf(claim) }, "release failed"));
+    }
     const leases = [
       ...[...slots.keys()]
         .filter((slot) => !slot.released)
@@ -518,6 +531,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       spawn(claim);
     } else {
       handed.push(claim);
+      heldSince.set(claim, now());
     }
   };
 
@@ -525,6 +539,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const runHanded = (): boolean => {
     const next = stopping ? undefined : handed.shift();
     if (next === undefined) return false;
+    heldSince.delete(next);
     // started at the next turn: this turn's completions and claim leave first, and Redis
     // works on them while this node runs (docs/lifecycle.md, "Prefetch")
     starting += 1;
@@ -538,6 +553,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   };
 
   const dropHanded = (claim: Claim) => {
+    heldSince.delete(claim);
     const i = handed.indexOf(claim);
     if (i >= 0) handed.splice(i, 1);
   };
@@ -727,6 +743,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       // the nodes about to take a slot join those waiting for one
       while (starting > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       // the nodes waiting for a slot (chain steps, prefetched) go back to their queue
+      heldSince.clear();
       for (const claim of handed.splice(0)) {
         await store
           .release(claim, { now: now() })

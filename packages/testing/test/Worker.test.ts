@@ -14,7 +14,7 @@ import {
 import { deferred } from "@weft/core/store";
 import { Effect } from "effect";
 import { pino } from "pino";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { MemoryStore, runEager, simulate, virtualClock } from "../src/index.ts";
 
 describe("per-attempt timeout", () => {
@@ -420,6 +420,57 @@ describe("prefetch", () => {
     await worker.done;
     const states = (await store.getRun(run.runId))!.nodes.map((n) => n.state).sort();
     expect(states).toEqual(["queued", "queued", "queued", "queued", "queued", "succeeded"]);
+    await store.close();
+  });
+
+  it("a node held a whole heartbeat period goes back to its queue, and an idle worker runs it", async () => {
+    const store = new MemoryStore();
+    let running = 0;
+    const two = deferred();
+    // A: short attempts first, then two attempts that never end; heartbeat every 100 ms
+    const a = startWorker({
+      store,
+      logger: silent,
+      concurrency: 2,
+      leaseMs: 300,
+      handlers: [
+        handle(quick, (n) => n),
+        handle(hold, (_n, ctx) => {
+          if (++running === 2) two.resolve();
+          return new Promise<number>((_, reject) =>
+            ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)),
+          );
+        }),
+      ],
+    });
+    const client = createClient(store);
+    expect(await (await client.submit(quick.si(1))).result()).toBe(1);
+    const run = await client.submit(group(...Array.from({ length: 4 }, (_, i) => hold.si(i))));
+    await two.promise;
+    // A runs two and holds two
+    const states = async () => (await store.getRun(run.runId))!.nodes.map((n) => n.state);
+    expect((await states()).filter((st) => st === "running")).toHaveLength(4);
+    // B runs what A gives back
+    const ranOnB: number[] = [];
+    const b = startWorker({
+      store,
+      logger: silent,
+      concurrency: 2,
+      prefetch: 0,
+      handlers: [
+        handle(hold, (n) => {
+          ranOnB.push(n);
+          return n;
+        }),
+      ],
+    });
+    await vi.waitFor(
+      async () => expect((await states()).filter((st) => st === "succeeded")).toHaveLength(2),
+      { timeout: 10_000 },
+    );
+    expect(ranOnB).toHaveLength(2);
+    expect(running).toBe(2);
+    await Promise.all([a.stop(10), b.stop(10)]);
     await store.close();
   });
 
