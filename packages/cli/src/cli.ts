@@ -119,17 +119,22 @@ const OVERLAP_CHOICES: ReadonlyArray<OverlapPolicy> = [
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 const RUN_STATUSES: RunStatus[] = ["pending", "running", "succeeded", "failed", "cancelled"];
 
-const positiveInt =
+/**
+ * A parser for an option taking an integer of at least `min`, naming `flag`
+ * and what it takes (`what`) when refused.
+ */
+const intAtLeast =
+  (min: number, what: string) =>
   (flag: string) =>
   (value: string): number => {
     const n = Number(value);
-    if (!Number.isSafeInteger(n) || n < 1) {
-      throw new InvalidArgumentError(
-        `${flag} takes a positive integer, got ${JSON.stringify(value)}`,
-      );
+    if (!Number.isSafeInteger(n) || n < min) {
+      throw new InvalidArgumentError(`${flag} takes ${what}, got ${JSON.stringify(value)}`);
     }
     return n;
   };
+
+const positiveInt = intAtLeast(1, "a positive integer");
 
 /** Parses one `--rate-limit queue=limit/ms` into the limits given so far. */
 const rateLimitSpec = (
@@ -153,30 +158,9 @@ const rateLimitSpec = (
   return { ...previous, [m[1]!]: { limit, intervalMs } };
 };
 
-/** A parser for an option taking a whole number (0 or more), naming `flag` when refused. */
-const wholeNumber =
-  (flag: string) =>
-  (value: string): number => {
-    const n = Number(value);
-    if (!Number.isSafeInteger(n) || n < 0) {
-      throw new InvalidArgumentError(
-        `${flag} takes a whole number >= 0, got ${JSON.stringify(value)}`,
-      );
-    }
-    return n;
-  };
+const wholeNumber = intAtLeast(0, "a whole number >= 0");
 
-const nonNegativeInt =
-  (flag: string) =>
-  (value: string): number => {
-    const n = Number(value);
-    if (!Number.isSafeInteger(n) || n < 0) {
-      throw new InvalidArgumentError(
-        `${flag} takes a whole number of ms >= 0, got ${JSON.stringify(value)}`,
-      );
-    }
-    return n;
-  };
+const nonNegativeInt = intAtLeast(0, "a whole number of ms >= 0");
 
 const portNumber =
   (flag: string) =>

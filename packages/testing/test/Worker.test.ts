@@ -319,22 +319,26 @@ describe("prefetch", () => {
   const silent = pino({ level: "silent" });
 
   /**
-   * A worker of concurrency 2 that has run one `quick` attempt taking
-   * `firstMs`, then a group of 10 `hold` nodes: the node states once its two
-   * slots run, and after it stopped.
+   * Starts a worker of concurrency 2 on `store` that runs one `quick` attempt
+   * taking `firstMs`, then a group of `nodes` `hold` nodes, whose attempts
+   * end only when aborted; resolves once two of them run. `leaseMs` and
+   * `prefetch` are the worker's.
    */
-  const holding = async (firstMs: number, prefetch?: number) => {
-    const store = new MemoryStore();
+  const twoHeld = async (
+    store: MemoryStore,
+    opts: { firstMs: number; nodes: number; prefetch?: number; leaseMs?: number },
+  ) => {
     let running = 0;
     const two = deferred();
     const worker = startWorker({
       store,
       logger: silent,
       concurrency: 2,
-      ...(prefetch === undefined ? {} : { prefetch }),
+      ...(opts.prefetch === undefined ? {} : { prefetch: opts.prefetch }),
+      ...(opts.leaseMs === undefined ? {} : { leaseMs: opts.leaseMs }),
       handlers: [
         handle(quick, (n) =>
-          firstMs === 0 ? n : new Promise<number>((r) => setTimeout(() => r(n), firstMs)),
+          opts.firstMs === 0 ? n : new Promise<number>((r) => setTimeout(() => r(n), opts.firstMs)),
         ),
         handle(hold, (_n, ctx) => {
           if (++running === 2) two.resolve();
@@ -346,15 +350,32 @@ describe("prefetch", () => {
     });
     const client = createClient(store);
     expect(await (await client.submit(quick.si(1))).result()).toBe(1);
-    const run = await client.submit(group(...Array.from({ length: 10 }, (_, i) => hold.si(i))));
+    const run = await client.submit(
+      group(...Array.from({ length: opts.nodes }, (_, i) => hold.si(i))),
+    );
     await two.promise;
+    return { worker, run, running: () => running };
+  };
+
+  /**
+   * A worker of concurrency 2 that has run one `quick` attempt taking
+   * `firstMs`, then a group of 10 `hold` nodes: the node states once its two
+   * slots run, and after it stopped.
+   */
+  const holding = async (firstMs: number, prefetch?: number) => {
+    const store = new MemoryStore();
+    const { worker, run, running } = await twoHeld(store, {
+      firstMs,
+      nodes: 10,
+      ...(prefetch === undefined ? {} : { prefetch }),
+    });
     const states = async () => {
       const counts: Record<string, number> = {};
       for (const n of (await store.getRun(run.runId))!.nodes)
         counts[n.state] = (counts[n.state] ?? 0) + 1;
       return counts;
     };
-    const during = { states: await states(), handlers: running, active: worker.activeCount() };
+    const during = { states: await states(), handlers: running(), active: worker.activeCount() };
     await worker.stop(10);
     const after = await states();
     await store.close();
@@ -425,28 +446,12 @@ describe("prefetch", () => {
 
   it("a node held a whole heartbeat period goes back to its queue, and an idle worker runs it", async () => {
     const store = new MemoryStore();
-    let running = 0;
-    const two = deferred();
     // A: short attempts first, then two attempts that never end; heartbeat every 100 ms
-    const a = startWorker({
-      store,
-      logger: silent,
-      concurrency: 2,
-      leaseMs: 300,
-      handlers: [
-        handle(quick, (n) => n),
-        handle(hold, (_n, ctx) => {
-          if (++running === 2) two.resolve();
-          return new Promise<number>((_, reject) =>
-            ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)),
-          );
-        }),
-      ],
-    });
-    const client = createClient(store);
-    expect(await (await client.submit(quick.si(1))).result()).toBe(1);
-    const run = await client.submit(group(...Array.from({ length: 4 }, (_, i) => hold.si(i))));
-    await two.promise;
+    const {
+      worker: a,
+      run,
+      running,
+    } = await twoHeld(store, { firstMs: 0, nodes: 4, leaseMs: 300 });
     // A runs two and holds two
     const states = async () => (await store.getRun(run.runId))!.nodes.map((n) => n.state);
     expect((await states()).filter((st) => st === "running")).toHaveLength(4);
@@ -469,7 +474,7 @@ describe("prefetch", () => {
       { timeout: 10_000 },
     );
     expect(ranOnB).toHaveLength(2);
-    expect(running).toBe(2);
+    expect(running()).toBe(2);
     await Promise.all([a.stop(10), b.stop(10)]);
     await store.close();
   });
