@@ -7,11 +7,11 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { makeTestCertificates } from "./internal/certificates.ts";
+import { pingSocket, randomFreePort } from "./internal/ports.ts";
 
 const run = promisify(execFile);
 
@@ -72,22 +72,13 @@ export interface RedisCluster {
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const isFree = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const srv = createServer();
-    srv.once("error", () => resolve(false));
-    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
-  });
-
-/** A port that is free and whose cluster bus port (port + 10 000) is free too. */
-const clusterPort = async (taken: ReadonlyArray<number>): Promise<number> => {
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    if (taken.includes(port) || taken.includes(port + 10_000) || taken.includes(port - 10_000))
-      continue;
-    if ((await isFree(port)) && (await isFree(port + 10_000))) return port;
-  }
-};
+/**
+ * A free port in 20,000–39,999 whose cluster bus port (port + 10,000) is
+ * free too, none of `taken` (RedisServer.ts's single servers take
+ * 10,000–19,999).
+ */
+const clusterPort = (taken: ReadonlyArray<number>): Promise<number> =>
+  randomFreePort(20_000, 20_000, taken, (port) => port + 10_000);
 
 /** `cluster nodes` lines as fields: id, address, flags, primary, ..., slots from index 8. */
 const fields = (lines: ReadonlyArray<string>) => lines.map((l) => l.split(" "));
@@ -154,6 +145,8 @@ export const startRedisCluster = async (
     (await run("redis-cli", ["-p", String(port), ...reach, ...args], { timeout: 10_000 })).stdout;
   const procs = new Map<number, ChildProcess>();
   const ports: number[] = [];
+  /** The node's own Unix socket: it answers there only once its ports are bound. */
+  const socketOf = (port: number) => join(dir, `node-${port}.sock`);
   const startNode = (port: number) => {
     const proc = spawn(
       "redis-server",
@@ -177,12 +170,17 @@ export const startRedisCluster = async (
         "no",
         "--dir",
         dir,
+        "--unixsocket",
+        socketOf(port),
+        "--unixsocketperm",
+        "700",
         ...serve,
       ],
       { stdio: "ignore" },
     );
     procs.set(port, proc);
   };
+
   for (let i = 0; i < masters * (1 + replicas); i++) {
     const port = await clusterPort(ports);
     ports.push(port);
@@ -191,6 +189,15 @@ export const startRedisCluster = async (
   const alive = (port: number) => {
     const p = procs.get(port);
     return p !== undefined && p.exitCode === null && p.signalCode === null;
+  };
+  /** Whether the node on `port` answers on its socket within 10 s (false once it exited). */
+  const answering = async (port: number) => {
+    const deadline = Date.now() + 10_000;
+    while (alive(port) && Date.now() <= deadline) {
+      if (await pingSocket(socketOf(port))) return true;
+      await pause(50);
+    }
+    return false;
   };
   const info = async (port: number) => {
     try {
@@ -283,12 +290,17 @@ export const startRedisCluster = async (
     await waitHealthy();
   };
   try {
-    for (const port of ports) {
-      const deadline = Date.now() + 10_000;
-      while ((await info(port)) === "") {
-        if (!alive(port) || Date.now() > deadline)
+    // a node that exits at start found its port or bus port taken (by another test's
+    // server, between clusterPort and the start): it starts again on other ports
+    for (let i = 0; i < ports.length; i++) {
+      for (let tries = 1; ; tries++) {
+        const port = ports[i]!;
+        if (await answering(port)) break;
+        if (alive(port) || tries === 5)
           throw new Error(`cluster node on port ${port} did not start`);
-        await pause(50);
+        procs.delete(port);
+        ports[i] = await clusterPort(ports);
+        startNode(ports[i]!);
       }
     }
     await run(

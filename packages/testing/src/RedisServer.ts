@@ -5,10 +5,10 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeTestCertificates, type TestCertificates } from "./internal/certificates.ts";
+import { isFree, pingSocket, randomFreePort } from "./internal/ports.ts";
 
 /** A running private Redis. */
 export interface RedisServer {
@@ -29,46 +29,49 @@ export const hasRedisServer = (): boolean => {
   }
 };
 
-/** A TCP port nobody listens on right now. */
-export const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() =>
-        typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port")),
-      );
-    });
-  });
+/**
+ * A TCP port nobody listens on right now, at random in 10,000–19,999: below
+ * the kernel's ephemeral range (32,768–60,999 here), from which every
+ * client's own port comes, and below the ports of test clusters
+ * (RedisCluster.ts, 20,000–49,999).
+ */
+export const freePort = (): Promise<number> => randomFreePort(10_000, 10_000);
 
-const ping = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const sock = createConnection({ port, host: "127.0.0.1" });
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.once("error", () => done(false));
-    sock.once("connect", () => sock.write("PING\r\n"));
-    // a server started with --requirepass answers NOAUTH: it is up all the same
-    sock.once("data", (d) => done(/^(\+PONG|-NOAUTH)/.test(d.toString())));
-    sock.setTimeout(1_000, () => done(false));
-  });
+/** How many ports a server is tried on when another process takes its port first. */
+const PORT_TRIES = 5;
 
 /**
  * Starts `redis-server` on a free port (or `opts.port`, to bring a stopped
  * server back where its clients expect it) with persistence off, and waits
- * until it answers PING.
+ * until it answers PING on its own Unix socket: a server of another test
+ * that took the port between {@link freePort} and the start is never taken
+ * for this one (the start is tried again on another port).
  *
- * @throws Error when `redis-server` is missing or does not answer within 10 s.
+ * @throws Error when `redis-server` is missing or exits at start (bad
+ * arguments, `opts.port` taken), or does not answer within 10 s.
  */
 export const startRedisServer = async (
   extraArgs: ReadonlyArray<string> = [],
   opts: { readonly port?: number } = {},
 ): Promise<RedisServer> => {
-  const port = opts.port ?? (await freePort());
+  for (let tries = 1; ; tries++) {
+    const port = opts.port ?? (await freePort());
+    const started = await startOn(port, extraArgs);
+    if (started !== "port taken") return started;
+    if (opts.port !== undefined || tries === PORT_TRIES)
+      throw new Error(`redis-server exited at start: port ${port} is taken`);
+  }
+};
+
+/** Starts `redis-server` on `port`: the server, or "port taken" when it exited at start because another process listens there. */
+const startOn = async (
+  port: number,
+  extraArgs: ReadonlyArray<string>,
+): Promise<RedisServer | "port taken"> => {
   const dir = mkdtempSync(join(tmpdir(), "weft-redis-"));
+  // (a test may ask for a socket of its own: it is waited on there)
+  const asked = extraArgs.indexOf("--unixsocket");
+  const socket = asked >= 0 ? extraArgs[asked + 1]! : join(dir, "redis.sock");
   const proc: ChildProcess = spawn(
     "redis-server",
     [
@@ -76,6 +79,7 @@ export const startRedisServer = async (
       String(port),
       "--bind",
       "127.0.0.1",
+      ...(asked >= 0 ? [] : ["--unixsocket", socket, "--unixsocketperm", "700"]),
       "--save",
       "",
       "--appendonly",
@@ -93,8 +97,12 @@ export const startRedisServer = async (
   const error = new Promise<never>((_, reject) => proc.once("error", reject));
   error.catch(() => undefined);
   for (let i = 0; i < 200; i++) {
-    if (exited) throw new Error(`redis-server exited at start (port ${port})`);
-    if (await Promise.race([ping(port), error])) {
+    if (exited) {
+      rmSync(dir, { recursive: true, force: true });
+      if (!(await isFree(port))) return "port taken";
+      throw new Error(`redis-server exited at start (port ${port})`);
+    }
+    if (await Promise.race([pingSocket(socket), error])) {
       return {
         port,
         url: `redis://127.0.0.1:${port}`,
@@ -111,6 +119,7 @@ export const startRedisServer = async (
     await new Promise((r) => setTimeout(r, 50));
   }
   proc.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
   throw new Error(`redis-server on port ${port} did not answer PING within 10 s`);
 };
 
