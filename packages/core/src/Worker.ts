@@ -314,8 +314,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const handed: Claim[] = [];
   /** When each node of `handed` began to wait for a slot (the worker's clock). */
   const heldSince = new Map<Claim, number>();
-  /** Claims taken from `handed` for a freed slot, to start at the next turn (`runHanded`). */
-  let starting = 0;
+  /** Claims taken from `handed` for a freed slot, to start at the next turn (`startHanded`). */
+  const starting: Claim[] = [];
   /**
    * The attempts' moving average duration, ms (weight 1/8 for the newest);
    * undefined until one ended. The worker prefetches while it is under
@@ -527,7 +527,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const take = (claim: Claim) => {
     if (stopping) {
       void store.release(claim, { now: now() }).catch(() => undefined);
-    } else if (slots.size + starting < concurrency) {
+    } else if (slots.size + starting.length < concurrency) {
       spawn(claim);
     } else {
       handed.push(claim);
@@ -542,14 +542,23 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     heldSince.delete(next);
     // started at the next turn: this turn's completions and claim leave first, and Redis
     // works on them while this node runs (docs/lifecycle.md, "Prefetch")
-    starting += 1;
-    setImmediate(() => {
-      starting -= 1;
-      // a stopping worker releases it with the others waiting for a slot
-      if (stopping) handed.push(next);
-      else spawn(next);
-    });
+    starting.push(next);
+    if (starting.length === 1) setImmediate(startHanded);
     return true;
+  };
+  /**
+   * Starts the claims `runHanded` took this turn, all in one callback: their
+   * completions end in the same turn and go in one report call (one
+   * `setImmediate` each would send each alone, as Node runs the
+   * continuations between two callbacks).
+   */
+  const startHanded = () => {
+    const all = starting.splice(0);
+    // a stopping worker releases them with the others waiting for a slot
+    for (const claim of all) {
+      if (stopping) handed.push(claim);
+      else spawn(claim);
+    }
   };
 
   const dropHanded = (claim: Claim) => {
@@ -689,7 +698,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       // completions the store is slow to take hold their slots: the worker claims no more
       // beyond the free slots, `prefetch` more while the attempts are short
       const extra = attemptMs !== undefined && attemptMs < PREFETCH_BELOW_MS ? prefetch : 0;
-      const free = concurrency + extra - slots.size - starting - handed.length - complete.waiting();
+      const free =
+        concurrency + extra - slots.size - starting.length - handed.length - complete.waiting();
       if (free <= 0) {
         claimWanted = true;
         await clock.sleep(idleMs, woken);
@@ -741,7 +751,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     stopped = (async () => {
       await looping;
       // the nodes about to take a slot join those waiting for one
-      while (starting > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      while (starting.length > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       // the nodes waiting for a slot (chain steps, prefetched) go back to their queue
       heldSince.clear();
       for (const claim of handed.splice(0)) {

@@ -479,6 +479,60 @@ describe("prefetch", () => {
     await store.close();
   });
 
+  it("held nodes that take slots freed in one turn start together, and their completions go in one report call", async () => {
+    const store = new MemoryStore();
+    // each report call, by the nodes it carries
+    const reports: string[][] = [];
+    const gates: Array<() => void> = [];
+    const two = deferred();
+    const started: number[] = [];
+    const worker = startWorker({
+      store: new Proxy(store, {
+        get: (target, prop, receiver) => {
+          const v = Reflect.get(target, prop, receiver);
+          if (prop === "complete")
+            return (claim: { nodeId: number }, ...rest: unknown[]) => {
+              reports.push([`n${claim.nodeId}`]);
+              return Reflect.apply(v as (...a: unknown[]) => unknown, target, [claim, ...rest]);
+            };
+          if (prop === "completeMany")
+            return (items: ReadonlyArray<{ claim: { nodeId: number } }>, ...rest: unknown[]) => {
+              reports.push(items.map((it) => `n${it.claim.nodeId}`));
+              return Reflect.apply(v as (...a: unknown[]) => unknown, target, [items, ...rest]);
+            };
+          return v;
+        },
+      }),
+      logger: silent,
+      concurrency: 2,
+      handlers: [
+        handle(quick, (n) => n),
+        // the first two attempts wait for their gates; the two held nodes end at once
+        handle(hold, (n, ctx) => {
+          started.push(ctx.nodeId);
+          if (started.length > 2) return n;
+          const attempt = new Promise<number>((resolve) => gates.push(() => resolve(n)));
+          if (gates.length === 2) two.resolve();
+          return attempt;
+        }),
+      ],
+    });
+    const client = createClient(store);
+    // a short attempt first: the worker prefetches from then on
+    expect(await (await client.submit(quick.si(1))).result()).toBe(1);
+    const run = await client.submit(group(...Array.from({ length: 4 }, (_, i) => hold.si(i))));
+    await two.promise;
+    // both slots free in one turn: the two held nodes take them
+    for (const open of gates) open();
+    expect(await run.result()).toEqual([0, 1, 2, 3]);
+    const [, , third, fourth] = started.map((n) => `n${n}`);
+    expect(reports.filter((r) => r.includes(third!) || r.includes(fourth!))).toEqual([
+      [third, fourth],
+    ]);
+    await worker.stop();
+    await store.close();
+  });
+
   it("refuses a prefetch that is not an integer >= 0", () => {
     const store = new MemoryStore();
     for (const prefetch of [-1, 1.5, Number.NaN])
