@@ -11,7 +11,7 @@ import {
   TaskFailure,
   task,
 } from "@weft/core";
-import { deferred } from "@weft/core/store";
+import { type Claim, deferred } from "@weft/core/store";
 import { Effect } from "effect";
 import { pino } from "pino";
 import { describe, expect, it, vi } from "vitest";
@@ -399,31 +399,50 @@ describe("prefetch", () => {
     expect(after).toEqual({ queued: 10 });
   });
 
-  it("a held node about to take a freed slot when the worker stops goes back to its queue", async () => {
-    const store = new MemoryStore();
+  /**
+   * A worker of concurrency 2 on `store` that has run one `quick` attempt (so
+   * it prefetches), then runs a group of `nodes` `hold` nodes: the first
+   * `gated` attempts to start wait for their gate (`gates`, in start order),
+   * the others end at once; resolves once two wait. From then on, `onReport`
+   * sees the node ids of each report call (`complete`, `completeMany`)
+   * before it goes to the store. `started`: the `hold` nodes in start order.
+   */
+  const gatedRun = async (
+    store: MemoryStore,
+    opts: { nodes: number; gated: number; onReport: (nodes: number[]) => void },
+  ) => {
     const gates: Array<() => void> = [];
+    const started: number[] = [];
     const two = deferred();
-    let stopping: Promise<void> | undefined;
+    let watching = false;
+    const watched =
+      (nodesOf: (args: unknown[]) => number[], v: unknown) =>
+      (...args: unknown[]) => {
+        if (watching) opts.onReport(nodesOf(args));
+        return Reflect.apply(v as (...a: unknown[]) => unknown, store, args);
+      };
     const worker = startWorker({
-      // the first completion of a `hold` node stops the worker: a held node is then about to
-      // take the freed slot
       store: new Proxy(store, {
         get: (target, prop, receiver) => {
           const v = Reflect.get(target, prop, receiver);
-          if (prop !== "complete" && prop !== "completeMany") return v;
-          return (...args: unknown[]) => {
-            if (gates.length > 0) stopping ??= worker.stop(10);
-            return Reflect.apply(v as (...a: unknown[]) => unknown, target, args);
-          };
+          if (prop === "complete") return watched((args) => [(args[0] as Claim).nodeId], v);
+          if (prop === "completeMany")
+            return watched(
+              (args) => (args[0] as ReadonlyArray<{ claim: Claim }>).map((it) => it.claim.nodeId),
+              v,
+            );
+          return v;
         },
       }),
       logger: silent,
       concurrency: 2,
       handlers: [
         handle(quick, (n) => n),
-        handle(hold, (_n, ctx) => {
+        handle(hold, (n, ctx) => {
+          started.push(ctx.nodeId);
+          if (started.length > opts.gated) return n;
           const attempt = new Promise<number>((resolve, reject) => {
-            gates.push(() => resolve(1));
+            gates.push(() => resolve(n));
             ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason));
           });
           if (gates.length === 2) two.resolve();
@@ -432,10 +451,27 @@ describe("prefetch", () => {
       ],
     });
     const client = createClient(store);
-    // a short attempt first: the worker prefetches from then on
     expect(await (await client.submit(quick.si(1))).result()).toBe(1);
-    const run = await client.submit(group(...Array.from({ length: 6 }, (_, i) => hold.si(i))));
+    const run = await client.submit(
+      group(...Array.from({ length: opts.nodes }, (_, i) => hold.si(i))),
+    );
     await two.promise;
+    watching = true;
+    return { worker, run, gates, started };
+  };
+
+  it("a held node about to take a freed slot when the worker stops goes back to its queue", async () => {
+    const store = new MemoryStore();
+    let stopping: Promise<void> | undefined;
+    // the first completion of a `hold` node stops the worker: a held node is then about to
+    // take the freed slot
+    const { worker, run, gates } = await gatedRun(store, {
+      nodes: 6,
+      gated: 6,
+      onReport: () => {
+        stopping ??= worker.stop(10);
+      },
+    });
     gates[0]!();
     await stopping;
     await worker.done;
@@ -482,50 +518,16 @@ describe("prefetch", () => {
   it("held nodes that take slots freed in one turn start together, and their completions go in one report call", async () => {
     const store = new MemoryStore();
     // each report call, by the nodes it carries
-    const reports: string[][] = [];
-    const gates: Array<() => void> = [];
-    const two = deferred();
-    const started: number[] = [];
-    const worker = startWorker({
-      store: new Proxy(store, {
-        get: (target, prop, receiver) => {
-          const v = Reflect.get(target, prop, receiver);
-          if (prop === "complete")
-            return (claim: { nodeId: number }, ...rest: unknown[]) => {
-              reports.push([`n${claim.nodeId}`]);
-              return Reflect.apply(v as (...a: unknown[]) => unknown, target, [claim, ...rest]);
-            };
-          if (prop === "completeMany")
-            return (items: ReadonlyArray<{ claim: { nodeId: number } }>, ...rest: unknown[]) => {
-              reports.push(items.map((it) => `n${it.claim.nodeId}`));
-              return Reflect.apply(v as (...a: unknown[]) => unknown, target, [items, ...rest]);
-            };
-          return v;
-        },
-      }),
-      logger: silent,
-      concurrency: 2,
-      handlers: [
-        handle(quick, (n) => n),
-        // the first two attempts wait for their gates; the two held nodes end at once
-        handle(hold, (n, ctx) => {
-          started.push(ctx.nodeId);
-          if (started.length > 2) return n;
-          const attempt = new Promise<number>((resolve) => gates.push(() => resolve(n)));
-          if (gates.length === 2) two.resolve();
-          return attempt;
-        }),
-      ],
+    const reports: number[][] = [];
+    const { worker, run, gates, started } = await gatedRun(store, {
+      nodes: 4,
+      gated: 2,
+      onReport: (nodes) => reports.push(nodes),
     });
-    const client = createClient(store);
-    // a short attempt first: the worker prefetches from then on
-    expect(await (await client.submit(quick.si(1))).result()).toBe(1);
-    const run = await client.submit(group(...Array.from({ length: 4 }, (_, i) => hold.si(i))));
-    await two.promise;
     // both slots free in one turn: the two held nodes take them
     for (const open of gates) open();
     expect(await run.result()).toEqual([0, 1, 2, 3]);
-    const [, , third, fourth] = started.map((n) => `n${n}`);
+    const [, , third, fourth] = started;
     expect(reports.filter((r) => r.includes(third!) || r.includes(fourth!))).toEqual([
       [third, fourth],
     ]);
