@@ -13,7 +13,7 @@
  * `summary:` line is the total since the last zeroing.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "@weft/testing";
@@ -24,8 +24,11 @@ export interface CountedRedis {
   readonly url: string;
   /** Zeroes the instruction counters. */
   zero(): void;
-  /** The instructions redis-server executed since the last {@link CountedRedis.zero}. */
-  count(): number;
+  /**
+   * The instructions redis-server executed since the last {@link CountedRedis.zero};
+   * with a `keepDir`, the dump is kept there as `<label>.<n>.callgrind`.
+   */
+  count(label: string): number;
   /** Stops the server and deletes its dumps. */
   stop(): Promise<void>;
 }
@@ -41,12 +44,17 @@ const hasCallgrind = (): boolean => {
 };
 
 /**
- * Starts `redis-server` under callgrind on a free port (no persistence).
+ * Starts `binary` (default the `redis-server` on PATH; a build with symbols
+ * names Redis's and Lua's functions in the dumps) under callgrind on a free
+ * port (no persistence). With `keepDir`, each dump {@link CountedRedis.count}
+ * takes is copied there before the server's directory is removed.
  *
  * @throws Error when Valgrind is not installed, or the server does not
  *   answer PING within 60 s.
  */
-export const startCountedRedis = async (): Promise<CountedRedis> => {
+export const startCountedRedis = async (
+  opts: { readonly binary?: string; readonly keepDir?: string } = {},
+): Promise<CountedRedis> => {
   if (!hasCallgrind())
     throw new Error("BENCH_INSTRUCTIONS=1 needs Valgrind (apt-get install valgrind)");
   const port = await freePort();
@@ -56,7 +64,7 @@ export const startCountedRedis = async (): Promise<CountedRedis> => {
     [
       "--tool=callgrind",
       `--callgrind-out-file=${join(dir, "cg.out")}`,
-      "redis-server",
+      opts.binary ?? "redis-server",
       "--port",
       String(port),
       "--save",
@@ -91,12 +99,16 @@ export const startCountedRedis = async (): Promise<CountedRedis> => {
     zero: () => {
       execFileSync("callgrind_control", ["-z", pid], { stdio: "ignore" });
     },
-    count: () => {
+    count: (label) => {
       execFileSync("callgrind_control", ["-d", pid], { stdio: "ignore" });
       dumps += 1;
       // the newest dump: cg.out.<n>, numbered from 1 in the order taken
       const file = join(dir, `cg.out.${dumps}`);
       if (!existsSync(file)) throw new Error(`callgrind wrote no dump ${file}`);
+      if (opts.keepDir) {
+        mkdirSync(opts.keepDir, { recursive: true });
+        copyFileSync(file, join(opts.keepDir, `${label}.${dumps}.callgrind`));
+      }
       const summary = /^summary: (\d+)/m.exec(readFileSync(file, "utf8"));
       if (!summary) throw new Error(`callgrind dump ${file} has no summary line`);
       return Number(summary[1]);

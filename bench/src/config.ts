@@ -89,6 +89,10 @@ export interface Config {
   readonly scriptTimes: boolean;
   /** `BENCH_INSTRUCTIONS=1`: count redis-server's instructions (callgrind). */
   readonly instructions: boolean;
+  /** `BENCH_REDIS_SERVER`: the redis-server binary run under callgrind (default: the one on PATH). */
+  readonly redisServer: string;
+  /** `BENCH_CALLGRIND_DIR`: where to keep each workload's callgrind dump, for `callgrind_annotate`. */
+  readonly callgrindDir: string | undefined;
   readonly out: string | undefined;
   readonly markdown: string | undefined;
   readonly redisUrl: string | undefined;
@@ -139,6 +143,8 @@ export const readConfig = (): Config => {
     warmup: process.env.BENCH_WARMUP !== "0",
     scriptTimes: process.env.BENCH_SCRIPT_TIMES === "1",
     instructions: process.env.BENCH_INSTRUCTIONS === "1",
+    redisServer: process.env.BENCH_REDIS_SERVER || "redis-server",
+    callgrindDir: process.env.BENCH_CALLGRIND_DIR || undefined,
     out: process.env.BENCH_OUT || undefined,
     markdown: process.env.BENCH_MD || undefined,
     redisUrl: process.env.REDIS_URL || undefined,

@@ -142,7 +142,11 @@ const main = async (): Promise<number> => {
   try {
     if (cfg.instructions && cfg.redisUrl)
       throw new Error("BENCH_INSTRUCTIONS=1 runs its own redis-server: unset REDIS_URL");
-    if (cfg.instructions) counted = await startCountedRedis();
+    if (cfg.instructions)
+      counted = await startCountedRedis({
+        binary: cfg.redisServer,
+        ...(cfg.callgrindDir === undefined ? {} : { keepDir: cfg.callgrindDir }),
+      });
     else if (!cfg.redisUrl) server = await startRedisServer();
     const url = counted?.url ?? cfg.redisUrl ?? server!.url;
     const owned = server !== undefined || counted !== undefined;

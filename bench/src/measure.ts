@@ -149,7 +149,7 @@ export const measure = async (
       workload === "awaited" ? Math.max(tracker.finishedAt, t0 + submitMs) : tracker.finishedAt;
     const wallMs = (error ? performance.now() : end) - t0;
     const cpu = process.cpuUsage(cpuBefore);
-    const redisInstructions = counter?.count();
+    const redisInstructions = counter?.count(`${system.name.toLowerCase()}-${workload}`);
     const remoteAfter = await instance.remote?.().catch(() => undefined);
     const remoteCpuMs =
       remoteBefore && remoteAfter ? remoteAfter.cpuMs - remoteBefore.cpuMs : Number.NaN;
