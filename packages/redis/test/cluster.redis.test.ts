@@ -77,18 +77,20 @@ storeConformance("redis cluster", () => connect(`cl${++n}`), { runs: 10, tamper 
 // apart from the shards' (a call on them never mixes slots)
 limitConformance("redis cluster", () => connect(`clim${++n}`), { runs: 3 });
 
+/** Runs `fn` on a connection of its own to every node of the cluster, at once. */
+const eachNode = (fn: (node: Redis, port: number) => Promise<unknown>) =>
+  Promise.all(
+    cluster.nodes.map(async ({ port }) => {
+      const node = new Redis({ port, lazyConnect: true });
+      try {
+        await fn(node, port);
+      } finally {
+        node.disconnect();
+      }
+    }),
+  );
+
 describe("redis cluster: connecting", () => {
-  const admin = async (fn: (node: Redis) => Promise<unknown>) =>
-    Promise.all(
-      cluster.nodes.map(async ({ port }) => {
-        const node = new Redis({ port, lazyConnect: true });
-        try {
-          await fn(node);
-        } finally {
-          node.disconnect();
-        }
-      }),
-    );
   const withUser = (user: string) =>
     cluster.url.replace("redis+cluster://", `redis+cluster://${user}@`);
 
@@ -97,8 +99,8 @@ describe("redis cluster: connecting", () => {
     const grants = ["resetkeys", "~acl:*", "resetchannels", "&acl:*", "-@all"];
     grants.push("+@read", "+@write", "+@scripting", "+@connection", "+@blocking", "+@pubsub");
     grants.push("-@dangerous", "+info", "+cluster|slots", "+cluster|info");
-    await admin((node) => node.acl("SETUSER", "weft", "on", ">s3cret-weft", ...grants));
-    await admin((node) =>
+    await eachNode((node) => node.acl("SETUSER", "weft", "on", ">s3cret-weft", ...grants));
+    await eachNode((node) =>
       node.acl("SETUSER", "nocluster", "on", ">s3cret-nocluster", ...grants, "-cluster|slots"),
     );
     const store = await RedisStore.connect(withUser("weft:s3cret-weft"), { prefix: "acl" });
@@ -527,52 +529,26 @@ describe("redis cluster: faults", () => {
 
   it("runs on when every node's script cache is flushed mid-run (NOSCRIPT: scripts sent again)", async () => {
     await underLoad("flushed", 24, async () => {
-      await Promise.all(
-        cluster.nodes.map(async ({ port }) => {
-          const admin = new Redis({ port, lazyConnect: true });
-          try {
-            await admin.script("FLUSH");
-          } finally {
-            admin.disconnect();
-          }
-        }),
-      );
+      await eachNode((node) => node.script("FLUSH"));
       return {};
     });
   });
 
   it("runs on when the function library is flushed mid-run (loaded again on every primary)", async () => {
     await underLoad("fnflushed", 24, async () => {
-      await Promise.all(
-        cluster.nodes.map(async ({ port }) => {
-          const admin = new Redis({ port, lazyConnect: true });
-          try {
-            // (a replica refuses the write: READONLY; its primary's flush reaches it)
-            await admin.call("FUNCTION", "FLUSH").catch((e: unknown) => {
-              if (!/^READONLY/.test(String((e as Error).message))) throw e;
-            });
-          } finally {
-            admin.disconnect();
-          }
+      // (a replica refuses the write: READONLY; its primary's flush reaches it)
+      await eachNode((node) =>
+        node.call("FUNCTION", "FLUSH").catch((e: unknown) => {
+          if (!/^READONLY/.test(String((e as Error).message))) throw e;
         }),
       );
       return {};
     });
     // loaded again on every node: each primary by the store, each replica from its primary
-    for (const { port } of cluster.nodes) {
-      const admin = new Redis({ port, lazyConnect: true });
-      try {
-        const list = (await admin.call(
-          "FUNCTION",
-          "LIST",
-          "LIBRARYNAME",
-          LIBRARY.name,
-        )) as unknown[];
-        expect({ port, libraries: list.length }).toEqual({ port, libraries: 1 });
-      } finally {
-        admin.disconnect();
-      }
-    }
+    await eachNode(async (node, port) => {
+      const list = (await node.call("FUNCTION", "LIST", "LIBRARYNAME", LIBRARY.name)) as unknown[];
+      expect({ port, libraries: list.length }).toEqual({ port, libraries: 1 });
+    });
   });
 });
 
