@@ -34,8 +34,18 @@ export interface ShardKeys {
   readonly work: string;
   /** Run events, trimmed (stream). */
   readonly events: string;
-  /** Committed runs (zset runId → created). */
-  readonly runs: string;
+  /**
+   * Committed runs, in commit order (stream; each entry's field `r` is a run
+   * id): `weft runs` lists it newest first, maintenance deletes the entries
+   * of expired runs. About 35 bytes per run, where a sorted set took 137.
+   */
+  readonly runList: string;
+  /**
+   * The run index written by versions before 2026-12-03 (zset runId →
+   * created): still listed and pruned until its runs have expired, never
+   * written.
+   */
+  readonly legacyRuns: string;
   /** Submissions not yet committed (zset runId → created). */
   readonly pending: string;
   /** Fencing-token counter. */
@@ -179,7 +189,8 @@ export const shardKeys = (prefix: string, shard: number): ShardKeys => {
     },
     work: `${tag}:work`,
     events: `${tag}:events`,
-    runs: `${tag}:runs`,
+    runList: `${tag}:runlist`,
+    legacyRuns: `${tag}:runs`,
     pending: `${tag}:pending`,
     tokens: `${tag}:tokens`,
     seq: `${tag}:seq`,
@@ -205,7 +216,7 @@ export const runScriptKeys = (s: ShardKeys, runId: string, queues: ReadonlyArray
     work: r.work,
     shardWork: s.work,
     events: s.events,
-    runs: s.runs,
+    runList: s.runList,
     tokens: s.tokens,
     seq: s.seq,
     pending: s.pending,

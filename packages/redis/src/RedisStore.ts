@@ -127,6 +127,7 @@ import {
 } from "./Records.ts";
 import { InvalidConnectionOptions, secretForms } from "./RedisUrl.ts";
 import { type ReplyValue, UnexpectedReply } from "./Replies.ts";
+import { after, type ListedRun, newestFirst, oldest, removeListed } from "./RunList.ts";
 import {
   type Arg,
   asArg,
@@ -319,9 +320,9 @@ const SUBMIT_MANY_RUNS = 64;
 /** At most this many completions in one `completemany` call (each does a bounded amount of work). */
 const COMPLETE_BATCH = 64;
 /**
- * Pruning a shard's runs index in `maintain`: the oldest entries in batches
+ * Pruning a shard's run list in `maintain`: the oldest entries in batches
  * (a small probe, then full batches while every entry of the last was
- * gone), and every `PRUNE_SCAN_EVERY_MS` one batch along a ZSCAN cursor.
+ * gone), and every `PRUNE_SCAN_EVERY_MS` one batch along a cursor.
  */
 const PRUNE_PROBE = 10;
 const PRUNE_BATCH = 200;
@@ -425,7 +426,7 @@ export class RedisStore implements Store, ScheduleStore {
   private readonly waiters = new Map<string, Set<() => void>>();
   /** The `waitrun` reads asked for in this turn, by shard: sent together at its end. */
   private readonly waitReads = new Map<ShardKeys, WaitRead[]>();
-  /** Per shard: where the next runs-index scan starts (ZSCAN cursor). */
+  /** Per shard: the run-list entry after which the next scan of `pruneRuns` starts ("" = the first). */
   private readonly pruneCursor = new Map<number, string>();
   private scannedAt = Number.NEGATIVE_INFINITY;
   private workersPrunedAt = Number.NEGATIVE_INFINITY;
@@ -514,8 +515,9 @@ export class RedisStore implements Store, ScheduleStore {
    *   options without `rediss://`, a CA that cannot be read, a `shards` count
    *   that is not an integer from 1 to 1 000, a `replicationTimeoutMs`
    *   that is not a positive integer, a `durability` other than `"primary"`
-   *   or `"replicated"`, `cluster` with an ioredis `Redis` instance, or `tls`
-   *   with any instance.
+   *   or `"replicated"`, `cluster` with an ioredis `Redis` instance, `tls`
+   *   with any instance, or a `target` that is neither a string nor an
+   *   ioredis instance (from JavaScript, say `connect({ url })`).
    *
    * @example
    * const store = await RedisStore.connect("rediss://app:s3cret@redis.internal:6380", {
@@ -534,6 +536,11 @@ export class RedisStore implements Store, ScheduleStore {
   ): Promise<RedisStore> {
     checkOptions(opts);
     if (typeof target !== "string") {
+      if (!isConnection(target)) {
+        throw new InvalidConnectionOptions(
+          `RedisStore.connect takes a Redis URL (a string, such as "redis://localhost:6379") or an ioredis Redis or Cluster instance; it got ${described(target)}`,
+        );
+      }
       if (opts.tls !== undefined) {
         throw new InvalidConnectionOptions(
           "the tls option applies to a URL; set tls on the ioredis instance instead",
@@ -2000,36 +2007,35 @@ export class RedisStore implements Store, ScheduleStore {
   }
 
   /**
-   * Removes expired runs from a shard's runs index (a run expires by key
-   * expiry; the index is a zset by creation time): the oldest entries first,
-   * in batches while every entry of a batch was gone (runs mostly expire in
-   * creation order), and now and then a batch along a ZSCAN cursor for runs
-   * with a short retention behind older, live ones.
+   * Removes the entries of expired runs from a shard's run list (a run
+   * expires by key expiry; the list is in commit order, RunList.ts): the
+   * oldest entries first, in batches while every entry of a batch was gone
+   * (runs mostly expire in the order they were committed), and now and then
+   * a batch along a cursor for runs with a short retention behind older,
+   * live ones. The legacy index of an older version is pruned from its
+   * oldest end only.
    */
   private async pruneRuns(s: ShardKeys, shard: number, scan: boolean): Promise<void> {
-    const gone = async (ids: ReadonlyArray<string>): Promise<string[]> => {
-      if (ids.length === 0) return [];
+    const gone = async (runs: ReadonlyArray<ListedRun>): Promise<number> => {
+      if (runs.length === 0) return 0;
       const pipe = this.redis.pipeline();
-      for (const id of ids) pipe.exists(s.run(id).record);
+      for (const r of runs) pipe.exists(s.run(r.runId).record);
       const res = (await pipe.exec()) ?? [];
-      const dead = ids.filter((_, i) => res[i]?.[0] === null && res[i]?.[1] === 0);
-      if (dead.length > 0) await this.redis.zrem(s.runs, ...dead);
-      return dead;
+      const dead = runs.filter((_, i) => res[i]?.[0] === null && res[i]?.[1] === 0);
+      await removeListed(this.redis, s, dead);
+      return dead.length;
     };
     for (let pass = 0; pass < PRUNE_PASSES; pass++) {
       const size = pass === 0 ? PRUNE_PROBE : PRUNE_BATCH;
-      const oldest = await this.redis.zrange(s.runs, "0", String(size - 1));
-      if ((await gone(oldest)).length < size) break;
+      const { stream, legacy } = await oldest(this.redis, s, size);
+      const [fromStream, fromLegacy] = await Promise.all([gone(stream), gone(legacy)]);
+      if (fromStream < size && fromLegacy < size) break;
     }
     if (!scan) return;
-    const [cursor, flat] = await this.redis.zscan(
-      s.runs,
-      this.pruneCursor.get(shard) ?? "0",
-      "COUNT",
-      PRUNE_BATCH,
-    );
-    this.pruneCursor.set(shard, cursor);
-    await gone(flat.filter((_, i) => i % 2 === 0));
+    const batch = await after(this.redis, s, this.pruneCursor.get(shard) ?? "", PRUNE_BATCH);
+    // (at the end of the list, the next walk starts again from its first entry)
+    this.pruneCursor.set(shard, batch.length < PRUNE_BATCH ? "" : (batch.at(-1)?.entry ?? ""));
+    await gone(batch);
   }
 
   /** Removes registrations of workers dead for more than a day. */
@@ -2355,14 +2361,15 @@ export class RedisStore implements Store, ScheduleStore {
     await Promise.all(
       this.shards.map(async (s) => {
         let found = 0;
-        for (let from = 0; found < opts.limit && from < LIST_SCAN_MAX; from += page) {
-          const ids = await this.redis.zrevrange(s.runs, from, from + page - 1);
-          if (ids.length === 0) return;
-          const records = await Promise.all(ids.map((id) => this.readListing(s.run(id).record)));
-          const gone: string[] = [];
-          ids.forEach((id, i) => {
+        let seen = 0;
+        for await (const runs of newestFirst(this.redis, s, page)) {
+          const records = await Promise.all(
+            runs.map((r) => this.readListing(s.run(r.runId).record)),
+          );
+          const gone: ListedRun[] = [];
+          runs.forEach((run, i) => {
             const r = records[i];
-            if (!r) gone.push(id);
+            if (!r) gone.push(run);
             else if (
               found < opts.limit &&
               (opts.status === undefined || r.status === opts.status) &&
@@ -2373,8 +2380,9 @@ export class RedisStore implements Store, ScheduleStore {
               found += 1;
             }
           });
-          if (gone.length > 0) await this.redis.zrem(s.runs, ...gone);
-          if (ids.length < page) return;
+          await removeListed(this.redis, s, gone);
+          seen += runs.length;
+          if (found >= opts.limit || seen >= LIST_SCAN_MAX) return;
         }
       }),
     );
@@ -3332,6 +3340,21 @@ type StoreMethod = {
 }[keyof Store];
 
 /** Every method of the Store contract: each one's errors are translated (see the constructor). */
+/** Whether `target` looks like an ioredis `Redis` or `Cluster` (of any copy of ioredis: not `instanceof`). */
+const isConnection = (target: unknown): boolean =>
+  typeof target === "object" &&
+  target !== null &&
+  typeof Reflect.get(target, "options") === "object" &&
+  typeof Reflect.get(target, "sendCommand") === "function";
+
+/** What a wrong `connect` target was, for its error: its type, or an object's keys. */
+const described = (target: unknown): string =>
+  target === undefined || target === null
+    ? String(target)
+    : typeof target === "object"
+      ? `an object with keys ${Object.keys(target).join(", ") || "(none)"}`
+      : `${typeof target} ${String(target)}`;
+
 /** Runs of one shard `listRuns` looks at, at most, to find those that match its filters. */
 const LIST_SCAN_MAX = 10_000;
 

@@ -296,7 +296,7 @@ export const SCRIPTS = {
       "work",
       "shardWork",
       "events",
-      "runs",
+      "runList",
       "seq",
       "pending",
       "idempotency",
@@ -329,7 +329,7 @@ export const SCRIPTS = {
   }),
   submitmany: define({
     name: "submitmany",
-    keys: ["shardWork", "events", "runs", "seq", "pending"],
+    keys: ["shardWork", "events", "runList", "seq", "pending"],
     perRun: ["record", "work", "idempotency", "namedRun"],
     perQueue: true,
     argv: { count: "number", budget: "number", eventsMax: "number", runs: "packed" },

@@ -148,6 +148,18 @@ describe("connecting", () => {
     );
   });
 
+  it("refuses a target that is neither a URL nor an ioredis instance, naming what it got", async () => {
+    // what a JavaScript caller may write: connect({ url }), connect(undefined)
+    const wrong: unknown[] = [{ url: "redis://localhost:6379" }, undefined, 6379];
+    const messages = [];
+    for (const target of wrong) {
+      const e = await rejection(RedisStore.connect(target as string));
+      expect(e).toBeInstanceOf(InvalidConnectionOptions);
+      messages.push((e as Error).message.replace(/^.*; it got /, ""));
+    }
+    expect(messages).toEqual(["an object with keys url", "undefined", "number 6379"]);
+  });
+
   it("wraps an ioredis instance: its failures are StoreUnavailable too, named by host and port", async () => {
     const { server } = await passwordServer();
     // with Weft's connection settings, or a call would wait through ioredis's default 20 retries

@@ -1,8 +1,7 @@
 /**
- * The worker runtime's Redis keys and connections: the runs index pruned by
- * maintenance, re-sent claims leasing nothing more, parked nodes in their
- * own sorted set, cancellation signals across processes, and at most one
- * blocking read per idle worker.
+ * The worker runtime's Redis keys and connections: re-sent claims leasing
+ * nothing more, parked nodes in their own sorted set, cancellation signals
+ * across processes, and at most one blocking read per idle worker.
  */
 import { chain, createClient, group, handle, Schema, startWorker, task } from "@weft/core";
 import { compile, deferred } from "@weft/core/store";
@@ -44,20 +43,6 @@ const scriptCalls = async (redis: Redis): Promise<number> => {
 };
 
 describe("the claim path on Redis", () => {
-  it("prunes expired runs from the runs index during maintenance (not only when runs are listed)", async () => {
-    const store = await RedisStore.connect(server.url, { prefix: "prune" });
-    const s = shardKeys("prune", 0);
-    for (const id of ["r1", "r2", "r3"]) {
-      await store.submit({ ...base, runId: id, dag: compile(inc.si(1)), now: 0 });
-    }
-    // r1 and r2 expired (a finished run's hash expires after its retention)
-    await raw.del(s.run("r1").record, s.run("r2").record);
-    expect(await raw.zrange(s.runs, "0", "-1")).toEqual(["r1", "r2", "r3"]);
-    await store.maintain({ now: 1, queues: ["default"] });
-    expect(await raw.zrange(s.runs, "0", "-1")).toEqual(["r3"]);
-    await store.close();
-  });
-
   it("a claim that gets fewer nodes than it asked for costs one script call", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "one-call" });
     await store.submit({ ...base, runId: "g", dag: compile(group(inc.si(1), inc.si(2))), now: 0 });

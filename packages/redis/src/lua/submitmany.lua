@@ -3,7 +3,7 @@
 -- each run its own reply, so that one run's EXISTS, CONFLICT or DUPLICATE leaves
 -- the others written. A call re-sent after a reconnect (same nonces) is
 -- answered as a re-sent `submit` is, run by run.
--- KEYS: shardWork, events, runs, seq, pending (the shard's), (then per run of the
+-- KEYS: shardWork, events, runList, seq, pending (the shard's), (then per run of the
 --   batch, `count` groups of: record (the run's hash, also its nodes, specs and
 --   results: Keys.ts), work, idempotency (the key's string, or any key of the
 --   shard when the run has none), namedRun); per run queue: ready, delayed, leases,
@@ -27,14 +27,14 @@ local at = 1
 -- the roots of every run, put in their ready sets together at the end (flushReady): they
 -- take their arrival numbers in the batch's order, as one run after the other would
 local toReady = { k = 0 }
--- the shard's run list entries of the runs written (score, run id), added together at the end
+-- the run ids of the runs written, in order, added to the shard's run list together at the end
 local listed = {}
 local unhanded = { __index = function(_, label) error("script submitmany was not handed key " .. tostring(label), 2) end }
 for r = 1, A.count do
   local rk = RUNS[r]
   local keys = setmetatable({ record = rk.record, nodes = rk.record, specs = rk.record,
     results = rk.record, work = rk.work, idempotency = rk.idempotency, namedRun = rk.namedRun,
-    shardWork = K.shardWork, events = K.events, runs = K.runs, seq = K.seq, pending = K.pending }, unhanded)
+    shardWork = K.shardWork, events = K.events, runList = K.runList, seq = K.seq, pending = K.pending }, unhanded)
   local f = A.runs
   local queues = {}
   for i in string.gmatch(f[at + 3], "%d+") do queues[#queues + 1] = QUEUES[tonumber(i)] end
@@ -55,8 +55,5 @@ for r = 1, A.count do
   at = at + 16 + 4 * n
 end
 flushReady(toReady, K.seq)
--- (at most 1,000 entries per ZADD: unpack's stack is bounded)
-for i = 1, #listed, 2000 do
-  redis.call("ZADD", K.runs, unpack(listed, i, math.min(i + 1999, #listed)))
-end
+for i = 1, #listed do listRun(K.runList, listed[i]) end
 return out

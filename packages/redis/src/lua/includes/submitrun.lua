@@ -11,6 +11,12 @@
 --@const
 local HASH_TABLE_NODES = 32
 
+-- adds committed run `runId` to the shard's run list `key` (a stream in commit order, field
+-- `r`: docs/redis-layout.md); a run is committed once, so listed once
+local function listRun(key, runId)
+  redis.call("XADD", key, "*", "r", runId)
+end
+
 -- the record of the one node of a plain job, decoded, when run `a` (submit's arguments) is
 -- one: a single root waiting on nothing, with no time limit (delayMs, notBefore,
 -- expiresInMs, expiresAt), in a queue of the call, and a budget that queues it. Its
@@ -59,10 +65,9 @@ local function submitWhole(keys, queues, a, codes)
   if a.headers ~= "" then add("hdr", a.headers) end
   if a.listed then
     -- (submitmany's: the runs of its batch go in the shard's run list together, at the end)
-    a.listed[#a.listed + 1] = M.nows
     a.listed[#a.listed + 1] = runId
   else
-    redis.call("ZADD", keys.runs, M.nows, runId)
+    listRun(keys.runList, runId)
   end
   local list, pre = a.nodes, {}
   local plain = plainJob(M, a, list)
@@ -160,7 +165,7 @@ local function submitRun(keys, queues, a, codes)
     -- (the run's writes are buffered: the roots it queues go out in one HSET)
     local M = loadRun(bufferRun(openRun(keys, queues, runId, now, false, a.eventsMax)))
     if not begin then redis.call("ZREM", keys.pending, runId) end
-    redis.call("ZADD", keys.runs, now, runId)
+    listRun(keys.runList, runId)
     if M.status ~= "pending" then
       -- a run record field found corrupt on the way failed the run: it never starts
       local reply = { codes.OK, endEarly(M, a.budget) }

@@ -1,0 +1,118 @@
+/**
+ * A shard's run list (docs/redis-layout.md, `T:runlist`): one stream entry
+ * per committed run, written by `submit` and `submitmany`, pruned by
+ * maintenance once its run has expired (from the oldest end, and along a
+ * cursor for short-lived runs behind long-lived ones), and the legacy
+ * sorted-set index of an older version still listed and pruned.
+ */
+import { Schema, task } from "@weft/core";
+import { compile } from "@weft/core/store";
+import { type RedisServer, startRedisServer } from "@weft/testing";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RedisStore } from "../src/index.ts";
+import { shardKeys } from "../src/Keys.ts";
+
+let server: RedisServer;
+let raw: Redis;
+beforeAll(async () => {
+  server = await startRedisServer();
+  raw = new Redis(server.url);
+});
+afterAll(async () => {
+  raw.disconnect();
+  await server.stop();
+});
+
+const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
+const base = { tags: [], idempotencyWindowMs: 0, retentionMs: 60_000 } as const;
+const sub = (runId: string, now = 0) => ({ ...base, runId, dag: compile(inc.si(1)), now });
+
+/** The run ids of prefix `prefix`'s run list (shard 0), oldest first. */
+const listed = async (prefix: string): Promise<string[]> =>
+  (await raw.xrange(shardKeys(prefix, 0).runList, "-", "+")).map(([, f]) => f[1] ?? "");
+
+const listedIds = async (store: RedisStore, limit = 100): Promise<string[]> =>
+  (await store.listRuns({ limit })).map((r) => r.id);
+
+describe("the run list", () => {
+  it("holds one entry per committed run, whether submitted alone, re-sent or in a batch", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "once" });
+    await store.submit(sub("a"));
+    // the same run again (same DAG): answered EXISTS, not listed twice
+    expect((await store.submit(sub("a"))).existing).toBe(true);
+    expect(
+      (await store.submitMany([sub("b"), sub("c"), sub("a")])).map((r) => r.ok && r.existing),
+    ).toEqual([false, false, true]);
+    expect(await listed("once")).toEqual(["a", "b", "c"]);
+    expect(await raw.type(shardKeys("once", 0).runList)).toBe("stream");
+    expect(await raw.exists(shardKeys("once", 0).legacyRuns)).toBe(0);
+    await store.close();
+  });
+
+  it("is pruned of expired runs by maintenance, oldest first", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "prune" });
+    const s = shardKeys("prune", 0);
+    for (const id of ["r1", "r2", "r3"]) await store.submit(sub(id));
+    // r1 and r2 expired (a finished run's hash expires after its retention)
+    await raw.del(s.run("r1").record, s.run("r2").record);
+    await store.maintain({ now: 1, queues: ["default"] });
+    expect(await listed("prune")).toEqual(["r3"]);
+    await store.close();
+  });
+
+  it("is pruned of an expired run behind a live one by the scan", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "scan" });
+    const s = shardKeys("scan", 0);
+    for (const id of ["live", "short1", "short2"]) await store.submit(sub(id));
+    await raw.del(s.run("short1").record, s.run("short2").record);
+    // the oldest entry lives: the pass from the oldest end stops at it; the scan goes on
+    await store.maintain({ now: 1, queues: ["default"] });
+    expect(await listed("scan")).toEqual(["live"]);
+    await store.close();
+  });
+
+  it("drops the entries of expired runs when it is listed", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "listing" });
+    const s = shardKeys("listing", 0);
+    for (const id of ["x", "y", "z"]) await store.submit(sub(id));
+    await raw.del(s.run("y").record);
+    expect(await listedIds(store)).toEqual(["z", "x"]);
+    expect(await listed("listing")).toEqual(["x", "z"]);
+    await store.close();
+  });
+
+  it("lists newest first across pages, without skipping runs when expired ones are dropped", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "pages" });
+    const s = shardKeys("pages", 0);
+    const ids = Array.from({ length: 450 }, (_, i) => `p${String(i).padStart(3, "0")}`);
+    await store.submitMany(ids.map((id, i) => sub(id, i)));
+    // every third run expired: a filtered listing pages through 200 at a time
+    const expired = ids.filter((_, i) => i % 3 === 0);
+    await raw.del(...expired.map((id) => s.run(id).record));
+    const live = ids.filter((_, i) => i % 3 !== 0).reverse();
+    expect((await store.listRuns({ limit: 1_000, status: "running" })).map((r) => r.id)).toEqual(
+      live,
+    );
+    expect(await listed("pages")).toEqual([...live].reverse());
+    await store.close();
+  });
+
+  it("still lists and prunes the sorted-set index an older version wrote", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "legacy" });
+    const s = shardKeys("legacy", 0);
+    // runs of the older version: their records, and their index entries by creation time
+    for (const id of ["old1", "old2", "old3"]) await store.submit(sub(id));
+    await raw.del(s.runList);
+    await raw.zadd(s.legacyRuns, 1, "old1", 2, "old2", 3, "old3");
+    await store.submit(sub("new1", 10));
+    expect(await listedIds(store)).toEqual(["new1", "old3", "old2", "old1"]);
+    await raw.del(s.run("old1").record, s.run("old2").record);
+    await store.maintain({ now: 11, queues: ["default"] });
+    expect(await raw.zrange(s.legacyRuns, "0", "-1")).toEqual(["old3"]);
+    await raw.del(s.run("old3").record);
+    expect(await listedIds(store)).toEqual(["new1"]);
+    expect(await raw.exists(s.legacyRuns)).toBe(0);
+    await store.close();
+  });
+});
