@@ -61,4 +61,50 @@ describe("a run's hash on Redis", () => {
     await worker.stop();
     await store.close();
   });
+
+  it("with hash-max-listpack-value raised to 256, keeps a small run with long names compact and a large run a hash table", async () => {
+    // a Kubernetes pod's name as the host and a long task name: the node record passes 64 bytes
+    const longTask = task({
+      name: "payments.sendReceiptEmail",
+      input: Schema.Int,
+      output: Schema.Int,
+    });
+    const workerId = "payments-worker-7d9f8b6c5d-x2k4p:1:ab12cd34";
+    const encodings = async (server: RedisServer): Promise<string[]> => {
+      const store = await RedisStore.connect(server.url, { prefix: "names" });
+      const worker = startWorker({
+        store,
+        workerId,
+        logger: pino({ level: "silent" }),
+        handlers: [handle(longTask, (n) => n + 1), handle(inc, (n) => n + 1)],
+      });
+      const client = createClient(store);
+      const r = new Redis(server.url);
+      const out: string[] = [];
+      for (const canvas of [
+        longTask.si(1),
+        chain(inc.si(0), ...Array.from({ length: 32 }, () => inc.s())),
+      ]) {
+        const run = await client.submit(canvas);
+        await run.result();
+        out.push(
+          String(
+            await r.object("ENCODING", runScriptKeys(shardKeys("names", 0), run.runId).record),
+          ),
+        );
+      }
+      r.disconnect();
+      await worker.stop();
+      await store.close();
+      return out;
+    };
+    const raised = await startRedisServer(["--hash-max-listpack-value", "256"]);
+    try {
+      expect(await encodings(raised)).toEqual(["listpack", "hashtable"]);
+    } finally {
+      await raised.stop();
+    }
+    // at Redis's default (64 bytes), the small run's record alone makes it a hash table
+    expect(await encodings(server)).toEqual(["hashtable", "hashtable"]);
+  });
 });

@@ -58,8 +58,9 @@ local function submitWhole(keys, queues, a, codes)
   if a.retentionMs ~= DEFAULT_RETENTION then add("retention", a.retentionS or int(a.retentionMs)) end
   -- a run of more than HASH_TABLE_NODES nodes is kept as a hash table, not a listpack (whose
   -- every field read or write walks the list): a value longer than Redis's
-  -- hash-max-listpack-value (64 bytes by default) converts it (docs/redis-layout.md, `big`)
-  if a.total > HASH_TABLE_NODES then add("big", string.rep("-", 65)) end
+  -- hash-max-listpack-value (64 bytes by default, up to 256 supported) converts it
+  -- (docs/redis-layout.md, `big`)
+  if a.total > HASH_TABLE_NODES then add("big", string.rep("-", 257)) end
   if a.notBefore > 0 then add("nbf", int(a.notBefore)) end
   if a.expiresAt > 0 then add("exp", int(a.expiresAt)) end
   if a.headers ~= "" then add("hdr", a.headers) end
