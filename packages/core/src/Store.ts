@@ -650,7 +650,8 @@ export interface Store {
   /**
    * What `result()` reads of a run: its output shape as stored at submit and
    * the nodes that shape names (`flatten(output, false)`), each with its
-   * record, spec, error and result bytes, but no progress or history; the
+   * record, spec, error and result bytes, but no progress, history or
+   * worker (a store may leave the worker out); the
    * run's other nodes are not read (a 10,000-wide chord's output is its
    * body: one node). `undefined` when the run does not exist; no `output`
    * (and no nodes) for a run written before the shape was stored. `expect`:

@@ -46,6 +46,13 @@ export interface ShardKeys {
    * written.
    */
   readonly legacyRuns: string;
+  /**
+   * The shard's worker numbers (hash): `i:<worker id>` → `<number>,<day>`,
+   * `n:<number>` → the worker id, `next` → the last number given. Node
+   * records and attempt histories name a worker by its number
+   * (lua/includes/workers.lua).
+   */
+  readonly workerNames: string;
   /** Submissions not yet committed (zset runId → created). */
   readonly pending: string;
   /** Fencing-token counter. */
@@ -191,6 +198,7 @@ export const shardKeys = (prefix: string, shard: number): ShardKeys => {
     events: `${tag}:events`,
     runList: `${tag}:runlist`,
     legacyRuns: `${tag}:runs`,
+    workerNames: `${tag}:wnames`,
     pending: `${tag}:pending`,
     tokens: `${tag}:tokens`,
     seq: `${tag}:seq`,
@@ -217,6 +225,7 @@ export const runScriptKeys = (s: ShardKeys, runId: string, queues: ReadonlyArray
     shardWork: s.work,
     events: s.events,
     runList: s.runList,
+    workerNames: s.workerNames,
     tokens: s.tokens,
     seq: s.seq,
     pending: s.pending,

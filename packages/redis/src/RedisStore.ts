@@ -117,6 +117,7 @@ import {
   encodeDeps,
   encodeNodeRecord,
   encodeSpec,
+  numberedWorker,
   packDeps,
   packShape,
   parseQueues,
@@ -328,6 +329,9 @@ const PRUNE_PROBE = 10;
 const PRUNE_BATCH = 200;
 const PRUNE_PASSES = 25;
 const PRUNE_SCAN_EVERY_MS = 10_000;
+/** A worker's number (lua/includes/workers.lua) is kept this many days after it last started a node. */
+const WORKER_NAMES_KEPT_DAYS = 30;
+const DAY_MS = 86_400_000;
 /** How long a dead worker's registration is kept, and how often `maintain` looks for such, ms. */
 const DEAD_WORKER_KEPT_MS = 86_400_000;
 const WORKER_PRUNE_EVERY_MS = 60_000;
@@ -428,6 +432,8 @@ export class RedisStore implements Store, ScheduleStore {
   private readonly waitReads = new Map<ShardKeys, WaitRead[]>();
   /** Per shard: the run-list entry after which the next scan of `pruneRuns` starts ("" = the first). */
   private readonly pruneCursor = new Map<number, string>();
+  /** Per shard: where the next scan of `pruneWorkerNames` starts (HSCAN cursor). */
+  private readonly workerNamesCursor = new Map<number, string>();
   private scannedAt = Number.NEGATIVE_INFINITY;
   private workersPrunedAt = Number.NEGATIVE_INFINITY;
 
@@ -1041,6 +1047,7 @@ export class RedisStore implements Store, ScheduleStore {
         lastClaim: s.lastClaim(req.workerId),
         shardWork: s.work,
         events: s.events,
+        workerNames: s.workerNames,
         queues: req.queues.map((q) => s.queue(q)),
       },
       {
@@ -1329,7 +1336,13 @@ export class RedisStore implements Store, ScheduleStore {
           const replies = await this.durable(
             s.tag,
             SCRIPTS.completemany,
-            { shardWork: s.work, events: s.events, tokens: s.tokens, seq: s.seq },
+            {
+              shardWork: s.work,
+              events: s.events,
+              tokens: s.tokens,
+              seq: s.seq,
+              workerNames: s.workerNames,
+            },
             {
               now: opts.now,
               worker: opts.workerId,
@@ -1904,6 +1917,7 @@ export class RedisStore implements Store, ScheduleStore {
     if (opts.now - this.workersPrunedAt >= WORKER_PRUNE_EVERY_MS) {
       this.workersPrunedAt = opts.now;
       await this.pruneWorkers(opts.now);
+      await Promise.all(this.shards.map((s, i) => this.pruneWorkerNames(s, i, opts.now)));
     }
     return {
       promoted: reports.reduce((n, r) => n + r.promoted, 0),
@@ -2048,6 +2062,32 @@ export class RedisStore implements Store, ScheduleStore {
       })
       .map(([id]) => id);
     if (dead.length > 0) await this.redis.hdel(workersKey(this.prefix), ...dead);
+  }
+
+  /**
+   * Deletes from a shard's worker numbers (lua/includes/workers.lua) the
+   * workers that started no node of the shard for `WORKER_NAMES_KEPT_DAYS`
+   * days: one batch along an HSCAN cursor per call. A run kept longer than
+   * that after such a worker's last attempt shows it as `#<number>`.
+   */
+  private async pruneWorkerNames(s: ShardKeys, shard: number, now: number): Promise<void> {
+    const [cursor, flat] = await this.redis.hscan(
+      s.workerNames,
+      this.workerNamesCursor.get(shard) ?? "0",
+      "MATCH",
+      "i:*",
+      "COUNT",
+      PRUNE_BATCH,
+    );
+    this.workerNamesCursor.set(shard, cursor);
+    const today = Math.floor(now / DAY_MS);
+    const stale: string[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const m = /^(\d+),(\d+)$/.exec(flat[i + 1] ?? "");
+      if (!m) stale.push(flat[i]!);
+      else if (Number(m[2]) < today - WORKER_NAMES_KEPT_DAYS) stale.push(flat[i]!, `n:${m[1]}`);
+    }
+    if (stale.length > 0) await this.redis.hdel(s.workerNames, ...stale);
   }
 
   async cancel(runId: string, opts: { now: number }): Promise<boolean> {
@@ -2250,8 +2290,39 @@ export class RedisStore implements Store, ScheduleStore {
       });
       if (missing) break;
     }
+    await this.nameWorkers(s, nodes);
     const out = decodeShape(await this.redis.hgetBuffer(k.record, "out"));
     return out === undefined ? { run, nodes } : { run, nodes, output: out };
+  }
+
+  /**
+   * Puts the ids of the workers that `nodes`' records and attempt histories
+   * name by number (lua/includes/workers.lua) in place of the numbers, read
+   * from the shard's table in one HMGET. A number the table no longer holds
+   * (its worker unseen for 30 days, `pruneWorkerNames`) shows as `#<number>`.
+   */
+  private async nameWorkers(s: ShardKeys, nodes: ReadonlyArray<NodeRecord>): Promise<void> {
+    const numbers = new Set<number>();
+    for (const n of nodes) {
+      const w = numberedWorker(n.worker);
+      if (w !== undefined) numbers.add(w);
+      for (const h of n.history) {
+        const hw = numberedWorker(h.worker);
+        if (hw !== undefined) numbers.add(hw);
+      }
+    }
+    if (numbers.size === 0) return;
+    const list = [...numbers];
+    const ids = await this.redis.hmget(s.workerNames, ...list.map((n) => `n:${n}`));
+    const names = new Map(list.map((n, i) => [n, ids[i] ?? `#${n}`]));
+    const named = (w: string): string => {
+      const n = numberedWorker(w);
+      return n === undefined ? w : (names.get(n) ?? w);
+    };
+    for (const n of nodes) {
+      if (n.worker !== undefined) n.worker = named(n.worker);
+      n.history = n.history.map((h) => ({ ...h, worker: named(h.worker) }));
+    }
   }
 
   /**
@@ -2343,6 +2414,8 @@ export class RedisStore implements Store, ScheduleStore {
     [rec, spec, err, result]: ReadonlyArray<Buffer | null | undefined>,
   ): RunOutput["nodes"][number] {
     const node = this.readNode(key, nodeId, rec, spec, err, null, null);
+    // (no worker: result() does not use it, and naming a numbered one costs a read)
+    delete node.worker;
     return result ? Object.assign(node, { result }) : node;
   }
 

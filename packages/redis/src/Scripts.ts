@@ -343,7 +343,7 @@ export const SCRIPTS = {
   }),
   claim: define({
     name: "claim",
-    keys: ["tokens", "seq", "lastClaim", "shardWork", "events"],
+    keys: ["tokens", "seq", "lastClaim", "shardWork", "events", "workerNames"],
     perQueue: true,
     argv: {
       now: "number",
@@ -382,7 +382,7 @@ export const SCRIPTS = {
   }),
   start: define({
     name: "start",
-    keys: [...RUN_HASH, "work", "shardWork", "events", "leases"],
+    keys: [...RUN_HASH, "work", "shardWork", "events", "leases", "workerNames"],
     perQueue: false,
     argv: {
       runId: "string",
@@ -438,7 +438,7 @@ export const SCRIPTS = {
   }),
   complete: define({
     name: "complete",
-    keys: [...RUN_HASH, "work", "shardWork", "events", "tokens", "seq"],
+    keys: [...RUN_HASH, "work", "shardWork", "events", "tokens", "seq", "workerNames"],
     perQueue: true,
     argv: {
       runId: "string",
@@ -462,7 +462,7 @@ export const SCRIPTS = {
   }),
   completemany: define({
     name: "completemany",
-    keys: ["shardWork", "events", "tokens", "seq"],
+    keys: ["shardWork", "events", "tokens", "seq", "workerNames"],
     perQueue: false,
     argv: {
       now: "number",

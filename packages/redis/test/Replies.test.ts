@@ -110,6 +110,7 @@ describe("a script's keys and arguments", () => {
         lastClaim: "c",
         shardWork: "w",
         events: "e",
+        workerNames: "n",
         queues: [queue, queue],
       }),
     ).toEqual([
@@ -118,6 +119,7 @@ describe("a script's keys and arguments", () => {
       "c",
       "w",
       "e",
+      "n",
       ...["r", "d", "l", "w", "p", "x", "z"],
       ...["r", "d", "l", "w", "p", "x", "z"],
     ]);

@@ -62,11 +62,11 @@ describe("a run's hash on Redis", () => {
     await store.close();
   });
 
-  it("with hash-max-listpack-value raised to 256, keeps a small run with long names compact and a large run a hash table", async () => {
-    // a Kubernetes pod's name as the host and a long task name: the node record passes 64 bytes
+  it("names workers by number, and with hash-max-listpack-value raised to 256 keeps a run with long arguments compact and a large run a hash table", async () => {
+    // a Kubernetes pod's name as the host, a long task name, and an argument of 100 bytes
     const longTask = task({
       name: "payments.sendReceiptEmail",
-      input: Schema.Int,
+      input: Schema.String,
       output: Schema.Int,
     });
     const workerId = "payments-worker-7d9f8b6c5d-x2k4p:1:ab12cd34";
@@ -76,35 +76,35 @@ describe("a run's hash on Redis", () => {
         store,
         workerId,
         logger: pino({ level: "silent" }),
-        handlers: [handle(longTask, (n) => n + 1), handle(inc, (n) => n + 1)],
+        handlers: [handle(longTask, (s) => s.length), handle(inc, (n) => n + 1)],
       });
       const client = createClient(store);
       const r = new Redis(server.url);
       const out: string[] = [];
       for (const canvas of [
-        longTask.si(1),
+        longTask.si("receipt"),
+        longTask.si("x".repeat(100)),
         chain(inc.si(0), ...Array.from({ length: 32 }, () => inc.s())),
       ]) {
         const run = await client.submit(canvas);
         await run.result();
-        out.push(
-          String(
-            await r.object("ENCODING", runScriptKeys(shardKeys("names", 0), run.runId).record),
-          ),
-        );
+        const hash = runScriptKeys(shardKeys("names", 0), run.runId).record;
+        out.push(String(await r.object("ENCODING", hash)));
+        // the record names the worker by number; a snapshot names it by its id
+        expect((await store.getRun(run.runId))?.nodes[0]?.worker).toBe(workerId);
       }
       r.disconnect();
       await worker.stop();
       await store.close();
       return out;
     };
+    // at Redis's default (64 bytes): the worker's id is not in the record; the argument is
+    expect(await encodings(server)).toEqual(["listpack", "hashtable", "hashtable"]);
     const raised = await startRedisServer(["--hash-max-listpack-value", "256"]);
     try {
-      expect(await encodings(raised)).toEqual(["listpack", "hashtable"]);
+      expect(await encodings(raised)).toEqual(["listpack", "listpack", "hashtable"]);
     } finally {
       await raised.stop();
     }
-    // at Redis's default (64 bytes), the small run's record alone makes it a hash table
-    expect(await encodings(server)).toEqual(["hashtable", "hashtable"]);
   });
 });

@@ -494,6 +494,7 @@ describe("a re-sent script is a no-op that answers the same", () => {
           lastClaim: k.lastClaim("w"),
           shardWork: k.work,
           events: k.events,
+          workerNames: k.workerNames,
           queues: [k.queue("default")],
         }),
         claim.argList({

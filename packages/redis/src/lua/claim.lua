@@ -11,7 +11,8 @@
 -- `runPrefix` (the shard's run key prefix: they share the shard's hash slot), as a claim
 -- cannot know its runs before it pops them.
 -- KEYS: tokens (the shard's fencing-token counter), seq, lastClaim (the worker's last
---   claim request, hash), shardWork, events; per worker queue: ready, delayed, leases, wake,
+--   claim request, hash), shardWork, events, workerNames (the shard's worker numbers);
+--   per worker queue: ready, delayed, leases, wake,
 --   parked, expiring, paused
 -- A paused queue (its `paused` key set, pauseQueue) is skipped: its due retries are made
 -- ready, but none of its nodes is leased and no worker is woken for it.
@@ -46,6 +47,8 @@ local function started(triples, leased, due)
   -- the node fields (record, dependency list, spec) of each run's nodes, read with the run's
   -- record when the first of them starts: one HMGET per run
   local ahead = {}
+  -- the worker's number in the shard's table (includes/workers.lua), read when a node starts
+  local worker
   for i = 1, #triples, 3 do
     local member = triples[i + 1]
     local at = string.find(member, "#[^#]*$")
@@ -72,7 +75,8 @@ local function started(triples, leased, due)
     out[#out + 1] = q
     out[#out + 1] = member
     out[#out + 1] = token
-    out[#out + 1] = startNode(START_CODES, keys, runId, n, token, A.worker, A.now, queueNames[q], A.eventsMax,
+    worker = worker or workerNumber(K.workerNames, A.worker, A.now)
+    out[#out + 1] = startNode(START_CODES, keys, runId, n, token, worker, A.now, queueNames[q], A.eventsMax,
       leased, runs, ahead[runId])
   end
   flushRuns(runs)

@@ -6,7 +6,8 @@
 -- leased, found as those started by this worker at the completion's time
 -- and still running (nothing is stored for it: a node record stays small).
 -- In a cancelled run the node ends `cancelled` and its result is not recorded.
--- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, tokens, seq;
+-- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, tokens, seq,
+--   workerNames (the shard's worker numbers);
 --   per run queue: ready, delayed, leases, wake, parked, expiring, paused (a dependent on a
 --   paused queue is never handed out: it is made ready and waits for the queue's resume)
 -- ARGV: runId, node, token, result (bytes), now, worker (id), nextMax, leaseMs,
@@ -18,5 +19,6 @@
 --@include completenode
 
 local codes = { OK = R.OK, REPLAYED = R.REPLAYED, STALE = R.STALE, CANCELLED = R.CANCELLED }
-return completeNode(codes, K, QUEUES, A.runId, A.node, A.token, A.result, A.now, A.worker, A.nextMax,
+return completeNode(codes, K, QUEUES, A.runId, A.node, A.token, A.result, A.now,
+  workerNumber(K.workerNames, A.worker, A.now), A.nextMax,
   A.leaseMs, A.served, A.budget, A.eventsMax, A.span)

@@ -3,7 +3,7 @@
 -- completions that finished while its previous call was in flight. Their runs' keys are
 -- built from `runPrefix` and their queues' keys from `queuePrefix` (the shard's: they
 -- share its hash slot), as the runs differ from one item to the next.
--- KEYS: shardWork, events, tokens, seq
+-- KEYS: shardWork, events, tokens, seq, workerNames (the shard's worker numbers)
 -- ARGV: now, worker (id), leaseMs, budget, eventsMax, runPrefix, queuePrefix, items (one
 --   msgpack array of strings, Packed.ts: groups of 8: runId, node, token, result (bytes),
 --   nextMax, served (as complete's), the run's queues (a comma list, in the run's order),
@@ -34,6 +34,8 @@ end
 
 local out = { R.OK }
 local items = A.items
+-- the worker's number in the shard's table (includes/workers.lua): what node records name
+local worker = workerNumber(K.workerNames, A.worker, A.now)
 local shared = { shardWork = K.shardWork, events = K.events, tokens = K.tokens, seq = K.seq }
 -- the runs opened so far, by id: the items of a call often share a run (a chord's members),
 -- which is then loaded once and written once, at the end
@@ -56,7 +58,7 @@ for i = 1, #items, 8 do
   local runId = items[i]
   local keys = runs[runId] and runs[runId].k or runKeysAt(A.runPrefix, runId, shared)
   local reply = completeNode(CODES, keys, queueKeys(items[i + 6]), runId, tonumber(items[i + 1]),
-    tonumber(items[i + 2]), items[i + 3], A.now, A.worker, tonumber(items[i + 4]), A.leaseMs,
+    tonumber(items[i + 2]), items[i + 3], A.now, worker, tonumber(items[i + 4]), A.leaseMs,
     items[i + 5], A.budget, A.eventsMax, items[i + 7], runs, ahead[runId])
   out[#out + 1] = reply
   -- work left for `drain`: the caller drains it before the next items, as it would after a

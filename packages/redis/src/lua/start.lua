@@ -13,7 +13,7 @@
 -- list that does not match the queue the node came from) is reported, and the
 -- caller runs `corrupt` with the run's queues.
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, leases (of
---   the queue the node was claimed from)
+--   the queue the node was claimed from), workerNames (the shard's worker numbers)
 -- ARGV: runId, node, token, worker (id), now, queue (name of the queue the node was
 --   claimed from), eventsMax (about how many entries the events stream keeps)
 -- Replies: {OK, attempt, stalls, spec, queues (the run's, comma list), headers (the run's,
@@ -25,4 +25,5 @@
 --@include startnode
 
 local codes = { OK = R.OK, STALE = R.STALE, STALLED_OUT = R.STALLED_OUT, EXPIRED = R.EXPIRED, CORRUPT = R.CORRUPT }
-return startNode(codes, K, A.runId, A.node, A.token, A.worker, A.now, A.queue, A.eventsMax)
+return startNode(codes, K, A.runId, A.node, A.token, workerNumber(K.workerNames, A.worker, A.now), A.now, A.queue,
+  A.eventsMax)

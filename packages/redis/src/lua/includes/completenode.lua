@@ -2,6 +2,7 @@
 -- can complete many nodes.
 --@include cascade
 --@include attempt
+--@include workers
 
 -- node d's packed dependency list when its only dependency is node n, else false: a
 -- completion hands out only such a dependent, so that a re-sent completion knows exactly

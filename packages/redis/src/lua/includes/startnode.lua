@@ -1,6 +1,7 @@
 -- Starting a node just claimed (start, claim): the body of start.lua, so that
 -- claim starts the nodes it leases in the same call.
 --@include attempt
+--@include workers
 
 -- node n (record r) just ended failed or expired here: its run fails (unless the node is
 -- tolerated) and its cascade is listed for `drain`, which has the run's queues. Both go at

@@ -1,0 +1,100 @@
+/**
+ * Worker numbers (docs/redis-layout.md, `T:wnames`): node records name the
+ * worker of their last attempt by a number of the shard's, snapshots name
+ * it by its id, records written before numbers still read, and maintenance
+ * forgets a worker unseen for 30 days.
+ */
+import { Schema, task } from "@weft/core";
+import { compile } from "@weft/core/store";
+import { type RedisServer, startRedisServer } from "@weft/testing";
+import { Redis } from "ioredis";
+import { pack, unpack } from "msgpackr";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RedisStore } from "../src/index.ts";
+import { shardKeys } from "../src/Keys.ts";
+
+let server: RedisServer;
+let raw: Redis;
+beforeAll(async () => {
+  server = await startRedisServer();
+  raw = new Redis(server.url);
+});
+afterAll(async () => {
+  raw.disconnect();
+  await server.stop();
+});
+
+const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
+const base = { tags: [], idempotencyWindowMs: 0, retentionMs: 60 * 86_400_000 } as const;
+const DAY = 86_400_000;
+
+/** Submits run `runId` and has worker `workerId` claim and complete its node at `now`. */
+const runOn = async (store: RedisStore, runId: string, workerId: string, now: number) => {
+  await store.submit({ ...base, runId, dag: compile(inc.si(1)), now });
+  const [claim] = await store.claim({
+    workerId,
+    queues: ["default"],
+    leaseMs: 10_000,
+    now,
+    max: 1,
+    requestId: `${runId}-claim`,
+  });
+  await store.complete(claim!, new Uint8Array([2]), {
+    now,
+    workerId,
+    nextMax: 0,
+    leaseMs: 10_000,
+    queues: ["default"],
+  });
+};
+
+/** Field 7 of node 0's record of run `runId` (prefix `prefix`), as stored. */
+const storedWorker = async (prefix: string, runId: string): Promise<unknown> => {
+  const rec = await raw.hgetBuffer(shardKeys(prefix, 0).run(runId).record, "n0");
+  return (unpack(rec!) as unknown[])[6];
+};
+
+describe("worker numbers", () => {
+  it("give each worker one number per shard, and snapshots its id", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "numbers" });
+    const long = "payments-worker-7d9f8b6c5d-x2k4p:1:ab12cd34";
+    await runOn(store, "a", long, 0);
+    await runOn(store, "b", "other", 1);
+    await runOn(store, "c", long, 2);
+    expect([
+      await storedWorker("numbers", "a"),
+      await storedWorker("numbers", "b"),
+      await storedWorker("numbers", "c"),
+    ]).toEqual([1, 2, 1]);
+    const names = await Promise.all(["a", "b", "c"].map((id) => store.getRun(id)));
+    expect(names.map((s) => s?.nodes[0]?.worker)).toEqual([long, "other", long]);
+    await store.close();
+  });
+
+  it("still reads a record that names its worker by id (written before numbers)", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "older" });
+    await runOn(store, "old", "w1", 0);
+    const key = shardKeys("older", 0).run("old").record;
+    const rec = unpack((await raw.hgetBuffer(key, "n0"))!) as unknown[];
+    rec[6] = "host-a:12:0badf00d";
+    await raw.hset(key, "n0", pack(rec));
+    expect((await store.getRun("old"))?.nodes[0]?.worker).toBe("host-a:12:0badf00d");
+    await store.close();
+  });
+
+  it("are forgotten 30 days after the worker last started a node; its runs then show #<number>", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "forget" });
+    await runOn(store, "gone", "idle-worker", 0);
+    await runOn(store, "kept", "busy-worker", 0);
+    // busy-worker starts a node again on day 20: it is kept
+    await runOn(store, "later", "busy-worker", 20 * DAY);
+    await store.maintain({ now: 31 * DAY, queues: ["default"] });
+    expect((await store.getRun("gone"))?.nodes[0]?.worker).toBe("#1");
+    expect((await store.getRun("kept"))?.nodes[0]?.worker).toBe("busy-worker");
+    // a forgotten worker that comes back gets a new number
+    await runOn(store, "back", "idle-worker", 32 * DAY);
+    expect(await storedWorker("forget", "back")).toBe(3);
+    expect((await store.getRun("back"))?.nodes[0]?.worker).toBe("idle-worker");
+    await store.close();
+  });
+});
