@@ -2321,7 +2321,8 @@ export class RedisStore implements Store, ScheduleStore {
     };
     for (const n of nodes) {
       if (n.worker !== undefined) n.worker = named(n.worker);
-      n.history = n.history.map((h) => ({ ...h, worker: named(h.worker) }));
+      if (n.history.length > 0)
+        n.history = n.history.map((h) => ({ ...h, worker: named(h.worker) }));
     }
   }
 
