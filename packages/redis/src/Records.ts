@@ -356,7 +356,7 @@ const OUTCOMES: ReadonlySet<string> = new Set<AttemptOutcome>([
  * `RedisStore` reads the worker's id from the shard's table
  * ({@link numberedWorker}). A record written before 2026-12-03 holds the id.
  */
-export const NUMBERED_WORKER = "\u0000#";
+const NUMBERED_WORKER = "\u0000#";
 
 const workerOf = (w: string | number): string =>
   typeof w === "number" ? (w === 0 ? "" : `${NUMBERED_WORKER}${w}`) : w;

@@ -27,8 +27,6 @@ local at = 1
 -- the roots of every run, put in their ready sets together at the end (flushReady): they
 -- take their arrival numbers in the batch's order, as one run after the other would
 local toReady = { k = 0 }
--- the run ids of the runs written, in order, added to the shard's run list together at the end
-local listed = {}
 local unhanded = { __index = function(_, label) error("script submitmany was not handed key " .. tostring(label), 2) end }
 for r = 1, A.count do
   local rk = RUNS[r]
@@ -48,12 +46,11 @@ for r = 1, A.count do
     reuse = f[at + 11], eventsMax = A.eventsMax, notBefore = tonumber(f[at + 12]),
     expiresAt = tonumber(f[at + 13]), headers = f[at + 14], nodes = nodes,
     totalS = f[at + 15], retentionS = f[at + 5], -- (as sent: written as they are)
-    toReady = toReady, listed = listed,
+    toReady = toReady,
   }, codes)
   -- the runs after one whose key changed are sent again, after it (they may meet it)
   if out[#out][1] == R.RETRY then break end
   at = at + 16 + 4 * n
 end
 flushReady(toReady, K.seq)
-for i = 1, #listed do listRun(K.runList, listed[i]) end
 return out

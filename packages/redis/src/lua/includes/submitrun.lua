@@ -64,12 +64,7 @@ local function submitWhole(keys, queues, a, codes)
   if a.notBefore > 0 then add("nbf", int(a.notBefore)) end
   if a.expiresAt > 0 then add("exp", int(a.expiresAt)) end
   if a.headers ~= "" then add("hdr", a.headers) end
-  if a.listed then
-    -- (submitmany's: the runs of its batch go in the shard's run list together, at the end)
-    a.listed[#a.listed + 1] = runId
-  else
-    listRun(keys.runList, runId)
-  end
+  listRun(keys.runList, runId)
   local list, pre = a.nodes, {}
   local plain = plainJob(M, a, list)
   if plain then
