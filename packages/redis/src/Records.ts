@@ -63,10 +63,10 @@ const STATE = Object.fromEntries(Object.entries(CODE).map(([k, v]) => [v, k])) a
  * as `-(id + 1)`, after the plain ones, then error edges (to error
  * callbacks) as the strings `"e<id>"`. Scripts add
  * field 15, the fencing token of the node's current or last lease, when
- * they lease it. (Scripts write field 7, the worker, as its number in the
- * shard's table, lua/includes/workers.lua: a record stays under 64 bytes
- * for task names of up to about 30 characters, so that a small run's hash
- * keeps Redis's compact encoding.)
+ * they lease it. (Scripts write field 7, the worker, as its tag, a NUL byte
+ * and its number in the shard's table, lua/includes/workers.lua: a record
+ * stays under 64 bytes for task names of up to about 30 characters, so
+ * that a small run's hash keeps Redis's compact encoding.)
  *
  * A node with a time limit, its own (`delayMs`, `notBefore`, `expiresInMs`,
  * `expiresAt`) or its run's (`timing`, epoch ms), has six more fields:
@@ -286,8 +286,7 @@ export const decodeNodeRecord = (
   for (const i of [1, 2, 3, 4, 5, 7]) {
     if (typeof r[i] !== "number") throw new Error(`field ${i + 1} is not a number`);
   }
-  if (typeof r[6] !== "string" && typeof r[6] !== "number")
-    throw new Error("the worker is neither a number nor a string");
+  if (typeof r[6] !== "string") throw new Error("the worker is not a string");
   const rec: NodeRecord = {
     state,
     attempts: r[1] as number,
@@ -303,7 +302,7 @@ export const decodeNodeRecord = (
   if (started && finished < 1e12) {
     if (finished || TERMINAL_NODE_STATES.has(state)) rec.finishedAt = started + finished;
   } else if (finished) rec.finishedAt = finished;
-  if (r[6]) rec.worker = workerOf(r[6] as string | number);
+  if (r[6]) rec.worker = r[6] as string;
   if (r[7]) rec.dueAt = r[7] as number;
   if (typeof r[14] === "number" && r[14] > 0) rec.token = r[14];
   if (typeof r[19] === "number" && r[19] > 0) rec.expiresAt = r[19];
@@ -351,19 +350,14 @@ const OUTCOMES: ReadonlySet<string> = new Set<AttemptOutcome>([
 ]);
 
 /**
- * What a decoded record holds for a worker its scripts named by number
- * (lua/includes/workers.lua): `NUMBERED_WORKER` and the number, until
- * `RedisStore` reads the worker's id from the shard's table
- * ({@link numberedWorker}). A record written before 2026-12-03 holds the id.
+ * The number in a worker tag, `"\u0000<number>"`, which node records and
+ * attempt histories hold in place of a worker's id
+ * (lua/includes/workers.lua; `RedisStore` reads the id from the shard's
+ * table), or `undefined` for a worker id (a record written before
+ * 2026-12-03, or an empty worker).
  */
-const NUMBERED_WORKER = "\u0000#";
-
-const workerOf = (w: string | number): string =>
-  typeof w === "number" ? (w === 0 ? "" : `${NUMBERED_WORKER}${w}`) : w;
-
-/** The number of a worker `workerOf` left numbered, or `undefined` for a worker id. */
 export const numberedWorker = (worker: string | undefined): number | undefined =>
-  worker?.startsWith(NUMBERED_WORKER) ? Number(worker.slice(NUMBERED_WORKER.length)) : undefined;
+  worker?.startsWith("\u0000") ? Number(worker.slice(1)) : undefined;
 
 /** One history entry `[attempt, worker, startedAt, endedAt, outcome, error?]`, or why it is not one. */
 const historyEntry = (e: unknown, i: number): AttemptRecord => {
@@ -371,8 +365,7 @@ const historyEntry = (e: unknown, i: number): AttemptRecord => {
   if (!Array.isArray(e) || e.length < 5) throw bad("is not an attempt array");
   const [attempt, worker, startedAt, endedAt, outcome, err] = e as unknown[];
   if (!Number.isInteger(attempt)) throw bad("has an attempt number that is not an integer");
-  if (typeof worker !== "string" && typeof worker !== "number")
-    throw bad("has a worker that is neither a number nor a string");
+  if (typeof worker !== "string") throw bad("has a worker that is not a string");
   if (!Number.isFinite(startedAt) || !Number.isFinite(endedAt))
     throw bad("has a time that is not a number");
   if (typeof outcome !== "string" || !OUTCOMES.has(outcome))
@@ -381,7 +374,7 @@ const historyEntry = (e: unknown, i: number): AttemptRecord => {
   if (err !== undefined && error === undefined) throw bad("has an error that is not a map");
   return {
     attempt: attempt as number,
-    worker: workerOf(worker),
+    worker,
     startedAt: startedAt as number,
     endedAt: endedAt as number,
     outcome: outcome as AttemptOutcome,

@@ -1,8 +1,9 @@
 /**
  * Worker numbers (docs/redis-layout.md, `T:wnames`): node records name the
- * worker of their last attempt by a number of the shard's, snapshots name
- * it by its id, records written before numbers still read, and maintenance
- * forgets a worker unseen for 30 days.
+ * worker of their last attempt by its tag (a NUL byte and a number of the
+ * shard's: a string, as the id was, so that an older version reads it),
+ * snapshots name it by its id, records written before tags still read, and
+ * maintenance forgets a worker unseen for 30 days.
  */
 import { Schema, task } from "@weft/core";
 import { compile } from "@weft/core/store";
@@ -55,7 +56,7 @@ const storedWorker = async (prefix: string, runId: string): Promise<unknown> => 
 };
 
 describe("worker numbers", () => {
-  it("give each worker one number per shard, and snapshots its id", async () => {
+  it("give each worker one number per shard, kept in records as a string tag, and snapshots its id", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "numbers" });
     const long = "payments-worker-7d9f8b6c5d-x2k4p:1:ab12cd34";
     await runOn(store, "a", long, 0);
@@ -65,7 +66,7 @@ describe("worker numbers", () => {
       await storedWorker("numbers", "a"),
       await storedWorker("numbers", "b"),
       await storedWorker("numbers", "c"),
-    ]).toEqual([1, 2, 1]);
+    ]).toEqual(["\u00001", "\u00002", "\u00001"]);
     const names = await Promise.all(["a", "b", "c"].map((id) => store.getRun(id)));
     expect(names.map((s) => s?.nodes[0]?.worker)).toEqual([long, "other", long]);
     await store.close();
@@ -93,7 +94,7 @@ describe("worker numbers", () => {
     expect((await store.getRun("kept"))?.nodes[0]?.worker).toBe("busy-worker");
     // a forgotten worker that comes back gets a new number
     await runOn(store, "back", "idle-worker", 32 * DAY);
-    expect(await storedWorker("forget", "back")).toBe(3);
+    expect(await storedWorker("forget", "back")).toBe("\u00003");
     expect((await store.getRun("back"))?.nodes[0]?.worker).toBe("idle-worker");
     await store.close();
   });

@@ -47,7 +47,7 @@ local function started(triples, leased, due)
   -- the node fields (record, dependency list, spec) of each run's nodes, read with the run's
   -- record when the first of them starts: one HMGET per run
   local ahead = {}
-  -- the worker's number in the shard's table (includes/workers.lua), read when a node starts
+  -- the worker's tag in the shard's table (includes/workers.lua), read when a node starts
   local worker
   for i = 1, #triples, 3 do
     local member = triples[i + 1]
@@ -75,7 +75,7 @@ local function started(triples, leased, due)
     out[#out + 1] = q
     out[#out + 1] = member
     out[#out + 1] = token
-    worker = worker or workerNumber(K.workerNames, A.worker, A.now)
+    worker = worker or workerTag(K.workerNames, A.worker, A.now)
     out[#out + 1] = startNode(START_CODES, keys, runId, n, token, worker, A.now, queueNames[q], A.eventsMax,
       leased, runs, ahead[runId])
   end

@@ -20,5 +20,5 @@
 
 local codes = { OK = R.OK, REPLAYED = R.REPLAYED, STALE = R.STALE, CANCELLED = R.CANCELLED }
 return completeNode(codes, K, QUEUES, A.runId, A.node, A.token, A.result, A.now,
-  workerNumber(K.workerNames, A.worker, A.now), A.nextMax,
+  workerTag(K.workerNames, A.worker, A.now), A.nextMax,
   A.leaseMs, A.served, A.budget, A.eventsMax, A.span)

@@ -34,8 +34,8 @@ end
 
 local out = { R.OK }
 local items = A.items
--- the worker's number in the shard's table (includes/workers.lua): what node records name
-local worker = workerNumber(K.workerNames, A.worker, A.now)
+-- the worker's tag in the shard's table (includes/workers.lua): what node records name
+local worker = workerTag(K.workerNames, A.worker, A.now)
 local shared = { shardWork = K.shardWork, events = K.events, tokens = K.tokens, seq = K.seq }
 -- the runs opened so far, by id: the items of a call often share a run (a chord's members),
 -- which is then loaded once and written once, at the end

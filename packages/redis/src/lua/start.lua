@@ -25,5 +25,5 @@
 --@include startnode
 
 local codes = { OK = R.OK, STALE = R.STALE, STALLED_OUT = R.STALLED_OUT, EXPIRED = R.EXPIRED, CORRUPT = R.CORRUPT }
-return startNode(codes, K, A.runId, A.node, A.token, workerNumber(K.workerNames, A.worker, A.now), A.now, A.queue,
+return startNode(codes, K, A.runId, A.node, A.token, workerTag(K.workerNames, A.worker, A.now), A.now, A.queue,
   A.eventsMax)

@@ -126,11 +126,8 @@ local function decodeNode(raw)
   for i = ATT, TOL do -- fields 2-12: numbers, but for the worker (7)
     if i ~= WORKER and type(r[i]) ~= "number" then return nil, "field " .. i .. " is not a number" end
   end
-  -- (the worker: its number, includes/workers.lua; its id in a record written before 2026-12-03)
-  local wt = type(r[WORKER])
-  if (wt ~= "number" and wt ~= "string") or type(r[TASK]) ~= "string" then
-    return nil, "worker is not a number or string, or task is not a string"
-  end
+  -- (the worker: its tag, includes/workers.lua; its id in a record written before 2026-12-03)
+  if type(r[WORKER]) ~= "string" or type(r[TASK]) ~= "string" then return nil, "worker or task is not a string" end
   -- its entries are checked where they are walked: a fan-out's list can be long
   if type(r[NEXT]) ~= "table" then return nil, "dependents are not a list" end
   if r[TOK] == nil then r[TOK] = 0 end
