@@ -34,7 +34,7 @@ import {
   ticksAfter,
   tickTags,
 } from "./Schedule.ts";
-import type { Store } from "./Store.ts";
+import { checkStore, type Store } from "./Store.ts";
 
 /** A store that keeps runs and schedules (both stores are). */
 export type BeatStore = Store & ScheduleStore;
@@ -298,12 +298,15 @@ export interface Beat {
  * number may run at once (see the module's description); a failing store
  * call is logged and retried on the next scan, never thrown.
  *
+ * @throws InvalidStore when `store` is not a store (a Promise not awaited).
+ *
  * @example
  * const beat = startBeat({ store });
  * // ...
  * await beat.stop();
  */
 export const startBeat = (opts: BeatOptions): Beat => {
+  checkStore(opts.store, "startBeat's store option");
   const clock = opts.clock ?? liveClock;
   const pollMs = opts.pollMs ?? 1_000;
   const id = `beat-${randomUUID().slice(0, 8)}`;

@@ -31,7 +31,14 @@ import { fingerprint } from "./Fingerprint.ts";
 import { encodeHeaders, type RunHeaders } from "./Headers.ts";
 import type { NodeState, Progress, RedriveRefusal, RunRecord, RunStatus } from "./Machine.ts";
 import { RedriveRefused, type RedriveRequest } from "./Redrive.ts";
-import type { IdempotencyReuse, RunOutput, RunSnapshot, Store, Submission } from "./Store.ts";
+import {
+  checkStore,
+  type IdempotencyReuse,
+  type RunOutput,
+  type RunSnapshot,
+  type Store,
+  type Submission,
+} from "./Store.ts";
 import { type AnyTask, checkTaskName, decodeWith, type OutputOf } from "./Task.ts";
 import { failureOf } from "./TaskErrors.ts";
 
@@ -386,8 +393,14 @@ export interface Client {
   watch(runId: string, opts?: { readonly signal?: AbortSignal }): AsyncIterable<WeftEvent>;
 }
 
-/** Creates a client. `now` is the clock (epoch ms). */
+/**
+ * Creates a client on `store` (what `await RedisStore.connect(url)` or `new
+ * MemoryStore()` gives). `now` is the clock (epoch ms).
+ *
+ * @throws InvalidStore when `store` is not a store (a Promise not awaited, an options object).
+ */
 export const createClient = (store: Store, now: () => number = Date.now): Client => {
+  checkStore(store, "createClient");
   const get = async (runId: string) => {
     const snap = await store.getRun(runId);
     if (!snap) throw new RunNotFound({ runId });

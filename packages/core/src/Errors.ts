@@ -75,6 +75,8 @@ export const ErrorTag = {
   InvalidCanvas: "InvalidCanvas",
   /** `startWorker` was given an option out of range. */
   InvalidWorkerOptions: "InvalidWorkerOptions",
+  /** `createClient`, `startWorker`, `startBeat` or `createDashboard` was given something that is not a store. */
+  InvalidStore: "InvalidStore",
   /** `submit` was given an option out of range (a negative `delayMs`, an `at` that is not a time, ...). */
   InvalidSubmitOptions: "InvalidSubmitOptions",
   /** `ctx.progress` was given something that is not progress; nothing is recorded. */
@@ -398,6 +400,21 @@ export class InvalidWorkerOptions extends Data.TaggedError(ErrorTag.InvalidWorke
 }> {
   override get message() {
     return `invalid worker options: ${this.reason}`;
+  }
+}
+
+/**
+ * `createClient`, `startWorker`, `startBeat` or `createDashboard` was given
+ * something that is not a store: most often the Promise of
+ * `RedisStore.connect(url)` without its `await`, or an options object
+ * (`{ store }`) where the store itself is asked for. Raised at once, before
+ * anything runs; the message names what was given.
+ */
+export class InvalidStore extends Data.TaggedError(ErrorTag.InvalidStore)<{
+  readonly reason: string;
+}> {
+  override get message() {
+    return `invalid store: ${this.reason}`;
   }
 }
 

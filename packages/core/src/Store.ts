@@ -12,6 +12,7 @@ import {
   DuplicateRun,
   type ErrorInfo,
   IdempotencyConflict,
+  InvalidStore,
   InvalidWorkerOptions,
   type Settled,
   SubmitInterrupted,
@@ -769,3 +770,32 @@ export interface Store {
    */
   close(): Promise<void>;
 }
+
+/**
+ * Refuses what is not a store, at once rather than at its first call:
+ * `createClient`, `startWorker`, `startBeat` and `createDashboard` take the
+ * store itself (what `await RedisStore.connect(url)` or `new MemoryStore()`
+ * gives). A store is recognised by its `submit`, `claim` and `getRun` methods.
+ *
+ * @throws InvalidStore naming what `where` was given: a Promise
+ *   (`RedisStore.connect` without `await`), an object's keys, or its type.
+ */
+export const checkStore = (value: unknown, where: string): void => {
+  if (
+    typeof value === "object" &&
+    value !== null &&
+    ["submit", "claim", "getRun"].every((m) => typeof Reflect.get(value, m) === "function")
+  )
+    return;
+  const got =
+    value instanceof Promise
+      ? "a Promise (await RedisStore.connect(url) before passing its store)"
+      : typeof value === "object" && value !== null
+        ? `an object with keys ${Object.keys(value).join(", ") || "(none)"}`
+        : value === undefined || value === null
+          ? String(value)
+          : typeof value;
+  throw new InvalidStore({
+    reason: `${where} takes a store (RedisStore, MemoryStore); it got ${got}`,
+  });
+};

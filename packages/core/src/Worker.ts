@@ -38,6 +38,7 @@ import { policyOf } from "./Policy.ts";
 import { delay, type RetryPolicy, shouldRetry } from "./Retry.ts";
 import {
   type Claim,
+  checkStore,
   limitedQueues,
   type RateLimit,
   type Store,
@@ -196,12 +197,14 @@ const keyOf = (c: Claim) => `${c.runId}:${c.nodeId}`;
  * @throws InvalidWorkerOptions when `retryDefaults` holds a field out of
  *   range (the same ranges as a task's `retry` option), a rate limit is
  *   not two integers >= 1, or `prefetch` is not an integer >= 0.
+ * @throws InvalidStore when `store` is not a store (a Promise not awaited).
  *
  * @example
  * const worker = startWorker({ store, handlers, queues: ["default"], concurrency: 4 })
  * process.on("SIGTERM", () => worker.stop())
  */
 export const startWorker = (opts: WorkerOptions): Worker => {
+  checkStore(opts.store, "startWorker's store option");
   if (opts.retryDefaults !== undefined) checkRetryDefaults(opts.retryDefaults);
   if (opts.prefetch !== undefined && !(Number.isInteger(opts.prefetch) && opts.prefetch >= 0))
     throw new InvalidWorkerOptions({

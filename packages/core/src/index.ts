@@ -69,6 +69,7 @@ export {
   InvalidOutput,
   InvalidProgress,
   InvalidSchedule,
+  InvalidStore,
   InvalidSubmitOptions,
   InvalidWorkerOptions,
   LeaseLost,

@@ -5,6 +5,7 @@
 import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { liveClock, type Store } from "@weft/core";
+import { checkStore } from "@weft/core/store";
 import { Hono } from "hono";
 import { api } from "./Api.ts";
 import { asset } from "./Assets.ts";
@@ -36,8 +37,11 @@ export interface DashboardOptions {
  * The dashboard as a Hono app (`app.fetch` serves it): the pages at `/`, the
  * JSON API under `/api/` (docs/dashboard.md) and Prometheus metrics at
  * `/metrics` (docs/operations.md).
+ *
+ * @throws InvalidStore when `store` is not a store (a Promise not awaited).
  */
 export const createDashboard = (opts: DashboardOptions): Hono => {
+  checkStore(opts.store, "createDashboard's store option");
   const now = opts.now ?? (() => liveClock.now());
   const app = new Hono();
   const auth = opts.auth;
@@ -124,7 +128,8 @@ export interface RunningDashboard {
  * Serves {@link createDashboard} over HTTP.
  *
  * @throws Error when `host` is not a loopback address and no `auth` is given
- *   (the dashboard can cancel runs and shows inputs and results).
+ *   (the dashboard can cancel runs and shows inputs and results);
+ *   InvalidStore when `store` is not a store.
  */
 export const startDashboard = async (opts: StartDashboardOptions): Promise<RunningDashboard> => {
   const host = opts.host ?? "127.0.0.1";

@@ -630,3 +630,13 @@ describe("pages and metrics", () => {
     }
   });
 });
+
+describe("createDashboard's store", () => {
+  it("refuses what is not a store, such as the Promise of RedisStore.connect without its await", async () => {
+    const pending = Promise.resolve(new MemoryStore());
+    expect(() => createDashboard({ store: pending as never })).toThrow(
+      "invalid store: createDashboard's store option takes a store (RedisStore, MemoryStore); it got a Promise (await RedisStore.connect(url) before passing its store)",
+    );
+    await pending;
+  });
+});

@@ -1,4 +1,13 @@
-import { chain, createClient, ResultUndecodable, Schema, task } from "@weft/core";
+import {
+  chain,
+  createClient,
+  InvalidStore,
+  ResultUndecodable,
+  Schema,
+  startBeat,
+  startWorker,
+  task,
+} from "@weft/core";
 import { describe, expect, it } from "vitest";
 import { MemoryStore } from "../src/index.ts";
 
@@ -27,5 +36,41 @@ describe("result()", () => {
     expect((err as Error).message).toBe(
       `result of node 1 of run ${run.runId} cannot be decoded: node 1 has no result: Skipped: upstream node 0 failed`,
     );
+  });
+});
+
+describe("what is not a store", () => {
+  it("is refused at once by createClient, startWorker and startBeat, naming what was given", async () => {
+    const pending = Promise.resolve(new MemoryStore());
+    const refused = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        expect(e).toBeInstanceOf(InvalidStore);
+        return (e as Error).message;
+      }
+      throw new Error("not refused");
+    };
+    // a Promise: RedisStore.connect(url) without its await
+    expect(refused(() => createClient(pending as never))).toBe(
+      "invalid store: createClient takes a store (RedisStore, MemoryStore); it got a Promise (await RedisStore.connect(url) before passing its store)",
+    );
+    expect(refused(() => createClient({ store: new MemoryStore() } as never))).toMatch(
+      /it got an object with keys store$/,
+    );
+    expect(refused(() => startWorker({ store: undefined as never, handlers: [] }))).toBe(
+      "invalid store: startWorker's store option takes a store (RedisStore, MemoryStore); it got undefined",
+    );
+    expect(refused(() => startBeat({ store: "redis://localhost:6379" as never }))).toMatch(
+      /startBeat's store option .* it got string$/,
+    );
+    await pending;
+  });
+
+  it("accepts a store wrapped in a Proxy, as instrumentation wraps one", async () => {
+    const store = new MemoryStore();
+    const client = createClient(new Proxy(store, {}));
+    const run = await client.submit(inc.si(1));
+    expect(run.runId).toMatch(/./);
   });
 });

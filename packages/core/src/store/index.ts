@@ -124,6 +124,7 @@ export {
   CONCURRENCY_RETRY_MS,
   type CompleteItem,
   type CompleteOptions,
+  checkStore,
   type DepResult,
   type FailOptions,
   type FinishedCounts,
