@@ -15,6 +15,7 @@ import {
   InvalidStore,
   InvalidWorkerOptions,
   type Settled,
+  StoreUnavailable,
   SubmitInterrupted,
 } from "./Errors.ts";
 import type { EventBatch, ReadEventsOptions } from "./Events.ts";
@@ -765,8 +766,10 @@ export interface Store {
    */
   readEvents(opts: ReadEventsOptions): Promise<EventBatch>;
   /**
-   * Closes the store: its connections are closed (the Redis store) and its
-   * pending waits end as timed out (the in-memory store). Call it once, last.
+   * Closes the store: its connections are closed (the Redis store); a
+   * pending wait for work ends as timed out, a pending wait for a run
+   * (`waitForRun`, `waitForOutput`) fails with `StoreUnavailable` (see
+   * `closedWhileWaiting`). Call it once, last.
    */
   close(): Promise<void>;
 }
@@ -799,3 +802,15 @@ export const checkStore = (value: unknown, where: string): void => {
     reason: `${where} takes a store (RedisStore, MemoryStore); it got ${got}`,
   });
 };
+
+/**
+ * What a wait for a run (`waitForRun`, `waitForOutput`, and so `result()`)
+ * fails with when its store is closed under it: the run may still end, but
+ * this store will not see it. Both stores raise it, so that a closed store
+ * is not mistaken for a run that took too long (`ResultTimeout`).
+ */
+export const closedWhileWaiting = (url: string, runId: string): StoreUnavailable =>
+  new StoreUnavailable({
+    url,
+    reason: `the store was closed (store.close()) while waiting for run ${runId}`,
+  });

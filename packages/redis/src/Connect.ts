@@ -183,10 +183,31 @@ export interface Connection {
 }
 
 /**
+ * Selects the database the URL names (`/3`, `?db=3`) again, this time
+ * waiting for the answer: ioredis selects it when the connection is ready
+ * but only emits an error when the server refuses (an index past its
+ * `databases` setting), and the connection then stays on database 0, where
+ * every run would be written.
+ *
+ * @throws InvalidConnectionOptions naming the database and Redis's answer.
+ */
+const checkDatabase = async (redis: Redis, masked: string): Promise<void> => {
+  const db = redis.options.db ?? 0;
+  if (db === 0) return;
+  try {
+    await redis.select(db);
+  } catch (e) {
+    throw new InvalidConnectionOptions(
+      `${masked} names database ${db}, which the server refuses: ${(e as Error).message}`,
+    );
+  }
+};
+
+/**
  * Connects to `url` with {@link CONNECTION_SETTINGS}, waiting until Redis
  * answers a PING, at most `timeoutMs`.
  *
- * @throws InvalidConnectionOptions for a URL that is not a Redis URL, TLS options on a `redis://` URL, or a CA that cannot be read.
+ * @throws InvalidConnectionOptions for a URL that is not a Redis URL, TLS options on a `redis://` URL, a CA that cannot be read, or a database the server refuses (`/99` on a server of 16).
  * @throws StoreUnavailable naming the URL (password masked) and what happened: unreachable, authentication failed, TLS handshake failed.
  */
 export const connectUrl = async (
@@ -230,7 +251,10 @@ export const connectUrl = async (
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      redis.connect().then(() => redis.ping()),
+      redis
+        .connect()
+        .then(() => redis.ping())
+        .then(() => checkDatabase(redis, parts.masked)),
       new Promise((_, reject) => {
         timer = setTimeout(() => {
           const e = new Error(`no answer within ${opts.timeoutMs} ms`);
@@ -243,6 +267,7 @@ export const connectUrl = async (
   } catch (e) {
     redis.disconnect();
     redis.on("error", () => undefined); // a late socket error must not be printed as unhandled
+    if (e instanceof InvalidConnectionOptions) throw e;
     const failure = storeError(lastError ?? e, ctx);
     if (failure instanceof StoreUnavailable) throw failure;
     // connected, but the handshake met something unexpected: the store is still not usable

@@ -39,6 +39,7 @@ import {
   type CompleteOptions,
   checkProgress,
   chordBodies,
+  closedWhileWaiting,
   corruptRecordInfo,
   type Dag,
   type DagNode,
@@ -2695,7 +2696,8 @@ export class RedisStore implements Store, ScheduleStore {
         if (TERMINAL_RUN_STATUSES.has(run.status) && (!opts.quiet || run.finishedAt !== undefined))
           return { run, values: r.values.slice(n) };
         const left = deadline - Date.now();
-        if (left <= 0 || this.closed) return undefined;
+        if (this.closed) throw closedWhileWaiting(this.name, runId);
+        if (left <= 0) return undefined;
         // (a subscription that fails leaves the wait to its reads once a second)
         if (
           !heard &&
@@ -2714,7 +2716,7 @@ export class RedisStore implements Store, ScheduleStore {
           };
         });
         wake = () => undefined;
-        if (this.closed) return undefined;
+        if (this.closed) throw closedWhileWaiting(this.name, runId);
       }
     } finally {
       mine.delete(waiter);
@@ -3008,7 +3010,7 @@ export class RedisStore implements Store, ScheduleStore {
   async close(): Promise<void> {
     this.closed = true;
     this.listeners.clear();
-    // (a waiter wakes, finds the store closed and answers undefined)
+    // (a waiter wakes, finds the store closed and fails: closedWhileWaiting)
     for (const mine of this.waiters.values()) for (const wake of mine) wake();
     if (this.subscriber) this.dropSubscriber(this.subscriber);
     for (const c of this.allBlocking) c.disconnect();

@@ -148,6 +148,27 @@ describe("connecting", () => {
     );
   });
 
+  it("refuses a database the server does not have, instead of writing to database 0", async () => {
+    const server = await startRedisServer(["--databases", "4"]);
+    servers.push(server);
+    const url = `redis://127.0.0.1:${server.port}`;
+    for (const written of [`${url}/9`, `${url}?db=9`]) {
+      const e = await rejection(RedisStore.connect(written));
+      expect(e).toBeInstanceOf(InvalidConnectionOptions);
+      expect((e as Error).message).toMatch(
+        /names database 9, which the server refuses: .*out of range/,
+      );
+    }
+    // a database it has is used: the run's keys are there and not in database 0
+    const store = await connect(`${url}/3`);
+    await createClient(store).submit(echo.si(1));
+    const admin = new Redis(`${url}/0`);
+    closers.push(async () => admin.disconnect());
+    expect(await admin.dbsize()).toBe(0);
+    await admin.select(3);
+    expect(await admin.dbsize()).toBeGreaterThan(0);
+  });
+
   it("refuses a target that is neither a URL nor an ioredis instance, naming what it got", async () => {
     // what a JavaScript caller may write: connect({ url }), connect(undefined)
     const wrong: unknown[] = [{ url: "redis://localhost:6379" }, undefined, 6379];

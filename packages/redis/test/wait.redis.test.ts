@@ -4,7 +4,15 @@
  * waitrun.lua) and woken by a PUBLISH of its run's id when the run stops or
  * ends, not by every event other runs write.
  */
-import { createClient, group, handle, Schema, startWorker, task } from "@weft/core";
+import {
+  createClient,
+  group,
+  handle,
+  Schema,
+  StoreUnavailable,
+  startWorker,
+  task,
+} from "@weft/core";
 import { deferred } from "@weft/core/store";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { Redis } from "ioredis";
@@ -176,7 +184,7 @@ describe("waiting for a run on Redis", () => {
     await store.close();
   });
 
-  it("closing the store ends a wait at once, with no answer", async () => {
+  it("closing the store ends a wait at once, failing it with StoreUnavailable rather than as a timeout", async () => {
     const prefix = "wait-close";
     const store = await RedisStore.connect(server.url, { prefix });
     const h = await createClient(store).submit(gated.si(1));
@@ -184,6 +192,10 @@ describe("waiting for a run on Redis", () => {
     const record = shardKeys(prefix, 0).run(h.runId).record;
     await vi.waitFor(async () => expect(await raw.hget(record, "w")).toBe("1"));
     await store.close();
-    expect(await waiting).toBeUndefined();
+    const e = await waiting.catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(StoreUnavailable);
+    expect((e as Error).message).toBe(
+      `cannot reach the store at ${server.url}: the store was closed (store.close()) while waiting for run ${h.runId}`,
+    );
   });
 });

@@ -42,6 +42,7 @@ import {
   RunNotFound,
   Schema,
   type Store,
+  StoreUnavailable,
   type SubmitByNameOptions,
   startWorker,
   TaskFailure,
@@ -1902,6 +1903,17 @@ export const storeConformance = (
       await store.maintain({ now, queues: ["default"] });
       await expect(run.result({ timeout: 60_000 })).rejects.toBeInstanceOf(RunNotFound);
       await expect(run.status()).rejects.toBeInstanceOf(RunNotFound);
+    });
+
+    it("result() fails with StoreUnavailable, not ResultTimeout, when its store is closed while it waits", async () => {
+      const store = await fresh();
+      const client = createClient(store);
+      const run = await client.submit(one as Canvas<unknown, unknown>);
+      const waiting = run.result({ timeout: 60_000 }).catch((e: unknown) => e);
+      await store.close();
+      const e = await waiting;
+      expect(e).toBeInstanceOf(StoreUnavailable);
+      expect((e as Error).message).toMatch(/closed/);
     });
 
     it("decodes a run's result with the run's own stored DAG, never the handle's canvas", async () => {

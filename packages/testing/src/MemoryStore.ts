@@ -33,6 +33,7 @@ import {
   type CompleteOptions,
   cancelRun,
   checkProgress,
+  closedWhileWaiting,
   commitRun,
   completeNode,
   corruptRecordInfo,
@@ -182,6 +183,8 @@ export class MemoryStore implements Store, ScheduleStore {
   /** Pending `waitFor` calls, ended by `close`. */
   private readonly waiting = new Set<(v: undefined) => void>();
   private token = 0;
+  /** Set by `close`: a wait for a run then fails instead of timing out. */
+  private closed = false;
   private readonly locks = new Map<string, { owner: string; token: number; until: number }>();
   private readonly fences = new Map<string, number>();
   private readonly memos = new Map<string, { bytes: Uint8Array; until: number }>();
@@ -902,6 +905,7 @@ export class MemoryStore implements Store, ScheduleStore {
     };
     const got = await this.waitFor("run", final, timeoutMs);
     if (got && !got.run) throw new RunNotFound({ runId });
+    if (!got && this.closed) throw closedWhileWaiting("memory", runId);
     return got?.run;
   }
 
@@ -992,8 +996,12 @@ export class MemoryStore implements Store, ScheduleStore {
     return true;
   }
 
-  /** Ends every pending wait (they resolve as timed out) and drops listeners. */
+  /**
+   * Ends every pending wait and drops listeners: a wait for work ends as
+   * timed out, a wait for a run fails with `StoreUnavailable`.
+   */
   async close(): Promise<void> {
+    this.closed = true;
     for (const done of [...this.waiting]) done(undefined);
     this.events.removeAllListeners();
   }

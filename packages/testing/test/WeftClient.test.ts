@@ -12,6 +12,7 @@ import {
   NonRetryableError,
   type ResultError,
   Schema,
+  StoreUnavailable,
   type SubmitError,
   task,
   WeftClient,
@@ -149,7 +150,9 @@ describe("MemoryStore.layer", () => {
           // no worker: this wait ends only by its 10-minute timeout, or by the store closing
           return { first: store, waiting: store.waitForRun(run.runId, 600_000) };
         }).pipe(Effect.provide(MemoryStore.layer));
-        expect(yield* Effect.promise(() => waiting)).toBeUndefined();
+        // (closed, the store fails the wait rather than answering it as timed out)
+        const ended = yield* Effect.promise(() => waiting.catch((e: unknown) => e));
+        expect(ended).toBeInstanceOf(StoreUnavailable);
         const second = yield* WeftStore.useSync((s) => s).pipe(Effect.provide(MemoryStore.layer));
         expect(second).toBeInstanceOf(MemoryStore);
         expect(second).not.toBe(first);

@@ -125,6 +125,7 @@ export {
   type CompleteItem,
   type CompleteOptions,
   checkStore,
+  closedWhileWaiting,
   type DepResult,
   type FailOptions,
   type FinishedCounts,
