@@ -73,7 +73,7 @@ export const ErrorTag = {
   // ---- thrown to callers ----
   /** A canvas, a task declaration or a signature's options are refused (before anything is written). */
   InvalidCanvas: "InvalidCanvas",
-  /** `startWorker` was given an option out of range. */
+  /** `startWorker` was given an option out of range, or handlers that are not a list of `handle(task, fn)`, one per task. */
   InvalidWorkerOptions: "InvalidWorkerOptions",
   /** `createClient`, `startWorker`, `startBeat` or `createDashboard` was given something that is not a store. */
   InvalidStore: "InvalidStore",
@@ -392,8 +392,10 @@ export class ScheduleNotFound extends Data.TaggedError(ErrorTag.ScheduleNotFound
 
 /**
  * `startWorker` was given an option out of range (`retryDefaults` with a
- * field a task's `retry` option would refuse); the message names the field,
- * the value and what is allowed.
+ * field a task's `retry` option would refuse), or `handlers` that are not
+ * an array of handlers made with `handle(task, fn)`, one per task name (a
+ * task passed itself, two handlers of one task); the message names the
+ * option, the value or the entry's index, and what is allowed.
  */
 export class InvalidWorkerOptions extends Data.TaggedError(ErrorTag.InvalidWorkerOptions)<{
   readonly reason: string;

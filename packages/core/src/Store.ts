@@ -8,6 +8,7 @@
  * Values (inputs, results) cross this interface as msgpack bytes (see `Codec`).
  */
 import type { Dag, DagNode, Shape } from "./Dag.ts";
+import { described } from "./Described.ts";
 import {
   DuplicateRun,
   type ErrorInfo,
@@ -793,11 +794,7 @@ export const checkStore = (value: unknown, where: string): void => {
   const got =
     value instanceof Promise
       ? "a Promise (await RedisStore.connect(url) before passing its store)"
-      : typeof value === "object" && value !== null
-        ? `an object with keys ${Object.keys(value).join(", ") || "(none)"}`
-        : value === undefined || value === null
-          ? String(value)
-          : typeof value;
+      : described(value);
   throw new InvalidStore({
     reason: `${where} takes a store (RedisStore, MemoryStore); it got ${got}`,
   });

@@ -75,7 +75,7 @@ export interface ScopedWorkerOptions<
 }
 
 const isEffectHandler = (h: ScopedHandler): h is EffectHandler<never> =>
-  (h as { _tag?: unknown })._tag === "EffectHandler";
+  (h as { _tag?: unknown } | null)?._tag === "EffectHandler";
 
 /**
  * Starts a worker on the context's {@link WeftStore} and stops it, as
@@ -83,7 +83,9 @@ const isEffectHandler = (h: ScopedHandler): h is EffectHandler<never> =>
  * waits for that stop to end.
  *
  * @throws InvalidWorkerOptions (as the Effect's failure) when
- *   `retryDefaults` holds a field out of range.
+ *   `handlers` is not an array, holds an entry that is neither `handle` nor
+ *   `handleEffect`'s (a task passed itself), or two handlers of one task,
+ *   or another option is out of range, as `startWorker` checks them.
  *
  * @example
  * const program = Effect.scoped(
@@ -101,9 +103,12 @@ export const startWorkerScoped = <const H extends ReadonlyArray<ScopedHandler>>(
     Effect.gen(function* () {
       const store = yield* WeftStore;
       const context = yield* Effect.context<ServicesOf<H>>();
-      const bound = handlers.map(
-        (h): BoundHandler => (isEffectHandler(h) ? h.provide(context) : (h as BoundHandler)),
-      );
+      // anything but an array is passed on as given, for startWorker to refuse naming it
+      const bound = Array.isArray(handlers)
+        ? handlers.map(
+            (h): BoundHandler => (isEffectHandler(h) ? h.provide(context) : (h as BoundHandler)),
+          )
+        : (handlers as unknown as ReadonlyArray<BoundHandler>);
       return yield* liftSync(() => startWorker({ ...rest, handlers: bound, store }), [
         InvalidWorkerOptions,
       ] as const);

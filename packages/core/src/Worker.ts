@@ -28,6 +28,7 @@ import { type Clock, liveClock } from "./Clock.ts";
 import { completions } from "./Completions.ts";
 import type { Dag } from "./Dag.ts";
 import { deferred } from "./Deferred.ts";
+import { described } from "./Described.ts";
 import { type ErrorInfo, ErrorTag, InvalidWorkerOptions, WorkerStopping } from "./Errors.ts";
 import type { BoundHandler } from "./Handler.ts";
 import { askSpan, attemptInfo, callHook } from "./HookCalls.ts";
@@ -51,6 +52,7 @@ import { logRefusal, outageLog, workerLogger } from "./WorkerLog.ts";
 /** Worker options. Durations are ms. */
 export interface WorkerOptions {
   readonly store: Store;
+  /** Handlers made with `handle(task, fn)`, at most one per task name. */
   readonly handlers: ReadonlyArray<BoundHandler>;
   /** Queues to consume. Default `["default"]`. */
   readonly queues?: ReadonlyArray<string>;
@@ -192,11 +194,71 @@ const allows = (retryIf: ((e: ErrorInfo) => boolean) | undefined, error: ErrorIn
 const keyOf = (c: Claim) => `${c.runId}:${c.nodeId}`;
 
 /**
+ * Checks `startWorker`'s `handlers` (a JavaScript caller gets no type
+ * check): an array of handlers bound with `handle(task, fn)`, one per task
+ * name. A handler is `{ task: { name: string }, run: function }`.
+ *
+ * @throws InvalidWorkerOptions naming what was given: not an array, the
+ *   index of an entry that is not a handler (a task passed itself, an
+ *   unprovided `handleEffect` handler), or a task name bound twice.
+ */
+const checkHandlers = (handlers: unknown): void => {
+  const refuse = (reason: string) => new InvalidWorkerOptions({ reason });
+  if (!Array.isArray(handlers))
+    throw refuse(
+      `handlers must be an array of handlers made with handle(task, fn), got ${described(handlers)}`,
+    );
+  const seen = new Map<string, number>();
+  handlers.forEach((h: unknown, i) => {
+    const at = `handlers[${i}]`;
+    const o = (typeof h === "object" || typeof h === "function") && h !== null ? h : undefined;
+    const { task, run, _tag } = (o ?? {}) as { task?: unknown; run?: unknown; _tag?: unknown };
+    const name = (task as { name?: unknown } | null | undefined)?.name;
+    if (
+      typeof run === "function" &&
+      typeof task === "object" &&
+      task !== null &&
+      typeof name === "string"
+    ) {
+      const first = seen.get(name);
+      if (first !== undefined)
+        throw refuse(
+          `handlers[${first}] and ${at} both handle task ${JSON.stringify(name)}: give one handler per task`,
+        );
+      seen.set(name, i);
+      return;
+    }
+    const own = (o as { name?: unknown; s?: unknown; si?: unknown } | undefined) ?? {};
+    if (
+      typeof own.name === "string" &&
+      (typeof own.s === "function" || typeof own.si === "function")
+    )
+      throw refuse(
+        `${at} is the task ${JSON.stringify(own.name)} itself, not a handler: pass handle(task, fn), not the task itself`,
+      );
+    if (_tag === "EffectHandler")
+      throw refuse(
+        `${at} is a handleEffect handler${typeof name === "string" ? ` of task ${JSON.stringify(name)}` : ""}, whose services startWorker cannot provide: start it with startWorkerScoped or WeftWorker.layer`,
+      );
+    if (typeof run === "function")
+      throw refuse(
+        `${at} has no task (its task is ${described(task)}): handle(task, fn) needs a task declared with task(...)`,
+      );
+    throw refuse(`${at} is not a handler made with handle(task, fn), got ${described(h)}`);
+  });
+};
+
+/**
  * Starts a worker.
  *
- * @throws InvalidWorkerOptions when `retryDefaults` holds a field out of
- *   range (the same ranges as a task's `retry` option), a rate limit is
- *   not two integers >= 1, or `prefetch` is not an integer >= 0.
+ * @throws InvalidWorkerOptions when `handlers` is not an array, one of
+ *   its entries is not a handler made with `handle(task, fn)` (a task
+ *   passed itself, a `handleEffect` handler, which only
+ *   `startWorkerScoped` can provide; the message gives its index), two
+ *   entries handle the same task name (the message names it),
+ *   `retryDefaults` holds a field out of range (the same ranges as a task's
+ *   `retry` option), a rate limit is not two integers >= 1, or `prefetch`
+ *   is not an integer >= 0.
  * @throws InvalidStore when `store` is not a store (a Promise not awaited).
  *
  * @example
@@ -205,6 +267,7 @@ const keyOf = (c: Claim) => `${c.runId}:${c.nodeId}`;
  */
 export const startWorker = (opts: WorkerOptions): Worker => {
   checkStore(opts.store, "startWorker's store option");
+  checkHandlers(opts.handlers);
   if (opts.retryDefaults !== undefined) checkRetryDefaults(opts.retryDefaults);
   if (opts.prefetch !== undefined && !(Number.isInteger(opts.prefetch) && opts.prefetch >= 0))
     throw new InvalidWorkerOptions({

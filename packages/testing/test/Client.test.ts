@@ -62,7 +62,7 @@ describe("what is not a store", () => {
       "invalid store: startWorker's store option takes a store (RedisStore, MemoryStore); it got undefined",
     );
     expect(refused(() => startBeat({ store: "redis://localhost:6379" as never }))).toMatch(
-      /startBeat's store option .* it got string$/,
+      /startBeat's store option .* it got a string "redis:\/\/localhost:6379"$/,
     );
     await pending;
   });

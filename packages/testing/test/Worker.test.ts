@@ -1,13 +1,16 @@
 import {
+  type BoundHandler,
   createClient,
   group,
   handle,
+  handleEffect,
   InvalidWorkerOptions,
   RetryAfter,
   type RetryPolicy,
   RunFailed,
   Schema,
   startWorker,
+  startWorkerScoped,
   TaskFailure,
   task,
 } from "@weft/core";
@@ -679,4 +682,142 @@ describe("results that are not plain data", () => {
       expect(node.error?.message).toMatch(why);
     },
   );
+});
+
+describe("startWorker's handlers", () => {
+  const add = task({ name: "h.add", input: Schema.Int, output: Schema.Int });
+  const sub = task({ name: "h.sub", input: Schema.Int, output: Schema.Int });
+  const silent = pino({ level: "silent" });
+  /** Starts a worker on a fresh store with `handlers` as a JavaScript caller would pass them. */
+  const startWith = (handlers: unknown) => {
+    const store = new MemoryStore();
+    const start = () =>
+      startWorker({
+        store,
+        handlers: handlers as ReadonlyArray<BoundHandler>,
+        logger: silent,
+      });
+    return { store, start };
+  };
+
+  it.each([
+    ["an object", { add: handle(add, (n) => n) }, /got an object with keys add$/],
+    ["undefined", undefined, /got undefined$/],
+    ["a handler on its own", handle(add, (n) => n), /got an object with keys task, run$/],
+    ["a Promise", Promise.resolve([]), /got a Promise \(not awaited\?\)$/],
+    ["a string", "h.add", /got a string "h\.add"$/],
+  ])(
+    "refuses handlers that are %s (not an array), naming what it got, starting nothing",
+    async (_, handlers, got) => {
+      const { store, start } = startWith(handlers);
+      expect(start).toThrow(InvalidWorkerOptions);
+      expect(start).toThrow(
+        /^invalid worker options: handlers must be an array of handlers made with handle\(task, fn\), got /,
+      );
+      expect(start).toThrow(got);
+      expect(await store.listWorkers({ now: Date.now() })).toEqual([]);
+    },
+  );
+
+  it("refuses a task passed where its handler belongs, giving its index and what to pass", async () => {
+    const { store, start } = startWith([handle(add, (n) => n), sub]);
+    expect(start).toThrow(InvalidWorkerOptions);
+    expect(start).toThrow(
+      'invalid worker options: handlers[1] is the task "h.sub" itself, not a handler: pass handle(task, fn), not the task itself',
+    );
+    expect(await store.listWorkers({ now: Date.now() })).toEqual([]);
+  });
+
+  it.each([
+    [
+      "null",
+      null,
+      /^invalid worker options: handlers\[0\] is not a handler made with handle\(task, fn\), got null$/,
+    ],
+    ["a bare function", (n: number) => n, /handlers\[0\] is not a handler .*, got a function$/],
+    [
+      "an object that is no handler",
+      { name: 3, run: "x" },
+      /handlers\[0\] is not a handler .*, got an object with keys name, run$/,
+    ],
+    [
+      "a handler bound to no task",
+      handle(undefined as unknown as typeof add, (n) => n),
+      /^invalid worker options: handlers\[0\] has no task \(its task is undefined\): handle\(task, fn\) needs a task declared with task\(\.\.\.\)$/,
+    ],
+    [
+      "a handleEffect handler, which needs the scoped worker's services",
+      handleEffect(add, (n) => Effect.succeed(n)),
+      /^invalid worker options: handlers\[0\] is a handleEffect handler of task "h\.add", .* start it with startWorkerScoped or WeftWorker\.layer$/,
+    ],
+  ])("refuses an entry that is %s, giving its index", (_, entry, message) => {
+    const { start } = startWith([entry]);
+    expect(start).toThrow(InvalidWorkerOptions);
+    expect(start).toThrow(message);
+  });
+
+  it("refuses two handlers for one task name, naming the task and both indexes", async () => {
+    const again = task({ name: "h.add", input: Schema.Int, output: Schema.Int });
+    const { store, start } = startWith([
+      handle(add, (n) => n),
+      handle(sub, (n) => n),
+      handle(again, (n) => n + 1),
+    ]);
+    expect(start).toThrow(InvalidWorkerOptions);
+    expect(start).toThrow(
+      'invalid worker options: handlers[0] and handlers[2] both handle task "h.add": give one handler per task',
+    );
+    expect(await store.listWorkers({ now: Date.now() })).toEqual([]);
+  });
+
+  it.each([
+    [
+      "an object",
+      () => ({ add: handle(add, (n) => n) }),
+      /handlers must be an array .*, got an object with keys add$/,
+    ],
+    ["null in the list", () => [null], /handlers\[0\] is not a handler .*, got null$/],
+    [
+      "a task in the list",
+      () => [handleEffect(sub, Effect.succeed), add],
+      /handlers\[1\] is the task "h\.add" itself/,
+    ],
+    [
+      "a task handled twice, once by handleEffect",
+      () => [handle(add, (n) => n), handleEffect(add, Effect.succeed)],
+      /handlers\[0\] and handlers\[1\] both handle task "h\.add"/,
+    ],
+  ])(
+    "startWorkerScoped fails with the same InvalidWorkerOptions for %s",
+    async (_, handlers, message) => {
+      const e = await Effect.runPromise(
+        Effect.scoped(
+          Effect.flip(
+            startWorkerScoped({
+              handlers: handlers() as unknown as ReadonlyArray<BoundHandler>,
+              logger: silent,
+            }),
+          ),
+        ).pipe(Effect.provide(MemoryStore.layer)),
+      );
+      expect(e).toBeInstanceOf(InvalidWorkerOptions);
+      expect(e.message).toMatch(message);
+    },
+  );
+
+  it("accepts handle() handlers of distinct tasks, thread handlers and an empty list, and runs them", async () => {
+    const store = new MemoryStore();
+    const worker = startWorker({
+      store,
+      handlers: [handle(add, (n) => n + 1), handle(sub, (n) => n - 1, { module: import.meta.url })],
+      logger: silent,
+    });
+    const client = createClient(store);
+    const run = await client.submit(add.si(41));
+    expect(await run.result()).toBe(42);
+    await worker.stop();
+    const empty = startWorker({ store, handlers: [], logger: silent });
+    await empty.stop();
+    await store.close();
+  });
 });

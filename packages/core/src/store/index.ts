@@ -61,6 +61,7 @@ export {
   waitsOn,
 } from "../Dag.ts";
 export { type Deferred, deferred } from "../Deferred.ts";
+export { described } from "../Described.ts";
 export {
   corruptRecordInfo,
   corruptRecordMessage,
