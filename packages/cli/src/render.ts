@@ -132,15 +132,29 @@ export const formatDuration = (ms: number): string => {
   return `${Math.floor(v / 3_600_000)} h ${Math.floor((v % 3_600_000) / 60_000)} min`;
 };
 
-/** The first line of an error message, at most 200 characters. */
-const oneLine = (message: string): string => {
-  const lines = message.split("\n");
-  const first = lines[0] ?? "";
-  const cut = first.length > 200 ? `${first.slice(0, 199)}…` : first;
-  return lines.length > 1 ? `${cut} …` : cut;
-};
+/** Longest line of an error message shown, characters; a longer one is cut with `…`. */
+const ERROR_LINE_CHARS = 200;
+/** Most lines of one error message shown; the rest are counted in a `… N more lines` line. */
+const ERROR_LINES = 8;
 
-const describeError = (e: ErrorInfo): string => `${e.tag}: ${oneLine(e.message)}`;
+/**
+ * An error as the lines to show: `Tag: first line of the message`, then the
+ * message's further lines as they are (a schema issue's `  at ["field"]`
+ * path, the next issue), blank ones dropped. Each line is cut to
+ * {@link ERROR_LINE_CHARS} characters; past {@link ERROR_LINES} lines the
+ * rest is counted in a last `… N more lines` line.
+ */
+const describeError = (e: ErrorInfo): string[] => {
+  const cut = (line: string) =>
+    line.length > ERROR_LINE_CHARS ? `${line.slice(0, ERROR_LINE_CHARS - 1)}…` : line;
+  const [first = "", ...rest] = e.message.split("\n");
+  const lines = [`${e.tag}: ${first}`, ...rest.filter((l) => l.trim() !== "")].map((l) =>
+    cut(l.trimEnd()),
+  );
+  if (lines.length <= ERROR_LINES) return lines;
+  const hidden = lines.length - (ERROR_LINES - 1);
+  return [...lines.slice(0, ERROR_LINES - 1), `… ${int(hidden)} more lines`];
+};
 
 /** `2 succeeded, 1 failed`, in a fixed state order. */
 const tally = (states: ReadonlyArray<NodeState>): string => {
@@ -470,19 +484,19 @@ const details = (
   const history = n.attempts > 1 || n.stalls > 0 || redriven ? (n.history ?? []) : [];
   for (const h of history) {
     const took = formatDuration(Math.max(0, h.endedAt - h.startedAt));
-    const why = h.error
-      ? `: ${describeError(h.error)}`
-      : h.outcome === "stalled"
-        ? " (lease expired)"
-        : "";
+    const [why = "", ...more] = h.error
+      ? describeError(h.error).map((l, i) => (i === 0 ? `: ${l}` : l))
+      : [h.outcome === "stalled" ? " (lease expired)" : ""];
+    const kind = h.outcome === "released" ? "info" : "error";
     out.push({
       text: `attempt ${h.attempt} ${h.outcome} on ${h.worker || "?"} after ${took}${why}`,
-      kind: h.outcome === "released" ? "info" : "error",
+      kind,
     });
+    for (const line of more) out.push({ text: line, kind });
   }
   const last = history[history.length - 1];
   if (n.error && !(last?.error && last.error.message === n.error.message)) {
-    out.push({ text: describeError(n.error), kind: "error" });
+    for (const line of describeError(n.error)) out.push({ text: line, kind: "error" });
   }
   if (n.state === "retrying" && n.dueAt !== undefined) {
     out.push({
@@ -533,7 +547,9 @@ const durationOf = (n: SnapshotNode, now: number): string => {
  * counts, tags, the error that failed the run) and the canvas as a tree,
  * one line per node — `#id task  state  attempts  duration  worker` — with
  * the error of a failed, skipped or retrying node and the progress of a
- * running one below it. Members of a wide group that share task and state
+ * running one below it. An error shows every line of its message (a schema
+ * issue's `  at ["field"]` path included), each cut to 200 characters, at
+ * most 8 lines, the rest counted in a `… N more lines` line. Members of a wide group that share task and state
  * are collapsed into one `… N more` line unless `all` is set.
  *
  * @example
@@ -582,7 +598,10 @@ export const renderInspect = (snapshot: RunSnapshot, opts: InspectOptions = {}):
       run.failedNode === undefined
         ? ""
         : ` (node #${run.failedNode}${failed ? ` ${failed.spec.task}` : ""})`;
-    field("error", c.red(`${describeError(run.error)}${where}`));
+    const [first = "", ...more] = describeError(run.error);
+    field("error", c.red(`${first}${where}`));
+    // further lines of the message, under its first (past the field names' column)
+    for (const line of more) out.push(`  ${" ".repeat(9)} ${c.red(line)}`);
   }
 
   if (snapshot.nodes.length === 0) return `${out.join("\n")}\n`;

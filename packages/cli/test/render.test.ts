@@ -228,6 +228,82 @@ describe("renderInspect", () => {
   });
 });
 
+describe("renderInspect: multi-line errors", () => {
+  it("shows every line of a node's error, so an InvalidInput keeps the path of the bad field", async () => {
+    const loose = task({ name: "text.loose", input: Schema.Int, output: Schema.Unknown });
+    const shout = task({
+      name: "text.shout",
+      input: Schema.Struct({ text: Schema.String }),
+      output: Schema.String,
+    });
+    // loose's output reaches shout unchecked: shout's attempt refuses it as InvalidInput
+    const { snapshot } = await runToEnd(chain(loose.si(3), shout.s() as never), {
+      extra: [handle(loose, (n) => ({ text: n })), handle(shout, ({ text }) => text.toUpperCase())],
+    });
+    expect(snapshot.nodes[1]!.error).toMatchObject({
+      tag: "InvalidInput",
+      message: 'input of task "text.shout" is invalid: Expected string\n  at ["text"]',
+    });
+    expect(lines(renderInspect(normalise(snapshot), { now: T0 })).slice(8)).toEqual([
+      '  error     InvalidInput: input of task "text.shout" is invalid: Expected string (node #1 text.shout)',
+      '              at ["text"]',
+      "",
+      "chain",
+      "├─ #0 text.loose  succeeded  1 attempt  12 ms  w1",
+      "└─ #1 text.shout  failed     1 attempt  12 ms  w1",
+      '     InvalidInput: input of task "text.shout" is invalid: Expected string',
+      '       at ["text"]',
+    ]);
+  });
+
+  it("shows each attempt's multi-line error whole, cutting long lines and counting lines past 8", async () => {
+    const parse = task({
+      name: "text.parse",
+      input: Schema.Int,
+      output: Schema.Int,
+      retry: { maxAttempts: 2, backoff: { kind: "fixed", delayMs: 1 }, jitter: "none" },
+    });
+    const { snapshot } = await runToEnd(parse.si(1), {
+      extra: [
+        handle(parse, (_, ctx) => {
+          if (ctx.attempt === 1) throw new Error("bad row\n  at [2]\n\n");
+          const issues = Array.from({ length: 6 }, (_, i) => `issue ${i}\n  at [${i}]`);
+          throw new Error(`${"x".repeat(300)}\n${issues.join("\n")}`);
+        }),
+      ],
+    });
+    expect(snapshot.run.status).toBe("failed");
+    const text = lines(renderInspect(normalise(snapshot), { now: T0 }));
+    const long = `Error: ${"x".repeat(192)}…`;
+    expect(long).toHaveLength(200);
+    // the header shows the run's error the same way, under its first line
+    expect(text.slice(8, 16)).toEqual([
+      `  error     ${long} (node #0 text.parse)`,
+      "            issue 0",
+      "              at [0]",
+      "            issue 1",
+      "              at [1]",
+      "            issue 2",
+      "              at [2]",
+      "            … 6 more lines",
+    ]);
+    // the attempt history keeps real durations: they are not compared
+    expect(text.slice(17).map((l) => l.replace(/after \d+ ms/, "after N ms"))).toEqual([
+      "#0 text.parse  failed  2 attempts  12 ms  w1",
+      "  attempt 1 failed on w1 after N ms: Error: bad row",
+      "    at [2]",
+      `  attempt 2 failed on w1 after N ms: ${long}`,
+      "  issue 0",
+      "    at [0]",
+      "  issue 1",
+      "    at [1]",
+      "  issue 2",
+      "    at [2]",
+      "  … 6 more lines",
+    ]);
+  });
+});
+
 describe("renderInspect: delayed and expiring nodes", () => {
   it("shows when a delayed node is due and by when a node must start, and counts expired nodes", async () => {
     const store = new MemoryStore();
