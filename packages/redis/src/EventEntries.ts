@@ -1,10 +1,17 @@
 /**
- * The events streams as the Redis store reads them (docs/events.md): one
- * stream per shard (`<prefix>:{<prefix>:sNN}:events`), entries written by the
- * Lua scripts with short fields (`r` run id, `k` kind, `ms` time, `n` node,
- * `t` task, `a` attempt, `e` error tag, `p` progress as msgpack, `s` run
- * status), and the cursor over every shard's stream: the last entry id read
- * in each, joined by commas (one id with one shard).
+ * The events streams as the Redis store reads them (docs/events.md,
+ * docs/redis-layout.md): one stream per shard
+ * (`<prefix>:{<prefix>:sNN}:events`). Each script call writes its events as
+ * one entry (`b` → msgpack of a list of groups, one per run: `[runId, ms,
+ * event, …]`, each event a list led by its kind's letter; see
+ * `lua/includes/events.lua`), whose id numbers its last event
+ * (`<EVENTS_BASE + N>-0`), so that each event has a position of its own,
+ * `<EVENTS_BASE + n>-0`. Entries of an older version hold one event each with
+ * short fields (`r` run id, `k` kind, `ms` time, `n` node, `t` task, `a`
+ * attempt, `e` error tag, `p` progress as msgpack, `s` run status) and the
+ * entry's id as its position. The cursor over every shard's stream: the
+ * position of the last event read in each, joined by commas (one with one
+ * shard).
  */
 import {
   EVENT_KINDS,
@@ -56,7 +63,7 @@ export const parseCursor = (cursor: string | undefined, shards: number): string[
   return ids;
 };
 
-/** Orders two stream entry ids ("ms-seq"). */
+/** Orders two stream entry ids ("ms-seq"); a position is one. */
 export const compareIds = (a: string, b: string): number => {
   const [am, as] = a.split("-");
   const [bm, bs] = b.split("-");
@@ -136,16 +143,121 @@ export const toEvent = (
   }
 };
 
-/** The run id and kind of an entry, without decoding the rest (for a waiter that only wants run events). */
-export const runAndKind = (
-  fields: ReadonlyArray<Buffer | string>,
-): { readonly runId?: string; readonly kind?: string } => {
-  let runId: string | undefined;
-  let kind: string | undefined;
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    const name = text(fields[i]);
-    if (name === "r") runId = text(fields[i + 1]);
-    else if (name === "k") kind = text(fields[i + 1]);
+/** The first event number's id, above any time in ms: `EVENTS_BASE` in lua/includes/events.lua. */
+const EVENTS_BASE = 1_000_000_000_000_000;
+
+/** The kinds of node transitions by the letter a packed event leads with (the node state's). */
+const TRANSITION_LETTERS: ReadonlyMap<string, NodeTransitionKind> = new Map([
+  ["q", "queued"],
+  ["r", "started"],
+  ["y", "retrying"],
+  ["s", "succeeded"],
+  ["f", "failed"],
+  ["c", "cancelled"],
+  ["k", "skipped"],
+  ["x", "expired"],
+]);
+
+/** The letters of the events that name a task: the transitions and `w` (a node waiting, not read as an event). */
+const NAMES_TASK: ReadonlySet<unknown> = new Set([...TRANSITION_LETTERS.keys(), "w"]);
+
+/** One event of an entry, in the order written. */
+export interface EntryEvent {
+  /** Its position in its shard's stream, a stream id: what a cursor holds once it is read. */
+  readonly position: string;
+  /** When it happened, epoch ms: the order of a read across shards. */
+  readonly at: number;
+  /** Its run's id (undefined for an entry that is not an event of this layout). */
+  readonly runId: string | undefined;
+  /** The event, with `cursor` as its id; `undefined` when it is damaged or of a kind this version does not know. */
+  readonly build: (cursor: string) => WeftEvent | undefined;
+}
+
+const isInt = (v: unknown): v is number => Number.isInteger(v);
+
+/** A packed event `ev` of run `runId` at `at` (see the module's description), or undefined. */
+const packedEvent = (ev: unknown, runId: string, at: number, id: string): WeftEvent | undefined => {
+  if (!Array.isArray(ev) || typeof ev[0] !== "string") return undefined;
+  const base = { id, runId, at };
+  const [letter, a, b, c, d] = ev as [string, unknown, unknown, unknown, unknown];
+  const transition = TRANSITION_LETTERS.get(letter);
+  if (transition !== undefined) {
+    if (!isInt(a) || typeof b !== "string" || !isInt(c)) return undefined;
+    return {
+      ...base,
+      kind: transition,
+      nodeId: a,
+      task: b,
+      attempt: c,
+      ...(typeof d === "string" ? { errorTag: d } : {}),
+    };
   }
-  return { ...(runId === undefined ? {} : { runId }), ...(kind === undefined ? {} : { kind }) };
+  switch (letter) {
+    case "p": {
+      const p = b as Progress;
+      return isInt(a) && typeof p === "object" && p !== null && typeof p.current === "number"
+        ? { ...base, kind: "progress", nodeId: a, progress: p }
+        : undefined;
+    }
+    case "l":
+      return isInt(a) ? { ...base, kind: "lease-expired", nodeId: a } : undefined;
+    case "d": {
+      if (typeof a !== "string") return undefined;
+      const nodeIds = a === "" ? [] : a.split(",").map(Number);
+      return nodeIds.every((x) => Number.isInteger(x) && x >= 0)
+        ? { ...base, kind: "added", nodeIds }
+        : undefined;
+    }
+    case "R":
+    case "E":
+      return typeof a === "string" && STATUSES.has(a)
+        ? { ...base, kind: letter === "R" ? "run" : "run-ended", status: a as RunStatus }
+        : undefined;
+    default:
+      return undefined;
+  }
+};
+
+/**
+ * The events of the entry `id` with `fields`, in the order written, each
+ * with its position: a packed entry's events are numbered up to the one its
+ * id names; an older version's entry is one event at its own id. An entry
+ * that does not decode is one position holding no event (readers pass it).
+ */
+export const entryEvents = (id: string, fields: ReadonlyArray<Buffer | string>): EntryEvent[] => {
+  if (text(fields[0]) !== "b" || fields[1] === undefined) {
+    let runId: string | undefined;
+    let at = 0;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const name = text(fields[i]);
+      if (name === "r") runId = text(fields[i + 1]);
+      else if (name === "ms") at = Number(text(fields[i + 1])) || 0;
+    }
+    return [{ position: id, at, runId, build: (cursor) => toEvent(fields, cursor) }];
+  }
+  const none: EntryEvent[] = [{ position: id, at: 0, runId: undefined, build: () => undefined }];
+  const last = Number(id.split("-")[0]) - EVENTS_BASE;
+  let groups: unknown;
+  try {
+    groups = decode(typeof fields[1] === "string" ? Buffer.from(fields[1]) : fields[1]);
+  } catch {
+    return none;
+  }
+  if (!Array.isArray(groups) || !(last >= 0)) return none;
+  const out: Array<Omit<EntryEvent, "position">> = [];
+  for (const g of groups) {
+    if (!Array.isArray(g) || typeof g[0] !== "string" || typeof g[1] !== "number") return none;
+    const [runId, at] = g as [string, number];
+    let task: unknown; // the task the group's last transition named (0: the same again)
+    for (let i = 2; i < g.length; i++) {
+      let ev = g[i];
+      if (Array.isArray(ev) && NAMES_TASK.has(ev[0])) {
+        if (ev[2] === 0) ev = [ev[0], ev[1], task, ...ev.slice(3)];
+        else task = ev[2];
+      }
+      out.push({ at, runId, build: (cursor) => packedEvent(ev, runId, at, cursor) });
+    }
+  }
+  const first = last - out.length + 1;
+  return out.map((e, i) => ({ ...e, position: `${EVENTS_BASE + first + i}-0` }));
 };

@@ -45,6 +45,7 @@ import {
   type DagNode,
   type DepResult,
   decode,
+  described,
   type EventBatch,
   encode,
   type FailOptions,
@@ -89,7 +90,7 @@ import { Effect, type Layer } from "effect";
 import { type ChainableCommander, Cluster, type Redis } from "ioredis";
 import { BLOCK_MAX_MS, connectUrl, type RedisTlsOptions } from "./Connect.ts";
 import { classify, sanitizeError, storeError } from "./Errors.ts";
-import { compareIds, parseCursor, type RawEntry, runAndKind, toEvent } from "./EventEntries.ts";
+import { compareIds, entryEvents, parseCursor, type RawEntry } from "./EventEntries.ts";
 import { Functions, functionsRefused, libraryMissing } from "./Functions.ts";
 import {
   concurrencyKey,
@@ -261,9 +262,10 @@ export interface RedisStoreOptions {
   /** A submission still pending after this long is discarded by `maintain`, ms. Default 60 000. */
   readonly abandonAfterMs?: number;
   /**
-   * About how many entries each shard's events stream keeps (`XADD ... MAXLEN ~`,
-   * docs/events.md): older events are trimmed. An integer from 100 to
-   * 10 000 000; default 10 000.
+   * About how many events each shard's events stream keeps (docs/events.md):
+   * each script call appends its events as one entry numbered by them, and
+   * trims the stream by that number (`XADD ... MINID ~`); older events are
+   * trimmed. An integer from 100 to 10 000 000; default 10 000.
    */
   readonly eventsMaxLen?: number;
   /**
@@ -2684,7 +2686,12 @@ export class RedisStore implements Store, ScheduleStore {
         // a PUBLISH is heard once the subscription is in place: a read before it is
         // followed by another once it is (the run may have ended in between)
         const heard = this.subscriber?.listening.has(channel) === true;
-        const r = await this.waitRead(s, k.record, mode, quiet, [...WAIT_FIELDS, ...extra]);
+        const r = await this.waitRead(s, k.record, mode, quiet, [...WAIT_FIELDS, ...extra]).catch(
+          (e: unknown) => {
+            // (a read the closing cut short says the store is closed, not what the socket saw)
+            throw this.closed ? closedWhileWaiting(this.name, runId) : e;
+          },
+        );
         if (!r) throw new RunNotFound({ runId });
         counted = r.counted;
         const n = WAIT_FIELDS.length;
@@ -2835,8 +2842,9 @@ export class RedisStore implements Store, ScheduleStore {
 
   /**
    * One non-blocking read of `shards` after `positions` (advanced in place
-   * past every entry looked at): the events of `runId` (or all), at most
-   * `count`, and whether any entry was read.
+   * past every event looked at): the events of `runId` (or all), at most
+   * `count`, and whether any event was read. Each shard's events come in
+   * their stream's order; across shards, the earliest (by `at`) first.
    */
   private async readEventsOnce(
     shards: ReadonlyArray<number>,
@@ -2845,28 +2853,39 @@ export class RedisStore implements Store, ScheduleStore {
     runId: string | undefined,
   ): Promise<{ readonly events: WeftEvent[]; readonly moved: boolean }> {
     const read = await Promise.all(
-      shards.map(async (i) => {
+      shards.map(async (shard) => {
+        // (an entry holds one call's events: the one the position is inside of is read again)
         const entries = (await this.redis.xrangeBuffer(
-          this.shards[i]!.events,
-          `(${positions[i]}`,
+          this.shards[shard]!.events,
+          `(${positions[shard]}`,
           "+",
           "COUNT",
           count,
         )) as unknown as RawEntry[];
-        return entries.map(([id, fields]) => ({ shard: i, id: id.toString(), fields }));
+        const from = positions[shard]!;
+        const events = entries
+          .flatMap(([id, fields]) => entryEvents(id.toString(), fields))
+          .filter((e) => compareIds(e.position, from) > 0);
+        return { shard, events, next: 0 };
       }),
     );
-    const merged = read.flat().sort((a, b) => compareIds(a.id, b.id));
     const events: WeftEvent[] = [];
-    for (const entry of merged) {
-      if (events.length >= count) break;
-      positions[entry.shard] = entry.id;
-      const { runId: of } = runId === undefined ? {} : runAndKind(entry.fields);
-      if (runId !== undefined && of !== runId) continue;
-      const e = toEvent(entry.fields, positions.join(","));
-      if (e) events.push(e);
+    let moved = false;
+    while (events.length < count) {
+      let best: (typeof read)[number] | undefined;
+      for (const r of read) {
+        const e = r.events[r.next];
+        if (e && (!best || e.at < best.events[best.next]!.at)) best = r;
+      }
+      if (!best) break;
+      const e = best.events[best.next++]!;
+      positions[best.shard] = e.position;
+      moved = true;
+      if (runId !== undefined && e.runId !== runId) continue;
+      const event = e.build(positions.join(","));
+      if (event) events.push(event);
     }
-    return { events, moved: merged.length > 0 };
+    return { events, moved };
   }
 
   /**
@@ -3422,14 +3441,6 @@ const isConnection = (target: unknown): boolean =>
   target !== null &&
   typeof Reflect.get(target, "options") === "object" &&
   typeof Reflect.get(target, "sendCommand") === "function";
-
-/** What a wrong `connect` target was, for its error: its type, or an object's keys. */
-const described = (target: unknown): string =>
-  target === undefined || target === null
-    ? String(target)
-    : typeof target === "object"
-      ? `an object with keys ${Object.keys(target).join(", ") || "(none)"}`
-      : `${typeof target} ${String(target)}`;
 
 /** Runs of one shard `listRuns` looks at, at most, to find those that match its filters. */
 const LIST_SCAN_MAX = 10_000;

@@ -811,6 +811,24 @@ const rewriteCode = (source: string, rewrite: (code: string) => string): string 
     .join("");
 
 /**
+ * A script body as it runs: with its definition's bindings (`bind`) and,
+ * when it writes events (its includes hold `events`, lua/includes/events.lua),
+ * inside a function whose return is taken after the call's events are
+ * written as one entry of the events stream (`flushEvents`), whichever
+ * `return` of the body answered.
+ */
+const runnable = (spec: AnyScriptSpec, body: string, includes: ReadonlyArray<string>): string =>
+  includes.includes("events")
+    ? [
+        "local replied = (function()",
+        bind(spec, body),
+        "end)()",
+        "flushEvents()",
+        "return replied",
+      ].join("\n")
+    : bind(spec, body);
+
+/**
  * A script body with its definition's bindings resolved (see the module's
  * docstring): `K.<label>` becomes the local `K_<label>`, `A.<label>` the
  * local `A_<label>`, `R.<CODE>` the string `"<CODE>"`, and the locals are
@@ -944,7 +962,7 @@ export const assembleScript = (
     [
       `-- weft${LAYOUT_VERSION}_${spec.name}, assembled by Scripts.ts from lua/${spec.name}.lua: do not edit`,
       ...includesOf(body).map((name) => `-- lua/includes/${name}.lua\n${includeSource(name)}`),
-      bind(spec, body),
+      runnable(spec, body, includesOf(body)),
     ].join("\n"),
   );
 
@@ -966,6 +984,7 @@ const LIBRARY_SCRIPTS: ReadonlySet<string> = new Set([
   "complete",
   "completemany",
   "fail",
+  "progress",
   "release",
   "park",
   "hold",
@@ -1010,7 +1029,7 @@ export const assembleLibrary = (
         [
           `redis.register_function("${name}_${spec.name}", function(KEYS, ARGV)`,
           ...percall,
-          bind(spec, bodies[i]!),
+          runnable(spec, bodies[i]!, includesOf(bodies[i]!)),
           "end)",
         ].join("\n"),
       ),

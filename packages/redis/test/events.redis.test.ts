@@ -1,10 +1,12 @@
 /**
  * The events streams as Redis keeps them (docs/events.md,
- * docs/redis-layout.md): one per shard under the shard's hash tag, compact
- * entries, trimmed to about `eventsMaxLen`, and a cursor over every shard.
+ * docs/redis-layout.md): one per shard under the shard's hash tag, one
+ * entry per script call whose id numbers its events, trimmed to about
+ * `eventsMaxLen` events, and a cursor over every shard that can stop inside
+ * an entry.
  */
 import { group, Schema, task } from "@weft/core";
-import { compile } from "@weft/core/store";
+import { compile, decode } from "@weft/core/store";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InvalidConnectionOptions, RedisStore } from "../src/index.ts";
@@ -17,6 +19,9 @@ afterAll(async () => {
   await server.stop();
 });
 
+/** The id of event number 0 (lua/includes/events.lua). */
+const BASE = 1_000_000_000_000_000;
+
 const count = task({ name: "count", input: Schema.Int, output: Schema.Int });
 const submission = (runId: string, width: number) => ({
   runId,
@@ -28,37 +33,145 @@ const submission = (runId: string, width: number) => ({
 });
 
 describe("the events streams on Redis", () => {
-  it("appends compact entries to the shard's stream, under the shard's hash tag", async () => {
+  it("appends one entry per script call, its id numbering its last event, under the shard's hash tag", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "evkeys" });
     try {
       await store.submit(submission("run-1", 2));
-      const entries = await store.redis.xrange("evkeys:{evkeys:s00}:events", "-", "+");
-      expect(entries.map(([, fields]) => fields)).toEqual([
-        ["r", "run-1", "k", "queued", "ms", "7", "n", "0", "t", "count", "a", "0"],
-        ["r", "run-1", "k", "queued", "ms", "7", "n", "1", "t", "count", "a", "0"],
+      await store.submit(submission("run-2", 1));
+      const key = "evkeys:{evkeys:s00}:events";
+      const entries = await store.redis.xrangeBuffer(key, "-", "+");
+      expect(entries.map(([id]) => id.toString())).toEqual([`${BASE + 2}-0`, `${BASE + 3}-0`]);
+      expect(entries.map(([, f]) => [f[0]!.toString(), decode(f[1]!)])).toEqual([
+        // (the second event's task is the first's: written as 0)
+        ["b", [["run-1", 7, ["q", 0, "count", 0], ["q", 1, 0, 0]]]],
+        ["b", [["run-2", 7, ["q", 0, "count", 0]]]],
+      ]);
+      expect(await store.redis.get(`${key}:n`)).toBe("3");
+      const read = await store.readEvents({});
+      expect(
+        read.events.map((e) => [e.runId, e.kind, "nodeId" in e ? e.nodeId : -1, e.at]),
+      ).toEqual([
+        ["run-1", "queued", 0, 7],
+        ["run-1", "queued", 1, 7],
+        ["run-2", "queued", 0, 7],
       ]);
     } finally {
       await store.close();
     }
   });
 
-  it("keeps about eventsMaxLen entries: older events are trimmed and reading goes on from the oldest kept", async () => {
+  it("keeps about eventsMaxLen events, not entries: older ones are trimmed and reading goes on from the oldest kept", async () => {
     const store = await RedisStore.connect(server.url, {
       prefix: "evtrim",
       eventsMaxLen: 100,
       submitChunk: 50,
     });
+    // MINID ~ trims whole blocks of entries (Redis's stream nodes): blocks of 2 entries here
+    await store.redis.config("SET", "stream-node-max-entries", "2");
     try {
-      await store.submit(submission("wide", 1_000));
-      const kept = await store.redis.xlen("evtrim:{evtrim:s00}:events");
-      // MAXLEN ~ trims whole blocks (100 entries each by default): between N and a block more
+      // 20 calls of 50 events each: 20 runs of 50 nodes
+      for (let r = 0; r < 20; r++) await store.submit(submission(`w${r}`, 50));
+      expect(await store.redis.get("evtrim:{evtrim:s00}:events:n")).toBe("1000");
+      const all = await store.readEvents({ count: 10_000 });
+      const kept = all.events.length;
+      // at least N events, at most a block (2 entries of 50) more
       expect(kept).toBeGreaterThanOrEqual(100);
       expect(kept).toBeLessThanOrEqual(200);
-      const all = await store.readEvents({ count: 10_000 });
-      expect(all.events).toHaveLength(kept);
-      const nodes = all.events.map((e) => (e.kind === "queued" ? e.nodeId : -1));
-      expect(nodes.at(-1)).toBe(999);
-      expect(nodes[0]).toBe(1_000 - kept);
+      // the last ones written, in order: run w<r>'s node n is event 50 r + n
+      const numbers = all.events.map((e) =>
+        e.kind === "queued" ? 50 * Number(e.runId.slice(1)) + e.nodeId : -1,
+      );
+      expect(numbers).toEqual(Array.from({ length: kept }, (_, i) => 1_000 - kept + i));
+    } finally {
+      await store.redis.config("SET", "stream-node-max-entries", "100");
+      await store.close();
+    }
+  });
+
+  it("stops a read inside an entry and goes on from the next event of it, none lost or read twice", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "evmid" });
+    try {
+      await store.submit(submission("ten", 10));
+      expect(await store.redis.xlen("evmid:{evmid:s00}:events")).toBe(1);
+      const seen: number[] = [];
+      const cursors = new Set<string>();
+      let after: string | undefined;
+      for (let i = 0; i < 4; i++) {
+        const b = await store.readEvents({ count: 3, ...(after === undefined ? {} : { after }) });
+        for (const e of b.events) {
+          seen.push(e.kind === "queued" ? e.nodeId : -1);
+          cursors.add(e.id);
+        }
+        after = b.cursor;
+      }
+      expect(seen).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(cursors.size).toBe(10);
+      // an event's own id is a cursor too: from the fifth, the rest
+      const fifth = (await store.readEvents({ count: 5 })).events[4]!;
+      const rest = await store.readEvents({ after: fifth.id });
+      expect(rest.events.map((e) => (e.kind === "queued" ? e.nodeId : -1))).toEqual([
+        5, 6, 7, 8, 9,
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("reads an older version's entries, one event each, before the numbered ones, with one cursor", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "evold" });
+    try {
+      const key = "evold:{evold:s00}:events";
+      // as a version before 2026-12-03 wrote them: an id of Redis's clock, one event per entry
+      await store.redis.xadd(
+        key,
+        "*",
+        "r",
+        "old",
+        "k",
+        "queued",
+        "ms",
+        "5",
+        "n",
+        "0",
+        "t",
+        "count",
+        "a",
+        "0",
+      );
+      await store.redis.xadd(key, "*", "r", "old", "k", "run", "ms", "6", "s", "cancelled");
+      const first = await store.readEvents({ count: 1 });
+      await store.submit(submission("new", 2));
+      const rest = await store.readEvents({ after: first.cursor });
+      expect([...first.events, ...rest.events].map((e) => [e.runId, e.kind])).toEqual([
+        ["old", "queued"],
+        ["old", "run"],
+        ["new", "queued"],
+        ["new", "queued"],
+      ]);
+      // the stream now holds the new events (ids above any time) after the old ones
+      expect((await store.redis.xrevrange(key, "+", "-", "COUNT", 1))[0]![0]).toBe(`${BASE + 2}-0`);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("goes on numbering after the stream's last event when its count key is behind (deleted)", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "evlost" });
+    try {
+      const key = "evlost:{evlost:s00}:events";
+      await store.submit(submission("a", 3));
+      await store.redis.del(`${key}:n`);
+      await store.submit(submission("b", 2));
+      const ids = (await store.redis.xrange(key, "-", "+")).map(([id]) => id);
+      expect(ids).toEqual([`${BASE + 3}-0`, `${BASE + 5}-0`]);
+      expect(await store.redis.get(`${key}:n`)).toBe("5");
+      expect((await store.readEvents({})).events.map((e) => e.runId)).toEqual([
+        "a",
+        "a",
+        "a",
+        "b",
+        "b",
+      ]);
     } finally {
       await store.close();
     }

@@ -7,7 +7,7 @@
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
 --   per run queue: ready, delayed, leases, wake, parked, expiring, paused
 -- ARGV: runId, now, budget, requestId, channel (the signals channel: the run id is
---   PUBLISHed on it), eventsMax (about how many entries the events stream keeps)
+--   PUBLISHed on it), eventsMax (about how many events the events stream keeps)
 -- Replies: {OK, more} (cancelled), {REPLAYED, more} (cancelled by this very request,
 --   re-sent), {ENDED, more} (the run had already ended), {GONE, 0} (no such run)
 --   (more: 1 when work is left for `drain`)

@@ -11,7 +11,7 @@
 --   per run queue: ready, delayed, leases, wake, parked, expiring, paused (a dependent on a
 --   paused queue is never handed out: it is made ready and waits for the queue's resume)
 -- ARGV: runId, node, token, result (bytes), now, worker (id), nextMax, leaseMs,
---   served (indexes of the run's queues the worker serves, ",1,3,"), budget, eventsMax (about how many entries the events stream keeps),
+--   served (indexes of the run's queues the worker serves, ",1,3,"), budget, eventsMax (about how many events the events stream keeps),
 --   span (the attempt's trace span id, kept as field t<node> of results; "" = none, nothing kept)
 -- Replies: {OK, more, claims...} or {REPLAYED, more, claims...}, each claim
 --   {node, token, attempt, stalls, spec, deps...}; {STALE, more}; {CANCELLED, more}

@@ -9,7 +9,7 @@
 --   queue the node was claimed from when the run's own list is the corrupt part)
 -- ARGV: runId, node, token, now, field, why, budget, queueIndex (1-based index of the
 --   node's queue among this call's queues), queueListCorrupt (1 when the run's queue list
---   is corrupt, else 0), eventsMax (about how many entries the events stream keeps)
+--   is corrupt, else 0), eventsMax (about how many events the events stream keeps)
 -- Replies: {OK, more} (failed; more: 1 when work is left for `drain`), {STALE} (the lease
 --   is gone), {GONE} (no such run)
 --@include cascade

@@ -4,7 +4,7 @@
 -- off the run's work list.
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
 --   per run queue: ready, delayed, leases, wake, parked, expiring, paused
--- ARGV: runId, now, budget, eventsMax (about how many entries the events stream keeps)
+-- ARGV: runId, now, budget, eventsMax (about how many events the events stream keeps)
 -- Replies: {OK, more} (more: 1 when work is still left)
 --@include cascade
 

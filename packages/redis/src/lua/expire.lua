@@ -7,7 +7,7 @@
 -- call finds the node expired and changes nothing.
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
 --   per run queue: ready, delayed, leases, wake, parked, expiring, paused
--- ARGV: runId, node, now, budget, eventsMax (about how many entries the events stream keeps)
+-- ARGV: runId, node, now, budget, eventsMax (about how many events the events stream keeps)
 -- Replies: {OK, more} (expired; more: 1 when work is left for `drain`), {STALE, more} (nothing
 --   to expire), {GONE} (no such run)
 --@include cascade

@@ -7,7 +7,7 @@
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
 --   per run queue: ready, delayed, leases, wake, parked, expiring, paused
 -- ARGV: runId, node, token, error (msgpack ErrorInfo), now, retryAt (epoch ms, -1 = final),
---   budget, eventsMax (about how many entries the events stream keeps)
+--   budget, eventsMax (about how many events the events stream keeps)
 -- Replies: {OK, more}, {REPLAYED, more} or {STALE, more} (more: 1 when work is left for `drain`)
 --@include cascade
 

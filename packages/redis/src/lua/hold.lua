@@ -3,7 +3,7 @@
 -- (worker and start time cleared), as park.lua does, and delayed until the limit frees
 -- (the queue's delayed set, so that nextDueAt and promoteDue see it). A `queued` event.
 -- KEYS: nodes (the run's hash), leases, delayed (of the node's queue), events
--- ARGV: runId, node, token, now, eventsMax (about how many entries the events stream
+-- ARGV: runId, node, token, now, eventsMax (about how many events the events stream
 --   keeps), dueAt (epoch ms, when the limit frees)
 -- Replies: {OK} (held), {STALE} (the lease is not held: a re-sent hold does nothing)
 --@include run

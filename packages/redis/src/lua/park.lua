@@ -5,7 +5,7 @@
 -- arrival is now. Wakes an idle worker: one that has the task may be waiting. A
 -- `queued` event.
 -- KEYS: nodes (the run's hash), leases, parked, wake (of the node's queue), seq, events
--- ARGV: runId, node, token, now, eventsMax (about how many entries the events stream keeps)
+-- ARGV: runId, node, token, now, eventsMax (about how many events the events stream keeps)
 -- Replies: {OK} (parked), {STALE} (the lease is not held: a re-sent park does nothing)
 --@include run
 --@include priorityScore

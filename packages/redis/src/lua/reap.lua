@@ -1,12 +1,13 @@
 -- reap: re-delivers nodes whose lease expired (the worker died or stopped
 -- heartbeating): back to the front of their ready queue. The stall is
 -- counted when the node starts again (start.lua). A `lease-expired` event per lease
--- (fields r, k, ms, n).
+-- (includes/events.lua).
 -- KEYS: leases ("runId#node#token" by expiry), ready, wake, seq, events
--- ARGV: now, limit, eventsMax (about how many entries the events stream keeps)
+-- ARGV: now, limit, eventsMax (about how many events the events stream keeps)
 -- Replies: {OK, redelivered}
 --@include priorityScore
 --@include wake
+--@include events
 
 local expired = redis.call("ZRANGEBYSCORE", K.leases, "-inf", A.now, "LIMIT", 0, A.limit)
 for _, m in ipairs(expired) do
@@ -14,7 +15,7 @@ for _, m in ipairs(expired) do
   redis.call("ZREM", K.leases, m)
   redis.call("ZADD", K.ready, frontScore(K.seq), member)
   local run, n = string.match(member, "^(.*)#(%d+)$")
-  redis.call("XADD", K.events, "MAXLEN", "~", A.eventsMax, "*", "r", run, "k", "lease-expired", "ms", A.now, "n", n)
+  eventOf(K.events, A.eventsMax, run, tonumber(A.now), { "l", tonumber(n) })
 end
 if #expired > 0 then wakeWorker(K.wake) end
 return { R.OK, #expired }

@@ -11,7 +11,7 @@
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
 --   per run queue: ready, delayed, leases, wake, parked, expiring, paused
 -- ARGV: runId, now, node (-1: no edit), spec (the edited node's spec bytes, or ""), budget,
---   eventsMax (about how many entries the events stream keeps)
+--   eventsMax (about how many events the events stream keeps)
 -- Replies: {OK, more, queued} (more: 1 when work is left for `drain`; queued: the nodes
 --   queued by this call), {GONE, 0} (no such run), {SUCCEEDED, 0}, {NOTENDED, 0} (pending
 --   or running), {NOTQUIET, 0} (a node still running), {BADNODE, 0} (the edited node is

@@ -3,7 +3,7 @@
 -- lease: re-sent, it finds the lease gone and changes nothing. A `queued` event. A node record
 -- it cannot decode is reported, not repaired (the caller runs `corrupt`).
 -- KEYS: nodes, results (the run's hash), leases, ready, wake (of the node's queue), seq, events
--- ARGV: runId, node, token, now, eventsMax (about how many entries the events stream keeps)
+-- ARGV: runId, node, token, now, eventsMax (about how many events the events stream keeps)
 -- Replies: {OK} (released), {STALE} (the lease is not held), {CORRUPT} (the node record
 --   cannot be decoded; the lease is kept)
 --@include run

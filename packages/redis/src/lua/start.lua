@@ -15,7 +15,7 @@
 -- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, leases (of
 --   the queue the node was claimed from), workerNames (the shard's worker numbers)
 -- ARGV: runId, node, token, worker (id), now, queue (name of the queue the node was
---   claimed from), eventsMax (about how many entries the events stream keeps)
+--   claimed from), eventsMax (about how many events the events stream keeps)
 -- Replies: {OK, attempt, stalls, spec, queues (the run's, comma list), headers (the run's,
 --   msgpack, "" = none), deps...} (deps: see depResults in includes/attempt.lua), {STALE} (the lease is gone, or the node is not
 --   startable: the lease is dropped), {STALLED_OUT, more, queues} (the node failed over

@@ -25,6 +25,7 @@
 -- read-only (start, release, park: scripts not handed the keys a repair
 -- writes) only reports what it found (M.found: { field, why }).
 --@include record
+--@include events
 
 local RUN_STATUS = { pending = true, running = true, succeeded = true, failed = true, cancelled = true }
 -- the retention of a run without a `retention` field (the default, core's, is not written), or
@@ -35,7 +36,7 @@ local DEFAULT_RETENTION = 604800000
 -- run `runId` at `now` (epoch ms), its record not read yet (see loadRun); node
 -- records decoded in this call are kept in M.cache, by node id: every change goes
 -- through putNode on the same table, so a second read of a node costs no decode.
--- `emax`: about how many entries the shard's events stream keeps (XADD MAXLEN ~)
+-- `emax`: about how many events the shard's events stream keeps (includes/events.lua)
 -- Writes node records, specs and dependency lists from `list`, flat groups of
 -- 4: id, record bytes, spec bytes, dependency list bytes ("" for none); as
 -- submit and replace send them. Uses keys: nodes, specs.
@@ -178,10 +179,10 @@ local function bufferedField(M, label, field)
   return redis.call("HGET", M.k[label], field)
 end
 
--- appends one event of the run to the shard's events stream (docs/events.md): fields r
--- (run id), k (kind), ms (time, epoch ms), then the kind's own. keys: events
-local function addEvent(M, kind, ...)
-  redis.call("XADD", M.k.events, "MAXLEN", "~", M.emax, "*", "r", M.id, "k", kind, "ms", M.nows, ...)
+-- adds event `ev` of the run (a list led by its kind's letter: includes/events.lua) to this
+-- call's entry for the shard's events stream. keys: events
+local function addEvent(M, ev)
+  eventOf(M.k.events, M.emax, M.id, M.now, ev)
 end
 
 -- the run's event: `run` (it failed or was cancelled; nodes may still be running) or
@@ -190,7 +191,7 @@ end
 -- events key's name .. ":ended"): a waiter wakes for its own run, not for every event.
 -- keys: events
 local function emit(M, kind)
-  addEvent(M, kind, "s", M.status)
+  addEvent(M, { kind == "run" and "R" or "E", M.status })
   if M.waited then redis.call("PUBLISH", M.k.events .. ":ended", M.id) end
 end
 
@@ -202,17 +203,14 @@ local function errorTag(err)
   return "CorruptRecord"
 end
 
--- the event kind of entering each node state (running: `started`)
-local EVENT_KIND = { w = "waiting", q = "queued", r = "started", y = "retrying", s = "succeeded", f = "failed",
-  c = "cancelled", k = "skipped", x = "expired" }
-
--- node n (record r) entered the state its record holds: the event of that kind, with
--- node (n), task (t), attempt (a) and, when given, an error tag (e). keys: events
+-- node n (record r) entered the state its record holds: the event of that kind (the state's
+-- letter: w waiting, q queued, r started, y retrying, s succeeded, f failed, c cancelled,
+-- k skipped, x expired), with node, task, attempt and, when given, an error tag. keys: events
 local function nodeEvent(M, n, r, tag)
   if tag then
-    addEvent(M, EVENT_KIND[r[ST]], "n", digits(n), "t", r[TASK], "a", int(r[ATT]), "e", tag)
+    addEvent(M, { r[ST], tonumber(n), r[TASK], r[ATT], tag })
   else
-    addEvent(M, EVENT_KIND[r[ST]], "n", digits(n), "t", r[TASK], "a", int(r[ATT]))
+    addEvent(M, { r[ST], tonumber(n), r[TASK], r[ATT] })
   end
 end
 

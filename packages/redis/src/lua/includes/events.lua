@@ -1,0 +1,85 @@
+-- The events of one script call, written to the shard's events stream as one entry when the
+-- call ends (docs/redis-layout.md, `T:events`). Scripts that include this file are wrapped
+-- by Scripts.ts so that flushEvents runs after their body, whatever it returns.
+--
+-- An entry is `b` → msgpack of a list of groups, one per run, in the order the call first
+-- wrote an event of each: { runId, ms, event, event, ... }, each event a list led by its
+-- kind's letter:
+--   node transitions (w waiting, q queued, r started, y retrying, s succeeded, f failed,
+--     c cancelled, k skipped, x expired): { letter, node, task, attempt [, error tag] }, the
+--     task 0 when it is the one the group's previous such event named
+--   p progress: { "p", node, progress (msgpack) }      l lease-expired: { "l", node }
+--   d added: { "d", node ids (a comma list) }          R run, E run-ended: { letter, status }
+-- Its id is `<EVENTS_BASE + N>-0`, N the number of the shard's last event so far (counted
+-- in `T:events:n`): an event's number is its position in the shard's stream, so that
+-- trimming by id (`MINID ~`) keeps about `eventsMax` events, not entries, and a cursor can
+-- stop inside an entry. EVENTS_BASE is above any id of a time (an older version's entries,
+-- `XADD *`), so the numbered ids follow them.
+
+--@const
+local EVENTS_BASE = 1000000000000000
+
+--@percall
+local EVB = {}
+
+-- the letters of the events that name a task (third in the list)
+local TASKED = { w = true, q = true, r = true, y = true, s = true, f = true, c = true, k = true, x = true }
+
+-- the task the last event of each run's group named (this call)
+--@percall
+local EVTASK = {}
+
+-- adds event `ev` (a list, see above) of run `runId` at `ms` (epoch ms, a number) to this
+-- call's entry for the events stream `key`, which keeps about `max` events. A task named
+-- by the group's previous event that named one is written as 0 (one byte instead of its name:
+-- a batch of a chord's members, a chain step's three events)
+local function eventOf(key, max, runId, ms, ev)
+  local g = EVB[runId]
+  if not g then
+    g = { runId, ms }
+    EVB[runId] = g
+    EVB[#EVB + 1] = g
+    EVB.key = key
+    EVB.max = max
+  end
+  if TASKED[ev[1]] then
+    if EVTASK[runId] == ev[3] then
+      ev[3] = 0
+    else
+      EVTASK[runId] = ev[3]
+    end
+  end
+  g[#g + 1] = ev
+end
+
+-- the number of the last event in the stream `key` as its last entry's id says (0 for none,
+-- or for an entry of an older version, whose id is a time)
+local function lastEventNumber(key)
+  local top = redis.call("XREVRANGE", key, "+", "-", "COUNT", 1)[1]
+  local ms = top and tonumber(string.match(top[1], "^(%d+)-")) or 0
+  return ms >= EVENTS_BASE and ms - EVENTS_BASE or 0
+end
+
+-- writes this call's events as one entry (none: nothing), trimming the stream to about its
+-- `max` last events. The count key `<key>:n` is the number of the last event written; when it
+-- is behind the stream (deleted, say), the stream's last id says where to go on from.
+local function flushEvents()
+  if #EVB == 0 then return end
+  local count = 0
+  for i = 1, #EVB do count = count + #EVB[i] - 2 end
+  local key = EVB.key
+  local last = redis.call("INCRBY", key .. ":n", count)
+  local groups = {}
+  for i = 1, #EVB do groups[i] = EVB[i] end
+  local payload = cmsgpack.pack(groups)
+  local function add()
+    return redis.pcall("XADD", key, "MINID", "~", string.format("%d", EVENTS_BASE + last - tonumber(EVB.max)),
+      string.format("%d-0", EVENTS_BASE + last), "b", payload)
+  end
+  local ok = add()
+  if type(ok) == "table" and ok.err then
+    last = lastEventNumber(key) + count
+    redis.call("SET", key .. ":n", last)
+    add()
+  end
+end

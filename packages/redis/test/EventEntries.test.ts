@@ -1,0 +1,111 @@
+/**
+ * Reading the events streams' entries (src/EventEntries.ts): a packed
+ * entry's events with their positions, a task written once per run of
+ * events that name it, and an older version's one-event entries.
+ */
+import { encode } from "@weft/core/store";
+import { describe, expect, it } from "vitest";
+import { entryEvents } from "../src/EventEntries.ts";
+
+const BASE = 1_000_000_000_000_000;
+const packed = (last: number, groups: unknown[]) =>
+  [`${BASE + last}-0`, ["b", Buffer.from(encode(groups))]] as const;
+
+describe("entryEvents", () => {
+  it("numbers a packed entry's events up to its id, each built with its cursor", () => {
+    const [id, fields] = packed(12, [
+      ["a", 5, ["s", 3, "noop", 1], ["s", 4, 0, 1], ["q", 9, "collect", 0], ["E", "succeeded"]],
+      ["b", 6, ["l", 2]],
+    ]);
+    const events = entryEvents(id, fields);
+    expect(events.map((e) => [e.position, e.runId, e.at])).toEqual([
+      [`${BASE + 8}-0`, "a", 5],
+      [`${BASE + 9}-0`, "a", 5],
+      [`${BASE + 10}-0`, "a", 5],
+      [`${BASE + 11}-0`, "a", 5],
+      [`${BASE + 12}-0`, "b", 6],
+    ]);
+    expect(events.map((e) => e.build(e.position))).toEqual([
+      {
+        id: `${BASE + 8}-0`,
+        runId: "a",
+        at: 5,
+        kind: "succeeded",
+        nodeId: 3,
+        task: "noop",
+        attempt: 1,
+      },
+      // 0: the task the group's previous event named
+      {
+        id: `${BASE + 9}-0`,
+        runId: "a",
+        at: 5,
+        kind: "succeeded",
+        nodeId: 4,
+        task: "noop",
+        attempt: 1,
+      },
+      {
+        id: `${BASE + 10}-0`,
+        runId: "a",
+        at: 5,
+        kind: "queued",
+        nodeId: 9,
+        task: "collect",
+        attempt: 0,
+      },
+      { id: `${BASE + 11}-0`, runId: "a", at: 5, kind: "run-ended", status: "succeeded" },
+      { id: `${BASE + 12}-0`, runId: "b", at: 6, kind: "lease-expired", nodeId: 2 },
+    ]);
+  });
+
+  it("takes a waiting node's task as the one named before, though it reads no event of it", () => {
+    const [id, fields] = packed(3, [
+      ["a", 1, ["w", 0, "outer", 1], ["q", 1, 0, 0], ["q", 2, "inner", 0]],
+    ]);
+    const built = entryEvents(id, fields).map((e) => e.build(e.position));
+    expect(built[0]).toBeUndefined();
+    expect(built.slice(1).map((e) => e && "task" in e && e.task)).toEqual(["outer", "inner"]);
+  });
+
+  it("reads progress, added nodes and a failure's error tag", () => {
+    const [id, fields] = packed(3, [
+      ["a", 1, ["p", 0, { current: 2, total: 4 }], ["d", "5,6"], ["f", 0, "t", 2, "Boom"]],
+    ]);
+    expect(entryEvents(id, fields).map((e) => e.build("c"))).toEqual([
+      {
+        id: "c",
+        runId: "a",
+        at: 1,
+        kind: "progress",
+        nodeId: 0,
+        progress: { current: 2, total: 4 },
+      },
+      { id: "c", runId: "a", at: 1, kind: "added", nodeIds: [5, 6] },
+      {
+        id: "c",
+        runId: "a",
+        at: 1,
+        kind: "failed",
+        nodeId: 0,
+        task: "t",
+        attempt: 2,
+        errorTag: "Boom",
+      },
+    ]);
+  });
+
+  it("reads an older version's entry as one event at its own id", () => {
+    const fields = ["r", "a", "k", "started", "ms", "9", "n", "1", "t", "noop", "a", "1"];
+    const [e] = entryEvents("1700000000000-3", fields);
+    expect(e!.position).toBe("1700000000000-3");
+    expect([e!.runId, e!.at]).toEqual(["a", 9]);
+    expect(e!.build("x")).toMatchObject({ kind: "started", nodeId: 1, task: "noop", attempt: 1 });
+  });
+
+  it("passes an entry that does not decode as one position holding no event", () => {
+    const events = entryEvents(`${BASE + 4}-0`, ["b", Buffer.from([0xc1])]);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.build("x")).toBeUndefined();
+  });
+});
