@@ -188,11 +188,12 @@ describe("waiting for a run on Redis", () => {
     const prefix = "wait-close";
     const store = await RedisStore.connect(server.url, { prefix });
     const h = await createClient(store).submit(gated.si(1));
-    const waiting = store.waitForRun(h.runId, 3_600_000);
+    // (its failure handled from the start: it fails while close() is awaited)
+    const waiting = store.waitForRun(h.runId, 3_600_000).catch((x: unknown) => x);
     const record = shardKeys(prefix, 0).run(h.runId).record;
     await vi.waitFor(async () => expect(await raw.hget(record, "w")).toBe("1"));
     await store.close();
-    const e = await waiting.catch((x: unknown) => x);
+    const e = await waiting;
     expect(e).toBeInstanceOf(StoreUnavailable);
     expect((e as Error).message).toBe(
       `cannot reach the store at ${server.url}: the store was closed (store.close()) while waiting for run ${h.runId}`,

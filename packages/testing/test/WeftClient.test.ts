@@ -148,10 +148,12 @@ describe("MemoryStore.layer", () => {
             createClient(store).submit(double.si(1).with({ queue: "nobody" })),
           );
           // no worker: this wait ends only by its 10-minute timeout, or by the store closing
-          return { first: store, waiting: store.waitForRun(run.runId, 600_000) };
+          // (its failure handled from the start: it fails while the scope closes)
+          const waiting = store.waitForRun(run.runId, 600_000).catch((e: unknown) => e);
+          return { first: store, waiting };
         }).pipe(Effect.provide(MemoryStore.layer));
         // (closed, the store fails the wait rather than answering it as timed out)
-        const ended = yield* Effect.promise(() => waiting.catch((e: unknown) => e));
+        const ended = yield* Effect.promise(() => waiting);
         expect(ended).toBeInstanceOf(StoreUnavailable);
         const second = yield* WeftStore.useSync((s) => s).pipe(Effect.provide(MemoryStore.layer));
         expect(second).toBeInstanceOf(MemoryStore);
