@@ -679,8 +679,8 @@ export class RedisStore implements Store, ScheduleStore {
         idempotency: idem,
         namedRun: named,
       });
-      let retry = false;
-      for (let from = 0; from < nodes.length && !retry; from += this.chunk) {
+      // the chunks' arguments, made as each is sent (a chunk's Node work overlaps Redis's on the one before)
+      const argsAt = (from: number) => {
         // the first chunk begins the run (pending), the last commits it; one chunk does both
         const first = from === 0;
         const last = from + this.chunk >= nodes.length;
@@ -688,7 +688,7 @@ export class RedisStore implements Store, ScheduleStore {
         const quadruples: Arg[] = [];
         for (const n of nodes.slice(from, from + this.chunk))
           quadruples.push(n.id, encodeNodeRecord(n, queues, timing), encodeSpec(n), encodeDeps(n));
-        const args = {
+        return {
           runId,
           now: sub.now,
           phase,
@@ -710,14 +710,13 @@ export class RedisStore implements Store, ScheduleStore {
           headers: first ? (sub.headers ?? "") : "",
           nodes: quadruples,
         };
-        // the commit acknowledges the run: with replicated durability a replica has it first
-        const r = phase.includes("c")
-          ? await this.durable(s.tag, SCRIPTS.submit, keys, args)
-          : await this.call(SCRIPTS.submit, keys, args);
+      };
+      // What the script answered for a chunk: undefined to go on, else the submission's answer
+      // (RETRY: again from the first chunk). A middle chunk answers OK or GONE.
+      const answer = async (r: SubmitReply): Promise<SubmitResult | "RETRY" | undefined> => {
         switch (r.code) {
           case "RETRY":
-            retry = true;
-            break;
+            return "RETRY";
           case "EXISTS":
             return { runId: r.runId, existing: true };
           case "CONFLICT":
@@ -731,9 +730,51 @@ export class RedisStore implements Store, ScheduleStore {
             });
           case "OK":
             if (r.more) await this.drain(s, runId, queues, sub.now);
+            return undefined;
         }
+      };
+      // The first chunk is sent alone: it decides whether the run is written at all (and
+      // loads the function library if the server lacks it). The middle chunks are sent
+      // together without waiting for each other's answers (Redis runs them in order on the
+      // connection); the commit goes only once every one of them answered OK, so that a run
+      // missing a chunk is never committed. The commit acknowledges the run: with
+      // replicated durability a replica has it first.
+      const lastFrom = nodes.length - 1 - ((nodes.length - 1) % this.chunk);
+      const firstArgs = argsAt(0);
+      const begun = await answer(
+        lastFrom === 0
+          ? await this.durable(s.tag, SCRIPTS.submit, keys, firstArgs)
+          : await this.call(SCRIPTS.submit, keys, firstArgs),
+      );
+      if (begun !== "RETRY") {
+        if (begun) return begun;
+        if (lastFrom > 0) {
+          // (each answer handled as it comes: a chunk that fails while the next are made is
+          // never an unhandled rejection)
+          const middle: Array<Promise<{ r: SubmitReply } | { e: unknown }>> = [];
+          for (let from = this.chunk; from < lastFrom; from += this.chunk) {
+            middle.push(
+              this.call(SCRIPTS.submit, keys, argsAt(from)).then(
+                (r) => ({ r }),
+                (e: unknown) => ({ e }),
+              ),
+            );
+            // (the turn ends: its write leaves, and Redis runs this chunk while the next is made)
+            await new Promise<void>((resolve) => setImmediate(resolve));
+          }
+          // (a chunk after the first answers OK or GONE: RETRY and EXISTS come from the first)
+          const later = async (r: SubmitReply) => {
+            if ((await answer(r)) !== undefined)
+              throw new SubmitInterrupted({ runId, reason: `a later chunk answered ${r.code}` });
+          };
+          for (const settled of await Promise.all(middle)) {
+            if ("e" in settled) throw settled.e;
+            await later(settled.r);
+          }
+          await later(await this.durable(s.tag, SCRIPTS.submit, keys, argsAt(lastFrom)));
+        }
+        return { runId, existing: false };
       }
-      if (!retry) return { runId, existing: false };
       if (attempt >= 10)
         throw new SubmitInterrupted({
           runId,
@@ -3441,6 +3482,9 @@ const isConnection = (target: unknown): boolean =>
   target !== null &&
   typeof Reflect.get(target, "options") === "object" &&
   typeof Reflect.get(target, "sendCommand") === "function";
+
+/** What script `submit` answers for one chunk. */
+type SubmitReply = ReturnType<(typeof SCRIPTS)["submit"]["reply"]>;
 
 /** Runs of one shard `listRuns` looks at, at most, to find those that match its filters. */
 const LIST_SCAN_MAX = 10_000;

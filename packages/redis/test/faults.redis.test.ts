@@ -317,6 +317,37 @@ describe("a re-sent script is a no-op that answers the same", () => {
   const claimOne = async (store: RedisStore, now: number) =>
     (await store.claim({ workerId: "w", queues: ["default"], max: 1, leaseMs: 10_000, now }))[0]!;
 
+  it("submit: a middle chunk that fails (its answer lost) leaves the run uncommitted, its commit never sent", async () => {
+    const prefix = `midfail${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix, submitChunk: 2 });
+    const s = internals(store);
+    const real = s.script.bind(store);
+    let calls = 0;
+    s.script = async (name, keys, args) => {
+      // the third submit call (a middle chunk, after the first and another middle one) fails
+      if (name === "submit" && ++calls === 3) throw new Error("connection reset by the test");
+      return real(name, keys, args);
+    };
+    const dag = compile(group(...[1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => count.si(i))));
+    const err = await store
+      .submit({ runId: "half", dag, tags: [], idempotencyWindowMs: 0, retentionMs: 60_000, now: 0 })
+      .catch((e: unknown) => e);
+    expect((err as Error).message).toContain("connection reset by the test");
+    // the first chunk, then the three middle ones sent together; no commit
+    expect(calls).toBe(4);
+    expect(await raw.hget(runKey(prefix, "half"), "status")).toBe("pending");
+    expect(await raw.zscore(shardKeys(prefix, 0).pending, "half")).not.toBeNull();
+    const claims = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      max: 20,
+      leaseMs: 1_000,
+      now: 1,
+    });
+    expect(claims).toEqual([]);
+    await store.close();
+  });
+
   it("submit: every chunk of a multi-chunk run re-sent, the first and the commit included: written and committed once", async () => {
     const prefix = `resend${++n}`;
     const store = await RedisStore.connect(server.url, { prefix, submitChunk: 2 });
