@@ -84,9 +84,9 @@ const progressOf = (raw: Buffer | string | undefined): Progress | undefined => {
 };
 
 /**
- * The event an entry holds, with `id` as its cursor; `undefined` for an entry
- * that is not an event of this layout (written by an older version, or
- * damaged): readers skip it.
+ * The event an entry of a version before 2026-12-03 holds (one event, short
+ * fields), with `id` as its cursor; `undefined` for one that is damaged or of
+ * a kind this version does not know: readers skip it.
  */
 export const toEvent = (
   fields: ReadonlyArray<Buffer | string>,

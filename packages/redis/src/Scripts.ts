@@ -957,14 +957,16 @@ export const inlineConstants = (source: string): string => {
 export const assembleScript = (
   spec: AnyScriptSpec,
   body: string = readFileSync(join(LUA, `${spec.name}.lua`), "utf8"),
-): string =>
-  inlineConstants(
+): string => {
+  const includes = includesOf(body);
+  return inlineConstants(
     [
       `-- weft${LAYOUT_VERSION}_${spec.name}, assembled by Scripts.ts from lua/${spec.name}.lua: do not edit`,
-      ...includesOf(body).map((name) => `-- lua/includes/${name}.lua\n${includeSource(name)}`),
-      runnable(spec, body, includesOf(body)),
+      ...includes.map((name) => `-- lua/includes/${name}.lua\n${includeSource(name)}`),
+      runnable(spec, body, includes),
     ].join("\n"),
   );
+};
 
 /**
  * The scripts also registered as functions of one Redis 7 function library
