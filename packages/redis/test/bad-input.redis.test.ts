@@ -8,22 +8,11 @@ import {
   startWorker,
   task,
 } from "@weft/core";
-import { freePort, type RedisServer, startRedisServer } from "@weft/testing";
-import { Redis } from "ioredis";
+import { freePort } from "@weft/testing";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
-
-let server: RedisServer;
-let raw: Redis;
-beforeAll(async () => {
-  server = await startRedisServer();
-  raw = new Redis(server.url);
-});
-afterAll(async () => {
-  raw.disconnect();
-  await server.stop();
-});
+import { raw, server } from "./fixtures/server.ts";
 
 const signup = task({
   name: "signup",

@@ -7,22 +7,10 @@
  */
 import { chain, Schema, task } from "@weft/core";
 import { compile, encode, type Submission } from "@weft/core/store";
-import { type RedisServer, startRedisServer } from "@weft/testing";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { shardKeys } from "../src/Keys.ts";
-
-let server: RedisServer;
-let raw: Redis;
-beforeAll(async () => {
-  server = await startRedisServer();
-  raw = new Redis(server.url);
-});
-afterAll(async () => {
-  raw.disconnect();
-  await server.stop();
-});
+import { raw, server } from "./fixtures/server.ts";
 
 const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
 const sub = (runId: string, canvas: Parameters<typeof compile>[0]): Submission => ({

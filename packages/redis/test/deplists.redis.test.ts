@@ -15,23 +15,11 @@ import {
   task,
 } from "@weft/core";
 import { decode, encode } from "@weft/core/store";
-import { type RedisServer, startRedisServer } from "@weft/testing";
-import { Redis } from "ioredis";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { shardKeys } from "../src/Keys.ts";
-
-let server: RedisServer;
-let raw: Redis;
-beforeAll(async () => {
-  server = await startRedisServer();
-  raw = new Redis(server.url);
-});
-afterAll(async () => {
-  raw.disconnect();
-  await server.stop();
-});
+import { raw, server } from "./fixtures/server.ts";
 
 const count = task({ name: "count", input: Schema.Int, output: Schema.Int });
 const total = task({

@@ -17,24 +17,12 @@ import {
   task,
 } from "@weft/core";
 import { type Claim, compile, decode, encode, fingerprint } from "@weft/core/store";
-import { type RedisServer, startRedisServer } from "@weft/testing";
-import { Redis } from "ioredis";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { runScriptKeys, shardKeys } from "../src/Keys.ts";
 import { SCRIPTS, sendScript } from "../src/Scripts.ts";
-
-let server: RedisServer;
-let raw: Redis;
-beforeAll(async () => {
-  server = await startRedisServer();
-  raw = new Redis(server.url);
-});
-afterAll(async () => {
-  raw.disconnect();
-  await server.stop();
-});
+import { raw, server } from "./fixtures/server.ts";
 
 const count = task({ name: "count", input: Schema.Int, output: Schema.Int });
 const double = task({ name: "double", input: Schema.Int, output: Schema.Int });

@@ -7,22 +7,11 @@
  * what the walk does.
  */
 import { createClient, Schema, task } from "@weft/core";
-import { type RedisServer, startRedisServer } from "@weft/testing";
 import { type Command, Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { scriptSha, scriptSource } from "../src/Scripts.ts";
-
-let server: RedisServer;
-let raw: Redis;
-beforeAll(async () => {
-  server = await startRedisServer();
-  raw = new Redis(server.url);
-});
-afterAll(async () => {
-  raw.disconnect();
-  await server.stop();
-});
+import { raw, server } from "./fixtures/server.ts";
 
 const job = task({ name: "job", input: Schema.Struct({ i: Schema.Int }), output: Schema.Int });
 const urgent = task({

@@ -3,22 +3,10 @@
  * private Redis: a key, argument or reply code the definition does not name
  * is an error that names it, never another key.
  */
-import { type RedisServer, startRedisServer } from "@weft/testing";
-import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { runScriptKeys, shardKeys } from "../src/Keys.ts";
 import { type AnyScriptSpec, assembleScript } from "../src/Scripts.ts";
-
-let server: RedisServer;
-let raw: Redis;
-beforeAll(async () => {
-  server = await startRedisServer();
-  raw = new Redis(server.url);
-});
-afterAll(async () => {
-  raw.disconnect();
-  await server.stop();
-});
+import { raw } from "./fixtures/server.ts";
 
 /** A probe script over the run includes, handed the run's hash and work keys but not the shard's events. */
 const probe: AnyScriptSpec = {

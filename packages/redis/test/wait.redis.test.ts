@@ -14,24 +14,12 @@ import {
   task,
 } from "@weft/core";
 import { deferred } from "@weft/core/store";
-import { type RedisServer, startRedisServer } from "@weft/testing";
-import { Redis } from "ioredis";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { shardKeys } from "../src/Keys.ts";
+import { raw, server } from "./fixtures/server.ts";
 import { watched } from "./fixtures/watched.ts";
-
-let server: RedisServer;
-let raw: Redis;
-beforeAll(async () => {
-  server = await startRedisServer();
-  raw = new Redis(server.url);
-});
-afterAll(async () => {
-  raw.disconnect();
-  await server.stop();
-});
 
 const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
 const gated = task({ name: "gated", input: Schema.Int, output: Schema.Int });

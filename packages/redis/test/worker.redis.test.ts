@@ -5,24 +5,13 @@
  */
 import { chain, createClient, group, handle, Schema, startWorker, task } from "@weft/core";
 import { compile, deferred } from "@weft/core/store";
-import { type RedisServer, startRedisServer } from "@weft/testing";
 import { Redis } from "ioredis";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { shardKeys } from "../src/Keys.ts";
+import { raw, server } from "./fixtures/server.ts";
 import { watched } from "./fixtures/watched.ts";
-
-let server: RedisServer;
-let raw: Redis;
-beforeAll(async () => {
-  server = await startRedisServer();
-  raw = new Redis(server.url);
-});
-afterAll(async () => {
-  raw.disconnect();
-  await server.stop();
-});
 
 const add = task({
   name: "add",
