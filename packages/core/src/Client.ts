@@ -549,8 +549,8 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
         ? NO_TIMING
         : runTiming(opts, at);
     const headers = opts.headers === undefined ? undefined : encodeHeaders(opts.headers);
-    // 16 random bytes give the run id's random part (12 hex digits) and the nonce (20)
-    const random = randomHex(16);
+    // 11 random bytes give the run id's random part (12 hex digits) and the nonce (10)
+    const random = randomHex(11);
     const sub: { -readonly [K in keyof Submission]: Submission[K] } = {
       runId: opts.runId ?? `${at.toString(36)}-${random.slice(0, 12)}`,
       dag,
@@ -558,7 +558,10 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
       idempotencyWindowMs: opts.idempotencyWindowMs ?? 86_400_000,
       retentionMs: opts.retentionMs ?? 7 * 86_400_000,
       now: at,
-      fingerprint: fingerprint(dag),
+      // only a run id given or an idempotency key lets another submission meet this run and
+      // compare canvases: a random id needs no fingerprint (its hash and 34 bytes per run saved)
+      fingerprint:
+        opts.runId === undefined && opts.idempotencyKey === undefined ? "" : fingerprint(dag),
       nonce: random.slice(12),
     };
     // the optional fields assigned when set (V8 builds a literal with spreads on a slow path)

@@ -71,7 +71,13 @@ export interface Submission {
    * and hands them back, unread, with every claim of its nodes.
    */
   readonly headers?: Uint8Array;
-  /** `fingerprint(dag)` (see `Fingerprint`); computed by the store when absent. */
+  /**
+   * `fingerprint(dag)` (see `Fingerprint`); computed by the store when
+   * absent. `""`: none, for a run whose id was just made at random and that
+   * has no idempotency key, so that no other submission can meet it (the
+   * client's default). The store keeps none, and a run id met again without
+   * a fingerprint on either side is a `DuplicateRun`, never `existing`.
+   */
   readonly fingerprint?: string;
   /**
    * A random id of this call: a store that finds its own nonce on the run

@@ -1583,6 +1583,31 @@ export const storeConformance = (
       expect(snap.nodes.map((n) => n.state)).toEqual(["queued"]);
     });
 
+    it("refuses a run id met again without a fingerprint (an id made at random, no key), even for the same canvas", async () => {
+      const store = await fresh();
+      const base = {
+        dag: compile(one),
+        tags: [],
+        idempotencyWindowMs: 0,
+        retentionMs: 60_000,
+        now: 0,
+        fingerprint: "",
+      };
+      const first = await store.submit({ ...base, runId: "random", nonce: "first" });
+      // the same call re-sent (its nonce) is still answered as the first was
+      expect(await store.submit({ ...base, runId: "random", nonce: "first" })).toEqual(first);
+      await expect(
+        store.submit({ ...base, runId: "random", nonce: "second" }),
+      ).rejects.toBeInstanceOf(DuplicateRun);
+      // with its fingerprint, the same canvas under that id is still not this run
+      const { fingerprint: _none, ...computed } = base;
+      await expect(
+        store.submit({ ...computed, runId: "random", nonce: "third" }),
+      ).rejects.toBeInstanceOf(DuplicateRun);
+      const snap = (await store.getRun(first.runId))!;
+      expect(snap.nodes.map((n) => n.state)).toEqual(["queued"]);
+    });
+
     it("returns the existing run for a repeated idempotency key", async () => {
       const store = await fresh();
       const base = {

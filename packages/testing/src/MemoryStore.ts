@@ -232,7 +232,8 @@ export class MemoryStore implements Store, ScheduleStore {
     const taken = this.runs.get(sub.runId);
     if (taken) {
       if (taken.nonce === nonce) return { runId: sub.runId, existing: false }; // this very call, repeated
-      if (taken.fingerprint === fp) return { runId: sub.runId, existing: true };
+      // (no fingerprint, "": a run id made at random met again is another run, never this one)
+      if (fp !== "" && taken.fingerprint === fp) return { runId: sub.runId, existing: true };
       throw new DuplicateRun({ runId: sub.runId });
     }
     const key = sub.idempotencyKey;

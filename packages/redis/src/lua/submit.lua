@@ -2,7 +2,8 @@
 -- record (status `pending`, not runnable), the last commits it (status
 -- `running`) and enqueues its roots, in bounded steps (docs/guarantees.md #1).
 -- Exactly-once as the caller sees it: the run keeps the fingerprint (`fp`) of
--- its DAG and the nonce of the call that writes it. A chunk re-sent after a
+-- its DAG (none when the call sends "": a run id made at random, no idempotency
+-- key; such a run met again by id is DUPLICATE) and the nonce of the call that writes it. A chunk re-sent after a
 -- reconnect (same nonce) writes nothing that matters and answers OK; another
 -- call for the same run id with the same fingerprint gets the run back
 -- (EXISTS); another fingerprint is DUPLICATE. The idempotency key records the

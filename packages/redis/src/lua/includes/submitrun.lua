@@ -46,13 +46,15 @@ local function submitWhole(keys, queues, a, codes)
   -- (no `started`: a run written whole started when it was created, docs/redis-layout.md)
   local raw = { "id", runId, "status", "running", "created", M.nows,
     "total", a.totalS or int(a.total), "ended", "0", "queues", a.queues,
-    "fp", a.fingerprint, "nonce", a.nonce, "out", a.output }
+    "nonce", a.nonce, "out", a.output }
   local at = #raw
   local function add(f, v)
     raw[at + 1] = f
     raw[at + 2] = v
     at = at + 2
   end
+  -- (no fingerprint: a run id made at random, no idempotency key; see submitRun)
+  if a.fingerprint ~= "" then add("fp", a.fingerprint) end
   -- (fields at their default are not written: an empty tag list, the default retention)
   if a.tags ~= "[]" then add("tags", a.tags) end
   if a.retentionMs ~= DEFAULT_RETENTION then add("retention", a.retentionS or int(a.retentionMs)) end
@@ -111,7 +113,8 @@ local function submitRun(keys, queues, a, codes)
   local resent = v[1] and v[2] == a.nonce -- this very call, re-sent
   if not resent then
     if begin and v[1] then
-      if v[3] == a.fingerprint then return { codes.EXISTS, runId } end
+      -- (a run id met again without a fingerprint, "": two runs given one id at random)
+      if a.fingerprint ~= "" and v[3] == a.fingerprint then return { codes.EXISTS, runId } end
       return { codes.DUPLICATE }
     end
     if not begin then return { codes.GONE } end
@@ -143,7 +146,8 @@ local function submitRun(keys, queues, a, codes)
       if reply then return reply end
     end
     redis.call("HSET", keys.record, "id", runId, "status", "pending", "created", now, "total", a.total,
-      "ended", 0, "queues", a.queues, "fp", a.fingerprint, "nonce", a.nonce, "out", a.output)
+      "ended", 0, "queues", a.queues, "nonce", a.nonce, "out", a.output)
+    if a.fingerprint ~= "" then redis.call("HSET", keys.record, "fp", a.fingerprint) end
     -- (fields at their default are not written: an empty tag list, the default retention)
     if a.tags ~= "[]" then redis.call("HSET", keys.record, "tags", a.tags) end
     if a.retentionMs ~= DEFAULT_RETENTION then redis.call("HSET", keys.record, "retention", a.retentionMs) end
