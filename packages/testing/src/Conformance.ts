@@ -1482,6 +1482,25 @@ export const storeConformance = (
       expect(snap.nodes.map((n) => n.error?.tag)).toEqual(["Stalled", undefined, "Stalled"]);
     });
 
+    it("a run whose last two nodes stall out in one claim batch, one tolerated and one not, fails (it does not end succeeded before the second one's turn)", async () => {
+      const store = await fresh();
+      // node 0: a settled member (tolerated), node 1: a plain member; nothing after them
+      const sub = submission("stall-last", group(group(one).settled(), one));
+      const { runId } = await store.submit(sub);
+      const claimIds = async (now: number) =>
+        (await store.claim({ ...lease(now), leaseMs: 1_000 })).map((c) => c.nodeId);
+      expect(await claimIds(0)).toEqual([0, 1]);
+      expect((await store.maintain({ now: 1_500, queues: ["default"] })).redelivered).toBe(2);
+      expect(await claimIds(1_500)).toEqual([0, 1]);
+      expect((await store.maintain({ now: 3_000, queues: ["default"] })).redelivered).toBe(2);
+      // both over maxStalls (1) in this one batch: every node has ended, node 1 fails the run
+      expect(await claimIds(3_000)).toEqual([]);
+      await store.maintain({ now: 3_000, queues: ["default"] });
+      const snap = (await store.getRun(runId))!;
+      expect(snap.run).toMatchObject({ status: "failed", failedNode: 1, finishedAt: 3_000 });
+      expect(snap.nodes.map((n) => n.state)).toEqual(["failed", "failed"]);
+    });
+
     it("retries: a retried node waits for its backoff, then runs again with its attempt count persisted", async () => {
       const store = await fresh();
       const r = await drive(store, one, { ...plain, faults: [["retry", "retry"]] });

@@ -473,12 +473,17 @@ local function loadRun(M, ahead)
   return M
 end
 
--- writes back what changed of the run record; once every node has ended, the run ends
--- (an event) and its keys expire after its retention. keys: record, events, and to
--- expire nodes, specs, results, work
+-- writes back what changed of the run record; once every node has ended and no work is
+-- listed for `drain`, the run ends (an event) and its keys expire after its retention.
+-- Work listed when the last node ends (a claim whose nodes stalled out together: the
+-- cascade of one, then "F:<node>" for the other, startnode.lua's listEnding) may still
+-- fail the run: it ends in the `drain` call that empties its list, as in the model, where
+-- each transition runs whole and the run ends after the last. keys: record, events, work,
+-- and to expire nodes, specs, results
 local function saveRun(M)
-  if not M.dirty then return end
-  if M.ended >= M.total and not M.finished then
+  local ending = M.ended >= M.total and not M.finished
+  if not M.dirty and not ending then return end
+  if ending and not moreWork(M) then
     M.finished = M.now
     if M.status == "running" then M.status = "succeeded" end
     putMany(M, "record", "status", M.status, "ended", M.ended, "finished", M.nows)
