@@ -17,10 +17,12 @@
  * policy, catch-up window, jitter and pause are applied in step 1.
  */
 import { randomUUID } from "node:crypto";
-import { type Logger, pino } from "pino";
+import type { Logger } from "pino";
+import { MAX_TIMER_MS } from "./Canvas.ts";
 import { createClient } from "./Client.ts";
 import { type Clock, liveClock } from "./Clock.ts";
-import { IdempotencyConflict, ScheduleNotFound } from "./Errors.ts";
+import { described } from "./Described.ts";
+import { IdempotencyConflict, InvalidWorkerOptions, ScheduleNotFound } from "./Errors.ts";
 import { TERMINAL_RUN_STATUSES } from "./Machine.ts";
 import {
   checkSchedule,
@@ -35,6 +37,7 @@ import {
   tickTags,
 } from "./Schedule.ts";
 import { checkStore, type Store } from "./Store.ts";
+import { loggerOption } from "./WorkerLog.ts";
 
 /** A store that keeps runs and schedules (both stores are). */
 export type BeatStore = Store & ScheduleStore;
@@ -276,10 +279,13 @@ export interface BeatOptions {
   readonly store: BeatStore;
   /** Clock to read and sleep on. Default the live clock; simulations pass a virtual one. */
   readonly clock?: Clock;
-  /** The longest sleep between two scans (a new schedule is seen within it). Default 1 000. */
+  /**
+   * The longest sleep between two scans (a new schedule is seen within it),
+   * a number of ms from 1 to `MAX_TIMER_MS`. Default 1 000.
+   */
   readonly pollMs?: number;
-  /** Default: pino at `WEFT_LOG_LEVEL` (info). */
-  readonly logger?: Logger;
+  /** A pino logger. Default: pino at `WEFT_LOG_LEVEL` (info); `false`: no log at all. */
+  readonly logger?: Logger | false;
   /** Called with every tick this beat fired. */
   readonly onFire?: (tick: FiredTick) => void;
 }
@@ -299,6 +305,9 @@ export interface Beat {
  * call is logged and retried on the next scan, never thrown.
  *
  * @throws InvalidStore when `store` is not a store (a Promise not awaited).
+ * @throws InvalidWorkerOptions when `opts` is not an object, `pollMs` is
+ *   not a number of ms from 1 to `MAX_TIMER_MS`, `clock` not a Clock,
+ *   `onFire` not a function, or `logger` neither a pino logger nor `false`.
  *
  * @example
  * const beat = startBeat({ store });
@@ -306,13 +315,26 @@ export interface Beat {
  * await beat.stop();
  */
 export const startBeat = (opts: BeatOptions): Beat => {
+  const refuse = (option: string, value: unknown, allowed: string): never => {
+    throw new InvalidWorkerOptions({
+      reason: `startBeat's ${option} must be ${allowed}, got ${described(value)}`,
+    });
+  };
+  if (typeof opts !== "object" || opts === null)
+    refuse("options", opts, "an object ({ store, ... })");
   checkStore(opts.store, "startBeat's store option");
+  const poll: unknown = opts.pollMs;
+  if (poll !== undefined && !(typeof poll === "number" && poll >= 1 && poll <= MAX_TIMER_MS))
+    refuse("pollMs", poll, `a number of ms from 1 to ${MAX_TIMER_MS}`);
+  const c = opts.clock as Partial<Record<keyof Clock, unknown>> | undefined;
+  if (c !== undefined && !(typeof c?.now === "function" && typeof c.sleep === "function"))
+    refuse("clock", c, "a Clock: { now(), sleep(ms, signal) }");
+  if (opts.onFire !== undefined && typeof opts.onFire !== "function")
+    refuse("onFire", opts.onFire, "a function");
   const clock = opts.clock ?? liveClock;
   const pollMs = opts.pollMs ?? 1_000;
   const id = `beat-${randomUUID().slice(0, 8)}`;
-  const log = (opts.logger ?? pino({ level: process.env.WEFT_LOG_LEVEL ?? "info" })).child({
-    beat: id,
-  });
+  const log = loggerOption(opts.logger, "startBeat's logger").child({ beat: id });
   const halt = new AbortController();
   const loop = async () => {
     log.info("beat started");

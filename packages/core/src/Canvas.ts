@@ -139,6 +139,9 @@ export const MAX_TIMER_MS = 2_147_483_647;
 
 const QUEUE = /^[A-Za-z0-9_.:-]{1,128}$/;
 
+/** Whether `q` is a queue name: 1–128 characters of `[A-Za-z0-9_.:-]`. */
+export const isQueueName = (q: unknown): q is string => typeof q === "string" && QUEUE.test(q);
+
 /**
  * Checks a task's options (from `task({...})`, `.with({...})`, or both
  * merged at compile). Allowed: `queue` 1–128 characters of `[A-Za-z0-9_.:-]`

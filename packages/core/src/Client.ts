@@ -13,6 +13,7 @@ import {
 } from "./Canvas.ts";
 import { decode } from "./Codec.ts";
 import { compile, type Dag, type DagNode, flatten, type Shape } from "./Dag.ts";
+import { described } from "./Described.ts";
 import {
   InvalidCanvas,
   InvalidInput,
@@ -176,6 +177,45 @@ export const runTiming = (
     ...(notBefore === undefined || notBefore <= now ? {} : { notBefore }),
     ...(expiresAt === undefined ? {} : { expiresAt }),
   };
+};
+
+/**
+ * Checks the submit options that are not times (see {@link runTiming}): a
+ * JavaScript caller gets no type check, and the store would take a bad one
+ * as it is (a `NaN` retention, a string for tags) or fail with a raw error.
+ *
+ * @throws InvalidSubmitOptions naming the option when `opts` is not an
+ *   object, `runId` or `idempotencyKey` is not a non-empty string,
+ *   `idempotencyWindowMs` or `retentionMs` not an integer of ms ≥ 0,
+ *   `idempotencyReuse` not `"return-existing"` or `"allow-if-failed"`, or
+ *   `tags` not an array of non-empty strings.
+ */
+const checkRunOptions = (opts: SubmitOptions): void => {
+  const refuse = (option: string, value: unknown, allowed: string): never => {
+    throw new InvalidSubmitOptions({
+      reason: `option ${option} must be ${allowed}, got ${described(value)}`,
+    });
+  };
+  if (typeof opts !== "object" || opts === null || Array.isArray(opts))
+    throw new InvalidSubmitOptions({
+      reason: `the options must be an object ({ idempotencyKey, delayMs, ... }), got ${described(opts)}`,
+    });
+  const o = opts as Record<keyof SubmitOptions, unknown>;
+  for (const k of ["runId", "idempotencyKey"] as const)
+    if (o[k] !== undefined && !(typeof o[k] === "string" && o[k] !== ""))
+      refuse(k, o[k], "a non-empty string");
+  for (const k of ["idempotencyWindowMs", "retentionMs"] as const)
+    if (o[k] !== undefined && !(Number.isSafeInteger(o[k]) && (o[k] as number) >= 0))
+      refuse(k, o[k], "an integer number of ms ≥ 0");
+  const reuse = o.idempotencyReuse;
+  if (reuse !== undefined && reuse !== "return-existing" && reuse !== "allow-if-failed")
+    refuse("idempotencyReuse", reuse, `"return-existing" or "allow-if-failed"`);
+  const tags = o.tags;
+  if (tags === undefined) return;
+  if (!Array.isArray(tags)) refuse("tags", tags, "an array of non-empty strings");
+  (tags as unknown[]).forEach((t, i) => {
+    if (!(typeof t === "string" && t !== "")) refuse(`tags[${i}]`, t, "a non-empty string");
+  });
 };
 
 /** Random bytes are drawn from a pool of this many, refilled when used up. */
@@ -540,6 +580,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
 
   // the submission of a compiled canvas at `at`: checks the options, encodes the headers
   const submission = (dag: Dag, opts: SubmitOptions, at: number): Submission => {
+    checkRunOptions(opts);
     // most submissions set no time option: no checks to run, nothing to spread
     const timing =
       opts.delayMs === undefined &&
@@ -609,6 +650,10 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
       canvases: ReadonlyArray<Canvas<unknown, Out>>,
       opts: SubmitOptions | ReadonlyArray<SubmitOptions> = {},
     ) => {
+      if (!Array.isArray(canvases))
+        throw new InvalidCanvas({
+          reason: `submitMany takes an array of canvases ([t.si(input), ...]), got ${described(canvases)}`,
+        });
       const each = optionsOf(canvases.length, opts);
       const at = now();
       // every canvas compiled and every option checked before anything is written
@@ -628,9 +673,17 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
       return submitDag<unknown>(dag, submitOpts, { tasks: [ref], shape: 0, single: true });
     },
     submitManyByName: async (items) => {
+      if (!Array.isArray(items))
+        throw new InvalidCanvas({
+          reason: `submitManyByName takes an array of { task, input, opts? }, got ${described(items)}`,
+        });
       const at = now();
       const prepared = items.map((item, i) => {
         try {
+          if (typeof item !== "object" || item === null)
+            throw new InvalidCanvas({
+              reason: `not a { task, input, opts? } item, got ${described(item)}`,
+            });
           const { dag, opts, ref } = byNameDag(item.task, item.input, item.opts ?? {});
           return {
             sub: submission(dag, opts, at),
@@ -675,6 +728,7 @@ const byNameDag = (
   opts: SubmitByNameOptions,
 ): { readonly dag: Dag; readonly opts: SubmitOptions; readonly ref: TaskRef } => {
   checkTaskName(name);
+  checkRunOptions(opts);
   const {
     runId,
     idempotencyKey,
@@ -726,6 +780,10 @@ const optionsOf = (
   count: number,
   opts: SubmitOptions | ReadonlyArray<SubmitOptions>,
 ): ((i: number) => SubmitOptions) => {
+  if (typeof opts !== "object" || opts === null)
+    throw new InvalidSubmitOptions({
+      reason: `submitMany's options must be an object for every canvas or an array of one per canvas, got ${described(opts)}`,
+    });
   if (isOptionsList(opts)) {
     if (opts.length !== count)
       throw new InvalidSubmitOptions({

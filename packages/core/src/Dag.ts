@@ -16,6 +16,7 @@ import {
   type TaskRef,
 } from "./Canvas.ts";
 import { MAX_VALUE_DEPTH, valueProblem } from "./Codec.ts";
+import { described } from "./Described.ts";
 import { InvalidCanvas, InvalidInput } from "./Errors.ts";
 import { encodeWith } from "./Task.ts";
 import {
@@ -141,6 +142,17 @@ export const MAX_NODES = 200_000;
  */
 export const MAX_CANVAS_DEPTH = 128;
 
+/** The error for a value given where a canvas was expected, with what to pass for a task itself. */
+const notACanvas = (value: unknown): InvalidCanvas => {
+  const own = (value as { name?: unknown; si?: unknown } | null | undefined) ?? {};
+  return new InvalidCanvas({
+    reason:
+      typeof own.name === "string" && typeof own.si === "function"
+        ? `got the task ${JSON.stringify(own.name)} itself, not a canvas: submit ${own.name}.si(input)`
+        : `expected a canvas (task.si(input), chain(...), group(...)), got ${described(value)}`,
+  });
+};
+
 /**
  * Compiles a canvas.
  *
@@ -160,7 +172,8 @@ export const MAX_CANVAS_DEPTH = 128;
  * error edge the failing node), so that all of it is skipped when the event
  * cannot happen.
  *
- * @throws InvalidCanvas on an empty chain, a canvas with no task, a cycle in the canvas
+ * @throws InvalidCanvas when `canvas` is not a canvas (`undefined`, a task
+ *   itself: submit `task.si(input)`), on an empty chain, a canvas with no task, a cycle in the canvas
  *   object, a signature that needs an upstream value but has none, more
  *   than `maxNodes` nodes, a canvas nested deeper than
  *   {@link MAX_CANVAS_DEPTH} levels, or an option out of range (see
@@ -170,7 +183,8 @@ export const MAX_CANVAS_DEPTH = 128;
  *   a cycle, or nests deeper than {@link MAX_VALUE_DEPTH} levels.
  */
 export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NODES): Dag => {
-  const root = canvas.node;
+  const root = (canvas as { node?: CanvasNode } | null | undefined)?.node;
+  if (typeof root?.kind !== "string") throw notACanvas(canvas);
   if (root.kind === "sig" && root.bind.kind === "immutable" && maxNodes >= 1)
     return compileSig(root);
   const drafts: Draft[] = [];

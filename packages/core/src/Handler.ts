@@ -5,6 +5,8 @@
 import { Cause, Effect, Exit } from "effect";
 import type { Logger } from "pino";
 import type { Canvas } from "./Canvas.ts";
+import { described } from "./Described.ts";
+import { InvalidWorkerOptions } from "./Errors.ts";
 import type { HeldLock, LockOptions } from "./Locks.ts";
 import type { Progress } from "./Machine.ts";
 import type { Replacement } from "./Replace.ts";
@@ -146,6 +148,10 @@ export interface BoundHandler {
  * {@link HandlerModule}), a task declared with `isolate: "thread"` runs in a
  * worker thread that imports the handler from that module.
  *
+ * @throws InvalidWorkerOptions at once when `task` is not a task declared
+ *   with `task(...)` or `fn` is not a function (a JavaScript caller gets no
+ *   type check; the worker would fail every attempt of the task instead).
+ *
  * @example
  * export const handlers = [handle(add, async ({ a, b }) => a + b)]
  */
@@ -153,6 +159,23 @@ export const handle = <T extends AnyTask>(
   task: T,
   fn: HandlerFn<T>,
   where?: HandlerModule,
+): BoundHandler => {
+  const name = (task as { name?: unknown } | null | undefined)?.name;
+  if (typeof task !== "object" || task === null || typeof name !== "string")
+    throw new InvalidWorkerOptions({
+      reason: `handle(task, fn) takes a task declared with task(...) first, got ${described(task)}`,
+    });
+  if (typeof fn !== "function")
+    throw new InvalidWorkerOptions({
+      reason: `handle(${name}, fn): fn must be the handler function, got ${described(fn)}`,
+    });
+  return bound(task, fn, where);
+};
+
+const bound = <T extends AnyTask>(
+  task: T,
+  fn: HandlerFn<T>,
+  where: HandlerModule | undefined,
 ): BoundHandler => ({
   task,
   ...(where === undefined ? {} : { thread: where }),

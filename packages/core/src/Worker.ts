@@ -20,10 +20,10 @@
  */
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import { type Logger, pino } from "pino";
+import type { Logger } from "pino";
 import { type AttemptEnv, type AttemptResult, runAttempt } from "./Attempt.ts";
 import { AttemptAbort } from "./AttemptAbort.ts";
-import { checkRetryDefaults } from "./Canvas.ts";
+import { checkRetryDefaults, isQueueName, MAX_TIMER_MS } from "./Canvas.ts";
 import { type Clock, liveClock } from "./Clock.ts";
 import { completions } from "./Completions.ts";
 import type { Dag } from "./Dag.ts";
@@ -47,16 +47,16 @@ import {
   type WorkerInfo,
 } from "./Store.ts";
 import { finishedWindow } from "./Throughput.ts";
-import { logRefusal, outageLog, workerLogger } from "./WorkerLog.ts";
+import { loggerOption, logRefusal, outageLog, workerLogger } from "./WorkerLog.ts";
 
 /** Worker options. Durations are ms. */
 export interface WorkerOptions {
   readonly store: Store;
   /** Handlers made with `handle(task, fn)`, at most one per task name. */
   readonly handlers: ReadonlyArray<BoundHandler>;
-  /** Queues to consume. Default `["default"]`. */
+  /** Queues to consume, a non-empty array of queue names. Default `["default"]`. */
   readonly queues?: ReadonlyArray<string>;
-  /** How many attempts run at once. Default 8. */
+  /** How many attempts run at once, an integer >= 1. Default 8. */
   readonly concurrency?: number;
   /**
    * How many nodes the worker may hold leased beyond those it runs, each
@@ -72,9 +72,13 @@ export interface WorkerOptions {
    * (docs/lifecycle.md, "Prefetch").
    */
   readonly prefetch?: number;
-  /** Lease length; a node whose worker stops heartbeating is re-delivered after it. Default 30 000. */
+  /**
+   * Lease length; a node whose worker stops heartbeating is re-delivered
+   * after it. Default 30 000. `leaseMs`, `heartbeatMs` and `idleMs` are
+   * numbers of ms from 1 to `MAX_TIMER_MS` (about 24.8 days).
+   */
   readonly leaseMs?: number;
-  /** Heartbeat period. Default `leaseMs / 3`. */
+  /** Heartbeat period, less than `leaseMs`. Default `leaseMs / 3`. */
   readonly heartbeatMs?: number;
   /**
    * Longest an idle worker waits before claiming again. Default 1 000. The
@@ -97,8 +101,14 @@ export interface WorkerOptions {
    * queue the same limit.
    */
   readonly rateLimits?: Readonly<Record<string, RateLimit>>;
+  /** The worker's id in the registry and the log, a non-empty string. Default `<host>:<pid>:<random>`. */
   readonly workerId?: string;
-  readonly logger?: Logger;
+  /**
+   * A pino logger. Default: pino at `WEFT_LOG_LEVEL` (default `info`) on
+   * stdout; `false`: no log at all. Anything else (`true`, a level name,
+   * `console`) is refused.
+   */
+  readonly logger?: Logger | false;
   /** Clock to read and sleep on. Default the live clock; simulations pass a virtual one. */
   readonly clock?: Clock;
   /** Random source for jitter, `[0, 1)`. Default `Math.random`. */
@@ -125,8 +135,10 @@ export interface Worker {
   /** How many attempts this worker runs now (at most its `concurrency`). */
   readonly activeCount: () => number;
   /**
-   * Stops claiming, waits up to `graceMs` (default 10 000) for running
-   * handlers, then aborts the rest and releases their nodes for re-delivery.
+   * Stops claiming, waits up to `graceMs` (default 10 000; `Infinity`: no
+   * limit) for running handlers, then aborts the rest and releases their
+   * nodes for re-delivery. Rejects with `InvalidWorkerOptions`, stopping
+   * nothing, when `graceMs` is not a number >= 0.
    */
   stop(graceMs?: number): Promise<void>;
 }
@@ -249,16 +261,72 @@ const checkHandlers = (handlers: unknown): void => {
 };
 
 /**
+ * Checks `startWorker`'s options but `store`, `handlers`, `retryDefaults`,
+ * `prefetch` and `rateLimits` (a JavaScript caller gets no type check): a
+ * `NaN` concurrency would run nothing, a `NaN` or non-finite duration would
+ * sleep 1 ms (a busy loop on the store), a queue name that is not one would
+ * never be claimed from.
+ *
+ * @throws InvalidWorkerOptions naming the option, what it got and what is allowed.
+ */
+const checkWorkerOptions = (opts: WorkerOptions): void => {
+  const refuse = (option: string, value: unknown, allowed: string): never => {
+    throw new InvalidWorkerOptions({
+      reason: `${option} must be ${allowed}, got ${described(value)}`,
+    });
+  };
+  const ms = (option: "leaseMs" | "heartbeatMs" | "idleMs") => {
+    const v: unknown = opts[option];
+    if (v !== undefined && !(typeof v === "number" && v >= 1 && v <= MAX_TIMER_MS))
+      refuse(option, v, `a number of ms from 1 to ${MAX_TIMER_MS} (about 24.8 days)`);
+  };
+  const c: unknown = opts.concurrency;
+  if (c !== undefined && !(Number.isInteger(c) && (c as number) >= 1))
+    refuse("concurrency", c, "an integer >= 1");
+  ms("leaseMs");
+  ms("heartbeatMs");
+  ms("idleMs");
+  if (opts.heartbeatMs !== undefined && opts.heartbeatMs >= (opts.leaseMs ?? 30_000))
+    throw new InvalidWorkerOptions({
+      reason: `heartbeatMs (${opts.heartbeatMs}) must be less than leaseMs (${opts.leaseMs ?? 30_000}): a lease must be renewed before it expires`,
+    });
+  const queues: unknown = opts.queues;
+  if (queues !== undefined) {
+    if (!Array.isArray(queues) || queues.length === 0)
+      refuse("queues", queues, `a non-empty array of queue names (["default"])`);
+    (queues as unknown[]).forEach((q, i) => {
+      if (!isQueueName(q))
+        refuse(`queues[${i}]`, q, "a queue name: 1–128 characters of [A-Za-z0-9_.:-]");
+    });
+  }
+  const id: unknown = opts.workerId;
+  if (id !== undefined && !(typeof id === "string" && id !== ""))
+    refuse("workerId", id, "a non-empty string");
+  const clock = opts.clock as Partial<Record<keyof Clock, unknown>> | undefined;
+  if (
+    clock !== undefined &&
+    !(typeof clock?.now === "function" && typeof clock.sleep === "function")
+  )
+    refuse("clock", clock, "a Clock: { now(), sleep(ms, signal) }");
+  if (opts.random !== undefined && typeof opts.random !== "function")
+    refuse("random", opts.random, "a function returning a number in [0, 1)");
+};
+
+/**
  * Starts a worker.
  *
- * @throws InvalidWorkerOptions when `handlers` is not an array, one of
+ * @throws InvalidWorkerOptions when `opts` is not an object, `handlers` is not an array, one of
  *   its entries is not a handler made with `handle(task, fn)` (a task
  *   passed itself, a `handleEffect` handler, which only
  *   `startWorkerScoped` can provide; the message gives its index), two
  *   entries handle the same task name (the message names it),
  *   `retryDefaults` holds a field out of range (the same ranges as a task's
- *   `retry` option), a rate limit is not two integers >= 1, or `prefetch`
- *   is not an integer >= 0.
+ *   `retry` option), a rate limit is not two integers >= 1, `prefetch`
+ *   is not an integer >= 0, `concurrency` not an integer >= 1, `leaseMs`,
+ *   `heartbeatMs` or `idleMs` not a number of ms from 1 to `MAX_TIMER_MS`
+ *   (or `heartbeatMs` not below `leaseMs`), `queues` not a non-empty array
+ *   of queue names, `workerId` not a non-empty string, `clock` not a Clock,
+ *   `random` not a function, or `logger` neither a pino logger nor `false`.
  * @throws InvalidStore when `store` is not a store (a Promise not awaited).
  *
  * @example
@@ -266,8 +334,14 @@ const checkHandlers = (handlers: unknown): void => {
  * process.on("SIGTERM", () => worker.stop())
  */
 export const startWorker = (opts: WorkerOptions): Worker => {
+  if (typeof opts !== "object" || opts === null)
+    throw new InvalidWorkerOptions({
+      reason: `startWorker takes an options object ({ store, handlers, ... }), got ${described(opts)}`,
+    });
   checkStore(opts.store, "startWorker's store option");
   checkHandlers(opts.handlers);
+  checkWorkerOptions(opts);
+  const baseLogger = loggerOption(opts.logger, "logger");
   if (opts.retryDefaults !== undefined) checkRetryDefaults(opts.retryDefaults);
   if (opts.prefetch !== undefined && !(Number.isInteger(opts.prefetch) && opts.prefetch >= 0))
     throw new InvalidWorkerOptions({
@@ -287,7 +361,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const store = opts.store;
   const queues = opts.queues ?? ["default"];
   const handedQueues = queues.filter((q) => opts.rateLimits?.[q] === undefined);
-  const concurrency = Math.max(1, opts.concurrency ?? 8);
+  const concurrency = opts.concurrency ?? 8;
   const prefetch = opts.prefetch ?? concurrency;
   const leaseMs = opts.leaseMs ?? 30_000;
   const heartbeatMs = opts.heartbeatMs ?? Math.max(10, Math.floor(leaseMs / 3));
@@ -296,10 +370,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const now = () => clock.now();
   const random = opts.random ?? Math.random;
   const id = opts.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const log = workerLogger(
-    opts.logger ?? pino({ level: process.env.WEFT_LOG_LEVEL ?? "info" }),
-    id,
-  );
+  const log = workerLogger(baseLogger, id);
   // the completions of one turn go together (docs/lifecycle.md, "How a worker sends completions and claims")
   // the claim for the slots they freed follows them in the same round trip (`onSend`)
   const complete = completions(
@@ -811,6 +882,11 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const done = deferred();
 
   const stop = (graceMs = 10_000): Promise<void> => {
+    try {
+      checkGrace(graceMs, "worker.stop(graceMs)");
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (stopped) return stopped;
     stopping = true;
     wakeLoop();
@@ -829,7 +905,10 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       const graceOver = new AbortController();
       const timedOut = await Promise.race([
         all.then(() => false),
-        clock.sleep(graceMs, graceOver.signal).then(() => !graceOver.signal.aborted),
+        // a grace past the longest timer (Infinity) waits for the handlers without limit
+        graceMs > MAX_TIMER_MS
+          ? new Promise<boolean>(() => undefined)
+          : clock.sleep(graceMs, graceOver.signal).then(() => !graceOver.signal.aborted),
       ]);
       graceOver.abort("done");
       if (timedOut) {
@@ -865,8 +944,29 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   return { id, done: done.promise, activeCount: () => slots.size, stop };
 };
 
-/** Stops `worker` gracefully on SIGTERM and SIGINT (a second signal exits at once). */
+/**
+ * Checks a grace period given to `worker.stop` or `stopOnSignals`: a number
+ * of ms >= 0, `Infinity` (or anything past `MAX_TIMER_MS`) waiting for the
+ * running handlers without limit. `NaN`, `null` or a string would otherwise
+ * end the grace at once.
+ *
+ * @throws InvalidWorkerOptions naming `where` and what it got.
+ */
+const checkGrace = (graceMs: unknown, where: string): void => {
+  if (graceMs !== undefined && !(typeof graceMs === "number" && graceMs >= 0))
+    throw new InvalidWorkerOptions({
+      reason: `${where} takes a number of ms >= 0 (Infinity: no limit), got ${described(graceMs)}`,
+    });
+};
+
+/**
+ * Stops `worker` gracefully on SIGTERM and SIGINT (a second signal exits at
+ * once), with `graceMs` as `worker.stop`'s grace period.
+ *
+ * @throws InvalidWorkerOptions at once when `graceMs` is not a number >= 0.
+ */
 export const stopOnSignals = (worker: Worker, graceMs?: number): void => {
+  checkGrace(graceMs, "stopOnSignals(worker, graceMs)");
   let count = 0;
   const onSignal = () => {
     count += 1;

@@ -6,8 +6,37 @@
  * may hold credentials).
  */
 import { type Logger, pino } from "pino";
-import { StoreUnavailable } from "./Errors.ts";
+import { described } from "./Described.ts";
+import { InvalidWorkerOptions, StoreUnavailable } from "./Errors.ts";
 import type { ReportResult } from "./Store.ts";
+
+/** The methods a `logger` option must have: those Weft calls. */
+const LOGGER_METHODS = ["child", "debug", "info", "warn", "error"] as const;
+
+/**
+ * The logger of a worker or a beat from its `logger` option (as Fastify
+ * reads its own): absent (`undefined`), a pino logger at `WEFT_LOG_LEVEL`
+ * (default `info`); `false`, a silent one; otherwise the logger given, which
+ * must be pino's (or have pino's `child`, `debug`, `info`, `warn` and
+ * `error`).
+ *
+ * @throws InvalidWorkerOptions naming `option` and what it got (`true`, a
+ *   level name, `console`, an object without `child`).
+ */
+export const loggerOption = (logger: unknown, option: string): Logger => {
+  if (logger === undefined) return pino({ level: process.env.WEFT_LOG_LEVEL ?? "info" });
+  if (logger === false) return pino({ level: "silent" });
+  const o = logger as Record<string, unknown> | null;
+  const missing =
+    typeof o === "object" && o !== null
+      ? LOGGER_METHODS.filter((m) => typeof o[m] !== "function")
+      : LOGGER_METHODS;
+  if (missing.length > 0)
+    throw new InvalidWorkerOptions({
+      reason: `${option} must be a pino logger (pino({ level: "info" })), false for none, or absent for the default; got ${described(logger)}${typeof o === "object" && o !== null ? `, which has no ${missing.join(", ")}` : ""}`,
+    });
+  return logger as Logger;
+};
 
 /**
  * Logs why a report (a completion or a failure) was refused: the run was

@@ -2,6 +2,8 @@ import {
   chain,
   createClient,
   InvalidStore,
+  InvalidSubmitOptions,
+  InvalidWorkerOptions,
   ResultUndecodable,
   Schema,
   startBeat,
@@ -72,5 +74,95 @@ describe("what is not a store", () => {
     const client = createClient(new Proxy(store, {}));
     const run = await client.submit(inc.si(1));
     expect(run.runId).toMatch(/./);
+  });
+});
+
+describe("submit options from JavaScript", () => {
+  const client = createClient(new MemoryStore());
+  it.each([
+    [null, "the options must be an object ({ idempotencyKey, delayMs, ... }), got null"],
+    ["x", 'the options must be an object ({ idempotencyKey, delayMs, ... }), got a string "x"'],
+    [{ runId: 42 }, "option runId must be a non-empty string, got number 42"],
+    [{ runId: "" }, 'option runId must be a non-empty string, got a string ""'],
+    [{ idempotencyKey: null }, "option idempotencyKey must be a non-empty string, got null"],
+    [
+      { idempotencyKey: "k", idempotencyWindowMs: Number.NaN },
+      "option idempotencyWindowMs must be an integer number of ms ≥ 0, got number NaN",
+    ],
+    [
+      { idempotencyKey: "k", idempotencyReuse: "yes" },
+      'option idempotencyReuse must be "return-existing" or "allow-if-failed", got a string "yes"',
+    ],
+    [{ retentionMs: -1 }, "option retentionMs must be an integer number of ms ≥ 0, got number -1"],
+    [
+      { retentionMs: "1000" },
+      'option retentionMs must be an integer number of ms ≥ 0, got a string "1000"',
+    ],
+    [
+      { tags: "nightly" },
+      'option tags must be an array of non-empty strings, got a string "nightly"',
+    ],
+    [{ tags: ["a", 1] }, "option tags[1] must be a non-empty string, got number 1"],
+  ])("refuses %j with InvalidSubmitOptions, writing nothing", async (opts, reason) => {
+    const store = new MemoryStore();
+    const c = createClient(store);
+    const submitted = c.submit(inc.si(1), opts as never);
+    await expect(submitted).rejects.toBeInstanceOf(InvalidSubmitOptions);
+    await expect(submitted).rejects.toThrow(`invalid submit options: ${reason}`);
+    expect(await store.listRuns({ limit: 10 })).toEqual([]);
+  });
+
+  it("refuses what is not a canvas, and a task passed itself, as InvalidCanvas", async () => {
+    await expect(client.submit(undefined as never)).rejects.toThrow(
+      "invalid canvas: expected a canvas (task.si(input), chain(...), group(...)), got undefined",
+    );
+    await expect(client.submit(inc as never)).rejects.toThrow(
+      'invalid canvas: got the task "inc" itself, not a canvas: submit inc.si(input)',
+    );
+  });
+
+  it("refuses submitMany and submitManyByName arguments that are not arrays of canvases, items or options", async () => {
+    await expect(client.submitMany(inc.si(1) as never)).rejects.toThrow(
+      /^invalid canvas: submitMany takes an array of canvases \(\[t\.si\(input\), \.\.\.\]\), got an object with keys node/,
+    );
+    await expect(client.submitMany([inc.si(1), 5] as never)).rejects.toThrow(
+      "invalid canvas: canvases[1]: expected a canvas (task.si(input), chain(...), group(...)), got number 5",
+    );
+    await expect(client.submitMany([inc.si(1), inc.si(2)], null as never)).rejects.toThrow(
+      InvalidSubmitOptions,
+    );
+    await expect(client.submitMany([inc.si(1)], [null] as never)).rejects.toThrow(
+      "invalid submit options: canvases[0]: the options must be an object",
+    );
+    await expect(client.submitManyByName("x" as never)).rejects.toThrow(
+      'invalid canvas: submitManyByName takes an array of { task, input, opts? }, got a string "x"',
+    );
+    await expect(client.submitManyByName([null] as never)).rejects.toThrow(
+      "invalid canvas: items[0]: not a { task, input, opts? } item, got null",
+    );
+  });
+});
+
+describe("startBeat's options from JavaScript", () => {
+  it.each([
+    [{ logger: "info" }, `startBeat's logger must be a pino logger`],
+    [{ logger: console }, "which has no child"],
+    [
+      { pollMs: Number.NaN },
+      "startBeat's pollMs must be a number of ms from 1 to 2147483647, got number NaN",
+    ],
+    [{ pollMs: 0 }, "startBeat's pollMs must be a number of ms from 1 to 2147483647, got number 0"],
+    [{ clock: {} }, "startBeat's clock must be a Clock"],
+    [{ onFire: 1 }, "startBeat's onFire must be a function, got number 1"],
+  ])("refuses %j with InvalidWorkerOptions", (extra, reason) => {
+    const start = () => startBeat({ store: new MemoryStore(), ...extra } as never);
+    expect(start).toThrow(InvalidWorkerOptions);
+    expect(start).toThrow(reason);
+  });
+
+  it("runs silently with logger: false", async () => {
+    const beat = startBeat({ store: new MemoryStore(), logger: false });
+    expect(beat.id).toMatch(/^beat-/);
+    await beat.stop();
   });
 });

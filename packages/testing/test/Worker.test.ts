@@ -11,8 +11,10 @@ import {
   Schema,
   startWorker,
   startWorkerScoped,
+  stopOnSignals,
   TaskFailure,
   task,
+  type WorkerOptions,
 } from "@weft/core";
 import { type Claim, deferred } from "@weft/core/store";
 import { Effect } from "effect";
@@ -741,8 +743,9 @@ describe("startWorker's handlers", () => {
       /handlers\[0\] is not a handler .*, got an object with keys name, run$/,
     ],
     [
+      // handle() itself refuses no task ("handle() from JavaScript"): a handler built by hand
       "a handler bound to no task",
-      handle(undefined as unknown as typeof add, (n) => n),
+      { task: undefined, run: async (n: number) => n },
       /^invalid worker options: handlers\[0\] has no task \(its task is undefined\): handle\(task, fn\) needs a task declared with task\(\.\.\.\)$/,
     ],
     [
@@ -819,5 +822,136 @@ describe("startWorker's handlers", () => {
     const empty = startWorker({ store, handlers: [], logger: silent });
     await empty.stop();
     await store.close();
+  });
+});
+
+describe("startWorker's options from JavaScript", () => {
+  const add = task({ name: "o.add", input: Schema.Int, output: Schema.Int });
+  /** What `startWorker` throws for `extra` on a fresh store, and whether it registered a worker. */
+  const refusal = async (extra: Record<string, unknown>) => {
+    const store = new MemoryStore();
+    const start = () =>
+      startWorker({ store, handlers: [handle(add, (n) => n)], ...extra } as WorkerOptions);
+    expect(start).toThrow(InvalidWorkerOptions);
+    expect(await store.listWorkers({ now: Date.now() })).toEqual([]);
+    try {
+      start();
+    } catch (e) {
+      return (e as Error).message;
+    }
+    throw new Error("not refused");
+  };
+
+  it.each([
+    ["true", true, "got boolean true"],
+    ["a level name", "info", 'got a string "info"'],
+    ["console", console, "which has no child"],
+    ["an object without child or info", {}, "got an empty object, which has no child, debug, info"],
+    ["null", null, "got null"],
+  ])("refuses a logger that is %s, naming the option and what it got", async (_, logger, got) => {
+    const message = await refusal({ logger });
+    expect(message).toContain(
+      'invalid worker options: logger must be a pino logger (pino({ level: "info" })), false for none',
+    );
+    expect(message).toContain(got);
+  });
+
+  it("logs nothing with logger: false, and runs its handlers", async () => {
+    const store = new MemoryStore();
+    const write = vi.spyOn(process.stdout, "write");
+    const worker = startWorker({ store, handlers: [handle(add, (n) => n + 1)], logger: false });
+    try {
+      expect(await (await createClient(store).submit(add.si(1))).result()).toBe(2);
+      await worker.stop();
+      expect(write.mock.calls.filter(([s]) => String(s).includes(worker.id))).toEqual([]);
+    } finally {
+      write.mockRestore();
+    }
+  });
+
+  it.each([
+    [{ concurrency: 0 }, "concurrency must be an integer >= 1, got number 0"],
+    [{ concurrency: Number.NaN }, "concurrency must be an integer >= 1, got number NaN"],
+    [{ concurrency: "4" }, 'concurrency must be an integer >= 1, got a string "4"'],
+    [{ concurrency: Number.POSITIVE_INFINITY }, "got number Infinity"],
+    [{ leaseMs: "30000" }, "leaseMs must be a number of ms from 1 to 2147483647"],
+    [{ leaseMs: Number.NaN }, "leaseMs must be a number of ms from 1 to"],
+    [{ leaseMs: Number.POSITIVE_INFINITY }, "leaseMs must be a number of ms from 1 to"],
+    [{ heartbeatMs: 0 }, "heartbeatMs must be a number of ms from 1 to"],
+    [
+      { heartbeatMs: 30_000, leaseMs: 30_000 },
+      "heartbeatMs (30000) must be less than leaseMs (30000)",
+    ],
+    [{ idleMs: -1 }, "idleMs must be a number of ms from 1 to"],
+    [
+      { queues: "default" },
+      'queues must be a non-empty array of queue names (["default"]), got a string "default"',
+    ],
+    [{ queues: [] }, "queues must be a non-empty array of queue names"],
+    [
+      { queues: ["emails", ""] },
+      'queues[1] must be a queue name: 1–128 characters of [A-Za-z0-9_.:-], got a string ""',
+    ],
+    [{ workerId: 42 }, "workerId must be a non-empty string, got number 42"],
+    [{ clock: {} }, "clock must be a Clock"],
+    [{ random: 0.5 }, "random must be a function"],
+  ])("refuses %j, naming the option, starting nothing", async (extra, reason) => {
+    expect(await refusal(extra)).toContain(reason);
+  });
+
+  it("refuses options that are not an object", () => {
+    expect(() => (startWorker as (o?: unknown) => unknown)()).toThrow(
+      "invalid worker options: startWorker takes an options object ({ store, handlers, ... }), got undefined",
+    );
+  });
+
+  it("refuses a grace period that is not a number >= 0, stopping nothing; Infinity waits for the handlers", async () => {
+    const store = new MemoryStore();
+    const release = deferred();
+    const started = deferred();
+    const worker = startWorker({
+      store,
+      logger: false,
+      handlers: [
+        handle(add, async (n) => {
+          started.resolve();
+          await release.promise;
+          return n;
+        }),
+      ],
+    });
+    const run = await createClient(store).submit(add.si(7));
+    await started.promise;
+    for (const grace of [Number.NaN, -1, "100", null])
+      await expect(worker.stop(grace as number)).rejects.toThrow(
+        /^invalid worker options: worker\.stop\(graceMs\) takes a number of ms >= 0 \(Infinity: no limit\), got /,
+      );
+    expect(worker.activeCount()).toBe(1);
+    expect(() => stopOnSignals(worker, Number.NaN)).toThrow(InvalidWorkerOptions);
+    const stopping = worker.stop(Number.POSITIVE_INFINITY);
+    release.resolve();
+    await stopping;
+    // the handler was not aborted: its result was recorded
+    expect(await run.result({ timeout: 0 })).toBe(7);
+  });
+});
+
+describe("handle() from JavaScript", () => {
+  const add = task({ name: "hj.add", input: Schema.Int, output: Schema.Int });
+  it.each([
+    ["a number", 42, "got number 42"],
+    ["undefined", undefined, "got undefined"],
+    ["a string", "run", 'got a string "run"'],
+  ])("refuses a handler that is %s at once, naming the task", (_, fn, got) => {
+    const bind = () => handle(add, fn as never);
+    expect(bind).toThrow(InvalidWorkerOptions);
+    expect(bind).toThrow(`handle(hj.add, fn): fn must be the handler function, ${got}`);
+  });
+
+  it("refuses a task that is not one (a task name, undefined)", () => {
+    for (const t of ["hj.add", undefined])
+      expect(() => handle(t as never, (() => 1) as never)).toThrow(
+        /^invalid worker options: handle\(task, fn\) takes a task declared with task\(\.\.\.\) first, got /,
+      );
   });
 });

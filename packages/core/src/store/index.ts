@@ -27,6 +27,7 @@ export {
   checkOptions,
   checkRetryDefaults,
   isConcurrencyKey,
+  isQueueName,
   MAX_CONCURRENCY_KEY,
   signature,
 } from "../Canvas.ts";
