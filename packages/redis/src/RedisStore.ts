@@ -520,7 +520,9 @@ export class RedisStore implements Store, ScheduleStore {
    * @throws StoreUnavailable when Redis cannot be used within
    *   `connectTimeoutMs`; the message says why (cannot reach, authentication
    *   failed, TLS handshake failed) and names the URL, password masked.
-   * @throws InvalidConnectionOptions for a URL that is not a Redis URL, TLS
+   * @throws InvalidConnectionOptions for options that are not an object of
+   *   known fields, a `prefix` that is not a non-empty string without braces
+   *   or spaces, a URL that is not a Redis URL, TLS
    *   options without `rediss://`, a CA that cannot be read, a `shards` count
    *   that is not an integer from 1 to 1 000, a `replicationTimeoutMs`
    *   that is not a positive integer, a `durability` other than `"primary"`
@@ -3641,6 +3643,28 @@ const inlineDeps = (
 
 /** Refuses options that cannot work, before anything connects. */
 const checkOptions = (opts: RedisStoreOptions): void => {
+  if (typeof opts !== "object" || opts === null || Array.isArray(opts)) {
+    throw new InvalidConnectionOptions(
+      `RedisStore.connect's options must be an object ({ prefix, shards, ... }), got ${described(opts)}`,
+    );
+  }
+  const unknown = Object.keys(opts).filter((k) => !STORE_OPTIONS.has(k));
+  if (unknown.length > 0) {
+    throw new InvalidConnectionOptions(
+      `unknown option ${unknown.map((k) => JSON.stringify(k)).join(", ")}; RedisStore.connect takes ${[...STORE_OPTIONS].join(", ")}`,
+    );
+  }
+  const p = opts.prefix;
+  if (p !== undefined && !(typeof p === "string" && /^[^{}\s]+$/.test(p))) {
+    throw new InvalidConnectionOptions(
+      `prefix must be a non-empty string without braces or spaces (braces would change the keys' hash tags), got ${described(p)}`,
+    );
+  }
+  if (opts.cluster !== undefined && typeof opts.cluster !== "boolean") {
+    throw new InvalidConnectionOptions(
+      `cluster must be true or false, got ${described(opts.cluster)}`,
+    );
+  }
   const n = opts.shards;
   if (n !== undefined && !(Number.isInteger(n) && n >= 1 && n <= 1_000)) {
     throw new InvalidConnectionOptions(
@@ -3666,6 +3690,23 @@ const checkOptions = (opts: RedisStoreOptions): void => {
     );
   }
 };
+
+/** The names of {@link RedisStoreOptions}' fields: any other is refused (a misspelt option would be ignored). */
+const STORE_OPTIONS: ReadonlySet<string> = new Set([
+  "prefix",
+  "shards",
+  "cluster",
+  "durability",
+  "replicationTimeoutMs",
+  "onReplicationShortfall",
+  "connectTimeoutMs",
+  "tls",
+  "submitChunk",
+  "budget",
+  "abandonAfterMs",
+  "eventsMaxLen",
+  "functions",
+]);
 
 /** `host:port,host:port` of a cluster client's seed nodes, for its name. */
 const seedsOf = (cluster: Cluster): string => {

@@ -230,6 +230,13 @@ describe("connecting", () => {
         { durability: "quorum" as "replicated" },
         /^durability must be "primary" or "replicated", got "quorum"$/,
       ],
+      // from JavaScript: not an object, a misspelt option, a bad prefix or cluster flag
+      [null as never, /^RedisStore.connect's options must be an object .*, got null$/],
+      [{ shard: 4 } as never, /^unknown option "shard"; RedisStore.connect takes prefix, shards,/],
+      [{ prefix: 42 } as never, /^prefix must be a non-empty string .*, got number 42$/],
+      [{ prefix: "" }, /^prefix must be a non-empty string/],
+      [{ prefix: "app{1}" }, /^prefix must be a non-empty string without braces/],
+      [{ cluster: "yes" } as never, /^cluster must be true or false, got/],
     ];
     for (const [opts, message] of cases) {
       const e = await rejection(RedisStore.connect(url, opts));
