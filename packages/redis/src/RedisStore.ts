@@ -661,7 +661,9 @@ export class RedisStore implements Store, ScheduleStore {
 
   async submit(sub: Submission): Promise<SubmitResult> {
     this.claimDue = undefined; // (it may put a node in a delayed set)
-    const { key, runId, s, window, idem, nonce, fp, out, timing } = this.prepare(sub);
+    const { key, s, window, idem, nonce, fp, out, timing, ...prepared } = this.prepare(sub);
+    // (the key's run instead, when the key names a run of this canvas not yet committed: ADOPT)
+    let runId = prepared.runId;
     const queues = sub.dag.queues;
     const nodes = sub.dag.nodes;
     for (let attempt = 1; ; attempt++) {
@@ -718,6 +720,10 @@ export class RedisStore implements Store, ScheduleStore {
       const answer = async (r: SubmitReply): Promise<SubmitResult | "RETRY" | undefined> => {
         switch (r.code) {
           case "RETRY":
+            return "RETRY";
+          case "ADOPT":
+            // again under the key's run id: this call writes that run and commits it
+            runId = r.runId;
             return "RETRY";
           case "EXISTS":
             return { runId: r.runId, existing: true };
@@ -946,7 +952,8 @@ export class RedisStore implements Store, ScheduleStore {
       Object.assign(runScriptKeys(s, "", []), { queues: queueKeys, perRun }),
       { count: runs.length, budget: this.budget, eventsMax: this.eventsMax, runs: args },
     );
-    const retry = replies.findIndex((r) => r.code === "RETRY");
+    // (ADOPT as RETRY: `submit` writes such a run under its key's run id)
+    const retry = replies.findIndex((r) => r.code === "RETRY" || r.code === "ADOPT");
     const done = retry === -1 ? replies.length : retry;
     if (retry === -1 && replies.length !== runs.length)
       throw new UnexpectedReply("submitmany", `${replies.length} replies for ${runs.length} runs`);

@@ -60,6 +60,12 @@ export const ReplyCode = {
   BUSY: "BUSY",
   /** A submission's run id is taken by a run of another fingerprint (`DuplicateRun`). */
   DUPLICATE: "DUPLICATE",
+  /**
+   * A submission's idempotency key names a run of the same fingerprint that is
+   * not committed yet (its call failed midway, or is still writing it): submit
+   * again under that run id, which writes and commits it.
+   */
+  ADOPT: "ADOPT",
   /** A cancel finds its run already ended. */
   ENDED: "ENDED",
   /** A re-drive finds its run succeeded. */

@@ -265,13 +265,13 @@ const leaseState = (code: "OK" | "STALE" | "CANCELLED"): LeaseState =>
 
 const RUN_HASH = ["record", "nodes", "specs", "results"] as const;
 
-const SUBMIT_CODES = ["OK", "EXISTS", "CONFLICT", "RETRY", "GONE", "DUPLICATE"] as const;
+const SUBMIT_CODES = ["OK", "EXISTS", "CONFLICT", "RETRY", "GONE", "DUPLICATE", "ADOPT"] as const;
 
 /** A run's reply to `submit` (and each run's in `submitmany`'s). */
 const submitReply = (code: (typeof SUBMIT_CODES)[number], reply: ReplyReader) =>
   code === "OK"
     ? withMore(code, reply)
-    : code === "EXISTS" || code === "CONFLICT"
+    : code === "EXISTS" || code === "CONFLICT" || code === "ADOPT"
       ? { code, runId: reply.text(0) }
       : { code };
 

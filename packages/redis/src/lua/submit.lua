@@ -26,7 +26,10 @@
 --   key, or this run id with the same fingerprint, names a live run), {CONFLICT, runId}
 --   (the key names a live run with another fingerprint), {RETRY} (the key changed since
 --   the caller read it: read it again and retry), {GONE} (a later chunk finds no pending
---   run of this call), {DUPLICATE} (the run id is taken)
+--   run of this call), {DUPLICATE} (the run id is taken), {ADOPT, runId} (the key names a
+--   run of the same fingerprint not yet committed: submit again under that run id).
+--   Another call's run of the same fingerprint under this run id, pending or (for a chunk
+--   after the first) committed, is answered as this call's own re-sent chunk would be
 --@include submitrun
 
 return submitRun(K, QUEUES, {
@@ -50,4 +53,4 @@ return submitRun(K, QUEUES, {
   headers = A.headers,
   nodes = A.nodes,
 }, { OK = R.OK, EXISTS = R.EXISTS, CONFLICT = R.CONFLICT, RETRY = R.RETRY, GONE = R.GONE,
-  DUPLICATE = R.DUPLICATE })
+  DUPLICATE = R.DUPLICATE, ADOPT = R.ADOPT })

@@ -15,13 +15,13 @@
 --   nonce, output, seen, reuse, notBefore, expiresAt, headers, node count, then
 --   4 values per node as submit's nodes)
 -- Replies: {OK, reply of run 1, reply of run 2, ...}, each reply one of submit's:
---   {OK, more}, {EXISTS, runId}, {CONFLICT, runId}, {RETRY}, {GONE}, {DUPLICATE};
---   the replies stop at a RETRY: the runs after it are not written (the caller sends
---   them again once it has read their keys again)
+--   {OK, more}, {EXISTS, runId}, {CONFLICT, runId}, {RETRY}, {GONE}, {DUPLICATE},
+--   {ADOPT, runId}; the replies stop at a RETRY or an ADOPT: the runs after it are not
+--   written (the caller sends them again once it has read their keys again)
 --@include submitrun
 
 local codes = { OK = R.OK, EXISTS = R.EXISTS, CONFLICT = R.CONFLICT, RETRY = R.RETRY, GONE = R.GONE,
-  DUPLICATE = R.DUPLICATE }
+  DUPLICATE = R.DUPLICATE, ADOPT = R.ADOPT }
 local out = { R.OK }
 local at = 1
 -- the roots of every run, put in their ready sets together at the end (flushReady): they
@@ -49,7 +49,7 @@ for r = 1, A.count do
     toReady = toReady,
   }, codes)
   -- the runs after one whose key changed are sent again, after it (they may meet it)
-  if out[#out][1] == R.RETRY then break end
+  if out[#out][1] == R.RETRY or out[#out][1] == R.ADOPT then break end
   at = at + 16 + 4 * n
 end
 flushReady(toReady, K.seq)

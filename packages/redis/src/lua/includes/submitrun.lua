@@ -111,15 +111,27 @@ local function submitRun(keys, queues, a, codes)
 
   local v = redis.call("HMGET", keys.record, "status", "nonce", "fp")
   local resent = v[1] and v[2] == a.nonce -- this very call, re-sent
+  -- (a run id met again without a fingerprint, "": two runs given one id at random)
+  local same = a.fingerprint ~= "" and v[3] == a.fingerprint
+  if not resent and v[1] and same and (v[1] == "pending" or not begin) then
+    -- this canvas under this id, begun by another call: one that failed midway (its caller
+    -- submits again) or one still writing (a double click). This call writes the same nodes
+    -- and commits, as a re-send would; the other call's chunks, the same, answer so too
+    -- (after the commit: OK, writing nothing). Both answer the one run
+    resent = true
+    if begin and not commit then
+      -- (a run begun long ago is not discarded by maintenance while this call writes it)
+      redis.call("HSET", keys.record, "created", now)
+    end
+  end
   if not resent then
     if begin and v[1] then
-      -- (a run id met again without a fingerprint, "": two runs given one id at random)
-      if a.fingerprint ~= "" and v[3] == a.fingerprint then return { codes.EXISTS, runId } end
+      if same then return { codes.EXISTS, runId } end
       return { codes.DUPLICATE }
     end
     if not begin then return { codes.GONE } end
   elseif v[1] ~= "pending" then
-    -- already committed by the first send
+    -- already committed by the first send, or by another call of this canvas
     local M = openRun(keys, queues, runId, now, false, a.eventsMax)
     return { codes.OK, (redis.call("ZSCORE", keys.shardWork, runId) and moreWork(M)) and 1 or 0 }
   end
@@ -133,6 +145,12 @@ local function submitRun(keys, queues, a, codes)
         local ok, held = pcall(cmsgpack.unpack, cur)
         if not ok or type(held) ~= "table" or type(held[2]) ~= "string" then held = { false, cur } end
         local status = redis.call("HGET", keys.namedRun, "status")
+        if status == "pending" and held[1] == a.fingerprint and held[2] ~= runId then
+          -- the key's run, of this canvas, is not committed (its call failed midway, or is
+          -- still writing it): the caller submits again under that run id, which writes and
+          -- commits it as above
+          return { codes.ADOPT, held[2] }
+        end
         if status then -- a key whose run no longer exists is free
           if held[1] and held[1] ~= a.fingerprint then return { codes.CONFLICT, held[2] } end
           local reuse = a.reuse == "allow-if-failed" and (status == "failed" or status == "cancelled")
