@@ -173,6 +173,11 @@ export interface StoreErrorContext {
    * "Connection is closed").
    */
   readonly lastConnectionError?: unknown;
+  /**
+   * True once the store's connection was ready: a connection reset is then
+   * not a server that expects TLS (no hint to use `rediss://`).
+   */
+  readonly connected?: boolean;
 }
 
 /**
@@ -202,7 +207,7 @@ export const storeError = (error: unknown, ctx: StoreErrorContext): unknown => {
         : [error, failure];
   const code = codeOf(source);
   const hint =
-    code === "ECONNRESET" && /^redis:/i.test(ctx.url)
+    code === "ECONNRESET" && /^redis:/i.test(ctx.url) && ctx.connected !== true
       ? "; if the server expects TLS, use a rediss:// URL"
       : code === "ETIMEDOUT" && /^rediss:/i.test(ctx.url)
         ? "; check that this port serves TLS"

@@ -624,6 +624,7 @@ export class RedisStore implements Store, ScheduleStore {
       url: this.name,
       secrets: this.secrets,
       lastConnectionError: this.lastConnectionError,
+      connected: true,
     });
   }
 

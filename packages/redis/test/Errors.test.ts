@@ -128,6 +128,16 @@ describe("storeError", () => {
     expect(inspect(e, { depth: 10 })).not.toContain("w:rd#1");
   });
 
+  it("hints at rediss:// for a reset while connecting, not for one on a connection that was ready (CLIENT KILL)", () => {
+    const reset = () => coded("ECONNRESET", "read ECONNRESET");
+    expect((storeError(reset(), ctx) as StoreUnavailable).message).toMatch(
+      /; if the server expects TLS, use a rediss:\/\/ URL$/,
+    );
+    const live = storeError(reset(), { ...ctx, connected: true }) as StoreUnavailable;
+    expect(live.failure).toBe("unreachable");
+    expect(live.message).toMatch(/connection reset \(ECONNRESET\)$/);
+  });
+
   it("names a refused password when a command only gave up after it", () => {
     const gaveUp = named("MaxRetriesPerRequestError", "Reached the max retries per request limit");
     const last = withCommand(
