@@ -29,7 +29,13 @@ import { completions } from "./Completions.ts";
 import type { Dag } from "./Dag.ts";
 import { deferred } from "./Deferred.ts";
 import { described } from "./Described.ts";
-import { type ErrorInfo, ErrorTag, InvalidWorkerOptions, WorkerStopping } from "./Errors.ts";
+import {
+  type ErrorInfo,
+  ErrorTag,
+  InvalidWorkerOptions,
+  StoreUnavailable,
+  WorkerStopping,
+} from "./Errors.ts";
 import type { BoundHandler } from "./Handler.ts";
 import { askSpan, attemptInfo, callHook } from "./HookCalls.ts";
 import type { AttemptInfo, WorkerHooks } from "./Hooks.ts";
@@ -464,6 +470,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     attemptMs = attemptMs === undefined ? ms : attemptMs + (ms - attemptMs) / 8;
   };
   let stopping = false;
+  // aborted when stop() is called: a report waiting to be sent again stops waiting
+  const stopRequested = new AbortController();
   /**
    * Aborted to wake the claim loop from its sleep or wait; the loop takes a
    * fresh one at the start of the turn after a wake-up. Wake-ups before that
@@ -625,6 +633,28 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     }
   };
 
+  /**
+   * `call` (a completion or a failure report), again while it rejects with
+   * `StoreUnavailable` (the connection lost and not back within its retries),
+   * after 100 ms doubling up to 5 s, until it answers, the worker is stopping
+   * or `leaseMs` passed since the first try (the lease has expired by then:
+   * the node is re-delivered). Both are safe to repeat: a re-sent one answers
+   * as the first did (docs/redis-layout.md, "Re-sent scripts"), and the
+   * heartbeat renews the node's lease meanwhile, so a short outage does not
+   * cost a re-delivery after the lease.
+   */
+  const recorded = async <T>(call: () => Promise<T>): Promise<T> => {
+    const since = now();
+    for (let failures = 0; ; failures++) {
+      try {
+        return await call();
+      } catch (e) {
+        if (!(e instanceof StoreUnavailable) || stopping || now() - since >= leaseMs) throw e;
+        await clock.sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)), stopRequested.signal);
+      }
+    }
+  };
+
   const unrecorded = (slot: Slot, e: unknown) =>
     slot
       .log()
@@ -648,7 +678,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     try {
       // `complete` never throws (it rejects): the `finally` below runs after the caller
       // put this report in `reports`
-      const r = await complete(claim, value, stopping ? 0 : 1, span);
+      const r = await recorded(() => complete(claim, value, stopping ? 0 : 1, span));
       if (r.ok) finished.record(claim.spec.queue, "succeeded", now());
       if (!r.ok) logRefusal(slot.log(), r, "completion");
       else if (log.isLevelEnabled("debug")) slot.log().debug("node succeeded");
@@ -746,7 +776,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         error,
         retry,
       });
-    const r = await store.fail(claim, error, { now: now(), retryAt: at });
+    const r = await recorded(() => store.fail(claim, error, { now: now(), retryAt: at }));
     if (r.ok) finished.record(claim.spec.queue, "failed", now());
     if (ended && r.ok && !r.replayed && !retry && error.tag !== ErrorTag.Cancelled)
       callHook(nodeLog, "onNodeFailed", hooks.onNodeFailed, { ...ended, error });
@@ -889,6 +919,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     }
     if (stopped) return stopped;
     stopping = true;
+    stopRequested.abort("stop");
     wakeLoop();
     stopped = (async () => {
       await looping;

@@ -201,6 +201,66 @@ describe("the worker's log while the store is down", () => {
     await clock.advance(1_000);
     await stopped;
   });
+
+  it("sends a completion or a failure report again while the store is unavailable, so the node is not re-delivered after its lease", async () => {
+    const clock = await virtualClock(0);
+    const store = new MemoryStore({ clock });
+    // the first three report calls fail, as while Redis is down
+    let failing = 3;
+    const failed: string[] = [];
+    for (const method of ["complete", "completeMany", "fail"] as const) {
+      const real = (store[method] as (...a: unknown[]) => Promise<unknown>).bind(store);
+      (store as unknown as Record<string, unknown>)[method] = (...a: unknown[]) => {
+        if (failing <= 0) return real(...a);
+        failing -= 1;
+        failed.push(method);
+        return Promise.reject(unavailable());
+      };
+    }
+    const { lines, logger } = capture();
+    const ok = task({ name: "ok", input: Schema.Int, output: Schema.Int });
+    const bad = task({
+      name: "bad",
+      input: Schema.Int,
+      output: Schema.Int,
+      retry: { maxAttempts: 1 },
+    });
+    const worker = startWorker({
+      store,
+      logger,
+      clock,
+      leaseMs: 60_000,
+      concurrency: 1,
+      handlers: [
+        handle(ok, (n) => n + 1),
+        handle(bad, () => {
+          throw new Error("no");
+        }),
+      ],
+    });
+    const client = createClient(store);
+    const good = await client.submit(ok.si(1));
+    await clock.advance(2_000); // backoff 100, 200, 400 ms
+    expect(failed).toHaveLength(3);
+    const failing2 = await client.submit(bad.si(1));
+    failing = 2;
+    await clock.advance(2_000);
+    expect(failed.filter((m) => m === "fail")).toHaveLength(2);
+    expect((await store.getRun(good.runId))!.nodes[0]).toMatchObject({
+      state: "succeeded",
+      attempts: 1,
+      stalls: 0,
+    });
+    expect((await store.getRun(failing2.runId))!.nodes[0]).toMatchObject({
+      state: "failed",
+      attempts: 1,
+      stalls: 0,
+    });
+    expect(lines.some((l) => /could not record the outcome/.test(l.msg))).toBe(false);
+    const stopped = worker.stop();
+    await clock.advance(1_000);
+    await stopped;
+  });
 });
 
 describe("the worker's log when a run is cancelled under a running handler", () => {
