@@ -7,6 +7,7 @@ import { shapeValue } from "./Args.ts";
 import {
   type Canvas,
   type CanvasNode,
+  MAX_TIMER_MS,
   signature,
   type TaskOptions,
   type TaskRef,
@@ -18,6 +19,7 @@ import {
   InvalidCanvas,
   InvalidInput,
   InvalidSubmitOptions,
+  InvalidWaitOptions,
   MissingResult,
   missingResultInfo,
   ResultTimeout,
@@ -259,6 +261,8 @@ export interface RunHandle<Out> {
    *
    * @throws RunFailed when the run ends failed or cancelled.
    * @throws ResultTimeout after `timeout` ms (default 60 000).
+   * @throws InvalidWaitOptions at once when `timeout` is not a number of ms
+   *   from 0 to `MAX_TIMER_MS` (about 24.8 days), or `waitForQuiet` not a boolean.
    * @throws RunNotFound at once when the run does not exist (or expired).
    * @throws ResultUndecodable when a node's task is not in this canvas or its bytes do not decode.
    */
@@ -557,6 +561,15 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
     cancel: () => store.cancel(runId, { now: now() }),
     watch: (o = {}) => watchRun(store, runId, o),
     result: async ({ timeout = 60_000, waitForQuiet = false } = {}) => {
+      // (from JavaScript: a string from an environment variable or NaN would wait forever)
+      if (!(typeof timeout === "number" && timeout >= 0 && timeout <= MAX_TIMER_MS))
+        throw new InvalidWaitOptions({
+          reason: `timeout must be a number of ms from 0 to ${MAX_TIMER_MS}, got ${described(timeout)}`,
+        });
+      if (typeof waitForQuiet !== "boolean")
+        throw new InvalidWaitOptions({
+          reason: `waitForQuiet must be true or false, got ${described(waitForQuiet)}`,
+        });
       // the output read with the run's last read, where the store can (Store.waitForOutput)
       const waited: { run: RunRecord; output?: RunOutput } | undefined = store.waitForOutput
         ? await store.waitForOutput(runId, timeout, { quiet: waitForQuiet, ...expectOf(of) })

@@ -81,6 +81,8 @@ export const ErrorTag = {
   InvalidSubmitOptions: "InvalidSubmitOptions",
   /** `ctx.progress` was given something that is not progress; nothing is recorded. */
   InvalidProgress: "InvalidProgress",
+  /** `result()` was given a `timeout` that is not a number of ms ≥ 0, or a `waitForQuiet` that is not a boolean. */
+  InvalidWaitOptions: "InvalidWaitOptions",
   /** The run does not exist, or has expired after its retention. */
   RunNotFound: "RunNotFound",
   /** The `after` given to read events is not a cursor of this store. */
@@ -462,6 +464,19 @@ export class RunNotFound extends Data.TaggedError(ErrorTag.RunNotFound)<{
 }> {
   override get message() {
     return `run ${this.runId} not found (unknown id, or expired after its retention)`;
+  }
+}
+
+/**
+ * `result()` was given a `timeout` that is not a number of ms ≥ 0 (a
+ * string from an environment variable, `NaN`), or a `waitForQuiet` that is
+ * not a boolean: it would wait forever. Nothing is waited for.
+ */
+export class InvalidWaitOptions extends Data.TaggedError(ErrorTag.InvalidWaitOptions)<{
+  readonly reason: string;
+}> {
+  override get message() {
+    return `invalid wait options: ${this.reason}`;
   }
 }
 

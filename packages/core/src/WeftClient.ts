@@ -14,6 +14,7 @@ import {
   InvalidCanvas,
   InvalidInput,
   InvalidSubmitOptions,
+  InvalidWaitOptions,
   ResultTimeout,
   ResultUndecodable,
   RunFailed,
@@ -40,6 +41,7 @@ export type SubmitError =
 export type ResultError =
   | RunFailed
   | ResultTimeout
+  | InvalidWaitOptions
   | RunNotFound
   | ResultUndecodable
   | StoreUnavailable;
@@ -56,6 +58,7 @@ const submitErrors = [
 const resultErrors = [
   RunFailed,
   ResultTimeout,
+  InvalidWaitOptions,
   RunNotFound,
   ResultUndecodable,
   StoreUnavailable,

@@ -71,6 +71,7 @@ export {
   InvalidSchedule,
   InvalidStore,
   InvalidSubmitOptions,
+  InvalidWaitOptions,
   InvalidWorkerOptions,
   LeaseLost,
   LockLost,

@@ -3,6 +3,7 @@ import {
   createClient,
   InvalidStore,
   InvalidSubmitOptions,
+  InvalidWaitOptions,
   InvalidWorkerOptions,
   ResultUndecodable,
   Schema,
@@ -38,6 +39,26 @@ describe("result()", () => {
     expect((err as Error).message).toBe(
       `result of node 1 of run ${run.runId} cannot be decoded: node 1 has no result: Skipped: upstream node 0 failed`,
     );
+  });
+});
+
+describe("result()'s options from JavaScript", () => {
+  it("refuses a timeout that is not a number of ms, or a waitForQuiet that is not a boolean, at once (they would wait forever)", async () => {
+    const run = await createClient(new MemoryStore()).submit(inc.si(1));
+    for (const [opts, message] of [
+      [
+        { timeout: "100" },
+        /^invalid wait options: timeout must be a number of ms from 0 to 2147483647, got /,
+      ],
+      [{ timeout: Number.NaN }, /timeout must be a number of ms/],
+      [{ timeout: -1 }, /timeout must be a number of ms/],
+      [{ timeout: Number.POSITIVE_INFINITY }, /timeout must be a number of ms/],
+      [{ waitForQuiet: "yes" }, /^invalid wait options: waitForQuiet must be true or false, got /],
+    ] as const) {
+      const err = await run.result(opts as never).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InvalidWaitOptions);
+      expect((err as Error).message).toMatch(message);
+    }
   });
 });
 
