@@ -646,10 +646,11 @@ export class RunFailed extends Data.TaggedError(ErrorTag.RunFailed)<{
  * Why a store cannot serve a call: `unreachable` (no connection: refused,
  * timed out, closed, host not found), `auth` (the credentials were refused:
  * NOAUTH, WRONGPASS), `permission` (the user may not run a command: NOPERM),
- * `tls` (the TLS handshake failed: an unknown CA, a name mismatch) or
- * `unavailable` (connected, but not serving: LOADING, CLUSTERDOWN, READONLY).
+ * `tls` (the TLS handshake failed: an unknown CA, a name mismatch),
+ * `unavailable` (connected, but not serving: LOADING, CLUSTERDOWN, READONLY)
+ * or `closed` (this store was closed, `store.close()`: it will not come back).
  */
-export type StoreFailure = "unreachable" | "auth" | "permission" | "tls" | "unavailable";
+export type StoreFailure = "unreachable" | "auth" | "permission" | "tls" | "unavailable" | "closed";
 
 /**
  * The store (Redis) cannot serve a call; whether the call took effect is
@@ -680,6 +681,8 @@ export class StoreUnavailable extends Data.TaggedError(ErrorTag.StoreUnavailable
         return `TLS handshake with the store at ${this.url} failed: ${this.reason}`;
       case "unavailable":
         return `the store at ${this.url} is not serving: ${this.reason}`;
+      case "closed":
+        return `the store at ${this.url} is closed: ${this.reason}`;
       default:
         return `cannot reach the store at ${this.url}: ${this.reason}`;
     }

@@ -2,8 +2,13 @@
  * Async iterators over a store's events (docs/events.md): `client.events()`
  * follows the stream, `run.watch()` follows one run until it ends.
  */
-import { endsRun, type WeftEvent } from "./Events.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { StoreUnavailable } from "./Errors.ts";
+import { type EventBatch, endsRun, type ReadEventsOptions, type WeftEvent } from "./Events.ts";
 import type { Store } from "./Store.ts";
+
+/** How long reads may fail with `StoreUnavailable` in a row before the iteration fails, ms. */
+const EVENTS_OUTAGE_MS = 60_000;
 
 /** Options of {@link followEvents} (`client.events`). */
 export interface EventsOptions {
@@ -31,11 +36,52 @@ const aborted = (signal: AbortSignal | undefined): Promise<"aborted"> =>
   });
 
 /**
+ * `store.readEvents(req)`, read again while it fails with a `StoreUnavailable`
+ * that may pass (the connection lost and not back within its own retries, a
+ * Redis restart; not a closed store, refused credentials or a missing
+ * permission): after 100 ms doubling up to 5 s, for up to
+ * {@link EVENTS_OUTAGE_MS} of failures in a row, as BullMQ's `QueueEvents`
+ * reconnects. The cursor is the caller's, so nothing is read twice or
+ * skipped. `"aborted"` once `stop` resolves (the caller's signal).
+ *
+ * @throws StoreUnavailable of any other kind, or once the outage lasted too long.
+ */
+const readThrough = async (
+  store: Store,
+  req: ReadEventsOptions,
+  stop: Promise<"aborted">,
+  signal: AbortSignal | undefined,
+): Promise<EventBatch | "aborted"> => {
+  const since = Date.now();
+  for (let failures = 0; ; failures++) {
+    const read = store.readEvents(req);
+    try {
+      const got = await Promise.race([read, stop]);
+      if (got === "aborted") read.catch(() => undefined); // its answer is no longer wanted
+      return got;
+    } catch (e) {
+      const passing =
+        e instanceof StoreUnavailable &&
+        (e.failure === undefined || e.failure === "unreachable" || e.failure === "unavailable");
+      if (!passing || Date.now() - since >= EVENTS_OUTAGE_MS) throw e;
+    }
+    const ms = Math.min(5_000, 100 * 2 ** Math.min(failures, 6));
+    await sleep(ms, undefined, signal === undefined ? undefined : { signal }).catch(
+      () => undefined,
+    );
+    if (signal?.aborted) return "aborted";
+  }
+};
+
+/**
  * Every event after `opts.after` (of `opts.runId` only, when given), then
  * each new one as it is appended, until `opts.signal` aborts or the caller
- * stops iterating.
+ * stops iterating. A read that fails because the connection was lost is
+ * made again from the same cursor (see `readThrough`).
  *
  * @throws InvalidEventCursor when `opts.after` is not a cursor of the store.
+ * @throws StoreUnavailable when the store is closed, refuses this user, or
+ *   stays unreachable for {@link EVENTS_OUTAGE_MS}.
  */
 export async function* followEvents(
   store: Store,
@@ -44,17 +90,18 @@ export async function* followEvents(
   let cursor = opts.after;
   const stop = aborted(opts.signal);
   while (!opts.signal?.aborted) {
-    const read = store.readEvents({
-      ...(cursor === undefined ? {} : { after: cursor }),
-      ...(opts.runId === undefined ? {} : { runId: opts.runId }),
-      blockMs: opts.blockMs ?? 1_000,
-      count: opts.count ?? 500,
-    });
-    const batch = await Promise.race([read, stop]);
-    if (batch === "aborted") {
-      read.catch(() => undefined); // its answer is no longer wanted
-      return;
-    }
+    const batch = await readThrough(
+      store,
+      {
+        ...(cursor === undefined ? {} : { after: cursor }),
+        ...(opts.runId === undefined ? {} : { runId: opts.runId }),
+        blockMs: opts.blockMs ?? 1_000,
+        count: opts.count ?? 500,
+      },
+      stop,
+      opts.signal,
+    );
+    if (batch === "aborted") return;
     cursor = batch.cursor;
     for (const e of batch.events) {
       if (opts.signal?.aborted) return;
@@ -67,9 +114,12 @@ export async function* followEvents(
  * Run `runId`'s events from the oldest the store keeps, then each new one,
  * ending after its `run-ended` event. A run that ended with that event
  * already trimmed from the stream ends the iteration once the events kept
- * are read.
+ * are read. A read that fails because the connection was lost is made
+ * again from the same cursor (see `readThrough`).
  *
  * @throws RunNotFound when the run does not exist (never written, or expired).
+ * @throws StoreUnavailable when the store is closed, refuses this user, or
+ *   stays unreachable for {@link EVENTS_OUTAGE_MS}.
  */
 export async function* watchRun(
   store: Store,
@@ -81,17 +131,18 @@ export async function* watchRun(
   let ended = false;
   let first = true; // the first read does not wait: a run that does not exist fails at once
   while (!opts.signal?.aborted) {
-    const read = store.readEvents({
-      ...(cursor === undefined ? {} : { after: cursor }),
-      runId,
-      blockMs: ended || first ? 0 : (opts.blockMs ?? 1_000),
-      count: 500,
-    });
-    const batch = await Promise.race([read, stop]);
-    if (batch === "aborted") {
-      read.catch(() => undefined);
-      return;
-    }
+    const batch = await readThrough(
+      store,
+      {
+        ...(cursor === undefined ? {} : { after: cursor }),
+        runId,
+        blockMs: ended || first ? 0 : (opts.blockMs ?? 1_000),
+        count: 500,
+      },
+      stop,
+      opts.signal,
+    );
+    if (batch === "aborted") return;
     cursor = batch.cursor;
     first = false;
     for (const e of batch.events) {

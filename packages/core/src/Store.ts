@@ -815,5 +815,6 @@ export const checkStore = (value: unknown, where: string): void => {
 export const closedWhileWaiting = (url: string, runId: string): StoreUnavailable =>
   new StoreUnavailable({
     url,
-    reason: `the store was closed (store.close()) while waiting for run ${runId}`,
+    reason: `store.close() was called while waiting for run ${runId}`,
+    failure: "closed",
   });

@@ -620,6 +620,14 @@ export class RedisStore implements Store, ScheduleStore {
 
   /** The error a store method raises for `e`: see `storeError`. */
   private failure(e: unknown): unknown {
+    // (a call on a closed store: not an outage to wait out)
+    if (this.closed && !(e instanceof StoreUnavailable && e.failure === "closed"))
+      return new StoreUnavailable({
+        url: this.name,
+        reason: "store.close() was called on it",
+        failure: "closed",
+        cause: sanitizeError(e, this.secrets),
+      });
     return storeError(e, {
       url: this.name,
       secrets: this.secrets,

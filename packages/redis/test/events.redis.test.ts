@@ -177,6 +177,17 @@ describe("the events streams on Redis", () => {
     }
   });
 
+  it("answers a read on a closed store with StoreUnavailable of kind closed, which client.events() does not wait out", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "evclosed" });
+    await store.submit(submission("c", 1));
+    await store.close();
+    const err = await store.readEvents({}).catch((e: unknown) => e);
+    expect(err).toMatchObject({ _tag: "StoreUnavailable", failure: "closed" });
+    expect((err as Error).message).toMatch(
+      /^the store at .* is closed: store\.close\(\) was called on it$/,
+    );
+  });
+
   it("refuses an eventsMaxLen out of range, naming it", async () => {
     for (const bad of [5, 1.5, 20_000_000]) {
       const err = await RedisStore.connect(server.url, { eventsMaxLen: bad }).catch(

@@ -184,7 +184,7 @@ describe("waiting for a run on Redis", () => {
     const e = await waiting;
     expect(e).toBeInstanceOf(StoreUnavailable);
     expect((e as Error).message).toBe(
-      `cannot reach the store at ${server.url}: the store was closed (store.close()) while waiting for run ${h.runId}`,
+      `the store at ${server.url} is closed: store.close() was called while waiting for run ${h.runId}`,
     );
   });
 });
