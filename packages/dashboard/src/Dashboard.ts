@@ -39,8 +39,12 @@ export interface DashboardOptions {
  * `/metrics` (docs/operations.md).
  *
  * @throws InvalidStore when `store` is not a store (a Promise not awaited).
+ * @throws Error naming the option when `opts` is not an object, `auth` is
+ *   not `{ kind: "bearer", token }` or `{ kind: "basic", user, password }`
+ *   (`parseAuth("user:pass")` makes one), or `now` is not a function.
  */
 export const createDashboard = (opts: DashboardOptions): Hono => {
+  checkOptions(opts, "createDashboard");
   checkStore(opts.store, "createDashboard's store option");
   const now = opts.now ?? (() => liveClock.now());
   const app = new Hono();
@@ -107,6 +111,41 @@ export const createDashboard = (opts: DashboardOptions): Hono => {
   return app;
 };
 
+/**
+ * Refuses options a JavaScript caller may get wrong, naming the option: an
+ * `auth` given as the `--auth` string (every request would then be refused
+ * with 401), a port that is not one (Node would listen on a pipe named so).
+ */
+const checkOptions = (opts: Partial<StartDashboardOptions>, where: string): void => {
+  if (typeof opts !== "object" || opts === null)
+    throw new Error(
+      `${where} takes an options object ({ store, auth?, ... }), got ${String(opts)}`,
+    );
+  const auth = opts.auth as Record<string, unknown> | undefined;
+  const good =
+    auth === undefined ||
+    (typeof auth === "object" &&
+      auth !== null &&
+      ((auth.kind === "bearer" && typeof auth.token === "string" && auth.token !== "") ||
+        (auth.kind === "basic" &&
+          typeof auth.user === "string" &&
+          typeof auth.password === "string")));
+  if (!good)
+    throw new Error(
+      `${where}'s auth must be { kind: "bearer", token } or { kind: "basic", user, password } (parseAuth("token") or parseAuth("user:pass") makes one), got ${typeof auth === "string" ? "a string" : JSON.stringify(auth)}`,
+    );
+  if (opts.now !== undefined && typeof opts.now !== "function")
+    throw new Error(`${where}'s now must be a function returning epoch ms, got ${typeof opts.now}`);
+  const port: unknown = opts.port;
+  if (
+    port !== undefined &&
+    !(Number.isInteger(port) && (port as number) >= 0 && (port as number) <= 65_535)
+  )
+    throw new Error(
+      `${where}'s port must be an integer from 0 to 65535, got ${JSON.stringify(port)}`,
+    );
+};
+
 /** Where and how {@link startDashboard} listens. */
 export interface StartDashboardOptions extends Omit<DashboardOptions, "signal"> {
   /** Interface to bind. Default `127.0.0.1`. Any non-loopback host requires `auth`. */
@@ -128,10 +167,12 @@ export interface RunningDashboard {
  * Serves {@link createDashboard} over HTTP.
  *
  * @throws Error when `host` is not a loopback address and no `auth` is given
- *   (the dashboard can cancel runs and shows inputs and results);
- *   InvalidStore when `store` is not a store.
+ *   (the dashboard can cancel runs and shows inputs and results), or an
+ *   option is out of range (see {@link createDashboard}; `port` not an
+ *   integer from 0 to 65535); InvalidStore when `store` is not a store.
  */
 export const startDashboard = async (opts: StartDashboardOptions): Promise<RunningDashboard> => {
+  checkOptions(opts, "startDashboard");
   const host = opts.host ?? "127.0.0.1";
   if (!isLoopback(host) && !opts.auth)
     throw new Error(

@@ -640,3 +640,33 @@ describe("createDashboard's store", () => {
     await pending;
   });
 });
+
+describe("the dashboard's options from JavaScript", () => {
+  it("refuses an auth given as a string, a port that is not one, and no options, naming them", async () => {
+    const { startDashboard } = await import("../src/index.ts");
+    const store = new MemoryStore();
+    const refused = async (f: () => unknown) => {
+      try {
+        await f();
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return "accepted";
+    };
+    expect(await refused(() => createDashboard({ store, auth: "tok" as never }))).toMatch(
+      /^createDashboard's auth must be \{ kind: "bearer", token \} or .*, got a string$/,
+    );
+    expect(await refused(() => createDashboard(undefined as never))).toMatch(
+      /^createDashboard takes an options object/,
+    );
+    expect(await refused(() => startDashboard({ store, port: "x" as never }))).toBe(
+      `startDashboard's port must be an integer from 0 to 65535, got "x"`,
+    );
+    expect(await refused(() => startDashboard({ store, port: 70_000 }))).toMatch(
+      /port must be an integer from 0 to 65535, got 70000$/,
+    );
+    expect(await refused(() => createDashboard({ store, now: 5 as never }))).toMatch(
+      /now must be a function/,
+    );
+  });
+});
