@@ -442,9 +442,14 @@ export interface Client {
  * MemoryStore()` gives). `now` is the clock (epoch ms).
  *
  * @throws InvalidStore when `store` is not a store (a Promise not awaited, an options object).
+ * @throws InvalidSubmitOptions when `now` is not a function (a clock, epoch ms).
  */
 export const createClient = (store: Store, now: () => number = Date.now): Client => {
   checkStore(store, "createClient");
+  if (typeof now !== "function")
+    throw new InvalidSubmitOptions({
+      reason: `createClient's second argument is its clock, a function returning epoch ms (() => Date.now()), got ${described(now)}`,
+    });
   const get = async (runId: string) => {
     const snap = await store.getRun(runId);
     if (!snap) throw new RunNotFound({ runId });

@@ -16,6 +16,7 @@ import {
   type TaskRef,
 } from "./Canvas.ts";
 import { MAX_VALUE_DEPTH, valueProblem } from "./Codec.ts";
+import { described } from "./Described.ts";
 import { type ErrorInfo, InvalidCanvas } from "./Errors.ts";
 import {
   type EncodedOf,
@@ -189,6 +190,10 @@ export const task = <
     TaskBehaviour<TypeOf<IS>>,
 ): Task<Name, TypeOf<IS>, TypeOf<OS>, EncodedOf<IS>, EncodedOf<OS>, ES> => {
   type I = TypeOf<IS>;
+  if (typeof decl !== "object" || decl === null)
+    throw new InvalidCanvas({
+      reason: `task() takes a declaration, { name, input, output, ... }, got ${described(decl)}`,
+    });
   checkTaskName(decl.name);
   const { name, input, output, errors, resultKey, resultTtlMs, lock, retryIf, ...options } = decl;
   for (const [option, schema] of [

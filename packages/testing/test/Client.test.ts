@@ -62,6 +62,29 @@ describe("result()'s options from JavaScript", () => {
   });
 });
 
+describe("createClient's clock and task()'s declaration from JavaScript", () => {
+  it("refuses a clock that is not a function, and a task() without a declaration, naming them", () => {
+    const err = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    };
+    const clock = err(() => createClient(new MemoryStore(), "x" as never));
+    expect(clock).toBeInstanceOf(InvalidSubmitOptions);
+    expect((clock as Error).message).toMatch(
+      /createClient's second argument is its clock, a function returning epoch ms .*, got /,
+    );
+    const none = err(() => task(undefined as never));
+    expect(none).toMatchObject({ _tag: "InvalidCanvas" });
+    expect((none as Error).message).toMatch(
+      /task\(\) takes a declaration, \{ name, input, output, ... \}, got /,
+    );
+  });
+});
+
 describe("what is not a store", () => {
   it("is refused at once by createClient, startWorker and startBeat, naming what was given", async () => {
     const pending = Promise.resolve(new MemoryStore());
