@@ -743,7 +743,7 @@ export class RedisStore implements Store, ScheduleStore {
           case "GONE":
             throw new SubmitInterrupted({
               runId,
-              reason: "the run was discarded while it was being written",
+              reason: RUN_GONE,
             });
           case "OK":
             if (r.more) await this.drain(s, runId, queues, sub.now);
@@ -999,7 +999,7 @@ export class RedisStore implements Store, ScheduleStore {
             ok: false,
             error: new SubmitInterrupted({
               runId: p.runId,
-              reason: "the run was discarded while it was being written",
+              reason: RUN_GONE,
             }),
           };
           break;
@@ -3706,6 +3706,10 @@ const checkOptions = (opts: RedisStoreOptions): void => {
     );
   }
 };
+
+/** Why a chunk of a submission found its run gone. */
+const RUN_GONE =
+  "the run was gone while it was being written (discarded as abandoned, or lost by a Redis restart)";
 
 /** The names of {@link RedisStoreOptions}' fields: any other is refused (a misspelt option would be ignored). */
 const STORE_OPTIONS: ReadonlySet<string> = new Set([

@@ -42,7 +42,7 @@ describe("a submission interrupted on Redis", () => {
     expect(err).toBeInstanceOf(SubmitInterrupted);
     expect(err).toMatchObject({ _tag: "SubmitInterrupted", runId: "cut" });
     expect((err as Error).message).toBe(
-      "the submission of run cut was interrupted: the run was discarded while it was being written; submit it again",
+      "the submission of run cut was interrupted: the run was gone while it was being written (discarded as abandoned, or lost by a Redis restart); submit it again",
     );
     expect(await store.getRun("cut")).toBeUndefined();
     await store.close();
