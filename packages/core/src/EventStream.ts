@@ -6,6 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { StoreUnavailable } from "./Errors.ts";
 import { type EventBatch, endsRun, type ReadEventsOptions, type WeftEvent } from "./Events.ts";
 import type { Store } from "./Store.ts";
+import { storeBackoffMs } from "./StoreBackoff.ts";
 
 /** How long reads may fail with `StoreUnavailable` in a row before the iteration fails, ms. */
 const EVENTS_OUTAGE_MS = 60_000;
@@ -65,10 +66,11 @@ const readThrough = async (
         (e.failure === undefined || e.failure === "unreachable" || e.failure === "unavailable");
       if (!passing || Date.now() - since >= EVENTS_OUTAGE_MS) throw e;
     }
-    const ms = Math.min(5_000, 100 * 2 ** Math.min(failures, 6));
-    await sleep(ms, undefined, signal === undefined ? undefined : { signal }).catch(
-      () => undefined,
-    );
+    await sleep(
+      storeBackoffMs(failures),
+      undefined,
+      signal === undefined ? undefined : { signal },
+    ).catch(() => undefined);
     if (signal?.aborted) return "aborted";
   }
 };

@@ -52,6 +52,7 @@ import {
   type StoreSignal,
   type WorkerInfo,
 } from "./Store.ts";
+import { storeBackoffMs } from "./StoreBackoff.ts";
 import { finishedWindow } from "./Throughput.ts";
 import { loggerOption, logRefusal, outageLog, workerLogger } from "./WorkerLog.ts";
 
@@ -650,7 +651,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         return await call();
       } catch (e) {
         if (!(e instanceof StoreUnavailable) || stopping || now() - since >= leaseMs) throw e;
-        await clock.sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)), stopRequested.signal);
+        await clock.sleep(storeBackoffMs(failures), stopRequested.signal);
       }
     }
   };
@@ -891,7 +892,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       } catch (e) {
         failures += 1;
         if (!outage.failed("claim", e)) log.error({ err: e }, "claim failed; retrying");
-        await clock.sleep(Math.min(5_000, 100 * 2 ** Math.min(failures, 6)), woken);
+        await clock.sleep(storeBackoffMs(failures), woken);
         continue;
       }
       // the slots' share runs now, the rest waits first in line for a slot

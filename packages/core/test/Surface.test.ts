@@ -20,6 +20,7 @@ const PRIVATE = new Set([
   "HookCalls.ts",
   "Leases.ts",
   "Lift.ts",
+  "StoreBackoff.ts",
   "Thread.ts",
   "ThreadEntry.ts",
   "WorkerLog.ts",
