@@ -3711,22 +3711,28 @@ const checkOptions = (opts: RedisStoreOptions): void => {
 const RUN_GONE =
   "the run was gone while it was being written (discarded as abandoned, or lost by a Redis restart)";
 
-/** The names of {@link RedisStoreOptions}' fields: any other is refused (a misspelt option would be ignored). */
-const STORE_OPTIONS: ReadonlySet<string> = new Set([
-  "prefix",
-  "shards",
-  "cluster",
-  "durability",
-  "replicationTimeoutMs",
-  "onReplicationShortfall",
-  "connectTimeoutMs",
-  "tls",
-  "submitChunk",
-  "budget",
-  "abandonAfterMs",
-  "eventsMaxLen",
-  "functions",
-]);
+/**
+ * The names of {@link RedisStoreOptions}' fields: any other is refused (a
+ * misspelt option would be ignored). A record, so that the compiler asks
+ * for each new option here.
+ */
+const STORE_OPTIONS: ReadonlySet<string> = new Set(
+  Object.keys({
+    prefix: true,
+    shards: true,
+    cluster: true,
+    durability: true,
+    replicationTimeoutMs: true,
+    onReplicationShortfall: true,
+    connectTimeoutMs: true,
+    tls: true,
+    submitChunk: true,
+    budget: true,
+    abandonAfterMs: true,
+    eventsMaxLen: true,
+    functions: true,
+  } satisfies Record<keyof RedisStoreOptions, true>),
+);
 
 /** `host:port,host:port` of a cluster client's seed nodes, for its name. */
 const seedsOf = (cluster: Cluster): string => {
