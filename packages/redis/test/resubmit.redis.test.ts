@@ -32,6 +32,21 @@ const failSubmitCall = (store: RedisStore, at: number) => {
   };
 };
 
+/** Run `runId` is committed (running) and a worker can claim its nine nodes, and only them. */
+const expectCommitted = async (store: RedisStore, runId: string) => {
+  expect((await store.getRun(runId))?.run.status).toBe("running");
+  const claims = await store.claim({
+    workerId: "w",
+    queues: ["default"],
+    max: 20,
+    leaseMs: 1_000,
+    now: 1,
+  });
+  expect(claims.map((c) => `${c.runId}#${c.nodeId}`)).toEqual(
+    [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => `${runId}#${i}`),
+  );
+};
+
 describe("a submission again after a chunked submission failed midway", () => {
   const dag = compile(group(...[1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => count.si(i))));
   const base = { dag, tags: [], retentionMs: 60_000, now: 0 };
@@ -57,18 +72,7 @@ describe("a submission again after a chunked submission failed midway", () => {
 
       // the caller submits the same canvas again, as the docs say it may
       const again = await store.submit({ ...base, ...opts, runId: secondId });
-      const snap = await store.getRun(again.runId);
-      expect(snap?.run.status).toBe("running");
-      const claims = await store.claim({
-        workerId: "w",
-        queues: ["default"],
-        max: 20,
-        leaseMs: 1_000,
-        now: 1,
-      });
-      expect(claims.map((c) => `${c.runId}#${c.nodeId}`)).toEqual(
-        [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => `${again.runId}#${i}`),
-      );
+      await expectCommitted(store, again.runId);
       // and maintenance, long after, leaves that run in place
       await store.maintain({ now: 10 * 60_000, queues: ["default"] });
       expect((await store.getRun(again.runId))?.run.status).toBe("running");
@@ -111,17 +115,7 @@ describe("two submissions of one canvas under one idempotency key at the same ti
     expect(bGot).not.toBeInstanceOf(Error);
     expect(bGot).toMatchObject({ runId: (aAnswer as { runId: string }).runId });
     const runId = (aAnswer as { runId: string }).runId;
-    expect((await a.getRun(runId))?.run.status).toBe("running");
-    const claims = await a.claim({
-      workerId: "w",
-      queues: ["default"],
-      max: 20,
-      leaseMs: 1_000,
-      now: 1,
-    });
-    expect(claims.map((c) => `${c.runId}#${c.nodeId}`)).toEqual(
-      [0, 1, 2, 3, 4, 5, 6, 7, 8].map((i) => `${runId}#${i}`),
-    );
+    await expectCommitted(a, runId);
     await a.close();
     await b.close();
   });
