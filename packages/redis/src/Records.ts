@@ -427,10 +427,24 @@ export const decodeProgress = (bytes: Uint8Array | null | undefined): Progress |
 export const reason = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /**
- * A run's queue list (field `queues`, a comma list), or `undefined` when it
- * is not one: empty, an empty name, or bytes that are not text.
+ * A run's `queues` field when its hash has none: a run whose nodes are all
+ * in queue "default" is written without it (docs/redis-layout.md).
+ */
+export const DEFAULT_QUEUES = "default";
+
+/**
+ * A run's `out` field when its hash has none: a run whose output is its node
+ * 0 (msgpack of 0) is written without it (docs/redis-layout.md).
+ */
+export const DEFAULT_OUT: Uint8Array = Uint8Array.of(0);
+
+/**
+ * A run's queue list (field `queues`, a comma list; absent: {@link
+ * DEFAULT_QUEUES}), or `undefined` when it is not one: empty, an empty name,
+ * or bytes that are not text.
  */
 export const parseQueues = (raw: string | null | undefined): string[] | undefined => {
+  raw ??= DEFAULT_QUEUES;
   if (!raw) return undefined;
   const names = raw.split(",");
   // U+FFFD: bytes that were not UTF-8; C0 controls never occur in a queue name Weft wrote
@@ -439,9 +453,13 @@ export const parseQueues = (raw: string | null | undefined): string[] | undefine
   return names.some(bad) ? undefined : names;
 };
 
-/** Decodes a run's stored output shape (field `out`); `undefined` when absent or unreadable. */
+/**
+ * Decodes a run's stored output shape (field `out`; absent: {@link
+ * DEFAULT_OUT}); `undefined` when unreadable.
+ */
 export const decodeShape = (bytes: Uint8Array | null | undefined): Shape | undefined => {
-  if (!bytes || bytes.length === 0) return undefined;
+  bytes ??= DEFAULT_OUT;
+  if (bytes.length === 0) return undefined;
   try {
     return storedShape(decode(bytes));
   } catch {
@@ -467,9 +485,12 @@ const isShape = (s: unknown): s is Shape => {
   return Array.isArray(items) && items.every(isShape) && (after === undefined || isShape(after));
 };
 
-/** The run record's fields in the run hash (the rest of the hash is node fields). */
+/**
+ * The run record's fields in the run hash (the rest of the hash is node
+ * fields). Not `id`: the key names the run (a run written before 2026-12-03
+ * also has an `id` field, not read).
+ */
 export const RUN_FIELDS = [
-  "id",
   "status",
   "created",
   "started",
@@ -505,12 +526,14 @@ const STATUSES: ReadonlySet<string> = new Set([
  * and queues. Never throws: a field that cannot be read makes the run show
  * status `failed` with a `CorruptRecord` error naming `key` and the field
  * (the scripts fail the run the same way when they read it); the other
- * fields show what could be read.
+ * fields show what could be read. `runId`: the run the key names (a run
+ * written since 2026-12-03 has no `id` field); omitted, the `id` field's.
  */
 export const parseRunRecord = (
   h: Record<string, string>,
   err: Uint8Array | null,
   key = "run",
+  runId?: string,
 ): RunRecord & { tags: string[]; queues: string[] } => {
   const corrupt: Array<[string, string]> = [];
   const count = (field: string): number => {
@@ -539,10 +562,10 @@ export const parseRunRecord = (
   } catch (e) {
     corrupt.push(["tags", `not a JSON list (${reason(e)})`]);
   }
-  const queues = h.queues === undefined ? [] : parseQueues(h.queues);
+  const queues = parseQueues(h.queues);
   if (!queues) corrupt.push(["queues", "not a comma list of queue names"]);
   const rec: RunRecord & { tags: string[]; queues: string[] } = {
-    id: h.id ?? "",
+    id: runId ?? h.id ?? "",
     status,
     createdAt: time("created") ?? 0,
     total: count("total"),
@@ -583,7 +606,8 @@ export const parseRunRecord = (
  * Encodes a node spec as a positional msgpack array (no field names), so a
  * typical spec is a few dozen bytes and fits Redis's compact hash encoding:
  * `[id, task, queue, priority, bind, bound, arg, deps, dependents,
- * settledDependents, tolerant, options, path]`, where `bind` is 0
+ * settledDependents, tolerant, options, path]`, where `queue` is `null` for
+ * {@link DEFAULT_QUEUES}, `bind` is 0
  * (immutable), 1 (whole) or the open field's name and `deps` is packed by
  * {@link packDeps} (a 100,000-wide chord body's spec stays a few dozen
  * bytes); a node of a callback
@@ -598,7 +622,8 @@ export const encodeSpec = (n: DagNode): Uint8Array => {
   const fields: unknown[] = [
     n.id,
     n.task,
-    n.queue,
+    // (nil for the default queue: 8 bytes less in most specs, see DEFAULT_QUEUES)
+    n.queue === DEFAULT_QUEUES ? null : n.queue,
     n.priority,
     bindCode(n.bind),
     n.bound,
@@ -678,7 +703,7 @@ export const decodeSpec = (bytes: Uint8Array): DagNode => {
   const spec: { -readonly [K in keyof DagNode]: DagNode[K] } = {
     id: r[0] as number,
     task: r[1] as string,
-    queue: r[2] as string,
+    queue: (r[2] ?? DEFAULT_QUEUES) as string,
     priority: r[3] as number,
     bind: bindOf(r[4] as 0 | 1 | string),
     bound: r[5],
@@ -736,7 +761,8 @@ const specProblem = (raw: unknown): string | undefined => {
   const ids = (v: unknown) => Array.isArray(v) && v.every((x) => Number.isInteger(x));
   if (!Number.isInteger(id)) return "the node id is not an integer";
   if (typeof task !== "string" || task.length === 0) return "the task is not a name";
-  if (typeof queue !== "string" || queue.length === 0) return "the queue is not a name";
+  if (queue !== null && (typeof queue !== "string" || queue.length === 0))
+    return "the queue is not a name";
   if (typeof priority !== "number") return "the priority is not a number";
   if (bind !== 0 && bind !== 1 && typeof bind !== "string")
     return "the binding is not 0, 1 or a field";

@@ -1329,7 +1329,7 @@ export class RedisStore implements Store, ScheduleStore {
     if (r.more) await this.drain(s, it.runId, queues, now);
   }
 
-  /** A run's queue list as stored; empty when the field is missing or corrupt. */
+  /** A run's queue list as stored (absent: `DEFAULT_QUEUES`); empty when it is corrupt. */
   private async queuesOf(s: ShardKeys, runId: string): Promise<string[]> {
     return parseQueues(await this.redis.hget(s.run(runId).record, "queues")) ?? [];
   }
@@ -2154,8 +2154,9 @@ export class RedisStore implements Store, ScheduleStore {
 
   async cancel(runId: string, opts: { now: number }): Promise<boolean> {
     const s = this.shardOfRun(runId);
-    const raw = await this.redis.hget(s.run(runId).record, "queues");
-    if (raw === null) return false;
+    // (a run in queue "default" only has no `queues` field; every run has `total`)
+    const [raw, total] = await this.redis.hmget(s.run(runId).record, "queues", "total");
+    if (raw === null && total === null) return false;
     // a corrupt queue list: the walk cannot find the queues; nodes left in one are refused when claimed
     const queues = parseQueues(raw) ?? [];
     // one id per call: a re-send of this very cancel answers what the first send did
@@ -2173,8 +2174,8 @@ export class RedisStore implements Store, ScheduleStore {
 
   async redrive(runId: string, opts: RedriveOptions): Promise<RedriveResult> {
     const s = this.shardOfRun(runId);
-    const raw = await this.redis.hget(s.run(runId).record, "queues");
-    if (raw === null) return { ok: false, reason: "not-found" };
+    const [raw, total] = await this.redis.hmget(s.run(runId).record, "queues", "total");
+    if (raw === null && total === null) return { ok: false, reason: "not-found" };
     const queues = parseQueues(raw) ?? [];
     const r = await this.durable(s.tag, SCRIPTS.redrive, runScriptKeys(s, runId, queues), {
       runId,
@@ -2323,7 +2324,7 @@ export class RedisStore implements Store, ScheduleStore {
   async getRun(runId: string): Promise<RunSnapshot | undefined> {
     const s = this.shardOfRun(runId);
     const k = s.run(runId);
-    const run = await this.readRunRecord(k.record);
+    const run = await this.readRunRecord(k.record, runId);
     if (!run) return undefined;
     const nodes: Array<RunSnapshot["nodes"][number]> = [];
     // a corrupt count: read nodes until the first id that has no record
@@ -2446,14 +2447,14 @@ export class RedisStore implements Store, ScheduleStore {
     const k = this.shardOfRun(runId).run(runId);
     const ahead = [...new Set(expect)].slice(0, 1_000);
     oneWritePerTurn(this.redis);
-    const [id, status, out, ...read] = await this.redis.hmgetBuffer(
+    const [total, status, out, ...read] = await this.redis.hmgetBuffer(
       k.record,
-      "id",
+      "total",
       "status",
       "out",
       ...outputFields(ahead),
     );
-    if (id === null && status === null) return undefined;
+    if (total === null && status === null) return undefined;
     const output = decodeShape(out);
     if (output === undefined) return { nodes: [] };
     // each node's four fields, by id: those read ahead, then the rest of the shape's
@@ -2500,7 +2501,7 @@ export class RedisStore implements Store, ScheduleStore {
         let seen = 0;
         for await (const runs of newestFirst(this.redis, s, page)) {
           const records = await Promise.all(
-            runs.map((r) => this.readListing(s.run(r.runId).record)),
+            runs.map((r) => this.readListing(s.run(r.runId).record, r.runId)),
           );
           const gone: ListedRun[] = [];
           runs.forEach((run, i) => {
@@ -2529,7 +2530,7 @@ export class RedisStore implements Store, ScheduleStore {
   }
 
   /** A run's record with its first node's task (from node record n0), or `undefined` when the run does not exist. */
-  private async readListing(key: string): Promise<RunListing | undefined> {
+  private async readListing(key: string, runId: string): Promise<RunListing | undefined> {
     const res = await this.redis
       .pipeline()
       .hmget(key, ...RUN_FIELDS)
@@ -2538,7 +2539,12 @@ export class RedisStore implements Store, ScheduleStore {
       .exec();
     const values = res?.[0]?.[1] as Array<string | null> | undefined;
     if (!values?.some((v) => v !== null)) return undefined;
-    const record = parseRunRecord(runFields(values), (res?.[1]?.[1] as Buffer | null) ?? null, key);
+    const record = parseRunRecord(
+      runFields(values),
+      (res?.[1]?.[1] as Buffer | null) ?? null,
+      key,
+      runId,
+    );
     return { ...record, task: taskOfNodeRecord((res?.[2]?.[1] as Buffer | null) ?? null) };
   }
 
@@ -2758,6 +2764,7 @@ export class RedisStore implements Store, ScheduleStore {
           runFields(r.values.slice(0, n - 1).map((v) => v?.toString() ?? null)),
           r.values[n - 1] ?? null,
           k.record,
+          runId,
         );
         if (TERMINAL_RUN_STATUSES.has(run.status) && (!opts.quiet || run.finishedAt !== undefined))
           return { run, values: r.values.slice(n) };
@@ -3098,7 +3105,10 @@ export class RedisStore implements Store, ScheduleStore {
   }
 
   /** Reads a run's record (not its node fields), or `undefined` when the run does not exist. */
-  private async readRunRecord(key: string): Promise<ReturnType<typeof parseRunRecord> | undefined> {
+  private async readRunRecord(
+    key: string,
+    runId: string,
+  ): Promise<ReturnType<typeof parseRunRecord> | undefined> {
     // (the reads of a turn leave in one write: many `result()` calls wait at once)
     oneWritePerTurn(this.redis);
     const res = await this.redis
@@ -3109,7 +3119,7 @@ export class RedisStore implements Store, ScheduleStore {
     const values = res?.[0]?.[1] as Array<string | null> | undefined;
     // the run exists when any of its record fields does (a corrupt record may lack some)
     if (!values?.some((v) => v !== null)) return undefined;
-    return parseRunRecord(runFields(values), (res?.[1]?.[1] as Buffer | null) ?? null, key);
+    return parseRunRecord(runFields(values), (res?.[1]?.[1] as Buffer | null) ?? null, key, runId);
   }
 
   /** Continues a run's leftover work until none is left. */

@@ -63,7 +63,7 @@ if begin then
     local hr = hn and getNode(M, tonumber(hn))
     if hr and hr[ST] == "r" and hr[TOK] == tonumber(ht) then return { R.BUSY } end
   end
-  if M.total ~= A.base or redis.call("HGET", K.record, "queues") ~= A.oldQueues then return { R.RETRY } end
+  if M.total ~= A.base or (redis.call("HGET", K.record, "queues") or DEFAULT_QUEUES) ~= A.oldQueues then return { R.RETRY } end
   redis.call("HSET", K.record, "adding", mine)
 elseif holder ~= mine then
   return { R.RETRY }

@@ -32,6 +32,9 @@ local RUN_STATUS = { pending = true, running = true, succeeded = true, failed = 
 -- whose field is corrupt: 7 days
 --@const
 local DEFAULT_RETENTION = 604800000
+-- a run's `queues` and `out` when its hash has none: they are not written at their default
+-- (docs/redis-layout.md), every node in queue "default", the output node 0 (msgpack of 0)
+local DEFAULT_QUEUES, DEFAULT_OUT = "default", "\0"
 
 -- run `runId` at `now` (epoch ms), its record not read yet (see loadRun); node
 -- records decoded in this call are kept in M.cache, by node id: every change goes
@@ -432,25 +435,26 @@ end
 local function loadRun(M, ahead)
   local v
   if ahead then
-    v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad",
-      "w", unpack(ahead))
+    v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad", "w",
+      unpack(ahead))
     M.pre = {}
-    noteAhead(M, ahead, v, 9)
+    noteAhead(M, ahead, v, 8)
   else
-    v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "id", "cfield", "qbad", "w")
+    v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad", "w")
   end
-  if not v[1] and not v[6] then return nil end
-  M.waited = v[9] ~= false
+  -- (every run has `status` and `total`; the key names the run, which has no `id` field since
+  -- 2026-12-03, and one written before is not read)
+  if not v[1] and not v[2] then return nil end
+  M.waited = v[8] ~= false
   M.ended0, M.status0 = v[3], v[1]
   M.status, M.total, M.ended, M.finished = v[1], tonumber(v[2]), tonumber(v[3]), v[4]
-  M.retention, M.corruption, M.qbad = DEFAULT_RETENTION, v[7], v[8] == "1"
+  M.retention, M.corruption, M.qbad = DEFAULT_RETENTION, v[6], v[7] == "1"
   if v[5] then M.retention = tonumber(v[5]) end
   local bad
   if not RUN_STATUS[v[1]] then bad = { "status", "unknown status " .. tostring(v[1]) }
   elseif not isCount(v[2]) then bad = { "total", "not a count: " .. tostring(v[2]) }
   elseif not isCount(v[3]) then bad = { "ended", "not a count: " .. tostring(v[3]) }
   elseif not M.retention or M.retention < 0 then bad = { "retention", "not a duration: " .. tostring(v[5]) }
-  elseif v[6] ~= M.id then bad = { "id", "names run " .. tostring(v[6]) }
   end
   if bad and M.readonly then
     M.found = M.found or bad
@@ -466,7 +470,7 @@ local function loadRun(M, ahead)
     M.ended = M.total
     put(M, "record", "total", M.total)
   end
-  putMany(M, "record", "id", M.id, "retention", M.retention)
+  put(M, "record", "retention", M.retention)
   stopRun(M, nil, err)
   noteCorruption(M, bad[1])
   M.dirty = true

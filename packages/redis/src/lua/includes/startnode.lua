@@ -79,7 +79,7 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
     -- this very start, re-sent after it stalled the node out: the same answer
     if r and r[ST] == "f" and r[TOK] == token and r[STALLS] > r[MAXST] then
       local more = (redis.call("ZSCORE", keys.shardWork, runId) and moreWork(M)) and 1 or 0
-      return { RC.STALLED_OUT, more, field("queues", keys.record) or "" }
+      return { RC.STALLED_OUT, more, field("queues", keys.record) or DEFAULT_QUEUES }
     end
     return { RC.STALE }
   end
@@ -89,7 +89,7 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
     return { RC.STALE }
   end
   -- the node's record points into the run's queue list: it must name the queue the node came from
-  local queues = field("queues", keys.record) or ""
+  local queues = field("queues", keys.record) or DEFAULT_QUEUES
   local name = queueList(queues)[r[QIDX]]
   if name ~= queue then
     return { RC.CORRUPT, "queues", "node " .. n .. " was claimed from queue " .. queue ..

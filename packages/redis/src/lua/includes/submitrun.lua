@@ -44,15 +44,17 @@ local function submitWhole(keys, queues, a, codes)
   -- the record and the nodes as sent, ahead of the buffered writes (M.wraw, flushRun); the
   -- node records read back from here (M.pre, getNode)
   -- (no `started`: a run written whole started when it was created, docs/redis-layout.md)
-  local raw = { "id", runId, "status", "running", "created", M.nows,
-    "total", a.totalS or int(a.total), "ended", "0", "queues", a.queues,
-    "nonce", a.nonce, "out", a.output }
+  -- (no `id`: the key names the run; `queues` and `out` only when not at their default)
+  local raw = { "status", "running", "created", M.nows, "total", a.totalS or int(a.total), "ended", "0",
+    "nonce", a.nonce }
   local at = #raw
   local function add(f, v)
     raw[at + 1] = f
     raw[at + 2] = v
     at = at + 2
   end
+  if a.queues ~= DEFAULT_QUEUES then add("queues", a.queues) end
+  if a.output ~= DEFAULT_OUT then add("out", a.output) end
   -- (no fingerprint: a run id made at random, no idempotency key; see submitRun)
   if a.fingerprint ~= "" then add("fp", a.fingerprint) end
   -- (fields at their default are not written: an empty tag list, the default retention)
@@ -163,8 +165,10 @@ local function submitRun(keys, queues, a, codes)
       local reply = submitWhole(keys, queues, a, codes)
       if reply then return reply end
     end
-    redis.call("HSET", keys.record, "id", runId, "status", "pending", "created", now, "total", a.total,
-      "ended", 0, "queues", a.queues, "nonce", a.nonce, "out", a.output)
+    redis.call("HSET", keys.record, "status", "pending", "created", now, "total", a.total, "ended", 0,
+      "nonce", a.nonce)
+    if a.queues ~= DEFAULT_QUEUES then redis.call("HSET", keys.record, "queues", a.queues) end
+    if a.output ~= DEFAULT_OUT then redis.call("HSET", keys.record, "out", a.output) end
     if a.fingerprint ~= "" then redis.call("HSET", keys.record, "fp", a.fingerprint) end
     -- (fields at their default are not written: an empty tag list, the default retention)
     if a.tags ~= "[]" then redis.call("HSET", keys.record, "tags", a.tags) end

@@ -1,0 +1,114 @@
+/**
+ * A run's fields at their default are not written (docs/redis-layout.md): no
+ * `id` (the key names the run), no `queues` when every node is in queue
+ * `default`, no `out` when the output is node 0, and a spec's `default`
+ * queue as nil. A run written before 2026-12-03, with all of them, reads
+ * and runs as before.
+ */
+import { chain, createClient, group, handle, Schema, startWorker, task } from "@weft/core";
+import { decode, encode } from "msgpackr";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { RedisStore } from "../src/index.ts";
+import { runScriptKeys, shardKeys } from "../src/Keys.ts";
+import { raw, server } from "./fixtures/server.ts";
+
+const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
+const mail = task({ name: "mail", input: Schema.Int, output: Schema.Int, queue: "emails" });
+const silent = pino({ level: "silent" });
+
+/** The run hash's field names. */
+const fieldsOf = async (hash: string) => (await raw.hkeys(hash)).sort();
+
+describe("a run's fields at their default", () => {
+  it("are not written: no id, no queues for queue default, no out for output node 0, a spec's default queue nil", async () => {
+    const prefix = "defaults";
+    const store = await RedisStore.connect(server.url, { prefix });
+    const client = createClient(store);
+    const hashOf = (runId: string) => runScriptKeys(shardKeys(prefix, 0), runId).record;
+    const plain = await client.submit(inc.si(1));
+    const emails = await client.submit(chain(inc.si(1), mail.s()));
+    const both = await client.submit(group(inc.si(1), inc.si(2)));
+    // a run without a queue list is found by cancel (and re-drive): it has one, `default`
+    const cancelled = await client.submit(inc.si(5));
+    expect(await store.cancel(cancelled.runId, { now: Date.now() })).toBe(true);
+    expect(await store.cancel("no-such-run", { now: Date.now() })).toBe(false);
+    expect(await fieldsOf(hashOf(plain.runId))).toEqual(
+      ["created", "ended", "n0", "nonce", "s0", "status", "total"].sort(),
+    );
+    // a second queue is written, and so is an output other than node 0
+    expect(await raw.hget(hashOf(emails.runId), "queues")).toBe("default,emails");
+    expect(await raw.hexists(hashOf(emails.runId), "out")).toBe(1);
+    expect(await raw.hexists(hashOf(both.runId), "out")).toBe(1);
+    expect(await raw.hexists(hashOf(both.runId), "queues")).toBe(0);
+    const specQueue = async (runId: string, node: number) =>
+      (decode((await raw.hgetBuffer(hashOf(runId), `s${node}`))!) as unknown[])[2];
+    expect(await specQueue(plain.runId, 0)).toBeNull();
+    expect(await specQueue(emails.runId, 1)).toBe("emails");
+
+    const worker = startWorker({
+      store,
+      logger: silent,
+      queues: ["default", "emails"],
+      handlers: [handle(inc, (n) => n + 1), handle(mail, (n) => n * 10)],
+    });
+    try {
+      expect(await plain.result()).toBe(2);
+      expect(await emails.result()).toBe(20);
+      expect(await both.result()).toEqual([2, 3]);
+      const snap = (await store.getRun(plain.runId))!;
+      expect(snap.run).toMatchObject({ id: plain.runId, status: "succeeded", queues: ["default"] });
+      expect(snap.nodes[0]?.spec.queue).toBe("default");
+      expect(snap.output).toBe(0);
+      const listed = await store.listRuns({ limit: 10 });
+      expect(listed.map((r) => r.id).sort()).toEqual(
+        [plain.runId, emails.runId, both.runId, cancelled.runId].sort(),
+      );
+      expect(await store.redrive(cancelled.runId, { now: Date.now() })).toEqual({
+        ok: true,
+        queued: 1,
+      });
+      expect(await cancelled.result()).toBe(6);
+      expect(await store.redrive("no-such-run", { now: Date.now() })).toEqual({
+        ok: false,
+        reason: "not-found",
+      });
+      // still none once finished
+      expect(await fieldsOf(hashOf(plain.runId))).toEqual(
+        ["created", "ended", "finished", "n0", "nonce", "r0", "s0", "status", "total"].sort(),
+      );
+    } finally {
+      await worker.stop();
+      await store.close();
+    }
+  });
+
+  it("read a run written before 2026-12-03 (id, queues, out, a spec naming queue default) as before", async () => {
+    const prefix = "olddefaults";
+    const store = await RedisStore.connect(server.url, { prefix });
+    const client = createClient(store);
+    const run = await client.submit(chain(inc.si(1), inc.s()));
+    const hash = runScriptKeys(shardKeys(prefix, 0), run.runId).record;
+    // the fields an earlier version wrote, before any worker ran it
+    await raw.hset(hash, "id", run.runId, "queues", "default", "out", Buffer.from([1]));
+    for (const node of [0, 1]) {
+      const spec = decode((await raw.hgetBuffer(hash, `s${node}`))!) as unknown[];
+      spec[2] = "default";
+      await raw.hset(hash, `s${node}`, Buffer.from(encode(spec)));
+    }
+    const worker = startWorker({ store, logger: silent, handlers: [handle(inc, (n) => n + 1)] });
+    try {
+      expect(await run.result()).toBe(3);
+      const snap = (await store.getRun(run.runId))!;
+      expect(snap.run).toMatchObject({ id: run.runId, status: "succeeded", queues: ["default"] });
+      expect(snap.nodes.map((n) => [n.state, n.spec.queue])).toEqual([
+        ["succeeded", "default"],
+        ["succeeded", "default"],
+      ]);
+      expect(await raw.hget(hash, "id")).toBe(run.runId);
+    } finally {
+      await worker.stop();
+      await store.close();
+    }
+  });
+});
