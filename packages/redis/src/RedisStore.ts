@@ -820,6 +820,7 @@ export class RedisStore implements Store, ScheduleStore {
       small = new Map();
       await Promise.all(
         shards.map(async (list) => {
+          const batches: Array<typeof list> = [];
           for (let from = 0; from < list.length; ) {
             let nodes = 0;
             let to = from;
@@ -830,9 +831,33 @@ export class RedisStore implements Store, ScheduleStore {
                   nodes + list[to]!.sub.dag.nodes.length <= this.chunk))
             )
               nodes += list[to++]!.sub.dag.nodes.length;
-            await this.submitBatch(list.slice(from, to), out);
+            batches.push(list.slice(from, to));
             from = to;
           }
+          // A run with an idempotency key may answer RETRY (its key changed since it was
+          // read), and the runs after it are sent again after it: such batches go one after
+          // another. Without keys, the first batch goes alone (it loads the function library
+          // if the server lacks it) and the others are sent without waiting for each other's
+          // answers: Redis runs them in order on the connection while the next is made
+          if (list.some(({ sub }) => sub.idempotencyKey !== undefined)) {
+            for (const batch of batches) await this.submitBatch(batch, out);
+            return;
+          }
+          await this.submitBatch(batches[0]!, out);
+          // (each settled as it comes: one that fails while the next are made is never an
+          // unhandled rejection; the first failure is thrown once all are answered)
+          const sent: Array<Promise<{ e: unknown } | undefined>> = [];
+          for (const batch of batches.slice(1)) {
+            sent.push(
+              this.submitBatch(batch, out).then(
+                () => undefined,
+                (e: unknown) => ({ e }),
+              ),
+            );
+            // (the turn ends: its write leaves, and Redis runs this batch while the next is made)
+            await new Promise<void>((resolve) => setImmediate(resolve));
+          }
+          for (const failed of await Promise.all(sent)) if (failed) throw failed.e;
         }),
       );
     };
