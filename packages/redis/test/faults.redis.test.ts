@@ -156,6 +156,76 @@ describe("a corrupt record fails only its own node and run", () => {
     await store.close();
   });
 
+  it.each([
+    ["an attempt count that is a numeric string", 1, "1", "field 2 is not a number"],
+    ["a priority that is nil", 10, null, "field 11 is not a number"],
+    ["a worker that is a number", 6, 7, "worker or task is not a string"],
+    ["a task that is a list", 13, ["count"], "worker or task is not a string"],
+    ["a token that is a string", 14, "x", "token is not a number"],
+    ["dependents that are a number", 12, 1, "dependents are not a list"],
+  ] as const)("fails a node whose record decodes but holds %s, naming what is wrong", async (_what, at, value, why) => {
+    const prefix = `corrupt${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const { runId } = await store.submit({
+      runId: "typed",
+      dag: compile(chain(count.si(1), double.s())),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    const key = runKey(prefix, runId);
+    const record = decode((await raw.hgetBuffer(key, "n0"))!) as unknown[];
+    record[at] = value;
+    await raw.hset(key, "n0", Buffer.from(encode(record)));
+    expect(
+      await store.claim({ workerId: "a", queues: ["default"], max: 5, leaseMs: 1_000, now: 1 }),
+    ).toEqual([]);
+    const snap = (await store.getRun(runId))!;
+    expect(snap.run.status).toBe("failed");
+    expect(snap.nodes[0]!.state).toBe("failed");
+    expect(snap.nodes[0]!.error?.message).toBe(`corrupt record: key ${key} field n0: ${why}`);
+    await store.close();
+  });
+
+  it("stalls out a run's nodes from two queues in one claim, each lease taken out of its own queue", async () => {
+    const prefix = `corrupt${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const once = { retry: { maxStalls: 0 } };
+    const { runId } = await store.submit({
+      runId: "twoqueues",
+      dag: compile(
+        group(
+          count.si(1).with(once),
+          count.si(2).with({ ...once, queue: "other" }),
+          count.si(3).with(once),
+          count.si(4).with({ ...once, queue: "other" }),
+        ),
+      ),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    const queues = ["default", "other"];
+    const claim = (now: number) =>
+      store.claim({ workerId: "w", queues, max: 10, leaseMs: 1_000, now });
+    expect((await claim(1)).map((c) => c.nodeId).sort()).toEqual([0, 1, 2, 3]);
+    // the leases expire: the nodes are ready again, and the next claim stalls them all out
+    await store.maintain({ now: 5_000, queues });
+    expect(await claim(5_001)).toEqual([]);
+    const snap = (await store.getRun(runId))!;
+    expect(snap.nodes.map((x) => [x.state, x.error?.tag])).toEqual(
+      Array.from({ length: 4 }, () => ["failed", "Stalled"]),
+    );
+    for (const q of queues) {
+      const keys = shardKeys(prefix, 0).queue(q);
+      expect(await raw.zcard(keys.leases)).toBe(0);
+      expect(await raw.zcard(keys.ready)).toBe(0);
+    }
+    await store.close();
+  });
+
   it("sweeps a large run in bounded steps: every node not started ends skipped and leaves its queue", async () => {
     const prefix = `corrupt${++n}`;
     const store = await RedisStore.connect(server.url, { prefix, budget: 4, submitChunk: 8 });

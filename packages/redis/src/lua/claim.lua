@@ -49,10 +49,13 @@ local function started(triples, leased, due)
   local ahead = {}
   -- the worker's tag in the shard's table (includes/workers.lua), read when a node starts
   local worker
+  -- each member's run id and node id, split once ("runId#node": the last `#`)
+  local runIds, nodeIds = {}, {}
   for i = 1, #triples, 3 do
     local member = triples[i + 1]
     local at = string.find(member, "#[^#]*$")
     local runId, ns = string.sub(member, 1, at - 1), string.sub(member, at + 1)
+    runIds[i], nodeIds[i] = runId, tonumber(ns)
     local fields = ahead[runId]
     if not fields then
       fields = {}
@@ -64,14 +67,15 @@ local function started(triples, leased, due)
   end
   for i = 1, #triples, 3 do
     local q, member, token = triples[i], triples[i + 1], triples[i + 2]
-    local at = string.find(member, "#[^#]*$")
-    local runId, n = string.sub(member, 1, at - 1), tonumber(string.sub(member, at + 1))
+    local runId, n = runIds[i], nodeIds[i]
     local shared = sharedOf[q]
     if not shared then
       shared = { shardWork = K.shardWork, events = K.events, leases = QUEUES[q].leases }
       sharedOf[q] = shared
     end
-    local keys = runKeysAt(A.runPrefix, runId, shared)
+    -- (a run met again from the same queue, a chord's members: the keys it was opened with)
+    local open = runs[runId]
+    local keys = open and open.k.leases == shared.leases and open.k or runKeysAt(A.runPrefix, runId, shared)
     out[#out + 1] = q
     out[#out + 1] = member
     out[#out + 1] = token
