@@ -163,30 +163,33 @@ describe("a corrupt record fails only its own node and run", () => {
     ["a task that is a list", 13, ["count"], "worker or task is not a string"],
     ["a token that is a string", 14, "x", "token is not a number"],
     ["dependents that are a number", 12, 1, "dependents are not a list"],
-  ] as const)("fails a node whose record decodes but holds %s, naming what is wrong", async (_what, at, value, why) => {
-    const prefix = `corrupt${++n}`;
-    const store = await RedisStore.connect(server.url, { prefix });
-    const { runId } = await store.submit({
-      runId: "typed",
-      dag: compile(chain(count.si(1), double.s())),
-      tags: [],
-      idempotencyWindowMs: 0,
-      retentionMs: 60_000,
-      now: 0,
-    });
-    const key = runKey(prefix, runId);
-    const record = decode((await raw.hgetBuffer(key, "n0"))!) as unknown[];
-    record[at] = value;
-    await raw.hset(key, "n0", Buffer.from(encode(record)));
-    expect(
-      await store.claim({ workerId: "a", queues: ["default"], max: 5, leaseMs: 1_000, now: 1 }),
-    ).toEqual([]);
-    const snap = (await store.getRun(runId))!;
-    expect(snap.run.status).toBe("failed");
-    expect(snap.nodes[0]!.state).toBe("failed");
-    expect(snap.nodes[0]!.error?.message).toBe(`corrupt record: key ${key} field n0: ${why}`);
-    await store.close();
-  });
+  ] as const)(
+    "fails a node whose record decodes but holds %s, naming what is wrong",
+    async (_what, at, value, why) => {
+      const prefix = `corrupt${++n}`;
+      const store = await RedisStore.connect(server.url, { prefix });
+      const { runId } = await store.submit({
+        runId: "typed",
+        dag: compile(chain(count.si(1), double.s())),
+        tags: [],
+        idempotencyWindowMs: 0,
+        retentionMs: 60_000,
+        now: 0,
+      });
+      const key = runKey(prefix, runId);
+      const record = decode((await raw.hgetBuffer(key, "n0"))!) as unknown[];
+      record[at] = value;
+      await raw.hset(key, "n0", Buffer.from(encode(record)));
+      expect(
+        await store.claim({ workerId: "a", queues: ["default"], max: 5, leaseMs: 1_000, now: 1 }),
+      ).toEqual([]);
+      const snap = (await store.getRun(runId))!;
+      expect(snap.run.status).toBe("failed");
+      expect(snap.nodes[0]!.state).toBe("failed");
+      expect(snap.nodes[0]!.error?.message).toBe(`corrupt record: key ${key} field n0: ${why}`);
+      await store.close();
+    },
+  );
 
   it("stalls out a run's nodes from two queues in one claim, each lease taken out of its own queue", async () => {
     const prefix = `corrupt${++n}`;
