@@ -3734,6 +3734,28 @@ const checkOptions = (opts: RedisStoreOptions): void => {
       `eventsMaxLen must be an integer from 100 to 10000000, got ${JSON.stringify(e)}`,
     );
   }
+  // (0 would loop for ever: a chunk of no nodes, a budget that never moves the work on)
+  for (const name of ["submitChunk", "budget", "abandonAfterMs", "connectTimeoutMs"] as const) {
+    const v = opts[name];
+    if (v !== undefined && !(Number.isInteger(v) && v >= 1)) {
+      throw new InvalidConnectionOptions(
+        `${name} must be an integer >= 1${name.endsWith("Ms") ? " (ms)" : ""}, got ${described(v)}`,
+      );
+    }
+  }
+  if (opts.functions !== undefined && typeof opts.functions !== "boolean") {
+    throw new InvalidConnectionOptions(
+      `functions must be true or false, got ${described(opts.functions)}`,
+    );
+  }
+  if (
+    opts.onReplicationShortfall !== undefined &&
+    typeof opts.onReplicationShortfall !== "function"
+  ) {
+    throw new InvalidConnectionOptions(
+      `onReplicationShortfall must be a function, got ${described(opts.onReplicationShortfall)}`,
+    );
+  }
   const d = opts.durability;
   if (d !== undefined && d !== "primary" && d !== "replicated") {
     throw new InvalidConnectionOptions(

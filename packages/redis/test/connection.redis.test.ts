@@ -237,6 +237,14 @@ describe("connecting", () => {
       [{ prefix: "" }, /^prefix must be a non-empty string/],
       [{ prefix: "app{1}" }, /^prefix must be a non-empty string without braces/],
       [{ cluster: "yes" } as never, /^cluster must be true or false, got/],
+      // 0 would loop for ever (a chunk of no nodes, a budget that never moves work on)
+      [{ submitChunk: 0 }, /^submitChunk must be an integer >= 1, got number 0$/],
+      [{ budget: 0 }, /^budget must be an integer >= 1, got number 0$/],
+      [{ budget: 2.5 }, /^budget must be an integer >= 1, got number 2\.5$/],
+      [{ abandonAfterMs: -1 }, /^abandonAfterMs must be an integer >= 1 \(ms\), got number -1$/],
+      [{ connectTimeoutMs: 0 }, /^connectTimeoutMs must be an integer >= 1 \(ms\), got number 0$/],
+      [{ functions: "yes" } as never, /^functions must be true or false, got a string "yes"$/],
+      [{ onReplicationShortfall: 5 } as never, /^onReplicationShortfall must be a function/],
     ];
     for (const [opts, message] of cases) {
       const e = await rejection(RedisStore.connect(url, opts));
