@@ -10,13 +10,71 @@ import { compile, encode } from "@weft/core/store";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
-import { shardKeys } from "../src/Keys.ts";
+import { runScriptKeys, shardKeys } from "../src/Keys.ts";
+import { SCRIPTS, sendScript } from "../src/Scripts.ts";
 import { raw, server } from "./fixtures/server.ts";
 
 const count = task({ name: "count", input: Schema.Int, output: Schema.Int });
 const double = task({ name: "double", input: Schema.Int, output: Schema.Int });
 
 describe("bounded work", () => {
+  it("lists a completion's whole cascade for drain when the call has no budget left, and drain finishes it", async () => {
+    const prefix = "nobudget";
+    const store = await RedisStore.connect(server.url, { prefix });
+    const k = shardKeys(prefix, 0);
+    const { runId } = await store.submit({
+      runId: "r",
+      dag: compile(chain(count.si(1), double.s())),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    const [c] = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      max: 1,
+      leaseMs: 10_000,
+      now: 1,
+    });
+    const complete = SCRIPTS.complete;
+    const reply = complete.reply(
+      await sendScript(
+        store.redis,
+        "complete",
+        complete.keyList({ ...runScriptKeys(k, runId, ["default"]) }),
+        complete.argList({
+          runId,
+          node: 0,
+          token: c!.token,
+          result: encode(1),
+          now: 2,
+          worker: "w",
+          nextMax: 0,
+          leaseMs: 10_000,
+          served: ",1,",
+          budget: 0,
+          eventsMax: 10_000,
+          span: "",
+        }),
+      ),
+    );
+    expect(reply).toMatchObject({ code: "OK", more: true });
+    // the cascade of node 0, as drain reads it
+    expect(await raw.lrange(k.run(runId).work, 0, -1)).toEqual(["D:0:1"]);
+    await store.maintain({ now: 10_000, queues: ["default"] });
+    expect(await raw.exists(k.run(runId).work)).toBe(0);
+    const [next] = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      max: 1,
+      leaseMs: 10_000,
+      now: 10_001,
+    });
+    expect(next).toMatchObject({ runId, nodeId: 1, deps: [{ ok: true }] });
+    await store.close();
+  });
+
   it("fans out in bounded steps and finishes every step", async () => {
     const store = await RedisStore.connect(server.url, {
       prefix: "budget",

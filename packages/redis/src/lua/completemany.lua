@@ -43,13 +43,17 @@ local runs = {}
 -- the node fields of each run's items (record, progress, error), read with the run's record
 -- when the call opens it: one HMGET per run
 local ahead = {}
+-- each item's node id, as a number (converted once)
+local nodeIds = {}
 for i = 1, #items, 8 do
   local fields = ahead[items[i]]
   if not fields then
     fields = {}
     ahead[items[i]] = fields
   end
-  local ns = digits(tonumber(items[i + 1]))
+  local n = tonumber(items[i + 1])
+  nodeIds[i] = n
+  local ns = digits(n)
   fields[#fields + 1] = "n" .. ns
   fields[#fields + 1] = "p" .. ns
   fields[#fields + 1] = "e" .. ns
@@ -57,7 +61,7 @@ end
 for i = 1, #items, 8 do
   local runId = items[i]
   local keys = runs[runId] and runs[runId].k or runKeysAt(A.runPrefix, runId, shared)
-  local reply = completeNode(CODES, keys, queueKeys(items[i + 6]), runId, tonumber(items[i + 1]),
+  local reply = completeNode(CODES, keys, queueKeys(items[i + 6]), runId, nodeIds[i],
     tonumber(items[i + 2]), items[i + 3], A.now, worker, tonumber(items[i + 4]), A.leaseMs,
     items[i + 5], A.budget, A.eventsMax, items[i + 7], runs, ahead[runId])
   out[#out + 1] = reply

@@ -135,8 +135,13 @@ local function process(M, stack, ready, budget)
       listWork(M, stack)
       return true
     end
-    local kind, a, b = string.match(item, "^(%a):(%d+):?(%d*)$")
-    a = tonumber(a)
+    -- (an item this call's cascade made is a table { kind, node, index }, read without a parse:
+    -- a string's `[1]` is nil)
+    local kind, a, b = item[1], item[2], item[3]
+    if kind == nil then
+      kind, a, b = string.match(item, "^(%a):(%d+):?(%d*)$")
+      a = tonumber(a)
+    end
     if kind == "D" then
       local r = getNode(M, a)
       local ok = r and r[ST] == "s"
@@ -259,7 +264,7 @@ end
 local function cascade(M, n, ready, budget)
   local r = M.cache[n]
   -- (a node without dependents has nothing to resolve: only work already listed runs)
-  local stack = (budget > 0 and r and #r[NEXT] == 0) and {} or { "D:" .. digits(n) .. ":1" }
+  local stack = (budget > 0 and r and #r[NEXT] == 0) and {} or { { "D", n, 1 } }
   local more = process(M, stack, ready, budget)
   if not more then unlistRun(M) end
   return more

@@ -265,7 +265,12 @@ end
 local function listWork(M, items)
   M.workEmpty = false
   M.unlisted = false
-  for i = 1, #items do redis.call("RPUSH", M.k.work, items[i]) end
+  for i = 1, #items do
+    local item = items[i]
+    -- (a table { kind, node, index } is an item made by this call's cascade: a string's `[1]` is nil)
+    if item[1] ~= nil then item = item[1] .. ":" .. digits(item[2]) .. ":" .. digits(item[3]) end
+    redis.call("RPUSH", M.k.work, item)
+  end
   redis.call("ZADD", M.k.shardWork, M.nows, M.id)
 end
 
@@ -446,8 +451,9 @@ local function loadRun(M, ahead)
   -- 2026-12-03, and one written before is not read)
   if not v[1] and not v[2] then return nil end
   M.waited = v[8] ~= false
-  M.ended0, M.status0 = v[3], v[1]
   M.status, M.total, M.ended, M.finished = v[1], tonumber(v[2]), tonumber(v[3]), v[4]
+  -- (as loaded: saveRun writes what changed; `ended` as a number, nil when corrupt)
+  M.ended0, M.status0 = M.ended, v[1]
   M.retention, M.corruption, M.qbad = DEFAULT_RETENTION, v[6], v[7] == "1"
   if v[5] then M.retention = tonumber(v[5]) end
   local bad
@@ -513,7 +519,7 @@ local function saveRun(M)
   else
     -- only what changed since loadRun read it
     if M.status ~= M.status0 then put(M, "record", "status", M.status) end
-    if tostring(M.ended) ~= M.ended0 then put(M, "record", "ended", M.ended) end
+    if M.ended ~= M.ended0 then put(M, "record", "ended", M.ended) end
   end
 end
 

@@ -93,7 +93,7 @@ local function submitWhole(keys, queues, a, codes)
   M.wraw, M.pre = raw, pre
   -- the record as loadRun would read it back; a new run has no work list
   M.status, M.total, M.ended, M.retention, M.qbad = "running", a.total, 0, a.retentionMs, false
-  M.status0, M.ended0 = "running", "0"
+  M.status0, M.ended0 = "running", 0
   M.loaded, M.dirty, M.workEmpty = true, true, true
   -- a new run is not in the shard's work set: taking it out costs nothing until work is listed
   M.unlisted = true
