@@ -151,8 +151,11 @@ local function process(M, stack, ready, budget)
       -- with its dependency list and spec, which a completion hands out with it
       local v1 = list[1]
       if #list == 1 and type(v1) == "number" and v1 >= 0 then
-        local ds = digits(v1)
-        prefetchList(M, { v1 }, { "d" .. ds, "s" .. ds })
+        -- (a chord body read by an earlier member's completion in this call is not read again)
+        if M.cache[v1] == nil then
+          local ds = digits(v1)
+          prefetchList(M, { v1 }, { "d" .. ds, "s" .. ds })
+        end
       elseif #list > 1 then
         local ids = {}
         for j = i, math.min(#list, i + budget - 1) do
