@@ -191,44 +191,6 @@ describe("a corrupt record fails only its own node and run", () => {
     },
   );
 
-  it("stalls out a run's nodes from two queues in one claim, each lease taken out of its own queue", async () => {
-    const prefix = `corrupt${++n}`;
-    const store = await RedisStore.connect(server.url, { prefix });
-    const once = { retry: { maxStalls: 0 } };
-    const { runId } = await store.submit({
-      runId: "twoqueues",
-      dag: compile(
-        group(
-          count.si(1).with(once),
-          count.si(2).with({ ...once, queue: "other" }),
-          count.si(3).with(once),
-          count.si(4).with({ ...once, queue: "other" }),
-        ),
-      ),
-      tags: [],
-      idempotencyWindowMs: 0,
-      retentionMs: 60_000,
-      now: 0,
-    });
-    const queues = ["default", "other"];
-    const claim = (now: number) =>
-      store.claim({ workerId: "w", queues, max: 10, leaseMs: 1_000, now });
-    expect((await claim(1)).map((c) => c.nodeId).sort()).toEqual([0, 1, 2, 3]);
-    // the leases expire: the nodes are ready again, and the next claim stalls them all out
-    await store.maintain({ now: 5_000, queues });
-    expect(await claim(5_001)).toEqual([]);
-    const snap = (await store.getRun(runId))!;
-    expect(snap.nodes.map((x) => [x.state, x.error?.tag])).toEqual(
-      Array.from({ length: 4 }, () => ["failed", "Stalled"]),
-    );
-    for (const q of queues) {
-      const keys = shardKeys(prefix, 0).queue(q);
-      expect(await raw.zcard(keys.leases)).toBe(0);
-      expect(await raw.zcard(keys.ready)).toBe(0);
-    }
-    await store.close();
-  });
-
   it("sweeps a large run in bounded steps: every node not started ends skipped and leaves its queue", async () => {
     const prefix = `corrupt${++n}`;
     const store = await RedisStore.connect(server.url, { prefix, budget: 4, submitChunk: 8 });
@@ -760,6 +722,46 @@ describe("a re-sent script is a no-op that answers the same", () => {
     await store.maintain({ now: 40_000, queues: ["default"] });
     expect(await store.getRun("half")).toBeUndefined();
     expect(await raw.zcard(shardKeys(prefix, 0).pending)).toBe(0);
+    await store.close();
+  });
+});
+
+describe("a stall on Redis", () => {
+  it("stalls out a run's nodes from two queues in one claim, each lease taken out of its own queue", async () => {
+    const prefix = `stall${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const once = { retry: { maxStalls: 0 } };
+    const { runId } = await store.submit({
+      runId: "twoqueues",
+      dag: compile(
+        group(
+          count.si(1).with(once),
+          count.si(2).with({ ...once, queue: "other" }),
+          count.si(3).with(once),
+          count.si(4).with({ ...once, queue: "other" }),
+        ),
+      ),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    const queues = ["default", "other"];
+    const claim = (now: number) =>
+      store.claim({ workerId: "w", queues, max: 10, leaseMs: 1_000, now });
+    expect((await claim(1)).map((c) => c.nodeId).sort()).toEqual([0, 1, 2, 3]);
+    // the leases expire: the nodes are ready again, and the next claim stalls them all out
+    await store.maintain({ now: 5_000, queues });
+    expect(await claim(5_001)).toEqual([]);
+    const snap = (await store.getRun(runId))!;
+    expect(snap.nodes.map((x) => [x.state, x.error?.tag])).toEqual(
+      Array.from({ length: 4 }, () => ["failed", "Stalled"]),
+    );
+    for (const q of queues) {
+      const keys = shardKeys(prefix, 0).queue(q);
+      expect(await raw.zcard(keys.leases)).toBe(0);
+      expect(await raw.zcard(keys.ready)).toBe(0);
+    }
     await store.close();
   });
 });

@@ -121,8 +121,8 @@ end
 -- and its worker and task strings: Lua's `<` compares a number only with a number and a
 -- string only with a string, and raises otherwise. One pcall of this checks them as a
 -- `type` call per field would, at a tenth of the cost (a record is decoded at every
--- transition; 7,000 of a chord member's 160,000 Redis instructions per call were those
--- calls, counted with callgrind on 2026-12-03)
+-- transition; those calls were 7,000 of the 160,000 Redis instructions of a chord member's
+-- claim, counted with callgrind on 2026-12-03)
 local function typesOf(r)
   local _ = r[ATT] < 0
   _ = r[STALLS] < 0
