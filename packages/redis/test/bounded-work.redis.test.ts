@@ -60,10 +60,12 @@ describe("bounded work", () => {
       ),
     );
     expect(reply).toMatchObject({ code: "OK", more: true });
-    // the cascade of node 0, as drain reads it
+    // the cascade of node 0, as drain reads it, and the run's field that says work is listed
     expect(await raw.lrange(k.run(runId).work, 0, -1)).toEqual(["D:0:1"]);
+    expect(await raw.hget(k.run(runId).record, "wk")).toBe("1");
     await store.maintain({ now: 10_000, queues: ["default"] });
     expect(await raw.exists(k.run(runId).work)).toBe(0);
+    expect(await raw.hget(k.run(runId).record, "wk")).toBeNull();
     const [next] = await store.claim({
       workerId: "w",
       queues: ["default"],
@@ -73,6 +75,92 @@ describe("bounded work", () => {
     });
     expect(next).toMatchObject({ runId, nodeId: 1, deps: [{ ok: true }] });
     await store.close();
+  });
+
+  it("a claim and a completion of a run with no work listed (no `wk`) send no RPOP of its work list and no ZREM from the work set", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "nowork" });
+    const client = createClient(store);
+    const stats = async () => {
+      const text = await raw.info("commandstats");
+      const calls = (cmd: string) =>
+        Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(text)?.[1] ?? 0);
+      return { rpop: calls("rpop"), zrem: calls("zrem"), llen: calls("llen") };
+    };
+    const runs = await client.submitMany(Array.from({ length: 20 }, (_, i) => count.si(i)));
+    const before = await stats();
+    const claims = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      max: 20,
+      leaseMs: 60_000,
+      now: Date.now(),
+    });
+    expect(claims).toHaveLength(20);
+    const replies = await store.completeMany!(
+      claims.map((c) => ({ claim: c, result: encode(c.nodeId), nextMax: 0 })),
+      { now: Date.now(), workerId: "w", queues: ["default"], leaseMs: 60_000 },
+    );
+    expect(replies.every((r) => r.ok)).toBe(true);
+    const after = await stats();
+    // the one ZREM per completion is its lease's
+    expect(after).toEqual({ rpop: before.rpop, zrem: before.zrem + 20, llen: before.llen });
+    for (const r of runs) expect(await r.result({ timeout: 5_000 })).toBeGreaterThanOrEqual(0);
+    await store.close();
+  });
+
+  it("drains the work a run listed without `wk` (a version before 2026-12-03): maintenance finishes it", async () => {
+    const prefix = "oldwork";
+    const store = await RedisStore.connect(server.url, { prefix, budget: 1 });
+    const k = shardKeys(prefix, 0);
+    const { runId } = await store.submit({
+      runId: "old",
+      dag: compile(chain(count.si(1), group(double.s(), double.s(), double.s()))),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    (store as unknown as { drain: () => Promise<void> }).drain = () => Promise.resolve();
+    const [c] = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      max: 1,
+      leaseMs: 10_000,
+      now: 1,
+    });
+    await store.complete(c!, encode(1), {
+      now: 2,
+      workerId: "w",
+      queues: [],
+      nextMax: 0,
+      leaseMs: 10_000,
+    });
+    expect(await raw.llen(k.run(runId).work)).toBeGreaterThan(0);
+    // as an older version leaves it: work listed, no `wk`
+    await raw.hdel(k.run(runId).record, "wk");
+    const first = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      max: 10,
+      leaseMs: 10_000,
+      now: 3,
+    });
+    expect(first.length).toBeLessThan(3);
+    const rescuer = await RedisStore.connect(server.url, { prefix, budget: 1 });
+    await rescuer.maintain({ now: 10_000, queues: ["default"] });
+    for (let i = 0; i < 20 && (await raw.zscore(k.work, runId)) !== null; i++)
+      await rescuer.maintain({ now: 20_000 + i, queues: ["default"] });
+    const rest = await rescuer.claim({
+      workerId: "w",
+      queues: ["default"],
+      max: 10,
+      leaseMs: 100_000,
+      now: 20_001,
+    });
+    expect(first.length + rest.length).toBe(3);
+    expect(await raw.exists(k.run(runId).work)).toBe(0);
+    await store.close();
+    await rescuer.close();
   });
 
   it("fans out in bounded steps and finishes every step", async () => {

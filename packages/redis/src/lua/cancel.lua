@@ -15,6 +15,7 @@
 
 local M = loadRun(openRun(K, QUEUES, A.runId, A.now, false, A.eventsMax))
 if not M then return { R.GONE, 0 } end
+readWorkList(M)
 if M.status == "cancelled" and redis.call("HGET", K.record, "cancelreq") == A.requestId then
   return { R.REPLAYED, endEarly(M, A.budget) } -- this very cancel, re-sent
 end

@@ -14,6 +14,7 @@ if not M then
   redis.call("ZREM", K.shardWork, A.runId)
   return { R.OK, 0 }
 end
+readWorkList(M)
 local ready = {}
 local more = process(M, {}, ready, A.budget)
 if not more then redis.call("ZREM", K.shardWork, A.runId) end

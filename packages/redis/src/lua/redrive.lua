@@ -20,6 +20,7 @@
 
 local M = loadRun(openRun(K, QUEUES, A.runId, A.now, false, A.eventsMax))
 if not M then return { R.GONE, 0 } end
+readWorkList(M)
 if M.status == "succeeded" then return { R.SUCCEEDED, 0 } end
 if M.status ~= "failed" and M.status ~= "cancelled" then return { R.NOTENDED, 0 } end
 if not M.finished then return { R.NOTQUIET, 0 } end

@@ -37,6 +37,7 @@ local chord = A.mode == "chord"
 if chord and redis.call("HGET", K.record, "lastadd") == A.nonce then return { R.OK, 0 } end
 local M = loadRun(openRun(K, QUEUES, runId, A.now, false, A.eventsMax))
 if not M then return { R.STALE, 0 } end
+readWorkList(M)
 local r = getNode(M, n)
 if chord and r and r[ST] == "r" and r[TOK] == token then
   local q = queueOf(M, r[QIDX])

@@ -127,6 +127,10 @@ local function process(M, stack, ready, budget)
       item = redis.call("RPOP", M.k.work)
       if not item then
         M.workEmpty = true
+        if M.wk then
+          M.wk = false
+          put(M, "record", "wk", false)
+        end
         return false
       end
     end

@@ -91,7 +91,7 @@ local function openRun(keys, queues, runId, now, readonly, emax)
     emax = g17(emax or 10000), nows = g17(now), status = false,
     total = false, ended = false, finished = false, retention = false, corruption = false, qbad = false,
     loaded = false, found = false, status0 = false, ended0 = false, wbuf = false, wraw = false, pre = false,
-    workEmpty = false, gone = false, toReady = false, unlisted = false, waited = false }
+    workEmpty = false, gone = false, toReady = false, unlisted = false, waited = false, wk = false }
 end
 
 -- Buffered writes of the run's hash (the hot paths: submit, start, complete). When the
@@ -237,6 +237,26 @@ local function failRun(M, n, err)
   stopRun(M, n, err)
 end
 
+-- the run is about to list work for `drain`: its field `wk` says so until a call finds the
+-- list empty (process, includes/cascade.lua). A run loaded without `wk` has nothing listed
+-- and is in no work set (loadRun): its calls skip the list's RPOP and the set's ZREM.
+-- keys: record
+local function markWork(M)
+  M.workEmpty = false
+  M.unlisted = false
+  if not M.wk then
+    M.wk = true
+    put(M, "record", "wk", 1)
+  end
+end
+
+-- the run's work list is read whatever its `wk` says: the calls that end by taking the run
+-- out of the work set when they leave nothing listed (drain, cancel, redrive, replace) must
+-- not leave behind the work of a run listed by a version before the field (2026-12-03)
+local function readWorkList(M)
+  M.workEmpty, M.unlisted = false, false
+end
+
 -- the first corruption of a run that is not cancelled queues the sweep, after any work
 -- already listed. keys: record, work, shardWork
 local function noteCorruption(M, field)
@@ -244,8 +264,7 @@ local function noteCorruption(M, field)
   M.corruption = field
   put(M, "record", "cfield", field)
   if M.status ~= "cancelled" then
-    M.workEmpty = false
-    M.unlisted = false
+    markWork(M)
     redis.call("LPUSH", M.k.work, "X:0")
     redis.call("ZADD", M.k.shardWork, M.nows, M.id)
   end
@@ -263,8 +282,7 @@ end
 -- lists work items for `drain`, after any already listed (`drain` takes the last first),
 -- and registers the run in the shard's work set. keys: work, shardWork
 local function listWork(M, items)
-  M.workEmpty = false
-  M.unlisted = false
+  markWork(M)
   for i = 1, #items do
     local item = items[i]
     -- (a table { kind, node, index } is an item made by this call's cascade: a string's `[1]` is nil)
@@ -441,11 +459,18 @@ local function loadRun(M, ahead)
   local v
   if ahead then
     v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad", "w",
-      unpack(ahead))
+      "wk", unpack(ahead))
     M.pre = {}
-    noteAhead(M, ahead, v, 8)
+    noteAhead(M, ahead, v, 9)
   else
-    v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad", "w")
+    v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad", "w",
+      "wk")
+  end
+  -- (no `wk`: no work listed, so no RPOP of the list and no ZREM from the work set; see markWork)
+  M.wk = v[9] ~= false
+  if not M.wk then
+    M.workEmpty = true
+    M.unlisted = true
   end
   -- (every run has `status` and `total`; the key names the run, which has no `id` field since
   -- 2026-12-03, and one written before is not read)

@@ -11,8 +11,7 @@
 -- model, where each transition runs whole in turn. The run fails at once when nothing is
 -- listed before it. keys: work, shardWork, record, events
 local function listEnding(M, n, r, err)
-  M.workEmpty = false
-  M.unlisted = false
+  markWork(M)
   if r[TOL] == 0 then
     if moreWork(M) then
       redis.call("LPUSH", M.k.work, "F:" .. n)
