@@ -99,4 +99,34 @@ describe("fan-in span links on Redis", () => {
       await store.close();
     }
   });
+
+  it("links a chain step's span to its dependency's, when the completion hands the step out in the same call", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "tracedchain" });
+    try {
+      exporter.reset();
+      const traced = startWorker({
+        store,
+        handlers,
+        hooks: tracingHooks(),
+        logger: pino({ level: "silent" }),
+      });
+      let runId: string;
+      try {
+        const run = await createClient(store).submit(chain(one.si(5), one.s(), one.s()));
+        expect(await run.result({ timeout: 10_000 })).toBe(5);
+        runId = run.runId;
+      } finally {
+        await traced.stop();
+      }
+      const spans = exporter.getFinishedSpans();
+      const spanOf = (node: number) => spans.find((s) => s.attributes["weft.node_id"] === node)!;
+      for (const n of [1, 2]) {
+        expect(spanOf(n).links.map((l) => [l.context.traceId, l.context.spanId])).toEqual([
+          [runTraceId(runId), spanOf(n - 1).spanContext().spanId],
+        ]);
+      }
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -1003,6 +1003,33 @@ const LIBRARY_SCRIPTS: ReadonlySet<string> = new Set([
 const PERCALL = /^--@percall\nlocal ([A-Za-z_]\w*) = \{\}$/gm;
 
 /**
+ * The globals the scripts use, which a library holds as upvalues. A Redis 7
+ * function reads a global through an empty table whose metatable's
+ * `__index` is the real globals (`function_lua.c`): each read misses once
+ * before it finds the name. Library code cannot read them when it is loaded
+ * (it sees only `redis.register_function` and `redis.log` then), so each
+ * function binds them at its first call, from `_G`.
+ */
+const LIBRARY_GLOBALS = [
+  "redis",
+  "type",
+  "tonumber",
+  "tostring",
+  "pairs",
+  "ipairs",
+  "next",
+  "select",
+  "pcall",
+  "error",
+  "unpack",
+  "setmetatable",
+  "string",
+  "table",
+  "math",
+  "cmsgpack",
+];
+
+/**
  * A function library holding `specs`' scripts, each as the function
  * `<name>_<script>`: the includes they name, once, then one
  * `redis.register_function` per script whose body is the script's, with its
@@ -1022,14 +1049,19 @@ export const assembleLibrary = (
     (inc) => `-- lua/includes/${inc}.lua\n${includeSource(inc)}`,
   );
   const percall = [...includes.join("\n").matchAll(PERCALL)].map(([, n]) => `${n} = {}`);
+  const globals = LIBRARY_GLOBALS.join(", ");
   return inlineConstants(
     [
       `#!lua name=${name}`,
       `-- assembled by Scripts.ts from lua/: do not edit`,
+      `local register = redis.register_function`,
+      `-- the globals as upvalues, bound at the first call (Scripts.ts, LIBRARY_GLOBALS)`,
+      `local ${globals}`,
       ...includes,
       ...specs.map((spec, i) =>
         [
-          `redis.register_function("${name}_${spec.name}", function(KEYS, ARGV)`,
+          `register("${name}_${spec.name}", function(KEYS, ARGV)`,
+          `if not redis then ${globals} = ${LIBRARY_GLOBALS.map((g) => `_G.${g}`).join(", ")} end`,
           ...percall,
           runnable(spec, bodies[i]!, includesOf(bodies[i]!)),
           "end)",

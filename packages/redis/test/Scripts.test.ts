@@ -163,12 +163,34 @@ describe("the Lua scripts and their definitions", () => {
       });
     }
     expect(percall.length).toBeGreaterThan(0);
-    const fns = LIBRARY.source.split("redis.register_function(").slice(1);
+    const fns = LIBRARY.source.split("\nregister(").slice(1);
     expect(fns.length).toBeGreaterThan(10);
     for (const fn of fns) {
-      const reset = fn.split("\n").slice(1, 1 + percall.length);
+      // (after the line that binds the globals at the first call)
+      const reset = fn.split("\n").slice(2, 2 + percall.length);
       expect(reset.sort()).toEqual(percall.map((n) => `${n} = {}`).sort());
     }
+  });
+
+  it("a library holds every global its scripts read as an upvalue, bound from _G by each function at its first call", () => {
+    const src = LIBRARY.source;
+    const declared = /^local (redis, [\w, ]+)$/m.exec(src)?.[1]?.split(", ") ?? [];
+    expect(declared).toContain("redis");
+    // the globals the Lua files read (a name called or indexed, not a local's or a field's)
+    const used = new Set<string>();
+    for (const file of [...includeFiles.map((f) => `includes/${f}`), ...scriptFiles]) {
+      for (const line of read(file).split("\n")) {
+        if (/^\s*--/.test(line)) continue;
+        for (const m of line.matchAll(
+          /(?<![\w.:])(redis|type|tonumber|tostring|pairs|ipairs|next|select|pcall|error|unpack|setmetatable|string|table|math|cmsgpack|cjson|struct|bit|rawget|rawset|getmetatable|assert)\b(?=\s*[.(])/g,
+        ))
+          used.add(m[1]!);
+      }
+    }
+    expect([...used].filter((g) => !declared.includes(g))).toEqual([]);
+    const binding = `if not redis then ${declared.join(", ")} = ${declared.map((g) => `_G.${g}`).join(", ")} end`;
+    const fns = src.split("\nregister(").slice(1);
+    for (const fn of fns) expect(fn.split("\n")[1]).toBe(binding);
   });
 
   it("every script with includes that is not sent in a pipeline is a function of the library", () => {

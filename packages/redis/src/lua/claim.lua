@@ -44,8 +44,8 @@ local function started(triples, leased, due)
   -- the runs started from, by id: a run met again (a chord's members) is loaded once and
   -- written once, at the end
   local runs = {}
-  -- the node fields (record, dependency list, spec) of each run's nodes, read with the run's
-  -- record when the first of them starts: one HMGET per run
+  -- the run's queues and headers and the node fields (record, dependency list, spec) of each
+  -- run's nodes, read with the run's record when the first of them starts: one HMGET per run
   local ahead = {}
   -- the worker's tag in the shard's table (includes/workers.lua), read when a node starts
   local worker
@@ -58,12 +58,14 @@ local function started(triples, leased, due)
     runIds[i], nodeIds[i] = runId, tonumber(ns)
     local fields = ahead[runId]
     if not fields then
-      fields = {}
-      ahead[runId] = fields
+      -- (made at its size, with the run fields startNode reads: most runs a claim meets have
+      -- one node in it)
+      ahead[runId] = { "queues", "hdr", "n" .. ns, "d" .. ns, "s" .. ns }
+    else
+      fields[#fields + 1] = "n" .. ns
+      fields[#fields + 1] = "d" .. ns
+      fields[#fields + 1] = "s" .. ns
     end
-    fields[#fields + 1] = "n" .. ns
-    fields[#fields + 1] = "d" .. ns
-    fields[#fields + 1] = "s" .. ns
   end
   for i = 1, #triples, 3 do
     local q, member, token = triples[i], triples[i + 1], triples[i + 2]

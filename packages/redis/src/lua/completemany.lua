@@ -47,16 +47,17 @@ local ahead = {}
 local nodeIds = {}
 for i = 1, #items, 8 do
   local fields = ahead[items[i]]
-  if not fields then
-    fields = {}
-    ahead[items[i]] = fields
-  end
   local n = tonumber(items[i + 1])
   nodeIds[i] = n
   local ns = digits(n)
-  fields[#fields + 1] = "n" .. ns
-  fields[#fields + 1] = "p" .. ns
-  fields[#fields + 1] = "e" .. ns
+  if not fields then
+    -- (made at its size: most runs a call meets have one item in it)
+    ahead[items[i]] = { "n" .. ns, "p" .. ns, "e" .. ns }
+  else
+    fields[#fields + 1] = "n" .. ns
+    fields[#fields + 1] = "p" .. ns
+    fields[#fields + 1] = "e" .. ns
+  end
 end
 for i = 1, #items, 8 do
   local runId = items[i]

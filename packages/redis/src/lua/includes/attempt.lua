@@ -44,13 +44,30 @@ local function depResults(M, n, packed)
     fields[i] = "r" .. digits(deps[i])
     fields[#deps + i] = "t" .. digits(deps[i])
   end
-  local ok = redis.call("HMGET", M.k.results, unpack(fields))
   -- (this call's buffered writes first: a completion hands out a dependent before it flushes)
   local buf = M.wbuf
-  if buf then
-    for i = 1, #fields do
+  local ok = buf and {}
+  if ok then
+    -- every result written by this call (a chain's next step): no read. Their span ids are
+    -- buffered too when traced, else absent: t<d> is only ever written with r<d>, and a node
+    -- succeeds once
+    for i = 1, #deps do
       local v = buf[fields[i]]
-      if v ~= nil then ok[i] = v end
+      if type(v) ~= "string" then
+        ok = nil
+        break
+      end
+      ok[i] = v
+      ok[#deps + i] = buf[fields[#deps + i]] or false
+    end
+  end
+  if not ok then
+    ok = redis.call("HMGET", M.k.results, unpack(fields))
+    if buf then
+      for i = 1, #fields do
+        local v = buf[fields[i]]
+        if v ~= nil then ok[i] = v end
+      end
     end
   end
   local out = { 1 }

@@ -66,9 +66,10 @@ end
 -- they meet runs they could not name in KEYS (all in the shard's hash slot)
 local function runKeysAt(prefix, runId, shared)
   local base = prefix .. runId
-  local keys = { record = base, nodes = base, specs = base, results = base, work = base .. ":work" }
-  for label, key in pairs(shared) do keys[label] = key end
-  return keys
+  -- (one constructor, made at its size: the labels `shared` may hold, claim's and completemany's)
+  return { record = base, nodes = base, specs = base, results = base, work = base .. ":work",
+    shardWork = shared.shardWork, events = shared.events, leases = shared.leases, tokens = shared.tokens,
+    seq = shared.seq }
 end
 
 -- numbers as the strings redis.call would make of them ("%.17g"), each made once per call:

@@ -43,9 +43,10 @@ end
 --
 -- `runs`: the runs this call started nodes of, by id (claim's), or nil (start's). A run met
 -- again is not loaded again and its writes stay buffered until the caller flushes every
--- run in `runs` (flushRuns). `ahead`: the node fields to read with the run's record when
--- the call loads it (those of all the call's nodes of that run), or nil (this node's); a
--- node whose fields were not read so is read on its own
+-- run in `runs` (flushRuns). `ahead`: the fields to read with the run's record when the
+-- call loads it (`queues`, `hdr`, then the node fields of all the call's nodes of that
+-- run), or nil (those and this node's); a node whose fields were not read so is read on
+-- its own
 local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, leased, runs, ahead)
   local member = runId .. "#" .. digits(n) .. "#" .. digits(token)
   -- the node's record, dependency list and spec and the run's queues and headers are read
@@ -58,9 +59,7 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
     M.found = false
     if M.pre["d" .. ns] == nil then readAhead(M, { "n" .. ns, "d" .. ns, "s" .. ns }) end
   else
-    local fields = ahead or { "n" .. ns, "d" .. ns, "s" .. ns }
-    fields[#fields + 1] = "queues"
-    fields[#fields + 1] = "hdr"
+    local fields = ahead or { "queues", "hdr", "n" .. ns, "d" .. ns, "s" .. ns }
     M = loadRun(openRun(keys, {}, runId, now, true, emax), oneHash and fields or nil)
     -- (a run whose fields are corrupt is loaded for each of its nodes, as start does)
     if runs and oneHash and M and not M.found then
