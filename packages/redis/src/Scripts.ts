@@ -1008,7 +1008,8 @@ const PERCALL = /^--@percall\nlocal ([A-Za-z_]\w*) = \{\}$/gm;
  * `__index` is the real globals (`function_lua.c`): each read misses once
  * before it finds the name. Library code cannot read them when it is loaded
  * (it sees only `redis.register_function` and `redis.log` then), so each
- * function binds them at its first call, from `_G`.
+ * function binds them at its first call, from a function declared above
+ * them that reads them as globals when called (no `_G`).
  */
 const LIBRARY_GLOBALS = [
   "redis",
@@ -1055,13 +1056,15 @@ export const assembleLibrary = (
       `#!lua name=${name}`,
       `-- assembled by Scripts.ts from lua/: do not edit`,
       `local register = redis.register_function`,
+      `-- the globals as a call reads them (while the library loads, they are not there)`,
+      `local function globalsNow() return ${globals} end`,
       `-- the globals as upvalues, bound at the first call (Scripts.ts, LIBRARY_GLOBALS)`,
       `local ${globals}`,
       ...includes,
       ...specs.map((spec, i) =>
         [
           `register("${name}_${spec.name}", function(KEYS, ARGV)`,
-          `if not redis then ${globals} = ${LIBRARY_GLOBALS.map((g) => `_G.${g}`).join(", ")} end`,
+          `if not redis then ${globals} = globalsNow() end`,
           ...percall,
           runnable(spec, bodies[i]!, includesOf(bodies[i]!)),
           "end)",
