@@ -11,7 +11,16 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
-import { chain, createClient, group, handle, Schema, startWorker, task } from "@weft/core";
+import {
+  type Canvas,
+  chain,
+  createClient,
+  group,
+  handle,
+  Schema,
+  startWorker,
+  task,
+} from "@weft/core";
 import { RedisStore } from "@weft/redis";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { Redis } from "ioredis";
@@ -51,28 +60,35 @@ const spanFields = async (runId: string): Promise<Record<string, string>> => {
   return Object.fromEntries(Object.entries(all).filter(([f]) => /^t\d+$/.test(f)));
 };
 
+/** Runs `canvas` to its end on a traced worker of `store`: its run id and result, and the spans it made. */
+const runTraced = async <O>(store: RedisStore, canvas: Canvas<unknown, O>) => {
+  exporter.reset();
+  const traced = startWorker({
+    store,
+    handlers,
+    hooks: tracingHooks(),
+    logger: pino({ level: "silent" }),
+  });
+  let run: { runId: string; result: O };
+  try {
+    const submitted = await createClient(store).submit(canvas);
+    run = { runId: submitted.runId, result: await submitted.result({ timeout: 10_000 }) };
+  } finally {
+    // (every attempt's span has ended once the worker stopped)
+    await traced.stop();
+  }
+  return { ...run, spans: exporter.getFinishedSpans() };
+};
+
 describe("fan-in span links on Redis", () => {
   it("links a chord body's span to the exact attempt spans of its header; stores nothing untraced", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "traced" });
     try {
-      exporter.reset();
-      const traced = startWorker({
+      const { runId, result, spans } = await runTraced(
         store,
-        handlers,
-        hooks: tracingHooks(),
-        logger: pino({ level: "silent" }),
-      });
-      let runId: string;
-      try {
-        const run = await createClient(store).submit(
-          chain(group(one.si(1), one.si(2), one.si(3)), join.s()),
-        );
-        expect(await run.result({ timeout: 10_000 })).toBe(6);
-        runId = run.runId;
-      } finally {
-        await traced.stop();
-      }
-      const spans = exporter.getFinishedSpans();
+        chain(group(one.si(1), one.si(2), one.si(3)), join.s()),
+      );
+      expect(result).toBe(6);
       const spanOf = (node: number) =>
         spans.find((s) => s.attributes["weft.node_id"] === node)!.spanContext().spanId;
       // each header member's span id was recorded with its result
@@ -103,22 +119,8 @@ describe("fan-in span links on Redis", () => {
   it("links a chain step's span to its dependency's, when the completion hands the step out in the same call", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "tracedchain" });
     try {
-      exporter.reset();
-      const traced = startWorker({
-        store,
-        handlers,
-        hooks: tracingHooks(),
-        logger: pino({ level: "silent" }),
-      });
-      let runId: string;
-      try {
-        const run = await createClient(store).submit(chain(one.si(5), one.s(), one.s()));
-        expect(await run.result({ timeout: 10_000 })).toBe(5);
-        runId = run.runId;
-      } finally {
-        await traced.stop();
-      }
-      const spans = exporter.getFinishedSpans();
+      const { runId, result, spans } = await runTraced(store, chain(one.si(5), one.s(), one.s()));
+      expect(result).toBe(5);
       const spanOf = (node: number) => spans.find((s) => s.attributes["weft.node_id"] === node)!;
       for (const n of [1, 2]) {
         expect(spanOf(n).links.map((l) => [l.context.traceId, l.context.spanId])).toEqual([

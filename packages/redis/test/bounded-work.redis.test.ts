@@ -17,6 +17,15 @@ import { raw, server } from "./fixtures/server.ts";
 const count = task({ name: "count", input: Schema.Int, output: Schema.Int });
 const double = task({ name: "double", input: Schema.Int, output: Schema.Int });
 
+/** Claim options: worker "w" leases up to `max` nodes of queue `default` for `leaseMs` at `now`. */
+const leaseOf = (max: number, leaseMs: number, now: number) => ({
+  workerId: "w",
+  queues: ["default"],
+  max,
+  leaseMs,
+  now,
+});
+
 describe("bounded work", () => {
   it("lists a completion's whole cascade for drain when the call has no budget left, and drain finishes it", async () => {
     const prefix = "nobudget";
@@ -88,13 +97,7 @@ describe("bounded work", () => {
     };
     const runs = await client.submitMany(Array.from({ length: 20 }, (_, i) => count.si(i)));
     const before = await stats();
-    const claims = await store.claim({
-      workerId: "w",
-      queues: ["default"],
-      max: 20,
-      leaseMs: 60_000,
-      now: Date.now(),
-    });
+    const claims = await store.claim(leaseOf(20, 60_000, Date.now()));
     expect(claims).toHaveLength(20);
     const replies = await store.completeMany!(
       claims.map((c) => ({ claim: c, result: encode(c.nodeId), nextMax: 0 })),
@@ -121,13 +124,7 @@ describe("bounded work", () => {
       now: 0,
     });
     (store as unknown as { drain: () => Promise<void> }).drain = () => Promise.resolve();
-    const [c] = await store.claim({
-      workerId: "w",
-      queues: ["default"],
-      max: 1,
-      leaseMs: 10_000,
-      now: 1,
-    });
+    const [c] = await store.claim(leaseOf(1, 10_000, 1));
     await store.complete(c!, encode(1), {
       now: 2,
       workerId: "w",
@@ -138,25 +135,13 @@ describe("bounded work", () => {
     expect(await raw.llen(k.run(runId).work)).toBeGreaterThan(0);
     // as an older version leaves it: work listed, no `wk`
     await raw.hdel(k.run(runId).record, "wk");
-    const first = await store.claim({
-      workerId: "w",
-      queues: ["default"],
-      max: 10,
-      leaseMs: 10_000,
-      now: 3,
-    });
+    const first = await store.claim(leaseOf(10, 10_000, 3));
     expect(first.length).toBeLessThan(3);
     const rescuer = await RedisStore.connect(server.url, { prefix, budget: 1 });
     await rescuer.maintain({ now: 10_000, queues: ["default"] });
     for (let i = 0; i < 20 && (await raw.zscore(k.work, runId)) !== null; i++)
       await rescuer.maintain({ now: 20_000 + i, queues: ["default"] });
-    const rest = await rescuer.claim({
-      workerId: "w",
-      queues: ["default"],
-      max: 10,
-      leaseMs: 100_000,
-      now: 20_001,
-    });
+    const rest = await rescuer.claim(leaseOf(10, 100_000, 20_001));
     expect(first.length + rest.length).toBe(3);
     expect(await raw.exists(k.run(runId).work)).toBe(0);
     await store.close();
