@@ -39,13 +39,7 @@ describe("bounded work", () => {
       retentionMs: 60_000,
       now: 0,
     });
-    const [c] = await store.claim({
-      workerId: "w",
-      queues: ["default"],
-      max: 1,
-      leaseMs: 10_000,
-      now: 1,
-    });
+    const [c] = await store.claim(leaseOf(1, 10_000, 1));
     const complete = SCRIPTS.complete;
     const reply = complete.reply(
       await sendScript(
@@ -75,13 +69,7 @@ describe("bounded work", () => {
     await store.maintain({ now: 10_000, queues: ["default"] });
     expect(await raw.exists(k.run(runId).work)).toBe(0);
     expect(await raw.hget(k.run(runId).record, "wk")).toBeNull();
-    const [next] = await store.claim({
-      workerId: "w",
-      queues: ["default"],
-      max: 1,
-      leaseMs: 10_000,
-      now: 10_001,
-    });
+    const [next] = await store.claim(leaseOf(1, 10_000, 10_001));
     expect(next).toMatchObject({ runId, nodeId: 1, deps: [{ ok: true }] });
     await store.close();
   });
