@@ -1,12 +1,17 @@
 /**
- * A plain job's submission (one root, waiting on nothing, no time limit) skips
- * the general walk of `submit` and `submitmany` (includes/submitrun.lua,
- * `plainJob`). These tests replay the very calls the store sent through the
- * same scripts with that shortcut taken out, on an emptied Redis, and compare
- * every key the two leave: the shortcut must write, add and answer exactly
- * what the walk does.
+ * A plain job (one root, waiting on nothing, no time limit) takes shortcuts
+ * past the general machinery of the scripts: its submission skips the walk of
+ * `submit` and `submitmany` (includes/submitrun.lua, `plainJob`), its start in
+ * `claim` skips loading the run (includes/startnode.lua, `plainStart`), and its
+ * completion in `complete` and `completemany` skips the run machinery and the
+ * cascade (includes/completenode.lua, `plainCompletion`). These tests replay
+ * the very calls the store sent through the same scripts with the shortcuts
+ * taken out, on an emptied Redis, and compare the replies and every key the two
+ * leave: a shortcut must write, add and answer exactly what the general path
+ * does.
  */
-import { createClient, Schema, task } from "@weft/core";
+import { chain, createClient, Schema, task } from "@weft/core";
+import { compile, encode } from "@weft/core/store";
 import { type Command, Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
@@ -21,26 +26,57 @@ const urgent = task({
   queue: "fast",
   priority: 12,
 });
+const step = task({ name: "step", input: Schema.Int, output: Schema.Int });
 
-const SUBMITS = ["submit", "submitmany"];
+const SUBMIT_SHORTCUT: readonly [string, string] = [
+  "local plain = plainJob(M, a, list)",
+  "local plain = nil",
+];
+const START_SHORTCUT: readonly [string, string] = [
+  "plain, read = plainStart(RC, keys, runId, token, worker, now, queue, emax)",
+  "plain, read = nil, nil",
+];
+const COMPLETE_SHORTCUT: readonly [string, string] = [
+  "plain, read = plainCompletion(RC, keys, queues, runId, token, result, now, budget, emax, span)",
+  "plain, read = nil, nil",
+];
 
-const SHORTCUT = "local plain = plainJob(M, a, list)";
-
-/** Script `name`'s source with the plain-job shortcut taken out: the general walk. */
-const walkOnly = (name: string): string => {
-  const source = scriptSource(name);
-  expect(source).toContain(SHORTCUT);
-  return source.replace(SHORTCUT, "local plain = nil");
+/** The scripts the tests' calls send, and the shortcuts each holds (its text, and what takes it out). */
+const SHORTCUTS: Record<string, ReadonlyArray<readonly [string, string]>> = {
+  submit: [SUBMIT_SHORTCUT],
+  submitmany: [SUBMIT_SHORTCUT],
+  claim: [START_SHORTCUT],
+  complete: [COMPLETE_SHORTCUT],
+  completemany: [COMPLETE_SHORTCUT],
+  progress: [],
+  fail: [],
+  cancel: [],
 };
 
-/** Every key's type, value and whether it expires; stream entries without their ids. */
+/** Script `name`'s source with its plain-job shortcuts taken out: the general path. */
+const generalOnly = (name: string): string => {
+  let source = scriptSource(name);
+  for (const [shortcut, without] of SHORTCUTS[name] ?? []) {
+    expect(source).toContain(shortcut);
+    source = source.replace(shortcut, without);
+  }
+  return source;
+};
+
+/**
+ * Every key's type, value and whether it expires; stream entries without their ids. A
+ * hash's fields are sorted by name: the order in which a hash got its fields is not
+ * part of what a script writes (a listpack keeps them in that order, at the same size).
+ */
 const snapshot = async (): Promise<Record<string, unknown>> => {
   const out: Record<string, unknown> = {};
   for (const key of (await raw.keys("*")).sort()) {
     const type = await raw.type(key);
     const value =
       type === "hash"
-        ? await raw.hgetallBuffer(key).then((h) => Object.entries(h))
+        ? await raw
+            .hgetallBuffer(key)
+            .then((h) => Object.entries(h).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
         : type === "zset"
           ? await raw.zrange(key, "0", "-1", "WITHSCORES")
           : type === "list"
@@ -53,7 +89,7 @@ const snapshot = async (): Promise<Record<string, unknown>> => {
   return out;
 };
 
-/** The script calls a submission sends: submit's or submitmany's, with their keys and arguments. */
+/** The script calls a store sends, with their keys and arguments. */
 const recorded = (redis: Redis, into: Command[]): Redis => {
   const send = redis.sendCommand.bind(redis);
   redis.sendCommand = ((command: Command, stream?: never) => {
@@ -63,8 +99,28 @@ const recorded = (redis: Redis, into: Command[]): Redis => {
   return redis;
 };
 
-/** Submits with `act`, then replays its script calls with the walk only on an empty Redis. */
-const compare = async (act: (client: ReturnType<typeof createClient>) => Promise<unknown>) => {
+/** A script call the store sent: the script's name, its keys and arguments, its reply. */
+interface Sent {
+  readonly name: string;
+  readonly args: ReadonlyArray<unknown>;
+  readonly reply: Promise<unknown>;
+}
+
+/** Replays `sent` on an emptied Redis, each script's source as `source` makes it: the replies and the keys left. */
+const replay = async (sent: ReadonlyArray<Sent>, source: (name: string) => string) => {
+  await raw.flushall();
+  const replies: unknown[] = [];
+  for (const c of sent) {
+    replies.push(text(await raw.eval(source(c.name), ...(c.args as [number, ...string[]]))));
+  }
+  return { replies, keys: await snapshot() };
+};
+
+/**
+ * Acts with `act` on a store, then replays its script calls with the general path only
+ * on an empty Redis: the replies and keys of both.
+ */
+const compare = async (act: (store: RedisStore) => Promise<unknown>) => {
   await raw.flushall();
   const calls: Command[] = [];
   // by EVALSHA, whose calls name their script by its SHA-1 (the Lua is the same as a function's)
@@ -72,36 +128,36 @@ const compare = async (act: (client: ReturnType<typeof createClient>) => Promise
     prefix: "plain",
     functions: false,
   });
-  const client = createClient(store);
-  await act(client);
+  await act(store);
   const shortcut = await snapshot();
-  const sent = calls.flatMap((c) => {
-    const name = SUBMITS.find((n) => c.args[0] === scriptSha(n) || c.args[0] === scriptSource(n));
-    return name ? [{ name, args: c.args.slice(1), reply: c.promise }] : [];
+  const sent = calls.map((c): Sent => {
+    const name = Object.keys(SHORTCUTS).find(
+      (n) => c.args[0] === scriptSha(n) || c.args[0] === scriptSource(n),
+    );
+    if (!name) throw new Error(`a script these tests do not replay: ${String(c.args[0])}`);
+    return { name, args: c.args.slice(1), reply: c.promise };
   });
   expect(sent.length).toBeGreaterThan(0);
-  await raw.flushall();
   const answered: unknown[] = [];
-  const replayed: unknown[] = [];
-  for (const c of sent) {
-    answered.push(text(await c.reply));
-    replayed.push(text(await raw.eval(walkOnly(c.name), ...(c.args as [number, ...string[]]))));
-  }
-  const walked = await snapshot();
+  for (const c of sent) answered.push(text(await c.reply));
+  const general = await replay(sent, generalOnly);
   await store.close();
   // the same replies, call by call
-  expect(answered).toEqual(replayed);
-  return { shortcut, walked };
+  expect(answered).toEqual(general.replies);
+  return { shortcut, walked: general.keys, sent };
 };
 
 /** A script's reply with its byte strings as text. */
 const text = (reply: unknown): unknown =>
   Array.isArray(reply) ? reply.map(text) : Buffer.isBuffer(reply) ? reply.toString() : reply;
 
+/** A client on `store`, as the submission tests use it. */
+const clientOf = (store: RedisStore) => createClient(store);
+
 describe("a plain job's submission on Redis", () => {
   it("submitMany writes, queues and records exactly what the general walk does", async () => {
-    const { shortcut, walked } = await compare((client) =>
-      client.submitMany(
+    const { shortcut, walked } = await compare((store) =>
+      clientOf(store).submitMany(
         Array.from({ length: 20 }, (_, i) => (i % 3 === 0 ? urgent.si(i) : job.si({ i }))),
         { tags: ["batch"] },
       ),
@@ -113,26 +169,154 @@ describe("a plain job's submission on Redis", () => {
   });
 
   it("a single submit with headers, a retention and an idempotency key does too", async () => {
-    const { shortcut, walked } = await compare(async (client) => [
-      await client.submit(job.si({ i: 1 }), {
+    const { shortcut, walked } = await compare(async (store) => [
+      await clientOf(store).submit(job.si({ i: 1 }), {
         headers: { tenant: "acme" },
         retentionMs: 60_000,
         idempotencyKey: "k1",
         tags: ["one"],
       }),
-      await client.submit(urgent.si(2)),
+      await clientOf(store).submit(urgent.si(2)),
     ]);
     expect(shortcut).toEqual(walked);
   });
 
   it("a job with a time limit or a delay is no plain job: the walk queues it as before", async () => {
-    const { shortcut, walked } = await compare(async (client) => [
-      await client.submit(job.si({ i: 1 }), { delayMs: 60_000 }),
-      await client.submit(job.si({ i: 2 }), { expiresInMs: 60_000 }),
+    const { shortcut, walked } = await compare(async (store) => [
+      await clientOf(store).submit(job.si({ i: 1 }), { delayMs: 60_000 }),
+      await clientOf(store).submit(job.si({ i: 2 }), { expiresInMs: 60_000 }),
     ]);
     expect(shortcut).toEqual(walked);
     // the delayed one waits in the delayed set, the other in the ready set
     const zsets = Object.entries(shortcut).filter(([k]) => /:(ready|delayed)$/.test(k));
     expect(zsets.map(([k]) => k.split(":").pop()).sort()).toEqual(["delayed", "ready"]);
+  });
+});
+
+/** Claim options: worker "w" leases up to `max` nodes of `queues` for 10 s at `now`. */
+const leaseOf = (queues: ReadonlyArray<string>, max: number, now: number) => ({
+  workerId: "w",
+  queues,
+  max,
+  leaseMs: 10_000,
+  now,
+});
+
+/** Completion options of worker "w" serving `queues` at `now`. */
+const reportOf = (queues: ReadonlyArray<string>, now: number) => ({
+  now,
+  workerId: "w",
+  queues,
+  nextMax: 1,
+  leaseMs: 10_000,
+});
+
+/** The run hashes among `keys` (a snapshot), each as its fields by name. */
+const runHashes = (keys: Record<string, unknown>) =>
+  Object.entries(keys)
+    .filter(([k]) => /:run:[^:]+$/.test(k))
+    .map(
+      ([, v]) =>
+        new Map((v as { value: Array<[string, Buffer]> }).value.map(([f, b]) => [f, String(b)])),
+    );
+
+describe("a plain job's start and completion on Redis", () => {
+  it("claim, completeMany and complete answer, write and record exactly what the general path does", async () => {
+    const both = ["default", "fast"];
+    const { shortcut, walked, sent } = await compare(async (store) => {
+      const client = clientOf(store);
+      await client.submitMany(
+        Array.from({ length: 12 }, (_, i) => (i % 3 === 0 ? urgent.si(i) : job.si({ i }))),
+        { tags: ["batch"] },
+      );
+      await client.submit(job.si({ i: 100 }), { retentionMs: 60_000 });
+      // (one left running: its record as its start left it)
+      await client.submit(job.si({ i: 101 }));
+      // one queue (claim's single pop), then both
+      const claims = [
+        ...(await store.claim(leaseOf(["default"], 4, 1_000))),
+        ...(await store.claim(leaseOf(both, 20, 1_001))),
+      ];
+      expect(claims).toHaveLength(14);
+      const running = claims.pop();
+      expect(running?.attempt).toBe(1);
+      // progress on one: the completion deletes its field
+      expect(await store.progress(claims[1]!, { current: 1, total: 2 })).toBe("held");
+      const done = await store.completeMany(
+        claims.slice(0, -1).map((claim) => ({ claim, result: encode(claim.nodeId), nextMax: 1 })),
+        reportOf(both, 1_002),
+      );
+      expect(done.every((r) => r.ok)).toBe(true);
+      // the last alone, by `complete`, with a trace span
+      const last = await store.complete(claims.at(-1)!, encode(7), {
+        ...reportOf(both, 1_003),
+        span: "0123456789abcdef",
+      });
+      expect(last.ok).toBe(true);
+    });
+    expect(runHashes(shortcut).filter((h) => h.get("status") === "succeeded")).toHaveLength(13);
+    expect(shortcut).toEqual(walked);
+
+    // the shortcuts were taken, for every run: replayed with each marking what it writes,
+    // every run hash holds the start's mark, and those completed the completion's
+    const marked = await replay(sent, (name) =>
+      scriptSource(name)
+        .replace('"n0", cmsgpack.pack(r))', '"n0", cmsgpack.pack(r), "plainstart", "1")')
+        .replace('"status", "succeeded", "ended", "1",', '"status", "succeeded", "ended", "9",'),
+    );
+    const runs = runHashes(marked.keys);
+    expect(runs.map((h) => [h.get("plainstart"), h.get("ended")]).sort()).toEqual([
+      ["1", "0"],
+      ...Array(13).fill(["1", "9"]),
+    ]);
+  });
+
+  it("runs that are no plain job as read go the general way with what the shortcut read, as before", async () => {
+    const { shortcut, walked } = await compare(async (store) => {
+      const client = clientOf(store);
+      const q = ["default"];
+      // a chain's first step: a node 0 alone in its call, in a run of two nodes
+      await client.submit(chain(step.si(1), step.s()));
+      const [first] = await store.claim(leaseOf(q, 1, 1_000));
+      const next = await store.complete(first!, encode(1), reportOf(q, 1_001));
+      expect(next.ok && next.next).toHaveLength(1);
+      if (next.ok) await store.complete(next.next[0]!, encode(2), reportOf(q, 1_002));
+      // a report under a token whose lease is not held: stale, the node still running
+      await client.submit(job.si({ i: 2 }));
+      const [held] = await store.claim(leaseOf(q, 1, 2_000));
+      const forged = { ...held!, token: held!.token + 100 };
+      expect(await store.complete(forged, encode(0), reportOf(q, 2_001))).toEqual({
+        ok: false,
+        reason: "stale",
+      });
+      await store.complete(held!, encode(2), reportOf(q, 2_002));
+      // a cancelled run: its node ends cancelled
+      const { runId } = await store.submit({
+        runId: "c",
+        dag: compile(job.si({ i: 3 })),
+        tags: [],
+        idempotencyWindowMs: 0,
+        retentionMs: 60_000,
+        now: 13_000,
+      });
+      const [cancelled] = await store.claim(leaseOf(q, 1, 13_001));
+      expect(await store.cancel(runId, { now: 13_002 })).toBe(true);
+      expect(await store.complete(cancelled!, encode(3), reportOf(q, 13_003))).toEqual({
+        ok: false,
+        reason: "cancelled",
+      });
+      // a retry: failed, then claimed again once due (a plain job retrying: the shortcut)
+      await client.submit(job.si({ i: 4 }));
+      const [failing] = await store.claim(leaseOf(q, 1, 14_000));
+      await store.fail(
+        failing!,
+        { tag: "HandlerError", message: "boom", retryable: true },
+        { now: 14_001, retryAt: 14_002 },
+      );
+      const [retried] = await store.claim(leaseOf(q, 1, 14_003));
+      expect(retried?.attempt).toBe(2);
+      await store.complete(retried!, encode(4), reportOf(q, 14_004));
+    });
+    expect(shortcut).toEqual(walked);
   });
 });

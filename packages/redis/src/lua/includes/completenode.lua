@@ -29,6 +29,47 @@ local function queuePaused(q)
   return p
 end
 
+-- A plain job's completion, without the run machinery (openRun, loadRun, the write buffer,
+-- the cascade, saveRun): node 0 of run `runId` under lease `token`, with `result` (bytes) at
+-- `now`, when the run is a plain job as read: running, its single node running under that
+-- lease with no dependents, the run's fields valid and none of the rare ones set (finished,
+-- cfield, qbad, wk), and a budget left. It answers, writes and records what completeNode
+-- does for such a node, which ends the run, byte for byte but the order in which the run's
+-- hash gets its new fields (plainjob.redis.test.ts replays the store's calls without it and
+-- compares every key): about a sixth of the Redis instructions of a plain job's claim and
+-- completion (docs/benchmarks.md). Returns the reply; or nil and what it read (the fields
+-- loadRun reads, then n0, p0, e0), having written nothing, when the run is not one or the
+-- lease is not held: completeNode takes it from there. keys: record (= nodes = results),
+-- events; queues: leases
+local function plainCompletion(RC, keys, queues, runId, token, result, now, budget, emax, span)
+  local v = redis.call("HMGET", keys.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad",
+    "w", "wk", "n0", "p0", "e0")
+  if budget <= 0 or v[1] ~= "running" or v[2] ~= "1" or v[3] ~= "0" or v[4] or v[6] or v[7] or v[9]
+    or (v[5] and not isCount(v[5])) then return nil, v end
+  local r = v[10] and decodeNode(v[10])
+  if not r or r[ST] ~= "r" or r[TOK] ~= token or #r[NEXT] ~= 0 then return nil, v end
+  local q = queues[r[QIDX]]
+  if not q or redis.call("ZREM", q.leases, runId .. "#0#" .. digits(token)) == 0 then return nil, v end
+  -- (what endNode changes and records, then saveRun as the run ends with its only node)
+  r[ST], r[FINISHED], r[DUE] = "s", r[STARTED] > 0 and now - r[STARTED] or now, 0
+  local em = g17(emax or 10000)
+  eventOf(keys.events, em, runId, now, { "s", 0, r[TASK], r[ATT] })
+  eventOf(keys.events, em, runId, now, { "E", "succeeded" })
+  if v[8] then redis.call("PUBLISH", keys.events .. ":ended", runId) end
+  redis.call("HSET", keys.record, "n0", cmsgpack.pack(r), "r0", result, "status", "succeeded", "ended", "1",
+    "finished", g17(now))
+  -- (the attempt's trace span id, when traced, kept with the result as completeBody keeps it)
+  if span ~= "" then redis.call("HSET", keys.record, "t0", span) end
+  -- (progress and error fields only when there: flushRun's HDEL leaves out those read absent)
+  if v[11] and v[12] then
+    redis.call("HDEL", keys.record, "p0", "e0")
+  elseif v[11] or v[12] then
+    redis.call("HDEL", keys.record, v[11] and "p0" or "e0")
+  end
+  redis.call("PEXPIRE", keys.record, int(v[5] and tonumber(v[5]) or DEFAULT_RETENTION))
+  return { RC.OK, 0 }
+end
+
 -- completes node n of run `runId` under lease `token` with `result` (bytes) at `now`: see
 -- complete.lua for what it does and answers (its reply, as a list, its codes from RC:
 -- complete's reply codes by name, as strings). `queues`: the keys of each of the run's
@@ -53,8 +94,16 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
   if M then
     if M.cache[n] == nil and M.pre["n" .. ns] == nil then readAhead(M, { "n" .. ns, "p" .. ns, "e" .. ns }) end
   else
+    local fields = ahead or { "n" .. ns, "p" .. ns, "e" .. ns }
+    -- a node 0, its run's only item in this call: maybe a plain job's
+    local read
+    if n == 0 and #fields == 3 and keys.nodes == keys.record and keys.results == keys.record then
+      local plain
+      plain, read = plainCompletion(RC, keys, queues, runId, token, result, now, budget, emax, span)
+      if plain then return plain end
+    end
     M = bufferRun(openRun(keys, queues, runId, now, false, emax))
-    M = loadRun(M, M.wbuf and (ahead or { "n" .. ns, "p" .. ns, "e" .. ns }) or nil)
+    M = loadRun(M, M.wbuf and fields or nil, read)
     if not M then return { RC.STALE, 0 } end
     -- (a run whose writes are not buffered writes as it goes: nothing to keep)
     if runs and M.wbuf then runs[runId] = M end

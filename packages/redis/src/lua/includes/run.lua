@@ -456,16 +456,18 @@ local function readAhead(M, ahead)
   noteAhead(M, ahead, redis.call("HMGET", M.k.record, unpack(ahead)), 0)
 end
 
-local function loadRun(M, ahead)
-  local v
+local function loadRun(M, ahead, read)
+  -- (`read`: what the caller's HMGET of the same fields answered, a plain job's shortcut that
+  -- found the run is not one: plainStart, plainCompletion)
+  local v = read
   if ahead then
-    v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad", "w",
-      "wk", unpack(ahead))
+    v = v or redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad",
+      "w", "wk", unpack(ahead))
     M.pre = {}
     noteAhead(M, ahead, v, 9)
   else
-    v = redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad", "w",
-      "wk")
+    v = v or redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad",
+      "w", "wk")
   end
   -- (no `wk`: no work listed, so no RPOP of the list and no ZREM from the work set; see markWork)
   M.wk = v[9] ~= false

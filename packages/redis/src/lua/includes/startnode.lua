@@ -36,6 +36,35 @@ local function queueList(queues)
   return names
 end
 
+-- A plain job's start, without the run machinery (openRun, loadRun, the write buffer, the
+-- node cache): node 0 of run `runId`, leased by this claim under `token` from `queue` (name)
+-- to `worker` at `now`, when the run is a plain job as read: running, its single node queued
+-- or retrying, with no dependency list and no deadline passed, the run's fields valid and
+-- none of the rare ones set (finished, cfield, qbad, wk). It answers, writes and records
+-- what startNode does for such a node, byte for byte (plainjob.redis.test.ts replays the
+-- store's calls without it and compares every key): about a sixth of the Redis
+-- instructions of a plain job's claim and completion (docs/benchmarks.md). Returns the
+-- reply; or nil and what it read (the fields loadRun reads, then queues, hdr, n0, d0, s0),
+-- having written nothing, when the run is not one: startNode takes it from there.
+-- keys: record (= nodes = specs), events
+local function plainStart(RC, keys, runId, token, worker, now, queue, emax)
+  local v = redis.call("HMGET", keys.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad",
+    "w", "wk", "queues", "hdr", "n0", "d0", "s0")
+  if v[1] ~= "running" or v[2] ~= "1" or v[3] ~= "0" or v[4] or v[6] or v[7] or v[9] or v[13] or not v[14]
+    or (v[5] and not isCount(v[5])) then return nil, v end
+  local r = v[12] and decodeNode(v[12])
+  if not r or (r[ST] ~= "q" and r[ST] ~= "y") or ((r[EXP] or 0) > 0 and now >= r[EXP]) then return nil, v end
+  local queues = v[10] or DEFAULT_QUEUES
+  if queueList(queues)[r[QIDX]] ~= queue then return nil, v end
+  -- (what markStarted changes and records)
+  local attempt = r[ATT] + 1
+  r[ST], r[ATT], r[STARTED], r[WORKER], r[DUE], r[TOK] = "r", attempt, now, worker, 0, token
+  redis.call("HSET", keys.record, "n0", cmsgpack.pack(r))
+  eventOf(keys.events, g17(emax or 10000), runId, now, { "r", 0, r[TASK], attempt })
+  -- (no dependency list: the deps startNode answers for none)
+  return { RC.OK, attempt, r[STALLS], v[14], queues, v[11] or "", 1 }
+end
+
 -- starts node n of run `runId`, leased under `token` from queue `queue` (name) to `worker`
 -- at `now`: see start.lua for what it checks and answers (its replies, as a list, their
 -- codes from RC: start's reply codes by name, as strings).
@@ -60,7 +89,14 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
     if M.pre["d" .. ns] == nil then readAhead(M, { "n" .. ns, "d" .. ns, "s" .. ns }) end
   else
     local fields = ahead or { "queues", "hdr", "n" .. ns, "d" .. ns, "s" .. ns }
-    M = loadRun(openRun(keys, {}, runId, now, true, emax), oneHash and fields or nil)
+    -- a node 0 leased here, its run's only node in this call: maybe a plain job's
+    local read
+    if leased and oneHash and n == 0 and #fields == 5 then
+      local plain
+      plain, read = plainStart(RC, keys, runId, token, worker, now, queue, emax)
+      if plain then return plain end
+    end
+    M = loadRun(openRun(keys, {}, runId, now, true, emax), oneHash and fields or nil, read)
     -- (a run whose fields are corrupt is loaded for each of its nodes, as start does)
     if runs and oneHash and M and not M.found then
       bufferRun(M)
