@@ -1,15 +1,15 @@
 /**
- * A plain job (one root, waiting on nothing, no time limit) takes shortcuts
- * past the general machinery of the scripts: its submission skips the walk of
- * `submit` and `submitmany` (includes/submitrun.lua, `plainJob`), its start in
- * `claim` skips loading the run (includes/startnode.lua, `plainStart`), and its
- * completion in `complete` and `completemany` skips the run machinery and the
- * cascade (includes/completenode.lua, `plainCompletion`). These tests replay
- * the very calls the store sent through the same scripts with the shortcuts
- * taken out, on an emptied Redis, and compare the replies and every key the two
- * leave: a shortcut must write, add and answer exactly what the general path
- * does.
- */
+ * The common cases take shortcuts past the general machinery of the scripts:
+ * a plain job's submission skips the walk of `submit` and `submitmany`
+ * (includes/submitrun.lua, `plainJob`), its start in `claim` skips loading the
+ * run (includes/startnode.lua, `plainStart`), and its completion, like a chain
+ * step's (a node whose one dependent waits on it alone, handed to the same
+ * worker), skips the run machinery and the cascade in `complete` and
+ * `completemany` (includes/completenode.lua, `shortCompletion`). These tests
+ * replay the very calls the store sent through the same scripts with the
+ * shortcuts taken out, on an emptied Redis, and compare the replies and every
+ * key the two leave: a shortcut must write, add and answer exactly what the
+ * general path does. */
 import { chain, createClient, Schema, task } from "@weft/core";
 import { compile, encode } from "@weft/core/store";
 import { type Command, Redis } from "ioredis";
@@ -33,12 +33,12 @@ const SUBMIT_SHORTCUT: readonly [string, string] = [
   "local plain = nil",
 ];
 const START_SHORTCUT: readonly [string, string] = [
-  "plain, read = plainStart(RC, keys, runId, token, worker, now, queue, emax)",
-  "plain, read = nil, nil",
+  "plain, read = plainStart(",
+  "plain, read = nil, nil and plainStart(",
 ];
 const COMPLETE_SHORTCUT: readonly [string, string] = [
-  "plain, read = plainCompletion(RC, keys, queues, runId, token, result, now, budget, emax, span)",
-  "plain, read = nil, nil",
+  "short, read = shortCompletion(",
+  "short, read = nil, nil and shortCompletion(",
 ];
 
 /** The scripts the tests' calls send, and the shortcuts each holds (its text, and what takes it out). */
@@ -318,5 +318,72 @@ describe("a plain job's start and completion on Redis", () => {
       await store.complete(retried!, encode(4), reportOf(q, 14_004));
     });
     expect(shortcut).toEqual(walked);
+  });
+
+  it("chain steps hand out their next step as the general path does, and leave the others to it", async () => {
+    const both = ["default", "fast"];
+    const { shortcut, walked, sent } = await compare(async (store) => {
+      const client = clientOf(store);
+      await client.submitMany([
+        ...[1, 2, 3].map((i) => chain(step.si(i), step.s(), step.s())),
+        // the next step on another queue: handed out to a worker that serves it
+        chain(step.si(4), urgent.s(), step.s()),
+        // the last step on a queue the second completion's worker does not serve
+        chain(step.si(5), step.s(), urgent.s()),
+        // completed with nextMax 0: its next step goes to the ready set
+        chain(step.si(6), step.s()),
+      ]);
+      const first = await store.claim(leaseOf(both, 10, 1_000));
+      expect(first).toHaveLength(6);
+      expect(await store.progress(first[0]!, { current: 1 })).toBe("held");
+      const handed = await store.completeMany(
+        first.slice(0, 5).map((claim, i) => ({
+          claim,
+          result: encode(claim.nodeId + 10),
+          nextMax: 1,
+          ...(i === 1 ? { span: "0123456789abcdef" } : {}),
+        })),
+        reportOf(both, 1_001),
+      );
+      const alone = await store.complete(first[5]!, encode(6), {
+        ...reportOf(both, 1_002),
+        nextMax: 0,
+      });
+      expect(alone).toEqual({ ok: true, next: [] });
+      const second = handed.flatMap((r) => (r.ok ? r.next : []));
+      expect(second.map((c) => c.nodeId)).toEqual([1, 1, 1, 1, 1]);
+      const third = await store.completeMany(
+        second.map((claim) => ({ claim, result: encode(claim.nodeId + 20), nextMax: 1 })),
+        reportOf(["default"], 1_003),
+      );
+      const last = third.flatMap((r) => (r.ok ? r.next : []));
+      expect(last).toHaveLength(4);
+      const rest = [
+        ...last,
+        ...(await store.claim(leaseOf(["fast"], 10, 1_004))),
+        ...(await store.claim(leaseOf(["default"], 10, 1_004))),
+      ];
+      expect(rest).toHaveLength(6);
+      const ended = await store.completeMany(
+        rest.map((claim) => ({ claim, result: encode(claim.nodeId + 30), nextMax: 1 })),
+        reportOf(both, 1_005),
+      );
+      expect(ended.every((r) => r.ok && r.next.length === 0)).toBe(true);
+    });
+    expect(runHashes(shortcut).map((h) => h.get("status"))).toEqual(Array(6).fill("succeeded"));
+    expect(shortcut).toEqual(walked);
+
+    // the chain steps that took the shortcut, counted by a replay where it counts itself
+    const counted = await replay(sent, (name) =>
+      scriptSource(name).replace(
+        '"ended", ended + 1)',
+        '"ended", ended + 1) redis.call("HINCRBY", keys.record, "chainsteps", 1)',
+      ),
+    );
+    expect(
+      runHashes(counted.keys)
+        .map((h) => Number(h.get("chainsteps") ?? 0))
+        .sort(),
+    ).toEqual([0, 1, 2, 2, 2, 2]);
   });
 });

@@ -29,45 +29,117 @@ local function queuePaused(q)
   return p
 end
 
--- A plain job's completion, without the run machinery (openRun, loadRun, the write buffer,
--- the cascade, saveRun): node 0 of run `runId` under lease `token`, with `result` (bytes) at
--- `now`, when the run is a plain job as read: running, its single node running under that
--- lease with no dependents, the run's fields valid and none of the rare ones set (finished,
--- cfield, qbad, wk), and a budget left. It answers, writes and records what completeNode
--- does for such a node, which ends the run, byte for byte but the order in which the run's
--- hash gets its new fields (plainjob.redis.test.ts replays the store's calls without it and
--- compares every key): about a sixth of the Redis instructions of a plain job's claim and
--- completion (docs/benchmarks.md). Returns the reply; or nil and what it read (the fields
--- loadRun reads, then n0, p0, e0), having written nothing, when the run is not one or the
--- lease is not held: completeNode takes it from there. keys: record (= nodes = results),
--- events; queues: leases
-local function plainCompletion(RC, keys, queues, runId, token, result, now, budget, emax, span)
-  local v = redis.call("HMGET", keys.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad",
-    "w", "wk", "n0", "p0", "e0")
-  if budget <= 0 or v[1] ~= "running" or v[2] ~= "1" or v[3] ~= "0" or v[4] or v[6] or v[7] or v[9]
-    or (v[5] and not isCount(v[5])) then return nil, v end
-  local r = v[10] and decodeNode(v[10])
-  if not r or r[ST] ~= "r" or r[TOK] ~= token or #r[NEXT] ~= 0 then return nil, v end
+-- Two completions made without the run machinery (openRun, loadRun, the write buffer, the
+-- node cache, the cascade, saveRun), when the run as read is running, its fields valid and
+-- none of the rare ones set (finished, cfield, qbad, wk), a budget is left and node n runs
+-- under lease `token` (held): a plain job's (plainEnd) and a chain step's (chainStep). Each
+-- answers, writes and records what completeNode does, byte for byte but the order in which
+-- the run's hash gets its new fields (plainjob.redis.test.ts replays the store's calls
+-- without them and compares every key): about a quarter of the Redis instructions of a
+-- plain job's claim and completion, and of a chain step's (docs/benchmarks.md). `v`: the
+-- run's fields as loadRun reads them, then n<n>, p<n>, e<n>; `r`: node n's record, decoded.
+-- keys: record (= nodes = specs = results), events, tokens; queues: leases, paused
+
+-- the lease of node n under `token` ends (ZREM): false when it was not held
+local function leaseEnds(queues, runId, ns, r, token)
   local q = queues[r[QIDX]]
-  if not q or redis.call("ZREM", q.leases, runId .. "#0#" .. digits(token)) == 0 then return nil, v end
-  -- (what endNode changes and records, then saveRun as the run ends with its only node)
+  return q and redis.call("ZREM", q.leases, runId .. "#" .. ns .. "#" .. digits(token)) == 1
+end
+
+-- node n (record r) succeeded: what endNode changes in its record and records (its event)
+local function succeeded(keys, runId, n, r, now, em)
   r[ST], r[FINISHED], r[DUE] = "s", r[STARTED] > 0 and now - r[STARTED] or now, 0
+  eventOf(keys.events, em, runId, now, { "s", n, r[TASK], r[ATT] })
+end
+
+-- node n's progress and error fields deleted, when they are there (flushRun's HDEL leaves out
+-- those read absent)
+local function deleteProgress(keys, v, ns)
+  if v[11] and v[12] then
+    redis.call("HDEL", keys.record, "p" .. ns, "e" .. ns)
+  elseif v[11] or v[12] then
+    redis.call("HDEL", keys.record, (v[11] and "p" or "e") .. ns)
+  end
+end
+
+-- a plain job's node 0 succeeded: its run ends (saveRun's writes, its `run-ended` event
+-- and, when a client waits for it, the PUBLISH), its keys expire after its retention
+local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax, span)
+  if v[2] ~= "1" or v[3] ~= "0" or not leaseEnds(queues, runId, "0", r, token) then return nil, v end
   local em = g17(emax or 10000)
-  eventOf(keys.events, em, runId, now, { "s", 0, r[TASK], r[ATT] })
+  succeeded(keys, runId, 0, r, now, em)
   eventOf(keys.events, em, runId, now, { "E", "succeeded" })
   if v[8] then redis.call("PUBLISH", keys.events .. ":ended", runId) end
   redis.call("HSET", keys.record, "n0", cmsgpack.pack(r), "r0", result, "status", "succeeded", "ended", "1",
     "finished", g17(now))
   -- (the attempt's trace span id, when traced, kept with the result as completeBody keeps it)
   if span ~= "" then redis.call("HSET", keys.record, "t0", span) end
-  -- (progress and error fields only when there: flushRun's HDEL leaves out those read absent)
-  if v[11] and v[12] then
-    redis.call("HDEL", keys.record, "p0", "e0")
-  elseif v[11] or v[12] then
-    redis.call("HDEL", keys.record, v[11] and "p0" or "e0")
-  end
+  deleteProgress(keys, v, "0")
   redis.call("PEXPIRE", keys.record, int(v[5] and tonumber(v[5]) or DEFAULT_RETENTION))
   return { RC.OK, 0 }
+end
+
+-- a chain step: node n succeeded and its one dependent d, a plain edge's, waited on it
+-- alone (pending 1, dependency list {n}), with no time limit: d is queued (resolveDependency,
+-- queueNode: its `queued` event) and handed out to `worker` under a new lease (startHere:
+-- its `started` event), its claim in the reply, the run going on. Only when the worker may
+-- take it (nextMax, a queue it serves, not paused); else, or for a dependent that is not
+-- such, nil and `v`
+local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, worker, nextMax, leaseMs, served,
+    emax, span)
+  local d = r[NEXT][1]
+  local ended = tonumber(v[3])
+  if nextMax < 1 or type(d) ~= "number" or d < 0 or ended + 1 >= tonumber(v[2]) then return nil, v end
+  local ds = digits(d)
+  local u = redis.call("HMGET", keys.record, "n" .. ds, "d" .. ds, "s" .. ds)
+  local dr = u[1] and decodeNode(u[1])
+  if not dr or dr[ST] ~= "w" or dr[PEND] ~= 1 or dr[DUE] ~= 0 or (dr[NBF] or 0) ~= 0 or (dr[DLY] or 0) ~= 0
+    or (dr[EXPIN] or 0) ~= 0 or (dr[EXP] or 0) ~= 0 or not u[2] or #u[2] > 10 or not u[3] then return nil, v end
+  local deps = unpackOne(u[2])
+  local dq = queues[dr[QIDX]]
+  if type(deps) ~= "table" or #deps ~= 1 or deps[1] ~= n or not dq
+    or not string.find(served, "," .. digits(dr[QIDX]) .. ",", 1, true) or queuePaused(dq) then return nil, v end
+  local ns = digits(n)
+  if not leaseEnds(queues, runId, ns, r, token) then return nil, v end
+  local em = g17(emax or 10000)
+  succeeded(keys, runId, n, r, now, em)
+  dr[PEND], dr[ST] = 0, "q"
+  eventOf(keys.events, em, runId, now, { "q", d, dr[TASK], dr[ATT] })
+  local lease = redis.call("INCR", keys.tokens)
+  local attempt = dr[ATT] + 1
+  dr[ST], dr[ATT], dr[STARTED], dr[WORKER], dr[TOK] = "r", attempt, now, worker, lease
+  eventOf(keys.events, em, runId, now, { "r", d, dr[TASK], attempt })
+  redis.call("ZADD", dq.leases, int(now + leaseMs), runId .. "#" .. ds .. "#" .. digits(lease))
+  redis.call("HSET", keys.record, "n" .. ns, cmsgpack.pack(r), "r" .. ns, result, "n" .. ds, cmsgpack.pack(dr),
+    "ended", ended + 1)
+  -- (the attempt's trace span id, when traced, kept with the result and handed to d with it)
+  local got = { 1, 1, result }
+  if span ~= "" then
+    redis.call("HSET", keys.record, "t" .. ns, span)
+    got[4] = span
+  end
+  deleteProgress(keys, v, ns)
+  -- (its dependency's result, and span id when traced: depResults's answer)
+  return { RC.OK, 0, { d, lease, attempt, dr[STALLS], u[3], got } }
+end
+
+-- a completion of node n that one of the two shortcuts above makes, its reply; or nil and
+-- what it read (v), having written nothing: completeNode takes it from there
+local function shortCompletion(RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs, served,
+    budget, emax, span)
+  local ns = digits(n)
+  local v = redis.call("HMGET", keys.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad",
+    "w", "wk", "n" .. ns, "p" .. ns, "e" .. ns)
+  if budget <= 0 or v[1] ~= "running" or v[4] or v[6] or v[7] or v[9] or (v[5] and not isCount(v[5])) then
+    return nil, v
+  end
+  local r = v[10] and decodeNode(v[10])
+  if not r or r[ST] ~= "r" or r[TOK] ~= token then return nil, v end
+  if #r[NEXT] == 0 and n == 0 then return plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax, span) end
+  if #r[NEXT] == 1 and isCount(v[2]) and isCount(v[3]) then
+    return chainStep(RC, keys, queues, runId, n, r, v, token, result, now, worker, nextMax, leaseMs, served, emax, span)
+  end
+  return nil, v
 end
 
 -- completes node n of run `runId` under lease `token` with `result` (bytes) at `now`: see
@@ -95,12 +167,13 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
     if M.cache[n] == nil and M.pre["n" .. ns] == nil then readAhead(M, { "n" .. ns, "p" .. ns, "e" .. ns }) end
   else
     local fields = ahead or { "n" .. ns, "p" .. ns, "e" .. ns }
-    -- a node 0, its run's only item in this call: maybe a plain job's
+    -- a node alone in its run's items of this call: maybe a plain job's or a chain step's
     local read
-    if n == 0 and #fields == 3 and keys.nodes == keys.record and keys.results == keys.record then
-      local plain
-      plain, read = plainCompletion(RC, keys, queues, runId, token, result, now, budget, emax, span)
-      if plain then return plain end
+    if #fields == 3 and keys.nodes == keys.record and keys.specs == keys.record and keys.results == keys.record then
+      local short
+      short, read = shortCompletion(RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs, served,
+        budget, emax, span)
+      if short then return short end
     end
     M = bufferRun(openRun(keys, queues, runId, now, false, emax))
     M = loadRun(M, M.wbuf and fields or nil, read)

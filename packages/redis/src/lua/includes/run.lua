@@ -458,7 +458,7 @@ end
 
 local function loadRun(M, ahead, read)
   -- (`read`: what the caller's HMGET of the same fields answered, a plain job's shortcut that
-  -- found the run is not one: plainStart, plainCompletion)
+  -- found the run is not one: plainStart, shortCompletion)
   local v = read
   if ahead then
     v = v or redis.call("HMGET", M.k.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad",
