@@ -151,40 +151,37 @@ const compare = async (act: (store: RedisStore) => Promise<unknown>) => {
 const text = (reply: unknown): unknown =>
   Array.isArray(reply) ? reply.map(text) : Buffer.isBuffer(reply) ? reply.toString() : reply;
 
-/** A client on `store`, as the submission tests use it. */
-const clientOf = (store: RedisStore) => createClient(store);
-
 describe("a plain job's submission on Redis", () => {
   it("submitMany writes, queues and records exactly what the general walk does", async () => {
     const { shortcut, walked } = await compare((store) =>
-      clientOf(store).submitMany(
+      createClient(store).submitMany(
         Array.from({ length: 20 }, (_, i) => (i % 3 === 0 ? urgent.si(i) : job.si({ i }))),
         { tags: ["batch"] },
       ),
     );
-    // the run hashes, the ready sets (scores: priority, then arrival), the run list,
-    // the wake lists and the events, in the same order
+    // the run hashes (fields by name), the ready sets (scores: priority, then arrival), the
+    // run list, the wake lists and the events, in the same order
     expect(Object.keys(shortcut).length).toBeGreaterThan(20);
     expect(shortcut).toEqual(walked);
   });
 
   it("a single submit with headers, a retention and an idempotency key does too", async () => {
     const { shortcut, walked } = await compare(async (store) => [
-      await clientOf(store).submit(job.si({ i: 1 }), {
+      await createClient(store).submit(job.si({ i: 1 }), {
         headers: { tenant: "acme" },
         retentionMs: 60_000,
         idempotencyKey: "k1",
         tags: ["one"],
       }),
-      await clientOf(store).submit(urgent.si(2)),
+      await createClient(store).submit(urgent.si(2)),
     ]);
     expect(shortcut).toEqual(walked);
   });
 
   it("a job with a time limit or a delay is no plain job: the walk queues it as before", async () => {
     const { shortcut, walked } = await compare(async (store) => [
-      await clientOf(store).submit(job.si({ i: 1 }), { delayMs: 60_000 }),
-      await clientOf(store).submit(job.si({ i: 2 }), { expiresInMs: 60_000 }),
+      await createClient(store).submit(job.si({ i: 1 }), { delayMs: 60_000 }),
+      await createClient(store).submit(job.si({ i: 2 }), { expiresInMs: 60_000 }),
     ]);
     expect(shortcut).toEqual(walked);
     // the delayed one waits in the delayed set, the other in the ready set
@@ -220,11 +217,11 @@ const runHashes = (keys: Record<string, unknown>) =>
         new Map((v as { value: Array<[string, Buffer]> }).value.map(([f, b]) => [f, String(b)])),
     );
 
-describe("a plain job's start and completion on Redis", () => {
+describe("a plain job's start and completion, and a chain step, on Redis", () => {
   it("claim, completeMany and complete answer, write and record exactly what the general path does", async () => {
     const both = ["default", "fast"];
     const { shortcut, walked, sent } = await compare(async (store) => {
-      const client = clientOf(store);
+      const client = createClient(store);
       await client.submitMany(
         Array.from({ length: 12 }, (_, i) => (i % 3 === 0 ? urgent.si(i) : job.si({ i }))),
         { tags: ["batch"] },
@@ -273,7 +270,7 @@ describe("a plain job's start and completion on Redis", () => {
 
   it("runs that are no plain job as read go the general way with what the shortcut read, as before", async () => {
     const { shortcut, walked } = await compare(async (store) => {
-      const client = clientOf(store);
+      const client = createClient(store);
       const q = ["default"];
       // a chain's first step: a node 0 alone in its call, in a run of two nodes
       await client.submit(chain(step.si(1), step.s()));
@@ -323,7 +320,7 @@ describe("a plain job's start and completion on Redis", () => {
   it("chain steps hand out their next step as the general path does, and leave the others to it", async () => {
     const both = ["default", "fast"];
     const { shortcut, walked, sent } = await compare(async (store) => {
-      const client = clientOf(store);
+      const client = createClient(store);
       await client.submitMany([
         ...[1, 2, 3].map((i) => chain(step.si(i), step.s(), step.s())),
         // the next step on another queue: handed out to a worker that serves it
