@@ -37,8 +37,8 @@ const START_SHORTCUT: readonly [string, string] = [
   "plain, read = nil, nil and plainStart(",
 ];
 const COMPLETE_SHORTCUT: readonly [string, string] = [
-  "short, read = shortCompletion(",
-  "short, read = nil, nil and shortCompletion(",
+  "short, read, ds, dread = shortCompletion(",
+  "short, read, ds, dread = nil, nil, nil, nil and shortCompletion(",
 ];
 
 /** The scripts the tests' calls send, and the shortcuts each holds (its text, and what takes it out). */

@@ -84,7 +84,7 @@ end
 -- queueNode: its `queued` event) and handed out to `worker` under a new lease (startHere:
 -- its `started` event), its claim in the reply, the run going on. Only when the worker may
 -- take it (nextMax, a queue it serves, not paused); else, or for a dependent that is not
--- such, nil and `v`
+-- such, nil and `v`, with d's id (digits) and its fields read (n<d>, d<d>, s<d>) once read
 local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, worker, nextMax, leaseMs, served,
     emax, span)
   local d = r[NEXT][1]
@@ -94,13 +94,13 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   local u = redis.call("HMGET", keys.record, "n" .. ds, "d" .. ds, "s" .. ds)
   local dr = u[1] and decodeNode(u[1])
   if not dr or dr[ST] ~= "w" or dr[PEND] ~= 1 or dr[DUE] ~= 0 or (dr[NBF] or 0) ~= 0 or (dr[DLY] or 0) ~= 0
-    or (dr[EXPIN] or 0) ~= 0 or (dr[EXP] or 0) ~= 0 or not u[2] or #u[2] > 10 or not u[3] then return nil, v end
+    or (dr[EXPIN] or 0) ~= 0 or (dr[EXP] or 0) ~= 0 or not u[2] or #u[2] > 10 or not u[3] then return nil, v, ds, u end
   local deps = unpackOne(u[2])
   local dq = queues[dr[QIDX]]
   if type(deps) ~= "table" or #deps ~= 1 or deps[1] ~= n or not dq
-    or not string.find(served, "," .. digits(dr[QIDX]) .. ",", 1, true) or queuePaused(dq) then return nil, v end
+    or not string.find(served, "," .. digits(dr[QIDX]) .. ",", 1, true) or queuePaused(dq) then return nil, v, ds, u end
   local ns = digits(n)
-  if not leaseEnds(queues, runId, ns, r, token) then return nil, v end
+  if not leaseEnds(queues, runId, ns, r, token) then return nil, v, ds, u end
   local em = g17(emax or 10000)
   succeeded(keys, runId, n, r, now, em)
   dr[PEND], dr[ST] = 0, "q"
@@ -124,7 +124,8 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
 end
 
 -- a completion of node n that one of the two shortcuts above makes, its reply; or nil and
--- what it read (v), having written nothing: completeNode takes it from there
+-- what it read (v; and a chain step's dependent's id and fields, see chainStep), having
+-- written nothing: completeNode takes it from there
 local function shortCompletion(RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs, served,
     budget, emax, span)
   local ns = digits(n)
@@ -168,16 +169,18 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
   else
     local fields = ahead or { "n" .. ns, "p" .. ns, "e" .. ns }
     -- a node alone in its run's items of this call: maybe a plain job's or a chain step's
-    local read
+    local read, ds, dread
     if #fields == 3 and keys.nodes == keys.record and keys.specs == keys.record and keys.results == keys.record then
       local short
-      short, read = shortCompletion(RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs, served,
-        budget, emax, span)
+      short, read, ds, dread = shortCompletion(RC, keys, queues, runId, n, token, result, now, worker, nextMax,
+        leaseMs, served, budget, emax, span)
       if short then return short end
     end
     M = bufferRun(openRun(keys, queues, runId, now, false, emax))
     M = loadRun(M, M.wbuf and fields or nil, read)
     if not M then return { RC.STALE, 0 } end
+    -- (the dependent's fields a chain step read: the cascade's prefetch does not read them again)
+    if dread and M.wbuf then noteAhead(M, { "n" .. ds, "d" .. ds, "s" .. ds }, dread, 0) end
     -- (a run whose writes are not buffered writes as it goes: nothing to keep)
     if runs and M.wbuf then runs[runId] = M end
   end
