@@ -75,8 +75,9 @@ export interface WorkerOptions {
    * attempts averaged under 10 ms (moving average, weight 1/8 for the
    * newest): a worker busy with long attempts holds nothing back from idle
    * ones, and a node held a whole heartbeat period goes back to its queue.
-   * Default `concurrency`; 0 claims only for free slots
-   * (docs/lifecycle.md, "Prefetch").
+   * Default 3 × `concurrency`: with the running ones, at most 4 ×
+   * `concurrency` nodes, as Celery's default `worker_prefetch_multiplier`
+   * of 4; 0 claims only for free slots (docs/lifecycle.md, "Prefetch").
    */
   readonly prefetch?: number;
   /**
@@ -133,6 +134,16 @@ export interface WorkerOptions {
  * attempts' moving average (weight 1/8 for the newest) is under this many ms.
  */
 const PREFETCH_BELOW_MS = 10;
+
+/**
+ * Nodes a worker holds per slot beyond those it runs, by default
+ * ({@link WorkerOptions.prefetch}): a claim asks for the free slots and three
+ * times the concurrency more, so that the worker makes fewer claim calls per
+ * node than with the earlier default of once the concurrency, and runs held
+ * nodes while Redis works on its next claim (docs/benchmarks.md, "A deeper
+ * prefetch").
+ */
+const PREFETCH_PER_SLOT = 3;
 
 /** A running worker. */
 export interface Worker {
@@ -369,7 +380,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const queues = opts.queues ?? ["default"];
   const handedQueues = queues.filter((q) => opts.rateLimits?.[q] === undefined);
   const concurrency = opts.concurrency ?? 8;
-  const prefetch = opts.prefetch ?? concurrency;
+  const prefetch = opts.prefetch ?? PREFETCH_PER_SLOT * concurrency;
   const leaseMs = opts.leaseMs ?? 30_000;
   const heartbeatMs = opts.heartbeatMs ?? Math.max(10, Math.floor(leaseMs / 3));
   const idleMs = opts.idleMs ?? 1_000;

@@ -387,9 +387,9 @@ describe("prefetch", () => {
     return { during, after };
   };
 
-  it("a worker whose attempts are short holds `concurrency` more nodes than it runs (the default), and releases them at stop", async () => {
+  it("a worker whose attempts are short holds 3 × `concurrency` more nodes than it runs (the default), and releases them at stop", async () => {
     const { during, after } = await holding(0);
-    expect(during).toEqual({ states: { running: 4, queued: 6 }, handlers: 2, active: 2 });
+    expect(during).toEqual({ states: { running: 8, queued: 2 }, handlers: 2, active: 2 });
     expect(after).toEqual({ queued: 10 });
   });
 
