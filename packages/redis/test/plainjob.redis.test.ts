@@ -9,8 +9,10 @@
  * replay the very calls the store sent through the same scripts with the
  * shortcuts taken out, on an emptied Redis, and compare the replies and every
  * key the two leave: a shortcut must write, add and answer exactly what the
- * general path does. */
-import { chain, createClient, Schema, task } from "@weft/core";
+ * general path does. The node records a call meets again, byte for byte, are
+ * copies of its first decode (includes/record.lua, `SEEN_RECORDS`): taken out
+ * the same way, for every script. */
+import { chain, chord, createClient, group, Schema, task } from "@weft/core";
 import { compile, encode } from "@weft/core/store";
 import { type Command, Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
@@ -41,16 +43,22 @@ const COMPLETE_SHORTCUT: readonly [string, string] = [
   "short, read, ds, dread = nil, nil, nil, nil and shortCompletion(",
 ];
 
+const SEEN_RECORDS: readonly [string, string] = [
+  "local seen = SEEN_RECORDS[raw]",
+  "local seen = nil",
+];
+
 /** The scripts the tests' calls send, and the shortcuts each holds (its text, and what takes it out). */
 const SHORTCUTS: Record<string, ReadonlyArray<readonly [string, string]>> = {
-  submit: [SUBMIT_SHORTCUT],
-  submitmany: [SUBMIT_SHORTCUT],
-  claim: [START_SHORTCUT],
-  complete: [COMPLETE_SHORTCUT],
-  completemany: [COMPLETE_SHORTCUT],
+  submit: [SUBMIT_SHORTCUT, SEEN_RECORDS],
+  submitmany: [SUBMIT_SHORTCUT, SEEN_RECORDS],
+  claim: [START_SHORTCUT, SEEN_RECORDS],
+  complete: [COMPLETE_SHORTCUT, SEEN_RECORDS],
+  completemany: [COMPLETE_SHORTCUT, SEEN_RECORDS],
+  drain: [SEEN_RECORDS],
   progress: [],
-  fail: [],
-  cancel: [],
+  fail: [SEEN_RECORDS],
+  cancel: [SEEN_RECORDS],
 };
 
 /** Script `name`'s source with its plain-job shortcuts taken out: the general path. */
@@ -382,5 +390,47 @@ describe("a plain job's start and completion, and a chain step, on Redis", () =>
         .map((h) => Number(h.get("chainsteps") ?? 0))
         .sort(),
     ).toEqual([0, 1, 2, 2, 2, 2]);
+  });
+});
+
+describe("node records met again in a call, on Redis", () => {
+  it("a chord's members, queued, started and completed by the hundred, are written as decoded anew each time", async () => {
+    const collect = task({ name: "collect", input: Schema.Array(Schema.Int), output: Schema.Int });
+    const q = ["default"];
+    const { shortcut, walked, sent } = await compare(async (store) => {
+      const client = createClient(store);
+      // more than a chunk (250 nodes): written in chunks, its members queued by `drain`
+      await client.submit(
+        chord(
+          Array.from({ length: 300 }, (_, i) => job.si({ i })),
+          collect.s(),
+        ),
+      );
+      // a group of chains: records of one task whose dependents differ, met once each
+      await client.submit(group(...[1, 2, 3].map((i) => chain(step.si(i), step.s(), step.s()))));
+      let now = 1_000;
+      for (;;) {
+        const claims = await store.claim(leaseOf(q, 64, now++));
+        if (claims.length === 0) break;
+        const done = await store.completeMany(
+          claims.map((claim) => ({ claim, result: encode(claim.nodeId), nextMax: 0 })),
+          reportOf(q, now++),
+        );
+        expect(done.every((r) => r.ok)).toBe(true);
+      }
+    });
+    expect(runHashes(shortcut).map((h) => h.get("status"))).toEqual(["succeeded", "succeeded"]);
+    expect(shortcut).toEqual(walked);
+
+    // the copies were handed out: replayed with each counting itself
+    const counted = await replay(sent, (name) =>
+      scriptSource(name).replace(
+        "if seen and seen ~= true then return",
+        'if seen and seen ~= true then redis.call("INCR", "seen-records") return',
+      ),
+    );
+    // (the members' waiting records as `drain` queues them, their queued ones as claims start them)
+    const copies = counted.keys["seen-records"] as { value: string } | undefined;
+    expect(Number(copies?.value)).toBeGreaterThan(500);
   });
 });
