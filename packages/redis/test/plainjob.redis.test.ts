@@ -11,7 +11,7 @@
  * key the two leave: a shortcut must write, add and answer exactly what the
  * general path does. The node records a call meets again, byte for byte, are
  * copies of its first decode (includes/record.lua, `SEEN_RECORDS`): taken out
- * the same way, for every script. */
+ * the same way, in every script that decodes node records. */
 import { chain, chord, createClient, group, Schema, task } from "@weft/core";
 import { compile, encode } from "@weft/core/store";
 import { type Command, Redis } from "ioredis";
@@ -61,7 +61,7 @@ const SHORTCUTS: Record<string, ReadonlyArray<readonly [string, string]>> = {
   cancel: [SEEN_RECORDS],
 };
 
-/** Script `name`'s source with its plain-job shortcuts taken out: the general path. */
+/** Script `name`'s source with its shortcuts and record copies taken out: the general path. */
 const generalOnly = (name: string): string => {
   let source = scriptSource(name);
   for (const [shortcut, without] of SHORTCUTS[name] ?? []) {

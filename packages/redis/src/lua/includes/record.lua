@@ -146,11 +146,11 @@ end
 --@percall
 local SEEN_RECORDS = {}
 
--- a new table with record t's n fields, its dependents list copied too (the one field that
--- is a table): what decoding the same bytes again gives
-local function copyRecord(t, n)
+-- a new table with record t's fields (1..#t, no nil among them), its dependents list copied
+-- too (the one field that is a table): what decoding the same bytes again gives
+local function copyRecord(t)
   local c = {}
-  for i = 1, n do c[i] = t[i] end
+  for i = 1, #t do c[i] = t[i] end
   local list, own = t[NEXT], {}
   for i = 1, #list do own[i] = list[i] end
   c[NEXT] = own
@@ -160,7 +160,7 @@ end
 -- a node record, checked field by field; nil and why when it is not one
 local function decodeNode(raw)
   local seen = SEEN_RECORDS[raw]
-  if seen and seen ~= true then return copyRecord(seen, seen.n) end
+  if seen and seen ~= true then return copyRecord(seen) end
   local r, why = unpackOne(raw)
   if not r then return nil, why end
   if type(r) ~= "table" then return nil, "not an array" end
@@ -190,11 +190,7 @@ local function decodeNode(raw)
       -- whole record)
       local n, count = #r, 0
       for _ in pairs(r) do count = count + 1 end
-      if count == n then
-        local t = copyRecord(r, n)
-        t.n = n
-        SEEN_RECORDS[raw] = t
-      end
+      if count == n then SEEN_RECORDS[raw] = copyRecord(r) end
     end
   end
   return r
