@@ -1,8 +1,9 @@
 /**
  * How Redis keeps a run's hash: a compact listpack for a run of at most 32
- * nodes, a hash table above (field `big`, docs/redis-layout.md). In a
- * listpack every field read or write walks the list, which a large run's
- * transitions pay many times each.
+ * nodes, a hash table above (field `big`, docs/redis-layout.md), from its
+ * first write. In a listpack every field read or write walks the list, which
+ * a large run's transitions pay many times each, and a run written in chunks
+ * would pay at its first chunk's every field.
  */
 import { chain, createClient, group, handle, Schema, startWorker, task } from "@weft/core";
 import { type RedisServer, startRedisServer } from "@weft/testing";
@@ -33,6 +34,8 @@ describe("a run's hash on Redis", () => {
       [chainOf(33), 33, 33],
       [chainOf(100), 100, 100],
       [group(...Array.from({ length: 40 }, (_, i) => inc.si(i))), 40, undefined],
+      // written in chunks of 250 nodes (the hash table from the first one, before its nodes)
+      [group(...Array.from({ length: 300 }, (_, i) => inc.si(i))), 300, undefined],
     ] as const) {
       const run = await client.submit(canvas);
       const hash = hashOf(run.runId);
@@ -41,7 +44,7 @@ describe("a run's hash on Redis", () => {
       expect(await raw.hexists(hash, "big")).toBe(nodes > 32 ? 1 : 0);
       const result = await run.result();
       if (expected !== undefined) expect(result).toBe(expected);
-      else expect(result).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+      else expect(result).toEqual(Array.from({ length: nodes }, (_, i) => i + 1));
       expect(await raw.object("ENCODING", hash)).toBe(nodes > 32 ? "hashtable" : "listpack");
       // the record reads as any run's
       const snapshot = await store.getRun(run.runId);

@@ -165,6 +165,10 @@ local function submitRun(keys, queues, a, codes)
       local reply = submitWhole(keys, queues, a, codes)
       if reply then return reply end
     end
+    -- a run of more than HASH_TABLE_NODES nodes is a hash table from its first write, as in
+    -- submitWhole: as a listpack, each of the first chunk's fields would go in by a walk of
+    -- the list (5 ms of Redis for a chunk of 250 nodes, docs/redis-layout.md, `big`)
+    if a.total > HASH_TABLE_NODES then redis.call("HSET", keys.record, "big", string.rep("-", 257)) end
     redis.call("HSET", keys.record, "status", "pending", "created", now, "total", a.total, "ended", 0,
       "nonce", a.nonce)
     if a.queues ~= DEFAULT_QUEUES then redis.call("HSET", keys.record, "queues", a.queues) end
