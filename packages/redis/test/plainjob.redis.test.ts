@@ -10,8 +10,10 @@
  * shortcuts taken out, on an emptied Redis, and compare the replies and every
  * key the two leave: a shortcut must write, add and answer exactly what the
  * general path does. The node records a call meets again, byte for byte, are
- * copies of its first decode (includes/record.lua, `SEEN_RECORDS`): taken out
- * the same way, in every script that decodes node records. */
+ * copies of its first decode (includes/record.lua, `SEEN_RECORDS`), and the
+ * records a walk queues from the same bytes take the first one's packing
+ * (`QUEUED_BYTES`): both taken out the same way, in every script that holds
+ * them. */
 import { chain, chord, createClient, group, Schema, task } from "@weft/core";
 import { compile, encode } from "@weft/core/store";
 import { type Command, Redis } from "ioredis";
@@ -48,20 +50,22 @@ const SEEN_RECORDS: readonly [string, string] = [
   "local seen = nil",
 ];
 
+const QUEUED_BYTES: readonly [string, string] = ["local b = QUEUED_BYTES[from]", "local b = nil"];
+
 /** The scripts the tests' calls send, and the shortcuts each holds (its text, and what takes it out). */
 const SHORTCUTS: Record<string, ReadonlyArray<readonly [string, string]>> = {
-  submit: [SUBMIT_SHORTCUT, SEEN_RECORDS],
-  submitmany: [SUBMIT_SHORTCUT, SEEN_RECORDS],
-  claim: [START_SHORTCUT, SEEN_RECORDS],
-  complete: [COMPLETE_SHORTCUT, SEEN_RECORDS],
-  completemany: [COMPLETE_SHORTCUT, SEEN_RECORDS],
-  drain: [SEEN_RECORDS],
+  submit: [QUEUED_BYTES, SUBMIT_SHORTCUT, SEEN_RECORDS],
+  submitmany: [QUEUED_BYTES, SUBMIT_SHORTCUT, SEEN_RECORDS],
+  claim: [QUEUED_BYTES, START_SHORTCUT, SEEN_RECORDS],
+  complete: [QUEUED_BYTES, COMPLETE_SHORTCUT, SEEN_RECORDS],
+  completemany: [QUEUED_BYTES, COMPLETE_SHORTCUT, SEEN_RECORDS],
+  drain: [QUEUED_BYTES, SEEN_RECORDS],
   progress: [],
-  fail: [SEEN_RECORDS],
-  cancel: [SEEN_RECORDS],
+  fail: [QUEUED_BYTES, SEEN_RECORDS],
+  cancel: [QUEUED_BYTES, SEEN_RECORDS],
 };
 
-/** Script `name`'s source with its shortcuts and record copies taken out: the general path. */
+/** Script `name`'s source with its shortcuts, record copies and shared packings taken out: the general path. */
 const generalOnly = (name: string): string => {
   let source = scriptSource(name);
   for (const [shortcut, without] of SHORTCUTS[name] ?? []) {
@@ -432,5 +436,15 @@ describe("node records met again in a call, on Redis", () => {
     // (the members' waiting records as `drain` queues them, their queued ones as claims start them)
     const copies = counted.keys["seen-records"] as { value: string } | undefined;
     expect(Number(copies?.value)).toBeGreaterThan(500);
+
+    // one packing served the members a walk queued: replayed with each reuse counting itself
+    const reused = await replay(sent, (name) =>
+      scriptSource(name).replace(
+        "if b then return b end",
+        'if b then redis.call("INCR", "packed-records") return b end',
+      ),
+    );
+    const packed = reused.keys["packed-records"] as { value: string } | undefined;
+    expect(Number(packed?.value)).toBeGreaterThan(250);
   });
 });

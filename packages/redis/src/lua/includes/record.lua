@@ -196,6 +196,24 @@ local function decodeNode(raw)
   return r
 end
 
+-- The bytes of the node records this call queued from waiting records, by the bytes each
+-- was decoded from: queued at the call's one time, a record's changes (queueNode, a plain
+-- job's) follow from its fields alone, so records decoded from the same bytes pack to the
+-- same bytes. A chord's members queued by one walk, plain jobs of one task submitted
+-- together, are such records: one packing serves them all.
+--@percall
+local QUEUED_BYTES = {}
+
+-- cmsgpack.pack(r), for record r just queued from a waiting record decoded from bytes `from`
+-- (and changed no other way): the bytes of the first such record of this call
+local function queuedBytes(r, from)
+  local b = QUEUED_BYTES[from]
+  if b then return b end
+  b = cmsgpack.pack(r)
+  QUEUED_BYTES[from] = b
+  return b
+end
+
 -- when node record r ended (its FINISHED field is kept as a delta from STARTED once it
 -- started, a few bytes instead of nine: the record then stays in a compact hash)
 local function finishedAt(r)

@@ -74,7 +74,7 @@ local function submitWhole(keys, queues, a, codes)
   if plain then
     -- (what the walk below would write and add, without its machinery)
     plain[ST] = "q"
-    add("n0", cmsgpack.pack(plain))
+    add("n0", queuedBytes(plain, list[2]))
     add("s0", list[3])
     nodeEvent(M, 0, plain)
     M.cache[0] = plain
