@@ -2579,7 +2579,7 @@ export class RedisStore implements Store, ScheduleStore {
         const pipe = this.redis.pipeline();
         for (const name of queues) {
           const q = s.queue(name);
-          pipe.zcard(q.ready).zcard(q.delayed).zcard(q.leases).zcard(q.parked);
+          pipe.zcard(q.ready).zcard(q.delayed).zcount(q.leases, "-inf", "(+inf").zcard(q.parked);
           pipe.zrange(q.parked, "0", String(PARKED_LOOKED_AT - 1));
           pipe.exists(q.paused);
         }

@@ -55,6 +55,37 @@ describe("a run's hash on Redis", () => {
     await store.close();
   });
 
+  it("keeps a queue's leases set a skiplist from its first lease, counted and reaped without its +inf member", async () => {
+    const prefix = "leaseset";
+    const store = await RedisStore.connect(server.url, { prefix });
+    const client = createClient(store);
+    const runs = await client.submitMany([inc.si(1), inc.si(2), inc.si(3)]);
+    const leases = shardKeys(prefix, 0).queue("default").leases;
+    const claim = { workerId: "w", queues: ["default"], leaseMs: 1_000, now: Date.now() };
+    expect(await store.claim({ ...claim, max: 2 })).toHaveLength(2);
+    // a listpack would take each new lease by a walk of the list and a copy of it
+    expect(await raw.object("ENCODING", leases)).toBe("skiplist");
+    expect(await raw.zcard(leases)).toBe(3);
+    expect((await store.queueStats(["default"]))[0]?.leased).toBe(2);
+    // the leases expire and are reaped (the nodes go back to ready): the member stays
+    const maintained = await store.maintain({ now: claim.now + 5_000, queues: ["default"] });
+    expect(maintained.redelivered).toBe(2);
+    expect((await store.queueStats(["default"]))[0]).toMatchObject({ leased: 0, ready: 3 });
+    expect(await raw.zrangebyscore(leases, "-inf", "+inf", "WITHSCORES")).toEqual([
+      expect.stringMatching(/^\(keeps this set a skiplist\)-+$/),
+      "inf",
+    ]);
+    // and the runs run to the end as before
+    const worker = startWorker({
+      store,
+      logger: pino({ level: "silent" }),
+      handlers: [handle(inc, (n) => n + 1)],
+    });
+    expect(await Promise.all(runs.map((r) => r.result()))).toEqual([2, 3, 4]);
+    await worker.stop();
+    await store.close();
+  });
+
   it("names workers by number, and with hash-max-listpack-value raised to 256 keeps a run with long arguments compact and a large run a hash table", async () => {
     // a Kubernetes pod's name as the host, a long task name, and an argument of 100 bytes
     const longTask = task({

@@ -33,6 +33,12 @@
 local queueNames = {}
 for name in string.gmatch(A.queueNames, "[^,]+") do queueNames[#queueNames + 1] = name end
 
+-- a member of every leases set, scored +inf (no lease expires then): longer than Redis's
+-- zset-max-listpack-value (64 bytes by default, up to 256 supported), it keeps the set a
+-- skiplist, where adding a lease costs a lookup, not a walk of the list and a copy
+-- (docs/redis-layout.md, `leases`). Readers count and reap leases below +inf.
+local LEASES_SKIPLIST = "(keeps this set a skiplist)" .. string.rep("-", 230)
+
 -- the codes of a start's reply (start.lua's), nested in this reply
 local START_CODES = { OK = "OK", STALE = "STALE", STALLED_OUT = "STALLED_OUT", EXPIRED = "EXPIRED", CORRUPT = "CORRUPT" }
 
@@ -165,7 +171,7 @@ if single and max > 0 then
   if k < max then emptied[1] = true end
   if k > 0 then
     local first = redis.call("INCRBY", K.tokens, k) - k
-    local expiry, leases, nl = int(now + leaseMs), {}, 0
+    local expiry, leases, nl = int(now + leaseMs), { "+inf", LEASES_SKIPLIST }, 2
     for j = 1, k do
       local member, token = top[2 * j - 1], first + j
       leases[nl + 1] = expiry
@@ -186,7 +192,7 @@ elseif not single then
     local best, member = pick()
     if not best then break end
     local token = redis.call("INCR", K.tokens)
-    redis.call("ZADD", QUEUES[best].leases, int(now + leaseMs), member .. "#" .. token)
+    redis.call("ZADD", QUEUES[best].leases, "+inf", LEASES_SKIPLIST, int(now + leaseMs), member .. "#" .. token)
     out[#out + 1] = best
     out[#out + 1] = member
     out[#out + 1] = token
