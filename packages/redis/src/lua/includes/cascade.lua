@@ -209,12 +209,12 @@ local function process(M, stack, ready, budget)
       -- a walked node costs about twice a dependent: two units of budget each
       local last = math.min(M.total - 1, a + math.ceil(budget / 2) - 1)
       prefetchNodes(M, a, last)
-      local pre, buf = M.pre, M.wbuf
+      local buf = M.wbuf
       for n = a, last do
-        -- (the bytes read ahead for a node not read yet: getNode decodes them, and takes them)
-        local f = "n" .. digits(n)
-        local from = buf and pre and M.cache[n] == nil and pre[f]
+        -- (the bytes of a record getNode decodes here, not one it had: DECODED_BYTES)
+        DECODED_BYTES = false
         local r = getNode(M, n)
+        local from = DECODED_BYTES
         -- (a failed run: the roots an error callback's replacement added)
         if r and (M.status == "running" or (M.status == "failed" and r[TOL] == 2)) and r[ST] == "w"
           and r[PEND] == 0 then
@@ -222,7 +222,7 @@ local function process(M, stack, ready, budget)
           queueNode(M, n, r)
           -- (its bytes as the first record queued from the same bytes packed: what the flush
           -- would pack; a later change puts the record again)
-          if from and pre[f] == nil then buf[f] = queuedBytes(r, from) end
+          if from and buf then buf["n" .. digits(n)] = queuedBytes(r, from) end
           nodeEvent(M, n, r)
           ready[#ready + 1] = n
         end

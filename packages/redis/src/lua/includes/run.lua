@@ -332,6 +332,10 @@ local function replaceNode(M, n, raw, why)
   return r
 end
 
+-- the bytes getNode decoded last (a walk that sets it to false before a getNode tells a
+-- record decoded then from one it had)
+local DECODED_BYTES = false
+
 -- node n's record, or nil when it has none; a corrupt one is replaced (replaceNode), or
 -- reported in M.found when the run is read-only or its record was not loaded. keys: nodes
 -- (and those of replaceNode)
@@ -355,6 +359,7 @@ local function getNode(M, n)
   r, why = decodeNode(raw)
   if r then
     M.cache[n] = r
+    DECODED_BYTES = raw
     return r
   end
   if M.readonly or not M.loaded then
