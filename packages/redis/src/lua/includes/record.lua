@@ -149,11 +149,15 @@ local SEEN_RECORDS = {}
 -- a new table with record t's fields (1..#t, no nil among them), its dependents list copied
 -- too (the one field that is a table): what decoding the same bytes again gives
 local function copyRecord(t)
-  local c = {}
-  for i = 1, #t do c[i] = t[i] end
-  local list, own = t[NEXT], {}
-  for i = 1, #list do own[i] = list[i] end
-  c[NEXT] = own
+  local list = t[NEXT]
+  local own = #list == 1 and { list[1] } or {}
+  if #list > 1 then
+    for i = 1, #list do own[i] = list[i] end
+  end
+  -- (made at its size by one constructor: filled one field at a time, a table grows 5 times
+  -- to hold 15; fields past the record's end are nil there, as in the record)
+  local c = { t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], own, t[14], t[15] }
+  for i = 16, #t do c[i] = t[i] end
   return c
 end
 
