@@ -200,6 +200,31 @@ describe("a plain job's submission on Redis", () => {
     const zsets = Object.entries(shortcut).filter(([k]) => /:(ready|delayed)$/.test(k));
     expect(zsets.map(([k]) => k.split(":").pop()).sort()).toEqual(["delayed", "ready"]);
   });
+
+  it("like records of runs submitted at different times in one call are each queued at its own", async () => {
+    // the same node record bytes in both runs, queued by one submitmany call: held 60 s from
+    // each run's own time, not by the first one's packing
+    const delayed = (runId: string, now: number) => ({
+      runId,
+      dag: compile(group(job.si({ i: 1 }).with({ delayMs: 60_000 }), job.si({ i: 2 }))),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now,
+    });
+    const { shortcut, walked } = await compare((store) =>
+      store.submitMany([delayed("d1", 1_000), delayed("d2", 5_000)]),
+    );
+    expect(shortcut).toEqual(walked);
+    // (members runId#node#priority, scored by due time)
+    const held = Object.entries(shortcut).find(([k]) => k.endsWith(":delayed"));
+    expect((held?.[1] as { value: string[] }).value).toEqual([
+      "d1#0#5",
+      "61000",
+      "d2#0#5",
+      "65000",
+    ]);
+  });
 });
 
 /** Claim options: worker "w" leases up to `max` nodes of `queues` for 10 s at `now`. */

@@ -201,16 +201,20 @@ local function decodeNode(raw)
 end
 
 -- The bytes of the node records this call queued from waiting records, by the bytes each
--- was decoded from: queued at the call's one time, a record's changes (queueNode, a plain
--- job's) follow from its fields alone, so records decoded from the same bytes pack to the
--- same bytes. A chord's members queued by one walk, plain jobs of one task submitted
--- together, are such records: one packing serves them all.
+-- was decoded from. Without a delay, a not-before time or a deadline counted from when it
+-- becomes ready (NBF, DLY, EXPIN), a record's changes when queued (queueNode, a plain job's)
+-- follow from its fields alone, not from the time (a submitmany call's runs each have their
+-- own), so records decoded from the same bytes pack to the same bytes. A chord's members
+-- queued by one walk, plain jobs of one task submitted together, are such records: one
+-- packing serves them all.
 --@percall
 local QUEUED_BYTES = {}
 
 -- cmsgpack.pack(r), for record r just queued from a waiting record decoded from bytes `from`
--- (and changed no other way): the bytes of the first such record of this call
+-- (and changed no other way): the bytes of the first such record of this call, when its
+-- queueing did not depend on the time
 local function queuedBytes(r, from)
+  if (r[NBF] or 0) ~= 0 or (r[DLY] or 0) ~= 0 or (r[EXPIN] or 0) ~= 0 then return cmsgpack.pack(r) end
   local b = QUEUED_BYTES[from]
   if b then return b end
   b = cmsgpack.pack(r)
