@@ -154,8 +154,8 @@ local function copyRecord(t)
   if #list > 1 then
     for i = 1, #list do own[i] = list[i] end
   end
-  -- (made at its size by one constructor: filled one field at a time, a table grows 5 times
-  -- to hold 15; fields past the record's end are nil there, as in the record)
+  -- (made at its size by one constructor, NEXT in its place 13: filled one field at a time, a
+  -- table grows 5 times to hold 15; fields past the record's end are nil there, as in it)
   local c = { t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], own, t[14], t[15] }
   for i = 16, #t do c[i] = t[i] end
   return c

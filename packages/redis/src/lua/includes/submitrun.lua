@@ -11,6 +11,12 @@
 --@const
 local HASH_TABLE_NODES = 32
 
+-- the value of field `big` of such a run: longer than any hash-max-listpack-value up to 256
+-- (docs/redis-layout.md, `big`)
+local function bigMarker()
+  return string.rep("-", 257)
+end
+
 -- adds committed run `runId` to the shard's run list `key` (a stream in commit order, field
 -- `r`: docs/redis-layout.md); a run is committed once, so listed once
 local function listRun(key, runId)
@@ -64,7 +70,7 @@ local function submitWhole(keys, queues, a, codes)
   -- every field read or write walks the list): a value longer than Redis's
   -- hash-max-listpack-value (64 bytes by default, up to 256 supported) converts it
   -- (docs/redis-layout.md, `big`)
-  if a.total > HASH_TABLE_NODES then add("big", string.rep("-", 257)) end
+  if a.total > HASH_TABLE_NODES then add("big", bigMarker()) end
   if a.notBefore > 0 then add("nbf", int(a.notBefore)) end
   if a.expiresAt > 0 then add("exp", int(a.expiresAt)) end
   if a.headers ~= "" then add("hdr", a.headers) end
@@ -168,7 +174,7 @@ local function submitRun(keys, queues, a, codes)
     -- a run of more than HASH_TABLE_NODES nodes is a hash table from its first write, as in
     -- submitWhole: as a listpack, each of the first chunk's fields would go in by a walk of
     -- the list (5 ms of Redis for a chunk of 250 nodes, docs/redis-layout.md, `big`)
-    if a.total > HASH_TABLE_NODES then redis.call("HSET", keys.record, "big", string.rep("-", 257)) end
+    if a.total > HASH_TABLE_NODES then redis.call("HSET", keys.record, "big", bigMarker()) end
     redis.call("HSET", keys.record, "status", "pending", "created", now, "total", a.total, "ended", 0,
       "nonce", a.nonce)
     if a.queues ~= DEFAULT_QUEUES then redis.call("HSET", keys.record, "queues", a.queues) end
