@@ -75,9 +75,9 @@ export interface WorkerOptions {
    * attempts averaged under 10 ms (moving average, weight 1/8 for the
    * newest): a worker busy with long attempts holds nothing back from idle
    * ones, and a node held a whole heartbeat period goes back to its queue.
-   * Default 3 × `concurrency`: with the running ones, at most 4 ×
-   * `concurrency` nodes, as Celery's default `worker_prefetch_multiplier`
-   * of 4; 0 claims only for free slots (docs/lifecycle.md, "Prefetch").
+   * Default 8 × `concurrency`, at most 128 (so that one claim call starts
+   * at most `concurrency` + 128 nodes); 0 claims only for free slots
+   * (docs/lifecycle.md, "Prefetch").
    */
   readonly prefetch?: number;
   /**
@@ -137,13 +137,19 @@ const PREFETCH_BELOW_MS = 10;
 
 /**
  * Nodes a worker holds per slot beyond those it runs, by default
- * ({@link WorkerOptions.prefetch}): a claim asks for the free slots and three
- * times the concurrency more, so that the worker makes fewer claim calls per
- * node than with the earlier default of once the concurrency, and runs held
- * nodes while Redis works on its next claim (docs/benchmarks.md, "A deeper
- * prefetch").
+ * ({@link WorkerOptions.prefetch}), up to {@link PREFETCH_MAX}: a claim asks
+ * for the free slots and eight times the concurrency more, so that Redis
+ * works on the worker's next claim and completions while it runs the held
+ * nodes (docs/benchmarks.md, "A deeper prefetch": 3 until 2026-12-04).
  */
-const PREFETCH_PER_SLOT = 3;
+const PREFETCH_PER_SLOT = 8;
+
+/**
+ * The most nodes a worker holds beyond those it runs, by default: it bounds
+ * the nodes one claim call starts (each costs Redis about 10 µs of Lua), and
+ * what a worker of a large concurrency holds back from the others.
+ */
+const PREFETCH_MAX = 128;
 
 /** A running worker. */
 export interface Worker {
@@ -380,7 +386,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const queues = opts.queues ?? ["default"];
   const handedQueues = queues.filter((q) => opts.rateLimits?.[q] === undefined);
   const concurrency = opts.concurrency ?? 8;
-  const prefetch = opts.prefetch ?? PREFETCH_PER_SLOT * concurrency;
+  const prefetch = opts.prefetch ?? Math.min(PREFETCH_PER_SLOT * concurrency, PREFETCH_MAX);
   const leaseMs = opts.leaseMs ?? 30_000;
   const heartbeatMs = opts.heartbeatMs ?? Math.max(10, Math.floor(leaseMs / 3));
   const idleMs = opts.idleMs ?? 1_000;

@@ -324,21 +324,28 @@ describe("prefetch", () => {
   const silent = pino({ level: "silent" });
 
   /**
-   * Starts a worker of concurrency 2 on `store` that runs one `quick` attempt
-   * taking `firstMs`, then a group of `nodes` `hold` nodes, whose attempts
-   * end only when aborted; resolves once two of them run. `leaseMs` and
-   * `prefetch` are the worker's.
+   * Starts a worker of concurrency `concurrency` (default 2) on `store` that
+   * runs one `quick` attempt taking `firstMs`, then a group of `nodes` `hold`
+   * nodes, whose attempts end only when aborted; resolves once every slot
+   * runs one of them. `leaseMs` and `prefetch` are the worker's.
    */
-  const twoHeld = async (
+  const slotsHeld = async (
     store: MemoryStore,
-    opts: { firstMs: number; nodes: number; prefetch?: number; leaseMs?: number },
+    opts: {
+      firstMs: number;
+      nodes: number;
+      prefetch?: number;
+      leaseMs?: number;
+      concurrency?: number;
+    },
   ) => {
     let running = 0;
-    const two = deferred();
+    const concurrency = opts.concurrency ?? 2;
+    const full = deferred();
     const worker = startWorker({
       store,
       logger: silent,
-      concurrency: 2,
+      concurrency,
       ...(opts.prefetch === undefined ? {} : { prefetch: opts.prefetch }),
       ...(opts.leaseMs === undefined ? {} : { leaseMs: opts.leaseMs }),
       handlers: [
@@ -346,7 +353,7 @@ describe("prefetch", () => {
           opts.firstMs === 0 ? n : new Promise<number>((r) => setTimeout(() => r(n), opts.firstMs)),
         ),
         handle(hold, (_n, ctx) => {
-          if (++running === 2) two.resolve();
+          if (++running === concurrency) full.resolve();
           return new Promise<number>((_, reject) =>
             ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason)),
           );
@@ -358,20 +365,26 @@ describe("prefetch", () => {
     const run = await client.submit(
       group(...Array.from({ length: opts.nodes }, (_, i) => hold.si(i))),
     );
-    await two.promise;
+    await full.promise;
     return { worker, run, running: () => running };
   };
 
   /**
-   * A worker of concurrency 2 that has run one `quick` attempt taking
-   * `firstMs`, then a group of 10 `hold` nodes: the node states once its two
-   * slots run, and after it stopped.
+   * A worker of concurrency `concurrency` (default 2) that has run one
+   * `quick` attempt taking `firstMs`, then a group of `nodes` (default 10)
+   * `hold` nodes: the node states once its slots all run, and after it
+   * stopped.
    */
-  const holding = async (firstMs: number, prefetch?: number) => {
+  const holding = async (
+    firstMs: number,
+    prefetch?: number,
+    { nodes = 10, concurrency = 2 }: { nodes?: number; concurrency?: number } = {},
+  ) => {
     const store = new MemoryStore();
-    const { worker, run, running } = await twoHeld(store, {
+    const { worker, run, running } = await slotsHeld(store, {
       firstMs,
-      nodes: 10,
+      nodes,
+      concurrency,
       ...(prefetch === undefined ? {} : { prefetch }),
     });
     const states = async () => {
@@ -387,10 +400,16 @@ describe("prefetch", () => {
     return { during, after };
   };
 
-  it("a worker whose attempts are short holds 3 × `concurrency` more nodes than it runs (the default), and releases them at stop", async () => {
-    const { during, after } = await holding(0);
-    expect(during).toEqual({ states: { running: 8, queued: 2 }, handlers: 2, active: 2 });
-    expect(after).toEqual({ queued: 10 });
+  it("a worker whose attempts are short holds 8 × `concurrency` more nodes than it runs (the default), and releases them at stop", async () => {
+    const { during, after } = await holding(0, undefined, { nodes: 20 });
+    expect(during).toEqual({ states: { running: 18, queued: 2 }, handlers: 2, active: 2 });
+    expect(after).toEqual({ queued: 20 });
+  });
+
+  it("holds at most 128 more by default, whatever its concurrency", async () => {
+    const { during, after } = await holding(0, undefined, { nodes: 160, concurrency: 20 });
+    expect(during).toEqual({ states: { running: 148, queued: 12 }, handlers: 20, active: 20 });
+    expect(after).toEqual({ queued: 160 });
   });
 
   it("holds `prefetch` more when given, none with 0", async () => {
@@ -492,7 +511,7 @@ describe("prefetch", () => {
       worker: a,
       run,
       running,
-    } = await twoHeld(store, { firstMs: 0, nodes: 4, leaseMs: 300 });
+    } = await slotsHeld(store, { firstMs: 0, nodes: 4, leaseMs: 300 });
     // A runs two and holds two
     const states = async () => (await store.getRun(run.runId))!.nodes.map((n) => n.state);
     expect((await states()).filter((st) => st === "running")).toHaveLength(4);
