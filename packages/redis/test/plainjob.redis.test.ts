@@ -14,7 +14,7 @@
  * records a walk queues from the same bytes take the first one's packing
  * (`QUEUED_BYTES`): both taken out the same way, in every script that holds
  * them. */
-import { chain, chord, createClient, group, Schema, task } from "@weft/core";
+import { chain, chord, createClient, DuplicateRun, group, Schema, task } from "@weft/core";
 import { compile, encode } from "@weft/core/store";
 import { type Command, Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
@@ -36,6 +36,10 @@ const SUBMIT_SHORTCUT: readonly [string, string] = [
   "local plain = plainJob(M, a, list)",
   "local plain = nil",
 ];
+const SUBMITMANY_SHORTCUT: readonly [string, string] = [
+  "local lean = plainSubmit(r, A_runs, at, toReady)",
+  "local lean = nil",
+];
 const START_SHORTCUT: readonly [string, string] = [
   "plain, read = plainStart(",
   "plain, read = nil, nil and plainStart(",
@@ -55,7 +59,7 @@ const QUEUED_BYTES: readonly [string, string] = ["local b = QUEUED_BYTES[from]",
 /** The scripts the tests' calls send, and the shortcuts each holds (its text, and what takes it out). */
 const SHORTCUTS: Record<string, ReadonlyArray<readonly [string, string]>> = {
   submit: [QUEUED_BYTES, SUBMIT_SHORTCUT, SEEN_RECORDS],
-  submitmany: [QUEUED_BYTES, SUBMIT_SHORTCUT, SEEN_RECORDS],
+  submitmany: [QUEUED_BYTES, SUBMIT_SHORTCUT, SUBMITMANY_SHORTCUT, SEEN_RECORDS],
   claim: [QUEUED_BYTES, START_SHORTCUT, SEEN_RECORDS],
   complete: [QUEUED_BYTES, COMPLETE_SHORTCUT, SEEN_RECORDS],
   completemany: [QUEUED_BYTES, COMPLETE_SHORTCUT, SEEN_RECORDS],
@@ -165,7 +169,7 @@ const text = (reply: unknown): unknown =>
 
 describe("a plain job's submission on Redis", () => {
   it("submitMany writes, queues and records exactly what the general walk does", async () => {
-    const { shortcut, walked } = await compare((store) =>
+    const { shortcut, walked, sent } = await compare((store) =>
       createClient(store).submitMany(
         Array.from({ length: 20 }, (_, i) => (i % 3 === 0 ? urgent.si(i) : job.si({ i }))),
         { tags: ["batch"] },
@@ -175,6 +179,29 @@ describe("a plain job's submission on Redis", () => {
     // run list, the wake lists and the events, in the same order
     expect(Object.keys(shortcut).length).toBeGreaterThan(20);
     expect(shortcut).toEqual(walked);
+    // every run of the batch was written by submitmany's own shortcut (plainSubmit)
+    expect(await timesTaken(sent, "if lean then")).toBe(20);
+  });
+
+  it("submitMany sends runs that are no plain job, or are there already, the general way", async () => {
+    const { shortcut, walked, sent } = await compare(async (store) => {
+      const client = createClient(store);
+      const named = [{ runId: "r1" }, { runId: "r2" }];
+      await client.submitMany([job.si({ i: 1 }), urgent.si(2)], named);
+      // the same runs again (there already: returned), another canvas under a taken id (a
+      // DuplicateRun), then a chain and a retention among plain jobs
+      await client.submitMany([job.si({ i: 1 }), urgent.si(2)], named);
+      await expect(client.submitMany([job.si({ i: 9 })], [{ runId: "r1" }])).rejects.toThrow(
+        DuplicateRun,
+      );
+      return client.submitMany(
+        [job.si({ i: 3 }), chain(step.si(4), step.s()), job.si({ i: 5 }), job.si({ i: 6 })],
+        { retentionMs: 60_000 },
+      );
+    });
+    expect(shortcut).toEqual(walked);
+    // the first two and the last batch's three plain jobs; not the duplicates or the chain
+    expect(await timesTaken(sent, "if lean then")).toBe(5);
   });
 
   it("a single submit with headers, a retention and an idempotency key does too", async () => {

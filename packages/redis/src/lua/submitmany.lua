@@ -22,6 +22,62 @@
 
 local codes = { OK = R.OK, EXISTS = R.EXISTS, CONFLICT = R.CONFLICT, RETRY = R.RETRY, GONE = R.GONE,
   DUPLICATE = R.DUPLICATE, ADOPT = R.ADOPT }
+
+-- A new plain job, written without submitRun's tables (its arguments by label, its keys, the
+-- run's state, openRun): the run of batch entry r, its fields from f[at], when it is one
+-- node in one queue, not there yet, with no idempotency window, no time limit and no delay,
+-- and a budget is left. It writes, adds and answers exactly what submitRun, submitWhole and
+-- plainJob do for it (plainjob.redis.test.ts replays the store's calls without it and
+-- compares every key): its reply; or nil, having written nothing, for submitRun to write
+-- the run. `toReady`: the call's accumulator of ready nodes (enqueue's)
+local function plainSubmit(r, f, at, toReady)
+  local list2, list3 = f[at + 17], f[at + 18]
+  if tonumber(f[at + 15]) ~= 1 or f[at + 16] ~= "0" or f[at + 19] ~= "" or tonumber(f[at + 6]) ~= 0
+    or A.budget <= 0 then
+    return nil
+  end
+  local q = QUEUES[tonumber(f[at + 3])]
+  if not q then return nil end
+  local rk = RUNS[r]
+  if redis.call("HMGET", rk.record, "status")[1] then return nil end
+  local node = decodeNode(list2)
+  if not node or node[ST] ~= "w" or node[PEND] ~= 0 or node[QIDX] ~= 1 or node[DUE] ~= 0 then return nil end
+  if (node[NBF] or 0) ~= 0 or (node[DLY] or 0) ~= 0 or (node[EXPIN] or 0) ~= 0 or (node[EXP] or 0) ~= 0 then
+    return nil
+  end
+  local runId, now = f[at], tonumber(f[at + 1])
+  local raw = { "status", "running", "created", g17(now), "total", f[at + 15], "ended", "0", "nonce", f[at + 8] }
+  local n = #raw
+  local function add(k, v)
+    raw[n + 1] = k
+    raw[n + 2] = v
+    n = n + 2
+  end
+  local queues, output, fp, tags = f[at + 2], f[at + 9], f[at + 7], f[at + 4]
+  if queues ~= DEFAULT_QUEUES then add("queues", queues) end
+  if output ~= DEFAULT_OUT then add("out", output) end
+  if fp ~= "" then add("fp", fp) end
+  if tags ~= "[]" then add("tags", tags) end
+  if tonumber(f[at + 5]) ~= DEFAULT_RETENTION then add("retention", f[at + 5]) end
+  local notBefore, expiresAt, headers = tonumber(f[at + 12]), tonumber(f[at + 13]), f[at + 14]
+  if notBefore > 0 then add("nbf", int(notBefore)) end
+  if expiresAt > 0 then add("exp", int(expiresAt)) end
+  if headers ~= "" then add("hdr", headers) end
+  listRun(K.runList, runId)
+  node[ST] = "q"
+  add("n0", queuedBytes(node, list2))
+  add("s0", list3)
+  eventOf(K.events, g17(A.eventsMax or 10000), runId, now, { "q", 0, node[TASK], node[ATT] })
+  -- (enqueue's: queued, no deadline, not delayed)
+  local k = toReady.k
+  toReady[3 * k + 1] = q
+  toReady[3 * k + 2] = runId .. "#0"
+  toReady[3 * k + 3] = node[PRIO]
+  toReady.k = k + 1
+  wakeWorker(q.wake)
+  redis.call("HSET", rk.record, unpack(raw))
+  return { R.OK, 0 }
+end
 local out = { R.OK }
 local at = 1
 -- the roots of every run, put in their ready sets together at the end (flushReady): they
@@ -29,6 +85,11 @@ local at = 1
 local toReady = { k = 0 }
 local unhanded = { __index = function(_, label) error("script submitmany was not handed key " .. tostring(label), 2) end }
 for r = 1, A.count do
+  local lean = plainSubmit(r, A.runs, at, toReady)
+  if lean then
+    out[#out + 1] = lean
+    at = at + 20
+  else
   local rk = RUNS[r]
   local keys = setmetatable({ record = rk.record, nodes = rk.record, specs = rk.record,
     results = rk.record, work = rk.work, idempotency = rk.idempotency, namedRun = rk.namedRun,
@@ -51,6 +112,7 @@ for r = 1, A.count do
   -- the runs after one whose key changed are sent again, after it (they may meet it)
   if out[#out][1] == R.RETRY or out[#out][1] == R.ADOPT then break end
   at = at + 16 + 4 * n
+  end
 end
 flushReady(toReady, K.seq)
 return out
