@@ -2,7 +2,9 @@
 -- one `submit` call of phase "begin+commit" writes it (includes/submitrun.lua):
 -- each run its own reply, so that one run's EXISTS, CONFLICT or DUPLICATE leaves
 -- the others written. A call re-sent after a reconnect (same nonces) is
--- answered as a re-sent `submit` is, run by run.
+-- answered as a re-sent `submit` is, run by run. A new plain job (one node in one queue, no
+-- idempotency window, no time limit, no delay) is written by plainSubmit below, without
+-- submitRun's tables, as submitRun would write it.
 -- KEYS: shardWork, events, runList, seq, pending (the shard's), (then per run of the
 --   batch, `count` groups of: record (the run's hash, also its nodes, specs and
 --   results: Keys.ts), work, idempotency (the key's string, or any key of the
@@ -78,6 +80,7 @@ local function plainSubmit(r, f, at, toReady)
   redis.call("HSET", rk.record, unpack(raw))
   return { R.OK, 0 }
 end
+
 local out = { R.OK }
 local at = 1
 -- the roots of every run, put in their ready sets together at the end (flushReady): they
@@ -90,28 +93,28 @@ for r = 1, A.count do
     out[#out + 1] = lean
     at = at + 20
   else
-  local rk = RUNS[r]
-  local keys = setmetatable({ record = rk.record, nodes = rk.record, specs = rk.record,
-    results = rk.record, work = rk.work, idempotency = rk.idempotency, namedRun = rk.namedRun,
-    shardWork = K.shardWork, events = K.events, runList = K.runList, seq = K.seq, pending = K.pending }, unhanded)
-  local f = A.runs
-  local queues = {}
-  for i in string.gmatch(f[at + 3], "%d+") do queues[#queues + 1] = QUEUES[tonumber(i)] end
-  local n = tonumber(f[at + 15])
-  local nodes = {}
-  for i = at + 16, at + 15 + 4 * n do nodes[#nodes + 1] = f[i] end
-  out[#out + 1] = submitRun(keys, queues, {
-    runId = f[at], now = tonumber(f[at + 1]), phase = "begin+commit", total = n, queues = f[at + 2],
-    tags = f[at + 4], retentionMs = tonumber(f[at + 5]), windowMs = tonumber(f[at + 6]),
-    budget = A.budget, fingerprint = f[at + 7], nonce = f[at + 8], output = f[at + 9], seen = f[at + 10],
-    reuse = f[at + 11], eventsMax = A.eventsMax, notBefore = tonumber(f[at + 12]),
-    expiresAt = tonumber(f[at + 13]), headers = f[at + 14], nodes = nodes,
-    totalS = f[at + 15], retentionS = f[at + 5], -- (as sent: written as they are)
-    toReady = toReady,
-  }, codes)
-  -- the runs after one whose key changed are sent again, after it (they may meet it)
-  if out[#out][1] == R.RETRY or out[#out][1] == R.ADOPT then break end
-  at = at + 16 + 4 * n
+    local rk = RUNS[r]
+    local keys = setmetatable({ record = rk.record, nodes = rk.record, specs = rk.record,
+      results = rk.record, work = rk.work, idempotency = rk.idempotency, namedRun = rk.namedRun,
+      shardWork = K.shardWork, events = K.events, runList = K.runList, seq = K.seq, pending = K.pending }, unhanded)
+    local f = A.runs
+    local queues = {}
+    for i in string.gmatch(f[at + 3], "%d+") do queues[#queues + 1] = QUEUES[tonumber(i)] end
+    local n = tonumber(f[at + 15])
+    local nodes = {}
+    for i = at + 16, at + 15 + 4 * n do nodes[#nodes + 1] = f[i] end
+    out[#out + 1] = submitRun(keys, queues, {
+      runId = f[at], now = tonumber(f[at + 1]), phase = "begin+commit", total = n, queues = f[at + 2],
+      tags = f[at + 4], retentionMs = tonumber(f[at + 5]), windowMs = tonumber(f[at + 6]),
+      budget = A.budget, fingerprint = f[at + 7], nonce = f[at + 8], output = f[at + 9], seen = f[at + 10],
+      reuse = f[at + 11], eventsMax = A.eventsMax, notBefore = tonumber(f[at + 12]),
+      expiresAt = tonumber(f[at + 13]), headers = f[at + 14], nodes = nodes,
+      totalS = f[at + 15], retentionS = f[at + 5], -- (as sent: written as they are)
+      toReady = toReady,
+    }, codes)
+    -- the runs after one whose key changed are sent again, after it (they may meet it)
+    if out[#out][1] == R.RETRY or out[#out][1] == R.ADOPT then break end
+    at = at + 16 + 4 * n
   end
 end
 flushReady(toReady, K.seq)
