@@ -48,27 +48,12 @@ local function plainSubmit(r, f, at, toReady)
     return nil
   end
   local runId, now = f[at], tonumber(f[at + 1])
-  local raw = { "status", "running", "created", g17(now), "total", f[at + 15], "ended", "0", "nonce", f[at + 8] }
-  local n = #raw
-  local function add(k, v)
-    raw[n + 1] = k
-    raw[n + 2] = v
-    n = n + 2
-  end
-  local queues, output, fp, tags = f[at + 2], f[at + 9], f[at + 7], f[at + 4]
-  if queues ~= DEFAULT_QUEUES then add("queues", queues) end
-  if output ~= DEFAULT_OUT then add("out", output) end
-  if fp ~= "" then add("fp", fp) end
-  if tags ~= "[]" then add("tags", tags) end
-  if tonumber(f[at + 5]) ~= DEFAULT_RETENTION then add("retention", f[at + 5]) end
-  local notBefore, expiresAt, headers = tonumber(f[at + 12]), tonumber(f[at + 13]), f[at + 14]
-  if notBefore > 0 then add("nbf", int(notBefore)) end
-  if expiresAt > 0 then add("exp", int(expiresAt)) end
-  if headers ~= "" then add("hdr", headers) end
+  local raw = runFields("running", g17(now), f[at + 15], f[at + 8], f[at + 2], f[at + 9], f[at + 7], f[at + 4],
+    tonumber(f[at + 5]), f[at + 5], 1, tonumber(f[at + 12]), tonumber(f[at + 13]), f[at + 14])
   listRun(K.runList, runId)
   node[ST] = "q"
-  add("n0", queuedBytes(node, list2))
-  add("s0", list3)
+  local n = #raw
+  raw[n + 1], raw[n + 2], raw[n + 3], raw[n + 4] = "n0", queuedBytes(node, list2), "s0", list3
   eventOf(K.events, g17(A.eventsMax or 10000), runId, now, { "q", 0, node[TASK], node[ATT] })
   -- (enqueue's: queued, no deadline, not delayed)
   local k = toReady.k

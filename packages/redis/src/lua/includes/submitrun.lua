@@ -23,6 +23,42 @@ local function listRun(key, runId)
   redis.call("XADD", key, "*", "r", runId)
 end
 
+-- The fields of a run record as its first write has them, as one HSET's arguments, its nodes
+-- not yet among them: `status` (running for a run written whole in one call, pending for one
+-- written in chunks), created at `nows`, `total` and `nonce` as sent, then the fields written
+-- only when not at their default, so that a small run's hash stays small. submitRun's begin,
+-- submitWhole and submitmany's plainSubmit write a run with them.
+local function runFields(status, nows, totalS, nonce, queues, output, fingerprint, tags, retentionMs, retentionS,
+    total, notBefore, expiresAt, headers)
+  -- (no `started`: a run written whole started when it was created, docs/redis-layout.md)
+  -- (no `id`: the key names the run; `queues` and `out` only when not at their default)
+  local raw = { "status", status, "created", nows, "total", totalS, "ended", "0", "nonce", nonce }
+  local at = #raw
+  local function add(f, v)
+    raw[at + 1] = f
+    raw[at + 2] = v
+    at = at + 2
+  end
+  if queues ~= DEFAULT_QUEUES then add("queues", queues) end
+  if output ~= DEFAULT_OUT then add("out", output) end
+  -- (no fingerprint: a run id made at random, no idempotency key; see submitRun)
+  if fingerprint ~= "" then add("fp", fingerprint) end
+  -- (fields at their default are not written: an empty tag list, the default retention)
+  if tags ~= "[]" then add("tags", tags) end
+  if retentionMs ~= DEFAULT_RETENTION then add("retention", retentionS or int(retentionMs)) end
+  -- a run of more than HASH_TABLE_NODES nodes is kept as a hash table, not a listpack (whose
+  -- every field read or write walks the list): a value longer than Redis's
+  -- hash-max-listpack-value (64 bytes by default, up to 256 supported) converts it, from the
+  -- run's first HSET (which converts before it inserts): as a listpack, each of a first
+  -- chunk's fields would go in by a walk of the list (5 ms of Redis for a chunk of 250 nodes,
+  -- docs/redis-layout.md, `big`)
+  if total > HASH_TABLE_NODES then add("big", bigMarker()) end
+  if notBefore > 0 then add("nbf", int(notBefore)) end
+  if expiresAt > 0 then add("exp", int(expiresAt)) end
+  if headers ~= "" then add("hdr", headers) end
+  return raw
+end
+
 -- the record of the one node of a plain job, decoded, when run `a` (submit's arguments) is
 -- one: a single root waiting on nothing, with no time limit (delayMs, notBefore,
 -- expiresInMs, expiresAt), in a queue of the call, and a budget that queues it. Its
@@ -49,31 +85,14 @@ local function submitWhole(keys, queues, a, codes)
   M.toReady = a.toReady or false
   -- the record and the nodes as sent, ahead of the buffered writes (M.wraw, flushRun); the
   -- node records read back from here (M.pre, getNode)
-  -- (no `started`: a run written whole started when it was created, docs/redis-layout.md)
-  -- (no `id`: the key names the run; `queues` and `out` only when not at their default)
-  local raw = { "status", "running", "created", M.nows, "total", a.totalS or int(a.total), "ended", "0",
-    "nonce", a.nonce }
+  local raw = runFields("running", M.nows, a.totalS or int(a.total), a.nonce, a.queues, a.output, a.fingerprint,
+    a.tags, a.retentionMs, a.retentionS, a.total, a.notBefore, a.expiresAt, a.headers)
   local at = #raw
   local function add(f, v)
     raw[at + 1] = f
     raw[at + 2] = v
     at = at + 2
   end
-  if a.queues ~= DEFAULT_QUEUES then add("queues", a.queues) end
-  if a.output ~= DEFAULT_OUT then add("out", a.output) end
-  -- (no fingerprint: a run id made at random, no idempotency key; see submitRun)
-  if a.fingerprint ~= "" then add("fp", a.fingerprint) end
-  -- (fields at their default are not written: an empty tag list, the default retention)
-  if a.tags ~= "[]" then add("tags", a.tags) end
-  if a.retentionMs ~= DEFAULT_RETENTION then add("retention", a.retentionS or int(a.retentionMs)) end
-  -- a run of more than HASH_TABLE_NODES nodes is kept as a hash table, not a listpack (whose
-  -- every field read or write walks the list): a value longer than Redis's
-  -- hash-max-listpack-value (64 bytes by default, up to 256 supported) converts it
-  -- (docs/redis-layout.md, `big`)
-  if a.total > HASH_TABLE_NODES then add("big", bigMarker()) end
-  if a.notBefore > 0 then add("nbf", int(a.notBefore)) end
-  if a.expiresAt > 0 then add("exp", int(a.expiresAt)) end
-  if a.headers ~= "" then add("hdr", a.headers) end
   listRun(keys.runList, runId)
   local list, pre = a.nodes, {}
   local plain = plainJob(M, a, list)
@@ -171,21 +190,8 @@ local function submitRun(keys, queues, a, codes)
       local reply = submitWhole(keys, queues, a, codes)
       if reply then return reply end
     end
-    -- a run of more than HASH_TABLE_NODES nodes is a hash table from its first write, as in
-    -- submitWhole: as a listpack, each of the first chunk's fields would go in by a walk of
-    -- the list (5 ms of Redis for a chunk of 250 nodes, docs/redis-layout.md, `big`)
-    if a.total > HASH_TABLE_NODES then redis.call("HSET", keys.record, "big", bigMarker()) end
-    redis.call("HSET", keys.record, "status", "pending", "created", now, "total", a.total, "ended", 0,
-      "nonce", a.nonce)
-    if a.queues ~= DEFAULT_QUEUES then redis.call("HSET", keys.record, "queues", a.queues) end
-    if a.output ~= DEFAULT_OUT then redis.call("HSET", keys.record, "out", a.output) end
-    if a.fingerprint ~= "" then redis.call("HSET", keys.record, "fp", a.fingerprint) end
-    -- (fields at their default are not written: an empty tag list, the default retention)
-    if a.tags ~= "[]" then redis.call("HSET", keys.record, "tags", a.tags) end
-    if a.retentionMs ~= DEFAULT_RETENTION then redis.call("HSET", keys.record, "retention", a.retentionMs) end
-    if a.notBefore > 0 then redis.call("HSET", keys.record, "nbf", a.notBefore) end
-    if a.expiresAt > 0 then redis.call("HSET", keys.record, "exp", a.expiresAt) end
-    if a.headers ~= "" then redis.call("HSET", keys.record, "hdr", a.headers) end
+    redis.call("HSET", keys.record, unpack(runFields("pending", g17(now), int(a.total), a.nonce, a.queues,
+      a.output, a.fingerprint, a.tags, a.retentionMs, nil, a.total, a.notBefore, a.expiresAt, a.headers)))
     -- a submission written in one call is never seen pending: only multi-call ones are tracked for recovery
     if not commit then redis.call("ZADD", keys.pending, now, runId) end
   end
