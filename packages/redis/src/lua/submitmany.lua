@@ -42,18 +42,15 @@ local function plainSubmit(r, f, at, toReady)
   if not q then return nil end
   local rk = RUNS[r]
   if redis.call("HMGET", rk.record, "status")[1] then return nil end
-  local node = decodeNode(list2)
-  if not node or node[ST] ~= "w" or node[PEND] ~= 0 or node[QIDX] ~= 1 or node[DUE] ~= 0 then return nil end
-  if (node[NBF] or 0) ~= 0 or (node[DLY] or 0) ~= 0 or (node[EXPIN] or 0) ~= 0 or (node[EXP] or 0) ~= 0 then
-    return nil
-  end
+  local node = plainRecord(list2)
+  if not node or node[QIDX] ~= 1 or node[DUE] ~= 0 then return nil end
   local runId, now = f[at], tonumber(f[at + 1])
-  local raw = runFields("running", g17(now), f[at + 15], f[at + 8], f[at + 2], f[at + 9], f[at + 7], f[at + 4],
+  local raw, add = runFields("running", g17(now), f[at + 15], f[at + 8], f[at + 2], f[at + 9], f[at + 7], f[at + 4],
     tonumber(f[at + 5]), f[at + 5], 1, tonumber(f[at + 12]), tonumber(f[at + 13]), f[at + 14])
   listRun(K.runList, runId)
   node[ST] = "q"
-  local n = #raw
-  raw[n + 1], raw[n + 2], raw[n + 3], raw[n + 4] = "n0", queuedBytes(node, list2), "s0", list3
+  add("n0", queuedBytes(node, list2))
+  add("s0", list3)
   eventOf(K.events, g17(A.eventsMax or 10000), runId, now, { "q", 0, node[TASK], node[ATT] })
   -- (enqueue's: queued, no deadline, not delayed)
   local k = toReady.k

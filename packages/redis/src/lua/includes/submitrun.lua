@@ -26,8 +26,9 @@ end
 -- The fields of a run record as its first write has them, as one HSET's arguments, its nodes
 -- not yet among them: `status` (running for a run written whole in one call, pending for one
 -- written in chunks), created at `nows`, `total` and `nonce` as sent, then the fields written
--- only when not at their default, so that a small run's hash stays small. submitRun's begin,
--- submitWhole and submitmany's plainSubmit write a run with them.
+-- only when not at their default, so that a small run's hash stays small; and `add(field,
+-- value)`, which appends to them (a run's nodes). submitRun's begin, submitWhole and
+-- submitmany's plainSubmit write a run with them.
 local function runFields(status, nows, totalS, nonce, queues, output, fingerprint, tags, retentionMs, retentionS,
     total, notBefore, expiresAt, headers)
   -- (no `started`: a run written whole started when it was created, docs/redis-layout.md)
@@ -56,7 +57,16 @@ local function runFields(status, nows, totalS, nonce, queues, output, fingerprin
   if notBefore > 0 then add("nbf", int(notBefore)) end
   if expiresAt > 0 then add("exp", int(expiresAt)) end
   if headers ~= "" then add("hdr", headers) end
-  return raw
+  return raw, add
+end
+
+-- the record of a plain job's node (bytes `raw`), decoded: a root waiting on nothing, with no
+-- time limit (not-before time, delay, deadline); nil when it is not one
+local function plainRecord(raw)
+  local r = decodeNode(raw)
+  if not r or r[ST] ~= "w" or r[PEND] ~= 0 then return nil end
+  if (r[NBF] or 0) ~= 0 or (r[DLY] or 0) ~= 0 or (r[EXPIN] or 0) ~= 0 or (r[EXP] or 0) ~= 0 then return nil end
+  return r
 end
 
 -- the record of the one node of a plain job, decoded, when run `a` (submit's arguments) is
@@ -68,9 +78,8 @@ end
 -- sent; nil when the run is not one
 local function plainJob(M, a, list)
   if a.total ~= 1 or #list ~= 4 or list[1] ~= "0" or list[4] ~= "" or a.budget <= 0 then return nil end
-  local r = decodeNode(list[2])
-  if not r or r[ST] ~= "w" or r[PEND] ~= 0 or not queueOf(M, r[QIDX]) then return nil end
-  if (r[NBF] or 0) ~= 0 or (r[DLY] or 0) ~= 0 or (r[EXPIN] or 0) ~= 0 or (r[EXP] or 0) ~= 0 then return nil end
+  local r = plainRecord(list[2])
+  if not r or not queueOf(M, r[QIDX]) then return nil end
   return r
 end
 
@@ -85,14 +94,8 @@ local function submitWhole(keys, queues, a, codes)
   M.toReady = a.toReady or false
   -- the record and the nodes as sent, ahead of the buffered writes (M.wraw, flushRun); the
   -- node records read back from here (M.pre, getNode)
-  local raw = runFields("running", M.nows, a.totalS or int(a.total), a.nonce, a.queues, a.output, a.fingerprint,
-    a.tags, a.retentionMs, a.retentionS, a.total, a.notBefore, a.expiresAt, a.headers)
-  local at = #raw
-  local function add(f, v)
-    raw[at + 1] = f
-    raw[at + 2] = v
-    at = at + 2
-  end
+  local raw, add = runFields("running", M.nows, a.totalS or int(a.total), a.nonce, a.queues, a.output,
+    a.fingerprint, a.tags, a.retentionMs, a.retentionS, a.total, a.notBefore, a.expiresAt, a.headers)
   listRun(keys.runList, runId)
   local list, pre = a.nodes, {}
   local plain = plainJob(M, a, list)
@@ -190,8 +193,10 @@ local function submitRun(keys, queues, a, codes)
       local reply = submitWhole(keys, queues, a, codes)
       if reply then return reply end
     end
-    redis.call("HSET", keys.record, unpack(runFields("pending", g17(now), int(a.total), a.nonce, a.queues,
-      a.output, a.fingerprint, a.tags, a.retentionMs, nil, a.total, a.notBefore, a.expiresAt, a.headers)))
+    -- (runFields' first value: the fields; unpack would take its second as an index)
+    local fields = runFields("pending", g17(now), int(a.total), a.nonce, a.queues, a.output, a.fingerprint, a.tags,
+      a.retentionMs, nil, a.total, a.notBefore, a.expiresAt, a.headers)
+    redis.call("HSET", keys.record, unpack(fields))
     -- a submission written in one call is never seen pending: only multi-call ones are tracked for recovery
     if not commit then redis.call("ZADD", keys.pending, now, runId) end
   end
