@@ -510,14 +510,48 @@ type Prev = [
   31,
 ];
 
-const make = <In, Out>(node: CanvasNode): Linkable<In, Out> => ({ node, ...linking(node) });
+/**
+ * A canvas of syntax tree `node`, with `onSuccess` / `onError` on its prototype: a wide
+ * group's members are made by the thousand and live through their submission, and
+ * methods made per canvas (closures) cost a canvas several hundred bytes and µs.
+ */
+class Made<In, Out> implements Linkable<In, Out> {
+  constructor(readonly node: CanvasNode) {}
+  onSuccess(callback: Canvas<Out, unknown>): Linkable<In, Out> {
+    return new Made({ kind: "link", on: "success", inner: this.node, callback: callback.node });
+  }
+  onError(callback: Canvas<FailureRecord, unknown>): Linkable<In, Out> {
+    return new Made({ kind: "link", on: "error", inner: this.node, callback: callback.node });
+  }
+}
 
-/** The `onSuccess` / `onError` methods of a canvas whose syntax tree is `node`. */
-const linking = <In, Out>(node: CanvasNode): Pick<Linkable<In, Out>, "onSuccess" | "onError"> => ({
-  onSuccess: (callback) =>
-    make({ kind: "link", on: "success", inner: node, callback: callback.node }),
-  onError: (callback) => make({ kind: "link", on: "error", inner: node, callback: callback.node }),
-});
+const make = <In, Out>(node: CanvasNode): Linkable<In, Out> => new Made(node);
+
+/** A group's canvas: {@link Made}'s methods and `settled`. */
+class MadeGroup<In, Out extends ReadonlyArray<unknown>>
+  extends Made<In, Out>
+  implements Group<In, Out>
+{
+  declare readonly node: Extract<CanvasNode, { readonly kind: "group" }>;
+  settled(): Linkable<In, { readonly [K in keyof Out]: Settled<Out[K], MemberError> }> {
+    return make({ ...this.node, settled: true });
+  }
+}
+
+/** The syntax tree of a signature. */
+type SigNode = Extract<CanvasNode, { readonly kind: "sig" }>;
+
+/** A signature's canvas: {@link Made}'s methods and `with` (see {@link signature}). */
+class MadeSignature<In, Out> extends Made<In, Out> implements Signature<In, Out> {
+  declare readonly node: SigNode;
+  with(o: TaskOptions): Signature<In, Out> {
+    const { task, bind, bound, options } = this.node;
+    checkOptions(task.name, o);
+    const retry =
+      options.retry && o.retry ? { retry: { ...options.retry, ...o.retry } } : undefined;
+    return signature(task, bind, bound, { ...options, ...o, ...retry });
+  }
+}
 
 /**
  * Runs steps one after the other; each step receives the previous step's
@@ -546,12 +580,7 @@ export function chain<const T extends readonly [AnyCanvas, ...AnyCanvas[]]>(
 export function group<const T extends ReadonlyArray<AnyCanvas>>(
   ...members: T
 ): Group<InOfAll<T>, OutsOf<T>> {
-  const node = { kind: "group" as const, members: members.map((m) => m.node), settled: false };
-  return {
-    node,
-    ...linking(node),
-    settled: () => make({ ...node, settled: true }),
-  };
+  return new MadeGroup({ kind: "group", members: members.map((m) => m.node), settled: false });
 }
 
 /**
@@ -630,16 +659,4 @@ export const signature = <In, Out>(
   bind: Bind,
   bound: unknown,
   options: TaskOptions = NO_OPTIONS,
-): Signature<In, Out> => {
-  const node: CanvasNode = { kind: "sig", task, bind, bound, options };
-  return {
-    node,
-    ...linking(node),
-    with: (o) => {
-      checkOptions(task.name, o);
-      const retry =
-        options.retry && o.retry ? { retry: { ...options.retry, ...o.retry } } : undefined;
-      return signature(task, bind, bound, { ...options, ...o, ...retry });
-    },
-  };
-};
+): Signature<In, Out> => new MadeSignature({ kind: "sig", task, bind, bound, options });

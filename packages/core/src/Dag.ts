@@ -336,7 +336,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
           if (node.steps.length === 0) throw new InvalidCanvas({ reason: "empty chain" });
           let out = upstream;
           node.steps.forEach((step, i) => {
-            out = walk(step, out, tolerant, [...at, `chain:${i}`]);
+            out = walk(step, out, tolerant, at.concat(`chain:${i}`));
           });
           return out as Shape;
         }
@@ -344,14 +344,14 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
           // Celery's group([]) yields []; so does Weft's, after its upstream when it has one
           if (node.members.length === 0) return empty(upstream, node.settled);
           const items = node.members.map((m, i) =>
-            walk(m, upstream, tolerant || node.settled, [...at, `group:${i}`]),
+            walk(m, upstream, tolerant || node.settled, at.concat(`group:${i}`)),
           );
           return node.settled ? { settled: items } : { list: items };
         }
         case "chord": {
           // an empty header hands the body [] at once (Celery's rule), after the chord's upstream
           const header = node.header.members.map((m, i) =>
-            walk(m, upstream, tolerant || node.header.settled, [...at, `header:${i}`]),
+            walk(m, upstream, tolerant || node.header.settled, at.concat(`header:${i}`)),
           );
           const value =
             header.length === 0
@@ -359,7 +359,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
               : node.header.settled
                 ? { settled: header }
                 : { list: header };
-          return walk(node.body, value, tolerant, [...at, "body"]);
+          return walk(node.body, value, tolerant, at.concat("body"));
         }
         case "link": {
           links += 1;
@@ -370,7 +370,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
             try {
               if (node.on === "success") {
                 gates.push(out);
-                walk(node.callback, out, tolerant, [...at, "onSuccess"]);
+                walk(node.callback, out, tolerant, at.concat("onSuccess"));
                 gates.pop();
               } else {
                 const last = drafts.length;
@@ -379,7 +379,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
                   if (drafts[f]!.level !== level - 1) continue;
                   const gate = { failure: f };
                   gates.push(gate);
-                  walk(node.callback, gate, tolerant, [...at, `onError:${f}`]);
+                  walk(node.callback, gate, tolerant, at.concat(`onError:${f}`));
                   gates.pop();
                 }
               }
@@ -444,8 +444,8 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
       bound: d.bound,
       arg: d.arg,
       deps: d.deps,
-      dependents: dependents[id]!,
-      settledDependents: settledDependents[id]!,
+      dependents: exact(dependents[id]!),
+      settledDependents: exact(settledDependents[id]!),
       tolerant: d.tolerant,
       options: d.options,
       path: d.path,
@@ -463,6 +463,13 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
     tasks: drafts.map((d) => d.task),
   };
 };
+
+/**
+ * `list` at its length: an array grown by `push` keeps room for more (a node's one
+ * dependent in an array of 17 slots), and a wide canvas's nodes live through its whole
+ * submission (every slot is copied by each young-generation GC they survive).
+ */
+const exact = (list: number[]): number[] => (list.length === 0 ? list : list.slice());
 
 /** Whether an object has no own enumerable keys (a signature's options when it set none). */
 const hasNoKeys = (o: object): boolean => {

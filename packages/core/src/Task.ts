@@ -7,6 +7,7 @@
  */
 import { Schema } from "effect";
 import {
+  type Bind,
   checkOptions,
   type ErrorSchema,
   MAX_TIMER_MS,
@@ -241,10 +242,13 @@ export const task = <
       }
       return signature(ref, { kind: "field", field: open[0]! }, bound);
     },
-    si: (value: I) => signature(ref, { kind: "immutable" }, value),
+    si: (value: I) => signature(ref, IMMUTABLE, value),
   };
   return t as unknown as Task<Name, I, TypeOf<OS>, EncodedOf<IS>, EncodedOf<OS>, ES>;
 };
+
+/** The binding of every `si(input)` signature: one object for all (a wide group has thousands). */
+const IMMUTABLE: Bind = Object.freeze({ kind: "immutable" });
 
 /**
  * The `_tag` a declared error schema gives its values (a `Schema.TaggedError`
