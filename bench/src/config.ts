@@ -14,7 +14,10 @@
  *   `weft`, `bullmq` (default both).
  * - `BENCH_TIMEOUT_S`: limit per workload and system (default 300: BullMQ's
  *   100,000-child flow takes minutes on a busy 2-core machine).
- * - `BENCH_WARMUP=0`: skips the warm-up pass.
+ * - `BENCH_WARMUP`: the warm-up pass before the measured runs, for each system:
+ *   `full` (default) runs every workload once at the measured sizes, but
+ *   hugeChord at its small size ({@link warmupSizes}); `small` runs them at
+ *   {@link WARMUP_SIZES} (the pass before 2026-12-04); `0` skips it.
  * - `BENCH_SCRIPT_TIMES=1`: the slow log records every command, and the report
  *   shows Redis time per script; this slows Redis, so the other numbers of
  *   such a run are not comparable.
@@ -84,7 +87,8 @@ export interface Config {
   /** Lower-case names of the systems to run. */
   readonly systems: ReadonlySet<string>;
   readonly timeoutMs: number;
-  readonly warmup: boolean;
+  /** The warm-up pass: `full`, `small` or none (`BENCH_WARMUP`). */
+  readonly warmup: "full" | "small" | "none";
   /** Log every command in the slow log, for server time per script. */
   readonly scriptTimes: boolean;
   /** `BENCH_INSTRUCTIONS=1`: count redis-server's instructions (callgrind). */
@@ -108,6 +112,12 @@ const num = (name: string, fallback: number, check: (n: number) => boolean): num
 };
 
 const positiveInt = (n: number) => Number.isInteger(n) && n >= 1;
+
+const warmupOf = (raw: string): Config["warmup"] => {
+  if (raw === "0") return "none";
+  if (raw === "full" || raw === "small") return raw;
+  throw new Error(`BENCH_WARMUP=${raw} is not valid (full, small or 0)`);
+};
 
 /** Reads the configuration from `process.env`. */
 export const readConfig = (): Config => {
@@ -140,7 +150,7 @@ export const readConfig = (): Config => {
       }),
     ),
     timeoutMs: num("BENCH_TIMEOUT_S", 300, (n) => n > 0) * 1_000,
-    warmup: process.env.BENCH_WARMUP !== "0",
+    warmup: warmupOf(process.env.BENCH_WARMUP?.trim() || "full"),
     scriptTimes: process.env.BENCH_SCRIPT_TIMES === "1",
     instructions: process.env.BENCH_INSTRUCTIONS === "1",
     redisServer: process.env.BENCH_REDIS_SERVER || "redis-server",
@@ -164,7 +174,7 @@ export const readConfig = (): Config => {
   };
 };
 
-/** Tiny sizes for the warm-up pass (JIT, script cache, connections). */
+/** Tiny sizes for the `small` warm-up pass (script cache, connections, a first JIT pass). */
 export const WARMUP_SIZES: Sizes = {
   chord: 200,
   hugeChord: 200,
@@ -178,3 +188,16 @@ export const WARMUP_SIZES: Sizes = {
   independentBatch: 100,
   chainBatch: 10,
 };
+
+/**
+ * The sizes of the `full` warm-up pass: the measured sizes, but the huge chord's small
+ * one (BullMQ's 100,000-child flow takes minutes). V8 optimizes a path only after many
+ * thousands of calls: after the `small` pass, a 10,000-wide chord on Weft cost 118 µs of
+ * Node CPU per task in its first run and 37-41 µs from its fourth on (BullMQ's side
+ * gains less: 5,200 → 6,300-7,000 tasks/s), so a first measured run of each workload
+ * timed the JIT as much as the system (docs/benchmarks.md, "A full-size warm-up").
+ */
+export const warmupSizes = (sizes: Sizes): Sizes => ({
+  ...sizes,
+  hugeChord: WARMUP_SIZES.hugeChord,
+});

@@ -18,6 +18,7 @@ import {
   readConfig,
   type Sizes,
   WARMUP_SIZES,
+  warmupSizes,
   WORKLOAD_IDS,
   type WorkloadId,
 } from "./config.ts";
@@ -169,11 +170,16 @@ const main = async (): Promise<number> => {
     const run = async (system: BenchSystem, w: WorkloadId, sizes: Sizes) =>
       measure(system, w, sizes, cfg, admin!, url, counted);
 
-    if (cfg.warmup) {
-      log("warm-up (small sizes, not reported)…");
+    if (cfg.warmup !== "none") {
+      const sizes = cfg.warmup === "full" ? warmupSizes(cfg.sizes) : WARMUP_SIZES;
+      log(
+        cfg.warmup === "full"
+          ? "warm-up (every workload once at its measured size, hugeChord at its small one; not reported)…"
+          : "warm-up (small sizes, not reported)…",
+      );
       for (const s of SYSTEMS) {
         for (const w of order) {
-          const m = await run(s, w, WARMUP_SIZES);
+          const m = await run(s, w, sizes);
           if (m.error || m.wrong) log(`  warm-up ${summary(m)}`);
         }
       }

@@ -443,7 +443,7 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
       bind: d.bind,
       bound: d.bound,
       arg: d.arg,
-      deps: d.deps,
+      deps: d.deps.length === 0 ? NONE : d.deps,
       dependents: exact(dependents[id]!),
       settledDependents: exact(settledDependents[id]!),
       tolerant: d.tolerant,
@@ -465,11 +465,16 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
 };
 
 /**
- * `list` at its length: an array grown by `push` keeps room for more (a node's one
- * dependent in an array of 17 slots), and a wide canvas's nodes live through its whole
- * submission (every slot is copied by each young-generation GC they survive).
+ * `list` at its length, {@link NONE} when empty: an array grown by `push` keeps room for
+ * more (a node's one dependent in an array of 17 slots), and a wide canvas's nodes live
+ * through its whole submission (every slot is copied by each young-generation GC they
+ * survive).
  */
-const exact = (list: number[]): number[] => (list.length === 0 ? list : list.slice());
+const exact = (list: ReadonlyArray<number>): ReadonlyArray<number> =>
+  list.length === 0 ? NONE : list.slice();
+
+/** The empty list every node without dependencies or dependents shares (it is never written to). */
+const NONE: ReadonlyArray<number> = Object.freeze([]);
 
 /** Whether an object has no own enumerable keys (a signature's options when it set none). */
 const hasNoKeys = (o: object): boolean => {
