@@ -18,9 +18,9 @@ import {
   readConfig,
   type Sizes,
   WARMUP_SIZES,
-  warmupSizes,
   WORKLOAD_IDS,
   type WorkloadId,
+  warmupSizes,
 } from "./config.ts";
 import { type Measurement, measure } from "./measure.ts";
 import {

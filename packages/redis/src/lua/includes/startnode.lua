@@ -65,6 +65,12 @@ local function plainStart(RC, keys, runId, token, worker, now, queue, emax)
   return { RC.OK, attempt, r[STALLS], v[14], queues, v[11] or "", 1 }
 end
 
+-- the member of node n's lease under `token` in its queue's leases set: made only where a
+-- start reads or ends it (a node claim leased in the same call needs neither)
+local function leaseMember(runId, n, token)
+  return runId .. "#" .. digits(n) .. "#" .. digits(token)
+end
+
 -- starts node n of run `runId`, leased under `token` from queue `queue` (name) to `worker`
 -- at `now`: see start.lua for what it checks and answers (its replies, as a list, their
 -- codes from RC: start's reply codes by name, as strings).
@@ -77,7 +83,6 @@ end
 -- run), or nil (those and this node's); a node whose fields were not read so is read on
 -- its own
 local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, leased, runs, ahead)
-  local member = runId .. "#" .. digits(n) .. "#" .. digits(token)
   -- the node's record, dependency list and spec and the run's queues and headers are read
   -- with the run's record, in one HMGET, when they share its hash
   local oneHash = keys.nodes == keys.record and keys.specs == keys.record
@@ -109,7 +114,7 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
   end
   local r = M and not M.found and getNode(M, n)
   -- `leased`: the caller (claim) leased it in this very call
-  if not leased and not redis.call("ZSCORE", keys.leases, member) then
+  if not leased and not redis.call("ZSCORE", keys.leases, leaseMember(runId, n, token)) then
     -- this very start, re-sent after it stalled the node out: the same answer
     if r and r[ST] == "f" and r[TOK] == token and r[STALLS] > r[MAXST] then
       local more = (redis.call("ZSCORE", keys.shardWork, runId) and moreWork(M)) and 1 or 0
@@ -119,7 +124,7 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
   end
   if M and M.found then return { RC.CORRUPT, M.found[1], M.found[2] } end
   if not r then
-    redis.call("ZREM", keys.leases, member)
+    redis.call("ZREM", keys.leases, leaseMember(runId, n, token))
     return { RC.STALE }
   end
   -- the node's record points into the run's queue list: it must name the queue the node came from
@@ -133,7 +138,7 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
   local again = st == "r" and r[TOK] == token -- this very start, re-sent
   if st == "r" and not again then
     if r[STALLS] + 1 > r[MAXST] then
-      redis.call("ZREM", keys.leases, member)
+      redis.call("ZREM", keys.leases, leaseMember(runId, n, token))
       r[STALLS] = r[STALLS] + 1
       addHistory(M, n, r, "stalled", nil)
       r[TOK] = token -- a late report of the stalled attempt is stale
@@ -145,11 +150,11 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
       return { RC.STALLED_OUT, 1, queues }
     end
   elseif st ~= "r" and st ~= "q" and st ~= "y" then
-    redis.call("ZREM", keys.leases, member)
+    redis.call("ZREM", keys.leases, leaseMember(runId, n, token))
     return { RC.STALE }
   elseif (r[EXP] or 0) > 0 and now >= r[EXP] then
     -- not started by its deadline: it ends expired instead (core's Machine.startNode)
-    redis.call("ZREM", keys.leases, member)
+    redis.call("ZREM", keys.leases, leaseMember(runId, n, token))
     local err = expiredError(r[EXP])
     endNode(M, n, r, "x", err)
     listEnding(M, n, r, err)
