@@ -195,7 +195,7 @@ export const WARMUP_SIZES: Sizes = {
  * thousands of calls: after the `small` pass, a 10,000-wide chord on Weft cost 118 µs of
  * Node CPU per task in its first run and 37-41 µs from its fourth on (BullMQ's side
  * gains less: 5,200 → 6,300-7,000 tasks/s), so a first measured run of each workload
- * timed the JIT as much as the system (docs/benchmarks.md, "A full-size warm-up").
+ * timed the JIT as much as the system (docs/benchmarks.md, "Since 16:30 UTC on 2026-12-04").
  */
 export const warmupSizes = (sizes: Sizes): Sizes => ({
   ...sizes,
