@@ -123,6 +123,22 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   return { RC.OK, 0, { d, lease, attempt, dr[STALLS], u[3], got } }
 end
 
+-- node n's one dependent (its id and record) when the cascade from n (record r, just
+-- succeeded) would only take one pending dependency off it, leaving it waiting: a chord
+-- member's completion but the last, its body read already in this call (M.cache), the
+-- run with no work listed (the cascade would pop none) and a budget left. Else nil: the
+-- cascade runs (includes/cascade.lua, process, item "D")
+local function soleWaitingDependent(M, r, budget)
+  if budget <= 0 or not M.workEmpty then return nil end
+  local list = r[NEXT]
+  local v = list[1]
+  if #list ~= 1 or type(v) ~= "number" then return nil end
+  local d = v >= 0 and v or -v - 1
+  local dr = M.cache[d]
+  if not dr or TERMINAL[dr[ST]] or dr[PEND] <= 1 then return nil end
+  return d, dr
+end
+
 -- a completion of node n that one of the two shortcuts above makes, its reply; or nil and
 -- what it read (v; and a chain step's dependent's id and fields, see chainStep), having
 -- written nothing: completeNode takes it from there
@@ -219,8 +235,8 @@ completeBody = function(M, RC, keys, queues, runId, n, token, result, now, worke
   local q = takeLease(M, n, r, token)
   if not q then return { RC.STALE, endEarly(M, budget) } end
   put(M, "results", "p" .. digits(n), false)
-  local ready = {}
   if M.status == "cancelled" then
+    local ready = {}
     addHistory(M, n, r, "cancelled", nil)
     endNode(M, n, r, "c", errorValue("Cancelled",
       "the run was cancelled while this node ran: its result was discarded"))
@@ -236,6 +252,18 @@ completeBody = function(M, RC, keys, queues, runId, n, token, result, now, worke
     put(M, "results", "r" .. digits(n), result)
   end
   endNode(M, n, r, "s", nil)
+  local w, wr = soleWaitingDependent(M, r, budget)
+  if w then
+    -- what the cascade does for it (one dependency fewer pending, the dependent still waits,
+    -- the run taken out of the work set) and what follows it with nothing ready: a chord's
+    -- members but the last, without the cascade's and the hand-out's tables
+    wr[PEND] = wr[PEND] - 1
+    putNode(M, w, wr)
+    unlistRun(M)
+    saveRun(M)
+    return { RC.OK, moreWork(M) and 1 or 0 }
+  end
+  local ready = {}
   local more = cascade(M, n, ready, budget)
   local claims, rest = {}, {}
   for _, d in ipairs(ready) do
@@ -252,7 +280,8 @@ completeBody = function(M, RC, keys, queues, runId, n, token, result, now, worke
       rest[#rest + 1] = d
     end
   end
-  enqueue(M, rest, 1)
+  -- (nothing to queue: enqueue would make its tables for none)
+  if #rest > 0 then enqueue(M, rest, 1) end
   saveRun(M)
   return { RC.OK, (more or moreWork(M)) and 1 or 0, unpack(claims) }
 end
