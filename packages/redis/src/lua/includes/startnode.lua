@@ -162,10 +162,12 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
     return { RC.EXPIRED, 1, queues }
   end
   local packed = field("d" .. digits(n), keys.nodes)
+  -- (no list: no dependencies, what depResults answers for it, {1}, made below without a table)
   local deps, why
-  -- (no list: no dependencies, what depResults answers for it)
-  if packed then deps, why = depResults(M, n, packed) else deps = { 1 } end
-  if not deps then return { RC.CORRUPT, "d" .. n, why } end
+  if packed then
+    deps, why = depResults(M, n, packed)
+    if not deps then return { RC.CORRUPT, "d" .. n, why } end
+  end
   if not again then
     if st == "r" then
       r[STALLS] = r[STALLS] + 1
@@ -174,6 +176,10 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
     markStarted(M, n, r, worker, token)
   end
   local out = { RC.OK, r[ATT], r[STALLS], field("s" .. digits(n), keys.specs), queues, field("hdr", keys.record) or "" }
-  for _, v in ipairs(deps) do out[#out + 1] = v end
+  if not deps then
+    out[7] = 1
+    return out
+  end
+  for i = 1, #deps do out[6 + i] = deps[i] end
   return out
 end
