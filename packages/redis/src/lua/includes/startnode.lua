@@ -65,6 +65,13 @@ local function plainStart(RC, keys, runId, token, worker, now, queue, emax)
   return { RC.OK, attempt, r[STALLS], v[14], queues, v[11] or "", 1 }
 end
 
+-- field `f` of the run as startNode reads it: from what the call read ahead when the
+-- run's record, nodes and specs are one hash (`oneHash`), else from key `key`
+local function startField(M, oneHash, f, key)
+  if oneHash then return M.pre[f] or nil end
+  return redis.call("HGET", key, f)
+end
+
 -- the member of node n's lease under `token` in its queue's leases set: made only where a
 -- start reads or ends it (a node claim leased in the same call needs neither)
 local function leaseMember(runId, n, token)
@@ -108,17 +115,13 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
       runs[runId] = M
     end
   end
-  local function field(f, key)
-    if oneHash then return M.pre[f] or nil end
-    return redis.call("HGET", key, f)
-  end
   local r = M and not M.found and getNode(M, n)
   -- `leased`: the caller (claim) leased it in this very call
   if not leased and not redis.call("ZSCORE", keys.leases, leaseMember(runId, n, token)) then
     -- this very start, re-sent after it stalled the node out: the same answer
     if r and r[ST] == "f" and r[TOK] == token and r[STALLS] > r[MAXST] then
       local more = (redis.call("ZSCORE", keys.shardWork, runId) and moreWork(M)) and 1 or 0
-      return { RC.STALLED_OUT, more, field("queues", keys.record) or DEFAULT_QUEUES }
+      return { RC.STALLED_OUT, more, startField(M, oneHash, "queues", keys.record) or DEFAULT_QUEUES }
     end
     return { RC.STALE }
   end
@@ -128,7 +131,7 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
     return { RC.STALE }
   end
   -- the node's record points into the run's queue list: it must name the queue the node came from
-  local queues = field("queues", keys.record) or DEFAULT_QUEUES
+  local queues = startField(M, oneHash, "queues", keys.record) or DEFAULT_QUEUES
   local name = queueList(queues)[r[QIDX]]
   if name ~= queue then
     return { RC.CORRUPT, "queues", "node " .. n .. " was claimed from queue " .. queue ..
@@ -161,7 +164,7 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
     saveRun(M)
     return { RC.EXPIRED, 1, queues }
   end
-  local packed = field("d" .. digits(n), keys.nodes)
+  local packed = startField(M, oneHash, "d" .. digits(n), keys.nodes)
   -- (no list: no dependencies, what depResults answers for it, {1}, made below without a table)
   local deps, why
   if packed then
@@ -175,7 +178,8 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
     end
     markStarted(M, n, r, worker, token)
   end
-  local out = { RC.OK, r[ATT], r[STALLS], field("s" .. digits(n), keys.specs), queues, field("hdr", keys.record) or "" }
+  local out = { RC.OK, r[ATT], r[STALLS], startField(M, oneHash, "s" .. digits(n), keys.specs), queues,
+    startField(M, oneHash, "hdr", keys.record) or "" }
   if not deps then
     out[7] = 1
     return out
