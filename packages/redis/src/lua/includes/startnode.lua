@@ -73,7 +73,7 @@ local function startField(M, oneHash, f, key)
 end
 
 -- the member of node n's lease under `token` in its queue's leases set: made only where a
--- start reads or ends it (a node claim leased in the same call needs neither)
+-- start reads or ends it (a node that claim leased in the same call needs neither)
 local function leaseMember(runId, n, token)
   return runId .. "#" .. digits(n) .. "#" .. digits(token)
 end
