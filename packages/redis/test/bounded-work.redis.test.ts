@@ -39,6 +39,8 @@ describe("bounded work", () => {
       retentionMs: 60_000,
       now: 0,
     });
+    // a run of several nodes is written with its `rare` marker (no rare field set)
+    expect(await raw.hget(k.run(runId).record, "rare")).toBe("0");
     const [c] = await store.claim(leaseOf(1, 10_000, 1));
     const complete = SCRIPTS.complete;
     const reply = complete.reply(
@@ -66,6 +68,8 @@ describe("bounded work", () => {
     // the cascade of node 0, as drain reads it, and the run's field that says work is listed
     expect(await raw.lrange(k.run(runId).work, 0, -1)).toEqual(["D:0:1"]);
     expect(await raw.hget(k.run(runId).record, "wk")).toBe("1");
+    // and the marker went with it: a chain step of the run reads `wk` again (shortCompletion)
+    expect(await raw.hget(k.run(runId).record, "rare")).toBeNull();
     await store.maintain({ now: 10_000, queues: ["default"] });
     expect(await raw.exists(k.run(runId).work)).toBe(0);
     expect(await raw.hget(k.run(runId).record, "wk")).toBeNull();

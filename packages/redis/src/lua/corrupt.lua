@@ -24,6 +24,7 @@ if not loadRun(M) then return { R.GONE } end -- a corrupt run record field fails
 if A.queueListCorrupt == 1 and not M.qbad then
   M.qbad = true
   redis.call("HSET", K.record, "qbad", 1)
+  markRare(M)
 end
 local r = getNode(M, n) -- a corrupt node record is replaced by a failed one here
 if r and not TERMINAL[r[ST]] then corruptNode(M, n, r, A.field, A.why) end

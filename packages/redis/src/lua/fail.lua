@@ -37,6 +37,7 @@ elseif A.retryAt >= 0 then
   putNode(M, n, r)
   nodeEvent(M, n, r, errorTag(err))
   redis.call("HSET", K.results, "e" .. n, err)
+  markRare(M)
   redis.call("ZADD", q.delayed, A.retryAt, runId .. "#" .. n .. "#" .. r[PRIO])
   -- a retry must start by the node's deadline too: maintenance expires it if nobody claims it
   if (r[EXP] or 0) > 0 then redis.call("ZADD", q.expiring, r[EXP], runId .. "#" .. n) end

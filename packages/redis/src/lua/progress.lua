@@ -8,7 +8,8 @@
 --   (recorded, but the run was cancelled)
 --@include events
 if not redis.call("ZSCORE", K.leases, A.lease) then return { R.STALE } end
-redis.call("HSET", K.results, "p" .. A.node, A.progress)
+-- (a first progress of the node: the run's `rare` marker goes, docs/redis-layout.md)
+if redis.call("HSET", K.results, "p" .. A.node, A.progress) == 1 then redis.call("HDEL", K.record, "rare") end
 -- (the event holds the progress itself, not its bytes: the entry is read as one msgpack value)
 local ok, progress = pcall(cmsgpack.unpack, A.progress)
 if ok then eventOf(K.events, A.eventsMax, A.runId, tonumber(A.now), { "p", tonumber(A.node), progress }) end

@@ -139,14 +139,33 @@ local function soleWaitingDependent(M, r, budget)
   return d, dr
 end
 
+-- the fields of run `key` that loadRun reads (status, total, ended, finished, retention,
+-- cfield, qbad, w, wk), then node n's record, progress and error (n<n>, p<n>, e<n>), as one
+-- HMGET of them answers. Of a node past the first (a chain step, most often), while the run
+-- is running and its `rare` marker is "0" (markRare), those of finished, cfield, qbad, wk,
+-- p<n> and e<n> are known absent without being read: in a listpack, every absent field's
+-- read walks the whole list (a step of a 10-node chain: 318,000 → 290,000 Redis
+-- instructions, docs/benchmarks.md). Without the marker, a second HMGET reads them
+local function runAndNode(key, n, ns)
+  if n == 0 then
+    return redis.call("HMGET", key, "status", "total", "ended", "finished", "retention", "cfield", "qbad", "w", "wk",
+      "n" .. ns, "p" .. ns, "e" .. ns)
+  end
+  local u = redis.call("HMGET", key, "status", "rare", "total", "ended", "retention", "w", "n" .. ns)
+  if u[2] == "0" and u[1] == "running" then
+    return { u[1], u[3], u[4], false, u[5], false, false, u[6], false, u[7], false, false }
+  end
+  local x = redis.call("HMGET", key, "finished", "cfield", "qbad", "wk", "p" .. ns, "e" .. ns)
+  return { u[1], u[3], u[4], x[1], u[5], x[2], x[3], u[6], x[4], u[7], x[5], x[6] }
+end
+
 -- a completion of node n that one of the two shortcuts above makes, its reply; or nil and
 -- what it read (v; and a chain step's dependent's id and fields, see chainStep), having
 -- written nothing: completeNode takes it from there
 local function shortCompletion(RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs, served,
     budget, emax, span)
   local ns = digits(n)
-  local v = redis.call("HMGET", keys.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad",
-    "w", "wk", "n" .. ns, "p" .. ns, "e" .. ns)
+  local v = runAndNode(keys.record, n, ns)
   if budget <= 0 or v[1] ~= "running" or v[4] or v[6] or v[7] or v[9] or (v[5] and not isCount(v[5])) then
     return nil, v
   end

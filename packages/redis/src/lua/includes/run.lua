@@ -121,6 +121,13 @@ local function put(M, label, field, value)
   end
 end
 
+-- one of the run's rare fields (wk, cfield, qbad, p<n>, e<n>) may be set from now on: its
+-- `rare` marker goes (a run of several nodes is written with it, runFields), so that a chain
+-- step reads them all again (shortCompletion, docs/redis-layout.md `rare`). keys: record
+local function markRare(M)
+  put(M, "record", "rare", false)
+end
+
 -- sets fields of the run's hash key labelled `label`: pairs field, value (none false), in one
 -- HSET when the run does not buffer its writes. keys: `label`
 local function putMany(M, label, ...)
@@ -248,6 +255,7 @@ local function markWork(M)
   if not M.wk then
     M.wk = true
     put(M, "record", "wk", 1)
+    markRare(M)
   end
 end
 
@@ -264,6 +272,7 @@ local function noteCorruption(M, field)
   if M.corruption then return end
   M.corruption = field
   put(M, "record", "cfield", field)
+  markRare(M)
   if M.status ~= "cancelled" then
     markWork(M)
     redis.call("LPUSH", M.k.work, "X:0")
@@ -313,6 +322,7 @@ local function endNode(M, n, r, state, err)
   r[FINISHED] = r[STARTED] > 0 and M.now - r[STARTED] or M.now
   r[DUE] = 0
   put(M, "results", "e" .. digits(n), err or false)
+  if err then markRare(M) end
   putNode(M, n, r)
   nodeEvent(M, n, r, (state == "f" or state == "x") and err and errorTag(err) or nil)
   M.ended = M.ended + 1

@@ -33,7 +33,12 @@ local function runFields(status, nows, totalS, nonce, queues, output, fingerprin
     total, notBefore, expiresAt, headers)
   -- (no `started`: a run written whole started when it was created, docs/redis-layout.md)
   -- (no `id`: the key names the run; `queues` and `out` only when not at their default)
-  local raw = { "status", status, "created", nows, "total", totalS, "ended", "0", "nonce", nonce }
+  -- a run of several nodes has `rare` "0" next to its status (near the head of a listpack,
+  -- found in a step or two) until one of its rare fields may be set (markRare): a chain
+  -- step then reads none of them (shortCompletion)
+  local raw = total > 1
+    and { "status", status, "rare", "0", "created", nows, "total", totalS, "ended", "0", "nonce", nonce }
+    or { "status", status, "created", nows, "total", totalS, "ended", "0", "nonce", nonce }
   local at = #raw
   local function add(f, v)
     raw[at + 1] = f
