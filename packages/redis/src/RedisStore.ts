@@ -134,6 +134,7 @@ import { after, type ListedRun, newestFirst, oldest, removeListed } from "./RunL
 import {
   type Arg,
   asArg,
+  completeItem,
   defineScripts,
   type LeasedNode,
   SCRIPTS,
@@ -1445,12 +1446,7 @@ export class RedisStore implements Store, ScheduleStore {
           // `completed` drains it, and the items after it go in the next call
           for (let k = 0; k < replies.length; k++) {
             const i = part[k]!;
-            const got = this.completed(
-              s,
-              items[i]!.claim,
-              SCRIPTS.complete.reply(replies[k]),
-              opts,
-            );
+            const got = this.completed(s, items[i]!.claim, completeItem(replies[k]), opts);
             out[i] = got instanceof Promise ? await got : got;
           }
           from += Math.max(1, replies.length);

@@ -166,6 +166,14 @@ export class ReplyReader {
     return v;
   }
 
+  /**
+   * Whether value i is the integer 0 by which a batch script answers an item whose reply
+   * is `{ OK, 0 }` (submitmany.lua, completemany.lua).
+   */
+  isZero(i: number): boolean {
+    return this.at(i) === 0;
+  }
+
   /** A nested list. */
   list(i: number): ReadonlyArray<ReplyValue> {
     const v = this.at(i);

@@ -226,6 +226,13 @@ const define = <
   };
 };
 
+/**
+ * An item of `completemany`'s reply as `complete`'s reply decodes: the integer 0 stands
+ * for `{ OK, 0 }`, a success with nothing handed out and no work left (completemany.lua).
+ */
+export const completeItem = (raw: unknown): ReturnType<typeof SCRIPTS.complete.reply> =>
+  raw === 0 ? { code: "OK", more: false, leased: [] } : SCRIPTS.complete.reply(raw);
+
 /** `{ code, more }`: a run transition's code, and whether work is left for `drain`. */
 const withMore = <C extends ReplyCode>(code: C, reply: ReplyReader) => ({
   code,
@@ -334,9 +341,10 @@ export const SCRIPTS = {
     perQueue: true,
     argv: { count: "number", budget: "number", eventsMax: "number", runs: "packed" },
     codes: SUBMIT_CODES,
-    /** Each run's reply, in order, as `submit` decodes it. */
+    /** Each run's reply, in order, as `submit` decodes it (the integer 0: `{ OK, more: false }`). */
     decode: (_, reply) =>
       Array.from({ length: reply.length }, (_, i) => {
+        if (reply.isZero(i)) return { code: "OK" as const, more: false };
         const run = readReply("submitmany", SUBMIT_CODES, reply.list(i));
         return submitReply(run.code, run.reader);
       }),
@@ -475,7 +483,7 @@ export const SCRIPTS = {
       items: "packed",
     },
     codes: ["OK"],
-    /** One raw complete reply per item, in order (read each with `SCRIPTS.complete.reply`). */
+    /** One raw complete reply per item, in order (read each with {@link completeItem}). */
     decode: (_, reply) => reply.rest(0),
   }),
   replace: define({

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { readReply, UnexpectedReply } from "../src/Replies.ts";
-import { SCRIPTS } from "../src/Scripts.ts";
+import { completeItem, SCRIPTS } from "../src/Scripts.ts";
 
 const b = (s: string) => Buffer.from(s);
 
@@ -45,6 +45,25 @@ describe("a script's reply", () => {
       more: true,
       runQueues: ["default", "slow"],
     });
+  });
+
+  it("reads a batch script's bare 0 as the item's { OK, 0 }, and any other item as its script's reply", () => {
+    // submitmany: a run written with no work left, a run there already, one with work left
+    expect(SCRIPTS.submitmany.reply([b("OK"), 0, [b("EXISTS"), b("r2")], [b("OK"), 1]])).toEqual([
+      { code: "OK", more: false },
+      { code: "EXISTS", runId: "r2" },
+      { code: "OK", more: true },
+    ]);
+    // completemany: its items, each read as complete's reply
+    const items = SCRIPTS.completemany.reply([b("OK"), 0, [b("STALE"), 0], [b("OK"), 1]]);
+    expect(items.map(completeItem)).toEqual([
+      { code: "OK", more: false, leased: [] },
+      { code: "STALE", more: false },
+      { code: "OK", more: true, leased: [] },
+    ]);
+    // another number is no reply of either
+    expect(() => completeItem(1)).toThrow(UnexpectedReply);
+    expect(() => SCRIPTS.submitmany.reply([b("OK"), 2])).toThrow(UnexpectedReply);
   });
 
   it("reads a spec the run hash lacks as null, the reply ending there (a Lua list stops at nil)", () => {

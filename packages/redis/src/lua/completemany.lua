@@ -8,9 +8,10 @@
 --   msgpack array of strings, Packed.ts: groups of 8: runId, node, token, result (bytes),
 --   nextMax, served (as complete's), the run's queues (a comma list, in the run's order),
 --   span (as complete's, "" = none))
--- Replies: {OK, replies...}, one per item in order, each a complete's reply (see complete.lua),
---   up to and including the first that left work for `drain` (more = 1): the caller sends
---   the items after it again once it has drained that work
+-- Replies: {OK, replies...}, one per item in order, each a complete's reply (see complete.lua)
+--   but the integer 0 for {OK, 0} (the most common: one list fewer for Redis to turn into its
+--   reply, about 4,000 instructions), up to and including the first that left work for
+--   `drain` (more = 1): the caller sends the items after it again once it has drained that work
 --@include completenode
 
 local CODES = { OK = "OK", REPLAYED = "REPLAYED", STALE = "STALE", CANCELLED = "CANCELLED" }
@@ -65,7 +66,12 @@ for i = 1, #items, 8 do
   local reply = completeNode(CODES, keys, queueKeys(items[i + 6]), runId, nodeIds[i],
     tonumber(items[i + 2]), items[i + 3], A.now, worker, tonumber(items[i + 4]), A.leaseMs,
     items[i + 5], A.budget, A.eventsMax, items[i + 7], runs, ahead[runId])
-  out[#out + 1] = reply
+  -- (an item that succeeded with nothing to hand out and no work left is answered 0)
+  if #reply == 2 and reply[2] == 0 and reply[1] == "OK" then
+    out[#out + 1] = 0
+  else
+    out[#out + 1] = reply
+  end
   -- work left for `drain`: the caller drains it before the next items, as it would after a
   -- lone `complete`, so that each completion's cascade ends before the next one starts
   if reply[2] == 1 then break end

@@ -18,7 +18,8 @@
 --   4 values per node as submit's nodes)
 -- Replies: {OK, reply of run 1, reply of run 2, ...}, each reply one of submit's:
 --   {OK, more}, {EXISTS, runId}, {CONFLICT, runId}, {RETRY}, {GONE}, {DUPLICATE},
---   {ADOPT, runId}; the replies stop at a RETRY or an ADOPT: the runs after it are not
+--   {ADOPT, runId}, but the integer 0 for {OK, 0} (the most common: one list fewer for Redis
+--   to turn into its reply, about 4,000 instructions); the replies stop at a RETRY or an ADOPT: the runs after it are not
 --   written (the caller sends them again once it has read their keys again)
 --@include submitrun
 
@@ -30,7 +31,7 @@ local codes = { OK = R.OK, EXISTS = R.EXISTS, CONFLICT = R.CONFLICT, RETRY = R.R
 -- node in one queue, not there yet, with no idempotency window, no time limit and no delay,
 -- and a budget is left. It writes, adds and answers exactly what submitRun, submitWhole and
 -- plainJob do for it (plainjob.redis.test.ts replays the store's calls without it and
--- compares every key): its reply; or nil, having written nothing, for submitRun to write
+-- compares every key): its reply (0, as {OK, 0}: see Replies); or nil, having written nothing, for submitRun to write
 -- the run. `toReady`: the call's accumulator of ready nodes (enqueue's)
 local function plainSubmit(r, f, at, toReady)
   local list2, list3 = f[at + 17], f[at + 18]
@@ -60,7 +61,7 @@ local function plainSubmit(r, f, at, toReady)
   toReady.k = k + 1
   wakeWorker(q.wake)
   redis.call("HSET", rk.record, unpack(raw))
-  return { R.OK, 0 }
+  return 0
 end
 
 local out = { R.OK }
@@ -95,7 +96,9 @@ for r = 1, A.count do
       toReady = toReady,
     }, codes)
     -- the runs after one whose key changed are sent again, after it (they may meet it)
-    if out[#out][1] == R.RETRY or out[#out][1] == R.ADOPT then break end
+    local reply = out[#out]
+    if reply[1] == R.RETRY or reply[1] == R.ADOPT then break end
+    if reply[1] == R.OK and reply[2] == 0 and #reply == 2 then out[#out] = 0 end
     at = at + 16 + 4 * n
   end
 end
