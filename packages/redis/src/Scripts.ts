@@ -261,7 +261,8 @@ const leasedNodes = (reply: ReplyReader): LeasedNode[] => {
       attempt: c.int(2),
       stalls: c.int(3),
       spec: c.bytesOrNull(4),
-      deps: c.length > 5 ? c.list(5) : [],
+      // (inline after the spec: depResults's list, includes/attempt.lua)
+      deps: c.rest(5),
     });
   }
   return out;

@@ -32,7 +32,7 @@ describe("a script's reply", () => {
     });
     expect(SCRIPTS.claim.reply([b("OK"), b("-")]).due).toBeNull();
     expect(
-      SCRIPTS.complete.reply([b("REPLAYED"), 0, [4, 9, 1, 0, b("spec"), [1, 1, b("v")]]]),
+      SCRIPTS.complete.reply([b("REPLAYED"), 0, [4, 9, 1, 0, b("spec"), 1, 1, b("v")]]),
     ).toEqual({
       code: "REPLAYED",
       more: false,

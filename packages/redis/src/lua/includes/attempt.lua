@@ -100,10 +100,13 @@ local function markStarted(M, n, r, worker, token)
   nodeEvent(M, n, r)
 end
 
--- the claim of node n, running under `token`: {node, token, attempt, stalls, spec, deps}.
--- keys: specs
+-- the claim of node n, running under `token`: {node, token, attempt, stalls, spec, deps...},
+-- its dependencies' results (depResults's list) inline: one list fewer for Redis to turn into
+-- its reply. keys: specs
 local function claimTuple(M, n, r, token, deps)
-  return { n, token, r[ATT], r[STALLS], aheadField(M, "specs", "s" .. digits(n)), deps }
+  local c = { n, token, r[ATT], r[STALLS], aheadField(M, "specs", "s" .. digits(n)) }
+  for i = 1, #deps do c[5 + i] = deps[i] end
+  return c
 end
 
 -- leases node n (already queued or retrying) to `worker` until now + leaseMs; returns its

@@ -113,14 +113,14 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   redis.call("HSET", keys.record, "n" .. ns, cmsgpack.pack(r), "r" .. ns, result, "n" .. ds, cmsgpack.pack(dr),
     "ended", ended + 1)
   -- (the attempt's trace span id, when traced, kept with the result and handed to d with it)
-  local got = { 1, 1, result }
+  -- (its dependency's result, and span id when traced, inline: depResults's answer)
+  local claim = { d, lease, attempt, dr[STALLS], u[3], 1, 1, result }
   if span ~= "" then
     redis.call("HSET", keys.record, "t" .. ns, span)
-    got[4] = span
+    claim[9] = span
   end
   deleteProgress(keys, v, ns)
-  -- (its dependency's result, and span id when traced: depResults's answer)
-  return { RC.OK, 0, { d, lease, attempt, dr[STALLS], u[3], got } }
+  return { RC.OK, 0, claim }
 end
 
 -- node n's one dependent (its id and record) when the cascade from n (record r, just
