@@ -74,6 +74,7 @@ const SHORTCUTS: Record<string, ReadonlyArray<readonly [string, string]>> = {
   progress: [],
   fail: [QUEUED_BYTES, SEEN_RECORDS],
   cancel: [QUEUED_BYTES, SEEN_RECORDS],
+  redrive: [QUEUED_BYTES, SEEN_RECORDS],
 };
 
 /** Script `name`'s source with its shortcuts, record copies and shared packings taken out: the general path. */
@@ -519,6 +520,35 @@ describe("a chain step's read of a run's rare fields, on Redis", () => {
     // the quiet run's steps past the first read no rare field (node 1, then node 2); the
     // others' read them (a progress and an error field deleted)
     expect(await timesTaken(sent, LEAN)).toBe(2);
+  });
+
+  it("a step that failed for good and was re-driven succeeds as by the general path: its error field deleted", async () => {
+    const q = ["default"];
+    const { shortcut, walked, sent } = await compare(async (store) => {
+      const client = createClient(store);
+      await client.submit(chain(step.si(1), step.s(), step.s()), { runId: "redriven" });
+      const [head] = await store.claim(leaseOf(q, 1, 1_000));
+      const done = await store.complete(head!, encode(1), reportOf(q, 1_001));
+      const second = done.ok ? done.next[0] : undefined;
+      expect(second?.nodeId).toBe(1);
+      // node 1 fails for good (field e1), and the run with it; then it is re-driven
+      await store.fail(
+        second!,
+        { tag: "HandlerError", message: "boom", retryable: false },
+        { now: 1_002, retryAt: null },
+      );
+      expect((await store.redrive("redriven", { now: 1_003 })).ok).toBe(true);
+      let [claim] = await store.claim(leaseOf(q, 1, 1_004));
+      expect(claim?.nodeId).toBe(1);
+      for (let at = 1_005; claim; at++) {
+        const next = await store.complete(claim, encode(claim.nodeId), reportOf(q, at));
+        claim = next.ok ? next.next[0] : undefined;
+      }
+    });
+    const [run] = runHashes(shortcut);
+    expect(run?.get("status")).toBe("succeeded");
+    expect(run?.has("e1")).toBe(false);
+    expect(shortcut).toEqual(walked);
   });
 
   it("a run written without the marker (a plain job grown by replace, an older version's) is read whole", async () => {

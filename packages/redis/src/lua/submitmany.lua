@@ -19,8 +19,9 @@
 -- Replies: {OK, reply of run 1, reply of run 2, ...}, each reply one of submit's:
 --   {OK, more}, {EXISTS, runId}, {CONFLICT, runId}, {RETRY}, {GONE}, {DUPLICATE},
 --   {ADOPT, runId}, but the integer 0 for {OK, 0} (the most common: one list fewer for Redis
---   to turn into its reply, about 4,000 instructions); the replies stop at a RETRY or an ADOPT: the runs after it are not
---   written (the caller sends them again once it has read their keys again)
+--   to turn into its reply, about 4,000 instructions); the replies stop at a RETRY or an
+--   ADOPT: the runs after it are not written (the caller sends them again once it has read
+--   their keys again)
 --@include submitrun
 
 local codes = { OK = R.OK, EXISTS = R.EXISTS, CONFLICT = R.CONFLICT, RETRY = R.RETRY, GONE = R.GONE,
@@ -31,8 +32,8 @@ local codes = { OK = R.OK, EXISTS = R.EXISTS, CONFLICT = R.CONFLICT, RETRY = R.R
 -- node in one queue, not there yet, with no idempotency window, no time limit and no delay,
 -- and a budget is left. It writes, adds and answers exactly what submitRun, submitWhole and
 -- plainJob do for it (plainjob.redis.test.ts replays the store's calls without it and
--- compares every key): its reply (0, as {OK, 0}: see Replies); or nil, having written nothing, for submitRun to write
--- the run. `toReady`: the call's accumulator of ready nodes (enqueue's)
+-- compares every key): its reply (0, as {OK, 0}: see Replies); or nil, having written
+-- nothing, for submitRun to write the run. `toReady`: the call's accumulator of ready nodes (enqueue's)
 local function plainSubmit(r, f, at, toReady)
   local list2, list3 = f[at + 17], f[at + 18]
   if tonumber(f[at + 15]) ~= 1 or f[at + 16] ~= "0" or f[at + 19] ~= "" or tonumber(f[at + 6]) ~= 0

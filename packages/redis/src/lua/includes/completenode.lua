@@ -144,7 +144,7 @@ end
 -- HMGET of them answers. Of a node past the first (a chain step, most often), while the run
 -- is running and its `rare` marker is "0" (markRare), those of finished, cfield, qbad, wk,
 -- p<n> and e<n> are known absent without being read: in a listpack, every absent field's
--- read walks the whole list (a step of a 10-node chain: 318,000 → 290,000 Redis
+-- read walks the whole list (a step of a 10-node chain: 318,000 → 295,000 Redis
 -- instructions, docs/benchmarks.md). Without the marker, a second HMGET reads them
 local function runAndNode(key, n, ns)
   if n == 0 then
