@@ -549,6 +549,9 @@ describe("a chain step's read of a run's rare fields, on Redis", () => {
     expect(run?.get("status")).toBe("succeeded");
     expect(run?.has("e1")).toBe(false);
     expect(shortcut).toEqual(walked);
+    // the run's marker went with node 1's error field: its steps read the run whole
+    expect(run?.has("rare")).toBe(false);
+    expect(await timesTaken(sent, LEAN)).toBe(0);
   });
 
   it("a run written without the marker (a plain job grown by replace, an older version's) is read whole", async () => {
