@@ -112,9 +112,9 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   redis.call("ZADD", dq.leases, int(now + leaseMs), runId .. "#" .. ds .. "#" .. digits(lease))
   redis.call("HSET", keys.record, "n" .. ns, cmsgpack.pack(r), "r" .. ns, result, "n" .. ds, cmsgpack.pack(dr),
     "ended", ended + 1)
-  -- (the attempt's trace span id, when traced, kept with the result and handed to d with it)
   -- (its dependency's result, and span id when traced, inline: depResults's answer)
   local claim = { d, lease, attempt, dr[STALLS], u[3], 1, 1, result }
+  -- (the attempt's trace span id, when traced, kept with the result and handed to d with it)
   if span ~= "" then
     redis.call("HSET", keys.record, "t" .. ns, span)
     claim[9] = span
