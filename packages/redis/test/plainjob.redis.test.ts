@@ -21,6 +21,7 @@ import { compile, encode } from "@weft/core/store";
 import { type Command, Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
+import { runEndChannel, shardKeys } from "../src/Keys.ts";
 import { scriptSha, scriptSource } from "../src/Scripts.ts";
 import { raw, server } from "./fixtures/server.ts";
 
@@ -552,6 +553,40 @@ describe("a chain step's read of a run's rare fields, on Redis", () => {
     // the run's marker went with node 1's error field: its steps read the run whole
     expect(run?.has("rare")).toBe(false);
     expect(await timesTaken(sent, LEAN)).toBe(0);
+  });
+
+  it("a step that goes the general way after a lean read ends its run with its retention, telling its waiter", async () => {
+    // the lean read leaves the run's retention and waiter count unread: the last step (no
+    // chain step: it ends the run) reads them before the general path ends the run
+    const store = await RedisStore.connect(server.url, { prefix: "later" });
+    const k = shardKeys("later", 0);
+    const listener = new Redis(server.url);
+    try {
+      await createClient(store).submit(chain(step.si(1), step.s(), step.s()), {
+        runId: "waited",
+        retentionMs: 60_000,
+      });
+      // a client waiting for the run's end, as waitrun.lua counts one
+      await raw.hincrby(k.run("waited").record, "w", 1);
+      const ended: string[] = [];
+      listener.on("message", (_channel: string, runId: string) => ended.push(runId));
+      await listener.subscribe(runEndChannel(k.events));
+      const q = ["default"];
+      let [claim] = await store.claim(leaseOf(q, 1, 1_000));
+      for (let at = 1_001; claim; at++) {
+        const done = await store.complete(claim, encode(claim.nodeId), reportOf(q, at));
+        claim = done.ok ? done.next[0] : undefined;
+      }
+      // (a message published before this reply reaches the listener before it)
+      await listener.ping();
+      expect(ended).toEqual(["waited"]);
+      const ttl = await raw.pttl(k.run("waited").record);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(60_000);
+    } finally {
+      listener.disconnect();
+      await store.close();
+    }
   });
 
   it("a run written without the marker (a plain job grown by replace, an older version's) is read whole", async () => {

@@ -145,18 +145,27 @@ end
 -- is running and its `rare` marker is "0" (markRare), those of finished, cfield, qbad, wk,
 -- p<n> and e<n> are known absent without being read: in a listpack, every absent field's
 -- read walks the whole list (a step of a 10-node chain: 318,000 → 295,000 Redis
--- instructions, docs/benchmarks.md). Without the marker, a second HMGET reads them
+-- instructions, docs/benchmarks.md). Without the marker, a second HMGET reads them.
+-- `retention` and `w` are not read then either (v.later: a chain step, which never ends the
+-- run, has no use for them); readLater reads them when the step goes the general way
 local function runAndNode(key, n, ns)
   if n == 0 then
     return redis.call("HMGET", key, "status", "total", "ended", "finished", "retention", "cfield", "qbad", "w", "wk",
       "n" .. ns, "p" .. ns, "e" .. ns)
   end
-  local u = redis.call("HMGET", key, "status", "rare", "total", "ended", "retention", "w", "n" .. ns)
+  local u = redis.call("HMGET", key, "status", "rare", "total", "ended", "n" .. ns)
   if u[2] == "0" and u[1] == "running" then
-    return { u[1], u[3], u[4], false, u[5], false, false, u[6], false, u[7], false, false }
+    return { u[1], u[3], u[4], false, false, false, false, false, false, u[5], false, false, later = true }
   end
-  local x = redis.call("HMGET", key, "finished", "cfield", "qbad", "wk", "p" .. ns, "e" .. ns)
-  return { u[1], u[3], u[4], x[1], u[5], x[2], x[3], u[6], x[4], u[7], x[5], x[6] }
+  local x = redis.call("HMGET", key, "finished", "retention", "cfield", "qbad", "w", "wk", "p" .. ns, "e" .. ns)
+  return { u[1], u[3], u[4], x[1], x[2], x[3], x[4], x[5], x[6], u[5], x[7], x[8] }
+end
+
+-- what runAndNode left for later in `v` (retention, w), read into it. keys: record
+local function readLater(key, v)
+  if not v.later then return end
+  local x = redis.call("HMGET", key, "retention", "w")
+  v[5], v[8], v.later = x[1], x[2], nil
 end
 
 -- a completion of node n that one of the two shortcuts above makes, its reply; or nil and
@@ -210,6 +219,7 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
       short, read, ds, dread = shortCompletion(RC, keys, queues, runId, n, token, result, now, worker, nextMax,
         leaseMs, served, budget, emax, span)
       if short then return short end
+      if read then readLater(keys.record, read) end
     end
     M = bufferRun(openRun(keys, queues, runId, now, false, emax))
     M = loadRun(M, M.wbuf and fields or nil, read)
