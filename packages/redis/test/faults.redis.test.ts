@@ -115,6 +115,8 @@ describe("a corrupt record fails only its own node and run", () => {
         expect(snap.nodes.map((x) => x.state)).toEqual(states);
         expect(snap.run.ended).toBe(3);
         expect(snap.run.finishedAt).toBeDefined();
+        // its `rare` marker went when the corruption was noted (docs/redis-layout.md)
+        expect(await raw.hexists(runKey(prefix, bad.runId), "rare")).toBe(0);
         // nothing of the corrupt run is left in its queue or holds a lease
         const q = shardKeys(prefix, 0).queue("default");
         expect(await raw.zrange(q.ready, "0", "-1")).toEqual([]);

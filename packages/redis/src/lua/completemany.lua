@@ -66,12 +66,7 @@ for i = 1, #items, 8 do
   local reply = completeNode(CODES, keys, queueKeys(items[i + 6]), runId, nodeIds[i],
     tonumber(items[i + 2]), items[i + 3], A.now, worker, tonumber(items[i + 4]), A.leaseMs,
     items[i + 5], A.budget, A.eventsMax, items[i + 7], runs, ahead[runId])
-  -- (an item that succeeded with nothing to hand out and no work left is answered 0)
-  if #reply == 2 and reply[2] == 0 and reply[1] == "OK" then
-    out[#out + 1] = 0
-  else
-    out[#out + 1] = reply
-  end
+  out[#out + 1] = batchItem(reply)
   -- work left for `drain`: the caller drains it before the next items, as it would after a
   -- lone `complete`, so that each completion's cascade ends before the next one starts
   if reply[2] == 1 then break end

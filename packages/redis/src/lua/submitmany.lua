@@ -99,7 +99,7 @@ for r = 1, A.count do
     -- the runs after one whose key changed are sent again, after it (they may meet it)
     local reply = out[#out]
     if reply[1] == R.RETRY or reply[1] == R.ADOPT then break end
-    if reply[1] == R.OK and reply[2] == 0 and #reply == 2 then out[#out] = 0 end
+    out[#out] = batchItem(reply)
     at = at + 16 + 4 * n
   end
 end

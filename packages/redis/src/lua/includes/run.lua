@@ -128,6 +128,14 @@ local function markRare(M)
   put(M, "record", "rare", false)
 end
 
+-- an item of a batch script's reply (submitmany's, completemany's): the integer 0 for
+-- {OK, 0}, the most common, else `reply` (one list fewer for Redis to turn into its reply,
+-- about 4,000 instructions; Scripts.ts reads it back)
+local function batchItem(reply)
+  if #reply == 2 and reply[2] == 0 and reply[1] == "OK" then return 0 end
+  return reply
+end
+
 -- sets fields of the run's hash key labelled `label`: pairs field, value (none false), in one
 -- HSET when the run does not buffer its writes. keys: `label`
 local function putMany(M, label, ...)
