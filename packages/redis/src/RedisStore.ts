@@ -917,7 +917,7 @@ export class RedisStore implements Store, ScheduleStore {
     out: SubmitManyResult[],
   ): Promise<number> {
     const s = runs[0]!.p.s;
-    // the runs the keys name are read first, so that their records can be passed in KEYS;
+    // the runs the keys name are read first, so that the script is handed the run each names;
     // a run whose key changed in between answers RETRY
     const keyed = runs.filter((r) => r.p.window > 0);
     const seen = new Map<number, Buffer>();
@@ -930,21 +930,13 @@ export class RedisStore implements Store, ScheduleStore {
     }
     const queueAt = new Map<string, number>();
     const queueKeys: QueueKeys[] = [];
-    const perRun: Array<Record<string, string>> = [];
-    // sixteen arguments a run and four a node, written in place (no growing array)
+    // eighteen arguments a run and four a node, written in place (no growing array)
     let size = 0;
-    for (const { sub } of runs) size += 16 + 4 * sub.dag.nodes.length;
+    for (const { sub } of runs) size += 18 + 4 * sub.dag.nodes.length;
     const args: Arg[] = new Array(size);
     let k = 0;
     for (const { at, sub, p } of runs) {
       const cur = seen.get(at);
-      const hash = s.run(p.runId);
-      perRun.push({
-        record: hash.record,
-        work: hash.work,
-        idempotency: p.idem,
-        namedRun: cur === undefined ? hash.record : s.run(idempotencyRun(cur)).record,
-      });
       const queues = sub.dag.queues;
       const indexes: number[] = [];
       for (const q of queues) {
@@ -972,6 +964,9 @@ export class RedisStore implements Store, ScheduleStore {
       args[k++] = sub.notBefore ?? 0;
       args[k++] = sub.expiresAt ?? 0;
       args[k++] = sub.headers ?? "";
+      // (the run's own keys the script builds from the run prefix)
+      args[k++] = p.key === undefined ? "" : p.idem;
+      args[k++] = cur === undefined ? "" : idempotencyRun(cur);
       args[k++] = nodes.length;
       for (const n of nodes) {
         args[k++] = n.id;
@@ -984,8 +979,14 @@ export class RedisStore implements Store, ScheduleStore {
     const replies = await this.durable(
       s.tag,
       SCRIPTS.submitmany,
-      Object.assign(runScriptKeys(s, "", []), { queues: queueKeys, perRun }),
-      { count: runs.length, budget: this.budget, eventsMax: this.eventsMax, runs: args },
+      Object.assign(runScriptKeys(s, "", []), { queues: queueKeys }),
+      {
+        count: runs.length,
+        budget: this.budget,
+        eventsMax: this.eventsMax,
+        runPrefix: s.runPrefix,
+        runs: args,
+      },
     );
     // (ADOPT as RETRY: `submit` writes such a run under its key's run id)
     const retry = replies.findIndex((r) => r.code === "RETRY" || r.code === "ADOPT");

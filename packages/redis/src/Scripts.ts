@@ -338,9 +338,14 @@ export const SCRIPTS = {
   submitmany: define({
     name: "submitmany",
     keys: ["shardWork", "events", "runList", "seq", "pending"],
-    perRun: ["record", "work", "idempotency", "namedRun"],
     perQueue: true,
-    argv: { count: "number", budget: "number", eventsMax: "number", runs: "packed" },
+    argv: {
+      count: "number",
+      budget: "number",
+      eventsMax: "number",
+      runPrefix: "string",
+      runs: "packed",
+    },
     codes: SUBMIT_CODES,
     /** Each run's reply, in order, as `submit` decodes it (the integer 0: `{ OK, more: false }`). */
     decode: (_, reply) =>

@@ -40,7 +40,7 @@ const SUBMIT_SHORTCUT: readonly [string, string] = [
   "local plain = nil",
 ];
 const SUBMITMANY_SHORTCUT: readonly [string, string] = [
-  "local lean = plainSubmit(r, A_runs, at, toReady)",
+  "local lean = plainSubmit(A_runs, at, toReady)",
   "local lean = nil",
 ];
 const START_SHORTCUT: readonly [string, string] = [

@@ -5,17 +5,19 @@
 -- answered as a re-sent `submit` is, run by run. A new plain job (one node in one queue, no
 -- idempotency window, no time limit, no delay) is written by plainSubmit below, without
 -- submitRun's tables, as submitRun would write it.
--- KEYS: shardWork, events, runList, seq, pending (the shard's), (then per run of the
---   batch, `count` groups of: record (the run's hash, also its nodes, specs and
---   results: Keys.ts), work, idempotency (the key's string, or any key of the
---   shard when the run has none), namedRun); per run queue: ready, delayed, leases,
---   wake, parked, expiring, paused (the queues of every run of the batch)
--- ARGV: count (runs in the batch), budget, eventsMax, runs (one msgpack array of strings,
---   Packed.ts; per run, flat: runId, now,
+-- KEYS: shardWork, events, runList, seq, pending (the shard's); per run queue: ready,
+--   delayed, leases, wake, parked, expiring, paused (the queues of every run of the batch).
+--   A run's own keys are not in KEYS but built from `runPrefix`, as claim builds them (they
+--   share the shard's hash slot): its record (the run's hash, also its nodes, specs and
+--   results: Keys.ts) `runPrefix .. runId`, its work `record .. ":work"`; four keys a run
+--   were half the bytes of a plain job's call
+-- ARGV: count (runs in the batch), budget, eventsMax, runPrefix, runs (one msgpack array of
+--   strings, Packed.ts; per run, flat: runId, now,
 --   queues (comma list), queue indexes (comma list of 1-based positions in the
 --   batch's queue keys, in the run's order), tags (JSON), retentionMs, windowMs, fingerprint,
---   nonce, output, seen, reuse, notBefore, expiresAt, headers, node count, then
---   4 values per node as submit's nodes)
+--   nonce, output, seen, reuse, notBefore, expiresAt, headers, idempotency (the key's string's
+--   Redis key, "" for a run without a key), namedRun (the run id `seen` names, "" when
+--   nothing was seen), node count, then 4 values per node as submit's nodes)
 -- Replies: {OK, reply of run 1, reply of run 2, ...}, each reply one of submit's:
 --   {OK, more}, {EXISTS, runId}, {CONFLICT, runId}, {RETRY}, {GONE}, {DUPLICATE},
 --   {ADOPT, runId}, but the integer 0 for {OK, 0} (the most common: one list fewer for Redis
@@ -28,26 +30,26 @@ local codes = { OK = R.OK, EXISTS = R.EXISTS, CONFLICT = R.CONFLICT, RETRY = R.R
   DUPLICATE = R.DUPLICATE, ADOPT = R.ADOPT }
 
 -- A new plain job, written without submitRun's tables (its arguments by label, its keys, the
--- run's state, openRun): the run of batch entry r, its fields from f[at], when it is one
+-- run's state, openRun): the run whose fields start at f[at], when it is one
 -- node in one queue, not there yet, with no idempotency window, no time limit and no delay,
 -- and a budget is left. It writes, adds and answers exactly what submitRun, submitWhole and
 -- plainJob do for it (plainjob.redis.test.ts replays the store's calls without it and
 -- compares every key): its reply (0, as {OK, 0}: see Replies); or nil, having written
 -- nothing, for submitRun to write the run. `toReady`: the call's accumulator of ready nodes (enqueue's)
-local function plainSubmit(r, f, at, toReady)
-  local list2, list3 = f[at + 17], f[at + 18]
-  if tonumber(f[at + 15]) ~= 1 or f[at + 16] ~= "0" or f[at + 19] ~= "" or tonumber(f[at + 6]) ~= 0
+local function plainSubmit(f, at, toReady)
+  local list2, list3 = f[at + 19], f[at + 20]
+  if tonumber(f[at + 17]) ~= 1 or f[at + 18] ~= "0" or f[at + 21] ~= "" or tonumber(f[at + 6]) ~= 0
     or A.budget <= 0 then
     return nil
   end
   local q = QUEUES[tonumber(f[at + 3])]
   if not q then return nil end
-  local rk = RUNS[r]
-  if redis.call("HMGET", rk.record, "status")[1] then return nil end
+  local record = A.runPrefix .. f[at]
+  if redis.call("HMGET", record, "status")[1] then return nil end
   local node = plainRecord(list2)
   if not node or node[QIDX] ~= 1 or node[DUE] ~= 0 then return nil end
   local runId, now = f[at], tonumber(f[at + 1])
-  local raw, add = runFields("running", g17(now), f[at + 15], f[at + 8], f[at + 2], f[at + 9], f[at + 7], f[at + 4],
+  local raw, add = runFields("running", g17(now), f[at + 17], f[at + 8], f[at + 2], f[at + 9], f[at + 7], f[at + 4],
     tonumber(f[at + 5]), f[at + 5], 1, tonumber(f[at + 12]), tonumber(f[at + 13]), f[at + 14])
   listRun(K.runList, runId)
   node[ST] = "q"
@@ -61,7 +63,7 @@ local function plainSubmit(r, f, at, toReady)
   toReady[3 * k + 3] = node[PRIO]
   toReady.k = k + 1
   wakeWorker(q.wake)
-  redis.call("HSET", rk.record, unpack(raw))
+  redis.call("HSET", record, unpack(raw))
   return 0
 end
 
@@ -72,35 +74,38 @@ local at = 1
 local toReady = { k = 0 }
 local unhanded = { __index = function(_, label) error("script submitmany was not handed key " .. tostring(label), 2) end }
 for r = 1, A.count do
-  local lean = plainSubmit(r, A.runs, at, toReady)
+  local lean = plainSubmit(A.runs, at, toReady)
   if lean then
     out[#out + 1] = lean
-    at = at + 20
+    at = at + 22
   else
-    local rk = RUNS[r]
-    local keys = setmetatable({ record = rk.record, nodes = rk.record, specs = rk.record,
-      results = rk.record, work = rk.work, idempotency = rk.idempotency, namedRun = rk.namedRun,
-      shardWork = K.shardWork, events = K.events, runList = K.runList, seq = K.seq, pending = K.pending }, unhanded)
     local f = A.runs
+    local record = A.runPrefix .. f[at]
+    -- (a run without a key never reads its idempotency key: any key of the shard stands for it)
+    local idem, named = f[at + 15], f[at + 16]
+    local keys = setmetatable({ record = record, nodes = record, specs = record,
+      results = record, work = record .. ":work", idempotency = idem == "" and record or idem,
+      namedRun = named == "" and record or A.runPrefix .. named,
+      shardWork = K.shardWork, events = K.events, runList = K.runList, seq = K.seq, pending = K.pending }, unhanded)
     local queues = {}
     for i in string.gmatch(f[at + 3], "%d+") do queues[#queues + 1] = QUEUES[tonumber(i)] end
-    local n = tonumber(f[at + 15])
+    local n = tonumber(f[at + 17])
     local nodes = {}
-    for i = at + 16, at + 15 + 4 * n do nodes[#nodes + 1] = f[i] end
+    for i = at + 18, at + 17 + 4 * n do nodes[#nodes + 1] = f[i] end
     out[#out + 1] = submitRun(keys, queues, {
       runId = f[at], now = tonumber(f[at + 1]), phase = "begin+commit", total = n, queues = f[at + 2],
       tags = f[at + 4], retentionMs = tonumber(f[at + 5]), windowMs = tonumber(f[at + 6]),
       budget = A.budget, fingerprint = f[at + 7], nonce = f[at + 8], output = f[at + 9], seen = f[at + 10],
       reuse = f[at + 11], eventsMax = A.eventsMax, notBefore = tonumber(f[at + 12]),
       expiresAt = tonumber(f[at + 13]), headers = f[at + 14], nodes = nodes,
-      totalS = f[at + 15], retentionS = f[at + 5], -- (as sent: written as they are)
+      totalS = f[at + 17], retentionS = f[at + 5], -- (as sent: written as they are)
       toReady = toReady,
     }, codes)
     -- the runs after one whose key changed are sent again, after it (they may meet it)
     local reply = out[#out]
     if reply[1] == R.RETRY or reply[1] == R.ADOPT then break end
     out[#out] = batchItem(reply)
-    at = at + 16 + 4 * n
+    at = at + 18 + 4 * n
   end
 end
 flushReady(toReady, K.seq)
