@@ -5,12 +5,13 @@
 -- answered as a re-sent `submit` is, run by run. A new plain job (one node in one queue, no
 -- idempotency window, no time limit, no delay) is written by plainSubmit below, without
 -- submitRun's tables, as submitRun would write it.
+-- A run's own keys are not in KEYS but built from `runPrefix`, as claim builds them (they
+-- share the shard's hash slot): its record (the run's hash, also its nodes, specs and
+-- results: Keys.ts) `runPrefix .. runId`, its work `record .. ":work"`, its idempotency
+-- key's string and the run that string names from the run's arguments (four keys a run
+-- in KEYS were half the bytes of a plain job's call).
 -- KEYS: shardWork, events, runList, seq, pending (the shard's); per run queue: ready,
---   delayed, leases, wake, parked, expiring, paused (the queues of every run of the batch).
---   A run's own keys are not in KEYS but built from `runPrefix`, as claim builds them (they
---   share the shard's hash slot): its record (the run's hash, also its nodes, specs and
---   results: Keys.ts) `runPrefix .. runId`, its work `record .. ":work"`; four keys a run
---   were half the bytes of a plain job's call
+--   delayed, leases, wake, parked, expiring, paused (the queues of every run of the batch)
 -- ARGV: count (runs in the batch), budget, eventsMax, runPrefix, runs (one msgpack array of
 --   strings, Packed.ts; per run, flat: runId, now,
 --   queues (comma list), queue indexes (comma list of 1-based positions in the
