@@ -17,21 +17,42 @@ export type PackedItem = string | number | Uint8Array;
 /** The size in bytes of a msgpack `str` header for `n` bytes. */
 const strHeader = (n: number): number => (n < 32 ? 1 : n < 256 ? 2 : n < 65_536 ? 3 : 5);
 
+/** Strings up to this many UTF-16 units are measured and written by a loop when ASCII. */
+const SHORT = 64;
+
+/**
+ * The byte length of `s` when it is short ASCII (its bytes are its char codes), else -1:
+ * a loop is cheaper than a native call for such a string, the most common argument.
+ */
+const shortAscii = (s: string): number => {
+  const n = s.length;
+  if (n > SHORT) return -1;
+  for (let i = 0; i < n; i++) if (s.charCodeAt(i) > 0x7f) return -1;
+  return n;
+};
+
 /** `items` as one msgpack array of strings (the `"packed"` argument kind). */
 export const packList = (items: ReadonlyArray<PackedItem>): Buffer => {
   const n = items.length;
-  // the strings and numbers as their bytes' lengths, once
+  // each item as a string or bytes (numbers as ioredis writes them), and its bytes' length,
+  // negative (-1 - length) for a short ASCII string, written by a loop
+  const values = new Array<string | Uint8Array>(n);
   const lengths = new Array<number>(n);
   let size = n < 16 ? 1 : n < 65_536 ? 3 : 5;
   for (let i = 0; i < n; i++) {
     const item = items[i]!;
-    const bytes =
-      typeof item === "string"
-        ? Buffer.byteLength(item)
-        : typeof item === "number"
-          ? String(item).length
-          : item.byteLength;
-    lengths[i] = bytes;
+    let bytes: number;
+    if (typeof item === "object") {
+      values[i] = item;
+      bytes = item.byteLength;
+      lengths[i] = bytes;
+    } else {
+      const s = typeof item === "number" ? String(item) : item;
+      values[i] = s;
+      const ascii = shortAscii(s);
+      bytes = ascii >= 0 ? ascii : Buffer.byteLength(s);
+      lengths[i] = ascii >= 0 ? -1 - ascii : bytes;
+    }
     size += strHeader(bytes) + bytes;
   }
   const out = Buffer.allocUnsafe(size);
@@ -45,8 +66,9 @@ export const packList = (items: ReadonlyArray<PackedItem>): Buffer => {
     at = out.writeUInt32BE(n, at);
   }
   for (let i = 0; i < n; i++) {
-    const item = items[i]!;
-    const bytes = lengths[i]!;
+    const value = values[i]!;
+    const length = lengths[i]!;
+    const bytes = length < 0 ? -1 - length : length;
     if (bytes < 32) out[at++] = 0xa0 | bytes;
     else if (bytes < 256) {
       out[at++] = 0xd9;
@@ -58,10 +80,13 @@ export const packList = (items: ReadonlyArray<PackedItem>): Buffer => {
       out[at++] = 0xdb;
       at = out.writeUInt32BE(bytes, at);
     }
-    if (typeof item === "string") at += out.write(item, at, "utf8");
-    else if (typeof item === "number") at += out.write(String(item), at, "latin1");
+    if (length < 0) {
+      const s = value as string;
+      for (let j = 0; j < bytes; j++) out[at + j] = s.charCodeAt(j);
+      at += bytes;
+    } else if (typeof value === "string") at += out.write(value, at, "utf8");
     else {
-      out.set(item, at);
+      out.set(value, at);
       at += bytes;
     }
   }

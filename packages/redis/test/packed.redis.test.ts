@@ -47,6 +47,14 @@ const item: fc.Arbitrary<PackedItem> = fc.oneof(
   fc.uint8Array({ maxLength: 300 }),
   edgeLength.map((n) => new Uint8Array(n).fill(0xff)),
   edgeLength.map((n) => "é".repeat(Math.floor(n / 2))),
+  // short ASCII is written by a loop: around its bound (64 units), and ASCII that turns
+  // non-ASCII at its last character (the loop's check bails late)
+  fc
+    .tuple(
+      fc.string({ minLength: 60, maxLength: 70 }),
+      fc.constantFrom("", "\x7f", "\x80", "é", "✓", "😀", "\ud800"),
+    )
+    .map(([ascii, last]) => ascii + last),
 );
 
 describe("packList", () => {
