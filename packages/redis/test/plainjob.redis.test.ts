@@ -64,10 +64,16 @@ const SEEN_RECORDS: readonly [string, string] = [
 
 const QUEUED_BYTES: readonly [string, string] = ["local b = QUEUED_BYTES[from]", "local b = nil"];
 
+/** The walk of a new run's roots passes the nodes sent with a dependency list undecoded. */
+const WAITING_UNDECODED: readonly [string, string] = [
+  "local waits = M.waits",
+  "local waits = false",
+];
+
 /** The scripts the tests' calls send, and the shortcuts each holds (its text, and what takes it out). */
 const SHORTCUTS: Record<string, ReadonlyArray<readonly [string, string]>> = {
-  submit: [QUEUED_BYTES, SUBMIT_SHORTCUT, SEEN_RECORDS],
-  submitmany: [QUEUED_BYTES, SUBMIT_SHORTCUT, SUBMITMANY_SHORTCUT, SEEN_RECORDS],
+  submit: [QUEUED_BYTES, SUBMIT_SHORTCUT, SEEN_RECORDS, WAITING_UNDECODED],
+  submitmany: [QUEUED_BYTES, SUBMIT_SHORTCUT, SUBMITMANY_SHORTCUT, SEEN_RECORDS, WAITING_UNDECODED],
   claim: [QUEUED_BYTES, START_SHORTCUT, SEEN_RECORDS],
   complete: [QUEUED_BYTES, COMPLETE_SHORTCUT, MEMBER_SHORTCUT, SEEN_RECORDS],
   completemany: [QUEUED_BYTES, COMPLETE_SHORTCUT, MEMBER_SHORTCUT, SEEN_RECORDS],
@@ -462,6 +468,9 @@ describe("a plain job's start and completion, and a chain step, on Redis", () =>
         .map((h) => Number(h.get("chainsteps") ?? 0))
         .sort(),
     ).toEqual([0, 1, 2, 2, 2, 2]);
+    // the walk of the roots at submission decoded the six first steps' records, not the
+    // eleven sent with a dependency list
+    expect(await timesTaken(sent, "if not (waits and waits[n]) then")).toBe(6);
   });
 });
 

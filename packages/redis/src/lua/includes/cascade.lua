@@ -210,21 +210,27 @@ local function process(M, stack, ready, budget)
       local last = math.min(M.total - 1, a + math.ceil(budget / 2) - 1)
       prefetchNodes(M, a, last)
       local buf = M.wbuf
+      -- the nodes a submission wrote with a dependency list (submitWhole): not roots, passed
+      -- undecoded (a chain's every step but the first; decoding a record is most of a walked
+      -- node's cost)
+      local waits = M.waits
       for n = a, last do
-        -- (the bytes of a record getNode decodes here, not one it had: DECODED_BYTES)
-        DECODED_BYTES = false
-        local r = getNode(M, n)
-        local from = DECODED_BYTES
-        -- (a failed run: the roots an error callback's replacement added)
-        if r and (M.status == "running" or (M.status == "failed" and r[TOL] == 2)) and r[ST] == "w"
-          and r[PEND] == 0 then
-          -- a root already past its deadline is queued all the same: its claim or maintenance expires it
-          queueNode(M, n, r)
-          -- (its bytes as the first record queued from the same bytes packed: what the flush
-          -- would pack; a later change puts the record again)
-          if from and buf then buf["n" .. digits(n)] = queuedBytes(r, from) end
-          nodeEvent(M, n, r)
-          ready[#ready + 1] = n
+        if not (waits and waits[n]) then
+          -- (the bytes of a record getNode decodes here, not one it had: DECODED_BYTES)
+          DECODED_BYTES = false
+          local r = getNode(M, n)
+          local from = DECODED_BYTES
+          -- (a failed run: the roots an error callback's replacement added)
+          if r and (M.status == "running" or (M.status == "failed" and r[TOL] == 2)) and r[ST] == "w"
+            and r[PEND] == 0 then
+            -- a root already past its deadline is queued all the same: its claim or maintenance expires it
+            queueNode(M, n, r)
+            -- (its bytes as the first record queued from the same bytes packed: what the flush
+            -- would pack; a later change puts the record again)
+            if from and buf then buf["n" .. digits(n)] = queuedBytes(r, from) end
+            nodeEvent(M, n, r)
+            ready[#ready + 1] = n
+          end
         end
       end
       budget = budget - 2 * (last - a + 1)

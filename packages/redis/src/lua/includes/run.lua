@@ -92,7 +92,7 @@ local function openRun(keys, queues, runId, now, readonly, emax)
     emax = g17(emax or 10000), nows = g17(now), status = false,
     total = false, ended = false, finished = false, retention = false, corruption = false, qbad = false,
     loaded = false, found = false, status0 = false, ended0 = false, wbuf = false, wraw = false, pre = false,
-    workEmpty = false, gone = false, toReady = false, unlisted = false, waited = false, wk = false }
+    workEmpty = false, gone = false, toReady = false, unlisted = false, waited = false, wk = false, waits = false }
 end
 
 -- Buffered writes of the run's hash (the hot paths: submit, start, complete). When the

@@ -115,15 +115,21 @@ local function submitWhole(keys, queues, a, codes)
     redis.call("HSET", keys.record, unpack(raw))
     return { codes.OK, 0 }
   end
+  -- the nodes sent with a dependency list wait on it (their record counts it, as pending): the
+  -- walk of the roots below passes them without decoding their records (M.waits, cascade.lua)
+  local waits = {}
   for i = 1, #list, 4 do
     local id = list[i]
     local f = "n" .. id
     pre[f] = list[i + 1]
     add(f, list[i + 1])
-    if list[i + 3] ~= "" then add("d" .. id, list[i + 3]) end
+    if list[i + 3] ~= "" then
+      add("d" .. id, list[i + 3])
+      waits[tonumber(id)] = true
+    end
     add("s" .. id, list[i + 2])
   end
-  M.wraw, M.pre = raw, pre
+  M.wraw, M.pre, M.waits = raw, pre, waits
   -- the record as loadRun would read it back; a new run has no work list
   M.status, M.total, M.ended, M.retention, M.qbad = "running", a.total, 0, a.retentionMs, false
   M.status0, M.ended0 = "running", 0
