@@ -179,6 +179,29 @@ interface LeasedItem {
   readonly token: number;
 }
 
+/** A start's reply, as `start` decodes it. */
+type StartReply = ReturnType<typeof SCRIPTS.start.reply>;
+
+/** The dependencies of a start without any (depResults' `{1}`, includes/attempt.lua). */
+const NO_DEPS: ReadonlyArray<ReplyValue> = [1];
+
+/**
+ * A claim's common start, sent in line (claim.lua), as `start` decodes it: OK, the run's
+ * one queue the queue it was claimed from, no headers, no dependencies.
+ */
+const leanStart = (
+  lean: { readonly attempt: number; readonly stalls: number; readonly spec: Buffer | null },
+  queue: string,
+): StartReply => ({
+  code: "OK",
+  attempt: lean.attempt,
+  stalls: lean.stalls,
+  spec: lean.spec,
+  runQueues: [queue],
+  headers: null,
+  deps: NO_DEPS,
+});
+
 /** Whether a claim's task has a limit to pass before it runs (`admitted`): a concurrency key or a rate limit. */
 const limited = (claim: Claim): boolean =>
   claim.spec.options.concurrency !== undefined || claim.spec.options.rateLimit !== undefined;
@@ -1155,14 +1178,16 @@ export class RedisStore implements Store, ScheduleStore {
     );
     dues[at] = due;
     if (leased.length === 0) return 0;
-    const items = leased.map(({ queueIndex, member, token, start }) => {
+    const items = leased.map(({ queueIndex, member, token, start, lean }) => {
       const at = member.lastIndexOf("#");
+      const queue = req.queues[queueIndex - 1]!;
       return {
-        queue: req.queues[queueIndex - 1]!,
+        queue,
         runId: member.slice(0, at),
         nodeId: Number(member.slice(at + 1)),
         token,
         start,
+        lean,
       };
     });
     // fencing tokens never repeat, even across a failover: a replica has the claim before
@@ -1178,7 +1203,9 @@ export class RedisStore implements Store, ScheduleStore {
     let firstError: unknown;
     for (let i = 0; i < items.length; i++) {
       try {
-        const got = this.started(s, items[i]!, SCRIPTS.start.reply(items[i]!.start), req);
+        const it = items[i]!;
+        const start = it.lean ? leanStart(it.lean, it.queue) : SCRIPTS.start.reply(it.start);
+        const got = this.started(s, it, start, req);
         const claim = got instanceof Promise ? await got : got;
         if (claim) out.push(claim);
       } catch (e) {

@@ -174,6 +174,11 @@ export class ReplyReader {
     return this.at(i) === 0;
   }
 
+  /** Whether value i is a nested list (a reply whose items take one of two shapes tells them apart so). */
+  isList(i: number): boolean {
+    return Array.isArray(this.at(i));
+  }
+
   /** A nested list. */
   list(i: number): ReadonlyArray<ReplyValue> {
     const v = this.at(i);

@@ -296,6 +296,26 @@ const LEASED_NODE = {
  * Every script's definition, by name. The Lua headers list the same keys,
  * arguments and reply codes (checked by `test/Scripts.test.ts`).
  */
+/**
+ * A member a claim leased and started (`claim`'s reply): the start's raw reply, or the
+ * common start's values sent in line (`lean`, see claim.lua).
+ */
+export type LeasedStart = {
+  readonly queueIndex: number;
+  readonly member: string;
+  readonly token: number;
+} & (
+  | { readonly start: ReadonlyArray<ReplyValue>; readonly lean?: undefined }
+  | {
+      readonly start?: undefined;
+      readonly lean: {
+        readonly attempt: number;
+        readonly stalls: number;
+        readonly spec: Buffer | null;
+      };
+    }
+);
+
 export const SCRIPTS = {
   submit: define({
     name: "submit",
@@ -376,19 +396,29 @@ export const SCRIPTS = {
     /**
      * The leased members, each started in the same call: the index of the queue (among the
      * request's, 1-based), "runId#node", the token, and the start's raw reply (read with
-     * `SCRIPTS.start.reply`); and, when the claim came up short, the earliest due time of
+     * `SCRIPTS.start.reply`), or the common start's attempt, stalls and spec (`lean`: an
+     * `OK` with the run's one queue the claimed one, no headers, no dependencies, sent in
+     * line, claim.lua); and, when the claim came up short, the earliest due time of
      * the queues' delayed sets (`null`: they are empty; `undefined`: not read).
      */
     decode: (_, reply) => {
-      const leased: Array<{ queueIndex: number; member: string; token: number; start: unknown }> =
-        [];
-      for (let i = 1; i + 3 < reply.length; i += 4) {
-        leased.push({
-          queueIndex: reply.int(i),
-          member: reply.text(i + 1),
-          token: reply.int(i + 2),
-          start: reply.list(i + 3),
-        });
+      const leased: LeasedStart[] = [];
+      for (let i = 1; i + 3 < reply.length; ) {
+        const queueIndex = reply.int(i);
+        const member = reply.text(i + 1);
+        const token = reply.int(i + 2);
+        if (reply.isList(i + 3)) {
+          leased.push({ queueIndex, member, token, start: reply.list(i + 3) });
+          i += 4;
+        } else {
+          const lean = {
+            attempt: reply.int(i + 3),
+            stalls: reply.int(i + 4),
+            spec: reply.bytesOrNull(i + 5),
+          };
+          leased.push({ queueIndex, member, token, lean });
+          i += 6;
+        }
       }
       const due = reply.text(0);
       return { leased, due: due === "" ? undefined : due === "-" ? null : Number(due) };

@@ -25,6 +25,49 @@ describe("a script's reply", () => {
       leased: [{ queueIndex: 2, member: "r#3", token: 41, start: [b("STALE")] }],
       due: undefined,
     });
+    // the common start in line (attempt, stalls, spec) beside one as a list: told apart by
+    // the integer after the token
+    expect(
+      SCRIPTS.claim.reply([
+        b("OK"),
+        b(""),
+        1,
+        b("a#0"),
+        7,
+        2,
+        0,
+        b("spec"),
+        2,
+        b("r#3"),
+        41,
+        [b("STALE")],
+        1,
+        b("c#1"),
+        8,
+        1,
+        1,
+        b("spec2"),
+      ]),
+    ).toEqual({
+      leased: [
+        {
+          queueIndex: 1,
+          member: "a#0",
+          token: 7,
+          lean: { attempt: 2, stalls: 0, spec: b("spec") },
+        },
+        { queueIndex: 2, member: "r#3", token: 41, start: [b("STALE")] },
+        {
+          queueIndex: 1,
+          member: "c#1",
+          token: 8,
+          lean: { attempt: 1, stalls: 1, spec: b("spec2") },
+        },
+      ],
+      due: undefined,
+    });
+    // an item cut short is an unexpected reply, not a claim with a missing value
+    expect(() => SCRIPTS.claim.reply([b("OK"), b(""), 1, b("a#0"), 7, 2])).toThrow(UnexpectedReply);
     // a claim that came up short: the earliest due time of the delayed sets, or none
     expect(SCRIPTS.claim.reply([b("OK"), b("1700000000123")])).toEqual({
       leased: [],

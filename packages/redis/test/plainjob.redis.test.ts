@@ -339,6 +339,18 @@ describe("a plain job's start and completion, and a chain step, on Redis", () =>
     });
     expect(runHashes(shortcut).filter((h) => h.get("status") === "succeeded")).toHaveLength(13);
     expect(shortcut).toEqual(walked);
+    // the claims answered every start in line (attempt, stalls and spec after the token), not
+    // as a list of seven (claim.lua): plain jobs of one queue, without headers or dependencies
+    const shapes: string[] = [];
+    for (const c of sent.filter((x) => x.name === "claim")) {
+      const reply = (await c.reply) as unknown[];
+      for (let i = 2; i < reply.length; ) {
+        const inline = typeof reply[i + 3] === "number";
+        shapes.push(inline ? "inline" : "list");
+        i += inline ? 6 : 4;
+      }
+    }
+    expect(shapes).toEqual(Array(14).fill("inline"));
 
     // the shortcuts were taken, for every run: replayed with each marking what it writes,
     // every run hash holds the start's mark, and those completed the completion's

@@ -20,8 +20,11 @@
 --   request), promote (limit per queue), worker (id), eventsMax, runPrefix, queueNames (the
 --   worker's queues, a comma list in KEYS order), tasks (names
 --   of the tasks the worker handles)
--- Replies: {OK, due, quads...}, each quad {queue index, member "runId#node", token, the
---   start's reply (see start.lua)}; due: when the claim leased fewer nodes than it asked
+-- Replies: {OK, due, items...}, each item queue index, member "runId#node", token, then the
+--   start's reply (see start.lua) as a list, or, for the common start (OK, the run's one
+--   queue the queue it was claimed from, no headers, no dependencies), its attempt, stalls
+--   and spec in line (an integer after the token tells the two apart: a list of seven costs
+--   Redis and the client's reply parser more than three values); due: when the claim leased fewer nodes than it asked
 --   for, the earliest due time (epoch ms) in the queues' delayed sets, "-" when they are
 --   empty (the worker about to wait needs no read of its own, RedisStore.nextDueAt); ""
 --   when the claim was full, or is a re-sent one's answer
@@ -42,8 +45,8 @@ local LEASES_SKIPLIST = "(keeps this set a skiplist)" .. string.rep("-", 230)
 -- the codes of a start's reply (start.lua's), nested in this reply
 local START_CODES = { OK = "OK", STALE = "STALE", STALLED_OUT = "STALLED_OUT", EXPIRED = "EXPIRED", CORRUPT = "CORRUPT" }
 
--- the leased triples {queue index, member, token, ...} with each node started: quads,
--- after `due` (see Replies)
+-- the leased triples {queue index, member, token, ...} with each node started: each followed
+-- by its start's reply, a list or the common one's values in line, after `due` (see Replies)
 local function started(triples, leased, due)
   local out = { R.OK, due or "" }
   local sharedOf = {} -- queue index -> the shard's keys and the queue's leases, made once
@@ -88,8 +91,16 @@ local function started(triples, leased, due)
     out[#out + 1] = member
     out[#out + 1] = token
     worker = worker or workerTag(K.workerNames, A.worker, A.now)
-    out[#out + 1] = startNode(START_CODES, keys, runId, n, token, worker, A.now, queueNames[q], A.eventsMax,
+    local s = startNode(START_CODES, keys, runId, n, token, worker, A.now, queueNames[q], A.eventsMax,
       leased, runs, ahead[runId])
+    -- ({OK, attempt, stalls, spec, queues, headers, 1}: 1, no dependencies, see depResults)
+    if s[1] == START_CODES.OK and s[4] and s[7] == 1 and s[8] == nil and s[6] == "" and s[5] == queueNames[q] then
+      out[#out + 1] = s[2]
+      out[#out + 1] = s[3]
+      out[#out + 1] = s[4]
+    else
+      out[#out + 1] = s
+    end
   end
   flushRuns(runs)
   return out
