@@ -137,6 +137,7 @@ import {
   completeItem,
   defineScripts,
   type LeasedNode,
+  type LeasedStart,
   SCRIPTS,
   type ScriptCall,
   scriptSha,
@@ -189,10 +190,7 @@ const NO_DEPS: ReadonlyArray<ReplyValue> = [1];
  * A claim's common start, sent in line (claim.lua), as `start` decodes it: OK, the run's
  * one queue the queue it was claimed from, no headers, no dependencies.
  */
-const leanStart = (
-  lean: { readonly attempt: number; readonly stalls: number; readonly spec: Buffer | null },
-  queue: string,
-): StartReply => ({
+const leanStart = (lean: NonNullable<LeasedStart["lean"]>, queue: string): StartReply => ({
   code: "OK",
   attempt: lean.attempt,
   stalls: lean.stalls,

@@ -293,10 +293,6 @@ const LEASED_NODE = {
 } as const;
 
 /**
- * Every script's definition, by name. The Lua headers list the same keys,
- * arguments and reply codes (checked by `test/Scripts.test.ts`).
- */
-/**
  * A member a claim leased and started (`claim`'s reply): the start's raw reply, or the
  * common start's values sent in line (`lean`, see claim.lua).
  */
@@ -316,6 +312,10 @@ export type LeasedStart = {
     }
 );
 
+/**
+ * Every script's definition, by name. The Lua headers list the same keys,
+ * arguments and reply codes (checked by `test/Scripts.test.ts`).
+ */
 export const SCRIPTS = {
   submit: define({
     name: "submit",
