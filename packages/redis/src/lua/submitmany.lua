@@ -74,6 +74,8 @@ local at = 1
 -- take their arrival numbers in the batch's order, as one run after the other would
 local toReady = { k = 0 }
 local unhanded = { __index = function(_, label) error("script submitmany was not handed key " .. tostring(label), 2) end }
+-- the shard's keys a run's submission uses beside its own (runKeysAt adds them)
+local shared = { shardWork = K.shardWork, events = K.events, seq = K.seq }
 for r = 1, A.count do
   local lean = plainSubmit(A.runs, at, toReady)
   if lean then
@@ -81,13 +83,13 @@ for r = 1, A.count do
     at = at + 22
   else
     local f = A.runs
-    local record = A.runPrefix .. f[at]
+    local keys = runKeysAt(A.runPrefix, f[at], shared)
     -- (a run without a key never reads its idempotency key: any key of the shard stands for it)
     local idem, named = f[at + 15], f[at + 16]
-    local keys = setmetatable({ record = record, nodes = record, specs = record,
-      results = record, work = record .. ":work", idempotency = idem == "" and record or idem,
-      namedRun = named == "" and record or A.runPrefix .. named,
-      shardWork = K.shardWork, events = K.events, runList = K.runList, seq = K.seq, pending = K.pending }, unhanded)
+    keys.idempotency = idem == "" and keys.record or idem
+    keys.namedRun = named == "" and keys.record or A.runPrefix .. named
+    keys.runList, keys.pending = K.runList, K.pending
+    setmetatable(keys, unhanded)
     local queues = {}
     for i in string.gmatch(f[at + 3], "%d+") do queues[#queues + 1] = QUEUES[tonumber(i)] end
     local n = tonumber(f[at + 17])
