@@ -175,16 +175,20 @@ end
 local out = {}
 local max = math.floor(A.max)
 if single and max > 0 then
-  -- one queue to take from: its best `max` nodes in one pop, their tokens in one INCRBY and
+  -- one queue to take from: its best `max` nodes in one range, their tokens in one INCRBY and
   -- their leases in one ZADD, as `max` turns of the loop below would take and lease them
-  local top = redis.call("ZPOPMIN", QUEUES[1].ready, int(max))
-  local k = #top / 2
+  -- (ZRANGE then ZREMRANGEBYRANK, not ZPOPMIN: ZPOPMIN answers each member's score, which
+  -- Redis formats as a double and Lua reads back as a string, for nothing)
+  local ready = QUEUES[1].ready
+  local top = redis.call("ZRANGE", ready, 0, int(max - 1))
+  local k = #top
   if k < max then emptied[1] = true end
   if k > 0 then
+    redis.call("ZREMRANGEBYRANK", ready, 0, k - 1)
     local first = redis.call("INCRBY", K.tokens, k) - k
     local expiry, leases, nl = int(now + leaseMs), { "+inf", LEASES_SKIPLIST }, 2
     for j = 1, k do
-      local member, token = top[2 * j - 1], first + j
+      local member, token = top[j], first + j
       leases[nl + 1] = expiry
       leases[nl + 2] = member .. "#" .. digits(token)
       nl = nl + 2
