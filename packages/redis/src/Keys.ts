@@ -61,9 +61,11 @@ export interface ShardKeys {
   readonly seq: string;
   readonly idempotency: (key: string) => string;
   /**
-   * A worker's last claim request on this shard and its replies (hash: `id`
-   * → request id, `<part>` → msgpack reply), expiring with the lease, so a
-   * re-sent claim returns what the first one leased.
+   * A worker's last claim request on this shard and what its calls leased
+   * (a string: the request id, a NUL byte, then a msgpack list of each
+   * call's leased members by part), expiring with the lease, so a re-sent
+   * claim returns what the first one leased. (A hash at `<tag>:claim:<id>`
+   * before 2026-12-04.)
    */
   readonly lastClaim: (workerId: string) => string;
 }
@@ -203,7 +205,7 @@ export const shardKeys = (prefix: string, shard: number): ShardKeys => {
     tokens: `${tag}:tokens`,
     seq: `${tag}:seq`,
     idempotency: (key) => `${tag}:idem:${key}`,
-    lastClaim: (workerId) => `${tag}:claim:${workerId}`,
+    lastClaim: (workerId) => `${tag}:lastclaim:${workerId}`,
   };
 };
 

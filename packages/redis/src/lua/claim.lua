@@ -11,7 +11,7 @@
 -- `runPrefix` (the shard's run key prefix: they share the shard's hash slot), as a claim
 -- cannot know its runs before it pops them.
 -- KEYS: tokens (the shard's fencing-token counter), seq, lastClaim (the worker's last
---   claim request, hash), shardWork, events, workerNames (the shard's worker numbers);
+--   claim request, a string), shardWork, events, workerNames (the shard's worker numbers);
 --   per worker queue: ready, delayed, leases, wake,
 --   parked, expiring, paused
 -- A paused queue (its `paused` key set, pauseQueue) is skipped: its due retries are made
@@ -107,17 +107,26 @@ local function started(triples, leased, due)
 end
 
 local now, leaseMs, part = A.now, A.leaseMs, A.part
+-- the worker's last request (lastClaim): its id, a NUL byte, and the msgpack list of its calls'
+-- leased triples by part (1-based); one GET here and one SET with the lease's expiry below
+local parts
 if A.requestId ~= "" then
-  local last = redis.call("HMGET", K.lastClaim, "id", part)
-  if last[1] == A.requestId then
-    if last[2] then return started(cmsgpack.unpack(last[2])) end
-  elseif last[1] then
-    redis.call("DEL", K.lastClaim)
+  local last = redis.call("GET", K.lastClaim)
+  local head = A.requestId .. "\0"
+  if last and string.sub(last, 1, #head) == head then
+    parts = cmsgpack.unpack(string.sub(last, #head + 1))
+    local mine = parts[part + 1]
+    if mine then return started(mine) end
   end
 end
 
-for _, q in ipairs(QUEUES) do
-  promoteDue(q.delayed, q.ready, K.seq, now, A.promote)
+-- a queue none of whose delayed, paused and parked keys exists (one EXISTS: the common case) has
+-- no retry to make ready, is open and has no parked node: its three reads are left out (and its
+-- earliest due time below; a claim adds nothing to a delayed set)
+local quiet = {}
+for i, q in ipairs(QUEUES) do
+  quiet[i] = redis.call("EXISTS", q.delayed, q.paused, q.parked) == 0
+  if not quiet[i] then promoteDue(q.delayed, q.ready, K.seq, now, A.promote) end
 end
 
 local tasks = A.tasks
@@ -135,11 +144,15 @@ local function bestParked(parked)
   return best or false
 end
 
--- one EXISTS and one ZCARD per queue on the fast path: parked sets are read only when not empty
+-- (a queue that is not quiet: one EXISTS and one ZCARD; parked sets are read only when not empty)
 local parked, open = {}, {}
 for i, q in ipairs(QUEUES) do
-  open[i] = redis.call("EXISTS", q.paused) == 0
-  parked[i] = open[i] and #tasks > 0 and redis.call("ZCARD", q.parked) > 0 and bestParked(q.parked)
+  if quiet[i] then
+    open[i], parked[i] = true, false
+  else
+    open[i] = redis.call("EXISTS", q.paused) == 0
+    parked[i] = open[i] and #tasks > 0 and redis.call("ZCARD", q.parked) > 0 and bestParked(q.parked)
+  end
 end
 
 -- one open queue and no parked node to weigh: its best ready node is popped without a look
@@ -223,16 +236,17 @@ for i, q in ipairs(QUEUES) do
 end
 
 if A.requestId ~= "" then
-  redis.call("HSET", K.lastClaim, "id", A.requestId, part, cmsgpack.pack(out))
-  redis.call("PEXPIRE", K.lastClaim, leaseMs)
+  parts = parts or {}
+  parts[part + 1] = out
+  redis.call("SET", K.lastClaim, A.requestId .. "\0" .. cmsgpack.pack(parts), "PX", int(leaseMs))
 end
 -- a claim that came up short: the earliest due time of the queues' delayed sets
 local due = ""
 if #out < 3 * max then
   local best
-  for _, q in ipairs(QUEUES) do
-    local top = redis.call("ZRANGE", q.delayed, 0, 0, "WITHSCORES")
-    if top[2] and (not best or tonumber(top[2]) < tonumber(best)) then best = top[2] end
+  for i, q in ipairs(QUEUES) do
+    local top = not quiet[i] and redis.call("ZRANGE", q.delayed, 0, 0, "WITHSCORES")
+    if top and top[2] and (not best or tonumber(top[2]) < tonumber(best)) then best = top[2] end
   end
   due = best or "-"
 end
