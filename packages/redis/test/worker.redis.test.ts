@@ -111,6 +111,36 @@ describe("the claim path on Redis", () => {
     await store.close();
   });
 
+  it("answers a re-sent claim in parts (a free queue, then a rate-limited one) with what each part leased", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "resentparts" });
+    const k = shardKeys("resentparts", 0);
+    const lim = task({ name: "lim", queue: "lim", input: Schema.Int, output: Schema.Int });
+    await store.submit({ ...base, runId: "free", dag: compile(inc.si(1)), now: 0 });
+    await store.submit({ ...base, runId: "limited", dag: compile(lim.si(2)), now: 0 });
+    const req = {
+      workerId: "w",
+      queues: ["default", "lim"],
+      max: 4,
+      leaseMs: 10_000,
+      now: 0,
+      rateLimits: { lim: { limit: 10, intervalMs: 60_000 } },
+    };
+    const first = await store.claim({ ...req, requestId: "r1" });
+    expect(first.map((c) => c.runId)).toEqual(["free", "limited"]);
+    // one string for the request: its id, then both calls' leases (parts 0 and 1,000)
+    expect((await raw.getBuffer(k.lastClaim("w")))!.subarray(0, 3).toString()).toBe("r1\0");
+    expect(await raw.pttl(k.lastClaim("w"))).toBeGreaterThan(0);
+    const again = await store.claim({ ...req, requestId: "r1" });
+    expect(again.map((c) => [c.runId, c.token])).toEqual(first.map((c) => [c.runId, c.token]));
+    for (const q of ["default", "lim"]) {
+      expect(await raw.zcount(k.queue(q).leases, "-inf", "(+inf")).toBe(1);
+    }
+    // a new request leases anew: nothing is left
+    expect(await store.claim({ ...req, requestId: "r2" })).toEqual([]);
+    expect((await raw.getBuffer(k.lastClaim("w")))!.subarray(0, 3).toString()).toBe("r2\0");
+    await store.close();
+  });
+
   it("keeps a parked node in the queue's parked set, found by task, and cancel removes it", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "parked" });
     const q = shardKeys("parked", 0).queue("default");
