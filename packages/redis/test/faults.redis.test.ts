@@ -458,6 +458,47 @@ describe("a re-sent script is a no-op that answers the same", () => {
     await store.close();
   });
 
+  it("submit of a one-node run without a key (sent as submitmany's plain job), re-sent: answered as the first send, written once", async () => {
+    const prefix = `resend${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const first = resend(store, ["submitmany", "submit"]);
+    const sub = await store.submit({
+      runId: "single",
+      dag: compile(count.si(1)),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    expect(sub).toEqual({ runId: "single", existing: false });
+    // one submitmany call, sent twice (the second found its own nonce), and no submit
+    expect(first.get("submitmany")).toHaveLength(1);
+    expect(first.get("submit")).toBeUndefined();
+    const k = shardKeys(prefix, 0);
+    expect(await raw.zcard(k.queue("default").ready)).toBe(1);
+    expect(await raw.xlen(k.runList)).toBe(1);
+    const claims = await store.claim({
+      workerId: "w",
+      queues: ["default"],
+      max: 20,
+      leaseMs: 1_000,
+      now: 1,
+    });
+    expect(claims.map((c) => `${c.runId}#${c.nodeId}`)).toEqual(["single#0"]);
+    // a second submit of the same run id is refused, as `submit` refuses it
+    await expect(
+      store.submit({
+        runId: "single",
+        dag: compile(count.si(2)),
+        tags: [],
+        idempotencyWindowMs: 0,
+        retentionMs: 60_000,
+        now: 2,
+      }),
+    ).rejects.toMatchObject({ _tag: "DuplicateRun", runId: "single" });
+    await store.close();
+  });
+
   it("submit with an idempotency key, re-sent: the caller gets its own new run, not `existing`", async () => {
     const prefix = `resend${++n}`;
     const store = await RedisStore.connect(server.url, { prefix });
