@@ -697,14 +697,13 @@ export class RedisStore implements Store, ScheduleStore {
       // plain job takes its shortcut (`plainSubmit`, a sixth fewer Redis instructions than
       // this script's general path); what it answers, and writes, is the same
       const one: SubmitManyResult[] = new Array(1);
-      const p = this.prepare(sub);
-      // (answered but for RETRY, which only a run with a key gives: then this script, below)
-      if ((await this.submitRuns([{ at: 0, sub, p }], one)) === 1) {
-        const r = one[0]!;
-        if (!r.ok) throw r.error;
-        return { runId: r.runId, existing: r.existing };
-      }
-      sub = { ...sub, nonce: p.nonce, fingerprint: p.hex };
+      await this.submitRuns([{ at: 0, sub, p: this.prepare(sub) }], one);
+      // (always answered: only a run with a key answers RETRY or ADOPT)
+      const r = one[0];
+      if (r === undefined)
+        throw new UnexpectedReply("submitmany", "no answer for a run without a key");
+      if (!r.ok) throw r.error;
+      return { runId: r.runId, existing: r.existing };
     }
     const { key, s, window, idem, nonce, fp, out, timing, ...prepared } = this.prepare(sub);
     // (the key's run instead, when the key names a run of this canvas not yet committed: ADOPT)

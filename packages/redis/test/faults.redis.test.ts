@@ -53,6 +53,10 @@ const resend = (store: RedisStore, names: ReadonlyArray<string>) => {
   return first;
 };
 
+/** Claims as worker "w" up to 20 nodes of queue `default` at time 1. */
+const claimAll = (store: RedisStore) =>
+  store.claim({ workerId: "w", queues: ["default"], max: 20, leaseMs: 1_000, now: 1 });
+
 /** Sends `start` for node 0 of `runId` (queue `default`) as worker "w" would, and decodes its reply. */
 const startAgain = async (
   store: RedisStore,
@@ -362,13 +366,7 @@ describe("a re-sent script is a no-op that answers the same", () => {
     expect(calls).toBe(4);
     expect(await raw.hget(runKey(prefix, "half"), "status")).toBe("pending");
     expect(await raw.zscore(shardKeys(prefix, 0).pending, "half")).not.toBeNull();
-    const claims = await store.claim({
-      workerId: "w",
-      queues: ["default"],
-      max: 20,
-      leaseMs: 1_000,
-      now: 1,
-    });
+    const claims = await claimAll(store);
     expect(claims).toEqual([]);
     await store.close();
   });
@@ -388,13 +386,7 @@ describe("a re-sent script is a no-op that answers the same", () => {
     });
     expect(sub).toEqual({ runId: "chunks", existing: false });
     expect(first.get("submit")?.map((r) => String((r as Buffer[])[0]))).toEqual(["OK", "OK", "OK"]);
-    const claims = await store.claim({
-      workerId: "w",
-      queues: ["default"],
-      max: 20,
-      leaseMs: 1_000,
-      now: 1,
-    });
+    const claims = await claimAll(store);
     expect(claims.map((c) => c.nodeId)).toEqual([0, 1, 2, 3, 4]);
     expect(await raw.zcard(shardKeys(prefix, 0).pending)).toBe(0);
     expect(await raw.hget(runKey(prefix, "chunks"), "status")).toBe("running");
@@ -440,13 +432,7 @@ describe("a re-sent script is a no-op that answers the same", () => {
     ]);
     // one call, sent twice: the first send wrote the runs, the second found its own nonces
     expect(first.get("submitmany")).toHaveLength(1);
-    const claims = await store.claim({
-      workerId: "w",
-      queues: ["default"],
-      max: 20,
-      leaseMs: 1_000,
-      now: 1,
-    });
+    const claims = await claimAll(store);
     expect(claims.map((c) => `${c.runId}#${c.nodeId}`).sort()).toEqual([
       "m1#0",
       "m2#0",
@@ -477,13 +463,7 @@ describe("a re-sent script is a no-op that answers the same", () => {
     const k = shardKeys(prefix, 0);
     expect(await raw.zcard(k.queue("default").ready)).toBe(1);
     expect(await raw.xlen(k.runList)).toBe(1);
-    const claims = await store.claim({
-      workerId: "w",
-      queues: ["default"],
-      max: 20,
-      leaseMs: 1_000,
-      now: 1,
-    });
+    const claims = await claimAll(store);
     expect(claims.map((c) => `${c.runId}#${c.nodeId}`)).toEqual(["single#0"]);
     // a second submit of the same run id is refused, as `submit` refuses it
     await expect(
