@@ -459,8 +459,18 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
   // decodes with the run's own stored shape and task names; `of` only
   // supplies schemas, looked up by task name
   // the output nodes of the canvas, when its shape is at hand: read with the stored shape
-  const expectOf = (of: Decoding): { expect?: ReadonlyArray<number> } =>
-    typeof of.shape === "function" ? {} : { expect: flatten(of.shape, false) };
+  const expectOf = (of: Decoding): { expect?: ReadonlyArray<number> } => {
+    const shape = of.shape;
+    if (typeof shape === "function") return {};
+    // (a task's or a chain's output: one node)
+    if (typeof shape === "number") return ONE_NODE[shape] ?? { expect: [shape] };
+    let expect = EXPECTED.get(shape);
+    if (expect === undefined) {
+      expect = { expect: flatten(shape, false) };
+      EXPECTED.set(shape, expect);
+    }
+    return expect;
+  };
 
   // `read`: the output as the wait read it (Store.waitForOutput), if it did
   const output = async (runId: string, of: Decoding, read?: RunOutput): Promise<unknown> => {
@@ -931,7 +941,9 @@ const progressOf = (snap: RunSnapshot): RunProgress => ({
 });
 
 /** Tasks by name; a name shared by tasks with different output schemas is ambiguous. */
-const tasksByName = (tasks: ReadonlyArray<TaskRef>): Map<string, TaskRef | "ambiguous"> => {
+const tasksByName = (tasks: ReadonlyArray<TaskRef>): ReadonlyMap<string, TaskRef | "ambiguous"> => {
+  const known = BY_NAME.get(tasks);
+  if (known !== undefined) return known;
   const out = new Map<string, TaskRef | "ambiguous">();
   for (const t of tasks) {
     const seen = out.get(t.name);
@@ -939,8 +951,24 @@ const tasksByName = (tasks: ReadonlyArray<TaskRef>): Map<string, TaskRef | "ambi
     else if (seen !== "ambiguous" && seen !== t && seen.output !== t.output)
       out.set(t.name, "ambiguous");
   }
+  BY_NAME.set(tasks, out);
   return out;
 };
+
+/**
+ * {@link tasksByName}'s map of each list of tasks (a canvas's, shared by the
+ * handles of its runs): made once, not at every `result()`.
+ */
+const BY_NAME = new WeakMap<ReadonlyArray<TaskRef>, ReadonlyMap<string, TaskRef | "ambiguous">>();
+
+/** The output nodes of each output shape of a group or chord a handle waits with (`expectOf`): flattened once. */
+const EXPECTED = new WeakMap<Exclude<Shape, number>, { expect: ReadonlyArray<number> }>();
+
+/** `expectOf` for an output of one node, the first 1,024 node ids: made once. */
+const ONE_NODE: ReadonlyArray<{ expect: ReadonlyArray<number> }> = Array.from(
+  { length: 1_024 },
+  (_, n) => ({ expect: [n] }),
+);
 
 // re-driving a run (Client.redrive)
 

@@ -505,13 +505,21 @@ export const RUN_FIELDS = [
   "redrives",
 ] as const;
 
-/** The run record's fields from an HMGET of {@link RUN_FIELDS}, absent ones left out. */
-export const runFields = (values: ReadonlyArray<string | null>): Record<string, string> =>
-  Object.fromEntries(
-    RUN_FIELDS.flatMap((f, i) =>
-      values[i] === null || values[i] === undefined ? [] : [[f, values[i]]],
-    ),
-  );
+/**
+ * The run record's fields from an HMGET of {@link RUN_FIELDS} (as text, or
+ * as bytes read as UTF-8), absent ones left out; values after them are not read.
+ */
+export const runFields = (
+  values: ReadonlyArray<string | Buffer | null | undefined>,
+): Record<string, string> => {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < RUN_FIELDS.length; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) continue;
+    out[RUN_FIELDS[i]!] = v.toString();
+  }
+  return out;
+};
 
 const STATUSES: ReadonlySet<string> = new Set([
   "pending",

@@ -2537,10 +2537,10 @@ export class RedisStore implements Store, ScheduleStore {
     nodeId: number,
     [rec, spec, err, result]: ReadonlyArray<Buffer | null | undefined>,
   ): RunOutput["nodes"][number] {
-    const node = this.readNode(key, nodeId, rec, spec, err, null, null);
-    // (no worker: result() does not use it, and naming a numbered one costs a read)
-    delete node.worker;
-    return result ? Object.assign(node, { result }) : node;
+    // (no worker: result() does not use it, and naming a numbered one costs a read; left out
+    // by a copy, not `delete`, which turns the object into a slower dictionary)
+    const { worker: _, ...node } = this.readNode(key, nodeId, rec, spec, err, null, null);
+    return result ? { ...node, result } : node;
   }
 
   async getResult(runId: string, nodeId: number): Promise<Uint8Array | undefined> {
@@ -2743,7 +2743,7 @@ export class RedisStore implements Store, ScheduleStore {
     timeoutMs: number,
     opts: WaitForRunOptions = {},
   ): Promise<RunRecord | undefined> {
-    return (await this.waitFor(runId, timeoutMs, opts, []))?.run;
+    return (await this.waitFor(runId, timeoutMs, opts, WAIT_FIELDS))?.run;
   }
 
   /**
@@ -2758,8 +2758,10 @@ export class RedisStore implements Store, ScheduleStore {
     timeoutMs: number,
     opts: WaitForRunOptions & { readonly expect?: ReadonlyArray<number> } = {},
   ): Promise<{ readonly run: RunRecord; readonly output?: RunOutput } | undefined> {
-    const ahead = [...new Set(opts.expect ?? [])].slice(0, 1_000);
-    const waited = await this.waitFor(runId, timeoutMs, opts, ["out", ...outputFields(ahead)]);
+    const expect = opts.expect ?? [];
+    // (one output node, a task's or a chain's: nothing to drop)
+    const ahead = expect.length <= 1 ? expect : [...new Set(expect)].slice(0, 1_000);
+    const waited = await this.waitFor(runId, timeoutMs, opts, waitFieldsWith(ahead));
     if (!waited) return undefined;
     const { run, values } = waited;
     if (run.status !== "succeeded") return { run };
@@ -2778,15 +2780,15 @@ export class RedisStore implements Store, ScheduleStore {
   }
 
   /**
-   * Waits as `waitForRun` describes; `extra`: more fields of the run's hash
-   * to read with each read, whose values (bytes, `null` where absent) come
-   * with the run record of the last read.
+   * Waits as `waitForRun` describes; `fields`: the fields of the run's hash
+   * each read reads, {@link WAIT_FIELDS} then more, whose values (bytes,
+   * `null` where absent) come with the run record of the last read.
    */
   private async waitFor(
     runId: string,
     timeoutMs: number,
     opts: WaitForRunOptions,
-    extra: ReadonlyArray<string>,
+    fields: ReadonlyArray<string>,
   ): Promise<{ readonly run: RunRecord; readonly values: Array<Buffer | null> } | undefined> {
     const s = this.shardOfRun(runId);
     const k = s.run(runId);
@@ -2811,21 +2813,14 @@ export class RedisStore implements Store, ScheduleStore {
         // a PUBLISH is heard once the subscription is in place: a read before it is
         // followed by another once it is (the run may have ended in between)
         const heard = this.subscriber?.listening.has(channel) === true;
-        const r = await this.waitRead(s, k.record, mode, quiet, [...WAIT_FIELDS, ...extra]).catch(
-          (e: unknown) => {
-            // (a read the closing cut short says the store is closed, not what the socket saw)
-            throw this.closed ? closedWhileWaiting(this.name, runId) : e;
-          },
-        );
+        const r = await this.waitRead(s, k.record, mode, quiet, fields).catch((e: unknown) => {
+          // (a read the closing cut short says the store is closed, not what the socket saw)
+          throw this.closed ? closedWhileWaiting(this.name, runId) : e;
+        });
         if (!r) throw new RunNotFound({ runId });
         counted = r.counted;
         const n = WAIT_FIELDS.length;
-        const run = parseRunRecord(
-          runFields(r.values.slice(0, n - 1).map((v) => v?.toString() ?? null)),
-          r.values[n - 1] ?? null,
-          k.record,
-          runId,
-        );
+        const run = parseRunRecord(runFields(r.values), r.values[n - 1] ?? null, k.record, runId);
         if (TERMINAL_RUN_STATUSES.has(run.status) && (!opts.quiet || run.finishedAt !== undefined))
           return { run, values: r.values.slice(n) };
         const left = deadline - Date.now();
@@ -2856,7 +2851,7 @@ export class RedisStore implements Store, ScheduleStore {
       if (mine.size === 0) this.waiters.delete(runId);
       if (counted && !this.closed)
         // (a stop answers nothing the wait reads: its status alone)
-        await this.waitRead(s, k.record, "stop", quiet, ["status"]).catch(() => undefined);
+        await this.waitRead(s, k.record, "stop", quiet, STOP_FIELDS).catch(() => undefined);
       this.releaseSubscriber();
     }
   }
@@ -2902,13 +2897,23 @@ export class RedisStore implements Store, ScheduleStore {
         ).then(one.resolve, one.reject);
         continue;
       }
-      const reads: string[] = [];
-      for (const r of part)
-        reads.push(r.mode, String(r.quiet), String(r.fields.length), ...r.fields);
+      // each list of fields once (most reads of a turn share one: WAIT_FIELDS and a run's output)
+      const listAt = new Map<ReadonlyArray<string>, number>();
+      const lists: string[] = [];
+      const reads: Array<string | number> = [];
+      for (const r of part) {
+        let at = listAt.get(r.fields);
+        if (at === undefined) {
+          at = listAt.size + 1;
+          listAt.set(r.fields, at);
+          lists.push(String(r.fields.length), ...r.fields);
+        }
+        reads.push(r.mode, r.quiet, at);
+      }
       this.call(
         SCRIPTS.waitrunmany,
         { perRun: part.map((r) => ({ record: r.record })) },
-        { count: part.length, reads },
+        { count: part.length, lists, reads },
       ).then(
         (replies) =>
           part.forEach((r, i) => {
@@ -3658,6 +3663,28 @@ interface WaitRead {
 
 /** The run record fields `waitrun` answers: those `readRunRecord` reads, then the error. */
 const WAIT_FIELDS: ReadonlyArray<string> = [...RUN_FIELDS, "err"];
+
+/** The fields a waiter's stop reads (`waitrun` answers nothing else a stop needs). */
+const STOP_FIELDS: ReadonlyArray<string> = ["status"];
+
+/** The lists {@link waitFieldsWith} made, by their output nodes (a comma list); at most 256. */
+const WAIT_FIELD_LISTS = new Map<string, ReadonlyArray<string>>();
+
+/**
+ * The fields an output wait reads: {@link WAIT_FIELDS}, `out`, then the
+ * fields of output nodes `ahead`. One list per `ahead` (kept for the 256
+ * last met): the waits of a turn that share it send it once (`waitrunmany`).
+ */
+const waitFieldsWith = (ahead: ReadonlyArray<number>): ReadonlyArray<string> => {
+  const key = ahead.join(",");
+  let fields = WAIT_FIELD_LISTS.get(key);
+  if (fields === undefined) {
+    if (WAIT_FIELD_LISTS.size >= 256) WAIT_FIELD_LISTS.clear();
+    fields = [...WAIT_FIELDS, "out", ...outputFields(ahead)];
+    WAIT_FIELD_LISTS.set(key, fields);
+  }
+  return fields;
+};
 
 /** Every method of the schedule part of the contract: their errors are translated too. */
 const SCHEDULE_METHODS = [

@@ -714,7 +714,7 @@ export const SCRIPTS = {
     keys: [],
     perRun: ["record"],
     perQueue: false,
-    argv: { count: "number", reads: "packed" },
+    argv: { count: "number", lists: "packed", reads: "packed" },
     codes: ["OK"],
     /** One raw waitrun reply per run, in order (read each with `SCRIPTS.waitrun.reply`). */
     decode: (_, reply) => reply.rest(0),

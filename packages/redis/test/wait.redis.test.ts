@@ -5,6 +5,7 @@
  * ends, not by every event other runs write.
  */
 import {
+  chain,
   createClient,
   group,
   handle,
@@ -92,6 +93,48 @@ describe("waiting for a run on Redis", () => {
     expect(results).toEqual(runs.map((_, i) => i + 1));
     // every run is over: each wait is one read, and the 120 reads went as one waitrunmany
     expect(sent.slice(before)).toEqual(["fcall"]);
+    await worker.stop();
+    await Promise.all([store.close(), reader.close()]);
+    redis.disconnect();
+  });
+
+  it("reads of one turn that name different fields, and of a run that does not exist, go in one call, each answered as its own", async () => {
+    const prefix = "wait-mixed";
+    const store = await RedisStore.connect(server.url, { prefix });
+    const { redis, sent } = watched(server.url);
+    const reader = await RedisStore.connect(redis, { prefix });
+    const worker = startWorker({ store, logger: silent, handlers: [handle(inc, (n) => n + 1)] });
+    const client = createClient(reader);
+    // the output of node 0 (a task), of node 2 (a chain's last step), of nodes 0 and 1 (a
+    // group): each handle's reads name its own nodes' fields
+    const one = await client.submit(inc.si(1));
+    const steps = await client.submit(chain(inc.si(10), inc.s(), inc.s()));
+    const both = await client.submit(group(inc.si(100), inc.si(200)));
+    expect([await one.result(), await steps.result(), await both.result()]).toEqual([
+      2,
+      13,
+      [101, 201],
+    ]);
+    const before = sent.length;
+    const results = await Promise.allSettled([
+      steps.result(),
+      both.result(),
+      one.result(),
+      steps.result(),
+      reader.waitForRun("no-such-run", 1_000),
+    ]);
+    expect(results.map((r) => (r.status === "fulfilled" ? r.value : r.reason._tag))).toEqual([
+      13,
+      [101, 201],
+      2,
+      13,
+      "RunNotFound",
+    ]);
+    expect(sent.slice(before)).toEqual(["fcall"]);
+    // a run hash without a status is still a run: the wait reads it (and times out), it is
+    // not RunNotFound
+    await raw.hdel(shardKeys(prefix, 0).run(one.runId).record, "status");
+    await expect(reader.waitForRun(one.runId, 50)).resolves.toBeUndefined();
     await worker.stop();
     await Promise.all([store.close(), reader.close()]);
     redis.disconnect();

@@ -2,19 +2,26 @@
 -- waitrun does it (includes/waiter.lua), in order: the reads of the waits a client makes
 -- in one turn (many `result()` calls awaited at once).
 -- KEYS: (one per run, `count` of them: record, the run's hash)
--- ARGV: count (of runs), reads (one msgpack array of strings, Packed.ts: per run, in KEYS
---   order: mode, quiet, the number of fields, the fields; each as waitrun's)
+-- ARGV: count (of runs), lists (one msgpack array of strings, Packed.ts: the lists of fields
+--   the reads name, each as its number of fields, then the fields: most reads of a call name
+--   the same list, sent once), reads (one msgpack array of strings: per run, in KEYS order:
+--   mode, quiet, as waitrun's, and the number of its list of fields, from 1, in `lists`)
 -- Replies: {OK, replies...}, one per run in order, each a waitrun reply
 --@include waiter
 
 local CODES = { OK = "OK", GONE = "GONE" }
-local out = { R.OK }
-local reads, at = A.reads, 1
-for i, run in ipairs(RUNS) do
-  local n = tonumber(reads[at + 2])
+local lists, raw, at = {}, A.lists, 1
+while raw[at] do
+  local n = tonumber(raw[at])
   local fields = {}
-  for j = 1, n do fields[j] = reads[at + 2 + j] end
-  out[i + 1] = waitRun(CODES, run.record, reads[at], tonumber(reads[at + 1]), fields)
-  at = at + 3 + n
+  for j = 1, n do fields[j] = raw[at + j] end
+  lists[#lists + 1] = fields
+  at = at + 1 + n
+end
+local out = { R.OK }
+local reads = A.reads
+for i, run in ipairs(RUNS) do
+  local j = 3 * i - 2
+  out[i + 1] = waitRun(CODES, run.record, reads[j], tonumber(reads[j + 1]), lists[tonumber(reads[j + 2])])
 end
 return out

@@ -19,12 +19,14 @@ local STOPPED = { succeeded = true, failed = true, cancelled = true }
 -- {RC.OK, counted (1: the waiter is counted after this read), the values of `fields` (nil
 -- where absent)}, or {RC.GONE} (no such run; nothing counted)
 local function waitRun(RC, key, mode, quiet, fields)
-  if redis.call("EXISTS", key) == 0 then return { RC.GONE } end
   local v = redis.call("HMGET", key, unpack(fields))
   local status, finished
   for i, f in ipairs(fields) do
     if f == "status" then status = v[i] elseif f == "finished" then finished = v[i] end
   end
+  -- (every run has a status: a read that finds one needs no EXISTS; a read that names none,
+  -- or a run without one, looks for the run)
+  if not status and redis.call("EXISTS", key) == 0 then return { RC.GONE } end
   local over = STOPPED[status] and (quiet == 0 or finished)
   local counted = 0
   if mode == "start" and not over then
