@@ -88,6 +88,25 @@ describe("the events streams on Redis", () => {
     }
   });
 
+  it("trims when the count passes a multiple of an eighth of eventsMaxLen: never more than that eighth (and a block) over", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "evstep", eventsMaxLen: 100 });
+    await store.redis.config("SET", "stream-node-max-entries", "2");
+    try {
+      // 311 calls of one event: a trim at every twelfth (12, 24, ... 300), the last at 300
+      // (to event 200), none since
+      for (let r = 0; r < 311; r++) await store.submit(submission(`s${r}`, 1));
+      const kept = (await store.readEvents({ count: 10_000 })).events;
+      // events 200 to 311 and at most a block (2 entries of one event) before them: a trim
+      // at every append would have kept at most 102
+      expect(kept.length).toBeGreaterThanOrEqual(112);
+      expect(kept.length).toBeLessThanOrEqual(114);
+      expect(kept.at(-1)?.runId).toBe("s310");
+    } finally {
+      await store.redis.config("SET", "stream-node-max-entries", "100");
+      await store.close();
+    }
+  });
+
   it("stops a read inside an entry and goes on from the next event of it, none lost or read twice", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "evmid" });
     try {
