@@ -19,8 +19,17 @@
 --@const
 local EVENTS_BASE = 1000000000000000
 
+-- this call's groups of events, one per run, in the order the call first wrote an event of each
 --@percall
 local EVB = {}
+
+-- each run's group in EVB, by run id
+--@percall
+local EVRUN = {}
+
+-- the events stream of this call's entry and the events it keeps (about): { key, max }
+--@percall
+local EVAT = {}
 
 -- the letters of the events that name a task (third in the list)
 local TASKED = { w = true, q = true, r = true, y = true, s = true, f = true, c = true, k = true, x = true }
@@ -34,14 +43,6 @@ local EVTASK = {}
 -- by the group's previous event that named one is written as 0 (one byte instead of its name:
 -- a batch of a chord's members, a chain step's three events)
 local function eventOf(key, max, runId, ms, ev)
-  local g = EVB[runId]
-  if not g then
-    g = { runId, ms }
-    EVB[runId] = g
-    EVB[#EVB + 1] = g
-    EVB.key = key
-    EVB.max = max
-  end
   if TASKED[ev[1]] then
     if EVTASK[runId] == ev[3] then
       ev[3] = 0
@@ -49,7 +50,17 @@ local function eventOf(key, max, runId, ms, ev)
       EVTASK[runId] = ev[3]
     end
   end
-  g[#g + 1] = ev
+  local g = EVRUN[runId]
+  if g then
+    g[#g + 1] = ev
+    return
+  end
+  -- (made with its first event: most groups hold one)
+  g = { runId, ms, ev }
+  EVRUN[runId] = g
+  local n = #EVB + 1
+  EVB[n] = g
+  if n == 1 then EVAT[1], EVAT[2] = key, max end
 end
 
 -- the number of the last event in the stream `key` as its last entry's id says (0 for none,
@@ -71,12 +82,10 @@ local function flushEvents()
   if #EVB == 0 then return end
   local count = 0
   for i = 1, #EVB do count = count + #EVB[i] - 2 end
-  local key = EVB.key
+  local key = EVAT[1]
   local last = redis.call("INCRBY", key .. ":n", count)
-  local groups = {}
-  for i = 1, #EVB do groups[i] = EVB[i] end
-  local payload = cmsgpack.pack(groups)
-  local max = tonumber(EVB.max)
+  local payload = cmsgpack.pack(EVB)
+  local max = tonumber(EVAT[2])
   local step = math.max(1, math.floor(max / 8))
   local function add()
     local id = string.format("%d-0", EVENTS_BASE + last)
