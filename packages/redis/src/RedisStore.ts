@@ -435,6 +435,8 @@ export class RedisStore implements Store, ScheduleStore {
   /** When the rate limit that held back this process's last claim of a queue frees (epoch ms). */
   private readonly limitedUntil = new Map<string, number>();
   private closed = false;
+  /** The timer that closes the idle pub/sub connection (`releaseSubscriber`). */
+  private lingering: ReturnType<typeof setTimeout> | undefined;
   /**
    * The pub/sub connection, made on first use (`listen`), and its channels:
    * the signals channel for `subscribe`'s listeners, a shard's run-end
@@ -1930,7 +1932,8 @@ export class RedisStore implements Store, ScheduleStore {
   /**
    * Subscribes to the signals channel (`<prefix>:signals`, where cancel.lua
    * PUBLISHes a cancelled run's id) on one pub/sub connection per store,
-   * opened on first use and closed when the last listener leaves. ioredis
+   * opened on first use and closed 30 s after the last listener and waiter
+   * left (or by `close`). ioredis
    * re-subscribes after a reconnect; a message sent while disconnected is
    * lost (heartbeats remain the fallback). A listener that throws is ignored.
    */
@@ -1996,14 +1999,33 @@ export class RedisStore implements Store, ScheduleStore {
     return subscribed;
   }
 
-  /** Closes the pub/sub connection once no listener and no waiter is left. */
+  /**
+   * Closes the pub/sub connection {@link SUBSCRIBER_LINGER_MS} after no
+   * listener and no waiter is left, unless one came meanwhile: the waits of
+   * an app that awaits results one request after another find their
+   * subscription in place (a wait begun before its channel is subscribed
+   * reads its run twice), instead of opening a connection and subscribing
+   * for each.
+   */
   private releaseSubscriber(): void {
-    if (this.subscriber && this.listeners.size === 0 && this.waiters.size === 0)
-      this.dropSubscriber(this.subscriber);
+    const sub = this.subscriber;
+    if (!sub || this.listeners.size > 0 || this.waiters.size > 0) return;
+    clearTimeout(this.lingering);
+    this.lingering = setTimeout(() => {
+      this.lingering = undefined;
+      if (this.subscriber === sub && this.listeners.size === 0 && this.waiters.size === 0)
+        this.dropSubscriber(sub);
+    }, SUBSCRIBER_LINGER_MS);
+    // (a store the app forgot to close keeps its process alive by its other connections, not by this)
+    this.lingering.unref();
   }
 
   private dropSubscriber(sub: { readonly conn: Client }): void {
-    if (this.subscriber === sub) this.subscriber = undefined;
+    if (this.subscriber === sub) {
+      this.subscriber = undefined;
+      clearTimeout(this.lingering);
+      this.lingering = undefined;
+    }
     sub.conn.disconnect();
   }
 
@@ -3647,6 +3669,12 @@ const outputIds = (output: Shape): number[] => [...new Set(flatten(output, false
 /** The fields of output nodes `ids` an output read reads, four per node: record, spec, error, result. */
 const outputFields = (ids: ReadonlyArray<number>): string[] =>
   ids.flatMap((i) => [`n${i}`, `s${i}`, `e${i}`, `r${i}`]);
+
+/**
+ * How long the pub/sub connection stays open once nothing listens or waits
+ * on it, ms (`RedisStore.releaseSubscriber`).
+ */
+const SUBSCRIBER_LINGER_MS = 30_000;
 
 /** Runs read by one `waitrunmany` call (a few µs each in Redis). */
 const WAIT_READS_PER_CALL = 200;

@@ -140,6 +140,40 @@ describe("waiting for a run on Redis", () => {
     redis.disconnect();
   });
 
+  it("the pub/sub connection outlives the last wait: the next wait finds its channel subscribed", async () => {
+    const prefix = "wait-linger";
+    const store = await RedisStore.connect(server.url, { prefix });
+    const { redis, sent } = watched(server.url);
+    const waiter = await RedisStore.connect(redis, { prefix });
+    const gates = [deferred<void>(), deferred<void>()];
+    const worker = startWorker({
+      store,
+      logger: silent,
+      handlers: [
+        handle(gated, async (n) => {
+          await gates[n]!.promise;
+          return n;
+        }),
+      ],
+    });
+    const client = createClient(store);
+    const record = (runId: string) => shardKeys(prefix, 0).run(runId).record;
+    for (const n of [0, 1]) {
+      const h = await client.submit(gated.si(n));
+      const before = sent.length;
+      const waiting = waiter.waitForRun(h.runId, 60_000);
+      await vi.waitFor(async () => expect(await raw.hget(record(h.runId), "w")).toBe("1"));
+      gates[n]!.resolve();
+      expect((await waiting)?.status).toBe("succeeded");
+      // the first wait subscribed (on a new connection); the second, after every wait had
+      // ended, found the subscription in place
+      expect(sent.slice(before).includes("subscribe")).toBe(n === 0);
+    }
+    await worker.stop();
+    await Promise.all([store.close(), waiter.close()]);
+    redis.disconnect();
+  });
+
   it("several waiters, in one process and in another, all wake at the end; the count drops to nothing", async () => {
     const prefix = "wait-many";
     const one = await RedisStore.connect(server.url, { prefix });
