@@ -303,6 +303,15 @@ export const encode = (value: unknown): Uint8Array => {
 };
 
 /**
+ * Encodes a record Weft builds itself of numbers, strings and lists of them
+ * (a node's record, its dependency list) as {@link encode} does, without
+ * its check of every value for plain data, cycles and depth: such a record
+ * cannot fail it, and a wide canvas's submission paid a scan per node for
+ * nothing. Never for a value that holds a user's data.
+ */
+export const encodeRecord = (value: ReadonlyArray<unknown>): Uint8Array => packr.pack(value);
+
+/**
  * Decodes msgpack bytes written by {@link encode} (or by a Lua script) into
  * plain data: `null`, `undefined`, booleans, numbers, strings, `Uint8Array`
  * (a `Buffer`), arrays and plain objects.

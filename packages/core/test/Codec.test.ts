@@ -6,6 +6,7 @@ import {
   decode,
   decodeSequence,
   encode,
+  encodeRecord,
   MAX_VALUE_DEPTH,
   toErrorInfo,
   valueProblem,
@@ -155,6 +156,25 @@ describe("encode", () => {
     const e = thrown(() => encode(deep));
     expect(e).toBeInstanceOf(InvalidOutput);
     expect((e as Error).message).toMatch(/nested deeper than 512 levels at \[0\]\[0\]/);
+  });
+});
+
+describe("encodeRecord", () => {
+  // what Weft builds itself: numbers, strings, lists of them (a node record, a dependency list)
+  const record = fc.array(
+    fc.oneof(
+      fc.integer(),
+      fc.double({ noNaN: true }),
+      fc.string(),
+      fc.boolean(),
+      fc.array(fc.oneof(fc.integer(), fc.string())),
+    ),
+  );
+  test.prop([record])("writes the bytes encode writes, without its check", (value) => {
+    expect(Buffer.from(encodeRecord(value)).toString("hex")).toBe(
+      Buffer.from(encode(value)).toString("hex"),
+    );
+    expect(decode(encodeRecord(value))).toEqual(value);
   });
 });
 

@@ -31,6 +31,7 @@ import {
   decode,
   decodeSequence,
   encode,
+  encodeRecord,
   type FailureSource,
   maxStallsOf,
   type RunTiming,
@@ -90,7 +91,8 @@ export const encodeNodeRecord = (
   const expiresInMs = o.expiresInMs ?? 0;
   if (delayMs !== 0 || expiresInMs !== 0 || notBefore !== 0 || expiresAt !== 0)
     fields.push(0, false, delayMs, expiresInMs, notBefore, expiresAt);
-  return encode(fields);
+  // (numbers, strings and the dependents' list: nothing for encode's check to find)
+  return encodeRecord(fields);
 };
 
 const nodeFields = (node: DagNode, queues: ReadonlyArray<string>): unknown[] => {
@@ -264,7 +266,7 @@ export const unpackShape = (raw: unknown): unknown => {
  * of {@link packDeps}; `""` (no field) for an empty list.
  */
 export const encodeDepList = (ids: ReadonlyArray<number>): Uint8Array | "" =>
-  ids.length === 0 ? "" : encode(packDeps(ids));
+  ids.length === 0 ? "" : encodeRecord(packDeps(ids));
 
 /** A node's dependency list, stored apart from its record (field `d<n>`); empty for a root. */
 export const encodeDeps = (node: DagNode): Uint8Array | "" => encodeDepList(node.deps);

@@ -36,6 +36,7 @@ export {
   decode,
   decodeSequence,
   encode,
+  encodeRecord,
   MAX_VALUE_DEPTH,
   type ValueCheck,
   valueProblem,
