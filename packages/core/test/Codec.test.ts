@@ -161,10 +161,11 @@ describe("encode", () => {
 
 describe("encodeRecord", () => {
   // what Weft builds itself: numbers, strings, lists of them (a node record, a dependency list)
+  // (no -0: msgpack writes it as the integer 0, encode as well)
   const record = fc.array(
     fc.oneof(
       fc.integer(),
-      fc.double({ noNaN: true }),
+      fc.double({ noNaN: true }).filter((x) => !Object.is(x, -0)),
       fc.string(),
       fc.boolean(),
       fc.array(fc.oneof(fc.integer(), fc.string())),
