@@ -1081,7 +1081,8 @@ const LIBRARY_GLOBALS = [
  * definition's bindings (KEYS and ARGV are the function's parameters). A
  * table an include declares with `--@percall` (a cache of one call, such as
  * the queues found paused) is emptied at the start of every function, as a
- * script's is by being created anew. Exported for tests.
+ * script's is by being created anew; one marked `--@kept` is a bounded cache
+ * kept across calls on purpose (includes/record.lua's running records). Exported for tests.
  *
  * @throws Error when a body names a key, argument or reply code its definition lacks.
  */

@@ -15,14 +15,25 @@
  * (`QUEUED_BYTES`): both taken out the same way, in every script that holds
  * them. So is a chord member's completion that only takes one pending
  * dependency off its body, read already in the call (includes/completenode.lua,
- * `soleWaitingDependent`). */
-import { chain, chord, createClient, DuplicateRun, group, Schema, task } from "@weft/core";
+ * `soleWaitingDependent`). A start's running record, kept across function
+ * calls for the node's completion (`RUNNING_BYTES`), is checked by running a
+ * workload with functions and by EVALSHA (which keeps nothing across calls). */
+import {
+  type Claim,
+  chain,
+  chord,
+  createClient,
+  DuplicateRun,
+  group,
+  Schema,
+  task,
+} from "@weft/core";
 import { compile, encode } from "@weft/core/store";
 import { type Command, Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { runEndChannel, shardKeys } from "../src/Keys.ts";
-import { scriptSha, scriptSource } from "../src/Scripts.ts";
+import { LIBRARY, scriptSha, scriptSource } from "../src/Scripts.ts";
 import { raw, server } from "./fixtures/server.ts";
 
 const job = task({ name: "job", input: Schema.Struct({ i: Schema.Int }), output: Schema.Int });
@@ -356,7 +367,7 @@ describe("a plain job's start and completion, and a chain step, on Redis", () =>
     // every run hash holds the start's mark, and those completed the completion's
     const marked = await replay(sent, (name) =>
       scriptSource(name)
-        .replace('"n0", cmsgpack.pack(r))', '"n0", cmsgpack.pack(r), "plainstart", "1")')
+        .replace('"n0", packRecord(r))', '"n0", packRecord(r), "plainstart", "1")')
         .replace('"status", "succeeded", "ended", "1",', '"status", "succeeded", "ended", "9",'),
     );
     const runs = runHashes(marked.keys);
@@ -697,3 +708,82 @@ const timesTaken = async (sent: ReadonlyArray<Sent>, branch: string): Promise<nu
   );
   return Number((counted.keys["branch-taken"] as { value: string } | undefined)?.value ?? 0);
 };
+
+const total = task({ name: "total", input: Schema.Array(Schema.Int), output: Schema.Int });
+
+/**
+ * Submits a chord, a chain and two plain jobs, then claims and completes every node as one
+ * worker would (handed chain steps completed in turn), on an emptied Redis with the store's
+ * scripts as functions or by EVALSHA; `library`: a function library loaded in place of the
+ * store's own, under its name. Every key then.
+ */
+const runAll = async (functions: boolean, library?: string) => {
+  await raw.flushall();
+  if (library !== undefined) await raw.call("FUNCTION", "LOAD", "REPLACE", library);
+  const store = await RedisStore.connect(server.url, { prefix: "kept", functions });
+  try {
+    const sub = (runId: string, canvas: Parameters<typeof compile>[0]) => ({
+      runId,
+      dag: compile(canvas),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 1_000,
+      nonce: "n0",
+    });
+    await store.submit(
+      sub(
+        "chord",
+        chord(
+          Array.from({ length: 30 }, (_, i) => job.si({ i })),
+          total.s(),
+        ),
+      ),
+    );
+    await store.submit(sub("chain", chain(step.si(1), step.s(), step.s(), step.s())));
+    await store.submitMany([sub("p1", job.si({ i: 1 })), sub("p2", job.si({ i: 2 }))]);
+    let now = 2_000;
+    const complete = async (claims: ReadonlyArray<Claim>): Promise<void> => {
+      if (claims.length === 0) return;
+      const done = await store.completeMany(
+        claims.map((claim) => ({ claim, result: encode(claim.nodeId), nextMax: 1 })),
+        reportOf(["default"], now++),
+      );
+      expect(done.every((r) => r.ok)).toBe(true);
+      await complete(done.flatMap((r) => (r.ok ? r.next : [])));
+    };
+    for (let round = 0; round < 20; round++) {
+      const claims = await store.claim({
+        ...leaseOf(["default"], 8, now++),
+        requestId: `q${round}`,
+      });
+      if (claims.length === 0) break;
+      await complete(claims);
+    }
+    return await snapshot();
+  } finally {
+    await store.close();
+  }
+};
+
+describe("records kept across calls (includes/record.lua, RUNNING_BYTES)", () => {
+  it("a completion that takes its record from the start's packing writes what decoding its bytes does", async () => {
+    // as functions, a start's running record is kept for its completion in another call; by
+    // EVALSHA each call makes the cache anew, and every completion decodes its record
+    const kept = await runAll(true);
+    const decoded = await runAll(false);
+    expect(runHashes(kept).filter((h) => h.get("status") === "succeeded")).toHaveLength(4);
+    expect(kept).toEqual(decoded);
+    // the completions did take records from it: a cache whose copies are wrong shows
+    const wrong = LIBRARY.source.replace(
+      "RUNNING_BYTES[bytes] = copyRecord(r)",
+      "RUNNING_BYTES[bytes] = copyRecord(r); RUNNING_BYTES[bytes][3] = 7",
+    );
+    expect(wrong).not.toBe(LIBRARY.source);
+    try {
+      expect(await runAll(true, wrong)).not.toEqual(decoded);
+    } finally {
+      await raw.call("FUNCTION", "LOAD", "REPLACE", LIBRARY.source);
+    }
+  });
+});

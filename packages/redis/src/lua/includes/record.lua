@@ -139,12 +139,18 @@ local function typesOf(r)
   _ = r[TASK] < ""
 end
 
--- The node records of this call met in state waiting or queued, by their bytes: `true` once
+-- The node records met in state waiting or queued, by their bytes: `true` once
 -- met, then a checked copy of the record once met again. Such records are often the same
 -- bytes (a chord's members, chain steps, plain jobs of one task: no id, start time or token
--- in them yet), and a copy costs a fraction of a decode (cmsgpack and the checks).
---@percall
+-- in them yet), and a copy costs a fraction of a decode (cmsgpack and the checks). Kept
+-- across calls, as RUNNING_BYTES below (decoding is a function of the bytes alone): the
+-- steps of many chains, the jobs of one task are met again call after call. Past
+-- SEEN_MAX records, all are dropped.
+--@kept
 local SEEN_RECORDS = {}
+local seenKept = 0
+--@const
+local SEEN_MAX = 4096
 
 -- a new table with record t's fields (1..#t, no nil among them), its dependents list copied
 -- too (the one field that is a table): what decoding the same bytes again gives
@@ -161,8 +167,43 @@ local function copyRecord(t)
   return c
 end
 
+-- Node records packed lately in state running, by their bytes, each a copy of the table
+-- packed: a node's next transition (its completion, in another call) decodes the bytes its
+-- start wrote, and takes the record from here instead (a decode costs about four times the
+-- copy: docs/benchmarks.md). Kept across calls: a library's top level runs once (not
+-- --@percall); a script run by EVALSHA makes it anew each call, and finds nothing. Decoding
+-- is a function of the bytes alone, so whichever call or run packed them, the copy is the
+-- record they hold. A hit is taken out; past RUNNING_MAX kept, all are dropped.
+--@kept
+local RUNNING_BYTES = {}
+local runningKept = 0
+--@const
+local RUNNING_MAX = 4096
+
+-- packs record r; a running one without fields past TOK (a time limit, a parked score: none
+-- of them nil before a set one) is kept for its next decode (decodeNode)
+local function packRecord(r)
+  local bytes = cmsgpack.pack(r)
+  if r[ST] == "r" and r[16] == nil and r[17] == nil and r[18] == nil and r[19] == nil and r[20] == nil
+    and r[21] == nil and RUNNING_BYTES[bytes] == nil then
+    if runningKept >= RUNNING_MAX then
+      RUNNING_BYTES = {}
+      runningKept = 0
+    end
+    RUNNING_BYTES[bytes] = copyRecord(r)
+    runningKept = runningKept + 1
+  end
+  return bytes
+end
+
 -- a node record, checked field by field; nil and why when it is not one
 local function decodeNode(raw)
+  local running = RUNNING_BYTES[raw]
+  if running then
+    RUNNING_BYTES[raw] = nil
+    runningKept = runningKept - 1
+    return running
+  end
   local seen = SEEN_RECORDS[raw]
   if seen and seen ~= true then return copyRecord(seen) end
   local r, why = unpackOne(raw)
@@ -188,7 +229,12 @@ local function decodeNode(raw)
   local st = string.byte(raw, 3)
   if (st == 119 or st == 113) and string.byte(raw, 2) == 161 and #r[NEXT] <= 8 then
     if not seen then
+      if seenKept >= SEEN_MAX then
+        SEEN_RECORDS = {}
+        seenKept = 0
+      end
       SEEN_RECORDS[raw] = true
+      seenKept = seenKept + 1
     else
       -- kept only when its fields are 1..n, no nil among them (a copy of 1..n is then the
       -- whole record)

@@ -117,7 +117,7 @@ local function put(M, label, field, value)
   elseif value == false then
     redis.call("HDEL", M.k[label], field)
   else
-    redis.call("HSET", M.k[label], field, type(value) == "table" and cmsgpack.pack(value) or value)
+    redis.call("HSET", M.k[label], field, type(value) == "table" and packRecord(value) or value)
   end
 end
 
@@ -166,7 +166,7 @@ local function flushRun(M)
     else
       if gone then gone[f] = nil end
       set[ns + 1] = f
-      set[ns + 2] = type(v) == "table" and cmsgpack.pack(v) or v
+      set[ns + 2] = type(v) == "table" and packRecord(v) or v
       ns = ns + 2
     end
     if ns >= 2000 then
