@@ -169,7 +169,7 @@ end
 
 -- Node records packed lately in state running, by their bytes, each a copy of the table
 -- packed: a node's next transition (its completion, in another call) decodes the bytes its
--- start wrote, and takes the record from here instead (a decode costs about four times the
+-- start wrote, and takes the record from here instead (a decode costs about three times the
 -- copy: docs/benchmarks.md). Kept across calls: a library's top level runs once (not
 -- --@percall); a script run by EVALSHA makes it anew each call, and finds nothing. Decoding
 -- is a function of the bytes alone, so whichever call or run packed them, the copy is the
@@ -246,25 +246,31 @@ local function decodeNode(raw)
   return r
 end
 
--- The bytes of the node records this call queued from waiting records, by the bytes each
--- was decoded from. Without a delay, a not-before time or a deadline counted from when it
--- becomes ready (NBF, DLY, EXPIN), a record's changes when queued (queueNode, a plain job's)
--- follow from its fields alone, not from the time (a submitmany call's runs each have their
--- own), so records decoded from the same bytes pack to the same bytes. A chord's members
--- queued by one walk, plain jobs of one task submitted together, are such records: one
--- packing serves them all.
---@percall
+-- The bytes of the node records queued from waiting records, by the bytes each was decoded
+-- from, kept across calls as SEEN_RECORDS (past SEEN_MAX, all dropped). Without a delay, a
+-- not-before time or a deadline counted from when it becomes ready (NBF, DLY, EXPIN), a
+-- record's changes when queued (queueNode, a plain job's) follow from its fields alone, not
+-- from the time (a submitmany call's runs each have their own), so records decoded from the
+-- same bytes pack to the same bytes. A chord's members queued by one walk, plain jobs of one
+-- task submitted together, are such records: one packing serves them all.
+--@kept
 local QUEUED_BYTES = {}
+local queuedKept = 0
 
 -- cmsgpack.pack(r), for record r just queued from a waiting record decoded from bytes `from`
--- (and changed no other way): the bytes of the first such record of this call, when its
--- queueing did not depend on the time
+-- (and changed no other way): the bytes of the first such record queued, when its queueing
+-- did not depend on the time
 local function queuedBytes(r, from)
   if (r[NBF] or 0) ~= 0 or (r[DLY] or 0) ~= 0 or (r[EXPIN] or 0) ~= 0 then return cmsgpack.pack(r) end
   local b = QUEUED_BYTES[from]
   if b then return b end
   b = cmsgpack.pack(r)
+  if queuedKept >= SEEN_MAX then
+    QUEUED_BYTES = {}
+    queuedKept = 0
+  end
   QUEUED_BYTES[from] = b
+  queuedKept = queuedKept + 1
   return b
 end
 
