@@ -367,7 +367,7 @@ describe("a plain job's start and completion, and a chain step, on Redis", () =>
     // every run hash holds the start's mark, and those completed the completion's
     const marked = await replay(sent, (name) =>
       scriptSource(name)
-        .replace('"n0", packRecord(r))', '"n0", packRecord(r), "plainstart", "1")')
+        .replace('"n0", packRecord(r, true))', '"n0", packRecord(r, true), "plainstart", "1")')
         .replace('"status", "succeeded", "ended", "1",', '"status", "succeeded", "ended", "9",'),
     );
     const runs = runHashes(marked.keys);
@@ -776,8 +776,8 @@ describe("records kept across calls (includes/record.lua, RUNNING_BYTES)", () =>
     expect(kept).toEqual(decoded);
     // the completions did take records from it: a cache whose copies are wrong shows
     const wrong = LIBRARY.source.replace(
-      "RUNNING_BYTES[bytes] = copyRecord(r)",
-      "RUNNING_BYTES[bytes] = copyRecord(r); RUNNING_BYTES[bytes][3] = 7",
+      "RUNNING_BYTES[bytes] = given and r or copyRecord(r)",
+      "RUNNING_BYTES[bytes] = given and copyRecord(r) or copyRecord(r); RUNNING_BYTES[bytes][3] = 7",
     );
     expect(wrong).not.toBe(LIBRARY.source);
     try {

@@ -110,7 +110,7 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   dr[ST], dr[ATT], dr[STARTED], dr[WORKER], dr[TOK] = "r", attempt, now, worker, lease
   eventOf(keys.events, em, runId, now, { "r", d, dr[TASK], attempt })
   redis.call("ZADD", dq.leases, int(now + leaseMs), runId .. "#" .. ds .. "#" .. digits(lease))
-  redis.call("HSET", keys.record, "n" .. ns, cmsgpack.pack(r), "r" .. ns, result, "n" .. ds, packRecord(dr),
+  redis.call("HSET", keys.record, "n" .. ns, cmsgpack.pack(r), "r" .. ns, result, "n" .. ds, packRecord(dr, true),
     "ended", ended + 1)
   -- (its dependency's result, and span id when traced, inline: depResults's answer)
   local claim = { d, lease, attempt, dr[STALLS], u[3], 1, 1, result }

@@ -181,8 +181,9 @@ local runningKept = 0
 local RUNNING_MAX = 4096
 
 -- packs record r; a running one without fields past TOK (a time limit, a parked score: none
--- of them nil before a set one) is kept for its next decode (decodeNode)
-local function packRecord(r)
+-- of them nil before a set one) is kept for its next decode (decodeNode): a copy, or r itself
+-- when the caller hands it over (`given`: nothing changes r after this)
+local function packRecord(r, given)
   local bytes = cmsgpack.pack(r)
   if r[ST] == "r" and r[16] == nil and r[17] == nil and r[18] == nil and r[19] == nil and r[20] == nil
     and r[21] == nil and RUNNING_BYTES[bytes] == nil then
@@ -190,7 +191,7 @@ local function packRecord(r)
       RUNNING_BYTES = {}
       runningKept = 0
     end
-    RUNNING_BYTES[bytes] = copyRecord(r)
+    RUNNING_BYTES[bytes] = given and r or copyRecord(r)
     runningKept = runningKept + 1
   end
   return bytes
