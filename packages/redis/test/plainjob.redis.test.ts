@@ -18,17 +18,8 @@
  * `soleWaitingDependent`). A start's running record, kept across function
  * calls for the node's completion (`RUNNING_BYTES`), is checked by running a
  * workload with functions and by EVALSHA (which keeps nothing across calls). */
-import {
-  type Claim,
-  chain,
-  chord,
-  createClient,
-  DuplicateRun,
-  group,
-  Schema,
-  task,
-} from "@weft/core";
-import { compile, encode } from "@weft/core/store";
+import { chain, chord, createClient, DuplicateRun, group, Schema, task } from "@weft/core";
+import { type Claim, compile, encode } from "@weft/core/store";
 import { type Command, Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
