@@ -3282,10 +3282,11 @@ export class RedisStore implements Store, ScheduleStore {
   }
 
   /**
-   * Reads dependency outcomes outside Lua (over 256 deps), in chunks of 1,000
-   * (one bounded `HMGET` each: results never change once recorded), all sent
-   * in one write and answered in one round trip: a 10,000-wide chord body's
-   * input took ten round trips, 12 ms, before its start (docs/benchmarks.md).
+   * Reads dependency outcomes outside Lua (over 256 deps), in chunks of
+   * {@link DEPS_CHUNK} (one bounded `HMGET` each: results never change once
+   * recorded), all sent in one write: their round trips do not add up (what a
+   * 10,000-wide chord body's start waits for is Node's parse of the replies,
+   * docs/benchmarks.md).
    */
   private async readDeps(
     s: ShardKeys,
@@ -3306,7 +3307,7 @@ export class RedisStore implements Store, ScheduleStore {
         fields[n + i] = `t${deps[from + i]}`;
       }
       const read = this.redis.hmgetBuffer(k.results, ...fields);
-      // (each settles handled: one that fails while the others are awaited is no unhandled rejection)
+      // (every read handled: one that fails while an earlier one is awaited is no unhandled rejection)
       read.catch(() => undefined);
       reads.push(read);
     }
@@ -3869,10 +3870,10 @@ const checkOptions = (opts: RedisStoreOptions): void => {
   }
 };
 
-/** Why a chunk of a submission found its run gone. */
 /** Dependency results a node's input reads in one `HMGET`, past the 256 a claim answers inline. */
 const DEPS_CHUNK = 1_000;
 
+/** Why a chunk of a submission found its run gone. */
 const RUN_GONE =
   "the run was gone while it was being written (discarded as abandoned, or lost by a Redis restart)";
 

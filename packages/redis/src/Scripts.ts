@@ -1082,7 +1082,8 @@ const LIBRARY_GLOBALS = [
  * table an include declares with `--@percall` (a cache of one call, such as
  * the queues found paused) is emptied at the start of every function, as a
  * script's is by being created anew; one marked `--@kept` is a bounded cache
- * kept across calls on purpose (includes/record.lua's running records). Exported for tests.
+ * kept across calls on purpose (includes/record.lua's node records, by their
+ * bytes). Exported for tests.
  *
  * @throws Error when a body names a key, argument or reply code its definition lacks.
  */

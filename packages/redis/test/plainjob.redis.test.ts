@@ -15,9 +15,10 @@
  * (`QUEUED_BYTES`): both taken out the same way, in every script that holds
  * them. So is a chord member's completion that only takes one pending
  * dependency off its body, read already in the call (includes/completenode.lua,
- * `soleWaitingDependent`). A start's running record, kept across function
- * calls for the node's completion (`RUNNING_BYTES`), is checked by running a
- * workload with functions and by EVALSHA (which keeps nothing across calls). */
+ * `soleWaitingDependent`). The node records the function library keeps across
+ * calls (a start's running record for the node's completion, `RUNNING_BYTES`;
+ * `SEEN_RECORDS` and `QUEUED_BYTES` too) are checked by running a workload
+ * with functions and by EVALSHA (which keeps nothing across calls). */
 import { chain, chord, createClient, DuplicateRun, group, Schema, task } from "@weft/core";
 import { type Claim, compile, encode } from "@weft/core/store";
 import { type Command, Redis } from "ioredis";
@@ -757,10 +758,11 @@ const runAll = async (functions: boolean, library?: string) => {
   }
 };
 
-describe("records kept across calls (includes/record.lua, RUNNING_BYTES)", () => {
+describe("node records kept across calls (includes/record.lua, --@kept)", () => {
   it("a completion that takes its record from the start's packing writes what decoding its bytes does", async () => {
-    // as functions, a start's running record is kept for its completion in another call; by
-    // EVALSHA each call makes the cache anew, and every completion decodes its record
+    // as functions, a start's running record is kept for its completion in another call (and
+    // records met again, and queued packings, are reused from earlier calls); by EVALSHA each
+    // call makes the caches anew, and every completion decodes its record
     const kept = await runAll(true);
     const decoded = await runAll(false);
     expect(runHashes(kept).filter((h) => h.get("status") === "succeeded")).toHaveLength(4);
