@@ -86,3 +86,46 @@ describe("a script's bindings", () => {
     );
   });
 });
+
+describe("node records kept across calls (includes/record.lua, --@kept)", () => {
+  it("keeps a copy of a running record packed, hands it to its bytes' next decode, and keeps at most 4,096", async () => {
+    const body = [
+      "--@include record",
+      'local r = { "r", 1, 0, 0, 5, 0, "\\0" .. "1", 0, 3, 1, 5, 0, { 2 }, "t", 0 }',
+      "local first",
+      "for i = 1, 4096 do",
+      "  r[15] = i",
+      "  local b = packRecord(r)",
+      "  if i == 1 then first = b end",
+      "end",
+      "local full = runningKept",
+      "r[15] = 4097",
+      "local last = packRecord(r)",
+      "local after = runningKept",
+      // the packed table changed afterwards: the kept copy is not
+      "r[2], r[13][1] = 99, 99",
+      "local dropped, kept = decodeNode(first), decodeNode(last)",
+      "local again = decodeNode(last)",
+      "return { full, after, runningKept, dropped[15], kept[15], kept[2], kept[13][1], again[15], again ~= kept and 1 or 0 }",
+    ].join("\n");
+    // 4,096 kept; the next drops them all; its decode takes it out (a copy, not the table
+    // packed), and a decode of the same bytes again decodes them
+    expect(await run(body, keys, ["r1", 1])).toEqual([4096, 1, 0, 1, 4097, 1, 2, 4097, 1]);
+  });
+
+  it("keeps at most 4,096 waiting records met, and hands out copies of one met twice", async () => {
+    const body = [
+      "--@include record",
+      'local function waiting(i) return cmsgpack.pack({ "w", 0, 0, 1, 0, 0, "", 0, 3, 1, 5, 0, { 1 }, "t", i }) end',
+      "for i = 1, 4096 do decodeNode(waiting(i)) end",
+      "local full = seenKept",
+      "decodeNode(waiting(4097))",
+      "local after = seenKept",
+      // met twice: a copy kept; each decode then gets its own copy
+      "local a, b = decodeNode(waiting(4097)), decodeNode(waiting(4097))",
+      "a[13][1] = 7",
+      "return { full, after, a[15], b[15], b[13][1], a ~= b and 1 or 0 }",
+    ].join("\n");
+    expect(await run(body, keys, ["r1", 1])).toEqual([4096, 1, 4097, 4097, 1, 1]);
+  });
+});
