@@ -27,12 +27,25 @@ const gated = task({ name: "gated", input: Schema.Int, output: Schema.Int });
 const boom = task({ name: "boom", input: Schema.Int, output: Schema.Int });
 const silent = pino({ level: "silent" });
 
+/**
+ * A store under `prefix`, and a second one whose commands are recorded (`sent`, the
+ * waiter's); `close` closes both and their connection.
+ */
+const watchedStores = async (prefix: string) => {
+  const store = await RedisStore.connect(server.url, { prefix });
+  const { redis, sent } = watched(server.url);
+  const waiter = await RedisStore.connect(redis, { prefix });
+  const close = async () => {
+    await Promise.all([store.close(), waiter.close()]);
+    redis.disconnect();
+  };
+  return { store, waiter, sent, close };
+};
+
 describe("waiting for a run on Redis", () => {
   it("a waiter sends a bounded number of commands while other runs write hundreds of events", async () => {
     const prefix = "wait-quiet";
-    const { redis, sent } = watched(server.url);
-    const waiterStore = await RedisStore.connect(redis, { prefix });
-    const store = await RedisStore.connect(server.url, { prefix });
+    const { store, waiter: waiterStore, sent, close } = await watchedStores(prefix);
     const gate = deferred<void>();
     const worker = startWorker({
       store,
@@ -72,15 +85,12 @@ describe("waiting for a run on Redis", () => {
     // nobody waits any longer: the run keeps no field for it
     expect(await raw.hexists(record, "w")).toBe(0);
     await worker.stop();
-    await Promise.all([store.close(), waiterStore.close()]);
-    redis.disconnect();
+    await close();
   });
 
   it("many runs awaited at once are read together: one call for the turn's reads, not one each", async () => {
     const prefix = "wait-batch";
-    const store = await RedisStore.connect(server.url, { prefix });
-    const { redis, sent } = watched(server.url);
-    const reader = await RedisStore.connect(redis, { prefix });
+    const { store, waiter: reader, sent, close } = await watchedStores(prefix);
     const worker = startWorker({ store, logger: silent, handlers: [handle(inc, (n) => n + 1)] });
     const runs = await createClient(store).submitMany(
       Array.from({ length: 120 }, (_, i) => inc.si(i)),
@@ -94,15 +104,12 @@ describe("waiting for a run on Redis", () => {
     // every run is over: each wait is one read, and the 120 reads went as one waitrunmany
     expect(sent.slice(before)).toEqual(["fcall"]);
     await worker.stop();
-    await Promise.all([store.close(), reader.close()]);
-    redis.disconnect();
+    await close();
   });
 
   it("reads of one turn that name different fields, and of a run that does not exist, go in one call, each answered as its own", async () => {
     const prefix = "wait-mixed";
-    const store = await RedisStore.connect(server.url, { prefix });
-    const { redis, sent } = watched(server.url);
-    const reader = await RedisStore.connect(redis, { prefix });
+    const { store, waiter: reader, sent, close } = await watchedStores(prefix);
     const worker = startWorker({ store, logger: silent, handlers: [handle(inc, (n) => n + 1)] });
     const client = createClient(reader);
     // the output of node 0 (a task), of node 2 (a chain's last step), of nodes 0 and 1 (a
@@ -136,15 +143,12 @@ describe("waiting for a run on Redis", () => {
     await raw.hdel(shardKeys(prefix, 0).run(one.runId).record, "status");
     await expect(reader.waitForRun(one.runId, 50)).resolves.toBeUndefined();
     await worker.stop();
-    await Promise.all([store.close(), reader.close()]);
-    redis.disconnect();
+    await close();
   });
 
   it("the pub/sub connection outlives the last wait: the next wait finds its channel subscribed", async () => {
     const prefix = "wait-linger";
-    const store = await RedisStore.connect(server.url, { prefix });
-    const { redis, sent } = watched(server.url);
-    const waiter = await RedisStore.connect(redis, { prefix });
+    const { store, waiter, sent, close } = await watchedStores(prefix);
     const gates = [deferred<void>(), deferred<void>()];
     const worker = startWorker({
       store,
@@ -170,8 +174,7 @@ describe("waiting for a run on Redis", () => {
       expect(sent.slice(before).includes("subscribe")).toBe(n === 0);
     }
     await worker.stop();
-    await Promise.all([store.close(), waiter.close()]);
-    redis.disconnect();
+    await close();
   });
 
   it("several waiters, in one process and in another, all wake at the end; the count drops to nothing", async () => {
