@@ -3261,8 +3261,12 @@ export class RedisStore implements Store, ScheduleStore {
     } catch (e) {
       return { corrupt: reason(e), queue: await this.leasedQueue(s, c.runId, c.nodeId) };
     }
+    // ({0, traced}: traced 0 when no node of the run recorded a span id; a reply without it,
+    // of a library before the run's `tr` marker, reads them)
     const deps =
-      Number(c.deps[0]) === 1 ? inlineDeps(c.deps) : await this.readDeps(s, c.runId, waitsOn(spec));
+      Number(c.deps[0]) === 1
+        ? inlineDeps(c.deps)
+        : await this.readDeps(s, c.runId, waitsOn(spec), Number(c.deps[1] ?? 1) === 1);
     return claimOf(c, spec, deps);
   }
 
@@ -3286,12 +3290,15 @@ export class RedisStore implements Store, ScheduleStore {
    * {@link DEPS_CHUNK} (one bounded `HMGET` each: results never change once
    * recorded), all sent in one write: their round trips do not add up (what a
    * 10,000-wide chord body's start waits for is Node's parse of the replies,
-   * docs/benchmarks.md).
+   * docs/benchmarks.md). With `traced` (the run's `tr` marker: some node
+   * recorded a trace span id) each chunk reads the span ids too; without,
+   * the reads take about a third of the time.
    */
   private async readDeps(
     s: ShardKeys,
     runId: string,
     deps: ReadonlyArray<number>,
+    traced: boolean,
   ): Promise<{ deps: DepResult[]; depSpans?: string[] }> {
     const k = s.run(runId);
     const out: DepResult[] = [];
@@ -3300,12 +3307,10 @@ export class RedisStore implements Store, ScheduleStore {
     oneWritePerTurn(this.redis);
     for (let from = 0; from < deps.length; from += DEPS_CHUNK) {
       const n = Math.min(DEPS_CHUNK, deps.length - from);
-      // the results, then the span ids their attempts recorded, in one HMGET
-      const fields: string[] = new Array(2 * n);
-      for (let i = 0; i < n; i++) {
-        fields[i] = `r${deps[from + i]}`;
-        fields[n + i] = `t${deps[from + i]}`;
-      }
+      // the results, then (traced) the span ids their attempts recorded, in one HMGET
+      const fields: string[] = new Array(traced ? 2 * n : n);
+      for (let i = 0; i < n; i++) fields[i] = `r${deps[from + i]}`;
+      if (traced) for (let i = 0; i < n; i++) fields[n + i] = `t${deps[from + i]}`;
       const read = this.redis.hmgetBuffer(k.results, ...fields);
       // (every read handled: one that fails while an earlier one is awaited is no unhandled rejection)
       read.catch(() => undefined);
@@ -3315,7 +3320,7 @@ export class RedisStore implements Store, ScheduleStore {
       const from = c * DEPS_CHUNK;
       const n = Math.min(DEPS_CHUNK, deps.length - from);
       const read = await reads[c]!;
-      for (let i = n; i < 2 * n; i++) spans.push(read[i] ? read[i]!.toString() : "");
+      for (let i = n; i < read.length; i++) spans.push(read[i] ? read[i]!.toString() : "");
       const missing: string[] = [];
       for (let i = 0; i < n; i++) if (!read[i]) missing.push(`e${deps[from + i]}`);
       const errors = missing.length > 0 ? await this.redis.hmgetBuffer(k.results, ...missing) : [];

@@ -14,7 +14,8 @@ import {
   startWorker,
   task,
 } from "@weft/core";
-import { decode, encode } from "@weft/core/store";
+import { type Claim, decode, encode } from "@weft/core/store";
+import { type Command, Redis } from "ioredis";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
@@ -40,6 +41,18 @@ const handlers = [
 const silent = pino({ level: "silent" });
 let n = 0;
 const runKey = (prefix: string, runId: string) => shardKeys(prefix, 0).run(runId).record;
+
+/** A connection to `url` that records the fields of every HMGET it sends. */
+const hmgetFields = (url: string): { readonly redis: Redis; readonly fields: string[] } => {
+  const fields: string[] = [];
+  const redis = new Redis(url);
+  const send = redis.sendCommand.bind(redis);
+  redis.sendCommand = ((command: Command, stream?: never) => {
+    if (command.name === "hmget") fields.push(...command.args.slice(1).map(String));
+    return send(command, stream);
+  }) as typeof redis.sendCommand;
+  return { redis, fields };
+};
 
 describe("packed dependency lists", () => {
   it.each([10, 1_000])(
@@ -147,4 +160,58 @@ describe("packed dependency lists", () => {
       }
     },
   );
+
+  it.each([
+    ["no member recorded a span: results alone", undefined],
+    ["a member recorded a span: results and span ids", "0123456789abcdef"],
+  ])("a 300-wide body's dependencies are read by the worker, %s", async (_what, span) => {
+    const prefix = `deps${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const { redis, fields } = hmgetFields(server.url);
+    const worker = await RedisStore.connect(redis, { prefix });
+    const opts = { workerId: "w", queues: ["default"], leaseMs: 30_000 };
+    try {
+      const run = await createClient(store).submit(
+        chord(
+          Array.from({ length: 300 }, (_, i) => count.si(i)),
+          total.s(),
+        ),
+      );
+      const members: Claim[] = [];
+      while (members.length < 300)
+        members.push(...(await worker.claim({ ...opts, max: 100, now: Date.now() })));
+      // member 299's completion carries the span, when there is one
+      const items = members.map((claim) => ({
+        claim,
+        result: encode(claim.nodeId),
+        nextMax: 0,
+        ...(span !== undefined && claim.nodeId === 299 ? { span } : {}),
+      }));
+      for (const from of [0, 100, 200]) {
+        const reports = await worker.completeMany(items.slice(from, from + 100), {
+          ...opts,
+          now: Date.now(),
+        });
+        expect(reports.every((r) => r.ok)).toBe(true);
+      }
+      // the run's marker: some node recorded a span id
+      expect(await raw.hget(runKey(prefix, run.runId), "tr")).toBe(span === undefined ? null : "1");
+      fields.length = 0;
+      const [body] = await worker.claim({ ...opts, max: 1, now: Date.now() });
+      expect(body!.nodeId).toBe(300);
+      expect(body!.deps.map((d) => d.ok && decode(d.value))).toEqual(
+        Array.from({ length: 300 }, (_, i) => i),
+      );
+      expect(body!.depSpans).toEqual(
+        span === undefined ? undefined : [...Array(299).fill(""), span],
+      );
+      // (the worker's own reads: its claim is a script, its HMGETs are the dependencies')
+      expect(fields.filter((f) => f.startsWith("r"))).toHaveLength(300);
+      expect(fields.filter((f) => f.startsWith("t"))).toHaveLength(span === undefined ? 0 : 300);
+    } finally {
+      await worker.close();
+      await store.close();
+      redis.disconnect();
+    }
+  });
 });

@@ -23,21 +23,30 @@ local function readDeps(M, n, packed)
   return list, count
 end
 
+-- what depResults answers for a node whose dependencies the worker reads: {0, traced},
+-- traced 1 when the run has its `tr` marker (some node's attempt recorded a trace span id,
+-- completenode.lua), else 0: the worker then reads their results without their span ids
+-- (a 10,000-wide body's reads then take about a third of the time, docs/benchmarks.md).
+-- keys: record
+local function outsideDeps(M)
+  return { 0, bufferedField(M, "record", "tr") and 1 or 0 }
+end
+
 -- results of node n's dependencies, inline when there are at most 256: {1, ok, bytes, ...}
 -- (ok 1: bytes is the result, 0: its error or ""), then, when some dependency's attempt
 -- recorded a trace span id (field t<d>, complete.lua), one string of them all joined by ","
--- ("" for one without); or {0} (the worker reads them: a 100,000-wide chord body's list,
--- one range, is counted here, not walked); nil and why when the list is corrupt. The
--- dependency list lives apart from the record (field d<n>), so that a chord body with
--- 10,000 dependencies keeps a small record while its counter drops. `packed`: the list
--- as the caller read it, if it did. keys: nodes, results
+-- ("" for one without); or {0, traced} (the worker reads them: a 100,000-wide chord body's
+-- list, one range, is counted here, not walked; see outsideDeps); nil and why when the list
+-- is corrupt. The dependency list lives apart from the record (field d<n>), so that a chord
+-- body with 10,000 dependencies keeps a small record while its counter drops. `packed`: the
+-- list as the caller read it, if it did. keys: nodes, results, record
 local function depResults(M, n, packed)
   packed = packed or redis.call("HGET", M.k.nodes, "d" .. digits(n))
-  if packed and #packed > INLINE_DEPS_BYTES then return { 0 } end
+  if packed and #packed > INLINE_DEPS_BYTES then return outsideDeps(M) end
   local list, count = readDeps(M, n, packed)
   if not list then return nil, count end
   if count == 0 then return { 1 } end
-  if count > 256 then return { 0 } end
+  if count > 256 then return outsideDeps(M) end
   local deps = expandDeps(list)
   local fields = {}
   for i = 1, #deps do

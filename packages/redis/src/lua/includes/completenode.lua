@@ -72,8 +72,9 @@ local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax,
   if v[8] then redis.call("PUBLISH", keys.events .. ":ended", runId) end
   redis.call("HSET", keys.record, "n0", cmsgpack.pack(r), "r0", result, "status", "succeeded", "ended", "1",
     "finished", g17(now))
-  -- (the attempt's trace span id, when traced, kept with the result as completeBody keeps it)
-  if span ~= "" then redis.call("HSET", keys.record, "t0", span) end
+  -- (the attempt's trace span id, when traced, kept with the result as completeBody keeps it,
+  -- and the run's `tr` marker)
+  if span ~= "" then redis.call("HSET", keys.record, "t0", span, "tr", "1") end
   deleteProgress(keys, v, "0")
   redis.call("PEXPIRE", keys.record, int(v[5] and tonumber(v[5]) or DEFAULT_RETENTION))
   return { RC.OK, 0 }
@@ -116,7 +117,7 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   local claim = { d, lease, attempt, dr[STALLS], u[3], 1, 1, result }
   -- (the attempt's trace span id, when traced, kept with the result and handed to d with it)
   if span ~= "" then
-    redis.call("HSET", keys.record, "t" .. ns, span)
+    redis.call("HSET", keys.record, "t" .. ns, span, "tr", "1")
     claim[9] = span
   end
   deleteProgress(keys, v, ns)
@@ -275,8 +276,11 @@ completeBody = function(M, RC, keys, queues, runId, n, token, result, now, worke
     return { RC.CANCELLED, (more or moreWork(M)) and 1 or 0 }
   end
   if span ~= "" then
-    -- the attempt's trace span id rides in the same HSET: dependents' spans link to it
+    -- the attempt's trace span id rides in the same HSET: dependents' spans link to it; the
+    -- run's `tr` marker says some node recorded one (a wide node's dependencies are read
+    -- with their span ids only then: depResults)
     putMany(M, "results", "r" .. digits(n), result, "t" .. digits(n), span)
+    put(M, "record", "tr", "1")
   else
     put(M, "results", "r" .. digits(n), result)
   end
