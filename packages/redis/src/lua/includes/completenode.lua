@@ -188,6 +188,57 @@ local function shortCompletion(RC, keys, queues, runId, n, token, result, now, w
   return nil, v
 end
 
+-- A chord member's completion in a call that opened its run already (completemany's items of
+-- one run after the first): node n, running under `token`, whose one dependent d, read in
+-- this call (M.cache), keeps waiting on others, the run running with no work listed and a
+-- budget left: what completeBody does for it (soleWaitingDependent's case), without its
+-- calls, one buffered write after another: the lease ended, progress and error deleted,
+-- the result (and span id), the record succeeded and its `succeeded` event, the run's count
+-- of ended nodes, d's pending count down. 8 % of the Redis instructions of a chord
+-- member's completion (docs/benchmarks.md); plainjob.redis.test.ts replays the
+-- store's calls without it and compares every key. Its reply; or nil having written
+-- nothing (node n's record is then read into M.cache, as completeBody would read it):
+-- completeBody takes it from there. keys: record (= nodes = results), events; queues: leases
+local function memberSucceeded(M, RC, runId, n, ns, token, result, budget, span)
+  local r = getNode(M, n)
+  if not r or r[ST] ~= "r" or r[TOK] ~= token or M.status ~= "running" or budget <= 0 or not M.workEmpty then
+    return nil
+  end
+  local list = r[NEXT]
+  local v = list[1]
+  if #list ~= 1 or type(v) ~= "number" then return nil end
+  local d = v >= 0 and v or -v - 1
+  local dr = M.cache[d]
+  if not dr or TERMINAL[dr[ST]] or dr[PEND] <= 1 then return nil end
+  -- (takeLease's)
+  local q = queueOf(M, r[QIDX])
+  if not q or redis.call("ZREM", q.leases, runId .. "#" .. ns .. "#" .. digits(token)) == 0 then
+    return { RC.STALE, endEarly(M, budget) }
+  end
+  local buf = M.wbuf
+  buf["p" .. ns] = false
+  buf["r" .. ns] = result
+  if span ~= "" then
+    buf["t" .. ns] = span
+    buf.tr = "1"
+  end
+  -- (endNode's, for a success)
+  r[ST] = "s"
+  r[FINISHED] = r[STARTED] > 0 and M.now - r[STARTED] or M.now
+  r[DUE] = 0
+  buf["e" .. ns] = false
+  buf["n" .. ns] = r
+  eventOf(M.k.events, M.emax, M.id, M.now, { "s", n, r[TASK], r[ATT] })
+  M.ended = M.ended + 1
+  M.dirty = true
+  -- (what completeBody does then for d: its pending count down, the run not listed)
+  dr[PEND] = dr[PEND] - 1
+  buf["n" .. digits(d)] = dr
+  unlistRun(M)
+  saveRun(M)
+  return { RC.OK, moreWork(M) and 1 or 0 }
+end
+
 -- completes node n of run `runId` under lease `token` with `result` (bytes) at `now`: see
 -- complete.lua for what it does and answers (its reply, as a list, its codes from RC:
 -- complete's reply codes by name, as strings). `queues`: the keys of each of the run's
@@ -211,6 +262,9 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
   local M = runs and runs[runId]
   if M then
     if M.cache[n] == nil and M.pre["n" .. ns] == nil then readAhead(M, { "n" .. ns, "p" .. ns, "e" .. ns }) end
+    -- a chord's member after the first of its run in this call
+    local member = M.wbuf and memberSucceeded(M, RC, runId, n, ns, token, result, budget, span)
+    if member then return member end
   else
     local fields = ahead or { "n" .. ns, "p" .. ns, "e" .. ns }
     -- a node alone in its run's items of this call: maybe a plain job's or a chain step's

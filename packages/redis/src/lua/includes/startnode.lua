@@ -78,6 +78,28 @@ local function leaseMember(runId, n, token)
   return runId .. "#" .. digits(n) .. "#" .. digits(token)
 end
 
+-- A chord member's start in a claim that opened its run already (its nodes after the first
+-- of the run in the call): node n, leased in this call (no lease to check), queued or
+-- retrying, with no dependency list and no deadline, its record's queue the one it was
+-- claimed from: what startNode does for it (markStarted's writes and `started` event, its
+-- reply), without startNode's calls: 6 % of the Redis instructions of a chord member's claim
+-- (docs/benchmarks.md; plainjob.redis.test.ts replays the store's calls without it and
+-- compares every key). nil, having written nothing, when it is not such a node (its record
+-- read into M.cache): startNode takes it from there. keys: record (= nodes = specs), events
+local function memberStarted(M, RC, n, ns, token, worker, queue)
+  local pre = M.pre
+  local r = getNode(M, n)
+  if not r or (r[ST] ~= "q" and r[ST] ~= "y") or (r[EXP] or 0) > 0 or pre["d" .. ns] ~= false then return nil end
+  local queues = pre.queues or DEFAULT_QUEUES
+  if queueList(queues)[r[QIDX]] ~= queue then return nil end
+  -- (markStarted's)
+  local attempt = r[ATT] + 1
+  r[ST], r[ATT], r[STARTED], r[WORKER], r[DUE], r[TOK] = "r", attempt, M.now, worker, 0, token
+  M.wbuf["n" .. ns] = r
+  eventOf(M.k.events, M.emax, M.id, M.now, { "r", n, r[TASK], attempt })
+  return { RC.OK, attempt, r[STALLS], pre["s" .. ns] or nil, queues, pre.hdr or "", 1 }
+end
+
 -- starts node n of run `runId`, leased under `token` from queue `queue` (name) to `worker`
 -- at `now`: see start.lua for what it checks and answers (its replies, as a list, their
 -- codes from RC: start's reply codes by name, as strings).
@@ -99,6 +121,9 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
     -- (what an earlier node of this call found corrupt is not this node's)
     M.found = false
     if M.pre["d" .. ns] == nil then readAhead(M, { "n" .. ns, "d" .. ns, "s" .. ns }) end
+    -- a chord's member after the first of its run in this claim
+    local begun = leased and oneHash and M.wbuf and memberStarted(M, RC, n, ns, token, worker, queue)
+    if begun then return begun end
   else
     local fields = ahead or { "queues", "hdr", "n" .. ns, "d" .. ns, "s" .. ns }
     -- a node 0 leased here, its run's only node in this call: maybe a plain job's
