@@ -3261,8 +3261,7 @@ export class RedisStore implements Store, ScheduleStore {
     } catch (e) {
       return { corrupt: reason(e), queue: await this.leasedQueue(s, c.runId, c.nodeId) };
     }
-    // ({0, traced}: traced 0 when no node of the run recorded a span id; a reply without it,
-    // of a library before the run's `tr` marker, reads them)
+    // ({0, traced}: traced 0 when no node of the run recorded a span id; absent, they are read)
     const deps =
       Number(c.deps[0]) === 1
         ? inlineDeps(c.deps)

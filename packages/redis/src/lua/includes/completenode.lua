@@ -196,20 +196,14 @@ end
 -- the result (and span id), the record succeeded and its `succeeded` event, the run's count
 -- of ended nodes, d's pending count down. 8 % of the Redis instructions of a chord
 -- member's completion (docs/benchmarks.md); plainjob.redis.test.ts replays the
--- store's calls without it and compares every key. Its reply; or nil having written
--- nothing (node n's record is then read into M.cache, as completeBody would read it):
+-- store's calls without it and compares every key. Its reply; or nil, having written nothing
+-- of its own (node n's record read into M.cache by getNode, as completeBody reads it first):
 -- completeBody takes it from there. keys: record (= nodes = results), events; queues: leases
 local function memberSucceeded(M, RC, runId, n, ns, token, result, budget, span)
   local r = getNode(M, n)
-  if not r or r[ST] ~= "r" or r[TOK] ~= token or M.status ~= "running" or budget <= 0 or not M.workEmpty then
-    return nil
-  end
-  local list = r[NEXT]
-  local v = list[1]
-  if #list ~= 1 or type(v) ~= "number" then return nil end
-  local d = v >= 0 and v or -v - 1
-  local dr = M.cache[d]
-  if not dr or TERMINAL[dr[ST]] or dr[PEND] <= 1 then return nil end
+  if not r or r[ST] ~= "r" or r[TOK] ~= token or M.status ~= "running" then return nil end
+  local d, dr = soleWaitingDependent(M, r, budget)
+  if not d then return nil end
   -- (takeLease's)
   local q = queueOf(M, r[QIDX])
   if not q or redis.call("ZREM", q.leases, runId .. "#" .. ns .. "#" .. digits(token)) == 0 then

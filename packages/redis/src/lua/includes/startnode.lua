@@ -85,7 +85,8 @@ end
 -- reply), without startNode's calls: 6 % of the Redis instructions of a chord member's claim
 -- (docs/benchmarks.md; plainjob.redis.test.ts replays the store's calls without it and
 -- compares every key). nil, having written nothing, when it is not such a node (its record
--- read into M.cache): startNode takes it from there. keys: record (= nodes = specs), events
+-- read into M.cache by getNode, as startNode reads it): startNode takes it from there.
+-- keys: record (= nodes = specs), events
 local function memberStarted(M, RC, n, ns, token, worker, queue)
   local pre = M.pre
   local r = getNode(M, n)
