@@ -185,8 +185,8 @@ local RUNNING_MAX = 4096
 -- when the caller hands it over (`given`: nothing changes r after this)
 local function packRecord(r, given)
   local bytes = cmsgpack.pack(r)
-  if r[ST] == "r" and r[16] == nil and r[17] == nil and r[18] == nil and r[19] == nil and r[20] == nil
-    and r[21] == nil and RUNNING_BYTES[bytes] == nil then
+  if r[ST] == "r" and r[PARK] == nil and r[DLY] == nil and r[EXPIN] == nil and r[NBF] == nil and r[EXP] == nil
+    and r[EXPAT] == nil and RUNNING_BYTES[bytes] == nil then
     if runningKept >= RUNNING_MAX then
       RUNNING_BYTES = {}
       runningKept = 0
