@@ -2168,20 +2168,20 @@ export class RedisStore implements Store, ScheduleStore {
    * Removes the entries of expired runs from a shard's run list (a run
    * expires by key expiry; the list is in commit order, RunList.ts): the
    * oldest entries first, in batches while every entry of a batch was gone
-   * (runs mostly expire in the order they were committed), and now and then
-   * a batch along a cursor for runs with a short retention behind older,
-   * live ones. The legacy index of an older version is pruned from its
-   * oldest end only.
+   * (runs mostly expire in the order they were committed; an entry goes
+   * with the last of its runs), and now and then a batch along a cursor for
+   * runs with a short retention behind older, live ones. The legacy index of
+   * an older version is pruned from its oldest end only.
    */
   private async pruneRuns(s: ShardKeys, shard: number, scan: boolean): Promise<void> {
+    // (the entries deleted: a stream's, or the legacy index's runs)
     const gone = async (runs: ReadonlyArray<ListedRun>): Promise<number> => {
       if (runs.length === 0) return 0;
       const pipe = this.redis.pipeline();
       for (const r of runs) pipe.exists(s.run(r.runId).record);
       const res = (await pipe.exec()) ?? [];
       const dead = runs.filter((_, i) => res[i]?.[0] === null && res[i]?.[1] === 0);
-      await removeListed(this.redis, s, dead);
-      return dead.length;
+      return await removeListed(this.redis, s, dead);
     };
     for (let pass = 0; pass < PRUNE_PASSES; pass++) {
       const size = pass === 0 ? PRUNE_PROBE : PRUNE_BATCH;
@@ -2192,7 +2192,8 @@ export class RedisStore implements Store, ScheduleStore {
     if (!scan) return;
     const batch = await after(this.redis, s, this.pruneCursor.get(shard) ?? "", PRUNE_BATCH);
     // (at the end of the list, the next walk starts again from its first entry)
-    this.pruneCursor.set(shard, batch.length < PRUNE_BATCH ? "" : (batch.at(-1)?.entry ?? ""));
+    const entries = new Set(batch.map((r) => r.entry)).size;
+    this.pruneCursor.set(shard, entries < PRUNE_BATCH ? "" : (batch.at(-1)?.entry ?? ""));
     await gone(batch);
   }
 

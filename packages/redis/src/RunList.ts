@@ -1,10 +1,11 @@
 /**
  * Reading and pruning a shard's run list (docs/redis-layout.md, `T:runlist`):
  * the ids of its committed runs in commit order, a stream whose entries hold
- * one field, `r`, the run id (about 35 bytes per run; the sorted set it
- * replaced took 137). `submit` and `submitmany` add a run's entry when they
- * commit it; an entry outlives its run (a run expires by key expiry) until
- * maintenance or a listing finds the run gone and deletes the entry.
+ * the field `r` and a run id once per run: `submit` adds one entry per run
+ * it commits, `submitmany` one entry for all the runs of its call (about 32
+ * bytes per run in a batch, 43 alone; the sorted set it replaced took 137).
+ * An entry outlives its runs (a run expires by key expiry) until maintenance
+ * or a listing finds every run it lists gone and deletes it.
  *
  * A shard may also hold the index written by versions before 2026-12-03, a
  * sorted set by creation time (`T:runs`): it is read after the stream (its
@@ -14,25 +15,44 @@
 import type { Cluster, Redis } from "ioredis";
 import type { ShardKeys } from "./Keys.ts";
 
-/** One entry of a shard's run list. */
+/** One run of a shard's run list. */
 export interface ListedRun {
   readonly runId: string;
-  /** The stream entry's id; `""` for an entry of the legacy sorted set. */
+  /** Its stream entry's id; `""` for an entry of the legacy sorted set. */
   readonly entry: string;
+  /** The runs its entry lists (1 for the legacy sorted set's). */
+  readonly of: number;
 }
 
 type Conn = Redis | Cluster;
 
-const fromStream = (reply: ReadonlyArray<[string, ReadonlyArray<string>]>): ListedRun[] =>
-  reply.map(([entry, fields]) => ({ runId: fields[1] ?? "", entry }));
+/**
+ * The runs of stream entries (`XRANGE`'s or `XREVRANGE`'s reply), entry by
+ * entry, each entry's runs in commit order, or the reverse when `newestFirst`.
+ */
+const fromStream = (
+  reply: ReadonlyArray<[string, ReadonlyArray<string>]>,
+  newestFirst = false,
+): ListedRun[] => {
+  const out: ListedRun[] = [];
+  for (const [entry, fields] of reply) {
+    const of = fields.length >> 1;
+    for (let k = 0; k < of; k++) {
+      const i = newestFirst ? of - 1 - k : k;
+      out.push({ runId: fields[2 * i + 1] ?? "", entry, of });
+    }
+  }
+  return out;
+};
 
 const fromLegacy = (ids: ReadonlyArray<string>): ListedRun[] =>
-  ids.map((runId) => ({ runId, entry: "" }));
+  ids.map((runId) => ({ runId, entry: "", of: 1 }));
 
 /**
- * The shard's run list newest first, in pages of `page` entries: the
- * stream's, then the legacy index's. Entries deleted between pages
- * ({@link removeListed}) do not shift the pages that follow.
+ * The shard's run list newest first, in pages of the runs of `page` entries
+ * (the stream's, each entry's runs newest first), then of `page` runs of the
+ * legacy index. Entries deleted between pages ({@link removeListed}) do not
+ * shift the pages that follow.
  */
 export async function* newestFirst(
   redis: Conn,
@@ -40,10 +60,10 @@ export async function* newestFirst(
   page: number,
 ): AsyncGenerator<ReadonlyArray<ListedRun>> {
   for (let end = "+"; ; ) {
-    const got = fromStream(await redis.xrevrange(s.runList, end, "-", "COUNT", page));
-    if (got.length > 0) yield got;
-    if (got.length < page) break;
-    end = `(${got[got.length - 1]?.entry}`;
+    const entries = await redis.xrevrange(s.runList, end, "-", "COUNT", page);
+    if (entries.length > 0) yield fromStream(entries, true);
+    if (entries.length < page) break;
+    end = `(${entries[entries.length - 1]?.[0]}`;
   }
   // the legacy index: by rank, less the entries deleted meanwhile
   for (let from = 0; ; ) {
@@ -56,7 +76,10 @@ export async function* newestFirst(
   }
 }
 
-/** The `count` oldest entries of the stream and of the legacy index (each at most `count`). */
+/**
+ * The runs of the `count` oldest entries of the stream, and the `count`
+ * oldest runs of the legacy index.
+ */
 export const oldest = async (
   redis: Conn,
   s: ShardKeys,
@@ -70,9 +93,9 @@ export const oldest = async (
 };
 
 /**
- * Up to `count` stream entries after entry `after` (`""`: from the first),
- * for a walk along the whole list; an empty answer means the walk is at the
- * end.
+ * The runs of up to `count` stream entries after entry `after` (`""`: from
+ * the first), for a walk along the whole list; an empty answer means the walk
+ * is at the end.
  */
 export const after = async (
   redis: Conn,
@@ -82,14 +105,29 @@ export const after = async (
 ): Promise<ListedRun[]> =>
   fromStream(await redis.xrange(s.runList, entry === "" ? "-" : `(${entry}`, "+", "COUNT", count));
 
-/** Deletes `runs`' entries (of either index). */
+/**
+ * Deletes the entries of gone runs `runs` (of either index): a stream entry
+ * once every run it lists is among them. Answers the entries deleted.
+ */
 export const removeListed = async (
   redis: Conn,
   s: ShardKeys,
   runs: ReadonlyArray<ListedRun>,
-): Promise<void> => {
-  const entries = runs.filter((r) => r.entry !== "").map((r) => r.entry);
-  const legacy = runs.filter((r) => r.entry === "").map((r) => r.runId);
+): Promise<number> => {
+  // each stream entry's gone runs, counted
+  const gone = new Map<string, number>();
+  const entries: string[] = [];
+  const legacy: string[] = [];
+  for (const r of runs) {
+    if (r.entry === "") {
+      legacy.push(r.runId);
+      continue;
+    }
+    const n = (gone.get(r.entry) ?? 0) + 1;
+    gone.set(r.entry, n);
+    if (n === r.of) entries.push(r.entry);
+  }
   if (entries.length > 0) await redis.xdel(s.runList, ...entries);
   if (legacy.length > 0) await redis.zrem(s.legacyRuns, ...legacy);
+  return entries.length + legacy.length;
 };

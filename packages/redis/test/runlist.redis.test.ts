@@ -1,11 +1,12 @@
 /**
- * A shard's run list (docs/redis-layout.md, `T:runlist`): one stream entry
- * per committed run, written by `submit` and `submitmany`, pruned by
- * maintenance once its run has expired (from the oldest end, and along a
- * cursor for short-lived runs behind long-lived ones), and the legacy
- * sorted-set index of an older version still listed and pruned.
+ * A shard's run list (docs/redis-layout.md, `T:runlist`): a stream entry per
+ * `submit` call that commits a run and one per `submitmany` call for all the
+ * runs it commits, pruned by maintenance once every run of an entry has
+ * expired (from the oldest end, and along a cursor for short-lived runs
+ * behind long-lived ones), and the legacy sorted-set index of an older
+ * version still listed and pruned.
  */
-import { Schema, task } from "@weft/core";
+import { chain, Schema, task } from "@weft/core";
 import { compile } from "@weft/core/store";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
@@ -16,23 +17,37 @@ const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
 const base = { tags: [], idempotencyWindowMs: 0, retentionMs: 60_000 } as const;
 const sub = (runId: string, now = 0) => ({ ...base, runId, dag: compile(inc.si(1)), now });
 
+/** The run ids of each entry of prefix `prefix`'s run list (shard 0), oldest first. */
+const entries = async (prefix: string): Promise<string[][]> =>
+  (await raw.xrange(shardKeys(prefix, 0).runList, "-", "+")).map(([, f]) => {
+    expect(f.filter((_, i) => i % 2 === 0).every((name) => name === "r")).toBe(true);
+    return f.filter((_, i) => i % 2 === 1);
+  });
+
 /** The run ids of prefix `prefix`'s run list (shard 0), oldest first. */
-const listed = async (prefix: string): Promise<string[]> =>
-  (await raw.xrange(shardKeys(prefix, 0).runList, "-", "+")).map(([, f]) => f[1] ?? "");
+const listed = async (prefix: string): Promise<string[]> => (await entries(prefix)).flat();
 
 const listedIds = async (store: RedisStore, limit = 100): Promise<string[]> =>
   (await store.listRuns({ limit })).map((r) => r.id);
 
 describe("the run list", () => {
-  it("holds one entry per committed run, whether submitted alone, re-sent or in a batch", async () => {
+  it("lists each committed run once, whether submitted alone, re-sent or in a batch: a batch's runs in one entry", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "once" });
     await store.submit(sub("a"));
     // the same run again (same DAG): answered EXISTS, not listed twice
     expect((await store.submit(sub("a"))).existing).toBe(true);
     expect(
-      (await store.submitMany([sub("b"), sub("c"), sub("a")])).map((r) => r.ok && r.existing),
-    ).toEqual([false, false, true]);
-    expect(await listed("once")).toEqual(["a", "b", "c"]);
+      (await store.submitMany([sub("b"), sub("c"), sub("a"), sub("d")])).map(
+        (r) => r.ok && r.existing,
+      ),
+    ).toEqual([false, false, true, false]);
+    // a batch of runs that are no plain job (two nodes), one of them there already
+    const two = (runId: string) => ({ ...sub(runId), dag: compile(chain(inc.si(1), inc.s())) });
+    expect(
+      (await store.submitMany([two("e"), two("b"), two("f")])).map((r) => r.ok && r.existing),
+    ).toEqual([false, false, false]);
+    expect(await entries("once")).toEqual([["a"], ["b", "c", "d"], ["e", "f"]]);
+    expect(await listedIds(store)).toEqual(["f", "e", "d", "c", "b", "a"]);
     expect(await raw.type(shardKeys("once", 0).runList)).toBe("stream");
     expect(await raw.exists(shardKeys("once", 0).legacyRuns)).toBe(0);
     await store.close();
@@ -73,9 +88,10 @@ describe("the run list", () => {
   it("lists newest first across pages, without skipping runs when expired ones are dropped", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "pages" });
     const s = shardKeys("pages", 0);
-    const ids = Array.from({ length: 450 }, (_, i) => `p${String(i).padStart(3, "0")}`);
-    await store.submitMany(ids.map((id, i) => sub(id, i)));
-    // every third run expired: a filtered listing pages through 200 at a time
+    // one run per call: 250 entries
+    const ids = Array.from({ length: 250 }, (_, i) => `p${String(i).padStart(3, "0")}`);
+    for (const [i, id] of ids.entries()) await store.submit(sub(id, i));
+    // every third run expired: a filtered listing pages through 200 entries at a time
     const expired = ids.filter((_, i) => i % 3 === 0);
     await raw.del(...expired.map((id) => s.run(id).record));
     const live = ids.filter((_, i) => i % 3 !== 0).reverse();
@@ -83,6 +99,38 @@ describe("the run list", () => {
       live,
     );
     expect(await listed("pages")).toEqual([...live].reverse());
+    await store.close();
+  });
+
+  it("keeps a batch's entry until its last run is gone, listing and pruning past the gone ones", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "batch" });
+    const s = shardKeys("batch", 0);
+    const ids = Array.from({ length: 300 }, (_, i) => `b${String(i).padStart(3, "0")}`);
+    await store.submitMany(ids.map((id, i) => sub(id, i)));
+    const batches = await entries("batch");
+    expect(batches.length).toBeGreaterThan(2);
+    expect(batches.flat()).toEqual(ids);
+    // the first batch gone whole, the second but its last run, every third run of the rest
+    const [first = [], second = [], ...rest] = batches;
+    const expired = [
+      ...first,
+      ...second.slice(0, -1),
+      ...rest.flat().filter((_, i) => i % 3 === 0),
+    ];
+    await raw.del(...expired.map((id) => s.run(id).record));
+    const live = ids.filter((id) => !expired.includes(id));
+    // a listing goes newest first through every entry, within each too, and drops the first
+    expect((await store.listRuns({ limit: 1_000, status: "running" })).map((r) => r.id)).toEqual(
+      [...live].reverse(),
+    );
+    expect(await entries("batch")).toEqual([second, ...rest]);
+    // maintenance from the oldest end: the second entry lives on with its last run
+    await store.maintain({ now: 1_000, queues: ["default"] });
+    expect(await entries("batch")).toEqual([second, ...rest]);
+    await raw.del(s.run(second.at(-1) ?? "").record);
+    await store.maintain({ now: 1_001, queues: ["default"] });
+    expect(await entries("batch")).toEqual(rest);
+    expect(await listedIds(store, 1_000)).toEqual(live.slice(1).reverse());
     await store.close();
   });
 

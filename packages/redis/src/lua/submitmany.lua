@@ -68,6 +68,8 @@ local function plainSubmit(f, at, toReady)
   return 0
 end
 
+-- (the runs the call commits, listed as one entry at its end)
+LISTED.on = true
 local out = { R.OK }
 local at = 1
 -- the roots of every run, put in their ready sets together at the end (flushReady): they
@@ -112,4 +114,5 @@ for r = 1, A.count do
   end
 end
 flushReady(toReady, K.seq)
+flushListed()
 return out
