@@ -4,7 +4,9 @@
  * (`<prefix>:{<prefix>:sNN}:events`). Each script call writes its events as
  * one entry (`b` → msgpack of a list of groups, one per run: `[runId, ms,
  * event, …]`, each event a list led by its kind's letter; see
- * `lua/includes/events.lua`), whose id numbers its last event
+ * `lua/includes/events.lua`: a group's time false when it is the previous
+ * group's, an event's task 0 when it is the one the entry's previous
+ * transition named), whose id numbers its last event
  * (`<EVENTS_BASE + N>-0`), so that each event has a position of its own,
  * `<EVENTS_BASE + n>-0`. Entries of an older version hold one event each with
  * short fields (`r` run id, `k` kind, `ms` time, `n` node, `t` task, `a`
@@ -245,17 +247,24 @@ export const entryEvents = (id: string, fields: ReadonlyArray<Buffer | string>):
   }
   if (!Array.isArray(groups) || !(last >= 0)) return none;
   const out: Array<Omit<EntryEvent, "position">> = [];
+  // the task the entry's last transition named (0: the same again; an entry written before
+  // 2026-12-05 names it again in each group, which reads the same), and the last group's time
+  // (false: the same again)
+  let task: unknown;
+  let at: unknown;
   for (const g of groups) {
-    if (!Array.isArray(g) || typeof g[0] !== "string" || typeof g[1] !== "number") return none;
-    const [runId, at] = g as [string, number];
-    let task: unknown; // the task the group's last transition named (0: the same again)
+    if (!Array.isArray(g) || typeof g[0] !== "string") return none;
+    if (g[1] !== false) at = g[1];
+    if (typeof at !== "number") return none;
+    const runId = g[0];
     for (let i = 2; i < g.length; i++) {
       let ev = g[i];
       if (Array.isArray(ev) && NAMES_TASK.has(ev[0])) {
         if (ev[2] === 0) ev = [ev[0], ev[1], task, ...ev.slice(3)];
         else task = ev[2];
       }
-      out.push({ at, runId, build: (cursor) => packedEvent(ev, runId, at, cursor) });
+      const ms = at;
+      out.push({ at: ms, runId, build: (cursor) => packedEvent(ev, runId, ms, cursor) });
     }
   }
   const first = last - out.length + 1;

@@ -35,7 +35,7 @@ describe("entryEvents", () => {
         task: "noop",
         attempt: 1,
       },
-      // 0: the task the group's previous event named
+      // 0: the task the entry's previous transition named
       {
         id: `${BASE + 9}-0`,
         runId: "a",
@@ -57,6 +57,28 @@ describe("entryEvents", () => {
       { id: `${BASE + 11}-0`, runId: "a", at: 5, kind: "run-ended", status: "succeeded" },
       { id: `${BASE + 12}-0`, runId: "b", at: 6, kind: "lease-expired", nodeId: 2 },
     ]);
+  });
+
+  it("takes a group's time false as the previous group's, and a task 0 as the entry's previous transition's", () => {
+    // (as events.lua writes a batch of plain jobs: one time, one task, for every group)
+    const [id, fields] = packed(5, [
+      ["a", 7, ["q", 0, "job", 0]],
+      ["b", false, ["q", 0, 0, 0]],
+      ["c", 9, ["q", 0, 0, 0], ["R", "running"]],
+      ["d", false, ["q", 0, "other", 0], ["s", 1, 0, 1]],
+    ]);
+    const built = entryEvents(id, fields).map((e) => e.build(e.position));
+    expect(built.map((e) => e && [e.runId, e.at, e.kind, "task" in e ? e.task : "-"])).toEqual([
+      ["a", 7, "queued", "job"],
+      ["b", 7, "queued", "job"],
+      ["c", 9, "queued", "job"],
+      ["c", 9, "run", "-"],
+      ["d", 9, "queued", "other"],
+      ["d", 9, "succeeded", "other"],
+    ]);
+    // a first group without a time is damaged: one position, no event
+    const [bad, badFields] = packed(1, [["a", false, ["q", 0, "job", 0]]]);
+    expect(entryEvents(bad, badFields).map((e) => e.build(e.position))).toEqual([undefined]);
   });
 
   it("takes a waiting node's task as the one named before, though it reads no event of it", () => {

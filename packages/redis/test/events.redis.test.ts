@@ -60,6 +60,35 @@ describe("the events streams on Redis", () => {
     }
   });
 
+  it("writes a batch's runs' time and task once: false and 0 in the groups after, read back as theirs", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "evbatch" });
+    try {
+      const other = task({ name: "other", input: Schema.Int, output: Schema.Int });
+      const sub = (runId: string, t: typeof count | typeof other) => ({
+        ...submission(runId, 1),
+        dag: compile(t.si(1)),
+      });
+      await store.submitMany([sub("p1", count), sub("p2", count), sub("p3", other)]);
+      const key = "evbatch:{evbatch:s00}:events";
+      const entries = await store.redis.xrangeBuffer(key, "-", "+");
+      expect(entries.map(([, f]) => decode(f[1]!))).toEqual([
+        [
+          ["p1", 7, ["q", 0, "count", 0]],
+          ["p2", false, ["q", 0, 0, 0]],
+          ["p3", false, ["q", 0, "other", 0]],
+        ],
+      ]);
+      const read = await store.readEvents({});
+      expect(read.events.map((e) => [e.runId, e.kind, "task" in e ? e.task : "-", e.at])).toEqual([
+        ["p1", "queued", "count", 7],
+        ["p2", "queued", "count", 7],
+        ["p3", "queued", "other", 7],
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it("keeps about eventsMaxLen events, not entries: older ones are trimmed and reading goes on from the oldest kept", async () => {
     const store = await RedisStore.connect(server.url, {
       prefix: "evtrim",

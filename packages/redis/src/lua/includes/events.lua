@@ -3,11 +3,12 @@
 -- by Scripts.ts so that flushEvents runs after their body, whatever it returns.
 --
 -- An entry is `b` → msgpack of a list of groups, one per run, in the order the call first
--- wrote an event of each: { runId, ms, event, event, ... }, each event a list led by its
--- kind's letter:
+-- wrote an event of each: { runId, ms, event, event, ... }, ms false when it is the previous
+-- group's, each event a list led by its kind's letter:
 --   node transitions (w waiting, q queued, r started, y retrying, s succeeded, f failed,
 --     c cancelled, k skipped, x expired): { letter, node, task, attempt [, error tag] }, the
---     task 0 when it is the one the group's previous such event named
+--     task 0 when it is the one the entry's previous such event named, in the entry's order
+--     (before 2026-12-05, the group's: an entry of that version reads the same)
 --   p progress: { "p", node, progress (msgpack) }      l lease-expired: { "l", node }
 --   d added: { "d", node ids (a comma list) }          R run, E run-ended: { letter, status }
 -- Its id is `<EVENTS_BASE + N>-0`, N the number of the shard's last event so far (counted
@@ -34,22 +35,9 @@ local EVAT = {}
 -- the letters of the events that name a task (third in the list)
 local TASKED = { w = true, q = true, r = true, y = true, s = true, f = true, c = true, k = true, x = true }
 
--- the task the last event of each run's group named (this call)
---@percall
-local EVTASK = {}
-
 -- adds event `ev` (a list, see above) of run `runId` at `ms` (epoch ms, a number) to this
--- call's entry for the events stream `key`, which keeps about `max` events. A task named
--- by the group's previous event that named one is written as 0 (one byte instead of its name:
--- a batch of a chord's members, a chain step's three events)
+-- call's entry for the events stream `key`, which keeps about `max` events
 local function eventOf(key, max, runId, ms, ev)
-  if TASKED[ev[1]] then
-    if EVTASK[runId] == ev[3] then
-      ev[3] = 0
-    else
-      EVTASK[runId] = ev[3]
-    end
-  end
   local g = EVRUN[runId]
   if g then
     g[#g + 1] = ev
@@ -80,8 +68,22 @@ end
 -- go on from.
 local function flushEvents()
   if #EVB == 0 then return end
-  local count = 0
-  for i = 1, #EVB do count = count + #EVB[i] - 2 end
+  -- (in the entry's order: a task named by the entry's previous event that named one is
+  -- written as 0, a group's time that is the previous group's as false, one byte each instead
+  -- of the name and 9: a batch of plain jobs' events, a chord's members', a chain step's)
+  local count, task, ms = 0, nil, nil
+  for i = 1, #EVB do
+    local g = EVB[i]
+    local n = #g
+    count = count + n - 2
+    if g[2] == ms then g[2] = false else ms = g[2] end
+    for j = 3, n do
+      local ev = g[j]
+      if TASKED[ev[1]] then
+        if ev[3] == task then ev[3] = 0 else task = ev[3] end
+      end
+    end
+  end
   local key = EVAT[1]
   local last = redis.call("INCRBY", key .. ":n", count)
   local payload = cmsgpack.pack(EVB)
