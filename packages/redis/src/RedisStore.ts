@@ -348,7 +348,9 @@ const COMPLETE_BATCH = 64;
 /**
  * Pruning a shard's run list in `maintain`: the oldest entries in batches
  * (a small probe, then full batches while every entry of the last was
- * gone), and every `PRUNE_SCAN_EVERY_MS` one batch along a cursor.
+ * gone), and every `PRUNE_SCAN_EVERY_MS` one batch along a cursor; a batch
+ * is whole entries of up to this many runs (at least one entry: a
+ * `submitMany` call's entry lists up to 64), each run checked with `EXISTS`.
  */
 const PRUNE_PROBE = 10;
 const PRUNE_BATCH = 200;
@@ -2185,16 +2187,18 @@ export class RedisStore implements Store, ScheduleStore {
     };
     for (let pass = 0; pass < PRUNE_PASSES; pass++) {
       const size = pass === 0 ? PRUNE_PROBE : PRUNE_BATCH;
+      // (the stream's oldest entries, whole, up to `size` runs)
       const { stream, legacy } = await oldest(this.redis, s, size);
       const [fromStream, fromLegacy] = await Promise.all([gone(stream), gone(legacy)]);
-      if (fromStream < size && fromLegacy < size) break;
+      const streamGone =
+        stream.length > 0 && fromStream === new Set(stream.map((r) => r.entry)).size;
+      if (!streamGone && fromLegacy < size) break;
     }
     if (!scan) return;
     const batch = await after(this.redis, s, this.pruneCursor.get(shard) ?? "", PRUNE_BATCH);
     // (at the end of the list, the next walk starts again from its first entry)
-    const entries = new Set(batch.map((r) => r.entry)).size;
-    this.pruneCursor.set(shard, entries < PRUNE_BATCH ? "" : (batch.at(-1)?.entry ?? ""));
-    await gone(batch);
+    this.pruneCursor.set(shard, batch.end ? "" : (batch.runs.at(-1)?.entry ?? ""));
+    await gone(batch.runs);
   }
 
   /** Removes registrations of workers dead for more than a day. */

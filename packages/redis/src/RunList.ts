@@ -49,10 +49,10 @@ const fromLegacy = (ids: ReadonlyArray<string>): ListedRun[] =>
   ids.map((runId) => ({ runId, entry: "", of: 1 }));
 
 /**
- * The shard's run list newest first, in pages of the runs of `page` entries
- * (the stream's, each entry's runs newest first), then of `page` runs of the
- * legacy index. Entries deleted between pages ({@link removeListed}) do not
- * shift the pages that follow.
+ * The shard's run list newest first, in pages of at most `page` runs (the
+ * stream's, read `page` entries at a time, each entry's runs newest first),
+ * then of `page` runs of the legacy index. Entries deleted between pages
+ * ({@link removeListed}) do not shift the pages that follow.
  */
 export async function* newestFirst(
   redis: Conn,
@@ -61,7 +61,9 @@ export async function* newestFirst(
 ): AsyncGenerator<ReadonlyArray<ListedRun>> {
   for (let end = "+"; ; ) {
     const entries = await redis.xrevrange(s.runList, end, "-", "COUNT", page);
-    if (entries.length > 0) yield fromStream(entries, true);
+    // (at most `page` runs at a time: a batch's entry lists up to 64)
+    const runs = fromStream(entries, true);
+    for (let i = 0; i < runs.length; i += page) yield runs.slice(i, i + page);
     if (entries.length < page) break;
     end = `(${entries[entries.length - 1]?.[0]}`;
   }
@@ -77,8 +79,22 @@ export async function* newestFirst(
 }
 
 /**
- * The runs of the `count` oldest entries of the stream, and the `count`
- * oldest runs of the legacy index.
+ * The first runs of `runs` (whole entries, in order) that total at most
+ * `count`, and at least the first entry's: a batch's entry lists up to 64.
+ */
+const wholeEntries = (runs: ReadonlyArray<ListedRun>, count: number): ListedRun[] => {
+  let n = 0;
+  while (n < runs.length) {
+    const of = runs[n]?.of ?? 1;
+    if (n > 0 && n + of > count) break;
+    n += of;
+  }
+  return runs.slice(0, n);
+};
+
+/**
+ * The runs of the oldest entries of the stream, whole entries up to `count`
+ * runs (at least one entry), and the `count` oldest runs of the legacy index.
  */
 export const oldest = async (
   redis: Conn,
@@ -89,21 +105,31 @@ export const oldest = async (
     redis.xrange(s.runList, "-", "+", "COUNT", count),
     redis.zrange(s.legacyRuns, "0", String(count - 1)),
   ]);
-  return { stream: fromStream(stream), legacy: fromLegacy(legacy) };
+  return { stream: wholeEntries(fromStream(stream), count), legacy: fromLegacy(legacy) };
 };
 
 /**
- * The runs of up to `count` stream entries after entry `after` (`""`: from
- * the first), for a walk along the whole list; an empty answer means the walk
- * is at the end.
+ * The runs of the stream entries after entry `after` (`""`: from the first),
+ * whole entries up to `count` runs (at least one entry), for a walk along
+ * the whole list; `end` when they are the list's last.
  */
 export const after = async (
   redis: Conn,
   s: ShardKeys,
   entry: string,
   count: number,
-): Promise<ListedRun[]> =>
-  fromStream(await redis.xrange(s.runList, entry === "" ? "-" : `(${entry}`, "+", "COUNT", count));
+): Promise<{ runs: ListedRun[]; end: boolean }> => {
+  const entries = await redis.xrange(
+    s.runList,
+    entry === "" ? "-" : `(${entry}`,
+    "+",
+    "COUNT",
+    count,
+  );
+  const all = fromStream(entries);
+  const runs = wholeEntries(all, count);
+  return { runs, end: entries.length < count && runs.length === all.length };
+};
 
 /**
  * Deletes the entries of gone runs `runs` (of either index): a stream entry

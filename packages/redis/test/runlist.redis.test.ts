@@ -68,7 +68,9 @@ describe("the run list", () => {
     const store = await RedisStore.connect(server.url, { prefix: "scan" });
     const s = shardKeys("scan", 0);
     for (const id of ["live", "short1", "short2"]) await store.submit(sub(id));
-    await raw.del(s.run("short1").record, s.run("short2").record);
+    // and a batch's entry behind it, its runs all gone
+    await store.submitMany(["b1", "b2", "b3"].map((id) => sub(id)));
+    await raw.del(...["short1", "short2", "b1", "b2", "b3"].map((id) => s.run(id).record));
     // the oldest entry lives: the pass from the oldest end stops at it; the scan goes on
     await store.maintain({ now: 1, queues: ["default"] });
     expect(await listed("scan")).toEqual(["live"]);
@@ -119,6 +121,8 @@ describe("the run list", () => {
     ];
     await raw.del(...expired.map((id) => s.run(id).record));
     const live = ids.filter((id) => !expired.includes(id));
+    // a page of a few runs from a batch's entry: its newest
+    expect(await listedIds(store, 3)).toEqual(live.slice(-3).reverse());
     // a listing goes newest first through every entry, within each too, and drops the first
     expect((await store.listRuns({ limit: 1_000, status: "running" })).map((r) => r.id)).toEqual(
       [...live].reverse(),
