@@ -89,7 +89,10 @@ interface ScriptSpec<
 > {
   /** The file `lua/<name>.lua`, and the name in {@link SCRIPTS}. */
   readonly name: string;
-  /** Labels of KEYS, in order. */
+  /**
+   * Labels of KEYS, in order. With `record`, the labels `nodes`, `specs` and `results` (the
+   * run's hash under other names) are not sent: the Lua binds them to `record`.
+   */
   readonly keys: ReadonlyArray<K>;
   /**
    * Whether the seven keys of each queue (`ready, delayed, leases, wake,
@@ -125,7 +128,11 @@ export interface Script<
 export interface ScriptCall<KI, AI, R> {
   /** The script's name (a key of {@link SCRIPTS}). */
   readonly name: string;
-  /** KEYS, in order. */
+  /**
+   * KEYS, in order (the aliases of `record` left out).
+   *
+   * @throws Error when a key is missing, or an alias of `record` names another key.
+   */
   keyList(keys: KI): string[];
   /** ARGV, in order (a list argument spread). */
   argList(args: AI): Arg[];
@@ -148,6 +155,18 @@ export const QUEUE_KEYS = [
   "paused",
 ] as const;
 
+/**
+ * Key labels that name the run's hash under another label (`record`): a run's record,
+ * node records, specs and results share one hash (docs/redis-layout.md). A script that
+ * takes `record` is sent that key once, and its Lua binds these labels to it: three keys
+ * fewer for Node to write and Redis to parse and turn into a Lua table on every call.
+ */
+const RUN_HASH_ALIASES: ReadonlySet<string> = new Set(["nodes", "specs", "results"]);
+
+/** The labels of a script's keys that are sent (in KEYS order): its aliases of `record` left out. */
+const sentKeyLabels = <L extends string>(keys: ReadonlyArray<L>): ReadonlyArray<L> =>
+  keys.includes("record" as L) ? keys.filter((label) => !RUN_HASH_ALIASES.has(label)) : keys;
+
 const isArg = (v: unknown): v is Arg =>
   typeof v === "string" || typeof v === "number" || v instanceof Uint8Array;
 
@@ -162,14 +181,21 @@ const define = <
 ): Script<K, A, C, R, Q> => {
   const argv = Object.entries(spec.argv);
   const wrong = (what: string) => new Error(`script ${spec.name}: ${what}`);
+  const sent = sentKeyLabels(spec.keys);
+  const aliases = spec.keys.filter((label) => !sent.includes(label));
   return {
     ...spec,
     keyList: (keys) => {
       const out: string[] = [];
-      for (const label of spec.keys) {
+      for (const label of sent) {
         const key: unknown = keys[label];
         if (typeof key !== "string") throw wrong(`key ${label} is not a key name`);
         out.push(key);
+      }
+      // (not sent: the Lua binds them to `record`, so they must name it)
+      for (const label of aliases) {
+        if (Reflect.get(keys, label) !== Reflect.get(keys, "record"))
+          throw wrong(`key ${label} is not the run's hash`);
       }
       if (spec.perRun !== undefined) {
         const runs: unknown = Reflect.get(keys, "perRun");
@@ -904,10 +930,15 @@ const bind = (spec: AnyScriptSpec, body: string): string => {
     ),
   );
   const lines = [`-- the bindings of script ${spec.name}'s definition (Scripts.ts)`];
-  spec.keys.forEach((label, i) => {
+  const sent = sentKeyLabels(spec.keys);
+  sent.forEach((label, i) => {
     lines.push(`local K_${label} = KEYS[${i + 1}]`);
   });
-  let from: number | string = spec.keys.length + 1;
+  // (the run's hash under its other labels: sent once, as `record`)
+  for (const label of spec.keys) {
+    if (!sent.includes(label)) lines.push(`local K_${label} = K_record`);
+  }
+  let from: number | string = sent.length + 1;
   if (spec.perRun !== undefined) {
     if (spec.argv.count !== "number") throw missing("argument", "count (of runs)");
     const n = spec.perRun.length;

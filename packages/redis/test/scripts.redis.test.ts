@@ -5,10 +5,14 @@
  */
 import { describe, expect, it } from "vitest";
 import { runScriptKeys, shardKeys } from "../src/Keys.ts";
-import { type AnyScriptSpec, assembleScript } from "../src/Scripts.ts";
+import { type AnyScriptSpec, assembleScript, SCRIPTS } from "../src/Scripts.ts";
 import { raw } from "./fixtures/server.ts";
 
-/** A probe script over the run includes, handed the run's hash and work keys but not the shard's events. */
+/**
+ * A probe script over the run includes, handed the run's hash and work keys but not the
+ * shard's events. Its KEYS are record, work, shardWork: `nodes`, `specs` and `results` name
+ * the run's hash too, and are bound to `record` in the Lua, not sent.
+ */
 const probe: AnyScriptSpec = {
   name: "probe",
   keys: ["record", "nodes", "specs", "results", "work", "shardWork"],
@@ -23,7 +27,7 @@ const run = (body: string, keys: ReadonlyArray<string>, args: ReadonlyArray<stri
 
 const keys = (() => {
   const k = runScriptKeys(shardKeys("probe", 0), "r1");
-  return [k.record, k.nodes, k.specs, k.results, k.work, k.shardWork];
+  return [k.record, k.work, k.shardWork];
 })();
 
 const emitBody = [
@@ -65,9 +69,28 @@ describe("a script's bindings", () => {
       "local M = openRun(K, {}, A.runId, A.now)",
       "return { R.OK, endEarly(M, 1) }",
     ];
-    await expect(run(body.join("\n"), keys.slice(0, 5), ["r1", 1])).rejects.toThrow(
+    await expect(run(body.join("\n"), keys.slice(0, 2), ["r1", 1])).rejects.toThrow(
       /script probe was not handed key shardWork/,
     );
+  });
+
+  it("binds the run hash's other labels to `record`, sends it once, and refuses an alias naming another key", async () => {
+    const body = "return { K.record, K.nodes, K.specs, K.results, K.work, #KEYS }";
+    const reply = await run(body, keys, ["r1", 1]);
+    expect(reply).toEqual([keys[0], keys[0], keys[0], keys[0], keys[1], 3]);
+    const k = runScriptKeys(shardKeys("probe", 0), "r1");
+    expect(SCRIPTS.complete.keyList({ ...k, queues: [] })).toEqual([
+      k.record,
+      k.work,
+      k.shardWork,
+      k.events,
+      k.tokens,
+      k.seq,
+      k.workerNames,
+    ]);
+    expect(() =>
+      SCRIPTS.complete.keyList({ ...k, results: `${k.record}:other`, queues: [] }),
+    ).toThrow("script complete: key results is not the run's hash");
   });
 
   it("a key, an argument or a reply code the definition does not list is refused when the source is assembled", () => {

@@ -4,7 +4,7 @@
 -- signals channel, or else from their next heartbeat. The request id makes
 -- it safe to re-send: the same request finding the run cancelled by itself
 -- answers REPLAYED.
--- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
+-- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, seq;
 --   per run queue: ready, delayed, leases, wake, parked, expiring, paused
 -- ARGV: runId, now, budget, requestId, channel (the signals channel: the run id is
 --   PUBLISHed on it), eventsMax (about how many events the events stream keeps)

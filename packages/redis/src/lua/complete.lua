@@ -6,7 +6,7 @@
 -- leased, found as those started by this worker at the completion's time
 -- and still running (nothing is stored for it: a node record stays small).
 -- In a cancelled run the node ends `cancelled` and its result is not recorded.
--- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, tokens, seq,
+-- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, tokens, seq,
 --   workerNames (the shard's worker numbers);
 --   per run queue: ready, delayed, leases, wake, parked, expiring, paused (a dependent on a
 --   paused queue is never handed out: it is made ready and waits for the queue's resume)

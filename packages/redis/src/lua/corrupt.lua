@@ -4,7 +4,7 @@
 -- claim batch runs; the sweep then skips every node of the run not started
 -- and takes it out of its queue (includes/cascade.lua). Gated by the node's
 -- lease: re-sent, it finds the lease gone and changes nothing.
--- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
+-- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, seq;
 --   per run queue: ready, delayed, leases, wake, parked, expiring, paused (the run's queues, or only the
 --   queue the node was claimed from when the run's own list is the corrupt part)
 -- ARGV: runId, node, token, now, field, why, budget, queueIndex (1-based index of the

@@ -2,7 +2,7 @@
 -- cutoff): nothing of it ever ran (docs/guarantees.md #1). A committed run is
 -- never in the pending set, so a status it cannot read (a corrupt record)
 -- counts as pending. Safe to repeat: a second call finds nothing to delete.
--- KEYS: record, nodes, specs, results, work (the run's), pending (the shard's pending
+-- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), pending (the shard's pending
 --   submissions)
 -- ARGV: runId, cutoff (epoch ms)
 -- Replies: {OK} (discarded), {KEPT} (committed, or written after the cutoff)

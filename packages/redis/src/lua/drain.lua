@@ -2,7 +2,7 @@
 -- cascade, root enqueueing, cancellation or corruption sweep, the cascade of a
 -- node that stalled out) within a budget. Safe to repeat: it only takes items
 -- off the run's work list.
--- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
+-- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, seq;
 --   per run queue: ready, delayed, leases, wake, parked, expiring, paused
 -- ARGV: runId, now, budget, eventsMax (about how many events the events stream keeps)
 -- Replies: {OK, more} (more: 1 when work is still left)

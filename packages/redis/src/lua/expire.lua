@@ -5,7 +5,7 @@
 -- is tolerated (docs/schedules.md, "Delayed and expiring work"). A node that
 -- started, ended, or is not past its deadline is left as it is; re-sent, the
 -- call finds the node expired and changes nothing.
--- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
+-- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, seq;
 --   per run queue: ready, delayed, leases, wake, parked, expiring, paused
 -- ARGV: runId, node, now, budget, eventsMax (about how many events the events stream keeps)
 -- Replies: {OK, more} (expired; more: 1 when work is left for `drain`), {STALE, more} (nothing

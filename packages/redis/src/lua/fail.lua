@@ -4,7 +4,7 @@
 -- node sits in a settled group (docs/guarantees.md #5). In a cancelled run the
 -- node ends `cancelled`. Re-sent (the node is already retrying, failed or
 -- cancelled under this token) it changes nothing and answers REPLAYED.
--- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
+-- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, seq;
 --   per run queue: ready, delayed, leases, wake, parked, expiring, paused
 -- ARGV: runId, node, token, error (msgpack ErrorInfo), now, retryAt (epoch ms, -1 = final),
 --   budget, eventsMax (about how many events the events stream keeps)

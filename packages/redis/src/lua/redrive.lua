@@ -8,7 +8,7 @@
 -- keys stop expiring. The walk over the nodes and their dependency lists is bounded by the
 -- budget (docs/guarantees.md §10): work left is listed for `drain`; the number of nodes
 -- queued is then kept in the record's field `rdq` once the walk is done.
--- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
+-- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, seq;
 --   per run queue: ready, delayed, leases, wake, parked, expiring, paused
 -- ARGV: runId, now, node (-1: no edit), spec (the edited node's spec bytes, or ""), budget,
 --   eventsMax (about how many events the events stream keeps)

@@ -14,7 +14,7 @@
 -- last ("commit") makes them part of the run in one step (docs/guarantees.md #1).
 -- Re-sent after the node left `running` under the same token, it changes nothing and
 -- answers REPLAYED (CANCELLED when the node ended cancelled).
--- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, seq;
+-- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, seq;
 --   per run queue: ready, delayed, leases, wake, parked, expiring, paused (the run's queues,
 --   then those the new nodes bring)
 -- ARGV: mode ("replace" or "chord"), nonce, bodies (mode chord: msgpack list of

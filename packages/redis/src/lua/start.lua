@@ -12,7 +12,7 @@
 -- decode (the run record, the node record, the dependency list, or a queue
 -- list that does not match the queue the node came from) is reported, and the
 -- caller runs `corrupt` with the run's queues.
--- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, leases (of
+-- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, leases (of
 --   the queue the node was claimed from), workerNames (the shard's worker numbers)
 -- ARGV: runId, node, token, worker (id), now, queue (name of the queue the node was
 --   claimed from), eventsMax (about how many events the events stream keeps)

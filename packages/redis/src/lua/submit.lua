@@ -8,7 +8,7 @@
 -- call for the same run id with the same fingerprint gets the run back
 -- (EXISTS); another fingerprint is DUPLICATE. The idempotency key records the
 -- run id and the fingerprint; it is free once its run no longer exists.
--- KEYS: record, nodes, specs, results, work (the run's), shardWork, events, runList,
+-- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, runList,
 --   seq, pending (the shard's pending submissions), idempotency (the key's string),
 --   namedRun (the record of the run the key named when the caller read it, this
 --   run's own when none); per run queue: ready, delayed, leases, wake, parked, expiring, paused
