@@ -95,8 +95,10 @@ interface ScriptSpec<
    */
   readonly keys: ReadonlyArray<K>;
   /**
-   * Whether the seven keys of each queue (`ready, delayed, leases, wake,
-   * parked, expiring, paused`, {@link QUEUE_KEYS}) follow the labelled keys (the Lua's `QUEUES`).
+   * Whether each queue's keys follow the labelled keys (the Lua's `QUEUES`, each with the
+   * seven keys of {@link QUEUE_KEYS}). Only a queue's `ready` key is sent: its six others are
+   * named as it is but the last word (Keys.ts `ShardKeys.queue`), and the Lua builds them
+   * (six keys fewer for Node to write and Redis to parse per queue and call).
    */
   readonly perQueue: Q;
   /**
@@ -163,8 +165,8 @@ export const QUEUE_KEYS = [
  */
 const RUN_HASH_ALIASES: ReadonlySet<string> = new Set(["nodes", "specs", "results"]);
 
-/** The labels of a script's keys that are sent (in KEYS order): its aliases of `record` left out. */
-const sentKeyLabels = <L extends string>(keys: ReadonlyArray<L>): ReadonlyArray<L> =>
+/** The labels of a script's named keys that are sent (in KEYS order): its aliases of `record` left out. */
+export const sentKeyLabels = <L extends string>(keys: ReadonlyArray<L>): ReadonlyArray<L> =>
   keys.includes("record" as L) ? keys.filter((label) => !RUN_HASH_ALIASES.has(label)) : keys;
 
 const isArg = (v: unknown): v is Arg =>
@@ -211,8 +213,7 @@ const define = <
       if (!spec.perQueue) return out;
       const queues: unknown = Reflect.get(keys, "queues");
       if (!Array.isArray(queues)) throw wrong("no queue keys given");
-      for (const q of queues)
-        out.push(q.ready, q.delayed, q.leases, q.wake, q.parked, q.expiring, q.paused);
+      for (const q of queues) out.push(q.ready);
       return out;
     },
     argList: (args) => {
@@ -952,10 +953,15 @@ const bind = (spec: AnyScriptSpec, body: string): string => {
     from = `${from} + #RUNS * ${n}`;
   }
   if (spec.perQueue) {
-    const fields = QUEUE_KEYS.map((label, j) => `${label} = KEYS[i${j === 0 ? "" : ` + ${j}`}]`);
+    // (each queue's `ready` key is sent; its six other keys share its name but the last word)
+    const fields = QUEUE_KEYS.map((label) =>
+      label === "ready" ? "ready = k" : `${label} = base .. "${label}"`,
+    );
     lines.push(
       "local QUEUES = {}",
-      `for i = ${from}, #KEYS, ${QUEUE_KEYS.length} do`,
+      `for i = ${from}, #KEYS do`,
+      "  local k = KEYS[i]",
+      "  local base = string.sub(k, 1, -6)",
       `  QUEUES[#QUEUES + 1] = { ${fields.join(", ")} }`,
       "end",
     );

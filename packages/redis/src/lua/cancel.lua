@@ -5,7 +5,7 @@
 -- it safe to re-send: the same request finding the run cancelled by itself
 -- answers REPLAYED.
 -- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, seq;
---   per run queue: ready, delayed, leases, wake, parked, expiring, paused
+--   per run queue: ready (its queue's other six keys are named as it is but the last word: Scripts.ts)
 -- ARGV: runId, now, budget, requestId, channel (the signals channel: the run id is
 --   PUBLISHed on it), eventsMax (about how many events the events stream keeps)
 -- Replies: {OK, more} (cancelled), {REPLAYED, more} (cancelled by this very request,

@@ -12,8 +12,7 @@
 -- cannot know its runs before it pops them.
 -- KEYS: tokens (the shard's fencing-token counter), seq, lastClaim (the worker's last
 --   claim request, a string), shardWork, events, workerNames (the shard's worker numbers);
---   per worker queue: ready, delayed, leases, wake,
---   parked, expiring, paused
+--   per worker queue: ready (its queue's other six keys are named as it is but the last word: Scripts.ts)
 -- A paused queue (its `paused` key set, pauseQueue) is skipped: its due retries are made
 -- ready, but none of its nodes is leased and no worker is woken for it.
 -- ARGV: now, max, leaseMs, requestId ("" = none), part (index of this call within the

@@ -8,7 +8,7 @@
 -- In a cancelled run the node ends `cancelled` and its result is not recorded.
 -- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, tokens, seq,
 --   workerNames (the shard's worker numbers);
---   per run queue: ready, delayed, leases, wake, parked, expiring, paused (a dependent on a
+--   per run queue: ready (its queue's other six keys are named as it is but the last word: Scripts.ts) (a dependent on a
 --   paused queue is never handed out: it is made ready and waits for the queue's resume)
 -- ARGV: runId, node, token, result (bytes), now, worker (id), nextMax, leaseMs,
 --   served (indexes of the run's queues the worker serves, ",1,3,"), budget, eventsMax (about how many events the events stream keeps),

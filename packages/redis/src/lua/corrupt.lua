@@ -5,7 +5,7 @@
 -- and takes it out of its queue (includes/cascade.lua). Gated by the node's
 -- lease: re-sent, it finds the lease gone and changes nothing.
 -- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, seq;
---   per run queue: ready, delayed, leases, wake, parked, expiring, paused (the run's queues, or only the
+--   per run queue: ready (its queue's other six keys are named as it is but the last word: Scripts.ts) (the run's queues, or only the
 --   queue the node was claimed from when the run's own list is the corrupt part)
 -- ARGV: runId, node, token, now, field, why, budget, queueIndex (1-based index of the
 --   node's queue among this call's queues), queueListCorrupt (1 when the run's queue list

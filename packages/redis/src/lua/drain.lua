@@ -3,7 +3,7 @@
 -- node that stalled out) within a budget. Safe to repeat: it only takes items
 -- off the run's work list.
 -- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, seq;
---   per run queue: ready, delayed, leases, wake, parked, expiring, paused
+--   per run queue: ready (its queue's other six keys are named as it is but the last word: Scripts.ts)
 -- ARGV: runId, now, budget, eventsMax (about how many events the events stream keeps)
 -- Replies: {OK, more} (more: 1 when work is still left)
 --@include cascade

@@ -6,7 +6,7 @@
 -- started, ended, or is not past its deadline is left as it is; re-sent, the
 -- call finds the node expired and changes nothing.
 -- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, seq;
---   per run queue: ready, delayed, leases, wake, parked, expiring, paused
+--   per run queue: ready (its queue's other six keys are named as it is but the last word: Scripts.ts)
 -- ARGV: runId, node, now, budget, eventsMax (about how many events the events stream keeps)
 -- Replies: {OK, more} (expired; more: 1 when work is left for `drain`), {STALE, more} (nothing
 --   to expire), {GONE} (no such run)

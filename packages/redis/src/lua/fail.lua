@@ -5,7 +5,7 @@
 -- node ends `cancelled`. Re-sent (the node is already retrying, failed or
 -- cancelled under this token) it changes nothing and answers REPLAYED.
 -- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, seq;
---   per run queue: ready, delayed, leases, wake, parked, expiring, paused
+--   per run queue: ready (its queue's other six keys are named as it is but the last word: Scripts.ts)
 -- ARGV: runId, node, token, error (msgpack ErrorInfo), now, retryAt (epoch ms, -1 = final),
 --   budget, eventsMax (about how many events the events stream keeps)
 -- Replies: {OK, more}, {REPLAYED, more} or {STALE, more} (more: 1 when work is left for `drain`)

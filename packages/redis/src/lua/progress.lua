@@ -1,7 +1,7 @@
 -- progress: records a running node's progress if its lease is held (a `progress`
 -- event with the progress as recorded: includes/events.lua), and answers the
 -- lease's state (as heartbeat does).
--- KEYS: leases (of the node's queue), results (of the node's run), record, events
+-- KEYS: leases (of the node's queue), record (the run's hash; K.results names it too), events
 -- ARGV: lease (the lease member "runId#node#token"), node, progress (msgpack), runId, now,
 --   eventsMax (about how many events the events stream keeps)
 -- Replies: {OK} (recorded), {STALE} (the lease is not held: nothing recorded), {CANCELLED}

@@ -9,7 +9,7 @@
 -- budget (docs/guarantees.md §10): work left is listed for `drain`; the number of nodes
 -- queued is then kept in the record's field `rdq` once the walk is done.
 -- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, seq;
---   per run queue: ready, delayed, leases, wake, parked, expiring, paused
+--   per run queue: ready (its queue's other six keys are named as it is but the last word: Scripts.ts)
 -- ARGV: runId, now, node (-1: no edit), spec (the edited node's spec bytes, or ""), budget,
 --   eventsMax (about how many events the events stream keeps)
 -- Replies: {OK, more, queued} (more: 1 when work is left for `drain`; queued: the nodes

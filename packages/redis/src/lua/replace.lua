@@ -15,7 +15,7 @@
 -- Re-sent after the node left `running` under the same token, it changes nothing and
 -- answers REPLAYED (CANCELLED when the node ended cancelled).
 -- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, seq;
---   per run queue: ready, delayed, leases, wake, parked, expiring, paused (the run's queues,
+--   per run queue: ready (its queue's other six keys are named as it is but the last word: Scripts.ts) (the run's queues,
 --   then those the new nodes bring)
 -- ARGV: mode ("replace" or "chord"), nonce, bodies (mode chord: msgpack list of
 --   [body id, new spec, new dependency list (both hex), pending added]), runId, node, token, now,

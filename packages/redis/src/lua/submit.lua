@@ -11,7 +11,7 @@
 -- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, runList,
 --   seq, pending (the shard's pending submissions), idempotency (the key's string),
 --   namedRun (the record of the run the key named when the caller read it, this
---   run's own when none); per run queue: ready, delayed, leases, wake, parked, expiring, paused
+--   run's own when none); per run queue: ready (its queue's other six keys are named as it is but the last word: Scripts.ts)
 -- ARGV: runId, now, phase ("begin", "commit", "begin+commit", "" a middle chunk),
 --   total (nodes of the run), queues (comma list), tags (JSON), retentionMs,
 --   windowMs (of the idempotency key, 0 = no key), budget, fingerprint, nonce,

@@ -10,8 +10,8 @@
 -- results: Keys.ts) `runPrefix .. runId`, its work `record .. ":work"`, its idempotency
 -- key's string and the run that string names from the run's arguments (four keys a run
 -- in KEYS were half the bytes of a plain job's call).
--- KEYS: shardWork, events, runList, seq, pending (the shard's); per run queue: ready,
---   delayed, leases, wake, parked, expiring, paused (the queues of every run of the batch)
+-- KEYS: shardWork, events, runList, seq, pending (the shard's); per run queue:
+--   ready (its queue's other six keys are named as it is but the last word: Scripts.ts) (the queues of every run of the batch)
 -- ARGV: count (runs in the batch), budget, eventsMax, runPrefix, runs (one msgpack array of
 --   strings, Packed.ts; per run, flat: runId, now,
 --   queues (comma list), queue indexes (comma list of 1-based positions in the
