@@ -131,9 +131,10 @@ export interface ScriptCall<KI, AI, R> {
   /** The script's name (a key of {@link SCRIPTS}). */
   readonly name: string;
   /**
-   * KEYS, in order (the aliases of `record` left out).
+   * KEYS, in order (the aliases of `record` left out, each queue's `ready` key alone).
    *
-   * @throws Error when a key is missing, or an alias of `record` names another key.
+   * @throws Error when a key is missing, an alias of `record` names another key, or a
+   *   queue's keys are not named from its `ready` key as the Lua builds them.
    */
   keyList(keys: KI): string[];
   /** ARGV, in order (a list argument spread). */
@@ -168,6 +169,27 @@ const RUN_HASH_ALIASES: ReadonlySet<string> = new Set(["nodes", "specs", "result
 /** The labels of a script's named keys that are sent (in KEYS order): its aliases of `record` left out. */
 export const sentKeyLabels = <L extends string>(keys: ReadonlyArray<L>): ReadonlyArray<L> =>
   keys.includes("record" as L) ? keys.filter((label) => !RUN_HASH_ALIASES.has(label)) : keys;
+
+/**
+ * Whether the keys of a queue are named as a script's Lua builds them from its `ready` key
+ * (the only one sent): that name but the last word, `delayed`, `leases`, ... in its place.
+ */
+const namedFromReady = (q: Readonly<Record<string, unknown>>): boolean => {
+  const ready = q.ready;
+  if (typeof ready !== "string" || !ready.endsWith("ready")) return false;
+  const base = ready.length - "ready".length;
+  for (const label of QUEUE_KEYS) {
+    const key = q[label];
+    if (
+      typeof key !== "string" ||
+      key.length !== base + label.length ||
+      !key.endsWith(label) ||
+      !ready.startsWith(key.slice(0, base))
+    )
+      return false;
+  }
+  return true;
+};
 
 const isArg = (v: unknown): v is Arg =>
   typeof v === "string" || typeof v === "number" || v instanceof Uint8Array;
@@ -213,7 +235,10 @@ const define = <
       if (!spec.perQueue) return out;
       const queues: unknown = Reflect.get(keys, "queues");
       if (!Array.isArray(queues)) throw wrong("no queue keys given");
-      for (const q of queues) out.push(q.ready);
+      for (const q of queues) {
+        if (!namedFromReady(q)) throw wrong("queue keys are not named as the Lua builds them");
+        out.push(q.ready);
+      }
       return out;
     },
     argList: (args) => {

@@ -4,6 +4,7 @@
  * reply that is not its script's is an UnexpectedReply, never a guess.
  */
 import { describe, expect, it } from "vitest";
+import { shardKeys } from "../src/Keys.ts";
 import { readReply, UnexpectedReply } from "../src/Replies.ts";
 import { completeItem, SCRIPTS } from "../src/Scripts.ts";
 
@@ -156,15 +157,7 @@ describe("a script's reply", () => {
 
 describe("a script's keys and arguments", () => {
   it("go in the order of the definition, a list argument spread last, each queue's ready key after the named ones", () => {
-    const queue = {
-      ready: "r",
-      delayed: "d",
-      leases: "l",
-      wake: "w",
-      parked: "p",
-      expiring: "x",
-      paused: "z",
-    };
+    const queue = shardKeys("t", 0).queue("q1");
     expect(
       SCRIPTS.claim.keyList({
         tokens: "t",
@@ -175,7 +168,7 @@ describe("a script's keys and arguments", () => {
         workerNames: "n",
         queues: [queue, queue],
       }),
-    ).toEqual(["t", "s", "c", "w", "e", "n", "r", "r"]);
+    ).toEqual(["t", "s", "c", "w", "e", "n", queue.ready, queue.ready]);
     expect(
       SCRIPTS.claim.argList({
         now: 1,
@@ -210,6 +203,29 @@ describe("a script's keys and arguments", () => {
         seq: "q",
       } as unknown as Parameters<typeof SCRIPTS.drain.keyList>[0]),
     ).toThrow("script drain: no queue keys given");
+  });
+
+  it("refuses queue keys that are not named from their ready key as the Lua builds them", () => {
+    const queue = shardKeys("t", 0).queue("q1");
+    const keys = (q: typeof queue) => ({
+      tokens: "t",
+      seq: "s",
+      lastClaim: "c",
+      shardWork: "w",
+      events: "e",
+      workerNames: "n",
+      queues: [q],
+    });
+    const refused = "script claim: queue keys are not named as the Lua builds them";
+    expect(() => SCRIPTS.claim.keyList(keys({ ...queue, paused: `${queue.paused}x` }))).toThrow(
+      refused,
+    );
+    expect(() =>
+      SCRIPTS.claim.keyList(keys({ ...queue, leases: queue.leases.replace("q1", "q2") })),
+    ).toThrow(refused);
+    expect(() => SCRIPTS.claim.keyList(keys({ ...queue, ready: `${queue.ready}s` }))).toThrow(
+      refused,
+    );
   });
 
   it("refuses an argument of the wrong kind before anything is sent", () => {
