@@ -156,19 +156,29 @@ describe("a script's reply", () => {
 });
 
 describe("a script's keys and arguments", () => {
+  const queue = shardKeys("t", 0).queue("q1");
+  /** A claim's keys, one letter each, with the keys of `queues`. */
+  const claimKeys = (...queues: Array<typeof queue>) => ({
+    tokens: "t",
+    seq: "s",
+    lastClaim: "c",
+    shardWork: "w",
+    events: "e",
+    workerNames: "n",
+    queues,
+  });
+
   it("go in the order of the definition, a list argument spread last, each queue's ready key after the named ones", () => {
-    const queue = shardKeys("t", 0).queue("q1");
-    expect(
-      SCRIPTS.claim.keyList({
-        tokens: "t",
-        seq: "s",
-        lastClaim: "c",
-        shardWork: "w",
-        events: "e",
-        workerNames: "n",
-        queues: [queue, queue],
-      }),
-    ).toEqual(["t", "s", "c", "w", "e", "n", queue.ready, queue.ready]);
+    expect(SCRIPTS.claim.keyList(claimKeys(queue, queue))).toEqual([
+      "t",
+      "s",
+      "c",
+      "w",
+      "e",
+      "n",
+      queue.ready,
+      queue.ready,
+    ]);
     expect(
       SCRIPTS.claim.argList({
         now: 1,
@@ -206,24 +216,14 @@ describe("a script's keys and arguments", () => {
   });
 
   it("refuses queue keys that are not named from their ready key as the Lua builds them", () => {
-    const queue = shardKeys("t", 0).queue("q1");
-    const keys = (q: typeof queue) => ({
-      tokens: "t",
-      seq: "s",
-      lastClaim: "c",
-      shardWork: "w",
-      events: "e",
-      workerNames: "n",
-      queues: [q],
-    });
     const refused = "script claim: queue keys are not named as the Lua builds them";
-    expect(() => SCRIPTS.claim.keyList(keys({ ...queue, paused: `${queue.paused}x` }))).toThrow(
-      refused,
-    );
     expect(() =>
-      SCRIPTS.claim.keyList(keys({ ...queue, leases: queue.leases.replace("q1", "q2") })),
+      SCRIPTS.claim.keyList(claimKeys({ ...queue, paused: `${queue.paused}x` })),
     ).toThrow(refused);
-    expect(() => SCRIPTS.claim.keyList(keys({ ...queue, ready: `${queue.ready}s` }))).toThrow(
+    expect(() =>
+      SCRIPTS.claim.keyList(claimKeys({ ...queue, leases: queue.leases.replace("q1", "q2") })),
+    ).toThrow(refused);
+    expect(() => SCRIPTS.claim.keyList(claimKeys({ ...queue, ready: `${queue.ready}s` }))).toThrow(
       refused,
     );
   });
