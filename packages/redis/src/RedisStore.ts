@@ -126,6 +126,7 @@ import {
   parseRunRecord,
   RUN_FIELDS,
   reason,
+  recordTask,
   runFields,
 } from "./Records.ts";
 import { InvalidConnectionOptions, secretForms } from "./RedisUrl.ts";
@@ -136,6 +137,7 @@ import {
   asArg,
   completeItem,
   defineScripts,
+  type HandedSpec,
   type LeasedNode,
   type LeasedStart,
   SCRIPTS,
@@ -155,7 +157,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  * as the reply holds them (see `depResults` in `lua/includes/attempt.lua`).
  */
 type ClaimFields = Mutable<Omit<Claim, "spec" | "deps" | "depSpans">> & {
-  readonly spec: Buffer | null;
+  readonly spec: HandedSpec | null;
   readonly deps: ReadonlyArray<ReplyValue>;
 };
 
@@ -1650,13 +1652,19 @@ export class RedisStore implements Store, ScheduleStore {
       const bodySpecs = new Map<number, DagNode>();
       if (mode === "chord") {
         const ids = [...new Set([...claim.spec.dependents, ...claim.spec.settledDependents])];
+        // (with their records, which name their tasks: the specs do not)
         const raw =
           ids.length === 0
             ? []
-            : await this.redis.hmgetBuffer(keys.specs, ...ids.map((d) => `s${d}`));
+            : await this.redis.hmgetBuffer(
+                keys.specs,
+                ...ids.map((d) => `s${d}`),
+                ...ids.map((d) => `n${d}`),
+              );
         ids.forEach((d, i) => {
           const bytes = raw[i];
-          if (bytes) bodySpecs.set(d, decodeSpec(bytes));
+          if (bytes)
+            bodySpecs.set(d, decodeSpec(bytes, { id: d, task: recordTask(raw[ids.length + i]) }));
         });
         bodies = chordBodies(claim.spec, (d) => bodySpecs.get(d) ?? { ...claim.spec, arg: null });
         if (bodies.length === 0) throw notInChord(claim);
@@ -2512,7 +2520,7 @@ export class RedisStore implements Store, ScheduleStore {
     let decoded: DagNode;
     try {
       if (!spec) throw new Error("missing");
-      decoded = decodeSpec(spec);
+      decoded = decodeSpec(spec, { id, task: recordTask(rec) });
     } catch (e) {
       decoded = placeholderSpec(id);
       node.error ??= corruptRecordInfo(key, `s${id}`, reason(e));
@@ -3243,7 +3251,7 @@ export class RedisStore implements Store, ScheduleStore {
     if (!c.spec || Number(c.deps[0]) !== 1) return undefined;
     let spec: DagNode;
     try {
-      spec = decodeSpec(c.spec);
+      spec = decodeSpec(c.spec.bytes, { id: c.nodeId, task: c.spec.task });
     } catch {
       return undefined;
     }
@@ -3262,7 +3270,7 @@ export class RedisStore implements Store, ScheduleStore {
     let spec: DagNode;
     try {
       if (!c.spec) throw new Error("missing");
-      spec = decodeSpec(c.spec);
+      spec = decodeSpec(c.spec.bytes, { id: c.nodeId, task: c.spec.task });
     } catch (e) {
       return { corrupt: reason(e), queue: await this.leasedQueue(s, c.runId, c.nodeId) };
     }

@@ -298,10 +298,27 @@ export interface LeasedNode {
   readonly attempt: number;
   readonly stalls: number;
   /** The node's spec; `null` when the run hash has none (then `deps` is empty too). */
-  readonly spec: Buffer | null;
+  readonly spec: HandedSpec | null;
   /** Dependency results: see `depResults` in `lua/includes/attempt.lua`. */
   readonly deps: ReadonlyArray<ReplyValue>;
 }
+
+/**
+ * A node's spec as a script hands it: its bytes as stored, and the task its
+ * node record names (a spec written since 2026-12-05 has no id and task:
+ * `decodeSpec` takes them from the claim and from here).
+ */
+export interface HandedSpec {
+  readonly bytes: Buffer;
+  readonly task: string;
+}
+
+/** The spec of a reply whose task is at `i` and spec bytes at `i + 1`; `null` when it has none. */
+const handedSpec = (reply: ReplyReader, i: number): HandedSpec | null => {
+  // (a spec that is not there ends the reply: a Lua list stops at nil)
+  const bytes = reply.bytesOrNull(i + 1);
+  return bytes === null ? null : { bytes, task: reply.text(i) };
+};
 
 const leasedNodes = (reply: ReplyReader): LeasedNode[] => {
   const out: LeasedNode[] = [];
@@ -312,9 +329,9 @@ const leasedNodes = (reply: ReplyReader): LeasedNode[] => {
       token: c.int(1),
       attempt: c.int(2),
       stalls: c.int(3),
-      spec: c.bytesOrNull(4),
+      spec: handedSpec(c, 4),
       // (inline after the spec: depResults's list, includes/attempt.lua)
-      deps: c.rest(5),
+      deps: c.rest(6),
     });
   }
   return out;
@@ -359,7 +376,7 @@ export type LeasedStart = {
       readonly lean: {
         readonly attempt: number;
         readonly stalls: number;
-        readonly spec: Buffer | null;
+        readonly spec: HandedSpec | null;
       };
     }
 );
@@ -448,7 +465,7 @@ export const SCRIPTS = {
     /**
      * The leased members, each started in the same call: the index of the queue (among the
      * request's, 1-based), "runId#node", the token, and the start's raw reply (read with
-     * `SCRIPTS.start.reply`), or the common start's attempt, stalls and spec (`lean`: an
+     * `SCRIPTS.start.reply`), or the common start's attempt, stalls, task and spec (`lean`: an
      * `OK` with the run's one queue the claimed one, no headers, no dependencies, sent in
      * line, claim.lua); and, when the claim came up short, the earliest due time of
      * the queues' delayed sets (`null`: they are empty; `undefined`: not read).
@@ -466,10 +483,10 @@ export const SCRIPTS = {
           const lean = {
             attempt: reply.int(i + 3),
             stalls: reply.int(i + 4),
-            spec: reply.bytesOrNull(i + 5),
+            spec: handedSpec(reply, i + 5),
           };
           leased.push({ queueIndex, member, token, lean });
-          i += 6;
+          i += 7;
         }
       }
       const due = reply.text(0);
@@ -498,10 +515,10 @@ export const SCRIPTS = {
             attempt: reply.int(0),
             stalls: reply.int(1),
             // a spec that is not there ends the reply (a Lua list stops at nil)
-            spec: reply.bytesOrNull(2),
-            runQueues: (reply.length > 3 ? reply.text(3) : "").split(","),
-            headers: reply.length > 4 ? reply.bytesOrNull(4) : null,
-            deps: reply.rest(5),
+            spec: handedSpec(reply, 2),
+            runQueues: (reply.length > 4 ? reply.text(4) : "").split(","),
+            headers: reply.length > 5 ? reply.bytesOrNull(5) : null,
+            deps: reply.rest(6),
           };
         case "STALLED_OUT":
         case "EXPIRED":

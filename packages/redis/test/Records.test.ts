@@ -10,11 +10,13 @@ import {
   decodeShape,
   decodeSpec,
   encodeDepList,
+  encodeNodeRecord,
   encodeSpec,
   packDeps,
   packShape,
   parseQueues,
   parseRunRecord,
+  recordTask,
   unpackDeps,
   unpackShape,
 } from "../src/Records.ts";
@@ -82,7 +84,7 @@ describe("packed dependency lists", () => {
     const body = dag.nodes[100_000]!;
     expect(body.deps).toHaveLength(100_000);
     expect(encodeSpec(body).length).toBeLessThanOrEqual(64);
-    expect(decodeSpec(encodeSpec(body))).toEqual(body);
+    expect(decodeSpec(encodeSpec(body), body)).toEqual(body);
   });
 
   it("packs the id lists of a shape (a run's output, a node's input) the same way", () => {
@@ -131,7 +133,7 @@ describe("node specs", () => {
   test.prop([arbCanvas({ queues: ["default", "io"], links: true })], { numRuns: 50 })(
     "round-trip through their compact encoding (callbacks, error edges and failure sources too)",
     (canvas) => {
-      for (const n of compile(canvas).nodes) expect(decodeSpec(encodeSpec(n))).toEqual(n);
+      for (const n of compile(canvas).nodes) expect(decodeSpec(encodeSpec(n), n)).toEqual(n);
     },
   );
 
@@ -151,7 +153,7 @@ describe("node specs", () => {
         ],
       },
     });
-    for (const n of dag.nodes) expect(decodeSpec(encodeSpec(n))).toEqual(n);
+    for (const n of dag.nodes) expect(decodeSpec(encodeSpec(n), n)).toEqual(n);
     // a plain node's spec fits Redis's compact hash encoding (values up to 64 bytes)
     const noop = task({
       name: "noop",
@@ -159,6 +161,25 @@ describe("node specs", () => {
       output: Schema.Int,
     });
     expect(encodeSpec(compile(noop.si({ i: 1 })).nodes[0]!).length).toBeLessThanOrEqual(64);
+  });
+
+  it("leave out the node's id and task, which the field's name and the node record hold", () => {
+    const t = task({ name: "reports.render", input: Schema.Int, output: Schema.Int });
+    const n = { ...compile(t.si(1)).nodes[0]!, id: 300 };
+    const bytes = encodeSpec(n);
+    const raw = decode(bytes) as unknown[];
+    expect([raw[0], raw[1]]).toEqual([null, null]);
+    expect(Buffer.from(bytes).includes("reports.render")).toBe(false);
+    // the record names the task; without an owner, a stored spec is not a whole one
+    expect(recordTask(encodeNodeRecord(n, ["default"], {}))).toBe("reports.render");
+    expect(decodeSpec(bytes, { id: 300, task: "reports.render" })).toEqual(n);
+    expect(() => decodeSpec(bytes)).toThrow("the node id is not an integer");
+    expect(() => decodeSpec(bytes, { id: 300, task: undefined })).toThrow("the task is not a name");
+    // a spec written before 2026-12-05 has both, and keeps them whatever the owner says
+    const older = encode([7, "old.task", null, 5, 0, 1, null, [], [], [], 0, {}, []]);
+    expect(decodeSpec(older, { id: 8, task: "other" })).toMatchObject({ id: 7, task: "old.task" });
+    expect(recordTask(encode([1, 2]))).toBeUndefined();
+    expect(recordTask(Buffer.from("garbage"))).toBeUndefined();
   });
 });
 

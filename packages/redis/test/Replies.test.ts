@@ -26,7 +26,7 @@ describe("a script's reply", () => {
       leased: [{ queueIndex: 2, member: "r#3", token: 41, start: [b("STALE")] }],
       due: undefined,
     });
-    // the common start in line (attempt, stalls, spec) beside one as a list: told apart by
+    // the common start in line (attempt, stalls, task, spec) beside one as a list: told apart by
     // the integer after the token
     expect(
       SCRIPTS.claim.reply([
@@ -37,6 +37,7 @@ describe("a script's reply", () => {
         7,
         2,
         0,
+        b("t"),
         b("spec"),
         2,
         b("r#3"),
@@ -47,6 +48,7 @@ describe("a script's reply", () => {
         8,
         1,
         1,
+        b("t2"),
         b("spec2"),
       ]),
     ).toEqual({
@@ -55,20 +57,24 @@ describe("a script's reply", () => {
           queueIndex: 1,
           member: "a#0",
           token: 7,
-          lean: { attempt: 2, stalls: 0, spec: b("spec") },
+          lean: { attempt: 2, stalls: 0, spec: { bytes: b("spec"), task: "t" } },
         },
         { queueIndex: 2, member: "r#3", token: 41, start: [b("STALE")] },
         {
           queueIndex: 1,
           member: "c#1",
           token: 8,
-          lean: { attempt: 1, stalls: 1, spec: b("spec2") },
+          lean: { attempt: 1, stalls: 1, spec: { bytes: b("spec2"), task: "t2" } },
         },
       ],
       due: undefined,
     });
     // an item cut short is an unexpected reply, not a claim with a missing value
     expect(() => SCRIPTS.claim.reply([b("OK"), b(""), 1, b("a#0"), 7, 2])).toThrow(UnexpectedReply);
+    // a task that is not a name
+    expect(() => SCRIPTS.claim.reply([b("OK"), b(""), 1, b("a#0"), 7, 2, 0, 5, b("spec")])).toThrow(
+      "value 7 is 5, not a string",
+    );
     // a claim that came up short: the earliest due time of the delayed sets, or none
     expect(SCRIPTS.claim.reply([b("OK"), b("1700000000123")])).toEqual({
       leased: [],
@@ -76,12 +82,19 @@ describe("a script's reply", () => {
     });
     expect(SCRIPTS.claim.reply([b("OK"), b("-")]).due).toBeNull();
     expect(
-      SCRIPTS.complete.reply([b("REPLAYED"), 0, [4, 9, 1, 0, b("spec"), 1, 1, b("v")]]),
+      SCRIPTS.complete.reply([b("REPLAYED"), 0, [4, 9, 1, 0, b("t"), b("spec"), 1, 1, b("v")]]),
     ).toEqual({
       code: "REPLAYED",
       more: false,
       leased: [
-        { nodeId: 4, token: 9, attempt: 1, stalls: 0, spec: b("spec"), deps: [1, 1, b("v")] },
+        {
+          nodeId: 4,
+          token: 9,
+          attempt: 1,
+          stalls: 0,
+          spec: { bytes: b("spec"), task: "t" },
+          deps: [1, 1, b("v")],
+        },
       ],
     });
     expect(SCRIPTS.start.reply([b("STALLED_OUT"), 1, b("default,slow")])).toEqual({
@@ -111,7 +124,7 @@ describe("a script's reply", () => {
   });
 
   it("reads a spec the run hash lacks as null, the reply ending there (a Lua list stops at nil)", () => {
-    expect(SCRIPTS.start.reply([b("OK"), 1, 0])).toEqual({
+    expect(SCRIPTS.start.reply([b("OK"), 1, 0, b("t")])).toEqual({
       code: "OK",
       attempt: 1,
       stalls: 0,
@@ -123,8 +136,24 @@ describe("a script's reply", () => {
   });
 
   it("reads a start's headers before its dependency results", () => {
-    const r = SCRIPTS.start.reply([b("OK"), 2, 1, b("spec"), b("a,b"), b("hdr"), 1, 1, b("x")]);
-    expect(r).toMatchObject({ runQueues: ["a", "b"], headers: b("hdr"), deps: [1, 1, b("x")] });
+    const r = SCRIPTS.start.reply([
+      b("OK"),
+      2,
+      1,
+      b("t"),
+      b("spec"),
+      b("a,b"),
+      b("hdr"),
+      1,
+      1,
+      b("x"),
+    ]);
+    expect(r).toMatchObject({
+      spec: { bytes: b("spec"), task: "t" },
+      runQueues: ["a", "b"],
+      headers: b("hdr"),
+      deps: [1, 1, b("x")],
+    });
   });
 
   it("refuses a code its script does not answer, naming the script and the code", () => {

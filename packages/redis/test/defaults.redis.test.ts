@@ -3,9 +3,10 @@
  * `id` (the key names the run), no `queues` when every node is in queue
  * `default`, no `out` when the output is node 0, and a spec's `default`
  * queue as nil. A run written before 2026-12-03, with all of them, reads
- * and runs as before.
+ * and runs as before. A spec has no id and task (since 2026-12-05): the
+ * scripts hand them back with it, and a spec written before runs as before.
  */
-import { chain, createClient, group, handle, Schema, startWorker, task } from "@weft/core";
+import { chain, chord, createClient, group, handle, Schema, startWorker, task } from "@weft/core";
 import { decode, encode } from "msgpackr";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
@@ -15,6 +16,7 @@ import { raw, server } from "./fixtures/server.ts";
 
 const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
 const mail = task({ name: "mail", input: Schema.Int, output: Schema.Int, queue: "emails" });
+const sum = task({ name: "sum", input: Schema.Array(Schema.Int), output: Schema.Int });
 const silent = pino({ level: "silent" });
 
 /** The run hash's field names. */
@@ -77,6 +79,73 @@ describe("a run's fields at their default", () => {
       expect(await fieldsOf(hashOf(plain.runId))).toEqual(
         ["created", "ended", "finished", "n0", "nonce", "r0", "s0", "status", "total"].sort(),
       );
+    } finally {
+      await worker.stop();
+      await store.close();
+    }
+  });
+
+  it("leave a spec's id and task out; a worker gets them back, and a spec that has them runs as before", async () => {
+    const prefix = "specowner";
+    const store = await RedisStore.connect(server.url, { prefix });
+    const client = createClient(store);
+    const hashOf = (runId: string) => runScriptKeys(shardKeys(prefix, 0), runId).record;
+    // a plain job, a chain (its step handed by the completion), a chord (members claimed
+    // together, the body started apart), each twice: as written, and as an earlier version
+    // wrote its specs (id and task in them)
+    const submitAll = () =>
+      Promise.all([
+        client.submit(inc.si(1)),
+        client.submit(chain(inc.si(1), inc.s(), mail.s())),
+        client.submit(chord([inc.si(1), inc.si(2), inc.si(3)], sum.s())),
+      ]);
+    const fresh = await submitAll();
+    const older = await submitAll();
+    const tasks = [["inc"], ["inc", "inc", "mail"], ["inc", "inc", "inc", "sum"]];
+    for (const [i, run] of fresh.entries()) {
+      for (const [node, name] of tasks[i]!.entries()) {
+        const bytes = (await raw.hgetBuffer(hashOf(run.runId), `s${node}`))!;
+        expect((decode(bytes) as unknown[]).slice(0, 2)).toEqual([null, null]);
+        expect(bytes.includes(Buffer.from(encode(name)))).toBe(false);
+      }
+    }
+    for (const [i, run] of older.entries()) {
+      for (const [node, name] of tasks[i]!.entries()) {
+        const spec = decode((await raw.hgetBuffer(hashOf(run.runId), `s${node}`))!) as unknown[];
+        spec[0] = node;
+        spec[1] = name;
+        await raw.hset(hashOf(run.runId), `s${node}`, Buffer.from(encode(spec)));
+      }
+    }
+    const seen: Array<[string, number]> = [];
+    const worker = startWorker({
+      store,
+      logger: silent,
+      queues: ["default", "emails"],
+      handlers: [
+        handle(inc, (n, ctx) => {
+          seen.push([ctx.runId, ctx.nodeId]);
+          return n + 1;
+        }),
+        handle(mail, (n) => n * 10),
+        handle(sum, (xs) => xs.reduce((a, b) => a + b, 0)),
+      ],
+    });
+    try {
+      for (const runs of [fresh, older]) {
+        expect(await Promise.all(runs.map((r) => r.result()))).toEqual([2, 30, 9]);
+        for (const [i, run] of runs.entries()) {
+          const snap = (await store.getRun(run.runId))!;
+          expect(snap.nodes.map((n) => [n.id, n.spec.id, n.spec.task, n.state])).toEqual(
+            tasks[i]!.map((name, node) => [node, node, name, "succeeded"]),
+          );
+        }
+      }
+      // each handler ran under the node its claim named
+      const incs = [...fresh, ...older].flatMap((run, k) =>
+        tasks[k % 3]!.flatMap((name, node) => (name === "inc" ? [`${run.runId}#${node}`] : [])),
+      );
+      expect(seen.map(([run, node]) => `${run}#${node}`).sort()).toEqual(incs.sort());
     } finally {
       await worker.stop();
       await store.close();

@@ -354,15 +354,15 @@ describe("a plain job's start and completion, and a chain step, on Redis", () =>
     });
     expect(runHashes(shortcut).filter((h) => h.get("status") === "succeeded")).toHaveLength(13);
     expect(shortcut).toEqual(walked);
-    // the claims answered every start in line (attempt, stalls and spec after the token), not
-    // as a list of seven (claim.lua): plain jobs of one queue, without headers or dependencies
+    // the claims answered every start in line (attempt, stalls, task and spec after the token), not
+    // as a list of eight (claim.lua): plain jobs of one queue, without headers or dependencies
     const shapes: string[] = [];
     for (const c of sent.filter((x) => x.name === "claim")) {
       const reply = (await c.reply) as unknown[];
       for (let i = 2; i < reply.length; ) {
         const inline = typeof reply[i + 3] === "number";
         shapes.push(inline ? "inline" : "list");
-        i += inline ? 6 : 4;
+        i += inline ? 7 : 4;
       }
     }
     expect(shapes).toEqual(Array(14).fill("inline"));

@@ -21,8 +21,8 @@
 --   of the tasks the worker handles)
 -- Replies: {OK, due, items...}, each item queue index, member "runId#node", token, then the
 --   start's reply (see start.lua) as a list, or, for the common start (OK, the run's one
---   queue the queue it was claimed from, no headers, no dependencies), its attempt, stalls
---   and spec in line (an integer after the token tells the two apart: a list of seven costs
+--   queue the queue it was claimed from, no headers, no dependencies), its attempt, stalls,
+--   task and spec in line (an integer after the token tells the two apart: a list of eight costs
 --   Redis and the client's reply parser more than three values); due: when the claim leased fewer nodes than it asked
 --   for, the earliest due time (epoch ms) in the queues' delayed sets, "-" when they are
 --   empty (the worker about to wait needs no read of its own, RedisStore.nextDueAt); ""
@@ -92,11 +92,12 @@ local function started(triples, leased, due)
     worker = worker or workerTag(K.workerNames, A.worker, A.now)
     local s = startNode(START_CODES, keys, runId, n, token, worker, A.now, queueNames[q], A.eventsMax,
       leased, runs, ahead[runId])
-    -- ({OK, attempt, stalls, spec, queues, headers, 1}: 1, no dependencies, see depResults)
-    if s[1] == START_CODES.OK and s[4] and s[7] == 1 and s[8] == nil and s[6] == "" and s[5] == queueNames[q] then
+    -- ({OK, attempt, stalls, task, spec, queues, headers, 1}: 1, no dependencies, see depResults)
+    if s[1] == START_CODES.OK and s[5] and s[8] == 1 and s[9] == nil and s[7] == "" and s[6] == queueNames[q] then
       out[#out + 1] = s[2]
       out[#out + 1] = s[3]
       out[#out + 1] = s[4]
+      out[#out + 1] = s[5]
     else
       out[#out + 1] = s
     end

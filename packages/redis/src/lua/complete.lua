@@ -14,7 +14,7 @@
 --   served (indexes of the run's queues the worker serves, ",1,3,"), budget, eventsMax (about how many events the events stream keeps),
 --   span (the attempt's trace span id, kept as field t<node> of results; "" = none, nothing kept)
 -- Replies: {OK, more, claims...} or {REPLAYED, more, claims...}, each claim
---   {node, token, attempt, stalls, spec, deps...}; {STALE, more}; {CANCELLED, more}
+--   {node, token, attempt, stalls, task, spec, deps...}; {STALE, more}; {CANCELLED, more}
 --   (more: 1 when work is left for `drain`)
 --@include completenode
 

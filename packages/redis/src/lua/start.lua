@@ -16,7 +16,7 @@
 --   the queue the node was claimed from), workerNames (the shard's worker numbers)
 -- ARGV: runId, node, token, worker (id), now, queue (name of the queue the node was
 --   claimed from), eventsMax (about how many events the events stream keeps)
--- Replies: {OK, attempt, stalls, spec, queues (the run's, comma list), headers (the run's,
+-- Replies: {OK, attempt, stalls, task, spec, queues (the run's, comma list), headers (the run's,
 --   msgpack, "" = none), deps...} (deps: see depResults in includes/attempt.lua), {STALE} (the lease is gone, or the node is not
 --   startable: the lease is dropped), {STALLED_OUT, more, queues} (the node failed over
 --   its maxStalls; more: 1 when work is left for `drain`), {EXPIRED, more, queues} (the

@@ -109,12 +109,12 @@ local function markStarted(M, n, r, worker, token)
   nodeEvent(M, n, r)
 end
 
--- the claim of node n, running under `token`: {node, token, attempt, stalls, spec, deps...},
+-- the claim of node n, running under `token`: {node, token, attempt, stalls, task, spec, deps...},
 -- its dependencies' results (depResults's list) inline: one list fewer for Redis to turn into
 -- its reply. keys: specs
 local function claimTuple(M, n, r, token, deps)
-  local c = { n, token, r[ATT], r[STALLS], aheadField(M, "specs", "s" .. digits(n)) }
-  for i = 1, #deps do c[5 + i] = deps[i] end
+  local c = { n, token, r[ATT], r[STALLS], r[TASK], aheadField(M, "specs", "s" .. digits(n)) }
+  for i = 1, #deps do c[6 + i] = deps[i] end
   return c
 end
 

@@ -114,11 +114,11 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   redis.call("HSET", keys.record, "n" .. ns, cmsgpack.pack(r), "r" .. ns, result, "n" .. ds, packRecord(dr, true),
     "ended", ended + 1)
   -- (its dependency's result, and span id when traced, inline: depResults's answer)
-  local claim = { d, lease, attempt, dr[STALLS], u[3], 1, 1, result }
+  local claim = { d, lease, attempt, dr[STALLS], dr[TASK], u[3], 1, 1, result }
   -- (the attempt's trace span id, when traced, kept with the result and handed to d with it)
   if span ~= "" then
     redis.call("HSET", keys.record, "t" .. ns, span, "tr", "1")
-    claim[9] = span
+    claim[10] = span
   end
   deleteProgress(keys, v, ns)
   return { RC.OK, 0, claim }

@@ -62,7 +62,7 @@ local function plainStart(RC, keys, runId, token, worker, now, queue, emax)
   redis.call("HSET", keys.record, "n0", packRecord(r, true))
   eventOf(keys.events, g17(emax or 10000), runId, now, { "r", 0, r[TASK], attempt })
   -- (no dependency list: the deps startNode answers for none)
-  return { RC.OK, attempt, r[STALLS], v[14], queues, v[11] or "", 1 }
+  return { RC.OK, attempt, r[STALLS], r[TASK], v[14], queues, v[11] or "", 1 }
 end
 
 -- field `f` of the run as startNode reads it: from what the call read ahead when the
@@ -98,7 +98,7 @@ local function memberStarted(M, RC, n, ns, token, worker, queue)
   r[ST], r[ATT], r[STARTED], r[WORKER], r[DUE], r[TOK] = "r", attempt, M.now, worker, 0, token
   M.wbuf["n" .. ns] = r
   eventOf(M.k.events, M.emax, M.id, M.now, { "r", n, r[TASK], attempt })
-  return { RC.OK, attempt, r[STALLS], pre["s" .. ns] or nil, queues, pre.hdr or "", 1 }
+  return { RC.OK, attempt, r[STALLS], r[TASK], pre["s" .. ns] or nil, queues, pre.hdr or "", 1 }
 end
 
 -- starts node n of run `runId`, leased under `token` from queue `queue` (name) to `worker`
@@ -204,12 +204,12 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
     end
     markStarted(M, n, r, worker, token)
   end
-  local out = { RC.OK, r[ATT], r[STALLS], startField(M, oneHash, "s" .. digits(n), keys.specs), queues,
+  local out = { RC.OK, r[ATT], r[STALLS], r[TASK], startField(M, oneHash, "s" .. digits(n), keys.specs), queues,
     startField(M, oneHash, "hdr", keys.record) or "" }
   if not deps then
-    out[7] = 1
+    out[8] = 1
     return out
   end
-  for i = 1, #deps do out[6 + i] = deps[i] end
+  for i = 1, #deps do out[7 + i] = deps[i] end
   return out
 end
