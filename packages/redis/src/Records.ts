@@ -278,12 +278,15 @@ export const encodeDeps = (node: DagNode): Uint8Array | "" => encodeDepList(node
 export const recordTask = (bytes: Uint8Array | null | undefined): string | undefined => {
   if (!bytes) return undefined;
   try {
-    const r = decode(bytes) as unknown;
-    return Array.isArray(r) && typeof r[13] === "string" ? r[13] : undefined;
+    return taskOfRecord(decode(bytes));
   } catch {
     return undefined;
   }
 };
+
+/** The task a decoded node record names (its 14th field); `undefined` when it names none. */
+export const taskOfRecord = (decoded: unknown): string | undefined =>
+  Array.isArray(decoded) && typeof decoded[13] === "string" ? decoded[13] : undefined;
 
 /**
  * Decodes a node record written by `encodeNodeRecord` or a script.
@@ -294,8 +297,19 @@ export const decodeNodeRecord = (
   bytes: Uint8Array,
   error: ErrorInfo | undefined,
   history: AttemptRecord[],
+): NodeRecord => nodeRecordOf(decode(bytes), error, history);
+
+/**
+ * A node record from its decoded msgpack array (see {@link decodeNodeRecord}).
+ *
+ * @throws Error naming what is wrong when `decoded` is not such a record.
+ */
+export const nodeRecordOf = (
+  decoded: unknown,
+  error: ErrorInfo | undefined,
+  history: AttemptRecord[],
 ): NodeRecord => {
-  const r = decode(bytes) as unknown[];
+  const r = decoded as unknown[];
   if (!Array.isArray(r) || r.length < 14) throw new Error("not a node record array");
   const state = STATE[r[0] as string];
   if (!state) throw new Error(`unknown state ${JSON.stringify(r[0])}`);

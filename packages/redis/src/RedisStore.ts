@@ -111,7 +111,6 @@ import {
 import {
   decodeError,
   decodeHistory,
-  decodeNodeRecord,
   decodeProgress,
   decodeShape,
   decodeSpec,
@@ -119,6 +118,7 @@ import {
   encodeDeps,
   encodeNodeRecord,
   encodeSpec,
+  nodeRecordOf,
   numberedWorker,
   packDeps,
   packShape,
@@ -128,6 +128,7 @@ import {
   reason,
   recordTask,
   runFields,
+  taskOfRecord,
 } from "./Records.ts";
 import { InvalidConnectionOptions, secretForms } from "./RedisUrl.ts";
 import { type ReplyValue, UnexpectedReply } from "./Replies.ts";
@@ -2504,9 +2505,13 @@ export class RedisStore implements Store, ScheduleStore {
     const error = decodeError(err, { key, field: `e${id}` });
     const progress = decodeProgress(prog);
     let node: NodeRecord;
+    // (the task the record names: the spec, as stored, names none)
+    let task: string | undefined;
     try {
       if (!rec) throw new Error("missing");
-      node = decodeNodeRecord(rec, error, history);
+      const decoded = decode(rec);
+      task = taskOfRecord(decoded);
+      node = nodeRecordOf(decoded, error, history);
     } catch (e) {
       node = {
         state: "failed",
@@ -2520,7 +2525,7 @@ export class RedisStore implements Store, ScheduleStore {
     let decoded: DagNode;
     try {
       if (!spec) throw new Error("missing");
-      decoded = decodeSpec(spec, { id, task: recordTask(rec) });
+      decoded = decodeSpec(spec, { id, task });
     } catch (e) {
       decoded = placeholderSpec(id);
       node.error ??= corruptRecordInfo(key, `s${id}`, reason(e));

@@ -22,8 +22,8 @@
 -- Replies: {OK, due, items...}, each item queue index, member "runId#node", token, then the
 --   start's reply (see start.lua) as a list, or, for the common start (OK, the run's one
 --   queue the queue it was claimed from, no headers, no dependencies), its attempt, stalls,
---   task and spec in line (an integer after the token tells the two apart: a list of eight costs
---   Redis and the client's reply parser more than three values); due: when the claim leased fewer nodes than it asked
+--   task and spec in line (an integer after the token tells the two apart: a list of eight
+--   costs Redis and the client's reply parser more than four values); due: when the claim leased fewer nodes than it asked
 --   for, the earliest due time (epoch ms) in the queues' delayed sets, "-" when they are
 --   empty (the worker about to wait needs no read of its own, RedisStore.nextDueAt); ""
 --   when the claim was full, or is a re-sent one's answer
