@@ -363,6 +363,24 @@ export const decodeSequence = (bytes: Uint8Array): unknown[] => {
   return values;
 };
 
+/**
+ * The bytes of the first msgpack value in `bytes`, and the bytes after it
+ * (views, not copies): a record a script keeps another value after, such
+ * as a node's result after its record. The first value is checked as
+ * {@link decode} checks one; the rest is not read.
+ *
+ * @throws CorruptRecord (non-retryable) when the bytes do not start with a
+ *   complete msgpack value, or it holds an extension type or nests deeper
+ *   than 512 levels.
+ * @example
+ * splitFirst(Buffer.concat([encode([1]), encode("r")])) // [<91 01>, <a1 72>]
+ */
+export const splitFirst = (bytes: Uint8Array): [Uint8Array, Uint8Array] => {
+  const end = scan(bytes, 0);
+  if (typeof end === "string") throw new CorruptRecord({ reason: end });
+  return [bytes.subarray(0, end), bytes.subarray(end)];
+};
+
 /** msgpackr's reading of bytes {@link scan} accepted as one value. */
 const unpack = (bytes: Uint8Array): unknown => {
   try {

@@ -36,6 +36,7 @@ import {
   maxStallsOf,
   type RunTiming,
   type Shape,
+  splitFirst,
 } from "@weft/core/store";
 
 const CODE: Record<NodeState, string> = {
@@ -278,10 +279,25 @@ export const encodeDeps = (node: DagNode): Uint8Array | "" => encodeDepList(node
 export const recordTask = (bytes: Uint8Array | null | undefined): string | undefined => {
   if (!bytes) return undefined;
   try {
-    return taskOfRecord(decode(bytes));
+    return taskOfRecord(decode(nodeField(bytes).record));
   } catch {
     return undefined;
   }
+};
+
+/**
+ * Field `n<i>` of a run hash, split: the node record's bytes and, for a
+ * node that succeeded (since 2026-12-05), its result's bytes after them;
+ * `undefined` when none follow (an earlier run keeps a result apart, in
+ * `r<i>`). Views of `bytes`, not copies.
+ *
+ * @throws CorruptRecord when the bytes do not start with a msgpack value.
+ */
+export const nodeField = (
+  bytes: Uint8Array,
+): { readonly record: Uint8Array; readonly result: Uint8Array | undefined } => {
+  const [record, rest] = splitFirst(bytes);
+  return { record, result: rest.length > 0 ? rest : undefined };
 };
 
 /** The task a decoded node record names (its 14th field); `undefined` when it names none. */
@@ -297,10 +313,15 @@ export const decodeNodeRecord = (
   bytes: Uint8Array,
   error: ErrorInfo | undefined,
   history: AttemptRecord[],
-): NodeRecord => nodeRecordOf(decode(bytes), error, history);
+): NodeRecord => {
+  const { record, result } = nodeField(bytes);
+  return nodeRecordOf(decode(record), error, history, result !== undefined);
+};
 
 /**
- * A node record from its decoded msgpack array (see {@link decodeNodeRecord}).
+ * A node record from its decoded msgpack array (see {@link decodeNodeRecord});
+ * `resultAfter`: its field kept a result after it, which only a node that
+ * succeeded has.
  *
  * @throws Error naming what is wrong when `decoded` is not such a record.
  */
@@ -308,11 +329,13 @@ export const nodeRecordOf = (
   decoded: unknown,
   error: ErrorInfo | undefined,
   history: AttemptRecord[],
+  resultAfter = false,
 ): NodeRecord => {
   const r = decoded as unknown[];
   if (!Array.isArray(r) || r.length < 14) throw new Error("not a node record array");
   const state = STATE[r[0] as string];
   if (!state) throw new Error(`unknown state ${JSON.stringify(r[0])}`);
+  if (resultAfter && state !== "succeeded") throw new Error("trailing bytes after the record");
   for (const i of [1, 2, 3, 4, 5, 7]) {
     if (typeof r[i] !== "number") throw new Error(`field ${i + 1} is not a number`);
   }

@@ -118,6 +118,7 @@ import {
   encodeDeps,
   encodeNodeRecord,
   encodeSpec,
+  nodeField,
   nodeRecordOf,
   numberedWorker,
   packDeps,
@@ -2509,9 +2510,10 @@ export class RedisStore implements Store, ScheduleStore {
     let task: string | undefined;
     try {
       if (!rec) throw new Error("missing");
-      const decoded = decode(rec);
+      const field = nodeField(rec);
+      const decoded = decode(field.record);
       task = taskOfRecord(decoded);
-      node = nodeRecordOf(decoded, error, history);
+      node = nodeRecordOf(decoded, error, history, field.result !== undefined);
     } catch (e) {
       node = {
         state: "failed",
@@ -2580,13 +2582,16 @@ export class RedisStore implements Store, ScheduleStore {
     // (no worker: result() does not use it, and naming a numbered one costs a read; left out
     // by a copy, not `delete`, which turns the object into a slower dictionary)
     const { worker: _, ...node } = this.readNode(key, nodeId, rec, spec, err, null, null);
-    return result ? { ...node, result } : node;
+    const kept = resultOf(rec, result);
+    return kept ? { ...node, result: kept } : node;
   }
 
   async getResult(runId: string, nodeId: number): Promise<Uint8Array | undefined> {
-    const s = this.shardOfRun(runId);
+    const k = this.shardOfRun(runId).run(runId);
     oneWritePerTurn(this.redis);
-    return (await this.redis.hgetBuffer(s.run(runId).results, `r${nodeId}`)) ?? undefined;
+    // (after its record since 2026-12-05; apart, in r<i>, before)
+    const [rec, apart] = await this.redis.hmgetBuffer(k.results, `n${nodeId}`, `r${nodeId}`);
+    return resultOf(rec, apart);
   }
 
   async listRuns(opts: ListRunsOptions): Promise<ReadonlyArray<RunListing>> {
@@ -2645,7 +2650,7 @@ export class RedisStore implements Store, ScheduleStore {
       key,
       runId,
     );
-    return { ...record, task: taskOfNodeRecord((res?.[2]?.[1] as Buffer | null) ?? null) };
+    return { ...record, task: recordTask((res?.[2]?.[1] as Buffer | null) ?? null) ?? "" };
   }
 
   async queueStats(queues: ReadonlyArray<string>): Promise<ReadonlyArray<QueueStats>> {
@@ -3295,7 +3300,7 @@ export class RedisStore implements Store, ScheduleStore {
       this.queuesOf(s, runId),
     ]);
     try {
-      const index = (decode(rec!) as unknown[])[9] as number;
+      const index = (decode(nodeField(rec!).record) as unknown[])[9] as number;
       return queues[index - 1] ?? queues[0] ?? "default";
     } catch {
       return queues[0] ?? "default";
@@ -3324,9 +3329,10 @@ export class RedisStore implements Store, ScheduleStore {
     oneWritePerTurn(this.redis);
     for (let from = 0; from < deps.length; from += DEPS_CHUNK) {
       const n = Math.min(DEPS_CHUNK, deps.length - from);
-      // the results, then (traced) the span ids their attempts recorded, in one HMGET
+      // the records (each result after its record), then (traced) the span ids their attempts
+      // recorded, in one HMGET
       const fields: string[] = new Array(traced ? 2 * n : n);
-      for (let i = 0; i < n; i++) fields[i] = `r${deps[from + i]}`;
+      for (let i = 0; i < n; i++) fields[i] = `n${deps[from + i]}`;
       if (traced) for (let i = 0; i < n; i++) fields[n + i] = `t${deps[from + i]}`;
       const read = this.redis.hmgetBuffer(k.results, ...fields);
       // (every read handled: one that fails while an earlier one is awaited is no unhandled rejection)
@@ -3338,20 +3344,31 @@ export class RedisStore implements Store, ScheduleStore {
       const n = Math.min(DEPS_CHUNK, deps.length - from);
       const read = await reads[c]!;
       for (let i = n; i < read.length; i++) spans.push(read[i] ? read[i]!.toString() : "");
-      const missing: string[] = [];
-      for (let i = 0; i < n; i++) if (!read[i]) missing.push(`e${deps[from + i]}`);
-      const errors = missing.length > 0 ? await this.redis.hmgetBuffer(k.results, ...missing) : [];
+      const results = read.slice(0, n).map((rec) => resultOf(rec, null));
+      // a dependency without a result after its record: one that failed (its error), or one
+      // that succeeded before 2026-12-05 (its result apart, r<d>)
+      const missing: number[] = [];
+      for (let i = 0; i < n; i++) if (!results[i]) missing.push(deps[from + i]!);
+      const other =
+        missing.length > 0
+          ? await this.redis.hmgetBuffer(
+              k.results,
+              ...missing.map((d) => `r${d}`),
+              ...missing.map((d) => `e${d}`),
+            )
+          : [];
       let m = 0;
       for (let i = 0; i < n; i++) {
-        const v = read[i];
+        const v = results[i] ?? other[m];
         if (v) out.push({ ok: true, value: v });
         else
           out.push({
             ok: false,
             error:
-              decodeError(errors[m], { key: k.results, field: missing[m++]! }) ??
+              decodeError(other[missing.length + m], { key: k.results, field: `e${missing[m]}` }) ??
               missingResultInfo(),
           });
+        if (!results[i]) m++;
       }
     }
     return spans.some((t) => t !== "") ? { deps: out, depSpans: spans } : { deps: out };
@@ -3648,14 +3665,24 @@ const PARKED_LOOKED_AT = 1_000;
 /** `text` with the glob characters of a SCAN MATCH pattern escaped. */
 const globEscape = (text: string): string => text.replace(/[*?[\]\\]/g, "\\$&");
 
-/** The task field of a node record (msgpack array, field 14), or `""` when it cannot be read. */
-const taskOfNodeRecord = (bytes: Buffer | null): string => {
-  if (!bytes) return "";
+/**
+ * A node's result: after its record in field `n<i>` (`rec`), or apart in
+ * `r<i>` (`apart`, a run written before 2026-12-05); `undefined` when it
+ * has none (or the record cannot be read: its reader says so).
+ */
+const resultOf = (
+  rec: Buffer | null | undefined,
+  apart: Buffer | null | undefined,
+): Buffer | undefined => {
+  if (apart) return apart;
+  if (!rec) return undefined;
   try {
-    const r = decode(bytes);
-    return Array.isArray(r) && typeof r[13] === "string" ? r[13] : "";
+    const after = nodeField(rec).result;
+    return after === undefined
+      ? undefined
+      : Buffer.from(after.buffer, after.byteOffset, after.byteLength);
   } catch {
-    return "";
+    return undefined;
   }
 };
 

@@ -75,10 +75,13 @@ describe("a run's fields at their default", () => {
         ok: false,
         reason: "not-found",
       });
-      // still none once finished
+      // still none once finished; the result is kept after the node's record (no r0)
       expect(await fieldsOf(hashOf(plain.runId))).toEqual(
-        ["created", "ended", "finished", "n0", "nonce", "r0", "s0", "status", "total"].sort(),
+        ["created", "ended", "finished", "n0", "nonce", "s0", "status", "total"].sort(),
       );
+      const n0 = (await raw.hgetBuffer(hashOf(plain.runId), "n0"))!;
+      expect(n0.subarray(n0.length - 1)).toEqual(Buffer.from(encode(2)));
+      expect(await store.getResult(plain.runId, 0)).toEqual(Buffer.from(encode(2)));
     } finally {
       await worker.stop();
       await store.close();

@@ -2,7 +2,9 @@
  * Packed dependency lists on a real Redis (docs/redis-layout.md, field
  * `d<i>`): a wide chord body's list and spec are a few bytes, its results
  * still arrive in order, and a planted range that is not one of upstream ids
- * fails the node as a corrupt record.
+ * fails the node as a corrupt record. A node's result is kept after its
+ * record (field `n<i>`); one an earlier version kept apart (`r<i>`) reads as
+ * before.
  */
 import {
   chord,
@@ -14,7 +16,7 @@ import {
   startWorker,
   task,
 } from "@weft/core";
-import { type Claim, decode, encode } from "@weft/core/store";
+import { type Claim, decode, encode, splitFirst } from "@weft/core/store";
 import { type Command, Redis } from "ioredis";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
@@ -53,6 +55,77 @@ const hmgetFields = (url: string): { readonly redis: Redis; readonly fields: str
   }) as typeof redis.sendCommand;
   return { redis, fields };
 };
+
+/** Rewrites node `id` of run `runId` as a version before 2026-12-05 kept it: its result apart, in r<id>. */
+const keepResultApart = async (key: string, id: number) => {
+  const [record, result] = splitFirst((await raw.hgetBuffer(key, `n${id}`))!);
+  expect(result.length).toBeGreaterThan(0);
+  await raw.hset(key, `n${id}`, Buffer.from(record), `r${id}`, Buffer.from(result));
+};
+
+describe("a node's result", () => {
+  it.each([
+    ["after its record", false],
+    ["apart, as an earlier version kept it", true],
+  ])(
+    "is read %s: inline by a 3-wide body, by the worker for a 300-wide one, as a run's output",
+    async (_what, apart) => {
+      const prefix = `results${apart ? "apart" : "after"}`;
+      const store = await RedisStore.connect(server.url, { prefix });
+      const opts = { workerId: "w", queues: ["default"], leaseMs: 30_000 };
+      try {
+        const client = createClient(store);
+        const runs = [
+          await client.submit(chord([count.si(0), count.si(1), count.si(2)], total.s())),
+          await client.submit(
+            chord(
+              Array.from({ length: 300 }, (_, i) => count.si(i)),
+              total.s(),
+            ),
+          ),
+          await client.submit(count.si(7)),
+        ];
+        // every member and the plain job, run by hand
+        const claimed: Claim[] = [];
+        while (claimed.length < 304)
+          claimed.push(...(await store.claim({ ...opts, max: 100, now: Date.now() })));
+        const reports = await store.completeMany(
+          claimed.map((claim) => ({ claim, result: encode(claim.spec.bound), nextMax: 0 })),
+          { ...opts, now: Date.now() },
+        );
+        expect(reports.every((r) => r.ok)).toBe(true);
+        const [small, wide, plain] = runs.map((r) => runKey(prefix, r.runId)) as [
+          string,
+          string,
+          string,
+        ];
+        for (const [key, width] of [
+          [small, 3],
+          [wide, 300],
+        ] as const) {
+          expect(await raw.hexists(key, "r0")).toBe(0);
+          if (apart) for (let i = 0; i < width; i++) await keepResultApart(key, i);
+        }
+        if (apart) await keepResultApart(plain, 0);
+        expect(await store.getResult(runs[2]!.runId, 0)).toEqual(Buffer.from(encode(7)));
+        expect(await runs[2]!.result()).toBe(7);
+        const bodies: Claim[] = [];
+        while (bodies.length < 2)
+          bodies.push(...(await store.claim({ ...opts, max: 2, now: Date.now() })));
+        for (const body of bodies) {
+          const width = body.runId === runs[0]!.runId ? 3 : 300;
+          expect(body.deps.map((d) => d.ok && decode(d.value))).toEqual(
+            Array.from({ length: width }, (_, i) => i),
+          );
+        }
+        const snap = (await store.getRun(runs[1]!.runId))!;
+        expect(snap.nodes.slice(0, 300).every((node) => node.state === "succeeded")).toBe(true);
+      } finally {
+        await store.close();
+      }
+    },
+  );
+});
 
 describe("packed dependency lists", () => {
   it.each([10, 1_000])(
@@ -205,8 +278,10 @@ describe("packed dependency lists", () => {
       expect(body!.depSpans).toEqual(
         span === undefined ? undefined : [...Array(299).fill(""), span],
       );
-      // (the worker's own reads: its claim is a script, its HMGETs are the dependencies')
-      expect(fields.filter((f) => f.startsWith("r"))).toHaveLength(300);
+      // (the worker's own reads: its claim is a script, its HMGETs are the dependencies'
+      // records, each result after its record, and nothing more)
+      expect(fields.filter((f) => f.startsWith("n"))).toHaveLength(300);
+      expect(fields.filter((f) => f.startsWith("r") || f.startsWith("e"))).toHaveLength(0);
       expect(fields.filter((f) => f.startsWith("t"))).toHaveLength(span === undefined ? 0 : 300);
     } finally {
       await worker.close();

@@ -6,7 +6,7 @@
  * maintenance forgets a worker unseen for 30 days.
  */
 import { Schema, task } from "@weft/core";
-import { compile } from "@weft/core/store";
+import { compile, splitFirst } from "@weft/core/store";
 import { pack, unpack } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
@@ -37,10 +37,10 @@ const runOn = async (store: RedisStore, runId: string, workerId: string, now: nu
   });
 };
 
-/** Field 7 of node 0's record of run `runId` (prefix `prefix`), as stored. */
+/** Field 7 of node 0's record of run `runId` (prefix `prefix`), as stored (its result after it). */
 const storedWorker = async (prefix: string, runId: string): Promise<unknown> => {
   const rec = await raw.hgetBuffer(shardKeys(prefix, 0).run(runId).record, "n0");
-  return (unpack(rec!) as unknown[])[6];
+  return (unpack(splitFirst(rec!)[0]) as unknown[])[6];
 };
 
 describe("worker numbers", () => {
@@ -64,9 +64,11 @@ describe("worker numbers", () => {
     const store = await RedisStore.connect(server.url, { prefix: "older" });
     await runOn(store, "old", "w1", 0);
     const key = shardKeys("older", 0).run("old").record;
-    const rec = unpack((await raw.hgetBuffer(key, "n0"))!) as unknown[];
+    // (the record, then the node's result)
+    const [bytes, result] = splitFirst((await raw.hgetBuffer(key, "n0"))!);
+    const rec = unpack(bytes) as unknown[];
     rec[6] = "host-a:12:0badf00d";
-    await raw.hset(key, "n0", pack(rec));
+    await raw.hset(key, "n0", Buffer.concat([pack(rec), result]));
     expect((await store.getRun("old"))?.nodes[0]?.worker).toBe("host-a:12:0badf00d");
     await store.close();
   });

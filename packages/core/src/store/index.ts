@@ -38,6 +38,7 @@ export {
   encode,
   encodeRecord,
   MAX_VALUE_DEPTH,
+  splitFirst,
   type ValueCheck,
   valueProblem,
 } from "../Codec.ts";

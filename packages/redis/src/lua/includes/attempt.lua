@@ -33,7 +33,8 @@ local function outsideDeps(M)
 end
 
 -- results of node n's dependencies, inline when there are at most 256: {1, ok, bytes, ...}
--- (ok 1: bytes is the result, 0: its error or ""), then, when some dependency's attempt
+-- (ok 1: bytes is the result, kept after the dependency's record in n<d> or, written before
+-- 2026-12-05, apart in r<d>; 0: its error or ""), then, when some dependency's attempt
 -- recorded a trace span id (field t<d>, complete.lua), one string of them all joined by ","
 -- ("" for one without); or {0, traced} (the worker reads them: a 100,000-wide chord body's
 -- list, one range, is counted here, not walked; see outsideDeps); nil and why when the list
@@ -48,9 +49,10 @@ local function depResults(M, n, packed)
   if count == 0 then return { 1 } end
   if count > 256 then return outsideDeps(M) end
   local deps = expandDeps(list)
+  -- each dependency's record (its result after it: RESULTS in includes/record.lua) and span id
   local fields = {}
   for i = 1, #deps do
-    fields[i] = "r" .. digits(deps[i])
+    fields[i] = "n" .. digits(deps[i])
     fields[#deps + i] = "t" .. digits(deps[i])
   end
   -- (this call's buffered writes first: a completion hands out a dependent before it flushes)
@@ -58,11 +60,12 @@ local function depResults(M, n, packed)
   local ok = buf and {}
   if ok then
     -- every result written by this call (a chain's next step): no read. Their span ids are
-    -- buffered too when traced, else absent: t<d> is only ever written with r<d>, and a node
-    -- succeeds once
+    -- buffered too when traced, else absent: t<d> is only ever written with the result, and a
+    -- node succeeds once
     for i = 1, #deps do
-      local v = buf[fields[i]]
-      if type(v) ~= "string" then
+      local rec = buf[fields[i]]
+      local v = type(rec) == "table" and RESULTS[rec]
+      if not v then
         ok = nil
         break
       end
@@ -72,11 +75,29 @@ local function depResults(M, n, packed)
   end
   if not ok then
     ok = redis.call("HMGET", M.k.results, unpack(fields))
-    if buf then
-      for i = 1, #fields do
-        local v = buf[fields[i]]
-        if v ~= nil then ok[i] = v end
+    -- the records read as results: buffered ones by the table this call wrote
+    local apart = {}
+    for i = 1, #deps do
+      local rec = buf and buf[fields[i]]
+      local v
+      if type(rec) == "table" then
+        v = RESULTS[rec]
+      elseif type(rec) == "string" then
+        v = resultAfter(rec)
+      elseif ok[i] then
+        v = resultAfter(ok[i])
       end
+      ok[i] = v or false
+      -- (a result kept apart, r<d>: a node that succeeded before 2026-12-05)
+      if not v then apart[#apart + 1] = i end
+      local t = buf and buf[fields[#deps + i]]
+      if t ~= nil then ok[#deps + i] = t end
+    end
+    if #apart > 0 then
+      local names = {}
+      for j = 1, #apart do names[j] = "r" .. digits(deps[apart[j]]) end
+      local got = redis.call("HMGET", M.k.results, unpack(names))
+      for j = 1, #apart do ok[apart[j]] = got[j] or false end
     end
   end
   local out = { 1 }

@@ -70,7 +70,8 @@ local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax,
   succeeded(keys, runId, 0, r, now, em)
   eventOf(keys.events, em, runId, now, { "E", "succeeded" })
   if v[8] then redis.call("PUBLISH", keys.events .. ":ended", runId) end
-  redis.call("HSET", keys.record, "n0", cmsgpack.pack(r), "r0", result, "status", "succeeded", "ended", "1",
+  -- (its result after its record: see RESULTS in includes/record.lua)
+  redis.call("HSET", keys.record, "n0", cmsgpack.pack(r) .. result, "status", "succeeded", "ended", "1",
     "finished", g17(now))
   -- (the attempt's trace span id, when traced, kept with the result as completeBody keeps it,
   -- and the run's `tr` marker)
@@ -111,7 +112,7 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   dr[ST], dr[ATT], dr[STARTED], dr[WORKER], dr[TOK] = "r", attempt, now, worker, lease
   eventOf(keys.events, em, runId, now, { "r", d, dr[TASK], attempt })
   redis.call("ZADD", dq.leases, int(now + leaseMs), runId .. "#" .. ds .. "#" .. digits(lease))
-  redis.call("HSET", keys.record, "n" .. ns, cmsgpack.pack(r), "r" .. ns, result, "n" .. ds, packRecord(dr, true),
+  redis.call("HSET", keys.record, "n" .. ns, cmsgpack.pack(r) .. result, "n" .. ds, packRecord(dr, true),
     "ended", ended + 1)
   -- (its dependency's result, and span id when traced, inline: depResults's answer)
   local claim = { d, lease, attempt, dr[STALLS], dr[TASK], u[3], 1, 1, result }
@@ -211,7 +212,7 @@ local function memberSucceeded(M, RC, runId, n, ns, token, result, budget, span)
   end
   local buf = M.wbuf
   buf["p" .. ns] = false
-  buf["r" .. ns] = result
+  RESULTS[r] = result
   if span ~= "" then
     buf["t" .. ns] = span
     buf.tr = "1"
@@ -327,11 +328,11 @@ completeBody = function(M, RC, keys, queues, runId, n, token, result, now, worke
     -- the attempt's trace span id rides in the same HSET: dependents' spans link to it; the
     -- run's `tr` marker says some node recorded one (a wide node's dependencies are read
     -- with their span ids only then: depResults)
-    putMany(M, "results", "r" .. digits(n), result, "t" .. digits(n), span)
+    put(M, "results", "t" .. digits(n), span)
     put(M, "record", "tr", "1")
-  else
-    put(M, "results", "r" .. digits(n), result)
   end
+  -- (kept after its record by endNode's write: RESULTS in includes/record.lua)
+  RESULTS[r] = result
   endNode(M, n, r, "s", nil)
   local w, wr = soleWaitingDependent(M, r, budget)
   if w then

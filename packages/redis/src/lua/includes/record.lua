@@ -64,6 +64,31 @@ local function unpackOne(raw)
   return oneValue(pcall(cmsgpack.unpack, raw))
 end
 
+-- The result of a node that succeeded, by its record's decoded table: since 2026-12-05 the
+-- result is kept after the record's bytes in field n<i> (one field per node fewer, no r<i>).
+-- decodeNode and a completion set it; packRecord writes it after the record.
+--@percall
+local RESULTS = {}
+
+-- a node record from field n<i>'s bytes (one msgpack value, then, for a node that succeeded,
+-- its result's bytes), and that result when there is one; nil and why when the bytes are not
+-- a record, or more than one value follows a record of another state
+local function unpackRecord(raw)
+  local ok, off, v = pcall(cmsgpack.unpack_one, raw)
+  if not ok then return nil, "not msgpack (" .. tostring(off) .. ")" end
+  if v == nil then return nil, "no value" end
+  if off == -1 then return v end
+  if type(v) ~= "table" or v[ST] ~= "s" then return nil, "trailing bytes after the record" end
+  return v, nil, string.sub(raw, off + 1)
+end
+
+-- the result kept after a succeeded node's record in field n<i> (see RESULTS), nil when the
+-- bytes hold none: a record written before 2026-12-05 keeps it apart, in r<i>
+local function resultAfter(raw)
+  local _, _, result = unpackRecord(raw)
+  return result
+end
+
 -- A dependency list (field d<n>, written by TypeScript's packDeps) is a msgpack list whose
 -- entries are node ids or ranges: {first, last} stands for the ids first..last, {first,
 -- last, step} for first, first + step, ..., last (a run of 4 or more evenly spaced ids is
@@ -194,6 +219,9 @@ local function packRecord(r, given)
     RUNNING_BYTES[bytes] = given and r or copyRecord(r)
     runningKept = runningKept + 1
   end
+  -- (a node that succeeded: its result after the record, see RESULTS)
+  local result = r[ST] == "s" and RESULTS[r]
+  if result then return bytes .. result end
   return bytes
 end
 
@@ -207,10 +235,11 @@ local function decodeNode(raw)
   end
   local seen = SEEN_RECORDS[raw]
   if seen and seen ~= true then return copyRecord(seen) end
-  local r, why = unpackOne(raw)
+  local r, why, result = unpackRecord(raw)
   if not r then return nil, why end
   if type(r) ~= "table" then return nil, "not an array" end
   if not STATE_NAME[r[ST]] then return nil, "unknown state " .. tostring(r[ST]) end
+  if result then RESULTS[r] = result end
   if r[TOK] == nil then r[TOK] = 0 end
   if not pcall(typesOf, r) then
     -- (which field: the rare path)
