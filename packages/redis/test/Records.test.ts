@@ -12,6 +12,7 @@ import {
   encodeDepList,
   encodeNodeRecord,
   encodeSpec,
+  nodeField,
   packDeps,
   packShape,
   parseQueues,
@@ -336,6 +337,19 @@ describe("node records", () => {
     // running: no end yet
     const running = encode(["r", 1, 0, 0, t, 0, "w", 0, 1, 1, 5, 0, [], "t", 9]);
     expect(decodeNodeRecord(running, undefined, []).finishedAt).toBeUndefined();
+  });
+
+  it("keep a succeeded node's result after the record; any other record with bytes after it is refused", () => {
+    const t = 1_767_225_600_000;
+    const done = Buffer.concat([record(t, 250), encode({ ok: 1 })]);
+    expect(nodeField(done).result).toEqual(encode({ ok: 1 }));
+    expect(decodeNodeRecord(done, undefined, [])).toMatchObject({ state: "succeeded" });
+    expect(recordTask(done)).toBe("t");
+    expect(nodeField(record(t, 250)).result).toBeUndefined();
+    const running = encode(["r", 1, 0, 0, t, 0, "w", 0, 1, 1, 5, 0, [], "t", 9]);
+    expect(() => decodeNodeRecord(Buffer.concat([running, encode(1)]), undefined, [])).toThrow(
+      "trailing bytes after the record",
+    );
   });
 
   it("refuse bytes that are not a node record, saying why", () => {

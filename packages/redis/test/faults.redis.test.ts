@@ -197,6 +197,35 @@ describe("a corrupt record fails only its own node and run", () => {
     },
   );
 
+  it("fails a node whose record, not a succeeded one, has bytes after it (only a result may follow a record)", async () => {
+    const prefix = `corrupt${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const { runId } = await store.submit({
+      runId: "tail",
+      dag: compile(chain(count.si(1), double.s())),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: 0,
+    });
+    const key = runKey(prefix, runId);
+    const queued = (await raw.hgetBuffer(key, "n0"))!;
+    await raw.hset(key, "n0", Buffer.concat([queued, Buffer.from(encode(5))]));
+    const shown = (await store.getRun(runId))!;
+    expect(shown.nodes[0]!.error?.message).toBe(
+      `corrupt record: key ${key} field n0: trailing bytes after the record`,
+    );
+    expect(
+      await store.claim({ workerId: "a", queues: ["default"], max: 5, leaseMs: 1_000, now: 1 }),
+    ).toEqual([]);
+    const snap = (await store.getRun(runId))!;
+    expect(snap.run.status).toBe("failed");
+    expect(snap.nodes[0]!.error?.message).toBe(
+      `corrupt record: key ${key} field n0: trailing bytes after the record`,
+    );
+    await store.close();
+  });
+
   it("sweeps a large run in bounded steps: every node not started ends skipped and leaves its queue", async () => {
     const prefix = `corrupt${++n}`;
     const store = await RedisStore.connect(server.url, { prefix, budget: 4, submitChunk: 8 });
