@@ -96,6 +96,33 @@ export const encodeNodeRecord = (
   return encodeRecord(fields);
 };
 
+/**
+ * Runs of more nodes than this keep each node's spec before its record, in
+ * field `n<i>` (one field per node: a field costs a Redis hash table about
+ * 40 bytes of its own, docs/benchmarks.md, "What costs memory"); smaller
+ * runs keep it apart, in `s<i>`: their hash is a listpack (lua/includes/
+ * submitrun.lua, `HASH_TABLE_NODES`), where a field costs a few bytes and
+ * a value longer than `hash-max-listpack-value` (64 bytes by default) would
+ * turn the hash into a hash table. docs/redis-layout.md, "n<i>".
+ */
+export const SPEC_IN_RECORD_NODES = 32;
+
+/**
+ * Node `n`'s fields as a submission of a run of `total` nodes writes them:
+ * `n<i>` (its record; with its spec before it, {@link nodeValue}, in a run
+ * of more than {@link SPEC_IN_RECORD_NODES} nodes) and `s<i>` (its spec, or
+ * "" when it is in `n<i>`).
+ */
+export const storedNode = (
+  n: DagNode,
+  queues: ReadonlyArray<string>,
+  timing: RunTiming,
+  total: number,
+): { readonly field: Uint8Array; readonly spec: Uint8Array | "" } =>
+  total > SPEC_IN_RECORD_NODES
+    ? { field: nodeValue(encodeSpec(n), encodeNodeRecord(n, queues, timing)), spec: "" }
+    : { field: encodeNodeRecord(n, queues, timing), spec: encodeSpec(n) };
+
 const nodeFields = (node: DagNode, queues: ReadonlyArray<string>): unknown[] => {
   // plain dependents, then settled ones as -(id + 1), then error edges as "e<id>"
   const next: Array<number | string> = node.dependents.slice();
@@ -286,18 +313,93 @@ export const recordTask = (bytes: Uint8Array | null | undefined): string | undef
 };
 
 /**
- * Field `n<i>` of a run hash, split: the node record's bytes and, for a
- * node that succeeded (since 2026-12-05), its result's bytes after them;
+ * The length of a msgpack `bin` header whose first byte is `first` (bin 8,
+ * 16, 32: 2, 3 or 5 bytes), or 0 when `first` starts no `bin` value.
+ */
+const binHeaderLength = (first: number | undefined): number =>
+  first === 0xc4 ? 2 : first === 0xc5 ? 3 : first === 0xc6 ? 5 : 0;
+
+/** The length of a msgpack `bin` value of `n` bytes: its header (2, 3 or 5 bytes) and them. */
+const binLength = (n: number): number => (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5) + n;
+
+/** Writes `bytes` at the start of `out` as one msgpack `bin` value; returns where it ends. */
+const putBin = (out: Buffer, bytes: Uint8Array): number => {
+  const n = bytes.length;
+  const head = binLength(n) - n;
+  if (head === 2) {
+    out[0] = 0xc4;
+    out[1] = n;
+  } else if (head === 3) {
+    out[0] = 0xc5;
+    out.writeUInt16BE(n, 1);
+  } else {
+    out[0] = 0xc6;
+    out.writeUInt32BE(n, 1);
+  }
+  out.set(bytes, head);
+  return head + n;
+};
+
+/** Whether `bytes` are a spec as {@link nodeValue} wraps it (they start a msgpack `bin` value). */
+export const isWrappedSpec = (bytes: Uint8Array): boolean => binHeaderLength(bytes[0]) > 0;
+
+/**
+ * A spec's bytes as {@link encodeSpec} wrote them: `bytes` without the
+ * `bin` header {@link nodeValue} put before them (a view), or `bytes` as they
+ * are when they have none (a spec in field `s<i>`, as written before
+ * 2026-12-05).
+ *
+ * @throws CorruptRecord when the header promises more bytes than follow it.
+ */
+export const unwrapSpec = (bytes: Uint8Array): Uint8Array => {
+  if (binHeaderLength(bytes[0]) === 0) return bytes;
+  const [bin, rest] = splitFirst(bytes);
+  if (rest.length > 0) throw new CorruptRecord({ reason: "bytes after the spec" });
+  return bin.subarray(binHeaderLength(bytes[0]));
+};
+
+/**
+ * The value of field `n<i>` of a run hash that keeps the node's spec before
+ * its record (see {@link SPEC_IN_RECORD_NODES}): `spec` (bytes of
+ * {@link encodeSpec}) as one msgpack `bin` value (a header of 2, 3 or 5
+ * bytes, then its bytes), then `record` (bytes of
+ * {@link encodeNodeRecord}). The scripts keep the spec so, and hand it to a
+ * worker so; {@link unwrapSpec} takes the header off.
+ */
+export const nodeValue = (spec: Uint8Array, record: Uint8Array): Uint8Array => {
+  const out = Buffer.allocUnsafe(binLength(spec.length) + record.length);
+  out.set(record, putBin(out, spec));
+  return out;
+};
+
+/**
+ * Field `n<i>` of a run hash, split: the node's spec's bytes (kept before
+ * the record since 2026-12-05, see {@link nodeValue}; `undefined` in a field
+ * written before, whose spec is in `s<i>`), the node record's bytes and, for
+ * a node that succeeded (since 2026-12-05), its result's bytes after them;
  * `undefined` when none follow (an earlier run keeps a result apart, in
  * `r<i>`). Views of `bytes`, not copies.
  *
- * @throws CorruptRecord when the bytes do not start with a msgpack value.
+ * @throws CorruptRecord when the bytes do not start with a msgpack value
+ *   (after the spec, when there is one).
  */
 export const nodeField = (
   bytes: Uint8Array,
-): { readonly record: Uint8Array; readonly result: Uint8Array | undefined } => {
-  const [record, rest] = splitFirst(bytes);
-  return { record, result: rest.length > 0 ? rest : undefined };
+): {
+  readonly spec: Uint8Array | undefined;
+  readonly record: Uint8Array;
+  readonly result: Uint8Array | undefined;
+} => {
+  const head = binHeaderLength(bytes[0]);
+  let spec: Uint8Array | undefined;
+  let rest = bytes;
+  if (head > 0) {
+    const [bin, after] = splitFirst(bytes);
+    spec = bin.subarray(head);
+    rest = after;
+  }
+  const [record, tail] = splitFirst(rest);
+  return { spec, record, result: tail.length > 0 ? tail : undefined };
 };
 
 /** The task a decoded node record names (its 14th field); `undefined` when it names none. */
@@ -765,16 +867,18 @@ export interface SpecOwner {
 }
 
 /**
- * Decodes a node spec written by {@link encodeSpec}. A spec written since
- * 2026-12-05 has no id and task: it takes them from `owner` (a claim's node
- * and the task a script hands with the spec, or the field's number and the
- * node record's task). An older spec has them, and keeps them.
+ * Decodes a node spec written by {@link encodeSpec}, as it is or as
+ * {@link nodeValue} wraps it (as field `n<i>` keeps it and the scripts hand
+ * it). A spec written since 2026-12-05 has no id and task: it takes them
+ * from `owner` (a claim's node and the task a script hands with the spec, or
+ * the field's number and the node record's task). An older spec has them,
+ * and keeps them.
  *
  * @throws Error naming what is wrong when the bytes are not such a spec
  *   (a spec without id or task, and no `owner` to give them, is not one).
  */
 export const decodeSpec = (bytes: Uint8Array, owner?: SpecOwner): DagNode => {
-  const raw = decode(bytes) as unknown;
+  const raw = decode(unwrapSpec(bytes)) as unknown;
   if (owner !== undefined && Array.isArray(raw) && raw[0] === null && raw[1] === null) {
     raw[0] = owner.id;
     raw[1] = owner.task;

@@ -116,8 +116,8 @@ import {
   decodeSpec,
   encodeDepList,
   encodeDeps,
-  encodeNodeRecord,
   encodeSpec,
+  isWrappedSpec,
   nodeField,
   nodeRecordOf,
   numberedWorker,
@@ -129,6 +129,7 @@ import {
   reason,
   recordTask,
   runFields,
+  storedNode,
   taskOfRecord,
 } from "./Records.ts";
 import { InvalidConnectionOptions, secretForms } from "./RedisUrl.ts";
@@ -742,8 +743,10 @@ export class RedisStore implements Store, ScheduleStore {
         const last = from + this.chunk >= nodes.length;
         const phase = first && last ? "begin+commit" : first ? "begin" : last ? "commit" : "";
         const quadruples: Arg[] = [];
-        for (const n of nodes.slice(from, from + this.chunk))
-          quadruples.push(n.id, encodeNodeRecord(n, queues, timing), encodeSpec(n), encodeDeps(n));
+        for (const n of nodes.slice(from, from + this.chunk)) {
+          const { field, spec } = storedNode(n, queues, timing, nodes.length);
+          quadruples.push(n.id, field, spec, encodeDeps(n));
+        }
         return {
           runId,
           now: sub.now,
@@ -1012,8 +1015,9 @@ export class RedisStore implements Store, ScheduleStore {
       args[k++] = nodes.length;
       for (const n of nodes) {
         args[k++] = n.id;
-        args[k++] = encodeNodeRecord(n, queues, p.timing);
-        args[k++] = encodeSpec(n);
+        const { field, spec } = storedNode(n, queues, p.timing, nodes.length);
+        args[k++] = field;
+        args[k++] = spec;
         args[k++] = encodeDeps(n);
       }
     }
@@ -1347,7 +1351,7 @@ export class RedisStore implements Store, ScheduleStore {
   ): Promise<Claim | undefined> {
     const claim = built ?? (await this.toClaim(s, fields));
     if (!("corrupt" in claim)) return (await this.admitted(s, claim, req.now)) ? claim : undefined;
-    await this.failCorrupt(s, it, `s${it.nodeId}`, claim.corrupt, req.now);
+    await this.failCorrupt(s, it, claim.field, claim.corrupt, req.now);
     return undefined;
   }
 
@@ -1576,7 +1580,7 @@ export class RedisStore implements Store, ScheduleStore {
           next.push(got);
       } else {
         const it = { queue: got.queue, runId: claim.runId, nodeId: c.nodeId, token: c.token };
-        await this.failCorrupt(s, it, `s${c.nodeId}`, got.corrupt, opts.now);
+        await this.failCorrupt(s, it, got.field, got.corrupt, opts.now);
       }
     }
     return r.code === "REPLAYED" ? { ok: true, next, replayed: true } : { ok: true, next };
@@ -1654,19 +1658,20 @@ export class RedisStore implements Store, ScheduleStore {
       const bodySpecs = new Map<number, DagNode>();
       if (mode === "chord") {
         const ids = [...new Set([...claim.spec.dependents, ...claim.spec.settledDependents])];
-        // (with their records, which name their tasks: the specs do not)
+        // (their fields n<i>: their specs before their records, which name their tasks; a spec
+        // written before 2026-12-05 in s<i>)
         const raw =
           ids.length === 0
             ? []
             : await this.redis.hmgetBuffer(
                 keys.specs,
-                ...ids.map((d) => `s${d}`),
                 ...ids.map((d) => `n${d}`),
+                ...ids.map((d) => `s${d}`),
               );
         ids.forEach((d, i) => {
-          const bytes = raw[i];
-          if (bytes)
-            bodySpecs.set(d, decodeSpec(bytes, { id: d, task: recordTask(raw[ids.length + i]) }));
+          const rec = raw[i];
+          const bytes = (rec && nodeField(rec).spec) ?? raw[ids.length + i];
+          if (bytes) bodySpecs.set(d, decodeSpec(bytes, { id: d, task: recordTask(rec) }));
         });
         bodies = chordBodies(claim.spec, (d) => bodySpecs.get(d) ?? { ...claim.spec, arg: null });
         if (bodies.length === 0) throw notInChord(claim);
@@ -1704,8 +1709,10 @@ export class RedisStore implements Store, ScheduleStore {
         const last = from + this.chunk >= nodes.length;
         const phase = first && last ? "begin+commit" : first ? "begin" : last ? "commit" : "";
         const quadruples: Arg[] = [];
-        for (const n of nodes.slice(from, from + this.chunk))
-          quadruples.push(n.id, encodeNodeRecord(n, queues, timing), encodeSpec(n), encodeDeps(n));
+        for (const n of nodes.slice(from, from + this.chunk)) {
+          const { field, spec } = storedNode(n, queues, timing, base + nodes.length);
+          quadruples.push(n.id, field, spec, encodeDeps(n));
+        }
         const args = {
           mode,
           nonce,
@@ -2497,7 +2504,7 @@ export class RedisStore implements Store, ScheduleStore {
     key: string,
     id: number,
     rec: Buffer | null | undefined,
-    spec: Buffer | null | undefined,
+    spec: Uint8Array | null | undefined,
     err: Buffer | null | undefined,
     prog: Buffer | null | undefined,
     hist: Buffer | null | undefined,
@@ -2508,9 +2515,15 @@ export class RedisStore implements Store, ScheduleStore {
     let node: NodeRecord;
     // (the task the record names: the spec, as stored, names none)
     let task: string | undefined;
+    // (before its record since 2026-12-05, else in s<i>)
+    let specField = `s${id}`;
     try {
       if (!rec) throw new Error("missing");
       const field = nodeField(rec);
+      if (field.spec) {
+        spec = field.spec;
+        specField = `n${id}`;
+      }
       const decoded = decode(field.record);
       task = taskOfRecord(decoded);
       node = nodeRecordOf(decoded, error, history, field.result !== undefined);
@@ -2530,7 +2543,7 @@ export class RedisStore implements Store, ScheduleStore {
       decoded = decodeSpec(spec, { id, task });
     } catch (e) {
       decoded = placeholderSpec(id);
-      node.error ??= corruptRecordInfo(key, `s${id}`, reason(e));
+      node.error ??= corruptRecordInfo(key, specField, reason(e));
     }
     return { ...node, id, spec: decoded, ...(progress ? { progress } : {}) };
   }
@@ -3276,13 +3289,18 @@ export class RedisStore implements Store, ScheduleStore {
   private async toClaim(
     s: ShardKeys,
     c: ClaimFields,
-  ): Promise<Claim | { readonly corrupt: string; readonly queue: string }> {
+  ): Promise<Claim | { readonly corrupt: string; readonly field: string; readonly queue: string }> {
     let spec: DagNode;
     try {
       if (!c.spec) throw new Error("missing");
       spec = decodeSpec(c.spec.bytes, { id: c.nodeId, task: c.spec.task });
     } catch (e) {
-      return { corrupt: reason(e), queue: await this.leasedQueue(s, c.runId, c.nodeId) };
+      // (the field it was in: n<i> since 2026-12-05, where it is wrapped before the record; s<i> before)
+      return {
+        corrupt: reason(e),
+        field: `${c.spec && isWrappedSpec(c.spec.bytes) ? "n" : "s"}${c.nodeId}`,
+        queue: await this.leasedQueue(s, c.runId, c.nodeId),
+      };
     }
     // ({0, traced}: traced 0 when no node of the run recorded a span id; absent, they are read)
     const deps =

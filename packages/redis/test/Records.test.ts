@@ -12,14 +12,19 @@ import {
   encodeDepList,
   encodeNodeRecord,
   encodeSpec,
+  isWrappedSpec,
   nodeField,
+  nodeValue,
   packDeps,
   packShape,
   parseQueues,
   parseRunRecord,
   recordTask,
+  SPEC_IN_RECORD_NODES,
+  storedNode,
   unpackDeps,
   unpackShape,
+  unwrapSpec,
 } from "../src/Records.ts";
 
 describe("packed dependency lists", () => {
@@ -349,6 +354,52 @@ describe("node records", () => {
     const running = encode(["r", 1, 0, 0, t, 0, "w", 0, 1, 1, 5, 0, [], "t", 9]);
     expect(() => decodeNodeRecord(Buffer.concat([running, encode(1)]), undefined, [])).toThrow(
       "trailing bytes after the record",
+    );
+  });
+
+  it("keep a large run's spec before the record as a msgpack bin (1, 2 and 4-byte lengths), a small run's apart; read both", () => {
+    const t = 1_767_225_600_000;
+    const mail = task({ name: "mail", input: Schema.String, output: Schema.Int });
+    const sum = task({ name: "sum", input: Schema.Array(Schema.Int), output: Schema.Int });
+    const dag = compile(
+      chord(
+        Array.from({ length: 40 }, (_, i) => mail.si(`to${i}`)),
+        sum.s(),
+      ),
+    );
+    const node = dag.nodes[3]!;
+    const spec = encodeSpec(node);
+    const rec = record(t, 250);
+    // a run of more than 32 nodes: one field; of 32 or fewer: the spec apart, in s<i>
+    const large = storedNode(node, dag.queues, {}, SPEC_IN_RECORD_NODES + 1);
+    const small = storedNode(node, dag.queues, {}, SPEC_IN_RECORD_NODES);
+    expect(large.spec).toBe("");
+    expect(nodeField(large.field).spec).toEqual(spec);
+    expect(small).toEqual({ field: nodeField(small.field).record, spec });
+    expect(nodeField(small.field).spec).toBeUndefined();
+    for (const length of [3, 300, 70_000]) {
+      const bytes = Buffer.alloc(length, 7);
+      const field = nodeValue(bytes, Buffer.concat([rec, encode(5)]));
+      expect(field[0]).toBe(length < 256 ? 0xc4 : length < 65_536 ? 0xc5 : 0xc6);
+      const split = nodeField(field);
+      expect([split.spec, split.record, split.result]).toEqual([bytes, rec, encode(5)]);
+      expect(isWrappedSpec(field.subarray(0, field.length - rec.length - 1))).toBe(true);
+      expect(unwrapSpec(field.subarray(0, field.length - rec.length - 1))).toEqual(bytes);
+    }
+    // the spec as a script hands it (wrapped) and as s<i> keeps it decode alike
+    const handed = nodeField(large.field).spec!;
+    const wrapped = large.field.subarray(
+      0,
+      large.field.length - nodeField(large.field).record.length,
+    );
+    expect(decodeSpec(wrapped, { id: 3, task: "mail" })).toEqual(decodeSpec(handed, node));
+    expect(decodeSpec(wrapped, { id: 3, task: "mail" })).toEqual(node);
+    expect(recordTask(large.field)).toBe("mail");
+    // a spec whose length runs past the field: refused, not read into the record
+    expect(() => nodeField(Buffer.concat([Buffer.from([0xc4, 200]), rec]))).toThrow();
+    expect(() => unwrapSpec(Buffer.from([0xc4, 5, 1]))).toThrow();
+    expect(() => unwrapSpec(Buffer.concat([Buffer.from([0xc4, 1, 1]), encode(1)]))).toThrow(
+      "bytes after the spec",
     );
   });
 

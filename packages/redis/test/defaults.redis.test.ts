@@ -12,6 +12,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { runScriptKeys, shardKeys } from "../src/Keys.ts";
+import { specApart, storedSpec } from "./fixtures/layout.ts";
 import { raw, server } from "./fixtures/server.ts";
 
 const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
@@ -44,7 +45,7 @@ describe("a run's fields at their default", () => {
     expect(await raw.hexists(hashOf(both.runId), "out")).toBe(1);
     expect(await raw.hexists(hashOf(both.runId), "queues")).toBe(0);
     const specQueue = async (runId: string, node: number) =>
-      (decode((await raw.hgetBuffer(hashOf(runId), `s${node}`))!) as unknown[])[2];
+      (decode((await storedSpec(raw, hashOf(runId), node))!) as unknown[])[2];
     expect(await specQueue(plain.runId, 0)).toBeNull();
     expect(await specQueue(emails.runId, 1)).toBe("emails");
 
@@ -95,7 +96,7 @@ describe("a run's fields at their default", () => {
     const hashOf = (runId: string) => runScriptKeys(shardKeys(prefix, 0), runId).record;
     // a plain job, a chain (its step handed by the completion), a chord (members claimed
     // together, the body started apart), each twice: as written, and as an earlier version
-    // wrote its specs (id and task in them)
+    // wrote its specs (id and task in them, in fields s<i> of their own)
     const submitAll = () =>
       Promise.all([
         client.submit(inc.si(1)),
@@ -107,17 +108,17 @@ describe("a run's fields at their default", () => {
     const tasks = [["inc"], ["inc", "inc", "mail"], ["inc", "inc", "inc", "sum"]];
     for (const [i, run] of fresh.entries()) {
       for (const [node, name] of tasks[i]!.entries()) {
-        const bytes = (await raw.hgetBuffer(hashOf(run.runId), `s${node}`))!;
+        const bytes = (await storedSpec(raw, hashOf(run.runId), node))!;
         expect((decode(bytes) as unknown[]).slice(0, 2)).toEqual([null, null]);
         expect(bytes.includes(Buffer.from(encode(name)))).toBe(false);
       }
     }
     for (const [i, run] of older.entries()) {
       for (const [node, name] of tasks[i]!.entries()) {
-        const spec = decode((await raw.hgetBuffer(hashOf(run.runId), `s${node}`))!) as unknown[];
+        const spec = decode((await storedSpec(raw, hashOf(run.runId), node))!) as unknown[];
         spec[0] = node;
         spec[1] = name;
-        await raw.hset(hashOf(run.runId), `s${node}`, Buffer.from(encode(spec)));
+        await specApart(raw, hashOf(run.runId), node, encode(spec));
       }
     }
     const seen: Array<[string, number]> = [];
@@ -164,9 +165,9 @@ describe("a run's fields at their default", () => {
     // the fields an earlier version wrote, before any worker ran it
     await raw.hset(hash, "id", run.runId, "queues", "default", "out", Buffer.from([1]));
     for (const node of [0, 1]) {
-      const spec = decode((await raw.hgetBuffer(hash, `s${node}`))!) as unknown[];
+      const spec = decode((await storedSpec(raw, hash, node))!) as unknown[];
       spec[2] = "default";
-      await raw.hset(hash, `s${node}`, Buffer.from(encode(spec)));
+      await specApart(raw, hash, node, encode(spec));
     }
     const worker = startWorker({ store, logger: silent, handlers: [handle(inc, (n) => n + 1)] });
     try {

@@ -16,12 +16,14 @@ import {
   startWorker,
   task,
 } from "@weft/core";
-import { type Claim, decode, encode, splitFirst } from "@weft/core/store";
+import { type Claim, decode, encode } from "@weft/core/store";
 import { type Command, Redis } from "ioredis";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { shardKeys } from "../src/Keys.ts";
+import { nodeField } from "../src/Records.ts";
+import { specApart, storedSpec } from "./fixtures/layout.ts";
 import { raw, server } from "./fixtures/server.ts";
 
 const count = task({ name: "count", input: Schema.Int, output: Schema.Int });
@@ -56,11 +58,15 @@ const hmgetFields = (url: string): { readonly redis: Redis; readonly fields: str
   return { redis, fields };
 };
 
-/** Rewrites node `id` of run `runId` as a version before 2026-12-05 kept it: its result apart, in r<id>. */
+/**
+ * Rewrites node `id` of run `runId` as a version before 2026-12-05 kept it: its result apart,
+ * in r<id>, and its spec in s<id>.
+ */
 const keepResultApart = async (key: string, id: number) => {
-  const [record, result] = splitFirst((await raw.hgetBuffer(key, `n${id}`))!);
-  expect(result.length).toBeGreaterThan(0);
-  await raw.hset(key, `n${id}`, Buffer.from(record), `r${id}`, Buffer.from(result));
+  await specApart(raw, key, id);
+  const { record, result } = nodeField((await raw.hgetBuffer(key, `n${id}`))!);
+  expect(result?.length).toBeGreaterThan(0);
+  await raw.hset(key, `n${id}`, Buffer.from(record), `r${id}`, Buffer.from(result!));
 };
 
 describe("a node's result", () => {
@@ -142,7 +148,7 @@ describe("packed dependency lists", () => {
       );
       const key = runKey(prefix, run.runId);
       expect((await raw.hgetBuffer(key, `d${width}`))!.length).toBeLessThanOrEqual(8);
-      expect((await raw.hgetBuffer(key, `s${width}`))!.length).toBeLessThanOrEqual(64);
+      expect((await storedSpec(raw, key, width))!.length).toBeLessThanOrEqual(64);
       const worker = startWorker({ store, handlers, logger: silent, concurrency: 8, idleMs: 100 });
       try {
         expect(await run.result({ timeout: 30_000 })).toEqual(

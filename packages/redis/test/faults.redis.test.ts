@@ -21,7 +21,9 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { runScriptKeys, shardKeys } from "../src/Keys.ts";
+import { nodeField } from "../src/Records.ts";
 import { SCRIPTS, sendScript } from "../src/Scripts.ts";
+import { putRecord, putSpec, specApart, storedRecord } from "./fixtures/layout.ts";
 import { raw, server } from "./fixtures/server.ts";
 
 const count = task({ name: "count", input: Schema.Int, output: Schema.Int });
@@ -75,12 +77,30 @@ const startAgain = async (
 };
 
 describe("a corrupt record fails only its own node and run", () => {
-  // [what is planted, the node to plant it on, the field it names, the states after]
+  // [what is planted, where (a field; spec:<i>, a spec before node i's record in n<i>;
+  // apart:<i>, a spec in s<i> as kept before 2026-12-05), the field it names, the states after]
   const cases = [
-    ["a node spec (s0), read on the claim path", "s0", "s0", ["failed", "skipped", "skipped"]],
     [
-      "a node spec (s1), read when a completion leases it",
-      "s1",
+      "a node spec (in n0), read on the claim path",
+      "spec:0",
+      "n0",
+      ["failed", "skipped", "skipped"],
+    ],
+    [
+      "a node spec (in n1), read when a completion leases it",
+      "spec:1",
+      "n1",
+      ["succeeded", "failed", "skipped"],
+    ],
+    [
+      "a node spec kept apart (s0), read on the claim path",
+      "apart:0",
+      "s0",
+      ["failed", "skipped", "skipped"],
+    ],
+    [
+      "a node spec kept apart (s1), read when a completion leases it",
+      "apart:1",
       "s1",
       ["succeeded", "failed", "skipped"],
     ],
@@ -97,7 +117,12 @@ describe("a corrupt record fails only its own node and run", () => {
       const store = await RedisStore.connect(server.url, { prefix });
       const client = createClient(store);
       const bad = await client.submit(chain(count.si(1), double.s(), double.s()));
-      await raw.hset(runKey(prefix, bad.runId), field, Buffer.from([0xc1, 0x93, 0x00, 0x67]));
+      const garbage = Buffer.from([0xc1, 0x93, 0x00, 0x67]);
+      const [where, node] = field.split(":");
+      const key = runKey(prefix, bad.runId);
+      if (where === "spec") await putSpec(raw, key, Number(node), garbage);
+      else if (where === "apart") await specApart(raw, key, Number(node), garbage);
+      else await raw.hset(key, field, garbage);
       const healthy = await Promise.all(
         Array.from({ length: 10 }, (_, i) => client.submit(chain(count.si(i), double.s()))),
       );
@@ -152,7 +177,7 @@ describe("a corrupt record fails only its own node and run", () => {
       await store.claim({ workerId: "a", queues: ["default"], max: 5, leaseMs: 1_000, now: 1 }),
     ).toEqual([]);
     expect(await raw.hgetBuffer(runKey(prefix, runId), "x0")).toEqual(garbage);
-    const record = decode((await raw.hgetBuffer(runKey(prefix, runId), "n0"))!) as unknown[];
+    const record = await storedRecord(raw, runKey(prefix, runId), 0);
     expect(record[0]).toBe("f");
     const snap = (await store.getRun(runId))!;
     expect(snap.run).toMatchObject({ status: "failed", failedNode: 0, ended: 2, finishedAt: 1 });
@@ -183,9 +208,9 @@ describe("a corrupt record fails only its own node and run", () => {
         now: 0,
       });
       const key = runKey(prefix, runId);
-      const record = decode((await raw.hgetBuffer(key, "n0"))!) as unknown[];
+      const record = await storedRecord(raw, key, 0);
       record[at] = value;
-      await raw.hset(key, "n0", Buffer.from(encode(record)));
+      await putRecord(raw, key, 0, encode(record));
       expect(
         await store.claim({ workerId: "a", queues: ["default"], max: 5, leaseMs: 1_000, now: 1 }),
       ).toEqual([]);
@@ -210,7 +235,7 @@ describe("a corrupt record fails only its own node and run", () => {
     });
     const key = runKey(prefix, runId);
     const queued = (await raw.hgetBuffer(key, "n0"))!;
-    await raw.hset(key, "n0", Buffer.concat([queued, Buffer.from(encode(5))]));
+    await putRecord(raw, key, 0, Buffer.concat([nodeField(queued).record, Buffer.from(encode(5))]));
     const shown = (await store.getRun(runId))!;
     expect(shown.nodes[0]!.error?.message).toBe(
       `corrupt record: key ${key} field n0: trailing bytes after the record`,

@@ -39,8 +39,8 @@ const urgent = task({
 const step = task({ name: "step", input: Schema.Int, output: Schema.Int });
 
 const SUBMIT_SHORTCUT: readonly [string, string] = [
-  "local plain = plainJob(M, a, list)",
-  "local plain = nil",
+  "local plain, from = plainJob(M, a, list)",
+  "local plain, from = nil",
 ];
 const SUBMITMANY_SHORTCUT: readonly [string, string] = [
   "local lean = plainSubmit(A_runs, at, toReady)",

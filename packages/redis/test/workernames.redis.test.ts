@@ -6,11 +6,13 @@
  * maintenance forgets a worker unseen for 30 days.
  */
 import { Schema, task } from "@weft/core";
-import { compile, splitFirst } from "@weft/core/store";
+import { compile } from "@weft/core/store";
 import { pack, unpack } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { shardKeys } from "../src/Keys.ts";
+import { nodeField } from "../src/Records.ts";
+import { putRecord, storedRecord } from "./fixtures/layout.ts";
 import { raw, server } from "./fixtures/server.ts";
 
 const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
@@ -39,8 +41,7 @@ const runOn = async (store: RedisStore, runId: string, workerId: string, now: nu
 
 /** Field 7 of node 0's record of run `runId` (prefix `prefix`), as stored (its result after it). */
 const storedWorker = async (prefix: string, runId: string): Promise<unknown> => {
-  const rec = await raw.hgetBuffer(shardKeys(prefix, 0).run(runId).record, "n0");
-  return (unpack(splitFirst(rec!)[0]) as unknown[])[6];
+  return (await storedRecord(raw, shardKeys(prefix, 0).run(runId).record, 0))[6];
 };
 
 describe("worker numbers", () => {
@@ -65,10 +66,10 @@ describe("worker numbers", () => {
     await runOn(store, "old", "w1", 0);
     const key = shardKeys("older", 0).run("old").record;
     // (the record, then the node's result)
-    const [bytes, result] = splitFirst((await raw.hgetBuffer(key, "n0"))!);
-    const rec = unpack(bytes) as unknown[];
+    const { record, result } = nodeField((await raw.hgetBuffer(key, "n0"))!);
+    const rec = unpack(record) as unknown[];
     rec[6] = "host-a:12:0badf00d";
-    await raw.hset(key, "n0", Buffer.concat([pack(rec), result]));
+    await putRecord(raw, key, 0, Buffer.concat([pack(rec), result ?? new Uint8Array(0)]));
     expect((await store.getRun("old"))?.nodes[0]?.worker).toBe("host-a:12:0badf00d");
     await store.close();
   });

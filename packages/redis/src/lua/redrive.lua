@@ -4,8 +4,8 @@
 -- fresh retry budget (attempts and stalls 0) and its dependencies not succeeded
 -- counted pending (a callback whose event can no longer happen stays as it ended: see
 -- redriveNode in cascade); those with none pending are queued. The record's `redrives`
--- counts re-drives. With an edit, node A.node's spec (s<n>) is replaced first. The run's
--- keys stop expiring. The walk over the nodes and their dependency lists is bounded by the
+-- counts re-drives. With an edit, node A.node's spec (before its record in n<n>, or s<n>)
+-- is replaced first. The run's keys stop expiring. The walk over the nodes and their dependency lists is bounded by the
 -- budget (docs/guarantees.md §10): work left is listed for `drain`; the number of nodes
 -- queued is then kept in the record's field `rdq` once the walk is done.
 -- KEYS: record (the run's hash; K.nodes, K.specs, K.results name it too), work (the run's), shardWork, events, seq;
@@ -27,7 +27,8 @@ if not M.finished then return { R.NOTQUIET, 0 } end
 if A.node >= 0 then
   local r = A.node < M.total and getNode(M, A.node)
   if not r or r[ST] == "s" then return { R.BADNODE, 0 } end
-  redis.call("HSET", M.k.specs, "s" .. A.node, A.spec)
+  replaceSpec(M, A.node, r, A.spec)
+  putNode(M, A.node, r)
 end
 
 M.status = "running"

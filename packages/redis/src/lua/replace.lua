@@ -23,8 +23,8 @@
 --   chunk), base (the run's node count the nodes were numbered from), count (nodes
 --   added), oldQueues (the run's queue list as read), queues (that list with the new
 --   nodes' queues appended), spec (the node's new spec), deps (its new dependency list,
---   msgpack, "" for none), pending (its length), budget, eventsMax, nodes (quadruples:
---   node id, node record, node spec, dependency list or "")
+--   msgpack, "" for none), pending (its length), budget, eventsMax, nodes (quadruples as
+--   submit's: node id, field n<id>, spec for s<id> or "", dependency list or "")
 -- Replies: {OK, more}, {REPLAYED, more}, {CANCELLED, more}, {STALE, more}, {ENDED} (mode
 --   chord: the run failed, nothing added), {RETRY}
 --   (the run's node count or queue list changed since it was read: read them again),
@@ -82,12 +82,14 @@ if chord then
   redis.call("HSET", K.record, "total", M.total, "queues", A.queues)
   local function unhex(h) return (string.gsub(h, "..", function(c) return string.char(tonumber(c, 16)) end)) end
   for _, b in ipairs(cmsgpack.unpack(A.bodies)) do
-    redis.call("HSET", K.specs, "s" .. b[1], unhex(b[2]))
     redis.call("HSET", K.nodes, "d" .. b[1], unhex(b[3]))
     local br = getNode(M, b[1])
-    if br and not TERMINAL[br[ST]] then
-      br[PEND] = br[PEND] + b[4]
+    if br then
+      replaceSpec(M, b[1], br, unhex(b[2]))
+      if not TERMINAL[br[ST]] then br[PEND] = br[PEND] + b[4] end
       putNode(M, b[1], br)
+    else
+      redis.call("HSET", K.specs, "s" .. b[1], unhex(b[2]))
     end
   end
   local ids = {}
@@ -124,7 +126,7 @@ end
 M.total = M.total + A.count
 M.dirty = true
 redis.call("HSET", K.record, "total", M.total, "queues", A.queues)
-redis.call("HSET", K.specs, "s" .. n, A.spec)
+replaceSpec(M, n, r, A.spec)
 if A.deps ~= "" then redis.call("HSET", K.nodes, "d" .. n, A.deps) end
 r[ST] = "w"
 r[PEND] = A.pending

@@ -20,8 +20,9 @@
 --   expiresAt (the run's time limits, epoch ms, 0 = none: kept as fields nbf and exp of
 --   the record for inspection; the node records carry them), headers (the run's headers,
 --   msgpack, "" = none: kept as field hdr, handed back by `start`), nodes (one
---   msgpack array of strings, Packed.ts, of quadruples: node id, node record, node spec,
---   dependency list or "")
+--   msgpack array of strings, Packed.ts, of quadruples: node id, field n<id> (the node's
+--   record; or its spec, as a msgpack bin, then its record: SPECS in includes/record.lua), its
+--   spec for field s<id> ("" when it is in n<id>), dependency list or "")
 -- Replies: {OK, more} (more: 1 when work is left for `drain`), {EXISTS, runId} (the
 --   key, or this run id with the same fingerprint, names a live run), {CONFLICT, runId}
 --   (the key names a live run with another fingerprint), {RETRY} (the key changed since

@@ -47,15 +47,15 @@ local function plainSubmit(f, at, toReady)
   if not q then return nil end
   local record = A.runPrefix .. f[at]
   if redis.call("HMGET", record, "status")[1] then return nil end
-  local node = plainRecord(list2)
+  local node, from = plainRecord(list2)
   if not node or node[QIDX] ~= 1 or node[DUE] ~= 0 then return nil end
   local runId, now = f[at], tonumber(f[at + 1])
   local raw, add = runFields("running", g17(now), f[at + 17], f[at + 8], f[at + 2], f[at + 9], f[at + 7], f[at + 4],
     tonumber(f[at + 5]), f[at + 5], 1, tonumber(f[at + 12]), tonumber(f[at + 13]), f[at + 14])
   listRun(K.runList, runId)
   node[ST] = "q"
-  add("n0", queuedBytes(node, list2))
-  add("s0", list3)
+  add("n0", queuedBytes(node, from))
+  if list3 ~= "" then add("s0", list3) end
   eventOf(K.events, g17(A.eventsMax or 10000), runId, now, { "q", 0, node[TASK], node[ATT] })
   -- (enqueue's: queued, no deadline, not delayed)
   local k = toReady.k

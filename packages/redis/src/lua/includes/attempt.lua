@@ -134,7 +134,7 @@ end
 -- its dependencies' results (depResults's list) inline: one list fewer for Redis to turn into
 -- its reply. keys: specs
 local function claimTuple(M, n, r, token, deps)
-  local c = { n, token, r[ATT], r[STALLS], r[TASK], aheadField(M, "specs", "s" .. digits(n)) }
+  local c = { n, token, r[ATT], r[STALLS], r[TASK], nodeSpec(M, n, r) }
   for i = 1, #deps do c[6 + i] = deps[i] end
   return c
 end

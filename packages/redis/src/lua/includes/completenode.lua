@@ -70,8 +70,9 @@ local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax,
   succeeded(keys, runId, 0, r, now, em)
   eventOf(keys.events, em, runId, now, { "E", "succeeded" })
   if v[8] then redis.call("PUBLISH", keys.events .. ":ended", runId) end
-  -- (its result after its record: see RESULTS in includes/record.lua)
-  redis.call("HSET", keys.record, "n0", cmsgpack.pack(r) .. result, "status", "succeeded", "ended", "1",
+  -- (its spec before its record and its result after it: see SPECS and RESULTS in
+  -- includes/record.lua)
+  redis.call("HSET", keys.record, "n0", (SPECS[r] or "") .. cmsgpack.pack(r) .. result, "status", "succeeded", "ended", "1",
     "finished", g17(now))
   -- (the attempt's trace span id, when traced, kept with the result as completeBody keeps it,
   -- and the run's `tr` marker)
@@ -95,8 +96,10 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   local ds = digits(d)
   local u = redis.call("HMGET", keys.record, "n" .. ds, "d" .. ds, "s" .. ds)
   local dr = u[1] and decodeNode(u[1])
-  if not dr or dr[ST] ~= "w" or dr[PEND] ~= 1 or dr[DUE] ~= 0 or (dr[NBF] or 0) ~= 0 or (dr[DLY] or 0) ~= 0
-    or (dr[EXPIN] or 0) ~= 0 or (dr[EXP] or 0) ~= 0 or not u[2] or #u[2] > 10 or not u[3] then return nil, v, ds, u end
+  -- (its spec before its record, or apart: see SPECS in includes/record.lua)
+  local spec = dr and (SPECS[dr] or u[3])
+  if not spec or dr[ST] ~= "w" or dr[PEND] ~= 1 or dr[DUE] ~= 0 or (dr[NBF] or 0) ~= 0 or (dr[DLY] or 0) ~= 0
+    or (dr[EXPIN] or 0) ~= 0 or (dr[EXP] or 0) ~= 0 or not u[2] or #u[2] > 10 then return nil, v, ds, u end
   local deps = unpackOne(u[2])
   local dq = queues[dr[QIDX]]
   if type(deps) ~= "table" or #deps ~= 1 or deps[1] ~= n or not dq
@@ -112,10 +115,11 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   dr[ST], dr[ATT], dr[STARTED], dr[WORKER], dr[TOK] = "r", attempt, now, worker, lease
   eventOf(keys.events, em, runId, now, { "r", d, dr[TASK], attempt })
   redis.call("ZADD", dq.leases, int(now + leaseMs), runId .. "#" .. ds .. "#" .. digits(lease))
-  redis.call("HSET", keys.record, "n" .. ns, cmsgpack.pack(r) .. result, "n" .. ds, packRecord(dr, true),
+  redis.call("HSET", keys.record, "n" .. ns, (SPECS[r] or "") .. cmsgpack.pack(r) .. result, "n" .. ds,
+    packRecord(dr, true),
     "ended", ended + 1)
   -- (its dependency's result, and span id when traced, inline: depResults's answer)
-  local claim = { d, lease, attempt, dr[STALLS], dr[TASK], u[3], 1, 1, result }
+  local claim = { d, lease, attempt, dr[STALLS], dr[TASK], spec, 1, 1, result }
   -- (the attempt's trace span id, when traced, kept with the result and handed to d with it)
   if span ~= "" then
     redis.call("HSET", keys.record, "t" .. ns, span, "tr", "1")

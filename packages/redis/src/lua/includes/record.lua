@@ -70,11 +70,47 @@ end
 --@percall
 local RESULTS = {}
 
--- a node record from field n<i>'s bytes (one msgpack value, then, for a node that succeeded,
--- its result's bytes), and that result when there is one; nil and why when the bytes are not
--- a record, or more than one value follows a record of another state
-local function unpackRecord(raw)
-  local ok, off, v = pcall(cmsgpack.unpack_one, raw)
+-- The spec of a node, by its record's decoded table: since 2026-12-05 the spec is kept
+-- before the record's bytes in field n<i>, as a msgpack bin (one field per node fewer, no
+-- s<i>). Its bytes with their bin header, as the field holds them and as the scripts hand
+-- them to a worker (the store strips the header). decodeNode sets it; packRecord writes it
+-- before the record.
+--@percall
+local SPECS = {}
+
+-- spec bytes `s` as one msgpack bin, as SPECS holds a spec
+local function specBin(s)
+  local n = #s
+  if n < 256 then return string.char(196, n) .. s end
+  if n < 65536 then return string.char(197, math.floor(n / 256), n % 256) .. s end
+  return string.char(198, math.floor(n / 16777216), math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+    .. s
+end
+
+-- the length of the spec before the record in field n<i>'s bytes `raw`, header included
+-- (see SPECS), 0 when the field has none (written before 2026-12-05: the spec in s<i>), or
+-- nil when the bytes end inside it. `b`: raw's first byte
+local function specLength(raw, b)
+  if b == 196 then -- bin 8
+    local n = string.byte(raw, 2)
+    return n and n + 2 < #raw and n + 2 or nil
+  elseif b == 197 then -- bin 16
+    local x, y = string.byte(raw, 2, 3)
+    return y and x * 256 + y + 3 < #raw and x * 256 + y + 3 or nil
+  elseif b == 198 then -- bin 32
+    local w, x, y, z = string.byte(raw, 2, 5)
+    local n = z and ((w * 256 + x) * 256 + y) * 256 + z + 5
+    return n and n < #raw and n or nil
+  end
+  return 0
+end
+
+-- a node record from bytes `raw` from byte offset `at` on (0: the first; past the spec in
+-- field n<i>, see SPECS): one msgpack value, then, for a node that succeeded, its result's
+-- bytes; and that result when there is one; nil and why when the bytes are not a record, or
+-- more than one value follows a record of another state
+local function unpackRecord(raw, at)
+  local ok, off, v = pcall(cmsgpack.unpack_one, raw, at)
   if not ok then return nil, "not msgpack (" .. tostring(off) .. ")" end
   if v == nil then return nil, "no value" end
   if off == -1 then return v end
@@ -85,7 +121,9 @@ end
 -- the result kept after a succeeded node's record in field n<i> (see RESULTS), nil when the
 -- bytes hold none: a record written before 2026-12-05 keeps it apart, in r<i>
 local function resultAfter(raw)
-  local _, _, result = unpackRecord(raw)
+  local at = specLength(raw, string.byte(raw, 1))
+  if not at then return nil end
+  local _, _, result = unpackRecord(raw, at)
   return result
 end
 
@@ -198,9 +236,13 @@ end
 -- copy: docs/benchmarks.md). Kept across calls: a library's top level runs once (not
 -- --@percall); a script run by EVALSHA makes it anew each call, and finds nothing. Decoding
 -- is a function of the bytes alone, so whichever call or run packed them, the copy is the
--- record they hold. A hit is taken out; past RUNNING_MAX kept, all are dropped.
+-- record they hold. A hit is taken out; past RUNNING_MAX kept, all are dropped. Keyed by the
+-- field's bytes as written: with the record's spec before them when it has one (SPECS), kept
+-- in RUNNING_SPECS by the same bytes, which a hit puts back (no string is cut from them).
 --@kept
 local RUNNING_BYTES = {}
+--@kept
+local RUNNING_SPECS = {}
 local runningKept = 0
 --@const
 local RUNNING_MAX = 4096
@@ -210,32 +252,32 @@ local RUNNING_MAX = 4096
 -- when the caller hands it over (`given`: nothing changes r after this)
 local function packRecord(r, given)
   local bytes = cmsgpack.pack(r)
-  if r[ST] == "r" and r[PARK] == nil and r[DLY] == nil and r[EXPIN] == nil and r[NBF] == nil and r[EXP] == nil
+  local st = r[ST]
+  -- (its spec before the record, see SPECS; a node that succeeded: its result after it, see
+  -- RESULTS)
+  local spec, result = SPECS[r], st == "s" and RESULTS[r]
+  if spec then bytes = result and spec .. bytes .. result or spec .. bytes
+  elseif result then return bytes .. result end
+  if st == "r" and r[PARK] == nil and r[DLY] == nil and r[EXPIN] == nil and r[NBF] == nil and r[EXP] == nil
     and r[EXPAT] == nil and RUNNING_BYTES[bytes] == nil then
     if runningKept >= RUNNING_MAX then
       RUNNING_BYTES = {}
+      RUNNING_SPECS = {}
       runningKept = 0
     end
     RUNNING_BYTES[bytes] = given and r or copyRecord(r)
+    if spec then RUNNING_SPECS[bytes] = spec end
     runningKept = runningKept + 1
   end
-  -- (a node that succeeded: its result after the record, see RESULTS)
-  local result = r[ST] == "s" and RESULTS[r]
-  if result then return bytes .. result end
   return bytes
 end
 
--- a node record, checked field by field; nil and why when it is not one
-local function decodeNode(raw)
-  local running = RUNNING_BYTES[raw]
-  if running then
-    RUNNING_BYTES[raw] = nil
-    runningKept = runningKept - 1
-    return running
-  end
+-- a node record from its bytes (no spec before them), checked field by field; nil and why
+-- when it is not one
+local function decodeRecord(raw)
   local seen = SEEN_RECORDS[raw]
   if seen and seen ~= true then return copyRecord(seen) end
-  local r, why, result = unpackRecord(raw)
+  local r, why, result = unpackRecord(raw, 0)
   if not r then return nil, why end
   if type(r) ~= "table" then return nil, "not an array" end
   if not STATE_NAME[r[ST]] then return nil, "unknown state " .. tostring(r[ST]) end
@@ -276,6 +318,50 @@ local function decodeNode(raw)
   return r
 end
 
+-- the bytes of the record the last decodeNode call decoded, its spec cut off: what the
+-- caches of records by their bytes are keyed by (queuedBytes' `from`)
+local RECORD_BYTES = false
+
+-- a node record from field n<i>'s bytes, checked field by field (its spec, before it since
+-- 2026-12-05, kept in SPECS); nil and why when it is not one
+local function decodeNode(raw)
+  local running = RUNNING_BYTES[raw]
+  if running then
+    RUNNING_BYTES[raw] = nil
+    runningKept = runningKept - 1
+    local spec = RUNNING_SPECS[raw]
+    if spec then
+      SPECS[running] = spec
+      RUNNING_SPECS[raw] = nil
+    end
+    -- (a running record is never queued: no bytes for queuedBytes)
+    RECORD_BYTES = false
+    return running
+  end
+  -- (a field without a spec before its record, met before: no byte of it read)
+  local seen = SEEN_RECORDS[raw]
+  if seen and seen ~= true then
+    RECORD_BYTES = raw
+    return copyRecord(seen)
+  end
+  local b, n = string.byte(raw, 1, 2)
+  local at
+  if b == 196 then -- (bin 8, the spec's length in one byte: specLength's first case)
+    at = n and n + 2 < #raw and n + 2
+  elseif b == 197 or b == 198 then
+    at = specLength(raw, b)
+  else
+    RECORD_BYTES = raw
+    return decodeRecord(raw)
+  end
+  if not at then return nil, "the spec before the record is cut short" end
+  local rest = string.sub(raw, at + 1)
+  RECORD_BYTES = rest
+  local r, why = decodeRecord(rest)
+  if r then SPECS[r] = string.sub(raw, 1, at) end
+  return r, why
+end
+
 -- The bytes of the node records queued from waiting records, by the bytes each was decoded
 -- from, kept across calls as SEEN_RECORDS (past SEEN_MAX, all dropped). Without a delay, a
 -- not-before time or a deadline counted from when it becomes ready (NBF, DLY, EXPIN), a
@@ -288,9 +374,9 @@ local QUEUED_BYTES = {}
 local queuedKept = 0
 
 -- cmsgpack.pack(r), for record r just queued from a waiting record decoded from bytes `from`
--- (and changed no other way): the bytes of the first such record queued, when its queueing
--- did not depend on the time
-local function queuedBytes(r, from)
+-- (and changed no other way; its bytes without its spec: RECORD_BYTES after decodeNode): the
+-- bytes of the first such record queued, when its queueing did not depend on the time
+local function queuedRecord(r, from)
   if (r[NBF] or 0) ~= 0 or (r[DLY] or 0) ~= 0 or (r[EXPIN] or 0) ~= 0 then return cmsgpack.pack(r) end
   local b = QUEUED_BYTES[from]
   if b then return b end
@@ -302,6 +388,14 @@ local function queuedBytes(r, from)
   QUEUED_BYTES[from] = b
   queuedKept = queuedKept + 1
   return b
+end
+
+-- field n<i>'s bytes for record r just queued as queuedRecord says: the record's bytes, its
+-- spec before them (see SPECS)
+local function queuedBytes(r, from)
+  local spec = SPECS[r]
+  if spec then return spec .. queuedRecord(r, from) end
+  return queuedRecord(r, from)
 end
 
 -- when node record r ended (its FINISHED field is kept as a delta from STARTED once it

@@ -41,8 +41,10 @@ local DEFAULT_QUEUES, DEFAULT_OUT = "default", "\0"
 -- through putNode on the same table, so a second read of a node costs no decode.
 -- `emax`: about how many events the shard's events stream keeps (includes/events.lua)
 -- Writes node records, specs and dependency lists from `list`, flat groups of
--- 4: id, record bytes, spec bytes, dependency list bytes ("" for none); as
--- submit and replace send them. Uses keys: nodes, specs.
+-- 4: id, field n<id>'s bytes (the record; or the spec, as a msgpack bin, then
+-- the record: SPECS in includes/record.lua), the spec's bytes for field s<id>
+-- ("" when it is in n<id>), dependency list bytes ("" for none); as submit
+-- and replace send them. Uses keys: nodes, specs.
 local function writeNodes(keys, list)
   local nodes, specs = {}, {}
   for i = 1, #list, 4 do
@@ -52,13 +54,13 @@ local function writeNodes(keys, list)
       nodes[#nodes + 1] = "d" .. list[i]
       nodes[#nodes + 1] = list[i + 3]
     end
-    specs[#specs + 1] = "s" .. list[i]
-    specs[#specs + 1] = list[i + 2]
+    if list[i + 2] ~= "" then
+      specs[#specs + 1] = "s" .. list[i]
+      specs[#specs + 1] = list[i + 2]
+    end
   end
-  if #nodes > 0 then
-    redis.call("HSET", keys.nodes, unpack(nodes))
-    redis.call("HSET", keys.specs, unpack(specs))
-  end
+  if #nodes > 0 then redis.call("HSET", keys.nodes, unpack(nodes)) end
+  if #specs > 0 then redis.call("HSET", keys.specs, unpack(specs)) end
 end
 
 -- the keys of run `runId` whose hash key is `prefix .. runId`, with the shard's keys
@@ -342,6 +344,9 @@ end
 local function replaceNode(M, n, raw, why)
   redis.call("HSET", M.k.nodes, "x" .. n, raw)
   local r = { "f", 0, 0, 0, 0, 0, "", 0, 0, 0, 0, 0, {}, "?", 0 }
+  -- (the spec before the bytes, when whole, stays before the new record: see SPECS)
+  local at = specLength(raw, string.byte(raw, 1))
+  if at and at > 0 then SPECS[r] = string.sub(raw, 1, at) end
   local field = "n" .. n
   local err = corruptError(M.k.record, field, why)
   endNode(M, n, r, "f", err)
@@ -377,7 +382,7 @@ local function getNode(M, n)
   r, why = decodeNode(raw)
   if r then
     M.cache[n] = r
-    DECODED_BYTES = raw
+    DECODED_BYTES = RECORD_BYTES
     return r
   end
   if M.readonly or not M.loaded then
@@ -431,6 +436,23 @@ local function aheadField(M, label, field)
   local v = pre and pre[field]
   if v ~= nil then return v end
   return redis.call("HGET", M.k[label], field)
+end
+
+-- the spec of node n (record r, decoded): before its record in field n<n> (SPECS in
+-- includes/record.lua), else in its own field s<n> (read ahead, or read here); false when it
+-- has none. keys: specs
+local function nodeSpec(M, n, r)
+  return SPECS[r] or aheadField(M, "specs", "s" .. digits(n))
+end
+
+-- node n's spec (record r, decoded) replaced by spec bytes `spec`: where it is kept, before
+-- its record (written when the record is put next) or in field s<n>. keys: specs
+local function replaceSpec(M, n, r, spec)
+  if SPECS[r] then
+    SPECS[r] = specBin(spec)
+  else
+    redis.call("HSET", M.k.specs, "s" .. digits(n), spec)
+  end
 end
 
 -- how many nodes a run has, when its `total` field is corrupt: the n<i> fields are

@@ -50,10 +50,12 @@ end
 local function plainStart(RC, keys, runId, token, worker, now, queue, emax)
   local v = redis.call("HMGET", keys.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad",
     "w", "wk", "queues", "hdr", "n0", "d0", "s0")
-  if v[1] ~= "running" or v[2] ~= "1" or v[3] ~= "0" or v[4] or v[6] or v[7] or v[9] or v[13] or not v[14]
+  if v[1] ~= "running" or v[2] ~= "1" or v[3] ~= "0" or v[4] or v[6] or v[7] or v[9] or v[13]
     or (v[5] and not isCount(v[5])) then return nil, v end
   local r = v[12] and decodeNode(v[12])
-  if not r or (r[ST] ~= "q" and r[ST] ~= "y") or ((r[EXP] or 0) > 0 and now >= r[EXP]) then return nil, v end
+  -- (its spec before its record, or apart: see SPECS in includes/record.lua)
+  local spec = r and (SPECS[r] or v[14])
+  if not spec or (r[ST] ~= "q" and r[ST] ~= "y") or ((r[EXP] or 0) > 0 and now >= r[EXP]) then return nil, v end
   local queues = v[10] or DEFAULT_QUEUES
   if queueList(queues)[r[QIDX]] ~= queue then return nil, v end
   -- (what markStarted changes and records)
@@ -62,7 +64,7 @@ local function plainStart(RC, keys, runId, token, worker, now, queue, emax)
   redis.call("HSET", keys.record, "n0", packRecord(r, true))
   eventOf(keys.events, g17(emax or 10000), runId, now, { "r", 0, r[TASK], attempt })
   -- (no dependency list: the deps startNode answers for none)
-  return { RC.OK, attempt, r[STALLS], r[TASK], v[14], queues, v[11] or "", 1 }
+  return { RC.OK, attempt, r[STALLS], r[TASK], spec, queues, v[11] or "", 1 }
 end
 
 -- field `f` of the run as startNode reads it: from what the call read ahead when the
@@ -98,7 +100,7 @@ local function memberStarted(M, RC, n, ns, token, worker, queue)
   r[ST], r[ATT], r[STARTED], r[WORKER], r[DUE], r[TOK] = "r", attempt, M.now, worker, 0, token
   M.wbuf["n" .. ns] = r
   eventOf(M.k.events, M.emax, M.id, M.now, { "r", n, r[TASK], attempt })
-  return { RC.OK, attempt, r[STALLS], r[TASK], pre["s" .. ns] or nil, queues, pre.hdr or "", 1 }
+  return { RC.OK, attempt, r[STALLS], r[TASK], nodeSpec(M, n, r) or nil, queues, pre.hdr or "", 1 }
 end
 
 -- starts node n of run `runId`, leased under `token` from queue `queue` (name) to `worker`
@@ -204,7 +206,7 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
     end
     markStarted(M, n, r, worker, token)
   end
-  local out = { RC.OK, r[ATT], r[STALLS], r[TASK], startField(M, oneHash, "s" .. digits(n), keys.specs), queues,
+  local out = { RC.OK, r[ATT], r[STALLS], r[TASK], nodeSpec(M, n, r), queues,
     startField(M, oneHash, "hdr", keys.record) or "" }
   if not deps then
     out[8] = 1

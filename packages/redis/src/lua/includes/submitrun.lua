@@ -85,13 +85,14 @@ local function runFields(status, nows, totalS, nonce, queues, output, fingerprin
   return raw, add
 end
 
--- the record of a plain job's node (bytes `raw`), decoded: a root waiting on nothing, with no
--- time limit (not-before time, delay, deadline); nil when it is not one
+-- the record of a plain job's node (field n0's bytes `raw`), decoded: a root waiting on
+-- nothing, with no time limit (not-before time, delay, deadline), and its bytes without its
+-- spec (queuedBytes' `from`); nil when it is not one
 local function plainRecord(raw)
   local r = decodeNode(raw)
   if not r or r[ST] ~= "w" or r[PEND] ~= 0 then return nil end
   if (r[NBF] or 0) ~= 0 or (r[DLY] or 0) ~= 0 or (r[EXPIN] or 0) ~= 0 or (r[EXP] or 0) ~= 0 then return nil end
-  return r
+  return r, RECORD_BYTES
 end
 
 -- the record of the one node of a plain job, decoded, when run `a` (submit's arguments) is
@@ -100,12 +101,12 @@ end
 -- submission writes, adds and answers exactly what the general walk (process "R:0",
 -- enqueue, saveRun, flushRun) would, without that walk's machinery: 18 % of the Redis
 -- instructions of a plain job's submission (docs/benchmarks.md). `list`: the nodes as
--- sent; nil when the run is not one
+-- sent; nil when the run is not one (else the record, and its bytes as plainRecord's)
 local function plainJob(M, a, list)
   if a.total ~= 1 or #list ~= 4 or list[1] ~= "0" or list[4] ~= "" or a.budget <= 0 then return nil end
-  local r = plainRecord(list[2])
+  local r, from = plainRecord(list[2])
   if not r or not queueOf(M, r[QIDX]) then return nil end
-  return r
+  return r, from
 end
 
 -- a new run written whole in this call (phase "begin+commit"), its idempotency key taken:
@@ -123,12 +124,12 @@ local function submitWhole(keys, queues, a, codes)
     a.fingerprint, a.tags, a.retentionMs, a.retentionS, a.total, a.notBefore, a.expiresAt, a.headers)
   listRun(keys.runList, runId)
   local list, pre = a.nodes, {}
-  local plain = plainJob(M, a, list)
+  local plain, from = plainJob(M, a, list)
   if plain then
     -- (what the walk below would write and add, without its machinery)
     plain[ST] = "q"
-    add("n0", queuedBytes(plain, list[2]))
-    add("s0", list[3])
+    add("n0", queuedBytes(plain, from))
+    if list[3] ~= "" then add("s0", list[3]) end
     nodeEvent(M, 0, plain)
     M.cache[0] = plain
     enqueue(M, { 0 }, 1)
@@ -147,7 +148,7 @@ local function submitWhole(keys, queues, a, codes)
       add("d" .. id, list[i + 3])
       waits[tonumber(id)] = true
     end
-    add("s" .. id, list[i + 2])
+    if list[i + 2] ~= "" then add("s" .. id, list[i + 2]) end
   end
   M.wraw, M.pre, M.waits = raw, pre, waits
   -- the record as loadRun would read it back; a new run has no work list
