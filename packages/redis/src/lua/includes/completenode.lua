@@ -72,8 +72,8 @@ local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax,
   if v[8] then redis.call("PUBLISH", keys.events .. ":ended", runId) end
   -- (its spec before its record and its result after it: see SPECS and RESULTS in
   -- includes/record.lua)
-  redis.call("HSET", keys.record, "n0", (SPECS[r] or "") .. cmsgpack.pack(r) .. result, "status", "succeeded", "ended", "1",
-    "finished", g17(now))
+  redis.call("HSET", keys.record, "n0", (SPECS[r] or "") .. cmsgpack.pack(r) .. result,
+    "status", "succeeded", "ended", "1", "finished", g17(now))
   -- (the attempt's trace span id, when traced, kept with the result as completeBody keeps it,
   -- and the run's `tr` marker)
   if span ~= "" then redis.call("HSET", keys.record, "t0", span, "tr", "1") end

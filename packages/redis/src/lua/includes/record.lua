@@ -256,8 +256,8 @@ local function packRecord(r, given)
   -- (its spec before the record, see SPECS; a node that succeeded: its result after it, see
   -- RESULTS)
   local spec, result = SPECS[r], st == "s" and RESULTS[r]
-  if spec then bytes = result and spec .. bytes .. result or spec .. bytes
-  elseif result then return bytes .. result end
+  if result then return (spec or "") .. bytes .. result end
+  if spec then bytes = spec .. bytes end
   if st == "r" and r[PARK] == nil and r[DLY] == nil and r[EXPIN] == nil and r[NBF] == nil and r[EXP] == nil
     and r[EXPAT] == nil and RUNNING_BYTES[bytes] == nil then
     if runningKept >= RUNNING_MAX then
