@@ -346,8 +346,8 @@ export const isWrappedSpec = (bytes: Uint8Array): boolean => binHeaderLength(byt
 /**
  * A spec's bytes as {@link encodeSpec} wrote them: `bytes` without the
  * `bin` header {@link nodeValue} put before them (a view), or `bytes` as they
- * are when they have none (a spec in field `s<i>`, as written before
- * 2026-12-05).
+ * are when they have none (a spec in field `s<i>`: of a run of at most
+ * {@link SPEC_IN_RECORD_NODES} nodes, or written before 2026-12-05).
  *
  * @throws CorruptRecord when the header promises more bytes than follow it.
  */
@@ -374,8 +374,9 @@ export const nodeValue = (spec: Uint8Array, record: Uint8Array): Uint8Array => {
 
 /**
  * Field `n<i>` of a run hash, split: the node's spec's bytes (kept before
- * the record since 2026-12-05, see {@link nodeValue}; `undefined` in a field
- * written before, whose spec is in `s<i>`), the node record's bytes and, for
+ * the record in a run of more than {@link SPEC_IN_RECORD_NODES} nodes since
+ * 2026-12-05, see {@link nodeValue}; `undefined` when the spec is in `s<i>`),
+ * the node record's bytes and, for
  * a node that succeeded (since 2026-12-05), its result's bytes after them;
  * `undefined` when none follow (an earlier run keeps a result apart, in
  * `r<i>`). Views of `bytes`, not copies.

@@ -70,11 +70,12 @@ end
 --@percall
 local RESULTS = {}
 
--- The spec of a node, by its record's decoded table: since 2026-12-05 the spec is kept
--- before the record's bytes in field n<i>, as a msgpack bin (one field per node fewer, no
--- s<i>). Its bytes with their bin header, as the field holds them and as the scripts hand
--- them to a worker (the store strips the header). decodeNode sets it; packRecord writes it
--- before the record.
+-- The spec of a node, by its record's decoded table: since 2026-12-05 a run of more than 32
+-- nodes keeps each node's spec before its record's bytes in field n<i>, as a msgpack bin
+-- (one field per node fewer, no s<i>; a smaller run keeps it in s<i>: Records.ts,
+-- SPEC_IN_RECORD_NODES). Its bytes with their bin header, as the field holds them and as the
+-- scripts hand them to a worker (the store strips the header). decodeNode sets it;
+-- packRecord writes it before the record.
 --@percall
 local SPECS = {}
 
@@ -88,8 +89,8 @@ local function specBin(s)
 end
 
 -- the length of the spec before the record in field n<i>'s bytes `raw`, header included
--- (see SPECS), 0 when the field has none (written before 2026-12-05: the spec in s<i>), or
--- nil when the bytes end inside it. `b`: raw's first byte
+-- (see SPECS), 0 when the field has none (the spec in s<i>: a run of at most 32 nodes, or
+-- one written before 2026-12-05), or nil when the bytes end inside it. `b`: raw's first byte
 local function specLength(raw, b)
   if b == 196 then -- bin 8
     local n = string.byte(raw, 2)
