@@ -70,9 +70,9 @@ local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax,
   succeeded(keys, runId, 0, r, now, em)
   eventOf(keys.events, em, runId, now, { "E", "succeeded" })
   if v[8] then redis.call("PUBLISH", keys.events .. ":ended", runId) end
-  -- (its spec before its record and its result after it: see SPECS and RESULTS in
-  -- includes/record.lua)
-  redis.call("HSET", keys.record, "n0", (SPECS[r] or "") .. cmsgpack.pack(r) .. result,
+  -- (its spec, when kept there, before its record and its result after it: packRecord)
+  RESULTS[r] = result
+  redis.call("HSET", keys.record, "n0", packRecord(r),
     "status", "succeeded", "ended", "1", "finished", g17(now))
   -- (the attempt's trace span id, when traced, kept with the result as completeBody keeps it,
   -- and the run's `tr` marker)
@@ -115,8 +115,8 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   dr[ST], dr[ATT], dr[STARTED], dr[WORKER], dr[TOK] = "r", attempt, now, worker, lease
   eventOf(keys.events, em, runId, now, { "r", d, dr[TASK], attempt })
   redis.call("ZADD", dq.leases, int(now + leaseMs), runId .. "#" .. ds .. "#" .. digits(lease))
-  redis.call("HSET", keys.record, "n" .. ns, (SPECS[r] or "") .. cmsgpack.pack(r) .. result, "n" .. ds,
-    packRecord(dr, true),
+  RESULTS[r] = result
+  redis.call("HSET", keys.record, "n" .. ns, packRecord(r), "n" .. ds, packRecord(dr, true),
     "ended", ended + 1)
   -- (its dependency's result, and span id when traced, inline: depResults's answer)
   local claim = { d, lease, attempt, dr[STALLS], dr[TASK], spec, 1, 1, result }
