@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ReplyCode } from "../src/Replies.ts";
+import { SPEC_IN_RECORD_NODES } from "../src/Records.ts";
 import {
   functionName,
   inlineConstants,
@@ -149,6 +150,11 @@ describe("the Lua scripts and their definitions", () => {
       }
     }
     expect([...used].sort()).toEqual([...includeFiles].sort());
+  });
+
+  it("the scripts' node count past which a run keeps its specs before its records is Records.ts's", () => {
+    const lua = /^local SPEC_IN_RECORD_NODES = (\d+)$/m.exec(read("includes/record.lua"));
+    expect(Number(lua?.[1])).toBe(SPEC_IN_RECORD_NODES);
   });
 
   it("an include's top-level tables that a call fills are marked --@percall, and every library function empties them", () => {

@@ -559,6 +559,59 @@ describe("a chain step's read of a run's rare fields, on Redis", () => {
     expect(await timesTaken(sent, LEAN)).toBe(2);
   });
 
+  it("a chord's members completed together read no progress or error field while the marker stands; once a member's progress or failed attempt took it, theirs are deleted as by the general path", async () => {
+    const q = ["default"];
+    const BARE = 'if M.pre and M.pre.rare == "0" then';
+    const { shortcut, walked, sent } = await compare(async (store) => {
+      const client = createClient(store);
+      // 40 members each: more than 32 nodes, their specs before their records
+      const members = () => Array.from({ length: 40 }, (_, i) => step.si(i));
+      await client.submit(chord(members(), total.s()), { runId: "quiet" });
+      await client.submit(chord(members(), total.s()), { runId: "noisy" });
+      const claims = [
+        ...(await store.claim(leaseOf(q, 50, 1_000))),
+        ...(await store.claim(leaseOf(q, 50, 1_000))),
+      ];
+      expect(claims.map((c) => c.runId).sort()).toEqual([
+        ...Array(40).fill("noisy"),
+        ...Array(40).fill("quiet"),
+      ]);
+      const of = (runId: string) => claims.filter((c) => c.runId === runId);
+      // a member of "noisy" reports progress (field p3); another fails once (field e5) and
+      // runs again
+      const noisy = of("noisy");
+      expect(await store.progress(noisy[3]!, { current: 1 })).toBe("held");
+      await store.fail(
+        noisy[5]!,
+        { tag: "HandlerError", message: "boom", retryable: true },
+        { now: 1_002, retryAt: 1_003 },
+      );
+      const [again] = await store.claim(leaseOf(q, 1, 1_004));
+      expect([again?.runId, again?.nodeId, again?.attempt]).toEqual(["noisy", 5, 2]);
+      noisy[5] = again!;
+      for (const [runId, list] of [
+        ["quiet", of("quiet")],
+        ["noisy", noisy],
+      ] as const) {
+        const done = await store.completeMany(
+          list.map((claim) => ({ claim, result: encode(claim.nodeId), nextMax: 0 })),
+          reportOf(q, 1_005),
+        );
+        expect(done.every((r) => r.ok), runId).toBe(true);
+      }
+    });
+    expect(shortcut).toEqual(walked);
+    const hashes = runHashes(shortcut);
+    // (the bodies are ready, not run)
+    for (const h of hashes) expect(Number(h.get("ended"))).toBe(40);
+    // no run keeps a progress or an error field of a node that succeeded
+    for (const h of hashes) expect([...h.keys()].filter((f) => /^[pe]\d+$/.test(f))).toEqual([]);
+    expect(hashes.map((h) => h.get("rare") ?? null).sort()).toEqual(["0", null]);
+    // the quiet run's completions read none of its members' progress and error fields; the
+    // noisy run's read them
+    expect(await timesTaken(sent, BARE)).toBe(1);
+  });
+
   it("a step that failed for good and was re-driven succeeds as by the general path: its error field deleted", async () => {
     const q = ["default"];
     const { shortcut, walked, sent } = await compare(async (store) => {

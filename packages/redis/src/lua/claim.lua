@@ -65,14 +65,17 @@ local function started(triples, leased, due)
     local runId, ns = string.sub(member, 1, at - 1), string.sub(member, at + 1)
     runIds[i], nodeIds[i] = runId, tonumber(ns)
     local fields = ahead[runId]
+    -- (a node numbered from SPEC_IN_RECORD_NODES on is of a run that keeps its specs before
+    -- its records, in n<i>: its s<i> is not read, nodeSpec reads one it finds absent there)
+    local apart = nodeIds[i] < SPEC_IN_RECORD_NODES
     if not fields then
       -- (made at its size, with the run fields startNode reads: most runs a claim meets have
       -- one node in it)
-      ahead[runId] = { "queues", "hdr", "n" .. ns, "d" .. ns, "s" .. ns }
+      ahead[runId] = { "queues", "hdr", "n" .. ns, "d" .. ns, apart and "s" .. ns or nil }
     else
       fields[#fields + 1] = "n" .. ns
       fields[#fields + 1] = "d" .. ns
-      fields[#fields + 1] = "s" .. ns
+      if apart then fields[#fields + 1] = "s" .. ns end
     end
   end
   for i = 1, #triples, 3 do
@@ -102,7 +105,8 @@ local function started(triples, leased, due)
       out[#out + 1] = s
     end
   end
-  flushRuns(runs)
+  -- (the call's last change to its records)
+  flushRuns(runs, true)
   return out
 end
 

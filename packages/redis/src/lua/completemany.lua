@@ -41,11 +41,15 @@ local shared = { shardWork = K.shardWork, events = K.events, tokens = K.tokens, 
 -- the runs opened so far, by id: the items of a call often share a run (a chord's members),
 -- which is then loaded once and written once, at the end
 local runs = {}
--- the node fields of each run's items (record, progress, error), read with the run's record
--- when the call opens it: one HMGET per run
+-- the node fields of each run's items (record, progress, error; see `rare` below), read with
+-- the run's record when the call opens it: one HMGET per run
 local ahead = {}
 -- each item's node id, as a number (converted once)
 local nodeIds = {}
+-- A run with several items (a chord's members) reads its `rare` marker with them instead
+-- of their progress and error fields: while it is "0", none of its nodes has either
+-- (markRare, docs/redis-layout.md `rare`), and its members' completions delete neither
+-- (M.bare, completeNode)
 for i = 1, #items, 8 do
   local fields = ahead[items[i]]
   local n = tonumber(items[i + 1])
@@ -55,9 +59,8 @@ for i = 1, #items, 8 do
     -- (made at its size: most runs a call meets have one item in it)
     ahead[items[i]] = { "n" .. ns, "p" .. ns, "e" .. ns }
   else
+    if fields[1] ~= "rare" then fields[1], fields[2], fields[3] = "rare", fields[1], nil end
     fields[#fields + 1] = "n" .. ns
-    fields[#fields + 1] = "p" .. ns
-    fields[#fields + 1] = "e" .. ns
   end
 end
 for i = 1, #items, 8 do
@@ -71,5 +74,6 @@ for i = 1, #items, 8 do
   -- lone `complete`, so that each completion's cascade ends before the next one starts
   if reply[2] == 1 then break end
 end
-flushRuns(runs)
+-- (the call's last change to its records)
+flushRuns(runs, true)
 return out

@@ -215,7 +215,8 @@ local function memberSucceeded(M, RC, runId, n, ns, token, result, budget, span)
     return { RC.STALE, endEarly(M, budget) }
   end
   local buf = M.wbuf
-  buf["p" .. ns] = false
+  -- (M.bare: the run has none, see completemany.lua)
+  if not M.bare then buf["p" .. ns] = false end
   RESULTS[r] = result
   if span ~= "" then
     buf["t" .. ns] = span
@@ -225,7 +226,7 @@ local function memberSucceeded(M, RC, runId, n, ns, token, result, budget, span)
   r[ST] = "s"
   r[FINISHED] = r[STARTED] > 0 and M.now - r[STARTED] or M.now
   r[DUE] = 0
-  buf["e" .. ns] = false
+  if not M.bare then buf["e" .. ns] = false end
   buf["n" .. ns] = r
   eventOf(M.k.events, M.emax, M.id, M.now, { "s", n, r[TASK], r[ATT] })
   M.ended = M.ended + 1
@@ -267,8 +268,9 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
   else
     local fields = ahead or { "n" .. ns, "p" .. ns, "e" .. ns }
     -- a node alone in its run's items of this call: maybe a plain job's or a chain step's
+    -- (several: the run's `rare` marker first, then their records, completemany's)
     local read, ds, dread
-    if #fields == 3 and keys.nodes == keys.record and keys.specs == keys.record and keys.results == keys.record then
+    if fields[1] ~= "rare" and #fields == 3 and keys.nodes == keys.record and keys.specs == keys.record and keys.results == keys.record then
       local short
       short, read, ds, dread = shortCompletion(RC, keys, queues, runId, n, token, result, now, worker, nextMax,
         leaseMs, served, budget, emax, span)
@@ -278,6 +280,8 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
     M = bufferRun(openRun(keys, queues, runId, now, false, emax))
     M = loadRun(M, M.wbuf and fields or nil, read)
     if not M then return { RC.STALE, 0 } end
+    -- (none of the run's nodes has progress or an error to delete: memberSucceeded's)
+    if M.pre and M.pre.rare == "0" then M.bare = true end
     -- (the dependent's fields a chain step read: the cascade's prefetch does not read them again)
     if dread and M.wbuf then noteAhead(M, { "n" .. ds, "d" .. ds, "s" .. ds }, dread, 0) end
     -- (a run whose writes are not buffered writes as it goes: nothing to keep)

@@ -79,6 +79,11 @@ local RESULTS = {}
 --@percall
 local SPECS = {}
 
+-- the node count past which a run keeps its specs so (Records.ts, SPEC_IN_RECORD_NODES): a
+-- node numbered from it on is of such a run
+--@const
+local SPEC_IN_RECORD_NODES = 32
+
 -- spec bytes `s` as one msgpack bin, as SPECS holds a spec
 local function specBin(s)
   local n = #s

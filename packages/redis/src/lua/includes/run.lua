@@ -94,7 +94,8 @@ local function openRun(keys, queues, runId, now, readonly, emax)
     emax = g17(emax or 10000), nows = g17(now), status = false,
     total = false, ended = false, finished = false, retention = false, corruption = false, qbad = false,
     loaded = false, found = false, status0 = false, ended0 = false, wbuf = false, wraw = false, pre = false,
-    workEmpty = false, gone = false, toReady = false, unlisted = false, waited = false, wk = false, waits = false }
+    workEmpty = false, gone = false, toReady = false, unlisted = false, waited = false, wk = false, waits = false,
+    bare = false }
 end
 
 -- Buffered writes of the run's hash (the hot paths: submit, start, complete). When the
@@ -151,8 +152,10 @@ end
 -- sends the buffered writes of the run's hash, one HSET and one HDEL (at most 1,000 fields
 -- each). A deleted field that loadRun read ahead and found absent, and that no flush wrote
 -- since (M.gone), is left out of the HDEL: it is absent already (a completion's p<n> and
--- e<n> mostly are, and then it needs no HDEL). keys: record
-local function flushRun(M)
+-- e<n> mostly are, and then it needs no HDEL). `given`: the call changes none of the run's
+-- records after this flush (it is the call's last), so a running record is kept for its next
+-- decode as it is, not copied (packRecord's `given`). keys: record
+local function flushRun(M, given)
   local buf = M.wbuf
   if not buf or (next(buf) == nil and not M.wraw) then return end
   -- (M.wraw: a list of fields and values written first, as they are: submitWhole's)
@@ -168,7 +171,7 @@ local function flushRun(M)
     else
       if gone then gone[f] = nil end
       set[ns + 1] = f
-      set[ns + 2] = type(v) == "table" and packRecord(v) or v
+      set[ns + 2] = type(v) == "table" and packRecord(v, given) or v
       ns = ns + 2
     end
     if ns >= 2000 then
@@ -186,9 +189,9 @@ local function flushRun(M)
 end
 
 -- sends the buffered writes of every run in `runs` (by id: the runs a batch script kept
--- open across its items, see completeNode and startNode)
-local function flushRuns(runs)
-  for _, M in pairs(runs) do flushRun(M) end
+-- open across its items, see completeNode and startNode); `given` as flushRun's
+local function flushRuns(runs, given)
+  for _, M in pairs(runs) do flushRun(M, given) end
 end
 
 -- field `field` of the run's hash key labelled `label` as this call left it (buffered or
