@@ -6,8 +6,8 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { ReplyCode } from "../src/Replies.ts";
 import { SPEC_IN_RECORD_NODES } from "../src/Records.ts";
+import { ReplyCode } from "../src/Replies.ts";
 import {
   functionName,
   inlineConstants,

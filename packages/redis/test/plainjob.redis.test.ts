@@ -597,7 +597,10 @@ describe("a chain step's read of a run's rare fields, on Redis", () => {
           list.map((claim) => ({ claim, result: encode(claim.nodeId), nextMax: 0 })),
           reportOf(q, 1_005),
         );
-        expect(done.every((r) => r.ok), runId).toBe(true);
+        expect(
+          done.every((r) => r.ok),
+          runId,
+        ).toBe(true);
       }
     });
     expect(shortcut).toEqual(walked);
