@@ -280,8 +280,13 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
     M = bufferRun(openRun(keys, queues, runId, now, false, emax))
     M = loadRun(M, M.wbuf and fields or nil, read)
     if not M then return { RC.STALE, 0 } end
-    -- (none of the run's nodes has progress or an error to delete: memberSucceeded's)
-    if M.pre and M.pre.rare == "0" then M.bare = true end
+    -- none of the run's nodes has progress or an error: memberSucceeded deletes neither, and
+    -- this node's deletes need no HDEL (M.gone, flushRun)
+    if M.pre and M.pre.rare == "0" then
+      M.bare = true
+      M.gone = M.gone or {}
+      M.gone["p" .. ns], M.gone["e" .. ns] = true, true
+    end
     -- (the dependent's fields a chain step read: the cascade's prefetch does not read them again)
     if dread and M.wbuf then noteAhead(M, { "n" .. ds, "d" .. ds, "s" .. ds }, dread, 0) end
     -- (a run whose writes are not buffered writes as it goes: nothing to keep)
