@@ -391,6 +391,13 @@ const unpack = (bytes: Uint8Array): unknown => {
 };
 
 /**
+ * The values left in each container enclosing {@link scan}'s position, by
+ * depth: one array for every scan (each runs to its end synchronously), so
+ * that checking a nested value allocates nothing.
+ */
+const SCAN_STACK: number[] = [];
+
+/**
  * Walks the msgpack value that starts at `start` without building it (and
  * without recursion), and returns the offset just after it: refuses
  * extension types but `undefined`, the unused byte 0xc1, truncation and
@@ -400,12 +407,12 @@ const scan = (b: Uint8Array, start: number): number | string => {
   const end = b.length;
   let pos = start;
   let pending = 1; // values left to read in the innermost open container
-  let outer: number[] | undefined; // values left in each enclosing container
+  let depth = 0; // enclosing containers, their counts of values left in SCAN_STACK
   for (;;) {
     if (pending === 0) {
-      const up = outer?.pop();
-      if (up === undefined) break;
-      pending = up;
+      if (depth === 0) break;
+      depth -= 1;
+      pending = SCAN_STACK[depth]!;
       continue;
     }
     if (pos >= end) return "truncated msgpack (the bytes end inside a value)";
@@ -499,10 +506,10 @@ const scan = (b: Uint8Array, start: number): number | string => {
       // each value takes at least one byte: a count beyond the bytes left is a lie
       if (children > end - pos)
         return "truncated msgpack (a container counts more values than there are bytes)";
-      outer ??= [];
-      if (outer.length + 1 > MAX_STORED_DEPTH)
+      if (depth + 1 > MAX_STORED_DEPTH)
         return `nested deeper than ${MAX_STORED_DEPTH} levels (at offset ${at})`;
-      outer.push(pending);
+      SCAN_STACK[depth] = pending;
+      depth += 1;
       pending = children;
     }
   }

@@ -319,6 +319,26 @@ export const recordTask = (bytes: Uint8Array | null | undefined): string | undef
 const binHeaderLength = (first: number | undefined): number =>
   first === 0xc4 ? 2 : first === 0xc5 ? 3 : first === 0xc6 ? 5 : 0;
 
+/**
+ * Where the msgpack `bin` value at the start of `bytes` ends, its header being
+ * `head` bytes (2, 3 or 5), read from the header without a walk of the value.
+ *
+ * @throws CorruptRecord when the bytes end inside it.
+ */
+const binEnd = (bytes: Uint8Array, head: number): number => {
+  const n =
+    bytes.length < head
+      ? Number.POSITIVE_INFINITY
+      : head === 2
+        ? bytes[1]!
+        : head === 3
+          ? bytes[1]! * 0x100 + bytes[2]!
+          : ((bytes[1]! * 0x100 + bytes[2]!) * 0x100 + bytes[3]!) * 0x100 + bytes[4]!;
+  if (head + n > bytes.length)
+    throw new CorruptRecord({ reason: "the spec's bytes end inside it" });
+  return head + n;
+};
+
 /** The length of a msgpack `bin` value of `n` bytes: its header (2, 3 or 5 bytes) and them. */
 const binLength = (n: number): number => (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5) + n;
 
@@ -349,13 +369,15 @@ export const isWrappedSpec = (bytes: Uint8Array): boolean => binHeaderLength(byt
  * are when they have none (a spec in field `s<i>`: of a run of at most
  * {@link SPEC_IN_RECORD_NODES} nodes, or written before 2026-12-05).
  *
- * @throws CorruptRecord when the header promises more bytes than follow it.
+ * @throws CorruptRecord when the header promises more bytes than follow it,
+ *   or fewer (bytes after the spec).
  */
 export const unwrapSpec = (bytes: Uint8Array): Uint8Array => {
-  if (binHeaderLength(bytes[0]) === 0) return bytes;
-  const [bin, rest] = splitFirst(bytes);
-  if (rest.length > 0) throw new CorruptRecord({ reason: "bytes after the spec" });
-  return bin.subarray(binHeaderLength(bytes[0]));
+  const head = binHeaderLength(bytes[0]);
+  if (head === 0) return bytes;
+  if (binEnd(bytes, head) < bytes.length)
+    throw new CorruptRecord({ reason: "bytes after the spec" });
+  return bytes.subarray(head);
 };
 
 /**
@@ -395,9 +417,9 @@ export const nodeField = (
   let spec: Uint8Array | undefined;
   let rest = bytes;
   if (head > 0) {
-    const [bin, after] = splitFirst(bytes);
-    spec = bin.subarray(head);
-    rest = after;
+    const end = binEnd(bytes, head);
+    spec = bytes.subarray(head, end);
+    rest = bytes.subarray(end);
   }
   const [record, tail] = splitFirst(rest);
   return { spec, record, result: tail.length > 0 ? tail : undefined };
