@@ -396,8 +396,19 @@ describe("node records", () => {
     expect(decodeSpec(wrapped, { id: 3, task: "mail" })).toEqual(node);
     expect(recordTask(large.field)).toBe("mail");
     // a spec whose length runs past the field: refused, not read into the record
-    expect(() => nodeField(Buffer.concat([Buffer.from([0xc4, 200]), rec]))).toThrow();
-    expect(() => unwrapSpec(Buffer.from([0xc4, 5, 1]))).toThrow();
+    expect(() => nodeField(Buffer.concat([Buffer.from([0xc4, 200]), rec]))).toThrow(
+      "the spec's bytes end inside it",
+    );
+    expect(() => nodeField(Buffer.concat([Buffer.from([0xc5, 1, 0]), rec]))).toThrow(
+      "the spec's bytes end inside it",
+    );
+    expect(() => unwrapSpec(Buffer.from([0xc4, 5, 1]))).toThrow("the spec's bytes end inside it");
+    // (a header cut short, of 2 and 4 length bytes)
+    expect(() => unwrapSpec(Buffer.from([0xc5, 0]))).toThrow("the spec's bytes end inside it");
+    expect(() => unwrapSpec(Buffer.from([0xc6, 0, 0, 0]))).toThrow(
+      "the spec's bytes end inside it",
+    );
+    expect(unwrapSpec(Buffer.from([0xc6, 0, 0, 0, 2, 7, 8]))).toEqual(Buffer.from([7, 8]));
     expect(() => unwrapSpec(Buffer.concat([Buffer.from([0xc4, 1, 1]), encode(1)]))).toThrow(
       "bytes after the spec",
     );
