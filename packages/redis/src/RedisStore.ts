@@ -3328,11 +3328,14 @@ export class RedisStore implements Store, ScheduleStore {
   /**
    * Reads dependency outcomes outside Lua (over 256 deps), in chunks of
    * {@link DEPS_CHUNK} (one bounded `HMGET` each: results never change once
-   * recorded), all sent in one write: their round trips do not add up (what a
-   * 10,000-wide chord body's start waits for is Node's parse of the replies,
-   * docs/benchmarks.md). With `traced` (the run's `tr` marker: some node
-   * recorded a trace span id) each chunk reads the span ids too; without,
-   * the reads take about a third of the time.
+   * recorded), {@link DEPS_IN_FLIGHT} of them sent at a time: their round
+   * trips do not add up (what a 10,000-wide chord body's start waits for is
+   * Node's parse of the replies, docs/benchmarks.md), and Redis holds no more
+   * than those replies unsent (a 100,000-wide body's 100 reads of 1,000 sent
+   * at once had single `HMGET`s take up to 29 ms in the slow log, with the
+   * replies before them piling up unsent). With `traced` (the run's
+   * `tr` marker: some node recorded a trace span id) each chunk reads the
+   * span ids too; without, the reads take about a third of the time.
    */
   private async readDeps(
     s: ShardKeys,
@@ -3344,11 +3347,12 @@ export class RedisStore implements Store, ScheduleStore {
     const out: DepResult[] = [];
     const spans: string[] = [];
     const reads: Array<Promise<Array<Buffer | null>>> = [];
-    oneWritePerTurn(this.redis);
-    for (let from = 0; from < deps.length; from += DEPS_CHUNK) {
+    const chunks = Math.ceil(deps.length / DEPS_CHUNK);
+    // sends chunk c's read: the records (each result after its record), then (traced) the span
+    // ids their attempts recorded, in one HMGET
+    const send = (c: number) => {
+      const from = c * DEPS_CHUNK;
       const n = Math.min(DEPS_CHUNK, deps.length - from);
-      // the records (each result after its record), then (traced) the span ids their attempts
-      // recorded, in one HMGET
       const fields: string[] = new Array(traced ? 2 * n : n);
       for (let i = 0; i < n; i++) fields[i] = `n${deps[from + i]}`;
       if (traced) for (let i = 0; i < n; i++) fields[n + i] = `t${deps[from + i]}`;
@@ -3356,11 +3360,15 @@ export class RedisStore implements Store, ScheduleStore {
       // (every read handled: one that fails while an earlier one is awaited is no unhandled rejection)
       read.catch(() => undefined);
       reads.push(read);
-    }
-    for (let c = 0; c < reads.length; c++) {
+    };
+    oneWritePerTurn(this.redis);
+    for (let c = 0; c < Math.min(DEPS_IN_FLIGHT, chunks); c++) send(c);
+    for (let c = 0; c < chunks; c++) {
       const from = c * DEPS_CHUNK;
       const n = Math.min(DEPS_CHUNK, deps.length - from);
       const read = await reads[c]!;
+      // (the next chunk's read goes while this one's replies are parsed)
+      if (reads.length < chunks) send(reads.length);
       for (let i = n; i < read.length; i++) spans.push(read[i] ? read[i]!.toString() : "");
       const results = read.slice(0, n).map((rec) => resultOf(rec, null));
       // a dependency without a result after its record: one that failed (its error), or one
@@ -3938,7 +3946,16 @@ const checkOptions = (opts: RedisStoreOptions): void => {
 };
 
 /** Dependency results a node's input reads in one `HMGET`, past the 256 a claim answers inline. */
-const DEPS_CHUNK = 1_000;
+const DEPS_CHUNK = 500;
+
+/**
+ * The `HMGET`s of {@link DEPS_CHUNK} results in flight at once. Reading a
+ * 100,000-node hash's fields on this project's machines (slow log): 100
+ * reads of 1,000 sent together took 0.25–0.35 ms each at the median and up
+ * to 5–17 ms; 4 reads of 500 at a time 0.15 ms at the median and at most
+ * 0.4 ms, the whole read no slower (docs/benchmarks.md).
+ */
+const DEPS_IN_FLIGHT = 4;
 
 /** Why a chunk of a submission found its run gone. */
 const RUN_GONE =

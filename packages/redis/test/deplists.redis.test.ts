@@ -47,15 +47,32 @@ let n = 0;
 const runKey = (prefix: string, runId: string) => shardKeys(prefix, 0).run(runId).record;
 
 /** A connection to `url` that records the fields of every HMGET it sends. */
-const hmgetFields = (url: string): { readonly redis: Redis; readonly fields: string[] } => {
+const hmgetFields = (
+  url: string,
+): {
+  readonly redis: Redis;
+  readonly fields: string[];
+  /** The most `HMGET`s sent and not answered yet at any moment. */
+  readonly mostInFlight: () => number;
+} => {
   const fields: string[] = [];
+  let inFlight = 0;
+  let most = 0;
   const redis = new Redis(url);
   const send = redis.sendCommand.bind(redis);
   redis.sendCommand = ((command: Command, stream?: never) => {
-    if (command.name === "hmget") fields.push(...command.args.slice(1).map(String));
+    if (command.name === "hmget") {
+      fields.push(...command.args.slice(1).map(String));
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      command.promise.then(
+        () => (inFlight -= 1),
+        () => (inFlight -= 1),
+      );
+    }
     return send(command, stream);
   }) as typeof redis.sendCommand;
-  return { redis, fields };
+  return { redis, fields, mostInFlight: () => most };
 };
 
 /**
@@ -69,12 +86,15 @@ const keepResultApart = async (key: string, id: number) => {
   await raw.hset(key, `n${id}`, Buffer.from(record), `r${id}`, Buffer.from(result!));
 };
 
+/** A chord body's width past what a claim answers inline (256) and the worker's reads of 500, four in flight. */
+const WIDE = 2_345;
+
 describe("a node's result", () => {
   it.each([
     ["after its record", false],
     ["apart, as an earlier version kept it", true],
   ])(
-    "is read %s: inline by a 3-wide body, by the worker for a 300-wide one, as a run's output",
+    "is read %s: inline by a 3-wide body, by the worker for a 2,345-wide one (five reads of 500, four at a time), as a run's output",
     async (_what, apart) => {
       const prefix = `results${apart ? "apart" : "after"}`;
       const store = await RedisStore.connect(server.url, { prefix });
@@ -85,7 +105,7 @@ describe("a node's result", () => {
           await client.submit(chord([count.si(0), count.si(1), count.si(2)], total.s())),
           await client.submit(
             chord(
-              Array.from({ length: 300 }, (_, i) => count.si(i)),
+              Array.from({ length: WIDE }, (_, i) => count.si(i)),
               total.s(),
             ),
           ),
@@ -93,7 +113,7 @@ describe("a node's result", () => {
         ];
         // every member and the plain job, run by hand
         const claimed: Claim[] = [];
-        while (claimed.length < 304)
+        while (claimed.length < WIDE + 4)
           claimed.push(...(await store.claim({ ...opts, max: 100, now: Date.now() })));
         const reports = await store.completeMany(
           claimed.map((claim) => ({ claim, result: encode(claim.spec.bound), nextMax: 0 })),
@@ -107,7 +127,7 @@ describe("a node's result", () => {
         ];
         for (const [key, width] of [
           [small, 3],
-          [wide, 300],
+          [wide, WIDE],
         ] as const) {
           expect(await raw.hexists(key, "r0")).toBe(0);
           if (apart) for (let i = 0; i < width; i++) await keepResultApart(key, i);
@@ -119,13 +139,13 @@ describe("a node's result", () => {
         while (bodies.length < 2)
           bodies.push(...(await store.claim({ ...opts, max: 2, now: Date.now() })));
         for (const body of bodies) {
-          const width = body.runId === runs[0]!.runId ? 3 : 300;
+          const width = body.runId === runs[0]!.runId ? 3 : WIDE;
           expect(body.deps.map((d) => d.ok && decode(d.value))).toEqual(
             Array.from({ length: width }, (_, i) => i),
           );
         }
         const snap = (await store.getRun(runs[1]!.runId))!;
-        expect(snap.nodes.slice(0, 300).every((node) => node.state === "succeeded")).toBe(true);
+        expect(snap.nodes.slice(0, WIDE).every((node) => node.state === "succeeded")).toBe(true);
       } finally {
         await store.close();
       }
@@ -243,30 +263,30 @@ describe("packed dependency lists", () => {
   it.each([
     ["no member recorded a span: results alone", undefined],
     ["a member recorded a span: results and span ids", "0123456789abcdef"],
-  ])("a 300-wide body's dependencies are read by the worker, %s", async (_what, span) => {
+  ])("a 2,345-wide body's dependencies are read by the worker, %s", async (_what, span) => {
     const prefix = `deps${++n}`;
     const store = await RedisStore.connect(server.url, { prefix });
-    const { redis, fields } = hmgetFields(server.url);
+    const { redis, fields, mostInFlight } = hmgetFields(server.url);
     const worker = await RedisStore.connect(redis, { prefix });
     const opts = { workerId: "w", queues: ["default"], leaseMs: 30_000 };
     try {
       const run = await createClient(store).submit(
         chord(
-          Array.from({ length: 300 }, (_, i) => count.si(i)),
+          Array.from({ length: WIDE }, (_, i) => count.si(i)),
           total.s(),
         ),
       );
       const members: Claim[] = [];
-      while (members.length < 300)
+      while (members.length < WIDE)
         members.push(...(await worker.claim({ ...opts, max: 100, now: Date.now() })));
-      // member 299's completion carries the span, when there is one
+      // the last member's completion carries the span, when there is one
       const items = members.map((claim) => ({
         claim,
         result: encode(claim.nodeId),
         nextMax: 0,
-        ...(span !== undefined && claim.nodeId === 299 ? { span } : {}),
+        ...(span !== undefined && claim.nodeId === WIDE - 1 ? { span } : {}),
       }));
-      for (const from of [0, 100, 200]) {
+      for (let from = 0; from < WIDE; from += 100) {
         const reports = await worker.completeMany(items.slice(from, from + 100), {
           ...opts,
           now: Date.now(),
@@ -277,18 +297,20 @@ describe("packed dependency lists", () => {
       expect(await raw.hget(runKey(prefix, run.runId), "tr")).toBe(span === undefined ? null : "1");
       fields.length = 0;
       const [body] = await worker.claim({ ...opts, max: 1, now: Date.now() });
-      expect(body!.nodeId).toBe(300);
+      expect(body!.nodeId).toBe(WIDE);
       expect(body!.deps.map((d) => d.ok && decode(d.value))).toEqual(
-        Array.from({ length: 300 }, (_, i) => i),
+        Array.from({ length: WIDE }, (_, i) => i),
       );
       expect(body!.depSpans).toEqual(
-        span === undefined ? undefined : [...Array(299).fill(""), span],
+        span === undefined ? undefined : [...Array(WIDE - 1).fill(""), span],
       );
       // (the worker's own reads: its claim is a script, its HMGETs are the dependencies'
       // records, each result after its record, and nothing more)
-      expect(fields.filter((f) => f.startsWith("n"))).toHaveLength(300);
+      expect(fields.filter((f) => f.startsWith("n"))).toHaveLength(WIDE);
       expect(fields.filter((f) => f.startsWith("r") || f.startsWith("e"))).toHaveLength(0);
-      expect(fields.filter((f) => f.startsWith("t"))).toHaveLength(span === undefined ? 0 : 300);
+      expect(fields.filter((f) => f.startsWith("t"))).toHaveLength(span === undefined ? 0 : WIDE);
+      // five reads of 500, at most four of them in flight at once
+      expect(mostInFlight()).toBe(4);
     } finally {
       await worker.close();
       await store.close();
