@@ -197,7 +197,8 @@ end
 -- one run after the first): node n, running under `token`, whose one dependent d, read in
 -- this call (M.cache), keeps waiting on others, the run running with no work listed and a
 -- budget left: what completeBody does for it (soleWaitingDependent's case), without its
--- calls, one buffered write after another: the lease ended, progress and error deleted,
+-- calls, one buffered write after another: the lease ended, progress and error deleted (none
+-- to delete in a run whose `rare` marker stood when the call read it: M.bare),
 -- the result (and span id), the record succeeded and its `succeeded` event, the run's count
 -- of ended nodes, d's pending count down. 8 % of the Redis instructions of a chord
 -- member's completion (docs/benchmarks.md); plainjob.redis.test.ts replays the
