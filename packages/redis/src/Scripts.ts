@@ -942,6 +942,25 @@ const runnable = (spec: AnyScriptSpec, body: string, includes: ReadonlyArray<str
     : bind(spec, body);
 
 /**
+ * What a library's function shares across its calls, made once when the
+ * library loads: `keyMeta` names the metatable of its key table `K`
+ * (declared above the function), and each queue's keys are taken from
+ * `QUEUE_KEYS` (a bounded cache by the queue's `ready` key) instead of being
+ * joined anew at every call.
+ */
+interface LibraryBinding {
+  readonly keyMeta: string;
+}
+
+/** The metatable of script `spec`'s key table `K`: reading a label it was not handed raises an error naming it. */
+const keyMetatable = (spec: AnyScriptSpec): string =>
+  [
+    "{ __index = function(_, label)",
+    `  error("script ${spec.name} was not handed key " .. tostring(label), 2)`,
+    "end }",
+  ].join("\n");
+
+/**
  * A script body with its definition's bindings resolved (see the module's
  * docstring): `K.<label>` becomes the local `K_<label>`, `A.<label>` the
  * local `A_<label>`, `R.<CODE>` the string `"<CODE>"`, and the locals are
@@ -951,7 +970,7 @@ const runnable = (spec: AnyScriptSpec, body: string, includes: ReadonlyArray<str
  *
  * @throws Error when the body names a key, argument or reply code its definition lacks.
  */
-const bind = (spec: AnyScriptSpec, body: string): string => {
+const bind = (spec: AnyScriptSpec, body: string, library?: LibraryBinding): string => {
   const missing = (what: string, label: string) =>
     new Error(`script ${spec.name} uses ${what} ${label}, which its definition does not list`);
   let handsKeys = false;
@@ -1003,8 +1022,20 @@ const bind = (spec: AnyScriptSpec, body: string): string => {
       "local QUEUES = {}",
       `for i = ${from}, #KEYS do`,
       "  local k = KEYS[i]",
-      "  local base = string.sub(k, 1, -6)",
-      `  QUEUES[#QUEUES + 1] = { ${fields.join(", ")} }`,
+      ...(library === undefined
+        ? [
+            "  local base = string.sub(k, 1, -6)",
+            `  QUEUES[#QUEUES + 1] = { ${fields.join(", ")} }`,
+          ]
+        : [
+            "  local q = QUEUE_KEYS[k]",
+            "  if not q then",
+            "    local base = string.sub(k, 1, -6)",
+            `    q = { ${fields.join(", ")} }`,
+            "    keepQueueKeys(k, q)",
+            "  end",
+            "  QUEUES[#QUEUES + 1] = q",
+          ]),
       "end",
     );
   }
@@ -1022,9 +1053,7 @@ const bind = (spec: AnyScriptSpec, body: string): string => {
   if (handsKeys) {
     const keys = spec.keys.map((label) => `${label} = K_${label}`);
     lines.push(
-      `local K = setmetatable({ ${keys.join(", ")} }, { __index = function(_, label)`,
-      `  error("script ${spec.name} was not handed key " .. tostring(label), 2)`,
-      "end })",
+      `local K = setmetatable({ ${keys.join(", ")} }, ${library?.keyMeta ?? keyMetatable(spec)})`,
     );
   }
   return [...lines, code].join("\n");
@@ -1174,7 +1203,7 @@ export const assembleLibrary = (
   const includes = includesOf(bodies.join("\n")).map(
     (inc) => `-- lua/includes/${inc}.lua\n${includeSource(inc)}`,
   );
-  const percall = [...includes.join("\n").matchAll(PERCALL)].map(([, n]) => `${n} = {}`);
+  const percall = [...includes.join("\n").matchAll(PERCALL)].map(([, n]) => percallReset(n!));
   const globals = LIBRARY_GLOBALS.join(", ");
   return inlineConstants(
     [
@@ -1186,18 +1215,57 @@ export const assembleLibrary = (
       `-- the globals as upvalues, bound at the first call (Scripts.ts, LIBRARY_GLOBALS)`,
       `local ${globals}`,
       ...includes,
-      ...specs.map((spec, i) =>
-        [
+      QUEUE_KEYS_KEPT,
+      // each function in a block of its own (a function's locals would pass Lua's 200 at the
+      // top level): its key table's metatable and, when it writes events, its body as a
+      // function made once (a body wrapped at each call makes a closure each time)
+      ...specs.map((spec, i) => {
+        const events = includesOf(bodies[i]!).includes("events");
+        const bound = bind(spec, bodies[i]!, { keyMeta: "KEY_META" });
+        return [
+          "do",
+          `local KEY_META = ${keyMetatable(spec)}`,
+          ...(events ? ["local function body(KEYS, ARGV)", bound, "end"] : []),
           `register("${name}_${spec.name}", function(KEYS, ARGV)`,
           `if not redis then ${globals} = globalsNow() end`,
           ...percall,
-          runnable(spec, bodies[i]!, includesOf(bodies[i]!)),
+          ...(events
+            ? ["local replied = body(KEYS, ARGV)", "flushEvents()", "return replied"]
+            : [bound]),
           "end)",
-        ].join("\n"),
-      ),
+          "end",
+        ].join("\n");
+      }),
     ].join("\n"),
   );
 };
+
+/**
+ * The line that empties `--@percall` table `name` at the start of a library
+ * function: a new table only when the last call left something in it (most
+ * calls fill few of them; a table made costs its allocation and its
+ * collection).
+ */
+export const percallReset = (name: string): string =>
+  `if next(${name}) ~= nil then ${name} = {} end`;
+
+/**
+ * A library's cache of each queue's keys by its `ready` key (see
+ * {@link LibraryBinding}), at most 256 queues: past that, all are dropped.
+ * No script changes a queue's keys table.
+ */
+const QUEUE_KEYS_KEPT = [
+  "-- each queue's keys by its ready key, made once (Scripts.ts, LibraryBinding)",
+  "local QUEUE_KEYS, queueKeysKept = {}, 0",
+  "local function keepQueueKeys(k, q)",
+  "  if queueKeysKept >= 256 then",
+  "    QUEUE_KEYS = {}",
+  "    queueKeysKept = 0",
+  "  end",
+  "  QUEUE_KEYS[k] = q",
+  "  queueKeysKept = queueKeysKept + 1",
+  "end",
+].join("\n");
 
 /**
  * Every script's source, read once when this module loads: a process keeps

@@ -12,6 +12,7 @@ import {
   functionName,
   inlineConstants,
   LIBRARY,
+  percallReset,
   SCRIPT_LIST,
   SCRIPTS,
   scriptSource,
@@ -182,7 +183,7 @@ describe("the Lua scripts and their definitions", () => {
     for (const fn of fns) {
       // (after the line that binds the globals at the first call)
       const reset = fn.split("\n").slice(2, 2 + percall.length);
-      expect(reset.sort()).toEqual(percall.map((n) => `${n} = {}`).sort());
+      expect(reset.sort()).toEqual(percall.map(percallReset).sort());
     }
   });
 

@@ -5,7 +5,7 @@
  * refuses functions or the store is told not to use them, and a call's
  * caches emptied at every call, as a script's are.
  */
-import { chain, createClient, handle, Schema, startWorker, task } from "@weft/core";
+import { chain, chord, createClient, handle, Schema, startWorker, task } from "@weft/core";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { Redis } from "ioredis";
 import { pino } from "pino";
@@ -26,6 +26,12 @@ afterAll(async () => {
 });
 
 const inc = task({ name: "fn.inc", queue: "fq", input: Schema.Int, output: Schema.Int });
+const sum = task({
+  name: "fn.sum",
+  queue: "fq",
+  input: Schema.Array(Schema.Int),
+  output: Schema.Int,
+});
 const silent = pino({ level: "silent" });
 
 /** Runs a 5-step chain on `store` with a worker of its own; its result. */
@@ -154,6 +160,54 @@ describe("the scripts as a function library", () => {
     // a cache kept from the call before would say "not paused" and hand it over
     const second = await store.complete(claims[1]!, new Uint8Array([0]), opts);
     expect(second).toEqual({ ok: true, next: [] });
+    await store.close();
+  });
+
+  it("keeps the queue keys, queue lists and numbers it makes across calls, past their bounds: 300 queues, a chord of 5,000", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "fn-kept" });
+    const client = createClient(store, () => 1_000);
+    // 300 queues (the library keeps 256 queues' keys and 256 queue lists): one run in each,
+    // all claimed by one call that names them all, completed one by one
+    const queues = Array.from({ length: 300 }, (_, i) => `kq${i}`);
+    const runs = await client.submitMany(queues.map((queue, i) => inc.si(i).with({ queue })));
+    const claims = await store.claim({
+      workerId: "w",
+      queues,
+      max: 300,
+      leaseMs: 60_000,
+      now: 1_000,
+    });
+    expect(claims.map((c) => c.spec.queue).sort()).toEqual([...queues].sort());
+    for (const c of claims) {
+      const r = await store.complete(c, new Uint8Array([0]), {
+        now: 1_001,
+        workerId: "w",
+        queues,
+        nextMax: 0,
+        leaseMs: 60_000,
+      });
+      expect(r).toEqual({ ok: true, next: [] });
+    }
+    for (const h of runs) expect((await store.getRun(h.runId))?.run.status).toBe("succeeded");
+    // 5,000 node ids (the library keeps 4,096 numbers' digits) in one run, in calls of many
+    const worker = startWorker({
+      store,
+      logger: silent,
+      queues: ["fq"],
+      concurrency: 64,
+      handlers: [handle(inc, (n) => n + 1), handle(sum, (xs) => xs.reduce((a, b) => a + b, 0))],
+    });
+    try {
+      const h = await createClient(store).submit(
+        chord(
+          Array.from({ length: 5_000 }, (_, i) => inc.si(i)),
+          sum.s(),
+        ),
+      );
+      expect(await h.result({ timeout: 60_000 })).toBe((5_000 * 5_001) / 2);
+    } finally {
+      await worker.stop();
+    }
     await store.close();
   });
 });

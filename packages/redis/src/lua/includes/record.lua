@@ -34,17 +34,27 @@ local function int(x)
 end
 
 -- small numbers (node ids, attempts, tokens, queue indexes) as the strings `..` makes of
--- them ("%.14g"), each made once per call: `..` formats a number with printf's float path
--- every time (about 0.3 µs), and a node's id is joined into a field or member name several
--- times per transition. Anything else goes through tostring, as `..` would format it.
---@percall
+-- them ("%.14g"), each made once: `..` formats a number with printf's float path every time
+-- (about 0.3 µs), and a node's id is joined into a field or member name several times per
+-- transition. Kept across calls (a number's digits are a function of it alone: node ids
+-- recur call after call); past DIGITS_MAX kept, all are dropped. Anything else goes through
+-- tostring, as `..` would format it.
+--@kept
 local DIGITS = {}
+local digitsKept = 0
+--@const
+local DIGITS_MAX = 4096
 local function digits(x)
   local s = DIGITS[x]
   if s then return s end
   if type(x) ~= "number" or x % 1 ~= 0 or x <= -1e14 or x >= 1e14 then return tostring(x) end
   s = string.format("%d", x)
+  if digitsKept >= DIGITS_MAX then
+    DIGITS = {}
+    digitsKept = 0
+  end
   DIGITS[x] = s
+  digitsKept = digitsKept + 1
   return s
 end
 

@@ -74,15 +74,24 @@ local function runKeysAt(prefix, runId, shared)
     seq = shared.seq }
 end
 
--- numbers as the strings redis.call would make of them ("%.17g"), each made once per call:
--- a batch script opens many runs at the same `now`
---@percall
+-- numbers as the strings redis.call would make of them ("%.17g"), each made once: a batch
+-- script opens many runs at the same `now`, and every call formats its `eventsMax`. Kept
+-- across calls (a function of the number alone); past G17_MAX kept, all are dropped
+--@kept
 local G17 = {}
+local g17Kept = 0
+--@const
+local G17_MAX = 1024
 local function g17(x)
   local s = G17[x]
   if not s then
     s = string.format("%.17g", x)
+    if g17Kept >= G17_MAX then
+      G17 = {}
+      g17Kept = 0
+    end
     G17[x] = s
+    g17Kept = g17Kept + 1
   end
   return s
 end

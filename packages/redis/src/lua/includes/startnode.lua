@@ -23,16 +23,26 @@ local function listEnding(M, n, r, err)
   redis.call("ZADD", M.k.shardWork, M.nows, M.id)
 end
 
--- the names in a run's queue list (a comma list), split once per list and call: the runs
--- a claim starts mostly share their queue list
---@percall
+-- the names in a run's queue list (a comma list), split once per list: the runs a claim
+-- starts mostly share their queue list, and so do the calls that follow. Kept across calls
+-- (a function of the list alone; no caller changes the names it gets); past
+-- QUEUE_LISTS_MAX kept, all are dropped
+--@kept
 local QUEUE_LISTS = {}
+local queueListsKept = 0
+--@const
+local QUEUE_LISTS_MAX = 256
 local function queueList(queues)
   local names = QUEUE_LISTS[queues]
   if names then return names end
   names = {}
   for q in string.gmatch(queues, "[^,]+") do names[#names + 1] = q end
+  if queueListsKept >= QUEUE_LISTS_MAX then
+    QUEUE_LISTS = {}
+    queueListsKept = 0
+  end
   QUEUE_LISTS[queues] = names
+  queueListsKept = queueListsKept + 1
   return names
 end
 
