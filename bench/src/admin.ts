@@ -89,6 +89,22 @@ export class Admin {
     return admin;
   }
 
+  /**
+   * `n` PINGs sent one at a time on this connection, after `n / 10` not
+   * counted: each one's round trip, µs. On a quiet server it is the host's
+   * floor for one call's wait (loopback TCP, the kernel waking each side,
+   * ioredis's own work): a chain step waits at least one per call it sends.
+   */
+  async roundTrips(n: number): Promise<number[]> {
+    const out: number[] = [];
+    for (let i = 0; i < n + Math.ceil(n / 10); i++) {
+      const t0 = performance.now();
+      await this.redis.ping();
+      if (i >= Math.ceil(n / 10)) out.push((performance.now() - t0) * 1_000);
+    }
+    return out;
+  }
+
   /** `INFO server` redis_version. */
   async version(): Promise<string> {
     return parseInfo(await this.redis.info("server")).get("redis_version") ?? "?";
