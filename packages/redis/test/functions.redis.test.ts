@@ -2,8 +2,9 @@
  * The scripts as functions of one library (Redis 7 `FUNCTION LOAD`,
  * `FCALL`; src/Functions.ts): loaded on the first call that finds it
  * missing, loaded again after `FUNCTION FLUSH`, `EVALSHA` where a server
- * refuses functions or the store is told not to use them, and a call's
- * caches emptied at every call, as a script's are.
+ * refuses functions or the store is told not to use them, a call's
+ * caches emptied at every call, as a script's are, and the caches of pure
+ * functions kept across calls right past their bounds.
  */
 import { chain, chord, createClient, handle, Schema, startWorker, task } from "@weft/core";
 import { type RedisServer, startRedisServer } from "@weft/testing";
