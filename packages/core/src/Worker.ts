@@ -661,14 +661,25 @@ export const startWorker = (opts: WorkerOptions): Worker => {
    * heartbeat renews the node's lease meanwhile, so a short outage does not
    * cost a re-delivery after the lease.
    */
-  const recorded = async <T>(call: () => Promise<T>): Promise<T> => {
+  const recorded = <T>(call: () => Promise<T>): Promise<T> => {
     const since = now();
+    // (the first try without an async frame of its own: most calls answer at once)
+    return call().catch((e: unknown) => recordedAgain(call, since, e));
+  };
+  /** {@link recorded}'s tries after the first, which failed with `first`. */
+  const recordedAgain = async <T>(
+    call: () => Promise<T>,
+    since: number,
+    first: unknown,
+  ): Promise<T> => {
+    let e = first;
     for (let failures = 0; ; failures++) {
+      if (!(e instanceof StoreUnavailable) || stopping || now() - since >= leaseMs) throw e;
+      await clock.sleep(storeBackoffMs(failures), stopRequested.signal);
       try {
         return await call();
-      } catch (e) {
-        if (!(e instanceof StoreUnavailable) || stopping || now() - since >= leaseMs) throw e;
-        await clock.sleep(storeBackoffMs(failures), stopRequested.signal);
+      } catch (again) {
+        e = again;
       }
     }
   };
@@ -687,25 +698,33 @@ export const startWorker = (opts: WorkerOptions): Worker => {
    * a report that fails is logged. Its promise is what `reports` holds for
    * the claim until it settles.
    */
-  const reportSuccess = async (
+  const reportSuccess = (
     slot: Slot,
     value: Uint8Array,
     span: string | undefined,
   ): Promise<void> => {
     const claim = slot.claim;
-    try {
-      // `complete` never throws (it rejects): the `finally` below runs after the caller
-      // put this report in `reports`
-      const r = await recorded(() => complete(claim, value, stopping ? 0 : 1, span));
-      if (r.ok) finished.record(claim.spec.queue, "succeeded", now());
-      if (!r.ok) logRefusal(slot.log(), r, "completion");
-      else if (log.isLevelEnabled("debug")) slot.log().debug("node succeeded");
-      if (r.ok) for (const next of r.next) take(next);
-    } catch (e) {
-      unrecorded(slot, e);
-    } finally {
-      reports.delete(claim);
-    }
+    // `complete` never throws (it rejects), and a callback runs on a later turn: after the
+    // caller put this report in `reports` (no async frame: one per completion is allocation
+    // the collector pays for)
+    return recorded(() => complete(claim, value, stopping ? 0 : 1, span)).then(
+      (r) => {
+        try {
+          if (r.ok) finished.record(claim.spec.queue, "succeeded", now());
+          if (!r.ok) logRefusal(slot.log(), r, "completion");
+          else if (log.isLevelEnabled("debug")) slot.log().debug("node succeeded");
+          if (r.ok) for (const next of r.next) take(next);
+        } catch (e) {
+          unrecorded(slot, e);
+        } finally {
+          reports.delete(claim);
+        }
+      },
+      (e: unknown) => {
+        unrecorded(slot, e);
+        reports.delete(claim);
+      },
+    );
   };
 
   /** Runs a claim leased back by a completion: in a free slot, else first in line for one. */
