@@ -263,6 +263,52 @@ describe("the worker's log while the store is down", () => {
   });
 });
 
+describe("the worker's log when a report is refused for another reason", () => {
+  it("sends a completion that fails with another error once, logs it, and the node is re-delivered after its lease", async () => {
+    const clock = await virtualClock(0);
+    const store = new MemoryStore({ clock });
+    // the first report call fails with an error that is not StoreUnavailable
+    const calls: string[] = [];
+    let refuse = true;
+    for (const method of ["complete", "completeMany"] as const) {
+      const real = (store[method] as (...a: unknown[]) => Promise<unknown>).bind(store);
+      (store as unknown as Record<string, unknown>)[method] = (...a: unknown[]) => {
+        calls.push(method);
+        if (!refuse) return real(...a);
+        refuse = false;
+        return Promise.reject(new Error("refused"));
+      };
+    }
+    const { lines, logger } = capture();
+    const ok = task({ name: "ok", input: Schema.Int, output: Schema.Int });
+    const worker = startWorker({
+      store,
+      logger,
+      clock,
+      leaseMs: 5_000,
+      concurrency: 1,
+      handlers: [handle(ok, (n) => n + 1)],
+    });
+    const run = await createClient(store).submit(ok.si(1));
+    await clock.advance(1_000);
+    // not sent again: only StoreUnavailable is
+    expect(calls).toHaveLength(1);
+    expect(lines.filter((l) => /could not record the outcome/.test(l.msg))).toHaveLength(1);
+    expect((await store.getRun(run.runId))!.nodes[0]).toMatchObject({ state: "running" });
+    // the lease expires, the node is run again and its completion recorded
+    await clock.advance(15_000);
+    expect(calls.length).toBeGreaterThanOrEqual(2);
+    expect((await store.getRun(run.runId))!.nodes[0]).toMatchObject({
+      state: "succeeded",
+      attempts: 2,
+      stalls: 1,
+    });
+    const stopped = worker.stop();
+    await clock.advance(1_000);
+    await stopped;
+  });
+});
+
 describe("the worker's log when a run is cancelled under a running handler", () => {
   it.each([
     // signals off: the handler finishes and its completion is the first to hear of the cancel
