@@ -25,7 +25,7 @@
  * listed (default 30).
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -200,6 +200,20 @@ const main = async () => {
       "BENCH_REDIS_SRC: a built Redis source tree is needed (apt-get source redis, then make in it)",
     );
   const dir = mkdtempSync(join(tmpdir(), "weft-luaprof-"));
+  try {
+    await profile(workload, groups, src, dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+};
+
+/** Builds the host in `dir`, captures `workload` on a private server and replays it once per group. */
+const profile = async (
+  workload: Workload,
+  groups: ReadonlyArray<string>,
+  src: string,
+  dir: string,
+) => {
   const host = join(dir, "host");
   const deps = join(src, "deps");
   execFileSync("cc", [
