@@ -29,23 +29,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Canvas, chain, chord, createClient, Schema, task } from "@weft/core";
+import { chord, createClient } from "@weft/core";
 import type { Claim, CompleteItem } from "@weft/core/store";
 import { RedisStore } from "@weft/redis";
 import { startRedisServer } from "@weft/testing";
 import type { Command, Redis } from "ioredis";
-
-const noop = task({
-  name: "bench.noop",
-  input: Schema.Struct({ i: Schema.Int }),
-  output: Schema.Int,
-});
-const inc = task({ name: "bench.inc", input: Schema.Int, output: Schema.Int });
-const collect = task({
-  name: "bench.collect",
-  input: Schema.Array(Schema.Int),
-  output: Schema.Int,
-});
+import { chainOf, collect, inc, noop } from "./weft.ts";
 
 const WORKLOADS = ["longChain", "chains", "chord", "independent", "single"] as const;
 type Workload = (typeof WORKLOADS)[number];
@@ -75,9 +64,6 @@ const encodeCapture = (commands: ReadonlyArray<Captured>): Buffer => {
     commands.flatMap((c) => [u32(c.length), ...c.flatMap((a) => [u32(a.length), a])]),
   );
 };
-
-const chainOf = (first: Canvas<unknown, number>, length: number) =>
-  chain(first, ...Array.from({ length: length - 1 }, () => inc.s())) as Canvas<unknown, number>;
 
 /** Runs `workload` through `store`, one call at a time: submits, then claims and completes until nothing is ready. */
 const run = async (store: RedisStore, workload: Workload): Promise<void> => {
@@ -244,15 +230,14 @@ const profile = async (
     const libs = (await redis.call("FUNCTION", "LIST", "WITHCODE")) as unknown[][];
     const code = libs
       .map((l) => l[l.indexOf("library_code") + 1])
-      .find((c) => typeof c === "string" && c.includes("register_function")) as string;
-    await store.close();
+      .find((c): c is string => typeof c === "string" && c.includes("register_function"));
+    if (code === undefined) throw new Error("the server holds no Weft function library");
     writeFileSync(join(dir, "library.lua"), code);
     writeFileSync(join(dir, "capture.bin"), encodeCapture(captured));
     const lib = code.split("\n");
-    const flush = await RedisStore.connect(server.url);
     log(`${workload}: ${TASKS[workload]} tasks, ${captured.length} commands replayed per group`);
     for (const g of groups) {
-      await (flush.redis as Redis).flushall();
+      await redis.flushall();
       const out = join(dir, `${g}.txt`);
       const said = execFileSync(host, [
         join(dir, "library.lua"),
@@ -264,7 +249,7 @@ const profile = async (
       log(`${g} (${said.trim().split(" ")[0]} calls):`);
       report(lib, out, TASKS[workload], Number(process.env.LUAPROF_LINES ?? 30));
     }
-    await flush.close();
+    await store.close();
   } finally {
     await server.stop();
   }

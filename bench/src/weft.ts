@@ -70,7 +70,10 @@ export const handlersFor = (reporter: TaskReporter) => [
 ];
 
 /** `chain(first, inc.s() × (length - 1))`. */
-const chainOf = (first: Signature<unknown, number>, length: number): Canvas<unknown, number> => {
+export const chainOf = (
+  first: Signature<unknown, number>,
+  length: number,
+): Canvas<unknown, number> => {
   const rest = Array.from({ length: length - 1 }, () => inc.s());
   return chain(first, ...rest) as Canvas<unknown, number>;
 };
