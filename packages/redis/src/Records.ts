@@ -97,6 +97,13 @@ export const encodeNodeRecord = (
 };
 
 /**
+ * A stored time at least this large is an epoch ms; a smaller one counts ms
+ * from a base (a run's `finished` from its `created`, a node record's
+ * finishedAt from its startedAt): 10¹², September 2001.
+ */
+const ABSOLUTE_TIME = 1e12;
+
+/**
  * Runs of more nodes than this keep each node's spec before its record, in
  * field `n<i>` (one field per node: a field costs a Redis hash table about
  * 40 bytes of its own, docs/benchmarks.md, "What costs memory"); smaller
@@ -475,9 +482,9 @@ export const nodeRecordOf = (
   const started = r[4] as number;
   const finished = r[5] as number;
   if (started) rec.startedAt = started;
-  // finishedAt is kept as a delta from startedAt once the node started (an epoch ms is >= 1e12);
-  // a node that ended in the millisecond it started keeps a delta of 0
-  if (started && finished < 1e12) {
+  // finishedAt is kept as a delta from startedAt once the node started (an epoch ms is at
+  // least ABSOLUTE_TIME); a node that ended in the millisecond it started keeps a delta of 0
+  if (started && finished < ABSOLUTE_TIME) {
     if (finished || TERMINAL_NODE_STATES.has(state)) rec.finishedAt = started + finished;
   } else if (finished) rec.finishedAt = finished;
   if (r[6]) rec.worker = r[6] as string;
@@ -765,9 +772,12 @@ export const parseRunRecord = (
     h.started === undefined && status !== "pending" && h.created !== undefined
       ? rec.createdAt
       : time("started");
+  // (kept as ms after `created` since 2026-12-05: a few bytes instead of nine; a value of
+  // at least ABSOLUTE_TIME is an epoch ms, as older runs hold)
   const finished = time("finished");
   if (started !== undefined) rec.startedAt = started;
-  if (finished !== undefined) rec.finishedAt = finished;
+  if (finished !== undefined)
+    rec.finishedAt = finished >= ABSOLUTE_TIME ? finished : rec.createdAt + finished;
   if (h.fnode !== undefined && Number.isInteger(Number(h.fnode))) rec.failedNode = Number(h.fnode);
   if (h.redrives !== undefined && Number.isInteger(Number(h.redrives)))
     rec.redrives = Number(h.redrives);
@@ -788,6 +798,27 @@ export const parseRunRecord = (
   return rec;
 };
 
+/** The fields of a spec without its links and dynamic fields (the 14th and 15th). */
+const SPEC_FIELDS = 13;
+
+/** The fields a spec always keeps: up to `arg`; those after it may be left out at their default. */
+const SPEC_MIN_FIELDS = 7;
+
+/**
+ * Whether field `i` (0-based, from `deps` on) of a spec holds its default:
+ * an empty list (`deps`, `dependents`, `settledDependents`, `path`), 0
+ * (`tolerant`) or an empty map (`options`).
+ */
+const isDefaultSpecField = (i: number, v: unknown): boolean =>
+  i === 10
+    ? v === 0
+    : i === 11
+      ? v !== null && typeof v === "object" && Object.keys(v).length === 0
+      : Array.isArray(v) && v.length === 0;
+
+/** The default of field `i` of a spec, for one left out: a new value each time (decoded specs are the caller's). */
+const defaultSpecField = (i: number): unknown => (i === 10 ? 0 : i === 11 ? {} : []);
+
 /**
  * Encodes a node spec as a positional msgpack array (no field names), so a
  * typical spec is a few dozen bytes and fits Redis's compact hash encoding:
@@ -805,7 +836,11 @@ export const parseRunRecord = (
  * same again, when that node is an error callback too; or `null`), and so does a
  * node with error callbacks (`[null, errorDependents, null]`). A dynamic
  * node or a replaced one (docs/concepts.md, "Dynamic canvases") adds a 15th,
- * `[addedBy, replacedBy]` (each `null` when absent), after a 14th.
+ * `[addedBy, replacedBy]` (each `null` when absent), after a 14th. A spec
+ * with neither leaves out its trailing fields from `deps` on while they hold
+ * their default (an empty list, `tolerant` 0, empty `options`): a root's
+ * spec ends at `arg`, six bytes shorter (since 2026-12-05; a process of an
+ * earlier version cannot read such a spec).
  */
 export const encodeSpec = (n: DagNode): Uint8Array => {
   const fields: unknown[] = [
@@ -827,12 +862,18 @@ export const encodeSpec = (n: DagNode): Uint8Array => {
     n.path,
   ];
   const dynamic = n.addedBy !== undefined || n.replacedBy !== undefined;
-  if (dynamic || n.callback !== undefined || n.errorDependents !== undefined)
-    fields.push([
-      n.callback ?? null,
-      n.errorDependents ?? [],
-      n.failure === undefined ? null : encodeFailure(n.failure),
-    ]);
+  if (!dynamic && n.callback === undefined && n.errorDependents === undefined) {
+    // (trailing fields at their default left out: a plain job's spec 6 bytes shorter)
+    let length = SPEC_FIELDS;
+    while (length > SPEC_MIN_FIELDS && isDefaultSpecField(length - 1, fields[length - 1])) length--;
+    fields.length = length;
+    return encode(fields);
+  }
+  fields.push([
+    n.callback ?? null,
+    n.errorDependents ?? [],
+    n.failure === undefined ? null : encodeFailure(n.failure),
+  ]);
   if (dynamic)
     fields.push([n.addedBy ?? null, n.replacedBy === undefined ? null : packShape(n.replacedBy)]);
   return encode(fields);
@@ -906,6 +947,9 @@ export const decodeSpec = (bytes: Uint8Array, owner?: SpecOwner): DagNode => {
     raw[0] = owner.id;
     raw[1] = owner.task;
   }
+  // (a spec written since 2026-12-05 leaves out its trailing fields at their default)
+  if (Array.isArray(raw) && raw.length >= SPEC_MIN_FIELDS && raw.length < SPEC_FIELDS)
+    for (let i = raw.length; i < SPEC_FIELDS; i++) raw[i] = defaultSpecField(i);
   const why = specProblem(raw);
   if (why) throw new Error(why);
   // (read by index, optional fields assigned: no destructuring, no spread, per claimed node)
@@ -954,7 +998,8 @@ const linksProblem = (links: unknown): string | undefined => {
 };
 
 const specProblem = (raw: unknown): string | undefined => {
-  if (!Array.isArray(raw) || raw.length < 13 || raw.length > 15) return "not a node spec array";
+  if (!Array.isArray(raw) || raw.length < SPEC_FIELDS || raw.length > 15)
+    return "not a node spec array";
   if (raw.length >= 14) {
     const why = linksProblem(raw[13]);
     if (why) return why;

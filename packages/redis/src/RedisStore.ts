@@ -685,6 +685,9 @@ export class RedisStore implements Store, ScheduleStore {
       window: key === undefined ? 0 : sub.idempotencyWindowMs,
       idem: s.idempotency(key ?? runId),
       nonce,
+      // the nonce as the scripts get it and the run hash keeps it: its bytes when it is hex
+      // (a client's 10 characters: 5 bytes less in every run hash), else as it is
+      nonceArg: /^(?:[0-9a-f]{2})+$/.test(nonce) ? Buffer.from(nonce, "hex") : nonce,
       hex,
       // kept as its 32 bytes: half the memory of the hex text in every run hash
       fp: /^[0-9a-f]{64}$/.test(hex) ? Buffer.from(hex, "hex") : hex,
@@ -714,7 +717,7 @@ export class RedisStore implements Store, ScheduleStore {
       if (!r.ok) throw r.error;
       return { runId: r.runId, existing: r.existing };
     }
-    const { key, s, window, idem, nonce, fp, out, timing, ...prepared } = this.prepare(sub);
+    const { key, s, window, idem, nonceArg, fp, out, timing, ...prepared } = this.prepare(sub);
     // (the key's run instead, when the key names a run of this canvas not yet committed: ADOPT)
     let runId = prepared.runId;
     const queues = sub.dag.queues;
@@ -758,7 +761,7 @@ export class RedisStore implements Store, ScheduleStore {
           windowMs: window,
           budget: this.budget,
           fingerprint: fp,
-          nonce,
+          nonce: nonceArg,
           output: out,
           seen,
           reuse: sub.idempotencyReuse ?? "return-existing",
@@ -1002,7 +1005,7 @@ export class RedisStore implements Store, ScheduleStore {
       args[k++] = sub.retentionMs;
       args[k++] = p.window;
       args[k++] = p.fp;
-      args[k++] = p.nonce;
+      args[k++] = p.nonceArg;
       args[k++] = p.out;
       args[k++] = cur ?? "";
       args[k++] = sub.idempotencyReuse ?? "return-existing";

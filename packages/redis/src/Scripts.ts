@@ -411,7 +411,7 @@ export const SCRIPTS = {
       windowMs: "number",
       budget: "number",
       fingerprint: "bytes",
-      nonce: "string",
+      nonce: "bytes",
       output: "bytes",
       seen: "bytes",
       reuse: "string",

@@ -169,6 +169,38 @@ describe("node specs", () => {
     expect(encodeSpec(compile(noop.si({ i: 1 })).nodes[0]!).length).toBeLessThanOrEqual(64);
   });
 
+  it("leave out their trailing fields at their default: a root's spec ends at its argument", () => {
+    const t = task({ name: "t", input: Schema.Struct({ i: Schema.Int }), output: Schema.Int });
+    const root = compile(t.si({ i: 5_000 })).nodes[0]!;
+    const bytes = encodeSpec(root);
+    expect((decode(bytes) as unknown[]).length).toBe(7);
+    expect(decodeSpec(bytes, root)).toEqual(root);
+    // the fields up to the last one that is not at its default are kept
+    const cases: Array<[typeof root, number]> = [
+      [{ ...root, path: ["a"] }, 13],
+      [{ ...root, options: { timeoutMs: 1_000 } }, 12],
+      [{ ...root, tolerant: true }, 11],
+      [{ ...root, dependents: [1] }, 9],
+      [{ ...root, deps: [2] }, 8],
+    ];
+    for (const [n, length] of cases) {
+      const b = encodeSpec(n);
+      expect((decode(b) as unknown[]).length).toBe(length);
+      expect(decodeSpec(b, n)).toEqual(n);
+    }
+    // each decoded spec has lists and options of its own
+    const a = decodeSpec(bytes, root);
+    const b = decodeSpec(bytes, root);
+    expect(a.dependents).not.toBe(b.dependents);
+    expect(a.options).not.toBe(b.options);
+    // a spec written whole, as before 2026-12-05, reads the same; one cut before its argument does not
+    const whole = encode([null, null, null, 5, 0, { i: 5_000 }, null, [], [], [], 0, {}, []]);
+    expect(decodeSpec(whole, root)).toEqual(decodeSpec(bytes, root));
+    expect(() => decodeSpec(encode([null, null, null, 5, 0, { i: 1 }]), root)).toThrow(
+      "not a node spec array",
+    );
+  });
+
   it("leave out the node's id and task, which the field's name and the node record hold", () => {
     const t = task({ name: "reports.render", input: Schema.Int, output: Schema.Int });
     const n = { ...compile(t.si(1)).nodes[0]!, id: 300 };
@@ -229,6 +261,23 @@ describe("corrupt records", () => {
     expect(
       parseRunRecord({ ...base, status: "cancelled", started: "" }, null).startedAt,
     ).toBeUndefined();
+  });
+
+  it("parseRunRecord reads `finished` as ms after `created`, and an older absolute time as it is", () => {
+    const t = 1_767_225_600_000;
+    const base = { id: "r", status: "succeeded", created: String(t), total: "1", ended: "1" };
+    expect(parseRunRecord({ ...base, finished: "48" }, null).finishedAt).toBe(t + 48);
+    // ended in the millisecond it was created: still an end
+    expect(parseRunRecord({ ...base, finished: "0" }, null).finishedAt).toBe(t);
+    // an end stamped by a clock behind the submitter's
+    expect(parseRunRecord({ ...base, finished: "-3" }, null).finishedAt).toBe(t - 3);
+    // written before 2026-12-05, or when `created` was not a time: an epoch ms
+    expect(parseRunRecord({ ...base, finished: String(t + 900) }, null).finishedAt).toBe(t + 900);
+    expect(parseRunRecord({ ...base, status: "running" }, null).finishedAt).toBeUndefined();
+    expect(parseRunRecord({ ...base, finished: "soon" }, null)).toMatchObject({
+      status: "failed",
+      error: { message: expect.stringMatching(/field finished: not a time/) },
+    });
   });
 
   it("parseQueues refuses a list that is not queue names", () => {

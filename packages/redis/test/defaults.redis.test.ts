@@ -89,6 +89,41 @@ describe("a run's fields at their default", () => {
     }
   });
 
+  it("keep a finished run's `finished` as ms after its `created`, read back as an epoch ms", async () => {
+    const prefix = "finishedrel";
+    const store = await RedisStore.connect(server.url, { prefix });
+    const client = createClient(store);
+    const hashOf = (runId: string) => runScriptKeys(shardKeys(prefix, 0), runId).record;
+    // a run whose `created` is not a time (set before any worker runs it) keeps an epoch ms
+    const odd = await client.submit(inc.si(5));
+    await raw.hset(hashOf(odd.runId), "created", "0");
+    const worker = startWorker({ store, logger: silent, handlers: [handle(inc, (n) => n + 1)] });
+    try {
+      // a plain job (its completion's shortcut) and a chain (the general way to a run's end)
+      const plain = await client.submit(inc.si(1));
+      const steps = await client.submit(chain(inc.si(1), inc.s()));
+      expect([await plain.result(), await steps.result()]).toEqual([2, 3]);
+      for (const run of [plain, steps]) {
+        const [created, finished] = await raw.hmget(hashOf(run.runId), "created", "finished");
+        const delta = Number(finished);
+        expect(Number.isInteger(delta)).toBe(true);
+        expect(delta).toBeGreaterThanOrEqual(0);
+        expect(delta).toBeLessThan(1e12);
+        const snap = (await store.getRun(run.runId))!;
+        expect(snap.run.finishedAt).toBe(Number(created) + delta);
+        expect(snap.run.finishedAt).toBeGreaterThanOrEqual(snap.nodes.at(-1)!.finishedAt!);
+      }
+      // (read as it is)
+      expect(await odd.result()).toBe(6);
+      const finished = Number(await raw.hget(hashOf(odd.runId), "finished"));
+      expect(finished).toBeGreaterThanOrEqual(1e12);
+      expect((await store.getRun(odd.runId))!.run.finishedAt).toBe(finished);
+    } finally {
+      await worker.stop();
+      await store.close();
+    }
+  });
+
   it("leave a spec's id and task out; a worker gets them back, and a spec that has them runs as before", async () => {
     const prefix = "specowner";
     const store = await RedisStore.connect(server.url, { prefix });

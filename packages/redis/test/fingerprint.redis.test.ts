@@ -2,9 +2,10 @@
  * What a run hash keeps to tell submissions apart (docs/redis-layout.md,
  * `fp` and `nonce`): the fingerprint only when another submission can name
  * the run (a run id of the caller's own, an idempotency key), and the
- * client's nonce of 10 hex characters.
+ * client's nonce of 10 hex characters as its 5 bytes (since 2026-12-05).
  */
 import { createClient, Schema, task } from "@weft/core";
+import { compile } from "@weft/core/store";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { raw, server } from "./fixtures/server.ts";
@@ -16,11 +17,11 @@ const fields = async (prefix: string, runId: string) => {
   const [key] = await raw.keys(`${prefix}:*:run:${runId}`);
   expect(key).toBeDefined();
   const [fp, nonce] = await raw.hmgetBuffer(key!, "fp", "nonce");
-  return { fp, nonce: nonce?.toString() };
+  return { fp, nonce };
 };
 
 describe("a run's fingerprint and nonce", () => {
-  it("keeps no fingerprint for a run id made at random without a key, and a 10-character nonce", async () => {
+  it("keeps no fingerprint for a run id made at random without a key, and the nonce's 10 hex characters as 5 bytes", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "fp1" });
     const client = createClient(store);
     const [a, b] = await client.submitMany([job.si({ i: 1 }), job.si({ i: 2 })]);
@@ -28,8 +29,44 @@ describe("a run's fingerprint and nonce", () => {
     for (const h of [a!, b!, one]) {
       const { fp, nonce } = await fields("fp1", h.runId);
       expect(fp).toBeNull();
-      expect(nonce).toMatch(/^[0-9a-f]{10}$/);
+      expect(nonce).toHaveLength(5);
     }
+    await store.close();
+  });
+
+  it("tells a re-sent call by its nonce kept as bytes, and keeps a nonce that is not hex as it is", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "fp3" });
+    const base = {
+      dag: compile(job.si({ i: 1 })),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: Date.now(),
+      fingerprint: "",
+    };
+    const first = await store.submit({ ...base, runId: "hex", nonce: "00ff10a0b7" });
+    expect((await fields("fp3", "hex")).nonce).toEqual(Buffer.from("00ff10a0b7", "hex"));
+    // the same call again (its nonce) is answered as the first; another call is refused
+    expect(await store.submit({ ...base, runId: "hex", nonce: "00ff10a0b7" })).toEqual(first);
+    await expect(
+      store.submit({ ...base, runId: "hex", nonce: "00ff10a0b8" }),
+    ).rejects.toMatchObject({ _tag: "DuplicateRun" });
+    // (upper-case or odd-length hex, or any other text: kept as sent)
+    for (const [runId, nonce] of [
+      ["upper", "00FF10A0B7"],
+      ["odd", "abc"],
+      ["text", "call-1"],
+    ] as const) {
+      const got = await store.submit({ ...base, runId, nonce });
+      expect((await fields("fp3", runId)).nonce?.toString()).toBe(nonce);
+      expect(await store.submit({ ...base, runId, nonce })).toEqual(got);
+    }
+    // and so through submitMany, whose plain jobs are written without submit's tables
+    const [many] = await store.submitMany([{ ...base, runId: "many", nonce: "0a0b0c0d0e" }]);
+    expect((await fields("fp3", "many")).nonce).toEqual(Buffer.from("0a0b0c0d0e", "hex"));
+    expect(await store.submitMany([{ ...base, runId: "many", nonce: "0a0b0c0d0e" }])).toEqual([
+      many,
+    ]);
     await store.close();
   });
 

@@ -73,7 +73,7 @@ local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax,
   -- (its spec, when kept there, before its record and its result after it: packRecord)
   RESULTS[r] = result
   redis.call("HSET", keys.record, "n0", packRecord(r),
-    "status", "succeeded", "ended", "1", "finished", g17(now))
+    "status", "succeeded", "ended", "1", "finished", finishedField(now, v[13]))
   -- (the attempt's trace span id, when traced, kept with the result as completeBody keeps it,
   -- and the run's `tr` marker)
   if span ~= "" then redis.call("HSET", keys.record, "t0", span, "tr", "1") end
@@ -147,7 +147,8 @@ end
 
 -- the fields of run `key` that loadRun reads (status, total, ended, finished, retention,
 -- cfield, qbad, w, wk), then node n's record, progress and error (n<n>, p<n>, e<n>), as one
--- HMGET of them answers. Of a node past the first (a chain step, most often), while the run
+-- HMGET of them answers; of node 0 (a plain job's, maybe), then the run's `created` (plainEnd
+-- writes `finished` from it). Of a node past the first (a chain step, most often), while the run
 -- is running and its `rare` marker is "0" (markRare), those of finished, cfield, qbad, wk,
 -- p<n> and e<n> are known absent without being read: in a listpack, every absent field's
 -- read walks the whole list (a step of a 10-node chain: 318,000 → 295,000 Redis
@@ -157,7 +158,7 @@ end
 local function runAndNode(key, n, ns)
   if n == 0 then
     return redis.call("HMGET", key, "status", "total", "ended", "finished", "retention", "cfield", "qbad", "w", "wk",
-      "n" .. ns, "p" .. ns, "e" .. ns)
+      "n" .. ns, "p" .. ns, "e" .. ns, "created")
   end
   local u = redis.call("HMGET", key, "status", "rare", "total", "ended", "n" .. ns)
   if u[2] == "0" and u[1] == "running" then
