@@ -37,9 +37,11 @@ export interface ShardKeys {
   /**
    * Committed runs, in commit order (stream; an entry holds a field `r` and
    * a run id per run, all the runs of one `submitmany` call or the one of a
-   * `submit`): `weft runs` lists it newest first, maintenance deletes an
-   * entry once all its runs have expired. About 32 bytes per run in a
-   * batch's entry, 43 alone, where a sorted set took 137.
+   * `submit`; a batch's entry may open with a field `p`, the prefix its
+   * runs' ids share, each `r` then holding the rest): `weft runs` lists it
+   * newest first, maintenance deletes an entry once all its runs have
+   * expired. About 21 bytes per run in a batch's entry, 43 alone, where a
+   * sorted set took 137.
    */
   readonly runList: string;
   /**

@@ -17,11 +17,20 @@ const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
 const base = { tags: [], idempotencyWindowMs: 0, retentionMs: 60_000 } as const;
 const sub = (runId: string, now = 0) => ({ ...base, runId, dag: compile(inc.si(1)), now });
 
-/** The run ids of each entry of prefix `prefix`'s run list (shard 0), oldest first. */
+/** The fields of each entry of prefix `prefix`'s run list (shard 0), oldest first. */
+const rawEntries = async (prefix: string): Promise<string[][]> =>
+  (await raw.xrange(shardKeys(prefix, 0).runList, "-", "+")).map(([, f]) => f);
+
+/**
+ * The run ids of each entry of prefix `prefix`'s run list (shard 0), oldest
+ * first: each `r`'s value after the entry's `p` (the prefix its runs share), if any.
+ */
 const entries = async (prefix: string): Promise<string[][]> =>
-  (await raw.xrange(shardKeys(prefix, 0).runList, "-", "+")).map(([, f]) => {
-    expect(f.filter((_, i) => i % 2 === 0).every((name) => name === "r")).toBe(true);
-    return f.filter((_, i) => i % 2 === 1);
+  (await rawEntries(prefix)).map((f) => {
+    const p = f[0] === "p" ? f[1]! : "";
+    const rest = f[0] === "p" ? f.slice(2) : f;
+    expect(rest.filter((_, i) => i % 2 === 0).every((name) => name === "r")).toBe(true);
+    return rest.filter((_, i) => i % 2 === 1).map((id) => p + id);
   });
 
 /** The run ids of prefix `prefix`'s run list (shard 0), oldest first. */
@@ -50,6 +59,32 @@ describe("the run list", () => {
     expect(await listedIds(store)).toEqual(["f", "e", "d", "c", "b", "a"]);
     expect(await raw.type(shardKeys("once", 0).runList)).toBe("stream");
     expect(await raw.exists(shardKeys("once", 0).legacyRuns)).toBe(0);
+    await store.close();
+  });
+
+  it("writes the prefix a batch's run ids share once, cut at a character's start, and reads entries written without one", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "shared" });
+    const s = shardKeys("shared", 0);
+    // ids made in one millisecond share their time: written once, as `p`
+    const timed = ["mxat1cnb-23472eed610d", "mxat1cnb-0f3e9a11c2b4", "mxat1cnc-77aa00bb11cc"];
+    await store.submitMany(timed.map((id) => sub(id)));
+    // ids that share no prefix, and ids whose shared bytes end inside a character (é and è
+    // share their first byte): no `p`, or one cut back to the character's start
+    const apart = ["x1", "y2"];
+    const accents = ["runé-1", "runè-2"];
+    await store.submitMany(apart.map((id) => sub(id)));
+    await store.submitMany(accents.map((id) => sub(id)));
+    expect(await rawEntries("shared")).toEqual([
+      ["p", "mxat1cn", "r", "b-23472eed610d", "r", "b-0f3e9a11c2b4", "r", "c-77aa00bb11cc"],
+      ["r", "x1", "r", "y2"],
+      ["p", "run", "r", "é-1", "r", "è-2"],
+    ]);
+    // (an entry without `p`, as every entry of an earlier version: the ids whole)
+    expect((await listedIds(store)).sort()).toEqual([...timed, ...apart, ...accents].sort());
+    // pruned as a whole entry once its runs are gone, as before
+    await raw.del(...timed.map((id) => s.run(id).record));
+    await store.maintain({ now: 1_000, queues: ["default"] });
+    expect(await entries("shared")).toEqual([apart, accents]);
     await store.close();
   });
 
