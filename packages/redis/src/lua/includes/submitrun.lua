@@ -43,12 +43,18 @@ end
 -- back to a UTF-8 character's start (a reader decodes the prefix and each rest as text)
 local function listedPrefix()
   local first = LISTED[2]
-  local len = #first
+  local prefix, len = first, #first
   for i = 4, #LISTED, 2 do
     local id = LISTED[i]
-    if #id < len then len = #id end
-    while len > 0 and string.sub(id, 1, len) ~= string.sub(first, 1, len) do len = len - 1 end
-    if len == 0 then return 0 end
+    -- (no string made for an id that starts with the prefix, the common case; the bytes
+    -- compared only for one that does not)
+    if string.find(id, prefix, 1, true) ~= 1 then
+      local j = 1
+      while j <= len and string.byte(id, j) == string.byte(first, j) do j = j + 1 end
+      len = j - 1
+      if len == 0 then return 0 end
+      prefix = string.sub(first, 1, len)
+    end
   end
   local b = string.byte(first, len + 1)
   while len > 0 and b and b >= 128 and b < 192 do
