@@ -618,10 +618,11 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
         ? NO_TIMING
         : runTiming(opts, at);
     const headers = opts.headers === undefined ? undefined : encodeHeaders(opts.headers);
-    // 11 random bytes give the run id's random part (12 hex digits) and the nonce (10)
-    const random = randomHex(11);
+    // a run id made here, at random (6 bytes: 12 hex digits after the time), names this call:
+    // its nonce is "" (Submission.nonce); a run id given needs a nonce of its own (5 bytes)
+    const random = randomHex(opts.runId === undefined ? 6 : 5);
     const sub: { -readonly [K in keyof Submission]: Submission[K] } = {
-      runId: opts.runId ?? `${at.toString(36)}-${random.slice(0, 12)}`,
+      runId: opts.runId ?? `${at.toString(36)}-${random}`,
       dag,
       tags: opts.tags ?? [],
       idempotencyWindowMs: opts.idempotencyWindowMs ?? 86_400_000,
@@ -631,7 +632,7 @@ export const createClient = (store: Store, now: () => number = Date.now): Client
       // compare canvases: a random id needs no fingerprint (its hash and 34 bytes per run saved)
       fingerprint:
         opts.runId === undefined && opts.idempotencyKey === undefined ? "" : fingerprint(dag),
-      nonce: random.slice(12),
+      nonce: opts.runId === undefined ? "" : random,
     };
     // the optional fields assigned when set (V8 builds a literal with spreads on a slow path)
     if (timing.notBefore !== undefined) sub.notBefore = timing.notBefore;

@@ -82,7 +82,10 @@ export interface Submission {
   /**
    * A random id of this call: a store that finds its own nonce on the run
    * knows the call is being repeated (re-sent) and changes nothing. A new
-   * random one per call when absent.
+   * random one per call when absent. `""`: the run id, made at random for
+   * this call, names it (the client's default when it makes the id): a
+   * store may keep no nonce for it, so the same id met again with `""` is
+   * this call re-sent.
    */
   readonly nonce?: string;
 }

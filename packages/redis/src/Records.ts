@@ -729,7 +729,10 @@ export const parseRunRecord = (
   runId?: string,
 ): RunRecord & { tags: string[]; queues: string[] } => {
   const corrupt: Array<[string, string]> = [];
-  const count = (field: string): number => {
+  // (absent: `fallback`; since 2026-12-05 a run of one node keeps no `total`, and a run no
+  // `ended` until a node of it ends while it goes on: docs/redis-layout.md)
+  const count = (field: string, fallback: number): number => {
+    if (h[field] === undefined) return fallback;
     const v = Number(h[field]);
     if (Number.isInteger(v) && v >= 0) return v;
     corrupt.push([field, `not a count: ${JSON.stringify(h[field] ?? null)}`]);
@@ -761,8 +764,8 @@ export const parseRunRecord = (
     id: runId ?? h.id ?? "",
     status,
     createdAt: time("created") ?? 0,
-    total: count("total"),
-    ended: count("ended"),
+    total: count("total", 1),
+    ended: 0,
     tags,
     queues: queues ?? [],
   };
@@ -775,6 +778,8 @@ export const parseRunRecord = (
   // (kept as ms after `created` since 2026-12-05: a few bytes instead of nine; a value of
   // at least ABSOLUTE_TIME is an epoch ms, as older runs hold)
   const finished = time("finished");
+  // (absent, a finished run's `ended` is its `total`)
+  rec.ended = count("ended", h.finished === undefined ? 0 : rec.total);
   if (started !== undefined) rec.startedAt = started;
   if (finished !== undefined)
     rec.finishedAt = finished >= ABSOLUTE_TIME ? finished : rec.createdAt + finished;

@@ -1647,14 +1647,16 @@ export class RedisStore implements Store, ScheduleStore {
     const keys = s.run(claim.runId);
     const nonce = randomBytes(8).toString("hex");
     for (let attempt = 1; ; attempt++) {
-      const [totalRaw, queuesRaw, nbf, exp] = await this.redis.hmget(
+      const [status, totalRaw, queuesRaw, nbf, exp] = await this.redis.hmget(
         keys.record,
+        "status",
         "total",
         "queues",
         "nbf",
         "exp",
       );
-      const base = Number(totalRaw);
+      // (a run of one node has no `total` since 2026-12-05: Records.ts, parseRunRecord)
+      const base = status === null ? Number.NaN : totalRaw === null ? 1 : Number(totalRaw);
       const old = parseQueues(queuesRaw);
       if (!Number.isInteger(base) || old === undefined) return "STALE";
       let bodies: Array<{ readonly id: number; readonly settled: boolean }> = [];
@@ -2261,9 +2263,9 @@ export class RedisStore implements Store, ScheduleStore {
 
   async cancel(runId: string, opts: { now: number }): Promise<boolean> {
     const s = this.shardOfRun(runId);
-    // (a run in queue "default" only has no `queues` field; every run has `total`)
-    const [raw, total] = await this.redis.hmget(s.run(runId).record, "queues", "total");
-    if (raw === null && total === null) return false;
+    // (a run in queue "default" only has no `queues` field; every run has `status`)
+    const [raw, status] = await this.redis.hmget(s.run(runId).record, "queues", "status");
+    if (raw === null && status === null) return false;
     // a corrupt queue list: the walk cannot find the queues; nodes left in one are refused when claimed
     const queues = parseQueues(raw) ?? [];
     // one id per call: a re-send of this very cancel answers what the first send did
@@ -2281,8 +2283,8 @@ export class RedisStore implements Store, ScheduleStore {
 
   async redrive(runId: string, opts: RedriveOptions): Promise<RedriveResult> {
     const s = this.shardOfRun(runId);
-    const [raw, total] = await this.redis.hmget(s.run(runId).record, "queues", "total");
-    if (raw === null && total === null) return { ok: false, reason: "not-found" };
+    const [raw, status] = await this.redis.hmget(s.run(runId).record, "queues", "status");
+    if (raw === null && status === null) return { ok: false, reason: "not-found" };
     const queues = parseQueues(raw) ?? [];
     const r = await this.durable(s.tag, SCRIPTS.redrive, runScriptKeys(s, runId, queues), {
       runId,
@@ -2565,14 +2567,13 @@ export class RedisStore implements Store, ScheduleStore {
     const k = this.shardOfRun(runId).run(runId);
     const ahead = [...new Set(expect)].slice(0, 1_000);
     oneWritePerTurn(this.redis);
-    const [total, status, out, ...read] = await this.redis.hmgetBuffer(
+    const [status, out, ...read] = await this.redis.hmgetBuffer(
       k.record,
-      "total",
       "status",
       "out",
       ...outputFields(ahead),
     );
-    if (total === null && status === null) return undefined;
+    if (status === null) return undefined;
     const output = decodeShape(out);
     if (output === undefined) return { nodes: [] };
     // each node's four fields, by id: those read ahead, then the rest of the shape's

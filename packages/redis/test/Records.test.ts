@@ -247,6 +247,35 @@ describe("corrupt records", () => {
     expect(counted.error!.message).toMatch(/field total: not a count/);
   });
 
+  it("parseRunRecord reads an absent `total` as 1 and an absent `ended` as 0, or `total` once finished", () => {
+    const base = { id: "r", created: "1000" };
+    // a single-node run since 2026-12-05: neither field, running or finished
+    expect(parseRunRecord({ ...base, status: "running" }, null)).toMatchObject({
+      total: 1,
+      ended: 0,
+    });
+    expect(parseRunRecord({ ...base, status: "succeeded", finished: "5" }, null)).toMatchObject({
+      total: 1,
+      ended: 1,
+    });
+    // cancelled while its node ran: not finished yet, nothing ended
+    expect(parseRunRecord({ ...base, status: "cancelled" }, null)).toMatchObject({ ended: 0 });
+    // a chain of 3 none of whose nodes ended yet, and one that finished without the field
+    expect(parseRunRecord({ ...base, status: "running", total: "3" }, null)).toMatchObject({
+      total: 3,
+      ended: 0,
+    });
+    expect(
+      parseRunRecord({ ...base, status: "failed", total: "3", finished: "9" }, null),
+    ).toMatchObject({ total: 3, ended: 3 });
+    // the field, when there, as it is; a present one that is not a count is corrupt
+    expect(
+      parseRunRecord({ ...base, status: "running", total: "3", ended: "2" }, null),
+    ).toMatchObject({ ended: 2 });
+    const bad = parseRunRecord({ ...base, status: "running", ended: "x" }, null);
+    expect(bad.error!.message).toMatch(/field ended: not a count/);
+  });
+
   it("parseRunRecord reads a run with no `started` as started when created, unless it never left pending", () => {
     const base = { id: "r", created: "1000", total: "1", ended: "0" };
     // written whole by one submit call: no field, it started when it was created

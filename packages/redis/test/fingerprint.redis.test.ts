@@ -2,7 +2,8 @@
  * What a run hash keeps to tell submissions apart (docs/redis-layout.md,
  * `fp` and `nonce`): the fingerprint only when another submission can name
  * the run (a run id of the caller's own, an idempotency key), and the
- * client's nonce of 10 hex characters as its 5 bytes (since 2026-12-05).
+ * nonce of a call as its bytes when it is hex (since 2026-12-05); none for
+ * a run id the client made at random, which names its call.
  */
 import { createClient, Schema, task } from "@weft/core";
 import { compile } from "@weft/core/store";
@@ -21,7 +22,7 @@ const fields = async (prefix: string, runId: string) => {
 };
 
 describe("a run's fingerprint and nonce", () => {
-  it("keeps no fingerprint for a run id made at random without a key, and the nonce's 10 hex characters as 5 bytes", async () => {
+  it("keeps no fingerprint and no nonce for a run id made at random without a key, and the client's 10 hex characters as 5 bytes for one given", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "fp1" });
     const client = createClient(store);
     const [a, b] = await client.submitMany([job.si({ i: 1 }), job.si({ i: 2 })]);
@@ -29,8 +30,37 @@ describe("a run's fingerprint and nonce", () => {
     for (const h of [a!, b!, one]) {
       const { fp, nonce } = await fields("fp1", h.runId);
       expect(fp).toBeNull();
-      expect(nonce).toHaveLength(5);
+      expect(nonce).toBeNull();
     }
+    const named = await client.submit(job.si({ i: 4 }), { runId: "named" });
+    const { fp, nonce } = await fields("fp1", named.runId);
+    expect(fp).toHaveLength(32);
+    expect(nonce).toHaveLength(5);
+    await store.close();
+  });
+
+  it('tells a re-sent call of a run id made at random by the id, its nonce ""', async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "fp4" });
+    const base = {
+      dag: compile(job.si({ i: 1 })),
+      tags: [],
+      idempotencyWindowMs: 0,
+      retentionMs: 60_000,
+      now: Date.now(),
+      fingerprint: "",
+      nonce: "",
+    };
+    const first = await store.submit({ ...base, runId: "made" });
+    expect((await fields("fp4", "made")).nonce).toBeNull();
+    // the same call again is answered as the first, through submit and submitMany
+    expect(await store.submit({ ...base, runId: "made" })).toEqual(first);
+    expect(first).toEqual({ runId: "made", existing: false });
+    const [again] = await store.submitMany([{ ...base, runId: "made" }]);
+    expect(again).toMatchObject({ ok: true, runId: "made", existing: false });
+    // a call with a nonce of its own meets another call's run: refused
+    await expect(
+      store.submit({ ...base, runId: "made", nonce: "0a0b0c0d0e" }),
+    ).rejects.toMatchObject({ _tag: "DuplicateRun" });
     await store.close();
   });
 

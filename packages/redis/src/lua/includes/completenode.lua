@@ -65,15 +65,23 @@ end
 -- a plain job's node 0 succeeded: its run ends (saveRun's writes, its `run-ended` event
 -- and, when a client waits for it, the PUBLISH), its keys expire after its retention
 local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax, span)
-  if v[2] ~= "1" or v[3] ~= "0" or not leaseEnds(queues, runId, "0", r, token) then return nil, v end
+  -- (one node, none ended: `total` absent or 1, `ended` absent or 0, runCounts)
+  if (v[2] and v[2] ~= "1") or (v[3] and v[3] ~= "0") or not leaseEnds(queues, runId, "0", r, token) then
+    return nil, v
+  end
   local em = g17(emax or 10000)
   succeeded(keys, runId, 0, r, now, em)
   eventOf(keys.events, em, runId, now, { "E", "succeeded" })
   if v[8] then redis.call("PUBLISH", keys.events .. ":ended", runId) end
   -- (its spec, when kept there, before its record and its result after it: packRecord)
   RESULTS[r] = result
-  redis.call("HSET", keys.record, "n0", packRecord(r),
-    "status", "succeeded", "ended", "1", "finished", finishedField(now, v[13]))
+  -- (no `ended` when the run had none, as saveRun: a finished run's is its `total`)
+  if v[3] then
+    redis.call("HSET", keys.record, "n0", packRecord(r),
+      "status", "succeeded", "ended", "1", "finished", finishedField(now, v[13]))
+  else
+    redis.call("HSET", keys.record, "n0", packRecord(r), "status", "succeeded", "finished", finishedField(now, v[13]))
+  end
   -- (the attempt's trace span id, when traced, kept with the result as completeBody keeps it,
   -- and the run's `tr` marker)
   if span ~= "" then redis.call("HSET", keys.record, "t0", span, "tr", "1") end
@@ -91,8 +99,8 @@ end
 local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, worker, nextMax, leaseMs, served,
     emax, span)
   local d = r[NEXT][1]
-  local ended = tonumber(v[3])
-  if nextMax < 1 or type(d) ~= "number" or d < 0 or ended + 1 >= tonumber(v[2]) then return nil, v end
+  local total, ended = runCounts(v[2], v[3], false)
+  if nextMax < 1 or type(d) ~= "number" or d < 0 or ended + 1 >= total then return nil, v end
   local ds = digits(d)
   local u = redis.call("HMGET", keys.record, "n" .. ds, "d" .. ds, "s" .. ds)
   local dr = u[1] and decodeNode(u[1])
@@ -188,7 +196,7 @@ local function shortCompletion(RC, keys, queues, runId, n, token, result, now, w
   local r = v[10] and decodeNode(v[10])
   if not r or r[ST] ~= "r" or r[TOK] ~= token then return nil, v end
   if #r[NEXT] == 0 and n == 0 then return plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax, span) end
-  if #r[NEXT] == 1 and isCount(v[2]) and isCount(v[3]) then
+  if #r[NEXT] == 1 and (not v[2] or isCount(v[2])) and (not v[3] or isCount(v[3])) then
     return chainStep(RC, keys, queues, runId, n, r, v, token, result, now, worker, nextMax, leaseMs, served, emax, span)
   end
   return nil, v

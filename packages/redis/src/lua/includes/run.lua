@@ -114,7 +114,7 @@ local function openRun(keys, queues, runId, now, readonly, emax)
     emax = g17(emax or 10000), nows = g17(now), status = false,
     total = false, ended = false, finished = false, retention = false, corruption = false, qbad = false,
     loaded = false, found = false, status0 = false, ended0 = false, wbuf = false, wraw = false, pre = false,
-    workEmpty = false, gone = false, toReady = false, unlisted = false, waited = false, wk = false, waits = false,
+    endedF = false, workEmpty = false, gone = false, toReady = false, unlisted = false, waited = false, wk = false, waits = false,
     bare = false }
 end
 
@@ -497,6 +497,21 @@ local function isCount(v)
   return x ~= nil and x >= 0 and x == math.floor(x)
 end
 
+-- a run's `total` and `ended` from their fields as read (HMGET's answers, `finished` the
+-- third): since 2026-12-05 a run of one node keeps no `total` (absent: 1) and a run keeps no
+-- `ended` until a node of it ends while it goes on (absent: 0, or `total` once it finished),
+-- docs/redis-layout.md. Each is nil when present and not a count.
+local function runCounts(totalF, endedF, finishedF)
+  local total = totalF and isCount(totalF) and tonumber(totalF) or (not totalF and 1 or nil)
+  local ended
+  if endedF then
+    ended = isCount(endedF) and tonumber(endedF) or nil
+  else
+    ended = finishedF and total or 0
+  end
+  return total, ended
+end
+
 -- reads the run record (once per script; saveRun flushes it); nil when the run does not
 -- exist. A corrupt field fails the run; a corrupt count (total, ended) ends it at once
 -- (saveRun sets `finished`), as what has ended can no longer be counted; nodes still
@@ -547,15 +562,17 @@ local function loadRun(M, ahead, read)
   -- 2026-12-03, and one written before is not read)
   if not v[1] and not v[2] then return nil end
   M.waited = v[8] ~= false
-  M.status, M.total, M.ended, M.finished = v[1], tonumber(v[2]), tonumber(v[3]), v[4]
-  -- (as loaded: saveRun writes what changed; `ended` as a number, nil when corrupt)
-  M.ended0, M.status0 = M.ended, v[1]
+  M.status, M.finished = v[1], v[4]
+  M.total, M.ended = runCounts(v[2], v[3], v[4])
+  -- (as loaded: saveRun writes what changed; `ended` as a number, nil when corrupt; endedF:
+  -- the field is there, which saveRun keeps up to date when the run ends)
+  M.ended0, M.status0, M.endedF = M.ended, v[1], v[3] ~= false
   M.retention, M.corruption, M.qbad = DEFAULT_RETENTION, v[6], v[7] == "1"
   if v[5] then M.retention = tonumber(v[5]) end
   local bad
   if not RUN_STATUS[v[1]] then bad = { "status", "unknown status " .. tostring(v[1]) }
-  elseif not isCount(v[2]) then bad = { "total", "not a count: " .. tostring(v[2]) }
-  elseif not isCount(v[3]) then bad = { "ended", "not a count: " .. tostring(v[3]) }
+  elseif not M.total then bad = { "total", "not a count: " .. tostring(v[2]) }
+  elseif not M.ended then bad = { "ended", "not a count: " .. tostring(v[3]) }
   elseif not M.retention or M.retention < 0 then bad = { "retention", "not a duration: " .. tostring(v[5]) }
   end
   if bad and M.readonly then
@@ -592,8 +609,14 @@ local function saveRun(M)
   if ending and not moreWork(M) then
     M.finished = M.now
     if M.status == "running" then M.status = "succeeded" end
-    putMany(M, "record", "status", M.status, "ended", M.ended, "finished",
-      finishedField(M.now, redis.call("HGET", M.k.record, "created")))
+    -- (`ended` only when the run has the field: absent, a finished run's is its `total`)
+    if M.endedF then
+      putMany(M, "record", "status", M.status, "ended", M.ended, "finished",
+        finishedField(M.now, redis.call("HGET", M.k.record, "created")))
+    else
+      putMany(M, "record", "status", M.status, "finished",
+        finishedField(M.now, redis.call("HGET", M.k.record, "created")))
+    end
     -- every run's end is an event, so that a waiter for a quiet run wakes too
     emit(M, "run-ended")
     flushRun(M) -- (an expiry needs the key written)
@@ -616,7 +639,10 @@ local function saveRun(M)
   else
     -- only what changed since loadRun read it
     if M.status ~= M.status0 then put(M, "record", "status", M.status) end
-    if M.ended ~= M.ended0 then put(M, "record", "ended", M.ended) end
+    if M.ended ~= M.ended0 then
+      put(M, "record", "ended", M.ended)
+      M.endedF = true
+    end
   end
 end
 

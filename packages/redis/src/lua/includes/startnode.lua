@@ -60,7 +60,7 @@ end
 local function plainStart(RC, keys, runId, token, worker, now, queue, emax)
   local v = redis.call("HMGET", keys.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad",
     "w", "wk", "queues", "hdr", "n0", "d0", "s0")
-  if v[1] ~= "running" or v[2] ~= "1" or v[3] ~= "0" or v[4] or v[6] or v[7] or v[9] or v[13]
+  if v[1] ~= "running" or (v[2] and v[2] ~= "1") or (v[3] and v[3] ~= "0") or v[4] or v[6] or v[7] or v[9] or v[13]
     or (v[5] and not isCount(v[5])) then return nil, v end
   local r = v[12] and decodeNode(v[12])
   -- (its spec before its record, or apart: see SPECS in includes/record.lua)

@@ -94,9 +94,15 @@ local function runFields(status, nows, totalS, nonce, queues, output, fingerprin
   -- a run of several nodes has `rare` "0" next to its status (near the head of a listpack,
   -- found in a step or two) until one of its rare fields may be set (markRare): a chain
   -- step then reads none of them (shortCompletion)
-  local raw = total > 1
-    and { "status", status, "rare", "0", "created", nows, "total", totalS, "ended", "0", "nonce", nonce }
-    or { "status", status, "created", nows, "total", totalS, "ended", "0", "nonce", nonce }
+  -- (since 2026-12-05 no `ended` until a node ends, no `total` for a run of one node and no
+  -- `nonce` for "", a run id made at random for its call: absent, they read as 0, 1 and "",
+  -- runCounts; 32 bytes less in a plain job's listpack, docs/redis-layout.md)
+  local raw = total > 1 and { "status", status, "rare", "0", "created", nows, "total", totalS }
+    or total == 1 and { "status", status, "created", nows } or { "status", status, "created", nows, "total", totalS }
+  if nonce ~= "" then
+    raw[#raw + 1] = "nonce"
+    raw[#raw + 1] = nonce
+  end
   local at = #raw
   local function add(f, v)
     raw[at + 1] = f
@@ -210,7 +216,7 @@ local function submitRun(keys, queues, a, codes)
   local begin, commit = string.find(a.phase, "begin", 1, true), string.find(a.phase, "commit", 1, true)
 
   local v = redis.call("HMGET", keys.record, "status", "nonce", "fp")
-  local resent = v[1] and v[2] == a.nonce -- this very call, re-sent
+  local resent = v[1] and (v[2] or "") == a.nonce -- this very call, re-sent
   -- (a run id met again without a fingerprint, "": two runs given one id at random)
   local same = a.fingerprint ~= "" and v[3] == a.fingerprint
   if not resent and v[1] and same and (v[1] == "pending" or not begin) then
