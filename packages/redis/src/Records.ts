@@ -729,8 +729,8 @@ export const parseRunRecord = (
   runId?: string,
 ): RunRecord & { tags: string[]; queues: string[] } => {
   const corrupt: Array<[string, string]> = [];
-  // (absent: `fallback`; since 2026-12-05 a run of one node keeps no `total`, and a run no
-  // `ended` until a node of it ends while it goes on: docs/redis-layout.md)
+  // (absent: `fallback`; since 2026-12-05 a run of one node keeps neither `total` nor, but
+  // on a rare path, `ended`: docs/redis-layout.md)
   const count = (field: string, fallback: number): number => {
     if (h[field] === undefined) return fallback;
     const v = Number(h[field]);

@@ -2138,7 +2138,7 @@ export class RedisStore implements Store, ScheduleStore {
     )) {
       await this.drain(s, runId, await this.queuesOf(s, runId), opts.now);
     }
-    await this.pruneRuns(s, shard, scan);
+    await this.pruneRuns(s, shard, scan, opts.now);
     // submissions that died before their commit
     const cutoff = opts.now - this.abandonAfterMs;
     for (const runId of await this.redis.zrangebyscore(s.pending, "-inf", cutoff, "LIMIT", 0, 10)) {
@@ -2189,22 +2189,27 @@ export class RedisStore implements Store, ScheduleStore {
   }
 
   /**
-   * Removes the entries of expired runs from a shard's run list (a run
-   * expires by key expiry; the list is in commit order, RunList.ts): the
-   * oldest entries first, in batches while every entry of a batch was gone
-   * (runs mostly expire in the order they were committed; an entry goes
-   * with the last of its runs), and now and then a batch along a cursor for
-   * runs with a short retention behind older, live ones. The legacy index of
-   * an older version is pruned from its oldest end only.
+   * Deletes the runs that finished more than their retention before `now`
+   * (prune.lua: a finished run has no key expiry since 2026-12-05; one
+   * written before expires by it) and removes the entries of the runs gone
+   * from a shard's run list (in commit order, RunList.ts): the oldest
+   * entries first, in batches while every entry of a batch was gone (runs
+   * mostly end in the order they were committed; an entry goes with the
+   * last of its runs), and now and then a batch along a cursor for runs
+   * with a short retention behind older, live ones. The legacy index of an
+   * older version is pruned from its oldest end only.
    */
-  private async pruneRuns(s: ShardKeys, shard: number, scan: boolean): Promise<void> {
+  private async pruneRuns(s: ShardKeys, shard: number, scan: boolean, now: number): Promise<void> {
     // (the entries deleted: a stream's, or the legacy index's runs)
+    // (runs past their retention deleted on the way: prune.lua)
     const gone = async (runs: ReadonlyArray<ListedRun>): Promise<number> => {
       if (runs.length === 0) return 0;
-      const pipe = this.redis.pipeline();
-      for (const r of runs) pipe.exists(s.run(r.runId).record);
-      const res = (await pipe.exec()) ?? [];
-      const dead = runs.filter((_, i) => res[i]?.[0] === null && res[i]?.[1] === 0);
+      const flags = await this.call(
+        SCRIPTS.prune,
+        { runList: s.runList },
+        { now, runPrefix: s.runPrefix, runs: runs.map((r) => r.runId) },
+      );
+      const dead = runs.filter((_, i) => flags[i] === true);
       return await removeListed(this.redis, s, dead);
     };
     for (let pass = 0; pass < PRUNE_PASSES; pass++) {

@@ -760,6 +760,15 @@ export const SCRIPTS = {
     codes: ["OK", "KEPT"],
     decode: (code) => code,
   }),
+  prune: define({
+    name: "prune",
+    keys: ["runList"],
+    perQueue: false,
+    argv: { now: "number", runPrefix: "string", runs: "packed" },
+    codes: ["OK"],
+    /** One flag per run, in order: whether it is gone (deleted by this call or before). */
+    decode: (_, reply) => [...reply.text(0)].map((c) => c === "1"),
+  }),
   waitrun: define({
     name: "waitrun",
     keys: ["record"],
@@ -1148,6 +1157,7 @@ const LIBRARY_SCRIPTS: ReadonlySet<string> = new Set([
   "redrive",
   "expire",
   "corrupt",
+  "prune",
   "waitrun",
   "waitrunmany",
 ]);

@@ -36,12 +36,12 @@ describe("a run's fields at their default", () => {
     const cancelled = await client.submit(inc.si(5));
     expect(await store.cancel(cancelled.runId, { now: Date.now() })).toBe(true);
     expect(await store.cancel("no-such-run", { now: Date.now() })).toBe(false);
-    // (since 2026-12-05 no `total` for one node, no `ended` before a node ends, and no `nonce`
-    // for a run id the client made at random)
+    // (since 2026-12-05 neither `total` nor `ended` for one node, and no `nonce` for a run id
+    // the client made at random)
     expect(await fieldsOf(hashOf(plain.runId))).toEqual(["created", "n0", "s0", "status"]);
     expect(await raw.hmget(hashOf(emails.runId), "total", "ended", "nonce")).toEqual([
       "2",
-      null,
+      "0",
       null,
     ]);
     // a second queue is written, and so is an output other than node 0
@@ -72,7 +72,7 @@ describe("a run's fields at their default", () => {
         total: 1,
         ended: 1,
       });
-      // a chain's `ended` written as its first node ended, and kept up to date at its end
+      // a chain's `ended` kept up to date to its end
       expect(await raw.hget(hashOf(emails.runId), "ended")).toBe("2");
       expect((await store.getRun(emails.runId))!.run).toMatchObject({ total: 2, ended: 2 });
       expect(snap.nodes[0]?.spec.queue).toBe("default");

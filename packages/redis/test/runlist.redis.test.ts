@@ -1,13 +1,14 @@
 /**
  * A shard's run list (docs/redis-layout.md, `T:runlist`): a stream entry per
  * `submit` call that commits a run and one per `submitmany` call for all the
- * runs it commits, pruned by maintenance once every run of an entry has
- * expired (from the oldest end, and along a cursor for short-lived runs
- * behind long-lived ones), and the legacy sorted-set index of an older
- * version still listed and pruned.
+ * runs it commits, pruned by maintenance once every run of an entry is gone
+ * (from the oldest end, and along a cursor for short-lived runs behind
+ * long-lived ones), maintenance deleting the runs whose retention has passed
+ * on the way, and the legacy sorted-set index of an older version still
+ * listed and pruned.
  */
 import { chain, Schema, task } from "@weft/core";
-import { compile } from "@weft/core/store";
+import { compile, encode } from "@weft/core/store";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { shardKeys } from "../src/Keys.ts";
@@ -96,6 +97,34 @@ describe("the run list", () => {
     await raw.del(s.run("r1").record, s.run("r2").record);
     await store.maintain({ now: 1, queues: ["default"] });
     expect(await listed("prune")).toEqual(["r3"]);
+    await store.close();
+  });
+
+  it("loses a finished run once maintenance finds its retention passed since its end, its entry with it", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "retain" });
+    const s = shardKeys("retain", 0);
+    const t = 1_800_000_000_000;
+    const q = ["default"];
+    await store.submit({ ...sub("short", t), retentionMs: 1_000 });
+    await store.submit({ ...sub("long", t), retentionMs: 60_000 });
+    await store.submit({ ...sub("open", t), retentionMs: 0 });
+    const claims = await store.claim({ workerId: "w", queues: q, max: 3, leaseMs: 10_000, now: t });
+    expect(claims.map((c) => c.runId).sort()).toEqual(["long", "open", "short"]);
+    const report = { now: t + 10, workerId: "w", queues: q, nextMax: 0, leaseMs: 10_000 };
+    for (const c of claims.filter((c) => c.runId !== "open"))
+      expect((await store.complete(c, encode(2), report)).ok).toBe(true);
+    // no key expiry (since 2026-12-05): a finished run stays until maintenance deletes it
+    expect(await raw.pttl(s.run("short").record)).toBe(-1);
+    await store.maintain({ now: t + 1_009, queues: q });
+    expect(await listed("retain")).toEqual(["short", "long", "open"]);
+    await store.maintain({ now: t + 1_010, queues: q });
+    expect(await raw.exists(s.run("short").record)).toBe(0);
+    expect(await listed("retain")).toEqual(["long", "open"]);
+    // one kept longer goes at its own time; one not finished stays, whatever its retention
+    await store.maintain({ now: t + 60_010, queues: q });
+    expect(await listed("retain")).toEqual(["open"]);
+    expect(await raw.exists(s.run("long").record)).toBe(0);
+    expect(await raw.exists(s.run("open").record)).toBe(1);
     await store.close();
   });
 

@@ -36,6 +36,8 @@ M.finished = nil
 M.dirty = true
 redis.call("HDEL", M.k.record, "finished", "fnode", "err", "cancelreq", "rdq")
 redis.call("HINCRBY", M.k.record, "redrives", 1)
+-- (a run an earlier version gave a key expiry at its end keeps none while it runs again; since
+-- 2026-12-05 a run has none, and maintenance deletes it once it has ended: prune.lua)
 local kept = {}
 for _, k in ipairs({ M.k.record, M.k.nodes, M.k.specs, M.k.results, M.k.work }) do
   if not kept[k] then

@@ -63,7 +63,7 @@ local function deleteProgress(keys, v, ns)
 end
 
 -- a plain job's node 0 succeeded: its run ends (saveRun's writes, its `run-ended` event
--- and, when a client waits for it, the PUBLISH), its keys expire after its retention
+-- and, when a client waits for it, the PUBLISH); maintenance deletes it after its retention
 local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax, span)
   -- (one node, none ended: `total` absent or 1, `ended` absent or 0, runCounts)
   if (v[2] and v[2] ~= "1") or (v[3] and v[3] ~= "0") or not leaseEnds(queues, runId, "0", r, token) then
@@ -86,7 +86,6 @@ local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax,
   -- and the run's `tr` marker)
   if span ~= "" then redis.call("HSET", keys.record, "t0", span, "tr", "1") end
   deleteProgress(keys, v, "0")
-  redis.call("PEXPIRE", keys.record, int(v[5] and tonumber(v[5]) or DEFAULT_RETENTION))
   return { RC.OK, 0 }
 end
 
@@ -99,7 +98,8 @@ end
 local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, worker, nextMax, leaseMs, served,
     emax, span)
   local d = r[NEXT][1]
-  local total, ended = runCounts(v[2], v[3], false)
+  -- (counts, as shortCompletion checked; absent in a run of one node: runCounts)
+  local total, ended = v[2] and tonumber(v[2]) or 1, v[3] and tonumber(v[3]) or 0
   if nextMax < 1 or type(d) ~= "number" or d < 0 or ended + 1 >= total then return nil, v end
   local ds = digits(d)
   local u = redis.call("HMGET", keys.record, "n" .. ds, "d" .. ds, "s" .. ds)

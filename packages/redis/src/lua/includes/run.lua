@@ -107,6 +107,15 @@ local function finishedField(now, created)
   return int(now - c)
 end
 
+-- a run's end as an epoch ms from its `finished` and `created` fields as read (finishedField's
+-- inverse); nil when either is needed and is not a number
+local function runEnd(finished, created)
+  local f = tonumber(finished)
+  if not f or f >= 1e12 then return f end
+  local c = tonumber(created)
+  return c and c + f
+end
+
 local function openRun(keys, queues, runId, now, readonly, emax)
   -- (now and emax also as the strings redis.call would make of them, made once)
   -- (every field a call may set is named here, false until set: the table is made at its size)
@@ -498,9 +507,9 @@ local function isCount(v)
 end
 
 -- a run's `total` and `ended` from their fields as read (HMGET's answers, `finished` the
--- third): since 2026-12-05 a run of one node keeps no `total` (absent: 1) and a run keeps no
--- `ended` until a node of it ends while it goes on (absent: 0, or `total` once it finished),
--- docs/redis-layout.md. Each is nil when present and not a count.
+-- third): since 2026-12-05 a run of one node keeps no `total` (absent: 1) and, but on a rare
+-- path (a node ended while its run went on), no `ended` (absent: 0, or `total` once the run
+-- finished), docs/redis-layout.md. Each is nil when present and not a count.
 local function runCounts(totalF, endedF, finishedF)
   local total = totalF and isCount(totalF) and tonumber(totalF) or (not totalF and 1 or nil)
   local ended
@@ -597,12 +606,11 @@ local function loadRun(M, ahead, read)
 end
 
 -- writes back what changed of the run record; once every node has ended and no work is
--- listed for `drain`, the run ends (an event) and its keys expire after its retention.
+-- listed for `drain`, the run ends (an event), and maintenance deletes it after its retention.
 -- Work listed when the last node ends (a claim whose nodes stalled out together: the
 -- cascade of one, then "F:<node>" for the other, startnode.lua's listEnding) may still
 -- fail the run: it ends in the `drain` call that empties its list, as in the model, where
--- each transition runs whole and the run ends after the last. keys: record, events, work,
--- and to expire nodes, specs, results
+-- each transition runs whole and the run ends after the last. keys: record, events, work
 local function saveRun(M)
   local ending = M.ended >= M.total and not M.finished
   if not M.dirty and not ending then return end
@@ -619,23 +627,8 @@ local function saveRun(M)
     end
     -- every run's end is an event, so that a waiter for a quiet run wakes too
     emit(M, "run-ended")
-    flushRun(M) -- (an expiry needs the key written)
-    local k, ttl = M.k, int(M.retention)
-    -- (a work list found empty has no key)
-    local work = not M.workEmpty and k.work or k.record
-    if k.nodes == k.record and k.specs == k.record and k.results == k.record then
-      -- (today's layout: one hash, and the work list when it has one)
-      redis.call("PEXPIRE", k.record, ttl)
-      if work ~= k.record then redis.call("PEXPIRE", work, ttl) end
-    else
-      local expired = {}
-      for _, key in ipairs({ k.record, k.nodes, k.specs, k.results, work }) do
-        if not expired[key] then
-          expired[key] = true
-          redis.call("PEXPIRE", key, ttl)
-        end
-      end
-    end
+    -- (no key expiry since 2026-12-05: maintenance deletes the run once its retention has
+    -- passed, prune.lua)
   else
     -- only what changed since loadRun read it
     if M.status ~= M.status0 then put(M, "record", "status", M.status) end

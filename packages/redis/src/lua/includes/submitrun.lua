@@ -94,11 +94,13 @@ local function runFields(status, nows, totalS, nonce, queues, output, fingerprin
   -- a run of several nodes has `rare` "0" next to its status (near the head of a listpack,
   -- found in a step or two) until one of its rare fields may be set (markRare): a chain
   -- step then reads none of them (shortCompletion)
-  -- (since 2026-12-05 no `ended` until a node ends, no `total` for a run of one node and no
-  -- `nonce` for "", a run id made at random for its call: absent, they read as 0, 1 and "",
-  -- runCounts; 32 bytes less in a plain job's listpack, docs/redis-layout.md)
-  local raw = total > 1 and { "status", status, "rare", "0", "created", nows, "total", totalS }
-    or total == 1 and { "status", status, "created", nows } or { "status", status, "created", nows, "total", totalS }
+  -- (since 2026-12-05 neither `total` nor `ended` for a run of one node, and no `nonce` for "",
+  -- a run id made at random for its call: absent, they read as 1, 0 and "", runCounts; 32
+  -- bytes less in a plain job's listpack, docs/redis-layout.md. A larger run keeps `ended`
+  -- near the head of its listpack, where its steps read it in a few steps of the walk)
+  local raw = total > 1 and { "status", status, "rare", "0", "created", nows, "total", totalS, "ended", "0" }
+    or total == 1 and { "status", status, "created", nows }
+    or { "status", status, "created", nows, "total", totalS, "ended", "0" }
   if nonce ~= "" then
     raw[#raw + 1] = "nonce"
     raw[#raw + 1] = nonce
