@@ -134,7 +134,7 @@ import {
 } from "./Records.ts";
 import { InvalidConnectionOptions, secretForms } from "./RedisUrl.ts";
 import { type ReplyValue, UnexpectedReply } from "./Replies.ts";
-import { after, type ListedRun, newestFirst, oldest, removeListed } from "./RunList.ts";
+import { after, type ListedRun, newestFirst, oldestLegacy, removeListed } from "./RunList.ts";
 import {
   type Arg,
   asArg,
@@ -351,16 +351,24 @@ const SUBMIT_MANY_RUNS = 64;
 /** At most this many completions in one `completemany` call (each does a bounded amount of work). */
 const COMPLETE_BATCH = 64;
 /**
- * Pruning a shard's run list in `maintain`: the oldest entries in batches
- * (a small probe, then full batches while every entry of the last was
- * gone), and every `PRUNE_SCAN_EVERY_MS` one batch along a cursor; a batch
- * is whole entries of up to this many runs (at least one entry: a
- * `submitMany` call's entry lists up to 64), each run checked with `EXISTS`.
+ * Pruning a shard's run list in `maintain` (`pruneRuns`): from the head the
+ * walk has reached, a small probe, then full batches while every run of the
+ * last was gone or held; one batch of the held runs behind that head; and
+ * every `PRUNE_SCAN_EVERY_MS` one batch along a cursor over the whole list.
+ * A batch is whole entries of up to this many runs (at least one entry: a
+ * `submitMany` call's entry lists up to 64), each run looked at by prune.lua.
  */
 const PRUNE_PROBE = 10;
 const PRUNE_BATCH = 200;
 const PRUNE_PASSES = 25;
 const PRUNE_SCAN_EVERY_MS = 10_000;
+/**
+ * A run still running this long after it was created, or that ran longer,
+ * is "held" (prune.lua): due later than the runs committed around it, it
+ * does not stop the walk that deletes runs as they come due, ms. A run
+ * kept is due at most about this long after the runs behind it.
+ */
+const PRUNE_HORIZON_MS = 600_000;
 /** A worker's number (lua/includes/workers.lua) is kept this many days after it last started a node. */
 const WORKER_NAMES_KEPT_DAYS = 30;
 const DAY_MS = 86_400_000;
@@ -466,6 +474,12 @@ export class RedisStore implements Store, ScheduleStore {
   private readonly waitReads = new Map<ShardKeys, WaitRead[]>();
   /** Per shard: the run-list entry after which the next scan of `pruneRuns` starts ("" = the first). */
   private readonly pruneCursor = new Map<number, string>();
+  /**
+   * Per shard, the entry of the run list the walk from its head has reached
+   * (`""`: none, the list's first) and the cursor of the look at the held
+   * runs behind it (`pruneRuns`).
+   */
+  private readonly pruneHead = new Map<number, { head: string; behind: string }>();
   /** Per shard: where the next scan of `pruneWorkerNames` starts (HSCAN cursor). */
   private readonly workerNamesCursor = new Map<number, string>();
   private scannedAt = Number.NEGATIVE_INFINITY;
@@ -2189,43 +2203,74 @@ export class RedisStore implements Store, ScheduleStore {
   }
 
   /**
-   * Deletes the runs that finished more than their retention before `now`
-   * (prune.lua: a finished run has no key expiry since 2026-12-05; one
-   * written before expires by it) and removes the entries of the runs gone
-   * from a shard's run list (in commit order, RunList.ts): the oldest
-   * entries first, in batches while every entry of a batch was gone (runs
-   * mostly end in the order they were committed; an entry goes with the
-   * last of its runs), and now and then a batch along a cursor for runs
-   * with a short retention behind older, live ones. The legacy index of an
-   * older version is pruned from its oldest end only.
+   * Deletes the runs of the default retention that finished more than it
+   * before `now` (prune.lua: such a run has no key expiry since 2026-12-05;
+   * a run of another retention, or one written before, expires by it), and
+   * removes the entries of the runs gone from a shard's run list (in commit
+   * order, RunList.ts; an entry goes with the last of its runs). Runs of one
+   * retention are due in about the order they were committed: a walk from
+   * the list's head deletes them as they come due and stops at the first
+   * run kept that is due soon. It passes over held runs (prune.lua: a run
+   * still running, or that ran, longer than `PRUNE_HORIZON_MS`, one that
+   * expires by its key, a damaged one), so that no such run holds back the
+   * runs after it; the head it has reached is kept per shard, and the held
+   * runs behind it are looked at again one batch a call. Every
+   * `PRUNE_SCAN_EVERY_MS`, one batch along a cursor over the whole list
+   * (the entries of runs expired by their keys, further on). The legacy
+   * index of an older version is pruned from its oldest end only.
    */
   private async pruneRuns(s: ShardKeys, shard: number, scan: boolean, now: number): Promise<void> {
-    // (the entries deleted: a stream's, or the legacy index's runs)
-    // (runs past their retention deleted on the way: prune.lua)
-    const gone = async (runs: ReadonlyArray<ListedRun>): Promise<number> => {
-      if (runs.length === 0) return 0;
+    // each run's flag from prune.lua ("1" gone, "2" held, "0" kept), the entries of the gone removed
+    const prune = async (runs: ReadonlyArray<ListedRun>): Promise<string> => {
+      if (runs.length === 0) return "";
       const flags = await this.call(
         SCRIPTS.prune,
         { runList: s.runList },
-        { now, runPrefix: s.runPrefix, runs: runs.map((r) => r.runId) },
+        { now, horizon: PRUNE_HORIZON_MS, runPrefix: s.runPrefix, runs: runs.map((r) => r.runId) },
       );
-      const dead = runs.filter((_, i) => flags[i] === true);
-      return await removeListed(this.redis, s, dead);
+      await removeListed(
+        this.redis,
+        s,
+        runs.filter((_, i) => flags[i] === "1"),
+      );
+      return flags;
     };
+    let at = this.pruneHead.get(shard);
+    if (at === undefined) {
+      at = { head: "", behind: "" };
+      this.pruneHead.set(shard, at);
+    }
+    // the held runs the head has passed: one batch along their own cursor
+    if (at.head !== "") {
+      const batch = await after(this.redis, s, at.behind, PRUNE_BATCH, at.head);
+      await prune(batch.runs);
+      // (nothing left behind the head: the walk from the head is one from the list's first entry)
+      if (at.behind === "" && batch.runs.length === 0) at.head = "";
+      at.behind = batch.end ? "" : (batch.runs.at(-1)?.entry ?? "");
+    }
+    // from the head: whole batches while every run of one was gone or held
     for (let pass = 0; pass < PRUNE_PASSES; pass++) {
-      const size = pass === 0 ? PRUNE_PROBE : PRUNE_BATCH;
-      // (the stream's oldest entries, whole, up to `size` runs)
-      const { stream, legacy } = await oldest(this.redis, s, size);
-      const [fromStream, fromLegacy] = await Promise.all([gone(stream), gone(legacy)]);
-      const streamGone =
-        stream.length > 0 && fromStream === new Set(stream.map((r) => r.entry)).size;
-      if (!streamGone && fromLegacy < size) break;
+      const batch = await after(this.redis, s, at.head, pass === 0 ? PRUNE_PROBE : PRUNE_BATCH);
+      const flags = await prune(batch.runs);
+      const kept = flags.indexOf("0");
+      // the head moves past the entries before the first that keeps a run due soon
+      const stop =
+        kept < 0
+          ? batch.runs.length
+          : batch.runs.findIndex((r) => r.entry === batch.runs[kept]!.entry);
+      if (stop > 0) at.head = batch.runs[stop - 1]!.entry;
+      if (kept >= 0 || batch.end) break;
+    }
+    for (let pass = 0; pass < PRUNE_PASSES; pass++) {
+      const legacy = await oldestLegacy(this.redis, s, pass === 0 ? PRUNE_PROBE : PRUNE_BATCH);
+      const flags = await prune(legacy);
+      if (legacy.length === 0 || flags.includes("0") || flags.includes("2")) break;
     }
     if (!scan) return;
     const batch = await after(this.redis, s, this.pruneCursor.get(shard) ?? "", PRUNE_BATCH);
     // (at the end of the list, the next walk starts again from its first entry)
     this.pruneCursor.set(shard, batch.end ? "" : (batch.runs.at(-1)?.entry ?? ""));
-    await gone(batch.runs);
+    await prune(batch.runs);
   }
 
   /** Removes registrations of workers dead for more than a day. */

@@ -101,37 +101,30 @@ const wholeEntries = (runs: ReadonlyArray<ListedRun>, count: number): ListedRun[
   return runs.slice(0, n);
 };
 
-/**
- * The runs of the oldest entries of the stream, whole entries up to `count`
- * runs (at least one entry), and the `count` oldest runs of the legacy index.
- */
-export const oldest = async (
+/** The `count` oldest runs of the legacy index. */
+export const oldestLegacy = async (
   redis: Conn,
   s: ShardKeys,
   count: number,
-): Promise<{ stream: ListedRun[]; legacy: ListedRun[] }> => {
-  const [stream, legacy] = await Promise.all([
-    redis.xrange(s.runList, "-", "+", "COUNT", count),
-    redis.zrange(s.legacyRuns, "0", String(count - 1)),
-  ]);
-  return { stream: wholeEntries(fromStream(stream), count), legacy: fromLegacy(legacy) };
-};
+): Promise<ListedRun[]> => fromLegacy(await redis.zrange(s.legacyRuns, "0", String(count - 1)));
 
 /**
- * The runs of the stream entries after entry `after` (`""`: from the first),
- * whole entries up to `count` runs (at least one entry), for a walk along
- * the whole list; `end` when they are the list's last.
+ * The runs of the stream entries after entry `entry` (`""`: from the first)
+ * up to entry `last` (included; `"+"`: the list's end), whole entries up to
+ * `count` runs (at least one entry), for a walk along the list; `end` when
+ * they reach `last` (or the list's end).
  */
 export const after = async (
   redis: Conn,
   s: ShardKeys,
   entry: string,
   count: number,
+  last = "+",
 ): Promise<{ runs: ListedRun[]; end: boolean }> => {
   const entries = await redis.xrange(
     s.runList,
     entry === "" ? "-" : `(${entry}`,
-    "+",
+    last,
     "COUNT",
     count,
   );

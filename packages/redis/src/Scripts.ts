@@ -764,10 +764,10 @@ export const SCRIPTS = {
     name: "prune",
     keys: ["runList"],
     perQueue: false,
-    argv: { now: "number", runPrefix: "string", runs: "packed" },
+    argv: { now: "number", horizon: "number", runPrefix: "string", runs: "packed" },
     codes: ["OK"],
-    /** One flag per run, in order: whether it is gone (deleted by this call or before). */
-    decode: (_, reply) => [...reply.text(0)].map((c) => c === "1"),
+    /** One character per run, in order: "1" gone, "2" held, "0" kept (prune.lua). */
+    decode: (_, reply) => reply.text(0),
   }),
   waitrun: define({
     name: "waitrun",

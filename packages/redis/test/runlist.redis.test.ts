@@ -18,6 +18,28 @@ const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
 const base = { tags: [], idempotencyWindowMs: 0, retentionMs: 60_000 } as const;
 const sub = (runId: string, now = 0) => ({ ...base, runId, dag: compile(inc.si(1)), now });
 
+/** Epoch ms the retention tests start at, a week in ms, the queues. */
+const T = 1_800_000_000_000;
+const WEEK = 7 * 86_400_000;
+const Q = ["default"];
+/** A run `runId` of the default retention (7 days) submitted at `now`. */
+const keep = (runId: string, now: number) => ({ ...sub(runId, now), retentionMs: WEEK });
+
+/**
+ * Claims every queued node of `store` at `now` and completes those of runs
+ * `ids` (the others' leases stay), answering the runs completed.
+ */
+const finish = async (store: RedisStore, now: number, ids: ReadonlyArray<string>) => {
+  const claims = await store.claim({ workerId: "w", queues: Q, max: 1_000, leaseMs: 60_000, now });
+  const report = { now, workerId: "w", queues: Q, nextMax: 0, leaseMs: 60_000 };
+  const done: string[] = [];
+  for (const c of claims.filter((c) => ids.includes(c.runId))) {
+    expect((await store.complete(c, encode(2), report)).ok).toBe(true);
+    done.push(c.runId);
+  }
+  return done.sort();
+};
+
 /** The fields of each entry of prefix `prefix`'s run list (shard 0), oldest first. */
 const rawEntries = async (prefix: string): Promise<string[][]> =>
   (await raw.xrange(shardKeys(prefix, 0).runList, "-", "+")).map(([, f]) => f);
@@ -100,31 +122,43 @@ describe("the run list", () => {
     await store.close();
   });
 
-  it("loses a finished run once maintenance finds its retention passed since its end, its entry with it", async () => {
+  it("loses a finished run of the default retention once maintenance finds it passed since its end, its entry with it", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "retain" });
     const s = shardKeys("retain", 0);
-    const t = 1_800_000_000_000;
-    const q = ["default"];
-    await store.submit({ ...sub("short", t), retentionMs: 1_000 });
-    await store.submit({ ...sub("long", t), retentionMs: 60_000 });
-    await store.submit({ ...sub("open", t), retentionMs: 0 });
-    const claims = await store.claim({ workerId: "w", queues: q, max: 3, leaseMs: 10_000, now: t });
-    expect(claims.map((c) => c.runId).sort()).toEqual(["long", "open", "short"]);
-    const report = { now: t + 10, workerId: "w", queues: q, nextMax: 0, leaseMs: 10_000 };
-    for (const c of claims.filter((c) => c.runId !== "open"))
-      expect((await store.complete(c, encode(2), report)).ok).toBe(true);
+    for (const id of ["a", "b", "c"]) await store.submit(keep(id, T));
+    const done = await finish(store, T + 10, ["a", "b"]);
+    expect(done).toEqual(["a", "b"]);
     // no key expiry (since 2026-12-05): a finished run stays until maintenance deletes it
-    expect(await raw.pttl(s.run("short").record)).toBe(-1);
-    await store.maintain({ now: t + 1_009, queues: q });
-    expect(await listed("retain")).toEqual(["short", "long", "open"]);
-    await store.maintain({ now: t + 1_010, queues: q });
-    expect(await raw.exists(s.run("short").record)).toBe(0);
-    expect(await listed("retain")).toEqual(["long", "open"]);
-    // one kept longer goes at its own time; one not finished stays, whatever its retention
-    await store.maintain({ now: t + 60_010, queues: q });
-    expect(await listed("retain")).toEqual(["open"]);
-    expect(await raw.exists(s.run("long").record)).toBe(0);
-    expect(await raw.exists(s.run("open").record)).toBe(1);
+    expect(await raw.pttl(s.run("a").record)).toBe(-1);
+    await store.maintain({ now: T + 10 + WEEK - 1, queues: Q });
+    expect(await listed("retain")).toEqual(["a", "b", "c"]);
+    await store.maintain({ now: T + 10 + WEEK, queues: Q });
+    expect(await raw.exists(s.run("a").record, s.run("b").record)).toBe(0);
+    // one still running stays
+    expect(await listed("retain")).toEqual(["c"]);
+    expect(await raw.exists(s.run("c").record)).toBe(1);
+    await store.close();
+  });
+
+  it("does not let a run held long (running, or of another retention) hold back the runs due after it", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "held" });
+    const s = shardKeys("held", 0);
+    // a run that never ends, one of another retention (its key expires), then 300 in batches
+    await store.submit(keep("stuck", T));
+    await store.submit({ ...keep("short", T), retentionMs: 1_000 });
+    const ids = Array.from({ length: 300 }, (_, i) => `r${String(i).padStart(3, "0")}`);
+    for (let i = 0; i < 300; i += 60)
+      await store.submitMany(ids.slice(i, i + 60).map((id) => keep(id, T + 1)));
+    expect(await finish(store, T + 20, ["short", ...ids])).toHaveLength(301);
+    expect(await raw.pttl(s.run("short").record)).toBeGreaterThan(0);
+    // one maintenance call passes over both and deletes the 300 (more than a batch of 200)
+    await store.maintain({ now: T + 20 + WEEK, queues: Q });
+    expect(await listed("held")).toEqual(["stuck", "short"]);
+    expect(await raw.exists(...ids.map((id) => s.run(id).record))).toBe(0);
+    // the held runs behind the walk's head are looked at again: an expired key's entry goes
+    await raw.del(s.run("short").record);
+    await store.maintain({ now: T + 21 + WEEK, queues: Q });
+    expect(await listed("held")).toEqual(["stuck"]);
     await store.close();
   });
 

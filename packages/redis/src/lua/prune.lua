@@ -1,34 +1,47 @@
--- prune: deletes the runs of a shard that finished more than their retention before `now`,
--- of those listed (entries of its run list, RunList.ts): since 2026-12-05 a finished run's
--- hash has no key expiry (24 bytes for the expiry and about 13 of the expiry table's, per
--- run), and maintenance deletes it, as the in-memory store's `maintain` does
--- (docs/redis-layout.md, `T:run:<id>`). A run written before keeps the expiry it was given
--- and is found gone. Its hash and its work list go by UNLINK (a large run's hash is freed in
--- the background). A run not finished, or whose `finished` cannot be read, stays. Safe to
--- repeat: a second call finds the runs gone.
+-- prune: deletes the runs of a shard's run list (RunList.ts) whose retention has passed since
+-- their end, of those listed: since 2026-12-05 a finished run of the default retention has no
+-- key expiry (24 bytes for the expiry and about 13 of the expiry table's, per run), and
+-- maintenance deletes it, as the in-memory store's `maintain` does (docs/redis-layout.md,
+-- `T:run:<id>`). A run of another retention, or one written before, expires by the key expiry
+-- it was given. Its hash and its work list go by UNLINK (a large run's hash is freed in the
+-- background). Safe to repeat: a second call finds the runs gone.
+-- Runs of one retention are due in about the order they were committed, the run list's; the
+-- caller walks it from its oldest end and stops at the first run due soon, and passes over
+-- those that are "held", due much later than the runs around them: a run not finished
+-- `horizon` ms after it was created, or that took longer than that, one that expires by its
+-- key's expiry, a damaged one (no `status`), and one whose end cannot be read.
 -- KEYS: runList (the shard's run list: it names the shard's hash slot, which the runs' keys,
 --   built from `runPrefix`, share)
--- ARGV: now (epoch ms), runPrefix, runs (run ids, packed)
--- Replies: {OK, gone}: one character per run, in order, "1" for a run that is gone (deleted
---   by this call or before) and "0" for one kept
+-- ARGV: now (epoch ms), horizon (ms), runPrefix, runs (run ids, packed)
+-- Replies: {OK, flags}: one character per run, in order: "1" gone (deleted by this call or
+--   before), "2" held, "0" kept, due within about `horizon` of the runs around it
 --@include run
 
-local gone = {}
+local now, horizon = A.now, A.horizon
+local flags = {}
 for i, runId in ipairs(A.runs) do
   local key = A.runPrefix .. runId
   local v = redis.call("HMGET", key, "status", "finished", "created", "retention")
-  local out = "0"
+  local flag = "0"
+  local created = tonumber(v[3])
   if not v[1] then
-    -- (no status: no run, or a damaged one, which stays to be inspected)
-    if redis.call("EXISTS", key) == 0 then out = "1" end
+    flag = redis.call("EXISTS", key) == 0 and "1" or "2"
+  elseif v[4] then
+    -- (another retention than the default: its key expires)
+    flag = "2"
   elseif v[2] then
     local ended = runEnd(v[2], v[3])
-    local keep = tonumber(v[4]) or DEFAULT_RETENTION
-    if ended and ended + keep <= A.now then
+    if not ended or not created then
+      flag = "2"
+    elseif ended + DEFAULT_RETENTION <= now then
       redis.call("UNLINK", key, key .. ":work")
-      out = "1"
+      flag = "1"
+    elseif ended - created > horizon then
+      flag = "2"
     end
+  elseif not created or created < now - horizon then
+    flag = "2"
   end
-  gone[i] = out
+  flags[i] = flag
 end
-return { R.OK, table.concat(gone) }
+return { R.OK, table.concat(flags) }

@@ -63,7 +63,7 @@ local function deleteProgress(keys, v, ns)
 end
 
 -- a plain job's node 0 succeeded: its run ends (saveRun's writes, its `run-ended` event
--- and, when a client waits for it, the PUBLISH); maintenance deletes it after its retention
+-- and, when a client waits for it, the PUBLISH); it is deleted after its retention (saveRun)
 local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax, span)
   -- (one node, none ended: `total` absent or 1, `ended` absent or 0, runCounts)
   if (v[2] and v[2] ~= "1") or (v[3] and v[3] ~= "0") or not leaseEnds(queues, runId, "0", r, token) then
@@ -86,6 +86,8 @@ local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax,
   -- and the run's `tr` marker)
   if span ~= "" then redis.call("HSET", keys.record, "t0", span, "tr", "1") end
   deleteProgress(keys, v, "0")
+  -- (maintenance deletes it after the default retention; another one is the key's expiry)
+  if v[5] then redis.call("PEXPIRE", keys.record, int(tonumber(v[5]))) end
   return { RC.OK, 0 }
 end
 

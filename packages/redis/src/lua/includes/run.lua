@@ -123,8 +123,8 @@ local function openRun(keys, queues, runId, now, readonly, emax)
     emax = g17(emax or 10000), nows = g17(now), status = false,
     total = false, ended = false, finished = false, retention = false, corruption = false, qbad = false,
     loaded = false, found = false, status0 = false, ended0 = false, wbuf = false, wraw = false, pre = false,
-    endedF = false, workEmpty = false, gone = false, toReady = false, unlisted = false, waited = false, wk = false, waits = false,
-    bare = false }
+    endedF = false, workEmpty = false, gone = false, toReady = false, unlisted = false, waited = false, wk = false,
+    waits = false, bare = false }
 end
 
 -- Buffered writes of the run's hash (the hot paths: submit, start, complete). When the
@@ -606,7 +606,8 @@ local function loadRun(M, ahead, read)
 end
 
 -- writes back what changed of the run record; once every node has ended and no work is
--- listed for `drain`, the run ends (an event), and maintenance deletes it after its retention.
+-- listed for `drain`, the run ends (an event), and is deleted after its retention (by
+-- maintenance, or by key expiry for a retention other than the default).
 -- Work listed when the last node ends (a claim whose nodes stalled out together: the
 -- cascade of one, then "F:<node>" for the other, startnode.lua's listEnding) may still
 -- fail the run: it ends in the `drain` call that empties its list, as in the model, where
@@ -627,8 +628,21 @@ local function saveRun(M)
     end
     -- every run's end is an event, so that a waiter for a quiet run wakes too
     emit(M, "run-ended")
-    -- (no key expiry since 2026-12-05: maintenance deletes the run once its retention has
-    -- passed, prune.lua)
+    -- a run of the default retention gets no key expiry since 2026-12-05: maintenance
+    -- deletes it once its retention has passed (prune.lua); one of another retention expires
+    if M.retention ~= DEFAULT_RETENTION then
+      flushRun(M) -- (an expiry needs the key written)
+      local k, ttl = M.k, int(M.retention)
+      -- (a work list found empty has no key)
+      local work = not M.workEmpty and k.work or k.record
+      local expired = {}
+      for _, key in ipairs({ k.record, k.nodes, k.specs, k.results, work }) do
+        if not expired[key] then
+          expired[key] = true
+          redis.call("PEXPIRE", key, ttl)
+        end
+      end
+    end
   else
     -- only what changed since loadRun read it
     if M.status ~= M.status0 then put(M, "record", "status", M.status) end
