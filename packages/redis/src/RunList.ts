@@ -7,10 +7,10 @@
  * one (each `r` then holds the rest of an id; since 2026-12-05: about 21
  * bytes per run in a batch, 32 before, 43 alone; the sorted set it replaced
  * took 137).
- * An entry outlives its runs (maintenance deletes a run once its retention
- * has passed, prune.lua; one written before 2026-12-05 expires by key
- * expiry) until maintenance or a listing finds every run it lists gone and
- * deletes it.
+ * An entry outlives its runs (maintenance deletes a run of the default
+ * retention once it has passed, prune.lua; a run of another retention, or
+ * one written before 2026-12-05, expires by key expiry) until maintenance
+ * or a listing finds every run it lists gone and deletes it.
  *
  * A shard may also hold the index written by versions before 2026-12-03, a
  * sorted set by creation time (`T:runs`): it is read after the stream (its
