@@ -21,6 +21,16 @@ const fields = async (prefix: string, runId: string) => {
   return { fp, nonce };
 };
 
+/** A store submission of one `job` without a fingerprint (a run id made at random), now. */
+const unnamed = () => ({
+  dag: compile(job.si({ i: 1 })),
+  tags: [],
+  idempotencyWindowMs: 0,
+  retentionMs: 60_000,
+  now: Date.now(),
+  fingerprint: "",
+});
+
 describe("a run's fingerprint and nonce", () => {
   it("keeps no fingerprint and no nonce for a run id made at random without a key, and the client's 10 hex characters as 5 bytes for one given", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "fp1" });
@@ -41,15 +51,7 @@ describe("a run's fingerprint and nonce", () => {
 
   it('tells a re-sent call of a run id made at random by the id, its nonce ""', async () => {
     const store = await RedisStore.connect(server.url, { prefix: "fp4" });
-    const base = {
-      dag: compile(job.si({ i: 1 })),
-      tags: [],
-      idempotencyWindowMs: 0,
-      retentionMs: 60_000,
-      now: Date.now(),
-      fingerprint: "",
-      nonce: "",
-    };
+    const base = { ...unnamed(), nonce: "" };
     const first = await store.submit({ ...base, runId: "made" });
     expect((await fields("fp4", "made")).nonce).toBeNull();
     // the same call again is answered as the first, through submit and submitMany
@@ -66,14 +68,7 @@ describe("a run's fingerprint and nonce", () => {
 
   it("tells a re-sent call by its nonce kept as bytes, and keeps a nonce that is not hex as it is", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "fp3" });
-    const base = {
-      dag: compile(job.si({ i: 1 })),
-      tags: [],
-      idempotencyWindowMs: 0,
-      retentionMs: 60_000,
-      now: Date.now(),
-      fingerprint: "",
-    };
+    const base = unnamed();
     const first = await store.submit({ ...base, runId: "hex", nonce: "00ff10a0b7" });
     expect((await fields("fp3", "hex")).nonce).toEqual(Buffer.from("00ff10a0b7", "hex"));
     // the same call again (its nonce) is answered as the first; another call is refused

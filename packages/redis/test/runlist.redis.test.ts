@@ -3,9 +3,9 @@
  * `submit` call that commits a run and one per `submitmany` call for all the
  * runs it commits, pruned by maintenance once every run of an entry is gone
  * (from the oldest end, and along a cursor for short-lived runs behind
- * long-lived ones), maintenance deleting the runs whose retention has passed
- * on the way, and the legacy sorted-set index of an older version still
- * listed and pruned.
+ * long-lived ones), maintenance deleting on the way the runs of the default
+ * retention that has passed, and the legacy sorted-set index of an older
+ * version still listed and pruned.
  */
 import { chain, Schema, task } from "@weft/core";
 import { compile, encode } from "@weft/core/store";
