@@ -2203,16 +2203,16 @@ export class RedisStore implements Store, ScheduleStore {
   }
 
   /**
-   * Deletes the runs of the default retention that finished more than it
-   * before `now` (prune.lua: such a run has no key expiry since 2026-12-05;
-   * a run of another retention, or one written before, expires by it), and
-   * removes the entries of the runs gone from a shard's run list (in commit
-   * order, RunList.ts; an entry goes with the last of its runs). Runs of one
-   * retention are due in about the order they were committed: a walk from
-   * the list's head deletes them as they come due and stops at the first
-   * run kept that is due soon. It passes over held runs (prune.lua: a run
-   * still running, or that ran, longer than `PRUNE_HORIZON_MS`, one that
-   * expires by its key, a damaged one), so that no such run holds back the
+   * Deletes the runs that finished more than their retention before `now`
+   * (prune.lua: a run of the default retention has no key expiry since
+   * 2026-12-05; a run of another retention, or one written before, expires
+   * by it too), and removes the entries of the runs gone from a shard's run
+   * list (in commit order, RunList.ts; an entry goes with the last of its
+   * runs). Runs of one retention are due in about the order they were
+   * committed: a walk from the list's head deletes them as they come due
+   * and stops at the first run kept that is due later. It passes over held
+   * runs (prune.lua: a run still running, or that ran, longer than
+   * `PRUNE_HORIZON_MS`, a damaged one), so that no such run holds back the
    * runs after it; the head it has reached is kept per shard, and the held
    * runs behind it are looked at again one batch a call. Every
    * `PRUNE_SCAN_EVERY_MS`, one batch along a cursor over the whole list

@@ -18,9 +18,11 @@ const inc = task({ name: "inc", input: Schema.Int, output: Schema.Int });
 const base = { tags: [], idempotencyWindowMs: 0, retentionMs: 60_000 } as const;
 const sub = (runId: string, now = 0) => ({ ...base, runId, dag: compile(inc.si(1)), now });
 
-/** Epoch ms the retention tests start at, a week in ms, the queues. */
+/** Epoch ms the retention tests start at, a week, an hour and a minute in ms, the queues. */
 const T = 1_800_000_000_000;
 const WEEK = 7 * 86_400_000;
+const HOUR = 3_600_000;
+const MINUTE = 60_000;
 const Q = ["default"];
 /** A run `runId` of the default retention (7 days) submitted at `now`. */
 const keep = (runId: string, now: number) => ({ ...sub(runId, now), retentionMs: WEEK });
@@ -140,25 +142,51 @@ describe("the run list", () => {
     await store.close();
   });
 
-  it("does not let a run held long (running, or of another retention) hold back the runs due after it", async () => {
+  it("does not let a run held long (still running, or that ran long) hold back the runs due after it", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "held" });
     const s = shardKeys("held", 0);
-    // a run that never ends, one of another retention (its key expires), then 300 in batches
+    // a run that never ends, one that runs 20 minutes, then 300 in batches that end at once
     await store.submit(keep("stuck", T));
-    await store.submit({ ...keep("short", T), retentionMs: 1_000 });
+    await store.submit(keep("long", T));
     const ids = Array.from({ length: 300 }, (_, i) => `r${String(i).padStart(3, "0")}`);
     for (let i = 0; i < 300; i += 60)
       await store.submitMany(ids.slice(i, i + 60).map((id) => keep(id, T + 1)));
-    expect(await finish(store, T + 20, ["short", ...ids])).toHaveLength(301);
-    expect(await raw.pttl(s.run("short").record)).toBeGreaterThan(0);
+    const claims = await store.claim({
+      workerId: "w",
+      queues: Q,
+      max: 400,
+      leaseMs: HOUR,
+      now: T + 2,
+    });
+    expect(claims).toHaveLength(302);
+    const at = (now: number) => ({ now, workerId: "w", queues: Q, nextMax: 0, leaseMs: HOUR });
+    for (const c of claims.filter((c) => ids.includes(c.runId)))
+      expect((await store.complete(c, encode(2), at(T + 20))).ok).toBe(true);
+    const long = claims.find((c) => c.runId === "long")!;
+    expect((await store.complete(long, encode(2), at(T + 20 + 20 * MINUTE))).ok).toBe(true);
     // one maintenance call passes over both and deletes the 300 (more than a batch of 200)
     await store.maintain({ now: T + 20 + WEEK, queues: Q });
-    expect(await listed("held")).toEqual(["stuck", "short"]);
+    expect(await listed("held")).toEqual(["stuck", "long"]);
     expect(await raw.exists(...ids.map((id) => s.run(id).record))).toBe(0);
-    // the held runs behind the walk's head are looked at again: an expired key's entry goes
-    await raw.del(s.run("short").record);
-    await store.maintain({ now: T + 21 + WEEK, queues: Q });
+    // the held runs behind the walk's head are looked at again: the long one, due, goes
+    await store.maintain({ now: T + 20 + 20 * MINUTE + WEEK, queues: Q });
     expect(await listed("held")).toEqual(["stuck"]);
+    expect(await raw.exists(s.run("long").record)).toBe(0);
+    await store.close();
+  });
+
+  it("deletes the runs of another retention as they come due, their keys' expiry aside", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "other" });
+    const s = shardKeys("other", 0);
+    const ids = ["o1", "o2", "o3"];
+    for (const id of ids) await store.submit({ ...keep(id, T), retentionMs: HOUR });
+    expect(await finish(store, T + 10, ids)).toEqual(ids);
+    expect(await raw.pttl(s.run("o1").record)).toBeGreaterThan(0);
+    await store.maintain({ now: T + 10 + HOUR - 1, queues: Q });
+    expect(await listed("other")).toEqual(ids);
+    await store.maintain({ now: T + 10 + HOUR, queues: Q });
+    expect(await listed("other")).toEqual([]);
+    expect(await raw.exists(...ids.map((id) => s.run(id).record))).toBe(0);
     await store.close();
   });
 

@@ -2,14 +2,15 @@
 -- their end, of those listed: since 2026-12-05 a finished run of the default retention has no
 -- key expiry (24 bytes for the expiry and about 13 of the expiry table's, per run), and
 -- maintenance deletes it, as the in-memory store's `maintain` does (docs/redis-layout.md,
--- `T:run:<id>`). A run of another retention, or one written before, expires by the key expiry
--- it was given. Its hash and its work list go by UNLINK (a large run's hash is freed in the
--- background). Safe to repeat: a second call finds the runs gone.
+-- `T:run:<id>`). A run of another retention, or one written before, also expires by the key
+-- expiry it was given; deleted here when due all the same. Its hash and its work list go by
+-- UNLINK (a large run's hash is freed in the background). Safe to repeat: a second call finds
+-- the runs gone.
 -- Runs of one retention are due in about the order they were committed, the run list's; the
--- caller walks it from its oldest end and stops at the first run due soon, and passes over
+-- caller walks it from its oldest end and stops at the first run due later, and passes over
 -- those that are "held", due much later than the runs around them: a run not finished
--- `horizon` ms after it was created, or that took longer than that, one that expires by its
--- key's expiry, a damaged one (no `status`), and one whose end cannot be read.
+-- `horizon` ms after it was created, or that took longer than that, a damaged one (no
+-- `status`), and one whose end cannot be read.
 -- KEYS: runList (the shard's run list: it names the shard's hash slot, which the runs' keys,
 --   built from `runPrefix`, share)
 -- ARGV: now (epoch ms), horizon (ms), runPrefix, runs (run ids, packed)
@@ -26,14 +27,11 @@ for i, runId in ipairs(A.runs) do
   local created = tonumber(v[3])
   if not v[1] then
     flag = redis.call("EXISTS", key) == 0 and "1" or "2"
-  elseif v[4] then
-    -- (another retention than the default: its key expires)
-    flag = "2"
   elseif v[2] then
     local ended = runEnd(v[2], v[3])
     if not ended or not created then
       flag = "2"
-    elseif ended + DEFAULT_RETENTION <= now then
+    elseif ended + (tonumber(v[4]) or DEFAULT_RETENTION) <= now then
       redis.call("UNLINK", key, key .. ":work")
       flag = "1"
     elseif ended - created > horizon then
