@@ -1883,6 +1883,29 @@ export const storeConformance = (
     });
   });
 
+  describe(`${name}: retention`, () => {
+    it("keeps a finished run its retention from its end and loses it at the first maintenance after, the default retention (7 days) as another", async () => {
+      const store = await fresh();
+      const t = 1_800_000_000_000;
+      const [hour, week] = [3_600_000, 7 * 86_400_000];
+      // (a store of several shards names the run by its own id: what submit answers)
+      const ids = [
+        (await store.submit(submission("hour", one, { retentionMs: hour, now: t }))).runId,
+        (await store.submit(submission("week", one, { retentionMs: week, now: t }))).runId,
+      ];
+      for (const c of await store.claim(lease(t + 1, 2)))
+        expect((await store.complete(c, encode(1), completeOpts(t + 2))).ok).toBe(true);
+      const kept = async (now: number) => {
+        await store.maintain({ now, queues: ["default"] });
+        return Promise.all(ids.map(async (id) => (await store.getRun(id)) !== undefined));
+      };
+      expect(await kept(t + 2 + hour - 1)).toEqual([true, true]);
+      expect(await kept(t + 2 + hour)).toEqual([false, true]);
+      expect(await kept(t + 2 + week - 1)).toEqual([false, true]);
+      expect(await kept(t + 2 + week)).toEqual([false, false]);
+    });
+  });
+
   describe(`${name}: idempotency keys`, () => {
     const keyed = (runId: string, canvas: { readonly node: unknown }, more = {}) =>
       submission(runId, canvas, {
