@@ -760,12 +760,16 @@ export const parseRunRecord = (
   }
   const queues = parseQueues(h.queues);
   if (!queues) corrupt.push(["queues", "not a comma list of queue names"]);
+  // (read in this order: the first field found corrupt is the one named)
+  const createdAt = time("created") ?? 0;
+  const total = count("total", 1);
   const rec: RunRecord & { tags: string[]; queues: string[] } = {
     id: runId ?? h.id ?? "",
     status,
-    createdAt: time("created") ?? 0,
-    total: count("total", 1),
-    ended: 0,
+    createdAt,
+    total,
+    // (absent, a finished run's `ended` is its `total`)
+    ended: count("ended", h.finished === undefined ? 0 : total),
     tags,
     queues: queues ?? [],
   };
@@ -778,8 +782,6 @@ export const parseRunRecord = (
   // (kept as ms after `created` since 2026-12-05: a few bytes instead of nine; a value of
   // at least ABSOLUTE_TIME is an epoch ms, as older runs hold)
   const finished = time("finished");
-  // (absent, a finished run's `ended` is its `total`)
-  rec.ended = count("ended", h.finished === undefined ? 0 : rec.total);
   if (started !== undefined) rec.startedAt = started;
   if (finished !== undefined)
     rec.finishedAt = finished >= ABSOLUTE_TIME ? finished : rec.createdAt + finished;
