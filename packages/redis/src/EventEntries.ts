@@ -13,7 +13,8 @@
  * attempt, `e` error tag, `p` progress as msgpack, `s` run status) and the
  * entry's id as its position. The cursor over every shard's stream: the
  * position of the last event read in each, joined by commas (one with one
- * shard).
+ * shard). The run-end channel's messages name the runs that stopped or
+ * ended (`endedRunIds`).
  */
 import {
   EVENT_KINDS,
@@ -269,4 +270,25 @@ export const entryEvents = (id: string, fields: ReadonlyArray<Buffer | string>):
   }
   const first = last - out.length + 1;
   return out.map((e, i) => ({ ...e, position: `${EVENTS_BASE + first + i}-0` }));
+};
+
+/** The first byte of a run-end message that names several runs: never the first of UTF-8 text. */
+const MANY_ENDED = 0xff;
+
+/**
+ * The run ids a message on a run-end channel names: one run's id as its
+ * bytes, or, from a script call that stopped or ended several runs somebody
+ * waits for, byte 255 then the msgpack array of their ids
+ * (lua/includes/events.lua, `flushEnded`): one PUBLISH per call, not per run.
+ * A message that does not decode names no run (the waiters read again
+ * within a second).
+ */
+export const endedRunIds = (message: Buffer): ReadonlyArray<string> => {
+  if (message[0] !== MANY_ENDED) return [message.toString()];
+  try {
+    const ids: unknown = decode(message.subarray(1));
+    return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === "string") : [];
+  } catch {
+    return [];
+  }
 };

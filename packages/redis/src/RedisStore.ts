@@ -90,7 +90,13 @@ import { Effect, type Layer } from "effect";
 import { type ChainableCommander, Cluster, type Redis } from "ioredis";
 import { BLOCK_MAX_MS, connectUrl, type RedisTlsOptions } from "./Connect.ts";
 import { classify, sanitizeError, storeError } from "./Errors.ts";
-import { compareIds, entryEvents, parseCursor, type RawEntry } from "./EventEntries.ts";
+import {
+  compareIds,
+  endedRunIds,
+  entryEvents,
+  parseCursor,
+  type RawEntry,
+} from "./EventEntries.ts";
 import { Functions, functionsRefused, libraryMissing } from "./Functions.ts";
 import {
   concurrencyKey,
@@ -2001,12 +2007,13 @@ export class RedisStore implements Store, ScheduleStore {
     if (!sub) {
       const conn = this.duplicate(false);
       const signals = signalsChannel(this.prefix);
-      conn.on("message", (from: string, message: string) => {
-        if (from !== signals) {
-          for (const wake of this.waiters.get(message) ?? []) wake();
+      conn.on("messageBuffer", (channel: Buffer, message: Buffer) => {
+        if (channel.toString() !== signals) {
+          for (const runId of endedRunIds(message))
+            for (const wake of this.waiters.get(runId) ?? []) wake();
           return;
         }
-        const signal: StoreSignal = { kind: "cancelled", runId: message };
+        const signal: StoreSignal = { kind: "cancelled", runId: message.toString() };
         for (const l of [...this.listeners]) {
           try {
             l(signal);
@@ -2919,9 +2926,11 @@ export class RedisStore implements Store, ScheduleStore {
     let counted = false;
     try {
       for (;;) {
+        const told = woken;
         woken = false;
-        // (a counted waiter reads with "check", which uncounts it once the run is over)
-        const mode: string = counted ? "check" : "start";
+        // (a counted waiter reads again with "check" when the run-end channel named its run,
+        // else with "poll"; either uncounts it once the run is over)
+        const mode: string = counted ? (told ? "check" : "poll") : "start";
         // a PUBLISH is heard once the subscription is in place: a read before it is
         // followed by another once it is (the run may have ended in between)
         const heard = this.subscriber?.listening.has(channel) === true;
@@ -2931,10 +2940,16 @@ export class RedisStore implements Store, ScheduleStore {
         });
         if (!r) throw new RunNotFound({ runId });
         counted = r.counted;
-        const n = WAIT_FIELDS.length;
-        const run = parseRunRecord(runFields(r.values), r.values[n - 1] ?? null, k.record, runId);
-        if (TERMINAL_RUN_STATUSES.has(run.status) && (!opts.quiet || run.finishedAt !== undefined))
-          return { run, values: r.values.slice(n) };
+        // (no values: the run is not over, and its status is one a wait knows)
+        if (r.values.length > 0) {
+          const n = WAIT_FIELDS.length;
+          const run = parseRunRecord(runFields(r.values), r.values[n - 1] ?? null, k.record, runId);
+          if (
+            TERMINAL_RUN_STATUSES.has(run.status) &&
+            (!opts.quiet || run.finishedAt !== undefined)
+          )
+            return { run, values: r.values.slice(n) };
+        }
         const left = deadline - Date.now();
         if (this.closed) throw closedWhileWaiting(this.name, runId);
         if (left <= 0) return undefined;

@@ -777,8 +777,9 @@ export const SCRIPTS = {
     codes: ["OK", "GONE"],
     /**
      * Whether the waiter is counted after the call, and the values of the
-     * fields asked for (bytes, `null` where absent); `undefined` when the
-     * run does not exist.
+     * fields asked for (bytes, `null` where absent) once the run is over
+     * for the wait, or when its status is none of a run's; none while it is
+     * not over. `undefined` when the run does not exist.
      */
     decode: (code, reply) => {
       if (code === "GONE") return undefined;

@@ -1,11 +1,12 @@
 /**
  * Reading the events streams' entries (src/EventEntries.ts): a packed
  * entry's events with their positions, a task written once per run of
- * events that name it, and an older version's one-event entries.
+ * events that name it, and an older version's one-event entries; and the
+ * run-end channel's messages.
  */
 import { encode } from "@weft/core/store";
 import { describe, expect, it } from "vitest";
-import { entryEvents } from "../src/EventEntries.ts";
+import { endedRunIds, entryEvents } from "../src/EventEntries.ts";
 
 const BASE = 1_000_000_000_000_000;
 const packed = (last: number, groups: unknown[]) =>
@@ -129,5 +130,26 @@ describe("entryEvents", () => {
     const events = entryEvents(`${BASE + 4}-0`, ["b", Buffer.from([0xc1])]);
     expect(events).toHaveLength(1);
     expect(events[0]!.build("x")).toBeUndefined();
+  });
+});
+
+describe("endedRunIds", () => {
+  it("reads a message of one run as its id, whatever its characters", () => {
+    for (const id of ["mxb09yz7-8fb6aab06102", "a b\nc", "ünïcødé", "\u0700x", ""])
+      expect(endedRunIds(Buffer.from(id))).toEqual([id]);
+  });
+
+  it("reads byte 255 then a msgpack array as the runs it lists", () => {
+    const ids = ["a", "b-1", "c d", "ü"];
+    const message = Buffer.concat([Buffer.from([0xff]), Buffer.from(encode(ids))]);
+    expect(endedRunIds(message)).toEqual(ids);
+  });
+
+  it("names no run for a many-runs message that does not decode to a list of ids", () => {
+    expect(endedRunIds(Buffer.from([0xff, 0xc1]))).toEqual([]);
+    expect(endedRunIds(Buffer.concat([Buffer.from([0xff]), Buffer.from(encode(7))]))).toEqual([]);
+    expect(
+      endedRunIds(Buffer.concat([Buffer.from([0xff]), Buffer.from(encode(["a", 3, "b"]))])),
+    ).toEqual(["a", "b"]);
   });
 });

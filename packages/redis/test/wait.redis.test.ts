@@ -17,8 +17,10 @@ import {
 import { deferred } from "@weft/core/store";
 import { pino } from "pino";
 import { describe, expect, it, vi } from "vitest";
+import { endedRunIds } from "../src/EventEntries.ts";
 import { RedisStore } from "../src/index.ts";
-import { shardKeys } from "../src/Keys.ts";
+import { runEndChannel, shardKeys } from "../src/Keys.ts";
+import { SCRIPTS } from "../src/Scripts.ts";
 import { raw, server } from "./fixtures/server.ts";
 import { watched } from "./fixtures/watched.ts";
 
@@ -205,6 +207,92 @@ describe("waiting for a run on Redis", () => {
     expect(await raw.hexists(record, "w")).toBe(0);
     await worker.stop();
     await Promise.all([one.close(), two.close()]);
+  });
+
+  it("runs that one completion call ends are PUBLISHed in one message naming them all, and each of their waiters wakes", async () => {
+    const prefix = "wait-ended-many";
+    const store = await RedisStore.connect(server.url, { prefix });
+    const gate = deferred<void>();
+    let begun = 0;
+    const worker = startWorker({
+      store,
+      logger: silent,
+      concurrency: 5,
+      handlers: [
+        handle(gated, async (n) => {
+          begun += 1;
+          await gate.promise;
+          return n + 100;
+        }),
+      ],
+    });
+    const client = createClient(store);
+    const runs = await client.submitMany(Array.from({ length: 5 }, (_, i) => gated.si(i)));
+    const listener = raw.duplicate();
+    const messages: Buffer[] = [];
+    listener.on("messageBuffer", (_: Buffer, m: Buffer) => messages.push(m));
+    await listener.subscribe(runEndChannel(shardKeys(prefix, 0).events));
+    const waits = runs.map((h) => h.result());
+    // every run is waited for (counted in its hash) and every handler has begun
+    for (const h of runs) {
+      const record = shardKeys(prefix, 0).run(h.runId).record;
+      await vi.waitFor(async () => expect(await raw.hget(record, "w")).toBe("1"));
+    }
+    await vi.waitFor(() => expect(begun).toBe(5));
+    // the five handlers end in one turn: their completions go in one call, which ends the
+    // five runs and PUBLISHes once
+    gate.resolve();
+    expect(await Promise.all(waits)).toEqual([100, 101, 102, 103, 104]);
+    await vi.waitFor(() => expect(messages.length).toBeGreaterThan(0));
+    expect(messages).toHaveLength(1);
+    expect(messages[0]![0]).toBe(0xff);
+    expect([...endedRunIds(messages[0]!)].sort()).toEqual(runs.map((h) => h.runId).sort());
+    listener.disconnect();
+    await worker.stop();
+    await store.close();
+  });
+
+  it("a read of a run not over answers whether the waiter is counted and no field; once over, or of a status no run has, the fields", async () => {
+    const prefix = "wait-short";
+    const store = await RedisStore.connect(server.url, { prefix });
+    const gate = deferred<void>();
+    const worker = startWorker({
+      store,
+      logger: silent,
+      handlers: [
+        handle(gated, async (n) => {
+          await gate.promise;
+          return n;
+        }),
+      ],
+    });
+    const h = await createClient(store).submit(gated.si(3));
+    const record = shardKeys(prefix, 0).run(h.runId).record;
+    // the store's own call of the script, as waitForRun makes it
+    const read = (mode: string, fields: ReadonlyArray<string> = ["status", "finished", "tags"]) =>
+      (store as unknown as { call: (...a: unknown[]) => Promise<unknown> }).call(
+        SCRIPTS.waitrun,
+        { record },
+        { mode, quiet: 0, fields },
+      ) as Promise<{ counted: boolean; values: Array<Buffer | null> } | undefined>;
+    expect(await read("start")).toEqual({ counted: true, values: [] });
+    expect(await read("poll")).toEqual({ counted: true, values: [] });
+    expect(await read("check")).toEqual({ counted: true, values: [] });
+    expect(await raw.hget(record, "w")).toBe("1");
+    gate.resolve();
+    expect(await h.result()).toBe(3);
+    const over = await read("poll");
+    expect(over?.counted).toBe(false);
+    expect(over?.values.map((v) => v?.toString() ?? null).slice(0, 1)).toEqual(["succeeded"]);
+    expect(over?.values).toHaveLength(3);
+    expect(await raw.hexists(record, "w")).toBe(0);
+    // a status no run has: the fields, for the client to read it as the corrupt record it is
+    await raw.hset(record, "status", "bogus");
+    const corrupt = await read("start");
+    expect(corrupt?.values.map((v) => v?.toString() ?? null).slice(0, 1)).toEqual(["bogus"]);
+    await raw.hdel(record, "w");
+    await worker.stop();
+    await store.close();
   });
 
   it("a waiter without waitForQuiet wakes when the run fails, while another node still runs", async () => {

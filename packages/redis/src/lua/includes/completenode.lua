@@ -72,7 +72,7 @@ local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax,
   local em = g17(emax or 10000)
   succeeded(keys, runId, 0, r, now, em)
   eventOf(keys.events, em, runId, now, { "E", "succeeded" })
-  if v[8] then redis.call("PUBLISH", keys.events .. ":ended", runId) end
+  if v[8] then endedRun(keys.events .. ":ended", runId) end
   -- (its spec, when kept there, before its record and its result after it: packRecord)
   RESULTS[r] = result
   -- (no `ended` when the run had none, as saveRun: a finished run's is its `total`)

@@ -32,6 +32,15 @@ local EVRUN = {}
 --@percall
 local EVAT = {}
 
+-- the ids of the runs this call stopped or ended that a client waits for (field `w`,
+-- waitrun.lua), PUBLISHed on the shard's run-end channel when the call ends (flushEnded)
+--@percall
+local ENDED = {}
+
+-- the channel of ENDED: { channel } (apart: a list with another key is packed as a map)
+--@percall
+local ENDEDAT = {}
+
 -- the letters of the events that name a task (third in the list)
 local TASKED = { w = true, q = true, r = true, y = true, s = true, f = true, c = true, k = true, x = true }
 
@@ -51,6 +60,24 @@ local function eventOf(key, max, runId, ms, ev)
   if n == 1 then EVAT[1], EVAT[2] = key, max end
 end
 
+-- run `runId`, which a client waits for, stopped or ended in this call: its id goes on
+-- `channel` (the shard's run-end channel) when the call ends (flushEnded)
+local function endedRun(channel, runId)
+  local n = #ENDED
+  if n == 0 then ENDEDAT[1] = channel end
+  ENDED[n + 1] = runId
+end
+
+-- PUBLISHes this call's ended runs (endedRun) in one message: a run's id alone, or, for
+-- more than one, byte 255 (never the first byte of UTF-8 text, so never of a run id)
+-- followed by the msgpack array of their ids (docs/redis-layout.md, the run-end channel):
+-- a batch of completions that ends many waited runs costs one PUBLISH, not one per run
+local function flushEnded()
+  local n = #ENDED
+  if n == 0 then return end
+  redis.call("PUBLISH", ENDEDAT[1], n == 1 and ENDED[1] or "\255" .. cmsgpack.pack(ENDED))
+end
+
 -- the number of the last event in the stream `key` as its last entry's id says (0 for none,
 -- or for an entry of an older version, whose id is a time)
 local function lastEventNumber(key)
@@ -59,14 +86,15 @@ local function lastEventNumber(key)
   return ms >= EVENTS_BASE and ms - EVENTS_BASE or 0
 end
 
--- writes this call's events as one entry (none: nothing), trimming the stream to about its
--- `max` last events when the events' count passes a multiple of an eighth of `max`: a trim
--- (`MINID ~`) looks at the stream's first block of entries, about 15,000 Redis instructions,
--- as much as the rest of a chain step's events; the stream keeps at most an eighth more
--- events (and a block) between trims. The count key `<key>:n` is the number of the last event
--- written; when it is behind the stream (deleted, say), the stream's last id says where to
--- go on from.
+-- PUBLISHes this call's ended runs (flushEnded), then writes its events as one entry (none:
+-- nothing), trimming the stream to about its `max` last events when the events' count
+-- passes a multiple of an eighth of `max`: a trim (`MINID ~`) looks at the stream's first
+-- block of entries, about 15,000 Redis instructions, as much as the rest of a chain step's
+-- events; the stream keeps at most an eighth more events (and a block) between trims. The
+-- count key `<key>:n` is the number of the last event written; when it is behind the stream
+-- (deleted, say), the stream's last id says where to go on from.
 local function flushEvents()
+  flushEnded()
   if #EVB == 0 then return end
   -- (in the entry's order: a task named by the entry's previous event that named one is
   -- written as 0, a group's time that is the previous group's as false, one byte each instead

@@ -241,11 +241,12 @@ end
 -- the run's event: `run` (it failed or was cancelled; nodes may still be running) or
 -- `run-ended` (every node ended), with its status. When a client waits for the run (field
 -- `w`, see waitrun.lua), its id is also PUBLISHed on the shard's run-end channel (the
--- events key's name .. ":ended"): a waiter wakes for its own run, not for every event.
+-- events key's name .. ":ended") when the call ends (includes/events.lua, endedRun): a
+-- waiter wakes for its own run, not for every event.
 -- keys: events
 local function emit(M, kind)
   addEvent(M, { kind == "run" and "R" or "E", M.status })
-  if M.waited then redis.call("PUBLISH", M.k.events .. ":ended", M.id) end
+  if M.waited then endedRun(M.k.events .. ":ended", M.id) end
 end
 
 -- the tag of an error value (msgpack ErrorInfo); one that does not decode to an error
