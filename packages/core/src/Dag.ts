@@ -727,6 +727,8 @@ export const waitsOn = (n: DagNode): ReadonlyArray<number> =>
  * form the value.
  */
 export const flatten = (shape: Shape, withAfter = true): number[] => {
+  // (a task's or a chain's output: one node, the most common shape)
+  if (typeof shape === "number") return [shape];
   const out: number[] = [];
   const seen = new Set<number>();
   const go = (s: Shape): void => {

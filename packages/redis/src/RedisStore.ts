@@ -475,7 +475,7 @@ export class RedisStore implements Store, ScheduleStore {
     | undefined;
   private readonly listeners = new Set<(signal: StoreSignal) => void>();
   /** Run id → the wake-ups of this process's `waitForRun` calls waiting for it. */
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly waiters = new Map<string, Array<() => void>>();
   /** The `waitrun` reads asked for in this turn, by shard: sent together at its end. */
   private readonly waitReads = new Map<ShardKeys, WaitRead[]>();
   /** Per shard: the run-list entry after which the next scan of `pruneRuns` starts ("" = the first). */
@@ -2643,7 +2643,7 @@ export class RedisStore implements Store, ScheduleStore {
       const v = await this.redis.hmgetBuffer(k.record, ...outputFields(part));
       for (const [i, n] of part.entries()) fields.set(n, v.slice(4 * i, 4 * i + 4));
     }
-    const nodes = ids.map((nodeId) => this.outputNode(k.record, nodeId, fields.get(nodeId)!));
+    const nodes = ids.map((nodeId) => this.outputNode(k.record, nodeId, fields.get(nodeId)!, 0));
     return { output, nodes };
   }
 
@@ -2651,12 +2651,23 @@ export class RedisStore implements Store, ScheduleStore {
   private outputNode(
     key: string,
     nodeId: number,
-    [rec, spec, err, result]: ReadonlyArray<Buffer | null | undefined>,
+    values: ReadonlyArray<Buffer | null | undefined>,
+    from: number,
   ): RunOutput["nodes"][number] {
+    // (the node's record, spec, error and result, from `values[from]`)
+    const rec = values[from];
     // (no worker: result() does not use it, and naming a numbered one costs a read; left out
     // by a copy, not `delete`, which turns the object into a slower dictionary)
-    const { worker: _, ...node } = this.readNode(key, nodeId, rec, spec, err, null, null);
-    const kept = resultOf(rec, result);
+    const { worker: _, ...node } = this.readNode(
+      key,
+      nodeId,
+      rec,
+      values[from + 1],
+      values[from + 2],
+      null,
+      null,
+    );
+    const kept = resultOf(rec, values[from + 3]);
     return kept ? { ...node, result: kept } : node;
   }
 
@@ -2887,14 +2898,15 @@ export class RedisStore implements Store, ScheduleStore {
     const output = decodeShape(values[0]);
     if (output === undefined) return { run, output: { nodes: [] } };
     const ids = outputIds(output);
-    const at = new Map(ahead.map((n, i) => [n, 1 + 4 * i]));
-    if (!ids.every((n) => at.has(n))) {
+    // (each expected node's four fields follow `out`, in `ahead`'s order)
+    const at = ids.map((n) => ahead.indexOf(n));
+    if (at.includes(-1)) {
       // (the shape named nodes the caller did not expect: read them, with the shape again)
       const read = await this.getOutput(runId, ids);
       return read ? { run, output: read } : { run };
     }
     const record = this.shardOfRun(runId).run(runId).record;
-    const nodes = ids.map((n) => this.outputNode(record, n, values.slice(at.get(n)!)));
+    const nodes = ids.map((n, i) => this.outputNode(record, n, values, 1 + 4 * at[i]!));
     return { run, output: { output, nodes } };
   }
 
@@ -2920,9 +2932,12 @@ export class RedisStore implements Store, ScheduleStore {
       woken = true;
       wake();
     };
-    const mine = this.waiters.get(runId) ?? new Set<() => void>();
-    this.waiters.set(runId, mine);
-    mine.add(waiter);
+    // (most runs have one waiter: a list of one costs less than a set)
+    let mine = this.waiters.get(runId);
+    if (mine === undefined) {
+      mine = [waiter];
+      this.waiters.set(runId, mine);
+    } else mine.push(waiter);
     let counted = false;
     try {
       for (;;) {
@@ -2974,8 +2989,8 @@ export class RedisStore implements Store, ScheduleStore {
         if (this.closed) throw closedWhileWaiting(this.name, runId);
       }
     } finally {
-      mine.delete(waiter);
-      if (mine.size === 0) this.waiters.delete(runId);
+      mine.splice(mine.indexOf(waiter), 1);
+      if (mine.length === 0) this.waiters.delete(runId);
       if (counted && !this.closed)
         // (a stop answers nothing the wait reads: its status alone)
         await this.waitRead(s, k.record, "stop", quiet, STOP_FIELDS).catch(() => undefined);
@@ -3824,7 +3839,7 @@ const STORE_METHODS = [
 ] as const satisfies ReadonlyArray<StoreMethod>;
 
 /** The nodes a run's output shape names, each once, in its order. */
-const outputIds = (output: Shape): number[] => [...new Set(flatten(output, false))];
+const outputIds = (output: Shape): number[] => flatten(output, false);
 
 /** The fields of output nodes `ids` an output read reads, four per node: record, spec, error, result. */
 const outputFields = (ids: ReadonlyArray<number>): string[] =>
