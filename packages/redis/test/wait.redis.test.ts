@@ -44,6 +44,28 @@ const watchedStores = async (prefix: string) => {
   return { store, waiter, sent, close };
 };
 
+/**
+ * A worker on `store` whose `gated` handler returns `out(n)` once `gate` is resolved;
+ * `begun()`: how many of its attempts have begun.
+ */
+const gatedWorker = (store: RedisStore, concurrency: number, out: (n: number) => number) => {
+  const gate = deferred<void>();
+  let begun = 0;
+  const worker = startWorker({
+    store,
+    logger: silent,
+    concurrency,
+    handlers: [
+      handle(gated, async (n) => {
+        begun += 1;
+        await gate.promise;
+        return out(n);
+      }),
+    ],
+  });
+  return { worker, gate, begun: () => begun };
+};
+
 describe("waiting for a run on Redis", () => {
   it("a waiter sends a bounded number of commands while other runs write hundreds of events", async () => {
     const prefix = "wait-quiet";
@@ -183,17 +205,7 @@ describe("waiting for a run on Redis", () => {
     const prefix = "wait-many";
     const one = await RedisStore.connect(server.url, { prefix });
     const two = await RedisStore.connect(server.url, { prefix });
-    const gate = deferred<void>();
-    const worker = startWorker({
-      store: one,
-      logger: silent,
-      handlers: [
-        handle(gated, async (n) => {
-          await gate.promise;
-          return n * 2;
-        }),
-      ],
-    });
+    const { worker, gate } = gatedWorker(one, 1, (n) => n * 2);
     const h = await createClient(one).submit(gated.si(21));
     const record = shardKeys(prefix, 0).run(h.runId).record;
     const waits = [
@@ -212,20 +224,7 @@ describe("waiting for a run on Redis", () => {
   it("runs that one completion call ends are PUBLISHed in one message naming them all, and each of their waiters wakes", async () => {
     const prefix = "wait-ended-many";
     const store = await RedisStore.connect(server.url, { prefix });
-    const gate = deferred<void>();
-    let begun = 0;
-    const worker = startWorker({
-      store,
-      logger: silent,
-      concurrency: 5,
-      handlers: [
-        handle(gated, async (n) => {
-          begun += 1;
-          await gate.promise;
-          return n + 100;
-        }),
-      ],
-    });
+    const { worker, gate, begun } = gatedWorker(store, 5, (n) => n + 100);
     const client = createClient(store);
     const runs = await client.submitMany(Array.from({ length: 5 }, (_, i) => gated.si(i)));
     const listener = raw.duplicate();
@@ -238,7 +237,7 @@ describe("waiting for a run on Redis", () => {
       const record = shardKeys(prefix, 0).run(h.runId).record;
       await vi.waitFor(async () => expect(await raw.hget(record, "w")).toBe("1"));
     }
-    await vi.waitFor(() => expect(begun).toBe(5));
+    await vi.waitFor(() => expect(begun()).toBe(5));
     // the five handlers end in one turn: their completions go in one call, which ends the
     // five runs and PUBLISHes once
     gate.resolve();
@@ -255,17 +254,7 @@ describe("waiting for a run on Redis", () => {
   it("a read of a run not over answers whether the waiter is counted and no field; once over, or of a status no run has, the fields", async () => {
     const prefix = "wait-short";
     const store = await RedisStore.connect(server.url, { prefix });
-    const gate = deferred<void>();
-    const worker = startWorker({
-      store,
-      logger: silent,
-      handlers: [
-        handle(gated, async (n) => {
-          await gate.promise;
-          return n;
-        }),
-      ],
-    });
+    const { worker, gate } = gatedWorker(store, 1, (n) => n);
     const h = await createClient(store).submit(gated.si(3));
     const record = shardKeys(prefix, 0).run(h.runId).record;
     // the store's own call of the script, as waitForRun makes it
