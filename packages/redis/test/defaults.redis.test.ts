@@ -23,12 +23,17 @@ const silent = pino({ level: "silent" });
 /** The run hash's field names. */
 const fieldsOf = async (hash: string) => (await raw.hkeys(hash)).sort();
 
+/** A store under `prefix`, a client on it, and the hash of a run's record (shard 0). */
+const storeUnder = async (prefix: string) => {
+  const store = await RedisStore.connect(server.url, { prefix });
+  const hashOf = (runId: string) => runScriptKeys(shardKeys(prefix, 0), runId).record;
+  return { store, client: createClient(store), hashOf };
+};
+
 describe("a run's fields at their default", () => {
   it("are not written: no id, no queues for queue default, no out for output node 0, a spec's default queue nil", async () => {
     const prefix = "defaults";
-    const store = await RedisStore.connect(server.url, { prefix });
-    const client = createClient(store);
-    const hashOf = (runId: string) => runScriptKeys(shardKeys(prefix, 0), runId).record;
+    const { store, client, hashOf } = await storeUnder(prefix);
     const plain = await client.submit(inc.si(1));
     const emails = await client.submit(chain(inc.si(1), mail.s()));
     const both = await client.submit(group(inc.si(1), inc.si(2)));
@@ -105,9 +110,7 @@ describe("a run's fields at their default", () => {
 
   it("keep a finished run's `finished` as ms after its `created`, read back as an epoch ms", async () => {
     const prefix = "finishedrel";
-    const store = await RedisStore.connect(server.url, { prefix });
-    const client = createClient(store);
-    const hashOf = (runId: string) => runScriptKeys(shardKeys(prefix, 0), runId).record;
+    const { store, client, hashOf } = await storeUnder(prefix);
     // a run whose `created` is not a time (set before any worker runs it) keeps an epoch ms
     const odd = await client.submit(inc.si(5));
     await raw.hset(hashOf(odd.runId), "created", "0");
@@ -140,9 +143,7 @@ describe("a run's fields at their default", () => {
 
   it("leave a spec's id and task out; a worker gets them back, and a spec that has them runs as before", async () => {
     const prefix = "specowner";
-    const store = await RedisStore.connect(server.url, { prefix });
-    const client = createClient(store);
-    const hashOf = (runId: string) => runScriptKeys(shardKeys(prefix, 0), runId).record;
+    const { store, client, hashOf } = await storeUnder(prefix);
     // a plain job, a chain (its step handed by the completion), a chord (members claimed
     // together, the body started apart), each twice: as written, and as an earlier version
     // wrote its specs (id and task in them, in fields s<i> of their own)

@@ -8,7 +8,7 @@
  * version still listed and pruned.
  */
 import { chain, Schema, task } from "@weft/core";
-import { compile, encode } from "@weft/core/store";
+import { type Claim, compile, encode } from "@weft/core/store";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { shardKeys } from "../src/Keys.ts";
@@ -27,12 +27,17 @@ const Q = ["default"];
 /** A run `runId` of the default retention (7 days) submitted at `now`. */
 const keep = (runId: string, now: number) => ({ ...sub(runId, now), retentionMs: WEEK });
 
-/**
- * Claims every queued node of `store` at `now` and completes those of runs
- * `ids` (the others' leases stay), answering the runs completed.
- */
-const finish = async (store: RedisStore, now: number, ids: ReadonlyArray<string>) => {
-  const claims = await store.claim({ workerId: "w", queues: Q, max: 1_000, leaseMs: 60_000, now });
+/** Claims every queued node of `store` (at most 1,000) at `now`, leased for `leaseMs`. */
+const claimAll = (store: RedisStore, now: number, leaseMs = 60_000) =>
+  store.claim({ workerId: "w", queues: Q, max: 1_000, leaseMs, now });
+
+/** Completes at `now` the claims of runs `ids`, answering the runs completed. */
+const complete = async (
+  store: RedisStore,
+  claims: ReadonlyArray<Claim>,
+  ids: ReadonlyArray<string>,
+  now: number,
+) => {
   const report = { now, workerId: "w", queues: Q, nextMax: 0, leaseMs: 60_000 };
   const done: string[] = [];
   for (const c of claims.filter((c) => ids.includes(c.runId))) {
@@ -41,6 +46,13 @@ const finish = async (store: RedisStore, now: number, ids: ReadonlyArray<string>
   }
   return done.sort();
 };
+
+/**
+ * Claims every queued node of `store` at `now` and completes those of runs
+ * `ids` (the others' leases stay), answering the runs completed.
+ */
+const finish = async (store: RedisStore, now: number, ids: ReadonlyArray<string>) =>
+  complete(store, await claimAll(store, now), ids, now);
 
 /** The fields of each entry of prefix `prefix`'s run list (shard 0), oldest first. */
 const rawEntries = async (prefix: string): Promise<string[][]> =>
@@ -151,19 +163,10 @@ describe("the run list", () => {
     const ids = Array.from({ length: 300 }, (_, i) => `r${String(i).padStart(3, "0")}`);
     for (let i = 0; i < 300; i += 60)
       await store.submitMany(ids.slice(i, i + 60).map((id) => keep(id, T + 1)));
-    const claims = await store.claim({
-      workerId: "w",
-      queues: Q,
-      max: 400,
-      leaseMs: HOUR,
-      now: T + 2,
-    });
+    const claims = await claimAll(store, T + 2, HOUR);
     expect(claims).toHaveLength(302);
-    const at = (now: number) => ({ now, workerId: "w", queues: Q, nextMax: 0, leaseMs: HOUR });
-    for (const c of claims.filter((c) => ids.includes(c.runId)))
-      expect((await store.complete(c, encode(2), at(T + 20))).ok).toBe(true);
-    const long = claims.find((c) => c.runId === "long")!;
-    expect((await store.complete(long, encode(2), at(T + 20 + 20 * MINUTE))).ok).toBe(true);
+    expect(await complete(store, claims, ids, T + 20)).toEqual(ids);
+    expect(await complete(store, claims, ["long"], T + 20 + 20 * MINUTE)).toEqual(["long"]);
     // one maintenance call passes over both and deletes the 300 (more than a batch of 200)
     await store.maintain({ now: T + 20 + WEEK, queues: Q });
     expect(await listed("held")).toEqual(["stuck", "long"]);
