@@ -151,4 +151,24 @@ describe("node records kept across calls (includes/record.lua, --@kept)", () => 
     ].join("\n");
     expect(await run(body, keys, ["r1", 1])).toEqual([4096, 1, 4097, 4097, 1, 1]);
   });
+
+  it("reads a string's number as tonumber does, once, and keeps at most 4,096", async () => {
+    const body = [
+      "--@include record",
+      // what tonumber answers, for numbers, other forms of them and what is none
+      'local samples = { "0", "1", "604800000", "-3", "2.5", "1e3", " 7", "0x10", "", "abc", "12abc" }',
+      "local same = 1",
+      "for _, s in ipairs(samples) do",
+      "  if num(s) ~= tonumber(s) or num(s) ~= tonumber(s) then same = 0 end",
+      "end",
+      // only numbers are kept: 8 of the samples
+      "local kept = numbersKept",
+      "for i = 1, 4096 - kept do num(tostring(1000000 + i)) end",
+      "local full = numbersKept",
+      'local dropped = num("424242")',
+      'return { same, kept, full, numbersKept, dropped, num("1"), numbersKept }',
+    ].join("\n");
+    // the 4,097th number read drops the others; a number read again is kept again
+    expect(await run(body, keys, ["r1", 1])).toEqual([1, 8, 4096, 1, 424242, 1, 2]);
+  });
 });

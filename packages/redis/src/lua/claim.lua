@@ -63,7 +63,7 @@ local function started(triples, leased, due)
     local member = triples[i + 1]
     local at = string.find(member, "#[^#]*$")
     local runId, ns = string.sub(member, 1, at - 1), string.sub(member, at + 1)
-    runIds[i], nodeIds[i] = runId, tonumber(ns)
+    runIds[i], nodeIds[i] = runId, ns + 0
     local fields = ahead[runId]
     -- (a node numbered from SPEC_IN_RECORD_NODES on is of a run that keeps its specs before
     -- its records, in n<i>: its s<i> is not read, nodeSpec reads one it finds absent there)

@@ -44,7 +44,8 @@ local runs = {}
 -- the node fields of each run's items (record, progress, error; see `rare` below), read with
 -- the run's record when the call opens it: one HMGET per run
 local ahead = {}
--- each item's node id, as a number (converted once)
+-- each item's node id, as a number (converted once; the client writes it as its digits,
+-- which name its fields as they are)
 local nodeIds = {}
 -- A run with several items (a chord's members) reads its `rare` marker with them instead
 -- of their progress and error fields: while it is "0", none of its nodes has either
@@ -52,9 +53,8 @@ local nodeIds = {}
 -- (M.bare, completeNode)
 for i = 1, #items, 8 do
   local fields = ahead[items[i]]
-  local n = tonumber(items[i + 1])
-  nodeIds[i] = n
-  local ns = digits(n)
+  local ns = items[i + 1]
+  nodeIds[i] = ns + 0
   if not fields then
     -- (made at its size: most runs a call meets have one item in it)
     ahead[items[i]] = { "n" .. ns, "p" .. ns, "e" .. ns }
@@ -67,7 +67,7 @@ for i = 1, #items, 8 do
   local runId = items[i]
   local keys = runs[runId] and runs[runId].k or runKeysAt(A.runPrefix, runId, shared)
   local reply = completeNode(CODES, keys, queueKeys(items[i + 6]), runId, nodeIds[i],
-    tonumber(items[i + 2]), items[i + 3], A.now, worker, tonumber(items[i + 4]), A.leaseMs,
+    items[i + 2] + 0, items[i + 3], A.now, worker, num(items[i + 4]), A.leaseMs,
     items[i + 5], A.budget, A.eventsMax, items[i + 7], runs, ahead[runId])
   out[#out + 1] = batchItem(reply)
   -- work left for `drain`: the caller drains it before the next items, as it would after a

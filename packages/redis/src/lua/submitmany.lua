@@ -39,19 +39,19 @@ local codes = { OK = R.OK, EXISTS = R.EXISTS, CONFLICT = R.CONFLICT, RETRY = R.R
 -- nothing, for submitRun to write the run. `toReady`: the call's accumulator of ready nodes (enqueue's)
 local function plainSubmit(f, at, toReady)
   local list2, list3 = f[at + 19], f[at + 20]
-  if tonumber(f[at + 17]) ~= 1 or f[at + 18] ~= "0" or f[at + 21] ~= "" or tonumber(f[at + 6]) ~= 0
+  if num(f[at + 17]) ~= 1 or f[at + 18] ~= "0" or f[at + 21] ~= "" or num(f[at + 6]) ~= 0
     or A.budget <= 0 then
     return nil
   end
-  local q = QUEUES[tonumber(f[at + 3])]
+  local q = QUEUES[num(f[at + 3])]
   if not q then return nil end
   local record = A.runPrefix .. f[at]
   if redis.call("HMGET", record, "status")[1] then return nil end
   local node, from = plainRecord(list2)
   if not node or node[QIDX] ~= 1 or node[DUE] ~= 0 then return nil end
-  local runId, now = f[at], tonumber(f[at + 1])
+  local runId, now = f[at], num(f[at + 1])
   local raw, add = runFields("running", g17(now), f[at + 17], f[at + 8], f[at + 2], f[at + 9], f[at + 7], f[at + 4],
-    tonumber(f[at + 5]), f[at + 5], 1, tonumber(f[at + 12]), tonumber(f[at + 13]), f[at + 14])
+    num(f[at + 5]), f[at + 5], 1, num(f[at + 12]), num(f[at + 13]), f[at + 14])
   listRun(K.runList, runId)
   node[ST] = "q"
   add("n0", queuedBytes(node, from))

@@ -87,7 +87,7 @@ local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax,
   if span ~= "" then redis.call("HSET", keys.record, "t0", span, "tr", "1") end
   deleteProgress(keys, v, "0")
   -- (maintenance deletes it after the default retention; another one is the key's expiry)
-  if v[5] then redis.call("PEXPIRE", keys.record, int(tonumber(v[5]))) end
+  if v[5] then redis.call("PEXPIRE", keys.record, int(num(v[5]))) end
   return { RC.OK, 0 }
 end
 
@@ -101,7 +101,7 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
     emax, span)
   local d = r[NEXT][1]
   -- (counts, as shortCompletion checked; absent in a run of one node: runCounts)
-  local total, ended = v[2] and tonumber(v[2]) or 1, v[3] and tonumber(v[3]) or 0
+  local total, ended = v[2] and num(v[2]) or 1, v[3] and num(v[3]) or 0
   if nextMax < 1 or type(d) ~= "number" or d < 0 or ended + 1 >= total then return nil, v end
   local ds = digits(d)
   local u = redis.call("HMGET", keys.record, "n" .. ds, "d" .. ds, "s" .. ds)

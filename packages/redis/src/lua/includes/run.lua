@@ -503,7 +503,7 @@ local function probeTotal(M)
 end
 
 local function isCount(v)
-  local x = tonumber(v)
+  local x = num(v)
   return x ~= nil and x >= 0 and x == math.floor(x)
 end
 
@@ -512,10 +512,10 @@ end
 -- path (a node ended while its run went on), no `ended` (absent: 0, or `total` once the run
 -- finished), docs/redis-layout.md. Each is nil when present and not a count.
 local function runCounts(totalF, endedF, finishedF)
-  local total = totalF and isCount(totalF) and tonumber(totalF) or (not totalF and 1 or nil)
+  local total = totalF and isCount(totalF) and num(totalF) or (not totalF and 1 or nil)
   local ended
   if endedF then
-    ended = isCount(endedF) and tonumber(endedF) or nil
+    ended = isCount(endedF) and num(endedF) or nil
   else
     ended = finishedF and total or 0
   end
@@ -578,7 +578,7 @@ local function loadRun(M, ahead, read)
   -- the field is there, which saveRun keeps up to date when the run ends)
   M.ended0, M.status0, M.endedF = M.ended, v[1], v[3] ~= false
   M.retention, M.corruption, M.qbad = DEFAULT_RETENTION, v[6], v[7] == "1"
-  if v[5] then M.retention = tonumber(v[5]) end
+  if v[5] then M.retention = num(v[5]) end
   local bad
   if not RUN_STATUS[v[1]] then bad = { "status", "unknown status " .. tostring(v[1]) }
   elseif not M.total then bad = { "total", "not a count: " .. tostring(v[2]) }
