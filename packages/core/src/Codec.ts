@@ -160,9 +160,9 @@ const quickAt = (v: unknown, level: number, limit: number, plain: boolean): bool
   if (proto === Object.prototype || proto === null) {
     if (level > limit) return false;
     const o = v as Record<string, unknown>;
-    const keys = Object.keys(o);
-    for (let i = 0; i < keys.length; i++)
-      if (!quickAt(o[keys[i]!], level + 1, limit, plain)) return false;
+    // (own enumerable keys, as Object.keys lists them, with no array made)
+    for (const k in o)
+      if (Object.hasOwn(o, k) && !quickAt(o[k], level + 1, limit, plain)) return false;
     return true;
   }
   // a leaf: bytes are plain data; without `plainData` any object the full walk does not enter

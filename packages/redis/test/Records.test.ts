@@ -1,6 +1,6 @@
 import { fc, test } from "@fast-check/vitest";
-import { chord, Schema, task } from "@weft/core";
-import { compile, decode, encode } from "@weft/core/store";
+import { chain, chord, Schema, task } from "@weft/core";
+import { compile, type DagNode, decode, encode } from "@weft/core/store";
 import { arbCanvas } from "@weft/testing";
 import { describe, expect, it } from "vitest";
 import {
@@ -132,6 +132,64 @@ describe("packed dependency lists", () => {
     expect(() =>
       decodeSpec(encode([0, "t", "q", 5, 0, null, null, [[4, 2]], [], [], 0, {}, []])),
     ).toThrow("an edge list is not a list of node ids");
+  });
+});
+
+describe("node records at submit", () => {
+  test.prop([arbCanvas({ queues: ["default", "io"], links: true })], { numRuns: 50 })(
+    "encoded once for a run of like nodes, the same bytes as each encoded alone",
+    (canvas) => {
+      const dag = compile(canvas);
+      // (each with a timing object of its own: nothing encoded before stands for it)
+      const alone = dag.nodes.map((n) => Buffer.from(encodeNodeRecord(n, dag.queues, {})));
+      const timing = {};
+      const together = dag.nodes.map((n) => Buffer.from(encodeNodeRecord(n, dag.queues, timing)));
+      expect(together).toEqual(alone);
+    },
+  );
+
+  it("a chord's members share their record's bytes; a member with options of its own has its own", () => {
+    const t = task({ name: "t", input: Schema.Int, output: Schema.Int });
+    const body = task({ name: "body", input: Schema.Array(Schema.Int), output: Schema.Int });
+    const dag = compile(
+      chord([t.si(1), t.si(2), t.si(3).with({ priority: 9 }), t.si(4)], body.s()),
+    );
+    const timing = {};
+    const [a, b, c, d] = dag.nodes.map((n) => encodeNodeRecord(n, dag.queues, timing));
+    expect(b).toBe(a);
+    expect(c).not.toBe(b);
+    // (a record's field 11 is the node's priority)
+    expect((decode(c!) as unknown[])[10]).toBe(9);
+    expect((decode(d!) as unknown[])[10]).toBe(5);
+    expect(Buffer.from(d!)).toEqual(Buffer.from(a!));
+  });
+
+  it("a node that differs from the one before in one thing that its record holds has bytes of its own", () => {
+    const t = task({ name: "t", input: Schema.Unknown, output: Schema.Int });
+    const dag = compile(chain(t.si(1), t.s(), t.s()));
+    const base = dag.nodes[1]!;
+    const variants: DagNode[] = [
+      { ...base, task: "u" },
+      { ...base, queue: "io" },
+      { ...base, priority: 9 },
+      { ...base, tolerant: true },
+      { ...base, callback: "error" },
+      { ...base, options: { retry: { maxStalls: 7 } } },
+      { ...base, options: { delayMs: 100 } },
+      { ...base, deps: [0, 2] },
+      { ...base, dependents: [3] },
+      { ...base, dependents: [2, 3] },
+      { ...base, settledDependents: [3] },
+      { ...base, errorDependents: [3] },
+    ];
+    const queues = ["default", "io"];
+    for (const v of variants) {
+      const timing = {};
+      encodeNodeRecord(base, queues, timing);
+      const after = Buffer.from(encodeNodeRecord(v, queues, timing));
+      expect(after, JSON.stringify(v)).toEqual(Buffer.from(encodeNodeRecord(v, queues, {})));
+      expect(after, JSON.stringify(v)).not.toEqual(Buffer.from(encodeNodeRecord(base, queues, {})));
+    }
   });
 });
 
