@@ -46,7 +46,7 @@ local function waitRun(RC, key, mode, quiet, fields)
   if mode == "start" and not over then
     redis.call("HINCRBY", key, "w", 1)
     counted = 1
-  elseif mode ~= "start" and mode ~= "stop" and not over then
+  elseif (mode == "poll" or mode == "check") and not over then
     counted = 1
   elseif mode ~= "start" then
     if redis.call("HINCRBY", key, "w", -1) <= 0 then redis.call("HDEL", key, "w") end
