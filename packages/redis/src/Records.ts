@@ -166,19 +166,72 @@ export const SPEC_IN_RECORD_NODES = 32;
 
 /**
  * Node `n`'s fields as a submission of a run of `total` nodes writes them:
- * `n<i>` (its record; with its spec before it, {@link nodeValue}, in a run
- * of more than {@link SPEC_IN_RECORD_NODES} nodes) and `s<i>` (its spec, or
- * "" when it is in `n<i>`).
+ * `n<i>` (its record, `record` when given, else {@link encodeNodeRecord}'s;
+ * with its spec before it, {@link nodeValue}, in a run of more than
+ * {@link SPEC_IN_RECORD_NODES} nodes) and `s<i>` (its spec, or "" when it
+ * is in `n<i>`).
  */
 export const storedNode = (
   n: DagNode,
   queues: ReadonlyArray<string>,
   timing: RunTiming,
   total: number,
+  record: Uint8Array = encodeNodeRecord(n, queues, timing),
 ): { readonly field: Uint8Array; readonly spec: Uint8Array | "" } =>
   total > SPEC_IN_RECORD_NODES
-    ? { field: nodeValue(encodeSpec(n), encodeNodeRecord(n, queues, timing)), spec: "" }
-    : { field: encodeNodeRecord(n, queues, timing), spec: encodeSpec(n) };
+    ? { field: nodeValue(encodeSpec(n), record), spec: "" }
+    : { field: record, spec: encodeSpec(n) };
+
+/**
+ * The roots a run's submission writes queued: its nodes from node 0 on
+ * that are roots with one record (a chord's header members, a group's
+ * members of one task and options), at least two, when the run and they
+ * have no time limit and none is an error callback's; and that record as
+ * the walk writes a root it queues (state `q`, fencing token 0). The commit
+ * puts them in their
+ * queue without reading their records (submit.lua's `queued`, the walk
+ * `P` in lua/includes/cascade.lua): a wide chord's members are not read,
+ * decoded, changed and written again by `drain` (docs/redis-layout.md,
+ * "Bounded work"). `count` 0 and no record when there are none.
+ */
+export const leadingRoots = (
+  nodes: ReadonlyArray<DagNode>,
+  queues: ReadonlyArray<string>,
+  timing: RunTiming,
+): { readonly count: number; readonly record: Uint8Array } => {
+  const first = nodes[0];
+  if (
+    first === undefined ||
+    timing.notBefore !== undefined ||
+    timing.expiresAt !== undefined ||
+    first.deps.length > 0 ||
+    first.callback !== undefined
+  )
+    return NO_LEADING_ROOTS;
+  const waiting = encodeNodeRecord(first, queues, timing);
+  // a record of 14 fields (none for a time limit: 0x9e) in state "w" (fixstr: 0xa1 0x77)
+  if (waiting[0] !== 0x9e || waiting[1] !== 0xa1 || waiting[2] !== 0x77) return NO_LEADING_ROOTS;
+  let count = 1;
+  // (a node whose record is the same returns the same bytes: encodeNodeRecord)
+  while (
+    count < nodes.length &&
+    nodes[count]!.deps.length === 0 &&
+    encodeNodeRecord(nodes[count]!, queues, timing) === waiting
+  )
+    count++;
+  if (count < 2) return NO_LEADING_ROOTS;
+  // as the walk writes a root it queues: state "q", and its fencing token 0 after the 14
+  // fields (an array of 15: 0x9f)
+  const record = new Uint8Array(waiting.length + 1);
+  record.set(waiting);
+  record[0] = 0x9f;
+  record[2] = 0x71;
+  record[waiting.length] = 0;
+  return { count, record };
+};
+
+/** No roots written queued ({@link leadingRoots}). */
+export const NO_LEADING_ROOTS = { count: 0, record: new Uint8Array(0) } as const;
 
 const nodeFields = (node: DagNode, queues: ReadonlyArray<string>): unknown[] => {
   // plain dependents, then settled ones as -(id + 1), then error edges as "e<id>"

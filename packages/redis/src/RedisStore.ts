@@ -124,6 +124,8 @@ import {
   encodeDeps,
   encodeSpec,
   isWrappedSpec,
+  leadingRoots,
+  NO_LEADING_ROOTS,
   nodeField,
   nodeRecordOf,
   numberedWorker,
@@ -759,6 +761,10 @@ export class RedisStore implements Store, ScheduleStore {
         idempotency: idem,
         namedRun: named,
       });
+      // the roots written queued, which the commit walks without reading them (a run of
+      // several chunks: a wide chord's members)
+      const roots =
+        nodes.length > this.chunk ? leadingRoots(nodes, queues, timing) : NO_LEADING_ROOTS;
       // the chunks' arguments, made as each is sent (a chunk's Node work overlaps Redis's on the one before)
       const argsAt = (from: number) => {
         // the first chunk begins the run (pending), the last commits it; one chunk does both
@@ -767,7 +773,13 @@ export class RedisStore implements Store, ScheduleStore {
         const phase = first && last ? "begin+commit" : first ? "begin" : last ? "commit" : "";
         const quadruples: Arg[] = [];
         for (const n of nodes.slice(from, from + this.chunk)) {
-          const { field, spec } = storedNode(n, queues, timing, nodes.length);
+          const { field, spec } = storedNode(
+            n,
+            queues,
+            timing,
+            nodes.length,
+            n.id < roots.count ? roots.record : undefined,
+          );
           quadruples.push(n.id, field, spec, encodeDeps(n));
         }
         return {
@@ -790,6 +802,8 @@ export class RedisStore implements Store, ScheduleStore {
           expiresAt: sub.expiresAt ?? 0,
           // only the first chunk writes the run record, and the headers with it
           headers: first ? (sub.headers ?? "") : "",
+          queued: roots.count,
+          queuedRecord: roots.record,
           nodes: quadruples,
         };
       };

@@ -419,6 +419,8 @@ export const SCRIPTS = {
       notBefore: "number",
       expiresAt: "number",
       headers: "bytes",
+      queued: "number",
+      queuedRecord: "bytes",
       nodes: "packed",
     },
     codes: SUBMIT_CODES,

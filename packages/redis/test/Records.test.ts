@@ -1,5 +1,5 @@
 import { fc, test } from "@fast-check/vitest";
-import { chain, chord, Schema, task } from "@weft/core";
+import { chain, chord, group, Schema, task } from "@weft/core";
 import { compile, type DagNode, decode, encode } from "@weft/core/store";
 import { arbCanvas } from "@weft/testing";
 import { describe, expect, it } from "vitest";
@@ -13,6 +13,7 @@ import {
   encodeNodeRecord,
   encodeSpec,
   isWrappedSpec,
+  leadingRoots,
   nodeField,
   nodeValue,
   packDeps,
@@ -190,6 +191,50 @@ describe("node records at submit", () => {
       expect(after, JSON.stringify(v)).toEqual(Buffer.from(encodeNodeRecord(v, queues, {})));
       expect(after, JSON.stringify(v)).not.toEqual(Buffer.from(encodeNodeRecord(base, queues, {})));
     }
+  });
+});
+
+describe("roots written queued", () => {
+  const t = task({ name: "t", input: Schema.Int, output: Schema.Int });
+  const u = task({ name: "u", input: Schema.Int, output: Schema.Int });
+  const body = task({ name: "body", input: Schema.Array(Schema.Int), output: Schema.Int });
+  const queues = ["default"];
+  const members = (n: number) => Array.from({ length: n }, (_, i) => t.si(i));
+
+  it("are a run's first roots of one record, that record queued: state q, fencing token 0", () => {
+    const dag = compile(chord(members(5), body.s()));
+    const { count, record } = leadingRoots(dag.nodes, queues, {});
+    expect(count).toBe(5);
+    const waiting = decode(encodeNodeRecord(dag.nodes[0]!, queues, {})) as unknown[];
+    expect(decode(record)).toEqual(["q", ...waiting.slice(1), 0]);
+    // (what the walk writes for a root it queues: decodeNodeRecord reads it so)
+    expect(decodeNodeRecord(record, undefined, [])).toMatchObject({ state: "queued", attempts: 0 });
+  });
+
+  it("stop at the first root of another record, or at a node with a dependency", () => {
+    const other = compile(
+      chord([...members(3), t.si(3).with({ priority: 9 }), ...members(2)], body.s()),
+    );
+    expect(leadingRoots(other.nodes, queues, {}).count).toBe(3);
+    const mixed = compile(chord([...members(2), u.si(2), ...members(2)], body.s()));
+    expect(leadingRoots(mixed.nodes, queues, {}).count).toBe(2);
+    const fanned = compile(group(chain(t.si(0), t.s()), t.si(1)));
+    expect(leadingRoots(fanned.nodes, queues, {}).count).toBe(0);
+  });
+
+  it("are none for fewer than two, a run with a time limit, or roots with one", () => {
+    const none = { count: 0, record: new Uint8Array(0) };
+    expect(leadingRoots(compile(chain(t.si(0), t.s())).nodes, queues, {})).toEqual(none);
+    const wide = compile(chord(members(4), body.s())).nodes;
+    expect(leadingRoots(wide, queues, { notBefore: 5 })).toEqual(none);
+    expect(leadingRoots(wide, queues, { expiresAt: 5 })).toEqual(none);
+    const delayed = compile(
+      chord(
+        Array.from({ length: 4 }, (_, i) => t.si(i).with({ delayMs: 100 })),
+        body.s(),
+      ),
+    );
+    expect(leadingRoots(delayed.nodes, queues, {})).toEqual(none);
   });
 });
 

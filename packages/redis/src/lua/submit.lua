@@ -19,7 +19,10 @@
 --   it, "" = none), reuse ("return-existing" or "allow-if-failed"), eventsMax, notBefore,
 --   expiresAt (the run's time limits, epoch ms, 0 = none: kept as fields nbf and exp of
 --   the record for inspection; the node records carry them), headers (the run's headers,
---   msgpack, "" = none: kept as field hdr, handed back by `start`), nodes (one
+--   msgpack, "" = none: kept as field hdr, handed back by `start`), queued (how many nodes
+--   from node 0 on are roots written queued, all with record queuedRecord: the commit walks
+--   them without reading them, "P" in includes/cascade.lua; 0 = none), queuedRecord (their
+--   record, "" = none), nodes (one
 --   msgpack array of strings, Packed.ts, of quadruples: node id, field n<id> (the node's
 --   record; or its spec, as a msgpack bin, then its record: SPECS in includes/record.lua), its
 --   spec for field s<id> ("" when it is in n<id>), dependency list or "")
@@ -52,6 +55,8 @@ return submitRun(K, QUEUES, {
   notBefore = A.notBefore,
   expiresAt = A.expiresAt,
   headers = A.headers,
+  queued = A.queued,
+  queuedRecord = A.queuedRecord,
   nodes = A.nodes,
 }, { OK = R.OK, EXISTS = R.EXISTS, CONFLICT = R.CONFLICT, RETRY = R.RETRY, GONE = R.GONE,
   DUPLICATE = R.DUPLICATE, ADOPT = R.ADOPT })

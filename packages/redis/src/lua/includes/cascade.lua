@@ -113,7 +113,8 @@ end
 -- budget is spent; nodes made ready are added to `ready` (enqueue puts them in
 -- their queues). Items: "D:<node>:<i>" resolve dependents of an ended node
 -- from index i; "F:<node>" fail the run as that node's failure (its error record);
--- "R:<i>" enqueue roots from node i; "C:<i>" cancel unstarted
+-- "R:<i>" enqueue roots from node i; "P:<i>:<j>" enqueue roots i..j the submission wrote
+-- queued (then "R:<j + 1>"); "C:<i>" cancel unstarted
 -- nodes from node i; "X:<i>" sweep a run stopped by a corrupt record from
 -- node i; "V:<i>:<q>" re-drive nodes from node i (q: how many had none pending so far;
 -- then "R:0" queues them, and the count is kept in the record's field `rdq`). Returns true
@@ -235,6 +236,49 @@ local function process(M, stack, ready, budget)
       end
       budget = budget - 2 * (last - a + 1)
       if last < M.total - 1 then stack[#stack + 1] = "R:" .. (last + 1) end
+    elseif kind == "P" then
+      -- nodes a..b, roots the submission wrote queued, all with the one record kept in the
+      -- run's field `pq` (submit.lua, `queued`): each goes in its queue and is recorded as the
+      -- R walk does a root it queues, without its record read, decoded, changed and written
+      -- again (four fifths of a wide chord's drain: docs/benchmarks.md). A run no longer
+      -- running leaves them waiting, as the R walk leaves a root it does not queue. Then the
+      -- R walk from the node after them.
+      local to = tonumber(b)
+      local last = math.min(to, a + math.ceil(budget / 2) - 1)
+      local tpl = M.pqr
+      if tpl == nil then
+        local raw = redis.call("HGET", M.k.record, "pq")
+        tpl = raw and decodeRecord(raw) or false
+        M.pqr = tpl
+      end
+      for n = a, last do
+        if M.status == "running" and tpl then
+          -- (the one record stands for each: enqueue reads it, nothing in this call changes it)
+          M.cache[n] = tpl
+          nodeEvent(M, n, tpl)
+          ready[#ready + 1] = n
+        else
+          local r = getNode(M, n)
+          if r and r[ST] == "q" and r[PEND] == 0 then
+            if M.status == "running" then
+              nodeEvent(M, n, r)
+              ready[#ready + 1] = n
+            else
+              -- (as the submission wrote a root: waiting, no fencing token)
+              r[ST], r[TOK] = "w", nil
+              putNode(M, n, r)
+            end
+          end
+        end
+      end
+      budget = budget - 2 * (last - a + 1)
+      if last < to then
+        stack[#stack + 1] = { "P", last + 1, to }
+      else
+        put(M, "record", "pq", false)
+        M.pqr = nil
+        if to < M.total - 1 then stack[#stack + 1] = "R:" .. (to + 1) end
+      end
     elseif kind == "V" then
       -- a cancel meanwhile: the nodes not re-driven yet stay as they ended, and the walk
       -- gives back the count of `ended` it held (see redrive.lua)

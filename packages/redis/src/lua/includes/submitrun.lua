@@ -297,7 +297,16 @@ local function submitRun(keys, queues, a, codes)
     M.dirty = true
     putMany(M, "record", "status", "running", "started", now)
     local ready = {}
-    if process(M, { "R:0" }, ready, a.budget) then more = 1 else redis.call("ZREM", keys.shardWork, runId) end
+    -- the roots the client wrote queued (a.queued of them, from node 0, with the one record
+    -- a.queuedRecord), walked without their records ("P" in process); the run keeps that
+    -- record in `pq` until the walk is past them
+    local first = "R:0"
+    if (a.queued or 0) > 0 then
+      put(M, "record", "pq", a.queuedRecord)
+      M.pqr = decodeRecord(a.queuedRecord) or false
+      first = { "P", 0, a.queued - 1 }
+    end
+    if process(M, { first }, ready, a.budget) then more = 1 else redis.call("ZREM", keys.shardWork, runId) end
     enqueue(M, ready, 1)
     saveRun(M)
     flushRun(M)
