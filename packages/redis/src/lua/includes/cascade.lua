@@ -240,7 +240,8 @@ local function process(M, stack, ready, budget)
       -- nodes a..b, roots the submission wrote queued, all with the one record kept in the
       -- run's field `pq` (submit.lua, `queued`): each goes in its queue and is recorded as the
       -- R walk does a root it queues, without its record read, decoded, changed and written
-      -- again (four fifths of a wide chord's drain: docs/benchmarks.md). A run no longer
+      -- again (332 Lua operations per member of a wide chord's drain, 131 so, and no read or
+      -- write of it: docs/benchmarks.md). A run no longer
       -- running leaves them waiting, as the R walk leaves a root it does not queue. Then the
       -- R walk from the node after them.
       local to = tonumber(b)
