@@ -188,11 +188,11 @@ export const storedNode = (
  * members of one task and options), at least two, when the run and they
  * have no time limit and none is an error callback's; and that record as
  * the walk writes a root it queues (state `q`, fencing token 0). The commit
- * puts them in their
- * queue without reading their records (submit.lua's `queued`, the walk
- * `P` in lua/includes/cascade.lua): a wide chord's members are not read,
- * decoded, changed and written again by `drain` (docs/redis-layout.md,
- * "Bounded work"). `count` 0 and no record when there are none.
+ * puts them in their queue without reading their records (submit.lua's
+ * `queued`, the walk `P` in lua/includes/cascade.lua): a wide chord's
+ * members are not read, decoded, changed and written again by `drain`
+ * (docs/redis-layout.md, "Bounded work"). `count` 0 and no record when
+ * there are none.
  */
 export const leadingRoots = (
   nodes: ReadonlyArray<DagNode>,

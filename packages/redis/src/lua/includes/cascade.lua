@@ -241,9 +241,8 @@ local function process(M, stack, ready, budget)
       -- run's field `pq` (submit.lua, `queued`): each goes in its queue and is recorded as the
       -- R walk does a root it queues, without its record read, decoded, changed and written
       -- again (332 Lua operations per member of a wide chord's drain, 131 so, and no read or
-      -- write of it: docs/benchmarks.md). A run no longer
-      -- running leaves them waiting, as the R walk leaves a root it does not queue. Then the
-      -- R walk from the node after them.
+      -- write of it: docs/benchmarks.md). A run no longer running leaves them waiting, as the
+      -- R walk leaves a root it does not queue. Then the R walk from the node after them.
       local to = tonumber(b)
       local last = math.min(to, a + math.ceil(budget / 2) - 1)
       local tpl = M.pqr
