@@ -78,6 +78,16 @@ const run = async (
   return { keys, listed, pq };
 };
 
+/** Run "r" as a store reads it now. */
+const runR = async () => {
+  const store = await RedisStore.connect(server.url, { prefix });
+  try {
+    return await store.getRun("r");
+  } finally {
+    await store.close();
+  }
+};
+
 /** The HGET and HMGET commands Redis ran so far, in scripts too. */
 const hashReads = async (): Promise<number> => {
   const text = await raw.info("commandstats");
@@ -156,9 +166,7 @@ describe("roots written queued", () => {
       await store.maintain({ now: 60_000, queues: ["default"] });
     });
     expect(chunked.keys).toEqual(whole.keys);
-    const run = await RedisStore.connect(server.url, { prefix });
-    const snap = await run.getRun("r");
-    await run.close();
+    const snap = await runR();
     expect(snap?.run.status).toBe("cancelled");
     expect(new Set(snap?.nodes.map((n) => n.state))).toEqual(new Set(["cancelled"]));
   });
@@ -175,9 +183,7 @@ describe("roots written queued", () => {
       await store.maintain({ now: 60_000, queues: ["default"] });
     });
     expect(chunked.keys).toEqual(whole.keys);
-    const store = await RedisStore.connect(server.url, { prefix });
-    const snap = await store.getRun("r");
-    await store.close();
+    const snap = await runR();
     expect(snap?.run.status).toBe("failed");
     // the 249 the commit queued after the failed one stay queued; the 1,050 listed, waiting
     const states = snap?.nodes.slice(0, 1_300).map((n) => n.state) ?? [];
