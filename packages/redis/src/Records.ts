@@ -200,24 +200,16 @@ export const leadingRoots = (
   timing: RunTiming,
 ): { readonly count: number; readonly record: Uint8Array } => {
   const first = nodes[0];
-  if (
-    first === undefined ||
-    timing.notBefore !== undefined ||
-    timing.expiresAt !== undefined ||
-    first.deps.length > 0 ||
-    first.callback !== undefined
-  )
+  if (first === undefined || first.deps.length > 0 || first.callback !== undefined)
     return NO_LEADING_ROOTS;
   const waiting = encodeNodeRecord(first, queues, timing);
-  // a record of 14 fields (none for a time limit: 0x9e) in state "w" (fixstr: 0xa1 0x77)
+  // a record of 14 fields (none for a time limit of the node's or the run's: 0x9e) in state
+  // "w" (fixstr: 0xa1 0x77)
   if (waiting[0] !== 0x9e || waiting[1] !== 0xa1 || waiting[2] !== 0x77) return NO_LEADING_ROOTS;
   let count = 1;
-  // (a node whose record is the same returns the same bytes: encodeNodeRecord)
-  while (
-    count < nodes.length &&
-    nodes[count]!.deps.length === 0 &&
-    encodeNodeRecord(nodes[count]!, queues, timing) === waiting
-  )
+  // (a node whose record is the same returns the same bytes, encodeNodeRecord: a root too,
+  // as the record holds how many dependencies a node waits on)
+  while (count < nodes.length && encodeNodeRecord(nodes[count]!, queues, timing) === waiting)
     count++;
   if (count < 2) return NO_LEADING_ROOTS;
   // as the walk writes a root it queues: state "q", and its fencing token 0 after the 14
