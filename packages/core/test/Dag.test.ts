@@ -1,3 +1,4 @@
+import { fc, test } from "@fast-check/vitest";
 import { Schema } from "effect";
 import { describe, expect, it } from "vitest";
 import {
@@ -9,7 +10,7 @@ import {
   InvalidInput,
   task,
 } from "../src/index.ts";
-import { compile, MAX_CANVAS_DEPTH, MAX_VALUE_DEPTH } from "../src/store/index.ts";
+import { compile, compileWalk, MAX_CANVAS_DEPTH, MAX_VALUE_DEPTH } from "../src/store/index.ts";
 
 /** What `fn` threw (fails the test when it returns). */
 const thrown = (fn: () => unknown): unknown => {
@@ -287,5 +288,79 @@ describe("a one-signature canvas", () => {
       options: { priority: 99 },
     };
     expect(thrown(() => compile({ node }))).toBeInstanceOf(InvalidCanvas);
+  });
+});
+
+describe("a wide group or chord of si signatures, compiled in one pass", () => {
+  const slow = task({
+    name: "slow",
+    input: Schema.Struct({ i: Schema.Int }),
+    output: Schema.Int,
+    queue: "io",
+    priority: 2,
+    retry: { maxAttempts: 3 },
+  });
+  // a member: one of three tasks, with or without options of its own (some shared)
+  const shared = { priority: 9, queue: "fast" } as const;
+  const member = fc
+    .tuple(
+      fc.integer({ min: 0, max: 2 }),
+      fc.integer({ min: -5, max: 5 }),
+      fc.integer({ min: 0, max: 3 }),
+    )
+    .map(([t, i, o]) => {
+      const sig = t === 0 ? inc.si(i) : t === 1 ? any.si({ i }) : slow.si({ i });
+      return o === 0
+        ? sig
+        : o === 1
+          ? sig.with(shared)
+          : o === 2
+            ? sig.with({ retry: { maxAttempts: 2 } })
+            : sig.with({ priority: 1 });
+    });
+  const body = fc.constantFrom(any.s(), any.si("x"), any.s().with({ queue: "io" }));
+  const flat = fc
+    .tuple(
+      fc.array(member, { minLength: 1, maxLength: 40 }),
+      fc.boolean(),
+      fc.option(body, { nil: undefined }),
+    )
+    .map(([members, settled, b]): Canvas<unknown, unknown> => {
+      if (settled) {
+        const header = group(...members).settled();
+        return b === undefined ? header : chord(header, b);
+      }
+      const header = group(...members);
+      return b === undefined ? header : chord(header, b);
+    });
+
+  test.prop([flat])("makes the DAG the walk makes", (canvas) => {
+    expect(compile(canvas)).toEqual(compileWalk(canvas.node, 200_000));
+  });
+
+  it("leaves a canvas over the node limit, and a bad member, to the walk's errors", () => {
+    const wide = chord(
+      Array.from({ length: 4 }, (_, i) => inc.si(i)),
+      any.s(),
+    );
+    expect(compile(wide, 5).nodes).toHaveLength(5);
+    expect(() => compile(wide, 4)).toThrow("more than 4 nodes; split the work into several runs");
+    const bad = group(inc.si(1), inc.si(1.5 as never), inc.si("x" as never));
+    const e = thrown(() => compile(bad));
+    expect(e).toBeInstanceOf(InvalidInput);
+    expect(e).toEqual(thrown(() => compileWalk(bad.node, 200_000)));
+  });
+
+  it("shares the members' list of dependents, the body, and keeps each member's own path", () => {
+    const dag = compile(chord([inc.si(1), inc.si(2), inc.si(3)], any.s()));
+    expect(dag.nodes.map((n) => n.path)).toEqual([
+      ["header:0"],
+      ["header:1"],
+      ["header:2"],
+      ["body"],
+    ]);
+    expect(dag.nodes[0]!.dependents).toBe(dag.nodes[2]!.dependents);
+    expect(dag.nodes[0]!.dependents).toEqual([3]);
+    expect(Object.isFrozen(dag.nodes[0]!.dependents)).toBe(true);
   });
 });

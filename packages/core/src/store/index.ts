@@ -53,6 +53,7 @@ export {
   appendDag,
   chordBodies,
   compile,
+  compileWalk,
   type Dag,
   type DagNode,
   type FailureSource,
