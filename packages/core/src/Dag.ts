@@ -187,13 +187,14 @@ export const compile = (canvas: { readonly node: CanvasNode }, maxNodes = MAX_NO
   if (typeof root?.kind !== "string") throw notACanvas(canvas);
   if (root.kind === "sig" && root.bind.kind === "immutable" && maxNodes >= 1)
     return compileSig(root);
-  return compileFlat(root, maxNodes) ?? compileWalk(root, maxNodes);
+  return compileFlat(root, maxNodes) ?? compileSteps(root, maxNodes) ?? compileWalk(root, maxNodes);
 };
 
 /**
  * {@link compile} of any canvas, by a walk of its tree (what it does and
- * throws). The shortcuts, `compileSig` and `compileFlat`, make the same DAG
- * for the canvases they take; exported so that tests compare them with it.
+ * throws). The shortcuts, `compileSig`, `compileFlat` and `compileSteps`,
+ * make the same DAG for the canvases they take; exported so that tests
+ * compare them with it.
  */
 export const compileWalk = (root: CanvasNode, maxNodes: number): Dag => {
   const drafts: Draft[] = [];
@@ -257,14 +258,7 @@ export const compileWalk = (root: CanvasNode, maxNodes: number): Dag => {
     }
     return shape;
   };
-  // every option is checked field by field, so valid task and signature options merge into
-  // valid options: check each options object once (a wide group shares them)
-  const checked = new Set<TaskOptions>();
-  const check = (task: string, options: TaskOptions | undefined) => {
-    if (options === undefined || checked.has(options)) return;
-    checkOptions(task, options);
-    checked.add(options);
-  };
+  const check = checkEachOnce();
 
   const walk = (
     node: CanvasNode,
@@ -543,6 +537,21 @@ const sigParts = (
 };
 
 /**
+ * A check of options objects (`checkOptions`) that checks each object
+ * once: every option is checked field by field, so valid task and
+ * signature options merge into valid options, and a wide group shares
+ * them.
+ */
+const checkEachOnce = (): ((task: string, options: TaskOptions | undefined) => void) => {
+  const checked = new Set<TaskOptions>();
+  return (task, options) => {
+    if (options === undefined || checked.has(options)) return;
+    checkOptions(task, options);
+    checked.add(options);
+  };
+};
+
+/**
  * What {@link compile} makes of a canvas that is one `si` signature (a
  * `submitMany` of single tasks, `submitByName`), without the machinery of
  * the walk: the same DAG (1.9 µs became 0.5 µs per run, docs/benchmarks.md,
@@ -609,13 +618,7 @@ const compileFlat = (root: CanvasNode, maxNodes: number): Dag | undefined => {
     const m = members[i]!;
     if (m.kind !== "sig" || m.bind.kind !== "immutable") return undefined;
   }
-  // each options object once, as the walk checks them
-  const checked = new Set<TaskOptions>();
-  const check = (task: string, options: TaskOptions | undefined) => {
-    if (options === undefined || checked.has(options)) return;
-    checkOptions(task, options);
-    checked.add(options);
-  };
+  const check = checkEachOnce();
   const settled = group.settled;
   // the members' dependents: the body, through a settled edge when the header is settled
   const toBody = body === undefined ? NONE : Object.freeze([n]);
@@ -669,6 +672,50 @@ const compileFlat = (root: CanvasNode, maxNodes: number): Dag | undefined => {
     output = n;
   }
   return { nodes, output, queues: [...new Set(nodes.map((x) => x.queue))].sort(), tasks };
+};
+
+/**
+ * What {@link compile} makes of a chain of signatures, the first an `si`
+ * (Celery's `chain(a.si(x), b.s(), c.s())`): the DAG the walk makes, in
+ * one pass over the steps (see `compileFlat`). `undefined` for any other
+ * canvas, and for one of more than `maxNodes` nodes.
+ *
+ * @throws InvalidCanvas / InvalidInput as {@link compile} does for a node,
+ *   for the first step in order that has one.
+ */
+const compileSteps = (root: CanvasNode, maxNodes: number): Dag | undefined => {
+  if (root.kind !== "chain") return undefined;
+  const steps = root.steps;
+  const n = steps.length;
+  if (n === 0 || n > maxNodes) return undefined;
+  for (let i = 0; i < n; i++) {
+    const step = steps[i]!;
+    if (step.kind !== "sig" || (i === 0 && step.bind.kind !== "immutable")) return undefined;
+  }
+  const check = checkEachOnce();
+  const nodes: DagNode[] = new Array(n);
+  const tasks: TaskRef[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const step = steps[i] as SigNode;
+    const { options, bound } = sigParts(step, check);
+    nodes[i] = {
+      id: i,
+      task: step.task.name,
+      queue: options.queue ?? "default",
+      priority: options.priority ?? 5,
+      bind: step.bind,
+      bound,
+      arg: i === 0 || step.bind.kind === "immutable" ? null : i - 1,
+      deps: i === 0 ? NONE : [i - 1],
+      dependents: i === n - 1 ? NONE : [i + 1],
+      settledDependents: NONE,
+      tolerant: false,
+      options,
+      path: [`chain:${i}`],
+    };
+    tasks[i] = step.task;
+  }
+  return { nodes, output: n - 1, queues: [...new Set(nodes.map((x) => x.queue))].sort(), tasks };
 };
 
 /** A node as compile builds it, before its dependents are known. */

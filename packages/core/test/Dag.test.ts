@@ -338,6 +338,22 @@ describe("a wide group or chord of si signatures, compiled in one pass", () => {
     expect(compile(canvas)).toEqual(compileWalk(canvas.node, 200_000));
   });
 
+  // a chain of signatures, the first an si
+  const step = fc.constantFrom(
+    any.s(),
+    inc.s(),
+    any.si("y"),
+    any.s().with(shared),
+    inc.s().with({ priority: 1 }),
+  );
+  const steps = fc
+    .tuple(member, fc.array(step, { maxLength: 30 }))
+    .map(([first, rest]) => chain(first, ...rest) as Canvas<unknown, unknown>);
+
+  test.prop([steps])("a chain of signatures: makes the DAG the walk makes", (canvas) => {
+    expect(compile(canvas)).toEqual(compileWalk(canvas.node, 200_000));
+  });
+
   it("leaves a canvas over the node limit, and a bad member, to the walk's errors", () => {
     const wide = chord(
       Array.from({ length: 4 }, (_, i) => inc.si(i)),
