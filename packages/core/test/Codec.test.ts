@@ -284,6 +284,31 @@ describe("decode", () => {
     expect((e as Error).message).toMatch(/nested deeper than 512 levels/);
   });
 
+  // the integers of at most 32 bits, nil and booleans are read without msgpackr: the same values
+  const reference = new Packr({ useRecords: false });
+  const scalar = fc.oneof(
+    fc.integer(),
+    fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+    fc.integer({ min: -40_000, max: 70_000 }),
+    fc.constantFrom(null, true, false, 0, -1, -32, -33, 127, 128, 255, 256, -128, -129),
+  );
+  test.prop([scalar])("reads an integer, nil or a boolean as msgpackr does", (v) => {
+    const packed = reference.pack(v);
+    expect(decode(packed)).toBe(reference.unpack(packed));
+    expect(decode(packed)).toBe(v);
+  });
+
+  test.prop([fc.constantFrom(0xcc, 0xcd, 0xce, 0xd0, 0xd1, 0xd2), fc.integer({ min: 1, max: 8 })])(
+    "reads a cut-off or overlong integer as a corrupt record, as before",
+    (type, length) => {
+      const bytes = Buffer.alloc(length, 7);
+      bytes[0] = type;
+      const whole = { 204: 2, 205: 3, 206: 5, 208: 2, 209: 3, 210: 5 }[type]!;
+      if (length === whole) expect(typeof decode(bytes)).toBe("number");
+      else expect(() => decode(bytes)).toThrow(CorruptRecord);
+    },
+  );
+
   test.prop([fc.uint8Array({ maxLength: 64 })])(
     "turns any bytes into plain data or a CorruptRecord, nothing else",
     (random) => {
