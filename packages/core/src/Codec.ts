@@ -425,6 +425,22 @@ export const splitFirst = (bytes: Uint8Array): [Uint8Array, Uint8Array] => {
   return [bytes.subarray(0, end), bytes.subarray(end)];
 };
 
+/**
+ * Where the msgpack value that starts at offset `at` of `bytes` ends (the
+ * offset just after it), checked as {@link splitFirst} checks its first
+ * value, without views of the bytes: a node's result after its record, read
+ * for each member of a wide chord's body.
+ *
+ * @throws CorruptRecord (non-retryable) as {@link splitFirst} does.
+ * @example
+ * valueEnd(Buffer.concat([encode([1]), encode("r")]), 0) // 2
+ */
+export const valueEnd = (bytes: Uint8Array, at: number): number => {
+  const end = scan(bytes, at);
+  if (typeof end === "string") throw new CorruptRecord({ reason: end });
+  return end;
+};
+
 /** msgpackr's reading of bytes {@link scan} accepted as one value. */
 const unpack = (bytes: Uint8Array): unknown => {
   try {

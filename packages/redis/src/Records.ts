@@ -37,6 +37,7 @@ import {
   type RunTiming,
   type Shape,
   splitFirst,
+  valueEnd,
 } from "@weft/core/store";
 
 const CODE: Record<NodeState, string> = {
@@ -525,6 +526,20 @@ export const nodeField = (
   }
   const [record, tail] = splitFirst(rest);
   return { spec, record, result: tail.length > 0 ? tail : undefined };
+};
+
+/**
+ * The result's bytes after the record in field `n<i>`'s `bytes` (see
+ * {@link nodeField}), as a view of them; `undefined` when none follow.
+ * What `nodeField(bytes).result` holds, without views of the spec and the
+ * record: a chord's body reads one per member.
+ *
+ * @throws CorruptRecord as {@link nodeField} does.
+ */
+export const resultAfterRecord = (bytes: Buffer): Buffer | undefined => {
+  const head = binHeaderLength(bytes[0]);
+  const end = valueEnd(bytes, head > 0 ? binEnd(bytes, head) : 0);
+  return end < bytes.length ? bytes.subarray(end) : undefined;
 };
 
 /** The task a decoded node record names (its 14th field); `undefined` when it names none. */

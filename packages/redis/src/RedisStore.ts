@@ -136,6 +136,7 @@ import {
   RUN_FIELDS,
   reason,
   recordTask,
+  resultAfterRecord,
   runFields,
   storedNode,
   taskOfRecord,
@@ -3801,10 +3802,7 @@ const resultOf = (
   if (apart) return apart;
   if (!rec) return undefined;
   try {
-    const after = nodeField(rec).result;
-    return after === undefined
-      ? undefined
-      : Buffer.from(after.buffer, after.byteOffset, after.byteLength);
+    return resultAfterRecord(rec);
   } catch {
     return undefined;
   }

@@ -21,6 +21,7 @@ import {
   parseQueues,
   parseRunRecord,
   recordTask,
+  resultAfterRecord,
   SPEC_IN_RECORD_NODES,
   storedNode,
   unpackDeps,
@@ -508,6 +509,22 @@ describe("attempt histories", () => {
 describe("node records", () => {
   const record = (started: number, finished: number) =>
     encode(["s", 1, 0, 0, started, finished, "w", 0, 1, 1, 5, 0, [], "t", 9]);
+
+  test.prop([
+    fc.option(fc.uint8Array({ maxLength: 70_000 }), { nil: undefined }),
+    fc.option(fc.oneof(fc.integer(), fc.string(), fc.array(fc.integer())), { nil: undefined }),
+  ])(
+    "give the result after a record, past a spec of any length, as nodeField reads it",
+    (spec, result) => {
+      const rec = record(1_767_225_600_000, 250);
+      const after = result === undefined ? rec : Buffer.concat([rec, encode(result)]);
+      const field = Buffer.from(spec === undefined ? after : nodeValue(spec, after));
+      const got = resultAfterRecord(field);
+      expect(got).toEqual(nodeField(field).result);
+      if (result !== undefined) expect(decode(got!)).toEqual(result);
+      else expect(got).toBeUndefined();
+    },
+  );
 
   it("keep finishedAt as ms after startedAt once the node started, and read older absolute times as they are", () => {
     const t = 1_767_225_600_000;

@@ -40,6 +40,7 @@ export {
   MAX_VALUE_DEPTH,
   splitFirst,
   type ValueCheck,
+  valueEnd,
   valueProblem,
 } from "../Codec.ts";
 export {
