@@ -479,6 +479,9 @@ const exact = (list: ReadonlyArray<number>): ReadonlyArray<number> =>
 /** The empty list every node without dependencies or dependents shares (it is never written to). */
 const NONE: ReadonlyArray<number> = Object.freeze([]);
 
+/** The empty path of a canvas that is one signature, shared (it is never written to). */
+const NONE_PATH: ReadonlyArray<string> = Object.freeze([]);
+
 /** Whether an object has no own enumerable keys (a signature's options when it set none). */
 const hasNoKeys = (o: object): boolean => {
   for (const k in o) if (Object.hasOwn(o, k)) return false;
@@ -552,6 +555,37 @@ const checkEachOnce = (): ((task: string, options: TaskOptions | undefined) => v
 };
 
 /**
+ * The node of signature `sig` at `id`, its options and encoded bound input
+ * `parts` made by {@link sigParts}, with its edges: the one shape every
+ * shortcut of {@link compile} makes its nodes in, as the walk does.
+ */
+const sigNode = (
+  id: number,
+  sig: SigNode,
+  parts: { readonly options: TaskOptions; readonly bound: unknown },
+  arg: Shape | null,
+  deps: ReadonlyArray<number>,
+  dependents: ReadonlyArray<number>,
+  settledDependents: ReadonlyArray<number>,
+  tolerant: boolean,
+  path: ReadonlyArray<string>,
+): DagNode => ({
+  id,
+  task: sig.task.name,
+  queue: parts.options.queue ?? "default",
+  priority: parts.options.priority ?? 5,
+  bind: sig.bind,
+  bound: parts.bound,
+  arg,
+  deps,
+  dependents,
+  settledDependents,
+  tolerant,
+  options: parts.options,
+  path,
+});
+
+/**
  * What {@link compile} makes of a canvas that is one `si` signature (a
  * `submitMany` of single tasks, `submitByName`), without the machinery of
  * the walk: the same DAG (1.9 µs became 0.5 µs per run, docs/benchmarks.md,
@@ -560,34 +594,13 @@ const checkEachOnce = (): ((task: string, options: TaskOptions | undefined) => v
 const compileSig = (node: SigNode): Dag => {
   // each options object once, as the walk checks them
   let checked: TaskOptions | undefined;
-  const { options, bound } = sigParts(node, (task, o) => {
+  const parts = sigParts(node, (task, o) => {
     if (o === undefined || o === checked) return;
     checkOptions(task, o);
     checked = o;
   });
-  const queue = options.queue ?? "default";
-  return {
-    nodes: [
-      {
-        id: 0,
-        task: node.task.name,
-        queue,
-        priority: options.priority ?? 5,
-        bind: node.bind,
-        bound,
-        arg: null,
-        deps: [],
-        dependents: [],
-        settledDependents: [],
-        tolerant: false,
-        options,
-        path: [],
-      },
-    ],
-    output: 0,
-    queues: [queue],
-    tasks: [node.task],
-  };
+  const only = sigNode(0, node, parts, null, NONE, NONE, NONE, false, NONE_PATH);
+  return { nodes: [only], output: 0, queues: [only.queue], tasks: [node.task] };
 };
 
 /**
@@ -630,44 +643,19 @@ const compileFlat = (root: CanvasNode, maxNodes: number): Dag | undefined => {
   const ids: number[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const m = members[i] as SigNode;
-    const { options, bound } = sigParts(m, check);
-    nodes[i] = {
-      id: i,
-      task: m.task.name,
-      queue: options.queue ?? "default",
-      priority: options.priority ?? 5,
-      bind: m.bind,
-      bound,
-      arg: null,
-      deps: NONE,
-      dependents,
-      settledDependents,
-      tolerant: settled,
-      options,
-      path: [`${place}${i}`],
-    };
+    const parts = sigParts(m, check);
+    nodes[i] = sigNode(i, m, parts, null, NONE, dependents, settledDependents, settled, [
+      `${place}${i}`,
+    ]);
     tasks[i] = m.task;
     ids[i] = i;
   }
   let output: Shape = settled ? { settled: ids } : { list: ids };
   if (body !== undefined) {
-    const { options, bound } = sigParts(body, check);
     const value: Shape = settled ? { settled: ids } : { list: ids };
-    nodes[n] = {
-      id: n,
-      task: body.task.name,
-      queue: options.queue ?? "default",
-      priority: options.priority ?? 5,
-      bind: body.bind,
-      bound,
-      arg: body.bind.kind === "immutable" ? null : value,
-      deps: ids.slice(),
-      dependents: NONE,
-      settledDependents: NONE,
-      tolerant: false,
-      options,
-      path: ["body"],
-    };
+    const arg = body.bind.kind === "immutable" ? null : value;
+    const parts = sigParts(body, check);
+    nodes[n] = sigNode(n, body, parts, arg, ids.slice(), NONE, NONE, false, ["body"]);
     tasks[n] = body.task;
     output = n;
   }
@@ -697,22 +685,11 @@ const compileSteps = (root: CanvasNode, maxNodes: number): Dag | undefined => {
   const tasks: TaskRef[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const step = steps[i] as SigNode;
-    const { options, bound } = sigParts(step, check);
-    nodes[i] = {
-      id: i,
-      task: step.task.name,
-      queue: options.queue ?? "default",
-      priority: options.priority ?? 5,
-      bind: step.bind,
-      bound,
-      arg: i === 0 || step.bind.kind === "immutable" ? null : i - 1,
-      deps: i === 0 ? NONE : [i - 1],
-      dependents: i === n - 1 ? NONE : [i + 1],
-      settledDependents: NONE,
-      tolerant: false,
-      options,
-      path: [`chain:${i}`],
-    };
+    const arg = i === 0 || step.bind.kind === "immutable" ? null : i - 1;
+    const deps = i === 0 ? NONE : [i - 1];
+    const dependents = i === n - 1 ? NONE : [i + 1];
+    const parts = sigParts(step, check);
+    nodes[i] = sigNode(i, step, parts, arg, deps, dependents, NONE, false, [`chain:${i}`]);
     tasks[i] = step.task;
   }
   return { nodes, output: n - 1, queues: [...new Set(nodes.map((x) => x.queue))].sort(), tasks };

@@ -10,7 +10,13 @@ import {
   InvalidInput,
   task,
 } from "../src/index.ts";
-import { compile, compileWalk, MAX_CANVAS_DEPTH, MAX_VALUE_DEPTH } from "../src/store/index.ts";
+import {
+  compile,
+  compileWalk,
+  MAX_CANVAS_DEPTH,
+  MAX_NODES,
+  MAX_VALUE_DEPTH,
+} from "../src/store/index.ts";
 
 /** What `fn` threw (fails the test when it returns). */
 const thrown = (fn: () => unknown): unknown => {
@@ -335,7 +341,7 @@ describe("a wide group or chord of si signatures, compiled in one pass", () => {
     });
 
   test.prop([flat])("makes the DAG the walk makes", (canvas) => {
-    expect(compile(canvas)).toEqual(compileWalk(canvas.node, 200_000));
+    expect(compile(canvas)).toEqual(compileWalk(canvas.node, MAX_NODES));
   });
 
   // a chain of signatures, the first an si
@@ -351,7 +357,7 @@ describe("a wide group or chord of si signatures, compiled in one pass", () => {
     .map(([first, rest]) => chain(first, ...rest) as Canvas<unknown, unknown>);
 
   test.prop([steps])("a chain of signatures: makes the DAG the walk makes", (canvas) => {
-    expect(compile(canvas)).toEqual(compileWalk(canvas.node, 200_000));
+    expect(compile(canvas)).toEqual(compileWalk(canvas.node, MAX_NODES));
   });
 
   it("leaves a canvas over the node limit, and a bad member, to the walk's errors", () => {
@@ -364,7 +370,7 @@ describe("a wide group or chord of si signatures, compiled in one pass", () => {
     const bad = group(inc.si(1), inc.si(1.5 as never), inc.si("x" as never));
     const e = thrown(() => compile(bad));
     expect(e).toBeInstanceOf(InvalidInput);
-    expect(e).toEqual(thrown(() => compileWalk(bad.node, 200_000)));
+    expect(e).toEqual(thrown(() => compileWalk(bad.node, MAX_NODES)));
   });
 
   it("shares the members' list of dependents, the body, and keeps each member's own path", () => {
