@@ -438,21 +438,18 @@ export const compileWalk = (root: CanvasNode, maxNodes: number): Dag => {
   });
   const nodes: DagNode[] = drafts.map((d, id) => {
     // (optional fields assigned, not spread: V8 builds a literal with spreads on a slow path)
-    const node: { -readonly [K in keyof DagNode]: DagNode[K] } = {
+    const node: { -readonly [K in keyof DagNode]: DagNode[K] } = nodeOf(
       id,
-      task: d.task.name,
-      queue: d.options.queue ?? "default",
-      priority: d.options.priority ?? 5,
-      bind: d.bind,
-      bound: d.bound,
-      arg: d.arg,
-      deps: d.deps.length === 0 ? NONE : d.deps,
-      dependents: exact(dependents[id]!),
-      settledDependents: exact(settledDependents[id]!),
-      tolerant: d.tolerant,
-      options: d.options,
-      path: d.path,
-    };
+      d.task,
+      d.bind,
+      d,
+      d.arg,
+      d.deps.length === 0 ? NONE : d.deps,
+      exact(dependents[id]!),
+      exact(settledDependents[id]!),
+      d.tolerant,
+      d.path,
+    );
     if (d.callback !== undefined) node.callback = d.callback;
     const errors = errorDependents[id];
     if (errors !== undefined) node.errorDependents = errors;
@@ -555,13 +552,15 @@ const checkEachOnce = (): ((task: string, options: TaskOptions | undefined) => v
 };
 
 /**
- * The node of signature `sig` at `id`, its options and encoded bound input
- * `parts` made by {@link sigParts}, with its edges: the one shape every
- * shortcut of {@link compile} makes its nodes in, as the walk does.
+ * The node at `id` of task `task` bound by `bind`, its options and encoded
+ * bound input `parts` (made by {@link sigParts}), with its edges: the one
+ * place the walk and every shortcut of {@link compile} make a node, so
+ * that all have one shape (its optional fields are assigned after).
  */
-const sigNode = (
+const nodeOf = (
   id: number,
-  sig: SigNode,
+  task: TaskRef,
+  bind: Bind,
   parts: { readonly options: TaskOptions; readonly bound: unknown },
   arg: Shape | null,
   deps: ReadonlyArray<number>,
@@ -571,10 +570,10 @@ const sigNode = (
   path: ReadonlyArray<string>,
 ): DagNode => ({
   id,
-  task: sig.task.name,
+  task: task.name,
   queue: parts.options.queue ?? "default",
   priority: parts.options.priority ?? 5,
-  bind: sig.bind,
+  bind,
   bound: parts.bound,
   arg,
   deps,
@@ -599,7 +598,7 @@ const compileSig = (node: SigNode): Dag => {
     checkOptions(task, o);
     checked = o;
   });
-  const only = sigNode(0, node, parts, null, NONE, NONE, NONE, false, NONE_PATH);
+  const only = nodeOf(0, node.task, node.bind, parts, null, NONE, NONE, NONE, false, NONE_PATH);
   return { nodes: [only], output: 0, queues: [only.queue], tasks: [node.task] };
 };
 
@@ -644,9 +643,18 @@ const compileFlat = (root: CanvasNode, maxNodes: number): Dag | undefined => {
   for (let i = 0; i < n; i++) {
     const m = members[i] as SigNode;
     const parts = sigParts(m, check);
-    nodes[i] = sigNode(i, m, parts, null, NONE, dependents, settledDependents, settled, [
-      `${place}${i}`,
-    ]);
+    nodes[i] = nodeOf(
+      i,
+      m.task,
+      m.bind,
+      parts,
+      null,
+      NONE,
+      dependents,
+      settledDependents,
+      settled,
+      [`${place}${i}`],
+    );
     tasks[i] = m.task;
     ids[i] = i;
   }
@@ -655,7 +663,9 @@ const compileFlat = (root: CanvasNode, maxNodes: number): Dag | undefined => {
     const value: Shape = settled ? { settled: ids } : { list: ids };
     const arg = body.bind.kind === "immutable" ? null : value;
     const parts = sigParts(body, check);
-    nodes[n] = sigNode(n, body, parts, arg, ids.slice(), NONE, NONE, false, ["body"]);
+    nodes[n] = nodeOf(n, body.task, body.bind, parts, arg, ids.slice(), NONE, NONE, false, [
+      "body",
+    ]);
     tasks[n] = body.task;
     output = n;
   }
@@ -689,7 +699,9 @@ const compileSteps = (root: CanvasNode, maxNodes: number): Dag | undefined => {
     const deps = i === 0 ? NONE : [i - 1];
     const dependents = i === n - 1 ? NONE : [i + 1];
     const parts = sigParts(step, check);
-    nodes[i] = sigNode(i, step, parts, arg, deps, dependents, NONE, false, [`chain:${i}`]);
+    nodes[i] = nodeOf(i, step.task, step.bind, parts, arg, deps, dependents, NONE, false, [
+      `chain:${i}`,
+    ]);
     tasks[i] = step.task;
   }
   return { nodes, output: n - 1, queues: [...new Set(nodes.map((x) => x.queue))].sort(), tasks };
