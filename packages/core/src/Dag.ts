@@ -609,7 +609,7 @@ const compileSig = (node: SigNode): Dag => {
  * makes, in one pass over the members, without its drafts, its per-node
  * lists of dependents and its path checks. The members of a chord share
  * one list of dependents, the body (they are never written to). A chord
- * of 10,000 compiled in about a third of the time (docs/benchmarks.md,
+ * of 10,000 compiles in about a tenth of the walk's time (docs/benchmarks.md,
  * "a wide canvas compiled in one pass"), on its submission's critical
  * path: Redis waits for the first chunk. `undefined` for any other canvas,
  * and for one of more than `maxNodes` nodes (the walk refuses it, naming
