@@ -459,7 +459,7 @@ export const compileWalk = (root: CanvasNode, maxNodes: number): Dag => {
   return {
     nodes,
     output,
-    queues: [...new Set(nodes.map((n) => n.queue))].sort(),
+    queues: queuesOf(nodes),
     tasks: drafts.map((d) => d.task),
   };
 };
@@ -658,18 +658,17 @@ const compileFlat = (root: CanvasNode, maxNodes: number): Dag | undefined => {
     tasks[i] = m.task;
     ids[i] = i;
   }
-  let output: Shape = settled ? { settled: ids } : { list: ids };
+  // the group's value: the output, or what the body receives
+  const value: Shape = settled ? { settled: ids } : { list: ids };
   if (body !== undefined) {
-    const value: Shape = settled ? { settled: ids } : { list: ids };
     const arg = body.bind.kind === "immutable" ? null : value;
     const parts = sigParts(body, check);
     nodes[n] = nodeOf(n, body.task, body.bind, parts, arg, ids.slice(), NONE, NONE, false, [
       "body",
     ]);
     tasks[n] = body.task;
-    output = n;
   }
-  return { nodes, output, queues: [...new Set(nodes.map((x) => x.queue))].sort(), tasks };
+  return { nodes, output: body === undefined ? value : n, queues: queuesOf(nodes), tasks };
 };
 
 /**
@@ -704,8 +703,12 @@ const compileSteps = (root: CanvasNode, maxNodes: number): Dag | undefined => {
     ]);
     tasks[i] = step.task;
   }
-  return { nodes, output: n - 1, queues: [...new Set(nodes.map((x) => x.queue))].sort(), tasks };
+  return { nodes, output: n - 1, queues: queuesOf(nodes), tasks };
 };
+
+/** The queues `nodes` are routed to, each once, sorted (a DAG's `queues`). */
+const queuesOf = (nodes: ReadonlyArray<DagNode>): string[] =>
+  [...new Set(nodes.map((x) => x.queue))].sort();
 
 /** A node as compile builds it, before its dependents are known. */
 interface Draft {
