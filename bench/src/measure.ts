@@ -24,6 +24,17 @@ export interface Measurement {
   /** First submit to submission done, ms. */
   readonly submitMs: number;
   /**
+   * First submit to the first task finished, ms: a chord's submission and
+   * first claim, which its members wait for (absent in runs saved before
+   * 2026-12-06).
+   */
+  readonly firstDoneMs?: number;
+  /**
+   * The next-to-last task finished to the last, ms: a chord's body, which
+   * waits for its members' results to be read (absent as above).
+   */
+  readonly lastAloneMs?: number;
+  /**
    * CPU of this Node process (producer, and workers when in-process) plus
    * that of the worker processes during the workload, ms.
    */
@@ -191,6 +202,8 @@ export const measure = async (
       tasks,
       wallMs,
       submitMs,
+      ...(error || tracker.firstAt === 0 ? {} : { firstDoneMs: tracker.firstAt - t0 }),
+      ...(error || tracker.lastButOneAt === 0 ? {} : { lastAloneMs: end - tracker.lastButOneAt }),
       nodeCpuMs: (cpu.user + cpu.system) / 1_000 + (remoteBefore ? remoteCpuMs : 0),
       redisCpuMs: after.cpuMs - before.cpuMs,
       ...(redisInstructions === undefined ? {} : { redisInstructions }),

@@ -104,6 +104,9 @@ export class Tracker {
   readonly startedAt = new Map<number, number>();
   /** Time the last expected task finished (`performance.now()`). */
   finishedAt = 0;
+  /** Time the first task finished, and the one before the last expected (`performance.now()`; 0: not yet). */
+  firstAt = 0;
+  lastButOneAt = 0;
 
   /** Tasks finished so far. */
   get finished(): number {
@@ -115,6 +118,8 @@ export class Tracker {
     this.count = 0;
     this.target = total;
     this.finishedAt = 0;
+    this.firstAt = 0;
+    this.lastButOneAt = 0;
     this.submittedAt.clear();
     this.startedAt.clear();
     return new Promise<void>((resolve, reject) => {
@@ -149,6 +154,10 @@ export class Tracker {
   hit(n = 1): void {
     const before = this.count;
     this.count += n;
+    // (a worker process reports its tasks in batches: the batch's time for each of them)
+    if (before === 0) this.firstAt = performance.now();
+    if (before < this.target - 1 && this.count >= this.target - 1)
+      this.lastButOneAt = performance.now();
     if (this.waiters.length > 0) {
       const due = this.waiters.filter((w) => w.n <= this.count);
       this.waiters = this.waiters.filter((w) => w.n > this.count);
