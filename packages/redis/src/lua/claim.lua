@@ -93,16 +93,33 @@ local function started(triples, leased, due)
     out[#out + 1] = member
     out[#out + 1] = token
     worker = worker or workerTag(K.workerNames, A.worker, A.now)
-    local s = startNode(START_CODES, keys, runId, n, token, worker, A.now, queueNames[q], A.eventsMax,
-      leased, runs, ahead[runId])
-    -- ({OK, attempt, stalls, task, spec, queues, headers, 1}: 1, no dependencies, see depResults)
-    if s[1] == START_CODES.OK and s[5] and s[8] == 1 and s[9] == nil and s[7] == "" and s[6] == queueNames[q] then
-      out[#out + 1] = s[2]
-      out[#out + 1] = s[3]
-      out[#out + 1] = s[4]
-      out[#out + 1] = s[5]
+    local queue = queueNames[q]
+    -- a chord's member after the first of its run in this call (its run opened with these
+    -- keys, its fields read ahead with the run's record): started here, without startNode's
+    -- call and a list for its reply's values (startNode's first steps for it)
+    local M = leased and open and keys == open.k and open.wbuf and open.pre and open
+    local attempt, stalls, task, spec, queues, hdr
+    if M and keys.nodes == keys.record and keys.specs == keys.record then
+      M.found = false
+      attempt, stalls, task, spec, queues, hdr = memberStarted(M, n, digits(n), token, worker, queue)
+    end
+    if attempt and spec and hdr == "" and queues == queue then
+      out[#out + 1] = attempt
+      out[#out + 1] = stalls
+      out[#out + 1] = task
+      out[#out + 1] = spec
     else
-      out[#out + 1] = s
+      local s = attempt and { START_CODES.OK, attempt, stalls, task, spec, queues, hdr, 1 }
+        or startNode(START_CODES, keys, runId, n, token, worker, A.now, queue, A.eventsMax, leased, runs, ahead[runId])
+      -- ({OK, attempt, stalls, task, spec, queues, headers, 1}: 1, no dependencies, see depResults)
+      if s[1] == START_CODES.OK and s[5] and s[8] == 1 and s[9] == nil and s[7] == "" and s[6] == queue then
+        out[#out + 1] = s[2]
+        out[#out + 1] = s[3]
+        out[#out + 1] = s[4]
+        out[#out + 1] = s[5]
+      else
+        out[#out + 1] = s
+      end
     end
   end
   -- (the call's last change to its records)

@@ -65,14 +65,30 @@ for i = 1, #items, 8 do
 end
 for i = 1, #items, 8 do
   local runId = items[i]
-  local keys = runs[runId] and runs[runId].k or runKeysAt(A.runPrefix, runId, shared)
-  local reply = completeNode(CODES, keys, queueKeys(items[i + 6]), runId, nodeIds[i],
-    items[i + 2] + 0, items[i + 3], A.now, worker, num(items[i + 4]), A.leaseMs,
-    items[i + 5], A.budget, A.eventsMax, items[i + 7], runs, ahead[runId])
-  out[#out + 1] = batchItem(reply)
-  -- work left for `drain`: the caller drains it before the next items, as it would after a
-  -- lone `complete`, so that each completion's cascade ends before the next one starts
-  if reply[2] == 1 then break end
+  local open = runs[runId]
+  local keys = open and open.k or runKeysAt(A.runPrefix, runId, shared)
+  local n = nodeIds[i]
+  -- a chord's member after the first of its run in this call (its run opened, its fields read
+  -- ahead with the run's record): completed here, without completeNode's call and a list for
+  -- its reply (completeNode's first steps for it)
+  local code, more
+  if open and open.wbuf then
+    local ns = digits(n)
+    if open.cache[n] ~= nil or open.pre["n" .. ns] ~= nil then
+      code, more = memberSucceeded(open, CODES, runId, n, ns, items[i + 2] + 0, items[i + 3], A.budget, items[i + 7])
+    end
+  end
+  if code == CODES.OK and more == 0 then
+    out[#out + 1] = 0
+  else
+    local reply = code and { code, more } or completeNode(CODES, keys, queueKeys(items[i + 6]), runId, n,
+      items[i + 2] + 0, items[i + 3], A.now, worker, num(items[i + 4]), A.leaseMs,
+      items[i + 5], A.budget, A.eventsMax, items[i + 7], runs, ahead[runId])
+    out[#out + 1] = batchItem(reply)
+    -- work left for `drain`: the caller drains it before the next items, as it would after a
+    -- lone `complete`, so that each completion's cascade ends before the next one starts
+    if reply[2] == 1 then break end
+  end
 end
 -- (the call's last change to its records)
 flushRuns(runs, true)

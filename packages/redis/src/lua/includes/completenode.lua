@@ -213,9 +213,11 @@ end
 -- the result (and span id), the record succeeded and its `succeeded` event, the run's count
 -- of ended nodes, d's pending count down. 8 % of the Redis instructions of a chord
 -- member's completion (docs/benchmarks.md); plainjob.redis.test.ts replays the
--- store's calls without it and compares every key. Its reply; or nil, having written nothing
--- of its own (node n's record read into M.cache by getNode, as completeBody reads it first):
--- completeBody takes it from there. keys: record (= nodes = results), events; queues: leases
+-- store's calls without it and compares every key. Its reply's code and `more`, as values
+-- (completemany puts the common {OK, 0} in its reply without a list made for it); or nil,
+-- having written nothing of its own (node n's record read into M.cache by getNode, as
+-- completeBody reads it first): completeBody takes it from there. keys: record (= nodes =
+-- results), events; queues: leases
 local function memberSucceeded(M, RC, runId, n, ns, token, result, budget, span)
   local r = getNode(M, n)
   if not r or r[ST] ~= "r" or r[TOK] ~= token or M.status ~= "running" then return nil end
@@ -224,7 +226,7 @@ local function memberSucceeded(M, RC, runId, n, ns, token, result, budget, span)
   -- (takeLease's)
   local q = queueOf(M, r[QIDX])
   if not q or redis.call("ZREM", q.leases, runId .. "#" .. ns .. "#" .. digits(token)) == 0 then
-    return { RC.STALE, endEarly(M, budget) }
+    return RC.STALE, endEarly(M, budget)
   end
   local buf = M.wbuf
   -- (M.bare: the run has none, see completemany.lua)
@@ -248,7 +250,7 @@ local function memberSucceeded(M, RC, runId, n, ns, token, result, budget, span)
   buf["n" .. digits(d)] = dr
   unlistRun(M)
   saveRun(M)
-  return { RC.OK, moreWork(M) and 1 or 0 }
+  return RC.OK, moreWork(M) and 1 or 0
 end
 
 -- completes node n of run `runId` under lease `token` with `result` (bytes) at `now`: see
@@ -275,8 +277,10 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
   if M then
     if M.cache[n] == nil and M.pre["n" .. ns] == nil then readAhead(M, { "n" .. ns, "p" .. ns, "e" .. ns }) end
     -- a chord's member after the first of its run in this call
-    local member = M.wbuf and memberSucceeded(M, RC, runId, n, ns, token, result, budget, span)
-    if member then return member end
+    if M.wbuf then
+      local code, more = memberSucceeded(M, RC, runId, n, ns, token, result, budget, span)
+      if code then return { code, more } end
+    end
   else
     local fields = ahead or { "n" .. ns, "p" .. ns, "e" .. ns }
     -- a node alone in its run's items of this call: maybe a plain job's or a chain step's

@@ -93,13 +93,15 @@ end
 -- A chord member's start in a claim that opened its run already (its nodes after the first
 -- of the run in the call): node n, leased in this call (no lease to check), queued or
 -- retrying, with no dependency list and no deadline, its record's queue the one it was
--- claimed from: what startNode does for it (markStarted's writes and `started` event, its
--- reply), without startNode's calls: 6 % of the Redis instructions of a chord member's claim
+-- claimed from: what startNode does for it (markStarted's writes and `started` event),
+-- without startNode's calls: 6 % of the Redis instructions of a chord member's claim
 -- (docs/benchmarks.md; plainjob.redis.test.ts replays the store's calls without it and
--- compares every key). nil, having written nothing, when it is not such a node (its record
--- read into M.cache by getNode, as startNode reads it): startNode takes it from there.
--- keys: record (= nodes = specs), events
-local function memberStarted(M, RC, n, ns, token, worker, queue)
+-- compares every key). Returns what its reply holds (start.lua's OK: attempt, stalls, task,
+-- spec, queues, headers; no dependencies), as values: claim.lua puts the common ones in line
+-- in its reply without a list made for them. nil, having written nothing, when it is not
+-- such a node (its record read into M.cache by getNode, as startNode reads it): startNode
+-- takes it from there. keys: record (= nodes = specs), events
+local function memberStarted(M, n, ns, token, worker, queue)
   local pre = M.pre
   local r = getNode(M, n)
   if not r or (r[ST] ~= "q" and r[ST] ~= "y") or (r[EXP] or 0) > 0 or pre["d" .. ns] ~= false then return nil end
@@ -110,7 +112,7 @@ local function memberStarted(M, RC, n, ns, token, worker, queue)
   r[ST], r[ATT], r[STARTED], r[WORKER], r[DUE], r[TOK] = "r", attempt, M.now, worker, 0, token
   M.wbuf["n" .. ns] = r
   eventOf(M.k.events, M.emax, M.id, M.now, { "r", n, r[TASK], attempt })
-  return { RC.OK, attempt, r[STALLS], r[TASK], nodeSpec(M, n, r) or nil, queues, pre.hdr or "", 1 }
+  return attempt, r[STALLS], r[TASK], nodeSpec(M, n, r) or nil, queues, pre.hdr or ""
 end
 
 -- starts node n of run `runId`, leased under `token` from queue `queue` (name) to `worker`
@@ -135,8 +137,10 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
     M.found = false
     if M.pre["d" .. ns] == nil then readAhead(M, { "n" .. ns, "d" .. ns, "s" .. ns }) end
     -- a chord's member after the first of its run in this claim
-    local begun = leased and oneHash and M.wbuf and memberStarted(M, RC, n, ns, token, worker, queue)
-    if begun then return begun end
+    if leased and oneHash and M.wbuf then
+      local attempt, stalls, task, spec, queues, hdr = memberStarted(M, n, ns, token, worker, queue)
+      if attempt then return { RC.OK, attempt, stalls, task, spec, queues, hdr, 1 } end
+    end
   else
     local fields = ahead or { "queues", "hdr", "n" .. ns, "d" .. ns, "s" .. ns }
     -- a node 0 leased here, its run's only node in this call: maybe a plain job's
