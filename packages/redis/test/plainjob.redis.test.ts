@@ -362,7 +362,10 @@ describe("a plain job's start and completion, and a chain step, on Redis", () =>
     // every run hash holds the start's mark, and those completed the completion's
     const marked = await replay(sent, (name) =>
       scriptSource(name)
-        .replace('"n0", packRecord(r, true))', '"n0", packRecord(r, true), "plainstart", "1")')
+        .replace(
+          '"n0", from and startedBytes(r, from, token, now, worker) or packRecord(r, true))',
+          '"n0", from and startedBytes(r, from, token, now, worker) or packRecord(r, true), "plainstart", "1")',
+        )
         .replace(
           'packRecord(r), "status", "succeeded", "finished",',
           'packRecord(r), "status", "succeeded", "ended", "9", "finished",',
@@ -869,8 +872,8 @@ describe("node records kept across calls (includes/record.lua, --@kept)", () => 
     expect(kept).toEqual(decoded);
     // the completions did take records from it: a cache whose copies are wrong shows
     const wrong = LIBRARY.source.replace(
-      "RUNNING_BYTES[bytes] = given and r or copyRecord(r)",
-      "RUNNING_BYTES[bytes] = given and copyRecord(r) or copyRecord(r); RUNNING_BYTES[bytes][3] = 7",
+      "RUNNING_BYTES[bytes] = kept or copyRecord(r)",
+      "RUNNING_BYTES[bytes] = copyRecord(r); RUNNING_BYTES[bytes][3] = 7",
     );
     expect(wrong).not.toBe(LIBRARY.source);
     try {

@@ -3,6 +3,8 @@
  * private Redis: a key, argument or reply code the definition does not name
  * is an error that names it, never another key.
  */
+import { fc } from "@fast-check/vitest";
+import { pack } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { runScriptKeys, shardKeys } from "../src/Keys.ts";
 import { type AnyScriptSpec, assembleScript, SCRIPTS } from "../src/Scripts.ts";
@@ -22,8 +24,11 @@ const probe: AnyScriptSpec = {
   decode: (code) => code,
 };
 
-const run = (body: string, keys: ReadonlyArray<string>, args: ReadonlyArray<string | number>) =>
-  raw.eval(assembleScript(probe, body), keys.length, ...keys, ...args);
+const run = (
+  body: string,
+  keys: ReadonlyArray<string>,
+  args: ReadonlyArray<string | number | Buffer>,
+) => raw.eval(assembleScript(probe, body), keys.length, ...keys, ...args);
 
 const keys = (() => {
   const k = runScriptKeys(shardKeys("probe", 0), "r1");
@@ -134,6 +139,94 @@ describe("node records kept across calls (includes/record.lua, --@kept)", () => 
     // 4,096 kept; the next drops them all; its decode takes it out (a copy, not the table
     // packed), and a decode of the same bytes again decodes them
     expect(await run(body, keys, ["r1", 1])).toEqual([4096, 1, 0, 1, 4097, 1, 2, 4097, 1]);
+  });
+
+  it("makes a start's bytes from the last start's packing as cmsgpack packs them, and keeps the record for them", async () => {
+    // queued records (14 fields, as a submission writes them, or 15; some with a field past
+    // the token), several starts of each (a chord's members) by a few workers at a few times
+    const queued = fc.tuple(
+      fc.constantFrom("q", "y"),
+      fc.nat({ max: 300 }), // ATT
+      fc.nat({ max: 300 }), // STALLS
+      fc.constant(0),
+      fc.constant(0),
+      fc.constant(0),
+      fc.constant(""),
+      fc.constant(0),
+      fc.nat({ max: 300 }),
+      fc.integer({ min: 1, max: 3 }),
+      fc.nat({ max: 20 }),
+      fc.nat({ max: 2 }),
+      fc.array(fc.nat({ max: 200_000 }), { maxLength: 3 }), // NEXT
+      fc.string({ minLength: 1, maxLength: 20 }), // TASK
+      // TOK and after (a time limit that ends in the bytes of a token: 255)
+      fc.oneof(
+        fc.constant([]),
+        fc.constant([0]),
+        fc.constant([0, false, 5]),
+        fc.constant([0, false, 255]),
+      ),
+    );
+    // the starts of one claim: of one queued record, at one time, by one worker, each with
+    // its spec and token
+    const claim = fc.record({
+      o: fc.nat({ max: 3 }), // which queued record
+      now: fc.constantFrom(1_796_542_621_830, 1_796_542_621_831, 5),
+      worker: fc.constantFrom("\u00001", "\u000012", "w"),
+      members: fc.array(
+        fc.record({
+          spec: fc.oneof(fc.constant(""), fc.string({ maxLength: 300 })),
+          token: fc.oneof(
+            fc.nat({ max: 2 ** 40 }),
+            fc.constantFrom(127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32),
+          ),
+        }),
+        { minLength: 1, maxLength: 12 },
+      ),
+    });
+    const body = [
+      "--@include record",
+      "local c = cmsgpack.unpack(A.runId)",
+      "local pool, out, hits, met = {}, {}, 0, {}",
+      "for i, q in ipairs(c[1]) do",
+      "  local r = { unpack(q, 1, 14) }",
+      "  for j, v in ipairs(q[15]) do r[14 + j] = v end",
+      "  pool[i] = cmsgpack.pack(r)",
+      "end",
+      "for _, s in ipairs(c[2]) do",
+      "  local from = pool[s.o % #pool + 1]",
+      "  for _, m in ipairs(s.members) do",
+      "    local r = decodeRecord(from)",
+      '    if m.spec ~= "" then SPECS[r] = specBin(m.spec) end',
+      '    r[1], r[2], r[5], r[7], r[8], r[15] = "r", r[2] + 1, s.now, s.worker, 0, m.token',
+      "    if from == STARTED_FROM and s.now == STARTED_AT and s.worker == STARTED_BY then hits = hits + 1 end",
+      "    local made = startedBytes(r, from, m.token, s.now, s.worker)",
+      // (kept for its bytes unless those were kept already: the same token twice, or a field past it)
+      "    local kept = RUNNING_BYTES[made] == r or met[made] or r[16] ~= nil",
+      "    met[made] = true",
+      "    out[#out + 1] = (made == packRecord(r, true) and kept) and 1 or 0",
+      "  end",
+      "end",
+      "return { hits, out }",
+    ].join("\n");
+    let hits = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(queued, { minLength: 1, maxLength: 4 }),
+        fc.array(claim, { minLength: 1, maxLength: 6 }),
+        async (pool, claims) => {
+          const [hit, same] = (await run(body, keys, [pack([pool, claims]), 1])) as [
+            number,
+            number[],
+          ];
+          hits += hit;
+          expect(same).toEqual(claims.flatMap((c) => c.members.map(() => 1)));
+        },
+      ),
+      { numRuns: 100 },
+    );
+    // (the property held where a start was made from the last one's packing)
+    expect(hits).toBeGreaterThan(200);
   });
 
   it("keeps at most 4,096 waiting records met, and hands out copies of one met twice", async () => {

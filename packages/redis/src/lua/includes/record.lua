@@ -289,8 +289,25 @@ local runningKept = 0
 --@const
 local RUNNING_MAX = 4096
 
--- packs record r; a running one without fields past TOK (a time limit, a parked score: none
--- of them nil before a set one) is kept for its next decode (decodeNode): a copy, or r itself
+-- keeps running record `kept` (r or a copy of it) for the next decode of `bytes`, the bytes
+-- packed of r (with its spec `spec` before them, or none): when r has no field past TOK (a
+-- time limit, a parked score: none of them nil before a set one), and nothing is kept for
+-- those bytes yet
+local function keepRunning(bytes, r, kept, spec)
+  if r[PARK] == nil and r[DLY] == nil and r[EXPIN] == nil and r[NBF] == nil and r[EXP] == nil and r[EXPAT] == nil
+    and RUNNING_BYTES[bytes] == nil then
+    if runningKept >= RUNNING_MAX then
+      RUNNING_BYTES = {}
+      RUNNING_SPECS = {}
+      runningKept = 0
+    end
+    RUNNING_BYTES[bytes] = kept or copyRecord(r)
+    if spec then RUNNING_SPECS[bytes] = spec end
+    runningKept = runningKept + 1
+  end
+end
+
+-- packs record r; a running one is kept for its next decode (keepRunning): a copy, or r itself
 -- when the caller hands it over (`given`: nothing changes r after this)
 local function packRecord(r, given)
   local bytes = cmsgpack.pack(r)
@@ -300,17 +317,53 @@ local function packRecord(r, given)
   local spec, result = SPECS[r], st == "s" and RESULTS[r]
   if result then return (spec or "") .. bytes .. result end
   if spec then bytes = spec .. bytes end
-  if st == "r" and r[PARK] == nil and r[DLY] == nil and r[EXPIN] == nil and r[NBF] == nil and r[EXP] == nil
-    and r[EXPAT] == nil and RUNNING_BYTES[bytes] == nil then
-    if runningKept >= RUNNING_MAX then
-      RUNNING_BYTES = {}
-      RUNNING_SPECS = {}
-      runningKept = 0
-    end
-    RUNNING_BYTES[bytes] = given and r or copyRecord(r)
-    if spec then RUNNING_SPECS[bytes] = spec end
-    runningKept = runningKept + 1
+  if st == "r" then keepRunning(bytes, r, given and r, spec) end
+  return bytes
+end
+
+-- whole number x (0 <= x < 2^53) as cmsgpack.pack encodes it: its smallest unsigned form
+local function uintBytes(x)
+  if x < 128 then return string.char(x) end
+  if x < 256 then return string.char(204, x) end
+  if x < 65536 then return string.char(205, math.floor(x / 256), x % 256) end
+  if x < 4294967296 then
+    return string.char(206, math.floor(x / 16777216), math.floor(x / 65536) % 256, math.floor(x / 256) % 256, x % 256)
   end
+  local hi, lo = math.floor(x / 4294967296), x % 4294967296
+  return string.char(207, math.floor(hi / 16777216), math.floor(hi / 65536) % 256, math.floor(hi / 256) % 256,
+    hi % 256, math.floor(lo / 16777216), math.floor(lo / 65536) % 256, math.floor(lo / 256) % 256, lo % 256)
+end
+
+-- The packing of the last start of a record decoded from bytes STARTED_FROM, at STARTED_AT by
+-- worker STARTED_BY, but its token (TOK, its last field): a chord's members, queued as the same
+-- bytes, are started by one claim at one time by one worker, and their running records differ
+-- only in their token. Made anew when one of the three differs (a later call's time).
+local STARTED_FROM, STARTED_AT, STARTED_BY, STARTED_BYTES = false, false, false, false
+
+-- field n<i>'s bytes for record r, decoded from bytes `from` (its spec cut off: RECORD_BYTES)
+-- and just started (state, attempt, start time, worker, due time 0 and token `token` set: no
+-- other change) at `now` by `worker`: as packRecord(r, true) writes them, kept for its next
+-- decode the same way, but from the packing of the last such start when it was of the same
+-- bytes at the same time by the same worker, its token encoded after it (a packing costs
+-- about 14,000 Redis instructions, docs/benchmarks.md)
+local function startedBytes(r, from, token, now, worker)
+  local spec = SPECS[r]
+  local bytes
+  if from == STARTED_FROM and now == STARTED_AT and worker == STARTED_BY then
+    bytes = (spec or "") .. STARTED_BYTES .. uintBytes(token)
+  else
+    bytes = cmsgpack.pack(r)
+    -- (the token last: a record of 15 fields, its token encoded as uintBytes does)
+    local tok = uintBytes(token)
+    if r[16] == nil and string.sub(bytes, -#tok) == tok then
+      STARTED_FROM, STARTED_AT, STARTED_BY = from, now, worker
+      STARTED_BYTES = string.sub(bytes, 1, -#tok - 1)
+    else
+      STARTED_FROM = false
+    end
+    if spec then bytes = spec .. bytes end
+  end
+  keepRunning(bytes, r, r, spec)
   return bytes
 end
 

@@ -63,6 +63,9 @@ local function plainStart(RC, keys, runId, token, worker, now, queue, emax)
   if v[1] ~= "running" or (v[2] and v[2] ~= "1") or (v[3] and v[3] ~= "0") or v[4] or v[6] or v[7] or v[9] or v[13]
     or (v[5] and not isCount(v[5])) then return nil, v end
   local r = v[12] and decodeNode(v[12])
+  -- (the bytes it was decoded from: its start is made from the last one's packing when it can
+  -- be, startedBytes: plain jobs of one task are queued as the same bytes)
+  local from = RECORD_BYTES
   -- (its spec before its record, or apart: see SPECS in includes/record.lua)
   local spec = r and (SPECS[r] or v[14])
   if not spec or (r[ST] ~= "q" and r[ST] ~= "y") or ((r[EXP] or 0) > 0 and now >= r[EXP]) then return nil, v end
@@ -71,7 +74,7 @@ local function plainStart(RC, keys, runId, token, worker, now, queue, emax)
   -- (what markStarted changes and records)
   local attempt = r[ATT] + 1
   r[ST], r[ATT], r[STARTED], r[WORKER], r[DUE], r[TOK] = "r", attempt, now, worker, 0, token
-  redis.call("HSET", keys.record, "n0", packRecord(r, true))
+  redis.call("HSET", keys.record, "n0", from and startedBytes(r, from, token, now, worker) or packRecord(r, true))
   eventOf(keys.events, g17(emax or 10000), runId, now, { "r", 0, r[TASK], attempt })
   -- (no dependency list: the deps startNode answers for none)
   return { RC.OK, attempt, r[STALLS], r[TASK], spec, queues, v[11] or "", 1 }
@@ -103,6 +106,8 @@ end
 -- takes it from there. keys: record (= nodes = specs), events
 local function memberStarted(M, n, ns, token, worker, queue)
   local pre = M.pre
+  -- (the bytes its record was decoded from here, when getNode decodes it: DECODED_BYTES)
+  local fresh = M.cache[n] == nil
   local r = getNode(M, n)
   if not r or (r[ST] ~= "q" and r[ST] ~= "y") or (r[EXP] or 0) > 0 or pre["d" .. ns] ~= false then return nil end
   local queues = pre.queues or DEFAULT_QUEUES
@@ -110,7 +115,9 @@ local function memberStarted(M, n, ns, token, worker, queue)
   -- (markStarted's)
   local attempt = r[ATT] + 1
   r[ST], r[ATT], r[STARTED], r[WORKER], r[DUE], r[TOK] = "r", attempt, M.now, worker, 0, token
-  M.wbuf["n" .. ns] = r
+  -- (its bytes made now, from the last start's packing when it can be: startedBytes)
+  local from = fresh and DECODED_BYTES
+  M.wbuf["n" .. ns] = from and startedBytes(r, from, token, M.now, worker) or r
   eventOf(M.k.events, M.emax, M.id, M.now, { "r", n, r[TASK], attempt })
   return attempt, r[STALLS], r[TASK], nodeSpec(M, n, r) or nil, queues, pre.hdr or ""
 end
