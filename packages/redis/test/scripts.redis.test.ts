@@ -141,7 +141,7 @@ describe("node records kept across calls (includes/record.lua, --@kept)", () => 
     expect(await run(body, keys, ["r1", 1])).toEqual([4096, 1, 0, 1, 4097, 1, 2, 4097, 1]);
   });
 
-  it("makes a start's bytes from the last start's packing as cmsgpack packs them, and keeps the record for them", async () => {
+  it("makes a start's bytes, and its success's, from the last like one's packing as cmsgpack packs them", async () => {
     // queued records (14 fields, as a submission writes them, or 15; some with a field past
     // the token), several starts of each (a chord's members) by a few workers at a few times
     const queued = fc.tuple(
@@ -173,9 +173,12 @@ describe("node records kept across calls (includes/record.lua, --@kept)", () => 
       o: fc.nat({ max: 3 }), // which queued record
       now: fc.constantFrom(1_796_542_621_830, 1_796_542_621_831, 5),
       worker: fc.constantFrom("\u00001", "\u000012", "w"),
+      // the members' durations, when they succeed
+      fin: fc.oneof(fc.constantFrom(0, 7), fc.constantFrom(65_536, 2 ** 32, 2.5)),
       members: fc.array(
         fc.record({
           spec: fc.oneof(fc.constant(""), fc.string({ maxLength: 300 })),
+          result: fc.oneof(fc.constant(""), fc.string({ minLength: 1, maxLength: 12 })),
           token: fc.oneof(
             fc.nat({ max: 2 ** 40 }),
             fc.constantFrom(127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32),
@@ -187,7 +190,7 @@ describe("node records kept across calls (includes/record.lua, --@kept)", () => 
     const body = [
       "--@include record",
       "local c = cmsgpack.unpack(A.runId)",
-      "local pool, out, hits, met = {}, {}, 0, {}",
+      "local pool, out, hits, met, started, done = {}, {}, 0, {}, {}, 0",
       "for i, q in ipairs(c[1]) do",
       "  local r = { unpack(q, 1, 14) }",
       "  for j, v in ipairs(q[15]) do r[14 + j] = v end",
@@ -205,28 +208,46 @@ describe("node records kept across calls (includes/record.lua, --@kept)", () => 
       "    local kept = RUNNING_BYTES[made] == r or met[made] or r[16] ~= nil",
       "    met[made] = true",
       "    out[#out + 1] = (made == packRecord(r, true) and kept) and 1 or 0",
+      "    started[#started + 1] = { made, m.result, s.fin }",
       "  end",
       "end",
-      "return { hits, out }",
+      // their successes, once every claim started its members (a call completes members of
+      // several claims): decoded from their start's bytes, state, duration, result
+      "for _, b in ipairs(started) do",
+      "  local r = decodeNode(b[1])",
+      "  succeedsFrom(r)",
+      '  r[1], r[6], r[8] = "s", b[3], 0',
+      '  if b[2] ~= "" then RESULTS[r] = b[2] end',
+      "  local from = SUCCEEDS_FROM[r]",
+      "  if from and from == SUCCEEDED_FROM and b[3] == SUCCEEDED_FIN then done = done + 1 end",
+      "  local made = packRecord(r)",
+      "  SUCCEEDS_FROM[r] = nil",
+      "  out[#out + 1] = made == packRecord(r) and 1 or 0",
+      "end",
+      "return { hits, out, done }",
     ].join("\n");
     let hits = 0;
+    let done = 0;
     await fc.assert(
       fc.asyncProperty(
         fc.array(queued, { minLength: 1, maxLength: 4 }),
         fc.array(claim, { minLength: 1, maxLength: 6 }),
         async (pool, claims) => {
-          const [hit, same] = (await run(body, keys, [pack([pool, claims]), 1])) as [
+          const [hit, same, succeeded] = (await run(body, keys, [pack([pool, claims]), 1])) as [
             number,
             number[],
+            number,
           ];
           hits += hit;
-          expect(same).toEqual(claims.flatMap((c) => c.members.map(() => 1)));
+          done += succeeded;
+          expect(same).toEqual(claims.flatMap((c) => c.members.flatMap(() => [1, 1])));
         },
       ),
       { numRuns: 100 },
     );
-    // (the property held where a start was made from the last one's packing)
+    // (the property held where a start or a success was made from the last one's packing)
     expect(hits).toBeGreaterThan(200);
+    expect(done).toBeGreaterThan(200);
   });
 
   it("keeps at most 4,096 waiting records met, and hands out copies of one met twice", async () => {

@@ -48,6 +48,9 @@ end
 
 -- node n (record r) succeeded: what endNode changes in its record and records (its event)
 local function succeeded(keys, runId, n, r, now, em)
+  -- (r as decoded: written from the packing of the last like success when it can be,
+  -- packRecord)
+  succeedsFrom(r)
   r[ST], r[FINISHED], r[DUE] = "s", r[STARTED] > 0 and now - r[STARTED] or now, 0
   eventOf(keys.events, em, runId, now, { "s", n, r[TASK], r[ATT] })
 end
@@ -236,7 +239,9 @@ local function memberSucceeded(M, RC, runId, n, ns, token, result, budget, span)
     buf["t" .. ns] = span
     buf.tr = "1"
   end
-  -- (endNode's, for a success)
+  -- (endNode's, for a success; r as decoded, a member's record met once in a call: written
+  -- from the packing of the last like success when it can be, packRecord)
+  succeedsFrom(r)
   r[ST] = "s"
   r[FINISHED] = r[STARTED] > 0 and M.now - r[STARTED] or M.now
   r[DUE] = 0

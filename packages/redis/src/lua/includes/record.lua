@@ -285,6 +285,10 @@ end
 local RUNNING_BYTES = {}
 --@kept
 local RUNNING_SPECS = {}
+-- the packing each kept record's bytes were made from, but their token (startedBytes), by
+-- the same bytes: a chord's members started in one claim share one
+--@kept
+local RUNNING_PREFIXES = {}
 local runningKept = 0
 --@const
 local RUNNING_MAX = 4096
@@ -293,32 +297,20 @@ local RUNNING_MAX = 4096
 -- packed of r (with its spec `spec` before them, or none): when r has no field past TOK (a
 -- time limit, a parked score: none of them nil before a set one), and nothing is kept for
 -- those bytes yet
-local function keepRunning(bytes, r, kept, spec)
+local function keepRunning(bytes, r, kept, spec, prefix)
   if r[PARK] == nil and r[DLY] == nil and r[EXPIN] == nil and r[NBF] == nil and r[EXP] == nil and r[EXPAT] == nil
     and RUNNING_BYTES[bytes] == nil then
     if runningKept >= RUNNING_MAX then
       RUNNING_BYTES = {}
       RUNNING_SPECS = {}
+      RUNNING_PREFIXES = {}
       runningKept = 0
     end
     RUNNING_BYTES[bytes] = kept or copyRecord(r)
     if spec then RUNNING_SPECS[bytes] = spec end
+    if prefix then RUNNING_PREFIXES[bytes] = prefix end
     runningKept = runningKept + 1
   end
-end
-
--- packs record r; a running one is kept for its next decode (keepRunning): a copy, or r itself
--- when the caller hands it over (`given`: nothing changes r after this)
-local function packRecord(r, given)
-  local bytes = cmsgpack.pack(r)
-  local st = r[ST]
-  -- (its spec before the record, see SPECS; a node that succeeded: its result after it, see
-  -- RESULTS)
-  local spec, result = SPECS[r], st == "s" and RESULTS[r]
-  if result then return (spec or "") .. bytes .. result end
-  if spec then bytes = spec .. bytes end
-  if st == "r" then keepRunning(bytes, r, given and r, spec) end
-  return bytes
 end
 
 -- whole number x (0 <= x < 2^53) as cmsgpack.pack encodes it: its smallest unsigned form
@@ -363,7 +355,65 @@ local function startedBytes(r, from, token, now, worker)
     end
     if spec then bytes = spec .. bytes end
   end
-  keepRunning(bytes, r, r, spec)
+  keepRunning(bytes, r, r, spec, STARTED_FROM and STARTED_BYTES)
+  return bytes
+end
+
+-- The packing each running record decodeNode took from RUNNING_BYTES was made from, but its
+-- token (RUNNING_PREFIXES), by the record. Of one call.
+--@percall
+local PREFIX_OF = {}
+-- The records whose success packRecord makes from such a packing (succeedsFrom): it.
+--@percall
+local SUCCEEDS_FROM = {}
+
+-- marks running record r, taken from RUNNING_BYTES and changed in no way since, about to
+-- succeed: the caller changes its state, duration and due time, and nothing else, as every
+-- success does (endNode's). When its bytes were made from a start's packing (startedBytes),
+-- packRecord makes its success from the packing of the last such success (succeededBytes)
+local function succeedsFrom(r)
+  local prefix = PREFIX_OF[r]
+  if prefix then SUCCEEDS_FROM[r] = prefix end
+end
+
+-- The packing of the last success of a record whose start was made from packing
+-- SUCCEEDED_FROM (startedBytes), with duration SUCCEEDED_FIN, but its token: the members of
+-- a chord started in one claim (one start time) and completed in one call (one duration)
+-- differ only in their token.
+local SUCCEEDED_FROM, SUCCEEDED_FIN, SUCCEEDED_BYTES = false, false, false
+
+-- field n<i>'s bytes for record r, marked by succeedsFrom with packing `from`, once it
+-- succeeded: as packRecord writes them (its spec before, its result after), from the packing
+-- of the last such success of the same packing with the same duration, its token encoded
+-- after it (a packing costs about 14,000 Redis instructions, docs/benchmarks.md)
+local function succeededBytes(r, from)
+  local spec, result, fin = SPECS[r], RESULTS[r], r[FINISHED]
+  local tok = uintBytes(r[TOK])
+  if from ~= SUCCEEDED_FROM or fin ~= SUCCEEDED_FIN then
+    -- (the token last, encoded as uintBytes does, as in the start's packing: startedBytes made
+    -- one only of such a record, and a success adds no field)
+    SUCCEEDED_FROM, SUCCEEDED_FIN = from, fin
+    SUCCEEDED_BYTES = string.sub(cmsgpack.pack(r), 1, -#tok - 1)
+  end
+  return (spec or "") .. SUCCEEDED_BYTES .. tok .. (result or "")
+end
+
+-- packs record r; a running one is kept for its next decode (keepRunning): a copy, or r itself
+-- when the caller hands it over (`given`: nothing changes r after this). A success marked by
+-- succeedsFrom is made from the packing of the last like one (succeededBytes)
+local function packRecord(r, given)
+  local st = r[ST]
+  if st == "s" then
+    local from = SUCCEEDS_FROM[r]
+    if from then return succeededBytes(r, from) end
+  end
+  local bytes = cmsgpack.pack(r)
+  -- (its spec before the record, see SPECS; a node that succeeded: its result after it, see
+  -- RESULTS)
+  local spec, result = SPECS[r], st == "s" and RESULTS[r]
+  if result then return (spec or "") .. bytes .. result end
+  if spec then bytes = spec .. bytes end
+  if st == "r" then keepRunning(bytes, r, given and r, spec) end
   return bytes
 end
 
@@ -428,6 +478,11 @@ local function decodeNode(raw)
     if spec then
       SPECS[running] = spec
       RUNNING_SPECS[raw] = nil
+    end
+    local prefix = RUNNING_PREFIXES[raw]
+    if prefix then
+      PREFIX_OF[running] = prefix
+      RUNNING_PREFIXES[raw] = nil
     end
     -- (a running record is never queued: no bytes for queuedBytes)
     RECORD_BYTES = false
