@@ -202,7 +202,7 @@ describe("node records kept across calls (includes/record.lua, --@kept)", () => 
       "    local r = decodeRecord(from)",
       '    if m.spec ~= "" then SPECS[r] = specBin(m.spec) end',
       '    r[1], r[2], r[5], r[7], r[8], r[15] = "r", r[2] + 1, s.now, s.worker, 0, m.token',
-      "    if from == STARTED_FROM and s.now == STARTED_AT and s.worker == STARTED_BY then hits = hits + 1 end",
+      "    if from == LAST_START.from and s.now == LAST_START.at and s.worker == LAST_START.by then hits = hits + 1 end",
       "    local made = startedBytes(r, from, m.token, s.now, s.worker)",
       // (kept for its bytes unless those were kept already: the same token twice, or a field past it)
       "    local kept = RUNNING_BYTES[made] == r or met[made] or r[16] ~= nil",
@@ -219,7 +219,7 @@ describe("node records kept across calls (includes/record.lua, --@kept)", () => 
       '  r[1], r[6], r[8] = "s", b[3], 0',
       '  if b[2] ~= "" then RESULTS[r] = b[2] end',
       "  local from = SUCCEEDS_FROM[r]",
-      "  if from and from == SUCCEEDED_FROM and b[3] == SUCCEEDED_FIN then done = done + 1 end",
+      "  if from and from == LAST_SUCCESS.from and b[3] == LAST_SUCCESS.fin then done = done + 1 end",
       "  local made = packRecord(r)",
       "  SUCCEEDS_FROM[r] = nil",
       "  out[#out + 1] = made == packRecord(r) and 1 or 0",

@@ -109,6 +109,9 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   local ds = digits(d)
   local u = redis.call("HMGET", keys.record, "n" .. ds, "d" .. ds, "s" .. ds)
   local dr = u[1] and decodeNode(u[1])
+  -- (the bytes it was decoded from: its start is made from the last one's packing when it can
+  -- be, startedBytes: the same step of many like chains waits as the same bytes)
+  local from = RECORD_BYTES
   -- (its spec before its record, or apart: see SPECS in includes/record.lua)
   local spec = dr and (SPECS[dr] or u[3])
   if not spec or dr[ST] ~= "w" or dr[PEND] ~= 1 or dr[DUE] ~= 0 or (dr[NBF] or 0) ~= 0 or (dr[DLY] or 0) ~= 0
@@ -129,8 +132,8 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   eventOf(keys.events, em, runId, now, { "r", d, dr[TASK], attempt })
   redis.call("ZADD", dq.leases, int(now + leaseMs), runId .. "#" .. ds .. "#" .. digits(lease))
   RESULTS[r] = result
-  redis.call("HSET", keys.record, "n" .. ns, packRecord(r), "n" .. ds, packRecord(dr, true),
-    "ended", ended + 1)
+  redis.call("HSET", keys.record, "n" .. ns, packRecord(r), "n" .. ds,
+    from and startedBytes(dr, from, lease, now, worker) or packRecord(dr, true), "ended", ended + 1)
   -- (its dependency's result, and span id when traced, inline: depResults's answer)
   local claim = { d, lease, attempt, dr[STALLS], dr[TASK], spec, 1, 1, result }
   -- (the attempt's trace span id, when traced, kept with the result and handed to d with it)

@@ -326,36 +326,43 @@ local function uintBytes(x)
     hi % 256, math.floor(lo / 16777216), math.floor(lo / 65536) % 256, math.floor(lo / 256) % 256, lo % 256)
 end
 
--- The packing of the last start of a record decoded from bytes STARTED_FROM, at STARTED_AT by
--- worker STARTED_BY, but its token (TOK, its last field): a chord's members, queued as the same
--- bytes, are started by one claim at one time by one worker, and their running records differ
--- only in their token. Made anew when one of the three differs (a later call's time).
-local STARTED_FROM, STARTED_AT, STARTED_BY, STARTED_BYTES = false, false, false, false
+-- The last start of a record decoded from bytes `from`, at time `at` by worker `by`: its
+-- packing (`packed`, false for a record of more than 15 fields) and `token`, and that packing
+-- but its token (its last field, `bytes`), cut at the next like start: a
+-- chord's members, queued as the same bytes, are started by one claim at one time by one
+-- worker, and their running records differ only in their token (the same step of many like
+-- chains, in a call that hands many out, too). Made anew at the next start unlike it.
+-- (one table: a library's top level holds at most 200 locals)
+local LAST_START = { from = false, at = false, by = false, packed = false, token = false, bytes = false }
 
 -- field n<i>'s bytes for record r, decoded from bytes `from` (its spec cut off: RECORD_BYTES)
--- and just started (state, attempt, start time, worker, due time 0 and token `token` set: no
--- other change) at `now` by `worker`: as packRecord(r, true) writes them, kept for its next
--- decode the same way, but from the packing of the last such start when it was of the same
--- bytes at the same time by the same worker, its token encoded after it (a packing costs
--- about 14,000 Redis instructions, docs/benchmarks.md)
+-- and just started (state, attempt, pending count, start time, worker, due time and token
+-- `token` set as every start sets them: no other change) at `now` by `worker`: as
+-- packRecord(r, true) writes them, kept for its next decode the same way, but, after a like
+-- start (of the same bytes, at the same time, by the same worker), from its packing, the token
+-- encoded after it (a packing costs about 14,000 Redis instructions, docs/benchmarks.md)
 local function startedBytes(r, from, token, now, worker)
   local spec = SPECS[r]
+  local last = LAST_START
+  local like = from == last.from and now == last.at and worker == last.by
+  if like and not last.bytes then
+    -- (its token last, encoded as uintBytes does, in a record of 15 fields)
+    if last.packed then
+      last.bytes = string.sub(last.packed, 1, -#uintBytes(last.token) - 1)
+    else
+      like = false
+    end
+  end
   local bytes
-  if from == STARTED_FROM and now == STARTED_AT and worker == STARTED_BY then
-    bytes = (spec or "") .. STARTED_BYTES .. uintBytes(token)
+  if like then
+    bytes = (spec or "") .. last.bytes .. uintBytes(token)
   else
     bytes = cmsgpack.pack(r)
-    -- (the token last: a record of 15 fields, its token encoded as uintBytes does)
-    local tok = uintBytes(token)
-    if r[16] == nil and string.sub(bytes, -#tok) == tok then
-      STARTED_FROM, STARTED_AT, STARTED_BY = from, now, worker
-      STARTED_BYTES = string.sub(bytes, 1, -#tok - 1)
-    else
-      STARTED_FROM = false
-    end
+    last.from, last.at, last.by = from, now, worker
+    last.packed, last.token, last.bytes = r[16] == nil and bytes, token, false
     if spec then bytes = spec .. bytes end
   end
-  keepRunning(bytes, r, r, spec, STARTED_FROM and STARTED_BYTES)
+  keepRunning(bytes, r, r, spec, like and last.bytes)
   return bytes
 end
 
@@ -376,26 +383,27 @@ local function succeedsFrom(r)
   if prefix then SUCCEEDS_FROM[r] = prefix end
 end
 
--- The packing of the last success of a record whose start was made from packing
--- SUCCEEDED_FROM (startedBytes), with duration SUCCEEDED_FIN, but its token: the members of
--- a chord started in one claim (one start time) and completed in one call (one duration)
--- differ only in their token.
-local SUCCEEDED_FROM, SUCCEEDED_FIN, SUCCEEDED_BYTES = false, false, false
+-- The last success of a record whose start was made from packing `from` (startedBytes), with
+-- duration `fin`: its packing and `token`, and that packing but its token (`bytes`), cut at
+-- the next like success: the members of a chord started in one claim (one
+-- start time) and completed in one call (one duration) differ only in their token.
+local LAST_SUCCESS = { from = false, fin = false, packed = false, token = false, bytes = false }
 
 -- field n<i>'s bytes for record r, marked by succeedsFrom with packing `from`, once it
--- succeeded: as packRecord writes them (its spec before, its result after), from the packing
--- of the last such success of the same packing with the same duration, its token encoded
--- after it (a packing costs about 14,000 Redis instructions, docs/benchmarks.md)
+-- succeeded: as packRecord writes them (its spec before, its result after), but, after a like
+-- success (of the same packing, with the same duration), from its packing, the token encoded
+-- after it. (The token is the last field, as in the start's packing: startedBytes made one
+-- only of such a record, and a success adds no field)
 local function succeededBytes(r, from)
   local spec, result, fin = SPECS[r], RESULTS[r], r[FINISHED]
-  local tok = uintBytes(r[TOK])
-  if from ~= SUCCEEDED_FROM or fin ~= SUCCEEDED_FIN then
-    -- (the token last, encoded as uintBytes does, as in the start's packing: startedBytes made
-    -- one only of such a record, and a success adds no field)
-    SUCCEEDED_FROM, SUCCEEDED_FIN = from, fin
-    SUCCEEDED_BYTES = string.sub(cmsgpack.pack(r), 1, -#tok - 1)
+  local last = LAST_SUCCESS
+  if from == last.from and fin == last.fin then
+    if not last.bytes then last.bytes = string.sub(last.packed, 1, -#uintBytes(last.token) - 1) end
+    return (spec or "") .. last.bytes .. uintBytes(r[TOK]) .. (result or "")
   end
-  return (spec or "") .. SUCCEEDED_BYTES .. tok .. (result or "")
+  local bytes = cmsgpack.pack(r)
+  last.from, last.fin, last.packed, last.token, last.bytes = from, fin, bytes, r[TOK], false
+  return (spec or "") .. bytes .. (result or "")
 end
 
 -- packs record r; a running one is kept for its next decode (keepRunning): a copy, or r itself
