@@ -108,9 +108,12 @@ local function started(triples, leased, due)
       out[#out + 1] = stalls
       out[#out + 1] = task
       out[#out + 1] = spec
+    elseif attempt then
+      -- (headers, a run queue list other than this queue, or no spec: start.lua's list)
+      out[#out + 1] = { START_CODES.OK, attempt, stalls, task, spec, queues, hdr, 1 }
     else
-      local s = attempt and { START_CODES.OK, attempt, stalls, task, spec, queues, hdr, 1 }
-        or startNode(START_CODES, keys, runId, n, token, worker, A.now, queue, A.eventsMax, leased, runs, ahead[runId])
+      local s = startNode(START_CODES, keys, runId, n, token, worker, A.now, queue, A.eventsMax, leased, runs,
+        ahead[runId])
       -- ({OK, attempt, stalls, task, spec, queues, headers, 1}: 1, no dependencies, see depResults)
       if s[1] == START_CODES.OK and s[5] and s[8] == 1 and s[9] == nil and s[7] == "" and s[6] == queue then
         out[#out + 1] = s[2]
