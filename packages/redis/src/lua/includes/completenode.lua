@@ -210,6 +210,71 @@ local function shortCompletion(RC, keys, queues, runId, n, token, result, now, w
   return nil, v
 end
 
+-- The last chord member memberSucceeded completed in this call the general way whose running
+-- record's bytes were its spec, a packing and its token (a record of 15 fields, the token
+-- last, as startedBytes makes them): its run (M), that packing but its token (`prefix`), a
+-- copy of its record once succeeded (`r`), the packing of that copy but its token (`packed`,
+-- made at the first like completion), its one dependent's id (`d`) and its queue's keys
+-- (`q`). A member of the same run whose running record is the same packing behind its own
+-- spec, under its own token, completes the same way in the same call (memberSucceededLike)
+--@percall
+local LIKE_SUCCESS = {}
+
+-- node n's completion under `token` with `result`, when it is such a member (see LIKE_SUCCESS)
+-- not read or written yet in this call and its dependent d still waits on others: its record
+-- written as the like completion's packing, its token and its result, without a decode, a
+-- check of its fields or a packing: a tenth of a chord member's Redis instructions with
+-- memberStartedLike (docs/benchmarks.md); the rest as memberSucceeded. nil, having written
+-- nothing, otherwise
+local function memberSucceededLike(M, RC, runId, n, ns, token, result, budget, span)
+  local like = LIKE_SUCCESS
+  local field = "n" .. ns
+  local pre = M.pre
+  local raw = pre[field]
+  if type(raw) ~= "string" or M.status ~= "running" or budget <= 0 or not M.workEmpty or M.cache[n] ~= nil
+    or M.wbuf[field] ~= nil then return nil end
+  local dr = M.cache[like.d]
+  if not dr or TERMINAL[dr[ST]] or dr[PEND] <= 1 then return nil end
+  -- (a spec before the record, its length in one byte: decodeNode's first case)
+  local b, len = string.byte(raw, 1, 2)
+  if b ~= 196 or not len or len + 2 >= #raw then return nil end
+  local at = len + 2
+  local tb = uintBytes(token)
+  if string.sub(raw, at + 1) ~= like.prefix .. tb then return nil end
+  local packed = like.packed
+  if not packed then
+    -- (an array of 15 fields whose last is the token, as the running bytes were)
+    local bytes, last = cmsgpack.pack(like.r), uintBytes(like.r[TOK])
+    if string.byte(bytes, 1) ~= 159 or string.sub(bytes, -#last) ~= last then return nil end
+    packed = string.sub(bytes, 1, -#last - 1)
+    like.packed = packed
+  end
+  -- (getNode's and decodeNode's: its bytes read, and the copy kept for them taken out)
+  pre[field] = nil
+  if RUNNING_BYTES[raw] then
+    RUNNING_BYTES[raw], RUNNING_SPECS[raw], RUNNING_PREFIXES[raw] = nil, nil, nil
+    runningKept = runningKept - 1
+  end
+  if redis.call("ZREM", like.q.leases, runId .. "#" .. ns .. "#" .. digits(token)) == 0 then
+    return RC.STALE, endEarly(M, budget)
+  end
+  local buf = M.wbuf
+  if not M.bare then buf["p" .. ns], buf["e" .. ns] = false, false end
+  if span ~= "" then
+    buf["t" .. ns] = span
+    buf.tr = "1"
+  end
+  buf[field] = string.sub(raw, 1, at) .. packed .. tb .. result
+  eventOf(M.k.events, M.emax, M.id, M.now, { "s", n, like.r[TASK], like.r[ATT] })
+  M.ended = M.ended + 1
+  M.dirty = true
+  dr[PEND] = dr[PEND] - 1
+  buf["n" .. digits(like.d)] = dr
+  -- (the run unlisted already: by the like completion, memberSucceeded's)
+  saveRun(M)
+  return RC.OK, moreWork(M) and 1 or 0
+end
+
 -- A chord member's completion in a call that opened its run already (completemany's items of
 -- one run after the first): node n, running under `token`, whose one dependent d, read in
 -- this call (M.cache), keeps waiting on others, the run running with no work listed and a
@@ -225,6 +290,12 @@ end
 -- completeBody reads it first): completeBody takes it from there. keys: record (= nodes =
 -- results), events; queues: leases
 local function memberSucceeded(M, RC, runId, n, ns, token, result, budget, span)
+  if LIKE_SUCCESS.M == M then
+    local code, more = memberSucceededLike(M, RC, runId, n, ns, token, result, budget, span)
+    if code ~= nil then return code, more end
+  end
+  -- (its bytes, when read ahead and not yet decoded: what the next like member is compared to)
+  local raw = M.cache[n] == nil and M.wbuf["n" .. ns] == nil and M.pre["n" .. ns]
   local r = getNode(M, n)
   if not r or r[ST] ~= "r" or r[TOK] ~= token or M.status ~= "running" then return nil end
   local d, dr = soleWaitingDependent(M, r, budget)
@@ -251,6 +322,18 @@ local function memberSucceeded(M, RC, runId, n, ns, token, result, budget, span)
   if not M.bare then buf["e" .. ns] = false end
   buf["n" .. ns] = r
   eventOf(M.k.events, M.emax, M.id, M.now, { "s", n, r[TASK], r[ATT] })
+  -- (its running bytes its spec, a packing and its token: the next like member's, too)
+  local b, len = false, false
+  if type(raw) == "string" and r[16] == nil then b, len = string.byte(raw, 1, 2) end
+  if b == 196 and len and len + 2 < #raw then
+    local rest, tb = string.sub(raw, len + 3), uintBytes(token)
+    -- (an array of 15 fields whose last is the token)
+    if string.byte(rest, 1) == 159 and #rest > #tb and string.sub(rest, -#tb) == tb then
+      local like = LIKE_SUCCESS
+      like.M, like.prefix, like.r, like.packed, like.d, like.q =
+        M, string.sub(rest, 1, -#tb - 1), copyRecord(r), false, d, q
+    end
+  end
   M.ended = M.ended + 1
   M.dirty = true
   -- (what completeBody does then for d: its pending count down, the run not listed)

@@ -93,6 +93,44 @@ local function leaseMember(runId, n, token)
   return runId .. "#" .. digits(n) .. "#" .. digits(token)
 end
 
+-- The last chord member memberStarted started in this call from a queued record's bytes
+-- through a like start (startedBytes, after the first of a run of like starts): its run (M),
+-- the queue it was claimed from, the bytes its record was decoded from (its spec cut off),
+-- what its start answered, its running record and the packing of that record but its token.
+-- A member of the same run, claimed from the same queue, whose queued record is the same bytes
+-- behind its own spec, starts the same way, its token aside (memberStartedLike)
+--@percall
+local LIKE_START = {}
+
+-- node n's start, when it is such a member (see LIKE_START) not read or written yet in this
+-- call: its record's bytes made from the like start's packing and its token, kept for its
+-- next decode (keepRunning), its `started` event; what memberStarted answers, from the like
+-- start's. nil, having written nothing, otherwise: no decode, no check and no packing for a
+-- chord's members after the third of a claim (docs/benchmarks.md). (A node with a dependency
+-- list goes startNode's way: its claim carries its dependencies' results)
+local function memberStartedLike(M, n, ns, token, queue)
+  local like = LIKE_START
+  local field = "n" .. ns
+  local pre = M.pre
+  local raw = pre[field]
+  if like.M ~= M or like.queue ~= queue or type(raw) ~= "string" or M.cache[n] ~= nil or M.wbuf[field] ~= nil
+    or pre["d" .. ns] ~= false then return nil end
+  -- (a spec before the record, its length in one byte: decodeNode's first case)
+  local b, len = string.byte(raw, 1, 2)
+  if b ~= 196 or not len or len + 2 >= #raw then return nil end
+  local at = len + 2
+  if string.sub(raw, at + 1) ~= like.from then return nil end
+  pre[field] = nil
+  local spec = string.sub(raw, 1, at)
+  local bytes = spec .. like.prefix .. uintBytes(token)
+  local r = copyRecord(like.r)
+  r[TOK] = token
+  keepRunning(bytes, r, r, spec, like.prefix)
+  M.wbuf[field] = bytes
+  eventOf(M.k.events, M.emax, M.id, M.now, { "r", n, like.task, like.attempt })
+  return like.attempt, like.stalls, like.task, spec, like.queues, like.hdr
+end
+
 -- A chord member's start in a claim that opened its run already (its nodes after the first
 -- of the run in the call): node n, leased in this call (no lease to check), queued or
 -- retrying, with no dependency list and no deadline, its record's queue the one it was
@@ -106,6 +144,10 @@ end
 -- takes it from there. keys: record (= nodes = specs), events
 local function memberStarted(M, n, ns, token, worker, queue)
   local pre = M.pre
+  if LIKE_START.M == M then
+    local attempt, stalls, task, spec, queues, hdr = memberStartedLike(M, n, ns, token, queue)
+    if attempt ~= nil then return attempt, stalls, task, spec, queues, hdr end
+  end
   -- (the bytes its record was decoded from here, when getNode decodes it: DECODED_BYTES)
   local fresh = M.cache[n] == nil
   local r = getNode(M, n)
@@ -119,7 +161,15 @@ local function memberStarted(M, n, ns, token, worker, queue)
   local from = fresh and DECODED_BYTES
   M.wbuf["n" .. ns] = from and startedBytes(r, from, token, M.now, worker) or r
   eventOf(M.k.events, M.emax, M.id, M.now, { "r", n, r[TASK], attempt })
-  return attempt, r[STALLS], r[TASK], nodeSpec(M, n, r) or nil, queues, pre.hdr or ""
+  local spec, hdr = nodeSpec(M, n, r) or nil, pre.hdr or ""
+  -- (a like start, whose packing but its token startedBytes cut: the next like member's, too)
+  local last = LAST_START
+  if from and last.bytes and last.from == from then
+    local like = LIKE_START
+    like.M, like.queue, like.from, like.prefix, like.r = M, queue, from, last.bytes, copyRecord(r)
+    like.attempt, like.stalls, like.task, like.queues, like.hdr = attempt, r[STALLS], r[TASK], queues, hdr
+  end
+  return attempt, r[STALLS], r[TASK], spec, queues, hdr
 end
 
 -- starts node n of run `runId`, leased under `token` from queue `queue` (name) to `worker`
