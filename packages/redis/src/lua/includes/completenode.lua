@@ -252,7 +252,7 @@ local function memberSucceededLike(M, RC, runId, n, ns, token, result, budget, s
   -- (getNode's and decodeNode's: its bytes read, and the copy kept for them taken out)
   pre[field] = nil
   if RUNNING_BYTES[raw] then
-    RUNNING_BYTES[raw], RUNNING_SPECS[raw], RUNNING_PREFIXES[raw] = nil, nil, nil
+    RUNNING_BYTES[raw], RUNNING_SPECS[raw], RUNNING_PREFIXES[raw], RUNNING_TOKENS[raw] = nil, nil, nil, nil
     runningKept = runningKept - 1
   end
   if redis.call("ZREM", like.q.leases, runId .. "#" .. ns .. "#" .. digits(token)) == 0 then

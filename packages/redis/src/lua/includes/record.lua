@@ -289,6 +289,10 @@ local RUNNING_SPECS = {}
 -- the same bytes: a chord's members started in one claim share one
 --@kept
 local RUNNING_PREFIXES = {}
+-- the token of a record kept by memberStartedLike, by the same bytes: the record kept for
+-- them is another like start's, which a hit copies under this token
+--@kept
+local RUNNING_TOKENS = {}
 local runningKept = 0
 --@const
 local RUNNING_MAX = 4096
@@ -304,6 +308,7 @@ local function keepRunning(bytes, r, kept, spec, prefix)
       RUNNING_BYTES = {}
       RUNNING_SPECS = {}
       RUNNING_PREFIXES = {}
+      RUNNING_TOKENS = {}
       runningKept = 0
     end
     RUNNING_BYTES[bytes] = kept or copyRecord(r)
@@ -482,6 +487,12 @@ local function decodeNode(raw)
   if running then
     RUNNING_BYTES[raw] = nil
     runningKept = runningKept - 1
+    local token = RUNNING_TOKENS[raw]
+    if token then
+      running = copyRecord(running)
+      running[TOK] = token
+      RUNNING_TOKENS[raw] = nil
+    end
     local spec = RUNNING_SPECS[raw]
     if spec then
       SPECS[running] = spec

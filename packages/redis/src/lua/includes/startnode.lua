@@ -104,7 +104,7 @@ local LIKE_START = {}
 
 -- node n's start, when it is such a member (see LIKE_START) not read or written yet in this
 -- call: its record's bytes made from the like start's packing and its token, kept for its
--- next decode (keepRunning), its `started` event; what memberStarted answers, from the like
+-- next decode, its `started` event; what memberStarted answers, from the like
 -- start's. nil, having written nothing, otherwise: no decode, no check and no packing for a
 -- chord's members after the third of a claim (docs/benchmarks.md). (A node with a dependency
 -- list goes startNode's way: its claim carries its dependencies' results)
@@ -123,9 +123,17 @@ local function memberStartedLike(M, n, ns, token, queue)
   pre[field] = nil
   local spec = string.sub(raw, 1, at)
   local bytes = spec .. like.prefix .. uintBytes(token)
-  local r = copyRecord(like.r)
-  r[TOK] = token
-  keepRunning(bytes, r, r, spec, like.prefix)
+  -- (kept for its next decode as keepRunning keeps a record, but without a copy of its own:
+  -- like.r, the like start's, never changed, is copied by that decode under this token; most
+  -- of a chord's members are completed without it, memberSucceededLike)
+  if RUNNING_BYTES[bytes] == nil then
+    if runningKept >= RUNNING_MAX then
+      RUNNING_BYTES, RUNNING_SPECS, RUNNING_PREFIXES, RUNNING_TOKENS, runningKept = {}, {}, {}, {}, 0
+    end
+    RUNNING_BYTES[bytes], RUNNING_TOKENS[bytes], RUNNING_SPECS[bytes], RUNNING_PREFIXES[bytes] =
+      like.r, token, spec, like.prefix
+    runningKept = runningKept + 1
+  end
   M.wbuf[field] = bytes
   eventOf(M.k.events, M.emax, M.id, M.now, { "r", n, like.task, like.attempt })
   return like.attempt, like.stalls, like.task, spec, like.queues, like.hdr
@@ -164,7 +172,9 @@ local function memberStarted(M, n, ns, token, worker, queue)
   local spec, hdr = nodeSpec(M, n, r) or nil, pre.hdr or ""
   -- (a like start, whose packing but its token startedBytes cut: the next like member's, too)
   local last = LAST_START
-  if from and last.bytes and last.from == from then
+  -- (and kept for its completion, its fields such that keepRunning keeps it: a copy of it then
+  -- serves the next ones, memberStartedLike)
+  if from and last.bytes and last.from == from and RUNNING_BYTES[M.wbuf["n" .. ns]] == r then
     local like = LIKE_START
     like.M, like.queue, like.from, like.prefix, like.r = M, queue, from, last.bytes, copyRecord(r)
     like.attempt, like.stalls, like.task, like.queues, like.hdr = attempt, r[STALLS], r[TASK], queues, hdr
