@@ -560,7 +560,7 @@ describe("a chain step's read of a run's rare fields, on Redis", () => {
 
   it("a chord's members completed together read no progress or error field while the marker stands; once a member's progress or failed attempt took it, theirs are deleted as by the general path", async () => {
     const q = ["default"];
-    const BARE = 'if M.pre and M.pre.rare == "0" then';
+    const BARE = 'if M.pre and (M.pre.rare == "0" or M.pre.rare == "w") then';
     const { shortcut, walked, sent } = await compare(async (store) => {
       const client = createClient(store);
       // 40 members each: more than 32 nodes, their specs before their records
@@ -612,6 +612,38 @@ describe("a chain step's read of a run's rare fields, on Redis", () => {
     // the quiet run's completions read none of its members' progress and error fields; the
     // noisy run's read them
     expect(await timesTaken(sent, BARE)).toBe(1);
+  });
+
+  it("a chord submitted in chunks keeps marker `w` while its roots are drained, and its members' completions read no progress or error field", async () => {
+    const q = ["default"];
+    const BARE = 'if M.pre and (M.pre.rare == "0" or M.pre.rare == "w") then';
+    const { shortcut, walked, sent } = await compare(async (store) => {
+      const client = createClient(store);
+      // more than a chunk (250 nodes): committed, its roots drained through the run's work list
+      await client.submit(
+        chord(
+          Array.from({ length: 300 }, (_, i) => step.si(i)),
+          total.s(),
+        ),
+        { runId: "wide" },
+      );
+      expect(await store.redis.hget("plain:{plain:s00}:run:wide", "rare")).toBe("w");
+      for (;;) {
+        const claims = await store.claim(leaseOf(q, 100, 1_000));
+        if (claims.length === 0) break;
+        const done = await store.completeMany(
+          claims.map((claim) => ({ claim, result: encode(claim.nodeId), nextMax: 0 })),
+          reportOf(q, 1_001),
+        );
+        expect(done.every((r) => r.ok)).toBe(true);
+      }
+    });
+    expect(shortcut).toEqual(walked);
+    const [hash] = runHashes(shortcut);
+    expect([hash?.get("status"), hash?.get("rare")]).toEqual(["succeeded", "w"]);
+    expect([...(hash?.keys() ?? [])].filter((f) => /^[pe]\d+$/.test(f))).toEqual([]);
+    // every completemany call met the chord's members with the marker standing
+    expect(await timesTaken(sent, BARE)).toBeGreaterThanOrEqual(3);
   });
 
   it("a step that failed for good and was re-driven succeeds as by the general path: its error field deleted", async () => {

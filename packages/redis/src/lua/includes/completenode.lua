@@ -389,7 +389,7 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
     if not M then return { RC.STALE, 0 } end
     -- none of the run's nodes has progress or an error: memberSucceeded deletes neither, and
     -- this node's deletes need no HDEL (M.gone, flushRun)
-    if M.pre and M.pre.rare == "0" then
+    if M.pre and (M.pre.rare == "0" or M.pre.rare == "w") then
       M.bare = true
       M.gone = M.gone or {}
       M.gone["p" .. ns], M.gone["e" .. ns] = true, true

@@ -157,6 +157,7 @@ end
 -- `rare` marker goes (a run of several nodes is written with it, runFields), so that a chain
 -- step reads them all again (shortCompletion, docs/redis-layout.md `rare`). keys: record
 local function markRare(M)
+  M.rare0 = false
   put(M, "record", "rare", false)
 end
 
@@ -298,7 +299,10 @@ local function markWork(M)
   if not M.wk then
     M.wk = true
     put(M, "record", "wk", 1)
-    markRare(M)
+    -- (a run whose `rare` marker this call knows is "0", M.rare0: none of its rare fields is set
+    -- but `wk`, marker "w", which a chain step's read takes as no marker and the completions
+    -- of a chord's members as "0", docs/redis-layout.md)
+    if M.rare0 then put(M, "record", "rare", "w") else markRare(M) end
   end
 end
 

@@ -197,6 +197,9 @@ local function submitWhole(keys, queues, a, codes)
     if list[i + 2] ~= "" then add("s" .. id, list[i + 2]) end
   end
   M.wraw, M.pre, M.waits = raw, pre, waits
+  -- (its `rare` marker, "0" in a run of several nodes: markWork; a run whose roots are more
+  -- than the call's budget lists their walk)
+  M.rare0 = raw[3] == "rare" and raw[4] == "0"
   -- the record as loadRun would read it back; a new run has no work list
   M.status, M.total, M.ended, M.retention, M.qbad = "running", a.total, 0, a.retentionMs, false
   M.status0, M.ended0 = "running", 0
@@ -296,6 +299,9 @@ local function submitRun(keys, queues, a, codes)
     M.status = "running"
     M.dirty = true
     putMany(M, "record", "status", "running", "started", now)
+    -- (its `rare` marker, written "0" with the run and deleted when a rare field may have been
+    -- set since: markWork)
+    M.rare0 = redis.call("HGET", keys.record, "rare") == "0"
     local ready = {}
     -- the roots the client wrote queued (a.queued of them, from node 0, with the one record
     -- a.queuedRecord), walked without their records ("P" in process); the run keeps that
