@@ -300,8 +300,9 @@ local RUNNING_MAX = 4096
 -- keeps running record `kept` (r or a copy of it) for the next decode of `bytes`, the bytes
 -- packed of r (with its spec `spec` before them, or none): when r has no field past TOK (a
 -- time limit, a parked score: none of them nil before a set one), and nothing is kept for
--- those bytes yet
-local function keepRunning(bytes, r, kept, spec, prefix)
+-- those bytes yet. With `token`: `kept` is another like start's record, never changed, which
+-- that decode copies under `token` (memberStartedLike: no copy made per member)
+local function keepRunning(bytes, r, kept, spec, prefix, token)
   if r[PARK] == nil and r[DLY] == nil and r[EXPIN] == nil and r[NBF] == nil and r[EXP] == nil and r[EXPAT] == nil
     and RUNNING_BYTES[bytes] == nil then
     if runningKept >= RUNNING_MAX then
@@ -314,6 +315,7 @@ local function keepRunning(bytes, r, kept, spec, prefix)
     RUNNING_BYTES[bytes] = kept or copyRecord(r)
     if spec then RUNNING_SPECS[bytes] = spec end
     if prefix then RUNNING_PREFIXES[bytes] = prefix end
+    if token then RUNNING_TOKENS[bytes] = token end
     runningKept = runningKept + 1
   end
 end

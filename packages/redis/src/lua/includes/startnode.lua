@@ -102,7 +102,7 @@ end
 --@percall
 local LIKE_START = {}
 
--- node n's start, when it is such a member (see LIKE_START) not read or written yet in this
+-- node n's start, when it is such a member of run M (LIKE_START.M) not read or written yet in this
 -- call: its record's bytes made from the like start's packing and its token, kept for its
 -- next decode, its `started` event; what memberStarted answers, from the like
 -- start's. nil, having written nothing, otherwise: no decode, no check and no packing for a
@@ -113,7 +113,7 @@ local function memberStartedLike(M, n, ns, token, queue)
   local field = "n" .. ns
   local pre = M.pre
   local raw = pre[field]
-  if like.M ~= M or like.queue ~= queue or type(raw) ~= "string" or M.cache[n] ~= nil or M.wbuf[field] ~= nil
+  if like.queue ~= queue or type(raw) ~= "string" or M.cache[n] ~= nil or M.wbuf[field] ~= nil
     or pre["d" .. ns] ~= false then return nil end
   -- (a spec before the record, its length in one byte: decodeNode's first case)
   local b, len = string.byte(raw, 1, 2)
@@ -123,17 +123,9 @@ local function memberStartedLike(M, n, ns, token, queue)
   pre[field] = nil
   local spec = string.sub(raw, 1, at)
   local bytes = spec .. like.prefix .. uintBytes(token)
-  -- (kept for its next decode as keepRunning keeps a record, but without a copy of its own:
-  -- like.r, the like start's, never changed, is copied by that decode under this token; most
-  -- of a chord's members are completed without it, memberSucceededLike)
-  if RUNNING_BYTES[bytes] == nil then
-    if runningKept >= RUNNING_MAX then
-      RUNNING_BYTES, RUNNING_SPECS, RUNNING_PREFIXES, RUNNING_TOKENS, runningKept = {}, {}, {}, {}, 0
-    end
-    RUNNING_BYTES[bytes], RUNNING_TOKENS[bytes], RUNNING_SPECS[bytes], RUNNING_PREFIXES[bytes] =
-      like.r, token, spec, like.prefix
-    runningKept = runningKept + 1
-  end
+  -- (kept for its next decode without a copy of its own: like.r, copied by that decode under
+  -- this token; most of a chord's members are completed without it, memberSucceededLike)
+  keepRunning(bytes, like.r, like.r, spec, like.prefix, token)
   M.wbuf[field] = bytes
   eventOf(M.k.events, M.emax, M.id, M.now, { "r", n, like.task, like.attempt })
   return like.attempt, like.stalls, like.task, spec, like.queues, like.hdr
