@@ -614,6 +614,39 @@ describe("a chain step's read of a run's rare fields, on Redis", () => {
     expect(await timesTaken(sent, BARE)).toBe(1);
   });
 
+  it("a member with a dependency list, queued as the same bytes as the members claimed with it, starts the general way: its claim carries its dependency's result", async () => {
+    const q = ["default"];
+    const { sent } = await compare(async (store) => {
+      const client = createClient(store);
+      // node 41 (a chain's second step, past 32 nodes: its spec before its record) waits on
+      // node 40; once 40 succeeded it is queued as the other members are, behind them
+      await client.submit(
+        chord(
+          [
+            ...Array.from({ length: 40 }, (_, i) => step.si(i)),
+            chain(step.si(1_000), step.s()),
+            ...Array.from({ length: 20 }, (_, i) => step.si(100 + i)),
+          ],
+          total.s(),
+        ),
+        { runId: "deps" },
+      );
+      const first = await store.claim(leaseOf(q, 45, 1_000));
+      const root = first.find((c) => c.nodeId === 40);
+      expect(root).toBeDefined();
+      await store.completeMany(
+        [{ claim: root!, result: encode(1_000), nextMax: 0 }],
+        reportOf(q, 1_001),
+      );
+      const rest = await store.claim(leaseOf(q, 100, 1_002));
+      const dependent = rest.findIndex((c) => c.nodeId === 41);
+      // claimed after the like members of its claim, with node 40's result as its input
+      expect(dependent).toBeGreaterThan(2);
+      expect(rest[dependent]?.deps.length).toBe(1);
+    });
+    expect(await timesTaken(sent, "if attempt ~= nil then")).toBeGreaterThan(0);
+  });
+
   it("a chord submitted in chunks keeps marker `w` while its roots are drained, and its members' completions read no progress or error field", async () => {
     const q = ["default"];
     const BARE = 'if M.pre and (M.pre.rare == "0" or M.pre.rare == "w") then';
