@@ -20,6 +20,7 @@ import { createClient, handle, Schema, startWorker, task, upsertSchedule } from 
 import { RedisStore } from "@weft/redis";
 import { startRedisServer } from "@weft/testing";
 import { pino } from "pino";
+import { childNodeArgs } from "./workerProcesses.ts";
 
 const SCHED_N = Number(process.env.SCHED_N ?? 20);
 const SCHED_SECONDS = Number(process.env.SCHED_SECONDS ?? 20);
@@ -52,7 +53,7 @@ const firingLag = async (url: string) => {
   }
   const file = fileURLToPath(new URL("./beatProcess.ts", import.meta.url));
   const beats = [0, 1, 2].map(() =>
-    spawn(process.execPath, ["--conditions=@weft/source", "--import", "tsx", file], {
+    spawn(process.execPath, childNodeArgs(file), {
       env: { ...process.env, REDIS_URL: url, WEFT_PREFIX: prefix },
       stdio: ["ignore", "pipe", "inherit"],
     }),

@@ -1,7 +1,8 @@
 /**
  * `BENCH_PROCESSES=N`: a system's workers in N child processes instead of the
  * bench process. Each child runs a system's worker entry (`weftWorker.ts`,
- * `bullmqWorker.ts`) through tsx with `--conditions=@weft/source`, and talks
+ * `bullmqWorker.ts`) through tsx, with this process's `--conditions` (none
+ * by default: Weft's built packages, as an installed user runs them), and talks
  * to this process over the IPC channel: it reports finished tasks (in
  * batches), failures and latency-task starts to the instance's tracker, and
  * answers usage requests with its CPU time and client-side command counts,
@@ -36,6 +37,19 @@ export type ToParent =
 /** Messages to a worker process. */
 export type ToChild = { readonly t: "usage"; readonly id: number } | { readonly t: "stop" };
 
+/**
+ * Node's arguments for a bench child running a `.ts` entry through tsx: this
+ * process's `--conditions` (none from `npm run bench`, so that Weft resolves
+ * to its built `dist/`; `--conditions=@weft/source` when the bench itself
+ * was started on the sources), then tsx.
+ */
+export const childNodeArgs = (file: string): string[] => [
+  ...process.execArgv.filter((a) => a.startsWith("--conditions")),
+  "--import",
+  "tsx",
+  file,
+];
+
 /** Time a worker process gets to start (tsx compiles its sources), ms. */
 const READY_TIMEOUT_MS = 60_000;
 
@@ -64,7 +78,7 @@ export class WorkerProcesses {
       concurrency: opts.concurrency,
     };
     const children = Array.from({ length: opts.processes }, () =>
-      spawn(process.execPath, ["--conditions=@weft/source", "--import", "tsx", file], {
+      spawn(process.execPath, childNodeArgs(file), {
         env: { ...process.env, BENCH_CHILD: JSON.stringify(child) },
         stdio: ["ignore", "inherit", "inherit", "ipc"],
       }),
