@@ -239,8 +239,9 @@ export const runScriptKeys = (s: ShardKeys, runId: string, queues: ReadonlyArray
   };
 };
 
-/** FNV-1a, for spreading run ids and idempotency keys over shards. */
+/** FNV-1a, for spreading run ids and idempotency keys over shards (0, unhashed, for one shard). */
 export const shardOf = (text: string, shards: number): number => {
+  if (shards === 1) return 0;
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);

@@ -174,6 +174,11 @@ export class ReplyReader {
     return this.at(i) === 0;
   }
 
+  /** Whether value i is a string's bytes (a reply whose items take one of two shapes tells them apart so). */
+  isBytes(i: number): boolean {
+    return Buffer.isBuffer(this.at(i));
+  }
+
   /** Whether value i is a nested list (a reply whose items take one of two shapes tells them apart so). */
   isList(i: number): boolean {
     return Array.isArray(this.at(i));

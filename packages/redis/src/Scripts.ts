@@ -40,8 +40,14 @@ import { fileURLToPath } from "node:url";
 import type { LeaseState } from "@weft/core/store";
 import type { Cluster, Redis } from "ioredis";
 import { LAYOUT_VERSION, type QueueKeys } from "./Keys.ts";
-import { packList } from "./Packed.ts";
-import { type ReplyCode, type ReplyReader, type ReplyValue, readReply } from "./Replies.ts";
+import { type FlatItem, packList, unpackFlat } from "./Packed.ts";
+import {
+  type ReplyCode,
+  ReplyReader,
+  type ReplyValue,
+  readReply,
+  UnexpectedReply,
+} from "./Replies.ts";
 import { oneWritePerTurn } from "./Turn.ts";
 
 /**
@@ -320,6 +326,25 @@ const handedSpec = (reply: ReplyReader, i: number): HandedSpec | null => {
   return bytes === null ? null : { bytes, task: reply.text(i) };
 };
 
+/**
+ * A reply `[head, packed]` read as `[head, ...items]`: the items a script
+ * packed into one string (`cmsgpack.pack` of a flat list, {@link unpackFlat}),
+ * read from position 1 on as the values after `head` would be.
+ *
+ * @throws UnexpectedReply when the string is not such a list.
+ */
+const packedItems = (reply: ReplyReader): ReplyReader => {
+  let items: FlatItem[];
+  try {
+    // (called when value 1 is bytes: none reads as a list cut short)
+    items = unpackFlat(reply.bytesOrNull(1) ?? Buffer.alloc(0));
+  } catch (e) {
+    throw new UnexpectedReply(reply.script, e instanceof Error ? e.message : String(e));
+  }
+  // (position 1 is the first item: a reader that starts one before the list)
+  return new ReplyReader(reply.script, items, -1);
+};
+
 const leasedNodes = (reply: ReplyReader): LeasedNode[] => {
   const out: LeasedNode[] = [];
   for (let i = 1; i < reply.length; i++) {
@@ -472,8 +497,11 @@ export const SCRIPTS = {
      * line, claim.lua); and, when the claim came up short, the earliest due time of
      * the queues' delayed sets (`null`: they are empty; `undefined`: not read).
      */
-    decode: (_, reply) => {
+    decode: (_, raw) => {
       const leased: LeasedStart[] = [];
+      // a claim whose every start is a common one answers its items packed, in one string
+      // (claim.lua): read as the list they would have been, after `due`
+      const reply = raw.length === 2 && raw.isBytes(1) ? packedItems(raw) : raw;
       for (let i = 1; i + 3 < reply.length; ) {
         const queueIndex = reply.int(i);
         const member = reply.text(i + 1);
@@ -491,7 +519,7 @@ export const SCRIPTS = {
           i += 7;
         }
       }
-      const due = reply.text(0);
+      const due = raw.text(0);
       return { leased, due: due === "" ? undefined : due === "-" ? null : Number(due) };
     },
   }),

@@ -3,6 +3,8 @@
  * definition's decoder in Scripts.ts): codes and values are checked, and a
  * reply that is not its script's is an UnexpectedReply, never a guess.
  */
+
+import { pack } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { shardKeys } from "../src/Keys.ts";
 import { readReply, UnexpectedReply } from "../src/Replies.ts";
@@ -69,6 +71,37 @@ describe("a script's reply", () => {
       ],
       due: undefined,
     });
+    // every start in line: the items packed in one string (claim.lua), read as the same claims
+    const lean = [
+      1,
+      b("a#0"),
+      7,
+      2,
+      0,
+      b("t"),
+      b("spec"),
+      1,
+      b("c#1"),
+      8,
+      1,
+      1,
+      b("t2"),
+      b("spec2"),
+    ];
+    expect(SCRIPTS.claim.reply([b("OK"), b("-"), pack(lean)])).toEqual(
+      SCRIPTS.claim.reply([b("OK"), b("-"), ...lean]),
+    );
+    expect(SCRIPTS.claim.reply([b("OK"), b("-"), pack(lean)]).leased[1]).toEqual({
+      queueIndex: 1,
+      member: "c#1",
+      token: 8,
+      lean: { attempt: 1, stalls: 1, spec: { bytes: b("spec2"), task: "t2" } },
+    });
+    // packed items that are no list, or are cut short, are an unexpected reply
+    expect(() => SCRIPTS.claim.reply([b("OK"), b(""), b("\x81")])).toThrow(UnexpectedReply);
+    expect(() => SCRIPTS.claim.reply([b("OK"), b(""), pack(lean.slice(0, 4))])).toThrow(
+      UnexpectedReply,
+    );
     // an item cut short is an unexpected reply, not a claim with a missing value
     expect(() => SCRIPTS.claim.reply([b("OK"), b(""), 1, b("a#0"), 7, 2])).toThrow(UnexpectedReply);
     // a task that is not a name

@@ -1,13 +1,15 @@
 /**
  * The `"packed"` argument kind (Packed.ts): the list a script reads with
  * `cmsgpack.unpack` holds, item by item, the bytes ioredis would have sent
- * as separate arguments.
+ * as separate arguments. And the other way: a flat list a script answers
+ * packed (`cmsgpack.pack`) reads, with `unpackFlat`, as the values Redis
+ * would have answered for the list itself.
  */
 import { fc, test } from "@fast-check/vitest";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type PackedItem, packList } from "../src/Packed.ts";
+import { type PackedItem, packList, unpackFlat } from "../src/Packed.ts";
 
 let server: RedisServer;
 let redis: Redis;
@@ -47,11 +49,11 @@ const item: fc.Arbitrary<PackedItem> = fc.oneof(
   fc.uint8Array({ maxLength: 300 }),
   edgeLength.map((n) => new Uint8Array(n).fill(0xff)),
   edgeLength.map((n) => "é".repeat(Math.floor(n / 2))),
-  // short ASCII is written by a loop: around its bound (64 units), and ASCII that turns
-  // non-ASCII at its last character (the loop's check bails late)
+  // short ASCII is written by a loop behind a 1-byte header: around its bound (31 units),
+  // and ASCII that turns non-ASCII at its last character (the loop's check bails late)
   fc
     .tuple(
-      fc.string({ minLength: 60, maxLength: 70 }),
+      fc.string({ minLength: 26, maxLength: 36 }),
       fc.constantFrom("", "\x7f", "\x80", "é", "✓", "😀", "\ud800"),
     )
     .map(([ascii, last]) => ascii + last),
@@ -76,5 +78,75 @@ describe("packList", () => {
       expect(got[n - 1]!.toString()).toBe(String(items[n - 1]));
       expect(got[0]!.toString()).toBe("0");
     }
+  });
+});
+
+describe("unpackFlat", () => {
+  /** `items` made a Lua list, answered both as it is and packed (`{ list, cmsgpack.pack(list) }`). */
+  const bothWays = async (items: ReadonlyArray<number | Uint8Array>) =>
+    (await redis.callBuffer(
+      "EVAL",
+      "local t = {} for i, a in ipairs(ARGV) do if string.sub(a, 1, 1) == 'i' then t[i] = tonumber(string.sub(a, 2)) else t[i] = string.sub(a, 2) end end return { t, cmsgpack.pack(t) }",
+      0,
+      ...items.map((x) =>
+        typeof x === "number" ? `i${x}` : Buffer.concat([Buffer.from("s"), Buffer.from(x)]),
+      ),
+    )) as [unknown[], Buffer];
+
+  const value: fc.Arbitrary<number | Uint8Array> = fc.oneof(
+    // around msgpack's integer formats: fixint, 8, 16, 32 and 64 bits, both signs
+    fc.constantFrom(
+      0,
+      127,
+      128,
+      255,
+      256,
+      65_535,
+      65_536,
+      2 ** 32 - 1,
+      2 ** 32,
+      -1,
+      -32,
+      -33,
+      -128,
+      -129,
+      -32_768,
+      -32_769,
+      -(2 ** 31),
+      -(2 ** 31) - 1,
+    ),
+    fc.integer(),
+    // (larger integers than a claim's tokens and counts will reach)
+    fc.integer({ min: -(2 ** 40), max: 2 ** 48 }),
+    fc.uint8Array({ maxLength: 300 }),
+    edgeLength.map((n) => new Uint8Array(n).fill(0x61)),
+  );
+
+  test.prop([fc.array(value, { minLength: 1, maxLength: 40 })], { numRuns: 150 })(
+    "reads a Lua list packed by cmsgpack as Redis answers the list",
+    async (items) => {
+      const [asReply, packed] = await bothWays(items);
+      expect(unpackFlat(packed)).toEqual(asReply);
+    },
+  );
+
+  it("reads lists longer than msgpack's small and 16-bit array headers", async () => {
+    for (const n of [15, 16, 65_535, 65_536]) {
+      const [asReply, packed] = await bothWays(Array.from({ length: n }, (_, i) => i));
+      expect(unpackFlat(packed)).toEqual(asReply);
+    }
+  });
+
+  it("refuses what is not one flat list of integers and strings", () => {
+    // a map, a nested list, a float, a list cut short, bytes after the list
+    for (const hex of [
+      "81a161a162",
+      "919100",
+      "91cb3ff8000000000000",
+      "92a3616263",
+      "9200",
+      "910000",
+    ])
+      expect(() => unpackFlat(Buffer.from(hex, "hex"))).toThrow(/packed list/);
   });
 });

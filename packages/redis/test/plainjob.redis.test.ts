@@ -25,6 +25,7 @@ import { type Command, Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { runEndChannel, shardKeys } from "../src/Keys.ts";
+import { unpackFlat } from "../src/Packed.ts";
 import { LIBRARY, scriptSha, scriptSource } from "../src/Scripts.ts";
 import { raw, server } from "./fixtures/server.ts";
 import { snapshot } from "./fixtures/snapshot.ts";
@@ -346,12 +347,15 @@ describe("a plain job's start and completion, and a chain step, on Redis", () =>
     expect(runHashes(shortcut).filter((h) => h.get("status") === "succeeded")).toHaveLength(13);
     expect(shortcut).toEqual(walked);
     // the claims answered every start in line (attempt, stalls, task and spec after the token), not
-    // as a list of eight (claim.lua): plain jobs of one queue, without headers or dependencies
+    // as a list of eight (claim.lua): plain jobs of one queue, without headers or dependencies; and
+    // so their items packed in one string
     const shapes: string[] = [];
     for (const c of sent.filter((x) => x.name === "claim")) {
       const reply = (await c.reply) as unknown[];
-      for (let i = 2; i < reply.length; ) {
-        const inline = typeof reply[i + 3] === "number";
+      expect(reply).toHaveLength(3);
+      const items = unpackFlat(reply[2] as Buffer);
+      for (let i = 0; i < items.length; ) {
+        const inline = typeof items[i + 3] === "number";
         shapes.push(inline ? "inline" : "list");
         i += inline ? 7 : 4;
       }
