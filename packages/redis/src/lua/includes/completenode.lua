@@ -173,6 +173,9 @@ end
 -- run, has no use for them); readLater reads them when the step goes the general way
 local function runAndNode(key, n, ns)
   if n == 0 then
+    local u = plainFields(key, "s0")
+    -- (a plain job's four fields: none of the others is there)
+    if u then return { u[1], false, false, false, false, false, false, false, false, u[2], false, false, u[3] } end
     return redis.call("HMGET", key, "status", "total", "ended", "finished", "retention", "cfield", "qbad", "w", "wk",
       "n" .. ns, "p" .. ns, "e" .. ns, "created")
   end

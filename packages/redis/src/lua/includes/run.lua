@@ -553,6 +553,18 @@ local function readAhead(M, ahead)
   noteAhead(M, ahead, redis.call("HMGET", M.k.record, unpack(ahead)), 0)
 end
 
+-- The fields of run hash `key` when it holds a plain job's four and no other (status, n0,
+-- created and `fourth`, as submitted: s0): {status, n0, created, fourth}; else nil. A plain
+-- job's run is read so, its absent fields not named: an HLEN and an HMGET of four fields cost
+-- Redis about half of the HMGET of 13 or 14 that names the fields such a run never has (about
+-- 2,000 instructions a field, there or not: docs/benchmarks.md). Any other run costs the HLEN.
+local function plainFields(key, fourth)
+  if redis.call("HLEN", key) ~= 4 then return nil end
+  local u = redis.call("HMGET", key, "status", "n0", "created", fourth)
+  if u[1] and u[2] and u[3] and u[4] then return u end
+  return nil
+end
+
 local function loadRun(M, ahead, read)
   -- (`read`: what the caller's HMGET of the same fields answered, a plain job's shortcut that
   -- found the run is not one: plainStart, shortCompletion)

@@ -58,8 +58,14 @@ end
 -- having written nothing, when the run is not one: startNode takes it from there.
 -- keys: record (= nodes = specs), events
 local function plainStart(RC, keys, runId, token, worker, now, queue, emax)
-  local v = redis.call("HMGET", keys.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad",
-    "w", "wk", "queues", "hdr", "n0", "d0", "s0")
+  local v = plainFields(keys.record, "s0")
+  if v then
+    -- (in the layout of the HMGET below: its other fields absent)
+    v = { v[1], false, false, false, false, false, false, false, false, false, false, v[2], false, v[4] }
+  else
+    v = redis.call("HMGET", keys.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad",
+      "w", "wk", "queues", "hdr", "n0", "d0", "s0")
+  end
   if v[1] ~= "running" or (v[2] and v[2] ~= "1") or (v[3] and v[3] ~= "0") or v[4] or v[6] or v[7] or v[9] or v[13]
     or (v[5] and not isCount(v[5])) then return nil, v end
   local r = v[12] and decodeNode(v[12])

@@ -11,12 +11,6 @@
 --@const
 local HASH_TABLE_NODES = 32
 
--- the value of field `big` of such a run: longer than any hash-max-listpack-value up to 256
--- (docs/redis-layout.md, `big`)
-local function bigMarker()
-  return string.rep("-", 257)
-end
-
 -- the runs this call committed, when it lists them together at its end (`on`: submitmany,
 -- flushListed): their ids, in commit order, as the fields of one run-list entry
 --@percall
@@ -124,7 +118,8 @@ local function runFields(status, nows, totalS, nonce, queues, output, fingerprin
   -- run's first HSET (which converts before it inserts): as a listpack, each of a first
   -- chunk's fields would go in by a walk of the list (5 ms of Redis for a chunk of 250 nodes,
   -- docs/redis-layout.md, `big`)
-  if total > HASH_TABLE_NODES then add("big", bigMarker()) end
+  -- (field `big`: longer than any hash-max-listpack-value up to 256, docs/redis-layout.md)
+  if total > HASH_TABLE_NODES then add("big", string.rep("-", 257)) end
   if notBefore > 0 then add("nbf", int(notBefore)) end
   if expiresAt > 0 then add("exp", int(expiresAt)) end
   if headers ~= "" then add("hdr", headers) end
