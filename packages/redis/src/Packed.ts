@@ -103,121 +103,157 @@ export const packList = (items: ReadonlyArray<PackedItem>): Buffer => {
   return out.subarray(0, at);
 };
 
-/** A value of a list {@link unpackFlat} reads: an integer, or a string's bytes. */
-export type FlatItem = number | Buffer;
+/** A value as a script's reply gives it: an integer, a string's bytes, nil, or a list of values. */
+export type Unpacked = number | Buffer | null | Unpacked[];
+
+/** Where {@link unpackReply} reads in its bytes (it runs to its end without yielding). */
+let pos = 0;
 
 /**
- * The msgpack array `bytes` (a Lua list of integers and strings, as
- * `cmsgpack.pack` writes it) as the values Redis would have answered for
- * that list as a reply: integers as numbers, strings as their bytes (views
- * of `bytes`, as ioredis's buffer replies are views of its read buffer). A
- * script answers a long flat list so (claim.lua): Redis writes one string
- * instead of a reply item per value, and the client reads it without a
- * reply parser's allocations per item (docs/benchmarks.md, "Since 12:24 UTC
- * on 2026-12-06").
+ * The msgpack value `bytes` (a Lua value as `cmsgpack.pack` writes it) as
+ * the value Redis would have answered for the Lua value itself as a reply
+ * (Redis 7's `luaReplyToRedisReply`, as ioredis reads it in buffer mode):
+ * integers as numbers, strings as their bytes (views of `bytes`, as
+ * ioredis's replies are views of its read buffer), a list as an array, a
+ * list with holes (which cmsgpack writes as a map of integer keys) cut at
+ * its first hole as Redis cuts it, `true` as 1, `false` and nil as `null`,
+ * a number with a fraction cut to its integer part. A script answers a long
+ * reply so (claim.lua, completemany.lua): Redis writes one string instead
+ * of a reply item per value, and the client reads it without a reply
+ * parser's allocations per value (docs/benchmarks.md, "Since 12:24 UTC on
+ * 2026-12-06").
  *
- * @throws Error when `bytes` is not one such array (another msgpack type, a
- *   value cut short, bytes after it).
+ * @throws Error when `bytes` is not one such value: another msgpack type (a
+ *   map with a key that is not a list index, an extension), a value cut
+ *   short, or bytes after it.
  */
-export const unpackFlat = (bytes: Buffer): FlatItem[] => {
-  let at = 0;
-  const end = bytes.length;
-  const need = (n: number) => {
-    if (at + n > end) throw new Error(`a packed list cut short at byte ${at}`);
-  };
-  need(1);
-  const head = bytes[at++]!;
-  let n: number;
-  if ((head & 0xf0) === 0x90) n = head & 0x0f;
-  else if (head === 0xdc) {
-    need(2);
-    n = bytes.readUInt16BE(at);
-    at += 2;
-  } else if (head === 0xdd) {
-    need(4);
-    n = bytes.readUInt32BE(at);
-    at += 4;
-  } else throw new Error(`a packed list starts with byte 0x${head.toString(16)}, not an array`);
-  const out: FlatItem[] = new Array(n);
-  for (let i = 0; i < n; i++) {
-    need(1);
-    const b = bytes[at++]!;
-    let len: number;
-    if (b < 0x80) {
-      out[i] = b; // positive fixint
-      continue;
-    }
-    if (b >= 0xe0) {
-      out[i] = b - 0x100; // negative fixint
-      continue;
-    }
-    if ((b & 0xe0) === 0xa0) len = b & 0x1f;
-    else
-      switch (b) {
-        case 0xd9:
-        case 0xc4:
-          need(1);
-          len = bytes[at++]!;
-          break;
-        case 0xda:
-        case 0xc5:
-          need(2);
-          len = bytes.readUInt16BE(at);
-          at += 2;
-          break;
-        case 0xdb:
-        case 0xc6:
-          need(4);
-          len = bytes.readUInt32BE(at);
-          at += 4;
-          break;
-        case 0xcc:
-          need(1);
-          out[i] = bytes[at++]!;
-          continue;
-        case 0xcd:
-          need(2);
-          out[i] = bytes.readUInt16BE(at);
-          at += 2;
-          continue;
-        case 0xce:
-          need(4);
-          out[i] = bytes.readUInt32BE(at);
-          at += 4;
-          continue;
-        case 0xcf:
-          need(8);
-          out[i] = Number(bytes.readBigUInt64BE(at));
-          at += 8;
-          continue;
-        case 0xd0:
-          need(1);
-          out[i] = bytes.readInt8(at++);
-          continue;
-        case 0xd1:
-          need(2);
-          out[i] = bytes.readInt16BE(at);
-          at += 2;
-          continue;
-        case 0xd2:
-          need(4);
-          out[i] = bytes.readInt32BE(at);
-          at += 4;
-          continue;
-        case 0xd3:
-          need(8);
-          out[i] = Number(bytes.readBigInt64BE(at));
-          at += 8;
-          continue;
-        default:
-          throw new Error(
-            `a packed list holds byte 0x${b.toString(16)} at ${at - 1}: not an integer or a string`,
-          );
-      }
-    need(len);
-    out[i] = bytes.subarray(at, at + len);
-    at += len;
-  }
-  if (at !== end) throw new Error(`a packed list has ${end - at} bytes after it`);
+export const unpackReply = (bytes: Buffer): Unpacked => {
+  pos = 0;
+  const v = readValue(bytes);
+  if (pos !== bytes.length)
+    throw new Error(`a packed reply has ${bytes.length - pos} bytes after it`);
+  return v;
+};
+
+const need = (bytes: Buffer, n: number) => {
+  if (pos + n > bytes.length) throw new Error(`a packed reply cut short at byte ${pos}`);
+};
+
+/** The unsigned integer of `n` (1, 2 or 4) bytes at `pos`. */
+const uint = (bytes: Buffer, n: number): number => {
+  need(bytes, n);
+  const v = n === 1 ? bytes[pos]! : n === 2 ? bytes.readUInt16BE(pos) : bytes.readUInt32BE(pos);
+  pos += n;
+  return v;
+};
+
+const bytesOf = (bytes: Buffer, len: number): Buffer => {
+  need(bytes, len);
+  const v = bytes.subarray(pos, pos + len);
+  pos += len;
+  return v;
+};
+
+const listOf = (bytes: Buffer, n: number): Unpacked[] => {
+  const out: Unpacked[] = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = readValue(bytes);
   return out;
+};
+
+/** A Lua list with holes, written as a map of its indexes: its values up to the first hole. */
+const holedListOf = (bytes: Buffer, n: number): Unpacked[] => {
+  const at = new Map<number, Unpacked>();
+  for (let i = 0; i < n; i++) {
+    const k = readValue(bytes);
+    if (typeof k !== "number" || k < 1 || !Number.isInteger(k))
+      throw new Error(`a packed reply holds a map whose key is not a list index (${String(k)})`);
+    at.set(k, readValue(bytes));
+  }
+  const out: Unpacked[] = [];
+  for (let k = 1; at.has(k); k++) out.push(at.get(k)!);
+  return out;
+};
+
+const readValue = (bytes: Buffer): Unpacked => {
+  need(bytes, 1);
+  const b = bytes[pos++]!;
+  if (b < 0x80) return b; // positive fixint
+  if (b >= 0xe0) return b - 0x100; // negative fixint
+  if (b >= 0xa0 && b <= 0xbf) return bytesOf(bytes, b & 0x1f); // fixstr
+  if (b >= 0x90 && b <= 0x9f) return listOf(bytes, b & 0x0f); // fixarray
+  if (b <= 0x8f) return holedListOf(bytes, b & 0x0f); // fixmap
+  switch (b) {
+    case 0xc0: // nil
+    case 0xc2: // false: Redis answers nil
+      return null;
+    case 0xc3: // true: Redis answers 1
+      return 1;
+    case 0xc4:
+    case 0xd9:
+      return bytesOf(bytes, uint(bytes, 1));
+    case 0xc5:
+    case 0xda:
+      return bytesOf(bytes, uint(bytes, 2));
+    case 0xc6:
+    case 0xdb:
+      return bytesOf(bytes, uint(bytes, 4));
+    case 0xca: {
+      need(bytes, 4);
+      const v = bytes.readFloatBE(pos);
+      pos += 4;
+      return Math.trunc(v);
+    }
+    case 0xcb: {
+      need(bytes, 8);
+      const v = bytes.readDoubleBE(pos);
+      pos += 8;
+      return Math.trunc(v);
+    }
+    case 0xcc:
+      return uint(bytes, 1);
+    case 0xcd:
+      return uint(bytes, 2);
+    case 0xce:
+      return uint(bytes, 4);
+    case 0xcf: {
+      need(bytes, 8);
+      const v = Number(bytes.readBigUInt64BE(pos));
+      pos += 8;
+      return v;
+    }
+    case 0xd0: {
+      need(bytes, 1);
+      return bytes.readInt8(pos++);
+    }
+    case 0xd1: {
+      need(bytes, 2);
+      const v = bytes.readInt16BE(pos);
+      pos += 2;
+      return v;
+    }
+    case 0xd2: {
+      need(bytes, 4);
+      const v = bytes.readInt32BE(pos);
+      pos += 4;
+      return v;
+    }
+    case 0xd3: {
+      need(bytes, 8);
+      const v = Number(bytes.readBigInt64BE(pos));
+      pos += 8;
+      return v;
+    }
+    case 0xdc:
+      return listOf(bytes, uint(bytes, 2));
+    case 0xdd:
+      return listOf(bytes, uint(bytes, 4));
+    case 0xde:
+      return holedListOf(bytes, uint(bytes, 2));
+    case 0xdf:
+      return holedListOf(bytes, uint(bytes, 4));
+    default:
+      throw new Error(
+        `a packed reply holds byte 0x${b.toString(16)} at ${pos - 1}, not a value a script answers`,
+      );
+  }
 };

@@ -40,7 +40,7 @@ import { fileURLToPath } from "node:url";
 import type { LeaseState } from "@weft/core/store";
 import type { Cluster, Redis } from "ioredis";
 import { LAYOUT_VERSION, type QueueKeys } from "./Keys.ts";
-import { type FlatItem, packList, unpackFlat } from "./Packed.ts";
+import { packList, unpackReply } from "./Packed.ts";
 import {
   type ReplyCode,
   ReplyReader,
@@ -327,22 +327,22 @@ const handedSpec = (reply: ReplyReader, i: number): HandedSpec | null => {
 };
 
 /**
- * A reply `[head, packed]` read as `[head, ...items]`: the items a script
- * packed into one string (`cmsgpack.pack` of a flat list, {@link unpackFlat}),
- * read from position 1 on as the values after `head` would be.
+ * The list of values packed into the string at position `i` of `reply`
+ * (`cmsgpack.pack` of a Lua list, read by {@link unpackReply} as Redis would
+ * have answered the list).
  *
- * @throws UnexpectedReply when the string is not such a list.
+ * @throws UnexpectedReply when the string is not a packed list.
  */
-const packedItems = (reply: ReplyReader): ReplyReader => {
-  let items: FlatItem[];
+const packedList = (reply: ReplyReader, i: number): ReplyValue[] => {
+  let v: ReplyValue;
   try {
-    // (called when value 1 is bytes: none reads as a list cut short)
-    items = unpackFlat(reply.bytesOrNull(1) ?? Buffer.alloc(0));
+    // (called where value i is bytes: none reads as a value cut short)
+    v = unpackReply(reply.bytesOrNull(i) ?? Buffer.alloc(0));
   } catch (e) {
     throw new UnexpectedReply(reply.script, e instanceof Error ? e.message : String(e));
   }
-  // (position 1 is the first item: a reader that starts one before the list)
-  return new ReplyReader(reply.script, items, -1);
+  if (!Array.isArray(v)) throw new UnexpectedReply(reply.script, `value ${i + 1} packs no list`);
+  return v;
 };
 
 const leasedNodes = (reply: ReplyReader): LeasedNode[] => {
@@ -499,9 +499,12 @@ export const SCRIPTS = {
      */
     decode: (_, raw) => {
       const leased: LeasedStart[] = [];
-      // a claim whose every start is a common one answers its items packed, in one string
-      // (claim.lua): read as the list they would have been, after `due`
-      const reply = raw.length === 2 && raw.isBytes(1) ? packedItems(raw) : raw;
+      // a claim answers its items packed in one string (claim.lua): read as the list they
+      // would have been, after `due` (a reader that starts one before the list)
+      const reply =
+        raw.length === 2 && raw.isBytes(1)
+          ? new ReplyReader(raw.script, packedList(raw, 1), -1)
+          : raw;
       for (let i = 1; i + 3 < reply.length; ) {
         const queueIndex = reply.int(i);
         const member = reply.text(i + 1);
@@ -618,8 +621,12 @@ export const SCRIPTS = {
       items: "packed",
     },
     codes: ["OK"],
-    /** One raw complete reply per item, in order (read each with {@link completeItem}). */
-    decode: (_, reply) => reply.rest(0),
+    /**
+     * One raw complete reply per item, in order (read each with {@link completeItem}): the
+     * items come packed in one string (completemany.lua); a call of no items answers none.
+     */
+    decode: (_, reply) =>
+      reply.length === 1 && reply.isBytes(0) ? packedList(reply, 0) : reply.rest(0),
   }),
   replace: define({
     name: "replace",

@@ -97,6 +97,10 @@ describe("a script's reply", () => {
       token: 8,
       lean: { attempt: 1, stalls: 1, spec: { bytes: b("spec2"), task: "t2" } },
     });
+    // a start's list among them, packed too
+    expect(
+      SCRIPTS.claim.reply([b("OK"), b(""), pack([2, b("r#3"), 41, [b("STALE")], ...lean])]),
+    ).toEqual(SCRIPTS.claim.reply([b("OK"), b(""), 2, b("r#3"), 41, [b("STALE")], ...lean]));
     // packed items that are no list, or are cut short, are an unexpected reply
     expect(() => SCRIPTS.claim.reply([b("OK"), b(""), b("\x81")])).toThrow(UnexpectedReply);
     expect(() => SCRIPTS.claim.reply([b("OK"), b(""), pack(lean.slice(0, 4))])).toThrow(
@@ -144,13 +148,35 @@ describe("a script's reply", () => {
       { code: "EXISTS", runId: "r2" },
       { code: "OK", more: true },
     ]);
-    // completemany: its items, each read as complete's reply
-    const items = SCRIPTS.completemany.reply([b("OK"), 0, [b("STALE"), 0], [b("OK"), 1]]);
-    expect(items.map(completeItem)).toEqual([
-      { code: "OK", more: false, leased: [] },
-      { code: "STALE", more: false },
-      { code: "OK", more: true, leased: [] },
-    ]);
+    // completemany: its items, each read as complete's reply; packed in one string (as
+    // completemany.lua answers them) or not
+    const raw = [0, [b("STALE"), 0], [b("OK"), 1, [3, 9, 1, 0, b("t"), b("spec"), 1, 1, b("r")]]];
+    for (const reply of [
+      [b("OK"), ...raw],
+      [b("OK"), pack(raw)],
+    ]) {
+      const items = SCRIPTS.completemany.reply(reply);
+      expect(items.map(completeItem)).toEqual([
+        { code: "OK", more: false, leased: [] },
+        { code: "STALE", more: false },
+        {
+          code: "OK",
+          more: true,
+          leased: [
+            {
+              nodeId: 3,
+              token: 9,
+              attempt: 1,
+              stalls: 0,
+              spec: { bytes: b("spec"), task: "t" },
+              deps: [1, 1, b("r")],
+            },
+          ],
+        },
+      ]);
+    }
+    expect(SCRIPTS.completemany.reply([b("OK")])).toEqual([]);
+    expect(() => SCRIPTS.completemany.reply([b("OK"), pack(7)])).toThrow(UnexpectedReply);
     // another number is no reply of either
     expect(() => completeItem(1)).toThrow(UnexpectedReply);
     expect(() => SCRIPTS.submitmany.reply([b("OK"), 2])).toThrow(UnexpectedReply);

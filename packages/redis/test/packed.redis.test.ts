@@ -1,15 +1,15 @@
 /**
  * The `"packed"` argument kind (Packed.ts): the list a script reads with
  * `cmsgpack.unpack` holds, item by item, the bytes ioredis would have sent
- * as separate arguments. And the other way: a flat list a script answers
- * packed (`cmsgpack.pack`) reads, with `unpackFlat`, as the values Redis
- * would have answered for the list itself.
+ * as separate arguments. And the other way: a list a script answers packed
+ * (`cmsgpack.pack`) reads, with `unpackReply`, as Redis would have answered
+ * the list itself.
  */
 import { fc, test } from "@fast-check/vitest";
 import { type RedisServer, startRedisServer } from "@weft/testing";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type PackedItem, packList, unpackFlat } from "../src/Packed.ts";
+import { type PackedItem, packList, unpackReply } from "../src/Packed.ts";
 
 let server: RedisServer;
 let redis: Redis;
@@ -81,72 +81,108 @@ describe("packList", () => {
   });
 });
 
-describe("unpackFlat", () => {
-  /** `items` made a Lua list, answered both as it is and packed (`{ list, cmsgpack.pack(list) }`). */
-  const bothWays = async (items: ReadonlyArray<number | Uint8Array>) =>
-    (await redis.callBuffer(
+describe("unpackReply", () => {
+  /** A Lua value: what a script's reply may hold. */
+  type LuaValue =
+    | { readonly int: number }
+    | { readonly float: number }
+    | { readonly str: Uint8Array }
+    | { readonly bool: boolean }
+    | { readonly nil: true }
+    | { readonly list: ReadonlyArray<LuaValue> };
+
+  /** `v` as a Lua expression, its strings passed as arguments (a list with a nil in it is a table with a hole). */
+  const lua = (v: LuaValue, args: Uint8Array[]): string => {
+    if ("int" in v) return String(v.int);
+    if ("float" in v) return String(v.float);
+    if ("str" in v) return `ARGV[${args.push(v.str)}]`;
+    if ("bool" in v) return String(v.bool);
+    if ("nil" in v) return "nil";
+    return `{${v.list.map((x) => lua(x, args)).join(", ")}}`;
+  };
+
+  /** `v` made in Lua, answered both as it is and packed (`{ v, cmsgpack.pack(v) }`). */
+  const bothWays = async (v: LuaValue) => {
+    const args: Uint8Array[] = [];
+    const expr = lua(v, args);
+    return (await redis.callBuffer(
       "EVAL",
-      "local t = {} for i, a in ipairs(ARGV) do if string.sub(a, 1, 1) == 'i' then t[i] = tonumber(string.sub(a, 2)) else t[i] = string.sub(a, 2) end end return { t, cmsgpack.pack(t) }",
+      `local v = ${expr} return { v, cmsgpack.pack(v) }`,
       0,
-      ...items.map((x) =>
-        typeof x === "number" ? `i${x}` : Buffer.concat([Buffer.from("s"), Buffer.from(x)]),
-      ),
-    )) as [unknown[], Buffer];
+      ...args.map((a) => Buffer.from(a)),
+    )) as [unknown, Buffer];
+  };
 
-  const value: fc.Arbitrary<number | Uint8Array> = fc.oneof(
+  const scalar: fc.Arbitrary<LuaValue> = fc.oneof(
     // around msgpack's integer formats: fixint, 8, 16, 32 and 64 bits, both signs
-    fc.constantFrom(
-      0,
-      127,
-      128,
-      255,
-      256,
-      65_535,
-      65_536,
-      2 ** 32 - 1,
-      2 ** 32,
-      -1,
-      -32,
-      -33,
-      -128,
-      -129,
-      -32_768,
-      -32_769,
-      -(2 ** 31),
-      -(2 ** 31) - 1,
-    ),
-    fc.integer(),
+    fc
+      .constantFrom(
+        0,
+        127,
+        128,
+        255,
+        256,
+        65_535,
+        65_536,
+        2 ** 32 - 1,
+        2 ** 32,
+        -1,
+        -32,
+        -33,
+        -128,
+        -129,
+        -32_768,
+        -32_769,
+        -(2 ** 31),
+        -(2 ** 31) - 1,
+      )
+      .map((int) => ({ int })),
+    fc.integer().map((int) => ({ int })),
     // (larger integers than a claim's tokens and counts will reach)
-    fc.integer({ min: -(2 ** 40), max: 2 ** 48 }),
-    fc.uint8Array({ maxLength: 300 }),
-    edgeLength.map((n) => new Uint8Array(n).fill(0x61)),
+    fc.integer({ min: -(2 ** 40), max: 2 ** 48 }).map((int) => ({ int })),
+    // a fraction: Redis answers its integer part
+    fc.constantFrom(1.5, -1.5, 0.25, 1e10 + 0.5).map((float) => ({ float })),
+    fc.uint8Array({ maxLength: 300 }).map((str) => ({ str })),
+    // around msgpack's str 8 and str 16 headers (longer ones: the test below)
+    fc.constantFrom(31, 32, 255, 256).map((n) => ({ str: new Uint8Array(n).fill(0x61) })),
+    fc.boolean().map((bool) => ({ bool })),
+    fc.constant({ nil: true as const }),
   );
+  const { value } = fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: "small", withCrossShrink: true },
+      scalar,
+      fc.array(tie("value"), { maxLength: 12 }).map((list) => ({ list })),
+    ) as fc.Arbitrary<LuaValue>,
+  }));
 
-  test.prop([fc.array(value, { minLength: 1, maxLength: 40 })], { numRuns: 150 })(
-    "reads a Lua list packed by cmsgpack as Redis answers the list",
+  test.prop([fc.array(value, { minLength: 1, maxLength: 30 })], { numRuns: 200 })(
+    "reads a Lua list packed by cmsgpack as Redis answers the list: nested lists, holes, booleans, fractions",
     async (items) => {
-      const [asReply, packed] = await bothWays(items);
-      expect(unpackFlat(packed)).toEqual(asReply);
+      const [asReply, packed] = await bothWays({ list: items });
+      expect(unpackReply(packed)).toEqual(asReply);
     },
   );
 
-  it("reads lists longer than msgpack's small and 16-bit array headers", async () => {
+  it("reads lists longer than msgpack's small and 16-bit array headers, and strings past str 16's", async () => {
     for (const n of [15, 16, 65_535, 65_536]) {
-      const [asReply, packed] = await bothWays(Array.from({ length: n }, (_, i) => i));
-      expect(unpackFlat(packed)).toEqual(asReply);
+      const [asReply, packed] = (await redis.callBuffer(
+        "EVAL",
+        "local t = {} for i = 1, ARGV[1] do t[i] = i end return { t, cmsgpack.pack(t) }",
+        0,
+        n,
+      )) as [unknown, Buffer];
+      expect(unpackReply(packed)).toEqual(asReply);
+    }
+    for (const n of [65_535, 65_536]) {
+      const [asReply, packed] = await bothWays({ list: [{ str: new Uint8Array(n).fill(0x62) }] });
+      expect(unpackReply(packed)).toEqual(asReply);
     }
   });
 
-  it("refuses what is not one flat list of integers and strings", () => {
-    // a map, a nested list, a float, a list cut short, bytes after the list
-    for (const hex of [
-      "81a161a162",
-      "919100",
-      "91cb3ff8000000000000",
-      "92a3616263",
-      "9200",
-      "910000",
-    ])
-      expect(() => unpackFlat(Buffer.from(hex, "hex"))).toThrow(/packed list/);
+  it("refuses what is no value a script answers", () => {
+    // a map keyed by a string, an extension, a list cut short, bytes after the list
+    for (const hex of ["81a161a162", "91d40100", "92a3616263", "9200", "910000"])
+      expect(() => unpackReply(Buffer.from(hex, "hex"))).toThrow(/packed reply/);
   });
 });

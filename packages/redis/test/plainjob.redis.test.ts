@@ -25,7 +25,7 @@ import { type Command, Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { runEndChannel, shardKeys } from "../src/Keys.ts";
-import { unpackFlat } from "../src/Packed.ts";
+import { unpackReply } from "../src/Packed.ts";
 import { LIBRARY, scriptSha, scriptSource } from "../src/Scripts.ts";
 import { raw, server } from "./fixtures/server.ts";
 import { snapshot } from "./fixtures/snapshot.ts";
@@ -353,7 +353,7 @@ describe("a plain job's start and completion, and a chain step, on Redis", () =>
     for (const c of sent.filter((x) => x.name === "claim")) {
       const reply = (await c.reply) as unknown[];
       expect(reply).toHaveLength(3);
-      const items = unpackFlat(reply[2] as Buffer);
+      const items = unpackReply(reply[2] as Buffer) as unknown[];
       for (let i = 0; i < items.length; ) {
         const inline = typeof items[i + 3] === "number";
         shapes.push(inline ? "inline" : "list");

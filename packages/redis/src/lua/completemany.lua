@@ -8,10 +8,10 @@
 --   msgpack array of strings, Packed.ts: groups of 8: runId, node, token, result (bytes),
 --   nextMax, served (as complete's), the run's queues (a comma list, in the run's order),
 --   span (as complete's, "" = none))
--- Replies: {OK, replies...}, one per item in order, each a complete's reply (see complete.lua)
---   but the integer 0 for {OK, 0} (the most common: one list fewer for Redis to turn into its
---   reply, about 4,000 instructions), up to and including the first that left work for
---   `drain` (more = 1): the caller sends the items after it again once it has drained that work
+-- Replies: {OK, packed}: `packed` is cmsgpack.pack of the list of the items' replies, one per
+--   item in order, each a complete's reply (see complete.lua) but the integer 0 for {OK, 0}
+--   (the most common), up to and including the first that left work for `drain` (more = 1):
+--   the caller sends the items after it again once it has drained that work. {OK} for none
 --@include completenode
 
 local CODES = { OK = "OK", REPLAYED = "REPLAYED", STALE = "STALE", CANCELLED = "CANCELLED" }
@@ -33,7 +33,8 @@ local function queueKeys(names)
   return out
 end
 
-local out = { R.OK }
+-- the reply's items: each completion's reply, 0 for the common {OK, 0}
+local out = {}
 local items = A.items
 -- the worker's tag in the shard's table (includes/workers.lua): what node records name
 local worker = workerTag(K.workerNames, A.worker, A.now)
@@ -92,4 +93,7 @@ for i = 1, #items, 8 do
 end
 -- (the call's last change to its records)
 flushRuns(runs, true)
-return out
+-- the items packed in one string, which Redis answers as one value instead of a reply item
+-- each, and the client reads without a reply parser's allocations (Packed.ts, unpackReply)
+if #out == 0 then return { R.OK } end
+return { R.OK, cmsgpack.pack(out) }
