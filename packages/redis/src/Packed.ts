@@ -1,14 +1,23 @@
 /**
- * A long list of script arguments as one argument: a msgpack array of
- * strings, which the script reads with `cmsgpack.unpack` into the same Lua
- * list of strings that ARGV would give (Scripts.ts, argument kind
- * `"packed"`). One argument costs ioredis and Redis one bulk string instead
- * of thousands (a `submitmany` of 60 runs takes about 1,200 arguments).
+ * Msgpack as Redis's Lua `cmsgpack` writes and reads it, both ways:
  *
- * Every item is written as a msgpack `str`, its bytes as they are: Redis's
- * cmsgpack reads no `bin` type ("Bad data format in input"), and a Lua
- * string holds any bytes. A number is written as ioredis writes an argument
- * (`String(n)`), a string as UTF-8, bytes as they are.
+ * - {@link packList}: a long list of script arguments as one argument, a
+ *   msgpack array of strings, which the script reads with `cmsgpack.unpack`
+ *   into the same Lua list of strings that ARGV would give (Scripts.ts,
+ *   argument kind `"packed"`). One argument costs ioredis and Redis one bulk
+ *   string instead of thousands (a `submitmany` of 60 runs takes about 1,200
+ *   arguments). Every item is written as a msgpack `str`, its bytes as they
+ *   are: cmsgpack reads no `bin` type ("Bad data format in input"), and a
+ *   Lua string holds any bytes. A number is written as ioredis writes an
+ *   argument (`String(n)`), a string as UTF-8, bytes as they are.
+ * - {@link unpackReply}: a reply a script packed (`cmsgpack.pack`) read as
+ *   Redis would have answered it.
+ *
+ * Both are written here rather than with msgpackr, which the store uses for
+ * records and results: cmsgpack writes every Lua string as a `str`, which
+ * msgpackr decodes to a JavaScript string (UTF-8, losing the bytes of a
+ * binary value such as a spec), and reads no `bin`, which msgpackr writes for
+ * bytes.
  */
 
 /** An item of a packed list: what a script argument may be. */
