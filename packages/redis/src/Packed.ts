@@ -43,7 +43,10 @@ const putHeader = (out: Buffer, at: number, bytes: number): number => {
   return at;
 };
 
-/** Items of up to this many bytes (or UTF-16 units) are copied by a loop: cheaper than a native call. */
+/**
+ * Copied by a loop, cheaper than a native call: bytes of at most this many, and ASCII
+ * strings of fewer UTF-16 units (a fixstr header holds at most 31 bytes).
+ */
 const SHORT = 32;
 
 /**
