@@ -54,21 +54,34 @@ const complete = async (
 const finish = async (store: RedisStore, now: number, ids: ReadonlyArray<string>) =>
   complete(store, await claimAll(store, now), ids, now);
 
-/** The fields of each entry of prefix `prefix`'s run list (shard 0), oldest first. */
-const rawEntries = async (prefix: string): Promise<string[][]> =>
-  (await raw.xrange(shardKeys(prefix, 0).runList, "-", "+")).map(([, f]) => f);
+/** The fields of each entry of prefix `prefix`'s run list (shard 0), oldest first, as bytes. */
+const rawEntries = async (prefix: string): Promise<Buffer[][]> =>
+  (await raw.xrangeBuffer(shardKeys(prefix, 0).runList, "-", "+")).map(([, f]) => f);
 
 /**
  * The run ids of each entry of prefix `prefix`'s run list (shard 0), oldest
- * first: each `r`'s value after the entry's `p` (the prefix its runs share), if any.
+ * first: after the entry's `p` (the prefix its runs share), if any, each id
+ * of its `l` (one byte, the length in bytes, then the bytes) or each `r`'s value.
  */
 const entries = async (prefix: string): Promise<string[][]> =>
   (await rawEntries(prefix)).map((f) => {
-    const p = f[0] === "p" ? f[1]! : "";
-    const rest = f[0] === "p" ? f.slice(2) : f;
-    expect(rest.filter((_, i) => i % 2 === 0).every((name) => name === "r")).toBe(true);
-    return rest.filter((_, i) => i % 2 === 1).map((id) => p + id);
+    const p = String(f[0]) === "p" ? f[1]!.toString() : "";
+    const rest = String(f[0]) === "p" ? f.slice(2) : f;
+    const ids: string[] = [];
+    for (let i = 0; i < rest.length; i += 2) {
+      const [name, value] = [rest[i]!.toString(), rest[i + 1]!];
+      expect(["l", "r"]).toContain(name);
+      if (name === "r") ids.push(p + value.toString());
+      else
+        for (let at = 0; at < value.length; at += 1 + value[at]!)
+          ids.push(p + value.subarray(at + 1, at + 1 + value[at]!).toString());
+    }
+    return ids;
   });
+
+/** Field `l` of a batch's entry for run ids (or rests) `ids`: each led by its length in bytes. */
+const packed = (ids: ReadonlyArray<string>): Buffer =>
+  Buffer.concat(ids.flatMap((id) => [Buffer.from([Buffer.byteLength(id)]), Buffer.from(id)]));
 
 /** The run ids of prefix `prefix`'s run list (shard 0), oldest first. */
 const listed = async (prefix: string): Promise<string[]> => (await entries(prefix)).flat();
@@ -99,7 +112,7 @@ describe("the run list", () => {
     await store.close();
   });
 
-  it("writes the prefix a batch's run ids share once, cut at a character's start, and reads entries written without one", async () => {
+  it("writes the prefix a batch's run ids share once, cut at a character's start, then each id's rest led by its length, and reads entries written without a prefix", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "shared" });
     const s = shardKeys("shared", 0);
     // ids made in one millisecond share their time: written once, as `p`
@@ -111,17 +124,53 @@ describe("the run list", () => {
     const accents = ["runé-1", "runè-2"];
     await store.submitMany(apart.map((id) => sub(id)));
     await store.submitMany(accents.map((id) => sub(id)));
+    // each rest led by its length in bytes (é: two bytes)
     expect(await rawEntries("shared")).toEqual([
-      ["p", "mxat1cn", "r", "b-23472eed610d", "r", "b-0f3e9a11c2b4", "r", "c-77aa00bb11cc"],
-      ["r", "x1", "r", "y2"],
-      ["p", "run", "r", "é-1", "r", "è-2"],
+      [
+        Buffer.from("p"),
+        Buffer.from("mxat1cn"),
+        Buffer.from("l"),
+        packed(["b-23472eed610d", "b-0f3e9a11c2b4", "c-77aa00bb11cc"]),
+      ],
+      [Buffer.from("l"), Buffer.from("\u0002x1\u0002y2")],
+      [Buffer.from("p"), Buffer.from("run"), Buffer.from("l"), packed(["é-1", "è-2"])],
     ]);
-    // (an entry without `p`, as every entry of an earlier version: the ids whole)
+    expect(packed(["é-1"])[0]).toBe(4);
+    // (an entry without `p`: the ids whole)
     expect((await listedIds(store)).sort()).toEqual([...timed, ...apart, ...accents].sort());
     // pruned as a whole entry once its runs are gone, as before
     await raw.del(...timed.map((id) => s.run(id).record));
     await store.maintain({ now: 1_000, queues: ["default"] });
     expect(await entries("shared")).toEqual([apart, accents]);
+    await store.close();
+  });
+
+  it("lists a batch whose ids, but the prefix they share, are not all under 256 bytes as one `r` per run", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "longids" });
+    const ids = ["a".repeat(300), "b".repeat(10)];
+    await store.submitMany(ids.map((id) => sub(id)));
+    const [entry] = await rawEntries("longids");
+    expect(entry!.filter((_, i) => i % 2 === 0).map(String)).toEqual(["r", "r"]);
+    expect(await entries("longids")).toEqual([ids]);
+    expect((await listedIds(store)).sort()).toEqual([...ids].sort());
+    await store.close();
+  });
+
+  it("reads and prunes the entries an earlier version wrote: a batch's runs as one `r` each, after a `p` or not", async () => {
+    const store = await RedisStore.connect(server.url, { prefix: "older" });
+    const s = shardKeys("older", 0);
+    const ids = ["mxat1cnb-1", "mxat1cnb-2", "q1", "q2"];
+    await store.submitMany(ids.map((id) => sub(id)));
+    // the entries as a version before 2026-12-06 wrote them, instead of the one written
+    await raw.del(s.runList);
+    await raw.xadd(s.runList, "*", "p", "mxat1cnb-", "r", "1", "r", "2");
+    await raw.xadd(s.runList, "*", "r", "q1", "r", "q2");
+    expect(await entries("older")).toEqual([ids.slice(0, 2), ids.slice(2)]);
+    expect(await listedIds(store)).toEqual(["q2", "q1", "mxat1cnb-2", "mxat1cnb-1"]);
+    // pruned as a whole entry once its runs are gone
+    await raw.del(...ids.slice(0, 2).map((id) => s.run(id).record));
+    await store.maintain({ now: 1_000, queues: ["default"] });
+    expect(await entries("older")).toEqual([ids.slice(2)]);
     await store.close();
   });
 

@@ -12,33 +12,29 @@
 local HASH_TABLE_NODES = 32
 
 -- the runs this call committed, when it lists them together at its end (`on`: submitmany,
--- flushListed): their ids, in commit order, as the fields of one run-list entry
+-- flushListed): their ids, in commit order; `key`: the run list
 --@percall
 local LISTED = {}
 
--- adds committed run `runId` to the shard's run list `key` (a stream in commit order, each
--- entry's fields `r` and a run id, one pair per run: docs/redis-layout.md); a run is committed
--- once, so listed once. A call that lists its runs together (LISTED.on) adds them as one
--- entry at its end (flushListed): an XADD from Lua costs Redis about 9,000 instructions, and
--- a run takes about 21 bytes of the stream in a batch's entry against 43 in its own
--- (docs/benchmarks.md)
+-- adds committed run `runId` to the shard's run list `key` (a stream in commit order:
+-- docs/redis-layout.md `T:runlist`); a run is committed once, so listed once. A run
+-- submitted alone is an entry of its own, its field `r` its id; a call that lists its runs
+-- together (LISTED.on) adds them as one entry at its end (flushListed)
 local function listRun(key, runId)
   if LISTED.on then
-    local n = #LISTED
-    LISTED[n + 1] = "r"
-    LISTED[n + 2] = runId
+    LISTED[#LISTED + 1] = runId
     LISTED.key = key
     return
   end
   redis.call("XADD", key, "*", "r", runId)
 end
 
--- the length in bytes of the prefix that the run ids at LISTED's even places share, cut
--- back to a UTF-8 character's start (a reader decodes the prefix and each rest as text)
+-- the length in bytes of the prefix that the run ids in LISTED share, cut back to a UTF-8
+-- character's start (a reader decodes the prefix and each rest as text)
 local function listedPrefix()
-  local first = LISTED[2]
+  local first = LISTED[1]
   local prefix, len = first, #first
-  for i = 4, #LISTED, 2 do
+  for i = 2, #LISTED do
     local id = LISTED[i]
     -- (no string made for an id that starts with the prefix, the common case; the bytes
     -- compared only for one that does not)
@@ -60,19 +56,35 @@ end
 
 -- adds the runs listRun held back (LISTED.on) as one entry of the run list, if any. Ids made
 -- in one millisecond share their first 9 characters: a prefix the entry's runs share is
--- written once, as a field `p` before them, and each `r` holds the rest of its run's id
--- (about 21 bytes a run instead of 32, docs/redis-layout.md `T:runlist`)
+-- written once, as a field `p`, and field `l` holds each run's id but that prefix, led by its
+-- length in bytes (one byte), as one string (docs/redis-layout.md `T:runlist`). Until
+-- 2026-12-06 a field `r` per run held each rest: a field and a value per run cost the XADD
+-- about 4,000 Redis instructions a plain job (docs/benchmarks.md). An entry whose rests are
+-- not all under 256 bytes still does
 local function flushListed()
   local n = #LISTED
   if n == 0 then return end
-  local len = n > 2 and listedPrefix() or 0
-  if len == 0 then
-    redis.call("XADD", LISTED.key, "*", unpack(LISTED))
-    return
+  local len = n > 1 and listedPrefix() or 0
+  local prefix = len > 0 and string.sub(LISTED[1], 1, len) or nil
+  local parts, long = {}, false
+  for i = 1, n do
+    local rest = prefix and string.sub(LISTED[i], len + 1) or LISTED[i]
+    if #rest > 255 then long = true end
+    parts[2 * i - 1] = long and "r" or string.char(#rest)
+    parts[2 * i] = rest
   end
-  local prefix = string.sub(LISTED[2], 1, len)
-  for i = 2, n, 2 do LISTED[i] = string.sub(LISTED[i], len + 1) end
-  redis.call("XADD", LISTED.key, "*", "p", prefix, unpack(LISTED))
+  if long then
+    for i = 1, n do parts[2 * i - 1] = "r" end
+    if prefix then
+      redis.call("XADD", LISTED.key, "*", "p", prefix, unpack(parts))
+    else
+      redis.call("XADD", LISTED.key, "*", unpack(parts))
+    end
+  elseif prefix then
+    redis.call("XADD", LISTED.key, "*", "p", prefix, "l", table.concat(parts))
+  else
+    redis.call("XADD", LISTED.key, "*", "l", table.concat(parts))
+  end
 end
 
 -- The fields of a run record as its first write has them, as one HSET's arguments, its nodes
