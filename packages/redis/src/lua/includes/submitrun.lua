@@ -59,8 +59,8 @@ end
 -- written once, as a field `p`, and field `l` holds each run's id but that prefix, led by its
 -- length in bytes (one byte), as one string (docs/redis-layout.md `T:runlist`). Until
 -- 2026-12-06 a field `r` per run held each rest: a field and a value per run cost the XADD
--- about 4,000 Redis instructions a plain job (docs/benchmarks.md). An entry whose rests are
--- not all under 256 bytes still does
+-- about 1 % of a plain job's Redis instructions and 2 bytes a run (docs/benchmarks.md). An
+-- entry whose rests are not all under 256 bytes still does
 local function flushListed()
   local n = #LISTED
   if n == 0 then return end
