@@ -65,26 +65,26 @@ local function flushListed()
   local n = #LISTED
   if n == 0 then return end
   local len = n > 1 and listedPrefix() or 0
-  local prefix = len > 0 and string.sub(LISTED[1], 1, len) or nil
+  local args = len > 0 and { "p", string.sub(LISTED[1], 1, len) } or {}
   local parts, long = {}, false
   for i = 1, n do
-    local rest = prefix and string.sub(LISTED[i], len + 1) or LISTED[i]
+    local rest = len > 0 and string.sub(LISTED[i], len + 1) or LISTED[i]
+    -- (a rest of 256 bytes or more has no length byte: the entry goes as pairs `r`, and the
+    -- lengths are not used)
     if #rest > 255 then long = true end
-    parts[2 * i - 1] = long and "r" or string.char(#rest)
+    parts[2 * i - 1] = long and "" or string.char(#rest)
     parts[2 * i] = rest
   end
   if long then
-    for i = 1, n do parts[2 * i - 1] = "r" end
-    if prefix then
-      redis.call("XADD", LISTED.key, "*", "p", prefix, unpack(parts))
-    else
-      redis.call("XADD", LISTED.key, "*", unpack(parts))
+    for i = 1, n do
+      args[#args + 1] = "r"
+      args[#args + 1] = parts[2 * i]
     end
-  elseif prefix then
-    redis.call("XADD", LISTED.key, "*", "p", prefix, "l", table.concat(parts))
   else
-    redis.call("XADD", LISTED.key, "*", "l", table.concat(parts))
+    args[#args + 1] = "l"
+    args[#args + 1] = table.concat(parts)
   end
+  redis.call("XADD", LISTED.key, "*", unpack(args))
 end
 
 -- The fields of a run record as its first write has them, as one HSET's arguments, its nodes
