@@ -35,13 +35,13 @@ export interface ShardKeys {
   /** Run events, trimmed (stream). */
   readonly events: string;
   /**
-   * Committed runs, in commit order (stream; an entry holds a field `r` and
-   * a run id per run, all the runs of one `submitmany` call or the one of a
-   * `submit`; a batch's entry may open with a field `p`, the prefix its
-   * runs' ids share, each `r` then holding the rest): `weft runs` lists it
-   * newest first, maintenance deletes an entry once all its runs have
-   * expired. About 21 bytes per run in a batch's entry, 43 alone, where a
-   * sorted set took 137.
+   * Committed runs, in commit order (stream; an entry lists the one run of a
+   * `submit`, field `r` its id, or all the runs of one `submitmany` call: a
+   * field `p`, the prefix their ids share, then a field `l`, each id's rest
+   * led by its length in bytes; see RunList.ts for the forms of earlier
+   * versions): `weft runs` lists it newest first, maintenance deletes an
+   * entry once all its runs have expired. About 16.5 bytes per run in a
+   * batch's entry, 43 alone, where a sorted set took 137.
    */
   readonly runList: string;
   /**
