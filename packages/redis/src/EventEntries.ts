@@ -6,7 +6,9 @@
  * event, …]`, each event a list led by its kind's letter; see
  * `lua/includes/events.lua`: a group's time false when it is the previous
  * group's, an event's task 0 when it is the one the entry's previous
- * transition named), whose id numbers its last event
+ * transition named; since 2026-12-06, a transition like the entry's previous
+ * one but for its node as that node's number, and a group like the previous
+ * one as its run id alone), whose id numbers its last event
  * (`<EVENTS_BASE + N>-0`), so that each event has a position of its own,
  * `<EVENTS_BASE + n>-0`. Entries of an older version hold one event each with
  * short fields (`r` run id, `k` kind, `ms` time, `n` node, `t` task, `a`
@@ -249,23 +251,39 @@ export const entryEvents = (id: string, fields: ReadonlyArray<Buffer | string>):
   if (!Array.isArray(groups) || !(last >= 0)) return none;
   const out: Array<Omit<EntryEvent, "position">> = [];
   // the task the entry's last transition named (0: the same again; an entry written before
-  // 2026-12-05 names it again in each group, which reads the same), and the last group's time
-  // (false: the same again)
+  // 2026-12-05 names it again in each group, which reads the same), the last group's time
+  // (false: the same again), the entry's previous event when it is a transition (a node's
+  // number alone: that event again, for that node) and the last group's events (a run id
+  // alone: that group again, for that run)
   let task: unknown;
   let at: unknown;
+  let prev: unknown[] | undefined;
+  let events: unknown[] = [];
+  const push = (ev: unknown, runId: string, ms: number) =>
+    out.push({ at: ms, runId, build: (cursor) => packedEvent(ev, runId, ms, cursor) });
   for (const g of groups) {
+    if (typeof g === "string") {
+      if (events.length === 0) return none;
+      for (const ev of events) push(ev, g, at as number);
+      continue;
+    }
     if (!Array.isArray(g) || typeof g[0] !== "string") return none;
     if (g[1] !== false) at = g[1];
     if (typeof at !== "number") return none;
     const runId = g[0];
+    events = [];
     for (let i = 2; i < g.length; i++) {
       let ev = g[i];
-      if (Array.isArray(ev) && NAMES_TASK.has(ev[0])) {
+      if (typeof ev === "number") {
+        if (prev === undefined) return none;
+        ev = [prev[0], ev, ...prev.slice(2)];
+      } else if (Array.isArray(ev) && NAMES_TASK.has(ev[0])) {
         if (ev[2] === 0) ev = [ev[0], ev[1], task, ...ev.slice(3)];
         else task = ev[2];
       }
-      const ms = at;
-      out.push({ at: ms, runId, build: (cursor) => packedEvent(ev, runId, ms, cursor) });
+      prev = Array.isArray(ev) && NAMES_TASK.has(ev[0]) ? ev : undefined;
+      events.push(ev);
+      push(ev, runId, at);
     }
   }
   const first = last - out.length + 1;

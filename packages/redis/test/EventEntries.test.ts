@@ -82,6 +82,73 @@ describe("entryEvents", () => {
     expect(entryEvents(bad, badFields).map((e) => e.build(e.position))).toEqual([undefined]);
   });
 
+  it("takes a node's number alone as the entry's previous transition for that node, across groups", () => {
+    // (as events.lua writes a chord's members started together, and a like event in the next run)
+    const [id, fields] = packed(6, [
+      ["a", 3, ["r", 1, "member", 1], 2, 3, ["f", 4, 0, 2, "Boom"], 5],
+      ["b", false, 0],
+    ]);
+    const built = entryEvents(id, fields).map((e) => e.build(e.position));
+    expect(
+      built.map(
+        (e) =>
+          e && [
+            e.runId,
+            e.kind,
+            "nodeId" in e ? e.nodeId : -1,
+            "task" in e ? e.task : "-",
+            "attempt" in e ? e.attempt : -1,
+            "errorTag" in e ? e.errorTag : "-",
+          ],
+      ),
+    ).toEqual([
+      ["a", "started", 1, "member", 1, "-"],
+      ["a", "started", 2, "member", 1, "-"],
+      ["a", "started", 3, "member", 1, "-"],
+      ["a", "failed", 4, "member", 2, "Boom"],
+      ["a", "failed", 5, "member", 2, "Boom"],
+      ["b", "failed", 0, "member", 2, "Boom"],
+    ]);
+  });
+
+  it("takes a run's id alone as the previous group again, for that run, at its time", () => {
+    // (as events.lua writes plain jobs completed together)
+    const [id, fields] = packed(8, [
+      ["a", 4, ["s", 0, "job", 1], ["E", "succeeded"]],
+      "b",
+      "c",
+      ["d", 5, ["r", 0, 0, 1]],
+      "e",
+    ]);
+    const events = entryEvents(id, fields);
+    expect(events.map((e) => e.position)).toEqual(
+      [1, 2, 3, 4, 5, 6, 7, 8].map((n) => `${BASE + n}-0`),
+    );
+    expect(events.map((e) => e.build(e.position)).map((e) => e && [e.runId, e.at, e.kind])).toEqual(
+      [
+        ["a", 4, "succeeded"],
+        ["a", 4, "run-ended"],
+        ["b", 4, "succeeded"],
+        ["b", 4, "run-ended"],
+        ["c", 4, "succeeded"],
+        ["c", 4, "run-ended"],
+        ["d", 5, "started"],
+        ["e", 5, "started"],
+      ],
+    );
+  });
+
+  it("passes an entry whose node number follows no transition, or whose run id follows no group", () => {
+    for (const groups of [
+      [["a", 1, 0]],
+      [["a", 1, ["E", "succeeded"], 3]],
+      ["a", ["b", 1, ["q", 0, "t", 0]]],
+    ]) {
+      const [id, fields] = packed(2, groups);
+      expect(entryEvents(id, fields).map((e) => e.build(e.position))).toEqual([undefined]);
+    }
+  });
+
   it("takes a waiting node's task as the one named before, though it reads no event of it", () => {
     const [id, fields] = packed(3, [
       ["a", 1, ["w", 0, "outer", 1], ["q", 1, 0, 0], ["q", 2, "inner", 0]],

@@ -42,8 +42,8 @@ describe("the events streams on Redis", () => {
       const entries = await store.redis.xrangeBuffer(key, "-", "+");
       expect(entries.map(([id]) => id.toString())).toEqual([`${BASE + 2}-0`, `${BASE + 3}-0`]);
       expect(entries.map(([, f]) => [f[0]!.toString(), decode(f[1]!)])).toEqual([
-        // (the second event's task is the first's: written as 0)
-        ["b", [["run-1", 7, ["q", 0, "count", 0], ["q", 1, 0, 0]]]],
+        // (the second event is the first but for its node: written as its node's number)
+        ["b", [["run-1", 7, ["q", 0, "count", 0], 1]]],
         ["b", [["run-2", 7, ["q", 0, "count", 0]]]],
       ]);
       expect(await store.redis.get(`${key}:n`)).toBe("3");
@@ -60,7 +60,7 @@ describe("the events streams on Redis", () => {
     }
   });
 
-  it("writes a batch's runs' time and task once: false and 0 in the groups after, read back as theirs", async () => {
+  it("writes a batch's like runs once: a run's id alone for a group like the one before, read back as theirs", async () => {
     const store = await RedisStore.connect(server.url, { prefix: "evbatch" });
     try {
       const other = task({ name: "other", input: Schema.Int, output: Schema.Int });
@@ -68,22 +68,42 @@ describe("the events streams on Redis", () => {
         ...submission(runId, 1),
         dag: compile(t.si(1)),
       });
-      await store.submitMany([sub("p1", count), sub("p2", count), sub("p3", other)]);
+      await store.submitMany([
+        sub("p1", count),
+        sub("p2", count),
+        sub("p3", other),
+        sub("p4", other),
+        sub("p5", count),
+      ]);
       const key = "evbatch:{evbatch:s00}:events";
       const entries = await store.redis.xrangeBuffer(key, "-", "+");
       expect(entries.map(([, f]) => decode(f[1]!))).toEqual([
         [
           ["p1", 7, ["q", 0, "count", 0]],
-          ["p2", false, ["q", 0, 0, 0]],
+          "p2",
+          // (another task: the time the previous group's, false)
           ["p3", false, ["q", 0, "other", 0]],
+          "p4",
+          ["p5", false, ["q", 0, "count", 0]],
         ],
       ]);
       const read = await store.readEvents({});
-      expect(read.events.map((e) => [e.runId, e.kind, "task" in e ? e.task : "-", e.at])).toEqual([
-        ["p1", "queued", "count", 7],
-        ["p2", "queued", "count", 7],
-        ["p3", "queued", "other", 7],
+      expect(
+        read.events.map((e) => [
+          e.runId,
+          e.kind,
+          "nodeId" in e ? e.nodeId : -1,
+          "task" in e ? e.task : "-",
+          e.at,
+        ]),
+      ).toEqual([
+        ["p1", "queued", 0, "count", 7],
+        ["p2", "queued", 0, "count", 7],
+        ["p3", "queued", 0, "other", 7],
+        ["p4", "queued", 0, "other", 7],
+        ["p5", "queued", 0, "count", 7],
       ]);
+      expect(read.events.map((e) => e.id)).toEqual([1, 2, 3, 4, 5].map((n) => `${BASE + n}-0`));
     } finally {
       await store.close();
     }

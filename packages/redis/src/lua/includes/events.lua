@@ -11,6 +11,13 @@
 --     (before 2026-12-05, the group's: an entry of that version reads the same)
 --   p progress: { "p", node, progress (msgpack) }      l lease-expired: { "l", node }
 --   d added: { "d", node ids (a comma list) }          R run, E run-ended: { letter, status }
+-- Since 2026-12-06 (17:00 UTC), like events and like groups are written short: a node
+-- transition that repeats the entry's previous event (a node transition of the same letter,
+-- task, attempt and error tag) but for its node is that node's number alone (a chord's
+-- members started or completed together), and a group whose time and events are the
+-- previous group's is its run id alone, a string instead of a list (plain jobs submitted,
+-- started or completed together). An earlier version reads such an entry as one position
+-- without events (docs/operations.md).
 -- Its id is `<EVENTS_BASE + N>-0`, N the number of the shard's last event so far (counted
 -- in `T:events:n`): an event's number is its position in the shard's stream, so that
 -- trimming by id (`MINID ~`) keeps about `eventsMax` events, not entries, and a cursor can
@@ -95,20 +102,53 @@ end
 -- (deleted, say), the stream's last id says where to go on from.
 local function flushEvents()
   flushEnded()
-  if #EVB == 0 then return end
-  -- (in the entry's order: a task named by the entry's previous event that named one is
-  -- written as 0, a group's time that is the previous group's as false, one byte each instead
-  -- of the name and 9: a batch of plain jobs' events, a chord's members', a chain step's)
-  local count, task, ms = 0, nil, nil
-  for i = 1, #EVB do
-    local g = EVB[i]
+  local nb = #EVB
+  if nb == 0 then return end
+  -- a group like the one before it (the same time, the same events: each event's items equal,
+  -- at most five), its run id alone; from the last, each compared with the one before it as
+  -- it was made (inline: the library's top level has no local left)
+  for i = nb, 2, -1 do
+    local g, p = EVB[i], EVB[i - 1]
     local n = #g
-    count = count + n - 2
-    if g[2] == ms then g[2] = false else ms = g[2] end
-    for j = 3, n do
-      local ev = g[j]
-      if TASKED[ev[1]] then
-        if ev[3] == task then ev[3] = 0 else task = ev[3] end
+    local like = n == #p and g[2] == p[2]
+    for j = 3, like and n or 0 do
+      local e, f = g[j], p[j]
+      if e[1] ~= f[1] or e[2] ~= f[2] or e[3] ~= f[3] or e[4] ~= f[4] or e[5] ~= f[5] then
+        like = false
+        break
+      end
+    end
+    if like then EVB[i] = g[1] end
+  end
+  -- (in the entry's order: a task named by the entry's previous event that named one is
+  -- written as 0, a group's time that is the previous group's as false, an event like the one
+  -- before it as its node: a batch of plain jobs' events, a chord's members', a chain step's)
+  local count, task, ms, had = 0, nil, nil, 0
+  -- the previous event's letter (a node transition's, else nil), attempt and error tag
+  local pl, pa, pe
+  for i = 1, nb do
+    local g = EVB[i]
+    -- (a run id: the previous group again, its events counted again)
+    if g[2] == nil then
+      count = count + had
+    else
+      local n = #g
+      had = n - 2
+      count = count + had
+      if g[2] == ms then g[2] = false else ms = g[2] end
+      for j = 3, n do
+        local ev = g[j]
+        local l = ev[1]
+        if TASKED[l] then
+          if l == pl and ev[3] == task and ev[4] == pa and ev[5] == pe then
+            g[j] = ev[2]
+          else
+            pl, pa, pe = l, ev[4], ev[5]
+            if ev[3] == task then ev[3] = 0 else task = ev[3] end
+          end
+        else
+          pl = nil
+        end
       end
     end
   end
