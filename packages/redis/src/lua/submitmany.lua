@@ -56,7 +56,7 @@ local function plainSubmit(f, at, toReady)
   node[ST] = "q"
   add("n0", queuedBytes(node, from))
   if list3 ~= "" then add("s0", list3) end
-  eventOf(K.events, g17(A.eventsMax or 10000), runId, now, { "q", 0, node[TASK], node[ATT] })
+  plainEvents(K.events, g17(A.eventsMax or 10000), runId, now, "q", node[TASK], node[ATT])
   -- (enqueue's: queued, no deadline, not delayed)
   local k = toReady.k
   toReady[3 * k + 1] = q

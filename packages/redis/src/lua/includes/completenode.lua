@@ -46,13 +46,18 @@ local function leaseEnds(queues, runId, ns, r, token)
   return q and redis.call("ZREM", q.leases, runId .. "#" .. ns .. "#" .. digits(token)) == 1
 end
 
--- node n (record r) succeeded: what endNode changes in its record and records (its event)
-local function succeeded(keys, runId, n, r, now, em)
+-- node n (record r) succeeded: what endNode changes in its record and records (its event;
+-- with `plainEnded`, a plain job's node 0, also its run's `run-ended`, plainEvents)
+local function succeeded(keys, runId, n, r, now, em, plainEnded)
   -- (r as decoded: written from the packing of the last like success when it can be,
   -- packRecord)
   succeedsFrom(r)
   r[ST], r[FINISHED], r[DUE] = "s", r[STARTED] > 0 and now - r[STARTED] or now, 0
-  eventOf(keys.events, em, runId, now, { "s", n, r[TASK], r[ATT] })
+  if plainEnded then
+    plainEvents(keys.events, em, runId, now, "s", r[TASK], r[ATT], true)
+  else
+    eventOf(keys.events, em, runId, now, { "s", n, r[TASK], r[ATT] })
+  end
 end
 
 -- node n's progress and error fields deleted, when they are there (flushRun's HDEL leaves out
@@ -73,8 +78,7 @@ local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax,
     return nil, v
   end
   local em = g17(emax or 10000)
-  succeeded(keys, runId, 0, r, now, em)
-  eventOf(keys.events, em, runId, now, { "E", "succeeded" })
+  succeeded(keys, runId, 0, r, now, em, true)
   if v[8] then endedRun(keys.events .. ":ended", runId) end
   -- (its spec, when kept there, before its record and its result after it: packRecord)
   RESULTS[r] = result

@@ -16,8 +16,9 @@
 -- task, attempt and error tag) but for its node is that node's number alone (a chord's
 -- members started or completed together), and a group whose time and events are the
 -- previous group's is its run id alone, a string instead of a list (plain jobs submitted,
--- started or completed together). An earlier version reads such an entry as one position
--- without events (docs/operations.md).
+-- started or completed together: plainEvents writes a plain job's so at once, without its
+-- tables). An earlier version reads such an entry as one position without events
+-- (docs/operations.md).
 -- Its id is `<EVENTS_BASE + N>-0`, N the number of the shard's last event so far (counted
 -- in `T:events:n`): an event's number is its position in the shard's stream, so that
 -- trimming by id (`MINID ~`) keeps about `eventsMax` events, not entries, and a cursor can
@@ -27,15 +28,19 @@
 --@const
 local EVENTS_BASE = 1000000000000000
 
--- this call's groups of events, one per run, in the order the call first wrote an event of each
+-- this call's groups of events, one per run, in the order the call first wrote an event of
+-- each; a run whose events are those of the group before it, as its run id alone (plainEvents)
 --@percall
 local EVB = {}
 
--- each run's group in EVB, by run id
+-- each run's group in EVB, by run id (false: written as its run id alone), and each group that
+-- plainEvents made, which runs written as their ids may follow: its index in EVB
 --@percall
 local EVRUN = {}
 
--- the events stream of this call's entry and the events it keeps (about): { key, max }
+-- this call's events stream and the events it keeps (about), the run-end channel of ENDED,
+-- and the last group plainEvents made and the length of EVB after the last run written as its
+-- id after it: { key, max, channel, group, length }
 --@percall
 local EVAT = {}
 
@@ -44,18 +49,39 @@ local EVAT = {}
 --@percall
 local ENDED = {}
 
--- the channel of ENDED: { channel } (apart: a list with another key is packed as a map)
---@percall
-local ENDEDAT = {}
-
--- the letters of the events that name a task (third in the list)
-local TASKED = { w = true, q = true, r = true, y = true, s = true, f = true, c = true, k = true, x = true }
+-- makes each run written as its id after group `p` (plainEvents) a group of its own, copies of
+-- p's events in it: before p or one of them takes another event (eventOf)
+local function unlikeAfter(p)
+  local i = EVRUN[p]
+  EVRUN[p] = nil
+  if EVAT[4] == p then EVAT[4] = nil end
+  for k = i + 1, #EVB do
+    local id = EVB[k]
+    if type(id) ~= "string" then return end
+    local g = { id, p[2] }
+    for j = 3, #p do
+      local e = p[j]
+      g[j] = { e[1], e[2], e[3], e[4], e[5] }
+    end
+    EVB[k] = g
+    EVRUN[id] = g
+  end
+end
 
 -- adds event `ev` (a list, see above) of run `runId` at `ms` (epoch ms, a number) to this
 -- call's entry for the events stream `key`, which keeps about `max` events
 local function eventOf(key, max, runId, ms, ev)
   local g = EVRUN[runId]
+  if g == false then
+    -- (a run written as its id: it and the others after the group they follow made groups)
+    local k = #EVB
+    while EVB[k] ~= runId do k = k - 1 end
+    repeat k = k - 1 until type(EVB[k]) ~= "string"
+    unlikeAfter(EVB[k])
+    g = EVRUN[runId]
+  end
   if g then
+    if EVRUN[g] then unlikeAfter(g) end
     g[#g + 1] = ev
     return
   end
@@ -67,11 +93,39 @@ local function eventOf(key, max, runId, ms, ev)
   if n == 1 then EVAT[1], EVAT[2] = key, max end
 end
 
+-- adds a plain job's events (its node 0's) of run `runId` at `ms`, as eventOf would:
+-- { letter, 0, task, attempt }, then { "E", "succeeded" } when `ended`. A run new to the call
+-- whose events are those of the group plainEvents made last, when that group is the last or
+-- only runs so written follow it, is written as its run id alone, no table made: plain jobs
+-- submitted, started or completed together (flushEvents writes the same for like groups
+-- made otherwise)
+local function plainEvents(key, max, runId, ms, letter, task, attempt, ended)
+  local n = #EVB
+  local p = EVAT[4]
+  if p and EVAT[5] == n and EVRUN[runId] == nil and p[2] == ms and #p == (ended and 4 or 3) then
+    local e = p[3]
+    if e[1] == letter and e[3] == task and e[4] == attempt then
+      EVB[n + 1] = runId
+      EVRUN[runId] = false
+      EVAT[5] = n + 1
+      return
+    end
+  end
+  eventOf(key, max, runId, ms, { letter, 0, task, attempt })
+  if ended then eventOf(key, max, runId, ms, { "E", "succeeded" }) end
+  -- (a group made, the last: the runs after it may be written as their ids)
+  local g = EVB[n + 1]
+  if g then
+    EVRUN[g] = n + 1
+    EVAT[4], EVAT[5] = g, n + 1
+  end
+end
+
 -- run `runId`, which a client waits for, stopped or ended in this call: its id goes on
 -- `channel` (the shard's run-end channel) when the call ends (flushEnded)
 local function endedRun(channel, runId)
   local n = #ENDED
-  if n == 0 then ENDEDAT[1] = channel end
+  if n == 0 then EVAT[3] = channel end
   ENDED[n + 1] = runId
 end
 
@@ -82,8 +136,14 @@ end
 local function flushEnded()
   local n = #ENDED
   if n == 0 then return end
-  redis.call("PUBLISH", ENDEDAT[1], n == 1 and ENDED[1] or "\255" .. cmsgpack.pack(ENDED))
+  redis.call("PUBLISH", EVAT[3], n == 1 and ENDED[1] or "\255" .. cmsgpack.pack(ENDED))
 end
+
+-- (flushEvents's own locals in a block: the library's top level has no local left)
+local flushEvents
+do
+-- the letters of the events that name a task (third in the list)
+local TASKED = { w = true, q = true, r = true, y = true, s = true, f = true, c = true, k = true, x = true }
 
 -- the number of the last event in the stream `key` as its last entry's id says (0 for none,
 -- or for an entry of an older version, whose id is a time)
@@ -100,25 +160,28 @@ end
 -- events; the stream keeps at most an eighth more events (and a block) between trims. The
 -- count key `<key>:n` is the number of the last event written; when it is behind the stream
 -- (deleted, say), the stream's last id says where to go on from.
-local function flushEvents()
+function flushEvents()
   flushEnded()
   local nb = #EVB
   if nb == 0 then return end
   -- a group like the one before it (the same time, the same events: each event's items equal,
-  -- at most five), its run id alone; from the last, each compared with the one before it as
-  -- it was made (inline: the library's top level has no local left)
-  for i = nb, 2, -1 do
-    local g, p = EVB[i], EVB[i - 1]
-    local n = #g
-    local like = n == #p and g[2] == p[2]
-    for j = 3, like and n or 0 do
-      local e, f = g[j], p[j]
-      if e[1] ~= f[1] or e[2] ~= f[2] or e[3] ~= f[3] or e[4] ~= f[4] or e[5] ~= f[5] then
-        like = false
-        break
+  -- at most five), its run id alone, as plainEvents writes a plain job's: each compared with
+  -- the last group kept a list, as it was made (a run id's [2] is nil)
+  local ref = EVB[1]
+  for i = 2, nb do
+    local g = EVB[i]
+    if g[2] ~= nil then
+      local n = #g
+      local like = n == #ref and g[2] == ref[2]
+      for j = 3, like and n or 0 do
+        local e, f = g[j], ref[j]
+        if e[1] ~= f[1] or e[2] ~= f[2] or e[3] ~= f[3] or e[4] ~= f[4] or e[5] ~= f[5] then
+          like = false
+          break
+        end
       end
+      if like then EVB[i] = g[1] else ref = g end
     end
-    if like then EVB[i] = g[1] end
   end
   -- (in the entry's order: a task named by the entry's previous event that named one is
   -- written as 0, a group's time that is the previous group's as false, an event like the one
@@ -170,4 +233,5 @@ local function flushEvents()
     redis.call("SET", key .. ":n", last)
     add()
   end
+end
 end

@@ -81,7 +81,7 @@ local function plainStart(RC, keys, runId, token, worker, now, queue, emax)
   local attempt = r[ATT] + 1
   r[ST], r[ATT], r[STARTED], r[WORKER], r[DUE], r[TOK] = "r", attempt, now, worker, 0, token
   redis.call("HSET", keys.record, "n0", from and startedBytes(r, from, token, now, worker) or packRecord(r, true))
-  eventOf(keys.events, g17(emax or 10000), runId, now, { "r", 0, r[TASK], attempt })
+  plainEvents(keys.events, g17(emax or 10000), runId, now, "r", r[TASK], attempt)
   -- (no dependency list: the deps startNode answers for none)
   return { RC.OK, attempt, r[STALLS], r[TASK], spec, queues, v[11] or "", 1 }
 end

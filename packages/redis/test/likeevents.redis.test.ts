@@ -1,0 +1,193 @@
+/**
+ * A script call's events entry (lua/includes/events.lua) with like events
+ * written short: whatever order a call's plain jobs' events (`plainEvents`,
+ * which writes a run like the previous one as its id alone, no table made)
+ * and other events (`eventOf`) come in, the entry is byte for byte the one
+ * `eventOf` alone writes, and it reads back (src/EventEntries.ts) as the
+ * events in the order written: each run's in its group, the groups in the
+ * order of each run's first event, at the time of that event.
+ */
+import { fc, test } from "@fast-check/vitest";
+import { decode } from "@weft/core/store";
+import { describe, expect } from "vitest";
+import { entryEvents } from "../src/EventEntries.ts";
+import { type AnyScriptSpec, assembleScript } from "../src/Scripts.ts";
+import { raw } from "./fixtures/server.ts";
+
+const probe: AnyScriptSpec = {
+  name: "likeevents",
+  keys: ["events"],
+  perQueue: false,
+  argv: {},
+  codes: ["OK"],
+  decode: (code) => code,
+};
+
+const KEY = "likeevents:{likeevents:s00}:events";
+
+type Ev =
+  | readonly [letter: "q" | "r" | "s", node: number, task: string, attempt: number]
+  | readonly [letter: "f" | "y", node: number, task: string, attempt: number, tag: string]
+  | readonly [letter: "E", status: "succeeded" | "failed"]
+  | readonly [letter: "l", node: number];
+
+type Op =
+  | {
+      readonly plain: true;
+      readonly run: string;
+      readonly ms: number;
+      readonly letter: "q" | "r" | "s";
+      readonly task: string;
+      readonly attempt: number;
+      readonly ended: boolean;
+    }
+  | { readonly plain: false; readonly run: string; readonly ms: number; readonly ev: Ev };
+
+const lua = (v: string | number) => (typeof v === "string" ? JSON.stringify(v) : String(v));
+
+/** The op as Lua: `plainEvents` when `short`, else the `eventOf` calls it stands for. */
+const call = (op: Op, short: boolean): string => {
+  const at = `K.events, 10000, ${lua(op.run)}, ${op.ms}`;
+  if (!op.plain) return `eventOf(${at}, { ${op.ev.map(lua).join(", ")} })`;
+  if (short)
+    return `plainEvents(${at}, ${lua(op.letter)}, ${lua(op.task)}, ${op.attempt}, ${op.ended})`;
+  const first = `eventOf(${at}, { ${lua(op.letter)}, 0, ${lua(op.task)}, ${op.attempt} })`;
+  return op.ended ? `${first}\neventOf(${at}, { "E", "succeeded" })` : first;
+};
+
+/** Runs `ops` in one script call; the entry it wrote: its id and field `b`'s bytes. */
+const entryOf = async (ops: ReadonlyArray<Op>, short: boolean) => {
+  await raw.del(KEY, `${KEY}:n`);
+  const body = ["--@include events", ...ops.map((op) => call(op, short)), "return { R.OK }"];
+  await raw.eval(assembleScript(probe, body.join("\n")), 1, KEY);
+  const entries = await raw.xrangeBuffer(KEY, "-", "+");
+  expect(entries).toHaveLength(1);
+  const [id, fields] = entries[0]!;
+  return { id: id.toString(), fields };
+};
+
+/** The events `ops` make, in the order an entry holds them: by run, in the order of each run's first event. */
+const expected = (ops: ReadonlyArray<Op>) => {
+  const groups = new Map<string, { ms: number; events: Ev[] }>();
+  for (const op of ops) {
+    const g = groups.get(op.run) ?? { ms: op.ms, events: [] };
+    groups.set(op.run, g);
+    if (op.plain) {
+      g.events.push([op.letter, 0, op.task, op.attempt]);
+      if (op.ended) g.events.push(["E", "succeeded"]);
+    } else g.events.push(op.ev);
+  }
+  const KINDS = { q: "queued", r: "started", s: "succeeded", f: "failed", y: "retrying" } as const;
+  return [...groups].flatMap(([runId, g]) =>
+    g.events.map((ev) => {
+      const base = { runId, at: g.ms };
+      switch (ev[0]) {
+        case "E":
+          return { ...base, kind: "run-ended", status: ev[1] };
+        case "l":
+          return { ...base, kind: "lease-expired", nodeId: ev[1] };
+        default: {
+          const [letter, nodeId, task, attempt, errorTag] = ev;
+          return {
+            ...base,
+            kind: KINDS[letter],
+            nodeId,
+            task,
+            attempt,
+            ...(errorTag === undefined ? {} : { errorTag }),
+          };
+        }
+      }
+    }),
+  );
+};
+
+const runId = fc.constantFrom("a", "b", "c", "d", "e");
+const ms = fc.constantFrom(5, 6);
+const task = fc.constantFrom("t", "u");
+const attempt = fc.constantFrom(0, 1);
+const ev: fc.Arbitrary<Ev> = fc.oneof(
+  fc.tuple(fc.constantFrom("q" as const, "r" as const, "s" as const), fc.nat(2), task, attempt),
+  fc.tuple(
+    fc.constantFrom("f" as const, "y" as const),
+    fc.nat(2),
+    task,
+    attempt,
+    fc.constantFrom("Boom", "Other"),
+  ),
+  fc.tuple(fc.constant("E" as const), fc.constantFrom("succeeded" as const, "failed" as const)),
+  fc.tuple(fc.constant("l" as const), fc.nat(2)),
+);
+/** A plain job's events but for its run: two such per case, so that like runs are common. */
+const shape = fc.record({
+  ms,
+  letter: fc.constantFrom("q" as const, "r" as const, "s" as const),
+  task,
+  attempt,
+  ended: fc.boolean(),
+});
+const ops: fc.Arbitrary<Op[]> = fc
+  .tuple(
+    shape,
+    shape,
+    fc.array(
+      fc.oneof(
+        // (plain jobs most often)
+        { weight: 3, arbitrary: fc.tuple(runId, fc.constantFrom(0, 1)) },
+        { weight: 1, arbitrary: fc.tuple(runId, ms, ev) },
+      ),
+      { minLength: 1, maxLength: 14 },
+    ),
+  )
+  .map(([s0, s1, items]) =>
+    items.map(
+      (it): Op =>
+        it.length === 2
+          ? { plain: true, run: it[0], ...(it[1] === 0 ? s0 : s1) }
+          : { plain: false, run: it[0], ms: it[1], ev: it[2] },
+    ),
+  );
+
+describe("a call's events entry, like events written short", () => {
+  test.prop([ops], { numRuns: 200 })(
+    "is eventOf's alone, byte for byte, and reads back as the events in order",
+    async (ops) => {
+      const short = await entryOf(ops, true);
+      const long = await entryOf(ops, false);
+      expect(short.id).toBe(long.id);
+      expect(short.fields.map(String)).toEqual(long.fields.map(String));
+      const read = entryEvents(short.id, short.fields).map((e) => e.build(e.position));
+      const want = expected(ops);
+      expect(read.map((e) => e && { ...e, id: undefined })).toEqual(
+        want.map((e) => ({ ...e, id: undefined })),
+      );
+    },
+  );
+
+  test("writes plain jobs done together as their run ids after the first, and a later event of one as its own group again", async () => {
+    const plain = (run: string): Op => ({
+      plain: true,
+      run,
+      ms: 5,
+      letter: "s",
+      task: "t",
+      attempt: 1,
+      ended: true,
+    });
+    const { fields } = await entryOf([plain("a"), plain("b"), plain("c")], true);
+    expect(decode(fields[1] as Buffer)).toEqual([
+      ["a", 5, ["s", 0, "t", 1], ["E", "succeeded"]],
+      "b",
+      "c",
+    ]);
+    // b takes another event: it is a group again, and c, after it, is like b no longer
+    const later: Op = { plain: false, run: "b", ms: 5, ev: ["l", 0] };
+    const again = await entryOf([plain("a"), plain("b"), plain("c"), later], true);
+    expect(decode(again.fields[1] as Buffer)).toEqual([
+      ["a", 5, ["s", 0, "t", 1], ["E", "succeeded"]],
+      // (a transition after run-ended is written whole: its task, the same, as 0)
+      ["b", false, ["s", 0, 0, 1], ["E", "succeeded"], ["l", 0]],
+      ["c", false, ["s", 0, 0, 1], ["E", "succeeded"]],
+    ]);
+  });
+});
