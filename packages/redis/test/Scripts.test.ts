@@ -12,6 +12,7 @@ import {
   functionName,
   inlineConstants,
   LIBRARY,
+  LUA_GC_PAUSE,
   percallReset,
   SCRIPT_LIST,
   SCRIPTS,
@@ -204,7 +205,7 @@ describe("the Lua scripts and their definitions", () => {
     }
     expect([...used].filter((g) => !declared.includes(g))).toEqual([]);
     expect(src).toContain(`local function globalsNow() return ${declared.join(", ")} end`);
-    const binding = `if not redis then ${declared.join(", ")} = globalsNow() end`;
+    const binding = `if not redis then ${declared.join(", ")} = globalsNow(); collectgarbage("setpause", ${LUA_GC_PAUSE}) end`;
     const fns = src.split("\nregister(").slice(1);
     for (const fn of fns) expect(fn.split("\n")[1]).toBe(binding);
   });

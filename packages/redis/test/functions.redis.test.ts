@@ -12,7 +12,7 @@ import { Redis } from "ioredis";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
-import { LIBRARY } from "../src/Scripts.ts";
+import { LIBRARY, LUA_GC_PAUSE } from "../src/Scripts.ts";
 import { watched } from "./fixtures/watched.ts";
 
 let server: RedisServer;
@@ -72,6 +72,26 @@ describe("the scripts as a function library", () => {
     expect(stats).toMatch(/cmdstat_fcall:calls=\d+/);
     await store.close();
     redis.disconnect();
+  });
+
+  it("sets the functions' Lua collector's pause at a function's first call, after a flush too", async () => {
+    // a probe library in the same VM: sets the pause it is given, answers the one it replaced
+    const probe =
+      "#!lua name=gcprobe\nredis.register_function('gcpause', function(_, a) return collectgarbage('setpause', tonumber(a[1])) end)";
+    const setPause = async (p: number) => {
+      await admin.call("FUNCTION", "LOAD", "REPLACE", probe);
+      return admin.call("FCALL", "gcpause", 0, p);
+    };
+    const store = await RedisStore.connect(server.url, { prefix: "fn-gc" });
+    for (let round = 0; round < 2; round++) {
+      // (FUNCTION FLUSH keeps the VM: the pause is set back to Lua's default first)
+      await setPause(200);
+      await admin.call("FUNCTION", "FLUSH");
+      expect(await runChain(store)).toBe(5);
+      expect(await setPause(200)).toBe(LUA_GC_PAUSE);
+    }
+    await admin.call("FUNCTION", "DELETE", "gcprobe");
+    await store.close();
   });
 
   it("loads it again after FUNCTION FLUSH, mid-run, and loses nothing", async () => {
