@@ -278,10 +278,27 @@ const define = <
       return out;
     },
     reply: (raw) => {
-      const { code, reader } = readReply(spec.name, spec.codes, raw);
+      const { code, reader } = readReply(spec.name, spec.codes, unpackedWhole(spec.name, raw));
       return spec.decode(code, reader);
     },
   };
+};
+
+/**
+ * A script's reply as Redis would have answered it: one string is the whole
+ * list packed (`cmsgpack.pack`, complete.lua's reply that hands out nodes),
+ * read by {@link unpackReply}; any other reply as it is (a script never
+ * answers one string otherwise: every reply leads with its code).
+ *
+ * @throws UnexpectedReply when the string is not a packed value.
+ */
+const unpackedWhole = (script: string, raw: unknown): unknown => {
+  if (!Buffer.isBuffer(raw)) return raw;
+  try {
+    return unpackReply(raw);
+  } catch (e) {
+    throw new UnexpectedReply(script, e instanceof Error ? e.message : String(e));
+  }
 };
 
 /**

@@ -134,6 +134,14 @@ describe("a script's reply", () => {
         },
       ],
     });
+    // (the same reply packed whole, as complete.lua answers one that hands out nodes)
+    const packed = Buffer.from(
+      pack(["REPLAYED", 0, [4, 9, 1, 0, "t", "spec", 1, 1, "v"]]) as Uint8Array,
+    );
+    expect(SCRIPTS.complete.reply(packed)).toEqual(
+      SCRIPTS.complete.reply([b("REPLAYED"), 0, [4, 9, 1, 0, b("t"), b("spec"), 1, 1, b("v")]]),
+    );
+    expect(() => SCRIPTS.complete.reply(Buffer.from([0x92, 0xc1]))).toThrow(UnexpectedReply);
     expect(SCRIPTS.start.reply([b("STALLED_OUT"), 1, b("default,slow")])).toEqual({
       code: "STALLED_OUT",
       more: true,

@@ -21,6 +21,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { runScriptKeys, shardKeys } from "../src/Keys.ts";
+import { unpackReply } from "../src/Packed.ts";
 import { nodeField } from "../src/Records.ts";
 import { SCRIPTS, sendScript } from "../src/Scripts.ts";
 import { putRecord, putSpec, specApart, storedRecord } from "./fixtures/layout.ts";
@@ -673,7 +674,10 @@ describe("a re-sent script is a no-op that answers the same", () => {
     const first = resend(store, ["complete"]);
     const r = await store.complete(c, encode(1), opts(2, 1));
     // the first reply (lost) handed out node 1; the re-send answers the same claim
-    const lost = first.get("complete")![0] as unknown[];
+    // (a reply that hands out nodes comes packed whole in one string: complete.lua)
+    const packed = first.get("complete")![0];
+    expect(Buffer.isBuffer(packed)).toBe(true);
+    const lost = unpackReply(packed as Buffer) as unknown[];
     expect(String(lost[0])).toBe("OK");
     const handed = (lost[2] as unknown[])[1];
     expect(r.ok && r.replayed).toBe(true);
