@@ -292,10 +292,17 @@ const define = <
  *
  * @throws UnexpectedReply when the string is not a packed value.
  */
-const unpackedWhole = (script: string, raw: unknown): unknown => {
-  if (!Buffer.isBuffer(raw)) return raw;
+const unpackedWhole = (script: string, raw: unknown): unknown =>
+  Buffer.isBuffer(raw) ? unpacked(script, raw) : raw;
+
+/**
+ * `bytes` a script packed (`cmsgpack.pack`), read by {@link unpackReply}.
+ *
+ * @throws UnexpectedReply when they are not a packed value.
+ */
+const unpacked = (script: string, bytes: Buffer): ReplyValue => {
   try {
-    return unpackReply(raw);
+    return unpackReply(bytes);
   } catch (e) {
     throw new UnexpectedReply(script, e instanceof Error ? e.message : String(e));
   }
@@ -351,13 +358,8 @@ const handedSpec = (reply: ReplyReader, i: number): HandedSpec | null => {
  * @throws UnexpectedReply when the string is not a packed list.
  */
 const packedList = (reply: ReplyReader, i: number): ReplyValue[] => {
-  let v: ReplyValue;
-  try {
-    // (called where value i is bytes: none reads as a value cut short)
-    v = unpackReply(reply.bytesOrNull(i) ?? Buffer.alloc(0));
-  } catch (e) {
-    throw new UnexpectedReply(reply.script, e instanceof Error ? e.message : String(e));
-  }
+  // (called where value i is bytes: none reads as a value cut short)
+  const v = unpacked(reply.script, reply.bytesOrNull(i) ?? Buffer.alloc(0));
   if (!Array.isArray(v)) throw new UnexpectedReply(reply.script, `value ${i + 1} packs no list`);
   return v;
 };
