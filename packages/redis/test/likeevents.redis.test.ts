@@ -1,8 +1,9 @@
 /**
  * A script call's events entry (lua/includes/events.lua) with like events
- * written short: whatever order a call's plain jobs' events (`plainEvents`,
- * which writes a run like the previous one as its id alone, no table made)
- * and other events (`eventOf`) come in, the entry is byte for byte the one
+ * written short: whatever order a call's plain jobs' events (`plainEvents`),
+ * chain steps' events (`stepEvents`; both write a run like the previous one
+ * as its id alone, no table made) and other events (`eventOf`) come in, the
+ * entry is byte for byte the one
  * `eventOf` alone writes, and it reads back (src/EventEntries.ts) as the
  * events in the order written: each run's in its group, the groups in the
  * order of each run's first event, at the time of that event.
@@ -41,14 +42,38 @@ type Op =
       readonly attempt: number;
       readonly ended: boolean;
     }
+  | {
+      readonly plain: "step";
+      readonly run: string;
+      readonly ms: number;
+      /** Node n's success, then its dependent d's queuing and start (attempt + 1). */
+      readonly n: number;
+      readonly task: string;
+      readonly attempt: number;
+      readonly d: number;
+      readonly dtask: string;
+      readonly dattempt: number;
+    }
   | { readonly plain: false; readonly run: string; readonly ms: number; readonly ev: Ev };
+
+/** A chain step's three events. */
+const stepOf = (op: Extract<Op, { plain: "step" }>): Ev[] => [
+  ["s", op.n, op.task, op.attempt],
+  ["q", op.d, op.dtask, op.dattempt],
+  ["r", op.d, op.dtask, op.dattempt + 1],
+];
 
 const lua = (v: string | number) => (typeof v === "string" ? JSON.stringify(v) : String(v));
 
-/** The op as Lua: `plainEvents` when `short`, else the `eventOf` calls it stands for. */
+/** The op as Lua: `plainEvents` or `stepEvents` when `short`, else the `eventOf` calls it stands for. */
 const call = (op: Op, short: boolean): string => {
   const at = `K.events, 10000, ${lua(op.run)}, ${op.ms}`;
-  if (!op.plain) return `eventOf(${at}, { ${op.ev.map(lua).join(", ")} })`;
+  const eventOf = (ev: Ev) => `eventOf(${at}, { ${ev.map(lua).join(", ")} })`;
+  if (!op.plain) return eventOf(op.ev);
+  if (op.plain === "step")
+    return short
+      ? `stepEvents(${at}, ${[op.n, op.task, op.attempt, op.d, op.dtask, op.dattempt].map(lua).join(", ")})`
+      : stepOf(op).map(eventOf).join("\n");
   if (short)
     return `plainEvents(${at}, ${lua(op.letter)}, ${lua(op.task)}, ${op.attempt}, ${op.ended})`;
   const first = `eventOf(${at}, { ${lua(op.letter)}, 0, ${lua(op.task)}, ${op.attempt} })`;
@@ -72,7 +97,8 @@ const expected = (ops: ReadonlyArray<Op>) => {
   for (const op of ops) {
     const g = groups.get(op.run) ?? { ms: op.ms, events: [] };
     groups.set(op.run, g);
-    if (op.plain) {
+    if (op.plain === "step") g.events.push(...stepOf(op));
+    else if (op.plain) {
       g.events.push([op.letter, 0, op.task, op.attempt]);
       if (op.ended) g.events.push(["E", "succeeded"]);
     } else g.events.push(op.ev);
@@ -126,26 +152,54 @@ const shape = fc.record({
   attempt,
   ended: fc.boolean(),
 });
+/**
+ * Two chain steps' events but for their runs, so that like steps are common:
+ * the second the first with one item changed, a step that is nearly like it.
+ */
+const steps = fc
+  .tuple(
+    fc.record({
+      ms,
+      n: fc.nat(1),
+      task,
+      attempt,
+      d: fc.constantFrom(1, 2),
+      dtask: task,
+      dattempt: attempt,
+    }),
+    fc.constantFrom("ms", "n", "task", "attempt", "d", "dtask", "dattempt"),
+  )
+  .map(([first, item]) => {
+    const v = first[item];
+    const other = typeof v === "string" ? (v === "t" ? "u" : "t") : item === "ms" ? v + 1 : 1 - v;
+    return [first, { ...first, [item]: item === "d" ? 3 : other }] as const;
+  });
 const ops: fc.Arbitrary<Op[]> = fc
   .tuple(
-    shape,
-    shape,
+    fc.tuple(shape, shape),
+    steps,
     fc.array(
       fc.oneof(
-        // (plain jobs most often)
-        { weight: 3, arbitrary: fc.tuple(runId, fc.constantFrom(0, 1)) },
-        { weight: 1, arbitrary: fc.tuple(runId, ms, ev) },
+        // (plain jobs and chain steps most often)
+        {
+          weight: 2,
+          arbitrary: fc.tuple(fc.constant("plain" as const), runId, fc.constantFrom(0, 1)),
+        },
+        {
+          weight: 2,
+          arbitrary: fc.tuple(fc.constant("step" as const), runId, fc.constantFrom(0, 1)),
+        },
+        { weight: 1, arbitrary: fc.tuple(fc.constant("other" as const), runId, ms, ev) },
       ),
       { minLength: 1, maxLength: 14 },
     ),
   )
-  .map(([s0, s1, items]) =>
-    items.map(
-      (it): Op =>
-        it.length === 2
-          ? { plain: true, run: it[0], ...(it[1] === 0 ? s0 : s1) }
-          : { plain: false, run: it[0], ms: it[1], ev: it[2] },
-    ),
+  .map(([plains, steps, items]) =>
+    items.map((it): Op => {
+      if (it[0] === "plain") return { plain: true, run: it[1], ...plains[it[2]]! };
+      if (it[0] === "step") return { plain: "step", run: it[1], ...steps[it[2]]! };
+      return { plain: false, run: it[1], ms: it[2], ev: it[3] };
+    }),
   );
 
 describe("a call's events entry, like events written short", () => {
@@ -163,6 +217,27 @@ describe("a call's events entry, like events written short", () => {
       );
     },
   );
+
+  test("writes the same step of like chains done together as their run ids after the first", async () => {
+    const step = (run: string): Op => ({
+      plain: "step",
+      run,
+      ms: 5,
+      n: 0,
+      task: "t",
+      attempt: 1,
+      d: 1,
+      dtask: "t",
+      dattempt: 0,
+    });
+    const { fields } = await entryOf([step("a"), step("b"), step("c")], true);
+    expect(decode(fields[1] as Buffer)).toEqual([
+      // (d's queuing names the task before it, written 0)
+      ["a", 5, ["s", 0, "t", 1], ["q", 1, 0, 0], ["r", 1, 0, 1]],
+      "b",
+      "c",
+    ]);
+  });
 
   test("writes plain jobs done together as their run ids after the first, and a later event of one as its own group again", async () => {
     const plain = (run: string): Op => ({

@@ -47,12 +47,14 @@ local function leaseEnds(queues, runId, ns, r, token)
 end
 
 -- node n (record r) succeeded: what endNode changes in its record and records (its event;
--- with `plainEnded`, a plain job's node 0, also its run's `run-ended`, plainEvents)
-local function succeeded(keys, runId, n, r, now, em, plainEnded)
+-- with `plainEnded`, a plain job's node 0, also its run's `run-ended`, plainEvents; with
+-- `step`, none: a chain step writes it with its dependent's, stepEvents)
+local function succeeded(keys, runId, n, r, now, em, plainEnded, step)
   -- (r as decoded: written from the packing of the last like success when it can be,
   -- packRecord)
   succeedsFrom(r)
   r[ST], r[FINISHED], r[DUE] = "s", r[STARTED] > 0 and now - r[STARTED] or now, 0
+  if step then return end
   if plainEnded then
     plainEvents(keys.events, em, runId, now, "s", r[TASK], r[ATT], true)
   else
@@ -127,13 +129,12 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   local ns = digits(n)
   if not leaseEnds(queues, runId, ns, r, token) then return nil, v, ds, u end
   local em = g17(emax or 10000)
-  succeeded(keys, runId, n, r, now, em)
-  dr[PEND], dr[ST] = 0, "q"
-  eventOf(keys.events, em, runId, now, { "q", d, dr[TASK], dr[ATT] })
+  succeeded(keys, runId, n, r, now, em, false, true)
+  -- (n's success, d's queuing and d's start)
+  stepEvents(keys.events, em, runId, now, n, r[TASK], r[ATT], d, dr[TASK], dr[ATT])
   local lease = redis.call("INCR", keys.tokens)
   local attempt = dr[ATT] + 1
-  dr[ST], dr[ATT], dr[STARTED], dr[WORKER], dr[TOK] = "r", attempt, now, worker, lease
-  eventOf(keys.events, em, runId, now, { "r", d, dr[TASK], attempt })
+  dr[PEND], dr[ST], dr[ATT], dr[STARTED], dr[WORKER], dr[TOK] = 0, "r", attempt, now, worker, lease
   redis.call("ZADD", dq.leases, int(now + leaseMs), runId .. "#" .. ds .. "#" .. digits(lease))
   RESULTS[r] = result
   redis.call("HSET", keys.record, "n" .. ns, packRecord(r), "n" .. ds,

@@ -16,8 +16,8 @@
 -- task, attempt and error tag) but for its node is that node's number alone (a chord's
 -- members started or completed together), and a group whose time and events are the
 -- previous group's is its run id alone, a string instead of a list (plain jobs submitted,
--- started or completed together: plainEvents writes a plain job's so at once, without its
--- tables). An earlier version reads such an entry as one position without events
+-- started or completed together, the same step of like chains: plainEvents and stepEvents
+-- write them so at once, without their tables). An earlier version reads such an entry as one position without events
 -- (docs/operations.md).
 -- Its id is `<EVENTS_BASE + N>-0`, N the number of the shard's last event so far (counted
 -- in `T:events:n`): an event's number is its position in the shard's stream, so that
@@ -34,13 +34,13 @@ local EVENTS_BASE = 1000000000000000
 local EVB = {}
 
 -- each run's group in EVB, by run id (false: written as its run id alone), and each group that
--- plainEvents made, which runs written as their ids may follow: its index in EVB
+-- plainEvents or stepEvents made, which runs written as their ids may follow: its index in EVB
 --@percall
 local EVRUN = {}
 
 -- this call's events stream and the events it keeps (about), the run-end channel of ENDED,
--- and the last group plainEvents made and the length of EVB after the last run written as its
--- id after it: { key, max, channel, group, length }
+-- and the last group plainEvents or stepEvents made and the length of EVB after the last run
+-- written as its id after it: { key, max, channel, group, length }
 --@percall
 local EVAT = {}
 
@@ -49,7 +49,7 @@ local EVAT = {}
 --@percall
 local ENDED = {}
 
--- makes each run written as its id after group `p` (plainEvents) a group of its own, copies of
+-- makes each run written as its id after group `p` (plainEvents, stepEvents) a group of its own, copies of
 -- p's events in it: before p or one of them takes another event (eventOf)
 local function unlikeAfter(p)
   local i = EVRUN[p]
@@ -118,6 +118,37 @@ local function plainEvents(key, max, runId, ms, letter, task, attempt, ended)
   if g then
     EVRUN[g] = n + 1
     EVAT[4], EVAT[5] = g, n + 1
+  end
+end
+
+-- adds a chain step's events of run `runId` at `ms`, as eventOf would: node n's success
+-- { "s", n, task, attempt }, then its dependent d's queuing { "q", d, dtask, dattempt } and
+-- start { "r", d, dtask, dattempt + 1 } (completenode.lua's chainStep). A run new to the call
+-- whose step is that of the group made last so, when that group is the last or only runs so
+-- written follow it, is written as its run id alone, no table made: the same step of like
+-- chains completed together (flushEvents writes the same for like groups made otherwise)
+local function stepEvents(key, max, runId, ms, n, task, attempt, d, dtask, dattempt)
+  local nb = #EVB
+  local p = EVAT[4]
+  -- (a group of five is one stepEvents made, plainEvents's of three or four: the items left
+  -- out of the comparison are equal when these are)
+  if p and EVAT[5] == nb and EVRUN[runId] == nil and p[2] == ms and #p == 5 then
+    local s, q = p[3], p[4]
+    if s[2] == n and s[3] == task and s[4] == attempt and q[2] == d and q[3] == dtask and q[4] == dattempt then
+      EVB[nb + 1] = runId
+      EVRUN[runId] = false
+      EVAT[5] = nb + 1
+      return
+    end
+  end
+  eventOf(key, max, runId, ms, { "s", n, task, attempt })
+  eventOf(key, max, runId, ms, { "q", d, dtask, dattempt })
+  eventOf(key, max, runId, ms, { "r", d, dtask, dattempt + 1 })
+  -- (a group made, the last: the runs after it may be written as their ids)
+  local g = EVB[nb + 1]
+  if g then
+    EVRUN[g] = nb + 1
+    EVAT[4], EVAT[5] = g, nb + 1
   end
 end
 
