@@ -169,7 +169,7 @@ end
 -- the fields of run `key` that loadRun reads (status, total, ended, finished, retention,
 -- cfield, qbad, w, wk), then node n's record, progress and error (n<n>, p<n>, e<n>), as one
 -- HMGET of them answers; of node 0 (a plain job's, maybe), then the run's `created` (plainEnd
--- writes `finished` from it). Of a node past the first (a chain step, most often), while the run
+-- writes `finished` from it). Of a run of several nodes (a chain step, most often), while it
 -- is running and its `rare` marker is "0" (markRare), those of finished, cfield, qbad, wk,
 -- p<n> and e<n> are known absent without being read: in a listpack, every absent field's
 -- read walks the whole list (a step of a 10-node chain: 318,000 → 295,000 Redis
@@ -181,15 +181,17 @@ local function runAndNode(key, n, ns)
     local u = plainFields(key, "s0")
     -- (a plain job's four fields: none of the others is there)
     if u then return { u[1], false, false, false, false, false, false, false, false, u[2], false, false, u[3] } end
-    return redis.call("HMGET", key, "status", "total", "ended", "finished", "retention", "cfield", "qbad", "w", "wk",
-      "n" .. ns, "p" .. ns, "e" .. ns, "created")
   end
+  -- (node 0 of a run of several nodes too, a chain's first step: since 2026-12-06 not one HMGET
+  -- of thirteen fields, seven of them absent, docs/benchmarks.md)
   local u = redis.call("HMGET", key, "status", "rare", "total", "ended", "n" .. ns)
   if u[2] == "0" and u[1] == "running" then
     return { u[1], u[3], u[4], false, false, false, false, false, false, u[5], false, false, later = true }
   end
-  local x = redis.call("HMGET", key, "finished", "retention", "cfield", "qbad", "w", "wk", "p" .. ns, "e" .. ns)
-  return { u[1], u[3], u[4], x[1], x[2], x[3], x[4], x[5], x[6], u[5], x[7], x[8] }
+  local x = n == 0
+    and redis.call("HMGET", key, "finished", "retention", "cfield", "qbad", "w", "wk", "p0", "e0", "created")
+    or redis.call("HMGET", key, "finished", "retention", "cfield", "qbad", "w", "wk", "p" .. ns, "e" .. ns)
+  return { u[1], u[3], u[4], x[1], x[2], x[3], x[4], x[5], x[6], u[5], x[7], x[8], x[9] }
 end
 
 -- what runAndNode left for later in `v` (retention, w), read into it. keys: record
