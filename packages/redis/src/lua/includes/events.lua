@@ -141,15 +141,21 @@ local function stepEvents(key, max, runId, ms, n, task, attempt, d, dtask, datte
       return
     end
   end
-  eventOf(key, max, runId, ms, { "s", n, task, attempt })
-  eventOf(key, max, runId, ms, { "q", d, dtask, dattempt })
-  eventOf(key, max, runId, ms, { "r", d, dtask, dattempt + 1 })
-  -- (a group made, the last: the runs after it may be written as their ids)
-  local g = EVB[nb + 1]
-  if g then
-    EVRUN[g] = nb + 1
-    EVAT[4], EVAT[5] = g, nb + 1
+  local s, q, r = { "s", n, task, attempt }, { "q", d, dtask, dattempt }, { "r", d, dtask, dattempt + 1 }
+  if EVRUN[runId] ~= nil then
+    eventOf(key, max, runId, ms, s)
+    eventOf(key, max, runId, ms, q)
+    eventOf(key, max, runId, ms, r)
+    return
   end
+  -- (a run new to the call: its group made whole, as eventOf would make it, the last, which
+  -- the runs after it may follow written as their ids)
+  local g = { runId, ms, s, q, r }
+  EVRUN[runId] = g
+  EVB[nb + 1] = g
+  if nb == 0 then EVAT[1], EVAT[2] = key, max end
+  EVRUN[g] = nb + 1
+  EVAT[4], EVAT[5] = g, nb + 1
 end
 
 -- run `runId`, which a client waits for, stopped or ended in this call: its id goes on
