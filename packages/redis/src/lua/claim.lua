@@ -71,10 +71,16 @@ local function started(triples, leased, due)
     -- (a node numbered from SPEC_IN_RECORD_NODES on is of a run that keeps its specs before
     -- its records, in n<i>: its s<i> is not read, nodeSpec reads one it finds absent there)
     local apart = nodeIds[i] < SPEC_IN_RECORD_NODES
-    if not fields then
+    if fields == nil and ns == "0" then
+      -- (a node 0, the first of its run here, maybe a plain job's, whose start reads its run
+      -- itself (plainStart): its fields are listed only when another node of the run follows)
+      ahead[runId] = false
+    elseif not fields then
       -- (made at its size, with the run fields startNode reads: most runs a claim meets have
       -- one node in it)
-      ahead[runId] = { "queues", "hdr", "n" .. ns, "d" .. ns, apart and "s" .. ns or nil }
+      ahead[runId] = fields == false
+        and { "queues", "hdr", "n0", "d0", "s0", "n" .. ns, "d" .. ns, apart and "s" .. ns or nil }
+        or { "queues", "hdr", "n" .. ns, "d" .. ns, apart and "s" .. ns or nil }
     else
       fields[#fields + 1] = "n" .. ns
       fields[#fields + 1] = "d" .. ns
@@ -119,7 +125,7 @@ local function started(triples, leased, due)
       no = no + 1
     else
       local s = startNode(START_CODES, keys, runId, n, token, worker, A.now, queue, A.eventsMax, leased, runs,
-        ahead[runId])
+        ahead[runId] or nil)
       -- ({OK, attempt, stalls, task, spec, queues, headers, 1}: 1, no dependencies, see depResults)
       if s[1] == START_CODES.OK and s[5] and s[8] == 1 and s[9] == nil and s[7] == "" and s[6] == queue then
         out[no + 1] = s[2]

@@ -73,30 +73,35 @@ local function deleteProgress(keys, v, ns)
 end
 
 -- a plain job's node 0 succeeded: its run ends (saveRun's writes, its `run-ended` event
--- and, when a client waits for it, the PUBLISH); it is deleted after its retention (saveRun)
-local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax, span)
+-- and, when a client waits for it, the PUBLISH); it is deleted after its retention (saveRun).
+-- `v`: the run's fields as runAndNode reads them; nil for a plain job's four (status, n0,
+-- created as `created`, s0: the others absent)
+local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax, span, created)
   -- (one node, none ended: `total` absent or 1, `ended` absent or 0, runCounts)
-  if (v[2] and v[2] ~= "1") or (v[3] and v[3] ~= "0") or not leaseEnds(queues, runId, "0", r, token) then
+  if v and ((v[2] and v[2] ~= "1") or (v[3] and v[3] ~= "0")) or not leaseEnds(queues, runId, "0", r, token) then
     return nil, v
   end
   local em = g17(emax or 10000)
   succeeded(keys, runId, 0, r, now, em, true)
-  if v[8] then endedRun(keys.events .. ":ended", runId) end
+  if v and v[8] then endedRun(keys.events .. ":ended", runId) end
   -- (its spec, when kept there, before its record and its result after it: packRecord)
   RESULTS[r] = result
   -- (no `ended` when the run had none, as saveRun: a finished run's is its `total`)
-  if v[3] then
+  if v and v[3] then
     redis.call("HSET", keys.record, "n0", packRecord(r),
       "status", "succeeded", "ended", "1", "finished", finishedField(now, v[13]))
   else
-    redis.call("HSET", keys.record, "n0", packRecord(r), "status", "succeeded", "finished", finishedField(now, v[13]))
+    redis.call("HSET", keys.record, "n0", packRecord(r), "status", "succeeded", "finished",
+      finishedField(now, v and v[13] or created))
   end
   -- (the attempt's trace span id, when traced, kept with the result as completeBody keeps it,
   -- and the run's `tr` marker)
   if span ~= "" then redis.call("HSET", keys.record, "t0", span, "tr", "1") end
-  deleteProgress(keys, v, "0")
-  -- (maintenance deletes it after the default retention; another one is the key's expiry)
-  if v[5] then redis.call("PEXPIRE", keys.record, int(num(v[5]))) end
+  if v then
+    deleteProgress(keys, v, "0")
+    -- (maintenance deletes it after the default retention; another one is the key's expiry)
+    if v[5] then redis.call("PEXPIRE", keys.record, int(num(v[5]))) end
+  end
   return { RC.OK, 0 }
 end
 
@@ -168,7 +173,7 @@ end
 
 -- the fields of run `key` that loadRun reads (status, total, ended, finished, retention,
 -- cfield, qbad, w, wk), then node n's record, progress and error (n<n>, p<n>, e<n>), as one
--- HMGET of them answers; of node 0 (a plain job's, maybe), then the run's `created` (plainEnd
+-- HMGET of them answers; of node 0 (a run of one node's, maybe), then the run's `created` (plainEnd
 -- writes `finished` from it). Of a run of several nodes (a chain step, most often), while it
 -- is running and its `rare` marker is "0" (markRare), those of finished, cfield, qbad, wk,
 -- p<n> and e<n> are known absent without being read: in a listpack, every absent field's
@@ -177,11 +182,6 @@ end
 -- `retention` and `w` are not read then either (v.later: a chain step, which never ends the
 -- run, has no use for them); readLater reads them when the step goes the general way
 local function runAndNode(key, n, ns)
-  if n == 0 then
-    local u = plainFields(key, "s0")
-    -- (a plain job's four fields: none of the others is there)
-    if u then return { u[1], false, false, false, false, false, false, false, false, u[2], false, false, u[3] } end
-  end
   -- (node 0 of a run of several nodes too, a chain's first step: since 2026-12-06 not one HMGET
   -- of thirteen fields, seven of them absent, docs/benchmarks.md)
   local u = redis.call("HMGET", key, "status", "rare", "total", "ended", "n" .. ns)
@@ -207,6 +207,17 @@ end
 local function shortCompletion(RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs, served,
     budget, emax, span)
   local ns = digits(n)
+  -- (a plain job's four fields, read first for a node 0: none of the others is there)
+  local u = n == 0 and plainFields(keys.record, "s0")
+  if u then
+    local r = budget > 0 and u[1] == "running" and decodeNode(u[2])
+    if r and r[ST] == "r" and r[TOK] == token and #r[NEXT] == 0 then
+      local reply = plainEnd(RC, keys, queues, runId, r, nil, token, result, now, emax, span, u[3])
+      if reply then return reply end
+    end
+    -- (in the layout of runAndNode's reads)
+    return nil, { u[1], false, false, false, false, false, false, false, false, u[2], false, false, u[3] }
+  end
   local v = runAndNode(keys.record, n, ns)
   if budget <= 0 or v[1] ~= "running" or v[4] or v[6] or v[7] or v[9] or (v[5] and not isCount(v[5])) then
     return nil, v

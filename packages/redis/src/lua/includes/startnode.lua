@@ -58,32 +58,35 @@ end
 -- having written nothing, when the run is not one: startNode takes it from there.
 -- keys: record (= nodes = specs), events
 local function plainStart(RC, keys, runId, token, worker, now, queue, emax)
-  local v = plainFields(keys.record, "s0")
-  if v then
-    -- (in the layout of the HMGET below: its other fields absent)
-    v = { v[1], false, false, false, false, false, false, false, false, false, false, v[2], false, v[4] }
-  else
-    v = redis.call("HMGET", keys.record, "status", "total", "ended", "finished", "retention", "cfield", "qbad",
-      "w", "wk", "queues", "hdr", "n0", "d0", "s0")
+  -- (a plain job's four fields, status, n0, created and s0, when it is one: the run's other
+  -- fields are absent, and of the checks below only its status's is left)
+  local u = plainFields(keys.record, "s0")
+  local v = not u and redis.call("HMGET", keys.record, "status", "total", "ended", "finished", "retention", "cfield",
+    "qbad", "w", "wk", "queues", "hdr", "n0", "d0", "s0")
+  local r, from, spec, queues
+  if u and u[1] == "running" or v and not (v[1] ~= "running" or (v[2] and v[2] ~= "1") or (v[3] and v[3] ~= "0")
+    or v[4] or v[6] or v[7] or v[9] or v[13] or (v[5] and not isCount(v[5]))) then
+    local bytes = u and u[2] or v[12]
+    r = bytes and decodeNode(bytes)
+    -- (the bytes it was decoded from: its start is made from the last one's packing when it can
+    -- be, startedBytes: plain jobs of one task are queued as the same bytes)
+    from = RECORD_BYTES
+    -- (its spec before its record, or apart: see SPECS in includes/record.lua)
+    spec = r and (SPECS[r] or (u and u[4] or v[14]))
+    queues = v and v[10] or DEFAULT_QUEUES
   end
-  if v[1] ~= "running" or (v[2] and v[2] ~= "1") or (v[3] and v[3] ~= "0") or v[4] or v[6] or v[7] or v[9] or v[13]
-    or (v[5] and not isCount(v[5])) then return nil, v end
-  local r = v[12] and decodeNode(v[12])
-  -- (the bytes it was decoded from: its start is made from the last one's packing when it can
-  -- be, startedBytes: plain jobs of one task are queued as the same bytes)
-  local from = RECORD_BYTES
-  -- (its spec before its record, or apart: see SPECS in includes/record.lua)
-  local spec = r and (SPECS[r] or v[14])
-  if not spec or (r[ST] ~= "q" and r[ST] ~= "y") or ((r[EXP] or 0) > 0 and now >= r[EXP]) then return nil, v end
-  local queues = v[10] or DEFAULT_QUEUES
-  if queueList(queues)[r[QIDX]] ~= queue then return nil, v end
+  if not spec or (r[ST] ~= "q" and r[ST] ~= "y") or ((r[EXP] or 0) > 0 and now >= r[EXP])
+    or queueList(queues)[r[QIDX]] ~= queue then
+    -- (what it read, in the layout of the HMGET above)
+    return nil, v or { u[1], false, false, false, false, false, false, false, false, false, false, u[2], false, u[4] }
+  end
   -- (what markStarted changes and records)
   local attempt = r[ATT] + 1
   r[ST], r[ATT], r[STARTED], r[WORKER], r[DUE], r[TOK] = "r", attempt, now, worker, 0, token
   redis.call("HSET", keys.record, "n0", from and startedBytes(r, from, token, now, worker) or packRecord(r, true))
   plainEvents(keys.events, g17(emax or 10000), runId, now, "r", r[TASK], attempt)
   -- (no dependency list: the deps startNode answers for none)
-  return { RC.OK, attempt, r[STALLS], r[TASK], spec, queues, v[11] or "", 1 }
+  return { RC.OK, attempt, r[STALLS], r[TASK], spec, queues, v and v[11] or "", 1 }
 end
 
 -- field `f` of the run as startNode reads it: from what the call read ahead when the
@@ -207,14 +210,14 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
       if attempt then return { RC.OK, attempt, stalls, task, spec, queues, hdr, 1 } end
     end
   else
-    local fields = ahead or { "queues", "hdr", "n" .. ns, "d" .. ns, "s" .. ns }
     -- a node 0 leased here, its run's only node in this call: maybe a plain job's
     local read
-    if leased and oneHash and n == 0 and #fields == 5 then
+    if leased and oneHash and n == 0 and (not ahead or #ahead == 5) then
       local plain
       plain, read = plainStart(RC, keys, runId, token, worker, now, queue, emax)
       if plain then return plain end
     end
+    local fields = ahead or { "queues", "hdr", "n" .. ns, "d" .. ns, "s" .. ns }
     M = loadRun(openRun(keys, {}, runId, now, true, emax), oneHash and fields or nil, read)
     -- (a run whose fields are corrupt is loaded for each of its nodes, as start does)
     if runs and oneHash and M and not M.found then
