@@ -49,8 +49,8 @@ const SUBMITMANY_SHORTCUT: readonly [string, string] = [
   "local lean = nil",
 ];
 const START_SHORTCUT: readonly [string, string] = [
-  "plain, read = plainStart(",
-  "plain, read = nil, nil and plainStart(",
+  "elseif leased and oneHash and n == 0 and ahead[runId] == false then",
+  "elseif false then",
 ];
 const COMPLETE_SHORTCUT: readonly [string, string] = [
   "short, read, ds, dread = shortCompletion(",

@@ -108,10 +108,17 @@ local function started(triples, leased, due)
     -- keys, its fields read ahead with the run's record): started here, without startNode's
     -- call and a list for its reply's values (startNode's first steps for it)
     local M = leased and open and keys == open.k and open.wbuf and open.pre and open
-    local attempt, stalls, task, spec, queues, hdr
-    if M and keys.nodes == keys.record and keys.specs == keys.record then
+    local oneHash = keys.nodes == keys.record and keys.specs == keys.record
+    -- (`read`: what a plain job's start read of a run that is none, for startNode)
+    local attempt, stalls, task, spec, queues, hdr, read
+    if M and oneHash then
       M.found = false
       attempt, stalls, task, spec, queues, hdr = memberStarted(M, n, digits(n), token, worker, queue)
+    elseif leased and oneHash and n == 0 and ahead[runId] == false then
+      -- a node 0, its run's only node in this call: maybe a plain job's, started here without
+      -- startNode's call and a list for its reply's values
+      attempt, stalls, task, spec, queues, hdr = plainStart(keys, runId, token, worker, A.now, queue, A.eventsMax)
+      if not attempt then read, stalls = stalls, nil end
     end
     if attempt and spec and hdr == "" and queues == queue then
       out[no + 1] = attempt
@@ -125,7 +132,7 @@ local function started(triples, leased, due)
       no = no + 1
     else
       local s = startNode(START_CODES, keys, runId, n, token, worker, A.now, queue, A.eventsMax, leased, runs,
-        ahead[runId] or nil)
+        ahead[runId] or nil, read)
       -- ({OK, attempt, stalls, task, spec, queues, headers, 1}: 1, no dependencies, see depResults)
       if s[1] == START_CODES.OK and s[5] and s[8] == 1 and s[9] == nil and s[7] == "" and s[6] == queue then
         out[no + 1] = s[2]

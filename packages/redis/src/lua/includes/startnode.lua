@@ -54,10 +54,11 @@ end
 -- what startNode does for such a node, byte for byte (plainjob.redis.test.ts replays the
 -- store's calls without it and compares every key): about a sixth of the Redis
 -- instructions of a plain job's claim and completion (docs/benchmarks.md). Returns the
--- reply; or nil and what it read (the fields loadRun reads, then queues, hdr, n0, d0, s0),
--- having written nothing, when the run is not one: startNode takes it from there.
--- keys: record (= nodes = specs), events
-local function plainStart(RC, keys, runId, token, worker, now, queue, emax)
+-- values of startNode's reply after its code (attempt, stalls, task, spec, queues, headers:
+-- claim.lua answers them); or nil and what it read (the fields loadRun reads, then queues,
+-- hdr, n0, d0, s0), having written nothing, when the run is not one: startNode takes it from
+-- there. keys: record (= nodes = specs), events
+local function plainStart(keys, runId, token, worker, now, queue, emax)
   -- (a plain job's four fields, status, n0, created and s0, when it is one: the run's other
   -- fields are absent, and of the checks below only its status's is left)
   local u = plainFields(keys.record, "s0")
@@ -85,8 +86,7 @@ local function plainStart(RC, keys, runId, token, worker, now, queue, emax)
   r[ST], r[ATT], r[STARTED], r[WORKER], r[DUE], r[TOK] = "r", attempt, now, worker, 0, token
   redis.call("HSET", keys.record, "n0", from and startedBytes(r, from, token, now, worker) or packRecord(r, true))
   plainEvents(keys.events, g17(emax or 10000), runId, now, "r", r[TASK], attempt)
-  -- (no dependency list: the deps startNode answers for none)
-  return { RC.OK, attempt, r[STALLS], r[TASK], spec, queues, v and v[11] or "", 1 }
+  return attempt, r[STALLS], r[TASK], spec, queues, v and v[11] or ""
 end
 
 -- field `f` of the run as startNode reads it: from what the call read ahead when the
@@ -193,8 +193,9 @@ end
 -- run in `runs` (flushRuns). `ahead`: the fields to read with the run's record when the
 -- call loads it (`queues`, `hdr`, then the node fields of all the call's nodes of that
 -- run), or nil (those and this node's); a node whose fields were not read so is read on
--- its own
-local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, leased, runs, ahead)
+-- its own. `read`: what plainStart read of the run (in the layout of its HMGET), when it
+-- found the run is not a plain job's: loadRun reads it from there (claim.lua)
+local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, leased, runs, ahead, read)
   -- the node's record, dependency list and spec and the run's queues and headers are read
   -- with the run's record, in one HMGET, when they share its hash
   local oneHash = keys.nodes == keys.record and keys.specs == keys.record
@@ -210,13 +211,6 @@ local function startNode(RC, keys, runId, n, token, worker, now, queue, emax, le
       if attempt then return { RC.OK, attempt, stalls, task, spec, queues, hdr, 1 } end
     end
   else
-    -- a node 0 leased here, its run's only node in this call: maybe a plain job's
-    local read
-    if leased and oneHash and n == 0 and (not ahead or #ahead == 5) then
-      local plain
-      plain, read = plainStart(RC, keys, runId, token, worker, now, queue, emax)
-      if plain then return plain end
-    end
     local fields = ahead or { "queues", "hdr", "n" .. ns, "d" .. ns, "s" .. ns }
     M = loadRun(openRun(keys, {}, runId, now, true, emax), oneHash and fields or nil, read)
     -- (a run whose fields are corrupt is loaded for each of its nodes, as start does)
