@@ -232,15 +232,18 @@ describe("a plain job's submission on Redis", () => {
         ["r3", false],
         ["r3", true],
       ]);
+      // plain jobs with a run field not at its default: tags, then headers
+      await client.submitMany([job.si({ i: 8 })], { tags: ["one"] });
+      await client.submitMany([job.si({ i: 9 })], { headers: { tenant: "acme" } });
       return client.submitMany(
         [job.si({ i: 3 }), chain(step.si(4), step.s()), job.si({ i: 5 }), job.si({ i: 6 })],
         { retentionMs: 60_000 },
       );
     });
     expect(shortcut).toEqual(walked);
-    // the first two, the first r3 and the last batch's three plain jobs; not the duplicates
-    // or the chain
-    expect(await timesTaken(sent, "if lean then")).toBe(6);
+    // the first two, the first r3, the tagged and the headed ones and the last batch's three
+    // plain jobs; not the duplicates or the chain
+    expect(await timesTaken(sent, "if lean then")).toBe(8);
   });
 
   it("a single submit with headers, a retention and an idempotency key does too", async () => {

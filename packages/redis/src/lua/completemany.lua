@@ -51,16 +51,21 @@ local nodeIds = {}
 -- A run with several items (a chord's members) reads its `rare` marker with them instead
 -- of their progress and error fields: while it is "0", none of its nodes has either
 -- (markRare, docs/redis-layout.md `rare`), and its members' completions delete neither
--- (M.bare, completeNode)
+-- (M.bare, completeNode). A run with one item (most runs a call meets: plain jobs, chain
+-- steps) has none listed: completeNode reads its node's fields itself (false here, its
+-- node in `single`, until another item of the run follows)
+local single = {}
 for i = 1, #items, 8 do
-  local fields = ahead[items[i]]
-  local ns = items[i + 1]
+  local runId, ns = items[i], items[i + 1]
+  local fields = ahead[runId]
   nodeIds[i] = ns + 0
-  if not fields then
-    -- (made at its size: most runs a call meets have one item in it)
-    ahead[items[i]] = { "n" .. ns, "p" .. ns, "e" .. ns }
+  if fields == nil then
+    ahead[runId], single[runId] = false, ns
   else
-    if fields[1] ~= "rare" then fields[1], fields[2], fields[3] = "rare", fields[1], nil end
+    if not fields then
+      fields = { "rare", "n" .. single[runId] }
+      ahead[runId] = fields
+    end
     fields[#fields + 1] = "n" .. ns
   end
 end
@@ -84,7 +89,7 @@ for i = 1, #items, 8 do
   else
     local reply = code and { code, more } or completeNode(CODES, keys, queueKeys(items[i + 6]), runId, n,
       items[i + 2] + 0, items[i + 3], A.now, worker, num(items[i + 4]), A.leaseMs,
-      items[i + 5], A.budget, A.eventsMax, items[i + 7], runs, ahead[runId])
+      items[i + 5], A.budget, A.eventsMax, items[i + 7], runs, ahead[runId] or nil)
     out[#out + 1] = batchItem(reply)
     -- work left for `drain`: the caller drains it before the next items, as it would after a
     -- lone `complete`, so that each completion's cascade ends before the next one starts

@@ -50,12 +50,23 @@ local function plainSubmit(f, at, toReady)
   local node, from = plainRecord(list2)
   if not node or node[QIDX] ~= 1 or node[DUE] ~= 0 then return nil end
   local runId, now = f[at], num(f[at + 1])
-  local raw, add = runFields("running", g17(now), f[at + 17], f[at + 8], f[at + 2], f[at + 9], f[at + 7], f[at + 4],
-    num(f[at + 5]), f[at + 5], 1, num(f[at + 12]), num(f[at + 13]), f[at + 14])
+  local nows = g17(now)
+  -- (runFields's list, but for a run whose other fields are all at their defaults, most plain
+  -- jobs: written below without the list and its function)
+  local raw, add
+  if not (f[at + 8] == "" and f[at + 2] == DEFAULT_QUEUES and f[at + 9] == DEFAULT_OUT and f[at + 7] == ""
+      and f[at + 4] == "[]" and num(f[at + 5]) == DEFAULT_RETENTION and num(f[at + 12]) <= 0
+      and num(f[at + 13]) <= 0 and f[at + 14] == "") then
+    raw, add = runFields("running", nows, f[at + 17], f[at + 8], f[at + 2], f[at + 9], f[at + 7], f[at + 4],
+      num(f[at + 5]), f[at + 5], 1, num(f[at + 12]), num(f[at + 13]), f[at + 14])
+  end
   listRun(K.runList, runId)
   node[ST] = "q"
-  add("n0", queuedBytes(node, from))
-  if list3 ~= "" then add("s0", list3) end
+  local bytes = queuedBytes(node, from)
+  if raw then
+    add("n0", bytes)
+    if list3 ~= "" then add("s0", list3) end
+  end
   plainEvents(K.events, g17(A.eventsMax or 10000), runId, now, "q", node[TASK], node[ATT])
   -- (enqueue's: queued, no deadline, not delayed)
   local k = toReady.k
@@ -64,7 +75,13 @@ local function plainSubmit(f, at, toReady)
   toReady[3 * k + 3] = node[PRIO]
   toReady.k = k + 1
   wakeWorker(q.wake)
-  redis.call("HSET", record, unpack(raw))
+  if raw then
+    redis.call("HSET", record, unpack(raw))
+  elseif list3 ~= "" then
+    redis.call("HSET", record, "status", "running", "created", nows, "n0", bytes, "s0", list3)
+  else
+    redis.call("HSET", record, "status", "running", "created", nows, "n0", bytes)
+  end
   return 0
 end
 

@@ -377,8 +377,9 @@ local completeBody
 -- `runs`: the runs this call opened, by id (completemany's), or nil (complete's). A run met
 -- again is not opened and loaded again: its writes stay buffered until the caller flushes
 -- every run it opened (flushRuns). `ahead`: the fields to read with the run's record when
--- the call opens it (the node fields of all the call's items of that run), or nil (this
--- node's); a node whose fields were not read so is read on its own
+-- the call opens it (`rare`, then the records of all the call's items of that run), or nil
+-- (this node's record, progress and error; a node alone in its run's items, which may take
+-- a shortcut); a node whose fields were not read so is read on its own
 local function completeNode(RC, keys, queues, runId, n, token, result, now, worker, nextMax, leaseMs,
     served, budget, emax, span, runs, ahead)
   -- the run's writes are buffered (one HSET, one HDEL) and its node's record read with its
@@ -394,17 +395,17 @@ local function completeNode(RC, keys, queues, runId, n, token, result, now, work
       if code then return { code, more } end
     end
   else
-    local fields = ahead or { "n" .. ns, "p" .. ns, "e" .. ns }
     -- a node alone in its run's items of this call: maybe a plain job's or a chain step's
     -- (several: the run's `rare` marker first, then their records, completemany's)
     local read, ds, dread
-    if fields[1] ~= "rare" and #fields == 3 and keys.nodes == keys.record and keys.specs == keys.record and keys.results == keys.record then
+    if not ahead and keys.nodes == keys.record and keys.specs == keys.record and keys.results == keys.record then
       local short
       short, read, ds, dread = shortCompletion(RC, keys, queues, runId, n, token, result, now, worker, nextMax,
         leaseMs, served, budget, emax, span)
       if short then return short end
       if read then readLater(keys.record, read) end
     end
+    local fields = ahead or { "n" .. ns, "p" .. ns, "e" .. ns }
     M = bufferRun(openRun(keys, queues, runId, now, false, emax))
     M = loadRun(M, M.wbuf and fields or nil, read)
     if not M then return { RC.STALE, 0 } end
