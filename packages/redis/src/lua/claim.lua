@@ -60,17 +60,20 @@ local function started(triples, leased, due)
   local ahead = {}
   -- the worker's tag in the shard's table (includes/workers.lua), read when a node starts
   local worker
-  -- each member's run id and node id, split once ("runId#node": the last `#`)
+  -- each member's run id and node id, split once ("runId#node": the last `#`), by the
+  -- member's place among the triples (a list: its indexes dense)
   local runIds, nodeIds = {}, {}
   for i = 1, #triples, 3 do
     local member = triples[i + 1]
     local at = string.find(member, "#[^#]*$")
     local runId, ns = string.sub(member, 1, at - 1), string.sub(member, at + 1)
-    runIds[i], nodeIds[i] = runId, ns + 0
+    local j = (i + 2) / 3
+    local n = ns + 0
+    runIds[j], nodeIds[j] = runId, n
     local fields = ahead[runId]
     -- (a node numbered from SPEC_IN_RECORD_NODES on is of a run that keeps its specs before
     -- its records, in n<i>: its s<i> is not read, nodeSpec reads one it finds absent there)
-    local apart = nodeIds[i] < SPEC_IN_RECORD_NODES
+    local apart = n < SPEC_IN_RECORD_NODES
     if fields == nil and ns == "0" then
       -- (a node 0, the first of its run here, maybe a plain job's, whose start reads its run
       -- itself (plainStart): its fields are listed only when another node of the run follows)
@@ -89,7 +92,7 @@ local function started(triples, leased, due)
   end
   for i = 1, #triples, 3 do
     local q, member, token = triples[i], triples[i + 1], triples[i + 2]
-    local runId, n = runIds[i], nodeIds[i]
+    local runId, n = runIds[(i + 2) / 3], nodeIds[(i + 2) / 3]
     local shared = sharedOf[q]
     if not shared then
       shared = { shardWork = K.shardWork, events = K.events, leases = QUEUES[q].leases }

@@ -45,35 +45,30 @@ local runs = {}
 -- the node fields of each run's items (record, progress, error; see `rare` below), read with
 -- the run's record when the call opens it: one HMGET per run
 local ahead = {}
--- each item's node id, as a number (converted once; the client writes it as its digits,
--- which name its fields as they are)
-local nodeIds = {}
 -- A run with several items (a chord's members) reads its `rare` marker with them instead
 -- of their progress and error fields: while it is "0", none of its nodes has either
 -- (markRare, docs/redis-layout.md `rare`), and its members' completions delete neither
 -- (M.bare, completeNode). A run with one item (most runs a call meets: plain jobs, chain
--- steps) has none listed: completeNode reads its node's fields itself (false here, its
--- node in `single`, until another item of the run follows)
+-- steps) has none listed: completeNode reads its node's fields itself (its node in `single`
+-- only, until another item of the run follows: one table written per item, not two)
 local single = {}
 for i = 1, #items, 8 do
   local runId, ns = items[i], items[i + 1]
   local fields = ahead[runId]
-  nodeIds[i] = ns + 0
-  if fields == nil then
-    ahead[runId], single[runId] = false, ns
-  else
-    if not fields then
-      fields = { "rare", "n" .. single[runId] }
-      ahead[runId] = fields
-    end
+  if fields then
     fields[#fields + 1] = "n" .. ns
+  elseif single[runId] then
+    ahead[runId] = { "rare", "n" .. single[runId], "n" .. ns }
+  else
+    single[runId] = ns
   end
 end
 for i = 1, #items, 8 do
   local runId = items[i]
   local open = runs[runId]
   local keys = open and open.k or runKeysAt(A.runPrefix, runId, shared)
-  local n = nodeIds[i]
+  -- (the node id as a number: the client writes it as its digits, which name its fields)
+  local n = items[i + 1] + 0
   -- a chord's member after the first of its run in this call (its run opened, its fields read
   -- ahead with the run's record): completed here, without completeNode's call and a list for
   -- its reply (completeNode's first steps for it)
@@ -89,7 +84,7 @@ for i = 1, #items, 8 do
   else
     local reply = code and { code, more } or completeNode(CODES, keys, queueKeys(items[i + 6]), runId, n,
       items[i + 2] + 0, items[i + 3], A.now, worker, num(items[i + 4]), A.leaseMs,
-      items[i + 5], A.budget, A.eventsMax, items[i + 7], runs, ahead[runId] or nil)
+      items[i + 5], A.budget, A.eventsMax, items[i + 7], runs, ahead[runId])
     out[#out + 1] = batchItem(reply)
     -- work left for `drain`: the caller drains it before the next items, as it would after a
     -- lone `complete`, so that each completion's cascade ends before the next one starts

@@ -39,7 +39,7 @@ redis.call("HINCRBY", M.k.record, "redrives", 1)
 -- (a run an earlier version gave a key expiry at its end keeps none while it runs again; since
 -- 2026-12-05 a run has none, and maintenance deletes it once it has ended: prune.lua)
 local kept = {}
-for _, k in ipairs({ M.k.record, M.k.nodes, M.k.specs, M.k.results, M.k.work }) do
+for _, k in ipairs({ M.k.record, M.k.nodes, M.k.specs, M.k.results, M.k.work or M.k.record .. ":work" }) do
   if not kept[k] then
     kept[k] = true
     redis.call("PERSIST", k)

@@ -107,7 +107,7 @@ for r = 1, A.count do
     local idem, named = f[at + 15], f[at + 16]
     keys.idempotency = idem == "" and keys.record or idem
     keys.namedRun = named == "" and keys.record or A.runPrefix .. named
-    keys.runList, keys.pending = K.runList, K.pending
+    keys.runList, keys.pending, keys.work = K.runList, K.pending, keys.record .. ":work"
     setmetatable(keys, unhanded)
     local queues = {}
     for i in string.gmatch(f[at + 3], "%d+") do queues[#queues + 1] = QUEUES[tonumber(i)] end

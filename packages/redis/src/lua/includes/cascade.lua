@@ -125,7 +125,7 @@ local function process(M, stack, ready, budget)
     local item = table.remove(stack)
     if not item then
       if M.workEmpty then return false end
-      item = redis.call("RPOP", M.k.work)
+      item = redis.call("RPOP", M.k.work or M.k.record .. ":work")
       if not item then
         M.workEmpty = true
         if M.wk then

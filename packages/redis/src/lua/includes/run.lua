@@ -65,11 +65,14 @@ end
 
 -- the keys of run `runId` whose hash key is `prefix .. runId`, with the shard's keys
 -- `shared` (label → key) added: the batch scripts (claim, completemany) build them, as
--- they meet runs they could not name in KEYS (all in the shard's hash slot)
+-- they meet runs they could not name in KEYS (all in the shard's hash slot). Without its
+-- `work` key: most runs a batch meets list no work (plain jobs, chain steps), and its name
+-- made for each of them cost a plain job 1 % of its Redis instructions (docs/benchmarks.md);
+-- its readers take `k.work or k.record .. ":work"` (the key Keys.ts names)
 local function runKeysAt(prefix, runId, shared)
   local base = prefix .. runId
   -- (one constructor, made at its size: the labels `shared` may hold, claim's and completemany's)
-  return { record = base, nodes = base, specs = base, results = base, work = base .. ":work",
+  return { record = base, nodes = base, specs = base, results = base,
     shardWork = shared.shardWork, events = shared.events, leases = shared.leases, tokens = shared.tokens,
     seq = shared.seq }
 end
@@ -322,7 +325,7 @@ local function noteCorruption(M, field)
   markRare(M)
   if M.status ~= "cancelled" then
     markWork(M)
-    redis.call("LPUSH", M.k.work, "X:0")
+    redis.call("LPUSH", M.k.work or M.k.record .. ":work", "X:0")
     redis.call("ZADD", M.k.shardWork, M.nows, M.id)
   end
 end
@@ -344,7 +347,7 @@ local function listWork(M, items)
     local item = items[i]
     -- (a table { kind, node, index } is an item made by this call's cascade: a string's `[1]` is nil)
     if item[1] ~= nil then item = item[1] .. ":" .. digits(item[2]) .. ":" .. digits(item[3]) end
-    redis.call("RPUSH", M.k.work, item)
+    redis.call("RPUSH", M.k.work or M.k.record .. ":work", item)
   end
   redis.call("ZADD", M.k.shardWork, M.nows, M.id)
 end
@@ -353,7 +356,7 @@ end
 -- found the list empty and listed nothing since. keys: work
 local function moreWork(M)
   if M.workEmpty then return false end
-  return redis.call("LLEN", M.k.work) > 0
+  return redis.call("LLEN", M.k.work or M.k.record .. ":work") > 0
 end
 
 -- keys: nodes
@@ -651,7 +654,7 @@ local function saveRun(M)
       flushRun(M) -- (an expiry needs the key written)
       local k, ttl = M.k, int(M.retention)
       -- (a work list found empty has no key)
-      local work = not M.workEmpty and k.work or k.record
+      local work = not M.workEmpty and (k.work or k.record .. ":work") or k.record
       local expired = {}
       for _, key in ipairs({ k.record, k.nodes, k.specs, k.results, work }) do
         if not expired[key] then

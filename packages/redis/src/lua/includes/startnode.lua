@@ -14,12 +14,12 @@ local function listEnding(M, n, r, err)
   markWork(M)
   if r[TOL] == 0 then
     if moreWork(M) then
-      redis.call("LPUSH", M.k.work, "F:" .. n)
+      redis.call("LPUSH", M.k.work or M.k.record .. ":work", "F:" .. n)
     else
       failRun(M, n, err)
     end
   end
-  redis.call("LPUSH", M.k.work, "D:" .. n .. ":1")
+  redis.call("LPUSH", M.k.work or M.k.record .. ":work", "D:" .. n .. ":1")
   redis.call("ZADD", M.k.shardWork, M.nows, M.id)
 end
 
