@@ -25,7 +25,7 @@ import { type Command, Redis } from "ioredis";
 import { describe, expect, it } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { runEndChannel, shardKeys } from "../src/Keys.ts";
-import { unpackReply } from "../src/Packed.ts";
+import { packList, unpackReply } from "../src/Packed.ts";
 import { LIBRARY, scriptSha, scriptSource } from "../src/Scripts.ts";
 import { raw, server } from "./fixtures/server.ts";
 import { snapshot } from "./fixtures/snapshot.ts";
@@ -45,7 +45,7 @@ const SUBMIT_SHORTCUT: readonly [string, string] = [
   "local plain, from = nil",
 ];
 const SUBMITMANY_SHORTCUT: readonly [string, string] = [
-  "local lean = plainSubmit(A_runs, at, toReady)",
+  "local lean = plainSubmit(f, at, toReady, short)",
   "local lean = nil",
 ];
 const START_SHORTCUT: readonly [string, string] = [
@@ -244,6 +244,77 @@ describe("a plain job's submission on Redis", () => {
     // the first two, the first r3, the tagged and the headed ones and the last batch's three
     // plain jobs; not the duplicates or the chain
     expect(await timesTaken(sent, "if lean then")).toBe(8);
+  });
+
+  it("submitMany sends a plain job at its defaults short, written as the general walk writes it", async () => {
+    const { shortcut, walked, sent } = await compare((store) =>
+      createClient(store).submitMany(
+        Array.from({ length: 20 }, (_, i) => (i % 3 === 0 ? urgent.si(i) : job.si({ i }))),
+      ),
+    );
+    expect(shortcut).toEqual(walked);
+    expect(await timesTaken(sent, "if lean then")).toBe(20);
+    // the jobs in queue "default" went short (six arguments), the urgent ones (queue "fast") not:
+    // 13 in each submitmany call replayed (a call the client queued before it connected is
+    // recorded as queued and as sent)
+    const batches = sent.filter((c) => c.name === "submitmany").length;
+    expect(batches).toBeGreaterThan(0);
+    expect(await timesTaken(sent, "list2, list3 = f[at + 4], f[at + 5]")).toBe(13 * batches);
+  });
+
+  it("a run sent short stands for the full list the client would send for it", async () => {
+    // one plain job at its defaults, recorded as the store sends it (short)...
+    const calls: Command[] = [];
+    await raw.flushall();
+    const store = await RedisStore.connect(recorded(new Redis(server.url), calls), {
+      prefix: "plain",
+      functions: false,
+    });
+    await createClient(store).submitMany([job.si({ i: 1 })]);
+    await store.close();
+    const call = calls.find(
+      (c) => c.args[0] === scriptSha("submitmany") || c.args[0] === scriptSource("submitmany"),
+    )!;
+    const args = call.args.slice(1) as [number, ...Array<string | Buffer>];
+    const runs = unpackReply(args[args.length - 1] as Buffer) as Buffer[];
+    expect(runs.length).toBe(6);
+    expect(runs[0]!.length).toBe(0);
+    // ...and as the full list of submitmany.lua's ARGV, each field at its default
+    const [, runId, now, queue, record, spec] = runs;
+    const full = packList([
+      runId!,
+      now!,
+      "default",
+      queue!,
+      "[]",
+      "604800000",
+      "0",
+      "",
+      "",
+      Buffer.from([0]),
+      "",
+      "return-existing",
+      "0",
+      "0",
+      "",
+      "",
+      "",
+      "1",
+      "0",
+      record!,
+      spec!,
+      "",
+    ]);
+    const short = [{ name: "submitmany", args, reply: Promise.resolve(null) }];
+    const long = [
+      { name: "submitmany", args: [...args.slice(0, -1), full], reply: Promise.resolve(null) },
+    ];
+    // the same keys, whichever way each is written: short or full, by the shortcut or the walk
+    const byShortcut = await replay(short, scriptSource);
+    expect(Object.keys(byShortcut.keys).length).toBeGreaterThan(3);
+    expect((await replay(short, generalOnly)).keys).toEqual(byShortcut.keys);
+    expect((await replay(long, generalOnly)).keys).toEqual(byShortcut.keys);
+    expect((await replay(long, scriptSource)).keys).toEqual(byShortcut.keys);
   });
 
   it("a single submit with headers, a retention and an idempotency key does too", async () => {

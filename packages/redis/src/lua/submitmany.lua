@@ -13,7 +13,9 @@
 -- KEYS: shardWork, events, runList, seq, pending (the shard's); per run queue:
 --   ready (its queue's other six keys are named as it is but the last word: Scripts.ts) (the queues of every run of the batch)
 -- ARGV: count (runs in the batch), budget, eventsMax, runPrefix, runs (one msgpack array of
---   strings, Packed.ts; per run, flat: runId, now,
+--   strings, Packed.ts; per run, flat, either short or full. Short, a run whose other fields
+--   are all at their defaults (see SHORT): "", runId, now, queue index, then node 0's record
+--   and spec (as a node's below). Full: runId, now,
 --   queues (comma list), queue indexes (comma list of 1-based positions in the
 --   batch's queue keys, in the run's order), tags (JSON), retentionMs, windowMs, fingerprint,
 --   nonce, output, seen, reuse, notBefore, expiresAt, headers, idempotency (the key's string's
@@ -27,6 +29,11 @@
 --   their keys again)
 --@include submitrun
 
+-- the values a run sent short stands for that no other constant names: its retention as the
+-- client writes it (7 days, in ms: DEFAULT_RETENTION) and what a run reuses under its key
+-- (none here); the client sends a run short only with these (RedisStore.submitRuns)
+local SHORT = { retention = "604800000", reuse = "return-existing" }
+
 local codes = { OK = R.OK, EXISTS = R.EXISTS, CONFLICT = R.CONFLICT, RETRY = R.RETRY, GONE = R.GONE,
   DUPLICATE = R.DUPLICATE, ADOPT = R.ADOPT }
 
@@ -37,13 +44,23 @@ local codes = { OK = R.OK, EXISTS = R.EXISTS, CONFLICT = R.CONFLICT, RETRY = R.R
 -- plainJob do for it (plainjob.redis.test.ts replays the store's calls without it and
 -- compares every key): its reply (0, as {OK, 0}: see Replies); or nil, having written
 -- nothing, for submitRun to write the run. `toReady`: the call's accumulator of ready nodes (enqueue's)
-local function plainSubmit(f, at, toReady)
-  local list2, list3 = f[at + 19], f[at + 20]
-  if num(f[at + 17]) ~= 1 or f[at + 18] ~= "0" or f[at + 21] ~= "" or num(f[at + 6]) ~= 0
-    or A.budget <= 0 then
-    return nil
+-- (`short`: the run sent short, its fields from f[at] on: "", runId, now, queue index, record
+-- and spec, every other at its default)
+local function plainSubmit(f, at, toReady, short)
+  local list2, list3
+  if short then
+    list2, list3 = f[at + 4], f[at + 5]
+    at = at + 1
+    if A.budget <= 0 then return nil end
+  else
+    list2, list3 = f[at + 19], f[at + 20]
+    if num(f[at + 17]) ~= 1 or f[at + 18] ~= "0" or f[at + 21] ~= "" or num(f[at + 6]) ~= 0
+      or A.budget <= 0 then
+      return nil
+    end
   end
-  local q = QUEUES[num(f[at + 3])]
+  -- (a short run's queue index is where a full one's queue list is: f[at + 2] after `at + 1`)
+  local q = QUEUES[num(f[short and at + 2 or at + 3])]
   if not q then return nil end
   local record = A.runPrefix .. f[at]
   if redis.call("HMGET", record, "status")[1] then return nil end
@@ -54,8 +71,8 @@ local function plainSubmit(f, at, toReady)
   -- (runFields's list, but for a run whose other fields are all at their defaults, most plain
   -- jobs: written below without the list and its function)
   local raw, add
-  if not (f[at + 8] == "" and f[at + 2] == DEFAULT_QUEUES and f[at + 9] == DEFAULT_OUT and f[at + 7] == ""
-      and f[at + 4] == "[]" and num(f[at + 5]) == DEFAULT_RETENTION and num(f[at + 12]) <= 0
+  if not short and not (f[at + 8] == "" and f[at + 2] == DEFAULT_QUEUES and f[at + 9] == DEFAULT_OUT
+      and f[at + 7] == "" and f[at + 4] == "[]" and num(f[at + 5]) == DEFAULT_RETENTION and num(f[at + 12]) <= 0
       and num(f[at + 13]) <= 0 and f[at + 14] == "") then
     raw, add = runFields("running", nows, f[at + 17], f[at + 8], f[at + 2], f[at + 9], f[at + 7], f[at + 4],
       num(f[at + 5]), f[at + 5], 1, num(f[at + 12]), num(f[at + 13]), f[at + 14])
@@ -96,12 +113,20 @@ local unhanded = { __index = function(_, label) error("script submitmany was not
 -- the shard's keys a run's submission uses beside its own (runKeysAt adds them)
 local shared = { shardWork = K.shardWork, events = K.events, seq = K.seq }
 for r = 1, A.count do
-  local lean = plainSubmit(A.runs, at, toReady)
+  local f = A.runs
+  local short = f[at] == ""
+  local lean = plainSubmit(f, at, toReady, short)
   if lean then
     out[#out + 1] = lean
-    at = at + 22
+    at = at + (short and 6 or 22)
   else
-    local f = A.runs
+    -- (a run sent short: the full list it stands for, read from its own first field)
+    local from = at
+    if short then
+      f = { f[at + 1], f[at + 2], DEFAULT_QUEUES, f[at + 3], "[]", SHORT.retention, "0", "", "", DEFAULT_OUT, "",
+        SHORT.reuse, "0", "0", "", "", "", "1", "0", f[at + 4], f[at + 5], "" }
+      at = 1
+    end
     local keys = runKeysAt(A.runPrefix, f[at], shared)
     -- (a run without a key never reads its idempotency key: any key of the shard stands for it)
     local idem, named = f[at + 15], f[at + 16]
@@ -127,7 +152,7 @@ for r = 1, A.count do
     local reply = out[#out]
     if reply[1] == R.RETRY or reply[1] == R.ADOPT then break end
     out[#out] = batchItem(reply)
-    at = at + 18 + 4 * n
+    at = short and from + 6 or at + 18 + 4 * n
   end
 end
 flushReady(toReady, K.seq)
