@@ -450,9 +450,9 @@ describe("a plain job's start and completion, and a chain step, on Redis", () =>
     // every run hash holds the start's mark, and those completed the completion's
     const marked = await replay(sent, (name) =>
       scriptSource(name)
-        .replace(
-          '"n0", from and startedBytes(r, from, token, now, worker) or packRecord(r, true))',
-          '"n0", from and startedBytes(r, from, token, now, worker) or packRecord(r, true), "plainstart", "1")',
+        .replaceAll(
+          'redis.call("HSET", keys.record, "n0", bytes)',
+          'redis.call("HSET", keys.record, "n0", bytes, "plainstart", "1")',
         )
         .replace(
           'packRecord(r), "status", "succeeded", "finished",',
@@ -466,6 +466,30 @@ describe("a plain job's start and completion, and a chain step, on Redis", () =>
       ["1", undefined],
       ...Array(13).fill(["1", "9"]),
     ]);
+  });
+
+  it("like plain jobs claimed together start from the packing of the last like ones", async () => {
+    const both = ["default", "fast"];
+    const { shortcut, walked, sent } = await compare(async (store) => {
+      // eight like jobs at their defaults (the same record bytes), two urgent ones before them
+      await createClient(store).submitMany([
+        urgent.si(1),
+        ...Array.from({ length: 8 }, (_, i) => job.si({ i })),
+        urgent.si(2),
+      ]);
+      const claims = await store.claim(leaseOf(both, 20, 1_000));
+      expect(claims.map((c) => c.spec.task)).toEqual(["urgent", "urgent", ...Array(8).fill("job")]);
+      const done = await store.completeMany(
+        claims.map((claim) => ({ claim, result: encode(claim.nodeId), nextMax: 1 })),
+        reportOf(both, 1_001),
+      );
+      expect(done.every((r) => r.ok)).toBe(true);
+    });
+    expect(runHashes(shortcut).filter((h) => h.get("status") === "succeeded")).toHaveLength(10);
+    expect(shortcut).toEqual(walked);
+    // the first two jobs started the general way, the second made LIKE_START.plain; the six
+    // after it started from it
+    expect(await timesTaken(sent, "local bytes = P.prefix .. uintBytes(token)")).toBe(6);
   });
 
   it("runs that are no plain job as read go the general way with what the shortcut read, as before", async () => {
@@ -999,6 +1023,17 @@ const runAll = async (functions: boolean, library?: string) => {
     );
     await store.submit(sub("chain", chain(step.si(1), step.s(), step.s(), step.s())));
     await store.submitMany([sub("p1", job.si({ i: 1 })), sub("p2", job.si({ i: 2 }))]);
+    // six like plain jobs at their defaults (sent short, started from the last like ones' packing
+    // from the third of a claim on, LIKE_START.plain: their records kept for their completions
+    // under their own tokens)
+    await store.submitMany(
+      Array.from({ length: 6 }, (_, i) => ({
+        ...sub(`q${i}`, job.si({ i: 10 + i })),
+        retentionMs: 7 * 86_400_000,
+        nonce: "",
+        fingerprint: "",
+      })),
+    );
     let now = 2_000;
     const complete = async (claims: ReadonlyArray<Claim>): Promise<void> => {
       if (claims.length === 0) return;
@@ -1032,7 +1067,7 @@ describe("node records kept across calls (includes/record.lua, --@kept)", () => 
     // call makes the caches anew, and every completion decodes its record
     const kept = await runAll(true);
     const decoded = await runAll(false);
-    expect(runHashes(kept).filter((h) => h.get("status") === "succeeded")).toHaveLength(4);
+    expect(runHashes(kept).filter((h) => h.get("status") === "succeeded")).toHaveLength(10);
     expect(kept).toEqual(decoded);
     // the completions did take records from it: a cache whose copies are wrong shows
     const wrong = LIBRARY.source.replace(

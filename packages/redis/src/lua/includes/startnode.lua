@@ -46,6 +46,16 @@ local function queueList(queues)
   return names
 end
 
+-- The last chord member memberStarted started in this call from a queued record's bytes
+-- through a like start (startedBytes, after the first of a run of like starts): its run (M),
+-- the queue it was claimed from, the bytes its record was decoded from (its spec cut off),
+-- what its start answered, its running record and the packing of that record but its token.
+-- A member of the same run, claimed from the same queue, whose queued record is the same bytes
+-- behind its own spec, starts the same way, its token aside (memberStartedLike). `plain`: the
+-- same for the last like plain jobs (plainStart)
+--@percall
+local LIKE_START = {}
+
 -- A plain job's start, without the run machinery (openRun, loadRun, the write buffer, the
 -- node cache): node 0 of run `runId`, leased by this claim under `token` from `queue` (name)
 -- to `worker` at `now`, when the run is a plain job as read: running, its single node queued
@@ -62,6 +72,17 @@ local function plainStart(keys, runId, token, worker, now, queue, emax)
   -- (a plain job's four fields, status, n0, created and s0, when it is one: the run's other
   -- fields are absent, and of the checks below only its status's is left)
   local u = plainFields(keys.record, "s0")
+  -- a plain job queued as the same bytes as the last like ones this call started from the same
+  -- queue (LIKE_START.plain, made at the second): started from their packing, its token
+  -- aside, without a decode, a check or a copy (memberStartedLike's way for a chord's members)
+  local P = LIKE_START.plain
+  if P and u and u[2] == P.from and P.queue == queue and u[1] == "running" then
+    local bytes = P.prefix .. uintBytes(token)
+    keepRunning(bytes, P.r, P.r, nil, P.prefix, token)
+    redis.call("HSET", keys.record, "n0", bytes)
+    plainEvents(keys.events, g17(emax or 10000), runId, now, "r", P.task, P.attempt)
+    return P.attempt, P.stalls, P.task, u[4], DEFAULT_QUEUES, ""
+  end
   local v = not u and redis.call("HMGET", keys.record, "status", "total", "ended", "finished", "retention", "cfield",
     "qbad", "w", "wk", "queues", "hdr", "n0", "d0", "s0")
   local r, from, spec, queues
@@ -84,8 +105,17 @@ local function plainStart(keys, runId, token, worker, now, queue, emax)
   -- (what markStarted changes and records)
   local attempt = r[ATT] + 1
   r[ST], r[ATT], r[STARTED], r[WORKER], r[DUE], r[TOK] = "r", attempt, now, worker, 0, token
-  redis.call("HSET", keys.record, "n0", from and startedBytes(r, from, token, now, worker) or packRecord(r, true))
+  local bytes = from and startedBytes(r, from, token, now, worker) or packRecord(r, true)
+  redis.call("HSET", keys.record, "n0", bytes)
   plainEvents(keys.events, g17(emax or 10000), runId, now, "r", r[TASK], attempt)
+  -- (a like start, of a plain job's four fields without a spec before its record, whose packing
+  -- but its token startedBytes cut, and kept for its completion, so that keepRunning keeps it:
+  -- a copy of it then serves the next ones)
+  local last = LAST_START
+  if u and from == u[2] and last.bytes and last.from == from and RUNNING_BYTES[bytes] == r then
+    LIKE_START.plain = { from = from, queue = queue, prefix = last.bytes, r = copyRecord(r), attempt = attempt,
+      stalls = r[STALLS], task = r[TASK] }
+  end
   return attempt, r[STALLS], r[TASK], spec, queues, v and v[11] or ""
 end
 
@@ -102,14 +132,6 @@ local function leaseMember(runId, n, token)
   return runId .. "#" .. digits(n) .. "#" .. digits(token)
 end
 
--- The last chord member memberStarted started in this call from a queued record's bytes
--- through a like start (startedBytes, after the first of a run of like starts): its run (M),
--- the queue it was claimed from, the bytes its record was decoded from (its spec cut off),
--- what its start answered, its running record and the packing of that record but its token.
--- A member of the same run, claimed from the same queue, whose queued record is the same bytes
--- behind its own spec, starts the same way, its token aside (memberStartedLike)
---@percall
-local LIKE_START = {}
 
 -- node n's start, when it is such a member of run M (LIKE_START.M) not read or written yet in this
 -- call: its record's bytes made from the like start's packing and its token, kept for its
