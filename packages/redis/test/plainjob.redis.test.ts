@@ -606,6 +606,9 @@ describe("a plain job's start and completion, and a chain step, on Redis", () =>
         .map((h) => Number(h.get("chainsteps") ?? 0))
         .sort(),
     ).toEqual([0, 1, 2, 2, 2, 2]);
+    // of those, the steps whose dependent waited as the one of the last like steps handed out
+    // (LIKE_SUCCESS.step, made at the second): the third like chain's, in both calls
+    expect(await timesTaken(sent, "bytes = E.prefix .. uintBytes(lease)")).toBe(2);
     // the walk of the roots at submission decoded the six first steps' records, not the
     // eleven sent with a dependency list
     expect(await timesTaken(sent, "if not (waits and waits[n]) then")).toBe(6);
@@ -1022,6 +1025,11 @@ const runAll = async (functions: boolean, library?: string) => {
       ),
     );
     await store.submit(sub("chain", chain(step.si(1), step.s(), step.s(), step.s())));
+    // four like chains (their steps handed out from the packing of the last like ones from the
+    // third of a call on, LIKE_SUCCESS.step: their records kept under their own tokens)
+    await store.submitMany(
+      [1, 2, 3, 4].map((i) => sub(`c${i}`, chain(step.si(i), step.s(), step.s()))),
+    );
     await store.submitMany([sub("p1", job.si({ i: 1 })), sub("p2", job.si({ i: 2 }))]);
     // six like plain jobs at their defaults (sent short, started from the last like ones' packing
     // from the third of a claim on, LIKE_START.plain: their records kept for their completions
@@ -1067,7 +1075,7 @@ describe("node records kept across calls (includes/record.lua, --@kept)", () => 
     // call makes the caches anew, and every completion decodes its record
     const kept = await runAll(true);
     const decoded = await runAll(false);
-    expect(runHashes(kept).filter((h) => h.get("status") === "succeeded")).toHaveLength(10);
+    expect(runHashes(kept).filter((h) => h.get("status") === "succeeded")).toHaveLength(14);
     expect(kept).toEqual(decoded);
     // the completions did take records from it: a cache whose copies are wrong shows
     const wrong = LIBRARY.source.replace(

@@ -105,6 +105,17 @@ local function plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax,
   return { RC.OK, 0 }
 end
 
+-- The last chord member memberSucceeded completed in this call the general way whose running
+-- record's bytes were its spec, a packing and its token (a record of 15 fields, the token
+-- last, as startedBytes makes them): its run (M), that packing but its token (`prefix`), a
+-- copy of its record once succeeded (`r`), the packing of that copy but its token (`packed`,
+-- made at the first like completion), its one dependent's id (`d`) and its queue's keys
+-- (`q`). A member of the same run whose running record is the same packing behind its own
+-- spec, under its own token, completes the same way in the same call (memberSucceededLike).
+-- `step`: the last chain steps chainStep handed out so, made at the second of them (see there)
+--@percall
+local LIKE_SUCCESS = {}
+
 -- a chain step: node n succeeded and its one dependent d, a plain edge's, waited on it
 -- alone (pending 1, dependency list {n}), with no time limit: d is queued (resolveDependency,
 -- queueNode: its `queued` event) and handed out to `worker` under a new lease (startHere:
@@ -119,33 +130,63 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   if nextMax < 1 or type(d) ~= "number" or d < 0 or ended + 1 >= total then return nil, v end
   local ds = digits(d)
   local u = redis.call("HMGET", keys.record, "n" .. ds, "d" .. ds, "s" .. ds)
-  local dr = u[1] and decodeNode(u[1])
-  -- (the bytes it was decoded from: its start is made from the last one's packing when it can
-  -- be, startedBytes: the same step of many like chains waits as the same bytes)
-  local from = RECORD_BYTES
-  -- (its spec before its record, or apart: see SPECS in includes/record.lua)
-  local spec = dr and (SPECS[dr] or u[3])
-  if not spec or dr[ST] ~= "w" or dr[PEND] ~= 1 or dr[DUE] ~= 0 or (dr[NBF] or 0) ~= 0 or (dr[DLY] or 0) ~= 0
-    or (dr[EXPIN] or 0) ~= 0 or (dr[EXP] or 0) ~= 0 or not u[2] or #u[2] > 10 then return nil, v, ds, u end
-  local deps = unpackOne(u[2])
-  local dq = queues[dr[QIDX]]
-  if type(deps) ~= "table" or #deps ~= 1 or deps[1] ~= n or not dq
-    or not string.find(served, "," .. digits(dr[QIDX]) .. ",", 1, true) or queuePaused(dq) then return nil, v, ds, u end
+  -- d like the dependents the last steps of this call handed out (LIKE_SUCCESS.step, made at
+  -- the second of them: the same step of like chains): waiting as the same bytes on n alone by
+  -- the same list, in a run of the same queues, served the same, it is started from their
+  -- packing, its lease aside, without a decode, a check or a copy (memberStartedLike's way)
+  local E = LIKE_SUCCESS.step
+  local like = E and u[1] == E.from and u[2] == E.deps and u[3] and d == E.d and n == E.n and queues == E.queues
+    and served == E.served
+  local dr, from, spec, dq, attempt, stalls, task
+  if like then
+    spec, dq, attempt, stalls, task = u[3], E.dq, E.attempt, E.stalls, E.task
+  else
+    dr = u[1] and decodeNode(u[1])
+    -- (the bytes it was decoded from: its start is made from the last one's packing when it
+    -- can be, startedBytes: the same step of many like chains waits as the same bytes)
+    from = RECORD_BYTES
+    -- (its spec before its record, or apart: see SPECS in includes/record.lua)
+    spec = dr and (SPECS[dr] or u[3])
+    if not spec or dr[ST] ~= "w" or dr[PEND] ~= 1 or dr[DUE] ~= 0 or (dr[NBF] or 0) ~= 0 or (dr[DLY] or 0) ~= 0
+      or (dr[EXPIN] or 0) ~= 0 or (dr[EXP] or 0) ~= 0 or not u[2] or #u[2] > 10 then return nil, v, ds, u end
+    local deps = unpackOne(u[2])
+    dq = queues[dr[QIDX]]
+    if type(deps) ~= "table" or #deps ~= 1 or deps[1] ~= n or not dq
+      or not string.find(served, "," .. digits(dr[QIDX]) .. ",", 1, true) or queuePaused(dq) then
+      return nil, v, ds, u
+    end
+    attempt, stalls, task = dr[ATT] + 1, dr[STALLS], dr[TASK]
+  end
   local ns = digits(n)
   if not leaseEnds(queues, runId, ns, r, token) then return nil, v, ds, u end
   local em = g17(emax or 10000)
   succeeded(keys, runId, n, r, now, em, false, true)
   -- (n's success, d's queuing and d's start)
-  stepEvents(keys.events, em, runId, now, n, r[TASK], r[ATT], d, dr[TASK], dr[ATT])
+  stepEvents(keys.events, em, runId, now, n, r[TASK], r[ATT], d, task, attempt - 1)
   local lease = redis.call("INCR", keys.tokens)
-  local attempt = dr[ATT] + 1
-  dr[PEND], dr[ST], dr[ATT], dr[STARTED], dr[WORKER], dr[TOK] = 0, "r", attempt, now, worker, lease
+  local bytes
+  if like then
+    -- (kept for its completion without a copy of its own: E.r, copied by that decode under
+    -- this lease's token)
+    bytes = E.prefix .. uintBytes(lease)
+    keepRunning(bytes, E.r, E.r, nil, E.prefix, lease)
+  else
+    dr[PEND], dr[ST], dr[ATT], dr[STARTED], dr[WORKER], dr[TOK] = 0, "r", attempt, now, worker, lease
+    bytes = from and startedBytes(dr, from, lease, now, worker) or packRecord(dr, true)
+  end
   redis.call("ZADD", dq.leases, int(now + leaseMs), runId .. "#" .. ds .. "#" .. digits(lease))
   RESULTS[r] = result
-  redis.call("HSET", keys.record, "n" .. ns, packRecord(r), "n" .. ds,
-    from and startedBytes(dr, from, lease, now, worker) or packRecord(dr, true), "ended", ended + 1)
+  redis.call("HSET", keys.record, "n" .. ns, packRecord(r), "n" .. ds, bytes, "ended", ended + 1)
+  -- (a like start, of a record without a spec before it, whose packing but its token
+  -- startedBytes cut, and kept for its completion, so that keepRunning keeps it: a copy of it
+  -- then serves the next like steps)
+  local last = LAST_START
+  if not like and from == u[1] and last.bytes and last.from == from and RUNNING_BYTES[bytes] == dr then
+    LIKE_SUCCESS.step = { from = from, deps = u[2], d = d, n = n, queues = queues, served = served, dq = dq,
+      prefix = last.bytes, r = copyRecord(dr), attempt = attempt, stalls = stalls, task = task }
+  end
   -- (its dependency's result, and span id when traced, inline: depResults's answer)
-  local claim = { d, lease, attempt, dr[STALLS], dr[TASK], spec, 1, 1, result }
+  local claim = { d, lease, attempt, stalls, task, spec, 1, 1, result }
   -- (the attempt's trace span id, when traced, kept with the result and handed to d with it)
   if span ~= "" then
     redis.call("HSET", keys.record, "t" .. ns, span, "tr", "1")
@@ -231,15 +272,6 @@ local function shortCompletion(RC, keys, queues, runId, n, token, result, now, w
   return nil, v
 end
 
--- The last chord member memberSucceeded completed in this call the general way whose running
--- record's bytes were its spec, a packing and its token (a record of 15 fields, the token
--- last, as startedBytes makes them): its run (M), that packing but its token (`prefix`), a
--- copy of its record once succeeded (`r`), the packing of that copy but its token (`packed`,
--- made at the first like completion), its one dependent's id (`d`) and its queue's keys
--- (`q`). A member of the same run whose running record is the same packing behind its own
--- spec, under its own token, completes the same way in the same call (memberSucceededLike)
---@percall
-local LIKE_SUCCESS = {}
 
 -- node n's completion under `token` with `result`, when it is such a member (see LIKE_SUCCESS)
 -- not read or written yet in this call and its dependent d still waits on others: its record
