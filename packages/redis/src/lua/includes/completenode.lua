@@ -251,6 +251,29 @@ local function shortCompletion(RC, keys, queues, runId, n, token, result, now, w
   -- (a plain job's four fields, read first for a node 0: none of the others is there)
   local u = n == 0 and plainFields(keys.record, "s0")
   if u then
+    -- a plain job started from the packing of like ones (its record kept as theirs, under its
+    -- token: LIKE_START.plain), completed after a like success in this call (LAST_SUCCESS, of
+    -- the same packing and duration): its success made from that one's packing, as plainEnd
+    -- and succeededBytes would make it, without the copy of its record a decode makes
+    local raw, last = u[2], LAST_SUCCESS
+    local S = budget > 0 and u[1] == "running" and RUNNING_TOKENS[raw] == token and RUNNING_BYTES[raw]
+    local prefix = S and RUNNING_PREFIXES[raw]
+    if prefix and last.from == prefix and S[ST] == "r" and #S[NEXT] == 0 and RUNNING_SPECS[raw] == nil
+      and last.fin == (S[STARTED] > 0 and now - S[STARTED] or now) then
+      -- (taken out as decodeNode takes a hit out)
+      RUNNING_BYTES[raw], RUNNING_TOKENS[raw], RUNNING_PREFIXES[raw] = nil, nil, nil
+      runningKept = runningKept - 1
+      RECORD_BYTES = false
+      if leaseEnds(queues, runId, "0", S, token) then
+        plainEvents(keys.events, g17(emax or 10000), runId, now, "s", S[TASK], S[ATT], true)
+        if not last.bytes then last.bytes = string.sub(last.packed, 1, -#uintBytes(last.token) - 1) end
+        redis.call("HSET", keys.record, "n0", last.bytes .. uintBytes(token) .. (result or ""), "status", "succeeded",
+          "finished", finishedField(now, u[3]))
+        if span ~= "" then redis.call("HSET", keys.record, "t0", span, "tr", "1") end
+        return { RC.OK, 0 }
+      end
+      return nil, { u[1], false, false, false, false, false, false, false, false, u[2], false, false, u[3] }
+    end
     local r = budget > 0 and u[1] == "running" and decodeNode(u[2])
     if r and r[ST] == "r" and r[TOK] == token and #r[NEXT] == 0 then
       local reply = plainEnd(RC, keys, queues, runId, r, nil, token, result, now, emax, span, u[3])
