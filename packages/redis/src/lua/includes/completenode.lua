@@ -122,8 +122,11 @@ local LIKE_SUCCESS = {}
 -- its `started` event), its claim in the reply, the run going on. Only when the worker may
 -- take it (nextMax, a queue it serves, not paused); else, or for a dependent that is not
 -- such, nil and `v`, with d's id (digits) and its fields read (n<d>, d<d>, s<d>) once read
+-- `shared`: r is the record kept for n's decode as like ones' (RUNNING_TOKENS), never changed,
+-- and the last success of this call is like its (LAST_SUCCESS): it is taken out of the cache as
+-- a decode takes it, and its success made from that one's packing, without a copy of it
 local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, worker, nextMax, leaseMs, served,
-    emax, span)
+    emax, span, shared)
   local d = r[NEXT][1]
   -- (counts, as shortCompletion checked; absent in a run of one node: runCounts)
   local total, ended = v[2] and num(v[2]) or 1, v[3] and num(v[3]) or 0
@@ -160,7 +163,18 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   local ns = digits(n)
   if not leaseEnds(queues, runId, ns, r, token) then return nil, v, ds, u end
   local em = g17(emax or 10000)
-  succeeded(keys, runId, n, r, now, em, false, true)
+  local done
+  if shared then
+    -- (as decodeNode takes a hit out)
+    local raw, last = v[10], LAST_SUCCESS
+    RUNNING_BYTES[raw], RUNNING_TOKENS[raw], RUNNING_PREFIXES[raw] = nil, nil, nil
+    runningKept = runningKept - 1
+    RECORD_BYTES = false
+    if not last.bytes then last.bytes = string.sub(last.packed, 1, -#uintBytes(last.token) - 1) end
+    done = last.bytes .. uintBytes(token) .. (result or "")
+  else
+    succeeded(keys, runId, n, r, now, em, false, true)
+  end
   -- (n's success, d's queuing and d's start)
   stepEvents(keys.events, em, runId, now, n, r[TASK], r[ATT], d, task, attempt - 1)
   local lease = redis.call("INCR", keys.tokens)
@@ -175,8 +189,11 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
     bytes = from and startedBytes(dr, from, lease, now, worker) or packRecord(dr, true)
   end
   redis.call("ZADD", dq.leases, int(now + leaseMs), runId .. "#" .. ds .. "#" .. digits(lease))
-  RESULTS[r] = result
-  redis.call("HSET", keys.record, "n" .. ns, packRecord(r), "n" .. ds, bytes, "ended", ended + 1)
+  if not shared then
+    RESULTS[r] = result
+    done = packRecord(r)
+  end
+  redis.call("HSET", keys.record, "n" .. ns, done, "n" .. ds, bytes, "ended", ended + 1)
   -- (a like start, of a record without a spec before it, whose packing but its token
   -- startedBytes cut, and kept for its completion, so that keepRunning keeps it: a copy of it
   -- then serves the next like steps)
@@ -286,7 +303,20 @@ local function shortCompletion(RC, keys, queues, runId, n, token, result, now, w
   if budget <= 0 or v[1] ~= "running" or v[4] or v[6] or v[7] or v[9] or (v[5] and not isCount(v[5])) then
     return nil, v
   end
-  local r = v[10] and decodeNode(v[10])
+  -- a step started from the packing of like ones (its record kept as theirs under its token:
+  -- LIKE_SUCCESS.step, memberStartedLike), completed after a like success in this call
+  -- (LAST_SUCCESS, of the same packing and duration): chainStep makes its success from that
+  -- one's packing, without the copy of its record a decode makes
+  local raw, last = v[10], LAST_SUCCESS
+  local S = raw and RUNNING_TOKENS[raw] == token and RUNNING_BYTES[raw]
+  local prefix = S and RUNNING_PREFIXES[raw]
+  if prefix and last.from == prefix and S[ST] == "r" and #S[NEXT] == 1 and RUNNING_SPECS[raw] == nil
+    and last.fin == (S[STARTED] > 0 and now - S[STARTED] or now) and (not v[2] or isCount(v[2]))
+    and (not v[3] or isCount(v[3])) then
+    return chainStep(RC, keys, queues, runId, n, S, v, token, result, now, worker, nextMax, leaseMs, served, emax,
+      span, true)
+  end
+  local r = raw and decodeNode(raw)
   if not r or r[ST] ~= "r" or r[TOK] ~= token then return nil, v end
   if #r[NEXT] == 0 and n == 0 then return plainEnd(RC, keys, queues, runId, r, v, token, result, now, emax, span) end
   if #r[NEXT] == 1 and (not v[2] or isCount(v[2])) and (not v[3] or isCount(v[3])) then
