@@ -69,7 +69,7 @@ local function plainSubmit(f, at, toReady, short)
   local q = QUEUES[num(f[short and at + 2 or at + 3])]
   if not q then return nil end
   local record = A.runPrefix .. f[at]
-  if redis.call("HMGET", record, "status")[1] then return nil end
+  if redis.call("HEXISTS", record, "status") == 1 then return nil end
   -- (what its record's bytes give, read once per call: plain jobs of one task are sent as the
   -- same bytes)
   local like = LIKE[list2]

@@ -301,10 +301,11 @@ local RUNNING_MAX = 4096
 -- packed of r (with its spec `spec` before them, or none): when r has no field past TOK (a
 -- time limit, a parked score: none of them nil before a set one), and nothing is kept for
 -- those bytes yet. With `token`: `kept` is another like start's record, never changed, which
--- that decode copies under `token` (memberStartedLike: no copy made per member)
+-- that decode copies under `token` (memberStartedLike: no copy made per member), a copy of one
+-- kept here before: its fields need no check
 local function keepRunning(bytes, r, kept, spec, prefix, token)
-  if r[PARK] == nil and r[DLY] == nil and r[EXPIN] == nil and r[NBF] == nil and r[EXP] == nil and r[EXPAT] == nil
-    and RUNNING_BYTES[bytes] == nil then
+  if (token or r[PARK] == nil and r[DLY] == nil and r[EXPIN] == nil and r[NBF] == nil and r[EXP] == nil
+      and r[EXPAT] == nil) and RUNNING_BYTES[bytes] == nil then
     if runningKept >= RUNNING_MAX then
       RUNNING_BYTES = {}
       RUNNING_SPECS = {}
