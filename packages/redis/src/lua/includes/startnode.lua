@@ -132,7 +132,6 @@ local function leaseMember(runId, n, token)
   return runId .. "#" .. digits(n) .. "#" .. digits(token)
 end
 
-
 -- node n's start, when it is such a member of run M (LIKE_START.M) not read or written yet in this
 -- call: its record's bytes made from the like start's packing and its token, kept for its
 -- next decode, its `started` event; what memberStarted answers, from the like
