@@ -242,8 +242,9 @@ const SHORT_RETENTION_MS = 7 * 86_400_000;
  * Whether `submitmany` may be sent run `sub` short (submitmany.lua, SHORT): a plain job, one
  * node without dependencies in queue "default", whose other fields are all at the values the
  * script puts in their place: no idempotency key, nonce, fingerprint, tags, headers, time
- * limits or output other than node 0's, the default retention. Its run id is never "" (the
- * script tells a short run by its first argument, "").
+ * limits or output other than node 0's, the default retention (what it would reuse under a
+ * key is read only under one). Its run id is never "" (the script tells a short run by its
+ * first argument, "").
  */
 const isShort = (
   sub: Submission,
@@ -269,8 +270,7 @@ const isShort = (
     sub.dag.queues[0] === "default" &&
     (sub.notBefore ?? 0) === 0 &&
     (sub.expiresAt ?? 0) === 0 &&
-    (sub.headers ?? "") === "" &&
-    (sub.idempotencyReuse ?? "return-existing") === "return-existing"
+    (sub.headers ?? "") === ""
   );
 };
 

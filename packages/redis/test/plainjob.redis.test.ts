@@ -262,6 +262,49 @@ describe("a plain job's submission on Redis", () => {
     expect(await timesTaken(sent, "list2, list3 = f[at + 4], f[at + 5]")).toBe(13 * batches);
   });
 
+  it("a single-node run with a field not at its default is sent whole and keeps the field", async () => {
+    const { shortcut, walked, sent } = await compare(async (store) => {
+      const client = createClient(store);
+      await client.submitMany([job.si({ i: 1 })], { tags: ["t"] });
+      await client.submitMany([job.si({ i: 2 })], { headers: { tenant: "acme" } });
+      await client.submitMany([job.si({ i: 3 })], { retentionMs: 60_000 });
+      await client.submitMany([job.si({ i: 4 })], [{ runId: "named" }]);
+      await client.submitMany([job.si({ i: 5 })], { idempotencyKey: "k5" });
+      await client.submitMany([job.si({ i: 6 })], { delayMs: 60_000 });
+      await client.submitMany([job.si({ i: 7 })], { expiresInMs: 60_000 });
+      await client.submitMany([urgent.si(8)]);
+      // (as the store may be handed them: a nonce without a fingerprint, a key without either)
+      const bare = (runId: string, i: number) => ({
+        runId,
+        dag: compile(job.si({ i })),
+        tags: [],
+        idempotencyWindowMs: 0,
+        retentionMs: 7 * 86_400_000,
+        now: 1_000,
+        nonce: "",
+        fingerprint: "",
+      });
+      await store.submitMany([
+        { ...bare("n9", 9), nonce: "n9" },
+        { ...bare("k10", 10), idempotencyKey: "k10", idempotencyWindowMs: 60_000 },
+        { ...bare("f11", 11), fingerprint: "ab".repeat(32) },
+      ]);
+    });
+    expect(shortcut).toEqual(walked);
+    // none went short (isShort, RedisStore.ts): each run hash holds its field
+    expect(await timesTaken(sent, "list2, list3 = f[at + 4], f[at + 5]")).toBe(0);
+    const hashes = runHashes(shortcut);
+    expect(hashes).toHaveLength(11);
+    const holding = (field: string) => hashes.filter((h) => h.has(field)).length;
+    for (const field of ["tags", "hdr", "retention", "nbf", "exp", "queues"])
+      expect(holding(field)).toBe(1);
+    // a run given its id keeps its nonce (two), a run given its id or under a key the canvas's
+    // fingerprint (two, and the bare one handed one), the bare run under a key its key's string
+    expect(holding("nonce")).toBe(2);
+    expect(holding("fp")).toBe(3);
+    expect(Object.keys(shortcut).filter((k) => k.endsWith(":idem:k10"))).toHaveLength(1);
+  });
+
   it("a run sent short stands for the full list the client would send for it", async () => {
     // one plain job at its defaults, recorded as the store sends it (short)...
     const calls: Command[] = [];

@@ -92,7 +92,8 @@ local function started(triples, leased, due)
   end
   for i = 1, #triples, 3 do
     local q, member, token = triples[i], triples[i + 1], triples[i + 2]
-    local runId, n = runIds[(i + 2) / 3], nodeIds[(i + 2) / 3]
+    local j = (i + 2) / 3
+    local runId, n = runIds[j], nodeIds[j]
     local shared = sharedOf[q]
     if not shared then
       shared = { shardWork = K.shardWork, events = K.events, leases = QUEUES[q].leases }

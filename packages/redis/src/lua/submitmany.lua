@@ -31,7 +31,8 @@
 
 -- the values a run sent short stands for that no other constant names: its retention as the
 -- client writes it (7 days, in ms: DEFAULT_RETENTION) and what a run reuses under its key
--- (none here); the client sends a run short only with these (RedisStore.submitRuns)
+-- (read only under one: a short run has none); the client sends a run short only with that
+-- retention (RedisStore.ts, isShort)
 local SHORT = { retention = "604800000", reuse = "return-existing" }
 
 local codes = { OK = R.OK, EXISTS = R.EXISTS, CONFLICT = R.CONFLICT, RETRY = R.RETRY, GONE = R.GONE,
