@@ -32,6 +32,7 @@ import {
   toErrorInfo,
 } from "./Errors.ts";
 import type { BoundHandler, TaskContext } from "./Handler.ts";
+import { handlerFn, isPlainOutput, settled } from "./HandlerOutput.ts";
 import { decodeHeaders, type RunHeaders } from "./Headers.ts";
 import { attemptInfo, wrapCall } from "./HookCalls.ts";
 import type { WorkerHooks } from "./Hooks.ts";
@@ -101,12 +102,30 @@ const failWith = (tag: ErrorTag, message: string): AttemptResult => ({
  * const result = await runAttempt(claim, handle(add, async ({ a, b }) => a + b), env, new AbortController())
  * if (result.ok) await store.complete(claim, result.value, opts)
  */
-export const runAttempt = async (
+export const runAttempt = (
   claim: Claim,
   handler: BoundHandler,
   env: AttemptEnv,
   abort: AbortController | AttemptAbort,
 ): Promise<AttemptResult> => {
+  const result = attemptNow(claim, handler, env, abort);
+  return result instanceof Promise ? result : Promise.resolve(result);
+};
+
+/**
+ * {@link runAttempt}, whose result is given at once when the attempt ended
+ * without waiting: its input could not be formed, or the handler (bound by
+ * `handle`, without a time limit, result key, lock, thread or
+ * `wrapHandler`) returned or threw at once. The worker's attempts go this
+ * way: a handler that returns at once costs no promise and no async frame
+ * (docs/benchmarks.md, "What costs time"). Never throws.
+ */
+export const attemptNow = (
+  claim: Claim,
+  handler: BoundHandler,
+  env: AttemptEnv,
+  abort: AbortController | AttemptAbort,
+): AttemptResult | Promise<AttemptResult> => {
   const task = claim.spec.task;
   if (handler.task.name !== task)
     return failWith(
@@ -127,11 +146,74 @@ export const runAttempt = async (
     return failWith(ErrorTag.CorruptRecord, `cannot read the run's headers: ${why}`);
   }
   const softTimeoutMs = claim.spec.options.softTimeoutMs ?? handler.task.options.softTimeoutMs;
-  // ends the time limits' timers; made only when one is armed (an abort event costs µs)
-  const finished =
-    timeoutMs === undefined && softTimeoutMs === undefined ? undefined : new AbortController();
   const soft = softTimeoutMs === undefined ? undefined : new AbortController();
   const ctx = new AttemptContext(claim, handler, env, abort, soft?.signal ?? NEVER, headers);
+  const behaviour = handler.task.behaviour;
+  const isolate = claim.spec.options.isolate ?? handler.task.options.isolate;
+  const fn = handler[handlerFn];
+  if (
+    fn === undefined ||
+    timeoutMs !== undefined ||
+    soft !== undefined ||
+    behaviour.resultKey !== undefined ||
+    behaviour.lock !== undefined ||
+    isolate === "thread" ||
+    env.wrapHandler !== undefined
+  )
+    return attempted(claim, handler, env, abort, input, ctx, timeoutMs, soft, undefined);
+  let out: unknown;
+  try {
+    out = fn(input, ctx);
+  } catch (e) {
+    // an abort while the handler ran ends the attempt with its reason, as the race would
+    return {
+      ...attemptFailure(handler, isAborted(abort) ? reasonOf(abort) : e, () => env.log()),
+      input,
+    };
+  }
+  if (!isPlainOutput(out))
+    return attempted(
+      claim,
+      handler,
+      env,
+      abort,
+      input,
+      ctx,
+      undefined,
+      undefined,
+      settled(out, ctx),
+    );
+  if (isAborted(abort))
+    return { ...attemptFailure(handler, reasonOf(abort), () => env.log()), input };
+  try {
+    return ended(handler, out, input);
+  } catch (e) {
+    return { ...attemptFailure(handler, e, () => env.log()), input };
+  }
+};
+
+/**
+ * The rest of an attempt that waits: its time limits armed, its memo read,
+ * its lock taken, its handler run (or `running`, the handler's output it
+ * returned as a promise or an Effect), its output recorded under its result
+ * key; its timers ended and its locks unlocked at the end.
+ */
+const attempted = async (
+  claim: Claim,
+  handler: BoundHandler,
+  env: AttemptEnv,
+  abort: AbortController | AttemptAbort,
+  input: unknown,
+  ctx: AttemptContext,
+  timeoutMs: number | undefined,
+  soft: AbortController | undefined,
+  running: Promise<unknown> | undefined,
+): Promise<AttemptResult> => {
+  const task = claim.spec.task;
+  const softTimeoutMs = claim.spec.options.softTimeoutMs ?? handler.task.options.softTimeoutMs;
+  // ends the time limits' timers; made only when one is armed (an abort event costs µs)
+  const finished =
+    timeoutMs === undefined && soft === undefined ? undefined : new AbortController();
   if (timeoutMs !== undefined) ctx.deadline = env.clock.now() + timeoutMs;
   const behaviour = handler.task.behaviour;
   try {
@@ -139,6 +221,7 @@ export const runAttempt = async (
       armSoftTimeout(env.clock, softTimeoutMs, soft, finished.signal);
     if (timeoutMs !== undefined && finished !== undefined)
       armTimeout(env.clock, timeoutMs, abort, finished.signal);
+    // (`running` is given only when the task has no result key and no lock: `attemptNow`)
     const resultKey = behaviour.resultKey?.(input);
     if (resultKey !== undefined) {
       const memo = await env.store.getMemo({ task, key: resultKey, now: env.clock.now() });
@@ -163,28 +246,23 @@ export const runAttempt = async (
         input,
       };
     // no closure here: one would put this function's variables in a context made per attempt
-    const running =
-      env.wrapHandler === undefined
+    const run =
+      running ??
+      (env.wrapHandler === undefined
         ? callHandler(handler, input, ctx, env, isolate === "thread")
-        : wrappedCall(env.wrapHandler, claim, handler, input, ctx, env, isolate === "thread");
-    const out = await untilAborted(running, abort);
-    if (isReplacement(out)) {
-      // a canvas compiles where the handler runs: a bad one fails this attempt, as submit refuses it
-      return { ok: true, replace: compileReplacement(out.canvas.node), input };
-    }
-    const bytes = outputOf(handler, out);
-    if (!bytes.ok) return { ok: false, error: toErrorInfo(bytes.error), input };
-    if (resultKey !== undefined) {
-      const ttlMs = behaviour.resultTtlMs ?? DEFAULT_RESULT_TTL_MS;
-      await env.store.putMemo({
-        task,
-        key: resultKey,
-        result: bytes.value,
-        ttlMs,
-        now: env.clock.now(),
-      });
-    }
-    return { ok: true, value: bytes.value, input };
+        : wrappedCall(env.wrapHandler, claim, handler, input, ctx, env, isolate === "thread"));
+    const out = await untilAborted(run, abort);
+    const result = ended(handler, out, input);
+    if (!result.ok || "replace" in result || resultKey === undefined) return result;
+    const ttlMs = behaviour.resultTtlMs ?? DEFAULT_RESULT_TTL_MS;
+    await env.store.putMemo({
+      task,
+      key: resultKey,
+      result: result.value,
+      ttlMs,
+      now: env.clock.now(),
+    });
+    return result;
   } catch (e) {
     return { ...attemptFailure(handler, e, () => env.log()), input };
   } finally {
@@ -192,6 +270,21 @@ export const runAttempt = async (
     const locks = ctx.heldLocks;
     if (locks.length > 0) await Promise.all(locks.map((l) => l.unlock().catch(() => undefined)));
   }
+};
+
+/**
+ * What a handler's output makes of the attempt: a replacement canvas,
+ * compiled where the handler ran (a bad one fails this attempt, as submit
+ * refuses it), or the output encoded.
+ *
+ * @throws InvalidCanvas, InvalidInput when a replacement canvas does not compile.
+ */
+const ended = (handler: BoundHandler, out: unknown, input: unknown): AttemptResult => {
+  if (isReplacement(out)) return { ok: true, replace: compileReplacement(out.canvas.node), input };
+  const bytes = outputOf(handler, out);
+  return bytes.ok
+    ? { ok: true, value: bytes.value, input }
+    : { ok: false, error: toErrorInfo(bytes.error), input };
 };
 
 /**
@@ -524,6 +617,10 @@ const untilAborted = <T>(running: Promise<T>, abort: AbortController | AttemptAb
 /** Whether `abort` was aborted (without making an `AttemptAbort`'s signal). */
 const isAborted = (abort: AbortController | AttemptAbort): boolean =>
   abort instanceof AttemptAbort ? abort.aborted : abort.signal.aborted;
+
+/** The reason `abort` was aborted with (without making an `AttemptAbort`'s signal). */
+const reasonOf = (abort: AbortController | AttemptAbort): unknown =>
+  abort instanceof AttemptAbort ? abort.reason : abort.signal.reason;
 
 /** A promise that rejects with the signal's reason once it aborts (at once if it has). */
 const rejectOnAbort = (signal: AbortSignal): Promise<never> => {

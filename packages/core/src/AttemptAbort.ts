@@ -17,6 +17,11 @@ export class AttemptAbort {
     return this.ended;
   }
 
+  /** The reason `abort` was called with; undefined before. */
+  get reason(): unknown {
+    return this.ended ? this.why : undefined;
+  }
+
   /** The signal (made on first read), aborted with the same reason as this. */
   get signal(): AbortSignal {
     if (this.controller === undefined) {

@@ -2,11 +2,12 @@
  * Binding handlers to task declarations, where the worker runs. A handler is
  * `async (input, ctx) => output` or returns an `Effect`.
  */
-import { Cause, Effect, Exit } from "effect";
+import type { Effect } from "effect";
 import type { Logger } from "pino";
 import type { Canvas } from "./Canvas.ts";
 import { described } from "./Described.ts";
 import { InvalidWorkerOptions } from "./Errors.ts";
+import { handlerFn, settled } from "./HandlerOutput.ts";
 import type { HeldLock, LockOptions } from "./Locks.ts";
 import type { Progress } from "./Machine.ts";
 import type { Replacement } from "./Replace.ts";
@@ -141,6 +142,8 @@ export interface BoundHandler {
   readonly run: (input: unknown, ctx: TaskContext) => Promise<unknown>;
   /** Where a worker thread imports it from (see {@link HandlerModule}). */
   readonly thread?: HandlerModule;
+  /** The function `run` calls, when the handler was bound by `handle` (see {@link handlerFn}). */
+  readonly [handlerFn]?: (input: unknown, ctx: TaskContext) => unknown;
 }
 
 /**
@@ -179,6 +182,7 @@ const bound = <T extends AnyTask>(
 ): BoundHandler => ({
   task,
   ...(where === undefined ? {} : { thread: where }),
+  [handlerFn]: fn as (input: unknown, ctx: TaskContext) => unknown,
   run: (input, ctx) => {
     let out: unknown;
     try {
@@ -186,19 +190,6 @@ const bound = <T extends AnyTask>(
     } catch (e) {
       return Promise.reject(e);
     }
-    // a plain value is the output at once; an object may be a promise, a thenable or an
-    // Effect: it is waited on as `await` would, and an Effect run
-    if (out === null || (typeof out !== "object" && typeof out !== "function"))
-      return Promise.resolve(out);
-    return Promise.resolve(out).then((v) => (Effect.isEffect(v) ? runEffect(v, ctx) : v));
+    return settled(out, ctx);
   },
 });
-
-/** Runs the Effect a handler returned, aborted by `ctx.signal`: its success, or its failure thrown. */
-const runEffect = async (out: unknown, ctx: TaskContext): Promise<unknown> => {
-  const exit = await Effect.runPromiseExit(out as Effect.Effect<unknown, unknown, never>, {
-    signal: ctx.signal,
-  });
-  if (Exit.isSuccess(exit)) return exit.value;
-  throw Cause.squash(exit.cause);
-};

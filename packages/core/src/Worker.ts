@@ -13,7 +13,7 @@
  * aborted at once, and waits for work with one outstanding `waitForWork` at
  * a time, sleeping no longer than the next due retry.
  *
- * The parts live apart: one attempt of a node is `runAttempt` (`Attempt`),
+ * The parts live apart: one attempt of a node is `attemptNow` (`Attempt`),
  * keeping leases by heartbeat is `renewLeases` (`Leases`), and what the
  * worker logs about store outages is `WorkerLog`. `startWorker` keeps the
  * claim loop, the slots, the heartbeats, the store's signals and stopping.
@@ -21,7 +21,7 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
-import { type AttemptEnv, type AttemptResult, runAttempt } from "./Attempt.ts";
+import { type AttemptEnv, type AttemptResult, attemptNow } from "./Attempt.ts";
 import { AttemptAbort } from "./AttemptAbort.ts";
 import { checkRetryDefaults, isQueueName, MAX_TIMER_MS } from "./Canvas.ts";
 import { type Clock, liveClock } from "./Clock.ts";
@@ -586,16 +586,20 @@ export const startWorker = (opts: WorkerOptions): Worker => {
    * Runs the slot's claim: parks it, or runs its attempt and reports how it
    * ended. A success frees the slot before its completion is sent (the
    * completion goes on in `reports`); any other end frees it when reported.
-   * Never rejects: a crash is logged, and the slot is freed.
+   * Never rejects: a crash is logged, and the slot is freed. `attempt` is
+   * the attempt `spawn` began at `startedAt`, when it did.
    */
-  const runOne = async (slot: Slot): Promise<void> => {
+  const runOne = async (
+    slot: Slot,
+    startedAt: number,
+    attempt?: AttemptResult | Promise<AttemptResult>,
+  ): Promise<void> => {
     try {
       const claim = slot.claim;
       const handler = handlers.get(claim.spec.task);
       if (!handler) return await park(slot);
-      if (observed) return await observedAttempt(slot, handler);
-      const startedAt = now();
-      const result = await runAttempt(claim, handler, slot, slot.abort);
+      if (attempt === undefined) return await observedAttempt(slot, handler);
+      const result = await attempt;
       timed(startedAt);
       if (slot.released) return;
       try {
@@ -622,7 +626,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     const attempt = attemptInfo(claim, claim.spec.task, id);
     callHook(nodeLog, "onAttemptStart", hooks.onAttemptStart, attempt);
     const startedAt = now();
-    const result = await runAttempt(claim, handler, slot, slot.abort);
+    const result = await attemptNow(claim, handler, slot, slot.abort);
     timed(startedAt);
     if (slot.released) return;
     const ended = {
@@ -827,9 +831,28 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     return undefined;
   };
 
+  /**
+   * Runs `claim` in a slot (`runOne`). An attempt whose handler returned at
+   * once (`attemptNow`) and succeeded is reported here: the slot it took
+   * is free again before anyone could see it, and no promise is made for
+   * it (docs/benchmarks.md, "What costs time").
+   */
   const spawn = (claim: Claim) => {
     const slot = new Slot(claim, workerEnv);
-    slots.set(slot, runOne(slot));
+    const handler = observed ? undefined : handlers.get(claim.spec.task);
+    if (handler === undefined) {
+      slots.set(slot, runOne(slot, 0));
+      return;
+    }
+    const startedAt = now();
+    const result = attemptNow(claim, handler, slot, slot.abort);
+    if (result instanceof Promise || !result.ok || "replace" in result) {
+      slots.set(slot, runOne(slot, startedAt, result));
+      return;
+    }
+    timed(startedAt);
+    runHanded();
+    reports.set(claim, reportSuccess(slot, result.value, undefined));
   };
 
   // One outstanding waitForWork at a time, reused across loop iterations

@@ -17,6 +17,7 @@ const src = fileURLToPath(new URL("../src", import.meta.url));
 
 /** Modules the worker runtime uses and nobody else: no entry point exports them. */
 const PRIVATE = new Set([
+  "HandlerOutput.ts",
   "HookCalls.ts",
   "Leases.ts",
   "Lift.ts",

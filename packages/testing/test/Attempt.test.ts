@@ -1,5 +1,27 @@
-import { type Canvas, chain, handle, liveClock, Schema, task, WorkerStopping } from "@weft/core";
-import { type AttemptEnv, type Claim, compile, decode, encode, runAttempt } from "@weft/core/store";
+import {
+  type BoundHandler,
+  type Canvas,
+  chain,
+  handle,
+  liveClock,
+  replace,
+  Schema,
+  TaskFailure,
+  task,
+  WorkerStopping,
+} from "@weft/core";
+import {
+  AttemptAbort,
+  type AttemptEnv,
+  type AttemptResult,
+  attemptNow,
+  type Claim,
+  compile,
+  decode,
+  encode,
+  runAttempt,
+} from "@weft/core/store";
+import { Effect } from "effect";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryStore } from "../src/index.ts";
@@ -132,5 +154,134 @@ describe("runAttempt", () => {
     abort.abort(new WorkerStopping());
     await new Promise<void>((resolve) => setImmediate(resolve));
     expect(unhandled).toEqual([]);
+  });
+});
+
+describe("attemptNow", () => {
+  const point = task({
+    name: "point",
+    input: Schema.Int,
+    output: Schema.Struct({ x: Schema.Int }),
+  });
+  /** The same handler without its own function: its attempt waits on `run`'s promise. */
+  const throughRun = (h: BoundHandler): BoundHandler => ({ task: h.task, run: h.run });
+  /** What two attempts are compared by: the outcome without the stacks of errors made twice. */
+  const outcome = (r: AttemptResult) =>
+    r.ok
+      ? "value" in r
+        ? { ok: true, value: decode(r.value), input: r.input }
+        : { ok: true, replace: r.replace, input: r.input }
+      : {
+          ok: false,
+          tag: r.error.tag,
+          message: r.error.message,
+          retryable: r.error.retryable,
+          input: r.input,
+        };
+
+  it("ends at once, without a promise, when the handler returns or throws at once", async () => {
+    const { claim, env } = await claimed(inc.si(41));
+    const returned = attemptNow(
+      claim,
+      handle(inc, (n) => n + 1),
+      env,
+      new AbortController(),
+    );
+    expect(returned).not.toBeInstanceOf(Promise);
+    expect(outcome(returned as AttemptResult)).toEqual({ ok: true, value: 42, input: 41 });
+    const thrown = attemptNow(
+      claim,
+      handle(inc, () => {
+        throw new Error("boom");
+      }),
+      env,
+      new AbortController(),
+    );
+    expect(thrown).not.toBeInstanceOf(Promise);
+    expect(thrown).toMatchObject({ ok: false, error: { message: "boom" }, input: 41 });
+  });
+
+  it("ends as the attempt through the handler's promise does, whatever the handler returns", async () => {
+    const { claim, env } = await claimed(point.si(3));
+    const fns: Array<[string, (n: number) => unknown]> = [
+      ["a value", (n) => ({ x: n })],
+      ["a value its schema refuses", (n) => ({ x: `${n}` })],
+      ["a value the codec cannot store", () => ({ x: 1, f: () => 1 })],
+      ["a promise", async (n) => ({ x: n })],
+      ["a rejected promise", async () => Promise.reject(new Error("later"))],
+      [
+        "a thenable",
+        // biome-ignore lint/suspicious/noThenProperty: a thenable output is waited on as `await` would
+        (n) => ({ then: (ok: (v: unknown) => void) => ok({ x: n }) }),
+      ],
+      ["an Effect", (n) => Effect.succeed({ x: n })],
+      ["a failing Effect", () => Effect.fail(new Error("effect"))],
+      ["a replacement", (n) => replace(point.si(n + 1))],
+      ["a bad replacement", () => replace((chain as (...steps: unknown[]) => never)())],
+      [
+        "an Error thrown",
+        () => {
+          throw new Error("now");
+        },
+      ],
+      [
+        "a string thrown",
+        () => {
+          throw "a string";
+        },
+      ],
+      [
+        "a TaskFailure with a delay",
+        () => {
+          throw new TaskFailure("later", { retryAfterMs: 250 });
+        },
+      ],
+    ];
+    for (const [what, fn] of fns) {
+      const h = handle(point, fn as never);
+      const now = await attemptNow(claim, h, env, new AbortController());
+      const later = await runAttempt(claim, throughRun(h), env, new AbortController());
+      expect({ what, ...outcome(now) }).toEqual({ what, ...outcome(later) });
+      expect({ what, retryAfterMs: !now.ok && now.retryAfterMs }).toEqual({
+        what,
+        retryAfterMs: !later.ok && later.retryAfterMs,
+      });
+    }
+  });
+
+  it("ends with the abort's reason when aborted before the handler returned at once", async () => {
+    const { claim, env } = await claimed(inc.si(1));
+    for (const abort of [new AbortController(), new AttemptAbort()]) {
+      abort.abort(new WorkerStopping());
+      const before = attemptNow(
+        claim,
+        handle(inc, (n) => n),
+        env,
+        abort,
+      );
+      expect(before).toMatchObject({ ok: false, error: { tag: "WorkerStopping" } });
+    }
+    for (const abort of [new AbortController(), new AttemptAbort()]) {
+      const during = attemptNow(
+        claim,
+        handle(inc, (n) => {
+          abort.abort(new WorkerStopping());
+          return n;
+        }),
+        env,
+        abort,
+      );
+      expect(during).toMatchObject({ ok: false, error: { tag: "WorkerStopping" } });
+      const thrown = attemptNow(
+        claim,
+        handle(inc, () => {
+          abort.abort(new WorkerStopping());
+          throw new Error("after the abort");
+        }),
+        env,
+        abort,
+      );
+      expect(thrown).toMatchObject({ ok: false, error: { tag: "WorkerStopping" } });
+    }
   });
 });

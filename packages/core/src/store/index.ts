@@ -12,7 +12,7 @@
  */
 
 export { inputOf, shapeValue } from "../Args.ts";
-export { type AttemptEnv, type AttemptResult, runAttempt } from "../Attempt.ts";
+export { type AttemptEnv, type AttemptResult, attemptNow, runAttempt } from "../Attempt.ts";
 export { AttemptAbort } from "../AttemptAbort.ts";
 export {
   MAX_TICKS_PER_SCAN,
