@@ -24,10 +24,32 @@ export type Complete = (
   span?: string,
 ) => Promise<ReportResult>;
 
+/**
+ * Who is told how a completion sent by {@link BatchedComplete.to} ended:
+ * its report, or the error of the call that carried it. Neither may throw.
+ */
+export interface CompletionReceiver {
+  reported(report: ReportResult): void;
+  failed(error: unknown): void;
+}
+
 /** A {@link Complete} that also tells how many completions wait to be sent. */
 export type BatchedComplete = Complete & {
   /** Completions not sent yet: waiting for the end of the turn, or for a call in flight to answer. */
   readonly waiting: () => number;
+  /**
+   * Sends one completion as the {@link Complete} call does, and tells
+   * `receiver` how it ended instead of settling a promise: a worker's
+   * completions cost no promise and no callbacks each (docs/benchmarks.md,
+   * "What costs time").
+   */
+  readonly to: (
+    claim: Claim,
+    result: Uint8Array,
+    nextMax: number,
+    span: string | undefined,
+    receiver: CompletionReceiver,
+  ) => void;
 };
 
 /** Report calls a worker keeps in flight at most; the completions that finish meanwhile wait and go together. */
@@ -51,8 +73,7 @@ interface Waiting {
   readonly result: Uint8Array;
   readonly nextMax: number;
   readonly span?: string;
-  readonly resolve: (r: ReportResult) => void;
-  readonly reject: (e: unknown) => void;
+  readonly receiver: CompletionReceiver;
 }
 
 /**
@@ -98,10 +119,10 @@ export const completions = (
       void call
         .then(
           (reports) => {
-            for (const [i, w] of batch.entries()) w.resolve(reports[i]!);
+            for (let i = 0; i < batch.length; i++) batch[i]!.receiver.reported(reports[i]!);
           },
           (e: unknown) => {
-            for (const w of batch) w.reject(e);
+            for (const w of batch) w.receiver.failed(e);
           },
         )
         .finally(() => {
@@ -117,14 +138,23 @@ export const completions = (
     process.nextTick(pump);
   };
 
+  const to = (
+    claim: Claim,
+    result: Uint8Array,
+    nextMax: number,
+    span: string | undefined,
+    receiver: CompletionReceiver,
+  ) => {
+    waiting.push(
+      span === undefined
+        ? { claim, result, nextMax, receiver }
+        : { claim, result, nextMax, span, receiver },
+    );
+    schedule();
+  };
   const complete: Complete = (claim, result, nextMax, span) =>
     new Promise<ReportResult>((resolve, reject) => {
-      waiting.push(
-        span === undefined
-          ? { claim, result, nextMax, resolve, reject }
-          : { claim, result, nextMax, span, resolve, reject },
-      );
-      schedule();
+      to(claim, result, nextMax, span, { reported: resolve, failed: reject });
     });
-  return Object.assign(complete, { waiting: () => waiting.length });
+  return Object.assign(complete, { waiting: () => waiting.length, to });
 };

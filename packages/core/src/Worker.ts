@@ -25,7 +25,7 @@ import { type AttemptEnv, type AttemptResult, attemptNow } from "./Attempt.ts";
 import { AttemptAbort } from "./AttemptAbort.ts";
 import { checkRetryDefaults, isQueueName, MAX_TIMER_MS } from "./Canvas.ts";
 import { type Clock, liveClock } from "./Clock.ts";
-import { completions } from "./Completions.ts";
+import { type CompletionReceiver, completions } from "./Completions.ts";
 import type { Dag } from "./Dag.ts";
 import { deferred } from "./Deferred.ts";
 import { described } from "./Described.ts";
@@ -48,6 +48,7 @@ import {
   checkStore,
   limitedQueues,
   type RateLimit,
+  type ReportResult,
   type Store,
   type StoreSignal,
   type WorkerInfo,
@@ -170,18 +171,28 @@ export interface Worker {
 /** What every attempt of a worker shares: its `AttemptEnv` but the logger, and the worker's own logger. */
 interface WorkerEnv extends Omit<AttemptEnv, "log"> {
   readonly logger: Logger;
+  /** What a slot's completion was answered with (see `CompletionReceiver`). */
+  readonly reported: (slot: Slot, report: ReportResult) => void;
+  /** The error of the call that carried a slot's completion. */
+  readonly unreported: (slot: Slot, error: unknown) => void;
 }
 
 /**
  * One of the worker's `concurrency` places: the attempt it runs now, how to
  * stop it, and the `AttemptEnv` it runs in (the worker's, with the node's
- * logger). One object per attempt: a worker runs thousands a second.
+ * logger); then, after a success, the completion on its way and whom the
+ * worker's completions tell how it ended. One object per attempt: a worker
+ * runs thousands a second.
  */
-class Slot implements AttemptEnv {
+class Slot implements AttemptEnv, CompletionReceiver {
   /** Aborts the attempt of `claim`: its reason is the attempt's error. */
   readonly abort = new AttemptAbort();
   /** Its node was released at shutdown: whatever the attempt ends with is not reported. */
   released = false;
+  /** The completion sent (its result and trace span) and when it was first sent: what a retry sends again. */
+  result: Uint8Array | undefined;
+  span: string | undefined;
+  sentAt = 0;
   private child: Logger | undefined;
 
   constructor(
@@ -203,6 +214,13 @@ class Slot implements AttemptEnv {
   }
   get retryDefaults(): Partial<RetryPolicy> | undefined {
     return this.worker.retryDefaults;
+  }
+
+  reported(report: ReportResult): void {
+    this.worker.reported(this, report);
+  }
+  failed(error: unknown): void {
+    this.worker.unreported(this, error);
   }
 
   /** The node's logger (runId, nodeId, task, attempt), made on first use: a child logger costs a few µs. */
@@ -420,6 +438,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     clock,
     workerId: id,
     logger: log,
+    reported: (slot, report) => reported(slot, report),
+    unreported: (slot, error) => unreported(slot, error),
     ...(opts.retryDefaults === undefined ? {} : { retryDefaults: opts.retryDefaults }),
     ...(hooks.wrapHandler === undefined ? {} : { wrapHandler: hooks.wrapHandler }),
   };
@@ -464,7 +484,13 @@ export const startWorker = (opts: WorkerOptions): Worker => {
    * Completions sent and not answered yet, by claim: their slots are free
    * already, their leases are still renewed by heartbeat.
    */
-  const reports = new Map<Claim, Promise<void>>();
+  const reports = new Set<Claim>();
+  /** Resolved when `reports` empties, once a stopping worker waits for it. */
+  let reportsAnswered: ReturnType<typeof deferred<void>> | undefined;
+  const reportEnded = (claim: Claim) => {
+    reports.delete(claim);
+    if (reports.size === 0) reportsAnswered?.resolve();
+  };
   /**
    * Nodes leased while every slot was taken: chain steps a completion
    * leased back (the claim that followed it filled the slot; at most one
@@ -526,7 +552,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         .filter((slot) => !slot.released)
         .map((slot) => ({ claim: slot.claim, stop: (why: Error) => abortAttempt(slot, why) })),
       // a lost lease of a node whose completion is on its way: the completion answers stale
-      ...[...reports.keys()].map((claim) => ({ claim, stop: () => undefined })),
+      ...[...reports].map((claim) => ({ claim, stop: () => undefined })),
       ...handed.map((claim) => ({ claim, stop: () => dropHanded(claim) })),
     ];
     await Promise.all([
@@ -610,7 +636,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       }
       slots.delete(slot);
       runHanded();
-      reports.set(claim, reportSuccess(slot, result.value, undefined));
+      reportSuccess(slot, result.value, undefined);
     } catch (e) {
       log.error({ err: e, node: keyOf(slot.claim) }, "slot crashed");
     } finally {
@@ -646,7 +672,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         if ("replace" in result) return await reportReplace(slot, result.replace);
         slots.delete(slot);
         runHanded();
-        reports.set(claim, reportSuccess(slot, result.value, span));
+        reportSuccess(slot, result.value, span);
         return;
       }
       await reportFailure(slot, handler, result, ended);
@@ -698,35 +724,44 @@ export const startWorker = (opts: WorkerOptions): Worker => {
 
   /**
    * Records a result; a dependent whose one dependency it is (a chain's next
-   * step) may be leased back with it and runs here (`take`). Never rejects:
-   * a report that fails is logged. Its promise is what `reports` holds for
-   * the claim until it settles.
+   * step) may be leased back with it and runs here (`take`). The claim is in
+   * `reports` until its completion is answered (`reported`) or given up
+   * (`unreported`): the worker's completions tell the slot (no promise per
+   * completion: allocation the collector pays for).
    */
-  const reportSuccess = (
-    slot: Slot,
-    value: Uint8Array,
-    span: string | undefined,
-  ): Promise<void> => {
+  const reportSuccess = (slot: Slot, value: Uint8Array, span: string | undefined): void => {
+    reports.add(slot.claim);
+    slot.result = value;
+    slot.span = span;
+    slot.sentAt = now();
+    complete.to(slot.claim, value, stopping ? 0 : 1, span, slot);
+  };
+  /** A completion's answer: the node recorded, the next nodes it leased taken; never throws. */
+  const reported = (slot: Slot, r: ReportResult) => {
+    try {
+      if (r.ok) finished.record(slot.claim.spec.queue, "succeeded", now());
+      if (!r.ok) logRefusal(slot.log(), r, "completion");
+      else if (log.isLevelEnabled("debug")) slot.log().debug("node succeeded");
+      if (r.ok) for (const next of r.next) take(next);
+    } catch (e) {
+      unrecorded(slot, e);
+    } finally {
+      reportEnded(slot.claim);
+    }
+  };
+  /** A completion whose call failed: sent again as `recorded` does, else logged; never throws. */
+  const unreported = (slot: Slot, error: unknown) => {
     const claim = slot.claim;
-    // `complete` never throws (it rejects), and a callback runs on a later turn: after the
-    // caller put this report in `reports` (no async frame: one per completion is allocation
-    // the collector pays for)
-    return recorded(() => complete(claim, value, stopping ? 0 : 1, span)).then(
-      (r) => {
-        try {
-          if (r.ok) finished.record(claim.spec.queue, "succeeded", now());
-          if (!r.ok) logRefusal(slot.log(), r, "completion");
-          else if (log.isLevelEnabled("debug")) slot.log().debug("node succeeded");
-          if (r.ok) for (const next of r.next) take(next);
-        } catch (e) {
-          unrecorded(slot, e);
-        } finally {
-          reports.delete(claim);
-        }
-      },
+    const value = slot.result ?? new Uint8Array();
+    recordedAgain(
+      () => complete(claim, value, stopping ? 0 : 1, slot.span),
+      slot.sentAt,
+      error,
+    ).then(
+      (r) => reported(slot, r),
       (e: unknown) => {
         unrecorded(slot, e);
-        reports.delete(claim);
+        reportEnded(claim);
       },
     );
   };
@@ -852,7 +887,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     }
     timed(startedAt);
     runHanded();
-    reports.set(claim, reportSuccess(slot, result.value, undefined));
+    reportSuccess(slot, result.value, undefined);
   };
 
   // One outstanding waitForWork at a time, reused across loop iterations
@@ -1018,7 +1053,10 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         await all;
       }
       // the completions of the attempts that ended are recorded before the worker stops
-      while (reports.size > 0) await Promise.all(reports.values());
+      if (reports.size > 0) {
+        reportsAnswered = deferred();
+        await reportsAnswered.promise;
+      }
       shutdown.abort("stop");
       await Promise.all([heartbeats, maintenance]);
       const unsubscribe = await subscribed;

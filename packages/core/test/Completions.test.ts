@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { deferred } from "../src/Deferred.ts";
 import type { Claim, CompleteItem, ReportResult, Store } from "../src/Store.ts";
-import { completions } from "../src/store/index.ts";
+import { type CompletionReceiver, completions } from "../src/store/index.ts";
 
 const claim = (nodeId: number): Claim =>
   ({ runId: "r", nodeId, token: nodeId + 1 }) as unknown as Claim;
@@ -137,5 +137,33 @@ describe("completions", () => {
     expect(calls.map((x) => x.kind)).toEqual(["complete", "complete", "complete"]);
     for (const g of gates) g.resolve();
     expect(await Promise.all(all)).toEqual([ok(0), ok(1), ok(2)]);
+  });
+
+  it("tells each receiver of complete.to its own report, or the error of its call, sent with the promised ones", async () => {
+    const { store, calls, gates } = heldStore(true);
+    const complete = completions(store, opts, { maxInFlight: 1 });
+    const told: string[] = [];
+    const receiver = (n: number): CompletionReceiver => ({
+      reported: (r) => told.push(`${n} reported ${r.ok && r.next[0]?.nodeId}`),
+      failed: (e) => told.push(`${n} failed: ${(e as Error).message}`),
+    });
+    complete.to(claim(0), bytes, 1, "aaaaaaaaaaaaaaaa", receiver(0));
+    const promised = complete(claim(1), bytes, 1);
+    complete.to(claim(2), bytes, 1, undefined, receiver(2));
+    expect(complete.waiting()).toBe(3);
+    await endOfTurn();
+    expect(calls).toEqual([
+      { kind: "many", items: [0, 1, 2], spans: ["aaaaaaaaaaaaaaaa", undefined, undefined] },
+    ]);
+    complete.to(claim(13), bytes, 0, undefined, receiver(13));
+    complete.to(claim(3), bytes, 0, undefined, receiver(3));
+    expect(told).toEqual([]);
+    gates[0]!.resolve();
+    expect(await promised).toEqual(ok(1));
+    expect(told).toEqual(["0 reported 100", "2 reported 102"]);
+    await drainMicrotasks();
+    gates[1]!.resolve();
+    await drainMicrotasks();
+    expect(told.slice(2)).toEqual(["13 failed: connection lost", "3 failed: connection lost"]);
   });
 });

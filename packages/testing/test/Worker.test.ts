@@ -539,6 +539,24 @@ describe("prefetch", () => {
     await store.close();
   });
 
+  it("held nodes whose handlers return at once follow one another into the one slot freed, while the other stays taken", async () => {
+    const store = new MemoryStore();
+    const { worker, run, gates } = await gatedRun(store, {
+      nodes: 6,
+      gated: 2,
+      onReport: () => undefined,
+    });
+    const succeeded = async () =>
+      (await store.getRun(run.runId))!.nodes.filter((n) => n.state === "succeeded").length;
+    // one slot frees: the four held nodes end at once, each handing the slot to the next
+    gates[0]!();
+    await vi.waitFor(async () => expect(await succeeded()).toBe(5), { timeout: 5_000 });
+    gates[1]!();
+    expect(await run.result()).toEqual([0, 1, 2, 3, 4, 5]);
+    await worker.stop();
+    await store.close();
+  });
+
   it("held nodes that take slots freed in one turn start together, and their completions go in one report call", async () => {
     const store = new MemoryStore();
     // each report call, by the nodes it carries

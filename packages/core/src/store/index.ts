@@ -46,6 +46,7 @@ export {
 export {
   type BatchedComplete,
   type Complete,
+  type CompletionReceiver,
   type CompletionsOptions,
   completions,
   MAX_IN_FLIGHT,
