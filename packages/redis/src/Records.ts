@@ -1037,12 +1037,12 @@ const failureProblem = (failure: unknown): string | undefined => {
 const bindCode = (bind: Bind): 0 | 1 | string =>
   bind.kind === "immutable" ? 0 : bind.kind === "whole" ? 1 : bind.field;
 
+/** The bindings without a field, one object each for every spec decoded (a claimed node's spec is decoded per claim). */
+const IMMUTABLE: Bind = Object.freeze({ kind: "immutable" });
+const WHOLE: Bind = Object.freeze({ kind: "whole" });
+
 const bindOf = (code: 0 | 1 | string): Bind =>
-  code === 0
-    ? { kind: "immutable" }
-    : code === 1
-      ? { kind: "whole" }
-      : { kind: "field", field: code };
+  code === 0 ? IMMUTABLE : code === 1 ? WHOLE : { kind: "field", field: code };
 
 /**
  * The id and task of a node whose spec, as stored, has neither: the field's
@@ -1134,9 +1134,15 @@ const specProblem = (raw: unknown): string | undefined => {
     if (d[1] !== null && storedShape(d[1]) === undefined)
       return "replacedBy is not an output shape";
   }
-  const [id, task, queue, priority, bind, , , deps, dependents, settled, tolerant, options, path] =
-    raw as unknown[];
-  const ids = (v: unknown) => Array.isArray(v) && v.every((x) => Number.isInteger(x));
+  // (read by index, no destructuring and no closure: a spec is checked per claimed node)
+  const r = raw as unknown[];
+  const id = r[0];
+  const task = r[1];
+  const queue = r[2];
+  const priority = r[3];
+  const bind = r[4];
+  const tolerant = r[10];
+  const options = r[11];
   if (!Number.isInteger(id)) return "the node id is not an integer";
   if (typeof task !== "string" || task.length === 0) return "the task is not a name";
   if (queue !== null && (typeof queue !== "string" || queue.length === 0))
@@ -1144,11 +1150,18 @@ const specProblem = (raw: unknown): string | undefined => {
   if (typeof priority !== "number") return "the priority is not a number";
   if (bind !== 0 && bind !== 1 && typeof bind !== "string")
     return "the binding is not 0, 1 or a field";
-  if (packedProblem(deps) !== undefined || !ids(dependents) || !ids(settled))
+  if (packedProblem(r[7]) !== undefined || !isIdList(r[8]) || !isIdList(r[9]))
     return "an edge list is not a list of node ids";
   if (tolerant !== 0 && tolerant !== 1) return "the tolerant flag is not 0 or 1";
   if (options === null || typeof options !== "object" || Array.isArray(options))
     return "the options are not a map";
-  if (!Array.isArray(path)) return "the path is not a list";
+  if (!Array.isArray(r[12])) return "the path is not a list";
   return undefined;
+};
+
+/** Whether `v` is a list of integers (a spec's dependents). */
+const isIdList = (v: unknown): boolean => {
+  if (!Array.isArray(v)) return false;
+  for (let i = 0; i < v.length; i++) if (!Number.isInteger(v[i])) return false;
+  return true;
 };
