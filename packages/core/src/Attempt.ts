@@ -108,8 +108,13 @@ export const runAttempt = (
   env: AttemptEnv,
   abort: AbortController | AttemptAbort,
 ): Promise<AttemptResult> => {
-  const result = attemptNow(claim, handler, env, abort);
-  return result instanceof Promise ? result : Promise.resolve(result);
+  try {
+    const result = attemptNow(claim, handler, env, abort);
+    return result instanceof Promise ? result : Promise.resolve(result);
+  } catch (e) {
+    // (a handler object not made by `handle` may break the attempt: a rejection, as ever)
+    return Promise.reject(e);
+  }
 };
 
 /**
@@ -118,7 +123,9 @@ export const runAttempt = (
  * `handle`, without a time limit, result key, lock, thread or
  * `wrapHandler`) returned or threw at once. The worker's attempts go this
  * way: a handler that returns at once costs no promise and no async frame
- * (docs/benchmarks.md, "What costs time"). Never throws.
+ * (docs/benchmarks.md, "What costs time"). Never throws for a handler bound
+ * by `handle`; a handler object made by hand that lacks its task's
+ * declaration (`options`, `behaviour`) makes it throw a `TypeError`.
  */
 export const attemptNow = (
   claim: Claim,

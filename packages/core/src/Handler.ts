@@ -1,6 +1,6 @@
 /**
  * Binding handlers to task declarations, where the worker runs. A handler is
- * `async (input, ctx) => output` or returns an `Effect`.
+ * `(input, ctx) => output`, `async` or not, or returns an `Effect`.
  */
 import type { Effect } from "effect";
 import type { Logger } from "pino";

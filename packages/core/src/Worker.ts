@@ -880,7 +880,14 @@ export const startWorker = (opts: WorkerOptions): Worker => {
       return;
     }
     const startedAt = now();
-    const result = attemptNow(claim, handler, slot, slot.abort);
+    let result: AttemptResult | Promise<AttemptResult>;
+    try {
+      result = attemptNow(claim, handler, slot, slot.abort);
+    } catch (e) {
+      // a handler object not made by `handle` (from JavaScript) that breaks the attempt:
+      // `runOne` logs the slot's crash and frees it, as it does for any other
+      result = Promise.reject(e);
+    }
     if (result instanceof Promise || !result.ok || "replace" in result) {
       slots.set(slot, runOne(slot, startedAt, result));
       return;

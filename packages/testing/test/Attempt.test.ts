@@ -157,6 +157,18 @@ describe("runAttempt", () => {
   });
 });
 
+describe("runAttempt of a handler built by hand", () => {
+  it("rejects, never throws, when the handler's task lacks its declaration", async () => {
+    const { claim, env } = await claimed(inc.si(1));
+    const byHand = { task: { name: "inc", input: Schema.Int }, run: async (n: number) => n };
+    let attempt: Promise<AttemptResult> | undefined;
+    expect(() => {
+      attempt = runAttempt(claim, byHand as unknown as BoundHandler, env, new AbortController());
+    }).not.toThrow();
+    await expect(attempt).rejects.toThrow(TypeError);
+  });
+});
+
 describe("attemptNow", () => {
   const point = task({
     name: "point",

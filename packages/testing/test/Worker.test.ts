@@ -845,6 +845,26 @@ describe("startWorker's handlers", () => {
     },
   );
 
+  it("keeps running when a handler built by hand without its task's declaration breaks its attempt", async () => {
+    const store = new MemoryStore();
+    const crashed: unknown[] = [];
+    const logger = pino({ level: "error" }, { write: (line: string) => crashed.push(line) });
+    // its task names an input schema but no options: the attempt cannot read its time limit
+    const byHand = { task: { name: "h.sub", input: Schema.Int }, run: async (n: number) => n };
+    const worker = startWorker({
+      store,
+      handlers: [handle(add, (n) => n + 1), byHand as unknown as BoundHandler],
+      logger,
+    });
+    const client = createClient(store);
+    await client.submit(sub.si(1));
+    await vi.waitFor(() => expect(crashed.join("")).toContain("slot crashed"), { timeout: 5_000 });
+    // the worker's loop goes on: a run of its other task completes
+    expect(await (await client.submit(add.si(41))).result()).toBe(42);
+    await worker.stop();
+    await store.close();
+  });
+
   it("accepts handle() handlers of distinct tasks, thread handlers and an empty list, and runs them", async () => {
     const store = new MemoryStore();
     const worker = startWorker({
