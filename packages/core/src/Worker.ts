@@ -752,7 +752,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   /** A completion whose call failed: sent again as `recorded` does, else logged; never throws. */
   const unreported = (slot: Slot, error: unknown) => {
     const claim = slot.claim;
-    const value = slot.result ?? new Uint8Array();
+    // (set by `reportSuccess` before the completion was sent)
+    const value = slot.result!;
     recordedAgain(
       () => complete(claim, value, stopping ? 0 : 1, slot.span),
       slot.sentAt,
