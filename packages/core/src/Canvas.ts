@@ -323,6 +323,15 @@ export type Bind =
   | { readonly kind: "whole" }
   | { readonly kind: "field"; readonly field: string };
 
+/**
+ * The binding of every `si(input)` signature, and of every decoded spec
+ * that binds nothing: one frozen object for all (a wide group has
+ * thousands, a worker decodes a spec per claimed node).
+ */
+export const BIND_IMMUTABLE: Bind = Object.freeze({ kind: "immutable" });
+/** The binding that passes the whole upstream value, one frozen object for all (see {@link BIND_IMMUTABLE}). */
+export const BIND_WHOLE: Bind = Object.freeze({ kind: "whole" });
+
 /** The untyped syntax tree of a canvas; `compile` turns it into a DAG. */
 export type CanvasNode =
   | {

@@ -19,8 +19,7 @@ export const handlerFn: unique symbol = Symbol("weft.handlerFn");
  * promise, a thenable or an Effect, which {@link settled} waits on.
  */
 export const isPlainOutput = (out: unknown): boolean =>
-  out === null ||
-  (typeof out !== "object" && typeof out !== "function") ||
+  isPrimitive(out) ||
   (typeof out === "object" &&
     typeof (out as { then?: unknown }).then !== "function" &&
     !Effect.isEffect(out));
@@ -31,10 +30,13 @@ export const isPlainOutput = (out: unknown): boolean =>
  * promise resolved to) run, aborted by `ctx.signal`.
  */
 export const settled = (out: unknown, ctx: { readonly signal: AbortSignal }): Promise<unknown> => {
-  if (out === null || (typeof out !== "object" && typeof out !== "function"))
-    return Promise.resolve(out);
+  if (isPrimitive(out)) return Promise.resolve(out);
   return Promise.resolve(out).then((v) => (Effect.isEffect(v) ? runEffect(v, ctx) : v));
 };
+
+/** Whether `out` is neither an object nor a function: an output that cannot be waited on. */
+const isPrimitive = (out: unknown): boolean =>
+  out === null || (typeof out !== "object" && typeof out !== "function");
 
 /** Runs the Effect a handler returned, aborted by `ctx.signal`: its success, or its failure thrown. */
 const runEffect = async (out: unknown, ctx: { readonly signal: AbortSignal }): Promise<unknown> => {

@@ -7,7 +7,7 @@
  */
 import { Schema } from "effect";
 import {
-  type Bind,
+  BIND_IMMUTABLE,
   checkOptions,
   type ErrorSchema,
   MAX_TIMER_MS,
@@ -242,13 +242,10 @@ export const task = <
       }
       return signature(ref, { kind: "field", field: open[0]! }, bound);
     },
-    si: (value: I) => signature(ref, IMMUTABLE, value),
+    si: (value: I) => signature(ref, BIND_IMMUTABLE, value),
   };
   return t as unknown as Task<Name, I, TypeOf<OS>, EncodedOf<IS>, EncodedOf<OS>, ES>;
 };
-
-/** The binding of every `si(input)` signature: one object for all (a wide group has thousands). */
-const IMMUTABLE: Bind = Object.freeze({ kind: "immutable" });
 
 /**
  * The `_tag` a declared error schema gives its values (a `Schema.TaggedError`

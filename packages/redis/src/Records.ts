@@ -24,6 +24,8 @@ import {
   TERMINAL_NODE_STATES,
 } from "@weft/core";
 import {
+  BIND_IMMUTABLE,
+  BIND_WHOLE,
   type Bind,
   checkProgress,
   corruptRecordInfo,
@@ -1037,12 +1039,8 @@ const failureProblem = (failure: unknown): string | undefined => {
 const bindCode = (bind: Bind): 0 | 1 | string =>
   bind.kind === "immutable" ? 0 : bind.kind === "whole" ? 1 : bind.field;
 
-/** The bindings without a field, one object each for every spec decoded (a claimed node's spec is decoded per claim). */
-const IMMUTABLE: Bind = Object.freeze({ kind: "immutable" });
-const WHOLE: Bind = Object.freeze({ kind: "whole" });
-
 const bindOf = (code: 0 | 1 | string): Bind =>
-  code === 0 ? IMMUTABLE : code === 1 ? WHOLE : { kind: "field", field: code };
+  code === 0 ? BIND_IMMUTABLE : code === 1 ? BIND_WHOLE : { kind: "field", field: code };
 
 /**
  * The id and task of a node whose spec, as stored, has neither: the field's

@@ -22,6 +22,8 @@ export {
   submitTick,
 } from "../Beat.ts";
 export {
+  BIND_IMMUTABLE,
+  BIND_WHOLE,
   type Bind,
   type CanvasNode,
   checkOptions,
