@@ -762,8 +762,22 @@ export interface Store {
    * whichever is first. A wake-up that happens while nobody waits is kept
    * for the next caller, so work made ready between a caller's `claim` and
    * its `waitForWork` is not missed.
+   *
+   * With `signal`, the wait ends when it aborts (at once when it is aborted
+   * already; on Redis, a round trip later: its `BLPOP` is ended with
+   * `CLIENT UNBLOCK`), and a wait ended by its signal takes no wake-up: one
+   * it had already taken when the abort came is put back for the next
+   * caller. A worker passes the signal its `stop()` aborts, so that a
+   * stopped worker's wait takes no wake-up meant for another worker.
+   * `signal` is optional for a store too: one that ignores it is still a
+   * store, whose wait ends on a wake-up or after `timeoutMs` (and may,
+   * aborted, take a wake-up no one is waiting for any more).
    */
-  waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void>;
+  waitForWork(
+    queues: ReadonlyArray<string>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<void>;
   /**
    * Reads node and run events (docs/events.md) after `opts.after`, oldest
    * first, at most `opts.count`; with `opts.blockMs`, waits that long for

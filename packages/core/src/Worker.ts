@@ -514,7 +514,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
     attemptMs = attemptMs === undefined ? ms : attemptMs + (ms - attemptMs) / 8;
   };
   let stopping = false;
-  // aborted when stop() is called: a report waiting to be sent again stops waiting
+  // aborted when stop() is called: a report waiting to be sent again stops waiting, and so
+  // does the wait for work (`waitForWork`)
   const stopRequested = new AbortController();
   /**
    * Aborted to wake the claim loop from its sleep or wait; the loop takes a
@@ -901,12 +902,14 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   // One outstanding waitForWork at a time, reused across loop iterations
   // until it answers: a wait abandoned for another wake-up would stay
   // blocked in the store and swallow the next work signal (docs/operations.md, "Wake-up").
+  // stop() ends it (`stopRequested`): a stopped worker's wait takes no wake-up meant for
+  // another worker on its queues.
   let waiter: { done: boolean; wait: Promise<void> } | undefined;
   const waitForWork = () => {
     if (waiter) return waiter;
     const w = { done: false, wait: Promise.resolve() };
     w.wait = store
-      .waitForWork(queues, idleMs)
+      .waitForWork(queues, idleMs, stopRequested.signal)
       .then(
         () => outage.ok(),
         async (e: unknown) => {

@@ -486,6 +486,16 @@ export class RedisStore implements Store, ScheduleStore {
   /** Idle blocking connections, per shard on a cluster (each talks to its shard's node), else all under 0. */
   private readonly idleBlocking = new Map<number, Client[]>();
   private readonly allBlocking = new Set<Client>();
+  /**
+   * On a single Redis: each blocking connection's client id (`CLIENT ID`, read once per
+   * connection, and again after it reconnected), with which `waitForWork` ends its BLPOP
+   * (`CLIENT UNBLOCK`) when its signal aborts; `undefined` when the read failed (an ACL
+   * user without it). `id` is set once the read is answered.
+   */
+  private readonly clientIds = new WeakMap<
+    Client,
+    { id: number | undefined; readonly read: Promise<number | undefined> }
+  >();
   /** On a cluster: the BLPOP in flight per shard and queue list, and who waits on it (see `waitForWork`). */
   private readonly watches = new Map<string, Watch>();
   /** Where the next claim without a request id starts among the shards. */
@@ -3281,22 +3291,62 @@ export class RedisStore implements Store, ScheduleStore {
    * resolves them all. A token a shard's BLPOP takes after its callers left
    * (they timed out, or another shard woke them) is pushed back to its
    * list for the next worker, as a claim passes one on, so none is lost.
+   *
+   * When `signal` aborts, the BLPOP is ended by `CLIENT UNBLOCK` (sent on
+   * the store's connection, with the blocking connection's client id), so
+   * that it takes no token meant for the next waiter; a token it was served
+   * before the unblock is pushed back (`passOn`). The wait resolves once its
+   * BLPOP has returned. An ACL user without `CLIENT UNBLOCK` (a
+   * `-@dangerous` command) waits until its BLPOP ends by itself (a token,
+   * pushed back, or `BLOCK_MAX_MS`). On a cluster the caller leaves the
+   * shared BLPOPs, which push back a token taken after their callers left.
    */
-  async waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
-    if (this.closed) return;
-    if (this.cluster) return this.waitPerShard(queues, timeoutMs);
+  async waitForWork(
+    queues: ReadonlyArray<string>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    if (this.closed || signal?.aborted) return;
+    if (this.cluster) return this.waitPerShard(queues, timeoutMs, signal);
     const conn = await this.blocking(0);
+    // (the CLIENT UNBLOCK of an aborted wait, answered before the connection serves another)
+    let unblocked: Promise<unknown> = Promise.resolve();
+    const abort = () => {
+      const known = this.clientIds.get(conn);
+      if (known === undefined) return; // (it reconnected: the BLPOP ends by itself)
+      const unblock = (id: number | undefined) =>
+        id === undefined ? undefined : this.redis.client("UNBLOCK", id);
+      // sent at once when the id is known: before any command the caller sends after the abort
+      unblocked = (
+        known.id === undefined ? known.read.then(unblock) : Promise.resolve(unblock(known.id))
+      ).catch(() => undefined);
+    };
     try {
+      if (signal?.aborted) return; // while a connection was made
+      signal?.addEventListener("abort", abort, { once: true });
       const keys = this.shards.flatMap((s) => queues.map((q) => s.queue(q).wake));
       // blocks at most BLOCK_MAX_MS, well under the command timeout (an early return is a spurious wake-up)
-      await conn.blpop(...keys, Math.max(0.01, Math.min(timeoutMs, BLOCK_MAX_MS) / 1000));
+      const got = await conn
+        .blpop(...keys, Math.max(0.01, Math.min(timeoutMs, BLOCK_MAX_MS) / 1000))
+        .catch((e: unknown) => {
+          if (signal?.aborted) return null;
+          throw e;
+        });
+      // served before the unblock: the token goes to the next waiter
+      if (got !== null && signal?.aborted) await this.passOn(got[0]);
     } finally {
+      signal?.removeEventListener("abort", abort);
+      await unblocked;
       this.giveBack(conn, 0);
     }
   }
 
   /** `waitForWork` on a cluster: one shared BLPOP per shard (see `watch`). */
-  private waitPerShard(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
+  private waitPerShard(
+    queues: ReadonlyArray<string>,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const joined: Watch[] = [];
       let settled = false;
@@ -3305,12 +3355,16 @@ export class RedisStore implements Store, ScheduleStore {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
+          signal?.removeEventListener("abort", abort);
           for (const w of joined) w.waiters.delete(waiter);
           if (e === undefined) resolve();
           else reject(e);
         },
       };
+      // leaves the watches: one whose BLPOP takes a token after its last waiter left pushes it back
+      const abort = () => waiter.done();
       const timer = setTimeout(() => waiter.done(), Math.max(0, timeoutMs));
+      signal?.addEventListener("abort", abort, { once: true });
       for (let i = 0; i < this.shards.length && !settled; i++) {
         const w = this.watch(i, queues);
         w.waiters.add(waiter);
@@ -3601,7 +3655,10 @@ export class RedisStore implements Store, ScheduleStore {
   private async blocking(shard: number): Promise<Client> {
     const key = this.cluster ? shard : 0;
     const idle = this.idleBlocking.get(key)?.pop();
-    if (idle) return idle;
+    if (idle) {
+      if (!this.cluster && !this.clientIds.has(idle)) this.readClientId(idle);
+      return idle;
+    }
     const conn = this.duplicate(true);
     this.allBlocking.add(conn);
     if (conn instanceof Cluster) {
@@ -3612,8 +3669,30 @@ export class RedisStore implements Store, ScheduleStore {
         conn.disconnect();
         throw e;
       }
+    } else {
+      // a reconnected connection has another id: read again on its next use
+      conn.on("close", () => this.clientIds.delete(conn));
+      this.readClientId(conn);
     }
     return conn;
+  }
+
+  /**
+   * Reads `conn`'s client id for `CLIENT UNBLOCK` (`waitForWork`), not waited for: it is sent
+   * before the connection's next command, so it costs no round trip of its own.
+   */
+  private readClientId(conn: Client): void {
+    const known: { id: number | undefined; read: Promise<number | undefined> } = {
+      id: undefined,
+      read: conn.client("ID").then(
+        (id) => {
+          known.id = id;
+          return id;
+        },
+        () => undefined,
+      ),
+    };
+    this.clientIds.set(conn, known);
   }
 
   private giveBack(conn: Client, shard: number): void {

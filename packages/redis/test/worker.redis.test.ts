@@ -1,13 +1,15 @@
 /**
  * The worker runtime's Redis keys and connections: re-sent claims leasing
  * nothing more, parked nodes in their own sorted set, cancellation signals
- * across processes, and at most one blocking read per idle worker.
+ * across processes, at most one blocking read per idle worker, and a wait
+ * for work ended by its signal (a stopped worker's) leaving no BLPOP
+ * behind to take the next wake-up token.
  */
 import { chain, createClient, group, handle, Schema, startWorker, task } from "@weft/core";
 import { compile, deferred } from "@weft/core/store";
 import { Redis } from "ioredis";
 import { pino } from "pino";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { RedisStore } from "../src/index.ts";
 import { shardKeys } from "../src/Keys.ts";
 import { raw, server } from "./fixtures/server.ts";
@@ -194,5 +196,107 @@ describe("the claim path on Redis", () => {
     expect(blocked.length).toBeLessThanOrEqual(1);
     await worker.stop();
     await store.close();
+  });
+});
+
+/**
+ * How many connections named `name` (ioredis `connectionName`, which a store's
+ * blocking connections inherit) are blocked in a command, by CLIENT LIST.
+ */
+const blockedOf = async (name: string): Promise<number> => {
+  const clients = String(await raw.call("CLIENT", "LIST")).split("\n");
+  return clients.filter((l) => l.includes(` name=${name} `) && / flags=[A-Za-z]*b/.test(l)).length;
+};
+
+/** A store on its own named connection (see `blockedOf`). */
+const namedStore = (name: string) =>
+  RedisStore.connect(new Redis(server.url, { connectionName: name }), { prefix: name });
+
+describe("a wait for work ended by its signal", () => {
+  it("ends its BLPOP with CLIENT UNBLOCK: nothing is left blocked and the next token is kept", async () => {
+    const store = await namedStore("unblock");
+    const wake = shardKeys("unblock", 0).queue("default").wake;
+    // a first wait: the store's blocking connection is open and knows its client id
+    await store.waitForWork(["default"], 10);
+    const stop = new AbortController();
+    const waiting = store.waitForWork(["default"], 3_600_000, stop.signal);
+    await vi.waitFor(async () => expect(await blockedOf("unblock")).toBe(1), { timeout: 30_000 });
+    stop.abort("stop");
+    // a command sent after the abort on the store's connection reaches Redis after its CLIENT UNBLOCK
+    await store.redis.ping();
+    expect(await blockedOf("unblock")).toBe(0);
+    await waiting;
+    await store.submit({ ...base, runId: "u", dag: compile(inc.si(1)), now: 0 });
+    expect(await raw.llen(wake)).toBe(1);
+    await store.waitForWork(["default"], 3_600_000);
+    expect(await raw.llen(wake)).toBe(0);
+    await store.close();
+    store.redis.disconnect();
+  });
+
+  it("puts back a token its BLPOP was served before the abort", async () => {
+    // the blocking connection's BLPOP answers with a token are held until `served` resolves
+    const served = deferred<void>();
+    const redis = new Redis(server.url, { connectionName: "served" });
+    const duplicate = redis.duplicate.bind(redis);
+    redis.duplicate = ((...args: Parameters<Redis["duplicate"]>) => {
+      const conn = duplicate(...args);
+      const blpop = conn.blpop.bind(conn) as (...a: unknown[]) => Promise<[string, string] | null>;
+      conn.blpop = (async (...a: unknown[]) => {
+        const got = await blpop(...a);
+        if (got !== null) await served.promise;
+        return got;
+      }) as unknown as typeof conn.blpop;
+      return conn;
+    }) as typeof redis.duplicate;
+    const store = await RedisStore.connect(redis, { prefix: "served" });
+    const wake = shardKeys("served", 0).queue("default").wake;
+    const stop = new AbortController();
+    const waiting = store.waitForWork(["default"], 3_600_000, stop.signal);
+    await vi.waitFor(async () => expect(await blockedOf("served")).toBe(1), { timeout: 30_000 });
+    // Redis serves the blocked BLPOP as it runs the LPUSH: the token is taken, its answer held
+    await raw.lpush(wake, "1");
+    expect(await raw.llen(wake)).toBe(0);
+    stop.abort("stop"); // (its CLIENT UNBLOCK finds nothing blocked)
+    served.resolve();
+    await waiting;
+    expect(await raw.llen(wake)).toBe(1);
+    await store.waitForWork(["default"], 3_600_000);
+    expect(await raw.llen(wake)).toBe(0);
+    await store.close();
+    redis.disconnect();
+  });
+
+  it("sends nothing when its signal is aborted already", async () => {
+    const { redis, sent } = watched(server.url);
+    const store = await RedisStore.connect(redis, { prefix: "already" });
+    const before = sent.length;
+    await store.waitForWork(["default"], 3_600_000, AbortSignal.abort("stop"));
+    expect(sent.slice(before)).toEqual([]);
+    await store.close();
+    redis.disconnect();
+  });
+
+  it("a stopped worker leaves no BLPOP behind: a worker started after it on the same store gets the next run", async () => {
+    const store = await namedStore("handover");
+    const opts = {
+      store,
+      logger: silent,
+      idleMs: 60_000,
+      handlers: [handle(inc, (n) => n + 1)],
+    };
+    const a = startWorker(opts);
+    // idle: its claim came back empty and it waits for work in a BLPOP
+    await vi.waitFor(async () => expect(await blockedOf("handover")).toBe(1), { timeout: 30_000 });
+    await a.stop();
+    // its wait ended with it (a BLPOP left blocked would take the next token)
+    expect(await blockedOf("handover")).toBe(0);
+    const b = startWorker(opts);
+    await vi.waitFor(async () => expect(await blockedOf("handover")).toBe(1), { timeout: 30_000 });
+    const run = await createClient(store).submit(inc.si(1));
+    expect(await run.result()).toBe(2);
+    await b.stop();
+    await store.close();
+    store.redis.disconnect();
   });
 });

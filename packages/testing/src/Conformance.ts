@@ -10,7 +10,8 @@
  * submission by task name and reattaching by id,
  * the worker runtime on the store (heartbeats,
  * parking of unknown tasks, cancellation signals, wake-ups, the worker
- * registry, re-sent claims), delayed and expiring work (see
+ * registry, re-sent claims), waits for work ended by their signal (see
+ * `WakeConformance`), delayed and expiring work (see
  * `TimingConformance`), and a model-based property: any random canvas
  * under any random fault plan ends in the same state on this store as on
  * the in-memory model.
@@ -74,6 +75,7 @@ import { pauseConformance } from "./PauseConformance.ts";
 import { redriveConformance } from "./RedriveConformance.ts";
 import { submitManyConformance } from "./SubmitManyConformance.ts";
 import { timingConformance } from "./TimingConformance.ts";
+import { wakeConformance } from "./WakeConformance.ts";
 
 export { type LimitStoreFactory, limitConformance } from "./LimitConformance.ts";
 export { type BeatStoreFactory, scheduleConformance } from "./ScheduleConformance.ts";
@@ -2445,6 +2447,7 @@ export const storeConformance = (
   pauseConformance(name, fresh);
   redriveConformance(name, fresh, opts.runs === undefined ? {} : { runs: opts.runs });
   submitManyConformance(name, fresh, opts.runs === undefined ? {} : { runs: opts.runs });
+  wakeConformance(name, fresh);
 
   const tamper = opts.tamper;
   if (tamper) {

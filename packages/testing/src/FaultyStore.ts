@@ -264,8 +264,12 @@ export class FaultyStore implements Store {
     return this.inner.waitForRun(runId, timeoutMs, opts);
   }
 
-  waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
-    return this.inner.waitForWork(queues, timeoutMs);
+  waitForWork(
+    queues: ReadonlyArray<string>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    return this.inner.waitForWork(queues, timeoutMs, signal);
   }
 
   readEvents(opts: ReadEventsOptions): Promise<EventBatch> {

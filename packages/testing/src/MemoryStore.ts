@@ -910,7 +910,14 @@ export class MemoryStore implements Store, ScheduleStore {
     return got?.run;
   }
 
-  waitForWork(queues: ReadonlyArray<string>, timeoutMs: number): Promise<void> {
+  waitForWork(
+    queues: ReadonlyArray<string>,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    // a wait ended by its signal takes no wake-up (a woken waiter takes none either: only a
+    // wait that finds one kept when it starts takes it)
+    if (signal?.aborted) return Promise.resolve();
     // work made ready, or a wake-up sent, before the caller started waiting must not be missed
     // (a queue held back by its rate limit has no work until the limit frees: see nextDueAt)
     // (nor has a paused queue until it is resumed)
@@ -923,14 +930,18 @@ export class MemoryStore implements Store, ScheduleStore {
     ) {
       return Promise.resolve();
     }
-    return this.waitFor("work", () => undefined, timeoutMs).then(() => undefined);
+    return this.waitFor("work", () => undefined, timeoutMs, signal).then(() => undefined);
   }
 
-  /** Resolves with `check()` once it is defined (checked now and on each `event`), or `undefined` after `timeoutMs` on the store's clock. */
+  /**
+   * Resolves with `check()` once it is defined (checked now and on each `event`), or
+   * `undefined` after `timeoutMs` on the store's clock or when `signal` aborts.
+   */
   private waitFor<T>(
     event: "run" | "work" | "event",
     check: () => T | undefined,
     timeoutMs: number,
+    signal?: AbortSignal,
   ): Promise<T | undefined> {
     const now = check();
     if (now !== undefined) return Promise.resolve(now);
@@ -939,6 +950,7 @@ export class MemoryStore implements Store, ScheduleStore {
       const done = (v: T | undefined) => {
         timeout.abort("done");
         this.events.off(event, onEvent);
+        signal?.removeEventListener("abort", aborted);
         this.waiting.delete(done);
         resolve(v);
       };
@@ -947,7 +959,9 @@ export class MemoryStore implements Store, ScheduleStore {
         const v = check();
         if (v !== undefined || event === "work") done(v);
       };
+      const aborted = () => done(undefined);
       this.events.on(event, onEvent);
+      signal?.addEventListener("abort", aborted, { once: true });
       void this.clock.sleep(timeoutMs, timeout.signal).then(() => {
         if (!timeout.signal.aborted) done(undefined);
       });
