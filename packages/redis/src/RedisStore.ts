@@ -3309,6 +3309,7 @@ export class RedisStore implements Store, ScheduleStore {
     if (this.closed || signal?.aborted) return;
     if (this.cluster) return this.waitPerShard(queues, timeoutMs, signal);
     const conn = await this.blocking(0);
+    if (!this.clientIds.has(conn)) this.readClientId(conn);
     // (the CLIENT UNBLOCK of an aborted wait, answered before the connection serves another)
     let unblocked: Promise<unknown> = Promise.resolve();
     const abort = () => {
@@ -3655,10 +3656,7 @@ export class RedisStore implements Store, ScheduleStore {
   private async blocking(shard: number): Promise<Client> {
     const key = this.cluster ? shard : 0;
     const idle = this.idleBlocking.get(key)?.pop();
-    if (idle) {
-      if (!this.cluster && !this.clientIds.has(idle)) this.readClientId(idle);
-      return idle;
-    }
+    if (idle) return idle;
     const conn = this.duplicate(true);
     this.allBlocking.add(conn);
     if (conn instanceof Cluster) {
@@ -3669,19 +3667,17 @@ export class RedisStore implements Store, ScheduleStore {
         conn.disconnect();
         throw e;
       }
-    } else {
-      // a reconnected connection has another id: read again on its next use
-      conn.on("close", () => this.clientIds.delete(conn));
-      this.readClientId(conn);
     }
     return conn;
   }
 
   /**
    * Reads `conn`'s client id for `CLIENT UNBLOCK` (`waitForWork`), not waited for: it is sent
-   * before the connection's next command, so it costs no round trip of its own.
+   * before the connection's next command, so it costs no round trip of its own. Forgotten when
+   * the connection closes: a reconnected connection has another id, read at its next wait.
    */
   private readClientId(conn: Client): void {
+    conn.once("close", () => this.clientIds.delete(conn));
     const known: { id: number | undefined; read: Promise<number | undefined> } = {
       id: undefined,
       read: conn.client("ID").then(
