@@ -640,8 +640,8 @@ describe("a plain job's start and completion, and a chain step, on Redis", () =>
     // the chain steps that took the shortcut, counted by a replay where it counts itself
     const counted = await replay(sent, (name) =>
       scriptSource(name).replace(
-        '"ended", ended + 1)',
-        '"ended", ended + 1) redis.call("HINCRBY", keys.record, "chainsteps", 1)',
+        '"ended", digits(ended + 1))',
+        '"ended", digits(ended + 1)) redis.call("HINCRBY", keys.record, "chainsteps", 1)',
       ),
     );
     expect(
@@ -932,8 +932,8 @@ describe("a chain step's read of a run's rare fields, on Redis", () => {
     // second HMGET for node 1
     const counted = await replay(sent, (name) =>
       scriptSource(name).replace(
-        '"ended", ended + 1)',
-        '"ended", ended + 1) redis.call("INCR", "chainsteps")',
+        '"ended", digits(ended + 1))',
+        '"ended", digits(ended + 1)) redis.call("INCR", "chainsteps")',
       ),
     );
     expect((counted.keys.chainsteps as { value: string } | undefined)?.value).toBe("2");

@@ -67,10 +67,11 @@ local function started(triples, leased, due)
   local runIds, nodeIds = {}, {}
   for i = 1, #triples, 3 do
     local member = triples[i + 1]
-    local at = string.find(member, "#[^#]*$")
+    local b1, b2 = string.byte(member, -2, -1)
+    local at = b1 == 35 and b2 >= 48 and b2 <= 57 and #member - 1 or string.find(member, "#[^#]*$")
     local runId, ns = string.sub(member, 1, at - 1), string.sub(member, at + 1)
     local j = (i + 2) / 3
-    local n = ns + 0
+    local n = ns == "0" and 0 or ns + 0
     runIds[j], nodeIds[j] = runId, n
     local fields = ahead[runId]
     -- (a node numbered from SPEC_IN_RECORD_NODES on is of a run that keeps its specs before
@@ -248,12 +249,12 @@ if single and max > 0 then
   -- (ZRANGE then ZREMRANGEBYRANK, not ZPOPMIN: ZPOPMIN answers each member's score, which
   -- Redis formats as a double and Lua reads back as a string, for nothing)
   local ready = QUEUES[1].ready
-  local top = redis.call("ZRANGE", ready, 0, int(max - 1))
+  local top = redis.call("ZRANGE", ready, "0", digits(max - 1))
   local k = #top
   if k < max then emptied[1] = true end
   if k > 0 then
-    redis.call("ZREMRANGEBYRANK", ready, 0, k - 1)
-    local first = redis.call("INCRBY", K.tokens, k) - k
+    redis.call("ZREMRANGEBYRANK", ready, "0", digits(k - 1))
+    local first = redis.call("INCRBY", K.tokens, digits(k)) - k
     local expiry, leases, nl = int(now + leaseMs), { "+inf", LEASES_SKIPLIST }, 2
     for j = 1, k do
       local member, token = top[j], first + j

@@ -68,7 +68,8 @@ for i = 1, #items, 8 do
   local open = runs[runId]
   local keys = open and open.k or runKeysAt(A.runPrefix, runId, shared)
   -- (the node id as a number: the client writes it as its digits, which name its fields)
-  local n = items[i + 1] + 0
+  local id = items[i + 1]
+  local n = id == "0" and 0 or id + 0
   -- a chord's member after the first of its run in this call (its run opened, its fields read
   -- ahead with the run's record): completed here, without completeNode's call and a list for
   -- its reply (completeNode's first steps for it)

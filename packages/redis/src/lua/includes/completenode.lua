@@ -188,12 +188,13 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
     dr[PEND], dr[ST], dr[ATT], dr[STARTED], dr[WORKER], dr[TOK] = 0, "r", attempt, now, worker, lease
     bytes = from and startedBytes(dr, from, lease, now, worker) or packRecord(dr, true)
   end
-  redis.call("ZADD", dq.leases, int(now + leaseMs), runId .. "#" .. ds .. "#" .. digits(lease))
+  local expiry = now + leaseMs
+  redis.call("ZADD", dq.leases, expiry % 1 == 0 and digits(expiry) or int(expiry), runId .. "#" .. ds .. "#" .. digits(lease))
   if not shared then
     RESULTS[r] = result
     done = packRecord(r)
   end
-  redis.call("HSET", keys.record, "n" .. ns, done, "n" .. ds, bytes, "ended", ended + 1)
+  redis.call("HSET", keys.record, "n" .. ns, done, "n" .. ds, bytes, "ended", digits(ended + 1))
   -- (a like start, of a record without a spec before it, whose packing but its token
   -- startedBytes cut, and kept for its completion, so that keepRunning keeps it: a copy of it
   -- then serves the next like steps)

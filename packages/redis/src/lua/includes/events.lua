@@ -24,6 +24,7 @@
 -- trimming by id (`MINID ~`) keeps about `eventsMax` events, not entries, and a cursor can
 -- stop inside an entry. EVENTS_BASE is above any id of a time (an older version's entries,
 -- `XADD *`), so the numbered ids follow them.
+--@include record
 
 --@const
 local EVENTS_BASE = 1000000000000000
@@ -253,9 +254,9 @@ function flushEvents()
     end
   end
   local key = EVAT[1]
-  local last = redis.call("INCRBY", key .. ":n", count)
+  local last = redis.call("INCRBY", key .. ":n", digits(count))
   local payload = cmsgpack.pack(EVB)
-  local max = tonumber(EVAT[2])
+  local max = num(EVAT[2])
   local step = math.max(1, math.floor(max / 8))
   local function add()
     local id = string.format("%d-0", EVENTS_BASE + last)

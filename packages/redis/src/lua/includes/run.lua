@@ -105,9 +105,10 @@ end
 -- least 1e12 as an epoch ms and a smaller one as ms after `created` (Records.ts,
 -- ABSOLUTE_TIME)
 local function finishedField(now, created)
-  local c = tonumber(created)
+  local c = num(created)
   if not c or now - c >= 1e12 or now - c <= -1e12 then return g17(now) end
-  return int(now - c)
+  local d = now - c
+  return d % 1 == 0 and digits(d) or int(d)
 end
 
 -- a run's end as an epoch ms from its `finished` and `created` fields as read (finishedField's
