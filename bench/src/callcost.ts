@@ -10,7 +10,9 @@
  * - a lone run: a plain job submitted (`client.submit`), claimed alone (with
  *   a request id, as a worker claims) and completed (`complete`), as a run
  *   submitted and started one at a time pays them (the `latency` workload);
- * - batches: plain jobs claimed `n` at a time and completed `n` at a time
+ * - batches: plain jobs submitted `n` at a time (`client.submitMany`: one
+ *   `submitmany` call up to the store's chunk, about 250 nodes), claimed `n`
+ *   at a time and completed `n` at a time
  *   (`completeMany`), for each `n` of `CALLCOST_SIZES` (default
  *   `1,8,32,144`; 144 is a worker's claim in the bench: 16 slots and 128
  *   prefetched), and the fixed and per-node parts from the smallest and the
@@ -98,15 +100,17 @@ const main = async (): Promise<void> => {
     );
     console.log(`  complete ${median(lone.complete).toLocaleString("en-US")}`);
 
-    // batches: n plain jobs a claim and n a completeMany
-    const perCall = new Map<number, { claim: number; complete: number }>();
+    // batches: n plain jobs a submitMany, n a claim and n a completeMany
+    const perCall = new Map<number, { submit: number; claim: number; complete: number }>();
     for (const n of sizes) {
       await store.redis.flushall();
-      const jobs = n * (WARM + COUNTED);
-      for (let from = 0; from < jobs; from += 500)
-        await client.submitMany(
-          Array.from({ length: Math.min(500, jobs - from) }, (_, k) => noop.si({ i: from + k })),
+      const submits: number[] = [];
+      for (let call = 0; call < WARM + COUNTED; call++) {
+        const [submitted] = await counted(`submitmany-${n}`, () =>
+          client.submitMany(Array.from({ length: n }, (_, k) => noop.si({ i: call * n + k }))),
         );
+        if (call >= WARM) submits.push(submitted);
+      }
       const claims: number[] = [];
       const completes: number[] = [];
       for (let call = 0; call < WARM + COUNTED; call++) {
@@ -120,27 +124,34 @@ const main = async (): Promise<void> => {
         claims.push(claimed);
         completes.push(completed);
       }
-      perCall.set(n, { claim: median(claims), complete: median(completes) });
+      perCall.set(n, {
+        submit: median(submits),
+        claim: median(claims),
+        complete: median(completes),
+      });
     }
     console.log("\nPlain jobs n at a time, Redis instructions (medians):");
-    console.log("  n      claim per call  per node   completeMany per call  per node");
+    console.log(
+      "  n      submitMany per call  per node   claim per call  per node   completeMany per call  per node",
+    );
     for (const [n, c] of perCall) {
       const cell = (x: number, w: number) => Math.round(x).toLocaleString("en-US").padStart(w);
       console.log(
-        `  ${String(n).padEnd(5)}${cell(c.claim, 15)}${cell(c.claim / n, 10)}${cell(c.complete, 23)}${cell(c.complete / n, 10)}`,
+        `  ${String(n).padEnd(5)}${cell(c.submit, 20)}${cell(c.submit / n, 10)}${cell(c.claim, 17)}${cell(c.claim / n, 10)}${cell(c.complete, 23)}${cell(c.complete / n, 10)}`,
       );
     }
     const lo = sizes[0]!;
     const hi = sizes[sizes.length - 1]!;
-    const fit = (of: (c: { claim: number; complete: number }) => number) => {
+    const fit = (of: (c: { submit: number; claim: number; complete: number }) => number) => {
       const perNode = (of(perCall.get(hi)!) - of(perCall.get(lo)!)) / (hi - lo);
       return { fixed: of(perCall.get(lo)!) - perNode * lo, perNode };
     };
+    const u = fit((x) => x.submit);
     const c = fit((x) => x.claim);
     const m = fit((x) => x.complete);
     const n0 = (x: number) => Math.round(x).toLocaleString("en-US");
     console.log(
-      `\nA line through n = ${lo} and n = ${hi}: a claim ${n0(c.fixed)} a call + ${n0(c.perNode)} a node; a completeMany ${n0(m.fixed)} a call + ${n0(m.perNode)} a node`,
+      `\nA line through n = ${lo} and n = ${hi}: a submitMany ${n0(u.fixed)} a call + ${n0(u.perNode)} a node; a claim ${n0(c.fixed)} a call + ${n0(c.perNode)} a node; a completeMany ${n0(m.fixed)} a call + ${n0(m.perNode)} a node`,
     );
   } finally {
     await store.close();
