@@ -145,7 +145,11 @@ for r = 1, A.count do
         SHORT.reuse, "0", "0", "", "", "", "1", "0", f[at + 4], f[at + 5], "" }
       at = 1
     end
-    local keys = runKeysAt(A.runPrefix, f[at], shared)
+    -- (a table of its own, not runKeysAt's, whose shard keys come through its metatable: the
+    -- one below refuses a label the call was not handed)
+    local base = A.runPrefix .. f[at]
+    local keys = { record = base, nodes = base, specs = base, results = base, shardWork = shared.shardWork,
+      events = shared.events, seq = shared.seq }
     -- (a run without a key never reads its idempotency key: any key of the shard stands for it)
     local idem, named = f[at + 15], f[at + 16]
     keys.idempotency = idem == "" and keys.record or idem

@@ -64,17 +64,21 @@ local function writeNodes(keys, list)
 end
 
 -- the keys of run `runId` whose hash key is `prefix .. runId`, with the shard's keys
--- `shared` (label → key) added: the batch scripts (claim, completemany) build them, as
+-- `shared` (label → key) read through a metatable made once per `shared` (a table of four
+-- fields made per run, not of nine: about 1,200 Redis instructions less a node claimed or
+-- completed, docs/benchmarks.md): the batch scripts (claim, completemany) build them, as
 -- they meet runs they could not name in KEYS (all in the shard's hash slot). Without its
 -- `work` key: most runs a batch meets list no work (plain jobs, chain steps), and its name
 -- made for each of them cost a plain job 1 % of its Redis instructions (docs/benchmarks.md);
 -- its readers take `k.work or k.record .. ":work"` (the key Keys.ts names)
 local function runKeysAt(prefix, runId, shared)
   local base = prefix .. runId
-  -- (one constructor, made at its size: the labels `shared` may hold, claim's and completemany's)
-  return { record = base, nodes = base, specs = base, results = base,
-    shardWork = shared.shardWork, events = shared.events, leases = shared.leases, tokens = shared.tokens,
-    seq = shared.seq }
+  local meta = shared.meta
+  if not meta then
+    meta = { __index = shared }
+    shared.meta = meta
+  end
+  return setmetatable({ record = base, nodes = base, specs = base, results = base }, meta)
 end
 
 -- numbers as the strings redis.call would make of them ("%.17g"), each made once: a batch
