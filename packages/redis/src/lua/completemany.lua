@@ -67,7 +67,8 @@ for i = 1, #items, 8 do
   local runId = items[i]
   local open = runs[runId]
   local keys = open and open.k or runKeysAt(A.runPrefix, runId, shared)
-  -- (the node id as a number: the client writes it as its digits, which name its fields)
+  -- (the node id as a number: the client writes it as its digits, which name its fields;
+  -- node 0, a plain job's, without strtod)
   local id = items[i + 1]
   local n = id == "0" and 0 or id + 0
   -- a chord's member after the first of its run in this call (its run opened, its fields read

@@ -188,8 +188,11 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
     dr[PEND], dr[ST], dr[ATT], dr[STARTED], dr[WORKER], dr[TOK] = 0, "r", attempt, now, worker, lease
     bytes = from and startedBytes(dr, from, lease, now, worker) or packRecord(dr, true)
   end
+  -- (the lease's expiry, the same for every step of the call, and the run's count of ended
+  -- nodes as digits kept: a number handed to redis.call is formatted "%.17g" each time)
   local expiry = now + leaseMs
-  redis.call("ZADD", dq.leases, expiry % 1 == 0 and digits(expiry) or int(expiry), runId .. "#" .. ds .. "#" .. digits(lease))
+  redis.call("ZADD", dq.leases, expiry % 1 == 0 and digits(expiry) or int(expiry),
+    runId .. "#" .. ds .. "#" .. digits(lease))
   if not shared then
     RESULTS[r] = result
     done = packRecord(r)
