@@ -165,9 +165,25 @@ local function started(triples, leased, due)
   return { R.OK, due or "", cmsgpack.pack(out) }
 end
 
+-- the leased triples a call's record (below) holds: its triples, or, from one queue, its
+-- first token and its members {first, {member...}} (the members leased under tokens first + 1,
+-- first + 2, ... from queue 1, as the single path leases them)
+local function leasedTriples(kept)
+  local members = kept[2]
+  if type(members) ~= "table" then return kept end
+  local first, triples = kept[1], {}
+  for j = 1, #members do
+    triples[3 * j - 2] = 1
+    triples[3 * j - 1] = members[j]
+    triples[3 * j] = first + j
+  end
+  return triples
+end
+
 local now, leaseMs, part = A.now, A.leaseMs, A.part
--- the worker's last request (lastClaim): its id, a NUL byte, and the msgpack list of its calls'
--- leased triples by part (1-based); one GET here and one SET with the lease's expiry below
+-- the worker's last request (lastClaim): its id, a NUL byte, and the msgpack list of what its
+-- calls leased by part (1-based: see leasedTriples); one GET here and one SET with the lease's
+-- expiry below
 local parts
 if A.requestId ~= "" then
   local last = redis.call("GET", K.lastClaim)
@@ -175,7 +191,7 @@ if A.requestId ~= "" then
   if last and string.sub(last, 1, #head) == head then
     parts = cmsgpack.unpack(string.sub(last, #head + 1))
     local mine = parts[part + 1]
-    if mine then return started(mine) end
+    if mine then return started(leasedTriples(mine)) end
   end
 end
 
@@ -245,6 +261,10 @@ local function pick()
 end
 
 local out = {}
+-- what this call leased, as its record keeps it (leasedTriples): from one queue, its first token
+-- and its members, which cmsgpack packs for about 700 Redis instructions a node less than their
+-- triples (a claim of 144, docs/benchmarks.md)
+local kept = out
 local max = math.floor(A.max)
 if single and max > 0 then
   -- one queue to take from: its best `max` nodes in one range, their tokens in one INCRBY and
@@ -258,6 +278,7 @@ if single and max > 0 then
   if k > 0 then
     redis.call("ZREMRANGEBYRANK", ready, "0", digits(k - 1))
     local first = redis.call("INCRBY", K.tokens, digits(k)) - k
+    kept = { first, top }
     local expiry, leases, nl = int(now + leaseMs), { "+inf", LEASES_SKIPLIST }, 2
     for j = 1, k do
       local member, token = top[j], first + j
@@ -296,7 +317,7 @@ end
 
 if A.requestId ~= "" then
   parts = parts or {}
-  parts[part + 1] = out
+  parts[part + 1] = kept
   redis.call("SET", K.lastClaim, A.requestId .. "\0" .. cmsgpack.pack(parts), "PX", int(leaseMs))
 end
 -- a claim that came up short: the earliest due time of the queues' delayed sets
