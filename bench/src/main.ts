@@ -59,7 +59,7 @@ const summary = (m: Measurement): string => {
     .toString()
     .padStart(
       6,
-    )} ms  ${what.padStart(16)}  ${Math.round(m.memoryBytes / m.tasks)} B/task  load ${m.load.toFixed(1)}  ${status}`;
+    )} ms  ${what.padStart(16)}  ${Math.round(m.memoryBytes / m.tasks)} B/task  load ${m.load.toFixed(1)}  rt ${m.roundTripUs === undefined ? "-" : Math.round(m.roundTripUs)} µs  ${status}`;
 };
 
 /** What `BENCH_OUT` writes and `BENCH_FROM` reads. */

@@ -64,6 +64,14 @@ export interface Measurement {
   readonly latencySamples?: ReadonlyArray<number>;
   /** 1-minute load average of the machine right after the workload. */
   readonly load: number;
+  /**
+   * p50 of 200 `PING` round trips on the admin connection right after the
+   * workload (after its memory was read), µs: on a 2-vCPU VM it tells
+   * whether Node and Redis shared a vCPU (about 15 µs) or not (about 65–85
+   * µs), which moves a chain step's time (docs/benchmarks.md); absent in
+   * runs saved before 2026-12-07.
+   */
+  readonly roundTripUs?: number;
   /** Why the workload did not finish, if it did not. */
   readonly error: string | undefined;
   /** A wrong result found after the workload, if any. */
@@ -169,6 +177,9 @@ export const measure = async (
     const { entries: slow, complete } = await admin.slowlog();
     await admin.resetSlowlog();
     const after = await admin.read();
+    // (after the memory reading: the pings would change it)
+    const trips = (await admin.roundTrips(200)).sort((a, b) => a - b);
+    const roundTripUs = trips[trips.length >> 1] ?? Number.NaN;
     const load = loadavg()[0] ?? 0;
     const slowest = slow.reduce((m, e) => (e.us > m.us ? e : m), {
       us: 0,
@@ -223,6 +234,7 @@ export const measure = async (
       serverTimes,
       ...(workload === "latency" ? { latencySamples: latencyOf(tracker) } : {}),
       load,
+      roundTripUs,
       error,
       wrong,
     };

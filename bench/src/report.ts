@@ -301,6 +301,7 @@ export const diagnostics = (
         fixed(1)(evalUs),
         `${int(med(runs, (m) => m.slow.count))} / ${int(med(runs, (m) => m.slow.over10ms))}; max ${fixed(1)(slowest.slow.maxUs / 1_000)} ms (${slowest.slow.maxCommand})${slowLog}`,
         fixed(1)(med(runs, (m) => m.load)),
+        int(med(runs, (m) => m.roundTripUs ?? Number.NaN)),
       ]);
     }
   }
@@ -320,6 +321,7 @@ export const diagnostics = (
       "µs/script call",
       "cmds > 1 ms / > 10 ms; slowest",
       "load avg",
+      "round trip p50 after, µs",
     ],
     rows,
   };
