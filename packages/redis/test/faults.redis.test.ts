@@ -534,6 +534,25 @@ describe("a re-sent script is a no-op that answers the same", () => {
     await store.close();
   });
 
+  it("client.submitMany of plain jobs (sent short, ids made for the call), re-sent: answered as the first send, written once", async () => {
+    const prefix = `resend${++n}`;
+    const store = await RedisStore.connect(server.url, { prefix });
+    const first = resend(store, ["submitmany"]);
+    const handles = await createClient(store).submitMany([count.si(1), count.si(2), count.si(3)]);
+    expect(handles.map((h) => h.existing)).toEqual([false, false, false]);
+    // one call, sent twice: the second found the first run of the call there, and so looked up
+    // every run (submitmany.lua, FRESH) and answered each as the first send did
+    expect(first.get("submitmany")).toHaveLength(1);
+    const k = shardKeys(prefix, 0);
+    expect(await raw.zcard(k.queue("default").ready)).toBe(3);
+    // written once: one entry of the run list, each run's `queued` event once
+    expect(await raw.xlen(k.runList)).toBe(1);
+    expect(await raw.get(k.events + ":n")).toBe("3");
+    const claims = await claimAll(store);
+    expect(claims.map((c) => c.runId).sort()).toEqual(handles.map((h) => h.runId).sort());
+    await store.close();
+  });
+
   it("submit with an idempotency key, re-sent: the caller gets its own new run, not `existing`", async () => {
     const prefix = `resend${++n}`;
     const store = await RedisStore.connect(server.url, { prefix });

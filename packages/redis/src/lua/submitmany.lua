@@ -44,6 +44,15 @@ local codes = { OK = R.OK, EXISTS = R.EXISTS, CONFLICT = R.CONFLICT, RETRY = R.R
 -- queued once (4.3 % of a plain job's Redis instructions, docs/benchmarks.md)
 local LIKE = {}
 
+-- whether this call's runs sent short are new, as the first of them that plainSubmit checks
+-- found it (nil: none checked yet). A run sent short has an id the client made at random for
+-- this call (RedisStore.ts, isShort: nonce ""), so none of them is there unless this call was
+-- sent before (a re-send after a reconnect): then the first one checked is there too, as an
+-- earlier send wrote the call's runs in order, up to the first RETRY or ADOPT, and writes every
+-- run sent short it reaches. When that first one was not there, the others are not looked up:
+-- one HEXISTS a call instead of one a plain job (docs/redis-layout.md, "Re-sent scripts")
+local FRESH = nil
+
 -- A new plain job, written without submitRun's tables (its arguments by label, its keys, the
 -- run's state, openRun): the run whose fields start at f[at], when it is one
 -- node in one queue, not there yet, with no idempotency window, no time limit and no delay,
@@ -70,7 +79,11 @@ local function plainSubmit(f, at, toReady, short)
   local q = QUEUES[num(f[short and at + 2 or at + 3])]
   if not q then return nil end
   local record = A.runPrefix .. f[at]
-  if redis.call("HEXISTS", record, "status") == 1 then return nil end
+  if not (short and FRESH) then
+    local there = redis.call("HEXISTS", record, "status") == 1
+    if short and FRESH == nil then FRESH = not there end
+    if there then return nil end
+  end
   -- (what its record's bytes give, read once per call: plain jobs of one task are sent as the
   -- same bytes)
   local like = LIKE[list2]
