@@ -2,8 +2,9 @@
  * A script call's events entry (lua/includes/events.lua) with like events
  * written short: whatever order a call's plain jobs' events (`plainEvents`),
  * chain steps' events (`stepEvents`; both write a run like the previous one
- * as its id alone, no table made) and other events (`eventOf`) come in, the
- * entry is byte for byte the one
+ * as its id alone, no table made), node transitions (`nodeEventOf`, which
+ * writes one like the event before it as its node alone) and other events
+ * (`eventOf`) come in, the entry is byte for byte the one
  * `eventOf` alone writes, and it reads back (src/EventEntries.ts) as the
  * events in the order written: each run's in its group, the groups in the
  * order of each run's first event, at the time of that event.
@@ -54,7 +55,13 @@ type Op =
       readonly dtask: string;
       readonly dattempt: number;
     }
-  | { readonly plain: false; readonly run: string; readonly ms: number; readonly ev: Ev };
+  | { readonly plain: false; readonly run: string; readonly ms: number; readonly ev: Ev }
+  | {
+      readonly plain: "node";
+      readonly run: string;
+      readonly ms: number;
+      readonly ev: readonly [letter: "q" | "r" | "s", node: number, task: string, attempt: number];
+    };
 
 /** A chain step's three events. */
 const stepOf = (op: Extract<Op, { plain: "step" }>): Ev[] => [
@@ -65,11 +72,13 @@ const stepOf = (op: Extract<Op, { plain: "step" }>): Ev[] => [
 
 const lua = (v: string | number) => (typeof v === "string" ? JSON.stringify(v) : String(v));
 
-/** The op as Lua: `plainEvents` or `stepEvents` when `short`, else the `eventOf` calls it stands for. */
+/** The op as Lua: `plainEvents`, `stepEvents` or `nodeEventOf` when `short`, else the `eventOf` calls it stands for. */
 const call = (op: Op, short: boolean): string => {
   const at = `K.events, 10000, ${lua(op.run)}, ${op.ms}`;
   const eventOf = (ev: Ev) => `eventOf(${at}, { ${ev.map(lua).join(", ")} })`;
   if (!op.plain) return eventOf(op.ev);
+  if (op.plain === "node")
+    return short ? `nodeEventOf(${at}, ${op.ev.map(lua).join(", ")})` : eventOf(op.ev);
   if (op.plain === "step")
     return short
       ? `stepEvents(${at}, ${[op.n, op.task, op.attempt, op.d, op.dtask, op.dattempt].map(lua).join(", ")})`
@@ -98,6 +107,7 @@ const expected = (ops: ReadonlyArray<Op>) => {
     const g = groups.get(op.run) ?? { ms: op.ms, events: [] };
     groups.set(op.run, g);
     if (op.plain === "step") g.events.push(...stepOf(op));
+    else if (op.plain === "node") g.events.push(op.ev);
     else if (op.plain) {
       g.events.push([op.letter, 0, op.task, op.attempt]);
       if (op.ended) g.events.push(["E", "succeeded"]);
@@ -190,6 +200,16 @@ const ops: fc.Arbitrary<Op[]> = fc
           arbitrary: fc.tuple(fc.constant("step" as const), runId, fc.constantFrom(0, 1)),
         },
         { weight: 1, arbitrary: fc.tuple(fc.constant("other" as const), runId, ms, ev) },
+        // (a node transition: like the one before it often, a chord's members')
+        {
+          weight: 2,
+          arbitrary: fc.tuple(
+            fc.constant("node" as const),
+            runId,
+            ms,
+            fc.tuple(fc.constantFrom("q" as const, "r" as const), fc.nat(3), task, attempt),
+          ),
+        },
       ),
       { minLength: 1, maxLength: 14 },
     ),
@@ -198,6 +218,7 @@ const ops: fc.Arbitrary<Op[]> = fc
     items.map((it): Op => {
       if (it[0] === "plain") return { plain: true, run: it[1], ...plains[it[2]]! };
       if (it[0] === "step") return { plain: "step", run: it[1], ...steps[it[2]]! };
+      if (it[0] === "node") return { plain: "node", run: it[1], ms: it[2], ev: it[3] };
       return { plain: false, run: it[1], ms: it[2], ev: it[3] };
     }),
   );
@@ -237,6 +258,34 @@ describe("a call's events entry, like events written short", () => {
       "b",
       "c",
     ]);
+  });
+
+  test("writes a chord's members started together as their node ids after the first, and a transition of another kind whole", async () => {
+    const node = (n: number, letter: "q" | "r" = "r"): Op => ({
+      plain: "node",
+      run: "a",
+      ms: 5,
+      ev: [letter, n, "t", 1],
+    });
+    const other: Op = { plain: false, run: "a", ms: 5, ev: ["l", 2] };
+    const { fields } = await entryOf([node(1), node(2), node(3), other, node(4), node(5, "q")], true);
+    expect(decode(fields[1] as Buffer)).toEqual([
+      // (after the lease-expired event, the next start is written whole, its task as 0)
+      ["a", 5, ["r", 1, "t", 1], 2, 3, ["l", 2], ["r", 4, 0, 1], ["q", 5, 0, 1]],
+    ]);
+  });
+
+  test("writes a run whose node transitions, written short, are the run's before it as its run id", async () => {
+    const ev = (n: number) => ["r", n, "t", 1] as const;
+    // (run a's events made whole, b's by nodeEventOf: the same events)
+    const ops: Op[] = [
+      { plain: false, run: "a", ms: 5, ev: ev(1) },
+      { plain: false, run: "a", ms: 5, ev: ev(2) },
+      { plain: "node", run: "b", ms: 5, ev: ev(1) },
+      { plain: "node", run: "b", ms: 5, ev: ev(2) },
+    ];
+    const { fields } = await entryOf(ops, true);
+    expect(decode(fields[1] as Buffer)).toEqual([["a", 5, ["r", 1, "t", 1], 2], "b"]);
   });
 
   test("writes plain jobs done together as their run ids after the first, and a later event of one as its own group again", async () => {

@@ -94,7 +94,7 @@ if chord then
   end
   local ids = {}
   for id = A.base, A.base + A.count - 1 do ids[#ids + 1] = id end
-  addEvent(M, { "d", table.concat(ids, ",") })
+  eventOf(M.k.events, M.emax, M.id, M.now, { "d", table.concat(ids, ",") })
   local more = process(M, { "R:" .. A.base }, ready, budget)
   if not more then redis.call("ZREM", K.shardWork, runId) end
   enqueue(M, ready, 1)
@@ -133,7 +133,7 @@ r[PEND] = A.pending
 putNode(M, n, r)
 local ids = {}
 for id = A.base, A.base + A.count - 1 do ids[#ids + 1] = id end
-addEvent(M, { "d", table.concat(ids, ",") })
+eventOf(M.k.events, M.emax, M.id, M.now, { "d", table.concat(ids, ",") })
 if A.pending == 0 then
   -- an empty replacement (group of nothing): the node is ready to gather its output at once
   queueNode(M, n, r)

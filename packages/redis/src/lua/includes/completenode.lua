@@ -58,7 +58,7 @@ local function succeeded(keys, runId, n, r, now, em, plainEnded, step)
   if plainEnded then
     plainEvents(keys.events, em, runId, now, "s", r[TASK], r[ATT], true)
   else
-    eventOf(keys.events, em, runId, now, { "s", n, r[TASK], r[ATT] })
+    nodeEventOf(keys.events, em, runId, now, "s", n, r[TASK], r[ATT])
   end
 end
 
@@ -375,7 +375,7 @@ local function memberSucceededLike(M, RC, runId, n, ns, token, result, budget, s
     buf.tr = "1"
   end
   buf[field] = string.sub(raw, 1, at) .. packed .. tb .. result
-  eventOf(M.k.events, M.emax, M.id, M.now, { "s", n, like.r[TASK], like.r[ATT] })
+  nodeEventOf(M.k.events, M.emax, M.id, M.now, "s", n, like.r[TASK], like.r[ATT])
   M.ended = M.ended + 1
   M.dirty = true
   dr[PEND] = dr[PEND] - 1
@@ -431,7 +431,7 @@ local function memberSucceeded(M, RC, runId, n, ns, token, result, budget, span)
   r[DUE] = 0
   if not M.bare then buf["e" .. ns] = false end
   buf["n" .. ns] = r
-  eventOf(M.k.events, M.emax, M.id, M.now, { "s", n, r[TASK], r[ATT] })
+  nodeEventOf(M.k.events, M.emax, M.id, M.now, "s", n, r[TASK], r[ATT])
   -- (its running bytes its spec, a packing and its token: the next like member's, too)
   local b, len = false, false
   if type(raw) == "string" and r[16] == nil then b, len = string.byte(raw, 1, 2) end

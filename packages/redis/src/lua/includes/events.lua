@@ -40,8 +40,9 @@ local EVB = {}
 local EVRUN = {}
 
 -- this call's events stream and the events it keeps (about), the run-end channel of ENDED,
--- and the last group plainEvents or stepEvents made and the length of EVB after the last run
--- written as its id after it: { key, max, channel, group, length }
+-- the last group plainEvents or stepEvents made and the length of EVB after the last run
+-- written as its id after it, and the group eventOf last added an event to with that event
+-- (nodeEventOf's): { key, max, channel, group, length, group, event }
 --@percall
 local EVAT = {}
 
@@ -62,7 +63,7 @@ local function unlikeAfter(p)
     local g = { id, p[2] }
     for j = 3, #p do
       local e = p[j]
-      g[j] = { e[1], e[2], e[3], e[4], e[5] }
+      g[j] = type(e) == "table" and { e[1], e[2], e[3], e[4], e[5] } or e
     end
     EVB[k] = g
     EVRUN[id] = g
@@ -84,6 +85,7 @@ local function eventOf(key, max, runId, ms, ev)
   if g then
     if EVRUN[g] then unlikeAfter(g) end
     g[#g + 1] = ev
+    EVAT[6], EVAT[7] = g, ev
     return
   end
   -- (made with its first event: most groups hold one)
@@ -92,6 +94,24 @@ local function eventOf(key, max, runId, ms, ev)
   local n = #EVB + 1
   EVB[n] = g
   if n == 1 then EVAT[1], EVAT[2] = key, max end
+  EVAT[6], EVAT[7] = g, ev
+end
+
+-- adds node n's transition { letter, n, task, attempt } (no error tag) of run `runId` at `ms`,
+-- as eventOf would; written short, its node number alone and no table made, when eventOf's
+-- last event went to this run's group, is the group's last and is the same transition of
+-- another node: a wide chord's members queued, started or completed together. flushEvents
+-- reads such a number as the event before it again, for its node, which is how it writes
+-- like events anyway (an entry reads the same)
+local function nodeEventOf(key, max, runId, ms, letter, n, task, attempt)
+  local g = EVRUN[runId]
+  local e = EVAT[7]
+  if g and EVAT[6] == g and not EVRUN[g] and e[1] == letter and e[3] == task and e[4] == attempt
+    and e[5] == nil then
+    g[#g + 1] = n
+    return
+  end
+  eventOf(key, max, runId, ms, { letter, n, task, attempt })
 end
 
 -- adds a plain job's events (its node 0's) of run `runId` at `ms`, as eventOf would:
@@ -191,6 +211,23 @@ local function lastEventNumber(key)
   return ms >= EVENTS_BASE and ms - EVENTS_BASE or 0
 end
 
+-- whether groups g and ref, of n items each, hold the same events: each event's items equal (at
+-- most five), an event written as its node alone (nodeEventOf's) standing for the last one
+-- written whole before it in its group but for its node
+local function sameEvents(g, ref, n)
+  local pg, pr
+  for j = 3, n do
+    local e, f = g[j], ref[j]
+    if type(e) == "table" then pg = e end
+    if type(f) == "table" then pr = f end
+    if (pg == e and e[2] or e) ~= (pr == f and f[2] or f) or pg[1] ~= pr[1] or pg[3] ~= pr[3] or pg[4] ~= pr[4]
+      or pg[5] ~= pr[5] then
+      return false
+    end
+  end
+  return true
+end
+
 -- PUBLISHes this call's ended runs (flushEnded), then writes its events as one entry (none:
 -- nothing), trimming the stream to about its `max` last events when the events' count
 -- passes a multiple of an eighth of `max`: a trim (`MINID ~`) looks at the stream's first
@@ -210,15 +247,7 @@ function flushEvents()
     local g = EVB[i]
     if g[2] ~= nil then
       local n = #g
-      local like = n == #ref and g[2] == ref[2]
-      for j = 3, like and n or 0 do
-        local e, f = g[j], ref[j]
-        if e[1] ~= f[1] or e[2] ~= f[2] or e[3] ~= f[3] or e[4] ~= f[4] or e[5] ~= f[5] then
-          like = false
-          break
-        end
-      end
-      if like then EVB[i] = g[1] else ref = g end
+      if n == #ref and g[2] == ref[2] and sameEvents(g, ref, n) then EVB[i] = g[1] else ref = g end
     end
   end
   -- (in the entry's order: a task named by the entry's previous event that named one is
@@ -239,16 +268,20 @@ function flushEvents()
       if g[2] == ms then g[2] = false else ms = g[2] end
       for j = 3, n do
         local ev = g[j]
-        local l = ev[1]
-        if TASKED[l] then
-          if l == pl and ev[3] == task and ev[4] == pa and ev[5] == pe then
-            g[j] = ev[2]
+        -- (a number is written short already, nodeEventOf's: like the event before it, which
+        -- stays the one the next is compared to)
+        if type(ev) == "table" then
+          local l = ev[1]
+          if TASKED[l] then
+            if l == pl and ev[3] == task and ev[4] == pa and ev[5] == pe then
+              g[j] = ev[2]
+            else
+              pl, pa, pe = l, ev[4], ev[5]
+              if ev[3] == task then ev[3] = 0 else task = ev[3] end
+            end
           else
-            pl, pa, pe = l, ev[4], ev[5]
-            if ev[3] == task then ev[3] = 0 else task = ev[3] end
+            pl = nil
           end
-        else
-          pl = nil
         end
       end
     end

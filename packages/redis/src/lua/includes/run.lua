@@ -241,12 +241,6 @@ local function bufferedField(M, label, field)
   return redis.call("HGET", M.k[label], field)
 end
 
--- adds event `ev` of the run (a list led by its kind's letter: includes/events.lua) to this
--- call's entry for the shard's events stream. keys: events
-local function addEvent(M, ev)
-  eventOf(M.k.events, M.emax, M.id, M.now, ev)
-end
-
 -- the run's event: `run` (it failed or was cancelled; nodes may still be running) or
 -- `run-ended` (every node ended), with its status. When a client waits for the run (field
 -- `w`, see waitrun.lua), its id is also PUBLISHed on the shard's run-end channel (the
@@ -254,7 +248,7 @@ end
 -- waiter wakes for its own run, not for every event.
 -- keys: events
 local function emit(M, kind)
-  addEvent(M, { kind == "run" and "R" or "E", M.status })
+  eventOf(M.k.events, M.emax, M.id, M.now, { kind == "run" and "R" or "E", M.status })
   if M.waited then endedRun(M.k.events .. ":ended", M.id) end
 end
 
@@ -271,9 +265,9 @@ end
 -- k skipped, x expired), with node, task, attempt and, when given, an error tag. keys: events
 local function nodeEvent(M, n, r, tag)
   if tag then
-    addEvent(M, { r[ST], tonumber(n), r[TASK], r[ATT], tag })
+    eventOf(M.k.events, M.emax, M.id, M.now, { r[ST], tonumber(n), r[TASK], r[ATT], tag })
   else
-    addEvent(M, { r[ST], tonumber(n), r[TASK], r[ATT] })
+    nodeEventOf(M.k.events, M.emax, M.id, M.now, r[ST], tonumber(n), r[TASK], r[ATT])
   end
 end
 

@@ -157,7 +157,7 @@ local function memberStartedLike(M, n, ns, token, queue)
   -- this token; most of a chord's members are completed without it, memberSucceededLike)
   keepRunning(bytes, like.r, like.r, spec, like.prefix, token)
   M.wbuf[field] = bytes
-  eventOf(M.k.events, M.emax, M.id, M.now, { "r", n, like.task, like.attempt })
+  nodeEventOf(M.k.events, M.emax, M.id, M.now, "r", n, like.task, like.attempt)
   return like.attempt, like.stalls, like.task, spec, like.queues, like.hdr
 end
 
@@ -190,7 +190,7 @@ local function memberStarted(M, n, ns, token, worker, queue)
   -- (its bytes made now, from the last start's packing when it can be: startedBytes)
   local from = fresh and DECODED_BYTES
   M.wbuf["n" .. ns] = from and startedBytes(r, from, token, M.now, worker) or r
-  eventOf(M.k.events, M.emax, M.id, M.now, { "r", n, r[TASK], attempt })
+  nodeEventOf(M.k.events, M.emax, M.id, M.now, "r", n, r[TASK], attempt)
   local spec, hdr = nodeSpec(M, n, r) or nil, pre.hdr or ""
   -- (a like start, whose packing but its token startedBytes cut: the next like member's, too)
   local last = LAST_START
