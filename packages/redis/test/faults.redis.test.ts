@@ -547,7 +547,7 @@ describe("a re-sent script is a no-op that answers the same", () => {
     expect(await raw.zcard(k.queue("default").ready)).toBe(3);
     // written once: one entry of the run list, each run's `queued` event once
     expect(await raw.xlen(k.runList)).toBe(1);
-    expect(await raw.get(k.events + ":n")).toBe("3");
+    expect(await raw.get(`${k.events}:n`)).toBe("3");
     const claims = await claimAll(store);
     expect(claims.map((c) => c.runId).sort()).toEqual(handles.map((h) => h.runId).sort());
     await store.close();

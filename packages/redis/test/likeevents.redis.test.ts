@@ -268,7 +268,10 @@ describe("a call's events entry, like events written short", () => {
       ev: [letter, n, "t", 1],
     });
     const other: Op = { plain: false, run: "a", ms: 5, ev: ["l", 2] };
-    const { fields } = await entryOf([node(1), node(2), node(3), other, node(4), node(5, "q")], true);
+    const { fields } = await entryOf(
+      [node(1), node(2), node(3), other, node(4), node(5, "q")],
+      true,
+    );
     expect(decode(fields[1] as Buffer)).toEqual([
       // (after the lease-expired event, the next start is written whole, its task as 0)
       ["a", 5, ["r", 1, "t", 1], 2, 3, ["l", 2], ["r", 4, 0, 1], ["q", 5, 0, 1]],
