@@ -61,7 +61,15 @@ type Op =
       readonly run: string;
       readonly ms: number;
       readonly ev: readonly [letter: "q" | "r" | "s", node: number, task: string, attempt: number];
+      /** The same transition of the nodes after it up to this one too (`nodeEventOf`'s `last`). */
+      readonly last?: number;
     };
+
+/** A node transition's events: node n's, then each of the nodes after it up to `last`. */
+const nodesOf = (op: Extract<Op, { plain: "node" }>): Ev[] => {
+  const [letter, n, task, attempt] = op.ev;
+  return Array.from({ length: (op.last ?? n) - n + 1 }, (_, i) => [letter, n + i, task, attempt]);
+};
 
 /** A chain step's three events. */
 const stepOf = (op: Extract<Op, { plain: "step" }>): Ev[] => [
@@ -78,7 +86,9 @@ const call = (op: Op, short: boolean): string => {
   const eventOf = (ev: Ev) => `eventOf(${at}, { ${ev.map(lua).join(", ")} })`;
   if (!op.plain) return eventOf(op.ev);
   if (op.plain === "node")
-    return short ? `nodeEventOf(${at}, ${op.ev.map(lua).join(", ")})` : eventOf(op.ev);
+    return short
+      ? `nodeEventOf(${at}, ${[...op.ev, ...(op.last === undefined ? [] : [op.last])].map(lua).join(", ")})`
+      : nodesOf(op).map(eventOf).join("\n");
   if (op.plain === "step")
     return short
       ? `stepEvents(${at}, ${[op.n, op.task, op.attempt, op.d, op.dtask, op.dattempt].map(lua).join(", ")})`
@@ -107,7 +117,7 @@ const expected = (ops: ReadonlyArray<Op>) => {
     const g = groups.get(op.run) ?? { ms: op.ms, events: [] };
     groups.set(op.run, g);
     if (op.plain === "step") g.events.push(...stepOf(op));
-    else if (op.plain === "node") g.events.push(op.ev);
+    else if (op.plain === "node") g.events.push(...nodesOf(op));
     else if (op.plain) {
       g.events.push([op.letter, 0, op.task, op.attempt]);
       if (op.ended) g.events.push(["E", "succeeded"]);
@@ -208,6 +218,8 @@ const ops: fc.Arbitrary<Op[]> = fc
             runId,
             ms,
             fc.tuple(fc.constantFrom("q" as const, "r" as const), fc.nat(3), task, attempt),
+            // (how many nodes after it take the same transition, when given: a range)
+            fc.option(fc.nat(2), { nil: undefined }),
           ),
         },
       ),
@@ -218,7 +230,10 @@ const ops: fc.Arbitrary<Op[]> = fc
     items.map((it): Op => {
       if (it[0] === "plain") return { plain: true, run: it[1], ...plains[it[2]]! };
       if (it[0] === "step") return { plain: "step", run: it[1], ...steps[it[2]]! };
-      if (it[0] === "node") return { plain: "node", run: it[1], ms: it[2], ev: it[3] };
+      if (it[0] === "node") {
+        const last = it[4] === undefined ? {} : { last: it[3][1] + it[4] };
+        return { plain: "node", run: it[1], ms: it[2], ev: it[3], ...last };
+      }
       return { plain: false, run: it[1], ms: it[2], ev: it[3] };
     }),
   );

@@ -251,7 +251,34 @@ local function process(M, stack, ready, budget)
         tpl = raw and decodeRecord(raw) or false
         M.pqr = tpl
       end
-      for n = a, last do
+      local q = tpl and queueOf(M, tpl[QIDX])
+      -- the usual case, the first work of the call in a running run, the roots queued with no
+      -- time limit: put in their ready set at once, numbered as enqueue and flushReady would
+      -- number them (ahead of what the call queues after them), their `queued` events written
+      -- short, one table for them all (a tenth of a wide chord's Redis instructions, the drain's
+      -- bookkeeping of each root: docs/benchmarks.md)
+      local bulk = q and #ready == 0 and not M.toReady and M.status == "running" and tpl[ST] == "q"
+        and tpl[PEND] == 0 and (tpl[EXP] or 0) == 0 and tpl[DUE] == 0
+      if bulk then
+        local count = last - a + 1
+        local seq = redis.call("INCRBY", M.k.seq, count) - count
+        local base = (16 - tpl[PRIO]) * PRIO_SPAN + seq - a + 1
+        local prefix = M.id .. "#"
+        local args, k = {}, 0
+        for n = a, last do
+          args[k + 1] = int(base + n)
+          args[k + 2] = prefix .. digits(n)
+          k = k + 2
+          if k >= 2000 then
+            redis.call("ZADD", q.ready, unpack(args, 1, k))
+            k = 0
+          end
+        end
+        if k > 0 then redis.call("ZADD", q.ready, unpack(args, 1, k)) end
+        wakeWorker(q.wake)
+        nodeEventOf(M.k.events, M.emax, M.id, M.now, tpl[ST], a, tpl[TASK], tpl[ATT], last)
+      end
+      for n = bulk and last + 1 or a, last do
         if M.status == "running" and tpl then
           -- (the one record stands for each: enqueue reads it, nothing in this call changes it)
           M.cache[n] = tpl

@@ -98,20 +98,26 @@ local function eventOf(key, max, runId, ms, ev)
 end
 
 -- adds node n's transition { letter, n, task, attempt } (no error tag) of run `runId` at `ms`,
--- as eventOf would; written short, its node number alone and no table made, when eventOf's
--- last event went to this run's group, is the group's last and is the same transition of
--- another node: a wide chord's members queued, started or completed together. flushEvents
--- reads such a number as the event before it again, for its node, which is how it writes
--- like events anyway (an entry reads the same)
-local function nodeEventOf(key, max, runId, ms, letter, n, task, attempt)
+-- as eventOf would, and with `last` the same transition of nodes n + 1 to `last` after it;
+-- written short, its node number alone and no table made, when eventOf's last event went to
+-- this run's group, is the group's last and is the same transition of another node: a wide
+-- chord's members queued, started or completed together. flushEvents reads such a number
+-- as the event before it again, for its node, which is how it writes like events anyway
+-- (an entry reads the same)
+local function nodeEventOf(key, max, runId, ms, letter, n, task, attempt, last)
   local g = EVRUN[runId]
   local e = EVAT[7]
-  if g and EVAT[6] == g and not EVRUN[g] and e[1] == letter and e[3] == task and e[4] == attempt
-    and e[5] == nil then
-    g[#g + 1] = n
-    return
+  if not g or EVAT[6] ~= g or EVRUN[g] or e[1] ~= letter or e[3] ~= task or e[4] ~= attempt or e[5] ~= nil then
+    eventOf(key, max, runId, ms, { letter, n, task, attempt })
+    if not last then return end
+    -- (eventOf's group for the run, the event its last)
+    g, n = EVRUN[runId], n + 1
   end
-  eventOf(key, max, runId, ms, { letter, n, task, attempt })
+  local k = #g
+  for x = n, last or n do
+    k = k + 1
+    g[k] = x
+  end
 end
 
 -- adds a plain job's events (its node 0's) of run `runId` at `ms`, as eventOf would:
