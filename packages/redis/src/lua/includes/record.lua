@@ -37,13 +37,15 @@ end
 -- them ("%.14g"), each made once: `..` formats a number with printf's float path every time
 -- (about 0.3 µs), and a node's id is joined into a field or member name several times per
 -- transition. Kept across calls (a number's digits are a function of it alone: node ids
--- recur call after call); past DIGITS_MAX kept, all are dropped. Anything else goes through
--- tostring, as `..` would format it.
+-- recur call after call); past DIGITS_MAX kept, all are dropped: 16,384 (about 1.2 MB of the
+-- Lua heap), so that a 10,000-wide chord's node ids stay kept with the tokens its claims
+-- format (4,096 until 2026-12-07: 3.6 % more Redis instructions per member of such a chord,
+-- docs/benchmarks.md). Anything else goes through tostring, as `..` would format it.
 --@kept
 local DIGITS = {}
 local digitsKept = 0
 --@const
-local DIGITS_MAX = 4096
+local DIGITS_MAX = 16384
 local function digits(x)
   local s = DIGITS[x]
   if s then return s end
