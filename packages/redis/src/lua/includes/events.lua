@@ -112,9 +112,12 @@ local function nodeEventOf(key, max, runId, ms, letter, n, task, attempt, last)
     if not last then return end
     -- (eventOf's group for the run, the event its last)
     g, n = EVRUN[runId], n + 1
+  elseif not last then
+    g[#g + 1] = n
+    return
   end
   local k = #g
-  for x = n, last or n do
+  for x = n, last do
     k = k + 1
     g[k] = x
   end
