@@ -132,7 +132,8 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   local total, ended = v[2] and num(v[2]) or 1, v[3] and num(v[3]) or 0
   if nextMax < 1 or type(d) ~= "number" or d < 0 or ended + 1 >= total then return nil, v end
   local ds = digits(d)
-  local u = redis.call("HMGET", keys.record, "n" .. ds, "d" .. ds, "s" .. ds)
+  -- (read with the run's fields when d is node n + 1, runAndNode's)
+  local u = d == n + 1 and v.after or redis.call("HMGET", keys.record, "n" .. ds, "d" .. ds, "s" .. ds)
   -- d like the dependents the last steps of this call handed out (LIKE_SUCCESS.step, made at
   -- the second of them: the same step of like chains): waiting as the same bytes on n alone by
   -- the same list, in a run of the same queues, served the same, it is started from their
@@ -245,10 +246,13 @@ end
 -- run, has no use for them); readLater reads them when the step goes the general way
 local function runAndNode(key, n, ns)
   -- (node 0 of a run of several nodes too, a chain's first step: since 2026-12-06 not one HMGET
-  -- of thirteen fields, seven of them absent, docs/benchmarks.md)
-  local u = redis.call("HMGET", key, "status", "rare", "total", "ended", "n" .. ns)
+  -- of thirteen fields, seven of them absent, docs/benchmarks.md; node n + 1's record,
+  -- dependency list and spec with them, for chainStep: a chain's next step, most often, v.after)
+  local ds = digits(n + 1)
+  local u = redis.call("HMGET", key, "status", "rare", "total", "ended", "n" .. ns, "n" .. ds, "d" .. ds, "s" .. ds)
   if u[2] == "0" and u[1] == "running" then
-    return { u[1], u[3], u[4], false, false, false, false, false, false, u[5], false, false, later = true }
+    return { u[1], u[3], u[4], false, false, false, false, false, false, u[5], false, false, later = true,
+      after = { u[6], u[7], u[8] } }
   end
   local x = n == 0
     and redis.call("HMGET", key, "finished", "retention", "cfield", "qbad", "w", "wk", "p0", "e0", "created")
