@@ -17,8 +17,9 @@
 -- members started or completed together), and a group whose time and events are the
 -- previous group's is its run id alone, a string instead of a list (plain jobs submitted,
 -- started or completed together, the same step of like chains: plainEvents and stepEvents
--- write them so at once, without their tables). An earlier version reads such an entry as one position without events
--- (docs/operations.md).
+-- write them so at once, without their tables; since 2026-12-07 nodeEventOf writes like node
+-- transitions as their numbers at once too). An earlier version reads such an entry as one
+-- position without events (docs/operations.md).
 -- Its id is `<EVENTS_BASE + N>-0`, N the number of the shard's last event so far (counted
 -- in `T:events:n`): an event's number is its position in the shard's stream, so that
 -- trimming by id (`MINID ~`) keeps about `eventsMax` events, not entries, and a cursor can
