@@ -153,9 +153,6 @@ local function memberStartedLike(M, n, ns, token, queue)
   pre[field] = nil
   local spec = string.sub(raw, 1, at)
   local bytes = spec .. like.prefix .. uintBytes(token)
-  -- (kept for its next decode without a copy of its own: like.r, copied by that decode under
-  -- this token; most of a chord's members are completed without it, memberSucceededLike)
-  keepRunning(bytes, like.r, like.r, spec, like.prefix, token)
   M.wbuf[field] = bytes
   nodeEventOf(M.k.events, M.emax, M.id, M.now, "r", n, like.task, like.attempt)
   return like.attempt, like.stalls, like.task, spec, like.queues, like.hdr
