@@ -105,25 +105,17 @@ local function started(triples, leased, due)
     local q, member, token = triples[i], triples[i + 1], triples[i + 2]
     local j = (i + 2) / 3
     local runId, n = runIds[j], nodeIds[j]
-    local attempt, stalls, task, spec, queues, hdr
+    out[no + 1] = q
+    out[no + 2] = member
+    out[no + 3] = token
+    no = no + 3
+    -- (`read`: what a plain job's start read of a run that is none, for startNode)
+    local attempt, stalls, task, spec, queues, hdr, read, keys, queue
     if runId == likeRun and q == likeQ and LIKE_START.M == likeM then
-      attempt, stalls, task, spec, queues, hdr = memberStartedLike(likeM, n, digits(n), token, likeQueue)
+      queue = likeQueue
+      attempt, stalls, task, spec, queues, hdr = memberStartedLike(likeM, n, digits(n), token, queue)
     end
-    if attempt then
-      out[no + 1] = q
-      out[no + 2] = member
-      out[no + 3] = token
-      if spec and hdr == "" and queues == likeQueue then
-        out[no + 4] = attempt
-        out[no + 5] = stalls
-        out[no + 6] = task
-        out[no + 7] = spec
-        no = no + 7
-      else
-        out[no + 4] = { START_CODES.OK, attempt, stalls, task, spec, queues, hdr, 1 }
-        no = no + 4
-      end
-    else
+    if attempt == nil then
       local shared = sharedOf[q]
       if not shared then
         shared = { shardWork = K.shardWork, events = K.events, leases = QUEUES[q].leases }
@@ -131,20 +123,14 @@ local function started(triples, leased, due)
       end
       -- (a run met again from the same queue, a chord's members: the keys it was opened with)
       local open = runs[runId]
-      local keys = open and open.k.leases == shared.leases and open.k or runKeysAt(A.runPrefix, runId, shared)
-      out[no + 1] = q
-      out[no + 2] = member
-      out[no + 3] = token
-      no = no + 3
+      keys = open and open.k.leases == shared.leases and open.k or runKeysAt(A.runPrefix, runId, shared)
       worker = worker or workerTag(K.workerNames, A.worker, A.now)
-      local queue = queueNames[q]
+      queue = queueNames[q]
       -- a chord's member after the first of its run in this call (its run opened with these
       -- keys, its fields read ahead with the run's record): started here, without startNode's
       -- call and a list for its reply's values (startNode's first steps for it)
       local M = leased and open and keys == open.k and open.wbuf and open.pre and open
       local oneHash = keys.nodes == keys.record and keys.specs == keys.record
-      -- (`read`: what a plain job's start read of a run that is none, for startNode)
-      local attempt, stalls, task, spec, queues, hdr, read
       if M and oneHash then
         M.found = false
         attempt, stalls, task, spec, queues, hdr = memberStarted(M, n, digits(n), token, worker, queue)
@@ -155,30 +141,30 @@ local function started(triples, leased, due)
         attempt, stalls, task, spec, queues, hdr = plainStart(keys, runId, token, worker, A.now, queue, A.eventsMax)
         if not attempt then read, stalls = stalls, nil end
       end
-      if attempt and spec and hdr == "" and queues == queue then
-        out[no + 1] = attempt
-        out[no + 2] = stalls
-        out[no + 3] = task
-        out[no + 4] = spec
+    end
+    if attempt and spec and hdr == "" and queues == queue then
+      out[no + 1] = attempt
+      out[no + 2] = stalls
+      out[no + 3] = task
+      out[no + 4] = spec
+      no = no + 4
+    elseif attempt then
+      -- (headers, a run queue list other than this queue, or no spec: start.lua's list)
+      out[no + 1] = { START_CODES.OK, attempt, stalls, task, spec, queues, hdr, 1 }
+      no = no + 1
+    else
+      local s = startNode(START_CODES, keys, runId, n, token, worker, A.now, queue, A.eventsMax, leased, runs,
+        ahead[runId] or nil, read)
+      -- ({OK, attempt, stalls, task, spec, queues, headers, 1}: 1, no dependencies, see depResults)
+      if s[1] == START_CODES.OK and s[5] and s[8] == 1 and s[9] == nil and s[7] == "" and s[6] == queue then
+        out[no + 1] = s[2]
+        out[no + 2] = s[3]
+        out[no + 3] = s[4]
+        out[no + 4] = s[5]
         no = no + 4
-      elseif attempt then
-        -- (headers, a run queue list other than this queue, or no spec: start.lua's list)
-        out[no + 1] = { START_CODES.OK, attempt, stalls, task, spec, queues, hdr, 1 }
-        no = no + 1
       else
-        local s = startNode(START_CODES, keys, runId, n, token, worker, A.now, queue, A.eventsMax, leased, runs,
-          ahead[runId] or nil, read)
-        -- ({OK, attempt, stalls, task, spec, queues, headers, 1}: 1, no dependencies, see depResults)
-        if s[1] == START_CODES.OK and s[5] and s[8] == 1 and s[9] == nil and s[7] == "" and s[6] == queue then
-          out[no + 1] = s[2]
-          out[no + 2] = s[3]
-          out[no + 3] = s[4]
-          out[no + 4] = s[5]
-          no = no + 4
-        else
-          out[no + 1] = s
-          no = no + 1
-        end
+        out[no + 1] = s
+        no = no + 1
       end
     end
   end

@@ -255,7 +255,7 @@ local function process(M, stack, ready, budget)
       -- the usual case, the first work of the call in a running run, the roots queued with no
       -- time limit: put in their ready set at once, numbered as enqueue and flushReady would
       -- number them (ahead of what the call queues after them), their `queued` events written
-      -- short, one table for them all (a tenth of a wide chord's Redis instructions, the drain's
+      -- short, one table for them all (about 7 % of a wide chord's Redis instructions, the drain's
       -- bookkeeping of each root: docs/benchmarks.md)
       local bulk = q and #ready == 0 and not M.toReady and M.status == "running" and tpl[ST] == "q"
         and tpl[PEND] == 0 and (tpl[EXP] or 0) == 0 and tpl[DUE] == 0
