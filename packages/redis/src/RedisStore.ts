@@ -114,6 +114,7 @@ import {
   taskLimiterKey,
   workersKey,
 } from "./Keys.ts";
+import { packList } from "./Packed.ts";
 import {
   decodeError,
   decodeHistory,
@@ -389,6 +390,55 @@ const servedQueues = (runQueues: ReadonlyArray<string>, served: ReadonlyArray<st
   let out = ",";
   for (let i = 0; i < runQueues.length; i++) if (served.includes(runQueues[i]!)) out += `${i + 1},`;
   return out === "," ? ",," : out;
+};
+
+/**
+ * `completemany`'s `items` and `shared` for the items `part` of `items`
+ * (completemany.lua): four arguments an item (run id, node, token, result)
+ * and their `nextMax`, served queues, run's queues and span once in `shared`
+ * (packed as `items` is) when there are several and every item has the same
+ * (most calls: a chord's members, a worker's plain jobs or chain steps), else
+ * eight an item and `shared` empty. Each
+ * argument a script reads costs Redis a Lua string made (about 900
+ * instructions; docs/benchmarks.md).
+ */
+const completeArgs = (
+  items: ReadonlyArray<CompleteItem>,
+  part: ReadonlyArray<number>,
+  served: ReadonlyArray<string>,
+): { args: Array<string | number | Uint8Array>; shared: string | Uint8Array } => {
+  const n = part.length;
+  const tails: Array<string | number> = new Array(n * 4);
+  // (a lone item is sent whole: the list `shared` would cost what it spares)
+  let same = n > 1;
+  for (let k = 0; k < n; k++) {
+    const { claim, nextMax, span } = items[part[k]!]!;
+    const at = k * 4;
+    tails[at] = nextMax;
+    tails[at + 1] = servedQueues(claim.runQueues, served);
+    tails[at + 2] = claim.runQueues.join(",");
+    tails[at + 3] = isSpanId(span) ? span : "";
+    if (same && k > 0) {
+      same =
+        tails[at] === tails[0] &&
+        tails[at + 1] === tails[1] &&
+        tails[at + 2] === tails[2] &&
+        tails[at + 3] === tails[3];
+    }
+  }
+  const width = same ? 4 : 8;
+  // written in place (no growing array)
+  const args: Array<string | number | Uint8Array> = new Array(n * width);
+  for (let k = 0; k < n; k++) {
+    const { claim, result } = items[part[k]!]!;
+    const at = k * width;
+    args[at] = claim.runId;
+    args[at + 1] = claim.nodeId;
+    args[at + 2] = claim.token;
+    args[at + 3] = result;
+    if (!same) for (let j = 0; j < 4; j++) args[at + 4 + j] = tails[k * 4 + j]!;
+  }
+  return { args, shared: same ? packList(tails.slice(0, 4)) : "" };
 };
 
 /**
@@ -1568,20 +1618,7 @@ export class RedisStore implements Store, ScheduleStore {
         let from = 0;
         while (from < all.length) {
           const part = all.slice(from, from + COMPLETE_BATCH);
-          // eight arguments an item, written in place (no growing array)
-          const args: Array<string | number | Uint8Array> = new Array(part.length * 8);
-          for (let k = 0; k < part.length; k++) {
-            const { claim, result, nextMax, span } = items[part[k]!]!;
-            const at = k * 8;
-            args[at] = claim.runId;
-            args[at + 1] = claim.nodeId;
-            args[at + 2] = claim.token;
-            args[at + 3] = result;
-            args[at + 4] = nextMax;
-            args[at + 5] = servedQueues(claim.runQueues, opts.queues);
-            args[at + 6] = claim.runQueues.join(",");
-            args[at + 7] = isSpanId(span) ? span : "";
-          }
+          const { args, shared } = completeArgs(items, part, opts.queues);
           const replies = await this.durable(
             s.tag,
             SCRIPTS.completemany,
@@ -1601,6 +1638,7 @@ export class RedisStore implements Store, ScheduleStore {
               runPrefix: s.runPrefix,
               queuePrefix: s.queuePrefix,
               items: args,
+              shared,
             },
           );
           // the script stops after an item that left work for `drain` (completemany.lua):

@@ -638,6 +638,7 @@ export const SCRIPTS = {
       runPrefix: "string",
       queuePrefix: "string",
       items: "packed",
+      shared: "bytes",
     },
     codes: ["OK"],
     /**

@@ -656,6 +656,80 @@ describe("a plain job's start and completion, and a chain step, on Redis", () =>
     // eleven sent with a dependency list
     expect(await timesTaken(sent, "if not (waits and waits[n]) then")).toBe(6);
   });
+
+  it("completeMany sends items that share their last four fields in groups of four, which answer and write what groups of eight do", async () => {
+    const { shortcut, sent } = await compare(async (store) => {
+      await createClient(store).submitMany([
+        ...Array.from({ length: 6 }, (_, i) => job.si({ i })),
+        ...[1, 2].map((i) => chain(step.si(i), step.s(), step.s())),
+      ]);
+      const claims = await store.claim(leaseOf(["default"], 10, 1_000));
+      expect(claims).toHaveLength(8);
+      // the same nextMax, served queues, run queues and span (none): in groups of four
+      const first = await store.completeMany(
+        claims.map((claim) => ({ claim, result: encode(claim.nodeId), nextMax: 1 })),
+        reportOf(["default"], 1_001),
+      );
+      const steps = first.flatMap((r) => (r.ok ? r.next : []));
+      expect(steps.map((c) => c.nodeId)).toEqual([1, 1]);
+      // a span on one item: in groups of eight
+      const second = await store.completeMany(
+        steps.map((claim, i) => ({
+          claim,
+          result: encode(claim.nodeId),
+          nextMax: 1,
+          ...(i === 0 ? { span: "0123456789abcdef" } : {}),
+        })),
+        reportOf(["default"], 1_002),
+      );
+      // a lone item: in a group of eight
+      const last = second.flatMap((r) => (r.ok ? r.next : []));
+      expect(last).toHaveLength(2);
+      await store.completeMany(
+        [{ claim: last[0]!, result: encode(7), nextMax: 1 }],
+        reportOf(["default"], 1_003),
+      );
+      await store.completeMany(
+        [{ claim: last[1]!, result: encode(8), nextMax: 0 }],
+        reportOf(["default"], 1_004),
+      );
+    });
+    expect(runHashes(shortcut).map((h) => h.get("status"))).toEqual(Array(8).fill("succeeded"));
+    expect(runHashes(shortcut).filter((h) => h.has("t1"))).toHaveLength(1);
+    // ARGV after the keys: now, worker, leaseMs, budget, eventsMax, runPrefix, queuePrefix,
+    // items, shared
+    const calls = sent.filter((c) => c.name === "completemany");
+    const at = (c: Sent) => 1 + Number(c.args[0]) + 7;
+    const shape = (c: Sent) => [
+      (unpackReply(c.args[at(c)] as Buffer) as unknown[]).length,
+      String(c.args[at(c) + 1]) === ""
+        ? 0
+        : (unpackReply(c.args[at(c) + 1] as Buffer) as unknown[]).length,
+    ];
+    expect(calls.map(shape)).toEqual([
+      [32, 4],
+      [16, 0],
+      [8, 0],
+      [8, 0],
+    ]);
+    // the calls of groups of four sent as groups of eight instead: the same replies and keys
+    const widened = sent.map((c): Sent => {
+      if (c.name !== "completemany" || String(c.args[at(c) + 1]) === "") return c;
+      const items = unpackReply(c.args[at(c)] as Buffer) as Buffer[];
+      const shared = unpackReply(c.args[at(c) + 1] as Buffer) as Buffer[];
+      const wide: Buffer[] = [];
+      for (let i = 0; i < items.length; i += 4) wide.push(...items.slice(i, i + 4), ...shared);
+      const args = [...c.args];
+      args[at(c)] = packList(wide);
+      args[at(c) + 1] = "";
+      return { ...c, args };
+    });
+    const replayed = await replay(widened, scriptSource);
+    const answered: unknown[] = [];
+    for (const c of sent) answered.push(text(await c.reply));
+    expect(replayed.replies).toEqual(answered);
+    expect(replayed.keys).toEqual(shortcut);
+  });
 });
 
 describe("a chain step's read of a run's rare fields, on Redis", () => {

@@ -7,7 +7,8 @@
 -- ARGV: now, worker (id), leaseMs, budget, eventsMax, runPrefix, queuePrefix, items (one
 --   msgpack array of strings, Packed.ts: groups of 8: runId, node, token, result (bytes),
 --   nextMax, served (as complete's), the run's queues (a comma list, in the run's order),
---   span (as complete's, "" = none))
+--   span (as complete's, "" = none)), shared ("", or a msgpack array of the last four fields
+--   of every item, which then come in groups of 4: each string read costs a Lua string made)
 -- Replies: {OK, packed}: `packed` is cmsgpack.pack of the list of the items' replies, one per
 --   item in order, each a complete's reply (see complete.lua) but the integer 0 for {OK, 0}
 --   (the most common), up to and including the first that left work for `drain` (more = 1):
@@ -36,6 +37,12 @@ end
 -- the reply's items: each completion's reply, 0 for the common {OK, 0}
 local out = {}
 local items = A.items
+-- the items' width, and their last four fields when they share them (RedisStore.completeArgs)
+local width, sNext, sServed, sQueues, sSpan = 8
+if A.shared ~= "" then
+  local shared = cmsgpack.unpack(A.shared)
+  width, sNext, sServed, sQueues, sSpan = 4, num(shared[1]), shared[2], shared[3], shared[4]
+end
 -- the worker's tag in the shard's table (includes/workers.lua): what node records name
 local worker = workerTag(K.workerNames, A.worker, A.now)
 local shared = { shardWork = K.shardWork, events = K.events, tokens = K.tokens, seq = K.seq }
@@ -52,7 +59,7 @@ local ahead = {}
 -- steps) has none listed: completeNode reads its node's fields itself (its node in `single`
 -- only, until another item of the run follows: one table written per item, not two)
 local single = {}
-for i = 1, #items, 8 do
+for i = 1, #items, width do
   local runId, ns = items[i], items[i + 1]
   local fields = ahead[runId]
   if fields then
@@ -63,8 +70,9 @@ for i = 1, #items, 8 do
     single[runId] = ns
   end
 end
-for i = 1, #items, 8 do
+for i = 1, #items, width do
   local runId = items[i]
+  local span = sSpan or items[i + 7]
   local open = runs[runId]
   local keys = open and open.k or runKeysAt(A.runPrefix, runId, shared)
   -- (the node id as a number: the client writes it as its digits, which name its fields;
@@ -78,15 +86,15 @@ for i = 1, #items, 8 do
   if open and open.wbuf then
     local ns = digits(n)
     if open.cache[n] ~= nil or open.pre["n" .. ns] ~= nil then
-      code, more = memberSucceeded(open, CODES, runId, n, ns, items[i + 2] + 0, items[i + 3], A.budget, items[i + 7])
+      code, more = memberSucceeded(open, CODES, runId, n, ns, items[i + 2] + 0, items[i + 3], A.budget, span)
     end
   end
   if code == CODES.OK and more == 0 then
     out[#out + 1] = 0
   else
-    local reply = code and { code, more } or completeNode(CODES, keys, queueKeys(items[i + 6]), runId, n,
-      items[i + 2] + 0, items[i + 3], A.now, worker, num(items[i + 4]), A.leaseMs,
-      items[i + 5], A.budget, A.eventsMax, items[i + 7], runs, ahead[runId])
+    local reply = code and { code, more } or completeNode(CODES, keys, queueKeys(sQueues or items[i + 6]), runId, n,
+      items[i + 2] + 0, items[i + 3], A.now, worker, sNext or num(items[i + 4]), A.leaseMs,
+      sServed or items[i + 5], A.budget, A.eventsMax, span, runs, ahead[runId])
     out[#out + 1] = batchItem(reply)
     -- work left for `drain`: the caller drains it before the next items, as it would after a
     -- lone `complete`, so that each completion's cascade ends before the next one starts
