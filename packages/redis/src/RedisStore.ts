@@ -275,6 +275,22 @@ const isShort = (
   );
 };
 
+/** Whether `a` and `b` hold the same bytes (a node record: a few dozen; a loop, no native call). */
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+};
+
+/**
+ * The first argument of a run `submitmany` is sent short and like the last run
+ * sent short in its call (submitmany.lua): its time, queue and record are
+ * that run's, and only its id and spec follow. A byte no UTF-8 run id holds
+ * (a short run's first argument, "", is no run id either).
+ */
+const LIKE_SHORT = new Uint8Array([0xff]);
+
 /** Options of the Redis store. */
 export interface RedisStoreOptions {
   /** Key prefix. Default `weft`. */
@@ -1121,6 +1137,9 @@ export class RedisStore implements Store, ScheduleStore {
     for (const { sub } of runs) size += 18 + 4 * sub.dag.nodes.length;
     const args: Arg[] = new Array(size);
     let k = 0;
+    // the last run sent short: its time, queue index and record (a run like it is sent with
+    // marker LIKE_SHORT, its id and its spec)
+    let last: { now: number; i: number; field: Uint8Array } | undefined;
     for (const { at, sub, p } of runs) {
       const cur = seen.get(at);
       const queues = sub.dag.queues;
@@ -1134,6 +1153,18 @@ export class RedisStore implements Store, ScheduleStore {
           queueAt.set(queues[0]!, i);
         }
         const { field, spec } = storedNode(sub.dag.nodes[0]!, queues, p.timing, 1);
+        if (
+          last !== undefined &&
+          last.now === sub.now &&
+          last.i === i &&
+          sameBytes(last.field, field)
+        ) {
+          args[k++] = LIKE_SHORT;
+          args[k++] = p.runId;
+          args[k++] = spec;
+          continue;
+        }
+        last = { now: sub.now, i, field };
         args[k++] = "";
         args[k++] = p.runId;
         args[k++] = sub.now;

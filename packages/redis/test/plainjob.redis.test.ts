@@ -45,7 +45,7 @@ const SUBMIT_SHORTCUT: readonly [string, string] = [
   "local plain, from = nil",
 ];
 const SUBMITMANY_SHORTCUT: readonly [string, string] = [
-  "local lean = plainSubmit(f, at, toReady, short)",
+  "local lean = plainSubmit(f, at, toReady, sRun, sNow, sQueue, sList2, sList3)",
   "local lean = nil",
 ];
 const START_SHORTCUT: readonly [string, string] = [
@@ -126,6 +126,10 @@ const generalOnly = (name: string): string => {
   }
   return source;
 };
+
+/** submitmany.lua's branches for a run sent short: the first of its like ones, and those like it. */
+const SENT_SHORT = 'if mark == "" then';
+const SENT_LIKE = 'elseif mark == "\\255" then';
 
 /** The script calls a store sends, with their keys and arguments. */
 const recorded = (redis: Redis, into: Command[]): Redis => {
@@ -254,12 +258,14 @@ describe("a plain job's submission on Redis", () => {
     );
     expect(shortcut).toEqual(walked);
     expect(await timesTaken(sent, "if lean then")).toBe(20);
-    // the jobs in queue "default" went short (six arguments), the urgent ones (queue "fast") not:
-    // 13 in each submitmany call replayed (a call the client queued before it connected is
-    // recorded as queued and as sent)
+    // the jobs in queue "default" went short, the urgent ones (queue "fast") not: 13 in each
+    // submitmany call replayed (a call the client queued before it connected is recorded as
+    // queued and as sent), the first in six arguments, the twelve like it (same time, queue
+    // and record) in three
     const batches = sent.filter((c) => c.name === "submitmany").length;
     expect(batches).toBeGreaterThan(0);
-    expect(await timesTaken(sent, "list2, list3 = f[at + 4], f[at + 5]")).toBe(13 * batches);
+    expect(await timesTaken(sent, SENT_SHORT)).toBe(batches);
+    expect(await timesTaken(sent, SENT_LIKE)).toBe(12 * batches);
   });
 
   it("a single-node run with a field not at its default is sent whole and keeps the field", async () => {
@@ -292,7 +298,8 @@ describe("a plain job's submission on Redis", () => {
     });
     expect(shortcut).toEqual(walked);
     // none went short (isShort, RedisStore.ts): each run hash holds its field
-    expect(await timesTaken(sent, "list2, list3 = f[at + 4], f[at + 5]")).toBe(0);
+    expect(await timesTaken(sent, SENT_SHORT)).toBe(0);
+    expect(await timesTaken(sent, SENT_LIKE)).toBe(0);
     const hashes = runHashes(shortcut);
     expect(hashes).toHaveLength(11);
     const holding = (field: string) => hashes.filter((h) => h.has(field)).length;
@@ -306,26 +313,28 @@ describe("a plain job's submission on Redis", () => {
   });
 
   it("a run sent short stands for the full list the client would send for it", async () => {
-    // one plain job at its defaults, recorded as the store sends it (short)...
+    // two plain jobs at their defaults, recorded as the store sends them (short, the second
+    // like the first)...
     const calls: Command[] = [];
     await raw.flushall();
     const store = await RedisStore.connect(recorded(new Redis(server.url), calls), {
       prefix: "plain",
       functions: false,
     });
-    await createClient(store).submitMany([job.si({ i: 1 })]);
+    await createClient(store).submitMany([job.si({ i: 1 }), job.si({ i: 2 })]);
     await store.close();
     const call = calls.find(
       (c) => c.args[0] === scriptSha("submitmany") || c.args[0] === scriptSource("submitmany"),
     )!;
     const args = call.args.slice(1) as [number, ...Array<string | Buffer>];
     const runs = unpackReply(args[args.length - 1] as Buffer) as Buffer[];
-    expect(runs.length).toBe(6);
+    expect(runs.length).toBe(9);
     expect(runs[0]!.length).toBe(0);
-    // ...and as the full list of submitmany.lua's ARGV, each field at its default
-    const [, runId, now, queue, record, spec] = runs;
-    const full = packList([
-      runId!,
+    expect([...runs[6]!]).toEqual([0xff]);
+    // ...and as the full lists of submitmany.lua's ARGV, each field at its default
+    const [, runId, now, queue, record, spec, , secondId, secondSpec] = runs;
+    const fullOf = (id: Buffer, nodeSpec: Buffer) => [
+      id,
       now!,
       "default",
       queue!,
@@ -345,9 +354,10 @@ describe("a plain job's submission on Redis", () => {
       "1",
       "0",
       record!,
-      spec!,
+      nodeSpec,
       "",
-    ]);
+    ];
+    const full = packList([...fullOf(runId!, spec!), ...fullOf(secondId!, secondSpec!)]);
     const short = [{ name: "submitmany", args, reply: Promise.resolve(null) }];
     const long = [
       { name: "submitmany", args: [...args.slice(0, -1), full], reply: Promise.resolve(null) },

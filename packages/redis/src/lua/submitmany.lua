@@ -15,7 +15,9 @@
 -- ARGV: count (runs in the batch), budget, eventsMax, runPrefix, runs (one msgpack array of
 --   strings, Packed.ts; per run, flat, either short or full. Short, a run whose other fields
 --   are all at their defaults (see SHORT): "", runId, now, queue index, then node 0's record
---   and spec (as a node's below). Full: runId, now,
+--   and spec (as a node's below); or, when its time, queue index and record are the last
+--   short run's of the call (a batch's plain jobs of one task), "\255", runId, spec (each
+--   argument read costs a Lua string made). Full: runId, now,
 --   queues (comma list), queue indexes (comma list of 1-based positions in the
 --   batch's queue keys, in the run's order), tags (JSON), retentionMs, windowMs, fingerprint,
 --   nonce, output, seen, reuse, notBefore, expiresAt, headers, idempotency (the key's string's
@@ -60,13 +62,12 @@ local FRESH = nil
 -- plainJob do for it (plainjob.redis.test.ts replays the store's calls without it and
 -- compares every key): its reply (0, as {OK, 0}: see Replies); or nil, having written
 -- nothing, for submitRun to write the run. `toReady`: the call's accumulator of ready nodes (enqueue's)
--- (`short`: the run sent short, its fields from f[at] on: "", runId, now, queue index, record
--- and spec, every other at its default)
-local function plainSubmit(f, at, toReady, short)
-  local list2, list3
+-- (a run sent short: its id `sRun`, time `sNow`, queue index `sQueue`, record and spec
+-- `list2` and `list3` as sent, every other field at its default; else nil and its fields
+-- from f[at] on)
+local function plainSubmit(f, at, toReady, sRun, sNow, sQueue, list2, list3)
+  local short = sRun ~= nil
   if short then
-    list2, list3 = f[at + 4], f[at + 5]
-    at = at + 1
     if A.budget <= 0 then return nil end
   else
     list2, list3 = f[at + 19], f[at + 20]
@@ -75,10 +76,10 @@ local function plainSubmit(f, at, toReady, short)
       return nil
     end
   end
-  -- (a short run's queue index is where a full one's queue list is: f[at + 2] after `at + 1`)
-  local q = QUEUES[num(f[short and at + 2 or at + 3])]
+  local q = QUEUES[num(short and sQueue or f[at + 3])]
   if not q then return nil end
-  local record = A.runPrefix .. f[at]
+  local runId = short and sRun or f[at]
+  local record = A.runPrefix .. runId
   if not (short and FRESH) then
     local there = redis.call("HEXISTS", record, "status") == 1
     if short and FRESH == nil then FRESH = not there end
@@ -98,7 +99,7 @@ local function plainSubmit(f, at, toReady, short)
     LIKE[list2] = like
   end
   if not like then return nil end
-  local runId, now = f[at], num(f[at + 1])
+  local now = num(short and sNow or f[at + 1])
   local nows = g17(now)
   -- (runFields's list, but for a run whose other fields are all at their defaults, most plain
   -- jobs: written below without the list and its function)
@@ -143,19 +144,26 @@ local toReady = { k = 0 }
 local unhanded = { __index = function(_, label) error("script submitmany was not handed key " .. tostring(label), 2) end }
 -- the shard's keys a run's submission uses beside its own (runKeysAt adds them)
 local shared = { shardWork = K.shardWork, events = K.events, seq = K.seq }
+-- the last run sent short: its time, queue index and record, which a run sent "\255" repeats
+local sNow, sQueue, sList2
 for r = 1, A.count do
   local f = A.runs
-  local short = f[at] == ""
-  local lean = plainSubmit(f, at, toReady, short)
+  local mark, sRun, sList3, width = f[at], nil, nil, 6
+  if mark == "" then
+    sRun, sNow, sQueue, sList2, sList3 = f[at + 1], f[at + 2], f[at + 3], f[at + 4], f[at + 5]
+  elseif mark == "\255" then
+    sRun, sList3, width = f[at + 1], f[at + 2], 3
+  end
+  local lean = plainSubmit(f, at, toReady, sRun, sNow, sQueue, sList2, sList3)
   if lean then
     out[#out + 1] = lean
-    at = at + (short and 6 or 22)
+    at = at + (sRun and width or 22)
   else
-    -- (a run sent short: the full list it stands for, read from its own first field)
+    -- (a run sent short: the full list it stands for)
     local from = at
-    if short then
-      f = { f[at + 1], f[at + 2], DEFAULT_QUEUES, f[at + 3], "[]", SHORT.retention, "0", "", "", DEFAULT_OUT, "",
-        SHORT.reuse, "0", "0", "", "", "", "1", "0", f[at + 4], f[at + 5], "" }
+    if sRun then
+      f = { sRun, sNow, DEFAULT_QUEUES, sQueue, "[]", SHORT.retention, "0", "", "", DEFAULT_OUT, "",
+        SHORT.reuse, "0", "0", "", "", "", "1", "0", sList2, sList3, "" }
       at = 1
     end
     -- (a table of its own, not runKeysAt's, whose shard keys come through its metatable: the
@@ -187,7 +195,7 @@ for r = 1, A.count do
     local reply = out[#out]
     if reply[1] == R.RETRY or reply[1] == R.ADOPT then break end
     out[#out] = batchItem(reply)
-    at = short and from + 6 or at + 18 + 4 * n
+    at = sRun and from + width or at + 18 + 4 * n
   end
 end
 flushReady(toReady, K.seq)
