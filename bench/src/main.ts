@@ -35,7 +35,7 @@ import {
   toText,
   weftScripts,
 } from "./report.ts";
-import type { BenchSystem } from "./system.ts";
+import { type BenchSystem, taskCount } from "./system.ts";
 import { sourceHash, versionOf } from "./versions.ts";
 import { weft } from "./weft.ts";
 
@@ -115,6 +115,20 @@ const fromFiles = (files: ReadonlyArray<string>, cfg: Config): number => {
   return 0;
 };
 
+/**
+ * Tasks the warm-up pass runs of each workload at least: a workload of fewer
+ * runs again, each time with new workers and connections, until it has (the
+ * 100-step chain 20 times). V8 optimizes a code path after thousands of calls: a
+ * 100-step chain run once before it was measured, then three times, took
+ * Weft 0.30-0.37 ms a step in the measured runs, and 0.19-0.23 ms from its
+ * 25th run on (docs/benchmarks.md, "Since 12:02 UTC on 2026-12-07").
+ */
+const WARMUP_TASKS = 2_000;
+
+/** How many times the warm-up pass runs workload `w` at `sizes` (see {@link WARMUP_TASKS}). */
+const warmupRounds = (w: WorkloadId, sizes: Sizes): number =>
+  Math.max(1, Math.ceil(WARMUP_TASKS / taskCount(w, sizes)));
+
 const main = async (): Promise<number> => {
   const cfg = readConfig();
   const from = process.env.BENCH_FROM?.trim();
@@ -181,8 +195,10 @@ const main = async (): Promise<number> => {
       );
       for (const s of SYSTEMS) {
         for (const w of order) {
-          const m = await run(s, w, sizes);
-          if (m.error || m.wrong) log(`  warm-up ${summary(m)}`);
+          for (let k = warmupRounds(w, sizes); k > 0; k--) {
+            const m = await run(s, w, sizes);
+            if (m.error || m.wrong) log(`  warm-up ${summary(m)}`);
+          }
         }
       }
     }
