@@ -513,8 +513,12 @@ export const SCRIPTS = {
      * request's, 1-based), "runId#node", the token, and the start's raw reply (read with
      * `SCRIPTS.start.reply`), or the common start's attempt, stalls, task and spec (`lean`: an
      * `OK` with the run's one queue the claimed one, no headers, no dependencies, sent in
-     * line, claim.lua); and, when the claim came up short, the earliest due time of
-     * the queues' delayed sets (`null`: they are empty; `undefined`: not read).
+     * line, claim.lua; one sent as queue index 0, member, token and spec has the queue
+     * index, attempt, stalls and task of the last one in line); and, when the claim came up
+     * short, the earliest due time of the queues' delayed sets (`null`: they are empty;
+     * `undefined`: not read).
+     *
+     * @throws UnexpectedReply on an item of queue index 0 before any in line, or without a spec.
      */
     decode: (_, raw) => {
       const leased: LeasedStart[] = [];
@@ -524,11 +528,27 @@ export const SCRIPTS = {
         raw.length === 2 && raw.isBytes(1)
           ? new ReplyReader(raw.script, packedList(raw, 1), -1)
           : raw;
+      // (the last item in line: an item of queue index 0 is like it but its spec)
+      let last: { queueIndex: number; attempt: number; stalls: number; task: string } | undefined;
       for (let i = 1; i + 3 < reply.length; ) {
         const queueIndex = reply.int(i);
         const member = reply.text(i + 1);
         const token = reply.int(i + 2);
-        if (reply.isList(i + 3)) {
+        if (queueIndex === 0) {
+          const bytes = reply.bytesOrNull(i + 3);
+          if (last === undefined || bytes === null)
+            throw new UnexpectedReply(
+              reply.script,
+              `value ${i + 1}: 0 with no item in line before it, or no spec`,
+            );
+          const lean = {
+            attempt: last.attempt,
+            stalls: last.stalls,
+            spec: { bytes, task: last.task },
+          };
+          leased.push({ queueIndex: last.queueIndex, member, token, lean });
+          i += 4;
+        } else if (reply.isList(i + 3)) {
           leased.push({ queueIndex, member, token, start: reply.list(i + 3) });
           i += 4;
         } else {
@@ -537,6 +557,8 @@ export const SCRIPTS = {
             stalls: reply.int(i + 4),
             spec: handedSpec(reply, i + 5),
           };
+          if (lean.spec !== null)
+            last = { queueIndex, attempt: lean.attempt, stalls: lean.stalls, task: lean.spec.task };
           leased.push({ queueIndex, member, token, lean });
           i += 7;
         }

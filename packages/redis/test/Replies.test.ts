@@ -101,6 +101,42 @@ describe("a script's reply", () => {
     expect(
       SCRIPTS.claim.reply([b("OK"), b(""), pack([2, b("r#3"), 41, [b("STALE")], ...lean])]),
     ).toEqual(SCRIPTS.claim.reply([b("OK"), b(""), 2, b("r#3"), 41, [b("STALE")], ...lean]));
+    // an item like the last in line (queue index 0): its member, token and spec, the rest the last one's
+    const like = [...lean, 0, b("d#2"), 9, b("spec3")];
+    expect(SCRIPTS.claim.reply([b("OK"), b("-"), pack(like)]).leased[2]).toEqual({
+      queueIndex: 1,
+      member: "d#2",
+      token: 9,
+      lean: { attempt: 1, stalls: 1, spec: { bytes: b("spec3"), task: "t2" } },
+    });
+    // ...after a start's list: still the last in line's
+    expect(
+      SCRIPTS.claim.reply([
+        b("OK"),
+        b(""),
+        ...lean,
+        2,
+        b("r#3"),
+        41,
+        [b("STALE")],
+        0,
+        b("e#4"),
+        10,
+        b("s4"),
+      ]).leased[3],
+    ).toEqual({
+      queueIndex: 1,
+      member: "e#4",
+      token: 10,
+      lean: { attempt: 1, stalls: 1, spec: { bytes: b("s4"), task: "t2" } },
+    });
+    // ...but with none in line before it, or without its spec, an unexpected reply
+    expect(() => SCRIPTS.claim.reply([b("OK"), b(""), 0, b("d#2"), 9, b("spec3")])).toThrow(
+      UnexpectedReply,
+    );
+    expect(() => SCRIPTS.claim.reply([b("OK"), b(""), ...lean, 0, b("d#2"), 9, 5])).toThrow(
+      UnexpectedReply,
+    );
     // packed items that are no list, or are cut short, are an unexpected reply
     expect(() => SCRIPTS.claim.reply([b("OK"), b(""), b("\x81")])).toThrow(UnexpectedReply);
     expect(() => SCRIPTS.claim.reply([b("OK"), b(""), pack(lean.slice(0, 4))])).toThrow(

@@ -485,19 +485,27 @@ describe("a plain job's start and completion, and a chain step, on Redis", () =>
     expect(shortcut).toEqual(walked);
     // the claims answered every start in line (attempt, stalls, task and spec after the token), not
     // as a list of eight (claim.lua): plain jobs of one queue, without headers or dependencies; and
-    // so their items packed in one string
+    // so their items packed in one string. One with the queue index, attempt, stalls and task of
+    // the last one in line went as 0, member, token and spec
     const shapes: string[] = [];
     for (const c of sent.filter((x) => x.name === "claim")) {
       const reply = (await c.reply) as unknown[];
       expect(reply).toHaveLength(3);
       const items = unpackReply(reply[2] as Buffer) as unknown[];
       for (let i = 0; i < items.length; ) {
+        const like = items[i] === 0;
         const inline = typeof items[i + 3] === "number";
-        shapes.push(inline ? "inline" : "list");
-        i += inline ? 7 : 4;
+        shapes.push(like ? "like" : inline ? "inline" : "list");
+        i += like || !inline ? 4 : 7;
       }
     }
-    expect(shapes).toEqual(Array(14).fill("inline"));
+    // (each claim's first, and the first after another task's: the urgent jobs, claimed first)
+    const [inline, like] = ["inline", "like"];
+    expect(shapes).toEqual([
+      ...[inline, like, like, like],
+      ...[inline, like, like, like],
+      ...[inline, like, like, like, like, like],
+    ]);
 
     // the shortcuts were taken, for every run: replayed with each marking what it writes,
     // every run hash holds the start's mark, and those completed the completion's

@@ -23,7 +23,10 @@
 --   start's reply (see start.lua) as a list, or, for the common start (OK, the run's one
 --   queue the queue it was claimed from, no headers, no dependencies), its attempt, stalls,
 --   task and spec in line (an integer after the token tells the two apart: a list of eight
---   costs Redis and the client's reply parser more than four values). The items come packed,
+--   costs Redis and the client's reply parser more than four values); an item in line whose
+--   queue index, attempt, stalls and task are those of the last one in line is sent as 0,
+--   member, token, spec (each value packed costs Redis about 800 instructions: a chord's
+--   members, a batch's plain jobs of one task). The items come packed,
 --   {OK, due, cmsgpack.pack(items)}: one string of the same values (Packed.ts, unpackReply),
 --   {OK, due} when there are none; due: when the claim leased fewer nodes than it asked
 --   for, the earliest due time (epoch ms) in the queues' delayed sets, "-" when they are
@@ -101,6 +104,9 @@ local function started(triples, leased, due)
   -- (LIKE_START), goes to memberStartedLike at once, without the lookups of the general way
   -- (memberStarted's first step)
   local likeRun, likeQ, likeM, likeQueue
+  -- the queue index, attempt, stalls and task of the last item in line: an item in line with
+  -- the same is sent as 0, member, token, spec (see Replies)
+  local lq, la, ls, lt
   for i = 1, #triples, 3 do
     local q, member, token = triples[i], triples[i + 1], triples[i + 2]
     local j = (i + 2) / 3
@@ -143,11 +149,18 @@ local function started(triples, leased, due)
       end
     end
     if attempt and spec and hdr == "" and queues == queue then
-      out[no + 1] = attempt
-      out[no + 2] = stalls
-      out[no + 3] = task
-      out[no + 4] = spec
-      no = no + 4
+      if q == lq and attempt == la and stalls == ls and task == lt then
+        out[no - 2] = 0
+        out[no + 1] = spec
+        no = no + 1
+      else
+        out[no + 1] = attempt
+        out[no + 2] = stalls
+        out[no + 3] = task
+        out[no + 4] = spec
+        no = no + 4
+        lq, la, ls, lt = q, attempt, stalls, task
+      end
     elseif attempt then
       -- (headers, a run queue list other than this queue, or no spec: start.lua's list)
       out[no + 1] = { START_CODES.OK, attempt, stalls, task, spec, queues, hdr, 1 }
@@ -157,11 +170,18 @@ local function started(triples, leased, due)
         ahead[runId] or nil, read)
       -- ({OK, attempt, stalls, task, spec, queues, headers, 1}: 1, no dependencies, see depResults)
       if s[1] == START_CODES.OK and s[5] and s[8] == 1 and s[9] == nil and s[7] == "" and s[6] == queue then
-        out[no + 1] = s[2]
-        out[no + 2] = s[3]
-        out[no + 3] = s[4]
-        out[no + 4] = s[5]
-        no = no + 4
+        if q == lq and s[2] == la and s[3] == ls and s[4] == lt then
+          out[no - 2] = 0
+          out[no + 1] = s[5]
+          no = no + 1
+        else
+          out[no + 1] = s[2]
+          out[no + 2] = s[3]
+          out[no + 3] = s[4]
+          out[no + 4] = s[5]
+          no = no + 4
+          lq, la, ls, lt = q, s[2], s[3], s[4]
+        end
       else
         out[no + 1] = s
         no = no + 1
