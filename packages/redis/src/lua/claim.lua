@@ -65,9 +65,10 @@ local function started(triples, leased, due)
   local ahead = {}
   -- the worker's tag in the shard's table (includes/workers.lua), read when a node starts
   local worker
-  -- each member's run id and node id, split once ("runId#node": the last `#`), by the
-  -- member's place among the triples (a list: its indexes dense)
-  local runIds, nodeIds = {}, {}
+  -- each member's run id and node id (and its digits, as in the member), split once
+  -- ("runId#node": the last `#`), by the member's place among the triples (a list: its
+  -- indexes dense)
+  local runIds, nodeIds, nodeNames = {}, {}, {}
   for i = 1, #triples, 3 do
     local member = triples[i + 1]
     -- (a node id of one digit, a plain job's "0" most often, found by the member's last two
@@ -78,7 +79,7 @@ local function started(triples, leased, due)
     local j = (i + 2) / 3
     -- (node 0 without strtod)
     local n = ns == "0" and 0 or ns + 0
-    runIds[j], nodeIds[j] = runId, n
+    runIds[j], nodeIds[j], nodeNames[j] = runId, n, ns
     local fields = ahead[runId]
     -- (a node numbered from SPEC_IN_RECORD_NODES on is of a run that keeps its specs before
     -- its records, in n<i>: its s<i> is not read, nodeSpec reads one it finds absent there)
@@ -119,7 +120,7 @@ local function started(triples, leased, due)
     local attempt, stalls, task, spec, queues, hdr, read, keys, queue
     if runId == likeRun and q == likeQ and LIKE_START.M == likeM then
       queue = likeQueue
-      attempt, stalls, task, spec, queues, hdr = memberStartedLike(likeM, n, digits(n), token, queue)
+      attempt, stalls, task, spec, queues, hdr = memberStartedLike(likeM, n, nodeNames[j], token, queue)
     end
     if attempt == nil then
       local shared = sharedOf[q]
@@ -139,7 +140,7 @@ local function started(triples, leased, due)
       local oneHash = keys.nodes == keys.record and keys.specs == keys.record
       if M and oneHash then
         M.found = false
-        attempt, stalls, task, spec, queues, hdr = memberStarted(M, n, digits(n), token, worker, queue)
+        attempt, stalls, task, spec, queues, hdr = memberStarted(M, n, nodeNames[j], token, worker, queue)
         likeRun, likeQ, likeM, likeQueue = runId, q, M, queue
       elseif leased and oneHash and n == 0 and ahead[runId] == false then
         -- a node 0, its run's only node in this call: maybe a plain job's, started here without

@@ -84,7 +84,8 @@ for i = 1, #items, width do
   -- its reply (completeNode's first steps for it)
   local code, more
   if open and open.wbuf then
-    local ns = digits(n)
+    -- (the id as sent is n's digits: the client writes a node id as String(n), as digits does)
+    local ns = id
     if open.cache[n] ~= nil or open.pre["n" .. ns] ~= nil then
       code, more = memberSucceeded(open, CODES, runId, n, ns, items[i + 2] + 0, items[i + 3], A.budget, span)
     end

@@ -109,8 +109,8 @@ end
 -- record's bytes were its spec, a packing and its token (a record of 15 fields, the token
 -- last, as startedBytes makes them): its run (M), that packing but its token (`prefix`), a
 -- copy of its record once succeeded (`r`), the packing of that copy but its token (`packed`,
--- made at the first like completion), its one dependent's id (`d`) and its queue's keys
--- (`q`). A member of the same run whose running record is the same packing behind its own
+-- made at the first like completion), its one dependent's id (`d`) and record's field
+-- (`dfield`) and its queue's keys (`q`). A member of the same run whose running record is the same packing behind its own
 -- spec, under its own token, completes the same way in the same call (memberSucceededLike).
 -- `step`: the last chain steps chainStep handed out so, made at the second of them (see there)
 --@percall
@@ -383,10 +383,14 @@ local function memberSucceededLike(M, RC, runId, n, ns, token, result, budget, s
   M.ended = M.ended + 1
   M.dirty = true
   dr[PEND] = dr[PEND] - 1
-  buf["n" .. digits(like.d)] = dr
-  -- (the run unlisted already: by the like completion, memberSucceeded's)
-  saveRun(M)
-  return RC.OK, moreWork(M) and 1 or 0
+  buf[like.dfield] = dr
+  -- (the run unlisted already: by the like completion, memberSucceeded's.) saveRun's, for a
+  -- run that goes on (its dependent d still waits) and lists no work (M.workEmpty, as
+  -- checked above): the count of ended nodes, and a status changed in this call, buffered
+  if M.status ~= M.status0 then buf.status = M.status end
+  buf.ended = M.ended
+  M.endedF = true
+  return RC.OK, 0
 end
 
 -- A chord member's completion in a call that opened its run already (completemany's items of
@@ -444,8 +448,8 @@ local function memberSucceeded(M, RC, runId, n, ns, token, result, budget, span)
     -- (an array of 15 fields whose last is the token)
     if string.byte(rest, 1) == 159 and #rest > #tb and string.sub(rest, -#tb) == tb then
       local like = LIKE_SUCCESS
-      like.M, like.prefix, like.r, like.packed, like.d, like.q =
-        M, string.sub(rest, 1, -#tb - 1), copyRecord(r), false, d, q
+      like.M, like.prefix, like.r, like.packed, like.d, like.q, like.dfield =
+        M, string.sub(rest, 1, -#tb - 1), copyRecord(r), false, d, q, "n" .. digits(d)
     end
   end
   M.ended = M.ended + 1
