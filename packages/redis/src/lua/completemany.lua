@@ -37,11 +37,12 @@ end
 -- the reply's items: each completion's reply, 0 for the common {OK, 0}
 local out = {}
 local items = A.items
--- the items' width, and their last four fields when they share them (RedisStore.completeArgs)
+-- the items' width, and their last four fields when they share them (RedisStore.completeArgs;
+-- the run's queues as their keys)
 local width, sNext, sServed, sQueues, sSpan = 8
 if A.shared ~= "" then
   local shared = cmsgpack.unpack(A.shared)
-  width, sNext, sServed, sQueues, sSpan = 4, num(shared[1]), shared[2], shared[3], shared[4]
+  width, sNext, sServed, sQueues, sSpan = 4, num(shared[1]), shared[2], queueKeys(shared[3]), shared[4]
 end
 -- the worker's tag in the shard's table (includes/workers.lua): what node records name
 local worker = workerTag(K.workerNames, A.worker, A.now)
@@ -93,7 +94,7 @@ for i = 1, #items, width do
   if code == CODES.OK and more == 0 then
     out[#out + 1] = 0
   else
-    local reply = code and { code, more } or completeNode(CODES, keys, queueKeys(sQueues or items[i + 6]), runId, n,
+    local reply = code and { code, more } or completeNode(CODES, keys, sQueues or queueKeys(items[i + 6]), runId, n,
       items[i + 2] + 0, items[i + 3], A.now, worker, sNext or num(items[i + 4]), A.leaseMs,
       sServed or items[i + 5], A.budget, A.eventsMax, span, runs, ahead[runId])
     out[#out + 1] = batchItem(reply)
