@@ -8,10 +8,19 @@ import { dirname, join } from "node:path";
 
 const require = createRequire(import.meta.url);
 
+/** Where `name`'s `package.json` is, or its main entry's path (a package that exports no `package.json`). */
+const resolveEither = (name: string): string => {
+  try {
+    return require.resolve(`${name}/package.json`);
+  } catch {
+    return require.resolve(name);
+  }
+};
+
 /** The version of the installed package `name`, or `"?"`. */
 export const versionOf = (name: string): string => {
   try {
-    let dir = dirname(require.resolve(name));
+    let dir = dirname(resolveEither(name));
     for (;;) {
       const file = join(dir, "package.json");
       if (existsSync(file)) {
@@ -38,7 +47,9 @@ export const sourceHash = (names: ReadonlyArray<string>): string => {
   for (const name of names) {
     let root: string;
     try {
-      root = dirname(dirname(require.resolve(name)));
+      // (a package's `package.json`, which Weft's packages export: their entries are ESM
+      // only, which require.resolve does not find)
+      root = dirname(require.resolve(`${name}/package.json`));
     } catch {
       continue;
     }
