@@ -15,9 +15,11 @@
  * - `BENCH_TIMEOUT_S`: limit per workload and system (default 300: BullMQ's
  *   100,000-child flow takes minutes on a busy 2-core machine).
  * - `BENCH_WARMUP`: the warm-up pass before the measured runs, for each system:
- *   `full` (default) runs every workload once at the measured sizes, but
- *   hugeChord at its small size ({@link warmupSizes}); `small` runs them at
- *   {@link WARMUP_SIZES} (the pass before 2026-12-04); `0` skips it.
+ *   `full` (default) runs every workload at the measured sizes, but
+ *   hugeChord at its small size ({@link warmupSizes}), until it has run
+ *   2,000 tasks (main.ts, `warmupRounds`: the 100-step chain 20 times);
+ *   `small` runs them once at {@link WARMUP_SIZES} (the pass before
+ *   2026-12-04); `0` skips it.
  * - `BENCH_SCRIPT_TIMES=1`: the slow log records every command, and the report
  *   shows Redis time per script; this slows Redis, so the other numbers of
  *   such a run are not comparable.
