@@ -118,10 +118,11 @@ const fromFiles = (files: ReadonlyArray<string>, cfg: Config): number => {
 /**
  * Tasks the full warm-up pass (`BENCH_WARMUP=full`) runs of each workload at
  * least: a workload of fewer runs again, each time with new workers and
- * connections, until it has (the 100-step chain 20 times). V8 optimizes a code path after thousands of calls: a
- * 100-step chain run once before it was measured, then three times, took
- * Weft 0.30-0.37 ms a step in the measured runs, and 0.19-0.23 ms from its
- * 25th run on (docs/benchmarks.md, "Since 12:02 UTC on 2026-12-07").
+ * connections, until it has (the 100-step chain 20 times). V8 optimizes a
+ * code path after thousands of calls: a 100-step chain run once before it
+ * was measured, then three times, took Weft 0.30-0.37 ms a step in the
+ * measured runs, and 0.19-0.23 ms from its 25th run on (docs/benchmarks.md,
+ * "Since 12:02 UTC on 2026-12-07").
  */
 const WARMUP_TASKS = 2_000;
 

@@ -414,9 +414,8 @@ const servedQueues = (runQueues: ReadonlyArray<string>, served: ReadonlyArray<st
  * and their `nextMax`, served queues, run's queues and span once in `shared`
  * (packed as `items` is) when there are several and every item has the same
  * (most calls: a chord's members, a worker's plain jobs or chain steps), else
- * eight an item and `shared` empty. Each
- * argument a script reads costs Redis a Lua string made (about 900
- * instructions; docs/benchmarks.md).
+ * eight an item and `shared` empty. Each argument a script reads costs Redis
+ * a Lua string made (about 900 instructions; docs/benchmarks.md).
  */
 const completeArgs = (
   items: ReadonlyArray<CompleteItem>,

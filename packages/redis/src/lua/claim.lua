@@ -149,44 +149,34 @@ local function started(triples, leased, due)
         if not attempt then read, stalls = stalls, nil end
       end
     end
-    if attempt and spec and hdr == "" and queues == queue then
-      if q == lq and attempt == la and stalls == ls and task == lt then
-        out[no - 2] = 0
-        out[no + 1] = spec
-        no = no + 1
-      else
-        out[no + 1] = attempt
-        out[no + 2] = stalls
-        out[no + 3] = task
-        out[no + 4] = spec
-        no = no + 4
-        lq, la, ls, lt = q, attempt, stalls, task
-      end
-    elseif attempt then
+    -- (the common start: its values in line, see Replies)
+    local inline = attempt and spec and hdr == "" and queues == queue
+    if attempt and not inline then
       -- (headers, a run queue list other than this queue, or no spec: start.lua's list)
       out[no + 1] = { START_CODES.OK, attempt, stalls, task, spec, queues, hdr, 1 }
       no = no + 1
-    else
+    elseif not attempt then
       local s = startNode(START_CODES, keys, runId, n, token, worker, A.now, queue, A.eventsMax, leased, runs,
         ahead[runId] or nil, read)
       -- ({OK, attempt, stalls, task, spec, queues, headers, 1}: 1, no dependencies, see depResults)
       if s[1] == START_CODES.OK and s[5] and s[8] == 1 and s[9] == nil and s[7] == "" and s[6] == queue then
-        if q == lq and s[2] == la and s[3] == ls and s[4] == lt then
-          out[no - 2] = 0
-          out[no + 1] = s[5]
-          no = no + 1
-        else
-          out[no + 1] = s[2]
-          out[no + 2] = s[3]
-          out[no + 3] = s[4]
-          out[no + 4] = s[5]
-          no = no + 4
-          lq, la, ls, lt = q, s[2], s[3], s[4]
-        end
+        inline, attempt, stalls, task, spec = true, s[2], s[3], s[4], s[5]
       else
         out[no + 1] = s
         no = no + 1
       end
+    end
+    if inline and q == lq and attempt == la and stalls == ls and task == lt then
+      out[no - 2] = 0
+      out[no + 1] = spec
+      no = no + 1
+    elseif inline then
+      out[no + 1] = attempt
+      out[no + 2] = stalls
+      out[no + 3] = task
+      out[no + 4] = spec
+      no = no + 4
+      lq, la, ls, lt = q, attempt, stalls, task
     end
   end
   -- (the call's last change to its records)
