@@ -91,24 +91,25 @@ describe("a script's reply", () => {
     expect(SCRIPTS.claim.reply([b("OK"), b("-"), pack(lean)])).toEqual(
       SCRIPTS.claim.reply([b("OK"), b("-"), ...lean]),
     );
-    expect(SCRIPTS.claim.reply([b("OK"), b("-"), pack(lean)]).leased[1]).toEqual({
+    // (a start in line of queue 1, attempt 1, stalls 1 and task "t2", as the second item)
+    const inLine = (member: string, token: number, spec: string) => ({
       queueIndex: 1,
-      member: "c#1",
-      token: 8,
-      lean: { attempt: 1, stalls: 1, spec: { bytes: b("spec2"), task: "t2" } },
+      member,
+      token,
+      lean: { attempt: 1, stalls: 1, spec: { bytes: b(spec), task: "t2" } },
     });
+    expect(SCRIPTS.claim.reply([b("OK"), b("-"), pack(lean)]).leased[1]).toEqual(
+      inLine("c#1", 8, "spec2"),
+    );
     // a start's list among them, packed too
     expect(
       SCRIPTS.claim.reply([b("OK"), b(""), pack([2, b("r#3"), 41, [b("STALE")], ...lean])]),
     ).toEqual(SCRIPTS.claim.reply([b("OK"), b(""), 2, b("r#3"), 41, [b("STALE")], ...lean]));
     // an item like the last in line (queue index 0): its member, token and spec, the rest the last one's
     const like = [...lean, 0, b("d#2"), 9, b("spec3")];
-    expect(SCRIPTS.claim.reply([b("OK"), b("-"), pack(like)]).leased[2]).toEqual({
-      queueIndex: 1,
-      member: "d#2",
-      token: 9,
-      lean: { attempt: 1, stalls: 1, spec: { bytes: b("spec3"), task: "t2" } },
-    });
+    expect(SCRIPTS.claim.reply([b("OK"), b("-"), pack(like)]).leased[2]).toEqual(
+      inLine("d#2", 9, "spec3"),
+    );
     // ...after a start's list: still the last in line's
     expect(
       SCRIPTS.claim.reply([
@@ -124,12 +125,7 @@ describe("a script's reply", () => {
         10,
         b("s4"),
       ]).leased[3],
-    ).toEqual({
-      queueIndex: 1,
-      member: "e#4",
-      token: 10,
-      lean: { attempt: 1, stalls: 1, spec: { bytes: b("s4"), task: "t2" } },
-    });
+    ).toEqual(inLine("e#4", 10, "s4"));
     // ...but with none in line before it, or without its spec, an unexpected reply
     expect(() => SCRIPTS.claim.reply([b("OK"), b(""), 0, b("d#2"), 9, b("spec3")])).toThrow(
       UnexpectedReply,
