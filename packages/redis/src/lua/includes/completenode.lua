@@ -110,8 +110,9 @@ end
 -- last, as startedBytes makes them): its run (M), that packing but its token (`prefix`), a
 -- copy of its record once succeeded (`r`), the packing of that copy but its token (`packed`,
 -- made at the first like completion), its one dependent's id (`d`) and record's field
--- (`dfield`) and its queue's keys (`q`). A member of the same run whose running record is the same packing behind its own
--- spec, under its own token, completes the same way in the same call (memberSucceededLike).
+-- (`dfield`) and its queue's keys (`q`). A member of the same run whose running record is
+-- the same packing behind its own spec, under its own token, completes the same way in the
+-- same call (memberSucceededLike).
 -- `step`: the last chain steps chainStep handed out so, made at the second of them (see there)
 --@percall
 local LIKE_SUCCESS = {}
