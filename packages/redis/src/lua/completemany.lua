@@ -41,8 +41,8 @@ local items = A.items
 -- the run's queues as their keys)
 local width, sNext, sServed, sQueues, sSpan = 8
 if A.shared ~= "" then
-  local shared = cmsgpack.unpack(A.shared)
-  width, sNext, sServed, sQueues, sSpan = 4, num(shared[1]), shared[2], queueKeys(shared[3]), shared[4]
+  local tail = cmsgpack.unpack(A.shared)
+  width, sNext, sServed, sQueues, sSpan = 4, num(tail[1]), tail[2], queueKeys(tail[3]), tail[4]
 end
 -- the worker's tag in the shard's table (includes/workers.lua): what node records name
 local worker = workerTag(K.workerNames, A.worker, A.now)
