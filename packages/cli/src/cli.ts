@@ -372,7 +372,7 @@ export const runCli = async (argv: ReadonlyArray<string>, io: CliIo = {}): Promi
     )
     .option(
       "--prefetch <n>",
-      "nodes held beyond the running ones while attempts are short (default: 8 × the concurrency, at most 128; 0: none)",
+      "nodes held beyond the running ones while attempts are short (default: the concurrency + 2 × min(8 × the concurrency, 128), two claims' worth; 0: none)",
       wholeNumber("--prefetch"),
     )
     .option("--lease <ms>", "lease length, ms (default 30000)", positiveInt("--lease"))

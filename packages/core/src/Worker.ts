@@ -68,17 +68,20 @@ export interface WorkerOptions {
   readonly concurrency?: number;
   /**
    * How many nodes the worker may hold leased beyond those it runs, each
-   * waiting for a slot (Celery's prefetch, RabbitMQ's prefetch count): its
-   * claims ask for its free slots plus this many, so that Redis works on
-   * the next batch while the worker runs this one. A held node is started
+   * waiting for a slot (Celery's prefetch, RabbitMQ's prefetch count): it
+   * claims for its free slots plus this many, so that Redis works on the
+   * next batch while the worker runs this one. One claim call asks for at
+   * most `concurrency` + min(8 × `concurrency`, 128) nodes; a larger
+   * prefetch is claimed in several calls. A held node is started
    * (its lease renewed by heartbeat, released at stop) and no other worker
    * can take it meanwhile, so the worker prefetches only while its recent
    * attempts averaged under 10 ms (moving average, weight 1/8 for the
    * newest): a worker busy with long attempts holds nothing back from idle
    * ones, and a node held a whole heartbeat period goes back to its queue.
-   * Default 8 × `concurrency`, at most 128 (so that one claim call starts
-   * at most `concurrency` + 128 nodes); 0 claims only for free slots
-   * (docs/lifecycle.md, "Prefetch").
+   * Default two claim calls' worth less the slots: `concurrency` + 2 ×
+   * min(8 × `concurrency`, 128) (272 for a concurrency of 16), so that
+   * Redis answers one claim while the worker runs the nodes of the other;
+   * 0 claims only for free slots (docs/lifecycle.md, "Prefetch").
    */
   readonly prefetch?: number;
   /**
@@ -137,20 +140,35 @@ export interface WorkerOptions {
 const PREFETCH_BELOW_MS = 10;
 
 /**
- * Nodes a worker holds per slot beyond those it runs, by default
- * ({@link WorkerOptions.prefetch}), up to {@link PREFETCH_MAX}: a claim asks
- * for the free slots and eight times the concurrency more, so that Redis
- * works on the worker's next claim and completions while it runs the held
- * nodes (docs/benchmarks.md, "A deeper prefetch": 3 until 2026-12-04).
+ * Nodes one claim call asks for per slot beyond the free slots, up to
+ * {@link PREFETCH_MAX}: a claim asks for the free slots and eight times the
+ * concurrency more, so that Redis works on the worker's next claim and
+ * completions while it runs the held nodes (docs/benchmarks.md, "A deeper
+ * prefetch": 3 until 2026-12-04).
  */
 const PREFETCH_PER_SLOT = 8;
 
 /**
- * The most nodes a worker holds beyond those it runs, by default: it bounds
- * the nodes one claim call starts (each costs Redis about 10 µs of Lua), and
- * what a worker of a large concurrency holds back from the others.
+ * The most nodes one claim call asks for beyond the worker's concurrency:
+ * it bounds the nodes one call starts (each costs Redis about 10 µs of Lua),
+ * as a wide chord's claims must stay well under 20 ms of Redis time.
  */
 const PREFETCH_MAX = 128;
+
+/**
+ * Claim calls' worth of nodes a worker holds by default (running and
+ * held): two, so that Redis answers one claim while the worker runs the
+ * nodes of the other, double buffering. With one, the worker ran a claim's
+ * nodes, sent their completions and its next claim, and waited for the
+ * answer, Redis idle meanwhile: a worker alone on a backlog of 10,000
+ * chord members or 20,000 plain jobs did about 1.4× the tasks per second
+ * with two (docs/benchmarks.md, "Since 14:16 UTC on 2026-12-07").
+ */
+const PREFETCH_CLAIMS = 2;
+
+/** The most nodes one claim call of a worker of `concurrency` slots asks for. */
+const claimMaxOf = (concurrency: number): number =>
+  concurrency + Math.min(PREFETCH_PER_SLOT * concurrency, PREFETCH_MAX);
 
 /** A running worker. */
 export interface Worker {
@@ -404,7 +422,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
   const queues = opts.queues ?? ["default"];
   const handedQueues = queues.filter((q) => opts.rateLimits?.[q] === undefined);
   const concurrency = opts.concurrency ?? 8;
-  const prefetch = opts.prefetch ?? Math.min(PREFETCH_PER_SLOT * concurrency, PREFETCH_MAX);
+  const claimMax = claimMaxOf(concurrency);
+  const prefetch = opts.prefetch ?? PREFETCH_CLAIMS * claimMax - concurrency;
   const leaseMs = opts.leaseMs ?? 30_000;
   const heartbeatMs = opts.heartbeatMs ?? Math.max(10, Math.floor(leaseMs / 3));
   const idleMs = opts.idleMs ?? 1_000;
@@ -978,7 +997,8 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         await clock.sleep(idleMs, woken);
         continue;
       }
-      const max = free;
+      // (a larger hold is claimed in several calls, each bounded: PREFETCH_MAX)
+      const max = Math.min(free, claimMax);
       let claims: ReadonlyArray<Claim>;
       try {
         claims = await store.claim({

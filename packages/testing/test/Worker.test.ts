@@ -16,7 +16,7 @@ import {
   task,
   type WorkerOptions,
 } from "@weft/core";
-import { type Claim, deferred } from "@weft/core/store";
+import { type Claim, type ClaimRequest, deferred } from "@weft/core/store";
 import { Effect } from "effect";
 import { pino } from "pino";
 import { describe, expect, it, vi } from "vitest";
@@ -327,7 +327,9 @@ describe("prefetch", () => {
    * Starts a worker of concurrency `concurrency` (default 2) on `store` that
    * runs one `quick` attempt taking `firstMs`, then a group of `nodes` `hold`
    * nodes, whose attempts end only when aborted; resolves once every slot
-   * runs one of them. `leaseMs` and `prefetch` are the worker's.
+   * runs one of them and, with `held`, once its claims of the group's nodes
+   * (each claim's `max` and how many it got, in `claims`) got that many in
+   * all. `leaseMs` and `prefetch` are the worker's.
    */
   const slotsHeld = async (
     store: MemoryStore,
@@ -337,13 +339,33 @@ describe("prefetch", () => {
       prefetch?: number;
       leaseMs?: number;
       concurrency?: number;
+      held?: number;
     },
   ) => {
     let running = 0;
     const concurrency = opts.concurrency ?? 2;
     const full = deferred();
+    const claims: Array<{ max: number; got: number }> = [];
+    let watching = false;
+    const allHeld = deferred();
+    // (watched only when asked: a wrapped store's calls take a turn more, which changes which
+    // of two workers takes a released node first)
+    const watched = new Proxy(store, {
+      get: (target, prop, receiver) => {
+        const v: unknown = Reflect.get(target, prop, receiver);
+        if (prop !== "claim") return typeof v === "function" ? v.bind(target) : v;
+        return async (req: ClaimRequest) => {
+          const got = await target.claim(req);
+          if (watching && got.length > 0) {
+            claims.push({ max: req.max, got: got.length });
+            if (claims.reduce((n, c) => n + c.got, 0) === opts.held) allHeld.resolve();
+          }
+          return got;
+        };
+      },
+    });
     const worker = startWorker({
-      store,
+      store: opts.held === undefined ? store : watched,
       logger: silent,
       concurrency,
       ...(opts.prefetch === undefined ? {} : { prefetch: opts.prefetch }),
@@ -362,30 +384,38 @@ describe("prefetch", () => {
     });
     const client = createClient(store);
     expect(await (await client.submit(quick.si(1))).result()).toBe(1);
+    watching = true;
     const run = await client.submit(
       group(...Array.from({ length: opts.nodes }, (_, i) => hold.si(i))),
     );
     await full.promise;
-    return { worker, run, running: () => running };
+    if (opts.held !== undefined) await allHeld.promise;
+    return { worker, run, running: () => running, claims };
   };
 
   /**
    * A worker of concurrency `concurrency` (default 2) that has run one
    * `quick` attempt taking `firstMs`, then a group of `nodes` (default 10)
-   * `hold` nodes: the node states once its slots all run, and after it
-   * stopped.
+   * `hold` nodes: the node states once its slots all run (and, with
+   * `held`, once it claimed that many), its claim calls, and the node
+   * states after it stopped.
    */
   const holding = async (
     firstMs: number,
     prefetch?: number,
-    { nodes = 10, concurrency = 2 }: { nodes?: number; concurrency?: number } = {},
+    {
+      nodes = 10,
+      concurrency = 2,
+      held,
+    }: { nodes?: number; concurrency?: number; held?: number } = {},
   ) => {
     const store = new MemoryStore();
-    const { worker, run, running } = await slotsHeld(store, {
+    const { worker, run, running, claims } = await slotsHeld(store, {
       firstMs,
       nodes,
       concurrency,
       ...(prefetch === undefined ? {} : { prefetch }),
+      ...(held === undefined ? {} : { held }),
     });
     const states = async () => {
       const counts: Record<string, number> = {};
@@ -397,24 +427,43 @@ describe("prefetch", () => {
     await worker.stop(10);
     const after = await states();
     await store.close();
-    return { during, after };
+    return { during, after, claims };
   };
 
-  it("a worker whose attempts are short holds 8 × `concurrency` more nodes than it runs (the default), and releases them at stop", async () => {
-    const { during, after } = await holding(0, undefined, { nodes: 20 });
-    expect(during).toEqual({ states: { running: 18, queued: 2 }, handlers: 2, active: 2 });
-    expect(after).toEqual({ queued: 20 });
+  it("a worker whose attempts are short holds two claim calls' worth by default (`concurrency` + 2 × 8 × `concurrency` more nodes than it runs), each call asking for at most `concurrency` + 8 × `concurrency`, and releases them at stop", async () => {
+    const { during, after, claims } = await holding(0, undefined, { nodes: 40, held: 36 });
+    expect(during).toEqual({ states: { running: 36, queued: 4 }, handlers: 2, active: 2 });
+    expect(claims).toEqual([
+      { max: 18, got: 18 },
+      { max: 18, got: 18 },
+    ]);
+    expect(after).toEqual({ queued: 40 });
   });
 
-  it("holds at most 128 more by default, whatever its concurrency", async () => {
-    const { during, after } = await holding(0, undefined, { nodes: 160, concurrency: 20 });
-    expect(during).toEqual({ states: { running: 148, queued: 12 }, handlers: 20, active: 20 });
-    expect(after).toEqual({ queued: 160 });
+  it("claims at most `concurrency` + 128 in one call, and holds two calls' worth by default, whatever its concurrency", async () => {
+    const { during, after, claims } = await holding(0, undefined, {
+      nodes: 320,
+      concurrency: 20,
+      held: 296,
+    });
+    expect(during).toEqual({ states: { running: 296, queued: 24 }, handlers: 20, active: 20 });
+    expect(claims).toEqual([
+      { max: 148, got: 148 },
+      { max: 148, got: 148 },
+    ]);
+    expect(after).toEqual({ queued: 320 });
   });
 
-  it("holds `prefetch` more when given, none with 0", async () => {
+  it("holds `prefetch` more when given, none with 0; a prefetch beyond one call's worth is claimed in calls of at most `concurrency` + 8 × `concurrency`", async () => {
     expect((await holding(0, 5)).during.states).toEqual({ running: 7, queued: 3 });
     expect((await holding(0, 0)).during.states).toEqual({ running: 2, queued: 8 });
+    const { during, claims } = await holding(0, 40, { nodes: 50, held: 42 });
+    expect(during.states).toEqual({ running: 42, queued: 8 });
+    expect(claims).toEqual([
+      { max: 18, got: 18 },
+      { max: 18, got: 18 },
+      { max: 6, got: 6 },
+    ]);
   });
 
   it("a worker whose attempts average 10 ms or more holds nothing back: it claims only for free slots", async () => {
