@@ -161,8 +161,8 @@ const PREFETCH_MAX = 128;
  * nodes of the other, double buffering. With one, the worker ran a claim's
  * nodes, sent their completions and its next claim, and waited for the
  * answer, Redis idle meanwhile: a worker alone on a backlog of 10,000
- * chord members or 20,000 plain jobs did about 1.4× the tasks per second
- * with two (docs/benchmarks.md, "Since 14:16 UTC on 2026-12-07").
+ * chord members did 1.5× the tasks per second with two, on 20,000 plain
+ * jobs 1.2× (docs/benchmarks.md, "Since 14:16 UTC on 2026-12-07").
  */
 const PREFETCH_CLAIMS = 2;
 
