@@ -430,29 +430,27 @@ describe("prefetch", () => {
     return { during, after, claims };
   };
 
-  it("a worker whose attempts are short holds two claim calls' worth by default (`concurrency` + 2 × 8 × `concurrency` more nodes than it runs), each call asking for at most `concurrency` + 8 × `concurrency`, and releases them at stop", async () => {
-    const { during, after, claims } = await holding(0, undefined, { nodes: 40, held: 36 });
-    expect(during).toEqual({ states: { running: 36, queued: 4 }, handlers: 2, active: 2 });
-    expect(claims).toEqual([
-      { max: 18, got: 18 },
-      { max: 18, got: 18 },
-    ]);
-    expect(after).toEqual({ queued: 40 });
-  });
-
-  it("claims at most `concurrency` + 128 in one call, and holds two calls' worth by default, whatever its concurrency", async () => {
-    const { during, after, claims } = await holding(0, undefined, {
-      nodes: 320,
-      concurrency: 20,
-      held: 296,
-    });
-    expect(during).toEqual({ states: { running: 296, queued: 24 }, handlers: 20, active: 20 });
-    expect(claims).toEqual([
-      { max: 148, got: 148 },
-      { max: 148, got: 148 },
-    ]);
-    expect(after).toEqual({ queued: 320 });
-  });
+  // one claim call asks for `concurrency` + min(8 × `concurrency`, 128); two calls' worth held
+  it.each([
+    { concurrency: 2, nodes: 40, call: 18, queued: 4 },
+    { concurrency: 20, nodes: 320, call: 148, queued: 24 },
+  ])(
+    "a worker of concurrency $concurrency whose attempts are short holds two claim calls' worth by default (calls of $call: `concurrency` + min(8 × `concurrency`, 128)), and releases them at stop",
+    async ({ concurrency, nodes, call, queued }) => {
+      const held = 2 * call;
+      const { during, after, claims } = await holding(0, undefined, { nodes, concurrency, held });
+      expect(during).toEqual({
+        states: { running: held, queued },
+        handlers: concurrency,
+        active: concurrency,
+      });
+      expect(claims).toEqual([
+        { max: call, got: call },
+        { max: call, got: call },
+      ]);
+      expect(after).toEqual({ queued: nodes });
+    },
+  );
 
   it("holds `prefetch` more when given, none with 0; a prefetch beyond one call's worth is claimed in calls of at most `concurrency` + 8 × `concurrency`", async () => {
     expect((await holding(0, 5)).during.states).toEqual({ running: 7, queued: 3 });
