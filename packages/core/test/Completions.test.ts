@@ -85,6 +85,31 @@ describe("completions", () => {
     expect(await Promise.all(waiting)).toEqual([ok(3), ok(4), ok(5)]);
   });
 
+  it("sends more than maxBatch completions of one turn in several calls at once, in the order they finished, those beyond maxInFlight calls when one answers", async () => {
+    const { store, calls, gates } = heldStore(true);
+    const complete = completions(store, opts, { maxInFlight: 2, maxBatch: 3 });
+    const all = [0, 1, 2, 3, 4, 5, 6, 20].map((n) => complete(claim(n), bytes, 1));
+    await endOfTurn();
+    // two calls of three at once: the first answers before the second is recorded
+    expect(calls.map((c) => c.items)).toEqual([
+      [0, 1, 2],
+      [3, 4, 5],
+    ]);
+    expect(complete.waiting()).toBe(2);
+    gates[0]!.resolve();
+    expect(await Promise.all(all.slice(0, 3))).toEqual([ok(0), ok(1), ok(2)]);
+    await drainMicrotasks();
+    expect(calls.map((c) => c.items)).toEqual([
+      [0, 1, 2],
+      [3, 4, 5],
+      [6, 20],
+    ]);
+    expect(complete.waiting()).toBe(0);
+    gates[1]!.resolve();
+    gates[2]!.resolve();
+    expect(await Promise.all(all.slice(3))).toEqual([3, 4, 5, 6, 20].map(ok));
+  });
+
   it("calls onSend once per turn that sent, after the store was called", async () => {
     const { store, calls, gates } = heldStore(true);
     const seen: number[] = [];

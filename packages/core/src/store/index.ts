@@ -51,6 +51,7 @@ export {
   type CompletionReceiver,
   type CompletionsOptions,
   completions,
+  MAX_BATCH,
   MAX_IN_FLIGHT,
 } from "../Completions.ts";
 export {
