@@ -90,7 +90,7 @@ describe("completions", () => {
     const complete = completions(store, opts, { maxInFlight: 2, maxBatch: 3 });
     const all = [0, 1, 2, 3, 4, 5, 6, 20].map((n) => complete(claim(n), bytes, 1));
     await endOfTurn();
-    // two calls of three at once: the first answers before the second is recorded
+    // two calls of three at once; the first's reports arrive while the second is still out
     expect(calls.map((c) => c.items)).toEqual([
       [0, 1, 2],
       [3, 4, 5],
