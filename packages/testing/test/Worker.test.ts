@@ -16,7 +16,7 @@ import {
   task,
   type WorkerOptions,
 } from "@weft/core";
-import { type Claim, type ClaimRequest, deferred } from "@weft/core/store";
+import { type Claim, type ClaimRequest, deferred, MAX_BATCH } from "@weft/core/store";
 import { Effect } from "effect";
 import { pino } from "pino";
 import { describe, expect, it, vi } from "vitest";
@@ -621,6 +621,40 @@ describe("prefetch", () => {
       [third, fourth],
     ]);
     await worker.stop();
+    await store.close();
+  });
+
+  it("sends a turn's completions beyond MAX_BATCH in several report calls of at most MAX_BATCH", async () => {
+    const store = new MemoryStore();
+    const quick = task({ name: "pf.batch", input: Schema.Int, output: Schema.Int });
+    // each report call, by how many completions it carries
+    const sizes: number[] = [];
+    const watched = new Proxy(store, {
+      get: (target, prop, receiver) => {
+        const v: unknown = Reflect.get(target, prop, receiver);
+        if (prop !== "completeMany") return typeof v === "function" ? v.bind(target) : v;
+        return (...args: Parameters<MemoryStore["completeMany"]>) => {
+          sizes.push(args[0].length);
+          return target.completeMany(...args);
+        };
+      },
+    });
+    const run = await createClient(store).submit(
+      group(...Array.from({ length: 300 }, (_, i) => quick.si(i))),
+    );
+    // (20 slots and their default prefetch hold 296 nodes: the handlers of two claims' nodes
+    // return in one turn)
+    const worker = startWorker({
+      store: watched,
+      handlers: [handle(quick, (x) => x)],
+      concurrency: 20,
+      logger: silent,
+    });
+    expect(await run.result()).toHaveLength(300);
+    await worker.stop();
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(300);
+    expect(Math.max(...sizes)).toBe(MAX_BATCH);
+    expect(sizes.filter((n) => n === MAX_BATCH).length).toBeGreaterThanOrEqual(2);
     await store.close();
   });
 
