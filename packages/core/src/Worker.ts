@@ -997,7 +997,7 @@ export const startWorker = (opts: WorkerOptions): Worker => {
         await clock.sleep(idleMs, woken);
         continue;
       }
-      // (a larger hold is claimed in several calls, each bounded: PREFETCH_MAX)
+      // (a larger hold is claimed in several calls, each of at most claimMax nodes)
       const max = Math.min(free, claimMax);
       let claims: ReadonlyArray<Claim>;
       try {

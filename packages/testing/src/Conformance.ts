@@ -69,6 +69,7 @@ import { drive, normalize } from "./Drive.ts";
 import { dynamicConformance } from "./DynamicConformance.ts";
 import { eventsConformance } from "./EventsConformance.ts";
 import { propertyRuns, propertyTimeoutMs } from "./internal/properties.ts";
+import { wrapStore } from "./internal/wrapStore.ts";
 import { listingConformance } from "./ListingConformance.ts";
 import { MemoryStore } from "./MemoryStore.ts";
 import { pauseConformance } from "./PauseConformance.ts";
@@ -169,17 +170,6 @@ const submission = (
   ...more,
 });
 const planned = { tag: "Boom", message: "planned", retryable: false };
-
-/** `store` with some methods replaced; the others are its own. */
-const wrapStore = (store: Store, over: Partial<Store>): Store =>
-  new Proxy(store, {
-    get(target, prop) {
-      const own = (over as Record<PropertyKey, unknown>)[prop];
-      if (own !== undefined) return own;
-      const v: unknown = Reflect.get(target, prop, target);
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-  });
 
 /** Run, node and fencing token of each claim: what identifies an attempt. */
 const ids = (claims: ReadonlyArray<Claim>) =>

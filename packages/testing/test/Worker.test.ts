@@ -21,6 +21,7 @@ import { Effect } from "effect";
 import { pino } from "pino";
 import { describe, expect, it, vi } from "vitest";
 import { MemoryStore, runEager, simulate, virtualClock } from "../src/index.ts";
+import { wrapStore } from "../src/internal/wrapStore.ts";
 
 describe("per-attempt timeout", () => {
   const slow = task({
@@ -350,18 +351,14 @@ describe("prefetch", () => {
     const allHeld = deferred();
     // (watched only when asked: a wrapped store's calls take a turn more, which changes which
     // of two workers takes a released node first)
-    const watched = new Proxy(store, {
-      get: (target, prop, receiver) => {
-        const v: unknown = Reflect.get(target, prop, receiver);
-        if (prop !== "claim") return typeof v === "function" ? v.bind(target) : v;
-        return async (req: ClaimRequest) => {
-          const got = await target.claim(req);
-          if (watching && got.length > 0) {
-            claims.push({ max: req.max, got: got.length });
-            if (claims.reduce((n, c) => n + c.got, 0) === opts.held) allHeld.resolve();
-          }
-          return got;
-        };
+    const watched = wrapStore(store, {
+      claim: async (req: ClaimRequest) => {
+        const got = await store.claim(req);
+        if (watching && got.length > 0) {
+          claims.push({ max: req.max, got: got.length });
+          if (claims.reduce((n, c) => n + c.got, 0) === opts.held) allHeld.resolve();
+        }
+        return got;
       },
     });
     const worker = startWorker({
@@ -452,7 +449,7 @@ describe("prefetch", () => {
     },
   );
 
-  it("holds `prefetch` more when given, none with 0; a prefetch beyond one call's worth is claimed in calls of at most `concurrency` + 8 × `concurrency`", async () => {
+  it("holds `prefetch` more when given, none with 0; a prefetch beyond one call's worth is claimed in calls of at most `concurrency` + min(8 × `concurrency`, 128)", async () => {
     expect((await holding(0, 5)).during.states).toEqual({ running: 7, queued: 3 });
     expect((await holding(0, 0)).during.states).toEqual({ running: 2, queued: 8 });
     const { during, claims } = await holding(0, 40, { nodes: 50, held: 42 });
@@ -629,14 +626,10 @@ describe("prefetch", () => {
     const quick = task({ name: "pf.batch", input: Schema.Int, output: Schema.Int });
     // each report call, by how many completions it carries
     const sizes: number[] = [];
-    const watched = new Proxy(store, {
-      get: (target, prop, receiver) => {
-        const v: unknown = Reflect.get(target, prop, receiver);
-        if (prop !== "completeMany") return typeof v === "function" ? v.bind(target) : v;
-        return (...args: Parameters<MemoryStore["completeMany"]>) => {
-          sizes.push(args[0].length);
-          return target.completeMany(...args);
-        };
+    const watched = wrapStore(store, {
+      completeMany: (...args: Parameters<MemoryStore["completeMany"]>) => {
+        sizes.push(args[0].length);
+        return store.completeMany(...args);
       },
     });
     const run = await createClient(store).submit(
