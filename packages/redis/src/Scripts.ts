@@ -48,6 +48,7 @@ import {
   readReply,
   UnexpectedReply,
 } from "./Replies.ts";
+import { ScriptCommand } from "./ScriptCommand.ts";
 import { oneWritePerTurn } from "./Turn.ts";
 
 /**
@@ -176,11 +177,15 @@ const RUN_HASH_ALIASES: ReadonlySet<string> = new Set(["nodes", "specs", "result
 export const sentKeyLabels = <L extends string>(keys: ReadonlyArray<L>): ReadonlyArray<L> =>
   keys.includes("record" as L) ? keys.filter((label) => !RUN_HASH_ALIASES.has(label)) : keys;
 
+/** Queue keys found named as the Lua builds them, frozen: they stay so. */
+const namedWell = new WeakSet<object>();
+
 /**
  * Whether the keys of a queue are named as a script's Lua builds them from its `ready` key
  * (the only one sent): that name but the last word, `delayed`, `leases`, ... in its place.
  */
 const namedFromReady = (q: Readonly<Record<string, unknown>>): boolean => {
+  if (namedWell.has(q)) return true;
   const ready = q.ready;
   if (typeof ready !== "string" || !ready.endsWith("ready")) return false;
   const base = ready.length - "ready".length;
@@ -194,6 +199,8 @@ const namedFromReady = (q: Readonly<Record<string, unknown>>): boolean => {
     )
       return false;
   }
+  // (a frozen object, as Keys.ts builds each queue's once, is checked once)
+  if (Object.isFrozen(q)) namedWell.add(q);
   return true;
 };
 
@@ -644,7 +651,8 @@ export const SCRIPTS = {
     codes: ["OK", "REPLAYED", "STALE", "CANCELLED"],
     decode: (code, reply) =>
       code === "OK" || code === "REPLAYED"
-        ? { ...withMore(code, reply), leased: leasedNodes(reply) }
+        ? // (one literal: a spread into a new object costs V8 a slow path on every call)
+          { code, more: reply.flag(0), leased: leasedNodes(reply) }
         : withMore(code, reply),
   }),
   completemany: define({
@@ -1436,7 +1444,11 @@ export const sendFunction = (
   for (let i = 0; i < keys.length; i++) all[2 + i] = keys[i]!;
   for (let i = 0; i < argv.length; i++) all[2 + keys.length + i] = asArg(argv[i]!);
   oneWritePerTurn(redis);
-  return redis.callBuffer("fcall", ...all);
+  // (a connection that prefixes keys prefixes them in ioredis's own path)
+  if (redis.options.keyPrefix) return redis.callBuffer("fcall", ...all);
+  const command = new ScriptCommand("fcall", all);
+  void redis.sendCommand(command);
+  return command.promise;
 };
 
 /** The command name a script is registered under. */

@@ -1,0 +1,69 @@
+/**
+ * A script call's command (`FCALL`) as ioredis sends it, written as one
+ * Buffer: an ioredis `Command` whose arguments are taken as given and whose
+ * RESP encoding is built in one string.
+ *
+ * ioredis's own path costs a chain step as much CPU as Weft's code around
+ * it: the generated method copies the arguments (`Array.prototype.flat`),
+ * and a command holding one Buffer (a result's bytes) is encoded piece by
+ * piece, each argument's length measured twice and written by its own call
+ * into C++. A `complete` call of 20 arguments spent about 45 µs a step there
+ * (measured on 2026-12-07, docs/benchmarks.md); this spends about 15.
+ *
+ * The encoding: every argument as the string of its bytes, one character a
+ * byte (Latin-1: a string of ASCII as it is, any other string as its UTF-8
+ * bytes, a Buffer's bytes as they are), the whole command then turned into
+ * bytes by one `Buffer.from(…, "latin1")`. The command is a real `Command`:
+ * ioredis queues it, times it out (`commandTimeout`), resends it after a
+ * reconnection and, on a cluster, routes it by its keys as any other.
+ */
+import { Command } from "ioredis";
+
+/** A character whose UTF-8 bytes are not itself (beyond ASCII). */
+const NOT_ASCII = /[\u0080-\uffff]/;
+
+/**
+ * An argument as ioredis would send it: a string or Buffer as it is, a
+ * number in decimal (an integer beyond 2^53 through BigInt, as ioredis's
+ * `toArg` writes it, never in exponent form).
+ */
+const asSent = (a: string | number | Buffer): string | Buffer =>
+  typeof a !== "number"
+    ? a
+    : Number.isInteger(a) && !Number.isSafeInteger(a)
+      ? BigInt(a).toString()
+      : String(a);
+
+/** An argument's bytes, one character a byte. */
+const latin1 = (a: string | Buffer): string =>
+  typeof a !== "string"
+    ? a.toString("latin1")
+    : NOT_ASCII.test(a)
+      ? Buffer.from(a).toString("latin1")
+      : a;
+
+/**
+ * A command of `name` and `args` (strings, numbers, Buffers), its reply as
+ * Buffers (as `callBuffer` answers). Sent with `redis.sendCommand(command)`;
+ * its promise is `command.promise`.
+ */
+export class ScriptCommand extends Command {
+  constructor(name: string, args: ReadonlyArray<string | number | Buffer>) {
+    // (no arguments to the constructor: it would copy and convert them)
+    super(name, [], { replyEncoding: null });
+    const sent: Array<string | Buffer> = new Array(args.length);
+    for (let i = 0; i < args.length; i++) sent[i] = asSent(args[i]!);
+    this.args = sent;
+  }
+
+  /** The command in RESP (an array of bulk strings), as one Buffer. */
+  override toWritable(): Buffer {
+    const args = this.args as ReadonlyArray<string | Buffer>;
+    let text = `*${args.length + 1}\r\n$${this.name.length}\r\n${this.name}\r\n`;
+    for (let i = 0; i < args.length; i++) {
+      const bytes = latin1(args[i]!);
+      text += `$${bytes.length}\r\n${bytes}\r\n`;
+    }
+    return Buffer.from(text, "latin1");
+  }
+}
