@@ -159,6 +159,27 @@ describe("encode", () => {
   });
 });
 
+describe("encode of a scalar", () => {
+  // msgpackr as Codec.ts sets it up: the bytes encode writes for any other value
+  const msgpackr = new Packr({
+    useRecords: false,
+    moreTypes: false,
+    int64AsType: "number",
+    variableMapSize: true,
+  });
+  const scalar = fc.oneof(
+    fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }),
+    fc.constantFrom(0, -0, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 2 ** 32 - 1, 2 ** 32),
+    fc.constantFrom(-0x20, -0x21, -0x80, -0x81, -0x8000, -0x8001, -(2 ** 31), -(2 ** 31) - 1),
+    fc.double(),
+    fc.constantFrom(null, true, false),
+  );
+  test.prop([scalar])("writes msgpackr's bytes, which decode reads back", (value) => {
+    expect(Buffer.from(encode(value)).toString("hex")).toBe(msgpackr.pack(value).toString("hex"));
+    expect(decode(encode(value))).toEqual(Object.is(value, -0) ? 0 : value);
+  });
+});
+
 describe("encodeRecord", () => {
   // what Weft builds itself: numbers, strings, lists of them (a node record, a dependency list)
   // (no -0: msgpack writes it as the integer 0, encode as well)

@@ -3693,12 +3693,12 @@ export class RedisStore implements Store, ScheduleStore {
    * Sends one script (every script call goes through here): its reply as
    * ioredis gives it, decoded by the caller's definition.
    */
-  private async script(
+  private script(
     name: string,
     keys: ReadonlyArray<string>,
     argv: ReadonlyArray<Arg>,
   ): Promise<unknown> {
-    return await this.functions.send(name, keys, argv);
+    return this.functions.send(name, keys, argv);
   }
 
   /** Runs a script by its definition: keys and arguments by label, a typed result. */
@@ -3807,13 +3807,24 @@ export class RedisStore implements Store, ScheduleStore {
    * every script is safe to run twice, and its second answer says what the
    * first did.
    */
-  private async durable<KI, AI, R>(
+  private durable<KI, AI, R>(
     tag: string,
     def: ScriptCall<KI, AI, R>,
     keys: KI,
     args: AI,
   ): Promise<R> {
-    if (!this.replicated) return this.call(def, keys, args);
+    // (not an async function: the call's promise itself, no promise resolved with it, a
+    // completion's answer a few microtask turns sooner)
+    return this.replicated ? this.replicatedCall(tag, def, keys, args) : this.call(def, keys, args);
+  }
+
+  /** {@link durable} with replicated durability: the script and a `WAIT` in one pipeline. */
+  private async replicatedCall<KI, AI, R>(
+    tag: string,
+    def: ScriptCall<KI, AI, R>,
+    keys: KI,
+    args: AI,
+  ): Promise<R> {
     const keyList = def.keyList(keys);
     const values = def.argList(args).map(asArg);
     let source = false;
