@@ -13,9 +13,10 @@
  * The encoding: every argument as the string of its bytes, one character a
  * byte (Latin-1: a string of ASCII as it is, any other string as its UTF-8
  * bytes, a Buffer's bytes as they are), the whole command then turned into
- * bytes by one `Buffer.from(…, "latin1")`. The command is a real `Command`:
- * ioredis queues it, times it out (`commandTimeout`), resends it after a
- * reconnection and, on a cluster, routes it by its keys as any other.
+ * bytes by one `Buffer.from(…, "latin1")`; a Buffer of more than a kilobyte
+ * (a batch's packed items) is copied in as it is. The command is a real
+ * `Command`: ioredis queues it, times it out (`commandTimeout`), resends it
+ * after a reconnection and, on a cluster, routes it by its keys as any other.
  */
 import { Command } from "ioredis";
 
@@ -33,6 +34,12 @@ const asSent = (a: string | number | Buffer): string | Buffer =>
     : Number.isInteger(a) && !Number.isSafeInteger(a)
       ? BigInt(a).toString()
       : String(a);
+
+/**
+ * The size above which a Buffer argument is copied into the command as it is
+ * (bytes): below, made a string, it costs less than a copy of its own.
+ */
+const COPIED_BYTES = 1_024;
 
 /** An argument's bytes, one character a byte. */
 const latin1 = (a: string | Buffer): string =>
@@ -56,14 +63,29 @@ export class ScriptCommand extends Command {
     this.args = sent;
   }
 
-  /** The command in RESP (an array of bulk strings), as one Buffer. */
+  /**
+   * The command in RESP (an array of bulk strings), as one Buffer. A Buffer
+   * argument of more than {@link COPIED_BYTES} bytes (a batch's packed
+   * items) is copied as it is, not made a string and back.
+   */
   override toWritable(): Buffer {
     const args = this.args as ReadonlyArray<string | Buffer>;
     let text = `*${args.length + 1}\r\n$${this.name.length}\r\n${this.name}\r\n`;
+    let parts: Buffer[] | undefined;
     for (let i = 0; i < args.length; i++) {
-      const bytes = latin1(args[i]!);
+      const a = args[i]!;
+      if (typeof a !== "string" && a.length > COPIED_BYTES) {
+        parts ??= [];
+        parts.push(Buffer.from(`${text}$${a.length}\r\n`, "latin1"), a);
+        text = "\r\n";
+        continue;
+      }
+      const bytes = latin1(a);
       text += `$${bytes.length}\r\n${bytes}\r\n`;
     }
-    return Buffer.from(text, "latin1");
+    const last = Buffer.from(text, "latin1");
+    if (parts === undefined) return last;
+    parts.push(last);
+    return Buffer.concat(parts);
   }
 }

@@ -14,6 +14,8 @@ const arg = fc.oneof(
   fc.string({ unit: "grapheme" }),
   fc.string({ unit: "binary" }),
   fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
+  // (copied as they are: above 1,024 bytes)
+  fc.uint8Array({ minLength: 1_000, maxLength: 3_000 }).map((b) => Buffer.from(b)),
   fc.integer(),
   fc.maxSafeInteger(),
   // beyond 2^53: ioredis writes them through BigInt, never in exponent form
