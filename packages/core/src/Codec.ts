@@ -285,27 +285,28 @@ const reason = (e: unknown): string => (e instanceof Error ? e.message : String(
 
 /**
  * The msgpack bytes of an integer of at most 32 bits, `null` or a boolean,
- * as msgpackr writes them (its smallest form), made without msgpackr:
- * {@link scalarOf} read backwards. Most results are such values, and a
- * chain step encodes one: msgpackr's setup and the buffer it slices cost
- * several microseconds more. `undefined` for any other value.
+ * as msgpackr writes them (its smallest form) and in a Buffer as it answers
+ * them, made without msgpackr: {@link scalarOf} read backwards. Most
+ * results are such values, and a chain step encodes one: msgpackr's setup
+ * and the buffer it slices cost several microseconds more. `undefined` for
+ * any other value.
  */
 const scalarBytes = (v: unknown): Uint8Array | undefined => {
-  if (v === null) return new Uint8Array([0xc0]);
-  if (v === true) return new Uint8Array([0xc3]);
-  if (v === false) return new Uint8Array([0xc2]);
+  if (v === null) return Buffer.from([0xc0]);
+  if (v === true) return Buffer.from([0xc3]);
+  if (v === false) return Buffer.from([0xc2]);
   if (typeof v !== "number") return undefined;
   if (v >>> 0 === v) {
-    if (v <= 0x7f) return new Uint8Array([v]); // positive fixint (and -0, as msgpackr)
-    if (v <= 0xff) return new Uint8Array([0xcc, v]);
-    if (v <= 0xffff) return new Uint8Array([0xcd, v >>> 8, v & 0xff]);
-    return new Uint8Array([0xce, v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
+    if (v <= 0x7f) return Buffer.from([v]); // positive fixint (and -0, as msgpackr)
+    if (v <= 0xff) return Buffer.from([0xcc, v]);
+    if (v <= 0xffff) return Buffer.from([0xcd, v >>> 8, v & 0xff]);
+    return Buffer.from([0xce, v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff]);
   }
   if (v >> 0 === v) {
-    if (v >= -0x20) return new Uint8Array([v & 0xff]); // negative fixint
-    if (v >= -0x80) return new Uint8Array([0xd0, v & 0xff]);
-    if (v >= -0x8000) return new Uint8Array([0xd1, (v >> 8) & 0xff, v & 0xff]);
-    return new Uint8Array([0xd2, (v >> 24) & 0xff, (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff]);
+    if (v >= -0x20) return Buffer.from([v & 0xff]); // negative fixint
+    if (v >= -0x80) return Buffer.from([0xd0, v & 0xff]);
+    if (v >= -0x8000) return Buffer.from([0xd1, (v >> 8) & 0xff, v & 0xff]);
+    return Buffer.from([0xd2, (v >> 24) & 0xff, (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff]);
   }
   return undefined;
 };

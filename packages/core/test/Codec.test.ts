@@ -175,7 +175,8 @@ describe("encode of a scalar", () => {
     fc.constantFrom(null, true, false),
   );
   test.prop([scalar])("writes msgpackr's bytes, which decode reads back", (value) => {
-    expect(Buffer.from(encode(value)).toString("hex")).toBe(msgpackr.pack(value).toString("hex"));
+    // (a Buffer, as msgpackr answers: equal to the bytes a store hands back)
+    expect(encode(value)).toEqual(msgpackr.pack(value));
     expect(decode(encode(value))).toEqual(Object.is(value, -0) ? 0 : value);
   });
 });
