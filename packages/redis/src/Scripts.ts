@@ -1430,7 +1430,8 @@ export const functionName = (name: string): string | undefined =>
 /**
  * Sends library function `fn` (from {@link functionName}) on a connection
  * with `FCALL`, as {@link sendScript} sends a script: the reply as ioredis
- * gives it (Buffers), the turn's commands in one write.
+ * gives it (Buffers), the turn's commands in one write, the command written
+ * as one Buffer ({@link ScriptCommand}).
  */
 export const sendFunction = (
   redis: Redis | Cluster,
@@ -1444,8 +1445,7 @@ export const sendFunction = (
   for (let i = 0; i < keys.length; i++) all[2 + i] = keys[i]!;
   for (let i = 0; i < argv.length; i++) all[2 + keys.length + i] = asArg(argv[i]!);
   oneWritePerTurn(redis);
-  // (a connection that prefixes keys prefixes them in ioredis's own path)
-  if (redis.options.keyPrefix) return redis.callBuffer("fcall", ...all);
+  // (the store's connections have no ioredis keyPrefix: ScriptCommand sends the keys as given)
   const command = new ScriptCommand("fcall", all);
   void redis.sendCommand(command);
   return command.promise;
