@@ -145,9 +145,9 @@ import {
 import { InvalidConnectionOptions, secretForms } from "./RedisUrl.ts";
 import { type ReplyValue, UnexpectedReply } from "./Replies.ts";
 import { after, type ListedRun, newestFirst, oldestLegacy, removeListed } from "./RunList.ts";
+import { asArg } from "./ScriptCommand.ts";
 import {
   type Arg,
-  asArg,
   completeItem,
   defineScripts,
   type HandedSpec,

@@ -23,17 +23,27 @@ import { Command } from "ioredis";
 /** A character whose UTF-8 bytes are not itself (beyond ASCII). */
 const NOT_ASCII = /[\u0080-\uffff]/;
 
+/** Bytes as ioredis sends them: a Buffer (a plain Uint8Array would be sent as text). */
+const asBuffer = (a: Uint8Array): Buffer =>
+  Buffer.isBuffer(a) ? a : Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+/** A command argument as ioredis sends it: bytes in a Buffer, a string or number as it is. */
+export const asArg = (a: string | number | Uint8Array): string | number | Buffer =>
+  typeof a === "string" || typeof a === "number" ? a : asBuffer(a);
+
 /**
- * An argument as ioredis would send it: a string or Buffer as it is, a
- * number in decimal (an integer beyond 2^53 through BigInt, as ioredis's
- * `toArg` writes it, never in exponent form).
+ * An argument as ioredis would write it: a string as it is, bytes in a
+ * Buffer, a number in decimal (an integer beyond 2^53 through BigInt, as
+ * ioredis's `toArg` writes it, never in exponent form).
  */
-const asSent = (a: string | number | Buffer): string | Buffer =>
-  typeof a !== "number"
+const asSent = (a: string | number | Uint8Array): string | Buffer =>
+  typeof a === "string"
     ? a
-    : Number.isInteger(a) && !Number.isSafeInteger(a)
-      ? BigInt(a).toString()
-      : String(a);
+    : typeof a !== "number"
+      ? asBuffer(a)
+      : Number.isInteger(a) && !Number.isSafeInteger(a)
+        ? BigInt(a).toString()
+        : String(a);
 
 /**
  * The size above which a Buffer argument is copied into the command as it is
@@ -50,17 +60,17 @@ const latin1 = (a: string | Buffer): string =>
       : a;
 
 /**
- * A command of `name` and `args` (strings, numbers, Buffers), its reply as
+ * A command of `name` and `args` (strings, numbers, bytes), its reply as
  * Buffers (as `callBuffer` answers). Sent with `redis.sendCommand(command)`;
- * its promise is `command.promise`.
+ * its promise is `command.promise`. The command keeps `args` as its own,
+ * each argument turned in place into what ioredis would send.
  */
 export class ScriptCommand extends Command {
-  constructor(name: string, args: ReadonlyArray<string | number | Buffer>) {
+  constructor(name: string, args: Array<string | number | Uint8Array>) {
     // (no arguments to the constructor: it would copy and convert them)
     super(name, [], { replyEncoding: null });
-    const sent: Array<string | Buffer> = new Array(args.length);
-    for (let i = 0; i < args.length; i++) sent[i] = asSent(args[i]!);
-    this.args = sent;
+    for (let i = 0; i < args.length; i++) args[i] = asSent(args[i]!);
+    this.args = args as Array<string | Buffer>;
   }
 
   /**

@@ -48,7 +48,7 @@ import {
   readReply,
   UnexpectedReply,
 } from "./Replies.ts";
-import { ScriptCommand } from "./ScriptCommand.ts";
+import { asArg, ScriptCommand } from "./ScriptCommand.ts";
 import { oneWritePerTurn } from "./Turn.ts";
 
 /**
@@ -1439,11 +1439,12 @@ export const sendFunction = (
   keys: ReadonlyArray<string>,
   argv: ReadonlyArray<Arg>,
 ): Promise<unknown> => {
-  const all: Array<string | number | Buffer> = new Array(2 + keys.length + argv.length);
+  // (one array, each argument turned into what ioredis sends by ScriptCommand, in place)
+  const all: Array<string | number | Uint8Array> = new Array(2 + keys.length + argv.length);
   all[0] = fn;
   all[1] = keys.length;
   for (let i = 0; i < keys.length; i++) all[2 + i] = keys[i]!;
-  for (let i = 0; i < argv.length; i++) all[2 + keys.length + i] = asArg(argv[i]!);
+  for (let i = 0; i < argv.length; i++) all[2 + keys.length + i] = argv[i]!;
   oneWritePerTurn(redis);
   // (the store's connections have no ioredis keyPrefix: ScriptCommand sends the keys as given)
   const command = new ScriptCommand("fcall", all);
@@ -1495,9 +1496,3 @@ export const sendScript = (
   oneWritePerTurn(target);
   return Reflect.apply(command, target, all);
 };
-
-/** A command argument as ioredis sends bytes: a Buffer (a plain Uint8Array would be sent as text). */
-export const asArg = (a: Arg): string | number | Buffer =>
-  typeof a === "string" || typeof a === "number" || Buffer.isBuffer(a)
-    ? a
-    : Buffer.from(a.buffer, a.byteOffset, a.byteLength);
