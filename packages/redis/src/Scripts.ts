@@ -1027,16 +1027,41 @@ const rewriteCode = (source: string, rewrite: (code: string) => string): string 
  * written as one entry of the events stream (`flushEvents`), whichever
  * `return` of the body answered.
  */
-const runnable = (spec: AnyScriptSpec, body: string, includes: ReadonlyArray<string>): string =>
-  includes.includes("events")
-    ? [
-        "local replied = (function()",
-        bind(spec, body),
-        "end)()",
-        "flushEvents()",
-        "return replied",
-      ].join("\n")
+const runnable = (spec: AnyScriptSpec, body: string, includes: ReadonlyArray<string>): string => {
+  const ends = endOfCall(includes);
+  return ends
+    ? ["local function body()", bind(spec, body), "end", ...ends("")].join("\n")
     : bind(spec, body);
+};
+
+/**
+ * What a script whose includes are `includes` runs after its body (the
+ * local function `body`, called with the arguments `args`, Lua), as lines
+ * that end in its `return`; or undefined when it runs nothing after it.
+ * With `grants`
+ * (lua/includes/grants.lua): the call's tokens and leases written by
+ * `grants.flush`, also when the body raised an error (which then goes on):
+ * a node the body started must keep its lease, and the token counter must
+ * stay past every token handed out. With `events` (lua/includes/events.lua):
+ * the call's events written as one entry of the events stream by
+ * `flushEvents`, whichever `return` of the body answered.
+ */
+const endOfCall = (includes: ReadonlyArray<string>): ((args: string) => string[]) | undefined => {
+  const grants = includes.includes("grants");
+  const events = includes.includes("events");
+  if (!grants && !events) return undefined;
+  return (args) => [
+    ...(grants
+      ? [
+          `local ok, replied = pcall(body${args ? `, ${args}` : ""})`,
+          "grants.flush()",
+          "if not ok then error(replied, 0) end",
+        ]
+      : [`local replied = body(${args})`]),
+    ...(events ? ["flushEvents()"] : []),
+    "return replied",
+  ];
+};
 
 /**
  * What a library's function shares across its calls, made once when the
@@ -1304,15 +1329,18 @@ export const LUA_GC_PAUSE = 400;
  * the queues found paused) is emptied at the start of every function, as a
  * script's is by being created anew; one marked `--@kept` is a bounded cache
  * kept across calls on purpose (includes/record.lua's node records, by their
- * bytes). Exported for tests.
+ * bytes). `bodies`: each script's body, by default `lua/<name>.lua`.
+ * Exported for tests, which assemble probes of the includes.
  *
  * @throws Error when a body names a key, argument or reply code its definition lacks.
  */
 export const assembleLibrary = (
   name: string,
   specs: ReadonlyArray<AnyScriptSpec> = [...LIBRARY_SCRIPTS].map((n) => lookUp(BY_NAME, n)),
+  bodies: ReadonlyArray<string> = specs.map((spec) =>
+    readFileSync(join(LUA, `${spec.name}.lua`), "utf8"),
+  ),
 ): string => {
-  const bodies = specs.map((spec) => readFileSync(join(LUA, `${spec.name}.lua`), "utf8"));
   const includes = includesOf(bodies.join("\n")).map(
     (inc) => `-- lua/includes/${inc}.lua\n${includeSource(inc)}`,
   );
@@ -1330,21 +1358,19 @@ export const assembleLibrary = (
       ...includes,
       QUEUE_KEYS_KEPT,
       // each function in a block of its own (a function's locals would pass Lua's 200 at the
-      // top level): its key table's metatable and, when it writes events, its body as a
-      // function made once (a body wrapped at each call makes a closure each time)
+      // top level): its key table's metatable and, when the call ends with a flush, its body
+      // as a function made once (a body wrapped at each call makes a closure each time)
       ...specs.map((spec, i) => {
-        const events = includesOf(bodies[i]!).includes("events");
+        const ends = endOfCall(includesOf(bodies[i]!));
         const bound = bind(spec, bodies[i]!, { keyMeta: "KEY_META" });
         return [
           "do",
           `local KEY_META = ${keyMetatable(spec)}`,
-          ...(events ? ["local function body(KEYS, ARGV)", bound, "end"] : []),
+          ...(ends ? ["local function body(KEYS, ARGV)", bound, "end"] : []),
           `register("${name}_${spec.name}", function(KEYS, ARGV)`,
           `if not redis then ${globals} = globalsNow(); collectgarbage("setpause", ${LUA_GC_PAUSE}) end`,
           ...percall,
-          ...(events
-            ? ["local replied = body(KEYS, ARGV)", "flushEvents()", "return replied"]
-            : [bound]),
+          ...(ends ? ends("KEYS, ARGV") : [bound]),
           "end)",
           "end",
         ].join("\n");
@@ -1369,14 +1395,18 @@ export const percallReset = (name: string): string =>
  */
 const QUEUE_KEYS_KEPT = [
   "-- each queue's keys by its ready key, made once (Scripts.ts, LibraryBinding)",
-  "local QUEUE_KEYS, queueKeysKept = {}, 0",
-  "local function keepQueueKeys(k, q)",
-  "  if queueKeysKept >= 256 then",
-  "    QUEUE_KEYS = {}",
-  "    queueKeysKept = 0",
+  "-- (its count in a block: the library's top level has few locals left)",
+  "local QUEUE_KEYS, keepQueueKeys = {}, nil",
+  "do",
+  "  local kept = 0",
+  "  function keepQueueKeys(k, q)",
+  "    if kept >= 256 then",
+  "      QUEUE_KEYS = {}",
+  "      kept = 0",
+  "    end",
+  "    QUEUE_KEYS[k] = q",
+  "    kept = kept + 1",
   "  end",
-  "  QUEUE_KEYS[k] = q",
-  "  queueKeysKept = queueKeysKept + 1",
   "end",
 ].join("\n");
 

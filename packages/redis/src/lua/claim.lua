@@ -300,7 +300,7 @@ if single and max > 0 then
   if k < max then emptied[1] = true end
   if k > 0 then
     redis.call("ZREMRANGEBYRANK", ready, "0", digits(k - 1))
-    local first = redis.call("INCRBY", K.tokens, digits(k)) - k
+    local first = grants.takeTokens(K.tokens, k) - 1
     kept = { first, top }
     local expiry, leases, nl = int(now + leaseMs), { "+inf", LEASES_SKIPLIST }, 2
     for j = 1, k do
@@ -322,7 +322,7 @@ elseif not single then
   for _ = 1, max do
     local best, member = pick()
     if not best then break end
-    local token = redis.call("INCR", K.tokens)
+    local token = grants.takeTokens(K.tokens, 1)
     redis.call("ZADD", QUEUES[best].leases, "+inf", LEASES_SKIPLIST, int(now + leaseMs), member .. "#" .. token)
     out[#out + 1] = best
     out[#out + 1] = member

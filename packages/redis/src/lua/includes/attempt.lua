@@ -2,6 +2,7 @@
 -- worker gets.
 --@include run
 --@include enqueue
+--@include grants
 
 -- A list packed longer than INLINE_DEPS_BYTES holds more than 256 ids (an id packs in at
 -- most 9 bytes, a range of 4 or more ids in at most 28): depResults answers {0} for it
@@ -155,8 +156,8 @@ local function startHere(M, n, r, worker, leaseMs, packed)
       ", which the run's queue list does not have")
     return nil
   end
-  local token = redis.call("INCR", M.k.tokens)
+  local token = grants.takeTokens(M.k.tokens, 1)
   markStarted(M, n, r, worker, token)
-  redis.call("ZADD", q.leases, int(M.now + leaseMs), M.id .. "#" .. digits(n) .. "#" .. digits(token))
+  grants.addLease(q.leases, int(M.now + leaseMs), M.id .. "#" .. digits(n) .. "#" .. digits(token))
   return claimTuple(M, n, r, token, deps)
 end

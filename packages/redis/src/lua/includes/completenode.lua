@@ -179,7 +179,7 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   end
   -- (n's success, d's queuing and d's start)
   stepEvents(keys.events, em, runId, now, n, r[TASK], r[ATT], d, task, attempt - 1)
-  local lease = redis.call("INCR", keys.tokens)
+  local lease = grants.takeTokens(keys.tokens, 1)
   local bytes
   if like then
     -- (kept for its completion without a copy of its own: E.r, copied by that decode under
@@ -193,7 +193,7 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   -- (the lease's expiry, the same for every step of the call, and the run's count of ended
   -- nodes as digits kept: a number handed to redis.call is formatted "%.17g" each time)
   local expiry = now + leaseMs
-  redis.call("ZADD", dq.leases, expiry % 1 == 0 and digits(expiry) or int(expiry),
+  grants.addLease(dq.leases, expiry % 1 == 0 and digits(expiry) or int(expiry),
     runId .. "#" .. ds .. "#" .. digits(lease))
   if not shared then
     RESULTS[r] = result
