@@ -80,7 +80,7 @@ const leasesOf = async () =>
   Object.fromEntries(
     await Promise.all(
       Object.entries(LEASES).map(async ([q, key]) => {
-        const flat = await raw.zrange(key, 0, -1, "WITHSCORES");
+        const flat = await raw.zrange(key, "0", "-1", "WITHSCORES");
         const pairs: Array<[string, number]> = [];
         for (let i = 0; i < flat.length; i += 2) pairs.push([flat[i]!, Number(flat[i + 1])]);
         return [q, pairs.sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))] as const;
