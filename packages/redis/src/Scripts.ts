@@ -54,7 +54,8 @@ import { oneWritePerTurn } from "./Turn.ts";
 /**
  * How an argument is passed and read:
  * - `"string"`, `"bytes"`: a Lua string (`"bytes"` takes a `Uint8Array`, sent as binary);
- * - `"number"`: a number, which the Lua receives converted (`tonumber`);
+ * - `"number"`: a number, which the Lua receives converted (`tonumber`; a
+ *   setting, through the scripts' number cache: see `SETTINGS`);
  * - `"list"`: the rest of ARGV, as a Lua list of strings (the last argument only);
  * - `"packed"`: a list sent as one argument (Packed.ts: a msgpack array of
  *   strings), which the Lua receives as the same list of strings.
@@ -1064,6 +1065,24 @@ const endOfCall = (includes: ReadonlyArray<string>): ((args: string) => string[]
 };
 
 /**
+ * Number arguments that a worker or a client sends with the same value call
+ * after call (its settings: how many nodes it takes, its lease, the events
+ * stream's length, a call's budget of work). A script that includes
+ * lua/includes/record.lua reads them through its cache of numbers by their
+ * digits (`num`: one table read, where `tonumber` parses the digits at every
+ * call, about 1,200 Redis instructions each); other number arguments (times,
+ * node ids, tokens) are new at each call and read with `tonumber`.
+ */
+const SETTINGS: ReadonlySet<string> = new Set([
+  "nextMax",
+  "leaseMs",
+  "budget",
+  "eventsMax",
+  "max",
+  "limit",
+]);
+
+/**
  * What a library's function shares across its calls, made once when the
  * library loads: `keyMeta` names the metatable of its key table `K`
  * (declared above the function), and each queue's keys are taken from
@@ -1093,6 +1112,8 @@ const keyMetatable = (spec: AnyScriptSpec): string =>
  * @throws Error when the body names a key, argument or reply code its definition lacks.
  */
 const bind = (spec: AnyScriptSpec, body: string, library?: LibraryBinding): string => {
+  // (the scripts' number cache, `num`, is in includes/record.lua)
+  const cached = includesOf(body).includes("record");
   const missing = (what: string, label: string) =>
     new Error(`script ${spec.name} uses ${what} ${label}, which its definition does not list`);
   let handsKeys = false;
@@ -1170,7 +1191,9 @@ const bind = (spec: AnyScriptSpec, body: string, library?: LibraryBinding): stri
         `for i = ${i + 1}, #ARGV do A_${label}[i - ${i}] = ARGV[i] end`,
       );
     } else if (kind === "packed") lines.push(`local A_${label} = cmsgpack.unpack(${at})`);
-    else lines.push(`local A_${label} = ${kind === "number" ? `tonumber(${at})` : at}`);
+    else if (kind !== "number") lines.push(`local A_${label} = ${at}`);
+    else
+      lines.push(`local A_${label} = ${cached && SETTINGS.has(label) ? "num" : "tonumber"}(${at})`);
   });
   if (handsKeys) {
     const keys = spec.keys.map((label) => `${label} = K_${label}`);

@@ -210,6 +210,17 @@ describe("the Lua scripts and their definitions", () => {
     for (const fn of fns) expect(fn.split("\n")[1]).toBe(binding);
   });
 
+  it("a script that holds the number cache reads its settings through it, and its other numbers with tonumber", () => {
+    // (complete's: a worker's settings and, new at every call, the node, token and time)
+    const complete = scriptSource("complete");
+    for (const label of ["nextMax", "leaseMs", "budget", "eventsMax"])
+      expect(complete).toMatch(new RegExp(`local A_${label} = num\\(ARGV\\[\\d+\\]\\)`));
+    for (const label of ["node", "token", "now"])
+      expect(complete).toMatch(new RegExp(`local A_${label} = tonumber\\(ARGV\\[\\d+\\]\\)`));
+    // a script without the cache reads every number with tonumber (promote's limit, a setting)
+    expect(scriptSource("promote")).toMatch(/local A_limit = tonumber\(ARGV\[\d+\]\)/);
+  });
+
   it("every script with includes that is not sent in a pipeline is a function of the library", () => {
     const pipelined = ["heartbeat", "promote", "reap"];
     for (const def of SCRIPT_LIST) {
