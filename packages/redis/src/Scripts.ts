@@ -1023,10 +1023,8 @@ const rewriteCode = (source: string, rewrite: (code: string) => string): string 
 
 /**
  * A script body as it runs: with its definition's bindings (`bind`) and,
- * when it writes events (its includes hold `events`, lua/includes/events.lua),
- * inside a function whose return is taken after the call's events are
- * written as one entry of the events stream (`flushEvents`), whichever
- * `return` of the body answered.
+ * when the call ends with a flush of what it buffered ({@link endOfCall}),
+ * inside a function whose return is taken after that flush.
  */
 const runnable = (spec: AnyScriptSpec, body: string, includes: ReadonlyArray<string>): string => {
   const ends = endOfCall(includes);
@@ -1039,9 +1037,9 @@ const runnable = (spec: AnyScriptSpec, body: string, includes: ReadonlyArray<str
  * What a script whose includes are `includes` runs after its body (the
  * local function `body`, called with the arguments `args`, Lua), as lines
  * that end in its `return`; or undefined when it runs nothing after it.
- * With `grants`
- * (lua/includes/grants.lua): the call's tokens and leases written by
- * `grants.flush`, also when the body raised an error (which then goes on):
+ * With `grants` (lua/includes/grants.lua): the call's tokens and leases
+ * written by `grants.flush`, also when the body raised an error (which then
+ * goes on):
  * a node the body started must keep its lease, and the token counter must
  * stay past every token handed out. With `events` (lua/includes/events.lua):
  * the call's events written as one entry of the events stream by

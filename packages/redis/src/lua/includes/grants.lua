@@ -1,9 +1,10 @@
 -- The fencing tokens and lease entries one call hands out (docs/guarantees.md #2), written
 -- once when the call ends (grants.flush: Scripts.ts runs it after the body, and when the body
 -- raised an error, before the error goes on): a worker's completions of many chain steps in
--- one call took one INCR and one ZADD each, a sixth of a step's commands (docs/benchmarks.md).
--- Tokens come from the shard's counter in the order taken, the same numbers as one INCR each
--- would give: the counter is advanced by the first take and set past the last by the flush.
+-- one call took one INCR and one ZADD each, about a third of a step's commands
+-- (docs/benchmarks.md). Tokens come from the shard's counter in the order taken, the same
+-- numbers as one INCR each would give: the counter is advanced by the first take and past
+-- the last by the flush.
 -- A lease entry is added to its queue's leases with the others of that queue, in one ZADD
 -- (at most 1,000 entries each: unpack's stack is bounded). No call reads a lease it added
 -- itself: a worker learns a token from the call's reply, after the call.
