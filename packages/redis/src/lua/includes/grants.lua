@@ -72,27 +72,18 @@ function grants.flush()
     redis.call("ZADD", key, score, member)
     return
   end
-  -- (most calls add to one queue's leases: their entries in one list, without a table a key)
-  local args, na, others = { score, member }, 2, nil
+  -- (the first entry's key first, then each other key in the order first added)
+  local byKey, keys = { [key] = { score, member } }, { key }
   for i = 1, n, 3 do
     local k = m[i]
-    if k == key then
-      args[na + 1], args[na + 2] = m[i + 1], m[i + 2]
-      na = na + 2
-    else
-      others = others or {}
-      local a = others[k]
-      if not a then
-        a = {}
-        others[k] = a
-        others[#others + 1] = k
-      end
-      a[#a + 1], a[#a + 2] = m[i + 1], m[i + 2]
+    local a = byKey[k]
+    if not a then
+      a = {}
+      byKey[k] = a
+      keys[#keys + 1] = k
     end
+    a[#a + 1], a[#a + 2] = m[i + 1], m[i + 2]
   end
-  zaddAll(key, args, na)
-  if others then
-    for _, k in ipairs(others) do zaddAll(k, others[k], #others[k]) end
-  end
+  for _, k in ipairs(keys) do zaddAll(k, byKey[k], #byKey[k]) end
 end
 end
