@@ -31,10 +31,10 @@ function grants.takeTokens(key, k)
     lastToken = last + k
     return last + 1
   end
-  local now = k == 1 and redis.call("INCR", key) or redis.call("INCRBY", key, digits(k))
+  local value = k == 1 and redis.call("INCR", key) or redis.call("INCRBY", key, digits(k))
   -- (one counter a call: a call runs on one shard. Another is advanced at once)
-  if not last then tokenKey, lastToken, counterAt = key, now, now end
-  return now - k + 1
+  if not last then tokenKey, lastToken, counterAt = key, value, value end
+  return value - k + 1
 end
 
 -- adds member `member` at score `score` (both strings, as ZADD takes them) to the sorted set
