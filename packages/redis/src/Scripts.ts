@@ -1029,8 +1029,8 @@ const rewriteCode = (source: string, rewrite: (code: string) => string): string 
 const runnable = (spec: AnyScriptSpec, body: string, includes: ReadonlyArray<string>): string => {
   const ends = endOfCall(includes);
   return ends
-    ? ["local function body()", bind(spec, body), "end", ...ends("")].join("\n")
-    : bind(spec, body);
+    ? ["local function body()", bind(spec, body, includes), "end", ...ends("")].join("\n")
+    : bind(spec, body, includes);
 };
 
 /**
@@ -1039,9 +1039,8 @@ const runnable = (spec: AnyScriptSpec, body: string, includes: ReadonlyArray<str
  * that end in its `return`; or undefined when it runs nothing after it.
  * With `grants` (lua/includes/grants.lua): the call's tokens and leases
  * written by `grants.flush`, also when the body raised an error (which then
- * goes on):
- * a node the body started must keep its lease, and the token counter must
- * stay past every token handed out. With `events` (lua/includes/events.lua):
+ * goes on): a node the body started must keep its lease, and the token
+ * counter must stay past every token handed out. With `events` (lua/includes/events.lua):
  * the call's events written as one entry of the events stream by
  * `flushEvents`, whichever `return` of the body answered.
  */
@@ -1105,13 +1104,20 @@ const keyMetatable = (spec: AnyScriptSpec): string =>
  * local `A_<label>`, `R.<CODE>` the string `"<CODE>"`, and the locals are
  * bound from KEYS and ARGV above it; a bare `K` (handed to includes) is a
  * table of the keys that raises an error naming a label it lacks. QUEUES
- * holds the keys of each queue (when `perQueue`).
+ * holds the keys of each queue (when `perQueue`). `includes`: the body's
+ * includes (`includesOf`), which say whether it may read its settings
+ * through the number cache (`SETTINGS`).
  *
  * @throws Error when the body names a key, argument or reply code its definition lacks.
  */
-const bind = (spec: AnyScriptSpec, body: string, library?: LibraryBinding): string => {
+const bind = (
+  spec: AnyScriptSpec,
+  body: string,
+  includes: ReadonlyArray<string>,
+  library?: LibraryBinding,
+): string => {
   // (the scripts' number cache, `num`, is in includes/record.lua)
-  const cached = includesOf(body).includes("record");
+  const cached = includes.includes("record");
   const missing = (what: string, label: string) =>
     new Error(`script ${spec.name} uses ${what} ${label}, which its definition does not list`);
   let handsKeys = false;
@@ -1382,8 +1388,9 @@ export const assembleLibrary = (
       // top level): its key table's metatable and, when the call ends with a flush, its body
       // as a function made once (a body wrapped at each call makes a closure each time)
       ...specs.map((spec, i) => {
-        const ends = endOfCall(includesOf(bodies[i]!));
-        const bound = bind(spec, bodies[i]!, { keyMeta: "KEY_META" });
+        const own = includesOf(bodies[i]!);
+        const ends = endOfCall(own);
+        const bound = bind(spec, bodies[i]!, own, { keyMeta: "KEY_META" });
         return [
           "do",
           `local KEY_META = ${keyMetatable(spec)}`,
