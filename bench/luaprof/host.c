@@ -8,14 +8,18 @@
  * cmsgpack), each `redis.call` sent to that Redis through its hiredis. For
  * the functions named on the command line a count hook fires before every
  * Lua VM instruction and charges it to the line it runs: VM operations per
- * line, and the `redis.call`s made from each line.
+ * line, the `redis.call`s made from each line, and the bytes the Lua
+ * allocator hands out while the line runs (tables, strings, a cmsgpack
+ * call's results, a `redis.call`'s reply as Lua values): the garbage whose
+ * collection a call pays for later (Lua's incremental collector works in
+ * proportion to what is allocated).
  *
  * Usage: host <library.lua> <capture.bin> <port> <functions|all> <out.txt>
  *   library.lua  the library's code (FUNCTION LIST WITHCODE), first line `#!lua ...`
  *   capture.bin  records of [u32 argc] then argc × [u32 length, bytes] (little endian)
  *   functions    script names, comma separated (`complete,claim`): a function
  *                `<library>_<name>` is profiled when its name ends in `_<name>`
- *   out.txt      one line per source line reached: `line ops calls`
+ *   out.txt      one line per source line reached: `line ops calls bytes`
  * It prints `<calls profiled> <ops>` on stdout, errors on stderr.
  *
  * A replayed FCALL differs from Redis's in what the profile does not measure:
@@ -36,16 +40,37 @@ LUALIB_API int(luaopen_cmsgpack)(lua_State *L);
 
 #define MAX_LINES 50000
 static redisContext *rc;
-static long long ops[MAX_LINES], calls[MAX_LINES];
+static long long ops[MAX_LINES], calls[MAX_LINES], bytes[MAX_LINES];
 static long long totalOps = 0;
 static int profiling = 0;
+/* the line whose VM instruction runs now, in a profiled call; 0 outside one */
+static int line = 0;
+
+/* Lua's allocator (luaL_newstate's), counting what a profiled line is handed: a new block
+ * in full, a block grown by its growth */
+static void *countingAlloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  (void)ud;
+  if (nsize == 0) {
+    free(ptr);
+    return NULL;
+  }
+  if (line > 0 && nsize > osize) bytes[line] += (long long)(nsize - osize);
+  return realloc(ptr, nsize);
+}
+static int panic(lua_State *L) {
+  fprintf(stderr, "Lua panic: %s\n", lua_tostring(L, -1));
+  return 0;
+}
 
 static void countOp(lua_State *L, lua_Debug *unused) {
   lua_Debug a;
   (void)unused;
   if (!lua_getstack(L, 0, &a)) return;
   lua_getinfo(L, "l", &a);
-  if (a.currentline > 0 && a.currentline < MAX_LINES) ops[a.currentline]++;
+  if (a.currentline > 0 && a.currentline < MAX_LINES) {
+    ops[a.currentline]++;
+    line = a.currentline;
+  }
   totalOps++;
 }
 
@@ -148,7 +173,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "cannot connect to 127.0.0.1:%s\n", argv[3]);
     return 1;
   }
-  lua_State *L = lua_open();
+  lua_State *L = lua_newstate(countingAlloc, NULL);
+  lua_atpanic(L, panic);
   luaL_openlibs(L);
   lua_pushcfunction(L, luaopen_cmsgpack);
   lua_pushstring(L, "cmsgpack");
@@ -216,6 +242,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: %s\n", a[1], lua_isstring(L, -1) ? lua_tostring(L, -1) : "(an error reply)");
       lua_sethook(L, NULL, 0, 0);
       profiling = 0;
+      line = 0;
       lua_pop(L, 1);
     } else {
       redisReply *r = redisCommandArgv(rc, (int)n, (const char **)a, lens);
@@ -226,7 +253,7 @@ int main(int argc, char **argv) {
   }
   FILE *out = fopen(argv[5], "w");
   for (int i = 0; i < MAX_LINES; i++)
-    if (ops[i] || calls[i]) fprintf(out, "%d %lld %lld\n", i, ops[i], calls[i]);
+    if (ops[i] || calls[i] || bytes[i]) fprintf(out, "%d %lld %lld %lld\n", i, ops[i], calls[i], bytes[i]);
   fclose(out);
   printf("%lld %lld\n", profiled, totalOps);
   if (errors) fprintf(stderr, "%lld replayed calls failed\n", errors);

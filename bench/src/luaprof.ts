@@ -4,8 +4,9 @@
  *
  * Callgrind (`BENCH_INSTRUCTIONS=1`) counts what Redis executes but sees the
  * Lua interpreter as one C function; this tool counts the Lua VM operations
- * each line of the function library runs, and the `redis.call`s each line
- * makes, per task. It runs a small workload through the store's API on a
+ * each line of the function library runs, the `redis.call`s each line
+ * makes and the bytes Lua allocates while it runs (the garbage a call leaves
+ * for Lua's collector, which works in proportion to it), per task. It runs a small workload through the store's API on a
  * private `redis-server` (one call at a time, so the commands' order is the
  * order they were sent), keeps every command it sent, then replays them on
  * the emptied server through `luaprof/host.c`: a host that runs each FCALL
@@ -152,27 +153,34 @@ const report = (lib: ReadonlyArray<string>, out: string, tasks: number, lines: n
     .trim()
     .split("\n")
     .filter((l) => l !== "")
-    .map((l) => l.split(" ").map(Number) as [number, number, number]);
+    .map((l) => l.split(" ").map(Number) as [number, number, number, number]);
   const per = (n: number) => (n / tasks).toFixed(1).padStart(8);
-  const byFn = new Map<string, [number, number]>();
+  const byFn = new Map<string, [number, number, number]>();
   let ops = 0;
   let calls = 0;
-  for (const [line, o, c] of rows) {
+  let bytes = 0;
+  for (const [line, o, c, b] of rows) {
     ops += o;
     calls += c;
+    bytes += b;
     const k = `${file[line]}: ${fn[line]}`;
-    const e = byFn.get(k) ?? [0, 0];
-    byFn.set(k, [e[0] + o, e[1] + c]);
+    const e = byFn.get(k) ?? [0, 0, 0];
+    byFn.set(k, [e[0] + o, e[1] + c, e[2] + b]);
   }
-  log(`  VM operations per task ${per(ops).trim()}, redis.call per task ${per(calls).trim()}`);
-  log("  by function (ops, calls per task):");
-  for (const [k, [o, c]] of [...byFn].sort((a, b) => b[1][0] - a[1][0]).slice(0, 15))
-    log(`  ${per(o)} ${per(c)}  ${k}`);
-  log("  by line (ops, calls per task, line of the library, function):");
-  for (const [line, o, c] of rows.sort((a, b) => b[1] - a[1]).slice(0, lines))
-    log(
-      `  ${per(o)} ${per(c)}  ${String(line).padStart(5)} ${fn[line]!.slice(0, 20).padEnd(20)} ${lib[line - 1]!.trim().slice(0, 100)}`,
-    );
+  const where = (line: number) =>
+    `${String(line).padStart(5)} ${fn[line]!.slice(0, 20).padEnd(20)} ${lib[line - 1]!.trim().slice(0, 100)}`;
+  log(
+    `  VM operations per task ${per(ops).trim()}, redis.call per task ${per(calls).trim()}, bytes allocated per task ${per(bytes).trim()}`,
+  );
+  log("  by function (ops, calls, bytes per task):");
+  for (const [k, [o, c, b]] of [...byFn].sort((a, b) => b[1][0] - a[1][0]).slice(0, 15))
+    log(`  ${per(o)} ${per(c)} ${per(b)}  ${k}`);
+  log("  by line (ops, calls, bytes per task, line of the library, function):");
+  for (const [line, o, c, b] of [...rows].sort((a, b) => b[1] - a[1]).slice(0, lines))
+    log(`  ${per(o)} ${per(c)} ${per(b)}  ${where(line)}`);
+  log("  by line, most bytes allocated (bytes, ops per task, line, function):");
+  for (const [line, o, , b] of [...rows].sort((a, b) => b[3] - a[3]).slice(0, Math.min(lines, 20)))
+    log(`  ${per(b)} ${per(o)}  ${where(line)}`);
 };
 
 const main = async () => {
