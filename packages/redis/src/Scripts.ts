@@ -1081,13 +1081,20 @@ const SETTINGS: ReadonlySet<string> = new Set([
 
 /**
  * What a library's function shares across its calls, made once when the
- * library loads: `keyMeta` names the metatable of its key table `K`
- * (declared above the function), and each queue's keys are taken from
- * `QUEUE_KEYS` (a bounded cache by the queue's `ready` key) instead of being
- * joined anew at every call.
+ * library loads: `own` names a table declared above the function (one
+ * local: the library's top level is at Lua's 200), the metatable of its key
+ * table `K` (its `__index` names a label the call was not handed), which
+ * also holds `K` itself (field `K`, made at the first call: `setmetatable`
+ * is not there while the library loads) and the function's `--@once`
+ * constants ({@link hoistOnce}). Each call sets `K`'s fields to its keys: a
+ * table made at every call cost a lone chain step about 700 bytes of
+ * garbage, with their collection about 1.5 % of its Redis instructions
+ * (docs/benchmarks.md, 2026-12-07). No include keeps `K` past a call. Each
+ * queue's keys are taken from `QUEUE_KEYS` (a bounded cache by the queue's
+ * `ready` key) instead of being joined anew at every call.
  */
 interface LibraryBinding {
-  readonly keyMeta: string;
+  readonly own: string;
 }
 
 /** The metatable of script `spec`'s key table `K`: reading a label it was not handed raises an error naming it. */
@@ -1199,11 +1206,16 @@ const bind = (
     else
       lines.push(`local A_${label} = ${cached && SETTINGS.has(label) ? "num" : "tonumber"}(${at})`);
   });
-  if (handsKeys) {
-    const keys = spec.keys.map((label) => `${label} = K_${label}`);
+  if (handsKeys && library !== undefined) {
+    const own = library.own;
     lines.push(
-      `local K = setmetatable({ ${keys.join(", ")} }, ${library?.keyMeta ?? keyMetatable(spec)})`,
+      `local K = ${own}.K`,
+      `if K == nil then K = setmetatable({}, ${own}); ${own}.K = K end`,
+      ...spec.keys.map((label) => `K.${label} = K_${label}`),
     );
+  } else if (handsKeys) {
+    const keys = spec.keys.map((label) => `${label} = K_${label}`);
+    lines.push(`local K = setmetatable({ ${keys.join(", ")} }, ${keyMetatable(spec)})`);
   }
   return [...lines, code].join("\n");
 };
@@ -1348,6 +1360,59 @@ const LIBRARY_GLOBALS = [
 export const LUA_GC_PAUSE = 400;
 
 /**
+ * A bound script body's statements marked `--@once` (on the line before a
+ * `local NAME = { ... }` of literals only: the reply codes a body hands its
+ * includes, its constant lists), made once, when the library loads, as
+ * fields of the function's own table (`own`, {@link LibraryBinding}): each
+ * becomes `own.NAME = { ... }` in `once`, and `local NAME = own.NAME` in the
+ * body. A table made at every call costs its allocation and its collection
+ * (about 230 bytes of garbage a reply-code table). A script sent with
+ * `EVAL` keeps them as they are. No body changes such a table.
+ *
+ * @throws Error when a marked statement is not such a table, or calls a function.
+ */
+const hoistOnce = (
+  spec: AnyScriptSpec,
+  code: string,
+  own: string,
+): { readonly once: ReadonlyArray<string>; readonly code: string } => {
+  const once: string[] = [];
+  const MARK = "--@once\n";
+  let rest = code;
+  for (let at = rest.indexOf(MARK); at >= 0; at = rest.indexOf(MARK, at)) {
+    const from = at + MARK.length;
+    const bad = (why: string) =>
+      new Error(`script ${spec.name}: the statement after --@once ${why}`);
+    const head = /^local ([A-Za-z_]\w*) = \{/.exec(rest.slice(from));
+    if (!head) throw bad("is not local NAME = { ... }");
+    const name = head[1]!;
+    if (name === "K" || name.startsWith("__")) throw bad(`names ${name}, a field the table holds`);
+    // (the constructor's end: its braces counted outside strings and comments)
+    let depth = 0;
+    let end = from;
+    for (let i = from + head[0].length - 1; i < rest.length; i++) {
+      const c = rest[i]!;
+      if (c === '"' || c === "'") {
+        for (i++; i < rest.length && rest[i] !== c; i++) if (rest[i] === "\\") i++;
+      } else if (c === "-" && rest[i + 1] === "-") {
+        while (i < rest.length && rest[i] !== "\n") i++;
+      } else if (c === "(") throw bad("calls a function");
+      else if (c === "{") depth++;
+      else if (c === "}" && --depth === 0) {
+        end = i + 1;
+        break;
+      }
+    }
+    if (end === from) throw bad("does not end");
+    once.push(`${own}.${name} = ${rest.slice(from + head[0].length - 1, end)}`);
+    const kept = `local ${name} = ${own}.${name} -- (made once: --@once)`;
+    rest = rest.slice(0, at) + kept + rest.slice(end);
+    at += kept.length;
+  }
+  return { once, code: rest };
+};
+
+/**
  * A function library holding `specs`' scripts, each as the function
  * `<name>_<script>`: the includes they name, once, then one
  * `redis.register_function` per script whose body is the script's, with its
@@ -1385,15 +1450,21 @@ export const assembleLibrary = (
       ...includes,
       QUEUE_KEYS_KEPT,
       // each function in a block of its own (a function's locals would pass Lua's 200 at the
-      // top level): its key table's metatable and, when the call ends with a flush, its body
-      // as a function made once (a body wrapped at each call makes a closure each time)
+      // top level): its own table (its key table's metatable, the key table, its --@once
+      // constants: LibraryBinding) and, when the call ends with a flush, its body as a function
+      // made once (a body wrapped at each call makes a closure each time)
       ...specs.map((spec, i) => {
         const own = includesOf(bodies[i]!);
         const ends = endOfCall(own);
-        const bound = bind(spec, bodies[i]!, own, { keyMeta: "KEY_META" });
+        const { once, code: bound } = hoistOnce(
+          spec,
+          bind(spec, bodies[i]!, own, { own: "OWN" }),
+          "OWN",
+        );
         return [
           "do",
-          `local KEY_META = ${keyMetatable(spec)}`,
+          `local OWN = ${keyMetatable(spec)}`,
+          ...once,
           ...(ends ? ["local function body(KEYS, ARGV)", bound, "end"] : []),
           `register("${name}_${spec.name}", function(KEYS, ARGV)`,
           `if not redis then ${globals} = globalsNow(); collectgarbage("setpause", ${LUA_GC_PAUSE}) end`,

@@ -49,6 +49,7 @@ for name in string.gmatch(A.queueNames, "[^,]+") do queueNames[#queueNames + 1] 
 local LEASES_SKIPLIST = "(keeps this set a skiplist)--------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------------"
 
 -- the codes of a start's reply (start.lua's), nested in this reply
+--@once
 local START_CODES = { OK = "OK", STALE = "STALE", STALLED_OUT = "STALLED_OUT", EXPIRED = "EXPIRED", CORRUPT = "CORRUPT" }
 
 -- the leased triples {queue index, member, token, ...} with each node started: each followed

@@ -21,6 +21,7 @@
 --   each item: a chain step's reply cost about 7,000 Redis instructions more unpacked
 --@include completenode
 
+--@once
 local codes = { OK = R.OK, REPLAYED = R.REPLAYED, STALE = R.STALE, CANCELLED = R.CANCELLED }
 local reply = completeNode(codes, K, QUEUES, A.runId, A.node, A.token, A.result, A.now,
   workerTag(K.workerNames, A.worker, A.now), A.nextMax,

@@ -15,7 +15,9 @@
 --   the caller sends the items after it again once it has drained that work. {OK} for none
 --@include completenode
 
+--@once
 local CODES = { OK = "OK", REPLAYED = "REPLAYED", STALE = "STALE", CANCELLED = "CANCELLED" }
+--@once
 local QUEUE_LABELS = { "ready", "delayed", "leases", "wake", "parked", "expiring", "paused" }
 
 -- the keys of each queue of a comma list of queue names, in its order (made once per list:

@@ -24,6 +24,7 @@
 --   (nothing written; the lease is kept for `corrupt`)
 --@include startnode
 
+--@once
 local codes = { OK = R.OK, STALE = R.STALE, STALLED_OUT = R.STALLED_OUT, EXPIRED = R.EXPIRED, CORRUPT = R.CORRUPT }
 return startNode(codes, K, A.runId, A.node, A.token, workerTag(K.workerNames, A.worker, A.now), A.now, A.queue,
   A.eventsMax)

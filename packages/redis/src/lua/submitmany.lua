@@ -35,8 +35,10 @@
 -- client writes it (7 days, in ms: DEFAULT_RETENTION) and what a run reuses under its key
 -- (read only under one: a short run has none); the client sends a run short only with that
 -- retention (RedisStore.ts, isShort)
+--@once
 local SHORT = { retention = "604800000", reuse = "return-existing" }
 
+--@once
 local codes = { OK = R.OK, EXISTS = R.EXISTS, CONFLICT = R.CONFLICT, RETRY = R.RETRY, GONE = R.GONE,
   DUPLICATE = R.DUPLICATE, ADOPT = R.ADOPT }
 
