@@ -2492,6 +2492,41 @@ export const storeConformance = (
         }
       });
 
+      it("sweeps a run whose corrupt record the first of two nodes stalled out in one claim meets before the second's cascade runs, as the model", async () => {
+        // chain(0, chord([1, chain(2, 3)], 4), 5): 1 and 2 stall out in the same claim, 4's
+        // record is corrupt (planted before the first claim: the fifth of the six fresh nodes).
+        // 1's cascade meets 4 and the sweep skips 3 (the model sweeps at the end of 1's
+        // transition) before 2's cascade would skip it as the dependent of a failed node
+        const canvas = chain(one, chord([one, chain(one, one)], one), one);
+        const plan = {
+          faults: [[], ["crash", "crash"], ["crash", "crash"]] as const,
+          batch: 2,
+          reverse: false,
+          chainNext: false,
+          tamper: { step: 1, pick: 4 },
+        };
+        const store = await fresh();
+        const got = await drive(store, canvas, plan, "swept", {
+          tamper: (runId, nodeId) => tamper(store, runId, nodeId),
+        });
+        const model = new MemoryStore();
+        const want = await drive(model, canvas, plan, "swept", {
+          tamper: async (runId, nodeId) => model.corruptNodeRecord(runId, nodeId),
+        });
+        expect(normalize(got.snapshot)).toEqual(normalize(want.snapshot));
+        expect(got.snapshot.nodes.map((n) => n.state)).toEqual([
+          "succeeded",
+          "failed",
+          "failed",
+          "skipped",
+          "failed",
+          "skipped",
+        ]);
+        expect(got.snapshot.nodes[3]!.error?.message).toBe(
+          "a corrupt record (field n4) stopped the run before this node could start",
+        );
+      });
+
       it("shows a planted corrupt record in getRun at once, before any script reads it", async () => {
         const store = await fresh();
         const { runId } = await store.submit(submission("shown", chain(one, one)));

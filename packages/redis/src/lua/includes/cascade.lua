@@ -124,6 +124,7 @@ local function process(M, stack, ready, budget)
   while true do
     local item = table.remove(stack)
     if not item then
+      M.fromList = false
       if M.workEmpty then return false end
       item = redis.call("RPOP", M.k.work or M.k.record .. ":work")
       if not item then
@@ -134,10 +135,13 @@ local function process(M, stack, ready, budget)
         end
         return false
       end
+      -- (a listed item: a corruption found on its way sweeps right after it, noteCorruption)
+      M.fromList = true
     end
     if budget <= 0 then
       stack[#stack + 1] = item
       listWork(M, stack)
+      M.fromList = false
       return true
     end
     -- (an item this call's cascade made is a table { kind, node, index }, read without a parse:

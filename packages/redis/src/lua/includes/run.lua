@@ -132,7 +132,7 @@ local function openRun(keys, queues, runId, now, readonly, emax)
     total = false, ended = false, finished = false, retention = false, corruption = false, qbad = false,
     loaded = false, found = false, status0 = false, ended0 = false, wbuf = false, wraw = false, pre = false,
     endedF = false, workEmpty = false, gone = false, toReady = false, unlisted = false, waited = false, wk = false,
-    waits = false, bare = false }
+    waits = false, bare = false, fromList = false }
 end
 
 -- Buffered writes of the run's hash (the hot paths: submit, start, complete). When the
@@ -315,8 +315,12 @@ local function readWorkList(M)
   M.workEmpty, M.unlisted = false, false
 end
 
--- the first corruption of a run that is not cancelled queues the sweep, after any work
--- already listed. keys: record, work, shardWork
+-- the first corruption of a run that is not cancelled queues the sweep: as the model sweeps at
+-- the end of the transition that found it, after the work that transition's item leaves, when
+-- the cascade found it on the way of an item taken from the list (M.fromList: the items listed
+-- after it are later transitions', such as the second of two nodes a claim stalled out: their
+-- cascades skip nothing the sweep should); else after any work already listed. keys: record,
+-- work, shardWork
 local function noteCorruption(M, field)
   if M.corruption then return end
   M.corruption = field
@@ -324,7 +328,7 @@ local function noteCorruption(M, field)
   markRare(M)
   if M.status ~= "cancelled" then
     markWork(M)
-    redis.call("LPUSH", M.k.work or M.k.record .. ":work", "X:0")
+    redis.call(M.fromList and "RPUSH" or "LPUSH", M.k.work or M.k.record .. ":work", "X:0")
     redis.call("ZADD", M.k.shardWork, M.nows, M.id)
   end
 end
