@@ -192,16 +192,23 @@ local function submitWhole(keys, queues, a, codes)
   -- the nodes sent with a dependency list wait on it (their record counts it, as pending): the
   -- walk of the roots below passes them without decoding their records (M.waits, cascade.lua)
   local waits = {}
+  -- (the node records first, then the dependency lists, then the specs: in a listpack each field
+  -- is found by a walk from its head, and a chain's step reads and writes its node's and the
+  -- next node's records, twice each, and the next node's list and spec once, docs/redis-layout.md)
   for i = 1, #list, 4 do
-    local id = list[i]
-    local f = "n" .. id
+    local f = "n" .. list[i]
     pre[f] = list[i + 1]
     add(f, list[i + 1])
+  end
+  for i = 1, #list, 4 do
     if list[i + 3] ~= "" then
+      local id = list[i]
       add("d" .. id, list[i + 3])
       waits[tonumber(id)] = true
     end
-    if list[i + 2] ~= "" then add("s" .. id, list[i + 2]) end
+  end
+  for i = 1, #list, 4 do
+    if list[i + 2] ~= "" then add("s" .. list[i], list[i + 2]) end
   end
   M.wraw, M.pre, M.waits = raw, pre, waits
   -- (its `rare` marker, "0" in a run of several nodes: markWork; a run whose roots are more
