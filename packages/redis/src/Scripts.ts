@@ -1081,20 +1081,20 @@ const SETTINGS: ReadonlySet<string> = new Set([
 
 /**
  * What a library's function shares across its calls, made once when the
- * library loads: `own` names a table declared above the function (one
+ * library loads: `ownTable` names a table declared above the function (one
  * local: the library's top level is at Lua's 200), the metatable of its key
  * table `K` (its `__index` names a label the call was not handed), which
  * also holds `K` itself (field `K`, made at the first call: `setmetatable`
  * is not there while the library loads) and the function's `--@once`
  * constants ({@link hoistOnce}). Each call sets `K`'s fields to its keys: a
  * table made at every call cost a lone chain step about 700 bytes of
- * garbage, with their collection about 1.5 % of its Redis instructions
- * (docs/benchmarks.md, 2026-12-07). No include keeps `K` past a call. Each
+ * garbage; with its reply codes' table made once too, the step takes 1 %
+ * fewer Redis instructions (docs/benchmarks.md, 2026-12-07). No include keeps `K` past a call. Each
  * queue's keys are taken from `QUEUE_KEYS` (a bounded cache by the queue's
  * `ready` key) instead of being joined anew at every call.
  */
 interface LibraryBinding {
-  readonly own: string;
+  readonly ownTable: string;
 }
 
 /** The metatable of script `spec`'s key table `K`: reading a label it was not handed raises an error naming it. */
@@ -1207,7 +1207,7 @@ const bind = (
       lines.push(`local A_${label} = ${cached && SETTINGS.has(label) ? "num" : "tonumber"}(${at})`);
   });
   if (handsKeys && library !== undefined) {
-    const own = library.own;
+    const own = library.ownTable;
     lines.push(
       `local K = ${own}.K`,
       `if K == nil then K = setmetatable({}, ${own}); ${own}.K = K end`,
@@ -1363,7 +1363,7 @@ export const LUA_GC_PAUSE = 400;
  * A bound script body's statements marked `--@once` (on the line before a
  * `local NAME = { ... }` of literals only: the reply codes a body hands its
  * includes, its constant lists), made once, when the library loads, as
- * fields of the function's own table (`own`, {@link LibraryBinding}): each
+ * fields of the function's own table (`own`, {@link LibraryBinding}'s `ownTable`): each
  * becomes `own.NAME = { ... }` in `once`, and `local NAME = own.NAME` in the
  * body. A table made at every call costs its allocation and its collection
  * (about 230 bytes of garbage a reply-code table). A script sent with
@@ -1458,7 +1458,7 @@ export const assembleLibrary = (
         const ends = endOfCall(own);
         const { once, code: bound } = hoistOnce(
           spec,
-          bind(spec, bodies[i]!, own, { own: "OWN" }),
+          bind(spec, bodies[i]!, own, { ownTable: "OWN" }),
           "OWN",
         );
         return [
