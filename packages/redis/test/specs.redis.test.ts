@@ -104,6 +104,17 @@ describe("a node's spec", () => {
     }
   });
 
+  it("apart in a small run, follows every node record and dependency list in its listpack: a chain step's records are found first", async () => {
+    const { store, client, hashOf } = await setup();
+    const run = await client.submit(chain(count.si(1), double.s(), double.s()));
+    const fields = ((await raw.hkeys(hashOf(run.runId))) as string[]).filter((f) =>
+      /^[nds]\d+$/.test(f),
+    );
+    expect(fields).toEqual(["n0", "n1", "n2", "d1", "d2", "s0", "s1", "s2"]);
+    expect(await raw.object("ENCODING", hashOf(run.runId))).toBe("listpack");
+    await store.close();
+  });
+
   it("kept apart in a large run, as written before 2026-12-05, or in some of its nodes only, runs and reads as before", async () => {
     const { store, client, hashOf } = await setup();
     const older = await client.submit(chord(members(40), total.s()));
