@@ -6,9 +6,10 @@
  * Lua interpreter as one C function; this tool counts the Lua VM operations
  * each line of the function library runs, the `redis.call`s each line
  * makes and the bytes Lua allocates while it runs (the garbage a call leaves
- * for Lua's collector, which works in proportion to it), per task. It runs a small workload through the store's API on a
- * private `redis-server` (one call at a time, so the commands' order is the
- * order they were sent), keeps every command it sent, then replays them on
+ * for Lua's collector, which works in proportion to it), per task. It runs
+ * a small workload through the store's API on a private `redis-server`
+ * (one call at a time, so the commands' order is the order they were
+ * sent), keeps every command it sent, then replays them on
  * the emptied server through `luaprof/host.c`: a host that runs each FCALL
  * in Redis's own Lua 5.1 with a count hook, its `redis.call`s sent to the
  * server (see the header of host.c). The replay of each group of functions
