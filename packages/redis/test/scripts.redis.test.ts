@@ -137,8 +137,31 @@ describe("node records kept across calls (includes/record.lua, --@kept)", () => 
       "return { full, after, runningKept, dropped[15], kept[15], kept[2], kept[13][1], again[15], again ~= kept and 1 or 0 }",
     ].join("\n");
     // 4,096 kept; the next drops them all; its decode takes it out (a copy, not the table
-    // packed), and a decode of the same bytes again decodes them
-    expect(await run(body, keys, ["r1", 1])).toEqual([4096, 1, 0, 1, 4097, 1, 2, 4097, 1]);
+    // packed; its key left in place, so still counted until the next drop), and a decode of
+    // the same bytes again decodes them
+    expect(await run(body, keys, ["r1", 1])).toEqual([4096, 1, 1, 1, 4097, 1, 2, 4097, 1]);
+  });
+
+  it("takes a record out by its key's value, false, and keeps one of the same bytes again", async () => {
+    const body = [
+      "--@include record",
+      'local r = { "r", 1, 0, 0, 5, 0, "\\0" .. "1", 0, 3, 1, 5, 0, { 2 }, "t", 7 }',
+      "local b = packRecord(r)",
+      "local kept = runningKept",
+      "local first = decodeNode(b)",
+      // (a Lua table whose keys are set to nil and new ones added rehashes every few adds)
+      "local out = RUNNING_BYTES[b]",
+      "r[2] = 2",
+      "packRecord(r)",
+      "r[2] = 1",
+      "local again = packRecord(r)",
+      "local second = decodeNode(again)",
+      "local third = decodeNode(again)",
+      "return { kept, out == false and 1 or 0, again == b and 1 or 0, runningKept, first[2], second[2], second ~= first and 1 or 0, third[2], third ~= second and 1 or 0 }",
+    ].join("\n");
+    // kept, taken out (false), kept again from the same bytes and handed to the next decode;
+    // the decode after it decodes the bytes
+    expect(await run(body, keys, ["r1", 1])).toEqual([1, 1, 1, 3, 1, 1, 1, 1, 1]);
   });
 
   it("makes a start's bytes, and its success's, from the last like one's packing as cmsgpack packs them", async () => {

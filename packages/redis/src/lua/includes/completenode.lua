@@ -169,8 +169,7 @@ local function chainStep(RC, keys, queues, runId, n, r, v, token, result, now, w
   if shared then
     -- (as decodeNode takes a hit out)
     local raw, last = v[10], LAST_SUCCESS
-    RUNNING_BYTES[raw], RUNNING_TOKENS[raw], RUNNING_PREFIXES[raw] = nil, nil, nil
-    runningKept = runningKept - 1
+    RUNNING_BYTES[raw], RUNNING_TOKENS[raw], RUNNING_PREFIXES[raw] = false, false, false
     RECORD_BYTES = false
     if not last.bytes then last.bytes = string.sub(last.packed, 1, -#uintBytes(last.token) - 1) end
     done = last.bytes .. uintBytes(token) .. (result or "")
@@ -284,11 +283,10 @@ local function shortCompletion(RC, keys, queues, runId, n, token, result, now, w
     local raw, last = u[2], LAST_SUCCESS
     local S = budget > 0 and u[1] == "running" and RUNNING_TOKENS[raw] == token and RUNNING_BYTES[raw]
     local prefix = S and RUNNING_PREFIXES[raw]
-    if prefix and last.from == prefix and S[ST] == "r" and #S[NEXT] == 0 and RUNNING_SPECS[raw] == nil
+    if prefix and last.from == prefix and S[ST] == "r" and #S[NEXT] == 0 and not RUNNING_SPECS[raw]
       and last.fin == (S[STARTED] > 0 and now - S[STARTED] or now) then
       -- (taken out as decodeNode takes a hit out)
-      RUNNING_BYTES[raw], RUNNING_TOKENS[raw], RUNNING_PREFIXES[raw] = nil, nil, nil
-      runningKept = runningKept - 1
+      RUNNING_BYTES[raw], RUNNING_TOKENS[raw], RUNNING_PREFIXES[raw] = false, false, false
       RECORD_BYTES = false
       if leaseEnds(queues, runId, "0", S, token) then
         plainEvents(keys.events, g17(emax or 10000), runId, now, "s", S[TASK], S[ATT], true)
@@ -319,7 +317,7 @@ local function shortCompletion(RC, keys, queues, runId, n, token, result, now, w
   local raw, last = v[10], LAST_SUCCESS
   local S = raw and RUNNING_TOKENS[raw] == token and RUNNING_BYTES[raw]
   local prefix = S and RUNNING_PREFIXES[raw]
-  if prefix and last.from == prefix and S[ST] == "r" and #S[NEXT] == 1 and RUNNING_SPECS[raw] == nil
+  if prefix and last.from == prefix and S[ST] == "r" and #S[NEXT] == 1 and not RUNNING_SPECS[raw]
     and last.fin == (S[STARTED] > 0 and now - S[STARTED] or now) and (not v[2] or isCount(v[2]))
     and (not v[3] or isCount(v[3])) then
     return chainStep(RC, keys, queues, runId, n, S, v, token, result, now, worker, nextMax, leaseMs, served, emax,
@@ -367,8 +365,7 @@ local function memberSucceededLike(M, RC, runId, n, ns, token, result, budget, s
   -- (getNode's and decodeNode's: its bytes read, and the copy kept for them taken out)
   pre[field] = nil
   if RUNNING_BYTES[raw] then
-    RUNNING_BYTES[raw], RUNNING_SPECS[raw], RUNNING_PREFIXES[raw], RUNNING_TOKENS[raw] = nil, nil, nil, nil
-    runningKept = runningKept - 1
+    RUNNING_BYTES[raw], RUNNING_SPECS[raw], RUNNING_PREFIXES[raw], RUNNING_TOKENS[raw] = false, false, false, false
   end
   if redis.call("ZREM", like.q.leases, runId .. "#" .. ns .. "#" .. digits(token)) == 0 then
     return RC.STALE, endEarly(M, budget)

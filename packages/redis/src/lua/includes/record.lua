@@ -280,7 +280,10 @@ end
 -- copy: docs/benchmarks.md). Kept across calls: a library's top level runs once (not
 -- --@percall); a script run by EVALSHA makes it anew each call, and finds nothing. Decoding
 -- is a function of the bytes alone, so whichever call or run packed them, the copy is the
--- record they hold. A hit is taken out; past RUNNING_MAX kept, all are dropped. Keyed by the
+-- record they hold. A hit is taken out: its value in each table set to false, not nil (a
+-- table whose keys go back to nil while new ones come rehashes every few additions: 42 % of
+-- what a chain step's completion allocated, docs/operations.md); its key stays until the
+-- drop, and is counted in runningKept. Past RUNNING_MAX kept, all are dropped. Keyed by the
 -- field's bytes as written: with the record's spec before them when it has one (SPECS), kept
 -- in RUNNING_SPECS by the same bytes, which a hit puts back (no string is cut from them).
 --@kept
@@ -295,6 +298,7 @@ local RUNNING_PREFIXES = {}
 -- them is another like start's, which a hit copies under this token
 --@kept
 local RUNNING_TOKENS = {}
+-- (the records kept since the last drop, those taken out since included)
 local runningKept = 0
 --@const
 local RUNNING_MAX = 4096
@@ -307,7 +311,7 @@ local RUNNING_MAX = 4096
 -- kept here before: its fields need no check
 local function keepRunning(bytes, r, kept, spec, prefix, token)
   if (token or r[PARK] == nil and r[DLY] == nil and r[EXPIN] == nil and r[NBF] == nil and r[EXP] == nil
-      and r[EXPAT] == nil) and RUNNING_BYTES[bytes] == nil then
+      and r[EXPAT] == nil) and not RUNNING_BYTES[bytes] then
     if runningKept >= RUNNING_MAX then
       RUNNING_BYTES = {}
       RUNNING_SPECS = {}
@@ -490,23 +494,22 @@ local RECORD_BYTES = false
 local function decodeNode(raw)
   local running = RUNNING_BYTES[raw]
   if running then
-    RUNNING_BYTES[raw] = nil
-    runningKept = runningKept - 1
+    RUNNING_BYTES[raw] = false
     local token = RUNNING_TOKENS[raw]
     if token then
       running = copyRecord(running)
       running[TOK] = token
-      RUNNING_TOKENS[raw] = nil
+      RUNNING_TOKENS[raw] = false
     end
     local spec = RUNNING_SPECS[raw]
     if spec then
       SPECS[running] = spec
-      RUNNING_SPECS[raw] = nil
+      RUNNING_SPECS[raw] = false
     end
     local prefix = RUNNING_PREFIXES[raw]
     if prefix then
       PREFIX_OF[running] = prefix
-      RUNNING_PREFIXES[raw] = nil
+      RUNNING_PREFIXES[raw] = false
     end
     -- (a running record is never queued: no bytes for queuedBytes)
     RECORD_BYTES = false
