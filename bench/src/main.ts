@@ -170,9 +170,11 @@ const main = async (): Promise<number> => {
     const cpu = cpus();
     const startHash = sourceHash(WEFT_PACKAGES);
     const trips = await admin.roundTrips(2_000);
+    const scriptTrips = await admin.scriptTrips(2_000);
     const header = [
       `machine: ${cpu[0]?.model ?? "?"} × ${cpu.length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
       `round trip: one connection's PING, one at a time (ioredis, 2,000): p50 ${quantile(trips, 0.5).toFixed(0)} µs, p99 ${quantile(trips, 0.99).toFixed(0)} µs${counted ? " (under callgrind: meaningless)" : ""}; a chain step waits one per call it sends (script calls per task, Diagnostics)`,
+      `script floor: a script that does nothing, called with a 100-step chain's step's 8 keys and 12 arguments, one at a time (ioredis EVALSHA, 2,000): p50 ${quantile(scriptTrips, 0.5).toFixed(0)} µs, p99 ${quantile(scriptTrips, 0.99).toFixed(0)} µs; the least a step of either system waits per call`,
       `versions: node ${process.version}, weft sources ${startHash}, redis ${await admin.version()}, @weft/core ${versionOf("@weft/core")}, @weft/redis ${versionOf("@weft/redis")}, bullmq ${versionOf("bullmq")}, ioredis ${versionOf("ioredis")}`,
       `redis: ${counted ? `private redis-server under callgrind (${counted.url}), FLUSHALL before each workload; times and CPU mean nothing, instructions do` : server ? `private redis-server on port ${server.port}, FLUSHALL before each workload` : "REDIS_URL (shared: not flushed; per-workload key prefixes, deleted afterwards)"}`,
       `workers: Weft ${cfg.workers} × concurrency ${cfg.concurrency}; BullMQ ${cfg.workers} × concurrency ${cfg.concurrency}; ${cfg.processes === 0 ? "in this Node process, with the producer" : `in each of ${cfg.processes} worker processes per system (Node CPU includes theirs); the producer in this process`}`,
